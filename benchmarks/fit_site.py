@@ -2,7 +2,7 @@
 
     python benchmarks/fit_site.py [--shared ../shared] [--sites icbhi kauh sprsound] [--sizes 5 10 20]
                                   [--draws 3] [--cache DIR] [--threads N] [--selection RULE]
-                                  [--threshold_rule RULE] [--output FILE] [--json FILE]
+                                  [--output FILE] [--json FILE]
 
 The three sites of ../shared, each labelled per recording: the ICBHI sample (a recording holds crackles
 when any of its annotated cycles does; wheezes alike), KAUH (labels from the file names; each
@@ -20,9 +20,8 @@ each site once (:func:`respira.sites.sample.embed_recordings`, timed; the sample
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.out_of_sample.fit_sample`, 5 outer patient-wise folds, timed).
 
-``--selection`` / ``--threshold_rule``: one of :data:`respira.sites.options.SELECTIONS` /
-:data:`~respira.sites.options.THRESHOLD_RULES` instead of fit-site's default, to measure a rule (the
-output's first line names it).
+``--selection``: one of :data:`respira.sites.options.SELECTIONS` instead of fit-site's default, to measure
+a rule (the output's first line names it).
 
 Torch threads: ``--threads``, else ``respira fit-site``'s own choice
 (:func:`respira.utils.threads.apply_num_threads`: the usable cores other processes leave idle).
@@ -159,11 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--selection", default=None, help="fit-site's selection rule (default: its own, procedure.SELECTION)"
     )
-    parser.add_argument(
-        "--threshold_rule",
-        default=None,
-        help="fit-site's threshold rule (default: its own, procedure.THRESHOLD_RULE)",
-    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
     parser.add_argument(
         "--threads",
@@ -182,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     from respira.sites.out_of_sample import fit_sample, learning_curve
 
     chosen_rule = {} if args.selection is None else {"selection": args.selection}
-    if args.threshold_rule is not None:
-        chosen_rule["threshold_rule"] = args.threshold_rule
     lines: list[str] = []
 
     def say(text: str = "") -> None:
@@ -191,7 +183,6 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(text)
 
     details = [f"selection {args.selection}"] if args.selection is not None else []
-    details += [f"threshold rule {args.threshold_rule}"] if args.threshold_rule is not None else []
     say(run_header(args.threads, *details))
     detector = respira.Detector.from_pretrained()
     results: dict[str, Any] = {

@@ -13,7 +13,7 @@ Protocol (written and committed before any number was seen):
   embeddings. The rest is the pool: the site's archive.
 - Orders: ``uncertainty`` (``respira suggest``'s default; one order) and ``random`` (``--draws`` orders,
   seeds ``0 ..``, 8: the orders ``benchmarks/suggest.py`` scores), each from the pool alone
-  (:func:`respira.sites.suggestion.suggest_units`, first 30).
+  (``benchmarks/suggest.py``'s :func:`order`, first 30).
 - For k = 10, 20, 30: the first k patients of an order are labelled (their true recording labels); every
   other recording of the pool is unlabelled (its windows' embeddings and the model's logits only).
 - Variants: only how fit-site's heads (site head, anchored head) are fitted changes; everything else is
@@ -69,6 +69,7 @@ import numpy as np
 from _machine import run_and_write
 from fit_site import NAMES, embedded
 from suggest import SIZES, held_out
+from suggest import order as unit_order
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 VARIANTS = ("labelled", "archive_scale", "self_training", "propagation")
@@ -204,7 +205,6 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     from respira.sites.out_of_sample import _scored
     from respira.sites.procedure import FittedRule
     from respira.sites.scores import _weights, _with_interval, weighted_icbhi_scores
-    from respira.sites.suggestion import suggest_units
 
     detector = respira.Detector.from_pretrained()
     results: dict[str, Any] = {"sizes": list(SIZES), "draws": args.draws, "sites": {}}
@@ -236,10 +236,7 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         site_rows: dict[str, Any] = {"held_out_units": sorted(held_units), "orders": {}}
         for order_name in ORDERS:
             draws = 1 if order_name == "uncertainty" else args.draws
-            orders = [
-                [s.unit for s in suggest_units(pool_sample, max(SIZES), strategy=order_name, seed=d)]
-                for d in range(draws)
-            ]
+            orders = [unit_order(pool_sample, order_name, d) for d in range(draws)]
             site_rows["orders"][order_name] = {"orders": orders, "sizes": {}}
             for size in SIZES:
                 scores: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}

@@ -36,13 +36,13 @@ from respira.audio import read_audio
 from respira.data.text_files import read_annotations
 from respira.hub.onnx import INPUT_NAME, WaveformsToProbabilities, export_onnx
 
-RATE = 16000
 WINDOW_SECONDS = 4.0
 SETTLE_SECONDS = 0.2
 
 
-def real_windows(shared: Path, count: int) -> tuple[np.ndarray, str]:
-    """``[count, 4 s]`` windows: first cycles of real recordings (tiled when short), else synthetic."""
+def real_windows(shared: Path, count: int, rate: int) -> tuple[np.ndarray, str]:
+    """``[count, 4 s]`` windows at ``rate``: first cycles of real recordings (tiled when short), else
+    synthetic."""
     database = shared / "icbhi" / "ICBHI_final_database"
     source = f"real ICBHI cycles ({database})"
     if not database.is_dir():
@@ -50,12 +50,12 @@ def real_windows(shared: Path, count: int) -> tuple[np.ndarray, str]:
 
         database = make_synthetic_icbhi(Path(tempfile.mkdtemp()) / "icbhi", n_patients=12, seed=0)
         database, source = database / "ICBHI_final_database", "synthetic corpus cycles"
-    target = round(WINDOW_SECONDS * RATE)
+    target = round(WINDOW_SECONDS * rate)
     windows = []
     for wav in sorted(database.glob("*.wav"))[:count]:
         first = read_annotations(wav.with_suffix(".txt"))[0]
-        audio = read_audio(wav, RATE)
-        cycle = audio[round(first.start * RATE) : round(first.end * RATE)]
+        audio = read_audio(wav, rate)
+        cycle = audio[round(first.start * rate) : round(first.end * rate)]
         windows.append(np.resize(cycle, target))  # tiled or cut to the window
     while len(windows) < count:
         windows.append(windows[len(windows) % len(windows)])
@@ -89,21 +89,22 @@ def main() -> None:
     args = parser.parse_args()
     thread_counts = [int(value) for value in args.threads.split(",")]
     transformers.logging.set_verbosity_error()  # no load report for the converted EfficientAT's unused head
-    waveforms, source = real_windows(args.shared, args.batch)
+    _, source = real_windows(args.shared, 1, 16000)
     print(
         f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, onnxruntime "
         f"{onnxruntime.__version__}"
     )
     print(f"load average before timing (1/5/15 min): {load_average()}")
     print(
-        f"batch: {args.batch} × {WINDOW_SECONDS:g} s at {RATE} Hz, {source}; {args.repeats} interleaved "
-        "rounds after a warm-up\n"
+        f"batch: {args.batch} × {WINDOW_SECONDS:g} s at each model's sampling rate, {source}; "
+        f"{args.repeats} interleaved rounds after a warm-up\n"
     )
     columns = ("threads", "model", "torch eager cycles/s", "onnxruntime cycles/s", "× (median, min–max)")
     print("| " + " | ".join(columns) + " | max abs diff |")
     print("|---:|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         for name, model in models(args.shared, Path(folder)):
+            waveforms, _ = real_windows(args.shared, args.batch, model.config.sampling_rate)
             wrapper = WaveformsToProbabilities(model).eval()
             path = export_onnx(model, Path(folder) / "model.onnx")
             batch = torch.from_numpy(waveforms)
@@ -118,7 +119,7 @@ def main() -> None:
                     with torch.inference_mode():
                         return wrapper(batch)[0].numpy()  # probabilities (then present, label)
 
-                def run_onnx(session=session) -> np.ndarray:
+                def run_onnx(session=session, waveforms=waveforms) -> np.ndarray:
                     return session.run(None, {INPUT_NAME: waveforms})[0]  # all three outputs, as torch
 
                 difference = float(np.abs(run_torch() - run_onnx()).max())  # also the warm-up

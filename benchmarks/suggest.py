@@ -10,9 +10,11 @@ Protocol (written and committed before any number was seen):
 - Held out: per site, a fixed third of the patients (rounded), drawn once with seed 2026 within two
   strata (patients with any abnormal recording, patients with none), so both kinds are scored. No
   strategy ever sees them, not even their embeddings; the rest is the pool.
-- Each strategy (:data:`respira.sites.suggestion.STRATEGIES`) orders the pool's patients from the pool's
-  embeddings and the model's outputs alone (no label), first 30. ``random``, ``coverage`` and ``hybrid``
-  draw (``--draws`` seeds each: 8); ``uncertainty`` and ``balance`` are deterministic (one draw).
+- Each strategy (:data:`STRATEGIES`) orders the pool's patients from the pool's embeddings and the model's
+  outputs alone (no label), first 30. ``random`` draws (``--draws`` seeds: 8); ``uncertainty``
+  (:func:`respira.sites.suggest.suggest_units`) is deterministic (one draw). The run that chose the
+  default also measured ``coverage`` (k-means++ on the patients' mean embeddings), ``balance`` (the model's
+  calls alternated) and ``hybrid``; they lost and left respira (docs/history/fit-site.md keeps their rows).
 - For k = 10, 20, 30: the first k patients of the order are "labelled" (their true recording labels),
   fit-site's procedure (:func:`respira.sites.procedure.fit_procedure`, its default candidates and rules,
   the same call its learning curve makes) is fitted on their recordings and scores every held-out
@@ -51,7 +53,18 @@ from fit_site import NAMES, embedded
 REPOSITORY = Path(__file__).resolve().parents[1]
 SIZES = (10, 20, 30)
 HELD_OUT_SEED = 2026
-DETERMINISTIC = ("uncertainty", "balance")
+STRATEGIES = ("random", "uncertainty")
+DETERMINISTIC = ("uncertainty",)
+
+
+def order(pool: Any, strategy: str, seed: int, budget: int = max(SIZES)) -> list[str]:
+    """The first ``budget`` units of ``pool`` in ``strategy``'s order (``random``: a seeded permutation)."""
+    from respira.sites.suggest import suggest_units
+
+    if strategy == "uncertainty":
+        return [s.unit for s in suggest_units(pool, budget)]
+    units = tuple(dict.fromkeys(str(unit) for unit in pool.units))
+    return [units[i] for i in np.random.default_rng(seed).permutation(len(units))[:budget]]
 
 
 def held_out(sample: Any) -> tuple[set[str], np.ndarray]:
@@ -120,7 +133,6 @@ def held_scores(sample: Any, held: np.ndarray, parts: list[tuple], resamples: in
 
 def compare(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     import respira
-    from respira.sites.suggestion import STRATEGIES, suggest_units
 
     detector = respira.Detector.from_pretrained()
     results: dict[str, Any] = {"sizes": list(SIZES), "draws": args.draws, "sites": {}}
@@ -139,10 +151,10 @@ def compare(args: argparse.Namespace, say: Any) -> dict[str, Any]:
             by_size: dict[int, list[dict[str, Any]]] = {size: [] for size in SIZES}
             for draw in range(draws):
                 started = time.perf_counter()
-                order = [s.unit for s in suggest_units(pool, max(SIZES), strategy=strategy, seed=draw)]
+                ranked = order(pool, strategy, draw)
                 seconds = time.perf_counter() - started
-                for row in score_order(sample, order, held):
-                    by_size[row["units"]].append({**row, "order": order, "seconds": seconds})
+                for row in score_order(sample, ranked, held):
+                    by_size[row["units"]].append({**row, "order": ranked, "seconds": seconds})
             site_rows[strategy] = {}
             for size, rows in by_size.items():
                 chosen = held_scores(sample, held, [r["chosen"] for r in rows])

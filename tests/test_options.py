@@ -12,8 +12,7 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     """respira.train / respira.evaluate's keyword arguments: each converted and checked by its option's own
     type and choices, with no command line in between, to what parsing the flags gives."""
     from respira.cli import CommandLineError, build_parser, parse_command_line
-    from respira.commands.options import options_of
-    from respira.options import OptionError, options_from
+    from respira.options import OptionError, options_from, options_of
     from respira.scoring.evaluate import evaluate_options_type
     from respira.sites.options import fit_site_options
     from respira.training.recipe.flags import override_values
@@ -59,6 +58,6 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
         with pytest.raises(CommandLineError) as printed:
             model = ["runs/x"] if command == "evaluate" else []
             parse_command_line([command, *model, f"--{name}", str(value)], parser)
-        assert printed.value.reason == reason
+        assert printed.value.line() == f"respira {command}: error: {reason} (see respira {command} --help)"
     with pytest.raises(OptionError, match="the following arguments are required: --data_dir"):
         options_from(fit_site_options(), {"output_dir": "out"})

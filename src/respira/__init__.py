@@ -1,18 +1,11 @@
 """respira: fine-tune audio encoders for respiratory-sound classification on ICBHI 2017.
 
-``import respira`` registers respira's configs, models and feature extractor with transformers'
-Auto classes, so ``AutoModelForAudioClassification.from_pretrained(folder_or_hub_id)`` and
-``pipeline("audio-classification", model=...)`` work without ``trust_remote_code``. It imports neither
-torch nor transformers itself: the registration (:mod:`respira.models`) is done as transformers is
-imported, before or after ``import respira`` (except in the ``respira`` command, whose commands import
-:mod:`respira.models` when they load a model).
-
-``respira.Detector.from_pretrained(folder_or_hub_id)`` is the one object to predict recordings
-(:mod:`respira.inference.detector`); ``respira.train(recipe, **overrides)`` and ``respira.evaluate(model,
-**options)`` do what ``respira train`` and ``respira evaluate`` do, returning a
-:class:`~respira.training.run.trained.TrainedRun` and an :class:`~respira.api.Evaluation`
-(:mod:`respira.api`); ``respira.fit_site`` and ``respira.suggest`` do what ``respira fit-site`` and
-``respira suggest`` do. Each is imported on first use.
+``import respira`` registers respira's models with transformers' Auto classes (as transformers is
+imported, before or after it: respira itself imports neither torch nor transformers), so
+``AutoModelForAudioClassification`` and ``pipeline("audio-classification")`` load respira folders without
+``trust_remote_code``. ``respira.Detector.from_pretrained(folder_or_hub_id)`` predicts recordings;
+``respira.train``, ``evaluate``, ``fit_site``, ``suggest`` and ``label`` do what their commands do
+(:mod:`respira.api`). Each is imported on first use.
 """
 
 import importlib

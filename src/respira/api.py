@@ -1,11 +1,8 @@
 """respira from Python: :func:`train`, :func:`evaluate`, :func:`fit_site`, :func:`suggest` and :func:`label`
 do what their commands do, through the same functions.
 
-Each call's keyword arguments are the command's options (``respira.train("recipe.yaml", max_steps=2)``
-is ``respira train recipe.yaml --max_steps 2``; ``None``: not given), checked as their flags are: an unknown
-name (with the closest ones), a value its flag does not take or a required option left out raises
-:class:`OptionError`, with the line ``respira`` prints, before any work. To predict recordings,
-:class:`respira.Detector` serves.
+Keyword arguments are the command's options (``None``: not given), checked as their flags are: a mistake
+raises :class:`OptionError` with the line ``respira`` prints, before any work.
 
 Example::
 
@@ -67,28 +64,10 @@ def train(
 ) -> TrainedRun:
     """Train as ``respira train RECIPE --field value ...`` does; return the run folder it wrote.
 
-    Args:
-        recipe: a YAML recipe's path (e.g. ``recipes/cnn_ce.yaml``), a mapping of the same
-            ``field: value`` pairs, or a :class:`~respira.training.recipe.recipe.Recipe`; ``None``:
-            the fields' defaults and ``overrides`` only.
-        **overrides: recipe fields, as ``respira train --field value`` takes them (``respira train
-            --help`` lists them): ``max_steps=2``, ``overwrite=True``, ``seeds=[0, 1, 2]`` (``0,1,2``),
-            ``aux_loss_options={"margin": 0.5}`` (JSON text).
-
-    As on the command line, the recipe is checked first, the run trains in a staging folder moved into place
-    only when it succeeds, and the model with the best validation score over seeds (and folds) is kept.
-
-    Returns:
-        The :class:`~respira.training.run.trained.TrainedRun` (``output_dir``, ``metrics``, ``model``).
-
-    Raises:
-        ValueError: the recipe or the options together are refused (one line, naming the recipe's
-            file and line where it has one), before any folder is written.
-
-    Example::
-
-        run = respira.train("recipes/cnn_ce.yaml", data_dir="~/data/ICBHI", seeds=[0, 1, 2])
-        print(run.output_dir, run.metrics["test_icbhi_score"])
+    ``recipe``: a YAML recipe's path, a mapping of its ``field: value`` pairs, a
+    :class:`~respira.training.recipe.recipe.Recipe` or ``None`` (the defaults); ``overrides``: recipe
+    fields as ``respira train --help`` lists them (``max_steps=2``, ``seeds=[0, 1, 2]``). A recipe or
+    options refused raise ``ValueError`` (one line) before any folder is written.
     """
     from .training.recipe.flags import override_values
     from .training.run.training_run import train_recipe
@@ -104,25 +83,9 @@ def train(
 def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Evaluation:
     """Score a model as ``respira evaluate MODEL --option value ...`` does; return what it wrote.
 
-    Args:
-        model: a run folder, an exported model folder, a Hugging Face Hub id, or a
-            :class:`~respira.training.run.trained.TrainedRun`.
-        **options: ``respira evaluate``'s options (``respira evaluate --help`` lists them):
-            ``split="validation"``, ``dataset="kauh"``, ``data_dir=...``, ``thresholds=(0.4, 0.6)``,
-            ``output_dir=...``. A run folder's own data and split are used unless given.
-
-    Returns:
-        The :class:`Evaluation`: ``output_dir`` (by default ``MODEL/evaluation_<split>`` for a local
-        folder) and ``metrics`` (its ``metrics.json``).
-
-    Raises:
-        ValueError: options that do not go together, or data that is not there (one line), before any
-            scoring.
-
-    Example::
-
-        report = respira.evaluate("runs/cnn_ce", split="validation")
-        report.metrics["icbhi_score"], report.output_dir
+    ``model``: a run or exported folder, a Hub id or a :class:`~respira.training.run.trained.TrainedRun`;
+    ``options``: ``respira evaluate``'s (``split="validation"``, ``dataset="kauh"``, ``output_dir=...``).
+    A run folder's own data and split are used unless given.
     """
     from .scoring.evaluate import evaluate_options_type, score_model
     from .training.trainer.trainer import METRICS_FILE
@@ -138,54 +101,23 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
 def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SiteFitResult:
     """Fit a model to a site as ``respira fit-site [MODEL] --option value ...`` does; return the result.
 
-    Args:
-        model: a model folder, an exported folder, a Hub id or a
-            :class:`~respira.training.run.trained.TrainedRun`; ``None``: respira's shipped detector.
-        **options: ``respira fit-site``'s options (``respira fit-site --help``): ``data_dir=...`` and
-            ``output_dir=...`` (required), ``dataset="kauh"``, ``candidates=["as_is", "thresholds"]``,
-            ``outer_folds=5``, ``seed=0``, ``apply_anyway=True``, ``overwrite=True``, ``batch_size=8``.
-
-    Returns:
-        The :class:`~respira.sites.fit_site.SiteFitResult` (``output_dir`` ``None`` when nothing was
-        written: the fit did not beat the model as is and all-normal out of sample).
-
-    Raises:
-        ValueError: a sample or model fit-site cannot fit (one line), before any audio is read.
-
-    Example::
-
-        result = respira.fit_site(data_dir="my_site", output_dir="models/my_site")
-        result.written, result.chosen, result.score("chosen")
+    ``model``: as :func:`evaluate` takes it, ``None``: respira's shipped detector; ``options``: ``respira
+    fit-site``'s (``data_dir`` and ``output_dir`` required). The result's ``output_dir`` is ``None`` when
+    nothing was written (the fit did not beat the model as is out of sample).
     """
     from .sites.fit_site import fit_site_folder
     from .sites.options import fit_site_options
 
     checked = options_from(fit_site_options(), options)
-    return fit_site_folder(_model(model), **asdict(checked), say=_note)
+    return fit_site_folder(_model(model), **asdict(checked), say=lambda line: print(line, file=sys.stderr))
 
 
 def label(
     archive: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, **options: Any
 ) -> Any:
-    """Serve the labelling page as ``respira label [MODEL] ARCHIVE --option value ...`` does, in a background
-    thread; return the server (its ``url``; ``close()`` stops it).
-
-    Args:
-        archive: the folder of the recordings and their ``labels.csv``.
-        model: a model folder, an exported folder or a Hub id; ``None``: respira's shipped detector.
-        **options: ``respira label``'s options: ``labels=...`` (another labels file), ``port=0`` (a free
-            port), ``host``, ``onnx=True``, ``device``.
-
-    Raises:
-        ValueError, OSError: a labels file, events file or address the page cannot use (one line), before
-            the model loads.
-
-    Example::
-
-        server = respira.label("my_site", port=0)
-        print(server.url)  # open it in a browser; each answer is in my_site/labels.csv at once
-        server.close()
-    """
+    """Serve the labelling page as ``respira label [MODEL] ARCHIVE`` does, in a background thread; return
+    the server (its ``url``; ``close()`` stops it). ``options``: ``respira label``'s (``port=0``: a free
+    port)."""
     from .app.label_server import LabelOptions, label_server
     from .sites.sample import MIN_UNITS
 
@@ -196,25 +128,8 @@ def label(
 def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SuggestResult:
     """Choose what a site should label next as ``respira suggest [MODEL] --option value ...`` does.
 
-    Args:
-        model: a model folder, an exported folder, a Hub id or a
-            :class:`~respira.training.run.trained.TrainedRun`; ``None``: respira's shipped detector.
-        **options: ``respira suggest``'s options (``respira suggest --help``): ``data_dir=...``,
-            ``budget=20`` and ``output=...`` (required), ``unit="recording"``, ``overwrite=True``,
-            ``seed=0``, ``batch_size=8``.
-
-    Returns:
-        The :class:`~respira.sites.suggest.SuggestResult`: ``output`` (the labels.csv written) and
-        ``suggestions`` (the units to label next, in order, each with its ``reason``).
-
-    Raises:
-        ValueError: an archive, ``labels.csv``, budget or output it cannot take (one line), before any
-            audio is read.
-
-    Example::
-
-        result = respira.suggest(data_dir="archive", budget=20, output="archive/labels.csv")
-        [(s.unit, s.reason) for s in result.suggestions]
+    ``options``: ``respira suggest``'s (``data_dir``, ``budget`` and ``output`` required); the result holds
+    the labels.csv written and the units to label next, each with its ``reason``.
     """
     from .sites.options import SuggestOptions
     from .sites.suggest import suggest_labels
@@ -231,7 +146,3 @@ def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:  # None: t
 def _not_shipped(output_dir: str | None) -> None:
     if output_dir:
         check_not_shipped(output_dir, "write --output_dir there: give another folder")
-
-
-def _note(line: str) -> None:
-    print(line, file=sys.stderr)

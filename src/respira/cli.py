@@ -18,7 +18,6 @@ from transformers import HfArgumentParser
 
 from . import __version__
 from .commands import COMMANDS, register_all
-from .commands.options import model_or_default
 from .measured import with_note
 from .options import unrecognized
 from .utils.messages import one_line, run_warnings
@@ -31,41 +30,28 @@ class CommandLineError(Exception):
         super().__init__(message)
         self.prog = prog
 
-    @property
-    def reason(self) -> str:
-        """What is wrong, on one line, each flag in its one spelling (``--learning_rate``, not also
-        ``--learning-rate``)."""
-        return _HYPHEN_ALIAS.sub(r"\1", one_line(self))
-
     def line(self) -> str:
-        """The line ``respira`` prints for it: ``PROG: error: REASON (see PROG --help)``."""
-        return f"{self.prog}: error: {self.reason} (see {self.prog} --help)"
+        """``PROG: error: REASON (see PROG --help)``, each flag in its one spelling (not ``--x/--x-y``)."""
+        reason = _HYPHEN_ALIAS.sub(r"\1", one_line(self))
+        return f"{self.prog}: error: {reason} (see {self.prog} --help)"
 
 
 DESCRIPTION = (
     "respira: train, evaluate, run and share respiratory-sound classifiers (crackles and wheezes). "
     "Also python -m respira, and accelerate launch -m respira on several GPUs."
 )
-"""What ``respira --help`` and the command-line reference open with: plain text, as a terminal shows it."""
 
 
 class _Parser(HfArgumentParser):
-    """The parser of ``respira`` and, through ``add_subparsers``, of every command: an ``HfArgumentParser``
-    (a command's options are the fields of its ``dataclass_types``) that raises its errors, ends each
-    option's help with what BENCHMARKS.md measured of it (:mod:`.measured`), and keeps the options it
-    knows in :attr:`options`.
-
-    ``recipe_fields``: the dataclasses whose ``--field value`` flags the command takes from a parent
-    parser (``train``, ``demo``: the recipe fields), known too and kept in :attr:`field_names`.
-    """
+    """``respira``'s and each command's parser: an ``HfArgumentParser`` (a command's options are the fields
+    of its ``dataclass_types``) that raises its errors, ends each option's help with its :mod:`.measured`
+    note and keeps its options in :attr:`options`; ``recipe_fields``: the dataclasses whose ``--field
+    value`` flags the command takes too (``train``, ``demo``), in :attr:`field_names`."""
 
     def __init__(self, dataclass_types: Any = None, *, recipe_fields: Sequence[type] = (), **kwargs: Any):
-        self.options: dict[str, argparse.Action] = {}
-        """Each option string (``--overwrite``, ``--with-code``) and its action, in the order added."""
+        self.options: dict[str, argparse.Action] = {}  # every option string, in the order added
         self.positionals: dict[str, argparse.Action] = {}
-        """The positional arguments, by destination."""
         self.commands: dict[str, argparse.ArgumentParser] = {}
-        """The sub-commands' parsers, by name (the ``respira`` parser's)."""
         kwargs.setdefault("formatter_class", argparse.HelpFormatter)  # not HfArgumentParser's
         super().__init__(dataclass_types, **kwargs)
         self.field_names: set[str] = set()
@@ -75,21 +61,19 @@ class _Parser(HfArgumentParser):
             self.options = {**fields.options, **self.options}
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        # a command's option has one spelling: not also the --with-code that HfArgumentParser adds to
-        # --with_code (the recipe fields of train and demo, in their groups, keep theirs)
+        # one spelling: not also the --with-code HfArgumentParser adds (recipe fields' groups keep theirs)
         names = [
             name for name in args if "-" not in name[2:] or f"--{name[2:].replace('-', '_')}" not in args
         ]
         return self._known(super().add_argument(*names, **kwargs))
 
     def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
-        group = super().add_argument_group(*args, **kwargs)
-        add = group.add_argument
-        group.add_argument = lambda *names, **options: self._known(add(*names, **options))
-        return group
+        return self._tracked(super().add_argument_group(*args, **kwargs))
 
     def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
-        group = super().add_mutually_exclusive_group(**kwargs)
+        return self._tracked(super().add_mutually_exclusive_group(**kwargs))
+
+    def _tracked(self, group: Any) -> Any:
         add = group.add_argument
         group.add_argument = lambda *names, **options: self._known(add(*names, **options))
         return group
@@ -107,8 +91,8 @@ class _Parser(HfArgumentParser):
 
 
 def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
-    """``respira``'s parser: with ``commands``, only those commands' modules are imported and their options
-    added (each other command has its line in ``respira --help`` alone); by default, every command's."""
+    """``respira``'s parser; with ``commands``, only those commands' modules are imported and their options
+    added (the others have their ``--help`` line alone)."""
     parser = _Parser(prog="respira", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"respira {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -129,20 +113,8 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
 _HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
-def _named_command(argv: Sequence[str]) -> list[str]:
-    """The command ``argv`` runs (its first token that names one), as :func:`build_parser`'s ``commands``."""
-    names = {module.replace("_", "-") for module in COMMANDS}
-    return next(([token] for token in argv if token in names), [])
-
-
-def _command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser | None:
-    """The sub-command's parser named in ``argv`` (the first token that is a command), if any."""
-    choices = getattr(parser, "commands", {})
-    return next((choices[token] for token in argv if token in choices), None)
-
-
 def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
-    """The ``--options`` in ``argv`` that ``command`` does not know (unique abbreviations are known)."""
+    """The ``--options`` in ``argv`` that ``command`` does not know (abbreviations are known)."""
     known = command.options
     unknown = []
     for token in argv:
@@ -156,8 +128,8 @@ def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> l
 
 
 def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> list[str]:
-    """``argv`` with a ``RECIPE.yaml`` given right after an optional-value flag (``--overwrite
-    RECIPE.yaml``) moved before the flags, so the flag means true instead of eating the recipe."""
+    """``argv`` with a ``RECIPE.yaml`` after an optional-value flag (``--overwrite RECIPE.yaml``) moved
+    before the flags: the flag means true instead of eating the recipe."""
     if command is None or "recipe" not in command.positionals:
         return argv
     for index in range(1, len(argv)):
@@ -169,8 +141,7 @@ def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> l
 
 
 def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
-    """The one-line error for options ``command`` does not know, with the closest of its own options; when
-    none is close and it takes recipe ``--field value`` flags (train, demo), the closest fields."""
+    """The error for options ``command`` does not know, with its closest options (else recipe fields)."""
     from .training.recipe.flags import field_suggestions
 
     fields = command.field_names
@@ -178,21 +149,17 @@ def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> Co
     return CommandLineError(command.prog, unrecognized(names, options, field_suggestions if fields else None))
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"warning: {message}\n"
-
-
 def parse_command_line(
     argv: Sequence[str], parser: argparse.ArgumentParser | None = None
 ) -> argparse.Namespace:
-    """``argv`` (``["train", "recipe.yaml", "--max_steps", "2"]``) parsed as ``respira`` parses it, before
-    any work: the command's options, ``overrides`` (a training command's recipe ``--field value`` flags,
-    not yet read) and ``argv``. Raises :class:`CommandLineError` (one line) for an unknown command or
-    option, with the closest known ones, and a missing or malformed value; ``SystemExit`` for ``--help``
-    and ``--version``. ``parser``: :func:`build_parser`'s, when the caller has built it."""
+    """``argv`` parsed as ``respira`` parses it, before any work: the command's options, ``overrides`` (the
+    recipe ``--field value`` flags of train and demo, not yet read) and ``argv``. Raises
+    :class:`CommandLineError` (one line, with the closest options) or ``SystemExit`` (``--help``)."""
     argv = list(argv)
-    parser = parser or build_parser(_named_command(argv))
-    command = _command_parser(parser, argv)
+    names = {module.replace("_", "-") for module in COMMANDS}
+    parser = parser or build_parser(next(([token] for token in argv if token in names), []))
+    choices = getattr(parser, "commands", {})
+    command = next((choices[token] for token in argv if token in choices), None)
     argv = _recipe_first(command, argv)
     try:
         args, extra = parser.parse_known_args(argv)
@@ -215,25 +182,41 @@ def parse_command_line(
     return args
 
 
+def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
+    """The model a command with an optional ``MODEL`` runs (:func:`respira.pretrained.shipped.chosen_model`),
+    set as ``args.model``. argparse gives ``MODEL`` the first of two or more positionals: an audio file
+    name there goes back to the front of ``files`` (a model is never ``x.wav``)."""
+    from pathlib import Path
+
+    from .pretrained.shipped import chosen_model
+    from .screening.sources import AUDIO_SUFFIXES
+
+    path = Path(args.model or "").expanduser()
+    if (
+        args.model is not None
+        and files is not None
+        and path.suffix.lower() in AUDIO_SUFFIXES
+        and not path.is_dir()
+    ):
+        setattr(args, files, [args.model, *getattr(args, files)])
+        args.model = None
+    args.model = chosen_model(args.model)
+    return args.model
+
+
 WRITTEN_OPTIONS = ("output_dir", "output", "plot_dir")
 """The options through which a command writes files (each refused inside the shipped detector's folder)."""
-
-
-def _check_targets(args: argparse.Namespace) -> None:
-    """Refuse, before any work, an output inside respira's installed shipped detector, which no command
-    changes (:func:`respira.pretrained.check_not_shipped`; ``evaluate --record`` checks its own)."""
-    from .pretrained import check_not_shipped
-
-    for name in WRITTEN_OPTIONS:
-        value = getattr(args, name, None)
-        if isinstance(value, str) and value not in ("", "-"):
-            check_not_shipped(value, f"write --{name} there: give another folder")
 
 
 def run_command(args: argparse.Namespace) -> Any:
     """Run a parsed command's handler as ``respira`` runs it (:func:`~respira.utils.messages.run_warnings`;
     no output inside the shipped detector); return what the handler returns."""
-    _check_targets(args)
+    from .pretrained import check_not_shipped
+
+    for name in WRITTEN_OPTIONS:  # evaluate --record checks its own
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value not in ("", "-"):
+            check_not_shipped(value, f"write --{name} there: give another folder")
     with run_warnings():
         if "model_files" in vars(args):  # an optional MODEL (add_model_argument): the one rule for it
             model_or_default(args, args.model_files)
@@ -242,7 +225,7 @@ def run_command(args: argparse.Namespace) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted, or the command's own code)."""
-    warnings.formatwarning = _one_line_warning
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
     try:
         args = parse_command_line(sys.argv[1:] if argv is None else argv)
     except CommandLineError as error:

@@ -1,19 +1,8 @@
 """respira's label scheme: the four ICBHI classes, the two multi-label flags, and the maps between them.
 
-Every respiratory cycle of ICBHI 2017 is annotated with two flags, crackle and wheeze. Single-label
-models predict one of the four classes they make (``CLASS_NAMES``, indices 0..3); multi-label models
-predict the two flags (``MULTI_LABEL_NAMES``, in logit order). Class index = crackle + 2·wheeze:
-
-=========  =======  ======  =====
-class      index    crackle wheeze
-=========  =======  ======  =====
-normal     0        0       0
-crackle    1        1       0
-wheeze     2        0       1
-both       3        1       1
-=========  =======  ======  =====
-
-The problem types are the ``transformers`` ``config.problem_type`` strings.
+Single-label models predict one of the four classes (``CLASS_NAMES``: normal, crackle, wheeze, both);
+multi-label models the two flags (``MULTI_LABEL_NAMES``, in logit order). Class index = crackle +
+2·wheeze. The problem types are transformers' ``config.problem_type`` strings.
 """
 
 from __future__ import annotations

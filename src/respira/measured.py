@@ -1,22 +1,15 @@
 """What the project measured for each option: the one home of every option's verdict.
 
-Every recipe field and every option of every ``respira`` command is in exactly one of :data:`MEASURED`
-(it changes what a model learns, hears or decides: its help ends with what the project's runs measured,
-a verdict and the section of ``docs/history/`` that holds the numbers, or "Not measured.") and
-:data:`MECHANICAL` (paths, data, outputs, speed, seeds, the evaluation protocol: no verdict). An option's
-name means one thing in every command that takes it. A verdict compares the measured value with the
-option's default (or with it off): ``helped`` or ``hurt`` beyond the spread of the section's runs,
-``no effect`` within it, ``mixed`` up on one measure or site and down on another. No number is written
-here. :func:`note` words a verdict as the last sentence of a help text; :func:`measured_help` adds it to
-a dataclass's fields; ``respira``'s parser adds it to every command's options.
+Every recipe field and command option is in :data:`MEASURED` (it changes what a model learns, hears or
+decides: its help ends with the verdict and the ``docs/history/`` section holding the numbers, or "Not
+measured.") or :data:`MECHANICAL` (paths, data, outputs, speed, seeds, protocol: no verdict). A verdict
+compares with the default: ``helped`` or ``hurt`` beyond the runs' spread, ``no effect`` within it,
+``mixed`` up on one measure or site and down on another. No number is written here.
 """
 
 from __future__ import annotations
 
-import inspect
-import types
-from dataclasses import dataclass, fields
-from typing import TypeVar
+from dataclasses import dataclass
 
 __all__ = [
     "HISTORY",
@@ -24,24 +17,21 @@ __all__ = [
     "MECHANICAL",
     "VERDICTS",
     "Measurement",
-    "measured_help",
     "note",
     "split_note",
     "with_note",
 ]
 
 VERDICTS: tuple[str, ...] = ("helped", "hurt", "no effect", "mixed")
-"""What a measurement can have found (an option with no measurement is "not measured")."""
 HISTORY = "docs/history"
-"""Where the studies' tables are kept, one page per subject (the ``section`` of a :class:`Measurement`)."""
 NOT_MEASURED = "Not measured."
 _MEASURED_PREFIX = "Measured: "
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One verdict on one option: what was found (:data:`VERDICTS`), where (``page.md#anchor`` under
-    :data:`HISTORY`), and for which value (``None``: the option turned on, any value but its default)."""
+    """One verdict (:data:`VERDICTS`), where (``page.md#anchor`` under :data:`HISTORY`), for which value
+    (``None``: any value but the default)."""
 
     verdict: str
     section: str
@@ -172,12 +162,10 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "smoothing": (),
     "thresholds": (),
     "events": (Measurement("mixed", _EVENT_DETECTION),),
-    "event_rule": (),
     "frame_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
     "candidates": (),
     "selection": (Measurement("mixed", _FIT_SITE_RULES, "bonferroni"),),
-    "threshold_rule": (Measurement("mixed", _FIT_SITE_RULES, "tuned"),),
 }
 """Each option that changes a model or its results: what the runs measured of it (``()``: nothing)."""
 
@@ -235,17 +223,3 @@ def with_note(name: str, text: str | None) -> str:
     if split_note(text)[1] or not sentence:
         return text
     return f"{text.rstrip('.')}. {sentence}" if text else sentence
-
-
-_Dataclass = TypeVar("_Dataclass", bound=type)
-
-
-def measured_help(cls: _Dataclass) -> _Dataclass:
-    """Class decorator: each field the dataclass ``cls`` declares itself (not one it inherits) gets its
-    :func:`note` at the end of its ``metadata["help"]``, which ``HfArgumentParser`` and the docs read."""
-    own = inspect.get_annotations(cls)
-    for item in fields(cls):
-        if item.name in own and note(item.name):
-            help_text = with_note(item.name, item.metadata.get("help"))
-            item.metadata = types.MappingProxyType({**item.metadata, "help": help_text})
-    return cls

@@ -4,6 +4,7 @@ one-line refusals. The options several commands share are defined here too (:fun
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import enum
@@ -17,6 +18,7 @@ from transformers.hf_argparser import string_to_bool
 
 from .core.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 from .data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
+from .pretrained import DEFAULT_DETECTOR_NAME
 
 __all__ = [
     "SHARED_OPTIONS",
@@ -24,14 +26,17 @@ __all__ = [
     "AggregationOptions",
     "OptionError",
     "SharedOption",
+    "add_model_argument",
     "aggregation_options",
     "checked_values",
     "corpus_list",
     "embedding_batch_size",
     "model_aggregation",
+    "onnx_export_option",
     "option",
     "option_specs",
     "options_from",
+    "options_of",
     "unrecognized",
 ]
 
@@ -63,7 +68,7 @@ SHARED_OPTIONS: dict[str, SharedOption] = {
     ),
 }
 """The options every command that takes them takes with the same name, type and default (``MODEL`` is
-:func:`respira.commands.options.add_model_argument`'s positional). ``batch_size``: the windows'
+:func:`add_model_argument`'s positional). ``batch_size``: the windows'
 :data:`~respira.core.windows.DEFAULT_BATCH_SIZE`."""
 
 
@@ -84,6 +89,38 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
 SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
 """The ``metadata`` that makes a ``bool | None = None`` field a switch too (``--onnx`` alone is true, left
 out it is ``None``: "the folder decides"), as ``HfArgumentParser`` makes a ``bool`` field."""
+
+
+def onnx_export_option() -> Any:
+    """``--onnx`` of ``export`` and ``push``: also write ``model.onnx`` (default: if the folder has one)."""
+    return dataclasses.field(
+        default=None,
+        metadata={
+            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
+            **SWITCH,
+        },
+    )
+
+
+MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id"
+
+
+def add_model_argument(
+    parser: argparse.ArgumentParser, help: str = MODEL_HELP, *, files: str | None = None
+) -> None:
+    """The positional ``MODEL`` a command runs, the shipped detector when left out
+    (:func:`respira.cli.model_or_default`); ``files``: where a recording given as ``MODEL`` goes back."""
+    help = f"{help} (default: respira's shipped detector, {DEFAULT_DETECTOR_NAME})"
+    parser.add_argument("model", metavar="MODEL", nargs="?", help=help)
+    parser.set_defaults(model_files=files)
+
+
+def options_of(args: argparse.Namespace, dataclass_type: type) -> Any:
+    """The options dataclass ``dataclass_type`` made of its fields in ``args``."""
+    return dataclass_type(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(dataclass_type) if f.init}
+    )
 
 
 def embedding_batch_size() -> Any:
@@ -163,8 +200,7 @@ def _typed(name: str, options: Mapping[str, Any], value: Any) -> Any:
 
 
 def _value(name: str, options: Mapping[str, Any], value: Any) -> Any:
-    """``value`` as parsing its flag gives it: a switch takes ``True`` / ``False``; a list or tuple fills a
-    flag taking several values, or else is comma-separated text (``seeds=[0, 1]`` → ``"0,1"``)."""
+    """``value`` as parsing its flag gives it."""
     if options.get("type") is string_to_bool:
         if not isinstance(value, bool):
             raise OptionError(f"argument {name}: expected True or False, got {value!r}")

@@ -1,15 +1,8 @@
 """What a training run was: the typed record ``respira train`` writes as ``respira_run.json``.
 
-A :class:`RunRecord` holds the model that was trained (:class:`ModelRecord`), the data and how it was
-split (:class:`DataRecord`), the schedule and hyper-parameters (:class:`TrainingRecord`), the seeds and
-the one whose model was kept, the decision thresholds of multi-label models and the results
-(:class:`MetricsRecord`: test metrics as mean ± std over seeds, and per seed its test and validation
-metrics). Training writes it once with :meth:`RunRecord.save`; model cards, ``respira export`` and
-``respira evaluate`` read it back with :meth:`RunRecord.load`, which checks every field against these
-dataclasses and raises :class:`RunRecordError` (one line naming the file) for anything else.
-
-Metric names carry no split prefix (``icbhi_score``, not ``test_icbhi_score``); undefined metrics
-(NaN) are ``None``.
+Training writes it with :meth:`RunRecord.save`; cards, ``export`` and ``evaluate`` read it with
+:meth:`RunRecord.load`, which checks every field against these dataclasses (:class:`RunRecordError`, one
+line naming the file). Metric names carry no split prefix; undefined metrics (NaN) are ``None``.
 """
 
 from __future__ import annotations
@@ -17,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -48,16 +42,13 @@ __all__ = [
 ]
 
 RUN_RECORD_FILE = "respira_run.json"
-"""Name of the record in a run folder."""
 SCHEMA_VERSION = 1
-"""Version of the record's layout, stored as ``schema_version``; :meth:`RunRecord.load` accepts only it."""
 
 
 SPLIT_STRATEGIES: tuple[str, ...] = ("official", "patient", "patient_kfold", "leave_one_device_out")
 """How a corpus can be split (the ICBHI builder's ``split_strategy``)."""
 DATASET_SPLITS = "dataset"
-"""``DataRecord.split_strategy`` of a run on a dataset's own splits (``--dataset_name``) whose card does
-not say how they were made."""
+"""``DataRecord.split_strategy`` of a run on a dataset's own splits whose card does not say how."""
 
 
 class RunRecordError(ValueError):
@@ -69,14 +60,11 @@ class ModelRecord:
     """The classifier that was trained."""
 
     encoder: str
-    """Encoder family, as the recipe names it (``cnn``, ``ast``, ``beats``, ``efficientat``)."""
     checkpoint: str | None = None
     """Hub id or folder the encoder weights were initialised from; ``None``: trained from scratch."""
     problem_type: str = SINGLE_LABEL
     lora_r: int = 0
-    """Rank of the LoRA adapters (merged into the saved weights); 0: no LoRA."""
     num_parameters: int | None = None
-    """Parameters of the saved model (``sum(p.numel() for p in model.parameters())``)."""
     options: dict[str, Any] = field(default_factory=dict)
     """The recipe's other architecture options (``target_seconds``, ``pooling``, ``head``...)."""
 
@@ -94,16 +82,13 @@ class CorpusRecord:
     """One corpus a model was trained on (``corpora`` of a recipe), with what its training split held."""
 
     name: str
-    """``icbhi``, ``kauh``, ``sprsound``: a name of :data:`respira.data.corpora.CORPORA`."""
     data_dir: str | None = None
     labels: str = "cycle"
-    """``cycle`` (annotated respiratory cycles), ``event`` (annotated events, learnt as cycles) or
-    ``recording`` (a label per recording, learnt from bags of windows)."""
+    """``cycle``, ``event`` (learnt as cycles) or ``recording`` (learnt from bags of windows)."""
     patients: int | None = None
     recordings: int | None = None
     examples: int | None = None
-    """Training examples: cycles or events of a segment-labelled corpus, windows of a recording-labelled
-    one."""
+    """Training cycles or events, or windows of a recording-labelled corpus."""
 
 
 @dataclass
@@ -116,38 +101,29 @@ class DataRecord:
     """Whether ``data_dir`` was a generated corpus (``make_synthetic_icbhi``), not ICBHI 2017."""
     split_strategy: str = "official"
     validation_size: float = 0.0
-    """Share of the official train split held out for validation (0 with the patient split)."""
     split_seed: int = 0
     patient_split_fractions: tuple[float, ...] | None = None
-    """Train/validation/test shares of the patients (patient split only; ``None``: the builder's)."""
     stratify_by: str | None = None
-    """Index column the patient split was stratified by (``None``: the builder's default)."""
     num_folds: int | None = None
-    """``patient_kfold``: the number of cross-validation folds (``None`` for other strategies)."""
+    """``patient_kfold``: the number of folds; ``fold``: the kept model's (what ``evaluate RUN`` rebuilds)."""
     fold: int | None = None
-    """``patient_kfold``: the fold whose splits the kept model was trained and tested on (what
-    ``respira evaluate RUN`` rebuilds)."""
     fold_stratify_by: str | None = None
-    """``patient_kfold``: the column the folds were stratified by besides the class (``None``: none)."""
     fold_devices: list[str] | None = None
-    """``leave_one_device_out``: the device each fold holds out, in fold order (``None`` otherwise)."""
+    """``leave_one_device_out``: the device each fold holds out, in fold order."""
     lowpass_cutoff: float | None = None
-    """Zero-phase Butterworth low-pass of the recordings (Hz; ``None``: none); the model's config
-    carries it too (``lowpass_cutoff``), so evaluation and prediction apply it."""
+    """Zero-phase Butterworth low-pass of the recordings (Hz); the model's config carries it too."""
     lowpass_order: int = DEFAULT_LOWPASS_ORDER
     train_fraction: float = 1.0
-    """Share of the training patients whose cycles were used."""
     dataset_name: str | None = None
-    """A ``datasets`` dataset the splits were loaded from instead of ``data_dir`` (a Hub dataset id or
-    a folder written by ``respira prepare``); its own splits were used."""
+    """A ``datasets`` dataset (Hub id or ``respira prepare`` folder) whose own splits were used."""
     dataset_config_name: str | None = None
     audio_column_name: str = "audio"
     label_column_name: str = "label"
     split_sizes: dict[str, SplitSize] = field(default_factory=dict)
     corpora: list[CorpusRecord] = field(default_factory=list)
-    """The corpora of a multi-corpus run (empty: ICBHI alone, from ``data_dir`` or ``dataset_name``)."""
+    """The corpora of a multi-corpus run (empty: ICBHI alone)."""
     corpus_window_seconds: float | None = None
-    """Multi-corpus run: the window length recording-labelled corpora were cut into (seconds)."""
+    """Multi-corpus run: the windows recording-labelled corpora were cut into (seconds)."""
     corpus_hop_seconds: float | None = None
 
 
@@ -159,9 +135,7 @@ class TrainingRecord:
     two_stage_rounds: int = 1
     head_epochs: float = 10.0
     head_learning_rate: float | None = None
-    """``contrastive_two_stage``: the learning rate of the head stages (``None`` in older records)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
-    """Training arguments worth recording (learning rate, epochs, auxiliary loss, sampler...)."""
 
 
 @dataclass
@@ -169,12 +143,10 @@ class EmbeddingPass:
     """One pass of a frozen-encoder run's embedding cache over a split, spread over the run's processes."""
 
     split: str
-    """``train``, ``validation`` or ``test``."""
     rows: int
     """Rows of the cached table (cycles × views)."""
     embedded: list[int] = field(default_factory=list)
-    """Rows each process ran the encoder on, in process order (one entry per process); less than
-    ``rows`` in all when rows were already embedded for another trainer of the seed."""
+    """Rows each process embedded, in process order (fewer in all where another trainer had embedded them)."""
 
 
 @dataclass
@@ -186,10 +158,7 @@ class SeedResult:
     validation: dict[str, float | None] = field(default_factory=dict)
     """The final evaluation on the validation split (what seeds are selected on)."""
     fold: int | None = None
-    """``patient_kfold``: the cross-validation fold this model was trained and tested on."""
     embedding_cache: list[EmbeddingPass] = field(default_factory=list)
-    """A run on cached embeddings: how this model's trainer built its cache, pass by pass (empty
-    otherwise)."""
 
 
 @dataclass
@@ -197,15 +166,13 @@ class MetricsRecord:
     """Test results over seeds (and folds), and every seed's own metrics."""
 
     test: dict[str, float | None] = field(default_factory=dict)
-    """Mean over seeds (``patient_kfold``: over folds x seeds) of each test metric."""
+    """Mean over seeds (``patient_kfold``: over folds x seeds) of each test metric; ``test_std`` their
+    sample standard deviation, ``test_ci95`` (k-fold) the mean's 95 % Student's t interval."""
     test_std: dict[str, float | None] = field(default_factory=dict)
-    """Sample standard deviation over the same runs (several runs only)."""
     per_seed: list[SeedResult] = field(default_factory=list)
     test_ci95: dict[str, list[float]] = field(default_factory=dict)
-    """``patient_kfold``: 95 % confidence interval (Student's t) of the mean over folds x seeds."""
     out_of_fold: dict[str, float | None] = field(default_factory=dict)
-    """``patient_kfold``: scores of the pooled out-of-fold predictions (every cycle tested once; mean
-    over seeds) and the trivial baselines of the whole corpus."""
+    """``patient_kfold``: the pooled out-of-fold predictions' scores and the corpus's trivial baselines."""
 
 
 @dataclass
@@ -217,15 +184,13 @@ class RunRecord:
     training: TrainingRecord = field(default_factory=TrainingRecord)
     seeds: list[int] = field(default_factory=list)
     selected_seed: int | None = None
-    """The seed whose model the run folder holds (best validation score)."""
+    """The seed (and ``selected_fold``) whose model the run folder holds (best validation score)."""
     selected_fold: int | None = None
-    """``patient_kfold``: the fold of that model (the fold x seed with the best validation score)."""
     thresholds: list[float] | None = None
     """Multi-label models: the (crackle, wheeze) decision thresholds of the kept model."""
     thresholds_tuned: bool = False
     metrics: MetricsRecord = field(default_factory=MetricsRecord)
     recipe: str | None = None
-    """Name of the recipe the run was trained with, when known."""
 
     def selected_result(self) -> SeedResult | None:
         """The metrics of the kept model's seed, if recorded."""
@@ -332,26 +297,22 @@ def _check_values(record: RunRecord) -> None:
             _check_range(f"thresholds[{index}]", threshold, low=0, high=1)
 
 
-def _check_range(
-    key: str,
-    value: float,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    above: float | None = None,
-    below: float | None = None,
-    why: str = "",
-) -> None:
-    """``ValueError`` naming ``key`` unless ``low <= value <= high``, ``value > above``, ``value < below``."""
-    bounds = {">=": low, ">": above, "<=": high, "<": below}
-    holds = {
-        ">=": value >= (low or 0),
-        ">": value > (above or 0),
-        "<=": value <= (high or 0),
-        "<": value < (below or 0),
-    }
-    if math.isnan(value) or not all(holds[sign] for sign, bound in bounds.items() if bound is not None):
-        wanted = " and ".join(f"{sign} {bound:g}" for sign, bound in bounds.items() if bound is not None)
+_BOUNDS = {
+    "low": (">=", operator.ge),
+    "above": (">", operator.gt),
+    "high": ("<=", operator.le),
+    "below": ("<", operator.lt),
+}
+
+
+def _check_range(key: str, value: float, why: str = "", **bounds: float | None) -> None:
+    """``ValueError`` naming ``key`` unless ``value`` is within ``bounds`` (``low``, ``above``, ``high``,
+    ``below``)."""
+    given = [
+        (sign, test, bounds[name]) for name, (sign, test) in _BOUNDS.items() if bounds.get(name) is not None
+    ]
+    if math.isnan(value) or not all(test(value, bound) for _, test, bound in given):
+        wanted = " and ".join(f"{sign} {bound:g}" for sign, _, bound in given)
         raise ValueError(f"{key} must be {wanted}{why}, got {value!r}")
 
 
@@ -361,12 +322,6 @@ def json_type(value: Any) -> str:
     """How JSON names the type of ``value`` (``an object``, ``a string``, ``null``...)."""
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
     return names.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
-
-
-def _type_name(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "")
 
 
 _SCALARS: dict[type, Any] = {
@@ -379,67 +334,48 @@ _SCALARS: dict[type, Any] = {
 
 def convert_json(value: Any, annotation: Any, where: str = "") -> Any:
     """``value`` (parsed JSON) as ``annotation``; ``ValueError`` naming ``where`` when it does not fit."""
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        return _convert_union(value, annotation, where)
-    if dataclasses.is_dataclass(annotation):
-        return _convert_dataclass(value, annotation, where)
-    if origin in (list, tuple, dict):
-        return _convert_container(value, annotation, where)
-    if annotation not in _SCALARS:  # pragma: no cover - a field type this checker does not know
-        raise TypeError(f"unsupported field type {annotation!r} at {where}")
-    if not _SCALARS[annotation](value):
-        raise _mismatch(value, annotation, where)
-    return value
-
-
-def _convert_union(value: Any, annotation: Any, where: str) -> Any:
-    options = [option for option in typing.get_args(annotation) if option is not type(None)]
-    if value is None and len(options) < len(typing.get_args(annotation)):
-        return None
-    errors = []
-    for option in options:
-        try:
-            return convert_json(value, option, where)
-        except ValueError as error:
-            errors.append(error)
-    raise errors[0] if len(errors) == 1 else _mismatch(value, annotation, where)
-
-
-def _convert_container(value: Any, annotation: Any, where: str) -> Any:
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
-    if not isinstance(value, dict if origin is dict else list):
-        raise _mismatch(value, annotation, where)
-    if origin is dict:
-        return {str(k): convert_json(v, arguments[1], _join(where, str(k))) for k, v in value.items()}
-    items = [convert_json(v, arguments[0], f"{where}[{i}]") for i, v in enumerate(value)]
-    return tuple(items) if origin is tuple else items
-
-
-def _convert_dataclass(value: Any, cls: type, where: str) -> Any:
-    if not isinstance(value, dict):
-        raise _mismatch(value, cls, where)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [key for key in value if key not in fields]
-    if unknown:
-        raise ValueError(f"unknown key {_join(where, unknown[0])!r}")
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ValueError(f"missing key {_join(where, missing[0])!r}")
-    kwargs = {key: convert_json(item, hints[key], _join(where, key)) for key, item in value.items()}
-    return cls(**kwargs)
+    name = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+    mismatch = ValueError(f"{where or 'the record'} should be {name}, got {json_type(value)}")
+    if origin in (typing.Union, types.UnionType):
+        options = [option for option in arguments if option is not type(None)]
+        if value is None and len(options) < len(arguments):
+            return None
+        errors = []
+        for option in options:
+            try:
+                return convert_json(value, option, where)
+            except ValueError as error:
+                errors.append(error)
+        raise errors[0] if len(errors) == 1 else mismatch
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise mismatch
+        fields = {f.name: f for f in dataclasses.fields(annotation)}
+        required = [k for k, f in fields.items() if f.default is f.default_factory is dataclasses.MISSING]
+        for problem, keys in (
+            ("unknown", [key for key in value if key not in fields]),
+            ("missing", [key for key in required if key not in value]),
+        ):
+            if keys:
+                raise ValueError(f"{problem} key {_join(where, keys[0])!r}")
+        hints = typing.get_type_hints(annotation)
+        return annotation(
+            **{key: convert_json(item, hints[key], _join(where, key)) for key, item in value.items()}
+        )
+    if origin in (list, tuple, dict):
+        if not isinstance(value, dict if origin is dict else list):
+            raise mismatch
+        if origin is dict:
+            return {str(k): convert_json(v, arguments[1], _join(where, str(k))) for k, v in value.items()}
+        items = [convert_json(v, arguments[0], f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if annotation is not Any and annotation not in _SCALARS:  # pragma: no cover - a type it does not know
+        raise TypeError(f"unsupported field type {annotation!r} at {where}")
+    if annotation is not Any and not _SCALARS[annotation](value):
+        raise mismatch
+    return value
 
 
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
-
-
-def _mismatch(value: Any, annotation: Any, where: str) -> ValueError:
-    return ValueError(f"{where or 'the record'} should be {_type_name(annotation)}, got {json_type(value)}")

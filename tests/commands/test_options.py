@@ -1,4 +1,4 @@
-"""The options several commands share (``respira.commands.options``): each command's --help shows them
+"""The options several commands share (``respira.options``): each command's --help shows them
 with their one help text, and they parse as before."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from respira.cli import build_parser, main
-from respira.commands.options import model_or_default
+from respira.cli import build_parser, main, model_or_default
 
 DEVICE_HELP = "torch device (default: cuda if available, else cpu)"
 MODEL_HELP = (
@@ -69,7 +68,7 @@ def _predict_args(*positionals: str):
 def test_predict_without_a_model_runs_the_shipped_detector(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from respira.commands.options import model_or_default
+    from respira.cli import model_or_default
     from respira.pretrained import default_detector_dir
 
     recording = tmp_path / "a.wav"
@@ -90,7 +89,7 @@ def test_predict_without_a_model_runs_the_shipped_detector(
 
 
 def test_app_without_a_model_serves_the_shipped_detector() -> None:
-    from respira.commands.options import model_or_default
+    from respira.cli import model_or_default
     from respira.pretrained import default_detector_dir
 
     args = build_parser().parse_args(["app", "--port", "7861"])
@@ -99,7 +98,7 @@ def test_app_without_a_model_serves_the_shipped_detector() -> None:
 
 
 def test_screen_without_a_model_screens_with_the_shipped_detector(tmp_path) -> None:
-    from respira.commands.options import model_or_default
+    from respira.cli import model_or_default
     from respira.pretrained import default_detector_dir
 
     args = build_parser().parse_args(["screen", str(tmp_path), "--output_dir", str(tmp_path / "out")])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from respira.data.errors import LabelledFormatError
+from respira.data.errors import CorpusFormatError
 from respira.data.labelled import MarkedEvent, format_events_csv, read_events_csv
 
 FILES = {"a.wav": 10.0, "b.wav": 5.0}
@@ -43,7 +43,7 @@ def test_rows_are_read_and_written_back(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_row_is_one_line_naming_file_line_and_value(tmp_path: Path, row: str, expected: str) -> None:
-    with pytest.raises(LabelledFormatError) as caught:
+    with pytest.raises(CorpusFormatError) as caught:
         read(tmp_path, f"file,onset,offset,type\n{row}\n")
     message = str(caught.value)
     assert "\n" not in message
@@ -51,5 +51,5 @@ def test_a_bad_row_is_one_line_naming_file_line_and_value(tmp_path: Path, row: s
 
 
 def test_a_missing_column_is_named(tmp_path: Path) -> None:
-    with pytest.raises(LabelledFormatError, match=r"events.csv:1: no 'type' column"):
+    with pytest.raises(CorpusFormatError, match=r"events.csv:1: no 'type' column"):
         read(tmp_path, "file,onset,offset\na.wav,1,2\n")

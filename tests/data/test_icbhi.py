@@ -15,7 +15,7 @@ import soundfile as sf
 from respira.audio import read_audio
 from respira.data import (
     ICBHI,
-    ICBHIFormatError,
+    CorpusFormatError,
     PartialCorpusWarning,
     load_icbhi,
     read_icbhi_index,
@@ -265,7 +265,9 @@ def test_cycle_starting_after_the_audio_is_an_error_and_nothing_is_written(
     path, line, lines = _last_annotation_line(corpus_copy, wav)
     lines.append(f"{duration + 1:.3f}\t{duration + 2:.3f}\t0\t0")
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ICBHIFormatError, match=rf"{path.name}:{line + 1}: .*starts after its audio ends"):
+    with pytest.raises(
+        CorpusFormatError, match=rf"{path.name}:{line + 1}: .*starts after the end of its audio"
+    ):
         load_icbhi(corpus_copy, cache_dir=tmp_path)
     assert not list(tmp_path.rglob("*.arrow"))
 
@@ -284,7 +286,7 @@ def test_broken_audio_is_named_and_nothing_is_written(
 ) -> None:
     wav = _wav_files(corpus_copy)[2]
     damage(wav)
-    with pytest.raises(ICBHIFormatError, match=message) as error:
+    with pytest.raises(CorpusFormatError, match=message) as error:
         load_icbhi(corpus_copy, cache_dir=tmp_path)
     assert str(wav) in str(error.value)
     assert not list(tmp_path.rglob("*.arrow"))
@@ -365,7 +367,7 @@ def test_nan_or_inf_audio_is_a_format_error_naming_the_wav(
     samples, rate = sf.read(wav, dtype="float32")
     samples[len(samples) // 2] = bad
     sf.write(wav, samples, rate, subtype="FLOAT")
-    with pytest.raises(ICBHIFormatError, match="holds NaN or infinite samples") as error:
+    with pytest.raises(CorpusFormatError, match="holds NaN or infinite samples") as error:
         load_icbhi(corpus_copy, cache_dir=tmp_path, num_proc=num_proc)
     assert str(wav) in str(error.value)
     assert error.value.path == wav
@@ -377,7 +379,7 @@ def test_cycle_shorter_than_one_sample_names_its_annotation_line(corpus_copy: Pa
     path, line, lines = _last_annotation_line(corpus_copy, wav)
     lines.append("1.00000\t1.00001\t0\t0")  # both ends round to the same sample at 16 kHz
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ICBHIFormatError, match=rf"{path.name}:{line + 1}: .*empty after resampling"):
+    with pytest.raises(CorpusFormatError, match=rf"{path.name}:{line + 1}: .*empty after resampling"):
         load_icbhi(corpus_copy, cache_dir=tmp_path)
 
 

@@ -18,7 +18,7 @@ import soundfile as sf
 import soxr
 
 from respira.data import load_kauh
-from respira.data.errors import CorpusFormatError, KAUHCountError, KAUHFormatError
+from respira.data.errors import CorpusCountError, CorpusFormatError
 from respira.data.kauh import KAUH, KAUHWarning, read_kauh_index
 from respira.data.kauh_names import KAUHName, normalise_diagnosis, parse_sound
 
@@ -216,7 +216,7 @@ def test_unknown_sound_code_names_the_file(tmp_path: Path) -> None:
     bad = _write(folder, "BP3_Asthma,E Q,P L L,40,F.wav")
     _write(folder, "DP3_Asthma,E W,P L L,40,F.wav")
     _write(folder, "EP3_Asthma,E W,P L L,40,F.wav")
-    with pytest.raises(KAUHFormatError, match=re.escape(f"{bad}: unknown sound code 'Q'")) as caught:
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{bad}: unknown sound code 'Q'")) as caught:
         KAUH(data_dir=folder, cache_dir=str(tmp_path / "cache")).download_and_prepare()
     assert caught.value.path == bad and isinstance(caught.value, CorpusFormatError)
 
@@ -225,14 +225,14 @@ def test_a_file_that_is_not_audio_is_an_error_naming_it(tmp_path: Path) -> None:
     folder = _corpus(tmp_path / "kauh")
     bad = folder / "DP2_Heart Failure,C,P L L,60,F.wav"
     bad.write_bytes(b"<html>a failed download</html>")
-    with pytest.raises(KAUHFormatError, match=re.escape(str(bad))):
+    with pytest.raises(CorpusFormatError, match=re.escape(str(bad))):
         _build(folder, tmp_path / "cache")
 
 
 def test_filter_modes_must_hold_the_same_patients(tmp_path: Path) -> None:
     folder = _corpus(tmp_path / "kauh")
     (folder / "DP2_Heart Failure,C,P L L,60,F.wav").unlink()
-    with pytest.raises(KAUHCountError, match=r"patient 2 has no diaphragm recording"):
+    with pytest.raises(CorpusCountError, match=r"patient 2 has no diaphragm recording"):
         read_kauh_index(folder)
 
 
@@ -243,7 +243,7 @@ def test_duplicates_and_foreign_audio(tmp_path: Path) -> None:
         assert len(read_kauh_index(folder)) == 6
     (folder / "notes.wav").unlink()
     duplicate = _write(folder, "BP1_Asthma,E W,P R L,50,M.wav")
-    with pytest.raises(KAUHFormatError, match="duplicate recording") as caught:
+    with pytest.raises(CorpusFormatError, match="duplicate recording") as caught:
         read_kauh_index(folder)
     assert duplicate.name in str(caught.value)
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from respira.cli import main
-from respira.data.errors import LabelledFormatError
+from respira.data.errors import CorpusFormatError
 from respira.data.labels_csv import LabelsCSVWarning, UnlabelledRowsWarning, read_labels_csv
 
 RATE = 4000
@@ -60,7 +60,7 @@ BAD_ROWS = [
     ("file,crackle,wheeze\na.wav,1,0\ngone.wav,0,0\n", 3, "file 'gone.wav' does not exist (looked for "),
     ("file,crackle,wheeze\na.wav,maybe,0\n", 2, "crackle is 'maybe': write 0 or 1"),
     ("file,crackle,wheeze\na.wav,0,2\n", 2, "wheeze is '2': write 0 or 1"),
-    ("file,crackle,wheeze\na.wav,0,\n", 2, "wheeze is empty: write 0 or 1"),
+    ("file,crackle,wheeze\na.wav,0,\n", 2, "wheeze is blank but not the other: fill both"),
     ("file,crackle,wheeze\na.wav,1,0\nb.wav,0,0\n./a.wav,0,1\n", 4,
      "file './a.wav' is listed twice (first on line 2)"),
     ("file,crackle,wheeze\n,1,0\n", 2, "no file named (the 'file' column is empty)"),
@@ -81,7 +81,7 @@ def test_a_bad_row_is_one_error_naming_file_line_and_value(
     _write_audio(tmp_path, "a.wav", "b.wav")
     labels = tmp_path / "labels.csv"
     labels.write_text(text)
-    with pytest.raises(LabelledFormatError) as caught:
+    with pytest.raises(CorpusFormatError) as caught:
         read_labels_csv(labels)
     where = f"{labels}:{line}: " if line is not None else f"{labels}: "
     assert str(caught.value).startswith(where + message), str(caught.value)
@@ -165,18 +165,18 @@ def test_rows_judged_too_poor_are_answered_and_counted_apart_from_the_blank_ones
         (False, True, True),
     ]
     (tmp_path / "labels.csv").write_text("file,crackle,wheeze,quality\na.wav,,,poor\nb.wav,,,\n")
-    with pytest.raises(LabelledFormatError, match=r"labels\.csv:1: no row is labelled yet: .* 1 of 2 rows"):
+    with pytest.raises(CorpusFormatError, match=r"labels\.csv:1: no row is labelled yet: .* 1 of 2 rows"):
         read_labels_csv(tmp_path / "labels.csv")
     (tmp_path / "labels.csv").write_text("file,crackle,wheeze,quality\na.wav,1,0,\nb.wav,0,0,bad\n")
-    with pytest.raises(LabelledFormatError, match=r"labels\.csv:3: quality is 'bad': write poor, good or"):
+    with pytest.raises(CorpusFormatError, match=r"labels\.csv:3: quality is 'bad': write poor, good or"):
         read_labels_csv(tmp_path / "labels.csv", unlabelled=True)
 
 
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("file,crackle,wheeze\na.wav,1,0\nb.wav,,1\n", 3, "crackle is empty: write 0 or 1"),
-        ("file,crackle,wheeze\na.wav,0,\n", 2, "wheeze is empty: write 0 or 1"),
+        ("file,crackle,wheeze\na.wav,1,0\nb.wav,,1\n", 3, "crackle is blank but not the other: fill both"),
+        ("file,crackle,wheeze\na.wav,0,\n", 2, "wheeze is blank but not the other: fill both"),
         ("file,crackle,wheeze\na.wav,,\nb.wav,,\n", 1, "no row is labelled yet: crackle and wheeze are"),
     ],
 )
@@ -185,9 +185,9 @@ def test_a_half_blank_row_or_nothing_labelled_is_one_error(
 ) -> None:
     _write_audio(tmp_path, "a.wav", "b.wav")
     (tmp_path / "labels.csv").write_text(text)
-    with pytest.raises(LabelledFormatError) as caught:
+    with pytest.raises(CorpusFormatError) as caught:
         read_labels_csv(tmp_path / "labels.csv")
     assert str(caught.value).startswith(f"{tmp_path / 'labels.csv'}:{line}: {message}"), str(caught.value)
     if line > 1:  # a half-blank row is refused even by a reader that takes blank rows
-        with pytest.raises(LabelledFormatError):
+        with pytest.raises(CorpusFormatError):
             read_labels_csv(tmp_path / "labels.csv", unlabelled=True)

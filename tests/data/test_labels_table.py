@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from respira.data.errors import LabelledFormatError
+from respira.data.errors import CorpusFormatError
 from respira.data.labels_csv import LabelsTable
 
 ORIGINAL = (
@@ -64,7 +64,7 @@ def test_poor_adds_the_quality_column_and_a_label_clears_it(labels: Path) -> Non
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("a.wav,maybe,0", "labels.csv:2: crackle is 'maybe': write 0 or 1, or leave it blank"),
+        ("a.wav,maybe,0", "labels.csv:2: crackle is 'maybe': write 0 or 1"),
         ("e.wav,,", "labels.csv:2: file 'e.wav' does not exist"),
         (",1,0", "labels.csv:2: no file named"),
         ("a.wav,1,", "labels.csv:2: wheeze is blank but not the other: fill both"),
@@ -72,13 +72,13 @@ def test_poor_adds_the_quality_column_and_a_label_clears_it(labels: Path) -> Non
 )
 def test_a_bad_row_is_one_line(labels: Path, row: str, expected: str) -> None:
     labels.write_text(f"file,crackle,wheeze\n{row}\n", encoding="utf-8")
-    with pytest.raises(LabelledFormatError, match=expected.replace(".", r"\.")):
+    with pytest.raises(CorpusFormatError, match=expected.replace(".", r"\.")):
         LabelsTable.read(labels)
 
 
 def test_a_file_listed_twice_is_refused(labels: Path) -> None:
     labels.write_text("file,crackle,wheeze\na.wav,,\nb.wav,,\n./a.wav,1,0\n", encoding="utf-8")
     with pytest.raises(
-        LabelledFormatError, match=r"labels\.csv:4: file './a.wav' is listed twice \(first on line 2\)"
+        CorpusFormatError, match=r"labels\.csv:4: file './a.wav' is listed twice \(first on line 2\)"
     ):
         LabelsTable.read(labels)

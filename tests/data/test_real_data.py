@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from respira.data import (
-    ICBHICountError,
+    CorpusCountError,
     PartialCorpusWarning,
     load_icbhi,
     read_icbhi_index,
@@ -60,7 +60,7 @@ def test_count_mismatch_lists_every_difference(complete_annotations: Path) -> No
     index = read_icbhi_index(complete_annotations)
     damaged = index.drop(index.index[(index["official_split"] == "test") & (index["label"] == "both")][:2])
     with pytest.raises(
-        ICBHICountError, match=r"cycles: 6896 \(expected 6898\).*test cycles: 2754.*test both: 141"
+        CorpusCountError, match=r"cycles: 6896 \(expected 6898\).*test cycles: 2754.*test both: 141"
     ):
         validate_counts(damaged)
 
@@ -74,7 +74,7 @@ def test_a_wrong_annotation_in_the_complete_corpus_raises(
         shutil.copy(shared_icbhi / name, corpus / name)
     path = corpus / "ICBHI_final_database" / "101_1b1_Al_sc_Meditron.txt"
     path.write_text(path.read_text().replace("\t0\t0", "\t1\t0", 1))
-    with pytest.raises(ICBHICountError, match=r"test normal: 1578 \(expected 1579\); test crackle: 650"):
+    with pytest.raises(CorpusCountError, match=r"test normal: 1578 \(expected 1579\); test crackle: 650"):
         read_icbhi_index(corpus)
 
 

@@ -19,17 +19,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import respira.data.sprsound_files as layout_module
 from respira.cli import main
 from respira.data import load_sprsound, read_sprsound_events, read_sprsound_index
-from respira.data.errors import CorpusFormatError, SPRSoundCountError, SPRSoundError, SPRSoundFormatError
+from respira.data.errors import CorpusCountError, CorpusError, CorpusFormatError
 from respira.data.folds import patient_kfold
 from respira.data.sprsound import EVENT_COLUMNS, INDEX_COLUMNS, SPRSound, SPRSoundConfig
 from respira.data.sprsound_files import (
     SPRSoundAnnotation,
     SPRSoundEvent,
     SPRSoundName,
-    SPRSoundWarning,
     read_annotation,
 )
 from respira.data.text_files import ClippedCycleWarning, PartialCorpusWarning
@@ -95,7 +93,7 @@ def test_names_are_parsed() -> None:
     ],
 )
 def test_a_bad_name_is_one_line_naming_the_field(stem: str, message: str) -> None:
-    with pytest.raises(SPRSoundError, match=re.escape(message)) as caught:
+    with pytest.raises(CorpusError, match=re.escape(message)) as caught:
         SPRSoundName.parse(stem)
     assert "\n" not in str(caught.value)
 
@@ -144,7 +142,7 @@ def test_a_bad_annotation_is_one_line_naming_file_and_event(
 ) -> None:
     path = tmp_path / "101_6.7_1_p1_11.json"
     path.write_text(content)
-    with pytest.raises(SPRSoundFormatError) as caught:
+    with pytest.raises(CorpusFormatError) as caught:
         read_annotation(path)
     text = str(caught.value)
     assert text.startswith(f"{path}:") and message in text, text
@@ -186,7 +184,7 @@ def test_a_bad_file_name_names_the_file(tmp_path: Path) -> None:
     root = _corpus(tmp_path / "sprsound")
     _write_wav(root / "train_wav" / "106_6.7_3_p1_61.wav")
     _write_json(root / "train_json" / "106_6.7_3_p1_61.json", "Normal", [(0, 100, "Normal")])
-    with pytest.raises(SPRSoundFormatError, match=r"sex '3' is not 0") as caught:
+    with pytest.raises(CorpusFormatError, match=r"sex '3' is not 0") as caught:
         read_sprsound_index(root)
     assert caught.value.path == root / "train_wav" / "106_6.7_3_p1_61.wav"
     assert str(caught.value).startswith(f"{root / 'train_wav' / '106_6.7_3_p1_61.wav'}: ")
@@ -196,7 +194,7 @@ def test_a_bad_event_stops_the_build_naming_file_and_event(tmp_path: Path) -> No
     root = _corpus(tmp_path / "sprsound")
     bad = _json_path(root, "105_8_1_p4_51")
     _write_json(bad, "CAS", [(300, 1700, "Rhonchi"), (1800, 1750, "Wheeze")])
-    with pytest.raises(SPRSoundFormatError, match=re.escape(f"{bad}: event 2: end '1750' ms is not after")):
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{bad}: event 2: end '1750' ms is not after")):
         load_sprsound(root, sampling_rate=RATE, cache_dir=tmp_path / "cache")
 
 
@@ -223,19 +221,7 @@ def test_a_patient_of_inter_test_in_another_part_is_an_error(tmp_path: Path) -> 
     root = _corpus(tmp_path / "sprsound")
     _write_wav(root / "train_wav" / "104_3.5_0_p2_42.wav")
     _write_json(root / "train_json" / "104_3.5_0_p2_42.json", "Normal", [(0, 100, "Normal")])
-    with pytest.raises(
-        SPRSoundCountError, match=r"^SPRSound patient 104 has recordings in the official inter"
-    ):
-        read_sprsound_index(root)
-
-
-def test_more_patients_than_the_release_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _corpus(tmp_path / "sprsound")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        read_sprsound_index(root)  # 5 patients: nothing to say
-    monkeypatch.setattr(layout_module, "COMPLETE_PATIENTS", 4)
-    with pytest.warns(SPRSoundWarning, match=r"holds 5 patients, more than the 4 of the published"):
+    with pytest.raises(CorpusCountError, match=r"^SPRSound patient 104 has recordings in the official inter"):
         read_sprsound_index(root)
 
 
@@ -243,7 +229,7 @@ def test_locate_finds_a_nested_copy_and_refuses_a_folder_without_the_layout(tmp_
     _corpus(tmp_path / "download" / "SPRSound-main")
     assert len(read_sprsound_index(tmp_path / "download")) == len(TINY)
     (tmp_path / "empty" / "train_wav").mkdir(parents=True)
-    with pytest.raises(SPRSoundError, match=r"^no SPRSound layout \(train_wav/ with train_json/"):
+    with pytest.raises(CorpusError, match=r"^no SPRSound layout \(train_wav/ with train_json/"):
         read_sprsound_index(tmp_path / "empty")
     with pytest.raises(FileNotFoundError):
         read_sprsound_index(tmp_path / "missing")

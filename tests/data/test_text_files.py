@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from respira.data import (
-    ICBHIFormatError,
+    CorpusFormatError,
     MissingMetadataWarning,
     PartialCorpusWarning,
     read_icbhi_index,
 )
-from respira.data.errors import ICBHIError
+from respira.data.errors import CorpusError
 from respira.data.text_files import INDEX_COLUMNS
 from respira.labels import CLASS_NAMES
 
@@ -115,7 +115,7 @@ def test_missing_demographics_are_null_never_zero(synthetic_corpus: Path) -> Non
 def test_an_annotation_file_without_cycles_is_an_error_naming_it(corpus_copy: Path, content: str) -> None:
     path = _annotation_files(corpus_copy)[3]
     path.write_text(content)
-    with pytest.raises(ICBHIFormatError, match="holds no cycles") as error:
+    with pytest.raises(CorpusFormatError, match="holds no cycles") as error:
         read_icbhi_index(corpus_copy)
     assert str(error.value).startswith(f"{path}: ")
 
@@ -196,7 +196,7 @@ def test_missing_folder_is_named(tmp_path: Path) -> None:
 
 def test_folder_without_annotations(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello\n")
-    with pytest.raises(ICBHIError, match="no ICBHI annotation files"):
+    with pytest.raises(CorpusError, match="no ICBHI annotation files"):
         read_icbhi_index(tmp_path)
 
 
@@ -221,7 +221,7 @@ def _rewrite_line(path: Path, line: int, text: str) -> None:
 def test_bad_annotation_line_names_file_and_line(corpus_copy: Path, line_text: str, message: str) -> None:
     path = _annotation_files(corpus_copy)[1]
     _rewrite_line(path, 2, line_text)
-    with pytest.raises(ICBHIFormatError, match=message) as error:
+    with pytest.raises(CorpusFormatError, match=message) as error:
         read_icbhi_index(corpus_copy)
     assert str(error.value).startswith(f"{path}:2: ")
     assert error.value.line == 2
@@ -238,7 +238,7 @@ def test_unknown_device_or_location_code(
     fields = path.stem.split("_")
     fields[field] = replacement
     path.rename(path.with_name("_".join(fields) + ".txt"))
-    with pytest.raises(ICBHIFormatError, match=message):
+    with pytest.raises(CorpusFormatError, match=message):
         read_icbhi_index(corpus_copy)
 
 
@@ -247,7 +247,7 @@ def test_duplicate_recording_with_another_device_suffix(corpus_copy: Path) -> No
     fields = path.stem.split("_")
     fields[4] = "Litt3200" if fields[4] != "Litt3200" else "Meditron"
     shutil.copy(path, path.with_name("_".join(fields) + ".txt"))
-    with pytest.raises(ICBHIFormatError, match="duplicate recording") as error:
+    with pytest.raises(CorpusFormatError, match="duplicate recording") as error:
         read_icbhi_index(corpus_copy)
     assert path.name in str(error.value)
 
@@ -256,7 +256,7 @@ def test_duplicate_split_entry_names_both_lines(corpus_copy: Path) -> None:
     split_file = corpus_copy / SPLIT_FILE
     lines = split_file.read_text().splitlines()
     split_file.write_text("\r\n".join([*lines, lines[0]]) + "\r\n")
-    with pytest.raises(ICBHIFormatError, match=rf"{SPLIT_FILE}:{len(lines) + 1}: duplicate .*line 1"):
+    with pytest.raises(CorpusFormatError, match=rf"{SPLIT_FILE}:{len(lines) + 1}: duplicate .*line 1"):
         read_icbhi_index(corpus_copy)
 
 
@@ -269,7 +269,7 @@ def test_split_entry_for_a_recording_that_does_not_exist(corpus_copy: Path) -> N
     typo = "_".join([fields[0], "9b9", *fields[2:]])
     lines[2] = f"{typo}\t{split}"
     split_file.write_text("\r\n".join(lines) + "\r\n")
-    with pytest.raises(ICBHIFormatError, match=rf"no entry for recording '{stem}'.*line 3 '{typo}'"):
+    with pytest.raises(CorpusFormatError, match=rf"no entry for recording '{stem}'.*line 3 '{typo}'"):
         read_icbhi_index(corpus_copy)
 
 
@@ -289,7 +289,7 @@ def test_extra_split_entry_is_reported_once_or_raises_when_strict(corpus_copy: P
     )
     assert "2 split entries" in str(reports[0].message)
     assert 999 not in set(index["patient_id"])
-    with pytest.raises(ICBHIFormatError, match=rf"{SPLIT_FILE}:{len(lines) + 1}: names recording"):
+    with pytest.raises(CorpusFormatError, match=rf"{SPLIT_FILE}:{len(lines) + 1}: names recording"):
         read_icbhi_index(corpus_copy, strict=True)
 
 
@@ -309,7 +309,7 @@ def test_bad_split_value_and_demographic_line(corpus_copy: Path) -> None:
     lines = split_file.read_text().splitlines()
     lines[0] = lines[0].split("\t")[0] + "\tvalidation"
     split_file.write_text("\r\n".join(lines))
-    with pytest.raises(ICBHIFormatError, match=rf"{SPLIT_FILE}:1: split 'validation'"):
+    with pytest.raises(CorpusFormatError, match=rf"{SPLIT_FILE}:1: split 'validation'"):
         read_icbhi_index(corpus_copy)
 
 
@@ -321,6 +321,6 @@ def test_non_numeric_demographic_value(corpus_copy: Path) -> None:
     lines[1] = "\t".join(fields)
     path.write_text("\r\n".join(lines))
     with pytest.raises(
-        ICBHIFormatError, match=r"demographic_information.txt:2: age 'seventy' is not a number"
+        CorpusFormatError, match=r"demographic_information.txt:2: age 'seventy' is not a number"
     ):
         read_icbhi_index(corpus_copy)

@@ -1,5 +1,6 @@
-"""respira.hub.hub_errors: what went wrong talking to the Hub, read from real huggingface_hub and HTTP
-client exceptions as loading and push meet them (wrapped by transformers in OSErrors)."""
+"""respira.hub.hub_errors: telling a Hub repo id from a path by its spelling, and what went wrong talking to
+the Hub, read from real huggingface_hub and HTTP client exceptions as loading and push meet them (wrapped by
+transformers in OSErrors)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import importlib
 import pytest
 from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
-from respira.hub.hub_errors import error_chain, hub_error, is_download_error
+from respira.hub.hub_errors import error_chain, hub_error, is_download_error, is_hub_repo_id
 
 
 def _raised(error: BaseException, wrapper: BaseException) -> BaseException:
@@ -75,3 +76,16 @@ def test_model_load_error_has_one_class_whichever_module_names_it(tmp_path) -> N
     (tmp_path / CHECKSUM_FILE).write_text("not a digest  model.safetensors\n")
     with pytest.raises(respira.hub.loading.ModelLoadError, match="line 1"):
         read_checksums(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["user/icbhi", "icbhi", "MIT/ast-finetuned-audioset-10-10-0.4593"])
+def test_a_repo_id_is_one(name: str) -> None:
+    assert is_hub_repo_id(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["./prepared", "../icbhi", "/data/icbhi", "~/icbhi", "~nosuchuser/icbhi", "a/b/c", "data\\icbhi", ""],
+)
+def test_a_path_is_none(name: str) -> None:
+    assert not is_hub_repo_id(name)

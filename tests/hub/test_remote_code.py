@@ -556,7 +556,7 @@ def test_what_ships_for_a_stage_is_cut_when_the_model_never_runs_it() -> None:
         '@shipped_when("spec_augment")\nclass Masks:\n    def run(self):\n        return helper()\n\n\n'
         "class Model:\n    def __init__(self, config):\n"
         "        self.masks = Masks() if config.masks else None\n\n"
-        '    @shipped_when("resample")\n    def resampled(self):\n        return far()\n\n'
+        '    @shipped_when("pooling_autopool")\n    def resampled(self):\n        return far()\n\n'
         "    def last(self):\n        return 3\n\n\n"
         "def far():\n    return 2\n"
     )
@@ -578,7 +578,7 @@ def test_what_ships_for_a_stage_is_cut_when_the_model_never_runs_it() -> None:
     for absent in ("class Masks", "def helper", "def resampled", "def far"):
         assert absent not in text, absent
     assert left_out == {"pkg.a": {"Masks": "spec_augment"}}
-    text, left_out = shipped(frozenset({"spec_augment", "resample"}))
+    text, left_out = shipped(frozenset({"spec_augment", "pooling_autopool"}))
     for present in ("class Masks", "def helper", "def resampled", "def far"):
         assert present in text, present
     assert left_out == {}
@@ -595,29 +595,15 @@ def test_a_stage_ships_only_with_a_model_whose_config_runs_it() -> None:
     detector = RespiraConfig.from_pretrained(default_detector_dir())
     assert stages_of(detector) == frozenset()
     text = "\n".join(remote_code_files(detector).files.values())
-    for absent in (
-        "class Resample",
-        "class SpecAugment",
-        "import Resample",
-        "def auto_pool",
-    ):
+    for absent in ("class SpecAugment", "def auto_pool"):
         assert absent not in text, absent
-    assert "Not shipped, as this model never runs their optional stages: Resample (resample)" in text
+    assert "Not shipped, as this model never runs their optional stages: SpecAugment (spec_augment)" in text
     config = detector.to_dict()
-    config.update(
-        sampling_rate=16000,
-        spec_augment={"freq_mask_param": 8},
-        pooling="attention",
-    )
+    config.update(spec_augment={"freq_mask_param": 8}, pooling="autopool")
     other = RespiraConfig(
         **{k: v for k, v in config.items() if k not in ("model_type", "transformers_version")}
     )
-    assert stages_of(other) == {"resample", "spec_augment", "pooling_attention"}
+    assert stages_of(other) == {"spec_augment", "pooling_autopool"}
     text = "\n".join(remote_code_files(other).files.values())
-    for present in (
-        "class Resample",
-        "class SpecAugment",
-        "class AttentionPooling",
-    ):
+    for present in ("class SpecAugment", "def auto_pool"):
         assert present in text, present
-    assert "def auto_pool" not in text

@@ -1,4 +1,4 @@
-"""A fitted folder's evidence and card travel with it (:mod:`respira.hub.site_card`): a copy, an export
+"""A fitted folder's evidence and card travel with it (:mod:`respira.hub.card_results`): a copy, an export
 and a push of a folder ``respira fit-site`` wrote keep ``site_fit.json``, ``nested_cv.csv``, the learning
 curve and the card's "Fitted to a site" section and threshold wording; a shipped detector's name is a
 MODEL to export and push, as to every other command (issue 58, item 2)."""
@@ -13,8 +13,8 @@ import pytest
 
 from respira.hub import export_model
 from respira.hub.card_render import render_folder_card, site_card_section
+from respira.hub.card_results import FIT_EVIDENCE, NESTED_CV_FILE
 from respira.hub.push import push_run
-from respira.hub.site_card import FIT_EVIDENCE, NESTED_CV_FILE
 from respira.pretrained import default_detector_dir, site_verdicts
 from respira.pretrained.shipped import shipped_detectors
 from respira.utils.tables import format_percent

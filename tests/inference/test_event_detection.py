@@ -3,7 +3,6 @@ events."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +14,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from respira.audio import read_audio
+from respira.audio.dsp import resample
 from respira.cli import main
 from respira.core.chunks import (
     MirroredRecording,
@@ -235,7 +235,8 @@ def test_frame_event_onsets_are_uniform_over_time_on_normal_recordings(shared_ka
     early, expected, count = 0, 0.0, 0
     for file in files:
         audio = read_audio(file, 4000)
-        detection = detector.detect_events(audio[3 * 4000 :], 4000, rule="frames")
+        cut = resample(audio[3 * 4000 :], 4000, detector.sampling_rate)
+        detection = detect_events(detector.inference_model, cut)  # every frame event, no verdict
         onsets = [event.onset for event in detection.events]
         count += len(onsets)
         early += sum(onset < 0.5 for onset in onsets)
@@ -470,25 +471,10 @@ def test_a_recording_judged_normal_carries_no_event_unless_the_output_says_why(
     said = capsys.readouterr().err
     assert f"{recording}: events: 0 crackle, 0 wheeze, shown where the recording's verdict holds them" in said
     assert "left out 1 crackle frame event (the recording is decided crackle-absent)" in said
-    # every frame event on request, each row naming the rule that drew it
-    frames = ["--events", "--event_rule", "frames", "--output", str(output)]
-    assert main(["predict", str(folder), str(recording), *frames]) == 0
-    rows = list(csv.DictReader(output.read_text().splitlines()))
-    assert [(row["onset"], row["offset"], row["type"], row["rule"]) for row in rows] == [
-        ("1.0", "1.2", "crackle", "frames")
-    ]
-    assert "left out" not in capsys.readouterr().err
-    # the Detector: the same rule by default, the frame events on request
+    # the Detector: the same rule, the frame event it left out kept with its reason
     detector = Detector.from_pretrained(folder, device="cpu")
-    assert detector.detect_events(recording).events == []
-    assert [e.label for e in detector.detect_events(recording, rule="frames").events] == ["crackle"]
+    found = detector.detect_events(recording)
+    assert found.events == [] and [e.label for e in found.left_out] == ["crackle"]
     prediction = detector.predict_file(recording)
     reused = detector.detect_events(recording, prediction=prediction)
-    assert reused.left_out == detector.detect_events(recording).left_out and len(reused.left_out) == 1
-    with pytest.raises(PredictionError, match="event rule must be one of verdict, frames, got 'loose'"):
-        detector.detect_events(recording, rule="loose")
-
-
-def test_event_rule_without_events_is_refused(model_dir: Path, recording: Path, capsys):
-    assert main(["predict", str(model_dir), str(recording), "--event_rule", "frames"]) == 2
-    assert "--event_rule applies to --events" in capsys.readouterr().err
+    assert reused.left_out == found.left_out and len(reused.left_out) == 1

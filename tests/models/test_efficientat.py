@@ -19,11 +19,12 @@ from respira.models import RespiraForAudioClassification
 from respira.models.efficientat import (
     EfficientATConfig,
     EfficientATForAudioClassification,
-    EfficientATMel,
     EfficientATModel,
     convert_efficientat_checkpoint,
 )
 from respira.models.efficientat.convert_efficientat import original_to_hf_key
+from respira.models.embeddings import embed_waveforms
+from respira.models.features.efficientat_mel import EfficientATMel
 
 CHECKPOINT = "efficientat_mn04_as_mAP_432.pt"
 REFERENCE_IO = "efficientat_mn04_io.pt"
@@ -103,7 +104,7 @@ def converted_model(converted_folder: Path) -> EfficientATForAudioClassification
 @pytest.mark.parametrize("plain", [pytest.param(False, id="kernel"), pytest.param(True, id="plain")])
 def test_mel_matches_reference(reference_io: dict, plain: bool) -> None:
     with torch.inference_mode():
-        mel = EfficientATMel()(reference_io["waveform_32k"], plain=plain)
+        mel = EfficientATMel()(reference_io["waveform_32k"], plain=plain).transpose(1, 2)
     assert mel.shape == reference_io["mel"].shape == (1, 128, 500)
     assert (mel - reference_io["mel"]).abs().max().item() < TOLERANCE
 
@@ -116,7 +117,7 @@ def test_mel_kernel_equals_plain_path(samples: int) -> None:
     waves = torch.randn(3, samples, generator=torch.Generator().manual_seed(samples))
     with torch.inference_mode():
         kernel, plain, chosen = mel(waves, plain=False), mel(waves, plain=True), mel(waves)
-    assert kernel.shape == plain.shape == (3, 128, mel.frames_for(samples))
+    assert kernel.shape == plain.shape == (3, mel.frames_for(samples), 128)
     # 1e-3 in these units (log / 5) is 0.02 dB: float32 rounding in the quietest cells, magnified by the log
     assert (kernel - plain).abs().max().item() < 1e-3
     assert torch.equal(chosen, kernel)
@@ -131,19 +132,15 @@ def test_respira_model_at_the_native_rate_reproduces_the_reference(
 ) -> None:
     """At 32 kHz (EfficientAT's own rate) the featurizer does no resampling: its features are the
     reference mel and the pooled embedding is the reference embedding."""
-    model = RespiraForAudioClassification.from_encoder_pretrained(
-        converted_folder, sampling_rate=32000, target_seconds=5.0
-    ).eval()
-    assert model.respira.featurizer.resample is None
+    model = RespiraForAudioClassification.from_encoder_pretrained(converted_folder, target_seconds=5.0).eval()
+    assert model.config.sampling_rate == 32000
     waveform = reference_io["waveform_32k"]
     with torch.inference_mode():
         features, frame_mask = model.respira.featurizer(waveform)
-        embedding = model.embed(waveform)
+        embedding = torch.from_numpy(embed_waveforms(model, waveform.numpy()))
     assert frame_mask.all()
     assert (features.transpose(1, 2) - reference_io["mel"]).abs().max().item() < TOLERANCE
     assert (embedding - reference_io["embedding"]).abs().max().item() < TOLERANCE
-    at_16k = RespiraForAudioClassification.from_encoder_pretrained(converted_folder, target_seconds=5.0)
-    assert at_16k.config.sampling_rate == 16000 and at_16k.respira.featurizer.resample is not None
 
 
 def test_mel_is_batched_and_has_no_state() -> None:
@@ -151,9 +148,9 @@ def test_mel_is_batched_and_has_no_state() -> None:
     waves = torch.randn(3, 16000, generator=generator)
     mel = EfficientATMel()
     batch = mel(waves)
-    assert batch.shape == (3, 128, mel.frames_for(16000)) == (3, 128, 50)
+    assert batch.shape == (3, mel.frames_for(16000), 128) == (3, 50, 128)
     for i in range(3):
-        torch.testing.assert_close(mel(waves[i]), batch[i], atol=1e-5, rtol=0)
+        torch.testing.assert_close(mel(waves[i : i + 1])[0], batch[i], atol=1e-5, rtol=0)
     assert not torch.equal(batch[0], batch[1])
     assert mel.state_dict() == {}  # window and banks are non-persistent buffers
     assert mel.mel_banks.shape == (128, 513)
@@ -165,7 +162,7 @@ def test_mel_follows_the_formula_on_a_tone() -> None:
     """A pure 1 kHz tone peaks in the mel bin whose centre is nearest 1 kHz, and silence gives log(1e-5)."""
     mel = EfficientATMel()
     t = torch.arange(32000) / 32000
-    spec = mel(torch.sin(2 * torch.pi * 1000 * t)[None])[0]
+    spec = mel(torch.sin(2 * torch.pi * 1000 * t)[None])[0].T
     peak_bin = spec[:, 10:-10].mean(dim=1).argmax().item()
     centres = (mel.mel_banks * torch.arange(513)).sum(1) / mel.mel_banks.sum(1) * 32000 / 1024
     assert abs(centres[peak_bin].item() - 1000) < 60
@@ -175,10 +172,8 @@ def test_mel_follows_the_formula_on_a_tone() -> None:
     )
 
 
-def test_mel_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="batch, samples"):
-        EfficientATMel()(torch.zeros(1, 1, 4000))
-    with pytest.raises(ValueError, match="at least"):
+def test_mel_rejects_too_short_input() -> None:
+    with pytest.raises(ValueError, match="514 samples or more"):
         EfficientATMel()(torch.zeros(1, 100))
 
 
@@ -207,15 +202,13 @@ def test_converted_model_reproduces_reference(
     assert isinstance(converted_model, EfficientATForAudioClassification)
     waveform = reference_io["waveform_32k"]
     with torch.no_grad():
-        mel = converted_model.featurize(waveform)
+        mel = EfficientATMel()(waveform).transpose(1, 2)
         output = converted_model(mel)
-        from_waveform = converted_model(waveform, input_features_are_waveform=True)
     assert (mel - reference_io["mel"]).abs().max().item() < TOLERANCE
     assert output.logits.shape == (1, 527)
     assert output.embeddings.shape == (1, 384)
     assert (output.logits - reference_io["logits"]).abs().max().item() < TOLERANCE
     assert (output.embeddings - reference_io["embedding"]).abs().max().item() < TOLERANCE
-    torch.testing.assert_close(from_waveform.logits, output.logits, atol=0, rtol=0)
 
 
 @pytest.mark.real_data
@@ -293,15 +286,9 @@ def test_backward_reaches_every_parameter(random_mel: torch.Tensor) -> None:
     assert model.efficientat.features[0][0].weight.grad.abs().sum() > 0
 
 
-def test_waveform_input_and_input_checks(random_model: EfficientATForAudioClassification) -> None:
-    waveform = torch.randn(2, 8000, generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        direct = random_model(waveform, input_features_are_waveform=True).logits
-        via_mel = random_model(random_model.featurize(waveform)).logits
-    torch.testing.assert_close(direct, via_mel, atol=0, rtol=0)
-    assert isinstance(random_model.mel, EfficientATMel)
-    with pytest.raises(ValueError, match="waveform"):
-        random_model(waveform)
+def test_input_checks(random_model: EfficientATForAudioClassification) -> None:
+    with pytest.raises(ValueError, match="log-mels"):
+        random_model(torch.randn(2, 8000))
 
 
 def test_save_load_round_trip_with_auto_classes(
@@ -316,9 +303,6 @@ def test_save_load_round_trip_with_auto_classes(
         before, after = random_model(random_mel), loaded(random_mel)
     torch.testing.assert_close(after.logits, before.logits, atol=0, rtol=0)
     torch.testing.assert_close(after.embeddings, before.embeddings, atol=0, rtol=0)
-    # the non-persistent mel buffers are rebuilt after meta-device loading
-    torch.testing.assert_close(loaded.mel.mel_banks, random_model.mel.mel_banks, atol=0, rtol=0)
-    torch.testing.assert_close(loaded.mel.window, random_model.mel.window, atol=0, rtol=0)
     base = AutoModel.from_pretrained(tmp_path).eval()
     with torch.no_grad():
         torch.testing.assert_close(base(random_mel).pooler_output, before.embeddings, atol=0, rtol=0)
@@ -432,12 +416,20 @@ def test_convert_rejects_files_that_are_not_checkpoints(tmp_path: Path) -> None:
     _assert_nothing_written(out_parent)
 
 
-def test_convert_rejects_wrong_width(original_checkpoint: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"width 1\.0.*stem: expected 16, found 8.*matches width 0\.4"):
-        convert_efficientat_checkpoint(original_checkpoint, tmp_path / "m", width=1.0)
-    with pytest.raises(ValueError, match="embedding: expected 480, found 384"):
-        convert_efficientat_checkpoint(original_checkpoint, tmp_path / "m", width=0.5)
-    _assert_nothing_written(tmp_path)
+def test_convert_rejects_wrong_width(
+    original_checkpoint: Path, random_model: EfficientATForAudioClassification, tmp_path: Path
+) -> None:
+    out_parent = tmp_path / "outputs"
+    out_parent.mkdir()
+    with pytest.raises(ValueError, match=r"has width 0\.4 \(by its MLP head\), not width 1\.0"):
+        convert_efficientat_checkpoint(original_checkpoint, out_parent / "m", width=1.0)
+    state = original_format_state_dict(random_model)  # width 0.4, but a head of width 0.5 (640 units)
+    state["classifier.2.weight"], state["classifier.2.bias"] = torch.zeros(640, 384), torch.zeros(640)
+    state["classifier.5.weight"] = torch.zeros(NUM_LABELS, 640)
+    torch.save(state, tmp_path / "mixed.pt")
+    with pytest.raises(ValueError, match=r"shape mismatches \(\d+\): classifier\.dense\.weight"):
+        convert_efficientat_checkpoint(tmp_path / "mixed.pt", out_parent / "m", width=None)
+    _assert_nothing_written(out_parent)
 
 
 def test_convert_lists_missing_and_unexpected_keys(

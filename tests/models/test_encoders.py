@@ -103,10 +103,10 @@ def test_each_family_builds_with_its_featurizer_and_encodes(name: str) -> None:
         assert featurizer.transform.normalization == AST_NORMALIZATION
     elif name == "beats":
         assert featurizer.transform.normalization == BEATS_NORMALIZATION
-    assert (featurizer.resample is not None) == (name == "efficientat")  # EfficientAT runs at 32 kHz
-    waves = 0.1 * torch.randn(2, RATE, generator=torch.Generator().manual_seed(0))
-    mask = torch.ones(2, RATE, dtype=torch.long)
-    mask[1, RATE // 4 :] = 0  # the second cycle is a quarter of the first
+    rate = model.config.sampling_rate
+    waves = 0.1 * torch.randn(2, rate, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, rate, dtype=torch.long)
+    mask[1, rate // 4 :] = 0  # the second cycle is a quarter of the first
     with torch.no_grad():
         features, frame_mask = featurizer(waves, mask.sum(dim=1))
         assert features.shape[-1] == getattr(model.config.encoder_config, "num_mel_bins", 128)
@@ -121,7 +121,7 @@ def test_each_family_builds_with_its_featurizer_and_encodes(name: str) -> None:
 def test_cls_pooling_only_for_families_with_cls_tokens() -> None:
     assert [spec.name for spec in encoder_specs() if spec.cls_tokens] == ["ast"]
     with pytest.raises(ValueError, match="needs the AST encoder's CLS tokens"):
-        tiny_model("beats", pooling="cls")
+        tiny_model("beats", pooling="cls_distill")
 
 
 def test_ast_adapt_sizes_the_encoder_to_the_cycle() -> None:
@@ -176,7 +176,7 @@ def _model_class(config_class: type[PreTrainedConfig]) -> type[PreTrainedModel]:
     return RegistrationTestModel
 
 
-def test_register_again_is_harmless_and_a_foreign_type_is_replaced_with_a_warning(caplog) -> None:
+def test_register_again_is_harmless(caplog) -> None:
     first = _config_class("respira.models.registration_test")
     register_model_type(first, _model_class(first))
     assert CONFIG_MAPPING["respira_registration_test"] is first
@@ -188,11 +188,6 @@ def test_register_again_is_harmless_and_a_foreign_type_is_replaced_with_a_warnin
     assert not caplog.records
     assert CONFIG_MAPPING["respira_registration_test"] is reloaded
     assert AutoModel._model_mapping[reloaded] is reloaded_model
-    foreign = _config_class("someone.else")
-    with caplog.at_level(logging.WARNING, logger="respira.models.registration"):
-        register_model_type(foreign, _model_class(foreign))
-    assert "was registered by respira.models.registration_test" in caplog.text
-    assert CONFIG_MAPPING["respira_registration_test"] is foreign
 
 
 def test_the_default_encoders_model_type_is_named_without_its_spec() -> None:

@@ -1,5 +1,5 @@
 """respira.models.features.frame_dft and the ONNX export paths of the featurizers: the same values as
-torch.stft, the plain featurizer paths and the FFT resampler."""
+torch.stft and the plain featurizer paths."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 from respira.models.features.efficientat_mel import EfficientATMel
 from respira.models.features.frame_dft import FramePowerSpectrum
 from respira.models.features.log_mel import LogMelSpectrogram
-from respira.models.features.resample import Resample
 
 
 @pytest.mark.parametrize(
@@ -52,18 +51,3 @@ def test_efficientat_mel_export_path_equals_plain() -> None:
     waveforms = 0.1 * torch.randn(2, 40000, generator=torch.Generator().manual_seed(2))
     expected = module.forward_plain(waveforms)
     assert torch.allclose(module.forward_export(waveforms), expected, atol=1e-4, rtol=0)
-
-
-@pytest.mark.parametrize("samples", [1001, 81920])
-def test_polyphase_resampler_equals_fft_path(samples: int) -> None:
-    resample = Resample(16000, 32000)
-    waveforms = 0.1 * torch.randn(2, samples, generator=torch.Generator().manual_seed(3))
-    expected = resample(waveforms)
-    got = resample.forward_polyphase(waveforms)
-    assert got.shape == expected.shape
-    assert (got - expected).abs().max() <= 5e-6
-
-
-def test_polyphase_resampler_only_for_integer_upsampling() -> None:
-    with pytest.raises(ValueError, match="integer upsampling"):
-        Resample(44100, 32000).forward_polyphase(torch.zeros(1, 100))

@@ -14,6 +14,7 @@ from torch import nn
 from transformers import AutoModelForAudioClassification
 
 from respira.models import RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.models.embeddings import embed_waveforms
 
 from .encoder_tester import CASES
 
@@ -88,7 +89,7 @@ def test_from_pretrained_with_a_half_dtype(name: str, waves: torch.Tensor, tmp_p
 
 def test_half_precision_head_on_cached_float32_embeddings(waves: torch.Tensor) -> None:
     model = tiny_model("cnn", target_seconds=1.0)
-    embeddings = model.embed(waves)  # cached in float32
+    embeddings = torch.from_numpy(embed_waveforms(model, waves.numpy()))  # cached in float32
     model.to(torch.bfloat16)
     logits = model(embeddings=embeddings).logits
     assert logits.dtype == torch.bfloat16

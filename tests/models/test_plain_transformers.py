@@ -29,6 +29,7 @@ from transformers import (
 )
 
 from respira.models import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification, RespiraModel
+from respira.models.embeddings import embed_waveforms
 from respira.models.respira import RespiraAudioClassificationPipeline
 
 from .encoder_tester import CASES
@@ -72,7 +73,7 @@ def test_return_dict_false_gives_tuples() -> None:
     model.config.return_dict = False  # the config's default works too, and internals are unaffected
     with torch.no_grad():
         assert isinstance(model(waves), tuple)
-        assert model.embed(waves).shape == output.embeddings.shape
+        assert embed_waveforms(model, waves.numpy()).shape == tuple(output.embeddings.shape)
 
 
 # ---------------------------------------------------------------------------------------------- Trainer
@@ -223,7 +224,7 @@ def test_batch_norm_encoders_declare_no_gradient_checkpointing(name: str) -> Non
     model = tiny_model(name, target_seconds=1.0)
     assert not model.supports_gradient_checkpointing
     assert not model.respira.encoder.supports_gradient_checkpointing
-    with pytest.raises(ValueError, match="does not support gradient checkpointing"):
+    with pytest.raises(ValueError, match="does not support activation checkpointing"):
         model.gradient_checkpointing_enable()
 
 

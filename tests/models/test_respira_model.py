@@ -38,6 +38,7 @@ from respira.models import (
     RespiraForAudioClassification,
 )
 from respira.models.cnn import RespiraCNNConfig
+from respira.models.embeddings import embed_waveforms
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
 
 RATE = 16000
@@ -165,7 +166,7 @@ def test_forward_shapes(make_model: Callable, waves: torch.Tensor, encoder: str,
 def test_backward_reaches_every_trainable_parameter(
     make_model: Callable, waves: torch.Tensor, encoder: str
 ) -> None:
-    model = make_model(encoder, pooling="attention").train()
+    model = make_model(encoder).train()
     out = model(waves, labels=torch.tensor([0, 1, 3]))
     (out.loss + out.projections[:, 0].sum()).backward()  # the projector feeds auxiliary losses
     missing = [
@@ -285,22 +286,6 @@ def test_mean_pooling_ignores_zero_padded_tail(make_model: Callable, waves: torc
     assert not torch.allclose(expected, base.tokens.mean(dim=1))
 
 
-def test_attention_pooling_gives_masked_tokens_no_weight(make_model: Callable, waves: torch.Tensor) -> None:
-    model = make_model("cnn", pad_mode="zero", pooling="attention")
-    with torch.no_grad():
-        model.respira.attention_pooling.score.weight.normal_()  # non-trivial scores
-        base = model.respira(waves[:, :8000])
-        pooling = model.respira.attention_pooling
-        tokens, mask = base.tokens, base.token_mask
-        assert mask.sum(dim=1).tolist() == [4, 4, 4]
-        torch.testing.assert_close(base.embeddings, pooling(tokens, mask))
-        scrambled = tokens.clone()
-        scrambled[~mask] = 1e4  # anything in masked positions
-        torch.testing.assert_close(pooling(scrambled, mask), base.embeddings)
-        weights = pooling.score(tokens[:, :4]).squeeze(-1).softmax(-1)
-        torch.testing.assert_close(base.embeddings, torch.einsum("bt,bth->bh", weights, tokens[:, :4]))
-
-
 def _ast_encoder_input(waveforms: torch.Tensor, frames: int = AST_MAX_LENGTH) -> torch.Tensor:
     """What AST should see with ast_length_policy="pad": the normalised fbank of the first
     ``AST_SECONDS``, padded to ``max_length`` with the value of a normalised 0 (as ASTFeatureExtractor)."""
@@ -311,23 +296,19 @@ def _ast_encoder_input(waveforms: torch.Tensor, frames: int = AST_MAX_LENGTH) ->
     return nn.functional.pad(fbank, (0, 0, 0, frames - fbank.shape[1]), value=pad_value)
 
 
-@pytest.mark.parametrize("pooling", ["cls", "cls_distill"])
-def test_cls_poolings_use_ast_special_tokens(
-    make_model: Callable, ast_waves: torch.Tensor, pooling: str
-) -> None:
-    model = make_model("ast", pooling=pooling)
+def test_cls_distill_pooling_uses_ast_special_tokens(make_model: Callable, ast_waves: torch.Tensor) -> None:
+    model = make_model("ast", pooling="cls_distill")
     with torch.no_grad():
         hidden = model.respira.encoder(input_values=_ast_encoder_input(ast_waves)).last_hidden_state
-    expected = hidden[:, 0] if pooling == "cls" else (hidden[:, 0] + hidden[:, 1]) / 2
+    expected = (hidden[:, 0] + hidden[:, 1]) / 2
     torch.testing.assert_close(embeddings_of(model, ast_waves), expected, rtol=0, atol=1e-5)
     mean = make_model("ast", pooling="mean")
     assert not torch.allclose(embeddings_of(mean, ast_waves), expected, atol=1e-3)
 
 
 def test_cls_pooling_needs_ast(make_model: Callable) -> None:
-    for pooling in ("cls", "cls_distill"):
-        with pytest.raises(ValueError, match="CLS"):
-            make_model("cnn", pooling=pooling)
+    with pytest.raises(ValueError, match="CLS"):
+        make_model("cnn", pooling="cls_distill")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -462,7 +443,7 @@ def test_freeze_encoder(make_model: Callable, waves: torch.Tensor) -> None:
 
 def test_embed_and_cached_embeddings(make_model: Callable, waves: torch.Tensor) -> None:
     model = make_model("cnn").train()
-    cached = model.embed(waves)
+    cached = torch.from_numpy(embed_waveforms(model, waves.numpy()))
     assert model.training and model.respira.encoder.training and model.classifier.training
     model.eval()
     with torch.no_grad():

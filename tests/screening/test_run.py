@@ -78,7 +78,7 @@ def test_a_recording_too_long_for_max_windows_is_refused_before_it_is_decoded(
     decoded = []
     monkeypatch.setattr(batches, "read_audio", lambda data, *a, **k: decoded.append(data))
     recording = next(r for r in open_source(str(archive)).share() if r.path.endswith("r005.wav"))
-    row, _ = screening_run.screen_recording(detector, recording)
+    row, _ = next(batches.screen_rows(detector, [recording], prefetch=0))
     assert row["error"] == (
         "4 s windows every 2 s over 8.0 s of audio make 3 windows, more than the limit of 2 per "
         "recording; use a longer hop (or raise max_windows)"

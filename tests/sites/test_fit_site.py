@@ -13,7 +13,7 @@ import pytest
 import respira
 from respira.cli import main
 from respira.core.decision import thresholds_of
-from respira.hub.site_card import NESTED_CV_FILE
+from respira.hub.card_results import NESTED_CV_FILE
 from respira.pretrained.sites import SITE_FIT_FILE, format_gain, site_fit_verdict, sites_line
 from respira.utils.tables import format_percent, format_score
 
@@ -141,10 +141,10 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert config["calibration"]["applied_anyway"] is True
     assert config["decision_thresholds"] == pytest.approx(record["thresholds"])
     assert "Written with `--apply_anyway`" in (output / "README.md").read_text()
-    from respira.sites.procedure import SELECTION, THRESHOLD_RULE
+    from respira.sites.procedure import SELECTION
 
     # the rules it fitted with are recorded and said on the card
-    assert (record["selection"], record["threshold_rule"]) == (SELECTION, THRESHOLD_RULE)
+    assert (record["selection"], record["threshold_rule"]) == (SELECTION, "expected")
     assert f"Choice rule: `{SELECTION}`" in (output / "README.md").read_text()
 
 
@@ -167,9 +167,9 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
     # the default rules, or those asked for, are the ones fitted with
     asked = respira.fit_site(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "asked"), outer_folds=3, apply_anyway=True,
-        candidates=["as_is", "thresholds"], selection="bonferroni", threshold_rule="tuned",
+        candidates=["as_is", "thresholds"], selection="bonferroni",
     )  # fmt: skip
-    assert (asked.record["selection"], asked.record["threshold_rule"]) == ("bonferroni", "tuned")
+    assert asked.record["selection"] == "bonferroni"
     assert "Choice rule: `bonferroni`" in (tmp_path / "asked" / "README.md").read_text()
     assert result.output_dir == tmp_path / "out"
     assert set(result.chosen) <= {"as_is", "thresholds"}
@@ -208,7 +208,6 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
         ("foreign", "--overwrite replaces only a folder fit-site wrote; "),
         ("site_name", "--site_name must be 1 to 80 printable characters without '|', got 'a|b'"),
         ("selection", "invalid choice: 'lucky'"),
-        ("threshold_rule", "invalid choice: 'guessed'"),
     ],
 )
 def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
@@ -241,8 +240,6 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
         extra = ["--outer_folds", "1"]
     if change == "selection":
         extra = ["--selection", "lucky"]
-    if change == "threshold_rule":
-        extra = ["--threshold_rule", "guessed"]
     used = tmp_path / "trunk" if change == "trunk" else model
     capsys.readouterr()
     code = main(["fit-site", str(used), "--data_dir", str(data), "--output_dir", str(output), *extra])
@@ -307,6 +304,6 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
 def test_a_rule_fit_site_does_not_know_is_refused_from_python_before_any_work(tmp_path: Path) -> None:
     from respira.sites.fit_site import fit_site_folder
 
-    with pytest.raises(ValueError, match=r"^--threshold_rule must be one of tuned, expected, got 'x'$"):
-        fit_site_folder("no-such-model", tmp_path / "none", tmp_path / "out", threshold_rule="x")
+    with pytest.raises(ValueError, match=r"^--selection must be one of one_se_units, bonferroni, got 'x'$"):
+        fit_site_folder("no-such-model", tmp_path / "none", tmp_path / "out", selection="x")
     assert not (tmp_path / "out").exists()

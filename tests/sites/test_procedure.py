@@ -8,16 +8,14 @@ import numpy as np
 import pytest
 
 from respira.sites import procedure
-from respira.sites.options import THRESHOLD_RULES
-from respira.sites.procedure import fit_procedure, unit_folds
+from respira.sites.procedure import RECORDING_RULES, fit_procedure, unit_folds
 from respira.sites.scores import recording_probabilities
 
 from .conftest import make_sample
 
 
-@pytest.mark.parametrize("rule", THRESHOLD_RULES)
 def test_an_inner_folds_thresholds_are_set_on_the_other_folds_recordings_alone(
-    monkeypatch: pytest.MonkeyPatch, rule: str
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 58, item 11: thresholds tuned on the held fold (``labels[held]``) leak its labels into the
     inner score the choice is made by, the leak nested cross-validation exists to prevent. Every inner
@@ -26,19 +24,22 @@ def test_an_inner_folds_thresholds_are_set_on_the_other_folds_recordings_alone(
     rng = np.random.default_rng(1)  # distinct logits: a recording is known by its probabilities
     sample = dataclasses.replace(sample, base_logits=rng.normal(size=sample.base_logits.shape))
     count = len(sample.recordings)
-    known = recording_probabilities(sample.base_logits, sample.recording, count, "max", None)
+    known = [
+        recording_probabilities(sample.base_logits, sample.recording, count, *r) for r in RECORDING_RULES
+    ]
     folds = unit_folds(sample, 4, 0)
     seen: list[np.ndarray] = []
-    real = procedure._tuned
+    real = procedure.expected_thresholds
 
     def tuned(labels: np.ndarray, probabilities: np.ndarray, *args, **kwargs):
-        rows = [int(np.flatnonzero((known == row).all(axis=1))[0]) for row in probabilities]
+        rule = next(rule for rule in known if any((rule == probabilities[0]).all(axis=1)))
+        rows = [int(np.flatnonzero((rule == row).all(axis=1))[0]) for row in probabilities]
         assert np.array_equal(labels, sample.labels[rows]), "thresholds tuned on another recording's labels"
         seen.append(np.array(rows))
         return real(labels, probabilities, *args, **kwargs)
 
-    monkeypatch.setattr(procedure, "_tuned", tuned)
-    fit_procedure(sample, candidates=("as_is", "thresholds"), recording_rules=(), threshold_rule=rule)
+    monkeypatch.setattr(procedure, "expected_thresholds", tuned)
+    fit_procedure(sample, candidates=("as_is", "thresholds"))
     inner = [rows for rows in seen if rows.size < count]
     assert inner and len(inner) % 4 == 0  # every fold of every option
     for rows in inner:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from respira.data.errors import LabelledFormatError
+from respira.data.errors import CorpusFormatError
 from respira.sites import SiteSample
 from respira.sites.sample import MIN_UNITS, read_site_recordings
 
@@ -64,7 +64,7 @@ def test_a_sample_that_cannot_be_judged_is_refused_in_one_line(
 
 
 def test_a_missing_label_column_is_named(tmp_path: Path) -> None:
-    with pytest.raises(LabelledFormatError, match=r"labels\.csv:1:.*wheeze"):
+    with pytest.raises(CorpusFormatError, match=r"labels\.csv:1:.*wheeze"):
         read_site_recordings(write_labelled(tmp_path, SITE, columns="file,crackle,patient"), "labelled")
 
 
@@ -131,16 +131,3 @@ def test_a_subset_keeps_each_window_with_its_recording():
     np.testing.assert_array_equal(
         part.base_logits[part.recording == 1], sample.base_logits[sample.recording == 2]
     )
-
-
-def test_a_recording_without_windows_is_refused():
-    sample = make_sample(units=2)
-    with pytest.raises(ValueError, match="at least one window"):
-        SiteSample(
-            sample.embeddings[sample.recording != 1],
-            sample.recording[sample.recording != 1],
-            sample.recordings,
-            sample.base_logits[sample.recording != 1],
-            sample.base_head,
-            sample.base_thresholds,
-        )

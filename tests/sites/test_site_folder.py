@@ -18,11 +18,11 @@ import torch
 from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.core.decision import flag_order, thresholds_of
 from respira.hub.card_render import site_card_section
+from respira.hub.card_results import CURVE_FILE, NESTED_CV_FILE
 from respira.hub.checksums import read_checksums, sha256_of
-from respira.hub.site_card import CURVE_FILE, NESTED_CV_FILE
 from respira.labels import MULTI_LABEL
 from respira.pretrained.sites import SITE_FIT_FILE
-from respira.sites.site_folder import HEAD_TOLERANCE, apply_site_fit, check_written_head, write_site_folder
+from respira.sites.site_folder import apply_site_fit, write_site_folder
 
 from ..reports.conftest import TINY_ENCODER
 
@@ -140,7 +140,7 @@ def test_the_folder_is_complete_loads_and_holds_the_fitted_head(tmp_path: Path) 
         for d in (0, 1)
     ]
     output = write_site_folder(
-        model, fit, record_of(fit, applied_anyway=True), tmp_path / "site", base=base, embeddings=embeddings,
+        model, fit, record_of(fit, applied_anyway=True), tmp_path / "site", base=base,
         curve=curve,
     )  # fmt: skip
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "model.onnx", "README.md",
@@ -177,7 +177,7 @@ def test_a_folder_whose_fit_chose_the_mean_is_aggregated_by_the_mean_by_every_ru
         ("thresholds", "thresholds"), None, None, (0.41, 0.66), outer=fake_fit().outer, aggregation="mean"
     )
     output = write_site_folder(
-        model, fit, record_of(fit), tmp_path / "site", base=base, embeddings=np.zeros((1, HIDDEN)), curve=[],
+        model, fit, record_of(fit), tmp_path / "site", base=base, curve=[],
     )  # fmt: skip
     assert json.loads((output / "config.json").read_text())["recording_aggregation"] == "mean"
     rng = np.random.default_rng(5)
@@ -229,7 +229,7 @@ def test_an_occupied_output_is_left_as_it_was(tmp_path: Path) -> None:
     fit = fake_fit()
     with pytest.raises(FileExistsError, match="--overwrite"):
         write_site_folder(
-            model, fit, record_of(fit), tmp_path / "site", base=base, embeddings=np.zeros((1, HIDDEN)),
+            model, fit, record_of(fit), tmp_path / "site", base=base,
             curve=[], onnx=False,
         )  # fmt: skip
     assert [p.name for p in (tmp_path / "site").iterdir()] == ["mine.txt"]
@@ -262,7 +262,7 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
         ("site_head", "as_is"), turned, bias + np.array([0.3, 0.0]), (0.35, 0.8), outer=fake_fit().outer
     )
     output = write_site_folder(
-        model, fit, record_of(fit), tmp_path / "site", base=base, embeddings=np.zeros((1, weight.shape[1])),
+        model, fit, record_of(fit), tmp_path / "site", base=base,
         curve=[],
     )  # fmt: skip
     recordings = sorted((shared_icbhi / "ICBHI_final_database").glob("*.wav"))[:3]
@@ -280,20 +280,3 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     assert decided == detector.predict_file(recordings[0]).label
     onnx = Detector.from_pretrained(output, onnx=True)
     assert onnx.predict_file(recordings[1]).label == detector.predict_file(recordings[1]).label
-
-
-def test_the_written_head_is_checked_against_float32_rounding_not_the_logit() -> None:
-    """Large embeddings whose terms cancel give a small logit with a float32 rounding error far above
-    1e-5 of it: a head written as fitted passes; one weight written wrong is refused."""
-    model = tiny_site_model()
-    generator = np.random.default_rng(0)
-    embeddings = 300.0 + generator.normal(size=(16, HIDDEN))
-    weight = generator.normal(size=(2, HIDDEN))
-    weight -= weight.mean(axis=1, keepdims=True)  # the embeddings' common 300 cancels in each logit
-    fit = FakeFit(("site_head", "site_head"), weight, np.array([0.2, -0.1]), (0.5, 0.5))
-    apply_site_fit(model, fit)
-    assert check_written_head(model, fit, embeddings) < HEAD_TOLERANCE * HIDDEN * 300
-    with torch.no_grad():
-        model.classifier[-1].weight[0, 0] += 1e-3
-    with pytest.raises(ValueError, match="the head was not written as fitted"):
-        check_written_head(model, fit, embeddings)

@@ -15,9 +15,11 @@ import soundfile as sf
 import respira
 import respira.inference.detector
 from respira.cli import main
-from respira.sites.suggest import CACHE_FOLDER
+from respira.sites.scores import recording_probabilities
+from respira.sites.suggest import CACHE_FOLDER, suggest_units
 
 from ..conftest import SHARED_DIR
+from .conftest import make_sample
 from .test_site_folder import tiny_site_model
 
 RATE = 16000
@@ -149,7 +151,7 @@ def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Pat
         ("plain", ["--budget", "5"], "--budget 5 is more than the 4 patients not yet labelled in"),
         ("plain", ["--budget", "0"], "--budget must be at least 1, got 0"),
         ("output exists", [], "exists; pass --overwrite to replace it"),
-        ("half", [], "labels.csv:2: wheeze is empty: write 0 or 1"),
+        ("half", [], "labels.csv:2: wheeze is blank but not the other"),
     ],
 )
 def test_bad_input_is_one_line_before_any_model_and_nothing_is_written(
@@ -251,3 +253,22 @@ def test_a_recording_judged_too_poor_is_answered_never_suggested_again_and_kept(
     ]
     assert sorted(r["file"] for r in written[5:]) == ["r5.wav", "r6.wav", "r7.wav"]
     assert all(r["reason"] and r["quality"] == "" for r in written[5:])
+
+
+def test_the_units_the_model_is_least_sure_of_come_first_each_once_and_never_a_labelled_one() -> None:
+    sample = make_sample(units=12)
+    labelled = {"p0": True, "p3": False}
+    chosen = suggest_units(sample, 5, labelled=labelled)
+    probabilities = recording_probabilities(
+        sample.base_logits, sample.recording, len(sample.recordings), sample.aggregation, sample.top_k
+    )
+    logits = np.log(probabilities / (1 - probabilities))
+    distance = np.abs(logits - np.log(np.asarray(sample.base_thresholds) / 0.5)).min(axis=1)  # thresholds 0.5
+    doubt: dict[str, float] = {}
+    for unit, value in zip(sample.units, distance, strict=True):
+        doubt[unit] = min(doubt.get(unit, np.inf), float(value))
+    units = [s.unit for s in chosen]
+    assert len(set(units)) == 5 and not set(units) & set(labelled)
+    expected = sorted(value for unit, value in doubt.items() if unit not in labelled)[:5]
+    assert [doubt[unit] for unit in units] == pytest.approx(expected)
+    assert all(s.reason.startswith("the model is unsure: the model calls it ") for s in chosen)

@@ -131,8 +131,7 @@ def test_the_killed_run_left_a_resumable_staging_folder_and_no_run(experiment: P
         json.loads((experiment / "reference" / "trainer_state.json").read_text())["max_steps"] // 2
     )
     assert steps_per_epoch > KILL_AT_STEP  # killed in the middle of the first epoch
-    holder = json.loads((killed / ".x.lock").read_text())  # the dead process's lock is still there
-    assert holder["pid"] > 0
+    assert (killed / ".x.lock").read_text().startswith("pid ")  # the dead process's lock file is still there
 
 
 @pytest.mark.parametrize("how", ["last", "checkpoint-path"])

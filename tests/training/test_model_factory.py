@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from respira.models.encoders import encoder_names, get_encoder_spec
 from respira.training.recipe.model_factory import build_model, model_sampling_rate
@@ -27,16 +28,17 @@ def test_each_family_runs_at_its_pretraining_rate_unless_the_recipe_says_otherwi
         model_sampling_rate(ModelArguments(encoder="cnn", sampling_rate=0))
 
 
-def test_efficientat_at_its_native_rate_has_no_resampler_and_at_16k_upsamples() -> None:
+def test_efficientat_runs_at_its_native_rate_only() -> None:
     native = build_model(ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT))
     assert native.config.sampling_rate == get_encoder_spec("efficientat").sampling_rate == 32000
-    assert native.respira.featurizer.resample is None
     assert native.config.target_samples == 8 * 32000
-    upsampled = build_model(
-        ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT, sampling_rate=16000)
-    )
-    resample = upsampled.respira.featurizer.resample
-    assert upsampled.config.sampling_rate == 16000 and (resample.up, resample.down) == (2, 1)
+    with pytest.raises(
+        StrictDataclassClassValidationError,
+        match="takes 32000 Hz audio, not sampling_rate=16000",
+    ):
+        build_model(
+            ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT, sampling_rate=16000)
+        )
     cnn = build_model(ModelArguments(encoder="cnn"))
     assert cnn.config.sampling_rate == 16000
 
@@ -45,7 +47,9 @@ class _StopError(Exception):
     pass
 
 
-@pytest.mark.parametrize(("options", "rate"), [([], 32000), (["--sampling_rate", "16000"], 16000)])
+@pytest.mark.parametrize(
+    ("options", "rate"), [([], 32000), (["--encoder", "cnn", "--sampling_rate", "8000"], 8000)]
+)
 def test_training_builds_the_data_at_the_models_rate(
     options: list[str], rate: int, monkeypatch: pytest.MonkeyPatch, synthetic_corpus: Path, tmp_path: Path
 ) -> None:

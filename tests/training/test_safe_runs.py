@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -168,20 +166,18 @@ def test_the_finished_run_holds_no_staging_paths(finished_run: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- case 4
-def _sleeping_holder(folder: Path) -> subprocess.Popen:
-    """A live process (it sleeps) recorded as the holder of ``folder``'s lock (``.<name>.lock`` beside it)."""
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    holder = {
-        "pid": sleeper.pid,
-        "host": socket.gethostname(),
-        "started": time.time(),
-        "command": "respira train other.yaml",
-        "process_start": None,
-    }
-    lock = _lock_file(folder)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(json.dumps(holder))
-    return sleeper
+def _holder(folder: Path) -> subprocess.Popen:
+    """A live process holding ``folder``'s lock (``.<name>.lock`` beside it) until its stdin closes."""
+    code = (
+        "import sys; from respira.utils.locking import FolderLock; "
+        "sys.argv = ['respira', 'train', 'other.yaml']; "
+        f"lock = FolderLock({str(folder)!r}).acquire(); print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
 
 
 def _lock_file(folder: Path) -> Path:
@@ -192,46 +188,42 @@ def test_a_second_run_into_a_folder_being_written_is_refused_naming_the_holder(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "runs" / "x"
-    sleeper = _sleeping_holder(output)
+    holder = _holder(output)
     try:
         assert _train(_recipe(tmp_path), synthetic_corpus, output, tmp_path / "cache") == 2
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        holder.kill()  # killed: its lock file stays behind, its lock goes with it
+        holder.wait()
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
-    assert f"{output.absolute()} is being written by another respira run (pid {sleeper.pid} on " in error
+    assert f"{output.absolute()} is being written by another respira run (pid {holder.pid} on " in error
     assert "respira train other.yaml" in error
     assert not output.exists() and _lock_file(output).exists()  # the holder's lock is left alone
 
     # the holder is gone now: its lock is stale and the next run takes it over
     assert _train(_recipe(tmp_path), synthetic_corpus, output, tmp_path / "cache") == 0
-    assert "took over the lock" in capsys.readouterr().out
+    assert f"took over the lock of {output.absolute()} left by a run that is gone (pid {holder.pid} on " in (
+        capsys.readouterr().out
+    )
     assert not _lock_file(output).exists() and (output / "model.safetensors").is_file()
 
 
-def test_folder_lock_takes_over_stale_locks_and_releases_its_own(tmp_path: Path) -> None:
-    from respira.utils.locking import FolderLock, FolderLockedError, LockHolder, lock_file
+def test_folder_lock_refuses_a_second_writer_and_takes_over_a_dead_ones(tmp_path: Path) -> None:
+    from respira.utils.locking import FolderLock, FolderLockedError, is_held, lock_file
 
     folder = tmp_path / "x"
     with FolderLock(folder) as lock:
-        assert json.loads(lock_file(folder).read_text())["pid"] == os.getpid()
+        assert lock_file(folder).read_text().startswith(f"pid {os.getpid()} on ")
+        assert is_held(folder)
         with pytest.raises(FolderLockedError, match=rf"pid {os.getpid()} on "):
             FolderLock(folder).acquire()  # a nested writer in the same process is refused too
-    assert not lock_file(folder).exists()
-
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    stale = LockHolder(dead.pid, socket.gethostname(), time.time(), "respira train killed.yaml")
-    lock_file(folder).write_text(json.dumps(stale.__dict__))
-    with FolderLock(folder) as lock:
-        assert lock.took_over == stale
-    lock_file(folder).write_text(json.dumps({**stale.__dict__, "host": "another-machine", "pid": 1}))
-    with pytest.raises(FolderLockedError, match=r"another-machine.*remove .*\.x\.lock"):
-        FolderLock(folder).acquire()
-    lock_file(folder).write_text("half-written")  # unreadable: treated as stale
-    with FolderLock(folder) as lock:
         assert lock.took_over is None
+    assert not lock_file(folder).exists() and not is_held(folder)
+
+    lock_file(folder).write_text("pid 1 on a-dead-run, since then: respira train killed.yaml\n")
+    assert not is_held(folder)  # a file no process has locked
+    with FolderLock(folder) as lock:
+        assert lock.took_over == "pid 1 on a-dead-run, since then: respira train killed.yaml"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

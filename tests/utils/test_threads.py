@@ -119,21 +119,6 @@ def test_cgroup_v2_quota_of_the_process_group(tmp_path: Path) -> None:
     assert cgroup_cpu_limit(root, proc) is None
 
 
-def test_cgroup_v1_quota(tmp_path: Path) -> None:
-    proc = "4:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n"
-    files = {
-        "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "200000\n",
-        "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
-    }
-    root, proc_file = _cgroup_files(tmp_path, proc, files)
-    assert cgroup_cpu_limit(root, proc_file) == 2.0
-    unlimited = {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}
-    root, proc_file = _cgroup_files(tmp_path / "b", "1:cpu:/\n", unlimited)
-    assert cgroup_cpu_limit(root, proc_file) is None
-    root, proc_file = _cgroup_files(tmp_path / "c", "garbage", {})
-    assert cgroup_cpu_limit(root, proc_file) is None
-
-
 def _stat(jiffies: dict[int, tuple[int, int, int]]) -> str:
     """/proc/stat text: per cpu (user, idle, steal) jiffies; the other fields 0."""
     lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
@@ -264,11 +249,10 @@ def test_fit_site_leaves_the_cores_other_processes_hold_unless_told(
     from respira import cli
     from respira.sites import procedure
 
-    monkeypatch.setattr(threads, "_cores", lambda: 3, raising=False)
     # every core busy at start-up: every core (the default before) collapsed beside other work (issue 58,
     # item 10; docs/history/fit-site.md, "The wall time a user waits")
     monkeypatch.setattr(threads, "_machine", lambda: (3, 3.0))
-    monkeypatch.setattr(procedure, "check_rules", _stop)  # fit_site_folder checks after the choice
+    monkeypatch.setattr(procedure, "check_selection", _stop)  # fit_site_folder checks after the choice
     torch.set_num_threads(1)
     argv = ["fit-site", "--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"), *extra]
     with pytest.raises(_StopError):

@@ -44,10 +44,6 @@ _MEDIA = re.compile(r"^/(audio|spectrogram)/(\d+)\.(wav|png)$")
 logger = logging.getLogger(__name__)
 
 
-def _page_file(name: str) -> bytes:
-    return resources.files(__package__).joinpath("label_page", name).read_bytes()
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: LabelServer
 
@@ -74,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path in PAGE_FILES:
                 name, kind = PAGE_FILES[path]
-                self._send(_page_file(name), kind)
+                self._send(resources.files(__package__).joinpath("label_page", name).read_bytes(), kind)
             elif path == "/api/state":
                 self._json(session.state())
             elif (match := _MEDIA.match(path)) and (match[1] == "audio") == (match[3] == "wav"):
@@ -82,9 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if at >= len(session.table.rows):
                     self._refuse(HTTPStatus.NOT_FOUND, f"no recording {at}")
                 elif match[1] == "audio":
-                    self._send(session.audio(at), "audio/wav")
+                    self._send(session.prepared(at).result().wav, "audio/wav")
                 else:
-                    self._send(session.spectrogram(at), "image/png")
+                    self._send(session.prepared(at).result().png, "image/png")
             else:
                 self._refuse(HTTPStatus.NOT_FOUND, f"nothing at {path}")
         except Exception as error:  # one line in the page, the details in the server's log

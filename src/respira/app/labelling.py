@@ -1,24 +1,13 @@
 """What the labelling page (``respira label``) shows and saves: a :class:`LabelSession` over one
 ``labels.csv``.
 
-The page shows the first recording of the file, in its order, that is not yet labelled (blank ``crackle``
-and ``wheeze``, not marked too poor to judge) and not skipped in this session: its spectrogram (0 to
-:data:`SPECTROGRAM_TOP` Hz, drawn here as a PNG), its audio (16-bit WAV at the model's rate), the model's
-per-window crackle and wheeze probabilities with its thresholds (``respira predict``'s windows), the events
-marked in it, and its ``patient`` and ``reason`` cells (why ``respira suggest`` chose it) where the file has
-them. Each answer (:data:`respira.data.labels_csv.ANSWERS`) is written to ``labels.csv``
-at once and each change of a recording's events to ``events.csv`` beside it
-(:mod:`respira.data.labelled`), each file replaced atomically: nothing answered is lost when the browser
-closes or the server is killed. A skip is not written: the recording comes back after the others, or at
-the next start.
-
-While one recording is shown, the next one is read, predicted and drawn in a background thread, so that
-an answer shows the next recording without waiting for the model.
-
-Progress counts units (patients; recordings without a ``patient`` column) whose every recording is
-answered, and says whether the labelled recordings reach fit-site's minimum (``minimum_units`` units, a
-normal and an abnormal recording; the command passes :data:`respira.sites.sample.MIN_UNITS`), with
-the ``respira fit-site`` command to run.
+The page shows the first recording of the file not yet labelled (blank ``crackle`` and ``wheeze``, not
+marked too poor to judge) nor skipped in this session: its spectrogram (a PNG, 0 to :data:`SPECTROGRAM_TOP`
+Hz), its audio (16-bit WAV), the model's per-window probabilities and thresholds, its marked events and its
+``patient`` and ``reason`` cells. Each answer (:data:`respira.data.labels_csv.ANSWERS`) is written to
+``labels.csv`` at once, each change of events to ``events.csv`` beside it, both atomically; a skip is not
+written. The next recording is prepared in a background thread while one is shown. Progress counts units
+(patients, else recordings) whose every recording is answered, against fit-site's minimum.
 """
 
 from __future__ import annotations
@@ -239,12 +228,6 @@ class LabelSession:
     @property
     def unit_name(self) -> str:
         return "patients" if "patient" in self.table.columns else "recordings"
-
-    def audio(self, at: int) -> bytes:
-        return self.prepared(at).result().wav
-
-    def spectrogram(self, at: int) -> bytes:
-        return self.prepared(at).result().png
 
     # ------------------------------------------------------------------ what the page writes
     def _row(self, at: Any) -> int:

@@ -73,16 +73,6 @@ def ort_web_folder() -> Path:
     return Path(os.environ.get(ORT_WEB_ENV) or default)
 
 
-def _check_ort_web(folder: Path) -> None:
-    missing = [name for name in ORT_WEB_FILES if not (folder / name).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{folder}: no onnxruntime-web {ORT_WEB_VERSION} files ({', '.join(missing)}): "
-            "run `make web-deps` "
-            f"(npm pack onnxruntime-web@{ORT_WEB_VERSION}, its package/dist/ there) or set {ORT_WEB_ENV}"
-        )
-
-
 def _floats(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
 
@@ -230,7 +220,13 @@ def write_web_page(
     check_not_shipped(output_dir, "write a page in it: give another output folder")
     folder = _model_folder(str(model))
     ort_web = ort_web_folder()
-    _check_ort_web(ort_web)
+    missing = [file for file in ORT_WEB_FILES if not (ort_web / file).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{ort_web}: no onnxruntime-web {ORT_WEB_VERSION} files ({', '.join(missing)}): "
+            f"run `make web-deps` (npm pack onnxruntime-web@{ORT_WEB_VERSION}, its package/dist/ there) "
+            f"or set {ORT_WEB_ENV}"
+        )
     name = name or Path(str(model)).name
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if config.get("problem_type") != MULTI_LABEL:

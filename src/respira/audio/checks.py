@@ -41,29 +41,14 @@ __all__ = [
     "rate_problem",
 ]
 
-FULL_SCALE_LIMIT: float = 2.0
-"""Peak above which float audio is taken for mis-scaled (:func:`check_level`): 6 dB over the ±1 full
-scale, which properly scaled audio, its inter-sample overs included, does not reach."""
-
+FULL_SCALE_LIMIT: float = 2.0  # 6 dB over full scale: scaled audio, inter-sample overs included, stays below
 SILENT_RMS: float = 1e-4
-"""RMS (of full scale) below which a recording is silent: -80 dBFS, 16 dB below the quietest of the
-885 real recordings measured (module docstring)."""
-
-CLIPPED_LEVEL: float = 0.99
-"""Magnitude (of full scale) from which a sample counts as clipped; a little below 1 so that a clipped
-recording resampled (whose flat tops ripple around full scale) still counts."""
-
+CLIPPED_LEVEL: float = 0.99  # below 1: a clipped recording resampled (its flat tops ripple) still counts
 CLIPPED_FRACTION: float = 0.10
-"""Share of samples at :data:`CLIPPED_LEVEL` or above from which a recording is clipped: above the 8.1 %
-of the most clipped real recording measured (module docstring)."""
-
 LUNG_SOUND_BAND_TOP: float = 2000.0
-"""Hz: the top of the band crackles and wheezes are described in (about 100 to 2000 Hz; ERS task force
-CORSA, Sovijärvi et al. 2000), which a recording holds only at twice this rate or more (ICBHI's lowest
-rate, and KAUH's, is 4 kHz)."""
-
+"""Hz: the top of the crackle and wheeze band (about 100 to 2000 Hz; ERS task force CORSA, Sovijärvi et
+al. 2000)."""
 MIN_SAMPLING_RATE: float = 2 * LUNG_SOUND_BAND_TOP
-"""Hz: the lowest recording rate that holds the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`)."""
 
 _UNTRUSTED = "its verdict is not to be trusted"
 

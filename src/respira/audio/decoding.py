@@ -42,8 +42,7 @@ __all__ = [
 DEFAULT_SAMPLING_RATE: int = 16000
 """Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
 
-BYTES_NAME = "<audio bytes>"
-"""How errors name audio given as bytes without a file name."""
+BYTES_NAME = "<audio bytes>"  # how errors name audio given as bytes without a file name
 
 _READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
 
@@ -102,11 +101,8 @@ def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[B
     return handle, label
 
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-"""A URL's start (``https://``, ``s3://``): a name read_audio does not open as a local path."""
-_HANDLE = re.compile(r"(?:Error opening )?<_io\.\w+[^>]*>:?\s*")
-"""How libsndfile's messages name the handle it was given (``Error opening <_io.BufferedReader
-name='...'>: ``): the message names the user's file itself, so that part goes."""
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # https://, s3://: not opened as a local path
+_HANDLE = re.compile(r"(?:Error opening )?<_io\.\w+[^>]*>:?\s*")  # libsndfile naming its handle: dropped
 
 
 def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
@@ -116,11 +112,8 @@ def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
 
 @dataclass(frozen=True)
 class AudioHeader:
-    """A file's header: ``duration`` (s), own ``sampling_rate``, ``channels`` and integer ``pcm_bits``.
-
-    All but the duration are ``None`` for a codec only torchcodec reads; ``pcm_bits`` is ``None`` for
-    float or compressed samples.
-    """
+    """A file's header (all but ``duration`` ``None`` for a codec only torchcodec reads; ``pcm_bits``
+    ``None`` for float or compressed samples)."""
 
     duration: float
     sampling_rate: int | None
@@ -128,13 +121,7 @@ class AudioHeader:
     pcm_bits: int | None = None
 
 
-_INTEGER_PCM = re.compile(r"^(?:PCM|ALAC)_[SU]?(\d+)$")
-"""libsndfile's subtypes of integer PCM (``PCM_16``, ``PCM_U8``, FLAC's ``PCM_24``, ``ALAC_16``...)."""
-
-
-def _pcm_bits(subtype: str) -> int | None:
-    found = _INTEGER_PCM.match(subtype)
-    return int(found.group(1)) if found else None
+_INTEGER_PCM = re.compile(r"^(?:PCM|ALAC)_[SU]?(\d+)$")  # libsndfile's PCM_16, PCM_U8, ALAC_16...
 
 
 def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> AudioHeader:
@@ -143,7 +130,8 @@ def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None =
     try:
         with handle, sf.SoundFile(handle) as audio:
             frames, rate, channels = int(audio.frames), int(audio.samplerate), int(audio.channels)
-            bits = _pcm_bits(audio.subtype)
+            found = _INTEGER_PCM.match(audio.subtype)
+            bits = int(found.group(1)) if found else None
     except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
         return AudioHeader(_other_codec_duration(source, label, error), None, None)
     if frames == 0:
@@ -228,10 +216,7 @@ def _decoded_blocks(
 def stream_audio(
     source: str | os.PathLike | bytes, sampling_rate: int = DEFAULT_SAMPLING_RATE
 ) -> Iterator[np.ndarray]:
-    """:func:`read_audio`'s signal as consecutive mono float32 blocks at ``sampling_rate``.
-
-    Their concatenation is :func:`read_audio`'s result; a codec libsndfile lacks comes as one block.
-    """
+    """:func:`read_audio`'s signal as consecutive mono float32 blocks (one for a codec libsndfile lacks)."""
     return _decoded_blocks(source, sampling_rate, None)[1]
 
 
@@ -241,12 +226,9 @@ def read_audio(
     *,
     name: str | Path | None = None,
 ) -> np.ndarray:
-    """Decode a file (a path, or its bytes) to mono float32 at ``sampling_rate``.
-
-    Channels are averaged and the signal resampled with soxr (high quality), block by block. Raises
-    :class:`AudioReadError` naming the file when it is missing, truncated, empty or holds NaN/infinite
-    samples, and :class:`AudioDecodingError` when nothing here decodes it.
-    """
+    """Decode a file (a path, or its bytes) to mono float32 at ``sampling_rate`` (channels averaged,
+    resampled by soxr block by block); :class:`AudioReadError` naming a missing, truncated, empty or
+    non-finite file, :class:`AudioDecodingError` for one nothing here decodes."""
     estimate, blocks = _decoded_blocks(source, sampling_rate, name)
     buffer = np.empty(max(estimate, 1), dtype=np.float32)
     filled = 0
@@ -326,12 +308,8 @@ def decode_audio(
     orig_rate: int | None = None,
     name: str | Path = "the audio",
 ) -> np.ndarray:
-    """Mono float32 samples at ``sampling_rate`` of any audio value.
-
-    ``audio``: a file path or its bytes, a ``datasets.Audio`` value (``AudioDecoder`` or dict), or a
-    numpy array / torch tensor ``[samples]`` or ``[channels, samples]`` at ``orig_rate`` (default:
-    already at ``sampling_rate``). Audio recorded at too low a rate warns (:func:`check_rate`).
-    """
+    """Mono float32 samples at ``sampling_rate`` of a path or bytes, a ``datasets.Audio`` value, or an
+    array / tensor ``[samples]`` or ``[channels, samples]`` at ``orig_rate`` (default: ``sampling_rate``)."""
     if isinstance(audio, (str, os.PathLike, bytes, bytearray, memoryview)):
         return read_audio(audio, sampling_rate)
     if isinstance(audio, Mapping):

@@ -1,9 +1,5 @@
-"""One module per ``respira`` sub-command; each exposes ``register(subparsers, line)``.
-
-A command module adds its parser with ``set_defaults(handler=run)``, its options a dataclass
-(:mod:`respira.options`); ``run(args)`` calls the package function that does the work (the one
-:mod:`respira.api` calls too) and raises on failure (the CLI turns exceptions into one-line errors).
-"""
+"""One module per ``respira`` sub-command: ``register(subparsers, line)`` adds its parser (options: a
+dataclass, :mod:`respira.options`) with ``handler=run``, which calls the package function doing the work."""
 
 from __future__ import annotations
 
@@ -57,20 +53,12 @@ def command_lines() -> dict[str, str]:
 
 
 def register_all(subparsers: argparse._SubParsersAction, load: Collection[str] | None = None) -> None:
-    """Add every command that is available (a command module may be absent while it is being built).
-
-    ``load``: the commands whose module is imported and options added (default: all); the others are
-    added by their line alone (``respira --help`` lists them without importing them)."""
+    """Add every command; only those of ``load`` (default: all) import their module and add their options,
+    the others their ``respira --help`` line alone."""
     lines = command_lines()
     for module_name in COMMANDS:
         name = module_name.replace("_", "-")
         if load is not None and name not in load:
             subparsers.add_parser(name, help=lines[name])
-            continue
-        try:
-            module = importlib.import_module(f".{module_name}", __name__)
-        except ModuleNotFoundError as error:
-            if error.name == f"{__name__}.{module_name}":
-                continue
-            raise
-        module.register(subparsers, lines[name])
+        else:
+            importlib.import_module(f".{module_name}", __name__).register(subparsers, lines[name])

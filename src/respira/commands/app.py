@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from .options import add_model_argument
+from ..options import add_model_argument
 
 EPILOG = """\
 The page is `respira export MODEL OUT --web`'s, written to a temporary folder (removed when the server

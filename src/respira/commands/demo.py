@@ -1,10 +1,5 @@
-"""``respira demo``: the main job end to end on a synthetic corpus, each stage printed.
-
-synthetic corpus → dataset → train the CNN with the ADD auxiliary loss → evaluate on the test split
-→ export a Hub-ready folder → predict the annotated cycles of two test recordings and draw each
-(``predictions/*.png``, as ``respira predict --plot`` does). Uses the recipe ``demo_recipe.yaml``
-shipped beside this module (sized for 2 CPU cores).
-"""
+"""``respira demo``: synthetic corpus → dataset → CNN with the ADD loss (``demo_recipe.yaml``, sized for 2
+CPU cores) → test scores → Hub-ready export → two test recordings predicted and drawn, each stage printed."""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from ..options import SWITCH, option
-from .options import onnx_export_option
+from ..options import SWITCH, onnx_export_option, option
 
 
 @dataclass(kw_only=True)

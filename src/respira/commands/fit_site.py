@@ -7,35 +7,24 @@ import argparse
 import sys
 from dataclasses import asdict
 
+from ..options import add_model_argument, options_of
 from ..sites.options import fit_site_options
-from .options import add_model_argument, options_of
 
 NOT_WRITTEN = 1
 """Exit code when nothing was written (the fit is not shown to beat all-normal and the model as is out of
 sample): a script that goes on to use OUT stops there."""
 
 EPILOG = """\
-The model runs once over every labelled recording (the 4-s windows every 2 s that predict cuts); then,
-per label (crackle, wheeze), fit-site fits and judges the candidates: as_is (the model), thresholds
-(re-tuned on the site), site_head (a regularised, class-balanced linear head on the encoder's embeddings,
-Platt-scaled, its threshold cross-fitted per recording) and anchored_head (the same, starting from the
-model's own head). The choice per label is made by inner cross-validation (--selection; thresholds by
---threshold_rule), and the whole procedure is
-scored by nested patient-wise cross-validation: out-of-sample per-recording scores with patient-bootstrap
-intervals beside all-normal. Units are patients (the corpus's patient column; a labelled folder without a
-`patient` column makes each recording its own unit, and the output says so).
+The model runs once over every labelled recording (4-s windows every 2 s); then, per label, fit-site
+fits and judges the candidates: as_is, thresholds (re-tuned on the site), site_head (a linear head on the
+encoder's embeddings) and anchored_head (the same, from the model's own head). Inner cross-validation
+chooses per label (--selection); nested patient-wise cross-validation scores the whole
+procedure out of sample, with patient-bootstrap intervals beside all-normal.
 
-OUT (a complete model folder in Hub layout, like the shipped detector: safetensors, config with the new
-thresholds, ONNX, remote code, card, site_fit.json, nested_cv.csv, learning_curve.csv/.png) is written
-only when it is shown out of sample that the chosen procedure beats calling every recording normal (the
-lower end of its patient-bootstrap 95 % interval lies above all-normal) and the model as is (so does
-that of its paired gain over it): the rule by which the card and `predict` say it serves the site
-(--site_name; default: the folder's name for --dataset labelled, else the corpus). Otherwise fit-site
-prints those scores with their intervals and which part is not shown, writes nothing and exits with
-code 1; --apply_anyway writes it, flagged in its card and config, with that warning. Either way it prints
-the learning curve's means (the procedure fitted on growing numbers of the sample's patients, scored on
-the others) and the fewest drawn patients whose mean reaches the nested cross-validation's score.
---overwrite replaces only a folder fit-site wrote, never one holding other files.
+OUT (a complete model folder in Hub layout with site_fit.json, nested_cv.csv and learning_curve.csv/.png)
+is written only when the procedure is shown out of sample to beat all-normal and the model as is (the
+lower ends of their 95 % intervals above them); otherwise fit-site prints the scores, writes nothing and
+exits with code 1 (--apply_anyway writes it, flagged). --overwrite replaces only a folder fit-site wrote.
 """
 
 

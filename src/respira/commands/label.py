@@ -5,19 +5,15 @@ from __future__ import annotations
 import argparse
 
 from ..app.label_server import LabelOptions
-from .options import add_model_argument, options_of
+from ..options import add_model_argument, options_of
 
 EPILOG = """\
-The page shows the first recording of the labels file, in its order, whose crackle and wheeze cells are
-blank (not yet labelled; `respira suggest` writes such a file): its spectrogram (0-4 kHz) under an audio
-player whose play head moves over it, and MODEL's crackle and wheeze probability per window. Keys and
-buttons answer: C crackle, W wheeze, B both, N normal, P poor quality (cells left blank, `poor` in a
-quality column added at the end), S skip (nothing written; it comes back later). Dragging over the
-spectrogram marks an event (1 / 2 choose crackle / wheeze; Delete removes the last one). Each answer is
-written to the labels file at once, and the events to events.csv beside it (columns file, onset, offset,
-type), each replaced atomically: closing the browser or stopping the server loses nothing. Every other
-row and column of the file stays as it was. The page counts the units (patients, or recordings without a
-patient column) labelled, says when fit-site's minimum is reached and which fit-site command to run.
+The page shows the first unlabelled recording of the labels file (`respira suggest` writes one): its
+spectrogram under an audio player and MODEL's crackle and wheeze probability per window. Keys: C crackle,
+W wheeze, B both, N normal, P poor quality, S skip; dragging over the spectrogram marks an event (1 / 2:
+crackle / wheeze; Delete removes the last). Each answer is written to the labels file at once, and the
+events to events.csv beside it, atomically: stopping loses nothing, and the file's other rows and columns
+stay as they were. The page says when fit-site's minimum of units is reached.
 """
 
 

@@ -13,43 +13,29 @@ from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
-from ..options import SWITCH, AggregationOptions, aggregation_options, option
+from ..inference.event_rules import DETECTION_COLUMNS
+from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
-from .options import add_model_argument
 
 EPILOG = """\
-output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
-wheeze (probability that each is present), label (normal/crackle/wheeze/both) and, for
-single-label models, p_normal, p_crackle, p_wheeze, p_both (the four class probabilities).
-JSON is a list of row objects; CSV has a header line. --annotations adds annotated_label.
+output: one row per window (or annotated cycle): file, start, end (seconds), crackle and wheeze
+(probabilities), label (normal/crackle/wheeze/both) and, for single-label models, p_normal, p_crackle,
+p_wheeze, p_both; --annotations adds annotated_label. JSON is a list of rows; CSV has a header line.
 
---per_recording: one row per FILE instead, its verdict as respira.Detector and `respira app` decide
-it: file, label (normal/crackle/wheeze/both at the model's thresholds), crackle and wheeze (the
-recording's probabilities through the model's own rule, its config's recording_aggregation, else
-the maximum over its windows; or --aggregation max, mean, or topk_mean with the mean of the --top_k
-largest), windows (with --annotations: cycles, how many were aggregated), aggregation and top_k.
+--per_recording: one row per FILE, its verdict as respira.Detector and `respira app` decide it (the
+windows aggregated by the model's own rule, else --aggregation max, mean or topk_mean of --top_k).
 
---events: one row per detected event instead: file, onset and offset (seconds), type (crackle or
-wheeze), confidence (the event's peak posterior) and rule, from frame posteriors on the encoder's own
-time axis (every --frame_hop seconds) decided at the model's thresholds and joined into events by its
-event settings (median filter, minimum duration, gap merging; respira.core.events). --event_rule verdict
-(the default) keeps an event only where the recording's verdict holds it: the recording decided
-present (as --per_recording decides it) and a window decided present (--window, --hop) around the
-event; a file whose frame events it leaves out gets a line on stderr counting them and saying why.
---event_rule frames keeps every frame event, whatever the verdict (what `respira evaluate --task
-events` scores). A file without events has no rows; CSV always has its header.
+--events: one row per detected event (file, onset, offset, type, confidence, rule) from frame posteriors
+every --frame_hop seconds, at the model's thresholds and event settings, kept only where the recording's
+verdict and its window hold it (a line on stderr counts those left out).
 
---plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
-folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
-probabilities with the model's decision thresholds, then the predicted labels and, with
---annotations, the annotated cycles and their labels. Several FILEs show their progress on stderr
-(a bar on a terminal, else one line; HF_HUB_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1 hides it).
+--plot: one PNG per FILE (in --plot_dir, else beside --output, else here): the mel spectrogram, the
+crackle and wheeze probabilities with the thresholds, the predicted labels and any --annotations.
+Several FILEs show their progress on stderr (TQDM_DISABLE=1 hides it).
 
-exit status: 0 when every file was predicted; 1 when some files failed (one error line each on
-stderr; the others are predicted and written); 2 when no file could be predicted or on any other
-error.
+exit status: 0 when every file was predicted; 1 when some failed (one error line each on stderr, the
+others written); 2 when none could be predicted or on any other error.
 """
 
 FORMATS = ("json", "csv")
@@ -97,14 +83,6 @@ class PredictOptions:
             "help": "one row per detected crackle or wheeze event (file, onset, offset, type, confidence, "
             "rule)",
             **SWITCH,
-        },
-    )
-    event_rule: str = field(
-        default=DEFAULT_EVENT_RULE,
-        metadata={
-            "choices": EVENT_RULES,
-            "help": f"with --events: which events to keep (default {DEFAULT_EVENT_RULE}: where the "
-            "recording's verdict holds them; frames: every frame event)",
         },
     )
     frame_hop: float = field(
@@ -218,9 +196,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--events detects events over whole recordings: drop {', '.join(clashing)}")
         if not 0 < args.frame_hop <= 0.1:
             raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
-    elif args.frame_hop != FRAME_HOP_SECONDS or args.event_rule != DEFAULT_EVENT_RULE:
-        given = "--frame_hop" if args.frame_hop != FRAME_HOP_SECONDS else "--event_rule"
-        raise ValueError(f"{given} applies to --events: add --events")
+    elif args.frame_hop != FRAME_HOP_SECONDS:
+        raise ValueError("--frame_hop applies to --events: add --events")
     if not args.per_recording and (args.aggregation is not None or args.top_k is not None):
         raise ValueError("--aggregation and --top_k decide each recording's verdict: add --per_recording")
     aggregation, top_k = aggregation_options(args)
@@ -248,10 +225,8 @@ def run(args: argparse.Namespace) -> int:
     for index, file in enumerate(progress(args.files)):
         try:
             if args.events:
-                verdict = detector.predict_file(file) if args.event_rule == VERDICT_RULE or plots else None
-                detection = detector.detect_events(
-                    file, frame_hop_seconds=args.frame_hop, rule=args.event_rule, prediction=verdict
-                )
+                verdict = detector.predict_file(file)
+                detection = detector.detect_events(file, frame_hop_seconds=args.frame_hop, prediction=verdict)
                 rows.extend(detection.to_rows())
                 if detection.left_out:
                     left_out.append(f"{file}: {detection.describe()}")

@@ -1,9 +1,5 @@
-"""``respira prepare``: build a corpus's dataset (ICBHI, KAUH, SPRSound...) from a local folder, print a
-summary, and save it as a loadable folder (Parquet + dataset card) or push it to a Hub dataset repo.
-
-Everything that can be checked is checked before the build: the options (against the builder's config),
-the output folder, and for ``--push_to_hub`` the repository id, the network and the token.
-"""
+"""``respira prepare``: build a corpus's dataset from a local folder, print a summary, and save it (Parquet +
+dataset card) or push it to a Hub dataset repo; options, output folder and Hub target checked first."""
 
 from __future__ import annotations
 
@@ -162,21 +158,10 @@ def _what(spec: CorpusSpec) -> str:
     return f"{spec.label} makes {splits} splits of {' or '.join(spec.configs)}"
 
 
-def _summary(dataset, corpus: str, config_name: str) -> str:
-    from ..data.corpora import resolve
-    from ..data.dataset_folder import split_table
-    from ..utils.tables import format_table
-
-    spec = get_corpus(corpus)
-    if spec.summary is not None and config_name == "cycles":
-        return resolve(spec.summary)(dataset)
-    header, rows = split_table(dataset, corpus)
-    return format_table(rows, header, align="<" + ">" * (len(header) - 2) + "<")
-
-
 def run(args: argparse.Namespace) -> None:
     from ..data.dataset_folder import card_configs, check_output_folder, save_dataset_folder
     from ..data.layout import is_synthetic_corpus
+    from ..data.summary import summarize
     from ..hub.push import check_push_target, push_dataset_folder, remote_dataset_card
 
     config_name, options = _builder_options(args)
@@ -191,7 +176,7 @@ def run(args: argparse.Namespace) -> None:
         args.data_dir, config_name=config_name, **options, cache_dir=args.cache_dir, num_proc=args.num_proc
     )
     print(f"{args.dataset.upper()} '{config_name}' dataset ready in {time.perf_counter() - started:.1f} s")
-    print(_summary(dataset, args.dataset, config_name))
+    print(summarize(dataset, args.dataset))
     if not args.output_dir and not args.push_to_hub:
         return
     common = {
@@ -222,8 +207,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _stored_name(args: argparse.Namespace, config_name: str) -> str:
-    """The config's name in the folder / repo: --config_name, else the corpus spec's ``stored_name`` (kauh for
-    KAUH), else the builder config."""
+    """The config's name in the folder / repo."""
     import re
 
     name = args.config_name or get_corpus(args.dataset).stored_name or config_name

@@ -10,36 +10,26 @@ from pathlib import Path
 from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
-from ..options import SWITCH, AggregationOptions, aggregation_options, option
+from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
-from .options import add_model_argument
 
 EPILOG = """\
-SOURCE: a folder (searched recursively for .wav, .flac, .ogg, .mp3, .m4a, .aac, .opus), a .txt list of
-paths (one a line) or a .csv list (its path column, else file, else the first; relative paths from the
-list's folder), or a datasets audio dataset: a folder written by save_to_disk (--split of a DatasetDict)
-or a Hub id, streamed (--split, default train). --audio_column names the audio (default audio).
+SOURCE: a folder (searched recursively for audio files), a .txt list of paths (one a line), a .csv list
+(its path column, else file, else the first), or a datasets audio dataset: a save_to_disk folder or a
+Hub id, streamed (--split, default train; --audio_column).
 
-OUT/recordings.parquet (or .csv with --format csv): one row per recording,
-  path (string; a dataset row: SPLIT[INDEX]), size (int64, bytes), mtime_ns (int64, modification time),
-  duration (float64, seconds), sampling_rate (int32, the file's own Hz), channels (int32),
-  verdict (string: normal, crackle, wheeze or both), crackle and wheeze (float64, the recording's
-  probabilities: its windows' aggregated as respira predict --per_recording does), warning (string, why
-  its verdict is not to be trusted: silent, clipped, shorter than one window, recorded below 4 kHz; null
-  when it is fine), error (string, why the recording could not be screened; empty when it was). Columns
-  a recording lacks are null.
-OUT/events.parquet with --events: path, onset, offset (float64, seconds), type (crackle or wheeze),
-  confidence (float64), rule (string), as respira predict --events finds them (kept where the verdict
-  holds them).
+OUT/recordings.parquet (or .csv): one row per recording: path, size, mtime_ns, duration, sampling_rate,
+channels, verdict, crackle and wheeze (as respira predict --per_recording gives them), warning (why its
+verdict is not to be trusted, else null) and error (why it could not be screened, else empty).
+OUT/events.parquet with --events: path, onset, offset, type, confidence, rule.
 
-Several processes: accelerate launch [--config_file recipes/accelerate/...] -m respira screen ...; each
-process screens its share on its own device, the main process shows the progress (hours of audio of its
-share) and merges. Results are written in chunks of --chunk_size recordings: the same command again,
-after a crash or a killed process, skips the finished recordings (same path, size and modification
-time) and redoes the rest; an OUT screened with another model, SOURCE or option is refused.
+Several processes: accelerate launch -m respira screen ...; each screens its share, the main process
+shows the progress and merges. Results are written in chunks of --chunk_size: the same command again
+skips the finished recordings (same path, size and mtime); an OUT of another model, SOURCE or option is
+refused.
 
-exit status: 0 when the job finished (recordings that could not be screened are rows with their error,
-counted in the summary), 2 on any other error (nothing finished is lost: run it again to resume).
+exit status: 0 when the job finished (recordings that failed are rows with their error), 2 on any other
+error (run it again to resume).
 """
 
 FORMATS = ("parquet", "csv")

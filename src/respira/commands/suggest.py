@@ -6,24 +6,18 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
+from ..options import add_model_argument, options_of
 from ..sites.options import SuggestOptions
-from .options import add_model_argument, options_of
 
 EPILOG = """\
-ARCHIVE is a folder of recordings (any audio respira reads, found below it), optionally with a
-labels.csv (columns file, crackle, wheeze; optionally patient, device, location, quality, reason)
-whose crackle and wheeze cells may be blank: not yet labelled (a row whose quality is poor was judged
-too poor to label: answered, never suggested again). The model runs once over every recording it
-has not seen (its embeddings and probabilities are kept in .respira_suggest/ beside --output, so the
-next round takes seconds). suggest then orders the patients (--unit recording: the recordings) not yet
-labelled by the model's doubt: first those with a recording whose crackle or wheeze probability lies
-nearest its threshold (the strategy benchmarks/suggest.py chose over random, embedding coverage, class
-balance and a hybrid; BENCHMARKS.md). It writes --output: the labelled rows as they are, then the
-recordings of the --budget units to label next, in order, labels blank, each with the reason it was
-chosen, then the archive's other rows. Label them (fill crackle and wheeze), run suggest again for
-the next ones, and run `respira fit-site --data_dir ARCHIVE` when enough are labelled: it reads the
-labelled rows and says how many were left blank and judged too poor to label. ARCHIVE/labels.csv is
-rewritten (atomically) only when it is --output.
+ARCHIVE is a folder of recordings, optionally with a labels.csv (file, crackle, wheeze; optionally
+patient, device, location, quality, reason) whose blank crackle and wheeze cells are not yet labelled
+(quality poor: answered, never suggested again). The model runs once over every recording it has not
+seen (kept in .respira_suggest/ beside --output, so the next round takes seconds); suggest orders the
+unlabelled patients (--unit recording: recordings) by the model's doubt, nearest a threshold first
+(BENCHMARKS.md), and writes --output: the labelled rows, then the --budget units to label next with
+their reasons, then the other rows. Label them, run suggest again, and run `respira fit-site --data_dir
+ARCHIVE` when enough are labelled.
 """
 
 

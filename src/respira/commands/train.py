@@ -1,9 +1,5 @@
-"""``respira train [RECIPE.yaml] [--field value ...]``: train from a recipe, from flags, or both.
-
-The command's flags are the recipe fields (:mod:`respira.training.recipe.flags`), so ``respira train --help``
-lists them by group with their defaults, and a bad value is refused in one line while the command line
-is parsed. A recipe is optional; flags override it.
-"""
+"""``respira train [RECIPE.yaml] [--field value ...]``: train from a recipe, from flags (the recipe fields,
+:mod:`respira.training.recipe.flags`), or both; flags override the recipe."""
 
 from __future__ import annotations
 

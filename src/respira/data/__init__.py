@@ -14,8 +14,8 @@ _EXPORTS: dict[str, str] = {
     "CorpusFacts": "corpora",
     "CorpusSpec": "corpora",
     "register_corpus": "corpora",
-    "ICBHICountError": "errors",
-    "ICBHIFormatError": "errors",
+    "CorpusCountError": "errors",
+    "CorpusFormatError": "errors",
     "ICBHI": "icbhi",
     "load_icbhi": "icbhi",
     "load_kauh": "kauh",
@@ -39,10 +39,10 @@ __all__ = [
     "ICBHI",
     "SYNTHETIC_MARKER",
     "ClippedCycleWarning",
+    "CorpusCountError",
     "CorpusFacts",
+    "CorpusFormatError",
     "CorpusSpec",
-    "ICBHICountError",
-    "ICBHIFormatError",
     "MissingMetadataWarning",
     "PartialCorpusWarning",
     "device_folds",
@@ -63,7 +63,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .corpora import CorpusFacts, CorpusSpec, register_corpus
-    from .errors import ICBHICountError, ICBHIFormatError
+    from .errors import CorpusCountError, CorpusFormatError
     from .folds import device_folds, is_fold_strategy, patient_kfold
     from .icbhi import ICBHI, load_icbhi
     from .kauh import load_kauh

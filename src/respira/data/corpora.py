@@ -73,8 +73,6 @@ class CorpusSpec:
     """Builder options that make its splits (ICBHI: ``validation_size``, ``split_strategy``, ``seed``)."""
     stored_name: str | None = None
     """The name of its config in a prepared folder (default: the builder config's)."""
-    summary: Reference | None = None
-    """``summary(dataset) -> str`` printed by ``respira prepare`` for its ``cycles`` config."""
     split_table: Reference | None = None
     """``split_table(dataset) -> (header, rows)`` of its dataset card."""
     split_definition: Reference | None = None
@@ -190,7 +188,6 @@ CORPORA: dict[str, CorpusSpec] = {
         locate="respira.data.layout:locate_corpus",
         configs=("cycles", "recordings"),
         split_options=("validation_size", "split_strategy", "patient_split_fractions", "seed"),
-        summary="respira.data.summary:summarize",
         reference_events="respira.data.icbhi:icbhi_reference_events",
         split_table="respira.data.summary:split_table",
         split_definition="respira.data.summary:split_definition",

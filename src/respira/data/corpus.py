@@ -1,29 +1,12 @@
-"""Facts about the ICBHI 2017 Respiratory Sound Database.
+"""Facts about the ICBHI 2017 Respiratory Sound Database (Rocha et al., Physiol. Meas. 40, 2019): 920
+recordings of 126 patients, 6898 respiratory cycles, each flagged for crackles and wheezes.
 
-The ICBHI 2017 challenge database (Rocha et al., "An open access database for the evaluation of
-respiratory sound classification algorithms", Physiol. Meas. 40, 2019) holds 920 recordings from
-126 patients, 5.5 hours of audio, annotated into 6898 respiratory cycles. Each cycle is marked
-with the presence of crackles and/or wheezes, which gives four classes: normal, crackle, wheeze
-and both (:mod:`respira.labels`).
-
-Recording file stems have five ``_``-separated fields, e.g. ``101_1b1_Al_sc_Meditron``:
-
-1. patient id (101-226),
-2. recording index (``1b1``),
-3. chest location: ``Tc`` trachea, ``Al``/``Ar`` anterior left/right, ``Pl``/``Pr`` posterior
-   left/right, ``Ll``/``Lr`` lateral left/right,
-4. acquisition mode: ``sc`` single channel, ``mc`` multichannel,
-5. recording equipment: ``AKGC417L`` (AKG C417L microphone), ``LittC2SE`` (3M Littmann Classic
-   II SE), ``Litt3200`` (3M Littmann 3200), ``Meditron`` (WelchAllyn Meditron).
-
-The device suffix of 91 recordings changed between releases, so the official train/test split
-file must be matched on the first four fields. Audio is stored at 4 kHz, 10 kHz or 44.1 kHz,
-16- or 24-bit PCM. Annotation files hold one line per cycle: ``start end crackle wheeze``
-(seconds, 0/1), tab separated.
-
-Published counts reproduced by :func:`respira.data.read_icbhi_index` on the complete database:
-6898 cycles; official split 4142 train / 2756 test; train classes normal 2063, crackle 1215,
-wheeze 501, both 363; test classes 1579 / 649 / 385 / 143.
+A recording stem has five ``_``-separated fields, e.g. ``101_1b1_Al_sc_Meditron``: patient id, recording
+index, chest location (:data:`CHEST_LOCATIONS`), acquisition mode (:data:`ACQUISITION_MODES`) and device
+(:data:`DEVICES`). The device suffix of 91 recordings changed between releases, so the official split file
+is matched on the first four fields. Annotation lines are ``start end crackle wheeze`` (seconds, 0/1).
+The published counts (official split, classes) are :data:`OFFICIAL_SPLIT_CYCLES` and
+:data:`OFFICIAL_CLASS_COUNTS`.
 """
 
 from __future__ import annotations
@@ -48,15 +31,8 @@ DEVICES: dict[str, str] = {
     "Meditron": "WelchAllyn Meditron stethoscope",
 }
 DIAGNOSES: tuple[str, ...] = (
-    "Asthma",
-    "Bronchiectasis",
-    "Bronchiolitis",
-    "COPD",
-    "Healthy",
-    "LRTI",
-    "Pneumonia",
-    "URTI",
-)
+    "Asthma", "Bronchiectasis", "Bronchiolitis", "COPD", "Healthy", "LRTI", "Pneumonia", "URTI",
+)  # fmt: skip
 
 NUM_RECORDINGS = 920
 NUM_PATIENTS = 126
@@ -114,15 +90,7 @@ class RecordingName:
 
     @property
     def stem(self) -> str:
-        return "_".join(
-            (
-                str(self.patient_id),
-                self.recording_index,
-                self.chest_location,
-                self.acquisition_mode,
-                self.device,
-            )
-        )
+        return "_".join((*map(str, self.key), self.device))
 
     @property
     def key(self) -> tuple[int, str, str, str]:

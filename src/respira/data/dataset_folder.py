@@ -1,16 +1,8 @@
-"""A built dataset saved as a folder that ``datasets.load_dataset(folder)`` loads (locally or on the Hub).
-
-Layout (the Hub's convention for a named config)::
-
-    README.md                                   card (:func:`dataset_card`)
-    cycles/train-00000-of-00001.parquet         shards of at most ~500 MB per split
-    cycles/test-00000-of-00001.parquet
-
-Several configs live side by side; writing one keeps the others. The folder is written in a hidden
-staging sibling and renamed into place when complete, so a failure leaves nothing behind. The card is
-what makes the folder load with ``datasets.load_dataset`` (``configs`` and ``dataset_info`` front matter,
-as ``push_to_hub`` writes them; a ``respira`` mapping of the build options); it states the corpus facts,
-split table, licence and citation.
+"""A built dataset saved as a folder that ``datasets.load_dataset(folder)`` loads (locally or on the Hub):
+``{config}/{split}-00000-of-0000N.parquet`` shards (at most ~500 MB each) and a ``README.md`` card whose
+``configs`` and ``dataset_info`` metadata are written as ``push_to_hub`` writes them, with the build options
+under ``respira:`` and the corpus facts, split table, licence and citation in its text. Writing one config
+keeps the folder's others; the folder is staged and renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -29,18 +21,10 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from ..labels import RECORDING_LABELS
 from ..utils.files import is_occupied, staged_folder
 from .corpora import CORPORA, get_corpus, resolve
-from .prepared import build_options, is_prepared_folder
+from .prepared import build_options, folder_card
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 """Largest in-memory size of one Parquet shard (the Hub's ``push_to_hub`` default)."""
-
-
-def folder_card(folder: str | Path) -> dict[str, Any] | None:
-    """The card metadata of a dataset folder written by :func:`save_dataset_folder` (``None`` otherwise)."""
-    folder = Path(folder).expanduser()
-    if not is_prepared_folder(folder):
-        return None
-    return DatasetCard.load(folder / "README.md").data.to_dict()
 
 
 def card_configs(card: dict[str, Any] | None) -> list[str]:
@@ -49,11 +33,8 @@ def card_configs(card: dict[str, Any] | None) -> list[str]:
 
 
 def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name: str | None = None) -> Path:
-    """Return ``output_dir``, or raise a one-line ``OSError`` when a dataset folder cannot be written there.
-
-    Refused: a file at ``output_dir`` or a parent, and a non-empty folder unless ``overwrite`` or it is a
-    dataset folder without ``config_name``.
-    """
+    """``output_dir``, or a one-line ``OSError``: a file there or above, a non-empty folder (unless
+    ``overwrite``, or a dataset folder without ``config_name``)."""
     output_dir = Path(output_dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
         raise NotADirectoryError(
@@ -93,11 +74,8 @@ def save_dataset_folder(
     overwrite: bool = False,
     existing: dict[str, Any] | None = None,
 ) -> DatasetCard:
-    """Write ``dataset`` to ``output_dir`` as Parquet shards and a card; return the card.
-
-    An existing dataset folder keeps its other configs; ``existing`` is card metadata (e.g. the Hub repo's)
-    whose other configs the card lists too.
-    """
+    """Write ``dataset`` to ``output_dir`` as Parquet shards and a card (returned), keeping the folder's
+    other configs; ``existing``: card metadata (the Hub repo's) whose other configs the card lists too."""
     output_dir = check_output_folder(output_dir, overwrite=overwrite, config_name=config_name)
     layout = {}  # each split's Parquet files, relative to the folder: {config}/{split}-{i}-of-{n}.parquet
     for split, part in dataset.items():
@@ -142,8 +120,7 @@ def _link_or_copy(source: str, target: str) -> None:
 # ------------------------------------------------------------ the card
 TEMPLATE = "dataset_card_template.md"
 _SEGMENTS = {"cycle": ("cycles", "annotated respiratory cycles"), "event": ("events", "annotated events")}
-"""A segment-labelled corpus's labels → the builder config (and column of its ``recordings`` config) that
-holds one example per segment, and what the card calls them."""
+"""Segment labels → the config with one example per segment (its column in ``recordings``), its words."""
 
 
 def _size_category(rows: int) -> str:
@@ -152,7 +129,7 @@ def _size_category(rows: int) -> str:
 
 
 def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], list[list[str]]]:
-    """A header and one row per split of what ``dataset`` holds (metadata columns only)."""
+    """A header and one row per split of what ``dataset`` holds (no audio decoded)."""
     spec = get_corpus(corpus)
     if spec.split_table is not None:
         return resolve(spec.split_table)(dataset)
@@ -174,7 +151,6 @@ def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], 
 
 
 def _split_definition(corpus: str, options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
-    """Sentences saying how the splits were made."""
     spec = get_corpus(corpus)
     if spec.split_definition is not None:
         return resolve(spec.split_definition)(options, splits)
@@ -225,7 +201,6 @@ def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
 
 
 def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
-    """The numbers of this build, and whether it is the complete database."""
     text = f"This build holds {counts['recordings']} recordings of {counts['patients']} patients"
     if "events" in counts:
         return text + f", {counts['events']} annotated events."
@@ -243,7 +218,6 @@ def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
 
 
 def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dict[str, Any]:
-    """The other configs' ``configs``, ``dataset_info`` and ``respira`` entries of an existing card."""
     if not existing:
         return {}
     configs = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]
@@ -260,7 +234,6 @@ def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dic
 
 
 def _configs_table(card_data: Mapping[str, Any]) -> str:
-    """One row per config of the card: its corpus, examples per split and sampling rate."""
     infos = card_data.get("dataset_info")
     infos = {
         info.get("config_name", "default"): info for info in ([infos] if isinstance(infos, dict) else infos)
@@ -300,15 +273,9 @@ def dataset_card(
     existing: Mapping[str, Any] | None = None,
     builder_config: str | None = None,
 ) -> DatasetCard:
-    """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``.
-
-    Args:
-        existing: metadata of the card already there; its other configs are kept and listed.
-        builder_config: the builder's config name when ``config_name`` differs from it.
-        data_files: each split's Parquet files, relative to the folder root.
-        synthetic: the data was generated (``respira.synthetic``), which the card says up front.
-        repo_id: shown in the loading example (a local folder path otherwise).
-    """
+    """The card of ``dataset`` (built from ``corpus`` with the builder ``options``, its builder config
+    ``builder_config`` when not ``config_name``) stored as ``data_files`` (each split's Parquet files);
+    ``existing``: the metadata of a card whose other configs are kept."""
     spec = get_corpus(corpus)
     if set(data_files) != set(dataset):
         raise ValueError(f"data_files name splits {sorted(data_files)}, the dataset has {sorted(dataset)}")

@@ -10,79 +10,36 @@ from pathlib import Path
 from ..utils.messages import one_line
 
 
-class CorpusFormatError(ValueError):
+class CorpusError(ValueError):
+    """A corpus folder cannot be read as the corpus asked for; the message names it."""
+
+
+class CorpusFormatError(CorpusError):
     """A corpus file is malformed; the message starts with ``path:line:`` (or ``path:``)."""
 
-    def __init__(self, path: str | Path, message: str, *, line: int | None = None) -> None:
+    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
         self.path = Path(path)
         self.line = line
         self.reason = message
         location = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{location}: {message}")
 
-    def __reduce__(self) -> tuple:  # picklable across processes (num_proc) although __init__ takes 3 args
-        return (_rebuild_format_error, (type(self), str(self.path), self.reason, self.line))
+    def __reduce__(self) -> tuple:  # picklable across processes (num_proc)
+        return (type(self), (str(self.path), self.reason, self.line))
 
 
-def _rebuild_format_error(
-    kind: type[CorpusFormatError], path: str, message: str, line: int | None
-) -> CorpusFormatError:
-    return kind(path, message, line=line)
+class CorpusCountError(CorpusError):
+    """A complete corpus breaks a published fact (ICBHI's counts, KAUH's filter modes, SPRSound's parts)."""
 
 
-class ICBHIError(ValueError):
-    """Base class for problems with an ICBHI corpus or with a requested split."""
-
-
-class ICBHIFormatError(ICBHIError, CorpusFormatError):
-    """An ICBHI corpus file is malformed; the message starts with ``path:line:``."""
-
-
-class ICBHICountError(ICBHIError):
-    """A complete corpus does not reproduce the published counts."""
-
-
-class SplitError(ICBHIError):
-    """A split cannot be made as requested (e.g. no official split file, or a class cannot be kept)."""
-
-
-class KAUHError(ValueError):
-    """Base class for problems with a KAUH lung-sound corpus."""
-
-
-class KAUHFormatError(KAUHError, CorpusFormatError):
-    """A KAUH file (its name or its audio) is malformed; the message starts with the file's path."""
-
-
-class KAUHCountError(KAUHError):
-    """A KAUH corpus breaks a published fact of its structure (e.g. a recording missing in a filter mode)."""
-
-
-class SPRSoundError(ValueError):
-    """Base class for problems with an SPRSound paediatric respiratory-sound corpus."""
-
-
-class SPRSoundFormatError(SPRSoundError, CorpusFormatError):
-    """An SPRSound file (name, JSON annotation or audio) is malformed; the message starts with its path."""
-
-
-class SPRSoundCountError(SPRSoundError):
-    """An SPRSound corpus breaks a published fact of its structure."""
-
-
-class LabelledError(ValueError):
-    """Base class for problems with a folder of one's own labelled recordings (``labels.csv``)."""
-
-
-class LabelledFormatError(LabelledError, CorpusFormatError):
-    """A row of ``labels.csv`` (or its recording) cannot be read; the message starts with ``path:line:``."""
+class SplitError(CorpusError):
+    """A split cannot be made as asked (no official split file, a class that cannot be kept...)."""
 
 
 # ------------------------------------------------------------ errors raised while a dataset is written
 # An exception line of a formatted traceback: "package.module.ErrorName: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.MULTILINE)
 _LOCATION = re.compile(r"^(?P<path>.+?)(?::(?P<line>\d+))?: (?P<message>.+)$")
-_FORMAT_ERRORS = {kind.__name__: kind for kind in (CorpusFormatError, *CorpusFormatError.__subclasses__())}
 
 
 def _from_remote_traceback(text: str) -> BaseException | None:
@@ -91,13 +48,12 @@ def _from_remote_traceback(text: str) -> BaseException | None:
     if match is None:
         return None
     kind, message = match["type"].rsplit(".", 1)[-1], match["message"].strip()
-    if kind in _FORMAT_ERRORS:
-        location = _LOCATION.match(message)
-        if location is not None:
-            line = int(location["line"]) if location["line"] else None
-            rebuilt = _FORMAT_ERRORS[kind](location["path"], location["message"], line=line)
-            if str(rebuilt) == message:
-                return rebuilt
+    location = _LOCATION.match(message) if kind == "CorpusFormatError" else None
+    if location is not None:
+        line = int(location["line"]) if location["line"] else None
+        rebuilt = CorpusFormatError(location["path"], location["message"], line=line)
+        if str(rebuilt) == message:
+            return rebuilt
     if kind == "DatasetGenerationError":
         return None
     if "No space left on device" in message:

@@ -1,11 +1,6 @@
-"""Patient-wise k-fold cross-validation: the one home of the fold assignment.
-
-* :func:`patient_kfold`: every patient in one of ``k`` class-stratified folds;
-* :func:`device_folds`: one fold per stethoscope (leave one device out); training-pool rows of a test
-  patient are dropped, so no patient is on both sides;
-* :func:`fold_splits`: fold ``i``'s train/validation/test (validation carved patient-wise from the
-  other folds);
-* :func:`compose_fold`: the same on a dataset built once with the folds as splits.
+"""Patient-wise k-fold cross-validation, the one home of the fold assignment: :func:`patient_kfold`
+(class-stratified), :func:`device_folds` (leave one device out); :func:`fold_splits` and
+:func:`compose_fold` give a fold's train/validation/test from an index or from a dataset of folds.
 """
 
 from __future__ import annotations
@@ -26,9 +21,6 @@ if TYPE_CHECKING:
 
 
 FOLD_SPLITS: tuple[str, ...] = ("train", "validation", "test")
-"""The splits :func:`fold_splits` and :func:`compose_fold` give each fold."""
-
-
 FOLD_STRATEGIES: tuple[str, ...] = ("patient_kfold", "leave_one_device_out")
 """Split strategies whose dataset splits are folds (``fold_0`` ...), each fold tested once."""
 
@@ -57,18 +49,10 @@ def patient_kfold(
     require_all: str | None = "label",
     max_attempts: int = 64,
 ) -> pd.Series:
-    """The fold (``0 .. num_folds - 1``) of every row of a cycle index; each patient in exactly one fold.
+    """The fold (``0 .. num_folds - 1``, a Series named ``fold``) of every row of a cycle index: equal
+    :func:`~respira.data.splits.patient_split` parts, each patient in one, every class in every fold.
 
-    Folds are :func:`~respira.data.splits.patient_split` parts of equal size, stratified by
-    ``stratify_by``; with ``require_all`` every class is in every fold. Depends on ``seed`` and the
-    patients' counts only, not on the row order.
-
-    Returns:
-        An integer Series named ``fold``, aligned with ``index.index``.
-
-    Raises:
-        ValueError: ``num_folds`` is not a whole number of at least 2, or a column is missing.
-        SplitError: more folds than patients, or a class carried by fewer patients than folds.
+    :class:`SplitError` for more folds than patients, or a class carried by fewer patients than folds.
     """
     if not _is_whole(num_folds) or num_folds < 2:
         raise ValueError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
@@ -106,12 +90,8 @@ def patient_kfold(
 
 
 def device_folds(index: pd.DataFrame, *, column: str = "device") -> tuple[pd.Series, list[str]]:
-    """The fold of every row (its device's rank among the sorted devices) and the devices in fold order.
-
-    Raises:
-        ValueError: ``index`` lacks ``column`` or has rows without a device.
-        SplitError: fewer than two devices, or a device recorded every patient.
-    """
+    """The fold of every row (its device's rank among the sorted devices) and the devices in fold order;
+    :class:`SplitError` for fewer than two devices, or a device that recorded every patient."""
     _check_columns(index, [column, "patient_id"])
     if index[column].isna().any() or (index[column].astype(str) == "").any():
         raise ValueError(f"column {column!r} has missing values; every recording needs a device")
@@ -143,15 +123,8 @@ def fold_splits(
     group_by: str = "patient_id",
     require_all: str | None = "label",
 ) -> pd.Series:
-    """The ``train`` / ``validation`` / ``test`` split of every row for cross-validation fold ``fold``.
-
-    The other folds form the training pool, of which ``validation_size`` (whole patients, stratified)
-    become validation; pool rows of a test patient get ``"dropped"``.
-
-    Raises:
-        ValueError: ``fold`` is not one of the folds, or ``folds`` does not match ``index``.
-        SplitError: the training pool cannot give a validation split with every class.
-    """
+    """The ``train`` / ``validation`` / ``test`` split of every row for fold ``fold``: the other folds train,
+    ``validation_size`` of them (whole patients) validate, their rows of a test patient are ``"dropped"``."""
     folds = np.asarray(folds)
     if len(folds) != len(index):
         raise ValueError(f"folds has {len(folds)} entries for an index of {len(index)} rows")

@@ -23,7 +23,7 @@ from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..run_record import SPLIT_STRATEGIES
 from .corpus import NUM_RECORDINGS
-from .errors import ICBHIFormatError, SplitError
+from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .layout import CorpusLayout
 from .loaders import (
@@ -38,26 +38,15 @@ from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_spl
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
     STRATA_COLUMNS,
-    ClippedCycleWarning,
     PartialCorpusWarning,
+    check_cycles_fit,
     index_from_layout,
 )
 
 RECORDING_COLUMNS: tuple[str, ...] = (
-    "recording",
-    "patient_id",
-    "recording_index",
-    "chest_location",
-    "acquisition_mode",
-    "device",
-    "official_split",
-    "diagnosis",
-    "age",
-    "sex",
-    "adult_bmi",
-    "child_weight",
-    "child_height",
-)
+    "recording", "patient_id", "recording_index", "chest_location", "acquisition_mode", "device",
+    "official_split", "diagnosis", "age", "sex", "adult_bmi", "child_weight", "child_height",
+)  # fmt: skip
 CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
 
 
@@ -69,19 +58,13 @@ def _recording_features() -> dict[str, datasets.Value]:
 
 @dataclass
 class ICBHIConfig(AudioBuilderConfig):
-    """Options of the ICBHI builder, besides the audio ones; every field is part of the cache key.
+    """Options of the ICBHI builder besides the audio ones; every field is part of the cache key.
 
-    Args:
-        split_strategy: ``"official"`` (the challenge's file), ``"patient"`` (a patient-wise split),
-            ``"patient_kfold"`` (:func:`~respira.data.folds.patient_kfold` folds) or
-            ``"leave_one_device_out"`` (:func:`~respira.data.folds.device_folds`).
-        validation_size: official split: share of train cycles moved to a patient-disjoint ``validation``.
-        patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
-        stratify_by: index column(s) the patient split is stratified by.
-        num_folds: ``patient_kfold``: the number of folds.
-        fold_stratify_by: ``patient_kfold``: a second column the folds are stratified by.
-        seed: seed of the validation and patient splits and of the folds.
-        clip_tolerance: seconds a cycle may run past its audio before the clipping is reported.
+    ``split_strategy``: ``official`` (the challenge's file; ``validation_size`` of train moved to a
+    patient-disjoint ``validation``), ``patient`` (``patient_split_fractions`` stratified by ``stratify_by``),
+    ``patient_kfold`` (``num_folds`` folds, also stratified by ``fold_stratify_by``) or
+    ``leave_one_device_out``; ``seed`` draws them. ``clip_tolerance``: seconds a cycle may run past its audio
+    before the clipping is reported.
     """
 
     split_strategy: Literal["official", "patient", "patient_kfold", "leave_one_device_out"] = "official"
@@ -176,8 +159,13 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         index = index_from_layout(self.layout)
         index = self._drop_recordings_without_audio(index)
         files = {stem: self.layout.audio_files[stem] for stem in index["recording"].unique()}
-        durations = audio_durations(files, error=ICBHIFormatError)  # unreadable files fail early
-        self._check_cycles_fit_audio(index, durations)
+        durations = audio_durations(files)  # unreadable files fail early
+        recording = index["recording"]
+        check_cycles_fit(
+            zip(recording.map(self.layout.annotation_files), index["annotation_line"], index["start"],
+                index["end"], recording.map(durations), strict=True),
+            self.config.clip_tolerance,
+        )  # fmt: skip
         index = index.assign(split=assign_splits(index, self.config))
         generators = []
         names = (
@@ -209,7 +197,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         if not missing:
             return index
         if len(missing) == index["recording"].nunique():
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 self.layout.recordings_dir,
                 f"no audio (.wav/.flac) for any of the {len(missing)} annotated recordings",
             )
@@ -224,34 +212,10 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         )
         return index[~index["recording"].isin(missing)].reset_index(drop=True)
 
-    def _check_cycles_fit_audio(self, index: pd.DataFrame, durations: dict[str, float]) -> None:
-        duration = index["recording"].map(durations)
-        empty = index[index["start"] >= duration]
-        if not empty.empty:
-            row = empty.iloc[0]
-            raise ICBHIFormatError(
-                self.layout.annotation_files[row["recording"]],
-                f"cycle {row['start']}-{row['end']} s starts after its audio ends at "
-                f"{durations[row['recording']]:.3f} s (empty cycle)",
-                line=int(row["annotation_line"]),
-            )
-        overrun = index["end"] - duration
-        clipped = index[overrun > self.config.clip_tolerance]
-        if not clipped.empty:
-            worst = clipped.loc[overrun[clipped.index].idxmax()]
-            warnings.warn(
-                f"{len(clipped)} cycle(s) end more than {self.config.clip_tolerance} s after their audio and "
-                f"are clipped to it; worst: {self.layout.annotation_files[worst['recording']]}:"
-                f"{int(worst['annotation_line'])} ends at {worst['end']} s, audio at "
-                f"{durations[worst['recording']]:.3f} s",
-                ClippedCycleWarning,
-                stacklevel=2,
-            )
-
     def _generate_examples(self, recordings: list[dict[str, Any]]):
         config = self.config
         for task in recordings:
-            samples = recording_samples(task["audio_path"], config, error=ICBHIFormatError)
+            samples = recording_samples(task["audio_path"], config)
             if config.name == "recordings":
                 yield (
                     task["recording"],
@@ -269,7 +233,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
             for cycle in task["cycles"]:
                 start, end = span_samples(cycle["start"], cycle["end"], rate, total)
                 if end <= start:
-                    raise ICBHIFormatError(
+                    raise CorpusFormatError(
                         task["annotation_path"],
                         f"cycle {cycle['start']}-{cycle['end']} s is empty after resampling to "
                         f"{rate} Hz ({total} samples)",

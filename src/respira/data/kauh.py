@@ -1,20 +1,9 @@
-"""The KAUH lung-sound corpus as a ``datasets`` builder: one example per recording, for external validation.
+"""The KAUH lung-sound corpus (Fraiwan et al., Data in Brief 35, 2021) as a ``datasets`` builder: one
+example per recording, all in one ``test`` split (it validates models trained elsewhere).
 
-Corpus facts (Fraiwan, Fraiwan, Khassawneh and Ibnian, *A dataset of lung sounds recorded from the
-chest wall using an electronic stethoscope*, Data in Brief 35, 106913, 2021; published on Mendeley
-Data — check its licence before redistributing):
-
-* **Where, how**: King Abdullah University Hospital, Irbid, Jordan; a 3M Littmann 3200 electronic
-  stethoscope; 4 kHz, 16-bit mono WAV, 5–30 s per recording; adults, one chest site per patient.
-* **Filter modes**: every recording was saved once per filter mode, ``B`` bell, ``D`` diaphragm, ``E``
-  extended: every mode holds the same patients (enforced: :class:`KAUHCountError`).
-* **Size**: the complete release has 112 subjects (35 healthy); ``../shared/kauh`` holds the 168
-  recordings of patients 1–56.
-* **Labels**: per recording, in the file name (:mod:`respira.data.kauh_names`): diagnosis, sound codes
-  (``crackle``: C or Crep, ``wheeze``: W, ``normal``: N), chest location, age and sex.
-
-All recordings form one ``test`` split: KAUH validates models trained elsewhere, never trains or tunes
-them. The cache key covers every option and a fingerprint of the audio files.
+Every recording exists once per stethoscope filter mode (bell, diaphragm, extended): every mode must hold
+the same patients (:class:`~respira.data.errors.CorpusCountError`). Labels come from the file names
+(:mod:`respira.data.kauh_names`). The cache key covers every option and a fingerprint of the audio files.
 """
 
 from __future__ import annotations
@@ -29,28 +18,13 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from .errors import KAUHCountError, KAUHError, KAUHFormatError
+from .errors import CorpusCountError, CorpusError, CorpusFormatError
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
-from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
+from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_folder
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
 """``("bell", "diaphragm", "extended")``, in the order of their name prefixes B, D, E."""
-COMPLETE_PATIENTS = 112
-"""Subjects of the complete release (35 healthy, 77 patients)."""
-INDEX_COLUMNS: tuple[str, ...] = (
-    "recording",
-    "patient_id",
-    "filter_mode",
-    "diagnosis",
-    "sound",
-    "crackle",
-    "wheeze",
-    "normal",
-    "chest_location",
-    "age",
-    "sex",
-)
 
 
 class KAUHWarning(UserWarning):
@@ -100,17 +74,17 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
             return KAUHLayout(root=root, recordings_dir=folder, audio_files=recordings)
     from .corpora import layout_hint
 
-    raise KAUHError(
+    raise CorpusError(
         f"no KAUH recordings (audio files named like 'BP12_Asthma,E W,P L L,50,F.wav') in {root} "
         f"or in the folders below it{layout_hint(root, 'kauh')}"
     )
 
 
 def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
-    """One row per KAUH recording, from the file names alone: :data:`INDEX_COLUMNS` and ``path``."""
+    """One row per KAUH recording, from the file names alone: the example columns and ``path``."""
     layout = locate_kauh(data_dir)
     rows = [(*_metadata(name).values(), str(layout.audio_files[name.stem])) for name in kauh_names(layout)]
-    index = pd.DataFrame.from_records(rows, columns=[*INDEX_COLUMNS, "path"])
+    index = pd.DataFrame.from_records(rows, columns=[*KAUH.COLUMNS, "path"])
     index["sound"] = index["sound"].map(tuple)
     index["age"] = index["age"].astype("Float64")
     return index
@@ -123,10 +97,10 @@ def kauh_names(layout: KAUHLayout) -> list[KAUHName]:
         try:
             name = KAUHName.parse(stem)
         except KAUHNameError as error:
-            raise KAUHFormatError(path, str(error)) from None
+            raise CorpusFormatError(path, str(error)) from None
         key = (name.filter_mode, name.patient_id)
         if key in names:
-            raise KAUHFormatError(
+            raise CorpusFormatError(
                 path,
                 f"duplicate recording: {layout.audio_files[names[key].stem].name} is also the "
                 f"{name.filter_mode} recording of patient {name.patient_id}; keep one of them",
@@ -170,18 +144,11 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
     ]
     if missing:
         counts = ", ".join(f"{mode} {len(by_mode[mode])}" for mode in modes)
-        raise KAUHCountError(
+        raise CorpusCountError(
             f"{layout.recordings_dir}: every KAUH recording exists once per filter mode, but the modes "
             f"hold different patients (recordings per mode: {counts}): "
             + "; ".join(missing[:5])
             + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
-        )
-    if len(patients) > COMPLETE_PATIENTS:
-        warnings.warn(
-            f"{layout.recordings_dir} holds {len(patients)} patients, more than the {COMPLETE_PATIENTS} "
-            "of the published KAUH release",
-            KAUHWarning,
-            stacklevel=3,
         )
     for patient, recordings in sorted(by_patient.items()):
         labels = {(n.diagnosis, n.sound, n.chest_location, n.age, n.sex) for n in recordings}
@@ -211,30 +178,24 @@ class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     config: KAUHConfig
 
     CORPUS, CORPUS_LABEL = "kauh", "KAUH"
-    FORMAT_ERROR = KAUHFormatError
     layout: KAUHLayout
 
-    def _features(self) -> datasets.Features:
-        strings = ("recording", "filter_mode", "diagnosis", "chest_location", "sex")
-        features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
-        features.update(
-            patient_id=datasets.Value("int32"),
-            sound=datasets.List(datasets.Value("string")),
-            crackle=datasets.Value("int8"),
-            wheeze=datasets.Value("int8"),
-            normal=datasets.Value("int8"),
-            age=datasets.Value("float64"),
-        )
-        audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
-        return datasets.Features({"audio": audio, **{name: features[name] for name in INDEX_COLUMNS}})
+    COLUMNS: ClassVar[dict[str, Any]] = {
+        "recording": datasets.Value("string"),
+        "patient_id": datasets.Value("int32"),
+        **{name: datasets.Value("string") for name in ("filter_mode", "diagnosis")},
+        "sound": datasets.List(datasets.Value("string")),
+        **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
+        "chest_location": datasets.Value("string"),
+        "age": datasets.Value("float64"),
+        "sex": datasets.Value("string"),
+    }
 
-    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
-        names = kauh_names(self.layout)
-        audio_durations(self.layout.audio_files, error=KAUHFormatError)  # fail early on unreadable files
-        recordings = [
-            {"path": str(self.layout.audio_files[name.stem]), "metadata": _metadata(name)} for name in names
+    def _recordings(self) -> list[dict[str, Any]]:
+        return [
+            {"path": str(self.layout.audio_files[name.stem]), "metadata": _metadata(name)}
+            for name in kauh_names(self.layout)
         ]
-        return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
 
 
 def load_kauh(

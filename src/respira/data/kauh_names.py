@@ -175,17 +175,14 @@ class KAUHName:
 
     @property
     def crackle(self) -> int:
-        """1 when the recording has crackles (code C, written ``C`` or ``Crep``)."""
         return int("C" in self.sound)
 
     @property
     def wheeze(self) -> int:
-        """1 when the recording has wheezes (code W)."""
         return int("W" in self.sound)
 
     @property
     def normal(self) -> int:
-        """1 when the recording's sound is normal (code N)."""
         return int("N" in self.sound)
 
     @classmethod

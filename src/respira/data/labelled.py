@@ -1,34 +1,11 @@
-"""One's own labelled recordings as a ``datasets`` builder: a folder holding ``labels.csv``, one example per
-recording, so that a new site can be evaluated on, fitted to and trained from (``--dataset labelled
---data_dir FOLDER``; a recipe's ``corpora: [icbhi, labelled]`` with ``corpus_dirs: {labelled: FOLDER}``).
+"""One's own labelled recordings as a ``datasets`` builder: a folder holding ``labels.csv``
+(:mod:`respira.data.labels_csv`), one example per listed recording, all in one ``test`` split, for
+``evaluate``, ``fit-site`` and training (``--dataset labelled --data_dir FOLDER``).
 
-Corpus facts (what respira assumes of such a folder; nothing is known of its origin or licence):
-
-* **Layout**: ``FOLDER/labels.csv`` lists the recordings, one row each; their files lie anywhere below
-  (or beside) it, named by paths relative to ``FOLDER``. Files the CSV does not list are not read.
-* **Labels**: recording-level only (no cycle or event times), as for KAUH: a ``crackle`` and a
-  ``wheeze`` flag per recording; ``normal`` is 1 when both are 0, and ``label`` is the four-class name
-  (normal, crackle, wheeze, both) :func:`respira.labels.cycle_label` gives the two flags. The columns,
-  the spellings accepted and the one-line errors are :mod:`respira.data.labels_csv`'s.
-* **Patients**: the optional ``patient`` column groups recordings of one person, kept on one side of
-  every split, fold and bootstrap resample; ``patient_id`` numbers the patients 1, 2, ... in order of
-  first appearance and ``patient`` keeps the value as written. Without the column **every recording is
-  its own patient** (``patient_id`` its row's place, ``patient`` null): say so when scores are read, as
-  two recordings of one person are then counted as two independent ones.
-* **Device, location**: the optional ``device`` and ``location`` columns (``device``, ``chest_location``;
-  null where not given). Recording-level evaluation also scores each device apart; training names each
-  window's device by it (the corpus name where not given).
-
-Examples (config ``recordings``, the only one) have: ``audio`` (``datasets.Audio`` at ``sampling_rate``:
-decoded, down-mixed, resampled once with soxr HQ and optionally low-passed by the same code as the
-other builders, :mod:`respira.data.loaders`), ``recording`` (the ``file`` cell as written),
-``patient_id``, ``patient``, ``device``, ``chest_location``, ``crackle``, ``wheeze``, ``normal`` (0/1) and
-``label`` (``datasets.ClassLabel`` of :data:`respira.labels.CLASS_NAMES`).
-
-Split: every recording forms one ``test`` split (what ``evaluate`` and ``fit-site`` read);
-a recipe that lists the corpus in ``corpora`` trains on all of it, as bags of windows. The cache key
-covers every option and a fingerprint (names, sizes, modification times) of ``labels.csv`` and of every
-recording it lists.
+Labels are per recording: ``crackle``, ``wheeze``, ``normal`` (both 0) and the four-class ``label``.
+``patient_id`` numbers the ``patient`` column's values in order of first appearance; without the column
+every recording is its own patient. ``device`` and ``chest_location`` are null where not given. The cache
+key covers every option and a fingerprint of ``labels.csv`` and of every recording it lists.
 """
 
 from __future__ import annotations
@@ -47,24 +24,13 @@ import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
-from .errors import LabelledError, LabelledFormatError
+from .errors import CorpusError, CorpusFormatError
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import corpus_root, files_fingerprint
-from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
+from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_folder
 
 LABELS_FILE = "labels.csv"
 """The file a labelled folder holds at its root."""
-INDEX_COLUMNS: tuple[str, ...] = (
-    "recording",
-    "patient_id",
-    "patient",
-    "device",
-    "chest_location",
-    "crackle",
-    "wheeze",
-    "normal",
-    "label",
-)
 
 
 @dataclass(frozen=True)
@@ -81,19 +47,17 @@ class LabelledLayout:
         return {row.file: row.path for row in self.rows}
 
     def fingerprint(self) -> str:
-        """A hash of ``labels.csv`` and every recording's name, size and modification time (the cache key's
-        data part)."""
+        """A hash of ``labels.csv`` and of every recording's name, size and modification time."""
         files = [self.labels_file.resolve(), *self.audio_files.values()]
         return files_fingerprint(Path(os.path.commonpath(files)), files)
 
 
 def locate_labelled(data_dir: str | Path) -> LabelledLayout:
-    """The labelled folder ``data_dir``: its ``labels.csv`` read and every row checked (files exist, flags
-    are 0/1...; nothing decoded). One-line errors name the folder, or the CSV's line and value."""
+    """The labelled folder ``data_dir``, its ``labels.csv`` read and checked (nothing decoded)."""
     root = corpus_root(data_dir, "labelled")
     labels_file = root / LABELS_FILE
     if not labels_file.is_file():
-        raise LabelledError(
+        raise CorpusError(
             f"no {LABELS_FILE} in {root}: a labelled folder lists its recordings there, one row each, with "
             "columns file, crackle, wheeze (optional: patient, device, location)"
         )
@@ -101,18 +65,16 @@ def locate_labelled(data_dir: str | Path) -> LabelledLayout:
 
 
 def read_labelled_index(data_dir: str | Path) -> pd.DataFrame:
-    """One row per recording of a labelled folder, from ``labels.csv`` alone (no audio is read): columns
-    :data:`INDEX_COLUMNS` and ``path``."""
+    """One row per recording, from ``labels.csv`` alone: the example columns and ``path``."""
     layout = locate_labelled(data_dir)
     rows = [
         {**metadata, "path": str(row.path)}
         for row, metadata in zip(layout.rows, _metadata(layout), strict=True)
     ]
-    return pd.DataFrame.from_records(rows, columns=[*INDEX_COLUMNS, "path"])
+    return pd.DataFrame.from_records(rows, columns=[*Labelled.COLUMNS, "path"])
 
 
 def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
-    """The example columns of every recording (all but ``audio``), in the CSV's order."""
     numbers: dict[str, int] = {}
     columns = []
     for place, row in enumerate(layout.rows, start=1):
@@ -135,13 +97,11 @@ def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
 
 @dataclass
 class LabelledConfig(AudioBuilderConfig):
-    """Options of the labelled-folder builder: the audio options alone
-    (:class:`~respira.data.loaders.AudioBuilderConfig`); every field is part of the cache key."""
+    """Options of the labelled-folder builder: the audio options alone."""
 
 
 class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
-    """One's own labelled recordings, read from a folder holding ``labels.csv`` (``data_dir``): one example
-    per recording, all in a ``test`` split (see the module docstring)."""
+    """One's own labelled recordings from a folder holding ``labels.csv``: one ``test`` split."""
 
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIG_CLASS = LabelledConfig
@@ -152,28 +112,22 @@ class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     config: LabelledConfig
 
     CORPUS, CORPUS_LABEL = "labelled", "labelled folder"
-    FORMAT_ERROR = LabelledFormatError
     layout: LabelledLayout
 
-    def _features(self) -> datasets.Features:
-        strings = ("recording", "patient", "device", "chest_location")
-        features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
-        features.update(
-            patient_id=datasets.Value("int32"),
-            label=datasets.ClassLabel(names=list(CLASS_NAMES)),
-            **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
-        )
-        audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
-        return datasets.Features({"audio": audio, **{name: features[name] for name in INDEX_COLUMNS}})
+    COLUMNS: ClassVar[dict[str, Any]] = {
+        "recording": datasets.Value("string"),
+        "patient_id": datasets.Value("int32"),
+        **{name: datasets.Value("string") for name in ("patient", "device", "chest_location")},
+        **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
+        "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
+    }
 
-    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
-        files = {str(row.path): row.path for row in self.layout.rows}
-        audio_durations(files, error=LabelledFormatError)  # fail early on unreadable files
-        recordings = [
-            {"path": str(row.path), "metadata": metadata}
-            for row, metadata in zip(self.layout.rows, _metadata(self.layout), strict=True)
+    def _recordings(self) -> list[dict[str, Any]]:
+        rows = self.layout.rows
+        return [
+            {"path": str(row.path), "metadata": columns}
+            for row, columns in zip(rows, _metadata(self.layout), strict=True)
         ]
-        return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
 
 
 def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
@@ -196,11 +150,7 @@ def load_labelled(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the dataset of a labelled folder (``data_dir`` holding ``labels.csv``): one
-    ``test`` split of recordings.
-
-    ``options`` are further :class:`LabelledConfig` fields; anything else is a ``TypeError``.
-    """
+    """Build (or load from cache) the dataset of a labelled folder: one ``test`` split of recordings."""
     return load_folder(
         Labelled, load_labelled, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
@@ -208,11 +158,8 @@ def load_labelled(
 
 
 # ------------------------------------------------------------ events.csv, the sidecar of labels.csv
-# Where in a recording a site heard crackles and wheezes. ``respira label`` writes it (one row per marked
-# event; rewritten whole, atomically, at each mark), and anyone may write it by hand: UTF-8, a header line
-# and one row per event, in any order, with columns ``file`` (as in the ``file`` column of ``labels.csv``),
-# ``onset`` and ``offset`` (seconds from the recording's start, ``0 <= onset < offset <=`` its duration) and
-# ``type`` (``crackle`` or ``wheeze``, the ``type`` column of ``respira predict --events``).
+# Where a site heard crackles and wheezes (``respira label`` writes it): columns file, onset, offset (seconds)
+# and type (crackle or wheeze).
 EVENTS_FILE = "events.csv"
 """The events file's name, beside ``labels.csv``."""
 EVENT_FILE_COLUMNS: tuple[str, ...] = ("file", "onset", "offset", "type")
@@ -223,8 +170,7 @@ _DECIMALS = 3
 
 @dataclass(frozen=True)
 class MarkedEvent:
-    """One marked event: the recording (as ``labels.csv`` writes it), its times in seconds, its type, and
-    the line of ``events.csv`` it was read from (0 for one not read from a file)."""
+    """One marked event of a recording (its ``labels.csv`` name); ``line``: of ``events.csv`` (0: none)."""
 
     file: str
     onset: float
@@ -239,9 +185,7 @@ def _seconds(events_file: Path, line: int, name: str, text: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise LabelledFormatError(
-            events_file, f"{name} is {text!r}: write a number of seconds >= 0", line=line
-        )
+        raise CorpusFormatError(events_file, f"{name} is {text!r}: write a number of seconds >= 0", line=line)
     return value
 
 
@@ -251,22 +195,18 @@ def read_events_csv(
     files: Collection[str] | None = None,
     duration: Callable[[str], float] | None = None,
 ) -> list[MarkedEvent]:
-    """Every event of ``events_file`` in file order, checked. ``files``: the recordings ``labels.csv`` lists
-    (``None``: not checked); ``duration(file)``: a recording's length in seconds (``None``: offsets are not
-    checked against it). The first problem raises a one-line :class:`~respira.data.errors.LabelledFormatError`
-    naming ``events.csv:LINE`` and the value: a missing column, a time that is no number, an onset at or
-    after its offset, an offset past the recording's end, a file ``labels.csv`` does not list, a type that is
-    neither label."""
+    """Every event of ``events_file`` in file order, checked against ``files`` (those ``labels.csv`` lists)
+    and ``duration(file)`` (seconds) when given; a one-line error names ``events.csv:LINE`` and the value."""
     events_file = Path(events_file)
     lines = events_file.read_text(encoding="utf-8-sig").splitlines()
     reader = csv.reader(lines)
     header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
     if header is None:
-        raise LabelledFormatError(events_file, f"the file is empty: expected {', '.join(EVENT_FILE_COLUMNS)}")
+        raise CorpusFormatError(events_file, f"the file is empty: expected {', '.join(EVENT_FILE_COLUMNS)}")
     columns = [cell.strip().lower() for cell in header]
     missing = [name for name in EVENT_FILE_COLUMNS if name not in columns]
     if missing:
-        raise LabelledFormatError(
+        raise CorpusFormatError(
             events_file,
             f"no {' or '.join(map(repr, missing))} column (found: {', '.join(columns)}; expected: "
             f"{', '.join(EVENT_FILE_COLUMNS)})",
@@ -280,24 +220,24 @@ def read_events_csv(
         line = reader.line_num
         cell = {name: (cells[at].strip() if at < len(cells) else "") for name, at in index.items()}
         if files is not None and cell["file"] not in files:
-            raise LabelledFormatError(
+            raise CorpusFormatError(
                 events_file, f"file {cell['file']!r} is not listed in labels.csv", line=line
             )
         onset = _seconds(events_file, line, "onset", cell["onset"])
         offset = _seconds(events_file, line, "offset", cell["offset"])
         if onset >= offset:
-            raise LabelledFormatError(
+            raise CorpusFormatError(
                 events_file, f"onset {cell['onset']} is not before offset {cell['offset']}", line=line
             )
         if duration is not None and offset > (length := duration(cell["file"])) + END_TOLERANCE:
-            raise LabelledFormatError(
+            raise CorpusFormatError(
                 events_file,
                 f"offset {cell['offset']} is past the end of {cell['file']} ({length:.3f} s)",
                 line=line,
             )
         kind = cell["type"].lower()
         if kind not in MULTI_LABEL_NAMES:
-            raise LabelledFormatError(
+            raise CorpusFormatError(
                 events_file,
                 f"type {cell['type']!r} is not {' or '.join(MULTI_LABEL_NAMES)}",
                 line=line,

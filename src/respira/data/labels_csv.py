@@ -1,44 +1,17 @@
-"""``labels.csv``: one's own recordings labelled per recording, read and checked row by row.
+"""``labels.csv``: one's own recordings labelled per recording, read and checked once (:class:`LabelsTable`).
 
-The file (UTF-8, a byte-order mark allowed; columns separated by commas, or by semicolons or tabs when
-the header holds no comma) has a header line and one row per recording. Column names are matched
-without regard to case or surrounding spaces:
+UTF-8 (a byte-order mark allowed), a header line, one row per recording; columns separated by commas, or
+by semicolons or tabs when the header holds no comma; names matched without regard to case or spaces.
+Columns: ``file`` (path relative to the folder of ``labels.csv``), ``crackle`` and ``wheeze`` (0/1,
+true/false, yes/no; both blank: not yet labelled), and optionally ``patient`` (recordings of one patient
+stay on one side of every split; without the column each recording is its own patient), ``device``,
+``location``, ``quality`` (``poor``: judged too poor to label, an answer) and ``reason`` (why ``respira
+suggest`` chose it). Other columns are left out with one :class:`LabelsCSVWarning`. A bad row raises a
+one-line :class:`~respira.data.errors.CorpusFormatError` starting ``labels.csv:LINE:``.
 
-* ``file`` (required): the recording's path, relative to the folder of ``labels.csv`` (an absolute path
-  is taken as it is); any format :func:`respira.audio.read_audio` decodes (WAV, FLAC, OGG, MP3...).
-* ``crackle``, ``wheeze`` (required): ``1`` when the recording holds crackles / wheezes, ``0`` when it
-  does not; ``true``/``false`` and ``yes``/``no`` (any case) are read as 1/0. **Both blank: not yet
-  labelled** (a list ``respira suggest`` wrote, being labelled); one blank and the other not is an error.
-* ``patient`` (optional): who was recorded; recordings of one patient stay on one side of every split,
-  fold and bootstrap resample. Without the column every recording is its own patient.
-* ``device``, ``location`` (optional): the stethoscope and the chest site, free text (empty: not known).
-* ``quality`` (optional): ``poor`` (any case) marks a recording judged too poor to label (``respira
-  label`` writes it, with crackle and wheeze blank): an answer, not a row left blank; it is left out of
-  every fit and score whatever its flags. Blank or ``good``: judged on its sounds.
-* ``reason`` (optional): why ``respira suggest`` chose the recording; kept for the reader, not used.
-
-Whoever learns from or scores the labels (``fit-site``, ``evaluate``, ``prepare``...) reads
-the labelled rows alone (:func:`read_labels_csv`), and says in one :class:`UnlabelledRowsWarning` how many
-rows were labelled, left blank and judged too poor to label; ``respira suggest`` reads them all
-(``unlabelled=True``).
-
-Other columns are left out with one :class:`LabelsCSVWarning` naming them. A row that cannot be read
-raises :class:`~respira.data.errors.LabelledFormatError`, one line starting ``labels.csv:LINE:`` (the line
-as a text editor numbers it) and naming the value: a file that does not exist, a file listed twice, a
-label that is not 0/1, one label blank and the other not, an empty patient, a quality that is neither
-blank, ``good`` nor ``poor``; a missing required column, a file without rows or without a labelled row is
-named the same way (line 1).
-
-**Edited** (``respira label``, :class:`LabelsTable`): read as above, but a blank ``crackle`` and ``wheeze``
-is *not yet labelled*, and every row it does not answer keeps its text byte for byte (quoting, spaces,
-line endings, a byte-order mark, columns respira does not read such as ``reason``). An answer
-(:data:`ANSWERS`) writes the row's two flags; *poor* (too poor to judge) leaves them blank and writes
-``poor`` in the ``quality`` column, which the first such answer adds at the end of the header (every
-other row then ends with one more, empty, cell). :meth:`LabelsTable.save` replaces the file atomically
-(:func:`respira.utils.files.write_text_atomic`): a killed process leaves the old file or the new one.
-Checked when read, in one line naming ``labels.csv:LINE`` and the value: the required columns, a row
-with no file, a file that does not exist or is listed twice, a flag that is neither blank nor 0/1, one
-flag blank and not the other, a ``quality`` cell that is neither blank, ``good`` nor ``poor``.
+:func:`read_labels_csv` gives the labelled rows (what fit-site, evaluate and prepare read);
+:class:`LabelsTable` is what ``respira label`` edits: every row it does not answer keeps its text byte for
+byte, and :meth:`LabelsTable.save` replaces the file atomically.
 """
 
 from __future__ import annotations
@@ -51,7 +24,7 @@ from pathlib import Path
 
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
-from .errors import LabelledFormatError
+from .errors import CorpusFormatError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
@@ -61,13 +34,6 @@ QUALITY_COLUMN = "quality"
 POOR = "poor"
 QUALITY_VALUES = ("", "good", POOR)
 """What a ``quality`` cell may hold (lower-cased): blank or ``good`` (judged on its sounds), ``poor``."""
-_DELIMITERS = (",", ";", "\t")
-
-
-def delimiter_of(header: str) -> str:
-    """The column separator of a labels file whose header line is ``header``: the first of comma,
-    semicolon and tab it holds, else a comma."""
-    return next((mark for mark in _DELIMITERS if mark in header), ",")
 
 
 class LabelsCSVWarning(UserWarning):
@@ -112,139 +78,50 @@ class LabelledRow:
 
 
 def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> list[LabelledRow]:
-    """The labelled rows of ``labels_file`` (see the module docstring), in file order, and one
-    :class:`UnlabelledRowsWarning` saying how many were labelled, left blank and judged too poor to label;
-    ``unlabelled=True``: every row, silently. The first problem found raises
-    :class:`~respira.data.errors.LabelledFormatError` naming the file, line and value (a file without a
-    labelled row, unless ``unlabelled``)."""
-    labels_file = Path(labels_file)
-    text = labels_file.read_text(encoding="utf-8-sig")
-    lines = text.splitlines()
-    header = next((line for line in lines if line.strip()), None)
-    if header is None:
-        raise LabelledFormatError(
-            labels_file, f"the file is empty: expected a header line with {', '.join(REQUIRED_COLUMNS)}"
-        )
-    reader = csv.reader(lines, delimiter=delimiter_of(header))
-    header_line, columns = _header(reader)
-    index = {name: position for position, name in enumerate(columns)}
-    missing = [name for name in REQUIRED_COLUMNS if name not in index]
-    if missing:
-        raise LabelledFormatError(
-            labels_file,
-            f"no {' or '.join(repr(name) for name in missing)} column (found: {', '.join(columns)}; "
-            f"required: {', '.join(REQUIRED_COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)})",
-            line=header_line,
-        )
-    repeated = sorted({name for name in columns if columns.count(name) > 1 and name})
-    if repeated:
-        raise LabelledFormatError(labels_file, f"column {repeated[0]!r} appears twice", line=header_line)
-    others = [name for name in columns if name not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
+    """The labelled rows of ``labels_file`` in file order, with one :class:`UnlabelledRowsWarning` counting
+    the rows left blank or judged too poor; ``unlabelled=True``: every row, silently."""
+    table = LabelsTable.read(labels_file)
+    header_line = table.header + 1
+    others = [name for name in table.columns if name not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
     if others:
         warnings.warn(
-            f"{labels_file}: column(s) {', '.join(repr(name) for name in others)} left out (read: "
+            f"{table.path}: column(s) {', '.join(repr(name) for name in others)} left out (read: "
             f"{', '.join((*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS))})",
             LabelsCSVWarning,
             stacklevel=2,
         )
-    rows: list[LabelledRow] = []
-    seen: dict[Path, LabelledRow] = {}
-    for cells in reader:
-        if not any(cell.strip() for cell in cells):
-            continue  # a blank line
-        row = _row(labels_file, reader.line_num, cells, index, len(columns))
-        if row.path in seen:
-            raise LabelledFormatError(
-                labels_file,
-                f"file {row.file!r} is listed twice (first on line {seen[row.path].line}); keep one row",
+    rows = []
+    for row in table.rows:
+        cells = {name: table.cell(row, name) or None for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+        if "patient" in table.columns and cells["patient"] is None:
+            raise CorpusFormatError(
+                table.path,
+                f"file {row.file!r} has no patient: give every row one, or drop the patient column",
                 line=row.line,
             )
-        seen[row.path] = row
-        rows.append(row)
-    if not rows:
-        raise LabelledFormatError(labels_file, "no recordings below the header line", line=header_line)
+        flags = [FLAG_SPELLINGS.get((cells[name] or "").lower()) for name in MULTI_LABEL_NAMES]
+        optional = (cells[name] for name in OPTIONAL_COLUMNS)  # LabelledRow's order
+        rows.append(LabelledRow(row.line, row.file, row.path, *flags, *optional))
     if unlabelled:
         return rows
     labelled = [row for row in rows if row.labelled]
     poor = sum(row.poor for row in rows)
     blank = len(rows) - len(labelled) - poor
     if not labelled:
-        raise LabelledFormatError(
-            labels_file,
+        raise CorpusFormatError(
+            table.path,
             f"no row is labelled yet: crackle and wheeze are blank on {blank} of {len(rows)} rows (fill "
             "them: 0 or 1)" + (f"; {poor} judged too poor to label" if poor else ""),
             line=header_line,
         )
     if blank or poor:
         warnings.warn(
-            f"{labels_file}: {len(labelled)} labelled, {blank} left blank (not yet labelled), {poor} judged "
+            f"{table.path}: {len(labelled)} labelled, {blank} left blank (not yet labelled), {poor} judged "
             f"too poor to label; reading the {len(labelled)} labelled",
             UnlabelledRowsWarning,
             stacklevel=2,
         )
     return labelled
-
-
-def _header(reader: csv.Reader) -> tuple[int, list[str]]:
-    """The header's line number and its column names (lower-cased, spaces stripped)."""
-    for cells in reader:
-        if any(cell.strip() for cell in cells):
-            return reader.line_num, [cell.strip().lower() for cell in cells]
-    raise AssertionError("read_labels_csv checks for a header line first")
-
-
-def _row(labels_file: Path, line: int, cells: list[str], index: dict[str, int], width: int) -> LabelledRow:
-    """One data row checked (see the module docstring)."""
-
-    def fail(message: str) -> LabelledFormatError:
-        return LabelledFormatError(labels_file, message, line=line)
-
-    if len(cells) > width:
-        raise fail(f"{len(cells)} values, but the header names {width} columns: {cells!r}")
-
-    def cell(name: str) -> str | None:
-        position = index.get(name)
-        if position is None:
-            return None
-        value = cells[position].strip() if position < len(cells) else ""
-        return value or None
-
-    file = cell("file")
-    if file is None:
-        raise fail("no file named (the 'file' column is empty)")
-    path = Path(labels_file.parent, file).expanduser()
-    if not path.is_file():
-        raise fail(f"file {file!r} does not exist (looked for {path})")
-    values = {name: cell(name) for name in MULTI_LABEL_NAMES}
-    flags: dict[str, int | None] = dict.fromkeys(MULTI_LABEL_NAMES)
-    if any(value is not None for value in values.values()):  # both blank: not yet labelled
-        for name, value in values.items():
-            flag = FLAG_SPELLINGS.get((value or "").lower())
-            if flag is None:
-                shown = "empty" if value is None else repr(value)
-                raise fail(
-                    f"{name} is {shown}: write 0 or 1 (true/false, yes/no are read too; both crackle "
-                    "and wheeze blank: not yet labelled)"
-                )
-            flags[name] = flag
-    patient = cell("patient")
-    if "patient" in index and patient is None:
-        raise fail(f"file {file!r} has no patient: give every row one, or drop the patient column")
-    quality = cell(QUALITY_COLUMN)
-    if (quality or "").lower() not in QUALITY_VALUES:
-        raise fail(f"quality is {quality!r}: write poor, good or nothing")
-    return LabelledRow(
-        line=line,
-        file=file,
-        path=path.resolve(),
-        crackle=flags["crackle"],
-        wheeze=flags["wheeze"],
-        patient=patient,
-        device=cell("device"),
-        location=cell("location"),
-        reason=cell("reason"),
-        quality=quality,
-    )
 
 
 # ------------------------------------------------------------ labels.csv edited (respira label)
@@ -289,24 +166,24 @@ class LabelsTable:
 
     @classmethod
     def read(cls, path: str | Path) -> LabelsTable:
-        """``path`` read and checked (one-line :class:`~respira.data.errors.LabelledFormatError`)."""
+        """``path`` read and checked (one-line :class:`~respira.data.errors.CorpusFormatError`)."""
         path = Path(path)
         text = path.read_bytes().decode("utf-8")  # line endings as written (\r\n kept)
         bom = text.startswith("\ufeff")
         raw = text.removeprefix("\ufeff").splitlines(keepends=True)
         header = next((at for at, line in enumerate(raw) if line.strip()), None)
         if header is None:
-            raise LabelledFormatError(
-                path, f"the file is empty: expected a header with {', '.join(REQUIRED_COLUMNS)}"
+            raise CorpusFormatError(
+                path, f"the file is empty: expected a header line with {', '.join(REQUIRED_COLUMNS)}"
             )
-        delimiter = delimiter_of(raw[header])
+        delimiter = next((mark for mark in (",", ";", "\t") if mark in raw[header]), ",")
         table = cls(path, raw, bom, delimiter, header)
         table._parse()
         return table
 
     def _parse(self) -> None:
-        def fail(message: str, line: int) -> LabelledFormatError:
-            return LabelledFormatError(self.path, message, line=line)
+        def fail(message: str, line: int) -> CorpusFormatError:
+            return CorpusFormatError(self.path, message, line=line)
 
         reader = csv.reader(self.raw[self.header :], delimiter=self.delimiter)
         self.columns = [cell.strip().lower() for cell in next(reader)]
@@ -314,8 +191,13 @@ class LabelsTable:
         missing = [name for name in REQUIRED_COLUMNS if name not in self.columns]
         if missing:
             raise fail(
-                f"no {' or '.join(map(repr, missing))} column (found: {', '.join(self.columns)})", header_line
+                f"no {' or '.join(map(repr, missing))} column (found: {', '.join(self.columns)}; required: "
+                f"{', '.join(REQUIRED_COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)})",
+                header_line,
             )
+        repeated = sorted({name for name in self.columns if name and self.columns.count(name) > 1})
+        if repeated:
+            raise fail(f"column {repeated[0]!r} appears twice", header_line)
         seen: dict[Path, int] = {}
         first = self.header + reader.line_num
         for cells in reader:
@@ -324,7 +206,9 @@ class LabelsTable:
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) > len(self.columns):
-                raise fail(f"{len(cells)} values, but the header names {len(self.columns)} columns", line)
+                raise fail(
+                    f"{len(cells)} values, but the header names {len(self.columns)} columns: {cells!r}", line
+                )
             row = TableRow(line, cells, "", self.path, start, last)
             row.file = self.cell(row, "file")
             if not row.file:
@@ -341,7 +225,9 @@ class LabelsTable:
             for name, value in flags.items():
                 if value and value.lower() not in FLAG_SPELLINGS:
                     raise fail(
-                        f"{name} is {value!r}: write 0 or 1, or leave it blank (not yet labelled)", line
+                        f"{name} is {value!r}: write 0 or 1 (true/false, yes/no are read too), or leave both "
+                        "blank (not yet labelled)",
+                        line,
                     )
             if bool(flags["crackle"]) != bool(flags["wheeze"]):
                 blank = "crackle" if not flags["crackle"] else "wheeze"

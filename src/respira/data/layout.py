@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from .corpus import RecordingName
-from .errors import ICBHIError, ICBHIFormatError
+from .errors import CorpusError, CorpusFormatError
 
 RECORDING_FOLDERS: tuple[str, ...] = ("ICBHI_final_database", "audio_and_txt_files")
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
@@ -37,13 +37,14 @@ class CorpusLayout:
     diagnosis_file: Path | None
     demographics_file: Path | None
 
-    def metadata_files(self) -> list[Path]:
-        return [p for p in (self.split_file, self.diagnosis_file, self.demographics_file) if p is not None]
-
     def fingerprint(self) -> str:
         """A hash of every input file's name, size and modification time (the cache key's data part)."""
-        files = [*self.annotation_files.values(), *self.audio_files.values(), *self.metadata_files()]
-        return files_fingerprint(self.root, files)
+        metadata = [
+            p for p in (self.split_file, self.diagnosis_file, self.demographics_file) if p is not None
+        ]
+        return files_fingerprint(
+            self.root, [*self.annotation_files.values(), *self.audio_files.values(), *metadata]
+        )
 
 
 def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
@@ -63,7 +64,7 @@ def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     if not annotation_files:
         from .corpora import layout_hint
 
-        raise ICBHIError(
+        raise CorpusError(
             f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {root} or in an "
             f"{' or '.join(RECORDING_FOLDERS)} folder below it{layout_hint(root, 'icbhi')}"
         )
@@ -126,7 +127,7 @@ def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
             continue
         if path.suffix.lower() in AUDIO_SUFFIXES:
             if path.stem in audio:
-                raise ICBHIFormatError(
+                raise CorpusFormatError(
                     path, f"duplicate recording: audio already found in {audio[path.stem]}"
                 )
             audio[path.stem] = path
@@ -136,9 +137,9 @@ def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         try:
             name = RecordingName.parse(path.stem)
         except ValueError as error:
-            raise ICBHIFormatError(path, str(error)) from None
+            raise CorpusFormatError(path, str(error)) from None
         if name.key in keys:
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 path,
                 f"duplicate recording: {keys[name.key].name} is the same recording "
                 "(patient, recording index, chest location and acquisition mode); keep one of them",

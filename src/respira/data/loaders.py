@@ -1,16 +1,12 @@
 """What the corpus builders and their ``load_*`` functions share: the audio options
 (:class:`AudioBuilderConfig`), a located, fingerprinted folder whose failed build raises its cause
 (:class:`FolderBuilder`), one decode per recording, and options checked before any file is read.
-
-``datasets`` names a build's cache folder from the options given, not from where a field is declared
-(``tests/data/test_audio_config.py`` pins the config ids).
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -26,21 +22,13 @@ from .corpora import CORPORA, resolve
 from .errors import CorpusFormatError, original_build_error
 
 _INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
-WHOLE_RECORDING_BATCH = 50
-"""Examples per write batch of a config whose examples are whole recordings (large: keep batches small)."""
+WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
 
 
 @dataclass
 class AudioBuilderConfig(datasets.BuilderConfig):
-    """How a builder decodes its recordings; every field is part of the cache key.
-
-    Args:
-        sampling_rate: rate every recording is resampled to (Hz).
-        lowpass_cutoff: optional Butterworth low-pass applied after resampling (Hz).
-        lowpass_order: order of that filter.
-        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
-        input_fingerprint: set by the builder from the input files; not for users.
-    """
+    """How a builder decodes its recordings (resampled to ``sampling_rate``, optionally low-passed, stored
+    as ``audio_subtype`` WAV); every field is part of the cache key (``input_fingerprint``: the files)."""
 
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     lowpass_cutoff: float | None = None
@@ -77,15 +65,12 @@ class AudioBuilderConfig(datasets.BuilderConfig):
 
 
 class FolderBuilder:
-    """Builder mixin (first in the bases) for a corpus in a local folder: located first, fingerprinted, and
-    its config validated again after ``datasets`` has set the user's options.
-    """
+    """Builder mixin (first in the bases) for a corpus in a local folder: located by its
+    :data:`~respira.data.corpora.CORPORA` spec (``CORPUS``), fingerprinted, and its config validated again
+    after ``datasets`` has set the user's options."""
 
     CORPUS: ClassVar[str]
-    """Its :data:`~respira.data.corpora.CORPORA` name: its spec's ``locate`` (looked up when called, as
-    patched) finds the folder's layout, with ``fingerprint()``; homepage and citation go to its info."""
-    CORPUS_LABEL: ClassVar[str]
-    """How messages name the corpus (``ICBHI``, ``KAUH``)."""
+    CORPUS_LABEL: ClassVar[str]  # how messages name it
     WHOLE_RECORDING_CONFIGS: ClassVar[tuple[str, ...]] = ("recordings",)
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
@@ -101,15 +86,11 @@ class FolderBuilder:
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
         self.config.validate()  # type: ignore[attr-defined]
 
-    def _features(self) -> datasets.Features:
-        raise NotImplementedError
-
     def _info(self) -> datasets.DatasetInfo:
         spec = CORPORA[self.CORPUS]
-        module = sys.modules[type(self).__module__]  # its docstring describes the corpus
         return datasets.DatasetInfo(
-            description=module.__doc__,
-            features=self._features(),
+            description=spec.facts.description,
+            features=self._features(),  # type: ignore[attr-defined]
             homepage=spec.homepage,
             citation=spec.citation,
         )
@@ -124,42 +105,54 @@ class FolderBuilder:
             raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]
 
 
-def recording_samples(
-    path: str | Path, config: AudioBuilderConfig, *, error: type[CorpusFormatError] = CorpusFormatError
-) -> np.ndarray:
-    """A recording decoded, down-mixed, resampled once and optionally low-passed; else ``error``."""
+def recording_samples(path: str | Path, config: AudioBuilderConfig) -> np.ndarray:
+    """A recording decoded, down-mixed, resampled once and optionally low-passed; else a format error."""
     try:
         samples = read_audio(path, config.sampling_rate)
     except AudioReadError as failure:
-        raise error(failure.path, failure.reason) from None
+        raise CorpusFormatError(failure.path, failure.reason) from None
     if config.lowpass_cutoff is not None:
         samples = lowpass(samples, config.sampling_rate, config.lowpass_cutoff, config.lowpass_order)
     return samples
 
 
-def audio_durations(
-    files: Mapping[str, Path], *, error: type[CorpusFormatError] = CorpusFormatError
-) -> dict[str, float]:
-    """Duration (seconds, from the header) of each recording; ``error`` for an unreadable file."""
+def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
+    """Duration (seconds, from the header) of each recording; a format error for an unreadable file."""
     durations = {}
     for stem, path in files.items():
         try:
             durations[stem] = audio_duration(path)
         except AudioReadError as failure:
-            raise error(failure.path, failure.reason) from None
+            raise CorpusFormatError(failure.path, failure.reason) from None
     return durations
 
 
 class WholeRecordings:
-    """Builder mixin: one example per recording, from the ``{"path", "metadata"}`` tasks of its splits."""
+    """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split."""
 
-    FORMAT_ERROR: ClassVar[type[CorpusFormatError]]
+    COLUMNS: ClassVar[dict[str, Any]]
+    """The features of the examples' metadata columns, in order."""
     config: AudioBuilderConfig
+
+    def _recordings(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _features(self) -> datasets.Features:
+        return datasets.Features(
+            {"audio": datasets.Audio(sampling_rate=self.config.sampling_rate), **self.COLUMNS}
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        recordings = self._recordings()
+        audio_durations(
+            {task["path"]: Path(task["path"]) for task in recordings}
+        )  # unreadable files fail early
+        return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
 
     def _generate_examples(self, recordings: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
         config = self.config
         for task in recordings:
-            samples = recording_samples(task["path"], config, error=self.FORMAT_ERROR)
+            samples = recording_samples(task["path"], config)
             audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
             metadata = task["metadata"]
             yield (
@@ -169,7 +162,7 @@ class WholeRecordings:
 
 
 def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[str, ...]:
-    """The options a user may set on ``config_class``: its own fields (not ``BuilderConfig``'s)."""
+    """The options a user may set on ``config_class`` (not ``BuilderConfig``'s fields)."""
     base = {field.name for field in fields(datasets.BuilderConfig)}
     return tuple(
         field.name
@@ -211,8 +204,7 @@ def load_folder(
     streaming: bool,
     **given: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """What every ``load_*`` does: ``options`` checked, the builder made with them and ``given``, its
-    splits built into ``cache_dir`` (in ``num_proc`` processes) or, ``streaming``, streamed."""
+    """What every ``load_*`` does: ``options`` checked, the builder made, its splits built (or streamed)."""
     check_loader_options(loader, options, builder_class.BUILDER_CONFIG_CLASS)
     cache = str(cache_dir) if cache_dir is not None else None
     builder = builder_class(cache_dir=cache, **given, **options)

@@ -46,14 +46,16 @@ class PreparedDataset:
             )
 
 
+def folder_card(folder: str | Path | None) -> dict[str, Any] | None:
+    """The card metadata of a dataset folder (its ``README.md`` lists ``configs``), else ``None``."""
+    card = Path(folder).expanduser() / CARD if folder else None
+    data = _card_data(card) if card is not None and card.is_file() else {}
+    return data if data.get("configs") else None
+
+
 def is_prepared_folder(path: str | Path | None) -> bool:
-    """Whether ``path`` is a dataset folder (a card whose metadata lists ``configs``), not a corpus."""
-    if not path:
-        return False
-    card = Path(path).expanduser() / CARD
-    if not card.is_file():
-        return False
-    return bool(_card_data(card).get("configs"))
+    """Whether ``path`` is a dataset folder, not a corpus."""
+    return folder_card(path) is not None
 
 
 def _card_data(card: str | Path) -> dict[str, Any]:
@@ -112,7 +114,6 @@ def _builder(name: str, config_name: str | None, cache_dir: str | Path | None):
 
 
 def _first_file_features(name: str, config: str, builder) -> Any:
-    """The features of a dataset whose card states none, from its first streamed examples."""
     import datasets
 
     splits = list(builder.config.data_files or {})
@@ -137,10 +138,8 @@ def inspect_dataset(
     label_column: str = "label",
     cache_dir: str | Path | None = None,
 ) -> PreparedDataset:
-    """Check, from its card and features alone, that ``name`` can train or score a respira model.
-
-    Raises one line naming the dataset and its missing config, column or split.
-    """
+    """Check, from its card and features alone, that ``name`` can train or score a respira model (one line
+    naming the dataset and its missing config, column or split)."""
     import datasets
 
     builder = _builder(name, config_name, cache_dir)
@@ -218,14 +217,6 @@ def load_prepared(
     renames = {old: new for old, new in renames.items() if old != new}
     if renames:
         loaded = loaded.rename_columns(renames)
-    return _with_class_labels(loaded)
-
-
-def _with_class_labels(loaded):
-    """Integer labels cast to the ICBHI ``ClassLabel`` (out-of-range values are refused by the cast)."""
-    import datasets
-
-    first = loaded[next(iter(loaded))]
-    if isinstance(first.features["label"], datasets.ClassLabel):
+    if isinstance(loaded[next(iter(loaded))].features["label"], datasets.ClassLabel):
         return loaded
-    return loaded.cast_column("label", datasets.ClassLabel(names=list(CLASS_NAMES)))
+    return loaded.cast_column("label", datasets.ClassLabel(names=list(CLASS_NAMES)))  # refuses out-of-range

@@ -19,17 +19,13 @@ from respira.data.errors import SplitError
 VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""
 REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
-"""How a :class:`SplitError` ends when too few groups carry a required value: the API's way out, for
-callers to replace."""
 SEARCH_HINT = "; try another seed, more max_attempts, or require_all=None"
-"""How a :class:`SplitError` ends when no ordering met ``require_all``: the API's ways out, for callers to
-replace."""
+"""How a :class:`SplitError` ends (too few groups carry a required value; no ordering met it): the API's ways
+out, for callers to replace."""
 
 _FRACTION_TOLERANCE = 1e-6
-_ORDER_JITTER = 0.25
-"""Standard deviation of the log-normal jitter of each group's sort key, so the seed changes the order."""
-_SIZE_WEIGHT = 1.0
-"""Weight of the split-size term relative to the (share-weighted) sum of the per-stratum terms."""
+_ORDER_JITTER = 0.25  # std of the log-normal jitter of each group's sort key: the seed changes the order
+_SIZE_WEIGHT = 1.0  # weight of the split-size term beside the per-stratum terms
 
 
 def patient_split(
@@ -42,23 +38,11 @@ def patient_split(
     require_all: str | None = "label",
     max_attempts: int = 64,
 ) -> pd.Series:
-    """Assign every row to a split name so that no group (patient) is on two sides.
+    """The split (a key of ``fractions``, target shares of the rows summing to 1) of every row, no
+    ``group_by`` value on two sides, each split reproducing the ``stratify_by`` distribution; with
+    ``require_all`` every value of that column in every split (up to ``max_attempts`` seeded orderings).
 
-    Args:
-        index: one row per cycle.
-        fractions: split name -> target fraction of the cycles; positive, summing to 1.
-        seed: the result is deterministic for a seed.
-        stratify_by: column(s) whose cycle-level distribution each split should reproduce.
-        group_by: column whose values must not be shared between splits.
-        require_all: a column whose every value must appear in every split (orderings are retried).
-        max_attempts: number of orderings tried before giving up on ``require_all``.
-
-    Returns:
-        A Series aligned with ``index.index`` holding the keys of ``fractions``.
-
-    Raises:
-        ValueError: bad fractions, missing columns, missing group values or ``max_attempts < 1``.
-        SplitError: fewer groups than splits, or ``require_all`` cannot be met.
+    Raises ``ValueError`` for bad arguments, :class:`SplitError` when the groups cannot be split so.
     """
     names, targets = _check_fractions(fractions)
     if max_attempts < 1:
@@ -125,15 +109,8 @@ def carve_validation(
     group_by: str = "patient_id",
     require_all: str | None = "label",
 ) -> pd.DataFrame:
-    """Move a patient-disjoint, stratified share of one split to ``"validation"``.
-
-    Whole patients of the ``from_split`` pool move so that about ``validation_size`` of its cycles become
-    validation; rows of other splits are untouched.
-
-    Raises:
-        ValueError: ``validation_size`` outside (0, 1) or missing columns.
-        SplitError: the pool is empty, has a single patient, or ``require_all`` cannot be met.
-    """
+    """``index`` with whole patients of ``from_split`` moved to ``"validation"`` (about ``validation_size``
+    of its rows, stratified); other splits untouched. :class:`SplitError` when the pool cannot be split."""
     if not (_is_number(validation_size) and 0.0 < validation_size < 1.0):
         raise ValueError(f"validation_size must be strictly between 0 and 1, got {validation_size!r}")
     _check_columns(index, [column])
@@ -161,7 +138,6 @@ def carve_validation(
 
 
 def _check_fractions(fractions: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
-    """Split names and target fractions; ``ValueError`` naming any bad value."""
     names = list(fractions)
     if not names:
         raise ValueError("fractions must name at least one split")
@@ -181,7 +157,6 @@ def _check_columns(index: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def _count_matrix(group_codes: np.ndarray, value_codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Rows-per-(group, value) count matrix of shape ``(n_groups, n_values)``."""
     counts = np.zeros((n_groups, int(value_codes.max()) + 1), dtype=np.int64)
     np.add.at(counts, (group_codes, value_codes), 1)
     return counts
@@ -232,7 +207,6 @@ def _greedy_assign(counts: np.ndarray, targets: np.ndarray, order: np.ndarray) -
 
 
 def _missing_values(assignment: np.ndarray, present: np.ndarray, n_splits: int) -> list[tuple[int, int]]:
-    """``(split, value)`` code pairs where a required value has no row in the split."""
     covered = np.zeros((n_splits, present.shape[1]), dtype=bool)
     np.logical_or.at(covered, assignment, present)
     return [(int(split), int(value)) for split, value in zip(*np.nonzero(~covered), strict=True)]
@@ -241,7 +215,6 @@ def _missing_values(assignment: np.ndarray, present: np.ndarray, n_splits: int) 
 def _check_requirement_feasible(
     present: np.ndarray, values: pd.Index, n_splits: int, *, column: str, group_by: str
 ) -> None:
-    """Raise ``SplitError`` early when a required value is carried by fewer groups than splits."""
     carriers = present.sum(axis=0)
     scarce = [(values[v], int(carriers[v])) for v in np.nonzero(carriers < n_splits)[0]]
     if scarce:
@@ -264,7 +237,6 @@ def _describe_missing(
     seed: int,
     attempts: int,
 ) -> str:
-    """Message for an unmet ``require_all`` after every attempt (``missing`` from the last one)."""
     carriers = present.sum(axis=0)
     details = "; ".join(
         f"split {names[split]!r} lacks {values[value]!r} "
@@ -278,11 +250,9 @@ def _describe_missing(
 
 
 def _count_groups(count: int, group_by: str) -> str:
-    """``"1 patient"``, ``"3 patients"``, ``"2 recording groups"``: a group count for messages."""
     noun = "patient" if group_by == "patient_id" else f"{group_by} group"
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _is_number(value: object) -> bool:
-    """A real number that is not a bool (``True`` is not a fraction)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)

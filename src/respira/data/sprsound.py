@@ -1,25 +1,10 @@
-"""The SPRSound paediatric respiratory sounds as a ``datasets`` builder: annotated events, or recordings.
+"""SPRSound 2022 (Zhang et al., IEEE TBioCAS 16(5), 2022; children, a Yunting II stethoscope, 8 kHz) as a
+``datasets`` builder: config ``events`` (default), one example per annotated event, or ``recordings``, one
+per recording with its ``events``; files read by :mod:`respira.data.sprsound_files`.
 
-Corpus facts (Zhang et al., *SPRSound: Open-Source SJTU Paediatric Respiratory Sound Database*, IEEE
-Transactions on Biomedical Circuits and Systems 16(5), 867-881, 2022, doi 10.1109/TBCAS.2022.3204910;
-the BioCAS 2022 grand challenge; the copy in ../shared carries a GPL-3.0 licence file):
-
-* **Where, how**: Shanghai Children's Medical Center; a Yunting model II stethoscope; 8 kHz, 16-bit mono
-  WAV; children aged 1 month to 18 years; four chest sites (p1 left posterior, p2 left lateral, p3
-  right posterior, p4 right lateral).
-* **Size**: the complete 2022 release has 292 children (more is reported: :class:`SPRSoundWarning`);
-  ``../shared/sprsound`` holds all 641 recordings of 60 of them.
-* **Parts**: ``train``, and the test part's ``inter_test`` (patients absent from train) and
-  ``intra_test`` (:mod:`respira.data.sprsound_files`).
-* **Labels**: a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and annotated events with onset,
-  offset and type, which need not tile the recording; types map to the ICBHI classes (crackle: fine or
-  coarse crackle; wheeze: wheeze, rhonchi or stridor; both: wheeze+crackle).
-
-Configs: ``events`` (default), one example per event (recordings without events have none), and
-``recordings``, one per recording with its ``events``. Events running past the audio are clipped (one
-starting after it is left out), with one :class:`~respira.data.text_files.ClippedCycleWarning` per
-build. Splits: ``official`` (the parts) or ``patient`` (patient-wise, stratified by record label). The
-cache key covers every option and a fingerprint of the audio and JSON files.
+Events running past the audio are clipped (one starting after it is left out), with one
+:class:`~respira.data.text_files.ClippedCycleWarning` per build. Splits: ``official`` (``train``,
+``inter_test``, ``intra_test``) or ``patient`` (patient-wise, stratified by record label).
 """
 
 from __future__ import annotations
@@ -38,7 +23,7 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .errors import SplitError, SPRSoundError, SPRSoundFormatError
+from .errors import CorpusError, CorpusFormatError, SplitError
 from .icbhi import parse_split_fractions
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
 from .splits import patient_split
@@ -76,6 +61,7 @@ def _recording_columns(recording: SPRSoundRecording) -> dict[str, Any]:
         "sex": name.sex,
         "chest_location": name.chest_location,
         "official_part": recording.part,
+        "record_label": recording.annotation.record_label,
     }
 
 
@@ -101,7 +87,6 @@ def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
         {
             "path": str(recording.audio),
             **_recording_columns(recording),
-            "record_label": recording.annotation.record_label,
             **recording.annotation.flags,
             "n_events": len(recording.annotation.events),
         }
@@ -116,7 +101,6 @@ def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
         {
             "path": str(recording.audio),
             **_recording_columns(recording),
-            "record_label": recording.annotation.record_label,
             "event_index": number,
             "start": event.start,
             "end": event.end,
@@ -131,13 +115,8 @@ def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
 
 @dataclass
 class SPRSoundConfig(AudioBuilderConfig):
-    """Options of the SPRSound builder, besides the audio ones; every field is part of the cache key.
-
-    Args:
-        split_strategy: ``"official"`` (``train``, ``inter_test``, ``intra_test``) or ``"patient"``.
-        patient_split_fractions: ``patient``: train/validation/test shares of the recordings.
-        seed: ``patient``: the seed of the split.
-    """
+    """Options of the SPRSound builder besides the audio ones: ``split_strategy`` ``official`` (the parts)
+    or ``patient`` (``patient_split_fractions`` train/validation/test, drawn with ``seed``)."""
 
     split_strategy: str = "official"
     patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -166,7 +145,7 @@ def assign_sprsound_splits(index: pd.DataFrame, config: SPRSoundConfig) -> pd.Se
     try:
         return patient_split(index, fractions, seed=config.seed, stratify_by="record_label", require_all=None)
     except SplitError as error:
-        raise SPRSoundError(
+        raise CorpusError(
             f"split_strategy='patient': {error}; add recordings of more patients, or split fewer ways (a 0 "
             "in patient_split_fractions)"
         ) from None
@@ -218,22 +197,16 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         recordings = sprsound_recordings(self.layout)
-        index = pd.DataFrame.from_records(
-            [{**_recording_columns(r), "record_label": r.annotation.record_label} for r in recordings]
-        )
+        index = pd.DataFrame.from_records([_recording_columns(recording) for recording in recordings])
         splits = assign_sprsound_splits(index, self.config).tolist()
-        durations = audio_durations(self.layout.audio_files, error=SPRSoundFormatError)  # fail early
+        durations = audio_durations(self.layout.audio_files)  # fail early
         events = _fit_events(recordings, durations)
         tasks: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for recording, split, spans in zip(recordings, splits, events, strict=True):
             tasks[split].append(
                 {
                     "path": str(recording.audio),
-                    "columns": {
-                        **_recording_columns(recording),
-                        "device": DEVICE,
-                        "record_label": recording.annotation.record_label,
-                    },
+                    "columns": {**_recording_columns(recording), "device": DEVICE},
                     "flags": recording.annotation.flags,
                     "events": spans,
                 }
@@ -251,7 +224,7 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
             columns = task["columns"]
             if config.name != "recordings" and not task["events"]:
                 continue  # nothing to cut: no need to decode
-            samples = recording_samples(task["path"], config, error=SPRSoundFormatError)
+            samples = recording_samples(task["path"], config)
             if config.name == "recordings":
                 audio = {"bytes": encode_wav(samples, rate, config.audio_subtype), "path": None}
                 events = [{key: span[key] for key in ("start", "end", "type")} for span in task["events"]]
@@ -260,7 +233,7 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
             for span in task["events"]:
                 start, end = span_samples(span["start"], span["end"], rate, samples.shape[0])
                 if end <= start:
-                    raise SPRSoundFormatError(
+                    raise CorpusFormatError(
                         task["path"],
                         f"event {span['event_index']} ({span['start']:g}-{span['end']:g} s) is empty after "
                         f"resampling to {rate} Hz",

@@ -1,19 +1,7 @@
-"""SPRSound files: the recording names and the JSON annotations read into plain values, and the corpus
-found in a folder (audio paired with its annotation, structure checked).
-
-A name carries its patient and chest site::
-
-    {patient}_{age}_{sex}_{location}_{recording}.wav
-    40686765_6.7_1_p1_3025.wav      6.7 years old, female (0 male, 1 female), p1 left posterior
-                                    (p2 left lateral, p3 right posterior, p4 right lateral)
-
-The ``.json`` holds a record label and events, times in milliseconds (strings or numbers)::
-
-    {"record_annotation": "DAS",
-     "event_annotation": [{"start": "342", "end": "2515", "type": "Fine Crackle"}, ...]}
-
-``recording_annotation`` is read too. Nothing is guessed: an unknown label or type, or a bad time, is an
-error naming the file and the event (from 1).
+"""SPRSound files: names (``{patient}_{age}_{sex 0/1}_{p1..p4}_{recording}``, e.g.
+``40686765_6.7_1_p1_3025.wav``) and JSON annotations (a record label and events, times in milliseconds)
+read into plain values, and the corpus found in a folder. Nothing is guessed: an unknown label or type, or
+a bad time, is an error naming the file and the event (from 1).
 """
 
 from __future__ import annotations
@@ -27,14 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import SPRSoundCountError, SPRSoundError, SPRSoundFormatError
+from .errors import CorpusCountError, CorpusError, CorpusFormatError
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
 from .text_files import PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
-"""Record-level labels: CAS continuous adventitious sounds (wheeze, rhonchi, stridor), DAS discontinuous
-ones (crackles). In the challenge organisers' class-index order (their starter code: Normal 0, Poor Quality
-1), the order of the ``datasets.ClassLabel`` and of task 2-2 in :mod:`respira.metrics.sprsound`."""
+"""Record labels (CAS: wheeze, rhonchi, stridor; DAS: crackles) in the challenge organisers' class order."""
 RECORD_FLAGS: dict[str, tuple[int, int, int, int]] = {
     "Normal": (0, 0, 1, 0),
     "CAS": (0, 1, 0, 0),
@@ -44,16 +30,9 @@ RECORD_FLAGS: dict[str, tuple[int, int, int, int]] = {
 }
 """Record label → its ``(crackle, wheeze, normal, poor_quality)`` flags."""
 EVENT_TYPES: tuple[str, ...] = (
-    "Normal",
-    "Rhonchi",
-    "Wheeze",
-    "Stridor",
-    "Coarse Crackle",
-    "Fine Crackle",
-    "Wheeze+Crackle",
-)
-"""Event types in the challenge organisers' class-index order: the ``datasets.ClassLabel``'s and task 1-2's
-in :mod:`respira.metrics.sprsound`."""
+    "Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"
+)  # fmt: skip
+"""Event types in the challenge organisers' class order."""
 EVENT_CLASSES: dict[str, str] = {
     "Normal": "normal",
     "Fine Crackle": "crackle",
@@ -86,36 +65,32 @@ class SPRSoundName:
 
     stem: str
     patient_id: int
-    age: float
-    """Years."""
-    sex: str
-    """``M`` or ``F``."""
-    chest_location: str
-    """``left posterior``, ``left lateral``, ``right posterior`` or ``right lateral``."""
-    location_code: str
-    """``p1`` .. ``p4``."""
+    age: float  # years
+    sex: str  # M or F
+    chest_location: str  # a value of CHEST_LOCATIONS
+    location_code: str  # p1 .. p4
     recording_number: int
 
     @classmethod
     def parse(cls, stem: str) -> SPRSoundName:
-        """Parse a file stem; a one-line :class:`SPRSoundError` names the wrong field."""
+        """Parse a file stem; a one-line :class:`CorpusError` names the wrong field."""
         fields = stem.split("_")
         if len(fields) != 5:
-            raise SPRSoundError(f"expected 5 '_'-separated fields {_PATTERN}, found {len(fields)}")
+            raise CorpusError(f"expected 5 '_'-separated fields {_PATTERN}, found {len(fields)}")
         patient, age, sex, location, recording = (field.strip() for field in fields)
         if not patient.isdigit():
-            raise SPRSoundError(f"patient {patient!r} is not a whole number (file names are {_PATTERN})")
+            raise CorpusError(f"patient {patient!r} is not a whole number (file names are {_PATTERN})")
         if not _AGE.match(age):
-            raise SPRSoundError(f"age {age!r} is not a number of years (file names are {_PATTERN})")
+            raise CorpusError(f"age {age!r} is not a number of years (file names are {_PATTERN})")
         if sex not in SEXES:
-            raise SPRSoundError(f"sex {sex!r} is not 0 (male) or 1 (female) (file names are {_PATTERN})")
+            raise CorpusError(f"sex {sex!r} is not 0 (male) or 1 (female) (file names are {_PATTERN})")
         if location.lower() not in CHEST_LOCATIONS:
-            raise SPRSoundError(
+            raise CorpusError(
                 f"location {location!r} is not p1 (left posterior), p2 (left lateral), p3 (right "
                 f"posterior) or p4 (right lateral) (file names are {_PATTERN})"
             )
         if not recording.isdigit():
-            raise SPRSoundError(f"recording {recording!r} is not a whole number (file names are {_PATTERN})")
+            raise CorpusError(f"recording {recording!r} is not a whole number (file names are {_PATTERN})")
         return cls(
             stem=stem,
             patient_id=int(patient),
@@ -150,29 +125,29 @@ class SPRSoundAnnotation:
 
 
 def read_annotation(path: str | Path) -> SPRSoundAnnotation:
-    """Read one SPRSound JSON annotation; a one-line :class:`SPRSoundFormatError` names the file and event."""
+    """Read one SPRSound JSON annotation; a one-line :class:`CorpusFormatError` names the file and event."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
-        raise SPRSoundFormatError(path, f"not valid JSON ({where}): {error.msg}", line=error.lineno) from None
+        raise CorpusFormatError(path, f"not valid JSON ({where}): {error.msg}", line=error.lineno) from None
     except UnicodeDecodeError as error:
-        raise SPRSoundFormatError(path, f"not a UTF-8 text file (byte {error.start})") from None
+        raise CorpusFormatError(path, f"not a UTF-8 text file (byte {error.start})") from None
     if not isinstance(data, dict):
-        raise SPRSoundFormatError(path, f"expected a JSON object, found {type(data).__name__}")
+        raise CorpusFormatError(path, f"expected a JSON object, found {type(data).__name__}")
     labels = {key: data[key] for key in RECORD_KEYS if key in data}
     if not labels:
-        raise SPRSoundFormatError(path, f"no record label ({' or '.join(map(repr, RECORD_KEYS))} key)")
+        raise CorpusFormatError(path, f"no record label ({' or '.join(map(repr, RECORD_KEYS))} key)")
     if len(set(map(str, labels.values()))) > 1:
-        raise SPRSoundFormatError(path, f"the two record-label keys disagree: {labels}")
+        raise CorpusFormatError(path, f"the two record-label keys disagree: {labels}")
     label = next(iter(labels.values()))
     if label not in RECORD_LABELS:
-        raise SPRSoundFormatError(path, f"unknown record label {label!r} (known: {', '.join(RECORD_LABELS)})")
+        raise CorpusFormatError(path, f"unknown record label {label!r} (known: {', '.join(RECORD_LABELS)})")
     entries = data.get(EVENTS_KEY)
     if not isinstance(entries, list):
         found = "none" if entries is None else type(entries).__name__
-        raise SPRSoundFormatError(path, f"{EVENTS_KEY!r} must be a list of events, found {found}")
+        raise CorpusFormatError(path, f"{EVENTS_KEY!r} must be a list of events, found {found}")
     events = tuple(_event(path, number, entry) for number, entry in enumerate(entries, start=1))
     return SPRSoundAnnotation(record_label=label, events=events)
 
@@ -180,17 +155,17 @@ def read_annotation(path: str | Path) -> SPRSoundAnnotation:
 def _event(path: Path, number: int, entry: Any) -> SPRSoundEvent:
     """Event ``number`` (from 1) of ``path``, checked."""
     if not isinstance(entry, dict) or not {"start", "end", "type"} <= set(entry):
-        raise SPRSoundFormatError(
+        raise CorpusFormatError(
             path, f"event {number}: expected an object with start, end and type, found {entry!r}"
         )
     kind = entry["type"]
     if kind not in EVENT_TYPES:
-        raise SPRSoundFormatError(
+        raise CorpusFormatError(
             path, f"event {number}: unknown type {kind!r} (known: {', '.join(EVENT_TYPES)})"
         )
     start, end = (_milliseconds(path, number, name, entry[name]) for name in ("start", "end"))
     if end <= start:
-        raise SPRSoundFormatError(
+        raise CorpusFormatError(
             path,
             f"event {number}: end {entry['end']!r} ms is not after start {entry['start']!r} ms "
             "(an empty or inverted event)",
@@ -207,9 +182,9 @@ def _milliseconds(path: Path, number: int, name: str, value: Any) -> float:
     except (TypeError, ValueError):
         milliseconds = math.nan
     if not math.isfinite(milliseconds):
-        raise SPRSoundFormatError(path, f"event {number}: {name} {value!r} is not a number of milliseconds")
+        raise CorpusFormatError(path, f"event {number}: {name} {value!r} is not a number of milliseconds")
     if milliseconds < 0:
-        raise SPRSoundFormatError(path, f"event {number}: {name} {value!r} ms is negative")
+        raise CorpusFormatError(path, f"event {number}: {name} {value!r} ms is negative")
     return milliseconds
 
 
@@ -221,12 +196,6 @@ PARTS: dict[str, tuple[str, str]] = {
 }
 """Official part → (audio folder, annotation folder), relative to the corpus folder."""
 OFFICIAL_PARTS: tuple[str, ...] = tuple(PARTS)
-COMPLETE_PATIENTS = 292
-"""Children of the complete SPRSound 2022 release."""
-
-
-class SPRSoundWarning(UserWarning):
-    """Something in an SPRSound folder looks inconsistent with the published release; the build goes on."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +246,7 @@ def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
             return _layout(root, folder)
     from .corpora import layout_hint
 
-    raise SPRSoundError(
+    raise CorpusError(
         f"no SPRSound layout (train_wav/ with train_json/, or test_wav/ with test_json/inter_test_json/ or "
         f"test_json/intra_test_json/) in {root} or in the folders below it{layout_hint(root, 'sprsound')}"
     )
@@ -292,7 +261,7 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
         wavs = _files(corpus / audio_dir, AUDIO_SUFFIXES)
         for stem, path in _files(corpus / notes_dir, (".json",)).items():
             if stem in notes:
-                raise SPRSoundFormatError(
+                raise CorpusFormatError(
                     path, f"duplicate recording: {notes[stem]} annotates {stem} too; keep one of them"
                 )
             if stem not in wavs:
@@ -315,7 +284,7 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
             stacklevel=3,
         )
     if not audio:
-        raise SPRSoundError(f"{corpus}: no SPRSound recording with both its .wav and its .json annotation")
+        raise CorpusError(f"{corpus}: no SPRSound recording with both its .wav and its .json annotation")
     return SPRSoundLayout(root, corpus, audio, notes, parts)
 
 
@@ -325,8 +294,8 @@ def sprsound_recordings(layout: SPRSoundLayout) -> list[SPRSoundRecording]:
     for stem, audio in layout.audio_files.items():
         try:
             name = SPRSoundName.parse(stem)
-        except SPRSoundError as error:
-            raise SPRSoundFormatError(audio, str(error)) from None
+        except CorpusError as error:
+            raise CorpusFormatError(audio, str(error)) from None
         notes = layout.annotation_files[stem]
         part = layout.official_parts[stem]
         recordings.append(SPRSoundRecording(name, read_annotation(notes), part, audio, notes))
@@ -335,23 +304,16 @@ def sprsound_recordings(layout: SPRSoundLayout) -> list[SPRSoundRecording]:
 
 
 def _check_patients(layout: SPRSoundLayout, recordings: list[SPRSoundRecording]) -> None:
-    """A patient of ``inter_test`` in another part is an error; more patients than the release, a warning."""
+    """A patient of ``inter_test`` in another part is an error."""
     parts: dict[int, dict[str, Path]] = defaultdict(dict)
     for recording in recordings:
         parts[recording.name.patient_id].setdefault(recording.part, recording.json)
     for patient, found in sorted(parts.items()):
         if "inter_test" in found and len(found) > 1:
             other = next(part for part in found if part != "inter_test")
-            raise SPRSoundCountError(
+            raise CorpusCountError(
                 f"SPRSound patient {patient} has recordings in the official inter_test part "
                 f"({found['inter_test'].relative_to(layout.corpus_dir)}) and in {other} "
                 f"({found[other].relative_to(layout.corpus_dir)}): inter_test holds the patients absent from "
                 "the training part of the release, so none can be in another part"
             )
-    if len(parts) > COMPLETE_PATIENTS:
-        warnings.warn(
-            f"{layout.corpus_dir} holds {len(parts)} patients, more than the {COMPLETE_PATIENTS} of the "
-            "published SPRSound 2022 release",
-            SPRSoundWarning,
-            stacklevel=3,
-        )

@@ -1,5 +1,5 @@
-"""Text summaries of a dataset: :func:`summarize` (``respira prepare``), :func:`split_counts` (``train``), and
-the ICBHI dataset card's :func:`split_table` and :func:`split_definition` (its spec's).
+"""Per-split tables of a dataset: :func:`summarize` (``respira prepare``: its card's), :func:`split_counts`
+(``train``), and the ICBHI dataset card's :func:`split_table` and :func:`split_definition` (its spec's).
 """
 
 from __future__ import annotations
@@ -15,29 +15,12 @@ from ..utils.tables import format_table
 from .corpus import DEVICES
 
 
-def summarize(dataset: datasets.DatasetDict) -> str:
-    """Cycles per split and class, total and mean cycle duration, and cycles per device (no audio decoded)."""
-    header = ["split", "cycles", *CLASS_NAMES, "minutes", "mean s", "patients", *DEVICES]
-    rows = []
-    totals = np.zeros(len(CLASS_NAMES) + 1, dtype=int)
-    for split, part in dataset.items():
-        columns = part.select_columns(["label", "start", "end", "device", "patient_id"]).to_pandas()
-        labels = np.bincount(columns["label"], minlength=len(CLASS_NAMES))
-        durations = columns["end"] - columns["start"]
-        devices = columns["device"].value_counts()
-        totals += [len(columns), *labels]
-        rows.append(
-            [
-                split,
-                str(len(columns)),
-                *map(str, labels),
-                f"{durations.sum() / 60:.1f}",
-                f"{durations.mean():.2f}",
-                str(columns["patient_id"].nunique()),
-                *(str(int(devices.get(device, 0))) for device in DEVICES),
-            ]
-        )
-    return format_table(rows, header)
+def summarize(dataset: datasets.DatasetDict, corpus: str = "icbhi") -> str:
+    """What ``dataset`` (built from ``corpus``) holds per split, as its card's table (no audio decoded)."""
+    from .dataset_folder import split_table
+
+    header, rows = split_table(dataset, corpus)
+    return format_table(rows, header, align="<" + ">" * (len(header) - 2) + "<")
 
 
 def split_counts(dataset: datasets.DatasetDict) -> str:
@@ -68,12 +51,11 @@ def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str
     rows = []
     first = next(iter(dataset.values()))
     per_recording = "cycles" in first.column_names
-    header = ["split", "recordings" if per_recording else "cycles", *CLASS_NAMES, "patients", "devices"]
-    if per_recording:
-        header.insert(2, "cycles")
+    counted = ["recordings", "cycles"] if per_recording else ["cycles"]
+    header = ["split", *counted, *CLASS_NAMES, *([] if per_recording else ["minutes"]), "patients", "devices"]
     for split, part in dataset.items():
         columns = part.select_columns(
-            [c for c in ("label", "cycles", "device", "patient_id") if c in part.column_names]
+            [c for c in ("label", "cycles", "start", "end", "device", "patient_id") if c in part.column_names]
         )
         frame = columns.to_pandas()
         labels = (
@@ -82,12 +64,13 @@ def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str
             else frame["label"]
         )
         counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(CLASS_NAMES))
-        devices = frame["device"].value_counts()
-        row = [split, str(len(frame)), *map(str, counts), str(frame["patient_id"].nunique())]
-        row.append(", ".join(f"{name} {int(devices[name])}" for name in DEVICES if name in devices))
-        if per_recording:
-            row.insert(2, str(len(labels)))
-        rows.append(row)
+        used = frame["device"].value_counts()
+        counted = [str(len(frame)), str(len(labels))] if per_recording else [str(len(frame))]
+        minutes = [] if per_recording else [f"{(frame['end'] - frame['start']).sum() / 60:.1f}"]
+        devices = ", ".join(f"{name} {int(used[name])}" for name in DEVICES if name in used)
+        rows.append(
+            [split, *counted, *map(str, counts), *minutes, str(frame["patient_id"].nunique()), devices]
+        )
     return header, rows
 
 

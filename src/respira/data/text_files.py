@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .corpus import NUM_CYCLES, NUM_RECORDINGS, OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES, RecordingName
-from .errors import ICBHICountError, ICBHIFormatError
+from .errors import CorpusCountError, CorpusFormatError
 from .layout import CorpusLayout, locate_corpus
 
 if TYPE_CHECKING:
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 MISSING = frozenset({"NA", "N/A", "NaN", "nan", ""})
 SPLIT_VALUES = frozenset({"train", "test"})
 CLIP_TOLERANCE_SECONDS = 0.05
-"""Seconds an annotated cycle may run past its audio's end before its clipping is reported (the ICBHI
-builder's default ``clip_tolerance``, and ``respira predict --annotations``')."""
+"""Seconds a cycle may run past its audio's end before its clipping is reported."""
 
 
 class ClippedCycleWarning(UserWarning):
@@ -60,14 +59,14 @@ class Demographics:
 
 
 def iter_fields(path: Path, separator: str | None = None) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, fields)`` for each non-blank line of a text file."""
+    """``(line_number, fields)`` of each non-blank line."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise ICBHIFormatError(path, "is not a UTF-8 text file", line=line) from None
+        raise CorpusFormatError(path, "is not a UTF-8 text file", line=line) from None
     except OSError as error:
-        raise ICBHIFormatError(path, f"cannot be read: {error.strerror}") from None
+        raise CorpusFormatError(path, f"cannot be read: {error.strerror}") from None
     for number, raw in enumerate(text.splitlines(), start=1):
         if raw.strip():
             yield number, [field.strip() for field in raw.split(separator)]
@@ -77,9 +76,9 @@ def _number(path: Path, line: int, value: str, what: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise ICBHIFormatError(path, f"{what} {value!r} is not a number", line=line) from None
+        raise CorpusFormatError(path, f"{what} {value!r} is not a number", line=line) from None
     if not math.isfinite(number):
-        raise ICBHIFormatError(path, f"{what} {value!r} is not a finite number", line=line)
+        raise CorpusFormatError(path, f"{what} {value!r} is not a finite number", line=line)
     return number
 
 
@@ -89,36 +88,33 @@ def _optional_number(path: Path, line: int, value: str, what: str) -> float | No
 
 def _flag(path: Path, line: int, value: str, what: str) -> int:
     if value not in ("0", "1"):
-        raise ICBHIFormatError(path, f"{what} flag {value!r} should be 0 or 1", line=line)
+        raise CorpusFormatError(path, f"{what} flag {value!r} should be 0 or 1", line=line)
     return int(value)
 
 
 def check_cycles_fit(
-    cycles: Sequence[AnnotatedCycle], annotation: str | Path, recording: str, num_samples: int, rate: int
+    cycles: Iterable[tuple[str | Path, int, float, float, float]], tolerance: float = CLIP_TOLERANCE_SECONDS
 ) -> None:
-    """Check ``annotation``'s cycles against a recording of ``num_samples`` at ``rate`` Hz.
-
-    A cycle starting at or after the end is an :class:`ICBHIFormatError`; cycles ending more than
-    :data:`CLIP_TOLERANCE_SECONDS` after it give one :class:`ClippedCycleWarning`.
-    """
-    duration = num_samples / rate
-    for cycle in cycles:
-        if cycle.start >= duration or round(cycle.start * rate) >= num_samples:
-            raise ICBHIFormatError(
+    """Check each ``(annotation, line, start, end, audio duration)``: a format error for a cycle starting at
+    or after its audio's end, one :class:`ClippedCycleWarning` for those ending over ``tolerance`` s after."""
+    clipped = []
+    for annotation, line, start, end, duration in cycles:
+        if start >= duration:
+            raise CorpusFormatError(
                 annotation,
-                f"cycle {cycle.start}-{cycle.end} s starts after the end of {recording} ({duration:.3f} s): "
-                "is it the annotation of another recording?",
-                line=cycle.line,
+                f"cycle {start}-{end} s starts after the end of its audio ({duration:.3f} s): is it the "
+                "annotation of another recording?",
+                line=int(line),
             )
-    clipped = [cycle for cycle in cycles if cycle.end - duration > CLIP_TOLERANCE_SECONDS]
+        if end - duration > tolerance:
+            clipped.append((end - duration, annotation, int(line), end, duration))
     if clipped:
-        worst = max(clipped, key=lambda cycle: cycle.end)
+        _, annotation, line, end, duration = max(clipped, key=lambda cycle: cycle[0])
         warnings.warn(
-            f"{annotation}: {len(clipped)} cycle(s) end more than {CLIP_TOLERANCE_SECONDS} s after "
-            f"{recording} ends and are clipped to it; worst: line {worst.line} ends at {worst.end} s, "
-            f"audio at {duration:.3f} s",
+            f"{len(clipped)} cycle(s) end more than {tolerance} s after their audio and are clipped to it; "
+            f"worst: {annotation}:{line} ends at {end} s, audio at {duration:.3f} s",
             ClippedCycleWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
 
@@ -127,7 +123,7 @@ def read_annotations(path: Path) -> list[AnnotatedCycle]:
     cycles = []
     for line, fields in iter_fields(path):
         if len(fields) != 4:
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 path,
                 f"expected 4 fields 'start end crackle wheeze', found {len(fields)}: {fields}",
                 line=line,
@@ -135,9 +131,9 @@ def read_annotations(path: Path) -> list[AnnotatedCycle]:
         start = _number(path, line, fields[0], "start")
         end = _number(path, line, fields[1], "end")
         if start < 0:
-            raise ICBHIFormatError(path, f"start {fields[0]} is negative", line=line)
+            raise CorpusFormatError(path, f"start {fields[0]} is negative", line=line)
         if start >= end:
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 path,
                 f"cycle start {fields[0]} is not before its end {fields[1]} (empty or inverted)",
                 line=line,
@@ -152,7 +148,7 @@ def read_annotations(path: Path) -> list[AnnotatedCycle]:
             )
         )
     if not cycles:
-        raise ICBHIFormatError(path, "holds no cycles (expected 'start end crackle wheeze' lines)")
+        raise CorpusFormatError(path, "holds no cycles (expected 'start end crackle wheeze' lines)")
     return cycles
 
 
@@ -161,21 +157,21 @@ def read_split_file(path: Path) -> list[SplitEntry]:
     entries = []
     for line, fields in iter_fields(path):
         if len(fields) != 2:
-            raise ICBHIFormatError(path, f"expected '<recording> <train|test>', found {fields}", line=line)
+            raise CorpusFormatError(path, f"expected '<recording> <train|test>', found {fields}", line=line)
         stem, split = fields
         try:
             name = RecordingName.parse(stem)
         except ValueError as error:
-            raise ICBHIFormatError(path, str(error), line=line) from None
+            raise CorpusFormatError(path, str(error), line=line) from None
         if split not in SPLIT_VALUES:
-            raise ICBHIFormatError(path, f"split {split!r} should be 'train' or 'test'", line=line)
+            raise CorpusFormatError(path, f"split {split!r} should be 'train' or 'test'", line=line)
         entries.append(SplitEntry(line, name, split))
     return entries
 
 
 def _patient(path: Path, line: int, value: str) -> int:
     if not value.isdigit():
-        raise ICBHIFormatError(path, f"patient id {value!r} is not a number", line=line)
+        raise CorpusFormatError(path, f"patient id {value!r} is not a number", line=line)
     return int(value)
 
 
@@ -187,10 +183,10 @@ def read_diagnoses(path: Path) -> dict[int, str]:
         if line == 1 and not fields[0].isdigit() and separator == ",":
             continue  # optional "ID,CLASS" header
         if len(fields) != 2:
-            raise ICBHIFormatError(path, f"expected '<patient> <diagnosis>', found {fields}", line=line)
+            raise CorpusFormatError(path, f"expected '<patient> <diagnosis>', found {fields}", line=line)
         patient = _patient(path, line, fields[0])
         if patient in diagnoses:
-            raise ICBHIFormatError(path, f"patient {patient} is listed twice", line=line)
+            raise CorpusFormatError(path, f"patient {patient} is listed twice", line=line)
         diagnoses[patient] = fields[1]
     return diagnoses
 
@@ -200,7 +196,7 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
     demographics: dict[int, Demographics] = {}
     for line, fields in iter_fields(path):
         if len(fields) != 6:
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 path,
                 "expected 6 fields 'patient age sex adult_bmi child_weight child_height', "
                 f"found {len(fields)}",
@@ -209,9 +205,9 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
         patient = _patient(path, line, fields[0])
         sex = None if fields[2] in MISSING else fields[2]
         if sex not in (None, "M", "F"):
-            raise ICBHIFormatError(path, f"sex {fields[2]!r} should be M, F or NA", line=line)
+            raise CorpusFormatError(path, f"sex {fields[2]!r} should be M, F or NA", line=line)
         if patient in demographics:
-            raise ICBHIFormatError(path, f"patient {patient} is listed twice", line=line)
+            raise CorpusFormatError(path, f"patient {patient} is listed twice", line=line)
         demographics[patient] = Demographics(
             age=_optional_number(path, line, fields[1], "age"),
             sex=sex,
@@ -224,35 +220,13 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
 
 # ------------------------------------------------------------ the cycle index
 INDEX_COLUMNS: tuple[str, ...] = (
-    "recording",
-    "patient_id",
-    "recording_index",
-    "chest_location",
-    "acquisition_mode",
-    "device",
-    "cycle_index",
-    "start",
-    "end",
-    "crackle",
-    "wheeze",
-    "label",
-    "official_split",
-    "diagnosis",
-    "age",
-    "sex",
-    "adult_bmi",
-    "child_weight",
-    "child_height",
-    "annotation_line",
-)
+    "recording", "patient_id", "recording_index", "chest_location", "acquisition_mode", "device",
+    "cycle_index", "start", "end", "crackle", "wheeze", "label", "official_split", "diagnosis", "age",
+    "sex", "adult_bmi", "child_weight", "child_height", "annotation_line",
+)  # fmt: skip
 STRATA_COLUMNS: tuple[str, ...] = (
-    "chest_location",
-    "acquisition_mode",
-    "device",
-    "label",
-    "diagnosis",
-    "sex",
-)
+    "chest_location", "acquisition_mode", "device", "label", "diagnosis", "sex",
+)  # fmt: skip
 """The index's categorical columns: what ``stratify_by`` and ``fold_stratify_by`` can stratify by."""
 _NO_DEMOGRAPHICS = Demographics(None, None, None, None, None)
 
@@ -266,17 +240,13 @@ class MissingMetadataWarning(UserWarning):
 
 
 def read_icbhi_index(data_dir: str | Path, *, strict: bool = False) -> pd.DataFrame:
-    """Read every annotation file of an ICBHI corpus into a DataFrame, one row per cycle (no audio read).
-
-    On the complete database the published counts are checked (:class:`~respira.data.errors.ICBHICountError`);
-    split-file entries missing from the folder give one :class:`PartialCorpusWarning` (an error with
-    ``strict=True``).
-    """
+    """Every cycle of an ICBHI corpus, one row each (no audio read); the published counts checked on the
+    complete database. Split entries missing from the folder: one :class:`PartialCorpusWarning` (``strict``:
+    an error)."""
     return index_from_layout(locate_corpus(data_dir), strict=strict)
 
 
 def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataFrame:
-    """:func:`read_icbhi_index` for an already located corpus."""
     names = {stem: RecordingName.parse(stem) for stem in layout.annotation_files}
     splits = _match_split_entries(layout, names, strict=strict)
     diagnoses = read_diagnoses(layout.diagnosis_file) if layout.diagnosis_file else {}
@@ -299,7 +269,12 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     import pandas as pd
 
     index = pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
-    index = _with_nullable_dtypes(index)
+    for column in ("age", "adult_bmi", "child_weight", "child_height"):
+        index[column] = index[column].astype("Float64")
+    for column in ("official_split", "diagnosis", "sex"):
+        index[column] = index[column].astype(object).where(index[column].notna(), None)
+    for column in MULTI_LABEL_NAMES:  # the flag columns
+        index[column] = index[column].astype("int8")
     if len(layout.annotation_files) == NUM_RECORDINGS:
         validate_counts(index)
     return index
@@ -308,7 +283,6 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
 def _warn_unlisted_patients(
     path: Path | None, listed: dict[int, object], patients: set[int], what: str
 ) -> None:
-    """A :class:`MissingMetadataWarning` naming ``path`` when patients with recordings have no entry."""
     missing = sorted(patients - set(listed))
     if path is None or not missing:
         return
@@ -321,26 +295,15 @@ def _warn_unlisted_patients(
     )
 
 
-def _with_nullable_dtypes(index: pd.DataFrame) -> pd.DataFrame:
-    for column in ("age", "adult_bmi", "child_weight", "child_height"):
-        index[column] = index[column].astype("Float64")
-    for column in ("official_split", "diagnosis", "sex"):
-        index[column] = index[column].astype(object).where(index[column].notna(), None)
-    for column in MULTI_LABEL_NAMES:  # the flag columns
-        index[column] = index[column].astype("int8")
-    return index
-
-
 def _match_split_entries(
     layout: CorpusLayout, names: dict[str, RecordingName], *, strict: bool
 ) -> dict[str, str]:
-    """Recording stem → official split, matching on the first four name fields."""
     if layout.split_file is None:
         return {}
     entries: dict[tuple[int, str, str, str], SplitEntry] = {}
     for entry in read_split_file(layout.split_file):
         if entry.name.key in entries:
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 layout.split_file,
                 f"duplicate recording {entry.name.stem!r}: "
                 f"already listed on line {entries[entry.name.key].line}",
@@ -351,7 +314,7 @@ def _match_split_entries(
     for stem, name in sorted(names.items()):
         entry = entries.pop(name.key, None)
         if entry is None:
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 layout.split_file,
                 f"has no entry for recording {stem!r} ({layout.annotation_files[stem].name})"
                 + _unmatched_hint(entries.values(), name),
@@ -365,7 +328,7 @@ def _match_split_entries(
             "name recordings that are not in this folder"
         )
         if strict:
-            raise ICBHIFormatError(layout.split_file, message.split(": ", 1)[1], line=first.line)
+            raise CorpusFormatError(layout.split_file, message.split(": ", 1)[1], line=first.line)
         warnings.warn(f"{message} (using the {len(names)} that are)", PartialCorpusWarning, stacklevel=3)
     return splits
 
@@ -412,7 +375,7 @@ def validate_counts(index: pd.DataFrame) -> None:
             if totals[label] != expected:
                 differences.append(f"{label}: {totals[label]} (expected {expected})")
     if differences:
-        raise ICBHICountError(
+        raise CorpusCountError(
             f"this corpus has all {NUM_RECORDINGS} recordings but does not reproduce the published ICBHI "
             "counts: " + "; ".join(differences)
         )

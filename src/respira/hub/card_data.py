@@ -1,24 +1,19 @@
-"""What a respira model card states: :class:`RespiraModelCardData`, the names it uses, and
-:class:`ModelCardCallback`, which fills it while a ``Trainer`` runs (``RespiraTrainer`` registers one).
+"""What a respira model card states: :class:`RespiraModelCardData` and the names it uses.
 
-The card data is filled from a model config, the training arguments, a ``TrainerState`` and the run's
-:class:`~respira.run_record.RunRecord` (the authority on everything it holds);
-:func:`respira.hub.card_render.card_data_from_run_dir` fills the same fields from a run folder.
+:func:`respira.hub.card_render.card_data_from_run_dir` fills it from a run folder: the model config, the
+``trainer_state.json`` and the run's :class:`~respira.run_record.RunRecord` (the authority on all it holds).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
-from transformers import TrainerCallback
 
 from ..core.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
@@ -32,7 +27,7 @@ from .card_results import (
     external_eval_results,
     site_eval_results,
 )
-from .repo_ids import is_hub_origin, is_hub_repo_id
+from .hub_errors import is_hub_origin, is_hub_repo_id
 
 __all__ = [
     "ARCHITECTURE_KEYS",
@@ -40,7 +35,6 @@ __all__ = [
     "HYPERPARAMETERS",
     "NOT_METRICS",
     "TRAINER_STATE_FACTS",
-    "ModelCardCallback",
     "RespiraModelCardData",
 ]
 
@@ -233,35 +227,23 @@ class RespiraModelCardData(CardData):
             self.thresholds = values
             self.thresholds_tuned = tuned
 
-    def set_training_args(self, args: Any) -> None:
-        """Hyper-parameters from ``RespiraTrainingArguments`` (or a mapping with those names)."""
-        values = args if isinstance(args, Mapping) else {k: getattr(args, k, None) for k in HYPERPARAMETERS}
-        for key in HYPERPARAMETERS:
-            value = values.get(key)
-            if isinstance(value, Enum):  # e.g. SchedulerType, OptimizerNames
-                value = value.value
-            if value is not None:
-                self.hyperparameters[key] = _json_option(value)
-        seed = values.get("seed") if isinstance(args, Mapping) else getattr(args, "seed", None)
-        if seed is not None and not self.seeds:
-            self.seeds = [int(seed)]
-
     def set_run_record(self, record: RunRecord) -> None:
         """Everything the run record holds: recipe, hyper-parameters, data, seeds, thresholds, results."""
         training = record.training
         self.recipe = record.recipe
-        self.hyperparameters = {}
-        self.set_training_args(
-            {
-                **training.hyperparameters,
-                "schedule": training.schedule,
-                "two_stage_rounds": training.two_stage_rounds,
-                "head_epochs": training.head_epochs,
-                "head_learning_rate": training.head_learning_rate,
-                "lora_r": record.model.lora_r,
-            }
-        )
-        self.seeds = list(record.seeds) or self.seeds
+        values = {
+            **training.hyperparameters,
+            "schedule": training.schedule,
+            "two_stage_rounds": training.two_stage_rounds,
+            "head_epochs": training.head_epochs,
+            "head_learning_rate": training.head_learning_rate,
+            "lora_r": record.model.lora_r,
+        }
+        self.hyperparameters = {
+            k: _json_option(values[k]) for k in HYPERPARAMETERS if values.get(k) is not None
+        }
+        seed = values.get("seed")
+        self.seeds = list(record.seeds) or ([int(seed)] if seed is not None else self.seeds)
         self.model_seed = record.selected_seed
         if record.model.num_parameters is not None:
             self.num_parameters = record.model.num_parameters
@@ -313,18 +295,8 @@ class RespiraModelCardData(CardData):
                 options["stratify_by"] = data.stratify_by
         self.data_options = options
 
-    def add_metrics(self, metrics: Mapping[str, Any]) -> None:
-        """Record ``Trainer`` metrics: ``test_*`` ones as test results, ``eval_*`` ones as validation."""
-        for key, value in metrics.items():
-            prefix, _, name = key.partition("_")
-            if prefix not in ("eval", "test") or name.endswith(NOT_METRICS):
-                continue
-            if value is None or _is_number(value):
-                (self.validation_metrics if prefix == "eval" else self.test_metrics)[name] = value
-
-    def set_trainer_state(self, state: Any) -> None:
-        """Steps, epochs and the best validation score from a ``TrainerState`` (or its JSON dict)."""
-        values = state if isinstance(state, Mapping) else getattr(state, "__dict__", {})
+    def set_trainer_state(self, values: Mapping[str, Any]) -> None:
+        """Steps, epochs and the best validation score from a ``trainer_state.json``."""
         for key in TRAINER_STATE_FACTS:
             value = values.get(key)
             if value is not None:
@@ -348,8 +320,12 @@ class RespiraModelCardData(CardData):
             if f"eval_{selection}" not in entry:
                 continue
             if best_metric is None or entry[f"eval_{selection}"] == best_metric:
-                self.validation_metrics = {}
-                self.add_metrics({k: v for k, v in entry.items() if k.startswith("eval_")})
+                self.validation_metrics = {
+                    key.removeprefix("eval_"): value
+                    for key, value in entry.items()
+                    if key.startswith("eval_") and not key.endswith(NOT_METRICS)
+                    and (value is None or _is_number(value))
+                }  # fmt: skip
                 if best_metric is not None:
                     break
 
@@ -421,27 +397,3 @@ def _describe_corpus(corpus: Any) -> str:
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")
-
-
-class ModelCardCallback(TrainerCallback):
-    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs: the model's config and the training
-    arguments when training begins, ``eval_*`` / ``test_*`` metrics as they come, steps, epochs and the best
-    validation score at the end."""
-
-    def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
-        self.card_data = card_data if card_data is not None else RespiraModelCardData()
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if model is not None and getattr(model, "config", None) is not None:
-            self.card_data.set_model_config(model.config)
-            if self.card_data.num_parameters is None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    self.card_data.num_parameters = sum(p.numel() for p in model.parameters())
-        self.card_data.set_training_args(args)
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if metrics:
-            self.card_data.add_metrics(metrics)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.card_data.set_trainer_state(state)

@@ -39,10 +39,11 @@ from .card_results import (
     held_out_titles,
     metric_rows,
     per_seed_rows,
+    read_site_fit,
+    site_fit_context,
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
-from .site_card import read_site_fit, set_site_fit, site_fit_context
 
 __all__ = [
     "MODEL_CARD_TEMPLATE",
@@ -223,8 +224,8 @@ def _template() -> Any:
 
 
 def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
-    """The card's section on the site fit of ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
-    base model's, see :func:`~respira.hub.site_card.site_fit_context`): the template's ``site_fit`` block."""
+    """The template's ``site_fit`` block for ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
+    base model's, see :func:`~respira.hub.card_results.site_fit_context`)."""
     record = read_site_fit(folder)
     if record is None:
         raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
@@ -285,10 +286,22 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     card.adapter = has_adapter(run_dir)
     card.site_verdicts = site_verdicts(run_dir)
     card.build_record = build
-    set_site_fit(card, run_dir)
+    _set_site_fit(card, run_dir)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
+
+
+def _set_site_fit(card: RespiraModelCardData, folder: Path) -> None:
+    """Give ``card`` the fit ``folder`` claims (its ``site_fit.json`` among its site verdicts): the title
+    names the site, the thresholds are said to be fit-site's, the encoder the base model's."""
+    record = read_site_fit(folder)
+    if record is None or not any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts):
+        return
+    card.site_fit = record
+    card.hyperparameters["threshold_source"] = "site_fit"
+    site = record.get("site_name") or record.get("dataset")
+    card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
 
 
 def render_folder_card(

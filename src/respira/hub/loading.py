@@ -14,8 +14,7 @@ import torch
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 from ..utils.messages import one_line
 from .checksums import verify_checksum, verify_hub_file
-from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error
-from .repo_ids import is_hub_repo_id
+from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error, is_hub_repo_id
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -31,6 +30,7 @@ __all__ = [
     "quiet_transformers",
     "resolve_device",
     "resolve_model_name",
+    "strict_from_pretrained",
 ]
 
 WEIGHT_FILES: tuple[str, ...] = (
@@ -234,7 +234,7 @@ def load_model(
     return loaded, config
 
 
-def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraForAudioClassification:
+def strict_from_pretrained(model_class: type, source: str, weights: str) -> RespiraForAudioClassification:
     """``model_class.from_pretrained(source)``, refusing weights that do not match the config exactly."""
     try:
         loaded, info = model_class.from_pretrained(source, output_loading_info=True)
@@ -306,11 +306,11 @@ def _load(name: str) -> RespiraForAudioClassification:
         if weights is not None:
             verify_checksum(weights)
             check_weights_file(weights)
-        return _from_pretrained(RespiraForAudioClassification, str(path), str(weights or path))
+        return strict_from_pretrained(RespiraForAudioClassification, str(path), str(weights or path))
     _check_respira_config(hub_config(name), name)
     try:
         verify_hub_file(name, WEIGHT_FILES[0])
-        return _from_pretrained(RespiraForAudioClassification, name, f"the weights of {name}")
+        return strict_from_pretrained(RespiraForAudioClassification, name, f"the weights of {name}")
     except ModelLoadError:
         raise
     except Exception as error:

@@ -8,11 +8,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ..utils.messages import one_line
 from .export import export_model, model_folder
-from .hub_errors import hub_error
-from .repo_ids import check_repo_id
+from .hub_errors import check_repo_id, hub_error
 
 __all__ = [
     "HubConnectionError",
@@ -56,40 +56,52 @@ def push_run(
     with_code: bool = True,
     onnx: bool | None = None,
 ) -> str:
-    """Export ``run_dir`` (see :func:`respira.hub.export_model`) and upload it to the model repo ``repo_id``.
-
-    ``with_code`` (on by default): ship the model's code, so the published model also loads with plain
-    transformers and ``trust_remote_code=True`` where respira is not installed. ``onnx``: also upload
-    ``model.onnx`` (see :func:`respira.hub.onnx.export_onnx`; ``None``: when ``run_dir`` holds one).
-
-    Creates the repository when needed (``private`` applies only then) and, for a ``revision`` other
-    than ``main``, the branch. Returns the URL of the model repository. The target is checked first
-    (:func:`check_push_target`): an unreachable Hub or offline mode (``HF_HUB_OFFLINE=1``) raises
-    :class:`HubConnectionError` with a one-line message naming the endpoint, before the export.
-    """
-    from huggingface_hub import HfApi, constants
-
+    """Export ``run_dir`` (:func:`respira.hub.export_model`; ``with_code``: its code too, ``onnx``: its
+    ``model.onnx``) and upload it to the model repo ``repo_id``, created when needed (``private`` applies only
+    then), on the ``revision`` branch; return the repository's URL. The target is checked first
+    (:func:`check_push_target`): an unreachable or offline Hub is a one-line :class:`HubConnectionError`."""
     run_dir = model_folder(run_dir)
     check_push_target(repo_id, token=token)  # before the export: a Hub that can't take it stops nothing late
-    api = HfApi(token=token)
-    endpoint = api.endpoint
     with tempfile.TemporaryDirectory(prefix="respira-push-") as tmp:
         folder = export_model(
             run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx
         )
-        with _reaching(endpoint):
-            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-            if revision is not None and revision != constants.DEFAULT_REVISION:
-                api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-            commit = api.upload_folder(
-                repo_id=repo_id,
-                repo_type="model",
-                folder_path=folder,
-                revision=revision,
-                commit_message=commit_message or f"Upload respira model from {run_dir.name}",
-            )
+        message = commit_message or f"Upload respira model from {run_dir.name}"
+        commit = _upload(folder, repo_id, "model", message, private=private, token=token, revision=revision)
     url = getattr(commit, "repo_url", None) or getattr(commit, "commit_url", None) or commit
     return str(url)
+
+
+def _upload(
+    folder: str | Path,
+    repo_id: str,
+    repo_type: str,
+    commit_message: str,
+    *,
+    private: bool,
+    token: str | None,
+    revision: str | None = None,
+    **options: Any,
+) -> Any:
+    """Create the repository (and the ``revision`` branch) when needed and upload ``folder`` to it."""
+    from huggingface_hub import HfApi, constants
+
+    api = HfApi(token=token)
+    if constants.is_offline_mode():
+        raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
+    space_sdk = "static" if repo_type == "space" else None
+    with _reaching(api.endpoint):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, space_sdk=space_sdk)
+        if revision is not None and revision != constants.DEFAULT_REVISION:
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        return api.upload_folder(
+            repo_id=repo_id,
+            repo_type=repo_type,
+            folder_path=folder,
+            revision=revision,
+            commit_message=commit_message,
+            **options,
+        )
 
 
 def check_push_target(repo_id: str, *, token: str | None = None, owner_required: bool = True) -> None:
@@ -127,32 +139,16 @@ def push_dataset_folder(
     revision: str | None = None,
     commit_message: str | None = None,
 ) -> str:
-    """Upload a dataset folder (see :func:`respira.data.dataset_folder.save_dataset_folder`) to the dataset
-    repo ``repo_id``, replacing the files of the folders it holds; return the repository's URL.
+    """Upload a dataset folder (:func:`respira.data.dataset_folder.save_dataset_folder`) to the dataset repo
+    ``repo_id``, replacing the files of the folders it holds (it then loads with
+    ``datasets.load_dataset(repo_id)`` as the folder does); return the repository's URL."""
+    from huggingface_hub import HfApi
 
-    The repository then loads with ``datasets.load_dataset(repo_id)`` exactly as the folder does.
-    Creates the repository when needed (``private`` applies only then) and the ``revision`` branch.
-    """
-    from huggingface_hub import HfApi, constants
-
-    folder = Path(folder)
-    api = HfApi(token=token)
-    if constants.is_offline_mode():
-        raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
-    replaced = [f"{path.name}/**" for path in sorted(folder.iterdir()) if path.is_dir()]
-    with _reaching(api.endpoint):
-        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        if revision is not None and revision != constants.DEFAULT_REVISION:
-            api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
-        api.upload_folder(
-            repo_id=repo_id,
-            repo_type="dataset",
-            folder_path=folder,
-            revision=revision,
-            delete_patterns=replaced,
-            commit_message=commit_message or "Upload dataset built by respira prepare",
-        )
-    return f"{api.endpoint}/datasets/{repo_id}"
+    replaced = [f"{path.name}/**" for path in sorted(Path(folder).iterdir()) if path.is_dir()]
+    message = commit_message or "Upload dataset built by respira prepare"
+    _upload(folder, repo_id, "dataset", message, private=private, token=token, revision=revision,
+            delete_patterns=replaced)  # fmt: skip
+    return f"{HfApi(token=token).endpoint}/datasets/{repo_id}"
 
 
 def push_space_folder(
@@ -162,13 +158,8 @@ def push_space_folder(
     ``repo_id``, created with ``sdk: static`` when needed; return the Space's URL."""
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
-    with _reaching(api.endpoint):
-        api.create_repo(repo_id, repo_type="space", space_sdk="static", private=private, exist_ok=True)
-        api.upload_folder(
-            repo_id=repo_id, repo_type="space", folder_path=folder, commit_message=commit_message
-        )
-    return f"{api.endpoint}/spaces/{repo_id}"
+    _upload(folder, repo_id, "space", commit_message, private=private, token=token)
+    return f"{HfApi(token=token).endpoint}/spaces/{repo_id}"
 
 
 def remote_dataset_card(repo_id: str, *, token: str | None = None) -> dict | None:

@@ -11,14 +11,11 @@ Typical use::
     detector.plot("recording.wav", "recording.png")            # spectrogram + probabilities + labels
     detector.detect_events("recording.wav").events              # crackle / wheeze onsets and offsets
 
-A :class:`~respira.inference.prediction.Prediction` (:mod:`respira.inference.prediction`) holds the
-per-window (or per-annotated-cycle) rows of :mod:`respira.inference.engine` and one verdict for the whole
-recording: the window probabilities of each label aggregated by a named rule of
-:mod:`respira.metrics.recording_level` (``max`` by default, or ``topk_mean`` with ``top_k``) and decided
-at the model's thresholds by :mod:`respira.core.decision`, the rule that external validation applies to
-recordings too. Events: :class:`~respira.inference.detector_events.DetectorEvents`. Bad input raises
-:class:`~respira.inference.prediction.PredictionError` (a ``ValueError``) or
-:class:`~respira.hub.loading.ModelLoadError` with a one-line message.
+A :class:`~respira.inference.prediction.Prediction` holds the per-window (or per-annotated-cycle) rows of
+:mod:`respira.inference.engine` and one verdict for the recording: the window probabilities aggregated
+(``max`` by default, ``mean``, or ``topk_mean``) and decided at the model's thresholds
+(:mod:`respira.core.decision`). Bad input raises :class:`~respira.inference.prediction.PredictionError`
+(a ``ValueError``) or :class:`~respira.hub.loading.ModelLoadError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -64,11 +61,9 @@ class Detector(DetectorEvents):
     Build it with :meth:`from_pretrained`, or wrap a loaded model (a
     :class:`~respira.RespiraForAudioClassification` or :class:`~respira.hub.onnx.OnnxClassifier`).
     ``window`` / ``hop`` (seconds), ``smoothing`` (windows), ``batch_size``, ``max_windows`` and the
-    recording ``aggregation`` (``max``, ``mean``, or ``topk_mean`` with ``top_k``, default
-    :data:`~respira.core.windows.DEFAULT_TOP_K`; ``top_k`` without ``topk_mean`` is an error; left out: the
-    model's own rule, :func:`respira.core.decision.aggregation_of` its config) are the defaults of
-    every call; each call may override them. ``name``: how pages and figures name the model (default: its
-    folder's name).
+    recording ``aggregation`` (``max``, ``mean``, or ``topk_mean`` with ``top_k``; left out: the model's
+    own rule) are the defaults of every call; each call may override them. ``name``: how pages and
+    figures name the model (default: its folder's name).
     """
 
     def __init__(
@@ -245,14 +240,10 @@ class Detector(DetectorEvents):
         **options: Any,
     ) -> WindowPlan:
         """What :meth:`predict` does to a waveform before the model (checked, resampled, prepared, cut
-        into windows: :func:`respira.inference.engine.plan_windows`);
-        :func:`respira.inference.engine.run_windows` runs
-        the windows, those of several recordings together if need be, and :meth:`planned_prediction`
-        makes the :class:`Prediction` of their outputs, equal to :meth:`predict`'s. ``recorded_rate``:
-        the rate the recording was made at, when the waveform was resampled already (default
-        ``sampling_rate``), and ``pcm_bits`` the bit depth of the integer PCM it was decoded from
-        (default: the waveform's own, ``None`` for float), which
-        :func:`respira.audio.checks.check_input` checks."""
+        into windows: :func:`respira.inference.engine.plan_windows`); :meth:`planned_prediction` makes
+        the :class:`Prediction` of the windows' outputs, equal to :meth:`predict`'s. ``recorded_rate`` and
+        ``pcm_bits``: the rate and integer bit depth the recording was made at, when the waveform was
+        resampled or decoded already (:func:`respira.audio.checks.check_input` checks them)."""
         settings = self._options(options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
@@ -282,8 +273,7 @@ class Detector(DetectorEvents):
         return self._prediction(rows, settings, name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
-        """A mono waveform at ``sampling_rate`` checked (its rate: :func:`respira.audio.checks.check_rate`;
-        its level is checked with the rest where it is predicted) and resampled to the model's rate."""
+        """A mono waveform at ``sampling_rate``, its rate checked, resampled to the model's rate."""
         from ..audio.decoding import as_waveform, check_rate
         from ..audio.dsp import resample
 
@@ -336,11 +326,9 @@ class Detector(DetectorEvents):
         the recording, ``NAME.png``) and return its path. An ``output`` that cannot be written is
         refused before anything is predicted.
 
-        ``prediction``: reuse a :meth:`predict_file` result of the same file and options. ``events``
-        (e.g. :meth:`detect_events`'s) are drawn as bars on the timeline, a row per label; a ``detection``
-        (:meth:`detect_events`'s result) draws its events, over the windows' probabilities the frame
-        posteriors they were made of, and under the figure the rule that drew them and what it left out
-        (:meth:`~respira.inference.event_rules.EventDetection.describe`).
+        ``prediction``: reuse a :meth:`predict_file` result of the same file and options. ``events`` are
+        drawn as bars on the timeline, a row per label; a ``detection`` (:meth:`detect_events`'s) also draws
+        the frame posteriors and says under the figure what its rule left out.
         """
         from ..reports.figures import figure_format
         from ..reports.recording_plot import plot_recording

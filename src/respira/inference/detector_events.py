@@ -13,7 +13,7 @@ import numpy as np
 from ..core.events import FRAME_HOP_SECONDS, EventSettings
 from ..utils.messages import one_line
 from .engine import WindowPlan
-from .event_rules import DEFAULT_EVENT_RULE, FRAMES_RULE, VERDICT_RULE, EventDetection
+from .event_rules import EventDetection
 from .prediction import Prediction, PredictionError
 
 __all__ = ["DetectorEvents"]
@@ -36,18 +36,13 @@ class DetectorEvents:
         settings: EventSettings | None = None,
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
         name: str | None = None,
-        rule: str = DEFAULT_EVENT_RULE,
         prediction: Prediction | None = None,
     ) -> EventDetection:
         """Where crackles and wheezes are: events with onset, offset and confidence
-        (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis."""
+        (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis, kept
+        where the recording's verdict holds them (``prediction``: that verdict, when made already)."""
         from .event_detection import detect_events
-        from .event_rules import check_event_rule
 
-        try:
-            rule = check_event_rule(rule)
-        except ValueError as error:
-            raise PredictionError(str(error)) from None
         options = {
             "thresholds": thresholds,
             "settings": settings,
@@ -55,14 +50,9 @@ class DetectorEvents:
             "batch_size": self.options["batch_size"],
         }
         if not isinstance(source, (str, Path)):
-            checked = prediction is not None or rule == VERDICT_RULE  # by predict, as a verdict is made
-            if rule == VERDICT_RULE and prediction is None:
+            if prediction is None:  # the waveform's checks are made with its verdict
                 prediction = self.predict(source, sampling_rate, name=name)
             audio = self._resampled(source, sampling_rate, name)
-            if not checked:
-                from ..audio.checks import check_level
-
-                check_level(audio, name or "the waveform")
             try:
                 detection = detect_events(self.inference_model, audio, file=name, **options)
             except ValueError as error:
@@ -71,21 +61,18 @@ class DetectorEvents:
             file = str(source)
             if sampling_rate is not None:
                 raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
-            if rule == VERDICT_RULE and prediction is None:
+            if prediction is None:
                 prediction = self.predict_file(source)
             try:
                 detection = detect_events(self.inference_model, source, **options)
             except (OSError, ValueError) as error:
                 message = one_line(error)
                 raise PredictionError(message if file in message else f"{file}: {message}") from None
-        return self._by_rule(detection, rule, prediction)
+        return self._gated(detection, prediction)
 
-    def _by_rule(self, detection: EventDetection, rule: str, prediction: Prediction | None) -> EventDetection:
+    def _gated(self, detection: EventDetection, prediction: Prediction) -> EventDetection:
         from .event_rules import gate_by_verdict
 
-        if rule == FRAMES_RULE:
-            return detection
-        assert prediction is not None
         return gate_by_verdict(
             detection,
             prediction.rows,
@@ -102,21 +89,18 @@ class DetectorEvents:
         prediction: Prediction,
         *,
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
-        rule: str = DEFAULT_EVENT_RULE,
     ) -> EventDetection:
         """:meth:`detect_events` of the waveform a :meth:`plan_windows` ``plan`` was made of, from its chunks
         (:func:`respira.inference.event_detection.plan_chunks` of ``plan.samples``) and their
         :func:`~respira.inference.event_detection.step_outputs` (run with other recordings' chunks if need
         be)."""
         from .event_detection import detection_of_frames, frames_from_chunks
-        from .event_rules import check_event_rule
 
         try:
-            rule = check_event_rule(rule)
             frames = frames_from_chunks(
                 self.config, chunks, outputs, plan.samples.shape[0], frame_hop_seconds
             )
         except ValueError as error:
             raise PredictionError(str(error)) from None
         detection = detection_of_frames(self.inference_model, frames, file=prediction.file)
-        return self._by_rule(detection, rule, prediction)
+        return self._gated(detection, prediction)

@@ -316,7 +316,8 @@ def predict_files(
             waveform = read_audio(path, rate)
             checked = {"name": name, "recorded_rate": header.sampling_rate, "pcm_bits": header.pcm_bits}
             if cycles is not None:
-                check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
+                duration = waveform.shape[0] / rate
+                check_cycles_fit((annotation, c.line, c.start, c.end, duration) for c in cycles)
                 predicted = predict_cycles(
                     model, waveform, [(c.start, c.end) for c in cycles], batch_size=batch_size, **checked
                 )

@@ -1,8 +1,8 @@
 """The rules that draw a recording's events from its frame posteriors, and what a detection holds.
 
 :data:`FRAMES_RULE`: every frame event at the model's thresholds (what ``respira evaluate --task events``
-scores). :data:`VERDICT_RULE` (:func:`gate_by_verdict`, the default of ``predict --events``, the Detector and
-the app): an event of label L is kept only when the recording is decided L-present and the event overlaps a
+scores). :data:`VERDICT_RULE` (:func:`gate_by_verdict`: ``predict --events``, the Detector, ``screen`` and the
+app): an event of label L is kept only when the recording is decided L-present and the event overlaps a
 window (or cycle) whose own label has L, so events never contradict the verdict. The events left out are
 kept with their reason (:attr:`EventDetection.left_out`).
 """
@@ -21,14 +21,11 @@ from ..core.events import EVENT_COLUMNS, Event, EventSettings, events_to_rows
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, classes_to_flags
 
 __all__ = [
-    "DEFAULT_EVENT_RULE",
     "DETECTION_COLUMNS",
-    "EVENT_RULES",
     "FRAMES_RULE",
     "VERDICT_RULE",
     "EventDetection",
     "FramePosteriors",
-    "check_event_rule",
     "gate_by_verdict",
 ]
 
@@ -36,10 +33,6 @@ VERDICT_RULE = "verdict"
 """Events kept only where the recording's verdict holds them (module docstring; :func:`gate_by_verdict`)."""
 FRAMES_RULE = "frames"
 """Every frame event at the model's thresholds, whatever the recording's verdict."""
-EVENT_RULES = (VERDICT_RULE, FRAMES_RULE)
-"""The rules that draw events (``respira predict --event_rule``)."""
-DEFAULT_EVENT_RULE = VERDICT_RULE
-"""The rule of ``respira predict --events``, :meth:`respira.Detector.detect_events` and the app."""
 DETECTION_COLUMNS = (*EVENT_COLUMNS, "rule")
 """The columns of a detection's event rows (:meth:`EventDetection.to_rows`): an event's and its rule's."""
 _RULE_WORDS = {
@@ -48,13 +41,6 @@ _RULE_WORDS = {
     FRAMES_RULE: "every frame event at the model's thresholds, whatever the recording's verdict "
     "(frames rule)",
 }
-
-
-def check_event_rule(rule: Any) -> str:
-    """``rule`` when it is one of :data:`EVENT_RULES`, else a one-line ``ValueError``."""
-    if rule not in EVENT_RULES:
-        raise ValueError(f"the event rule must be one of {', '.join(EVENT_RULES)}, got {rule!r}")
-    return str(rule)
 
 
 @dataclass(frozen=True)

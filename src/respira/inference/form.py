@@ -1,18 +1,11 @@
 """A loaded model in the form the CPU runs fastest: what :class:`respira.Detector` predicts with.
 
-:func:`inference_form` returns a copy of a model in which every convolution followed by a batch norm
-(``Conv2d`` → ``BatchNorm2d`` in an ``nn.Sequential``, as EfficientAT's and the small CNN's blocks are
-built) is one convolution with the norm folded into its weights and bias
-(:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`), its weights in channels-last layout (oneDNN's fast
-depthwise and pointwise kernels), and the activation that follows it computing in place. The outputs
-are the model's to float rounding (tested within 1e-5); the model itself is left as it is, so its
-weights, state dict, fingerprint and ``save_pretrained`` are those of the folder it came from.
-
-What each part gives, on EfficientAT mn04 (the shipped detector) and the small CNN, and what it does to
-``respira predict`` and ``respira screen``: docs/history/speed.md, "respira screen against respira
-predict, and the roofline" (``benchmarks/inference_form.py``, ``benchmarks/screen.py``). A model with no
-such pair (AST, BEATs) is returned as it is.
-Inference only: the copy is in eval mode and needs no gradients; training keeps the model's own form.
+:func:`inference_form` returns a copy of a model in which every ``Conv2d`` → ``BatchNorm2d`` pair of an
+``nn.Sequential`` (EfficientAT's and the small CNN's blocks) is one convolution with the norm folded in,
+its weights channels-last (oneDNN's fast kernels), the activation after it in place. The outputs are the
+model's to float rounding; the model itself is left as it is (its weights, fingerprint and
+``save_pretrained``). What it gives: docs/history/speed.md ("respira screen against respira predict, and
+the roofline"). A model with no such pair (AST, BEATs) is returned as it is; training keeps its own form.
 """
 
 from __future__ import annotations

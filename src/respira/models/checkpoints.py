@@ -61,13 +61,12 @@ def load_checked(
     mapped: Mapping[str, torch.Tensor],
     problem: str,
     name: Callable[[str], str] = str,
-    unmatched: Iterable[str] = (),
 ) -> None:
     """Load ``mapped`` into ``model`` strictly, after one ``ValueError`` (``problem``: ...) listing every
-    missing, unexpected (with ``unmatched``) and misshapen key, each as ``name`` calls it."""
+    missing, unexpected and misshapen key, each as ``name`` calls it."""
     expected = model.state_dict()
     missing = [name(key) for key in set(expected) - set(mapped)]
-    unexpected = [*unmatched, *(name(key) for key in set(mapped) - set(expected))]
+    unexpected = [name(key) for key in set(mapped) - set(expected)]
     mismatched = [
         f"{name(key)}: checkpoint {tuple(mapped[key].shape)} vs model {tuple(expected[key].shape)}"
         for key in set(mapped) & set(expected)

@@ -77,7 +77,7 @@ def embed_waveforms(
         while batch := list(itertools.islice(iterator, batch_size)):
             padded, mask = pad_batch(batch)
             with torch.no_grad():
-                output = model.respira(padded.to(device), attention_mask=mask.to(device))
+                output = model.respira(padded.to(device), attention_mask=mask.to(device), return_dict=True)
             chunks.append(output.embeddings.float().cpu().numpy())
     finally:
         model.train(was_training)

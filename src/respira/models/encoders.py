@@ -23,7 +23,6 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
-from .features.resample import Resample
 from .time_steps import TimeSteps, ast_time_steps, beats_time_steps, feature_map_time_steps
 
 if TYPE_CHECKING:
@@ -34,7 +33,6 @@ __all__ = [
     "DEFAULT_ENCODER_MODEL_TYPE",
     "EncoderSpec",
     "EncoderTokens",
-    "FeaturizerParts",
     "encoder_names",
     "encoder_specs",
     "featurizer_names",
@@ -47,9 +45,8 @@ __all__ = [
 DEFAULT_ENCODER = "cnn"
 """The encoder of a recipe (and of a ``RespiraConfig``) that names none."""
 DEFAULT_ENCODER_MODEL_TYPE = "respira_cnn"
-"""The ``model_type`` of :data:`DEFAULT_ENCODER` (a test checks it): the encoder config a bare
-``RespiraConfig()`` builds, named without the family's spec, so that the code shipped with a model of
-another family needs none of the default family's featurizer or helpers."""
+"""The ``model_type`` of :data:`DEFAULT_ENCODER`, without its spec (the code shipped with a model of another
+family holds no other family's)."""
 
 
 class EncoderTokens(NamedTuple):
@@ -63,80 +60,56 @@ class EncoderTokens(NamedTuple):
 
 
 @dataclass(frozen=True)
-class FeaturizerParts:
-    """The modules of a featurizer: an optional resampler, then the samples → features transform."""
-
-    transform: nn.Module
-    resample: nn.Module | None = None
-    bins_first: bool = False
-
-
-@dataclass(frozen=True)
 class EncoderSpec:
-    """One encoder family. See the module docstring for who reads which field."""
+    """One encoder family: its recipe ``name``, its encoder config's ``model_type``, its featurizer (the one
+    it was pretrained with: name and ``(sampling_rate, num_mel_bins)`` → module of waveforms ``[batch,
+    samples]`` → features ``[batch, frames, bins]``), ``encode`` (``(model, features, frame_mask,
+    **kwargs)`` → :class:`EncoderTokens`), ``time_steps`` (:mod:`.time_steps`), what the model card says of
+    it, and its options: the rate it was pretrained at (a model's default; the only one with
+    ``fixed_rate``), the checkpoint a recipe starts from by default, the modules LoRA adapts, whether it
+    has CLS tokens (``cls`` poolings), AST's sizing to a number of frames (``ast_length_policy="adapt"``)
+    and the patch embeddings Patch-Mix mixes (module, number of patches)."""
 
     name: str
-    """Recipe name (``encoder: ast``)."""
     model_type: str
-    """transformers ``model_type`` of the encoder config."""
     featurizer: str
-    """Name of the featurizer the encoder was pretrained with (``RespiraConfig.featurizer`` default)."""
-    build_featurizer: Callable[[int, int], FeaturizerParts]
-    """``(sampling_rate, num_mel_bins)`` → the featurizer's modules."""
+    build_featurizer: Callable[[int, int], nn.Module]
     encode: Callable[..., EncoderTokens]
-    """``(model: nn.Module, features [batch, frames, bins], frame_mask [batch, frames], **kwargs)``."""
     time_steps: Callable[[nn.Module, EncoderTokens, int], TimeSteps]
-    """``(model, encode's output, input frames)`` → the tokens as time steps (:mod:`.time_steps`)."""
-    display_name: str
-    """Short name in model card titles (``AST``)."""
+    display_name: str  # in model card titles
     card_tag: str
-    """Hub tag of the model card."""
     card_description: str
-    """One phrase for the model card (``the Audio Spectrogram Transformer (AST; Gong et al., 2021)``)."""
     citation_key: str
-    """How the card's citation list names the encoder."""
-    citation: str
-    """BibTeX of the encoder's paper."""
+    citation: str  # BibTeX
     sampling_rate: int = DEFAULT_SAMPLING_RATE
-    """Rate (Hz) the family was pretrained at: a recipe's model takes audio at this rate, and its
-    dataset is built at it, unless the recipe names another ``sampling_rate`` (then the featurizer
-    resamples to the rate its transform needs)."""
+    fixed_rate: bool = False
     default_checkpoint: str | None = None
-    """Hub id a recipe starts from when it names no checkpoint and no encoder options."""
     lora_targets: tuple[str, ...] = ()
-    """Module names LoRA adapts (none: LoRA does not apply)."""
     cls_tokens: bool = False
-    """Whether ``encode`` gives a CLS ``summary`` (the ``cls`` / ``cls_distill`` poolings)."""
     fit_config_to_frames: Callable[[PreTrainedConfig, int], None] | None = None
-    """Sizes an encoder config to a number of input frames (AST's ``ast_length_policy="adapt"``)."""
     fit_encoder_to_frames: Callable[[PreTrainedModel, int], PreTrainedModel] | None = None
-    """A pretrained encoder sized to a number of input frames (position embeddings adapted)."""
     patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
-    """``encoder`` → (the module whose output is the ``[batch, patches, hidden]`` patch embeddings, the
-    number of patches), for Patch-Mix; ``None`` when the encoder has no patch embeddings."""
 
 
 # ---------------------------------------------------------------------------------------------- featurizers
 
 
-def _ast_fbank(sampling_rate: int, bins: int) -> FeaturizerParts:
-    return FeaturizerParts(KaldiFbank(sampling_rate, bins, window="hanning", normalization=AST_NORMALIZATION))
+def _ast_fbank(sampling_rate: int, bins: int) -> nn.Module:
+    return KaldiFbank(sampling_rate, bins, window="hanning", normalization=AST_NORMALIZATION)
 
 
-def _beats_fbank(sampling_rate: int, bins: int) -> FeaturizerParts:
-    return FeaturizerParts(KaldiFbank(sampling_rate, bins, window="povey", normalization=BEATS_NORMALIZATION))
+def _beats_fbank(sampling_rate: int, bins: int) -> nn.Module:
+    return KaldiFbank(sampling_rate, bins, window="povey", normalization=BEATS_NORMALIZATION)
 
 
-def _log_mel(sampling_rate: int, bins: int) -> FeaturizerParts:
-    return FeaturizerParts(LogMelSpectrogram(sampling_rate, n_mels=bins))
+def _log_mel(sampling_rate: int, bins: int) -> nn.Module:
+    return LogMelSpectrogram(sampling_rate, n_mels=bins)
 
 
-def _efficientat_mel(sampling_rate: int, bins: int) -> FeaturizerParts:
+def _efficientat_mel(sampling_rate: int, bins: int) -> nn.Module:
     from .features.efficientat_mel import EfficientATMel
 
-    mel = EfficientATMel()  # EfficientAT's own 32 kHz, 128-bin settings
-    resample = Resample(sampling_rate, mel.sampling_rate) if sampling_rate != mel.sampling_rate else None
-    return FeaturizerParts(mel, resample=resample, bins_first=True)
+    return EfficientATMel()  # EfficientAT's own 32 kHz, 128-bin settings
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -168,8 +141,7 @@ def _encode_ast(
     time_index = torch.arange(tokens.shape[1], device=tokens.device) % time_patches
     valid_frames = frame_mask.sum(dim=1, keepdim=True)
     token_mask = time_index.unsqueeze(0) * stride < valid_frames
-    summary = cls_tokens[:, 0] if model.config.pooling == "cls" else cls_tokens.mean(dim=1)
-    return EncoderTokens(tokens, token_mask, summary, output)
+    return EncoderTokens(tokens, token_mask, cls_tokens.mean(dim=1), output)
 
 
 def _encode_beats(
@@ -339,6 +311,7 @@ _SPECS: dict[str, EncoderSpec] = {
             citation_key="EfficientAT",
             citation=_EFFICIENTAT_CITATION,
             sampling_rate=32000,
+            fixed_rate=True,
         ),
     )
 }

@@ -67,8 +67,6 @@ def add_lora(
             f"encoders ({', '.join(spec.display_name for spec in with_lora)})"
         )
     trainable = ["classifier"] + (["projector"] if model.projector is not None else [])
-    if model.respira.attention_pooling is not None:
-        trainable.append("attention_pooling")
     if model.head_norm is not None:  # its running statistics change in training: the adapter keeps them
         trainable.append("head_norm")
     config = LoraConfig(

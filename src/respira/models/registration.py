@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -12,9 +10,6 @@ from transformers import (
     PreTrainedConfig,
     PreTrainedModel,
 )
-from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-logger = logging.getLogger(__name__)
 
 
 def register_model_type(
@@ -25,21 +20,8 @@ def register_model_type(
 ) -> None:
     """Register ``config_class.model_type`` with ``AutoConfig`` and the classes with ``AutoModel``,
     ``AutoModelForAudioClassification`` and ``AutoFeatureExtractor`` (the ones given)."""
-    model_type = config_class.model_type
-    try:
-        registered = CONFIG_MAPPING[model_type]
-    except KeyError:
-        registered = None
-    if registered is not None and registered.__module__ != config_class.__module__:
-        logger.warning(
-            "model_type %r was registered by %s.%s; respira's %s replaces it",
-            model_type,
-            registered.__module__,
-            registered.__qualname__,
-            config_class.__qualname__,
-        )
     # exist_ok: a reloaded module brings new class objects, which must replace the old ones
-    AutoConfig.register(model_type, config_class, exist_ok=True)
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     AutoModel.register(config_class, model_class, exist_ok=True)
     if classification_class is not None:
         AutoModelForAudioClassification.register(config_class, classification_class, exist_ok=True)

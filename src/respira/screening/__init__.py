@@ -5,7 +5,7 @@ processes of an ``accelerate launch``, resumable, with Parquet (or CSV) tables o
 from __future__ import annotations
 
 from .results import EVENT_SCHEMA, RECORDING_SCHEMA
-from .runner import Summary, screen, screen_recording
+from .runner import Summary, screen
 from .sources import AUDIO_SUFFIXES, Recording, Source, open_source
 
 __all__ = [
@@ -17,5 +17,4 @@ __all__ = [
     "Summary",
     "open_source",
     "screen",
-    "screen_recording",
 ]

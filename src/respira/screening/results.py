@@ -60,7 +60,7 @@ EVENT_SCHEMA = pa.schema(
         ("offset", pa.float64()),  # seconds
         ("type", pa.string()),  # crackle or wheeze
         ("confidence", pa.float64()),  # the event's peak posterior
-        ("rule", pa.string()),  # what drew it: verdict (held by the recording's verdict) or frames
+        ("rule", pa.string()),  # what kept it: verdict (the recording's verdict holds it)
     ]
 )
 """The events table (``--events``): one row per detected crackle or wheeze event."""

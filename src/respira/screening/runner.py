@@ -29,7 +29,7 @@ from .results import (
 )
 from .sources import Recording, Source
 
-__all__ = ["Summary", "screen", "screen_recording"]
+__all__ = ["Summary", "screen"]
 
 POLL_SECONDS = 0.5
 """How often the main process looks for the other processes' ``finished`` markers."""
@@ -59,16 +59,6 @@ class Summary:
             f"before); {self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s, "
             f"{self.real_time_factor:.0f}× real time"
         )
-
-
-def screen_recording(
-    detector: Any, recording: Recording, *, events: bool = False, frame_hop_seconds: float | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``, its
-    event rows."""
-    return next(
-        screen_rows(detector, [recording], events=events, frame_hop_seconds=frame_hop_seconds, prefetch=0)
-    )
 
 
 def _pending(

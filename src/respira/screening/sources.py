@@ -21,7 +21,7 @@ from typing import Any
 
 from ..utils.messages import one_line
 
-__all__ = ["AUDIO_SUFFIXES", "Recording", "Source", "open_source"]
+__all__ = ["AUDIO_SUFFIXES", "Recording", "Source", "audio_files", "open_source"]
 
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
 """File suffixes a folder SOURCE is searched for (libsndfile's formats; torchcodec decodes the others)."""
@@ -46,6 +46,15 @@ class Recording:
     def key(self) -> tuple[str, int | None, int | None]:
         """What a finished result is known by: ``(path, size, mtime_ns)``."""
         return (self.path, self.size, self.mtime_ns)
+
+
+def audio_files(root: Path) -> Iterator[Path]:
+    """The :data:`AUDIO_SUFFIXES` files below ``root``, hidden names skipped, in name order."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES:
+                yield Path(folder, name)
 
 
 def _file(path: str) -> Recording:
@@ -95,11 +104,7 @@ class Source:
     def _listing(self) -> Iterator[Recording]:
         if self.kind == "folder":
             assert self._root is not None
-            for folder, dirs, files in os.walk(self._root):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES:
-                        yield _file(str(Path(folder, name)))
+            yield from (_file(str(path)) for path in audio_files(self._root))
         elif self.kind == "list":
             assert self._root is not None
             yield from (_file(path) for path in _list_paths(self._root))

@@ -5,9 +5,9 @@
 head (:mod:`~respira.sites.procedure`, :mod:`~respira.sites.heads`) chosen and judged by nested patient-wise
 cross-validation (:mod:`~respira.sites.out_of_sample`, :mod:`~respira.sites.scores`), the fitted folder
 written (:mod:`~respira.sites.site_folder`) only when it is shown to serve. ``respira suggest``
-(:mod:`~respira.sites.suggest`): which recordings of an archive to label next
-(:mod:`~respira.sites.suggestion`). :mod:`~respira.sites.options`: both commands' options, which the parser
-reads alone (the other names are imported on first use).
+(:mod:`~respira.sites.suggest`): which recordings of an archive to label next.
+:mod:`~respira.sites.options`: both commands' options, which the parser reads alone (the other names are
+imported on first use).
 """
 
 from __future__ import annotations

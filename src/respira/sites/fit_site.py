@@ -160,7 +160,6 @@ def fit_site_folder(
     seed: int = 0,
     candidates: Sequence[str] | None = None,
     selection: str | None = None,
-    threshold_rule: str | None = None,
     batch_size: int | None = None,
     overwrite: bool = False,
     device: str | None = None,
@@ -178,13 +177,13 @@ def fit_site_folder(
     from ..utils.files import nan_to_none
     from ..utils.threads import apply_num_threads
     from .out_of_sample import fit_sample, learning_curve
-    from .procedure import check_rules
+    from .procedure import check_selection
     from .sample import embed_recordings, site_head_refusal
     from .site_folder import write_site_folder
 
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()
-    rules = check_rules(selection, threshold_rule)
+    selection = check_selection(selection)
     _check_numbers(outer_folds=outer_folds, batch_size=batch_size)
     _check_output(output_dir, model, overwrite)
     site = _check_site_name(site_name, data_dir, dataset)
@@ -206,8 +205,8 @@ def fit_site_folder(
         units_are_patients=sample_files.units_are_patients,
     )
     embedded = time.perf_counter()
-    fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=kinds, **rules)
-    curve = learning_curve(sample, draws=3, seed=seed, candidates=kinds, **rules).rows
+    fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=kinds, selection=selection)
+    curve = learning_curve(sample, draws=3, seed=seed, candidates=kinds, selection=selection).rows
     fitted = time.perf_counter()
     written = bool(fit.applies or apply_anyway)
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
@@ -226,7 +225,8 @@ def fit_site_folder(
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
         "candidates": list(kinds),
-        **rules,
+        "selection": selection,
+        "threshold_rule": "expected",  # respira.sites.heads.expected_thresholds: what the card says
         "outer_folds": outer_folds,
         "seed": seed,
         "chosen": list(fit.chosen),
@@ -244,8 +244,7 @@ def fit_site_folder(
     result_dir = None
     if written:
         result_dir = write_site_folder(
-            detector.model, fit, record, output_dir, base=model, embeddings=sample.embeddings[:64],
-            curve=curve, overwrite=overwrite,
+            detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
         )  # fmt: skip
     return SiteFitResult(
         result_dir,

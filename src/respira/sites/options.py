@@ -1,5 +1,6 @@
 """The options of ``respira fit-site`` and ``respira suggest`` (command-line flags and the API's keywords),
-and the names of fit-site's candidates and rules: here so that building the parser imports no fitting code."""
+and the names of fit-site's candidates and selection rules: here so that building the parser imports no
+fitting code."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ __all__ = [
     "CANDIDATES",
     "HEAD_CANDIDATES",
     "SELECTIONS",
-    "THRESHOLD_RULES",
     "SuggestOptions",
     "fit_site_options",
 ]
@@ -31,10 +31,6 @@ folds, else the best option whose inner gain over it exceeds one standard error 
 ``bonferroni``: the best that beats it in :data:`respira.sites.procedure.EVIDENCE` of the paired
 resamples, shared among the options compared: the cautious alternative, which rarely leaves the model as is.
 """
-THRESHOLD_RULES: tuple[str, ...] = ("tuned", "expected")
-"""How a fit sets thresholds from the out-of-fold probabilities it learns from: ``tuned``: the pair that
-maximises their ICBHI-style score; ``expected``: the pair that maximises the score expected under the
-probabilities calibrated on them (:func:`respira.sites.heads.expected_thresholds`)."""
 
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 """What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
@@ -85,12 +81,6 @@ def fit_site_options() -> type:
             "bonferroni (cautious: it rarely leaves the model as is)",
             choices=SELECTIONS,
         )
-        threshold_rule: str | None = _option(
-            None,
-            "how thresholds are set from the labelled recordings: expected (default: the best score expected "
-            "under calibrated probabilities) or tuned (the best score of the labels)",
-            choices=THRESHOLD_RULES,
-        )
         outer_folds: int = _option(5, "outer folds of the nested CV (default 5)")
         seed: int = _option(0, "seed of the folds and the bootstrap (default 0)")
         batch_size: int | None = embedding_batch_size()
@@ -115,7 +105,6 @@ class SuggestOptions:
         choices=("patient", "recording"),
     )
     overwrite: bool = option("overwrite", "replace an existing --output")
-    seed: int = _option(0, "seed of the random draws (default 0)")
     batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
     threads: int | None = option("threads")

@@ -19,23 +19,13 @@ import numpy as np
 from ..pretrained.sites import candidate_row, site_fit_verdict
 from .options import CANDIDATES
 from .procedure import FittedRule, Procedure, fit_procedure, unit_folds
-from .sample import MIN_UNITS, SiteSample
+from .sample import SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
 __all__ = ["ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
 
 ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 """The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
-
-
-def check_sample(sample: SiteSample, minimum_units: int = MIN_UNITS) -> None:
-    """Raise a one-line ``ValueError`` unless the sample has ``minimum_units`` units, a normal and an
-    abnormal recording."""
-    units = len(set(sample.units))
-    if units < minimum_units:
-        raise ValueError(f"fitting a site needs at least {minimum_units} units (patients), got {units}")
-    if not (sample.classes == 0).any() or not (sample.classes != 0).any():
-        raise ValueError("fitting a site needs normal and abnormal recordings; the sample has only one kind")
 
 
 def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, into: dict[str, Any]) -> None:
@@ -130,7 +120,6 @@ def fit_sample(
     ``resamples``: patient-bootstrap resamples per interval; ``options``:
     :func:`~respira.sites.procedure.fit_procedure`'s keywords.
     """
-    check_sample(sample)
     folds = unit_folds(sample, outer_folds, seed)
     predicted: dict[str, Any] = {}
     chosen_by_fold = []
@@ -230,7 +219,6 @@ def learning_curve(
 ) -> LearningCurve:
     """Out-of-sample scores against the number of labelled units: per size, ``draws`` seeded draws fitted on
     that many units and scored on all the others (``options``: :func:`fit_sample`'s)."""
-    check_sample(sample, minimum_units=3)
     count = len(set(sample.units))
     chosen_sizes = list(sizes) if sizes is not None else default_sizes(count)
     rows: list[dict[str, Any]] = []

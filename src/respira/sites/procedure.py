@@ -7,8 +7,9 @@ recordings it is given, and what nested cross-validation repeats on each outer f
 3. per recording rule of :data:`RECORDING_RULES`, each head's penalty whose out-of-fold recording scores
    rank the label best (AUC; ties to the larger penalty), Platt-scaled on those scores;
 4. every (rule, crackle candidate, wheeze candidate) scored per recording on the out-of-fold
-   probabilities, its thresholds cross-fitted over the inner folds (``as_is`` keeps the model's, at the
-   model's own rule), and one chosen against the model as is by the selection rule;
+   probabilities, its thresholds cross-fitted over the inner folds (the pair of best expected score:
+   :func:`respira.sites.heads.expected_thresholds`; ``as_is`` keeps the model's, at the model's own rule),
+   and one chosen against the model as is by the selection rule;
 5. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
 
 The result also holds each candidate used for both labels (at its preferred rule): one fit scores them all.
@@ -28,7 +29,6 @@ from ..data.errors import SplitError
 from ..data.folds import patient_kfold
 from ..metrics.multilabel import roc_auc
 from ..metrics.recording_level import patient_resample_counts
-from ..metrics.thresholds import tune_thresholds
 from .heads import (
     PENALTIES,
     LinearScore,
@@ -38,7 +38,7 @@ from .heads import (
     platt_scaling,
     ridge_paths,
 )
-from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS, THRESHOLD_RULES
+from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS
 from .sample import SiteSample
 from .scores import (
     aggregate_rows,
@@ -52,10 +52,9 @@ __all__ = [
     "EVIDENCE",
     "RECORDING_RULES",
     "SELECTION",
-    "THRESHOLD_RULE",
     "FittedRule",
     "Procedure",
-    "check_rules",
+    "check_selection",
     "fit_procedure",
     "unit_folds",
 ]
@@ -65,15 +64,13 @@ RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAU
 """The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`), the model's
 default first: a head learns from every window, so their mean may read a recording better than their max."""
 SELECTION: str = "one_se_units"
-"""The default selection, with the default :data:`THRESHOLD_RULE` (``expected``). Measured
-(``benchmarks/fit_site.py --sizes 20 --draws 10``; docs/history/fit-site.md, "Thresholds from the expected
-score"): against ``bonferroni`` with ``tuned`` thresholds it scores higher on the other patients of every
-site after 20 labelled patients and falls below the model as is in fewer draws."""
+"""The default selection. Measured (``benchmarks/fit_site.py --sizes 20 --draws 10``;
+docs/history/fit-site.md, "Thresholds from the expected score"): against ``bonferroni`` with thresholds
+tuned on the labels' own score it scores higher on the other patients of every site after 20 labelled
+patients and falls below the model as is in fewer draws."""
 EVIDENCE: float = 0.95
 """``bonferroni``'s share of paired resamples in which an option must beat the model as is, before the
 correction for the number of options compared."""
-THRESHOLD_RULE: str = "expected"
-"""The default threshold rule (measured with :data:`SELECTION`: see there)."""
 _RESAMPLES = 1000
 _HEAD_THRESHOLD = 0.5  # a Platt-scaled head's threshold when the data cannot tune one
 _TIE = 1e-9
@@ -141,32 +138,23 @@ class Procedure:
     top_k: int | None = None
 
 
-def check_rules(selection: str | None = None, threshold_rule: str | None = None) -> dict[str, str]:
-    """The selection and threshold rule (the defaults for ``None``); a one-line ``ValueError`` for one not in
-    :data:`~respira.sites.options.SELECTIONS` / :data:`~respira.sites.options.THRESHOLD_RULES`."""
-    rules = {
-        "selection": SELECTION if selection is None else selection,
-        "threshold_rule": THRESHOLD_RULE if threshold_rule is None else threshold_rule,
-    }
-    for (name, value), allowed in zip(rules.items(), (SELECTIONS, THRESHOLD_RULES), strict=True):
-        if value not in allowed:
-            raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return rules
+def check_selection(selection: str | None = None) -> str:
+    """The selection (the default for ``None``); a one-line ``ValueError`` for one not in
+    :data:`~respira.sites.options.SELECTIONS`."""
+    chosen = SELECTION if selection is None else selection
+    if chosen not in SELECTIONS:
+        raise ValueError(f"--selection must be one of {', '.join(SELECTIONS)}, got {chosen!r}")
+    return chosen
 
 
-def _tuned(
-    labels: np.ndarray,
-    probabilities: np.ndarray,
-    fixed: Sequence[float | None],
-    fallback: Sequence[float],
-    rule: str = THRESHOLD_RULE,
+def _thresholds(
+    labels: np.ndarray, probabilities: np.ndarray, pair: Sequence[str], own: tuple[float, float]
 ) -> tuple[float, float]:
-    if rule == "expected":
-        return expected_thresholds(labels, probabilities, fixed, fallback)
-    try:
-        return tune_thresholds(labels, probabilities, fixed=fixed)
-    except ValueError:  # no normal or no abnormal recording to tune on
-        return float(fallback[0]), float(fallback[1])
+    """:func:`~respira.sites.heads.expected_thresholds` of a candidate pair: ``as_is`` keeps the model's
+    threshold ``own``; a label the probabilities do not rank falls back to it, or to 0.5 for a head."""
+    fixed = [own[i] if pair[i] == "as_is" else None for i in range(2)]
+    fallback = [own[i] if pair[i] in ("as_is", "thresholds") else _HEAD_THRESHOLD for i in range(2)]
+    return expected_thresholds(labels, probabilities, fixed, fallback)
 
 
 @dataclass
@@ -239,13 +227,13 @@ def _select(
     seed: int,
     inner_folds: int = 0,
 ) -> Option:
-    """The best inner out-of-fold option (ties to the simpler) that ``selection`` lets replace the baseline"""
-    if selection.endswith("_units"):
+    """The best inner out-of-fold option (ties to the simpler) that ``selection`` lets replace the baseline
+    (``one_se_units``: none while an inner fold must lack a normal or an abnormal unit)."""
+    if selection == "one_se_units":
         units = np.asarray(part.units, dtype=object)
         kinds = (len(set(units[part.classes == 0])), len(set(units[part.classes != 0])))
         if min(kinds) < inner_folds:
             return baseline_key
-        selection = selection.removesuffix("_units")
     ranked = sorted(predicted, key=lambda key: (-icbhi_score(part.classes, predicted[key]), _rank(key)))
     # not stratified: with a few units most class signatures are one unit's, which stratification would
     # hold fixed in every resample, leaving no spread to judge a win by
@@ -258,7 +246,7 @@ def _select(
         if key == baseline_key:
             return key
         gain = weighted_icbhi_scores(part.classes, predicted[key], weights) - baseline
-        if selection == "one_se":
+        if selection == "one_se_units":
             spread = float(np.nanstd(gain))
             if icbhi_score(part.classes, predicted[key]) - point > spread:
                 return key
@@ -279,20 +267,10 @@ def fit_procedure(
     inner_folds: int = 4,
     seed: int = 0,
     candidates: Sequence[str] = CANDIDATES,
-    recording_rules: Sequence[RecordingRule] | None = None,
-    heads_rule: RecordingRule | None = None,
     selection: str = SELECTION,
-    threshold_rule: str = THRESHOLD_RULE,
 ) -> Procedure:
-    """Fit the procedure (module docstring) on the recordings at positions ``train`` of ``sample``.
-
-    ``candidates``: those to consider (``as_is`` always is); ``recording_rules``: those to choose among (the
-    model's own always is one); ``heads_rule``: read every head through this rule instead of choosing one.
-    """
-    unknown = sorted(set(candidates) - set(CANDIDATES))
-    if unknown:
-        raise ValueError(f"unknown candidate(s) {unknown}; expected some of {list(CANDIDATES)}")
-    check_rules(selection, threshold_rule)
+    """Fit the procedure (module docstring) on the recordings at positions ``train`` of ``sample``;
+    ``candidates``: those to consider (``as_is`` always is)."""
     chosen_names = [name for name in CANDIDATES if name in candidates or name == "as_is"]
     part = sample.subset(
         np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
@@ -300,8 +278,7 @@ def fit_procedure(
     labels = part.labels
     folds = unit_folds(part, inner_folds, seed)
     own: RecordingRule = (part.aggregation, part.top_k)
-    offered = RECORDING_RULES if recording_rules is None else recording_rules
-    rules = [own, *(r for r in ([heads_rule] if heads_rule is not None else offered) if r != own)]
+    rules = [own, *(r for r in RECORDING_RULES if r != own)]
     paths = [_head_paths(part, folds, label) if part.base_head is not None else {} for label in range(2)]
     # per (rule, candidate) and label: (out-of-fold recording probabilities, head or None for the
     # model's logit, penalty)
@@ -314,7 +291,7 @@ def fit_procedure(
         for name in names:
             options[rule, name] = [(base[:, 0], None, None), (base[:, 1], None, None)]
         for name in HEAD_CANDIDATES:
-            if name not in chosen_names or (heads_rule is not None and rule != heads_rule):
+            if name not in chosen_names:
                 continue
             fits = [
                 _head_fit(part, paths[label][name], label, rule) if name in paths[label] else None
@@ -322,15 +299,6 @@ def fit_procedure(
             ]
             if any(f is not None for f in fits):  # else no row of its own either
                 options[rule, name] = fits
-
-    def fixed_of(pair: Sequence[str]) -> list[float | None]:
-        return [part.base_thresholds[i] if pair[i] == "as_is" else None for i in range(2)]
-
-    def fallback_of(pair: Sequence[str]) -> list[float]:
-        return [
-            part.base_thresholds[i] if pair[i] in ("as_is", "thresholds") else _HEAD_THRESHOLD
-            for i in range(2)
-        ]
 
     def stacked(key: Option) -> np.ndarray:
         return np.stack([options[key[0], key[1 + i]][i][0] for i in range(2)], axis=1)  # type: ignore[index]
@@ -345,24 +313,19 @@ def fit_procedure(
         for pair in itertools.product(usable, repeat=2):
             if any(options[rule, pair[i]][i] is None for i in range(2)):
                 continue
-            has_head = any(name in HEAD_CANDIDATES for name in pair)
-            if heads_rule is not None and heads_rule != own and (rule == own) == has_head:
-                continue  # heads through heads_rule, the model's head through its own rule
             key: Option = (rule, *pair)  # type: ignore[assignment]
             probabilities = stacked(key)
             predicted = np.zeros(len(part.recordings), dtype=np.int64)
             for fold in np.unique(folds):
                 held = folds == fold
-                thresholds = _tuned(
-                    labels[~held], probabilities[~held], fixed_of(pair), fallback_of(pair), threshold_rule
-                )
+                thresholds = _thresholds(labels[~held], probabilities[~held], pair, part.base_thresholds)
                 predicted[held] = recording_classes(probabilities[held], thresholds)
             inner_predicted[key] = predicted
             inner_scores[name_of(key)] = icbhi_score(part.classes, predicted)
     best = _select(part, inner_predicted, (own, "as_is", "as_is"), selection, seed, int(folds.max()) + 1)
 
     def fitted(key: Option) -> FittedRule:
-        thresholds = _tuned(labels, stacked(key), fixed_of(key[1:]), fallback_of(key[1:]), threshold_rule)
+        thresholds = _thresholds(labels, stacked(key), key[1:], part.base_thresholds)
         heads = tuple(options[key[0], key[1 + i]][i][1] for i in range(2))  # type: ignore[index]
         return FittedRule(heads, thresholds, *key[0])  # type: ignore[arg-type]
 

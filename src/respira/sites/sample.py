@@ -1,15 +1,11 @@
 """A site's labelled sample: its recordings read from a folder, and the encoder's view of their windows.
 
-- :func:`read_site_recordings`: every labelled recording of a folder (``--dataset
-  labelled|kauh|sprsound|icbhi``) through its corpus's :class:`~respira.data.corpora.CorpusSpec`, before any
-  audio is decoded (a cycle-annotated recording is crackle or wheeze when any of its cycles is); recordings
-  too poor to judge and rows not yet labelled are left out. Units are patients; a labelled folder without
-  a ``patient`` column makes each recording its own unit. A sample with fewer than :data:`MIN_UNITS` units,
-  or without a normal and an abnormal recording, is refused in one line;
-- :func:`embed_recordings`: one forward pass per window ``predict`` cuts, batched across recordings, gives
-  each its pooled embedding as the head reads it (before ``head_norm``) and the model's own logits: a
-  :class:`SiteSample`, saved to one ``.npz`` so a sample is embedded once; :func:`linear_head`: the model's
-  head in that raw space when a site head can replace it (:func:`site_head_refusal`).
+:func:`read_site_recordings`: every labelled recording of a folder (``--dataset``) before any audio is
+decoded (a cycle-annotated recording is crackle or wheeze when any of its cycles is); units are patients,
+or each recording when a labelled folder names none. :func:`embed_recordings`: one
+forward pass per window ``predict`` cuts gives each window's pooled embedding as the head reads it and the
+model's own logits (a :class:`SiteSample`, saved to one ``.npz``); :func:`linear_head`: the model's head in
+that raw space when a site head can replace it (:func:`site_head_refusal`).
 """
 
 from __future__ import annotations
@@ -26,7 +22,6 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, is_multi_label, thresholds_of
-from ..core.windows import check_aggregation
 from ..data.corpora import resolve, scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
 from ..labels import flags_to_classes
@@ -192,26 +187,6 @@ class SiteSample:
     top_k: int | None = None
     units_are_patients: bool = True
 
-    def __post_init__(self) -> None:
-        windows = self.embeddings.shape[0]
-        if self.embeddings.ndim != 2 or windows == 0:
-            raise ValueError(f"embeddings must be [windows >= 1, hidden], got {self.embeddings.shape}")
-        if self.recording.shape != (windows,) or self.base_logits.shape != (windows, 2):
-            raise ValueError(
-                f"recording [windows] and base_logits [windows, 2] must match {windows} windows, got "
-                f"{self.recording.shape} and {self.base_logits.shape}"
-            )
-        present = np.unique(self.recording)
-        if present.size != len(self.recordings) or present[0] != 0 or present[-1] != len(self.recordings) - 1:
-            raise ValueError("every recording needs at least one window, and every window a recording")
-        if len({r.recording_id for r in self.recordings}) != len(self.recordings):
-            raise ValueError("recording ids must be unique")
-        if self.base_head is not None:
-            weight, bias = self.base_head
-            if weight.shape != (2, self.embeddings.shape[1]) or bias.shape != (2,):
-                raise ValueError(f"base_head must be (W [2, hidden], b [2]), got {weight.shape} {bias.shape}")
-        check_aggregation(self.aggregation, self.top_k)
-
     @property
     def hidden_size(self) -> int:
         """Features of one embedding."""
@@ -355,23 +330,19 @@ def embed_recordings(
     """The :class:`SiteSample` of ``recordings`` through ``detector`` (a torch
     :class:`respira.Detector`), ``batch_size`` windows per pass (default: 8 on the CPU, 64 on a GPU).
 
-    Raises a one-line ``ValueError`` naming the file when a recording cannot be read, and when the
-    detector's model is not a multi-label torch model or smooths its windows.
+    Raises a one-line ``ValueError`` naming the file when a recording cannot be read, and for a model
+    without crackle and wheeze flags.
     """
     from ..audio.dsp import pad_batch
     from ..screening.batches import batched, default_batch_size, prepare, reason
     from ..screening.sources import Recording
     from ..utils.progress import stage
 
-    model = detector.model
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError("fitting a site needs the model's torch weights, not an ONNX export")
+    model = (
+        detector.model
+    )  # torch weights, windows as they are (smoothing 1): Detector.from_pretrained(onnx=False)
     if not is_multi_label(model.config):
         raise ValueError("fitting a site needs a multi-label (crackle, wheeze) model")
-    if int(detector.options["smoothing"]) != 1:
-        raise ValueError("fitting a site scores windows as they are: use a detector with smoothing=1")
-    if not recordings:
-        raise ValueError("no recordings to embed")
     device = next(model.parameters()).device
     size = int(batch_size) if batch_size is not None else default_batch_size(str(device))
     order = flag_order(model.config)

@@ -4,9 +4,8 @@ layout like the shipped detector, so ``predict``, ``app``, :class:`~respira.Dete
 
 A site head fitted on the raw embeddings ``x`` (``z = w . x + b``) is the classifier's row
 ``w' = w * sqrt(var + eps)``, ``b' = b + w . mu`` behind ``head_norm`` (:func:`site_head_rows`);
-:func:`write_site_folder` checks the written logits against the fit (:data:`HEAD_TOLERANCE`) and writes the
-weights, config (thresholds; ``calibration``), ONNX, code, checksums, the run files (``site_fit.json``,
-``nested_cv.csv``, the learning curve) and the card rendered from them
+:func:`write_site_folder` writes the weights, config (thresholds; ``calibration``), ONNX, code, checksums,
+the run files (``site_fit.json``, ``nested_cv.csv``, the learning curve) and the card rendered from them
 (:func:`~respira.hub.card_render.site_card_section`).
 """
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
+from ..hub.card_results import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .options import HEAD_CANDIDATES
@@ -34,12 +33,7 @@ from .sample import head_norm_statistics, site_head_refusal
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["HEAD_TOLERANCE", "foreign_entries", "site_head_rows", "write_site_folder"]
-
-HEAD_TOLERANCE = 1e-5
-"""Largest difference allowed between the written model's window logits and the fit's head applied to
-the raw embeddings, relative to the largest sum of the head's terms' magnitudes (at least 1): float32's
-rounding error grows with that sum, not with the logit, which cancellation can make small."""
+__all__ = ["foreign_entries", "site_head_rows", "write_site_folder"]
 CARRIED = ("preprocessor_config.json",)
 _CALIBRATION_KEYS: tuple[str, ...] = (
     *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
@@ -85,30 +79,6 @@ def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
     model.config.recording_top_k = None if fit.top_k is None else int(fit.top_k)
 
 
-def check_written_head(model: RespiraForAudioClassification, fit: Any, embeddings: np.ndarray) -> float:
-    """The largest logit difference between ``model`` and the fit's heads on ``embeddings``; ``ValueError``
-    above :data:`HEAD_TOLERANCE`."""
-    heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
-    if not heads or len(embeddings) == 0:
-        return 0.0
-    raw = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
-    model.eval()
-    with torch.no_grad():
-        logits = model(embeddings=raw).logits.double().numpy()[:, flag_order(model.config)]
-    x, weight = np.asarray(embeddings, dtype=np.float64), np.asarray(fit.head_weight, np.float64)
-    bias = np.asarray(fit.head_bias, dtype=np.float64)
-    expected = x @ weight.T + bias
-    difference = float(np.max(np.abs(logits[:, heads] - expected[:, heads])))
-    # float32 rounds each term, not the sum: the error scales with the sum of the terms' magnitudes
-    scale = max(1.0, float(np.max((np.abs(x) @ np.abs(weight).T + np.abs(bias))[:, heads])))
-    if difference > HEAD_TOLERANCE * scale:
-        raise ValueError(
-            f"the written model's logits differ from the fitted site head by {difference:.2e} "
-            f"(tolerance {HEAD_TOLERANCE:g} x {scale:.3g}): the head was not written as fitted"
-        )
-    return difference
-
-
 def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
     if rows:
@@ -134,7 +104,6 @@ def write_site_folder(
     output_dir: str | Path,
     *,
     base: str | Path,
-    embeddings: np.ndarray,
     curve: Sequence[Mapping[str, Any]],
     overwrite: bool = False,
     onnx: bool = True,
@@ -142,8 +111,8 @@ def write_site_folder(
     """Write the site's model folder (module docstring), staged beside ``output_dir``; return it.
 
     ``model`` is changed in place by :func:`apply_site_fit`; ``record``: what the run files and card say of
-    the fit; ``base``: the base model's folder (its preprocessor config and code kept); ``embeddings``: raw
-    window embeddings the written head is checked on; ``curve``: the learning-curve rows.
+    the fit; ``base``: the base model's folder (its preprocessor config and code kept); ``curve``: the
+    learning-curve rows.
     """
     from transformers.utils import logging as transformers_logging
 
@@ -161,7 +130,6 @@ def write_site_folder(
         "applied_anyway": bool(record["applied_anyway"]),
     }
     model.eval()
-    check_written_head(model, fit, embeddings)
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
     bars = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()
@@ -216,8 +184,8 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
 def foreign_entries(folder: Path) -> list[str]:
     """The entries of ``folder`` that fit-site did not write: what ``--overwrite`` must not delete."""
     from ..hub.checksums import CHECKSUM_FILE
-    from ..hub.code_files import FILES
     from ..hub.onnx import ONNX_FILE
+    from ..hub.remote_code import FILES
     from ..reports.report_folder import is_report
 
     if not folder.is_dir() or folder.is_symlink():

@@ -6,10 +6,9 @@ label (answered), and whose ``patient`` column groups recordings; a file the CSV
 labelled. :func:`suggest_labels` checks it all first (:func:`read_archive`), runs the model only over the
 recordings not in its cache beside the output (:func:`embed_archive`: reused while a file's path, size and
 modification time are unchanged, so a second round loads no model), orders the units not yet labelled by
-:data:`respira.sites.suggestion.DEFAULT_STRATEGY` (those labelled count with their own labels) and writes a
-``labels.csv`` atomically: the answered rows, then the recordings of the ``budget`` units to label next, in
-order, labels blank, each with its ``reason``, then the other rows not yet labelled. The user's
-``ARCHIVE/labels.csv`` is rewritten only when it is the output.
+the model's doubt (:func:`suggest_units`) and writes a ``labels.csv`` atomically: the answered rows, then
+the recordings of the ``budget`` units to label next, in order, labels blank, each with its ``reason``, then
+the other rows not yet labelled. The user's ``ARCHIVE/labels.csv`` is rewritten only when it is the output.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,73 @@ from typing import Any
 import numpy as np
 
 from ..data.labels_csv import LabelledRow, read_labels_csv
+from ..labels import MULTI_LABEL_NAMES
 from .sample import LabelledRecording, SiteSample, embed_recordings
-from .suggestion import DEFAULT_STRATEGY, Suggestion, suggest_units
+from .scores import recording_probabilities
 
-__all__ = ["CACHE_FOLDER", "Archive", "SuggestResult", "embed_archive", "read_archive", "suggest_labels"]
+__all__ = [
+    "CACHE_FOLDER",
+    "STRATEGY",
+    "Archive",
+    "SuggestResult",
+    "Suggestion",
+    "embed_archive",
+    "read_archive",
+    "suggest_labels",
+    "suggest_units",
+]
 
 CACHE_FOLDER = ".respira_suggest"
 """The folder beside the output that keeps the model's view of the archive between rounds."""
 LABELS_FILE = "labels.csv"
+STRATEGY = "uncertainty"
+"""How :func:`suggest_units` orders the units: ``benchmarks/suggest.py`` chose it over random, embedding
+coverage, class balance and a hybrid (BENCHMARKS.md, "Which patients to label first")."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One unit to label next and why it was chosen (one line)."""
+
+    unit: str
+    reason: str
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def suggest_units(
+    sample: SiteSample, budget: int, *, labelled: Mapping[str, bool] | None = None
+) -> list[Suggestion]:
+    """The ``budget`` units of ``sample`` to label next, never one of ``labelled``, in order: first the
+    unit with the smallest doubt (the logit distance between any of its recordings' probabilities, at
+    the model's own rule, and its threshold), each with its reason."""
+    units = tuple(dict.fromkeys(str(unit) for unit in sample.units))
+    position = {unit: place for place, unit in enumerate(units)}
+    owner = np.array([position[str(unit)] for unit in sample.units], dtype=np.int64)
+    thresholds = np.asarray(sample.base_thresholds)
+    recording = recording_probabilities(
+        sample.base_logits, sample.recording, len(sample.recordings), sample.aggregation, sample.top_k
+    )
+    probability = np.zeros((len(units), 2))
+    doubt = np.full(len(units), np.inf)
+    abnormal = np.zeros(len(units), dtype=bool)
+    np.maximum.at(probability, owner, recording)
+    np.minimum.at(doubt, owner, np.abs(_logit(recording) - _logit(thresholds)[None, :]).min(axis=1))
+    np.logical_or.at(abnormal, owner, (recording >= thresholds[None, :]).any(axis=1))
+    pool = [index for index, unit in enumerate(units) if unit not in (labelled or {})]
+    chosen = []
+    for i in sorted(pool, key=lambda i: (doubt[i], i))[:budget]:
+        shown = ", ".join(
+            f"{name} {probability[i, label]:.2f}" for label, name in enumerate(MULTI_LABEL_NAMES)
+        )
+        call = f"the model calls it {'abnormal' if abnormal[i] else 'normal'} ({shown})"
+        chosen.append(
+            Suggestion(units[i], f"the model is unsure: {call}, {doubt[i]:.2f} logits from a threshold")
+        )
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -79,25 +137,12 @@ class Archive:
         return done
 
 
-def _audio_files(root: Path) -> list[Path]:
-    from ..screening import AUDIO_SUFFIXES
-
-    found = []
-    for folder, names, files in os.walk(root):
-        names[:] = sorted(name for name in names if not name.startswith("."))
-        found += [
-            Path(folder, name)
-            for name in sorted(files)
-            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
-        ]
-    return found
-
-
 def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     """The archive ``data_dir`` (see the module docstring), read and checked; ``unit``: ``patient``,
     ``recording`` or ``None`` (patients when ``labels.csv`` has a ``patient`` column). One-line errors
     name the folder, or the CSV's line and value."""
-    from ..data.errors import LabelledFormatError
+    from ..data.errors import CorpusFormatError
+    from ..screening.sources import AUDIO_SUFFIXES, audio_files
 
     root = Path(data_dir).expanduser()
     if not root.is_dir():
@@ -120,20 +165,18 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
         ArchiveRecording(row.path, row.file, row, row.patient if by_patient and row.patient else row.file)
         for row in rows
     ]
-    for path in _audio_files(root):
+    for path in audio_files(root):
         if path.resolve() in listed:
             continue
         name = path.relative_to(root).as_posix()
         if by_patient:
-            raise LabelledFormatError(
+            raise CorpusFormatError(
                 labels_file,
                 f"file {name!r} is in the archive but not in {LABELS_FILE}: its patient is unknown; add a "
                 "row with its patient (labels blank), or use --unit recording",
             )
         recordings.append(ArchiveRecording(path.resolve(), name, None, name))
     if not recordings:
-        from ..screening import AUDIO_SUFFIXES
-
         raise ValueError(
             f"--data_dir {root} holds no audio file (looked for {', '.join(AUDIO_SUFFIXES)} below it)"
         )
@@ -280,7 +323,6 @@ def suggest_labels(
     *,
     budget: int,
     unit: str | None = None,
-    seed: int = 0,
     batch_size: int | None = None,
     device: str | None = None,
     overwrite: bool = False,
@@ -311,7 +353,7 @@ def suggest_labels(
     sample, embedded = embed_archive(archive, model, cache, batch_size=batch_size, device=device)
     seconds = time.perf_counter() - started
     judged = np.array([i for i, r in enumerate(archive.recordings) if not (r.row is not None and r.row.poor)])
-    chosen = suggest_units(sample.subset(judged), budget, labelled=labelled, seed=seed)
+    chosen = suggest_units(sample.subset(judged), budget, labelled=labelled)
     files = _write(archive, chosen, target)
     return SuggestResult(
         output=target,
@@ -319,7 +361,7 @@ def suggest_labels(
         recordings=files,
         labelled_units=len(labelled),
         units_are_patients=archive.units_are_patients,
-        strategy=DEFAULT_STRATEGY,
+        strategy=STRATEGY,
         embedded=embedded,
         cached=len(archive.recordings) - embedded,
         audio_seconds=float(sample.duration.sum()),

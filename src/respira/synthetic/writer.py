@@ -21,9 +21,7 @@ from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
 __all__ = ["FULL_SIZE", "make_synthetic_icbhi"]
 
 FULL_SIZE: dict[str, Any] = {"n_patients": 126, "icbhi_counts": True, "cycles_per_recording": (4, 11)}
-"""``make_synthetic_icbhi(out, **FULL_SIZE)``: ICBHI's exact shape (920 recordings, 6898 cycles split
-4142 / 2756 with the published class counts), which respira's reader checks on any 920-recording corpus.
-"""
+"""``make_synthetic_icbhi(out, **FULL_SIZE)``: ICBHI's exact shape (920 recordings, 6898 cycles)."""
 
 # The names of the official release, as respira.data.layout finds them.
 SPLIT_FILE = SPLIT_FILES[0]
@@ -93,7 +91,6 @@ def _synthesize(
 
 
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
-    """Write a mono WAV file (the single point where audio reaches the disk)."""
     sf.write(path, audio, sample_rate, subtype=subtype, format="WAV")
 
 
@@ -149,22 +146,10 @@ def make_synthetic_icbhi(
 ) -> Path:
     """Write a synthetic ICBHI-format corpus to ``out_dir`` and return ``Path(out_dir)``.
 
-    Args:
-        n_patients: number of patients (ids 101, 102, ...); at least 6.
-        seed: the same arguments give byte-identical files.
-        recordings_per_patient: inclusive range of recordings per patient.
-        cycles_per_recording: inclusive range of cycles per recording (1.5-4 s each).
-        sample_rates: rates the recordings are spread over; 44.1 kHz and more alternate 24- and 16-bit PCM.
-        overwrite: write the corpus's entries (:data:`CORPUS_ENTRIES`) into a non-empty folder, replacing
-            those of an earlier synthetic corpus (marked by :data:`~respira.data.SYNTHETIC_MARKER`).
-        n_recordings: exactly this many recordings (at least one per patient).
-        icbhi_counts: reproduce the published ICBHI counts exactly (920 recordings, 6898 cycles).
-
-    Raises:
-        ValueError: for fewer than 6 patients, bad ranges, ``n_recordings`` below ``n_patients``, a
-            corpus too small for every class on both sides, or unreachable published counts.
-        FileExistsError: ``out_dir`` is a file, a non-empty folder without ``overwrite``, or holds an
-            entry of the corpus's names that respira did not write.
+    The same arguments give byte-identical files. Ranges are inclusive; ``n_recordings``: exactly this
+    many; ``icbhi_counts``: ICBHI's published counts. ``overwrite`` replaces only the corpus's entries
+    (:data:`CORPUS_ENTRIES`) of an earlier synthetic corpus. ``ValueError`` for arguments that make no
+    corpus, ``FileExistsError`` for a target it may not write.
     """
     out = Path(out_dir).expanduser()
     patients, recordings = plan_corpus(

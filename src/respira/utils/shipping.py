@@ -1,9 +1,5 @@
-"""What the code shipped with a model leaves out (:mod:`respira.hub.code_closure`).
-
-:func:`not_shipped` marks a method inference never runs (or a faster path:
-:class:`respira.models.features.kernel_choice.FasterPaths`); :func:`shipped_when` one that ships only
-with models running one of :data:`STAGES`. In respira the definitions are unchanged.
-"""
+"""Marks for the code shipped with a model (:mod:`respira.hub.code_closure`): :func:`not_shipped` (never
+run by inference) and :func:`shipped_when` (only with models running a stage); in respira, no-ops."""
 
 from __future__ import annotations
 
@@ -16,13 +12,10 @@ _Method = TypeVar("_Method", bound=Callable)
 _Definition = TypeVar("_Definition")
 
 STAGES: tuple[str, ...] = (
-    "resample",
     "spec_augment",
-    "pooling_attention",
     "pooling_autopool",
 )
-"""The optional stages of a model: resampling the input to the featurizer's own rate, SpecAugment (in
-training), and the poolings of ``config.pooling`` with their own code (attention, auto-pool)."""
+"""A model's optional stages: SpecAugment (training) and auto-pooling (``config.pooling``)."""
 
 
 def not_shipped(method: _Method) -> _Method:

@@ -3,7 +3,7 @@
 torch's default of one thread per core collapses when other processes hold cores
 (docs/history/speed.md, "CPU threads under contention"). :func:`apply_num_threads` takes ``requested``,
 else ``RESPIRA_NUM_THREADS`` (``auto``: automatic), else ``OMP_NUM_THREADS``, else the usable cores
-(affinity, capped by a cgroup quota) minus those other processes keep busy minus DataLoader workers;
+(affinity, capped by a cgroup v2 quota) minus those other processes keep busy minus DataLoader workers;
 at least 1. ``respira train`` records the count so a resumed run reuses it (results depend on it in
 their last bits). Logged at debug level on ``respira.utils.threads``.
 """
@@ -33,8 +33,6 @@ __all__ = [
 ]
 
 ENV_VAR = "RESPIRA_NUM_THREADS"
-SAMPLE_SECONDS = 0.1
-"""How long :func:`busy_cpus` watches the other processes."""
 
 _logger = logging.getLogger(__name__)
 _logged: set[ThreadChoice] = set()
@@ -56,33 +54,15 @@ class ThreadChoice:
 def cgroup_cpu_limit(
     root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
 ) -> float | None:
-    """The CPU quota of this process's cgroup in cores (v2 or v1), or ``None`` when unlimited or unknown."""
-    groups: dict[str, str] = {}
+    """The CPU quota of this process's cgroup v2 in cores, or ``None`` when unlimited or unknown."""
     try:
-        for line in proc_cgroup.read_text().splitlines():
-            _id, controllers, path = line.split(":", 2)
-            for controller in controllers.split(",") if controllers else [""]:
-                groups[controller] = path.lstrip("/")
-    except (OSError, ValueError):
-        pass
-    candidates: list[tuple[Path, str]] = []
-    if "" in groups:  # v2: one unified hierarchy
-        candidates += [(root / groups[""] / "cpu.max", "v2"), (root / "cpu.max", "v2")]
-    for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
-        path = groups.get("cpu", "")
-        candidates += [(root / folder / path, "v1"), (root / folder, "v1")]
-    for candidate, version in candidates:
+        group = next(line[3:] for line in proc_cgroup.read_text().splitlines() if line.startswith("0::"))
+    except (OSError, StopIteration):
+        group = ""
+    for candidate in (root / group.lstrip("/") / "cpu.max", root / "cpu.max"):
         try:
-            if version == "v2":
-                quota, period = candidate.read_text().split()[:2]
-                if quota == "max":
-                    return None
-            else:
-                quota = (candidate / "cpu.cfs_quota_us").read_text().strip()
-                period = (candidate / "cpu.cfs_period_us").read_text().strip()
-                if int(quota) < 0:
-                    return None
-            return int(quota) / int(period)
+            quota, period = candidate.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
         except (OSError, ValueError, ZeroDivisionError):
             continue
     return None
@@ -104,61 +84,33 @@ def _cpu_times(stat: Path) -> dict[int, tuple[int, int]]:
     times = {}
     for line in stat.read_text().splitlines():
         name, *fields = line.split()
-        if not (name.startswith("cpu") and name[3:].isdigit()):
-            continue
-        values = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
-        idle = values[3] + values[4]
-        times[int(name[3:])] = (sum(values) - idle, sum(values))
+        if name.startswith("cpu") and name[3:].isdigit():
+            values = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (sum(values) - values[3] - values[4], sum(values))
     return times
 
 
-def busy_cpus(
-    cpus: set[int] | None = None, seconds: float = SAMPLE_SECONDS, stat: Path = Path("/proc/stat")
-) -> float:
+def busy_cpus(cpus: set[int] | None = None, seconds: float = 0.1, stat: Path = Path("/proc/stat")) -> float:
     """How many of ``cpus`` other processes kept busy over the next ``seconds`` (stolen time included)."""
-    if cpus is None:
-        try:
-            cpus = set(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            return 0.0
     try:
+        cpus = set(os.sched_getaffinity(0)) if cpus is None else cpus
         before = _cpu_times(stat)
         time.sleep(seconds)
         after = _cpu_times(stat)
-    except (OSError, ValueError):
+    except (AttributeError, OSError, ValueError):
         return 0.0
     busy = 0.0
-    for cpu in cpus:
-        if cpu in before and cpu in after:
-            elapsed = after[cpu][1] - before[cpu][1]
-            if elapsed > 0:
-                busy += (after[cpu][0] - before[cpu][0]) / elapsed
+    for cpu in cpus & before.keys() & after.keys():
+        elapsed = after[cpu][1] - before[cpu][1]
+        if elapsed > 0:
+            busy += (after[cpu][0] - before[cpu][0]) / elapsed
     return busy
-
-
-def _env_threads(environ: Mapping[str, str], name: str) -> int | None:
-    value = environ.get(name, "").strip()
-    if value in ("", "auto"):
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(
-            f"{name} must be a positive integer"
-            + (" or 'auto'" if name == ENV_VAR else "")
-            + f", got {value!r}"
-        )
-    return int(value)
-
-
-@functools.cache
-def _cores() -> int:
-    """This process's usable cores, read once."""
-    return available_cpus(cgroup_cpu_limit())
 
 
 @functools.cache
 def _machine() -> tuple[int, float]:
     """This process's usable cores and the cores other processes keep busy, measured once."""
-    return _cores(), busy_cpus()
+    return available_cpus(cgroup_cpu_limit()), busy_cpus()
 
 
 def choose_num_threads(
@@ -181,9 +133,13 @@ def choose_num_threads(
         return ThreadChoice(requested, "requested")
     environ = os.environ if environ is None else environ
     for name in (ENV_VAR, "OMP_NUM_THREADS"):
-        from_env = _env_threads(environ, name)
-        if from_env is not None:
-            return ThreadChoice(from_env, name)
+        value = environ.get(name, "").strip()
+        if value in ("", "auto"):
+            continue
+        if not value.isdigit() or int(value) < 1:
+            also = " or 'auto'" if name == ENV_VAR else ""
+            raise ValueError(f"{name} must be a positive integer{also}, got {value!r}")
+        return ThreadChoice(int(value), name)
     if dataloader_workers < 0:
         raise ValueError(f"dataloader_workers must be >= 0, got {dataloader_workers}")
     if resumed is not None:
@@ -206,35 +162,29 @@ def read_recorded_threads(path: str | Path) -> int | None:
     A damaged file gives a one-line warning and ``None``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, UnicodeDecodeError) as error:
-        return _damaged(path, f"cannot be read ({error})")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        return _damaged(path, f"not valid JSON ({error.msg} at line {error.lineno})")
-    value = data.get("num_threads") if isinstance(data, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        found = "no such key" if not isinstance(data, dict) or "num_threads" not in data else repr(value)
-        return _damaged(path, f"num_threads should be a whole number of at least 1, got {found}")
-    cores = available_cpus(cgroup_cpu_limit())
-    if value > cores:
-        warnings.warn(
-            f"{path}: num_threads {value} is more than the {cores} usable cores; the run resumes with "
-            f"{cores} and records that",
-            stacklevel=2,
-        )
-        return cores
-    return value
-
-
-def _damaged(path: Path, problem: str) -> None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        problem = f"not valid JSON ({error})"
+    else:
+        value = data.get("num_threads") if isinstance(data, dict) else None
+        if not isinstance(value, bool) and isinstance(value, int) and value >= 1:
+            cores = available_cpus(cgroup_cpu_limit())
+            if value > cores:
+                warnings.warn(
+                    f"{path}: num_threads {value} is more than the {cores} usable cores; the run resumes "
+                    f"with {cores} and records that",
+                    stacklevel=2,
+                )
+            return min(value, cores)
+        found = repr(value) if isinstance(data, dict) and "num_threads" in data else "no such key"
+        problem = f"num_threads should be a whole number of at least 1, got {found}"
     warnings.warn(
-        f"{path}: {problem}; ignored: the thread count is chosen again and the file rewritten", stacklevel=3
+        f"{path}: {problem}; ignored: the thread count is chosen again and the file rewritten", stacklevel=2
     )
+    return None
 
 
 def apply_num_threads(

@@ -1,6 +1,6 @@
 // soxr's high-quality resampling (respira.audio.dsp.resample) in the browser, for any pair of rates: the
 // input cut into overlapping blocks, each block's spectrum times the kernel's response, cut or zero-extended
-// to the new rate's bins and transformed back (overlap-save, as respira.models.features.resample does).
+// to the new rate's bins and transformed back (overlap-save).
 // The kernel is soxr's own impulse response where the settings carry it (measured at export, web_page.py),
 // else a Kaiser-windowed sinc with soxr's band edges; soxr's first outputs come from its own start table.
 "use strict";

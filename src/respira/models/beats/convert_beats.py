@@ -27,101 +27,42 @@ from ..checkpoints import (
 from .configuration_beats import BeatsConfig
 from .modeling_beats import BeatsForAudioClassification, BeatsModel
 
-# Defaults of the official BEATsConfig: the model is built from these, updated with the checkpoint's cfg.
-OFFICIAL_CFG_DEFAULTS: dict[str, Any] = {
-    "input_patch_size": -1,
-    "embed_dim": 512,
-    "conv_bias": False,
-    "encoder_layers": 12,
-    "encoder_embed_dim": 768,
-    "encoder_ffn_embed_dim": 3072,
-    "encoder_attention_heads": 12,
-    "activation_fn": "gelu",
-    "layer_wise_gradient_decay_ratio": 1.0,
-    "layer_norm_first": False,
-    "deep_norm": False,
-    "dropout": 0.1,
-    "attention_dropout": 0.1,
-    "activation_dropout": 0.0,
-    "encoder_layerdrop": 0.0,
-    "dropout_input": 0.0,
-    "conv_pos": 128,
-    "conv_pos_groups": 16,
-    "relative_position_embedding": False,
-    "num_buckets": 320,
-    "max_distance": 1280,
-    "gru_rel_pos": False,
-    "finetuned_model": False,
-    "predictor_dropout": 0.1,
-    "predictor_class": 527,
-}
-
-# Official cfg key → (BeatsConfig field, kind). Kinds: "int" (positive), "bool", "prob" (in [0, 1)), "ratio"
-# (positive float), "act". finetuned_model and predictor_class are checked against the state dict instead.
-_CFG_TO_CONFIG: dict[str, tuple[str, str]] = {
-    "input_patch_size": ("patch_size", "int"),
-    "embed_dim": ("patch_embedding_dim", "int"),
-    "conv_bias": ("conv_bias", "bool"),
-    "encoder_layers": ("num_hidden_layers", "int"),
-    "encoder_embed_dim": ("hidden_size", "int"),
-    "encoder_ffn_embed_dim": ("intermediate_size", "int"),
-    "encoder_attention_heads": ("num_attention_heads", "int"),
-    "activation_fn": ("hidden_act", "act"),
-    "layer_wise_gradient_decay_ratio": ("layer_wise_gradient_decay_ratio", "ratio"),
-    "layer_norm_first": ("layer_norm_first", "bool"),
-    "deep_norm": ("deep_norm", "bool"),
-    "dropout": ("hidden_dropout", "prob"),
-    "attention_dropout": ("attention_dropout", "prob"),
-    "activation_dropout": ("activation_dropout", "prob"),
-    "encoder_layerdrop": ("layerdrop", "prob"),
-    "dropout_input": ("input_dropout", "prob"),
-    "conv_pos": ("conv_pos", "int"),
-    "conv_pos_groups": ("conv_pos_groups", "int"),
-    "relative_position_embedding": ("relative_position_embedding", "bool"),
-    "num_buckets": ("num_buckets", "int"),
-    "max_distance": ("max_distance", "int"),
-    "gru_rel_pos": ("gated_relative_position_bias", "bool"),
-    "predictor_dropout": ("classifier_dropout", "prob"),
+# Official BEATsConfig key → (BeatsConfig field, the official default). finetuned_model and predictor_class
+# are checked against the state dict instead.
+_CFG: dict[str, tuple[str | None, Any]] = {
+    "input_patch_size": ("patch_size", -1),
+    "embed_dim": ("patch_embedding_dim", 512),
+    "conv_bias": ("conv_bias", False),
+    "encoder_layers": ("num_hidden_layers", 12),
+    "encoder_embed_dim": ("hidden_size", 768),
+    "encoder_ffn_embed_dim": ("intermediate_size", 3072),
+    "encoder_attention_heads": ("num_attention_heads", 12),
+    "activation_fn": ("hidden_act", "gelu"),
+    "layer_wise_gradient_decay_ratio": ("layer_wise_gradient_decay_ratio", 1.0),
+    "layer_norm_first": ("layer_norm_first", False),
+    "deep_norm": ("deep_norm", False),
+    "dropout": ("hidden_dropout", 0.1),
+    "attention_dropout": ("attention_dropout", 0.1),
+    "activation_dropout": ("activation_dropout", 0.0),
+    "encoder_layerdrop": ("layerdrop", 0.0),
+    "dropout_input": ("input_dropout", 0.0),
+    "conv_pos": ("conv_pos", 128),
+    "conv_pos_groups": ("conv_pos_groups", 16),
+    "relative_position_embedding": ("relative_position_embedding", False),
+    "num_buckets": ("num_buckets", 320),
+    "max_distance": ("max_distance", 1280),
+    "gru_rel_pos": ("gated_relative_position_bias", False),
+    "predictor_dropout": ("classifier_dropout", 0.1),
+    "finetuned_model": (None, False),
+    "predictor_class": (None, 527),
 }
 
 # Official activation names → transformers names ("glu" needs a different feed-forward and is not supported).
-_ACTIVATIONS = {
-    "gelu": "gelu",
-    "gelu_accurate": "gelu_accurate",
-    "gelu_fast": "gelu_accurate",
-    "relu": "relu",
-    "tanh": "tanh",
-    "linear": "linear",
-}
+_ACTIVATIONS = {"gelu": "gelu", "gelu_accurate": "gelu_accurate", "gelu_fast": "gelu_accurate"}
+_ACTIVATIONS.update((name, name) for name in ("relu", "tanh", "linear"))
 
-# Official state-dict key patterns → our keys (inside the base model, without the "beats." prefix).
-_KEY_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^patch_embedding\.(weight|bias)$"), r"patch_embeddings.projection.\1"),
-    (re.compile(r"^layer_norm\.(weight|bias)$"), r"feature_projection.layer_norm.\1"),
-    (re.compile(r"^post_extract_proj\.(weight|bias)$"), r"feature_projection.projection.\1"),
-    (
-        re.compile(r"^encoder\.pos_conv\.0\.weight_g$"),
-        "encoder.pos_conv_embed.conv.parametrizations.weight.original0",
-    ),
-    (
-        re.compile(r"^encoder\.pos_conv\.0\.weight_v$"),
-        "encoder.pos_conv_embed.conv.parametrizations.weight.original1",
-    ),
-    (re.compile(r"^encoder\.pos_conv\.0\.bias$"), "encoder.pos_conv_embed.conv.bias"),
-    (re.compile(r"^encoder\.layer_norm\.(weight|bias)$"), r"encoder.layer_norm.\1"),
-    (
-        re.compile(
-            r"^encoder\.layers\.(\d+)\.((?:self_attn\.(?:[qkv]_proj|out_proj|grep_linear)|self_attn_layer_norm|fc1|fc2"
-            r"|final_layer_norm)\.(?:weight|bias)|self_attn\.grep_a|self_attn\.relative_attention_bias\.weight)$"
-        ),
-        r"encoder.layers.\1.\2",
-    ),
-]
-_SHARED_BIAS = re.compile(r"^encoder\.layers\.(\d+)\.self_attn\.relative_attention_bias\.weight$")
-_PLAIN_POS_CONV = "encoder.pos_conv.0.weight"
-
-
-_INVERSE_PREFIXES = (
+# Our state-dict key prefixes (inside the base model) → the official ones; other keys are the same.
+_PREFIXES = (
     ("patch_embeddings.projection.", "patch_embedding."),
     ("feature_projection.layer_norm.", "layer_norm."),
     ("feature_projection.projection.", "post_extract_proj."),
@@ -129,15 +70,17 @@ _INVERSE_PREFIXES = (
     ("encoder.pos_conv_embed.conv.parametrizations.weight.original1", "encoder.pos_conv.0.weight_v"),
     ("encoder.pos_conv_embed.conv.", "encoder.pos_conv.0."),
 )
+_SHARED_BIAS = re.compile(r"^encoder\.layers\.(\d+)\.self_attn\.relative_attention_bias\.weight$")
 
 
 def _official_name(key: str) -> str:
-    """The official name of one of our state-dict keys (the inverse of ``_KEY_RULES``)."""
+    """The official name of one of our state-dict keys."""
     key = key.removeprefix("beats.")
-    for ours, theirs in _INVERSE_PREFIXES:
-        if key.startswith(ours):
-            return theirs + key[len(ours) :]
-    return key
+    return next((theirs + key[len(ours) :] for ours, theirs in _PREFIXES if key.startswith(ours)), key)
+
+
+def _our_name(key: str) -> str:
+    return next((ours + key[len(theirs) :] for ours, theirs in _PREFIXES if key.startswith(theirs)), key)
 
 
 def _load_official(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], Any]:
@@ -163,38 +106,20 @@ def _load_official(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor],
     return dict(cfg), dict(state_dict), checkpoint.get("label_dict")
 
 
-def _check_value(key: str, kind: str, value: Any) -> Any:
-    if kind == "bool":
-        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
-            return bool(value)
-        raise ValueError(f"cfg[{key!r}] must be a bool, got {value!r}")
-    if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        raise ValueError(f"cfg[{key!r}] must be a positive integer, got {value!r}")
-    if kind in ("prob", "ratio"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if kind == "prob" and 0.0 <= value < 1.0:
-                return float(value)
-            if kind == "ratio" and value > 0.0:
-                return float(value)
-        expected = "a probability in [0, 1)" if kind == "prob" else "a positive number"
-        raise ValueError(f"cfg[{key!r}] must be {expected}, got {value!r}")
-    if value not in _ACTIVATIONS:
-        raise ValueError(f"cfg[{key!r}]={value!r} is not supported; supported: {sorted(_ACTIVATIONS)}")
-    return _ACTIVATIONS[value]
-
-
 def _config_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(cfg) - set(OFFICIAL_CFG_DEFAULTS), key=str)
+    unknown = sorted(set(cfg) - set(_CFG), key=str)
     if unknown:
         # Released checkpoints may carry training-only keys; the strict weight loading below still
         # rejects any architecture these options would have changed.
         warnings.warn(
             f"ignoring BEATs cfg key(s) {unknown} (not architecture options respira knows)", stacklevel=3
         )
-    merged = {**OFFICIAL_CFG_DEFAULTS, **cfg}
-    return {field: _check_value(key, kind, merged[key]) for key, (field, kind) in _CFG_TO_CONFIG.items()}
+    kwargs = {field: cfg.get(key, default) for key, (field, default) in _CFG.items() if field}
+    if kwargs["hidden_act"] not in _ACTIVATIONS:
+        raise ValueError(
+            f"cfg['activation_fn']={kwargs['hidden_act']!r} is not one of {sorted(_ACTIVATIONS)}"
+        )
+    return {**kwargs, "hidden_act": _ACTIVATIONS[kwargs["hidden_act"]]}
 
 
 def _id2label(label_dict: Any, num_labels: int) -> dict[int, str]:
@@ -202,11 +127,8 @@ def _id2label(label_dict: Any, num_labels: int) -> dict[int, str]:
         return {i: f"LABEL_{i}" for i in range(num_labels)}
     if not isinstance(label_dict, Mapping):
         raise ValueError(f"'label_dict' must map class indices to labels, got a {type(label_dict).__name__}")
-    items = list(label_dict.items())
-    if items and all(isinstance(v, int) and not isinstance(v, bool) for _, v in items):
-        items = [(v, k) for k, v in items]  # label → index, the other common orientation
     try:
-        id2label = {int(k): str(v) for k, v in items}
+        id2label = {int(k): str(v) for k, v in label_dict.items()}
     except (TypeError, ValueError) as err:
         raise ValueError(f"'label_dict' keys must be class indices: {err}") from err
     if sorted(id2label) != list(range(num_labels)):
@@ -216,40 +138,21 @@ def _id2label(label_dict: Any, num_labels: int) -> dict[int, str]:
     return id2label
 
 
-def _map_state_dict(
-    state_dict: dict[str, torch.Tensor], prefix: str
-) -> tuple[dict[str, torch.Tensor], dict[str, str], list[str]]:
-    """Rename official keys; returns (mapped, our key → official key, official keys matching no rule)."""
+def _map_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Our keys for the official ones (layer 0 keeps the relative position bias table all layers share)."""
     mapped: dict[str, torch.Tensor] = {}
-    origin: dict[str, str] = {}
-    unmatched: list[str] = []
     shared_bias = state_dict.get("encoder.layers.0.self_attn.relative_attention_bias.weight")
     for key, tensor in state_dict.items():
         shared = _SHARED_BIAS.match(key)
         if shared and shared.group(1) != "0":
-            # The official model ties every layer's bias table to layer 0's; only layer 0 keeps one here.
             if shared_bias is None or not torch.equal(tensor, shared_bias):
                 raise ValueError(
                     f"{key} is not equal to layer 0's relative position bias table, which the official "
                     "model shares with every layer"
                 )
             continue
-        if key == _PLAIN_POS_CONV:  # a checkpoint saved with weight norm removed: re-split into g and v
-            base = prefix + "encoder.pos_conv_embed.conv.parametrizations.weight."
-            mapped[base + "original0"] = torch.norm_except_dim(tensor, 2, dim=2)
-            mapped[base + "original1"] = tensor
-            origin[base + "original0"] = origin[base + "original1"] = key
-            continue
-        if key.startswith("predictor."):
-            new_key = key if key in ("predictor.weight", "predictor.bias") else None
-        else:
-            new_key = next((prefix + rx.sub(repl, key) for rx, repl in _KEY_RULES if rx.match(key)), None)
-        if new_key is None:
-            unmatched.append(key)
-        else:
-            mapped[new_key] = tensor
-            origin[new_key] = key
-    return mapped, origin, unmatched
+        mapped[key if key.startswith("predictor.") else prefix + _our_name(key)] = tensor
+    return mapped
 
 
 def _build_model(
@@ -281,7 +184,7 @@ def _build_model(
         config = BeatsConfig(**kwargs)
     except (TypeError, ValueError, StrictDataclassError) as err:
         message = str(err)
-        keys = [key for key, (field, _) in _CFG_TO_CONFIG.items() if re.search(rf"\b{field}\b", message)]
+        keys = [key for key, (field, _) in _CFG.items() if field and re.search(rf"\b{field}\b", message)]
         raise ValueError(
             f"the checkpoint's cfg describes an unsupported BEATs (cfg keys {keys}): {message}"
         ) from err
@@ -289,15 +192,8 @@ def _build_model(
     model: BeatsModel | BeatsForAudioClassification
     model = BeatsForAudioClassification(config) if has_predictor else BeatsModel(config)
     prefix = "beats." if has_predictor else ""
-    mapped, origin, unmatched = _map_state_dict(state_dict, prefix)
-
-    load_checked(
-        model,
-        mapped,
-        "the checkpoint's weights do not match its cfg",
-        name=lambda key: origin.get(key) or _official_name(key),
-        unmatched=unmatched,
-    )
+    mapped = _map_state_dict(state_dict, prefix)
+    load_checked(model, mapped, "the checkpoint's weights do not match its cfg", name=_official_name)
     return model.eval()
 
 
@@ -328,4 +224,4 @@ def convert_beats_checkpoint(
     return save_converted(model, output_dir, overwrite, occupied)
 
 
-__all__ = ["OFFICIAL_CFG_DEFAULTS", "convert_beats_checkpoint"]
+__all__ = ["convert_beats_checkpoint"]

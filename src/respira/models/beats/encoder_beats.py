@@ -1,7 +1,10 @@
-"""The layers of the BEATs encoder (steps 1 to 6 of :mod:`.modeling_beats`): fbank patches, their
-projection and the convolutional positional embedding; the self-attention with bucketed relative positions,
-the gated relative position bias, the official scaling and max-shifted scores; the stack of DeepNorm/post-LN
-or pre-LN layers with layer-wise gradient decay and LayerDrop."""
+"""The layers of the BEATs encoder, as the official code computes them: ``p × p`` patches of the fbank
+(time-major), LayerNorm and projection; a grouped, weight-normalised convolutional positional embedding
+(padded patches zeroed first); the encoder LayerNorm before the first layer (post-LN, as the official
+checkpoints); self-attention with a bucketed relative position bias computed once from layer 0's table,
+gated per head and query, the query scaled by ``head_dim ** -0.5 / 32`` and the scores max-shifted and
+multiplied back by 32; DeepNorm residuals ``alpha * residual + branch``; layer-wise gradient decay and
+LayerDrop."""
 
 from __future__ import annotations
 
@@ -242,7 +245,7 @@ def _activation(name: str) -> nn.Module:
 
 
 class BeatsEncoderLayer(GradientCheckpointingLayer):
-    """Self-attention and feed-forward blocks with DeepNorm/post-LN or pre-LN residuals."""
+    """Self-attention and feed-forward blocks with post-LN residuals (DeepNorm's, with ``deep_norm``)."""
 
     def __init__(self, config: BeatsConfig, has_relative_position_bias: bool = False) -> None:
         super().__init__()
@@ -254,7 +257,6 @@ class BeatsEncoderLayer(GradientCheckpointingLayer):
         self.activation_dropout = nn.Dropout(config.activation_dropout)
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.layer_norm_first = config.layer_norm_first
         self.deep_norm_alpha = (2 * config.num_hidden_layers) ** 0.25 if config.deep_norm else 1.0
         if config.deep_norm:
             beta = deep_norm_beta(config)
@@ -273,21 +275,14 @@ class BeatsEncoderLayer(GradientCheckpointingLayer):
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         residual = hidden_states
-        if self.layer_norm_first:
-            hidden_states, attn = self.self_attn(
-                self.self_attn_layer_norm(hidden_states), key_padding_mask, position_bias, output_attentions
-            )
-            hidden_states = residual + self.dropout(hidden_states)
-            hidden_states = hidden_states + self._feed_forward(self.final_layer_norm(hidden_states))
-        else:
-            hidden_states, attn = self.self_attn(
-                hidden_states, key_padding_mask, position_bias, output_attentions
-            )
-            hidden_states = residual * self.deep_norm_alpha + self.dropout(hidden_states)
-            hidden_states = self.self_attn_layer_norm(hidden_states)
-            hidden_states = hidden_states * self.deep_norm_alpha + self._feed_forward(hidden_states)
-            hidden_states = self.final_layer_norm(hidden_states)
-        return hidden_states, attn
+        hidden_states, attn = self.self_attn(
+            hidden_states, key_padding_mask, position_bias, output_attentions
+        )
+        hidden_states = self.self_attn_layer_norm(
+            residual * self.deep_norm_alpha + self.dropout(hidden_states)
+        )
+        hidden_states = hidden_states * self.deep_norm_alpha + self._feed_forward(hidden_states)
+        return self.final_layer_norm(hidden_states), attn
 
 
 class BeatsEncoder(nn.Module):
@@ -320,9 +315,7 @@ class BeatsEncoder(nn.Module):
             # unpadded sequence (its own zero padding).
             hidden_states = hidden_states.masked_fill(padding_mask.unsqueeze(-1), 0.0)
         hidden_states = hidden_states + self.pos_conv_embed(hidden_states)
-        if not config.layer_norm_first:
-            hidden_states = self.layer_norm(hidden_states)
-        hidden_states = self.dropout(hidden_states)
+        hidden_states = self.dropout(self.layer_norm(hidden_states))
 
         position_bias = None
         if config.relative_position_embedding and len(self.layers) > 0:
@@ -351,8 +344,6 @@ class BeatsEncoder(nn.Module):
             if output_attentions:
                 all_attentions += (attn,)
 
-        if config.layer_norm_first:
-            hidden_states = self.layer_norm(hidden_states)
         if output_hidden_states:
             all_hidden_states += (hidden_states,)
         return BaseModelOutput(

@@ -1,24 +1,9 @@
 """BEATs audio encoder (Chen et al., 2022) written in the transformers style.
 
 The computation reproduces the official implementation (microsoft/unilm, ``beats/``) step by step, so that
-converted official checkpoints give the same outputs:
-
-1. a ``p`` × ``p`` convolution with stride ``p = patch_size`` over the normalised fbank
-   ``[B, 1, T, num_mel_bins]``, flattened time-major to ``[B, (T / p) * (num_mel_bins / p), embed]``;
-2. LayerNorm, projection to ``hidden_size`` (when the widths differ) and input dropout;
-3. padded patches set to zero, then a grouped, weight-normalised convolutional positional embedding
-   (padding ``conv_pos // 2``, last frame dropped for an even kernel, GELU) added to its input;
-4. the encoder LayerNorm *before* the first layer when ``layer_norm_first`` is false (post-LN models, which
-   DeepNorm requires), or after the last layer otherwise; dropout;
-5. encoder layers with a bucketed relative position bias computed once from the table of layer 0 and shared by
-   all layers, gated per head and query by ``grep_linear``/``grep_a``; the query is scaled by
-   ``head_dim ** -0.5 / 32``, the scores have their row maximum removed and are multiplied back by 32 before
-   the key-padding mask and the bias are added;
-6. DeepNorm residuals ``alpha * residual + branch`` with ``alpha = (2 * num_hidden_layers) ** 0.25`` and
-   post-LN, or pre-LN residuals when ``layer_norm_first``.
-
-``input_values`` is ``[B, T, num_mel_bins]`` normalised as ``(fbank - fbank_mean) / (2 * fbank_std)``;
-trailing frames beyond a whole multiple of ``patch_size`` are cropped, as the official convolution does.
+converted official checkpoints give the same outputs (the layers: :mod:`.encoder_beats`). ``input_values``
+is ``[B, T, num_mel_bins]`` normalised as ``(fbank - fbank_mean) / (2 * fbank_std)``; trailing frames beyond
+a whole multiple of ``patch_size`` are cropped, as the official convolution does.
 """
 
 from __future__ import annotations
@@ -60,15 +45,8 @@ class BeatsPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """Initialise one module as the official encoder does, with ``initializer_range`` elsewhere.
-
-        Encoder: normal(0, initializer_range) linears and bias table, Xavier-normal q/k (gain 1) and
-        v/out/fc1/fc2 (gain ``(8 * num_hidden_layers) ** -0.25``) under DeepNorm, normal positional
-        convolution with ``g = |v|``, ``grep_a`` = 1. The patch convolution, its projection and the
-        predictor, which the official code leaves at PyTorch defaults, get normal(0, initializer_range).
-        Every branch touches only the module's own parameters (transformers skips modules without any)
-        through ``transformers.initialization``, which leaves tensors loaded from a checkpoint alone.
-        """
+        """The official initialisation (DeepNorm's Xavier gains, the positional convolution's ``g = |v|``);
+        normal(0, initializer_range) where the official code keeps PyTorch's defaults."""
         std = self.config.initializer_range
         if isinstance(module, nn.Linear):
             gain = getattr(module, XAVIER_GAIN_ATTR, None)
@@ -137,22 +115,9 @@ class BeatsModel(BeatsPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
-        r"""Encode normalised fbank frames.
-
-        Args:
-            input_values: ``[B, T, num_mel_bins]`` fbank frames normalised as ``(fbank - fbank_mean) /
-                (2 * fbank_std)``. Frames after the last whole multiple of ``patch_size`` are ignored.
-            attention_mask: optional ``[B, T]`` frame mask, 1 for real frames and 0 for padding. It is reduced
-                to patches with :meth:`get_patch_attention_mask` and used as key padding mask; padded patches
-                are zeroed before the positional convolution. Every item needs at least one time block of
-                ``patch_size`` valid frames. Hidden states at padded patches are meaningless.
-            output_attentions: also return the attention probabilities of each layer, ``[B, heads, L, L]``.
-            output_hidden_states: also return the input of every layer and the final output.
-
-        Returns:
-            ``BaseModelOutput`` with ``last_hidden_state`` ``[B, num_patches(T), hidden_size]``, patches
-            ordered time-major (``num_mel_bins // patch_size`` frequency patches per time step).
-        """
+        r"""``last_hidden_state`` ``[B, num_patches(T), hidden_size]`` (time-major) of normalised fbank frames
+        ``[B, T, num_mel_bins]``; ``attention_mask`` ``[B, T]`` (1 = real frame) masks the patches it covers
+        whole (every item needs one such time block)."""
         config = self.config
         output_attentions = config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
@@ -217,13 +182,8 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
     ) -> SequenceClassifierOutput:
-        r"""Clip-level logits ``[B, num_labels]`` (and the loss when ``labels`` is given).
-
-        Args:
-            input_values, attention_mask, output_attentions, output_hidden_states: as for [`BeatsModel`].
-            labels: ``[B, num_labels]`` multi-hot targets (multi-label), ``[B]`` class indices
-                (single-label) or ``[B]``/``[B, num_labels]`` targets (regression).
-        """
+        r"""Clip-level logits ``[B, num_labels]`` (and the loss with ``labels``: multi-hot, class indices or
+        regression targets)."""
         outputs = self.beats(
             input_values,
             attention_mask=attention_mask,

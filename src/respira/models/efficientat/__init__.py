@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..features.efficientat_mel import EfficientATMel
 from ..registration import register_model_type
 from .configuration_efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig
 from .modeling_efficientat import EfficientATForAudioClassification, EfficientATModel
@@ -17,7 +16,6 @@ __all__ = [
     "MOBILENET_V3_LARGE_SETTING",
     "EfficientATConfig",
     "EfficientATForAudioClassification",
-    "EfficientATMel",
     "EfficientATModel",
     "convert_efficientat_checkpoint",
 ]

@@ -64,45 +64,19 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 @strict
 class EfficientATConfig(PretrainedConfig):
-    r"""Configuration of an EfficientAT MobileNetV3 ("mn") model.
+    r"""Configuration of an EfficientAT MobileNetV3 ("mn") model on 128-bin log-mels of 32 kHz audio
+    (`EfficientATMel`). The defaults describe ``mn04_as``: width 0.4, AudioSet's 527 labels.
 
-    The defaults describe ``mn04_as``: width 0.4, strides (2, 2, 2, 2), channel-wise squeeze-and-excitation,
-    the MLP head and AudioSet's 527 labels on 128-bin log-mels of 32 kHz audio.
-
-    Args:
-        width_mult (`float`, defaults to 0.4):
-            Channel multiplier of the whole network (mn04 = 0.4, mn05 = 0.5, mn10 = 1.0); 0.4 to 1.0.
-        inverted_residual_setting (`list[list]`, *optional*):
-            One row per inverted-residual block, at width 1.0: ``[input_channels, kernel, expanded_channels,
-            out_channels, use_se, activation, stride, dilation]`` with activation ``"RE"`` (ReLU) or ``"HS"``
-            (Hardswish). Defaults to MobileNetV3-Large (`MOBILENET_V3_LARGE_SETTING`).
-        last_channel (`int`, defaults to 1280):
-            Hidden size of the MLP head at width 1.0 (scaled by ``width_mult``: 512 for mn04).
-        last_conv_expansion (`int`, defaults to 6):
-            The final 1x1 convolution has ``last_conv_expansion`` times the channels of the last block
-            (384 for mn04, 960 for mn10): the size of the pooled embedding.
-        head_type (`str`, defaults to `"mlp"`):
-            Only ``"mlp"``: global average pooling → Linear → Hardswish → Dropout → Linear.
-        se_reduction (`int`, defaults to 4):
-            Squeeze-and-excitation bottleneck: ``make_divisible(channels // se_reduction, 8)``.
-        channel_divisor (`int`, defaults to 8):
-            Channel counts are multiples of this.
-        num_input_channels (`int`, defaults to 1):
-            Channels of the input "image" (one log-mel).
-        stem_kernel_size / stem_stride (`int`, defaults to 3 / 2):
-            The first convolution.
-        batch_norm_eps / batch_norm_momentum (`float`, defaults to 1e-3 / 0.01):
-            Batch normalisation settings of the original.
-        classifier_dropout (`float`, defaults to 0.2):
-            Dropout in the MLP head.
-        sampling_rate, n_mels, n_fft, win_length, hop_length, f_min, f_max:
-            The mel front end (`EfficientATMel`): 32 kHz, 128 bins, 1024-point FFT, 800-sample symmetric
-            Hann window, hop 320 (10 ms), 0 Hz to 15 kHz.
-        input_features_are_waveform (`bool`, defaults to `False`):
-            When `True`, ``forward(input_values)`` expects 32 kHz waveforms ``[B, samples]`` and computes the
-            log-mel itself; otherwise it expects log-mels ``[B, n_mels, frames]``.
-        num_labels (`int`, defaults to 527):
-            Outputs of the classifier (AudioSet's 527 classes by default).
+    width_mult (`float`, defaults to 0.4): channel multiplier, 0.4 (mn04) to 1.0 (mn10).
+    inverted_residual_setting (`list[list]`, *optional*): one row per block at width 1.0, ``[input_channels,
+        kernel, expanded_channels, out_channels, use_se, activation ("RE" ReLU or "HS" Hardswish), stride,
+        dilation]``; default MobileNetV3-Large (`MOBILENET_V3_LARGE_SETTING`).
+    last_channel (`int`, defaults to 1280): the MLP head's hidden size at width 1.0.
+    last_conv_expansion (`int`, defaults to 6): the last 1x1 convolution's channels over the last block's
+        (the pooled embedding's size).
+    head_type (`str`, defaults to `"mlp"`): pooling → Linear → Hardswish → Dropout → Linear (the only head).
+    The other fields are the original's (squeeze-and-excitation reduction, channel divisor, stem, batch norm,
+    head dropout).
     """
 
     model_type = "efficientat"
@@ -120,14 +94,6 @@ class EfficientATConfig(PretrainedConfig):
     batch_norm_eps: float | int = 1e-3
     batch_norm_momentum: float | int = 0.01
     classifier_dropout: float | int = 0.2
-    sampling_rate: int = 32000
-    n_mels: int = 128
-    n_fft: int = 1024
-    win_length: int = 800
-    hop_length: int = 320
-    f_min: float | int = 0.0
-    f_max: float | int = 15000.0
-    input_features_are_waveform: bool = False
     initializer_range: float | int = 0.01
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -142,27 +108,17 @@ class EfficientATConfig(PretrainedConfig):
 
     def _check(self) -> None:
         if not MIN_WIDTH_MULT <= float(self.width_mult) <= MAX_WIDTH_MULT:
-            raise ValueError(
-                f"width_mult must be between {MIN_WIDTH_MULT} and {MAX_WIDTH_MULT} "
-                "(EfficientAT mn04 to mn10), "
-                f"got {self.width_mult}"
-            )
+            raise ValueError(f"width_mult must be between 0.4 and 1.0 (mn04 to mn10), got {self.width_mult}")
         if self.head_type not in _HEAD_TYPES:
             raise ValueError(f"head_type must be one of {_HEAD_TYPES}, got {self.head_type!r}")
         if not self.inverted_residual_setting:
             raise ValueError("inverted_residual_setting must list at least one block")
         for index, row in enumerate(self.inverted_residual_setting):
-            if len(row) != len(_SETTING_FIELDS):
+            if len(row) != len(_SETTING_FIELDS) or row[5] not in _ACTIVATIONS or row[6] not in (1, 2):
                 raise ValueError(
-                    f"inverted_residual_setting[{index}] must have {len(_SETTING_FIELDS)} entries "
-                    f"({', '.join(_SETTING_FIELDS)}), got {row!r}"
+                    f"inverted_residual_setting[{index}] must be [{', '.join(_SETTING_FIELDS)}] with "
+                    f"activation RE or HS and stride 1 or 2, got {row!r}"
                 )
-            if row[5] not in _ACTIVATIONS:
-                raise ValueError(
-                    f"inverted_residual_setting[{index}]: activation must be RE or HS, got {row[5]!r}"
-                )
-            if row[6] not in (1, 2):
-                raise ValueError(f"inverted_residual_setting[{index}]: stride must be 1 or 2, got {row[6]!r}")
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
 
@@ -196,15 +152,3 @@ class EfficientATConfig(PretrainedConfig):
     def head_hidden_size(self) -> int:
         """Hidden size of the MLP head (512 for mn04)."""
         return self.adjust_channels(self.last_channel)
-
-    def mel_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of `EfficientATMel` for this configuration."""
-        return {
-            "sampling_rate": self.sampling_rate,
-            "n_mels": self.n_mels,
-            "n_fft": self.n_fft,
-            "win_length": self.win_length,
-            "hop_length": self.hop_length,
-            "f_min": self.f_min,
-            "f_max": self.f_max,
-        }

@@ -22,9 +22,6 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from ...labels import tagging_loss
-from ...utils.shipping import not_shipped
-from ..features.buffers import DerivedBuffers
-from ..features.efficientat_mel import EfficientATMel
 from .configuration_efficientat import EfficientATConfig, make_divisible
 
 __all__ = [
@@ -37,19 +34,8 @@ __all__ = [
 
 @dataclass
 class EfficientATAudioClassifierOutput(ModelOutput):
-    """Output of `EfficientATForAudioClassification`.
-
-    Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` are given):
-            BCE-with-logits for ``multi_label_classification`` (AudioSet), cross-entropy for single-label
-            classification, MSE for regression.
-        logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
-            Classification scores before sigmoid / softmax.
-        embeddings (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
-            Global average of the last feature map (384-d for width 0.4), the input of the MLP head.
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
-            Output of every ``features`` stage, each ``(batch_size, channels, freq, time)``.
-    """
+    """Output of `EfficientATForAudioClassification`: ``loss`` (with ``labels``), ``logits``, the pooled
+    ``embeddings`` (the MLP head's input) and each ``features`` stage's output (``hidden_states``)."""
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
@@ -183,7 +169,7 @@ class EfficientATPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """The original initialisation; also (re)computes the mel front end's non-persistent buffers."""
+        """The original initialisation."""
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out")
             if module.bias is not None:
@@ -198,13 +184,6 @@ class EfficientATPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
             if module.bias is not None:
                 init.zeros_(module.bias)
-        elif isinstance(module, DerivedBuffers):  # the mel front end and its export's power spectrum
-            module.reset_buffers()
-
-    @not_shipped
-    def featurize(self, waveform: torch.Tensor) -> torch.Tensor:
-        """32 kHz waveform ``[B, samples]`` → normalised log-mel ``[B, n_mels, frames]`` (the model input)."""
-        return self.base_model.mel(waveform)
 
 
 class EfficientATModel(EfficientATPreTrainedModel):
@@ -212,7 +191,6 @@ class EfficientATModel(EfficientATPreTrainedModel):
 
     def __init__(self, config: EfficientATConfig) -> None:
         super().__init__(config)
-        self.mel = EfficientATMel(**config.mel_kwargs())  # no parameters, nothing in the state dict
         blocks = config.block_settings
         layers: list[nn.Module] = [
             EfficientATConvNormActivation(
@@ -233,46 +211,22 @@ class EfficientATModel(EfficientATPreTrainedModel):
         self.features = nn.ModuleList(layers)
         self.post_init()
 
-    def _prepare_input(
-        self, input_values: torch.Tensor, input_features_are_waveform: bool | None
-    ) -> torch.Tensor:
-        if input_features_are_waveform is None:
-            input_features_are_waveform = self.config.input_features_are_waveform
-        if input_features_are_waveform:
-            if input_values.dim() != 2:
-                raise ValueError(
-                    f"expected a 32 kHz waveform [batch, samples], got shape {tuple(input_values.shape)}"
-                )
-            input_values = self.mel(input_values)
-        if input_values.dim() == 3:
-            input_values = input_values.unsqueeze(1)
-        if input_values.dim() != 4 or input_values.shape[1] != self.config.num_input_channels:
-            hint = (
-                " (a 2-D input looks like a waveform: pass input_features_are_waveform=True "
-                "or use model.featurize)"
-                if input_values.dim() == 2
-                else ""
-            )
-            raise ValueError(
-                f"expected log-mels [batch, {self.config.n_mels}, frames], "
-                f"got shape {tuple(input_values.shape)}{hint}"
-            )
-        return input_values.to(self.features[0][0].weight.dtype)
-
     @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
-        input_features_are_waveform: bool | None = None,
         output_hidden_states: bool | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPoolingAndNoAttention:
-        r"""input_values (`torch.FloatTensor`): Normalised log-mels ``(batch_size, n_mels, frames)`` as
-        `EfficientATMel` computes them, or, with ``input_features_are_waveform=True`` (or the config flag), 32
-        kHz waveforms ``(batch_size, samples)``."""
+        r"""input_values (`torch.FloatTensor`): log-mels ``(batch_size, n_mels, frames)`` (`EfficientATMel`'s,
+        transposed)."""
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        hidden = self._prepare_input(input_values, input_features_are_waveform)
+        if input_values.dim() != 3:
+            raise ValueError(
+                f"expected log-mels [batch, n_mels, frames], got shape {tuple(input_values.shape)}"
+            )
+        hidden = input_values.unsqueeze(1).to(self.features[0][0].weight.dtype)
         all_hidden: list[torch.Tensor] = []
         for layer in self.features:
             hidden = layer(hidden)
@@ -295,25 +249,17 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         self.classifier = EfficientATMLPHead(config)
         self.post_init()
 
-    @property
-    def mel(self) -> EfficientATMel:
-        """The log-mel front end (`EfficientATMel`) of the trunk."""
-        return self.efficientat.mel
-
     @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
-        input_features_are_waveform: bool | None = None,
         output_hidden_states: bool | None = None,
         **kwargs: Any,
     ) -> EfficientATAudioClassifierOutput:
-        r"""input_values (`torch.FloatTensor`): Log-mels ``(batch_size, n_mels, frames)``, or 32 kHz waveforms
-        with ``input_features_are_waveform``."""
+        r"""input_values (`torch.FloatTensor`): log-mels ``(batch_size, n_mels, frames)``."""
         outputs = self.efficientat(
             input_values,
-            input_features_are_waveform=input_features_are_waveform,
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )

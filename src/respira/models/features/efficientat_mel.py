@@ -1,6 +1,6 @@
 """The log-mel front end of EfficientAT (its ``AugmentMelSTFT`` in eval mode), batched, in plain torch.
 
-For 32 kHz waveforms ``[B, samples]`` it computes ``[B, n_mels, frames]``:
+For 32 kHz waveforms ``[B, samples]`` it computes ``[B, frames, n_mels]``:
 
 1. pre-emphasis ``y[n] = x[n + 1] - 0.97 · x[n]`` (one sample shorter than the input);
 2. ``torch.stft`` with ``n_fft`` 1024, a symmetric Hann window of 800 samples (zero-padded to
@@ -12,7 +12,7 @@ For 32 kHz waveforms ``[B, samples]`` it computes ``[B, n_mels, frames]``:
 
 Training-time masking and mel-range jitter are left out. :meth:`EfficientATMel.forward_plain` is these
 steps in plain torch ops; :meth:`EfficientATMel.forward_export` computes the power spectrum with
-:mod:`.frame_dft` for ONNX; the CPU kernel (docs/history/speed.md, "EfficientAT front end") runs one row at
+:mod:`.frame_dft` for ONNX; the CPU kernel runs one row at
 a time through reused buffers with banded mel products (:func:`.banded.power_mel`).
 """
 
@@ -28,52 +28,23 @@ from ...utils.shipping import not_shipped
 from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
+from .kaldi_fbank import kaldi_mel_banks
 from .kernel_choice import FasterPaths, kernel_or_export
-from .mel_banks import kaldi_mel_banks
 
 __all__ = ["EfficientATMel"]
 
 
 class EfficientATMel(DerivedBuffers, FasterPaths):
-    """EfficientAT's eval-mode log-mel spectrogram: waveform ``[B, samples]`` → ``[B, n_mels, frames]``."""
+    """EfficientAT's eval-mode log-mel spectrogram: 32 kHz ``[B, samples]`` → ``[B, frames, 128]``."""
 
     window: torch.Tensor
     mel_banks: torch.Tensor
     kernel_mel_banks: torch.Tensor
+    sampling_rate, n_mels, n_fft, win_length, hop_length = 32000, 128, 1024, 800, 320
+    f_min, f_max, preemphasis, log_offset, mel_shift, mel_scale = 0.0, 15000.0, 0.97, 1e-5, 4.5, 5.0
 
-    def __init__(
-        self,
-        *,
-        sampling_rate: int = 32000,
-        n_mels: int = 128,
-        n_fft: int = 1024,
-        win_length: int = 800,
-        hop_length: int = 320,
-        f_min: float = 0.0,
-        f_max: float = 15000.0,
-        preemphasis: float = 0.97,
-        log_offset: float = 1e-5,
-        mel_shift: float = 4.5,
-        mel_scale: float = 5.0,
-    ) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        if win_length > n_fft:
-            raise ValueError(f"win_length ({win_length}) must not exceed n_fft ({n_fft})")
-        if hop_length <= 0:
-            raise ValueError(f"hop_length must be positive, got {hop_length}")
-        if mel_scale == 0:
-            raise ValueError("mel_scale must not be 0")
-        self.sampling_rate = sampling_rate
-        self.n_mels = n_mels
-        self.n_fft = n_fft
-        self.win_length = win_length
-        self.hop_length = hop_length
-        self.f_min = float(f_min)
-        self.f_max = float(f_max)
-        self.preemphasis = float(preemphasis)
-        self.log_offset = float(log_offset)
-        self.mel_shift = float(mel_shift)
-        self.mel_scale = float(mel_scale)
         self.register_derived_buffers()
         self.prepare_faster_paths()
 
@@ -111,8 +82,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         return kernel_or_export(self, waveforms, plain)
 
     def _mel_banks(self) -> torch.Tensor:
-        banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
-        return nn.functional.pad(banks, (0, 1), value=0.0)  # zero weight for the Nyquist bin
+        return kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
 
     @property
     def frame_timing(self) -> tuple[float, float]:
@@ -125,24 +95,14 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
             return torch.div(num_samples - 1, self.hop_length, rounding_mode="floor") + 1
         return 1 + (num_samples - 1) // self.hop_length
 
-    def forward(self, waveform: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Log-mels of ``waveform`` ``[B, samples]`` (or ``[samples]``)."""
-        unbatched = waveform.dim() == 1
-        if unbatched:
-            waveform = waveform.unsqueeze(0)
-        if waveform.dim() != 2:
-            raise ValueError(
-                "EfficientATMel expects a waveform [batch, samples] (or [samples]), "
-                f"got shape {tuple(waveform.shape)}"
-            )
-        # reflect padding needs more than n_fft // 2 samples after pre-emphasis
-        min_samples = self.n_fft // 2 + 2
-        if waveform.shape[-1] < min_samples:
-            raise ValueError(f"EfficientATMel needs at least {min_samples} samples, got {waveform.shape[-1]}")
-        x = waveform.to(self.window.dtype)
+    def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
+        """Log-mels ``[B, frames, n_mels]`` of ``waveforms`` ``[B, samples]``."""
+        min_samples = self.n_fft // 2 + 2  # reflect padding needs more than n_fft // 2 after pre-emphasis
+        if waveforms.shape[-1] < min_samples:
+            raise ValueError(f"EfficientATMel needs {min_samples} samples or more, got {waveforms.shape[-1]}")
+        x = waveforms.to(self.window.dtype)
         path = self.faster_path(x, plain)
-        mel = self.forward_plain(x) if path is None else path(x)
-        return mel.squeeze(0) if unbatched else mel
+        return self.forward_plain(x) if path is None else path(x)
 
     def _emphasised(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, 1:] - self.preemphasis * x[:, :-1]
@@ -163,7 +123,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         )
         power = spec.real.square() + spec.imag.square()  # [B, n_fft // 2 + 1, frames]
         mel = torch.matmul(self.mel_banks.to(device=x.device, dtype=x.dtype), power)
-        return (torch.log(mel + self.log_offset) + self.mel_shift) / self.mel_scale
+        return ((torch.log(mel + self.log_offset) + self.mel_shift) / self.mel_scale).transpose(1, 2)
 
     @not_shipped
     def forward_export(self, x: torch.Tensor) -> torch.Tensor:
@@ -173,7 +133,8 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         padded = nn.functional.pad(self._emphasised(x).unsqueeze(1), (half, half), mode="reflect").squeeze(1)
         power = self.power_spectrum(padded)  # [B, bins used, frames]
         banks = self.mel_banks[:, : power.shape[1]].to(device=x.device, dtype=x.dtype)
-        return (torch.log(torch.matmul(banks, power) + self.log_offset) + self.mel_shift) / self.mel_scale
+        mel = torch.log(torch.matmul(banks, power) + self.log_offset)
+        return ((mel + self.mel_shift) / self.mel_scale).transpose(1, 2)
 
     @not_shipped
     def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,11 +164,4 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
             power_mel(windowed[:count], self.n_fft, self.kernel_mel_banks, self.bands, out, power[:count])
             # the banks carry the factor e^shift: log(e^shift · (power + offset)) = log(...) + shift
             out.add_(self.log_offset * math.exp(self.mel_shift)).log_().div_(self.mel_scale)
-        return mel.transpose(1, 2)
-
-    def extra_repr(self) -> str:
-        return (
-            f"sampling_rate={self.sampling_rate}, n_mels={self.n_mels}, n_fft={self.n_fft}, "
-            f"win_length={self.win_length}, hop_length={self.hop_length}, "
-            f"f_min={self.f_min}, f_max={self.f_max}"
-        )
+        return mel

@@ -7,7 +7,8 @@ a Povey or symmetric Hann window, zero-padding to a power of two, the power spec
 
 :meth:`KaldiFbank.forward_plain` is that recipe in plain torch ops (differentiable, exportable). The
 inference kernel, 2–4× faster on the CPU (docs/history/speed.md, "Featurizer"), is exact: pre-emphasis
-runs once over the signal (each frame corrected by ``(1 - p)·mean`` and its first sample), the squared
+runs once over the signal (each frame corrected by ``(1 - p)·mean``; its first sample, pre-emphasised
+against itself in Kaldi, meets the window's zero), the squared
 real and imaginary parts are multiplied with mel banks stored twice per row, band by band (``banded``),
 and the scale and normalisation mean are folded into the banks.
 """
@@ -15,20 +16,21 @@ and the scale and normalisation mean are folded into the banks.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
+from transformers.audio_utils import mel_filter_bank
 
 from ...utils.shipping import not_shipped
 from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
 from .kernel_choice import FasterPaths, kernel_or_export
-from .mel_banks import kaldi_mel_banks
 
-WindowType = Literal["povey", "hanning", "hamming", "rectangular"]
+WindowType = Literal["povey", "hanning"]
 _FLOAT32_EPSILON = torch.finfo(torch.float32).eps
 
 
@@ -47,74 +49,49 @@ BEATS_NORMALIZATION = FbankNormalization(mean=15.41663, std=6.55582, waveform_sc
 """BEATs statistics, computed on waveforms scaled to the int16 range."""
 
 
-def frame_window(kind: WindowType, length: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Kaldi's analysis windows (symmetric)."""
-    if kind == "povey":
-        return torch.hann_window(length, periodic=False, dtype=torch.float64).pow(0.85).to(dtype)
-    if kind == "hanning":
-        return torch.hann_window(length, periodic=False, dtype=dtype)
-    if kind == "hamming":
-        return torch.hamming_window(length, periodic=False, alpha=0.54, beta=0.46, dtype=dtype)
-    if kind == "rectangular":
-        return torch.ones(length, dtype=dtype)
-    raise ValueError(f"unknown window type {kind!r}; use povey, hanning, hamming or rectangular")
-
-
-def num_frames(num_samples: torch.Tensor | int, frame_length: int, frame_shift: int) -> torch.Tensor | int:
-    """Frames Kaldi's ``snip_edges`` framing yields for a signal (0 when shorter than one frame)."""
-    if isinstance(num_samples, torch.Tensor):
-        return torch.where(
-            num_samples >= frame_length,
-            torch.div(num_samples - frame_length, frame_shift, rounding_mode="floor") + 1,
-            torch.zeros_like(num_samples),
+def kaldi_mel_banks(
+    num_bins: int, n_fft: int, rate: float, low: float, high: float, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Kaldi's triangular mel banks ``[num_bins, n_fft // 2 + 1]`` (zero at the Nyquist bin, as Kaldi)."""
+    with warnings.catch_warnings():  # of triangles between two FFT bins, which Kaldi keeps too
+        warnings.simplefilter("ignore")
+        banks = mel_filter_bank(
+            num_frequency_bins=n_fft // 2 + 1,
+            num_mel_filters=num_bins,
+            min_frequency=low,
+            max_frequency=high,
+            sampling_rate=rate,
+            mel_scale="kaldi",
+            triangularize_in_mel_space=True,
         )
-    return 0 if num_samples < frame_length else (num_samples - frame_length) // frame_shift + 1
+    banks[-1] = 0.0
+    return torch.from_numpy(banks.T).to(torch.get_default_device(), dtype)
 
 
 class KaldiFbank(DerivedBuffers, FasterPaths):
-    """Log-mel filter banks of a batch of waveforms ``[batch, samples]`` → ``[batch, frames, num_mel_bins]``.
-
-    Args:
-        sampling_rate: input rate in Hz.
-        num_mel_bins: mel bands (128 for AST and BEATs).
-        frame_length_ms / frame_shift_ms: 25 / 10 as in Kaldi.
-        window: ``"hanning"`` (AST, as in ``ASTFeatureExtractor``) or ``"povey"`` (BEATs, Kaldi's default).
-        preemphasis: pre-emphasis coefficient.
-        low_freq / high_freq: mel range (``high_freq <= 0`` is an offset from Nyquist).
-        normalization: optional checkpoint statistics applied after the log.
-    """
+    """Log-mel filter banks of a batch of waveforms ``[batch, samples]`` → ``[batch, frames, num_mel_bins]``:
+    Kaldi's 25 ms frames every 10 ms, mel banks from 20 Hz to Nyquist, a ``"hanning"`` window (AST, as in
+    ``ASTFeatureExtractor``) or ``"povey"`` (BEATs, Kaldi's default), then the checkpoint's ``normalization``
+    (read-only: the kernel folds it into its banks)."""
 
     def __init__(
         self,
         sampling_rate: int = 16000,
         num_mel_bins: int = 128,
-        frame_length_ms: float = 25.0,
-        frame_shift_ms: float = 10.0,
         window: WindowType = "hanning",
-        preemphasis: float = 0.97,
-        low_freq: float = 20.0,
-        high_freq: float = 0.0,
         normalization: FbankNormalization | None = None,
     ) -> None:
         super().__init__()
-        self.sampling_rate = sampling_rate
-        self.frame_length = round(sampling_rate * frame_length_ms / 1000)
-        self.frame_shift = round(sampling_rate * frame_shift_ms / 1000)
+        self.sampling_rate, self.num_mel_bins, self.window_type = sampling_rate, num_mel_bins, window
+        self.frame_length, self.frame_shift = round(sampling_rate * 0.025), round(sampling_rate * 0.01)
         self.n_fft = 1 << (self.frame_length - 1).bit_length()
-        self.preemphasis = preemphasis
-        self._normalization = normalization
-        self.window_type, self.num_mel_bins, self.low_freq, self.high_freq = (
-            window,
-            num_mel_bins,
-            low_freq,
-            high_freq,
-        )
+        self.preemphasis, self._normalization = 0.97, normalization
         self.register_derived_buffers()
         self.prepare_faster_paths()
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         return {
-            "window": frame_window(self.window_type, self.frame_length),
+            "window": self._window(),
             "mel_banks": self._mel_banks().T.to(torch.float32).contiguous(),
             **self.faster_path_buffers(),
         }
@@ -138,17 +115,15 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         """The kernel unless ``plain`` (:func:`.kernel_choice.kernel_or_export`; no export formulation)."""
         return kernel_or_export(self, waveforms, plain)
 
+    def _window(self) -> torch.Tensor:
+        if self.window_type == "povey":
+            return torch.hann_window(self.frame_length, periodic=False, dtype=torch.float64).pow(0.85).float()
+        return torch.hann_window(self.frame_length, periodic=False)
+
     def _mel_banks(self) -> torch.Tensor:
-        """Kaldi's banks ``[num_mel_bins, n_fft // 2 + 1]`` in float64 (zero at the Nyquist bin)."""
-        banks = kaldi_mel_banks(
-            self.num_mel_bins,
-            self.n_fft,
-            self.sampling_rate,
-            self.low_freq,
-            self.high_freq,
-            dtype=torch.float64,
-        )
-        return nn.functional.pad(banks, (0, 1))  # Kaldi leaves the Nyquist bin out
+        """Kaldi's banks ``[num_mel_bins, n_fft // 2 + 1]`` in float64."""
+        rate = self.sampling_rate
+        return kaldi_mel_banks(self.num_mel_bins, self.n_fft, rate, 20.0, rate / 2, dtype=torch.float64)
 
     @not_shipped
     def _kernel_mel_banks(self) -> torch.Tensor:
@@ -160,15 +135,15 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         banks = self._mel_banks() * (scale**2 * math.exp(-mean))
         return banks.T.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
 
-    @property
-    def normalization(self) -> FbankNormalization | None:
-        """The checkpoint statistics (read-only: the mean and scale are folded into the mel banks)."""
-        return self._normalization
-
     def _scale_and_mean(self) -> tuple[float, float]:
         if self.normalization is None:
             return 1.0, 0.0
         return self.normalization.waveform_scale, self.normalization.mean
+
+    @property
+    def normalization(self) -> FbankNormalization | None:
+        """The checkpoint statistics (read-only: the kernel folds them into its banks)."""
+        return self._normalization
 
     @property
     def frame_timing(self) -> tuple[float, float]:
@@ -177,7 +152,10 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Number of feature frames for signals of ``num_samples`` samples."""
-        return num_frames(num_samples, self.frame_length, self.frame_shift)
+        if isinstance(num_samples, torch.Tensor):
+            frames = torch.div(num_samples - self.frame_length, self.frame_shift, rounding_mode="floor") + 1
+            return frames.clamp_min(0)
+        return max(0, (num_samples - self.frame_length) // self.frame_shift + 1)
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
         """Features of ``waveforms`` ``[batch, samples]``."""
@@ -226,7 +204,6 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         mel_power = waveforms.new_empty(batch, frames, banks.shape[1])
         dc_terms = self._dc_terms(waveforms, frames)
         window = nn.functional.pad(self.window, (0, n_fft - length))  # frames are n_fft samples long
-        corrects_first_sample = bool(self.window[0] != 0) and p != 0
         # Chunks of about max_frames_per_chunk frames stay in cache from framing to mel bands, and
         # reuse one pair of buffers (fresh memory costs a page fault per page).
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
@@ -242,8 +219,6 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
             torch.mul(framed, window, out=windowed[:count])
             windowed[:count].addcmul_(dc_terms[start : start + count], window)
             spectrum = torch.fft.rfft(windowed[:count], n=n_fft)
-            if corrects_first_sample:
-                spectrum += self._first_sample_terms(chunk, frames).unsqueeze(-1)
             parts = torch.view_as_real(spectrum).flatten(-2)  # Re, Im interleaved
             banded_matmul(parts.mul_(parts), banks, self.bands, out=mel_power[start : start + count])
         return mel_power
@@ -262,12 +237,3 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         block_sums = waveforms[:, : samples // block * block].reshape(batch, -1, block).sum(-1)
         frame_sums = block_sums.unfold(1, self.frame_length // block, self.frame_shift // block)
         return frame_sums[:, :frames].sum(-1) / self.frame_length
-
-    @not_shipped
-    def _first_sample_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
-        """What each frame's first sample adds to every bin of its spectrum: Kaldi pre-emphasises it
-        against itself, ``(1 - p)·x[s]``, where the global signal holds ``x[s] - p·x[s-1]``."""
-        starts = torch.arange(frames, device=waveforms.device) * self.frame_shift
-        before = waveforms[:, (starts - 1).clamp_min(0)]
-        first = waveforms[:, starts]
-        return self.window[0] * self.preemphasis * (before - first)

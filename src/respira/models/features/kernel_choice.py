@@ -2,7 +2,7 @@
 
 ``KaldiFbank``, ``LogMelSpectrogram`` and ``EfficientATMel`` run their kernel only for inference on the CPU,
 where it was measured to pay off (docs/history/speed.md, "Featurizer"); the ONNX export traces a third path
-of convolutions and matrix products (:func:`runs_export_path`, :mod:`.frame_dft`). :class:`FasterPaths`'
+of convolutions and matrix products (:mod:`.frame_dft`). :class:`FasterPaths`'
 hooks are ``@not_shipped``: the code shipped with a model keeps the plain path alone.
 """
 
@@ -38,7 +38,9 @@ def kernel_or_export(
     ``forward_export`` while ``torch.export`` traces (when it has one), else its ``_forward_kernel``
     unless ``plain`` (by default, :func:`runs_plain_path`); ``None``: the plain path."""
     export = getattr(module, "forward_export", None)
-    if plain is None and export is not None and runs_export_path(waveforms):
+    # torch.export traces (torch.onnx.export uses it) a convolution/matrix-product formulation
+    exporting = torch.compiler.is_exporting() and isinstance(waveforms.shape[-1], int)
+    if plain is None and export is not None and exporting:
         return export
     if plain is None:
         plain = runs_plain_path(waveforms)
@@ -54,11 +56,3 @@ def runs_plain_path(waveforms: torch.Tensor) -> bool:
         or waveforms.device.type != "cpu"
         or (torch.is_grad_enabled() and waveforms.requires_grad)
     )
-
-
-def runs_export_path(waveforms: torch.Tensor | None = None) -> bool:
-    """Whether the feature modules are being traced by ``torch.export`` (which ``torch.onnx.export``
-    uses): they then trace their convolution/matrix-product formulation, never run eagerly."""
-    if not torch.compiler.is_exporting():
-        return False
-    return waveforms is None or isinstance(waveforms.shape[-1], int)

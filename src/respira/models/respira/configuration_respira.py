@@ -13,9 +13,15 @@ from ...audio.dsp import DEFAULT_LOWPASS_ORDER
 from ...core.windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ...utils.shipping import not_shipped
-from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE, featurizer_names, find_encoder_spec
+from ..encoders import (
+    DEFAULT_ENCODER,
+    DEFAULT_ENCODER_MODEL_TYPE,
+    encoder_specs,
+    featurizer_names,
+    find_encoder_spec,
+)
 
-POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention", "autopool")
+POOLINGS: tuple[str, ...] = ("mean", "cls_distill", "autopool")
 HEADS: tuple[str, ...] = ("linear",)
 
 
@@ -31,8 +37,9 @@ class RespiraConfig(PreTrainedConfig):
     featurizer (`str`, *optional*):
         `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"`; by default the one the
         encoder was pretrained with.
-    sampling_rate (`int`, defaults to 16000):
-        Rate of the waveforms `forward` takes (`respira.audio.DEFAULT_SAMPLING_RATE`).
+    sampling_rate (`int`, *optional*):
+        Rate of the waveforms `forward` takes; default: the rate the encoder family was pretrained at
+        (EfficientAT 32000, the others 16000), the only one EfficientAT's featurizer takes.
     lowpass_cutoff (`float`, *optional*):
         The zero-phase Butterworth low-pass (`respira.audio.dsp.lowpass`, Hz) the training recordings were
         filtered with before cycles were cut; whatever feeds the model applies it the same way (the
@@ -53,28 +60,19 @@ class RespiraConfig(PreTrainedConfig):
         SpecAugment options (`freq_mask_param`, `time_mask_param`, `num_freq_masks`,
         `num_time_masks`), applied in training mode only.
     pooling (`str`, defaults to `"mean"`):
-        `"mean"` over time, `"cls"` / `"cls_distill"` (AST's CLS, or CLS and distillation tokens
-        averaged), or learned `"attention"` pooling; `"autopool"`: the head reads each of the
-        encoder's time steps and the clip's logit per label is the auto-pool of theirs (McFee et al.,
-        2018: the steps' probabilities averaged with weights softmax(logits)), so a clip is decided
-        present where some of its steps are and the frame outputs are on the clip decisions' scale
-        (waveform inputs only).
-    head (`str`, defaults to `"linear"`):
-        `"linear"` (dropout → linear), the only head.
-    head_dropout (`float`, defaults to 0.1):
-        Dropout in the head.
+        `"mean"` over time, `"cls_distill"` (AST's CLS and distillation tokens averaged), or `"autopool"`
+        (waveform inputs only): the clip's logit per label is the auto-pool of the head's logits on each
+        time step (McFee et al., 2018), so frame outputs are on the clip decisions' scale.
+    head, head_dropout (`"linear"`, 0.1):
+        The head (dropout → linear, the only one) and its dropout.
     head_norm (`bool`, defaults to `False`):
-        Standardise each feature of the pooled embedding before the head (batch statistics in
-        training, running statistics saved with the model at evaluation): for frozen encoders whose
-        features sit on very different scales.
+        Standardise each feature of the pooled embedding before the head (`EmbeddingStandardizer`).
     head_hidden_size (`int`, *optional*):
         A trainable layer (linear → ReLU) between the (standardised) embedding and both the classifier
         and the projector: with a frozen encoder, what lets an auxiliary loss on the projections shape
         the features the classifier reads. `None`: the classifier and projector read the embedding.
     projector_dim (`int`, *optional*, defaults to 128):
         Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
-    projector_hidden_size (`int`, *optional*):
-        Hidden size of the projector MLP (default: the encoder's hidden size).
     freeze_encoder (`bool`, defaults to `False`):
         Keep the encoder in eval mode without gradients (dropout off, batch-norm statistics frozen).
     decision_thresholds (`list[float]`, *optional*):
@@ -117,7 +115,7 @@ class RespiraConfig(PreTrainedConfig):
     encoder_config: dict | PreTrainedConfig | None = None
     encoder_name_or_path: str | None = None
     featurizer: str | None = None
-    sampling_rate: int = DEFAULT_SAMPLING_RATE
+    sampling_rate: int | None = None
     lowpass_cutoff: float | int | None = None
     lowpass_order: int = DEFAULT_LOWPASS_ORDER
     target_seconds: float | int = 8.0
@@ -131,7 +129,6 @@ class RespiraConfig(PreTrainedConfig):
     head_norm: bool = False
     head_hidden_size: int | None = None
     projector_dim: int | None = 128
-    projector_hidden_size: int | None = None
     freeze_encoder: bool = False
     decision_thresholds: list[float] | None = None
     calibration: dict | None = None
@@ -155,13 +152,14 @@ class RespiraConfig(PreTrainedConfig):
             self.id2label = dict(enumerate(names))
             self.label2id = {name: index for index, name in self.id2label.items()}
         super().__post_init__(**kwargs)
-        if self.featurizer is None:
-            # the default family's when the encoder's has no spec; neither in the code shipped with a
-            # model of another family, where a bare RespiraConfig() (transformers builds one to compare
-            # a loaded config with) keeps featurizer=None
-            spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
-            if spec is not None:
-                self.featurizer = spec.featurizer
+        # the default family's when the encoder's has no spec; neither in the code shipped with a model of
+        # another family, where a bare RespiraConfig() (transformers builds one to compare a loaded config
+        # with) keeps featurizer=None
+        spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
+        if self.featurizer is None and spec is not None:
+            self.featurizer = spec.featurizer
+        if self.sampling_rate is None:
+            self.sampling_rate = spec.sampling_rate if spec is not None else DEFAULT_SAMPLING_RATE
 
     def validate_architecture(self) -> None:
         choices = {
@@ -176,6 +174,12 @@ class RespiraConfig(PreTrainedConfig):
             value = getattr(self, name)
             if value is not None and value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        fixed = next((s for s in encoder_specs() if s.fixed_rate and s.featurizer == self.featurizer), None)
+        if fixed is not None and self.sampling_rate not in (None, fixed.sampling_rate):
+            raise ValueError(
+                f"the {self.featurizer} featurizer takes {fixed.sampling_rate} Hz audio, not "
+                f"sampling_rate={self.sampling_rate}: resample the audio instead"
+            )
         if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:
             raise ValueError(
                 f"lowpass_cutoff={self.lowpass_cutoff} Hz must lie between 0 and the Nyquist frequency "

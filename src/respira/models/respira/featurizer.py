@@ -3,7 +3,6 @@ features (+ SpecAugment frequency and time masking in training), on the model's 
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -184,10 +183,7 @@ class RespiraFeaturizer(nn.Module):
         super().__init__()
         self.config = config
         bins = getattr(config.encoder_config, "num_mel_bins", 128)
-        parts = featurizer_spec(config.featurizer).build_featurizer(config.sampling_rate, bins)
-        self.resample: nn.Module | None = parts.resample
-        self.transform = parts.transform
-        self._bins_first = parts.bins_first
+        self.transform = featurizer_spec(config.featurizer).build_featurizer(config.sampling_rate, bins)
         self.spec_augment = SpecAugment(**config.spec_augment) if config.spec_augment else None
 
     @property
@@ -199,8 +195,6 @@ class RespiraFeaturizer(nn.Module):
             if isinstance(value, int) and value > 0:
                 length = value
                 break
-        if self.resample is not None:  # the transform's frames are at its own rate: back to the model's
-            length = math.ceil(length * self.resample.down / self.resample.up)
         return max(1, int(length))
 
     @property
@@ -209,8 +203,6 @@ class RespiraFeaturizer(nn.Module):
         return self.transform.frame_timing
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
-        if self.resample is not None:
-            num_samples = num_samples * self.resample.up // self.resample.down
         return self.transform.frames_for(num_samples)
 
     def forward(
@@ -225,11 +217,7 @@ class RespiraFeaturizer(nn.Module):
             pad_mode=config.pad_mode,
             fade=round(config.fade_seconds * config.sampling_rate),
         )
-        if self.resample is not None:
-            waveforms = self.resample(waveforms)
         features = self.transform(waveforms)
-        if self._bins_first:
-            features = features.transpose(1, 2)
         frames = torch.arange(features.shape[1], device=features.device)
         frame_mask = frames.unsqueeze(0) < self.num_frames(valid).clamp_min(1).unsqueeze(1)
         if self.spec_augment is not None:
@@ -253,7 +241,6 @@ def stages_of(config: RespiraConfig) -> frozenset[str]:
     """The optional stages (:data:`respira.utils.shipping.STAGES`) a model of ``config`` runs: the code
     shipped with it holds what ``@shipped_when`` marks for these stages, and none of the others'."""
     runs = {
-        "resample": RespiraFeaturizer(config).resample is not None,
         "spec_augment": bool(config.spec_augment),
         f"pooling_{config.pooling}": True,
     }

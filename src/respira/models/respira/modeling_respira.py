@@ -20,8 +20,6 @@ from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer, prepare_waveforms
 
-_CLS_POOLINGS = ("cls", "cls_distill")
-
 
 @dataclass
 class RespiraModelOutput(ModelOutput):
@@ -54,19 +52,6 @@ class RespiraClassifierOutput(ModelOutput):
     frame_times: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
-
-
-@shipped_when("pooling_attention")
-class AttentionPooling(nn.Module):
-    """Softmax-weighted average of tokens with a learned scoring vector (masked tokens get no weight)."""
-
-    def __init__(self, hidden_size: int) -> None:
-        super().__init__()
-        self.score = nn.Linear(hidden_size, 1)
-
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        scores = self.score(tokens).squeeze(-1).masked_fill(~mask, torch.finfo(tokens.dtype).min)
-        return torch.einsum("bt,bth->bh", scores.softmax(dim=-1), tokens)
 
 
 @shipped_when("pooling_autopool")
@@ -107,15 +92,6 @@ class RespiraPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 init.zeros_(module.bias)
 
-    def activation_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
-        if not self.supports_gradient_checkpointing:
-            encoder = self.config.encoder_config.model_type
-            raise ValueError(
-                f"{type(self).__name__} with a {encoder!r} encoder does not support gradient checkpointing "
-                "(recomputing its batch-norm layers would update their statistics twice)"
-            )
-        super().activation_checkpointing_enable(*args, **kwargs)
-
 
 class RespiraModel(RespiraPreTrainedModel):
     """Featurizer, encoder and pooling: raw 16 kHz waveforms in, pooled embeddings out."""
@@ -123,11 +99,10 @@ class RespiraModel(RespiraPreTrainedModel):
     def __init__(self, config: RespiraConfig) -> None:
         super().__init__(config)
         spec = get_encoder_spec(config.encoder_config.model_type)
-        if config.pooling in _CLS_POOLINGS and not spec.cls_tokens:
+        if config.pooling == "cls_distill" and not spec.cls_tokens:
             with_cls = " or ".join(family.display_name for family in encoder_specs() if family.cls_tokens)
             raise ValueError(
-                f"pooling={config.pooling!r} needs the {with_cls} encoder's CLS tokens; "
-                "use 'mean' or 'attention'"
+                f"pooling={config.pooling!r} needs the {with_cls} encoder's CLS tokens; use 'mean'"
             )
         self.featurizer = RespiraFeaturizer(config)
         if spec.fit_config_to_frames is not None and config.ast_length_policy == "adapt":
@@ -138,9 +113,6 @@ class RespiraModel(RespiraPreTrainedModel):
         self.encoder_spec = spec
         self.encoder = AutoModel.from_config(config.encoder_config)
         self.supports_gradient_checkpointing = self.encoder.supports_gradient_checkpointing
-        self.attention_pooling = (
-            AttentionPooling(config.hidden_size) if config.pooling == "attention" else None
-        )
         if config.freeze_encoder:
             self.encoder.requires_grad_(False)
         self.post_init()
@@ -197,12 +169,7 @@ class RespiraModel(RespiraPreTrainedModel):
         if output_time_steps:
             steps = self.encoder_spec.time_steps(self, encoded, features.shape[1])
             step_times = step_centres(steps, *self.featurizer.frame_timing)
-        if self.config.pooling in _CLS_POOLINGS:
-            embeddings = summary
-        elif self.attention_pooling is not None:
-            embeddings = self.attention_pooling(tokens, token_mask)
-        else:
-            embeddings = masked_mean(tokens, token_mask)
+        embeddings = summary if self.config.pooling == "cls_distill" else masked_mean(tokens, token_mask)
         return RespiraModelOutput(
             embeddings=embeddings,
             tokens=tokens,
@@ -216,19 +183,11 @@ class RespiraModel(RespiraPreTrainedModel):
 
 
 class EmbeddingStandardizer(nn.BatchNorm1d):
-    """Per-feature standardisation of pooled embeddings before the head (``config.head_norm``).
-
-    A frozen encoder's pooled features can sit on very different scales (AudioSet EfficientAT mn04:
-    per-feature standard deviations from 0.02 to 0.5), which a linear head trained for a few epochs
-    barely moves off. Batch statistics in training, running statistics (saved with the weights) at
-    evaluation, no affine parameters: the head's linear layer scales and shifts. With a frozen encoder
-    (``cumulative``) the running statistics are the plain average over every training batch seen
-    (``momentum=None``): the embeddings' distribution does not drift, and an exponential average would
-    still hold a quarter of its initial (0, 1) after the 14 steps of an epoch on 450 cycles, the
-    checkpoint early stopping often keeps on a small corpus. A trained encoder's embeddings do drift,
-    so they keep BatchNorm's exponential average. A one-example training batch (the last of an epoch) is
-    standardised with the running statistics.
-    """
+    """Per-feature standardisation of pooled embeddings before the head (``config.head_norm``), for frozen
+    encoders whose features sit on very different scales: batch statistics in training, running statistics
+    at evaluation, no affine parameters. With a frozen encoder (``cumulative``) the running statistics are
+    the plain average over every batch (the embeddings do not drift); a one-example training batch is
+    standardised with the running statistics."""
 
     def __init__(self, num_features: int, *, cumulative: bool = True) -> None:
         super().__init__(num_features, affine=False, momentum=None if cumulative else 0.1)
@@ -248,13 +207,13 @@ class EmbeddingStandardizer(nn.BatchNorm1d):
 
 
 class RespiraForAudioClassification(RespiraPreTrainedModel):
-    """Raw 16 kHz waveforms → logits over ICBHI classes (or crackle/wheeze), plus embeddings and projections.
+    """Raw waveforms → logits over ICBHI classes (or crackle/wheeze), plus embeddings and projections.
 
     ``forward(input_values, attention_mask=None, labels=None)``: ``input_values`` is ``[batch, samples]``
     (``[batch, channels, samples]`` is down-mixed); ``attention_mask`` marks real samples of padded
-    batches. Alternatively pass ``embeddings=`` (pooled encoder outputs precomputed with
-    :meth:`embed`) to train the head alone. ``labels``: class indices (single-label, or converted to
-    crackle/wheeze flags for multi-label), class probabilities (mixup), or ``[batch, 2]`` flags.
+    batches. Alternatively pass ``embeddings=`` (pooled encoder outputs, precomputed by
+    :mod:`respira.models.embeddings`) to train the head alone. ``labels``: class indices (single-label, or
+    converted to crackle/wheeze flags for multi-label), class probabilities (mixup), or ``[batch, 2]`` flags.
     """
 
     def __init__(self, config: RespiraConfig) -> None:
@@ -271,11 +230,8 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.classifier = nn.Sequential(nn.Dropout(config.head_dropout), nn.Linear(hidden, config.num_labels))
         self.projector = None
         if config.projector_dim:
-            projector_hidden = config.projector_hidden_size or hidden
             self.projector = nn.Sequential(
-                nn.Linear(hidden, projector_hidden),
-                nn.ReLU(),
-                nn.Linear(projector_hidden, config.projector_dim),
+                nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, config.projector_dim)
             )
         self.supports_gradient_checkpointing = self.respira.supports_gradient_checkpointing
         self.post_init()
@@ -325,17 +281,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.respira.encoder.requires_grad_(True)
         self.train(self.training)
 
-    @not_shipped
-    @torch.no_grad()
-    def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooled encoder embeddings in eval mode (for caching, so a frozen head trains in seconds)."""
-        was_training = self.training
-        self.eval()
-        try:
-            return self.respira(input_values, attention_mask=attention_mask, return_dict=True).embeddings
-        finally:
-            self.train(was_training)
-
     def _head(self, embeddings: torch.Tensor, *, steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``[n, hidden]`` head inputs → (the features the classifier reads, its logits); ``steps``: the
         inputs are time steps, which never update ``head_norm``'s statistics of pooled embeddings."""
@@ -381,7 +326,9 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         autopool = self.config.pooling == "autopool"
         if embeddings is None:
             if input_values is None:
-                raise ValueError("pass input_values (waveforms) or embeddings (precomputed with .embed())")
+                raise ValueError(
+                    "pass input_values (waveforms) or embeddings (precomputed with embed_waveforms)"
+                )
             output = self.respira(
                 input_values,
                 attention_mask=attention_mask,

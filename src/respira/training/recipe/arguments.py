@@ -12,7 +12,6 @@ import torch
 from transformers import TrainingArguments
 
 from ...labels import CLASS_NAMES
-from ...measured import measured_help
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple")
@@ -85,7 +84,6 @@ def json_option(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]
     return parsed
 
 
-@measured_help
 @dataclass
 class RespiraTrainingArguments(TrainingArguments):
     """``TrainingArguments`` for respira: task loss + λ·auxiliary loss, batch composition, augmentation."""

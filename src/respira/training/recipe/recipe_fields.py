@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from ...audio.dsp import DEFAULT_LOWPASS_ORDER
 from ...core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ...labels import MULTI_LABEL, SINGLE_LABEL
-from ...measured import measured_help
 from ...models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
 
 __all__ = ["DataArguments", "ModelArguments", "RunArguments"]
@@ -19,7 +18,6 @@ _DEFAULT_CHECKPOINTS = ", ".join(
 )
 
 
-@measured_help
 @dataclass
 class ModelArguments:
     """Which encoder, and how the classifier around it is built (see :class:`respira.RespiraConfig`)."""
@@ -64,7 +62,7 @@ class ModelArguments:
     pooling: str = field(
         default="mean",
         metadata={
-            "help": "mean, cls, cls_distill, attention, or autopool (the clip's logits auto-pooled from the "
+            "help": "mean, cls_distill (AST), or autopool (the clip's logits auto-pooled from the "
             "head's logits on each time step: for frame-level training)"
         },
     )
@@ -94,7 +92,6 @@ class ModelArguments:
     )
 
 
-@measured_help
 @dataclass
 class DataArguments:
     """Where the ICBHI corpus (or a prepared ``datasets`` dataset) is and how it is split."""
@@ -181,7 +178,6 @@ class DataArguments:
     num_proc: int | None = field(default=None)
 
 
-@measured_help
 @dataclass
 class RunArguments:
     """Seeds, schedule and output handling of a run."""

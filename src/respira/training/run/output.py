@@ -216,7 +216,7 @@ def run_output(
     keep_staging = False
     try:
         if lock.took_over is not None:
-            log(f"took over the lock of {target} left by a run that is gone ({lock.took_over.describe()})")
+            log(f"took over the lock of {target} left by a run that is gone ({lock.took_over})")
         if resume is None:
             if staging.exists():
                 log(

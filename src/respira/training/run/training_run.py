@@ -237,7 +237,7 @@ def _train(
     record = replace(record, selected_seed=selected, selected_fold=kept_fold)
     record.save(folder)
     write_reports(trainer, folds[kept_fold], folder)
-    write_model_card(trainer, record, folder)
+    write_model_card(folder)
     if kfold:
         log(fold_table(summary))
         return summary
@@ -368,12 +368,8 @@ def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_
         evaluate_model(trainer.model, splits["test"], output_dir=output_dir / "evaluation_test")
 
 
-def write_model_card(trainer: RespiraTrainer, record: RunRecord, output_dir: Path) -> None:
-    """``README.md``: the card the trainer's ``ModelCardCallback`` filled, completed with the run record."""
-    from ...hub.card_render import render_model_card
-    from ...models.lora import has_adapter
+def write_model_card(output_dir: Path) -> None:
+    """``README.md``: the card of the run folder's files (as export renders it)."""
+    from ...hub.card_render import card_data_from_run_dir, render_model_card
 
-    card = trainer.card_data
-    card.set_run_record(record)
-    card.adapter = has_adapter(output_dir)
-    render_model_card(card).save(output_dir / "README.md")
+    render_model_card(card_data_from_run_dir(output_dir)).save(output_dir / "README.md")

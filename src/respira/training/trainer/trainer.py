@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 
-from ...hub.card_data import ModelCardCallback, RespiraModelCardData
 from ...labels import CLASS_NAMES, classes_to_flags
 from ...losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss, patch_mix_plan
 from ...metrics import make_compute_metrics
@@ -106,8 +105,6 @@ class RespiraTrainer(DecisionRule, Trainer):
                 share=self.embedding_share,
             )
         callbacks = list(callbacks or [])
-        if not any(isinstance(callback, ModelCardCallback) for callback in callbacks):
-            callbacks.append(ModelCardCallback())
         callbacks.append(_EpochToCollator(data_collator))
         if args.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
@@ -344,12 +341,6 @@ class RespiraTrainer(DecisionRule, Trainer):
         super().log(logs, start_time)
 
     # ------------------------------------------------------------------ results
-    @property
-    def card_data(self) -> RespiraModelCardData:
-        """The model card data this trainer's :class:`~respira.hub.ModelCardCallback` fills."""
-        callbacks = self.callback_handler.callbacks
-        return next(callback for callback in callbacks if isinstance(callback, ModelCardCallback)).card_data
-
     def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
         """``Trainer.save_metrics``, written atomically with undefined values (NaN) as ``null``."""
         if not self.is_world_process_zero():
