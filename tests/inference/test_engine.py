@@ -32,7 +32,7 @@ from respira.inference.engine import (
     window_starts,
 )
 from respira.labels import CLASS_NAMES, MULTI_LABEL
-from respira.reports.plots import pca_2d, plot_confusion_matrix, plot_embedding_projection
+from respira.reports.plots import plot_confusion_matrix
 from respira.reports.training_curves import plot_training_curves
 
 from ..reports.conftest import RATE, save_tiny_model
@@ -347,6 +347,7 @@ def test_a_device_torch_does_not_know_or_this_machine_lacks_is_refused_before_lo
 
 
 # ----------------------------------------------------------------------------------------- evaluate
+@pytest.mark.figures
 def test_cli_evaluate_writes_the_report(
     model_dir: Path,
     synthetic_corpus: Path,
@@ -373,8 +374,8 @@ def test_cli_evaluate_writes_the_report(
     assert "ICBHI score" in printed and "specificity" in printed
     report = model_copy / "evaluation_test"
     # single-label: ROC and PR curves of the label probabilities, no threshold plot (it decides by argmax)
-    files = "metrics.json, cycle_predictions.csv, confusion_matrix.png, embedding_projection.png, "
-    files += "add_properties.json, roc_curves.png, precision_recall_curves.png"
+    files = "metrics.json, cycle_predictions.csv, confusion_matrix.png, roc_curves.png, "
+    files += "precision_recall_curves.png"
     assert f"wrote {files} to {report}" in printed
     assert not (report / "threshold_curves.png").exists()
     for name in ("roc_curves.png", "precision_recall_curves.png"):
@@ -390,9 +391,6 @@ def test_cli_evaluate_writes_the_report(
     assert np.asarray(metrics["confusion_matrix"]).sum() == metrics["num_examples"] > 0
 
     _not_blank(report / "confusion_matrix.png")
-    _not_blank(report / "embedding_projection.png")
-    properties = json.loads((report / "add_properties.json").read_text())
-    assert set(properties) == {"intra_mean", "intra_cv", "inter_mean", "inter_cv"}
 
     code = main(
         [
@@ -424,7 +422,7 @@ def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("respira.evaluation.cycles.plot_embedding_projection", interrupted)
+    monkeypatch.setattr("respira.evaluation.cycles.save_figures", interrupted)
     assert main([*arguments, "--batch_size", "4"]) == 130
     assert {path.name: path.read_bytes() for path in report.iterdir()} == before
     assert sorted(path.name for path in model_copy.iterdir() if path.name.startswith(".")) == []
@@ -435,6 +433,7 @@ def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
     ]
 
 
+@pytest.mark.figures
 def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold_plot(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress_bars_on: None
 ) -> None:
@@ -483,6 +482,7 @@ def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold
 
 
 # ------------------------------------------------------------------------------------------- plots
+@pytest.mark.figures
 def test_plots_from_hand_made_inputs(tmp_path: Path) -> None:
     cm = np.array([[50, 5, 3, 2], [6, 30, 1, 3], [2, 1, 20, 2], [0, 0, 0, 0]])
     path = plot_confusion_matrix(cm, CLASS_NAMES, tmp_path / "plots" / "cm.png")
@@ -502,27 +502,9 @@ def test_plots_from_hand_made_inputs(tmp_path: Path) -> None:
     )
     assert plot_training_curves([], tmp_path / "empty.png").is_file()
 
-    rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(300, 16))
-    colour_by = {
-        "class": [CLASS_NAMES[i % 4] for i in range(300)],
-        "patient": [int(p) for p in rng.integers(100, 140, 300)],  # 40 patients: legend capped at 10
-    }
-    _not_blank(plot_embedding_projection(embeddings, colour_by, tmp_path / "projection.png"))
     assert not list(tmp_path.rglob("*.partial"))
-    with pytest.raises(ValueError, match="values for 300 embeddings"):
-        plot_embedding_projection(embeddings, {"class": ["normal"]}, tmp_path / "bad.png")
-
-
-def test_pca_2d_finds_the_main_direction() -> None:
-    t = np.linspace(-1, 1, 50)
-    points = np.stack([t, 2 * t, np.zeros_like(t)], axis=1) + 1.0
-    projection, explained = pca_2d(points)
-    assert explained[0] == pytest.approx(1.0)
-    assert np.abs(projection[:, 0]) == pytest.approx(np.abs(t) * math.sqrt(5))
-    assert projection[:, 1] == pytest.approx(np.zeros(50), abs=1e-9)
-    single, explained = pca_2d(np.ones((1, 4)))
-    assert single.shape == (1, 2) and explained.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="4 class names for a confusion matrix of shape"):
+        plot_confusion_matrix(cm[:3], CLASS_NAMES, tmp_path / "bad.png")
 
 
 # ------------------------------------------------- bad input: one line naming the user's file (issue 10)

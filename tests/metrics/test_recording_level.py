@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import scipy.stats
 
 from respira.core.windows import aggregate_windows, describe_aggregation
 from respira.metrics.recording_level import (
@@ -156,28 +155,6 @@ def test_a_50_percent_interval_is_the_quartiles_of_the_replicates() -> None:
 
     reference = old_patient_bootstrap(statistic, patients, resamples=4000, seed=8, confidence=0.5)
     np.testing.assert_allclose(half["mean"], reference["mean"], atol=0.02)
-    ours = patient_bootstrap(statistic, np.arange(60), resamples=2000, seed=9, method="BCa", confidence=0.5)
-    bca = scipy.stats.bootstrap(
-        (values,), np.mean, n_resamples=2000, method="BCa", confidence_level=0.5, rng=np.random.default_rng(9)
-    ).confidence_interval
-    np.testing.assert_allclose(ours["mean"], [bca.low, bca.high], rtol=1e-9)
-
-
-def test_bca_equals_scipy_s_ordinary_bootstrap_with_one_recording_per_patient() -> None:
-    values = np.random.default_rng(4).exponential(size=30)  # skewed: BCa moves the interval right
-
-    def statistic(indices: np.ndarray) -> dict[str, float]:
-        return {"mean": float(values[indices].mean())}
-
-    ours = patient_bootstrap(statistic, np.arange(30), resamples=2000, seed=5, method="BCa")
-    reference = scipy.stats.bootstrap(
-        (values,), np.mean, n_resamples=2000, method="BCa", rng=np.random.default_rng(5)
-    ).confidence_interval
-    np.testing.assert_allclose(ours["mean"], [reference.low, reference.high], rtol=1e-9)
-    percentile = patient_bootstrap(statistic, np.arange(30), resamples=2000, seed=5)
-    assert ours["mean"][0] > percentile["mean"][0] and ours["mean"][1] > percentile["mean"][1]
-    with pytest.raises(ValueError, match="method"):
-        patient_bootstrap(statistic, np.arange(30), method="basic")
 
 
 def _random_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

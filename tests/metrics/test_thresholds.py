@@ -115,23 +115,21 @@ def test_joint_icbhi_tuning_finds_the_best_pair_of_all() -> None:
     )
     chosen = tune_thresholds(targets, probabilities, metric="icbhi_score")
     assert _icbhi(targets, probabilities, chosen) == pytest.approx(best)
-    # an explicit grid is searched exhaustively too
-    grid = np.linspace(0.1, 0.9, 9)
-    best_on_grid = max(_icbhi(targets, probabilities, pair) for pair in itertools.product(grid, grid))
-    on_grid = tune_thresholds(targets, probabilities, metric="icbhi_score", grid=grid)
-    assert set(on_grid) <= set(grid.tolist())
-    assert _icbhi(targets, probabilities, on_grid) == pytest.approx(best_on_grid)
 
 
 def test_joint_icbhi_tuning_counts_a_probability_on_a_threshold_as_present() -> None:
     rng = np.random.default_rng(3)
     targets = (rng.random((60, 2)) < 0.4).astype(int)
-    # probabilities on the grid itself: a cycle at the threshold is flagged (>=), as everywhere else
+    # probabilities on a 0.1 grid, 0.5 among them: a cycle at the threshold is flagged (>=), as everywhere
     probabilities = np.round(np.clip(0.3 * targets + 0.7 * rng.random((60, 2)), 0, 1), 1)
-    grid = np.round(np.linspace(0.0, 1.0, 11), 1)
+    grid = np.round(np.linspace(0.0, 1.0, 11), 1)  # every decision a threshold makes on these probabilities
     best = max(_icbhi(targets, probabilities, pair) for pair in itertools.product(grid, grid))
-    chosen = tune_thresholds(targets, probabilities, metric="icbhi_score", grid=grid)
+    chosen = tune_thresholds(targets, probabilities, metric="icbhi_score")
     assert _icbhi(targets, probabilities, chosen) == pytest.approx(best)
+    # a perfect split at exactly 0.5 for both labels: 0.5 itself (the candidate closest to 0.5) flags them
+    exact = np.array([[0, 0], [1, 1], [1, 1], [0, 0]])
+    at_half = np.array([[0.1, 0.3], [0.5, 0.5], [0.7, 0.7], [0.2, 0.4]])
+    assert tune_thresholds(exact, at_half, metric="icbhi_score") == (0.5, 0.5)
 
 
 def test_per_label_tuning_finds_the_best_threshold_of_all() -> None:
@@ -264,8 +262,6 @@ def test_undefined_objectives_raise_and_choose_falls_back_to_one_half() -> None:
         tune_thresholds(targets, probabilities, metric="accuracy")
     with pytest.raises(ValueError, match="threshold_objective"):
         choose_thresholds(targets, probabilities, "accuracy")
-    with pytest.raises(ValueError, match="grid"):
-        tune_thresholds(targets, probabilities, grid=[])
 
 
 # --------------------------------------------------------------------------------------------- selection

@@ -1,4 +1,5 @@
-"""respira.reports.curves: ROC, precision–recall and threshold plots, their values and operating points."""
+"""respira.reports.curves: ROC, precision–recall and threshold plots, their values and operating points
+(the curves and average precision against scikit-learn)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from sklearn import metrics as sk
 
 from respira.core.decision import decide_flags
 from respira.labels import flags_to_classes
 from respira.metrics import icbhi_scores, roc_auc
-from respira.metrics.curves import average_precision
+from respira.metrics.multilabel import average_precision
 from respira.reports.curves import (
     CURVE_FILES,
     THRESHOLD_FILE,
     label_curve_figures,
-    label_curve_scores,
 )
 from respira.reports.figures import save_figures
 
@@ -78,9 +79,13 @@ def test_threshold_plot_scores_each_threshold_with_the_other_at_the_model() -> N
             assert value == pytest.approx(icbhi_scores(classes, predicted, warn=False)["icbhi_score"])
             positives = TARGETS[:, index] == 1
             assert se == pytest.approx(np.mean(PROBABILITIES[positives, index] >= threshold))
+        specificity = _line(axes[index], "specificity").get_ydata()
+        negatives = PROBABILITIES[TARGETS[:, index] == 0, index]
+        assert specificity == pytest.approx([np.mean(negatives < t) for t in score.get_xdata()])
         assert THRESHOLDS[index] in score.get_xdata().tolist()
 
 
+@pytest.mark.figures
 def test_a_label_with_one_class_has_no_curve_and_argmax_models_no_threshold_plot(tmp_path: Path) -> None:
     targets = TARGETS.copy()
     targets[:, 1] = 0  # no wheeze
@@ -95,8 +100,42 @@ def test_a_label_with_one_class_has_no_curve_and_argmax_models_no_threshold_plot
     assert not wheeze.axison
     assert [text.get_text() for text in wheeze.texts] == ["no curve:\nno positive recordings for wheeze"]
     assert "the model's decisions" in _legend(figures["roc_curves.png"].axes[0])[-1]
-    scores = label_curve_scores(targets, PROBABILITIES)
-    assert np.isnan(scores["wheeze"]["auc"]) and np.isnan(scores["wheeze"]["average_precision"])
-    assert scores["crackle"]["auc"] == pytest.approx(roc_auc(targets[:, 0], PROBABILITIES[:, 0]))
-    with pytest.raises(ValueError, match=r"\[N >= 1, 2\]"):
-        label_curve_figures(targets[:, :1], PROBABILITIES, decided)
+    assert np.isnan(roc_auc(targets[:, 1], PROBABILITIES[:, 1]))
+    assert np.isnan(average_precision(targets[:, 1], PROBABILITIES[:, 1]))
+
+
+def _cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random labels and scores, half of them with many ties (scores rounded to one decimal)."""
+    rng = np.random.default_rng(0)
+    cases = []
+    while len(cases) < 60:
+        n = int(rng.integers(2, 80))
+        targets = rng.integers(0, 2, n)
+        if targets.min() < targets.max():
+            cases.append((targets, rng.random(n) if len(cases) % 2 else np.round(rng.random(n), 1)))
+    return cases
+
+
+def test_average_precision_equals_scikit_learn() -> None:
+    for targets, scores in _cases():
+        assert average_precision(targets, scores) == pytest.approx(
+            sk.average_precision_score(targets, scores), abs=1e-12
+        )
+    assert average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.5 + 1 / 3)
+    assert np.isnan(average_precision([0, 0], [0.2, 0.4]))
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_the_drawn_curves_are_scikit_learns(case: int) -> None:
+    targets, scores = _cases()[case]
+    flags, probabilities = np.column_stack([targets, 1 - targets]), np.column_stack([scores, 1 - scores])
+    figures = label_curve_figures(flags, probabilities, probabilities >= 0.5)
+    roc = _line(figures["roc_curves.png"].axes[0], "ROC")
+    fpr, tpr, _ = sk.roc_curve(targets, scores, drop_intermediate=False)
+    np.testing.assert_allclose(roc.get_xdata(), fpr, atol=1e-12)
+    np.testing.assert_allclose(roc.get_ydata(), tpr, atol=1e-12)
+    pr = _line(figures["precision_recall_curves.png"].axes[0], "precision–recall")
+    precision, recall, _ = sk.precision_recall_curve(targets, scores)
+    np.testing.assert_allclose(pr.get_xdata(), recall[::-1], atol=1e-12)
+    np.testing.assert_allclose(pr.get_ydata(), precision[::-1], atol=1e-12)
+    assert pr.get_drawstyle() == "steps-pre"

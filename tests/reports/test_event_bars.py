@@ -17,7 +17,7 @@ from respira.reports.figures import new_figure
 
 
 def _axes(width_inches: float = 10.0):
-    figure = new_figure(width_inches, 2.0, layout=None)
+    figure = new_figure(width_inches, 2.0, margins=(0.0, 0.0, 0.0, 0.0))
     return figure.add_axes((0.0, 0.0, 1.0, 1.0))
 
 
@@ -60,15 +60,3 @@ def test_rows_top_down_four_class_strips_then_one_per_event_label() -> None:
     ax = _axes()
     assert draw_label_rows(ax, strips[1:], None, 10.0) == 1
     assert [c.get_label() for c in ax.collections] == ["predicted"]
-
-
-@pytest.mark.parametrize(
-    ("event", "message"),
-    [
-        (Event(1.0, 2.0, "rhonchus", 0.5), "event labels"),
-        (Event(2.0, 1.0, "crackle", 0.5), "onset <= offset"),
-    ],
-)
-def test_events_of_another_label_or_reversed_are_refused(event: Event, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        draw_label_rows(_axes(), [("predicted", [])], [event], 10.0)

@@ -19,8 +19,8 @@ multi-label models decide at the model's thresholds (config.decision_thresholds)
 writes to --output_dir (default: ./evaluation_<split>; --record: MODEL/evaluation_<split>, which the
 card, respira export and predict's sites line then show; the shipped detector is read-only):
 metrics.json (NaN as null; with the all-normal and class-prior baselines), cycle_predictions.csv,
-confusion_matrix.png, embedding_projection.png, add_properties.json, roc_curves.png,
-precision_recall_curves.png and (multi-label) threshold_curves.png.
+confusion_matrix.png, roc_curves.png, precision_recall_curves.png and (multi-label)
+threshold_curves.png.
 
 --dataset kauh: external validation per recording (--window/--hop windows, aggregated by the model's
 own rule or --aggregation), with per-label sensitivity, specificity, AUC and ICBHI-style score, overall

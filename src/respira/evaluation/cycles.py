@@ -1,17 +1,6 @@
-"""Evaluate a respira classifier on a dataset of cycles and write a report folder.
-
-Files written to ``output_dir``:
-
-- ``metrics.json``: the ICBHI scores (:mod:`respira.metrics`; ``NaN`` as ``null``), ``num_examples``,
-  ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true), a multi-label model's ``thresholds``,
-  ``baseline_*`` (:mod:`respira.metrics.baselines`), per-patient scores, ``below_baseline``,
-  ``by_device`` / ``by_chest_location``, and each label's ``auc_<label>`` / ``average_precision_<label>``;
-- ``cycle_predictions.csv``: one row per cycle: ``recording``, ``cycle_index``, ``start``, ``end``,
-  ``label``, ``predicted`` and the probabilities;
-- ``confusion_matrix.png``, ``embedding_projection.png`` (2-D PCA), ``add_properties.json``
-  (:func:`respira.metrics.embedding_geometry.add_properties`), ``roc_curves.png``,
-  ``precision_recall_curves.png`` and ``threshold_curves.png`` (:mod:`.curves`).
-"""
+"""Evaluate a respira classifier on a dataset of cycles and write a report folder: ``metrics.json`` (ICBHI
+scores, baselines, per-patient and per-device scores, per-label AUC / AP; ``NaN`` as ``null``),
+``cycle_predictions.csv``, ``confusion_matrix.png`` and the curve plots (:mod:`respira.reports.curves`)."""
 
 from __future__ import annotations
 
@@ -37,10 +26,10 @@ from ..metrics import (
 )
 from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import scores_by_metadata
-from ..metrics.multilabel import label_probabilities
-from ..reports.curves import label_curve_figures, label_curve_scores
+from ..metrics.multilabel import average_precision, label_probabilities, roc_auc
+from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
-from ..reports.plots import plot_confusion_matrix, plot_embedding_projection
+from ..reports.plots import plot_confusion_matrix
 from ..reports.report_folder import report_folder
 from ..utils.files import write_json_atomic, write_text_atomic
 from ..utils.progress import stage
@@ -52,11 +41,9 @@ if TYPE_CHECKING:
 
 __all__ = ["check_dataset", "evaluate_model", "group_selections", "json_ready", "write_json"]
 
-REPORT_FILES = ("metrics.json", "cycle_predictions.csv", "confusion_matrix.png", "embedding_projection.png")
-"""The files every report holds (``add_properties.json`` and the curve plots follow)."""
+REPORT_FILES = ("metrics.json", "cycle_predictions.csv", "confusion_matrix.png")
+"""The files every report holds (the curve plots follow)."""
 _CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
-COLOURINGS = {"device": "device", "patient": "patient_id"}
-"""What the embedding projection is coloured by besides the class: name → column."""
 
 
 def json_ready(value: Any) -> Any:
@@ -103,14 +90,13 @@ def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.n
 
 def _run(
     model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Logits [N, labels] (float64) and pooled embeddings [N, hidden] (float32) in eval mode."""
+) -> np.ndarray:
+    """Logits [N, labels] (float64) in eval mode."""
     device = next(model.parameters()).device
     rate = int(model.config.sampling_rate)
     was_training = model.training
     model.eval()
     logits: list[np.ndarray] = []
-    embeddings: list[np.ndarray] = []
     try:
         with torch.inference_mode(), stage("scoring cycles", len(dataset), "cycle") as shown:
             for first in range(0, len(dataset), batch_size):
@@ -121,11 +107,10 @@ def _run(
                 batch, mask = pad_batch(waveforms)
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 logits.append(output.logits.float().cpu().numpy().astype(np.float64))
-                embeddings.append(output.embeddings.float().cpu().numpy())
                 shown.update(len(rows))
     finally:
         model.train(was_training)
-    return np.concatenate(logits), np.concatenate(embeddings)
+    return np.concatenate(logits)
 
 
 def _write_predictions(
@@ -159,8 +144,6 @@ def evaluate_model(
     """Score ``model`` on a ``datasets.Dataset`` of cycles and write the report files to ``output_dir``."""
     import datasets
 
-    from ..metrics.embedding_geometry import add_properties
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     check_dataset(dataset, (audio_column, label_column), "evaluation needs the audio and the label")
@@ -174,7 +157,7 @@ def evaluate_model(
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
 
-    logits, embeddings = _run(model, dataset, audio_column, batch_size)
+    logits = _run(model, dataset, audio_column, batch_size)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
     if problem_type == MULTI_LABEL:
@@ -200,9 +183,10 @@ def evaluate_model(
     metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
     flags = classes_to_flags(labels)
     label_scores = probabilities if problem_type == MULTI_LABEL else label_probabilities(probabilities)
-    for name, values in label_curve_scores(flags, label_scores).items():
-        metrics[f"auc_{name}"] = values["auc"]
-        metrics[f"average_precision_{name}"] = values["average_precision"]
+    for index, name in enumerate(MULTI_LABEL_NAMES):  # threshold-free; nan for a label with one class
+        y, values = flags[:, index], label_scores[:, index]
+        metrics[f"auc_{name}"] = roc_auc(y, values)
+        metrics[f"average_precision_{name}"] = np.nan if y.all() else average_precision(y, values)
     cm = confusion_matrix(labels, predictions)
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()
@@ -211,20 +195,10 @@ def evaluate_model(
         write_json(output / "metrics.json", metrics)
         _write_predictions(output / "cycle_predictions.csv", dataset, labels, predictions, columns)
         plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
-        colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
-        for name, column in COLOURINGS.items():
-            if column in dataset.column_names:
-                colour_by[name] = dataset[column]
-        plot_embedding_projection(
-            embeddings, colour_by, output / "embedding_projection.png", orders={"class": CLASS_NAMES}
-        )
-        properties = add_properties(torch.from_numpy(embeddings), torch.from_numpy(labels))
-        write_json(output / "add_properties.json", properties)
         figures = label_curve_figures(
             flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
         )
         curves = save_figures(figures, output)
-    metrics["add_properties"] = properties
-    metrics["files"] = [*REPORT_FILES, "add_properties.json", *(path.name for path in curves)]
+    metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
     metrics["predictions"] = predictions
     return metrics

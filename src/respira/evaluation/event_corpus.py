@@ -1,13 +1,7 @@
-"""An event-labelled corpus (SPRSound) scored at both of its levels, with its challenge's scores.
-
-The report folder holds ``events/`` (each event as a cycle: :func:`respira.evaluation.cycles.evaluate_model`),
-``records/`` (every recording but Poor Quality ones, by windows:
-:func:`respira.evaluation.external_validation.evaluate_recordings`) and ``metrics.json``: the SPRSound
-challenge's SE, SP, AS, HS and Score (:mod:`respira.metrics.sprsound`) of task 1-1 and tasks 2-1 / 2-2,
-overall and per official part, with patient-bootstrap intervals and the all-normal and class-prior
-baselines, and ``below_baseline``. Task 1-2 (seven event types) is not scored: crackle / wheeze flags cannot
-tell its types apart.
-"""
+"""An event-labelled corpus (SPRSound) scored at both of its levels: ``events/`` (each event as a cycle),
+``records/`` (every recording but Poor Quality ones, by windows) and ``metrics.json`` with the challenge's
+SE, SP, AS, HS and Score of tasks 1-1, 2-1 and 2-2 (task 1-2's seven event types cannot be told apart by
+crackle / wheeze flags), with patient-bootstrap intervals and baselines."""
 
 from __future__ import annotations
 

@@ -1,16 +1,7 @@
-"""Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``).
-
-Every recording goes through :func:`respira.inference.event_detection.detect_events`; references come from
-the corpus spec's ``reference_events`` (SPRSound's events; ICBHI's flagged cycles, weak references), merged
-per label. The report folder holds:
-
-- ``metrics.json``: per label, overall and per group, sed_eval's event-based F1, precision, recall and error
-  rate (onset within ``t_collar``, offset within ``max(t_collar, percentage_of_length * length)``) and
-  segment-based ones (``segment_seconds``), each F1 with a patient-bootstrap 95 % interval; the
-  threshold-independent F1 and PSDS (:func:`respira.metrics.events.threshold_independent_scores`); the
-  no-events and all-positive baselines; ``below_baseline`` (:func:`event_below_baselines`);
-- ``events.csv`` (file, onset, offset, type, confidence) and ``references.csv``.
-"""
+"""Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``):
+sed_eval's event- and segment-based F1 and error rate, sed_scores_eval's PSDS, per label, overall and per
+group, with patient-bootstrap intervals and the no-events / all-positive baselines; writes
+``metrics.json``, ``events.csv`` and ``references.csv``."""
 
 from __future__ import annotations
 

@@ -1,17 +1,7 @@
-"""External validation: a respira model run over whole recordings of another corpus, scored per recording.
-
-Sliding windows (:func:`respira.inference.engine.predict_windows`) are aggregated per recording and label
-and decided at the model's own thresholds (:mod:`respira.metrics.recording_level`); scores are reported
-overall and per ``group_column`` value with patient-bootstrap intervals. Files written to ``output_dir``:
-
-- ``metrics.json``: the rule, thresholds and bootstrap settings; per group the counts, per-label
-  sensitivity / specificity / AUC, the ICBHI-style scores with their ``baseline_*`` and ``ci``;
-  ``below_baseline``; for a fit-site model ``site_claim``
-  (the units it was not fitted on against its card's claim, :mod:`respira.pretrained.site_claim`);
-- ``recording_predictions.csv``: one row per recording (patient, labels, aggregated probabilities,
-  decisions, windows);
-- ``roc_curves.png``, ``precision_recall_curves.png``, ``threshold_curves.png`` (:mod:`.curves`).
-"""
+"""External validation: a model run over whole recordings of another corpus (sliding windows aggregated
+per recording and label, decided at the model's own thresholds), scored per recording overall and per
+``group_column`` value with patient-bootstrap intervals; writes ``metrics.json`` (with ``below_baseline``
+and, for a fit-site model, ``site_claim``), ``recording_predictions.csv`` and the curve plots."""
 
 from __future__ import annotations
 

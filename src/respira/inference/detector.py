@@ -29,8 +29,7 @@ import numpy as np
 from ..audio.wav import integer_pcm_bits
 from ..core.decision import aggregation_of
 from ..core.events import Event
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
-from ..metrics.recording_level import describe_aggregation
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS, describe_aggregation
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
 from .detector_events import DetectorEvents

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.decision import decide_rows
-from ..metrics.recording_level import describe_aggregation
+from ..core.windows import describe_aggregation
 
 if TYPE_CHECKING:
     import pandas as pd

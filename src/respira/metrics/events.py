@@ -84,19 +84,6 @@ def _rows(events: list[Event], file: str) -> list[dict[str, Any]]:
     return [{"filename": file, "event_label": e.label, "onset": e.onset, "offset": e.offset} for e in events]
 
 
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def _durations(durations: Mapping[str, float], files: Mapping[str, Any]) -> dict[str, float]:
-    unknown = sorted(set(map(str, durations)) - set(files))
-    if unknown:
-        raise ValueError(f"durations for files without references: {unknown[:5]}")
-    return {str(file): _positive(value, f"duration of {file!r}") for file, value in durations.items()}
-
-
 def _level(measures: tuple[Mapping, ...], state: Mapping, counts: Mapping[str, str]) -> dict[str, float]:
     """One level's sed_eval measures and counts as floats; error rates ``nan`` without references."""
     level = {key: float(value) for part in measures for key, value in part.items()}
@@ -128,26 +115,17 @@ def event_based_scores(
     *,
     t_collar: float = 0.2,
     percentage_of_length: float = 0.2,
-    evaluate_onset: bool = True,
-    evaluate_offset: bool = True,
 ) -> dict[str, dict[str, float]]:
-    """sed_eval's event-based scores: ``overall``, ``crackle``, ``wheeze`` and ``class_average``.
-
-    Each holds ``f_measure``, ``precision``, ``recall``, ``error_rate``, ``deletion_rate``,
-    ``insertion_rate`` (``overall`` also ``substitution_rate``) and the event counts.
+    """sed_eval's event-based scores (onset within ``t_collar`` seconds, offset within
+    ``max(t_collar, percentage_of_length × length)``): ``overall``, ``crackle``, ``wheeze`` and
+    ``class_average``, each with ``f_measure``, ``precision``, ``recall``, ``error_rate``,
+    ``deletion_rate``, ``insertion_rate`` (``overall`` also ``substitution_rate``) and the event counts.
     """
-    collar = _positive(t_collar, "t_collar")
-    if not (isinstance(percentage_of_length, (int, float)) and 0 <= percentage_of_length <= 1):
-        raise ValueError(f"percentage_of_length must be in [0, 1], got {percentage_of_length!r}")
-    if not (evaluate_onset or evaluate_offset):
-        raise ValueError("evaluate_onset and evaluate_offset cannot both be False")
     reference, estimated = _paired(references, estimates)
     sound_event = _import("sed_eval.sound_event")
     metrics = sound_event.EventBasedMetrics(
         event_label_list=list(MULTI_LABEL_NAMES),
-        evaluate_onset=bool(evaluate_onset),
-        evaluate_offset=bool(evaluate_offset),
-        t_collar=collar,
+        t_collar=float(t_collar),
         percentage_of_length=float(percentage_of_length),
     )
     for file, events in reference.items():
@@ -167,11 +145,10 @@ def segment_based_scores(
 
     ``durations`` (seconds per file) set each file's length; otherwise it ends at its last offset.
     """
-    resolution = _positive(time_resolution, "time_resolution")
     reference, estimated = _paired(references, estimates)
-    lengths = _durations(durations, reference) if durations is not None else {}
+    lengths = {str(file): float(value) for file, value in (durations or {}).items()}
     sound_event = _import("sed_eval.sound_event")
-    metrics = sound_event.SegmentBasedMetrics(list(MULTI_LABEL_NAMES), time_resolution=resolution)
+    metrics = sound_event.SegmentBasedMetrics(list(MULTI_LABEL_NAMES), time_resolution=float(time_resolution))
     for file, events in reference.items():
         metrics.evaluate(_rows(events, file), _rows(estimated.get(file, []), file), lengths.get(file))
     counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp", "substitutions": "S"}
@@ -244,14 +221,14 @@ def threshold_independent_scores(
     if not names or any(name not in MULTI_LABEL_NAMES for name in names):
         raise ValueError(f"labels must be some of {list(MULTI_LABEL_NAMES)}, got {list(labels)!r}")
     chosen = validate_thresholds(thresholds)
-    hop = _positive(frame_hop_seconds, "frame_hop_seconds")
+    hop = float(frame_hop_seconds)
     if not isinstance(scores_per_file, Mapping) or not scores_per_file:
         raise ValueError("scores_per_file must be a non-empty {file: [frames, 2] posteriors}")
     reference = _scored_references(references, set(map(str, scores_per_file)), names)
     columns = [MULTI_LABEL_NAMES.index(name) for name in names]
     arrays = {str(file): _posteriors(values, str(file), columns) for file, values in scores_per_file.items()}
     lengths = {file: round(len(array) * hop, 6) for file, array in arrays.items()}
-    lengths |= _durations(durations, reference) if durations is not None else {}
+    lengths |= {str(file): float(value) for file, value in (durations or {}).items()}
 
     create = _import("sed_scores_eval.base_modules.scores").create_score_dataframe
     intersection = _import("sed_scores_eval.intersection_based")

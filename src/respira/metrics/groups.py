@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,21 +45,16 @@ def scores_by_group(
         raise ValueError(f"groups and labels have different lengths: {len(names)} != {len(labels_array)}")
     result: dict[str, dict[str, float | int]] = {}
     for name in sorted(set(names)):
-        mask = names == name
-        scores = icbhi_scores(labels_array[mask], predictions_array[mask], warn=False)
-        normal = int(np.sum(labels_array[mask] == NORMAL))
-        result[name] = {
-            "num_examples": int(mask.sum()),
-            "num_normal": normal,
-            "num_abnormal": int(mask.sum()) - normal,
-            **{key: scores[key] for key in GROUP_SCORES},
-        }
+        truth = labels_array[names == name]
+        scores = icbhi_scores(truth, predictions_array[names == name], warn=False)
+        normal = int(np.sum(truth == NORMAL))
+        counts = {"num_examples": truth.size, "num_normal": normal, "num_abnormal": truth.size - normal}
+        result[name] = counts | {key: scores[key] for key in GROUP_SCORES}
     return result
 
 
 def _columns(metadata: Any) -> list[str]:
-    names = getattr(metadata, "column_names", None)  # a datasets.Dataset
-    return list(names) if names is not None else list(metadata)
+    return list(getattr(metadata, "column_names", None) or metadata)  # a datasets.Dataset, or a mapping
 
 
 def scores_by_metadata(
@@ -68,19 +64,16 @@ def scores_by_metadata(
     columns: Sequence[str] = GROUP_COLUMNS,
 ) -> dict[str, dict[str, dict[str, float | int]]]:
     """``{"by_<column>": scores_by_group(...)}`` for each of ``columns`` that ``metadata`` has."""
-    present = set(_columns(metadata))
-    return {
-        f"by_{column}": scores_by_group(labels, predictions, metadata[column])
-        for column in columns
-        if column in present
-    }
+    present = _columns(metadata)
+    return {f"by_{c}": scores_by_group(labels, predictions, metadata[c]) for c in columns if c in present}
 
 
 def device_shift_note(train_devices: Sequence[Any], test_devices: Sequence[Any]) -> str | None:
     """One line naming the test devices absent from training, or ``None``."""
     seen = set(_names(train_devices))
-    names, counts = np.unique(np.asarray(_names(test_devices), dtype=object), return_counts=True)
-    unseen = {name: int(count) for name, count in zip(names, counts, strict=True) if name not in seen}
+    unseen = {
+        name: count for name, count in sorted(Counter(_names(test_devices)).items()) if name not in seen
+    }
     if not unseen:
         return None
     total = len(test_devices)
@@ -94,9 +87,7 @@ def device_shift_note(train_devices: Sequence[Any], test_devices: Sequence[Any])
 
 def splits_device_shift_note(splits: Mapping[str, Any]) -> str | None:
     """:func:`device_shift_note` of a ``DatasetDict``'s ``train`` and ``test`` splits, or ``None``."""
-    if "train" not in splits or "test" not in splits:
+    parts = [splits[name] for name in ("train", "test") if name in splits]
+    if len(parts) < 2 or any("device" not in _columns(part) for part in parts):
         return None
-    train, test = splits["train"], splits["test"]
-    if "device" not in _columns(train) or "device" not in _columns(test):
-        return None
-    return device_shift_note(train["device"], test["device"])
+    return device_shift_note(parts[0]["device"], parts[1]["device"])

@@ -96,6 +96,25 @@ def roc_auc(targets: Sequence[int] | np.ndarray, scores: Sequence[float] | np.nd
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
+def ranked_counts(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct scores, descending, and the true / false positives when each is the threshold (>=)."""
+    truth, values = binary_targets_and_scores(targets, scores)
+    order = np.argsort(-values, kind="mergesort")
+    ordered, labels = values[order], truth[order]
+    last = np.r_[np.flatnonzero(np.diff(ordered)), ordered.size - 1]  # the last row of each distinct score
+    true_positives = np.cumsum(labels)[last]
+    return ordered[last], true_positives, last + 1 - true_positives
+
+
+def average_precision(targets: Any, scores: Any) -> float:
+    """Area under the step-wise precision–recall curve (scikit-learn's ``average_precision_score``);
+    ``nan`` without a positive target."""
+    _, tps, fps = ranked_counts(targets, scores)
+    if tps.size == 0 or tps[-1] == 0:
+        return float("nan")
+    return float(np.sum(np.diff(np.r_[0, tps]) / tps[-1] * tps / (tps + fps)))
+
+
 def _binary_counts(targets: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int]:
     tp = int(np.sum((targets == 1) & (predicted == 1)))
     fp = int(np.sum((targets == 0) & (predicted == 1)))

@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import scipy.stats
 
 from ..core.decision import present
-from ..core.windows import describe_aggregation
 from ..labels import flags_to_classes
 from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 
 __all__ = [
-    "BOOTSTRAP_METHODS",
     "ICBHI_KEYS",
     "binary_scores",
     "bootstrap_replicates",
-    "describe_aggregation",
     "flatten_scores",
     "patient_bootstrap",
     "patient_resample_counts",
@@ -124,10 +120,6 @@ def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float
     }
 
 
-BOOTSTRAP_METHODS: tuple[str, ...] = ("percentile", "BCa")
-"""Interval methods of :func:`patient_bootstrap` (scipy.stats.bootstrap's names)."""
-
-
 def recording_strata(targets: Any) -> np.ndarray:
     """Each recording's (crackle, wheeze, normal) flags as one code, for :func:`patient_bootstrap`."""
     truth = np.asarray(targets, dtype=np.int64)
@@ -174,50 +166,6 @@ def patient_resample_counts(
     return per_patient[:, inverse]
 
 
-def _patient_bootstrap(
-    statistic: Callable[[np.ndarray], Mapping[str, float]],
-    patient_ids: Sequence[Any],
-    *,
-    resamples: int,
-    seed: int,
-    method: str = "percentile",
-    confidence: float = 0.95,
-    strata: Sequence[Any] | None = None,
-) -> tuple[list[str], Any]:
-    """The statistic's names and scipy's bootstrap over patient positions, strata resampled apart."""
-    inverse, members = _patients(patient_ids, resamples)
-    groups = _patient_strata(members, strata, inverse.size)
-    resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
-    fixed = [members[position] for group in groups if group.size == 1 for position in group]
-    point = statistic(np.arange(inverse.size))
-    names = list(point)
-    if not resampled:  # every resample is the data itself
-        values = np.asarray([float(point[name]) for name in names])
-        interval = SimpleNamespace(low=values, high=values)
-        return names, SimpleNamespace(
-            bootstrap_distribution=np.repeat(values[:, None], resamples, axis=1), confidence_interval=interval
-        )
-
-    def over_patients(*drawn: np.ndarray) -> np.ndarray:
-        chosen = [members[position] for sample in drawn for position in sample.astype(np.int64)]
-        values = statistic(np.concatenate([*chosen, *fixed]))
-        return np.asarray([float(values[name]) for name in names])
-
-    with warnings.catch_warnings():  # NaN or degenerate intervals are handled by the caller
-        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = scipy.stats.bootstrap(
-            resampled,
-            over_patients,
-            n_resamples=resamples,
-            vectorized=False,
-            method=method,
-            confidence_level=confidence,
-            rng=np.random.default_rng(seed),
-        )
-    return names, result
-
-
 def bootstrap_replicates(
     statistic: Callable[[np.ndarray], Mapping[str, float]],
     patient_ids: Sequence[Any],
@@ -226,8 +174,33 @@ def bootstrap_replicates(
     seed: int = 0,
     strata: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples."""
-    names, result = _patient_bootstrap(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)
+    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples
+    (:func:`scipy.stats.bootstrap`'s draws of the patients, each stratum apart)."""
+    inverse, members = _patients(patient_ids, resamples)
+    groups = _patient_strata(members, strata, inverse.size)
+    resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
+    fixed = [members[position] for group in groups if group.size == 1 for position in group]
+    point = statistic(np.arange(inverse.size))
+    names = list(point)
+    if not resampled:  # every resample is the data itself
+        return {name: np.full(resamples, float(point[name])) for name in names}
+
+    def over_patients(*drawn: np.ndarray) -> np.ndarray:
+        chosen = [members[position] for sample in drawn for position in sample.astype(np.int64)]
+        values = statistic(np.concatenate([*chosen, *fixed]))
+        return np.asarray([float(values[name]) for name in names])
+
+    with warnings.catch_warnings():  # NaN replicates are left out of the intervals by the caller
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = scipy.stats.bootstrap(
+            resampled,
+            over_patients,
+            n_resamples=resamples,
+            vectorized=False,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     distribution = np.atleast_2d(result.bootstrap_distribution)
     return {name: distribution[position] for position, name in enumerate(names)}
 
@@ -239,40 +212,20 @@ def patient_bootstrap(
     resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
-    method: str = "percentile",
     strata: Sequence[Any] | None = None,
 ) -> dict[str, list[float]]:
-    """Confidence interval ``[low, high]`` of each value of ``statistic``, resampling patients.
+    """Percentile interval ``[low, high]`` of each value of ``statistic`` over the patient-bootstrap
+    replicates where it is defined (:func:`bootstrap_replicates`; ``nan`` where none is).
 
     ``strata`` (one value per recording, :func:`recording_strata`) resamples each class signature apart.
-    ``method="percentile"`` uses the replicates where a value is defined; ``"BCa"`` falls back to the
-    percentile interval where BCa is undefined.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    if method not in BOOTSTRAP_METHODS:
-        raise ValueError(f"method must be one of {', '.join(BOOTSTRAP_METHODS)}, got {method!r}")
-    names, result = _patient_bootstrap(
-        statistic,
-        patient_ids,
-        resamples=resamples,
-        seed=seed,
-        method=method.lower(),
-        confidence=confidence,
-        strata=strata,
-    )
-    distribution = np.atleast_2d(result.bootstrap_distribution)
-    lows = np.atleast_1d(result.confidence_interval.low)
-    highs = np.atleast_1d(result.confidence_interval.high)
+    replicates = bootstrap_replicates(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)
     tail = 100 * (1 - confidence) / 2
     intervals = {}
-    for position, name in enumerate(names):
-        defined = distribution[position][~np.isnan(distribution[position])]
-        if defined.size == 0:
-            intervals[name] = [float("nan"), float("nan")]
-        elif np.isnan(lows[position]) or np.isnan(highs[position]):
-            low, high = np.percentile(defined, [tail, 100 - tail])
-            intervals[name] = [float(low), float(high)]
-        else:
-            intervals[name] = [float(lows[position]), float(highs[position])]
+    for name, values in replicates.items():
+        defined = values[~np.isnan(values)]
+        bounds = np.percentile(defined, [tail, 100 - tail]) if defined.size else [np.nan, np.nan]
+        intervals[name] = [float(bound) for bound in bounds]
     return intervals

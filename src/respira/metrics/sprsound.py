@@ -6,7 +6,7 @@ records Normal/Poor Quality/Adventitious; ``"2-2"`` records, 5 labels.
 
 - **SP** = Normal predicted Normal / Normal.
 - **SE** = adventitious predicted as exactly their class / adventitious; Poor Quality records enter
-  neither (``poor_quality_in_se=True`` counts them in SE).
+  neither.
 - **AS** = (SE + SP) / 2; **HS** = 2·SE·SP / (SE + SP); **Score** = (AS + HS) / 2.
 
 An undefined SE or SP is ``nan`` (AS and HS then the defined one). As a public ``calc_score``
@@ -95,10 +95,10 @@ def _checked(task: str, references: Any, predictions: Any) -> tuple[np.ndarray, 
     return truth, guess
 
 
-def _se_classes(task: str, poor_quality_in_se: bool) -> np.ndarray:
+def _se_classes(task: str) -> np.ndarray:
     """Boolean mask over ``task``'s classes: those whose samples enter SE."""
     classes = np.asarray(_classes(task))
-    return (classes != NORMAL) & ((classes != POOR_QUALITY) | poor_quality_in_se)
+    return (classes != NORMAL) & (classes != POOR_QUALITY)
 
 
 def _headline(se: Any, sp: Any) -> tuple[Any, Any, Any]:
@@ -112,9 +112,7 @@ def _headline(se: Any, sp: Any) -> tuple[Any, Any, Any]:
     return average, harmonic, (average + harmonic) / 2
 
 
-def sprsound_scores(
-    task: str, references: Any, predictions: Any, *, poor_quality_in_se: bool = False, warn: bool = True
-) -> dict[str, float]:
+def sprsound_scores(task: str, references: Any, predictions: Any, *, warn: bool = True) -> dict[str, float]:
     """SPRSound scores of ``predictions`` against ``references`` on ``task`` ("1-1", "1-2", "2-1", "2-2").
 
     Both are label strings or class indices. Keys: ``se``, ``sp``, ``as``, ``hs``, ``score`` and the counts
@@ -122,7 +120,7 @@ def sprsound_scores(
     label, different lengths or empty input.
     """
     truth, guess = _checked(task, references, predictions)
-    in_se = _se_classes(task, poor_quality_in_se)[truth]
+    in_se = _se_classes(task)[truth]
     normal = truth == 0
     se = _ratio(int(np.sum(guess[in_se] == truth[in_se])), int(in_se.sum()))
     sp = _ratio(int(np.sum(guess[normal] == 0)), int(normal.sum()))
@@ -137,10 +135,10 @@ def sprsound_scores(
     return scores
 
 
-def score_strata(task: str, references: Any, *, poor_quality_in_se: bool = False) -> np.ndarray:
+def score_strata(task: str, references: Any) -> np.ndarray:
     """Each reference's part in the scores: ``"sp"``, ``"se"`` or ``"none"`` (bootstrap strata)."""
     truth = _indices(task, references, "references")
-    in_se = _se_classes(task, poor_quality_in_se)[truth]
+    in_se = _se_classes(task)[truth]
     return np.where(truth == 0, "sp", np.where(in_se, "se", "none"))
 
 
@@ -156,30 +154,16 @@ def _pmf(counts: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.flatnonzero(keep) / total, pmf[keep]
 
 
-def sprsound_baselines(
-    task: str,
-    references: Any,
-    *,
-    prior: Sequence[float] | np.ndarray | None = None,
-    poor_quality_in_se: bool = False,
-) -> dict[str, float]:
-    """Expected scores of the all-normal and class-prior classifiers on ``references`` of ``task``.
-
-    Keys ``baseline_all_normal_<k>`` and ``baseline_class_prior_<k>`` for k in se, sp, as, hs, score;
-    ``prior`` defaults to the shares among ``references``.
-    """
-    classes = _classes(task)
+def sprsound_baselines(task: str, references: Any) -> dict[str, float]:
+    """Expected scores of the all-normal and class-prior (the shares among ``references``) classifiers on
+    ``references`` of ``task``: ``baseline_all_normal_<k>`` and ``baseline_class_prior_<k>`` for k in se,
+    sp, as, hs, score."""
     truth, _ = _checked(task, references, references)
-    counts = np.bincount(truth, minlength=len(classes))
-    shares = counts / counts.sum() if prior is None else np.asarray(prior, dtype=np.float64)
-    if shares.shape != (len(classes),) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
-        raise ValueError(f"prior must be {len(classes)} non-negative class shares summing to 1, got {shares}")
-    shares = np.clip(shares, 0.0, 1.0)
-    all_normal = sprsound_scores(
-        task, truth, np.zeros_like(truth), poor_quality_in_se=poor_quality_in_se, warn=False
-    )
+    counts = np.bincount(truth, minlength=len(_classes(task)))
+    shares = counts / counts.sum()
+    all_normal = sprsound_scores(task, truth, np.zeros_like(truth), warn=False)
     result = {f"{BASELINE_PREFIX}all_normal_{key}": float(all_normal[key]) for key in _KEYS}
-    in_se = _se_classes(task, poor_quality_in_se)
+    in_se = _se_classes(task)
     se_values, se_probs = _pmf(counts[in_se], shares[in_se])
     sp_values, sp_probs = _pmf(counts[:1], shares[:1])
     weights = se_probs[:, None] * sp_probs[None, :]

@@ -2,7 +2,7 @@
 
 Objectives: ``"icbhi_score"`` (both thresholds jointly, every pair of candidates scored at once),
 ``"f1"`` (each label its own) or ``"fixed"``. Candidates: 0.5, the midpoints between consecutive
-distinct probabilities (at most ``max_candidates``, by rank), and values below and above them all, so
+distinct probabilities (at most ``MAX_CANDIDATES``, by rank), and values below and above them all, so
 the optimum is exact and never below 0.5's. Ties go to the candidate closest to 0.5, then the smaller.
 Given domains, the objective's minimum over them is maximised.
 """
@@ -43,18 +43,14 @@ def sigmoid(logits: Any) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * values))
 
 
-def candidate_thresholds(
-    probabilities: Sequence[float] | np.ndarray, max_candidates: int = MAX_CANDIDATES
-) -> np.ndarray:
+def candidate_thresholds(probabilities: Sequence[float] | np.ndarray) -> np.ndarray:
     """Sorted candidate thresholds for one label's probabilities (see the module docstring)."""
-    if max_candidates < 1:
-        raise ValueError(f"max_candidates must be at least 1, got {max_candidates}")
     values = np.unique(np.asarray(probabilities, dtype=np.float64).reshape(-1))
     if values.size == 0:
         raise ValueError("no probabilities to choose thresholds from")
     midpoints = (values[:-1] + values[1:]) / 2.0
-    if midpoints.size > max_candidates:
-        ranks = np.round(np.linspace(0, midpoints.size - 1, max_candidates)).astype(np.int64)
+    if midpoints.size > MAX_CANDIDATES:
+        ranks = np.round(np.linspace(0, midpoints.size - 1, MAX_CANDIDATES)).astype(np.int64)
         midpoints = midpoints[ranks]
     below = values[0] / 2.0  # every probability is >= it: all cycles positive
     above = min((values[-1] + 1.0) / 2.0, 1.0)  # above every probability < 1: none positive
@@ -69,19 +65,6 @@ def _best(values: np.ndarray, distances: np.ndarray) -> int:
         raise ValueError("the objective is undefined at every candidate threshold")
     candidates = np.flatnonzero(finite >= best - _TIE)
     return int(candidates[np.argmin(distances[candidates])])
-
-
-def _grid(grid: Sequence[float] | np.ndarray | None, probabilities: np.ndarray, max_candidates: int):
-    """Per label, the sorted candidate thresholds."""
-    if grid is None:
-        return [candidate_thresholds(probabilities[:, index], max_candidates) for index in range(2)]
-    values = np.asarray(grid, dtype=np.float64).reshape(-1)
-    if values.size == 0:
-        raise ValueError("grid is empty")
-    if not np.all(np.isfinite(values)) or np.any((values < 0) | (values > 1)):
-        raise ValueError("grid thresholds must be finite values in [0, 1]")
-    values = np.unique(values)
-    return [values, values]
 
 
 def _f1(target: np.ndarray, predicted: np.ndarray, name: str) -> np.ndarray:
@@ -126,8 +109,6 @@ def tune_thresholds(
     probabilities: Any,
     *,
     metric: str = "icbhi_score",
-    grid: Sequence[float] | np.ndarray | None = None,
-    max_candidates: int = MAX_CANDIDATES,
     domains: Sequence[Any] | np.ndarray | None = None,
     fixed: Sequence[float | None] | None = None,
 ) -> tuple[float, float]:
@@ -135,7 +116,6 @@ def tune_thresholds(
 
     Args:
         metric: ``"icbhi_score"`` (joint) or ``"f1"`` (per label).
-        grid: candidate thresholds of both labels (default: from the probabilities).
         domains: one per example, to maximise the metric's minimum over them.
         fixed: a threshold per label, ``None`` for a label to tune.
 
@@ -145,7 +125,7 @@ def tune_thresholds(
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
         raise ValueError(f"metric must be 'icbhi_score' or 'f1', got {metric!r}")
     members = _domain_members(domains, len(target_array))
-    grids = _grid(grid, prob_array, max_candidates)
+    grids = [candidate_thresholds(prob_array[:, index]) for index in range(2)]
     if fixed is not None:
         if len(fixed) != len(MULTI_LABEL_NAMES):
             raise ValueError(f"fixed must give one threshold (or None) per label, got {list(fixed)!r}")
@@ -215,7 +195,6 @@ def choose_thresholds(
     objective: str = "icbhi_score",
     *,
     fallback: Sequence[float] = DEFAULT_THRESHOLDS,
-    max_candidates: int = MAX_CANDIDATES,
     domains: Sequence[Any] | np.ndarray | None = None,
 ) -> ThresholdChoice:
     """:func:`tune_thresholds` where possible: a label the data cannot tune keeps ``fallback``."""
@@ -229,16 +208,14 @@ def choose_thresholds(
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if objective == "icbhi_score":
         try:
-            values = tune_thresholds(
-                target_array, prob_array, metric=objective, max_candidates=max_candidates, domains=domains
-            )
+            values = tune_thresholds(target_array, prob_array, metric=objective, domains=domains)
         except ValueError:
             return ThresholdChoice(base, (False, False), objective)
         return ThresholdChoice(values, (True, True), objective)
     members = _domain_members(domains, len(target_array))
     chosen, tuned = list(base), [False, False]
     for index, name in enumerate(MULTI_LABEL_NAMES):
-        grid = candidate_thresholds(prob_array[:, index], max_candidates)
+        grid = candidate_thresholds(prob_array[:, index])
         try:
             chosen[index] = _f1_threshold(target_array[:, index], prob_array[:, index], grid, name, members)
         except ValueError:

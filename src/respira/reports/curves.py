@@ -12,16 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.decision import decide_flags
 from ..labels import MULTI_LABEL_NAMES, flags_to_classes
-from ..metrics import icbhi_scores, roc_auc
-from ..metrics.curves import average_precision, precision_recall_curve, rates_at, roc_curve
+from ..metrics.multilabel import average_precision, ranked_counts, roc_auc
 from .figures import new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures", "label_curve_scores"]
+__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures"]
 
 CURVE_FILES: tuple[str, ...] = ("roc_curves.png", "precision_recall_curves.png")
 THRESHOLD_FILE = "threshold_curves.png"
@@ -30,29 +28,8 @@ QUANTILES = 301
 """Thresholds of the threshold plot: ``GRID``, ``QUANTILES`` quantiles of the label's probabilities (so
 that probabilities crowded in a narrow range are resolved) and the model's own."""
 CURVE_COLOUR, POINT_COLOUR, CHANCE_COLOUR = "#1f77b4", "#d62728", "#7f7f7f"
-
-
-def _check(targets: Any, probabilities: Any, decided: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arrays = [np.asarray(values) for values in (targets, probabilities, decided)]
-    shape = (arrays[0].shape[0], len(MULTI_LABEL_NAMES)) if arrays[0].ndim == 2 else None
-    if shape is None or any(array.shape != shape for array in arrays) or shape[0] == 0:
-        raise ValueError(
-            "targets, probabilities and decisions must share a shape [N >= 1, 2] (crackle, wheeze), got "
-            + ", ".join(str(array.shape) for array in arrays)
-        )
-    return arrays[0].astype(np.int64), arrays[1].astype(np.float64), arrays[2].astype(bool)
-
-
-def label_curve_scores(targets: Any, probabilities: Any) -> dict[str, dict[str, float]]:
-    """Per label: ``auc`` and ``average_precision`` (``nan`` for a label with one class only)."""
-    truth, scores, _ = _check(targets, probabilities, np.zeros(np.shape(targets), dtype=bool))
-    result = {}
-    for index, name in enumerate(MULTI_LABEL_NAMES):
-        y, s = truth[:, index], scores[:, index]
-        result[name] = {"auc": np.nan, "average_precision": np.nan}
-        if 0 < y.sum() < y.size:
-            result[name] = {"auc": roc_auc(y, s), "average_precision": average_precision(y, s)}
-    return result
+WIDTH, HEIGHT = 12.0, 5.4
+"""The figures' size in inches (their panels at fixed margins)."""
 
 
 def _operating_point(y: np.ndarray, called: np.ndarray) -> tuple[float, float, float]:
@@ -82,7 +59,8 @@ def _decision_label(threshold: float | None) -> str:
 
 
 def _roc_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, t: float | None) -> None:
-    fpr, tpr, _ = roc_curve(y, s)
+    _, tps, fps = ranked_counts(y, s)
+    fpr, tpr = np.r_[0.0, fps / (y.size - y.sum())], np.r_[0.0, tps / y.sum()]
     ax.plot(fpr, tpr, color=CURVE_COLOUR, lw=2, label=f"ROC (AUC {roc_auc(y, s):.3f})")
     ax.plot([0, 1], [0, 1], color=CHANCE_COLOUR, ls="--", lw=1, label="chance (AUC 0.5)")
     se, sp, _ = _operating_point(y, called)
@@ -94,10 +72,10 @@ def _roc_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndar
 
 
 def _pr_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, t: float | None) -> None:
-    precision, recall, _ = precision_recall_curve(y, s)
-    ap = average_precision(y, s)
-    curve = f"precision–recall (AP {ap:.3f})"
-    ax.step(recall, precision, where="post", color=CURVE_COLOUR, lw=2, label=curve)
+    _, tps, fps = ranked_counts(y, s)
+    precision, recall = np.r_[1.0, tps / (tps + fps)], np.r_[0.0, tps / y.sum()]
+    curve = f"precision–recall (AP {average_precision(y, s):.3f})"
+    ax.step(recall, precision, where="pre", color=CURVE_COLOUR, lw=2, label=curve)
     prevalence = y.mean()
     ax.axhline(prevalence, color=CHANCE_COLOUR, ls="--", lw=1, label=f"chance (prevalence {prevalence:.2f})")
     se, _, ppv = _operating_point(y, called)
@@ -114,33 +92,39 @@ def _pr_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarr
 def _threshold_panel(
     ax: Any, index: int, truth: np.ndarray, scores: np.ndarray, thresholds: Sequence[float]
 ) -> None:
-    name = MULTI_LABEL_NAMES[index]
-    y = truth[:, index]
+    name, other = MULTI_LABEL_NAMES[index], MULTI_LABEL_NAMES[1 - index]
+    y = truth[:, index] == 1
     own = float(thresholds[index])
     quantiles = np.quantile(scores[:, index], np.linspace(0.0, 1.0, QUANTILES))  # where the scores crowd
     grid = np.union1d(np.union1d(GRID, quantiles), [own])
-    rates = rates_at(y, scores[:, index], grid)
-    classes = flags_to_classes(truth)
-    score = []
-    for threshold in grid:
-        pair = list(thresholds)
-        pair[index] = float(threshold)
-        predicted = decide_flags(scores, pair).classes
-        score.append(icbhi_scores(classes, predicted, warn=False)["icbhi_score"])
-    other = MULTI_LABEL_NAMES[1 - index]
-    ax.plot(grid, rates["sensitivity"], color="#2ca02c", lw=2, label=f"sensitivity ({name})")
-    ax.plot(grid, rates["specificity"], color="#9467bd", lw=2, label=f"specificity ({name})")
-    described = f"ICBHI score ({other} at {thresholds[1 - index]:.2f})"
-    ax.plot(grid, score, color="#ff7f0e", lw=2, label=described)
+    limits = np.tile(np.asarray(thresholds, dtype=np.float64), (grid.size, 1))
+    limits[:, index] = grid
+    called = scores[None, :, :] >= limits[:, None, :]  # [thresholds, examples, labels]
+    right = flags_to_classes(called) == flags_to_classes(truth)
+    normal = flags_to_classes(truth) == 0
+    with np.errstate(invalid="ignore"):  # a side without examples is nan: the score is the other side
+        sides = np.stack([right[:, normal].mean(axis=1), right[:, ~normal].mean(axis=1)])
+        curves = {
+            f"sensitivity ({name})": ("#2ca02c", called[:, y, index].mean(axis=1)),
+            f"specificity ({name})": ("#9467bd", 1.0 - called[:, ~y, index].mean(axis=1)),
+            f"ICBHI score ({other} at {thresholds[1 - index]:.2f})": ("#ff7f0e", np.nanmean(sides, axis=0)),
+        }
     at = int(np.searchsorted(grid, own))
+    for label, (colour, values) in curves.items():
+        ax.plot(grid, values, color=colour, lw=2, label=label)
     ax.axvline(own, color=POINT_COLOUR, ls="--", lw=1.5, label=f"the model's threshold {own:.2f}")
-    for values in (rates["sensitivity"], rates["specificity"], score):
+    for _, values in curves.values():
         ax.plot([own], [values[at]], "o", color=POINT_COLOUR, ms=6)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(f"{name} threshold (present when its probability is at least this)")
     ax.set_ylabel("score")
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
+
+
+def _two_panels() -> Any:
+    figure = new_figure(WIDTH, HEIGHT, margins=(0.6, 0.2, 0.6, 0.75))
+    return figure.subplots(1, len(MULTI_LABEL_NAMES), gridspec_kw={"wspace": 0.2})
 
 
 def label_curve_figures(
@@ -157,12 +141,13 @@ def label_curve_figures(
     ``targets``, ``probabilities`` and ``decided`` are ``[N, 2]`` (crackle, wheeze); ``thresholds=None``
     gives no threshold plot; ``unit`` names the examples.
     """
-    truth, scores, called = _check(targets, probabilities, decided)
+    truth, scores = np.asarray(targets, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
+    called = np.asarray(decided, dtype=bool)
     figures = {}
     kinds = (("ROC curves", _roc_panel), ("precision–recall curves", _pr_panel))
     for file_name, (kind, panel) in zip(CURVE_FILES, kinds, strict=True):
-        figure = new_figure(12.0, 5.4)
-        axes = figure.subplots(1, len(MULTI_LABEL_NAMES))
+        axes = _two_panels()
+        figure = axes[0].figure
         for index, (ax, name) in enumerate(zip(axes, MULTI_LABEL_NAMES, strict=True)):
             threshold = None if thresholds is None else float(thresholds[index])
             if not _undefined(ax, name, truth[:, index], unit):
@@ -175,8 +160,8 @@ def label_curve_figures(
         figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
         figures[file_name] = figure
     if thresholds is not None:
-        figure = new_figure(12.0, 5.4)
-        axes = figure.subplots(1, len(MULTI_LABEL_NAMES))
+        axes = _two_panels()
+        figure = axes[0].figure
         for index, ax in enumerate(axes):
             if not _undefined(ax, MULTI_LABEL_NAMES[index], truth[:, index], unit):
                 _threshold_panel(ax, index, truth, scores, thresholds)

@@ -26,9 +26,7 @@ __all__ = [
     "Span",
     "draw_label_rows",
     "event_bars",
-    "event_row_name",
     "min_bar_seconds",
-    "none_text",
 ]
 
 PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
@@ -53,11 +51,6 @@ class Span(NamedTuple):
     label: str
 
 
-def event_row_name(label: str) -> str:
-    """The name of ``label``'s event row (``crackle events``), and its two-line tick label."""
-    return f"{label} events"
-
-
 def min_bar_seconds(ax: Any, duration: float) -> float:
     """Seconds that :data:`MIN_EVENT_PIXELS` span on ``ax``, whose x axis shows ``duration`` seconds."""
     pixels = ax.get_position().width * ax.figure.get_figwidth() * ax.figure.dpi
@@ -75,17 +68,6 @@ def event_bars(events: Sequence[Event], duration: float, min_seconds: float) -> 
             width = min_seconds
         bars.append((start, width))
     return bars
-
-
-def _check_events(events: Sequence[Event]) -> list[Event]:
-    checked = []
-    for event in events:
-        if event.label not in MULTI_LABEL_NAMES:
-            raise ValueError(f"event labels are {list(MULTI_LABEL_NAMES)}, got {event.label!r}")
-        if not 0 <= event.onset <= event.offset:
-            raise ValueError(f"an event needs 0 <= onset <= offset, got {event.onset} to {event.offset} s")
-        checked.append(event)
-    return checked
 
 
 def _draw_row(
@@ -107,23 +89,22 @@ def _draw_spans(ax: Any, spans: Sequence[Span], name: str, duration: float, y: f
         _draw_row(ax, bars, y, [(span.start, span.end, span.label) for span in spans], duration, 8, **style)
 
 
-def none_text(left_out: int) -> str:
-    """What an event row without events says: ``none detected``, or how many the verdict left out."""
-    if not left_out:
-        return "none detected"
-    return f"none held by the verdict ({left_out} frame event{'s' if left_out != 1 else ''} left out)"
-
-
 def _draw_events(
     ax: Any, events: Sequence[Event], label: str, duration: float, left_out: int, y: float
 ) -> None:
     if not events:
-        ax.text(duration / 2, y, none_text(left_out), ha="center", va="center", fontsize=8, **NONE_STYLE)
+        plural = "s" if left_out != 1 else ""
+        text = (
+            f"none held by the verdict ({left_out} frame event{plural} left out)"
+            if left_out
+            else "none detected"
+        )
+        ax.text(duration / 2, y, text, ha="center", va="center", fontsize=8, **NONE_STYLE)
         return
     colour = PROBABILITY_COLOURS[label]
     alphas = [MIN_EVENT_ALPHA + (1 - MIN_EVENT_ALPHA) * min(max(e.confidence, 0.0), 1.0) for e in events]
     colours = [matplotlib.colors.to_rgba(colour, alpha) for alpha in alphas]
-    style = {"facecolors": colours, "edgecolors": colour, "linewidth": 0.6, "label": event_row_name(label)}
+    style = {"facecolors": colours, "edgecolors": colour, "linewidth": 0.6, "label": f"{label} events"}
     bars = event_bars(events, duration, min_bar_seconds(ax, duration))
     texts = [(event.onset, event.offset, f"{event.confidence:.2f}") for event in events]
     _draw_row(ax, bars, y, texts, duration, 7.5, **style)
@@ -136,21 +117,17 @@ def draw_label_rows(
     duration: float,
     left_out: Sequence[Event] = (),
 ) -> int:
-    """Draw the four-class ``strips`` then (``events`` given) one event row per label; return the row count.
-
-    An event of another label, or ending before it starts, raises a ``ValueError``.
-    """
+    """Draw the four-class ``strips``, then (``events`` given) one event row per label; return the rows."""
     # (tick label, its colour, the row's drawing given its y), top down
     rows: list[tuple[str, str, Callable[[float], None]]] = [
         (name, "black", partial(_draw_spans, ax, spans, name, duration)) for name, spans in strips
     ]
     if events is not None:
-        checked = _check_events(events)
         for label in MULTI_LABEL_NAMES:
-            of_label = [event for event in checked if event.label == label]
+            of_label = [event for event in events if event.label == label]
             dropped = sum(event.label == label for event in left_out)
             draw = partial(_draw_events, ax, of_label, label, duration, dropped)
-            rows.append((event_row_name(label).replace(" ", "\n"), PROBABILITY_COLOURS[label], draw))
+            rows.append((f"{label}\nevents", PROBABILITY_COLOURS[label], draw))
     rows.reverse()
     for position, (_, _, draw) in enumerate(rows):
         draw(float(position))

@@ -15,10 +15,17 @@ FIGURE_FORMATS = tuple(sorted(set(FigureCanvasAgg.get_supported_filetypes()) - {
 """The file suffixes a figure can be written as (matplotlib's; ``pgf`` needs a LaTeX installation)."""
 
 
-def new_figure(width: float, height: float, *, layout: str | None = "constrained") -> Figure:
-    """A ``width`` × ``height`` inch figure on its own Agg canvas (constrained layout unless ``None``)."""
-    figure = Figure(figsize=(width, height), dpi=DPI, layout=layout)
+def new_figure(
+    width: float, height: float, *, margins: tuple[float, float, float, float] | None = None
+) -> Figure:
+    """A ``width`` × ``height`` inch figure on its own Agg canvas, its subplots ``margins`` (left, right,
+    bottom, top) inches from its edges; without margins, constrained layout places them (at the cost of
+    drawing the figure twice)."""
+    figure = Figure(figsize=(width, height), dpi=DPI, layout=None if margins is not None else "constrained")
     FigureCanvasAgg(figure)
+    if margins is not None:
+        left, right, bottom, top = margins
+        figure.subplots_adjust(left / width, bottom / height, 1 - right / width, 1 - top / height)
     return figure
 
 

@@ -214,7 +214,7 @@ def recording_figure(
         raise ValueError("no predictions to draw")
     duration = waveform.shape[0] / sampling_rate
     cycles = list(cycles) if cycles is not None else []
-    figure = new_figure(WIDTH, HEIGHT, layout=None)
+    figure = new_figure(WIDTH, HEIGHT, margins=(0.0, 0.0, 0.0, 0.0))
     strips = [("predicted", _predicted_spans(rows, duration))]
     if cycles:
         strips.insert(0, ("annotated", cycles))

@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .figures import new_figure, save_figure
 
-__all__ = ["plot_training_curves", "selected_entry", "training_curves_figure", "training_entries"]
+__all__ = ["plot_training_curves", "training_curves_figure", "training_entries"]
 
 LOSS_KEYS: dict[str, str] = {
     "loss": "training loss (total)",
@@ -42,20 +42,6 @@ def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[s
         if END_OF_TRAINING_KEY in entry:
             return entries[:index]
     return entries
-
-
-def selected_entry(
-    entries: Sequence[Mapping[str, Any]], best_step: int | None = None
-) -> Mapping[str, Any] | None:
-    """The evaluation at ``best_step``, else the first with the best ``eval_icbhi_score``, else ``None``."""
-    evaluations = [entry for entry in entries if _is_number(entry.get(SCORE_KEY))]
-    if best_step is not None:
-        return next((entry for entry in evaluations if entry.get("step") == best_step), None)
-    best: Mapping[str, Any] | None = None
-    for entry in evaluations:
-        if best is None or float(entry[SCORE_KEY]) > float(best[SCORE_KEY]):
-            best = entry
-    return best
 
 
 def _x_axis(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
@@ -97,12 +83,12 @@ def _selected_label(entry: Mapping[str, Any]) -> str:
 
 
 def training_curves_figure(
-    log_history: Sequence[Mapping[str, Any]], *, title: str = "Training curves", best_step: int | None = None
+    log_history: Sequence[Mapping[str, Any]], *, best_step: int | None = None
 ) -> Figure:
     """The figure :func:`plot_training_curves` writes (its axes and lines can be inspected)."""
     entries = training_entries(log_history)
     x_key, x_label = _x_axis(entries)
-    figure = new_figure(9.0, 5.8)
+    figure = new_figure(9.0, 5.8, margins=(0.8, 0.8, 1.45, 0.45))
     ax = figure.subplots()
     handles = []
     for key, label in LOSS_KEYS.items():
@@ -126,7 +112,8 @@ def training_curves_figure(
         score_axis.set_ylabel("validation ICBHI score (%)")
         score_axis.set_ylim(0.0, 100.0)
         handles.append(line)
-        selected = selected_entry(entries, best_step)
+        evaluated = (entry for entry in entries if _is_number(entry.get(SCORE_KEY)))
+        selected = next((entry for entry in evaluated if entry.get("step") == best_step), None)
         if selected is not None:
             x = _x(selected, entries.index(selected), x_key)
             ax.axvline(x, color="#555555", linestyle=":", linewidth=1.4)
@@ -140,24 +127,20 @@ def training_curves_figure(
             (marker,) = score_axis.plot([x], [y], linestyle="none", label=label, zorder=5, **star)
             handles.append(marker)
     if handles:
-        figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
+        figure.legend(handles=handles, loc="lower center", ncols=2, fontsize=9, frameon=False)
     else:
         empty = "no loss or ICBHI score in log_history"
         ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title, fontsize=14)
+    ax.set_title("Training curves", fontsize=14)
     return figure
 
 
 def plot_training_curves(
-    log_history: Sequence[Mapping[str, Any]],
-    path: str | Path,
-    *,
-    title: str = "Training curves",
-    best_step: int | None = None,
+    log_history: Sequence[Mapping[str, Any]], path: str | Path, *, best_step: int | None = None
 ) -> Path:
     """Plot loss components and ``eval_icbhi_score`` (percent) of ``log_history``; return ``path``.
 
-    The x axis is the epoch, else the step; the selected checkpoint (``best_step`` or
-    :func:`selected_entry`) is starred. Missing keys are skipped.
+    The x axis is the epoch, else the step; the evaluation at ``best_step`` (the selected checkpoint) is
+    starred. Missing keys are skipped.
     """
-    return save_figure(training_curves_figure(log_history, title=title, best_step=best_step), path)
+    return save_figure(training_curves_figure(log_history, best_step=best_step), path)

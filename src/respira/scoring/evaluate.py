@@ -1,13 +1,6 @@
-"""What ``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``) and :func:`respira.evaluate` run
-(:func:`score_model`): score a model on an ICBHI split (or every cycle: ``--split all``) and write a
-report folder (:mod:`respira.evaluation.cycles`); ``--dataset kauh|sprsound``: validate it externally
-(:mod:`.external`); ``--task events``: its event detection, scored against the corpus's reference events
-(:mod:`respira.evaluation.event_detection_report`).
-
-A run folder's splits are rebuilt from its run record (``--split validation`` is the split the run selected
-on; flags given override it); the input preprocessing comes from the model's config
-(:func:`respira.audio.dsp.input_preprocessing`), as its training cycles were prepared.
-"""
+"""``respira evaluate`` (:func:`score_model`): a model scored on an ICBHI split rebuilt from its run record
+and the options (:mod:`respira.evaluation.cycles`), on another corpus (:mod:`.external`), or for its event
+detection (``--task events``)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""``respira evaluate MODEL --dataset kauh|sprsound``: a model scored on another hospital's recordings.
-
-A recording-labelled corpus (KAUH) is scored per recording over sliding windows
-(:mod:`respira.evaluation.external_validation`); an event-labelled one (SPRSound) per annotated event and per
-recording, with its challenge's scores (:mod:`respira.evaluation.event_corpus`). Both decide at the model's
-own thresholds, never at values chosen on the corpus that validates it. ``args``: the evaluate options
-(:func:`respira.scoring.evaluate.evaluate_options_type`).
-"""
+"""``respira evaluate MODEL --dataset kauh|sprsound``: a corpus scored per recording (KAUH) or per event
+and per recording (SPRSound), at the model's own thresholds, never at values chosen on the corpus."""
 
 from __future__ import annotations
 
