@@ -9,9 +9,4 @@ from .modeling_beats import BeatsForAudioClassification, BeatsModel
 
 register_model_type(BeatsConfig, BeatsModel, BeatsForAudioClassification)
 
-__all__ = [
-    "BeatsConfig",
-    "BeatsForAudioClassification",
-    "BeatsModel",
-    "convert_beats_checkpoint",
-]
+__all__ = ["BeatsConfig", "BeatsForAudioClassification", "BeatsModel", "convert_beats_checkpoint"]
