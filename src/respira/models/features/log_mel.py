@@ -1,9 +1,4 @@
-"""Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz).
-
-:meth:`LogMelSpectrogram.forward_plain` (centred ``torch.stft``, power, dense mel product, log),
-:meth:`LogMelSpectrogram.forward_export` (the power spectrum by :mod:`.frame_dft`) and a CPU kernel with
-banded mel products (:func:`.banded.power_mel`) compute the same features (:mod:`.kernel_choice`).
-"""
+"""Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz)."""
 
 from __future__ import annotations
 
