@@ -1,13 +1,8 @@
 """``labels.csv``: one's own recordings labelled per recording, read and checked once (:class:`LabelsTable`).
 
-UTF-8 (a byte-order mark allowed), a header line, one row per recording; columns separated by commas, or
-by semicolons or tabs when the header holds no comma; names matched without regard to case or spaces.
-Columns: ``file`` (path relative to the folder of ``labels.csv``), ``crackle`` and ``wheeze`` (0/1,
-true/false, yes/no; both blank: not yet labelled), and optionally ``patient`` (recordings of one patient
-stay on one side of every split; without the column each recording is its own patient), ``device``,
-``location``, ``quality`` (``poor``: judged too poor to label, an answer) and ``reason`` (why ``respira
-suggest`` chose it). Other columns are left out with one :class:`LabelsCSVWarning`. A bad row raises a
-one-line :class:`~respira.data.errors.CorpusFormatError` starting ``labels.csv:LINE:``.
+The format is docs/how-to/datasets-and-the-hub.md's ("Your own labelled recordings"); columns are separated
+by commas, or by semicolons or tabs when the header holds no comma. A bad row raises a one-line
+:class:`~respira.data.errors.CorpusFormatError` starting ``labels.csv:LINE:``.
 
 :func:`read_labels_csv` gives the labelled rows; :class:`LabelsTable` is what ``respira label`` edits (every
 row it does not answer keeps its text byte for byte).
