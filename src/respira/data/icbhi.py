@@ -211,17 +211,9 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         for task in recordings:
             samples = recording_samples(task["audio_path"], config)
             if config.name == "recordings":
-                yield (
-                    task["recording"],
-                    {
-                        "audio": {
-                            "bytes": encode_wav(samples, config.sampling_rate, config.audio_subtype),
-                            "path": None,
-                        },
-                        **task["metadata"],
-                        "cycles": task["cycles"],
-                    },
-                )
+                wav = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+                audio = {"bytes": wav, "path": None}
+                yield task["recording"], {"audio": audio, **task["metadata"], "cycles": task["cycles"]}
                 continue
             rate, total = config.sampling_rate, samples.shape[0]
             for cycle in task["cycles"]:
@@ -233,16 +225,11 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
                         f"{rate} Hz ({total} samples)",
                         line=cycle["annotation_line"],
                     )
-                audio = encode_wav(samples[start:end], config.sampling_rate, config.audio_subtype)
                 key = f"{task['recording']}_{cycle['cycle_index']:03d}"
-                yield (
-                    key,
-                    {
-                        "audio": {"bytes": audio, "path": f"{key}.wav"},
-                        **task["metadata"],
-                        **{name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")},
-                    },
-                )
+                wav = encode_wav(samples[start:end], rate, config.audio_subtype)
+                audio = {"bytes": wav, "path": f"{key}.wav"}
+                labels = {name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")}
+                yield key, {"audio": audio, **task["metadata"], **labels}
 
 
 def _python_value(value: Any) -> Any:

@@ -234,14 +234,13 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
                     )
                 key = f"{columns['recording']}_{span['event_index']:03d}"
                 audio = {"bytes": encode_wav(samples[start:end], rate, config.audio_subtype), "path": None}
+                event = {name: span[name] for name in ("event_index", "start", "end")}
                 yield (
                     key,
                     {
                         "audio": audio,
                         **columns,
-                        "event_index": span["event_index"],
-                        "start": span["start"],
-                        "end": span["end"],
+                        **event,
                         "event_type": span["type"],
                         **_event_flags(span["type"]),
                     },
