@@ -164,7 +164,7 @@ class DataArguments:
         metadata={
             "help": "train on several corpora, e.g. icbhi,kauh (a recipe list: [icbhi, kauh]): ICBHI cycles "
             "from data_dir are split as usual; every recording of a recording-labelled corpus (kauh) "
-            "joins training as a bag of windows (multiple-instance loss, mil_pooling)"
+            "joins training as a bag of windows (multiple-instance loss, the max of its windows)"
         },
     )
     corpus_dirs: str | None = field(
