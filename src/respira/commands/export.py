@@ -10,8 +10,6 @@ from ..options import SWITCH, onnx_export_option, option
 
 @dataclass(kw_only=True)
 class ExportOptions:
-    """``respira export``'s options (``RUN_DIR OUT_DIR`` are positional)."""
-
     overwrite: bool = option("overwrite")
     with_code: bool | None = field(
         default=None,

@@ -1,6 +1,5 @@
-"""``respira screen [MODEL] SOURCE --output_dir OUT``: every recording of an archive (MODEL: by default
-the shipped detector), sharded over the processes of ``accelerate launch``, resumable, into Parquet (or
-CSV) tables (:mod:`respira.screening`)."""
+"""``respira screen [MODEL] SOURCE --output_dir OUT``: every recording of an archive into resumable Parquet
+(or CSV) tables, sharded over ``accelerate launch``'s processes (:mod:`respira.screening`)."""
 
 from __future__ import annotations
 
@@ -37,9 +36,6 @@ FORMATS = ("parquet", "csv")
 
 @dataclass(kw_only=True)
 class ScreenOptions:
-    """``respira screen``'s options (``MODEL SOURCE`` are positional; ``--aggregation`` / ``--top_k`` are
-    :class:`~respira.options.AggregationOptions`')."""
-
     output_dir: str = option("output_dir", "folder for the results", required=True, metavar="OUT")
     format: str = field(default="parquet", metadata={"choices": FORMATS, "help": "merged tables' format"})
     split: str | None = field(default=None, metadata={"help": "the datasets SOURCE's split"})
@@ -55,7 +51,6 @@ class ScreenOptions:
     window: float = field(default=4.0, metadata={"help": "window length in seconds (default 4)"})
     hop: float = field(default=2.0, metadata={"help": "hop between windows in seconds (default 2)"})
     smoothing: int = field(default=1, metadata={"help": "moving average of the probabilities over k windows"})
-    # not the shared default: by device, as screening batches (a small batch stays in the CPU's cache)
     batch_size: int | None = field(
         default=None,
         metadata={

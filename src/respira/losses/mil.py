@@ -1,15 +1,10 @@
-"""Multiple-instance learning over windows: a recording-labelled example as a bag of window logits.
-
-A recording has crackles when at least one window has (Dietterich et al. 1997). Poolings, returned
-as logits and trained with binary cross-entropy against the recording's flags:
+"""Multiple-instance learning: a recording-labelled example as a bag of window logits (Dietterich et al.
+1997), pooled into a logit trained with binary cross-entropy against the recording's flags:
 
 * ``max``: the largest window logit;
 * ``noisy_or``: ``1 − Π_k (1 − p_k)`` (Maron and Lozano-Pérez 1998), in log space;
 * ``attention``: ``Σ_k a_k p_k`` with ``a = softmax(α · z)``, the parameter-free auto-pool of McFee,
   Salamon and Bello (2018) (``α → ∞``: max, ``α = 0``: mean).
-
-A deployed model decides a recording by :func:`respira.core.decision.decide_recording`; the pooling
-only shapes training.
 """
 
 from __future__ import annotations
@@ -66,11 +61,8 @@ def pool_bags(
 
 
 class MultipleInstanceLoss(nn.Module):
-    """Binary cross-entropy of pooled bag logits against the bags' flags (the first window's of each bag).
-
-    ``forward(logits [N, labels], bags [N], flags [N, labels]) -> scalar``; ``last_components`` holds the
-    number of bags.
-    """
+    """Binary cross-entropy of pooled bag logits against each bag's first window's flags:
+    ``forward(logits [N, labels], bags [N], flags [N, labels]) -> scalar``."""
 
     citation: ClassVar[str] = """\
 @article{dietterich1997multiple,
@@ -104,7 +96,6 @@ class MultipleInstanceLoss(nn.Module):
         self.last_components: dict[str, Any] = {}
 
     def get_config_dict(self) -> dict[str, Any]:
-        """The constructor options (``MultipleInstanceLoss(**loss.get_config_dict())`` rebuilds it)."""
         return {"pooling": self.pooling, "alpha": self.alpha}
 
     def forward(self, logits: torch.Tensor, bags: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
