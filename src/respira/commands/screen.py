@@ -86,23 +86,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.set_defaults(handler=run)
 
 
-def _check(args: argparse.Namespace) -> None:
-    if args.chunk_size < 1:
-        raise ValueError(f"--chunk_size must be a whole number >= 1, got {args.chunk_size}")
-    if args.max_windows < 1:
-        raise ValueError(f"--max_windows must be a whole number >= 1, got {args.max_windows}")
-    if args.events and not 0 < args.frame_hop <= 0.1:
-        raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
-    if not args.events and args.frame_hop != FRAME_HOP_SECONDS:
-        raise ValueError("--frame_hop applies to --events: add --events")
-    output = Path(args.output_dir)
-    if output.exists() and not output.is_dir():
-        raise NotADirectoryError(f"--output_dir {output} is a file, not a folder")
-    from ..utils.files import check_folder_target
-
-    check_folder_target(output)
-
-
 def _bar(total: float, unit: str) -> Any:
     from ..utils.progress import stage
 
@@ -116,9 +99,22 @@ def run(args: argparse.Namespace) -> int:
 
     from ..inference.detector import Detector
     from ..screening import open_source, screen
+    from ..utils.files import check_folder_target
     from ..utils.threads import apply_num_threads
 
-    _check(args)
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk_size must be a whole number >= 1, got {args.chunk_size}")
+    if args.max_windows < 1:
+        raise ValueError(f"--max_windows must be a whole number >= 1, got {args.max_windows}")
+    if args.events and not 0 < args.frame_hop <= 0.1:
+        raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
+    if not args.events and args.frame_hop != FRAME_HOP_SECONDS:
+        raise ValueError("--frame_hop applies to --events: add --events")
+    output = Path(args.output_dir)
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output_dir {output} is a file, not a folder")
+    check_folder_target(output)
+
     aggregation, top_k = aggregation_options(args)
     source = open_source(args.source, split=args.split, audio_column=args.audio_column)
     source.check_not_empty(args.source)  # before the model loads or anything is written

@@ -22,11 +22,6 @@ MIL_POOLINGS: tuple[str, ...] = ("max", "noisy_or", "attention")
 _EPSILON = 1e-6
 
 
-def _probability_logit(probability: torch.Tensor) -> torch.Tensor:
-    clamped = probability.clamp(_EPSILON, 1 - _EPSILON)
-    return torch.log(clamped) - torch.log1p(-clamped)
-
-
 def pool_bags(
     logits: torch.Tensor, bags: torch.Tensor, pooling: str = "max", *, alpha: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,7 +52,8 @@ def pool_bags(
     totals = weights.new_zeros((count, labels)).index_add(0, inverse, weights)
     weights = weights / totals[inverse]
     probability = weights.new_zeros((count, labels)).index_add(0, inverse, weights * torch.sigmoid(logits))
-    return _probability_logit(probability), ids
+    clamped = probability.clamp(_EPSILON, 1 - _EPSILON)
+    return torch.log(clamped) - torch.log1p(-clamped), ids
 
 
 class MultipleInstanceLoss(nn.Module):

@@ -1,5 +1,4 @@
-"""Marks for the code shipped with a model (:mod:`respira.hub.code_closure`): :func:`not_shipped` (never
-run by inference) and :func:`shipped_when` (only with models running a stage); in respira, no-ops."""
+"""Marks for the code shipped with a model (:mod:`respira.hub.code_closure`); no-ops in respira."""
 
 from __future__ import annotations
 
