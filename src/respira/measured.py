@@ -7,16 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = [
-    "HISTORY",
-    "MEASURED",
-    "MECHANICAL",
-    "VERDICTS",
-    "Measurement",
-    "note",
-    "split_note",
-    "with_note",
-]
+__all__ = ["HISTORY", "MEASURED", "MECHANICAL", "VERDICTS", "Measurement", "note", "split_note", "with_note"]
 
 VERDICTS: tuple[str, ...] = ("helped", "hurt", "no effect", "mixed")
 HISTORY = "docs/history"

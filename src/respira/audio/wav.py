@@ -7,13 +7,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = [
-    "STORAGE_SUBTYPES",
-    "encode_wav",
-    "integer_pcm_bits",
-    "pcm_to_float",
-    "truncated_data",
-]
+__all__ = ["STORAGE_SUBTYPES", "encode_wav", "integer_pcm_bits", "pcm_to_float", "truncated_data"]
 
 STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
 """WAV sample formats :func:`encode_wav` writes."""

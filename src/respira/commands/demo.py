@@ -32,10 +32,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     from ..training.recipe.flags import DATACLASSES
 
     parser = subparsers.add_parser(
-        "demo",
-        dataclass_types=[DemoOptions],
-        help=line,
-        recipe_fields=DATACLASSES,
+        "demo", dataclass_types=[DemoOptions], help=line, recipe_fields=DATACLASSES
     )
     parser.set_defaults(handler=run, accepts_overrides=True)
 

@@ -36,11 +36,7 @@ class PushOptions:
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
-    parser = subparsers.add_parser(
-        "push",
-        dataclass_types=[PushOptions],
-        help=line,
-    )
+    parser = subparsers.add_parser("push", dataclass_types=[PushOptions], help=line)
     parser.add_argument(
         "run_dir",
         help="model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the "

@@ -10,10 +10,7 @@ __all__ = ["STAGES", "not_shipped", "shipped_when"]
 _Method = TypeVar("_Method", bound=Callable)
 _Definition = TypeVar("_Definition")
 
-STAGES: tuple[str, ...] = (
-    "spec_augment",
-    "pooling_autopool",
-)
+STAGES: tuple[str, ...] = ("spec_augment", "pooling_autopool")
 """A model's optional stages: SpecAugment (training) and auto-pooling (``config.pooling``)."""
 
 

@@ -177,10 +177,7 @@ def read_recorded_threads(path: str | Path) -> int | None:
 
 
 def apply_num_threads(
-    *,
-    dataloader_workers: int = 0,
-    requested: int | None = None,
-    resumed: int | None = None,
+    *, dataloader_workers: int = 0, requested: int | None = None, resumed: int | None = None
 ) -> ThreadChoice:
     """Choose and set torch's and the loaded BLAS libraries' threads; return the choice."""
     import torch
