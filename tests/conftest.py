@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,22 @@ os.environ["HF_MODULES_CACHE"] = _MODULES_CACHE.name
 
 from respira.run_record import CorpusRecord, DataRecord  # noqa: E402
 
+from .figures import drawn, skip_drawing  # noqa: E402
+
 SHARED_DIR = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+skip_drawing()
+
+
+@pytest.fixture(autouse=True)
+def _figures_drawn(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Figures drawn for real in a test marked ``figures``."""
+    if request.node.get_closest_marker("figures") is None:
+        yield
+        return
+    with drawn():
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")

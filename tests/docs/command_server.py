@@ -98,6 +98,7 @@ def serve(path: str) -> tuple[socket.socket, dict]:
     build_parser()  # imports every command's module
     for name in WARM_MODULES:
         __import__(name)
+    _skip_drawing()
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     listener.listen(16)
@@ -128,6 +129,17 @@ def serve(path: str) -> tuple[socket.socket, dict]:
         for fd in fds:
             os.close(fd)
         connection.close()
+
+
+def _skip_drawing() -> None:
+    """Figures not drawn, as in the tests' own process (tests/figures.py; a script here, not the package)."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "figures.py"
+    spec = importlib.util.spec_from_file_location("respira_tests_figures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.skip_drawing()
 
 
 def _stop(*_: object) -> None:

@@ -347,6 +347,7 @@ def test_a_device_torch_does_not_know_or_this_machine_lacks_is_refused_before_lo
 
 
 # ----------------------------------------------------------------------------------------- evaluate
+@pytest.mark.figures
 def test_cli_evaluate_writes_the_report(
     model_dir: Path,
     synthetic_corpus: Path,
@@ -432,6 +433,7 @@ def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
     ]
 
 
+@pytest.mark.figures
 def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold_plot(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress_bars_on: None
 ) -> None:
@@ -480,6 +482,7 @@ def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold
 
 
 # ------------------------------------------------------------------------------------------- plots
+@pytest.mark.figures
 def test_plots_from_hand_made_inputs(tmp_path: Path) -> None:
     cm = np.array([[50, 5, 3, 2], [6, 30, 1, 3], [2, 1, 20, 2], [0, 0, 0, 0]])
     path = plot_confusion_matrix(cm, CLASS_NAMES, tmp_path / "plots" / "cm.png")

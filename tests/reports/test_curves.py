@@ -85,6 +85,7 @@ def test_threshold_plot_scores_each_threshold_with_the_other_at_the_model() -> N
         assert THRESHOLDS[index] in score.get_xdata().tolist()
 
 
+@pytest.mark.figures
 def test_a_label_with_one_class_has_no_curve_and_argmax_models_no_threshold_plot(tmp_path: Path) -> None:
     targets = TARGETS.copy()
     targets[:, 1] = 0  # no wheeze

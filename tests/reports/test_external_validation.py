@@ -101,6 +101,7 @@ def test_single_label_model_per_recording(kauh_subset: Path, tmp_path: Path, cap
         assert reported == pytest.approx(intervals[f"{group}.{key}"], nan_ok=True)
 
 
+@pytest.mark.figures
 def test_multi_label_model_thresholds_come_from_its_config(
     kauh_subset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress_bars_on: None
 ) -> None:

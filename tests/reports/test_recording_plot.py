@@ -76,6 +76,7 @@ def _colours(labels: list[str]) -> np.ndarray:
     return np.asarray([matplotlib.colors.to_rgba(recording_plot.LABEL_COLOURS[label]) for label in labels])
 
 
+@pytest.mark.figures
 def test_window_probabilities_are_drawn_at_the_window_centres_over_the_whole_recording(
     single_label_dir: Path, noise_recording: Path, tmp_path: Path, figures: list[Figure]
 ) -> None:

@@ -92,6 +92,7 @@ def test_epoch_ticks_are_integers_and_short_runs_use_steps() -> None:
     np.testing.assert_allclose(_score_line(figure).get_xdata(), [2])
 
 
+@pytest.mark.figures
 def test_interrupted_history_is_drawn_whole_and_the_png_is_written(tmp_path: Path) -> None:
     history = _history()[:6]  # no end-of-training summary: training was interrupted
     assert training_entries(history) == history

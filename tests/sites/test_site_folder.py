@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,6 +130,7 @@ def test_a_model_that_cannot_take_a_site_head_is_refused() -> None:
     assert thresholds_of(model.config) == (0.41, 0.66)
 
 
+@pytest.mark.figures
 def test_the_folder_is_complete_loads_and_holds_the_fitted_head(tmp_path: Path) -> None:
     base = tmp_path / "base"
     model = tiny_site_model(base)
@@ -147,6 +149,7 @@ def test_the_folder_is_complete_loads_and_holds_the_fitted_head(tmp_path: Path) 
                  "checksums.sha256", "modeling_respira.py", SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE,
                  "learning_curve.png"):  # fmt: skip
         assert (output / name).is_file(), name
+    assert matplotlib.image.imread(output / "learning_curve.png").std() > 0.05  # drawn, not blank
     assert read_checksums(output)["model.safetensors"] == sha256_of(output / "model.safetensors")
     detector = Detector.from_pretrained(output, device="cpu")
     assert thresholds_of(detector.config) == fit.thresholds
