@@ -46,9 +46,11 @@ def _group_fields(group_name: str) -> tuple[str, list[Flag]]:
 
 
 def _value_type(flag: Flag) -> str:
-    if flag.choices is not None:
-        return " | ".join(str(choice) for choice in flag.choices)
-    return flag.metavar or {int: "int", float: "float", str: "text"}.get(flag.type, "value")
+    options = flag.options
+    if options.get("choices") is not None:
+        return " | ".join(str(choice) for choice in options["choices"])
+    kinds = {int: "int", float: "float", str: "text"}
+    return options.get("metavar") or kinds.get(options.get("type"), "value")
 
 
 class RecipeFields(SphinxDirective):
@@ -83,7 +85,7 @@ class RecipeFields(SphinxDirective):
                 term += nodes.Text(", also ")
                 term += nodes.literal(text=", ".join(aliases))
             std.note_object("recipe-field", flag.dest, node_id, location=target)
-            definition = nodes.definition("", nodes.paragraph(text=flag.help))
+            definition = nodes.definition("", nodes.paragraph(text=str(flag.options.get("help") or "")))
             listing += nodes.definition_list_item("", term, definition)
         result.append(listing)
         return result

@@ -92,7 +92,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "ast_length_policy": (),  # the AST recipes (adapt)
     "spec_augment": (),  # ast_add.yaml, beats_add.yaml (the ADD recipes)
     "pooling": (Measurement("mixed", _FRAME_TRAINING, "autopool"),),
-    "head": (),  # one value, linear (mlp hurt: retired); the shipped detector's recipe names it
     "head_dropout": (),  # the shipped detector's recipe (0.3)
     "head_norm": (Measurement("helped", _REAL_DATA),),
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),  # SG-SCL's layer on a frozen encoder
@@ -125,7 +124,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "aux_input": (),  # ast_add.yaml, beats_add.yaml: ADD on embeddings
     "batch_sampler": (),  # cnn_contrastive.yaml: contrastive_tuple batches (seed method)
     "group_by_key": (),  # threshold_aggregation's domains
-    "samples_per_group": (),  # group_by_metadata: positives for metadata-positive losses (SG-SCL)
     "augmentation": (Measurement("no effect", _REAL_DATA),),  # the shipped detector's recipe
     "concat_same_label": (),  # the shipped detector's recipe
     "concat_classes": (),  # the shipped detector's recipe
@@ -137,7 +135,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "threshold_source": (Measurement("helped", _REAL_DATA, "cross_fit"),),
     "threshold_folds": (),  # cross_fit (the shipped detector)
     "threshold_aggregation": (Measurement("mixed", _WORST_DEVICE, "worst_domain"),),
-    "mil_pooling": (),  # corpora with recording labels
     "mil_weight": (),  # corpora with recording labels
     "num_train_epochs": (),
     "max_steps": (),

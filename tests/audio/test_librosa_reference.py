@@ -4,10 +4,10 @@
   with the same settings (centred reflect-padded STFT, periodic Hann, Slaney mel scale and norm);
 - resampling (:func:`respira.audio.dsp.resample`, :func:`respira.audio.read_audio`) =
   ``librosa.resample(res_type="soxr_hq")``, sample for sample;
-- time stretch and pitch shift (:mod:`respira.training.augment`): phase vocoders differ in their
-  details (window, hop, phase locking), so they are compared by what they must do: the same output
-  length, the same dominant frequency of a tone (kept by a stretch, scaled by ``2^(s/12)`` by a
-  shift), the same timing of a tone burst, and the same long-term spectrum shape of a real cycle.
+- time stretch (:mod:`respira.training.augment`): phase vocoders differ in their details (window, hop,
+  phase locking), so they are compared by what they must do: the same output length, the same dominant
+  frequency of a tone, the same timing of a tone burst, and the same long-term spectrum shape of a real
+  cycle.
 
 Real ICBHI cycles come from ``../shared`` (those tests skip without it).
 """
@@ -26,7 +26,7 @@ from respira.audio import read_audio
 from respira.audio.dsp import resample
 from respira.data.text_files import read_annotations
 from respira.models.features.log_mel import LogMelSpectrogram
-from respira.training.augment import PitchShift, TimeStretch
+from respira.training.augment import TimeStretch
 
 librosa = pytest.importorskip("librosa", reason="librosa is a dev extra: pip install -e '.[dev]'")
 
@@ -146,7 +146,7 @@ def test_streamed_decoding_equals_librosa_resampling_of_real_files(shared_icbhi:
         np.testing.assert_allclose(read_audio(wav, RATE), reference, atol=1e-6, err_msg=wav.name)
 
 
-# ---------------------------------------------------------------------------- time stretch / pitch
+# ---------------------------------------------------------------------------- time stretch
 @pytest.mark.parametrize("rate", [0.8, 1.25])
 def test_time_stretch_keeps_pitch_and_scales_time_like_librosa(rate: float) -> None:
     tone = _tone_burst()
@@ -159,32 +159,11 @@ def test_time_stretch_keeps_pitch_and_scales_time_like_librosa(rate: float) -> N
     assert _energy_centre(ours) == pytest.approx(_energy_centre(reference), rel=0.02)
 
 
-@pytest.mark.parametrize("semitones", [-2.0, 3.0])
-def test_pitch_shift_scales_frequency_and_keeps_time_like_librosa(semitones: float) -> None:
-    tone = _tone_burst()
-    ours = PitchShift(semitones=(semitones, semitones), probability=1.0)(tone, np.random.default_rng(0))
-    reference = librosa.effects.pitch_shift(tone, sr=RATE, n_steps=semitones, res_type="soxr_hq")
-    assert ours.size == reference.size == tone.size
-    expected = 400.0 * 2 ** (semitones / 12)
-    assert _dominant_frequency(ours) == pytest.approx(expected, abs=1.0)
-    assert _dominant_frequency(reference) == pytest.approx(expected, abs=1.0)
-    assert _energy_centre(ours) == pytest.approx(_energy_centre(tone), rel=0.01)
-
-
 @pytest.mark.real_data
-def test_stretch_and_shift_of_real_cycles_have_librosa_s_spectrum(real_cycles: list[np.ndarray]) -> None:
+def test_stretch_of_real_cycles_has_librosa_s_spectrum(real_cycles: list[np.ndarray]) -> None:
     rng = np.random.default_rng(0)
     for cycle in real_cycles:
-        original = _log_spectrum(cycle)
         for rate in (0.8, 1.2):
             ours = TimeStretch(rate=(rate, rate), probability=1.0)(cycle, rng)
             reference = librosa.effects.time_stretch(cycle, rate=rate)
             assert np.corrcoef(_log_spectrum(ours), _log_spectrum(reference))[0, 1] > 0.99
-        for semitones in (-2.0, 2.0):
-            ours = _log_spectrum(PitchShift(semitones=(semitones, semitones), probability=1.0)(cycle, rng))
-            reference = _log_spectrum(
-                librosa.effects.pitch_shift(cycle, sr=RATE, n_steps=semitones, res_type="soxr_hq")
-            )
-            assert np.corrcoef(ours, reference)[0, 1] > 0.99
-            # the spectrum's shape moved as librosa's did: closer to librosa's shift than to the original
-            assert np.abs(ours - reference).mean() < np.abs(ours - original).mean()

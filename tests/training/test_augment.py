@@ -13,15 +13,12 @@ from respira.losses import apply_patch_mix, patch_mix_plan
 from respira.training.augment import (
     AUGMENTATIONS,
     Compose,
-    FrequencyResponse,
     Gain,
-    PitchShift,
     SameLabelConcat,
     TimeShift,
     TimeStretch,
     WhiteNoise,
     build_augmentation,
-    pitch_shift,
     stretch,
 )
 
@@ -48,10 +45,7 @@ ALWAYS = [
     WhiteNoise(probability=1.0),
     Gain(probability=1.0),
     TimeShift(probability=1.0),
-    TimeShift(mode="pad", probability=1.0),
     TimeStretch(probability=1.0),
-    PitchShift(probability=1.0),
-    FrequencyResponse(probability=1.0),
 ]
 
 
@@ -135,25 +129,6 @@ def test_time_shift_roll_preserves_samples() -> None:
     assert any(not np.array_equal(y, x) for y in shifted)
 
 
-def test_time_shift_pad_keeps_length_and_zeroes_vacated_part() -> None:
-    x = np.arange(1, 1001, dtype=np.float32)  # no zeros, so zeros mark vacated samples
-    shifts = set()
-    for seed in range(20):
-        y = TimeShift(max_fraction=0.2, mode="pad", probability=1.0)(x, rng(seed))
-        assert y.shape == x.shape
-        zeros = int(np.sum(y == 0))
-        assert zeros <= 200
-        if y[0] == 0:  # delayed: zeros at the start, then the head of x
-            np.testing.assert_array_equal(y[:zeros], 0)
-            np.testing.assert_array_equal(y[zeros:], x[: x.size - zeros])
-            shifts.add(zeros)
-        else:  # advanced (or no shift): the tail of x, then zeros at the end
-            np.testing.assert_array_equal(y[y.size - zeros :], 0)
-            np.testing.assert_array_equal(y[: y.size - zeros], x[zeros:])
-            shifts.add(-zeros)
-    assert any(s > 0 for s in shifts) and any(s < 0 for s in shifts)
-
-
 @pytest.mark.parametrize("rate", [0.8, 1.0, 1.2])
 def test_time_stretch_length_and_frequency(rate: float) -> None:
     x = sine(500.0, seconds=1.0)
@@ -165,28 +140,11 @@ def test_time_stretch_length_and_frequency(rate: float) -> None:
     assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.03)
 
 
-def test_stretch_at_rate_one_keeps_a_tone_and_rejects_bad_settings() -> None:
+def test_stretch_at_rate_one_keeps_a_tone() -> None:
     x = sine(500.0, seconds=1.0)
     y = stretch(x)
     assert y.dtype == np.float32 and y.shape == x.shape
     np.testing.assert_allclose(y[2000:-2000], x[2000:-2000], atol=0.02)  # aligned: no latency left
-    with pytest.raises(ValueError, match="rate"):
-        stretch(x, rate=0.0)
-    with pytest.raises(ValueError, match="semitones"):
-        pitch_shift(x, float("nan"))
-    with pytest.raises(ValueError, match="1-D"):
-        stretch(np.zeros((2, 10), dtype=np.float32))
-    with pytest.raises(ValueError, match="hop_length"):
-        stretch(x, block_samples=1920, interval_samples=700)
-
-
-@pytest.mark.parametrize("semitones", [-2.0, 2.0])
-def test_pitch_shift_keeps_length_and_moves_frequency(semitones: float) -> None:
-    x = sine(500.0, seconds=1.0)
-    y = PitchShift(semitones=(semitones, semitones), probability=1.0)(x, rng(0))
-    assert y.shape == x.shape
-    expected = 500.0 * 2 ** (semitones / 12)  # +2 → 561.2 Hz, -2 → 445.4 Hz
-    assert dominant_frequency(y) == pytest.approx(expected, abs=3.0)
 
 
 @pytest.mark.parametrize("length", [0, 1, 37, 300])
@@ -199,67 +157,17 @@ def test_short_cycles_survive(length: int) -> None:
             assert y.shape == x.shape
 
 
-def measured_response_db(augmentation: FrequencyResponse, seed: int, size: int = 8000) -> np.ndarray:
-    """The gain (dB) one draw applied at each rfft bin, read off white noise: |Y| / |X| per bin."""
-    x = np.random.default_rng(7).standard_normal(size).astype(np.float32)
-    y = augmentation(x, rng(seed))
-    assert y.dtype == np.float32 and y.shape == x.shape
-    spectrum_in, spectrum_out = np.fft.rfft(x.astype(np.float64)), np.fft.rfft(y.astype(np.float64))
-    return 20 * np.log10(np.abs(spectrum_out) / np.abs(spectrum_in))
-
-
-def test_frequency_response_constant_gain_is_a_level_change() -> None:
-    x = np.random.default_rng(0).standard_normal(3001).astype(np.float32)
-    flat = FrequencyResponse(db=(3.0, 3.0), probability=1.0)
-    np.testing.assert_allclose(flat(x, rng(0)), x * 10 ** (3 / 20), rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_frequency_response_is_piecewise_linear_over_mel_within_its_range(seed: int) -> None:
-    augmentation = FrequencyResponse(db=(-6.0, 6.0), bands=(3, 6), probability=1.0, sampling_rate=SR)
-    gains = measured_response_db(augmentation, seed)
-    assert gains.min() >= -6.0 - 1e-3 and gains.max() <= 6.0 + 1e-3
-    assert gains.max() - gains.min() > 0.5  # coloured, not a level change
-    frequencies = np.fft.rfftfreq(8000, d=1 / SR)
-    mels = 1127.0 * np.log1p(frequencies / 700.0)  # Kaldi's mel scale, written out
-    slopes = np.diff(gains) / np.diff(mels)
-    # between knots the slope is constant; a segment change shows as one or two bins of a new slope
-    changes = np.flatnonzero(np.abs(np.diff(slopes)) > 1e-4)
-    assert changes.size <= 2 * (6 - 1)  # at most 5 inner knots, each seen in one or two bins
-    segments = 1 + np.count_nonzero(np.diff(changes) > 2) + (changes.size > 0)
-    assert 3 <= segments <= 6
-
-
-def test_frequency_response_mel_axis_follows_the_sampling_rate() -> None:
-    # one band: the gain moves linearly in mel from 0 Hz to Nyquist, so a 16 kHz model and a 32 kHz one
-    # give the same drawn end gains but a different gain at 4 kHz
-    at_16k = FrequencyResponse(bands=(1, 1), probability=1.0, sampling_rate=16_000)
-    at_32k = FrequencyResponse(bands=(1, 1), probability=1.0, sampling_rate=32_000)
-    gains_16k, gains_32k = measured_response_db(at_16k, 3), measured_response_db(at_32k, 3)
-    assert gains_16k[0] == pytest.approx(gains_32k[0], abs=1e-3)
-    assert gains_16k[-1] == pytest.approx(gains_32k[-1], abs=1e-3)
-    start, end = gains_16k[0], gains_16k[-1]
-    for rate, gains in ((16_000, gains_16k), (32_000, gains_32k)):
-        fraction = np.log1p(4000 / 700) / np.log1p(rate / 2 / 700)
-        bin_4k = round(4000 / (rate / 8000))
-        assert gains[bin_4k] == pytest.approx(start + fraction * (end - start), abs=1e-2)
-
-
-def test_frequency_response_from_a_spec_takes_the_models_rate() -> None:
-    (response,) = build_augmentation({"frequency_response": {"bands": [2, 4]}}, sampling_rate=32_000)
-    assert response == FrequencyResponse(bands=(2, 4), sampling_rate=32_000)
-    with pytest.raises(ValueError, match="unknown parameter 'sampling_rate'"):
-        build_augmentation({"frequency_response": {"sampling_rate": 8000}})
-    for bands in ([0, 3], [2.5, 4], [5, 3]):
-        with pytest.raises(ValueError, match="bands"):
-            build_augmentation({"frequency_response": {"bands": bands}})
-
-
-def wheeze_pool() -> dict[int, list[np.ndarray]]:
-    return {
+def wheeze_pool():
+    cycles = {
         0: [np.full(500, 10.0, dtype=np.float32)],
         2: [np.full(400, 2.0, dtype=np.float32), np.full(600, 2.0, dtype=np.float32)],
     }
+
+    def pool(label: int, generator: np.random.Generator) -> np.ndarray | None:
+        own = cycles.get(label, [])
+        return own[int(generator.integers(len(own)))] if own else None
+
+    return pool
 
 
 def test_same_label_concat_appends_same_label_only() -> None:
@@ -288,8 +196,6 @@ def test_same_label_concat_class_filter_probability_and_max_length() -> None:
     capped = SameLabelConcat(wheeze_pool(), probability=1.0, max_seconds=0.075, sampling_rate=SR)
     assert capped(x, 2, rng(0)).size == 1200
     assert capped(np.ones(1500, dtype=np.float32), 2, rng(0)).size == 1500  # already too long: unchanged
-    named = SameLabelConcat(wheeze_pool(), probability=1.0, classes=("wheeze", "normal"))
-    assert named.classes == (0, 2)
 
 
 def test_same_label_concat_with_callable_pool() -> None:
@@ -310,19 +216,17 @@ def test_build_augmentation_from_dict() -> None:
     spec = {
         "white_noise": {"snr_db": [20, 40], "probability": 0.5},
         "gain": {"db": [-3, 3]},
-        "time_shift": {"max_fraction": 0.1, "mode": "pad"},
-        "time_stretch": {"rate": [0.9, 1.1], "probability": 0.25},
-        "pitch_shift": None,
+        "time_shift": {"max_fraction": 0.1},
+        "time_stretch": None,
     }
     compose = build_augmentation(spec)
     assert isinstance(compose, Compose)
-    assert [type(t) for t in compose] == [WhiteNoise, Gain, TimeShift, TimeStretch, PitchShift]
-    noise, gain, shift, stretch, pitch = compose
+    assert [type(t) for t in compose.transforms] == [WhiteNoise, Gain, TimeShift, TimeStretch]
+    noise, gain, shift, stretch = compose.transforms
     assert noise.snr_db == (20.0, 40.0) and noise.probability == 0.5
     assert gain.db == (-3.0, 3.0)
-    assert shift.mode == "pad" and shift.max_fraction == 0.1
-    assert stretch.rate == (0.9, 1.1) and stretch.probability == 0.25
-    assert pitch == PitchShift()
+    assert shift.max_fraction == 0.1
+    assert stretch == TimeStretch()
     assert build_augmentation(None) is None and build_augmentation({}) is None
     x = sine(seconds=0.3)
     np.testing.assert_array_equal(compose(x, rng(3)), compose(x, rng(3)))
@@ -338,12 +242,12 @@ def test_build_augmentation_errors() -> None:
         build_augmentation({"white_noise": {"snr_db": [40, 20]}})
     with pytest.raises(ValueError, match="probability"):
         build_augmentation({"gain": {"probability": 1.5}})
-    with pytest.raises(ValueError, match="mode"):
-        build_augmentation({"time_shift": {"mode": "wrap"}})
+    with pytest.raises(ValueError, match="max_fraction"):
+        build_augmentation({"time_shift": {"max_fraction": 1.0}})
     with pytest.raises(ValueError, match="rate"):
         build_augmentation({"time_stretch": {"rate": [0, 1.2]}})
-    with pytest.raises(ValueError, match="semitones"):
-        build_augmentation({"pitch_shift": {"semitones": 2}})
+    with pytest.raises(ValueError, match="pitch_shift"):
+        build_augmentation({"pitch_shift": {}})
 
 
 def test_patch_mix_plan_and_apply() -> None:
@@ -371,7 +275,7 @@ def test_patch_mix_plan_and_apply() -> None:
     ("spec", "message"),
     [
         ('{"reverb": {}}', "unknown augmentation 'reverb'"),
-        ('{"frequency_response": {"bands": [0, 3]}}', "'frequency_response': bands must be positive"),
+        ('{"time_stretch": {"rate": [0, 1.2]}}', "'time_stretch': rate must be positive"),
         ('{"gain": {"db": [6, -6]}}', "'gain': db must be a [low, high] pair"),
     ],
 )

@@ -42,7 +42,7 @@ RECIPE = {
     "logging_steps": 1,
     "seed": 0,
     "aux_loss": "add",
-    "batch_sampler": "group_by_metadata",
+    "batch_sampler": "contrastive_tuple",
     "augmentation": {"gain": {"db": [-6, 6], "probability": 0.8}, "white_noise": {"snr_db": [20, 30]}},
 }
 

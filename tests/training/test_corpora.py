@@ -77,7 +77,7 @@ def test_a_recipe_list_and_a_mapping_are_accepted() -> None:
         (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--problem_type",
           "single_label_classification"], "set problem_type: multi_label_classification"),
         (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--batch_sampler",
-          "group_by_metadata"], "batch_sampler=group_by_metadata"),
+          "contrastive_tuple"], "batch_sampler=contrastive_tuple"),
     ],
 )  # fmt: skip
 def test_a_bad_corpus_option_fails_in_one_line_before_any_work(
@@ -287,7 +287,7 @@ def test_the_flagship_settings_train_on_three_sites(
 def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
 ) -> None:
-    options = {"mil_pooling": "noisy_or", "threshold_source": "cross_fit", "threshold_folds": 3}
+    options = {"threshold_source": "cross_fit", "threshold_folds": 3}
     output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
     record = RunRecord.load(output)
     corpora = {corpus.name: corpus for corpus in record.data.corpora}
@@ -296,13 +296,13 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     assert (kauh.labels, kauh.patients, kauh.recordings) == ("recording", 6, 18)
     assert corpora["icbhi"].labels == "cycle" and corpora["icbhi"].examples > 0
     assert corpora["icbhi"].examples + kauh.examples == record.data.split_sizes["train"].cycles
-    assert record.training.hyperparameters["mil_pooling"] == "noisy_or"
+    assert record.training.hyperparameters["mil_weight"] == 1.0
     card = " ".join((output / "README.md").read_text().split())
     assert "Training corpora:** icbhi (cycle labels:" in card
     assert "kauh (recording labels: 6 patients, 18 recordings" in card
     assert "Also trained on:** KAUH lung sounds, King Abdullah University Hospital, recording-" in card
     assert "@article{fraiwan2021lungsounds," in card  # the corpus spec's citation
-    assert "| multiple-instance pooling of a recording's windows | `noisy_or` |" in card
+    assert "| multiple-instance loss weight (recording bags) | `1` |" in card
     thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
     assert thresholds is not None
     # respira evaluate rebuilds the run's ICBHI test split, and scores KAUH per recording at its thresholds

@@ -44,7 +44,7 @@ def _run(icbhi_splits, output_dir: Path, *, callbacks=(), resume: bool = False):
         use_cpu=True,
         seed=0,
         aux_loss="add",
-        batch_sampler="group_by_metadata",
+        batch_sampler="contrastive_tuple",
         augmentation='{"gain": {"db": [-6, 6], "probability": 0.8}, "white_noise": {"snr_db": [20, 30]}}',
         dataloader_drop_last=True,
     )

@@ -79,7 +79,7 @@ BAD_OPTIONS = {
         None,
         "aux_loss=contrastive_tuple needs batches of [anchors, positives]",
     ),
-    "pooling": ({"pooling": "max"}, None, "pooling='max' is not one of mean, cls, cls_distill, attention"),
+    "pooling": ({"pooling": "max"}, None, "pooling='max' is not one of mean, cls_distill, autopool"),
 }
 
 

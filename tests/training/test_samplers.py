@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
-import pytest
 
 from respira.training.batches.samplers import (
     ContrastiveTupleBatchSampler,
     FlattenedBatchSampler,
-    GroupedBatchSampler,
     RandomOrderSampler,
 )
 
@@ -27,20 +23,6 @@ def test_random_order_is_a_permutation_seeded_per_epoch() -> None:
     assert second != first
     sampler.set_epoch(0)
     assert list(sampler) == first
-
-
-def test_grouped_batches_hold_samples_per_group() -> None:
-    groups = ["Meditron"] * 40 + ["LittC2SE"] * 30 + ["AKGC417L"] * 30
-    sampler = GroupedBatchSampler(groups, batch_size=8, samples_per_group=4, seed=0)
-    order = list(sampler)
-    assert len(order) == len(sampler) == (100 // 8) * 8
-    for start in range(0, len(order), 8):
-        batch = [groups[i] for i in order[start : start + 8]]
-        assert Counter(batch).most_common(1)[0][1] >= 4
-        for chunk in (batch[:4], batch[4:]):
-            assert len(set(chunk)) == 1
-    with pytest.raises(ValueError, match="multiple of samples_per_group"):
-        GroupedBatchSampler(groups, batch_size=6, samples_per_group=4)
 
 
 def test_flattened_contrastive_tuple_batches_keep_their_layout() -> None:

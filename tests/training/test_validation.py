@@ -39,3 +39,14 @@ def test_push_to_hub_names_a_bad_repository_id(
                  "--push_to_hub", "true", "--hub_model_id", "not a//repo"])  # fmt: skip
     assert code == 2
     assert "--push_to_hub: 'not a//repo' is not a Hub repository id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml")), ids=lambda path: path.name
+)
+def test_every_shipped_recipes_options_fit_together(recipe: Path) -> None:
+    from respira.training.recipe.recipe import parse_recipe
+    from respira.training.run.recipe_checks import _check_combinations
+
+    model, _, run, args = parse_recipe(recipe, ["--use_cpu", "true"])
+    _check_combinations(model, run, args)  # metadata_contrastive.yaml's age_group: a key the batches carry

@@ -16,7 +16,6 @@ _EXPORTS: dict[str, str] = {
     "AudioCollator": "batches.collator",
     "ContrastiveTupleBatchSampler": "batches.samplers",
     "FlattenedBatchSampler": "batches.samplers",
-    "GroupedBatchSampler": "batches.samplers",
     "RandomOrderSampler": "batches.samplers",
     "RespiraTrainer": "trainer.trainer",
 }
@@ -24,7 +23,6 @@ __all__ = [
     "AudioCollator",
     "ContrastiveTupleBatchSampler",
     "FlattenedBatchSampler",
-    "GroupedBatchSampler",
     "RandomOrderSampler",
     "RespiraTrainer",
     "RespiraTrainingArguments",
@@ -35,7 +33,6 @@ if TYPE_CHECKING:
     from .batches.samplers import (
         ContrastiveTupleBatchSampler,
         FlattenedBatchSampler,
-        GroupedBatchSampler,
         RandomOrderSampler,
     )
     from .recipe.arguments import RespiraTrainingArguments

@@ -17,7 +17,6 @@ from torch.utils.data import Sampler
 __all__ = [
     "ContrastiveTupleBatchSampler",
     "FlattenedBatchSampler",
-    "GroupedBatchSampler",
     "RandomOrderSampler",
 ]
 
@@ -46,43 +45,6 @@ class RandomOrderSampler(_EpochSeeded):
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.rng().permutation(self.num_samples).tolist())
-
-
-class GroupedBatchSampler(_EpochSeeded):
-    """Batches of ``batch_size`` made of ``samples_per_group`` samples from each of several groups."""
-
-    def __init__(
-        self, groups: Sequence[object], batch_size: int, *, samples_per_group: int = 4, seed: int = 0
-    ) -> None:
-        super().__init__(seed)
-        if batch_size % samples_per_group:
-            raise ValueError(
-                f"batch size {batch_size} is not a multiple of samples_per_group {samples_per_group}"
-            )
-        values = np.asarray([str(g) for g in groups])
-        self.members = [np.flatnonzero(values == value) for value in np.unique(values)]
-        self.batch_size, self.samples_per_group = batch_size, samples_per_group
-        self.num_batches = len(values) // batch_size
-
-    def __len__(self) -> int:
-        return self.num_batches * self.batch_size
-
-    def __iter__(self) -> Iterator[int]:
-        rng = self.rng()
-        queues = [list(rng.permutation(members)) for members in self.members]
-        order: list[int] = []
-        for _ in range(self.num_batches):
-            chunks = self.batch_size // self.samples_per_group
-            sizes = np.array([len(q) for q in queues], dtype=float)
-            picked = rng.choice(
-                len(queues), chunks, replace=chunks > len(queues), p=(sizes + 1) / (sizes + 1).sum()
-            )
-            for group in picked:
-                for _ in range(self.samples_per_group):
-                    if not queues[group]:
-                        queues[group] = list(rng.permutation(self.members[group]))
-                    order.append(int(queues[group].pop()))
-        return iter(order)
 
 
 class FlattenedBatchSampler(Sampler[int]):

@@ -53,7 +53,7 @@ def _probed(collator: AudioCollator) -> tuple[AudioCollator, PartnerProbe | None
     concat = collator.concat
     if concat is None:
         return collator, None, True
-    if not isinstance(concat, SameLabelConcat) or not callable(concat.pool):
+    if not isinstance(concat, SameLabelConcat):
         return collator, None, False
     probe = PartnerProbe(concat.pool)
     return replace(collator, concat=replace(concat, pool=probe)), probe, True

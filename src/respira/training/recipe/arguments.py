@@ -12,10 +12,9 @@ import torch
 from transformers import TrainingArguments
 
 from ...labels import CLASS_NAMES
-from ...losses.mil import MIL_POOLINGS
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
-SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple", "group_by_metadata")
+SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
@@ -34,7 +33,6 @@ _RANGES: tuple[tuple[str, float, float | None], ...] = (
     ("aux_loss_weight", 0.0, None),
     ("task_loss_weight", 0.0, None),
     ("views", 1, None),
-    ("samples_per_group", 1, None),
     ("concat_same_label", 0.0, 1.0),
     ("early_stopping_patience", 1, None),
     ("augmented_views", 0, None),
@@ -112,24 +110,19 @@ class RespiraTrainingArguments(TrainingArguments):
     batch_sampler: str = field(
         default="random",
         metadata={
-            "help": "batch composition: random, contrastive_tuple (the contrastive-tuple loss's "
-            "[anchors, positives]) or group_by_metadata (samples_per_group of each group_by_key value)"
+            "help": "batch composition: random, or contrastive_tuple (the contrastive-tuple loss's "
+            "[anchors, positives])"
         },
     )
     group_by_key: str = field(
         default="device",
-        metadata={
-            "help": "metadata column of group_by_metadata and of threshold_aggregation's recording domains"
-        },
-    )
-    samples_per_group: int = field(
-        default=4, metadata={"help": "group_by_metadata: samples per group in a batch"}
+        metadata={"help": "metadata column of threshold_aggregation's recording domains"},
     )
     augmentation: str | None = field(
         default=None,
         metadata={
-            "help": "JSON object of waveform augmentations (see respira.training.augment); in Python also "
-            "an audiomentations transform or Compose"
+            "help": "JSON object of waveform augmentations: white_noise, gain, time_shift, time_stretch "
+            "(respira.training.augment)"
         },
     )
     concat_same_label: float = field(
@@ -192,24 +185,10 @@ class RespiraTrainingArguments(TrainingArguments):
             "(group_by_key, e.g. each device), the thresholds that do best on the domain they do worst on"
         },
     )
-    mil_pooling: str = field(
-        default="max",
-        metadata={
-            "help": "corpora with recording labels: how a recording's window logits become its own (max, "
-            "noisy_or or attention; respira.losses.mil)"
-        },
-    )
     mil_weight: float = field(
         default=1.0,
         metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"},
     )
-
-    def to_dict(self) -> dict[str, Any]:
-        """``TrainingArguments.to_dict``, with an audiomentations ``augmentation`` as its text (JSON-safe)."""
-        values = super().to_dict()
-        if self.augmentation is not None and not isinstance(self.augmentation, (str, dict)):
-            values["augmentation"] = repr(self.augmentation)
-        return values
 
     def __post_init__(self) -> None:
         several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -226,20 +205,10 @@ class RespiraTrainingArguments(TrainingArguments):
         _check_ranges(self)
         _check_length(self)
         self.aux_loss_kwargs = json_option(self.aux_loss_options, "aux_loss_options")
-        from ..augment.waveform import is_audiomentations_transform
+        self.augmentation_spec = json_option(self.augmentation, "augmentation")
+        from ..augment import build_augmentation
 
-        if is_audiomentations_transform(self.augmentation):
-            self.augmentation_spec = self.augmentation
-        elif self.augmentation is None or isinstance(self.augmentation, (str, dict)):
-            self.augmentation_spec = json_option(self.augmentation, "augmentation")
-            from ..augment import build_augmentation
-
-            build_augmentation(self.augmentation_spec)  # a typo fails here, not after the data is built
-        else:
-            raise ValueError(
-                "augmentation must be a JSON object of augmentations (in Python also a dict, or an "
-                f"audiomentations transform or Compose), got {self.augmentation!r}"
-            )
+        build_augmentation(self.augmentation_spec)  # a typo fails here, not after the data is built
         if self.aux_loss:  # a typo in the loss or its options fails here, not after the data is built
             from ...losses import build_auxiliary_loss
 
@@ -255,7 +224,6 @@ class RespiraTrainingArguments(TrainingArguments):
             "threshold_objective": THRESHOLD_OBJECTIVES,
             "threshold_source": THRESHOLD_SOURCES,
             "threshold_aggregation": THRESHOLD_AGGREGATIONS,
-            "mil_pooling": MIL_POOLINGS,
             "aux_input": AUX_INPUTS,
         }
         for name, allowed in choices.items():

@@ -87,7 +87,6 @@ The others (evaluation and saving strategy, precision, logging, optimiser detail
 
 RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
     "ast_length_policy",
-    "head",
     "lowpass_order",
     "dataset_cache_dir",
     "num_proc",
@@ -97,10 +96,8 @@ RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
     "head_epochs",
     "head_learning_rate",
     "group_by_key",
-    "samples_per_group",
     "concat_classes",
     "threshold_folds",
-    "mil_pooling",
     "mil_weight",
 )
 """respira's fields that a recipe sets once beside the option they serve (a schedule's rounds, a corpus's
@@ -125,38 +122,18 @@ _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", string_to_bool: "BOOL"}
 
 @dataclass(frozen=True)
 class Flag:
-    """One flag of a recipe field, as ``--help`` and the docs show it."""
+    """One flag of a recipe field, as ``--help`` and the docs show it: its group (of :data:`FLAG_GROUPS`),
+    the field it sets, its listed spellings (``--field``, then transformers' names), its ``add_argument``
+    keywords, whether ``--help`` lists it, the spellings accepted unlisted (``--learning-rate``,
+    ``--no_field``) and whether it is one of :data:`RECIPE_ONLY_OPTIONS`."""
 
     group: str
-    """The argument group (a key of :data:`FLAG_GROUPS`)."""
     dest: str
-    """The recipe field it sets."""
     option_strings: tuple[str, ...]
-    """Its spellings: ``--field`` first, then the names transformers' scripts use (``aliases``)."""
     options: dict[str, Any]
-    """The keyword arguments of its ``add_argument`` (type, choices, nargs, const, help, metavar, ...)."""
     listed: bool
-    """Whether ``--help`` lists it (respira's fields and :data:`COMMON_TRAINING_OPTIONS`)."""
     hidden_strings: tuple[str, ...] = ()
-    """Spellings accepted but not listed: hyphenated (``--learning-rate``) and ``--no_field``."""
     recipe_only: bool = False
-    """One of :data:`RECIPE_ONLY_OPTIONS`: documented with the recipe's fields, not listed by ``--help``."""
-
-    @property
-    def help(self) -> str:
-        return str(self.options.get("help") or "")
-
-    @property
-    def choices(self) -> Sequence[Any] | None:
-        return self.options.get("choices")
-
-    @property
-    def metavar(self) -> str | None:
-        return self.options.get("metavar")
-
-    @property
-    def type(self) -> Any:
-        return self.options.get("type")
 
 
 def _shown_default(value: Any) -> str:
@@ -168,8 +145,7 @@ def _shown_default(value: Any) -> str:
 
 
 def _training_defaults() -> dict[str, Any]:
-    """The values a default ``RespiraTrainingArguments`` resolves to (``metric_for_best_model`` is
-    ``icbhi_score``, not ``None``); the fields' declared defaults if it cannot be built here."""
+    """What a default ``RespiraTrainingArguments`` resolves to (``{}`` if it cannot be built here)."""
     try:
         arguments = RespiraTrainingArguments()
     except Exception:
@@ -215,11 +191,7 @@ def recipe_flags() -> tuple[Flag, ...]:
 
 
 def flag_parser() -> argparse.ArgumentParser:
-    """A parent parser (no ``-h``) with one flag per recipe field, in the groups model, data, run, training.
-
-    Flags default to ``argparse.SUPPRESS`` (only given flags are parsed); each listed flag's help ends
-    with the field's default. Its own errors are one-line ``ValueError``s.
-    """
+    """A parent parser (no ``-h``) with one flag per recipe field by group (see the module docstring)."""
     parser = RecipeParser([], add_help=False, allow_abbrev=False)
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
@@ -241,14 +213,13 @@ def flag_parser() -> argparse.ArgumentParser:
 
 def command_line_options(namespace: argparse.Namespace) -> dict[str, Any]:
     """The recipe fields given as flags in ``namespace`` (from a parser with :func:`flag_parser`'s flags)."""
-    names = {f.name for cls in DATACLASSES for f in fields(cls) if f.init} - set(_NOT_FLAGS)
+    names = _field_names() - set(_NOT_FLAGS)
     return {name: value for name, value in vars(namespace).items() if name in names}
 
 
 def override_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Recipe fields given as Python values (:func:`respira.train`'s overrides; ``None``: not given), each
-    converted and checked as its flag's value is, by name (:func:`respira.options.checked_values`: an
-    unknown field with the closest ones, a value its flag does not take, in the same one line)."""
+    """Recipe fields given as Python values (:func:`respira.train`'s; ``None``: not given), checked as their
+    flags are (:func:`respira.options.checked_values`)."""
     return checked_values(values, option_specs(DATACLASSES), suggest=field_suggestions)
 
 

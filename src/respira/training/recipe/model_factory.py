@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...audio.dsp import DEFAULT_LOWPASS_ORDER
-from ...models.encoders import encoder_names, get_encoder_spec
+from ...models.encoders import get_encoder_spec
 from .arguments import json_option
 from .recipe_fields import ModelArguments
 
@@ -43,7 +43,6 @@ def config_options(
         "ast_length_policy": model.ast_length_policy,
         "spec_augment": json_option(model.spec_augment, "spec_augment") or None,
         "pooling": model.pooling,
-        "head": model.head,
         "head_dropout": model.head_dropout,
         "head_norm": model.head_norm,
         "head_hidden_size": model.head_hidden_size,
@@ -69,8 +68,6 @@ def build_model(
     """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
     from ...models import RespiraConfig, RespiraForAudioClassification
 
-    if model.encoder not in encoder_names():
-        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
     options = config_options(model, lowpass_cutoff=lowpass_cutoff, lowpass_order=lowpass_order)
     source = encoder_checkpoint(model)
     if source is not None:

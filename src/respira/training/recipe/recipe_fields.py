@@ -66,10 +66,6 @@ class ModelArguments:
             "head's logits on each time step: for frame-level training)"
         },
     )
-    head: str = field(
-        default="linear",
-        metadata={"help": "linear: dropout then one linear layer (the only head since mlp was retired)"},
-    )
     head_dropout: float = field(default=0.1)
     head_norm: bool = field(
         default=False,
@@ -164,7 +160,7 @@ class DataArguments:
         metadata={
             "help": "train on several corpora, e.g. icbhi,kauh (a recipe list: [icbhi, kauh]): ICBHI cycles "
             "from data_dir are split as usual; every recording of a recording-labelled corpus (kauh) "
-            "joins training as a bag of windows (multiple-instance loss, mil_pooling)"
+            "joins training as a bag of windows (multiple-instance loss, the max of its windows)"
         },
     )
     corpus_dirs: str | None = field(

@@ -14,6 +14,7 @@ from pathlib import Path
 from ...labels import MULTI_LABEL, PROBLEM_TYPES
 from ...models.encoders import encoder_names, get_encoder_spec
 from ...utils.messages import one_line
+from ..batches.collator import METADATA_KEYS
 from ..embeddings.embedding_cache import check_cache_options
 from ..recipe.arguments import RespiraTrainingArguments, json_option
 from ..recipe.model_factory import config_options, encoder_config
@@ -26,7 +27,6 @@ __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "val
 
 INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}
 """``report_to`` integrations respira ships as extras: ``pip install 'respira[<extra>]'``."""
-_METADATA_COLUMNS = ("patient_id", "device", "chest_location", "acquisition_mode", "sex", "age", "recording")
 
 
 def validate_run(
@@ -147,13 +147,13 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
     from ...data.layout import locate_corpus
     from ..splits.datasets import data_record, dataset_source, inspect_source
 
+    if not 0 < data.train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
     if dataset_source(data) is not None:  # a datasets dataset: its card, features and splits, no audio
         record = data_record(data, 16000)
         source = inspect_source(record, data.dataset_cache_dir)
         needed = ["train", "test", *(["validation"] if args.eval_strategy != "no" else [])]
         source.require_splits(needed, "training needs (validation: for evaluation during training)")
-        if not 0 < data.train_fraction <= 1:
-            raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
         return
     if not data.data_dir:
         raise ValueError(
@@ -176,8 +176,6 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
     )
     if kfold and not 0 <= data.validation_size < 1:
         raise ValueError(f"validation_size must be in [0, 1), got {data.validation_size}")
-    if not 0 < data.train_fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
     if data.num_proc is not None and data.num_proc < 1:
         raise ValueError(f"num_proc must be at least 1, got {data.num_proc}")
     layout = None if corpus_written_later else locate_corpus(data.data_dir)  # a missing folder, named
@@ -265,15 +263,10 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
         )
     keys = args.aux_loss_kwargs.get("positive_key") or args.aux_loss_kwargs.get("negative_keys") or ()
     for key in [keys] if isinstance(keys, str) else list(keys):
-        if key != "labels" and key not in _METADATA_COLUMNS:
+        if key != "labels" and key not in METADATA_KEYS:
             raise ValueError(
-                f"aux_loss_options names the metadata key {key!r}; the batches carry "
-                f"{', '.join(_METADATA_COLUMNS)}"
+                f"aux_loss_options names the metadata key {key!r}; batches carry {', '.join(METADATA_KEYS)}"
             )
-    if args.batch_sampler == "group_by_metadata" and args.group_by_key not in _METADATA_COLUMNS:
-        raise ValueError(
-            f"group_by_key={args.group_by_key!r} is not a metadata column ({', '.join(_METADATA_COLUMNS)})"
-        )
     if args.threshold_aggregation != "pooled" and args.threshold_source != "cross_fit":
         raise ValueError(
             f"threshold_aggregation={args.threshold_aggregation} scores cross-fitted predictions: "

@@ -23,12 +23,7 @@ from ...models.encoders import encoder_specs, get_encoder_spec
 from ...utils.files import write_json_atomic
 from ..batches.bag_sampler import BagPackingBatchSampler
 from ..batches.collator import AudioCollator, DatasetCyclePool
-from ..batches.samplers import (
-    ContrastiveTupleBatchSampler,
-    FlattenedBatchSampler,
-    GroupedBatchSampler,
-    RandomOrderSampler,
-)
+from ..batches.samplers import ContrastiveTupleBatchSampler, FlattenedBatchSampler, RandomOrderSampler
 from ..embeddings.embedding_cache import (
     cache_datasets,
     clean_embeddings,
@@ -136,7 +131,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
         if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
             self._patch_embeddings(self.model)  # an encoder without patch embeddings fails here
-        self.mil_loss: MultipleInstanceLoss | None = None
+        self.mil_loss = MultipleInstanceLoss("max")
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
 
@@ -147,9 +142,8 @@ class RespiraTrainer(DecisionRule, Trainer):
 
         concat = None
         if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
-            classes = [
-                CLASS_NAMES.index(name.strip()) for name in args.concat_classes.split(",") if name.strip()
-            ]
+            names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
+            classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
             concat = SameLabelConcat(
                 DatasetCyclePool(train_dataset, config.sampling_rate),
                 probability=args.concat_same_label,
@@ -158,7 +152,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             )
         return AudioCollator(
             sampling_rate=config.sampling_rate,
-            augment=build_augmentation(args.augmentation_spec, sampling_rate=config.sampling_rate),
+            augment=build_augmentation(args.augmentation_spec),
             concat=concat,
             seed=args.seed,
             views=args.views,
@@ -175,13 +169,6 @@ class RespiraTrainer(DecisionRule, Trainer):
             return FlattenedBatchSampler(BagPackingBatchSampler(dataset[BAG_COLUMN], size, seed=seed), size)
         if strategy == "random":
             return RandomOrderSampler(len(dataset), seed=seed)
-        if strategy == "group_by_metadata":
-            return GroupedBatchSampler(
-                dataset[self.args.group_by_key],
-                self.args.per_device_train_batch_size,
-                samples_per_group=self.args.samples_per_group,
-                seed=seed,
-            )
         anchors = self.args.per_device_train_batch_size // 2
         return FlattenedBatchSampler(
             ContrastiveTupleBatchSampler(dataset["label"], anchors, seed=seed), 2 * anchors
@@ -332,10 +319,8 @@ class RespiraTrainer(DecisionRule, Trainer):
         bags: torch.Tensor,
         components: dict[str, Any],
     ) -> torch.Tensor:
-        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' pooled
-        window logits (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``)."""
-        if self.mil_loss is None or self.mil_loss.pooling != self.args.mil_pooling:
-            self.mil_loss = MultipleInstanceLoss(self.args.mil_pooling)
+        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' max-pooled
+        window logits (:class:`~respira.losses.MultipleInstanceLoss`)."""
         windows = bags >= 0
         flags = classes_to_flags(labels[windows], validate=False) if labels.dim() == 1 else labels[windows]
         bag_loss = self.mil_loss(logits[windows], bags[windows], flags)
