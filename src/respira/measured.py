@@ -92,6 +92,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "ast_length_policy": (),  # the AST recipes (adapt)
     "spec_augment": (),  # ast_add.yaml, beats_add.yaml (the ADD recipes)
     "pooling": (Measurement("mixed", _FRAME_TRAINING, "autopool"),),
+    "head": (),  # one value, linear (mlp hurt: retired); the shipped detector's recipe names it
     "head_dropout": (),  # the shipped detector's recipe (0.3)
     "head_norm": (Measurement("helped", _REAL_DATA),),
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),  # SG-SCL's layer on a frozen encoder
