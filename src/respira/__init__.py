@@ -1,11 +1,10 @@
 """respira: fine-tune audio encoders for respiratory-sound classification on ICBHI 2017.
 
-``import respira`` registers respira's models with transformers' Auto classes (as transformers is
-imported, before or after it: respira itself imports neither torch nor transformers), so
-``AutoModelForAudioClassification`` and ``pipeline("audio-classification")`` load respira folders without
-``trust_remote_code``. ``respira.Detector.from_pretrained(folder_or_hub_id)`` predicts recordings;
-``respira.train``, ``evaluate``, ``fit_site``, ``suggest`` and ``label`` do what their commands do
-(:mod:`respira.api`). Each is imported on first use.
+``import respira`` registers respira's models with transformers' Auto classes (when transformers is
+imported), so ``AutoModelForAudioClassification`` and ``pipeline("audio-classification")`` load respira
+folders without ``trust_remote_code``. ``respira.Detector.from_pretrained(folder_or_hub_id)`` predicts
+recordings; ``respira.train``, ``evaluate``, ``fit_site``, ``suggest`` and ``label`` do what their
+commands do (:mod:`respira.api`).
 """
 
 import importlib
@@ -52,10 +51,8 @@ _LAZY: dict[str, str] = {
     "suggest": "api",
     "train": "api",
 }
-"""Names of the package imported from their module on first use (``import respira`` stays light)."""
+"""Names imported from their module on first use (``import respira`` stays light)."""
 
-
-# by name: the package root re-exports, it is no layer (the import contract's root)
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 

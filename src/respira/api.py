@@ -1,10 +1,6 @@
 """respira from Python: :func:`train`, :func:`evaluate`, :func:`fit_site`, :func:`suggest` and :func:`label`
-do what their commands do, through the same functions.
-
-Keyword arguments are the command's options (``None``: not given), checked as their flags are: a mistake
-raises :class:`OptionError` with the line ``respira`` prints, before any work.
-
-Example::
+do what their commands do. Keyword arguments are the command's options (``None``: not given), checked as
+their flags are (:class:`OptionError`, before any work). Example::
 
     import respira
 
@@ -53,10 +49,10 @@ RESUME_HINT = "respira.train(the same recipe and overrides, resume_from_checkpoi
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What :func:`evaluate` scored: the report folder it wrote and the scores it holds."""
+    """What :func:`evaluate` wrote: the report folder (absolute) and its metrics.json (NaN as None)."""
 
-    output_dir: Path  # absolute: metrics.json, predictions and plots
-    metrics: dict[str, Any]  # its metrics.json (undefined values as None)
+    output_dir: Path
+    metrics: dict[str, Any]
 
 
 def train(
@@ -64,10 +60,9 @@ def train(
 ) -> TrainedRun:
     """Train as ``respira train RECIPE --field value ...`` does; return the run folder it wrote.
 
-    ``recipe``: a YAML recipe's path, a mapping of its ``field: value`` pairs, a
-    :class:`~respira.training.recipe.recipe.Recipe` or ``None`` (the defaults); ``overrides``: recipe
-    fields as ``respira train --help`` lists them (``max_steps=2``, ``seeds=[0, 1, 2]``). A recipe or
-    options refused raise ``ValueError`` (one line) before any folder is written.
+    ``recipe``: a YAML path, a ``field: value`` mapping, a :class:`~respira.training.recipe.recipe.Recipe`
+    or ``None`` (the defaults); ``overrides``: recipe fields (``max_steps=2``). Refusals raise a one-line
+    ``ValueError`` before any folder is written.
     """
     from .training.recipe.flags import override_values
     from .training.run.training_run import train_recipe
@@ -84,8 +79,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
     """Score a model as ``respira evaluate MODEL --option value ...`` does; return what it wrote.
 
     ``model``: a run or exported folder, a Hub id or a :class:`~respira.training.run.trained.TrainedRun`;
-    ``options``: ``respira evaluate``'s (``split="validation"``, ``dataset="kauh"``, ``output_dir=...``).
-    A run folder's own data and split are used unless given.
+    ``options``: ``respira evaluate``'s (``split="validation"``); a run's own data and split by default.
     """
     from .scoring.evaluate import evaluate_options_type, score_model
     from .training.trainer.trainer import METRICS_FILE
@@ -101,9 +95,8 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
 def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SiteFitResult:
     """Fit a model to a site as ``respira fit-site [MODEL] --option value ...`` does; return the result.
 
-    ``model``: as :func:`evaluate` takes it, ``None``: respira's shipped detector; ``options``: ``respira
-    fit-site``'s (``data_dir`` and ``output_dir`` required). The result's ``output_dir`` is ``None`` when
-    nothing was written (the fit did not beat the model as is out of sample).
+    ``model``: as :func:`evaluate` takes it (``None``: the shipped detector); ``options``: ``respira
+    fit-site``'s. The result's ``output_dir`` is ``None`` when the fit did not beat the model out of sample.
     """
     from .sites.fit_site import fit_site_folder
     from .sites.options import fit_site_options
@@ -116,8 +109,7 @@ def label(
     archive: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, **options: Any
 ) -> Any:
     """Serve the labelling page as ``respira label [MODEL] ARCHIVE`` does, in a background thread; return
-    the server (its ``url``; ``close()`` stops it). ``options``: ``respira label``'s (``port=0``: a free
-    port)."""
+    the server (``url``, ``close()``)."""
     from .app.label_server import LabelOptions, label_server
     from .sites.sample import MIN_UNITS
 
@@ -126,11 +118,8 @@ def label(
 
 
 def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SuggestResult:
-    """Choose what a site should label next as ``respira suggest [MODEL] --option value ...`` does.
-
-    ``options``: ``respira suggest``'s (``data_dir``, ``budget`` and ``output`` required); the result holds
-    the labels.csv written and the units to label next, each with its ``reason``.
-    """
+    """Choose what a site should label next as ``respira suggest [MODEL] --option value ...`` does; the
+    result holds the labels.csv written and the units to label next, each with its ``reason``."""
     from .sites.options import SuggestOptions
     from .sites.suggest import suggest_labels
 
@@ -138,7 +127,7 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
     return suggest_labels(_model(model), **asdict(checked))
 
 
-def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:  # None: the shipped detector
+def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:
     source = model.output_dir if isinstance(model, TrainedRun) else model
     return chosen_model(None if source is None else os.fspath(source))
 

@@ -1,8 +1,5 @@
-"""The ``respira`` command line (also ``python -m respira`` and ``accelerate launch -m respira``).
-
-Sub-commands live in :mod:`respira.commands`. Errors are one clear line on stderr (exit code 2);
-``--debug`` shows the traceback.
-"""
+"""The ``respira`` command line (sub-commands in :mod:`respira.commands`): errors are one line on stderr
+(exit code 2), ``--debug`` shows the traceback."""
 
 from __future__ import annotations
 
@@ -24,14 +21,14 @@ from .utils.messages import one_line, run_warnings
 
 
 class CommandLineError(Exception):
-    """A command line argparse refuses (unknown command, missing or malformed value): one line, no usage."""
+    """A command line argparse refuses: one line, no usage."""
 
     def __init__(self, prog: str, message: str) -> None:
         super().__init__(message)
         self.prog = prog
 
     def line(self) -> str:
-        """``PROG: error: REASON (see PROG --help)``, each flag in its one spelling (not ``--x/--x-y``)."""
+        """``PROG: error: REASON (see PROG --help)``, each flag in one spelling."""
         reason = _HYPHEN_ALIAS.sub(r"\1", one_line(self))
         return f"{self.prog}: error: {reason} (see {self.prog} --help)"
 
@@ -43,10 +40,9 @@ DESCRIPTION = (
 
 
 class _Parser(HfArgumentParser):
-    """``respira``'s and each command's parser: an ``HfArgumentParser`` (a command's options are the fields
-    of its ``dataclass_types``) that raises its errors, ends each option's help with its :mod:`.measured`
-    note and keeps its options in :attr:`options`; ``recipe_fields``: the dataclasses whose ``--field
-    value`` flags the command takes too (``train``, ``demo``), in :attr:`field_names`."""
+    """An ``HfArgumentParser`` that raises its errors, ends each option's help with its :mod:`.measured`
+    note and keeps its options in :attr:`options`; ``recipe_fields``: dataclasses whose ``--field value``
+    flags the command takes too (:attr:`field_names`)."""
 
     def __init__(self, dataclass_types: Any = None, *, recipe_fields: Sequence[type] = (), **kwargs: Any):
         self.options: dict[str, argparse.Action] = {}  # every option string, in the order added
@@ -91,8 +87,7 @@ class _Parser(HfArgumentParser):
 
 
 def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
-    """``respira``'s parser; with ``commands``, only those commands' modules are imported and their options
-    added (the others have their ``--help`` line alone)."""
+    """``respira``'s parser; with ``commands``, only those commands get their options."""
     parser = _Parser(prog="respira", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"respira {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -114,7 +109,6 @@ _HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learni
 
 
 def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
-    """The ``--options`` in ``argv`` that ``command`` does not know (abbreviations are known)."""
     known = command.options
     unknown = []
     for token in argv:
@@ -128,8 +122,7 @@ def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> l
 
 
 def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> list[str]:
-    """``argv`` with a ``RECIPE.yaml`` after an optional-value flag (``--overwrite RECIPE.yaml``) moved
-    before the flags: the flag means true instead of eating the recipe."""
+    """``argv`` with a ``RECIPE.yaml`` after an optional-value flag (``--overwrite x.yaml``) moved first."""
     if command is None or "recipe" not in command.positionals:
         return argv
     for index in range(1, len(argv)):
@@ -141,7 +134,6 @@ def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> l
 
 
 def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
-    """The error for options ``command`` does not know, with its closest options (else recipe fields)."""
     from .training.recipe.flags import field_suggestions
 
     fields = command.field_names
@@ -152,9 +144,8 @@ def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> Co
 def parse_command_line(
     argv: Sequence[str], parser: argparse.ArgumentParser | None = None
 ) -> argparse.Namespace:
-    """``argv`` parsed as ``respira`` parses it, before any work: the command's options, ``overrides`` (the
-    recipe ``--field value`` flags of train and demo, not yet read) and ``argv``. Raises
-    :class:`CommandLineError` (one line, with the closest options) or ``SystemExit`` (``--help``)."""
+    """``argv`` parsed before any work: the command's options, ``overrides`` (the recipe ``--field value``
+    flags, not yet read) and ``argv``; :class:`CommandLineError` or ``SystemExit`` (``--help``)."""
     argv = list(argv)
     names = {module.replace("_", "-") for module in COMMANDS}
     parser = parser or build_parser(next(([token] for token in argv if token in names), []))
@@ -183,21 +174,16 @@ def parse_command_line(
 
 
 def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
-    """The model a command with an optional ``MODEL`` runs (:func:`respira.pretrained.shipped.chosen_model`),
-    set as ``args.model``. argparse gives ``MODEL`` the first of two or more positionals: an audio file
-    name there goes back to the front of ``files`` (a model is never ``x.wav``)."""
+    """The model a command with an optional ``MODEL`` runs, set as ``args.model``; an audio file taken as
+    ``MODEL`` goes back to the front of ``files``."""
     from pathlib import Path
 
     from .pretrained.shipped import chosen_model
     from .screening.sources import AUDIO_SUFFIXES
 
     path = Path(args.model or "").expanduser()
-    if (
-        args.model is not None
-        and files is not None
-        and path.suffix.lower() in AUDIO_SUFFIXES
-        and not path.is_dir()
-    ):
+    audio = path.suffix.lower() in AUDIO_SUFFIXES and not path.is_dir()
+    if args.model is not None and files is not None and audio:
         setattr(args, files, [args.model, *getattr(args, files)])
         args.model = None
     args.model = chosen_model(args.model)
@@ -205,12 +191,11 @@ def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
 
 
 WRITTEN_OPTIONS = ("output_dir", "output", "plot_dir")
-"""The options through which a command writes files (each refused inside the shipped detector's folder)."""
+"""The options through which a command writes files (refused inside a shipped detector's folder)."""
 
 
 def run_command(args: argparse.Namespace) -> Any:
-    """Run a parsed command's handler as ``respira`` runs it (:func:`~respira.utils.messages.run_warnings`;
-    no output inside the shipped detector); return what the handler returns."""
+    """Run a parsed command's handler as ``respira`` does; return what it returns."""
     from .pretrained import check_not_shipped
 
     for name in WRITTEN_OPTIONS:  # evaluate --record checks its own
@@ -218,7 +203,7 @@ def run_command(args: argparse.Namespace) -> Any:
         if isinstance(value, str) and value not in ("", "-"):
             check_not_shipped(value, f"write --{name} there: give another folder")
     with run_warnings():
-        if "model_files" in vars(args):  # an optional MODEL (add_model_argument): the one rule for it
+        if "model_files" in vars(args):  # an optional MODEL (add_model_argument)
             model_or_default(args, args.model_files)
         return args.handler(args)
 

@@ -1,9 +1,5 @@
-"""respira's label scheme: the four ICBHI classes, the two multi-label flags, and the maps between them.
-
-Single-label models predict one of the four classes (``CLASS_NAMES``: normal, crackle, wheeze, both);
-multi-label models the two flags (``MULTI_LABEL_NAMES``, in logit order). Class index = crackle +
-2·wheeze. The problem types are transformers' ``config.problem_type`` strings.
-"""
+"""respira's label scheme: the four ICBHI classes (single-label models), the two crackle/wheeze flags
+(multi-label models) and the maps between them (class index = crackle + 2·wheeze)."""
 
 from __future__ import annotations
 
@@ -64,12 +60,8 @@ def _is_tensor(value: Any) -> bool:
 
 
 def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor, *, validate: bool = True) -> Any:
-    """The ``[N, 2]`` (crackle, wheeze) 0/1 flags of class indices 0..3 (inverse of :func:`flags_to_classes`).
-
-    A numpy array (or sequence) gives an int64 array; a torch tensor gives an int64 tensor on its device.
-    Anything but a 1-D sequence of indices in 0..3 raises ``ValueError``; ``validate=False`` skips the
-    value check of a tensor (which would wait for the device), for the training loss's hot path.
-    """
+    """The ``[N, 2]`` (crackle, wheeze) int64 flags of 1-D class indices 0..3, as an array or a tensor
+    like ``classes``; ``ValueError`` otherwise (``validate=False`` skips a tensor's value check)."""
     if _is_tensor(classes):
         import torch
 
@@ -104,11 +96,8 @@ def _check_flags(flags: Any) -> None:
 
 
 def flags_to_classes(flags: Sequence[Any] | np.ndarray | torch.Tensor) -> Any:
-    """The class indices of ``[..., 2]`` (crackle, wheeze) flags: 0,0→0 normal, 1,0→1, 0,1→2, 1,1→3 both.
-
-    A numpy array (or sequence) gives an int64 array, or an ``int`` for one pair of flags; a torch
-    tensor gives an int64 tensor. Flags must be 0/1 (or bool); anything else raises ``ValueError``.
-    """
+    """The int64 class indices of 0/1 ``[..., 2]`` (crackle, wheeze) flags (an ``int`` for one pair), as
+    an array or a tensor like ``flags``; ``ValueError`` for anything but 0/1."""
     if _is_tensor(flags):
         import torch
 
@@ -134,9 +123,8 @@ def flags_to_classes(flags: Sequence[Any] | np.ndarray | torch.Tensor) -> Any:
 
 
 def tagging_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type: str | None) -> torch.Tensor:
-    """The loss of a standalone tagger (BEATs, EfficientAT) by ``problem_type``: MSE (``"regression"``),
-    cross-entropy on class indices or binary cross-entropy on multi-hot labels shaped like the logits;
-    ``None`` is inferred as transformers does (one output: regression; integer labels: single-label)."""
+    """A standalone tagger's loss (BEATs, EfficientAT) by ``problem_type``, inferred as transformers does
+    when ``None``: MSE, cross-entropy on class indices or BCE on multi-hot labels."""
     import torch
     from torch.nn import functional
 

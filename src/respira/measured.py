@@ -1,26 +1,13 @@
-"""What the project measured for each option: the one home of every option's verdict.
-
-Every recipe field and command option is in :data:`MEASURED` (it changes what a model learns, hears or
-decides: its help ends with the verdict and the ``docs/history/`` section holding the numbers, or "Not
-measured.") or :data:`MECHANICAL` (paths, data, outputs, speed, seeds, protocol: no verdict). A verdict
-compares with the default: ``helped`` or ``hurt`` beyond the runs' spread, ``no effect`` within it,
-``mixed`` up on one measure or site and down on another. No number is written here.
+"""What the project measured for each option: every recipe field and command option is in
+:data:`MEASURED` (its help ends with the verdict against the default and the ``docs/history/`` section
+holding the numbers, or "Not measured.") or :data:`MECHANICAL` (paths, outputs, speed, seeds: no verdict).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = [
-    "HISTORY",
-    "MEASURED",
-    "MECHANICAL",
-    "VERDICTS",
-    "Measurement",
-    "note",
-    "split_note",
-    "with_note",
-]
+__all__ = ["HISTORY", "MEASURED", "MECHANICAL", "VERDICTS", "Measurement", "note", "split_note", "with_note"]
 
 VERDICTS: tuple[str, ...] = ("helped", "hurt", "no effect", "mixed")
 HISTORY = "docs/history"
@@ -30,8 +17,7 @@ _MEASURED_PREFIX = "Measured: "
 
 @dataclass(frozen=True)
 class Measurement:
-    """One verdict (:data:`VERDICTS`), where (``page.md#anchor`` under :data:`HISTORY`), for which value
-    (``None``: any value but the default)."""
+    """A verdict, its ``page.md#anchor`` under :data:`HISTORY` and its value (``None``: any non-default)."""
 
     verdict: str
     section: str
@@ -106,6 +92,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "ast_length_policy": (),  # the AST recipes (adapt)
     "spec_augment": (),  # ast_add.yaml, beats_add.yaml (the ADD recipes)
     "pooling": (Measurement("mixed", _FRAME_TRAINING, "autopool"),),
+    "head": (),  # one value, linear (mlp hurt: retired); the shipped detector's recipe names it
     "head_dropout": (),  # the shipped detector's recipe (0.3)
     "head_norm": (Measurement("helped", _REAL_DATA),),
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),  # SG-SCL's layer on a frozen encoder
@@ -187,13 +174,12 @@ MECHANICAL: frozenset[str] = frozenset(
         "task validation_size "
     ).split()
 )
-"""Options that do not change a model or its results (module docstring): no verdict in their help."""
+"""Options that do not change a model or its results: no verdict in their help."""
 
 
 def note(name: str) -> str:
-    """The last sentence of option ``name``'s help: ``Measured: <verdicts> (docs/history/<page>.md#<anchor>)``
-    (per value where the verdicts are: a value not named was not measured), ``Not measured.``, or ``""``
-    for a :data:`MECHANICAL` option (or one not classified)."""
+    """The last sentence of option ``name``'s help: ``Measured: <verdicts> (docs/history/<page>#<anchor>)``,
+    ``Not measured.``, or ``""`` (a :data:`MECHANICAL` or unclassified option)."""
     measurements = MEASURED.get(name)
     if measurements is None:
         return ""
@@ -207,7 +193,7 @@ def note(name: str) -> str:
 
 
 def split_note(text: str) -> tuple[str, str]:
-    """``text`` without its trailing :func:`note` (if it ends with one), and that note (or ``""``)."""
+    """``text`` without its trailing :func:`note`, and that note (or ``""``)."""
     if text.endswith(NOT_MEASURED):
         index = len(text) - len(NOT_MEASURED)
     else:
@@ -218,7 +204,7 @@ def split_note(text: str) -> tuple[str, str]:
 
 
 def with_note(name: str, text: str | None) -> str:
-    """Help ``text`` of option ``name`` ending with its :func:`note` (once: a text that has one keeps it)."""
+    """Help ``text`` of option ``name`` ending with its :func:`note` (once)."""
     text, sentence = (text or "").strip(), note(name)
     if split_note(text)[1] or not sentence:
         return text

@@ -1,6 +1,5 @@
-"""Commands' options as dataclasses: ``HfArgumentParser`` makes their fields the command's flags, and
-:func:`options_from` makes them of Python keyword arguments, checked as their flags are, with the same
-one-line refusals. The options several commands share are defined here too (:func:`option`)."""
+"""Commands' options as dataclasses: ``HfArgumentParser`` makes their fields flags, :func:`options_from`
+makes them of Python keyword arguments, checked as the flags are; the options commands share."""
 
 from __future__ import annotations
 
@@ -42,13 +41,12 @@ __all__ = [
 
 
 class OptionError(ValueError):
-    """An option refused before any work (unknown, of the wrong type or choice, required and left out), in
-    the words ``respira`` prints after ``error:``."""
+    """An option refused before any work, in the words ``respira`` prints after ``error:``."""
 
 
 @dataclasses.dataclass(frozen=True)
 class SharedOption:
-    """An option several commands take: its one default and the help a command may word for itself."""
+    """An option several commands take: its default and its help (a command may reword it)."""
 
     default: Any
     help: str
@@ -67,16 +65,12 @@ SHARED_OPTIONS: dict[str, SharedOption] = {
         "or OMP_NUM_THREADS when set)",
     ),
 }
-"""The options every command that takes them takes with the same name, type and default (``MODEL`` is
-:func:`add_model_argument`'s positional). ``batch_size``: the windows'
-:data:`~respira.core.windows.DEFAULT_BATCH_SIZE`."""
+"""The options every command that takes them takes with the same name, type and default."""
 
 
 def option(name: str, help: str | None = None, *, required: bool = False, **metadata: Any) -> Any:
-    """The dataclass field of shared option ``name`` (:data:`SHARED_OPTIONS`): its default, or none when
-    ``required``; ``help``: the command's wording (default: the shared one); ``metadata``: more of
-    ``add_argument``'s keywords (``choices``, ``metavar``). A bool switch reads ``--overwrite`` alone as
-    true, as ``HfArgumentParser`` makes every bool field."""
+    """The dataclass field of shared option ``name`` (no default when ``required``); ``help``: the
+    command's wording; ``metadata``: more ``add_argument`` keywords (``choices``, ``metavar``)."""
     shared = SHARED_OPTIONS[name]
     metadata = {"help": shared.help if help is None else help, **metadata}
     if isinstance(shared.default, bool):
@@ -87,8 +81,7 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
 
 
 SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
-"""The ``metadata`` that makes a ``bool | None = None`` field a switch too (``--onnx`` alone is true, left
-out it is ``None``: "the folder decides"), as ``HfArgumentParser`` makes a ``bool`` field."""
+"""The ``metadata`` that makes a ``bool | None`` field a switch (``--onnx`` alone is true)."""
 
 
 def onnx_export_option() -> Any:
@@ -109,8 +102,8 @@ MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or H
 def add_model_argument(
     parser: argparse.ArgumentParser, help: str = MODEL_HELP, *, files: str | None = None
 ) -> None:
-    """The positional ``MODEL`` a command runs, the shipped detector when left out
-    (:func:`respira.cli.model_or_default`); ``files``: where a recording given as ``MODEL`` goes back."""
+    """The optional positional ``MODEL`` (:func:`respira.cli.model_or_default`); ``files``: where a
+    recording given as ``MODEL`` goes back."""
     help = f"{help} (default: respira's shipped detector, {DEFAULT_DETECTOR_NAME})"
     parser.add_argument("model", metavar="MODEL", nargs="?", help=help)
     parser.set_defaults(model_files=files)
@@ -124,8 +117,7 @@ def options_of(args: argparse.Namespace, dataclass_type: type) -> Any:
 
 
 def embedding_batch_size() -> Any:
-    """``--batch_size`` of the commands that embed a site's recordings (``fit-site``, ``suggest``): by
-    device, as screening batches (a small batch stays in the CPU's cache)."""
+    """``--batch_size`` of ``fit-site`` and ``suggest``: by device, as screening batches."""
     return dataclasses.field(
         default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
     )
@@ -135,15 +127,12 @@ def corpus_list(
     describe: Callable[[CorpusSpec], str] = lambda spec: spec.label,
     keep: Callable[[CorpusSpec], bool] = lambda spec: True,
 ) -> str:
-    """The registered corpora that ``keep`` admits, each as ``describe`` words it, as ``a, b or c``: a
-    help text that lists the corpora reads them here, so a plug-in corpus appears in it."""
+    """The registered corpora ``keep`` admits, as ``describe`` words each, listed ``a, b or c``."""
     words = [describe(spec) for spec in CORPORA.values() if keep(spec)]
     return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 class _Recorder(HfArgumentParser):
-    """Records each ``add_argument`` call ``HfArgumentParser`` makes, with its group's title."""
-
     def __init__(self, dataclass_types: Iterable[type]) -> None:
         self.calls: list[tuple[str | None, tuple[str, ...], dict[str, Any]]] = []
         super().__init__(list(dataclass_types), add_help=False)
@@ -158,16 +147,14 @@ class _Recorder(HfArgumentParser):
 
 
 def option_specs(dataclass_types: Iterable[type]) -> list[tuple[str | None, tuple[str, ...], dict[str, Any]]]:
-    """The ``(group, names, add_argument keywords)`` that ``HfArgumentParser`` makes of each field of
-    ``dataclass_types`` (a field's flag: its type, choices, nargs, default, help), in order."""
+    """The ``(group, names, add_argument keywords)`` ``HfArgumentParser`` makes of each field, in order."""
     return _Recorder(dataclass_types).calls
 
 
 def unrecognized(
     names: Iterable[str], known: Iterable[str], suggest: Callable[[str], list[str]] | None
 ) -> str:
-    """``unrecognized arguments: --x (did you mean --y?)``: each flag of ``names`` with the closest ``known``
-    flags, else ``suggest``'s fields."""
+    """``unrecognized arguments: --x (did you mean --y?)``: the closest ``known`` flags, else fields."""
     hints = []
     for name in names:
         close = difflib.get_close_matches(name, known, n=2, cutoff=0.7)
@@ -178,7 +165,6 @@ def unrecognized(
 
 
 def _text(value: Any) -> str:
-    """A Python value as the text a flag reads (``True`` → ``true``, a mapping → JSON, a path → its text)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, enum.Enum):
@@ -200,7 +186,6 @@ def _typed(name: str, options: Mapping[str, Any], value: Any) -> Any:
 
 
 def _value(name: str, options: Mapping[str, Any], value: Any) -> Any:
-    """``value`` as parsing its flag gives it."""
     if options.get("type") is string_to_bool:
         if not isinstance(value, bool):
             raise OptionError(f"argument {name}: expected True or False, got {value!r}")
@@ -215,11 +200,9 @@ def checked_values(
     specs: Iterable[tuple[Any, tuple[str, ...], dict[str, Any]]],
     suggest: Callable[[str], list[str]] | None = None,
 ) -> dict[str, Any]:
-    """``values`` (option name → Python value; ``None``: not given) converted and checked as parsing their
-    flags (``specs``: :func:`option_specs`) does. Raises :class:`OptionError` with the line ``respira``
-    prints for the same mistake: an unknown name (:func:`unrecognized`), a value its flag does not take,
-    a required option left out."""
-    flags = {}  # each spelling without hyphens (the field's name, a transformers alias) → its flag
+    """``values`` (name → Python value; ``None``: not given) converted and checked as parsing their flags
+    (:func:`option_specs`) does; :class:`OptionError` with the line ``respira`` prints for that mistake."""
+    flags = {}  # each spelling without hyphens → its flag
     for _, names, options in specs:
         dest, shown = options.get("dest") or names[0][2:], [name for name in names if "-" not in name[2:]]
         if names[0] == f"--{dest}":  # not a --no_field complement
@@ -235,15 +218,13 @@ def checked_values(
 
 
 def options_from(dataclass_type: type, values: Mapping[str, Any]) -> Any:
-    """An instance of the command options ``dataclass_type`` made of ``values`` (Python keyword arguments,
-    ``None`` meaning not given), each checked as its flag is (:func:`checked_values`)."""
+    """``dataclass_type`` made of keyword ``values``, each checked as its flag is (:func:`checked_values`)."""
     return dataclass_type(**checked_values(values, option_specs([dataclass_type])))
 
 
 @dataclasses.dataclass
 class AggregationOptions:
-    """``--aggregation`` / ``--top_k`` of the commands that turn a recording's window probabilities into its
-    own (read them with :func:`aggregation_options`); none given: the model's own rule."""
+    """``--aggregation`` / ``--top_k`` (:func:`aggregation_options`); none given: the model's rule."""
 
     aggregation: str | None = dataclasses.field(
         default=None,
@@ -261,9 +242,8 @@ class AggregationOptions:
 
 
 def aggregation_options(args: Any) -> tuple[str | None, int | None]:
-    """The ``(rule, top_k)`` that ``--aggregation`` / ``--top_k`` ask for (``args``: an object with both),
-    ``(None, None)`` when neither is given (the model's own rule: :func:`model_aggregation`); one-line
-    ``ValueError`` for a ``--top_k`` without ``topk_mean`` or under 1."""
+    """The ``(rule, top_k)`` ``args.aggregation`` / ``args.top_k`` ask for, ``(None, None)`` for neither;
+    one-line ``ValueError`` for a ``--top_k`` without ``topk_mean`` or under 1."""
     rule = args.aggregation
     if rule != "topk_mean":
         if args.top_k is not None:
@@ -276,8 +256,7 @@ def aggregation_options(args: Any) -> tuple[str | None, int | None]:
 
 
 def model_aggregation(rule: str | None, top_k: int | None, config: Any) -> tuple[str, int | None]:
-    """:func:`aggregation_options`' ``(rule, top_k)``, or the model's own rule
-    (:func:`respira.core.decision.aggregation_of` its ``config``) when no flag asked for one."""
+    """``(rule, top_k)``, or the model's own rule (from its ``config``) when ``rule`` is ``None``."""
     from .core.decision import aggregation_of
 
     return (rule, top_k) if rule is not None else aggregation_of(config)

@@ -1,8 +1,5 @@
-"""What a training run was: the typed record ``respira train`` writes as ``respira_run.json``.
-
-Training writes it with :meth:`RunRecord.save`; cards, ``export`` and ``evaluate`` read it with
-:meth:`RunRecord.load`, which checks every field against these dataclasses (:class:`RunRecordError`, one
-line naming the file). Metric names carry no split prefix; undefined metrics (NaN) are ``None``.
+"""What a training run was: the typed record ``respira train`` writes as ``respira_run.json``, checked
+field by field when read (:class:`RunRecordError`). Metric names carry no split prefix; NaN is ``None``.
 """
 
 from __future__ import annotations
@@ -247,9 +244,8 @@ class RunRecord:
 
 
 def _without_retired(section: Any, cls: type, name: str) -> Any:
-    """A section of the record (``data``, ``model``, ...) without the options respira retired after it was
-    written: a key its dataclass no longer has whose value is ``null`` or ``false`` (the option was off,
-    so the run did not depend on it). Any other unknown key stays, and is refused."""
+    """A section of the record without the retired options that were off (unknown keys at ``null`` or
+    ``false``); any other unknown key stays, and is refused."""
     annotation = typing.get_type_hints(cls).get(name)
     if not (isinstance(section, dict) and dataclasses.is_dataclass(annotation)):
         return section
@@ -259,7 +255,7 @@ def _without_retired(section: Any, cls: type, name: str) -> Any:
 
 # ------------------------------------------------------------------------------------ value checks
 def _check_values(record: RunRecord) -> None:
-    """Values of the right type that no run writes (a tampered record): ``ValueError`` naming the key."""
+    """``ValueError`` naming a key whose value no run writes."""
     data, model = record.data, record.model
     if data.split_strategy not in (*SPLIT_STRATEGIES, DATASET_SPLITS):
         raise ValueError(
@@ -306,8 +302,7 @@ _BOUNDS = {
 
 
 def _check_range(key: str, value: float, why: str = "", **bounds: float | None) -> None:
-    """``ValueError`` naming ``key`` unless ``value`` is within ``bounds`` (``low``, ``above``, ``high``,
-    ``below``)."""
+    """``ValueError`` naming ``key`` unless ``value`` is within ``bounds``."""
     given = [
         (sign, test, bounds[name]) for name, (sign, test) in _BOUNDS.items() if bounds.get(name) is not None
     ]
@@ -316,8 +311,6 @@ def _check_range(key: str, value: float, why: str = "", **bounds: float | None) 
         raise ValueError(f"{key} must be {wanted}{why}, got {value!r}")
 
 
-# Parsed JSON checked against type hints: a value that does not fit, an unknown or a missing key raises
-# ValueError naming the key path.
 def json_type(value: Any) -> str:
     """How JSON names the type of ``value`` (``an object``, ``a string``, ``null``...)."""
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}

@@ -1,17 +1,7 @@
-"""Input a model scores but cannot judge: each check warns (an :class:`InputWarning` naming the input)
-and :func:`check_input` returns the warnings as one line, which every runner carries with the verdict.
-
-The criteria were set against the 885 real recordings in ``../shared`` (76 of ICBHI, 168 of KAUH, 641
-of SPRSound):
-
-- **far above full scale** (:data:`FULL_SCALE_LIMIT`): float audio peaking over 2.0 (integer PCM cast
-  as float); audio decoded from integer PCM is judged for clipping instead;
-- **silent** (:data:`SILENT_RMS`): RMS below 1e-4 (-80 dBFS); the quietest real recording has 6.4e-4;
-- **clipped** (:data:`CLIPPED_FRACTION`): over 10 % of samples at :data:`CLIPPED_LEVEL`; the most
-  clipped real recording (ICBHI ``138_1p4_Pl_mc_AKGC417L``) has 8.1 %;
-- **shorter than one window** (:func:`length_problem`): scored from one padded window; the shortest
-  real recording is 5.0 s;
-- **recorded below 4 kHz** (:data:`MIN_SAMPLING_RATE`): cannot hold the band to :data:`LUNG_SOUND_BAND_TOP`.
+"""Input a model scores but cannot judge: far above full scale, silent, clipped, shorter than one window or
+recorded below 4 kHz. Each check warns (an :class:`InputWarning` naming the input); :func:`check_input`
+returns the warnings as one line, carried with the verdict. The thresholds clear all 885 real recordings
+in ``../shared`` (quietest RMS 6.4e-4, most clipped 8.1 %, shortest 5.0 s).
 """
 
 from __future__ import annotations
@@ -70,10 +60,8 @@ class ShortRecordingWarning(InputWarning):
 
 
 def level_problems(samples: np.ndarray, pcm_bits: int | None = None) -> list[str]:
-    """What is wrong with the level of float ``samples`` (``[]``: nothing), each said after ``name``.
-
-    ``pcm_bits``: the bit depth of the integer PCM they came from, which only clipping can affect.
-    """
+    """What is wrong with the level of float ``samples`` (``[]``: nothing); ``pcm_bits``: the bit depth of
+    the integer PCM they came from, judged for clipping only."""
     if samples.size == 0:
         return []
     # max and -min, not abs: no copy of an hour-long recording just to find its peak
@@ -154,11 +142,8 @@ def check_input(
     pcm_bits: int | None = None,
     window_seconds: float | None = None,
 ) -> str | None:
-    """Every check of one recording (mono float ``samples`` at ``rate`` Hz): level, length and recorded rate.
-
-    Each problem warns, except the rate (:func:`check_rate` warns where the file's rate is read); returns
-    their messages joined by ``"; "``, or ``None`` when the recording is fine.
-    """
+    """Every check of one recording (mono float ``samples`` at ``rate`` Hz), each warning but the rate's
+    (:func:`check_rate` warns on reading); returns the messages joined by ``"; "``, or ``None``."""
     label = name if name is not None else "the waveform"
     messages = check_level(samples, label, pcm_bits)
     if window_seconds is not None:

@@ -1,9 +1,5 @@
-"""Decode any audio to mono float32 at a rate: files block by block (:func:`read_audio`), any value
-(:func:`decode_audio`), and the headers (:func:`audio_header`).
-
-Files are read with libsndfile and resampled with soxr (high quality) as they stream; a codec
-libsndfile lacks (AAC) is decoded whole by torchcodec.
-"""
+"""Decode any audio to mono float32 at a rate: files streamed by libsndfile and soxr (:func:`read_audio`;
+a codec libsndfile lacks decoded whole by torchcodec), any value (:func:`decode_audio`), headers."""
 
 from __future__ import annotations
 
@@ -112,8 +108,7 @@ def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
 
 @dataclass(frozen=True)
 class AudioHeader:
-    """A file's header (all but ``duration`` ``None`` for a codec only torchcodec reads; ``pcm_bits``
-    ``None`` for float or compressed samples)."""
+    """A file's header (all but ``duration`` ``None`` for a codec only torchcodec reads)."""
 
     duration: float
     sampling_rate: int | None
@@ -226,9 +221,8 @@ def read_audio(
     *,
     name: str | Path | None = None,
 ) -> np.ndarray:
-    """Decode a file (a path, or its bytes) to mono float32 at ``sampling_rate`` (channels averaged,
-    resampled by soxr block by block); :class:`AudioReadError` naming a missing, truncated, empty or
-    non-finite file, :class:`AudioDecodingError` for one nothing here decodes."""
+    """Decode a file (a path, or its bytes) to mono float32 at ``sampling_rate``; :class:`AudioReadError`
+    naming a file that cannot be read, :class:`AudioDecodingError` for one nothing here decodes."""
     estimate, blocks = _decoded_blocks(source, sampling_rate, name)
     buffer = np.empty(max(estimate, 1), dtype=np.float32)
     filled = 0
@@ -308,8 +302,8 @@ def decode_audio(
     orig_rate: int | None = None,
     name: str | Path = "the audio",
 ) -> np.ndarray:
-    """Mono float32 samples at ``sampling_rate`` of a path or bytes, a ``datasets.Audio`` value, or an
-    array / tensor ``[samples]`` or ``[channels, samples]`` at ``orig_rate`` (default: ``sampling_rate``)."""
+    """Mono float32 samples at ``sampling_rate`` of a path, bytes, a ``datasets.Audio`` value or an array
+    ``[samples]`` / ``[channels, samples]`` at ``orig_rate`` (default: ``sampling_rate``)."""
     if isinstance(audio, (str, os.PathLike, bytes, bytearray, memoryview)):
         return read_audio(audio, sampling_rate)
     if isinstance(audio, Mapping):

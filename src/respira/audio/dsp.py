@@ -39,11 +39,7 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarra
 def lowpass(
     samples: np.ndarray, sample_rate: int, cutoff: float, order: int = DEFAULT_LOWPASS_ORDER
 ) -> np.ndarray:
-    """Zero-phase Butterworth low-pass (``sosfiltfilt``) at ``cutoff`` Hz: the one input filter of respira.
-
-    Without respira:
-    ``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=sample_rate, output="sos"), samples)``.
-    """
+    """Zero-phase Butterworth low-pass (``scipy.signal.sosfiltfilt``) at ``cutoff`` Hz."""
     if not 0 < cutoff < sample_rate / 2:
         raise ValueError(
             f"low-pass cutoff {cutoff} Hz must lie between 0 and the Nyquist frequency {sample_rate / 2} Hz"
@@ -66,11 +62,8 @@ def _butterworth(order: int, cutoff: float, sample_rate: float) -> np.ndarray:
 
 
 def input_preprocessing(config: Any) -> dict[str, Any]:
-    """The input transform a model was trained with, as dataset-builder options.
-
-    ``load_icbhi(data_dir, **input_preprocessing(config))`` builds cycles as the model's training cycles
-    were built: ``sampling_rate`` and, if low-passed, ``lowpass_cutoff`` and ``lowpass_order``.
-    """
+    """The input transform a model was trained with, as dataset-builder options (``load_icbhi(data_dir,
+    **input_preprocessing(config))``): ``sampling_rate`` and any ``lowpass_cutoff`` / ``lowpass_order``."""
     options: dict[str, Any] = {"sampling_rate": int(config.sampling_rate)}
     cutoff = getattr(config, "lowpass_cutoff", None)
     if cutoff:

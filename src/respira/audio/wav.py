@@ -7,13 +7,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = [
-    "STORAGE_SUBTYPES",
-    "encode_wav",
-    "integer_pcm_bits",
-    "pcm_to_float",
-    "truncated_data",
-]
+__all__ = ["STORAGE_SUBTYPES", "encode_wav", "integer_pcm_bits", "pcm_to_float", "truncated_data"]
 
 STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
 """WAV sample formats :func:`encode_wav` writes."""
@@ -23,11 +17,8 @@ _PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
 
 
 def truncated_data(handle: BinaryIO, size: int) -> tuple[int, int] | None:
-    """``(declared, present)`` bytes of sample data when a RIFF/WAVE stream declares more than it holds.
-
-    ``None`` for a complete stream or anything not plain RIFF/WAVE; a data size of ``0xFFFFFFFF``
-    (streamed WAV) runs to the end of the file, as libsndfile reads it.
-    """
+    """``(declared, present)`` bytes of sample data when a RIFF/WAVE stream declares more than it holds;
+    ``None`` for a complete stream (a streamed WAV's ``0xFFFFFFFF`` included) or anything not RIFF/WAVE."""
     handle.seek(0)
     header = handle.read(12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
@@ -46,10 +37,8 @@ def truncated_data(handle: BinaryIO, size: int) -> tuple[int, int] | None:
 
 
 def pcm_to_float(samples: Any) -> np.ndarray:
-    """``samples`` as float32: integer PCM divided by its full scale (as libsndfile reads it).
-
-    Raises ``ValueError`` for 64-bit integers, booleans and other non-numeric arrays.
-    """
+    """``samples`` as float32, integer PCM divided by its full scale; ``ValueError`` for 64-bit integers
+    and non-numbers."""
     array = np.asarray(samples)
     kind, bits = array.dtype.kind, 8 * array.dtype.itemsize
     if kind == "f":

@@ -1,5 +1,5 @@
-"""One module per ``respira`` sub-command: ``register(subparsers, line)`` adds its parser (options: a
-dataclass, :mod:`respira.options`) with ``handler=run``, which calls the package function doing the work."""
+"""One module per ``respira`` sub-command: ``register(subparsers, line)`` adds its parser with
+``handler=run``, which calls the package function doing the work."""
 
 from __future__ import annotations
 
@@ -53,8 +53,7 @@ def command_lines() -> dict[str, str]:
 
 
 def register_all(subparsers: argparse._SubParsersAction, load: Collection[str] | None = None) -> None:
-    """Add every command; only those of ``load`` (default: all) import their module and add their options,
-    the others their ``respira --help`` line alone."""
+    """Add every command; only those of ``load`` (default: all) get their options."""
     lines = command_lines()
     for module_name in COMMANDS:
         name = module_name.replace("_", "-")

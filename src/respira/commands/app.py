@@ -31,8 +31,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 @dataclass(kw_only=True)
 class AppOptions:
-    """``respira app``'s options (``MODEL`` is positional)."""
-
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (default 127.0.0.1)"})
     port: int = field(default=7860, metadata={"help": "port to listen on (default 7860; 0: a free one)"})
 

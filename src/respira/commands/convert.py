@@ -17,11 +17,7 @@ class ConvertOptions:
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
-    parser = subparsers.add_parser(
-        "convert",
-        dataclass_types=[ConvertOptions],
-        help=line,
-    )
+    parser = subparsers.add_parser("convert", dataclass_types=[ConvertOptions], help=line)
     parser.add_argument("family", choices=("beats", "efficientat"))
     parser.add_argument("checkpoint", help="the original .pt file (read with torch.load(weights_only=True))")
     parser.add_argument("output_dir", help="folder to write config.json + model.safetensors into")

@@ -1,5 +1,5 @@
-"""``respira demo``: synthetic corpus → dataset → CNN with the ADD loss (``demo_recipe.yaml``, sized for 2
-CPU cores) → test scores → Hub-ready export → two test recordings predicted and drawn, each stage printed."""
+"""``respira demo``: synthetic corpus → dataset → CNN with the ADD loss (``demo_recipe.yaml``) → test scores
+→ Hub-ready export → two test recordings predicted and drawn."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export", "predictions")
 
 @dataclass(kw_only=True)
 class DemoOptions:
-    """``respira demo``'s own options (any recipe field is taken too, as ``--field value``)."""
-
     output_dir: str = field(default="demo_output", metadata={"help": "folder the demo writes into"})
     n_patients: int = field(default=12, metadata={"help": "patients of the synthetic corpus"})
     seed: int = field(default=0, metadata={"help": "seed of the corpus and the run"})
@@ -34,16 +32,13 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     from ..training.recipe.flags import DATACLASSES
 
     parser = subparsers.add_parser(
-        "demo",
-        dataclass_types=[DemoOptions],
-        help=line,
-        recipe_fields=DATACLASSES,
+        "demo", dataclass_types=[DemoOptions], help=line, recipe_fields=DATACLASSES
     )
     parser.set_defaults(handler=run, accepts_overrides=True)
 
 
 def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
-    """Refuse an ``output_dir`` holding an earlier demo (anything where it writes) unless ``overwrite``."""
+    """Refuse an ``output_dir`` holding an earlier demo unless ``overwrite``."""
     if output_dir.exists() and not output_dir.is_dir():
         raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder")
     taken = ", ".join(f"{name}/" for name in PARTS if is_occupied(output_dir / name))
@@ -71,7 +66,6 @@ def run(args: argparse.Namespace) -> None:
     output_dir = Path(args.output_dir)
     corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"
     cache = output_dir / "cache"
-    # every option is checked before the first file is written
     check_output_dir(output_dir, overwrite=args.overwrite)
     if args.n_patients < MIN_PATIENTS:
         raise ValueError(f"--n_patients {args.n_patients}: the demo needs at least {MIN_PATIENTS} patients")
@@ -147,8 +141,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:
-    """``count`` recordings of the official test split to draw: those with the most adventitious
-    cycles (crackles first, then wheezes), so the pictures show what the model finds."""
+    """The ``count`` test recordings with the most adventitious cycles (crackles first), to draw."""
     from ..data.layout import SPLIT_FILES
     from ..data.text_files import read_annotations, read_split_file
 

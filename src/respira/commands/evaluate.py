@@ -1,5 +1,4 @@
-"""``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``, ``--dataset kauh``, ``--task events``):
-score a model and write a report folder (:func:`respira.scoring.evaluate.score_model`)."""
+"""``respira evaluate MODEL --data_dir D``: score a model, write a report folder (:mod:`respira.scoring`)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,6 @@ from ..options import SWITCH, onnx_export_option, option
 
 @dataclass(kw_only=True)
 class ExportOptions:
-    """``respira export``'s options (``RUN_DIR OUT_DIR`` are positional)."""
-
     overwrite: bool = option("overwrite")
     with_code: bool | None = field(
         default=None,
@@ -28,19 +26,14 @@ class ExportOptions:
         metadata={
             "help": "write OUT as a static page that runs the model's ONNX export in the browser "
             "(onnxruntime-web, vendored by `make web-deps`): the recording never leaves the device; "
-            "the folder "
-            "is also a Hugging Face static Space",
+            "the folder is also a Hugging Face static Space",
             **SWITCH,
         },
     )
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        dataclass_types=[ExportOptions],
-        help=line,
-    )
+    parser = subparsers.add_parser("export", dataclass_types=[ExportOptions], help=line)
     parser.add_argument(
         "run_dir",
         help="model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the "

@@ -1,5 +1,4 @@
-"""``respira fit-site [MODEL] --data_dir SAMPLE --output_dir OUT``: make a model serve a site from a few of
-its labelled patients (:mod:`respira.sites.fit_site`)."""
+"""``respira fit-site [MODEL] --data_dir SAMPLE --output_dir OUT`` (:mod:`respira.sites.fit_site`)."""
 
 from __future__ import annotations
 
@@ -11,8 +10,7 @@ from ..options import add_model_argument, options_of
 from ..sites.options import fit_site_options
 
 NOT_WRITTEN = 1
-"""Exit code when nothing was written (the fit is not shown to beat all-normal and the model as is out of
-sample): a script that goes on to use OUT stops there."""
+"""Exit code when nothing was written (the fit did not beat the model out of sample)."""
 
 EPILOG = """\
 The model runs once over every labelled recording (4-s windows every 2 s); then, per label, fit-site

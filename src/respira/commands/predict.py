@@ -43,9 +43,6 @@ FORMATS = ("json", "csv")
 
 @dataclass(kw_only=True)
 class PredictOptions:
-    """``respira predict``'s options (``[MODEL] FILE...`` are positional; ``--aggregation`` / ``--top_k``
-    are the shared helpers',)."""
-
     annotations: str | None = field(
         default=None,
         metadata={
@@ -137,11 +134,8 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def check_plot_dir(folder: str | Path) -> Path:
-    """Raise a one-line ``OSError`` when PNGs cannot be written in ``folder``; return it as a ``Path``.
-
-    A missing folder is fine when its nearest existing parent is a writable folder (it is created
-    when the first PNG is written).
-    """
+    """``folder`` as a ``Path``, or a one-line ``OSError`` when PNGs cannot be written there (a missing
+    folder needs a writable existing parent)."""
     folder = Path(folder).expanduser()
     existing = next((path for path in (folder, *folder.parents) if path.exists()), Path())
     if not existing.is_dir():
@@ -153,8 +147,7 @@ def check_plot_dir(folder: str | Path) -> Path:
 
 
 def plot_paths(files: Sequence[str | Path], folder: Path) -> list[Path]:
-    """One PNG path per file in ``folder``: ``NAME.png`` after the file's stem, ``NAME-2.png``... for
-    repeated stems; each is checked (:func:`check_file_target`) before anything is predicted."""
+    """One checked PNG path per file in ``folder``: ``STEM.png``, ``STEM-2.png``... for repeated stems."""
     taken: list[str] = []
     for file in files:
         stem = Path(file).stem or "recording"
@@ -164,8 +157,7 @@ def plot_paths(files: Sequence[str | Path], folder: Path) -> list[Path]:
 
 
 def progress(files: Sequence[str], description: str = "predicting") -> Iterable[str]:
-    """``files`` with their progress on standard error (:mod:`respira.utils.progress`: a bar on a
-    terminal, else one line), only for several files."""
+    """``files`` with their progress on standard error, for several files."""
     from ..utils.progress import progress as shown
 
     return shown(files, description, unit="file", enabled=len(files) >= 2)

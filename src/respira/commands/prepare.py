@@ -1,5 +1,5 @@
 """``respira prepare``: build a corpus's dataset from a local folder, print a summary, and save it (Parquet +
-dataset card) or push it to a Hub dataset repo; options, output folder and Hub target checked first."""
+dataset card) or push it to a Hub dataset repo."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from ..data.corpora import CORPORA, CorpusSpec, corpus_names, get_corpus
 from ..options import SWITCH, corpus_list, option
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")
-"""The options that make a corpus's splits; each corpus spec names those its builder takes."""
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
@@ -38,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def prepare_options() -> type:
-    """The dataclass of ``respira prepare``'s options (the corpora and configs registered now)."""
+    """``respira prepare``'s options dataclass, for the corpora registered now."""
     configs = tuple(dict.fromkeys(config for spec in CORPORA.values() for config in spec.configs))
     config_help = "; ".join(
         f"{spec.label}: {spec.configs[0]} (default) or {' or '.join(spec.configs[1:])}"
@@ -108,7 +107,6 @@ def _takes(option: str) -> str:
 
 
 def _fractions(text: str) -> tuple[float, ...]:
-    """``0.6,0.2,0.2`` → ``(0.6, 0.2, 0.2)``."""
     from ..data.icbhi import parse_split_fractions
 
     try:
@@ -118,7 +116,7 @@ def _fractions(text: str) -> tuple[float, ...]:
 
 
 def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """The config name and every builder option (defaults included), validated by the builder's config."""
+    """The config name and every builder option, validated by the builder's config."""
     from ..data.loaders import builder_option_names
 
     spec = get_corpus(args.dataset)
@@ -151,7 +149,6 @@ def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 
 def _what(spec: CorpusSpec) -> str:
-    """``KAUH is one test split of recordings``: what a corpus's builder makes."""
     splits = "/".join(spec.split_roles)
     if len(spec.configs) == 1:
         return f"{spec.label} is one {splits} split of {spec.configs[0]}"
@@ -207,7 +204,6 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _stored_name(args: argparse.Namespace, config_name: str) -> str:
-    """The config's name in the folder / repo."""
     import re
 
     name = args.config_name or get_corpus(args.dataset).stored_name or config_name

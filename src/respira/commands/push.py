@@ -10,8 +10,6 @@ from ..options import SWITCH, onnx_export_option
 
 @dataclass(kw_only=True)
 class PushOptions:
-    """``respira push``'s options (``RUN_DIR REPO_ID`` are positional)."""
-
     private: bool = field(default=False, metadata={"help": "create the repository as private", **SWITCH})
     token: str | None = field(
         default=None, metadata={"help": "Hub token (default: HF_TOKEN or the saved login)"}
@@ -38,11 +36,7 @@ class PushOptions:
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
-    parser = subparsers.add_parser(
-        "push",
-        dataclass_types=[PushOptions],
-        help=line,
-    )
+    parser = subparsers.add_parser("push", dataclass_types=[PushOptions], help=line)
     parser.add_argument(
         "run_dir",
         help="model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the "
@@ -53,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Push the model repo; with ``--space``, then its static page as a Space repo (``sdk: static``) of the
-    same id, written first, so a model it cannot be made of stops before any push."""
+    """Push the model repo, then with ``--space`` its static page as a Space of the same id (written first,
+    so a page that cannot be made stops before any push)."""
     import tempfile
     from pathlib import Path
 

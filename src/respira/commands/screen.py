@@ -1,6 +1,5 @@
-"""``respira screen [MODEL] SOURCE --output_dir OUT``: every recording of an archive (MODEL: by default
-the shipped detector), sharded over the processes of ``accelerate launch``, resumable, into Parquet (or
-CSV) tables (:mod:`respira.screening`)."""
+"""``respira screen [MODEL] SOURCE --output_dir OUT``: every recording of an archive into resumable Parquet
+(or CSV) tables, sharded over ``accelerate launch``'s processes (:mod:`respira.screening`)."""
 
 from __future__ import annotations
 
@@ -37,9 +36,6 @@ FORMATS = ("parquet", "csv")
 
 @dataclass(kw_only=True)
 class ScreenOptions:
-    """``respira screen``'s options (``MODEL SOURCE`` are positional; ``--aggregation`` / ``--top_k`` are
-    :class:`~respira.options.AggregationOptions`')."""
-
     output_dir: str = option("output_dir", "folder for the results", required=True, metavar="OUT")
     format: str = field(default="parquet", metadata={"choices": FORMATS, "help": "merged tables' format"})
     split: str | None = field(default=None, metadata={"help": "the datasets SOURCE's split"})
@@ -55,7 +51,6 @@ class ScreenOptions:
     window: float = field(default=4.0, metadata={"help": "window length in seconds (default 4)"})
     hop: float = field(default=2.0, metadata={"help": "hop between windows in seconds (default 2)"})
     smoothing: int = field(default=1, metadata={"help": "moving average of the probabilities over k windows"})
-    # not the shared default: by device, as screening batches (a small batch stays in the CPU's cache)
     batch_size: int | None = field(
         default=None,
         metadata={
@@ -91,23 +86,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.set_defaults(handler=run)
 
 
-def _check(args: argparse.Namespace) -> None:
-    if args.chunk_size < 1:
-        raise ValueError(f"--chunk_size must be a whole number >= 1, got {args.chunk_size}")
-    if args.max_windows < 1:
-        raise ValueError(f"--max_windows must be a whole number >= 1, got {args.max_windows}")
-    if args.events and not 0 < args.frame_hop <= 0.1:
-        raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
-    if not args.events and args.frame_hop != FRAME_HOP_SECONDS:
-        raise ValueError("--frame_hop applies to --events: add --events")
-    output = Path(args.output_dir)
-    if output.exists() and not output.is_dir():
-        raise NotADirectoryError(f"--output_dir {output} is a file, not a folder")
-    from ..utils.files import check_folder_target
-
-    check_folder_target(output)
-
-
 def _bar(total: float, unit: str) -> Any:
     from ..utils.progress import stage
 
@@ -121,9 +99,22 @@ def run(args: argparse.Namespace) -> int:
 
     from ..inference.detector import Detector
     from ..screening import open_source, screen
+    from ..utils.files import check_folder_target
     from ..utils.threads import apply_num_threads
 
-    _check(args)
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk_size must be a whole number >= 1, got {args.chunk_size}")
+    if args.max_windows < 1:
+        raise ValueError(f"--max_windows must be a whole number >= 1, got {args.max_windows}")
+    if args.events and not 0 < args.frame_hop <= 0.1:
+        raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
+    if not args.events and args.frame_hop != FRAME_HOP_SECONDS:
+        raise ValueError("--frame_hop applies to --events: add --events")
+    output = Path(args.output_dir)
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output_dir {output} is a file, not a folder")
+    check_folder_target(output)
+
     aggregation, top_k = aggregation_options(args)
     source = open_source(args.source, split=args.split, audio_column=args.audio_column)
     source.check_not_empty(args.source)  # before the model loads or anything is written

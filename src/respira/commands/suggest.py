@@ -1,5 +1,4 @@
-"""``respira suggest [MODEL] --data_dir ARCHIVE --budget N --output labels.csv``: which recordings a site
-should label next (:mod:`respira.sites.suggest`)."""
+"""``respira suggest [MODEL] --data_dir ARCHIVE --budget N --output labels.csv``: what a site labels next."""
 
 from __future__ import annotations
 

@@ -45,8 +45,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> TrainedRun:
-    """Train what the parsed command line asks for (:func:`respira.training.run.training_run.train_recipe`);
-    interrupted, it says the command line that resumes it (:func:`resume_command`)."""
     from ..training.recipe.flags import command_line_options
     from ..training.run.training_run import train_recipe
 
@@ -55,8 +53,8 @@ def run(args: argparse.Namespace) -> TrainedRun:
 
 
 def resume_command(argv: Sequence[str]) -> str:
-    """The command line that continues the run of ``argv`` (``respira train ...``): the same options,
-    ``--resume_from_checkpoint last`` instead of any given one and without ``--overwrite`` or ``--debug``."""
+    """The ``respira train`` command line that resumes the run of ``argv`` (``--resume_from_checkpoint
+    last``, without ``--overwrite`` or ``--debug``)."""
     kept, tokens = [], list(argv)
     while tokens:
         token = tokens.pop(0)

@@ -1,5 +1,4 @@
-"""Windows of several recordings run in fixed-size batches (:func:`window_batches`), their outputs put back
-per recording (:func:`run_batched`, streamed: :func:`batched`). Plain Python: it ships with a model's code."""
+"""Windows of several recordings run in fixed-size batches, their outputs put back per recording."""
 
 from __future__ import annotations
 
@@ -40,10 +39,8 @@ def batched(
     run: Callable[[list[Any]], Sequence[Any]],
     batch_size: int,
 ) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
-    """``(item, outputs, error)`` of each of ``items`` in order, as soon as its windows have run.
-
-    A window's ``ValueError`` fails its item alone (the batch runs again window by window).
-    """
+    """``(item, outputs, error)`` of each of ``items`` in order, as soon as its windows have run; a
+    window's ``ValueError`` fails its item alone."""
     waiting: deque[tuple[int, list[Any]]] = deque()  # (index, [item, windows, outputs, error])
     entries: dict[int, list[Any]] = {}  # the items waiting, by index: a finished one is let go
 

@@ -1,10 +1,7 @@
 """A recording as consecutive overlapping chunks with the model's input preprocessing, in bounded memory.
 
-:class:`StreamedRecording` low-passes each span with :data:`FILTER_CONTEXT_SECONDS` of context, which
-matches the whole-recording filter far below float32 resolution. :class:`MirroredRecording` mirrors
-the recording beyond its ends, since a convolutional encoder reads zero padding at its input's edges:
-on 12 normal KAUH recordings the shipped detector's wheeze posterior over a chunk's first 0.5 s was
-0.76 against 0.28 inside; with a mirrored second, 0.38.
+:class:`MirroredRecording` mirrors the recording beyond its ends, where a convolutional encoder would
+otherwise read zero padding.
 """
 
 from __future__ import annotations
@@ -27,8 +24,7 @@ __all__ = [
     "iter_chunk_spans",
 ]
 
-FILTER_CONTEXT_SECONDS = 1.0
-"""Seconds of signal on each side of a streamed span that its low-pass sees."""
+FILTER_CONTEXT_SECONDS = 1.0  # of signal each side of a streamed span, for its low-pass
 
 
 def chunk_spans(num_samples: int, chunk_samples: int, margin_samples: int) -> list[tuple[int, int]]:
@@ -48,16 +44,13 @@ def _check_chunks(chunk_samples: int, margin_samples: int) -> None:
 
 
 class Recording(Protocol):
-    """What chunking reads: prepared samples of a span, whether samples reach an index, the length."""
+    """What chunking reads; spans are asked for in increasing order of ``start``."""
 
-    def has(self, index: int) -> bool:
-        """Whether the recording holds sample ``index`` (reading as far as needed)."""
+    def has(self, index: int) -> bool: ...
 
-    def total(self) -> int:
-        """The number of samples (reading to the end)."""
+    def total(self) -> int: ...
 
-    def segment(self, start: int, stop: int) -> np.ndarray:
-        """Prepared samples ``[start, stop)``; spans are asked for in increasing order of ``start``."""
+    def segment(self, start: int, stop: int) -> np.ndarray: ...
 
 
 class RecordingInMemory:
@@ -89,7 +82,6 @@ class StreamedRecording:
         self.ended = False
 
     def _read_to(self, index: int) -> None:
-        """Read blocks until the buffer holds sample ``index`` or the file ends."""
         pending = [self.buffer]
         available = self.offset + self.buffer.shape[0]
         while available <= index and not self.ended:

@@ -1,8 +1,7 @@
-"""The decision rule: how a model's probabilities become the four ICBHI classes (one home for it).
+"""The decision rule: how a model's probabilities become the four ICBHI classes.
 
-Multi-label models: a flag (``crackle``, ``wheeze``) is present when its probability is ``>=`` its
-threshold (``config.decision_thresholds``, else :data:`DEFAULT_THRESHOLD`); the flags map to a class by
-:func:`respira.labels.flags_to_classes`. Single-label models: the most probable class.
+Multi-label models: a flag is present when its probability is ``>=`` its threshold
+(``config.decision_thresholds``, else :data:`DEFAULT_THRESHOLD`). Single-label: the most probable class.
 """
 
 from __future__ import annotations
@@ -48,7 +47,6 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLD: float = 0.5
-"""The threshold of a flag whose model carries no tuned ones."""
 
 
 def validate_thresholds(values: Sequence[Any] | None) -> tuple[float, float]:
@@ -65,22 +63,22 @@ def validate_thresholds(values: Sequence[Any] | None) -> tuple[float, float]:
 
 
 def thresholds_of(config: Any) -> tuple[float, float]:
-    """The ``(crackle, wheeze)`` thresholds of ``config`` (object or ``config.json`` dict), or the default."""
+    """The ``(crackle, wheeze)`` thresholds of a config (object or dict), or the default."""
     return validate_thresholds(config_field(config, "decision_thresholds"))
 
 
 def has_tuned_thresholds(config: Any) -> bool:
-    """Whether the config carries thresholds of its own (not the default)."""
+    """Whether the config carries thresholds of its own."""
     return config_field(config, "decision_thresholds") is not None
 
 
 def config_field(config: Any, name: str) -> Any:
-    """Field ``name`` of a config object or of a ``config.json`` mapping (``None`` when absent)."""
+    """Field ``name`` of a config object or ``config.json`` mapping (``None`` when absent)."""
     return config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
 
 
 def is_multi_label(config: Any) -> bool:
-    """Whether the model outputs the two flags (sigmoids) rather than the four classes (a softmax)."""
+    """Whether the model outputs the two flags rather than the four classes."""
     return (config_field(config, "problem_type") or SINGLE_LABEL) == MULTI_LABEL
 
 
@@ -102,12 +100,8 @@ def present(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Decision:
-    """What a model decided for each of ``N`` inputs.
-
-    ``flags`` are the (crackle, wheeze) probabilities ``[N, 2]`` (single-label: class sums), ``present``
-    the boolean decision, ``classes`` the class indices and ``thresholds`` those used (single-label:
-    ``None``).
-    """
+    """What a model decided for ``N`` inputs: (crackle, wheeze) probabilities ``flags`` ``[N, 2]``,
+    ``present``, ``classes`` and the ``thresholds`` used (single-label: class sums, ``None``)."""
 
     flags: np.ndarray
     present: np.ndarray
@@ -116,7 +110,7 @@ class Decision:
 
     @property
     def labels(self) -> list[str]:
-        """The class names (``normal``, ``crackle``, ``wheeze``, ``both``) of the decisions."""
+        """The class names of the decisions."""
         return [CLASS_NAMES[int(index)] for index in self.classes]
 
 
@@ -195,7 +189,7 @@ def decide(probabilities: Any, config: Any) -> Decision:
 
 
 def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
-    """Each probability mapped piecewise-linearly so that its threshold lands on 0.5 (0 and 1 stay)."""
+    """Each probability mapped piecewise-linearly so that its threshold lands on 0.5."""
     t = np.asarray(thresholds)
     below = 0.5 * np.divide(flags, t, out=np.ones_like(flags), where=t > 0)
     above = 0.5 + 0.5 * np.divide(flags - t, 1.0 - t, out=np.ones_like(flags), where=t < 1)
@@ -203,10 +197,7 @@ def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarra
 
 
 def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]:
-    """A score per class ``[N, 4]`` that agrees with the decision, and the decision.
-
-    Single-label: the softmax. Multi-label: :func:`flag_class_scores`.
-    """
+    """A score per class ``[N, 4]`` that agrees with the decision, and the decision."""
     decision = decide(probabilities, config)
     array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
     if not is_multi_label(config):
@@ -216,12 +207,8 @@ def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]
 
 
 def flag_class_scores(flag_probabilities: Any, thresholds: Sequence[float] | None = None) -> np.ndarray:
-    """Class scores ``[N, 4]`` of ``[N, 2]`` (crackle, wheeze) probabilities decided at ``thresholds``.
-
-    Each probability ``p`` is moved so its threshold ``t`` maps to 0.5 (``p / 2t`` below,
-    ``1/2 + (p - t) / 2(1 - t)`` above), then the classes get the products of independent flags; the scores
-    sum to 1 and the decided class has the highest.
-    """
+    """Class scores ``[N, 4]`` of ``[N, 2]`` flag probabilities: each moved so its threshold maps to 0.5,
+    then products of independent flags (they sum to 1; the decided class has the highest)."""
     flags = np.atleast_2d(np.asarray(flag_probabilities, dtype=np.float64))
     crackle, wheeze = _calibrated(flags, validate_thresholds(thresholds)).T
     return np.stack(
@@ -239,7 +226,7 @@ def decide_tensor(probabilities: torch.Tensor, config: Any) -> tuple[torch.Tenso
     if is_multi_label(config):
         limits = torch.tensor(thresholds_of(config), dtype=selected.dtype, device=selected.device)
         flags = selected >= limits
-        label = flags[:, 0].long() + 2 * flags[:, 1].long()  # flags_to_classes: normal, crackle, wheeze, both
+        label = flags[:, 0].long() + 2 * flags[:, 1].long()  # flags_to_classes
         return flags, label
     label = selected.argmax(dim=-1)
     crackle = (label == CLASS_NAMES.index("crackle")) | (label == CLASS_NAMES.index("both"))

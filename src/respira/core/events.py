@@ -1,9 +1,7 @@
-"""Respiratory events (crackle and wheeze onsets and offsets) from frame posteriors (one home).
+"""Respiratory events (crackle and wheeze onsets and offsets) from frame posteriors.
 
-Per label, :func:`posteriors_to_events` decides each frame (:func:`respira.core.decision.present`),
-median-filters the decisions (:func:`median_filter_frames`, zero-padded), merges events closer than
-``max_gap_seconds``, drops those shorter than ``min_duration_seconds`` and gives each the peak posterior
-as confidence. Times allow 1e-9 s and are rounded to the microsecond; events sort by onset, then label.
+Per label, frames are decided, median-filtered, merged across gaps shorter than ``max_gap_seconds`` and
+kept when at least ``min_duration_seconds`` long, with the peak posterior as confidence.
 """
 
 from __future__ import annotations
@@ -34,14 +32,8 @@ __all__ = [
 ]
 
 FRAME_HOP_SECONDS = 0.02
-"""The hop (seconds) of the frame grid of respira's frame posteriors
-(:mod:`respira.inference.event_detection`)."""
-
 EVENT_COLUMNS = ("file", "onset", "offset", "type", "confidence")
-"""The columns of an event row (:func:`events_to_rows`; ``respira predict --events``)."""
-
-_TOLERANCE = 1e-9
-"""Seconds of floating-point slack when durations and gaps are compared with the settings."""
+_TOLERANCE = 1e-9  # seconds
 _TIME_DECIMALS = 6
 
 
@@ -82,11 +74,10 @@ DEFAULT_WHEEZE = LabelEventSettings(median_filter_seconds=0.1, min_duration_seco
 
 @dataclass(frozen=True)
 class EventSettings:
-    """Per-label :class:`LabelEventSettings`; stored in a model's ``config.json`` via :meth:`to_dict`.
+    """Per-label :class:`LabelEventSettings`, stored in a model's ``config.json`` (:meth:`to_dict`).
 
-    Defaults follow the CORSA definitions (Sovijärvi et al., Eur Respir Rev 2000;10(77):597-610): a
-    crackle is shorter than 20 ms, so no median filter, and crackles within 0.3 s merge into a run (a
-    heuristic); a wheeze lasts over 80-100 ms, so a 0.1 s median filter, minimum duration and merge gap.
+    Defaults follow CORSA (Sovijärvi et al., 2000): crackles (< 20 ms) unfiltered, merged within 0.3 s;
+    wheezes (> 80-100 ms) with a 0.1 s median filter, minimum duration and merge gap.
     """
 
     crackle: LabelEventSettings = field(default_factory=lambda: DEFAULT_CRACKLE)
@@ -98,13 +89,12 @@ class EventSettings:
                 raise ValueError(f"event settings for {label} must be a LabelEventSettings")
 
     def for_label(self, label: str) -> LabelEventSettings:
-        """The settings of ``label`` (``crackle`` or ``wheeze``)."""
         if label not in MULTI_LABEL_NAMES:
             raise ValueError(f"event labels are {list(MULTI_LABEL_NAMES)}, got {label!r}")
         return getattr(self, label)
 
     def to_dict(self) -> dict[str, dict[str, float]]:
-        """``{label: {setting: seconds}}``, JSON-ready; :meth:`from_dict` gives back an equal object."""
+        """``{label: {setting: seconds}}``, JSON-ready."""
         return {
             label: {
                 item.name: getattr(self.for_label(label), item.name) for item in fields(LabelEventSettings)
@@ -114,7 +104,7 @@ class EventSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EventSettings:
-        """The settings :meth:`to_dict` wrote: exactly the two labels, each with exactly the three keys."""
+        """The settings :meth:`to_dict` wrote."""
         if not isinstance(data, Mapping) or set(data) != set(MULTI_LABEL_NAMES):
             got = sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
             raise ValueError(f"event settings need exactly the labels {list(MULTI_LABEL_NAMES)}, got {got}")
@@ -136,7 +126,7 @@ def event_settings_of(config: Any) -> EventSettings:
 
 
 def median_filter_frames(seconds: float, frame_hop_seconds: float) -> int:
-    """The median filter's width in frames: ``seconds / hop`` rounded, plus one when even (0 s gives 1)."""
+    """The median filter's width in frames: ``seconds / hop`` rounded, made odd."""
     frames = round(_seconds(seconds, "median_filter_seconds") / _hop(frame_hop_seconds))
     return int(frames + 1 if frames % 2 == 0 else frames)
 
@@ -149,7 +139,7 @@ def _hop(value: Any) -> float:
 
 
 def validate_posteriors(posteriors: Any) -> np.ndarray:
-    """``[frames, 2]`` (crackle, wheeze) probabilities as float64; otherwise a one-line ``ValueError``."""
+    """``[frames, 2]`` (crackle, wheeze) probabilities as float64."""
     try:
         array = np.asarray(posteriors, dtype=np.float64)
     except (TypeError, ValueError):
@@ -162,7 +152,6 @@ def validate_posteriors(posteriors: Any) -> np.ndarray:
 
 
 def _runs(active: np.ndarray) -> list[list[int]]:
-    """``[start, stop)`` frame indices of each run of ones."""
     edges = np.diff(np.concatenate(([0], active.astype(np.int8), [0])))
     return [
         [int(a), int(b)] for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
@@ -190,11 +179,8 @@ def posteriors_to_events(
     *,
     offset_seconds: float = 0.0,
 ) -> list[Event]:
-    """The events of ``[frames, 2]`` (crackle, wheeze) posteriors on a grid of ``frame_hop_seconds``.
-
-    ``thresholds`` default to the decision rule's; ``offset_seconds`` is frame 0's start time. Bad input
-    raises a one-line ``ValueError``.
-    """
+    """The events of ``[frames, 2]`` posteriors on a grid of ``frame_hop_seconds`` (``offset_seconds``:
+    frame 0's start)."""
     array = validate_posteriors(posteriors)
     hop = _hop(frame_hop_seconds)
     start = _seconds(offset_seconds, "offset_seconds")
@@ -218,7 +204,7 @@ def posteriors_to_events(
 
 
 def events_to_rows(events: Sequence[Event], *, file: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """CSV/JSON-ready rows ``{file, onset, offset, type, confidence}``, one per event, in their order."""
+    """CSV/JSON-ready rows (:data:`EVENT_COLUMNS`), one per event."""
     return [
         {
             "file": str(file),

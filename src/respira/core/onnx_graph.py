@@ -51,8 +51,7 @@ def run_probabilities(
     output_name: str = OUTPUT_NAME,
     input_name: str = INPUT_NAME,
 ) -> np.ndarray:
-    """The ``[len(waveforms), labels]`` probabilities (float64) an onnxruntime ``session`` gives each of
-    ``waveforms``, run by equal lengths."""
+    """The ``[len(waveforms), labels]`` probabilities an onnxruntime ``session`` gives."""
     result = np.zeros((len(waveforms), labels), dtype=np.float64)
     for _, rows, batch in batches_by_length(waveforms, batch_size):
         result[rows] = session.run([output_name], {input_name: batch})[0]

@@ -30,29 +30,13 @@ __all__ = [
 ]
 
 DEFAULT_WINDOW_SECONDS: float = 4.0
-"""Seconds in one sliding window of ``respira predict`` (``--window``) and the pipeline."""
-
 DEFAULT_HOP_SECONDS: float = 2.0
-"""Seconds between the starts of two sliding windows (``--hop``)."""
-
-FRAME_SAMPLES_KEY = "analysis_frame_samples"
-"""The ``model.onnx`` metadata entry holding the samples of one analysis frame (the Space, without torch,
-reads it there for :func:`check_holds_a_frame`)."""
-
+FRAME_SAMPLES_KEY = "analysis_frame_samples"  # the model.onnx metadata entry of one analysis frame
 DEFAULT_BATCH_SIZE: int = 32
-"""Windows (or chunks) per forward pass of ``respira predict`` and the detectors unless told otherwise."""
-
-MAX_WINDOWS: int = 10_000
-"""Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
-
+MAX_WINDOWS: int = 10_000  # windows per recording (of 4 s every 2 s: 5.6 hours)
 AGGREGATIONS: tuple[str, ...] = ("max", "mean", "topk_mean")
-"""Rules that turn a recording's window probabilities into the recording's (:func:`aggregate_windows`)."""
-
 DEFAULT_AGGREGATION: str = "max"
-"""The rule of ``respira evaluate --kauh`` and the pipeline unless told otherwise."""
-
 DEFAULT_TOP_K: int = 3
-"""Windows ``topk_mean`` averages unless told otherwise (``Detector``, ``--top_k``)."""
 
 
 def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int:
@@ -65,7 +49,7 @@ def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int
 
 
 def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
-    """Start samples of sliding windows covering ``num_samples``; the last reaches the end, maybe partial."""
+    """Start samples of sliding windows covering ``num_samples``; the last may be partial."""
     count = window_count(num_samples, window_samples, hop_samples)
     return np.arange(count, dtype=np.int64) * hop_samples
 
@@ -77,7 +61,7 @@ def window_samples(window: float, hop: float, rate: int) -> tuple[int, int]:
 
 
 def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` samples of the :func:`window_starts` windows: how every runner cuts a recording."""
+    """``(start, stop)`` samples of the :func:`window_starts` windows."""
     starts = window_starts(num_samples, window_samples, hop_samples)
     return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
 
@@ -102,11 +86,7 @@ def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple
 def cycle_spans(
     cycles: Iterable[Any], rate: int, num_samples: int, frame_samples: int
 ) -> tuple[list[tuple[int, int]], list[tuple[float, float]]]:
-    """The samples ``[first, stop)`` and ``(start, end)`` seconds of each annotated cycle of a recording.
-
-    A one-line ``ValueError`` names a cycle that is not a span, starts after the recording's end or holds
-    less than one analysis frame.
-    """
+    """The samples ``[first, stop)`` and ``(start, end)`` seconds of each annotated cycle of a recording."""
     if isinstance(cycles, (str, bytes)):
         raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
     segments: list[tuple[int, int]] = []

@@ -6,8 +6,6 @@ Names are imported lazily (PEP 562), so ``respira.data.corpus`` is cheap to impo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
@@ -60,24 +58,5 @@ __all__ = [
     "register_corpus",
     "summarize",
 ]
-
-if TYPE_CHECKING:
-    from .corpora import CorpusFacts, CorpusSpec, register_corpus
-    from .errors import CorpusCountError, CorpusFormatError
-    from .folds import device_folds, is_fold_strategy, patient_kfold
-    from .icbhi import ICBHI, load_icbhi
-    from .kauh import load_kauh
-    from .labelled import load_labelled
-    from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
-    from .splits import patient_split
-    from .sprsound import load_sprsound, read_sprsound_events, read_sprsound_index
-    from .summary import summarize
-    from .text_files import (
-        ClippedCycleWarning,
-        MissingMetadataWarning,
-        PartialCorpusWarning,
-        read_icbhi_index,
-    )
-
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

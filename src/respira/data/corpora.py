@@ -1,10 +1,8 @@
 """The corpora respira reads, one :class:`CorpusSpec` each: what prepare, evaluate, train and cards ask.
 
-A spec's ``labels`` is ``cycle`` (annotated cycles, scored one by one), ``recording`` (one label per
-recording, scored over windows, learnt from bags of windows) or ``event`` (annotated segments, learnt
-like cycles). Commands branch on a spec's fields, never on a corpus's name: adding a corpus is writing
-its builder and calling :func:`register_corpus`. Functions are given as callables or as
-``"module:function"``, imported on use, so reading :data:`CORPORA` loads no builder.
+Commands branch on a spec's fields, never on a corpus's name: adding a corpus is writing its builder and
+calling :func:`register_corpus`. Functions are given as callables or as ``"module:function"``, imported on
+use, so reading :data:`CORPORA` loads no builder.
 """
 
 from __future__ import annotations
@@ -44,7 +42,7 @@ class CorpusFacts:
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """What respira knows of a corpus before reading it (see the module docstring)."""
+    """What respira knows of a corpus before reading it."""
 
     name: str
     """The name commands and recipes use (``icbhi``, ``kauh``)."""
@@ -54,7 +52,8 @@ class CorpusSpec:
     config_class: Reference
     """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
-    """``cycle`` (ICBHI), ``recording`` (KAUH) or ``event`` (SPRSound); see the module docstring."""
+    """``cycle`` (annotated cycles, scored one by one: ICBHI), ``recording`` (one label per recording,
+    scored over windows: KAUH) or ``event`` (annotated segments, learnt like cycles: SPRSound)."""
     group_by: str
     """The column whose values never straddle a split (the patient)."""
     split_roles: tuple[str, ...]
@@ -97,11 +96,9 @@ class CorpusSpec:
         return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS
 
     def load(self) -> Callable[..., Any]:
-        """The corpus's ``load_*`` function."""
         return resolve(self.loader)
 
     def builder_config(self) -> type:
-        """The corpus's ``datasets.BuilderConfig`` class."""
         return resolve(self.config_class)
 
     def check_folder(self, data_dir: str | Path) -> None:
@@ -151,8 +148,7 @@ _SPRSOUND_CITATION = """\
   doi     = {10.1109/TBCAS.2022.3204910}
 }
 """
-LABEL_KINDS: tuple[str, ...] = ("cycle", "recording", "event")
-"""The values of :attr:`CorpusSpec.labels`."""
+LABEL_KINDS: tuple[str, ...] = ("cycle", "recording", "event")  # CorpusSpec.labels
 
 CORPORA: dict[str, CorpusSpec] = {
     "icbhi": CorpusSpec(
@@ -300,17 +296,16 @@ CORPORA: dict[str, CorpusSpec] = {
 }  # fmt: skip
 """Every corpus respira reads, by name."""
 PRIMARY_CORPUS = "icbhi"
-"""The corpus whose cycles make every run's validation and test splits (a recipe's ``data_dir``), read
-with its own split machinery (:mod:`respira.data.icbhi`); other corpora join its training split."""
+"""The corpus whose cycles make every run's validation and test splits (a recipe's ``data_dir``); other
+corpora join its training split."""
 
 
 def corpus_names() -> tuple[str, ...]:
-    """The names of :data:`CORPORA`, in order (``icbhi`` first)."""
     return tuple(CORPORA)
 
 
 def get_corpus(name: str) -> CorpusSpec:
-    """The spec of corpus ``name``; a one-line ``ValueError`` naming the known ones otherwise."""
+    """The spec of corpus ``name`` (a one-line ``ValueError`` otherwise)."""
     try:
         return CORPORA[name]
     except KeyError:

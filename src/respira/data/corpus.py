@@ -2,11 +2,8 @@
 recordings of 126 patients, 6898 respiratory cycles, each flagged for crackles and wheezes.
 
 A recording stem has five ``_``-separated fields, e.g. ``101_1b1_Al_sc_Meditron``: patient id, recording
-index, chest location (:data:`CHEST_LOCATIONS`), acquisition mode (:data:`ACQUISITION_MODES`) and device
-(:data:`DEVICES`). The device suffix of 91 recordings changed between releases, so the official split file
-is matched on the first four fields. Annotation lines are ``start end crackle wheeze`` (seconds, 0/1).
-The published counts (official split, classes) are :data:`OFFICIAL_SPLIT_CYCLES` and
-:data:`OFFICIAL_CLASS_COUNTS`.
+index, chest location, acquisition mode and device. The device suffix of 91 recordings changed between
+releases, so the official split file is matched on the first four fields.
 """
 
 from __future__ import annotations
@@ -15,14 +12,9 @@ import re
 from dataclasses import dataclass
 
 CHEST_LOCATIONS: dict[str, str] = {
-    "Tc": "trachea",
-    "Al": "anterior left",
-    "Ar": "anterior right",
-    "Pl": "posterior left",
-    "Pr": "posterior right",
-    "Ll": "lateral left",
-    "Lr": "lateral right",
-}
+    "Tc": "trachea", "Al": "anterior left", "Ar": "anterior right", "Pl": "posterior left",
+    "Pr": "posterior right", "Ll": "lateral left", "Lr": "lateral right",
+}  # fmt: skip
 ACQUISITION_MODES: dict[str, str] = {"sc": "single channel", "mc": "multichannel"}
 DEVICES: dict[str, str] = {
     "AKGC417L": "AKG C417L microphone",

@@ -1,8 +1,6 @@
 """A built dataset saved as a folder that ``datasets.load_dataset(folder)`` loads (locally or on the Hub):
-``{config}/{split}-00000-of-0000N.parquet`` shards (at most ~500 MB each) and a ``README.md`` card whose
-``configs`` and ``dataset_info`` metadata are written as ``push_to_hub`` writes them, with the build options
-under ``respira:`` and the corpus facts, split table, licence and citation in its text. Writing one config
-keeps the folder's others; the folder is staged and renamed into place when complete.
+Parquet shards and a ``README.md`` card whose metadata ``push_to_hub`` would write, with the build options
+under ``respira:``. Writing one config keeps the folder's others.
 """
 
 from __future__ import annotations
@@ -23,8 +21,7 @@ from ..utils.files import is_occupied, staged_folder
 from .corpora import CORPORA, get_corpus, resolve
 from .prepared import build_options, folder_card
 
-MAX_SHARD_BYTES = 500 * 1024 * 1024
-"""Largest in-memory size of one Parquet shard (the Hub's ``push_to_hub`` default)."""
+MAX_SHARD_BYTES = 500 * 1024 * 1024  # push_to_hub's default
 
 
 def card_configs(card: dict[str, Any] | None) -> list[str]:
@@ -95,17 +92,10 @@ def save_dataset_folder(
                 part.shard(len(names), index, contiguous=True).to_parquet(str(target))
         size = sum((staging / name).stat().st_size for names in layout.values() for name in names)
         card = dataset_card(
-            dataset,
-            corpus=corpus,
-            config_name=config_name,
-            builder_config=builder_config,
-            data_files=layout,
-            options=options,
-            download_size=size,
-            synthetic=synthetic,
-            repo_id=repo_id,
+            dataset, corpus=corpus, config_name=config_name, builder_config=builder_config, data_files=layout,
+            options=options, download_size=size, synthetic=synthetic, repo_id=repo_id,
             existing=local or existing,
-        )
+        )  # fmt: skip
         card.save(staging / "README.md")
     return card
 
@@ -162,8 +152,9 @@ def _split_definition(corpus: str, options: Mapping[str, Any], splits: Sequence[
 
 def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -> str:
     cutoff = options.get("lowpass_cutoff")
+    order = options.get("lowpass_order")
     lowpass = (
-        f"low-passed at {float(cutoff):g} Hz (zero-phase Butterworth, order {options.get('lowpass_order')})"
+        f"low-passed at {float(cutoff):g} Hz (zero-phase Butterworth, order {order})"
         if cutoff
         else "not filtered"
     )
@@ -273,9 +264,8 @@ def dataset_card(
     existing: Mapping[str, Any] | None = None,
     builder_config: str | None = None,
 ) -> DatasetCard:
-    """The card of ``dataset`` (built from ``corpus`` with the builder ``options``, its builder config
-    ``builder_config`` when not ``config_name``) stored as ``data_files`` (each split's Parquet files);
-    ``existing``: the metadata of a card whose other configs are kept."""
+    """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``
+    (each split's Parquet files); ``existing``: the metadata of a card whose other configs are kept."""
     spec = get_corpus(corpus)
     if set(data_files) != set(dataset):
         raise ValueError(f"data_files name splits {sorted(data_files)}, the dataset has {sorted(dataset)}")

@@ -62,11 +62,8 @@ def _from_remote_traceback(text: str) -> BaseException | None:
 
 
 def original_build_error(error: BaseException, cache_dir: str | Path) -> BaseException:
-    """The error that a ``datasets`` ``DatasetGenerationError`` wraps, for the user to see.
-
-    A worker's traceback text becomes a ``RuntimeError`` naming its type; an ``OSError`` naming no path or a
-    cache temporary file (a full disk) becomes one naming ``cache_dir``; ``error`` itself otherwise.
-    """
+    """The error that a ``datasets`` ``DatasetGenerationError`` wraps, for the user to see (an ``OSError``
+    of the cache, e.g. a full disk, names ``cache_dir``)."""
     cause: BaseException | None = error
     while cause is not None and type(cause).__name__ == "DatasetGenerationError":
         cause = cause.__cause__ or cause.__context__
@@ -83,7 +80,7 @@ def original_build_error(error: BaseException, cache_dir: str | Path) -> BaseExc
 
 
 def _is_within(path: str | os.PathLike | int, folder: str | Path) -> bool:
-    """Whether ``path`` is ``folder`` or inside it (a temporary file of the dataset cache)."""
+
     if isinstance(path, int):
         return False
     try:

@@ -1,7 +1,5 @@
-"""Patient-wise k-fold cross-validation, the one home of the fold assignment: :func:`patient_kfold`
-(class-stratified), :func:`device_folds` (leave one device out); :func:`fold_splits` and
-:func:`compose_fold` give a fold's train/validation/test from an index or from a dataset of folds.
-"""
+"""Patient-wise k-fold cross-validation: :func:`patient_kfold` (class-stratified), :func:`device_folds`
+(leave one device out), and a fold's train/validation/test from an index or a dataset of folds."""
 
 from __future__ import annotations
 
@@ -50,10 +48,8 @@ def patient_kfold(
     max_attempts: int = 64,
 ) -> pd.Series:
     """The fold (``0 .. num_folds - 1``, a Series named ``fold``) of every row of a cycle index: equal
-    :func:`~respira.data.splits.patient_split` parts, each patient in one, every class in every fold.
-
-    :class:`SplitError` for more folds than patients, or a class carried by fewer patients than folds.
-    """
+    :func:`~respira.data.splits.patient_split` parts, each patient in one, every class in every fold
+    (:class:`SplitError` when impossible)."""
     if not _is_whole(num_folds) or num_folds < 2:
         raise ValueError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
     num_folds = int(num_folds)
@@ -77,15 +73,11 @@ def patient_kfold(
                 f"value; use num_folds <= {int(carriers.min())}"
             )
     names = [fold_name(fold) for fold in range(num_folds)]
+    fractions = dict.fromkeys(names, 1.0 / num_folds)
     assignment = patient_split(
-        index,
-        dict.fromkeys(names, 1.0 / num_folds),
-        seed=seed,
-        stratify_by=stratify_by,
-        group_by=group_by,
-        require_all=require_all,
+        index, fractions, seed=seed, stratify_by=stratify_by, group_by=group_by, require_all=require_all,
         max_attempts=max_attempts,
-    )
+    )  # fmt: skip
     return assignment.map({name: fold for fold, name in enumerate(names)}).astype(np.int64).rename("fold")
 
 
@@ -138,13 +130,9 @@ def fold_splits(
         raise SplitError(f"fold {fold}: every patient of the training pool is tested in this fold")
     if validation_size:
         carved = carve_validation(
-            index.assign(split=splits),
-            validation_size,
-            seed=seed,
-            stratify_by="label",
-            group_by=group_by,
+            index.assign(split=splits), validation_size, seed=seed, stratify_by="label", group_by=group_by,
             require_all=require_all,
-        )
+        )  # fmt: skip
         splits = carved["split"].to_numpy()
     return pd.Series(splits, index=index.index, name="split", dtype=object)
 

@@ -1,9 +1,6 @@
-"""The ICBHI 2017 ``datasets`` builder: respiratory cycles (or whole recordings) at one sample rate.
-
-Each recording is decoded once, down-mixed, resampled once with soxr (high quality) and optionally
-low-passed; cycles are cut at ``round(t * sampling_rate)`` and clipped to the recording's end (no
-padding). The cache key covers every option and a fingerprint of the input files.
-"""
+"""The ICBHI 2017 ``datasets`` builder: respiratory cycles (or whole recordings) at one sample rate, each
+recording decoded and resampled once; cycles are cut at ``round(t * sampling_rate)``, clipped to the
+recording's end."""
 
 from __future__ import annotations
 
@@ -58,13 +55,11 @@ def _recording_features() -> dict[str, datasets.Value]:
 
 @dataclass
 class ICBHIConfig(AudioBuilderConfig):
-    """Options of the ICBHI builder besides the audio ones; every field is part of the cache key.
+    """Options of the ICBHI builder besides the audio ones (each part of the cache key).
 
-    ``split_strategy``: ``official`` (the challenge's file; ``validation_size`` of train moved to a
-    patient-disjoint ``validation``), ``patient`` (``patient_split_fractions`` stratified by ``stratify_by``),
-    ``patient_kfold`` (``num_folds`` folds, also stratified by ``fold_stratify_by``) or
-    ``leave_one_device_out``; ``seed`` draws them. ``clip_tolerance``: seconds a cycle may run past its audio
-    before the clipping is reported.
+    ``split_strategy``: ``official`` (``validation_size`` of train moved to a patient-disjoint
+    ``validation``), ``patient`` (``patient_split_fractions``), ``patient_kfold`` (``num_folds``) or
+    ``leave_one_device_out``. ``clip_tolerance``: seconds a cycle may run past its audio unreported.
     """
 
     split_strategy: Literal["official", "patient", "patient_kfold", "leave_one_device_out"] = "official"
@@ -77,7 +72,6 @@ class ICBHIConfig(AudioBuilderConfig):
     clip_tolerance: float = CLIP_TOLERANCE_SECONDS
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for an option value the builder cannot honour."""
         super().validate()
         if self.split_strategy not in SPLIT_STRATEGIES:
             raise ValueError(
@@ -217,17 +211,9 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         for task in recordings:
             samples = recording_samples(task["audio_path"], config)
             if config.name == "recordings":
-                yield (
-                    task["recording"],
-                    {
-                        "audio": {
-                            "bytes": encode_wav(samples, config.sampling_rate, config.audio_subtype),
-                            "path": None,
-                        },
-                        **task["metadata"],
-                        "cycles": task["cycles"],
-                    },
-                )
+                wav = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+                audio = {"bytes": wav, "path": None}
+                yield task["recording"], {"audio": audio, **task["metadata"], "cycles": task["cycles"]}
                 continue
             rate, total = config.sampling_rate, samples.shape[0]
             for cycle in task["cycles"]:
@@ -239,16 +225,11 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
                         f"{rate} Hz ({total} samples)",
                         line=cycle["annotation_line"],
                     )
-                audio = encode_wav(samples[start:end], config.sampling_rate, config.audio_subtype)
                 key = f"{task['recording']}_{cycle['cycle_index']:03d}"
-                yield (
-                    key,
-                    {
-                        "audio": {"bytes": audio, "path": f"{key}.wav"},
-                        **task["metadata"],
-                        **{name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")},
-                    },
-                )
+                wav = encode_wav(samples[start:end], rate, config.audio_subtype)
+                audio = {"bytes": wav, "path": f"{key}.wav"}
+                labels = {name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")}
+                yield key, {"audio": audio, **task["metadata"], **labels}
 
 
 def _python_value(value: Any) -> Any:
@@ -258,8 +239,8 @@ def _python_value(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]:
-    """Everything ``_generate_examples`` needs for one recording, as picklable plain values."""
+def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]:  # picklable plain values
+
     first = frame.iloc[0]
     stem = first["recording"]
     cycle_columns = (*CYCLE_COLUMNS, "crackle", "wheeze", "label", "annotation_line")
@@ -326,7 +307,7 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
 
 
 def _builder_split_error(error: SplitError, option: str, remedy: str) -> SplitError:
-    """``error`` with the builder's ``remedy`` in place of the split library's hints."""
+
     reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
     return SplitError(f"{option}: {reason}; {remedy}")
 
@@ -347,10 +328,9 @@ def load_icbhi(
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) the ICBHI dataset from a local folder.
 
-    ``options`` are further :class:`ICBHIConfig` fields; anything else is a ``TypeError`` raised before
-    any file is read. ``streaming=True`` returns an ``IterableDatasetDict``. With a fold strategy,
-    ``fold=i`` (or ``held_out_device=name``) returns that fold's train/validation/test
-    (:func:`~respira.data.folds.compose_fold`).
+    ``options`` are further :class:`ICBHIConfig` fields (anything else: a ``TypeError`` before any file is
+    read). With a fold strategy, ``fold=i`` (or ``held_out_device=name``) returns that fold's
+    train/validation/test.
     """
     check_loader_options(load_icbhi, options, ICBHIConfig)
     strategy = options.get("split_strategy")

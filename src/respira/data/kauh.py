@@ -1,9 +1,6 @@
 """The KAUH lung-sound corpus (Fraiwan et al., Data in Brief 35, 2021) as a ``datasets`` builder: one
-example per recording, all in one ``test`` split (it validates models trained elsewhere).
-
-Every recording exists once per stethoscope filter mode (bell, diaphragm, extended): every mode must hold
-the same patients (:class:`~respira.data.errors.CorpusCountError`). Labels come from the file names
-(:mod:`respira.data.kauh_names`). The cache key covers every option and a fingerprint of the audio files.
+example per recording, all in one ``test`` split, labels from the file names (:mod:`respira.data.kauh_names`).
+Every recording exists once per stethoscope filter mode, and every mode must hold the same patients.
 """
 
 from __future__ import annotations
@@ -23,8 +20,7 @@ from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
 from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_folder
 
-FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
-"""``("bell", "diaphragm", "extended")``, in the order of their name prefixes B, D, E."""
+FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())  # bell, diaphragm, extended
 
 
 class KAUHWarning(UserWarning):
@@ -40,29 +36,23 @@ class KAUHLayout:
     audio_files: dict[str, Path] = field(repr=False)
 
     def fingerprint(self) -> str:
-        """A hash of every recording's name, size and modification time (the cache key's data part)."""
+        """A hash of every recording's name, size and modification time."""
         return files_fingerprint(self.root, self.audio_files.values())
-
-
-def _kauh_audio(folder: Path) -> tuple[dict[str, Path], list[Path]]:
-    """The KAUH-named audio files of ``folder`` (stem → path) and its other audio files."""
-    recordings: dict[str, Path] = {}
-    others: list[Path] = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES:
-            continue  # hidden files (macOS ._ forks), folders and non-audio files (the xlsx annotation)
-        if looks_like_kauh(path.stem):
-            recordings[path.stem] = path
-        else:
-            others.append(path)
-    return recordings, others
 
 
 def locate_kauh(data_dir: str | Path) -> KAUHLayout:
     """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them."""
     root = corpus_root(data_dir, "KAUH")
     for folder in [root, *walk_dirs(root)]:
-        recordings, others = _kauh_audio(folder)
+        recordings: dict[str, Path] = {}
+        others: list[Path] = []
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue  # hidden files (macOS ._ forks), folders and non-audio files (the xlsx annotation)
+            if looks_like_kauh(path.stem):
+                recordings[path.stem] = path
+            else:
+                others.append(path)
         if recordings:
             if others:
                 warnings.warn(
@@ -81,7 +71,7 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
 
 
 def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
-    """One row per KAUH recording, from the file names alone: the example columns and ``path``."""
+    """One row per KAUH recording, from the file names alone."""
     layout = locate_kauh(data_dir)
     rows = [(*_metadata(name).values(), str(layout.audio_files[name.stem])) for name in kauh_names(layout)]
     index = pd.DataFrame.from_records(rows, columns=[*KAUH.COLUMNS, "path"])
@@ -110,8 +100,8 @@ def kauh_names(layout: KAUHLayout) -> list[KAUHName]:
     return [names[key] for key in sorted(names, key=lambda k: (FILTER_MODE_NAMES.index(k[0]), k[1]))]
 
 
-def _metadata(name: KAUHName) -> dict[str, Any]:
-    """The example columns of a recording (all but ``audio``), as plain Python values."""
+def _metadata(name: KAUHName) -> dict[str, Any]:  # the example columns but audio
+
     return {
         "recording": name.stem,
         "patient_id": name.patient_id,
@@ -163,7 +153,7 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
 
 @dataclass
 class KAUHConfig(AudioBuilderConfig):
-    """Options of the KAUH builder: the audio options alone; every field is part of the cache key."""
+    """Options of the KAUH builder: the audio options alone."""
 
 
 class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
@@ -208,10 +198,7 @@ def load_kauh(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the KAUH dataset from a local folder: one ``test`` split of recordings.
-
-    ``options`` are further :class:`KAUHConfig` fields; anything else is a ``TypeError``.
-    """
+    """Build (or load from cache) the KAUH dataset from a local folder: one ``test`` split of recordings."""
     return load_folder(
         KAUH, load_kauh, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,

@@ -7,13 +7,11 @@ A KAUH recording carries all its labels in its name::
                                         posterior left lower, 50 years, female
 
 The names were typed by hand; spelling is normalised, never rejected, except an unknown sound code
-(:class:`KAUHNameError`: labels are never guessed). Filters ``B``/``D``/``E`` are bell / diaphragm /
-extended. Diagnoses go through :data:`DIAGNOSES` (an unknown one is kept, capitalised); ``BRON`` is
-read as bronchiectasis, a judgement (every ``BRON`` recording has crackles). Sound codes: ``N`` normal,
-``C`` crackles (crepitations), ``W`` wheeze, ``B`` bronchial breathing, ``I``/``E`` inspiratory/expiratory,
-qualifying the sound that follows. Location letters are upper-cased and single-spaced; age ``NA`` and sex
-``NA`` are missing. A name with more than five fields loses its empty ones, then keeps its last three as
-location, age and sex, the trailing sound codes before them as the sound, the rest as the diagnosis.
+(:class:`KAUHNameError`: labels are never guessed). ``BRON`` is read as bronchiectasis, a judgement (every
+``BRON`` recording has crackles). Sound codes: ``N`` normal, ``C`` crackles, ``W`` wheeze, ``B`` bronchial
+breathing, ``I``/``E`` inspiratory/expiratory, qualifying the sound that follows. A name with more than
+five fields loses its empty ones, then keeps its last three as location, age and sex, the trailing sound
+codes before them as the sound, the rest as the diagnosis.
 """
 
 from __future__ import annotations
@@ -25,39 +23,20 @@ FILTER_MODES: dict[str, str] = {"B": "bell", "D": "diaphragm", "E": "extended"}
 """Name prefix letter → filter mode of the 3M Littmann 3200 (each recording exists once per mode)."""
 
 SOUND_ALIASES: dict[str, str] = {
-    "n": "N",
-    "normal": "N",
-    "c": "C",
-    "crep": "C",
-    "creps": "C",
-    "crepitation": "C",
-    "crepitations": "C",
-    "crackle": "C",
-    "crackles": "C",
-    "w": "W",
-    "wheeze": "W",
-    "wheezes": "W",
-    "b": "B",
-    "bronchial": "B",
-    "i": "I",
-    "e": "E",
+    **dict.fromkeys(("n", "normal"), "N"),
+    **dict.fromkeys(("c", "crep", "creps", "crepitation", "crepitations", "crackle", "crackles"), "C"),
+    **dict.fromkeys(("w", "wheeze", "wheezes"), "W"),
+    **dict.fromkeys(("b", "bronchial"), "B"),
+    **{"i": "I", "e": "E"},
 }
 """Lower-case spelling in a file name → normalised sound code."""
 
 DIAGNOSES: dict[str, str] = {
-    "n": "Healthy",
-    "normal": "Healthy",
-    "healthy": "Healthy",
-    "asthma": "Asthma",
-    "copd": "COPD",
-    "heart failure": "Heart failure",
-    "lung fibrosis": "Lung fibrosis",
-    "pulmonary fibrosis": "Lung fibrosis",
-    "pneumonia": "Pneumonia",
-    "bron": "Bronchiectasis",
-    "bronchiectasis": "Bronchiectasis",
-    "pleural effusion": "Pleural effusion",
-    "plueral effusion": "Pleural effusion",
+    **dict.fromkeys(("n", "normal", "healthy"), "Healthy"),
+    **{"asthma": "Asthma", "copd": "COPD", "heart failure": "Heart failure", "pneumonia": "Pneumonia"},
+    **dict.fromkeys(("lung fibrosis", "pulmonary fibrosis"), "Lung fibrosis"),
+    **dict.fromkeys(("bron", "bronchiectasis"), "Bronchiectasis"),
+    **dict.fromkeys(("pleural effusion", "plueral effusion"), "Pleural effusion"),
 }
 """Lower-case diagnosis spelling (spaces collapsed) → canonical name."""
 
@@ -84,7 +63,7 @@ def looks_like_kauh(stem: str) -> bool:
 
 
 def normalise_diagnosis(text: str) -> str:
-    """The canonical diagnosis of a name's diagnosis field (see the module docstring); never raises."""
+    """The canonical diagnosis of a name's diagnosis field (an unknown one kept, capitalised)."""
     parts = [" ".join(part.split()) for part in _DIAGNOSIS_JOINERS.split(text.replace("_", " "))]
     names: list[str] = []
     for part in parts:
@@ -99,10 +78,8 @@ def normalise_diagnosis(text: str) -> str:
 
 
 def parse_sound(text: str) -> tuple[str, ...]:
-    """The normalised codes of a sound field (``"I C E W"`` → ``("I", "C", "E", "W")``).
-
-    Raises :class:`KAUHNameError` for an unknown code, no sound, or ``N`` with an adventitious sound.
-    """
+    """The normalised codes of a sound field (``"I C E W"`` → ``("I", "C", "E", "W")``);
+    :class:`KAUHNameError` for an unknown code, no sound, or ``N`` with an adventitious sound."""
     tokens = [token for token in _SOUND_SEPARATORS.split(text) if token]
     codes = []
     for token in tokens:
@@ -162,7 +139,7 @@ def _is_sound(text: str) -> bool:
 
 @dataclass(frozen=True)
 class KAUHName:
-    """The labels a KAUH file name carries, normalised (see the module docstring)."""
+    """The labels a KAUH file name carries, normalised."""
 
     stem: str
     filter_mode: str

@@ -1,11 +1,8 @@
 """One's own labelled recordings as a ``datasets`` builder: a folder holding ``labels.csv``
 (:mod:`respira.data.labels_csv`), one example per listed recording, all in one ``test`` split, for
-``evaluate``, ``fit-site`` and training (``--dataset labelled --data_dir FOLDER``).
-
-Labels are per recording: ``crackle``, ``wheeze``, ``normal`` (both 0) and the four-class ``label``.
-``patient_id`` numbers the ``patient`` column's values in order of first appearance; without the column
-every recording is its own patient. ``device`` and ``chest_location`` are null where not given. The cache
-key covers every option and a fingerprint of ``labels.csv`` and of every recording it lists.
+``evaluate``, ``fit-site`` and training (``--dataset labelled --data_dir FOLDER``). ``patient_id`` numbers
+the ``patient`` column's values in order of first appearance; without the column every recording is its
+own patient.
 """
 
 from __future__ import annotations
@@ -30,12 +27,11 @@ from .layout import corpus_root, files_fingerprint
 from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_folder
 
 LABELS_FILE = "labels.csv"
-"""The file a labelled folder holds at its root."""
 
 
 @dataclass(frozen=True)
 class LabelledLayout:
-    """A labelled folder: its ``labels.csv``, the rows read from it and each recording's file."""
+    """A labelled folder: its ``labels.csv`` and the rows read from it."""
 
     root: Path
     labels_file: Path
@@ -123,11 +119,8 @@ class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     }
 
     def _recordings(self) -> list[dict[str, Any]]:
-        rows = self.layout.rows
-        return [
-            {"path": str(row.path), "metadata": columns}
-            for row, columns in zip(rows, _metadata(self.layout), strict=True)
-        ]
+        rows = zip(self.layout.rows, _metadata(self.layout), strict=True)
+        return [{"path": str(row.path), "metadata": columns} for row, columns in rows]
 
 
 def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
@@ -158,10 +151,8 @@ def load_labelled(
 
 
 # ------------------------------------------------------------ events.csv, the sidecar of labels.csv
-# Where a site heard crackles and wheezes (``respira label`` writes it): columns file, onset, offset (seconds)
-# and type (crackle or wheeze).
+# Where a site heard crackles and wheezes (``respira label`` writes it).
 EVENTS_FILE = "events.csv"
-"""The events file's name, beside ``labels.csv``."""
 EVENT_FILE_COLUMNS: tuple[str, ...] = ("file", "onset", "offset", "type")
 END_TOLERANCE = 1e-3
 """Seconds an offset may run past the recording's end (a mark dragged to the very edge, rounded)."""
@@ -195,8 +186,8 @@ def read_events_csv(
     files: Collection[str] | None = None,
     duration: Callable[[str], float] | None = None,
 ) -> list[MarkedEvent]:
-    """Every event of ``events_file`` in file order, checked against ``files`` (those ``labels.csv`` lists)
-    and ``duration(file)`` (seconds) when given; a one-line error names ``events.csv:LINE`` and the value."""
+    """Every event of ``events_file``, checked against ``files`` (those ``labels.csv`` lists) and
+    ``duration(file)`` when given (a one-line error names ``events.csv:LINE`` and the value)."""
     events_file = Path(events_file)
     lines = events_file.read_text(encoding="utf-8-sig").splitlines()
     reader = csv.reader(lines)
@@ -237,17 +228,14 @@ def read_events_csv(
             )
         kind = cell["type"].lower()
         if kind not in MULTI_LABEL_NAMES:
-            raise CorpusFormatError(
-                events_file,
-                f"type {cell['type']!r} is not {' or '.join(MULTI_LABEL_NAMES)}",
-                line=line,
-            )
+            message = f"type {cell['type']!r} is not {' or '.join(MULTI_LABEL_NAMES)}"
+            raise CorpusFormatError(events_file, message, line=line)
         events.append(MarkedEvent(cell["file"], onset, offset, kind, line))
     return events
 
 
 def format_events_csv(events: Iterable[MarkedEvent]) -> str:
-    """``events`` as the text of an ``events.csv`` (times to the millisecond), sorted by file, then onset."""
+    """``events`` as the text of an ``events.csv``, sorted by file, then onset."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EVENT_FILE_COLUMNS)

@@ -1,17 +1,11 @@
 """``labels.csv``: one's own recordings labelled per recording, read and checked once (:class:`LabelsTable`).
 
-UTF-8 (a byte-order mark allowed), a header line, one row per recording; columns separated by commas, or
-by semicolons or tabs when the header holds no comma; names matched without regard to case or spaces.
-Columns: ``file`` (path relative to the folder of ``labels.csv``), ``crackle`` and ``wheeze`` (0/1,
-true/false, yes/no; both blank: not yet labelled), and optionally ``patient`` (recordings of one patient
-stay on one side of every split; without the column each recording is its own patient), ``device``,
-``location``, ``quality`` (``poor``: judged too poor to label, an answer) and ``reason`` (why ``respira
-suggest`` chose it). Other columns are left out with one :class:`LabelsCSVWarning`. A bad row raises a
-one-line :class:`~respira.data.errors.CorpusFormatError` starting ``labels.csv:LINE:``.
+The format is docs/how-to/datasets-and-the-hub.md's ("Your own labelled recordings"); columns are separated
+by commas, or by semicolons or tabs when the header holds no comma. A bad row raises a one-line
+:class:`~respira.data.errors.CorpusFormatError` starting ``labels.csv:LINE:``.
 
-:func:`read_labels_csv` gives the labelled rows (what fit-site, evaluate and prepare read);
-:class:`LabelsTable` is what ``respira label`` edits: every row it does not answer keeps its text byte for
-byte, and :meth:`LabelsTable.save` replaces the file atomically.
+:func:`read_labels_csv` gives the labelled rows; :class:`LabelsTable` is what ``respira label`` edits (every
+row it does not answer keeps its text byte for byte).
 """
 
 from __future__ import annotations
@@ -29,11 +23,10 @@ from .errors import CorpusFormatError
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
 FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
-"""How a ``crackle`` / ``wheeze`` cell may be written (lower-cased, spaces stripped) → its 0/1 flag."""
+
 QUALITY_COLUMN = "quality"
 POOR = "poor"
 QUALITY_VALUES = ("", "good", POOR)
-"""What a ``quality`` cell may hold (lower-cased): blank or ``good`` (judged on its sounds), ``poor``."""
 
 
 class LabelsCSVWarning(UserWarning):
@@ -41,14 +34,13 @@ class LabelsCSVWarning(UserWarning):
 
 
 class UnlabelledRowsWarning(UserWarning):
-    """Rows of ``labels.csv`` not yet labelled (crackle and wheeze blank) or judged too poor to label are
-    left out: how many of each, in one line."""
+    """Rows of ``labels.csv`` not yet labelled or judged too poor to label are left out (counted in one
+    line)."""
 
 
 @dataclass(frozen=True)
 class LabelledRow:
-    """One recording of ``labels.csv``, checked: its line, the file as written and where it is, its
-    flags (both ``None``: not yet labelled), and the optional columns (``None`` when not given)."""
+    """One recording of ``labels.csv``, checked (flags both ``None``: not yet labelled)."""
 
     line: int
     file: str
@@ -63,23 +55,21 @@ class LabelledRow:
 
     @property
     def poor(self) -> bool:
-        """Whether the recording was judged too poor to label (``quality`` ``poor``): answered, unlabelled."""
         return (self.quality or "").lower() == POOR
 
     @property
     def labelled(self) -> bool:
-        """Whether the row holds its crackle and wheeze labels and is not judged too poor to label."""
         return self.crackle is not None and self.wheeze is not None and not self.poor
 
     @property
     def answered(self) -> bool:
-        """Whether the row is labelled or judged too poor to label (else: not yet labelled)."""
+        """Labelled, or judged too poor to label."""
         return self.labelled or self.poor
 
 
 def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> list[LabelledRow]:
-    """The labelled rows of ``labels_file`` in file order, with one :class:`UnlabelledRowsWarning` counting
-    the rows left blank or judged too poor; ``unlabelled=True``: every row, silently."""
+    """The labelled rows of ``labels_file`` (an :class:`UnlabelledRowsWarning` counts the others);
+    ``unlabelled=True``: every row, silently."""
     table = LabelsTable.read(labels_file)
     header_line = table.header + 1
     others = [name for name in table.columns if name not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
@@ -137,8 +127,7 @@ ANSWERS: dict[str, tuple[str, str]] = {
 
 @dataclass
 class TableRow:
-    """One recording's row: the line it starts on (as an editor numbers it), its cells, the ``file`` cell
-    and the recording's path, and the raw lines ``[first, last)`` of the file it spans."""
+    """One recording's row: the line it starts on, its cells, and the raw lines ``[first, last)`` it spans."""
 
     line: int
     cells: list[str]
@@ -153,7 +142,7 @@ def _ending(text: str) -> str:
 
 
 class LabelsTable:
-    """A ``labels.csv`` read for editing (see the module docstring); :meth:`read` checks it."""
+    """A ``labels.csv`` read for editing; :meth:`read` checks it."""
 
     def __init__(self, path: Path, raw: list[str], bom: bool, delimiter: str, header: int) -> None:
         self.path = path
@@ -241,14 +230,14 @@ class LabelsTable:
             raise fail("no recordings below the header line", header_line)
 
     def cell(self, row: TableRow, name: str) -> str:
-        """``row``'s cell of column ``name``, stripped; blank when the column or the cell is missing."""
+        """``row``'s cell of column ``name``, stripped (blank when missing)."""
         if name not in self.columns:
             return ""
         at = self.columns.index(name)
         return row.cells[at].strip() if at < len(row.cells) else ""
 
     def answer_of(self, row: TableRow) -> str | None:
-        """The row's answer (a key of :data:`ANSWERS`), or ``None`` while it is not yet labelled."""
+        """The row's answer (a key of :data:`ANSWERS`), or ``None`` while not yet labelled."""
         if self.cell(row, QUALITY_COLUMN).lower() == POOR:
             return "poor"
         flags = tuple(FLAG_SPELLINGS.get(self.cell(row, name).lower()) for name in MULTI_LABEL_NAMES)
@@ -261,7 +250,7 @@ class LabelsTable:
         return (self.cell(row, "patient") or row.file) if "patient" in self.columns else row.file
 
     def set_answer(self, row: TableRow, answer: str) -> None:
-        """Write ``answer`` (a key of :data:`ANSWERS`) into ``row``'s cells (the file is not saved yet)."""
+        """Write ``answer`` (a key of :data:`ANSWERS`) into ``row``'s cells (not saved yet)."""
         if answer not in ANSWERS:
             raise ValueError(f"answer {answer!r} is not one of {', '.join(ANSWERS)}")
         if answer == "poor" and QUALITY_COLUMN not in self.columns:
@@ -280,7 +269,7 @@ class LabelsTable:
         self.raw[row.first : row.last] = [buffer.getvalue()[:-1] + ending] + [""] * (row.last - row.first - 1)
 
     def _add_column(self, name: str) -> None:
-        """Append the column ``name`` to the header, and one empty cell to every row's last line."""
+
         line = self.raw[self.header]
         self.raw[self.header] = line.rstrip("\r\n") + self.delimiter + name + _ending(line)
         for row in self.rows:
@@ -291,9 +280,8 @@ class LabelsTable:
         self.columns.append(name)
 
     def text(self) -> str:
-        """The file's text as it stands (with its byte-order mark, if it had one)."""
+
         return ("\ufeff" if self.bom else "") + "".join(self.raw)
 
     def save(self) -> None:
-        """Replace the file with :meth:`text`, atomically."""
         write_text_atomic(self.path, self.text())

@@ -19,8 +19,7 @@ SPLIT_FILES: tuple[str, ...] = ("ICBHI_challenge_train_test.txt",)
 DIAGNOSIS_FILES: tuple[str, ...] = ("ICBHI_Challenge_diagnosis.txt", "patient_diagnosis.csv")
 DEMOGRAPHIC_FILES: tuple[str, ...] = ("ICBHI_Challenge_demographic_information.txt", "demographic_info.txt")
 SYNTHETIC_MARKER = "SYNTHETIC_CORPUS.txt"
-"""Marker file at the root of a generated corpus (:mod:`respira.synthetic` writes it): training runs
-record it, model cards say the data is synthetic."""
+"""Marker file at the root of a generated corpus (:mod:`respira.synthetic` writes it)."""
 _SEARCH_DEPTH = 3
 
 
@@ -38,7 +37,7 @@ class CorpusLayout:
     demographics_file: Path | None
 
     def fingerprint(self) -> str:
-        """A hash of every input file's name, size and modification time (the cache key's data part)."""
+        """A hash of every input file's name, size and modification time."""
         metadata = [
             p for p in (self.split_file, self.diagnosis_file, self.demographics_file) if p is not None
         ]
@@ -59,7 +58,15 @@ def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
 def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     """Find the recordings folder and metadata files of an ICBHI corpus under ``data_dir``."""
     root = corpus_root(data_dir, "ICBHI")
-    recordings_dir = _find_recordings_dir(root)
+    recordings_dir = next(
+        (
+            folder
+            for folder in walk_dirs(root)
+            if folder.name in RECORDING_FOLDERS
+            and any(_looks_like_recording(p) for p in folder.glob("*.txt"))
+        ),
+        root,
+    )
     annotation_files, audio_files = _list_recordings(recordings_dir)
     if not annotation_files:
         from .corpora import layout_hint
@@ -72,15 +79,16 @@ def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     diagnosis_file = _find_file(root, DIAGNOSIS_FILES, recordings_dir)
     demographics_file = _find_file(root, DEMOGRAPHIC_FILES, recordings_dir)
     official = recordings_dir.name == RECORDING_FOLDERS[0] or split_file is not None
+    kind = "official" if official else "kaggle"
     return CorpusLayout(
-        root=root,
-        recordings_dir=recordings_dir,
-        kind="official" if official else "kaggle",
-        annotation_files=annotation_files,
-        audio_files=audio_files,
-        split_file=split_file,
-        diagnosis_file=diagnosis_file,
-        demographics_file=demographics_file,
+        root,
+        recordings_dir,
+        kind,
+        annotation_files,
+        audio_files,
+        split_file,
+        diagnosis_file,
+        demographics_file,
     )
 
 
@@ -107,15 +115,6 @@ def walk_dirs(root: Path, depth: int = _SEARCH_DEPTH) -> list[Path]:
         frontier = sorted(d for parent in frontier for d in parent.iterdir() if d.is_dir())
         found.extend(frontier)
     return found
-
-
-def _find_recordings_dir(root: Path) -> Path:
-    for candidate in walk_dirs(root):
-        if candidate.name in RECORDING_FOLDERS and any(
-            _looks_like_recording(p) for p in candidate.glob("*.txt")
-        ):
-            return candidate
-    return root
 
 
 def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:

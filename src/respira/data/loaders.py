@@ -1,7 +1,5 @@
-"""What the corpus builders and their ``load_*`` functions share: the audio options
-(:class:`AudioBuilderConfig`), a located, fingerprinted folder whose failed build raises its cause
-(:class:`FolderBuilder`), one decode per recording, and options checked before any file is read.
-"""
+"""What the corpus builders and their ``load_*`` functions share: the audio options, a located,
+fingerprinted folder whose failed build raises its cause, and options checked before any file is read."""
 
 from __future__ import annotations
 
@@ -27,8 +25,7 @@ WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole reco
 
 @dataclass
 class AudioBuilderConfig(datasets.BuilderConfig):
-    """How a builder decodes its recordings (resampled to ``sampling_rate``, optionally low-passed, stored
-    as ``audio_subtype`` WAV); every field is part of the cache key (``input_fingerprint``: the files)."""
+    """How a builder decodes its recordings; every field is part of the cache key."""
 
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     lowpass_cutoff: float | None = None
@@ -54,20 +51,16 @@ class AudioBuilderConfig(datasets.BuilderConfig):
                 f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
                 f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
             )
-        if (
-            isinstance(self.lowpass_order, bool)
-            or not isinstance(self.lowpass_order, int)
-            or self.lowpass_order < 1
-        ):
+        order = self.lowpass_order
+        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
             raise ValueError(
                 f"lowpass_order must be a whole number of at least 1, got {self.lowpass_order!r}"
             )
 
 
 class FolderBuilder:
-    """Builder mixin (first in the bases) for a corpus in a local folder: located by its
-    :data:`~respira.data.corpora.CORPORA` spec (``CORPUS``), fingerprinted, and its config validated again
-    after ``datasets`` has set the user's options."""
+    """Builder mixin (first in the bases) for a corpus in a local folder: located by its ``CORPUS`` spec,
+    fingerprinted, its config validated again after ``datasets`` has set the user's options."""
 
     CORPUS: ClassVar[str]
     CORPUS_LABEL: ClassVar[str]  # how messages name it
@@ -130,8 +123,7 @@ def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
 class WholeRecordings:
     """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split."""
 
-    COLUMNS: ClassVar[dict[str, Any]]
-    """The features of the examples' metadata columns, in order."""
+    COLUMNS: ClassVar[dict[str, Any]]  # the metadata columns' features, in order
     config: AudioBuilderConfig
 
     def _recordings(self) -> list[dict[str, Any]]:
@@ -144,9 +136,7 @@ class WholeRecordings:
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         recordings = self._recordings()
-        audio_durations(
-            {task["path"]: Path(task["path"]) for task in recordings}
-        )  # unreadable files fail early
+        audio_durations({task["path"]: Path(task["path"]) for task in recordings})  # unreadable: fail early
         return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
 
     def _generate_examples(self, recordings: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -21,11 +21,9 @@ CARD = "README.md"
 class PreparedDataset:
     """What a dataset source holds, read from its card and features (no audio decoded)."""
 
-    name: str
-    """The Hub id or folder, as given."""
+    name: str  # the Hub id or folder, as given
     config_name: str
-    splits: dict[str, int]
-    """Examples per split, in the dataset's order."""
+    splits: dict[str, int]  # examples per split
     features: Any = field(repr=False)
     audio_column: str = "audio"
     label_column: str = "label"
@@ -37,7 +35,7 @@ class PreparedDataset:
         return getattr(self.features[self.audio_column], "sampling_rate", None)
 
     def require_splits(self, names: Iterable[str], purpose: str) -> None:
-        """Raise one line when a split in ``names`` is missing."""
+
         missing = [name for name in names if name not in self.splits]
         if missing:
             raise ValueError(
@@ -78,7 +76,7 @@ def build_options(card_data: dict[str, Any], config_name: str) -> dict[str, Any]
     return dict(options) if isinstance(options, dict) else {}
 
 
-def _read_card(name: str, cache_dir: str | Path | None) -> dict[str, Any]:
+def _read_card(name: str) -> dict[str, Any]:
     folder = Path(name).expanduser()
     if folder.is_dir():
         return _card_data(folder / CARD) if (folder / CARD).is_file() else {}
@@ -186,22 +184,12 @@ def inspect_dataset(
     splits = {split: info.num_examples for split, info in (builder.info.splits or {}).items()}
     if not splits:
         splits = {split: -1 for split in (builder.config.data_files or {})}
-    return PreparedDataset(
-        name=name,
-        config_name=config,
-        splits=splits,
-        features=features,
-        audio_column=audio_column,
-        label_column=label_column,
-        build=build_options(_read_card(name, cache_dir), config),
-    )
+    build = build_options(_read_card(name), config)
+    return PreparedDataset(name, config, splits, features, audio_column, label_column, build)
 
 
 def load_prepared(
-    source: PreparedDataset,
-    *,
-    cache_dir: str | Path | None = None,
-    num_proc: int | None = None,
+    source: PreparedDataset, *, cache_dir: str | Path | None = None, num_proc: int | None = None
 ):
     """The splits of an inspected source (:func:`inspect_dataset`), audio and label as ``audio``/``label``."""
     import datasets

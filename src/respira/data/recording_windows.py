@@ -1,9 +1,5 @@
-"""Recordings cut into the sliding windows ``respira predict`` scores: one example per window.
-
-A recording-labelled corpus trains a window model by multiple-instance learning
-(:mod:`respira.losses.mil`). Windows follow :func:`respira.core.windows.window_starts`; each keeps its
-recording's columns, with ``cycle_index`` numbering it and ``start`` / ``end`` in seconds.
-"""
+"""Recordings cut into the sliding windows ``respira predict`` scores (one example per window, keeping its
+recording's columns), on which a recording-labelled corpus trains by multiple-instance learning."""
 
 from __future__ import annotations
 
@@ -18,8 +14,7 @@ if TYPE_CHECKING:
     import datasets
 
 
-WINDOW_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
-"""Columns a window example adds to its recording's."""
+WINDOW_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")  # added to its recording's
 
 
 def check_window_options(window_seconds: float, hop_seconds: float) -> None:

@@ -20,8 +20,8 @@ VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""
 REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
 SEARCH_HINT = "; try another seed, more max_attempts, or require_all=None"
-"""How a :class:`SplitError` ends (too few groups carry a required value; no ordering met it): the API's ways
-out, for callers to replace."""
+"""How a :class:`SplitError` ends (too few groups carry a required value; no ordering met it): the ways
+out callers replace."""
 
 _FRACTION_TOLERANCE = 1e-6
 _ORDER_JITTER = 0.25  # std of the log-normal jitter of each group's sort key: the seed changes the order
@@ -41,8 +41,7 @@ def patient_split(
     """The split (a key of ``fractions``, target shares of the rows summing to 1) of every row, no
     ``group_by`` value on two sides, each split reproducing the ``stratify_by`` distribution; with
     ``require_all`` every value of that column in every split (up to ``max_attempts`` seeded orderings).
-
-    Raises ``ValueError`` for bad arguments, :class:`SplitError` when the groups cannot be split so.
+    :class:`SplitError` when the groups cannot be split so.
     """
     names, targets = _check_fractions(fractions)
     if max_attempts < 1:
@@ -84,17 +83,15 @@ def patient_split(
             )
 
     assert require_all is not None and required is not None and required_values is not None
+    carriers = required.sum(axis=0)
+    details = "; ".join(
+        f"split {names[split]!r} lacks {required_values[value]!r} "
+        f"({_count_groups(int(carriers[value]), group_by)} in all have {required_values[value]!r} cycles)"
+        for split, value in missing
+    )
     raise SplitError(
-        _describe_missing(
-            missing,
-            required,
-            required_values,
-            names,
-            column=require_all,
-            group_by=group_by,
-            seed=seed,
-            attempts=max_attempts,
-        )
+        f"no assignment puts every {require_all!r} value in every split after {max_attempts} attempts "
+        f"(seed {seed}; last attempt: {details})" + SEARCH_HINT
     )
 
 
@@ -127,10 +124,8 @@ def carve_validation(
         require_all=require_all,
     )
     result = index.copy()
-    if (
-        isinstance(result[column].dtype, pd.CategoricalDtype)
-        and VALIDATION not in result[column].cat.categories
-    ):
+    dtype = result[column].dtype
+    if isinstance(dtype, pd.CategoricalDtype) and VALIDATION not in dtype.categories:
         result[column] = result[column].cat.add_categories([VALIDATION])
     moved_rows = np.flatnonzero(in_pool)[assignment.to_numpy() == VALIDATION]
     result.iloc[moved_rows, result.columns.get_loc(column)] = VALIDATION  # positional: labels may repeat
@@ -224,29 +219,6 @@ def _check_requirement_feasible(
         )
         reason = f"{details}; cannot place every {column!r} value in {n_splits} splits"
         raise SplitError(reason + REQUIRE_ALL_HINT)
-
-
-def _describe_missing(
-    missing: list[tuple[int, int]],
-    present: np.ndarray,
-    values: pd.Index,
-    names: Sequence[str],
-    *,
-    column: str,
-    group_by: str,
-    seed: int,
-    attempts: int,
-) -> str:
-    carriers = present.sum(axis=0)
-    details = "; ".join(
-        f"split {names[split]!r} lacks {values[value]!r} "
-        f"({_count_groups(int(carriers[value]), group_by)} in all have {values[value]!r} cycles)"
-        for split, value in missing
-    )
-    return (
-        f"no assignment puts every {column!r} value in every split after {attempts} attempts "
-        f"(seed {seed}; last attempt: {details})" + SEARCH_HINT
-    )
 
 
 def _count_groups(count: int, group_by: str) -> str:

@@ -1,10 +1,7 @@
 """SPRSound 2022 (Zhang et al., IEEE TBioCAS 16(5), 2022; children, a Yunting II stethoscope, 8 kHz) as a
 ``datasets`` builder: config ``events`` (default), one example per annotated event, or ``recordings``, one
-per recording with its ``events``; files read by :mod:`respira.data.sprsound_files`.
-
-Events running past the audio are clipped (one starting after it is left out), with one
-:class:`~respira.data.text_files.ClippedCycleWarning` per build. Splits: ``official`` (``train``,
-``inter_test``, ``intra_test``) or ``patient`` (patient-wise, stratified by record label).
+per recording with its ``events``. Events running past the audio are clipped (one starting after it is
+left out), with one :class:`~respira.data.text_files.ClippedCycleWarning` per build.
 """
 
 from __future__ import annotations
@@ -40,9 +37,7 @@ from .sprsound_files import (
 from .text_files import ClippedCycleWarning
 
 SPLITS: dict[str, tuple[str, ...]] = {"official": OFFICIAL_PARTS, "patient": ("train", "validation", "test")}
-"""The split names of each ``split_strategy``."""
 DEVICE = "Yunting II"
-"""The stethoscope (Yunting model II): the ``device`` column."""
 RECORDING_COLUMNS = ("recording", "patient_id", "age", "sex", "chest_location", "official_part")
 FLAGS = ("crackle", "wheeze", "normal", "poor_quality")
 INDEX_COLUMNS: tuple[str, ...] = ("path", *RECORDING_COLUMNS, "record_label", *FLAGS, "n_events")
@@ -116,14 +111,13 @@ def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
 @dataclass
 class SPRSoundConfig(AudioBuilderConfig):
     """Options of the SPRSound builder besides the audio ones: ``split_strategy`` ``official`` (the parts)
-    or ``patient`` (``patient_split_fractions`` train/validation/test, drawn with ``seed``)."""
+    or ``patient`` (``patient_split_fractions``, drawn with ``seed``)."""
 
     split_strategy: str = "official"
     patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 0
 
     def validate(self) -> None:
-        """Raise a one-line ``ValueError`` for an option value the builder cannot honour."""
         super().validate()
         if self.split_strategy not in SPLITS:
             known = ", ".join(SPLITS)
@@ -240,14 +234,13 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
                     )
                 key = f"{columns['recording']}_{span['event_index']:03d}"
                 audio = {"bytes": encode_wav(samples[start:end], rate, config.audio_subtype), "path": None}
+                event = {name: span[name] for name in ("event_index", "start", "end")}
                 yield (
                     key,
                     {
                         "audio": audio,
                         **columns,
-                        "event_index": span["event_index"],
-                        "start": span["start"],
-                        "end": span["end"],
+                        **event,
                         "event_type": span["type"],
                         **_event_flags(span["type"]),
                     },
@@ -292,10 +285,8 @@ def load_sprsound(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the SPRSound dataset from a local folder.
-
-    ``options`` are further :class:`SPRSoundConfig` fields; anything else is a ``TypeError``.
-    """
+    """Build (or load from cache) the SPRSound dataset from a local folder (``options``: further
+    :class:`SPRSoundConfig` fields)."""
     return load_folder(
         SPRSound, load_sprsound, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,

@@ -21,37 +21,24 @@ from .text_files import PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
 """Record labels (CAS: wheeze, rhonchi, stridor; DAS: crackles) in the challenge organisers' class order."""
-RECORD_FLAGS: dict[str, tuple[int, int, int, int]] = {
-    "Normal": (0, 0, 1, 0),
-    "CAS": (0, 1, 0, 0),
-    "DAS": (1, 0, 0, 0),
-    "CAS & DAS": (1, 1, 0, 0),
+RECORD_FLAGS: dict[str, tuple[int, int, int, int]] = {  # (crackle, wheeze, normal, poor_quality)
+    "Normal": (0, 0, 1, 0), "CAS": (0, 1, 0, 0), "DAS": (1, 0, 0, 0), "CAS & DAS": (1, 1, 0, 0),
     "Poor Quality": (0, 0, 0, 1),
-}
-"""Record label → its ``(crackle, wheeze, normal, poor_quality)`` flags."""
+}  # fmt: skip
 EVENT_TYPES: tuple[str, ...] = (
     "Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"
 )  # fmt: skip
 """Event types in the challenge organisers' class order."""
 EVENT_CLASSES: dict[str, str] = {
-    "Normal": "normal",
-    "Fine Crackle": "crackle",
-    "Coarse Crackle": "crackle",
-    "Wheeze": "wheeze",
-    "Rhonchi": "wheeze",
-    "Stridor": "wheeze",
-    "Wheeze+Crackle": "both",
-}
+    "Normal": "normal", "Fine Crackle": "crackle", "Coarse Crackle": "crackle", "Wheeze": "wheeze",
+    "Rhonchi": "wheeze", "Stridor": "wheeze", "Wheeze+Crackle": "both",
+}  # fmt: skip
 """Event type → ICBHI class (:data:`respira.labels.CLASS_NAMES`)."""
 CHEST_LOCATIONS: dict[str, str] = {
-    "p1": "left posterior",
-    "p2": "left lateral",
-    "p3": "right posterior",
-    "p4": "right lateral",
-}
+    "p1": "left posterior", "p2": "left lateral", "p3": "right posterior", "p4": "right lateral"
+}  # fmt: skip
 """Location code of a file name → chest location."""
 SEXES: dict[str, str] = {"0": "M", "1": "F"}
-"""Sex code of a file name → ``M`` / ``F``."""
 
 RECORD_KEYS: tuple[str, ...] = ("record_annotation", "recording_annotation")
 EVENTS_KEY = "event_annotation"
@@ -61,7 +48,7 @@ _AGE = re.compile(r"^\d+(?:\.\d+)?$")
 
 @dataclass(frozen=True)
 class SPRSoundName:
-    """What an SPRSound file name says (see the module docstring)."""
+    """What an SPRSound file name says."""
 
     stem: str
     patient_id: int
@@ -153,7 +140,7 @@ def read_annotation(path: str | Path) -> SPRSoundAnnotation:
 
 
 def _event(path: Path, number: int, entry: Any) -> SPRSoundEvent:
-    """Event ``number`` (from 1) of ``path``, checked."""
+
     if not isinstance(entry, dict) or not {"start", "end", "type"} <= set(entry):
         raise CorpusFormatError(
             path, f"event {number}: expected an object with start, end and type, found {entry!r}"
@@ -174,7 +161,7 @@ def _event(path: Path, number: int, entry: Any) -> SPRSoundEvent:
 
 
 def _milliseconds(path: Path, number: int, name: str, value: Any) -> float:
-    """A time of event ``number`` in milliseconds: a number or a string holding one, finite and >= 0."""
+    """A time of event ``number`` in milliseconds (a number or a string holding one), checked."""
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -235,11 +222,8 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
 
 
 def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
-    """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout.
-
-    Unpaired ``.wav`` / ``.json`` files are left out with one
-    :class:`~respira.data.text_files.PartialCorpusWarning`.
-    """
+    """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout
+    (unpaired files left out with one :class:`~respira.data.text_files.PartialCorpusWarning`)."""
     root = corpus_root(data_dir, "SPRSound")
     for folder in [root, *walk_dirs(root)]:
         if any((folder / audio).is_dir() and (folder / notes).is_dir() for audio, notes in PARTS.values()):

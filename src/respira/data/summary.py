@@ -1,6 +1,5 @@
-"""Per-split tables of a dataset: :func:`summarize` (``respira prepare``: its card's), :func:`split_counts`
-(``train``), and the ICBHI dataset card's :func:`split_table` and :func:`split_definition` (its spec's).
-"""
+"""Per-split tables of a dataset (``respira prepare``, ``train``), and the ICBHI dataset card's split table
+and definition."""
 
 from __future__ import annotations
 
@@ -32,17 +31,10 @@ def split_counts(dataset: datasets.DatasetDict) -> str:
         columns = part.select_columns(names).to_pandas()
         labels = columns["label"].to_numpy() if "label" in columns else np.zeros(0, dtype=int)
         counts = np.bincount(labels[labels >= 0], minlength=len(CLASS_NAMES))
-        rows.append(
-            [
-                split,
-                *(
-                    str(columns[name].nunique()) if name in columns else "-"
-                    for name in ("patient_id", "recording")
-                ),
-                str(len(part)),
-                *map(str, counts),
-            ]
+        groups = (
+            str(columns[name].nunique()) if name in columns else "-" for name in ("patient_id", "recording")
         )
+        rows.append([split, *groups, str(len(part)), *map(str, counts)])
     return format_table(rows, header)
 
 
@@ -59,9 +51,7 @@ def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str
         )
         frame = columns.to_pandas()
         labels = (
-            [cycle["label"] for cycles in frame["cycles"] for cycle in cycles]
-            if per_recording
-            else frame["label"]
+            [c["label"] for cycles in frame["cycles"] for c in cycles] if per_recording else frame["label"]
         )
         counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(CLASS_NAMES))
         used = frame["device"].value_counts()

@@ -95,8 +95,8 @@ def _flag(path: Path, line: int, value: str, what: str) -> int:
 def check_cycles_fit(
     cycles: Iterable[tuple[str | Path, int, float, float, float]], tolerance: float = CLIP_TOLERANCE_SECONDS
 ) -> None:
-    """Check each ``(annotation, line, start, end, audio duration)``: a format error for a cycle starting at
-    or after its audio's end, one :class:`ClippedCycleWarning` for those ending over ``tolerance`` s after."""
+    """A format error for a cycle (``(annotation, line, start, end, audio duration)``) starting at or after
+    its audio's end; one :class:`ClippedCycleWarning` for those ending over ``tolerance`` s after."""
     clipped = []
     for annotation, line, start, end, duration in cycles:
         if start >= duration:
@@ -138,15 +138,8 @@ def read_annotations(path: Path) -> list[AnnotatedCycle]:
                 f"cycle start {fields[0]} is not before its end {fields[1]} (empty or inverted)",
                 line=line,
             )
-        cycles.append(
-            AnnotatedCycle(
-                line,
-                start,
-                end,
-                _flag(path, line, fields[2], "crackle"),
-                _flag(path, line, fields[3], "wheeze"),
-            )
-        )
+        flags = _flag(path, line, fields[2], "crackle"), _flag(path, line, fields[3], "wheeze")
+        cycles.append(AnnotatedCycle(line, start, end, *flags))
     if not cycles:
         raise CorpusFormatError(path, "holds no cycles (expected 'start end crackle wheeze' lines)")
     return cycles

@@ -1,7 +1,4 @@
-"""Inference: everything that turns recordings into a model's verdicts.
-
-Names are imported from their module on first use (``import respira.inference`` stays light).
-"""
+"""Inference: everything that turns recordings into a model's verdicts (names imported on first use)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,6 @@ _EXPORTS = {
     "PredictionError": "prediction",
     "recording_verdict": "prediction",
 }
-"""Each public name and the module that defines it."""
 
 __all__ = ["Detector", "Prediction", "PredictionError", "recording_verdict"]
 

@@ -11,11 +11,8 @@ Typical use::
     detector.plot("recording.wav", "recording.png")            # spectrogram + probabilities + labels
     detector.detect_events("recording.wav").events              # crackle / wheeze onsets and offsets
 
-A :class:`~respira.inference.prediction.Prediction` holds the per-window (or per-annotated-cycle) rows of
-:mod:`respira.inference.engine` and one verdict for the recording: the window probabilities aggregated
-(``max`` by default, ``mean``, or ``topk_mean``) and decided at the model's thresholds
-(:mod:`respira.core.decision`). Bad input raises :class:`~respira.inference.prediction.PredictionError`
-(a ``ValueError``) or :class:`~respira.hub.loading.ModelLoadError` with a one-line message.
+Bad input raises :class:`~respira.inference.prediction.PredictionError` (a ``ValueError``) or
+:class:`~respira.hub.loading.ModelLoadError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -55,14 +52,10 @@ __all__ = ["Detector", "Prediction", "PredictionError"]
 
 
 class Detector(DetectorEvents):
-    """A trained respira classifier ready to predict recordings (torch or ONNX).
+    """A trained respira classifier (torch or ONNX) ready to predict recordings.
 
-    Build it with :meth:`from_pretrained`, or wrap a loaded model (a
-    :class:`~respira.RespiraForAudioClassification` or :class:`~respira.hub.onnx.OnnxClassifier`).
-    ``window`` / ``hop`` (seconds), ``smoothing`` (windows), ``batch_size``, ``max_windows`` and the
-    recording ``aggregation`` (``max``, ``mean``, or ``topk_mean`` with ``top_k``; left out: the model's
-    own rule) are the defaults of every call; each call may override them. ``name``: how pages and
-    figures name the model (default: its folder's name).
+    The keyword arguments are every call's defaults, which each call may override; ``aggregation`` left
+    out is the model's own rule. ``name`` names the model in pages and figures (default: its folder's).
     """
 
     def __init__(
@@ -79,7 +72,7 @@ class Detector(DetectorEvents):
         name: str | None = None,
     ) -> None:
         self.model = model
-        if aggregation is None:  # the model's own rule (a site fit may have chosen it)
+        if aggregation is None:
             aggregation, own_top_k = aggregation_of(model.config)
             top_k = own_top_k if top_k is None else top_k
         self._inference_form = InferenceForm()
@@ -95,7 +88,7 @@ class Detector(DetectorEvents):
             "aggregation": aggregation,
             "top_k": top_k,
         }
-        self._options(self.options)  # check the defaults now, as a call giving them is, not at the first file
+        self._options(self.options)
 
     @classmethod
     def from_pretrained(
@@ -106,16 +99,11 @@ class Detector(DetectorEvents):
         onnx: bool | None = None,
         **options: Any,
     ) -> Detector:
-        """Load a model folder, an exported folder with ``model.onnx``, a shipped detector's name
-        (``"icbhi-crackle-wheeze"``; ``respira detectors`` lists them) or a Hugging Face Hub id.
+        """Load a model folder, an ONNX export, a shipped detector's name (``respira detectors``) or a Hub
+        id; left out, respira's shipped detector (offline).
 
-        ``source`` left out: respira's shipped detector (:func:`respira.pretrained.default_detector_dir`,
-        installed with the package; works offline).
-
-        ``onnx``: run ``model.onnx`` with onnxruntime (``None``: only when the folder has ``model.onnx``
-        and no torch weights). ``device``: the torch device (default CUDA when available). Other
-        keyword arguments are the call defaults (see the class). Raises
-        :class:`~respira.hub.loading.ModelLoadError` (one line) when the model cannot be loaded.
+        ``onnx``: run ``model.onnx`` with onnxruntime (``None``: when the folder has no torch weights).
+        Other keyword arguments are the call defaults. Raises :class:`~respira.hub.loading.ModelLoadError`.
         """
         from ..hub.loading import WEIGHT_FILES, load_model, resolve_model_name
         from ..hub.onnx import ONNX_FILE, load_onnx_model
@@ -134,15 +122,13 @@ class Detector(DetectorEvents):
 
     @property
     def config(self) -> Any:
-        """The model's :class:`~respira.RespiraConfig` (labels, sampling rate, decision thresholds)."""
+        """The model's :class:`~respira.RespiraConfig`."""
         return self.model.config
 
     @property
     def inference_model(self) -> Any:
-        """The model as the detector runs it: on the CPU :attr:`model`'s inference form (batch norms
-        folded into their convolutions, :func:`respira.inference.form.inference_form`; the same outputs
-        to float rounding, faster), rebuilt when :attr:`model` changes; elsewhere :attr:`model` itself.
-        :attr:`model` is left as loaded (its weights, ``save_pretrained``)."""
+        """The model as run: on the CPU its batch norms folded into their convolutions
+        (:func:`respira.inference.form.inference_form`), elsewhere :attr:`model` itself."""
         return self._inference_form.get(self.model)
 
     @property
@@ -194,14 +180,11 @@ class Detector(DetectorEvents):
         name: str | None = None,
         **options: Any,
     ) -> Prediction:
-        """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
+        """Predict a mono waveform (numpy or torch, floats in [-1, 1] or integer PCM) at ``sampling_rate`` Hz,
+        in sliding windows or the ``cycles`` given as ``(start, end)`` seconds.
 
-        Float samples are expected in [-1, 1]; a recording the model cannot judge (far above full scale,
-        silent, clipped, shorter than one window, recorded below 4 kHz:
-        :func:`respira.audio.checks.check_input`) warns and the result's ``warning`` says why;
-        integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
-        rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds. ``name`` (e.g. the
-        file the waveform was read from) names it in warnings and errors and is the result's ``file``.
+        A recording the model cannot judge (:func:`respira.audio.checks.check_input`) warns, and the
+        result's ``warning`` says why. ``name`` names it in messages and is the result's ``file``.
         """
         settings = self._options(options)
         if cycles is None:
@@ -238,11 +221,8 @@ class Detector(DetectorEvents):
         pcm_bits: int | None = None,
         **options: Any,
     ) -> WindowPlan:
-        """What :meth:`predict` does to a waveform before the model (checked, resampled, prepared, cut
-        into windows: :func:`respira.inference.engine.plan_windows`); :meth:`planned_prediction` makes
-        the :class:`Prediction` of the windows' outputs, equal to :meth:`predict`'s. ``recorded_rate`` and
-        ``pcm_bits``: the rate and integer bit depth the recording was made at, when the waveform was
-        resampled or decoded already (:func:`respira.audio.checks.check_input` checks them)."""
+        """What :meth:`predict` does before the model (:func:`respira.inference.engine.plan_windows`).
+        ``recorded_rate``, ``pcm_bits``: the recording's own, when the waveform was converted already."""
         settings = self._options(options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
@@ -265,14 +245,12 @@ class Detector(DetectorEvents):
         name: str | None = None,
         **options: Any,
     ) -> Prediction:
-        """The :class:`Prediction` of a :meth:`plan_windows` plan from its windows' probabilities
-        (:func:`respira.inference.engine.run_windows`): rows, smoothing and verdict as :meth:`predict`."""
+        """:meth:`predict`'s result for a :meth:`plan_windows` plan and its windows' probabilities."""
         settings = self._options(options)
         rows = window_rows(self.config, plan, probabilities, settings["smoothing"])
         return self._prediction(rows, settings, name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
-        """A mono waveform at ``sampling_rate``, its rate checked, resampled to the model's rate."""
         from ..audio.decoding import as_waveform, check_rate
         from ..audio.dsp import resample
 
@@ -293,8 +271,7 @@ class Detector(DetectorEvents):
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
     ) -> Prediction:
-        """Predict an audio file (WAV, FLAC...; any rate and channels), or the cycles of its ICBHI
-        ``annotations`` file (rows gain ``annotated_label``). Errors name the file (one line)."""
+        """Predict an audio file (any rate and channels), or the cycles of its ICBHI ``annotations`` file."""
         settings = self._options(options)
         rows, errors = predict_files(
             self.inference_model,
@@ -319,16 +296,9 @@ class Detector(DetectorEvents):
         detection: EventDetection | None = None,
         **options: Any,
     ) -> Path:
-        """Draw the recording ``path`` as predicted: its spectrogram, the crackle and wheeze
-        probabilities with the thresholds, the labels and the ``annotations`` cycles; write it to
-        ``output`` in the format its suffix names (``.png``, ``.svg``, ``.pdf``, …; default: a PNG beside
-        the recording, ``NAME.png``) and return its path. An ``output`` that cannot be written is
-        refused before anything is predicted.
-
-        ``prediction``: reuse a :meth:`predict_file` result of the same file and options. ``events`` are
-        drawn as bars on the timeline, a row per label; a ``detection`` (:meth:`detect_events`'s) also draws
-        the frame posteriors and says under the figure what its rule left out.
-        """
+        """Draw the recording as predicted (spectrogram, probabilities and thresholds, labels, ``annotations``
+        cycles, ``events`` or a ``detection``'s) to ``output`` (format by suffix; default ``NAME.png``
+        beside it); return its path. ``prediction`` reuses a :meth:`predict_file` result."""
         from ..reports.figures import figure_format
         from ..reports.recording_plot import plot_recording
 

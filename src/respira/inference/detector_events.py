@@ -1,6 +1,4 @@
-"""A :class:`respira.Detector`'s events: :meth:`DetectorEvents.detect_events` and its planned form, the
-event side of :mod:`respira.inference.detector` (frames from :mod:`respira.inference.event_detection`,
-the rule that keeps them from :mod:`respira.inference.event_rules`)."""
+"""The event side of :class:`respira.Detector`."""
 
 from __future__ import annotations
 
@@ -20,8 +18,7 @@ __all__ = ["DetectorEvents"]
 
 
 class DetectorEvents:
-    """The event methods of :class:`respira.Detector` (a mixin: it reads the detector's model, options and
-    predictions)."""
+    """The event methods of :class:`respira.Detector` (a mixin)."""
 
     config: Any
     inference_model: Any
@@ -38,9 +35,8 @@ class DetectorEvents:
         name: str | None = None,
         prediction: Prediction | None = None,
     ) -> EventDetection:
-        """Where crackles and wheezes are: events with onset, offset and confidence
-        (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis, kept
-        where the recording's verdict holds them (``prediction``: that verdict, when made already)."""
+        """Crackle and wheeze events (onset, offset, confidence) of a file or waveform, kept where the
+        recording's verdict (``prediction``, when made already) holds them."""
         from .event_detection import detect_events
 
         options = {
@@ -50,7 +46,7 @@ class DetectorEvents:
             "batch_size": self.options["batch_size"],
         }
         if not isinstance(source, (str, Path)):
-            if prediction is None:  # the waveform's checks are made with its verdict
+            if prediction is None:
                 prediction = self.predict(source, sampling_rate, name=name)
             audio = self._resampled(source, sampling_rate, name)
             try:
@@ -90,10 +86,8 @@ class DetectorEvents:
         *,
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
     ) -> EventDetection:
-        """:meth:`detect_events` of the waveform a :meth:`plan_windows` ``plan`` was made of, from its chunks
-        (:func:`respira.inference.event_detection.plan_chunks` of ``plan.samples``) and their
-        :func:`~respira.inference.event_detection.step_outputs` (run with other recordings' chunks if need
-        be)."""
+        """:meth:`detect_events` of a :meth:`plan_windows` plan's waveform, from its chunks
+        (:func:`~respira.inference.event_detection.plan_chunks`) and their ``step_outputs``."""
         from .event_detection import detection_of_frames, frames_from_chunks
 
         try:

@@ -8,11 +8,9 @@ Typical use::
     model, config = load_model("my_model")          # a local folder or a Hub id
     rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
 
-Each row holds ``start``, ``end`` (seconds), ``crackle``, ``wheeze`` (probabilities) and ``label`` (the
-four-class label :func:`respira.core.decision.decide` makes at the model's thresholds); a single-label
-model's rows also hold ``p_normal``, ``p_crackle``, ``p_wheeze``, ``p_both``. A recording the model cannot
-judge (:mod:`respira.audio.checks`) warns and its rows gain ``warning``. Recordings get the model's input
-preprocessing (:func:`respira.audio.dsp.prepare_recording`) before they are cut.
+Each row holds ``start``, ``end`` (seconds), ``crackle``, ``wheeze`` (probabilities) and ``label`` (at the
+model's thresholds); a single-label model's rows also hold ``p_normal``, ``p_crackle``, ``p_wheeze``,
+``p_both``. A recording the model cannot judge warns and its rows gain ``warning``.
 """
 
 from __future__ import annotations
@@ -67,7 +65,6 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------- prediction
 def _problem_type(config: RespiraConfig) -> str:
     kind = config.problem_type or SINGLE_LABEL
     if kind not in PROBLEM_TYPES:
@@ -76,15 +73,13 @@ def _problem_type(config: RespiraConfig) -> str:
 
 
 def _probabilities(logits: torch.Tensor, kind: str) -> np.ndarray:
-    """Class probabilities (softmax) or label probabilities (:func:`respira.metrics.sigmoid`, the
-    function training's metrics and the evaluation report use), float64."""
     if kind == SINGLE_LABEL:
         return logits.float().softmax(dim=-1).cpu().numpy().astype(np.float64)
     return sigmoid(logits.float().cpu().numpy())
 
 
 def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
-    """Centred moving average over ``k`` rows (``(k-1)//2`` before, ``k//2`` after; shorter at the ends)."""
+    """Centred moving average over ``k`` rows (shorter at the ends)."""
     if k <= 1 or probabilities.shape[0] <= 1:
         return probabilities
     before, after = (k - 1) // 2, k // 2
@@ -99,8 +94,7 @@ def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
 def run_windows(
     model: RespiraForAudioClassification, windows: Sequence[np.ndarray], batch_size: int
 ) -> np.ndarray:
-    """Probabilities ``[windows, labels]`` of mono waveforms at the model's rate (prepared:
-    :func:`respira.audio.dsp.prepare_recording`), ``batch_size`` at a time."""
+    """Probabilities ``[windows, labels]`` of prepared waveforms, ``batch_size`` at a time."""
     if hasattr(model, "predict_probabilities"):
         return model.predict_probabilities(list(windows), batch_size)
     kind = _problem_type(model.config)
@@ -124,9 +118,7 @@ def run_windows(
 
 
 def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
-    """Samples (at the model's rate) in one analysis frame of the model's featurizer
-    (:attr:`~respira.models.respira.featurizer.RespiraFeaturizer.frame_samples`): a shorter input holds
-    no real frame. ``model`` is a loaded model or an ONNX export (the featurizer its config describes)."""
+    """Samples in one analysis frame of the featurizer of a model or ONNX export."""
     from ..models.respira.featurizer import analysis_frame_samples as frame_samples
 
     return frame_samples(model if isinstance(model, torch.nn.Module) else model.config)
@@ -135,8 +127,7 @@ def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
 def check_window_options(
     model: RespiraForAudioClassification, window: float, hop: float, smoothing: int, frame: int | None = None
 ) -> tuple[int, int]:
-    """``(window, hop)`` in samples of a window, hop and smoothing the model can predict with (one-line
-    ``ValueError`` otherwise)."""
+    """``(window, hop)`` in samples, after checking the model can predict with them."""
     if not (isinstance(window, (int, float)) and math.isfinite(window) and window > 0):
         raise ValueError(f"window must be a positive number of seconds, got {window}")
     if not (isinstance(hop, (int, float)) and math.isfinite(hop) and 0 < hop <= window):
@@ -157,8 +148,7 @@ def check_window_options(
 
 @dataclass(frozen=True)
 class WindowPlan:
-    """A recording's sliding windows, before the model: ``samples``, the whole recording prepared
-    (:func:`respira.audio.dsp.prepare_recording`)."""
+    """A recording's sliding windows, before the model; ``samples``: the whole recording prepared."""
 
     samples: np.ndarray
     windows: list[np.ndarray]
@@ -169,8 +159,7 @@ class WindowPlan:
 def check_window_limit(
     total: int, window_samples: int, hop_samples: int, rate: int, max_windows: int | None
 ) -> None:
-    """Raise a one-line ``ValueError`` when a recording of ``total`` samples at ``rate`` Hz needs more
-    than ``max_windows`` windows (``None``: no limit); from a file's header, before it is decoded."""
+    """Refuse a recording of ``total`` samples that needs more than ``max_windows`` windows."""
     count = window_count(total, window_samples, hop_samples)
     if max_windows is not None and count > max_windows:
         raise ValueError(
@@ -192,12 +181,9 @@ def plan_windows(
     recorded_rate: float | None = None,
     pcm_bits: int | None = None,
 ) -> WindowPlan:
-    """The work of :func:`predict_windows` before the model (the same checks, one-line ``ValueError``):
-    ``waveform`` checked (:func:`respira.audio.checks.check_input`: ``name`` names it, ``recorded_rate`` is
-    the rate it was recorded at when it was resampled to the model's, ``pcm_bits`` the bit depth of the
-    integer PCM it was decoded from), prepared and cut into its windows, which :func:`run_windows` may run
-    together with other recordings' and :func:`window_rows` turns into rows."""
-    frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
+    """:func:`predict_windows`'s work before the model: the waveform checked, prepared and cut into windows
+    for :func:`run_windows` (with other recordings') and :func:`window_rows`."""
+    frame = analysis_frame_samples(model)
     window_samples, hop_samples = check_window_options(model, window, hop, smoothing, frame)
     rate = int(model.config.sampling_rate)
     samples = as_waveform(waveform)
@@ -229,7 +215,6 @@ def window_rows(
 
 
 def _warned(rows: list[dict[str, Any]], warning: str | None) -> list[dict[str, Any]]:
-    """``rows``, each with the recording's ``warning`` when it has one."""
     if warning is not None:
         for row in rows:
             row["warning"] = warning
@@ -244,8 +229,7 @@ def predict_windows(
     batch_size: int = DEFAULT_BATCH_SIZE,
     **options: Any,
 ) -> list[dict[str, Any]]:
-    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform (the other
-    ``options`` are :func:`plan_windows`')."""
+    """Predict sliding windows over a mono waveform (``options``: :func:`plan_windows`')."""
     plan = plan_windows(model, waveform, smoothing=smoothing, **options)
     probabilities = run_windows(model, plan.windows, batch_size)
     return window_rows(model.config, plan, probabilities, smoothing)
@@ -274,14 +258,6 @@ def predict_cycles(
     return _warned(decided_rows(probabilities, spans, model.config), warning)
 
 
-def _annotation_for(
-    path: str | Path, annotations: str | Path | Mapping[str, str | Path] | None
-) -> Path | None:
-    if isinstance(annotations, Mapping):
-        annotations = annotations.get(str(path))
-    return None if annotations is None else Path(annotations)
-
-
 def predict_files(
     model: RespiraForAudioClassification,
     paths: Sequence[str | Path],
@@ -307,7 +283,8 @@ def predict_files(
     for path in track(paths):
         name = str(path)
         try:
-            annotation = _annotation_for(path, annotations)
+            annotation = annotations.get(name) if isinstance(annotations, Mapping) else annotations
+            annotation = None if annotation is None else Path(annotation)
             cycles = read_annotations(annotation) if annotation is not None else None
             header = audio_header(path)
             if cycles is None:

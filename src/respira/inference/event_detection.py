@@ -10,13 +10,10 @@ Typical use::
     detection.events                             # [Event(onset, offset, label, confidence), ...]
     detection.frames.posteriors                  # [frames, 2] crackle, wheeze, every 0.02 s
 
-The model runs once per chunk of ``config.target_seconds`` and its head is applied to each encoder time
-step (:mod:`respira.models.time_steps`), interpolated linearly onto frames of
-:data:`respira.core.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a quarter chunk, at most 1 s)
-and each frame takes the chunk where it lies farthest from an edge; the recording's ends get a mirrored
-margin (:class:`respira.core.chunks.MirroredRecording`). Events are
-:func:`respira.core.events.posteriors_to_events` at the model's thresholds and event settings; which are
-shown is :mod:`respira.inference.event_rules`'s.
+The model runs once per chunk of ``config.target_seconds``, its head applied to each encoder time step,
+interpolated onto frames of :data:`respira.core.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a
+quarter chunk, at most 1 s; mirrored at the recording's ends) and each frame takes the chunk where it lies
+farthest from an edge.
 """
 
 from __future__ import annotations
@@ -31,20 +28,9 @@ import numpy as np
 
 from ..audio.decoding import as_waveform, stream_audio
 from ..audio.dsp import pad_batch
-from ..core.chunks import (
-    MirroredRecording,
-    Recording,
-    RecordingInMemory,
-    StreamedRecording,
-    iter_chunk_spans,
-)
+from ..core.chunks import MirroredRecording, Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
 from ..core.decision import decide, thresholds_of
-from ..core.events import (
-    FRAME_HOP_SECONDS,
-    EventSettings,
-    event_settings_of,
-    posteriors_to_events,
-)
+from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
 from ..core.onnx_graph import steps_within
 from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from ..labels import MULTI_LABEL
@@ -67,17 +53,15 @@ __all__ = [
 ]
 
 MAX_CONTEXT_SECONDS = 1.0
-"""The most context (seconds) a chunk keeps at each side beyond the frames it is trusted with."""
 
 
 def step_outputs(
     model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per chunk: its steps' centres (seconds from the chunk's start) and ``[steps, outputs]``
-    probabilities in the config's ``id2label`` order, padded steps dropped."""
+    """Per chunk: its steps' centres (seconds from its start) and ``[steps, outputs]`` probabilities."""
     if hasattr(model, "predict_frames"):
         return model.predict_frames(chunks, batch_size)
-    import torch  # here: a runner with its own predict_frames (the torch-free Space's) needs no torch
+    import torch
 
     multi_label = model.config.problem_type == MULTI_LABEL
     rate = int(model.config.sampling_rate)
@@ -104,8 +88,7 @@ def step_outputs(
 
 
 class _Grid:
-    """Frame posteriors filled chunk by chunk: each frame keeps the value of the chunk in which it lies
-    farthest from an edge (a recording's own start and end are not edges)."""
+    """Frame posteriors filled chunk by chunk: each frame keeps the chunk it lies deepest in."""
 
     def __init__(self, hop: float, rate: int) -> None:
         self.hop, self.rate = hop, rate
@@ -116,7 +99,6 @@ class _Grid:
         return max(1, math.ceil(seconds / self.hop - 1e-9))
 
     def add(self, start: int, stop: int, last: bool, times: np.ndarray, flags: np.ndarray) -> None:
-        """One chunk's steps (``times`` from its start, ``flags``)."""
         begin, end = start / self.rate, stop / self.rate
         needed = self._frames(end)
         if needed > self.best.shape[0]:
@@ -157,28 +139,25 @@ def _frame_of(model: RespiraForAudioClassification) -> int:
 
 
 def chunk_sizes(config: Any) -> tuple[int, int]:
-    """``(chunk, margin)`` in samples at the model's rate (module docstring)."""
+    """``(chunk, margin)`` in samples at the model's rate."""
     rate = int(config.sampling_rate)
     chunk = round(float(config.target_seconds) * rate)
     return chunk, round(min(MAX_CONTEXT_SECONDS, float(config.target_seconds) / 4) * rate)
 
 
 def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outputs: Sequence[Any]) -> None:
-    """Chunks of the mirrored recording (:func:`_mirrored`) into the recording's grid."""
     margin = chunk_sizes(config)[1]
     for (start, stop, last), (times, probabilities) in zip(spans, outputs, strict=True):
         grid.add(start - margin, stop - margin, last, times, decide(probabilities, config).flags)
 
 
 def _mirrored(config: Any, recording: Recording) -> MirroredRecording:
-    """``recording`` with the chunks' context margin of its mirror image at each end (module docstring)."""
     return MirroredRecording(recording, chunk_sizes(config)[1])
 
 
 def _frames_of(
     model: RespiraForAudioClassification, recording: Recording, frame_hop_seconds: float, batch_size: int
 ) -> FramePosteriors:
-    """The frame grid of a recording, its chunks run ``batch_size`` at a time (module docstring)."""
     config = model.config
     rate = int(config.sampling_rate)
     frame = _frame_of(model)
@@ -194,10 +173,8 @@ def _frames_of(
 
 
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
-    """The chunks ``(start, stop, last)`` that :func:`predict_frames` runs over a recording already prepared
-    (:func:`respira.audio.dsp.prepare_recording`), checked as it checks them, as samples of the recording with
-    its mirrored margins: their waveforms (:func:`chunk_waveforms`) may run through :func:`step_outputs` with
-    other recordings' chunks, and :func:`frames_from_chunks` makes the frame grid of their outputs."""
+    """The chunks ``(start, stop, last)`` :func:`predict_frames` runs over a prepared recording, for
+    :func:`chunk_waveforms`, :func:`step_outputs` (with other recordings') and :func:`frames_from_chunks`."""
     check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
     recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
     return list(iter_chunk_spans(recording, *chunk_sizes(model.config)))
@@ -218,8 +195,7 @@ def frames_from_chunks(
     total: int,
     frame_hop_seconds: float = FRAME_HOP_SECONDS,
 ) -> FramePosteriors:
-    """The frame posteriors of a :func:`plan_chunks` plan of a recording of ``total`` samples from its
-    chunks' :func:`step_outputs`: equal to :func:`predict_frames`'s."""
+    """:func:`predict_frames`'s result from a :func:`plan_chunks` plan's :func:`step_outputs`."""
     _check_options(frame_hop_seconds, 1)
     grid = _Grid(float(frame_hop_seconds), int(config.sampling_rate))
     _fill(grid, config, spans, outputs)
@@ -233,10 +209,8 @@ def predict_frames(
     frame_hop_seconds: float = FRAME_HOP_SECONDS,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> FramePosteriors:
-    """Crackle and wheeze posteriors on frames of ``frame_hop_seconds`` (module docstring) of a mono
-    waveform at the model's rate (not yet low-passed: the model's input preprocessing is applied here) or
-    of an audio file (any rate and channels), read block by block: the memory of a few chunks whatever
-    the recording's length (:class:`respira.core.chunks.StreamedRecording`)."""
+    """Crackle and wheeze posteriors on frames of ``frame_hop_seconds`` of a mono waveform at the model's
+    rate (not yet low-passed) or of an audio file, streamed block by block."""
     _check_options(frame_hop_seconds, batch_size)
     if isinstance(source, (str, Path)):
         recording: Recording = StreamedRecording(
@@ -257,8 +231,7 @@ def detect_events(
     batch_size: int = DEFAULT_BATCH_SIZE,
     file: str | None = None,
 ) -> EventDetection:
-    """The crackle and wheeze events of a waveform or file (:func:`predict_frames`; module docstring);
-    ``file`` names the recording (default: a file's path)."""
+    """The crackle and wheeze events of a waveform or file; ``file`` names it (default: a file's path)."""
     frames = predict_frames(model, source, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
     if file is None and isinstance(source, (str, Path)):
         file = str(source)
@@ -273,9 +246,7 @@ def detection_of_frames(
     settings: EventSettings | None = None,
     file: str | None = None,
 ) -> EventDetection:
-    """The frame events (:data:`~respira.inference.event_rules.FRAMES_RULE`) of frame posteriors at
-    ``thresholds`` (default: the model's decision thresholds) with ``settings`` (default: the model's event
-    settings)."""
+    """The events of frame posteriors at ``thresholds`` with ``settings`` (default: the model's)."""
     chosen = tuple(thresholds) if thresholds is not None else thresholds_of(model.config)
     settings = settings if settings is not None else event_settings_of(model.config)
     events = posteriors_to_events(frames.posteriors, frames.hop_seconds, chosen, settings)

@@ -30,11 +30,8 @@ __all__ = [
 ]
 
 VERDICT_RULE = "verdict"
-"""Events kept only where the recording's verdict holds them (module docstring; :func:`gate_by_verdict`)."""
 FRAMES_RULE = "frames"
-"""Every frame event at the model's thresholds, whatever the recording's verdict."""
 DETECTION_COLUMNS = (*EVENT_COLUMNS, "rule")
-"""The columns of a detection's event rows (:meth:`EventDetection.to_rows`): an event's and its rule's."""
 _RULE_WORDS = {
     VERDICT_RULE: "shown where the recording's verdict holds them (verdict rule: the recording decided "
     "present and a {unit} decided present around the event)",
@@ -59,8 +56,7 @@ class FramePosteriors:
 
 @dataclass(frozen=True)
 class EventDetection:
-    """What :func:`detect_events` found: the ``events``, the ``frames`` they were made of, the
-    ``thresholds`` and ``settings`` that made them, and the recording's ``file`` when it came from one."""
+    """What :func:`detect_events` found, what it was made of, and what the rule left out."""
 
     events: list[Event]
     frames: FramePosteriors
@@ -73,8 +69,7 @@ class EventDetection:
     unit: str = "window"
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """One row per event (:data:`DETECTION_COLUMNS`): ``file``, ``onset``, ``offset``, ``type``,
-        ``confidence`` and the ``rule`` that drew it."""
+        """One row per event (:data:`DETECTION_COLUMNS`)."""
         return [{**row, "rule": self.rule} for row in events_to_rows(self.events, file=self.file or "")]
 
     def left_out_count(self, label: str) -> int:
@@ -87,8 +82,7 @@ class EventDetection:
         return f"outside every {self.unit} decided {label}-present"
 
     def describe(self) -> str:
-        """One line: the events of each label, the rule that drew them and, for each label, how many frame
-        events the rule left out and why (what the app, the figure and ``respira predict`` say)."""
+        """One line: the events of each label, the rule that drew them, and what it left out and why."""
         counts = ", ".join(f"{sum(e.label == n for e in self.events)} {n}" for n in MULTI_LABEL_NAMES)
         line = f"events: {counts}, {_RULE_WORDS[self.rule].format(unit=self.unit)}"
         dropped = [
@@ -99,8 +93,7 @@ class EventDetection:
         return line + (f"; left out {' and '.join(dropped)}" if dropped else "")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the file, its duration, the frame hop, thresholds, settings, the rule, the events and
-        how many of each label the rule left out."""
+        """The detection as plain JSON-ready values."""
         return {
             "file": self.file,
             "duration": self.frames.duration,
@@ -113,10 +106,6 @@ class EventDetection:
         }
 
 
-def _overlaps(event: Event, start: float, end: float) -> bool:
-    return event.onset < end and event.offset > start
-
-
 def gate_by_verdict(
     detection: EventDetection,
     rows: Sequence[Mapping[str, Any]],
@@ -125,8 +114,7 @@ def gate_by_verdict(
     aggregation: str | None = None,
     top_k: int | None = None,
 ) -> EventDetection:
-    """``detection``'s frame events kept where the recording's verdict holds them (:data:`VERDICT_RULE`,
-    module docstring), the others in ``left_out``."""
+    """``detection``'s frame events kept where the recording's verdict holds them, the others left out."""
     if not rows:
         raise ValueError("no windows to gate the events by")
     _, decision = decide_rows(rows, config, aggregation, top_k)
@@ -138,7 +126,8 @@ def gate_by_verdict(
     for event in sorted(candidates, key=lambda e: (e.onset, MULTI_LABEL_NAMES.index(e.label))):
         column = MULTI_LABEL_NAMES.index(event.label)
         held = recording[column] and any(
-            labelled[i, column] and _overlaps(event, *span) for i, span in enumerate(spans)
+            labelled[i, column] and event.onset < end and event.offset > start
+            for i, (start, end) in enumerate(spans)
         )
         (kept if held else left_out).append(event)
     unit = "cycle" if all("annotated_label" in row for row in rows) else "window"

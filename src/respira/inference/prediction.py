@@ -1,5 +1,4 @@
-"""What :class:`~respira.Detector` found in one recording: :class:`Prediction`, its verdict rule
-(:func:`recording_verdict`), and :class:`PredictionError`, the one-line error of bad input."""
+"""What :class:`~respira.Detector` found in one recording, and the one-line error of bad input."""
 
 from __future__ import annotations
 
@@ -54,9 +53,7 @@ class Prediction:
         }
 
     def summary(self) -> dict[str, Any]:
-        """The verdict as one row (what ``respira predict --per_recording`` writes): ``file``, ``label``,
-        ``crackle``, ``wheeze``, how many ``windows`` (or annotated ``cycles``) were aggregated,
-        ``aggregation``, ``top_k`` and ``warning`` (``None`` when the recording is fine)."""
+        """The verdict as one row (what ``respira predict --per_recording`` writes)."""
         segments = "cycles" if self.rows and "annotated_label" in self.rows[0] else "windows"
         return {
             "file": self.file,

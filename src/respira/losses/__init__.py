@@ -1,8 +1,4 @@
-"""Auxiliary representation losses for respiratory-sound classification (sentence-transformers style).
-
-Every loss is an :class:`AuxiliaryLoss`: ``forward(embeddings, labels, **metadata) -> scalar``
-(Patch-Mix takes the mixed and original projections), ``get_config_dict()``, a BibTeX ``citation`` and
-``last_components``.
+"""Auxiliary representation losses, each an :class:`AuxiliaryLoss` (sentence-transformers style).
 
 >>> loss = build_auxiliary_loss("supcon", temperature=0.1)
 >>> sorted(AUXILIARY_LOSSES)

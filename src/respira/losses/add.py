@@ -73,11 +73,8 @@ def _label_cosine(labels: torch.Tensor) -> torch.Tensor:
 
 
 class ADDLoss(AuxiliaryLoss):
-    """Angular Distance Distribution loss (module docstring).
-
-    ``forward(embeddings [B, D], labels)`` with class indices, multi-hot flags or soft labels;
-    ``last_components`` holds ``add``, its unweighted terms, pair counts and ``add_skipped_*``.
-    """
+    """Angular Distance Distribution loss (module docstring): ``forward(embeddings [B, D], labels)`` with
+    class indices, multi-hot flags or soft labels."""
 
     name = "add"
     citation = ADD_CITATION

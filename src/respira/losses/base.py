@@ -1,11 +1,8 @@
-"""The base class of respira's auxiliary losses and the helpers they share: labels, metadata, precision,
-and the global batch.
+"""The base class of respira's auxiliary losses and their shared helpers (labels, metadata, precision).
 
-Every rank computes the loss of the global batch. :func:`gather_with_grad`'s backward sums the
-gradient over ranks (as ``torch.distributed.nn.all_gather``), ``W`` times the one-process gradient,
-which DistributedDataParallel's averaging divides back: the result is exactly the one-process
-gradient on the global batch. Do not use a gradient reduction that sums. Shards of different sizes
-are padded for the collective; every rank must call the gathers in the same order.
+Every rank computes the loss of the global batch: :func:`gather_with_grad`'s backward sums the gradient
+over ranks, which DistributedDataParallel's averaging divides back (do not use a summing reduction).
+Every rank must call the gathers in the same order.
 """
 
 from __future__ import annotations
@@ -37,12 +34,11 @@ LabelKind = Literal["index", "multi_hot", "soft"]
 
 
 def _is_distributed() -> bool:
-    """True when ``torch.distributed`` is initialised with more than one process."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def _shard_sizes(local_size: int, device: torch.device) -> list[int]:
-    """Every rank's dim-0 size (a collective: all ranks must call it)."""
+    """Every rank's dim-0 size (a collective)."""
     size = torch.tensor([local_size], dtype=torch.long, device=device)
     sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
     dist.all_gather(sizes, size)
@@ -62,8 +58,6 @@ def _all_gather_padded(tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
 
 
 class _GatherWithGrad(torch.autograd.Function):
-    """all_gather forward; backward sums the gradient over ranks and returns the local slice."""
-
     @staticmethod
     def forward(ctx: Any, tensor: torch.Tensor, sizes: list[int], rank: int) -> torch.Tensor:
         ctx.start = sum(sizes[:rank])
@@ -119,11 +113,8 @@ def label_kind(labels: torch.Tensor) -> LabelKind:
 
 
 def same_label_mask(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-    """Boolean ``[N, M]``: True where two samples have the *same class*.
-
-    Multi-hot vectors are the same class only when identical, so (crackle, wheeze) flags give four
-    classes, as the class indices do. Soft labels are refused.
-    """
+    """Boolean ``[N, M]``: True where two samples have the same class (multi-hot vectors: identical);
+    soft labels are refused."""
     other = labels if other is None else other
     for tensor in (labels, other):
         if label_kind(tensor) == "soft":
@@ -134,13 +125,9 @@ def same_label_mask(labels: torch.Tensor, other: torch.Tensor | None = None) -> 
 
 
 class AuxiliaryLoss(nn.Module):
-    """Base of respira's auxiliary losses (sentence-transformers style).
-
-    Every loss has ``forward(embeddings, labels, **kwargs) -> scalar`` (unknown keyword arguments
-    ignored), ``get_config_dict()`` (its constructor's arguments), a BibTeX ``citation`` and
-    ``last_components`` (named sub-terms of the latest forward); under ``torch.distributed`` it is
-    computed over the global batch.
-    """
+    """Base of respira's auxiliary losses: ``forward(embeddings, labels, **kwargs) -> scalar`` (unknown
+    keywords ignored), ``get_config_dict()``, a BibTeX ``citation`` and ``last_components`` (the latest
+    forward's named sub-terms); computed over the global batch under ``torch.distributed``."""
 
     name: ClassVar[str] = ""
     citation: ClassVar[str] = ""
@@ -199,8 +186,7 @@ def same_metadata_mask(
     *,
     labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Boolean ``[N, N]``: True where samples agree on all ``keys`` (metadata columns ``[size]`` or
-    ``[size, k]``, compared by equality)."""
+    """Boolean ``[N, N]``: True where samples agree on all ``keys`` (metadata ``[size]`` or ``[size, k]``)."""
     mask: torch.Tensor | None = None
     for key in keys:
         if key == "labels":

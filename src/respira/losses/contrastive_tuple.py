@@ -36,12 +36,9 @@ def contrastive_tuple_loss(
 
 
 class ContrastiveTupleLoss(AuxiliaryLoss):
-    """Contrastive-tuple loss over a batch ``[anchors, positives]``; the mean over anchors.
-
-    Each anchor draws ``num_negatives`` other-class samples from the batch (with replacement when fewer),
-    reproducibly from ``seed`` and the step; anchors without one are skipped. The indices drawn are kept in
-    ``last_negative_indices``.
-    """
+    """Contrastive-tuple loss over a batch ``[anchors, positives]``, averaged over anchors; each draws
+    ``num_negatives`` other-class samples of the batch (seeded by ``seed`` and the step; kept in
+    ``last_negative_indices``), and an anchor without one is skipped."""
 
     name = "contrastive_tuple"
     citation = CONTRASTIVE_TUPLE_CITATION

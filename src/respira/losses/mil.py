@@ -1,15 +1,10 @@
-"""Multiple-instance learning over windows: a recording-labelled example as a bag of window logits.
-
-A recording has crackles when at least one window has (Dietterich et al. 1997). Poolings, returned
-as logits and trained with binary cross-entropy against the recording's flags:
+"""Multiple-instance learning: a recording-labelled example as a bag of window logits (Dietterich et al.
+1997), pooled into a logit trained with binary cross-entropy against the recording's flags:
 
 * ``max``: the largest window logit;
 * ``noisy_or``: ``1 − Π_k (1 − p_k)`` (Maron and Lozano-Pérez 1998), in log space;
 * ``attention``: ``Σ_k a_k p_k`` with ``a = softmax(α · z)``, the parameter-free auto-pool of McFee,
   Salamon and Bello (2018) (``α → ∞``: max, ``α = 0``: mean).
-
-A deployed model decides a recording by :func:`respira.core.decision.decide_recording`; the pooling
-only shapes training.
 """
 
 from __future__ import annotations
@@ -25,11 +20,6 @@ MIL_POOLINGS: tuple[str, ...] = ("max", "noisy_or", "attention")
 """Poolings of window logits into a bag's logit (see the module docstring)."""
 
 _EPSILON = 1e-6
-
-
-def _probability_logit(probability: torch.Tensor) -> torch.Tensor:
-    clamped = probability.clamp(_EPSILON, 1 - _EPSILON)
-    return torch.log(clamped) - torch.log1p(-clamped)
 
 
 def pool_bags(
@@ -62,15 +52,13 @@ def pool_bags(
     totals = weights.new_zeros((count, labels)).index_add(0, inverse, weights)
     weights = weights / totals[inverse]
     probability = weights.new_zeros((count, labels)).index_add(0, inverse, weights * torch.sigmoid(logits))
-    return _probability_logit(probability), ids
+    clamped = probability.clamp(_EPSILON, 1 - _EPSILON)
+    return torch.log(clamped) - torch.log1p(-clamped), ids
 
 
 class MultipleInstanceLoss(nn.Module):
-    """Binary cross-entropy of pooled bag logits against the bags' flags (the first window's of each bag).
-
-    ``forward(logits [N, labels], bags [N], flags [N, labels]) -> scalar``; ``last_components`` holds the
-    number of bags.
-    """
+    """Binary cross-entropy of pooled bag logits against each bag's first window's flags:
+    ``forward(logits [N, labels], bags [N], flags [N, labels]) -> scalar``."""
 
     citation: ClassVar[str] = """\
 @article{dietterich1997multiple,
@@ -104,7 +92,6 @@ class MultipleInstanceLoss(nn.Module):
         self.last_components: dict[str, Any] = {}
 
     def get_config_dict(self) -> dict[str, Any]:
-        """The constructor options (``MultipleInstanceLoss(**loss.get_config_dict())`` rebuilds it)."""
         return {"pooling": self.pooling, "alpha": self.alpha}
 
     def forward(self, logits: torch.Tensor, bags: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:

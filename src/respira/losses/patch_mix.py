@@ -1,9 +1,5 @@
-"""Patch-Mix contrastive learning for patch-based encoders (Bae et al., Interspeech 2023): the mixing of
-an AST's patch embeddings and the loss.
-
-``lam`` is the fraction of a mixed sample's patches from its **partner** ``permutation[i]`` (Bae et
-al.'s ``lam`` is the fraction kept: ``lam_paper = 1 - lam``; the loss is the same). A ``[P]`` mask is
-shared by the batch; a ``[B, P]`` mask gives a ``lam`` per sample.
+"""Patch-Mix contrastive learning (Bae et al., Interspeech 2023): mixing an AST's patch embeddings, and
+the loss. ``lam`` is the fraction of patches from the partner ``permutation[i]`` (the paper's ``1 - lam``).
 """
 
 from __future__ import annotations
@@ -38,8 +34,7 @@ PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
 def patch_mix_plan(
     batch_size: int, num_patches: int, *, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Draw one Patch-Mix: ``(permutation [B], mask [num_patches] bool, lam)`` (CPU tensors), the
-    fraction of patches mixed drawn uniformly (the paper's Beta(1, 1))."""
+    """Draw one Patch-Mix (the mixed fraction uniform): ``(permutation [B], mask [P] bool, lam)``."""
     if batch_size < 1 or num_patches < 1:
         raise ValueError(f"need batch_size and num_patches >= 1, got {batch_size} and {num_patches}")
     lam0 = float(torch.rand((), generator=generator, dtype=torch.float64))
@@ -53,8 +48,8 @@ def patch_mix_plan(
 def apply_patch_mix(
     patch_embeddings: torch.Tensor, permutation: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """Out-of-place mix of ``patch_embeddings [B, P, H]``: where ``mask`` is True, take the patch of
-    sample ``permutation[i]``. ``mask``: ``[P]`` (same positions for the whole batch) or ``[B, P]``."""
+    """``patch_embeddings [B, P, H]`` with sample ``permutation[i]``'s patches where ``mask`` (``[P]`` or
+    ``[B, P]``) is True."""
     mask = mask.to(patch_embeddings.device)
     mask = mask.reshape(1, -1, 1) if mask.dim() == 1 else mask.unsqueeze(-1)
     return torch.where(mask, patch_embeddings[permutation.to(patch_embeddings.device)], patch_embeddings)

@@ -1,8 +1,4 @@
-"""respira models: the classifier and its encoders, registered with transformers' Auto classes on import.
-
-Encoders: AST (``transformers.ASTModel``), BEATs (``beats``), EfficientAT MobileNetV3
-(``efficientat``) and the contrastive-embedding paper's CNN (``cnn``).
-"""
+"""respira models: the classifier and its encoders (AST, BEATs, EfficientAT, CNN), registered on import."""
 
 from . import beats, cnn, efficientat  # noqa: F401  (each registers its model type)
 from .respira import (

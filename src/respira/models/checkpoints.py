@@ -1,9 +1,4 @@
-"""What the converters of original (non-respira) checkpoints share, in one place.
-
-Checkpoints are only unpickled with ``torch.load(weights_only=True)``; :func:`load_original_checkpoint`
-says in one line why a file is refused, :func:`load_checked` why weights do not fit a model, and
-:func:`save_converted` writes the folder atomically.
-"""
+"""What the converters of original checkpoints share (read with ``torch.load(weights_only=True)`` only)."""
 
 from __future__ import annotations
 
@@ -62,8 +57,7 @@ def load_checked(
     problem: str,
     name: Callable[[str], str] = str,
 ) -> None:
-    """Load ``mapped`` into ``model`` strictly, after one ``ValueError`` (``problem``: ...) listing every
-    missing, unexpected and misshapen key, each as ``name`` calls it."""
+    """Load ``mapped`` into ``model`` strictly, after one ``ValueError`` listing every key that misfits."""
     expected = model.state_dict()
     missing = [name(key) for key in set(expected) - set(mapped)]
     unexpected = [name(key) for key in set(mapped) - set(expected)]
@@ -87,8 +81,7 @@ def load_checked(
 
 
 def check_output_dir(output_dir: Path, overwrite: bool) -> str:
-    """Refuse (``FileExistsError``) an occupied ``output_dir`` without ``overwrite``, before any work;
-    returns the message."""
+    """Refuse an occupied ``output_dir`` without ``overwrite``, before any work; return the message."""
     occupied = f"{output_dir} exists and is not empty, or not a folder (pass overwrite=True to replace it)"
     if output_dir.exists() and not (output_dir.is_dir() and (overwrite or not any(output_dir.iterdir()))):
         raise FileExistsError(occupied)

@@ -43,7 +43,7 @@ def embed_audio(
     device: str | torch.device | None = None,
     track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
 ) -> np.ndarray:
-    """``[rows, hidden]``: the embeddings :func:`compute_embeddings` adds to ``dataset``."""
+    """The ``[rows, hidden]`` embeddings :func:`compute_embeddings` adds."""
     import datasets
 
     rate = model.config.sampling_rate

@@ -1,6 +1,6 @@
 """Encoder families: what each one is, in one :class:`EncoderSpec` per family.
 
-Adding an encoder family means adding its model folder (config + model, registered with
+Adding a family means adding its model folder (registered with
 :func:`respira.models.registration.register_model_type`) and one spec to ``_SPECS``.
 
 >>> get_encoder_spec("ast").model_type
@@ -43,15 +43,11 @@ __all__ = [
 ]
 
 DEFAULT_ENCODER = "cnn"
-"""The encoder of a recipe (and of a ``RespiraConfig``) that names none."""
-DEFAULT_ENCODER_MODEL_TYPE = "respira_cnn"
-"""The ``model_type`` of :data:`DEFAULT_ENCODER`, without its spec (the code shipped with a model of another
-family holds no other family's)."""
+DEFAULT_ENCODER_MODEL_TYPE = "respira_cnn"  # without the spec, which another family's shipped code lacks
 
 
 class EncoderTokens(NamedTuple):
-    """What ``encode`` returns: tokens ``[batch, tokens, hidden]``, their ``[batch, tokens]`` mask of
-    real signal, the CLS summary ``[batch, hidden]`` (encoders with CLS tokens only) and the raw output."""
+    """What ``encode`` returns: tokens, their mask of real signal, the CLS summary (or ``None``), output."""
 
     tokens: torch.Tensor
     token_mask: torch.Tensor
@@ -61,14 +57,9 @@ class EncoderTokens(NamedTuple):
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """One encoder family: its recipe ``name``, its encoder config's ``model_type``, its featurizer (the one
-    it was pretrained with: name and ``(sampling_rate, num_mel_bins)`` → module of waveforms ``[batch,
-    samples]`` → features ``[batch, frames, bins]``), ``encode`` (``(model, features, frame_mask,
-    **kwargs)`` → :class:`EncoderTokens`), ``time_steps`` (:mod:`.time_steps`), what the model card says of
-    it, and its options: the rate it was pretrained at (a model's default; the only one with
-    ``fixed_rate``), the checkpoint a recipe starts from by default, the modules LoRA adapts, whether it
-    has CLS tokens (``cls`` poolings), AST's sizing to a number of frames (``ast_length_policy="adapt"``)
-    and the patch embeddings Patch-Mix mixes (module, number of patches)."""
+    """One encoder family: its names, the featurizer it was pretrained with, how it encodes features into
+    :class:`EncoderTokens` and time steps, what the model card says of it, and its options (pretraining
+    rate, default checkpoint, LoRA targets, CLS tokens, AST's sizing, Patch-Mix's patch embeddings)."""
 
     name: str
     model_type: str
@@ -114,7 +105,7 @@ def _efficientat_mel(sampling_rate: int, bins: int) -> nn.Module:
 
 # ---------------------------------------------------------------------------------------------- encoding
 
-# Each ``model`` is a RespiraModel, typed as the nn.Module it is: the classifier imports this module.
+# Each ``model`` is a RespiraModel, typed as nn.Module: the classifier imports this module.
 
 
 def _ast_input(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
@@ -188,8 +179,7 @@ def _fit_ast_config(encoder_config: PreTrainedConfig, frames: int) -> None:
 
 
 def _fit_ast_encoder(encoder: PreTrainedModel, frames: int) -> PreTrainedModel:
-    """A copy of a pretrained AST ``encoder`` for ``frames`` input frames (instead of its
-    ``config.max_length``): its position embeddings cropped (centre) or interpolated."""
+    """A pretrained AST copied for ``frames`` input frames (position embeddings cropped or interpolated)."""
     import copy
 
     from transformers import ASTModel
@@ -318,12 +308,12 @@ _SPECS: dict[str, EncoderSpec] = {
 
 
 def encoder_names() -> tuple[str, ...]:
-    """Recipe names of the encoder families: ``("cnn", "ast", "beats", "efficientat")``."""
+    """Recipe names of the encoder families."""
     return tuple(_SPECS)
 
 
 def encoder_specs() -> tuple[EncoderSpec, ...]:
-    """Every registered :class:`EncoderSpec`, in :func:`encoder_names` order."""
+    """Every registered :class:`EncoderSpec`."""
     return tuple(_SPECS.values())
 
 
@@ -351,7 +341,7 @@ def get_encoder_spec(name_or_model_type: str) -> EncoderSpec:
 
 
 def featurizer_spec(featurizer: str) -> EncoderSpec:
-    """The family whose featurizer is ``featurizer`` (each belongs to the encoder it was made for)."""
+    """The family whose featurizer is ``featurizer``."""
     for spec in _SPECS.values():
         if spec.featurizer == featurizer:
             return spec

@@ -1,8 +1,4 @@
-"""LoRA adapters (peft) on the attention projections of AST/BEATs encoders inside a respira classifier.
-
-A LoRA run saves its adapter in PEFT's format (``adapter/``, :func:`save_adapter`) beside the merged model;
-``PeftModel.from_pretrained(lora_base_model(config), "RUN/adapter")`` gives the merged model's outputs.
-"""
+"""LoRA adapters (peft) on the attention projections of AST/BEATs encoders inside a respira classifier."""
 
 from __future__ import annotations
 
@@ -19,7 +15,6 @@ if TYPE_CHECKING:
     from .respira import RespiraConfig, RespiraForAudioClassification
 
 ADAPTER_FOLDER = "adapter"
-"""The sub-folder of a LoRA run (and of its export) holding the PEFT adapter."""
 _ADAPTER_README = """\
 ---
 library_name: peft
@@ -80,8 +75,7 @@ def add_lora(
 
 
 def lora_base_model(config: RespiraConfig) -> RespiraForAudioClassification:
-    """The model a LoRA run's adapter applies to: the run's classifier (``config``, e.g. read from the
-    run folder) with the pretrained weights of its encoder (``config.encoder_name_or_path``)."""
+    """The model a LoRA run's adapter applies to: the run's classifier, its encoder's weights pretrained."""
     from .respira import RespiraForAudioClassification
 
     source = config.encoder_name_or_path
@@ -103,13 +97,12 @@ def lora_base_model(config: RespiraConfig) -> RespiraForAudioClassification:
 
 
 def has_adapter(folder: str | Path) -> bool:
-    """Whether a run or model folder holds a saved LoRA adapter (``adapter/adapter_config.json``)."""
+    """Whether a run or model folder holds a saved LoRA adapter."""
     return (Path(folder) / ADAPTER_FOLDER / "adapter_config.json").is_file()
 
 
 def save_adapter(model: PeftModel, folder: str | Path) -> Path | None:
-    """Save ``model``'s LoRA adapter with PEFT's ``save_pretrained`` in ``folder``/adapter (with a short
-    README saying how to load it)."""
+    """Save ``model``'s LoRA adapter in ``folder``/adapter, with a README saying how to load it."""
     config = model.get_base_model().config
     if not config.encoder_name_or_path:
         return None
@@ -126,8 +119,7 @@ def save_adapter(model: PeftModel, folder: str | Path) -> Path | None:
 
 
 def _name_base_model(readme: Path, source: str) -> None:
-    """PEFT names the classifier's (empty) ``_name_or_path`` as the card's base model: name the encoder's
-    Hub id instead, or none for a local folder (the Hub accepts only repository ids there)."""
+    """Name the encoder's Hub id as the card's base model (none for a local folder), not PEFT's choice."""
     from huggingface_hub import ModelCard
 
     card = ModelCard.load(readme)

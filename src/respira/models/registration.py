@@ -18,8 +18,7 @@ def register_model_type(
     classification_class: type[PreTrainedModel] | None = None,
     feature_extractor_class: type | None = None,
 ) -> None:
-    """Register ``config_class.model_type`` with ``AutoConfig`` and the classes with ``AutoModel``,
-    ``AutoModelForAudioClassification`` and ``AutoFeatureExtractor`` (the ones given)."""
+    """Register the given classes with ``AutoConfig``, ``AutoModel`` and the other Auto classes."""
     # exist_ok: a reloaded module brings new class objects, which must replace the old ones
     AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
     AutoModel.register(config_class, model_class, exist_ok=True)

@@ -1,10 +1,6 @@
 """An encoder's tokens as a sequence of time steps: what frame-level (event detection) outputs read.
 
-The CNN and EfficientAT give one token per step (a step spans their time reduction, 8 and 32 frames);
-BEATs lays ``num_mel_bins / patch_size`` patches per step time-major (``patch_size`` frames); AST's grid is
-frequency-major, a step of ``patch_size`` frames every ``time_stride``. :class:`TimeSteps` averages each
-step's frequency patches (so the masked mean of the steps is the mean pooling of the grid);
-:func:`step_centres` gives their centres in seconds.
+Each step's frequency patches are averaged, so the masked mean of the steps is the mean pooling of the grid.
 """
 
 from __future__ import annotations
@@ -57,8 +53,7 @@ def ast_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps
 def step_centres(
     steps: TimeSteps, frame_hop_seconds: float, first_frame_centre_seconds: float
 ) -> torch.Tensor:
-    """``[steps]`` float32 seconds from the input's start to each step's centre: the centre of its
-    middle frame, given the featurizer's hop and its first frame's centre."""
+    """``[steps]`` seconds from the input's start to the centre of each step's middle frame."""
     index = torch.arange(steps.tokens.shape[1], device=steps.tokens.device, dtype=torch.float32)
     middle = index * steps.stride_frames + (steps.span_frames - 1) / 2
     return middle * frame_hop_seconds + first_frame_centre_seconds

@@ -1,6 +1,4 @@
-"""Screen an archive (``respira screen``): every recording of a SOURCE through a detector, sharded over the
-processes of an ``accelerate launch``, resumable, with Parquet (or CSV) tables of recordings and events.
-"""
+"""Screen an archive (``respira screen``): every recording of a SOURCE through a detector, resumable."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
 """The screening engine: recordings prepared ahead of the model, their windows batched across recordings.
 
-Recordings are read and planned (:meth:`~respira.inference.detector.Detector.plan_windows`, with events
-:func:`~respira.inference.event_detection.plan_chunks`) ahead of the model: on a GPU by a background thread
-(:class:`Prefetch`), on the CPU in line (a reader thread beside a forward pass made ``screen`` slower:
-BENCHMARKS.md). Windows run ``batch_size`` at a time across recordings, and each recording gets the same
-rows as the per-recording path, in listing order. A batch the model refuses is rerun window by window, so
-only the recordings whose own windows fail get an error row.
+Recordings are planned ahead of the model (on a GPU by a background thread, :class:`Prefetch`), their
+windows run ``batch_size`` at a time across recordings, and each gets the rows of the per-recording path,
+in listing order; only the recordings whose own windows fail get an error row.
 """
 
 from __future__ import annotations
@@ -42,13 +39,9 @@ __all__ = [
     "screen_rows",
 ]
 
-DEFAULT_PREFETCH = 8
-"""Recordings decoded ahead of the model at most (the memory of the queue: their waveforms)."""
-CPU_BATCH_SIZE = 8
-"""Windows per forward pass on the CPU: EfficientAT mn04 ran faster a window in batches of 4-8 than of 32
-on the 2-core VM (its activations stay in cache; BENCHMARKS.md, ``respira screen``)."""
+DEFAULT_PREFETCH = 8  # recordings decoded ahead of the model
+CPU_BATCH_SIZE = 8  # windows per forward pass: faster than 32 on the CPU (BENCHMARKS.md, respira screen)
 GPU_BATCH_SIZE = 64
-"""Windows per forward pass on a GPU, which wants large batches."""
 
 
 def default_batch_size(device: str) -> int:
@@ -58,9 +51,8 @@ def default_batch_size(device: str) -> int:
 
 @dataclass
 class Prepared:
-    """A recording read and cut for the model: its ``row`` so far (path, size, mtime_ns, duration,
-    sampling_rate, channels; ``error`` when it cannot be screened), its window ``plan`` and, with events,
-    its ``chunks``; its ``prediction`` and ``events`` (rows) once its windows and chunks have run."""
+    """A recording read and cut for the model: its ``row`` so far, its window ``plan`` and event ``chunks``,
+    then its ``prediction`` and ``events`` rows once they have run."""
 
     recording: Recording
     row: dict[str, Any]
@@ -161,8 +153,7 @@ def _completed(
     screened: Iterable[tuple[Prepared, list[Any] | None, Any]],
     complete: Callable[[Prepared, list[Any]], None],
 ) -> Iterator[Prepared]:
-    """Each item ``complete``d with its outputs, or given its ``error`` (nothing more to run, no events)
-    when its windows were refused or completing it raises a ``ValueError``."""
+    """Each item ``complete``d with its outputs, or given its ``error``."""
     for item, outputs, refused in screened:
         error = refused
         if item.plan is not None and error is None and outputs is not None:
@@ -198,8 +189,7 @@ def screen_rows(
     frame_hop_seconds: float | None = None,
     prefetch: int = DEFAULT_PREFETCH,
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``, its
-    event rows, in order (module docstring)."""
+    """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and event rows, in order."""
     from ..core.events import FRAME_HOP_SECONDS
 
     hop = FRAME_HOP_SECONDS if frame_hop_seconds is None else frame_hop_seconds

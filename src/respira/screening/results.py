@@ -1,15 +1,8 @@
 """Where ``respira screen`` keeps its results: atomic Parquet chunks, a manifest, and the merged tables.
 
-An output folder holds:
-
-- ``screen.json``: the model's fingerprint (:func:`model_fingerprint`), the SOURCE and the options that
-  change results; a run with others is refused (:func:`check_manifest`);
-- ``chunks/``: ``recordings-RUN-PROCESS-NUMBER.parquet`` (and ``events-....parquet``), each written to a
-  temporary name and renamed (:class:`ChunkWriter`), so a killed run redoes only its unfinished chunk;
-- ``recordings.parquet`` (and ``events.parquet``), or ``.csv``: the chunks merged (:func:`merge_chunks`),
-  a recording screened again kept from its latest run.
-
-Columns and Arrow types: :data:`RECORDING_SCHEMA` and :data:`EVENT_SCHEMA`.
+An output folder holds ``screen.json`` (the model's fingerprint, the SOURCE and the options: a run with
+others is refused), ``chunks/`` (each written atomically, so a killed run redoes only its unfinished
+chunk) and the merged ``recordings`` (and ``events``) tables, each recording from its latest run.
 """
 
 from __future__ import annotations
@@ -51,7 +44,6 @@ RECORDING_SCHEMA = pa.schema(
         ("error", pa.string()),  # why the recording could not be screened (one line); null when it was
     ]
 )
-"""The recordings table: one row per recording (column comments in the source say what each holds)."""
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -63,7 +55,6 @@ EVENT_SCHEMA = pa.schema(
         ("rule", pa.string()),  # what kept it: verdict (the recording's verdict holds it)
     ]
 )
-"""The events table (``--events``): one row per detected crackle or wheeze event."""
 
 MANIFEST = "screen.json"
 CHUNKS = "chunks"
@@ -85,8 +76,7 @@ def model_fingerprint(model: Any) -> str:
 
 
 def check_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> None:
-    """Raise a one-line ``ValueError`` when ``output_dir`` holds results of another model, SOURCE or
-    options than ``manifest`` (``{"model": ..., "source": ..., "options": {...}}``)."""
+    """Refuse an ``output_dir`` holding results of another model, SOURCE or options than ``manifest``."""
     path = output_dir / MANIFEST
     if not path.is_file():
         return
@@ -128,8 +118,7 @@ def _chunks(output_dir: Path, table: str) -> list[tuple[tuple[int, int, int], Pa
 
 
 def prepare_run(output_dir: Path) -> int:
-    """Before a run writes (main process, before the others start): remove temporary files and event
-    chunks without their recordings chunk (a process killed between the two), return this run's number."""
+    """Remove temporary files and orphaned event chunks before a run writes; return the run's number."""
     folder = output_dir / CHUNKS
     folder.mkdir(parents=True, exist_ok=True)
     for partial in folder.glob(".*.partial"):
@@ -153,8 +142,7 @@ def finished_keys(output_dir: Path) -> set[tuple[str, int | None, int | None]]:
 
 
 class ChunkWriter:
-    """Collects one process's rows and writes them every ``size`` recordings as one chunk of run
-    ``run``: the events first, then the recordings, each to a temporary name renamed into place."""
+    """Writes one process's rows every ``size`` recordings as a chunk: events first, then recordings."""
 
     def __init__(self, output_dir: Path, run: int, process: int, size: int, events: bool) -> None:
         self.folder = output_dir / CHUNKS
@@ -175,15 +163,11 @@ class ChunkWriter:
             return
         self.number += 1
         name = f"{self.stem}-{self.number:06d}.parquet"
-        if self.events:
-            _write(self.folder / f"events-{name}", pa.Table.from_pylist(self._events, schema=EVENT_SCHEMA))
-        _write(self.folder / f"recordings-{name}", pa.Table.from_pylist(self._recordings, RECORDING_SCHEMA))
+        tables = [("events", self._events, EVENT_SCHEMA)] if self.events else []
+        for table, rows, schema in [*tables, ("recordings", self._recordings, RECORDING_SCHEMA)]:
+            with atomic_path(self.folder / f"{table}-{name}") as partial:
+                pq.write_table(pa.Table.from_pylist(rows, schema=schema), partial)
         self._recordings, self._events = [], []
-
-
-def _write(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as partial:
-        pq.write_table(table, partial)
 
 
 def _merged(output_dir: Path, table: str) -> Iterator[pa.Table]:
@@ -199,8 +183,7 @@ def _merged(output_dir: Path, table: str) -> Iterator[pa.Table]:
 
 
 def merge_chunks(output_dir: Path, output_format: str, events: bool) -> list[Path]:
-    """Write ``recordings.FORMAT`` (and ``events.FORMAT``) from every chunk, chunk by chunk, each to a
-    temporary name renamed into place; return their paths."""
+    """Write ``recordings.FORMAT`` (and ``events.FORMAT``) from every chunk; return their paths."""
     import pyarrow.csv as pcsv
 
     written = []

@@ -32,14 +32,12 @@ from .sources import Recording, Source
 __all__ = ["Summary", "screen"]
 
 POLL_SECONDS = 0.5
-"""How often the main process looks for the other processes' ``finished`` markers."""
 
 
 @dataclass
 class Summary:
-    """What a run did: recordings ``done`` (screened now), ``failed`` (an error row now), ``skipped``
-    (finished by an earlier run), the ``audio_seconds`` screened and the ``wall_seconds`` it took
-    (the main process's, from its first recording to the merged tables); ``outputs``: the tables."""
+    """What a run did: recordings ``done``, ``failed`` and ``skipped`` (finished before), the audio and wall
+    seconds, and the ``outputs`` tables."""
 
     done: int = 0
     failed: int = 0
@@ -136,14 +134,12 @@ def screen(
 
 
 def _from_main(state: Any, value: int) -> int:
-    """The main process's ``value``, on every process (a broadcast over the launch's process group)."""
+    """The main process's ``value``, on every process."""
     if state.num_processes == 1:
         return value
     import torch.distributed as dist
 
-    # torch's own broadcast: accelerate's state may have been set up, before this command's, by a
-    # TrainingArguments (the CLI's parser reads their defaults) that saw no GPU and made its
-    # collectives no-ops, while the process group accelerate launch started is there all the same
+    # torch's own broadcast: accelerate's state may have been set up without a GPU by a TrainingArguments
     if not (dist.is_available() and dist.is_initialized()):
         raise RuntimeError(
             f"process {state.process_index} of {state.num_processes} is not connected to the others "
@@ -155,8 +151,7 @@ def _from_main(state: Any, value: int) -> int:
 
 
 def _share_size(source: Source, index: int, count: int, finished: set[Any]) -> tuple[float, str]:
-    """What the main process's bar counts: hours of audio (headers of its pending files), or recordings
-    for a dataset (its rows are not read twice)."""
+    """What the main process's bar counts: hours of audio, or recordings for a dataset."""
     if source.kind == "dataset":
         try:
             return float(len(range(index, len(source), count))), "recording"
@@ -176,7 +171,7 @@ class _Silent:
 
 
 def _gather(output_dir: Path, run: int, count: int) -> Summary:
-    """Wait for every process's ``finished`` marker of run ``run``; their counts summed."""
+    """Wait for every process's ``finished`` marker of run ``run``; sum their counts."""
     markers = [output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json" for index in range(count)]
     while not all(marker.is_file() for marker in markers):
         time.sleep(POLL_SECONDS)  # a process that died ends the launch (accelerate stops them all)

@@ -1,11 +1,8 @@
 """What ``respira screen`` screens: the recordings of a SOURCE, listed as a stream.
 
-A SOURCE is a folder (searched recursively for :data:`AUDIO_SUFFIXES`, hidden names skipped, in name
-order), a ``.txt`` list (one path per line; blanks and ``#`` comments skipped) or ``.csv`` list (the
-``path`` column, else ``file``, else the first), relative to the list's folder, or a ``datasets`` audio
-dataset (a ``save_to_disk`` folder or a streamed Hub id; ``--audio_column`` read undecoded). Each
-:class:`Recording` carries its name (a path, or ``SPLIT[INDEX]``), what to decode, and the file's size and
-modification time, which key a finished result.
+A SOURCE is a folder (searched recursively for :data:`AUDIO_SUFFIXES`), a ``.txt`` or ``.csv`` list of
+paths (the ``path`` column, else ``file``, else the first), or a ``datasets`` audio dataset (a
+``save_to_disk`` folder or a streamed Hub id).
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ from ..utils.messages import one_line
 __all__ = ["AUDIO_SUFFIXES", "Recording", "Source", "audio_files", "open_source"]
 
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
-"""File suffixes a folder SOURCE is searched for (libsndfile's formats; torchcodec decodes the others)."""
 
 LIST_SUFFIXES: tuple[str, ...] = (".txt", ".csv")
 _DATASET_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
@@ -33,9 +29,8 @@ _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 @dataclass(frozen=True)
 class Recording:
-    """One recording to screen: ``path`` (its name in the results), ``data`` (a path or the file's
-    bytes, what :func:`respira.audio.read_audio` decodes), ``size`` (bytes) and ``mtime_ns`` (the
-    file's modification time; ``None`` for a dataset row)."""
+    """One recording to screen: its name in the results, what to decode (a path or bytes), and the file's
+    size and modification time (``None`` for a dataset row), which key a finished result."""
 
     path: str
     data: str | bytes | None
@@ -44,7 +39,6 @@ class Recording:
 
     @property
     def key(self) -> tuple[str, int | None, int | None]:
-        """What a finished result is known by: ``(path, size, mtime_ns)``."""
         return (self.path, self.size, self.mtime_ns)
 
 
@@ -83,8 +77,7 @@ class Source:
         return itertools.islice(self._listing(), index, None, count)
 
     def check_not_empty(self, source: str) -> None:
-        """Raise a one-line ``ValueError`` naming ``source`` (as the user gave it) when it lists no
-        recording: a folder without audio files, an empty list, a split without rows."""
+        """Refuse a ``source`` (as the user gave it) that lists no recording."""
         if next(iter(self.share()), None) is not None:
             return
         if self.kind == "folder":
@@ -96,7 +89,6 @@ class Source:
         raise ValueError(f"nothing to screen: {found}")
 
     def __len__(self) -> int:
-        """How many recordings a saved dataset holds (a listing's length is not known before it ends)."""
         if self.kind == "dataset" and hasattr(self._dataset, "__len__"):
             return len(self._dataset)
         raise TypeError(f"a {self.kind} SOURCE is streamed: its length is not known in advance")
@@ -140,7 +132,7 @@ def _list_paths(path: Path) -> Iterator[str]:
 
 
 def open_source(source: str, *, split: str | None = None, audio_column: str = "audio") -> Source:
-    """Check and open a SOURCE (module docstring)."""
+    """Check and open a SOURCE."""
     path = Path(source).expanduser()
     if path.is_dir() and any((path / marker).is_file() for marker in _DATASET_MARKERS):
         from datasets import DatasetDict, load_from_disk

@@ -1,13 +1,7 @@
-"""Make a model serve a site: everything respira does with one site's own recordings.
-
-``respira fit-site`` (:mod:`~respira.sites.fit_site`): a site's labelled sample embedded once
-(:mod:`~respira.sites.sample`), per label the model as is, re-tuned thresholds or a site
-head (:mod:`~respira.sites.procedure`, :mod:`~respira.sites.heads`) chosen and judged by nested patient-wise
-cross-validation (:mod:`~respira.sites.out_of_sample`, :mod:`~respira.sites.scores`), the fitted folder
-written (:mod:`~respira.sites.site_folder`) only when it is shown to serve. ``respira suggest``
-(:mod:`~respira.sites.suggest`): which recordings of an archive to label next.
-:mod:`~respira.sites.options`: both commands' options, which the parser reads alone (the other names are
-imported on first use).
+"""Make a model serve a site: ``respira fit-site`` (:mod:`~respira.sites.fit_site`) chooses per label the
+model as is, re-tuned thresholds or a site head by nested patient-wise cross-validation and writes the fitted
+folder only when it is shown to serve; ``respira suggest`` (:mod:`~respira.sites.suggest`) says which
+recordings of an archive to label next.
 """
 
 from __future__ import annotations

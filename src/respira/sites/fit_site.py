@@ -1,13 +1,4 @@
-"""``respira fit-site`` from Python: make a model serve a site from a few of its labelled patients.
-
-:func:`fit_site_folder` checks every input before any audio is read, embeds each recording once
-(:func:`respira.sites.sample.embed_recordings`), fits and judges the candidates by nested patient-wise
-cross-validation (:func:`respira.sites.out_of_sample.fit_sample`) with a learning curve, and writes the
-fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is shown out of sample to beat
-all-normal and the model as is (:attr:`SiteFitResult.verdict`; ``apply_anyway`` writes it, flagged). An
-occupied ``output_dir`` is replaced (``overwrite``) only when it is a folder fit-site wrote and holds
-nothing else (:func:`~respira.sites.site_folder.foreign_entries`).
-"""
+"""``respira fit-site`` from Python: make a model serve a site from a few of its labelled patients."""
 
 from __future__ import annotations
 
@@ -29,8 +20,7 @@ __all__ = ["SiteFitResult", "check_candidates", "curve_means", "fit_site_folder"
 
 @dataclass(frozen=True)
 class SiteFitResult:
-    """What :func:`fit_site_folder` did: the folder (``None`` when nothing was written), the chosen
-    procedure per label, the thresholds and the nested cross-validation's out-of-sample scores."""
+    """What :func:`fit_site_folder` did (``output_dir`` ``None`` when nothing was written)."""
 
     output_dir: Path | None
     chosen: tuple[str, str]
@@ -38,12 +28,10 @@ class SiteFitResult:
     scores: list[dict[str, Any]]
     """The rows of ``nested_cv.csv``: per candidate, chosen and all-normal, the scores with intervals."""
     applies: bool
-    """:attr:`verdict`'s ``serves``: shown out of sample to beat all-normal and the model as is."""
     written: bool
     record: dict[str, Any] = field(repr=False)
     """Everything ``site_fit.json`` holds."""
-    curve: tuple[dict[str, Any], ...] = ()
-    """The learning curve's means (:func:`curve_means`)."""
+    curve: tuple[dict[str, Any], ...] = ()  # curve_means
 
     def score(self, candidate: str) -> float:
         """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""
@@ -51,19 +39,19 @@ class SiteFitResult:
 
     @property
     def verdict(self) -> SiteVerdict:
-        """The fitted site's verdict from the nested cross-validation: what the written folder's card and
-        ``predict`` say of it (:func:`respira.pretrained.sites.site_fit_verdict`)."""
+        """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
         verdict = site_fit_verdict(self.scores, self.record["dataset"], name=self.record["site_name"])
         if verdict is None:
             raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
         return verdict
 
-    def _scored(self, candidate: str) -> str:
-        row = candidate_row(self.scores, candidate)
-        return format_score(row["icbhi_score"], [row.get("icbhi_score_low"), row.get("icbhi_score_high")])
-
     def line(self) -> str:
         """One line: the out-of-sample scores (with 95 % intervals) and the chosen procedure's paired gain."""
+
+        def scored(candidate: str) -> str:
+            row = candidate_row(self.scores, candidate)
+            return format_score(row["icbhi_score"], [row.get("icbhi_score_low"), row.get("icbhi_score_high")])
+
         chosen = ", ".join(f"{n} {c}" for n, c in zip(MULTI_LABEL_NAMES, self.chosen, strict=True))
         units = self.record["units"]
         unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
@@ -72,12 +60,12 @@ class SiteFitResult:
         return (
             f"out of sample on {self.record['site_name']} (nested cross-validation over {units} {unit}; "
             f"patient-bootstrap 95 % intervals): chosen ({chosen}; recording rule "
-            f"{self.record.get('recording_aggregation', 'max')}) {self._scored('chosen')}, model as is "
-            f"{self._scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}"
+            f"{self.record.get('recording_aggregation', 'max')}) {scored('chosen')}, model as is "
+            f"{scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}"
         )
 
     def verdict_line(self) -> str:
-        """One line: whether it serves the site by the rule it is written by, or which part is not shown."""
+        """One line: whether it serves the site, or which part is not shown."""
         verdict = self.verdict
         if verdict.serves:
             return (
@@ -87,8 +75,8 @@ class SiteFitResult:
         return f"not shown {' nor '.join(verdict.not_shown())}"
 
     def curve_line(self) -> str:
-        """One line: the learning curve's mean scores by the number of labelled units, and the fewest whose
-        mean reaches the nested cross-validation's score on every unit, read from the draws alone."""
+        """One line: the learning curve's means by labelled units, and the fewest that reach the nested
+        cross-validation's score."""
         if not self.curve:
             return ""
         unit = "patients" if self.record["units_are_patients"] else "recordings"
@@ -128,9 +116,8 @@ def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]
 
 
 def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> tuple[str, ...]:
-    """The candidates to fit: ``candidates`` (checked), or all; thresholds only when the model cannot take a
-    head
-        (``refusal`` says why; a head asked for is refused in one line)."""
+    """The candidates to fit: ``candidates`` (checked), or all; as is and thresholds only when the model
+    cannot take a head (``refusal`` says why)."""
     if candidates is None:
         return ("as_is", "thresholds") if refusal else CANDIDATES
     chosen = tuple(dict.fromkeys(candidates))
@@ -166,12 +153,9 @@ def fit_site_folder(
     threads: int | None = None,
     say: Any = print,
 ) -> SiteFitResult:
-    """Fit ``model`` to the site in ``data_dir``; write it to ``output_dir`` when it beats all-normal and the
-    model as is out of sample (module docstring).
-
-    ``site_name``: what every report calls the site; ``threads``: torch's (default: the idle cores); ``say``:
-    where the one-line notes go.
-    """
+    """Fit ``model`` to the site in ``data_dir`` (nested patient-wise cross-validation) and write it to
+    ``output_dir`` only when it beats all-normal and the model as is out of sample (or ``apply_anyway``,
+    flagged). Every input is checked before any audio is read; ``say`` takes the one-line notes."""
     from ..core.decision import is_multi_label
     from ..inference.detector import Detector
     from ..utils.files import nan_to_none
@@ -298,15 +282,14 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
 
 
 def label_mix(recordings: Any) -> dict[str, int]:
-    """How many of the fitted recordings are normal, crackle only, wheeze only and both (the record's
-    ``label_mix``, which the card says its estimate assumes)."""
+    """How many of the fitted recordings are normal, crackle only, wheeze only and both."""
     names = ("normal", "crackle", "wheeze", "both")
     found = [names[int(r.crackle) + 2 * int(r.wheeze)] for r in recordings]
     return {name: found.count(name) for name in names}
 
 
 def recording_rule_words(fit: Any, sample: Any) -> str:
-    """What the card and ``site_fit.json`` say of the recording rule the fit chose, and why."""
+    """What the card and ``site_fit.json`` say of the recording rule the fit chose."""
     from ..core.windows import describe_aggregation
     from .procedure import RECORDING_RULES
 
@@ -320,7 +303,7 @@ def recording_rule_words(fit: Any, sample: Any) -> str:
 
 
 def _model_name(model: str | Path) -> str:
-    """How the run files name the base model: the shipped detector by its name, others as given."""
+
     from ..pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
 
     try:

@@ -1,12 +1,6 @@
-"""Linear heads fitted on a site's window embeddings, closed form: the site head and the anchored head.
-
-Class-balanced weighted ridge regression of each window's ±1 recording label on standardised embeddings,
-with unpenalised columns: the intercept (the site head), or the intercept and the model's own logit (the
-anchored head: with a large penalty it is the model's ranking), every penalty from one eigendecomposition
-(:func:`ridge_paths`); a Platt scaling (:func:`platt_scaling`) maps the score to a logit, and the result
-stays one row of a linear layer on the raw embedding (:class:`LinearScore`). :func:`expected_thresholds`
-sets thresholds from calibrated probabilities, where a few labelled recordings make the score jumpy.
-"""
+"""Linear heads fitted on a site's window embeddings in closed form (:func:`ridge_paths`): the site head,
+and the anchored head that also reads the model's own logit; each stays one row of a linear layer on the
+raw embedding (:class:`LinearScore`)."""
 
 from __future__ import annotations
 
@@ -44,8 +38,8 @@ class LinearScore:
 
 
 def balanced_weights(recording: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per window: ``1 / windows of its recording`` times half over the recordings of its class, so every
-    recording weighs the same and each class half (``target``: each recording's 0/1 label)."""
+    """Per window weights so every recording weighs the same and each class (``target``, per recording)
+    half."""
     windows = np.bincount(recording, minlength=target.size).astype(np.float64)
     positives = int(target.sum())
     per_class = np.where(target == 1, 0.5 / max(positives, 1), 0.5 / max(target.size - positives, 1))
@@ -54,8 +48,7 @@ def balanced_weights(recording: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RidgePath:
-    """A head fitted at every penalty of :data:`PENALTIES` on one set of windows: :meth:`scores` gives
-    ``[windows, penalties]`` scores of raw embeddings (and, anchored, the model's logits of the label)."""
+    """A head fitted at every penalty of :data:`PENALTIES`: :meth:`scores` gives ``[windows, penalties]``."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -72,8 +65,8 @@ class RidgePath:
         return scores
 
     def at(self, index: int, model_row: tuple[np.ndarray, float] | None = None) -> LinearScore:
-        """The head at penalty ``index`` as one linear score of the raw embedding; ``model_row``: the
-        model's raw-space row ``(w0, b0)`` of the label, whose logit an anchored head reads."""
+        """The head at penalty ``index`` on the raw embedding; ``model_row``: the model's raw-space row
+        ``(w0, b0)`` of the label, whose logit an anchored head reads."""
         weight = self.weights[:, index] / self.scale
         bias = float(self.intercept[index] - self.mean @ weight)
         if self.anchor is not None:
@@ -86,11 +79,9 @@ class RidgePath:
 def ridge_paths(
     embeddings: np.ndarray, target: np.ndarray, weights: np.ndarray, logits: np.ndarray
 ) -> tuple[RidgePath, RidgePath]:
-    """The site head and the anchored head on one set of windows, each at every penalty of
-    :data:`PENALTIES` (times the mean eigenvalue of the weighted covariance of the standardised
-    embeddings), from one eigendecomposition: weighted ridge regression of the ±1 ``target`` (per window)
-    with an unpenalised intercept, and for the anchored head the model's ``logits`` of the label as a
-    second unpenalised column (eliminated in closed form: a scalar per penalty)."""
+    """The site head and the anchored head at every penalty, from one eigendecomposition: weighted ridge
+    regression of the ±1 ``target`` with an unpenalised intercept (and, anchored, the model's ``logits`` as
+    a second unpenalised column, eliminated in closed form)."""
     x = np.asarray(embeddings, dtype=np.float64)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
@@ -129,8 +120,7 @@ def ridge_paths(
 
 def platt_scaling(scores: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """``(slope, intercept)`` of a class-balanced 1-d logistic regression of 0/1 ``target`` on ``scores``
-    (Newton's method, a small ridge on the slope so separable scores keep a finite one); the slope is
-    at least 0 (a score that ranks backwards gets a constant probability, never a flipped one)."""
+    (a small ridge keeps separable scores finite); the slope is never negative."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(target, dtype=np.float64)
     positives = y.sum()
@@ -161,26 +151,13 @@ def _logit(values: np.ndarray | float) -> np.ndarray:
     return np.log(clipped) - np.log1p(-clipped)
 
 
-def _candidates(values: np.ndarray, most: int = 64) -> np.ndarray:
-    """Thresholds between consecutive distinct values (at most ``most``, by quantile), and one above all."""
-    distinct = np.unique(values)
-    cuts = np.concatenate([(distinct[:-1] + distinct[1:]) / 2, [min(1.0, distinct[-1] + 1e-6)]])
-    if cuts.size > most:
-        cuts = np.unique(np.quantile(cuts, np.linspace(0.0, 1.0, most)))
-    return cuts
-
-
 def expected_thresholds(
     labels: np.ndarray, probabilities: np.ndarray, fixed: Sequence[float | None], fallback: Sequence[float]
 ) -> tuple[float, float]:
-    """(crackle, wheeze) thresholds that maximise the ICBHI-style score *expected* under calibrated
-    posteriors rather than the labels' own score.
-
-    Each label's recording probabilities are calibrated on ``labels`` by a class-balanced Platt scaling of
-    their logits, moved to the label's prevalence (a half added to each count); with the two posteriors
-    independent, a pair of thresholds has an expected specificity and strict sensitivity, and the pair of
-    best mean is searched between the recordings' probabilities. ``fixed``: a threshold per label to keep
-    (``None``: search it); ``fallback``: that of a label its probabilities do not rank."""
+    """(crackle, wheeze) thresholds that maximise the ICBHI-style score expected under the posteriors
+    Platt-calibrated on ``labels`` (steadier than the labels' own score on a few recordings). ``fixed``: a
+    threshold per label to keep (``None``: search it); ``fallback``: that of a label its probabilities do
+    not rank."""
     y = np.asarray(labels, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
     posterior, grids = [], []
@@ -193,8 +170,10 @@ def expected_thresholds(
             grids.append(np.array([float(fixed[label])]))  # type: ignore[arg-type]
         elif slope <= 0.0:
             grids.append(np.array([float(fallback[label])]))
-        else:
-            grids.append(_candidates(p[:, label]))
+        else:  # between consecutive distinct values (at most 64, by quantile), and one above all
+            distinct = np.unique(p[:, label])
+            cuts = np.concatenate([(distinct[:-1] + distinct[1:]) / 2, [min(1.0, distinct[-1] + 1e-6)]])
+            grids.append(np.unique(np.quantile(cuts, np.linspace(0.0, 1.0, 64))) if cuts.size > 64 else cuts)
     crackle, wheeze = posterior
     normal = (1 - crackle) * (1 - wheeze)
     flags = [(p[None, :, label] >= grids[label][:, None]).astype(np.float64) for label in range(2)]

@@ -1,6 +1,5 @@
-"""The options of ``respira fit-site`` and ``respira suggest`` (command-line flags and the API's keywords),
-and the names of fit-site's candidates and selection rules: here so that building the parser imports no
-fitting code."""
+"""The options of ``respira fit-site`` and ``respira suggest``, and fit-site's candidates and selection
+rules: here so that building the parser imports no fitting code."""
 
 from __future__ import annotations
 
@@ -24,16 +23,11 @@ head on the embeddings alone."""
 HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 """The candidates that fit a head (the others read the model's own logit)."""
 SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
-"""How the inner scores choose against the model as is (ranked by inner score, ties to the simpler):
-``one_se_units`` (the default, :data:`respira.sites.procedure.SELECTION`, where the measurements are): the
-model as is whenever fewer units hold a normal recording, or fewer an abnormal one, than there are inner
-folds, else the best option whose inner gain over it exceeds one standard error (paired patient bootstrap);
-``bonferroni``: the best that beats it in :data:`respira.sites.procedure.EVIDENCE` of the paired
-resamples, shared among the options compared: the cautious alternative, which rarely leaves the model as is.
-"""
+"""How the inner scores choose against the model as is: ``one_se_units`` (the default) takes the best
+option whose gain exceeds one standard error, unless an inner fold must lack a normal or an abnormal unit;
+``bonferroni`` the best that beats it in :data:`respira.sites.procedure.EVIDENCE` of the paired resamples."""
 
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
-"""What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
 
 
 def _option(default: Any = MISSING, help: str = "", **more: Any) -> Any:
@@ -41,8 +35,7 @@ def _option(default: Any = MISSING, help: str = "", **more: Any) -> Any:
 
 
 def fit_site_options() -> type:
-    """The dataclass of ``fit-site``'s options, its help naming the corpora registered when the parser is
-    built."""
+    """The dataclass of ``fit-site``'s options (its help names the corpora registered now)."""
     sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
 
     @dataclass(kw_only=True)

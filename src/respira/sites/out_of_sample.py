@@ -1,11 +1,5 @@
-"""Fit a model to a site and judge it out of sample.
-
-:func:`fit_sample`: the procedure (:mod:`respira.sites.procedure`) fitted on every outer patient-wise
-fold's training units and scored per recording on the fold's units (inner selection included), each
-candidate, the chosen procedure and all-normal with patient-bootstrap intervals; then fitted on every
-recording (:class:`SiteFit`). :func:`learning_curve`: the procedure fitted on ``k`` units drawn at random
-and scored on the others, for several ``k``: whether labelling more patients would pay.
-"""
+"""Fit a model to a site and judge it out of sample: nested patient-wise cross-validation
+(:func:`fit_sample`) and a learning curve (:func:`learning_curve`)."""
 
 from __future__ import annotations
 
@@ -18,7 +12,7 @@ import numpy as np
 
 from ..pretrained.sites import candidate_row, site_fit_verdict
 from .options import CANDIDATES
-from .procedure import FittedRule, Procedure, fit_procedure, unit_folds
+from .procedure import FittedRule, fit_procedure, unit_folds
 from .sample import SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
@@ -29,7 +23,7 @@ ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 
 
 def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, into: dict[str, Any]) -> None:
-    """Predict the recordings ``held`` with each rule, writing classes and probabilities into ``into``."""
+    """Each rule's classes and probabilities of the recordings ``held``, written into ``into``."""
     part = sample.subset(held)
     for name, rule in rules.items():
         probabilities = rule.probabilities(part)
@@ -42,12 +36,8 @@ def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, 
 
 @dataclass(frozen=True)
 class SiteFit:
-    """What :func:`fit_sample` fitted and how it scored out of sample.
-
-    ``chosen``: per label a candidate; ``head_weight`` / ``head_bias``: the final head in the raw embedding
-    space (``None`` without a linear head); ``outer``: one row per :data:`ROWS`, the nested-CV scores with
-    intervals; ``aggregation`` / ``top_k``: the recording rule the final procedure chose.
-    """
+    """What :func:`fit_sample` fitted (the final head in the raw embedding space, ``None`` without a linear
+    head) and its nested-CV scores with intervals (``outer``: one row per :data:`ROWS`)."""
 
     chosen: tuple[str, str]
     head_weight: np.ndarray | None
@@ -70,8 +60,7 @@ class SiteFit:
 
     @property
     def applies(self) -> bool:
-        """Whether it is shown out of sample that the chosen procedure beats all-normal and the model as is
-        (:func:`respira.pretrained.sites.site_fit_verdict`: the rule its card and ``predict`` say)."""
+        """Whether it is shown out of sample to beat all-normal and the model as is (its card's rule)."""
         verdict = site_fit_verdict(self.outer, "")
         return verdict is not None and verdict.serves
 
@@ -100,26 +89,11 @@ class SiteFit:
         )
 
 
-def _final_head(sample: SiteSample, procedure: Procedure) -> tuple[np.ndarray | None, np.ndarray | None]:
-    rule = procedure.rules["chosen"]
-    if sample.base_head is None:
-        return None, None
-    weight = np.array(sample.base_head[0], dtype=np.float64, copy=True)
-    bias = np.array(sample.base_head[1], dtype=np.float64, copy=True)
-    for label, head in enumerate(rule.heads):
-        if head is not None:
-            weight[label], bias[label] = head.weight, head.bias
-    return weight, bias
-
-
 def fit_sample(
     sample: SiteSample, *, outer_folds: int = 5, seed: int = 0, resamples: int = 1000, **options: Any
 ) -> SiteFit:
-    """Nested patient-wise cross-validation on ``sample``, then the procedure on all of it.
-
-    ``resamples``: patient-bootstrap resamples per interval; ``options``:
-    :func:`~respira.sites.procedure.fit_procedure`'s keywords.
-    """
+    """Nested patient-wise cross-validation on ``sample``, then the procedure on all of it (``options``:
+    :func:`~respira.sites.procedure.fit_procedure`'s keywords)."""
     folds = unit_folds(sample, outer_folds, seed)
     predicted: dict[str, Any] = {}
     chosen_by_fold = []
@@ -147,7 +121,13 @@ def fit_sample(
             )  # fmt: skip
         outer.append({"candidate": name, **scores})
     final = fit_procedure(sample, seed=seed, **options)
-    weight, bias = _final_head(sample, final)
+    weight = bias = None
+    if sample.base_head is not None:
+        weight = np.array(sample.base_head[0], dtype=np.float64, copy=True)
+        bias = np.array(sample.base_head[1], dtype=np.float64, copy=True)
+        for label, head in enumerate(final.rules["chosen"].heads):
+            if head is not None:
+                weight[label], bias[label] = head.weight, head.bias
     return SiteFit(
         chosen=final.chosen,
         head_weight=weight,
@@ -168,8 +148,8 @@ def fit_sample(
 
 @dataclass(frozen=True)
 class LearningCurve:
-    """:func:`learning_curve`'s result: ``rows``, one per (``units``, ``draw``, ``candidate``), and
-    ``summary``, one per (``units``, ``candidate``): the mean over draws with a patient-bootstrap interval."""
+    """:func:`learning_curve`'s ``rows``, one per (``units``, ``draw``, ``candidate``), and ``summary``, one
+    per (``units``, ``candidate``): the mean over draws with a patient-bootstrap interval."""
 
     rows: list[dict[str, Any]]
     summary: list[dict[str, Any]]
@@ -183,8 +163,8 @@ def default_sizes(units: int, folds: int = 5) -> list[int]:
 
 
 def _draw(sample: SiteSample, size: int, rng: np.random.Generator) -> np.ndarray | None:
-    """A random set of ``size`` units whose recordings, and the others', hold a normal and an abnormal
-    one (200 tries); ``None`` when none was found."""
+    """``size`` random units whose recordings, and the others', hold a normal and an abnormal one (200
+    tries); ``None`` when none was found."""
     names = np.array(sorted(set(sample.units)), dtype=object)
     for _ in range(200):
         drawn = set(rng.choice(names, size=size, replace=False).tolist())
@@ -217,8 +197,8 @@ def learning_curve(
     resamples: int = 1000,
     **options: Any,
 ) -> LearningCurve:
-    """Out-of-sample scores against the number of labelled units: per size, ``draws`` seeded draws fitted on
-    that many units and scored on all the others (``options``: :func:`fit_sample`'s)."""
+    """Out-of-sample scores by labelled units: per size, ``draws`` seeded draws fitted on that many units
+    and scored on all the others."""
     count = len(set(sample.units))
     chosen_sizes = list(sizes) if sizes is not None else default_sizes(count)
     rows: list[dict[str, Any]] = []

@@ -1,18 +1,12 @@
-"""The fitting procedure on labelled recordings (:func:`fit_procedure`): what ``fit-site`` does with the
-recordings it is given, and what nested cross-validation repeats on each outer fold's training units.
+"""The fitting procedure (:func:`fit_procedure`) that ``fit-site`` runs, and nested cross-validation repeats
+on each outer fold's training units:
 
-1. inner patient-wise folds over the training units (:func:`unit_folds`);
-2. per label, each head candidate fitted on the other inner folds at every penalty
-   (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out;
-3. per recording rule of :data:`RECORDING_RULES`, each head's penalty whose out-of-fold recording scores
-   rank the label best (AUC; ties to the larger penalty), Platt-scaled on those scores;
-4. every (rule, crackle candidate, wheeze candidate) scored per recording on the out-of-fold
-   probabilities, its thresholds cross-fitted over the inner folds (the pair of best expected score:
-   :func:`respira.sites.heads.expected_thresholds`; ``as_is`` keeps the model's, at the model's own rule),
-   and one chosen against the model as is by the selection rule;
-5. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
-
-The result also holds each candidate used for both labels (at its preferred rule): one fit scores them all.
+1. inner patient-wise folds over the training units;
+2. per label, each head candidate fitted on the other inner folds at every penalty, scored on the fold left
+   out; per recording rule, the penalty that ranks the label best (AUC), Platt-scaled;
+3. every (rule, crackle candidate, wheeze candidate) scored on the out-of-fold probabilities, thresholds
+   cross-fitted over the inner folds, and one chosen against the model as is by the selection rule;
+4. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
 """
 
 from __future__ import annotations
@@ -61,16 +55,12 @@ __all__ = [
 
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))
-"""The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`), the model's
-default first: a head learns from every window, so their mean may read a recording better than their max."""
+"""The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`)."""
 SELECTION: str = "one_se_units"
-"""The default selection. Measured (``benchmarks/fit_site.py --sizes 20 --draws 10``;
-docs/history/fit-site.md, "Thresholds from the expected score"): against ``bonferroni`` with thresholds
-tuned on the labels' own score it scores higher on the other patients of every site after 20 labelled
-patients and falls below the model as is in fewer draws."""
+"""The default selection (docs/history/fit-site.md, "Thresholds from the expected score")."""
 EVIDENCE: float = 0.95
-"""``bonferroni``'s share of paired resamples in which an option must beat the model as is, before the
-correction for the number of options compared."""
+"""``bonferroni``'s share of paired resamples in which an option must beat the model as is (before the
+correction for the number of options)."""
 _RESAMPLES = 1000
 _HEAD_THRESHOLD = 0.5  # a Platt-scaled head's threshold when the data cannot tune one
 _TIE = 1e-9
@@ -100,7 +90,6 @@ class FittedRule:
     top_k: int | None = None
 
     def logits(self, sample: SiteSample) -> np.ndarray:
-        """``[windows, 2]`` logits of the sample's windows."""
         columns = [
             sample.base_logits[:, label] if head is None else head(sample.embeddings.astype(np.float64))
             for label, head in enumerate(self.heads)
@@ -108,13 +97,11 @@ class FittedRule:
         return np.stack(columns, axis=1)
 
     def recording_rule(self, sample: SiteSample) -> RecordingRule:
-        """``(aggregation, top_k)`` this rule aggregates ``sample``'s windows by."""
         if self.aggregation is None:
             return sample.aggregation, sample.top_k
         return self.aggregation, self.top_k
 
     def probabilities(self, sample: SiteSample) -> np.ndarray:
-        """``[recordings, 2]`` recording probabilities through the rule's aggregation."""
         rule, top_k = self.recording_rule(sample)
         return recording_probabilities(
             self.logits(sample), sample.recording, len(sample.recordings), rule, top_k
@@ -123,12 +110,8 @@ class FittedRule:
 
 @dataclass(frozen=True)
 class Procedure:
-    """:func:`fit_procedure`'s result.
-
-    ``rules``: those of ``"chosen"`` and of each candidate used for both labels; ``penalties``: the penalty
-    index kept per head candidate and label; ``inner_scores``: each option's inner out-of-fold score
-    (``"crackle/wheeze"``, or ``"crackle/wheeze@rule"`` at another rule).
-    """
+    """:func:`fit_procedure`'s result: the rules of ``"chosen"`` and of each candidate used for both labels,
+    and each option's inner score (``"crackle/wheeze"``, or ``"crackle/wheeze@rule"`` at another rule)."""
 
     chosen: tuple[str, str]
     rules: dict[str, FittedRule]
@@ -139,8 +122,7 @@ class Procedure:
 
 
 def check_selection(selection: str | None = None) -> str:
-    """The selection (the default for ``None``); a one-line ``ValueError`` for one not in
-    :data:`~respira.sites.options.SELECTIONS`."""
+    """The selection (the default for ``None``); a one-line ``ValueError`` for an unknown one."""
     chosen = SELECTION if selection is None else selection
     if chosen not in SELECTIONS:
         raise ValueError(f"--selection must be one of {', '.join(SELECTIONS)}, got {chosen!r}")
@@ -150,8 +132,7 @@ def check_selection(selection: str | None = None) -> str:
 def _thresholds(
     labels: np.ndarray, probabilities: np.ndarray, pair: Sequence[str], own: tuple[float, float]
 ) -> tuple[float, float]:
-    """:func:`~respira.sites.heads.expected_thresholds` of a candidate pair: ``as_is`` keeps the model's
-    threshold ``own``; a label the probabilities do not rank falls back to it, or to 0.5 for a head."""
+    """A candidate pair's thresholds (``as_is`` keeps the model's ``own``)."""
     fixed = [own[i] if pair[i] == "as_is" else None for i in range(2)]
     fallback = [own[i] if pair[i] in ("as_is", "thresholds") else _HEAD_THRESHOLD for i in range(2)]
     return expected_thresholds(labels, probabilities, fixed, fallback)
@@ -159,20 +140,18 @@ def _thresholds(
 
 @dataclass
 class _HeadPaths:
-    """One head candidate for one label at every penalty: out-of-fold window scores and the full fit."""
-
     out_of_fold: np.ndarray  # [windows, penalties]
     full: RidgePath
     model_row: tuple[np.ndarray, float] | None
 
 
 def _window_targets(train: SiteSample, label: int) -> np.ndarray:
-    """Each window's target for ``label`` (+1 / -1): its recording's label."""
+    """Each window's target for ``label`` (+1 / -1): its recording's label (benchmarks replace it)."""
     return np.where(train.labels[:, label][train.recording] == 1, 1.0, -1.0)
 
 
 def _head_paths(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _HeadPaths]:
-    """Both head candidates for ``label`` at every penalty (none on one class): fitted once for every rule."""
+    """Both head candidates for ``label`` at every penalty (none on one class)."""
     target = train.labels[:, label]
     if target.min() == target.max():
         return {}
@@ -202,8 +181,7 @@ def _head_paths(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _
 def _head_fit(
     train: SiteSample, paths: _HeadPaths, label: int, rule: RecordingRule
 ) -> tuple[np.ndarray, LinearScore, int]:
-    """The out-of-fold recording probabilities, head and penalty of the penalty whose out-of-fold
-    recording scores under ``rule`` rank ``label`` best, Platt-scaled on those scores."""
+    """Out-of-fold probabilities, head and penalty at the penalty ranking ``label`` best (ties: larger)."""
     target, count = train.labels[:, label], len(train.recordings)
     raw = aggregate_rows(paths.out_of_fold, train.recording, count, *rule)
     aucs = np.array([roc_auc(target, raw[:, j]) for j in range(raw.shape[1])])
@@ -227,8 +205,7 @@ def _select(
     seed: int,
     inner_folds: int = 0,
 ) -> Option:
-    """The best inner out-of-fold option (ties to the simpler) that ``selection`` lets replace the baseline
-    (``one_se_units``: none while an inner fold must lack a normal or an abnormal unit)."""
+    """The best inner option (ties to the simpler) that ``selection`` lets replace the baseline."""
     if selection == "one_se_units":
         units = np.asarray(part.units, dtype=object)
         kinds = (len(set(units[part.classes == 0])), len(set(units[part.classes != 0])))
@@ -269,8 +246,8 @@ def fit_procedure(
     candidates: Sequence[str] = CANDIDATES,
     selection: str = SELECTION,
 ) -> Procedure:
-    """Fit the procedure (module docstring) on the recordings at positions ``train`` of ``sample``;
-    ``candidates``: those to consider (``as_is`` always is)."""
+    """Fit the procedure on the recordings at positions ``train`` of ``sample`` (``as_is`` always a
+    candidate)."""
     chosen_names = [name for name in CANDIDATES if name in candidates or name == "as_is"]
     part = sample.subset(
         np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
@@ -304,7 +281,8 @@ def fit_procedure(
         return np.stack([options[key[0], key[1 + i]][i][0] for i in range(2)], axis=1)  # type: ignore[index]
 
     def name_of(key: Option) -> str:
-        return f"{key[1]}/{key[2]}" + ("" if key[0] == own else f"@{_rule_name(key[0])}")
+        rule, top_k = key[0]
+        return f"{key[1]}/{key[2]}" + ("" if key[0] == own else f"@{rule}{'' if top_k is None else top_k}")
 
     inner_scores: dict[str, float] = {}
     inner_predicted: dict[Option, np.ndarray] = {}
@@ -347,7 +325,3 @@ def fit_procedure(
         if (best[0], name) in options
     }
     return Procedure(best[1:], fitted_rules, penalties, inner_scores, *best[0])  # type: ignore[arg-type]
-
-
-def _rule_name(rule: RecordingRule) -> str:
-    return rule[0] if rule[1] is None else f"{rule[0]}{rule[1]}"

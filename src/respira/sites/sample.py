@@ -1,12 +1,5 @@
-"""A site's labelled sample: its recordings read from a folder, and the encoder's view of their windows.
-
-:func:`read_site_recordings`: every labelled recording of a folder (``--dataset``) before any audio is
-decoded (a cycle-annotated recording is crackle or wheeze when any of its cycles is); units are patients,
-or each recording when a labelled folder names none. :func:`embed_recordings`: one
-forward pass per window ``predict`` cuts gives each window's pooled embedding as the head reads it and the
-model's own logits (a :class:`SiteSample`, saved to one ``.npz``); :func:`linear_head`: the model's head in
-that raw space when a site head can replace it (:func:`site_head_refusal`).
-"""
+"""A site's labelled sample: its recordings (:func:`read_site_recordings`; units are patients, or each
+recording when a folder names none) and the encoder's view of their windows (:func:`embed_recordings`)."""
 
 from __future__ import annotations
 
@@ -44,22 +37,18 @@ _SAMPLE_FORMAT = 1
 
 @dataclass(frozen=True)
 class LabelledRecording:
-    """One labelled recording of a site: ``path`` (an audio file the detector reads), whether it holds
-    ``crackle`` and ``wheeze`` (recording-level labels), its ``unit`` (the patient id; the recording's
-    own id when the corpus names no patient) and its unique ``recording_id`` (e.g. the relative path)."""
+    """One labelled recording of a site; ``unit`` is its patient (its own id when the corpus names none)."""
 
     path: Path
     crackle: bool
     wheeze: bool
     unit: str
     recording_id: str
-    duration: float | None = None
-    """Seconds of audio (``None`` until read; :func:`embed_recordings` fills it)."""
+    duration: float | None = None  # seconds, filled by embed_recordings
 
 
 MIN_UNITS = 4
-"""Fewest units (patients) a sample needs: nested cross-validation holds units out at two levels, and a
-fold without both a normal and an abnormal unit scores nothing."""
+"""Fewest units (patients) a sample needs: nested cross-validation holds units out at two levels."""
 
 
 @dataclass(frozen=True)
@@ -68,33 +57,43 @@ class SiteRecordings:
 
     recordings: tuple[LabelledRecording, ...]
     dataset: str
-    """The corpus (``--dataset``) the folder was read as."""
     data_dir: Path
     units_are_patients: bool
-    """``False`` when the folder names no patient: each recording is then its own unit."""
     left_out: int = 0
-    """Recordings marked too poor to judge, left out (they carry no crackle or wheeze label)."""
+    """Recordings marked too poor to judge, left out."""
 
     @property
     def units(self) -> int:
-        """How many units (patients, or recordings without a patient column) the sample holds."""
         return len({recording.unit for recording in self.recordings})
 
     @property
     def unit_name(self) -> str:
-        """``patients``, or ``recordings (each its own unit: no patient column)``."""
         return "patients" if self.units_are_patients else "recordings (each its own unit: no patient column)"
 
 
 def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
-    """Every labelled recording of ``data_dir`` read as ``dataset`` (see the module docstring); checked
-    by :func:`check_site_recordings`. One-line errors for a folder that is not that corpus."""
+    """Every labelled recording of ``data_dir`` read as ``dataset``, checked by
+    :func:`check_site_recordings`."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
     spec = scored_corpus(dataset)
     if spec.labels == "cycle":
-        sample = _from_cycles(root, dataset, spec.locate)
+        from ..data.text_files import read_annotations
+
+        layout = resolve(spec.locate)(root)
+        stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
+        if not stems:
+            raise ValueError(f"{root} has no recording with both audio and an annotation file")
+        recordings = []
+        for stem in stems:  # crackle (wheeze) when any cycle is; the patient is the name's first field
+            cycles = read_annotations(layout.annotation_files[stem])
+            path = Path(layout.audio_files[stem])
+            crackle, wheeze = any(c.crackle for c in cycles), any(c.wheeze for c in cycles)
+            recordings.append(
+                LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, root))
+            )
+        sample = SiteRecordings(tuple(recordings), dataset, root, units_are_patients=True)
     else:
         if spec.read_index is None:
             raise ValueError(
@@ -131,28 +130,9 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _from_cycles(root: Path, dataset: str, locate: str) -> SiteRecordings:
-    """A cycle-annotated corpus (ICBHI) as recordings: crackle (wheeze) when any cycle is; the patient is
-    the first field of the name."""
-    from ..data.text_files import read_annotations
-
-    layout = resolve(locate)(root)
-    stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
-    if not stems:
-        raise ValueError(f"{root} has no recording with both audio and an annotation file")
-    recordings = []
-    for stem in stems:
-        cycles = read_annotations(layout.annotation_files[stem])
-        path = Path(layout.audio_files[stem])
-        crackle, wheeze = any(c.crackle for c in cycles), any(c.wheeze for c in cycles)
-        recordings.append(LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, root)))
-    return SiteRecordings(tuple(recordings), dataset, root, units_are_patients=True)
-
-
 def check_site_recordings(sample: SiteRecordings) -> None:
-    """One-line ``ValueError`` for a sample fit-site cannot fit and judge: fewer than :data:`MIN_UNITS`
-    units, or no normal or no abnormal recording (the score weighs specificity on the first and
-    sensitivity on the second)."""
+    """One-line ``ValueError`` for fewer than :data:`MIN_UNITS` units, or no normal or no abnormal
+    recording."""
     where = f"--data_dir {sample.data_dir} ({sample.dataset})"
     if sample.units < MIN_UNITS:
         raise ValueError(
@@ -168,14 +148,9 @@ def check_site_recordings(sample: SiteRecordings) -> None:
 
 @dataclass(frozen=True, eq=False)
 class SiteSample:
-    """The encoder's view of a labelled sample, computed once.
-
-    ``embeddings`` ``[windows, hidden]``: each window's raw pooled embedding (before ``head_norm``);
-    ``recording`` ``[windows]``: its recording's index; ``base_logits`` ``[windows, 2]``: the model's own
-    (crackle, wheeze) logits; ``base_head``: the model's head in the raw space, ``(W [2, hidden], b [2])``
-    (``None`` when it is not one linear layer on the embeddings); ``base_thresholds``, ``aggregation`` and
-    ``top_k``: the model's; ``units_are_patients``: ``False`` when each recording is its own unit.
-    """
+    """The encoder's view of a labelled sample, computed once: each window's raw pooled ``embeddings``
+    (before ``head_norm``), its ``recording`` index and the model's own (crackle, wheeze) ``base_logits``;
+    ``base_head`` is :func:`linear_head`."""
 
     embeddings: np.ndarray
     recording: np.ndarray
@@ -189,7 +164,6 @@ class SiteSample:
 
     @property
     def hidden_size(self) -> int:
-        """Features of one embedding."""
         return int(self.embeddings.shape[1])
 
     @cached_property
@@ -204,12 +178,10 @@ class SiteSample:
 
     @cached_property
     def units(self) -> np.ndarray:
-        """``[recordings]`` the unit (patient) of each recording, as strings."""
         return np.array([str(r.unit) for r in self.recordings], dtype=object)
 
     @cached_property
     def duration(self) -> np.ndarray:
-        """``[recordings]`` seconds of audio of each recording (``nan`` where unknown)."""
         return np.array([np.nan if r.duration is None else r.duration for r in self.recordings])
 
     def subset(self, recordings: np.ndarray) -> SiteSample:
@@ -275,9 +247,7 @@ class SiteSample:
 
 
 def site_head_refusal(model: Any) -> str | None:
-    """Why ``model`` cannot take a site head (one line), or ``None`` when it can: its head must be one
-    linear layer on the frozen encoder's pooled embeddings (then only its own head with its own or
-    re-tuned thresholds can serve a site)."""
+    """Why ``model`` cannot take a site head (one line), or ``None`` when it can."""
     config = model.config
     checks = (
         (not isinstance(model, torch.nn.Module), "the model is an ONNX export, without its torch weights"),
@@ -303,9 +273,8 @@ def head_norm_statistics(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def linear_head(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """The model's (crackle, wheeze) head in the raw embedding space: ``(W [2, hidden], b [2])`` float64
-    with ``logits == embeddings @ W.T + b`` for embeddings before ``head_norm`` (whose running mean and
-    variance are folded in); ``None`` when :func:`site_head_refusal` refuses the model."""
+    """The model's (crackle, wheeze) head on embeddings before ``head_norm`` (folded in): ``(W [2, hidden],
+    b [2])`` float64, or ``None`` when :func:`site_head_refusal` refuses the model."""
     if site_head_refusal(model) is not None:
         return None
     layer = model.classifier[-1]
@@ -327,20 +296,14 @@ def embed_recordings(
     progress: bool = True,
     units_are_patients: bool = True,
 ) -> SiteSample:
-    """The :class:`SiteSample` of ``recordings`` through ``detector`` (a torch
-    :class:`respira.Detector`), ``batch_size`` windows per pass (default: 8 on the CPU, 64 on a GPU).
-
-    Raises a one-line ``ValueError`` naming the file when a recording cannot be read, and for a model
-    without crackle and wheeze flags.
-    """
+    """The :class:`SiteSample` of ``recordings`` through a torch :class:`respira.Detector`; one-line
+    ``ValueError`` naming the file a recording cannot be read from, or for a model without flags."""
     from ..audio.dsp import pad_batch
     from ..screening.batches import batched, default_batch_size, prepare, reason
     from ..screening.sources import Recording
     from ..utils.progress import stage
 
-    model = (
-        detector.model
-    )  # torch weights, windows as they are (smoothing 1): Detector.from_pretrained(onnx=False)
+    model = detector.model  # torch weights (Detector.from_pretrained(onnx=False))
     if not is_multi_label(model.config):
         raise ValueError("fitting a site needs a multi-label (crackle, wheeze) model")
     device = next(model.parameters()).device
@@ -356,9 +319,6 @@ def embed_recordings(
         logits = output.logits.float().cpu().numpy()[:, order]
         return list(zip(embeddings, logits, strict=True))
 
-    def read(item: LabelledRecording) -> Any:
-        return prepare(detector, Recording(str(item.path), str(item.path), None, None))
-
     was_training = runner.training
     runner.eval()
     embeddings: list[np.ndarray] = []
@@ -369,7 +329,9 @@ def embed_recordings(
         with stage(
             "embedding the labelled recordings", len(recordings), "recording", enabled=progress
         ) as shown:
-            prepared = map(read, recordings)
+            prepared = (
+                prepare(detector, Recording(str(r.path), str(r.path), None, None)) for r in recordings
+            )
             windows = batched(prepared, lambda p: p.plan.windows if p.plan is not None else [], run, size)
             for position, (item, outputs, error) in enumerate(windows):
                 failure = item.row.get("error") or (reason(error, item.recording.path) if error else None)

@@ -1,11 +1,6 @@
-"""What a site fit is judged by: the detector's own per-recording verdict and its ICBHI-style score.
-
-Window logits become recording probabilities through the detector's aggregation
-(:func:`recording_probabilities`), flags through the one decision rule (:func:`recording_classes`), scored
-per recording (specificity on normal recordings, strict sensitivity on abnormal ones, their mean);
-:func:`scores_with_intervals` adds each label's AUC and patient-bootstrap 95 % intervals, every resample at
-once (:func:`respira.metrics.recording_level.patient_resample_counts`, stratified by class signature).
-"""
+"""What a site fit is judged by: the detector's own per-recording verdict and its ICBHI-style score
+(specificity on normal recordings, strict sensitivity on abnormal ones, their mean), with patient-bootstrap
+95 % intervals computed for every resample at once."""
 
 from __future__ import annotations
 
@@ -38,9 +33,8 @@ SCORE_KEYS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "cra
 def aggregate_rows(
     values: np.ndarray, recording: np.ndarray, count: int, rule: str, top_k: int | None
 ) -> np.ndarray:
-    """``[count, columns]``: the rows of ``values`` ``[windows, columns]`` of each recording (``recording``:
-    each window's, ``0 .. count - 1``) aggregated by ``rule`` (:func:`respira.core.windows.aggregate_windows`;
-    ``max`` computed for all recordings at once)."""
+    """``[count, columns]``: the rows of ``values`` of each recording (``recording``: each window's)
+    aggregated by ``rule`` (:func:`respira.core.windows.aggregate_windows`)."""
     check_aggregation(rule, top_k)
     values = np.asarray(values, dtype=np.float64)
     if rule == "max":
@@ -57,8 +51,7 @@ def aggregate_rows(
 def recording_probabilities(
     window_logits: np.ndarray, recording: np.ndarray, count: int, rule: str, top_k: int | None
 ) -> np.ndarray:
-    """``[count, 2]`` recording probabilities of ``[windows, 2]`` logits: the sigmoid of each window
-    aggregated by the detector's ``rule`` (:func:`aggregate_rows`)."""
+    """``[count, 2]`` recording probabilities of ``[windows, 2]`` logits, aggregated by ``rule``."""
     return aggregate_rows(sigmoid(window_logits), recording, count, rule, top_k)
 
 
@@ -68,8 +61,7 @@ def recording_classes(probabilities: np.ndarray, thresholds: Sequence[float]) ->
 
 
 def _icbhi_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> tuple[Any, Any, Any]:
-    """Weighted specificity, strict sensitivity and their mean (of the defined ones) per row of
-    ``weights`` ``[resamples, recordings]``."""
+    """Weighted specificity, strict sensitivity and their mean per row of ``weights``."""
     normal = truth == 0
     right = predicted == truth
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -83,14 +75,13 @@ def _icbhi_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) 
 
 
 def weighted_icbhi_scores(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The ICBHI-style score of four-class ``predicted`` against ``truth`` for each row of ``weights``
-    ``[resamples, recordings]`` (e.g. :func:`~respira.metrics.recording_level.patient_resample_counts`)."""
+    """The ICBHI-style score of four-class ``predicted`` for each row of ``weights`` ``[resamples,
+    recordings]``."""
     return _icbhi_parts(truth, predicted, weights)[2]
 
 
 def icbhi_score(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """The ICBHI-style score of four-class ``predicted`` against ``truth`` (recordings): the mean of the
-    specificity on normal recordings and the strict sensitivity on abnormal ones (``nan`` parts left out)."""
+    """The ICBHI-style score of four-class ``predicted`` against ``truth`` (``nan`` parts left out)."""
     return float(_icbhi_parts(truth, predicted, np.ones((1, truth.size)))[2][0])
 
 
@@ -113,13 +104,9 @@ def scores_with_intervals(
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Per-recording scores with patient-bootstrap percentile intervals (keys :data:`SCORE_KEYS` and
-    ``KEY_low`` / ``KEY_high``, plus ``scored_recordings`` and ``scored_units``).
-
-    ``labels`` and ``units`` are the whole sample's; ``parts``: ``(scored, predicted, probabilities)``, a
-    mask of the recordings a part scores, the four classes and ``[recordings, 2]`` probabilities (``None``:
-    no AUC) of every recording. Each score is the mean over the parts (e.g. a learning curve's draws); a
-    resample draws the units once for all parts, so the interval is that of the mean."""
+    """Per-recording scores with patient-bootstrap intervals (keys :data:`SCORE_KEYS`, ``KEY_low`` /
+    ``KEY_high``, ``scored_recordings`` and ``scored_units``), each the mean over ``parts``: ``(scored mask,
+    four classes, probabilities or None)`` of every recording; each resample is shared by all parts."""
     truth = flags_to_classes(labels)
     weights = _weights(truth, units, resamples, seed)
     per_part: dict[str, list[np.ndarray]] = {key: [] for key in SCORE_KEYS}
@@ -145,14 +132,13 @@ def scores_with_intervals(
 
 
 def _weights(truth: np.ndarray, units: Sequence[Any], resamples: int, seed: int) -> np.ndarray:
-    """``[1 + resamples, recordings]``: the sample itself, then each patient-bootstrap resample's counts
-    (the same for every call with the same units, classes and seed: paired across candidates)."""
+    """``[1 + resamples, recordings]``: the sample itself, then each resample's counts (paired by seed)."""
     counts = patient_resample_counts(units, resamples=resamples, seed=seed, strata=truth).astype(np.float64)
     return np.concatenate([np.ones((1, truth.size)), counts])
 
 
 def _with_interval(key: str, values: np.ndarray) -> dict[str, float]:
-    """``{key, key_low, key_high}``: ``values[0]`` (the sample), the 95 % percentile interval of the rest."""
+    """``{key, key_low, key_high}``: ``values[0]``, the 95 % percentile interval of the rest."""
     tail = 100 * (1 - 0.95) / 2
     point, replicates = values[0], values[1:]
     defined = replicates[~np.isnan(replicates)]
@@ -170,9 +156,8 @@ def paired_gain(
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, float]:
-    """The ICBHI-style score of four-class ``predicted`` minus that of ``baseline`` (every recording),
-    with a paired patient-bootstrap interval: both scored on the same resamples as
-    :func:`scores_with_intervals` draws (keys ``key``, ``key_low``, ``key_high``)."""
+    """The ICBHI-style score of ``predicted`` minus that of ``baseline``, with a paired patient-bootstrap
+    interval (the resamples :func:`scores_with_intervals` draws)."""
     truth = flags_to_classes(labels)
     weights = _weights(truth, units, resamples, seed)
     gain = weighted_icbhi_scores(truth, np.asarray(predicted), weights) - weighted_icbhi_scores(

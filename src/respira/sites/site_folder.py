@@ -1,13 +1,6 @@
 """The model folder ``respira fit-site`` writes: the base model with a site's heads and thresholds, in Hub
 layout like the shipped detector, so ``predict``, ``app``, :class:`~respira.Detector`, onnxruntime and
-``trust_remote_code`` run it unchanged.
-
-A site head fitted on the raw embeddings ``x`` (``z = w . x + b``) is the classifier's row
-``w' = w * sqrt(var + eps)``, ``b' = b + w . mu`` behind ``head_norm`` (:func:`site_head_rows`);
-:func:`write_site_folder` writes the weights, config (thresholds; ``calibration``), ONNX, code, checksums,
-the run files (``site_fit.json``, ``nested_cv.csv``, the learning curve) and the card rendered from them
-(:func:`~respira.hub.card_render.site_card_section`).
-"""
+``trust_remote_code`` run it unchanged."""
 
 from __future__ import annotations
 
@@ -39,14 +32,13 @@ _CALIBRATION_KEYS: tuple[str, ...] = (
     *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
     "chosen",
 )
-"""What the written config's ``calibration`` records of the fit (with its thresholds)."""
 
 
 def site_head_rows(
     model: RespiraForAudioClassification, weight: np.ndarray, bias: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The raw-space head ``(weight [2, hidden], bias [2])`` in (crackle, wheeze) order as the rows of the
-    classifier's linear layer, in the model's output order (``[outputs, hidden]``, ``[outputs]``)."""
+    """The raw-space (crackle, wheeze) head as the rows of the classifier's linear layer behind
+    ``head_norm`` (``w * sqrt(var + eps)``, ``b + w . mu``), in the model's output order."""
     weight, bias = np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)
     statistics = head_norm_statistics(model)
     if statistics is not None:
@@ -108,12 +100,8 @@ def write_site_folder(
     overwrite: bool = False,
     onnx: bool = True,
 ) -> Path:
-    """Write the site's model folder (module docstring), staged beside ``output_dir``; return it.
-
-    ``model`` is changed in place by :func:`apply_site_fit`; ``record``: what the run files and card say of
-    the fit; ``base``: the base model's folder (its preprocessor config and code kept); ``curve``: the
-    learning-curve rows.
-    """
+    """Write the site's model folder (weights, config, ONNX, code, checksums, run files and card), staged
+    beside ``output_dir``; return it. ``model`` is changed in place (:func:`apply_site_fit`)."""
     from transformers.utils import logging as transformers_logging
 
     from ..hub.card_render import render_folder_card
@@ -158,8 +146,7 @@ def write_site_folder(
 
 
 def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """The learning curve: mean out-of-sample score (± sd over draws) against labelled units, per
-    procedure."""
+
     from ..reports.figures import new_figure, save_figure
     from .out_of_sample import draw_scores
 
@@ -182,7 +169,7 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 
 def foreign_entries(folder: Path) -> list[str]:
-    """The entries of ``folder`` that fit-site did not write: what ``--overwrite`` must not delete."""
+    """The entries of ``folder`` that fit-site did not write (``--overwrite`` must not delete them)."""
     from ..hub.checksums import CHECKSUM_FILE
     from ..hub.onnx import ONNX_FILE
     from ..hub.remote_code import FILES

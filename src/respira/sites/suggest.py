@@ -1,14 +1,10 @@
 """``respira suggest`` from Python: which recordings of an archive a site should label next.
 
-An archive is a folder in the labelled-folder layout (:mod:`respira.data.labelled`): audio files below it
-and, optionally, a ``labels.csv`` whose rows may be labelled, blank (not yet labelled) or judged too poor to
-label (answered), and whose ``patient`` column groups recordings; a file the CSV does not list is not yet
-labelled. :func:`suggest_labels` checks it all first (:func:`read_archive`), runs the model only over the
-recordings not in its cache beside the output (:func:`embed_archive`: reused while a file's path, size and
-modification time are unchanged, so a second round loads no model), orders the units not yet labelled by
-the model's doubt (:func:`suggest_units`) and writes a ``labels.csv`` atomically: the answered rows, then
-the recordings of the ``budget`` units to label next, in order, labels blank, each with its ``reason``, then
-the other rows not yet labelled. The user's ``ARCHIVE/labels.csv`` is rewritten only when it is the output.
+An archive is a labelled folder (:mod:`respira.data.labelled`) whose ``labels.csv`` rows may be labelled,
+blank or judged too poor (answered); a file the CSV does not list is not yet labelled. The model's view is
+cached beside the output per file path, size and modification time, so a second round loads no model. The
+``labels.csv`` written holds the answered rows, then the recordings of the units to label next, in order,
+each with its ``reason``, then the other rows not yet labelled.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -47,8 +42,7 @@ CACHE_FOLDER = ".respira_suggest"
 """The folder beside the output that keeps the model's view of the archive between rounds."""
 LABELS_FILE = "labels.csv"
 STRATEGY = "uncertainty"
-"""How :func:`suggest_units` orders the units: ``benchmarks/suggest.py`` chose it over random, embedding
-coverage, class balance and a hybrid (BENCHMARKS.md, "Which patients to label first")."""
+"""How :func:`suggest_units` orders the units (``benchmarks/suggest.py`` chose it)."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +61,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def suggest_units(
     sample: SiteSample, budget: int, *, labelled: Mapping[str, bool] | None = None
 ) -> list[Suggestion]:
-    """The ``budget`` units of ``sample`` to label next, never one of ``labelled``, in order: first the
-    unit with the smallest doubt (the logit distance between any of its recordings' probabilities, at
-    the model's own rule, and its threshold), each with its reason."""
+    """The ``budget`` units of ``sample`` to label next, never one of ``labelled``: smallest doubt first
+    (the logit distance of any of its recordings' probabilities to its threshold)."""
     units = tuple(dict.fromkeys(str(unit) for unit in sample.units))
     position = {unit: place for place, unit in enumerate(units)}
     owner = np.array([position[str(unit)] for unit in sample.units], dtype=np.int64)
@@ -107,28 +100,24 @@ class ArchiveRecording:
 
     @property
     def answered(self) -> bool:
-        """Labelled, or judged too poor to label."""
         return self.row is not None and self.row.answered
 
 
 @dataclass(frozen=True)
 class Archive:
-    """An archive read and checked: its recordings (the CSV's rows in order, then the files it does not
-    list, in name order) and whether units are patients."""
+    """An archive read and checked: the CSV's rows in order, then the files it does not list."""
 
     root: Path
     recordings: tuple[ArchiveRecording, ...]
     units_are_patients: bool
-    columns: tuple[str, ...]
-    """The optional columns the CSV has (``patient``, ``device``, ``location``, ``quality``)."""
+    columns: tuple[str, ...]  # the CSV's optional columns
 
     def answered_units(self) -> set[str]:
-        """Units whose every recording is answered (labelled, or judged too poor to label)."""
+        """Units whose every recording is answered."""
         return {r.unit for r in self.recordings} - {r.unit for r in self.recordings if not r.answered}
 
     def labelled_units(self) -> dict[str, bool]:
-        """Answered units with a labelled recording → whether any of their labelled recordings is
-        abnormal."""
+        """Answered units with a labelled recording → whether any of those is abnormal."""
         answered = self.answered_units()
         done: dict[str, bool] = {}
         for r in self.recordings:
@@ -138,9 +127,8 @@ class Archive:
 
 
 def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
-    """The archive ``data_dir`` (see the module docstring), read and checked; ``unit``: ``patient``,
-    ``recording`` or ``None`` (patients when ``labels.csv`` has a ``patient`` column). One-line errors
-    name the folder, or the CSV's line and value."""
+    """The archive ``data_dir`` read and checked (one-line errors); ``unit`` ``None``: patients when
+    ``labels.csv`` has a ``patient`` column."""
     from ..data.errors import CorpusFormatError
     from ..screening.sources import AUDIO_SUFFIXES, audio_files
 
@@ -184,8 +172,7 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
 
 
 def model_key(model: str | Path) -> str:
-    """The cache key of a model: its folder's file names, sizes and modification times (a Hub id as
-    named)."""
+    """The cache key of a model: its folder's file names, sizes and modification times."""
     digest = hashlib.sha256(str(model).encode())
     folder = Path(model).expanduser()
     if folder.is_dir():
@@ -193,11 +180,6 @@ def model_key(model: str | Path) -> str:
             stat = path.stat()
             digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def _file_key(path: Path) -> list[Any]:
-    stat = path.stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 def embed_archive(
@@ -208,14 +190,13 @@ def embed_archive(
     batch_size: int | None = None,
     device: str | None = None,
 ) -> tuple[SiteSample, int]:
-    """The :class:`SiteSample` of every recording of ``archive`` (labels: the CSV's, ``False`` where
-    blank) and how many recordings the model ran on (0: all from ``cache``: no model loaded)."""
+    """The :class:`SiteSample` of every recording of ``archive`` and how many the model ran on."""
     from ..inference.detector import Detector
     from ..utils.files import atomic_path
 
     key = model_key(model)
     stored, index_file = cache / f"{key}.npz", cache / f"{key}.json"
-    keys = [_file_key(r.path) for r in archive.recordings]
+    keys = [[str(r.path), (s := r.path.stat()).st_size, s.st_mtime_ns] for r in archive.recordings]
     names = [json.dumps(k) for k in keys]
     kept: SiteSample | None = None
     known: dict[str, int] = {}
@@ -237,9 +218,18 @@ def embed_archive(
         parts.append(embed_recordings(detector, fresh, batch_size=batch_size))
     place = {names[i]: p for p, i in enumerate([*reused, *missing])}
     joined = _join(parts).subset(np.array([place[name] for name in names]))
-    sample = replace(
-        joined, recordings=_relabelled(joined, archive), units_are_patients=archive.units_are_patients
+    relabelled = tuple(
+        LabelledRecording(
+            r.path,
+            bool(r.row is not None and r.row.crackle),
+            bool(r.row is not None and r.row.wheeze),
+            r.unit,
+            r.recording_id,
+            s.duration,
+        )
+        for r, s in zip(archive.recordings, joined.recordings, strict=True)
     )
+    sample = replace(joined, recordings=relabelled, units_are_patients=archive.units_are_patients)
     if missing:
         cache.mkdir(parents=True, exist_ok=True)
         sample.save(stored)
@@ -262,35 +252,17 @@ def _join(parts: Sequence[SiteSample]) -> SiteSample:
     )
 
 
-def _relabelled(sample: SiteSample, archive: Archive) -> tuple[LabelledRecording, ...]:
-    """``sample``'s recordings (in the archive's order) with the archive's ids, units and labels."""
-    return tuple(
-        LabelledRecording(
-            r.path,
-            bool(r.row is not None and r.row.crackle),
-            bool(r.row is not None and r.row.wheeze),
-            r.unit,
-            r.recording_id,
-            s.duration,
-        )
-        for r, s in zip(archive.recordings, sample.recordings, strict=True)
-    )
-
-
 @dataclass(frozen=True)
 class SuggestResult:
-    """What :func:`suggest_labels` wrote: the file, the units to label next in order (with their reason
-    and recordings), how many units were labelled already, and the model pass's timing."""
+    """What :func:`suggest_labels` wrote, and the model pass's timing."""
 
     output: Path
     suggestions: tuple[Suggestion, ...]
-    recordings: dict[str, tuple[str, ...]]
-    """Unit → the files (as written) of its recordings to label."""
+    recordings: dict[str, tuple[str, ...]]  # unit → the files written for it
     labelled_units: int
     units_are_patients: bool
     strategy: str
-    embedded: int
-    """Recordings the model ran on this round (0: every one came from the cache)."""
+    embedded: int  # recordings the model ran on this round
     cached: int
     audio_seconds: float
     embedding_seconds: float
@@ -328,11 +300,9 @@ def suggest_labels(
     overwrite: bool = False,
     threads: int | None = None,
 ) -> SuggestResult:
-    """Write to ``output`` the ``budget`` units of the archive ``data_dir`` to label next (see the module
-    docstring); ``unit``: ``patient`` or ``recording`` (default: patients when ``labels.csv`` names them).
-    One-line errors, before any model is loaded, for a budget outside 1 .. the units not yet labelled, an
-    output that exists (unless ``overwrite``, or it is the archive's own ``labels.csv``), an archive
-    without audio and a ``labels.csv`` row that cannot be read."""
+    """Write to ``output`` the ``budget`` units of the archive ``data_dir`` to label next. One-line errors,
+    before any model is loaded, for a bad budget, archive or ``labels.csv`` row, or an ``output`` that exists
+    (unless ``overwrite``, or it is the archive's own ``labels.csv``)."""
     from ..utils.threads import apply_num_threads
 
     apply_num_threads(requested=threads)
@@ -383,14 +353,6 @@ def _check_output(target: Path, archive: Archive, overwrite: bool) -> Path:
     return target
 
 
-def _file_cell(root: Path, file: str, folder: Path) -> str:
-    """The ``file`` cell of a recording the archive names ``file`` (relative to ``root``, or absolute), for
-    a labels.csv in ``folder``: the archive's own name, a symlink's not followed."""
-    if Path(file).is_absolute():
-        return Path(file).as_posix()
-    return Path(os.path.relpath(root / file, folder)).as_posix()  # both made absolute, symlinks kept
-
-
 def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str, tuple[str, ...]]:
     """Write the list (staged, then moved into place); unit → the files written for it."""
     from ..utils.files import write_text_atomic
@@ -411,8 +373,9 @@ def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str
         values = {c: getattr(source, c, None) for c in ("patient", "device", "location", "quality")}
         if archive.units_are_patients:
             values["patient"] = recording.unit
-        name = _file_cell(archive.root, recording.recording_id, target.parent)
-        return [name, *flags, *(values[c] or "" for c in optional), reason]
+        file = recording.recording_id  # relative to the archive, or absolute; symlinks not followed
+        name = Path(file if Path(file).is_absolute() else os.path.relpath(archive.root / file, target.parent))
+        return [name.as_posix(), *flags, *(values[c] or "" for c in optional), reason]
 
     files: dict[str, list[str]] = {s.unit: [] for s in chosen}
     for recording in archive.recordings:

@@ -291,28 +291,6 @@ def plan_corpus(
     icbhi_counts: bool,
 ) -> tuple[list[Patient], list[Recording]]:
     """The patients and recordings of a corpus; ``ValueError`` for arguments that cannot make one."""
-    _check(n_patients, recordings_per_patient, cycles_per_recording, sample_rates, n_recordings, icbhi_counts)
-    rng = np.random.default_rng(seed)
-    patients = _plan_patients(rng, n_patients)
-    n_recordings = NUM_RECORDINGS if icbhi_counts else n_recordings
-    counts = _recording_counts(rng, n_patients, recordings_per_patient, n_recordings)
-    recordings = _plan_recordings(rng, patients, counts, cycles_per_recording, sample_rates)
-    _assign_split(rng, recordings)
-    if icbhi_counts:
-        _match_published_counts(rng, recordings, cycles_per_recording)
-    else:
-        _cover_classes(rng, recordings)
-    return patients, recordings
-
-
-def _check(
-    n_patients: int,
-    recordings_per_patient: tuple[int, int],
-    cycles_per_recording: tuple[int, int],
-    sample_rates: Sequence[int],
-    n_recordings: int | None,
-    icbhi_counts: bool,
-) -> None:
     if n_patients < MIN_PATIENTS:
         raise ValueError(
             f"n_patients={n_patients}: at least {MIN_PATIENTS} patients are needed to put every class "
@@ -341,3 +319,14 @@ def _check(
         raise ValueError(
             f"icbhi_counts=True makes {NUM_RECORDINGS} recordings, not n_recordings={n_recordings}"
         )
+    rng = np.random.default_rng(seed)
+    patients = _plan_patients(rng, n_patients)
+    n_recordings = NUM_RECORDINGS if icbhi_counts else n_recordings
+    counts = _recording_counts(rng, n_patients, recordings_per_patient, n_recordings)
+    recordings = _plan_recordings(rng, patients, counts, cycles_per_recording, sample_rates)
+    _assign_split(rng, recordings)
+    if icbhi_counts:
+        _match_published_counts(rng, recordings, cycles_per_recording)
+    else:
+        _cover_classes(rng, recordings)
+    return patients, recordings

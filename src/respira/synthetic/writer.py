@@ -103,7 +103,7 @@ def _write_corpus(
 ) -> None:
     folder = root / RECORDINGS_FOLDER
     folder.mkdir()
-    # One generator per recording, derived from the seed and the recording's position in the plan.
+    # one generator per recording, from the seed and the recording's position in the plan
     for recording, child in zip(recordings, seed_sequence.spawn(len(recordings)), strict=True):
         audio, rows = _synthesize(recording, np.random.default_rng(child))
         stem = recording.name.stem
@@ -144,13 +144,9 @@ def make_synthetic_icbhi(
     n_recordings: int | None = None,
     icbhi_counts: bool = False,
 ) -> Path:
-    """Write a synthetic ICBHI-format corpus to ``out_dir`` and return ``Path(out_dir)``.
-
-    The same arguments give byte-identical files. Ranges are inclusive; ``n_recordings``: exactly this
-    many; ``icbhi_counts``: ICBHI's published counts. ``overwrite`` replaces only the corpus's entries
-    (:data:`CORPUS_ENTRIES`) of an earlier synthetic corpus. ``ValueError`` for arguments that make no
-    corpus, ``FileExistsError`` for a target it may not write.
-    """
+    """Write a synthetic ICBHI-format corpus to ``out_dir`` (byte-identical for the same arguments) and
+    return ``Path(out_dir)``. Ranges are inclusive; ``icbhi_counts``: ICBHI's published counts;
+    ``overwrite`` replaces only the :data:`CORPUS_ENTRIES` of an earlier synthetic corpus."""
     out = Path(out_dir).expanduser()
     patients, recordings = plan_corpus(
         seed,

@@ -1,1 +1,1 @@
-"""Small helpers shared across respira (files written atomically, folders swapped into place, text tables)."""
+"""Small helpers shared across respira."""

@@ -43,7 +43,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except OSError as error:
         if str(partial) not in (str(error.filename), str(error.filename2)):
             raise
-        # The user gave ``path``: an error about the temporary name must not show it.
+        # the error names the user's path, not the temporary one
         raise type(error)(error.errno, error.strerror or str(error), str(path)) from None
     finally:
         with suppress(OSError):
@@ -136,11 +136,8 @@ def remove_stale_partials(output_dir: str | Path) -> list[Path]:
 def staged_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None
 ) -> Iterator[Path]:
-    """Yield a new hidden, locked staging folder next to ``output_dir``; on success swap it into place.
-
-    An occupied ``output_dir`` raises ``FileExistsError`` (``exists_message``) unless ``overwrite``. On any
-    error the staging folder is removed and ``output_dir`` left as it was.
-    """
+    """Yield a new hidden, locked staging folder next to ``output_dir``, swapped into place on success
+    (:func:`swap_into_place`) and removed on any error."""
     output_dir = Path(output_dir)
     check_folder_target(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +171,6 @@ def swap_into_place(
     except BaseException:
         old.rename(output_dir)
         raise
-    # The new folder is in place: failing to delete the old one is no reason to fail.
     if old.is_dir() and not old.is_symlink():
         shutil.rmtree(old, ignore_errors=True)
     else:

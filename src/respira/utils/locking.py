@@ -1,5 +1,4 @@
-"""One writer per folder: ``.<name>.lock`` beside it, held with ``flock`` (the system drops it when its
-process ends) and naming its holder (pid, host, start, command)."""
+"""One writer per folder: ``.<name>.lock`` beside it, held with ``flock`` and naming its holder."""
 
 from __future__ import annotations
 
@@ -32,7 +31,6 @@ def _holder() -> str:
 
 
 def _locked(path: Path) -> tuple[int, bool]:
-    """``path`` opened (created if missing) and whether this process got its lock."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -56,10 +54,8 @@ def is_held(folder: str | Path) -> bool:
 
 
 class FolderLock:
-    """An exclusive, process-level lock on writing ``folder``; a context manager.
-
-    ``took_over`` names the holder of a lock left by a process that is gone, if any.
-    """
+    """An exclusive lock on writing ``folder`` (a context manager); ``took_over``: the holder, now gone, of
+    a lock left behind."""
 
     def __init__(self, folder: str | Path, *, what: str = "folder") -> None:
         self.folder = Path(folder)

@@ -1,5 +1,4 @@
-"""What every layer does to an error before a person reads it (:func:`one_line`), and which warnings a run
-shows (:func:`run_warnings`)."""
+"""Errors as a person reads them (:func:`one_line`), and the warnings a run shows (:func:`run_warnings`)."""
 
 from __future__ import annotations
 
@@ -20,14 +19,12 @@ def one_line(error: BaseException | str) -> str:
 
 
 QUIET_WARNINGS: tuple[type[Warning], ...] = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
-"""Warning categories a command does not print (Python hides them by default too): a library's notes to
-developers, nothing a user can act on."""
+"""Warning categories a command does not print (Python hides them by default too)."""
 
 
 def _shown_once(show: Callable[..., None]) -> Callable[..., None]:
-    """``show`` (a ``warnings.showwarning``) passing on each warning (its text and category) once per run:
-    the "once" filter alone shows one again after any ``warnings.catch_warnings`` block, which clears
-    the registries it keeps (a training run scores with such blocks between its evaluations)."""
+    """``show`` (a ``warnings.showwarning``) passing on each warning once per run, even across
+    ``warnings.catch_warnings`` blocks (which reset the "once" filter)."""
     shown: set[tuple[str, type[Warning]]] = set()
 
     def show_once(message, category, filename, lineno, file=None, line=None) -> None:
@@ -41,11 +38,10 @@ def _shown_once(show: Callable[..., None]) -> Callable[..., None]:
 
 @contextlib.contextmanager
 def run_warnings() -> Iterator[None]:
-    """Warnings as a command (or :func:`respira.train`, :func:`respira.evaluate`) shows them: each warning
-    of the run once, however often it is raised; the categories of :data:`QUIET_WARNINGS` hidden."""
+    """Each warning of the run once, the categories of :data:`QUIET_WARNINGS` hidden."""
     with warnings.catch_warnings():
         warnings.simplefilter("once")
         warnings.showwarning = _shown_once(warnings.showwarning)
-        for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
+        for hidden in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", category=hidden)
         yield

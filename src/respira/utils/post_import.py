@@ -14,8 +14,7 @@ __all__ = ["after_import"]
 
 
 def after_import(name: str, hook: Callable[[], object]) -> None:
-    """Call ``hook()`` once the top-level module ``name`` is imported: now if it already is, else as its
-    import finishes (inside the ``import`` statement, before the importer sees the module)."""
+    """Call ``hook()`` once the top-level module ``name`` is imported (now, if it already is)."""
     if name in sys.modules:
         hook()
     else:
@@ -38,8 +37,6 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
 
 class _HookedLoader(importlib.abc.Loader):
-    """The module's own loader, calling the hook after it has executed the module."""
-
     def __init__(self, loader: importlib.abc.Loader, hook: Callable[[], object]) -> None:
         self.loader, self.hook = loader, hook
 

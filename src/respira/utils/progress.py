@@ -1,9 +1,5 @@
-"""Progress of respira's long loops on standard error: a tqdm bar on a terminal, one line otherwise.
-
-Turned off as transformers', datasets' or tqdm's bars are (``HF_HUB_DISABLE_PROGRESS_BARS=1``,
-``HF_DATASETS_DISABLE_PROGRESS_BARS=1``, ``TQDM_DISABLE=1``), or alone with
-``huggingface_hub.utils.disable_progress_bars("respira")``.
-"""
+"""Progress of respira's long loops on standard error: a tqdm bar on a terminal, one line otherwise; off
+where transformers', datasets', huggingface_hub's (group ``respira``) or tqdm's bars are."""
 
 from __future__ import annotations
 
@@ -22,7 +18,7 @@ GROUP = "respira"
 
 
 def bars_enabled() -> bool:
-    """Whether progress may be shown: no transformers, huggingface_hub, datasets or tqdm switch is off."""
+    """Whether no transformers, huggingface_hub, datasets or tqdm switch turns progress off."""
     from huggingface_hub.utils import are_progress_bars_disabled
     from transformers.utils import logging as transformers_logging
 
@@ -39,7 +35,7 @@ def bars_enabled() -> bool:
 
 
 class Stage:
-    """A running stage: :meth:`update` advances it by ``n`` units (nothing to do when it is not shown)."""
+    """A running stage: :meth:`update` advances it by ``n`` units."""
 
     def __init__(self, bar: Any = None) -> None:
         self.update = bar.update if bar is not None else lambda n=1: None

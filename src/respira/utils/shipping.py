@@ -1,5 +1,4 @@
-"""Marks for the code shipped with a model (:mod:`respira.hub.code_closure`): :func:`not_shipped` (never
-run by inference) and :func:`shipped_when` (only with models running a stage); in respira, no-ops."""
+"""Marks for the code shipped with a model (:mod:`respira.hub.code_closure`); no-ops in respira."""
 
 from __future__ import annotations
 
@@ -11,10 +10,7 @@ __all__ = ["STAGES", "not_shipped", "shipped_when"]
 _Method = TypeVar("_Method", bound=Callable)
 _Definition = TypeVar("_Definition")
 
-STAGES: tuple[str, ...] = (
-    "spec_augment",
-    "pooling_autopool",
-)
+STAGES: tuple[str, ...] = ("spec_augment", "pooling_autopool")
 """A model's optional stages: SpecAugment (training) and auto-pooling (``config.pooling``)."""
 
 

@@ -12,7 +12,7 @@ __all__ = ["Terminated", "terminate_as_interrupt"]
 
 
 class Terminated(KeyboardInterrupt):
-    """The process received ``signum`` (SIGTERM); handled like Ctrl-C, exit status ``128 + signum``."""
+    """The process received ``signum`` (SIGTERM): handled like Ctrl-C."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"terminated by signal {signum}")

@@ -62,10 +62,8 @@ def format_table(
     indent: str = "",
     rule: bool = True,
 ) -> str:
-    """``rows`` (and an optional ``header``, underlined if ``rule``) as aligned text columns.
-
-    ``align`` has one ``"<"`` or ``">"`` per column (default: all right).
-    """
+    """``rows`` (and a ``header``, underlined if ``rule``) as aligned columns; ``align``: ``<`` or ``>``
+    per column (default: all right)."""
     lines = [[str(cell) for cell in row] for row in ([header] if header is not None else []) + list(rows)]
     if not lines:
         return ""
@@ -88,15 +86,11 @@ def format_table(
     return "\n".join(render(line) for line in lines)
 
 
-def _rounded(value: Any) -> Any:
-    return round(value, DECIMALS) if isinstance(value, float) else value
-
-
 def format_rows(
     rows: Sequence[Mapping[str, Any]], output_format: str, columns: Sequence[str] | None = None
 ) -> str:
     """Prediction rows as a JSON list or as CSV with a header (floats to :data:`DECIMALS` decimals)."""
-    rounded = [{key: _rounded(value) for key, value in row.items()} for row in rows]
+    rounded = [{k: round(v, DECIMALS) if isinstance(v, float) else v for k, v in row.items()} for row in rows]
     if output_format == "json":
         return json.dumps(rounded, indent=2, allow_nan=False) + "\n"
     header = list(columns) if columns is not None else list(dict.fromkeys(k for row in rounded for k in row))

@@ -1,11 +1,6 @@
-"""How many intra-op threads torch (and numpy's BLAS) runs with, chosen in one place.
-
-torch's default of one thread per core collapses when other processes hold cores
-(docs/history/speed.md, "CPU threads under contention"). :func:`apply_num_threads` takes ``requested``,
-else ``RESPIRA_NUM_THREADS`` (``auto``: automatic), else ``OMP_NUM_THREADS``, else the usable cores
-(affinity, capped by a cgroup v2 quota) minus those other processes keep busy minus DataLoader workers;
-at least 1. ``respira train`` records the count so a resumed run reuses it (results depend on it in
-their last bits). Logged at debug level on ``respira.utils.threads``.
+"""How many intra-op threads torch (and numpy's BLAS) runs with (docs/history/speed.md, "CPU threads
+under contention"): ``requested``, else ``RESPIRA_NUM_THREADS`` (``auto``: automatic), else
+``OMP_NUM_THREADS``, else the usable cores minus those other processes keep busy minus DataLoader workers.
 """
 
 from __future__ import annotations
@@ -80,7 +75,7 @@ def available_cpus(quota: float | None = None) -> int:
 
 
 def _cpu_times(stat: Path) -> dict[int, tuple[int, int]]:
-    """``{cpu: (busy jiffies, all jiffies)}`` from ``/proc/stat`` (busy: everything but idle and iowait)."""
+    """``{cpu: (busy jiffies, all jiffies)}`` from ``/proc/stat``."""
     times = {}
     for line in stat.read_text().splitlines():
         name, *fields = line.split()
@@ -109,7 +104,6 @@ def busy_cpus(cpus: set[int] | None = None, seconds: float = 0.1, stat: Path = P
 
 @functools.cache
 def _machine() -> tuple[int, float]:
-    """This process's usable cores and the cores other processes keep busy, measured once."""
     return available_cpus(cgroup_cpu_limit()), busy_cpus()
 
 
@@ -122,11 +116,8 @@ def choose_num_threads(
     cores: int | None = None,
     busy: float | None = None,
 ) -> ThreadChoice:
-    """The intra-op threads to run with (precedence: see the module docstring).
-
-    ``resumed``, an interrupted run's count, takes the automatic choice's place; ``cores`` and ``busy``
-    may be given to decide without sampling.
-    """
+    """The intra-op threads to run with (module docstring); ``resumed``, an interrupted run's count,
+    replaces the automatic choice; ``cores`` and ``busy`` decide without sampling."""
     if requested is not None:
         if requested < 1:
             raise ValueError(f"the number of threads must be at least 1, got {requested}")
@@ -157,10 +148,8 @@ def choose_num_threads(
 
 
 def read_recorded_threads(path: str | Path) -> int | None:
-    """The thread count a run recorded in ``path``, capped at the usable cores; ``None`` without one.
-
-    A damaged file gives a one-line warning and ``None``.
-    """
+    """The thread count a run recorded in ``path``, capped at the usable cores; ``None`` (a damaged file
+    warns) without one."""
     path = Path(path)
     if not path.exists():
         return None
@@ -188,10 +177,7 @@ def read_recorded_threads(path: str | Path) -> int | None:
 
 
 def apply_num_threads(
-    *,
-    dataloader_workers: int = 0,
-    requested: int | None = None,
-    resumed: int | None = None,
+    *, dataloader_workers: int = 0, requested: int | None = None, resumed: int | None = None
 ) -> ThreadChoice:
     """Choose and set torch's and the loaded BLAS libraries' threads; return the choice."""
     import torch

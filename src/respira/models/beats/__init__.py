@@ -1,9 +1,4 @@
-"""BEATs in the transformers style, registered with the Auto classes under ``model_type="beats"``.
-
-Importing this package is enough for ``AutoConfig``/``AutoModel``/``AutoModelForAudioClassification`` to load
-folders written by :func:`convert_beats_checkpoint` or ``save_pretrained``. Importing it again (or reloading
-it) is harmless.
-"""
+"""BEATs in the transformers style, registered with the Auto classes under ``model_type="beats"``."""
 
 from __future__ import annotations
 
@@ -14,9 +9,4 @@ from .modeling_beats import BeatsForAudioClassification, BeatsModel
 
 register_model_type(BeatsConfig, BeatsModel, BeatsForAudioClassification)
 
-__all__ = [
-    "BeatsConfig",
-    "BeatsForAudioClassification",
-    "BeatsModel",
-    "convert_beats_checkpoint",
-]
+__all__ = ["BeatsConfig", "BeatsForAudioClassification", "BeatsModel", "convert_beats_checkpoint"]

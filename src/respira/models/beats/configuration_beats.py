@@ -10,21 +10,9 @@ from transformers import PretrainedConfig
 class BeatsConfig(PretrainedConfig):
     r"""Configuration of a [`BeatsModel`] / [`BeatsForAudioClassification`].
 
-    Field names follow transformers; the official BEATs ``cfg`` keys they come from are listed in
-    :mod:`respira.models.beats.convert_beats`, which sets every field of a converted checkpoint. The defaults
-    are the BEATs base encoder's (12 layers of 768, DeepNorm, gated relative position bias with 320 buckets
-    up to distance 800, 16×16 patches over a 128-bin fbank) with the official dropout defaults. Fields with
-    no official key:
-
-        num_mel_bins (`int`, defaults to 128): mel bins of the input fbank.
-        layer_norm_eps (`float`, defaults to 1e-5): epsilon of every LayerNorm.
-        initializer_range (`float`, defaults to 0.02): std of the normal initialisation.
-        fbank_mean / fbank_std (15.41663 / 6.55582): the AudioSet statistics of the fbank (waveform scaled
-            by 2**15); the model's input is already ``(fbank - fbank_mean) / (2 * fbank_std)``.
-
-    ``hidden_act="gelu"`` is the exact GELU evaluated in float32, as in the official code;
-    ``layer_wise_gradient_decay_ratio`` scales the gradient reaching each layer's input (fine-tuned
-    checkpoints carry their value); a checkpoint with a predictor converts to a classification model.
+    Field names follow transformers (the official ``cfg`` keys they come from: :mod:`.convert_beats`); the
+    defaults are the BEATs base encoder's. ``fbank_mean`` / ``fbank_std`` are the AudioSet statistics the
+    model's input is already normalised with; ``hidden_act="gelu"`` is the exact GELU in float32.
     """
 
     model_type = "beats"
@@ -59,7 +47,6 @@ class BeatsConfig(PretrainedConfig):
     fbank_std: float = 6.55582
 
     def validate_architecture(self) -> None:
-        """Reject combinations the model cannot be built with (called by transformers' strict validation)."""
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "

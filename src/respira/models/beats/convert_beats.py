@@ -1,8 +1,7 @@
 """Convert an official BEATs checkpoint (microsoft/unilm ``beats/``) into a transformers folder.
 
-An official checkpoint is a ``torch.save`` of ``{"cfg": dict, "model": state_dict}``, with an optional
-``"label_dict"`` (class index → label, e.g. AudioSet ids) in fine-tuned ones. It is read with
-``torch.load(..., weights_only=True)``, so no arbitrary object is ever unpickled.
+An official checkpoint is a ``torch.save`` of ``{"cfg": dict, "model": state_dict}`` (fine-tuned ones add a
+``"label_dict"``), read with ``torch.load(..., weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -74,7 +73,6 @@ _SHARED_BIAS = re.compile(r"^encoder\.layers\.(\d+)\.self_attn\.relative_attenti
 
 
 def _official_name(key: str) -> str:
-    """The official name of one of our state-dict keys."""
     key = key.removeprefix("beats.")
     return next((theirs + key[len(ours) :] for ours, theirs in _PREFIXES if key.startswith(ours)), key)
 
@@ -200,21 +198,10 @@ def _build_model(
 def convert_beats_checkpoint(
     checkpoint: str | Path, output_dir: str | Path, *, overwrite: bool = False
 ) -> Path:
-    """Convert an official BEATs checkpoint into a ``save_pretrained`` folder (``config.json`` + safetensors).
+    """Convert an official BEATs ``.pt`` checkpoint into a ``save_pretrained`` folder; return its path.
 
-    Args:
-        checkpoint: path of the official ``.pt`` file.
-        output_dir: folder to create. It may exist only if empty, unless ``overwrite``.
-        overwrite: replace an existing non-empty ``output_dir`` (only after the new folder is complete).
-
-    Returns:
-        ``output_dir`` as a ``Path``.
-
-    Raises:
-        FileNotFoundError: ``checkpoint`` does not exist.
-        FileExistsError: ``output_dir`` exists, is not empty (or not a folder) and ``overwrite`` is false.
-        ValueError: the file is not an official BEATs checkpoint, its cfg has an unsupported
-            value, or its weights do not match the cfg (the message lists the keys).
+    An occupied ``output_dir`` is replaced only with ``overwrite``, once the new folder is complete. Raises
+    ``FileNotFoundError``, ``FileExistsError``, or ``ValueError`` for a file that is no supported BEATs.
     """
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     if not checkpoint.is_file():

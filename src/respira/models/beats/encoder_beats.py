@@ -1,10 +1,5 @@
-"""The layers of the BEATs encoder, as the official code computes them: ``p × p`` patches of the fbank
-(time-major), LayerNorm and projection; a grouped, weight-normalised convolutional positional embedding
-(padded patches zeroed first); the encoder LayerNorm before the first layer (post-LN, as the official
-checkpoints); self-attention with a bucketed relative position bias computed once from layer 0's table,
-gated per head and query, the query scaled by ``head_dim ** -0.5 / 32`` and the scores max-shifted and
-multiplied back by 32; DeepNorm residuals ``alpha * residual + branch``; layer-wise gradient decay and
-LayerDrop."""
+"""The layers of the BEATs encoder, as the official code computes them (post-LN, DeepNorm residuals, a
+gated relative position bias computed once from layer 0's table)."""
 
 from __future__ import annotations
 

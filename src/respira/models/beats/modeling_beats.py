@@ -1,9 +1,7 @@
 """BEATs audio encoder (Chen et al., 2022) written in the transformers style.
 
-The computation reproduces the official implementation (microsoft/unilm, ``beats/``) step by step, so that
-converted official checkpoints give the same outputs (the layers: :mod:`.encoder_beats`). ``input_values``
-is ``[B, T, num_mel_bins]`` normalised as ``(fbank - fbank_mean) / (2 * fbank_std)``; trailing frames beyond
-a whole multiple of ``patch_size`` are cropped, as the official convolution does.
+It reproduces the official implementation (microsoft/unilm, ``beats/``) step by step, so that converted
+checkpoints give the same outputs.
 """
 
 from __future__ import annotations
@@ -45,8 +43,7 @@ class BeatsPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """The official initialisation (DeepNorm's Xavier gains, the positional convolution's ``g = |v|``);
-        normal(0, initializer_range) where the official code keeps PyTorch's defaults."""
+        """The official initialisation; normal(0, initializer_range) where it keeps PyTorch's defaults."""
         std = self.config.initializer_range
         if isinstance(module, nn.Linear):
             gain = getattr(module, XAVIER_GAIN_ATTR, None)
@@ -115,9 +112,8 @@ class BeatsModel(BeatsPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
-        r"""``last_hidden_state`` ``[B, num_patches(T), hidden_size]`` (time-major) of normalised fbank frames
-        ``[B, T, num_mel_bins]``; ``attention_mask`` ``[B, T]`` (1 = real frame) masks the patches it covers
-        whole (every item needs one such time block)."""
+        r"""Time-major patch states of normalised fbank frames ``[B, T, num_mel_bins]``; ``attention_mask``
+        ``[B, T]`` (1 = real frame) masks the patches it covers whole."""
         config = self.config
         output_attentions = config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (

@@ -1,8 +1,4 @@
-"""EfficientAT MobileNetV3 ("mn") audio taggers in the transformers style.
-
-Importing this package registers ``model_type="efficientat"`` with `AutoConfig`, `AutoModel` and
-`AutoModelForAudioClassification` (once; importing it again is harmless).
-"""
+"""EfficientAT MobileNetV3 ("mn") audio taggers in the transformers style, registered on import."""
 
 from __future__ import annotations
 
@@ -22,8 +18,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # the converter is imported lazily so that `python -m respira.models.efficientat.convert_efficientat`
-    # does not find its own module already imported
+    # lazily: `python -m ...convert_efficientat` must not find its own module already imported
     if name == "convert_efficientat_checkpoint":
         from . import convert_efficientat
 

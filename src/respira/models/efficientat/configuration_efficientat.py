@@ -7,21 +7,13 @@ from typing import Any
 from huggingface_hub.dataclasses import strict
 from transformers import PretrainedConfig
 
-__all__ = [
-    "MOBILENET_V3_LARGE_SETTING",
-    "EfficientATConfig",
-    "make_divisible",
-]
+__all__ = ["MOBILENET_V3_LARGE_SETTING", "EfficientATConfig", "make_divisible"]
 
 MIN_WIDTH_MULT = 0.4
 MAX_WIDTH_MULT = 1.0
 AUDIOSET_NUM_LABELS = 527
 
-# MobileNetV3-Large as EfficientAT uses it, at width 1.0 (channels are scaled by ``width_mult`` and rounded
-# to multiples of 8), with EfficientAT's default strides (2, 2, 2, 2) on the four down-sampling blocks and
-# no dilation. One row per inverted-residual block:
-# [input_channels, kernel, expanded_channels, out_channels, use_se, activation ("RE" = ReLU,
-#  "HS" = Hardswish), stride, dilation].
+# MobileNetV3-Large as EfficientAT uses it, at width 1.0: one row per inverted-residual block
 MOBILENET_V3_LARGE_SETTING: tuple[tuple[int, int, int, int, bool, str, int, int], ...] = (
     (16, 3, 16, 16, False, "RE", 1, 1),
     (16, 3, 64, 24, False, "RE", 2, 1),
@@ -68,15 +60,12 @@ class EfficientATConfig(PretrainedConfig):
     (`EfficientATMel`). The defaults describe ``mn04_as``: width 0.4, AudioSet's 527 labels.
 
     width_mult (`float`, defaults to 0.4): channel multiplier, 0.4 (mn04) to 1.0 (mn10).
-    inverted_residual_setting (`list[list]`, *optional*): one row per block at width 1.0, ``[input_channels,
-        kernel, expanded_channels, out_channels, use_se, activation ("RE" ReLU or "HS" Hardswish), stride,
-        dilation]``; default MobileNetV3-Large (`MOBILENET_V3_LARGE_SETTING`).
+    inverted_residual_setting (`list[list]`, *optional*): one row per block at width 1.0; default
+        `MOBILENET_V3_LARGE_SETTING`.
     last_channel (`int`, defaults to 1280): the MLP head's hidden size at width 1.0.
-    last_conv_expansion (`int`, defaults to 6): the last 1x1 convolution's channels over the last block's
-        (the pooled embedding's size).
-    head_type (`str`, defaults to `"mlp"`): pooling → Linear → Hardswish → Dropout → Linear (the only head).
-    The other fields are the original's (squeeze-and-excitation reduction, channel divisor, stem, batch norm,
-    head dropout).
+    last_conv_expansion (`int`, defaults to 6): the last 1x1 convolution's channels over the last block's.
+    head_type (`str`, defaults to `"mlp"`): Linear → Hardswish → Dropout → Linear (the only head).
+    The other fields are the original's.
     """
 
     model_type = "efficientat"
@@ -121,8 +110,6 @@ class EfficientATConfig(PretrainedConfig):
                 )
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
-
-    # -- derived sizes ------------------------------------------------------------------------------------
 
     def adjust_channels(self, channels: int) -> int:
         """A width-1.0 channel count scaled by ``width_mult`` and rounded to ``channel_divisor``."""

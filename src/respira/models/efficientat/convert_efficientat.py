@@ -2,9 +2,7 @@
 
     respira convert efficientat mn04_as_mAP_432.pt out/mn04-as --width 0.4
 
-Keys (:func:`original_to_hf_key`): ``features.…`` → ``efficientat.features.…`` without the single channel-SE
-layer's ``conc_se_layers.0`` wrapper, ``classifier.2`` / ``classifier.5`` → ``classifier.dense`` /
-``classifier.out_proj``. ``id2label`` is ``LABEL_i``: row ``i`` of AudioSet's ``class_labels_indices.csv``.
+``id2label`` is ``LABEL_i``: row ``i`` of AudioSet's ``class_labels_indices.csv``.
 """
 
 from __future__ import annotations
@@ -89,19 +87,12 @@ def convert_efficientat_checkpoint(
     width: float | None = 0.4,
     overwrite: bool = False,
 ) -> Path:
-    """Convert an original EfficientAT "mn" checkpoint into a transformers folder and return its path.
+    """Convert an original EfficientAT "mn" checkpoint (e.g. ``mn04_as_mAP_432.pt``) into a transformers
+    folder; return its path.
 
-    Args:
-        checkpoint: the original ``.pt`` file (a plain state dict such as ``mn04_as_mAP_432.pt``).
-        output_dir: folder to create; it receives ``config.json`` and ``model.safetensors``.
-        width: the width multiplier the checkpoint was trained with (``mn04`` = 0.4, ``mn10`` = 1.0),
-            checked against its MLP head; ``None``: whatever it has.
-        overwrite: replace an existing non-empty ``output_dir`` (otherwise `FileExistsError`).
-
-    Raises:
-        FileNotFoundError: ``checkpoint`` does not exist.
-        FileExistsError: ``output_dir`` exists, is not empty and ``overwrite`` is false (or it is a file).
-        ValueError: the file is not a loadable state dict of this architecture, or has another width.
+    ``width`` (``mn04`` = 0.4) is checked against the checkpoint's MLP head (``None``: whatever it has). An
+    occupied ``output_dir`` is replaced only with ``overwrite``. Raises ``FileNotFoundError``,
+    ``FileExistsError``, or ``ValueError`` for a file that is no such state dict.
     """
     output_dir = Path(output_dir)
     occupied = check_output_dir(output_dir, overwrite)

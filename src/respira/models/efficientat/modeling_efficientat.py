@@ -1,11 +1,8 @@
 """EfficientAT's MobileNetV3 audio tagger ("mn" models) as a transformers model.
 
-Architecture (Schmid, Koutini & Widmer, "Efficient Large-Scale Audio Tagging via Transformer-to-CNN
-Knowledge Distillation", ICASSP 2023): a MobileNetV3-Large on one-channel log-mels ``[B, 1, 128, frames]``
-with channel-wise squeeze-and-excitation, a final 1x1 convolution to ``6 ×`` the last block's channels,
-global average pooling (the embedding) and an MLP head. Module names follow the original checkpoints
-(see `convert_efficientat.original_to_hf_key`); the original's "concurrent" SE wrapper
-(``conc_se_layers.0``) is the identity for channel-only SE and is dropped.
+A MobileNetV3-Large on one-channel log-mels with channel-wise squeeze-and-excitation, a final 1x1
+convolution, global average pooling (the embedding) and an MLP head (Schmid et al., ICASSP 2023). Module
+names follow the original checkpoints.
 """
 
 from __future__ import annotations
@@ -34,8 +31,7 @@ __all__ = [
 
 @dataclass
 class EfficientATAudioClassifierOutput(ModelOutput):
-    """Output of `EfficientATForAudioClassification`: ``loss`` (with ``labels``), ``logits``, the pooled
-    ``embeddings`` (the MLP head's input) and each ``features`` stage's output (``hidden_states``)."""
+    """``loss`` (with ``labels``), ``logits``, pooled ``embeddings`` and each stage's ``hidden_states``."""
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
@@ -169,7 +165,6 @@ class EfficientATPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """The original initialisation."""
         if isinstance(module, nn.Conv2d):
             init.kaiming_normal_(module.weight, mode="fan_out")
             if module.bias is not None:

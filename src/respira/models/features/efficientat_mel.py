@@ -10,10 +10,7 @@ For 32 kHz waveforms ``[B, samples]`` it computes ``[B, frames, n_mels]``:
    Nyquist bin, applied as a matrix product;
 5. ``log(x + 1e-5)`` and the "fast normalisation" ``(x + 4.5) / 5``.
 
-Training-time masking and mel-range jitter are left out. :meth:`EfficientATMel.forward_plain` is these
-steps in plain torch ops; :meth:`EfficientATMel.forward_export` computes the power spectrum with
-:mod:`.frame_dft` for ONNX; the CPU kernel runs one row at
-a time through reused buffers with banded mel products (:func:`.banded.power_mel`).
+Training-time masking and mel-range jitter are left out.
 """
 
 from __future__ import annotations
@@ -49,14 +46,11 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         self.prepare_faster_paths()
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        """The analysis window ``[win_length]`` and the padded mel banks ``[n_mels, n_fft // 2 + 1]``
-        (and the faster paths' buffers)."""
         window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
         return {"window": window, "mel_banks": self._mel_banks(), **self.faster_path_buffers()}
 
     @not_shipped
     def prepare_faster_paths(self) -> None:
-        """The kernel's band plan and chunk size, and the export's power spectrum module."""
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             banks = self._mel_banks()
@@ -68,8 +62,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def faster_path_buffers(self) -> dict[str, torch.Tensor]:
-        """The kernel's copy of the mel banks: transposed (``[n_fft // 2 + 1, n_mels]``, contiguous) and
-        times ``e^mel_shift``, so that the log adds the shift."""
+        """The mel banks transposed, times ``e^mel_shift`` so that the log adds the shift."""
         banks = self._mel_banks()
         return {"kernel_mel_banks": (banks.T.double() * math.exp(self.mel_shift)).float().contiguous()}
 
@@ -77,8 +70,6 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain``
-        (:func:`.kernel_choice.kernel_or_export`)."""
         return kernel_or_export(self, waveforms, plain)
 
     def _mel_banks(self) -> torch.Tensor:
@@ -86,7 +77,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
 
     @property
     def frame_timing(self) -> tuple[float, float]:
-        """``(hop, centre of frame 0)`` in seconds: the STFT is centred, frame 0 on the first sample."""
+        """``(hop, centre of frame 0)`` in seconds."""
         return self.hop_length / self.sampling_rate, 0.0
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
@@ -127,8 +118,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def forward_export(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward_plain` with the power spectrum of :class:`.frame_dft.FramePowerSpectrum`
-        (what the ONNX export traces)."""
+        """:meth:`forward_plain` as the ONNX export traces it (:class:`.frame_dft.FramePowerSpectrum`)."""
         half = self.n_fft // 2
         padded = nn.functional.pad(self._emphasised(x).unsqueeze(1), (half, half), mode="reflect").squeeze(1)
         power = self.power_spectrum(padded)  # [B, bins used, frames]
@@ -138,7 +128,6 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
-        """The hand-written inference path (see the module docstring)."""
         batch, samples = x.shape
         half, offset = self.n_fft // 2, (self.n_fft - self.win_length) // 2
         emphasised = samples - 1

@@ -21,15 +21,12 @@ from .buffers import DerivedBuffers
 
 __all__ = ["RADIX", "FramePowerSpectrum"]
 
-RADIX = 32
-"""Samples per row (``R2``): ``n_fft`` and ``hop_length`` must be multiples of it."""
+RADIX = 32  # R2: n_fft and hop_length must be multiples of it
 
 
 class FramePowerSpectrum(DerivedBuffers):
-    """``[batch, samples]`` (already padded, as ``torch.stft(center=False)`` takes it) → ``[batch, bins,
-    frames]``: the power of the first ``bins`` one-sided DFT bins of the frames ``samples[f·hop : f·hop +
-    n_fft]``, windowed by a Hann window of ``win_length`` (``periodic`` or symmetric) zero-padded to ``n_fft``
-    in the middle, as ``torch.stft`` does."""
+    """Padded ``[batch, samples]`` → ``[batch, bins, frames]``: the power of the first ``bins`` DFT bins of
+    Hann-windowed frames, as ``torch.stft(center=False)`` computes it."""
 
     stage1: torch.Tensor
     stage2: torch.Tensor
@@ -53,14 +50,13 @@ class FramePowerSpectrum(DerivedBuffers):
         self.register_derived_buffers()
 
     def _window(self) -> torch.Tensor:
-        """The window zero-padded to ``n_fft`` as ``torch.stft`` centres it, in float64 on the CPU."""
+        """The window zero-padded to ``n_fft`` as ``torch.stft`` centres it."""
         window = torch.hann_window(self.win_length, periodic=self.periodic, dtype=torch.float64, device="cpu")
         left = (self.n_fft - self.win_length) // 2
         return torch.nn.functional.pad(window, (left, self.n_fft - self.win_length - left))
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        """``stage1``: the grouped convolution's kernel ``[R2 · 2 · R1, 1, taps]``, output channels ordered
-        (``n2``, re/im, ``k1``)."""
+        """The grouped convolution's kernel (channels ``n2``, re/im, ``k1``) and the DFT over ``n2``."""
         columns, window = self.columns, self._window()
         n1 = torch.arange(self.first_row, self.first_row + self.taps, dtype=torch.float64, device="cpu")
         n2 = torch.arange(RADIX, dtype=torch.float64, device="cpu")

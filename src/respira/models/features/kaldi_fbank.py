@@ -1,16 +1,9 @@
 """Batched, Kaldi-compatible log-mel filter banks in torch (the AST and BEATs input features).
 
-Reproduces Kaldi's ``compute-fbank-feats`` (as ``torchaudio.compliance.kaldi.fbank`` does) for the options
-AST and BEATs use: 25 ms frames every 10 ms with ``snip_edges``, per-frame DC removal, pre-emphasis 0.97,
-a Povey or symmetric Hann window, zero-padding to a power of two, the power spectrum, Kaldi mel banks from
-20 Hz to Nyquist and ``log(max(x, float32 eps))``.
-
-:meth:`KaldiFbank.forward_plain` is that recipe in plain torch ops (differentiable, exportable). The
-inference kernel, 2–4× faster on the CPU (docs/history/speed.md, "Featurizer"), is exact: pre-emphasis
-runs once over the signal (each frame corrected by ``(1 - p)·mean``; its first sample, pre-emphasised
-against itself in Kaldi, meets the window's zero), the squared
-real and imaginary parts are multiplied with mel banks stored twice per row, band by band (``banded``),
-and the scale and normalisation mean are folded into the banks.
+Reproduces Kaldi's ``compute-fbank-feats`` (as ``torchaudio.compliance.kaldi.fbank``) for AST's and BEATs'
+options. :meth:`KaldiFbank.forward_plain` is the recipe in plain torch ops; the inference kernel is exact:
+pre-emphasis runs once over the signal (each frame corrected by ``(1 - p)·mean``), the squared real and
+imaginary parts meet mel banks stored twice per row, band by band, with scale and mean folded in.
 """
 
 from __future__ import annotations
@@ -44,9 +37,7 @@ class FbankNormalization:
 
 
 AST_NORMALIZATION = FbankNormalization(mean=-4.2677393, std=4.5689974)
-"""AudioSet statistics of AST (``MIT/ast-finetuned-audioset-*``) on float waveforms."""
-BEATS_NORMALIZATION = FbankNormalization(mean=15.41663, std=6.55582, waveform_scale=2.0**15)
-"""BEATs statistics, computed on waveforms scaled to the int16 range."""
+BEATS_NORMALIZATION = FbankNormalization(mean=15.41663, std=6.55582, waveform_scale=2.0**15)  # int16 range
 
 
 def kaldi_mel_banks(
@@ -69,10 +60,8 @@ def kaldi_mel_banks(
 
 
 class KaldiFbank(DerivedBuffers, FasterPaths):
-    """Log-mel filter banks of a batch of waveforms ``[batch, samples]`` → ``[batch, frames, num_mel_bins]``:
-    Kaldi's 25 ms frames every 10 ms, mel banks from 20 Hz to Nyquist, a ``"hanning"`` window (AST, as in
-    ``ASTFeatureExtractor``) or ``"povey"`` (BEATs, Kaldi's default), then the checkpoint's ``normalization``
-    (read-only: the kernel folds it into its banks)."""
+    """Log-mel filter banks ``[batch, frames, num_mel_bins]`` of waveforms ``[batch, samples]``, with a
+    ``"hanning"`` (AST) or ``"povey"`` (BEATs) window and the checkpoint's ``normalization``."""
 
     def __init__(
         self,
@@ -98,21 +87,18 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def prepare_faster_paths(self) -> None:
-        """The kernel's band plan and chunk size."""
         self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
 
     @not_shipped
     def faster_path_buffers(self) -> dict[str, torch.Tensor]:
-        """The kernel's mel banks (:meth:`_kernel_mel_banks`)."""
         return {"kernel_mel_banks": self._kernel_mel_banks()}
 
     @not_shipped
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The kernel unless ``plain`` (:func:`.kernel_choice.kernel_or_export`; no export formulation)."""
         return kernel_or_export(self, waveforms, plain)
 
     def _window(self) -> torch.Tensor:
@@ -127,10 +113,8 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def _kernel_mel_banks(self) -> torch.Tensor:
-        """``[2 · (n_fft // 2 + 1), num_mel_bins]``: each row twice, so that ``parts @ banks`` sums
-        Re² + Im² of the interleaved FFT output (see the module docstring)."""
-        # Folded into the banks: the waveform scale (power · scale²) and the normalisation mean, since
-        # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean; the kernel only divides.
+        """Each row twice, so that ``parts @ banks`` sums Re² + Im² of the interleaved FFT output."""
+        # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean: the kernel only divides
         scale, mean = self._scale_and_mean()
         banks = self._mel_banks() * (scale**2 * math.exp(-mean))
         return banks.T.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
@@ -147,7 +131,7 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
 
     @property
     def frame_timing(self) -> tuple[float, float]:
-        """``(hop, centre of frame 0)`` in seconds: Kaldi frames start at the signal's start (snip edges)."""
+        """``(hop, centre of frame 0)`` in seconds."""
         return self.frame_shift / self.sampling_rate, (self.frame_length - 1) / 2 / self.sampling_rate
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
@@ -171,7 +155,7 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         return self.forward_plain(waveforms) if path is None else path(waveforms)
 
     def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Kaldi's recipe frame by frame in plain torch ops (differentiable, ``torch.export``-able)."""
+        """Kaldi's recipe in plain torch ops (differentiable, ``torch.export``-able)."""
         scale, mean = self._scale_and_mean()
         if scale != 1.0:
             waveforms = waveforms * scale
@@ -188,7 +172,6 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """The hand-written inference path (see the module docstring)."""
         frames = int(self.frames_for(waveforms.shape[1]))
         _scale, mean = self._scale_and_mean()
         floor = _FLOAT32_EPSILON * math.exp(-mean)
@@ -204,8 +187,7 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         mel_power = waveforms.new_empty(batch, frames, banks.shape[1])
         dc_terms = self._dc_terms(waveforms, frames)
         window = nn.functional.pad(self.window, (0, n_fft - length))  # frames are n_fft samples long
-        # Chunks of about max_frames_per_chunk frames stay in cache from framing to mel bands, and
-        # reuse one pair of buffers (fresh memory costs a page fault per page).
+        # chunks stay in cache from framing to mel bands and reuse one pair of buffers
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
         emphasised = waveforms.new_empty(rows, samples + n_fft - length)
         emphasised[:, samples:] = 0  # zero-padding of the last frames to n_fft
@@ -225,13 +207,11 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
-        """``[batch, frames, 1]``: Kaldi removes each frame's mean m before pre-emphasis, which is
-        ``(1 - p)·m`` removed after it."""
+        """Kaldi removes each frame's mean m before pre-emphasis: ``(1 - p)·m`` after it."""
         return (self._frame_means(waveforms, frames) * (self.preemphasis - 1)).unsqueeze(-1)
 
     @not_shipped
     def _frame_means(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
-        """Mean of each frame: sums of blocks of gcd(length, shift) samples, then of a frame's blocks."""
         block = math.gcd(self.frame_length, self.frame_shift)
         batch, samples = waveforms.shape
         block_sums = waveforms[:, : samples // block * block].reshape(batch, -1, block).sum(-1)

@@ -1,9 +1,7 @@
 """When the feature modules run their hand-written kernel and when their plain torch path.
 
-``KaldiFbank``, ``LogMelSpectrogram`` and ``EfficientATMel`` run their kernel only for inference on the CPU,
-where it was measured to pay off (docs/history/speed.md, "Featurizer"); the ONNX export traces a third path
-of convolutions and matrix products (:mod:`.frame_dft`). :class:`FasterPaths`'
-hooks are ``@not_shipped``: the code shipped with a model keeps the plain path alone.
+The kernel runs only for inference on the CPU, where it pays off (docs/history/speed.md); the ONNX export
+traces a third path (:mod:`.frame_dft`). The code shipped with a model keeps the plain path alone.
 """
 
 from __future__ import annotations
@@ -26,17 +24,15 @@ class FasterPaths:
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The path that computes the features of ``waveforms`` (``None``: the plain path; ``plain``
-        forces it, or forces the kernel with ``False``)."""
+        """The path that computes the features of ``waveforms`` (``None``: the plain one)."""
         return None
 
 
 def kernel_or_export(
     module: torch.nn.Module, waveforms: torch.Tensor, plain: bool | None
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The faster path of ``module`` for ``waveforms``, as every feature module with one chooses it: its
-    ``forward_export`` while ``torch.export`` traces (when it has one), else its ``_forward_kernel``
-    unless ``plain`` (by default, :func:`runs_plain_path`); ``None``: the plain path."""
+    """``module``'s ``forward_export`` while ``torch.export`` traces, else its ``_forward_kernel`` unless
+    ``plain`` (by default, :func:`runs_plain_path`); ``None``: the plain path."""
     export = getattr(module, "forward_export", None)
     # torch.export traces (torch.onnx.export uses it) a convolution/matrix-product formulation
     exporting = torch.compiler.is_exporting() and isinstance(waveforms.shape[-1], int)
@@ -48,9 +44,7 @@ def kernel_or_export(
 
 
 def runs_plain_path(waveforms: torch.Tensor) -> bool:
-    """Whether a feature module should run its plain path on ``waveforms``: when gradients must reach them
-    (the kernel writes into buffers), when the module is being compiled or exported (the kernel's chunk loop
-    and ``out=`` buffers do not trace), and off the CPU (where the kernel was never measured to win)."""
+    """Whether to run the plain path: compiling, off the CPU, or gradients must reach ``waveforms``."""
     return (
         torch.compiler.is_compiling()
         or waveforms.device.type != "cpu"

@@ -1,9 +1,4 @@
-"""Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz).
-
-:meth:`LogMelSpectrogram.forward_plain` (centred ``torch.stft``, power, dense mel product, log),
-:meth:`LogMelSpectrogram.forward_export` (the power spectrum by :mod:`.frame_dft`) and a CPU kernel with
-banded mel products (:func:`.banded.power_mel`) compute the same features (:mod:`.kernel_choice`).
-"""
+"""Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz)."""
 
 from __future__ import annotations
 
@@ -43,7 +38,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def prepare_faster_paths(self) -> None:
-        """The kernel's band plan and chunk size, and the export's power spectrum module."""
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             banks = self._mel_banks()
@@ -57,8 +51,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain``
-        (:func:`.kernel_choice.kernel_or_export`)."""
         return kernel_or_export(self, waveforms, plain)
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
@@ -80,7 +72,7 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
 
     @property
     def frame_timing(self) -> tuple[float, float]:
-        """``(hop, centre of frame 0)`` in seconds: the STFT is centred, frame 0 on the first sample."""
+        """``(hop, centre of frame 0)`` in seconds."""
         return self.hop_length / self.sampling_rate, 0.0
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
@@ -115,8 +107,7 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def forward_export(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward_plain` with the power spectrum of :class:`.frame_dft.FramePowerSpectrum`
-        (what the ONNX export traces)."""
+        """:meth:`forward_plain` as the ONNX export traces it (:class:`.frame_dft.FramePowerSpectrum`)."""
         half = self.n_fft // 2
         mode = self._pad_mode(waveforms.shape[1])
         padded = nn.functional.pad(waveforms.unsqueeze(1), (half, half), mode=mode).squeeze(1)
@@ -125,7 +116,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """The hand-written inference path (see the module docstring)."""
         batch, samples = waveforms.shape
         half = self.n_fft // 2
         padded = nn.functional.pad(waveforms.unsqueeze(1), (half, half), mode=self._pad_mode(samples))

@@ -30,71 +30,52 @@ class RespiraConfig(PreTrainedConfig):
     r"""Everything needed to rebuild a respira classifier, including its fixed-length policy.
 
     encoder_config (`dict` or `PreTrainedConfig`, *optional*):
-        Config of the encoder: an `ASTConfig`, `BeatsConfig`, `EfficientATConfig` or `RespiraCNNConfig`
-        (default: the CNN).
+        An `ASTConfig`, `BeatsConfig`, `EfficientATConfig` or `RespiraCNNConfig` (default: the CNN).
     encoder_name_or_path (`str`, *optional*):
-        Hub id or folder the encoder weights were initialised from (provenance for the model card).
+        Hub id or folder the encoder weights came from (for the model card).
     featurizer (`str`, *optional*):
-        `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"`; by default the one the
-        encoder was pretrained with.
+        `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"`; default: the encoder's own.
     sampling_rate (`int`, *optional*):
-        Rate of the waveforms `forward` takes; default: the rate the encoder family was pretrained at
-        (EfficientAT 32000, the others 16000), the only one EfficientAT's featurizer takes.
-    lowpass_cutoff (`float`, *optional*):
-        The zero-phase Butterworth low-pass (`respira.audio.dsp.lowpass`, Hz) the training recordings were
-        filtered with before cycles were cut; whatever feeds the model applies it the same way (the
-        feature extractor, `respira predict`, `respira evaluate`). `None`: no filter.
-    lowpass_order (`int`, defaults to 4):
-        Order of that filter's Butterworth prototype.
+        Rate of the waveforms `forward` takes; default: the encoder family's (EfficientAT 32000, else 16000).
+    lowpass_cutoff (`float`, *optional*), lowpass_order (`int`, defaults to 4):
+        The zero-phase Butterworth low-pass (Hz) the training recordings were filtered with; whatever
+        feeds the model applies it the same way. `None`: no filter.
     target_seconds (`float`, defaults to 8.0):
-        Every cycle is brought to this length before featurization (8 s is the usual AST choice).
+        Every cycle is brought to this length before featurization.
     pad_mode (`str`, defaults to `"repeat"`):
-        `"repeat"` tiles short cycles (with a `fade_seconds` fade at each seam); `"zero"` pads with
-        silence and masks it out of attention and pooling.
+        `"repeat"` tiles short cycles (a `fade_seconds` fade at each seam); `"zero"` pads with silence,
+        masked out of attention and pooling.
     ast_length_policy (`str`, defaults to `"pad"`):
-        AST only. `"pad"` pads the fbank to the checkpoint's `max_length` frames (as
-        `ASTFeatureExtractor` does); `"adapt"` runs on the cycle's own frames with position
-        embeddings cropped (centre, as the original AST code) or interpolated to fit
-        (see `RespiraForAudioClassification.from_encoder_pretrained`).
+        AST only: `"pad"` pads the fbank to the checkpoint's `max_length`; `"adapt"` runs on the cycle's
+        own frames with position embeddings cropped or interpolated.
     spec_augment (`dict`, *optional*):
-        SpecAugment options (`freq_mask_param`, `time_mask_param`, `num_freq_masks`,
-        `num_time_masks`), applied in training mode only.
+        SpecAugment options (`freq_mask_param`, `time_mask_param`, `num_freq_masks`, `num_time_masks`),
+        in training mode only.
     pooling (`str`, defaults to `"mean"`):
-        `"mean"` over time, `"cls_distill"` (AST's CLS and distillation tokens averaged), or `"autopool"`
-        (waveform inputs only): the clip's logit per label is the auto-pool of the head's logits on each
-        time step (McFee et al., 2018), so frame outputs are on the clip decisions' scale.
+        `"mean"` over time, `"cls_distill"` (AST's two tokens averaged), or `"autopool"` (auto-pool of
+        the head's per-step logits, McFee et al., 2018).
     head, head_dropout (`"linear"`, 0.1):
-        The head (dropout → linear, the only one) and its dropout.
+        The head (dropout → linear) and its dropout.
     head_norm (`bool`, defaults to `False`):
-        Standardise each feature of the pooled embedding before the head (`EmbeddingStandardizer`).
+        Standardise each feature of the pooled embedding before the head.
     head_hidden_size (`int`, *optional*):
-        A trainable layer (linear → ReLU) between the (standardised) embedding and both the classifier
-        and the projector: with a frozen encoder, what lets an auxiliary loss on the projections shape
-        the features the classifier reads. `None`: the classifier and projector read the embedding.
+        A trainable linear → ReLU layer before both the classifier and the projector.
     projector_dim (`int`, *optional*, defaults to 128):
         Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
     freeze_encoder (`bool`, defaults to `False`):
-        Keep the encoder in eval mode without gradients (dropout off, batch-norm statistics frozen).
+        Keep the encoder in eval mode without gradients.
     decision_thresholds (`list[float]`, *optional*):
-        Multi-label models: the (crackle, wheeze) thresholds tuned on the validation split when the
-        checkpoint was selected (default 0.5); every consumer decides at them
-        (`respira.core.decision.thresholds_of`).
+        Multi-label models: the (crackle, wheeze) thresholds tuned on validation (default 0.5).
     calibration (`dict`, *optional*):
-        Set by `respira fit-site`: what was fitted on which labelled sample, with its thresholds.
-    recording_aggregation (`str`, defaults to `"max"`):
-        How the probabilities of a recording's windows become the recording's, per label
-        (`respira.core.windows.aggregate_windows`: `"max"`, `"mean"` or `"topk_mean"`); every runner reads it
-        through `respira.core.decision.aggregation_of` (`respira fit-site` writes it when it chose the rule).
-    recording_top_k (`int`, *optional*):
-        `"topk_mean"` only: how many of the largest window probabilities are averaged (default
-        `respira.core.windows.DEFAULT_TOP_K`).
+        Set by `respira fit-site`: what was fitted on which labelled sample.
+    recording_aggregation (`str`, defaults to `"max"`), recording_top_k (`int`, *optional*):
+        How a recording's window probabilities become its own (`"max"`, `"mean"` or `"topk_mean"` of the
+        `recording_top_k` largest).
     event_settings (`dict`, *optional*):
-        How frame decisions become crackle and wheeze events (`respira.core.events.EventSettings.to_dict`:
-        per label, median filter, minimum duration and largest merged gap in seconds); `None`: the
-        defaults of `respira.core.events.EventSettings`.
+        How frame decisions become events (`respira.core.events.EventSettings.to_dict`); `None`: defaults.
     problem_type:
-        `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
-        the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
+        `"single_label_classification"` (normal / crackle / wheeze / both, the default) or
+        `"multi_label_classification"` (crackle, wheeze).
     """
 
     model_type = "respira"
@@ -107,7 +88,6 @@ class RespiraConfig(PreTrainedConfig):
         "frame_mask",
         "frame_times",
     ]
-    """``Trainer.predict`` / ``evaluate`` keep the logits only (as for any transformers classifier)."""
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type=DEFAULT_ENCODER_MODEL_TYPE),
     }
@@ -138,9 +118,7 @@ class RespiraConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         if __name__.startswith("respira."):
-            # respira's own class (not the shipped copy): `import respira` registered respira's pipeline,
-            # so the shipped one named in an export's config.json (which transformers would load only
-            # with trust_remote_code=True) is not needed
+            # respira's own class: `import respira` registered the pipeline an export's config.json names
             kwargs.pop("custom_pipelines", None)
         kwargs.pop("adaptation", None)  # written by the retired `respira adapt` (null in the shipped configs)
         kwargs.pop("label_priors", None)  # read only by its prior shift (in the shipped configs)
@@ -152,9 +130,7 @@ class RespiraConfig(PreTrainedConfig):
             self.id2label = dict(enumerate(names))
             self.label2id = {name: index for index, name in self.id2label.items()}
         super().__post_init__(**kwargs)
-        # the default family's when the encoder's has no spec; neither in the code shipped with a model of
-        # another family, where a bare RespiraConfig() (transformers builds one to compare a loaded config
-        # with) keeps featurizer=None
+        # no spec in the code shipped with another family: a bare RespiraConfig() keeps featurizer=None
         spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
         if self.featurizer is None and spec is not None:
             self.featurizer = spec.featurizer
@@ -198,8 +174,7 @@ class RespiraConfig(PreTrainedConfig):
 
     @not_shipped
     def validate_event_settings(self) -> None:
-        """``event_settings`` as :class:`respira.core.events.EventSettings` reads them (the code shipped with
-        a model makes no events, so it leaves this check out)."""
+        """``event_settings`` as :class:`respira.core.events.EventSettings` reads them."""
         if self.event_settings is not None:
             from ...core.events import EventSettings
 

@@ -17,8 +17,7 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
     """Pads raw mono waveforms into ``input_values`` + ``attention_mask`` at ``sampling_rate``."""
 
     model_input_names = ["input_values", "attention_mask"]  # noqa: RUF012 (transformers API)
-    resamples_input = True
-    """Audio at another rate is resampled here (read by ``pipeline("audio-classification")``)."""
+    resamples_input = True  # read by pipeline("audio-classification")
 
     def __init__(
         self,
@@ -48,9 +47,7 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         padding: bool | str = "longest",
         **kwargs: Any,
     ) -> BatchFeature:
-        """One waveform or a batch of mono waveforms (at ``sampling_rate``, default this extractor's)
-        → resampled to this extractor's rate, low-passed when it has a ``lowpass_cutoff`` →
-        ``input_values`` zero-padded to the longest and an ``attention_mask`` of real samples."""
+        """One or a batch of mono waveforms → resampled, low-passed (with ``lowpass_cutoff``) and padded."""
         batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2) or (
             isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and np.ndim(raw_speech[0]) > 0
         )

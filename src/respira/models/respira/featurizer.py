@@ -1,5 +1,4 @@
-"""Waveforms checked → fixed length (repeat- or zero-pad short cycles, keep the start of long ones) →
-features (+ SpecAugment frequency and time masking in training), on the model's device."""
+"""Waveforms checked → fixed length → features (+ SpecAugment in training), on the model's device."""
 
 from __future__ import annotations
 
@@ -19,8 +18,7 @@ def prepare_waveforms(
     sampling_rate: int | None,
     expected_rate: int,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Validate raw waveforms; down-mix ``[batch, channels, samples]``; return the float32 batch and the
-    lengths of its rows (``None`` without ``attention_mask``: every row is real signal to its end)."""
+    """The checked, down-mixed float32 batch and its rows' lengths (``None`` without ``attention_mask``)."""
     if sampling_rate is not None and sampling_rate != expected_rate:
         raise ValueError(
             f"this model takes {expected_rate} Hz audio but got sampling_rate={sampling_rate}; "
@@ -37,8 +35,7 @@ def prepare_waveforms(
     tracing = torch.compiler.is_compiling()
     if not tracing and input_values.shape[-1] == 0:
         raise ValueError("got an empty waveform (0 samples)")
-    # one pass without a mask the batch's size (isfinite(...).all() was a few % of a CPU forward): NaN
-    # propagates into the extremes, and an infinity is one of them
+    # NaN propagates into the extremes, and an infinity is one of them: no mask the batch's size
     if not tracing and not torch.isfinite(torch.stack(torch.aminmax(input_values))).all():
         raise ValueError("input_values holds NaN or infinite samples")
     if attention_mask is None:
@@ -73,8 +70,7 @@ def _tile_with_fades(signal: torch.Tensor, out: torch.Tensor, fade: int) -> None
 def _fit_whole_rows(
     waveforms: torch.Tensor, target: int, pad_mode: PadMode, fade: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`fit_to_length` for rows that are all real signal, without a Python loop or a branch on
-    the length: the same operations whatever it is, so ``torch.export`` keeps it dynamic (ONNX)."""
+    """:func:`fit_to_length` of whole rows, no branch on the length (``torch.export`` keeps it dynamic)."""
     batch, samples = waveforms.shape
     device = waveforms.device
     length = torch.full((), samples, dtype=torch.long, device=device)
@@ -108,7 +104,6 @@ def fit_to_length(
     if lengths is None:
         if torch.compiler.is_compiling():  # traced for export: no loop over rows, no branch on the length
             return _fit_whole_rows(waveforms, target, pad_mode, fade)
-        # eager: the row loop below copies (or passes through) instead of gathering every sample
         lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
     if lengths.shape != (waveforms.shape[0],):
         raise ValueError(
@@ -138,7 +133,7 @@ def fit_to_length(
 def _masks(
     batch: int, size: int, max_width: int, count: int, device: torch.device, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """``count`` masks per example, each of width ~ U[0, max_width], as a boolean ``[batch, size]``."""
+    """``count`` masks per example of width ~ U[0, max_width], as a boolean ``[batch, size]``."""
     if max_width <= 0 or count <= 0 or size <= 0:
         return torch.zeros(batch, size, dtype=torch.bool, device=device)
     max_width = min(max_width, size)
@@ -226,8 +221,7 @@ class RespiraFeaturizer(nn.Module):
 
 
 def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
-    """:attr:`RespiraFeaturizer.frame_samples` of a model (its featurizer), or of the featurizer a config
-    describes (an ONNX export's)."""
+    """:attr:`RespiraFeaturizer.frame_samples` of a model, or of the featurizer a config describes."""
     if isinstance(model, nn.Module):
         # by its property, not isinstance: a model loaded with trust_remote_code has its own copy of the class
         found = next((m for m in model.modules() if hasattr(type(m), "frame_samples")), None)
@@ -238,8 +232,7 @@ def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
 
 
 def stages_of(config: RespiraConfig) -> frozenset[str]:
-    """The optional stages (:data:`respira.utils.shipping.STAGES`) a model of ``config`` runs: the code
-    shipped with it holds what ``@shipped_when`` marks for these stages, and none of the others'."""
+    """The optional stages (:data:`respira.utils.shipping.STAGES`) a model of ``config`` runs."""
     runs = {
         "spec_augment": bool(config.spec_augment),
         f"pooling_{config.pooling}": True,

@@ -23,9 +23,8 @@ from .featurizer import RespiraFeaturizer, prepare_waveforms
 
 @dataclass
 class RespiraModelOutput(ModelOutput):
-    """Pooled ``embeddings`` [batch, hidden], encoder ``tokens`` [batch, tokens, hidden] and their mask;
-    with ``output_time_steps=True`` the tokens as time steps ``step_tokens`` [batch, steps, hidden], their
-    ``step_mask`` and ``step_times`` [steps] (seconds from the input's start to each step's centre)."""
+    """Pooled ``embeddings``, encoder ``tokens`` and their mask; with ``output_time_steps=True`` the
+    tokens as time steps, their mask and ``step_times`` (seconds, step centres)."""
 
     embeddings: torch.Tensor | None = None
     tokens: torch.Tensor | None = None
@@ -39,9 +38,8 @@ class RespiraModelOutput(ModelOutput):
 
 @dataclass
 class RespiraClassifierOutput(ModelOutput):
-    """``loss``, ``logits``, pooled ``embeddings`` and L2-normalised ``projections`` (auxiliary losses);
-    with ``output_frames=True`` the head's ``frame_logits`` [batch, steps, labels] on the encoder's time
-    steps, their ``frame_mask`` [batch, steps] and ``frame_times`` [steps] (seconds, step centres)."""
+    """``loss``, ``logits``, pooled ``embeddings`` and L2-normalised ``projections``; with
+    ``output_frames=True`` the head's ``frame_logits`` on the encoder's time steps, their mask and times."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
@@ -56,9 +54,8 @@ class RespiraClassifierOutput(ModelOutput):
 
 @shipped_when("pooling_autopool")
 def auto_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``[batch, steps, labels]`` step logits → ``[batch, labels]`` clip logits: per label the logit of
-    ``Σ_t w_t σ(z_t)`` with ``w = softmax(z)`` over the real steps (``mask``; McFee, Salamon and Bello,
-    2018, auto-pool with α = 1: between the mean and the maximum)."""
+    """Step logits ``[batch, steps, labels]`` → clip logits: the logit of ``Σ_t w_t σ(z_t)``, ``w =
+    softmax(z)`` over the real steps (auto-pool with α = 1, McFee et al., 2018)."""
     scores = logits.float().masked_fill(~mask.unsqueeze(-1), -torch.inf)
     weights = scores.softmax(dim=1)
     probability = (weights * torch.sigmoid(logits.float())).sum(dim=1).clamp(1e-6, 1 - 1e-6)
@@ -76,8 +73,7 @@ class RespiraPreTrainedModel(PreTrainedModel):
     base_model_prefix = "respira"
     main_input_name = "input_values"
     input_modalities = ("audio",)
-    supports_gradient_checkpointing = True
-    """Per instance, whether the encoder supports it (AST and BEATs do; the batch-norm CNNs do not)."""
+    supports_gradient_checkpointing = True  # per instance: the encoder's
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -94,7 +90,7 @@ class RespiraPreTrainedModel(PreTrainedModel):
 
 
 class RespiraModel(RespiraPreTrainedModel):
-    """Featurizer, encoder and pooling: raw 16 kHz waveforms in, pooled embeddings out."""
+    """Featurizer, encoder and pooling: waveforms in, pooled embeddings out."""
 
     def __init__(self, config: RespiraConfig) -> None:
         super().__init__(config)
@@ -106,7 +102,6 @@ class RespiraModel(RespiraPreTrainedModel):
             )
         self.featurizer = RespiraFeaturizer(config)
         if spec.fit_config_to_frames is not None and config.ast_length_policy == "adapt":
-            # AST sized to the cycle's own frames (from_encoder_pretrained adapts pretrained positions)
             spec.fit_config_to_frames(
                 config.encoder_config, self.featurizer.num_frames(config.target_samples)
             )
@@ -119,24 +114,20 @@ class RespiraModel(RespiraPreTrainedModel):
 
     def train(self, mode: bool = True) -> RespiraModel:
         if self.config.freeze_encoder and self._in_frozen_mode(mode):
-            return self  # the Trainer calls train() every step; re-walking the encoder costs milliseconds
+            return self  # the Trainer calls train() every step
         super().train(mode)
         if self.config.freeze_encoder:
-            self.encoder.eval()  # dropout off, batch-norm statistics frozen
+            self.encoder.eval()
         return self
 
     def _in_frozen_mode(self, mode: bool) -> bool:
-        """Whether every encoder module is in eval mode and every other module in ``mode``."""
         return all(
             module.training == (mode and not (name == "encoder" or name.startswith("encoder.")))
             for name, module in self.named_modules()
         )
 
     def encode(self, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any) -> EncoderTokens:
-        """Run the encoder: tokens [batch, tokens, hidden], their mask, the CLS summary, raw output.
-
-        How depends on the encoder family: see :attr:`respira.models.encoders.EncoderSpec.encode`.
-        """
+        """Run the encoder (:attr:`respira.models.encoders.EncoderSpec.encode`)."""
         return self.encoder_spec.encode(self, features, frame_mask, **kwargs)
 
     @can_return_tuple
@@ -150,11 +141,7 @@ class RespiraModel(RespiraPreTrainedModel):
         output_time_steps: bool = False,
         **kwargs: Any,
     ) -> RespiraModelOutput:
-        """Waveforms → pooled embeddings (a tuple with ``return_dict=False``); ``output_time_steps``: the
-        tokens as time steps too (:mod:`respira.models.time_steps`).
-
-        The featurizer computes in float32; its features are cast to the encoder's dtype.
-        """
+        """Waveforms → pooled embeddings; ``output_time_steps``: the tokens as time steps too."""
         waveforms, lengths = prepare_waveforms(
             input_values, attention_mask, sampling_rate, self.config.sampling_rate
         )
@@ -183,11 +170,8 @@ class RespiraModel(RespiraPreTrainedModel):
 
 
 class EmbeddingStandardizer(nn.BatchNorm1d):
-    """Per-feature standardisation of pooled embeddings before the head (``config.head_norm``), for frozen
-    encoders whose features sit on very different scales: batch statistics in training, running statistics
-    at evaluation, no affine parameters. With a frozen encoder (``cumulative``) the running statistics are
-    the plain average over every batch (the embeddings do not drift); a one-example training batch is
-    standardised with the running statistics."""
+    """Per-feature standardisation of pooled embeddings before the head (``config.head_norm``), no affine
+    parameters; ``cumulative`` (frozen encoder): running statistics averaged over every batch."""
 
     def __init__(self, num_features: int, *, cumulative: bool = True) -> None:
         super().__init__(num_features, affine=False, momentum=None if cumulative else 0.1)
@@ -198,22 +182,17 @@ class EmbeddingStandardizer(nn.BatchNorm1d):
         return super().forward(embeddings)
 
     def with_running_statistics(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Standardised by the running statistics, which are left as they are (an encoder's time steps
-        in training: they are standardised as deployment standardises them, by the pooled embeddings'
-        statistics)."""
+        """Standardised by the running statistics, left unchanged."""
         return nn.functional.batch_norm(
             embeddings, self.running_mean, self.running_var, training=False, eps=self.eps
         )
 
 
 class RespiraForAudioClassification(RespiraPreTrainedModel):
-    """Raw waveforms → logits over ICBHI classes (or crackle/wheeze), plus embeddings and projections.
+    """Waveforms ``[batch, samples]`` (or pooled ``embeddings=``, to train the head alone) → logits over
+    ICBHI classes (or crackle/wheeze), plus embeddings and projections.
 
-    ``forward(input_values, attention_mask=None, labels=None)``: ``input_values`` is ``[batch, samples]``
-    (``[batch, channels, samples]`` is down-mixed); ``attention_mask`` marks real samples of padded
-    batches. Alternatively pass ``embeddings=`` (pooled encoder outputs, precomputed by
-    :mod:`respira.models.embeddings`) to train the head alone. ``labels``: class indices (single-label, or
-    converted to crackle/wheeze flags for multi-label), class probabilities (mixup), or ``[batch, 2]`` flags.
+    ``labels``: class indices, class probabilities (mixup), or ``[batch, 2]`` flags.
     """
 
     def __init__(self, config: RespiraConfig) -> None:
@@ -241,13 +220,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
     def from_encoder_pretrained(
         cls, encoder_name_or_path: str, **config_kwargs: Any
     ) -> RespiraForAudioClassification:
-        """A new classifier whose encoder starts from a pretrained checkpoint (Hub id or folder).
-
-        E.g. ``from_encoder_pretrained("MIT/ast-finetuned-audioset-10-10-0.4593",
-        ast_length_policy="adapt")``.
-        With AST and ``ast_length_policy="adapt"``, the position embeddings are cropped (centre) or
-        interpolated to the frames of ``target_seconds``.
-        """
+        """A new classifier whose encoder starts from a pretrained checkpoint (Hub id or folder)."""
         encoder = load_pretrained_encoder(encoder_name_or_path)  # without the checkpoint's head
         if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
             encoder = encoder.encoder
@@ -282,8 +255,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.train(self.training)
 
     def _head(self, embeddings: torch.Tensor, *, steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[n, hidden]`` head inputs → (the features the classifier reads, its logits); ``steps``: the
-        inputs are time steps, which never update ``head_norm``'s statistics of pooled embeddings."""
+        """(the features the classifier reads, its logits); ``steps`` never update ``head_norm``."""
         features = embeddings
         if self.head_norm is not None:
             standardize = self.head_norm.with_running_statistics if steps else self.head_norm
@@ -314,14 +286,8 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         output_frames: bool = False,
         **kwargs: Any,
     ) -> RespiraClassifierOutput:
-        """Logits (+ loss with ``labels``), embeddings and projections; with ``return_dict=False`` the
-        tuple ``(loss, logits, embeddings, projections, ...)`` without its ``None`` entries.
-
-        ``output_frames``: the head applied to each of the encoder's time steps as well (frame-level
-        outputs for event detection; waveform inputs only). With ``mean`` pooling and a linear head the
-        masked mean of the frame logits is the logits; with ``pooling="autopool"`` the logits are their
-        auto-pool (:func:`auto_pool`).
-        """
+        """Logits (+ loss with ``labels``), embeddings and projections; ``output_frames``: the head applied
+        to each of the encoder's time steps as well (waveform inputs only)."""
         hidden_states = attentions = output = None
         autopool = self.config.pooling == "autopool"
         if embeddings is None:

@@ -1,10 +1,7 @@
 """``pipeline("audio-classification")`` for respira models: it decides as ``respira predict`` does.
 
-For respira models (others get transformers' pipeline unchanged) :class:`RespiraAudioClassificationPipeline`
-answers the four ICBHI classes, decided one first (:func:`respira.core.decision.class_scores`); windows
-inputs longer than ``target_seconds`` (:func:`respira.core.windows.window_spans`) and aggregates them by the
-config's rule; and reads paths and bytes with :func:`respira.audio.read_audio`. ``import respira`` registers
-it; an export with code names it in ``config.json``'s ``custom_pipelines``.
+For respira models it answers the four ICBHI classes, the decided one first; windows inputs longer than
+``target_seconds`` and aggregates them by the config's rule; and reads files with respira's reader.
 """
 
 from __future__ import annotations
@@ -70,8 +67,7 @@ class RespiraPipelineOutput(ModelOutput):
 
 
 class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
-    """transformers' audio-classification pipeline that, for respira models, decides at the model's
-    thresholds, windows long inputs and resamples with soxr (see the module)."""
+    """transformers' audio-classification pipeline, deciding as respira does for respira models."""
 
     def _is_respira(self) -> bool:
         return getattr(self.model.config, "model_type", None) == MODEL_TYPE
@@ -99,8 +95,7 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs: Any, window: float | None = None, hop: float | None = None) -> Any:
-        """The input read (:meth:`_features`), checked and cut: ``window_spans`` ``[windows, 2]`` and
-        ``window_counts`` ``[1]`` (respira models; transformers' batching concatenates them)."""
+        """The input read, checked and cut into ``window_spans`` (with ``window_counts``)."""
         processed = self._features(inputs)
         if not self._is_respira():
             return processed
@@ -152,7 +147,6 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         return processed
 
     def _aggregate(self, logits: torch.Tensor) -> torch.Tensor:
-        """One row of logits from the windows' ``[windows, labels]`` (module docstring)."""
         if logits.shape[0] == 1:
             return logits[0]
         config = self.model.config

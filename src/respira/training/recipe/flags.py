@@ -87,6 +87,7 @@ The others (evaluation and saving strategy, precision, logging, optimiser detail
 
 RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
     "ast_length_policy",
+    "head",
     "lowpass_order",
     "dataset_cache_dir",
     "num_proc",

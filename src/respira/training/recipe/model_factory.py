@@ -43,6 +43,7 @@ def config_options(
         "ast_length_policy": model.ast_length_policy,
         "spec_augment": json_option(model.spec_augment, "spec_augment") or None,
         "pooling": model.pooling,
+        "head": model.head,
         "head_dropout": model.head_dropout,
         "head_norm": model.head_norm,
         "head_hidden_size": model.head_hidden_size,

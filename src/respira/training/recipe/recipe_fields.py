@@ -66,6 +66,10 @@ class ModelArguments:
             "head's logits on each time step: for frame-level training)"
         },
     )
+    head: str = field(
+        default="linear",
+        metadata={"help": "linear: dropout then one linear layer (the only head since mlp was retired)"},
+    )
     head_dropout: float = field(default=0.1)
     head_norm: bool = field(
         default=False,
