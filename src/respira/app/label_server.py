@@ -1,15 +1,5 @@
-"""The labelling page's web server (``respira label``): the standard library's threaded HTTP server, the
-page's files (``label_page/``: HTML, script, style) and a small JSON interface over a
-:class:`~respira.app.labelling.LabelSession`:
-
-- ``GET /``, ``/label.js``, ``/label.css``: the page;
-- ``GET /api/state``: what to show (:meth:`~respira.app.labelling.LabelSession.state`);
-- ``GET /audio/N.wav``, ``/spectrogram/N.png``: row ``N``'s audio and spectrogram;
-- ``POST /api/answer`` ``{"index": N, "answer": "crackle"|...|"skip"}``: saved, then the new state;
-- ``POST /api/events`` ``{"index": N, "events": [{"onset", "offset", "type"}]}``: saved, then the state.
-
-A request it cannot serve gets a 4xx answer with one line of text, which the page shows.
-:func:`label_server` makes the server of a model and an archive, from :class:`LabelOptions`.
+"""The labelling page's web server (``respira label``): the page's files and a small JSON interface over a
+:class:`~respira.app.labelling.LabelSession`; a request it cannot serve gets a 4xx and one line of text.
 """
 
 from __future__ import annotations
@@ -111,8 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LabelServer(PageServer):
-    """The page for ``session`` on ``host:port`` (``port=0``: a free one); :meth:`close` closes the session
-    too."""
+    """The page for ``session`` on ``host:port``; :meth:`close` closes the session too."""
 
     def __init__(self, session: LabelSession, host: str = "127.0.0.1", port: int = 7861) -> None:
         super().__init__(host, port, _Handler, release=session.close)
@@ -140,8 +129,7 @@ class LabelOptions:
 
 
 def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
-    """The labels file to fill (``labels``, else ``ARCHIVE/labels.csv``), checked to exist (one line
-    otherwise)."""
+    """The labels file to fill (``labels``, else ``ARCHIVE/labels.csv``), checked to exist."""
     folder = Path(archive).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"ARCHIVE {archive} does not exist or is not a folder")
@@ -155,8 +143,7 @@ def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
 
 
 def shown_model(model: str) -> str:
-    """``model`` as the fit-site command names it: a shipped detector by its name (the default detector
-    too, whose folder ``MODEL`` became), anything else as given."""
+    """``model`` as the fit-site command names it: a shipped detector by its name, anything else as given."""
     from ..pretrained import default_detector_dir
 
     folder = Path(model).expanduser()
@@ -167,10 +154,7 @@ def shown_model(model: str) -> str:
 def label_server(
     model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
 ) -> LabelServer:
-    """The page's server for ``model`` (a model folder or Hub id) and the recordings of ``archive``,
-    listening but not yet serving (``respira label``, :func:`respira.label`): the address, the labels file
-    (and events.csv) checked before the model loads, each refusal one line. ``minimum_units``: the
-    labelled units fit-site needs, which the page counts towards."""
+    """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving."""
     from ..data.labels_csv import LabelsTable
     from ..inference.detector import Detector
     from .labelling import LabelSession

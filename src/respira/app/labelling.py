@@ -1,13 +1,5 @@
 """What the labelling page (``respira label``) shows and saves: a :class:`LabelSession` over one
-``labels.csv``.
-
-The page shows the first recording of the file not yet labelled (blank ``crackle`` and ``wheeze``, not
-marked too poor to judge) nor skipped in this session: its spectrogram (a PNG, 0 to :data:`SPECTROGRAM_TOP`
-Hz), its audio (16-bit WAV), the model's per-window probabilities and thresholds, its marked events and its
-``patient`` and ``reason`` cells. Each answer (:data:`respira.data.labels_csv.ANSWERS`) is written to
-``labels.csv`` at once, each change of events to ``events.csv`` beside it, both atomically; a skip is not
-written. The next recording is prepared in a background thread while one is shown. Progress counts units
-(patients, else recordings) whose every recording is answered, against fit-site's minimum.
+``labels.csv``, each answer written at once (events to ``events.csv``), atomically.
 """
 
 from __future__ import annotations
@@ -45,8 +37,7 @@ KEEP_PREPARED = 4
 
 @dataclass(frozen=True)
 class Prepared:
-    """One recording ready to show: its duration, WAV bytes, spectrogram PNG bytes and window rows, and
-    the seconds it took to prepare."""
+    """One recording ready to show, and the seconds it took to prepare."""
 
     duration: float
     wav: bytes
@@ -56,9 +47,7 @@ class Prepared:
 
 
 def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
-    """The spectrogram of ``waveform`` as a PNG: one column per 1/:data:`FRAMES_PER_SECOND` s, rows from
-    0 Hz (bottom) to :data:`SPECTROGRAM_TOP` (or the Nyquist frequency), in dB over
-    :data:`DYNAMIC_RANGE_DB`, coloured by matplotlib's ``magma``."""
+    """The spectrogram of ``waveform`` as a PNG, 0 Hz to :data:`SPECTROGRAM_TOP`, in dB."""
     from matplotlib import colormaps
     from PIL import Image
 
@@ -81,9 +70,7 @@ def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
 
 
 class LabelSession:
-    """The state of the page over ``labels_file`` (see the module docstring). ``detector``: what gives the
-    window probabilities (a :class:`respira.Detector` or anything with its ``config`` and ``predict``);
-    ``model``: its name as the user gave it (for the fit-site command)."""
+    """The state of the labelling page over ``labels_file``, with ``detector``'s window probabilities."""
 
     def __init__(self, labels_file: str | Path, detector: Any, *, model: str, minimum_units: int) -> None:
         self.labels_file = Path(labels_file)
@@ -117,8 +104,7 @@ class LabelSession:
         return [at for at, row in enumerate(self.table.rows) if self.table.answer_of(row) is None]
 
     def current(self) -> int | None:
-        """The row to show: the first pending one not skipped; once only skipped ones are left, they come
-        back (the skips are forgotten)."""
+        """The row to show: the first pending one not skipped (once only skipped ones are left, those)."""
         with self.lock:
             pending = self.pending()
             if pending and all(at in self.skipped for at in pending):
@@ -160,8 +146,7 @@ class LabelSession:
 
     # ------------------------------------------------------------------ what the page reads
     def state(self) -> dict[str, Any]:
-        """What the page shows now (JSON): the recording (``None`` when every one is answered), its
-        windows and events, the thresholds and the progress."""
+        """What the page shows now (JSON): the recording (``None`` when all are answered) and the progress."""
         with self.lock:
             at = self.current()
             state: dict[str, Any] = {"progress": self.progress(), "thresholds": list(self.thresholds)}
@@ -249,8 +234,7 @@ class LabelSession:
             self._prepared.pop(at, None)
 
     def set_events(self, at: Any, events: list[dict[str, Any]]) -> None:
-        """Make ``events`` (``onset``, ``offset``, ``type``) row ``at``'s marked events and write
-        ``events.csv`` (atomically); checked as :func:`~respira.data.labelled.read_events_csv` checks."""
+        """Make ``events`` row ``at``'s marked events and write ``events.csv``."""
         with self.lock:
             row = self.table.rows[self._row(at)]
             duration = self.prepared(at).result().duration

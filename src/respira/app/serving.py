@@ -1,7 +1,4 @@
-"""The pages' web server: the standard library's threaded HTTP server, as ``respira label`` serves its page
-(:mod:`respira.app.label_server`) and ``respira app`` serves ``respira export --web``'s static page
-(:func:`app_server`), with the COOP and COEP headers under which the page is cross-origin isolated and
-onnxruntime-web runs on threads."""
+"""The pages' web server, with the COOP and COEP headers under which onnxruntime-web runs on threads."""
 
 from __future__ import annotations
 
@@ -26,8 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 class PageServer(ThreadingHTTPServer):
-    """A page on ``host:port`` (``port=0``: a free one, :attr:`url` says which); :meth:`serve` blocks,
-    :meth:`start` serves in a background thread, :meth:`close` stops either, then calls ``release``."""
+    """A page on ``host:port``: :meth:`serve` blocks, :meth:`start` serves in a thread, :meth:`close` ends."""
 
     daemon_threads = True
 
@@ -65,8 +61,7 @@ class PageServer(ThreadingHTTPServer):
 
 
 def check_address(host: str, port: int) -> None:
-    """Raise a one-line ``ValueError`` unless the server can listen on ``host:port`` (checked before the
-    model is read)."""
+    """Raise a one-line ``ValueError`` unless the server can listen on ``host:port``."""
     if not 0 <= port < 65536:
         raise ValueError(f"--port must be between 0 (a free one) and 65535, got {port}")
     try:
@@ -102,11 +97,8 @@ class _StaticHandler(SimpleHTTPRequestHandler):
 
 
 def app_server(model: str, *, host: str = "127.0.0.1", port: int = 7860) -> PageServer:
-    """``respira app``: the static page of ``model`` (a model folder, an ONNX export folder, a shipped
-    detector's name or a Hub id; :func:`respira.app.web_page.write_web_page`, ``model.onnx`` exported where
-    the folder has none) written to a temporary folder and served from it on ``host:port``, listening but
-    not yet serving; :meth:`PageServer.close` removes the folder. The address is checked before the model
-    is read; each refusal is one line."""
+    """``respira app``: the static page of ``model``, written to a temporary folder and served on
+    ``host:port``."""
     from .web_page import write_web_page
 
     check_address(host, port)

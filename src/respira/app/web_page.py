@@ -2,24 +2,8 @@
 ``respira export MODEL OUT --web`` writes it, ``respira app`` serves it (:mod:`respira.app.serving`),
 ``respira push MODEL REPO --space`` publishes it as a Space.
 
-The folder holds ``index.html`` and its scripts (plain JavaScript, no build step), ``model.onnx``,
-the page's settings ``respira-web.json`` and onnxruntime-web (:data:`ORT_WEB_VERSION`, from the npm
-registry, copied from :func:`ort_web_folder` at export time: ``make web-deps`` puts it there). Nothing is
-fetched from elsewhere: on a static host the page reads its own files; from ``file://`` (where a page may
-not read files) it loads the same bytes from ``respira-assets.js`` (base64). The ``README.md`` front
-matter (``sdk: static``) makes the folder a Hugging Face static Space; its ``custom_headers`` ask the Hub
-for the COOP and COEP headers, under which the page is cross-origin isolated and onnxruntime-web runs on
-threads.
-
-The page does what ``respira predict --onnx`` does: mono (channels averaged), soxr's resampling to the
-model's rate, the model's low-pass (:func:`respira.audio.dsp.lowpass`), windows of
-:func:`respira.core.windows.window_spans`. soxr has no JavaScript port, so the settings carry
-soxr's own response, measured here by resampling impulses (:func:`resampler_tables`), for the rates of
-:data:`TABLE_RATES`: its kernel (one impulse's outputs), which the page applies through the FFT in
-overlapping blocks (``respira-resample.js``, any pair of rates), and its first :data:`START_OUTPUTS`
-outputs (soxr treats a stream's start its own way). For any other rate the page's kernel is a
-Kaiser-windowed sinc with soxr's high-quality band edges (close to soxr, not checked against it). The
-low-pass is scipy's ``sosfiltfilt`` with the second-order sections and initial conditions written here.
+The page does what ``respira predict --onnx`` does; soxr has no JavaScript port, so its settings carry soxr's
+measured response for the rates of :data:`TABLE_RATES` (:func:`resampler_tables`).
 """
 
 from __future__ import annotations
@@ -57,18 +41,15 @@ ORT_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd
 ORT_WEB_ENV = "RESPIRA_ORT_WEB_DIR"
 TABLE_RATES = (4000, 8000, 10000, 16000, 22050, 44100, 48000)
 """Input rates whose soxr responses the page carries (every rate of the corpora respira reads)."""
-START_OUTPUTS = 64
-"""Outputs at a stream's start taken from soxr's own response."""
-KERNEL_FLOOR = 1e-7
-"""The kernel's ends: where soxr's impulse response falls below this share of its peak."""
+START_OUTPUTS = 64  # outputs at a stream's start taken from soxr's own response
+KERNEL_FLOOR = 1e-7  # the kernel's ends: where soxr's impulse response falls below this share of its peak
 PAGE_FILES = ("index.html", "respira-web.js", "respira-resample.js", "respira-events.js", "respira-plot.js")
 MAX_SECONDS = 30 * 60
 """The longest recording the page analyses: 30 min at 32 kHz is 460 MB of samples in the tab."""
 
 
 def ort_web_folder() -> Path:
-    """Where onnxruntime-web's ``dist/`` files are read at export time: ``$RESPIRA_ORT_WEB_DIR``, else
-    ``~/.cache/respira/onnxruntime-web-<version>`` (``make web-deps`` fills it with ``npm pack``)."""
+    """Where onnxruntime-web's ``dist/`` files are read: ``$RESPIRA_ORT_WEB_DIR``, else respira's cache."""
     default = Path.home() / ".cache" / "respira" / f"onnxruntime-web-{ORT_WEB_VERSION}"
     return Path(os.environ.get(ORT_WEB_ENV) or default)
 
@@ -86,11 +67,9 @@ def _impulse(position: int, length: int, rate: int, target: int) -> np.ndarray:
 
 
 def resampler_tables(rate: int, target: int) -> dict[str, Any]:
-    """soxr's high-quality resampling from ``rate`` to ``target`` as the page applies it: ``kernel`` (the
-    outputs of one input impulse far from the start, down to :data:`KERNEL_FLOOR` of its peak; below it
-    lies soxr's own rounding noise), its first tap ``offset`` outputs from the impulse's own position,
-    and ``start`` (the first :data:`START_OUTPUTS` outputs as weights of the first inputs,
-    ``[outputs, inputs]``)."""
+    """soxr's high-quality resampling from ``rate`` to ``target`` as the page applies it: ``kernel`` (one
+    impulse's outputs, down to :data:`KERNEL_FLOOR` of its peak), its first tap's ``offset`` and ``start``
+    (the first :data:`START_OUTPUTS` outputs as weights of the first inputs)."""
     inputs = START_OUTPUTS * rate // target + 400
     length = inputs + 8000  # soxr's first outputs do not depend on what follows this far on
     start = np.stack([_impulse(k, length, rate, target)[:START_OUTPUTS] for k in range(inputs)], axis=1)
@@ -133,8 +112,6 @@ class _Attributes(dict):
 
 
 def _events(config: dict[str, Any]) -> dict[str, Any]:
-    """What the page's events need (``respira-events.js``): the chunks and their mirrored margin
-    (:func:`respira.inference.event_detection.chunk_sizes`), the frame hop and the model's event settings."""
     from ..core.events import FRAME_HOP_SECONDS, event_settings_of
     from ..inference.event_detection import chunk_sizes
 
@@ -209,11 +186,7 @@ threads (opened at the Space's own address; inside the Hub's page it runs on one
 def write_web_page(
     model: str | Path, output_dir: str | Path, *, overwrite: bool = False, name: str | None = None
 ) -> Path:
-    """Write the static page of ``model`` (a model folder, an ONNX export folder, a shipped detector's name
-    or a Hub id) to ``output_dir``; see the module. A folder without ``model.onnx`` is exported first,
-    into a temporary folder. Raises a one-line error when the model cannot be read or onnxruntime-web's
-    files are not at :func:`ort_web_folder`. ``name``: what the page calls the model (default: the
-    folder's, or the Hub id's)."""
+    """Write the static page of ``model`` to ``output_dir``; ``name``: what the page calls the model."""
     from ..pretrained import check_not_shipped
 
     output_dir = Path(output_dir)

@@ -1,6 +1,4 @@
-"""Evaluate a respira classifier on a dataset of cycles and write a report folder: ``metrics.json`` (ICBHI
-scores, baselines, per-patient and per-device scores, per-label AUC / AP; ``NaN`` as ``null``),
-``cycle_predictions.csv``, ``confusion_matrix.png`` and the curve plots (:mod:`respira.reports.curves`)."""
+"""Evaluate a respira classifier on a dataset of cycles and write a report folder."""
 
 from __future__ import annotations
 
@@ -79,8 +77,7 @@ def check_dataset(dataset: datasets.Dataset, columns: Sequence[str], needs: str)
 
 
 def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.ndarray]:
-    """``overall`` (all ``count`` rows), then each value of ``values`` (first-appearance order) with its rows;
-    rows whose value is ``None`` count in ``overall`` alone."""
+    """``overall`` (all ``count`` rows), then each value of ``values`` with its rows."""
     selections = {"overall": np.ones(count, dtype=bool)}
     if values is not None:
         column = np.asarray(values, dtype=object)

@@ -1,7 +1,4 @@
-"""An event-labelled corpus (SPRSound) scored at both of its levels: ``events/`` (each event as a cycle),
-``records/`` (every recording but Poor Quality ones, by windows) and ``metrics.json`` with the challenge's
-SE, SP, AS, HS and Score of tasks 1-1, 2-1 and 2-2 (task 1-2's seven event types cannot be told apart by
-crackle / wheeze flags), with patient-bootstrap intervals and baselines."""
+"""An event-labelled corpus (SPRSound) scored per event and per recording, by the challenge's scores."""
 
 from __future__ import annotations
 
@@ -49,10 +46,7 @@ def challenge_scores(
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Task ``task``'s scores of ``predictions`` overall and per value of ``groups``: SE, SP, AS, HS, Score,
-    the counts, ``ci`` (a patient-bootstrap 95 % percentile interval of each score, patients resampled within
-    their strata of :func:`~respira.metrics.sprsound.score_strata`: every resample has the SE and SP samples
-    the data has) and the all-normal / class-prior baselines of the same references."""
+    """Task ``task``'s scores of ``predictions`` overall and per group, with patient-bootstrap intervals."""
     references, predictions = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
     patients = np.asarray(patients)
     result = {}
@@ -118,9 +112,7 @@ def evaluate_event_corpus(
     scored_model: Mapping[str, Any] | None = None,
     **recording_options: Any,
 ) -> dict[str, Any]:
-    """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report (see
-    the module docstring); ``recording_options``: :func:`.external_validation.evaluate_recordings`'s
-    windows, aggregation and site claim."""
+    """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report."""
     output = check_report_target(output_dir)
     labels = _label_names(recordings, "record_label")
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]

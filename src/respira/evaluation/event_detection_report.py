@@ -1,7 +1,4 @@
-"""Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``):
-sed_eval's event- and segment-based F1 and error rate, sed_scores_eval's PSDS, per label, overall and per
-group, with patient-bootstrap intervals and the no-events / all-positive baselines; writes
-``metrics.json``, ``events.csv`` and ``references.csv``."""
+"""Event detection scored as the sound-event-detection field scores it (``--task events``)."""
 
 from __future__ import annotations
 
@@ -54,11 +51,6 @@ def merge_references(events: Sequence[tuple[float, float, str]]) -> list[Event]:
     return sorted(merged, key=lambda event: (event.onset, MULTI_LABEL_NAMES.index(event.label)))
 
 
-def _counts(scores: Mapping[str, Mapping[str, float]]) -> np.ndarray:
-    """``[labels, counts]`` of one recording's scores."""
-    return np.array([[scores[label][key] for key in COUNT_KEYS] for label in MULTI_LABEL_NAMES], dtype=float)
-
-
 def _rates(counts: np.ndarray) -> dict[str, float]:
     """F1, precision, recall and error rate of summed counts (:data:`COUNT_KEYS` order)."""
     reference, estimated, hits, deletions, insertions = counts
@@ -94,7 +86,10 @@ def _per_file_counts(
     scorer: Callable[..., dict],
     **options: Any,
 ) -> np.ndarray:
-    return np.stack([_counts(scorer({f: references[f]}, {f: estimates[f]}, **options)) for f in references])
+    """``[files, labels, counts]`` of each recording's scores."""
+    scores = [scorer({f: references[f]}, {f: estimates[f]}, **options) for f in references]
+    counts = [[[s[label][key] for key in COUNT_KEYS] for label in MULTI_LABEL_NAMES] for s in scores]
+    return np.array(counts, dtype=float)
 
 
 def evaluate_events(
@@ -114,7 +109,7 @@ def evaluate_events(
     segment_seconds: float = 1.0,
     scored_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Detect and score the events of every recording of ``dataset`` (module docstring)."""
+    """Detect and score the events of every recording of ``dataset``; write the report to ``output_dir``."""
     check_dataset(dataset, ("audio", "recording", group_by), "event detection needs them")
     rate = int(model.config.sampling_rate)
     references: dict[str, list[Event]] = {}
@@ -206,8 +201,7 @@ HEADLINES: dict[str, tuple[str, bool]] = {"f_measure": ("event F1", False), "err
 
 
 def event_below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per group and label (and ``overall``), the event-based F1 and error rate that do not beat the better
-    of the no-events and all-positive baselines (:mod:`respira.metrics.baselines`)."""
+    """Per group and label, the event-based F1 and error rate that do not beat the better baseline."""
     found = []
     for group, entry in groups.items():
         for label in (*MULTI_LABEL_NAMES, "overall"):
@@ -225,8 +219,7 @@ def event_below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[
 
 
 def event_scores_table(metrics: Mapping[str, Any]) -> str:
-    """Per group and label: event-based F1 [interval] and ER, segment-based F1, PSDS, each flagged when it
-    does not beat its baseline."""
+    """Per group and label: event- and segment-based scores and PSDS, flagged when not beating a baseline."""
     from ..utils.tables import format_number, format_table
 
     def number(value: Any) -> str:

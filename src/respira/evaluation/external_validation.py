@@ -1,7 +1,4 @@
-"""External validation: a model run over whole recordings of another corpus (sliding windows aggregated
-per recording and label, decided at the model's own thresholds), scored per recording overall and per
-``group_column`` value with patient-bootstrap intervals; writes ``metrics.json`` (with ``below_baseline``
-and, for a fit-site model, ``site_claim``), ``recording_predictions.csv`` and the curve plots."""
+"""External validation: a model scored per recording of another corpus, at its own thresholds."""
 
 from __future__ import annotations
 
@@ -119,9 +116,7 @@ def evaluate_recordings(
     claim: SiteClaim | None = None,
     claim_blocker: str = "",
 ) -> dict[str, Any]:
-    """Score ``model`` per recording of ``dataset`` and write ``metrics.json``, ``recording_predictions.csv``
-    and the curve plots to ``output_dir`` (see the module docstring); return the metrics with ``files``
-    and ``decisions`` (``[N, 2]`` crackle / wheeze flags per recording, in ``dataset``'s order)."""
+    """Score ``model`` per recording of ``dataset``, write its report to ``output_dir``; return metrics."""
     needs = "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
     check_dataset(dataset, REQUIRED_COLUMNS, needs)
     description = describe_aggregation(aggregation, top_k)
@@ -233,8 +228,7 @@ def _cell(values: dict[str, Any], key: str) -> str:
 
 
 def recording_level_table(metrics: dict[str, Any]) -> str:
-    """The scores of :func:`evaluate_recordings` as a console table in % with their confidence intervals,
-    the ICBHI-style score beside its all-normal baseline (what calling every recording normal scores)."""
+    """The scores of :func:`evaluate_recordings` as a console table in %, with intervals and baselines."""
     ci = f"% [{round(100 * metrics['bootstrap']['confidence'])}% CI]"
     header = ["group", "n", "label", f"Se {ci}", f"Sp {ci}", f"AUC / score {ci}", "all-normal %", ""]
     flags = flags_by_key(metrics.get("below_baseline"))
@@ -255,8 +249,7 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
 
 
 def unmeasurable_line(metrics: Mapping[str, Any], where: str) -> str | None:
-    """One line for recordings of which :func:`evaluate_recordings` cannot measure sensitivity (no
-    abnormal one) or specificity (no normal one), ``where`` naming them; ``None`` when they hold both."""
+    """One line for recordings where sensitivity or specificity cannot be measured, else ``None``."""
     icbhi = metrics["groups"]["overall"]["icbhi"]
     clause = unmeasurable(icbhi["normal_recordings"], icbhi["abnormal_recordings"])
     if clause is None:

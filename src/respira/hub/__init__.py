@@ -1,13 +1,10 @@
-"""Sharing trained models: loading, model cards, Hub-ready export and push.
-
-Names are imported from their module on first use (loading a model imports no training callback).
-"""
+"""Sharing trained models: loading, model cards, Hub-ready export and push (names imported on first use)."""
 
 from __future__ import annotations
 
 from ..utils.lazy_exports import lazy_exports
 
-_EXPORTS = {
+_EXPORTS = {  # each public name → the module that defines it
     "EXPORTED_FILES": "export",
     "MODEL_CARD_TEMPLATE": "card_render",
     "HubConnectionError": "push",
@@ -21,7 +18,6 @@ _EXPORTS = {
     "render_folder_card": "card_render",
     "render_model_card": "card_render",
 }
-"""Each public name and the module that defines it."""
 
 __all__ = [
     "EXPORTED_FILES",

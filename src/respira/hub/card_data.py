@@ -1,8 +1,4 @@
-"""What a respira model card states: :class:`RespiraModelCardData` and the names it uses.
-
-:func:`respira.hub.card_render.card_data_from_run_dir` fills it from a run folder: the model config, the
-``trainer_state.json`` and the run's :class:`~respira.run_record.RunRecord` (the authority on all it holds).
-"""
+"""What a respira model card states: :class:`RespiraModelCardData` and the names it uses."""
 
 from __future__ import annotations
 
@@ -39,9 +35,7 @@ __all__ = [
 ]
 
 TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "best_global_step")
-"""What the card says of a ``trainer_state.json`` besides its log (the training summary's steps, epochs and
-best validation score): a folder that does not carry the file may record these in ``build_record.json``
-(``trainer_state``), which the card reads instead."""
+"""What the card says of a ``trainer_state.json`` besides its log (or of ``build_record.json``'s copy)."""
 
 AUX_LOSS_NAMES: dict[str, str] = {
     "contrastive_tuple": "contrastive-tuple",
@@ -110,7 +104,6 @@ def _is_number(value: Any) -> bool:
 
 
 def _json_option(value: Any) -> Any:
-    """Dict options may be stored as JSON strings (the command line) or mappings (YAML)."""
     if isinstance(value, str) and value.strip().startswith(("{", "[")):
         try:
             return json.loads(value)
@@ -121,12 +114,8 @@ def _json_option(value: Any) -> Any:
 
 @dataclass
 class RespiraModelCardData(CardData):
-    """Everything a respira model card states (a ``huggingface_hub.CardData``, like setfit's).
-
-    ``to_dict()`` / ``to_yaml()`` give only the card's YAML metadata (license, tags, pipeline tag,
-    base model, ``model-index``); the other fields feed the Markdown body rendered by
-    :func:`respira.hub.card_render.render_model_card`.
-    """
+    """Everything a respira model card states (a ``huggingface_hub.CardData``): ``to_yaml()`` gives its YAML
+    metadata; the other fields feed the Markdown body."""
 
     # Hub metadata (library_name None: transformers when the code ships with the model, else respira)
     model_id: str | None = None
@@ -173,16 +162,14 @@ class RespiraModelCardData(CardData):
     test_metrics_std: dict[str, float | None] = field(default_factory=dict)
     per_seed_metrics: list[SeedResult] = field(default_factory=list)
     validation_metrics: dict[str, float | None] = field(default_factory=dict)
-    # what the folder holds besides the weights: its code (auto_map; its packages and (files, code lines),
-    # :func:`respira.hub.remote_code.code_size`), model.onnx, a LoRA adapter, checksums.sha256
+    # what the folder holds besides the weights
     remote_code: bool = False
     code_requirements: list[str] = field(default_factory=list)
     code_size: tuple[int, int] | None = None
     onnx: bool = False
     adapter: bool = False
     checksums: dict[str, str] = field(default_factory=dict)
-    # what the folder's files say: external validations, site verdicts, build_record.json, site_fit.json
-    # and its base model's folder (None: the one the record names)
+    # what the folder's files say
     external_validations: list[ExternalValidation] = field(default_factory=list)
     site_verdicts: list[SiteVerdict] = field(default_factory=list)
     build_record: Mapping[str, Any] | None = None
@@ -330,8 +317,7 @@ class RespiraModelCardData(CardData):
                     break
 
     def all_tags(self) -> list[str]:
-        """``tags`` and those the card data implies: the auxiliary loss, synthetic data, the encoder, shipped
-        code (``custom_code``), ONNX and the training corpora."""
+        """``tags`` and those the card data implies (auxiliary loss, encoder, code, ONNX, corpora...)."""
         tags = list(self.tags)
         aux = self.hyperparameters.get("aux_loss")
         implied = [
@@ -352,7 +338,7 @@ class RespiraModelCardData(CardData):
 
     @property
     def encoder(self) -> EncoderSpec | None:
-        """The registry's spec of the encoder family (name, tag, description and citation in the card)."""
+        """The registry's spec of the encoder family."""
         return find_encoder_spec(self.encoder_type)
 
     def get_model_name(self) -> str:
@@ -365,8 +351,7 @@ class RespiraModelCardData(CardData):
         return f"respira {encoder}{method} on {data}"
 
     def eval_results(self) -> list[EvalResult]:
-        """``model-index`` results (in %): the test split's, then every site the folder's recorded
-        evaluations scored or, without them, each external validation's (:mod:`respira.hub.card_results`)."""
+        """``model-index`` results (in %): the test split's, then each site's or external validation's."""
         dataset = (self.dataset_id, self.dataset_name, self.dataset_config or self.split_strategy or None)
         results = eval_results_on_test(self.test_metrics, self.test_metrics_std, len(self.seeds), dataset)
         if self.site_verdicts:

@@ -1,11 +1,4 @@
-"""Rendering respira model cards: a folder's card data, the template's context, the card.
-
-:func:`render_model_card` renders a :class:`~respira.hub.card_data.RespiraModelCardData` with the Jinja
-template shipped in this package (``model_card_template.md``). :func:`card_data_from_run_dir` fills the card
-data of a run folder from its JSON files and the weights' header only (never ``training_args.bin`` or
-checkpoints); :func:`render_folder_card` adds what an export wrote (``model.onnx``, the model's code,
-``checksums.sha256``).
-"""
+"""Rendering respira model cards from a folder's JSON files and the weights' header."""
 
 from __future__ import annotations
 
@@ -56,8 +49,7 @@ __all__ = [
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 
-# options that only matter when another one is set
-_CONDITIONAL: dict[str, tuple[str, Any]] = {
+_CONDITIONAL: dict[str, tuple[str, Any]] = {  # options that only matter when another one is set
     **dict.fromkeys(("group_by_key", "samples_per_group"), ("batch_sampler", "group_by_metadata")),
     **dict.fromkeys(("aux_loss_weight", "aux_loss_options", "aux_input"), ("aux_loss", bool)),
     **dict.fromkeys(
@@ -107,11 +99,6 @@ def metric_definitions_markdown() -> str:
     return body.replace("``", "`")
 
 
-def _citation_key(bibtex: str) -> str:
-    match = re.match(r"\s*@\w+\{([^,]+),", bibtex)
-    return match.group(1) if match else ""
-
-
 def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     """``(what, bibtex)`` for every corpus the model was trained on and every method it uses."""
     from ..losses import AUXILIARY_LOSSES
@@ -128,7 +115,8 @@ def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
         items.append(("Contrastive-tuple batches", CONTRASTIVE_TUPLE_CITATION))
     unique: dict[str, tuple[str, str]] = {}
     for what, bibtex in items:
-        unique.setdefault(_citation_key(bibtex), (what, bibtex))
+        key = match.group(1) if (match := re.match(r"\s*@\w+\{([^,]+),", bibtex)) else ""
+        unique.setdefault(key, (what, bibtex))
     return list(unique.values())
 
 
@@ -158,8 +146,7 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
 
 
 def template_context(card: RespiraModelCardData) -> dict[str, Any]:
-    """What the Jinja template uses: the card's fields by name (as setfit's template sees them) and the
-    tables and texts derived from them."""
+    """What the Jinja template uses: the card's fields by name and the tables and texts derived from them."""
     encoder = card.encoder
     order = {"train": 0, "validation": 1, "test": 2}
     splits = [
@@ -224,8 +211,7 @@ def _template() -> Any:
 
 
 def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
-    """The template's ``site_fit`` block for ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
-    base model's, see :func:`~respira.hub.card_results.site_fit_context`)."""
+    """The template's ``site_fit`` block for ``folder`` (``base_folder``: the base model's folder)."""
     record = read_site_fit(folder)
     if record is None:
         raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
@@ -235,14 +221,12 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
 
 
 def render_model_card(card_data: RespiraModelCardData) -> ModelCard:
-    """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the packaged Jinja
-    template (:data:`~respira.hub.MODEL_CARD_TEMPLATE`)."""
+    """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the packaged template."""
     text = _template().render(card_data=card_data.to_yaml(), **template_context(card_data))
     return ModelCard(re.sub(r"\n{3,}", "\n\n", text))
 
 
 def _safetensors_parameters(path: Path) -> int | None:
-    """Number of values stored in a safetensors file, from its header (no tensor is read)."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -262,7 +246,7 @@ def _read_json(path: Path) -> Any:
 
 
 def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) -> RespiraModelCardData:
-    """The card data of a run folder (see the module docstring for the files read)."""
+    """The card data of a run folder, from its JSON files and the weights' header."""
     from ..models import RespiraConfig
 
     run_dir = Path(run_dir).expanduser()
@@ -281,39 +265,26 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     if record is not None:
         card.set_run_record(record)
     card.external_validations, left_out = external_validations(run_dir)
-    for reason in left_out:  # for whoever exports the folder, not for the card's readers
+    for reason in left_out:
         warnings.warn(reason, StaleEvaluationWarning, stacklevel=2)
     card.adapter = has_adapter(run_dir)
     card.site_verdicts = site_verdicts(run_dir)
     card.build_record = build
-    _set_site_fit(card, run_dir)
+    site_fit = read_site_fit(run_dir)
+    if site_fit is not None and any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts):
+        card.site_fit = site_fit
+        card.hyperparameters["threshold_source"] = "site_fit"
+        site = site_fit.get("site_name") or site_fit.get("dataset")
+        card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
 
 
-def _set_site_fit(card: RespiraModelCardData, folder: Path) -> None:
-    """Give ``card`` the fit ``folder`` claims (its ``site_fit.json`` among its site verdicts): the title
-    names the site, the thresholds are said to be fit-site's, the encoder the base model's."""
-    record = read_site_fit(folder)
-    if record is None or not any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts):
-        return
-    card.site_fit = record
-    card.hyperparameters["threshold_source"] = "site_fit"
-    site = record.get("site_name") or record.get("dataset")
-    card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
-
-
 def render_folder_card(
     folder: str | Path, *, model_id: str | None = None, base_folder: Path | None = None
 ) -> Path:
-    """Render the card of an exported model folder from its own files into its ``README.md``, with the
-    site section of a folder ``respira fit-site`` wrote (``base_folder``: its base model's folder).
-
-    What the export shipped (ONNX graph, the model's code, checksums) is read from the folder, as are
-    the run record, the evaluations and the build record the folder holds; the same files give the same
-    card, which is how a test checks that a committed card says only what its folder's files say.
-    """
+    """Render the card of an exported model folder from its own files into its ``README.md``."""
     from ..models.respira import RespiraConfig
     from ..pretrained.shipped import shipped_detector
     from .onnx import ONNX_FILE
@@ -326,8 +297,8 @@ def render_folder_card(
         code = remote_code_files(RespiraConfig.from_pretrained(folder))
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
         card.remote_code, card.code_requirements = True, list(code.requirements)
-        card.code_size = code_size(shipped or code.files.values())  # no files: what an export writes
-        if not shipped:  # what the card tells to export for the code
+        card.code_size = code_size(shipped or code.files.values())
+        if not shipped:
             card.code_elsewhere = folder.name if shipped_detector(folder.name) else "path/to/this_folder"
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)

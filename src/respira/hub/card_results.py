@@ -1,11 +1,5 @@
-"""What a model folder's results say on its card: the result tables (each row a list of cells), the
-``model-index`` results (in %), its external validations and, for a folder ``respira fit-site`` wrote, the
-fit (from the folder's own files: its :data:`FIT_EVIDENCE` travels with it, so every card says the same).
-
-The card's sites are :func:`respira.pretrained.site_verdicts`', so the card, ``respira predict`` and
-README say one thing. :func:`external_validations` reads what ``respira evaluate MODEL --dataset CORPUS``
-wrote, kept while it scored this folder's own weights (each one left out: :class:`StaleEvaluationWarning`).
-"""
+"""What a model folder's results say on its card: result tables, ``model-index``, external validations, site
+fit."""
 
 from __future__ import annotations
 
@@ -48,12 +42,11 @@ __all__ = [
     "site_fit_context",
 ]
 
-MODEL_INDEX_METRICS = {
+MODEL_INDEX_METRICS = {  # the test metrics in ``model-index`` (and the per-seed table)
     "icbhi_score": "ICBHI score",
     "specificity": "Specificity",
     "sensitivity": "Sensitivity (strict)",
 }
-"""Test metrics stated as ``model-index`` results (and in the per-seed table), with their labels."""
 HUB_METRIC_ID = "recall"
 """The Hub metric id of the three ICBHI metrics, each a recall (``args`` in the model-index says which)."""
 HUB_METRIC_ARGS: dict[str, dict[str, Any]] = {
@@ -104,8 +97,7 @@ def format_metric(name: str, value: float | None, std: float | None = None) -> s
 def metric_rows(
     metrics: Mapping[str, float | None], std: Mapping[str, float | None], *, main: bool = True
 ) -> list[list[str]]:
-    """Rows (label, value ± std) of the :data:`MAIN_METRICS` ``metrics`` holds, or (``main=False``) of the
-    others, by name."""
+    """Rows (label, value ± std) of the :data:`MAIN_METRICS` in ``metrics`` (``main=False``: the others)."""
     if main:
         return [
             [label, format_metric(n, metrics[n], std.get(n))]
@@ -216,16 +208,14 @@ class StaleEvaluationWarning(UserWarning):
 
 
 def scored_model(model: str | Path) -> dict[str, Any]:
-    """What ``respira evaluate`` records of the model it scored (``metrics.json``'s ``model``): the SHA-256
-    of its ``model.safetensors``."""
+    """What ``respira evaluate`` records of the model it scored: the SHA-256 of its weights."""
     weights = Path(model).expanduser() / SAFE_WEIGHTS_NAME
     return {"weights_sha256": sha256_of(weights) if weights.is_file() else None}
 
 
 @dataclass(frozen=True)
 class ExternalValidation:
-    """One corpus's recording-level scores of this model, as the card shows them: ``rows`` is its table, one
-    row per group (all recordings first), ``below_baseline`` a sentence per group not beating its baseline."""
+    """One corpus's recording-level scores of this model as the card shows them (a table row per group)."""
 
     corpus: str
     title: str
@@ -258,9 +248,7 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
-    """This model's external validations in ``folder`` (``evaluation_<corpus>/metrics.json`` of each
-    recording-labelled corpus the folder claims: :func:`respira.pretrained.why_not_claimed`), and why each
-    one left out was."""
+    """This model's external validations in ``folder``, and why each one left out was."""
     from ..pretrained import why_not_claimed
 
     folder = Path(folder).expanduser()
@@ -320,7 +308,6 @@ def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
 
 
 def _base_model_folder(record: dict[str, Any]) -> Path | None:
-    """The folder of the base model a fit record names, when it is (still) there."""
     from .loading import local_model_folder
 
     name = str(record.get("base_model") or "").split(" (")[0]
@@ -340,8 +327,7 @@ def _percent(value: Any, interval: Any = None) -> str:
 
 
 def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = None) -> dict[str, Any]:
-    """What the template's ``site_fit`` block shows of a fit ``record`` beside the base model's verdicts
-    (read from ``base_folder``, else from the base the record names)."""
+    """What the template's ``site_fit`` block shows of a fit ``record`` beside the base model's verdicts."""
     if record is None:
         return {"site_fit": None}
     verdict = site_fit_verdict(record["nested_cv"], record["dataset"])

@@ -1,9 +1,4 @@
-"""SHA-256 checksums of an export's weight files, written beside them and checked when they are loaded.
-
-``checksums.sha256`` is in ``sha256sum``'s format (``<hex digest>  <name>`` per line, so ``sha256sum -c``
-checks it) for ``model.safetensors``, ``model.onnx`` and a LoRA run's adapter. A mismatch is a one-line
-:class:`~respira.hub.loading.ModelLoadError`; folders without the file load unchecked.
-"""
+"""SHA-256 checksums of an export's weight files (``checksums.sha256``), checked when they are loaded."""
 
 from __future__ import annotations
 
@@ -31,7 +26,7 @@ _BLOCK = 1 << 20
 
 
 def sha256_of(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, as lower-case hex (read 1 MiB at a time)."""
+    """The SHA-256 of a file's bytes, as lower-case hex."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         while block := handle.read(_BLOCK):
@@ -92,7 +87,7 @@ def verify_hub_file(repo_id: str, filename: str) -> None:
 
     try:
         listed = Path(hf_hub_download(repo_id, CHECKSUM_FILE))
-    except Exception:  # no checksum file (an older export), or none reachable: load unchecked as before
+    except Exception:  # no checksum file or none reachable: load unchecked
         return
     if filename not in read_checksums(listed.parent):
         return

@@ -1,11 +1,10 @@
 """The part of respira's source a shipped model runs: its classes and what they reach, nothing else.
 
 :func:`code_closure` follows names, not modules: a top-level definition ships when a shipped definition names
-it, in its module or through a ``from respira... import``. A module ships its statements that bind no name;
-unused imports and ``__all__`` are left out. ``entries`` drops each ``EncoderSpec(...)`` whose ``model_type``
-the model does not use. ``@not_shipped`` methods are cut; ``@shipped_when("stage")`` definitions ship only
-when ``stages`` holds the stage (:attr:`Closure.left_out` names the others). What ships of each module is
-its own lines, unchanged and in order, its docstring cut to the summary unless the shipped code cites it.
+it (in its module or through a ``from respira... import``), with its module's statements that bind no name.
+``entries`` drops the registry entries of other families; ``@not_shipped`` methods are cut and
+``@shipped_when("stage")`` ones ship only when ``stages`` holds the stage. Each module ships its own lines,
+in order, its docstring cut to the summary unless the shipped code cites it.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ class EntryFilter:
 
 @dataclass
 class _Module:
-    """One respira module (``source`` after the entry filter): its top-level names' statements, and the
-    statements that bind no name (``always``: they ship with the module)."""
+    """One respira module: its top-level names' statements, and (``always``) those binding no name."""
 
     name: str
     source: str
@@ -40,10 +38,8 @@ class _Module:
 
 @dataclass(frozen=True)
 class Closure:
-    """What ships, per module in the order reached: its source (after the entry filter) and tree, its
-    top-level statements that ship, the names used of it (which import names stay), and (``left_out``)
-    the names its code names that do not ship, each with the stage it needs. ``stages``: the optional
-    stages the model runs (``None``: all)."""
+    """What ships, per module in the order reached, and (``left_out``) the names cut with the stage each
+    needs."""
 
     sources: dict[str, str]
     trees: dict[str, ast.Module]
@@ -123,7 +119,6 @@ def _stage_decorators(node: ast.AST) -> list[ast.Call]:
 
 
 def _stage_of(node: ast.AST) -> str | None:
-    """The stage of a ``@shipped_when("stage")`` definition (``None``: it always ships)."""
     for decorator in _stage_decorators(node):
         argument = decorator.args[0] if len(decorator.args) == 1 and not decorator.keywords else None
         if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
@@ -138,7 +133,6 @@ def _is_cut(node: ast.AST, stages: _Stages) -> bool:
 
 
 def _cut_methods(node: ast.AST, stages: _Stages) -> list[ast.stmt]:
-    """The methods of a class that do not ship: ``@not_shipped`` ones and those of a stage not run."""
     if not isinstance(node, ast.ClassDef):
         return []
     return [
@@ -153,7 +147,6 @@ def _cut_methods(node: ast.AST, stages: _Stages) -> list[ast.stmt]:
 
 
 def _walk(node: ast.AST, stages: _Stages) -> Iterator[ast.AST]:
-    """``ast.walk`` of what ships of ``node`` (no cut methods, no ``@shipped_when`` decorators)."""
     skipped = {id(method) for method in _cut_methods(node, stages)}
     pending = [node]
     while pending:
@@ -275,7 +268,6 @@ def _imports_of(node: ast.stmt) -> list[ast.ImportFrom]:
 
 
 def _start(lines: list[str], node: ast.stmt) -> int:
-    """The 0-based first line of a statement, with its decorators and the comment lines above."""
     start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
     while start > 0 and lines[start - 1].lstrip().startswith("#"):
         start -= 1
@@ -298,10 +290,8 @@ def _import_text(node: ast.Import | ast.ImportFrom, used: set[str], relative: st
 
 
 def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportFrom], str | None]) -> str:
-    """The text of ``module`` that ships: its kept statements, imports cut to the names used, respira
-    imports (top-level and in functions) rewritten by ``flat(node)`` to the flat file they name
-    (``None``: another package's import; ``""``: the file ``module`` ships in), without ``from
-    __future__`` imports (the file that holds it says it once, first)."""
+    """The text of ``module`` that ships, its respira imports rewritten by ``flat(node)`` to the flat file
+    they name."""
     source = closure.sources[module]
     lines = source.splitlines(keepends=True)
     tree = closure.trees[module]
@@ -374,7 +364,6 @@ def _cites_docstring(closure: Closure, module: str, lines: list[str]) -> bool:
 
 
 def _docstring_rest(lines: list[str], node: ast.stmt) -> tuple[int, int] | None:
-    """The lines a module docstring loses to ship its first paragraph (to the closing quotes' line)."""
     first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
     if lines[last].strip() not in ('"""', "'''"):
         return None
@@ -383,7 +372,6 @@ def _docstring_rest(lines: list[str], node: ast.stmt) -> tuple[int, int] | None:
 
 
 def _without_empty_sections(lines: list[str]) -> list[str]:
-    """``lines`` less the section rules (``# -----``) whose section lost all its statements."""
     rule = [line.startswith("# ---") for line in lines]
     kept = []
     for index, line in enumerate(lines):
@@ -395,7 +383,6 @@ def _without_empty_sections(lines: list[str]) -> list[str]:
 
 
 def _only_statement(node: ast.AST, statement: ast.stmt) -> bool:
-    """Whether ``statement`` is the whole body of a block inside ``node``."""
     for child in ast.walk(node):
         for body in ("body", "orelse", "finalbody"):
             block = getattr(child, body, None)

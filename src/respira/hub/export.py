@@ -1,9 +1,4 @@
-"""Export a training run folder as a self-contained model folder (what goes to the Hub).
-
-Nothing but JSON, safetensors (and ONNX) is copied or read: no ``training_args.bin``, optimizer state or
-checkpoints, and nothing is ever unpickled. The folder is written under a temporary sibling name, checked to
-load with ``AutoModelForAudioClassification.from_pretrained`` and only then renamed into place.
-"""
+"""Export a training run folder as a self-contained model folder (what goes to the Hub), never unpickling."""
 
 from __future__ import annotations
 
@@ -41,8 +36,7 @@ RECORDS: tuple[str, ...] = ("respira_run.json", "trainer_state.json", BUILD_RECO
 
 
 def model_folder(name: str | Path) -> Path:
-    """The model folder ``name`` names here: a folder, or a shipped detector's name (as every command's
-    MODEL); a one-line :class:`~respira.hub.loading.ModelLoadError` for anything else."""
+    """The folder ``name`` names (a folder or a shipped detector), else a ``ModelLoadError``."""
     folder = local_model_folder(name) or Path(name).expanduser()
     check_model_folder(folder, weights=(WEIGHTS,))
     return folder
@@ -97,25 +91,14 @@ def export_model(
     with_code: bool | None = None,
     onnx: bool | None = None,
 ) -> Path:
-    """Write the Hub-ready model folder of ``run_dir`` to ``output_dir`` and return ``output_dir``.
+    """Write the Hub-ready model folder of ``run_dir`` (a ``train``/``fit-site`` folder or a shipped detector)
+    to ``output_dir`` and return it: weights, configs, metrics, checksums, the model card and the run's
+    records.
 
-    The folder holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json``, ``metrics.json``,
-    ``checksums.sha256`` (checked on load), ``README.md`` (the model card) and what ``run_dir`` records of
-    the runs that made it (run and build records, its evaluations, a site fit's evidence, a LoRA adapter),
-    so the export's card says what the folder's card said.
-
-    Args:
-        run_dir: a folder written by ``respira train`` or ``respira fit-site``, or a shipped detector's name.
-        output_dir: the folder to create; an existing non-empty one raises ``FileExistsError`` unless
-            ``overwrite`` (replaced only once the new export is complete).
-        model_id: Hub id written into the card's usage examples (``push_run`` sets it).
-        verify: load the export with the Auto classes before moving it into place, and check that shipped
-            code is self-contained (:func:`respira.hub.remote_code.check_remote_code`).
-        with_code: ship the model's code and ``auto_map``, so plain transformers loads it with
-            ``trust_remote_code=True``; ``None``: when ``run_dir``'s config declares it.
-        onnx: also write ``model.onnx`` (:func:`respira.hub.onnx.export_onnx`, checked against the torch
-            model); ``None``: when ``run_dir`` holds one.
-    """
+    ``output_dir`` non-empty raises ``FileExistsError`` unless ``overwrite``. ``model_id`` goes into the
+    card's usage examples; ``verify`` loads the export with the Auto classes first; ``with_code`` ships the
+    model's code for ``trust_remote_code=True`` and ``onnx`` writes ``model.onnx`` (``None``: as ``run_dir``
+    has them)."""
     from ..models import RespiraConfig, RespiraForAudioClassification
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
@@ -136,7 +119,6 @@ def export_model(
     card_data.onnx = onnx
     render_model_card(card_data)  # a card that cannot be rendered fails before any writing
 
-    # A hidden sibling (same file system: the final rename is atomic), renamed into place when complete.
     with staged_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir)) as staging:
         for name in (CONFIG, WEIGHTS, METRICS, *RECORDS, *FIT_EVIDENCE):
             if (run_dir / name).is_file():

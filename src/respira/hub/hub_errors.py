@@ -1,5 +1,4 @@
-"""Hub repository ids (checking one, telling it from a local folder's name), what went wrong talking to
-the Hub, and the error of a model that cannot be loaded."""
+"""Hub repository ids, what went wrong talking to the Hub, and the error of a model that cannot be loaded."""
 
 from __future__ import annotations
 
@@ -77,8 +76,7 @@ def hub_error(
 
 
 def is_download_error(error: BaseException) -> bool:
-    """Errors of a download: OSError (transformers wraps them), huggingface_hub's, and the HTTP client's
-    (``httpx``, or ``httpx2`` under huggingface_hub 2: matched by their base class, either package)."""
+    """Errors of a download: OSError, huggingface_hub's, and the HTTP client's (``httpx`` or ``httpx2``)."""
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     if isinstance(error, (OSError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled)):
@@ -93,8 +91,8 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
-    """One-line ``ValueError`` unless ``repo_id`` is a Hub repository id (``owner/name``; a bare name
-    too with ``owner_required=False``)."""
+    """One-line ``ValueError`` unless ``repo_id`` is ``owner/name`` (or a bare name,
+    ``owner_required=False``)."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -107,8 +105,7 @@ def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
 
 
 def is_hub_origin(source: str) -> bool:
-    """Whether an encoder checkpoint name is known to be a Hub model: a registered encoder family's default
-    Hub checkpoint, or a repo in the local Hub cache."""
+    """Whether an encoder checkpoint is a known Hub model: a family's default checkpoint or a cached repo."""
     from huggingface_hub import try_to_load_from_cache
 
     from ..models.encoders import encoder_specs
@@ -124,8 +121,7 @@ def is_hub_origin(source: str) -> bool:
 
 
 def is_hub_repo_id(name: str) -> bool:
-    """Whether ``name`` is spelled as a Hub repo id (``owner/name`` or ``name``); a path is not (it starts
-    with ``.``, ``/`` or ``~``, or holds another separator, all of which a repo id cannot)."""
+    """Whether ``name`` is spelled as a Hub repo id (``owner/name`` or ``name``), not a path."""
     try:
         check_repo_id(name, owner_required=False)
     except ValueError:

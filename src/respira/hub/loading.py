@@ -44,8 +44,7 @@ WEIGHT_FILES: tuple[str, ...] = (
 
 # --------------------------------------------------------------------------------------------- names
 def resolve_model_name(name: str | Path) -> Path | None:
-    """The local folder ``name`` names, or ``None`` when it is a Hugging Face Hub id to download (or, offline,
-    to read from the Hugging Face cache)."""
+    """The local folder ``name`` names, or ``None`` when it is a Hugging Face Hub id."""
     text = str(name)
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
@@ -67,8 +66,7 @@ def resolve_model_name(name: str | Path) -> Path | None:
 
 
 def local_model_folder(name: str | Path) -> Path | None:
-    """The folder ``name`` names on this machine: a folder here, else a detector that ships with respira by
-    its name."""
+    """The folder ``name`` names on this machine: a folder, else a shipped detector's name."""
     from ..pretrained.shipped import shipped_detector
 
     path = Path(str(name)).expanduser()
@@ -76,8 +74,6 @@ def local_model_folder(name: str | Path) -> Path | None:
 
 
 def _looked_for(path: Path) -> str:
-    """What was looked for at the missing ``path``: its absolute path, and the deepest folder above it that
-    exists and what that folder lacks."""
     target = path.absolute()
     found = next((parent for parent in target.parents if parent.is_dir()), None)
     if found is None or found == target.parent:
@@ -150,7 +146,6 @@ def check_weights_file(path: str | Path) -> None:
 
 
 def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
-    """A one-line :class:`ModelLoadError` naming the weights file ``name`` for a damaged or pickled file."""
     for link in error_chain(error):
         message = one_line(link)
         if type(link).__name__ == "SafetensorError" or "deserializing header" in message:
@@ -263,7 +258,6 @@ def strict_from_pretrained(model_class: type, source: str, weights: str) -> Resp
 
 
 def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
-    """The first tensor of ``weights`` whose shape is not the one ``source``'s config.json builds, named."""
     config_file = Path(source) / "config.json" if Path(source).is_dir() else f"the config.json of {source}"
     found = None
     try:
@@ -296,7 +290,6 @@ def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
 
 
 def _load(name: str) -> RespiraForAudioClassification:
-    """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
     from ..models.respira import RespiraForAudioClassification
 
     path = resolve_model_name(name)
@@ -333,7 +326,6 @@ def hub_config(name: str) -> dict[str, Any]:
 
 
 def _download_error(error: BaseException, name: str) -> ModelLoadError:
-    """The one-line error of a download of the Hub model ``name`` that failed with ``error``."""
     found = hub_error(error, ("gated", "missing"))
     if found is not None and found[0] == "missing":
         return ModelLoadError(

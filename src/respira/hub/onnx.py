@@ -1,12 +1,4 @@
-"""ONNX export of respira classifiers, and running the export with onnxruntime.
-
-``model.onnx`` takes float32 mono waveforms ``input_values`` ``[batch, samples]`` at the config's rate and
-returns ``probabilities`` ``[batch, labels]``, ``present`` (crackle, wheeze flags decided as ``respira
-predict`` decides), ``label`` (the class index), ``frame_probabilities`` ``[batch, steps, labels]`` and
-``frame_times`` ``[steps]`` (:data:`OUTPUT_NAMES`); its metadata says the rest (:func:`_metadata`). The
-low-pass of a model trained on filtered recordings is not in the graph: apply it to the whole recording
-first, as :class:`OnnxClassifier` does. Exporting needs ``respira[onnx]``; running, onnxruntime only.
-"""
+"""ONNX export of respira classifiers (described in the graph's metadata), run with onnxruntime."""
 
 from __future__ import annotations
 
@@ -57,7 +49,7 @@ __all__ = [
 
 ONNX_FILE = "model.onnx"
 OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME, FRAME_NAME, FRAME_TIMES_NAME)
-PARITY_TOLERANCE = 1e-4  # the largest difference between onnxruntime's and torch's probabilities accepted
+PARITY_TOLERANCE = 1e-4
 _MIN_SAMPLES = 2  # torch.export treats sizes 0 and 1 as special: the dynamic length starts at 2
 
 
@@ -68,8 +60,7 @@ def _missing(package: str, extra: str) -> ImportError:
 
 
 class WaveformsToProbabilities(nn.Module):
-    """A classifier as the ONNX graph sees it: waveforms ``[batch, samples]`` → probabilities, and the
-    decision made of them (``present`` flags, ``label`` class index; see the module)."""
+    """A classifier as the ONNX graph sees it: waveforms ``[batch, samples]`` → :data:`OUTPUT_NAMES`."""
 
     def __init__(self, model: RespiraForAudioClassification) -> None:
         super().__init__()
@@ -134,7 +125,6 @@ _EXPORTER_NOTES = (
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """Silence torch.onnx's notes that do not concern the user (optional ops, deprecations)."""
     loggers = [logging.getLogger(name) for name in _EXPORTER_NOTES]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -185,8 +175,7 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
 
 
 def _drop_source_notes(*graphs: Any) -> None:
-    """Remove the exporter's notes on each node (stack traces, module paths), which change with any edit of
-    respira's source: an unchanged model exports to the same bytes."""
+    """Remove the exporter's per-node notes (stack traces): an unchanged model exports to the same bytes."""
     import onnx
 
     for graph in graphs:
@@ -240,8 +229,6 @@ def _session(path: str | Path) -> Any:
         raise _missing("onnxruntime", "onnx") from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
-    # onnxruntime's own default (one thread per core) stalls as torch's does when another process holds
-    # a core; take the same choice as the torch path
     options.intra_op_num_threads = choose_num_threads().num_threads
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -270,8 +257,7 @@ class OnnxClassifier:
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = 32
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per waveform: its time steps' centres (seconds) and ``[steps, labels]`` probabilities (float64),
-        steps centred past its samples dropped (:mod:`respira.inference.event_detection` reads them)."""
+        """Per waveform: its time steps' centres (seconds) and ``[steps, labels]`` probabilities (float64)."""
         rate = float(self.config.sampling_rate)
         result: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(waveforms)
         for length, rows, batch in batches_by_length(waveforms, batch_size):
@@ -302,5 +288,5 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
     except Exception as error:
         message = one_line(error)
         raise ModelLoadError(f"cannot load {ONNX_FILE} of {name}: {message}") from None
-    verify_hub_file(str(name), ONNX_FILE)  # against an export's checksums, when the repository has them
+    verify_hub_file(str(name), ONNX_FILE)
     return OnnxClassifier(onnx_path, config)

@@ -1,6 +1,4 @@
-"""Push to the Hugging Face Hub: a training run (exported with its model card, then uploaded as a model
-repo), its static page (a Space repo) or a dataset folder written by ``respira prepare`` (a dataset
-repo)."""
+"""Push to the Hugging Face Hub: a run (exported, as a model repo), a static page (Space) or a dataset."""
 
 from __future__ import annotations
 
@@ -56,12 +54,11 @@ def push_run(
     with_code: bool = True,
     onnx: bool | None = None,
 ) -> str:
-    """Export ``run_dir`` (:func:`respira.hub.export_model`; ``with_code``: its code too, ``onnx``: its
-    ``model.onnx``) and upload it to the model repo ``repo_id``, created when needed (``private`` applies only
-    then), on the ``revision`` branch; return the repository's URL. The target is checked first
-    (:func:`check_push_target`): an unreachable or offline Hub is a one-line :class:`HubConnectionError`."""
+    """Export ``run_dir`` (:func:`respira.hub.export_model`) and upload it to the model repo ``repo_id``
+    (created when needed, ``private`` then) on ``revision``; return the repository's URL. An unreachable
+    Hub is a one-line :class:`HubConnectionError`."""
     run_dir = model_folder(run_dir)
-    check_push_target(repo_id, token=token)  # before the export: a Hub that can't take it stops nothing late
+    check_push_target(repo_id, token=token)
     with tempfile.TemporaryDirectory(prefix="respira-push-") as tmp:
         folder = export_model(
             run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx
@@ -105,10 +102,8 @@ def _upload(
 
 
 def check_push_target(repo_id: str, *, token: str | None = None, owner_required: bool = True) -> None:
-    """Check, before any work, that ``repo_id`` can be pushed to: a valid id, not offline, a reachable Hub
-    that accepts the token. Raises one-line errors (:class:`HubConnectionError`, ``ValueError``,
-    ``PermissionError``). ``owner_required=False`` accepts a bare name (the Trainer prefixes the
-    token's user)."""
+    """Check that ``repo_id`` can be pushed to (valid id, reachable Hub accepting the token), else raise a
+    one-line error. ``owner_required=False`` accepts a bare name (the Trainer prefixes the token's user)."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
@@ -139,9 +134,7 @@ def push_dataset_folder(
     revision: str | None = None,
     commit_message: str | None = None,
 ) -> str:
-    """Upload a dataset folder (:func:`respira.data.dataset_folder.save_dataset_folder`) to the dataset repo
-    ``repo_id``, replacing the files of the folders it holds (it then loads with
-    ``datasets.load_dataset(repo_id)`` as the folder does); return the repository's URL."""
+    """Upload a dataset folder to the dataset repo ``repo_id`` (its folders replaced); return its URL."""
     from huggingface_hub import HfApi
 
     replaced = [f"{path.name}/**" for path in sorted(Path(folder).iterdir()) if path.is_dir()]
@@ -154,8 +147,7 @@ def push_dataset_folder(
 def push_space_folder(
     folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str
 ) -> str:
-    """Upload ``folder`` (:func:`respira.app.web_page.write_web_page`'s static page) to the Space repo
-    ``repo_id``, created with ``sdk: static`` when needed; return the Space's URL."""
+    """Upload ``folder`` (a static page) to the Space repo ``repo_id``; return the Space's URL."""
     from huggingface_hub import HfApi
 
     _upload(folder, repo_id, "space", commit_message, private=private, token=token)
@@ -163,8 +155,7 @@ def push_space_folder(
 
 
 def remote_dataset_card(repo_id: str, *, token: str | None = None) -> dict | None:
-    """The card metadata of the dataset repo ``repo_id`` (``None`` when the repo or its card does not
-    exist yet), so that a push of one config keeps the others in the card."""
+    """The card metadata of the dataset repo ``repo_id`` (``None`` when it or its card does not exist)."""
     from huggingface_hub import DatasetCard, HfApi
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 

@@ -1,11 +1,4 @@
-"""Ship a respira model's code with it, so it loads where respira is not installed (``trust_remote_code``).
-
-The shipped code is generated from respira's source at export time: :func:`remote_code_files` starts from
-the config, model, feature extractor and pipeline classes (and the encoder family's), ships only the
-definitions they reach (:mod:`respira.hub.code_closure`) in a few flat files (:data:`FILES`) with one-dot
-relative imports, and appends lines registering the encoder classes with the Auto classes.
-The folder still loads with ``import respira`` and no ``trust_remote_code``.
-"""
+"""Ship a respira model's code with it (``trust_remote_code``): :func:`remote_code_files`."""
 
 from __future__ import annotations
 
@@ -48,10 +41,7 @@ FILES: dict[str, tuple[str, ...]] = {
     "modeling_respira": ("featurizer", "modeling_respira"),
     "pipeline_respira": ("decision", "batching", "pipeline_respira"),
 }
-"""The shipped files that gather several respira modules (by their last name), as a Hub custom-code
-repository looks: a configuration, a modeling, a feature-extraction and a pipeline file, the encoders
-and the featurizers; any other module ships as a file of its own name (an encoder family's
-``configuration_x`` and ``modeling_x``)."""
+"""The shipped files that gather several respira modules (by last name); others ship under their own name."""
 _FILE_OF = {module: file for file, modules in FILES.items() for module in modules}
 
 
@@ -61,7 +51,6 @@ def _file_of(module: str) -> str:
 
 
 def _in_import_order(modules: list[str], closure: Closure, file: str) -> list[str]:
-    """The modules of one file, each after those it imports at its top level (else in FILES' order)."""
     rank = {name: index for index, name in enumerate(FILES.get(file, ()))}
     modules = sorted(modules, key=lambda module: rank.get(module.rsplit(".", 1)[-1], len(rank)))
     needs = {
@@ -82,8 +71,6 @@ def _in_import_order(modules: list[str], closure: Closure, file: str) -> list[st
 
 
 def _file_text(file: str, sections: list[tuple[str, str]], left_out: dict[str, str]) -> str:
-    """The generated header, ``from __future__ import annotations`` once, then each module's shipped text
-    under a marker naming its source; a name two modules define (not the same import) is refused."""
     from .. import __version__
 
     seen: dict[str, tuple[str, str]] = {}
@@ -135,7 +122,6 @@ def _source_file(module: str) -> Path:
 
 
 def _target_module(module: str, node: ast.ImportFrom) -> str | None:
-    """The respira module an import statement of ``module`` imports from (``None``: not respira's)."""
     if node.level == 0:
         name = node.module or ""
         return name if _is_respira(name) else None
@@ -151,7 +137,6 @@ def _target_module(module: str, node: ast.ImportFrom) -> str | None:
 
 
 def _entry_classes() -> dict[str, type]:
-    """The classes the shipped code starts from: the Auto classes' and (last) the pipeline."""
     from ..models.respira import (
         RespiraConfig,
         RespiraFeatureExtractor,
@@ -177,23 +162,19 @@ REMOTE_CODE_AUTO_MAP: dict[str, str] = {key: value for key, value in _REFERENCES
 REMOTE_CODE_PIPELINES: dict[str, dict[str, Any]] = {
     "audio-classification": {"impl": _REFERENCES["pipeline"], "pt": ["AutoModelForAudioClassification"]}
 }
-"""``config.json``'s ``custom_pipelines``: ``pipeline(task, trust_remote_code=True)`` loads the shipped
-pipeline, which decides at the model's thresholds."""
+"""``config.json``'s ``custom_pipelines``: the shipped pipeline, deciding at the model's thresholds."""
 
 
 @dataclass(frozen=True)
 class RemoteCode:
-    """The shipped code of one encoder family: ``files`` (file name → text) and the third-party
-    packages it imports (``requirements``, top-level names, e.g. ``soxr``)."""
+    """The shipped code of one encoder family: file name → text, and the third-party packages it imports."""
 
     files: dict[str, str]
     requirements: tuple[str, ...]
 
 
 def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
-    """The respira encoder classes an export of ``model_type`` ships and registers, as (config, model)
-    pairs: the family's own (none for AST, which transformers provides), and the default family's config
-    alone when it differs (transformers builds a bare ``RespiraConfig()`` while it loads any saved one)."""
+    """(config, model) classes to ship and register: the family's own and the default family's config."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
@@ -209,12 +190,7 @@ def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
 
 
 def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
-    """Generated lines that register the shipped encoder classes (:func:`_shipped_encoder_classes`),
-    appended to the configuration file.
-
-    They call the Auto classes' ``register(..., exist_ok=True)``: transformers may load the shipped modules
-    more than once (one copy per entry file of a local folder), each copy registering its own classes.
-    """
+    """Lines registering the shipped encoder classes (``exist_ok``: transformers may load a module twice)."""
     imports, calls = [], []
     for config_class, model_class in registered:
         for cls in (config_class, model_class):
@@ -233,12 +209,10 @@ def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
 
 
 _IMPORT_FAILURES = frozenset({"ImportError", "ModuleNotFoundError", "Exception"})
-"""Handlers that make an import in their ``try`` optional: the code runs on without the package."""
 
 
 def _third_party(tree: ast.Module) -> set[str]:
-    """Packages the shipped code needs: every third-party import but optional ones (in a ``try`` that
-    catches their failure, like ``read_audio``'s torchcodec fallback)."""
+    """Third-party packages the shipped code imports, but for those in a ``try`` catching their failure."""
     optional: set[ast.AST] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Try) and any(
@@ -257,10 +231,8 @@ def _third_party(tree: ast.Module) -> set[str]:
 
 
 def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
-    """The code folder of a respira model (its config, or its encoder's ``model_type``): only the definitions
-    its classes reach (:func:`~respira.hub.code_closure.code_closure`; registries cut to its encoder family:
-    the default family's config ships, for a bare ``RespiraConfig()``, but not its spec nor featurizer),
-    gathered into the files of :data:`FILES`."""
+    """The code folder of a respira model (its config, or its encoder's ``model_type``): the definitions its
+    classes reach, registries cut to its encoder family, gathered into the files of :data:`FILES`."""
     from ..models.encoders import EncoderSpec
     from ..models.respira.featurizer import stages_of
 
@@ -303,9 +275,7 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
 
 
 def code_size(texts: Iterable[str]) -> tuple[int, int]:
-    """(files, code lines) of shipped code files, from their texts: code lines are the lines that are
-    neither blank, a comment nor part of a docstring (a string standing as a statement), as ``cloc`` counts
-    Python; a docstring edit leaves the count (and the card that states it) as it was."""
+    """(files, code lines) of shipped code files; code lines, as ``cloc`` counts them, exclude docstrings."""
     texts = list(texts)
     return len(texts), sum(map(_code_lines, texts))
 

@@ -1,12 +1,5 @@
-"""The trivial classifiers every model must beat, scored on the same cycles as the model.
-
-- **all-normal**: ``normal`` for every cycle: specificity 1, sensitivity 0, ICBHI score 0.5 (its
-  per-patient score is not 0.5: a patient with only normal cycles scores 1).
-- **class-prior**: each cycle's class drawn from the class prior; its *expected* scores are reported:
-  specificity = prior(normal), sensitivity = Σ over abnormal classes c of share(c) × prior(c).
-
-A headline score that does not beat the best of its baselines (a tie does not; for a lower-is-better
-score, the lowest) is a :class:`BelowBaseline`, which every report, table and card states.
+"""The trivial classifiers every model must beat (all-normal, and the class-prior's expected scores), scored
+on the same cycles; a headline not beating the best of them (a tie does not) is a :class:`BelowBaseline`.
 """
 
 from __future__ import annotations
@@ -57,11 +50,7 @@ def trivial_baselines(
     prior: Sequence[float] | np.ndarray | None = None,
     patient_ids: Sequence[Any] | np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Scores of the all-normal and class-prior classifiers on ``labels`` (class indices 0..3).
-
-    ``prior``: four class shares (default: those of ``labels``); ``patient_ids`` (one per cycle) add
-    ``baseline_all_normal_patient_icbhi_score``.
-    """
+    """Scores of the all-normal and class-prior classifiers on ``labels`` (``prior``: default, its shares)."""
     labels_array, _ = validate_labels_and_predictions(labels, labels, NUM_CLASSES)
     shares = class_prior(labels_array) if prior is None else np.asarray(prior, dtype=np.float64)
     if shares.shape != (NUM_CLASSES,) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
@@ -92,8 +81,7 @@ _BASELINES = {
 }
 BASELINE_NAMES: dict[str, str] = {key: name for key, (name, _) in _BASELINES.items()}
 """How a baseline's key part reads."""
-BASELINE_MEANINGS: dict[str, str] = dict(_BASELINES.values())
-"""What each baseline (by name) does."""
+BASELINE_MEANINGS: dict[str, str] = dict(_BASELINES.values())  # what each baseline (by name) does
 ICBHI_HEADLINES: dict[str, tuple[str, dict[str, str]]] = {
     "icbhi_score": (
         "ICBHI score",
@@ -177,10 +165,7 @@ def below_baseline(
 def icbhi_below_baselines(
     metrics: Mapping[str, Any], *, prefix: str = "", where: str = ""
 ) -> list[BelowBaseline]:
-    """The ICBHI headlines of flat ``metrics`` (keys after ``prefix``) that do not beat their baselines.
-
-    ``None`` where sensitivity or specificity is undefined: a one-sided score is no score to compare.
-    """
+    """The ICBHI headlines of flat ``metrics`` (keys after ``prefix``) that do not beat their baselines."""
     one_sided = [
         f"{prefix}{side}" in metrics and not _defined(metrics[f"{prefix}{side}"])
         for side in ("sensitivity", "specificity")

@@ -1,7 +1,4 @@
-"""``compute_metrics`` for ``transformers.Trainer``: ICBHI scores of single- and multi-label models.
-
-Any object with ``predictions`` and ``label_ids`` (``transformers.EvalPrediction``) is accepted.
-"""
+"""``compute_metrics`` for ``transformers.Trainer``: ICBHI scores of single- and multi-label models."""
 
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""Scores of respiratory event detection, by the sound-event-detection field's own libraries.
-
-- :func:`event_based_scores`, :func:`segment_based_scores`: ``sed_eval`` (Mesaros, Heittola and
-  Virtanen, Appl. Sci. 2016;6(6):162);
-- :func:`threshold_independent_scores`: ``sed_scores_eval`` (Ebbers, Haeb-Umbach and Serizel, ICASSP
-  2022) on frame posteriors: intersection-based F1 and PSDS.
-
-Events are :class:`respira.core.events.Event` s or ``(onset, offset, label)`` tuples per file; a ratio
-with an empty denominator is ``nan``. The ``events`` extra installs the libraries (``setuptools<82`` for
-``dcase_util``'s ``pkg_resources``). Under pandas 3 the score frames given to sed_scores_eval 0.0.4
-are copied (its Cython needs writable arrays; fgnt/sed_scores_eval#17).
+"""Scores of respiratory event detection by ``sed_eval`` (event- and segment-based) and ``sed_scores_eval``
+(intersection-based F1 and PSDS of frame posteriors), from the ``events`` extra. Events are
+:class:`respira.core.events.Event` s or ``(onset, offset, label)`` tuples per file.
 """
 
 from __future__ import annotations
@@ -116,11 +108,8 @@ def event_based_scores(
     t_collar: float = 0.2,
     percentage_of_length: float = 0.2,
 ) -> dict[str, dict[str, float]]:
-    """sed_eval's event-based scores (onset within ``t_collar`` seconds, offset within
-    ``max(t_collar, percentage_of_length × length)``): ``overall``, ``crackle``, ``wheeze`` and
-    ``class_average``, each with ``f_measure``, ``precision``, ``recall``, ``error_rate``,
-    ``deletion_rate``, ``insertion_rate`` (``overall`` also ``substitution_rate``) and the event counts.
-    """
+    """sed_eval's event-based scores (onset within ``t_collar`` s, offset within ``max(t_collar,
+    percentage_of_length × length)``) for ``overall``, ``crackle``, ``wheeze`` and ``class_average``."""
     reference, estimated = _paired(references, estimates)
     sound_event = _import("sed_eval.sound_event")
     metrics = sound_event.EventBasedMetrics(
@@ -141,10 +130,7 @@ def segment_based_scores(
     time_resolution: float = 1.0,
     durations: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """sed_eval's segment-based scores, in the layout of :func:`event_based_scores`.
-
-    ``durations`` (seconds per file) set each file's length; otherwise it ends at its last offset.
-    """
+    """sed_eval's segment-based scores, laid out as :func:`event_based_scores` (``durations``: per file)."""
     reference, estimated = _paired(references, estimates)
     lengths = {str(file): float(value) for file, value in (durations or {}).items()}
     sound_event = _import("sed_eval.sound_event")
@@ -209,14 +195,8 @@ def threshold_independent_scores(
     labels: Sequence[str] = MULTI_LABEL_NAMES,
     durations: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """sed_scores_eval's intersection-based scores of frame posteriors ``{file: [frames, 2]}`` (PSDS with
-    detection and ground-truth tolerance criteria 0.5, no cross-triggers).
-
-    References are ``{file: events}`` of the same files. Returns ``psds`` and, per label and for the
-    ``macro`` / ``micro`` averages, ``best_f1``, ``best_precision``, ``best_recall`` (per label also
-    ``best_threshold`` and ``psds``); given ``thresholds``, ``f1``, ``precision`` and ``recall`` at them.
-    ``durations`` default to each file's frames times the hop.
-    """
+    """sed_scores_eval's intersection-based scores of frame posteriors ``{file: [frames, 2]}`` against
+    ``references``: ``psds`` and per label and average the best F1 (and, given ``thresholds``, F1 at them)."""
     names = list(dict.fromkeys(labels))
     if not names or any(name not in MULTI_LABEL_NAMES for name in names):
         raise ValueError(f"labels must be some of {list(MULTI_LABEL_NAMES)}, got {list(labels)!r}")

@@ -1,6 +1,4 @@
-"""ICBHI scores per recording condition (stethoscope, chest location), and the device-shift note
-(ICBHI's largest test device, the Littmann 3200, is absent from its training split).
-"""
+"""ICBHI scores per recording condition (stethoscope, chest location), and the device-shift note."""
 
 from __future__ import annotations
 
@@ -25,8 +23,7 @@ GROUP_COLUMNS: tuple[str, ...] = ("device", "chest_location")
 """The metadata columns scored separately (each as ``by_<column>``)."""
 GROUP_SCORES: tuple[str, ...] = ("specificity", "sensitivity", "icbhi_score", "accuracy")
 """The :func:`~respira.metrics.icbhi.icbhi_scores` keys reported per group."""
-UNKNOWN = "unknown"
-"""The group of examples whose metadata value is missing."""
+UNKNOWN = "unknown"  # the group of examples whose metadata value is missing
 
 
 def _names(values: Sequence[Any] | np.ndarray) -> list[str]:

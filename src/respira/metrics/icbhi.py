@@ -10,8 +10,7 @@ import numpy as np
 
 from ..labels import CLASS_NAMES, NUM_CLASSES
 
-NORMAL = 0
-"""Index of the ``normal`` class; every other class is abnormal."""
+NORMAL = 0  # index of the ``normal`` class; every other class is abnormal
 
 
 class UndefinedMetricWarning(RuntimeWarning):
@@ -52,10 +51,7 @@ def validate_labels_and_predictions(
     predictions: Sequence[int] | np.ndarray,
     num_classes: int = NUM_CLASSES,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check and convert ``labels`` and ``predictions`` to equal-length int64 arrays of class indices.
-
-    Raises ``ValueError`` naming the offending value.
-    """
+    """``labels`` and ``predictions`` as equal-length int64 class indices; else ``ValueError``."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
     labels_array = _as_index_array(labels, "labels", num_classes)
@@ -153,16 +149,10 @@ def _warn_undefined(scores: dict[str, float], keys: Sequence[str] | None = None)
 def icbhi_scores(
     labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray, *, warn: bool = True
 ) -> dict[str, float]:
-    """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3).
-
-    Keys: ``specificity``, ``sensitivity`` (strict), ``icbhi_score``, ``binary_sensitivity``,
-    ``binary_icbhi_score`` (not official), ``accuracy``, ``balanced_accuracy``, ``precision_<class>``,
-    ``recall_<class>``, ``f1_<class>`` and ``macro_f1``, as :mod:`respira.metrics` defines them. An empty
-    denominator gives ``nan`` with an :class:`UndefinedMetricWarning` (unless ``warn=False``); averages
-    use their defined terms only.
-
-    Raises ``ValueError`` for empty input, different lengths, or values outside 0..3.
-    """
+    """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3), as
+    :mod:`respira.metrics` defines them: ``specificity``, ``sensitivity``, ``icbhi_score``, their binary
+    variants, ``accuracy``, ``balanced_accuracy``, per-class precision/recall/F1 and ``macro_f1``. An empty
+    denominator gives ``nan`` with an :class:`UndefinedMetricWarning` (unless ``warn=False``)."""
     scores = _scores_from_confusion(confusion_matrix(labels, predictions, NUM_CLASSES))
     if warn:
         _warn_undefined(scores)
@@ -176,12 +166,7 @@ def per_patient_icbhi(
     *,
     warn: bool = True,
 ) -> dict[str, float]:
-    """Patient-averaged ICBHI scores: each patient weighs the same, whatever their number of cycles.
-
-    ``patient_specificity`` (``patient_sensitivity``) is the mean over patients with normal (abnormal)
-    cycles; ``patient_icbhi_score`` the mean of each patient's score over all patients (not in general the
-    mean of the two); ``num_patients``, ``num_patients_specificity``, ``num_patients_sensitivity`` count them.
-    """
+    """Patient-averaged ICBHI scores (``patient_*`` and the patient counts): each patient weighs the same."""
     labels_array, predictions_array = validate_labels_and_predictions(labels, predictions, NUM_CLASSES)
     ids = np.asarray(patient_ids)
     if ids.ndim != 1:

@@ -79,10 +79,7 @@ def label_probabilities(class_probabilities: Sequence[Sequence[float]] | np.ndar
 
 
 def roc_auc(targets: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` for binary ``targets`` (Mann-Whitney U; ties count half).
-
-    ``nan`` when ``targets`` hold a single class.
-    """
+    """Area under the ROC curve of ``scores`` (ties count half); ``nan`` when ``targets`` hold one class."""
     target_array, score_array = binary_targets_and_scores(targets, scores)
     n_pos = int(target_array.sum())
     n_neg = len(target_array) - n_pos
@@ -107,8 +104,7 @@ def ranked_counts(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np
 
 
 def average_precision(targets: Any, scores: Any) -> float:
-    """Area under the step-wise precision–recall curve (scikit-learn's ``average_precision_score``);
-    ``nan`` without a positive target."""
+    """Average precision (scikit-learn's ``average_precision_score``); ``nan`` without a positive."""
     _, tps, fps = ranked_counts(targets, scores)
     if tps.size == 0 or tps[-1] == 0:
         return float("nan")

@@ -1,11 +1,5 @@
-"""Recording-level scores of a window-level detector, with patient-level bootstrap confidence intervals.
-
-A recording's label probability is the ``max`` (or ``topk_mean``) of its windows'
-(:func:`respira.core.windows.aggregate_windows`); a label is present at or above the model's threshold,
-*normal* when neither is (normal score ``1 − max(crackle, wheeze)``). :func:`recording_level_scores`
-gives per label sensitivity, specificity and AUC, and the ICBHI-style score of the recordings' classes.
-:func:`patient_bootstrap` resamples *patients* (a patient's recordings are not independent), stratified
-by class signature so every class is in every resample.
+"""Recording-level scores of a window-level detector (a label present at or above its threshold, *normal*
+when neither is), with confidence intervals from a bootstrap of patients stratified by class signature.
 """
 
 from __future__ import annotations
@@ -68,10 +62,8 @@ def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]
 def recording_level_scores(
     targets: Any, probabilities: Any, thresholds: Sequence[float]
 ) -> dict[str, dict[str, float]]:
-    """Scores of ``probabilities`` ``[N, 2]`` against (crackle, wheeze, normal) ``targets`` ``[N, 3]``.
-
-    Returns ``{"crackle": {...}, "wheeze": {...}, "normal": {...}, "icbhi": {...}}``.
-    """
+    """Scores per label, ``normal`` and ``icbhi`` of ``probabilities`` ``[N, 2]`` against ``targets`` ``[N,
+    3]``."""
     truth = np.asarray(targets, dtype=np.int64)
     probs = np.asarray(probabilities, dtype=np.float64)
     if truth.ndim != 2 or truth.shape[1] != 3 or probs.shape != (truth.shape[0], 2) or truth.shape[0] == 0:
@@ -174,8 +166,7 @@ def bootstrap_replicates(
     seed: int = 0,
     strata: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples
-    (:func:`scipy.stats.bootstrap`'s draws of the patients, each stratum apart)."""
+    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples."""
     inverse, members = _patients(patient_ids, resamples)
     groups = _patient_strata(members, strata, inverse.size)
     resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
@@ -214,11 +205,7 @@ def patient_bootstrap(
     confidence: float = 0.95,
     strata: Sequence[Any] | None = None,
 ) -> dict[str, list[float]]:
-    """Percentile interval ``[low, high]`` of each value of ``statistic`` over the patient-bootstrap
-    replicates where it is defined (:func:`bootstrap_replicates`; ``nan`` where none is).
-
-    ``strata`` (one value per recording, :func:`recording_strata`) resamples each class signature apart.
-    """
+    """Percentile interval ``[low, high]`` of each value of ``statistic`` over the patient bootstrap."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     replicates = bootstrap_replicates(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)

@@ -1,16 +1,8 @@
-"""SPRSound (IEEE BioCAS 2022 grand challenge) scores: SE, SP, AS, HS and Score of the four tasks.
+"""SPRSound (IEEE BioCAS 2022 grand challenge) scores of its four tasks (:data:`SPRSOUND_TASKS`).
 
-SPRSound (Zhang et al., IEEE TBioCAS 16(5), 2022) has four tasks (``SPRSOUND_TASKS``, class indices in
-the organisers' encoding): ``"1-1"`` events Normal/Adventitious; ``"1-2"`` events, 7 types; ``"2-1"``
-records Normal/Poor Quality/Adventitious; ``"2-2"`` records, 5 labels.
-
-- **SP** = Normal predicted Normal / Normal.
-- **SE** = adventitious predicted as exactly their class / adventitious; Poor Quality records enter
-  neither.
-- **AS** = (SE + SP) / 2; **HS** = 2·SE·SP / (SE + SP); **Score** = (AS + HS) / 2.
-
-An undefined SE or SP is ``nan`` (AS and HS then the defined one). As a public ``calc_score``
-computes them. Reference: the best published 2022 Score on task 2-1 is 73.7 (arXiv 2303.04104v1).
+**SP** = Normal predicted Normal / Normal; **SE** = adventitious predicted as exactly their class /
+adventitious (Poor Quality records enter neither); **AS** = (SE + SP) / 2; **HS** = 2·SE·SP / (SE + SP);
+**Score** = (AS + HS) / 2. An undefined SE or SP is ``nan`` (AS and HS then the defined one).
 """
 
 from __future__ import annotations
@@ -113,12 +105,9 @@ def _headline(se: Any, sp: Any) -> tuple[Any, Any, Any]:
 
 
 def sprsound_scores(task: str, references: Any, predictions: Any, *, warn: bool = True) -> dict[str, float]:
-    """SPRSound scores of ``predictions`` against ``references`` on ``task`` ("1-1", "1-2", "2-1", "2-2").
-
-    Both are label strings or class indices. Keys: ``se``, ``sp``, ``as``, ``hs``, ``score`` and the counts
-    ``n``, ``n_normal``, ``n_adventitious``, ``n_poor_quality``. Raises ``ValueError`` for an unknown task or
-    label, different lengths or empty input.
-    """
+    """SPRSound scores (``se``, ``sp``, ``as``, ``hs``, ``score`` and the counts ``n``, ``n_normal``,
+    ``n_adventitious``, ``n_poor_quality``) of ``predictions`` against ``references`` (label strings or class
+    indices) on ``task``; ``ValueError`` for bad input."""
     truth, guess = _checked(task, references, predictions)
     in_se = _se_classes(task)[truth]
     normal = truth == 0
@@ -155,9 +144,7 @@ def _pmf(counts: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def sprsound_baselines(task: str, references: Any) -> dict[str, float]:
-    """Expected scores of the all-normal and class-prior (the shares among ``references``) classifiers on
-    ``references`` of ``task``: ``baseline_all_normal_<k>`` and ``baseline_class_prior_<k>`` for k in se,
-    sp, as, hs, score."""
+    """Expected scores of the all-normal and class-prior classifiers on ``references`` of ``task``."""
     truth, _ = _checked(task, references, references)
     counts = np.bincount(truth, minlength=len(_classes(task)))
     shares = counts / counts.sum()
@@ -188,10 +175,7 @@ def coarsen_labels(task: str, labels: Sequence[str]) -> list[str]:
 
 
 def flags_to_sprsound(task: str, flags: Any, *, poor_quality: Any = None) -> list[str]:
-    """Task labels of ``[N, 2]`` (crackle, wheeze) flags: crackle only DAS, wheeze only CAS, both CAS & DAS.
-
-    ``poor_quality`` flags (record tasks) make a record Poor Quality; task 1-2 is refused.
-    """
+    """Task labels of ``[N, 2]`` (crackle, wheeze) flags; ``poor_quality`` flags mark Poor Quality records."""
     if task == "1-2":
         raise ValueError(
             "task 1-2 cannot be predicted from crackle/wheeze flags (crackle and wheeze subtypes)"

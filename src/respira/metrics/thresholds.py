@@ -1,10 +1,6 @@
-"""Decision thresholds of multi-label (crackle, wheeze) models, tuned on validation data.
-
-Objectives: ``"icbhi_score"`` (both thresholds jointly, every pair of candidates scored at once),
-``"f1"`` (each label its own) or ``"fixed"``. Candidates: 0.5, the midpoints between consecutive
-distinct probabilities (at most ``MAX_CANDIDATES``, by rank), and values below and above them all, so
-the optimum is exact and never below 0.5's. Ties go to the candidate closest to 0.5, then the smaller.
-Given domains, the objective's minimum over them is maximised.
+"""Decision thresholds of multi-label (crackle, wheeze) models, tuned on validation data: ``"icbhi_score"``
+(both jointly), ``"f1"`` (each label its own) or ``"fixed"``. Candidates: 0.5, the midpoints between distinct
+probabilities and values beyond them all; ties go to the candidate closest to 0.5, then the smaller.
 """
 
 from __future__ import annotations
@@ -32,8 +28,7 @@ __all__ = [
 THRESHOLD_OBJECTIVES: tuple[str, ...] = ("icbhi_score", "f1", "fixed")
 """What decision thresholds are tuned for (``"fixed"``: not tuned)."""
 MAX_CANDIDATES = 1000
-"""Most midpoint candidates per label (plus 0.5 and the two extremes): up to 1001 distinct probabilities,
-every decision a threshold can make is tried."""
+"""Most midpoint candidates per label (plus 0.5 and the two extremes)."""
 _TIE = 1e-12
 
 
@@ -112,15 +107,9 @@ def tune_thresholds(
     domains: Sequence[Any] | np.ndarray | None = None,
     fixed: Sequence[float | None] | None = None,
 ) -> tuple[float, float]:
-    """The (crackle, wheeze) thresholds that maximise ``metric`` on VALIDATION data; never tune on test.
-
-    Args:
-        metric: ``"icbhi_score"`` (joint) or ``"f1"`` (per label).
-        domains: one per example, to maximise the metric's minimum over them.
-        fixed: a threshold per label, ``None`` for a label to tune.
-
-    Raises ``ValueError`` when the metric is undefined on these targets.
-    """
+    """The (crackle, wheeze) thresholds that maximise ``metric`` (``"icbhi_score"`` or ``"f1"``) on validation
+    data, or its minimum over ``domains``; ``fixed`` holds a threshold per label (``None``: tune it).
+    ``ValueError`` when the metric is undefined on these targets."""
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
         raise ValueError(f"metric must be 'icbhi_score' or 'f1', got {metric!r}")

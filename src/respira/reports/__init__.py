@@ -1,2 +1,1 @@
-"""Reports: what an evaluation, a training run or a prediction draws and writes (PNG figures on Agg
-``Figure`` objects, written atomically)."""
+"""Reports: what an evaluation, a training run or a prediction draws and writes."""

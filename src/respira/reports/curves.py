@@ -1,9 +1,4 @@
-"""Per-label curves of a report: ROC, precision–recall, and the scores against each label's threshold.
-
-``roc_curves.png`` and ``precision_recall_curves.png`` mark the model's operating point;
-``threshold_curves.png`` (threshold models) runs one label's threshold over [0, 1], the other at the
-model's. A label with one class only has no curve.
-"""
+"""Per-label curves of a report: ROC, precision–recall, and the scores against each label's threshold."""
 
 from __future__ import annotations
 
@@ -25,11 +20,9 @@ CURVE_FILES: tuple[str, ...] = ("roc_curves.png", "precision_recall_curves.png")
 THRESHOLD_FILE = "threshold_curves.png"
 GRID = np.linspace(0.0, 1.0, 201)
 QUANTILES = 301
-"""Thresholds of the threshold plot: ``GRID``, ``QUANTILES`` quantiles of the label's probabilities (so
-that probabilities crowded in a narrow range are resolved) and the model's own."""
+"""Quantiles of the label's probabilities added to the threshold plot's ``GRID`` (and the model's own)."""
 CURVE_COLOUR, POINT_COLOUR, CHANCE_COLOUR = "#1f77b4", "#d62728", "#7f7f7f"
-WIDTH, HEIGHT = 12.0, 5.4
-"""The figures' size in inches (their panels at fixed margins)."""
+WIDTH, HEIGHT = 12.0, 5.4  # the figures' size in inches (their panels at fixed margins)
 
 
 def _operating_point(y: np.ndarray, called: np.ndarray) -> tuple[float, float, float]:
@@ -135,12 +128,7 @@ def label_curve_figures(
     thresholds: Sequence[float] | None = None,
     unit: str = "cycle",
 ) -> dict[str, Figure]:
-    """The report's curve figures by file name (write them with
-    :func:`~respira.reports.figures.save_figures`).
-
-    ``targets``, ``probabilities`` and ``decided`` are ``[N, 2]`` (crackle, wheeze); ``thresholds=None``
-    gives no threshold plot; ``unit`` names the examples.
-    """
+    """The report's curve figures by file name (``thresholds=None``: no threshold plot)."""
     truth, scores = np.asarray(targets, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
     called = np.asarray(decided, dtype=bool)
     figures = {}

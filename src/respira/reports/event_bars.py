@@ -1,9 +1,4 @@
-"""The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis.
-
-Four-class rows (``predicted``, ``annotated``) hold a span per window or cycle; event rows hold a bar
-per :class:`respira.core.events.Event`, at least :data:`MIN_EVENT_PIXELS` wide, more opaque the more
-confident. Each row's bars are one ``broken_barh`` collection labelled with the row's name.
-"""
+"""The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis."""
 
 from __future__ import annotations
 
@@ -35,12 +30,9 @@ MIN_LABELLED_FRACTION = 0.035
 """A span or event narrower than this fraction of the recording gets its colour but no text."""
 MIN_EVENT_PIXELS = 3.0
 """The narrowest an event's bar is drawn, in pixels of the figure at its own dpi."""
-MIN_EVENT_ALPHA = 0.35
-"""Opacity of an event bar of confidence 0 (1 at confidence 1, linear between)."""
-NONE_STYLE = {"color": "0.5", "style": "italic"}
-"""How an event row without events says so."""
-BAR_HEIGHT = 0.76
-"""A bar's height in rows (rows are 1 apart)."""
+MIN_EVENT_ALPHA = 0.35  # opacity of an event bar of confidence 0 (1 at confidence 1, linear between)
+NONE_STYLE = {"color": "0.5", "style": "italic"}  # how an event row without events says so
+BAR_HEIGHT = 0.76  # a bar's height in rows (rows are 1 apart)
 
 
 class Span(NamedTuple):

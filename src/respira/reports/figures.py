@@ -19,8 +19,7 @@ def new_figure(
     width: float, height: float, *, margins: tuple[float, float, float, float] | None = None
 ) -> Figure:
     """A ``width`` × ``height`` inch figure on its own Agg canvas, its subplots ``margins`` (left, right,
-    bottom, top) inches from its edges; without margins, constrained layout places them (at the cost of
-    drawing the figure twice)."""
+    bottom, top) inches from its edges, else placed by constrained layout."""
     figure = Figure(figsize=(width, height), dpi=DPI, layout=None if margins is not None else "constrained")
     FigureCanvasAgg(figure)
     if margins is not None:
@@ -30,8 +29,7 @@ def new_figure(
 
 
 def figure_format(path: str | Path) -> str:
-    """The image format ``path``'s suffix names (``png`` for ``a.PNG``); ``ValueError`` naming the file
-    where it names none matplotlib writes."""
+    """The image format ``path``'s suffix names (``png`` for ``a.PNG``), else ``ValueError``."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FIGURE_FORMATS:
         named = f"'.{suffix}' is not an image format" if suffix else "has no suffix to name its format"

@@ -1,10 +1,4 @@
-"""A picture of one recording: where the model hears crackles and wheezes (``respira predict --plot``).
-
-Three panels on one time axis: the mel spectrogram (to the recording's own Nyquist frequency), the
-crackle and wheeze probabilities with the decision thresholds, and the four-class labels (predicted,
-annotated) with optional event rows (:mod:`.event_bars`). :meth:`respira.Detector.plot` predicts and
-draws in one call.
-"""
+"""A picture of one recording: where the model hears crackles and wheezes (``respira predict --plot``)."""
 
 from __future__ import annotations
 
@@ -33,14 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "recording_figure", "step_series"]
 
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
-WIDTH, HEIGHT = 13.0, 8.2
-"""The figure's size in inches."""
+WIDTH, HEIGHT = 13.0, 8.2  # the figure's size in inches
 MARGINS = {"left": 0.95, "right": 2.2, "top": 0.62, "bottom": 0.5, "gap": 0.18}
-"""Inches around and between the panels. Every label beside the panels is a fixed text (tick labels,
-the legends, the colour bar's dB), so the panels are placed once here rather than by a layout engine
-(which would draw the figure twice to measure them)."""
-COLOUR_BAR = (0.15, 0.17)
-"""Inches from the spectrogram to its colour bar, and the bar's width."""
+"""Inches around and between the panels (fixed: no layout engine drawing the figure twice)."""
+COLOUR_BAR = (0.15, 0.17)  # inches from the spectrogram to its colour bar, and the bar's width
 ROW_HEIGHT = 0.4
 """A label panel row's height relative to the spectrogram's (3) and the probabilities' (2) heights."""
 CAPTION_HEIGHT, CAPTION_BOTTOM = 0.3, 0.08
@@ -123,7 +113,6 @@ def _panels(figure: Figure, label_rows: int, caption: bool = False) -> tuple[Any
 
 
 def _draw_spectrogram(ax: Any, cax: Any, waveform: np.ndarray, sampling_rate: int) -> None:
-    # no more time columns than the panel has pixels: finer ones could not be seen
     pixels = ax.get_position().width * ax.figure.get_figwidth() * ax.figure.dpi
     spectrogram = mel_spectrogram_db(waveform, sampling_rate, max_columns=max(1, round(pixels)))
     edges = (spectrogram.time_edges, spectrogram.frequency_edges)
@@ -202,13 +191,9 @@ def recording_figure(
     events_caption: str | None = None,
     left_out: Sequence[Event] | None = None,
 ) -> Figure:
-    """The picture of a recording (see the module docstring), as a figure.
-
-    ``rows`` are :mod:`respira.inference.engine` prediction rows; ``thresholds`` are drawn as dashed lines;
-    ``events`` (``None``: no event rows) are drawn under the labels, ``frames`` ``(times, posteriors)`` as
-    thin lines; ``events_caption`` and ``left_out`` say which rule drew them and what it left out. The axes
-    are labelled ``spectrogram``, ``probabilities`` and ``labels``.
-    """
+    """The picture of a recording from its prediction ``rows``: ``events`` (``None``: no event rows) under
+    the labels, ``frames`` ``(times, posteriors)`` as thin lines; the axes are labelled ``spectrogram``,
+    ``probabilities`` and ``labels``."""
     waveform = as_waveform(waveform)
     if not rows:
         raise ValueError("no predictions to draw")
@@ -296,12 +281,7 @@ def plot_recording(
     events_caption: str | None = None,
     left_out: Sequence[Event] | None = None,
 ) -> Path:
-    """Draw the recording ``audio`` as ``model`` predicted it (``rows``) and write it to ``path``; return it.
-
-    ``model``: a loaded respira model or ONNX export, read for its thresholds and name. ``annotations``
-    adds the annotated cycles; ``events``, ``frames``, ``events_caption`` and ``left_out`` as in
-    :func:`recording_figure`.
-    """
+    """Draw ``audio`` as ``model`` predicted it (as :func:`recording_figure`) to ``path``; return it."""
     from ..core.decision import thresholds_of
 
     config = model.config

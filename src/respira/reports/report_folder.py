@@ -10,11 +10,9 @@ from ..utils.files import check_folder_target, is_occupied, staged_folder
 
 __all__ = ["check_report_target", "is_report", "report_folder"]
 
-REPORT_MARKER = "metrics.json"
-"""The file every respira evaluation report holds."""
+REPORT_MARKER = "metrics.json"  # the file every respira evaluation report holds
 REPORT_SUFFIXES = frozenset({".json", ".csv", ".png"})
-"""What a report's files are (metrics and properties, predictions, figures): a folder holding anything
-else (a user's notes, a subfolder) is not replaced."""
+"""What a report's files are: a folder holding anything else is not replaced."""
 
 
 def check_report_target(output_dir: str | Path) -> Path:

@@ -1,9 +1,4 @@
-"""A display mel spectrogram of a whole recording, in dB, with bounded memory and size.
-
-It follows ``librosa.display``'s conventions without librosa: centred STFT, periodic Hann window,
-Slaney mel filters, dB re. the maximum with an 80 dB floor. Long recordings are averaged (in power)
-into at most ``max_columns`` columns, chunk by chunk.
-"""
+"""A display mel spectrogram of a whole recording in dB (``librosa.display``'s conventions)."""
 
 from __future__ import annotations
 
@@ -94,11 +89,7 @@ def mel_spectrogram_db(
     max_columns: int = MAX_COLUMNS,
     top_db: float = TOP_DB,
 ) -> MelSpectrogram:
-    """Mel power spectrogram of a mono ``waveform`` in dB re. its maximum (floor ``-top_db``).
-
-    The FFT spans about 64 ms, hop a quarter of it; at most ``n_mels`` bands; more frames than
-    ``max_columns`` are averaged into columns.
-    """
+    """Mel power spectrogram of a mono ``waveform`` in dB re. its maximum (floor ``-top_db``)."""
     samples = np.asarray(waveform).reshape(-1)  # float32 stays float32: frames are converted chunk by chunk
     if samples.size == 0:
         raise ValueError("cannot draw the spectrogram of an empty recording")
@@ -118,8 +109,7 @@ def mel_spectrogram_db(
         segment = _padded_segment(samples, n_fft // 2, first * hop, (first + count - 1) * hop + n_fft)
         chunk = np.lib.stride_tricks.sliding_window_view(segment, n_fft)[::hop] * window
         spectrum = np.fft.rfft(chunk, axis=1)
-        # frames of a column are consecutive: sum each run of them (mel filtering is linear, so it
-        # is applied once per column below instead of once per frame)
+        # sum each column's run of frames (mel filtering is linear: applied once per column below)
         owners = column_of[first : first + count]
         starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
         power[owners[starts]] += np.add.reduceat(spectrum.real**2 + spectrum.imag**2, starts, axis=0)

@@ -1,8 +1,4 @@
-"""The training-curves plot: loss components and the validation ICBHI score over training.
-
-Only entries logged *while training* are drawn: what is logged after the Trainer's summary measures
-the selected checkpoint, which is marked instead.
-"""
+"""The training-curves plot: loss components and the validation ICBHI score over training."""
 
 from __future__ import annotations
 
@@ -138,9 +134,5 @@ def training_curves_figure(
 def plot_training_curves(
     log_history: Sequence[Mapping[str, Any]], path: str | Path, *, best_step: int | None = None
 ) -> Path:
-    """Plot loss components and ``eval_icbhi_score`` (percent) of ``log_history``; return ``path``.
-
-    The x axis is the epoch, else the step; the evaluation at ``best_step`` (the selected checkpoint) is
-    starred. Missing keys are skipped.
-    """
+    """Plot loss components and the validation ICBHI score of ``log_history``; return ``path``."""
     return save_figure(training_curves_figure(log_history, best_step=best_step), path)

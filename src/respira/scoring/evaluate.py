@@ -1,6 +1,4 @@
-"""``respira evaluate`` (:func:`score_model`): a model scored on an ICBHI split rebuilt from its run record
-and the options (:mod:`respira.evaluation.cycles`), on another corpus (:mod:`.external`), or for its event
-detection (``--task events``)."""
+"""``respira evaluate`` (:func:`score_model`): a model scored on ICBHI cycles, another corpus or events."""
 
 from __future__ import annotations
 
@@ -17,12 +15,11 @@ from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_s
 if TYPE_CHECKING:
     from ..run_record import DataRecord
 
-SCORED = {
+SCORED = {  # --dataset's help on a corpus, by what its labels are
     "cycle": "cycles of a split",
     "recording": "external validation per recording",
     "event": "external validation per event and per recording, with its challenge's scores",
 }
-"""``--dataset``'s help on a corpus, by what its labels are: how evaluate scores it."""
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("icbhi_score", "ICBHI score"),
     ("specificity", "specificity"),
@@ -44,8 +41,7 @@ def _unset(help: str, **metadata: Any) -> Any:
 
 
 def evaluate_options() -> tuple[type, type]:
-    """The dataclasses of ``respira evaluate``'s options: its own, and those of the corpora scored by
-    sliding windows (one group); their help names the corpora registered now."""
+    """The dataclasses of ``respira evaluate``'s options: its own, and the sliding-window corpora's."""
 
     @dataclass(kw_only=True)
     class EvaluateOptions:
@@ -143,8 +139,7 @@ def _windowed_corpora() -> str:
 
 
 def score_table(metrics: dict[str, Any]) -> str:
-    """A table of the headline scores in % (the baselines' among them), each flagged when it does not beat
-    its trivial baseline."""
+    """A table of the headline scores in %, each flagged when it does not beat its trivial baseline."""
     from ..metrics.baselines import flags_by_key
 
     flags = flags_by_key(metrics.get("below_baseline"))
@@ -188,8 +183,7 @@ def device_table(metrics: dict[str, Any]) -> str:
 
 
 def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
-    """The data of ``--dataset_name`` (or a prepared folder as ``--data_dir``, or the run's dataset when
-    neither is given); ``None`` when the data is a corpus folder."""
+    """The data of ``--dataset_name``, ``--data_dir`` or the run; ``None`` for a corpus folder."""
     from ..data.prepared import is_prepared_folder
     from ..run_record import DataRecord
 
@@ -212,8 +206,7 @@ def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
 
 
 def split_options(args: Any, config: Any) -> DataRecord:
-    """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags,
-    with the input preprocessing of the model's config (rate, low-pass)."""
+    """The data options to rebuild: MODEL's run record, overridden by explicit flags and its config."""
     from ..audio.dsp import input_preprocessing
     from ..run_record import DataRecord, RunRecord
 
@@ -315,9 +308,7 @@ def event_corpora() -> list[str]:
 
 
 def _detect_events(args: Any, spec: CorpusSpec) -> Path:
-    """``--task events``: checked first (options, splits, the report folder), then every recording's events
-    detected and scored (:mod:`respira.evaluation.event_detection_report`); returns the report folder
-    written."""
+    """``--task events``: checked, then every recording's events detected and scored; returns the report."""
     from ..evaluation.event_detection_report import evaluate_events, event_scores_table
     from ..hub.loading import load_model
 

@@ -1,5 +1,4 @@
-"""``respira evaluate MODEL --dataset kauh|sprsound``: a corpus scored per recording (KAUH) or per event
-and per recording (SPRSound), at the model's own thresholds, never at values chosen on the corpus."""
+"""``respira evaluate MODEL --dataset kauh|sprsound``: a corpus scored at the model's own thresholds."""
 
 from __future__ import annotations
 
@@ -19,14 +18,11 @@ WINDOW_DEFAULTS: dict[str, Any] = {
     "aggregation": None,  # the model's own rule (model_aggregation, once the model is loaded)
     "bootstrap": 1000,
 }
-"""The options of recording-labelled corpora (sliding windows, their aggregation, the patient bootstrap)
-and their defaults; an ICBHI evaluation refuses them."""
+"""The options of recording-labelled corpora and their defaults; an ICBHI evaluation refuses them."""
 
 
 def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
-    """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``; else
-    ``./<prefix>_<name>``, never into the model folder unasked; checked before any work (the shipped detector,
-    a folder that holds other files than a report: one line)."""
+    """Where an evaluation's report goes (``--output_dir``, else ``./<prefix>_<name>``), checked first."""
     from ..pretrained import BUILD_RECORD, check_not_shipped
     from ..reports.report_folder import check_report_target
 
@@ -52,8 +48,6 @@ def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path
 
 
 def _check_external_options(args: Any, spec: CorpusSpec) -> None:
-    """What an ICBHI evaluation takes and a corpus validating externally refuses; fills the window options'
-    defaults."""
     if args.thresholds is not None:
         raise ValueError(
             f"--thresholds does not apply to --dataset {spec.name}: external validation decides at the "
@@ -75,8 +69,7 @@ def _check_external_options(args: Any, spec: CorpusSpec) -> None:
 
 
 def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
-    """The builder splits ``--split`` names: one of the spec's, ``all`` of them, or ``test``: every split
-    named like ``*test`` (SPRSound: its inter- and intra-patient test parts); a one-line error otherwise."""
+    """The builder splits ``--split`` names: one of the spec's, ``all``, or ``test`` (each ``*test``)."""
     if split == "all":
         return list(spec.split_roles)
     if split in spec.split_roles:
@@ -89,9 +82,7 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
-    """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH,
-    :mod:`respira.evaluation.external_validation`) or per event and recording with its challenge's scores
-    (SPRSound, :mod:`respira.evaluation.event_corpus`); returns the report folder written."""
+    """``--dataset`` a corpus other than ICBHI's cycles: checked, scored; returns the report folder."""
     from ..evaluation.event_corpus import evaluate_event_corpus
     from ..evaluation.external_validation import evaluate_recordings, recording_level_table, unmeasurable_line
     from ..hub.card_results import scored_model
@@ -144,8 +135,7 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
 
 
 def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, splits: list[str]):
-    """``spec``'s ``config_name`` built as the model's training recordings were (whole recordings),
-    as one dataset; ``args``' split options the spec takes are passed on."""
+    """``spec``'s ``config_name`` built as the model's training recordings were, as one dataset."""
     from datasets import concatenate_datasets
 
     from ..audio.dsp import input_preprocessing
@@ -161,8 +151,7 @@ def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, spli
 
 
 def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any]:
-    """What a fit-site model's card claims of its site, and why these recordings cannot be compared with it
-    ("" when they can)."""
+    """What a fit-site model's card claims of its site, and why these recordings cannot be compared."""
     from ..core.windows import describe_aggregation
     from ..hub.loading import local_model_folder
     from ..pretrained.site_claim import SiteClaim

@@ -1,15 +1,6 @@
-"""ICBHI 2017 respiratory-sound metric for the Hugging Face ``evaluate`` library.
-
-Load it by path, offline included::
-
-    import evaluate
-    from respira.metrics import ICBHI_METRIC_PATH
-
-    metric = evaluate.load(str(ICBHI_METRIC_PATH))
-    metric.compute(predictions=[0, 1, 3], references=[0, 2, 3])
-
-``evaluate`` copies this file into its modules cache and imports it from there, so it imports the
-scores from the installed ``respira`` package instead of a relative module.
+"""ICBHI 2017 respiratory-sound metric for the Hugging Face ``evaluate`` library:
+``evaluate.load(str(respira.metrics.ICBHI_METRIC_PATH))``. ``evaluate`` imports a copy of this file, so it
+imports the installed ``respira`` package, not a relative module.
 """
 
 import datasets
