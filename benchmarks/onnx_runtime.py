@@ -40,16 +40,20 @@ WINDOW_SECONDS = 4.0
 SETTLE_SECONDS = 0.2
 
 
-def real_windows(shared: Path, count: int, rate: int) -> tuple[np.ndarray, str]:
-    """``[count, 4 s]`` windows at ``rate``: first cycles of real recordings (tiled when short), else
-    synthetic."""
+def cycle_database(shared: Path) -> tuple[Path, str]:
+    """The ICBHI recordings the windows come from (a synthetic corpus without ``shared``) and their name."""
     database = shared / "icbhi" / "ICBHI_final_database"
-    source = f"real ICBHI cycles ({database})"
-    if not database.is_dir():
-        from respira.synthetic import make_synthetic_icbhi
+    if database.is_dir():
+        return database, f"real ICBHI cycles ({database})"
+    from respira.synthetic import make_synthetic_icbhi
 
-        database = make_synthetic_icbhi(Path(tempfile.mkdtemp()) / "icbhi", n_patients=12, seed=0)
-        database, source = database / "ICBHI_final_database", "synthetic corpus cycles"
+    synthetic = make_synthetic_icbhi(Path(tempfile.mkdtemp()) / "icbhi", n_patients=12, seed=0)
+    return synthetic / "ICBHI_final_database", "synthetic corpus cycles"
+
+
+def real_windows(database: Path, count: int, rate: int) -> np.ndarray:
+    """``[count, 4 s]`` windows at ``rate``: the first cycles of ``database``'s recordings (tiled when
+    short)."""
     target = round(WINDOW_SECONDS * rate)
     windows = []
     for wav in sorted(database.glob("*.wav"))[:count]:
@@ -59,7 +63,7 @@ def real_windows(shared: Path, count: int, rate: int) -> tuple[np.ndarray, str]:
         windows.append(np.resize(cycle, target))  # tiled or cut to the window
     while len(windows) < count:
         windows.append(windows[len(windows) % len(windows)])
-    return np.stack(windows).astype(np.float32), source
+    return np.stack(windows).astype(np.float32)
 
 
 def models(shared: Path, folder: Path) -> list[tuple[str, RespiraForAudioClassification]]:
@@ -89,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     thread_counts = [int(value) for value in args.threads.split(",")]
     transformers.logging.set_verbosity_error()  # no load report for the converted EfficientAT's unused head
-    _, source = real_windows(args.shared, 1, 16000)
+    database, source = cycle_database(args.shared)
     print(
         f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, onnxruntime "
         f"{onnxruntime.__version__}"
@@ -104,7 +108,7 @@ def main() -> None:
     print("|---:|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         for name, model in models(args.shared, Path(folder)):
-            waveforms, _ = real_windows(args.shared, args.batch, model.config.sampling_rate)
+            waveforms = real_windows(database, args.batch, model.config.sampling_rate)
             wrapper = WaveformsToProbabilities(model).eval()
             path = export_onnx(model, Path(folder) / "model.onnx")
             batch = torch.from_numpy(waveforms)
