@@ -345,7 +345,7 @@ def test_config_defaults_and_validation() -> None:
         EfficientATConfig.from_dict(config.to_dict()).inverted_residual_setting
         == config.inverted_residual_setting
     )
-    for bad in ({"width_mult": 0.3}, {"width_mult": 1.5}, {"head_type": "fully_convolutional"}):
+    for bad in ({"width_mult": 0.3}, {"width_mult": 1.5}):
         with pytest.raises(ValueError):
             EfficientATConfig(**bad)
 

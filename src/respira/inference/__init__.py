@@ -8,9 +8,8 @@ _EXPORTS = {
     "Detector": "detector",
     "Prediction": "prediction",
     "PredictionError": "prediction",
-    "recording_verdict": "prediction",
 }
 
-__all__ = ["Detector", "Prediction", "PredictionError", "recording_verdict"]
+__all__ = ["Detector", "Prediction", "PredictionError"]
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -43,7 +43,7 @@ from .engine import (
 )
 from .event_rules import EventDetection
 from .form import InferenceForm
-from .prediction import Prediction, PredictionError, recording_verdict
+from .prediction import Prediction, PredictionError
 
 if TYPE_CHECKING:
     import torch
@@ -163,14 +163,6 @@ class Detector(DetectorEvents):
             raise PredictionError(str(error)) from None
         return options
 
-    def _prediction(
-        self, rows: list[dict[str, Any]], options: Mapping[str, Any], file: str | None
-    ) -> Prediction:
-        rule, top_k = options["aggregation"], options["top_k"]
-        crackle, wheeze, label, thresholds = recording_verdict(rows, self.config, rule, top_k)
-        warning = rows[0].get("warning") if rows else None
-        return Prediction(rows, crackle, wheeze, label, rule, thresholds, file, top_k, warning)
-
     def predict(
         self,
         waveform: Any,
@@ -209,7 +201,7 @@ class Detector(DetectorEvents):
                 raise ValueError("no cycles to predict")
         except ValueError as error:
             raise PredictionError(one_line(error)) from None
-        return self._prediction(rows, settings, name)
+        return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def plan_windows(
         self,
@@ -248,7 +240,7 @@ class Detector(DetectorEvents):
         """:meth:`predict`'s result for a :meth:`plan_windows` plan and its windows' probabilities."""
         settings = self._options(options)
         rows = window_rows(self.config, plan, probabilities, settings["smoothing"])
-        return self._prediction(rows, settings, name)
+        return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
         from ..audio.decoding import as_waveform, check_rate
@@ -283,7 +275,7 @@ class Detector(DetectorEvents):
             raise PredictionError(errors[0][1])
         if not rows:
             raise PredictionError(f"{annotations}: no cycles to predict")
-        return self._prediction(rows, settings, str(path))
+        return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], str(path))
 
     def plot(
         self,

@@ -210,7 +210,6 @@ def window_rows(
     smoothing: int = 1,
 ) -> list[dict[str, Any]]:
     """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` probabilities."""
-    _problem_type(config)
     return _warned(decided_rows(_smooth(probabilities, int(smoothing)), plan.spans, config), plan.warning)
 
 
@@ -254,7 +253,6 @@ def predict_cycles(
     if not segments:
         return []
     probabilities = run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
-    _problem_type(model.config)
     return _warned(decided_rows(probabilities, spans, model.config), warning)
 
 

@@ -34,6 +34,7 @@ from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, p
 from ..core.onnx_graph import steps_within
 from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from ..labels import MULTI_LABEL
+from .engine import analysis_frame_samples
 from .event_rules import EventDetection, FramePosteriors
 
 if TYPE_CHECKING:
@@ -129,15 +130,6 @@ def _check_options(frame_hop_seconds: float, batch_size: int) -> None:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
 
 
-def _frame_of(model: RespiraForAudioClassification) -> int:
-    frame = getattr(model, "analysis_frame_samples", None)
-    if frame is None:
-        from .engine import analysis_frame_samples
-
-        frame = analysis_frame_samples(model)
-    return int(frame)
-
-
 def chunk_sizes(config: Any) -> tuple[int, int]:
     """``(chunk, margin)`` in samples at the model's rate."""
     rate = int(config.sampling_rate)
@@ -160,7 +152,7 @@ def _frames_of(
 ) -> FramePosteriors:
     config = model.config
     rate = int(config.sampling_rate)
-    frame = _frame_of(model)
+    frame = analysis_frame_samples(model)
     if not recording.has(frame - 1):
         check_holds_a_frame(recording.total(), frame, rate)
     grid = _Grid(float(frame_hop_seconds), rate)
@@ -175,7 +167,7 @@ def _frames_of(
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
     """The chunks ``(start, stop, last)`` :func:`predict_frames` runs over a prepared recording, for
     :func:`chunk_waveforms`, :func:`step_outputs` (with other recordings') and :func:`frames_from_chunks`."""
-    check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
+    check_holds_a_frame(samples.shape[0], analysis_frame_samples(model), int(model.config.sampling_rate))
     recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
     return list(iter_chunk_spans(recording, *chunk_sizes(model.config)))
 

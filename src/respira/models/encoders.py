@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
@@ -21,6 +22,7 @@ from torch import nn
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
+from .features.efficientat_mel import EfficientATMel
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
 from .time_steps import TimeSteps, ast_time_steps, beats_time_steps, feature_map_time_steps
@@ -80,27 +82,6 @@ class EncoderSpec:
     fit_config_to_frames: Callable[[PreTrainedConfig, int], None] | None = None
     fit_encoder_to_frames: Callable[[PreTrainedModel, int], PreTrainedModel] | None = None
     patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
-
-
-# ---------------------------------------------------------------------------------------------- featurizers
-
-
-def _ast_fbank(sampling_rate: int, bins: int) -> nn.Module:
-    return KaldiFbank(sampling_rate, bins, window="hanning", normalization=AST_NORMALIZATION)
-
-
-def _beats_fbank(sampling_rate: int, bins: int) -> nn.Module:
-    return KaldiFbank(sampling_rate, bins, window="povey", normalization=BEATS_NORMALIZATION)
-
-
-def _log_mel(sampling_rate: int, bins: int) -> nn.Module:
-    return LogMelSpectrogram(sampling_rate, n_mels=bins)
-
-
-def _efficientat_mel(sampling_rate: int, bins: int) -> nn.Module:
-    from .features.efficientat_mel import EfficientATMel
-
-    return EfficientATMel()  # EfficientAT's own 32 kHz, 128-bin settings
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -246,7 +227,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="cnn",
             model_type="respira_cnn",
             featurizer="log_mel",
-            build_featurizer=_log_mel,
+            build_featurizer=LogMelSpectrogram,
             encode=_encode_cnn,
             time_steps=feature_map_time_steps,
             display_name="CNN",
@@ -259,7 +240,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="ast",
             model_type="audio-spectrogram-transformer",
             featurizer="ast_fbank",
-            build_featurizer=_ast_fbank,
+            build_featurizer=partial(KaldiFbank, window="hanning", normalization=AST_NORMALIZATION),
             encode=_encode_ast,
             time_steps=ast_time_steps,
             display_name="AST",
@@ -278,7 +259,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="beats",
             model_type="beats",
             featurizer="beats_fbank",
-            build_featurizer=_beats_fbank,
+            build_featurizer=partial(KaldiFbank, window="povey", normalization=BEATS_NORMALIZATION),
             encode=_encode_beats,
             time_steps=beats_time_steps,
             display_name="BEATs",
@@ -292,7 +273,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="efficientat",
             model_type="efficientat",
             featurizer="efficientat_mel",
-            build_featurizer=_efficientat_mel,
+            build_featurizer=lambda rate, bins: EfficientATMel(),  # its own 32 kHz, 128 bins
             encode=_encode_efficientat,
             time_steps=feature_map_time_steps,
             display_name="EfficientAT",

@@ -39,16 +39,6 @@ class EfficientATAudioClassifierOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
-def _activation(name: str | None) -> nn.Module | None:
-    if name is None:
-        return None
-    if name == "RE":
-        return nn.ReLU()
-    if name == "HS":
-        return nn.Hardswish()
-    raise ValueError(f"unknown activation {name!r} (expected 'RE' or 'HS')")
-
-
 class EfficientATConvNormActivation(nn.Sequential):
     """Convolution (no bias) → BatchNorm → optional activation, with "same" padding for odd kernels."""
 
@@ -78,9 +68,8 @@ class EfficientATConvNormActivation(nn.Sequential):
             ),
             nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum),
         ]
-        act = _activation(activation)
-        if act is not None:
-            layers.append(act)
+        if activation is not None:  # the config allows RE and HS
+            layers.append(nn.ReLU() if activation == "RE" else nn.Hardswish())
         super().__init__(*layers)
 
 

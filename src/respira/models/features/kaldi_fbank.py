@@ -208,12 +208,9 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
     @not_shipped
     def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Kaldi removes each frame's mean m before pre-emphasis: ``(1 - p)·m`` after it."""
-        return (self._frame_means(waveforms, frames) * (self.preemphasis - 1)).unsqueeze(-1)
-
-    @not_shipped
-    def _frame_means(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         block = math.gcd(self.frame_length, self.frame_shift)
         batch, samples = waveforms.shape
         block_sums = waveforms[:, : samples // block * block].reshape(batch, -1, block).sum(-1)
         frame_sums = block_sums.unfold(1, self.frame_length // block, self.frame_shift // block)
-        return frame_sums[:, :frames].sum(-1) / self.frame_length
+        means = frame_sums[:, :frames].sum(-1) / self.frame_length
+        return (means * (self.preemphasis - 1)).unsqueeze(-1)

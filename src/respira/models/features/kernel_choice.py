@@ -32,21 +32,17 @@ def kernel_or_export(
     module: torch.nn.Module, waveforms: torch.Tensor, plain: bool | None
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """``module``'s ``forward_export`` while ``torch.export`` traces, else its ``_forward_kernel`` unless
-    ``plain`` (by default, :func:`runs_plain_path`); ``None``: the plain path."""
+    ``plain`` (by default: compiling, off the CPU, or gradients must reach ``waveforms``); ``None``: the
+    plain path."""
     export = getattr(module, "forward_export", None)
     # torch.export traces (torch.onnx.export uses it) a convolution/matrix-product formulation
     exporting = torch.compiler.is_exporting() and isinstance(waveforms.shape[-1], int)
     if plain is None and export is not None and exporting:
         return export
     if plain is None:
-        plain = runs_plain_path(waveforms)
+        plain = (
+            torch.compiler.is_compiling()
+            or waveforms.device.type != "cpu"
+            or (torch.is_grad_enabled() and waveforms.requires_grad)
+        )
     return None if plain else module._forward_kernel
-
-
-def runs_plain_path(waveforms: torch.Tensor) -> bool:
-    """Whether to run the plain path: compiling, off the CPU, or gradients must reach ``waveforms``."""
-    return (
-        torch.compiler.is_compiling()
-        or waveforms.device.type != "cpu"
-        or (torch.is_grad_enabled() and waveforms.requires_grad)
-    )

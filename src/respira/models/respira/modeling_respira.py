@@ -14,7 +14,7 @@ from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
 from ...utils.shipping import not_shipped, shipped_when
-from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pretrained_encoder
+from ..encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder
 from ..features.buffers import DerivedBuffers
 from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
@@ -113,22 +113,15 @@ class RespiraModel(RespiraPreTrainedModel):
         self.post_init()
 
     def train(self, mode: bool = True) -> RespiraModel:
-        if self.config.freeze_encoder and self._in_frozen_mode(mode):
+        if self.config.freeze_encoder and all(
+            module.training == (mode and not (name == "encoder" or name.startswith("encoder.")))
+            for name, module in self.named_modules()
+        ):
             return self  # the Trainer calls train() every step
         super().train(mode)
         if self.config.freeze_encoder:
             self.encoder.eval()
         return self
-
-    def _in_frozen_mode(self, mode: bool) -> bool:
-        return all(
-            module.training == (mode and not (name == "encoder" or name.startswith("encoder.")))
-            for name, module in self.named_modules()
-        )
-
-    def encode(self, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any) -> EncoderTokens:
-        """Run the encoder (:attr:`respira.models.encoders.EncoderSpec.encode`)."""
-        return self.encoder_spec.encode(self, features, frame_mask, **kwargs)
 
     @can_return_tuple
     def forward(
@@ -150,7 +143,7 @@ class RespiraModel(RespiraPreTrainedModel):
         encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
         if output_attentions:
             encoder_kwargs["output_attentions"] = True
-        encoded = self.encode(features, frame_mask, **encoder_kwargs)
+        encoded = self.encoder_spec.encode(self, features, frame_mask, **encoder_kwargs)
         tokens, token_mask, summary, output = encoded
         steps = step_times = None
         if output_time_steps:

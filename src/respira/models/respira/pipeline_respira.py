@@ -55,10 +55,6 @@ def _seconds(name: str, value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _is_url(inputs: str | bytes) -> bool:
-    return isinstance(inputs, str) and inputs.startswith(("http://", "https://"))
-
-
 @dataclass
 class RespiraPipelineOutput(ModelOutput):
     """Per input: one row of ``logits`` (the windows' aggregated)."""
@@ -123,7 +119,8 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
     def _features(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
         refusal: AudioDecodingError | None = None
-        if self._is_respira() and isinstance(inputs, (str, bytes)) and not _is_url(inputs):
+        url = isinstance(inputs, str) and inputs.startswith(("http://", "https://"))
+        if self._is_respira() and isinstance(inputs, (str, bytes)) and not url:
             try:
                 inputs = read_audio(inputs, int(extractor.sampling_rate))
             except AudioDecodingError as error:  # transformers' ffmpeg reader, below, may still read it
