@@ -7,36 +7,23 @@ names follow the original checkpoints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
-from transformers.utils import ModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
 from transformers.utils.generic import can_return_tuple
 
 from ...labels import tagging_loss
 from .configuration_efficientat import EfficientATConfig, make_divisible
 
 __all__ = [
-    "EfficientATAudioClassifierOutput",
     "EfficientATForAudioClassification",
     "EfficientATModel",
     "EfficientATPreTrainedModel",
 ]
-
-
-@dataclass
-class EfficientATAudioClassifierOutput(ModelOutput):
-    """``loss`` (with ``labels``), ``logits``, pooled ``embeddings`` and each stage's ``hidden_states``."""
-
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    embeddings: torch.FloatTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 class EfficientATConvNormActivation(nn.Sequential):
@@ -240,16 +227,13 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         **kwargs: Any,
-    ) -> EfficientATAudioClassifierOutput:
+    ) -> SequenceClassifierOutput:
         r"""input_values (`torch.FloatTensor`): log-mels ``(batch_size, n_mels, frames)``."""
         outputs = self.efficientat(
             input_values,
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        embeddings = outputs.pooler_output
-        logits = self.classifier(embeddings)
+        logits = self.classifier(outputs.pooler_output)
         loss = tagging_loss(logits, labels, self.config.problem_type) if labels is not None else None
-        return EfficientATAudioClassifierOutput(
-            loss=loss, logits=logits, embeddings=embeddings, hidden_states=outputs.hidden_states
-        )
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)

@@ -192,11 +192,6 @@ class RespiraFeaturizer(nn.Module):
                 break
         return max(1, int(length))
 
-    @property
-    def frame_timing(self) -> tuple[float, float]:
-        """``(hop, centre of frame 0)`` of the features, in seconds of the input."""
-        return self.transform.frame_timing
-
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         return self.transform.frames_for(num_samples)
 

@@ -148,7 +148,7 @@ class RespiraModel(RespiraPreTrainedModel):
         steps = step_times = None
         if output_time_steps:
             steps = self.encoder_spec.time_steps(self, encoded, features.shape[1])
-            step_times = step_centres(steps, *self.featurizer.frame_timing)
+            step_times = step_centres(steps, *self.featurizer.transform.frame_timing)
         embeddings = summary if self.config.pooling == "cls_distill" else masked_mean(tokens, token_mask)
         return RespiraModelOutput(
             embeddings=embeddings,
