@@ -147,23 +147,6 @@ def _mirrored(config: Any, recording: Recording) -> MirroredRecording:
     return MirroredRecording(recording, chunk_sizes(config)[1])
 
 
-def _frames_of(
-    model: RespiraForAudioClassification, recording: Recording, frame_hop_seconds: float, batch_size: int
-) -> FramePosteriors:
-    config = model.config
-    rate = int(config.sampling_rate)
-    frame = analysis_frame_samples(model)
-    if not recording.has(frame - 1):
-        check_holds_a_frame(recording.total(), frame, rate)
-    grid = _Grid(float(frame_hop_seconds), rate)
-    mirrored = _mirrored(config, recording)
-    spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
-    while part := list(itertools.islice(spans, batch_size)):
-        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
-        _fill(grid, config, part, outputs)
-    return grid.result(recording.total())
-
-
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
     """The chunks ``(start, stop, last)`` :func:`predict_frames` runs over a prepared recording, for
     :func:`chunk_waveforms`, :func:`step_outputs` (with other recordings') and :func:`frames_from_chunks`."""
@@ -204,13 +187,22 @@ def predict_frames(
     """Crackle and wheeze posteriors on frames of ``frame_hop_seconds`` of a mono waveform at the model's
     rate (not yet low-passed) or of an audio file, streamed block by block."""
     _check_options(frame_hop_seconds, batch_size)
+    config = model.config
+    rate = int(config.sampling_rate)
     if isinstance(source, (str, Path)):
-        recording: Recording = StreamedRecording(
-            model.config, stream_audio(source, int(model.config.sampling_rate))
-        )
+        recording: Recording = StreamedRecording(config, stream_audio(source, rate))
     else:
-        recording = RecordingInMemory(model.config, as_waveform(source))
-    return _frames_of(model, recording, frame_hop_seconds, batch_size)
+        recording = RecordingInMemory(config, as_waveform(source))
+    frame = analysis_frame_samples(model)
+    if not recording.has(frame - 1):
+        check_holds_a_frame(recording.total(), frame, rate)
+    grid = _Grid(float(frame_hop_seconds), rate)
+    mirrored = _mirrored(config, recording)
+    spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
+    while part := list(itertools.islice(spans, batch_size)):
+        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
+        _fill(grid, config, part, outputs)
+    return grid.result(recording.total())
 
 
 def detect_events(

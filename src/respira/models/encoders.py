@@ -335,10 +335,7 @@ def load_pretrained_encoder(source: str) -> PreTrainedModel:
     from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
     config = AutoConfig.from_pretrained(source)
-    try:
-        head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING[type(config)]
-    except KeyError:
-        head_class = None
+    head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(config), None)
     if head_class is not None and head_class.__name__ in (getattr(config, "architectures", None) or ()):
         return head_class.from_pretrained(source, config=config).base_model
     return AutoModel.from_pretrained(source, config=config)
