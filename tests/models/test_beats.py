@@ -17,7 +17,7 @@ from respira.models.beats import (
     convert_beats_checkpoint,
 )
 from respira.models.beats.convert_beats import _official_name
-from respira.models.beats.modeling_beats import relative_position_bucket
+from respira.models.beats.encoder_beats import relative_position_bucket
 
 from .encoder_tester import CASES
 

@@ -1,13 +1,5 @@
 """Predict crackles and wheezes in recordings with a trained respira model (the ``respira predict`` engine).
 
-Typical use::
-
-    from respira.hub import load_model
-    from respira.inference.engine import predict_files
-
-    model, config = load_model("my_model")          # a local folder or a Hub id
-    rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
-
 Each row holds ``start``, ``end`` (seconds), ``crackle``, ``wheeze`` (probabilities) and ``label`` (at the
 model's thresholds); a single-label model's rows also hold ``p_normal``, ``p_crackle``, ``p_wheeze``,
 ``p_both``. A recording the model cannot judge warns and its rows gain ``warning``.

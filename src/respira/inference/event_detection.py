@@ -1,14 +1,5 @@
-"""Where in a recording: crackle and wheeze posteriors on a fixed frame grid, and the events they make.
-
-Typical use::
-
-    from respira.hub import load_model
-    from respira.inference.event_detection import detect_events
-
-    model, _ = load_model("my_model")
-    detection = detect_events(model, waveform)   # mono, at the model's rate, not yet low-passed
-    detection.events                             # [Event(onset, offset, label, confidence), ...]
-    detection.frames.posteriors                  # [frames, 2] crackle, wheeze, every 0.02 s
+"""Where in a recording: crackle and wheeze posteriors on a fixed frame grid, and the events they make
+(:meth:`respira.Detector.detect_events`).
 
 The model runs once per chunk of ``config.target_seconds``, its head applied to each encoder time step,
 interpolated onto frames of :data:`respira.core.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a

@@ -22,11 +22,8 @@ from .encoder_beats import (
     XAVIER_GAIN_ATTR,
     BeatsAttention,
     BeatsEncoder,
-    BeatsEncoderLayer,
     BeatsFeatureProjection,
     BeatsPatchEmbeddings,
-    BeatsPositionalConvEmbedding,
-    relative_position_bucket,
 )
 
 
@@ -197,14 +194,4 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         )
 
 
-__all__ = [
-    "BeatsAttention",
-    "BeatsEncoder",
-    "BeatsEncoderLayer",
-    "BeatsForAudioClassification",
-    "BeatsModel",
-    "BeatsPatchEmbeddings",
-    "BeatsPositionalConvEmbedding",
-    "BeatsPreTrainedModel",
-    "relative_position_bucket",
-]
+__all__ = ["BeatsForAudioClassification", "BeatsModel", "BeatsPreTrainedModel"]

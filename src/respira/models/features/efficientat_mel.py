@@ -82,9 +82,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames produced for a waveform of ``num_samples`` samples (pre-emphasis drops one)."""
-        if isinstance(num_samples, torch.Tensor):
-            return torch.div(num_samples - 1, self.hop_length, rounding_mode="floor") + 1
-        return 1 + (num_samples - 1) // self.hop_length
+        return (num_samples - 1) // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
         """Log-mels ``[B, frames, n_mels]`` of ``waveforms`` ``[B, samples]``."""

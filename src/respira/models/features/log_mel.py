@@ -77,8 +77,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames of the centred STFT for signals of ``num_samples`` samples."""
-        if isinstance(num_samples, torch.Tensor):
-            return torch.div(num_samples, self.hop_length, rounding_mode="floor") + 1
         return num_samples // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
