@@ -89,23 +89,19 @@ class EncoderSpec:
 # Each ``model`` is a RespiraModel, typed as nn.Module: the classifier imports this module.
 
 
-def _ast_input(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Pad (or crop) the fbank to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
-    max_length = model.config.encoder_config.max_length
-    if model.config.ast_length_policy == "pad" and features.shape[1] != max_length:
-        if features.shape[1] > max_length:
-            return features[:, :max_length]
-        normalization = model.featurizer.transform.normalization
-        padding_value = -normalization.mean / (2 * normalization.std)
-        return nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
-    return features
-
-
 def _encode_ast(
     model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
 ) -> EncoderTokens:
-    """CLS + distillation tokens, then the patch grid (frequency-major)."""
-    output = model.encoder(input_values=_ast_input(model, features), **kwargs)
+    """CLS + distillation tokens, then the patch grid (frequency-major). ``ast_length_policy="pad"``: the
+    fbank padded (or cropped) to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
+    max_length = model.config.encoder_config.max_length
+    if model.config.ast_length_policy == "pad" and features.shape[1] > max_length:
+        features = features[:, :max_length]
+    elif model.config.ast_length_policy == "pad" and features.shape[1] < max_length:
+        normalization = model.featurizer.transform.normalization
+        padding_value = -normalization.mean / (2 * normalization.std)
+        features = nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
+    output = model.encoder(input_values=features, **kwargs)
     cls_tokens = output.last_hidden_state[:, :2]
     tokens = output.last_hidden_state[:, 2:]
     stride = model.config.encoder_config.time_stride

@@ -24,8 +24,6 @@ class Band(NamedTuple):
 
 def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, ...]:
     """Split the columns of ``matrix`` ``[rows, columns]`` into groups of consecutive columns."""
-    if matrix.dim() != 2:
-        raise ValueError(f"expected a [rows, columns] matrix, got shape {tuple(matrix.shape)}")
     nonzero = (matrix != 0).cpu()
     columns = matrix.shape[1]
     row_ranges: list[tuple[int, int] | None] = []
@@ -57,17 +55,10 @@ def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, 
 
 
 def banded_matmul(
-    inputs: torch.Tensor, matrix: torch.Tensor, bands: tuple[Band, ...], out: torch.Tensor | None = None
+    inputs: torch.Tensor, matrix: torch.Tensor, bands: tuple[Band, ...], out: torch.Tensor
 ) -> torch.Tensor:
-    """``inputs @ matrix`` (inputs ``[..., rows]``) computed band by band; equal to the full product
-    when ``matrix`` is zero outside the bands."""
-    if out is None:
-        blocks = [
-            inputs[..., band.first_row : band.end_row]
-            @ matrix[band.first_row : band.end_row, band.first_column : band.end_column]
-            for band in bands
-        ]
-        return torch.cat(blocks, dim=-1)
+    """``inputs @ matrix`` (inputs ``[..., rows]``) computed band by band into ``out``; equal to the full
+    product when ``matrix`` is zero outside the bands."""
     flat_inputs = inputs.reshape(-1, inputs.shape[-1])
     flat_out = out.view(-1, matrix.shape[1])
     for band in bands:

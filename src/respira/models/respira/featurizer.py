@@ -184,13 +184,8 @@ class RespiraFeaturizer(nn.Module):
     @property
     def frame_samples(self) -> int:
         """Samples (at the model's rate) in one analysis frame; 1 for a featurizer without frames."""
-        length = 1
-        for attribute in ("frame_length", "win_length", "n_fft"):
-            value = getattr(self.transform, attribute, None)
-            if isinstance(value, int) and value > 0:
-                length = value
-                break
-        return max(1, int(length))
+        lengths = (getattr(self.transform, name, 0) for name in ("frame_length", "win_length", "n_fft"))
+        return next((length for length in lengths if isinstance(length, int) and length > 0), 1)
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         return self.transform.frames_for(num_samples)

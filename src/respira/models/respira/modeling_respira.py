@@ -232,19 +232,11 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         return model
 
     @not_shipped
-    def freeze_encoder(self) -> None:
-        """Freeze the encoder (eval mode, no gradients); recorded in the config."""
-        self.config.freeze_encoder = True
-        self.respira.config.freeze_encoder = True
-        self.respira.encoder.requires_grad_(False)
-        self.train(self.training)
-
-    @not_shipped
-    def unfreeze_encoder(self) -> None:
-        """Let the encoder train again (undoes :meth:`freeze_encoder`)."""
-        self.config.freeze_encoder = False
-        self.respira.config.freeze_encoder = False
-        self.respira.encoder.requires_grad_(True)
+    def freeze_encoder(self, frozen: bool = True) -> None:
+        """Freeze the encoder (eval mode, no gradients), or with ``frozen=False`` let it train again;
+        recorded in the config."""
+        self.config.freeze_encoder = self.respira.config.freeze_encoder = frozen
+        self.respira.encoder.requires_grad_(not frozen)
         self.train(self.training)
 
     def _head(self, embeddings: torch.Tensor, *, steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
