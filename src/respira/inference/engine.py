@@ -31,7 +31,6 @@ from ..core.windows import (
     window_count,
     window_samples,
     window_spans,
-    window_starts,
 )
 from ..labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from ..metrics.thresholds import sigmoid
@@ -51,9 +50,7 @@ __all__ = [
     "predict_files",
     "predict_windows",
     "run_windows",
-    "window_count",
     "window_rows",
-    "window_starts",
 ]
 
 
