@@ -81,11 +81,7 @@ class EfficientATInvertedResidual(nn.Module):
 
     def __init__(self, config: EfficientATConfig, setting: dict[str, Any]) -> None:
         super().__init__()
-        in_ch, mid_ch, out_ch = (
-            setting["input_channels"],
-            setting["expanded_channels"],
-            setting["out_channels"],
-        )
+        in_ch, mid_ch, out_ch = (setting[k] for k in ("input_channels", "expanded_channels", "out_channels"))
         stride, dilation, activation = setting["stride"], setting["dilation"], setting["activation"]
         self.use_residual = stride == 1 and in_ch == out_ch
         layers: list[nn.Module] = []
