@@ -40,7 +40,7 @@ from .engine import (
     run_windows,
     window_rows,
 )
-from .event_rules import EventDetection
+from .event_rules import EventDetection, gate_by_verdict
 from .form import InferenceForm
 from .prediction import Prediction, PredictionError
 
@@ -356,8 +356,6 @@ class Detector:
         return self._gated(detection, prediction)
 
     def _gated(self, detection: EventDetection, prediction: Prediction) -> EventDetection:
-        from .event_rules import gate_by_verdict
-
         return gate_by_verdict(
             detection,
             prediction.rows,

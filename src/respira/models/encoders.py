@@ -25,7 +25,6 @@ from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.efficientat_mel import EfficientATMel
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
-from .time_steps import TimeSteps, ast_time_steps, beats_time_steps, feature_map_time_steps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
@@ -35,6 +34,7 @@ __all__ = [
     "DEFAULT_ENCODER_MODEL_TYPE",
     "EncoderSpec",
     "EncoderTokens",
+    "TimeSteps",
     "encoder_names",
     "encoder_specs",
     "featurizer_names",
@@ -42,6 +42,7 @@ __all__ = [
     "find_encoder_spec",
     "get_encoder_spec",
     "load_pretrained_encoder",
+    "step_centres",
 ]
 
 DEFAULT_ENCODER = "cnn"
@@ -145,6 +146,57 @@ def _encode_efficientat(
 ) -> EncoderTokens:
     output = model.encoder(input_values=features.transpose(1, 2), **kwargs)  # takes [batch, bins, frames]
     return _feature_map_tokens(features, frame_mask, output)
+
+
+# ---------------------------------------------------------------------------------------------- time steps
+
+
+class TimeSteps(NamedTuple):
+    """An encoder's tokens as time steps (what frame-level outputs read): ``[batch, steps, hidden]``, their
+    ``[batch, steps]`` mask of real signal, and step ``i``'s input frames ``[i * stride_frames, i *
+    stride_frames + span_frames)``. Each step averages its frequency patches, so the masked mean of the
+    steps is the mean pooling of the grid."""
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    stride_frames: float | torch.Tensor
+    span_frames: float | torch.Tensor
+
+
+def feature_map_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """A CNN's tokens are its time steps; each spans the input frames its time reduction pools."""
+    steps = encoded.tokens.shape[1]
+    reduction = num_frames / steps
+    return TimeSteps(encoded.tokens, encoded.token_mask, reduction, reduction)
+
+
+def beats_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """BEATs' time-major patches: the ``num_mel_bins / patch_size`` patches of each step averaged."""
+    config = model.config.encoder_config
+    per_step = config.num_mel_bins // config.patch_size
+    batch, count, hidden = encoded.tokens.shape
+    tokens = encoded.tokens.reshape(batch, count // per_step, per_step, hidden).mean(dim=2)
+    mask = encoded.token_mask[:, ::per_step]
+    return TimeSteps(tokens, mask, float(config.patch_size), float(config.patch_size))
+
+
+def ast_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """AST's frequency-major patch grid: each time column's frequency patches averaged."""
+    config = model.config.encoder_config
+    _frequency_patches, time_patches = model.encoder.embeddings.get_shape(config)
+    batch, count, hidden = encoded.tokens.shape
+    tokens = encoded.tokens.reshape(batch, count // time_patches, time_patches, hidden).mean(dim=1)
+    mask = encoded.token_mask[:, :time_patches]
+    return TimeSteps(tokens, mask, float(config.time_stride), float(config.patch_size))
+
+
+def step_centres(
+    steps: TimeSteps, frame_hop_seconds: float, first_frame_centre_seconds: float
+) -> torch.Tensor:
+    """``[steps]`` seconds from the input's start to the centre of each step's middle frame."""
+    index = torch.arange(steps.tokens.shape[1], device=steps.tokens.device, dtype=torch.float32)
+    middle = index * steps.stride_frames + (steps.span_frames - 1) / 2
+    return middle * frame_hop_seconds + first_frame_centre_seconds
 
 
 # ---------------------------------------------------------------------------------------------- AST extras

@@ -14,9 +14,8 @@ from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
 from ...utils.shipping import not_shipped, shipped_when
-from ..encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder
+from ..encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder, step_centres
 from ..features.buffers import DerivedBuffers
-from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer, prepare_waveforms
 
