@@ -1,5 +1,5 @@
-"""Tests for respira.models.features.banded, the hand-written feature kernels built on it (chunks,
-buffers, folded constants) against the plain paths, and which path runs when.
+"""Tests for respira.models.features.kernel_choice: the banded products, the hand-written feature kernels
+built on them (chunks, buffers, folded constants) against the plain paths, and which path runs when.
 
 (The references both paths must match, ASTFeatureExtractor and a naive float64 fbank, are in
 test_features.py.)
@@ -13,9 +13,8 @@ import pytest
 import torch
 from torch.export import Dim, export
 
-from respira.models.features.banded import Band, banded_matmul, plan_bands
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
-from respira.models.features.kernel_choice import kernel_or_export
+from respira.models.features.kernel_choice import Band, banded_matmul, kernel_or_export, plan_bands
 from respira.models.features.log_mel import LogMelSpectrogram
 
 

@@ -22,11 +22,10 @@ import torch
 from torch import nn
 
 from ...utils.shipping import not_shipped
-from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
 from .kaldi_fbank import kaldi_mel_banks
-from .kernel_choice import FasterPaths, kernel_or_export
+from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
 
 __all__ = ["EfficientATMel"]
 

@@ -19,9 +19,8 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from ...utils.shipping import not_shipped
-from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
-from .kernel_choice import FasterPaths, kernel_or_export
+from .kernel_choice import Band, FasterPaths, banded_matmul, kernel_or_export, plan_bands
 
 WindowType = Literal["povey", "hanning"]
 _FLOAT32_EPSILON = torch.finfo(torch.float32).eps

@@ -10,10 +10,9 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from ...utils.shipping import not_shipped
-from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
-from .kernel_choice import FasterPaths, kernel_or_export
+from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
 
 
 class LogMelSpectrogram(DerivedBuffers, FasterPaths):
