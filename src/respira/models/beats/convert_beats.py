@@ -198,9 +198,7 @@ def convert_beats_checkpoint(
     ``FileNotFoundError``, ``FileExistsError``, or ``ValueError`` for a file that is no supported BEATs.
     """
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"BEATs checkpoint not found: {checkpoint}")
-    occupied = check_output_dir(output_dir, overwrite)
+    occupied = check_output_dir(output_dir, overwrite)  # the checkpoint is checked as it loads
     model = _build_model(*_load_official(checkpoint))
     return save_converted(model, output_dir, overwrite, occupied)
 

@@ -6,7 +6,6 @@ For respira models it answers the four ICBHI classes, the decided one first; win
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -208,23 +207,9 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
 def register_audio_classification_pipeline() -> None:
     """Make :class:`RespiraAudioClassificationPipeline` the ``audio-classification`` implementation."""
     current = PIPELINE_REGISTRY.supported_tasks[TASK]
-    impl = current["impl"]
     own = "transformers.pipelines.audio_classification.AudioClassificationPipeline"
-    if impl is RespiraAudioClassificationPipeline or impl not in (own, AudioClassificationPipeline):
-        return
-    registry_logger = logging.getLogger("transformers.pipelines.base")
-    level = registry_logger.level
-    registry_logger.setLevel(logging.ERROR)  # "already registered. Overwriting": intended
-    try:
-        PIPELINE_REGISTRY.register_pipeline(
-            TASK,
-            pipeline_class=RespiraAudioClassificationPipeline,
-            pt_model=current.get("pt"),
-            default=current.get("default"),
-            type=current.get("type"),
-        )
-    finally:
-        registry_logger.setLevel(level)
+    if current["impl"] in (own, AudioClassificationPipeline):  # transformers' own, not another library's
+        current["impl"] = RespiraAudioClassificationPipeline
 
 
 __all__ = ["RespiraAudioClassificationPipeline", "register_audio_classification_pipeline"]
