@@ -134,23 +134,20 @@ def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outp
         grid.add(start - margin, stop - margin, last, times, decide(probabilities, config).flags)
 
 
-def _mirrored(config: Any, recording: Recording) -> MirroredRecording:
-    return MirroredRecording(recording, chunk_sizes(config)[1])
-
-
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
     """The chunks ``(start, stop, last)`` :func:`predict_frames` runs over a prepared recording, for
     :func:`chunk_waveforms`, :func:`step_outputs` (with other recordings') and :func:`frames_from_chunks`."""
-    check_holds_a_frame(samples.shape[0], analysis_frame_samples(model), int(model.config.sampling_rate))
-    recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
-    return list(iter_chunk_spans(recording, *chunk_sizes(model.config)))
+    config = model.config
+    check_holds_a_frame(samples.shape[0], analysis_frame_samples(model), int(config.sampling_rate))
+    recording = MirroredRecording(RecordingInMemory(config, samples, prepared=True), chunk_sizes(config)[1])
+    return list(iter_chunk_spans(recording, *chunk_sizes(config)))
 
 
 def chunk_waveforms(
     config: Any, samples: np.ndarray, chunks: Sequence[tuple[int, int, bool]]
 ) -> list[np.ndarray]:
     """The waveforms of :func:`plan_chunks`'s ``chunks`` of a prepared recording's ``samples``."""
-    recording = _mirrored(config, RecordingInMemory(config, samples, prepared=True))
+    recording = MirroredRecording(RecordingInMemory(config, samples, prepared=True), chunk_sizes(config)[1])
     return [recording.segment(start, stop) for start, stop, _ in chunks]
 
 
@@ -188,7 +185,7 @@ def predict_frames(
     if not recording.has(frame - 1):
         check_holds_a_frame(recording.total(), frame, rate)
     grid = _Grid(float(frame_hop_seconds), rate)
-    mirrored = _mirrored(config, recording)
+    mirrored = MirroredRecording(recording, chunk_sizes(config)[1])
     spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
     while part := list(itertools.islice(spans, batch_size)):
         outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)

@@ -165,8 +165,7 @@ class TimeSteps(NamedTuple):
 
 def feature_map_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
     """A CNN's tokens are its time steps; each spans the input frames its time reduction pools."""
-    steps = encoded.tokens.shape[1]
-    reduction = num_frames / steps
+    reduction = num_frames / encoded.tokens.shape[1]
     return TimeSteps(encoded.tokens, encoded.token_mask, reduction, reduction)
 
 

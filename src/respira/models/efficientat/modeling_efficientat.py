@@ -132,7 +132,6 @@ class EfficientATPreTrainedModel(PreTrainedModel):
     base_model_prefix = "efficientat"
     main_input_name = "input_values"
     input_modalities = ("audio",)
-    supports_gradient_checkpointing = False
     _no_split_modules: ClassVar[list[str]] = []
 
     @torch.no_grad()

@@ -22,7 +22,6 @@ from ...utils.shipping import not_shipped
 from .buffers import DerivedBuffers
 from .kernel_choice import Band, FasterPaths, banded_matmul, kernel_or_export, plan_bands
 
-WindowType = Literal["povey", "hanning"]
 _FLOAT32_EPSILON = torch.finfo(torch.float32).eps
 
 
@@ -66,7 +65,7 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         self,
         sampling_rate: int = 16000,
         num_mel_bins: int = 128,
-        window: WindowType = "hanning",
+        window: Literal["povey", "hanning"] = "hanning",
         normalization: FbankNormalization | None = None,
     ) -> None:
         super().__init__()

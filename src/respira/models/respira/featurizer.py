@@ -22,8 +22,7 @@ def prepare_waveforms(
     if sampling_rate is not None and sampling_rate != expected_rate:
         raise ValueError(
             f"this model takes {expected_rate} Hz audio but got sampling_rate={sampling_rate}; "
-            "resample first "
-            "(the feature extractor and `respira predict` do this for files)"
+            "resample first (the feature extractor and `respira predict` do this for files)"
         )
     input_values = input_values.to(torch.float32)
     if input_values.dim() == 1:
