@@ -131,7 +131,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
         if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
             self._patch_embeddings(self.model)  # an encoder without patch embeddings fails here
-        self.mil_loss = MultipleInstanceLoss("max")
+        self.mil_loss = MultipleInstanceLoss()
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
 
