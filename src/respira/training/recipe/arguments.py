@@ -17,9 +17,7 @@ from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
-"""Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
 THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
-"""How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
 
 
 # (option, lowest allowed value, highest allowed value or None); an int lowest: a whole number
@@ -43,7 +41,6 @@ _OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
 
 def _check_ranges(args: Any) -> None:
-    """Raise a one-line ``ValueError`` for a numeric option of the wrong type or out of its range."""
     for name, low, high in _RANGES:
         value = getattr(args, name)
         if value is None and name in _OPTIONAL:
@@ -58,8 +55,6 @@ def _check_ranges(args: Any) -> None:
 
 
 def _check_length(args: Any) -> None:
-    """Raise a one-line ``ValueError`` unless the run trains for something: ``max_steps`` is -1 (train
-    ``num_train_epochs``) or a positive number of steps, and with -1 there is at least some epoch."""
     steps = args.max_steps
     if isinstance(steps, bool) or not isinstance(steps, int) or (steps < 1 and steps != -1):
         raise ValueError(
@@ -70,7 +65,7 @@ def _check_length(args: Any) -> None:
 
 
 def json_option(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
-    """Dict options may come from YAML (a dict) or the command line (a JSON string)."""
+    """A dict option given as a dict (YAML) or a JSON string (command line)."""
     if value is None or value == "":
         return {}
     if isinstance(value, dict):

@@ -1,11 +1,6 @@
-"""``respira train``: build the data and the model from a recipe, train one model per seed (and fold),
-write the run folder.
-
-The run folder gets the kept model (best *validation* score of all seeds and folds),
-``trainer_state.json``, ``metrics.json``, ``respira_run.json`` (:class:`~respira.run_record.RunRecord`),
-plots, the test split's report, a model card and one ``[fold_<i>/]seed_<n>/`` folder per model
-(cross-validation: :mod:`respira.training.run.cross_validation`).
-"""
+"""``respira train``: train one model per seed (and fold) of a recipe and write the run folder: the kept
+model (best validation score), ``metrics.json``, ``respira_run.json``, plots, the test report, a model card
+and one ``[fold_<i>/]seed_<n>/`` folder per model."""
 
 from __future__ import annotations
 
@@ -73,9 +68,8 @@ def train_recipe(
     *,
     resume_hint: str,
 ) -> TrainedRun:
-    """Train ``recipe`` with ``given`` fields and ``overrides`` flags over it
-    (:func:`~respira.training.recipe.recipe.parse_recipe`); return the run folder (``respira train``,
-    :func:`respira.train`). Interrupted, it says ``resume_hint``."""
+    """Train ``recipe`` with ``given`` fields and ``overrides`` flags over it; return the run folder.
+    Interrupted, it says ``resume_hint``."""
     import sys
 
     import datasets
@@ -101,8 +95,7 @@ def run_training(
     *,
     log=print,
 ) -> TrainedRun:
-    """Train every seed of a parsed recipe and write the run folder; return it (its ``metrics.json``
-    holds the metrics summary)."""
+    """Train every seed of a parsed recipe and write the run folder; return it."""
     from accelerate import PartialState
 
     state = PartialState()
@@ -186,9 +179,8 @@ def _train(
     log,
     main: bool,
 ) -> dict[str, Any]:
-    """Train each fold x seed in ``folder``/[fold_<i>/]seed_<n> (resuming its checkpoint when resuming),
-    keep the best on validation and write the run (main process). ``folds``: ``{None: splits}`` without
-    cross-validation."""
+    """Train each fold x seed in ``folder``, keep the best on validation and write the run (main process).
+    ``folds``: ``{None: splits}`` without cross-validation."""
     args = replace(args, resume_from_checkpoint=None)
     kfold = None not in folds
     outcomes: dict[tuple[int | None, int], SeedOutcome] = {}
@@ -270,12 +262,11 @@ TRAINING_KEYS = (
     "early_stopping_patience",
     "seed",
 )
-"""The ``TrainingArguments`` a run records, besides every respira-specific one."""
 _MODEL_RECORD_KEYS = ("encoder", "encoder_name_or_path", "problem_type", "lora_r")
 
 
 def training_hyperparameters(args: RespiraTrainingArguments) -> dict[str, Any]:
-    """The hyper-parameters worth recording: common Trainer ones and every respira-specific one."""
+    """:data:`TRAINING_KEYS` and every respira-specific training argument."""
     from transformers import TrainingArguments
 
     respira_keys = set(RespiraTrainingArguments.__dataclass_fields__) - set(
@@ -326,7 +317,7 @@ def build_run_record(
 
 
 def seed_metrics(outcomes: dict[int, SeedOutcome]) -> MetricsRecord:
-    """The run record's metrics of a run of seeds: over seeds, and per seed."""
+    """The run record's metrics over seeds, and per seed."""
     means, stds = seed_statistics({seed: outcome.test for seed, outcome in outcomes.items()})
     return MetricsRecord(
         test=record_metrics(means, "test_"),
@@ -357,7 +348,7 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
 
 
 def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
-    """Training curves and the test split's evaluation report (confusion matrix, embeddings...)."""
+    """Training curves and the test split's evaluation report."""
     from ...evaluation.cycles import evaluate_model
     from ...reports.training_curves import plot_training_curves
 
@@ -369,7 +360,7 @@ def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_
 
 
 def write_model_card(output_dir: Path) -> None:
-    """``README.md``: the card of the run folder's files (as export renders it)."""
+    """``README.md``: the run folder's model card."""
     from ...hub.card_render import card_data_from_run_dir, render_model_card
 
     render_model_card(card_data_from_run_dir(output_dir)).save(output_dir / "README.md")

@@ -1,8 +1,5 @@
-"""One compact line per Trainer log instead of its ~60-metric dictionary.
-
-:func:`compact_line` keeps loss, learning rate, the ICBHI score with its specificity and sensitivity and
-the AUCs; ``trainer_state.json`` and the ``report_to`` integrations still get every metric.
-"""
+"""One compact line per Trainer log instead of its ~60-metric dictionary (``trainer_state.json`` and the
+``report_to`` integrations still get every metric)."""
 
 from __future__ import annotations
 
