@@ -25,20 +25,6 @@ if TYPE_CHECKING:
     from ..recipe.arguments import RespiraTrainingArguments
     from .view_store import ViewStore
 
-__all__ = [
-    "VIEW_COLUMN",
-    "CachedViewSampler",
-    "cache_datasets",
-    "cache_views",
-    "cached_view_count",
-    "check_cache_options",
-    "clean_embeddings",
-    "shows_progress",
-    "uses_cache",
-    "view_sampler",
-    "view_waveform",
-]
-
 VIEW_COLUMN = "view"  # which view of its cycle a cached training row embeds (0: clean)
 
 

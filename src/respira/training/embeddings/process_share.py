@@ -16,12 +16,6 @@ __all__ = ["ProcessShare"]
 T = TypeVar("T")
 
 
-def _gather_with_accelerate(part: Any) -> list[Any]:
-    from accelerate.utils import gather_object
-
-    return list(gather_object([part]))
-
-
 class ProcessShare:
     """Process ``index`` of ``count``."""
 
@@ -37,8 +31,12 @@ class ProcessShare:
     @classmethod
     def of_training(cls, args: RespiraTrainingArguments) -> ProcessShare:
         """This process's share in the launch ``args`` trains under."""
+        from accelerate.utils import gather_object
+
         count = args.world_size
-        return cls(args.process_index, count, _gather_with_accelerate if count > 1 else None)
+        return cls(
+            args.process_index, count, (lambda part: list(gather_object([part]))) if count > 1 else None
+        )
 
     def rows(self, total: int) -> range:
         """This process's block of ``range(total)``."""

@@ -67,11 +67,6 @@ def _collator_fingerprint(collator: AudioCollator) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-def _waveform_digest(waveform: np.ndarray) -> str:
-    samples = np.ascontiguousarray(waveform, dtype=np.float32)
-    return hashlib.blake2b(samples.tobytes(), digest_size=16).hexdigest()
-
-
 class ViewStore:
     """Pooled embeddings of cycle views, each distinct view embedded once."""
 
@@ -127,7 +122,8 @@ class ViewStore:
                 waveform = view_waveform(watched, example, view)
                 own = view > 0 and (not watchable or (probe is not None and probe.drawn))
                 if own:  # drawn from this trainer's pool: the waveform itself is the key
-                    key = (*key, _waveform_digest(waveform))
+                    samples = np.ascontiguousarray(waveform, dtype=np.float32).tobytes()
+                    key = (*key, hashlib.blake2b(samples, digest_size=16).hexdigest())
                 yield key, (lambda w=waveform: w)
 
         def embed(share_rows: range) -> tuple[tuple[list[Hashable], np.ndarray], int]:

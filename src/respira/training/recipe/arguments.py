@@ -14,12 +14,6 @@ from transformers import TrainingArguments
 from ...labels import CLASS_NAMES
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
-SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple")
-AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
-THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
-THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
-
-
 # (option, lowest allowed value, highest allowed value or None); an int lowest: a whole number
 _RANGES: tuple[tuple[str, float, float | None], ...] = (
     ("learning_rate", 0.0, None),
@@ -215,11 +209,11 @@ class RespiraTrainingArguments(TrainingArguments):
         if unknown:
             raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
         choices = {
-            "batch_sampler": SAMPLERS,
+            "batch_sampler": ("random", "contrastive_tuple"),
             "threshold_objective": THRESHOLD_OBJECTIVES,
-            "threshold_source": THRESHOLD_SOURCES,
-            "threshold_aggregation": THRESHOLD_AGGREGATIONS,
-            "aux_input": AUX_INPUTS,
+            "threshold_source": ("validation", "cross_fit"),
+            "threshold_aggregation": ("pooled", "worst_domain"),
+            "aux_input": ("projections", "embeddings"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

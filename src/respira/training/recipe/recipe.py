@@ -167,18 +167,15 @@ def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
 
 def checkpoint_encoder(source: str) -> str | None:
     """The encoder family of a checkpoint's ``config.json``; ``None`` when unreadable or not respira's."""
+    from transformers import PreTrainedConfig
+
     from ...models.encoders import find_encoder_spec
 
-    path = Path(source).expanduser() / "config.json"
-    try:
-        if not path.is_file():
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(source, "config.json"))
-        config = json.loads(path.read_text(encoding="utf-8"))
+    try:  # a local folder or a Hub id
+        config, _ = PreTrainedConfig.get_config_dict(str(Path(source).expanduser()))
+        spec = find_encoder_spec(config.get("model_type"))
     except Exception:
         return None
-    spec = find_encoder_spec(config.get("model_type")) if isinstance(config, dict) else None
     return spec.name if spec is not None else None
 
 

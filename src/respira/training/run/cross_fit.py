@@ -33,15 +33,6 @@ if TYPE_CHECKING:
     from ..recipe.recipe import ModelArguments
     from ..trainer.trainer import RespiraTrainer
 
-__all__ = [
-    "CrossFit",
-    "check_cross_fit_pool",
-    "cross_fit_thresholds",
-    "group_training_rows",
-    "pool_groups",
-    "selected_epochs",
-]
-
 
 @dataclass(frozen=True)
 class CrossFit:

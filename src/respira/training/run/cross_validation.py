@@ -26,19 +26,6 @@ from .seeds import SeedOutcome, percent, record_metrics
 if TYPE_CHECKING:
     import datasets
 
-__all__ = [
-    "CI_METRICS",
-    "OUT_OF_FOLD_FILE",
-    "FoldRun",
-    "cycle_keys",
-    "fold_statistics",
-    "fold_table",
-    "kfold_headline",
-    "out_of_fold",
-    "summarize_folds",
-    "t_interval",
-]
-
 OUT_OF_FOLD_FILE = "out_of_fold_predictions.csv"
 
 CI_METRICS: tuple[str, ...] = (
@@ -49,7 +36,6 @@ CI_METRICS: tuple[str, ...] = (
     "auc_crackle",
     "auc_wheeze",
 )
-SELECTION = "the fold x seed with the best validation ICBHI score (test folds never choose)"
 
 
 @dataclass
@@ -184,7 +170,7 @@ def summarize_folds(
         "num_folds": len(sizes),
         "seeds": sorted({run.seed for run in runs}),
         "runs": len(runs),
-        "selection": SELECTION,
+        "selection": "the fold x seed with the best validation ICBHI score (test folds never choose)",
         "selected_fold": kept.fold,
         "selected_seed": kept.seed,
     }

@@ -19,19 +19,6 @@ from ...utils.files import is_occupied, swap_into_place, write_json_atomic
 from ...utils.locking import FolderLock
 from ...utils.threads import read_recorded_threads
 
-__all__ = [
-    "LAST",
-    "THREADS_FILE",
-    "ResumePoint",
-    "check_output_dir",
-    "interrupted_message",
-    "read_num_threads",
-    "record_num_threads",
-    "resolve_resume",
-    "run_output",
-    "staging_folder",
-]
-
 LAST = "last"  # resume_from_checkpoint: the latest checkpoint of the run in output_dir
 _LAST_VALUES = (LAST, "true", "True")
 STAGING_SUFFIX = ".incomplete"

@@ -58,7 +58,6 @@ def check_push_to_hub(args: RespiraTrainingArguments) -> None:
         raise type(error)(f"--push_to_hub: {error}") from None
 
 
-# ------------------------------------------------------------------------------------------------ model
 def _check_model(model: ModelArguments) -> None:
     from ...models import RespiraConfig
 
@@ -103,7 +102,6 @@ def _check_encoder_source(source: str | None) -> None:
         raise ValueError(f"encoder_name_or_path: {error}{hint}") from None
 
 
-# ------------------------------------------------------------------------------------------------- data
 def _check_corpora(
     model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
 ) -> None:
@@ -208,7 +206,6 @@ def _check_folds(data: DataArguments, layout) -> None:
         raise ValueError(f"split_strategy={data.split_strategy}: {message}") from None
 
 
-# -------------------------------------------------------------------------------------------------- run
 def _check_run(run: RunArguments, args: RespiraTrainingArguments, resume: ResumePoint | None) -> None:
     parse_seeds(run.seeds, args.seed)
     if run.schedule not in SCHEDULES:

@@ -90,11 +90,8 @@ def run_seed(
 
 def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
     """The key of the best validation score (the first one on ties, or without validation)."""
-    return max(outcomes, key=lambda key: _score(outcomes[key].validation_score))
-
-
-def _score(value: float | None) -> float:
-    return -math.inf if value is None else value
+    scores = {key: outcome.validation_score for key, outcome in outcomes.items()}
+    return max(scores, key=lambda key: -math.inf if scores[key] is None else scores[key])
 
 
 def seed_statistics(

@@ -158,10 +158,9 @@ def run_training(
         else:
             log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
             log(headline(summary))
-        if summary.get("warning"):
-            log(summary["warning"])
-        if summary.get("device_shift"):
-            log(summary["device_shift"])
+        for key in ("warning", "device_shift"):  # the device shift said last
+            if summary.get(key):
+                log(summary[key])
     return TrainedRun(target)
 
 
@@ -209,11 +208,11 @@ def _train(
         summary = summarize_folds(runs, kept_run, folds, data)
     else:
         summary = summarize_seeds(per_seed, selected, kept.validation)
-    warning = baseline_warning(kept, f"{selected}, fold {kept_fold}" if kfold else selected)
-    device_shift = splits_device_shift_note(folds[kept_fold])  # a test device absent from train, said last
-    for key, note in (("warning", warning), ("device_shift", device_shift)):
-        if note:
-            summary[key] = note
+    notes = {
+        "warning": baseline_warning(kept, f"{selected}, fold {kept_fold}" if kfold else selected),
+        "device_shift": splits_device_shift_note(folds[kept_fold]),  # a test device absent from train
+    }
+    summary.update({key: note for key, note in notes.items() if note})
     if not main:
         return summary
     trainer = kept.trainer
@@ -229,7 +228,6 @@ def _train(
     record = replace(record, selected_seed=selected, selected_fold=kept_fold)
     record.save(folder)
     write_reports(trainer, folds[kept_fold], folder)
-    write_model_card(folder)
     if kfold:
         log(fold_table(summary))
         return summary
@@ -265,17 +263,6 @@ TRAINING_KEYS = (
 _MODEL_RECORD_KEYS = ("encoder", "encoder_name_or_path", "problem_type", "lora_r")
 
 
-def training_hyperparameters(args: RespiraTrainingArguments) -> dict[str, Any]:
-    """:data:`TRAINING_KEYS` and every respira-specific training argument."""
-    from transformers import TrainingArguments
-
-    respira_keys = set(RespiraTrainingArguments.__dataclass_fields__) - set(
-        TrainingArguments.__dataclass_fields__
-    )
-    values = args.to_dict()
-    return {key: values[key] for key in sorted({*TRAINING_KEYS, *respira_keys}) if key in values}
-
-
 def build_run_record(
     model_args: ModelArguments,
     data: DataRecord,
@@ -286,6 +273,10 @@ def build_run_record(
     metrics: MetricsRecord,
 ) -> RunRecord:
     """The record of a finished run; ``model`` is the kept (saved) model."""
+    from transformers import TrainingArguments
+
+    values = args.to_dict()  # the hyper-parameters recorded: TRAINING_KEYS and every respira-specific one
+    respira_keys = values.keys() - TrainingArguments.__dataclass_fields__.keys()
     options = {
         f.name: getattr(model_args, f.name) for f in fields(model_args) if f.name not in _MODEL_RECORD_KEYS
     }
@@ -307,7 +298,7 @@ def build_run_record(
             two_stage_rounds=run_args.two_stage_rounds,
             head_epochs=run_args.head_epochs,
             head_learning_rate=run_args.head_learning_rate,
-            hyperparameters=training_hyperparameters(args),
+            hyperparameters={k: values[k] for k in sorted({*TRAINING_KEYS, *respira_keys}) if k in values},
         ),
         seeds=seeds,
         thresholds=list(thresholds_of(model.config)) if tuned else None,
@@ -348,8 +339,9 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
 
 
 def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
-    """Training curves and the test split's evaluation report."""
+    """Training curves, the test split's evaluation report and the model card (``README.md``)."""
     from ...evaluation.cycles import evaluate_model
+    from ...hub.card_render import card_data_from_run_dir, render_model_card
     from ...reports.training_curves import plot_training_curves
 
     state = trainer.state  # the kept model: the best checkpoint with load_best_model_at_end, else the last
@@ -357,10 +349,4 @@ def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_
     plot_training_curves(state.log_history, output_dir / "training_curves.png", best_step=selected)
     if "test" in splits:
         evaluate_model(trainer.model, splits["test"], output_dir=output_dir / "evaluation_test")
-
-
-def write_model_card(output_dir: Path) -> None:
-    """``README.md``: the run folder's model card."""
-    from ...hub.card_render import card_data_from_run_dir, render_model_card
-
     render_model_card(card_data_from_run_dir(output_dir)).save(output_dir / "README.md")

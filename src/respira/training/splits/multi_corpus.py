@@ -28,19 +28,6 @@ if TYPE_CHECKING:
 
     from ...run_record import DataRecord
 
-__all__ = [
-    "BAG_COLUMN",
-    "CORPUS_COLUMN",
-    "PATIENT_OFFSET",
-    "add_corpora",
-    "check_corpora",
-    "corpus_records",
-    "has_bags",
-    "parse_corpora",
-    "primary_rows",
-    "threshold_units",
-]
-
 BAG_COLUMN = "bag"
 """Training-split column: the recording (bag) a window belongs to; ``-1`` for a cycle."""
 CORPUS_COLUMN = "corpus"

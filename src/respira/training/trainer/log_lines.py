@@ -13,8 +13,6 @@ from ...utils.tables import format_percent
 
 __all__ = ["CompactPrinterCallback", "CompactProgressCallback", "compact_line"]
 
-_PREFIXES = ("eval", "test")
-
 
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -45,7 +43,7 @@ def _evaluation(logs: Mapping[str, Any], prefix: str) -> list[str]:
 def compact_line(logs: Mapping[str, Any]) -> str:
     """A one-line summary of a ``Trainer.log`` dictionary (training step, evaluation or the end)."""
     parts = [f"epoch {logs['epoch']:.3g}"] if isinstance(logs.get("epoch"), (int, float)) else []
-    prefix = next((p for p in _PREFIXES if any(key.startswith(f"{p}_") for key in logs)), None)
+    prefix = next((p for p in ("eval", "test") if any(key.startswith(f"{p}_") for key in logs)), None)
     if prefix is not None:
         parts += _evaluation(logs, prefix)
     elif "train_runtime" in logs:

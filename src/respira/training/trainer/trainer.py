@@ -84,8 +84,7 @@ class RespiraTrainer(DecisionRule, Trainer):
                 "split (load_icbhi(..., validation_size=0.2) carves one by patient); score the test split "
                 "once at the end with evaluate_test()"
             )
-        if args.remove_unused_columns:
-            args.remove_unused_columns = False  # the collator needs the audio and metadata columns
+        args.remove_unused_columns = False  # the collator needs the audio and metadata columns
         config = model.config if model is not None else model_config
         if config is None:
             raise ValueError("pass a model, or model_init together with model_config")
