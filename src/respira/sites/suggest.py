@@ -204,16 +204,10 @@ def embed_archive(
         parts.append(embed_recordings(detector, fresh, batch_size=batch_size))
     place = {names[i]: p for p, i in enumerate([*reused, *missing])}
     joined = _join(parts).subset(np.array([place[name] for name in names]))
+    flags = [(bool(r.row and r.row.crackle), bool(r.row and r.row.wheeze)) for r in archive.recordings]
     relabelled = tuple(
-        LabelledRecording(
-            r.path,
-            bool(r.row is not None and r.row.crackle),
-            bool(r.row is not None and r.row.wheeze),
-            r.unit,
-            r.recording_id,
-            s.duration,
-        )
-        for r, s in zip(archive.recordings, joined.recordings, strict=True)
+        LabelledRecording(r.path, *pair, r.unit, r.recording_id, s.duration)
+        for r, pair, s in zip(archive.recordings, flags, joined.recordings, strict=True)
     )
     sample = replace(joined, recordings=relabelled, units_are_patients=archive.units_are_patients)
     if missing:
