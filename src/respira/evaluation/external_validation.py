@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
     from ..pretrained.site_claim import SiteClaim
 
-__all__ = ["evaluate_recordings", "recording_level_table"]
-
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
 STRATA = "the set of (crackle, wheeze, normal) labels of a patient's recordings"
 """What the patient bootstrap resamples within (:func:`~respira.metrics.recording_level.recording_strata`)."""

@@ -10,8 +10,6 @@ from ..data.corpora import CorpusSpec
 from ..options import aggregation_options, model_aggregation
 from ..utils.tables import format_percent, format_score, format_table
 
-__all__ = ["WINDOW_DEFAULTS", "chosen_splits", "default_output_dir", "load_splits", "run_external"]
-
 WINDOW_DEFAULTS: dict[str, Any] = {
     "window": DEFAULT_WINDOW_SECONDS,
     "hop": DEFAULT_HOP_SECONDS,

@@ -20,17 +20,6 @@ from ..data.labels_csv import UnlabelledRowsWarning
 from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
 
-__all__ = [
-    "MIN_UNITS",
-    "LabelledRecording",
-    "SiteRecordings",
-    "SiteSample",
-    "embed_recordings",
-    "linear_head",
-    "read_site_recordings",
-    "site_head_refusal",
-]
-
 _SAMPLE_FORMAT = 1
 
 

@@ -26,7 +26,6 @@ from .sample import head_norm_statistics, site_head_refusal
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["foreign_entries", "write_site_folder"]
 _CALIBRATION_KEYS: tuple[str, ...] = (
     *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
     "chosen",
