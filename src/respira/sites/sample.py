@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -300,6 +301,18 @@ def embed_recordings(
         logits = output.logits.float().cpu().numpy()[:, order]
         return list(zip(embeddings, logits, strict=True))
 
+    def read(recording: LabelledRecording) -> Any:
+        return prepare(detector, Recording(str(recording.path), str(recording.path), None, None))
+
+    def prepared() -> Iterator[Any]:
+        # the cores take turns: a few recordings read side by side (libsndfile, soxr and scipy's filter let
+        # go of the GIL), then the model on their windows; a reader beside the model would slow it
+        threads = max(1, torch.get_num_threads())
+        with ThreadPoolExecutor(threads) as pool:
+            for start in range(0, len(recordings), 2 * threads):
+                group = recordings[start : start + 2 * threads]
+                yield from list(pool.map(read, group))
+
     was_training = runner.training
     runner.eval()
     embeddings: list[np.ndarray] = []
@@ -310,10 +323,7 @@ def embed_recordings(
         with stage(
             "embedding the labelled recordings", len(recordings), "recording", enabled=progress
         ) as shown:
-            prepared = (
-                prepare(detector, Recording(str(r.path), str(r.path), None, None)) for r in recordings
-            )
-            windows = batched(prepared, lambda p: p.plan.windows if p.plan is not None else [], run, size)
+            windows = batched(prepared(), lambda p: p.plan.windows if p.plan is not None else [], run, size)
             for position, (item, outputs, error) in enumerate(windows):
                 failure = item.row.get("error") or (reason(error, item.recording.path) if error else None)
                 if failure is not None or outputs is None:
