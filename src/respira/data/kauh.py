@@ -18,7 +18,7 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from .errors import CorpusCountError, CorpusError, CorpusFormatError
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
-from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_folder
+from .loaders import FolderBuilder, WholeRecordings, load_folder
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())  # bell, diaphragm, extended
 
@@ -151,21 +151,8 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
             )
 
 
-@dataclass
-class KAUHConfig(AudioBuilderConfig):
-    """Options of the KAUH builder: the audio options alone."""
-
-
 class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
-
-    VERSION = datasets.Version("1.0.0")
-    BUILDER_CONFIG_CLASS = KAUHConfig
-    BUILDER_CONFIGS: ClassVar[list[KAUHConfig]] = [
-        KAUHConfig(name="recordings", version=VERSION, description="One example per recording."),
-    ]
-    DEFAULT_CONFIG_NAME = "recordings"
-    config: KAUHConfig
 
     CORPUS, CORPUS_LABEL = "kauh", "KAUH"
     layout: KAUHLayout

@@ -121,8 +121,15 @@ def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
 
 
 class WholeRecordings:
-    """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split."""
+    """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split, in one
+    config of the audio options alone."""
 
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = AudioBuilderConfig
+    BUILDER_CONFIGS: ClassVar[list[AudioBuilderConfig]] = [
+        AudioBuilderConfig(name="recordings", version=VERSION, description="One example per recording."),
+    ]
+    DEFAULT_CONFIG_NAME = "recordings"
     COLUMNS: ClassVar[dict[str, Any]]  # the metadata columns' features, in order
     config: AudioBuilderConfig
 
