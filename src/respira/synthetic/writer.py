@@ -141,7 +141,6 @@ def make_synthetic_icbhi(
     cycles_per_recording: tuple[int, int] = (4, 9),
     sample_rates: Sequence[int] = (4000, 10000, 44100),
     overwrite: bool = False,
-    n_recordings: int | None = None,
     icbhi_counts: bool = False,
 ) -> Path:
     """Write a synthetic ICBHI-format corpus to ``out_dir`` (byte-identical for the same arguments) and
@@ -154,7 +153,6 @@ def make_synthetic_icbhi(
         recordings_per_patient=recordings_per_patient,
         cycles_per_recording=cycles_per_recording,
         sample_rates=sample_rates,
-        n_recordings=n_recordings,
         icbhi_counts=icbhi_counts,
     )
     seeds = np.random.SeedSequence(seed)
