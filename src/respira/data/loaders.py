@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import datasets
 import numpy as np
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_duration, read_audio
+from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
 from ..audio.dsp import lowpass
 from ..audio.wav import STORAGE_SUBTYPES, encode_wav
 from .corpora import CORPORA, resolve
@@ -114,7 +114,7 @@ def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
     durations = {}
     for stem, path in files.items():
         try:
-            durations[stem] = audio_duration(path)
+            durations[stem] = audio_header(path).duration
         except AudioReadError as failure:
             raise CorpusFormatError(failure.path, failure.reason) from None
     return durations
