@@ -295,9 +295,7 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
     splits = index["official_split"].rename("split")
     if config.validation_size > 0:
         try:
-            carved = carve_validation(
-                index.assign(split=splits), config.validation_size, seed=config.seed, stratify_by="label"
-            )
+            carved = carve_validation(index.assign(split=splits), config.validation_size, seed=config.seed)
         except SplitError as error:
             option = f"validation_size={config.validation_size}"
             remedy = "use a smaller validation_size or another seed"
