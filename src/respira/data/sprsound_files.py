@@ -65,19 +65,19 @@ class SPRSoundName:
         if len(fields) != 5:
             raise CorpusError(f"expected 5 '_'-separated fields {_PATTERN}, found {len(fields)}")
         patient, age, sex, location, recording = (field.strip() for field in fields)
-        if not patient.isdigit():
-            raise CorpusError(f"patient {patient!r} is not a whole number (file names are {_PATTERN})")
-        if not _AGE.match(age):
-            raise CorpusError(f"age {age!r} is not a number of years (file names are {_PATTERN})")
-        if sex not in SEXES:
-            raise CorpusError(f"sex {sex!r} is not 0 (male) or 1 (female) (file names are {_PATTERN})")
-        if location.lower() not in CHEST_LOCATIONS:
-            raise CorpusError(
-                f"location {location!r} is not p1 (left posterior), p2 (left lateral), p3 (right "
-                f"posterior) or p4 (right lateral) (file names are {_PATTERN})"
-            )
-        if not recording.isdigit():
-            raise CorpusError(f"recording {recording!r} is not a whole number (file names are {_PATTERN})")
+        for valid, problem in (
+            (patient.isdigit(), f"patient {patient!r} is not a whole number"),
+            (_AGE.match(age), f"age {age!r} is not a number of years"),
+            (sex in SEXES, f"sex {sex!r} is not 0 (male) or 1 (female)"),
+            (
+                location.lower() in CHEST_LOCATIONS,
+                f"location {location!r} is not p1 (left posterior), p2 (left lateral), p3 (right posterior) "
+                "or p4 (right lateral)",
+            ),
+            (recording.isdigit(), f"recording {recording!r} is not a whole number"),
+        ):
+            if not valid:
+                raise CorpusError(f"{problem} (file names are {_PATTERN})")
         return cls(
             stem=stem,
             patient_id=int(patient),

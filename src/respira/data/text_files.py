@@ -347,26 +347,21 @@ def class_counts(index: pd.DataFrame, by: str | None = "official_split") -> dict
 
 def validate_counts(index: pd.DataFrame) -> None:
     """Check a complete corpus against the published ICBHI counts; raise listing every difference."""
-    differences = []
-    if len(index) != NUM_CYCLES:
-        differences.append(f"cycles: {len(index)} (expected {NUM_CYCLES})")
+    checks = [("cycles", len(index), NUM_CYCLES)]
     if index["official_split"].notna().any():
+        counts = class_counts(index)
         for split, expected in OFFICIAL_SPLIT_CYCLES.items():
-            found = int((index["official_split"] == split).sum())
-            if found != expected:
-                differences.append(f"{split} cycles: {found} (expected {expected})")
-        found_counts = class_counts(index)
+            checks.append((f"{split} cycles", int((index["official_split"] == split).sum()), expected))
         for split, expected_counts in OFFICIAL_CLASS_COUNTS.items():
             for label, expected in expected_counts.items():
-                found = found_counts.get(split, {}).get(label, 0)
-                if found != expected:
-                    differences.append(f"{split} {label}: {found} (expected {expected})")
+                checks.append((f"{split} {label}", counts.get(split, {}).get(label, 0), expected))
     else:
         totals = class_counts(index, by=None)["all"]
         for label in CLASS_NAMES:
-            expected = sum(counts[label] for counts in OFFICIAL_CLASS_COUNTS.values())
-            if totals[label] != expected:
-                differences.append(f"{label}: {totals[label]} (expected {expected})")
+            checks.append((label, totals[label], sum(c[label] for c in OFFICIAL_CLASS_COUNTS.values())))
+    differences = [
+        f"{what}: {found} (expected {expected})" for what, found, expected in checks if found != expected
+    ]
     if differences:
         raise CorpusCountError(
             f"this corpus has all {NUM_RECORDINGS} recordings but does not reproduce the published ICBHI "
