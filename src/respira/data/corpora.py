@@ -148,7 +148,6 @@ _SPRSOUND_CITATION = """\
   doi     = {10.1109/TBCAS.2022.3204910}
 }
 """
-LABEL_KINDS: tuple[str, ...] = ("cycle", "recording", "event")  # CorpusSpec.labels
 
 CORPORA: dict[str, CorpusSpec] = {
     "icbhi": CorpusSpec(
@@ -348,7 +347,7 @@ def register_corpus(spec: CorpusSpec) -> CorpusSpec:
     """Add ``spec`` to :data:`CORPORA`; a ``ValueError`` if its name is taken or its labels unknown."""
     if spec.name in CORPORA:
         raise ValueError(f"corpus {spec.name!r} is registered already")
-    if spec.labels not in LABEL_KINDS:
+    if spec.labels not in ("cycle", "recording", "event"):
         raise ValueError(
             f"corpus {spec.name!r}: labels must be 'cycle', 'recording' or 'event', not {spec.labels!r}"
         )

@@ -267,8 +267,6 @@ def dataset_card(
     """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``
     (each split's Parquet files); ``existing``: the metadata of a card whose other configs are kept."""
     spec = get_corpus(corpus)
-    if set(data_files) != set(dataset):
-        raise ValueError(f"data_files name splits {sorted(data_files)}, the dataset has {sorted(dataset)}")
     facts = spec.facts
     first = next(iter(dataset.values()))
     splits = datasets.SplitDict()

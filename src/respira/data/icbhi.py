@@ -135,7 +135,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "cycles"
     config: ICBHIConfig
 
-    CORPUS, CORPUS_LABEL = "icbhi", "ICBHI"
+    CORPUS = "icbhi"
     layout: CorpusLayout
 
     def _features(self) -> datasets.Features:

@@ -154,7 +154,7 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
 class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
 
-    CORPUS, CORPUS_LABEL = "kauh", "KAUH"
+    CORPUS = "kauh"
     layout: KAUHLayout
 
     COLUMNS: ClassVar[dict[str, Any]] = {

@@ -63,18 +63,16 @@ class FolderBuilder:
     fingerprinted, its config validated again after ``datasets`` has set the user's options."""
 
     CORPUS: ClassVar[str]
-    CORPUS_LABEL: ClassVar[str]  # how messages name it
-    WHOLE_RECORDING_CONFIGS: ClassVar[tuple[str, ...]] = ("recordings",)
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
         if data_dir is None:
             raise ValueError(
-                f"the {self.CORPUS_LABEL} builder reads a local copy of the corpus: pass data_dir=<folder>"
+                f"the {type(self).__name__} builder reads a local copy of the corpus: pass data_dir=<folder>"
             )
         self.layout = resolve(CORPORA[self.CORPUS].locate)(data_dir)
         kwargs["input_fingerprint"] = self.layout.fingerprint()
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
-        if config_name in self.WHOLE_RECORDING_CONFIGS and kwargs.get("writer_batch_size") is None:
+        if config_name == "recordings" and kwargs.get("writer_batch_size") is None:
             kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
         self.config.validate()  # type: ignore[attr-defined]

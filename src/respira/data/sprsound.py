@@ -157,7 +157,7 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "events"
     config: SPRSoundConfig
 
-    CORPUS, CORPUS_LABEL = "sprsound", "SPRSound"
+    CORPUS = "sprsound"
     layout: SPRSoundLayout
 
     def _features(self) -> datasets.Features:
@@ -235,16 +235,8 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
                 key = f"{columns['recording']}_{span['event_index']:03d}"
                 audio = {"bytes": encode_wav(samples[start:end], rate, config.audio_subtype), "path": None}
                 event = {name: span[name] for name in ("event_index", "start", "end")}
-                yield (
-                    key,
-                    {
-                        "audio": audio,
-                        **columns,
-                        **event,
-                        "event_type": span["type"],
-                        **_event_flags(span["type"]),
-                    },
-                )
+                flags = _event_flags(span["type"])
+                yield key, {"audio": audio, **columns, **event, "event_type": span["type"], **flags}
 
 
 def _fit_events(

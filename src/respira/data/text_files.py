@@ -49,15 +49,6 @@ class SplitEntry:
     split: str
 
 
-@dataclass(frozen=True)
-class Demographics:
-    age: float | None
-    sex: str | None
-    adult_bmi: float | None
-    child_weight: float | None
-    child_height: float | None
-
-
 def iter_fields(path: Path, separator: str | None = None) -> Iterator[tuple[int, list[str]]]:
     """``(line_number, fields)`` of each non-blank line."""
     try:
@@ -184,9 +175,9 @@ def read_diagnoses(path: Path) -> dict[int, str]:
     return diagnoses
 
 
-def read_demographics(path: Path) -> dict[int, Demographics]:
-    """Patient → age, sex, adult BMI, child weight and height; ``NA`` becomes ``None``."""
-    demographics: dict[int, Demographics] = {}
+def read_demographics(path: Path) -> dict[int, tuple[float | str | None, ...]]:
+    """Patient → (age, sex, adult BMI, child weight, child height); ``NA`` becomes ``None``."""
+    demographics = {}
     for line, fields in iter_fields(path):
         if len(fields) != 6:
             raise CorpusFormatError(
@@ -201,12 +192,12 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
             raise CorpusFormatError(path, f"sex {fields[2]!r} should be M, F or NA", line=line)
         if patient in demographics:
             raise CorpusFormatError(path, f"patient {patient} is listed twice", line=line)
-        demographics[patient] = Demographics(
-            age=_optional_number(path, line, fields[1], "age"),
-            sex=sex,
-            adult_bmi=_optional_number(path, line, fields[3], "adult BMI"),
-            child_weight=_optional_number(path, line, fields[4], "child weight"),
-            child_height=_optional_number(path, line, fields[5], "child height"),
+        demographics[patient] = (
+            _optional_number(path, line, fields[1], "age"),
+            sex,
+            _optional_number(path, line, fields[3], "adult BMI"),
+            _optional_number(path, line, fields[4], "child weight"),
+            _optional_number(path, line, fields[5], "child height"),
         )
     return demographics
 
@@ -221,7 +212,6 @@ STRATA_COLUMNS: tuple[str, ...] = (
     "chest_location", "acquisition_mode", "device", "label", "diagnosis", "sex",
 )  # fmt: skip
 """The index's categorical columns: what ``stratify_by`` and ``fold_stratify_by`` can stratify by."""
-_NO_DEMOGRAPHICS = Demographics(None, None, None, None, None)
 
 
 class PartialCorpusWarning(UserWarning):
@@ -254,7 +244,7 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
         name = names[stem]
         recording = (stem, *astuple(name))
         metadata = (splits.get(stem), diagnoses.get(name.patient_id))
-        person = astuple(demographics.get(name.patient_id, _NO_DEMOGRAPHICS))
+        person = demographics.get(name.patient_id, (None,) * 5)
         for cycle_index, cycle in enumerate(read_annotations(path)):
             label = cycle_label(cycle.crackle, cycle.wheeze)
             annotated = (cycle_index, cycle.start, cycle.end, cycle.crackle, cycle.wheeze, label)
