@@ -240,7 +240,6 @@ def _python_value(value: Any) -> Any:
 
 
 def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]:  # picklable plain values
-
     first = frame.iloc[0]
     stem = first["recording"]
     cycle_columns = (*CYCLE_COLUMNS, "crackle", "wheeze", "label", "annotation_line")
@@ -305,7 +304,6 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
 
 
 def _builder_split_error(error: SplitError, option: str, remedy: str) -> SplitError:
-
     reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
     return SplitError(f"{option}: {reason}; {remedy}")
 

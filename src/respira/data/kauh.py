@@ -101,7 +101,6 @@ def kauh_names(layout: KAUHLayout) -> list[KAUHName]:
 
 
 def _metadata(name: KAUHName) -> dict[str, Any]:  # the example columns but audio
-
     return {
         "recording": name.stem,
         "patient_id": name.patient_id,

@@ -35,7 +35,6 @@ class PreparedDataset:
         return getattr(self.features[self.audio_column], "sampling_rate", None)
 
     def require_splits(self, names: Iterable[str], purpose: str) -> None:
-
         missing = [name for name in names if name not in self.splits]
         if missing:
             raise ValueError(

@@ -140,7 +140,6 @@ def read_annotation(path: str | Path) -> SPRSoundAnnotation:
 
 
 def _event(path: Path, number: int, entry: Any) -> SPRSoundEvent:
-
     if not isinstance(entry, dict) or not {"start", "end", "type"} <= set(entry):
         raise CorpusFormatError(
             path, f"event {number}: expected an object with start, end and type, found {entry!r}"
