@@ -29,7 +29,6 @@ __all__ = [
     "SampleRateWarning",
     "as_waveform",
     "audio_header",
-    "check_rate",
     "decode_audio",
     "read_audio",
 ]

@@ -321,9 +321,7 @@ def layout_hint(data_dir: Any, expected: str) -> str:
             if spec.name == expected:
                 continue
             try:
-                with warnings.catch_warnings():  # a partial folder still shows whose layout it has
-                    warnings.simplefilter("ignore")
-                    resolve(spec.locate)(data_dir)
+                spec.check_folder(data_dir)  # a partial folder still shows whose layout it has
             except Exception:  # not this corpus's layout either
                 continue
             return f"; it has the layout of {spec.label}: --dataset {spec.name}"
