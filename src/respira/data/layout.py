@@ -112,6 +112,17 @@ def walk_dirs(root: Path, depth: int = _SEARCH_DEPTH) -> list[Path]:
     return found
 
 
+def files_in(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """The files of ``folder`` with one of ``suffixes`` (stem → path), hidden ones (``._x``) left out."""
+    if not folder.is_dir():
+        return {}
+    return {
+        path.stem: path
+        for path in sorted(folder.iterdir())
+        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in suffixes
+    }
+
+
 def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     annotations: dict[str, Path] = {}
     audio: dict[str, Path] = {}

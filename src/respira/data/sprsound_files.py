@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import CorpusCountError, CorpusError, CorpusFormatError
-from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
+from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .text_files import PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
@@ -209,17 +209,6 @@ class SPRSoundRecording(NamedTuple):
     json: Path
 
 
-def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """The files of ``folder`` with one of ``suffixes`` (stem → path), hidden ones (``._x``) left out."""
-    if not folder.is_dir():
-        return {}
-    return {
-        path.stem: path
-        for path in sorted(folder.iterdir())
-        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in suffixes
-    }
-
-
 def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
     """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout
     (unpaired files left out with one :class:`~respira.data.text_files.PartialCorpusWarning`)."""
@@ -241,8 +230,8 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
     parts: dict[str, str] = {}
     without_audio: list[Path] = []
     for part, (audio_dir, notes_dir) in PARTS.items():
-        wavs = _files(corpus / audio_dir, AUDIO_SUFFIXES)
-        for stem, path in _files(corpus / notes_dir, (".json",)).items():
+        wavs = files_in(corpus / audio_dir, AUDIO_SUFFIXES)
+        for stem, path in files_in(corpus / notes_dir, (".json",)).items():
             if stem in notes:
                 raise CorpusFormatError(
                     path, f"duplicate recording: {notes[stem]} annotates {stem} too; keep one of them"
@@ -254,7 +243,7 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
     without_notes = [
         path
         for audio_dir in dict.fromkeys(audio_dir for audio_dir, _ in PARTS.values())
-        for stem, path in _files(corpus / audio_dir, AUDIO_SUFFIXES).items()
+        for stem, path in files_in(corpus / audio_dir, AUDIO_SUFFIXES).items()
         if audio.get(stem) != path
     ]
     if without_audio or without_notes:
