@@ -81,8 +81,6 @@ def patient_kfold(
 def device_folds(index: pd.DataFrame, *, column: str = "device") -> tuple[pd.Series, list[str]]:
     """The fold of every row (its device's rank among the sorted devices) and the devices in fold order;
     :class:`SplitError` for fewer than two devices, or a device that recorded every patient."""
-    if index[column].isna().any() or (index[column].astype(str) == "").any():
-        raise ValueError(f"column {column!r} has missing values; every recording needs a device")
     devices = sorted(map(str, index[column].unique()))
     if len(devices) < 2:
         found = devices[0] if devices else "none"
@@ -133,8 +131,6 @@ def compose_fold(
 
     num_folds = len(folds)
     names = [fold_name(i) for i in range(num_folds)]
-    if sorted(folds) != sorted(names):
-        raise ValueError(f"expected the splits {', '.join(names)}, got {', '.join(folds)}")
     parts = [folds[name] for name in names]
     frames = []
     for i, part in enumerate(parts):
