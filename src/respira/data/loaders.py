@@ -19,7 +19,6 @@ from ..audio.wav import STORAGE_SUBTYPES, encode_wav
 from .corpora import CORPORA, resolve
 from .errors import CorpusFormatError, original_build_error
 
-_INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
 
 
@@ -157,13 +156,10 @@ class WholeRecordings:
 
 
 def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[str, ...]:
-    """The options a user may set on ``config_class`` (not ``BuilderConfig``'s fields)."""
-    base = {field.name for field in fields(datasets.BuilderConfig)}
-    return tuple(
-        field.name
-        for field in fields(config_class)
-        if field.init and field.name not in base and field.name not in _INTERNAL_OPTIONS
-    )
+    """The options a user may set on ``config_class`` (not ``BuilderConfig``'s fields, nor the input
+    fingerprint the builders set)."""
+    internal = {field.name for field in fields(datasets.BuilderConfig)} | {"input_fingerprint"}
+    return tuple(field.name for field in fields(config_class) if field.init and field.name not in internal)
 
 
 def check_loader_options(
