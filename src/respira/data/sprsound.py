@@ -178,15 +178,11 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
             span = {"start": datasets.Value("float64"), "end": datasets.Value("float64"), "type": event_type}
             features["events"] = datasets.List(span)
         else:
+            seconds, flag = datasets.Value("float64"), datasets.Value("int8")
             features.update(
-                event_index=datasets.Value("int32"),
-                start=datasets.Value("float64"),
-                end=datasets.Value("float64"),
-                event_type=event_type,
-                label=datasets.ClassLabel(names=list(CLASS_NAMES)),
-                crackle=datasets.Value("int8"),
-                wheeze=datasets.Value("int8"),
+                event_index=datasets.Value("int32"), start=seconds, end=seconds, event_type=event_type
             )
+            features.update(label=datasets.ClassLabel(names=list(CLASS_NAMES)), crackle=flag, wheeze=flag)
         return datasets.Features(features)
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:

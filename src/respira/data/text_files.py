@@ -252,12 +252,10 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     import pandas as pd
 
     index = pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
-    for column in ("age", "adult_bmi", "child_weight", "child_height"):
-        index[column] = index[column].astype("Float64")
+    numbers = dict.fromkeys(("age", "adult_bmi", "child_weight", "child_height"), "Float64")
+    index = index.astype({**numbers, **dict.fromkeys(MULTI_LABEL_NAMES, "int8")})  # and the flags
     for column in ("official_split", "diagnosis", "sex"):
         index[column] = index[column].astype(object).where(index[column].notna(), None)
-    for column in MULTI_LABEL_NAMES:  # the flag columns
-        index[column] = index[column].astype("int8")
     if len(layout.annotation_files) == NUM_RECORDINGS:
         validate_counts(index)
     return index
