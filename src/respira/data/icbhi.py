@@ -47,12 +47,6 @@ RECORDING_COLUMNS: tuple[str, ...] = (
 CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
 
 
-def _recording_features() -> dict[str, datasets.Value]:
-    numbers = {"patient_id": "int32", "age": "float64", "adult_bmi": "float64"}
-    numbers.update(child_weight="float64", child_height="float64")
-    return {name: datasets.Value(numbers.get(name, "string")) for name in RECORDING_COLUMNS}
-
-
 @dataclass
 class ICBHIConfig(AudioBuilderConfig):
     """Options of the ICBHI builder besides the audio ones (each part of the cache key).
@@ -144,10 +138,13 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         flags = {"crackle": datasets.Value("int8"), "wheeze": datasets.Value("int8")}
         seconds = datasets.Value("float64")
         times = {"cycle_index": datasets.Value("int32"), "start": seconds, "end": seconds}
+        numbers = dict.fromkeys(("age", "adult_bmi", "child_weight", "child_height"), "float64")
+        numbers["patient_id"] = "int32"  # the other columns are strings
+        recording = {name: datasets.Value(numbers.get(name, "string")) for name in RECORDING_COLUMNS}
         if self.config.name == "recordings":
             cycles = datasets.List({**times, **flags, **label})
-            return datasets.Features({"audio": audio, **_recording_features(), "cycles": cycles})
-        return datasets.Features({"audio": audio, **label, **flags, **_recording_features(), **times})
+            return datasets.Features({"audio": audio, **recording, "cycles": cycles})
+        return datasets.Features({"audio": audio, **label, **flags, **recording, **times})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         index = index_from_layout(self.layout)

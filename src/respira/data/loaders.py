@@ -147,11 +147,11 @@ class WholeRecordings:
         config = self.config
         for task in recordings:
             samples = recording_samples(task["path"], config)
-            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+            wav = encode_wav(samples, config.sampling_rate, config.audio_subtype)
             metadata = task["metadata"]
             yield (
                 metadata["recording"],
-                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
+                {"audio": {"bytes": wav, "path": Path(task["path"]).name}, **metadata},
             )
 
 
