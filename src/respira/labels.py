@@ -59,24 +59,13 @@ def _is_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "is_floating_point")
 
 
-def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor, *, validate: bool = True) -> Any:
+def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor) -> Any:
     """The ``[N, 2]`` (crackle, wheeze) int64 flags of 1-D class indices 0..3, as an array or a tensor
-    like ``classes``; ``ValueError`` otherwise (``validate=False`` skips a tensor's value check)."""
+    like ``classes``; ``ValueError`` for an array of anything else (a tensor, the losses' hot path, is
+    not checked)."""
     if _is_tensor(classes):
         import torch
 
-        if classes.dim() != 1:
-            raise ValueError(
-                f"classes must be a 1-D sequence of class indices, got shape {tuple(classes.shape)}"
-            )
-        if classes.dtype == torch.bool or classes.is_complex():
-            raise ValueError(f"classes must be class indices in 0..3, got dtype {classes.dtype}")
-        if validate:
-            bad = (classes < 0) | (classes >= NUM_CLASSES)
-            if classes.is_floating_point():
-                bad |= classes != classes.round()
-            if bool(bad.any()):
-                raise ValueError(f"classes must be class indices in 0..3, got {classes[bad][0].item()!r}")
         indices = classes.long()
         return torch.stack([indices % 2, indices // 2], dim=1)
     array = np.asarray(classes)
@@ -90,27 +79,12 @@ def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor, *, vali
     return np.stack([array % 2, array // 2], axis=1)
 
 
-def _check_flags(flags: Any) -> None:
-    if flags.shape[-1:] != (len(MULTI_LABEL_NAMES),):
-        raise ValueError(f"flags must have shape [..., 2] (crackle, wheeze), got {tuple(flags.shape)}")
-
-
-def flags_to_classes(flags: Sequence[Any] | np.ndarray | torch.Tensor) -> Any:
-    """The int64 class indices of 0/1 ``[..., 2]`` (crackle, wheeze) flags (an ``int`` for one pair), as
-    an array or a tensor like ``flags``; ``ValueError`` for anything but 0/1."""
-    if _is_tensor(flags):
-        import torch
-
-        _check_flags(flags)
-        if flags.is_complex():
-            raise ValueError(f"flags must be 0/1, got dtype {flags.dtype}")
-        bad = (flags != 0) & (flags != 1)
-        if bool(bad.any()):
-            raise ValueError(f"flags must be 0/1, got {flags[bad][0].item()!r}")
-        flags = flags.to(torch.int64)
-        return flags[..., 0] + 2 * flags[..., 1]
+def flags_to_classes(flags: Sequence[Any] | np.ndarray) -> Any:
+    """The int64 class indices of 0/1 ``[..., 2]`` (crackle, wheeze) flags (an ``int`` for one pair);
+    ``ValueError`` for anything but 0/1."""
     array = np.asarray(flags)
-    _check_flags(array)
+    if array.shape[-1:] != (len(MULTI_LABEL_NAMES),):
+        raise ValueError(f"flags must have shape [..., 2] (crackle, wheeze), got {array.shape}")
     if array.dtype != bool:
         if array.dtype.kind not in "iuf":
             raise ValueError(f"flags must be 0/1, got dtype {array.dtype}")

@@ -191,7 +191,6 @@ def test_settings_values_must_be_finite_seconds_at_least_zero(value):
         ({"frame_hop_seconds": -0.1}, "frame_hop_seconds must be a finite number"),
         ({"thresholds": (0.5, 0.5, 0.5)}, "decision thresholds"),
         ({"thresholds": (0.5, 1.5)}, "decision thresholds"),
-        ({"settings": {"crackle": {}}}, "settings must be an EventSettings"),
         ({"offset_seconds": -1.0}, "offset_seconds must be a finite number"),
     ],
 )

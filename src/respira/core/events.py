@@ -83,21 +83,11 @@ class EventSettings:
     crackle: LabelEventSettings = field(default_factory=lambda: DEFAULT_CRACKLE)
     wheeze: LabelEventSettings = field(default_factory=lambda: DEFAULT_WHEEZE)
 
-    def __post_init__(self) -> None:
-        for label in MULTI_LABEL_NAMES:
-            if not isinstance(getattr(self, label), LabelEventSettings):
-                raise ValueError(f"event settings for {label} must be a LabelEventSettings")
-
-    def for_label(self, label: str) -> LabelEventSettings:
-        if label not in MULTI_LABEL_NAMES:
-            raise ValueError(f"event labels are {list(MULTI_LABEL_NAMES)}, got {label!r}")
-        return getattr(self, label)
-
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{label: {setting: seconds}}``, JSON-ready."""
         return {
             label: {
-                item.name: getattr(self.for_label(label), item.name) for item in fields(LabelEventSettings)
+                item.name: getattr(getattr(self, label), item.name) for item in fields(LabelEventSettings)
             }
             for label in MULTI_LABEL_NAMES
         }
@@ -186,12 +176,10 @@ def posteriors_to_events(
     start = _seconds(offset_seconds, "offset_seconds")
     chosen = validate_thresholds(thresholds)
     settings = EventSettings() if settings is None else settings
-    if not isinstance(settings, EventSettings):
-        raise ValueError(f"settings must be an EventSettings, got {type(settings).__name__}")
     decided = present(array, chosen)
     events = []
     for column, label in enumerate(MULTI_LABEL_NAMES):
-        for first, stop in _label_runs(decided[:, column], hop, settings.for_label(label)):
+        for first, stop in _label_runs(decided[:, column], hop, getattr(settings, label)):
             events.append(
                 Event(
                     onset=round(start + first * hop, _TIME_DECIMALS),

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..core.events import Event
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "recording_figure", "step_series"]
+__all__ = ["Span", "plot_recording", "recording_figure", "step_series"]
 
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
 WIDTH, HEIGHT = 13.0, 8.2  # the figure's size in inches
@@ -35,16 +35,6 @@ ROW_HEIGHT = 0.4
 """A label panel row's height relative to the spectrogram's (3) and the probabilities' (2) heights."""
 CAPTION_HEIGHT, CAPTION_BOTTOM = 0.3, 0.08
 """Inches the events caption adds under the panels, and from the figure's bottom to the caption."""
-
-
-def annotated_spans(annotation_file: str | Path) -> list[Span]:
-    """The cycles of an ICBHI annotation file with their four-class labels."""
-    from ..data.text_files import read_annotations
-
-    return [
-        Span(cycle.start, cycle.end, cycle_label(cycle.crackle, cycle.wheeze))
-        for cycle in read_annotations(Path(annotation_file))
-    ]
 
 
 def _are_cycles(rows: Sequence[Mapping[str, Any]]) -> bool:
@@ -74,16 +64,6 @@ def _predicted_spans(rows: Sequence[Mapping[str, Any]], duration: float) -> list
     centres = [(row["start"] + row["end"]) / 2 for row in rows]
     edges = [0.0, *((a + b) / 2 for a, b in itertools.pairwise(centres)), duration]
     return [Span(edges[i], edges[i + 1], str(row["label"])) for i, row in enumerate(rows)]
-
-
-def _time_formatter(duration: float) -> FuncFormatter | None:
-    if duration <= 600:
-        return None
-    return FuncFormatter(lambda value, _: f"{int(value // 60)}:{int(value % 60):02d}")
-
-
-def _frequency_label(value: float, _: Any) -> str:
-    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
 def _panels(figure: Figure, label_rows: int, caption: bool = False) -> tuple[Any, Any, Any, Any]:
@@ -121,7 +101,7 @@ def _draw_spectrogram(ax: Any, cax: Any, waveform: np.ndarray, sampling_rate: in
     ax.set_ylim(spectrogram.frequency_edges[0], spectrogram.frequency_edges[-1])
     top = spectrogram.frequency_edges[-1]
     ax.yaxis.set_major_locator(FixedLocator([f for f in FREQUENCY_TICKS if f <= top]))
-    ax.yaxis.set_major_formatter(FuncFormatter(_frequency_label))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda hz, _: f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:g}"))
     ax.yaxis.set_minor_locator(FixedLocator([]))
     ax.set_ylabel("frequency (Hz, mel scale)")
     colour_bar = ax.figure.colorbar(mesh, cax=cax, format="%+2.0f dB")
@@ -211,9 +191,8 @@ def recording_figure(
         handles += _draw_frames(probability_ax, *frames)
     draw_label_rows(label_ax, strips, events, duration, left_out or ())
     label_ax.set_xlabel("time (min:s)" if duration > 600 else "time (s)")
-    formatter = _time_formatter(duration)
-    if formatter is not None:
-        label_ax.xaxis.set_major_formatter(formatter)
+    if duration > 600:
+        label_ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{int(t // 60)}:{int(t % 60):02d}"))
     spectrum_ax.set_xlim(0.0, duration)
     for ax in (spectrum_ax, probability_ax):
         ax.tick_params(axis="x", labelbottom=False)
@@ -243,28 +222,6 @@ def recording_figure(
     return figure
 
 
-def figure_subtitle(
-    rows: Sequence[Mapping[str, Any]],
-    problem_type: str | None,
-    window: float,
-    hop: float,
-    smoothing: int,
-) -> str:
-    """The line under the title: the spans predicted and the decision rule."""
-    if _are_cycles(rows):
-        spans = f"each of the {len(rows)} annotated cycles"
-    else:
-        spans = f"{window:g} s windows every {hop:g} s"
-        if smoothing > 1:
-            spans += f", moving average over {smoothing} windows"
-    rule = (
-        "a label is present when its probability reaches its threshold (dashed)"
-        if problem_type == MULTI_LABEL
-        else "the label is the most probable of the 4 classes"
-    )
-    return f"crackle and wheeze probabilities of {spans}; {rule}"
-
-
 def plot_recording(
     model: RespiraForAudioClassification,
     audio: str | Path,
@@ -276,32 +233,43 @@ def plot_recording(
     hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     title: str | None = None,
-    events: Sequence[Event] | None = None,
-    frames: tuple[np.ndarray, np.ndarray] | None = None,
-    events_caption: str | None = None,
-    left_out: Sequence[Event] | None = None,
+    **drawing: Any,
 ) -> Path:
-    """Draw ``audio`` as ``model`` predicted it (as :func:`recording_figure`) to ``path``; return it."""
+    """Draw ``audio`` as ``model`` predicted it to ``path`` (``drawing``: :func:`recording_figure`'s
+    ``events``, ``frames``, ``events_caption``, ``left_out``); return the path."""
     from ..core.decision import thresholds_of
+    from ..data.text_files import read_annotations
 
     config = model.config
     rate = int(config.sampling_rate)
-    cycles = annotated_spans(annotations) if annotations is not None else None
+    cycles = None
+    if annotations is not None:
+        cycles = [
+            Span(c.start, c.end, cycle_label(c.crackle, c.wheeze))
+            for c in read_annotations(Path(annotations))
+        ]
     problem_type = getattr(config, "problem_type", None)
-    thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None
+    if _are_cycles(rows):
+        spans = f"each of the {len(rows)} annotated cycles"
+    else:
+        spans = f"{window:g} s windows every {hop:g} s"
+        if smoothing > 1:
+            spans += f", moving average over {smoothing} windows"
+    rule = (
+        "a label is present when its probability reaches its threshold (dashed)"
+        if problem_type == MULTI_LABEL
+        else "the label is the most probable of the 4 classes"
+    )
     name = Path(str(getattr(config, "_name_or_path", "") or "")).name
     display_rate = min(rate, audio_header(audio).sampling_rate or rate)
     figure = recording_figure(
         read_audio(audio, display_rate),
         display_rate,
         rows,
-        thresholds=thresholds,
+        thresholds=thresholds_of(config) if problem_type == MULTI_LABEL else None,
         cycles=cycles,
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
-        subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
-        events=events,
-        frames=frames,
-        events_caption=events_caption,
-        left_out=left_out,
+        subtitle=f"crackle and wheeze probabilities of {spans}; {rule}",
+        **drawing,
     )
     return save_figure(figure, path)
