@@ -84,7 +84,7 @@ def test_a_headline_that_does_not_beat_its_best_baseline_is_flagged() -> None:
         "per-patient ICBHI score 47.4 does not beat the all-normal baseline's 71.4"
     )  # in %, as every score a person reads
     assert flags_by_key([entry.to_dict()]) == {"patient_icbhi_score": "BELOW BASELINE (all-normal 71.4)"}
-    assert BelowBaseline.from_dict(entry.to_dict()) == entry
+    assert BelowBaseline(**entry.to_dict()) == entry
     # data without an abnormal (normal) example: the score is specificity (sensitivity) alone, no baseline
     for side, undefined in (("sensitivity", float("nan")), ("specificity", None)):
         assert icbhi_below_baselines({**metrics, side: undefined}) == []

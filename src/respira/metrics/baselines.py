@@ -133,10 +133,6 @@ class BelowBaseline:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, entry: Mapping[str, Any]) -> BelowBaseline:
-        return cls(**{name: entry[name] for name in cls.__dataclass_fields__})
-
 
 def _defined(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
@@ -182,10 +178,6 @@ def icbhi_below_baselines(
     return found
 
 
-def flags_by_key(entries: Sequence[Mapping[str, Any] | BelowBaseline] | None) -> dict[str, str]:
+def flags_by_key(entries: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
     """``metrics.json``'s ``below_baseline`` entries as key → :meth:`BelowBaseline.flag`."""
-    result = {}
-    for entry in entries or ():
-        item = entry if isinstance(entry, BelowBaseline) else BelowBaseline.from_dict(entry)
-        result[item.key] = item.flag()
-    return result
+    return {entry["key"]: BelowBaseline(**entry).flag() for entry in entries or ()}

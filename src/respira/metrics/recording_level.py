@@ -35,13 +35,7 @@ ICBHI_KEYS = ("specificity", "sensitivity", "icbhi_score", "binary_sensitivity",
 
 def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
     """``[N, 2]`` (crackle, wheeze) 0/1 decisions: probability >= that label's threshold."""
-    array = np.asarray(probabilities, dtype=np.float64)
-    limits = np.asarray(thresholds, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != 2 or limits.shape != (2,):
-        raise ValueError(
-            f"expected [N, 2] probabilities and 2 thresholds, got {array.shape} and {limits.shape}"
-        )
-    return present(array, limits).astype(np.int64)
+    return present(probabilities, thresholds).astype(np.int64)
 
 
 def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]:

@@ -69,8 +69,6 @@ def format_table(
         return ""
     count = max(len(line) for line in lines)
     align = align or ">" * count
-    if len(align) != count or set(align) - {"<", ">"}:
-        raise ValueError(f"align must give '<' or '>' for each of the {count} columns, got {align!r}")
     lines = [line + [""] * (count - len(line)) for line in lines]
     widths = [max(len(line[k]) for line in lines) for k in range(count)]
     if header is not None and rule:
