@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from respira.utils.tables import format_number, format_table
 
 

@@ -105,20 +105,14 @@ def tune_thresholds(
     *,
     metric: str = "icbhi_score",
     domains: Sequence[Any] | np.ndarray | None = None,
-    fixed: Sequence[float | None] | None = None,
 ) -> tuple[float, float]:
     """The (crackle, wheeze) thresholds that maximise ``metric`` (``"icbhi_score"`` or ``"f1"``) on validation
-    data, or its minimum over ``domains``; ``fixed`` holds a threshold per label (``None``: tune it).
-    ``ValueError`` when the metric is undefined on these targets."""
+    data, or its minimum over ``domains``. ``ValueError`` when the metric is undefined on these targets."""
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
         raise ValueError(f"metric must be 'icbhi_score' or 'f1', got {metric!r}")
     members = _domain_members(domains, len(target_array))
     grids = [candidate_thresholds(prob_array[:, index]) for index in range(2)]
-    if fixed is not None:
-        if len(fixed) != len(MULTI_LABEL_NAMES):
-            raise ValueError(f"fixed must give one threshold (or None) per label, got {list(fixed)!r}")
-        grids = [g if f is None else np.array([float(f)]) for g, f in zip(grids, fixed, strict=True)]
     if metric == "f1":
         crackle, wheeze = (
             _f1_threshold(target_array[:, index], prob_array[:, index], grids[index], name, members)
@@ -175,7 +169,6 @@ class ThresholdChoice:
 
     thresholds: tuple[float, float]
     tuned: tuple[bool, bool]
-    objective: str
 
 
 def choose_thresholds(
@@ -193,14 +186,13 @@ def choose_thresholds(
         )
     base = (float(fallback[0]), float(fallback[1]))
     if objective == "fixed":
-        return ThresholdChoice(base, (False, False), objective)
+        return ThresholdChoice(base, (False, False))
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if objective == "icbhi_score":
         try:
-            values = tune_thresholds(target_array, prob_array, metric=objective, domains=domains)
+            return ThresholdChoice(tune_thresholds(target_array, prob_array, domains=domains), (True, True))
         except ValueError:
-            return ThresholdChoice(base, (False, False), objective)
-        return ThresholdChoice(values, (True, True), objective)
+            return ThresholdChoice(base, (False, False))
     members = _domain_members(domains, len(target_array))
     chosen, tuned = list(base), [False, False]
     for index, name in enumerate(MULTI_LABEL_NAMES):
@@ -210,4 +202,4 @@ def choose_thresholds(
         except ValueError:
             continue
         tuned[index] = True
-    return ThresholdChoice((chosen[0], chosen[1]), (tuned[0], tuned[1]), objective)
+    return ThresholdChoice((chosen[0], chosen[1]), (tuned[0], tuned[1]))
