@@ -159,15 +159,13 @@ def parse_command_line(
         if unknown and not command.get_default("accepts_overrides"):
             raise _unknown_error(command, unknown) from None
         raise
-    if extra and getattr(args, "accepts_overrides", False):
-        unknown = [name for name in _unknown_options(command, extra) if name not in command.field_names]
-        if unknown:  # neither the command's options nor recipe fields: refused before any work
-            raise _unknown_error(command, unknown)
-    elif extra:
+    overrides = getattr(args, "accepts_overrides", False)
+    if extra:  # neither the command's options nor (train) recipe fields: refused before any work
         unknown = _unknown_options(command, extra) if command is not None else []
-        if unknown:
+        if unknown := [name for name in unknown if not (overrides and name in command.field_names)]:
             raise _unknown_error(command, unknown)
-        (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        if not overrides:
+            (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
     args.argv = argv
     return args

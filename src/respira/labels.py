@@ -98,16 +98,14 @@ def flags_to_classes(flags: Sequence[Any] | np.ndarray) -> Any:
 
 def tagging_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type: str | None) -> torch.Tensor:
     """A standalone tagger's loss (BEATs, EfficientAT) by ``problem_type``, inferred as transformers does
-    when ``None``: MSE, cross-entropy on class indices or BCE on multi-hot labels."""
+    when ``None``: cross-entropy on class indices or BCE on multi-hot labels."""
     import torch
     from torch.nn import functional
 
     if problem_type is None:
         integer = labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8)
-        problem_type = "regression" if logits.shape[-1] == 1 else SINGLE_LABEL if integer else MULTI_LABEL
+        problem_type = SINGLE_LABEL if integer else MULTI_LABEL
     labels = labels.to(logits.device)
-    if problem_type == "regression":
-        return functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
     if problem_type == SINGLE_LABEL:
         return functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1).long())
     if problem_type != MULTI_LABEL:

@@ -363,8 +363,6 @@ def convert_json(value: Any, annotation: Any, where: str = "") -> Any:
             return {str(k): convert_json(v, arguments[1], _join(where, str(k))) for k, v in value.items()}
         items = [convert_json(v, arguments[0], f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
-    if annotation is not Any and annotation not in _SCALARS:  # pragma: no cover - a type it does not know
-        raise TypeError(f"unsupported field type {annotation!r} at {where}")
     if annotation is not Any and not _SCALARS[annotation](value):
         raise mismatch
     return value
