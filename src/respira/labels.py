@@ -19,6 +19,7 @@ __all__ = [
     "PROBLEM_TYPES",
     "RECORDING_LABELS",
     "SINGLE_LABEL",
+    "binary_flags",
     "classes_to_flags",
     "cycle_label",
     "flags_to_classes",
@@ -79,19 +80,24 @@ def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor) -> Any:
     return np.stack([array % 2, array // 2], axis=1)
 
 
+def binary_flags(values: Any, name: str = "flags") -> np.ndarray:
+    """``values`` as int64 0/1 flags; ``ValueError`` naming ``name`` for anything else."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be 0/1, got dtype {array.dtype}")
+    bad = ~np.isin(array, (0, 1))
+    if np.any(bad):
+        raise ValueError(f"{name} must be 0/1, got {array[bad].reshape(-1)[0].item()!r}")
+    return array.astype(np.int64)
+
+
 def flags_to_classes(flags: Sequence[Any] | np.ndarray) -> Any:
     """The int64 class indices of 0/1 ``[..., 2]`` (crackle, wheeze) flags (an ``int`` for one pair);
     ``ValueError`` for anything but 0/1."""
     array = np.asarray(flags)
     if array.shape[-1:] != (len(MULTI_LABEL_NAMES),):
         raise ValueError(f"flags must have shape [..., 2] (crackle, wheeze), got {array.shape}")
-    if array.dtype != bool:
-        if array.dtype.kind not in "iuf":
-            raise ValueError(f"flags must be 0/1, got dtype {array.dtype}")
-        bad = ~np.isin(array, (0, 1))
-        if np.any(bad):
-            raise ValueError(f"flags must be 0/1, got {array[bad].reshape(-1)[0].item()!r}")
-    array = array.astype(np.int64)
+    array = binary_flags(array)
     classes = array[..., 0] + 2 * array[..., 1]
     return int(classes) if classes.ndim == 0 else classes
 

@@ -29,7 +29,6 @@ __all__ = [
     "checked_values",
     "corpus_list",
     "embedding_batch_size",
-    "model_aggregation",
     "onnx_export_option",
     "option",
     "option_specs",
@@ -244,10 +243,3 @@ def aggregation_options(args: Any) -> tuple[str | None, int | None]:
     if top_k < 1:
         raise ValueError(f"--top_k must be a whole number >= 1, got {top_k}")
     return rule, top_k
-
-
-def model_aggregation(rule: str | None, top_k: int | None, config: Any) -> tuple[str, int | None]:
-    """``(rule, top_k)``, or the model's own rule (from its ``config``) when ``rule`` is ``None``."""
-    from .core.decision import aggregation_of
-
-    return (rule, top_k) if rule is not None else aggregation_of(config)

@@ -178,14 +178,14 @@ def test_no_aggregation_flag_means_the_models_own_rule() -> None:
     a flag overrides it."""
     from argparse import Namespace
 
-    from respira.options import aggregation_options, model_aggregation
+    from respira.core.decision import aggregation_of
+    from respira.options import aggregation_options
 
     config = {"recording_aggregation": "topk_mean", "recording_top_k": 2}
     assert aggregation_options(Namespace(aggregation=None, top_k=None)) == (None, None)
-    assert model_aggregation(None, None, config) == ("topk_mean", 2)
-    assert model_aggregation(None, None, {}) == ("max", None)
-    flagged = aggregation_options(Namespace(aggregation="mean", top_k=None))
-    assert model_aggregation(*flagged, config) == ("mean", None)
+    assert aggregation_of(config) == ("topk_mean", 2)
+    assert aggregation_of({}) == ("max", None)
+    assert aggregation_options(Namespace(aggregation="mean", top_k=None)) == ("mean", None)
 
 
 # (command, option): a default of its own, and why

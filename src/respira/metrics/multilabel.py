@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core.decision import DEFAULT_THRESHOLD, present, validate_thresholds
-from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, classes_to_flags, flags_to_classes
+from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, binary_flags, classes_to_flags, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
 DEFAULT_THRESHOLDS: tuple[float, float] = (DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
@@ -26,20 +26,9 @@ _UNPREFIXED_CLASS_KEYS = (
 )
 
 
-def _check_binary(values: np.ndarray, name: str) -> np.ndarray:
-    if values.dtype == bool:
-        return values.astype(np.int64)
-    if values.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be 0/1 flags, got dtype {values.dtype}")
-    bad = ~np.isin(values, (0, 1))
-    if np.any(bad):
-        raise ValueError(f"{name} must be 0/1 flags, got {values[bad].reshape(-1)[0].item()!r}")
-    return values.astype(np.int64)
-
-
 def binary_targets_and_scores(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """1-D 0/1 int64 ``targets`` and float64 ``scores`` of equal length, scores finite; else ValueError."""
-    truth = _check_binary(np.asarray(targets).reshape(-1), "targets")
+    truth = binary_flags(np.asarray(targets).reshape(-1), "targets")
     values = np.asarray(scores, dtype=np.float64).reshape(-1)
     if truth.size != values.size:
         raise ValueError(f"targets and scores have different lengths: {truth.size} != {values.size}")
@@ -61,7 +50,7 @@ def validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, n
         )
     if target_array.shape[0] == 0:
         raise ValueError("targets and probabilities are empty: there is nothing to score")
-    target_array = _check_binary(target_array, "targets")
+    target_array = binary_flags(target_array, "targets")
     if not np.all(np.isfinite(prob_array)):
         raise ValueError("probabilities contain a non-finite value")
     if np.any((prob_array < 0) | (prob_array > 1)):

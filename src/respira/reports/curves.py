@@ -131,30 +131,26 @@ def label_curve_figures(
     """The report's curve figures by file name (``thresholds=None``: no threshold plot)."""
     truth, scores = np.asarray(targets, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
     called = np.asarray(decided, dtype=bool)
-    figures = {}
-    kinds = (("ROC curves", _roc_panel), ("precision–recall curves", _pr_panel))
-    for file_name, (kind, panel) in zip(CURVE_FILES, kinds, strict=True):
-        axes = _two_panels()
-        figure = axes[0].figure
-        for index, (ax, name) in enumerate(zip(axes, MULTI_LABEL_NAMES, strict=True)):
-            threshold = None if thresholds is None else float(thresholds[index])
-            if not _undefined(ax, name, truth[:, index], unit):
-                panel(ax, name, truth[:, index], scores[:, index], called[:, index], threshold)
-                ax.set_xlim(-0.02, 1.02)
-                ax.set_ylim(-0.02, 1.02)
-                ax.set_aspect("equal")
-                ax.grid(alpha=0.3)
-            ax.set_title(_title(name, truth[:, index], unit))
-        figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
-        figures[file_name] = figure
+    kinds: dict[str, tuple[str, Any]] = {
+        CURVE_FILES[0]: ("ROC curves", _roc_panel),
+        CURVE_FILES[1]: ("precision–recall curves", _pr_panel),
+    }
     if thresholds is not None:
+        kinds[THRESHOLD_FILE] = ("scores against each label's threshold", None)
+    figures = {}
+    for file_name, (kind, panel) in kinds.items():
         axes = _two_panels()
-        figure = axes[0].figure
-        for index, ax in enumerate(axes):
-            if not _undefined(ax, MULTI_LABEL_NAMES[index], truth[:, index], unit):
+        for index, (ax, name) in enumerate(zip(axes, MULTI_LABEL_NAMES, strict=True)):
+            ax.set_title(_title(name, truth[:, index], unit))
+            if _undefined(ax, name, truth[:, index], unit):
+                continue
+            if panel is None:
                 _threshold_panel(ax, index, truth, scores, thresholds)
-                ax.grid(alpha=0.3)
-            ax.set_title(_title(MULTI_LABEL_NAMES[index], truth[:, index], unit))
-        figure.suptitle(f"scores against each label's threshold ({len(truth)} {unit}s)", fontsize=14)
-        figures[THRESHOLD_FILE] = figure
+            else:
+                threshold = None if thresholds is None else float(thresholds[index])
+                panel(ax, name, truth[:, index], scores[:, index], called[:, index], threshold)
+                ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
+            ax.grid(alpha=0.3)
+        axes[0].figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
+        figures[file_name] = axes[0].figure
     return figures
