@@ -104,6 +104,10 @@ class StreamedRecording:
         return self.offset + self.buffer.shape[0]
 
     def segment(self, start: int, stop: int) -> np.ndarray:
+        if start < self.offset:
+            raise ValueError(
+                f"samples from {start} were asked for after those before {self.offset} were dropped"
+            )
         self._read_to(stop + self.context)
         first = max(self.offset, start - self.context)
         last = min(self.offset + self.buffer.shape[0], stop + self.context)

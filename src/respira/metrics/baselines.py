@@ -47,14 +47,11 @@ def class_prior(labels: Sequence[int] | np.ndarray) -> np.ndarray:
 def trivial_baselines(
     labels: Sequence[int] | np.ndarray,
     *,
-    prior: Sequence[float] | np.ndarray | None = None,
     patient_ids: Sequence[Any] | np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Scores of the all-normal and class-prior classifiers on ``labels`` (``prior``: default, its shares)."""
+    """Scores of the all-normal and class-prior (classes drawn from ``labels``' shares) classifiers."""
     labels_array, _ = validate_labels_and_predictions(labels, labels, NUM_CLASSES)
-    shares = class_prior(labels_array) if prior is None else np.asarray(prior, dtype=np.float64)
-    if shares.shape != (NUM_CLASSES,) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
-        raise ValueError(f"prior must be {NUM_CLASSES} non-negative class shares summing to 1, got {shares}")
+    shares = class_prior(labels_array)
     all_normal = icbhi_scores(labels_array, np.full_like(labels_array, NORMAL), warn=False)
     result = {f"{BASELINE_PREFIX}all_normal_{key}": float(all_normal[key]) for key in _HEADLINE}
     counts = np.bincount(labels_array, minlength=NUM_CLASSES)

@@ -39,7 +39,6 @@ def _scores(
     thresholds: Sequence[float] | None,
     patient_ids: np.ndarray | None,
     objective: str = "fixed",
-    prior: np.ndarray | None = None,
 ) -> dict[str, float]:
     logits = np.asarray(_first(eval_pred.predictions), dtype=np.float64)
     labels = np.asarray(_first(eval_pred.label_ids))
@@ -72,7 +71,7 @@ def _scores(
         predicted_classes = decide_flags(probabilities, choice.thresholds).classes
     if patient_ids is not None:
         scores.update(per_patient_icbhi(true_classes, predicted_classes, patient_ids))
-    scores.update(trivial_baselines(true_classes, prior=prior, patient_ids=patient_ids))
+    scores.update(trivial_baselines(true_classes, patient_ids=patient_ids))
     return {key: float(value) for key, value in scores.items()}
 
 
@@ -82,7 +81,6 @@ def make_compute_metrics(
     thresholds: Sequence[float] | None = None,
     patient_ids: Sequence[Any] | np.ndarray | None = None,
     threshold_objective: str = "fixed",
-    prior: Sequence[float] | np.ndarray | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """A ``compute_metrics`` callable for ``transformers.Trainer``.
 
@@ -94,7 +92,6 @@ def make_compute_metrics(
             evaluated data itself (validation only, never test), reported as ``threshold_crackle`` /
             ``threshold_wheeze``.
         patient_ids: one id per evaluated example; adds the :func:`respira.metrics.per_patient_icbhi` keys.
-        prior: four class shares for the class-prior baseline (default: the evaluated split's own).
 
     Labels may be class indices ``[N]`` or flags ``[N, 2]``. The keys are those of
     :func:`respira.metrics.icbhi_scores` or :func:`respira.metrics.multilabel_scores`, ``auc_crackle`` /
@@ -107,10 +104,9 @@ def make_compute_metrics(
         raise ValueError(f"threshold_objective must be one of {choices}, got {threshold_objective!r}")
     thresholds = None if thresholds is None else validate_thresholds(thresholds)
     ids = None if patient_ids is None else np.asarray(patient_ids)
-    shares = None if prior is None else np.asarray(prior, dtype=np.float64)
 
     def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
-        return _scores(eval_pred, problem_type, thresholds, ids, threshold_objective, shares)
+        return _scores(eval_pred, problem_type, thresholds, ids, threshold_objective)
 
     return compute_metrics
 

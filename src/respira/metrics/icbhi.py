@@ -22,20 +22,9 @@ def _as_index_array(values: Any, name: str, num_classes: int) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {array.shape}")
-    if array.dtype == bool:
-        array = array.astype(np.int64)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} contains a non-finite value: {array[~np.isfinite(array)][0]!r}")
-        if not np.all(array == np.round(array)):
-            bad = array[array != np.round(array)][0]
-            raise ValueError(f"{name} must hold integer class indices, got {bad!r}")
-    elif array.dtype.kind not in "iu":
-        if array.size == 0:
-            array = array.astype(np.int64)
-        else:
-            raise ValueError(f"{name} must hold integer class indices, got dtype {array.dtype}")
-    bad_mask = (array < 0) | (array >= num_classes)
+    if array.size and array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold integer class indices, got dtype {array.dtype}")
+    bad_mask = ~np.isin(array, np.arange(num_classes))  # out of range, not whole or not finite
     if np.any(bad_mask):
         bad_values = sorted({v.item() for v in array[bad_mask]})
         shown = ", ".join(repr(v) for v in bad_values[:5]) + (", ..." if len(bad_values) > 5 else "")

@@ -61,7 +61,7 @@ def _indices(task: str, values: Any, name: str) -> np.ndarray:
     classes = _classes(task)
     array = np.asarray(values, dtype=object if isinstance(values, (list, tuple)) else None)
     if array.dtype.kind not in "UO" or array.size == 0:
-        return _as_index_array(array.astype(np.int64) if array.size == 0 else array, name, len(classes))
+        return _as_index_array(array, name, len(classes))
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of labels, got shape {array.shape}")
     lookup = {label: index for index, label in enumerate(classes)}

@@ -68,16 +68,6 @@ def _series(
     return xs, ys
 
 
-def _selected_label(entry: Mapping[str, Any]) -> str:
-    where = []
-    if _is_number(entry.get("step")):
-        where.append(f"step {int(entry['step'])}")
-    if _is_number(entry.get("epoch")):
-        where.append(f"epoch {float(entry['epoch']):g}")
-    text = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
-    return text + f": validation ICBHI score {100 * float(entry[SCORE_KEY]):.2f} %"
-
-
 def training_curves_figure(
     log_history: Sequence[Mapping[str, Any]], *, best_step: int | None = None
 ) -> Figure:
@@ -113,14 +103,21 @@ def training_curves_figure(
         if selected is not None:
             x = _x(selected, entries.index(selected), x_key)
             ax.axvline(x, color="#555555", linestyle=":", linewidth=1.4)
-            star = {
-                "marker": "*",
-                "markersize": 16,
-                "markerfacecolor": SELECTED_COLOUR,
-                "markeredgecolor": "black",
-            }
-            y, label = 100.0 * float(selected[SCORE_KEY]), _selected_label(selected)
-            (marker,) = score_axis.plot([x], [y], linestyle="none", label=label, zorder=5, **star)
+            where = [f"step {int(selected['step'])}"] if _is_number(selected.get("step")) else []
+            where += [f"epoch {float(selected['epoch']):g}"] if _is_number(selected.get("epoch")) else []
+            label = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
+            label += f": validation ICBHI score {100 * float(selected[SCORE_KEY]):.2f} %"
+            (marker,) = score_axis.plot(
+                [x],
+                [100.0 * float(selected[SCORE_KEY])],
+                linestyle="none",
+                label=label,
+                zorder=5,
+                marker="*",
+                markersize=16,
+                markerfacecolor=SELECTED_COLOUR,
+                markeredgecolor="black",
+            )
             handles.append(marker)
     if handles:
         figure.legend(handles=handles, loc="lower center", ncols=2, fontsize=9, frameon=False)
