@@ -125,14 +125,11 @@ def check_aggregation(rule: str, top_k: int | None = None) -> None:
 def describe_aggregation(rule: str, top_k: int | None = None) -> str:
     """A sentence saying how window probabilities became a recording's probability."""
     check_aggregation(rule, top_k)
-    if rule == "max":
-        return "recording probability = maximum of its window probabilities (per label)"
-    if rule == "mean":
-        return "recording probability = mean of its window probabilities (per label)"
-    return (
-        f"recording probability = mean of its {top_k} largest window probabilities (per label; "
-        "all windows when there are fewer)"
-    )
+    which = {"max": "maximum of its", "mean": "mean of its", "topk_mean": f"mean of its {top_k} largest"}[
+        rule
+    ]
+    fewer = "; all windows when there are fewer" if rule == "topk_mean" else ""
+    return f"recording probability = {which} window probabilities (per label{fewer})"
 
 
 def aggregate_windows(

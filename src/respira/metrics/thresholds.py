@@ -6,6 +6,7 @@ probabilities and values beyond them all; ties go to the candidate closest to 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,13 +113,13 @@ def tune_thresholds(
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
         raise ValueError(f"metric must be 'icbhi_score' or 'f1', got {metric!r}")
     members = _domain_members(domains, len(target_array))
-    grids = [candidate_thresholds(prob_array[:, index]) for index in range(2)]
     if metric == "f1":
         crackle, wheeze = (
-            _f1_threshold(target_array[:, index], prob_array[:, index], grids[index], name, members)
+            _f1_threshold(target_array[:, index], prob_array[:, index], name, members)
             for index, name in enumerate(MULTI_LABEL_NAMES)
         )
         return crackle, wheeze
+    grids = [candidate_thresholds(prob_array[:, index]) for index in range(2)]
     crackle_on = prob_array[None, :, 0] >= grids[0][:, None]
 
     def joint(rows: np.ndarray) -> np.ndarray:
@@ -131,9 +132,10 @@ def tune_thresholds(
 
 
 def _f1_threshold(
-    target: np.ndarray, probabilities: np.ndarray, grid: np.ndarray, name: str, members: list[np.ndarray]
+    target: np.ndarray, probabilities: np.ndarray, name: str, members: list[np.ndarray]
 ) -> float:
-    """The candidate of ``grid`` that maximises one label's F1 (its minimum over the domains)."""
+    """The candidate threshold that maximises one label's F1 (its minimum over the domains)."""
+    grid = candidate_thresholds(probabilities)
     predicted = probabilities[None, :] >= grid[:, None]
     values = _worst(lambda rows: _f1(target[rows], predicted[:, rows], name), members)
     return float(grid[_best(values, np.abs(grid - 0.5))])
@@ -151,15 +153,14 @@ def _domain_members(domains: Sequence[Any] | np.ndarray | None, size: int) -> li
 
 def _worst(objective: Any, members: list[np.ndarray]) -> np.ndarray:
     """The elementwise minimum of ``objective`` over the domains where it is defined."""
-    values, first_error = [], None
+    values, errors = [], []
     for rows in members:
         try:
             values.append(objective(rows))
         except ValueError as error:
-            first_error = first_error or error
+            errors.append(error)
     if not values:
-        assert first_error is not None
-        raise first_error
+        raise errors[0]
     return np.minimum.reduce(values)
 
 
@@ -196,10 +197,7 @@ def choose_thresholds(
     members = _domain_members(domains, len(target_array))
     chosen, tuned = list(base), [False, False]
     for index, name in enumerate(MULTI_LABEL_NAMES):
-        grid = candidate_thresholds(prob_array[:, index])
-        try:
-            chosen[index] = _f1_threshold(target_array[:, index], prob_array[:, index], grid, name, members)
-        except ValueError:
-            continue
-        tuned[index] = True
+        with suppress(ValueError):  # a label the data cannot tune keeps its fallback
+            chosen[index] = _f1_threshold(target_array[:, index], prob_array[:, index], name, members)
+            tuned[index] = True
     return ThresholdChoice((chosen[0], chosen[1]), (tuned[0], tuned[1]))

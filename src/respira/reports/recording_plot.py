@@ -178,11 +178,9 @@ def recording_figure(
     if not rows:
         raise ValueError("no predictions to draw")
     duration = waveform.shape[0] / sampling_rate
-    cycles = list(cycles) if cycles is not None else []
     figure = new_figure(WIDTH, HEIGHT, margins=(0.0, 0.0, 0.0, 0.0))
-    strips = [("predicted", _predicted_spans(rows, duration))]
-    if cycles:
-        strips.insert(0, ("annotated", cycles))
+    strips = [("annotated", list(cycles))] if cycles else []
+    strips.append(("predicted", _predicted_spans(rows, duration)))
     label_rows = len(strips) + (len(MULTI_LABEL_NAMES) if events is not None else 0)
     spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, label_rows, bool(events_caption))
     _draw_spectrogram(spectrum_ax, colour_ax, waveform, sampling_rate)
@@ -199,12 +197,8 @@ def recording_figure(
 
     beside = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5), "fontsize": 8.5, "frameon": False}
     probability_ax.legend(handles=handles, borderaxespad=1.2, **beside)
-    label_ax.legend(
-        handles=[Patch(facecolor=LABEL_COLOURS[name], label=name) for name in CLASS_NAMES],
-        ncols=2,
-        borderaxespad=1.2,
-        **beside,
-    )
+    patches = [Patch(facecolor=LABEL_COLOURS[name], label=name) for name in CLASS_NAMES]
+    label_ax.legend(handles=patches, ncols=2, borderaxespad=1.2, **beside)
     figure.suptitle(title, fontsize=13, y=1 - 0.12 / HEIGHT, va="top")
     if subtitle:
         spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")

@@ -45,17 +45,11 @@ class MelSpectrogram(NamedTuple):
 
 def _padded_segment(samples: np.ndarray, half: int, start: int, stop: int) -> np.ndarray:
     """``padded[start:stop]`` (float64) of ``samples`` reflect-padded by ``half``, without building it."""
-    size = samples.size
-    if size > half:
-        left, right = samples[1 : half + 1][::-1], samples[size - half - 1 : size - 1][::-1]
-    else:
-        left = right = np.zeros(half, dtype=samples.dtype)
-    pieces = []
-    for offset, piece in ((0, left), (half, samples), (half + size, right)):
-        low, high = max(start - offset, 0), min(stop - offset, piece.size)
-        if low < high:
-            pieces.append(piece[low:high])
-    return np.concatenate(pieces).astype(np.float64, copy=False)
+    if samples.size <= half:  # too short to reflect: zeros, and tiny enough to pad whole
+        return np.pad(samples, half)[start:stop].astype(np.float64)
+    index = np.abs(np.arange(start, stop) - half)  # the mirror before the start...
+    index = np.where(index >= samples.size, 2 * (samples.size - 1) - index, index)  # ...and after the end
+    return samples[index].astype(np.float64)
 
 
 def mel_spectrogram_db(

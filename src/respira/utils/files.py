@@ -158,8 +158,5 @@ def swap_into_place(
     except BaseException:
         old.rename(output_dir)
         raise
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        with suppress(OSError):
-            old.unlink()
+    with suppress(OSError):
+        remove_path(old)
