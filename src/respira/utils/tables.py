@@ -16,6 +16,7 @@ __all__ = [
     "format_rows",
     "format_score",
     "format_table",
+    "is_number",
 ]
 
 COLUMN_GAP = "  "
@@ -25,10 +26,11 @@ DECIMALS = 6
 
 def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> str:
     """``value`` with ``decimals`` decimals, or ``missing`` for ``None``, NaN and non-numbers."""
-    return f"{value:.{decimals}f}" if _is_number(value) else missing
+    return f"{value:.{decimals}f}" if is_number(value) else missing
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
+    """Whether ``value`` is an ``int`` or ``float`` (not a bool) other than NaN."""
     return not isinstance(value, bool) and isinstance(value, int | float) and not math.isnan(value)
 
 
@@ -39,7 +41,7 @@ TOO_NARROW = "interval of zero width: too few samples to mean anything"
 
 def format_percent(value: object, *, missing: str = "n/a") -> str:
     """A fraction as percent, :data:`PERCENT_DECIMALS` decimals (``0.5238`` -> ``52.4``); else ``missing``."""
-    return f"{100 * value:.{PERCENT_DECIMALS}f}" if _is_number(value) else missing
+    return f"{100 * value:.{PERCENT_DECIMALS}f}" if is_number(value) else missing
 
 
 def format_score(value: object, interval: Sequence[object] | None = None, *, missing: str = "n/a") -> str:
