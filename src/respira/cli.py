@@ -160,12 +160,8 @@ def parse_command_line(
         raise
     overrides = getattr(args, "accepts_overrides", False)
     if extra:  # neither the command's options nor (train) recipe fields: refused before any work
-        unknown = [
-            name
-            for name in _unknown_options(command, extra)
-            if not overrides or name not in command.field_names
-        ]
-        if unknown:
+        unknown = _unknown_options(command, extra)
+        if unknown := [name for name in unknown if not (overrides and name in command.field_names)]:
             raise _unknown_error(command, unknown)
         if not overrides:
             (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")

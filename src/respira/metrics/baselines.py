@@ -149,8 +149,7 @@ def below_baseline(
         return None
     pick = min if lower_is_better else max
     name = pick(defined, key=defined.__getitem__)
-    beaten = value < defined[name] if lower_is_better else value > defined[name]
-    if beaten:
+    if value < defined[name] if lower_is_better else value > defined[name]:
         return None
     return BelowBaseline(headline, key, float(value), name, defined[name], lower_is_better)
 
@@ -159,11 +158,8 @@ def icbhi_below_baselines(
     metrics: Mapping[str, Any], *, prefix: str = "", where: str = ""
 ) -> list[BelowBaseline]:
     """The ICBHI headlines of flat ``metrics`` (keys after ``prefix``) that do not beat their baselines."""
-    one_sided = [
-        f"{prefix}{side}" in metrics and not _defined(metrics[f"{prefix}{side}"])
-        for side in ("sensitivity", "specificity")
-    ]
-    if any(one_sided):
+    sides = (f"{prefix}sensitivity", f"{prefix}specificity")
+    if any(side in metrics and not _defined(metrics[side]) for side in sides):  # a one-sided split
         return []
     found = []
     for key, (label, baselines) in ICBHI_HEADLINES.items():

@@ -147,7 +147,6 @@ def per_patient_icbhi(
     if len(ids) != len(labels_array):
         raise ValueError(f"patient_ids and labels have different lengths: {len(ids)} != {len(labels_array)}")
     unique_ids, patient_index = np.unique(ids, return_inverse=True)
-    patient_index = patient_index.reshape(-1)
     per_patient = [
         _scores_from_confusion(
             _confusion(labels_array[patient_index == p], predictions_array[patient_index == p])

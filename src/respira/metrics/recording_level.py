@@ -108,10 +108,7 @@ def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float
 
 def recording_strata(targets: Any) -> np.ndarray:
     """Each recording's (crackle, wheeze, normal) flags as one code, for :func:`patient_bootstrap`."""
-    truth = np.asarray(targets, dtype=np.int64)
-    if truth.ndim != 2 or truth.shape[1] != 3:
-        raise ValueError(f"expected targets [N, 3] (crackle, wheeze, normal), got {truth.shape}")
-    return truth @ np.array([4, 2, 1])
+    return np.asarray(targets, dtype=np.int64) @ np.array([4, 2, 1])
 
 
 def _patients(patient_ids: Sequence[Any], resamples: int) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -43,10 +43,6 @@ def _undefined(ax: Any, name: str, y: np.ndarray, unit: str) -> bool:
     return True
 
 
-def _title(name: str, y: np.ndarray, unit: str) -> str:
-    return f"{name}: {int(y.sum())} of {y.size} {unit}s positive"
-
-
 def _decision_label(threshold: float | None) -> str:
     return "the model's decisions" if threshold is None else f"at the model's threshold {threshold:.2f}"
 
@@ -115,11 +111,6 @@ def _threshold_panel(
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 
-def _two_panels() -> Any:
-    figure = new_figure(WIDTH, HEIGHT, margins=(0.6, 0.2, 0.6, 0.75))
-    return figure.subplots(1, len(MULTI_LABEL_NAMES), gridspec_kw={"wspace": 0.2})
-
-
 def label_curve_figures(
     targets: Any,
     probabilities: Any,
@@ -139,9 +130,10 @@ def label_curve_figures(
         kinds[THRESHOLD_FILE] = ("scores against each label's threshold", None)
     figures = {}
     for file_name, (kind, panel) in kinds.items():
-        axes = _two_panels()
+        figure = new_figure(WIDTH, HEIGHT, margins=(0.6, 0.2, 0.6, 0.75))
+        axes = figure.subplots(1, len(MULTI_LABEL_NAMES), gridspec_kw={"wspace": 0.2})
         for index, (ax, name) in enumerate(zip(axes, MULTI_LABEL_NAMES, strict=True)):
-            ax.set_title(_title(name, truth[:, index], unit))
+            ax.set_title(f"{name}: {int(truth[:, index].sum())} of {len(truth)} {unit}s positive")
             if _undefined(ax, name, truth[:, index], unit):
                 continue
             if panel is None:
@@ -151,6 +143,6 @@ def label_curve_figures(
                 panel(ax, name, truth[:, index], scores[:, index], called[:, index], threshold)
                 ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
             ax.grid(alpha=0.3)
-        axes[0].figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
-        figures[file_name] = axes[0].figure
+        figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
+        figures[file_name] = figure
     return figures

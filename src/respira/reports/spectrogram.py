@@ -39,8 +39,6 @@ class MelSpectrogram(NamedTuple):
     db: np.ndarray
     time_edges: np.ndarray
     frequency_edges: np.ndarray
-    n_fft: int
-    hop_length: int
 
 
 def _padded_segment(samples: np.ndarray, half: int, start: int, stop: int) -> np.ndarray:
@@ -104,4 +102,4 @@ def mel_spectrogram_db(
     points = np.linspace(0.0, float(hz_to_mel(sampling_rate / 2)), n_mels + 2)  # cells around the bands
     frequency_edges = mel_to_hz((points[:-1] + points[1:]) / 2)
     frequency_edges[0], frequency_edges[-1] = 0.0, sampling_rate / 2
-    return MelSpectrogram(db.T, time_edges, frequency_edges, n_fft, hop)
+    return MelSpectrogram(db.T, time_edges, frequency_edges)

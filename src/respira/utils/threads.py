@@ -108,7 +108,7 @@ def choose_num_threads(
     busy: float | None = None,
 ) -> ThreadChoice:
     """The intra-op threads to run with (module docstring); ``resumed``, an interrupted run's count,
-    replaces the automatic choice; ``cores`` and ``busy`` decide without sampling."""
+    replaces the automatic choice; ``cores`` and ``busy`` (both) decide without sampling."""
     if requested is not None:
         if requested < 1:
             raise ValueError(f"the number of threads must be at least 1, got {requested}")
@@ -125,9 +125,7 @@ def choose_num_threads(
     if resumed is not None:
         return ThreadChoice(max(1, resumed), "resumed")
     if cores is None or busy is None:
-        measured_cores, measured_busy = _machine()
-        cores = measured_cores if cores is None else cores
-        busy = measured_busy if busy is None else busy
+        cores, busy = _machine()
     return ThreadChoice(max(1, cores - min(round(busy), cores) - dataloader_workers), "automatic")
 
 
