@@ -56,15 +56,11 @@ def cycle_label(crackle: int, wheeze: int) -> str:
     return CLASS_NAMES[int(bool(crackle)) + 2 * int(bool(wheeze))]
 
 
-def _is_tensor(value: Any) -> bool:
-    return type(value).__module__.startswith("torch") and hasattr(value, "is_floating_point")
-
-
 def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor) -> Any:
     """The ``[N, 2]`` (crackle, wheeze) int64 flags of 1-D class indices 0..3, as an array or a tensor
     like ``classes``; ``ValueError`` for an array of anything else (a tensor, the losses' hot path, is
     not checked)."""
-    if _is_tensor(classes):
+    if type(classes).__module__.startswith("torch"):
         import torch
 
         indices = classes.long()

@@ -242,8 +242,7 @@ class RunRecord:
 
 
 def _without_retired(section: Any, cls: type, name: str) -> Any:
-    """A section of the record without the retired options that were off (unknown keys at ``null`` or
-    ``false``); any other unknown key stays, and is refused."""
+    """``section`` without unknown keys at ``null`` or ``false`` (retired options that were off)."""
     annotation = typing.get_type_hints(cls).get(name)
     if not (isinstance(section, dict) and dataclasses.is_dataclass(annotation)):
         return section

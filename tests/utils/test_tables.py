@@ -21,7 +21,6 @@ def test_alignment_indent_and_no_trailing_spaces() -> None:
     ragged = format_table([["mean", ""], ["0", "0.5"]], ["seed", "score"], align="<<")
     assert all(line == line.rstrip() for line in ragged.splitlines())
     assert format_table([]) == ""
-    assert format_table([[1]], ["n"], rule=False) == "n\n1"
 
 
 def test_numbers_and_missing_values() -> None:

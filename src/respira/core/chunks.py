@@ -128,9 +128,7 @@ class MirroredRecording:
         self.margin = margin
 
     def has(self, index: int) -> bool:
-        if self.recording.has(max(0, index - self.margin)):
-            return True
-        return index < self.total()
+        return self.recording.has(max(0, index - self.margin)) or index < self.total()
 
     def total(self) -> int:
         return self.recording.total() + 2 * self.margin
@@ -157,7 +155,4 @@ def iter_chunk_spans(
         yield index * step, index * step + chunk_samples, False
         index += 1
     total = recording.total()
-    if total <= chunk_samples:
-        yield 0, total, True
-    else:
-        yield total - chunk_samples, total, True
+    yield max(total - chunk_samples, 0), total, True

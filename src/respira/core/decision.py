@@ -194,7 +194,6 @@ def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]
     array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
     if not is_multi_label(config):
         return array[:, flag_order(config)], decision
-    assert decision.thresholds is not None
     return flag_class_scores(decision.flags, decision.thresholds), decision
 
 

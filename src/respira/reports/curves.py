@@ -26,12 +26,8 @@ WIDTH, HEIGHT = 12.0, 5.4  # the figures' size in inches (their panels at fixed 
 
 
 def _operating_point(y: np.ndarray, called: np.ndarray) -> tuple[float, float, float]:
-    """(sensitivity, specificity, precision) of the 0/1 decisions ``called``."""
-    positives, negatives, calls = int(y.sum()), int((1 - y).sum()), int(called.sum())
-    hits = int(called[y == 1].sum())
-    sensitivity = hits / positives if positives else np.nan
-    specificity = 1.0 - int(called[y == 0].sum()) / negatives if negatives else np.nan
-    return sensitivity, specificity, hits / calls if calls else np.nan
+    """(sensitivity, specificity, precision) of the 0/1 decisions ``called`` (both classes in ``y``)."""
+    return called[y == 1].mean(), 1.0 - called[y == 0].mean(), y[called].mean() if called.any() else np.nan
 
 
 def _undefined(ax: Any, name: str, y: np.ndarray, unit: str) -> bool:

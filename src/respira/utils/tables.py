@@ -62,9 +62,8 @@ def format_table(
     *,
     align: str | None = None,
     indent: str = "",
-    rule: bool = True,
 ) -> str:
-    """``rows`` (and a ``header``, underlined if ``rule``) as aligned columns; ``align``: ``<`` or ``>``
+    """``rows`` (and an underlined ``header``) as aligned columns; ``align``: ``<`` or ``>``
     per column (default: all right)."""
     lines = [[str(cell) for cell in row] for row in ([header] if header is not None else []) + list(rows)]
     if not lines:
@@ -73,7 +72,7 @@ def format_table(
     align = align or ">" * count
     lines = [line + [""] * (count - len(line)) for line in lines]
     widths = [max(len(line[k]) for line in lines) for k in range(count)]
-    if header is not None and rule:
+    if header is not None:
         lines.insert(1, ["-" * width for width in widths])
 
     def render(cells: list[str]) -> str:
