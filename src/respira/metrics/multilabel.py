@@ -51,10 +51,8 @@ def validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, n
     if target_array.shape[0] == 0:
         raise ValueError("targets and probabilities are empty: there is nothing to score")
     target_array = binary_flags(target_array, "targets")
-    if not np.all(np.isfinite(prob_array)):
-        raise ValueError("probabilities contain a non-finite value")
-    if np.any((prob_array < 0) | (prob_array > 1)):
-        bad = prob_array[(prob_array < 0) | (prob_array > 1)][0]
+    if np.any(outside := ~((prob_array >= 0) & (prob_array <= 1))):  # NaN too
+        bad = prob_array[outside][0]
         raise ValueError(f"probabilities must lie in [0, 1] (apply a sigmoid to logits first), got {bad!r}")
     return target_array, prob_array
 

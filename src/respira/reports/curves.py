@@ -51,8 +51,7 @@ def _roc_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndar
     se, sp, _ = _operating_point(y, called)
     point = f"{_decision_label(t)}: Se {se:.2f}, Sp {sp:.2f}"
     ax.plot([1 - sp], [se], "o", color=POINT_COLOUR, ms=9, label=point)
-    ax.set_xlabel("1 − specificity (false positive rate)")
-    ax.set_ylabel("sensitivity (true positive rate)")
+    ax.set(xlabel="1 − specificity (false positive rate)", ylabel="sensitivity (true positive rate)")
     ax.legend(loc="lower right", fontsize=9)
 
 
@@ -69,8 +68,7 @@ def _pr_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarr
         ax.plot([se], [ppv], "o", color=POINT_COLOUR, ms=9, label=point)
     else:  # no positive call: the point has no precision
         ax.plot([], [], "o", color=POINT_COLOUR, ms=9, label=f"{_decision_label(t)}: no {name} call")
-    ax.set_xlabel("recall (sensitivity)")
-    ax.set_ylabel("precision")
+    ax.set(xlabel="recall (sensitivity)", ylabel="precision")
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 
@@ -100,10 +98,8 @@ def _threshold_panel(
     ax.axvline(own, color=POINT_COLOUR, ls="--", lw=1.5, label=f"the model's threshold {own:.2f}")
     for _, values in curves.values():
         ax.plot([own], [values[at]], "o", color=POINT_COLOUR, ms=6)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.02, 1.02)
+    ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), ylabel="score")
     ax.set_xlabel(f"{name} threshold (present when its probability is at least this)")
-    ax.set_ylabel("score")
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 

@@ -98,14 +98,12 @@ def _draw_spectrogram(ax: Any, cax: Any, waveform: np.ndarray, sampling_rate: in
     edges = (spectrogram.time_edges, spectrogram.frequency_edges)
     mesh = ax.pcolormesh(*edges, spectrogram.db, cmap="magma", shading="flat", rasterized=True)
     ax.set_yscale("function", functions=(hz_to_mel, mel_to_hz))
-    ax.set_ylim(spectrogram.frequency_edges[0], spectrogram.frequency_edges[-1])
-    top = spectrogram.frequency_edges[-1]
+    bottom, top = spectrogram.frequency_edges[[0, -1]]
+    ax.set(ylim=(bottom, top), ylabel="frequency (Hz, mel scale)")
     ax.yaxis.set_major_locator(FixedLocator([f for f in FREQUENCY_TICKS if f <= top]))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda hz, _: f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:g}"))
     ax.yaxis.set_minor_locator(FixedLocator([]))
-    ax.set_ylabel("frequency (Hz, mel scale)")
-    colour_bar = ax.figure.colorbar(mesh, cax=cax, format="%+2.0f dB")
-    colour_bar.set_label("power (dB re. maximum)")
+    ax.figure.colorbar(mesh, cax=cax, format="%+2.0f dB", label="power (dB re. maximum)")
 
 
 def _draw_probabilities(
@@ -130,9 +128,7 @@ def _draw_probabilities(
             handles.append(
                 ax.axhline(thresholds[index], color=colour, linestyle="--", linewidth=1.2, label=label)
             )
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
-    ax.set_ylabel("probability")
+    ax.set(ylim=(-0.03, 1.03), yticks=[0.0, 0.25, 0.5, 0.75, 1.0], ylabel="probability")
     ax.grid(True, alpha=0.3)
     return handles
 

@@ -78,8 +78,7 @@ def training_curves_figure(
             marker = "o" if key == "eval_loss" or len(xs) < 30 else None
             (line,) = ax.plot(xs, ys, marker=marker, markersize=4, linewidth=1.6, label=f"{label} [{key}]")
             handles.append(line)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("loss")
+    ax.set(xlabel=x_label, ylabel="loss")
     ax.grid(True, alpha=0.3)
     if x_key is not None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

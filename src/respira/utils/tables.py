@@ -50,10 +50,7 @@ def format_score(value: object, interval: Sequence[object] | None = None, *, mis
     if interval is None or len(interval) != 2 or any(format_percent(end) == "n/a" for end in interval):
         return text
     low, high = (format_percent(end) for end in interval)
-    text += f" [{low}, {high}]"
-    if low == high:
-        text += f" ({TOO_NARROW})"
-    return text
+    return f"{text} [{low}, {high}]" + (f" ({TOO_NARROW})" if low == high else "")
 
 
 def format_table(
