@@ -119,10 +119,9 @@ def _draw_probabilities(
         xs, ys = step_series(rows, name, duration)
         colour, style = PROBABILITY_COLOURS[name], "default" if cycles else "steps-mid"
         label = f"P({name}s present)" + (f"\n= p_{name} + p_both" if single_label else "")
-        (line,) = ax.plot(xs, ys, color=colour, linewidth=2.0, drawstyle=style, label=label)
-        handles.append(line)
+        handles += ax.plot(xs, ys, color=colour, linewidth=2.0, drawstyle=style, label=label)
         if not cycles and len(rows) <= 60:  # dots at the window centres, where each value belongs
-            ax.plot(xs[1:-1], ys[1:-1], linestyle="none", marker="o", markersize=3.5, color=line.get_color())
+            ax.plot(xs[1:-1], ys[1:-1], linestyle="none", marker="o", markersize=3.5, color=colour)
         if thresholds is not None:
             label = f"{name} threshold ({thresholds[index]:.2f})"
             handles.append(
@@ -146,10 +145,8 @@ def _draw_frames(ax: Any, times: np.ndarray, posteriors: np.ndarray) -> list[Any
         xs = times[:count]
         if step > 1:
             values, xs = values.reshape(-1, step).max(axis=1), xs.reshape(-1, step).mean(axis=1)
-        (line,) = ax.plot(
-            xs, values, color=PROBABILITY_COLOURS[name], linewidth=0.8, alpha=0.7, label=f"{name} per frame"
-        )
-        handles.append(line)
+        colour = PROBABILITY_COLOURS[name]
+        handles += ax.plot(xs, values, color=colour, linewidth=0.8, alpha=0.7, label=f"{name} per frame")
     return handles
 
 

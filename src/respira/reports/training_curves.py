@@ -76,8 +76,7 @@ def training_curves_figure(
         xs, ys = _series(entries, key, x_key)
         if xs:
             marker = "o" if key == "eval_loss" or len(xs) < 30 else None
-            (line,) = ax.plot(xs, ys, marker=marker, markersize=4, linewidth=1.6, label=f"{label} [{key}]")
-            handles.append(line)
+            handles += ax.plot(xs, ys, marker=marker, markersize=4, linewidth=1.6, label=f"{label} [{key}]")
     ax.set(xlabel=x_label, ylabel="loss")
     ax.grid(True, alpha=0.3)
     if x_key is not None:
@@ -86,12 +85,10 @@ def training_curves_figure(
     if xs:
         score_axis = ax.twinx()
         label = f"validation ICBHI score, % [{SCORE_KEY}]"
-        (line,) = score_axis.plot(
+        handles += score_axis.plot(
             xs, ys, color="black", linestyle="--", marker="s", markersize=4, label=label
         )
-        score_axis.set_ylabel("validation ICBHI score (%)")
-        score_axis.set_ylim(0.0, 100.0)
-        handles.append(line)
+        score_axis.set(ylabel="validation ICBHI score (%)", ylim=(0.0, 100.0))
         evaluated = (entry for entry in entries if is_number(entry.get(SCORE_KEY)))
         selected = next((entry for entry in evaluated if entry.get("step") == best_step), None)
         if selected is not None:
@@ -101,7 +98,7 @@ def training_curves_figure(
             where += [f"epoch {float(selected['epoch']):g}"] if is_number(selected.get("epoch")) else []
             label = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
             label += f": validation ICBHI score {100 * float(selected[SCORE_KEY]):.2f} %"
-            (marker,) = score_axis.plot(
+            handles += score_axis.plot(
                 [x],
                 [100.0 * float(selected[SCORE_KEY])],
                 linestyle="none",
@@ -112,7 +109,6 @@ def training_curves_figure(
                 markerfacecolor=SELECTED_COLOUR,
                 markeredgecolor="black",
             )
-            handles.append(marker)
     if handles:
         figure.legend(handles=handles, loc="lower center", ncols=2, fontsize=9, frameon=False)
     else:

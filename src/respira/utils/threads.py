@@ -130,22 +130,32 @@ def choose_num_threads(
 
 
 def read_recorded_threads(path: str | Path) -> int | None:
-    """The thread count a run recorded in ``path``, capped at the usable cores; ``None`` without one (a
-    damaged file is ignored: the count is chosen again)."""
+    """The thread count a run recorded in ``path``, capped at the usable cores; ``None`` (a damaged file
+    warns) without one."""
+    path = Path(path)
+    if not path.exists():
+        return None
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8")).get("num_threads")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return None
-    cores = available_cpus(cgroup_cpu_limit())
-    if value > cores:
-        warnings.warn(
-            f"{path}: num_threads {value} is more than the {cores} usable cores; the run resumes with "
-            f"{cores} and records that",
-            stacklevel=2,
-        )
-    return min(value, cores)
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        problem = f"not valid JSON ({error})"
+    else:
+        value = data.get("num_threads") if isinstance(data, dict) else None
+        if not isinstance(value, bool) and isinstance(value, int) and value >= 1:
+            cores = available_cpus(cgroup_cpu_limit())
+            if value > cores:
+                warnings.warn(
+                    f"{path}: num_threads {value} is more than the {cores} usable cores; the run resumes "
+                    f"with {cores} and records that",
+                    stacklevel=2,
+                )
+            return min(value, cores)
+        found = repr(value) if isinstance(data, dict) and "num_threads" in data else "no such key"
+        problem = f"num_threads should be a whole number of at least 1, got {found}"
+    warnings.warn(
+        f"{path}: {problem}; ignored: the thread count is chosen again and the file rewritten", stacklevel=2
+    )
+    return None
 
 
 def apply_num_threads(
