@@ -17,8 +17,9 @@ from matplotlib.figure import Figure
 import respira.core.decision
 from respira.audio import audio_duration, read_audio
 from respira.core.events import Event
+from respira.core.windows import window_starts
 from respira.hub.loading import load_model
-from respira.inference.engine import predict_files, predict_windows, window_starts
+from respira.inference.engine import predict_files, predict_windows
 from respira.reports import event_bars, recording_plot
 from respira.reports.recording_plot import plot_recording, recording_figure
 from respira.reports.spectrogram import MAX_COLUMNS

@@ -20,18 +20,6 @@ from ..data.labels_csv import UnlabelledRowsWarning
 from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
 
-__all__ = [
-    "MIN_UNITS",
-    "LabelledRecording",
-    "SiteRecordings",
-    "SiteSample",
-    "check_site_recordings",
-    "embed_recordings",
-    "linear_head",
-    "read_site_recordings",
-    "site_head_refusal",
-]
-
 _SAMPLE_FORMAT = 1
 
 
@@ -72,8 +60,8 @@ class SiteRecordings:
 
 
 def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
-    """Every labelled recording of ``data_dir`` read as ``dataset``, checked by
-    :func:`check_site_recordings`."""
+    """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
+    :data:`MIN_UNITS` units, or no normal or no abnormal recording."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
@@ -119,7 +107,16 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
                 LabelledRecording(path, bool(row.crackle), bool(row.wheeze), unit, recording_id)
             )
         sample = SiteRecordings(tuple(recordings), dataset, root, named, left_out)
-    check_site_recordings(sample)
+    where = f"--data_dir {root} ({dataset})"
+    if sample.units < MIN_UNITS:
+        raise ValueError(
+            f"{where} holds {sample.units} {sample.unit_name.split(' ')[0]}; fit-site needs at least "
+            f"{MIN_UNITS} to fit and judge out of sample (patient-wise nested cross-validation)"
+        )
+    abnormal = sum(1 for r in sample.recordings if r.crackle or r.wheeze)
+    lacking = unmeasurable(len(sample.recordings) - abnormal, abnormal)
+    if lacking is not None:
+        raise ValueError(f"{where} has {lacking}; fit-site needs both")
     return sample
 
 
@@ -128,22 +125,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def check_site_recordings(sample: SiteRecordings) -> None:
-    """One-line ``ValueError`` for fewer than :data:`MIN_UNITS` units, or no normal or no abnormal
-    recording."""
-    where = f"--data_dir {sample.data_dir} ({sample.dataset})"
-    if sample.units < MIN_UNITS:
-        raise ValueError(
-            f"{where} holds {sample.units} {sample.unit_name.split(' ')[0]}; fit-site needs at least "
-            f"{MIN_UNITS} to fit and judge out of sample (patient-wise nested cross-validation)"
-        )
-    abnormal = sum(1 for r in sample.recordings if r.crackle or r.wheeze)
-    normal = len(sample.recordings) - abnormal
-    lacking = unmeasurable(normal, abnormal)
-    if lacking is not None:
-        raise ValueError(f"{where} has {lacking}; fit-site needs both")
 
 
 @dataclass(frozen=True, eq=False)
