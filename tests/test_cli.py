@@ -207,33 +207,19 @@ def test_demo_refuses_a_folder_holding_an_earlier_demo(
     assert (output / part / "precious.txt").read_text() == "an earlier result"
 
 
-def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
-    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve), over an earlier demo."""
+def test_the_demo_runs_end_to_end(tmp_path: Path, capsys) -> None:
+    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve), over an earlier demo, in
+    this process (``-m respira`` runs fresh in test_distributed.py's and the docs' accelerate launches)."""
     (tmp_path / "demo" / "run").mkdir(parents=True)
     (tmp_path / "demo" / "run" / "stale.txt").write_text("from an earlier demo")
     (tmp_path / "demo" / "notes.txt").write_text("the user's own file")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "respira",
-            "demo",
-            "--output_dir",
-            str(tmp_path / "demo"),
-            "--overwrite",
-            "--num_train_epochs",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    status = main(["demo", "--output_dir", str(tmp_path / "demo"), "--overwrite", "--num_train_epochs", "1"])
+    result = capsys.readouterr()
+    assert status == 0, result.err[-3000:]
     for stage in range(1, 7):
-        assert f"[{stage}/6" in result.stdout
-    assert "test ICBHI score" in result.stdout
-    assert "demo finished" in result.stdout
+        assert f"[{stage}/6" in result.out
+    assert "test ICBHI score" in result.out
+    assert "demo finished" in result.out
     export = tmp_path / "demo" / "export"
     assert sorted(p.name for p in export.iterdir()) == [
         "README.md",
@@ -249,8 +235,8 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     assert not (tmp_path / "demo" / "run" / "stale.txt").exists()
     assert (tmp_path / "demo" / "notes.txt").read_text() == "the user's own file"
     plots = sorted((tmp_path / "demo" / "predictions").glob("*.png"))  # two recordings drawn
-    assert len(plots) == 2 and all(plot.name in result.stdout for plot in plots)
-    assert result.stdout.count("annotated") >= 2  # the tables of predicted vs annotated cycles
+    assert len(plots) == 2 and all(plot.name in result.out for plot in plots)
+    assert result.out.count("annotated") >= 2  # the tables of predicted vs annotated cycles
 
 
 # A misspelled option of each command, and the option it should suggest.

@@ -1,4 +1,5 @@
-"""Run by test_distributed.py (1 process, or 2 under torchrun): a few steps with ADD; dump the losses."""
+"""A few steps with ADD: :func:`losses` in test_distributed.py's process, or run under torchrun (2 processes)
+to dump them."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import torch
 
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from conftest import TINY_AST, tiny_model
+if __package__:
+    from .conftest import TINY_AST, tiny_model
+else:
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from conftest import TINY_AST, tiny_model
 
 
-def main(dataset_dir: str, output_dir: str, batch_size: int, result: str) -> None:
-    warnings.simplefilter("ignore")
-    datasets.disable_progress_bars()
+def losses(dataset_dir: str, output_dir: str, batch_size: int) -> dict:
+    """The logged losses of 3 steps and the world size."""
     torch.manual_seed(0)
     train = datasets.load_from_disk(dataset_dir)
     args = RespiraTrainingArguments(
@@ -41,9 +44,16 @@ def main(dataset_dir: str, output_dir: str, batch_size: int, result: str) -> Non
     model = tiny_model(TINY_AST, ast_length_policy="adapt")
     trainer = RespiraTrainer(model, args, train)
     trainer.train()
-    if trainer.is_world_process_zero():
-        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-        Path(result).write_text(json.dumps({"losses": losses, "world_size": args.world_size}))
+    logged = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {"losses": logged, "world_size": args.world_size, "main": trainer.is_world_process_zero()}
+
+
+def main(dataset_dir: str, output_dir: str, batch_size: int, result: str) -> None:
+    warnings.simplefilter("ignore")
+    datasets.disable_progress_bars()
+    found = losses(dataset_dir, output_dir, batch_size)
+    if found.pop("main"):
+        Path(result).write_text(json.dumps(found))
     # Nothing is left to compute: skip the interpreter's teardown, where gloo's threads occasionally
     # abort the process ("terminate called without an active exception"); destroying the process
     # group instead hung in about 1 run of 6.
