@@ -151,7 +151,7 @@ def main() -> None:
                 trainer = trainer_for(fresh_model(seed), run_args, rows, validation)
                 trainer.train()
                 score = trainer.evaluate()["eval_icbhi_score"]
-                tested = trainer.evaluate_test(test)["test_icbhi_score"]
+                tested = trainer.evaluate_test(test).metrics["test_icbhi_score"]
                 epochs = round(trainer.state.epoch)
                 sweep.setdefault(k, []).append((score, tested, epochs))
                 line = f"  K={k} seed {seed}: validation {score:.4f}, test {tested:.4f}, {epochs} epochs"

@@ -77,7 +77,7 @@ def test_checkpoints_are_selected_and_kept_at_their_tuned_thresholds(icbhi_split
     assert best["eval_icbhi_score"] >= at_half  # 0.5 is one of the candidates
 
     # the test split is decided at the kept thresholds, never tuned on
-    scored = trainer.evaluate_test(test)
+    scored = trainer.evaluate_test(test).metrics
     assert [
         scored["test_threshold_crackle"],
         scored["test_threshold_wheeze"],

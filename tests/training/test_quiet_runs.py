@@ -1,4 +1,5 @@
-"""Quiet CPU runs: no pin_memory or early-stopping warnings, a device-shift note only when it applies."""
+"""Quiet CPU runs: no pin_memory or early-stopping warnings, a device-shift note only when it applies, the
+test split scored once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import torch
 import yaml
 
 from respira.cli import main
-from respira.training import RespiraTrainingArguments
+from respira.evaluation import cycles
+from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.recipe.recipe import parse_recipe
 
 from .conftest import TINY_RECIPE
@@ -66,9 +68,23 @@ def test_common_option_names_suggest_respiras_own() -> None:
 
 
 def test_a_cpu_run_is_quiet_and_notes_an_unseen_test_device(
-    corpus_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+    corpus_copy: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _train_only_on_other_devices(corpus_copy)
+    passes: list[
+        str
+    ] = []  # each pass of the model over a split: the trainer's prefix, "report" for the report's
+    loop, run = RespiraTrainer.evaluation_loop, cycles._run
+    monkeypatch.setattr(
+        RespiraTrainer,
+        "evaluation_loop",
+        lambda *a, **k: passes.append(k["metric_key_prefix"]) or loop(*a, **k),
+    )
+    monkeypatch.setattr(cycles, "_run", lambda *a: passes.append("report") or run(*a))
     recipe = tmp_path / "recipe.yaml"
     # without use_cpu (which makes transformers turn pinning off itself), as on a laptop without a GPU
     options = {key: value for key, value in TINY_RECIPE.items() if key != "use_cpu"}
@@ -92,6 +108,7 @@ def test_a_cpu_run_is_quiet_and_notes_an_unseen_test_device(
     assert json.loads((output / "metrics.json").read_text())["device_shift"] == notes[0]
     # the test evaluation reports each device and chest location, with the split's counts
     report = json.loads((output / "evaluation_test" / "metrics.json").read_text())
+    assert [name for name in passes if name != "eval"] == ["test"]  # the report reuses the test scoring
     by_device = report["by_device"]
     assert SHIFTED_DEVICE in by_device
     for column in ("by_device", "by_chest_location"):

@@ -66,7 +66,7 @@ def test_selection_on_validation_and_test_metrics_written_once(icbhi_splits, tmp
     assert trainer.state.best_metric == max(
         e["eval_icbhi_score"] for e in trainer.state.log_history if "eval_icbhi_score" in e
     )
-    metrics = trainer.evaluate_test(icbhi_splits["test"])
+    metrics = trainer.evaluate_test(icbhi_splits["test"]).metrics
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test_icbhi_score", "test_specificity", "test_sensitivity"):
         assert key in written

@@ -137,8 +137,10 @@ def evaluate_model(
     thresholds: Sequence[float] | None = None,
     audio_column: str = "audio",
     label_column: str = "label",
+    logits: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Score ``model`` on a ``datasets.Dataset`` of cycles and write the report files to ``output_dir``."""
+    """Score ``model`` (or take its ``logits``) on a ``datasets.Dataset`` of cycles; write the report files
+    to ``output_dir``."""
     import datasets
 
     if batch_size < 1:
@@ -154,7 +156,7 @@ def evaluate_model(
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
 
-    logits = _run(model, dataset, audio_column, batch_size)
+    logits = _run(model, dataset, audio_column, batch_size) if logits is None else logits.astype(np.float64)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
     if problem_type == MULTI_LABEL:

@@ -64,11 +64,10 @@ def fold_run(fold: int, seed: int, outcome: SeedOutcome, test: datasets.Dataset)
     from ...core.decision import decide
     from ...metrics.thresholds import sigmoid
 
-    trainer = outcome.trainer
-    logits = np.asarray(trainer.predict_logits(test), dtype=np.float64)
-    multi_label = trainer.model.config.problem_type == MULTI_LABEL
-    probabilities = sigmoid(logits) if multi_label else softmax(logits, axis=1)
-    decision = decide(probabilities, trainer.model.config)
+    config = outcome.trainer.model.config
+    logits = np.asarray(outcome.test_logits, dtype=np.float64)
+    probabilities = sigmoid(logits) if config.problem_type == MULTI_LABEL else softmax(logits, axis=1)
+    decision = decide(probabilities, config)
     labels = np.asarray(test["label"])
     return FoldRun(fold, seed, outcome, cycle_keys(test), labels, decision.classes, decision.flags)
 

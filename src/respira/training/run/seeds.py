@@ -22,6 +22,7 @@ from .cross_fit import cross_fit_thresholds, selected_epochs
 
 if TYPE_CHECKING:
     import datasets
+    import numpy as np
 
     from ..trainer.trainer import RespiraTrainer
 
@@ -29,12 +30,13 @@ if TYPE_CHECKING:
 @dataclass
 class SeedOutcome:
     """What training one seed gave: its trainer, its ``eval_*`` and ``test_*`` metrics (empty without the
-    split) and how its embedding cache was built (kept when the trainer is dropped)."""
+    split), how its embedding cache was built (kept when the trainer is dropped) and its test logits."""
 
     trainer: RespiraTrainer
     validation: dict[str, Any]
     test: dict[str, Any]
     embedding_passes: list[EmbeddingPass] = field(default_factory=list)
+    test_logits: np.ndarray | None = None
 
     @property
     def validation_score(self) -> float | None:
@@ -54,6 +56,7 @@ def run_seed(
 ) -> SeedOutcome:
     """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it."""
     import transformers
+    from transformers.trainer_utils import PredictionOutput
 
     transformers.set_seed(seed)
     args = replace(args, seed=seed, output_dir=str(folder))
@@ -83,9 +86,10 @@ def run_seed(
     if fitted is not None:
         validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
         validation["eval_cross_fit_epochs"] = fitted.epochs
-    test = trainer.evaluate_test(splits["test"]) if "test" in splits else {}
+    test = trainer.evaluate_test(splits["test"]) if "test" in splits else PredictionOutput(None, None, {})
     share = getattr(trainer, "embedding_share", None)
-    return SeedOutcome(trainer, validation, test, list(share.passes) if share is not None else [])
+    passes = list(share.passes) if share is not None else []
+    return SeedOutcome(trainer, validation, test.metrics, passes, test.predictions)
 
 
 def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:

@@ -227,7 +227,7 @@ def _train(
     record = build_run_record(model_args, kept_data, run_args, args, seeds, trainer.model, metrics)
     record = replace(record, selected_seed=selected, selected_fold=kept_fold)
     record.save(folder)
-    write_reports(trainer, folds[kept_fold], folder)
+    write_reports(kept, folds[kept_fold], folder)
     if kfold:
         log(fold_table(summary))
         return summary
@@ -338,15 +338,18 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
     trainer.save_metrics("test", summary)
 
 
-def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
+def write_reports(kept: SeedOutcome, splits: datasets.DatasetDict, output_dir: Path) -> None:
     """Training curves, the test split's evaluation report and the model card (``README.md``)."""
     from ...evaluation.cycles import evaluate_model
     from ...hub.card_render import card_data_from_run_dir, render_model_card
     from ...reports.training_curves import plot_training_curves
 
+    trainer = kept.trainer
     state = trainer.state  # the kept model: the best checkpoint with load_best_model_at_end, else the last
     selected = state.best_global_step if trainer.args.load_best_model_at_end else state.global_step
     plot_training_curves(state.log_history, output_dir / "training_curves.png", best_step=selected)
     if "test" in splits:
-        evaluate_model(trainer.model, splits["test"], output_dir=output_dir / "evaluation_test")
+        evaluate_model(
+            trainer.model, splits["test"], output_dir=output_dir / "evaluation_test", logits=kept.test_logits
+        )
     render_model_card(card_data_from_run_dir(output_dir)).save(output_dir / "README.md")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
+from transformers.trainer_utils import PredictionOutput
 
 from ...labels import CLASS_NAMES, classes_to_flags
 from ...losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss, patch_mix_plan
@@ -230,10 +231,7 @@ class RespiraTrainer(DecisionRule, Trainer):
 
     def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
         """The model's logits ``[N, outputs]`` for every row of ``dataset``, without augmentation."""
-        logits = self.predict(self._embedded(dataset), metric_key_prefix="predict").predictions
-        while isinstance(logits, tuple):
-            logits = logits[0]
-        return np.asarray(logits)
+        return _logits(self.predict(self._embedded(dataset), metric_key_prefix="predict").predictions)
 
     def _load_best_model(self) -> None:
         """Load the best checkpoint's weights and restore the thresholds its selection score used."""
@@ -348,20 +346,19 @@ class RespiraTrainer(DecisionRule, Trainer):
             existing.update(metrics)
             write_json_atomic(path, existing, default=str)
 
-    def evaluate_test(self, test_dataset: datasets.Dataset) -> dict[str, float]:
-        """Score the test split once (after selection on validation) and save it (:meth:`save_metrics`)."""
-        test_dataset = self._embedded(test_dataset)
-        handler = self.callback_handler
-        stoppers = [callback for callback in handler.callbacks if isinstance(callback, EarlyStoppingCallback)]
-        for callback in stoppers:  # it watches validation scores only: no warning about test metrics
-            handler.remove_callback(callback)
-        try:
-            metrics = self.evaluate(eval_dataset=test_dataset, metric_key_prefix="test")
-        finally:
-            for callback in stoppers:
-                handler.add_callback(callback)
-        self.save_metrics("test", metrics)
-        return metrics
+    def evaluate_test(self, test_dataset: datasets.Dataset) -> PredictionOutput:
+        """Score the test split once (after selection on validation), log and save its metrics; return them
+        with its logits."""
+        output = self.predict(self._embedded(test_dataset), metric_key_prefix="test")
+        self.log(output.metrics)
+        self.save_metrics("test", output.metrics)
+        return output._replace(predictions=_logits(output.predictions))
+
+
+def _logits(predictions: Any) -> np.ndarray:
+    while isinstance(predictions, tuple):
+        predictions = predictions[0]
+    return np.asarray(predictions)
 
 
 def _compact_logs(trainer: Trainer) -> None:
