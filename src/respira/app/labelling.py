@@ -29,9 +29,6 @@ __all__ = ["SPECTROGRAM_TOP", "LabelSession", "Prepared"]
 
 SPECTROGRAM_TOP = 4000.0
 """The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it)."""
-FRAMES_PER_SECOND = 100
-FFT_SECONDS = 0.032
-DYNAMIC_RANGE_DB = 80.0
 KEEP_PREPARED = 4
 
 
@@ -47,23 +44,16 @@ class Prepared:
 
 
 def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
-    """The spectrogram of ``waveform`` as a PNG, 0 Hz to :data:`SPECTROGRAM_TOP`, in dB."""
+    """``respira predict --plot``'s mel spectrogram of ``waveform`` as a PNG, 0 Hz to :data:`SPECTROGRAM_TOP`."""
     from matplotlib import colormaps
     from PIL import Image
 
-    n_fft = int(2 ** np.ceil(np.log2(FFT_SECONDS * rate)))
-    hop = max(1, rate // FRAMES_PER_SECOND)
-    padded = np.pad(waveform.astype(np.float32), (n_fft // 2, n_fft // 2))
-    if padded.shape[0] < n_fft:
-        padded = np.pad(padded, (0, n_fft - padded.shape[0]))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    spectrum = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1))
-    top = min(int(SPECTROGRAM_TOP / (rate / n_fft)) + 1, spectrum.shape[1])
-    decibels = 20 * np.log10(spectrum[:, :top].T[::-1] + 1e-10)
-    peak = float(decibels.max())
-    scaled = np.clip((decibels - (peak - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB, 0, 1)
+    from ..reports.spectrogram import TOP_DB, mel_spectrogram_db
+
+    spectrogram = mel_spectrogram_db(waveform, rate)
+    shown = spectrogram.db[spectrogram.frequency_edges[:-1] < SPECTROGRAM_TOP][::-1]
     colours = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    image = Image.fromarray(colours[(scaled * 255).astype(np.uint8)], "RGB")
+    image = Image.fromarray(colours[((shown / TOP_DB + 1) * 255).astype(np.uint8)], "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()

@@ -50,18 +50,18 @@ MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 
 _CONDITIONAL: dict[str, tuple[str, Any]] = {  # options that only matter when another one is set
-    **dict.fromkeys(("group_by_key", "samples_per_group"), ("batch_sampler", "group_by_metadata")),
     **dict.fromkeys(("aux_loss_weight", "aux_loss_options", "aux_input"), ("aux_loss", bool)),
     **dict.fromkeys(
         ("two_stage_rounds", "head_epochs", "head_learning_rate"), ("schedule", "contrastive_two_stage")
     ),
     **dict.fromkeys(("threshold_folds", "threshold_aggregation"), ("threshold_source", "cross_fit")),
     "concat_classes": ("concat_same_label", bool),
+    "group_by_key": ("batch_sampler", "group_by_metadata"),  # the template reads it; no row
     "mil_pooling": ("mil_weight", bool),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "concat_same_label", "warmup_steps", "lora_r"),
-    *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
+    *("label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
     "mil_weight",
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
