@@ -21,7 +21,7 @@ from ..data import corpus
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
-from ..pretrained import BUILD_RECORD, SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
+from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_score
@@ -43,7 +43,6 @@ __all__ = [
     "card_data_from_run_dir",
     "render_folder_card",
     "render_model_card",
-    "site_card_section",
 ]
 
 MODEL_CARD_TEMPLATE = "model_card_template.md"
@@ -208,16 +207,6 @@ def _template() -> Any:
     return environment.from_string(
         resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
     )
-
-
-def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
-    """The template's ``site_fit`` block for ``folder`` (``base_folder``: the base model's folder)."""
-    record = read_site_fit(folder)
-    if record is None:
-        raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
-    template = _template()
-    context = template.new_context(site_fit_context(record, base_folder))
-    return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks["site_fit"](context)))
 
 
 def render_model_card(card_data: RespiraModelCardData) -> ModelCard:
