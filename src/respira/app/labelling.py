@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,17 +33,16 @@ KEEP_PREPARED = 4
 
 @dataclass(frozen=True)
 class Prepared:
-    """One recording ready to show, and the seconds it took to prepare."""
+    """One recording ready to show."""
 
     duration: float
     wav: bytes
     png: bytes
     windows: list[dict[str, float]]
-    seconds: float = 0.0
 
 
 def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
-    """``respira predict --plot``'s mel spectrogram of ``waveform`` as a PNG, 0 Hz to :data:`SPECTROGRAM_TOP`."""
+    """The mel spectrogram ``respira predict --plot`` draws, as a PNG from 0 Hz to :data:`SPECTROGRAM_TOP`."""
     from matplotlib import colormaps
     from PIL import Image
 
@@ -102,7 +100,6 @@ class LabelSession:
             return next((at for at in pending if at not in self.skipped), None)
 
     def _prepare(self, at: int) -> Prepared:
-        started = time.perf_counter()
         row = self.table.rows[at]
         waveform = read_audio(row.path, self.rate, name=row.file)
         with warnings.catch_warnings():
@@ -113,9 +110,7 @@ class LabelSession:
             for window in predicted.rows
         ]
         wav = encode_wav(np.clip(waveform, -1.0, 1.0), self.rate, "PCM_16")
-        png = spectrogram_png(waveform, self.rate)
-        seconds = time.perf_counter() - started
-        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, seconds)
+        return Prepared(waveform.shape[0] / self.rate, wav, spectrogram_png(waveform, self.rate), windows)
 
     def prepared(self, at: int) -> Future[Prepared]:
         """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""

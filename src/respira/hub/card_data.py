@@ -180,24 +180,19 @@ class RespiraModelCardData(CardData):
     # ------------------------------------------------------------------ filling
     def set_model_config(self, config: Any) -> None:
         """Labels, problem type, encoder and architecture from a :class:`~respira.RespiraConfig`."""
-        self.problem_type = getattr(config, "problem_type", None) or SINGLE_LABEL
-        id2label = getattr(config, "id2label", None) or {}
-        self.id2label = {int(k): str(v) for k, v in id2label.items()}
-        encoder_config = getattr(config, "encoder_config", None)
-        if isinstance(encoder_config, Mapping):
-            self.encoder_type = encoder_config.get("model_type")
-        elif encoder_config is not None:
-            self.encoder_type = getattr(encoder_config, "model_type", None)
+        self.problem_type = config.problem_type
+        self.id2label = {int(k): str(v) for k, v in config.id2label.items()}
+        self.encoder_type = config.encoder_config.model_type
         adapts_length = self.encoder is not None and self.encoder.fit_config_to_frames is not None
         self.architecture = {
-            key: getattr(config, key, None)
+            key: getattr(config, key)
             for key in ARCHITECTURE_KEYS
             if key != "ast_length_policy" or adapts_length  # only encoders that adapt to the length
         }
         self.recording_rule = aggregation_of(config)
         if has_tuned_thresholds(config):
             self.set_thresholds(thresholds_of(config), tuned=True)
-        self._set_encoder_source(getattr(config, "encoder_name_or_path", None))
+        self._set_encoder_source(config.encoder_name_or_path)
 
     def _set_encoder_source(self, source: str | None) -> None:
         if source:

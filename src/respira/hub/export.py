@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
-from ..utils.files import check_folder_target, staged_folder
+from ..utils.files import check_folder_target, is_occupied, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card
 from .card_results import FIT_EVIDENCE
@@ -21,7 +21,7 @@ from .loading import (
     strict_from_pretrained,
 )
 from .onnx import ONNX_FILE, export_onnx
-from .remote_code import check_remote_code, code_size, remote_code_files, write_remote_code
+from .remote_code import code_size, remote_code_files, write_remote_code
 
 __all__ = ["EXPORTED_FILES", "export_model", "model_folder"]
 
@@ -50,12 +50,7 @@ def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
             f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
         )
     check_folder_target(output_dir)  # a file where a parent folder should be
-    if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"{output_dir} exists and is not a folder; pass overwrite=True to replace it"
-            )
-    elif output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+    if is_occupied(output_dir) and not overwrite:
         raise FileExistsError(_not_empty(output_dir))
 
 
@@ -87,7 +82,6 @@ def export_model(
     *,
     overwrite: bool = False,
     model_id: str | None = None,
-    verify: bool = True,
     with_code: bool | None = None,
     onnx: bool | None = None,
 ) -> Path:
@@ -96,9 +90,8 @@ def export_model(
     records.
 
     ``output_dir`` non-empty raises ``FileExistsError`` unless ``overwrite``. ``model_id`` goes into the
-    card's usage examples; ``verify`` loads the export with the Auto classes first; ``with_code`` ships the
-    model's code for ``trust_remote_code=True`` and ``onnx`` writes ``model.onnx`` (``None``: as ``run_dir``
-    has them)."""
+    card's usage examples; ``with_code`` ships the model's code for ``trust_remote_code=True`` and ``onnx``
+    writes ``model.onnx`` (``None``: as ``run_dir`` has them). The export must load with the Auto classes."""
     from ..models import RespiraConfig, RespiraForAudioClassification
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
@@ -141,8 +134,5 @@ def export_model(
         render_model_card(card_data).save(staging / README)
         if code is not None:
             write_remote_code(staging, code)
-        if verify:
-            _verify(staging)
-            if code is not None:
-                check_remote_code(staging)
+        _verify(staging)
     return output_dir

@@ -50,7 +50,6 @@ def push_run(
     private: bool = False,
     token: str | None = None,
     revision: str | None = None,
-    commit_message: str | None = None,
     with_code: bool = True,
     onnx: bool | None = None,
 ) -> str:
@@ -63,10 +62,9 @@ def push_run(
         folder = export_model(
             run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx
         )
-        message = commit_message or f"Upload respira model from {run_dir.name}"
+        message = f"Upload respira model from {run_dir.name}"
         commit = _upload(folder, repo_id, "model", message, private=private, token=token, revision=revision)
-    url = getattr(commit, "repo_url", None) or getattr(commit, "commit_url", None) or commit
-    return str(url)
+    return str(commit.repo_url)
 
 
 def _upload(
@@ -132,25 +130,25 @@ def push_dataset_folder(
     private: bool = False,
     token: str | None = None,
     revision: str | None = None,
-    commit_message: str | None = None,
 ) -> str:
     """Upload a dataset folder to the dataset repo ``repo_id`` (its folders replaced); return its URL."""
     from huggingface_hub import HfApi
 
     replaced = [f"{path.name}/**" for path in sorted(Path(folder).iterdir()) if path.is_dir()]
-    message = commit_message or "Upload dataset built by respira prepare"
+    message = "Upload dataset built by respira prepare"
     _upload(folder, repo_id, "dataset", message, private=private, token=token, revision=revision,
             delete_patterns=replaced)  # fmt: skip
     return f"{HfApi(token=token).endpoint}/datasets/{repo_id}"
 
 
 def push_space_folder(
-    folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str
+    folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None
 ) -> str:
     """Upload ``folder`` (a static page) to the Space repo ``repo_id``; return the Space's URL."""
     from huggingface_hub import HfApi
 
-    _upload(folder, repo_id, "space", commit_message, private=private, token=token)
+    message = f"Upload the respira static page for {repo_id}"
+    _upload(folder, repo_id, "space", message, private=private, token=token)
     return f"{HfApi(token=token).endpoint}/spaces/{repo_id}"
 
 

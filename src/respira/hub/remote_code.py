@@ -301,13 +301,8 @@ def _update_json(path: Path, **entries: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> RemoteCode:
-    """Write the shipped code into a model folder and add the ``auto_map`` entries."""
-    folder = Path(folder)
-    if code is None:
-        from ..models.respira import RespiraConfig
-
-        code = remote_code_files(RespiraConfig.from_pretrained(folder))
+def write_remote_code(folder: Path, code: RemoteCode) -> None:
+    """Write the shipped code into a model folder, add the ``auto_map`` entries and check the folder."""
     for name, text in code.files.items():
         (folder / name).write_text(text, encoding="utf-8")
     _update_json(
@@ -317,7 +312,7 @@ def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> Rem
     )
     extractor = {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
     _update_json(folder / "preprocessor_config.json", auto_map=extractor)
-    return code
+    check_remote_code(folder)
 
 
 def _check_shipped_imports(folder: Path, name: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..utils.files import atomic_path, write_json_atomic
+from ..utils.files import atomic_path
 
 __all__ = [
     "EVENT_SCHEMA",
@@ -100,10 +100,6 @@ def check_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> None:
             f"{output_dir} holds results screened with other settings ({', '.join(changed)}); they "
             "would not mix: screen into another --output_dir, or give the same ones to resume"
         )
-
-
-def write_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> None:
-    write_json_atomic(output_dir / MANIFEST, dict(manifest))
 
 
 def _chunks(output_dir: Path, table: str) -> list[tuple[tuple[int, int, int], Path]]:

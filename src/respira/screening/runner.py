@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.decoding import audio_header
+from ..utils.files import write_json_atomic
 from .batches import DEFAULT_PREFETCH, screen_rows
 from .results import (
     CHUNKS,
+    MANIFEST,
     ChunkWriter,
     check_manifest,
     finished_keys,
     merge_chunks,
     model_fingerprint,
     prepare_run,
-    write_manifest,
 )
 from .sources import Recording, Source
 
@@ -46,16 +47,12 @@ class Summary:
     wall_seconds: float = 0.0
     outputs: tuple[str, ...] = ()
 
-    @property
-    def real_time_factor(self) -> float:
-        """Seconds of audio screened per second of wall time (× real time)."""
-        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
-
     def describe(self) -> str:
+        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
         return (
             f"screened {self.done} recording(s), {self.failed} failed, {self.skipped} skipped (done "
             f"before); {self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s, "
-            f"{self.real_time_factor:.0f}× real time"
+            f"{speed:.0f}× real time"
         )
 
 
@@ -96,7 +93,7 @@ def screen(
     if state.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         run = prepare_run(output_dir)
-        write_manifest(output_dir, {**manifest, "run": run})
+        write_json_atomic(output_dir / MANIFEST, {**manifest, "run": run})
     run = _from_main(state, run)  # the others start once the main process has cleaned up
     index, count = state.process_index, state.num_processes
     started = time.perf_counter()
@@ -122,8 +119,6 @@ def screen(
     writer.flush()
     mine.skipped = skipped[0]
     marker = output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json"
-    from ..utils.files import write_json_atomic
-
     write_json_atomic(marker, asdict(mine))
     if not state.is_main_process:
         return None
