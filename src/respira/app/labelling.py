@@ -122,13 +122,6 @@ class LabelSession:
                         self._prepared.pop(old)
             return self._prepared[at]
 
-    def prefetch_after(self, at: int) -> None:
-        """Start preparing the recording the page will show after ``at``."""
-        following = [other for other in self.pending() if other != at and other not in self.skipped]
-        later = [other for other in following if other > at] or following
-        if later:
-            self.prepared(later[0])
-
     # ------------------------------------------------------------------ what the page reads
     def state(self) -> dict[str, Any]:
         """What the page shows now (JSON): the recording (``None`` when all are answered) and the progress."""
@@ -139,7 +132,9 @@ class LabelSession:
                 state["recording"] = None
                 return state
             row = self.table.rows[at]
-        self.prefetch_after(at)
+        following = [other for other in self.pending() if other != at and other not in self.skipped]
+        if later := [other for other in following if other > at] or following:
+            self.prepared(later[0])  # the recording the page will show next
         try:
             prepared = self.prepared(at).result()
         except Exception as error:  # a recording that does not decode: said in the page, answerable (P, S)

@@ -284,8 +284,6 @@ class RespiraModelCardData(CardData):
         for key in ("num_train_epochs", "train_batch_size", "max_steps"):
             value = values.get(key)
             if value and key not in self.hyperparameters:
-                if key == "train_batch_size" and "per_device_train_batch_size" in self.hyperparameters:
-                    continue
                 self.hyperparameters[key] = value
         history = [entry for entry in values.get("log_history") or [] if isinstance(entry, Mapping)]
         for key, summary_key in (("step", "global_step"), ("epoch", "epoch")):

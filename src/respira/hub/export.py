@@ -42,18 +42,6 @@ def model_folder(name: str | Path) -> Path:
     return folder
 
 
-def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
-    check_not_shipped(output_dir, "export into it: give another output folder")
-    output, run = output_dir.resolve(), run_dir.resolve()
-    if output.is_relative_to(run) or run.is_relative_to(output):
-        raise ValueError(
-            f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
-        )
-    check_folder_target(output_dir)  # a file where a parent folder should be
-    if is_occupied(output_dir) and not overwrite:
-        raise FileExistsError(_not_empty(output_dir))
-
-
 def _not_empty(output_dir: Path) -> str:
     return (
         f"output folder {output_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it"
@@ -98,7 +86,15 @@ def export_model(
     run_dir = model_folder(run_dir)
     check_weights_file(run_dir / WEIGHTS)  # a damaged file is named here, not as a staging copy
     output_dir = Path(output_dir).expanduser()
-    _check_output_dir(output_dir, run_dir, overwrite)
+    check_not_shipped(output_dir, "export into it: give another output folder")
+    output, run = output_dir.resolve(), run_dir.resolve()
+    if output.is_relative_to(run) or run.is_relative_to(output):
+        raise ValueError(
+            f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
+        )
+    check_folder_target(output_dir)  # a file where a parent folder should be
+    if is_occupied(output_dir) and not overwrite:
+        raise FileExistsError(_not_empty(output_dir))
     card_data = card_data_from_run_dir(run_dir, model_id=model_id)
     if with_code is None:
         with_code = "auto_map" in json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))  # checked above

@@ -104,13 +104,8 @@ def check_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> None:
 
 def _chunks(output_dir: Path, table: str) -> list[tuple[tuple[int, int, int], Path]]:
     """``((run, process, number), path)`` of the finished chunks of ``table``, in that order."""
-    folder = output_dir / CHUNKS
-    found = []
-    for path in folder.glob(f"{table}-*.parquet") if folder.is_dir() else ():
-        match = _CHUNK.match(path.name)
-        if match:
-            found.append(((int(match[2]), int(match[3]), int(match[4])), path))
-    return sorted(found)
+    found = ((_CHUNK.match(path.name), path) for path in (output_dir / CHUNKS).glob(f"{table}-*.parquet"))
+    return sorted(((int(match[2]), int(match[3]), int(match[4])), path) for match, path in found if match)
 
 
 def prepare_run(output_dir: Path) -> int:

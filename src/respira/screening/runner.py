@@ -17,6 +17,7 @@ from typing import Any
 
 from ..audio.decoding import audio_header
 from ..utils.files import write_json_atomic
+from ..utils.progress import Stage
 from .batches import DEFAULT_PREFETCH, screen_rows
 from .results import (
     CHUNKS,
@@ -103,7 +104,7 @@ def screen(
     writer = ChunkWriter(output_dir, run, index, chunk_size, events)
     total, unit = _share_size(source, index, count, finished) if state.is_main_process else (0.0, "h")
     silent = progress is None or not state.is_main_process
-    with contextlib.nullcontext(_Silent()) if silent else progress(total, unit) as stage:
+    with contextlib.nullcontext(Stage()) if silent else progress(total, unit) as stage:
         pending = _pending(source, index, count, finished, skipped)
         rows = screen_rows(
             detector, pending, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch
@@ -158,11 +159,6 @@ def _share_size(source: Source, index: int, count: int, finished: set[Any]) -> t
             with contextlib.suppress(OSError, ValueError):  # its row will say why
                 seconds += audio_header(recording.data).duration
     return seconds / 3600, "h"
-
-
-class _Silent:
-    def update(self, n: float = 1) -> None:
-        pass
 
 
 def _gather(output_dir: Path, run: int, count: int) -> Summary:
