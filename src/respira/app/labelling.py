@@ -16,8 +16,7 @@ import numpy as np
 
 from ..audio.decoding import audio_duration, read_audio
 from ..audio.wav import encode_wav
-from ..core.decision import config_field, thresholds_of
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..core.decision import thresholds_of
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
 from ..data.labels_csv import ANSWERS, LabelsTable
 from ..labels import MULTI_LABEL_NAMES
@@ -67,8 +66,7 @@ class LabelSession:
         self.detector = detector
         self.model = model
         self.minimum_units = minimum_units
-        self.rate = int(config_field(detector.config, "sampling_rate"))
-        self.window, self.hop = DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
+        self.rate = detector.sampling_rate
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
         self.events: list[MarkedEvent] = []
@@ -104,7 +102,7 @@ class LabelSession:
         waveform = read_audio(row.path, self.rate, name=row.file)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a recording the model cannot judge is labelled all the same
-            predicted = self.detector.predict(waveform, self.rate, window=self.window, hop=self.hop)
+            predicted = self.detector.predict(waveform, self.rate)
         windows = [
             {name: round(float(window[name]), 4) for name in ("start", "end", *MULTI_LABEL_NAMES)}
             for window in predicted.rows

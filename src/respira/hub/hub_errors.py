@@ -23,17 +23,6 @@ class ModelLoadError(OSError):
     """A model folder or Hub model cannot be used; the one-line message says why and what to do."""
 
 
-_NETWORK_ERROR_NAMES = {
-    "TransportError",
-    "NetworkError",
-    "ConnectError",
-    "ConnectTimeout",
-    "TimeoutException",
-    "RemoteProtocolError",
-    "ProxyError",
-}
-
-
 def error_chain(error: BaseException) -> Iterator[BaseException]:
     """``error`` and its causes / contexts, each once."""
     seen: set[int] = set()
@@ -56,8 +45,9 @@ def _kind(error: BaseException) -> str | None:
         return "gated"
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
         return "missing"
+    # httpx's (or httpx2's) network errors all derive from its TransportError
     if isinstance(error, (OfflineModeIsEnabled, ConnectionError)) or any(
-        cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(error).__mro__
+        cls.__name__ == "TransportError" for cls in type(error).__mro__
     ):
         return "network"
     return None

@@ -81,9 +81,7 @@ def _upload(
     """Create the repository (and the ``revision`` branch) when needed and upload ``folder`` to it."""
     from huggingface_hub import HfApi, constants
 
-    api = HfApi(token=token)
-    if constants.is_offline_mode():
-        raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
+    api = HfApi(token=token)  # offline mode: refused by check_push_target, before any upload
     space_sdk = "static" if repo_type == "space" else None
     with _reaching(api.endpoint):
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, space_sdk=space_sdk)

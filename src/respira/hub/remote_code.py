@@ -306,9 +306,7 @@ def write_remote_code(folder: Path, code: RemoteCode) -> None:
     for name, text in code.files.items():
         (folder / name).write_text(text, encoding="utf-8")
     _update_json(
-        folder / "config.json",
-        auto_map=dict(REMOTE_CODE_AUTO_MAP),
-        custom_pipelines=json.loads(json.dumps(REMOTE_CODE_PIPELINES)),
+        folder / "config.json", auto_map=REMOTE_CODE_AUTO_MAP, custom_pipelines=REMOTE_CODE_PIPELINES
     )
     extractor = {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
     _update_json(folder / "preprocessor_config.json", auto_map=extractor)

@@ -92,8 +92,7 @@ def screen(
     check_manifest(output_dir, manifest)  # every process, before anything is written
     run = 0
     if state.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        run = prepare_run(output_dir)
+        run = prepare_run(output_dir)  # makes the folder
         write_json_atomic(output_dir / MANIFEST, {**manifest, "run": run})
     run = _from_main(state, run)  # the others start once the main process has cleaned up
     index, count = state.process_index, state.num_processes
