@@ -22,8 +22,6 @@ from .serving import PageServer, check_address
 if TYPE_CHECKING:
     from .labelling import LabelSession
 
-__all__ = ["PAGE_FILES", "LabelOptions", "LabelServer", "label_server"]
-
 PAGE_FILES: dict[str, tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/label.js": ("label.js", "text/javascript; charset=utf-8"),

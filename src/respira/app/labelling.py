@@ -23,8 +23,6 @@ from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
 
-__all__ = ["SPECTROGRAM_TOP", "LabelSession", "Prepared"]
-
 SPECTROGRAM_TOP = 4000.0
 """The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it)."""
 KEEP_PREPARED = 4

@@ -26,16 +26,6 @@ from ..utils.files import staged_folder
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig
 
-__all__ = [
-    "ORT_WEB_FILES",
-    "ORT_WEB_VERSION",
-    "PAGE_FILES",
-    "TABLE_RATES",
-    "ort_web_folder",
-    "resampler_tables",
-    "write_web_page",
-]
-
 ORT_WEB_VERSION = "1.30.0"
 """The onnxruntime-web release the page ships (npm registry, pinned)."""
 ORT_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")

@@ -25,15 +25,6 @@ from .card_results import (
 )
 from .hub_errors import is_hub_origin, is_hub_repo_id
 
-__all__ = [
-    "ARCHITECTURE_KEYS",
-    "AUX_LOSS_NAMES",
-    "HYPERPARAMETERS",
-    "NOT_METRICS",
-    "TRAINER_STATE_FACTS",
-    "RespiraModelCardData",
-]
-
 TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "best_global_step")
 """What the card says of a ``trainer_state.json`` besides its log (or of ``build_record.json``'s copy)."""
 

@@ -38,13 +38,6 @@ from .card_results import (
 from .checksums import read_checksums
 from .loading import check_model_folder
 
-__all__ = [
-    "MODEL_CARD_TEMPLATE",
-    "card_data_from_run_dir",
-    "render_folder_card",
-    "render_model_card",
-]
-
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 

@@ -8,16 +8,6 @@ from pathlib import Path
 from ..utils.files import write_text_atomic
 from .hub_errors import ModelLoadError
 
-__all__ = [
-    "CHECKSUMMED_FILES",
-    "CHECKSUM_FILE",
-    "read_checksums",
-    "sha256_of",
-    "verify_checksum",
-    "verify_hub_file",
-    "write_checksums",
-]
-
 CHECKSUM_FILE = "checksums.sha256"
 CHECKSUMMED_FILES: tuple[str, ...] = ("model.safetensors", "model.onnx", "adapter/adapter_model.safetensors")
 """The weight files an export lists in ``checksums.sha256`` (those it holds)."""

@@ -23,8 +23,6 @@ from .loading import (
 from .onnx import ONNX_FILE, export_onnx
 from .remote_code import code_size, remote_code_files, write_remote_code
 
-__all__ = ["EXPORTED_FILES", "export_model", "model_folder"]
-
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"

@@ -32,22 +32,6 @@ from ..utils.threads import choose_num_threads
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
-__all__ = [
-    "FRAME_NAME",
-    "FRAME_TIMES_NAME",
-    "INPUT_NAME",
-    "LABEL_NAME",
-    "ONNX_FILE",
-    "OUTPUT_NAME",
-    "OUTPUT_NAMES",
-    "PRESENT_NAME",
-    "OnnxClassifier",
-    "WaveformsToProbabilities",
-    "export_onnx",
-    "load_onnx_model",
-    "onnx_model_folder",
-]
-
 ONNX_FILE = "model.onnx"
 OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME, FRAME_NAME, FRAME_TIMES_NAME)
 PARITY_TOLERANCE = 1e-4

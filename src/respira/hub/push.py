@@ -12,15 +12,6 @@ from ..utils.messages import one_line
 from .export import export_model, model_folder
 from .hub_errors import check_repo_id, hub_error
 
-__all__ = [
-    "HubConnectionError",
-    "check_push_target",
-    "push_dataset_folder",
-    "push_run",
-    "push_space_folder",
-    "remote_dataset_card",
-]
-
 
 class HubConnectionError(ConnectionError):
     """The Hub could not be reached (no network, wrong ``HF_ENDPOINT``, or ``HF_HUB_OFFLINE=1``)."""

@@ -17,17 +17,6 @@ from .code_closure import Closure, EntryFilter, bound_names, code_closure, is_do
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig
 
-__all__ = [
-    "FILES",
-    "REMOTE_CODE_AUTO_MAP",
-    "REMOTE_CODE_PIPELINES",
-    "RemoteCode",
-    "check_remote_code",
-    "code_size",
-    "remote_code_files",
-    "write_remote_code",
-]
-
 ROOT_PACKAGE = "respira"
 
 FILES: dict[str, tuple[str, ...]] = {

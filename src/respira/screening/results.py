@@ -19,16 +19,6 @@ import pyarrow.parquet as pq
 
 from ..utils.files import atomic_path
 
-__all__ = [
-    "EVENT_SCHEMA",
-    "RECORDING_SCHEMA",
-    "ChunkWriter",
-    "check_manifest",
-    "finished_keys",
-    "merge_chunks",
-    "model_fingerprint",
-]
-
 RECORDING_SCHEMA = pa.schema(
     [
         ("path", pa.string()),  # the file's path (a dataset row: SPLIT[INDEX])
