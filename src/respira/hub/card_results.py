@@ -22,26 +22,6 @@ from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .checksums import sha256_of
 
-__all__ = [
-    "CURVE_FIGURE",
-    "CURVE_FILE",
-    "FIT_EVIDENCE",
-    "HUB_METRIC_ID",
-    "NESTED_CV_FILE",
-    "ExternalValidation",
-    "StaleEvaluationWarning",
-    "eval_results_on_test",
-    "external_eval_results",
-    "external_validations",
-    "held_out_titles",
-    "metric_rows",
-    "per_seed_rows",
-    "read_site_fit",
-    "scored_model",
-    "site_eval_results",
-    "site_fit_context",
-]
-
 MODEL_INDEX_METRICS = {  # the test metrics in ``model-index`` (and the per-seed table)
     "icbhi_score": "ICBHI score",
     "specificity": "Specificity",

@@ -8,16 +8,6 @@ from pathlib import Path
 
 from ..utils.messages import one_line
 
-__all__ = [
-    "ModelLoadError",
-    "check_repo_id",
-    "error_chain",
-    "hub_error",
-    "is_download_error",
-    "is_hub_origin",
-    "is_hub_repo_id",
-]
-
 
 class ModelLoadError(OSError):
     """A model folder or Hub model cannot be used; the one-line message says why and what to do."""

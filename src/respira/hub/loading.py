@@ -19,20 +19,6 @@ from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_erro
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
-__all__ = [
-    "WEIGHT_FILES",
-    "ModelLoadError",
-    "check_model_folder",
-    "check_weights_file",
-    "hub_config",
-    "load_model",
-    "local_model_folder",
-    "quiet_transformers",
-    "resolve_device",
-    "resolve_model_name",
-    "strict_from_pretrained",
-]
-
 WEIGHT_FILES: tuple[str, ...] = (
     "model.safetensors",
     "model.safetensors.index.json",

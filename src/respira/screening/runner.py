@@ -31,8 +31,6 @@ from .results import (
 )
 from .sources import Recording, Source
 
-__all__ = ["Summary", "screen"]
-
 POLL_SECONDS = 0.5
 
 
