@@ -121,24 +121,19 @@ def push_dataset_folder(
     revision: str | None = None,
 ) -> str:
     """Upload a dataset folder to the dataset repo ``repo_id`` (its folders replaced); return its URL."""
-    from huggingface_hub import HfApi
-
     replaced = [f"{path.name}/**" for path in sorted(Path(folder).iterdir()) if path.is_dir()]
     message = "Upload dataset built by respira prepare"
-    _upload(folder, repo_id, "dataset", message, private=private, token=token, revision=revision,
-            delete_patterns=replaced)  # fmt: skip
-    return f"{HfApi(token=token).endpoint}/datasets/{repo_id}"
+    commit = _upload(folder, repo_id, "dataset", message, private=private, token=token, revision=revision,
+                     delete_patterns=replaced)  # fmt: skip
+    return str(commit.repo_url)
 
 
 def push_space_folder(
     folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None
 ) -> str:
     """Upload ``folder`` (a static page) to the Space repo ``repo_id``; return the Space's URL."""
-    from huggingface_hub import HfApi
-
     message = f"Upload the respira static page for {repo_id}"
-    _upload(folder, repo_id, "space", message, private=private, token=token)
-    return f"{HfApi(token=token).endpoint}/spaces/{repo_id}"
+    return str(_upload(folder, repo_id, "space", message, private=private, token=token).repo_url)
 
 
 def remote_dataset_card(repo_id: str, *, token: str | None = None) -> dict | None:
