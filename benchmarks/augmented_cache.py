@@ -47,7 +47,7 @@ from respira.training import RespiraTrainer
 from respira.training.embeddings.embedding_cache import VIEW_COLUMN
 from respira.training.recipe.model_factory import build_model, model_sampling_rate
 from respira.training.recipe.recipe import parse_recipe
-from respira.training.splits.datasets import build_datasets
+from respira.training.splits.datasets import data_record, load_splits
 from respira.utils.threads import apply_num_threads
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,8 @@ def main() -> None:
             early_stopping_patience=None,
             num_train_epochs=options.epochs,
         )
-        splits = build_datasets(data_args, model_sampling_rate(model_args))
+        record = data_record(data_args, model_sampling_rate(model_args))
+        splits = load_splits(record, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
         sizes = {name: len(part) for name, part in splits.items()}
         print(f"splits (cycles): {sizes}; epochs per arm {options.epochs}", flush=True)
 

@@ -13,14 +13,13 @@ from typing import Any
 from .add import ADDLoss
 from .base import AuxiliaryLoss, label_kind, same_label_mask
 from .contrastive_tuple import ContrastiveTupleLoss, contrastive_tuple_loss
-from .mil import MIL_POOLINGS, MultipleInstanceLoss, pool_bags
+from .mil import MultipleInstanceLoss, pool_bags
 from .patch_mix import PatchMixContrastiveLoss, apply_patch_mix, patch_mix_plan
 from .stethoscope_supcon import StethoscopeGuidedSupConLoss
 from .supcon import MetadataContrastiveLoss, SupConLoss
 
 __all__ = [
     "AUXILIARY_LOSSES",
-    "MIL_POOLINGS",
     "ADDLoss",
     "AuxiliaryLoss",
     "ContrastiveTupleLoss",

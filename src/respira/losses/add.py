@@ -56,15 +56,12 @@ def _upper_pairs(matrix: torch.Tensor) -> torch.Tensor:
     return matrix[rows, cols]
 
 
-def _as_label_matrix(labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _label_cosine(labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Cosine similarity of label vectors (class indices one-hot); two all-zero rows count as identical."""
     if labels.dim() == 1:
         num_classes = int(labels.max().item()) + 1 if labels.numel() else 1
         labels = nn.functional.one_hot(labels.long(), num_classes=num_classes)
-    return labels.to(dtype)
-
-
-def _label_cosine(labels: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity of label vectors; two all-zero rows count as identical (cos 1)."""
+    labels = labels.to(dtype)
     norms = labels.norm(dim=1)
     unit = labels / norms.clamp_min(torch.finfo(labels.dtype).tiny).unsqueeze(1)
     cosine = unit @ unit.T
@@ -139,7 +136,7 @@ class ADDLoss(AuxiliaryLoss):
         return loss
 
     def _soft_loss(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        label_cos = _upper_pairs(_label_cosine(_as_label_matrix(labels, z.dtype)))
+        label_cos = _upper_pairs(_label_cosine(labels, z.dtype))
         distance = _upper_pairs(1.0 - z @ z.T)
         positives = distance[label_cos >= self.soft_positive_threshold]
         loss = z.sum() * 0.0

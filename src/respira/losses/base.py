@@ -125,9 +125,8 @@ def same_label_mask(labels: torch.Tensor, other: torch.Tensor | None = None) -> 
 
 
 class AuxiliaryLoss(nn.Module):
-    """Base of respira's auxiliary losses: ``forward(embeddings, labels, **kwargs) -> scalar`` (unknown
-    keywords ignored), ``get_config_dict()``, a BibTeX ``citation`` and ``last_components`` (the latest
-    forward's named sub-terms); computed over the global batch under ``torch.distributed``."""
+    """Base of respira's auxiliary losses: ``forward(embeddings, labels, **kwargs) -> scalar``,
+    ``get_config_dict()``, a BibTeX ``citation`` and ``last_components`` (the last forward's sub-terms)."""
 
     name: ClassVar[str] = ""
     citation: ClassVar[str] = ""
@@ -171,7 +170,7 @@ def full_precision(device: torch.device) -> Iterator[None]:
 
 
 def metadata_keys(keys: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Normalise a key or a sequence of keys to a tuple of strings."""
+    """A key or a sequence of keys as a tuple of strings."""
     keys = () if keys is None else (keys,) if isinstance(keys, str) else tuple(keys)
     if not all(isinstance(key, str) for key in keys):
         raise TypeError(f"metadata keys must be strings, got {keys!r}")

@@ -4,9 +4,8 @@ For an anchor ``z``, a positive ``z+`` and ``N`` negatives ``z_k``, all L2-norma
 
     loss(z) = -log( exp(z.z+ / t) / (exp(z.z+ / t) + sum_k exp(z.z_k / t)) )
 
-Batches are ``[anchors (A), positives (A)]``, as
-:class:`respira.training.batches.samplers.ContrastiveTupleBatchSampler` makes them; with accelerate keep
-``split_batches=False`` and ``drop_last=True``.
+Batches are ``[anchors (A), positives (A)]`` (``ContrastiveTupleBatchSampler``; with accelerate keep
+``split_batches=False`` and ``drop_last=True``).
 """
 
 from __future__ import annotations
@@ -37,8 +36,7 @@ def contrastive_tuple_loss(
 
 class ContrastiveTupleLoss(AuxiliaryLoss):
     """Contrastive-tuple loss over a batch ``[anchors, positives]``, averaged over anchors; each draws
-    ``num_negatives`` other-class samples of the batch (seeded by ``seed`` and the step; kept in
-    ``last_negative_indices``), and an anchor without one is skipped."""
+    ``num_negatives`` other-class samples of the batch (seeded by ``seed`` and the step)."""
 
     name = "contrastive_tuple"
     citation = CONTRASTIVE_TUPLE_CITATION

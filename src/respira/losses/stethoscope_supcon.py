@@ -1,11 +1,6 @@
-"""Stethoscope-guided supervised contrastive learning (Kim et al., ICASSP 2024).
-
-:class:`~respira.losses.SupConLoss` whose positives are the samples recorded with the same device
-(``positives="domain"``, the paper's ``meta_mode="dev"``), or the same class recorded with a
-*different* device (``positives="label_across_domains"``). The device codes come from the collator
-(``forward(z, labels, device=codes)``; ``domain_key`` names another column). With a frozen encoder, give
-the model a shared trainable layer (``head_hidden_size``), or it trains the projector alone.
-"""
+"""Stethoscope-guided supervised contrastive learning (Kim et al., ICASSP 2024): ``SupConLoss`` whose
+positives are the samples of the same device (``positives="domain"``, the paper's ``meta_mode="dev"``) or
+of the same class on another device (``"label_across_domains"``); ``domain_key`` names the column."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Time stretch of one waveform with Signalsmith Stretch (the ``python-stretch`` package).
-
-``python-stretch`` compensates the stretcher's latency, so the output is aligned with the input and exactly
-``round(len / rate)`` samples long (docs/history/speed.md, "Library swaps").
-"""
+"""Time stretch of one waveform with Signalsmith Stretch (``python-stretch``, which compensates the
+stretcher's latency: the output is aligned with the input)."""
 
 from __future__ import annotations
 
@@ -11,10 +8,7 @@ import python_stretch
 
 __all__ = ["BLOCK_SAMPLES", "INTERVAL_SAMPLES", "stretch"]
 
-BLOCK_SAMPLES = 1920
-"""Analysis block (120 ms at 16 kHz): Signalsmith's own preset for 16 kHz audio."""
-INTERVAL_SAMPLES = 480
-"""Hop between blocks (30 ms at 16 kHz), likewise."""
+BLOCK_SAMPLES, INTERVAL_SAMPLES = 1920, 480  # 120 ms blocks, 30 ms hop: Signalsmith's 16 kHz preset
 
 
 def stretch(waveform: np.ndarray, rate: float = 1.0) -> np.ndarray:

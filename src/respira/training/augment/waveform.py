@@ -1,10 +1,5 @@
-"""Waveform augmentations of one cycle (numpy), their argument checks, and :func:`build_augmentation` from a
-recipe mapping.
-
-Each is a frozen dataclass called as ``augmentation(waveform, rng)`` on a 1-D float32 array and a
-:class:`numpy.random.Generator`; it returns a new array and always draws its ``probability`` coin first,
-so the generator advances the same way whether it applies or not.
-"""
+"""Waveform augmentations of one cycle, each a frozen dataclass called as ``augmentation(waveform, rng)``
+that draws its ``probability`` coin first, and :func:`build_augmentation` from a recipe mapping."""
 
 from __future__ import annotations
 
@@ -33,7 +28,7 @@ WaveformTransform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def as_waveform(waveform: np.ndarray) -> np.ndarray:
-    """A 1-D float32 view (or copy) of ``waveform``; raises ValueError otherwise."""
+    """A 1-D float32 view (or copy) of ``waveform``."""
     array = np.asarray(waveform, dtype=np.float32)
     if array.ndim != 1:
         raise ValueError(f"expected a 1-D mono waveform, got an array of shape {array.shape}")
@@ -47,7 +42,6 @@ def check_probability(value: Any, name: str = "probability") -> float:
 
 
 def check_range(value: Any, name: str, *, positive: bool = False) -> tuple[float, float]:
-    """A ``(low, high)`` range of finite numbers with ``low <= high`` (from a tuple or a YAML list)."""
     message = f"{name} must be a [low, high] pair of numbers with low <= high, got {value!r}"
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise ValueError(message)
@@ -167,7 +161,6 @@ class Compose:
 AUGMENTATIONS: dict[str, type[Augmentation]] = {
     cls.name: cls for cls in (WhiteNoise, Gain, TimeShift, TimeStretch)
 }
-"""Names usable in :func:`build_augmentation` specs, in their documented order."""
 
 
 def build_augmentation(spec: Any) -> Compose | None:

@@ -1,11 +1,7 @@
 """Training batches that keep every bag (the windows of one recording) whole, filled up with cycles.
 
-:class:`~respira.losses.MultipleInstanceLoss` pools a recording's windows within a batch. The number of
-batches per epoch is fixed (every example once, and at least what first-fit-decreasing needs for the bags);
-each epoch the bags are packed first-fit-decreasing (ties broken at random), the free places filled with
-cycles in random order, and the batches shuffled, deterministically for ``(seed, epoch)``. Batches are
-exactly ``batch_size`` long; run it through
-:class:`~respira.training.batches.samplers.FlattenedBatchSampler`.
+Each epoch the bags are packed first-fit-decreasing (ties broken at random), the free places filled with
+cycles in random order and the batches shuffled, deterministically for ``(seed, epoch)``.
 """
 
 from __future__ import annotations

@@ -99,9 +99,8 @@ class AudioCollator:
 
 
 def view_waveform(collator: AudioCollator, example: Mapping[str, Any], view: int) -> np.ndarray:
-    """View ``view`` of a training example: 0 its clean waveform, ``k ≥ 1`` what ``collator`` (in training
-    mode) gives it at epoch ``k - 1`` — same-label concatenation and the augmentation pipeline, seeded
-    by ``(collator.seed, k - 1, example)``."""
+    """View ``view`` of a training example: 0 its clean waveform, ``k ≥ 1`` what ``collator`` gives it in
+    training at epoch ``k - 1``."""
     if view == 0:
         return replace(collator, training=False).waveform(example)
     return replace(collator, training=True, epoch=view - 1).waveform(example, 0)

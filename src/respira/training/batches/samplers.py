@@ -1,9 +1,5 @@
-"""Training samplers, seeded per epoch, that encode batch composition in the order of indices.
-
-The Trainer batches the sampler's index stream into consecutive blocks of the batch size, so a sampler
-sets each batch's composition by its order. Every sampler is deterministic for ``(seed, epoch)``; a batch
-sampler (:class:`ContrastiveTupleBatchSampler`) runs through :class:`FlattenedBatchSampler`.
-"""
+"""Training samplers, deterministic for ``(seed, epoch)``, that set each batch's make-up by the order of
+indices (the Trainer cuts the stream into consecutive batches)."""
 
 from __future__ import annotations
 
@@ -21,34 +17,24 @@ __all__ = [
 ]
 
 
-class _EpochSeeded(Sampler[int]):
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def rng(self) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch])
-
-
-class RandomOrderSampler(_EpochSeeded):
+class RandomOrderSampler(Sampler[int]):
     """A fresh random permutation of the dataset every epoch."""
 
     def __init__(self, num_samples: int, *, seed: int = 0) -> None:
-        super().__init__(seed)
-        self.num_samples = num_samples
+        self.num_samples, self.seed, self.epoch = num_samples, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.num_samples
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.rng().permutation(self.num_samples).tolist())
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples).tolist())
 
 
 class FlattenedBatchSampler(Sampler[int]):
-    """Yields the indices of a batch sampler's batches one after another (see the module docstring)."""
+    """Yields the indices of a batch sampler's batches one after another."""
 
     def __init__(self, batch_sampler: Sampler[list[int]], batch_size: int) -> None:
         self.batch_sampler, self.batch_size = batch_sampler, batch_size

@@ -1,12 +1,8 @@
 """The embedding cache of frozen-encoder runs: every view of a cycle embedded once, the head trained on them.
 
 ``cache_embeddings: true`` embeds every split once, clean. ``augmented_views: K`` embeds the training split
-``K + 1`` times: view 0 clean, view ``k`` the recipe's augmentation as the collator draws it at epoch
-``k - 1`` (:func:`~respira.training.batches.collator.view_waveform`); validation and test stay clean.
-:class:`CachedViewSampler` shows each cycle once per epoch, cycling through its views over each round of
-``K + 1`` epochs in an order drawn from ``(seed, round)``. Under ``accelerate launch`` each process embeds
-its share (:mod:`~respira.training.embeddings.process_share`). Memory: ``(K + 1) × cycles × hidden``
-float32 numbers.
+``K + 1`` times: view 0 clean, view ``k`` augmented as the collator draws it at epoch ``k - 1``.
+:class:`CachedViewSampler` shows each cycle once per epoch, cycling through its views.
 """
 
 from __future__ import annotations
@@ -29,31 +25,16 @@ if TYPE_CHECKING:
     from ..recipe.arguments import RespiraTrainingArguments
     from .view_store import ViewStore
 
-__all__ = [
-    "VIEW_COLUMN",
-    "CachedViewSampler",
-    "cache_datasets",
-    "cache_views",
-    "cached_view_count",
-    "check_cache_options",
-    "clean_embeddings",
-    "shows_progress",
-    "uses_cache",
-    "view_sampler",
-    "view_waveform",
-]
-
-VIEW_COLUMN = "view"
-"""Column of a cached training split: which view (0 clean, k ≥ 1 augmented) a row embeds."""
+VIEW_COLUMN = "view"  # which view of its cycle a cached training row embeds (0: clean)
 
 
 def uses_cache(args: RespiraTrainingArguments) -> bool:
-    """Whether the run trains on cached embeddings (``cache_embeddings`` or ``augmented_views`` set)."""
+    """Whether the run trains on cached embeddings."""
     return bool(args.cache_embeddings) or args.augmented_views is not None
 
 
 def has_waveform_augmentation(args: RespiraTrainingArguments) -> bool:
-    """Whether the recipe augments waveforms one by one (``augmentation`` or ``concat_same_label``)."""
+    """Whether the recipe sets ``augmentation`` or ``concat_same_label``."""
     return bool(args.augmentation_spec) or args.concat_same_label > 0
 
 
@@ -153,8 +134,7 @@ def clean_embeddings(
     share: ProcessShare | None = None,
     split: str = "validation",
 ) -> datasets.Dataset:
-    """:func:`~respira.models.embeddings.compute_embeddings` of ``dataset``, through ``store`` when given (the
-    rows it holds are not embedded again)."""
+    """``dataset``'s clean embeddings, through ``store`` when given."""
     from ...models.embeddings import embed_audio, with_embeddings
 
     share = share if share is not None else ProcessShare()
@@ -176,13 +156,12 @@ def clean_embeddings(
 
 
 def shows_progress(args: RespiraTrainingArguments) -> bool:
-    """Whether a trainer with ``args`` shows the progress of its long passes (embedding, cross-fit): as
-    its own bars, not with ``disable_tqdm``, and on the first process of a machine only."""
+    """Whether a trainer shows its long passes' progress (not with ``disable_tqdm``; first process only)."""
     return not args.disable_tqdm and args.local_process_index == 0
 
 
 def cached_view_count(dataset: Any) -> int | None:
-    """The number of views of a :func:`cache_views` dataset (``None`` for any other dataset)."""
+    """The number of views of a :func:`cache_views` dataset (``None`` for another)."""
     names = getattr(dataset, "column_names", None) or ()
     if VIEW_COLUMN not in names:
         return None
@@ -194,8 +173,8 @@ def cached_view_count(dataset: Any) -> int | None:
 
 
 class CachedViewSampler(Sampler[int]):
-    """Rows of a view-major cache: each index ``i`` of ``cycles`` (a sampler over the cycles) becomes the row
-    of one of cycle ``i``'s ``num_views`` views."""
+    """Index ``i`` of ``cycles`` (a sampler over the cycles) as the row of one of cycle ``i``'s views; each
+    round of ``num_views`` epochs shows every view once, in an order drawn from ``(seed, round)``."""
 
     def __init__(self, cycles: Sampler[int], num_cycles: int, num_views: int, *, seed: int = 0) -> None:
         self.cycles, self.num_cycles, self.num_views, self.seed = cycles, num_cycles, num_views, seed
@@ -223,8 +202,7 @@ class CachedViewSampler(Sampler[int]):
 
 
 def view_sampler(dataset: Any, cycle_sampler: Callable[[Any], Sampler[int]], seed: int) -> Sampler[int]:
-    """``cycle_sampler(dataset)``, or for a multi-view cache a :class:`CachedViewSampler` around the
-    sampler of its cycles (its view-0 rows)."""
+    """``cycle_sampler(dataset)``, or for a multi-view cache a :class:`CachedViewSampler` around it."""
     views = cached_view_count(dataset)
     if views is None or views == 1:
         return cycle_sampler(dataset)
@@ -242,9 +220,8 @@ def cache_datasets(
     store: ViewStore | None = None,
     share: ProcessShare | None = None,
 ) -> tuple[datasets.Dataset | None, datasets.Dataset | None]:
-    """The training split as :func:`cache_views` (``augmented_views``, 0 when only ``cache_embeddings``)
-    and the evaluation split clean (:func:`clean_embeddings`), both through ``store`` and as this
-    process's ``share`` when given; a split that already holds ``embeddings`` is kept as it is."""
+    """The training split as :func:`cache_views` and the evaluation split clean; a split that already holds
+    ``embeddings`` is kept."""
     config = model.config
     check_cache_options(args, freeze_encoder=config.freeze_encoder, spec_augment=config.spec_augment)
     views = args.augmented_views or 0

@@ -1,9 +1,5 @@
-"""One embedding pass spread over the processes of a launch: each embeds its share, every one gets the table.
-
-:class:`ProcessShare` gives process ``i`` of ``n`` one contiguous block of the pass's rows (as accelerate's
-``split_between_processes``: the first ``rows % n`` take one more) and gathers the blocks with
-``gather_object`` in process order; each pass is noted as an :class:`~respira.run_record.EmbeddingPass`.
-"""
+"""One embedding pass spread over the processes of a launch: each embeds one contiguous block of rows (as
+accelerate's ``split_between_processes``), every one gets the whole table."""
 
 from __future__ import annotations
 
@@ -20,12 +16,6 @@ __all__ = ["ProcessShare"]
 T = TypeVar("T")
 
 
-def _gather_with_accelerate(part: Any) -> list[Any]:
-    from accelerate.utils import gather_object
-
-    return list(gather_object([part]))
-
-
 class ProcessShare:
     """Process ``index`` of ``count``."""
 
@@ -40,9 +30,13 @@ class ProcessShare:
 
     @classmethod
     def of_training(cls, args: RespiraTrainingArguments) -> ProcessShare:
-        """The share of this process in the launch ``args`` trains under (one process: all of it)."""
+        """This process's share in the launch ``args`` trains under."""
+        from accelerate.utils import gather_object
+
         count = args.world_size
-        return cls(args.process_index, count, _gather_with_accelerate if count > 1 else None)
+        return cls(
+            args.process_index, count, (lambda part: list(gather_object([part]))) if count > 1 else None
+        )
 
     def rows(self, total: int) -> range:
         """This process's block of ``range(total)``."""

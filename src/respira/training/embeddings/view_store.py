@@ -1,10 +1,7 @@
-"""Frozen-encoder embeddings shared by the trainers of one seed: every distinct cycle view embedded once.
+"""Frozen-encoder embeddings shared by the kept model and the cross-fit group models of one seed.
 
-The kept model and the cross-fit group models (:mod:`~respira.training.run.cross_fit`) embed overlapping
-views. A clean view, or an augmented view that does not concatenate, is keyed by cycle and view; a view
-that appended a same-label partner (:class:`PartnerProbe` watches the pool) is keyed by the digest of its
-waveform. Keys also hold fingerprints of the embedding part of the model and of the augmentation settings.
-A dataset whose ``(recording, cycle_index)`` do not name its rows one to one is not stored.
+A view is keyed by cycle and view, a view that appended a same-label partner by its waveform's digest; keys
+also hold fingerprints of the model's encoder and of the augmentation settings.
 """
 
 from __future__ import annotations
@@ -27,13 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PartnerProbe", "ViewStore"]
 
-_PER_MODEL_KEYS = (
-    "decision_thresholds",
-    "calibration",
-    "use_cache",
-)
-"""Config keys that differ between a seed's models without changing an embedding: the thresholds, the
-record of a site fit, and ``use_cache`` (``Trainer`` sets it)."""
+_PER_MODEL_KEYS = ("decision_thresholds", "calibration", "use_cache")  # differ, embeddings do not
 
 
 @dataclass
@@ -49,7 +40,6 @@ class PartnerProbe:
 
 
 def _probed(collator: AudioCollator) -> tuple[AudioCollator, PartnerProbe | None, bool]:
-    """``collator`` with its pool watched."""
     concat = collator.concat
     if concat is None:
         return collator, None, True
@@ -77,13 +67,8 @@ def _collator_fingerprint(collator: AudioCollator) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-def _waveform_digest(waveform: np.ndarray) -> str:
-    samples = np.ascontiguousarray(waveform, dtype=np.float32)
-    return hashlib.blake2b(samples.tobytes(), digest_size=16).hexdigest()
-
-
 class ViewStore:
-    """Pooled embeddings of cycle views, each distinct view embedded once (see the module docstring)."""
+    """Pooled embeddings of cycle views, each distinct view embedded once."""
 
     def __init__(self) -> None:
         self._rows: dict[Hashable, np.ndarray] = {}
@@ -113,8 +98,7 @@ class ViewStore:
         share: ProcessShare | None = None,
         split: str = "train",
     ) -> np.ndarray | None:
-        """``[(augmented_views + 1) × rows, hidden]``, view-major: what
-        :func:`~respira.training.embeddings.embedding_cache.cache_views` embeds."""
+        """``[(augmented_views + 1) × rows, hidden]``, view-major, as ``cache_views`` embeds them."""
         identities = self.identities(dataset)
         if identities is None:
             return None
@@ -138,7 +122,8 @@ class ViewStore:
                 waveform = view_waveform(watched, example, view)
                 own = view > 0 and (not watchable or (probe is not None and probe.drawn))
                 if own:  # drawn from this trainer's pool: the waveform itself is the key
-                    key = (*key, _waveform_digest(waveform))
+                    samples = np.ascontiguousarray(waveform, dtype=np.float32).tobytes()
+                    key = (*key, hashlib.blake2b(samples, digest_size=16).hexdigest())
                 yield key, (lambda w=waveform: w)
 
         def embed(share_rows: range) -> tuple[tuple[list[Hashable], np.ndarray], int]:
@@ -162,8 +147,7 @@ class ViewStore:
         share: ProcessShare | None = None,
         split: str = "validation",
     ) -> np.ndarray | None:
-        """``[rows, hidden]``: what :func:`~respira.models.embeddings.compute_embeddings` embeds (the clean
-        view 0, shared with :meth:`views`)."""
+        """``[rows, hidden]``: the clean view 0 of every row."""
         import datasets
 
         feature = dataset.features.get("audio")
@@ -181,7 +165,6 @@ class ViewStore:
         rows: Iterable[tuple[Hashable, Callable[[], np.ndarray] | None]],
         batch_size: int,
     ) -> tuple[list[Hashable], np.ndarray]:
-        """The keys of ``rows`` and their embeddings, embedding those the store lacks."""
         from ...models.embeddings import embed_waveforms
 
         keys: list[Hashable] = []

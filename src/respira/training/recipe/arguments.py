@@ -14,14 +14,6 @@ from transformers import TrainingArguments
 from ...labels import CLASS_NAMES
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
-SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple")
-AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
-THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
-"""Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
-THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
-"""How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
-
-
 # (option, lowest allowed value, highest allowed value or None); an int lowest: a whole number
 _RANGES: tuple[tuple[str, float, float | None], ...] = (
     ("learning_rate", 0.0, None),
@@ -43,7 +35,6 @@ _OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
 
 def _check_ranges(args: Any) -> None:
-    """Raise a one-line ``ValueError`` for a numeric option of the wrong type or out of its range."""
     for name, low, high in _RANGES:
         value = getattr(args, name)
         if value is None and name in _OPTIONAL:
@@ -58,8 +49,6 @@ def _check_ranges(args: Any) -> None:
 
 
 def _check_length(args: Any) -> None:
-    """Raise a one-line ``ValueError`` unless the run trains for something: ``max_steps`` is -1 (train
-    ``num_train_epochs``) or a positive number of steps, and with -1 there is at least some epoch."""
     steps = args.max_steps
     if isinstance(steps, bool) or not isinstance(steps, int) or (steps < 1 and steps != -1):
         raise ValueError(
@@ -70,7 +59,7 @@ def _check_length(args: Any) -> None:
 
 
 def json_option(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
-    """Dict options may come from YAML (a dict) or the command line (a JSON string)."""
+    """A dict option given as a dict (YAML) or a JSON string (command line)."""
     if value is None or value == "":
         return {}
     if isinstance(value, dict):
@@ -220,11 +209,11 @@ class RespiraTrainingArguments(TrainingArguments):
         if unknown:
             raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
         choices = {
-            "batch_sampler": SAMPLERS,
+            "batch_sampler": ("random", "contrastive_tuple"),
             "threshold_objective": THRESHOLD_OBJECTIVES,
-            "threshold_source": THRESHOLD_SOURCES,
-            "threshold_aggregation": THRESHOLD_AGGREGATIONS,
-            "aux_input": AUX_INPUTS,
+            "threshold_source": ("validation", "cross_fit"),
+            "threshold_aggregation": ("pooled", "worst_domain"),
+            "aux_input": ("projections", "embeddings"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -1,12 +1,8 @@
 """A recipe's keys as ``respira train``'s ``--field value`` flags, and their ``--help``.
 
-``HfArgumentParser`` makes each field of :data:`DATACLASSES` one ``add_argument`` call; those calls are
-recorded (:func:`respira.options.option_specs`) and replayed, with respira's help, into a parent parser
-(:func:`flag_parser`) whose flags default to ``argparse.SUPPRESS``, so parsing yields only the flags given.
-``--help`` lists respira's fields (less :data:`RECIPE_ONLY_OPTIONS`) and :data:`COMMON_TRAINING_OPTIONS`,
-each ending with its default and what BENCHMARKS.md measured of it (:mod:`respira.measured`); every
-``TrainingArguments`` field but ``debug`` is accepted. An unknown key is named with the fields it may mean
-(:func:`field_suggestions`).
+``HfArgumentParser``'s ``add_argument`` calls for :data:`DATACLASSES` are recorded
+(:func:`respira.options.option_specs`) and replayed with respira's help into :func:`flag_parser`, whose
+flags default to ``argparse.SUPPRESS`` so that parsing yields only the flags given.
 """
 
 from __future__ import annotations
@@ -42,8 +38,8 @@ def _field_names() -> set[str]:
 
 
 def field_suggestions(key: str) -> list[str]:
-    """The recipe fields an unknown option ``key`` may mean: respira's name for another tool's name
-    (``lr`` → ``learning_rate``), else up to three close spellings or fields containing it."""
+    """The fields an unknown ``key`` may mean: respira's name for another tool's (``lr``), else up to three
+    close spellings or fields containing it."""
     alias = _ALIASES.get(key.replace("-", "_"))
     if alias:
         return [alias]
@@ -81,9 +77,7 @@ COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
     "seed",
     "resume_from_checkpoint",
 )
-"""The ``TrainingArguments`` fields ``--help`` lists: what a user of respira sets on the command line.
-The others (evaluation and saving strategy, precision, logging, optimiser details, ...) are accepted as
-``--field value`` and in a recipe, as every ``TrainingArguments`` field is; the recipes set them."""
+"""The ``TrainingArguments`` fields ``--help`` lists; the others are accepted but not listed."""
 
 RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
     "ast_length_policy",
@@ -101,9 +95,7 @@ RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
     "threshold_folds",
     "mil_weight",
 )
-"""respira's fields that a recipe sets once beside the option they serve (a schedule's rounds, a corpus's
-windows, a sampler's group): accepted as ``--field value``, listed in the recipe reference, left out of
-``--help``."""
+"""respira's fields a recipe sets beside the option they serve: accepted as flags, left out of ``--help``."""
 
 _NOT_FLAGS = ("debug",)  # TrainingArguments.debug: recipes only (``--debug`` is respira's traceback switch)
 FLAG_GROUPS: dict[str, str] = {
@@ -116,17 +108,14 @@ FLAG_GROUPS: dict[str, str] = {
     "TrainingArguments options set most. Every TrainingArguments field is accepted as --field value "
     "(https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments).",
 }
-"""The recipe's argument groups (the dataclasses' ``_argument_group_name``), in ``--help``'s order, and
-the description ``--help`` gives each."""
+"""The dataclasses' ``_argument_group_name``, in ``--help``'s order, with its description."""
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", string_to_bool: "BOOL"}
 
 
 @dataclass(frozen=True)
 class Flag:
-    """One flag of a recipe field, as ``--help`` and the docs show it: its group (of :data:`FLAG_GROUPS`),
-    the field it sets, its listed spellings (``--field``, then transformers' names), its ``add_argument``
-    keywords, whether ``--help`` lists it, the spellings accepted unlisted (``--learning-rate``,
-    ``--no_field``) and whether it is one of :data:`RECIPE_ONLY_OPTIONS`."""
+    """One recipe field's flag: its group, field, listed spellings, ``add_argument`` keywords, whether
+    ``--help`` lists it, the spellings accepted unlisted and whether it is recipe-only."""
 
     group: str
     dest: str
@@ -146,7 +135,6 @@ def _shown_default(value: Any) -> str:
 
 
 def _training_defaults() -> dict[str, Any]:
-    """What a default ``RespiraTrainingArguments`` resolves to (``{}`` if it cannot be built here)."""
     try:
         arguments = RespiraTrainingArguments()
     except Exception:
@@ -155,8 +143,7 @@ def _training_defaults() -> dict[str, Any]:
 
 
 def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved: dict[str, Any]) -> Flag:
-    """One recorded ``add_argument`` call as a :class:`Flag`: listed ones get respira's help (the field's
-    text, its default, then its :func:`~respira.measured.note`) and a metavar."""
+    """One recorded ``add_argument`` call; a listed one gets its default, measured note and a metavar."""
     trainer_fields = {f.name for f in fields(TrainingArguments)}
     own_fields = {f.name for cls in DATACLASSES for f in fields(cls)} - trainer_fields
     dest = options.get("dest") or names[0][2:]
@@ -181,8 +168,7 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
 
 
 def recipe_flags() -> tuple[Flag, ...]:
-    """Every recipe field's flags, by group in :data:`FLAG_GROUPS`' order, respira's own training options
-    before ``TrainingArguments``'; ``TrainingArguments.debug`` is not a flag."""
+    """Every recipe field's flags, by group, respira's own before ``TrainingArguments``' (less ``debug``)."""
     trainer_fields = {f.name for f in fields(TrainingArguments)}
     resolved = _training_defaults()
     flags = [_flag(*call, resolved) for call in option_specs(DATACLASSES)]
@@ -192,7 +178,7 @@ def recipe_flags() -> tuple[Flag, ...]:
 
 
 def flag_parser() -> argparse.ArgumentParser:
-    """A parent parser (no ``-h``) with one flag per recipe field by group (see the module docstring)."""
+    """A parent parser (no ``-h``) with one flag per recipe field, by group."""
     parser = RecipeParser([], add_help=False, allow_abbrev=False)
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
@@ -219,8 +205,7 @@ def command_line_options(namespace: argparse.Namespace) -> dict[str, Any]:
 
 
 def override_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Recipe fields given as Python values (:func:`respira.train`'s; ``None``: not given), checked as their
-    flags are (:func:`respira.options.checked_values`)."""
+    """Recipe fields given as Python values (``None``: not given), checked as their flags are."""
     return checked_values(values, option_specs(DATACLASSES), suggest=field_suggestions)
 
 

@@ -22,8 +22,7 @@ def encoder_checkpoint(model: ModelArguments) -> str | None:
 
 
 def model_sampling_rate(model: ModelArguments) -> int:
-    """The rate (Hz) of the recipe's model, and so of its dataset: the recipe's ``sampling_rate``, or
-    the rate its encoder family was pretrained at (EfficientAT 32 kHz, the others 16 kHz)."""
+    """The rate (Hz) of the recipe's model and dataset: ``sampling_rate``, else its encoder family's."""
     if model.sampling_rate is not None:
         if model.sampling_rate <= 0:
             raise ValueError(f"sampling_rate must be positive, got {model.sampling_rate}")

@@ -1,9 +1,5 @@
-"""Recipes: YAML files of model, data, run and training options, parsed with ``HfArgumentParser``.
-
-Every key of a recipe is a field of one of :data:`~respira.training.recipe.flags.DATACLASSES`;
-command-line flags (``--field value``) override it. Unknown keys and flags are errors that name them (with
-the closest valid names).
-"""
+"""Recipes: YAML files whose keys are fields of :data:`~respira.training.recipe.flags.DATACLASSES`,
+overridden by ``--field value`` flags and parsed with ``HfArgumentParser``."""
 
 from __future__ import annotations
 
@@ -31,18 +27,15 @@ TRANSFORMERS_NAMES: dict[str, str] = {
     "max_length_seconds": "target_seconds",
     "freeze_feature_encoder": "freeze_encoder",
 }
-"""transformers' ``run_audio_classification.py`` names accepted for respira's fields (same meaning), in
-recipes and as flags (``--help`` shows both)."""
+"""transformers' ``run_audio_classification.py`` names accepted for respira's fields."""
 
-
-RECIPE_MAPPING = "the recipe mapping"
-"""How errors name a recipe given as a mapping (:func:`recipe_from_mapping`), which has no file."""
+RECIPE_MAPPING = "the recipe mapping"  # how errors name a recipe given as a mapping
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A recipe's options (dict values as JSON text) and the line of each key in its file, for error
-    messages; ``path`` is ``None`` for a recipe given as a mapping (:func:`recipe_from_mapping`)."""
+    """A recipe's options (dict values as JSON text) and the line of each key in its file (``path`` is
+    ``None`` for a mapping)."""
 
     path: Path | None
     options: dict[str, Any]
@@ -57,7 +50,6 @@ class Recipe:
 
 
 def _key_lines(text: str) -> dict[str, int]:
-    """1-based line of each top-level key of a YAML mapping."""
     try:
         node = yaml.compose(text)
     except yaml.YAMLError:
@@ -68,8 +60,7 @@ def _key_lines(text: str) -> dict[str, int]:
 
 
 def _yaml_error(path: Path, error: yaml.YAMLError) -> str:
-    """One line for a recipe that does not parse: ``FILE:LINE:COLUMN: not valid YAML: what the parser
-    expected`` (PyYAML's own message names its input ``"<unicode string>"``, not the user's file)."""
+    """``FILE:LINE:COLUMN: not valid YAML: ...`` (PyYAML's message names ``"<unicode string>"``)."""
     mark = getattr(error, "problem_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
     parts = [getattr(error, "context", None), getattr(error, "problem", None)]
@@ -95,23 +86,20 @@ def read_recipe(path: str | Path) -> Recipe:
 
 
 def recipe_from_mapping(options: Mapping[str, Any]) -> Recipe:
-    """A recipe given as a mapping of option: value (what a YAML recipe holds, as Python values; a path
-    object counts as its text, a tuple as a list), checked as :func:`read_recipe` checks a file; errors
-    name it :data:`RECIPE_MAPPING`."""
+    """A recipe given as a mapping of option: value (a path counts as its text, a tuple as a list), checked
+    as :func:`read_recipe` checks a file."""
     if not isinstance(options, Mapping):
         raise ValueError(f"a recipe is a mapping of option: value, got a {type(options).__name__}")
     return _checked_recipe({key: _as_yaml_value(value) for key, value in options.items()}, None, {})
 
 
 def _as_yaml_value(value: Any) -> Any:
-    """A Python value as YAML would hold it: a path as its text, a tuple as a list."""
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return list(value) if isinstance(value, tuple) else value
 
 
 def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str, int]) -> Recipe:
-    """``options`` (keys in transformers' names too) checked against the known fields and their types."""
     source = str(path) if path is not None else RECIPE_MAPPING
     twice = [key for key in options if TRANSFORMERS_NAMES.get(str(key)) in options]
     if twice:
@@ -139,15 +127,9 @@ def parse_recipe(
     *,
     given: Mapping[str, Any] | None = None,
 ) -> tuple[ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments]:
-    """Parse a recipe and command-line options into the four argument dataclasses.
-
-    ``recipe``: a YAML file, a recipe already read (:class:`Recipe`) or a mapping of option: value
-    (:func:`recipe_from_mapping`). Precedence, lowest first: the fields' defaults, the recipe, ``given``
-    (typed field values: the ``respira train`` parser's flags, :func:`respira.train`'s overrides), then
-    ``overrides`` (``--field value`` strings). Errors are one-line
-    ``ValueError``s; an unknown flag is named with the closest valid names before the recipe is read; an
-    invalid value from the recipe names its file and line.
-    """
+    """The four argument dataclasses of ``recipe`` (a file, a :class:`Recipe` or a mapping) overridden by
+    ``given`` (typed field values), then ``overrides`` (``--field value`` strings). Errors are one-line
+    ``ValueError``s; a bad value from the recipe names its file and line."""
     flags = {**(given or {}), **parse_flags(overrides or [])}
     read = as_recipe(recipe) if recipe is not None else None
     options = dict(read.options) if read is not None else {}
@@ -171,8 +153,7 @@ def parse_recipe(
 
 
 def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
-    """``recipe`` read and checked: a YAML file's path (:func:`read_recipe`), a mapping of option: value
-    (:func:`recipe_from_mapping`), or a :class:`Recipe` as it is."""
+    """``recipe`` (a YAML file's path, a mapping or a :class:`Recipe`) read and checked."""
     if isinstance(recipe, Recipe):
         return recipe
     if isinstance(recipe, Mapping):
@@ -185,20 +166,16 @@ def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
 
 
 def checkpoint_encoder(source: str) -> str | None:
-    """The encoder family (recipe name) of a checkpoint's ``config.json`` ``model_type``; ``None`` when
-    it cannot be read here (the model checks then tell what is wrong) or names no respira family."""
+    """The encoder family of a checkpoint's ``config.json``; ``None`` when unreadable or not respira's."""
+    from transformers import PreTrainedConfig
+
     from ...models.encoders import find_encoder_spec
 
-    path = Path(source).expanduser() / "config.json"
-    try:
-        if not path.is_file():
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(source, "config.json"))
-        config = json.loads(path.read_text(encoding="utf-8"))
+    try:  # a local folder or a Hub id
+        config, _ = PreTrainedConfig.get_config_dict(str(Path(source).expanduser()))
+        spec = find_encoder_spec(config.get("model_type"))
     except Exception:
         return None
-    spec = find_encoder_spec(config.get("model_type")) if isinstance(config, dict) else None
     return spec.name if spec is not None else None
 
 
@@ -211,11 +188,8 @@ def _field_types() -> dict[str, Any]:
 
 
 def _typed(value: Any, annotation: Any) -> Any:
-    """``value`` as the field type ``annotation`` accepts it, or ``ValueError`` saying what was expected.
-
-    Strings are kept for numbers and booleans (the parser converts them, as YAML reads ``1e-3`` as
-    text); a list of plain values for a text field becomes comma-separated text (``seeds: [0, 1]``).
-    """
+    """``value`` as field type ``annotation`` accepts it (number and boolean strings kept for the parser; a
+    list for a text field joined by commas), or ``ValueError`` saying what was expected."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         for member in typing.get_args(annotation):
             with contextlib.suppress(ValueError):

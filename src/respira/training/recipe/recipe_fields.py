@@ -1,6 +1,5 @@
 """The options of a run besides the training arguments: :class:`ModelArguments`, :class:`DataArguments`
-and :class:`RunArguments`, the dataclasses a recipe's keys and ``respira train``'s flags set (with
-:class:`~respira.training.RespiraTrainingArguments`; :mod:`respira.training.recipe.recipe` reads them)."""
+and :class:`RunArguments`."""
 
 from __future__ import annotations
 

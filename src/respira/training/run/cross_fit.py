@@ -1,14 +1,9 @@
 """Thresholds tuned on cross-fitted predictions of the training pool (``threshold_source: cross_fit``).
 
-The pool (train + validation) is cut into ``threshold_folds`` groups of whole patients, stratified by class
-(:func:`pool_groups`); for each group a model is trained as the kept one (same recipe and seed, the epochs
-validation chose) on the rest and predicts the group. The thresholds are tuned on those out-of-fold
-predictions for ``threshold_objective``, pooled or, with ``threshold_aggregation: worst_domain``, for the
-objective's minimum over ``group_by_key`` domains. The kept model is still trained on the training split
-and selected on validation; it stores these thresholds in ``config.decision_thresholds``. The out-of-fold
-score is logged as ``eval_cross_fit_icbhi_score`` (optimistic: the thresholds were tuned on it). With a
-frozen encoder the group models share the seed's
-:class:`~respira.training.embeddings.view_store.ViewStore`.
+The pool (train + validation) is cut into ``threshold_folds`` groups of whole patients; for each group a
+model trained as the kept one (same recipe and seed, the epochs validation chose) on the rest predicts it.
+The thresholds are tuned on those out-of-fold predictions (pooled, or their worst ``group_by_key`` domain)
+and stored in the kept model's config; their score is logged as ``eval_cross_fit_icbhi_score``.
 """
 
 from __future__ import annotations
@@ -38,20 +33,10 @@ if TYPE_CHECKING:
     from ..recipe.recipe import ModelArguments
     from ..trainer.trainer import RespiraTrainer
 
-__all__ = [
-    "CrossFit",
-    "check_cross_fit_pool",
-    "cross_fit_thresholds",
-    "group_training_rows",
-    "pool_groups",
-    "selected_epochs",
-]
-
 
 @dataclass(frozen=True)
 class CrossFit:
-    """What :func:`cross_fit_thresholds` gives: the chosen thresholds, the pool's out-of-fold
-    probabilities and their group, the epochs each group model trained and its out-of-fold score."""
+    """The chosen thresholds, the pool's out-of-fold probabilities and groups, the epochs and the score."""
 
     choice: ThresholdChoice
     probabilities: np.ndarray
@@ -69,8 +54,7 @@ def training_pool(splits: datasets.DatasetDict) -> datasets.Dataset:
 
 
 def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArguments) -> None:
-    """Raise a one-line ``ValueError`` when the training pool cannot be cut into ``args``' cross-fit groups:
-    fewer patients than ``threshold_folds``."""
+    """Raise a one-line ``ValueError`` when the training pool cannot make ``args``' cross-fit groups."""
     folds, key = args.threshold_folds, args.group_by_key
     pool = training_pool(splits)
     if args.threshold_aggregation == "worst_domain":
@@ -92,9 +76,7 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
 
 
 def pool_groups(pool: datasets.Dataset, folds: int, seed: int) -> np.ndarray:
-    """The group of each pool row: ``0 .. folds - 1``, whole patients, stratified by class
-    (:func:`respira.data.folds.patient_kfold`; a class carried by fewer patients than groups is allowed
-    to miss some groups)."""
+    """The group (``0 .. folds - 1``) of each pool row: whole patients, stratified by class."""
     import pandas as pd
 
     from ...data.folds import patient_kfold
@@ -111,8 +93,7 @@ def group_training_rows(pool: datasets.Dataset, groups: np.ndarray, group: int) 
 
 
 def selected_epochs(trainer: RespiraTrainer) -> float:
-    """The epochs the kept model trained: its selected checkpoint's epoch (the last epoch without
-    selection), at least one."""
+    """The epochs of the kept model's selected checkpoint (else the last), at least one."""
     state = trainer.state
     epoch = state.epoch or 0.0
     best = state.best_global_step
@@ -131,8 +112,7 @@ def cross_fit_thresholds(
     lowpass_cutoff: float | None = None,
     store: ViewStore | None = None,
 ) -> CrossFit:
-    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool (see the module
-    docstring)."""
+    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool."""
     import transformers
 
     pool = training_pool(splits)  # its options and pool: checked before the run trained (validate_run)
@@ -190,8 +170,8 @@ def _group_probabilities(
     store: ViewStore | None,
     template: nn.Module | None,
 ) -> np.ndarray:
-    """Train one group model on ``trained`` from the run's seed (a copy of ``template``, the seed's fresh
-    model, when given); its probabilities on ``held_out``."""
+    """Train one group model on ``trained`` (from a copy of ``template`` when given); its probabilities on
+    ``held_out``."""
     import transformers
     from transformers import PrinterCallback
 

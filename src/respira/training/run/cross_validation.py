@@ -1,13 +1,8 @@
-"""``respira train`` with ``split_strategy: patient_kfold`` (or ``leave_one_device_out``): the folds, and
-the results over folds x seeds.
+"""The results of a cross-validated run (``split_strategy: patient_kfold`` or ``leave_one_device_out``).
 
-Each fold's test split is fold ``i`` (:func:`respira.data.folds.compose_fold`); each seed trains in
-``fold_<i>/seed_<n>/`` as a plain run's seed does (:mod:`respira.training.run.training_run`).
-``metrics.json`` holds ``per_fold``, ``test_<metric>_mean`` / ``_std`` and ``test_<metric>_ci95`` (Student's
-t over folds x seeds; a rough guide, since the runs share patients), ``out_of_fold`` (the pooled test
-predictions' scores beside the corpus's baselines) and the kept model's ``test_*`` (best **validation**
-score: ``selected_fold``, ``selected_seed``). ``out_of_fold_predictions.csv`` holds every cycle's test
-predictions.
+``metrics.json`` holds ``per_fold``, ``test_<metric>_mean`` / ``_std`` / ``_ci95`` (Student's t over folds
+x seeds, a rough guide since the runs share patients), ``out_of_fold`` (the pooled test predictions' scores)
+and the kept model's ``test_*`` (the best validation score).
 """
 
 from __future__ import annotations
@@ -31,19 +26,6 @@ from .seeds import SeedOutcome, percent, record_metrics
 if TYPE_CHECKING:
     import datasets
 
-__all__ = [
-    "CI_METRICS",
-    "OUT_OF_FOLD_FILE",
-    "FoldRun",
-    "cycle_keys",
-    "fold_statistics",
-    "fold_table",
-    "kfold_headline",
-    "out_of_fold",
-    "summarize_folds",
-    "t_interval",
-]
-
 OUT_OF_FOLD_FILE = "out_of_fold_predictions.csv"
 
 CI_METRICS: tuple[str, ...] = (
@@ -54,52 +36,45 @@ CI_METRICS: tuple[str, ...] = (
     "auc_crackle",
     "auc_wheeze",
 )
-"""Test metrics whose mean over folds x seeds gets a 95 % confidence interval (when the run has them)."""
-SELECTION = "the fold x seed with the best validation ICBHI score (test folds never choose)"
 
 
 @dataclass
 class FoldRun:
-    """One fold x seed: its outcome and its test fold's per-cycle classes (for the pooled score)."""
+    """One fold x seed: its outcome and its test fold's per-cycle keys, classes and flag probabilities."""
 
     fold: int
     seed: int
     outcome: SeedOutcome
     keys: list[str]
-    """``<recording>_<cycle_index>`` of each test cycle."""
     labels: np.ndarray
     predictions: np.ndarray
     flag_probabilities: np.ndarray | None = None
-    """``[N, 2]`` crackle and wheeze probabilities of each test cycle (:attr:`Decision.flags`)."""
 
 
 def cycle_keys(split: datasets.Dataset) -> list[str]:
-    """``<recording>_<cycle_index>`` of each row: the key that checks every cycle is tested once."""
+    """``<recording>_<cycle_index>`` of each row."""
     return [f"{r}_{c:03d}" for r, c in zip(split["recording"], split["cycle_index"], strict=True)]
 
 
 def fold_run(fold: int, seed: int, outcome: SeedOutcome, test: datasets.Dataset) -> FoldRun:
-    """A trained fold x seed with the decision on each of its test cycles, made as the trainer's test
-    scoring makes it (multi-label: sigmoid at the config's thresholds; single-label: the most probable
-    class of the softmax)."""
+    """A trained fold x seed with the decision on each of its test cycles, as the trainer's test scoring
+    makes it."""
+    from scipy.special import softmax
+
     from ...core.decision import decide
     from ...metrics.thresholds import sigmoid
 
     trainer = outcome.trainer
     logits = np.asarray(trainer.predict_logits(test), dtype=np.float64)
-    if trainer.model.config.problem_type == MULTI_LABEL:
-        probabilities = sigmoid(logits)
-    else:
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    multi_label = trainer.model.config.problem_type == MULTI_LABEL
+    probabilities = sigmoid(logits) if multi_label else softmax(logits, axis=1)
     decision = decide(probabilities, trainer.model.config)
     labels = np.asarray(test["label"])
     return FoldRun(fold, seed, outcome, cycle_keys(test), labels, decision.classes, decision.flags)
 
 
 def all_cycle_keys(folds: dict[int, datasets.DatasetDict], data: DataRecord) -> list[str]:
-    """Every cycle the folds test: checked to be tested once each (a train subset leaves cycles out of
-    fold 0's splits, not of the folds: then the folds' test cycles)."""
+    """Every cycle the folds test, checked to be tested once each (not with a ``train_fraction`` subset)."""
     from ...data.folds import check_every_cycle_tested_once
 
     if data.train_fraction != 1.0:
@@ -113,10 +88,8 @@ def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, fl
     """The ``confidence`` interval of the mean of ``values`` with Student's t (``len - 1`` d.o.f.)."""
     from scipy import stats
 
-    mean = statistics.fmean(values)
-    half = (
-        stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    )
+    mean, n = statistics.fmean(values), len(values)
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * statistics.stdev(values) / math.sqrt(n)
     return float(mean - half), float(mean + half)
 
 
@@ -197,7 +170,7 @@ def summarize_folds(
         "num_folds": len(sizes),
         "seeds": sorted({run.seed for run in runs}),
         "runs": len(runs),
-        "selection": SELECTION,
+        "selection": "the fold x seed with the best validation ICBHI score (test folds never choose)",
         "selected_fold": kept.fold,
         "selected_seed": kept.seed,
     }

@@ -1,8 +1,7 @@
 """Where a training run writes: a staging folder beside its target, one writer at a time, resumable.
 
-A run for ``runs/x`` trains in ``runs/.x.incomplete`` and is renamed to ``runs/x`` only when everything
-succeeded. A run that fails with an error removes its staging folder; an interrupted one keeps it for
-``--resume_from_checkpoint last``. ``runs/.x.lock`` (:class:`~respira.utils.locking.FolderLock`) keeps one
+A run for ``runs/x`` trains in ``runs/.x.incomplete``, renamed to ``runs/x`` on success; a failed run
+removes it, an interrupted one keeps it for ``--resume_from_checkpoint last``. ``runs/.x.lock`` keeps one
 writer per folder.
 """
 
@@ -20,21 +19,7 @@ from ...utils.files import is_occupied, swap_into_place, write_json_atomic
 from ...utils.locking import FolderLock
 from ...utils.threads import read_recorded_threads
 
-__all__ = [
-    "LAST",
-    "THREADS_FILE",
-    "ResumePoint",
-    "check_output_dir",
-    "interrupted_message",
-    "read_num_threads",
-    "record_num_threads",
-    "resolve_resume",
-    "run_output",
-    "staging_folder",
-]
-
-LAST = "last"
-"""``resume_from_checkpoint`` value that resumes the latest checkpoint of the run in ``output_dir``."""
+LAST = "last"  # resume_from_checkpoint: the latest checkpoint of the run in output_dir
 _LAST_VALUES = (LAST, "true", "True")
 STAGING_SUFFIX = ".incomplete"
 _SEED_FOLDER = re.compile(r"^seed_(-?\d+)$")
@@ -44,7 +29,7 @@ TRAINER_STATE = "trainer_state.json"
 
 
 def staging_folder(output_dir: str | Path) -> Path:
-    """The staging folder of a run for ``output_dir``: ``.<name>.incomplete`` beside it (absolute)."""
+    """``.<name>.incomplete`` beside ``output_dir`` (absolute)."""
     output_dir = Path(output_dir).expanduser().absolute()
     return output_dir.with_name(f".{output_dir.name}{STAGING_SUFFIX}")
 
@@ -57,7 +42,7 @@ def _target_of_staging(folder: Path) -> Path | None:
 
 
 def last_checkpoint(seed_folder: Path) -> Path | None:
-    """The checkpoint with the highest step in a seed folder (one holding ``trainer_state.json``)."""
+    """The checkpoint with the highest step in a seed folder."""
     if not seed_folder.is_dir():
         return None
     steps = [
@@ -70,22 +55,21 @@ def last_checkpoint(seed_folder: Path) -> Path | None:
 
 @dataclass(frozen=True)
 class ResumePoint:
-    """What ``resume_from_checkpoint`` resumes: the run folder holding its checkpoints, and its target."""
+    """What ``resume_from_checkpoint`` resumes: the run folder it ends up in (``target``), where the
+    checkpoints are (``source``: an interrupted run's staging folder, or a finished run) and the checkpoint
+    given by path of a seed (the others resume their latest)."""
 
     target: Path
-    """The run folder the resumed run ends up in."""
     source: Path
-    """Where the checkpoints are: the staging folder of an interrupted run, or a finished run folder."""
     checkpoints: dict[int, Path] = field(default_factory=dict)
-    """Seed → the checkpoint given by path (other seeds resume their latest checkpoint, if any)."""
 
     @property
     def interrupted(self) -> bool:
         return self.source != self.target
 
     def checkpoint_for(self, seed: int, folder: Path, seed_folder: Path) -> Path | None:
-        """The checkpoint ``seed`` resumes in ``folder`` (the run being written): the one given by path,
-        when it belongs to ``seed_folder`` (a k-fold run has one per fold), else ``seed_folder``'s latest."""
+        """The checkpoint ``seed`` resumes in ``folder``: the one given by path when it belongs to
+        ``seed_folder`` (a k-fold run has one per fold), else ``seed_folder``'s latest."""
         given = self.checkpoints.get(seed)
         if given is not None and folder / given.relative_to(self.source).parent == seed_folder:
             return folder / given.relative_to(self.source)
@@ -124,13 +108,11 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | N
     return ResumePoint(target=target, source=run, checkpoints={int(seed[1]): checkpoint})
 
 
-THREADS_FILE = "threads.json"
-"""The torch intra-op thread count a run trained with (:mod:`respira.utils.threads`), for its resumption."""
+THREADS_FILE = "threads.json"  # the torch thread count a run trained with, kept when it resumes
 
 
 def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
-    """Write the thread count a run trains with into its (staging) folder, unless the file there already
-    records that count (a resumed run's); a damaged file or another count is replaced."""
+    """Record the thread count a run trains with in its folder (unless already recorded)."""
     path = folder / THREADS_FILE
     try:
         recorded = json.loads(path.read_text(encoding="utf-8")).get("num_threads")
@@ -141,8 +123,7 @@ def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
 
 
 def read_num_threads(resume: ResumePoint | None) -> int | None:
-    """The thread count the resumed run trained with, or ``None`` (not resuming, or a run from before it was
-    recorded)."""
+    """The thread count the resumed run trained with, or ``None``."""
     if resume is None:
         return None
     return read_recorded_threads(resume.source / THREADS_FILE)
@@ -176,7 +157,7 @@ def check_output_dir(output_dir: str | Path, *, overwrite: bool, resume: ResumeP
 
 
 def _created_parents(folder: Path) -> list[Path]:
-    """The missing ancestors of ``folder``, outermost first (what ``mkdir(parents=True)`` creates)."""
+    """The missing ancestors of ``folder``, outermost first."""
     missing = []
     for parent in folder.parents:
         if parent.exists():
@@ -253,7 +234,7 @@ def run_output(
 
 
 def interrupted_message(staging: Path) -> str:
-    """What an interrupted run says: where it is, its last checkpoint, and how to continue it."""
+    """Where an interrupted run is, its last checkpoint, and how to continue it."""
     checkpoints = [point for seed in _seed_folders(staging) if (point := last_checkpoint(seed)) is not None]
     if not checkpoints:
         return (
@@ -268,7 +249,7 @@ def interrupted_message(staging: Path) -> str:
 
 
 def _remove_empty(folders: list[Path]) -> None:
-    """Remove the folders (innermost first) that are still empty."""
+    """Remove the folders that are still empty, innermost first."""
     for folder in reversed(folders):
         try:
             folder.rmdir()

@@ -1,9 +1,5 @@
-"""Check a whole training recipe before any work: nothing is built, trained or written for a bad one.
-
-:func:`validate_run` checks the model options (its config, without weights), the data options, the run
-options, whether options fit together, the ``report_to`` integrations and the output folder. Every error is
-one line naming the option and its value.
-"""
+"""Check a whole training recipe before any work: nothing is built, trained or written for a bad one, and
+every error is one line naming the option and its value."""
 
 from __future__ import annotations
 
@@ -25,8 +21,7 @@ from .output import ResumePoint, check_output_dir
 
 __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "validate_run"]
 
-INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}
-"""``report_to`` integrations respira ships as extras: ``pip install 'respira[<extra>]'``."""
+INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}  # respira[<extra>]
 
 
 def validate_run(
@@ -38,8 +33,8 @@ def validate_run(
     resume: ResumePoint | None = None,
     corpus_written_later: bool = False,
 ) -> None:
-    """Raise a one-line ``ValueError`` (or ``OSError`` for the output folder) for anything a run would
-    fail on later; see the module docstring. Reads the corpus folder's listing, writes nothing."""
+    """Raise a one-line ``ValueError`` (``OSError`` for the output folder) for anything a run would fail
+    on later; reads the corpus folder's listing, writes nothing."""
     _check_model(model)
     _check_corpora(model, data, run, args)
     _check_data(data, args, corpus_written_later=corpus_written_later)
@@ -51,8 +46,7 @@ def validate_run(
 
 
 def check_push_to_hub(args: RespiraTrainingArguments) -> None:
-    """With ``push_to_hub``, check the repository (``hub_model_id``, else the output folder's name), the
-    connection and the token now, not after training (one-line errors, as ``respira prepare`` does)."""
+    """With ``push_to_hub``, check the repository, the connection and the token now, not after training."""
     if not args.push_to_hub:
         return
     from ...hub.push import check_push_target
@@ -64,7 +58,6 @@ def check_push_to_hub(args: RespiraTrainingArguments) -> None:
         raise type(error)(f"--push_to_hub: {error}") from None
 
 
-# ------------------------------------------------------------------------------------------------ model
 def _check_model(model: ModelArguments) -> None:
     from ...models import RespiraConfig
 
@@ -96,7 +89,6 @@ def _check_model(model: ModelArguments) -> None:
 
 
 def _check_encoder_source(source: str | None) -> None:
-    """A folder, or a Hub id whose config can be read (:func:`~respira.hub.loading.resolve_model_name`)."""
     if not source:
         return
     from ...hub.loading import ModelLoadError, hub_config, resolve_model_name
@@ -110,12 +102,9 @@ def _check_encoder_source(source: str | None) -> None:
         raise ValueError(f"encoder_name_or_path: {error}{hint}") from None
 
 
-# ------------------------------------------------------------------------------------------------- data
 def _check_corpora(
     model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
 ) -> None:
-    """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.splits.multi_corpus.check_corpora`) and, where
-    a recording-labelled corpus trains as bags of windows, the options that cannot train on them."""
     from ..splits.multi_corpus import check_corpora, has_recording_labels
 
     names = check_corpora(
@@ -195,8 +184,6 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
 
 
 def _check_folds(data: DataArguments, layout) -> None:
-    """``patient_kfold`` / ``leave_one_device_out``: the folds and each fold's validation split can be
-    made (reads the annotations)."""
     from ...data.folds import device_folds, fold_splits, patient_kfold
     from ...data.text_files import index_from_layout
 
@@ -219,7 +206,6 @@ def _check_folds(data: DataArguments, layout) -> None:
         raise ValueError(f"split_strategy={data.split_strategy}: {message}") from None
 
 
-# -------------------------------------------------------------------------------------------------- run
 def _check_run(run: RunArguments, args: RespiraTrainingArguments, resume: ResumePoint | None) -> None:
     parse_seeds(run.seeds, args.seed)
     if run.schedule not in SCHEDULES:

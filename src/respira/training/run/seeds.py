@@ -1,8 +1,5 @@
-"""One training run per seed: train and score a seed; pick the kept seed; summarise the run.
-
-Scores stand beside the trivial baselines of the same split (:mod:`respira.metrics.baselines`); a kept
-model below the all-normal baseline on validation gets a one-line warning (:func:`baseline_warning`).
-"""
+"""One training run per seed: train and score a seed, pick the kept seed, summarise the run beside the
+trivial baselines of the same split."""
 
 from __future__ import annotations
 
@@ -31,20 +28,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class SeedOutcome:
-    """What training one seed gave: its trainer (holding the final model) and its metrics."""
+    """What training one seed gave: its trainer, its ``eval_*`` and ``test_*`` metrics (empty without the
+    split) and how its embedding cache was built (kept when the trainer is dropped)."""
 
     trainer: RespiraTrainer
     validation: dict[str, Any]
-    """The final evaluation on the validation split (``eval_*`` keys); empty without one."""
     test: dict[str, Any]
-    """The test split's metrics (``test_*`` keys); empty without one."""
     embedding_passes: list[EmbeddingPass] = field(default_factory=list)
-    """How the trainer's embedding cache was built, pass by pass (empty without the cache); kept when
-    the trainer is dropped (a k-fold run keeps only the kept fold's)."""
 
     @property
     def validation_score(self) -> float | None:
-        """The validation ICBHI score, which selects the kept seed."""
         return self.validation.get("eval_icbhi_score")
 
 
@@ -97,18 +90,15 @@ def run_seed(
 
 def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
     """The key of the best validation score (the first one on ties, or without validation)."""
-    return max(outcomes, key=lambda key: _score(outcomes[key].validation_score))
-
-
-def _score(value: float | None) -> float:
-    return -math.inf if value is None else value
+    scores = {key: outcome.validation_score for key, outcome in outcomes.items()}
+    return max(scores, key=lambda key: -math.inf if scores[key] is None else scores[key])
 
 
 def seed_statistics(
     per_seed: dict[int, dict[str, Any]],
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Per ``test_*`` metric: the mean over seeds (one seed: its value) and, with several seeds, the
-    sample standard deviation. Undefined (NaN) values are left out; a metric with none has no entry."""
+    """Per ``test_*`` metric, its mean over seeds and, with several seeds, its sample standard deviation
+    (NaN values left out)."""
     means: dict[str, float] = {}
     stds: dict[str, float] = {}
     keys = sorted({key for metrics in per_seed.values() for key in metrics if key.startswith("test_")})
@@ -171,7 +161,7 @@ def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
 
 
 def percent(value: object) -> str:
-    """A score as a person reads it (:func:`~respira.utils.tables.format_percent`), ``-`` when absent."""
+    """A score in percent, ``-`` when absent."""
     return format_percent(value, missing="-")
 
 
@@ -191,7 +181,6 @@ def headline(summary: dict[str, Any]) -> str:
 
 
 _NOT_METRICS = ("epoch", "runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
-"""Trainer bookkeeping in evaluation outputs, not a property of the model: left out of the record."""
 
 
 def record_metrics(values: dict[str, Any], prefix: str) -> dict[str, float | None]:
@@ -218,8 +207,7 @@ def seed_table(
     selected: int | None = None,
     validation_baselines: dict[str, float | None] | None = None,
 ) -> str:
-    """Validation and test scores per seed (the kept one marked), their mean ± std over several seeds,
-    and the trivial baselines of the same splits (all-normal, class prior; per patient: all-normal)."""
+    """Validation and test scores per seed, their mean ± std, and the trivial baselines of the splits."""
     rows = [
         [
             f"{seed} (kept)" if seed == selected else str(seed),

@@ -1,6 +1,4 @@
-"""A finished training run, as :func:`respira.train` (and
-:func:`~respira.training.run.training_run.run_training`)
-returns it: its folder, and what the folder holds read on first use."""
+"""A finished training run, as :func:`respira.train` returns it."""
 
 from __future__ import annotations
 
@@ -29,14 +27,13 @@ class TrainedRun:
     """
 
     output_dir: Path
-    """The run folder (absolute)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser().absolute())
 
     @cached_property
     def metrics(self) -> dict[str, Any]:
-        """The run's ``metrics.json`` (see the class docstring)."""
+        """The run's ``metrics.json``."""
         from ..trainer.trainer import METRICS_FILE
 
         path = self.output_dir / METRICS_FILE
@@ -47,8 +44,7 @@ class TrainedRun:
 
     @cached_property
     def record(self) -> RunRecord:
-        """The run's ``respira_run.json``: model, data and split, seeds, thresholds, hyper-parameters and
-        results."""
+        """The run's ``respira_run.json``."""
         return RunRecord.load(self.output_dir)
 
     @cached_property

@@ -1,11 +1,6 @@
-"""``respira train``: build the data and the model from a recipe, train one model per seed (and fold),
-write the run folder.
-
-The run folder gets the kept model (best *validation* score of all seeds and folds),
-``trainer_state.json``, ``metrics.json``, ``respira_run.json`` (:class:`~respira.run_record.RunRecord`),
-plots, the test split's report, a model card and one ``[fold_<i>/]seed_<n>/`` folder per model
-(cross-validation: :mod:`respira.training.run.cross_validation`).
-"""
+"""``respira train``: train one model per seed (and fold) of a recipe and write the run folder: the kept
+model (best validation score), ``metrics.json``, ``respira_run.json``, plots, the test report, a model card
+and one ``[fold_<i>/]seed_<n>/`` folder per model."""
 
 from __future__ import annotations
 
@@ -73,9 +68,8 @@ def train_recipe(
     *,
     resume_hint: str,
 ) -> TrainedRun:
-    """Train ``recipe`` with ``given`` fields and ``overrides`` flags over it
-    (:func:`~respira.training.recipe.recipe.parse_recipe`); return the run folder (``respira train``,
-    :func:`respira.train`). Interrupted, it says ``resume_hint``."""
+    """Train ``recipe`` with ``given`` fields and ``overrides`` flags over it; return the run folder.
+    Interrupted, it says ``resume_hint``."""
     import sys
 
     import datasets
@@ -101,8 +95,7 @@ def run_training(
     *,
     log=print,
 ) -> TrainedRun:
-    """Train every seed of a parsed recipe and write the run folder; return it (its ``metrics.json``
-    holds the metrics summary)."""
+    """Train every seed of a parsed recipe and write the run folder; return it."""
     from accelerate import PartialState
 
     state = PartialState()
@@ -165,10 +158,9 @@ def run_training(
         else:
             log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
             log(headline(summary))
-        if summary.get("warning"):
-            log(summary["warning"])
-        if summary.get("device_shift"):
-            log(summary["device_shift"])
+        for key in ("warning", "device_shift"):  # the device shift said last
+            if summary.get(key):
+                log(summary[key])
     return TrainedRun(target)
 
 
@@ -186,9 +178,8 @@ def _train(
     log,
     main: bool,
 ) -> dict[str, Any]:
-    """Train each fold x seed in ``folder``/[fold_<i>/]seed_<n> (resuming its checkpoint when resuming),
-    keep the best on validation and write the run (main process). ``folds``: ``{None: splits}`` without
-    cross-validation."""
+    """Train each fold x seed in ``folder``, keep the best on validation and write the run (main process).
+    ``folds``: ``{None: splits}`` without cross-validation."""
     args = replace(args, resume_from_checkpoint=None)
     kfold = None not in folds
     outcomes: dict[tuple[int | None, int], SeedOutcome] = {}
@@ -217,11 +208,11 @@ def _train(
         summary = summarize_folds(runs, kept_run, folds, data)
     else:
         summary = summarize_seeds(per_seed, selected, kept.validation)
-    warning = baseline_warning(kept, f"{selected}, fold {kept_fold}" if kfold else selected)
-    device_shift = splits_device_shift_note(folds[kept_fold])  # a test device absent from train, said last
-    for key, note in (("warning", warning), ("device_shift", device_shift)):
-        if note:
-            summary[key] = note
+    notes = {
+        "warning": baseline_warning(kept, f"{selected}, fold {kept_fold}" if kfold else selected),
+        "device_shift": splits_device_shift_note(folds[kept_fold]),  # a test device absent from train
+    }
+    summary.update({key: note for key, note in notes.items() if note})
     if not main:
         return summary
     trainer = kept.trainer
@@ -237,7 +228,6 @@ def _train(
     record = replace(record, selected_seed=selected, selected_fold=kept_fold)
     record.save(folder)
     write_reports(trainer, folds[kept_fold], folder)
-    write_model_card(folder)
     if kfold:
         log(fold_table(summary))
         return summary
@@ -270,19 +260,7 @@ TRAINING_KEYS = (
     "early_stopping_patience",
     "seed",
 )
-"""The ``TrainingArguments`` a run records, besides every respira-specific one."""
 _MODEL_RECORD_KEYS = ("encoder", "encoder_name_or_path", "problem_type", "lora_r")
-
-
-def training_hyperparameters(args: RespiraTrainingArguments) -> dict[str, Any]:
-    """The hyper-parameters worth recording: common Trainer ones and every respira-specific one."""
-    from transformers import TrainingArguments
-
-    respira_keys = set(RespiraTrainingArguments.__dataclass_fields__) - set(
-        TrainingArguments.__dataclass_fields__
-    )
-    values = args.to_dict()
-    return {key: values[key] for key in sorted({*TRAINING_KEYS, *respira_keys}) if key in values}
 
 
 def build_run_record(
@@ -295,6 +273,10 @@ def build_run_record(
     metrics: MetricsRecord,
 ) -> RunRecord:
     """The record of a finished run; ``model`` is the kept (saved) model."""
+    from transformers import TrainingArguments
+
+    values = args.to_dict()  # the hyper-parameters recorded: TRAINING_KEYS and every respira-specific one
+    respira_keys = values.keys() - TrainingArguments.__dataclass_fields__.keys()
     options = {
         f.name: getattr(model_args, f.name) for f in fields(model_args) if f.name not in _MODEL_RECORD_KEYS
     }
@@ -316,7 +298,7 @@ def build_run_record(
             two_stage_rounds=run_args.two_stage_rounds,
             head_epochs=run_args.head_epochs,
             head_learning_rate=run_args.head_learning_rate,
-            hyperparameters=training_hyperparameters(args),
+            hyperparameters={k: values[k] for k in sorted({*TRAINING_KEYS, *respira_keys}) if k in values},
         ),
         seeds=seeds,
         thresholds=list(thresholds_of(model.config)) if tuned else None,
@@ -326,7 +308,7 @@ def build_run_record(
 
 
 def seed_metrics(outcomes: dict[int, SeedOutcome]) -> MetricsRecord:
-    """The run record's metrics of a run of seeds: over seeds, and per seed."""
+    """The run record's metrics over seeds, and per seed."""
     means, stds = seed_statistics({seed: outcome.test for seed, outcome in outcomes.items()})
     return MetricsRecord(
         test=record_metrics(means, "test_"),
@@ -357,8 +339,9 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
 
 
 def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
-    """Training curves and the test split's evaluation report (confusion matrix, embeddings...)."""
+    """Training curves, the test split's evaluation report and the model card (``README.md``)."""
     from ...evaluation.cycles import evaluate_model
+    from ...hub.card_render import card_data_from_run_dir, render_model_card
     from ...reports.training_curves import plot_training_curves
 
     state = trainer.state  # the kept model: the best checkpoint with load_best_model_at_end, else the last
@@ -366,10 +349,4 @@ def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_
     plot_training_curves(state.log_history, output_dir / "training_curves.png", best_step=selected)
     if "test" in splits:
         evaluate_model(trainer.model, splits["test"], output_dir=output_dir / "evaluation_test")
-
-
-def write_model_card(output_dir: Path) -> None:
-    """``README.md``: the card of the run folder's files (as export renders it)."""
-    from ...hub.card_render import card_data_from_run_dir, render_model_card
-
     render_model_card(card_data_from_run_dir(output_dir)).save(output_dir / "README.md")

@@ -1,6 +1,5 @@
-"""The data of a training run: the options a run records (:class:`~respira.run_record.DataRecord`) and
-the dataset splits they build. ``respira train`` and ``respira evaluate`` build splits only through
-:func:`load_splits`, so evaluating a run folder rebuilds exactly the splits it was trained on."""
+"""The data of a training run: the options a run records (:class:`~respira.run_record.DataRecord`) and the
+splits :func:`load_splits` builds from them (``respira evaluate`` rebuilds a run's splits through it)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...audio.decoding import DEFAULT_SAMPLING_RATE
 from ...data import is_fold_strategy, is_synthetic_corpus
 from ...data.icbhi import parse_split_fractions
 from ...data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
@@ -23,8 +21,7 @@ if TYPE_CHECKING:
 
 
 def dataset_source(data: DataArguments | DataRecord) -> str | None:
-    """The ``datasets`` dataset the splits come from: ``dataset_name``, or a ``data_dir`` that is a folder
-    written by ``respira prepare`` (not a corpus); ``None`` for a corpus folder."""
+    """``dataset_name``, or a ``data_dir`` written by ``respira prepare``; ``None`` for a corpus folder."""
     if data.dataset_name:
         if data.data_dir:
             raise ValueError(
@@ -49,7 +46,6 @@ def inspect_source(data: DataArguments | DataRecord, cache_dir: str | Path | Non
 
 
 def _dataset_record(data: DataArguments, sampling_rate: int) -> DataRecord:
-    """The record of a run on a ``datasets`` dataset: its own splits, as its card says they were made."""
     source = inspect_source(data, data.dataset_cache_dir)
     build = source.build
     lowpass = build.get("lowpass_cutoff") or None
@@ -123,8 +119,6 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 
 
 def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
-    """The corpora of a multi-corpus recipe (:mod:`~respira.training.splits.multi_corpus`), folders made
-    absolute."""
     from ...data.corpora import CORPORA, PRIMARY_CORPUS
     from .multi_corpus import corpus_folders, parse_corpora
 
@@ -181,8 +175,7 @@ def _build_splits(
 
 
 def corpus_devices(data_dir: str | Path) -> list[str]:
-    """The devices of the recordings of an ICBHI folder that has audio, sorted: the held-out device of
-    each ``leave_one_device_out`` fold, in fold order."""
+    """The sorted devices of an ICBHI folder's recordings: each ``leave_one_device_out`` fold's."""
     import warnings
 
     from ...data.layout import locate_corpus
@@ -193,16 +186,6 @@ def corpus_devices(data_dir: str | Path) -> list[str]:
         warnings.simplefilter("ignore")
         index = index_from_layout(layout)
     return sorted(map(str, index.loc[index["recording"].isin(set(layout.audio_files)), "device"].unique()))
-
-
-def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RATE) -> datasets.DatasetDict:
-    """The splits of a recipe's data options (see :func:`data_record` and :func:`load_splits`), stored at
-    ``sampling_rate``: pass the recipe model's rate
-    (:func:`~respira.training.recipe.model_factory.model_sampling_rate`), so that training reads the audio at
-    the rate the model takes (the collator resamples any other)."""
-    return load_splits(
-        data_record(data, sampling_rate), cache_dir=data.dataset_cache_dir, num_proc=data.num_proc
-    )
 
 
 def with_split_sizes(record: DataRecord, splits: datasets.DatasetDict) -> DataRecord:
@@ -227,11 +210,9 @@ def split_sizes(splits: datasets.DatasetDict) -> dict[str, SplitSize]:
 
 
 def _patient_subset(train: datasets.Dataset, fraction: float, seed: int) -> datasets.Dataset:
-    """A stratified, patient-wise share of the training split (the rest is simply not used)."""
+    """A stratified, patient-wise share of the training split."""
     from ...data import patient_split
 
-    if not 0 < fraction < 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
     index = train.select_columns(["patient_id", "label"]).to_pandas()
     index["label"] = [CLASS_NAMES[i] for i in index["label"]]
     kept = patient_split(index, {"kept": fraction, "rest": 1 - fraction}, seed=seed, require_all=None)

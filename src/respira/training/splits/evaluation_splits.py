@@ -1,8 +1,5 @@
-"""The split ``respira evaluate`` scores, checked before the model runs or the dataset is built.
-
-A corpus folder's split is checked from its text files, a ``datasets`` dataset's from its card;
-:data:`ALL_SPLIT` scores every cycle of the data.
-"""
+"""The split ``respira evaluate`` scores, checked (from a corpus's text files or a dataset's card) before
+the model runs or the dataset is built."""
 
 from __future__ import annotations
 
@@ -19,12 +16,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ALL_SPLIT", "check_split", "load_split"]
 
-ALL_SPLIT = "all"
-"""Every cycle of the folder or dataset: all its splits together (nothing carved out for validation)."""
+ALL_SPLIT = "all"  # every cycle of the folder or dataset
 
 
 def _corpus_splits(data: DataRecord) -> list[str]:
-    """The splits (with at least one cycle) that ``data``'s split options make of its corpus folder."""
     from ...data import is_fold_strategy
     from ...data.icbhi import ICBHIConfig, assign_splits
     from ...data.layout import locate_corpus

@@ -1,14 +1,9 @@
-"""Training on several corpora: ICBHI cycles with event- (SPRSound) and recording-labelled (KAUH) corpora.
+"""Training on several corpora (``corpora: [icbhi, kauh, sprsound]``, ``corpus_dirs`` for all but ICBHI's).
 
-A recipe names its corpora (``corpora: [icbhi, kauh, sprsound]``) and each folder but ICBHI's
-(``corpus_dirs: {kauh: ../shared/kauh, sprsound: ../shared/sprsound}``; ICBHI's is ``data_dir``).
-ICBHI is split as the recipe says and alone makes validation and test. Every event (or cycle) of an
-event-labelled corpus joins training as a cycle; every recording of a recording-labelled corpus joins it
-as a bag of windows (``corpus_window_seconds`` / ``corpus_hop_seconds``) carrying the recording's flags,
-learnt with :class:`~respira.losses.MultipleInstanceLoss` and kept whole by
-:class:`~respira.training.batches.bag_sampler.BagPackingBatchSampler`. Patients are renumbered
-``patient_id + corpus position × PATIENT_OFFSET``. Cross-fitted thresholds score each bag by the maximum
-of its windows (:func:`threshold_units`), as :func:`respira.core.decision.decide_recording` decides.
+ICBHI is split as the recipe says and alone makes validation and test. An event-labelled corpus (SPRSound)
+joins training as cycles; a recording-labelled one (KAUH) as bags of windows carrying the recording's
+flags, learnt with :class:`~respira.losses.MultipleInstanceLoss` and kept whole by
+:class:`~respira.training.batches.bag_sampler.BagPackingBatchSampler`.
 """
 
 from __future__ import annotations
@@ -32,19 +27,6 @@ if TYPE_CHECKING:
     import datasets
 
     from ...run_record import DataRecord
-
-__all__ = [
-    "BAG_COLUMN",
-    "CORPUS_COLUMN",
-    "PATIENT_OFFSET",
-    "add_corpora",
-    "check_corpora",
-    "corpus_records",
-    "has_bags",
-    "parse_corpora",
-    "primary_rows",
-    "threshold_units",
-]
 
 BAG_COLUMN = "bag"
 """Training-split column: the recording (bag) a window belongs to; ``-1`` for a cycle."""
@@ -150,32 +132,6 @@ def has_bags(dataset: Any) -> bool:
     return BAG_COLUMN in names and bool((np.asarray(dataset[BAG_COLUMN]) >= 0).any())
 
 
-def _built_examples(
-    spec: CorpusSpec,
-    folder: str,
-    data: DataRecord,
-    cache_dir: str | Path | None,
-    num_proc: int | None,
-) -> datasets.Dataset:
-    """Every split of ``spec``'s builder (its default config) at the run's rate and low-pass, in one
-    dataset."""
-    from datasets import concatenate_datasets
-
-    options: dict[str, Any] = {}
-    if data.lowpass_cutoff:
-        options.update(lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
-    built = spec.load()(
-        folder,
-        config_name=spec.configs[0],
-        sampling_rate=data.sampling_rate,
-        cache_dir=cache_dir,
-        num_proc=num_proc,
-        **options,
-    )
-    parts = list(built.values())  # every split: all its patients train
-    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-
-
 def _training_examples(
     spec: CorpusSpec,
     folder: str,
@@ -184,11 +140,23 @@ def _training_examples(
     cache_dir: str | Path | None,
     num_proc: int | None,
 ) -> datasets.Dataset:
-    """A corpus's examples in the ICBHI split's columns (see the module docstring): a recording-labelled
-    corpus's recordings as windows in bags, an event-labelled corpus's events as cycles."""
+    """Every split of ``spec``'s builder as training examples in the ICBHI split's columns: patient ids
+    shifted by ``offset``, ``bag`` -1 but for windows of a recording-labelled corpus, ``cycle_index`` a
+    window's or event's number within its recording."""
+    from datasets import concatenate_datasets
+
     from ...data.recording_windows import recording_windows
 
-    examples = _built_examples(spec, folder, data, cache_dir, num_proc)
+    low_pass = {"lowpass_cutoff": data.lowpass_cutoff, "lowpass_order": data.lowpass_order}
+    built = spec.load()(
+        folder,
+        config_name=spec.configs[0],
+        sampling_rate=data.sampling_rate,
+        cache_dir=cache_dir,
+        num_proc=num_proc,
+        **(low_pass if data.lowpass_cutoff else {}),
+    )
+    examples = concatenate_datasets(list(built.values()))  # every split: all its patients train
     bags = spec.labels == "recording"
     if bags:
         examples = recording_windows(
@@ -204,31 +172,23 @@ def _training_examples(
             label, bag = int(flags_to_classes(flags)[0]), int(example[BAG_COLUMN]) + offset
         else:
             label, bag = int(example["label"]), -1
-        return _icbhi_columns(spec, example, offset, label=label, bag=bag)
+        device, index = spec.name, example["cycle_index" if "cycle_index" in example else "event_index"]
+        if spec.training_device:
+            given = {name: value for name, value in example.items() if value is not None and value != ""}
+            with contextlib.suppress(KeyError):
+                device = spec.training_device.format(**given)
+        return {
+            "label": label,
+            "cycle_index": int(index),
+            "patient_id": int(example["patient_id"]) + offset,
+            "device": device,
+            "acquisition_mode": "sc",
+            CORPUS_COLUMN: spec.name,
+            BAG_COLUMN: bag,
+        }
 
     unit = "windows" if bags else "examples"
     return examples.map(as_icbhi, desc=f"{spec.label} {unit} as training examples")
-
-
-def _icbhi_columns(spec: CorpusSpec, example: dict[str, Any], offset: int, *, label: int, bag: int) -> dict:
-    """The ICBHI split's columns of one example of another corpus (its patient id offset, its device as
-    ``spec.training_device`` names it from the example's columns, ``bag`` -1 unless it is a window of a
-    recording-labelled corpus, ``cycle_index`` its number within its recording: a window's, or an event's
-    ``event_index``)."""
-    device = spec.name
-    if spec.training_device:
-        given = {name: value for name, value in example.items() if value is not None and value != ""}
-        with contextlib.suppress(KeyError):
-            device = spec.training_device.format(**given)
-    return {
-        "label": label,
-        "cycle_index": int(example["cycle_index"] if "cycle_index" in example else example["event_index"]),
-        "patient_id": int(example["patient_id"]) + offset,
-        "device": device,
-        "acquisition_mode": "sc",
-        CORPUS_COLUMN: spec.name,
-        BAG_COLUMN: bag,
-    }
 
 
 def primary_rows(split: datasets.Dataset) -> datasets.Dataset:

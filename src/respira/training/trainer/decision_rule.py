@@ -1,10 +1,6 @@
-"""The decision rule of :class:`~respira.training.RespiraTrainer`'s evaluations (one rule everywhere).
-
-Every validation evaluation tunes a multi-label model's thresholds for ``args.threshold_objective``
-(:func:`respira.metrics.choose_thresholds`) and scores the checkpoint at them, storing them in
-``config.decision_thresholds``; every other evaluation decides at the config's thresholds
-(:func:`respira.core.decision.thresholds_of`).
-"""
+"""The decision rule of :class:`~respira.training.RespiraTrainer`'s evaluations: validation tunes a
+multi-label model's thresholds for ``args.threshold_objective`` and stores them in the config; every other
+evaluation decides at the config's thresholds."""
 
 from __future__ import annotations
 
@@ -25,21 +21,17 @@ class DecisionRule:
     """Mixin of ``RespiraTrainer``: the ``compute_metrics`` of each evaluation, and the thresholds kept."""
 
     _decides: bool
-    thresholds_fixed: bool = False
-    """Set when the kept thresholds were chosen elsewhere (``threshold_source: cross_fit``): validation
-    evaluations then decide at ``config.decision_thresholds`` instead of tuning."""
+    thresholds_fixed: bool = False  # chosen elsewhere (cross_fit): validation decides at them, tunes none
 
     def _model_config(self) -> Any:
         return self.accelerator.unwrap_model(self.model).config
 
     def keep_thresholds(self, thresholds: list[float] | None) -> None:
-        """Store thresholds chosen outside validation (``None``: 0.5) and decide at them from now on:
-        later validation evaluations score at them instead of tuning (:attr:`thresholds_fixed`)."""
+        """Store thresholds chosen outside validation (``None``: 0.5); later evaluations decide at them."""
         self._model_config().decision_thresholds = thresholds
         self.thresholds_fixed = True
 
     def _tunes_thresholds(self) -> bool:
-        """Whether validation evaluations tune the multi-label decision thresholds (and store them)."""
         return (
             self._decides
             and self._model_config().problem_type == MULTI_LABEL
@@ -49,8 +41,7 @@ class DecisionRule:
 
     @contextlib.contextmanager
     def _decision_rule(self, dataset: Any, tune: bool) -> Iterator[None]:
-        """``compute_metrics`` for one evaluation: thresholds tuned on it (validation, ``tune``) or the
-        config's; the patient ids of ``dataset`` for per-patient scores and baselines."""
+        """``compute_metrics`` for one evaluation of ``dataset``: thresholds tuned on it, or the config's."""
         if not self._decides:
             yield
             return
@@ -70,8 +61,7 @@ class DecisionRule:
             self.compute_metrics = previous
 
     def _set_thresholds(self, metrics: dict[str, Any], prefix: str) -> None:
-        """Store the thresholds an evaluation tuned in the model config (``None``, i.e. 0.5, when the
-        validation split could tune none)."""
+        """Store the thresholds an evaluation tuned in the model config (``None`` when it tuned none)."""
         values = [metrics.get(f"{prefix}_threshold_{name}") for name in MULTI_LABEL_NAMES]
         if any(value is None for value in values):
             return
@@ -79,8 +69,7 @@ class DecisionRule:
         self._model_config().decision_thresholds = [float(v) for v in values] if tuned else None
 
     def _restore_thresholds(self, step: int | None) -> None:
-        """The thresholds the validation evaluation at ``step`` tuned (the best checkpoint's), from the
-        log history (which a resumed run restores with the trainer state)."""
+        """Restore the thresholds the validation evaluation at ``step`` tuned, from the log history."""
         if step is None or not self._tunes_thresholds():
             return
         logged = [

@@ -1,8 +1,5 @@
-"""One compact line per Trainer log instead of its ~60-metric dictionary.
-
-:func:`compact_line` keeps loss, learning rate, the ICBHI score with its specificity and sensitivity and
-the AUCs; ``trainer_state.json`` and the ``report_to`` integrations still get every metric.
-"""
+"""One compact line per Trainer log instead of its ~60-metric dictionary (``trainer_state.json`` and the
+``report_to`` integrations still get every metric)."""
 
 from __future__ import annotations
 
@@ -15,8 +12,6 @@ from ...labels import MULTI_LABEL_NAMES
 from ...utils.tables import format_percent
 
 __all__ = ["CompactPrinterCallback", "CompactProgressCallback", "compact_line"]
-
-_PREFIXES = ("eval", "test")
 
 
 def _number(value: Any) -> str:
@@ -48,7 +43,7 @@ def _evaluation(logs: Mapping[str, Any], prefix: str) -> list[str]:
 def compact_line(logs: Mapping[str, Any]) -> str:
     """A one-line summary of a ``Trainer.log`` dictionary (training step, evaluation or the end)."""
     parts = [f"epoch {logs['epoch']:.3g}"] if isinstance(logs.get("epoch"), (int, float)) else []
-    prefix = next((p for p in _PREFIXES if any(key.startswith(f"{p}_") for key in logs)), None)
+    prefix = next((p for p in ("eval", "test") if any(key.startswith(f"{p}_") for key in logs)), None)
     if prefix is not None:
         parts += _evaluation(logs, prefix)
     elif "train_runtime" in logs:

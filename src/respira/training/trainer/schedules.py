@@ -39,9 +39,7 @@ def train_with_schedule(
     embedding_store: ViewStore | None = None,
 ) -> RespiraTrainer:
     """Train ``model`` with ``run.schedule``; return the trainer that holds the final model."""
-    if run.schedule == "contrastive_two_stage":
-        if resume_from is not None:
-            raise ValueError("a contrastive_two_stage schedule cannot resume from a checkpoint")
+    if run.schedule == "contrastive_two_stage":  # resuming it is refused by validate_run
         return _contrastive_two_stage(model, args, run, splits)
     trainer = make_trainer(model, args, splits, embedding_store=embedding_store)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
@@ -51,8 +49,8 @@ def train_with_schedule(
 def _contrastive_two_stage(
     model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
 ) -> RespiraTrainer:
-    """Song et al. (2021): encoder trained with the contrastive loss alone (``args.learning_rate``), then
-    frozen while the classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``)."""
+    """Song et al. (2021): the encoder trained with the contrastive loss alone, then frozen while the
+    classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``)."""
     trainer = None
     for _ in range(run.two_stage_rounds):
         model.unfreeze_encoder()

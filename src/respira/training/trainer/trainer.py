@@ -39,12 +39,11 @@ from .decision_rule import DecisionRule
 
 PATCH_MIX = "patch_mix"
 
-METRICS_FILE = "metrics.json"
-"""The combined metrics file of :meth:`RespiraTrainer.save_metrics` (``Trainer``'s ``all_results.json``)."""
+METRICS_FILE = "metrics.json"  # Trainer's all_results.json
 
 
 class _EpochToCollator(TrainerCallback):
-    """Tells the collator which epoch it is, so augmentation is seeded by (seed, epoch, example)."""
+    """Tells the collator the epoch: augmentation is seeded by (seed, epoch, example)."""
 
     def __init__(self, collator: AudioCollator) -> None:
         self.collator = collator
@@ -85,8 +84,7 @@ class RespiraTrainer(DecisionRule, Trainer):
                 "split (load_icbhi(..., validation_size=0.2) carves one by patient); score the test split "
                 "once at the end with evaluate_test()"
             )
-        if args.remove_unused_columns:
-            args.remove_unused_columns = False  # the collator needs the audio and metadata columns
+        args.remove_unused_columns = False  # the collator needs the audio and metadata columns
         config = model.config if model is not None else model_config
         if config is None:
             raise ValueError("pass a model, or model_init together with model_config")
@@ -131,7 +129,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
         if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
             self._patch_embeddings(self.model)  # an encoder without patch embeddings fails here
-        self.mil_loss = MultipleInstanceLoss("max")
+        self.mil_loss = MultipleInstanceLoss()
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
 
@@ -214,8 +212,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             return super().predict(test_dataset, *args, **kwargs)
 
     def _embedded(self, dataset: datasets.Dataset) -> datasets.Dataset:
-        """``dataset`` as the model takes it: a run on cached embeddings embeds a split that has none
-        (clean, once); anything else is returned as it is."""
+        """``dataset`` embedded (clean, once) when the run trains on cached embeddings."""
         if not uses_cache(self.args) or "embeddings" in dataset.column_names:
             return dataset
         batch = self.args.per_device_eval_batch_size
@@ -232,8 +229,7 @@ class RespiraTrainer(DecisionRule, Trainer):
         )
 
     def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
-        """The model's logits ``[N, outputs]`` for every row of ``dataset``, clean (a run on cached
-        embeddings embeds the split first, as :meth:`evaluate_test` does)."""
+        """The model's logits ``[N, outputs]`` for every row of ``dataset``, without augmentation."""
         logits = self.predict(self._embedded(dataset), metric_key_prefix="predict").predictions
         while isinstance(logits, tuple):
             logits = logits[0]
@@ -319,8 +315,7 @@ class RespiraTrainer(DecisionRule, Trainer):
         bags: torch.Tensor,
         components: dict[str, Any],
     ) -> torch.Tensor:
-        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' max-pooled
-        window logits (:class:`~respira.losses.MultipleInstanceLoss`)."""
+        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × the bags' multiple-instance loss."""
         windows = bags >= 0
         flags = classes_to_flags(labels[windows], validate=False) if labels.dim() == 1 else labels[windows]
         bag_loss = self.mil_loss(logits[windows], bags[windows], flags)
@@ -370,7 +365,6 @@ class RespiraTrainer(DecisionRule, Trainer):
 
 
 def _compact_logs(trainer: Trainer) -> None:
-    """Print each log as one compact line (:mod:`respira.training.trainer.log_lines`)."""
     from ...utils.progress import on_terminal
     from .log_lines import CompactPrinterCallback, CompactProgressCallback
 
