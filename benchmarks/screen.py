@@ -181,11 +181,11 @@ def main() -> None:
     files = sorted(path.resolve() for path in source.glob("**/*.wav"))[: args.recordings]
     if len(files) < 3:
         raise SystemExit(f"need at least 3 recordings (.wav) under {source}")
-    from respira.audio import audio_duration
+    from respira.audio import audio_header
     from respira.pretrained import default_detector_dir
 
     model = str(args.model or default_detector_dir())
-    seconds_of_audio = sum(audio_duration(path) for path in files)
+    seconds_of_audio = sum(audio_header(path).duration for path in files)
     on = ["--device", device]
     lines = [
         f"# {cpu_name()}, {os.cpu_count()} cores"

@@ -22,7 +22,6 @@ from respira.audio import (
     AudioReadError,
     SampleRateWarning,
     as_waveform,
-    audio_duration,
     audio_header,
     decode_audio,
     read_audio,
@@ -150,7 +149,7 @@ def test_broken_files_raise_audio_read_error_naming_the_file(
         sf.write(path, np.zeros(0, np.float32), RATE)
     else:
         path.write_bytes(content)
-    for call in (read_audio, audio_duration, decode_audio):
+    for call in (read_audio, audio_header, decode_audio):
         with pytest.raises(AudioReadError, match=message) as error:
             call(path)
         assert error.value.path == path and str(error.value).startswith(f"{path}: ")
@@ -186,9 +185,10 @@ def test_a_codec_libsndfile_lacks_is_decoded_by_torchcodec(aac_file: Path) -> No
     np.testing.assert_array_equal(read_audio(aac_file.read_bytes(), RATE), samples)
     np.testing.assert_array_equal(decode_audio(str(aac_file), RATE), samples)
     # its duration from the header, read before decoding it
-    assert audio_duration(aac_file) == pytest.approx(2.0, abs=0.05)
-    assert audio_duration(aac_file.read_bytes()) == pytest.approx(audio_duration(aac_file))
-    assert audio_header(aac_file) == AudioHeader(audio_duration(aac_file), None, None)  # libsndfile's alone
+    assert audio_header(aac_file).duration == pytest.approx(2.0, abs=0.05)
+    assert audio_header(aac_file.read_bytes()).duration == pytest.approx(audio_header(aac_file).duration)
+    header = audio_header(aac_file)
+    assert (header.sampling_rate, header.channels) == (None, None)  # libsndfile reads none of it
 
 
 def test_a_codec_whose_header_has_no_duration_is_timed_by_decoding_it(
@@ -204,8 +204,8 @@ def test_a_codec_whose_header_has_no_duration_is_timed_by_decoding_it(
             self.metadata = SimpleNamespace(duration_seconds_from_header=None, duration_seconds=None)
 
     monkeypatch.setattr(torchcodec.decoders, "AudioDecoder", WithoutDuration)
-    assert audio_duration(aac_file) == pytest.approx(read_audio(aac_file, RATE).size / RATE, abs=1e-3)
-    assert audio_duration(aac_file) == pytest.approx(2.0, abs=0.05)
+    assert audio_header(aac_file).duration == pytest.approx(read_audio(aac_file, RATE).size / RATE, abs=1e-3)
+    assert audio_header(aac_file).duration == pytest.approx(2.0, abs=0.05)
 
 
 def test_without_torchcodec_such_a_codec_is_one_decoding_error(
@@ -218,7 +218,7 @@ def test_without_torchcodec_such_a_codec_is_one_decoding_error(
         read_audio(aac_file, RATE)
     assert "\n" not in str(error.value)
     with pytest.raises(AudioDecodingError, match=r"phone_recording\.m4a: cannot be decoded as audio"):
-        audio_duration(aac_file)
+        audio_header(aac_file)
 
 
 def test_missing_file_and_non_finite_samples(tmp_path: Path) -> None:
@@ -252,12 +252,12 @@ def test_a_streamed_wav_of_unknown_size_reads_like_libsndfile_reads_it(tmp_path:
     expected = read_audio(encode_wav(signal, RATE, "PCM_16"), RATE)
     np.testing.assert_array_equal(read_audio(path, RATE), expected)
     np.testing.assert_array_equal(decode_audio(path.read_bytes(), RATE), expected)
-    assert audio_duration(path) == pytest.approx(0.5)
+    assert audio_header(path).duration == pytest.approx(0.5)
 
 
-def test_audio_duration_reads_the_header(stereo_wav: tuple[Path, np.ndarray]) -> None:
+def test_audio_header_reads_the_duration(stereo_wav: tuple[Path, np.ndarray]) -> None:
     path, stereo = stereo_wav
-    assert audio_duration(path) == pytest.approx(stereo.shape[0] / 22050)
+    assert audio_header(path).duration == pytest.approx(stereo.shape[0] / 22050)
 
 
 def test_audio_header_gives_the_files_own_rate_and_channels(stereo_wav: tuple[Path, np.ndarray]) -> None:
@@ -343,7 +343,7 @@ def test_a_rate_that_is_no_positive_number_is_one_line_wherever_it_is_given(rate
     ],
 )
 def test_a_name_that_is_no_local_file_is_one_line_as_given(source: str, message: str) -> None:
-    for read in (read_audio, audio_duration):
+    for read in (read_audio, audio_header):
         with pytest.raises(AudioReadError) as caught:
             read(source)
         assert str(caught.value).startswith(message)

@@ -68,5 +68,3 @@ def test_pad_batch_shapes_values_and_mask() -> None:
     assert values[2].tolist() == [1, 0, 0, 0, 0, 0]
     padded, _ = pad_batch(rows, padding_value=-1.0)
     assert padded[2].tolist() == [1, -1, -1, -1, -1, -1]
-    with pytest.raises(ValueError, match="empty batch"):
-        pad_batch([])

@@ -21,7 +21,7 @@ def _tone(seconds: float) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize(("subtype", "tolerance"), [("FLOAT", 0.0), ("PCM_16", 2**-15), ("PCM_24", 2**-23)])
+@pytest.mark.parametrize(("subtype", "tolerance"), [("FLOAT", 0.0), ("PCM_16", 2**-15)])
 def test_encode_wav_round_trips_deterministically(subtype: str, tolerance: float) -> None:
     signal = _tone(0.3)
     encoded = encode_wav(signal, RATE, subtype)

@@ -7,9 +7,10 @@ import pytest
 from respira.data import load_icbhi, load_kauh, load_labelled, load_sprsound
 from respira.data.corpora import CORPORA, corpus_names, get_corpus, register_corpus
 from respira.data.icbhi import ICBHIConfig
-from respira.data.kauh import KAUHConfig, read_kauh_index
-from respira.data.labelled import LabelledConfig, read_labelled_index
+from respira.data.kauh import read_kauh_index
+from respira.data.labelled import read_labelled_index
 from respira.data.layout import locate_corpus
+from respira.data.loaders import AudioBuilderConfig
 from respira.data.sprsound import SPRSoundConfig, read_sprsound_index
 
 
@@ -19,7 +20,7 @@ def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
     assert corpus_names() == ("icbhi", "kauh", "sprsound", "labelled")
     icbhi, kauh, sprsound = get_corpus("icbhi"), get_corpus("kauh"), get_corpus("sprsound")
     assert icbhi.load() is load_icbhi and kauh.load() is load_kauh and sprsound.load() is load_sprsound
-    assert icbhi.builder_config() is ICBHIConfig and kauh.builder_config() is KAUHConfig
+    assert icbhi.builder_config() is ICBHIConfig and kauh.builder_config() is AudioBuilderConfig
     assert sprsound.builder_config() is SPRSoundConfig
     assert icbhi.citation.startswith("@article{rocha2019open,") and "fraiwan2021lungsounds" in kauh.citation
     assert "zhang2022sprsound" in sprsound.citation and "10.1109/TBCAS.2022.3204910" in sprsound.citation
@@ -34,7 +35,7 @@ def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
     assert sprsound.facts.license == "gpl-3.0" and "cite Zhang et al. (2022)" in sprsound.facts.license_text
     assert sprsound.scored  # per event and per recording, with its challenge scores
     labelled = get_corpus("labelled")
-    assert labelled.load() is load_labelled and labelled.builder_config() is LabelledConfig
+    assert labelled.load() is load_labelled and labelled.builder_config() is AudioBuilderConfig
     assert (labelled.labels, labelled.split_roles, labelled.group_column) == (
         "recording",
         ("test",),

@@ -356,7 +356,7 @@ def test_the_shipped_detectors_code_keeps_to_its_budget() -> None:
     # the featurizer ships its plain path, the reference a reader checks: not respira's faster ones
     for absent in ("def _forward_kernel", "def forward_export", "class FramePowerSpectrum", "def plan_bands"):
         assert absent not in text, absent
-    assert "def forward_plain" in text and "def runs_plain_path" not in text
+    assert "def forward_plain" in text and "def kernel_or_export" not in text
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -21,7 +21,7 @@ import torch
 from respira import RespiraForAudioClassification
 from respira.audio import AudioReadError, read_audio
 from respira.cli import main
-from respira.core.windows import span_samples
+from respira.core.windows import span_samples, window_starts
 from respira.data.text_files import read_annotations
 from respira.hub.loading import ModelLoadError, load_model, resolve_device
 from respira.inference.engine import (
@@ -29,7 +29,6 @@ from respira.inference.engine import (
     predict_cycles,
     predict_files,
     predict_windows,
-    window_starts,
 )
 from respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.reports.plots import plot_confusion_matrix

@@ -444,16 +444,16 @@ def fire_crackle_frames(monkeypatch: pytest.MonkeyPatch, seconds: tuple[float, f
     where the windows (whose probabilities stay those of the model) need not."""
     from respira.inference import event_detection
 
-    computed = event_detection._frames_of
+    computed = event_detection.predict_frames
 
-    def firing(*args: object) -> FramePosteriors:
-        frames = computed(*args)
+    def firing(*args: object, **kwargs: object) -> FramePosteriors:
+        frames = computed(*args, **kwargs)
         posteriors = frames.posteriors.copy()
         first, stop = (round(value / frames.hop_seconds) for value in seconds)
         posteriors[first:stop, 0] = 0.99
         return FramePosteriors(posteriors, frames.hop_seconds, frames.duration)
 
-    monkeypatch.setattr(event_detection, "_frames_of", firing)
+    monkeypatch.setattr(event_detection, "predict_frames", firing)
 
 
 def test_a_recording_judged_normal_carries_no_event_unless_the_output_says_why(

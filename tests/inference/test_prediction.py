@@ -7,7 +7,7 @@ import json
 import pytest
 
 from respira import RespiraConfig
-from respira.inference.prediction import Prediction, PredictionError, recording_verdict
+from respira.inference.prediction import Prediction, PredictionError
 from respira.labels import MULTI_LABEL
 
 THRESHOLDS = [0.3, 0.7]
@@ -24,18 +24,25 @@ def config() -> RespiraConfig:
 
 
 def test_the_verdict_aggregates_each_label_then_decides_at_the_thresholds(config: RespiraConfig) -> None:
-    crackle, wheeze, label, thresholds = recording_verdict(ROWS, config, "max", None)
-    assert (crackle, wheeze, label) == (0.40, 0.65, "crackle")  # wheeze 0.65 stays under 0.7
-    assert thresholds == tuple(THRESHOLDS)
-    crackle, wheeze, label, _ = recording_verdict(ROWS, config, "topk_mean", 2)
-    assert (crackle, wheeze) == pytest.approx((0.30, 0.625)) and label == "crackle"  # 0.30 reaches 0.3
-    _, _, label, _ = recording_verdict(ROWS[:1], config, "max", None)
-    assert label == "normal"
+    verdict = Prediction.from_rows(ROWS, config, "max", None, "a.wav")
+    assert (verdict.crackle, verdict.wheeze, verdict.label) == (0.40, 0.65, "crackle")  # wheeze 0.65 < 0.7
+    assert verdict.thresholds == tuple(THRESHOLDS) and verdict.file == "a.wav" and verdict.warning is None
+    verdict = Prediction.from_rows(ROWS, config, "topk_mean", 2, None)
+    assert (verdict.crackle, verdict.wheeze) == pytest.approx((0.30, 0.625)) and verdict.label == "crackle"
+    assert verdict.top_k == 2  # 0.30 reaches 0.3
+    assert Prediction.from_rows(ROWS[:1], config, "max", None, None).label == "normal"
+    warned = [{**row, "warning": "too short"} for row in ROWS]
+    assert Prediction.from_rows(warned, config, "max", None, None).warning == "too short"
 
 
 def test_a_prediction_becomes_one_summary_row_and_json(config: RespiraConfig) -> None:
-    crackle, wheeze, label, thresholds = recording_verdict(ROWS, config, "max", None)
-    prediction = Prediction(ROWS, crackle, wheeze, label, "max", thresholds, file="a.wav")
+    prediction = Prediction.from_rows(ROWS, config, "max", None, "a.wav")
+    crackle, wheeze, label, thresholds = (
+        prediction.crackle,
+        prediction.wheeze,
+        prediction.label,
+        prediction.thresholds,
+    )
     assert prediction.summary() == {
         "file": "a.wav",
         "label": "crackle",

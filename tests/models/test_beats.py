@@ -17,7 +17,7 @@ from respira.models.beats import (
     convert_beats_checkpoint,
 )
 from respira.models.beats.convert_beats import _official_name
-from respira.models.beats.modeling_beats import relative_position_bucket
+from respira.models.beats.encoder_beats import relative_position_bucket
 
 from .encoder_tester import CASES
 
@@ -103,7 +103,6 @@ def test_converted_config_mirrors_official_cfg(converted: Path) -> None:
     )  # official default
     assert config.problem_type == MULTI_LABEL
     assert config.id2label == {i: f"LABEL_{i}" for i in range(7)}
-    assert (config.fbank_mean, config.fbank_std) == (15.41663, 6.55582)
 
 
 # 2. A tiny random model: shapes, gradients, save/load.

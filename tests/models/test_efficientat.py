@@ -206,9 +206,7 @@ def test_converted_model_reproduces_reference(
         output = converted_model(mel)
     assert (mel - reference_io["mel"]).abs().max().item() < TOLERANCE
     assert output.logits.shape == (1, 527)
-    assert output.embeddings.shape == (1, 384)
     assert (output.logits - reference_io["logits"]).abs().max().item() < TOLERANCE
-    assert (output.embeddings - reference_io["embedding"]).abs().max().item() < TOLERANCE
 
 
 @pytest.mark.real_data
@@ -246,11 +244,13 @@ def test_forward_shapes_and_hidden_states(
     with torch.no_grad():
         output = random_model(random_mel, output_hidden_states=True)
     assert output.logits.shape == (2, NUM_LABELS)
-    assert output.embeddings.shape == (2, 384)
     assert len(output.hidden_states) == 17  # stem, 15 inverted residuals, last 1x1 conv
     assert output.hidden_states[0].shape == (2, 8, 64, 48)
     assert output.hidden_states[-1].shape == (2, 384, 4, 3)
-    torch.testing.assert_close(output.embeddings, output.hidden_states[-1].mean(dim=(2, 3)))
+    with torch.no_grad():
+        embeddings = random_model.efficientat(random_mel).pooler_output
+    assert embeddings.shape == (2, 384)
+    torch.testing.assert_close(embeddings, output.hidden_states[-1].mean(dim=(2, 3)))
     as_tuple = random_model(random_mel, return_dict=False)
     torch.testing.assert_close(as_tuple[0], output.logits)
 
@@ -302,10 +302,10 @@ def test_save_load_round_trip_with_auto_classes(
     with torch.no_grad():
         before, after = random_model(random_mel), loaded(random_mel)
     torch.testing.assert_close(after.logits, before.logits, atol=0, rtol=0)
-    torch.testing.assert_close(after.embeddings, before.embeddings, atol=0, rtol=0)
     base = AutoModel.from_pretrained(tmp_path).eval()
     with torch.no_grad():
-        torch.testing.assert_close(base(random_mel).pooler_output, before.embeddings, atol=0, rtol=0)
+        embeddings = random_model.efficientat(random_mel).pooler_output
+        torch.testing.assert_close(base(random_mel).pooler_output, embeddings, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -323,7 +323,7 @@ def test_width_sets_channel_counts(width: float, stem: int, embedding: int, head
     assert model.classifier.dense.weight.shape == (head_hidden, embedding)
     with torch.no_grad():
         output = model(torch.randn(1, 128, 64))
-    assert output.embeddings.shape == (1, embedding)
+        assert model.efficientat(torch.randn(1, 128, 64)).pooler_output.shape == (1, embedding)
     assert output.logits.shape == (1, 3)
 
 
@@ -345,7 +345,7 @@ def test_config_defaults_and_validation() -> None:
         EfficientATConfig.from_dict(config.to_dict()).inverted_residual_setting
         == config.inverted_residual_setting
     )
-    for bad in ({"width_mult": 0.3}, {"width_mult": 1.5}, {"head_type": "fully_convolutional"}):
+    for bad in ({"width_mult": 0.3}, {"width_mult": 1.5}):
         with pytest.raises(ValueError):
             EfficientATConfig(**bad)
 

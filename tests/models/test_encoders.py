@@ -110,7 +110,7 @@ def test_each_family_builds_with_its_featurizer_and_encodes(name: str) -> None:
     with torch.no_grad():
         features, frame_mask = featurizer(waves, mask.sum(dim=1))
         assert features.shape[-1] == getattr(model.config.encoder_config, "num_mel_bins", 128)
-        tokens, token_mask, summary, _ = model.respira.encode(features, frame_mask)
+        tokens, token_mask, summary, _ = spec.encode(model.respira, features, frame_mask)
         output = model(waves, attention_mask=mask)
     assert tokens.shape[:2] == token_mask.shape and tokens.shape[-1] == model.config.hidden_size
     assert token_mask[0].all() and 0 < token_mask[1].sum() < token_mask[0].sum()

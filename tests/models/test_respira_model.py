@@ -439,6 +439,9 @@ def test_freeze_encoder(make_model: Callable, waves: torch.Tensor) -> None:
     rebuilt = RespiraForAudioClassification(model.config).train()  # the flag travels with the config
     assert not any(p.requires_grad for p in rebuilt.respira.encoder.parameters())
     assert not rebuilt.respira.encoder.training
+    model.freeze_encoder(False)  # the contrastive two-stage schedule's encoder stage
+    assert not model.config.freeze_encoder and all(p.requires_grad for p in encoder.parameters())
+    assert encoder.training  # back in the model's training mode
 
 
 def test_embed_and_cached_embeddings(make_model: Callable, waves: torch.Tensor) -> None:

@@ -15,10 +15,11 @@ from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
 import respira.core.decision
-from respira.audio import audio_duration, read_audio
+from respira.audio import audio_header, read_audio
 from respira.core.events import Event
+from respira.core.windows import window_starts
 from respira.hub.loading import load_model
-from respira.inference.engine import predict_files, predict_windows, window_starts
+from respira.inference.engine import predict_files, predict_windows
 from respira.reports import event_bars, recording_plot
 from respira.reports.recording_plot import plot_recording, recording_figure
 from respira.reports.spectrogram import MAX_COLUMNS
@@ -178,7 +179,7 @@ def test_annotated_cycles_are_drawn_with_their_labels(
     assert np.isnan(x[2::3]).all() and np.isnan(y[2::3]).all()
     np.testing.assert_array_equal(y[0::3], y[1::3])
     # the recording's own duration: below the model's rate, it is drawn at its native rate
-    assert _axes(figure, "labels").get_xlim() == (0.0, audio_duration(wav))
+    assert _axes(figure, "labels").get_xlim() == (0.0, audio_header(wav).duration)
 
 
 def test_long_recordings_have_bounded_columns_and_minute_ticks() -> None:

@@ -61,3 +61,50 @@ def test_a_model_without_torch_weights_cannot_take_a_site_head():
     export = SimpleNamespace(config=SimpleNamespace(problem_type="multi_label_classification"))
     assert "ONNX" in site_head_refusal(export)
     assert linear_head(export) is None
+
+
+def test_recordings_are_read_side_by_side_taking_turns_with_the_model(detector, tmp_path, monkeypatch):
+    """With two threads two recordings are read at once (a barrier both must reach), never while the model
+    runs; the sample keeps the recordings' order."""
+    import threading
+
+    import soundfile as sf
+    import torch
+
+    import respira.audio.dsp
+    import respira.screening.batches
+
+    recordings = []
+    for number, seconds in enumerate((5, 9, 3, 7, 6)):
+        path = tmp_path / f"r{number}.wav"
+        sf.write(path, 0.1 * np.sin(np.arange(8000 * seconds) * 0.05 * (number + 1)), 8000)
+        recordings.append(LabelledRecording(path, False, False, f"p{number}", path.name))
+    barrier, model_runs, reading, calls = threading.Barrier(2, timeout=10), [], [], []
+    prepare, pad_batch = respira.screening.batches.prepare, respira.audio.dsp.pad_batch
+
+    def read(*args, **kwargs):
+        reading.append(1)
+        calls.append(1)
+        if len(calls) <= 2:
+            barrier.wait()  # BrokenBarrierError: read one after the other
+        try:
+            return prepare(*args, **kwargs)
+        finally:
+            reading.pop()
+
+    def padded(windows):
+        model_runs.append(len(reading))
+        return pad_batch(windows)
+
+    monkeypatch.setattr(respira.screening.batches, "prepare", read)
+    monkeypatch.setattr(respira.audio.dsp, "pad_batch", padded)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        sample = embed_recordings(detector, recordings, batch_size=2, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert model_runs and set(model_runs) == {0}  # no recording read while the model ran
+    assert [r.path for r in sample.recordings] == [r.path for r in recordings]
+    assert [r.duration for r in sample.recordings] == pytest.approx([5, 9, 3, 7, 6])
+    assert np.bincount(sample.recording).tolist() == [2, 4, 1, 3, 2]  # 4-s windows every 2 s

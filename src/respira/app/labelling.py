@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.decoding import audio_duration, read_audio
+from ..audio.decoding import audio_header, read_audio
 from ..audio.wav import encode_wav
 from ..core.decision import thresholds_of
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
@@ -72,7 +72,7 @@ class LabelSession:
             self.events = read_events_csv(
                 self.events_file,
                 files=self._files,
-                duration=lambda file: audio_duration(self._files[file].path),
+                duration=lambda file: audio_header(self._files[file].path).duration,
             )
         self.skipped: set[int] = set()
         self.lock = threading.RLock()

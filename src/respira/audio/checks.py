@@ -83,15 +83,12 @@ def level_problems(samples: np.ndarray, pcm_bits: int | None = None) -> list[str
     )
     share = clipped / samples.size
     if share > CLIPPED_FRACTION:
+        cut = "" if pcm_bits is None else f": {pcm_bits}-bit PCM cut off at its full scale"
         return [
             f"is clipped ({100 * share:.1f} % of its samples at full scale, more than "
-            f"{100 * CLIPPED_FRACTION:g} %){_pcm(pcm_bits)}; {_UNTRUSTED}"
+            f"{100 * CLIPPED_FRACTION:g} %){cut}; {_UNTRUSTED}"
         ]
     return []
-
-
-def _pcm(bits: int | None) -> str:
-    return "" if bits is None else f": {bits}-bit PCM cut off at its full scale"
 
 
 def rate_problem(rate: float) -> str | None:

@@ -28,17 +28,13 @@ __all__ = [
     "AudioReadError",
     "SampleRateWarning",
     "as_waveform",
-    "audio_duration",
     "audio_header",
-    "check_rate",
     "decode_audio",
     "read_audio",
 ]
 
 DEFAULT_SAMPLING_RATE: int = 16000
 """Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
-
-BYTES_NAME = "<audio bytes>"  # how errors name audio given as bytes without a file name
 
 _READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
 
@@ -61,7 +57,7 @@ def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[B
     """A binary handle on ``source`` (checked for WAV truncation) and the name its errors use."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        label = Path(name) if name is not None else Path(BYTES_NAME)
+        label = Path(name if name is not None else "<audio bytes>")
         handle: BinaryIO = io.BytesIO(data)
         size = len(data)
     else:
@@ -134,23 +130,7 @@ def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None =
     return AudioHeader(frames / rate, rate, channels, bits)
 
 
-def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:
-    """Duration in seconds from the header; :class:`AudioReadError` if truncated, empty or not audio."""
-    return audio_header(source, name=name).duration
-
-
 # ----------------------------------------------------------------------------------------- decoding
-def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:
-    """Copy ``chunk`` into ``buffer`` at ``filled``, growing the buffer when the estimate was short."""
-    needed = filled + chunk.shape[0]
-    if needed > buffer.shape[0]:
-        grown = np.empty(max(needed, int(buffer.shape[0] * 1.25) + 1), dtype=np.float32)
-        grown[:filled] = buffer[:filled]
-        buffer = grown
-    buffer[filled:needed] = chunk
-    return buffer, needed
-
-
 def _decoded_blocks(
     source: str | os.PathLike | bytes, sampling_rate: int, name: str | Path | None
 ) -> tuple[int, Iterator[np.ndarray]]:
@@ -227,10 +207,16 @@ def read_audio(
     buffer = np.empty(max(estimate, 1), dtype=np.float32)
     filled = 0
     for chunk in blocks:
+        needed = filled + chunk.size
         if filled == 0 and chunk.size >= estimate:  # the whole signal in one block: kept, not copied
-            buffer, filled = chunk, chunk.size
+            buffer = chunk
         else:
-            buffer, filled = _append(buffer, filled, chunk)
+            if needed > buffer.size:  # the estimate was short
+                grown = np.empty(max(needed, int(buffer.size * 1.25) + 1), dtype=np.float32)
+                grown[:filled] = buffer[:filled]
+                buffer = grown
+            buffer[filled:needed] = chunk
+        filled = needed
     return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
 
 

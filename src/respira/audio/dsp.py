@@ -86,8 +86,6 @@ def pad_batch(
     """Pad mono waveforms into ``input_values`` ``[batch, longest]`` and an int64 ``attention_mask``."""
     import torch  # imported here: the data builder's processes decode audio without torch
 
-    if len(waveforms) == 0:
-        raise ValueError("cannot pad an empty batch (no waveforms)")
     longest = max(w.shape[0] for w in waveforms)
     batch = np.full((len(waveforms), longest), padding_value, dtype=np.float32)
     mask = np.zeros((len(waveforms), longest), dtype=np.int64)

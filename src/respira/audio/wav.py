@@ -9,11 +9,10 @@ import numpy as np
 
 __all__ = ["STORAGE_SUBTYPES", "encode_wav", "integer_pcm_bits", "pcm_to_float", "truncated_data"]
 
-STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
+STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16")
 """WAV sample formats :func:`encode_wav` writes."""
 
 _UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # the size a WAV writer leaves when it cannot seek back to fill it in
-_PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
 
 
 def truncated_data(handle: BinaryIO, size: int) -> tuple[int, int] | None:
@@ -67,15 +66,9 @@ def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") ->
         data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
         fmt = struct.pack("<HHIIHHH", 3, 1, sample_rate, sample_rate * 4, 4, 32, 0)
         extra = b"fact" + struct.pack("<II", 4, samples.shape[0])
-    elif subtype in _PCM_SCALE:
-        scale = _PCM_SCALE[subtype]
-        integers = np.clip(np.round(samples * scale), -scale, scale - 1).astype("<i4")
-        if subtype == "PCM_16":
-            data = integers.astype("<i2").tobytes()
-        else:
-            data = integers.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
-        width = 2 if subtype == "PCM_16" else 3
-        fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * width, width, 8 * width)
+    elif subtype == "PCM_16":
+        data = np.clip(np.round(samples * 2**15), -(2**15), 2**15 - 1).astype("<i2").tobytes()
+        fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
         extra = b""
     else:
         raise ValueError(f"unsupported WAV subtype {subtype!r}; use one of {STORAGE_SUBTYPES}")

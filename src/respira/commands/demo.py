@@ -114,21 +114,10 @@ def run(args: argparse.Namespace) -> None:
         if errors:
             raise ValueError(errors[0][1])
         print(f"\n{recording.name} ({len(rows)} cycles)")
-        print(
-            format_table(
-                [
-                    [
-                        *(f"{row[key]:.2f}" for key in ("start", "end")),
-                        *(f"{row[key]:.3f}" for key in MULTI_LABEL_NAMES),
-                        row["label"],
-                        row["annotated_label"],
-                    ]
-                    for row in rows
-                ],
-                ["start", "end", *MULTI_LABEL_NAMES, "label", "annotated"],
-                align=">>>><<",
-            )
-        )
+        formats = {"start": ".2f", "end": ".2f", **dict.fromkeys(MULTI_LABEL_NAMES, ".3f")}
+        formats |= {"label": "", "annotated_label": ""}
+        table = [[format(row[key], spec) for key, spec in formats.items()] for row in rows]
+        print(format_table(table, ["start", "end", *MULTI_LABEL_NAMES, "label", "annotated"], align=">>>><<"))
         plot_recording(
             model, recording, predictions / f"{recording.stem}.png", rows=rows, annotations=annotation
         )

@@ -24,13 +24,7 @@ def run(args: argparse.Namespace) -> int:
     detectors = describe_detectors()
     if not detectors:
         raise FileNotFoundError("no detector is installed with respira: reinstall it, or name a model folder")
-    rows = [
-        (
-            f"{item.name}{' (default)' if item.name == DEFAULT_DETECTOR_NAME else ''}",
-            item.trained_on,
-            item.path,
-        )
-        for item in detectors
-    ]
+    default = {DEFAULT_DETECTOR_NAME: " (default)"}
+    rows = [(f"{item.name}{default.get(item.name, '')}", item.trained_on, item.path) for item in detectors]
     print(format_table(rows, header=("name", "trained on", "folder"), align="<<<"))
     return 0

@@ -134,18 +134,9 @@ def run(args: argparse.Namespace) -> int:
         aggregation=aggregation,
         top_k=top_k,
     )
-    aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
-    options = {
-        "window": args.window,
-        "hop": args.hop,
-        "smoothing": args.smoothing,
-        "aggregation": aggregation,
-        "top_k": top_k,
-        "max_windows": args.max_windows,
-        "events": args.events,
-        "frame_hop": args.frame_hop if args.events else None,
-        "onnx": args.onnx,
-    }
+    options = {name: getattr(args, name) for name in ("window", "hop", "smoothing", "max_windows", "events")}
+    options |= {name: detector.options[name] for name in ("aggregation", "top_k")}  # the model's, if no flag
+    options |= {"frame_hop": args.frame_hop if args.events else None, "onnx": args.onnx}
     summary = screen(
         detector,
         source,

@@ -33,30 +33,6 @@ _EXPORTS: dict[str, str] = {
     "patient_split": "splits",
     "summarize": "summary",
 }
-__all__ = [
-    "ICBHI",
-    "SYNTHETIC_MARKER",
-    "ClippedCycleWarning",
-    "CorpusCountError",
-    "CorpusFacts",
-    "CorpusFormatError",
-    "CorpusSpec",
-    "MissingMetadataWarning",
-    "PartialCorpusWarning",
-    "device_folds",
-    "is_fold_strategy",
-    "is_synthetic_corpus",
-    "load_icbhi",
-    "load_kauh",
-    "load_labelled",
-    "load_sprsound",
-    "patient_kfold",
-    "patient_split",
-    "read_icbhi_index",
-    "read_sprsound_events",
-    "read_sprsound_index",
-    "register_corpus",
-    "summarize",
-]
+__all__ = list(_EXPORTS)  # the public names, each imported from its module on first use
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

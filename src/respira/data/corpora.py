@@ -148,7 +148,6 @@ _SPRSOUND_CITATION = """\
   doi     = {10.1109/TBCAS.2022.3204910}
 }
 """
-LABEL_KINDS: tuple[str, ...] = ("cycle", "recording", "event")  # CorpusSpec.labels
 
 CORPORA: dict[str, CorpusSpec] = {
     "icbhi": CorpusSpec(
@@ -193,7 +192,7 @@ CORPORA: dict[str, CorpusSpec] = {
         name="kauh",
         title="KAUH lung sounds, King Abdullah University Hospital",
         loader="respira.data.kauh:load_kauh",
-        config_class="respira.data.kauh:KAUHConfig",
+        config_class="respira.data.loaders:AudioBuilderConfig",
         labels="recording",
         group_by="patient_id",
         split_roles=("test",),
@@ -267,7 +266,7 @@ CORPORA: dict[str, CorpusSpec] = {
         name="labelled",
         title="Labelled recordings (a folder with labels.csv)",
         loader="respira.data.labelled:load_labelled",
-        config_class="respira.data.labelled:LabelledConfig",
+        config_class="respira.data.loaders:AudioBuilderConfig",
         labels="recording",
         group_by="patient_id",
         split_roles=("test",),
@@ -322,9 +321,7 @@ def layout_hint(data_dir: Any, expected: str) -> str:
             if spec.name == expected:
                 continue
             try:
-                with warnings.catch_warnings():  # a partial folder still shows whose layout it has
-                    warnings.simplefilter("ignore")
-                    resolve(spec.locate)(data_dir)
+                spec.check_folder(data_dir)  # a partial folder still shows whose layout it has
             except Exception:  # not this corpus's layout either
                 continue
             return f"; it has the layout of {spec.label}: --dataset {spec.name}"
@@ -348,7 +345,7 @@ def register_corpus(spec: CorpusSpec) -> CorpusSpec:
     """Add ``spec`` to :data:`CORPORA`; a ``ValueError`` if its name is taken or its labels unknown."""
     if spec.name in CORPORA:
         raise ValueError(f"corpus {spec.name!r} is registered already")
-    if spec.labels not in LABEL_KINDS:
+    if spec.labels not in ("cycle", "recording", "event"):
         raise ValueError(
             f"corpus {spec.name!r}: labels must be 'cycle', 'recording' or 'event', not {spec.labels!r}"
         )

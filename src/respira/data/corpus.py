@@ -38,6 +38,10 @@ OFFICIAL_CLASS_COUNTS: dict[str, dict[str, int]] = {
 _RECORDING_INDEX = re.compile(r"^\d+[a-z]\d+$")
 
 
+def _one_of(names: dict[str, str]) -> str:
+    return f" (expected one of {', '.join(names)})"
+
+
 @dataclass(frozen=True)
 class RecordingName:
     """The five fields of an ICBHI recording file stem."""
@@ -57,28 +61,17 @@ class RecordingName:
                 f"recording name {stem!r} should have 5 '_'-separated fields "
                 f"(patient_recording-index_chest-location_acquisition-mode_device), found {len(fields)}"
             )
-        patient, recording_index, location, mode, device = fields
-        if not patient.isdigit():
-            raise ValueError(f"recording name {stem!r}: patient id {patient!r} is not a number")
-        if not _RECORDING_INDEX.match(recording_index):
-            raise ValueError(
-                f"recording name {stem!r}: recording index {recording_index!r} is not like '1b1'"
-            )
-        if location not in CHEST_LOCATIONS:
-            raise ValueError(
-                f"recording name {stem!r}: unknown chest location {location!r} "
-                f"(expected one of {', '.join(CHEST_LOCATIONS)})"
-            )
-        if mode not in ACQUISITION_MODES:
-            raise ValueError(
-                f"recording name {stem!r}: unknown acquisition mode {mode!r} "
-                f"(expected one of {', '.join(ACQUISITION_MODES)})"
-            )
-        if device not in DEVICES:
-            raise ValueError(
-                f"recording name {stem!r}: unknown device {device!r} (expected one of {', '.join(DEVICES)})"
-            )
-        return cls(int(patient), recording_index, location, mode, device)
+        patient, index, location, mode, device = fields
+        for valid, problem in (
+            (patient.isdigit(), f"patient id {patient!r} is not a number"),
+            (_RECORDING_INDEX.match(index), f"recording index {index!r} is not like '1b1'"),
+            (location in CHEST_LOCATIONS, f"unknown chest location {location!r}{_one_of(CHEST_LOCATIONS)}"),
+            (mode in ACQUISITION_MODES, f"unknown acquisition mode {mode!r}{_one_of(ACQUISITION_MODES)}"),
+            (device in DEVICES, f"unknown device {device!r}{_one_of(DEVICES)}"),
+        ):
+            if not valid:
+                raise ValueError(f"recording name {stem!r}: {problem}")
+        return cls(int(patient), index, location, mode, device)
 
     @property
     def stem(self) -> str:

@@ -215,12 +215,8 @@ def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dic
     infos = existing.get("dataset_info")
     infos = [infos] if isinstance(infos, dict) else list(infos or [])
     infos = [info for info in infos if info.get("config_name", "default") != config_name]
-    options = {}
-    for entry in configs:
-        name = entry.get("config_name")
-        found = build_options(dict(existing), name)
-        if found:
-            options[name] = found
+    names = (entry.get("config_name") for entry in configs)
+    options = {name: found for name in names if (found := build_options(dict(existing), name))}
     return {"configs": configs, "dataset_info": infos, "respira": options}
 
 
@@ -267,8 +263,6 @@ def dataset_card(
     """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``
     (each split's Parquet files); ``existing``: the metadata of a card whose other configs are kept."""
     spec = get_corpus(corpus)
-    if set(data_files) != set(dataset):
-        raise ValueError(f"data_files name splits {sorted(data_files)}, the dataset has {sorted(dataset)}")
     facts = spec.facts
     first = next(iter(dataset.values()))
     splits = datasets.SplitDict()

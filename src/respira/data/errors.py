@@ -80,7 +80,6 @@ def original_build_error(error: BaseException, cache_dir: str | Path) -> BaseExc
 
 
 def _is_within(path: str | os.PathLike | int, folder: str | Path) -> bool:
-
     if isinstance(path, int):
         return False
     try:

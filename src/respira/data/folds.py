@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..labels import CLASS_NAMES
 from .errors import SplitError
-from .splits import _check_columns, _count_groups, carve_validation, patient_split
+from .splits import _count_groups, carve_validation, patient_split
 
 if TYPE_CHECKING:
     import datasets
@@ -45,7 +45,6 @@ def patient_kfold(
     stratify_by: str | Sequence[str] = "label",
     group_by: str = "patient_id",
     require_all: str | None = "label",
-    max_attempts: int = 64,
 ) -> pd.Series:
     """The fold (``0 .. num_folds - 1``, a Series named ``fold``) of every row of a cycle index: equal
     :func:`~respira.data.splits.patient_split` parts, each patient in one, every class in every fold
@@ -53,7 +52,6 @@ def patient_kfold(
     if not _is_whole(num_folds) or num_folds < 2:
         raise ValueError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
     num_folds = int(num_folds)
-    _check_columns(index, [group_by, *([require_all] if require_all else [])])
     n_groups = int(index[group_by].nunique())
     if num_folds > n_groups:
         raise SplitError(
@@ -75,18 +73,14 @@ def patient_kfold(
     names = [fold_name(fold) for fold in range(num_folds)]
     fractions = dict.fromkeys(names, 1.0 / num_folds)
     assignment = patient_split(
-        index, fractions, seed=seed, stratify_by=stratify_by, group_by=group_by, require_all=require_all,
-        max_attempts=max_attempts,
-    )  # fmt: skip
+        index, fractions, seed=seed, stratify_by=stratify_by, group_by=group_by, require_all=require_all
+    )
     return assignment.map({name: fold for fold, name in enumerate(names)}).astype(np.int64).rename("fold")
 
 
 def device_folds(index: pd.DataFrame, *, column: str = "device") -> tuple[pd.Series, list[str]]:
     """The fold of every row (its device's rank among the sorted devices) and the devices in fold order;
     :class:`SplitError` for fewer than two devices, or a device that recorded every patient."""
-    _check_columns(index, [column, "patient_id"])
-    if index[column].isna().any() or (index[column].astype(str) == "").any():
-        raise ValueError(f"column {column!r} has missing values; every recording needs a device")
     devices = sorted(map(str, index[column].unique()))
     if len(devices) < 2:
         found = devices[0] if devices else "none"
@@ -112,28 +106,20 @@ def fold_splits(
     *,
     validation_size: float = 0.0,
     seed: int = 0,
-    group_by: str = "patient_id",
-    require_all: str | None = "label",
 ) -> pd.Series:
     """The ``train`` / ``validation`` / ``test`` split of every row for fold ``fold``: the other folds train,
     ``validation_size`` of them (whole patients) validate, their rows of a test patient are ``"dropped"``."""
     folds = np.asarray(folds)
-    if len(folds) != len(index):
-        raise ValueError(f"folds has {len(folds)} entries for an index of {len(index)} rows")
     num_folds = int(folds.max()) + 1 if len(folds) else 0
     if not _is_whole(fold) or not 0 <= fold < num_folds:
         raise ValueError(f"fold must be one of 0..{num_folds - 1} ({num_folds} folds), got {fold!r}")
     splits = np.where(folds == fold, "test", "train").astype(object)
-    tested = index[group_by].isin(set(index.loc[folds == fold, group_by])).to_numpy()
+    tested = index["patient_id"].isin(set(index.loc[folds == fold, "patient_id"])).to_numpy()
     splits[tested & (splits == "train")] = "dropped"
     if not (splits == "train").any():
         raise SplitError(f"fold {fold}: every patient of the training pool is tested in this fold")
     if validation_size:
-        carved = carve_validation(
-            index.assign(split=splits), validation_size, seed=seed, stratify_by="label", group_by=group_by,
-            require_all=require_all,
-        )  # fmt: skip
-        splits = carved["split"].to_numpy()
+        splits = carve_validation(index.assign(split=splits), validation_size, seed=seed)["split"].to_numpy()
     return pd.Series(splits, index=index.index, name="split", dtype=object)
 
 
@@ -145,8 +131,6 @@ def compose_fold(
 
     num_folds = len(folds)
     names = [fold_name(i) for i in range(num_folds)]
-    if sorted(folds) != sorted(names):
-        raise ValueError(f"expected the splits {', '.join(names)}, got {', '.join(folds)}")
     parts = [folds[name] for name in names]
     frames = []
     for i, part in enumerate(parts):

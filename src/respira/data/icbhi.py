@@ -47,12 +47,6 @@ RECORDING_COLUMNS: tuple[str, ...] = (
 CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
 
 
-def _recording_features() -> dict[str, datasets.Value]:
-    numbers = {"patient_id": "int32", "age": "float64", "adult_bmi": "float64"}
-    numbers.update(child_weight="float64", child_height="float64")
-    return {name: datasets.Value(numbers.get(name, "string")) for name in RECORDING_COLUMNS}
-
-
 @dataclass
 class ICBHIConfig(AudioBuilderConfig):
     """Options of the ICBHI builder besides the audio ones (each part of the cache key).
@@ -135,7 +129,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "cycles"
     config: ICBHIConfig
 
-    CORPUS, CORPUS_LABEL = "icbhi", "ICBHI"
+    CORPUS = "icbhi"
     layout: CorpusLayout
 
     def _features(self) -> datasets.Features:
@@ -144,10 +138,13 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         flags = {"crackle": datasets.Value("int8"), "wheeze": datasets.Value("int8")}
         seconds = datasets.Value("float64")
         times = {"cycle_index": datasets.Value("int32"), "start": seconds, "end": seconds}
+        numbers = dict.fromkeys(("age", "adult_bmi", "child_weight", "child_height"), "float64")
+        numbers["patient_id"] = "int32"  # the other columns are strings
+        recording = {name: datasets.Value(numbers.get(name, "string")) for name in RECORDING_COLUMNS}
         if self.config.name == "recordings":
             cycles = datasets.List({**times, **flags, **label})
-            return datasets.Features({"audio": audio, **_recording_features(), "cycles": cycles})
-        return datasets.Features({"audio": audio, **label, **flags, **_recording_features(), **times})
+            return datasets.Features({"audio": audio, **recording, "cycles": cycles})
+        return datasets.Features({"audio": audio, **label, **flags, **recording, **times})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         index = index_from_layout(self.layout)
@@ -240,7 +237,6 @@ def _python_value(value: Any) -> Any:
 
 
 def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]:  # picklable plain values
-
     first = frame.iloc[0]
     stem = first["recording"]
     cycle_columns = (*CYCLE_COLUMNS, "crackle", "wheeze", "label", "annotation_line")
@@ -295,9 +291,7 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
     splits = index["official_split"].rename("split")
     if config.validation_size > 0:
         try:
-            carved = carve_validation(
-                index.assign(split=splits), config.validation_size, seed=config.seed, stratify_by="label"
-            )
+            carved = carve_validation(index.assign(split=splits), config.validation_size, seed=config.seed)
         except SplitError as error:
             option = f"validation_size={config.validation_size}"
             remedy = "use a smaller validation_size or another seed"
@@ -307,7 +301,6 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
 
 
 def _builder_split_error(error: SplitError, option: str, remedy: str) -> SplitError:
-
     reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
     return SplitError(f"{option}: {reason}; {remedy}")
 

@@ -17,8 +17,8 @@ import pandas as pd
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from .errors import CorpusCountError, CorpusError, CorpusFormatError
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
-from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
-from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_folder
+from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
+from .loaders import FolderBuilder, WholeRecordings, load_folder
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())  # bell, diaphragm, extended
 
@@ -44,15 +44,9 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
     """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them."""
     root = corpus_root(data_dir, "KAUH")
     for folder in [root, *walk_dirs(root)]:
-        recordings: dict[str, Path] = {}
-        others: list[Path] = []
-        for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES:
-                continue  # hidden files (macOS ._ forks), folders and non-audio files (the xlsx annotation)
-            if looks_like_kauh(path.stem):
-                recordings[path.stem] = path
-            else:
-                others.append(path)
+        audio = files_in(folder, AUDIO_SUFFIXES)  # not the xlsx annotation
+        recordings = {stem: path for stem, path in audio.items() if looks_like_kauh(stem)}
+        others = [path for stem, path in audio.items() if stem not in recordings]
         if recordings:
             if others:
                 warnings.warn(
@@ -101,7 +95,6 @@ def kauh_names(layout: KAUHLayout) -> list[KAUHName]:
 
 
 def _metadata(name: KAUHName) -> dict[str, Any]:  # the example columns but audio
-
     return {
         "recording": name.stem,
         "patient_id": name.patient_id,
@@ -151,23 +144,10 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
             )
 
 
-@dataclass
-class KAUHConfig(AudioBuilderConfig):
-    """Options of the KAUH builder: the audio options alone."""
-
-
 class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
 
-    VERSION = datasets.Version("1.0.0")
-    BUILDER_CONFIG_CLASS = KAUHConfig
-    BUILDER_CONFIGS: ClassVar[list[KAUHConfig]] = [
-        KAUHConfig(name="recordings", version=VERSION, description="One example per recording."),
-    ]
-    DEFAULT_CONFIG_NAME = "recordings"
-    config: KAUHConfig
-
-    CORPUS, CORPUS_LABEL = "kauh", "KAUH"
+    CORPUS = "kauh"
     layout: KAUHLayout
 
     COLUMNS: ClassVar[dict[str, Any]] = {

@@ -24,7 +24,7 @@ from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .errors import CorpusError, CorpusFormatError
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import corpus_root, files_fingerprint
-from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_folder
+from .loaders import FolderBuilder, WholeRecordings, load_folder
 
 LABELS_FILE = "labels.csv"
 
@@ -91,23 +91,10 @@ def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
     return columns
 
 
-@dataclass
-class LabelledConfig(AudioBuilderConfig):
-    """Options of the labelled-folder builder: the audio options alone."""
-
-
 class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """One's own labelled recordings from a folder holding ``labels.csv``: one ``test`` split."""
 
-    VERSION = datasets.Version("1.0.0")
-    BUILDER_CONFIG_CLASS = LabelledConfig
-    BUILDER_CONFIGS: ClassVar[list[LabelledConfig]] = [
-        LabelledConfig(name="recordings", version=VERSION, description="One example per recording."),
-    ]
-    DEFAULT_CONFIG_NAME = "recordings"
-    config: LabelledConfig
-
-    CORPUS, CORPUS_LABEL = "labelled", "labelled folder"
+    CORPUS = "labelled"
     layout: LabelledLayout
 
     COLUMNS: ClassVar[dict[str, Any]] = {

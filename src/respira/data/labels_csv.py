@@ -269,7 +269,6 @@ class LabelsTable:
         self.raw[row.first : row.last] = [buffer.getvalue()[:-1] + ending] + [""] * (row.last - row.first - 1)
 
     def _add_column(self, name: str) -> None:
-
         line = self.raw[self.header]
         self.raw[self.header] = line.rstrip("\r\n") + self.delimiter + name + _ending(line)
         for row in self.rows:
@@ -280,7 +279,6 @@ class LabelsTable:
         self.columns.append(name)
 
     def text(self) -> str:
-
         return ("\ufeff" if self.bom else "") + "".join(self.raw)
 
     def save(self) -> None:

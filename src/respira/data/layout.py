@@ -8,7 +8,6 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from .corpus import RecordingName
 from .errors import CorpusError, CorpusFormatError
@@ -29,7 +28,6 @@ class CorpusLayout:
 
     root: Path
     recordings_dir: Path
-    kind: Literal["official", "kaggle"]
     annotation_files: dict[str, Path] = field(repr=False)
     audio_files: dict[str, Path] = field(repr=False)
     split_file: Path | None
@@ -78,12 +76,9 @@ def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     split_file = _find_file(root, SPLIT_FILES, recordings_dir)
     diagnosis_file = _find_file(root, DIAGNOSIS_FILES, recordings_dir)
     demographics_file = _find_file(root, DEMOGRAPHIC_FILES, recordings_dir)
-    official = recordings_dir.name == RECORDING_FOLDERS[0] or split_file is not None
-    kind = "official" if official else "kaggle"
     return CorpusLayout(
         root,
         recordings_dir,
-        kind,
         annotation_files,
         audio_files,
         split_file,
@@ -115,6 +110,17 @@ def walk_dirs(root: Path, depth: int = _SEARCH_DEPTH) -> list[Path]:
         frontier = sorted(d for parent in frontier for d in parent.iterdir() if d.is_dir())
         found.extend(frontier)
     return found
+
+
+def files_in(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """The files of ``folder`` with one of ``suffixes`` (stem → path), hidden ones (``._x``) left out."""
+    if not folder.is_dir():
+        return {}
+    return {
+        path.stem: path
+        for path in sorted(folder.iterdir())
+        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in suffixes
+    }
 
 
 def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:

@@ -13,13 +13,12 @@ from typing import Any, ClassVar
 import datasets
 import numpy as np
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_duration, read_audio
+from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
 from ..audio.dsp import lowpass
 from ..audio.wav import STORAGE_SUBTYPES, encode_wav
 from .corpora import CORPORA, resolve
 from .errors import CorpusFormatError, original_build_error
 
-_INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
 
 
@@ -63,18 +62,16 @@ class FolderBuilder:
     fingerprinted, its config validated again after ``datasets`` has set the user's options."""
 
     CORPUS: ClassVar[str]
-    CORPUS_LABEL: ClassVar[str]  # how messages name it
-    WHOLE_RECORDING_CONFIGS: ClassVar[tuple[str, ...]] = ("recordings",)
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
         if data_dir is None:
             raise ValueError(
-                f"the {self.CORPUS_LABEL} builder reads a local copy of the corpus: pass data_dir=<folder>"
+                f"the {type(self).__name__} builder reads a local copy of the corpus: pass data_dir=<folder>"
             )
         self.layout = resolve(CORPORA[self.CORPUS].locate)(data_dir)
         kwargs["input_fingerprint"] = self.layout.fingerprint()
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
-        if config_name in self.WHOLE_RECORDING_CONFIGS and kwargs.get("writer_batch_size") is None:
+        if config_name == "recordings" and kwargs.get("writer_batch_size") is None:
             kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
         self.config.validate()  # type: ignore[attr-defined]
@@ -114,15 +111,22 @@ def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
     durations = {}
     for stem, path in files.items():
         try:
-            durations[stem] = audio_duration(path)
+            durations[stem] = audio_header(path).duration
         except AudioReadError as failure:
             raise CorpusFormatError(failure.path, failure.reason) from None
     return durations
 
 
 class WholeRecordings:
-    """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split."""
+    """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split, in one
+    config of the audio options alone."""
 
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = AudioBuilderConfig
+    BUILDER_CONFIGS: ClassVar[list[AudioBuilderConfig]] = [
+        AudioBuilderConfig(name="recordings", version=VERSION, description="One example per recording."),
+    ]
+    DEFAULT_CONFIG_NAME = "recordings"
     COLUMNS: ClassVar[dict[str, Any]]  # the metadata columns' features, in order
     config: AudioBuilderConfig
 
@@ -143,22 +147,19 @@ class WholeRecordings:
         config = self.config
         for task in recordings:
             samples = recording_samples(task["path"], config)
-            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+            wav = encode_wav(samples, config.sampling_rate, config.audio_subtype)
             metadata = task["metadata"]
             yield (
                 metadata["recording"],
-                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
+                {"audio": {"bytes": wav, "path": Path(task["path"]).name}, **metadata},
             )
 
 
 def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[str, ...]:
-    """The options a user may set on ``config_class`` (not ``BuilderConfig``'s fields)."""
-    base = {field.name for field in fields(datasets.BuilderConfig)}
-    return tuple(
-        field.name
-        for field in fields(config_class)
-        if field.init and field.name not in base and field.name not in _INTERNAL_OPTIONS
-    )
+    """The options a user may set on ``config_class`` (not ``BuilderConfig``'s fields, nor the input
+    fingerprint the builders set)."""
+    internal = {field.name for field in fields(datasets.BuilderConfig)} | {"input_fingerprint"}
+    return tuple(field.name for field in fields(config_class) if field.init and field.name not in internal)
 
 
 def check_loader_options(

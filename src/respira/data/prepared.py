@@ -35,7 +35,6 @@ class PreparedDataset:
         return getattr(self.features[self.audio_column], "sampling_rate", None)
 
     def require_splits(self, names: Iterable[str], purpose: str) -> None:
-
         missing = [name for name in names if name not in self.splits]
         if missing:
             raise ValueError(
@@ -67,12 +66,8 @@ def _card_data(card: str | Path) -> dict[str, Any]:
 
 def build_options(card_data: dict[str, Any], config_name: str) -> dict[str, Any]:
     """The build options the card records for ``config_name`` under ``respira:`` (``{}`` when none)."""
-    mapping = card_data.get("respira") or {}
-    if not isinstance(mapping, dict):
-        return {}
-    if "corpus" in mapping:  # one config's options, flat
-        return dict(mapping) if mapping.get("config") == config_name else {}
-    options = mapping.get(config_name)
+    mapping = card_data.get("respira")
+    options = mapping.get(config_name) if isinstance(mapping, dict) else None
     return dict(options) if isinstance(options, dict) else {}
 
 

@@ -54,7 +54,6 @@ def recording_windows(
     """One example per window of every recording (float WAV at the ``audio`` rate), cached by ``datasets``."""
     import datasets
 
-    check_window_options(window_seconds, hop_seconds)
     feature = recordings.features["audio"]
     rate = int(feature.sampling_rate)
     window, hop = round(window_seconds * rate), max(1, round(hop_seconds * rate))

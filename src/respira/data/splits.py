@@ -19,13 +19,14 @@ from respira.data.errors import SplitError
 VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""
 REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
-SEARCH_HINT = "; try another seed, more max_attempts, or require_all=None"
+SEARCH_HINT = "; try another seed, or require_all=None"
 """How a :class:`SplitError` ends (too few groups carry a required value; no ordering met it): the ways
 out callers replace."""
 
 _FRACTION_TOLERANCE = 1e-6
 _ORDER_JITTER = 0.25  # std of the log-normal jitter of each group's sort key: the seed changes the order
 _SIZE_WEIGHT = 1.0  # weight of the split-size term beside the per-stratum terms
+_MAX_ATTEMPTS = 64  # seeded orderings tried for a require_all split
 
 
 def patient_split(
@@ -36,20 +37,14 @@ def patient_split(
     stratify_by: str | Sequence[str] = "label",
     group_by: str = "patient_id",
     require_all: str | None = "label",
-    max_attempts: int = 64,
 ) -> pd.Series:
     """The split (a key of ``fractions``, target shares of the rows summing to 1) of every row, no
     ``group_by`` value on two sides, each split reproducing the ``stratify_by`` distribution; with
-    ``require_all`` every value of that column in every split (up to ``max_attempts`` seeded orderings).
+    ``require_all`` every value of that column in every split (up to 64 seeded orderings).
     :class:`SplitError` when the groups cannot be split so.
     """
     names, targets = _check_fractions(fractions)
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     strata_columns = [stratify_by] if isinstance(stratify_by, str) else list(stratify_by)
-    if not strata_columns:
-        raise ValueError("stratify_by must name at least one column")
-    _check_columns(index, [group_by, *strata_columns, *([require_all] if require_all else [])])
     if index[group_by].isna().any():
         raise ValueError(f"column {group_by!r} has missing values; every row needs a group")
 
@@ -74,7 +69,7 @@ def patient_split(
 
     rng = np.random.default_rng(seed)
     missing: list[tuple[int, int]] = []
-    for _ in range(max_attempts):
+    for _ in range(_MAX_ATTEMPTS):
         assignment = _greedy_assign(counts, targets, _visiting_order(counts, rng))
         missing = _missing_values(assignment, required, len(names)) if required is not None else []
         if not missing:
@@ -90,45 +85,23 @@ def patient_split(
         for split, value in missing
     )
     raise SplitError(
-        f"no assignment puts every {require_all!r} value in every split after {max_attempts} attempts "
+        f"no assignment puts every {require_all!r} value in every split after {_MAX_ATTEMPTS} attempts "
         f"(seed {seed}; last attempt: {details})" + SEARCH_HINT
     )
 
 
-def carve_validation(
-    index: pd.DataFrame,
-    validation_size: float,
-    *,
-    seed: int = 0,
-    stratify_by: str | Sequence[str] = "label",
-    from_split: str = "train",
-    column: str = "split",
-    group_by: str = "patient_id",
-    require_all: str | None = "label",
-) -> pd.DataFrame:
-    """``index`` with whole patients of ``from_split`` moved to ``"validation"`` (about ``validation_size``
-    of its rows, stratified); other splits untouched. :class:`SplitError` when the pool cannot be split."""
+def carve_validation(index: pd.DataFrame, validation_size: float, *, seed: int = 0) -> pd.DataFrame:
+    """``index`` with whole patients of its ``train`` split moved to ``"validation"`` (about
+    ``validation_size`` of its rows, class-stratified); other splits untouched. :class:`SplitError` when
+    the pool cannot be split."""
     if not (_is_number(validation_size) and 0.0 < validation_size < 1.0):
         raise ValueError(f"validation_size must be strictly between 0 and 1, got {validation_size!r}")
-    _check_columns(index, [column])
-    in_pool = (index[column] == from_split).to_numpy()
-    if not in_pool.any():
-        raise SplitError(f"no rows have {column} == {from_split!r}; nothing to carve a validation set from")
-
-    assignment = patient_split(
-        index.loc[in_pool],
-        {from_split: 1.0 - validation_size, VALIDATION: validation_size},
-        seed=seed,
-        stratify_by=stratify_by,
-        group_by=group_by,
-        require_all=require_all,
-    )
+    in_pool = (index["split"] == "train").to_numpy()
+    fractions = {"train": 1.0 - validation_size, VALIDATION: validation_size}
+    assignment = patient_split(index.loc[in_pool], fractions, seed=seed)
     result = index.copy()
-    dtype = result[column].dtype
-    if isinstance(dtype, pd.CategoricalDtype) and VALIDATION not in dtype.categories:
-        result[column] = result[column].cat.add_categories([VALIDATION])
     moved_rows = np.flatnonzero(in_pool)[assignment.to_numpy() == VALIDATION]
-    result.iloc[moved_rows, result.columns.get_loc(column)] = VALIDATION  # positional: labels may repeat
+    result.iloc[moved_rows, result.columns.get_loc("split")] = VALIDATION  # positional: labels may repeat
     return result
 
 
@@ -143,12 +116,6 @@ def _check_fractions(fractions: Mapping[str, float]) -> tuple[list[str], np.ndar
     if abs(total - 1.0) > _FRACTION_TOLERANCE:
         raise ValueError(f"fractions must sum to 1, got {total!r} ({dict(fractions)!r})")
     return names, np.array([float(fractions[name]) for name in names])
-
-
-def _check_columns(index: pd.DataFrame, columns: Sequence[str]) -> None:
-    missing = [column for column in columns if column not in index.columns]
-    if missing:
-        raise ValueError(f"index lacks column(s) {', '.join(map(repr, missing))}")
 
 
 def _count_matrix(group_codes: np.ndarray, value_codes: np.ndarray, n_groups: int) -> np.ndarray:

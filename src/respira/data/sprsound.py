@@ -157,7 +157,7 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "events"
     config: SPRSoundConfig
 
-    CORPUS, CORPUS_LABEL = "sprsound", "SPRSound"
+    CORPUS = "sprsound"
     layout: SPRSoundLayout
 
     def _features(self) -> datasets.Features:
@@ -178,15 +178,11 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
             span = {"start": datasets.Value("float64"), "end": datasets.Value("float64"), "type": event_type}
             features["events"] = datasets.List(span)
         else:
+            seconds, flag = datasets.Value("float64"), datasets.Value("int8")
             features.update(
-                event_index=datasets.Value("int32"),
-                start=datasets.Value("float64"),
-                end=datasets.Value("float64"),
-                event_type=event_type,
-                label=datasets.ClassLabel(names=list(CLASS_NAMES)),
-                crackle=datasets.Value("int8"),
-                wheeze=datasets.Value("int8"),
+                event_index=datasets.Value("int32"), start=seconds, end=seconds, event_type=event_type
             )
+            features.update(label=datasets.ClassLabel(names=list(CLASS_NAMES)), crackle=flag, wheeze=flag)
         return datasets.Features(features)
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
@@ -235,16 +231,8 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
                 key = f"{columns['recording']}_{span['event_index']:03d}"
                 audio = {"bytes": encode_wav(samples[start:end], rate, config.audio_subtype), "path": None}
                 event = {name: span[name] for name in ("event_index", "start", "end")}
-                yield (
-                    key,
-                    {
-                        "audio": audio,
-                        **columns,
-                        **event,
-                        "event_type": span["type"],
-                        **_event_flags(span["type"]),
-                    },
-                )
+                flags = _event_flags(span["type"])
+                yield key, {"audio": audio, **columns, **event, "event_type": span["type"], **flags}
 
 
 def _fit_events(

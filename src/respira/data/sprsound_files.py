@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import CorpusCountError, CorpusError, CorpusFormatError
-from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
+from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .text_files import PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
@@ -65,19 +65,19 @@ class SPRSoundName:
         if len(fields) != 5:
             raise CorpusError(f"expected 5 '_'-separated fields {_PATTERN}, found {len(fields)}")
         patient, age, sex, location, recording = (field.strip() for field in fields)
-        if not patient.isdigit():
-            raise CorpusError(f"patient {patient!r} is not a whole number (file names are {_PATTERN})")
-        if not _AGE.match(age):
-            raise CorpusError(f"age {age!r} is not a number of years (file names are {_PATTERN})")
-        if sex not in SEXES:
-            raise CorpusError(f"sex {sex!r} is not 0 (male) or 1 (female) (file names are {_PATTERN})")
-        if location.lower() not in CHEST_LOCATIONS:
-            raise CorpusError(
-                f"location {location!r} is not p1 (left posterior), p2 (left lateral), p3 (right "
-                f"posterior) or p4 (right lateral) (file names are {_PATTERN})"
-            )
-        if not recording.isdigit():
-            raise CorpusError(f"recording {recording!r} is not a whole number (file names are {_PATTERN})")
+        for valid, problem in (
+            (patient.isdigit(), f"patient {patient!r} is not a whole number"),
+            (_AGE.match(age), f"age {age!r} is not a number of years"),
+            (sex in SEXES, f"sex {sex!r} is not 0 (male) or 1 (female)"),
+            (
+                location.lower() in CHEST_LOCATIONS,
+                f"location {location!r} is not p1 (left posterior), p2 (left lateral), p3 (right posterior) "
+                "or p4 (right lateral)",
+            ),
+            (recording.isdigit(), f"recording {recording!r} is not a whole number"),
+        ):
+            if not valid:
+                raise CorpusError(f"{problem} (file names are {_PATTERN})")
         return cls(
             stem=stem,
             patient_id=int(patient),
@@ -140,7 +140,6 @@ def read_annotation(path: str | Path) -> SPRSoundAnnotation:
 
 
 def _event(path: Path, number: int, entry: Any) -> SPRSoundEvent:
-
     if not isinstance(entry, dict) or not {"start", "end", "type"} <= set(entry):
         raise CorpusFormatError(
             path, f"event {number}: expected an object with start, end and type, found {entry!r}"
@@ -210,17 +209,6 @@ class SPRSoundRecording(NamedTuple):
     json: Path
 
 
-def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """The files of ``folder`` with one of ``suffixes`` (stem → path), hidden ones (``._x``) left out."""
-    if not folder.is_dir():
-        return {}
-    return {
-        path.stem: path
-        for path in sorted(folder.iterdir())
-        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in suffixes
-    }
-
-
 def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
     """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout
     (unpaired files left out with one :class:`~respira.data.text_files.PartialCorpusWarning`)."""
@@ -242,8 +230,8 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
     parts: dict[str, str] = {}
     without_audio: list[Path] = []
     for part, (audio_dir, notes_dir) in PARTS.items():
-        wavs = _files(corpus / audio_dir, AUDIO_SUFFIXES)
-        for stem, path in _files(corpus / notes_dir, (".json",)).items():
+        wavs = files_in(corpus / audio_dir, AUDIO_SUFFIXES)
+        for stem, path in files_in(corpus / notes_dir, (".json",)).items():
             if stem in notes:
                 raise CorpusFormatError(
                     path, f"duplicate recording: {notes[stem]} annotates {stem} too; keep one of them"
@@ -255,7 +243,7 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
     without_notes = [
         path
         for audio_dir in dict.fromkeys(audio_dir for audio_dir, _ in PARTS.values())
-        for stem, path in _files(corpus / audio_dir, AUDIO_SUFFIXES).items()
+        for stem, path in files_in(corpus / audio_dir, AUDIO_SUFFIXES).items()
         if audio.get(stem) != path
     ]
     if without_audio or without_notes:

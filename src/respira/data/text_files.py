@@ -49,15 +49,6 @@ class SplitEntry:
     split: str
 
 
-@dataclass(frozen=True)
-class Demographics:
-    age: float | None
-    sex: str | None
-    adult_bmi: float | None
-    child_weight: float | None
-    child_height: float | None
-
-
 def iter_fields(path: Path, separator: str | None = None) -> Iterator[tuple[int, list[str]]]:
     """``(line_number, fields)`` of each non-blank line."""
     try:
@@ -184,9 +175,9 @@ def read_diagnoses(path: Path) -> dict[int, str]:
     return diagnoses
 
 
-def read_demographics(path: Path) -> dict[int, Demographics]:
-    """Patient → age, sex, adult BMI, child weight and height; ``NA`` becomes ``None``."""
-    demographics: dict[int, Demographics] = {}
+def read_demographics(path: Path) -> dict[int, tuple[float | str | None, ...]]:
+    """Patient → (age, sex, adult BMI, child weight, child height); ``NA`` becomes ``None``."""
+    demographics = {}
     for line, fields in iter_fields(path):
         if len(fields) != 6:
             raise CorpusFormatError(
@@ -201,12 +192,12 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
             raise CorpusFormatError(path, f"sex {fields[2]!r} should be M, F or NA", line=line)
         if patient in demographics:
             raise CorpusFormatError(path, f"patient {patient} is listed twice", line=line)
-        demographics[patient] = Demographics(
-            age=_optional_number(path, line, fields[1], "age"),
-            sex=sex,
-            adult_bmi=_optional_number(path, line, fields[3], "adult BMI"),
-            child_weight=_optional_number(path, line, fields[4], "child weight"),
-            child_height=_optional_number(path, line, fields[5], "child height"),
+        demographics[patient] = (
+            _optional_number(path, line, fields[1], "age"),
+            sex,
+            _optional_number(path, line, fields[3], "adult BMI"),
+            _optional_number(path, line, fields[4], "child weight"),
+            _optional_number(path, line, fields[5], "child height"),
         )
     return demographics
 
@@ -221,7 +212,6 @@ STRATA_COLUMNS: tuple[str, ...] = (
     "chest_location", "acquisition_mode", "device", "label", "diagnosis", "sex",
 )  # fmt: skip
 """The index's categorical columns: what ``stratify_by`` and ``fold_stratify_by`` can stratify by."""
-_NO_DEMOGRAPHICS = Demographics(None, None, None, None, None)
 
 
 class PartialCorpusWarning(UserWarning):
@@ -254,7 +244,7 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
         name = names[stem]
         recording = (stem, *astuple(name))
         metadata = (splits.get(stem), diagnoses.get(name.patient_id))
-        person = astuple(demographics.get(name.patient_id, _NO_DEMOGRAPHICS))
+        person = demographics.get(name.patient_id, (None,) * 5)
         for cycle_index, cycle in enumerate(read_annotations(path)):
             label = cycle_label(cycle.crackle, cycle.wheeze)
             annotated = (cycle_index, cycle.start, cycle.end, cycle.crackle, cycle.wheeze, label)
@@ -262,12 +252,10 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     import pandas as pd
 
     index = pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
-    for column in ("age", "adult_bmi", "child_weight", "child_height"):
-        index[column] = index[column].astype("Float64")
+    numbers = dict.fromkeys(("age", "adult_bmi", "child_weight", "child_height"), "Float64")
+    index = index.astype({**numbers, **dict.fromkeys(MULTI_LABEL_NAMES, "int8")})  # and the flags
     for column in ("official_split", "diagnosis", "sex"):
         index[column] = index[column].astype(object).where(index[column].notna(), None)
-    for column in MULTI_LABEL_NAMES:  # the flag columns
-        index[column] = index[column].astype("int8")
     if len(layout.annotation_files) == NUM_RECORDINGS:
         validate_counts(index)
     return index
@@ -347,26 +335,21 @@ def class_counts(index: pd.DataFrame, by: str | None = "official_split") -> dict
 
 def validate_counts(index: pd.DataFrame) -> None:
     """Check a complete corpus against the published ICBHI counts; raise listing every difference."""
-    differences = []
-    if len(index) != NUM_CYCLES:
-        differences.append(f"cycles: {len(index)} (expected {NUM_CYCLES})")
+    checks = [("cycles", len(index), NUM_CYCLES)]
     if index["official_split"].notna().any():
+        counts = class_counts(index)
         for split, expected in OFFICIAL_SPLIT_CYCLES.items():
-            found = int((index["official_split"] == split).sum())
-            if found != expected:
-                differences.append(f"{split} cycles: {found} (expected {expected})")
-        found_counts = class_counts(index)
+            checks.append((f"{split} cycles", int((index["official_split"] == split).sum()), expected))
         for split, expected_counts in OFFICIAL_CLASS_COUNTS.items():
             for label, expected in expected_counts.items():
-                found = found_counts.get(split, {}).get(label, 0)
-                if found != expected:
-                    differences.append(f"{split} {label}: {found} (expected {expected})")
+                checks.append((f"{split} {label}", counts.get(split, {}).get(label, 0), expected))
     else:
         totals = class_counts(index, by=None)["all"]
         for label in CLASS_NAMES:
-            expected = sum(counts[label] for counts in OFFICIAL_CLASS_COUNTS.values())
-            if totals[label] != expected:
-                differences.append(f"{label}: {totals[label]} (expected {expected})")
+            checks.append((label, totals[label], sum(c[label] for c in OFFICIAL_CLASS_COUNTS.values())))
+    differences = [
+        f"{what}: {found} (expected {expected})" for what, found, expected in checks if found != expected
+    ]
     if differences:
         raise CorpusCountError(
             f"this corpus has all {NUM_RECORDINGS} recordings but does not reproduce the published ICBHI "

@@ -66,21 +66,16 @@ def challenge_scores(
     return result
 
 
-BASELINES = ("all_normal", "class_prior")
-"""The trivial baselines of the challenge's Scores (:func:`~respira.metrics.sprsound.sprsound_baselines`)."""
-
-
 def task_below_baselines(tasks: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """The tasks' Scores (per group) that do not beat their all-normal or class-prior baseline."""
     found = []
     for task, groups in tasks.items():
         for group, values in groups.items():
-            entry = below_baseline(
-                f"task {task} Score ({group})",
-                f"tasks.{task}.{group}.score",
-                values["score"],
-                {name: values.get(f"{BASELINE_PREFIX}{name}_score") for name in BASELINES},
-            )
+            baselines = {
+                name: values.get(f"{BASELINE_PREFIX}{name}_score") for name in ("all_normal", "class_prior")
+            }
+            where = f"tasks.{task}.{group}.score"
+            entry = below_baseline(f"task {task} Score ({group})", where, values["score"], baselines)
             if entry is not None:
                 found.append(entry.to_dict())
     return found
@@ -92,11 +87,6 @@ def _nested(level: str, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         {**entry, "key": f"{level}.{entry['key']}", "headline": f"{entry['headline']} ({level})"}
         for entry in entries
     ]
-
-
-def _label_names(dataset: datasets.Dataset, column: str) -> list[str]:
-    """The names of a ``ClassLabel`` column's values."""
-    return dataset.features[column].int2str(dataset[column])
 
 
 def evaluate_event_corpus(
@@ -114,7 +104,7 @@ def evaluate_event_corpus(
 ) -> dict[str, Any]:
     """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report."""
     output = check_report_target(output_dir)
-    labels = _label_names(recordings, "record_label")
+    labels = recordings.features["record_label"].int2str(recordings["record_label"])
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]
     if not judged:
         raise ValueError("every recording is Poor Quality: there is no crackle / wheeze label to score")
@@ -140,7 +130,7 @@ def evaluate_event_corpus(
         records = (scored_records["patient_id"], record_groups)
         inputs = {
             "1-1": (
-                coarsen_labels("1-1", _label_names(events, "event_type")),
+                coarsen_labels("1-1", events.features["event_type"].int2str(events["event_type"])),
                 flags_to_sprsound("1-1", predicted),
                 events["patient_id"],
                 event_groups,

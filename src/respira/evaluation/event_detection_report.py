@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,17 +38,11 @@ def merge_references(events: Sequence[tuple[float, float, str]]) -> list[Event]:
     """Each label's events as the union of their spans: overlapping or touching ones merged, sorted."""
     merged: list[Event] = []
     for label in MULTI_LABEL_NAMES:
-        spans = sorted((float(a), float(b)) for a, b, name in events if name == label and b > a)
-        current: list[float] | None = None
-        for start, end in spans:
-            if current is not None and start <= current[1]:
-                current[1] = max(current[1], end)
-                continue
-            if current is not None:
-                merged.append(Event(current[0], current[1], label))
-            current = [start, end]
-        if current is not None:
-            merged.append(Event(current[0], current[1], label))
+        for start, end in sorted((float(a), float(b)) for a, b, name in events if name == label and b > a):
+            if merged and merged[-1].label == label and start <= merged[-1].offset:
+                merged[-1] = merged[-1]._replace(offset=max(merged[-1].offset, end))
+            else:
+                merged.append(Event(start, end, label))
     return sorted(merged, key=lambda event: (event.onset, MULTI_LABEL_NAMES.index(event.label)))
 
 
@@ -80,18 +75,6 @@ def _summary(per_file: np.ndarray, patients: np.ndarray, *, resamples: int, seed
     return out
 
 
-def _per_file_counts(
-    references: Mapping[str, list[Event]],
-    estimates: Mapping[str, list[Event]],
-    scorer: Callable[..., dict],
-    **options: Any,
-) -> np.ndarray:
-    """``[files, labels, counts]`` of each recording's scores."""
-    scores = [scorer({f: references[f]}, {f: estimates[f]}, **options) for f in references]
-    counts = [[[s[label][key] for key in COUNT_KEYS] for label in MULTI_LABEL_NAMES] for s in scores]
-    return np.array(counts, dtype=float)
-
-
 def evaluate_events(
     model: RespiraForAudioClassification,
     dataset: datasets.Dataset,
@@ -120,8 +103,6 @@ def evaluate_events(
     thresholds = settings = None
     for example in progress(dataset, "detecting events", unit="recording"):
         file = str(example["recording"])
-        if file in references:
-            raise ValueError(f"recording {file!r} appears twice in the dataset")
         waveform = decode_audio(example["audio"], rate)
         detection = detect_events(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
         thresholds, settings = detection.thresholds, detection.settings
@@ -138,14 +119,16 @@ def evaluate_events(
     every = {file: [Event(0.0, durations[file], label) for label in MULTI_LABEL_NAMES] for file in files}
     ways = {"model": estimates, "no_events": {file: [] for file in files}, "all_positive": every}
     event_options = {"t_collar": t_collar, "percentage_of_length": percentage_of_length}
-    counts = {
-        (way, kind): _per_file_counts(references, found, scorer, **options)
-        for way, found in ways.items()
-        for kind, scorer, options in (
-            ("event_based", event_based_scores, event_options),
-            ("segment_based", segment_based_scores, {"time_resolution": segment_seconds}),
+    scorers = (
+        ("event_based", event_based_scores, event_options),
+        ("segment_based", segment_based_scores, {"time_resolution": segment_seconds}),
+    )
+    counts = {}  # [files, labels, counts] of each recording's scores
+    for (way, found), (kind, scorer, options) in itertools.product(ways.items(), scorers):
+        scores = [scorer({f: references[f]}, {f: found[f]}, **options) for f in references]
+        counts[way, kind] = np.array(
+            [[[s[k][key] for key in COUNT_KEYS] for k in MULTI_LABEL_NAMES] for s in scores], dtype=float
         )
-    }
     grouped = groups if group_column in dataset.column_names else None
     results: dict[str, Any] = {}
     for name, chosen in group_selections(grouped, len(files)).items():

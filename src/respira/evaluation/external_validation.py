@@ -38,31 +38,9 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
     from ..pretrained.site_claim import SiteClaim
 
-__all__ = ["evaluate_recordings", "recording_level_table"]
-
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
 STRATA = "the set of (crackle, wheeze, normal) labels of a patient's recordings"
 """What the patient bootstrap resamples within (:func:`~respira.metrics.recording_level.recording_strata`)."""
-
-
-def _window_probabilities(
-    model: RespiraForAudioClassification,
-    dataset: datasets.Dataset,
-    *,
-    window: float,
-    hop: float,
-    batch_size: int,
-) -> list[np.ndarray]:
-    """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order."""
-    from ..inference.engine import predict_windows
-
-    rate = int(model.config.sampling_rate)
-    result = []
-    for example in progress(dataset, "scoring recordings", unit="recording"):
-        waveform = decode_audio(example["audio"], rate)
-        rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
-        result.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
-    return result
 
 
 def _group_scores(
@@ -117,13 +95,16 @@ def evaluate_recordings(
     claim_blocker: str = "",
 ) -> dict[str, Any]:
     """Score ``model`` per recording of ``dataset``, write its report to ``output_dir``; return metrics."""
+    from ..inference.engine import predict_windows
+
     needs = "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
     check_dataset(dataset, REQUIRED_COLUMNS, needs)
-    description = describe_aggregation(aggregation, top_k)
-    thresholds = thresholds_of(model.config)
-    configured = has_tuned_thresholds(model.config)
-
-    windows = _window_probabilities(model, dataset, window=window, hop=hop, batch_size=batch_size)
+    thresholds, description = thresholds_of(model.config), describe_aggregation(aggregation, top_k)
+    windows = []  # [windows, 2] (crackle, wheeze) probabilities of every recording
+    for example in progress(dataset, "scoring recordings", unit="recording"):
+        waveform = decode_audio(example["audio"], int(model.config.sampling_rate))
+        rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
+        windows.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
     probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
     targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])
     patients = np.asarray(dataset["patient_id"])
@@ -144,7 +125,7 @@ def evaluate_recordings(
         "thresholds": {
             "crackle": thresholds[0],
             "wheeze": thresholds[1],
-            "source": "config.decision_thresholds" if configured else "default",
+            "source": "config.decision_thresholds" if has_tuned_thresholds(model.config) else "default",
         },
         "bootstrap": {"unit": "patient", "method": "percentile", "strata": STRATA, **settings},
         "group_column": group_column if values is not None else None,
@@ -168,18 +149,13 @@ def evaluate_recordings(
                 scores = (targets[new], probabilities[new], patients[new], thresholds)
                 icbhi = _group_scores(*scores, **settings)["icbhi"] if new.any() else {}
         metrics["site_claim"] = claim.check(icbhi, blocker=claim_blocker, left_out=left_out)
+    decided = recording_decisions(probabilities, thresholds)
     with report_folder(output_dir) as output:
         write_json(output / "metrics.json", metrics)
+        group = metrics["group_column"]
         _write_predictions(
-            output / "recording_predictions.csv",
-            dataset,
-            targets,
-            probabilities,
-            windows,
-            thresholds,
-            group_column if values is not None else None,
+            output / "recording_predictions.csv", dataset, targets, probabilities, windows, decided, group
         )
-        decided = recording_decisions(probabilities, thresholds)
         figures = label_curve_figures(
             targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
         )
@@ -195,12 +171,11 @@ def _write_predictions(
     targets: np.ndarray,
     probabilities: np.ndarray,
     windows: list[np.ndarray],
-    thresholds: Sequence[float],
+    decided: np.ndarray,
     group_column: str | None,
 ) -> None:
     import pandas as pd
 
-    decided = recording_decisions(probabilities, thresholds)
     columns = dataset.column_names
     patients = dataset["patient_id"]
     # the patient as the corpus names it (a labels.csv's own value), else its number

@@ -21,9 +21,9 @@ ROOT_PACKAGE = "respira"
 
 FILES: dict[str, tuple[str, ...]] = {
     "configuration_respira": ("labels", "windows", "configuration_respira"),
-    "encoders": ("citations", "time_steps", "encoders"),
+    "encoders": ("citations", "encoders"),
     "featurizers": (
-        *("buffers", "kernel_choice", "banded", "frame_dft", "log_mel"),
+        *("buffers", "kernel_choice", "frame_dft", "log_mel"),
         *("kaldi_fbank", "efficientat_mel"),
     ),
     "feature_extraction_respira": ("checks", "wav", "dsp", "decoding", "feature_extraction_respira"),

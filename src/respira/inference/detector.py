@@ -25,11 +25,10 @@ import numpy as np
 
 from ..audio.wav import integer_pcm_bits
 from ..core.decision import aggregation_of
-from ..core.events import Event
+from ..core.events import FRAME_HOP_SECONDS, Event, EventSettings
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS, describe_aggregation
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
-from .detector_events import DetectorEvents
 from .engine import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
@@ -41,9 +40,9 @@ from .engine import (
     run_windows,
     window_rows,
 )
-from .event_rules import EventDetection
+from .event_rules import EventDetection, gate_by_verdict
 from .form import InferenceForm
-from .prediction import Prediction, PredictionError, recording_verdict
+from .prediction import Prediction, PredictionError
 
 if TYPE_CHECKING:
     import torch
@@ -51,7 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["Detector", "Prediction", "PredictionError"]
 
 
-class Detector(DetectorEvents):
+class Detector:
     """A trained respira classifier (torch or ONNX) ready to predict recordings.
 
     The keyword arguments are every call's defaults, which each call may override; ``aggregation`` left
@@ -163,14 +162,6 @@ class Detector(DetectorEvents):
             raise PredictionError(str(error)) from None
         return options
 
-    def _prediction(
-        self, rows: list[dict[str, Any]], options: Mapping[str, Any], file: str | None
-    ) -> Prediction:
-        rule, top_k = options["aggregation"], options["top_k"]
-        crackle, wheeze, label, thresholds = recording_verdict(rows, self.config, rule, top_k)
-        warning = rows[0].get("warning") if rows else None
-        return Prediction(rows, crackle, wheeze, label, rule, thresholds, file, top_k, warning)
-
     def predict(
         self,
         waveform: Any,
@@ -209,7 +200,7 @@ class Detector(DetectorEvents):
                 raise ValueError("no cycles to predict")
         except ValueError as error:
             raise PredictionError(one_line(error)) from None
-        return self._prediction(rows, settings, name)
+        return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def plan_windows(
         self,
@@ -248,7 +239,7 @@ class Detector(DetectorEvents):
         """:meth:`predict`'s result for a :meth:`plan_windows` plan and its windows' probabilities."""
         settings = self._options(options)
         rows = window_rows(self.config, plan, probabilities, settings["smoothing"])
-        return self._prediction(rows, settings, name)
+        return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
         from ..audio.decoding import as_waveform, check_rate
@@ -283,7 +274,7 @@ class Detector(DetectorEvents):
             raise PredictionError(errors[0][1])
         if not rows:
             raise PredictionError(f"{annotations}: no cycles to predict")
-        return self._prediction(rows, settings, str(path))
+        return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], str(path))
 
     def plot(
         self,
@@ -321,6 +312,79 @@ class Detector(DetectorEvents):
             events_caption=detection.describe() if detection is not None else None,
             left_out=detection.left_out if detection is not None else None,
         )
+
+    def detect_events(
+        self,
+        source: str | Path | Any,
+        sampling_rate: int | None = None,
+        *,
+        thresholds: Sequence[float] | None = None,
+        settings: EventSettings | None = None,
+        frame_hop_seconds: float = FRAME_HOP_SECONDS,
+        name: str | None = None,
+        prediction: Prediction | None = None,
+    ) -> EventDetection:
+        """Crackle and wheeze events (onset, offset, confidence) of a file or waveform, kept where the
+        recording's verdict (``prediction``, when made already) holds them."""
+        from .event_detection import detect_events
+
+        options = {
+            "thresholds": thresholds,
+            "settings": settings,
+            "frame_hop_seconds": frame_hop_seconds,
+            "batch_size": self.options["batch_size"],
+        }
+        if not isinstance(source, (str, Path)):
+            if prediction is None:
+                prediction = self.predict(source, sampling_rate, name=name)
+            audio = self._resampled(source, sampling_rate, name)
+            try:
+                detection = detect_events(self.inference_model, audio, file=name, **options)
+            except ValueError as error:
+                raise PredictionError(one_line(error)) from None
+        else:
+            file = str(source)
+            if sampling_rate is not None:
+                raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
+            if prediction is None:
+                prediction = self.predict_file(source)
+            try:
+                detection = detect_events(self.inference_model, source, **options)
+            except (OSError, ValueError) as error:
+                message = one_line(error)
+                raise PredictionError(message if file in message else f"{file}: {message}") from None
+        return self._gated(detection, prediction)
+
+    def _gated(self, detection: EventDetection, prediction: Prediction) -> EventDetection:
+        return gate_by_verdict(
+            detection,
+            prediction.rows,
+            self.config,
+            aggregation=prediction.aggregation,
+            top_k=prediction.top_k,
+        )
+
+    def planned_events(
+        self,
+        plan: WindowPlan,
+        chunks: Sequence[tuple[int, int, bool]],
+        outputs: Sequence[tuple[np.ndarray, np.ndarray]],
+        prediction: Prediction,
+        *,
+        frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    ) -> EventDetection:
+        """:meth:`detect_events` of a :meth:`plan_windows` plan's waveform, from its chunks
+        (:func:`~respira.inference.event_detection.plan_chunks`) and their ``step_outputs``."""
+        from .event_detection import detection_of_frames, frames_from_chunks
+
+        try:
+            frames = frames_from_chunks(
+                self.config, chunks, outputs, plan.samples.shape[0], frame_hop_seconds
+            )
+        except ValueError as error:
+            raise PredictionError(str(error)) from None
+        detection = detection_of_frames(self.inference_model, frames, file=prediction.file)
+        return self._gated(detection, prediction)
 
     def __repr__(self) -> str:
         return f"Detector({self.name!r}, labels={list(self.config.id2label.values())})"

@@ -1,13 +1,5 @@
 """Predict crackles and wheezes in recordings with a trained respira model (the ``respira predict`` engine).
 
-Typical use::
-
-    from respira.hub import load_model
-    from respira.inference.engine import predict_files
-
-    model, config = load_model("my_model")          # a local folder or a Hub id
-    rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
-
 Each row holds ``start``, ``end`` (seconds), ``crackle``, ``wheeze`` (probabilities) and ``label`` (at the
 model's thresholds); a single-label model's rows also hold ``p_normal``, ``p_crackle``, ``p_wheeze``,
 ``p_both``. A recording the model cannot judge warns and its rows gain ``warning``.
@@ -39,7 +31,6 @@ from ..core.windows import (
     window_count,
     window_samples,
     window_spans,
-    window_starts,
 )
 from ..labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from ..metrics.thresholds import sigmoid
@@ -59,9 +50,7 @@ __all__ = [
     "predict_files",
     "predict_windows",
     "run_windows",
-    "window_count",
     "window_rows",
-    "window_starts",
 ]
 
 
@@ -210,7 +199,6 @@ def window_rows(
     smoothing: int = 1,
 ) -> list[dict[str, Any]]:
     """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` probabilities."""
-    _problem_type(config)
     return _warned(decided_rows(_smooth(probabilities, int(smoothing)), plan.spans, config), plan.warning)
 
 
@@ -254,7 +242,6 @@ def predict_cycles(
     if not segments:
         return []
     probabilities = run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
-    _problem_type(model.config)
     return _warned(decided_rows(probabilities, spans, model.config), warning)
 
 

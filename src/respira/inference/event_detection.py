@@ -1,14 +1,5 @@
-"""Where in a recording: crackle and wheeze posteriors on a fixed frame grid, and the events they make.
-
-Typical use::
-
-    from respira.hub import load_model
-    from respira.inference.event_detection import detect_events
-
-    model, _ = load_model("my_model")
-    detection = detect_events(model, waveform)   # mono, at the model's rate, not yet low-passed
-    detection.events                             # [Event(onset, offset, label, confidence), ...]
-    detection.frames.posteriors                  # [frames, 2] crackle, wheeze, every 0.02 s
+"""Where in a recording: crackle and wheeze posteriors on a fixed frame grid, and the events they make
+(:meth:`respira.Detector.detect_events`).
 
 The model runs once per chunk of ``config.target_seconds``, its head applied to each encoder time step,
 interpolated onto frames of :data:`respira.core.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a
@@ -34,6 +25,7 @@ from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, p
 from ..core.onnx_graph import steps_within
 from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from ..labels import MULTI_LABEL
+from .engine import analysis_frame_samples
 from .event_rules import EventDetection, FramePosteriors
 
 if TYPE_CHECKING:
@@ -129,15 +121,6 @@ def _check_options(frame_hop_seconds: float, batch_size: int) -> None:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
 
 
-def _frame_of(model: RespiraForAudioClassification) -> int:
-    frame = getattr(model, "analysis_frame_samples", None)
-    if frame is None:
-        from .engine import analysis_frame_samples
-
-        frame = analysis_frame_samples(model)
-    return int(frame)
-
-
 def chunk_sizes(config: Any) -> tuple[int, int]:
     """``(chunk, margin)`` in samples at the model's rate."""
     rate = int(config.sampling_rate)
@@ -151,40 +134,20 @@ def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outp
         grid.add(start - margin, stop - margin, last, times, decide(probabilities, config).flags)
 
 
-def _mirrored(config: Any, recording: Recording) -> MirroredRecording:
-    return MirroredRecording(recording, chunk_sizes(config)[1])
-
-
-def _frames_of(
-    model: RespiraForAudioClassification, recording: Recording, frame_hop_seconds: float, batch_size: int
-) -> FramePosteriors:
-    config = model.config
-    rate = int(config.sampling_rate)
-    frame = _frame_of(model)
-    if not recording.has(frame - 1):
-        check_holds_a_frame(recording.total(), frame, rate)
-    grid = _Grid(float(frame_hop_seconds), rate)
-    mirrored = _mirrored(config, recording)
-    spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
-    while part := list(itertools.islice(spans, batch_size)):
-        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
-        _fill(grid, config, part, outputs)
-    return grid.result(recording.total())
-
-
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
     """The chunks ``(start, stop, last)`` :func:`predict_frames` runs over a prepared recording, for
     :func:`chunk_waveforms`, :func:`step_outputs` (with other recordings') and :func:`frames_from_chunks`."""
-    check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
-    recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
-    return list(iter_chunk_spans(recording, *chunk_sizes(model.config)))
+    config = model.config
+    check_holds_a_frame(samples.shape[0], analysis_frame_samples(model), int(config.sampling_rate))
+    recording = MirroredRecording(RecordingInMemory(config, samples, prepared=True), chunk_sizes(config)[1])
+    return list(iter_chunk_spans(recording, *chunk_sizes(config)))
 
 
 def chunk_waveforms(
     config: Any, samples: np.ndarray, chunks: Sequence[tuple[int, int, bool]]
 ) -> list[np.ndarray]:
     """The waveforms of :func:`plan_chunks`'s ``chunks`` of a prepared recording's ``samples``."""
-    recording = _mirrored(config, RecordingInMemory(config, samples, prepared=True))
+    recording = MirroredRecording(RecordingInMemory(config, samples, prepared=True), chunk_sizes(config)[1])
     return [recording.segment(start, stop) for start, stop, _ in chunks]
 
 
@@ -212,13 +175,22 @@ def predict_frames(
     """Crackle and wheeze posteriors on frames of ``frame_hop_seconds`` of a mono waveform at the model's
     rate (not yet low-passed) or of an audio file, streamed block by block."""
     _check_options(frame_hop_seconds, batch_size)
+    config = model.config
+    rate = int(config.sampling_rate)
     if isinstance(source, (str, Path)):
-        recording: Recording = StreamedRecording(
-            model.config, stream_audio(source, int(model.config.sampling_rate))
-        )
+        recording: Recording = StreamedRecording(config, stream_audio(source, rate))
     else:
-        recording = RecordingInMemory(model.config, as_waveform(source))
-    return _frames_of(model, recording, frame_hop_seconds, batch_size)
+        recording = RecordingInMemory(config, as_waveform(source))
+    frame = analysis_frame_samples(model)
+    if not recording.has(frame - 1):
+        check_holds_a_frame(recording.total(), frame, rate)
+    grid = _Grid(float(frame_hop_seconds), rate)
+    mirrored = MirroredRecording(recording, chunk_sizes(config)[1])
+    spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
+    while part := list(itertools.islice(spans, batch_size)):
+        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
+        _fill(grid, config, part, outputs)
+    return grid.result(recording.total())
 
 
 def detect_events(

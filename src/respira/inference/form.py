@@ -69,13 +69,10 @@ def inference_form(model: nn.Module) -> nn.Module:
     return form
 
 
-def _on_cpu(tensors: list[torch.Tensor]) -> bool:
-    return all(t.device.type == "cpu" for t in tensors)
-
-
 def runs_on_cpu(model: object) -> bool:
     """Whether ``model`` computes on the CPU (an ONNX export, which is no ``nn.Module``, does)."""
-    return not isinstance(model, nn.Module) or _on_cpu([*model.parameters(), *model.buffers()])
+    tensors = (*model.parameters(), *model.buffers()) if isinstance(model, nn.Module) else ()
+    return all(t.device.type == "cpu" for t in tensors)
 
 
 class InferenceForm:
@@ -88,11 +85,9 @@ class InferenceForm:
         self._lock = threading.Lock()
 
     def get(self, model: object) -> object:
-        if not isinstance(model, nn.Module):
+        if not isinstance(model, nn.Module) or not runs_on_cpu(model):
             return model
         tensors = [*model.parameters(), *model.buffers()]
-        if not _on_cpu(tensors):
-            return model
         state = (id(model), *((t.data_ptr(), t._version) for t in tensors))
         with self._lock:
             if self._form is None or state != self._state:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ from ..core.windows import describe_aggregation
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Prediction", "PredictionError", "recording_verdict"]
+__all__ = ["Prediction", "PredictionError"]
 
 
 class PredictionError(ValueError):
@@ -32,6 +31,16 @@ class Prediction:
     file: str | None = None
     top_k: int | None = field(default=None)
     warning: str | None = None
+
+    @classmethod
+    def from_rows(
+        cls, rows: list[dict[str, Any]], config: Any, aggregation: str, top_k: int | None, file: str | None
+    ) -> Prediction:
+        """The recording's verdict from its rows: each label aggregated, then decided at the thresholds."""
+        aggregated, decision = decide_rows(rows, config, aggregation, top_k)
+        warning = rows[0].get("warning") if rows else None
+        crackle, wheeze, label = float(aggregated[0]), float(aggregated[1]), decision.labels[0]
+        return cls(rows, crackle, wheeze, label, aggregation, decision.thresholds, file, top_k, warning)
 
     @property
     def description(self) -> str:
@@ -71,12 +80,3 @@ class Prediction:
         import pandas as pd
 
         return pd.DataFrame(self.rows)
-
-
-def recording_verdict(
-    rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str, top_k: int | None
-) -> tuple[float, float, str, tuple[float, float]]:
-    """The recording's (crackle, wheeze) probabilities, label and thresholds from its rows."""
-    aggregated, decision = decide_rows(rows, config, aggregation, top_k)
-    assert decision.thresholds is not None
-    return float(aggregated[0]), float(aggregated[1]), decision.labels[0], decision.thresholds

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
@@ -21,9 +22,9 @@ from torch import nn
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
+from .features.efficientat_mel import EfficientATMel
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
-from .time_steps import TimeSteps, ast_time_steps, beats_time_steps, feature_map_time_steps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_ENCODER_MODEL_TYPE",
     "EncoderSpec",
     "EncoderTokens",
+    "TimeSteps",
     "encoder_names",
     "encoder_specs",
     "featurizer_names",
@@ -40,6 +42,7 @@ __all__ = [
     "find_encoder_spec",
     "get_encoder_spec",
     "load_pretrained_encoder",
+    "step_centres",
 ]
 
 DEFAULT_ENCODER = "cnn"
@@ -82,49 +85,24 @@ class EncoderSpec:
     patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
 
 
-# ---------------------------------------------------------------------------------------------- featurizers
-
-
-def _ast_fbank(sampling_rate: int, bins: int) -> nn.Module:
-    return KaldiFbank(sampling_rate, bins, window="hanning", normalization=AST_NORMALIZATION)
-
-
-def _beats_fbank(sampling_rate: int, bins: int) -> nn.Module:
-    return KaldiFbank(sampling_rate, bins, window="povey", normalization=BEATS_NORMALIZATION)
-
-
-def _log_mel(sampling_rate: int, bins: int) -> nn.Module:
-    return LogMelSpectrogram(sampling_rate, n_mels=bins)
-
-
-def _efficientat_mel(sampling_rate: int, bins: int) -> nn.Module:
-    from .features.efficientat_mel import EfficientATMel
-
-    return EfficientATMel()  # EfficientAT's own 32 kHz, 128-bin settings
-
-
 # ---------------------------------------------------------------------------------------------- encoding
 
 # Each ``model`` is a RespiraModel, typed as nn.Module: the classifier imports this module.
 
 
-def _ast_input(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """Pad (or crop) the fbank to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
-    max_length = model.config.encoder_config.max_length
-    if model.config.ast_length_policy == "pad" and features.shape[1] != max_length:
-        if features.shape[1] > max_length:
-            return features[:, :max_length]
-        normalization = model.featurizer.transform.normalization
-        padding_value = -normalization.mean / (2 * normalization.std)
-        return nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
-    return features
-
-
 def _encode_ast(
     model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
 ) -> EncoderTokens:
-    """CLS + distillation tokens, then the patch grid (frequency-major)."""
-    output = model.encoder(input_values=_ast_input(model, features), **kwargs)
+    """CLS + distillation tokens, then the patch grid (frequency-major). ``ast_length_policy="pad"``: the
+    fbank padded (or cropped) to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
+    max_length = model.config.encoder_config.max_length
+    if model.config.ast_length_policy == "pad" and features.shape[1] > max_length:
+        features = features[:, :max_length]
+    elif model.config.ast_length_policy == "pad" and features.shape[1] < max_length:
+        normalization = model.featurizer.transform.normalization
+        padding_value = -normalization.mean / (2 * normalization.std)
+        features = nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
+    output = model.encoder(input_values=features, **kwargs)
     cls_tokens = output.last_hidden_state[:, :2]
     tokens = output.last_hidden_state[:, 2:]
     stride = model.config.encoder_config.time_stride
@@ -168,6 +146,56 @@ def _encode_efficientat(
 ) -> EncoderTokens:
     output = model.encoder(input_values=features.transpose(1, 2), **kwargs)  # takes [batch, bins, frames]
     return _feature_map_tokens(features, frame_mask, output)
+
+
+# ---------------------------------------------------------------------------------------------- time steps
+
+
+class TimeSteps(NamedTuple):
+    """An encoder's tokens as time steps (what frame-level outputs read): ``[batch, steps, hidden]``, their
+    ``[batch, steps]`` mask of real signal, and step ``i``'s input frames ``[i * stride_frames, i *
+    stride_frames + span_frames)``. Each step averages its frequency patches, so the masked mean of the
+    steps is the mean pooling of the grid."""
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    stride_frames: float | torch.Tensor
+    span_frames: float | torch.Tensor
+
+
+def feature_map_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """A CNN's tokens are its time steps; each spans the input frames its time reduction pools."""
+    reduction = num_frames / encoded.tokens.shape[1]
+    return TimeSteps(encoded.tokens, encoded.token_mask, reduction, reduction)
+
+
+def beats_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """BEATs' time-major patches: the ``num_mel_bins / patch_size`` patches of each step averaged."""
+    config = model.config.encoder_config
+    per_step = config.num_mel_bins // config.patch_size
+    batch, count, hidden = encoded.tokens.shape
+    tokens = encoded.tokens.reshape(batch, count // per_step, per_step, hidden).mean(dim=2)
+    mask = encoded.token_mask[:, ::per_step]
+    return TimeSteps(tokens, mask, float(config.patch_size), float(config.patch_size))
+
+
+def ast_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """AST's frequency-major patch grid: each time column's frequency patches averaged."""
+    config = model.config.encoder_config
+    _frequency_patches, time_patches = model.encoder.embeddings.get_shape(config)
+    batch, count, hidden = encoded.tokens.shape
+    tokens = encoded.tokens.reshape(batch, count // time_patches, time_patches, hidden).mean(dim=1)
+    mask = encoded.token_mask[:, :time_patches]
+    return TimeSteps(tokens, mask, float(config.time_stride), float(config.patch_size))
+
+
+def step_centres(
+    steps: TimeSteps, frame_hop_seconds: float, first_frame_centre_seconds: float
+) -> torch.Tensor:
+    """``[steps]`` seconds from the input's start to the centre of each step's middle frame."""
+    index = torch.arange(steps.tokens.shape[1], device=steps.tokens.device, dtype=torch.float32)
+    middle = index * steps.stride_frames + (steps.span_frames - 1) / 2
+    return middle * frame_hop_seconds + first_frame_centre_seconds
 
 
 # ---------------------------------------------------------------------------------------------- AST extras
@@ -246,7 +274,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="cnn",
             model_type="respira_cnn",
             featurizer="log_mel",
-            build_featurizer=_log_mel,
+            build_featurizer=LogMelSpectrogram,
             encode=_encode_cnn,
             time_steps=feature_map_time_steps,
             display_name="CNN",
@@ -259,7 +287,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="ast",
             model_type="audio-spectrogram-transformer",
             featurizer="ast_fbank",
-            build_featurizer=_ast_fbank,
+            build_featurizer=partial(KaldiFbank, window="hanning", normalization=AST_NORMALIZATION),
             encode=_encode_ast,
             time_steps=ast_time_steps,
             display_name="AST",
@@ -278,7 +306,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="beats",
             model_type="beats",
             featurizer="beats_fbank",
-            build_featurizer=_beats_fbank,
+            build_featurizer=partial(KaldiFbank, window="povey", normalization=BEATS_NORMALIZATION),
             encode=_encode_beats,
             time_steps=beats_time_steps,
             display_name="BEATs",
@@ -292,7 +320,7 @@ _SPECS: dict[str, EncoderSpec] = {
             name="efficientat",
             model_type="efficientat",
             featurizer="efficientat_mel",
-            build_featurizer=_efficientat_mel,
+            build_featurizer=lambda rate, bins: EfficientATMel(),  # its own 32 kHz, 128 bins
             encode=_encode_efficientat,
             time_steps=feature_map_time_steps,
             display_name="EfficientAT",
@@ -354,10 +382,7 @@ def load_pretrained_encoder(source: str) -> PreTrainedModel:
     from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
     config = AutoConfig.from_pretrained(source)
-    try:
-        head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING[type(config)]
-    except KeyError:
-        head_class = None
+    head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(config), None)
     if head_class is not None and head_class.__name__ in (getattr(config, "architectures", None) or ()):
         return head_class.from_pretrained(source, config=config).base_model
     return AutoModel.from_pretrained(source, config=config)

@@ -114,17 +114,13 @@ def save_adapter(model: PeftModel, folder: str | Path) -> Path | None:
     text = _ADAPTER_README.format(r=lora.r, targets=targets, source=config.encoder_name_or_path)
     (target / "README.md").write_text(text, encoding="utf-8")  # PEFT adds its metadata to it
     model.save_pretrained(str(target))
-    _name_base_model(target / "README.md", config.encoder_name_or_path)
-    return target
-
-
-def _name_base_model(readme: Path, source: str) -> None:
-    """Name the encoder's Hub id as the card's base model (none for a local folder), not PEFT's choice."""
+    # the card's base model: the encoder's Hub id (none for a local folder), not PEFT's choice
     from huggingface_hub import ModelCard
 
-    card = ModelCard.load(readme)
+    source, card = config.encoder_name_or_path, ModelCard.load(target / "README.md")
     hub_id = source if source.count("/") == 1 and not Path(source).expanduser().exists() else None
     tags = [tag for tag in card.data.get("tags") or [] if not tag.startswith("base_model:")]
     card.data["tags"] = tags + ([f"base_model:adapter:{hub_id}"] if hub_id else [])
     card.data["base_model"] = hub_id
-    card.save(readme)
+    card.save(target / "README.md")
+    return target

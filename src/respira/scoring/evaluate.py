@@ -198,11 +198,9 @@ def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
         )
     same = ran is not None and name in (None, ran.dataset_name)
     data = ran if same else DataRecord(data_dir=None, sampling_rate=int(config.sampling_rate))
-    data = replace(data, dataset_name=name or data.dataset_name, data_dir=None)
-    for column in ("dataset_config_name", "audio_column_name", "label_column_name"):
-        if getattr(args, column) is not None:
-            data = replace(data, **{column: getattr(args, column)})
-    return data
+    columns = ("dataset_config_name", "audio_column_name", "label_column_name")
+    given = {column: getattr(args, column) for column in columns if getattr(args, column) is not None}
+    return replace(data, dataset_name=name or data.dataset_name, data_dir=None, **given)
 
 
 def split_options(args: Any, config: Any) -> DataRecord:

@@ -10,8 +10,6 @@ from ..data.corpora import CorpusSpec
 from ..options import aggregation_options, model_aggregation
 from ..utils.tables import format_percent, format_score, format_table
 
-__all__ = ["WINDOW_DEFAULTS", "chosen_splits", "default_output_dir", "load_splits", "run_external"]
-
 WINDOW_DEFAULTS: dict[str, Any] = {
     "window": DEFAULT_WINDOW_SECONDS,
     "hop": DEFAULT_HOP_SECONDS,
@@ -95,18 +93,10 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
     spec.check_folder(args.data_dir)
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
-    options = _site_claim(args, spec, top_k) | {
-        "output_dir": output_dir,
-        "window": args.window,
-        "hop": args.hop,
-        "aggregation": args.aggregation,
-        "top_k": top_k,
-        "resamples": args.bootstrap,
-        "seed": args.seed if args.seed is not None else 0,
-        "batch_size": args.batch_size,
-        "group_column": spec.group_column,
-        "scored_model": scored_model(args.model),
-    }
+    options = {name: getattr(args, name) for name in ("window", "hop", "aggregation", "batch_size")}
+    options |= {"output_dir": output_dir, "top_k": top_k, "resamples": args.bootstrap, "seed": args.seed or 0}
+    options |= {"group_column": spec.group_column, "scored_model": scored_model(args.model)}
+    options |= _site_claim(args, spec, top_k)
     if spec.labels == "recording":
         dataset = load_splits(spec, args, config, spec.configs[0], splits)
         metrics = evaluate_recordings(model, dataset, **options)

@@ -19,15 +19,6 @@ _EXPORTS = {
     "site_head_refusal": "sample",
 }
 
-__all__ = [
-    "LabelledRecording",
-    "LearningCurve",
-    "SiteFit",
-    "SiteSample",
-    "embed_recordings",
-    "learning_curve",
-    "linear_head",
-    "site_head_refusal",
-]
+__all__ = list(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

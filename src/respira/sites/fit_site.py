@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..labels import MULTI_LABEL_NAMES
+import numpy as np
+
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..pretrained.sites import SiteVerdict, candidate_row, format_gain, site_fit_verdict
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
@@ -41,8 +43,7 @@ class SiteFitResult:
     def verdict(self) -> SiteVerdict:
         """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
         verdict = site_fit_verdict(self.scores, self.record["dataset"], name=self.record["site_name"])
-        if verdict is None:
-            raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
+        assert verdict is not None  # the nested cross-validation scores the chosen procedure and all-normal
         return verdict
 
     def line(self) -> str:
@@ -205,7 +206,7 @@ def fit_site_folder(
         "fitted_units": sorted({recording.unit for recording in sample_files.recordings}),
         "recordings": len(sample_files.recordings),
         "left_out": sample_files.left_out,
-        "label_mix": label_mix(sample_files.recordings),
+        "label_mix": dict(zip(CLASS_NAMES, np.bincount(sample.classes, minlength=4).tolist(), strict=True)),
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
         "candidates": list(kinds),
@@ -230,15 +231,9 @@ def fit_site_folder(
         result_dir = write_site_folder(
             detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
         )  # fmt: skip
+    scores = record["nested_cv"]
     return SiteFitResult(
-        result_dir,
-        (str(fit.chosen[0]), str(fit.chosen[1])),
-        (float(fit.thresholds[0]), float(fit.thresholds[1])),
-        record["nested_cv"],
-        bool(fit.applies),
-        written,
-        record,
-        curve_means(curve),
+        result_dir, fit.chosen, fit.thresholds, scores, fit.applies, written, record, curve_means(curve)
     )
 
 
@@ -281,13 +276,6 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
         )
 
 
-def label_mix(recordings: Any) -> dict[str, int]:
-    """How many of the fitted recordings are normal, crackle only, wheeze only and both."""
-    names = ("normal", "crackle", "wheeze", "both")
-    found = [names[int(r.crackle) + 2 * int(r.wheeze)] for r in recordings]
-    return {name: found.count(name) for name in names}
-
-
 def recording_rule_words(fit: Any, sample: Any) -> str:
     """What the card and ``site_fit.json`` say of the recording rule the fit chose."""
     from ..core.windows import describe_aggregation
@@ -303,7 +291,6 @@ def recording_rule_words(fit: Any, sample: Any) -> str:
 
 
 def _model_name(model: str | Path) -> str:
-
     from ..pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
 
     try:

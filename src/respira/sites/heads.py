@@ -9,15 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = [
-    "PENALTIES",
-    "LinearScore",
-    "RidgePath",
-    "balanced_weights",
-    "platt_scaling",
-    "ridge_paths",
-]
-
 PENALTIES: np.ndarray = 10.0 ** np.linspace(-2.0, 4.0, 13)
 """Ridge penalties tried, relative to the mean eigenvalue of the weighted embedding covariance."""
 

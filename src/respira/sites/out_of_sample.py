@@ -104,15 +104,11 @@ def fit_sample(
         chosen_by_fold.append(procedure.chosen)
         rules_by_fold.append((procedure.aggregation, procedure.top_k))
         _scored(sample, procedure.rules, held, predicted)
+    predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
     everything = np.ones(len(sample.recordings), dtype=bool)
     outer = []
-    for name in ROWS:
-        if name == "all_normal":
-            part = (everything, np.zeros(len(sample.recordings), np.int64), None)
-        elif name in predicted:
-            part = (everything, *predicted[name])
-        else:
-            continue
+    for name in (name for name in ROWS if name in predicted):
+        part = (everything, *predicted[name])
         scores = scores_with_intervals(sample.labels, sample.units, [part], resamples=resamples, seed=seed)
         if name == "chosen":  # paired with the model as is on the same resamples
             scores |= paired_gain(
@@ -215,9 +211,7 @@ def learning_curve(
             predicted: dict[str, Any] = {}
             _scored(sample, procedure.rules, np.flatnonzero(~inside), predicted)
             predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
-            for name in ROWS:
-                if name not in predicted:
-                    continue
+            for name in (name for name in ROWS if name in predicted):
                 part = (~inside, *predicted[name])
                 parts.setdefault(name, []).append(part)
                 scores = scores_with_intervals(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -19,18 +20,6 @@ from ..data.corpora import resolve, scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
 from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
-
-__all__ = [
-    "MIN_UNITS",
-    "LabelledRecording",
-    "SiteRecordings",
-    "SiteSample",
-    "check_site_recordings",
-    "embed_recordings",
-    "linear_head",
-    "read_site_recordings",
-    "site_head_refusal",
-]
 
 _SAMPLE_FORMAT = 1
 
@@ -72,8 +61,8 @@ class SiteRecordings:
 
 
 def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
-    """Every labelled recording of ``data_dir`` read as ``dataset``, checked by
-    :func:`check_site_recordings`."""
+    """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
+    :data:`MIN_UNITS` units, or no normal or no abnormal recording."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
@@ -119,7 +108,16 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
                 LabelledRecording(path, bool(row.crackle), bool(row.wheeze), unit, recording_id)
             )
         sample = SiteRecordings(tuple(recordings), dataset, root, named, left_out)
-    check_site_recordings(sample)
+    where = f"--data_dir {root} ({dataset})"
+    if sample.units < MIN_UNITS:
+        raise ValueError(
+            f"{where} holds {sample.units} {sample.unit_name.split(' ')[0]}; fit-site needs at least "
+            f"{MIN_UNITS} to fit and judge out of sample (patient-wise nested cross-validation)"
+        )
+    abnormal = sum(1 for r in sample.recordings if r.crackle or r.wheeze)
+    lacking = unmeasurable(len(sample.recordings) - abnormal, abnormal)
+    if lacking is not None:
+        raise ValueError(f"{where} has {lacking}; fit-site needs both")
     return sample
 
 
@@ -128,22 +126,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def check_site_recordings(sample: SiteRecordings) -> None:
-    """One-line ``ValueError`` for fewer than :data:`MIN_UNITS` units, or no normal or no abnormal
-    recording."""
-    where = f"--data_dir {sample.data_dir} ({sample.dataset})"
-    if sample.units < MIN_UNITS:
-        raise ValueError(
-            f"{where} holds {sample.units} {sample.unit_name.split(' ')[0]}; fit-site needs at least "
-            f"{MIN_UNITS} to fit and judge out of sample (patient-wise nested cross-validation)"
-        )
-    abnormal = sum(1 for r in sample.recordings if r.crackle or r.wheeze)
-    normal = len(sample.recordings) - abnormal
-    lacking = unmeasurable(normal, abnormal)
-    if lacking is not None:
-        raise ValueError(f"{where} has {lacking}; fit-site needs both")
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,6 +301,18 @@ def embed_recordings(
         logits = output.logits.float().cpu().numpy()[:, order]
         return list(zip(embeddings, logits, strict=True))
 
+    def read(recording: LabelledRecording) -> Any:
+        return prepare(detector, Recording(str(recording.path), str(recording.path), None, None))
+
+    def prepared() -> Iterator[Any]:
+        # the cores take turns: a few recordings read side by side (libsndfile, soxr and scipy's filter let
+        # go of the GIL), then the model on their windows; a reader beside the model would slow it
+        threads = max(1, torch.get_num_threads())
+        with ThreadPoolExecutor(threads) as pool:
+            for start in range(0, len(recordings), 2 * threads):
+                group = recordings[start : start + 2 * threads]
+                yield from list(pool.map(read, group))
+
     was_training = runner.training
     runner.eval()
     embeddings: list[np.ndarray] = []
@@ -329,10 +323,7 @@ def embed_recordings(
         with stage(
             "embedding the labelled recordings", len(recordings), "recording", enabled=progress
         ) as shown:
-            prepared = (
-                prepare(detector, Recording(str(r.path), str(r.path), None, None)) for r in recordings
-            )
-            windows = batched(prepared, lambda p: p.plan.windows if p.plan is not None else [], run, size)
+            windows = batched(prepared(), lambda p: p.plan.windows if p.plan is not None else [], run, size)
             for position, (item, outputs, error) in enumerate(windows):
                 failure = item.row.get("error") or (reason(error, item.recording.path) if error else None)
                 if failure is not None or outputs is None:

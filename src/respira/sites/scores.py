@@ -112,10 +112,9 @@ def scores_with_intervals(
     per_part: dict[str, list[np.ndarray]] = {key: [] for key in SCORE_KEYS}
     for scored, predicted, probabilities in parts:
         masked = weights * np.asarray(scored, dtype=np.float64)[None, :]
-        specificity, sensitivity, score = _icbhi_parts(truth, np.asarray(predicted), masked)
-        per_part["icbhi_score"].append(score)
-        per_part["specificity"].append(specificity)
-        per_part["sensitivity"].append(sensitivity)
+        measured = _icbhi_parts(truth, np.asarray(predicted), masked)
+        for key, values in zip(("specificity", "sensitivity", "icbhi_score"), measured, strict=True):
+            per_part[key].append(values)
         for index, name in enumerate(MULTI_LABEL_NAMES):
             per_part[f"{name}_auc"].append(
                 np.full(weights.shape[0], np.nan)

@@ -26,29 +26,10 @@ from .sample import head_norm_statistics, site_head_refusal
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["foreign_entries", "site_head_rows", "write_site_folder"]
-CARRIED = ("preprocessor_config.json",)
 _CALIBRATION_KEYS: tuple[str, ...] = (
     *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
     "chosen",
 )
-
-
-def site_head_rows(
-    model: RespiraForAudioClassification, weight: np.ndarray, bias: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The raw-space (crackle, wheeze) head as the rows of the classifier's linear layer behind
-    ``head_norm`` (``w * sqrt(var + eps)``, ``b + w . mu``), in the model's output order."""
-    weight, bias = np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)
-    statistics = head_norm_statistics(model)
-    if statistics is not None:
-        weight, bias = weight * statistics[1], bias + weight @ statistics[0]
-    linear = model.classifier[-1]
-    rows = linear.weight.detach().double().cpu().numpy().copy()
-    offsets = linear.bias.detach().double().cpu().numpy().copy()
-    for flag, output in enumerate(flag_order(model.config)):
-        rows[output], offsets[output] = weight[flag], bias[flag]
-    return rows, offsets
 
 
 def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
@@ -58,14 +39,16 @@ def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
         refusal = site_head_refusal(model)
         if refusal is not None:
             raise ValueError(f"the model cannot take a site head: {refusal}")
-        rows, offsets = site_head_rows(model, fit.head_weight, fit.head_bias)
-        linear = model.classifier[-1]
-        order = flag_order(model.config)
+        # the raw-space head as rows of the linear layer behind head_norm: w * sqrt(var + eps), b + w . mu
+        weight, bias = np.asarray(fit.head_weight, np.float64), np.asarray(fit.head_bias, np.float64)
+        statistics = head_norm_statistics(model)
+        if statistics is not None:
+            weight, bias = weight * statistics[1], bias + weight @ statistics[0]
+        linear, order = model.classifier[-1], flag_order(model.config)
         with torch.no_grad():
             for flag in heads:
-                output = order[flag]
-                linear.weight[output] = torch.as_tensor(rows[output], dtype=linear.weight.dtype)
-                linear.bias[output] = torch.as_tensor(offsets[output], dtype=linear.bias.dtype)
+                linear.weight[order[flag]] = torch.as_tensor(weight[flag], dtype=linear.weight.dtype)
+                linear.bias[order[flag]] = torch.as_tensor(bias[flag], dtype=linear.bias.dtype)
     model.config.decision_thresholds = list(validate_thresholds(list(fit.thresholds)))
     model.config.recording_aggregation = str(fit.aggregation)
     model.config.recording_top_k = None if fit.top_k is None else int(fit.top_k)
@@ -124,10 +107,9 @@ def write_site_folder(
     try:
         with staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging:
             model.save_pretrained(staging)
-            for name in CARRIED:
-                if (folder / name).is_file():
-                    shutil.copyfile(folder / name, staging / name)
-            if not (staging / "preprocessor_config.json").is_file():
+            if (folder / "preprocessor_config.json").is_file():
+                shutil.copyfile(folder / "preprocessor_config.json", staging / "preprocessor_config.json")
+            else:
                 feature_extractor_for(model.config).save_pretrained(staging)
             write_json_atomic(staging / SITE_FIT_FILE, dict(record))
             write_text_atomic(staging / NESTED_CV_FILE, _csv_text(record["nested_cv"]))
@@ -145,7 +127,6 @@ def write_site_folder(
 
 
 def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
-
     from ..reports.figures import new_figure, save_figure
     from .out_of_sample import draw_scores
 

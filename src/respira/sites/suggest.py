@@ -1,11 +1,6 @@
-"""``respira suggest`` from Python: which recordings of an archive a site should label next.
-
-An archive is a labelled folder (:mod:`respira.data.labelled`) whose ``labels.csv`` rows may be labelled,
-blank or judged too poor (answered); a file the CSV does not list is not yet labelled. The model's view is
-cached beside the output per file path, size and modification time, so a second round loads no model. The
-``labels.csv`` written holds the answered rows, then the recordings of the units to label next, in order,
-each with its ``reason``, then the other rows not yet labelled.
-"""
+"""``respira suggest`` from Python: which recordings of an archive (a labelled folder whose ``labels.csv``
+rows may be blank, or files it does not list) a site should label next; the model's view is cached beside
+the output per file path, size and modification time."""
 
 from __future__ import annotations
 
@@ -15,7 +10,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -58,9 +53,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def suggest_units(
-    sample: SiteSample, budget: int, *, labelled: Mapping[str, bool] | None = None
-) -> list[Suggestion]:
+def suggest_units(sample: SiteSample, budget: int, *, labelled: Collection[str] = ()) -> list[Suggestion]:
     """The ``budget`` units of ``sample`` to label next, never one of ``labelled``: smallest doubt first
     (the logit distance of any of its recordings' probabilities to its threshold)."""
     units = tuple(dict.fromkeys(str(unit) for unit in sample.units))
@@ -76,7 +69,7 @@ def suggest_units(
     np.maximum.at(probability, owner, recording)
     np.minimum.at(doubt, owner, np.abs(_logit(recording) - _logit(thresholds)[None, :]).min(axis=1))
     np.logical_or.at(abnormal, owner, (recording >= thresholds[None, :]).any(axis=1))
-    pool = [index for index, unit in enumerate(units) if unit not in (labelled or {})]
+    pool = [index for index, unit in enumerate(units) if unit not in labelled]
     chosen = []
     for i in sorted(pool, key=lambda i: (doubt[i], i))[:budget]:
         shown = ", ".join(
@@ -116,14 +109,9 @@ class Archive:
         """Units whose every recording is answered."""
         return {r.unit for r in self.recordings} - {r.unit for r in self.recordings if not r.answered}
 
-    def labelled_units(self) -> dict[str, bool]:
-        """Answered units with a labelled recording → whether any of those is abnormal."""
-        answered = self.answered_units()
-        done: dict[str, bool] = {}
-        for r in self.recordings:
-            if r.unit in answered and r.row is not None and r.row.labelled:
-                done[r.unit] = done.get(r.unit, False) or bool(r.row.crackle or r.row.wheeze)
-        return done
+    def labelled_units(self) -> set[str]:
+        """Answered units with a labelled recording."""
+        return {r.unit for r in self.recordings if r.row and r.row.labelled} & self.answered_units()
 
 
 def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
@@ -135,8 +123,6 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
-    if unit not in (None, "patient", "recording"):
-        raise ValueError(f"--unit must be patient or recording, got {unit!r}")
     labels_file = root / LABELS_FILE
     rows = read_labels_csv(labels_file, unlabelled=True) if labels_file.is_file() else []
     header = labels_file.read_text(encoding="utf-8-sig").splitlines()[0].lower() if rows else ""
@@ -218,16 +204,10 @@ def embed_archive(
         parts.append(embed_recordings(detector, fresh, batch_size=batch_size))
     place = {names[i]: p for p, i in enumerate([*reused, *missing])}
     joined = _join(parts).subset(np.array([place[name] for name in names]))
+    flags = [(bool(r.row and r.row.crackle), bool(r.row and r.row.wheeze)) for r in archive.recordings]
     relabelled = tuple(
-        LabelledRecording(
-            r.path,
-            bool(r.row is not None and r.row.crackle),
-            bool(r.row is not None and r.row.wheeze),
-            r.unit,
-            r.recording_id,
-            s.duration,
-        )
-        for r, s in zip(archive.recordings, joined.recordings, strict=True)
+        LabelledRecording(r.path, *pair, r.unit, r.recording_id, s.duration)
+        for r, pair, s in zip(archive.recordings, flags, joined.recordings, strict=True)
     )
     sample = replace(joined, recordings=relabelled, units_are_patients=archive.units_are_patients)
     if missing:

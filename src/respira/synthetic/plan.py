@@ -117,12 +117,8 @@ def _plan_patients(rng: np.random.Generator, n_patients: int) -> list[Patient]:
     for i in range(n_patients):
         diagnosis = diagnoses[i]
         device = devices[int(device_order[i]) % len(devices)]
-        if device == "AKGC417L":
-            mode = "mc"
-        elif device == "LittC2SE":
-            mode = "mc" if rng.random() < 0.5 else "sc"
-        else:
-            mode = "sc"
+        multichannel = device == "AKGC417L" or (device == "LittC2SE" and rng.random() < 0.5)
+        mode = "mc" if multichannel else "sc"
         demographics = _demographics(rng, diagnosis, bool(children[i]))
         if i == no_demographics:
             demographics = ("NA",) * 5
@@ -131,13 +127,13 @@ def _plan_patients(rng: np.random.Generator, n_patients: int) -> list[Patient]:
 
 
 def _recording_counts(
-    rng: np.random.Generator, n_patients: int, bounds: tuple[int, int], n_recordings: int | None
+    rng: np.random.Generator, n_patients: int, bounds: tuple[int, int], icbhi_counts: bool
 ) -> np.ndarray:
-    """Recordings per patient, drawn from ``bounds``; rescaled to sum to ``n_recordings`` if given."""
+    """Recordings per patient, drawn from ``bounds``; with ``icbhi_counts`` rescaled to sum to ICBHI's."""
     counts = rng.integers(bounds[0], bounds[1] + 1, size=n_patients)
-    if n_recordings is None:
+    if not icbhi_counts:
         return counts
-    extra = n_recordings - n_patients  # every patient keeps at least one recording
+    extra = NUM_RECORDINGS - n_patients  # every patient keeps at least one recording
     share = extra * counts / counts.sum()
     base = np.floor(share).astype(np.int64)
     order = np.argsort(-(share - base), kind="stable")
@@ -287,7 +283,6 @@ def plan_corpus(
     recordings_per_patient: tuple[int, int],
     cycles_per_recording: tuple[int, int],
     sample_rates: Sequence[int],
-    n_recordings: int | None,
     icbhi_counts: bool,
 ) -> tuple[list[Patient], list[Recording]]:
     """The patients and recordings of a corpus; ``ValueError`` for arguments that cannot make one."""
@@ -310,19 +305,9 @@ def plan_corpus(
         raise ValueError(
             f"icbhi_counts=True makes {NUM_RECORDINGS} recordings: n_patients={n_patients} is too many"
         )
-    if n_recordings is not None and n_recordings < n_patients:
-        raise ValueError(
-            f"n_recordings={n_recordings} is fewer than n_patients={n_patients} "
-            "(every patient has at least one recording)"
-        )
-    if icbhi_counts and n_recordings not in (None, NUM_RECORDINGS):
-        raise ValueError(
-            f"icbhi_counts=True makes {NUM_RECORDINGS} recordings, not n_recordings={n_recordings}"
-        )
     rng = np.random.default_rng(seed)
     patients = _plan_patients(rng, n_patients)
-    n_recordings = NUM_RECORDINGS if icbhi_counts else n_recordings
-    counts = _recording_counts(rng, n_patients, recordings_per_patient, n_recordings)
+    counts = _recording_counts(rng, n_patients, recordings_per_patient, icbhi_counts)
     recordings = _plan_recordings(rng, patients, counts, cycles_per_recording, sample_rates)
     _assign_split(rng, recordings)
     if icbhi_counts:

@@ -35,23 +35,17 @@ SYNTHETIC_NOTE = (
 _DEVICE_HISS: dict[str, float] = {"AKGC417L": 0.03, "LittC2SE": 0.012, "Litt3200": 0.02, "Meditron": 0.025}
 
 
-def _cycle_boundaries(rng: np.random.Generator, n_cycles: int) -> tuple[np.ndarray, float]:
-    """Cycle edges in seconds (rounded to ms, contiguous, after a 0-0.3 s offset) and the tail length."""
-    period = rng.uniform(1.9, 3.6)
-    durations = np.clip(period * rng.uniform(0.8, 1.2, n_cycles), 1.5, 4.0)
-    offset = rng.uniform(0.0, 0.3)
-    boundaries = np.round(offset + np.concatenate([[0.0], np.cumsum(durations)]), 3)
-    return boundaries, float(rng.uniform(0.1, 0.6))
-
-
 def _synthesize(
     recording: Recording, rng: np.random.Generator
 ) -> tuple[np.ndarray, list[tuple[float, float, int, int]]]:
     """The audio (peak <= 0.9) and annotation rows of one recording."""
     sample_rate = recording.sample_rate
     n_cycles = len(recording.labels)
-    boundaries, tail = _cycle_boundaries(rng, n_cycles)
-    n_samples = int(np.ceil((boundaries[-1] + tail) * sample_rate))
+    period = rng.uniform(1.9, 3.6)
+    durations = np.clip(period * rng.uniform(0.8, 1.2, n_cycles), 1.5, 4.0)
+    offset = rng.uniform(0.0, 0.3)  # cycle edges: rounded to ms, contiguous, then a 0.1-0.6 s tail
+    boundaries = np.round(offset + np.concatenate([[0.0], np.cumsum(durations)]), 3)
+    n_samples = int(np.ceil((boundaries[-1] + float(rng.uniform(0.1, 0.6))) * sample_rate))
     inhale_fraction = rng.uniform(0.35, 0.45, n_cycles)
     loudness = rng.uniform(0.8, 1.2, n_cycles)
     exhale_gain = loudness * rng.uniform(0.5, 0.8, n_cycles)
@@ -141,7 +135,6 @@ def make_synthetic_icbhi(
     cycles_per_recording: tuple[int, int] = (4, 9),
     sample_rates: Sequence[int] = (4000, 10000, 44100),
     overwrite: bool = False,
-    n_recordings: int | None = None,
     icbhi_counts: bool = False,
 ) -> Path:
     """Write a synthetic ICBHI-format corpus to ``out_dir`` (byte-identical for the same arguments) and
@@ -154,7 +147,6 @@ def make_synthetic_icbhi(
         recordings_per_patient=recordings_per_patient,
         cycles_per_recording=cycles_per_recording,
         sample_rates=sample_rates,
-        n_recordings=n_recordings,
         icbhi_counts=icbhi_counts,
     )
     seeds = np.random.SeedSequence(seed)

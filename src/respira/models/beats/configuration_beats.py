@@ -11,8 +11,7 @@ class BeatsConfig(PretrainedConfig):
     r"""Configuration of a [`BeatsModel`] / [`BeatsForAudioClassification`].
 
     Field names follow transformers (the official ``cfg`` keys they come from: :mod:`.convert_beats`); the
-    defaults are the BEATs base encoder's. ``fbank_mean`` / ``fbank_std`` are the AudioSet statistics the
-    model's input is already normalised with; ``hidden_act="gelu"`` is the exact GELU in float32.
+    defaults are the BEATs base encoder's. ``hidden_act="gelu"`` is the exact GELU in float32.
     """
 
     model_type = "beats"
@@ -43,8 +42,6 @@ class BeatsConfig(PretrainedConfig):
     classifier_dropout: float | int = 0.1
     layer_norm_eps: float = 1e-5
     initializer_range: float = 0.02
-    fbank_mean: float = 15.41663
-    fbank_std: float = 6.55582
 
     def validate_architecture(self) -> None:
         if self.hidden_size % self.num_attention_heads != 0:
@@ -73,8 +70,6 @@ class BeatsConfig(PretrainedConfig):
                 f"relative position buckets need num_buckets >= 4 and max_distance > num_buckets // 4, got "
                 f"num_buckets={self.num_buckets}, max_distance={self.max_distance}"
             )
-        if self.fbank_std <= 0:
-            raise ValueError(f"fbank_std must be positive, got {self.fbank_std}")
 
 
 __all__ = ["BeatsConfig"]

@@ -104,22 +104,6 @@ def _load_official(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor],
     return dict(cfg), dict(state_dict), checkpoint.get("label_dict")
 
 
-def _config_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(cfg) - set(_CFG), key=str)
-    if unknown:
-        # Released checkpoints may carry training-only keys; the strict weight loading below still
-        # rejects any architecture these options would have changed.
-        warnings.warn(
-            f"ignoring BEATs cfg key(s) {unknown} (not architecture options respira knows)", stacklevel=3
-        )
-    kwargs = {field: cfg.get(key, default) for key, (field, default) in _CFG.items() if field}
-    if kwargs["hidden_act"] not in _ACTIVATIONS:
-        raise ValueError(
-            f"cfg['activation_fn']={kwargs['hidden_act']!r} is not one of {sorted(_ACTIVATIONS)}"
-        )
-    return {**kwargs, "hidden_act": _ACTIVATIONS[kwargs["hidden_act"]]}
-
-
 def _id2label(label_dict: Any, num_labels: int) -> dict[int, str]:
     if label_dict is None:
         return {i: f"LABEL_{i}" for i in range(num_labels)}
@@ -156,7 +140,17 @@ def _map_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[st
 def _build_model(
     cfg: dict[str, Any], state_dict: dict[str, torch.Tensor], label_dict: Any
 ) -> BeatsModel | BeatsForAudioClassification:
-    kwargs = _config_kwargs(cfg)
+    unknown = sorted(set(cfg) - set(_CFG), key=str)
+    if unknown:  # training-only keys: the strict weight loading below rejects any other architecture
+        warnings.warn(
+            f"ignoring BEATs cfg key(s) {unknown} (not architecture options respira knows)", stacklevel=3
+        )
+    kwargs = {field: cfg.get(key, default) for key, (field, default) in _CFG.items() if field}
+    if kwargs["hidden_act"] not in _ACTIVATIONS:
+        raise ValueError(
+            f"cfg['activation_fn']={kwargs['hidden_act']!r} is not one of {sorted(_ACTIVATIONS)}"
+        )
+    kwargs["hidden_act"] = _ACTIVATIONS[kwargs["hidden_act"]]
     has_predictor = any(key.startswith("predictor.") for key in state_dict)
     if "finetuned_model" in cfg and bool(cfg["finetuned_model"]) != has_predictor:
         raise ValueError(
@@ -204,9 +198,7 @@ def convert_beats_checkpoint(
     ``FileNotFoundError``, ``FileExistsError``, or ``ValueError`` for a file that is no supported BEATs.
     """
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"BEATs checkpoint not found: {checkpoint}")
-    occupied = check_output_dir(output_dir, overwrite)
+    occupied = check_output_dir(output_dir, overwrite)  # the checkpoint is checked as it loads
     model = _build_model(*_load_official(checkpoint))
     return save_converted(model, output_dir, overwrite, occupied)
 

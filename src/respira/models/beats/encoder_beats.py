@@ -87,8 +87,6 @@ class BeatsAttention(nn.Module):
 
     def compute_position_bias(self, length: int, device: torch.device) -> torch.Tensor:
         """The ungated bias ``[1, num_heads, length, length]`` (query, key) from this layer's table."""
-        if self.relative_attention_bias is None:
-            raise RuntimeError("this attention layer has no relative position bias table")
         positions = torch.arange(length, dtype=torch.long, device=device)
         relative = positions[None, :] - positions[:, None]
         buckets = relative_position_bucket(relative, self.num_buckets, self.max_distance)

@@ -22,11 +22,8 @@ from .encoder_beats import (
     XAVIER_GAIN_ATTR,
     BeatsAttention,
     BeatsEncoder,
-    BeatsEncoderLayer,
     BeatsFeatureProjection,
     BeatsPatchEmbeddings,
-    BeatsPositionalConvEmbedding,
-    relative_position_bucket,
 )
 
 
@@ -81,7 +78,6 @@ class BeatsModel(BeatsPreTrainedModel):
 
     def __init__(self, config: BeatsConfig) -> None:
         super().__init__(config)
-        self.config = config
         self.patch_embeddings = BeatsPatchEmbeddings(config)
         self.feature_projection = BeatsFeatureProjection(config)
         self.encoder = BeatsEncoder(config)
@@ -94,10 +90,6 @@ class BeatsModel(BeatsPreTrainedModel):
 
     def get_patch_attention_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """Reduce a frame mask ``[B, T]`` (1 = valid) to a patch mask ``[B, num_patches(T)]``."""
-        if attention_mask.dim() != 2:
-            raise ValueError(
-                f"attention_mask must be [batch, frames], got shape {tuple(attention_mask.shape)}"
-            )
         patch = self.config.patch_size
         num_blocks = attention_mask.shape[1] // patch
         valid = attention_mask[:, : num_blocks * patch].reshape(attention_mask.shape[0], num_blocks, patch)
@@ -162,7 +154,6 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
 
     def __init__(self, config: BeatsConfig) -> None:
         super().__init__(config)
-        self.config = config
         self.beats = BeatsModel(config)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.predictor = nn.Linear(config.hidden_size, config.num_labels)
@@ -203,14 +194,4 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         )
 
 
-__all__ = [
-    "BeatsAttention",
-    "BeatsEncoder",
-    "BeatsEncoderLayer",
-    "BeatsForAudioClassification",
-    "BeatsModel",
-    "BeatsPatchEmbeddings",
-    "BeatsPositionalConvEmbedding",
-    "BeatsPreTrainedModel",
-    "relative_position_bucket",
-]
+__all__ = ["BeatsForAudioClassification", "BeatsModel", "BeatsPreTrainedModel"]

@@ -23,7 +23,6 @@ class RespiraCNNConfig(PreTrainedConfig):
     channels: list[int] | tuple[int, ...] = (32, 64, 128, 256)
     num_mel_bins: int = 64
     dropout: float | int = 0.0
-    initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
         self.channels = [int(c) for c in self.channels]

@@ -64,11 +64,6 @@ class RespiraCNNModel(RespiraCNNPreTrainedModel):
         )
         self.post_init()
 
-    @property
-    def time_reduction(self) -> int:
-        """Frames per output step (2 per pooling block)."""
-        return 2 ** (len(self.config.channels) - 1)
-
     @can_return_tuple
     def forward(
         self,

@@ -42,7 +42,6 @@ _SETTING_FIELDS = (
     "dilation",
 )
 _ACTIVATIONS = ("RE", "HS")
-_HEAD_TYPES = ("mlp",)
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -64,7 +63,6 @@ class EfficientATConfig(PretrainedConfig):
         `MOBILENET_V3_LARGE_SETTING`.
     last_channel (`int`, defaults to 1280): the MLP head's hidden size at width 1.0.
     last_conv_expansion (`int`, defaults to 6): the last 1x1 convolution's channels over the last block's.
-    head_type (`str`, defaults to `"mlp"`): Linear → Hardswish → Dropout → Linear (the only head).
     The other fields are the original's.
     """
 
@@ -74,7 +72,6 @@ class EfficientATConfig(PretrainedConfig):
     inverted_residual_setting: list | None = None
     last_channel: int = 1280
     last_conv_expansion: int = 6
-    head_type: str = "mlp"
     se_reduction: int = 4
     channel_divisor: int = 8
     num_input_channels: int = 1
@@ -98,8 +95,6 @@ class EfficientATConfig(PretrainedConfig):
     def _check(self) -> None:
         if not MIN_WIDTH_MULT <= float(self.width_mult) <= MAX_WIDTH_MULT:
             raise ValueError(f"width_mult must be between 0.4 and 1.0 (mn04 to mn10), got {self.width_mult}")
-        if self.head_type not in _HEAD_TYPES:
-            raise ValueError(f"head_type must be one of {_HEAD_TYPES}, got {self.head_type!r}")
         if not self.inverted_residual_setting:
             raise ValueError("inverted_residual_setting must list at least one block")
         for index, row in enumerate(self.inverted_residual_setting):

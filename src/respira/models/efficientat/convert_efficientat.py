@@ -71,15 +71,6 @@ def load_original_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     return state_dict
 
 
-def infer_width(state_dict: Mapping[str, torch.Tensor]) -> float:
-    """The width multiplier of an original state dict: its MLP head's hidden units over 1280."""
-    hidden = int(state_dict[_HEAD_DENSE_KEY].shape[0])
-    width = round(hidden / 1280, 2)
-    if not MIN_WIDTH_MULT <= width <= MAX_WIDTH_MULT:
-        raise ValueError(f"the checkpoint's MLP head has {hidden} hidden units: no width from 0.4 to 1.0 has")
-    return width
-
-
 def convert_efficientat_checkpoint(
     checkpoint: str | Path,
     output_dir: str | Path,
@@ -97,7 +88,10 @@ def convert_efficientat_checkpoint(
     output_dir = Path(output_dir)
     occupied = check_output_dir(output_dir, overwrite)
     state_dict = load_original_state_dict(checkpoint)
-    inferred = infer_width(state_dict)
+    hidden = int(state_dict[_HEAD_DENSE_KEY].shape[0])
+    inferred = round(hidden / 1280, 2)  # the width multiplier: the MLP head's hidden units over 1280
+    if not MIN_WIDTH_MULT <= inferred <= MAX_WIDTH_MULT:
+        raise ValueError(f"the checkpoint's MLP head has {hidden} hidden units: no width from 0.4 to 1.0 has")
     if width is not None and float(width) != inferred:
         raise ValueError(f"the checkpoint has width {inferred} (by its MLP head), not width {width}")
     num_labels = int(state_dict[_HEAD_OUT_KEY].shape[0])

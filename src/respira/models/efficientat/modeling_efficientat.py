@@ -7,46 +7,23 @@ names follow the original checkpoints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
-from transformers.utils import ModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
 from transformers.utils.generic import can_return_tuple
 
 from ...labels import tagging_loss
 from .configuration_efficientat import EfficientATConfig, make_divisible
 
 __all__ = [
-    "EfficientATAudioClassifierOutput",
     "EfficientATForAudioClassification",
     "EfficientATModel",
     "EfficientATPreTrainedModel",
 ]
-
-
-@dataclass
-class EfficientATAudioClassifierOutput(ModelOutput):
-    """``loss`` (with ``labels``), ``logits``, pooled ``embeddings`` and each stage's ``hidden_states``."""
-
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    embeddings: torch.FloatTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
-
-
-def _activation(name: str | None) -> nn.Module | None:
-    if name is None:
-        return None
-    if name == "RE":
-        return nn.ReLU()
-    if name == "HS":
-        return nn.Hardswish()
-    raise ValueError(f"unknown activation {name!r} (expected 'RE' or 'HS')")
 
 
 class EfficientATConvNormActivation(nn.Sequential):
@@ -78,9 +55,8 @@ class EfficientATConvNormActivation(nn.Sequential):
             ),
             nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum),
         ]
-        act = _activation(activation)
-        if act is not None:
-            layers.append(act)
+        if activation is not None:  # the config allows RE and HS
+            layers.append(nn.ReLU() if activation == "RE" else nn.Hardswish())
         super().__init__(*layers)
 
 
@@ -105,11 +81,7 @@ class EfficientATInvertedResidual(nn.Module):
 
     def __init__(self, config: EfficientATConfig, setting: dict[str, Any]) -> None:
         super().__init__()
-        in_ch, mid_ch, out_ch = (
-            setting["input_channels"],
-            setting["expanded_channels"],
-            setting["out_channels"],
-        )
+        in_ch, mid_ch, out_ch = (setting[k] for k in ("input_channels", "expanded_channels", "out_channels"))
         stride, dilation, activation = setting["stride"], setting["dilation"], setting["activation"]
         self.use_residual = stride == 1 and in_ch == out_ch
         layers: list[nn.Module] = []
@@ -160,7 +132,6 @@ class EfficientATPreTrainedModel(PreTrainedModel):
     base_model_prefix = "efficientat"
     main_input_name = "input_values"
     input_modalities = ("audio",)
-    supports_gradient_checkpointing = False
     _no_split_modules: ClassVar[list[str]] = []
 
     @torch.no_grad()
@@ -251,16 +222,13 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         **kwargs: Any,
-    ) -> EfficientATAudioClassifierOutput:
+    ) -> SequenceClassifierOutput:
         r"""input_values (`torch.FloatTensor`): log-mels ``(batch_size, n_mels, frames)``."""
         outputs = self.efficientat(
             input_values,
             output_hidden_states=output_hidden_states,
             return_dict=True,
         )
-        embeddings = outputs.pooler_output
-        logits = self.classifier(embeddings)
+        logits = self.classifier(outputs.pooler_output)
         loss = tagging_loss(logits, labels, self.config.problem_type) if labels is not None else None
-        return EfficientATAudioClassifierOutput(
-            loss=loss, logits=logits, embeddings=embeddings, hidden_states=outputs.hidden_states
-        )
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)

@@ -7,24 +7,12 @@ model's dtype (FFTs have no half-precision CPU kernels); the model casts the fea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 _REDUCED_PRECISION = (torch.float16, torch.bfloat16)
-
-
-@contextmanager
-def _at_least_float32_by_default() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    if previous in _REDUCED_PRECISION:
-        torch.set_default_dtype(torch.float32)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 class DerivedBuffers(nn.Module):
@@ -34,11 +22,16 @@ class DerivedBuffers(nn.Module):
         raise NotImplementedError
 
     def _full_precision_buffers(self) -> dict[str, torch.Tensor]:
-        with _at_least_float32_by_default():
+        previous = torch.get_default_dtype()
+        if previous in _REDUCED_PRECISION:
+            torch.set_default_dtype(torch.float32)
+        try:
             return {
                 name: value.float() if value.dtype in _REDUCED_PRECISION else value
                 for name, value in self.derived_buffers().items()
             }
+        finally:
+            torch.set_default_dtype(previous)
 
     def register_derived_buffers(self) -> None:
         for name, value in self._full_precision_buffers().items():

@@ -22,11 +22,10 @@ import torch
 from torch import nn
 
 from ...utils.shipping import not_shipped
-from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
 from .kaldi_fbank import kaldi_mel_banks
-from .kernel_choice import FasterPaths, kernel_or_export
+from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
 
 __all__ = ["EfficientATMel"]
 
@@ -82,9 +81,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames produced for a waveform of ``num_samples`` samples (pre-emphasis drops one)."""
-        if isinstance(num_samples, torch.Tensor):
-            return torch.div(num_samples - 1, self.hop_length, rounding_mode="floor") + 1
-        return 1 + (num_samples - 1) // self.hop_length
+        return (num_samples - 1) // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
         """Log-mels ``[B, frames, n_mels]`` of ``waveforms`` ``[B, samples]``."""

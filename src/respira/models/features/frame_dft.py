@@ -101,9 +101,3 @@ class FramePowerSpectrum(DerivedBuffers):
         )
         parts = second.reshape(batch, 2, self.bins_computed, frames)  # (re/im, k2, k1)
         return parts.square().sum(dim=1)
-
-    def extra_repr(self) -> str:
-        return (
-            f"n_fft={self.n_fft}, hop_length={self.hop_length}, win_length={self.win_length}, "
-            f"periodic={self.periodic}, bins={self.bins_computed}"
-        )

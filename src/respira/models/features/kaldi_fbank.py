@@ -19,11 +19,9 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from ...utils.shipping import not_shipped
-from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
-from .kernel_choice import FasterPaths, kernel_or_export
+from .kernel_choice import Band, FasterPaths, banded_matmul, kernel_or_export, plan_bands
 
-WindowType = Literal["povey", "hanning"]
 _FLOAT32_EPSILON = torch.finfo(torch.float32).eps
 
 
@@ -67,7 +65,7 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         self,
         sampling_rate: int = 16000,
         num_mel_bins: int = 128,
-        window: WindowType = "hanning",
+        window: Literal["povey", "hanning"] = "hanning",
         normalization: FbankNormalization | None = None,
     ) -> None:
         super().__init__()
@@ -208,12 +206,9 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
     @not_shipped
     def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Kaldi removes each frame's mean m before pre-emphasis: ``(1 - p)·m`` after it."""
-        return (self._frame_means(waveforms, frames) * (self.preemphasis - 1)).unsqueeze(-1)
-
-    @not_shipped
-    def _frame_means(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         block = math.gcd(self.frame_length, self.frame_shift)
         batch, samples = waveforms.shape
         block_sums = waveforms[:, : samples // block * block].reshape(batch, -1, block).sum(-1)
         frame_sums = block_sums.unfold(1, self.frame_length // block, self.frame_shift // block)
-        return frame_sums[:, :frames].sum(-1) / self.frame_length
+        means = frame_sums[:, :frames].sum(-1) / self.frame_length
+        return (means * (self.preemphasis - 1)).unsqueeze(-1)

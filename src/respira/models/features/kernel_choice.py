@@ -1,12 +1,17 @@
-"""When the feature modules run their hand-written kernel and when their plain torch path.
+"""The feature modules' hand-written kernels: when they run instead of the plain torch path, and the
+banded products they share.
 
-The kernel runs only for inference on the CPU, where it pays off (docs/history/speed.md); the ONNX export
-traces a third path (:mod:`.frame_dft`). The code shipped with a model keeps the plain path alone.
+A kernel runs only for inference on the CPU, where it pays off (docs/history/speed.md); the ONNX export
+traces a third path (:mod:`.frame_dft`). The code shipped with a model keeps the plain path alone. Each mel
+band covers a contiguous run of FFT bins, so :func:`plan_bands` splits the bands into consecutive groups,
+each multiplied with only the bins it covers, minimising the multiplications plus a fixed cost per group.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -32,21 +37,90 @@ def kernel_or_export(
     module: torch.nn.Module, waveforms: torch.Tensor, plain: bool | None
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """``module``'s ``forward_export`` while ``torch.export`` traces, else its ``_forward_kernel`` unless
-    ``plain`` (by default, :func:`runs_plain_path`); ``None``: the plain path."""
+    ``plain`` (by default: compiling, off the CPU, or gradients must reach ``waveforms``); ``None``: the
+    plain path."""
     export = getattr(module, "forward_export", None)
     # torch.export traces (torch.onnx.export uses it) a convolution/matrix-product formulation
     exporting = torch.compiler.is_exporting() and isinstance(waveforms.shape[-1], int)
     if plain is None and export is not None and exporting:
         return export
     if plain is None:
-        plain = runs_plain_path(waveforms)
+        plain = (
+            torch.compiler.is_compiling()
+            or waveforms.device.type != "cpu"
+            or (torch.is_grad_enabled() and waveforms.requires_grad)
+        )
     return None if plain else module._forward_kernel
 
 
-def runs_plain_path(waveforms: torch.Tensor) -> bool:
-    """Whether to run the plain path: compiling, off the CPU, or gradients must reach ``waveforms``."""
-    return (
-        torch.compiler.is_compiling()
-        or waveforms.device.type != "cpu"
-        or (torch.is_grad_enabled() and waveforms.requires_grad)
-    )
+class Band(NamedTuple):
+    """Output columns ``[first_column, end_column)`` need only input rows ``[first_row, end_row)``."""
+
+    first_column: int
+    end_column: int
+    first_row: int
+    end_row: int
+
+
+def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, ...]:
+    """Split the columns of ``matrix`` ``[rows, columns]`` into groups of consecutive columns."""
+    nonzero = (matrix != 0).cpu()
+    columns = matrix.shape[1]
+    row_ranges: list[tuple[int, int] | None] = []
+    for column in range(columns):
+        rows = nonzero[:, column].nonzero().flatten()
+        row_ranges.append((int(rows[0]), int(rows[-1]) + 1) if rows.numel() else None)
+
+    def rows_of(first: int, end: int) -> tuple[int, int]:
+        ranges = [r for r in row_ranges[first:end] if r is not None]
+        if not ranges:
+            return 0, 0
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+    best = [0.0] + [math.inf] * columns
+    split = [0] * (columns + 1)
+    for end in range(1, columns + 1):
+        for first in range(end):
+            first_row, end_row = rows_of(first, end)
+            cost = best[first] + (end_row - first_row) * (end - first) + group_cost
+            if cost < best[end]:
+                best[end], split[end] = cost, first
+    bands: list[Band] = []
+    end = columns
+    while end:
+        first = split[end]
+        bands.append(Band(first, end, *rows_of(first, end)))
+        end = first
+    return tuple(reversed(bands))
+
+
+def banded_matmul(
+    inputs: torch.Tensor, matrix: torch.Tensor, bands: tuple[Band, ...], out: torch.Tensor
+) -> torch.Tensor:
+    """``inputs @ matrix`` (inputs ``[..., rows]``) computed band by band into ``out``; equal to the full
+    product when ``matrix`` is zero outside the bands."""
+    flat_inputs = inputs.reshape(-1, inputs.shape[-1])
+    flat_out = out.view(-1, matrix.shape[1])
+    for band in bands:
+        columns = flat_out[:, band.first_column : band.end_column]
+        block = matrix[band.first_row : band.end_row, band.first_column : band.end_column]
+        rows = flat_inputs[:, band.first_row : band.end_row]
+        torch.addmm(columns, rows, block, beta=0, out=columns)  # beta=0: the output's old values are ignored
+    return out
+
+
+def power_mel(
+    frames: torch.Tensor,
+    n_fft: int,
+    banks: torch.Tensor,
+    bands: tuple[Band, ...],
+    out: torch.Tensor,
+    power: torch.Tensor,
+) -> torch.Tensor:
+    """Mel band energies of windowed ``frames`` ``[..., length]`` into ``out`` ``[..., n_mels]``:
+    ``|rfft(frames, n_fft)|² @ banks``, ``banks`` ``[n_fft // 2 + 1, n_mels]`` planned by :func:`plan_bands`.
+    """
+    parts = torch.view_as_real(torch.fft.rfft(frames, n=n_fft))
+    torch.mul(parts[..., 0], parts[..., 0], out=power)
+    power.addcmul_(parts[..., 1], parts[..., 1])
+    return banded_matmul(power, banks, bands, out=out)

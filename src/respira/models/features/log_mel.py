@@ -10,10 +10,9 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from ...utils.shipping import not_shipped
-from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
-from .kernel_choice import FasterPaths, kernel_or_export
+from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
 
 
 class LogMelSpectrogram(DerivedBuffers, FasterPaths):
@@ -77,8 +76,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames of the centred STFT for signals of ``num_samples`` samples."""
-        if isinstance(num_samples, torch.Tensor):
-            return torch.div(num_samples, self.hop_length, rounding_mode="floor") + 1
         return num_samples // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:

@@ -21,9 +21,6 @@ from ..encoders import (
     find_encoder_spec,
 )
 
-POOLINGS: tuple[str, ...] = ("mean", "cls_distill", "autopool")
-HEADS: tuple[str, ...] = ("linear",)
-
 
 @strict
 class RespiraConfig(PreTrainedConfig):
@@ -140,8 +137,8 @@ class RespiraConfig(PreTrainedConfig):
     def validate_architecture(self) -> None:
         choices = {
             "featurizer": featurizer_names(),
-            "pooling": POOLINGS,
-            "head": HEADS,
+            "pooling": ("mean", "cls_distill", "autopool"),
+            "head": ("linear",),
             "pad_mode": ("repeat", "zero"),
             "ast_length_policy": ("pad", "adapt"),
             "problem_type": PROBLEM_TYPES,

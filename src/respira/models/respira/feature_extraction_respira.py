@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +9,7 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 
 from ...audio.checks import check_level
 from ...audio.decoding import DEFAULT_SAMPLING_RATE, as_waveform, check_rate
-from ...audio.dsp import DEFAULT_LOWPASS_ORDER, lowpass, pad_batch, resample
+from ...audio.dsp import DEFAULT_LOWPASS_ORDER, lowpass, resample
 
 
 class RespiraFeatureExtractor(SequenceFeatureExtractor):
@@ -65,65 +64,18 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
             waveforms = [
                 lowpass(w, self.sampling_rate, self.lowpass_cutoff, self.lowpass_order) for w in waveforms
             ]
+        longest, limit = max(w.shape[0] for w in waveforms), kwargs.get("max_length")
+        if padding == "max_length" and limit is not None and longest > limit and not kwargs.get("truncation"):
+            raise ValueError(
+                f"a waveform of {longest} samples is longer than max_length={limit}; "
+                "pass truncation=True to crop it"
+            )
         return self.pad(
             BatchFeature({"input_values": waveforms}),
             padding=padding,
             return_tensors=return_tensors,
             **kwargs,
         )
-
-    def pad(
-        self,
-        processed_features: BatchFeature | Mapping[str, Any] | Sequence[Mapping[str, Any]],
-        padding: bool | str = True,
-        max_length: int | None = None,
-        truncation: bool = False,
-        pad_to_multiple_of: int | None = None,
-        return_attention_mask: bool | None = None,
-        return_tensors: str | None = None,
-    ) -> BatchFeature:
-        """Pad ``input_values`` rows with :func:`respira.audio.dsp.pad_batch`; other keys (``label``) pass."""
-        if isinstance(processed_features, Sequence) and not isinstance(processed_features, Mapping):
-            if not processed_features:
-                raise ValueError("cannot pad an empty batch (no rows)")
-            data = {key: [row[key] for row in processed_features] for key in processed_features[0]}
-        else:
-            data = dict(processed_features)
-        rows = [as_waveform(w, f"waveform {index}") for index, w in enumerate(data.pop("input_values"))]
-        masks = data.pop("attention_mask", None)
-        if masks is not None:
-            rows = [row[: int(np.asarray(mask).sum())] for row, mask in zip(rows, masks, strict=True)]
-        if truncation:
-            if max_length is None:
-                raise ValueError("truncation=True needs max_length (in samples)")
-            rows = [row[:max_length] for row in rows]
-        with_mask = return_attention_mask if return_attention_mask is not None else self.return_attention_mask
-        if padding in (False, "do_not_pad"):
-            data["input_values"] = rows
-            if with_mask:
-                data["attention_mask"] = [np.ones(row.shape[0], dtype=np.int32) for row in rows]
-            return BatchFeature(data, tensor_type=return_tensors)
-        if padding not in (True, "longest", "max_length"):
-            raise ValueError(f"padding={padding!r} is not one of True, 'longest', 'max_length', False")
-        values, mask = pad_batch(rows, self.padding_value)
-        target = values.shape[1]
-        if padding == "max_length":
-            if max_length is None:
-                raise ValueError("padding='max_length' needs max_length (in samples)")
-            if target > max_length:
-                raise ValueError(
-                    f"a waveform of {target} samples is longer than max_length={max_length}; "
-                    "pass truncation=True to crop it"
-                )
-            target = max_length
-        if pad_to_multiple_of:
-            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
-        extra = target - values.shape[1]
-        values = np.pad(values.numpy(), ((0, 0), (0, extra)), constant_values=self.padding_value)
-        data["input_values"] = values if return_tensors is not None else list(values)
-        if with_mask:
-            data["attention_mask"] = np.pad(mask.numpy().astype(np.int32), ((0, 0), (0, extra)))
-        return BatchFeature(data, tensor_type=return_tensors)
 
 
 def feature_extractor_for(config: Any) -> RespiraFeatureExtractor:

@@ -22,8 +22,7 @@ def prepare_waveforms(
     if sampling_rate is not None and sampling_rate != expected_rate:
         raise ValueError(
             f"this model takes {expected_rate} Hz audio but got sampling_rate={sampling_rate}; "
-            "resample first "
-            "(the feature extractor and `respira predict` do this for files)"
+            "resample first (the feature extractor and `respira predict` do this for files)"
         )
     input_values = input_values.to(torch.float32)
     if input_values.dim() == 1:
@@ -184,18 +183,8 @@ class RespiraFeaturizer(nn.Module):
     @property
     def frame_samples(self) -> int:
         """Samples (at the model's rate) in one analysis frame; 1 for a featurizer without frames."""
-        length = 1
-        for attribute in ("frame_length", "win_length", "n_fft"):
-            value = getattr(self.transform, attribute, None)
-            if isinstance(value, int) and value > 0:
-                length = value
-                break
-        return max(1, int(length))
-
-    @property
-    def frame_timing(self) -> tuple[float, float]:
-        """``(hop, centre of frame 0)`` of the features, in seconds of the input."""
-        return self.transform.frame_timing
+        lengths = (getattr(self.transform, name, 0) for name in ("frame_length", "win_length", "n_fft"))
+        return next((length for length in lengths if isinstance(length, int) and length > 0), 1)
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         return self.transform.frames_for(num_samples)

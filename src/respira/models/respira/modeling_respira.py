@@ -14,9 +14,8 @@ from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
 from ...utils.shipping import not_shipped, shipped_when
-from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pretrained_encoder
+from ..encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder, step_centres
 from ..features.buffers import DerivedBuffers
-from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer, prepare_waveforms
 
@@ -113,22 +112,15 @@ class RespiraModel(RespiraPreTrainedModel):
         self.post_init()
 
     def train(self, mode: bool = True) -> RespiraModel:
-        if self.config.freeze_encoder and self._in_frozen_mode(mode):
+        if self.config.freeze_encoder and all(
+            module.training == (mode and not (name == "encoder" or name.startswith("encoder.")))
+            for name, module in self.named_modules()
+        ):
             return self  # the Trainer calls train() every step
         super().train(mode)
         if self.config.freeze_encoder:
             self.encoder.eval()
         return self
-
-    def _in_frozen_mode(self, mode: bool) -> bool:
-        return all(
-            module.training == (mode and not (name == "encoder" or name.startswith("encoder.")))
-            for name, module in self.named_modules()
-        )
-
-    def encode(self, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any) -> EncoderTokens:
-        """Run the encoder (:attr:`respira.models.encoders.EncoderSpec.encode`)."""
-        return self.encoder_spec.encode(self, features, frame_mask, **kwargs)
 
     @can_return_tuple
     def forward(
@@ -150,12 +142,12 @@ class RespiraModel(RespiraPreTrainedModel):
         encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
         if output_attentions:
             encoder_kwargs["output_attentions"] = True
-        encoded = self.encode(features, frame_mask, **encoder_kwargs)
+        encoded = self.encoder_spec.encode(self, features, frame_mask, **encoder_kwargs)
         tokens, token_mask, summary, output = encoded
         steps = step_times = None
         if output_time_steps:
             steps = self.encoder_spec.time_steps(self, encoded, features.shape[1])
-            step_times = step_centres(steps, *self.featurizer.frame_timing)
+            step_times = step_centres(steps, *self.featurizer.transform.frame_timing)
         embeddings = summary if self.config.pooling == "cls_distill" else masked_mean(tokens, token_mask)
         return RespiraModelOutput(
             embeddings=embeddings,
@@ -239,19 +231,11 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         return model
 
     @not_shipped
-    def freeze_encoder(self) -> None:
-        """Freeze the encoder (eval mode, no gradients); recorded in the config."""
-        self.config.freeze_encoder = True
-        self.respira.config.freeze_encoder = True
-        self.respira.encoder.requires_grad_(False)
-        self.train(self.training)
-
-    @not_shipped
-    def unfreeze_encoder(self) -> None:
-        """Let the encoder train again (undoes :meth:`freeze_encoder`)."""
-        self.config.freeze_encoder = False
-        self.respira.config.freeze_encoder = False
-        self.respira.encoder.requires_grad_(True)
+    def freeze_encoder(self, frozen: bool = True) -> None:
+        """Freeze the encoder (eval mode, no gradients), or with ``frozen=False`` let it train again;
+        recorded in the config."""
+        self.config.freeze_encoder = self.respira.config.freeze_encoder = frozen
+        self.respira.encoder.requires_grad_(not frozen)
         self.train(self.training)
 
     def _head(self, embeddings: torch.Tensor, *, steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

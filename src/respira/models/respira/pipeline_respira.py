@@ -6,7 +6,6 @@ For respira models it answers the four ICBHI classes, the decided one first; win
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -53,10 +52,6 @@ def _seconds(name: str, value: Any) -> float | None:
     if value is not None and (bad or value <= 0):
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return None if value is None else float(value)
-
-
-def _is_url(inputs: str | bytes) -> bool:
-    return isinstance(inputs, str) and inputs.startswith(("http://", "https://"))
 
 
 @dataclass
@@ -123,7 +118,8 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
     def _features(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
         refusal: AudioDecodingError | None = None
-        if self._is_respira() and isinstance(inputs, (str, bytes)) and not _is_url(inputs):
+        url = isinstance(inputs, str) and inputs.startswith(("http://", "https://"))
+        if self._is_respira() and isinstance(inputs, (str, bytes)) and not url:
             try:
                 inputs = read_audio(inputs, int(extractor.sampling_rate))
             except AudioDecodingError as error:  # transformers' ffmpeg reader, below, may still read it
@@ -211,23 +207,9 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
 def register_audio_classification_pipeline() -> None:
     """Make :class:`RespiraAudioClassificationPipeline` the ``audio-classification`` implementation."""
     current = PIPELINE_REGISTRY.supported_tasks[TASK]
-    impl = current["impl"]
     own = "transformers.pipelines.audio_classification.AudioClassificationPipeline"
-    if impl is RespiraAudioClassificationPipeline or impl not in (own, AudioClassificationPipeline):
-        return
-    registry_logger = logging.getLogger("transformers.pipelines.base")
-    level = registry_logger.level
-    registry_logger.setLevel(logging.ERROR)  # "already registered. Overwriting": intended
-    try:
-        PIPELINE_REGISTRY.register_pipeline(
-            TASK,
-            pipeline_class=RespiraAudioClassificationPipeline,
-            pt_model=current.get("pt"),
-            default=current.get("default"),
-            type=current.get("type"),
-        )
-    finally:
-        registry_logger.setLevel(level)
+    if current["impl"] in (own, AudioClassificationPipeline):  # transformers' own, not another library's
+        current["impl"] = RespiraAudioClassificationPipeline
 
 
 __all__ = ["RespiraAudioClassificationPipeline", "register_audio_classification_pipeline"]

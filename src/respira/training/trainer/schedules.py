@@ -53,7 +53,7 @@ def _contrastive_two_stage(
     classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``)."""
     trainer = None
     for _ in range(run.two_stage_rounds):
-        model.unfreeze_encoder()
+        model.freeze_encoder(False)
         embedding_args = replace(
             args,
             task_loss_weight=0.0,
