@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,17 +26,17 @@ from ..utils.messages import one_line
 
 SPECTROGRAM_TOP = 4000.0
 """The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it)."""
-KEEP_PREPARED = 4
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """One recording ready to show."""
+    """One recording ready to show, and the seconds it took to prepare."""
 
     duration: float
     wav: bytes
     png: bytes
     windows: list[dict[str, float]]
+    seconds: float = 0.0
 
 
 def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
@@ -96,6 +97,7 @@ class LabelSession:
             return next((at for at in pending if at not in self.skipped), None)
 
     def _prepare(self, at: int) -> Prepared:
+        started = time.perf_counter()
         row = self.table.rows[at]
         waveform = read_audio(row.path, self.rate, name=row.file)
         with warnings.catch_warnings():
@@ -106,14 +108,15 @@ class LabelSession:
             for window in predicted.rows
         ]
         wav = encode_wav(np.clip(waveform, -1.0, 1.0), self.rate, "PCM_16")
-        return Prepared(waveform.shape[0] / self.rate, wav, spectrogram_png(waveform, self.rate), windows)
+        png = spectrogram_png(waveform, self.rate)
+        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, time.perf_counter() - started)
 
     def prepared(self, at: int) -> Future[Prepared]:
         """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""
         with self.lock:
             if at not in self._prepared:
                 self._prepared[at] = self._pool.submit(self._prepare, at)
-                for old in list(self._prepared)[:-KEEP_PREPARED]:
+                for old in list(self._prepared)[:-4]:  # the last four kept
                     if old != at:
                         self._prepared.pop(old)
             return self._prepared[at]

@@ -25,6 +25,9 @@ from .card_results import (
 )
 from .hub_errors import is_hub_origin, is_hub_repo_id
 
+TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "best_global_step")
+"""What the card says of a ``trainer_state.json`` besides its log (``scripts/_build.py`` keeps them)."""
+
 AUX_LOSS_NAMES: dict[str, str] = {
     "contrastive_tuple": "contrastive-tuple",
     "supcon": "SupCon",
@@ -265,7 +268,7 @@ class RespiraModelCardData(CardData):
 
     def set_trainer_state(self, values: Mapping[str, Any]) -> None:
         """Steps, epochs and the best validation score from a ``trainer_state.json``."""
-        for key in ("global_step", "epoch", "best_metric", "best_global_step"):
+        for key in TRAINER_STATE_FACTS:
             value = values.get(key)
             if value is not None:
                 self.training_summary[key] = value

@@ -34,7 +34,6 @@ HUB_METRIC_ARGS: dict[str, dict[str, Any]] = {
     "sensitivity": {"labels": ["crackle", "wheeze", "both"], "average": "micro"},
     "icbhi_score": {"average": "icbhi", "mean_of": ["specificity", "sensitivity"]},
 }
-ALL_NORMAL_METRIC = "All-normal baseline (%)"
 SITE_SPLITS = {  # the model-index split of each protocol
     "in domain": "patient-wise cross-validation",
     "held out": "all",
@@ -161,7 +160,7 @@ def site_eval_results(verdicts: list[SiteVerdict]) -> list[EvalResult]:
         name = f"{protocol} ICBHI-style score per {verdict.unit.removesuffix('s')} (%)"
         results.append(_eval_result(dataset, split, name, verdict.score, args))
         baseline = {"baseline": "all_normal"}
-        results.append(_eval_result(dataset, split, ALL_NORMAL_METRIC, verdict.all_normal, baseline))
+        results.append(_eval_result(dataset, split, "All-normal baseline (%)", verdict.all_normal, baseline))
     return results
 
 

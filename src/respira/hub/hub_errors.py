@@ -67,9 +67,6 @@ def is_download_error(error: BaseException) -> bool:
     )
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
 def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
     """One-line ``ValueError`` unless ``repo_id`` is ``owner/name`` (or a bare name,
     ``owner_required=False``)."""
@@ -90,7 +87,7 @@ def is_hub_origin(source: str) -> bool:
 
     from ..models.encoders import encoder_specs
 
-    if not _HUB_ID.match(source) or Path(source).exists():
+    if not re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", source) or Path(source).exists():
         return False
     if any(spec.default_checkpoint == source for spec in encoder_specs()):
         return True

@@ -31,8 +31,6 @@ from .results import (
 )
 from .sources import Recording, Source
 
-POLL_SECONDS = 0.5
-
 
 @dataclass
 class Summary:
@@ -162,7 +160,7 @@ def _gather(output_dir: Path, run: int, count: int) -> Summary:
     """Wait for every process's ``finished`` marker of run ``run``; sum their counts."""
     markers = [output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json" for index in range(count)]
     while not all(marker.is_file() for marker in markers):
-        time.sleep(POLL_SECONDS)  # a process that died ends the launch (accelerate stops them all)
+        time.sleep(0.5)  # a process that died ends the launch (accelerate stops them all)
     total = Summary()
     for marker in markers:
         counts = json.loads(marker.read_text(encoding="utf-8"))
