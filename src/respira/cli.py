@@ -108,17 +108,16 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
 _HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
-def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
-    known = command.options
-    unknown = []
-    for token in argv:
-        name = token.split("=", 1)[0]
-        if not name.startswith("--") or name == "--" or name in known:
-            continue
-        if command.allow_abbrev and any(option.startswith(name) for option in known):
-            continue
-        unknown.append(name)
-    return unknown
+def _unknown_options(command: argparse.ArgumentParser | None, argv: Sequence[str]) -> list[str]:
+    if command is None:
+        return []
+    known, abbreviates = command.options, command.allow_abbrev
+    names = (token.split("=", 1)[0] for token in argv if token.startswith("--") and token != "--")
+    return [
+        name
+        for name in names
+        if name not in known and not (abbreviates and any(option.startswith(name) for option in known))
+    ]
 
 
 def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> list[str]:
@@ -155,19 +154,17 @@ def parse_command_line(
     try:
         args, extra = parser.parse_known_args(argv)
     except CommandLineError:  # an unknown option explains more than a missing argument does
-        unknown = _unknown_options(command, argv) if command is not None else []
+        unknown = _unknown_options(command, argv)
         if unknown and not command.get_default("accepts_overrides"):
             raise _unknown_error(command, unknown) from None
         raise
-    if extra and getattr(args, "accepts_overrides", False):
-        unknown = [name for name in _unknown_options(command, extra) if name not in command.field_names]
-        if unknown:  # neither the command's options nor recipe fields: refused before any work
+    overrides = getattr(args, "accepts_overrides", False)
+    if extra:  # neither the command's options nor (train) recipe fields: refused before any work
+        unknown = _unknown_options(command, extra)
+        if unknown := [name for name in unknown if not (overrides and name in command.field_names)]:
             raise _unknown_error(command, unknown)
-    elif extra:
-        unknown = _unknown_options(command, extra) if command is not None else []
-        if unknown:
-            raise _unknown_error(command, unknown)
-        (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        if not overrides:
+            (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
     args.argv = argv
     return args

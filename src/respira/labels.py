@@ -19,6 +19,7 @@ __all__ = [
     "PROBLEM_TYPES",
     "RECORDING_LABELS",
     "SINGLE_LABEL",
+    "binary_flags",
     "classes_to_flags",
     "cycle_label",
     "flags_to_classes",
@@ -55,28 +56,13 @@ def cycle_label(crackle: int, wheeze: int) -> str:
     return CLASS_NAMES[int(bool(crackle)) + 2 * int(bool(wheeze))]
 
 
-def _is_tensor(value: Any) -> bool:
-    return type(value).__module__.startswith("torch") and hasattr(value, "is_floating_point")
-
-
-def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor, *, validate: bool = True) -> Any:
+def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor) -> Any:
     """The ``[N, 2]`` (crackle, wheeze) int64 flags of 1-D class indices 0..3, as an array or a tensor
-    like ``classes``; ``ValueError`` otherwise (``validate=False`` skips a tensor's value check)."""
-    if _is_tensor(classes):
+    like ``classes``; ``ValueError`` for an array of anything else (a tensor, the losses' hot path, is
+    not checked)."""
+    if type(classes).__module__.startswith("torch"):
         import torch
 
-        if classes.dim() != 1:
-            raise ValueError(
-                f"classes must be a 1-D sequence of class indices, got shape {tuple(classes.shape)}"
-            )
-        if classes.dtype == torch.bool or classes.is_complex():
-            raise ValueError(f"classes must be class indices in 0..3, got dtype {classes.dtype}")
-        if validate:
-            bad = (classes < 0) | (classes >= NUM_CLASSES)
-            if classes.is_floating_point():
-                bad |= classes != classes.round()
-            if bool(bad.any()):
-                raise ValueError(f"classes must be class indices in 0..3, got {classes[bad][0].item()!r}")
         indices = classes.long()
         return torch.stack([indices % 2, indices // 2], dim=1)
     array = np.asarray(classes)
@@ -90,50 +76,38 @@ def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor, *, vali
     return np.stack([array % 2, array // 2], axis=1)
 
 
-def _check_flags(flags: Any) -> None:
-    if flags.shape[-1:] != (len(MULTI_LABEL_NAMES),):
-        raise ValueError(f"flags must have shape [..., 2] (crackle, wheeze), got {tuple(flags.shape)}")
+def binary_flags(values: Any, name: str = "flags") -> np.ndarray:
+    """``values`` as int64 0/1 flags; ``ValueError`` naming ``name`` for anything else."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be 0/1, got dtype {array.dtype}")
+    bad = ~np.isin(array, (0, 1))
+    if np.any(bad):
+        raise ValueError(f"{name} must be 0/1, got {array[bad].reshape(-1)[0].item()!r}")
+    return array.astype(np.int64)
 
 
-def flags_to_classes(flags: Sequence[Any] | np.ndarray | torch.Tensor) -> Any:
-    """The int64 class indices of 0/1 ``[..., 2]`` (crackle, wheeze) flags (an ``int`` for one pair), as
-    an array or a tensor like ``flags``; ``ValueError`` for anything but 0/1."""
-    if _is_tensor(flags):
-        import torch
-
-        _check_flags(flags)
-        if flags.is_complex():
-            raise ValueError(f"flags must be 0/1, got dtype {flags.dtype}")
-        bad = (flags != 0) & (flags != 1)
-        if bool(bad.any()):
-            raise ValueError(f"flags must be 0/1, got {flags[bad][0].item()!r}")
-        flags = flags.to(torch.int64)
-        return flags[..., 0] + 2 * flags[..., 1]
+def flags_to_classes(flags: Sequence[Any] | np.ndarray) -> Any:
+    """The int64 class indices of 0/1 ``[..., 2]`` (crackle, wheeze) flags (an ``int`` for one pair);
+    ``ValueError`` for anything but 0/1."""
     array = np.asarray(flags)
-    _check_flags(array)
-    if array.dtype != bool:
-        if array.dtype.kind not in "iuf":
-            raise ValueError(f"flags must be 0/1, got dtype {array.dtype}")
-        bad = ~np.isin(array, (0, 1))
-        if np.any(bad):
-            raise ValueError(f"flags must be 0/1, got {array[bad].reshape(-1)[0].item()!r}")
-    array = array.astype(np.int64)
+    if array.shape[-1:] != (len(MULTI_LABEL_NAMES),):
+        raise ValueError(f"flags must have shape [..., 2] (crackle, wheeze), got {array.shape}")
+    array = binary_flags(array)
     classes = array[..., 0] + 2 * array[..., 1]
     return int(classes) if classes.ndim == 0 else classes
 
 
 def tagging_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type: str | None) -> torch.Tensor:
     """A standalone tagger's loss (BEATs, EfficientAT) by ``problem_type``, inferred as transformers does
-    when ``None``: MSE, cross-entropy on class indices or BCE on multi-hot labels."""
+    when ``None``: cross-entropy on class indices or BCE on multi-hot labels."""
     import torch
     from torch.nn import functional
 
     if problem_type is None:
         integer = labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8)
-        problem_type = "regression" if logits.shape[-1] == 1 else SINGLE_LABEL if integer else MULTI_LABEL
+        problem_type = SINGLE_LABEL if integer else MULTI_LABEL
     labels = labels.to(logits.device)
-    if problem_type == "regression":
-        return functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
     if problem_type == SINGLE_LABEL:
         return functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1).long())
     if problem_type != MULTI_LABEL:

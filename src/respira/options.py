@@ -24,13 +24,11 @@ __all__ = [
     "SWITCH",
     "AggregationOptions",
     "OptionError",
-    "SharedOption",
     "add_model_argument",
     "aggregation_options",
     "checked_values",
     "corpus_list",
     "embedding_batch_size",
-    "model_aggregation",
     "onnx_export_option",
     "option",
     "option_specs",
@@ -44,40 +42,32 @@ class OptionError(ValueError):
     """An option refused before any work, in the words ``respira`` prints after ``error:``."""
 
 
-@dataclasses.dataclass(frozen=True)
-class SharedOption:
-    """An option several commands take: its default and its help (a command may reword it)."""
-
-    default: Any
-    help: str
-
-
-SHARED_OPTIONS: dict[str, SharedOption] = {
-    "data_dir": SharedOption(None, "the corpus folder"),
-    "dataset": SharedOption(PRIMARY_CORPUS, f"which corpus (default: {PRIMARY_CORPUS})"),
-    "output_dir": SharedOption(None, "folder to create"),
-    "overwrite": SharedOption(False, "replace an existing output folder"),
-    "batch_size": SharedOption(DEFAULT_BATCH_SIZE, "windows per forward pass"),
-    "device": SharedOption(None, "torch device (default: cuda if available, else cpu)"),
-    "threads": SharedOption(
+SHARED_OPTIONS: dict[str, tuple[Any, str]] = {
+    "data_dir": (None, "the corpus folder"),
+    "dataset": (PRIMARY_CORPUS, f"which corpus (default: {PRIMARY_CORPUS})"),
+    "output_dir": (None, "folder to create"),
+    "overwrite": (False, "replace an existing output folder"),
+    "batch_size": (DEFAULT_BATCH_SIZE, "windows per forward pass"),
+    "device": (None, "torch device (default: cuda if available, else cpu)"),
+    "threads": (
         None,
         "torch intra-op threads (default: the usable cores other processes leave idle; RESPIRA_NUM_THREADS "
         "or OMP_NUM_THREADS when set)",
     ),
 }
-"""The options every command that takes them takes with the same name, type and default."""
+"""The options every command that takes them takes with the same name, type, ``(default, help)``."""
 
 
 def option(name: str, help: str | None = None, *, required: bool = False, **metadata: Any) -> Any:
     """The dataclass field of shared option ``name`` (no default when ``required``); ``help``: the
     command's wording; ``metadata``: more ``add_argument`` keywords (``choices``, ``metavar``)."""
-    shared = SHARED_OPTIONS[name]
-    metadata = {"help": shared.help if help is None else help, **metadata}
-    if isinstance(shared.default, bool):
+    default, shared_help = SHARED_OPTIONS[name]
+    metadata = {"help": shared_help if help is None else help, **metadata}
+    if isinstance(default, bool):
         metadata.setdefault("metavar", "BOOL")
     if required:
         return dataclasses.field(metadata=metadata)
-    return dataclasses.field(default=shared.default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
@@ -253,10 +243,3 @@ def aggregation_options(args: Any) -> tuple[str | None, int | None]:
     if top_k < 1:
         raise ValueError(f"--top_k must be a whole number >= 1, got {top_k}")
     return rule, top_k
-
-
-def model_aggregation(rule: str | None, top_k: int | None, config: Any) -> tuple[str, int | None]:
-    """``(rule, top_k)``, or the model's own rule (from its ``config``) when ``rule`` is ``None``."""
-    from .core.decision import aggregation_of
-
-    return (rule, top_k) if rule is not None else aggregation_of(config)

@@ -222,13 +222,11 @@ class RunRecord:
         """Read ``folder/respira_run.json``; :class:`RunRecordError` (naming the file) when it is invalid."""
         path = Path(folder) / RUN_RECORD_FILE
         try:
-            text = path.read_text(encoding="utf-8")
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise FileNotFoundError(f"{path} not found: not a respira run folder") from None
         except UnicodeDecodeError as error:
             raise RunRecordError(f"{path}: not UTF-8 text ({error.reason})") from None
-        try:
-            data = json.loads(text)
         except json.JSONDecodeError as error:
             raise RunRecordError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
         try:
@@ -244,8 +242,7 @@ class RunRecord:
 
 
 def _without_retired(section: Any, cls: type, name: str) -> Any:
-    """A section of the record without the retired options that were off (unknown keys at ``null`` or
-    ``false``); any other unknown key stays, and is refused."""
+    """``section`` without unknown keys at ``null`` or ``false`` (retired options that were off)."""
     annotation = typing.get_type_hints(cls).get(name)
     if not (isinstance(section, dict) and dataclasses.is_dataclass(annotation)):
         return section
@@ -257,11 +254,12 @@ def _without_retired(section: Any, cls: type, name: str) -> Any:
 def _check_values(record: RunRecord) -> None:
     """``ValueError`` naming a key whose value no run writes."""
     data, model = record.data, record.model
-    if data.split_strategy not in (*SPLIT_STRATEGIES, DATASET_SPLITS):
-        raise ValueError(
-            f"data.split_strategy must be one of {', '.join((*SPLIT_STRATEGIES, DATASET_SPLITS))}, "
-            f"got {data.split_strategy!r}"
-        )
+    for key, value, choices in (
+        ("data.split_strategy", data.split_strategy, (*SPLIT_STRATEGIES, DATASET_SPLITS)),
+        ("model.problem_type", model.problem_type, PROBLEM_TYPES),
+    ):
+        if value not in choices:
+            raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
     _check_range("data.sampling_rate", data.sampling_rate, low=1)
     _check_range("data.validation_size", data.validation_size, low=0, below=1)
     _check_range("data.train_fraction", data.train_fraction, above=0, high=1)
@@ -276,15 +274,11 @@ def _check_values(record: RunRecord) -> None:
         )
     if data.num_folds is not None:
         _check_range("data.num_folds", data.num_folds, low=2)
+    high = data.num_folds - 1 if data.num_folds is not None else None
+    why = f" (the record's num_folds is {data.num_folds})" if high is not None else ""
     for key, fold in (("data.fold", data.fold), ("selected_fold", record.selected_fold)):
         if fold is not None:
-            high = data.num_folds - 1 if data.num_folds is not None else None
-            why = f" (the record's num_folds is {data.num_folds})" if high is not None else ""
             _check_range(key, fold, low=0, high=high, why=why)
-    if model.problem_type not in PROBLEM_TYPES:
-        raise ValueError(
-            f"model.problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {model.problem_type!r}"
-        )
     _check_range("model.lora_r", model.lora_r, low=0)
     if record.thresholds is not None:
         if len(record.thresholds) != 2:
@@ -363,8 +357,6 @@ def convert_json(value: Any, annotation: Any, where: str = "") -> Any:
             return {str(k): convert_json(v, arguments[1], _join(where, str(k))) for k, v in value.items()}
         items = [convert_json(v, arguments[0], f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
-    if annotation is not Any and annotation not in _SCALARS:  # pragma: no cover - a type it does not know
-        raise TypeError(f"unsupported field type {annotation!r} at {where}")
     if annotation is not Any and not _SCALARS[annotation](value):
         raise mismatch
     return value

@@ -178,14 +178,14 @@ def test_no_aggregation_flag_means_the_models_own_rule() -> None:
     a flag overrides it."""
     from argparse import Namespace
 
-    from respira.options import aggregation_options, model_aggregation
+    from respira.core.decision import aggregation_of
+    from respira.options import aggregation_options
 
     config = {"recording_aggregation": "topk_mean", "recording_top_k": 2}
     assert aggregation_options(Namespace(aggregation=None, top_k=None)) == (None, None)
-    assert model_aggregation(None, None, config) == ("topk_mean", 2)
-    assert model_aggregation(None, None, {}) == ("max", None)
-    flagged = aggregation_options(Namespace(aggregation="mean", top_k=None))
-    assert model_aggregation(*flagged, config) == ("mean", None)
+    assert aggregation_of(config) == ("topk_mean", 2)
+    assert aggregation_of({}) == ("max", None)
+    assert aggregation_options(Namespace(aggregation="mean", top_k=None)) == ("mean", None)
 
 
 # (command, option): a default of its own, and why
@@ -204,7 +204,7 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
     from respira.core.windows import DEFAULT_BATCH_SIZE
     from respira.options import SHARED_OPTIONS
 
-    assert SHARED_OPTIONS["batch_size"].default == DEFAULT_BATCH_SIZE
+    assert SHARED_OPTIONS["batch_size"][0] == DEFAULT_BATCH_SIZE
     commands = build_parser().commands
     defaults = {
         (name, option): command.get_default(option)
@@ -213,7 +213,7 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
         if f"--{option}" in set(command.options) - command.field_names  # not a recipe field (train)
         and (name, option) not in OWN_DEFAULTS
     }
-    differing = {key: value for key, value in defaults.items() if value != SHARED_OPTIONS[key[1]].default}
+    differing = {key: value for key, value in defaults.items() if value != SHARED_OPTIONS[key[1]][0]}
     assert differing == {}
     assert {name for name, option in defaults if option == "batch_size"} >= {"predict", "evaluate"}
     assert {name for name, command in commands.items() if not command.dataclass_types} == {

@@ -92,12 +92,6 @@ def test_an_events_confidence_is_its_peak_posterior():
     assert event == Event(0.2, 0.5, "crackle", 0.9)
 
 
-def test_offset_seconds_shifts_every_event():
-    array = posteriors(crackle={1: 0.9, 2: 0.9}, wheeze={3: 0.8})
-    events = posteriors_to_events(array, HOP, None, settings(), offset_seconds=10.0)
-    assert events == [Event(10.1, 10.3, "crackle", 0.9), Event(10.3, 10.4, "wheeze", 0.8)]
-
-
 def test_events_are_sorted_by_onset_then_label():
     array = posteriors(crackle={0: 0.9, 5: 0.9}, wheeze={0: 0.9, 2: 0.9})
     events = posteriors_to_events(array, HOP, None, settings())
@@ -191,8 +185,6 @@ def test_settings_values_must_be_finite_seconds_at_least_zero(value):
         ({"frame_hop_seconds": -0.1}, "frame_hop_seconds must be a finite number"),
         ({"thresholds": (0.5, 0.5, 0.5)}, "decision thresholds"),
         ({"thresholds": (0.5, 1.5)}, "decision thresholds"),
-        ({"settings": {"crackle": {}}}, "settings must be an EventSettings"),
-        ({"offset_seconds": -1.0}, "offset_seconds must be a finite number"),
     ],
 )
 def test_bad_input_raises_one_line(kwargs, message):

@@ -30,8 +30,8 @@ class _Session:
         self.batches: list[int] = []
 
     def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        assert names == ["p"] and list(feeds) == ["x"]
-        batch = feeds["x"]
+        assert names == ["probabilities"] and list(feeds) == ["input_values"]
+        batch = feeds["input_values"]
         self.batches.append(batch.shape[0])
         return [np.stack([batch.sum(axis=1), -batch.sum(axis=1)], axis=1)]
 
@@ -41,7 +41,7 @@ def test_run_probabilities_puts_each_row_back_in_the_waveforms_order():
 
     waveforms = [np.full(n, i, dtype=np.float32) for i, n in enumerate([5, 3, 5, 5, 3, 7])]
     session = _Session()
-    probabilities = run_probabilities(session, waveforms, 2, 2, "p", "x")
+    probabilities = run_probabilities(session, waveforms, 2, 2)
     assert session.batches == [2, 1, 2, 1]  # equal lengths only, at most 2
     np.testing.assert_array_equal(probabilities[:, 0], [w.sum() for w in waveforms])
     np.testing.assert_array_equal(probabilities[:, 1], [-w.sum() for w in waveforms])
@@ -58,5 +58,5 @@ def test_every_onnx_runner_batches_only_by_a_whole_number_of_at_least_one(size: 
     with pytest.raises(ValueError, match=f"batch_size must be a whole number >= 1, got {size}"):
         next(batches_by_length(waveforms, size))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
-        run_probabilities(_Session(), [], size, 2, "p", "x")  # type: ignore[arg-type]
+        run_probabilities(_Session(), [], size, 2)  # type: ignore[arg-type]
     assert [rows for _, rows, _ in batches_by_length(waveforms * 3, 2.0)] == [[0, 1], [2]]  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ from respira.data import load_icbhi
 from respira.metrics import icbhi_scores
 from respira.metrics.groups import (
     GROUP_SCORES,
-    device_shift_note,
     scores_by_group,
     scores_by_metadata,
     splits_device_shift_note,
@@ -83,9 +82,12 @@ def test_device_shift_note_appears_exactly_when_a_test_device_is_unseen(splits) 
     assert note is not None and "\n" not in note
     assert f"{device} ({count} of {len(splits['test'])} test cycles)" in note
     # every test device seen in training: no note; no test split or no device column: no note either
-    assert device_shift_note(["A", "B"], ["B", "A", "A"]) is None
-    assert device_shift_note(["A"], ["A", "C", "C", "D"]).startswith(
-        "device shift: C (2 of 4 test cycles), D (1 of 4 test cycles) never appear"
+    assert (
+        splits_device_shift_note({"train": {"device": ["A", "B"]}, "test": {"device": ["B", "A", "A"]}})
+        is None
     )
+    assert splits_device_shift_note(
+        {"train": {"device": ["A"]}, "test": {"device": ["A", "C", "C", "D"]}}
+    ).startswith("device shift: C (2 of 4 test cycles), D (1 of 4 test cycles) never appear")
     assert splits_device_shift_note({"train": splits["train"]}) is None
     assert splits_device_shift_note({"train": {"label": [0]}, "test": {"label": [0]}}) is None

@@ -139,16 +139,10 @@ def test_flags_map_to_task_labels() -> None:
     assert flags_to_sprsound("1-1", flags) == [N, ADV, ADV, ADV]
     assert flags_to_sprsound("2-1", flags) == [N, ADV, ADV, ADV]
     assert flags_to_sprsound("2-2", flags) == [N, "DAS", "CAS", "CAS & DAS"]
-    assert flags_to_sprsound("2-2", flags, poor_quality=[0, 1, 0, 1]) == [N, PQ, "CAS", PQ]
-    assert flags_to_sprsound("2-1", flags, poor_quality=np.array([1, 0, 0, 0])) == [PQ, ADV, ADV, ADV]
     # respira's four classes go through their flags
     assert flags_to_sprsound("2-2", classes_to_flags([3, 0])) == ["CAS & DAS", N]
     with pytest.raises(ValueError, match="1-2"):
         flags_to_sprsound("1-2", flags)
-    with pytest.raises(ValueError, match="no Poor Quality"):
-        flags_to_sprsound("1-1", flags, poor_quality=[0, 0, 0, 0])
-    with pytest.raises(ValueError, match="poor_quality must be 4 0/1 flags"):
-        flags_to_sprsound("2-1", flags, poor_quality=[0, 1])
     with pytest.raises(ValueError, match="0/1"):
         flags_to_sprsound("2-2", [[2, 0]])
 

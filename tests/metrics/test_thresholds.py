@@ -10,7 +10,6 @@ import pytest
 from respira.labels import flags_to_classes
 from respira.metrics import (
     choose_thresholds,
-    icbhi_scores,
     make_compute_metrics,
     multilabel_scores,
     sigmoid,
@@ -307,23 +306,3 @@ def test_selection_at_tuned_thresholds_prefers_the_better_ranked_checkpoint() ->
 
     assert best("fixed") == "B"
     assert best("icbhi_score") == "A"
-
-
-def test_a_fixed_threshold_is_kept_and_the_other_tuned_for_the_joint_score() -> None:
-    rng = np.random.default_rng(3)
-    targets = (rng.random((80, 2)) < 0.4).astype(int)
-    probabilities = np.clip(targets * 0.3 + rng.random((80, 2)) * 0.7, 0, 1)
-    crackle, wheeze = tune_thresholds(targets, probabilities, fixed=(0.42, None))
-    assert crackle == 0.42
-    classes = flags_to_classes(targets)
-
-    def score(pair: tuple[float, float]) -> float:
-        return icbhi_scores(classes, flags_to_classes(probabilities >= np.array(pair)), warn=False)[
-            "icbhi_score"
-        ]
-
-    best = max(score((0.42, float(t))) for t in candidate_thresholds(probabilities[:, 1]))
-    assert score((crackle, wheeze)) == pytest.approx(best)
-    assert tune_thresholds(targets, probabilities, fixed=(None, 0.7))[1] == 0.7
-    with pytest.raises(ValueError, match="one threshold"):
-        tune_thresholds(targets, probabilities, fixed=(0.5,))

@@ -28,7 +28,6 @@ def test_mel_scale_is_librosa_slaney_scale() -> None:
 def test_spectrogram_is_librosa_log_mel_in_db_re_max() -> None:
     y = _signal(3.0)
     ours = mel_spectrogram_db(y, RATE, max_columns=10**6)
-    assert (ours.n_fft, ours.hop_length) == (1024, 256)
     power = librosa.feature.melspectrogram(
         y=y,
         sr=RATE,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from respira.utils.tables import format_number, format_table
 
 
@@ -23,14 +21,6 @@ def test_alignment_indent_and_no_trailing_spaces() -> None:
     ragged = format_table([["mean", ""], ["0", "0.5"]], ["seed", "score"], align="<<")
     assert all(line == line.rstrip() for line in ragged.splitlines())
     assert format_table([]) == ""
-    assert format_table([[1]], ["n"], rule=False) == "n\n1"
-
-
-def test_bad_alignment_is_refused() -> None:
-    with pytest.raises(ValueError, match="each of the 2 columns"):
-        format_table([[1, 2]], align="<")
-    with pytest.raises(ValueError, match="'<' or '>'"):
-        format_table([[1, 2]], align="<^")
 
 
 def test_numbers_and_missing_values() -> None:

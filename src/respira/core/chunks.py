@@ -124,15 +124,11 @@ class MirroredRecording:
     """``recording`` with ``margin`` samples of its mirror image (``numpy.pad``'s ``reflect``) at each end."""
 
     def __init__(self, recording: Recording, margin: int) -> None:
-        if margin < 0:
-            raise ValueError(f"a mirrored margin must be at least 0 samples, got {margin}")
         self.recording = recording
         self.margin = margin
 
     def has(self, index: int) -> bool:
-        if self.recording.has(max(0, index - self.margin)):
-            return True
-        return index < self.total()
+        return self.recording.has(max(0, index - self.margin)) or index < self.total()
 
     def total(self) -> int:
         return self.recording.total() + 2 * self.margin
@@ -159,7 +155,4 @@ def iter_chunk_spans(
         yield index * step, index * step + chunk_samples, False
         index += 1
     total = recording.total()
-    if total <= chunk_samples:
-        yield 0, total, True
-    else:
-        yield total - chunk_samples, total, True
+    yield max(total - chunk_samples, 0), total, True

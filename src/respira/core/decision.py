@@ -188,21 +188,12 @@ def decide(probabilities: Any, config: Any) -> Decision:
     return Decision(flags, decided, indices, None)
 
 
-def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
-    """Each probability mapped piecewise-linearly so that its threshold lands on 0.5."""
-    t = np.asarray(thresholds)
-    below = 0.5 * np.divide(flags, t, out=np.ones_like(flags), where=t > 0)
-    above = 0.5 + 0.5 * np.divide(flags - t, 1.0 - t, out=np.ones_like(flags), where=t < 1)
-    return np.clip(np.where(flags >= t, above, below), 0.0, 1.0)
-
-
 def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]:
     """A score per class ``[N, 4]`` that agrees with the decision, and the decision."""
     decision = decide(probabilities, config)
     array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
     if not is_multi_label(config):
         return array[:, flag_order(config)], decision
-    assert decision.thresholds is not None
     return flag_class_scores(decision.flags, decision.thresholds), decision
 
 
@@ -210,7 +201,10 @@ def flag_class_scores(flag_probabilities: Any, thresholds: Sequence[float] | Non
     """Class scores ``[N, 4]`` of ``[N, 2]`` flag probabilities: each moved so its threshold maps to 0.5,
     then products of independent flags (they sum to 1; the decided class has the highest)."""
     flags = np.atleast_2d(np.asarray(flag_probabilities, dtype=np.float64))
-    crackle, wheeze = _calibrated(flags, validate_thresholds(thresholds)).T
+    t = np.asarray(validate_thresholds(thresholds))
+    below = 0.5 * np.divide(flags, t, out=np.ones_like(flags), where=t > 0)
+    above = 0.5 + 0.5 * np.divide(flags - t, 1.0 - t, out=np.ones_like(flags), where=t < 1)
+    crackle, wheeze = np.clip(np.where(flags >= t, above, below), 0.0, 1.0).T
     return np.stack(
         [(1 - crackle) * (1 - wheeze), crackle * (1 - wheeze), (1 - crackle) * wheeze, crackle * wheeze],
         axis=1,

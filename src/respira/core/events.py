@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -83,24 +83,9 @@ class EventSettings:
     crackle: LabelEventSettings = field(default_factory=lambda: DEFAULT_CRACKLE)
     wheeze: LabelEventSettings = field(default_factory=lambda: DEFAULT_WHEEZE)
 
-    def __post_init__(self) -> None:
-        for label in MULTI_LABEL_NAMES:
-            if not isinstance(getattr(self, label), LabelEventSettings):
-                raise ValueError(f"event settings for {label} must be a LabelEventSettings")
-
-    def for_label(self, label: str) -> LabelEventSettings:
-        if label not in MULTI_LABEL_NAMES:
-            raise ValueError(f"event labels are {list(MULTI_LABEL_NAMES)}, got {label!r}")
-        return getattr(self, label)
-
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{label: {setting: seconds}}``, JSON-ready."""
-        return {
-            label: {
-                item.name: getattr(self.for_label(label), item.name) for item in fields(LabelEventSettings)
-            }
-            for label in MULTI_LABEL_NAMES
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EventSettings:
@@ -176,30 +161,22 @@ def posteriors_to_events(
     frame_hop_seconds: float,
     thresholds: Sequence[float] | None,
     settings: EventSettings | None = None,
-    *,
-    offset_seconds: float = 0.0,
 ) -> list[Event]:
-    """The events of ``[frames, 2]`` posteriors on a grid of ``frame_hop_seconds`` (``offset_seconds``:
-    frame 0's start)."""
+    """The events of ``[frames, 2]`` posteriors on a grid of ``frame_hop_seconds`` from 0."""
     array = validate_posteriors(posteriors)
     hop = _hop(frame_hop_seconds)
-    start = _seconds(offset_seconds, "offset_seconds")
-    chosen = validate_thresholds(thresholds)
+    decided = present(array, validate_thresholds(thresholds))
     settings = EventSettings() if settings is None else settings
-    if not isinstance(settings, EventSettings):
-        raise ValueError(f"settings must be an EventSettings, got {type(settings).__name__}")
-    decided = present(array, chosen)
-    events = []
-    for column, label in enumerate(MULTI_LABEL_NAMES):
-        for first, stop in _label_runs(decided[:, column], hop, settings.for_label(label)):
-            events.append(
-                Event(
-                    onset=round(start + first * hop, _TIME_DECIMALS),
-                    offset=round(start + stop * hop, _TIME_DECIMALS),
-                    label=label,
-                    confidence=float(array[first:stop, column].max()),
-                )
-            )
+    events = [
+        Event(
+            round(first * hop, _TIME_DECIMALS),
+            round(stop * hop, _TIME_DECIMALS),
+            label,
+            float(array[first:stop, column].max()),
+        )
+        for column, label in enumerate(MULTI_LABEL_NAMES)
+        for first, stop in _label_runs(decided[:, column], hop, getattr(settings, label))
+    ]
     return sorted(events, key=lambda event: (event.onset, MULTI_LABEL_NAMES.index(event.label)))
 
 

@@ -44,17 +44,12 @@ def batches_by_length(
 
 
 def run_probabilities(
-    session: Any,
-    waveforms: Sequence[np.ndarray],
-    batch_size: int,
-    labels: int,
-    output_name: str = OUTPUT_NAME,
-    input_name: str = INPUT_NAME,
+    session: Any, waveforms: Sequence[np.ndarray], batch_size: int, labels: int
 ) -> np.ndarray:
     """The ``[len(waveforms), labels]`` probabilities an onnxruntime ``session`` gives."""
     result = np.zeros((len(waveforms), labels), dtype=np.float64)
     for _, rows, batch in batches_by_length(waveforms, batch_size):
-        result[rows] = session.run([output_name], {input_name: batch})[0]
+        result[rows] = session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
     return result
 
 

@@ -50,8 +50,7 @@ def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int
 
 def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
     """Start samples of sliding windows covering ``num_samples``; the last may be partial."""
-    count = window_count(num_samples, window_samples, hop_samples)
-    return np.arange(count, dtype=np.int64) * hop_samples
+    return np.arange(window_count(num_samples, window_samples, hop_samples), dtype=np.int64) * hop_samples
 
 
 def window_samples(window: float, hop: float, rate: int) -> tuple[int, int]:
@@ -78,9 +77,7 @@ def check_holds_a_frame(num_samples: int, frame_samples: int, rate: int, what: s
 
 def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple[int, int]:
     """``(first, stop)`` samples of ``start``–``end`` seconds, at ``round(t * rate)``, ``stop`` clipped."""
-    first = round(start * rate)
-    stop = num_samples if end * rate >= num_samples else round(end * rate)
-    return first, stop
+    return round(start * rate), (num_samples if end * rate >= num_samples else round(end * rate))
 
 
 def cycle_spans(
@@ -125,14 +122,11 @@ def check_aggregation(rule: str, top_k: int | None = None) -> None:
 def describe_aggregation(rule: str, top_k: int | None = None) -> str:
     """A sentence saying how window probabilities became a recording's probability."""
     check_aggregation(rule, top_k)
-    if rule == "max":
-        return "recording probability = maximum of its window probabilities (per label)"
-    if rule == "mean":
-        return "recording probability = mean of its window probabilities (per label)"
-    return (
-        f"recording probability = mean of its {top_k} largest window probabilities (per label; "
-        "all windows when there are fewer)"
-    )
+    which = {"max": "maximum of its", "mean": "mean of its", "topk_mean": f"mean of its {top_k} largest"}[
+        rule
+    ]
+    fewer = "; all windows when there are fewer" if rule == "topk_mean" else ""
+    return f"recording probability = {which} window probabilities (per label{fewer})"
 
 
 def aggregate_windows(

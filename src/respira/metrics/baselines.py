@@ -47,14 +47,11 @@ def class_prior(labels: Sequence[int] | np.ndarray) -> np.ndarray:
 def trivial_baselines(
     labels: Sequence[int] | np.ndarray,
     *,
-    prior: Sequence[float] | np.ndarray | None = None,
     patient_ids: Sequence[Any] | np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Scores of the all-normal and class-prior classifiers on ``labels`` (``prior``: default, its shares)."""
+    """Scores of the all-normal and class-prior (classes drawn from ``labels``' shares) classifiers."""
     labels_array, _ = validate_labels_and_predictions(labels, labels, NUM_CLASSES)
-    shares = class_prior(labels_array) if prior is None else np.asarray(prior, dtype=np.float64)
-    if shares.shape != (NUM_CLASSES,) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
-        raise ValueError(f"prior must be {NUM_CLASSES} non-negative class shares summing to 1, got {shares}")
+    shares = class_prior(labels_array)
     all_normal = icbhi_scores(labels_array, np.full_like(labels_array, NORMAL), warn=False)
     result = {f"{BASELINE_PREFIX}all_normal_{key}": float(all_normal[key]) for key in _HEADLINE}
     counts = np.bincount(labels_array, minlength=NUM_CLASSES)
@@ -133,10 +130,6 @@ class BelowBaseline:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, entry: Mapping[str, Any]) -> BelowBaseline:
-        return cls(**{name: entry[name] for name in cls.__dataclass_fields__})
-
 
 def _defined(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
@@ -156,8 +149,7 @@ def below_baseline(
         return None
     pick = min if lower_is_better else max
     name = pick(defined, key=defined.__getitem__)
-    beaten = value < defined[name] if lower_is_better else value > defined[name]
-    if beaten:
+    if value < defined[name] if lower_is_better else value > defined[name]:
         return None
     return BelowBaseline(headline, key, float(value), name, defined[name], lower_is_better)
 
@@ -166,11 +158,8 @@ def icbhi_below_baselines(
     metrics: Mapping[str, Any], *, prefix: str = "", where: str = ""
 ) -> list[BelowBaseline]:
     """The ICBHI headlines of flat ``metrics`` (keys after ``prefix``) that do not beat their baselines."""
-    one_sided = [
-        f"{prefix}{side}" in metrics and not _defined(metrics[f"{prefix}{side}"])
-        for side in ("sensitivity", "specificity")
-    ]
-    if any(one_sided):
+    sides = (f"{prefix}sensitivity", f"{prefix}specificity")
+    if any(side in metrics and not _defined(metrics[side]) for side in sides):  # a one-sided split
         return []
     found = []
     for key, (label, baselines) in ICBHI_HEADLINES.items():
@@ -182,10 +171,6 @@ def icbhi_below_baselines(
     return found
 
 
-def flags_by_key(entries: Sequence[Mapping[str, Any] | BelowBaseline] | None) -> dict[str, str]:
+def flags_by_key(entries: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
     """``metrics.json``'s ``below_baseline`` entries as key → :meth:`BelowBaseline.flag`."""
-    result = {}
-    for entry in entries or ():
-        item = entry if isinstance(entry, BelowBaseline) else BelowBaseline.from_dict(entry)
-        result[item.key] = item.flag()
-    return result
+    return {entry["key"]: BelowBaseline(**entry).flag() for entry in entries or ()}

@@ -33,43 +33,23 @@ def _first(value: Any) -> Any:
     return value
 
 
-def _detect_problem_type(logits: np.ndarray) -> str:
-    if logits.ndim == 2 and logits.shape[1] == NUM_CLASSES:
-        return SINGLE_LABEL
-    if logits.ndim == 2 and logits.shape[1] == len(MULTI_LABEL_NAMES):
-        return MULTI_LABEL
-    raise ValueError(
-        f"cannot tell the problem type from logits of shape {logits.shape}: expected [N, {NUM_CLASSES}] "
-        f"(single-label normal/crackle/wheeze/both) or [N, {len(MULTI_LABEL_NAMES)}] "
-        "(multi-label crackle/wheeze)"
-    )
-
-
-def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
-    if labels.ndim == 2 and labels.shape[1] == len(MULTI_LABEL_NAMES):
-        return np.asarray(flags_to_classes(labels))
-    if labels.ndim == 1:
-        return labels
-    raise ValueError(
-        f"labels must be class indices [N] or (crackle, wheeze) flags [N, 2], got {labels.shape}"
-    )
-
-
 def _scores(
     eval_pred: EvalPrediction,
     problem_type: str | None,
     thresholds: Sequence[float] | None,
     patient_ids: np.ndarray | None,
     objective: str = "fixed",
-    prior: np.ndarray | None = None,
 ) -> dict[str, float]:
     logits = np.asarray(_first(eval_pred.predictions), dtype=np.float64)
     labels = np.asarray(_first(eval_pred.label_ids))
-    kind = problem_type or _detect_problem_type(logits)
-    width = NUM_CLASSES if kind == SINGLE_LABEL else len(MULTI_LABEL_NAMES)
-    if logits.ndim != 2 or logits.shape[1] != width:
-        raise ValueError(f"the logits of a {kind} model must have shape [N, {width}], got {logits.shape}")
-    true_classes = _labels_as_classes(labels)
+    widths = {SINGLE_LABEL: NUM_CLASSES, MULTI_LABEL: len(MULTI_LABEL_NAMES)}
+    kind = problem_type or next((k for k, width in widths.items() if logits.shape[1:] == (width,)), None)
+    if logits.ndim != 2 or kind is None or logits.shape[1] != widths[kind]:
+        raise ValueError(
+            f"logits must have shape [N, {NUM_CLASSES}] (single-label normal/crackle/wheeze/both) or [N, "
+            f"{len(MULTI_LABEL_NAMES)}] (multi-label crackle/wheeze) as problem_type says, got {logits.shape}"
+        )
+    true_classes = labels if labels.ndim == 1 else np.asarray(flags_to_classes(labels))
     if kind == SINGLE_LABEL:
         if thresholds is not None:
             raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
@@ -90,13 +70,8 @@ def _scores(
             scores["thresholds_tuned"] = float(sum(choice.tuned))
         predicted_classes = decide_flags(probabilities, choice.thresholds).classes
     if patient_ids is not None:
-        if len(patient_ids) != len(true_classes):
-            raise ValueError(
-                f"patient_ids has {len(patient_ids)} entries but the evaluation has {len(true_classes)} "
-                "examples: pass the ids of the evaluated dataset, in its order"
-            )
         scores.update(per_patient_icbhi(true_classes, predicted_classes, patient_ids))
-    scores.update(trivial_baselines(true_classes, prior=prior, patient_ids=patient_ids))
+    scores.update(trivial_baselines(true_classes, patient_ids=patient_ids))
     return {key: float(value) for key, value in scores.items()}
 
 
@@ -106,7 +81,6 @@ def make_compute_metrics(
     thresholds: Sequence[float] | None = None,
     patient_ids: Sequence[Any] | np.ndarray | None = None,
     threshold_objective: str = "fixed",
-    prior: Sequence[float] | np.ndarray | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """A ``compute_metrics`` callable for ``transformers.Trainer``.
 
@@ -118,7 +92,6 @@ def make_compute_metrics(
             evaluated data itself (validation only, never test), reported as ``threshold_crackle`` /
             ``threshold_wheeze``.
         patient_ids: one id per evaluated example; adds the :func:`respira.metrics.per_patient_icbhi` keys.
-        prior: four class shares for the class-prior baseline (default: the evaluated split's own).
 
     Labels may be class indices ``[N]`` or flags ``[N, 2]``. The keys are those of
     :func:`respira.metrics.icbhi_scores` or :func:`respira.metrics.multilabel_scores`, ``auc_crackle`` /
@@ -126,18 +99,14 @@ def make_compute_metrics(
     """
     if problem_type is not None and problem_type not in PROBLEM_TYPES:
         raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {problem_type!r}")
-    if problem_type == SINGLE_LABEL and thresholds is not None:
-        raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
     if threshold_objective not in THRESHOLD_OBJECTIVES:
         choices = ", ".join(THRESHOLD_OBJECTIVES)
         raise ValueError(f"threshold_objective must be one of {choices}, got {threshold_objective!r}")
-    if thresholds is not None:
-        thresholds = validate_thresholds(thresholds)
+    thresholds = None if thresholds is None else validate_thresholds(thresholds)
     ids = None if patient_ids is None else np.asarray(patient_ids)
-    shares = None if prior is None else np.asarray(prior, dtype=np.float64)
 
     def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
-        return _scores(eval_pred, problem_type, thresholds, ids, threshold_objective, shares)
+        return _scores(eval_pred, problem_type, thresholds, ids, threshold_objective)
 
     return compute_metrics
 

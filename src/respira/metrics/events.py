@@ -165,8 +165,6 @@ def _posteriors(values: Any, file: str, columns: list[int]) -> np.ndarray:
 
 def _scored_references(references: Any, files: set[str], names: list[str]) -> dict[str, list[Event]]:
     """The reference events of ``names`` per file, checked as sed_scores_eval needs them."""
-    if not isinstance(references, Mapping):
-        raise ValueError("references must be {file: events}")
     reference = {
         file: [event for event in events if event.label in names]
         for file, events in _by_file(references, "reference").items()

@@ -13,7 +13,6 @@ from .icbhi import NORMAL, icbhi_scores, validate_labels_and_predictions
 __all__ = [
     "GROUP_COLUMNS",
     "GROUP_SCORES",
-    "device_shift_note",
     "scores_by_group",
     "scores_by_metadata",
     "splits_device_shift_note",
@@ -65,26 +64,20 @@ def scores_by_metadata(
     return {f"by_{c}": scores_by_group(labels, predictions, metadata[c]) for c in columns if c in present}
 
 
-def device_shift_note(train_devices: Sequence[Any], test_devices: Sequence[Any]) -> str | None:
-    """One line naming the test devices absent from training, or ``None``."""
-    seen = set(_names(train_devices))
-    unseen = {
-        name: count for name, count in sorted(Counter(_names(test_devices)).items()) if name not in seen
-    }
-    if not unseen:
-        return None
-    total = len(test_devices)
-    parts = ", ".join(f"{name} ({count} of {total} test cycles)" for name, count in unseen.items())
-    verb = "appears" if len(unseen) == 1 else "appear"
-    return (
-        f"device shift: {parts} never {verb} in the training split; scores there measure an unseen "
-        "stethoscope (see by_device in the test evaluation's metrics.json)"
-    )
-
-
 def splits_device_shift_note(splits: Mapping[str, Any]) -> str | None:
-    """:func:`device_shift_note` of a ``DatasetDict``'s ``train`` and ``test`` splits, or ``None``."""
+    """One line naming the devices of a ``DatasetDict``'s ``test`` split absent from its ``train`` split, or
+    ``None``."""
     parts = [splits[name] for name in ("train", "test") if name in splits]
     if len(parts) < 2 or any("device" not in _columns(part) for part in parts):
         return None
-    return device_shift_note(parts[0]["device"], parts[1]["device"])
+    seen, test_devices = set(_names(parts[0]["device"])), _names(parts[1]["device"])
+    unseen = {name: count for name, count in sorted(Counter(test_devices).items()) if name not in seen}
+    if not unseen:
+        return None
+    total = len(test_devices)
+    listed = ", ".join(f"{name} ({count} of {total} test cycles)" for name, count in unseen.items())
+    verb = "appears" if len(unseen) == 1 else "appear"
+    return (
+        f"device shift: {listed} never {verb} in the training split; scores there measure an unseen "
+        "stethoscope (see by_device in the test evaluation's metrics.json)"
+    )

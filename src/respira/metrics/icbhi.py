@@ -22,20 +22,9 @@ def _as_index_array(values: Any, name: str, num_classes: int) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {array.shape}")
-    if array.dtype == bool:
-        array = array.astype(np.int64)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} contains a non-finite value: {array[~np.isfinite(array)][0]!r}")
-        if not np.all(array == np.round(array)):
-            bad = array[array != np.round(array)][0]
-            raise ValueError(f"{name} must hold integer class indices, got {bad!r}")
-    elif array.dtype.kind not in "iu":
-        if array.size == 0:
-            array = array.astype(np.int64)
-        else:
-            raise ValueError(f"{name} must hold integer class indices, got dtype {array.dtype}")
-    bad_mask = (array < 0) | (array >= num_classes)
+    if array.size and array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold integer class indices, got dtype {array.dtype}")
+    bad_mask = ~np.isin(array, np.arange(num_classes))  # out of range, not whole or not finite
     if np.any(bad_mask):
         bad_values = sorted({v.item() for v in array[bad_mask]})
         shown = ", ".join(repr(v) for v in bad_values[:5]) + (", ..." if len(bad_values) > 5 else "")
@@ -52,8 +41,6 @@ def validate_labels_and_predictions(
     num_classes: int = NUM_CLASSES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``labels`` and ``predictions`` as equal-length int64 class indices; else ``ValueError``."""
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
     labels_array = _as_index_array(labels, "labels", num_classes)
     predictions_array = _as_index_array(predictions, "predictions", num_classes)
     if len(labels_array) != len(predictions_array):
@@ -92,9 +79,6 @@ def _mean_defined(values: Sequence[float]) -> float:
 
 def _scores_from_confusion(cm: np.ndarray) -> dict[str, float]:
     """All four-class scores from a 4x4 confusion matrix, without warnings (NaN where undefined)."""
-    cm = np.asarray(cm, dtype=np.int64)
-    if cm.shape != (NUM_CLASSES, NUM_CLASSES):
-        raise ValueError(f"expected a {NUM_CLASSES}x{NUM_CLASSES} confusion matrix, got shape {cm.shape}")
     total = int(cm.sum())
     n_normal = int(cm[NORMAL].sum())
     n_abnormal = total - n_normal
@@ -112,25 +96,14 @@ def _scores_from_confusion(cm: np.ndarray) -> dict[str, float]:
         "binary_icbhi_score": _mean_defined([specificity, binary_sensitivity]),
         "accuracy": _ratio(np.trace(cm), total),
     }
-    true_positives = np.diag(cm)
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
-    recalls: list[float] = []
-    f1s: list[float] = []
-    per_class: dict[str, float] = {}
-    for index, name in enumerate(CLASS_NAMES):
-        tp = int(true_positives[index])
-        fp = int(predicted[index]) - tp
-        fn = int(support[index]) - tp
-        recall = _ratio(tp, tp + fn)
-        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-        per_class[f"precision_{name}"] = _ratio(tp, tp + fp)
-        per_class[f"recall_{name}"] = recall
-        per_class[f"f1_{name}"] = f1
-        recalls.append(recall)
-        f1s.append(f1)
+    tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
+    recalls = [_ratio(t, n) for t, n in zip(tp, support, strict=True)]
+    f1s = [_ratio(2 * t, n + p) for t, n, p in zip(tp, support, predicted, strict=True)]
     scores["balanced_accuracy"] = _mean_defined(recalls)
-    scores.update(per_class)
+    for index, name in enumerate(CLASS_NAMES):
+        scores[f"precision_{name}"] = _ratio(tp[index], predicted[index])
+        scores[f"recall_{name}"] = recalls[index]
+        scores[f"f1_{name}"] = f1s[index]
     scores["macro_f1"] = _mean_defined(f1s)
     return scores
 
@@ -174,20 +147,19 @@ def per_patient_icbhi(
     if len(ids) != len(labels_array):
         raise ValueError(f"patient_ids and labels have different lengths: {len(ids)} != {len(labels_array)}")
     unique_ids, patient_index = np.unique(ids, return_inverse=True)
-    patient_index = patient_index.reshape(-1)
-    specificities: list[float] = []
-    sensitivities: list[float] = []
-    icbhi: list[float] = []
-    for p in range(len(unique_ids)):
-        mask = patient_index == p
-        scores = _scores_from_confusion(_confusion(labels_array[mask], predictions_array[mask]))
-        specificities.append(scores["specificity"])
-        sensitivities.append(scores["sensitivity"])
-        icbhi.append(scores["icbhi_score"])
+    per_patient = [
+        _scores_from_confusion(
+            _confusion(labels_array[patient_index == p], predictions_array[patient_index == p])
+        )
+        for p in range(len(unique_ids))
+    ]
+    specificities, sensitivities = (
+        [scores[key] for scores in per_patient] for key in ("specificity", "sensitivity")
+    )
     result: dict[str, float] = {
         "patient_specificity": _mean_defined(specificities),
         "patient_sensitivity": _mean_defined(sensitivities),
-        "patient_icbhi_score": _mean_defined(icbhi),
+        "patient_icbhi_score": _mean_defined([scores["icbhi_score"] for scores in per_patient]),
         "num_patients": len(unique_ids),
         "num_patients_specificity": int(np.sum(~np.isnan(specificities))),
         "num_patients_sensitivity": int(np.sum(~np.isnan(sensitivities))),

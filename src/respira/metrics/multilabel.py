@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core.decision import DEFAULT_THRESHOLD, present, validate_thresholds
-from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, classes_to_flags, flags_to_classes
+from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, binary_flags, classes_to_flags, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
 DEFAULT_THRESHOLDS: tuple[float, float] = (DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
@@ -26,20 +26,9 @@ _UNPREFIXED_CLASS_KEYS = (
 )
 
 
-def _check_binary(values: np.ndarray, name: str) -> np.ndarray:
-    if values.dtype == bool:
-        return values.astype(np.int64)
-    if values.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be 0/1 flags, got dtype {values.dtype}")
-    bad = ~np.isin(values, (0, 1))
-    if np.any(bad):
-        raise ValueError(f"{name} must be 0/1 flags, got {values[bad].reshape(-1)[0].item()!r}")
-    return values.astype(np.int64)
-
-
 def binary_targets_and_scores(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """1-D 0/1 int64 ``targets`` and float64 ``scores`` of equal length, scores finite; else ValueError."""
-    truth = _check_binary(np.asarray(targets).reshape(-1), "targets")
+    truth = binary_flags(np.asarray(targets).reshape(-1), "targets")
     values = np.asarray(scores, dtype=np.float64).reshape(-1)
     if truth.size != values.size:
         raise ValueError(f"targets and scores have different lengths: {truth.size} != {values.size}")
@@ -61,11 +50,9 @@ def validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, n
         )
     if target_array.shape[0] == 0:
         raise ValueError("targets and probabilities are empty: there is nothing to score")
-    target_array = _check_binary(target_array, "targets")
-    if not np.all(np.isfinite(prob_array)):
-        raise ValueError("probabilities contain a non-finite value")
-    if np.any((prob_array < 0) | (prob_array > 1)):
-        bad = prob_array[(prob_array < 0) | (prob_array > 1)][0]
+    target_array = binary_flags(target_array, "targets")
+    if np.any(outside := ~((prob_array >= 0) & (prob_array <= 1))):  # NaN too
+        bad = prob_array[outside][0]
         raise ValueError(f"probabilities must lie in [0, 1] (apply a sigmoid to logits first), got {bad!r}")
     return target_array, prob_array
 
@@ -111,13 +98,6 @@ def average_precision(targets: Any, scores: Any) -> float:
     return float(np.sum(np.diff(np.r_[0, tps]) / tps[-1] * tps / (tps + fps)))
 
 
-def _binary_counts(targets: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int]:
-    tp = int(np.sum((targets == 1) & (predicted == 1)))
-    fp = int(np.sum((targets == 0) & (predicted == 1)))
-    fn = int(np.sum((targets == 1) & (predicted == 0)))
-    return tp, fp, fn
-
-
 def multilabel_scores(
     targets: Any,
     probabilities: Any,
@@ -136,28 +116,25 @@ def multilabel_scores(
     threshold_values = validate_thresholds(thresholds)
     predicted = present(prob_array, threshold_values).astype(np.int64)
 
+    tps, fps, fns = (
+        np.sum(target_array * predicted, axis=0),
+        np.sum((1 - target_array) * predicted, axis=0),
+        np.sum(target_array * (1 - predicted), axis=0),
+    )
+    per_label = {
+        "precision": [_ratio(tp, tp + fp) for tp, fp in zip(tps, fps, strict=True)],
+        "recall": [_ratio(tp, tp + fn) for tp, fn in zip(tps, fns, strict=True)],
+        "f1": [_ratio(2 * tp, 2 * tp + fp + fn) for tp, fp, fn in zip(tps, fps, fns, strict=True)],
+    }
     scores: dict[str, float] = {}
-    precisions: list[float] = []
-    recalls: list[float] = []
-    f1s: list[float] = []
-    total_tp = total_fp = total_fn = 0
     for index, name in enumerate(MULTI_LABEL_NAMES):
-        tp, fp, fn = _binary_counts(target_array[:, index], predicted[:, index])
-        total_tp, total_fp, total_fn = total_tp + tp, total_fp + fp, total_fn + fn
-        precision, recall, f1 = _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
-        precisions.append(precision)
-        recalls.append(recall)
-        f1s.append(f1)
-        scores[f"precision_{name}"] = precision
-        scores[f"recall_{name}"] = recall
-        scores[f"f1_{name}"] = f1
+        scores |= {f"{kind}_{name}": values[index] for kind, values in per_label.items()}
         scores[f"auc_{name}"] = roc_auc(target_array[:, index], prob_array[:, index])
-    scores["macro_precision"] = _mean_defined(precisions)
-    scores["macro_recall"] = _mean_defined(recalls)
-    scores["macro_f1"] = _mean_defined(f1s)
-    scores["micro_precision"] = _ratio(total_tp, total_tp + total_fp)
-    scores["micro_recall"] = _ratio(total_tp, total_tp + total_fn)
-    scores["micro_f1"] = _ratio(2 * total_tp, 2 * total_tp + total_fp + total_fn)
+    scores |= {f"macro_{kind}": _mean_defined(values) for kind, values in per_label.items()}
+    tp, fp, fn = int(tps.sum()), int(fps.sum()), int(fns.sum())
+    scores["micro_precision"] = _ratio(tp, tp + fp)
+    scores["micro_recall"] = _ratio(tp, tp + fn)
+    scores["micro_f1"] = _ratio(2 * tp, 2 * tp + fp + fn)
     for name, value in zip(MULTI_LABEL_NAMES, threshold_values, strict=True):
         scores[f"threshold_{name}"] = value
 

@@ -35,13 +35,7 @@ ICBHI_KEYS = ("specificity", "sensitivity", "icbhi_score", "binary_sensitivity",
 
 def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
     """``[N, 2]`` (crackle, wheeze) 0/1 decisions: probability >= that label's threshold."""
-    array = np.asarray(probabilities, dtype=np.float64)
-    limits = np.asarray(thresholds, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != 2 or limits.shape != (2,):
-        raise ValueError(
-            f"expected [N, 2] probabilities and 2 thresholds, got {array.shape} and {limits.shape}"
-        )
-    return present(array, limits).astype(np.int64)
+    return present(probabilities, thresholds).astype(np.int64)
 
 
 def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]:
@@ -114,10 +108,7 @@ def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float
 
 def recording_strata(targets: Any) -> np.ndarray:
     """Each recording's (crackle, wheeze, normal) flags as one code, for :func:`patient_bootstrap`."""
-    truth = np.asarray(targets, dtype=np.int64)
-    if truth.ndim != 2 or truth.shape[1] != 3:
-        raise ValueError(f"expected targets [N, 3] (crackle, wheeze, normal), got {truth.shape}")
-    return truth @ np.array([4, 2, 1])
+    return np.asarray(targets, dtype=np.int64) @ np.array([4, 2, 1])
 
 
 def _patients(patient_ids: Sequence[Any], resamples: int) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -61,7 +61,7 @@ def _indices(task: str, values: Any, name: str) -> np.ndarray:
     classes = _classes(task)
     array = np.asarray(values, dtype=object if isinstance(values, (list, tuple)) else None)
     if array.dtype.kind not in "UO" or array.size == 0:
-        return _as_index_array(array.astype(np.int64) if array.size == 0 else array, name, len(classes))
+        return _as_index_array(array, name, len(classes))
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of labels, got shape {array.shape}")
     lookup = {label: index for index, label in enumerate(classes)}
@@ -174,20 +174,11 @@ def coarsen_labels(task: str, labels: Sequence[str]) -> list[str]:
     return [mapping[label] for label in labels]
 
 
-def flags_to_sprsound(task: str, flags: Any, *, poor_quality: Any = None) -> list[str]:
-    """Task labels of ``[N, 2]`` (crackle, wheeze) flags; ``poor_quality`` flags mark Poor Quality records."""
+def flags_to_sprsound(task: str, flags: Any) -> list[str]:
+    """Task labels of ``[N, 2]`` (crackle, wheeze) flags."""
     if task == "1-2":
         raise ValueError(
             "task 1-2 cannot be predicted from crackle/wheeze flags (crackle and wheeze subtypes)"
         )
     _classes(task)
-    classes = np.atleast_1d(flags_to_classes(flags))
-    labels = [_FROM_CLASSES[task][index] for index in classes.tolist()]
-    if poor_quality is None:
-        return labels
-    if task.startswith("1-"):
-        raise ValueError(f"task {task} scores events, which have no Poor Quality label")
-    poor = np.asarray(poor_quality)
-    if poor.shape != (len(labels),) or not np.all(np.isin(poor, (0, 1))):
-        raise ValueError(f"poor_quality must be {len(labels)} 0/1 flags, got shape {poor.shape}")
-    return [POOR_QUALITY if flag else label for label, flag in zip(labels, poor.tolist(), strict=True)]
+    return [_FROM_CLASSES[task][index] for index in np.atleast_1d(flags_to_classes(flags)).tolist()]

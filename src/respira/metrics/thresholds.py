@@ -6,6 +6,7 @@ probabilities and values beyond them all; ties go to the candidate closest to 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,26 +106,20 @@ def tune_thresholds(
     *,
     metric: str = "icbhi_score",
     domains: Sequence[Any] | np.ndarray | None = None,
-    fixed: Sequence[float | None] | None = None,
 ) -> tuple[float, float]:
     """The (crackle, wheeze) thresholds that maximise ``metric`` (``"icbhi_score"`` or ``"f1"``) on validation
-    data, or its minimum over ``domains``; ``fixed`` holds a threshold per label (``None``: tune it).
-    ``ValueError`` when the metric is undefined on these targets."""
+    data, or its minimum over ``domains``. ``ValueError`` when the metric is undefined on these targets."""
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
         raise ValueError(f"metric must be 'icbhi_score' or 'f1', got {metric!r}")
     members = _domain_members(domains, len(target_array))
-    grids = [candidate_thresholds(prob_array[:, index]) for index in range(2)]
-    if fixed is not None:
-        if len(fixed) != len(MULTI_LABEL_NAMES):
-            raise ValueError(f"fixed must give one threshold (or None) per label, got {list(fixed)!r}")
-        grids = [g if f is None else np.array([float(f)]) for g, f in zip(grids, fixed, strict=True)]
     if metric == "f1":
         crackle, wheeze = (
-            _f1_threshold(target_array[:, index], prob_array[:, index], grids[index], name, members)
+            _f1_threshold(target_array[:, index], prob_array[:, index], name, members)
             for index, name in enumerate(MULTI_LABEL_NAMES)
         )
         return crackle, wheeze
+    grids = [candidate_thresholds(prob_array[:, index]) for index in range(2)]
     crackle_on = prob_array[None, :, 0] >= grids[0][:, None]
 
     def joint(rows: np.ndarray) -> np.ndarray:
@@ -137,9 +132,10 @@ def tune_thresholds(
 
 
 def _f1_threshold(
-    target: np.ndarray, probabilities: np.ndarray, grid: np.ndarray, name: str, members: list[np.ndarray]
+    target: np.ndarray, probabilities: np.ndarray, name: str, members: list[np.ndarray]
 ) -> float:
-    """The candidate of ``grid`` that maximises one label's F1 (its minimum over the domains)."""
+    """The candidate threshold that maximises one label's F1 (its minimum over the domains)."""
+    grid = candidate_thresholds(probabilities)
     predicted = probabilities[None, :] >= grid[:, None]
     values = _worst(lambda rows: _f1(target[rows], predicted[:, rows], name), members)
     return float(grid[_best(values, np.abs(grid - 0.5))])
@@ -157,15 +153,14 @@ def _domain_members(domains: Sequence[Any] | np.ndarray | None, size: int) -> li
 
 def _worst(objective: Any, members: list[np.ndarray]) -> np.ndarray:
     """The elementwise minimum of ``objective`` over the domains where it is defined."""
-    values, first_error = [], None
+    values, errors = [], []
     for rows in members:
         try:
             values.append(objective(rows))
         except ValueError as error:
-            first_error = first_error or error
+            errors.append(error)
     if not values:
-        assert first_error is not None
-        raise first_error
+        raise errors[0]
     return np.minimum.reduce(values)
 
 
@@ -175,7 +170,6 @@ class ThresholdChoice:
 
     thresholds: tuple[float, float]
     tuned: tuple[bool, bool]
-    objective: str
 
 
 def choose_thresholds(
@@ -193,21 +187,17 @@ def choose_thresholds(
         )
     base = (float(fallback[0]), float(fallback[1]))
     if objective == "fixed":
-        return ThresholdChoice(base, (False, False), objective)
+        return ThresholdChoice(base, (False, False))
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if objective == "icbhi_score":
         try:
-            values = tune_thresholds(target_array, prob_array, metric=objective, domains=domains)
+            return ThresholdChoice(tune_thresholds(target_array, prob_array, domains=domains), (True, True))
         except ValueError:
-            return ThresholdChoice(base, (False, False), objective)
-        return ThresholdChoice(values, (True, True), objective)
+            return ThresholdChoice(base, (False, False))
     members = _domain_members(domains, len(target_array))
     chosen, tuned = list(base), [False, False]
     for index, name in enumerate(MULTI_LABEL_NAMES):
-        grid = candidate_thresholds(prob_array[:, index])
-        try:
-            chosen[index] = _f1_threshold(target_array[:, index], prob_array[:, index], grid, name, members)
-        except ValueError:
-            continue
-        tuned[index] = True
-    return ThresholdChoice((chosen[0], chosen[1]), (tuned[0], tuned[1]), objective)
+        with suppress(ValueError):  # a label the data cannot tune keeps its fallback
+            chosen[index] = _f1_threshold(target_array[:, index], prob_array[:, index], name, members)
+            tuned[index] = True
+    return ThresholdChoice((chosen[0], chosen[1]), (tuned[0], tuned[1]))

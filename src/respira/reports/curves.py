@@ -26,12 +26,8 @@ WIDTH, HEIGHT = 12.0, 5.4  # the figures' size in inches (their panels at fixed 
 
 
 def _operating_point(y: np.ndarray, called: np.ndarray) -> tuple[float, float, float]:
-    """(sensitivity, specificity, precision) of the 0/1 decisions ``called``."""
-    positives, negatives, calls = int(y.sum()), int((1 - y).sum()), int(called.sum())
-    hits = int(called[y == 1].sum())
-    sensitivity = hits / positives if positives else np.nan
-    specificity = 1.0 - int(called[y == 0].sum()) / negatives if negatives else np.nan
-    return sensitivity, specificity, hits / calls if calls else np.nan
+    """(sensitivity, specificity, precision) of the 0/1 decisions ``called`` (both classes in ``y``)."""
+    return called[y == 1].mean(), 1.0 - called[y == 0].mean(), y[called].mean() if called.any() else np.nan
 
 
 def _undefined(ax: Any, name: str, y: np.ndarray, unit: str) -> bool:
@@ -41,10 +37,6 @@ def _undefined(ax: Any, name: str, y: np.ndarray, unit: str) -> bool:
     ax.text(0.5, 0.5, f"no curve:\nno {which} {unit}s for {name}", ha="center", va="center", fontsize=11)
     ax.set_axis_off()
     return True
-
-
-def _title(name: str, y: np.ndarray, unit: str) -> str:
-    return f"{name}: {int(y.sum())} of {y.size} {unit}s positive"
 
 
 def _decision_label(threshold: float | None) -> str:
@@ -59,8 +51,7 @@ def _roc_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndar
     se, sp, _ = _operating_point(y, called)
     point = f"{_decision_label(t)}: Se {se:.2f}, Sp {sp:.2f}"
     ax.plot([1 - sp], [se], "o", color=POINT_COLOUR, ms=9, label=point)
-    ax.set_xlabel("1 − specificity (false positive rate)")
-    ax.set_ylabel("sensitivity (true positive rate)")
+    ax.set(xlabel="1 − specificity (false positive rate)", ylabel="sensitivity (true positive rate)")
     ax.legend(loc="lower right", fontsize=9)
 
 
@@ -77,8 +68,7 @@ def _pr_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarr
         ax.plot([se], [ppv], "o", color=POINT_COLOUR, ms=9, label=point)
     else:  # no positive call: the point has no precision
         ax.plot([], [], "o", color=POINT_COLOUR, ms=9, label=f"{_decision_label(t)}: no {name} call")
-    ax.set_xlabel("recall (sensitivity)")
-    ax.set_ylabel("precision")
+    ax.set(xlabel="recall (sensitivity)", ylabel="precision")
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 
@@ -108,16 +98,9 @@ def _threshold_panel(
     ax.axvline(own, color=POINT_COLOUR, ls="--", lw=1.5, label=f"the model's threshold {own:.2f}")
     for _, values in curves.values():
         ax.plot([own], [values[at]], "o", color=POINT_COLOUR, ms=6)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(-0.02, 1.02)
+    ax.set(xlim=(0, 1), ylim=(-0.02, 1.02), ylabel="score")
     ax.set_xlabel(f"{name} threshold (present when its probability is at least this)")
-    ax.set_ylabel("score")
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
-
-
-def _two_panels() -> Any:
-    figure = new_figure(WIDTH, HEIGHT, margins=(0.6, 0.2, 0.6, 0.75))
-    return figure.subplots(1, len(MULTI_LABEL_NAMES), gridspec_kw={"wspace": 0.2})
 
 
 def label_curve_figures(
@@ -131,30 +114,27 @@ def label_curve_figures(
     """The report's curve figures by file name (``thresholds=None``: no threshold plot)."""
     truth, scores = np.asarray(targets, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
     called = np.asarray(decided, dtype=bool)
+    kinds: dict[str, tuple[str, Any]] = {
+        CURVE_FILES[0]: ("ROC curves", _roc_panel),
+        CURVE_FILES[1]: ("precision–recall curves", _pr_panel),
+    }
+    if thresholds is not None:
+        kinds[THRESHOLD_FILE] = ("scores against each label's threshold", None)
     figures = {}
-    kinds = (("ROC curves", _roc_panel), ("precision–recall curves", _pr_panel))
-    for file_name, (kind, panel) in zip(CURVE_FILES, kinds, strict=True):
-        axes = _two_panels()
-        figure = axes[0].figure
+    for file_name, (kind, panel) in kinds.items():
+        figure = new_figure(WIDTH, HEIGHT, margins=(0.6, 0.2, 0.6, 0.75))
+        axes = figure.subplots(1, len(MULTI_LABEL_NAMES), gridspec_kw={"wspace": 0.2})
         for index, (ax, name) in enumerate(zip(axes, MULTI_LABEL_NAMES, strict=True)):
-            threshold = None if thresholds is None else float(thresholds[index])
-            if not _undefined(ax, name, truth[:, index], unit):
+            ax.set_title(f"{name}: {int(truth[:, index].sum())} of {len(truth)} {unit}s positive")
+            if _undefined(ax, name, truth[:, index], unit):
+                continue
+            if panel is None:
+                _threshold_panel(ax, index, truth, scores, thresholds)
+            else:
+                threshold = None if thresholds is None else float(thresholds[index])
                 panel(ax, name, truth[:, index], scores[:, index], called[:, index], threshold)
-                ax.set_xlim(-0.02, 1.02)
-                ax.set_ylim(-0.02, 1.02)
-                ax.set_aspect("equal")
-                ax.grid(alpha=0.3)
-            ax.set_title(_title(name, truth[:, index], unit))
+                ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
+            ax.grid(alpha=0.3)
         figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
         figures[file_name] = figure
-    if thresholds is not None:
-        axes = _two_panels()
-        figure = axes[0].figure
-        for index, ax in enumerate(axes):
-            if not _undefined(ax, MULTI_LABEL_NAMES[index], truth[:, index], unit):
-                _threshold_panel(ax, index, truth, scores, thresholds)
-                ax.grid(alpha=0.3)
-            ax.set_title(_title(MULTI_LABEL_NAMES[index], truth[:, index], unit))
-        figure.suptitle(f"scores against each label's threshold ({len(truth)} {unit}s)", fontsize=14)
-        figures[THRESHOLD_FILE] = figure
     return figures

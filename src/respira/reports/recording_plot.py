@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..core.events import Event
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "recording_figure", "step_series"]
+__all__ = ["Span", "plot_recording", "recording_figure", "step_series"]
 
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
 WIDTH, HEIGHT = 13.0, 8.2  # the figure's size in inches
@@ -35,16 +35,6 @@ ROW_HEIGHT = 0.4
 """A label panel row's height relative to the spectrogram's (3) and the probabilities' (2) heights."""
 CAPTION_HEIGHT, CAPTION_BOTTOM = 0.3, 0.08
 """Inches the events caption adds under the panels, and from the figure's bottom to the caption."""
-
-
-def annotated_spans(annotation_file: str | Path) -> list[Span]:
-    """The cycles of an ICBHI annotation file with their four-class labels."""
-    from ..data.text_files import read_annotations
-
-    return [
-        Span(cycle.start, cycle.end, cycle_label(cycle.crackle, cycle.wheeze))
-        for cycle in read_annotations(Path(annotation_file))
-    ]
 
 
 def _are_cycles(rows: Sequence[Mapping[str, Any]]) -> bool:
@@ -74,16 +64,6 @@ def _predicted_spans(rows: Sequence[Mapping[str, Any]], duration: float) -> list
     centres = [(row["start"] + row["end"]) / 2 for row in rows]
     edges = [0.0, *((a + b) / 2 for a, b in itertools.pairwise(centres)), duration]
     return [Span(edges[i], edges[i + 1], str(row["label"])) for i, row in enumerate(rows)]
-
-
-def _time_formatter(duration: float) -> FuncFormatter | None:
-    if duration <= 600:
-        return None
-    return FuncFormatter(lambda value, _: f"{int(value // 60)}:{int(value % 60):02d}")
-
-
-def _frequency_label(value: float, _: Any) -> str:
-    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
 def _panels(figure: Figure, label_rows: int, caption: bool = False) -> tuple[Any, Any, Any, Any]:
@@ -118,14 +98,12 @@ def _draw_spectrogram(ax: Any, cax: Any, waveform: np.ndarray, sampling_rate: in
     edges = (spectrogram.time_edges, spectrogram.frequency_edges)
     mesh = ax.pcolormesh(*edges, spectrogram.db, cmap="magma", shading="flat", rasterized=True)
     ax.set_yscale("function", functions=(hz_to_mel, mel_to_hz))
-    ax.set_ylim(spectrogram.frequency_edges[0], spectrogram.frequency_edges[-1])
-    top = spectrogram.frequency_edges[-1]
+    bottom, top = spectrogram.frequency_edges[[0, -1]]
+    ax.set(ylim=(bottom, top), ylabel="frequency (Hz, mel scale)")
     ax.yaxis.set_major_locator(FixedLocator([f for f in FREQUENCY_TICKS if f <= top]))
-    ax.yaxis.set_major_formatter(FuncFormatter(_frequency_label))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda hz, _: f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:g}"))
     ax.yaxis.set_minor_locator(FixedLocator([]))
-    ax.set_ylabel("frequency (Hz, mel scale)")
-    colour_bar = ax.figure.colorbar(mesh, cax=cax, format="%+2.0f dB")
-    colour_bar.set_label("power (dB re. maximum)")
+    ax.figure.colorbar(mesh, cax=cax, format="%+2.0f dB", label="power (dB re. maximum)")
 
 
 def _draw_probabilities(
@@ -141,18 +119,15 @@ def _draw_probabilities(
         xs, ys = step_series(rows, name, duration)
         colour, style = PROBABILITY_COLOURS[name], "default" if cycles else "steps-mid"
         label = f"P({name}s present)" + (f"\n= p_{name} + p_both" if single_label else "")
-        (line,) = ax.plot(xs, ys, color=colour, linewidth=2.0, drawstyle=style, label=label)
-        handles.append(line)
+        handles += ax.plot(xs, ys, color=colour, linewidth=2.0, drawstyle=style, label=label)
         if not cycles and len(rows) <= 60:  # dots at the window centres, where each value belongs
-            ax.plot(xs[1:-1], ys[1:-1], linestyle="none", marker="o", markersize=3.5, color=line.get_color())
+            ax.plot(xs[1:-1], ys[1:-1], linestyle="none", marker="o", markersize=3.5, color=colour)
         if thresholds is not None:
             label = f"{name} threshold ({thresholds[index]:.2f})"
             handles.append(
                 ax.axhline(thresholds[index], color=colour, linestyle="--", linewidth=1.2, label=label)
             )
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
-    ax.set_ylabel("probability")
+    ax.set(ylim=(-0.03, 1.03), yticks=[0.0, 0.25, 0.5, 0.75, 1.0], ylabel="probability")
     ax.grid(True, alpha=0.3)
     return handles
 
@@ -170,10 +145,8 @@ def _draw_frames(ax: Any, times: np.ndarray, posteriors: np.ndarray) -> list[Any
         xs = times[:count]
         if step > 1:
             values, xs = values.reshape(-1, step).max(axis=1), xs.reshape(-1, step).mean(axis=1)
-        (line,) = ax.plot(
-            xs, values, color=PROBABILITY_COLOURS[name], linewidth=0.8, alpha=0.7, label=f"{name} per frame"
-        )
-        handles.append(line)
+        colour = PROBABILITY_COLOURS[name]
+        handles += ax.plot(xs, values, color=colour, linewidth=0.8, alpha=0.7, label=f"{name} per frame")
     return handles
 
 
@@ -198,11 +171,9 @@ def recording_figure(
     if not rows:
         raise ValueError("no predictions to draw")
     duration = waveform.shape[0] / sampling_rate
-    cycles = list(cycles) if cycles is not None else []
     figure = new_figure(WIDTH, HEIGHT, margins=(0.0, 0.0, 0.0, 0.0))
-    strips = [("predicted", _predicted_spans(rows, duration))]
-    if cycles:
-        strips.insert(0, ("annotated", cycles))
+    strips = [("annotated", list(cycles))] if cycles else []
+    strips.append(("predicted", _predicted_spans(rows, duration)))
     label_rows = len(strips) + (len(MULTI_LABEL_NAMES) if events is not None else 0)
     spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, label_rows, bool(events_caption))
     _draw_spectrogram(spectrum_ax, colour_ax, waveform, sampling_rate)
@@ -211,21 +182,16 @@ def recording_figure(
         handles += _draw_frames(probability_ax, *frames)
     draw_label_rows(label_ax, strips, events, duration, left_out or ())
     label_ax.set_xlabel("time (min:s)" if duration > 600 else "time (s)")
-    formatter = _time_formatter(duration)
-    if formatter is not None:
-        label_ax.xaxis.set_major_formatter(formatter)
+    if duration > 600:
+        label_ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{int(t // 60)}:{int(t % 60):02d}"))
     spectrum_ax.set_xlim(0.0, duration)
     for ax in (spectrum_ax, probability_ax):
         ax.tick_params(axis="x", labelbottom=False)
 
     beside = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5), "fontsize": 8.5, "frameon": False}
     probability_ax.legend(handles=handles, borderaxespad=1.2, **beside)
-    label_ax.legend(
-        handles=[Patch(facecolor=LABEL_COLOURS[name], label=name) for name in CLASS_NAMES],
-        ncols=2,
-        borderaxespad=1.2,
-        **beside,
-    )
+    patches = [Patch(facecolor=LABEL_COLOURS[name], label=name) for name in CLASS_NAMES]
+    label_ax.legend(handles=patches, ncols=2, borderaxespad=1.2, **beside)
     figure.suptitle(title, fontsize=13, y=1 - 0.12 / HEIGHT, va="top")
     if subtitle:
         spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")
@@ -243,28 +209,6 @@ def recording_figure(
     return figure
 
 
-def figure_subtitle(
-    rows: Sequence[Mapping[str, Any]],
-    problem_type: str | None,
-    window: float,
-    hop: float,
-    smoothing: int,
-) -> str:
-    """The line under the title: the spans predicted and the decision rule."""
-    if _are_cycles(rows):
-        spans = f"each of the {len(rows)} annotated cycles"
-    else:
-        spans = f"{window:g} s windows every {hop:g} s"
-        if smoothing > 1:
-            spans += f", moving average over {smoothing} windows"
-    rule = (
-        "a label is present when its probability reaches its threshold (dashed)"
-        if problem_type == MULTI_LABEL
-        else "the label is the most probable of the 4 classes"
-    )
-    return f"crackle and wheeze probabilities of {spans}; {rule}"
-
-
 def plot_recording(
     model: RespiraForAudioClassification,
     audio: str | Path,
@@ -276,32 +220,43 @@ def plot_recording(
     hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     title: str | None = None,
-    events: Sequence[Event] | None = None,
-    frames: tuple[np.ndarray, np.ndarray] | None = None,
-    events_caption: str | None = None,
-    left_out: Sequence[Event] | None = None,
+    **drawing: Any,
 ) -> Path:
-    """Draw ``audio`` as ``model`` predicted it (as :func:`recording_figure`) to ``path``; return it."""
+    """Draw ``audio`` as ``model`` predicted it to ``path`` (``drawing``: :func:`recording_figure`'s
+    ``events``, ``frames``, ``events_caption``, ``left_out``); return the path."""
     from ..core.decision import thresholds_of
+    from ..data.text_files import read_annotations
 
     config = model.config
     rate = int(config.sampling_rate)
-    cycles = annotated_spans(annotations) if annotations is not None else None
+    cycles = None
+    if annotations is not None:
+        cycles = [
+            Span(c.start, c.end, cycle_label(c.crackle, c.wheeze))
+            for c in read_annotations(Path(annotations))
+        ]
     problem_type = getattr(config, "problem_type", None)
-    thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None
+    if _are_cycles(rows):
+        spans = f"each of the {len(rows)} annotated cycles"
+    else:
+        spans = f"{window:g} s windows every {hop:g} s"
+        if smoothing > 1:
+            spans += f", moving average over {smoothing} windows"
+    rule = (
+        "a label is present when its probability reaches its threshold (dashed)"
+        if problem_type == MULTI_LABEL
+        else "the label is the most probable of the 4 classes"
+    )
     name = Path(str(getattr(config, "_name_or_path", "") or "")).name
     display_rate = min(rate, audio_header(audio).sampling_rate or rate)
     figure = recording_figure(
         read_audio(audio, display_rate),
         display_rate,
         rows,
-        thresholds=thresholds,
+        thresholds=thresholds_of(config) if problem_type == MULTI_LABEL else None,
         cycles=cycles,
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
-        subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
-        events=events,
-        frames=frames,
-        events_caption=events_caption,
-        left_out=left_out,
+        subtitle=f"crackle and wheeze probabilities of {spans}; {rule}",
+        **drawing,
     )
     return save_figure(figure, path)

@@ -39,46 +39,15 @@ class MelSpectrogram(NamedTuple):
     db: np.ndarray
     time_edges: np.ndarray
     frequency_edges: np.ndarray
-    n_fft: int
-    hop_length: int
-
-
-def _mel_banks(n_fft: int, n_mels: int, sampling_rate: int) -> np.ndarray:
-    """Slaney-normalised triangular filters ``[n_fft // 2 + 1, n_mels]`` from 0 Hz to Nyquist."""
-    from transformers.audio_utils import mel_filter_bank
-
-    return mel_filter_bank(
-        num_frequency_bins=n_fft // 2 + 1,
-        num_mel_filters=n_mels,
-        min_frequency=0.0,
-        max_frequency=sampling_rate / 2,
-        sampling_rate=sampling_rate,
-        norm="slaney",
-        mel_scale="slaney",
-    ).astype(np.float64)
-
-
-def _band_edges(n_mels: int, sampling_rate: int) -> np.ndarray:
-    """Edges (Hz) of cells around the bands' centre frequencies, from 0 Hz to Nyquist."""
-    points = np.linspace(0.0, float(hz_to_mel(sampling_rate / 2)), n_mels + 2)
-    edges = mel_to_hz((points[:-1] + points[1:]) / 2)
-    edges[0], edges[-1] = 0.0, sampling_rate / 2
-    return edges
 
 
 def _padded_segment(samples: np.ndarray, half: int, start: int, stop: int) -> np.ndarray:
     """``padded[start:stop]`` (float64) of ``samples`` reflect-padded by ``half``, without building it."""
-    size = samples.size
-    if size > half:
-        left, right = samples[1 : half + 1][::-1], samples[size - half - 1 : size - 1][::-1]
-    else:
-        left = right = np.zeros(half, dtype=samples.dtype)
-    pieces = []
-    for offset, piece in ((0, left), (half, samples), (half + size, right)):
-        low, high = max(start - offset, 0), min(stop - offset, piece.size)
-        if low < high:
-            pieces.append(piece[low:high])
-    return np.concatenate(pieces).astype(np.float64, copy=False)
+    if samples.size <= half:  # too short to reflect: zeros, and tiny enough to pad whole
+        return np.pad(samples, half)[start:stop].astype(np.float64)
+    index = np.abs(np.arange(start, stop) - half)  # the mirror before the start...
+    index = np.where(index >= samples.size, 2 * (samples.size - 1) - index, index)  # ...and after the end
+    return samples[index].astype(np.float64)
 
 
 def mel_spectrogram_db(
@@ -90,11 +59,11 @@ def mel_spectrogram_db(
     top_db: float = TOP_DB,
 ) -> MelSpectrogram:
     """Mel power spectrogram of a mono ``waveform`` in dB re. its maximum (floor ``-top_db``)."""
+    from transformers.audio_utils import mel_filter_bank
+
     samples = np.asarray(waveform).reshape(-1)  # float32 stays float32: frames are converted chunk by chunk
     if samples.size == 0:
         raise ValueError("cannot draw the spectrogram of an empty recording")
-    if max_columns < 1:
-        raise ValueError(f"max_columns must be at least 1, got {max_columns}")
     n_fft = 2 ** max(6, round(math.log2(FRAME_SECONDS * sampling_rate)))
     hop = n_fft // 4
     narrowest = float(hz_to_mel(1.5 * sampling_rate / n_fft))  # no band narrower than 1.5 FFT bins
@@ -113,7 +82,15 @@ def mel_spectrogram_db(
         owners = column_of[first : first + count]
         starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
         power[owners[starts]] += np.add.reduceat(spectrum.real**2 + spectrum.imag**2, starts, axis=0)
-    power = power @ _mel_banks(n_fft, n_mels, sampling_rate)
+    power = power @ mel_filter_bank(  # Slaney-normalised triangles from 0 Hz to Nyquist
+        num_frequency_bins=n_fft // 2 + 1,
+        num_mel_filters=n_mels,
+        min_frequency=0.0,
+        max_frequency=sampling_rate / 2,
+        sampling_rate=sampling_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    ).astype(np.float64)
     counts = np.bincount(column_of, minlength=columns).astype(np.float64)
     power /= counts[:, None]
     db = 10.0 * np.log10(np.maximum(power, 1e-10))
@@ -122,4 +99,7 @@ def mel_spectrogram_db(
     centres = np.bincount(column_of, weights=np.arange(frames) * hop / sampling_rate) / counts
     duration = samples.size / sampling_rate
     time_edges = np.concatenate([[0.0], (centres[:-1] + centres[1:]) / 2, [duration]])
-    return MelSpectrogram(db.T, time_edges, _band_edges(n_mels, sampling_rate), n_fft, hop)
+    points = np.linspace(0.0, float(hz_to_mel(sampling_rate / 2)), n_mels + 2)  # cells around the bands
+    frequency_edges = mel_to_hz((points[:-1] + points[1:]) / 2)
+    frequency_edges[0], frequency_edges[-1] = 0.0, sampling_rate / 2
+    return MelSpectrogram(db.T, time_edges, frequency_edges)

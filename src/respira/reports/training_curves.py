@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..utils.tables import is_number
 from .figures import new_figure, save_figure
 
 __all__ = ["plot_training_curves", "training_curves_figure", "training_entries"]
@@ -27,10 +26,6 @@ END_OF_TRAINING_KEY = "train_runtime"
 SELECTED_COLOUR = "#ffbf00"  # gold: no curve uses it
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
-
-
 def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The entries of ``log_history`` before the Trainer's end-of-training summary (all, without one)."""
     entries = [entry for entry in log_history if isinstance(entry, Mapping)]
@@ -42,10 +37,10 @@ def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[s
 
 def _x_axis(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
     """Epochs when training lasted at least one epoch, else steps, else the entry's position."""
-    epochs = [float(entry["epoch"]) for entry in entries if _is_number(entry.get("epoch"))]
+    epochs = [float(entry["epoch"]) for entry in entries if is_number(entry.get("epoch"))]
     if epochs and max(epochs) >= 1.0:
         return "epoch", "epoch"
-    if any(_is_number(entry.get("step")) for entry in entries):
+    if any(is_number(entry.get("step")) for entry in entries):
         return "step", "training step"
     if epochs:
         return "epoch", "epoch"
@@ -54,7 +49,7 @@ def _x_axis(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
 
 def _x(entry: Mapping[str, Any], index: int, x_key: str | None) -> float:
     value = entry.get(x_key) if x_key is not None else None
-    return float(value) if _is_number(value) else float(index)
+    return float(value) if is_number(value) else float(index)
 
 
 def _series(
@@ -62,20 +57,10 @@ def _series(
 ) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for index, entry in enumerate(entries):
-        if _is_number(entry.get(key)):
+        if is_number(entry.get(key)):
             xs.append(_x(entry, index, x_key))
             ys.append(scale * float(entry[key]))
     return xs, ys
-
-
-def _selected_label(entry: Mapping[str, Any]) -> str:
-    where = []
-    if _is_number(entry.get("step")):
-        where.append(f"step {int(entry['step'])}")
-    if _is_number(entry.get("epoch")):
-        where.append(f"epoch {float(entry['epoch']):g}")
-    text = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
-    return text + f": validation ICBHI score {100 * float(entry[SCORE_KEY]):.2f} %"
 
 
 def training_curves_figure(
@@ -91,10 +76,8 @@ def training_curves_figure(
         xs, ys = _series(entries, key, x_key)
         if xs:
             marker = "o" if key == "eval_loss" or len(xs) < 30 else None
-            (line,) = ax.plot(xs, ys, marker=marker, markersize=4, linewidth=1.6, label=f"{label} [{key}]")
-            handles.append(line)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("loss")
+            handles += ax.plot(xs, ys, marker=marker, markersize=4, linewidth=1.6, label=f"{label} [{key}]")
+    ax.set(xlabel=x_label, ylabel="loss")
     ax.grid(True, alpha=0.3)
     if x_key is not None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -102,26 +85,30 @@ def training_curves_figure(
     if xs:
         score_axis = ax.twinx()
         label = f"validation ICBHI score, % [{SCORE_KEY}]"
-        (line,) = score_axis.plot(
+        handles += score_axis.plot(
             xs, ys, color="black", linestyle="--", marker="s", markersize=4, label=label
         )
-        score_axis.set_ylabel("validation ICBHI score (%)")
-        score_axis.set_ylim(0.0, 100.0)
-        handles.append(line)
-        evaluated = (entry for entry in entries if _is_number(entry.get(SCORE_KEY)))
+        score_axis.set(ylabel="validation ICBHI score (%)", ylim=(0.0, 100.0))
+        evaluated = (entry for entry in entries if is_number(entry.get(SCORE_KEY)))
         selected = next((entry for entry in evaluated if entry.get("step") == best_step), None)
         if selected is not None:
             x = _x(selected, entries.index(selected), x_key)
             ax.axvline(x, color="#555555", linestyle=":", linewidth=1.4)
-            star = {
-                "marker": "*",
-                "markersize": 16,
-                "markerfacecolor": SELECTED_COLOUR,
-                "markeredgecolor": "black",
-            }
-            y, label = 100.0 * float(selected[SCORE_KEY]), _selected_label(selected)
-            (marker,) = score_axis.plot([x], [y], linestyle="none", label=label, zorder=5, **star)
-            handles.append(marker)
+            where = [f"step {int(selected['step'])}"] if is_number(selected.get("step")) else []
+            where += [f"epoch {float(selected['epoch']):g}"] if is_number(selected.get("epoch")) else []
+            label = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
+            label += f": validation ICBHI score {100 * float(selected[SCORE_KEY]):.2f} %"
+            handles += score_axis.plot(
+                [x],
+                [100.0 * float(selected[SCORE_KEY])],
+                linestyle="none",
+                label=label,
+                zorder=5,
+                marker="*",
+                markersize=16,
+                markerfacecolor=SELECTED_COLOUR,
+                markeredgecolor="black",
+            )
     if handles:
         figure.legend(handles=handles, loc="lower center", ncols=2, fontsize=9, frameon=False)
     else:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..core.decision import aggregation_of
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.corpora import CorpusSpec
-from ..options import aggregation_options, model_aggregation
+from ..options import aggregation_options
 from ..utils.tables import format_percent, format_score, format_table
 
 WINDOW_DEFAULTS: dict[str, Any] = {
     "window": DEFAULT_WINDOW_SECONDS,
     "hop": DEFAULT_HOP_SECONDS,
-    "aggregation": None,  # the model's own rule (model_aggregation, once the model is loaded)
+    "aggregation": None,  # the model's own rule (aggregation_of, once the model is loaded)
     "bootstrap": 1000,
 }
 """The options of recording-labelled corpora and their defaults; an ICBHI evaluation refuses them."""
@@ -92,7 +93,8 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
     output_dir = default_output_dir(args, spec.name)
     spec.check_folder(args.data_dir)
     model, config = load_model(args.model, device=args.device)
-    args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
+    if args.aggregation is None:  # the model's own rule
+        args.aggregation, top_k = aggregation_of(config)
     options = {name: getattr(args, name) for name in ("window", "hop", "aggregation", "batch_size")}
     options |= {"output_dir": output_dir, "top_k": top_k, "resamples": args.bootstrap, "seed": args.seed or 0}
     options |= {"group_column": spec.group_column, "scored_model": scored_model(args.model)}

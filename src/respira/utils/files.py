@@ -22,7 +22,6 @@ __all__ = [
     "is_occupied",
     "nan_to_none",
     "remove_path",
-    "remove_stale_partials",
     "staged_folder",
     "swap_into_place",
     "write_json_atomic",
@@ -116,22 +115,6 @@ def remove_path(path: str | Path) -> None:
 _PARTIAL = ".partial-"
 
 
-def remove_stale_partials(output_dir: str | Path) -> list[Path]:
-    """Remove the staging folders of ``output_dir`` that no live process holds; return them."""
-    output_dir = Path(output_dir)
-    pattern = re.compile(rf"^\.{re.escape(output_dir.name)}{re.escape(_PARTIAL)}[0-9a-f]{{12}}$")
-    if not output_dir.parent.is_dir():
-        return []
-    removed = []
-    for folder in output_dir.parent.iterdir():
-        if not pattern.match(folder.name) or folder.is_symlink() or not folder.is_dir() or is_held(folder):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-        lock_file(folder).unlink(missing_ok=True)
-        removed.append(folder)
-    return removed
-
-
 @contextmanager
 def staged_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None
@@ -141,7 +124,11 @@ def staged_folder(
     output_dir = Path(output_dir)
     check_folder_target(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(output_dir)
+    stale = re.compile(rf"^\.{re.escape(output_dir.name)}{re.escape(_PARTIAL)}[0-9a-f]{{12}}$")
+    for folder in output_dir.parent.iterdir():  # the staging folders of killed runs
+        if stale.match(folder.name) and not folder.is_symlink() and folder.is_dir() and not is_held(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            lock_file(folder).unlink(missing_ok=True)
     staging = output_dir.with_name(f".{output_dir.name}{_PARTIAL}{uuid.uuid4().hex[:12]}")
     with FolderLock(staging, what="staging folder"):  # taken before the folder exists: never seen unheld
         staging.mkdir()  # with the umask's mode, like any folder the user creates
@@ -171,8 +158,5 @@ def swap_into_place(
     except BaseException:
         old.rename(output_dir)
         raise
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        with suppress(OSError):
-            old.unlink()
+    with suppress(OSError):
+        remove_path(old)

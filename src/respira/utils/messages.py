@@ -23,8 +23,7 @@ QUIET_WARNINGS: tuple[type[Warning], ...] = (DeprecationWarning, PendingDeprecat
 
 
 def _shown_once(show: Callable[..., None]) -> Callable[..., None]:
-    """``show`` (a ``warnings.showwarning``) passing on each warning once per run, even across
-    ``warnings.catch_warnings`` blocks (which reset the "once" filter)."""
+    """``show`` passing on each warning once per run, across ``catch_warnings`` blocks too."""
     shown: set[tuple[str, type[Warning]]] = set()
 
     def show_once(message, category, filename, lineno, file=None, line=None) -> None:

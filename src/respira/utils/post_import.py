@@ -32,21 +32,12 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         spec = importlib.util.find_spec(fullname)  # as the other finders find it
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _HookedLoader(spec.loader, self.hook)
+        loader = spec.loader
+
+        def exec_module(module: ModuleType) -> None:
+            del loader.exec_module  # the loader's own method again
+            loader.exec_module(module)
+            self.hook()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
-
-
-class _HookedLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader, hook: Callable[[], object]) -> None:
-        self.loader, self.hook = loader, hook
-
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.loader.exec_module(module)
-        module.__spec__.loader = module.__loader__ = self.loader
-        self.hook()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.loader, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -71,14 +71,8 @@ def stage(description: str, total: int, unit: str = "item", *, enabled: bool = T
 
 
 def progress(
-    iterable: Iterable[T],
-    description: str,
-    *,
-    total: int | None = None,
-    unit: str = "item",
-    enabled: bool = True,
+    iterable: Sequence[T], description: str, *, unit: str = "item", enabled: bool = True
 ) -> Iterator[T]:
     """The items of ``iterable``, advancing a :func:`stage` by one each."""
-    count = total if total is not None else len(iterable)  # type: ignore[arg-type]
-    with stage(description, count, unit, enabled=enabled) as shown:
+    with stage(description, len(iterable), unit, enabled=enabled) as shown:
         yield from shown.track(iterable)

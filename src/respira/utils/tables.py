@@ -16,6 +16,7 @@ __all__ = [
     "format_rows",
     "format_score",
     "format_table",
+    "is_number",
 ]
 
 COLUMN_GAP = "  "
@@ -25,10 +26,11 @@ DECIMALS = 6
 
 def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> str:
     """``value`` with ``decimals`` decimals, or ``missing`` for ``None``, NaN and non-numbers."""
-    return f"{value:.{decimals}f}" if _is_number(value) else missing
+    return f"{value:.{decimals}f}" if is_number(value) else missing
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
+    """Whether ``value`` is an ``int`` or ``float`` (not a bool) other than NaN."""
     return not isinstance(value, bool) and isinstance(value, int | float) and not math.isnan(value)
 
 
@@ -39,7 +41,7 @@ TOO_NARROW = "interval of zero width: too few samples to mean anything"
 
 def format_percent(value: object, *, missing: str = "n/a") -> str:
     """A fraction as percent, :data:`PERCENT_DECIMALS` decimals (``0.5238`` -> ``52.4``); else ``missing``."""
-    return f"{100 * value:.{PERCENT_DECIMALS}f}" if _is_number(value) else missing
+    return f"{100 * value:.{PERCENT_DECIMALS}f}" if is_number(value) else missing
 
 
 def format_score(value: object, interval: Sequence[object] | None = None, *, missing: str = "n/a") -> str:
@@ -48,10 +50,7 @@ def format_score(value: object, interval: Sequence[object] | None = None, *, mis
     if interval is None or len(interval) != 2 or any(format_percent(end) == "n/a" for end in interval):
         return text
     low, high = (format_percent(end) for end in interval)
-    text += f" [{low}, {high}]"
-    if low == high:
-        text += f" ({TOO_NARROW})"
-    return text
+    return f"{text} [{low}, {high}]" + (f" ({TOO_NARROW})" if low == high else "")
 
 
 def format_table(
@@ -60,20 +59,17 @@ def format_table(
     *,
     align: str | None = None,
     indent: str = "",
-    rule: bool = True,
 ) -> str:
-    """``rows`` (and a ``header``, underlined if ``rule``) as aligned columns; ``align``: ``<`` or ``>``
+    """``rows`` (and an underlined ``header``) as aligned columns; ``align``: ``<`` or ``>``
     per column (default: all right)."""
     lines = [[str(cell) for cell in row] for row in ([header] if header is not None else []) + list(rows)]
     if not lines:
         return ""
     count = max(len(line) for line in lines)
     align = align or ">" * count
-    if len(align) != count or set(align) - {"<", ">"}:
-        raise ValueError(f"align must give '<' or '>' for each of the {count} columns, got {align!r}")
     lines = [line + [""] * (count - len(line)) for line in lines]
     widths = [max(len(line[k]) for line in lines) for k in range(count)]
-    if header is not None and rule:
+    if header is not None:
         lines.insert(1, ["-" * width for width in widths])
 
     def render(cells: list[str]) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import os
 import time
@@ -29,9 +28,6 @@ __all__ = [
 
 ENV_VAR = "RESPIRA_NUM_THREADS"
 
-_logger = logging.getLogger(__name__)
-_logged: set[ThreadChoice] = set()
-
 
 @dataclass(frozen=True)
 class ThreadChoice:
@@ -39,11 +35,6 @@ class ThreadChoice:
 
     num_threads: int
     source: str
-    detail: str = ""
-
-    def describe(self) -> str:
-        extra = f" ({self.detail})" if self.detail else ""
-        return f"torch intra-op threads: {self.num_threads}, {self.source}{extra}"
 
 
 def cgroup_cpu_limit(
@@ -117,7 +108,7 @@ def choose_num_threads(
     busy: float | None = None,
 ) -> ThreadChoice:
     """The intra-op threads to run with (module docstring); ``resumed``, an interrupted run's count,
-    replaces the automatic choice; ``cores`` and ``busy`` decide without sampling."""
+    replaces the automatic choice; ``cores`` and ``busy`` (both) decide without sampling."""
     if requested is not None:
         if requested < 1:
             raise ValueError(f"the number of threads must be at least 1, got {requested}")
@@ -131,20 +122,11 @@ def choose_num_threads(
             also = " or 'auto'" if name == ENV_VAR else ""
             raise ValueError(f"{name} must be a positive integer{also}, got {value!r}")
         return ThreadChoice(int(value), name)
-    if dataloader_workers < 0:
-        raise ValueError(f"dataloader_workers must be >= 0, got {dataloader_workers}")
     if resumed is not None:
-        return ThreadChoice(max(1, resumed), "resumed", "the count the interrupted run trained with")
+        return ThreadChoice(max(1, resumed), "resumed")
     if cores is None or busy is None:
-        measured_cores, measured_busy = _machine()
-        cores = measured_cores if cores is None else cores
-        busy = measured_busy if busy is None else busy
-    others = min(round(busy), cores)
-    threads = max(1, cores - others - dataloader_workers)
-    detail = (
-        f"{cores} usable cores, {others} busy with other processes, {dataloader_workers} DataLoader workers"
-    )
-    return ThreadChoice(threads, "automatic", detail)
+        cores, busy = _machine()
+    return ThreadChoice(max(1, cores - min(round(busy), cores) - dataloader_workers), "automatic")
 
 
 def read_recorded_threads(path: str | Path) -> int | None:
@@ -186,7 +168,4 @@ def apply_num_threads(
     choice = choose_num_threads(dataloader_workers=dataloader_workers, requested=requested, resumed=resumed)
     torch.set_num_threads(choice.num_threads)
     threadpool_limits(limits=choice.num_threads, user_api="blas")
-    if choice not in _logged:
-        _logger.debug(choice.describe())
-        _logged.add(choice)
     return choice

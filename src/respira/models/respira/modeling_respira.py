@@ -251,7 +251,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.config.problem_type == MULTI_LABEL:
             if labels.dim() == 1:  # class indices → (crackle, wheeze) flags, unchecked (no device sync)
-                labels = classes_to_flags(labels, validate=False)
+                labels = classes_to_flags(labels)
             return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         if labels.dim() == 2:  # soft labels (mixup)
             return nn.functional.cross_entropy(logits, labels.to(logits.dtype))

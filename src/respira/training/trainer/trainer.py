@@ -317,7 +317,7 @@ class RespiraTrainer(DecisionRule, Trainer):
     ) -> torch.Tensor:
         """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × the bags' multiple-instance loss."""
         windows = bags >= 0
-        flags = classes_to_flags(labels[windows], validate=False) if labels.dim() == 1 else labels[windows]
+        flags = classes_to_flags(labels[windows]) if labels.dim() == 1 else labels[windows]
         bag_loss = self.mil_loss(logits[windows], bags[windows], flags)
         components["mil_loss"] = bag_loss.detach()
         loss = self.args.mil_weight * bag_loss
