@@ -20,6 +20,7 @@ from .data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 from .pretrained import DEFAULT_DETECTOR_NAME
 
 __all__ = [
+    "RUN_DIR_HELP",
     "SHARED_OPTIONS",
     "SWITCH",
     "AggregationOptions",
@@ -86,6 +87,10 @@ def onnx_export_option() -> Any:
     )
 
 
+RUN_DIR_HELP = (
+    "model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the name of a "
+    "detector respira ships (`respira detectors`)"
+)
 MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id"
 
 
