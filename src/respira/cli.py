@@ -47,7 +47,8 @@ class _Parser(HfArgumentParser):
         self.options: dict[str, argparse.Action] = {}  # every option string, in the order added
         self.positionals: dict[str, argparse.Action] = {}
         self.commands: dict[str, argparse.ArgumentParser] = {}
-        kwargs.setdefault("formatter_class", argparse.HelpFormatter)  # not HfArgumentParser's
+        formatter = argparse.RawDescriptionHelpFormatter if "epilog" in kwargs else argparse.HelpFormatter
+        kwargs.setdefault("formatter_class", formatter)  # not HfArgumentParser's; an epilog keeps its lines
         super().__init__(dataclass_types, **kwargs)
         self.field_names: set[str] = set()
         if recipe_fields:

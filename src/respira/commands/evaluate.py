@@ -47,7 +47,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Score a model on a split of the ICBHI dataset built from --data_dir; print the "
         "headline scores and write metrics and plots.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[*evaluate_options(), AggregationOptions],
     )
     add_model_argument(parser)

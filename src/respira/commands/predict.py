@@ -125,7 +125,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Predict crackles and wheezes over sliding windows of audio files, or over the "
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[PredictOptions, AggregationOptions],
     )
     add_model_argument(parser, files="files")

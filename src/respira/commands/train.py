@@ -35,7 +35,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Train a model: the options come from a YAML recipe, from --field value flags, or both.",
         usage=USAGE,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument(
