@@ -25,7 +25,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         dataclass_types=[AppOptions],
     )
     add_model_argument(parser, help="model folder, exported ONNX folder, a shipped detector's name or Hub id")
-    parser.set_defaults(handler=run)
 
 
 @dataclass(kw_only=True)

@@ -53,7 +53,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.add_argument(
         "--thresholds", type=float, nargs=2, metavar=("CRACKLE", "WHEEZE"), help=THRESHOLDS_HELP
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> Path:

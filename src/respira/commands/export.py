@@ -36,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser("export", dataclass_types=[ExportOptions], help=line)
     parser.add_argument("run_dir", help=RUN_DIR_HELP)
     parser.add_argument("output_dir", help="folder to create")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         dataclass_types=[options := fit_site_options()],
     )
     add_model_argument(parser)
-    parser.set_defaults(handler=run, options_type=options)
+    parser.set_defaults(options_type=options)
 
 
 def report(result) -> int:

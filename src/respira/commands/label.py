@@ -30,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.add_argument(
         "archive", metavar="ARCHIVE", help="the folder of the recordings and their labels.csv"
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -129,7 +129,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
-    parser.set_defaults(handler=run)
 
 
 def check_plot_dir(folder: str | Path) -> Path:

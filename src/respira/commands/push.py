@@ -39,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser("push", dataclass_types=[PushOptions], help=line)
     parser.add_argument("run_dir", help=RUN_DIR_HELP)
     parser.add_argument("repo_id", help="model repository, e.g. your-name/respira-ast-icbhi")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:

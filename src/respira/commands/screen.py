@@ -82,7 +82,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.add_argument(
         "source", metavar="SOURCE", help="folder, .txt/.csv list of paths, or a datasets dataset"
     )
-    parser.set_defaults(handler=run)
 
 
 def _bar(total: float, unit: str) -> Any:

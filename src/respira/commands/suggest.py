@@ -30,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         dataclass_types=[SuggestOptions],
     )
     add_model_argument(parser)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

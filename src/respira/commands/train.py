@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.add_argument(
         "recipe", nargs="?", metavar="RECIPE.yaml", help="a recipe (optional), e.g. recipes/*.yaml"
     )
-    parser.set_defaults(handler=run, accepts_overrides=True)
+    parser.set_defaults(accepts_overrides=True)
 
 
 def run(args: argparse.Namespace) -> TrainedRun:
