@@ -207,33 +207,18 @@ def test_demo_refuses_a_folder_holding_an_earlier_demo(
     assert (output / part / "precious.txt").read_text() == "an earlier result"
 
 
-def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
+def test_the_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every stage of `respira demo` (with one epoch instead of the recipe's twelve), over an earlier demo."""
     (tmp_path / "demo" / "run").mkdir(parents=True)
     (tmp_path / "demo" / "run" / "stale.txt").write_text("from an earlier demo")
     (tmp_path / "demo" / "notes.txt").write_text("the user's own file")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "respira",
-            "demo",
-            "--output_dir",
-            str(tmp_path / "demo"),
-            "--overwrite",
-            "--num_train_epochs",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    code = main(["demo", "--output_dir", str(tmp_path / "demo"), "--overwrite", "--num_train_epochs", "1"])
+    said = capsys.readouterr()
+    assert code == 0, said.err[-3000:]
     for stage in range(1, 7):
-        assert f"[{stage}/6" in result.stdout
-    assert "test ICBHI score" in result.stdout
-    assert "demo finished" in result.stdout
+        assert f"[{stage}/6" in said.out
+    assert "test ICBHI score" in said.out
+    assert "demo finished" in said.out
     export = tmp_path / "demo" / "export"
     assert sorted(p.name for p in export.iterdir()) == [
         "README.md",
@@ -249,8 +234,8 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     assert not (tmp_path / "demo" / "run" / "stale.txt").exists()
     assert (tmp_path / "demo" / "notes.txt").read_text() == "the user's own file"
     plots = sorted((tmp_path / "demo" / "predictions").glob("*.png"))  # two recordings drawn
-    assert len(plots) == 2 and all(plot.name in result.stdout for plot in plots)
-    assert result.stdout.count("annotated") >= 2  # the tables of predicted vs annotated cycles
+    assert len(plots) == 2 and all(plot.name in said.out for plot in plots)
+    assert said.out.count("annotated") >= 2  # the tables of predicted vs annotated cycles
 
 
 # A misspelled option of each command, and the option it should suggest.

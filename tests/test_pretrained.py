@@ -590,28 +590,20 @@ def test_an_export_of_a_copy_keeps_the_serve_table_the_build_and_the_usage(expor
     assert site_verdicts(exported) == site_verdicts(FOLDER) and sites_line(exported) == sites_line(FOLDER)
 
 
-PUSH = """
-import sys
-from respira.hub import push_run
-print("RESULT " + push_run(sys.argv[1], sys.argv[2], token="test-token"))
-"""
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_a_push_of_a_copy_keeps_the_serve_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
 
+    from respira.hub import push_run
 
-def test_a_push_of_a_copy_keeps_the_serve_table(tmp_path: Path) -> None:
     from .hub.hub_server import HubServer
-    from .hub.test_card_export_push import hub_env
 
     copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
     with HubServer(tmp_path / "hub") as hub:
-        done = subprocess.run(
-            [sys.executable, "-c", PUSH, str(copy), "someone/detector"],
-            env=hub_env(hub.url, tmp_path / "hf_home"),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        push_run(copy, "someone/detector", token="test-token")
         card = hub.state.text(hub.state.repos["someone/detector"], "README.md")
     for section in KEPT_SECTIONS:
         assert section in card, section

@@ -241,15 +241,31 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-def test_pushing_a_second_config_keeps_the_first(synthetic_corpus: Path, tmp_path: Path) -> None:
+def test_pushing_a_second_config_keeps_the_first(
+    synthetic_corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The two pushes run in this process (the ``pushed`` fixture runs one as a command, from HF_ENDPOINT);
+    a fresh process loads both configs from the Hub."""
+    from huggingface_hub import constants
+
     with HubServer(tmp_path / "hub") as hub:
-        env = hub_env(hub.url, tmp_path / "hf_home")
-        base = ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000",
-                "--cache_dir", str(tmp_path / "cache"), "--push_to_hub", REPO_ID]  # fmt: skip
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(
+            constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache")
+        )  # the first card, read back
+        base = ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000", "--cache_dir",
+                str(tmp_path / "cache"), "--push_to_hub", REPO_ID, "--token", "test-token"]  # fmt: skip
         for extra in ([], ["--config", "recordings", "--validation_size", "0.25"]):
-            pushed = _run([*base, *extra], env)
-            assert pushed.returncode == 0, pushed.stderr[-3000:]
-        assert "datasets.load_dataset('user/icbhi-synthetic', 'recordings')" in pushed.stdout
+            assert main([*base, *extra]) == 0, capsys.readouterr().err[-3000:]
+        assert "datasets.load_dataset('user/icbhi-synthetic', 'recordings')" in capsys.readouterr().out
         repo = hub.state.dataset_repos[REPO_ID]
         files = sorted(repo.commits[repo.branches["main"]].files)
         assert [f for f in files if f.endswith(".parquet")] == [
@@ -264,7 +280,7 @@ def test_pushing_a_second_config_keeps_the_first(synthetic_corpus: Path, tmp_pat
             "import datasets, sys; print('ROWS', len(datasets.load_dataset(sys.argv[1])['train']), "
             "len(datasets.load_dataset(sys.argv[1], 'recordings')['validation']))"
         )
-        loaded = _run(["-c", load, REPO_ID], env)
+        loaded = _run(["-c", load, REPO_ID], hub_env(hub.url, tmp_path / "hf_home"))
         assert loaded.returncode == 0, loaded.stderr[-3000:]
     rows = next(line for line in loaded.stdout.splitlines() if line.startswith("ROWS")).split()[1:]
     assert int(rows[0]) > 0 and int(rows[1]) > 0

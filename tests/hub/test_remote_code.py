@@ -64,8 +64,9 @@ sys.meta_path.insert(0, NoRespira())
 """
 
 LOAD = r"""
-import json, sys
+import json, os, sys, traceback
 import numpy as np, torch
+import transformers.dynamic_module_utils
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 try:
@@ -76,35 +77,58 @@ else:
     raise SystemExit("respira is importable in the test subprocess")
 jobs = json.loads(sys.argv[1])
 wave = np.load(jobs["wave"])
-results = {}
-for name, source in jobs["models"].items():
-    try:
-        AutoConfig.from_pretrained(source)
-    except Exception as error:
-        refused = " ".join(str(error).split())
-    else:
-        refused = None
-    model = AutoModelForAudioClassification.from_pretrained(source, trust_remote_code=True).eval()
-    extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=True)
-    inputs = extractor(wave, sampling_rate=16000, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(**inputs).logits[0].tolist()
-    classify = pipeline("audio-classification", model=source, trust_remote_code=True)
-    scores = classify(jobs["wav"], top_k=None, function_to_apply="none")
-    decided = classify(jobs["wav"], top_k=1)
-    results[name] = {
-        "refused_without_trust": refused,
-        "model_module": type(model).__module__,
-        "layer_modules": sorted({type(layer).__module__ for layer in model.modules()}),
-        "layer_classes": sorted({f"{type(m).__module__}:{type(m).__qualname__}" for m in model.modules()}),
-        "extractor_module": type(extractor).__module__,
-        "logits": logits,
-        "pipeline": {item["label"]: item["score"] for item in scores},
-        "pipeline_class": type(classify).__module__ + "." + type(classify).__name__,
-        "decided": decided[0]["label"],
-    }
-leaked = sorted(m for m in sys.modules if m == "respira" or m.startswith("respira."))
-print("\nRESULT " + json.dumps({"models": results, "leaked": leaked}))  # after any prompt text
+
+
+def load(models):
+    results = {}
+    for name, source in models.items():
+        try:
+            AutoConfig.from_pretrained(source)
+        except Exception as error:
+            refused = " ".join(str(error).split())
+        else:
+            refused = None
+        model = AutoModelForAudioClassification.from_pretrained(source, trust_remote_code=True).eval()
+        layers = list(model.modules())
+        extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=True)
+        inputs = extractor(wave, sampling_rate=16000, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**inputs).logits[0].tolist()
+        classify = pipeline("audio-classification", model=source, trust_remote_code=True)
+        scores = classify(jobs["wav"], top_k=None, function_to_apply="none")
+        decided = classify(jobs["wav"], top_k=1)
+        results[name] = {
+            "refused_without_trust": refused,
+            "model_module": type(model).__module__,
+            "layer_modules": sorted({type(layer).__module__ for layer in layers}),
+            "layer_classes": sorted({f"{type(m).__module__}:{type(m).__qualname__}" for m in layers}),
+            "extractor_module": type(extractor).__module__,
+            "logits": logits,
+            "pipeline": {item["label"]: item["score"] for item in scores},
+            "pipeline_class": type(classify).__module__ + "." + type(classify).__name__,
+            "decided": decided[0]["label"],
+        }
+    return results
+
+
+# one fork per family, each with its own folder and remote-code cache: no family sees what another loaded
+for family, job in jobs["families"].items():
+    sys.stdout.flush()
+    if os.fork() == 0:
+        try:
+            os.chdir(job["cwd"])
+            transformers.dynamic_module_utils.HF_MODULES_CACHE = job["modules"]
+            results = load(job["models"])
+            leaked = sorted(m for m in sys.modules if m == "respira" or m.startswith("respira."))
+            found = {"family": family, "models": results, "leaked": leaked}
+            print("\nRESULT " + json.dumps(found), flush=True)  # after any prompt text
+        except BaseException:
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
+        os._exit(0)
+    if os.wait()[1]:
+        raise SystemExit(f"{family}: its process failed")
 """
 
 
@@ -161,10 +185,20 @@ def _expected_logits(folder: Path, samples: np.ndarray) -> np.ndarray:
         return model(**inputs).logits[0].numpy()
 
 
-def _load_without_respira(models: dict[str, str], wave_paths: tuple[Path, Path], env: dict, cwd: Path):
-    jobs = {"models": models, "wave": str(wave_paths[0]), "wav": str(wave_paths[1])}
+def _load_without_respira(
+    families: dict[str, dict[str, str]], wave_paths: tuple[Path, Path], env: dict, cwd: Path
+):
+    """Each family's models (name → Hub repo or folder) loaded by :data:`LOAD` in a process where respira
+    cannot be imported, each family in a fork of its own: what each load found, per family and name."""
+    jobs = {"wave": str(wave_paths[0]), "wav": str(wave_paths[1]), "families": {}}
+    for family, models in families.items():
+        (cwd / family).mkdir(parents=True)
+        jobs["families"][family] = {
+            "models": models,
+            "cwd": str(cwd / family),
+            "modules": str(cwd / family / "hf_modules"),
+        }
     env = {key: value for key, value in env.items() if key != "PYTHONPATH"}
-    env["HF_MODULES_CACHE"] = str(cwd / "hf_modules")
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_RESPIRA + LOAD, json.dumps(jobs)],
         env=env,
@@ -176,11 +210,16 @@ def _load_without_respira(models: dict[str, str], wave_paths: tuple[Path, Path],
         check=False,
     )
     assert result.returncode == 0, result.stderr[-5000:]
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, result.stdout[-2000:] + result.stderr[-2000:]
-    output = json.loads(lines[-1][len("RESULT ") :])
-    assert output["leaked"] == []
-    return output["models"]
+    outputs = [
+        json.loads(line[len("RESULT ") :])
+        for line in result.stdout.splitlines()
+        if line.startswith("RESULT ")
+    ]
+    assert [output["family"] for output in outputs] == list(families), (
+        result.stdout[-2000:] + result.stderr[-2000:]
+    )
+    assert all(output["leaked"] == [] for output in outputs)
+    return {output["family"]: output["models"] for output in outputs}
 
 
 def _check_loaded(loaded: dict, folder: Path, samples: np.ndarray) -> None:
@@ -446,18 +485,19 @@ def test_every_family_loads_from_the_hub_and_from_a_folder_without_respira(
         for family, repo in repos.items():
             push_run(run_dirs[family], repo, token="test-token")  # with_code is push's default
         assert hub.state.repos[repos["beats"]].commits  # pushed
-        env = hub_env(hub.url, tmp_path / "hf_home")
-        loaded, exports = {}, {}
-        # one fresh process per family (a family must not rely on another's registrations), loading the
-        # Hub copy, then the exported folder: each from its own shipped code (checked below), so the
-        # second load cannot borrow modules the first one imported
-        for family, repo in repos.items():
-            exports[family] = export_model(run_dirs[family], tmp_path / "exports" / family, with_code=True)
-            work = tmp_path / family
-            work.mkdir()
-            loaded[family] = _load_without_respira(
-                {"hub": repo, "folder": str(exports[family])}, wave[1:], env, work
-            )
+        exports = {
+            family: export_model(run_dirs[family], tmp_path / "exports" / family, with_code=True)
+            for family in FAMILIES
+        }
+        # a fork per family of a process that imported only torch and transformers (a family must not rely
+        # on another's registrations), loading the Hub copy, then the exported folder: each from its own
+        # shipped code (checked below), so the second load cannot borrow modules the first one imported
+        loaded = _load_without_respira(
+            {family: {"hub": repo, "folder": str(exports[family])} for family, repo in repos.items()},
+            wave[1:],
+            hub_env(hub.url, tmp_path / "hf_home"),
+            tmp_path / "loads",
+        )
     for family in FAMILIES:
         hub_load, folder_load = loaded[family]["hub"], loaded[family]["folder"]
         _check_loaded(hub_load, run_dirs[family], wave[0])

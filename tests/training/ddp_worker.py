@@ -1,4 +1,5 @@
-"""Run by test_distributed.py (1 process, or 2 under torchrun): a few steps with ADD; dump the losses."""
+"""Run by test_distributed.py under torchrun (2 processes; the test runs :func:`train_losses` itself for
+one): a few steps with ADD; dump the losses."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import torch
 
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from conftest import TINY_AST, tiny_model
+if __package__:  # imported by the test, which trains the one-process run itself
+    from .conftest import TINY_AST, tiny_model
+else:
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from conftest import TINY_AST, tiny_model
 
 
-def main(dataset_dir: str, output_dir: str, batch_size: int, result: str) -> None:
-    warnings.simplefilter("ignore")
+def train_losses(dataset_dir: str, output_dir: str, batch_size: int) -> tuple[RespiraTrainer, dict]:
+    """The trainer after 3 steps, and its logged losses and world size."""
     datasets.disable_progress_bars()
     torch.manual_seed(0)
     train = datasets.load_from_disk(dataset_dir)
@@ -41,9 +45,15 @@ def main(dataset_dir: str, output_dir: str, batch_size: int, result: str) -> Non
     model = tiny_model(TINY_AST, ast_length_policy="adapt")
     trainer = RespiraTrainer(model, args, train)
     trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return trainer, {"losses": losses, "world_size": args.world_size}
+
+
+def main(dataset_dir: str, output_dir: str, batch_size: int, result: str) -> None:
+    warnings.simplefilter("ignore")
+    trainer, found = train_losses(dataset_dir, output_dir, batch_size)
     if trainer.is_world_process_zero():
-        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-        Path(result).write_text(json.dumps({"losses": losses, "world_size": args.world_size}))
+        Path(result).write_text(json.dumps(found))
     # Nothing is left to compute: skip the interpreter's teardown, where gloo's threads occasionally
     # abort the process ("terminate called without an active exception"); destroying the process
     # group instead hung in about 1 run of 6.

@@ -158,21 +158,30 @@ def _group_views(model_args, args, splits, groups: np.ndarray) -> set[str]:
     return digests
 
 
+@pytest.fixture(scope="module")
+def shared_cross_fit(icbhi_splits, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """The arguments of a 3-group cross-fit sharing its views, its result and the rows its encoder embedded
+    (the two tests below read the same run)."""
+    args = training_args(tmp_path_factory.mktemp("shared_cross_fit"), threshold_source="cross_fit",
+                         threshold_folds=3, **SHARED_VIEWS)  # fmt: skip
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        rows = _count_encoded_rows(monkeypatch)
+        shared = cross_fit_thresholds(FROZEN, args, icbhi_splits, epochs=1.0)
+    return args, shared, sum(rows)
+
+
 def test_group_models_embed_each_distinct_view_once_with_the_unshared_result(
-    icbhi_splits, tmp_path: Path, monkeypatch
+    shared_cross_fit, icbhi_splits, monkeypatch
 ) -> None:
-    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3, **SHARED_VIEWS)
+    args, shared, shared_rows = shared_cross_fit
     pool = training_pool(icbhi_splits)
-    rows = _count_encoded_rows(monkeypatch)
-    shared = cross_fit_thresholds(FROZEN, args, icbhi_splits, epochs=1.0)
-    shared_rows = sum(rows)
     # the encoder ran once per distinct view: the pool's clean cycles and their augmented views once,
     # a view that appended a partner from a group's own patients once per distinct waveform
     assert shared_rows == len(_group_views(FROZEN, args, icbhi_splits, shared.groups))
 
     # the same cross-fit with every trainer embedding its own views (the store answers nothing)
+    rows = _count_encoded_rows(monkeypatch)
     monkeypatch.setattr(ViewStore, "views", lambda *a, **k: None)
-    rows.clear()
     unshared = cross_fit_thresholds(FROZEN, args, icbhi_splits, epochs=1.0)
     trained = [int((shared.groups != g).sum()) for g in range(3)]
     assert sum(rows) == sum(3 * n for n in trained) + len(pool)  # 3 views each, the held-out clean
@@ -182,12 +191,11 @@ def test_group_models_embed_each_distinct_view_once_with_the_unshared_result(
     assert unshared.choice.thresholds == pytest.approx(shared.choice.thresholds, abs=1e-6)
 
 
-def test_shared_views_never_carry_a_held_out_patient(icbhi_splits, tmp_path: Path) -> None:
+def test_shared_views_never_carry_a_held_out_patient(shared_cross_fit, icbhi_splits) -> None:
     # a group's augmented views draw partners from its own patients only: relabelling the last group's
     # cycles (which changes the partners the groups before it drew, and stored, for their views) leaves
     # the last group's probabilities as they were, although its model reuses what the others embedded
-    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3, **SHARED_VIEWS)
-    fitted = cross_fit_thresholds(FROZEN, args, icbhi_splits, epochs=1.0)
+    args, fitted, _ = shared_cross_fit
     pool = training_pool(icbhi_splits)
     held = fitted.groups == 2
     again = cross_fit_thresholds(FROZEN, args, _relabel_within_patients(icbhi_splits, pool, held), epochs=1.0)

@@ -37,14 +37,15 @@ def _run(command: list[str], tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_two_processes_reproduce_the_single_process_losses(icbhi_splits, tmp_path: Path) -> None:
+    from .ddp_worker import train_losses
+
     dataset_dir = tmp_path / "train"
     icbhi_splits["train"].save_to_disk(str(dataset_dir))
-    single, double = tmp_path / "single.json", tmp_path / "double.json"
-    _run([sys.executable, str(WORKER), str(dataset_dir), str(tmp_path / "one"), "8", str(single)], tmp_path)
+    double = tmp_path / "double.json"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     torchrun += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
     _run([*torchrun, str(WORKER), str(dataset_dir), str(tmp_path / "two"), "4", str(double)], tmp_path)
-    one, two = json.loads(single.read_text()), json.loads(double.read_text())
+    one, two = train_losses(str(dataset_dir), str(tmp_path / "one"), 8)[1], json.loads(double.read_text())
     assert (one["world_size"], two["world_size"]) == (1, 2)
     assert len(one["losses"]) == len(two["losses"]) == 3
     # step 1 checks the losses (auxiliary loss over the gathered global batch); steps 2-3 check that the
