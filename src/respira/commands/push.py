@@ -65,8 +65,5 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"pushed {args.run_dir} → {url}")
         if page is not None:
-            message = f"Upload the respira static page for {args.repo_id}"
-            space = push_space_folder(
-                page, args.repo_id, private=args.private, token=args.token, commit_message=message
-            )
+            space = push_space_folder(page, args.repo_id, private=args.private, token=args.token)
             print(f"pushed the static page as a Space → {space}")
