@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sys
 import warnings
 from collections.abc import Collection, Sequence
@@ -16,7 +15,7 @@ from transformers import HfArgumentParser
 from . import __version__
 from .commands import COMMANDS, register_all
 from .measured import with_note
-from .options import unrecognized
+from .options import HYPHEN_ALIAS, unrecognized
 from .utils.messages import one_line, run_warnings
 
 
@@ -29,7 +28,7 @@ class CommandLineError(Exception):
 
     def line(self) -> str:
         """``PROG: error: REASON (see PROG --help)``, each flag in one spelling."""
-        reason = _HYPHEN_ALIAS.sub(r"\1", one_line(self))
+        reason = HYPHEN_ALIAS.sub(r"\1", one_line(self))
         return f"{self.prog}: error: {reason} (see {self.prog} --help)"
 
 
@@ -48,7 +47,8 @@ class _Parser(HfArgumentParser):
         self.options: dict[str, argparse.Action] = {}  # every option string, in the order added
         self.positionals: dict[str, argparse.Action] = {}
         self.commands: dict[str, argparse.ArgumentParser] = {}
-        kwargs.setdefault("formatter_class", argparse.HelpFormatter)  # not HfArgumentParser's
+        formatter = argparse.RawDescriptionHelpFormatter if "epilog" in kwargs else argparse.HelpFormatter
+        kwargs.setdefault("formatter_class", formatter)  # not HfArgumentParser's; an epilog keeps its lines
         super().__init__(dataclass_types, **kwargs)
         self.field_names: set[str] = set()
         if recipe_fields:
@@ -103,9 +103,6 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
                 help="show full tracebacks on errors",
             )
     return parser
-
-
-_HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
 def _unknown_options(command: argparse.ArgumentParser | None, argv: Sequence[str]) -> list[str]:

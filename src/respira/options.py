@@ -8,9 +8,10 @@ import dataclasses
 import difflib
 import enum
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
@@ -20,6 +21,7 @@ from .data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 from .pretrained import DEFAULT_DETECTOR_NAME
 
 __all__ = [
+    "RUN_DIR_HELP",
     "SHARED_OPTIONS",
     "SWITCH",
     "AggregationOptions",
@@ -36,6 +38,9 @@ __all__ = [
     "options_of",
     "unrecognized",
 ]
+
+
+HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
 class OptionError(ValueError):
@@ -86,6 +91,10 @@ def onnx_export_option() -> Any:
     )
 
 
+RUN_DIR_HELP = (
+    "model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the name of a "
+    "detector respira ships (`respira detectors`)"
+)
 MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id"
 
 
@@ -162,54 +171,42 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, Mapping) else str(value)
 
 
-def _typed(name: str, options: Mapping[str, Any], value: Any) -> Any:
-    kind, choices, text = options.get("type"), options.get("choices"), _text(value)
-    try:
-        converted = text if kind is None else kind(text)
-    except (TypeError, ValueError):
-        kind_name = getattr(kind, "__name__", repr(kind))
-        raise OptionError(f"argument {name}: invalid {kind_name} value: {text!r}") from None
-    if choices is not None and converted not in choices:
-        listed = ", ".join(map(repr, choices))
-        raise OptionError(f"argument {name}: invalid choice: {converted!r} (choose from {listed})")
-    return converted
-
-
-def _value(name: str, options: Mapping[str, Any], value: Any) -> Any:
-    if options.get("type") is string_to_bool:
-        if not isinstance(value, bool):
-            raise OptionError(f"argument {name}: expected True or False, got {value!r}")
-        return value
-    if isinstance(value, (list, tuple)) and options.get("nargs") not in (None, "?"):
-        return [_typed(name, options, item) for item in value]
-    return _typed(name, options, ",".join(map(_text, value)) if isinstance(value, (list, tuple)) else value)
+class _Checker(HfArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise OptionError(HYPHEN_ALIAS.sub(r"\1", message))
 
 
 def checked_values(
     values: Mapping[str, Any],
-    specs: Iterable[tuple[Any, tuple[str, ...], dict[str, Any]]],
+    dataclass_types: Iterable[type],
     suggest: Callable[[str], list[str]] | None = None,
 ) -> dict[str, Any]:
-    """``values`` (name → Python value; ``None``: not given) converted and checked as parsing their flags
-    (:func:`option_specs`) does; :class:`OptionError` with the line ``respira`` prints for that mistake."""
-    flags = {}  # each spelling without hyphens → its flag
-    for _, names, options in specs:
+    """``values`` (name → Python value; ``None``: not given) parsed as their flags (of ``dataclass_types``'
+    fields) are; :class:`OptionError` with the line ``respira`` prints for that mistake."""
+    dataclass_types = list(dataclass_types)
+    flags = {}  # each spelling without hyphens → (dest, its spellings, add_argument keywords)
+    for _, names, options in option_specs(dataclass_types):
         dest, shown = options.get("dest") or names[0][2:], [name for name in names if "-" not in name[2:]]
         if names[0] == f"--{dest}":  # not a --no_field complement
             flags.update({name[2:]: (dest, "/".join(shown), options) for name in shown})
     given = {name: value for name, value in values.items() if value is not None}
-    unknown = [f"--{name}" for name in given if name not in flags]
-    if unknown:
+    if unknown := [f"--{name}" for name in given if name not in flags]:
         raise OptionError(unrecognized(unknown, [f"--{name}" for name in flags], suggest))
-    missing = [f"--{name}" for name, (_, _, options) in flags.items() if options.get("required")]
-    if missing := [name for name in missing if name[2:] not in given]:
-        raise OptionError(f"the following arguments are required: {', '.join(missing)}")
-    return {flags[name][0]: _value(*flags[name][1:], value) for name, value in given.items()}
+    argv = []
+    for name, value in given.items():
+        _, shown, options = flags[name]
+        if options.get("type") is string_to_bool and not isinstance(value, bool):
+            raise OptionError(f"argument {shown}: expected True or False, got {value!r}")
+        texts = [_text(item) for item in value] if isinstance(value, (list, tuple)) else [_text(value)]
+        many = options.get("nargs") not in (None, "?")
+        argv += [f"--{name}", *texts] if many else [f"--{name}={','.join(texts)}"]
+    parsed = vars(_Checker(dataclass_types, add_help=False).parse_args(argv))
+    return {flags[name][0]: parsed[flags[name][0]] for name in given}
 
 
 def options_from(dataclass_type: type, values: Mapping[str, Any]) -> Any:
     """``dataclass_type`` made of keyword ``values``, each checked as its flag is (:func:`checked_values`)."""
-    return dataclass_type(**checked_values(values, option_specs([dataclass_type])))
+    return dataclass_type(**checked_values(values, [dataclass_type]))
 
 
 @dataclasses.dataclass

@@ -13,6 +13,7 @@ They are test fixtures only, never shown to users as examples: a real card comes
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,8 @@ import torch
 
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.hub import card_data_from_run_dir, render_model_card
+from respira.hub.card_render import _template
+from respira.hub.card_results import read_site_fit, site_fit_context
 from respira.hub.remote_code import remote_code_files
 from respira.labels import MULTI_LABEL
 from respira.models.encoders import get_encoder_spec
@@ -233,3 +236,10 @@ def generate(output_root: Path) -> list[Path]:
         path.write_text(render_example(name, example), encoding="utf-8")
         written.append(path)
     return written
+
+
+def site_card_section(folder: Path, *, base_folder: Path | None = None) -> str:
+    """The template's ``site_fit`` block for ``folder``'s ``site_fit.json`` alone."""
+    template = _template()
+    context = template.new_context(site_fit_context(read_site_fit(folder), base_folder))
+    return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks["site_fit"](context)))

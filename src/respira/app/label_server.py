@@ -22,8 +22,6 @@ from .serving import PageServer, check_address
 if TYPE_CHECKING:
     from .labelling import LabelSession
 
-__all__ = ["PAGE_FILES", "LabelOptions", "LabelServer", "label_server"]
-
 PAGE_FILES: dict[str, tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/label.js": ("label.js", "text/javascript; charset=utf-8"),
@@ -48,9 +46,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, value: Any) -> None:
-        self._send(json.dumps(value).encode(), "application/json")
-
     def _refuse(self, status: HTTPStatus, text: str) -> None:
         self._send(text.encode(), "text/plain; charset=utf-8", status)
 
@@ -62,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
                 name, kind = PAGE_FILES[path]
                 self._send(resources.files(__package__).joinpath("label_page", name).read_bytes(), kind)
             elif path == "/api/state":
-                self._json(session.state())
+                self._send(json.dumps(session.state()).encode(), "application/json")
             elif (match := _MEDIA.match(path)) and (match[1] == "audio") == (match[3] == "wav"):
                 at = int(match[2])
                 if at >= len(session.table.rows):
@@ -97,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("POST %s failed", path)
             self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, f"not saved: {one_line(error)}")
             return
-        self._json(session.state())
+        self._send(json.dumps(session.state()).encode(), "application/json")
 
 
 class LabelServer(PageServer):

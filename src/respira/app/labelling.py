@@ -17,22 +17,15 @@ import numpy as np
 
 from ..audio.decoding import audio_header, read_audio
 from ..audio.wav import encode_wav
-from ..core.decision import config_field, thresholds_of
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..core.decision import thresholds_of
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
 from ..data.labels_csv import ANSWERS, LabelsTable
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
 
-__all__ = ["SPECTROGRAM_TOP", "LabelSession", "Prepared"]
-
 SPECTROGRAM_TOP = 4000.0
 """The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it)."""
-FRAMES_PER_SECOND = 100
-FFT_SECONDS = 0.032
-DYNAMIC_RANGE_DB = 80.0
-KEEP_PREPARED = 4
 
 
 @dataclass(frozen=True)
@@ -47,23 +40,16 @@ class Prepared:
 
 
 def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
-    """The spectrogram of ``waveform`` as a PNG, 0 Hz to :data:`SPECTROGRAM_TOP`, in dB."""
+    """The mel spectrogram ``respira predict --plot`` draws, as a PNG from 0 Hz to :data:`SPECTROGRAM_TOP`."""
     from matplotlib import colormaps
     from PIL import Image
 
-    n_fft = int(2 ** np.ceil(np.log2(FFT_SECONDS * rate)))
-    hop = max(1, rate // FRAMES_PER_SECOND)
-    padded = np.pad(waveform.astype(np.float32), (n_fft // 2, n_fft // 2))
-    if padded.shape[0] < n_fft:
-        padded = np.pad(padded, (0, n_fft - padded.shape[0]))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    spectrum = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1))
-    top = min(int(SPECTROGRAM_TOP / (rate / n_fft)) + 1, spectrum.shape[1])
-    decibels = 20 * np.log10(spectrum[:, :top].T[::-1] + 1e-10)
-    peak = float(decibels.max())
-    scaled = np.clip((decibels - (peak - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB, 0, 1)
+    from ..reports.spectrogram import TOP_DB, mel_spectrogram_db
+
+    spectrogram = mel_spectrogram_db(waveform, rate)
+    shown = spectrogram.db[spectrogram.frequency_edges[:-1] < SPECTROGRAM_TOP][::-1]
     colours = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    image = Image.fromarray(colours[(scaled * 255).astype(np.uint8)], "RGB")
+    image = Image.fromarray(colours[((shown / TOP_DB + 1) * 255).astype(np.uint8)], "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
@@ -79,8 +65,7 @@ class LabelSession:
         self.detector = detector
         self.model = model
         self.minimum_units = minimum_units
-        self.rate = int(config_field(detector.config, "sampling_rate"))
-        self.window, self.hop = DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
+        self.rate = detector.sampling_rate
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
         self.events: list[MarkedEvent] = []
@@ -117,32 +102,24 @@ class LabelSession:
         waveform = read_audio(row.path, self.rate, name=row.file)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a recording the model cannot judge is labelled all the same
-            predicted = self.detector.predict(waveform, self.rate, window=self.window, hop=self.hop)
+            predicted = self.detector.predict(waveform, self.rate)
         windows = [
             {name: round(float(window[name]), 4) for name in ("start", "end", *MULTI_LABEL_NAMES)}
             for window in predicted.rows
         ]
         wav = encode_wav(np.clip(waveform, -1.0, 1.0), self.rate, "PCM_16")
         png = spectrogram_png(waveform, self.rate)
-        seconds = time.perf_counter() - started
-        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, seconds)
+        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, time.perf_counter() - started)
 
     def prepared(self, at: int) -> Future[Prepared]:
         """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""
         with self.lock:
             if at not in self._prepared:
                 self._prepared[at] = self._pool.submit(self._prepare, at)
-                for old in list(self._prepared)[:-KEEP_PREPARED]:
+                for old in list(self._prepared)[:-4]:  # the last four kept
                     if old != at:
                         self._prepared.pop(old)
             return self._prepared[at]
-
-    def prefetch_after(self, at: int) -> None:
-        """Start preparing the recording the page will show after ``at``."""
-        following = [other for other in self.pending() if other != at and other not in self.skipped]
-        later = [other for other in following if other > at] or following
-        if later:
-            self.prepared(later[0])
 
     # ------------------------------------------------------------------ what the page reads
     def state(self) -> dict[str, Any]:
@@ -154,7 +131,9 @@ class LabelSession:
                 state["recording"] = None
                 return state
             row = self.table.rows[at]
-        self.prefetch_after(at)
+        following = [other for other in self.pending() if other != at and other not in self.skipped]
+        if later := [other for other in following if other > at] or following:
+            self.prepared(later[0])  # the recording the page will show next
         try:
             prepared = self.prepared(at).result()
         except Exception as error:  # a recording that does not decode: said in the page, answerable (P, S)

@@ -12,8 +12,6 @@ from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, Thread
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["ISOLATION_HEADERS", "PageServer", "app_server", "check_address"]
-
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",

@@ -16,23 +16,15 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..labels import MULTI_LABEL
 from ..utils.files import staged_folder
-from ..utils.messages import one_line
 
-__all__ = [
-    "ORT_WEB_FILES",
-    "ORT_WEB_VERSION",
-    "PAGE_FILES",
-    "TABLE_RATES",
-    "ort_web_folder",
-    "resampler_tables",
-    "write_web_page",
-]
+if TYPE_CHECKING:
+    from ..models.respira import RespiraConfig
 
 ORT_WEB_VERSION = "1.30.0"
 """The onnxruntime-web release the page ships (npm registry, pinned)."""
@@ -86,12 +78,12 @@ def resampler_tables(rate: int, target: int) -> dict[str, Any]:
     }
 
 
-def _lowpass(config: dict[str, Any]) -> dict[str, Any] | None:
+def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
     from scipy import signal
 
     from ..audio.dsp import input_preprocessing
 
-    options = input_preprocessing(_Attributes(config))
+    options = input_preprocessing(config)
     if "lowpass_cutoff" not in options:
         return None
     sos = signal.butter(
@@ -106,38 +98,32 @@ def _lowpass(config: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-class _Attributes(dict):
-    def __getattr__(self, name: str) -> Any:
-        return self.get(name)
-
-
-def _events(config: dict[str, Any]) -> dict[str, Any]:
+def _events(config: RespiraConfig) -> dict[str, Any]:
     from ..core.events import FRAME_HOP_SECONDS, event_settings_of
     from ..inference.event_detection import chunk_sizes
 
-    attributes = _Attributes(config)
-    chunk, margin = chunk_sizes(attributes)
+    chunk, margin = chunk_sizes(config)
     return {
-        "rate": int(config["sampling_rate"]),
+        "rate": config.sampling_rate,
         "chunk": chunk,
         "margin": margin,
         "frame_hop": FRAME_HOP_SECONDS,
-        "settings": event_settings_of(attributes).to_dict(),
+        "settings": event_settings_of(config).to_dict(),
     }
 
 
-def _settings(config: dict[str, Any], frame_samples: int, name: str) -> dict[str, Any]:
+def _settings(config: RespiraConfig, frame_samples: int, name: str) -> dict[str, Any]:
     from ..audio import checks
     from ..core import windows
     from ..core.decision import thresholds_of
 
-    rate = int(config["sampling_rate"])
+    rate = config.sampling_rate
     window, hop = windows.window_samples(windows.DEFAULT_WINDOW_SECONDS, windows.DEFAULT_HOP_SECONDS, rate)
     return {
         "name": name,
         "rate": rate,
-        "id2label": {str(k): v for k, v in config["id2label"].items()},
-        "problem_type": config.get("problem_type"),
+        "id2label": {str(k): v for k, v in config.id2label.items()},
+        "problem_type": config.problem_type,
         "thresholds": list(thresholds_of(config)),
         "window": window,
         "hop": hop,
@@ -146,8 +132,8 @@ def _settings(config: dict[str, Any], frame_samples: int, name: str) -> dict[str
         "frame_samples": frame_samples,
         "lowpass": _lowpass(config),
         "events": _events(config),
-        "aggregation": config.get("recording_aggregation") or windows.DEFAULT_AGGREGATION,
-        "top_k": config.get("recording_top_k") or windows.DEFAULT_TOP_K,
+        "aggregation": config.recording_aggregation or windows.DEFAULT_AGGREGATION,
+        "top_k": config.recording_top_k or windows.DEFAULT_TOP_K,
         "checks": {
             "silent_rms": checks.SILENT_RMS,
             "clipped_fraction": checks.CLIPPED_FRACTION,
@@ -187,11 +173,15 @@ def write_web_page(
     model: str | Path, output_dir: str | Path, *, overwrite: bool = False, name: str | None = None
 ) -> Path:
     """Write the static page of ``model`` to ``output_dir``; ``name``: what the page calls the model."""
+    from ..hub.loading import check_model_folder
+    from ..hub.onnx import onnx_model_folder
+    from ..models.respira import RespiraConfig
     from ..pretrained import check_not_shipped
 
     output_dir = Path(output_dir)
     check_not_shipped(output_dir, "write a page in it: give another output folder")
-    folder = _model_folder(str(model))
+    folder = onnx_model_folder(model)
+    check_model_folder(folder, weights=("model.onnx", "model.safetensors"))
     ort_web = ort_web_folder()
     missing = [file for file in ORT_WEB_FILES if not (ort_web / file).is_file()]
     if missing:
@@ -201,8 +191,8 @@ def write_web_page(
             f"or set {ORT_WEB_ENV}"
         )
     name = name or Path(str(model)).name
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if config.get("problem_type") != MULTI_LABEL:
+    config = RespiraConfig.from_pretrained(folder)
+    if config.problem_type != MULTI_LABEL:
         raise ValueError(f"{model}: the page decides crackle and wheeze flags: a multi-label model only")
     if (folder / "model.onnx").is_file():
         return _write(folder, output_dir, ort_web, config, name, overwrite)
@@ -213,26 +203,8 @@ def write_web_page(
         return _write(exported, output_dir, ort_web, config, name, overwrite)
 
 
-def _model_folder(model: str) -> Path:
-    """The folder of ``model`` here, a Hub id's ``config.json`` and ``model.onnx`` downloaded."""
-    from ..hub.loading import ModelLoadError, check_model_folder, resolve_model_name
-
-    folder = resolve_model_name(model)
-    if folder is None:
-        from huggingface_hub import snapshot_download
-
-        try:
-            folder = Path(snapshot_download(model, allow_patterns=["config.json", "model.onnx"]))
-        except Exception as error:
-            raise ModelLoadError(f"cannot download {model}: {one_line(error)}") from None
-        if not (folder / "model.onnx").is_file():
-            raise ModelLoadError(f"{model} has no model.onnx: push it with --onnx")
-    check_model_folder(folder, weights=("model.onnx", "model.safetensors"))
-    return folder
-
-
 def _write(
-    folder: Path, output_dir: Path, ort_web: Path, config: dict[str, Any], name: str, overwrite: bool
+    folder: Path, output_dir: Path, ort_web: Path, config: RespiraConfig, name: str, overwrite: bool
 ) -> Path:
     import onnxruntime
 

@@ -1,5 +1,5 @@
-"""One module per ``respira`` sub-command: ``register(subparsers, line)`` adds its parser with
-``handler=run``, which calls the package function doing the work."""
+"""One module per ``respira`` sub-command: ``register(subparsers, line)`` adds its parser, whose
+``handler`` is the module's ``run``, which calls the package function doing the work."""
 
 from __future__ import annotations
 
@@ -60,4 +60,6 @@ def register_all(subparsers: argparse._SubParsersAction, load: Collection[str] |
         if load is not None and name not in load:
             subparsers.add_parser(name, help=lines[name])
         else:
-            importlib.import_module(f".{module_name}", __name__).register(subparsers, lines[name])
+            module = importlib.import_module(f".{module_name}", __name__)
+            module.register(subparsers, lines[name])
+            subparsers.choices[name].set_defaults(handler=module.run)

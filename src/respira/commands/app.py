@@ -22,11 +22,9 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         help=line,
         description="Serve MODEL's static page (it runs model.onnx in the browser) on this machine.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[AppOptions],
     )
     add_model_argument(parser, help="model folder, exported ONNX folder, a shipped detector's name or Hub id")
-    parser.set_defaults(handler=run)
 
 
 @dataclass(kw_only=True)

@@ -21,7 +21,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.add_argument("family", choices=("beats", "efficientat"))
     parser.add_argument("checkpoint", help="the original .pt file (read with torch.load(weights_only=True))")
     parser.add_argument("output_dir", help="folder to write config.json + model.safetensors into")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "demo", dataclass_types=[DemoOptions], help=line, recipe_fields=DATACLASSES
     )
-    parser.set_defaults(handler=run, accepts_overrides=True)
+    parser.set_defaults(accepts_overrides=True)
 
 
 def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:

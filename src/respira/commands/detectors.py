@@ -6,14 +6,13 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
-    parser = subparsers.add_parser(
+    subparsers.add_parser(
         "detectors",
         help=line,
         description="List the detectors installed with respira: name (any command's MODEL, and "
         "respira.Detector.from_pretrained(name)), the corpora its training record says it learnt from, "
         "and its folder.",
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

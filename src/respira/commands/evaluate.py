@@ -47,14 +47,12 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Score a model on a split of the ICBHI dataset built from --data_dir; print the "
         "headline scores and write metrics and plots.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[*evaluate_options(), AggregationOptions],
     )
     add_model_argument(parser)
     parser.add_argument(
         "--thresholds", type=float, nargs=2, metavar=("CRACKLE", "WHEEZE"), help=THRESHOLDS_HELP
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> Path:

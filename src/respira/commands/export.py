@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from ..options import SWITCH, onnx_export_option, option
+from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option, option
 
 
 @dataclass(kw_only=True)
@@ -34,13 +34,8 @@ class ExportOptions:
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser("export", dataclass_types=[ExportOptions], help=line)
-    parser.add_argument(
-        "run_dir",
-        help="model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the "
-        "name of a detector respira ships (`respira detectors`)",
-    )
+    parser.add_argument("run_dir", help=RUN_DIR_HELP)
     parser.add_argument("output_dir", help="folder to create")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -34,11 +34,10 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         "site head), judge the choice by nested patient-wise cross-validation, and write the fitted model "
         "folder when it is shown to beat the model as is and all-normal out of sample.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[options := fit_site_options()],
     )
     add_model_argument(parser)
-    parser.set_defaults(handler=run, options_type=options)
+    parser.set_defaults(options_type=options)
 
 
 def report(result) -> int:

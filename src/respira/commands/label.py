@@ -24,14 +24,12 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Serve a page that shows each unlabelled recording of ARCHIVE's labels file with the "
         "model's opinion, and writes each answer and marked event at once.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[LabelOptions],
     )
     add_model_argument(parser)
     parser.add_argument(
         "archive", metavar="ARCHIVE", help="the folder of the recordings and their labels.csv"
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -125,12 +125,10 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Predict crackles and wheezes over sliding windows of audio files, or over the "
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[PredictOptions, AggregationOptions],
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
-    parser.set_defaults(handler=run)
 
 
 def check_plot_dir(folder: str | Path) -> Path:

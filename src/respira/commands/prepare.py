@@ -33,7 +33,6 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         help=f"{_takes('patient_split_fractions')}, split_strategy patient: the shares of the data (default "
         "0.6,0.2,0.2; a 0 leaves that split out)",
     )
-    parser.set_defaults(handler=run)
 
 
 def prepare_options() -> type:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from ..options import SWITCH, onnx_export_option
+from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option
 
 
 @dataclass(kw_only=True)
@@ -37,13 +37,8 @@ class PushOptions:
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser("push", dataclass_types=[PushOptions], help=line)
-    parser.add_argument(
-        "run_dir",
-        help="model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the "
-        "name of a detector respira ships (`respira detectors`)",
-    )
+    parser.add_argument("run_dir", help=RUN_DIR_HELP)
     parser.add_argument("repo_id", help="model repository, e.g. your-name/respira-ast-icbhi")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -70,8 +65,5 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"pushed {args.run_dir} → {url}")
         if page is not None:
-            message = f"Upload the respira static page for {args.repo_id}"
-            space = push_space_folder(
-                page, args.repo_id, private=args.private, token=args.token, commit_message=message
-            )
+            space = push_space_folder(page, args.repo_id, private=args.private, token=args.token)
             print(f"pushed the static page as a Space → {space}")

@@ -76,14 +76,12 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Screen every recording of a folder, a list of paths or a datasets audio dataset with "
         "a detector; one or several processes (accelerate launch), resumable after a crash.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[ScreenOptions, AggregationOptions],
     )
     add_model_argument(parser)
     parser.add_argument(
         "source", metavar="SOURCE", help="folder, .txt/.csv list of paths, or a datasets dataset"
     )
-    parser.set_defaults(handler=run)
 
 
 def _bar(total: float, unit: str) -> Any:

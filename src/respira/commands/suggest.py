@@ -27,11 +27,9 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Run the model once over an archive of a site's recordings and write a labels.csv "
         "listing the patients (or recordings) to label next, in order, each with its reason.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[SuggestOptions],
     )
     add_model_argument(parser)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,13 +35,12 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Train a model: the options come from a YAML recipe, from --field value flags, or both.",
         usage=USAGE,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument(
         "recipe", nargs="?", metavar="RECIPE.yaml", help="a recipe (optional), e.g. recipes/*.yaml"
     )
-    parser.set_defaults(handler=run, accepts_overrides=True)
+    parser.set_defaults(accepts_overrides=True)
 
 
 def run(args: argparse.Namespace) -> TrainedRun:

@@ -222,16 +222,15 @@ class MissingMetadataWarning(UserWarning):
     """The diagnosis or demographics file has no entry for some patients: their values are null."""
 
 
-def read_icbhi_index(data_dir: str | Path, *, strict: bool = False) -> pd.DataFrame:
+def read_icbhi_index(data_dir: str | Path) -> pd.DataFrame:
     """Every cycle of an ICBHI corpus, one row each (no audio read); the published counts checked on the
-    complete database. Split entries missing from the folder: one :class:`PartialCorpusWarning` (``strict``:
-    an error)."""
-    return index_from_layout(locate_corpus(data_dir), strict=strict)
+    complete database. Split entries missing from the folder: one :class:`PartialCorpusWarning`."""
+    return index_from_layout(locate_corpus(data_dir))
 
 
-def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataFrame:
+def index_from_layout(layout: CorpusLayout) -> pd.DataFrame:
     names = {stem: RecordingName.parse(stem) for stem in layout.annotation_files}
-    splits = _match_split_entries(layout, names, strict=strict)
+    splits = _match_split_entries(layout, names)
     diagnoses = read_diagnoses(layout.diagnosis_file) if layout.diagnosis_file else {}
     demographics = read_demographics(layout.demographics_file) if layout.demographics_file else {}
     patients = {name.patient_id for name in names.values()}
@@ -276,9 +275,7 @@ def _warn_unlisted_patients(
     )
 
 
-def _match_split_entries(
-    layout: CorpusLayout, names: dict[str, RecordingName], *, strict: bool
-) -> dict[str, str]:
+def _match_split_entries(layout: CorpusLayout, names: dict[str, RecordingName]) -> dict[str, str]:
     if layout.split_file is None:
         return {}
     entries: dict[tuple[int, str, str, str], SplitEntry] = {}
@@ -303,14 +300,13 @@ def _match_split_entries(
         splits[stem] = entry.split
     if entries:
         first = min(entries.values(), key=lambda e: e.line)
-        message = (
+        warnings.warn(
             f"{layout.split_file}:{first.line}: names recording {first.name.stem!r}, which is not in "
             f"{layout.recordings_dir}; {len(entries)} split entr{'y' if len(entries) == 1 else 'ies'} "
-            "name recordings that are not in this folder"
+            f"name recordings that are not in this folder (using the {len(names)} that are)",
+            PartialCorpusWarning,
+            stacklevel=3,
         )
-        if strict:
-            raise CorpusFormatError(layout.split_file, message.split(": ", 1)[1], line=first.line)
-        warnings.warn(f"{message} (using the {len(names)} that are)", PartialCorpusWarning, stacklevel=3)
     return splits
 
 

@@ -19,19 +19,6 @@ _EXPORTS = {  # each public name → the module that defines it
     "render_model_card": "card_render",
 }
 
-__all__ = [
-    "EXPORTED_FILES",
-    "MODEL_CARD_TEMPLATE",
-    "HubConnectionError",
-    "ModelLoadError",
-    "RespiraModelCardData",
-    "card_data_from_run_dir",
-    "check_model_folder",
-    "export_model",
-    "load_model",
-    "push_run",
-    "render_folder_card",
-    "render_model_card",
-]
+__all__ = list(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

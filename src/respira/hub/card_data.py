@@ -25,17 +25,8 @@ from .card_results import (
 )
 from .hub_errors import is_hub_origin, is_hub_repo_id
 
-__all__ = [
-    "ARCHITECTURE_KEYS",
-    "AUX_LOSS_NAMES",
-    "HYPERPARAMETERS",
-    "NOT_METRICS",
-    "TRAINER_STATE_FACTS",
-    "RespiraModelCardData",
-]
-
 TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "best_global_step")
-"""What the card says of a ``trainer_state.json`` besides its log (or of ``build_record.json``'s copy)."""
+"""What the card says of a ``trainer_state.json`` besides its log (``scripts/_build.py`` keeps them)."""
 
 AUX_LOSS_NAMES: dict[str, str] = {
     "contrastive_tuple": "contrastive-tuple",
@@ -57,7 +48,6 @@ HYPERPARAMETERS: dict[str, str] = {
     "gradient_accumulation_steps": "gradient accumulation steps",
     "weight_decay": "weight decay",
     "lr_scheduler_type": "learning-rate schedule",
-    "warmup_ratio": "warm-up ratio",
     "warmup_steps": "warm-up steps",
     "optim": "optimizer",
     "max_grad_norm": "gradient clipping (max norm)",
@@ -68,7 +58,6 @@ HYPERPARAMETERS: dict[str, str] = {
     "aux_input": "auxiliary loss input",
     "batch_sampler": "batch sampler",
     "group_by_key": "grouping key (group_by_metadata)",
-    "samples_per_group": "samples per group",
     "augmentation": "waveform augmentation",
     "concat_same_label": "same-label concatenation probability",
     "concat_classes": "concatenation classes",
@@ -182,24 +171,19 @@ class RespiraModelCardData(CardData):
     # ------------------------------------------------------------------ filling
     def set_model_config(self, config: Any) -> None:
         """Labels, problem type, encoder and architecture from a :class:`~respira.RespiraConfig`."""
-        self.problem_type = getattr(config, "problem_type", None) or SINGLE_LABEL
-        id2label = getattr(config, "id2label", None) or {}
-        self.id2label = {int(k): str(v) for k, v in id2label.items()}
-        encoder_config = getattr(config, "encoder_config", None)
-        if isinstance(encoder_config, Mapping):
-            self.encoder_type = encoder_config.get("model_type")
-        elif encoder_config is not None:
-            self.encoder_type = getattr(encoder_config, "model_type", None)
+        self.problem_type = config.problem_type
+        self.id2label = {int(k): str(v) for k, v in config.id2label.items()}
+        self.encoder_type = config.encoder_config.model_type
         adapts_length = self.encoder is not None and self.encoder.fit_config_to_frames is not None
         self.architecture = {
-            key: getattr(config, key, None)
+            key: getattr(config, key)
             for key in ARCHITECTURE_KEYS
             if key != "ast_length_policy" or adapts_length  # only encoders that adapt to the length
         }
         self.recording_rule = aggregation_of(config)
         if has_tuned_thresholds(config):
             self.set_thresholds(thresholds_of(config), tuned=True)
-        self._set_encoder_source(getattr(config, "encoder_name_or_path", None))
+        self._set_encoder_source(config.encoder_name_or_path)
 
     def _set_encoder_source(self, source: str | None) -> None:
         if source:
@@ -291,8 +275,6 @@ class RespiraModelCardData(CardData):
         for key in ("num_train_epochs", "train_batch_size", "max_steps"):
             value = values.get(key)
             if value and key not in self.hyperparameters:
-                if key == "train_batch_size" and "per_device_train_batch_size" in self.hyperparameters:
-                    continue
                 self.hyperparameters[key] = value
         history = [entry for entry in values.get("log_history") or [] if isinstance(entry, Mapping)]
         for key, summary_key in (("step", "global_step"), ("epoch", "epoch")):

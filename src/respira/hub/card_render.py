@@ -21,7 +21,7 @@ from ..data import corpus
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
-from ..pretrained import BUILD_RECORD, SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
+from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_score
@@ -38,30 +38,22 @@ from .card_results import (
 from .checksums import read_checksums
 from .loading import check_model_folder
 
-__all__ = [
-    "MODEL_CARD_TEMPLATE",
-    "card_data_from_run_dir",
-    "render_folder_card",
-    "render_model_card",
-    "site_card_section",
-]
-
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 
 _CONDITIONAL: dict[str, tuple[str, Any]] = {  # options that only matter when another one is set
-    **dict.fromkeys(("group_by_key", "samples_per_group"), ("batch_sampler", "group_by_metadata")),
     **dict.fromkeys(("aux_loss_weight", "aux_loss_options", "aux_input"), ("aux_loss", bool)),
     **dict.fromkeys(
         ("two_stage_rounds", "head_epochs", "head_learning_rate"), ("schedule", "contrastive_two_stage")
     ),
     **dict.fromkeys(("threshold_folds", "threshold_aggregation"), ("threshold_source", "cross_fit")),
     "concat_classes": ("concat_same_label", bool),
+    "group_by_key": ("batch_sampler", "group_by_metadata"),  # the template reads it; no row
     "mil_pooling": ("mil_weight", bool),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "concat_same_label", "warmup_steps", "lora_r"),
-    *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
+    *("label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
     "mil_weight",
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
@@ -210,16 +202,6 @@ def _template() -> Any:
     )
 
 
-def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
-    """The template's ``site_fit`` block for ``folder`` (``base_folder``: the base model's folder)."""
-    record = read_site_fit(folder)
-    if record is None:
-        raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
-    template = _template()
-    context = template.new_context(site_fit_context(record, base_folder))
-    return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks["site_fit"](context)))
-
-
 def render_model_card(card_data: RespiraModelCardData) -> ModelCard:
     """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the packaged template."""
     text = _template().render(card_data=card_data.to_yaml(), **template_context(card_data))
@@ -252,8 +234,7 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=())
     card = RespiraModelCardData(model_id=model_id)
-    card_config = RespiraConfig.from_pretrained(run_dir)
-    card.set_model_config(card_config)
+    card.set_model_config(RespiraConfig.from_pretrained(run_dir))
     build = _read_json(run_dir / BUILD_RECORD)
     build = build if isinstance(build, Mapping) else None
     state = _read_json(run_dir / "trainer_state.json")

@@ -22,26 +22,6 @@ from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .checksums import sha256_of
 
-__all__ = [
-    "CURVE_FIGURE",
-    "CURVE_FILE",
-    "FIT_EVIDENCE",
-    "HUB_METRIC_ID",
-    "NESTED_CV_FILE",
-    "ExternalValidation",
-    "StaleEvaluationWarning",
-    "eval_results_on_test",
-    "external_eval_results",
-    "external_validations",
-    "held_out_titles",
-    "metric_rows",
-    "per_seed_rows",
-    "read_site_fit",
-    "scored_model",
-    "site_eval_results",
-    "site_fit_context",
-]
-
 MODEL_INDEX_METRICS = {  # the test metrics in ``model-index`` (and the per-seed table)
     "icbhi_score": "ICBHI score",
     "specificity": "Specificity",
@@ -54,7 +34,6 @@ HUB_METRIC_ARGS: dict[str, dict[str, Any]] = {
     "sensitivity": {"labels": ["crackle", "wheeze", "both"], "average": "micro"},
     "icbhi_score": {"average": "icbhi", "mean_of": ["specificity", "sensitivity"]},
 }
-ALL_NORMAL_METRIC = "All-normal baseline (%)"
 SITE_SPLITS = {  # the model-index split of each protocol
     "in domain": "patient-wise cross-validation",
     "held out": "all",
@@ -181,7 +160,7 @@ def site_eval_results(verdicts: list[SiteVerdict]) -> list[EvalResult]:
         name = f"{protocol} ICBHI-style score per {verdict.unit.removesuffix('s')} (%)"
         results.append(_eval_result(dataset, split, name, verdict.score, args))
         baseline = {"baseline": "all_normal"}
-        results.append(_eval_result(dataset, split, ALL_NORMAL_METRIC, verdict.all_normal, baseline))
+        results.append(_eval_result(dataset, split, "All-normal baseline (%)", verdict.all_normal, baseline))
     return results
 
 

@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from ..utils.files import write_text_atomic
 from .hub_errors import ModelLoadError
 
-__all__ = [
-    "CHECKSUMMED_FILES",
-    "CHECKSUM_FILE",
-    "read_checksums",
-    "sha256_of",
-    "verify_checksum",
-    "verify_hub_file",
-    "write_checksums",
-]
-
 CHECKSUM_FILE = "checksums.sha256"
 CHECKSUMMED_FILES: tuple[str, ...] = ("model.safetensors", "model.onnx", "adapter/adapter_model.safetensors")
 """The weight files an export lists in ``checksums.sha256`` (those it holds)."""
-_BLOCK = 1 << 20
 
 
 def sha256_of(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, as lower-case hex."""
-    digest = hashlib.sha256()
+    from huggingface_hub.utils.sha import sha_fileobj
+
     with Path(path).open("rb") as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha_fileobj(handle).hex()
 
 
 def write_checksums(folder: str | Path, names: Iterable[str] = CHECKSUMMED_FILES) -> dict[str, str]:

@@ -13,8 +13,6 @@ import ast
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["Closure", "EntryFilter", "bound_names", "code_closure", "is_docstring", "shipped_source"]
-
 
 @dataclass(frozen=True)
 class EntryFilter:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
-from ..utils.files import check_folder_target, staged_folder
+from ..utils.files import check_folder_target, is_occupied, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card
 from .card_results import FIT_EVIDENCE
@@ -21,9 +21,7 @@ from .loading import (
     strict_from_pretrained,
 )
 from .onnx import ONNX_FILE, export_onnx
-from .remote_code import check_remote_code, code_size, remote_code_files, write_remote_code
-
-__all__ = ["EXPORTED_FILES", "export_model", "model_folder"]
+from .remote_code import code_size, remote_code_files, write_remote_code
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -40,23 +38,6 @@ def model_folder(name: str | Path) -> Path:
     folder = local_model_folder(name) or Path(name).expanduser()
     check_model_folder(folder, weights=(WEIGHTS,))
     return folder
-
-
-def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
-    check_not_shipped(output_dir, "export into it: give another output folder")
-    output, run = output_dir.resolve(), run_dir.resolve()
-    if output.is_relative_to(run) or run.is_relative_to(output):
-        raise ValueError(
-            f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
-        )
-    check_folder_target(output_dir)  # a file where a parent folder should be
-    if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"{output_dir} exists and is not a folder; pass overwrite=True to replace it"
-            )
-    elif output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(_not_empty(output_dir))
 
 
 def _not_empty(output_dir: Path) -> str:
@@ -87,7 +68,6 @@ def export_model(
     *,
     overwrite: bool = False,
     model_id: str | None = None,
-    verify: bool = True,
     with_code: bool | None = None,
     onnx: bool | None = None,
 ) -> Path:
@@ -96,16 +76,23 @@ def export_model(
     records.
 
     ``output_dir`` non-empty raises ``FileExistsError`` unless ``overwrite``. ``model_id`` goes into the
-    card's usage examples; ``verify`` loads the export with the Auto classes first; ``with_code`` ships the
-    model's code for ``trust_remote_code=True`` and ``onnx`` writes ``model.onnx`` (``None``: as ``run_dir``
-    has them)."""
+    card's usage examples; ``with_code`` ships the model's code for ``trust_remote_code=True`` and ``onnx``
+    writes ``model.onnx`` (``None``: as ``run_dir`` has them). The export must load with the Auto classes."""
     from ..models import RespiraConfig, RespiraForAudioClassification
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
     run_dir = model_folder(run_dir)
     check_weights_file(run_dir / WEIGHTS)  # a damaged file is named here, not as a staging copy
     output_dir = Path(output_dir).expanduser()
-    _check_output_dir(output_dir, run_dir, overwrite)
+    check_not_shipped(output_dir, "export into it: give another output folder")
+    output, run = output_dir.resolve(), run_dir.resolve()
+    if output.is_relative_to(run) or run.is_relative_to(output):
+        raise ValueError(
+            f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
+        )
+    check_folder_target(output_dir)  # a file where a parent folder should be
+    if is_occupied(output_dir) and not overwrite:
+        raise FileExistsError(_not_empty(output_dir))
     card_data = card_data_from_run_dir(run_dir, model_id=model_id)
     if with_code is None:
         with_code = "auto_map" in json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))  # checked above
@@ -141,8 +128,5 @@ def export_model(
         render_model_card(card_data).save(staging / README)
         if code is not None:
             write_remote_code(staging, code)
-        if verify:
-            _verify(staging)
-            if code is not None:
-                check_remote_code(staging)
+        _verify(staging)
     return output_dir

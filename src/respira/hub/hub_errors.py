@@ -8,30 +8,9 @@ from pathlib import Path
 
 from ..utils.messages import one_line
 
-__all__ = [
-    "ModelLoadError",
-    "check_repo_id",
-    "error_chain",
-    "hub_error",
-    "is_download_error",
-    "is_hub_origin",
-    "is_hub_repo_id",
-]
-
 
 class ModelLoadError(OSError):
     """A model folder or Hub model cannot be used; the one-line message says why and what to do."""
-
-
-_NETWORK_ERROR_NAMES = {
-    "TransportError",
-    "NetworkError",
-    "ConnectError",
-    "ConnectTimeout",
-    "TimeoutException",
-    "RemoteProtocolError",
-    "ProxyError",
-}
 
 
 def error_chain(error: BaseException) -> Iterator[BaseException]:
@@ -56,8 +35,9 @@ def _kind(error: BaseException) -> str | None:
         return "gated"
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
         return "missing"
+    # httpx's (or httpx2's) network errors all derive from its TransportError
     if isinstance(error, (OfflineModeIsEnabled, ConnectionError)) or any(
-        cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(error).__mro__
+        cls.__name__ == "TransportError" for cls in type(error).__mro__
     ):
         return "network"
     return None
@@ -87,9 +67,6 @@ def is_download_error(error: BaseException) -> bool:
     )
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
 def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
     """One-line ``ValueError`` unless ``repo_id`` is ``owner/name`` (or a bare name,
     ``owner_required=False``)."""
@@ -110,7 +87,7 @@ def is_hub_origin(source: str) -> bool:
 
     from ..models.encoders import encoder_specs
 
-    if not _HUB_ID.match(source) or Path(source).exists():
+    if not re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", source) or Path(source).exists():
         return False
     if any(spec.default_checkpoint == source for spec in encoder_specs()):
         return True

@@ -19,20 +19,6 @@ from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_erro
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
-__all__ = [
-    "WEIGHT_FILES",
-    "ModelLoadError",
-    "check_model_folder",
-    "check_weights_file",
-    "hub_config",
-    "load_model",
-    "local_model_folder",
-    "quiet_transformers",
-    "resolve_device",
-    "resolve_model_name",
-    "strict_from_pretrained",
-]
-
 WEIGHT_FILES: tuple[str, ...] = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -232,20 +218,25 @@ def load_model(
 def strict_from_pretrained(model_class: type, source: str, weights: str) -> RespiraForAudioClassification:
     """``model_class.from_pretrained(source)``, refusing weights that do not match the config exactly."""
     try:
-        loaded, info = model_class.from_pretrained(source, output_loading_info=True)
+        loaded, info = model_class.from_pretrained(
+            source, output_loading_info=True, ignore_mismatched_sizes=True
+        )
     except Exception as error:
         failure = _weights_error(error, weights)
         if failure is not None:
             raise failure from None
-        if any(
-            "size mismatch" in one_line(link) or "ignore_mismatched_sizes" in one_line(link)
-            for link in error_chain(error)
-        ):
-            raise _size_error(model_class, source, weights) from None
         raise
-    problems = {
-        key: list(info.get(key) or ()) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")
-    }
+    mismatched = sorted(info.get("mismatched_keys") or (), key=str)
+    if mismatched:
+        key, shape, needed = mismatched[0]
+        config_file = (
+            Path(source) / "config.json" if Path(source).is_dir() else f"the config.json of {source}"
+        )
+        raise ModelLoadError(
+            f"{weights}: tensor {key} has shape {list(shape)}, but {config_file} ({loaded.config.num_labels} "
+            f"labels) needs {list(needed)} (weights and config of different models?)"
+        )
+    problems = {key: list(info.get(key) or ()) for key in ("missing_keys", "unexpected_keys")}
     problems = {key: value for key, value in problems.items() if value}
     if problems:
         details = "; ".join(
@@ -255,38 +246,6 @@ def strict_from_pretrained(model_class: type, source: str, weights: str) -> Resp
         )
         raise ModelLoadError(f"{weights}: the weights do not match config.json ({details})")
     return loaded
-
-
-def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
-    config_file = Path(source) / "config.json" if Path(source).is_dir() else f"the config.json of {source}"
-    found = None
-    try:
-        from safetensors import safe_open
-
-        config = model_class.config_class.from_pretrained(source)
-        with torch.device("meta"):
-            expected = {key: tuple(value.shape) for key, value in model_class(config).state_dict().items()}
-        from huggingface_hub import hf_hub_download
-
-        local = weights if Path(weights).is_file() else hf_hub_download(source, WEIGHT_FILES[0])  # downloaded
-        with safe_open(local, framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118  (a safe_open handle is not iterable)
-                shape = tuple(handle.get_slice(key).get_shape())
-                if key in expected and expected[key] != shape:
-                    found = (key, shape, expected[key], config.num_labels)
-                    break
-    except Exception:  # the shapes cannot be told: the general message below
-        found = None
-    if found is None:
-        return ModelLoadError(
-            f"{weights}: its tensors do not have the sizes that {config_file} describes "
-            "(weights and config of different models?)"
-        )
-    key, shape, needed, labels = found
-    return ModelLoadError(
-        f"{weights}: tensor {key} has shape {list(shape)}, but {config_file} ({labels} labels) needs "
-        f"{list(needed)} (weights and config of different models?)"
-    )
 
 
 def _load(name: str) -> RespiraForAudioClassification:

@@ -32,21 +32,6 @@ from ..utils.threads import choose_num_threads
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
-__all__ = [
-    "FRAME_NAME",
-    "FRAME_TIMES_NAME",
-    "INPUT_NAME",
-    "LABEL_NAME",
-    "ONNX_FILE",
-    "OUTPUT_NAME",
-    "OUTPUT_NAMES",
-    "PRESENT_NAME",
-    "OnnxClassifier",
-    "WaveformsToProbabilities",
-    "export_onnx",
-    "load_onnx_model",
-]
-
 ONNX_FILE = "model.onnx"
 OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME, FRAME_NAME, FRAME_TIMES_NAME)
 PARITY_TOLERANCE = 1e-4
@@ -138,8 +123,9 @@ def _quiet_exporter() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verify: bool = True) -> Path:
-    """Write ``model`` (on the CPU, in float32, in eval mode) as an ONNX graph to ``path``."""
+def export_onnx(model: RespiraForAudioClassification, path: str | Path) -> Path:
+    """Write ``model`` (on the CPU, in float32, in eval mode) as an ONNX graph to ``path``, checked against it
+    on random waveforms."""
     try:
         import onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
@@ -169,8 +155,7 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
     onnx.helper.set_model_props(proto, _metadata(model.config))
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(proto, str(path))
-    if verify:
-        _check_parity(wrapper, path)
+    _check_parity(wrapper, path)
     return path
 
 
@@ -269,24 +254,32 @@ class OnnxClassifier:
         return result
 
 
+def onnx_model_folder(name: str | Path) -> Path:
+    """The folder ``name`` names here, or a Hub id's ``config.json`` and ``model.onnx`` downloaded."""
+    from huggingface_hub import snapshot_download
+
+    from .checksums import CHECKSUM_FILE
+    from .loading import ModelLoadError, resolve_model_name
+
+    folder = resolve_model_name(name)
+    if folder is not None:
+        return folder
+    try:
+        folder = Path(snapshot_download(str(name), allow_patterns=["config.json", ONNX_FILE, CHECKSUM_FILE]))
+    except Exception as error:
+        raise ModelLoadError(f"cannot load {ONNX_FILE} of {name}: {one_line(error)}") from None
+    if not (folder / ONNX_FILE).is_file():
+        raise ModelLoadError(f"{name} has no {ONNX_FILE}: push it with --onnx")
+    return folder
+
+
 def load_onnx_model(name: str | Path) -> OnnxClassifier:
     """The ``model.onnx`` of a folder or Hub id, with its ``config.json``."""
     from ..models.respira import RespiraConfig
-    from .checksums import verify_checksum, verify_hub_file
-    from .loading import ModelLoadError, check_model_folder, resolve_model_name
+    from .checksums import verify_checksum
+    from .loading import check_model_folder
 
-    path = resolve_model_name(name)
-    if path is not None:
-        check_model_folder(path, weights=(ONNX_FILE,))
-        verify_checksum(path / ONNX_FILE)
-        return OnnxClassifier(path / ONNX_FILE, RespiraConfig.from_pretrained(path))
-    from huggingface_hub import hf_hub_download
-
-    try:
-        onnx_path = hf_hub_download(str(name), ONNX_FILE)
-        config = RespiraConfig.from_pretrained(str(name))
-    except Exception as error:
-        message = one_line(error)
-        raise ModelLoadError(f"cannot load {ONNX_FILE} of {name}: {message}") from None
-    verify_hub_file(str(name), ONNX_FILE)
-    return OnnxClassifier(onnx_path, config)
+    folder = onnx_model_folder(name)
+    check_model_folder(folder, weights=(ONNX_FILE,))
+    verify_checksum(folder / ONNX_FILE)
+    return OnnxClassifier(folder / ONNX_FILE, RespiraConfig.from_pretrained(folder))

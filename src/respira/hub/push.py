@@ -12,15 +12,6 @@ from ..utils.messages import one_line
 from .export import export_model, model_folder
 from .hub_errors import check_repo_id, hub_error
 
-__all__ = [
-    "HubConnectionError",
-    "check_push_target",
-    "push_dataset_folder",
-    "push_run",
-    "push_space_folder",
-    "remote_dataset_card",
-]
-
 
 class HubConnectionError(ConnectionError):
     """The Hub could not be reached (no network, wrong ``HF_ENDPOINT``, or ``HF_HUB_OFFLINE=1``)."""
@@ -50,7 +41,6 @@ def push_run(
     private: bool = False,
     token: str | None = None,
     revision: str | None = None,
-    commit_message: str | None = None,
     with_code: bool = True,
     onnx: bool | None = None,
 ) -> str:
@@ -63,10 +53,9 @@ def push_run(
         folder = export_model(
             run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx
         )
-        message = commit_message or f"Upload respira model from {run_dir.name}"
+        message = f"Upload respira model from {run_dir.name}"
         commit = _upload(folder, repo_id, "model", message, private=private, token=token, revision=revision)
-    url = getattr(commit, "repo_url", None) or getattr(commit, "commit_url", None) or commit
-    return str(url)
+    return str(commit.repo_url)
 
 
 def _upload(
@@ -83,9 +72,7 @@ def _upload(
     """Create the repository (and the ``revision`` branch) when needed and upload ``folder`` to it."""
     from huggingface_hub import HfApi, constants
 
-    api = HfApi(token=token)
-    if constants.is_offline_mode():
-        raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
+    api = HfApi(token=token)  # offline mode: refused by check_push_target, before any upload
     space_sdk = "static" if repo_type == "space" else None
     with _reaching(api.endpoint):
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, space_sdk=space_sdk)
@@ -132,26 +119,21 @@ def push_dataset_folder(
     private: bool = False,
     token: str | None = None,
     revision: str | None = None,
-    commit_message: str | None = None,
 ) -> str:
     """Upload a dataset folder to the dataset repo ``repo_id`` (its folders replaced); return its URL."""
-    from huggingface_hub import HfApi
-
     replaced = [f"{path.name}/**" for path in sorted(Path(folder).iterdir()) if path.is_dir()]
-    message = commit_message or "Upload dataset built by respira prepare"
-    _upload(folder, repo_id, "dataset", message, private=private, token=token, revision=revision,
-            delete_patterns=replaced)  # fmt: skip
-    return f"{HfApi(token=token).endpoint}/datasets/{repo_id}"
+    message = "Upload dataset built by respira prepare"
+    commit = _upload(folder, repo_id, "dataset", message, private=private, token=token, revision=revision,
+                     delete_patterns=replaced)  # fmt: skip
+    return str(commit.repo_url)
 
 
 def push_space_folder(
-    folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str
+    folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None
 ) -> str:
     """Upload ``folder`` (a static page) to the Space repo ``repo_id``; return the Space's URL."""
-    from huggingface_hub import HfApi
-
-    _upload(folder, repo_id, "space", commit_message, private=private, token=token)
-    return f"{HfApi(token=token).endpoint}/spaces/{repo_id}"
+    message = f"Upload the respira static page for {repo_id}"
+    return str(_upload(folder, repo_id, "space", message, private=private, token=token).repo_url)
 
 
 def remote_dataset_card(repo_id: str, *, token: str | None = None) -> dict | None:

@@ -17,17 +17,6 @@ from .code_closure import Closure, EntryFilter, bound_names, code_closure, is_do
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig
 
-__all__ = [
-    "FILES",
-    "REMOTE_CODE_AUTO_MAP",
-    "REMOTE_CODE_PIPELINES",
-    "RemoteCode",
-    "check_remote_code",
-    "code_size",
-    "remote_code_files",
-    "write_remote_code",
-]
-
 ROOT_PACKAGE = "respira"
 
 FILES: dict[str, tuple[str, ...]] = {
@@ -301,23 +290,16 @@ def _update_json(path: Path, **entries: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> RemoteCode:
-    """Write the shipped code into a model folder and add the ``auto_map`` entries."""
-    folder = Path(folder)
-    if code is None:
-        from ..models.respira import RespiraConfig
-
-        code = remote_code_files(RespiraConfig.from_pretrained(folder))
+def write_remote_code(folder: Path, code: RemoteCode) -> None:
+    """Write the shipped code into a model folder, add the ``auto_map`` entries and check the folder."""
     for name, text in code.files.items():
         (folder / name).write_text(text, encoding="utf-8")
     _update_json(
-        folder / "config.json",
-        auto_map=dict(REMOTE_CODE_AUTO_MAP),
-        custom_pipelines=json.loads(json.dumps(REMOTE_CODE_PIPELINES)),
+        folder / "config.json", auto_map=REMOTE_CODE_AUTO_MAP, custom_pipelines=REMOTE_CODE_PIPELINES
     )
     extractor = {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
     _update_json(folder / "preprocessor_config.json", auto_map=extractor)
-    return code
+    check_remote_code(folder)
 
 
 def _check_shipped_imports(folder: Path, name: str) -> None:

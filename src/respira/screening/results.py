@@ -17,17 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..utils.files import atomic_path, write_json_atomic
-
-__all__ = [
-    "EVENT_SCHEMA",
-    "RECORDING_SCHEMA",
-    "ChunkWriter",
-    "check_manifest",
-    "finished_keys",
-    "merge_chunks",
-    "model_fingerprint",
-]
+from ..utils.files import atomic_path
 
 RECORDING_SCHEMA = pa.schema(
     [
@@ -102,19 +92,10 @@ def check_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> None:
         )
 
 
-def write_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> None:
-    write_json_atomic(output_dir / MANIFEST, dict(manifest))
-
-
 def _chunks(output_dir: Path, table: str) -> list[tuple[tuple[int, int, int], Path]]:
     """``((run, process, number), path)`` of the finished chunks of ``table``, in that order."""
-    folder = output_dir / CHUNKS
-    found = []
-    for path in folder.glob(f"{table}-*.parquet") if folder.is_dir() else ():
-        match = _CHUNK.match(path.name)
-        if match:
-            found.append(((int(match[2]), int(match[3]), int(match[4])), path))
-    return sorted(found)
+    found = ((_CHUNK.match(path.name), path) for path in (output_dir / CHUNKS).glob(f"{table}-*.parquet"))
+    return sorted(((int(match[2]), int(match[3]), int(match[4])), path) for match, path in found if match)
 
 
 def prepare_run(output_dir: Path) -> int:

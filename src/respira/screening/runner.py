@@ -16,22 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.decoding import audio_header
+from ..utils.files import write_json_atomic
+from ..utils.progress import Stage
 from .batches import DEFAULT_PREFETCH, screen_rows
 from .results import (
     CHUNKS,
+    MANIFEST,
     ChunkWriter,
     check_manifest,
     finished_keys,
     merge_chunks,
     model_fingerprint,
     prepare_run,
-    write_manifest,
 )
 from .sources import Recording, Source
-
-__all__ = ["Summary", "screen"]
-
-POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -46,16 +44,12 @@ class Summary:
     wall_seconds: float = 0.0
     outputs: tuple[str, ...] = ()
 
-    @property
-    def real_time_factor(self) -> float:
-        """Seconds of audio screened per second of wall time (× real time)."""
-        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
-
     def describe(self) -> str:
+        speed = self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
         return (
             f"screened {self.done} recording(s), {self.failed} failed, {self.skipped} skipped (done "
             f"before); {self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s, "
-            f"{self.real_time_factor:.0f}× real time"
+            f"{speed:.0f}× real time"
         )
 
 
@@ -94,9 +88,8 @@ def screen(
     check_manifest(output_dir, manifest)  # every process, before anything is written
     run = 0
     if state.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        run = prepare_run(output_dir)
-        write_manifest(output_dir, {**manifest, "run": run})
+        run = prepare_run(output_dir)  # makes the folder
+        write_json_atomic(output_dir / MANIFEST, {**manifest, "run": run})
     run = _from_main(state, run)  # the others start once the main process has cleaned up
     index, count = state.process_index, state.num_processes
     started = time.perf_counter()
@@ -106,7 +99,7 @@ def screen(
     writer = ChunkWriter(output_dir, run, index, chunk_size, events)
     total, unit = _share_size(source, index, count, finished) if state.is_main_process else (0.0, "h")
     silent = progress is None or not state.is_main_process
-    with contextlib.nullcontext(_Silent()) if silent else progress(total, unit) as stage:
+    with contextlib.nullcontext(Stage()) if silent else progress(total, unit) as stage:
         pending = _pending(source, index, count, finished, skipped)
         rows = screen_rows(
             detector, pending, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch
@@ -122,8 +115,6 @@ def screen(
     writer.flush()
     mine.skipped = skipped[0]
     marker = output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json"
-    from ..utils.files import write_json_atomic
-
     write_json_atomic(marker, asdict(mine))
     if not state.is_main_process:
         return None
@@ -165,16 +156,11 @@ def _share_size(source: Source, index: int, count: int, finished: set[Any]) -> t
     return seconds / 3600, "h"
 
 
-class _Silent:
-    def update(self, n: float = 1) -> None:
-        pass
-
-
 def _gather(output_dir: Path, run: int, count: int) -> Summary:
     """Wait for every process's ``finished`` marker of run ``run``; sum their counts."""
     markers = [output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json" for index in range(count)]
     while not all(marker.is_file() for marker in markers):
-        time.sleep(POLL_SECONDS)  # a process that died ends the launch (accelerate stops them all)
+        time.sleep(0.5)  # a process that died ends the launch (accelerate stops them all)
     total = Summary()
     for marker in markers:
         counts = json.loads(marker.read_text(encoding="utf-8"))

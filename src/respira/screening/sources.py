@@ -18,8 +18,6 @@ from typing import Any
 
 from ..utils.messages import one_line
 
-__all__ = ["AUDIO_SUFFIXES", "Recording", "Source", "audio_files", "open_source"]
-
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
 
 LIST_SUFFIXES: tuple[str, ...] = (".txt", ".csv")

@@ -90,7 +90,7 @@ def write_site_folder(
     from ..hub.card_render import render_folder_card
     from ..hub.checksums import write_checksums
     from ..hub.onnx import ONNX_FILE, export_onnx
-    from ..hub.remote_code import check_remote_code, remote_code_files, write_remote_code
+    from ..hub.remote_code import remote_code_files, write_remote_code
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
     output_dir = Path(output_dir).expanduser()
@@ -119,7 +119,6 @@ def write_site_folder(
                 export_onnx(model, staging / ONNX_FILE)
             write_checksums(staging)
             write_remote_code(staging, remote_code_files(model.config))
-            check_remote_code(staging)
             render_folder_card(staging, base_folder=folder if folder.is_dir() else None)
     finally:
         if bars:

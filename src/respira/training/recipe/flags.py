@@ -206,7 +206,7 @@ def command_line_options(namespace: argparse.Namespace) -> dict[str, Any]:
 
 def override_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Recipe fields given as Python values (``None``: not given), checked as their flags are."""
-    return checked_values(values, option_specs(DATACLASSES), suggest=field_suggestions)
+    return checked_values(values, DATACLASSES, suggest=field_suggestions)
 
 
 def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
