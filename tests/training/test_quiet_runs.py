@@ -75,9 +75,8 @@ def test_a_cpu_run_is_quiet_and_notes_an_unseen_test_device(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _train_only_on_other_devices(corpus_copy)
-    passes: list[
-        str
-    ] = []  # each pass of the model over a split: the trainer's prefix, "report" for the report's
+    # each pass of a model over a split: the trainer's metric prefix, or "report" for the report's own
+    passes: list[str] = []
     loop, run = RespiraTrainer.evaluation_loop, cycles._run
     monkeypatch.setattr(
         RespiraTrainer,
