@@ -319,9 +319,18 @@ def test_the_suggest_section_pastes_its_output_files_and_its_reading_holds() -> 
     from respira.sites.suggest import STRATEGY as DEFAULT_STRATEGY
 
     section = _section(_history("fit-site"), SUGGEST).splitlines()
-    for output in ("suggest.md", "suggest_speed.md"):
+    for output in ("suggest.md", "suggest_speed.md", "suggest_speed_ab.md"):
         lines = [line for line in (RESULTS / output).read_text(encoding="utf-8").splitlines() if line]
         assert lines and [line for line in lines if line not in section] == [], output
+    runs: dict[str, list[str]] = {}  # the interleaved speed runs, by the code each ran
+    for line in (RESULTS / "suggest_speed_ab.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("<!-- code: "):
+            code = line.removeprefix("<!-- code: ").split(" ")[0]
+        elif line.startswith("suggest over"):
+            runs.setdefault(code, []).append(line.split("first round ")[1].split(" s ")[0])
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| `respira suggest` |"))
+    start = sorted(runs["start"], key=float)
+    assert f"{' and '.join(runs['main'])} s against {start[0]}–{start[-1]} s" in row
     lines = (RESULTS / "suggest.md").read_text(encoding="utf-8").splitlines()
     decision = next(line for line in lines if line.startswith("Decision"))
     assert decision.endswith(f"default strategy {DEFAULT_STRATEGY}.")  # the default is the protocol's choice
