@@ -99,3 +99,15 @@ def test_interrupted_history_is_drawn_whole_and_the_png_is_written(tmp_path: Pat
     path = plot_training_curves(history, tmp_path / "curves" / "training_curves.png", best_step=10)
     assert path.is_file() and path.stat().st_size > 10_000
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_an_infinite_loss_is_left_out_and_numpy_steps_place_the_points() -> None:
+    history = [
+        {"loss": 1.0, "step": np.int64(2), "epoch": 0.2},
+        {"loss": float("inf"), "step": np.int64(4), "epoch": 0.4},  # an fp16 overflow, as logged
+        {"loss": 0.5, "step": np.int64(6), "epoch": 0.6},
+    ]
+    figure = training_curves_figure(history)
+    (loss,) = [line for line in figure.axes[0].get_lines() if "[loss]" in line.get_label()]
+    np.testing.assert_allclose(loss.get_xdata(), [2, 6])  # steps, not the entries' positions
+    np.testing.assert_allclose(loss.get_ydata(), [1.0, 0.5])

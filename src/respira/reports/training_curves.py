@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..utils.tables import is_number
 from .figures import new_figure, save_figure
 
 __all__ = ["plot_training_curves", "training_curves_figure", "training_entries"]
@@ -26,6 +27,11 @@ END_OF_TRAINING_KEY = "train_runtime"
 SELECTED_COLOUR = "#ffbf00"  # gold: no curve uses it
 
 
+def _is_number(value: Any) -> bool:
+    """A finite number, numpy's included (``inf`` would break the axes' autoscaling)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
+
+
 def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The entries of ``log_history`` before the Trainer's end-of-training summary (all, without one)."""
     entries = [entry for entry in log_history if isinstance(entry, Mapping)]
@@ -37,10 +43,10 @@ def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[s
 
 def _x_axis(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
     """Epochs when training lasted at least one epoch, else steps, else the entry's position."""
-    epochs = [float(entry["epoch"]) for entry in entries if is_number(entry.get("epoch"))]
+    epochs = [float(entry["epoch"]) for entry in entries if _is_number(entry.get("epoch"))]
     if epochs and max(epochs) >= 1.0:
         return "epoch", "epoch"
-    if any(is_number(entry.get("step")) for entry in entries):
+    if any(_is_number(entry.get("step")) for entry in entries):
         return "step", "training step"
     if epochs:
         return "epoch", "epoch"
@@ -49,7 +55,7 @@ def _x_axis(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
 
 def _x(entry: Mapping[str, Any], index: int, x_key: str | None) -> float:
     value = entry.get(x_key) if x_key is not None else None
-    return float(value) if is_number(value) else float(index)
+    return float(value) if _is_number(value) else float(index)
 
 
 def _series(
@@ -57,7 +63,7 @@ def _series(
 ) -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for index, entry in enumerate(entries):
-        if is_number(entry.get(key)):
+        if _is_number(entry.get(key)):
             xs.append(_x(entry, index, x_key))
             ys.append(scale * float(entry[key]))
     return xs, ys
@@ -89,13 +95,13 @@ def training_curves_figure(
             xs, ys, color="black", linestyle="--", marker="s", markersize=4, label=label
         )
         score_axis.set(ylabel="validation ICBHI score (%)", ylim=(0.0, 100.0))
-        evaluated = (entry for entry in entries if is_number(entry.get(SCORE_KEY)))
+        evaluated = (entry for entry in entries if _is_number(entry.get(SCORE_KEY)))
         selected = next((entry for entry in evaluated if entry.get("step") == best_step), None)
         if selected is not None:
             x = _x(selected, entries.index(selected), x_key)
             ax.axvline(x, color="#555555", linestyle=":", linewidth=1.4)
-            where = [f"step {int(selected['step'])}"] if is_number(selected.get("step")) else []
-            where += [f"epoch {float(selected['epoch']):g}"] if is_number(selected.get("epoch")) else []
+            where = [f"step {int(selected['step'])}"] if _is_number(selected.get("step")) else []
+            where += [f"epoch {float(selected['epoch']):g}"] if _is_number(selected.get("epoch")) else []
             label = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
             label += f": validation ICBHI score {100 * float(selected[SCORE_KEY]):.2f} %"
             handles += score_axis.plot(
