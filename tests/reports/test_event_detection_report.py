@@ -268,3 +268,10 @@ def test_evaluate_events_on_the_real_sprsound_inter_test_part(tiny_dir, tmp_path
     assert {label: scored[label]["reference"] for label in ("crackle", "wheeze")} == dict(expected)
     assert not math.isnan(scored["wheeze"]["error_rate"])
     assert "detecting events on SPRSOUND (inter_test" in capsys.readouterr().out
+
+
+def test_a_recording_listed_twice_is_refused(always_crackle, tmp_path: Path) -> None:
+    twice = datasets.concatenate_datasets([recordings(), recordings().select([0])])
+    with pytest.raises(ValueError, match="recording 'a' appears twice in the dataset"):
+        evaluate_events(always_crackle, twice, reference_events=spans_of, output_dir=tmp_path / "events")
+    assert not (tmp_path / "events").exists()

@@ -103,6 +103,8 @@ def evaluate_events(
     thresholds = settings = None
     for example in progress(dataset, "detecting events", unit="recording"):
         file = str(example["recording"])
+        if file in references:  # the per-file arrays below would no longer line up with the patients
+            raise ValueError(f"recording {file!r} appears twice in the dataset")
         waveform = decode_audio(example["audio"], rate)
         detection = detect_events(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
         thresholds, settings = detection.thresholds, detection.settings

@@ -43,7 +43,8 @@ class SiteFitResult:
     def verdict(self) -> SiteVerdict:
         """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
         verdict = site_fit_verdict(self.scores, self.record["dataset"], name=self.record["site_name"])
-        assert verdict is not None  # the nested cross-validation scores the chosen procedure and all-normal
+        if verdict is None:  # not under `python -O`'s stripped asserts: a None verdict would pass on silently
+            raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
         return verdict
 
     def line(self) -> str:
