@@ -85,9 +85,11 @@ class InferenceForm:
         self._lock = threading.Lock()
 
     def get(self, model: object) -> object:
-        if not isinstance(model, nn.Module) or not runs_on_cpu(model):
+        if not isinstance(model, nn.Module):
             return model
         tensors = [*model.parameters(), *model.buffers()]
+        if any(t.device.type != "cpu" for t in tensors):
+            return model
         state = (id(model), *((t.data_ptr(), t._version) for t in tensors))
         with self._lock:
             if self._form is None or state != self._state:
