@@ -222,9 +222,7 @@ def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
     """On cached frozen-encoder embeddings: every fold x seed's record says how its cache was built, not
     only the kept model's (whose trainer alone outlives the folds)."""
     output = tmp_path / "run"
-    recipe = _recipe(
-        tmp_path, problem_type=MULTI_LABEL, freeze_encoder=True, cache_embeddings=True
-    )
+    recipe = _recipe(tmp_path, problem_type=MULTI_LABEL, freeze_encoder=True, cache_embeddings=True)
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]
