@@ -42,18 +42,27 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Push the model repo, then with ``--space`` its static page as a Space of the same id (written first,
-    so a page that cannot be made stops before any push)."""
+    """Push the model repo, then with ``--space`` its static page as a Space of the same id (written from
+    the model repo's export before its upload, so a page that cannot be made stops before any push)."""
     import tempfile
     from pathlib import Path
 
-    from ..app.web_page import write_web_page
+    from ..app.web_page import check_web_page, write_web_page
     from ..hub import push_run
+    from ..hub.onnx import ONNX_FILE
     from ..hub.push import check_push_target, push_space_folder
 
     check_push_target(args.repo_id, token=args.token)  # before any page, Space or export is written
+    if args.space:
+        check_web_page(args.run_dir)
     with tempfile.TemporaryDirectory(prefix="respira-push-space-") as tmp:
-        page = write_web_page(args.run_dir, Path(tmp) / "page", name=args.repo_id) if args.space else None
+        page = Path(tmp) / "page"
+
+        def write_page(exported: Path) -> None:  # its model.onnx when it has one: the model is converted once
+            write_web_page(
+                exported if (exported / ONNX_FILE).is_file() else args.run_dir, page, name=args.repo_id
+            )
+
         url = push_run(
             args.run_dir,
             args.repo_id,
@@ -62,8 +71,9 @@ def run(args: argparse.Namespace) -> None:
             revision=args.revision,
             with_code=not args.no_code,
             onnx=args.onnx,
+            before_upload=write_page if args.space else None,
         )
         print(f"pushed {args.run_dir} → {url}")
-        if page is not None:
+        if args.space:
             space = push_space_folder(page, args.repo_id, private=args.private, token=args.token)
             print(f"pushed the static page as a Space → {space}")
