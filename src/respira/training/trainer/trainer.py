@@ -4,10 +4,10 @@ included), per-component logging, validation-only selection."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
-from transformers.trainer_utils import EvalLoopOutput, EvalPrediction, PredictionOutput, denumpify_detensorize
+from transformers.trainer_utils import PredictionOutput
 
 from ...labels import CLASS_NAMES, classes_to_flags
 from ...losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss, patch_mix_plan
@@ -134,7 +134,7 @@ class RespiraTrainer(DecisionRule, Trainer):
         self.mil_loss = MultipleInstanceLoss()
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
-        self._scored: dict[int, _Scored] = {}  # validation's predictions at the best step and the last
+        self._scored = {}  # validation's predictions at the best step and the last
 
     # ------------------------------------------------------------------ data
     @staticmethod
@@ -235,64 +235,16 @@ class RespiraTrainer(DecisionRule, Trainer):
         """The model's logits ``[N, outputs]`` for every row of ``dataset``, without augmentation."""
         return _logits(self.predict(self._embedded(dataset), metric_key_prefix="predict").predictions)
 
-    def _load_best_model(self) -> None:
-        """Load the best checkpoint's weights and restore the thresholds its selection score used."""
-        before = self._weights()
-        super()._load_best_model()
-        self._restore_thresholds(self.state.best_global_step)
-        best = self._scored.get(self.state.best_global_step)
-        if best is not None and self._weights() != before:  # the weights it scored are back
-            best.weights = self._weights()
-
-    def _weights(self) -> tuple[tuple[int, int], ...]:
-        """Identifies the model's weights: an optimizer step or a loaded checkpoint bumps tensor versions."""
-        tensors = self.model.state_dict(keep_vars=True).values()
-        return tuple((tensor.data_ptr(), tensor._version) for tensor in tensors)
-
-    def evaluation_loop(
-        self,
-        dataloader: Any,
-        description: str,
-        prediction_loss_only: bool | None = None,
-        ignore_keys: list[str] | None = None,
-        metric_key_prefix: str = "eval",
-    ) -> EvalLoopOutput:
-        """``Trainer.evaluation_loop``; an evaluation of weights it already scored on the same dataset (the
-        best checkpoint, reloaded at the end) decides again on those predictions without a second pass."""
-        args = self.args
-        memo = description == "Evaluation" and not (
-            ignore_keys or prediction_loss_only or args.batch_eval_metrics or args.include_for_metrics
-        )
-        memo = memo and not (args.fp16_full_eval or args.bf16_full_eval)  # cast outside training only
-        weights, dataset = self._weights(), dataloader.dataset
-        for scored in self._scored.values() if memo else ():
-            if scored.dataset is dataset and scored.weights == weights:
-                return self._decide_again(scored, metric_key_prefix)
-        output = super().evaluation_loop(
-            dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
-        )
-        if memo and self.is_in_train:
-            step = self.state.global_step
-            self._scored = {k: v for k, v in self._scored.items() if k == self.state.best_global_step}
-            loss = output.metrics.get(f"{metric_key_prefix}_loss")
-            self._scored[step] = _Scored(dataset, weights, output, loss)
-        return output
-
-    def _decide_again(self, scored: _Scored, prefix: str) -> EvalLoopOutput:
-        """The end of ``Trainer.evaluation_loop`` on ``scored``'s predictions."""
-        output = scored.output
-        predictions, labels = output.predictions, output.label_ids
-        metrics: dict[str, Any] = {}
-        if self.compute_metrics is not None and predictions is not None and labels is not None:
-            prediction = EvalPrediction(predictions=predictions, label_ids=labels)
-            metrics = denumpify_detensorize(self.compute_metrics(prediction))
-        if scored.loss is not None:
-            metrics[f"{prefix}_loss"] = scored.loss
-        if hasattr(self, "model_preparation_time"):
-            metrics[f"{prefix}_model_preparation_time"] = self.model_preparation_time
-        for key in [key for key in metrics if not key.startswith(f"{prefix}_")]:
-            metrics[f"{prefix}_{key}"] = metrics.pop(key)
-        return output._replace(metrics=metrics)
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``, whose closing ``gc.collect()`` (accelerate's ``free_memory``) skips the objects
+        that predate it: a full pass over the process's heap takes a quarter of a second."""
+        if gc.get_freeze_count():  # the caller froze the heap itself
+            return super().train(*args, **kwargs)
+        gc.freeze()
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            gc.unfreeze()
 
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -409,14 +361,6 @@ class RespiraTrainer(DecisionRule, Trainer):
         self.log(output.metrics)
         self.save_metrics("test", output.metrics)
         return output._replace(predictions=_logits(output.predictions))
-
-
-@dataclass
-class _Scored:
-    dataset: Any
-    weights: tuple[tuple[int, int], ...]
-    output: EvalLoopOutput
-    loss: float | None
 
 
 def _logits(predictions: Any) -> np.ndarray:
