@@ -474,3 +474,30 @@ def test_the_archive_section_pastes_its_output_and_its_decision_is_the_protocols
         assert (figure if " to " in quoted else figure.split(" ")[0]) in quoted and quoted in text
     best = max(_score(cell(sprsound, "uncertainty", 20, v, 4)) for v in ("labelled", *variants))
     assert f"best at 20 children on the uncertainty order is {best:.1f}" in text and best < 61
+
+
+GPU_AGREEMENT = "## Inference on CUDA against the CPU"
+
+
+def test_the_gpu_agreement_section_pastes_its_output_and_the_row_reads_it() -> None:
+    """The device run pasted whole; the row's counts, largest differences, agreement and gpu-test count are
+    the file's."""
+    section = _section(_history("speed"), GPU_AGREEMENT).splitlines()
+    lines = [line for line in (RESULTS / "gpu_agreement.md").read_text(encoding="utf-8").splitlines() if line]
+    assert [line for line in lines if line not in section] == []
+    runs = [line.split() for line in lines if " cuda tf32 " in line]
+    assert len(runs) == 2 * len({run[0] for run in runs}) and {run[5] for run in runs} == {runs[0][5]}
+
+    def largest(tag: str) -> str:
+        return max((run[7] for run in runs if run[3] == tag), key=float)
+
+    recordings = len(" ".join(runs[0]).split("events [")[1].split(","))
+    passed = re.fullmatch(r"(\d+) passed, \d+ deselected in [\d.]+s", lines[-1])
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| CUDA against the CPU"))
+    assert f"{len(runs) // 2} shipped detectors on {recordings} recordings ({runs[0][5]} windows each)" in row
+    assert (
+        f"the CPU {largest('on')} with cuDNN's TF32 (torch's default), {largest('off')} in full float32"
+        in row
+    )
+    assert ("labels and event counts equal in both" in row) == all(run[10] == "True" for run in runs)
+    assert passed is not None and f"the {passed.group(1)} gpu-marked tests pass" in row

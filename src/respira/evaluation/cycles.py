@@ -30,6 +30,7 @@ from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix
 from ..reports.report_folder import report_folder
 from ..utils.files import write_json_atomic, write_text_atomic
+from ..utils.precision import full_float32
 from ..utils.progress import stage
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def _run(
     model.eval()
     logits: list[np.ndarray] = []
     try:
-        with torch.inference_mode(), stage("scoring cycles", len(dataset), "cycle") as shown:
+        with torch.inference_mode(), full_float32(), stage("scoring cycles", len(dataset), "cycle") as shown:
             for first in range(0, len(dataset), batch_size):
                 rows = dataset[first : first + batch_size][audio_column]
                 waveforms = [decode_audio(audio, rate) for audio in rows]

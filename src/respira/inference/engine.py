@@ -35,6 +35,7 @@ from ..core.windows import (
 from ..labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from ..metrics.thresholds import sigmoid
 from ..utils.messages import one_line
+from ..utils.precision import full_float32
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -97,7 +98,7 @@ def run_windows(
         return list(_probabilities(output.logits, kind))
 
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), full_float32():
             outputs = run_batched([list(windows)], run, batch_size)[0]
     finally:
         model.train(was_training)

@@ -25,6 +25,7 @@ from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, p
 from ..core.onnx_graph import steps_within
 from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from ..labels import MULTI_LABEL
+from ..utils.precision import full_float32
 from .engine import analysis_frame_samples
 from .event_rules import EventDetection, FramePosteriors
 
@@ -62,7 +63,7 @@ def step_outputs(
     model.eval()
     outputs: list[tuple[np.ndarray, np.ndarray]] = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), full_float32():
             for first in range(0, len(chunks), batch_size):
                 part = chunks[first : first + batch_size]
                 batch, mask = pad_batch(list(part))

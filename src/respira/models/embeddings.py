@@ -11,6 +11,7 @@ import torch
 
 from ..audio.decoding import decode_audio
 from ..audio.dsp import pad_batch
+from ..utils.precision import full_float32
 
 if TYPE_CHECKING:
     import datasets
@@ -76,7 +77,7 @@ def embed_waveforms(
     try:
         while batch := list(itertools.islice(iterator, batch_size)):
             padded, mask = pad_batch(batch)
-            with torch.no_grad():
+            with torch.no_grad(), full_float32():
                 output = model.respira(padded.to(device), attention_mask=mask.to(device), return_dict=True)
             chunks.append(output.embeddings.float().cpu().numpy())
     finally:

@@ -20,6 +20,7 @@ from ..data.corpora import resolve, scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
 from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
+from ..utils.precision import full_float32
 
 _SAMPLE_FORMAT = 1
 
@@ -295,7 +296,7 @@ def embed_recordings(
 
     def run(windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         batch, mask = pad_batch(windows)
-        with torch.inference_mode():
+        with torch.inference_mode(), full_float32():
             output = runner(input_values=batch.to(device), attention_mask=mask.to(device))
         embeddings = output.embeddings.float().cpu().numpy()
         logits = output.logits.float().cpu().numpy()[:, order]
