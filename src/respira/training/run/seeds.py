@@ -85,10 +85,8 @@ def run_seed(
         )
         chosen = fitted.choice
         trainer.keep_thresholds(list(chosen.thresholds) if any(chosen.tuned) else None)
-    validation = {}
-    if "validation" in splits:  # the trainer's own copy: embedded already when it trains on embeddings
-        scored = trainer.eval_dataset
-        validation = trainer.evaluate(scored if scored is not None else splits["validation"])
+    scored = trainer.eval_dataset if trainer.eval_dataset is not None else splits.get("validation")
+    validation = trainer.evaluate(scored) if "validation" in splits else {}  # embedded once when cached
     if fitted is not None:
         validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
         validation["eval_cross_fit_epochs"] = fitted.epochs

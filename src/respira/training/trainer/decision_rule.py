@@ -116,35 +116,33 @@ class DecisionRule:
     ) -> EvalLoopOutput:
         """``Trainer.evaluation_loop``; an evaluation of weights it already scored on the same dataset (the
         best checkpoint, reloaded at the end) decides again on those predictions without a second pass."""
-        args = self.args
+        args, prefix = self.args, metric_key_prefix
         memo = description == "Evaluation" and not (
             ignore_keys or prediction_loss_only or args.batch_eval_metrics or args.include_for_metrics
         )
         memo = memo and not (args.fp16_full_eval or args.bf16_full_eval)  # cast outside training only
         weights, dataset = self._weights(), dataloader.dataset
-        for scored in self._scored.values() if memo else ():
-            if scored.dataset is dataset and scored.weights == weights:
-                return self._decide_again(scored, metric_key_prefix)
-        output = super().evaluation_loop(
-            dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
-        )
-        if memo and self.is_in_train:
-            step = self.state.global_step
-            self._scored = {k: v for k, v in self._scored.items() if k == self.state.best_global_step}
-            loss = output.metrics.get(f"{metric_key_prefix}_loss")
-            self._scored[step] = _Scored(dataset, weights, output, loss)
-        return output
-
-    def _decide_again(self, scored: _Scored, prefix: str) -> EvalLoopOutput:
-        """The end of ``Trainer.evaluation_loop`` on ``scored``'s predictions."""
-        output = scored.output
-        predictions, labels = output.predictions, output.label_ids
+        found = [s for s in self._scored.values() if memo and s.dataset is dataset and s.weights == weights]
+        if not found:
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only, ignore_keys, prefix
+            )
+            if memo and self.is_in_train:
+                kept = {step: s for step, s in self._scored.items() if step == self.state.best_global_step}
+                loss = output.metrics.get(f"{prefix}_loss")
+                self._scored = {**kept, self.state.global_step: _Scored(dataset, weights, output, loss)}
+            return output
+        output, loss = found[0].output, found[0].loss  # the end of Trainer.evaluation_loop, as it writes it
         metrics: dict[str, Any] = {}
-        if self.compute_metrics is not None and predictions is not None and labels is not None:
-            prediction = EvalPrediction(predictions=predictions, label_ids=labels)
+        if (
+            self.compute_metrics is not None
+            and output.predictions is not None
+            and output.label_ids is not None
+        ):
+            prediction = EvalPrediction(predictions=output.predictions, label_ids=output.label_ids)
             metrics = denumpify_detensorize(self.compute_metrics(prediction))
-        if scored.loss is not None:
-            metrics[f"{prefix}_loss"] = scored.loss
+        if loss is not None:
+            metrics[f"{prefix}_loss"] = loss
         if hasattr(self, "model_preparation_time"):
             metrics[f"{prefix}_model_preparation_time"] = self.model_preparation_time
         for key in [key for key in metrics if not key.startswith(f"{prefix}_")]:
