@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def test_each_loss_component_is_logged_and_adds_up(icbhi_splits, tmp_path: Path)
     args = _args(tmp_path, aux_loss="add", aux_loss_weight=0.5, max_steps=3)
     trainer = RespiraTrainer(tiny_model(), args, train_dataset=icbhi_splits["train"])
     trainer.train()
+    assert gc.get_freeze_count() == 0  # the heap train() froze for accelerate's gc.collect is thawed
     steps = [entry for entry in trainer.state.log_history if "task_loss" in entry]
     assert len(steps) == 3
     for entry in steps:
@@ -66,6 +68,19 @@ def test_selection_on_validation_and_test_metrics_written_once(icbhi_splits, tmp
     assert trainer.state.best_metric == max(
         e["eval_icbhi_score"] for e in trainer.state.log_history if "eval_icbhi_score" in e
     )
+    passes, step = [], trainer.prediction_step
+    trainer.prediction_step = lambda *a, **k: passes.append(1) or step(*a, **k)
+    again = trainer.evaluate()  # the reloaded best checkpoint: its predictions decide again, no pass
+    assert not passes and again["eval_icbhi_score"] == trainer.state.best_metric
+    with torch.no_grad():
+        for parameter in trainer.model.parameters():  # the same values, written again: a new pass
+            parameter.copy_(parameter.clone())
+    fresh = trainer.evaluate()
+
+    def scores(metrics: dict) -> str:  # in order, NaN included, without the timings
+        return json.dumps({k: v for k, v in metrics.items() if "runtime" not in k and "per_second" not in k})
+
+    assert passes and scores(fresh) == scores(again)
     metrics = trainer.evaluate_test(icbhi_splits["test"]).metrics
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test_icbhi_score", "test_specificity", "test_sensitivity"):
