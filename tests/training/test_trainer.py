@@ -68,19 +68,6 @@ def test_selection_on_validation_and_test_metrics_written_once(icbhi_splits, tmp
     assert trainer.state.best_metric == max(
         e["eval_icbhi_score"] for e in trainer.state.log_history if "eval_icbhi_score" in e
     )
-    passes, step = [], trainer.prediction_step
-    trainer.prediction_step = lambda *a, **k: passes.append(1) or step(*a, **k)
-    again = trainer.evaluate()  # the reloaded best checkpoint: its predictions decide again, no pass
-    assert not passes and again["eval_icbhi_score"] == trainer.state.best_metric
-    with torch.no_grad():
-        for parameter in trainer.model.parameters():  # the same values, written again: a new pass
-            parameter.copy_(parameter.clone())
-    fresh = trainer.evaluate()
-
-    def scores(metrics: dict) -> str:  # in order, NaN included, without the timings
-        return json.dumps({k: v for k, v in metrics.items() if "runtime" not in k and "per_second" not in k})
-
-    assert passes and scores(fresh) == scores(again)
     metrics = trainer.evaluate_test(icbhi_splits["test"]).metrics
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test_icbhi_score", "test_specificity", "test_sensitivity"):

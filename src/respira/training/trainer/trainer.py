@@ -134,7 +134,6 @@ class RespiraTrainer(DecisionRule, Trainer):
         self.mil_loss = MultipleInstanceLoss()
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
-        self._scored = {}  # validation's predictions at the best step and the last
 
     # ------------------------------------------------------------------ data
     @staticmethod
