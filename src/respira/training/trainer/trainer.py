@@ -23,6 +23,7 @@ from ...losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_los
 from ...metrics import make_compute_metrics
 from ...models.encoders import encoder_specs, get_encoder_spec
 from ...utils.files import write_json_atomic
+from ...utils.precision import full_float32
 from ..batches.bag_sampler import BagPackingBatchSampler
 from ..batches.collator import AudioCollator, DatasetCyclePool
 from ..batches.samplers import ContrastiveTupleBatchSampler, FlattenedBatchSampler, RandomOrderSampler
@@ -176,13 +177,15 @@ class RespiraTrainer(DecisionRule, Trainer):
 
     @contextlib.contextmanager
     def _evaluation_mode(self):
-        """No augmentation, and every sample scored: ``dataloader_drop_last`` is for training batches only."""
+        """No augmentation, every sample scored (``dataloader_drop_last`` is for training batches only), and
+        in full float32 on CUDA, as respira predicts: thresholds are tuned on what inference computes."""
         drop_last = self.args.dataloader_drop_last
         self.args.dataloader_drop_last = False
         if isinstance(self.data_collator, AudioCollator):
             self.data_collator.training = False
         try:
-            yield
+            with full_float32():
+                yield
         finally:
             self.args.dataloader_drop_last = drop_last
             if isinstance(self.data_collator, AudioCollator):
