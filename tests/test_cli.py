@@ -346,12 +346,13 @@ def test_recipes_named_in_the_docs_and_help_exist(capsys: pytest.CaptureFixture[
     assert not [name for name in sorted(named) if not (root / name).is_file()]
 
 
-def test_a_command_prints_each_user_warning_once_and_no_developer_warnings() -> None:
-    # in a process of its own: pytest records warnings instead of letting them reach stderr
-    code = """
-import warnings
+# Two `respira convert` runs whose command only warns, each a fresh `main` in one process of their own
+# (pytest records warnings instead of letting them reach stderr); a line on stderr separates their warnings.
+WARNING_RUNS = """
+import sys, warnings
 from respira.commands import convert
 from respira.cli import main
+from respira.metrics.icbhi import icbhi_scores
 
 def noisy(args):
     for _ in range(2):
@@ -360,37 +361,37 @@ def noisy(args):
         warnings.warn("3 cycles clipped", UserWarning, stacklevel=1)
     return 0
 
-convert.run = noisy
-raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
-"""
-    command = [sys.executable, "-c", code]
-    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and result.stderr == "warning: 3 cycles clipped\n"
-
-
-def test_a_metric_warning_repeated_across_evaluations_is_printed_once() -> None:
-    # as in `respira demo`: every evaluation scores an undefined precision, and code between them enters
-    # warnings.catch_warnings(), which clears the registries the "once" filter keeps
-    code = """
-import warnings
-from respira.commands import convert
-from respira.cli import main
-from respira.metrics.icbhi import icbhi_scores
-
-def evaluations(args):
-    for _ in range(3):
+def evaluations(args):  # as in `respira demo`: every evaluation scores an undefined precision, and code
+    for _ in range(3):  # between them enters catch_warnings(), which clears the registries "once" keeps
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
         icbhi_scores([0, 1, 0], [0, 0, 0])  # nothing predicted crackle: its precision is undefined
     return 0
 
-convert.run = evaluations
-raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
+codes = []
+for command in (noisy, evaluations):
+    convert.run = command
+    codes.append(main(["convert", "beats", "in.pt", "out"]))
+    print("--- run over", file=sys.stderr)
+raise SystemExit(max(codes))
 """
-    command = [sys.executable, "-c", code]
+
+
+@pytest.fixture(scope="module")
+def warning_runs() -> list[str]:
+    """The stderr of each of WARNING_RUNS' two commands."""
+    command = [sys.executable, "-c", WARNING_RUNS]
     result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    lines = result.stderr.splitlines()
+    return result.stderr.split("--- run over\n")[:2]
+
+
+def test_a_command_prints_each_user_warning_once_and_no_developer_warnings(warning_runs: list[str]) -> None:
+    assert warning_runs[0] == "warning: 3 cycles clipped\n"
+
+
+def test_a_metric_warning_repeated_across_evaluations_is_printed_once(warning_runs: list[str]) -> None:
+    lines = warning_runs[1].splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: metric(s) with an empty denominator"), lines
 
 

@@ -591,7 +591,9 @@ def test_an_export_of_a_copy_keeps_the_serve_table_the_build_and_the_usage(expor
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
-def test_a_push_of_a_copy_keeps_the_serve_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_push_of_a_copy_keeps_the_serve_table(
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from huggingface_hub import constants
 
     from respira.hub import push_run
@@ -599,6 +601,11 @@ def test_a_push_of_a_copy_keeps_the_serve_table(tmp_path: Path, monkeypatch: pyt
     from .hub.hub_server import HubServer
 
     copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
+
+    def converted(model: Any, path: Path) -> None:  # the same weights' graph, as the export fixture wrote it
+        shutil.copyfile(exported / "model.onnx", path)
+
+    monkeypatch.setattr("respira.hub.export.export_onnx", converted)
     with HubServer(tmp_path / "hub") as hub:
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

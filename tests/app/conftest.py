@@ -49,9 +49,9 @@ def icbhi_recording(shared_icbhi: Path) -> Path:
     return min(candidates, key=lambda wav: sf.info(wav).duration)
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    """Debian's chromium, headless, driven through Debian's chromedriver (Selenium)."""
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Debian's chromium, headless, driven through Debian's chromedriver (Selenium); one per test module."""
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
         pytest.skip(
             "Debian's chromium and chromium-driver are not installed (`make test` installs them with apt; "
@@ -66,10 +66,11 @@ def browser(tmp_path: Path) -> Iterator[object]:
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2200"):
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    options.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
         yield driver
     finally:
         driver.quit()
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+        shutil.rmtree(profile, ignore_errors=True)

@@ -3,8 +3,8 @@ rate of its corpora, a stereo WAV, MP3s, and rates the corpora lack made from th
 probabilities are ``respira predict --onnx``'s within 1e-4, its verdicts the same and its events those of
 ``respira predict --onnx --events`` (types; onsets and offsets within a frame hop; confidences within
 1e-4), with no request after the page loaded (the browser's own resource log and the server's); bad input
-gets predict's words and the page keeps working; from ``file://`` it gives the same numbers. All
-recordings run in one page load."""
+gets predict's words and the page keeps working; from ``file://`` it gives the same numbers. The module's
+tests share one browser and one page load."""
 
 from __future__ import annotations
 
@@ -113,6 +113,13 @@ def served(page: Path) -> Iterator[tuple[str, list[str]]]:
         server.shutdown()
 
 
+@pytest.fixture(scope="module")
+def loaded(browser: Any, served: tuple[str, list[str]]) -> tuple[str, int]:
+    """The page loaded once for the module's tests: its message once ready, and the requests it made."""
+    url, requests = served
+    return _ready(browser, url), len(requests)
+
+
 def _predict(files: list[Path], output: Path, *extra: str) -> list[dict[str, Any]]:
     command = ["predict", DETECTOR, *map(str, files), "--onnx", "--format", "json", "--output", str(output)]
     assert main([*command, *extra]) == 0
@@ -137,23 +144,26 @@ def _ready(browser: Any, url: str) -> str:
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_page_agrees_with_predict_and_stays_offline(
-    page: Path, recordings: list[Path], served: tuple[str, list[str]], browser: Any, tmp_path: Path
+    page: Path,
+    recordings: list[Path],
+    served: tuple[str, list[str]],
+    browser: Any,
+    loaded: tuple[str, int],
+    tmp_path: Path,
 ) -> None:
-    url, requests = served
+    from respira.inference.detector import Detector
+
+    requests = served[1]
     assert "sdk: static" in (page / "README.md").read_text(encoding="utf-8")
-    assert _ready(browser, url) == "Ready: drop a recording."
-    loaded = len(requests)
-    expected = _predict(recordings, tmp_path / "windows.json")
-    verdicts = {
-        row["file"]: row for row in _predict(recordings, tmp_path / "recordings.json", "--per_recording")
-    }
-    events = _predict(recordings, tmp_path / "events.json", "--events")
+    assert loaded[0] == "Ready: drop a recording."
+    detector = Detector.from_pretrained(DETECTOR, onnx=True)  # `respira predict --onnx`, with its defaults
     hop = json.loads((page / "respira-web.json").read_text(encoding="utf-8"))["events"]["frame_hop"]
     worst, timings, counted = 0.0, {}, 0
     for path in recordings:
         got = _analyse(browser, path)
         assert got["result"] is not None, got["message"]
-        rows = [row for row in expected if row["file"] == str(path)]
+        prediction = detector.predict_file(path)  # predict's rows, its --per_recording verdict and --events
+        rows = prediction.rows
         assert len(got["result"]["rows"]) == len(rows), path.name
         for mine, theirs in zip(got["result"]["rows"], rows, strict=True):
             assert mine["start"] == pytest.approx(theirs["start"]) and mine["end"] == pytest.approx(
@@ -163,8 +173,8 @@ def test_page_agrees_with_predict_and_stays_offline(
                 worst = max(worst, abs(mine[key] - theirs[key]))
                 assert abs(mine[key] - theirs[key]) <= TOLERANCE, (path.name, key, mine, theirs)
             assert mine["label"] == theirs["label"], path.name
-        assert got["result"]["verdict"]["label"] == verdicts[str(path)]["label"], path.name
-        theirs = [row for row in events if row["file"] == str(path)]
+        assert got["result"]["verdict"]["label"] == prediction.summary()["label"], path.name
+        theirs = detector.detect_events(path, prediction=prediction).to_rows()
         mine = got["result"]["events"]["events"]
         assert [e["type"] for e in mine] == [e["type"] for e in theirs], path.name
         for event, row in zip(mine, theirs, strict=True):
@@ -177,7 +187,7 @@ def test_page_agrees_with_predict_and_stays_offline(
     print(f"{counted} events, as respira predict --onnx --events shows them")
     print(json.dumps(timings))
     assert counted > 0  # the recordings hold events: the comparison compared some
-    assert requests[loaded:] == []  # the server saw nothing after the page loaded
+    assert requests[loaded[1] :] == []  # the server saw nothing after the page loaded
     entries = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
     assert sorted(Path(name).name for name in entries) == sorted(
         [
@@ -198,45 +208,48 @@ def test_page_agrees_with_predict_and_stays_offline(
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_bad_input_gets_one_line_and_the_page_keeps_working(
-    page: Path, served: tuple[str, list[str]], browser: Any, tmp_path: Path
+    page: Path, served: tuple[str, list[str]], browser: Any, loaded: tuple[str, int], tmp_path: Path
 ) -> None:
     import soundfile as sf
 
-    url, requests = served
-    _ready(browser, url)
-    loaded = len(requests)
+    requests = served[1]
     (tmp_path / "notes.wav").write_text("not audio\n", encoding="utf-8")
     sf.write(
         tmp_path / "short.wav", 0.1 * np.random.default_rng(0).standard_normal(400), 4000, subtype="FLOAT"
     )
     sf.write(tmp_path / "silence.wav", np.zeros(40000), 4000, subtype="PCM_16")
-    sf.write(tmp_path / "long.wav", np.zeros(2 * 3600 * 4000, dtype=np.int16), 4000, subtype="PCM_16")
+    sf.write(tmp_path / "long.wav", np.zeros(31 * 60 * 4000), 4000, subtype="PCM_U8")  # 7 MB, 31 min
     said = {
         name: _analyse(browser, tmp_path / name)
         for name in ("notes.wav", "short.wav", "silence.wav", "long.wav")
     }
     assert said["notes.wav"]["result"] is None
     assert said["notes.wav"]["message"].startswith("notes.wav: cannot be decoded as audio (")
-    for name in ("short.wav", "silence.wav"):  # scored, as predict scores them, with predict's warning
-        line = _predict([tmp_path / name], tmp_path / f"{name}.json", "--per_recording")[0]["warning"]
-        assert said[name]["result"]["warning"] == line.replace(str(tmp_path / name), name)
-        assert "\n" not in said[name]["message"]
+    scored = [tmp_path / "short.wav", tmp_path / "silence.wav"]  # as predict scores them, with its warning
+    for path, row in zip(scored, _predict(scored, tmp_path / "scored.json", "--per_recording"), strict=True):
+        assert said[path.name]["result"]["warning"] == row["warning"].replace(str(path), path.name)
+        assert "\n" not in said[path.name]["message"]
     assert said["long.wav"]["result"] is None
     assert "longer than this page's limit of 30 min" in said["long.wav"]["message"]
     good = _analyse(browser, Path(SHARED_DIR / "kauh").glob("*.wav").__next__())
     assert good["result"] is not None and good["result"]["rows"]
-    assert requests[loaded:] == []
+    assert requests[loaded[1] :] == []
 
 
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_page_from_file_url_gives_the_same_numbers(
-    page: Path, recordings: list[Path], served: tuple[str, list[str]], browser: Any
+    page: Path, recordings: list[Path], browser: Any, loaded: tuple[str, int]
 ) -> None:
-    assert _ready(browser, served[0]) == "Ready: drop a recording."
     over_http = _analyse(browser, recordings[0])["result"]["rows"]
-    assert _ready(browser, page.resolve().as_uri() + "/index.html") == "Ready: drop a recording."
-    from_file = _analyse(browser, recordings[0])
+    served_tab = browser.current_window_handle
+    browser.switch_to.new_window("tab")  # the served page stays as it is for the module's other tests
+    try:
+        assert _ready(browser, page.resolve().as_uri() + "/index.html") == "Ready: drop a recording."
+        from_file = _analyse(browser, recordings[0])
+    finally:
+        browser.close()
+        browser.switch_to.window(served_tab)
     assert from_file["result"]["rows"] == over_http
 
 
@@ -370,7 +383,7 @@ return {db: Array.from(s.db), bands: s.bands, edges: s.edges, magma: respiraPlot
 
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_picture_is_predicts_spectrogram(page: Path, served: tuple[str, list[str]], browser: Any) -> None:
+def test_picture_is_predicts_spectrogram(browser: Any, loaded: tuple[str, int]) -> None:
     """The page draws ``respira predict --plot``'s spectrogram: the same mel dB values (80-dB floor), cells
     and magma colour map (matplotlib's, every pixel of the spectrogram's box one of its entries, the
     quietest cells its first)."""
@@ -385,7 +398,6 @@ def test_picture_is_predicts_spectrogram(page: Path, served: tuple[str, list[str
         f"{r:02x}{g:02x}{b:02x}"
         for r, g, b in np.round(np.asarray(matplotlib.colormaps["magma"].colors) * 255).astype(int)
     )
-    _ready(browser, served[0])
     kauh = _shortest(sorted((SHARED_DIR / "kauh").glob("*.wav")), 1)[0]
     assert _analyse(browser, kauh)["result"] is not None
     samples, rate = sf.read(kauh, dtype="float32")  # 4 kHz: shown at its own rate, as predict does

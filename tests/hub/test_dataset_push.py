@@ -46,6 +46,17 @@ print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
 """
 
 
+COMMANDS = """
+import json, sys
+from respira.cli import main
+
+for args in json.loads(sys.argv[1]):
+    if code := main(args):
+        sys.exit(f"respira {args[0]} exited with {code}")
+"""
+"""``respira`` commands run one after the other in a fresh process, as a shell would run them."""
+
+
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args],
@@ -220,17 +231,13 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
         "HF_DATASETS_CACHE": str(tmp_path / "clean_cache"),
     }
     hub_run = tmp_path / "hub_run"
-    trained = _run(
-        ["-m", "respira", "train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
-        clean,
-    )
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    evaluated = _run(
-        ["-m", "respira", "evaluate", str(raw), "--dataset_name", REPO_ID, "--split", "validation",
-         "--output_dir", str(tmp_path / "hub_eval")],
-        clean,
-    )  # fmt: skip
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    commands = [
+        ["train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
+        ["evaluate", str(raw), "--dataset_name", REPO_ID, "--split", "validation", "--output_dir",
+         str(tmp_path / "hub_eval")],
+    ]  # fmt: skip
+    both = _run(["-c", COMMANDS, json.dumps(commands)], clean)  # one fresh process, as two commands
+    assert both.returncode == 0, both.stderr[-3000:]
     assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests[before:])
     assert any((tmp_path / "clean_cache").iterdir())  # the data came through the clean cache
     compare_runs(raw, hub_run)

@@ -12,6 +12,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,13 @@ def _run_dir(folder: Path, family: str) -> Path:
 def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     return {family: _run_dir(root / family, family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def exports(run_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each family's run exported with its code; read-only, copy it before changing files."""
+    root = tmp_path_factory.mktemp("exports")
+    return {family: export_model(run_dirs[family], root / family, with_code=True) for family in FAMILIES}
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +314,7 @@ def f():
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Path) -> None:
+def test_shipped_code_is_generated_from_respira_source(family: str, exports: dict[str, Path]) -> None:
     model_type = get_encoder_spec(family).model_type
     code = remote_code_files(model_type)
     for name in REMOTE_CODE_AUTO_MAP.values():
@@ -330,9 +338,7 @@ def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Pa
             source = (source_root / origin).read_text(encoding="utf-8")
             assert _is_subsequence(_code_lines(section), _code_lines(source)), (name, origin)
         ast.parse(text)
-    folder = tmp_path / "folder"
-    _run_dir(folder, family)
-    export = export_model(folder, tmp_path / "export", with_code=True)
+    export = exports[family]
     assert check_remote_code(export) == sorted(code.files)
     config = json.loads((export / "config.json").read_text())
     assert config["auto_map"] == REMOTE_CODE_AUTO_MAP
@@ -399,7 +405,9 @@ def test_the_shipped_detectors_code_keeps_to_its_budget() -> None:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_module_of_the_model_ships(family: str, run_dirs: dict[str, Path], tmp_path: Path) -> None:
+def test_every_module_of_the_model_ships(
+    family: str, run_dirs: dict[str, Path], exports: dict[str, Path]
+) -> None:
     """Each respira module that defines a layer of the model (e.g. BEATs' encoder layers module beside
     ``modeling_beats``) is a file of the exported folder."""
     model = RespiraForAudioClassification.from_pretrained(run_dirs[family])
@@ -408,10 +416,9 @@ def test_every_module_of_the_model_ships(family: str, run_dirs: dict[str, Path],
     }
     if family == "beats":
         assert {"encoder_beats.py", "modeling_beats.py"} <= needed
-    export = export_model(run_dirs[family], tmp_path / "export", with_code=True)
     defined = {
         node.name
-        for path in export.glob("*.py")
+        for path in exports[family].glob("*.py")
         for node in ast.parse(path.read_text()).body
         if isinstance(node, ast.ClassDef)
     }
@@ -421,8 +428,8 @@ def test_every_module_of_the_model_ships(family: str, run_dirs: dict[str, Path],
     } - defined == set()
 
 
-def test_check_remote_code_names_what_is_wrong(run_dirs: dict[str, Path], tmp_path: Path) -> None:
-    export = export_model(run_dirs["cnn"], tmp_path / "export", with_code=True)
+def test_check_remote_code_names_what_is_wrong(exports: dict[str, Path], tmp_path: Path) -> None:
+    export = Path(shutil.copytree(exports["cnn"], tmp_path / "export"))
     (export / "featurizer.py").write_text("from respira.models import RespiraConfig\n")
     with pytest.raises(ValueError, match=r"featurizer\.py imports respira"):
         check_remote_code(export)
@@ -434,15 +441,16 @@ def test_check_remote_code_names_what_is_wrong(run_dirs: dict[str, Path], tmp_pa
         check_remote_code(export)
 
 
-def test_export_without_code_is_unchanged_and_card_says_respira(run_dirs: dict[str, Path], tmp_path: Path):
+def test_export_without_code_is_unchanged_and_card_says_respira(
+    run_dirs: dict[str, Path], exports: dict[str, Path], tmp_path: Path
+):
     plain = export_model(run_dirs["cnn"], tmp_path / "plain")
     assert not list(plain.glob("*.py"))
     assert "auto_map" not in json.loads((plain / "config.json").read_text())
     card = ModelCard.load(plain / "README.md")
     assert card.data.library_name == "respira" and "custom_code" not in card.data.tags
     assert "trust_remote_code=True" not in card.text
-    shipped = export_model(run_dirs["cnn"], tmp_path / "shipped", with_code=True)
-    card = ModelCard.load(shipped / "README.md")
+    card = ModelCard.load(exports["cnn"] / "README.md")
     assert card.data.library_name == "transformers" and "custom_code" in card.data.tags
     assert "trust_remote_code=True)" in card.text and "### 2. With transformers alone" in card.text
     # torch from its CPU wheel first, as README installs it (a plain `pip install torch` pulls CUDA)
@@ -453,9 +461,9 @@ def test_export_without_code_is_unchanged_and_card_says_respira(run_dirs: dict[s
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_same_folder_loads_with_respira_and_no_remote_code(
-    family: str, run_dirs: dict[str, Path], tmp_path: Path, wave
+    family: str, run_dirs: dict[str, Path], exports: dict[str, Path], wave
 ) -> None:
-    export = export_model(run_dirs[family], tmp_path / family, with_code=True)
+    export = exports[family]
     model = AutoModelForAudioClassification.from_pretrained(export)  # no trust_remote_code
     assert type(model) is RespiraForAudioClassification
     inputs = RespiraFeatureExtractor()(wave[0], sampling_rate=RATE, return_tensors="pt")
@@ -473,7 +481,7 @@ def test_the_same_folder_loads_with_respira_and_no_remote_code(
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
 def test_every_family_loads_from_the_hub_and_from_a_folder_without_respira(
-    run_dirs: dict[str, Path], wave, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_dirs: dict[str, Path], exports: dict[str, Path], wave, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from huggingface_hub import constants
 
@@ -485,10 +493,6 @@ def test_every_family_loads_from_the_hub_and_from_a_folder_without_respira(
         for family, repo in repos.items():
             push_run(run_dirs[family], repo, token="test-token")  # with_code is push's default
         assert hub.state.repos[repos["beats"]].commits  # pushed
-        exports = {
-            family: export_model(run_dirs[family], tmp_path / "exports" / family, with_code=True)
-            for family in FAMILIES
-        }
         # a fork per family of a process that imported only torch and transformers (a family must not rely
         # on another's registrations), loading the Hub copy, then the exported folder: each from its own
         # shipped code (checked below), so the second load cannot borrow modules the first one imported

@@ -180,7 +180,7 @@ def test_a_folder_whose_fit_chose_the_mean_is_aggregated_by_the_mean_by_every_ru
         ("thresholds", "thresholds"), None, None, (0.41, 0.66), outer=fake_fit().outer, aggregation="mean"
     )
     output = write_site_folder(
-        model, fit, record_of(fit), tmp_path / "site", base=base, curve=[],
+        model, fit, record_of(fit), tmp_path / "site", base=base, curve=[], onnx=False,
     )  # fmt: skip
     assert json.loads((output / "config.json").read_text())["recording_aggregation"] == "mean"
     rng = np.random.default_rng(5)

@@ -239,34 +239,17 @@ def _train_on_both(synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, ca
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+    assert code == 0, capsys.readouterr().err if capsys else code
     return output
 
 
-def test_a_tiny_run_trains_on_three_sites(
-    synthetic_corpus: Path, kauh_folder: Path, sprsound_folder: Path, tmp_path: Path, capsys
-) -> None:
-    options = {
-        "corpora": ["icbhi", "kauh", "sprsound"],
-        "corpus_dirs": {"kauh": str(kauh_folder), "sprsound": str(sprsound_folder)},
-    }
-    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
-    record = RunRecord.load(output)
-    corpora = {corpus.name: corpus for corpus in record.data.corpora}
-    assert list(corpora) == ["icbhi", "kauh", "sprsound"]
-    sprsound = corpora["sprsound"]
-    events = sum(len(spans) for *_, spans, _ in SPRSOUND_TINY)
-    assert (sprsound.labels, sprsound.examples) == ("event", events)
-    assert sum(corpus.examples for corpus in corpora.values()) == record.data.split_sizes["train"].cycles
-    card = " ".join((output / "README.md").read_text().split())
-    assert f"sprsound (event labels: 5 patients, 7 recordings, {events} events)" in card
-
-
-def test_the_flagship_settings_train_on_three_sites(
-    synthetic_corpus: Path, kauh_folder: Path, sprsound_folder: Path, tmp_path: Path, capsys
-) -> None:
-    # augmented views embedded once per identified row (recording, cycle_index): SPRSound's events are
-    # numbered by their event_index; thresholds for the worst corpus, cross-fitted over the three sites
+@pytest.fixture(scope="module")
+def three_sites_run(
+    synthetic_corpus: Path, kauh_folder: Path, sprsound_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A run on ICBHI, KAUH and SPRSound with the flagship settings: augmented views embedded once per
+    identified row (recording, cycle_index; SPRSound's events are numbered by their event_index),
+    thresholds for the worst corpus, cross-fitted over the three sites."""
     options = {
         "corpora": ["icbhi", "kauh", "sprsound"],
         "corpus_dirs": {"kauh": str(kauh_folder), "sprsound": str(sprsound_folder)},
@@ -277,17 +260,32 @@ def test_the_flagship_settings_train_on_three_sites(
         "threshold_aggregation": "worst_domain",
         "group_by_key": "corpus",
     }
-    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
-    config = json.loads((output / "config.json").read_text())
+    return _train_on_both(
+        synthetic_corpus, kauh_folder, tmp_path_factory.mktemp("three_sites"), None, **options
+    )
+
+
+def test_a_tiny_run_trains_on_three_sites(three_sites_run: Path) -> None:
+    record = RunRecord.load(three_sites_run)
+    corpora = {corpus.name: corpus for corpus in record.data.corpora}
+    assert list(corpora) == ["icbhi", "kauh", "sprsound"]
+    sprsound = corpora["sprsound"]
+    events = sum(len(spans) for *_, spans, _ in SPRSOUND_TINY)
+    assert (sprsound.labels, sprsound.examples) == ("event", events)
+    assert sum(corpus.examples for corpus in corpora.values()) == record.data.split_sizes["train"].cycles
+    card = " ".join((three_sites_run / "README.md").read_text().split())
+    assert f"sprsound (event labels: 5 patients, 7 recordings, {events} events)" in card
+
+
+def test_the_flagship_settings_train_on_three_sites(three_sites_run: Path) -> None:
+    config = json.loads((three_sites_run / "config.json").read_text())
     assert len(config["decision_thresholds"]) == 2
-    record = RunRecord.load(output)
-    assert [corpus.name for corpus in record.data.corpora] == ["icbhi", "kauh", "sprsound"]
 
 
 def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
 ) -> None:
-    options = {"threshold_source": "cross_fit", "threshold_folds": 3}
+    options = {"threshold_source": "cross_fit", "threshold_folds": 2}
     output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
     record = RunRecord.load(output)
     corpora = {corpus.name: corpus for corpus in record.data.corpora}

@@ -70,7 +70,7 @@ def test_group_models_train_for_the_selected_epoch() -> None:
 
 
 def test_each_cycle_is_predicted_by_a_model_that_never_saw_its_patient(icbhi_splits, tmp_path: Path) -> None:
-    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3)
+    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=2)
     fitted = cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=2.0)
     pool = training_pool(icbhi_splits)
     flags = classes_to_flags(np.asarray(pool["label"]))
@@ -216,7 +216,7 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
 
     monkeypatch.setattr("respira.training.run.seeds.ViewStore", Recorded)
     views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
-    recipe = _recipe(tmp_path, freeze_encoder=True, target_seconds=8.0, **views)
+    recipe = _recipe(tmp_path, threshold_folds=3, freeze_encoder=True, target_seconds=8.0, **views)
     output, cache = tmp_path / "run", tmp_path / "cache"
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
@@ -243,7 +243,7 @@ def _recipe(tmp_path: Path, **changes) -> Path:
         **TINY_RECIPE,
         "problem_type": MULTI_LABEL,
         "threshold_source": "cross_fit",
-        "threshold_folds": 3,
+        "threshold_folds": 2,
         **changes,
     }
     path.write_text(yaml.safe_dump(options))
@@ -273,10 +273,10 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
     assert validation["cross_fit_epochs"] == 1.0  # max_steps 2 stopped inside epoch 1
     assert [metrics["test_threshold_crackle"], metrics["test_threshold_wheeze"]] == thresholds
     card = " ".join((output / "README.md").read_text().split())
-    assert "tuned on cross-fitted predictions of the training pool: 3 models" in card
+    assert "tuned on cross-fitted predictions of the training pool: 2 models" in card
     assert "tuned on the validation split" not in card
     assert "| decision thresholds tuned on | `cross_fit` |" in card
-    assert "| patient groups of the threshold cross-fit | `3` |" in card
+    assert "| patient groups of the threshold cross-fit | `2` |" in card
     # ...and the thresholds are those the cross-fit chose on the training pool of this split
     splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
     model_args, _, _, recipe_args = parse_recipe(str(tmp_path / "recipe.yaml"), [])
@@ -455,7 +455,7 @@ def test_a_run_with_worst_domain_thresholds_records_and_states_it(
     assert list(
         choose_thresholds(flags, again.probabilities, domains=pool["device"]).thresholds
     ) == pytest.approx(thresholds)
-    assert len(set(again.groups.tolist())) == 3  # _recipe's threshold_folds
+    assert len(set(again.groups.tolist())) == 2  # _recipe's threshold_folds
     card = " ".join((output / "README.md").read_text().split())
     assert all(text in card for text in card_says)
     assert "patient groups of the threshold cross-fit" in card

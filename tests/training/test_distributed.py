@@ -18,40 +18,13 @@ from respira.cli import main
 
 from .conftest import TINY_RECIPE
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
+WORKER = Path(__file__).with_name("distributed_worker.py")
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _run(command: list[str], tmp_path: Path) -> None:
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, env=environment, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-@pytest.mark.slow
-def test_two_processes_reproduce_the_single_process_losses(icbhi_splits, tmp_path: Path) -> None:
-    from .ddp_worker import train_losses
-
-    dataset_dir = tmp_path / "train"
-    icbhi_splits["train"].save_to_disk(str(dataset_dir))
-    double = tmp_path / "double.json"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    torchrun += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port())]
-    _run([*torchrun, str(WORKER), str(dataset_dir), str(tmp_path / "two"), "4", str(double)], tmp_path)
-    one, two = train_losses(str(dataset_dir), str(tmp_path / "one"), 8)[1], json.loads(double.read_text())
-    assert (one["world_size"], two["world_size"]) == (1, 2)
-    assert len(one["losses"]) == len(two["losses"]) == 3
-    # step 1 checks the losses (auxiliary loss over the gathered global batch); steps 2-3 check that the
-    # averaged gradients, hence the updated weights, are the same too
-    for step, (expected, found) in enumerate(zip(one["losses"], two["losses"], strict=True), start=1):
-        assert found == pytest.approx(expected, abs=1e-5), f"step {step}"
 
 
 def _accelerate_launch() -> list[str]:
@@ -61,19 +34,47 @@ def _accelerate_launch() -> list[str]:
             "--num_processes", "2", "--main_process_port", str(_free_port())]  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def two_processes(icbhi_splits, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder where one launch of two processes wrote what distributed_worker.py computes: the losses
+    of 3 steps on the train split, and the cached tables of 21 train and 9 validation cycles."""
+    root = tmp_path_factory.mktemp("two_processes")
+    icbhi_splits["train"].save_to_disk(str(root / "train"))
+    icbhi_splits["train"].select(range(21)).save_to_disk(str(root / "tables_train"))
+    icbhi_splits["validation"].select(range(9)).save_to_disk(str(root / "tables_validation"))
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [*_accelerate_launch(), str(WORKER), str(root)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env=environment, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root
+
+
 @pytest.mark.slow
-def test_two_processes_embed_each_view_once_and_cache_the_table_of_one(icbhi_splits, tmp_path: Path) -> None:
-    from .embedding_cache_worker import cached_tables
+def test_two_processes_reproduce_the_single_process_losses(two_processes: Path, tmp_path: Path) -> None:
+    from .distributed_worker import train_losses
+
+    one = train_losses(str(two_processes / "train"), str(tmp_path / "one"), 8)[1]
+    two = json.loads((two_processes / "losses.json").read_text())
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert len(one["losses"]) == len(two["losses"]) == 3
+    # step 1 checks the losses (auxiliary loss over the gathered global batch); steps 2-3 check that the
+    # averaged gradients, hence the updated weights, are the same too
+    for step, (expected, found) in enumerate(zip(one["losses"], two["losses"], strict=True), start=1):
+        assert found == pytest.approx(expected, abs=1e-5), f"step {step}"
+
+
+@pytest.mark.slow
+def test_two_processes_embed_each_view_once_and_cache_the_table_of_one(
+    two_processes: Path, icbhi_splits, tmp_path: Path
+) -> None:
+    from .distributed_worker import cached_tables
 
     train, validation = icbhi_splits["train"].select(range(21)), icbhi_splits["validation"].select(range(9))
-    train.save_to_disk(str(tmp_path / "train"))
-    validation.save_to_disk(str(tmp_path / "validation"))
-    worker = Path(__file__).with_name("embedding_cache_worker.py")
-    folders = [str(tmp_path / name) for name in ("train", "validation", "run")]
-    _run([*_accelerate_launch(), str(worker), *folders, str(tmp_path)], tmp_path)
     alone = cached_tables(train, validation, str(tmp_path / "alone"))
-    tables = [np.load(tmp_path / f"tables_{rank}.npz") for rank in (0, 1)]
-    counts = [json.loads((tmp_path / f"counts_{rank}.json").read_text()) for rank in (0, 1)]
+    tables = [np.load(two_processes / f"tables_{rank}.npz") for rank in (0, 1)]
+    counts = [json.loads((two_processes / f"counts_{rank}.json").read_text()) for rank in (0, 1)]
     # 2 views of 21 cycles (21 + 21 rows) and 9 validation cycles, twice (without and with a store):
     # each process ran the encoder on its share alone, 2 × (21 + 5) and 2 × (21 + 4) rows
     assert [count["encoded_rows"] for count in counts] == [52, 50]

@@ -91,7 +91,7 @@ def _check_pooled_agrees_with_each_fold(metrics: dict) -> None:
 
 def _recipe(tmp_path: Path, **changes) -> Path:
     path = tmp_path / "recipe.yaml"
-    options = {**TINY_RECIPE, "split_strategy": "patient_kfold", "num_folds": 3, **changes}
+    options = {**TINY_RECIPE, "split_strategy": "patient_kfold", "num_folds": 2, **changes}
     path.write_text(yaml.safe_dump(options))
     return path
 
@@ -151,8 +151,8 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     printed = capsys.readouterr().out
     assert "out of fold" in printed and "95% CI" in printed
     metrics = json.loads((output / "metrics.json").read_text())
-    assert metrics["split_strategy"] == "patient_kfold" and metrics["num_folds"] == 3 and metrics["runs"] == 6
-    assert set(metrics["per_fold"]) == {"0", "1", "2"}
+    assert metrics["split_strategy"] == "patient_kfold" and metrics["num_folds"] == 2 and metrics["runs"] == 4
+    assert set(metrics["per_fold"]) == {"0", "1"}
     for fold, entry in metrics["per_fold"].items():
         assert set(entry["per_seed"]) == {"0", "1"}
         assert (output / f"fold_{fold}" / "seed_0").is_dir() and (output / f"fold_{fold}" / "seed_1").is_dir()
@@ -166,7 +166,7 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     assert set(metrics["out_of_fold"]["per_seed"]) == {"0", "1"}
     _check_pooled_agrees_with_each_fold(metrics)
     assert "held_out_device" not in _check_out_of_fold_file(output, metrics, synthetic_corpus)
-    # the summary is over the 6 fold x seed models, with a Student-t interval around the mean
+    # the summary is over the 4 fold x seed models, with a Student-t interval around the mean
     scores = [
         test["test_icbhi_score"]
         for entry in metrics["per_fold"].values()
@@ -176,7 +176,7 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     assert metrics["test_icbhi_score_std"] == pytest.approx(statistics.stdev(scores))
     low, high = metrics["test_icbhi_score_ci95"]
     assert low <= metrics["test_icbhi_score_mean"] <= high
-    half = stats.t.ppf(0.975, 5) * statistics.stdev(scores) / math.sqrt(6)
+    half = stats.t.ppf(0.975, 3) * statistics.stdev(scores) / math.sqrt(4)
     assert (low, high) == pytest.approx((statistics.fmean(scores) - half, statistics.fmean(scores) + half))
     # the kept model is the best validation score of all folds x seeds; its own test score is the plain key
     validation = {
@@ -189,12 +189,12 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     kept_test = metrics["per_fold"][str(kept[0])]["per_seed"][str(kept[1])]
     assert metrics["test_icbhi_score"] == kept_test["test_icbhi_score"]
     record = json.loads((output / "respira_run.json").read_text())
-    assert record["data"]["split_strategy"] == "patient_kfold" and record["data"]["num_folds"] == 3
+    assert record["data"]["split_strategy"] == "patient_kfold" and record["data"]["num_folds"] == 2
     assert record["data"]["fold"] == kept[0] and record["selected_fold"] == kept[0]
     assert {(r["fold"], r["seed"]) for r in record["metrics"]["per_seed"]} == set(validation)
     assert record["metrics"]["test_ci95"]["icbhi_score"] == pytest.approx([low, high])
     card = (output / "README.md").read_text()
-    assert "Patient-wise 3-fold cross-validation" in card and f"fold {kept[0]}, seed {kept[1]}" in card
+    assert "Patient-wise 2-fold cross-validation" in card and f"fold {kept[0]}, seed {kept[1]}" in card
     # evaluate rebuilds the kept model's own fold: it reproduces that model's test score
     evaluated = _evaluate_kept_fold(output, synthetic_corpus, cache, metrics, capsys)
     assert evaluated["icbhi_score"] == pytest.approx(kept_test["test_icbhi_score"])
@@ -210,10 +210,10 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
          "--max_steps", "4"]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    for fold in range(3):
+    for fold in range(2):
         for seed in (0, 1):
             assert (output / f"fold_{fold}" / f"seed_{seed}" / "checkpoint-4").is_dir()
-    assert json.loads((output / "metrics.json").read_text())["runs"] == 6
+    assert json.loads((output / "metrics.json").read_text())["runs"] == 4
 
 
 def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
@@ -222,9 +222,7 @@ def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
     """On cached frozen-encoder embeddings: every fold x seed's record says how its cache was built, not
     only the kept model's (whose trainer alone outlives the folds)."""
     output = tmp_path / "run"
-    recipe = _recipe(
-        tmp_path, problem_type=MULTI_LABEL, num_folds=2, freeze_encoder=True, cache_embeddings=True
-    )
+    recipe = _recipe(tmp_path, problem_type=MULTI_LABEL, freeze_encoder=True, cache_embeddings=True)
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]

@@ -9,6 +9,7 @@ measured response for the rates of :data:`TABLE_RATES` (:func:`resampler_tables`
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import os
@@ -58,12 +59,13 @@ def _impulse(position: int, length: int, rate: int, target: int) -> np.ndarray:
     return soxr.resample(signal, rate, target, quality="HQ").astype(np.float64)
 
 
+@functools.cache
 def resampler_tables(rate: int, target: int) -> dict[str, Any]:
     """soxr's high-quality resampling from ``rate`` to ``target`` as the page applies it: ``kernel`` (one
     impulse's outputs, down to :data:`KERNEL_FLOOR` of its peak), its first tap's ``offset`` and ``start``
     (the first :data:`START_OUTPUTS` outputs as weights of the first inputs)."""
     inputs = START_OUTPUTS * rate // target + 400
-    length = inputs + 8000  # soxr's first outputs do not depend on what follows this far on
+    length = inputs + 1000  # soxr's first outputs do not depend on what follows this far (kernel: ~200)
     start = np.stack([_impulse(k, length, rate, target)[:START_OUTPUTS] for k in range(inputs)], axis=1)
     down = rate // math.gcd(rate, target)
     middle = down * (1 + 2 * rate // down)  # 2 s in, at the first phase

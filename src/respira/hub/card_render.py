@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -190,6 +191,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def _template() -> Any:
     import jinja2
 
