@@ -49,10 +49,12 @@ def _datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small synthetic corpus in the official layout; read-only, copy it before changing files."""
+    """A small synthetic corpus in the official layout (12 patients, 25 recordings at 4, 10 and 44.1 kHz of
+    3-4 cycles: every class in every split of each split strategy); read-only, copy it before changing it."""
     from respira.synthetic import make_synthetic_icbhi
 
-    return make_synthetic_icbhi(tmp_path_factory.mktemp("synthetic") / "icbhi", n_patients=12, seed=0)
+    out = tmp_path_factory.mktemp("synthetic") / "icbhi"
+    return make_synthetic_icbhi(out, n_patients=12, seed=0, cycles_per_recording=(3, 4))
 
 
 @pytest.fixture

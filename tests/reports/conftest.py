@@ -41,8 +41,12 @@ def multi_label_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def annotated_recording(
     synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
-    """A synthetic recording (first one of the corpus) and its annotation file, copied."""
-    source = sorted((synthetic_corpus / "ICBHI_final_database").glob("*.wav"))[0]
+    """The first synthetic recording with a crackle or wheeze cycle and its annotation file, copied."""
+    source = next(
+        wav
+        for wav in sorted((synthetic_corpus / "ICBHI_final_database").glob("*.wav"))
+        if any(line.split()[2:] != ["0", "0"] for line in wav.with_suffix(".txt").read_text().splitlines())
+    )
     folder = tmp_path_factory.mktemp("annotated")
     shutil.copy(source, folder / source.name)
     shutil.copy(source.with_suffix(".txt"), folder / source.with_suffix(".txt").name)

@@ -21,8 +21,6 @@ from respira.training.recipe.recipe import parse_recipe
 
 from .conftest import TINY_RECIPE
 
-SHIFTED_DEVICE = "Litt3200"
-
 
 @contextmanager
 def transformers_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
@@ -36,16 +34,23 @@ def transformers_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCap
         logger.removeHandler(caplog.handler)
 
 
-def _train_only_on_other_devices(corpus: Path) -> None:
-    """Rename the training recordings made with ``SHIFTED_DEVICE`` (the split file matches recordings
-    on their first four name fields), so that device only occurs in the test split."""
+def _train_only_on_other_devices(corpus: Path) -> str:
+    """Rename the training recordings of a device that both splits hold (the split file matches recordings
+    on their first four name fields), so that it only occurs in the test split; return that device."""
     folder = corpus / "ICBHI_final_database"
-    for line in (corpus / "ICBHI_challenge_train_test.txt").read_text().splitlines():
-        name, split = line.split()
-        if split == "train" and name.endswith(SHIFTED_DEVICE):
+    entries = [line.split() for line in (corpus / "ICBHI_challenge_train_test.txt").read_text().splitlines()]
+    devices = {
+        split: {name.rsplit("_", 1)[1] for name, side in entries if side == split}
+        for split in ("train", "test")
+    }
+    shifted = min(devices["train"] & devices["test"])
+    other = min(devices["train"] - {shifted})
+    for name, split in entries:
+        if split == "train" and name.endswith(shifted):
             for suffix in (".wav", ".txt"):
-                renamed = name.replace(SHIFTED_DEVICE, "Meditron") + suffix
+                renamed = name.replace(shifted, other) + suffix
                 (folder / f"{name}{suffix}").rename(folder / renamed)
+    return shifted
 
 
 def test_pin_memory_follows_the_accelerator_unless_set(tmp_path: Path) -> None:
@@ -74,7 +79,7 @@ def test_a_cpu_run_is_quiet_and_notes_an_unseen_test_device(
     capsys: pytest.CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _train_only_on_other_devices(corpus_copy)
+    shifted = _train_only_on_other_devices(corpus_copy)
     # each pass of a model over a split: the trainer's metric prefix, or "report" for the report's own
     passes: list[str] = []
     loop, run = RespiraTrainer.evaluation_loop, cycles._run
@@ -103,12 +108,12 @@ def test_a_cpu_run_is_quiet_and_notes_an_unseen_test_device(
     assert not [m for m in messages if "LOAD REPORT" in m], messages
     # the device-shift note: printed once at the end, and in metrics.json
     notes = [line for line in printed.out.splitlines() if line.startswith("device shift:")]
-    assert len(notes) == 1 and SHIFTED_DEVICE in notes[0]
+    assert len(notes) == 1 and shifted in notes[0]
     assert json.loads((output / "metrics.json").read_text())["device_shift"] == notes[0]
     # the test evaluation reports each device and chest location, with the split's counts
     report = json.loads((output / "evaluation_test" / "metrics.json").read_text())
     assert [name for name in passes if name != "eval"] == ["test"]  # the report reuses the test scoring
     by_device = report["by_device"]
-    assert SHIFTED_DEVICE in by_device
+    assert shifted in by_device
     for column in ("by_device", "by_chest_location"):
         assert sum(group["num_examples"] for group in report[column].values()) == report["num_examples"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from respira.inference.detector import Detector
 from respira.labels import MULTI_LABEL
 from respira.models.embeddings import embed_waveforms
 from respira.sites.sample import LabelledRecording, embed_recordings
+from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.utils.precision import full_float32
 
 from ..reports.conftest import RATE, TINY_ENCODER
@@ -102,6 +104,12 @@ def _cycles() -> datasets.Dataset:
     return datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(sampling_rate=RATE))
 
 
+def _trainer(detector: Detector, folder: Path) -> RespiraTrainer:
+    args = RespiraTrainingArguments(output_dir=str(folder), report_to=[], use_cpu=True, save_strategy="no")
+    model = copy.deepcopy(detector.model)  # evaluate tunes its thresholds; the hooks come along
+    return RespiraTrainer(model, args, eval_dataset=_cycles())
+
+
 ENTRY_POINTS: dict[str, Callable[[Detector, Path, Path], Any]] = {
     "Detector.predict_file": lambda detector, wav, _: detector.predict_file(wav),
     "Detector.detect_events": lambda detector, wav, _: detector.detect_events(wav),
@@ -112,6 +120,9 @@ ENTRY_POINTS: dict[str, Callable[[Detector, Path, Path], Any]] = {
         detector.model, _cycles(), output_dir=folder
     ),
     "embed_waveforms": lambda detector, wav, _: embed_waveforms(detector.model, [sf.read(wav)[0]]),
+    # validation tunes the thresholds inference decides at; the test split is scored as inference would
+    "RespiraTrainer.evaluate": lambda detector, _, folder: _trainer(detector, folder).evaluate(),
+    "RespiraTrainer.predict": lambda detector, _, folder: _trainer(detector, folder).predict(_cycles()),
 }
 
 

@@ -111,8 +111,10 @@ def cross_fit_thresholds(
     *,
     lowpass_cutoff: float | None = None,
     store: ViewStore | None = None,
+    template: nn.Module | None = None,
 ) -> CrossFit:
-    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool."""
+    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool; the group
+    models start from copies of ``template`` (the seed's fresh model), else each is built anew."""
     import transformers
 
     pool = training_pool(splits)  # its options and pool: checked before the run trained (validate_run)
@@ -120,8 +122,7 @@ def cross_fit_thresholds(
     probabilities = np.zeros((len(pool), 2))
     if store is None and uses_cache(args):
         store = ViewStore()
-    template = None
-    if not model_args.lora_r:  # the group models' initial weights are the seed's: built once, copied
+    if template is None and not model_args.lora_r:  # the group models' initial weights are the seed's
         transformers.set_seed(args.seed)
         template = build_model(model_args, lowpass_cutoff=lowpass_cutoff)
     with tempfile.TemporaryDirectory(prefix="respira_cross_fit_") as scratch:

@@ -3,6 +3,7 @@ trivial baselines of the same split."""
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 from dataclasses import dataclass, field, replace
@@ -67,6 +68,7 @@ def run_seed(
     )
     cross_fit = args.threshold_source == "cross_fit"
     store = ViewStore() if cross_fit and uses_cache(args) else None  # the group models reuse the views
+    template = copy.deepcopy(model) if cross_fit and not model_args.lora_r else None  # their start
     trainer = train_with_schedule(
         model, args, run_args, splits, resume_from=resume_from, embedding_store=store
     )
@@ -79,10 +81,12 @@ def run_seed(
             selected_epochs(trainer),
             lowpass_cutoff=data_args.lowpass_cutoff,
             store=store,
+            template=template,
         )
         chosen = fitted.choice
         trainer.keep_thresholds(list(chosen.thresholds) if any(chosen.tuned) else None)
-    validation = trainer.evaluate(splits["validation"]) if "validation" in splits else {}
+    scored = trainer.eval_dataset if trainer.eval_dataset is not None else splits.get("validation")
+    validation = trainer.evaluate(scored) if "validation" in splits else {}  # embedded once when cached
     if fitted is not None:
         validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
         validation["eval_cross_fit_epochs"] = fitted.epochs

@@ -79,3 +79,8 @@ class DecisionRule:
         ]
         if logged:
             self._set_thresholds(logged[-1], "eval")
+
+    def _load_best_model(self) -> None:
+        """Load the best checkpoint's weights and restore the thresholds its selection score used."""
+        super()._load_best_model()
+        self._restore_thresholds(self.state.best_global_step)

@@ -4,6 +4,7 @@ included), per-component logging, validation-only selection."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 from collections import defaultdict
@@ -22,6 +23,7 @@ from ...losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_los
 from ...metrics import make_compute_metrics
 from ...models.encoders import encoder_specs, get_encoder_spec
 from ...utils.files import write_json_atomic
+from ...utils.precision import full_float32
 from ..batches.bag_sampler import BagPackingBatchSampler
 from ..batches.collator import AudioCollator, DatasetCyclePool
 from ..batches.samplers import ContrastiveTupleBatchSampler, FlattenedBatchSampler, RandomOrderSampler
@@ -175,13 +177,15 @@ class RespiraTrainer(DecisionRule, Trainer):
 
     @contextlib.contextmanager
     def _evaluation_mode(self):
-        """No augmentation, and every sample scored: ``dataloader_drop_last`` is for training batches only."""
+        """No augmentation, every sample scored (``dataloader_drop_last`` is for training batches only), and
+        in full float32 on CUDA, as respira predicts: thresholds are tuned on what inference computes."""
         drop_last = self.args.dataloader_drop_last
         self.args.dataloader_drop_last = False
         if isinstance(self.data_collator, AudioCollator):
             self.data_collator.training = False
         try:
-            yield
+            with full_float32():
+                yield
         finally:
             self.args.dataloader_drop_last = drop_last
             if isinstance(self.data_collator, AudioCollator):
@@ -233,10 +237,16 @@ class RespiraTrainer(DecisionRule, Trainer):
         """The model's logits ``[N, outputs]`` for every row of ``dataset``, without augmentation."""
         return _logits(self.predict(self._embedded(dataset), metric_key_prefix="predict").predictions)
 
-    def _load_best_model(self) -> None:
-        """Load the best checkpoint's weights and restore the thresholds its selection score used."""
-        super()._load_best_model()
-        self._restore_thresholds(self.state.best_global_step)
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``, whose closing ``gc.collect()`` (accelerate's ``free_memory``) skips the objects
+        that predate it: a full pass over the process's heap takes a quarter of a second."""
+        if gc.get_freeze_count():  # the caller froze the heap itself
+            return super().train(*args, **kwargs)
+        gc.freeze()
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            gc.unfreeze()
 
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
