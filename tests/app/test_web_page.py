@@ -364,6 +364,7 @@ def test_push_space_refuses_before_pushing_anything(
     run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.setenv("RESPIRA_ORT_WEB_DIR", str(run_dir / "no-such-folder"))
+    monkeypatch.setattr("respira.hub.push.export_model", None)  # refused before the model is exported
     assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space"]) == 2
     error = capsys.readouterr().err.strip()
     assert "make web-deps" in error and "\n" not in error

@@ -45,24 +45,18 @@ def run(args: argparse.Namespace) -> None:
     """Push the model repo, then with ``--space`` its static page as a Space of the same id (written from
     the model repo's export before its upload, so a page that cannot be made stops before any push)."""
     import tempfile
+    from functools import partial
     from pathlib import Path
 
     from ..app.web_page import check_web_page, write_web_page
     from ..hub import push_run
-    from ..hub.onnx import ONNX_FILE
     from ..hub.push import check_push_target, push_space_folder
 
     check_push_target(args.repo_id, token=args.token)  # before any page, Space or export is written
     if args.space:
         check_web_page(args.run_dir)
     with tempfile.TemporaryDirectory(prefix="respira-push-space-") as tmp:
-        page = Path(tmp) / "page"
-
-        def write_page(exported: Path) -> None:  # its model.onnx when it has one: the model is converted once
-            write_web_page(
-                exported if (exported / ONNX_FILE).is_file() else args.run_dir, page, name=args.repo_id
-            )
-
+        page = Path(tmp) / "page"  # written from the push's export: the model is converted once
         url = push_run(
             args.run_dir,
             args.repo_id,
@@ -71,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
             revision=args.revision,
             with_code=not args.no_code,
             onnx=args.onnx,
-            before_upload=write_page if args.space else None,
+            before_upload=partial(write_web_page, output_dir=page, name=args.repo_id) if args.space else None,
         )
         print(f"pushed {args.run_dir} → {url}")
         if args.space:
