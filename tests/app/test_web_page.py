@@ -325,6 +325,7 @@ def test_push_space_to_the_local_hub(
     from huggingface_hub import HfApi, constants
 
     from respira.app.web_page import write_web_page
+    from respira.hub import export as hub_export
 
     if not all((ort_web_folder() / name).is_file() for name in ORT_WEB_FILES):
         pytest.skip(f"onnxruntime-web is not at {ort_web_folder()} (`make web-deps` fetches it with npm)")
@@ -334,7 +335,10 @@ def test_push_space_to_the_local_hub(
         "create_repo",
         lambda api, *a, **k: created.append(k.get("space_sdk")) or create_repo(api, *a, **k),
     )
+    exports, export_onnx = [], hub_export.export_onnx
+    monkeypatch.setattr(hub_export, "export_onnx", lambda *a: exports.append(a) or export_onnx(*a))
     assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--onnx"]) == 0
+    assert len(exports) == 1  # the page is written from the push's export: the model is converted once
     model_files = local_hub.state.repos["user/tiny-cnn"].resolve("main").files
     assert "model.safetensors" in model_files
     files = local_hub.state.space_repos["user/tiny-cnn"].resolve("main").files
@@ -360,6 +364,7 @@ def test_push_space_refuses_before_pushing_anything(
     run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     monkeypatch.setenv("RESPIRA_ORT_WEB_DIR", str(run_dir / "no-such-folder"))
+    monkeypatch.setattr("respira.hub.push.export_model", None)  # refused before the model is exported
     assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space"]) == 2
     error = capsys.readouterr().err.strip()
     assert "make web-deps" in error and "\n" not in error

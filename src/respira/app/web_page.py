@@ -171,17 +171,12 @@ threads (opened at the Space's own address; inside the Hub's page it runs on one
 """
 
 
-def write_web_page(
-    model: str | Path, output_dir: str | Path, *, overwrite: bool = False, name: str | None = None
-) -> Path:
-    """Write the static page of ``model`` to ``output_dir``; ``name``: what the page calls the model."""
+def check_web_page(model: str | Path) -> tuple[Path, RespiraConfig]:
+    """The folder of ``model`` and its config, if a page can be made of it (else a one-line error)."""
     from ..hub.loading import check_model_folder
     from ..hub.onnx import onnx_model_folder
     from ..models.respira import RespiraConfig
-    from ..pretrained import check_not_shipped
 
-    output_dir = Path(output_dir)
-    check_not_shipped(output_dir, "write a page in it: give another output folder")
     folder = onnx_model_folder(model)
     check_model_folder(folder, weights=("model.onnx", "model.safetensors"))
     ort_web = ort_web_folder()
@@ -192,22 +187,32 @@ def write_web_page(
             f"run `make web-deps` (npm pack onnxruntime-web@{ORT_WEB_VERSION}, its package/dist/ there) "
             f"or set {ORT_WEB_ENV}"
         )
-    name = name or Path(str(model)).name
     config = RespiraConfig.from_pretrained(folder)
     if config.problem_type != MULTI_LABEL:
         raise ValueError(f"{model}: the page decides crackle and wheeze flags: a multi-label model only")
+    return folder, config
+
+
+def write_web_page(
+    model: str | Path, output_dir: str | Path, *, overwrite: bool = False, name: str | None = None
+) -> Path:
+    """Write the static page of ``model`` to ``output_dir``; ``name``: what the page calls the model."""
+    from ..pretrained import check_not_shipped
+
+    output_dir = Path(output_dir)
+    check_not_shipped(output_dir, "write a page in it: give another output folder")
+    folder, config = check_web_page(model)
+    name = name or Path(str(model)).name
     if (folder / "model.onnx").is_file():
-        return _write(folder, output_dir, ort_web, config, name, overwrite)
+        return _write(folder, output_dir, config, name, overwrite)
     from ..hub.export import export_model
 
     with tempfile.TemporaryDirectory(prefix="respira-web-") as tmp:
         exported = export_model(folder, Path(tmp) / "model", onnx=True)
-        return _write(exported, output_dir, ort_web, config, name, overwrite)
+        return _write(exported, output_dir, config, name, overwrite)
 
 
-def _write(
-    folder: Path, output_dir: Path, ort_web: Path, config: RespiraConfig, name: str, overwrite: bool
-) -> Path:
+def _write(folder: Path, output_dir: Path, config: RespiraConfig, name: str, overwrite: bool) -> Path:
     import onnxruntime
 
     from ..core.windows import FRAME_SAMPLES_KEY
@@ -216,6 +221,7 @@ def _write(
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     frame_samples = int(session.get_modelmeta().custom_metadata_map.get(FRAME_SAMPLES_KEY, 1))
     settings = _settings(config, frame_samples, name)
+    ort_web = ort_web_folder()
     page = resources.files("respira.app") / "web"
     with staged_folder(
         output_dir, overwrite=overwrite, exists_message=f"{output_dir} exists: give --overwrite"

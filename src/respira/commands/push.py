@@ -42,18 +42,21 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Push the model repo, then with ``--space`` its static page as a Space of the same id (written first,
-    so a page that cannot be made stops before any push)."""
+    """Push the model repo, then with ``--space`` its static page as a Space of the same id (written from
+    the model repo's export before its upload, so a page that cannot be made stops before any push)."""
     import tempfile
+    from functools import partial
     from pathlib import Path
 
-    from ..app.web_page import write_web_page
+    from ..app.web_page import check_web_page, write_web_page
     from ..hub import push_run
     from ..hub.push import check_push_target, push_space_folder
 
     check_push_target(args.repo_id, token=args.token)  # before any page, Space or export is written
+    if args.space:
+        check_web_page(args.run_dir)
     with tempfile.TemporaryDirectory(prefix="respira-push-space-") as tmp:
-        page = write_web_page(args.run_dir, Path(tmp) / "page", name=args.repo_id) if args.space else None
+        page = Path(tmp) / "page"  # written from the push's export: the model is converted once
         url = push_run(
             args.run_dir,
             args.repo_id,
@@ -62,8 +65,9 @@ def run(args: argparse.Namespace) -> None:
             revision=args.revision,
             with_code=not args.no_code,
             onnx=args.onnx,
+            before_upload=partial(write_web_page, output_dir=page, name=args.repo_id) if args.space else None,
         )
         print(f"pushed {args.run_dir} → {url}")
-        if page is not None:
+        if args.space:
             space = push_space_folder(page, args.repo_id, private=args.private, token=args.token)
             print(f"pushed the static page as a Space → {space}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,16 +43,19 @@ def push_run(
     revision: str | None = None,
     with_code: bool = True,
     onnx: bool | None = None,
+    before_upload: Callable[[Path], object] | None = None,
 ) -> str:
     """Export ``run_dir`` (:func:`respira.hub.export_model`) and upload it to the model repo ``repo_id``
-    (created when needed, ``private`` then) on ``revision``; return the repository's URL. An unreachable
-    Hub is a one-line :class:`HubConnectionError`."""
+    (created when needed, ``private`` then) on ``revision``; return the repository's URL. ``before_upload``
+    is called with the exported folder first. An unreachable Hub is a one-line :class:`HubConnectionError`."""
     run_dir = model_folder(run_dir)
     check_push_target(repo_id, token=token)
     with tempfile.TemporaryDirectory(prefix="respira-push-") as tmp:
         folder = export_model(
             run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx
         )
+        if before_upload is not None:
+            before_upload(folder)
         message = f"Upload respira model from {run_dir.name}"
         commit = _upload(folder, repo_id, "model", message, private=private, token=token, revision=revision)
     return str(commit.repo_url)
