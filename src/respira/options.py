@@ -53,11 +53,7 @@ SHARED_OPTIONS: dict[str, tuple[Any, str]] = {
     "output_dir": (None, "folder to create"),
     "overwrite": (False, "replace an existing output folder"),
     "batch_size": (DEFAULT_BATCH_SIZE, "windows per forward pass"),
-    "device": (
-        None,
-        "torch device (default: cuda if available, else cpu; on cuda the model computes in full float32, "
-        "TF32 off, as on the cpu)",
-    ),
+    "device": (None, "torch device (default: cuda if available, else cpu; on cuda: full float32, no TF32)"),
     "threads": (
         None,
         "torch intra-op threads (default: the usable cores other processes leave idle; RESPIRA_NUM_THREADS "

@@ -9,10 +9,7 @@ import pytest
 
 from respira.cli import build_parser, main, model_or_default
 
-DEVICE_HELP = (
-    "torch device (default: cuda if available, else cpu; on cuda the model computes in full float32, "
-    "TF32 off, as on the cpu)"
-)
+DEVICE_HELP = "torch device (default: cuda if available, else cpu; on cuda: full float32, no TF32)"
 MODEL_HELP = (
     "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id "
     "(default: respira's shipped detector, icbhi-crackle-wheeze)"
