@@ -348,10 +348,11 @@ def test_recipes_named_in_the_docs_and_help_exist(capsys: pytest.CaptureFixture[
 
 # Two `respira convert` runs whose command only warns, each a fresh `main` in one process of their own
 # (pytest records warnings instead of letting them reach stderr); a line on stderr separates their warnings.
+# respira.cli first, as in a `respira` process: importing transformers then registers no models (6 s).
 WARNING_RUNS = """
 import sys, warnings
-from respira.commands import convert
 from respira.cli import main
+from respira.commands import convert
 from respira.metrics.icbhi import icbhi_scores
 
 def noisy(args):
