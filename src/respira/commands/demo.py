@@ -52,16 +52,18 @@ def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
 def run(args: argparse.Namespace) -> None:
     import datasets
 
-    from ..data import load_icbhi, summarize
+    from ..data import summarize
     from ..hub.export import export_model
     from ..hub.loading import load_model
     from ..inference.engine import predict_files
     from ..reports.recording_plot import plot_recording
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
+    from ..training.recipe.model_factory import model_sampling_rate
     from ..training.recipe.recipe import parse_recipe
     from ..training.run.recipe_checks import validate_run
     from ..training.run.training_run import run_training
+    from ..training.splits.datasets import data_record, load_splits
 
     output_dir = Path(args.output_dir)
     corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> None:
     make_synthetic_icbhi(corpus, n_patients=args.n_patients, seed=args.seed, overwrite=True)
 
     stage(2, "building the cycle dataset (16 kHz; official split, patient-wise validation)")
-    print(summarize(load_icbhi(corpus, validation_size=0.25, seed=args.seed, cache_dir=cache)))
+    data = data_record(recipe[1], model_sampling_rate(recipe[0]))  # the training's splits: built once
+    print(summarize(load_splits(data, cache_dir=cache)))
 
     stage(3, f"training the CNN with the ADD auxiliary loss (recipe {RECIPE.name})")
     metrics = run_training(*recipe).metrics  # metrics.json: an undefined score is None
