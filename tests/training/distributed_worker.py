@@ -1,11 +1,13 @@
 """Run by test_distributed.py under ``accelerate launch`` (2 processes; the test runs :func:`train_losses`
-and :func:`cached_tables` itself for one): a few steps with ADD, whose losses it dumps; then a
-frozen-encoder trainer's cached tables, with and without a view store, and the rows its encoder ran on."""
+and :func:`cached_tables` itself for one): a `respira train` command line, as ``-m respira`` runs it; a few
+steps with ADD, whose losses it dumps; then a frozen-encoder trainer's cached tables, with and without a view
+store, and the rows its encoder ran on."""
 
 from __future__ import annotations
 
 import json
 import os
+import runpy
 import sys
 import warnings
 from pathlib import Path
@@ -86,9 +88,16 @@ def cached_tables(
     return result
 
 
-def main(root: str) -> None:
-    """Losses of the ``root``/train split (batches of 4 a process) to ``root``/losses.json; the tables of
-    ``root``/tables_train and tables_validation to ``root``/tables_RANK.npz and counts_RANK.json."""
+def main(root: str, *command: str) -> None:
+    """``respira`` ``command`` first, as ``python -m respira`` runs it; then the losses of the
+    ``root``/train split (batches of 4 a process) to ``root``/losses.json; the tables of ``root``/tables_train
+    and tables_validation to ``root``/tables_RANK.npz and counts_RANK.json."""
+    sys.argv = ["respira", *command]
+    try:
+        runpy.run_module("respira", run_name="__main__", alter_sys=True)
+    except SystemExit as exit:
+        if exit.code:
+            raise
     warnings.simplefilter("ignore")
     folder = Path(root)
     trainer, found = train_losses(str(folder / "train"), str(folder / "losses_run"), 4)
@@ -112,4 +121,4 @@ def main(root: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

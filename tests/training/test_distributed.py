@@ -34,20 +34,35 @@ def _accelerate_launch() -> list[str]:
             "--num_processes", "2", "--main_process_port", str(_free_port())]  # fmt: skip
 
 
+FROZEN = {**TINY_RECIPE, "freeze_encoder": True, "augmented_views": 1, "disable_tqdm": False}
+FROZEN["augmentation"] = {"gain": {"db": [-6, 6]}}
+
+
+def _train(root: Path, corpus: Path, output: str) -> list[str]:
+    """`respira train` of the FROZEN recipe in ``root`` into ``root``/``output``."""
+    return ["train", str(root / "recipe.yaml"), "--data_dir", str(corpus), "--dataset_cache_dir",
+            str(root / "cache"), "--output_dir", str(root / output)]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def two_processes(icbhi_splits, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder where one launch of two processes wrote what distributed_worker.py computes: the losses
-    of 3 steps on the train split, and the cached tables of 21 train and 9 validation cycles."""
+def two_processes(icbhi_splits, synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder where one launch of two processes wrote what distributed_worker.py computes: a `respira
+    train` of the FROZEN recipe (its run in two/, its standard error in launch.err), the losses of 3 steps on
+    the train split, and the cached tables of 21 train and 9 validation cycles."""
     root = tmp_path_factory.mktemp("two_processes")
     icbhi_splits["train"].save_to_disk(str(root / "train"))
     icbhi_splits["train"].select(range(21)).save_to_disk(str(root / "tables_train"))
     icbhi_splits["validation"].select(range(9)).save_to_disk(str(root / "tables_validation"))
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [*_accelerate_launch(), str(WORKER), str(root)]
+    (root / "recipe.yaml").write_text(yaml.safe_dump(FROZEN))
+    path = os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
+    environment["TOKENIZERS_PARALLELISM"] = "false"
+    command = [*_accelerate_launch(), str(WORKER), str(root), *_train(root, synthetic_corpus, "two")]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=600, env=environment, check=False
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (root / "launch.err").write_text(result.stderr)
     return root
 
 
@@ -90,24 +105,13 @@ def test_two_processes_embed_each_view_once_and_cache_the_table_of_one(
 
 @pytest.mark.slow
 def test_a_frozen_encoder_run_under_accelerate_launch_embeds_each_cycle_once(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    two_processes: Path, synthetic_corpus: Path, capsys
 ) -> None:
-    recipe = tmp_path / "recipe.yaml"
-    options = {**TINY_RECIPE, "freeze_encoder": True, "augmented_views": 1, "disable_tqdm": False}
-    recipe.write_text(yaml.safe_dump({**options, "augmentation": {"gain": {"db": [-6, 6]}}}))
-    common = ["train", str(recipe), "--data_dir", str(synthetic_corpus)]
-    common += ["--dataset_cache_dir", str(tmp_path / "cache")]
-    assert main([*common, "--output_dir", str(tmp_path / "one")]) == 0, capsys.readouterr().err
-    command = [*_accelerate_launch(), "-m", "respira", *common, "--output_dir", str(tmp_path / "two")]
-    path = os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, env=environment, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert main(_train(two_processes, synthetic_corpus, "one")) == 0, capsys.readouterr().err
+    stderr = (two_processes / "launch.err").read_text()
 
     def passes(run: str) -> list[dict]:
-        record = json.loads((tmp_path / run / "respira_run.json").read_text())
+        record = json.loads((two_processes / run / "respira_run.json").read_text())
         return record["metrics"]["per_seed"][0].get("embedding_cache", [])
 
     one, two = passes("one"), passes("two")
@@ -120,4 +124,4 @@ def test_a_frozen_encoder_run_under_accelerate_launch_embeds_each_cycle_once(
     train = two[0]
     cycles = train["rows"] // 2
     line = f"embedding the training split, 2 views of {cycles} cycles, process 1 of 2 embedding its share"
-    assert f"{line} ({-(-train['rows'] // 2)} views)" in result.stderr.splitlines(), result.stderr[-3000:]
+    assert f"{line} ({-(-train['rows'] // 2)} views)" in stderr.splitlines(), stderr[-3000:]
