@@ -85,8 +85,7 @@ def run(args: argparse.Namespace) -> None:
     make_synthetic_icbhi(corpus, n_patients=args.n_patients, seed=args.seed, overwrite=True)
 
     stage(2, "building the cycle dataset (16 kHz; official split, patient-wise validation)")
-    data = data_record(recipe[1], model_sampling_rate(recipe[0]))  # the training's splits: built once
-    print(summarize(load_splits(data, cache_dir=cache)))
+    print(summarize(load_splits(data_record(recipe[1], model_sampling_rate(recipe[0])), cache_dir=cache)))
 
     stage(3, f"training the CNN with the ADD auxiliary loss (recipe {RECIPE.name})")
     metrics = run_training(*recipe).metrics  # metrics.json: an undefined score is None
