@@ -44,8 +44,7 @@ class Closure:
     trees: dict[str, ast.Module]
     kept: dict[str, list[ast.stmt]]
     used: dict[str, set[str]]
-    reach: Callable[[ast.AST], _Reach]
-    """:func:`_reach` of a node at ``stages``, computed once."""
+    reach: Callable[[ast.AST], _Reach]  # _reach at ``stages``: each node walked once
     stages: frozenset[str] | None = None
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -89,8 +88,7 @@ def _filtered_source(source: str, tree: ast.Module, entries: EntryFilter | None)
 
 
 def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
-    tree = ast.parse(source)
-    filtered = _filtered_source(source, tree, entries)
+    filtered = _filtered_source(source, tree := ast.parse(source), entries)
     loaded = _Module(module, filtered, tree if filtered == source else ast.parse(filtered))
     for node in loaded.tree.body:
         if _is_type_checking(node):
@@ -150,7 +148,6 @@ def _cut_methods(node: ast.AST, stages: _Stages) -> list[ast.stmt]:
 
 
 def _reach(node: ast.AST, stages: _Stages) -> _Reach:
-    """The names, ``from`` imports and ``@shipped_when`` decorators in what ships of ``node``."""
     names, imports, decorators = set(), [], []
     skipped = {id(method) for method in _cut_methods(node, stages)}
     pending = [node]
@@ -230,9 +227,7 @@ def code_closure(
             keep(module, node)
             for statement in _imports_of(node):
                 found = target(module_name, statement)
-                if found is None:
-                    continue
-                for alias in statement.names:
+                for alias in statement.names if found is not None else []:
                     if (alias.asname or alias.name) == name:
                         pending.append((found, alias.name))
 
