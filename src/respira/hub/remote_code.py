@@ -258,9 +258,8 @@ def _remote_code(encoder_model_type: str, stages: frozenset[str] | None) -> Remo
         members = _in_import_order([m for m in sections if _file_of(m) == file], closure, file)
         left_out = {name: stage for m in members for name, stage in closure.left_out.get(m, {}).items()}
         files[f"{file}.py"] = _file_text(file, [(m, sections[m]) for m in members], left_out)
-    configuration = _file_of(_entry_classes()["AutoConfig"].__module__) + ".py"
-    if registered:
-        files[configuration] += _registration_lines(registered)
+    if registered:  # in the configuration's file
+        files[_file_of(_entry_classes()["AutoConfig"].__module__) + ".py"] += _registration_lines(registered)
     requirements = set().union(*(_third_party(ast.parse(text)) for text in files.values()))
     return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
 
