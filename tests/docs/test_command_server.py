@@ -1,6 +1,7 @@
 """The docs' command server (tests/docs/command_server.py): a block's respira command run by a fork of the
-server behaves as the installed script would (output, status, folder, the one-line error), and a command
-whose environment differs from the server's runs the installed script."""
+server behaves as the installed script would (output, status, folder, the one-line error), a command
+whose environment differs from the server's runs the installed script, and a stopped server leaves
+nothing behind."""
 
 from __future__ import annotations
 
@@ -13,30 +14,44 @@ from .command_server import CommandServer
 from .test_code_blocks import block_environment
 
 
-def test_a_block_s_commands_run_in_forks_of_the_server_unless_their_environment_differs(tmp_path: Path):
+def test_a_block_s_commands_run_in_forks_of_the_server_unless_their_environment_differs(
+    tmp_path: Path, respira_server: CommandServer
+):
+    """Through the worker's own server (the blocks'), its client pointed at a stand-in installed script."""
     installed = tmp_path / "installed-respira"
     installed.write_text('#!/bin/sh\necho "installed $*"\nexit 7\n')
     installed.chmod(0o755)
-    server = CommandServer(str(installed))
+    env = block_environment(None, respira_server.commands(block_environment(None)))
+    assert respira_server.folder is not None and (respira_server.folder / "socket").is_socket()
+    client = respira_server.bin / "respira"
+    as_started = client.read_text()
+    client.write_text(as_started.replace(repr(respira_server.installed), repr(str(installed))))
+    script = (
+        "respira --version | tr a-z A-Z\n"
+        "respira train no_such_recipe.yaml || echo status $?\n"
+        "TORCHINDUCTOR_CACHE_DIR=/tmp/inductor respira --version\n"  # torch set it in the tests' process
+        "GREETING=hello respira --version || echo status $?\n"
+    )
     try:
-        env = block_environment(None, server.commands(block_environment(None)))
-        (tmp_path / "work").mkdir()
-        assert server.folder is not None and (server.folder / "socket").is_socket()
-        script = (
-            "respira --version | tr a-z A-Z\n"
-            "respira train no_such_recipe.yaml || echo status $?\n"
-            "GREETING=hello respira --version || echo status $?\n"
-        )
-        work = tmp_path / "work"
-        done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True)  # noqa: PLW1510
+        done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)  # noqa: PLW1510
     finally:
-        server.stop()
+        client.write_text(as_started)
     assert done.stdout.splitlines() == [
         f"RESPIRA {__version__}".upper(),  # the fork's stdout is the pipe
         "status 2",  # its status
+        f"respira {__version__}",  # a variable torch sets as it goes: still a fork
         "installed --version",  # another environment: the installed script
         "status 7",
     ], done.stderr
     error = done.stderr.strip().splitlines()
     assert len(error) == 1 and "no_such_recipe.yaml" in error[0], done.stderr
+
+
+def test_a_stopped_server_is_ended_and_its_folder_removed(tmp_path: Path) -> None:
+    server = CommandServer()
+    server.folder = tmp_path / "server"
+    (server.folder / "bin").mkdir(parents=True)
+    server.process = subprocess.Popen(["sleep", "60"])
+    server.stop()
+    assert server.process.returncode is not None  # terminated and waited for
     assert not server.folder.exists()  # the socket and the client removed

@@ -21,9 +21,9 @@ from .test_card_export_push import SUBPROCESS_TIMEOUT, hub_env
 
 REPO_ID = "user/icbhi-synthetic"
 
-# Loads the repo and the folder in one process (HF_ENDPOINT is read when datasets is imported).
+# After COMMANDS, loads the repo and the folder in the same process (HF_ENDPOINT is read when datasets is
+# imported).
 LOAD = """
-import json, sys
 import datasets
 datasets.disable_progress_bars()
 
@@ -40,7 +40,7 @@ def describe(dataset):
         for split, part in dataset.items()
     }
 
-repo, folder = sys.argv[1], sys.argv[2]
+repo, folder = sys.argv[2], sys.argv[3]
 print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
                               "folder": describe(datasets.load_dataset(folder))}))
 """
@@ -70,7 +70,8 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 @dataclass
 class Pushed:
-    """One `prepare --push_to_hub`: the folder it wrote, the Hub it pushed to (still serving), its output."""
+    """One `prepare --push_to_hub` then a load of the repo and the folder (:data:`LOAD`) in a fresh process:
+    the folder it wrote, the Hub it pushed to (still serving), its output."""
 
     folder: Path
     hub: HubServer
@@ -79,33 +80,28 @@ class Pushed:
 
 @pytest.fixture(scope="module")
 def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
-    """One push shared by the tests that read it (a prepare run is the slow part)."""
+    """One push shared by the tests that read it (a prepare run is the slow part), loaded back."""
     import warnings
 
     root = tmp_path_factory.mktemp("pushed")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Use 'content=<...>'", DeprecationWarning)
         with HubServer(root / "hub") as hub:
+            prepare = ["prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
+                       "--sampling_rate", "4000", "--cache_dir", str(root / "cache"), "--output_dir",
+                       str(root / "prepared"), "--push_to_hub", REPO_ID, "--private"]  # fmt: skip
             prepared = _run(
-                ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
-                 "--sampling_rate", "4000", "--cache_dir", str(root / "cache"), "--output_dir",
-                 str(root / "prepared"), "--push_to_hub", REPO_ID, "--private"],
+                ["-c", COMMANDS + LOAD, json.dumps([prepare]), REPO_ID, str(root / "prepared")],
                 hub_env(hub.url, root / "hf_home"),
-            )  # fmt: skip
+            )
             assert prepared.returncode == 0, prepared.stderr[-3000:]
             yield Pushed(root / "prepared", hub, prepared.stdout)
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-def test_pushed_dataset_loads_like_the_prepared_folder(
-    pushed: Pushed, synthetic_corpus: Path, tmp_path: Path
-) -> None:
+def test_pushed_dataset_loads_like_the_prepared_folder(pushed: Pushed, synthetic_corpus: Path) -> None:
     folder, hub = pushed.folder, pushed.hub
-    before = len(hub.requests)
-    env = hub_env(hub.url, tmp_path / "hf_home")
     assert f"pushed to the Hub: {hub.url}/datasets/{REPO_ID}" in pushed.stdout
-    loaded = _run(["-c", LOAD, REPO_ID, str(folder)], env)
-    assert loaded.returncode == 0, loaded.stderr[-3000:]
 
     repo = hub.state.dataset_repos[REPO_ID]
     assert repo.private and REPO_ID not in hub.state.repos  # a dataset repo, not a model repo
@@ -119,9 +115,11 @@ def test_pushed_dataset_loads_like_the_prepared_folder(
     assert card_text == (folder / "README.md").read_text(encoding="utf-8")
     assert f'load_dataset("{REPO_ID}")' in card_text
     assert hub.unhandled == []
-    assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests[before:])
+    # the data files came from the Hub (the push itself reads only the card)
+    resolved = [path for _, path in hub.requests if path.startswith(f"/datasets/{REPO_ID}/resolve/")]
+    assert any(".parquet" in path for path in resolved), resolved
 
-    output = json.loads(next(line for line in loaded.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    output = json.loads(next(line for line in pushed.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert output["hub"] == output["folder"]
     hub_splits = output["hub"]
     assert list(hub_splits) == ["train", "validation", "test"]

@@ -13,6 +13,8 @@ import torch
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.labels import MULTI_LABEL
 
+from ..conftest import SHARED_DIR
+
 RATE = 16000
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
 THRESHOLDS = [0.3, 0.7]
@@ -59,3 +61,17 @@ def noise_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("noise") / "noise.wav"
     sf.write(path, np.random.default_rng(3).normal(0, 0.1, 11 * RATE).astype(np.float32), RATE)
     return path
+
+
+@pytest.fixture(scope="session")
+def sprsound_test_parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real SPRSound sample's official test parts alone (links into ../shared; what evaluate scores by
+    default: its train part is not built)."""
+    shared = SHARED_DIR / "sprsound"
+    if not shared.is_dir():
+        pytest.skip(f"{shared} is absent (the real SPRSound sample)")
+    folder = tmp_path_factory.mktemp("sprsound_test") / "sprsound"
+    folder.mkdir()
+    for part in ("test_wav", "test_json"):
+        (folder / part).symlink_to(shared / part, target_is_directory=True)
+    return folder

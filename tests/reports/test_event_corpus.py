@@ -18,7 +18,7 @@ from respira.evaluation.event_corpus import challenge_scores, evaluate_event_cor
 from respira.hub.loading import load_model
 from respira.metrics.sprsound import SPRSOUND_TASKS
 
-from ..conftest import SHARED_DIR, SPRSOUND_TINY, write_sprsound
+from ..conftest import SPRSOUND_TINY, write_sprsound
 
 
 def test_challenge_scores_overall_and_per_group_by_hand() -> None:
@@ -170,10 +170,10 @@ def test_evaluate_refuses_what_does_not_apply_in_one_line(
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_respira_evaluate_on_the_real_sample(multi_label_dir: Path, tmp_path: Path, capsys) -> None:
-    shared = SHARED_DIR / "sprsound"
-    if not shared.is_dir():
-        pytest.skip(f"{shared} is absent (the real SPRSound sample)")
+def test_respira_evaluate_on_the_real_sample(
+    multi_label_dir: Path, sprsound_test_parts: Path, tmp_path: Path, capsys
+) -> None:
+    shared = sprsound_test_parts
     events, records = Counter(), Counter()  # this test's own reading of the test parts' files
     for note in sorted((shared / "test_json").rglob("*.json")):
         data = json.loads(note.read_text())

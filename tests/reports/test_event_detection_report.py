@@ -21,7 +21,7 @@ from respira.evaluation.event_detection_report import evaluate_events, event_sco
 from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
 
-from ..conftest import SHARED_DIR, SPRSOUND_PARTS
+from ..conftest import SPRSOUND_PARTS
 from .conftest import save_tiny_model
 
 RATE = 16000
@@ -232,12 +232,12 @@ def test_options_that_do_not_apply_are_one_line_errors(tiny_dir, tmp_path, capsy
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_evaluate_events_on_the_real_sprsound_inter_test_part(tiny_dir, tmp_path, capsys):
+def test_evaluate_events_on_the_real_sprsound_inter_test_part(
+    tiny_dir, sprsound_test_parts, tmp_path, capsys
+):
     """The CLI as README shows it on ../shared/sprsound: every inter_test recording scored against its
     crackle / wheeze events, the counts derived from the JSON files."""
-    root = SHARED_DIR / "sprsound"
-    if not root.is_dir():
-        pytest.skip(f"real SPRSound data not found at {root} (../shared is only present on project machines)")
+    root = sprsound_test_parts
     expected: Counter = Counter()
     recordings = 0
     for path in sorted((root / SPRSOUND_PARTS["inter_test"][1]).glob("*.json")):

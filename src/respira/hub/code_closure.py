@@ -10,7 +10,8 @@ in order, its docstring cut to the summary unless the shipped code cites it.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -43,6 +44,7 @@ class Closure:
     trees: dict[str, ast.Module]
     kept: dict[str, list[ast.stmt]]
     used: dict[str, set[str]]
+    reach: Callable[[ast.AST], _Reach]  # _reach at ``stages``: each node walked once
     stages: frozenset[str] | None = None
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -66,7 +68,7 @@ def bound_names(node: ast.stmt) -> list[str]:
 
 
 def _filtered_source(source: str, tree: ast.Module, entries: EntryFilter | None) -> str:
-    if entries is None:
+    if entries is None or entries.call not in source:
         return source
     lines = source.splitlines(keepends=True)
     for node in sorted(ast.walk(tree), key=lambda n: -getattr(n, "lineno", 0)):
@@ -86,8 +88,8 @@ def _filtered_source(source: str, tree: ast.Module, entries: EntryFilter | None)
 
 
 def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
-    source = _filtered_source(source, ast.parse(source), entries)
-    loaded = _Module(module, source, ast.parse(source))
+    filtered = _filtered_source(source, tree := ast.parse(source), entries)
+    loaded = _Module(module, filtered, tree if filtered == source else ast.parse(filtered))
     for node in loaded.tree.body:
         if _is_type_checking(node):
             for child in node.body:  # type-only imports bind names like any other import
@@ -106,6 +108,7 @@ def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
 _NOT_SHIPPED, _SHIPPED_WHEN = "not_shipped", "shipped_when"  # respira.utils.shipping's decorators
 
 _Stages = frozenset[str] | None
+_Reach = tuple[set[str], list[ast.ImportFrom], list[ast.Call]]  # names, imports, @shipped_when decorators
 
 
 def _stage_decorators(node: ast.AST) -> list[ast.Call]:
@@ -144,22 +147,22 @@ def _cut_methods(node: ast.AST, stages: _Stages) -> list[ast.stmt]:
     ]
 
 
-def _walk(node: ast.AST, stages: _Stages) -> Iterator[ast.AST]:
+def _reach(node: ast.AST, stages: _Stages) -> _Reach:
+    names, imports, decorators = set(), [], []
     skipped = {id(method) for method in _cut_methods(node, stages)}
     pending = [node]
     while pending:
         current = pending.pop()
-        yield current
-        skipped.update(id(decorator) for decorator in _stage_decorators(current))
+        if isinstance(current, ast.Name):
+            names.add(current.id)
+        elif isinstance(current, ast.ImportFrom):
+            imports.append(current)
+        elif getattr(current, "decorator_list", None):
+            found = _stage_decorators(current)
+            decorators += found
+            skipped.update(map(id, found))
         pending.extend(child for child in ast.iter_child_nodes(current) if id(child) not in skipped)
-
-
-def _references(node: ast.AST, stages: _Stages) -> set[str]:
-    return {child.id for child in _walk(node, stages) if isinstance(child, ast.Name)}
-
-
-def _imports_in(node: ast.AST, stages: _Stages) -> Iterator[ast.ImportFrom]:
-    yield from (child for child in _walk(node, stages) if isinstance(child, ast.ImportFrom))
+    return names, imports, decorators
 
 
 def code_closure(
@@ -178,21 +181,22 @@ def code_closure(
     cut: dict[tuple[str, str], str] = {}  # definitions left out → the stage they need
     pending = list(roots)
     done: set[tuple[str, str]] = set()
+    reach = functools.cache(lambda node: _reach(node, stages))
 
     def keep(module: _Module, node: ast.stmt) -> None:
         if id(node) in kept[module.name]:
             return
         kept[module.name].add(id(node))
         if _is_type_checking(node):
-            used[module.name] |= _references(node.test, stages)
-            pending.extend((module.name, name) for name in _references(node.test, stages))
+            used[module.name] |= reach(node.test)[0]
+            pending.extend((module.name, name) for name in reach(node.test)[0])
             return
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             return  # an import ships the names that are used from it, found by the statements using them
-        names = _references(node, stages)
+        names, imports, _ = reach(node)
         used[module.name] |= names
         pending.extend((module.name, name) for name in names if name in module.bindings)
-        for statement in _imports_in(node, stages):  # function-level imports of respira modules
+        for statement in imports:  # function-level imports of respira modules
             found = target(module.name, statement)
             if found is not None and statement not in module.tree.body:
                 pending.extend((found, alias.name) for alias in statement.names)
@@ -216,16 +220,14 @@ def code_closure(
                 keep(module, node)
         used[module_name].add(name)
         if statements is None:
-            if any(name in _references(node, stages) for node in module.always):
+            if any(name in reach(node)[0] for node in module.always):
                 continue  # bound by a statement that ships anyway (a `try` around an import)
             raise ValueError(f"{module_name} defines no {name!r} that the shipped code could find")
         for node in statements:
             keep(module, node)
             for statement in _imports_of(node):
                 found = target(module_name, statement)
-                if found is None:
-                    continue
-                for alias in statement.names:
+                for alias in statement.names if found is not None else []:
                     if (alias.asname or alias.name) == name:
                         pending.append((found, alias.name))
 
@@ -252,6 +254,7 @@ def code_closure(
         trees={name: modules[name].tree for name in started},
         kept={name: [node for node in modules[name].tree.body if id(node) in kept[name]] for name in started},
         used={name: used[name] for name in started},
+        reach=reach,
         stages=stages,
         left_out=left_out,
     )
@@ -319,14 +322,12 @@ def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportF
                 if start > 0 and not lines[start - 1].strip() and end < len(lines) and not lines[end].strip():
                     end += 1  # and one of the blank lines around it
                 edits.append((start, end, ""))
-            for definition in _walk(node, closure.stages):  # @shipped_when lines never ship
-                for decorator in _stage_decorators(definition):
-                    if lines[decorator.lineno - 1][: decorator.col_offset - 1].strip():
-                        raise ValueError(
-                            f"{module}, line {decorator.lineno}: put @shipped_when on its own line"
-                        )
-                    edits.append((decorator.lineno - 1, decorator.end_lineno or decorator.lineno, ""))
-            for statement in _imports_in(node, closure.stages):
+            _, imports, decorators = closure.reach(node)
+            for decorator in decorators:  # @shipped_when lines never ship
+                if lines[decorator.lineno - 1][: decorator.col_offset - 1].strip():
+                    raise ValueError(f"{module}, line {decorator.lineno}: put @shipped_when on its own line")
+                edits.append((decorator.lineno - 1, decorator.end_lineno or decorator.lineno, ""))
+            for statement in imports:
                 relative = flat(statement)
                 if relative is None:
                     continue

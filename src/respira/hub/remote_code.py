@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import json
 import sys
@@ -197,16 +198,14 @@ def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
     return "\n".join([*header, *imports, "", *calls]) + "\n"
 
 
-_IMPORT_FAILURES = frozenset({"ImportError", "ModuleNotFoundError", "Exception"})
-
-
 def _third_party(tree: ast.Module) -> set[str]:
     """Third-party packages the shipped code imports, but for those in a ``try`` catching their failure."""
     optional: set[ast.AST] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Try) and any(
             handler.type is None
-            or {name.id for name in ast.walk(handler.type) if isinstance(name, ast.Name)} & _IMPORT_FAILURES
+            or {name.id for name in ast.walk(handler.type) if isinstance(name, ast.Name)}
+            & {"ImportError", "ModuleNotFoundError", "Exception"}
             for handler in node.handlers
         ):
             optional.update(child for child in node.body if isinstance(child, (ast.Import, ast.ImportFrom)))
@@ -222,22 +221,25 @@ def _third_party(tree: ast.Module) -> set[str]:
 def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     """The code folder of a respira model (its config, or its encoder's ``model_type``): the definitions its
     classes reach, registries cut to its encoder family, gathered into the files of :data:`FILES`."""
-    from ..models.encoders import EncoderSpec
     from ..models.respira.featurizer import stages_of
 
     if isinstance(model, str):
-        encoder_model_type, stages = model, None
-    else:
-        encoder_model_type, stages = model.encoder_config.model_type, stages_of(model)
+        return _remote_code(model, None)
+    return _remote_code(model.encoder_config.model_type, stages_of(model))
+
+
+@functools.cache  # the package's source is fixed while it runs: one shared (read-only) folder per family
+def _remote_code(encoder_model_type: str, stages: frozenset[str] | None) -> RemoteCode:
+    from ..models.encoders import EncoderSpec
+
     registered = _shipped_encoder_classes(encoder_model_type)
     classes = list(_entry_classes().values())
     classes += [cls for pair in registered for cls in pair if cls is not None]
-    families = frozenset({encoder_model_type})
     closure = code_closure(
         [(cls.__module__, cls.__name__) for cls in classes],
         read=lambda module: _source_file(module).read_text(encoding="utf-8"),
         target=_target_module,
-        entries=EntryFilter(EncoderSpec.__name__, "model_type", families),
+        entries=EntryFilter(EncoderSpec.__name__, "model_type", frozenset({encoder_model_type})),
         stages=stages,
     )
 
@@ -256,9 +258,8 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
         members = _in_import_order([m for m in sections if _file_of(m) == file], closure, file)
         left_out = {name: stage for m in members for name, stage in closure.left_out.get(m, {}).items()}
         files[f"{file}.py"] = _file_text(file, [(m, sections[m]) for m in members], left_out)
-    configuration = _file_of(_entry_classes()["AutoConfig"].__module__) + ".py"
-    if registered:
-        files[configuration] += _registration_lines(registered)
+    if registered:  # in the configuration's file
+        files[_file_of(_entry_classes()["AutoConfig"].__module__) + ".py"] += _registration_lines(registered)
     requirements = set().union(*(_third_party(ast.parse(text)) for text in files.values()))
     return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
 

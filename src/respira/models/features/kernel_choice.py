@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -64,12 +65,12 @@ class Band(NamedTuple):
 
 def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, ...]:
     """Split the columns of ``matrix`` ``[rows, columns]`` into groups of consecutive columns."""
-    nonzero = (matrix != 0).cpu()
+    nonzero = (matrix != 0).cpu().numpy()
     columns = matrix.shape[1]
     row_ranges: list[tuple[int, int] | None] = []
     for column in range(columns):
-        rows = nonzero[:, column].nonzero().flatten()
-        row_ranges.append((int(rows[0]), int(rows[-1]) + 1) if rows.numel() else None)
+        rows = np.flatnonzero(nonzero[:, column])
+        row_ranges.append((int(rows[0]), int(rows[-1]) + 1) if rows.size else None)
 
     def rows_of(first: int, end: int) -> tuple[int, int]:
         ranges = [r for r in row_ranges[first:end] if r is not None]
@@ -80,10 +81,13 @@ def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, 
     best = [0.0] + [math.inf] * columns
     split = [0] * (columns + 1)
     for end in range(1, columns + 1):
-        for first in range(end):
-            first_row, end_row = rows_of(first, end)
-            cost = best[first] + (end_row - first_row) * (end - first) + group_cost
-            if cost < best[end]:
+        low, high = math.inf, -math.inf  # the rows of columns [first, end), widened as first falls
+        for first in range(end - 1, -1, -1):
+            if row_ranges[first] is not None:
+                low, high = min(low, row_ranges[first][0]), max(high, row_ranges[first][1])
+            width = high - low if low < high else 0
+            cost = best[first] + width * (end - first) + group_cost
+            if cost <= best[end]:  # ties: the smallest first
                 best[end], split[end] = cost, first
     bands: list[Band] = []
     end = columns
