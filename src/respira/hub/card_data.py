@@ -168,7 +168,6 @@ class RespiraModelCardData(CardData):
     site_fit_base: Path | None = None
     notes: list[str] = field(default_factory=list)
 
-    # ------------------------------------------------------------------ filling
     def set_model_config(self, config: Any) -> None:
         """Labels, problem type, encoder and architecture from a :class:`~respira.RespiraConfig`."""
         self.problem_type = config.problem_type
@@ -313,7 +312,6 @@ class RespiraModelCardData(CardData):
         tags.extend(tag for tag in implied if tag is not None and tag not in tags)
         return tags
 
-    # ------------------------------------------------------------------ derived
     @property
     def is_multi_label(self) -> bool:
         return self.problem_type == MULTI_LABEL

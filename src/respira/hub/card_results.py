@@ -43,7 +43,6 @@ PROTOCOL_NAMES = {"in domain": "In-domain", "held out": "Held-out", SITE_FIT_PRO
 OVERALL = "overall"  # the group of all recordings in metrics.json
 
 
-# --------------------------------------------------------------------------------------------- tables
 MAIN_METRICS: dict[str, str] = {  # a test metric (without the "test_" prefix) -> its label in the card
     "icbhi_score": "ICBHI score",
     "specificity": "Specificity",
@@ -174,14 +173,12 @@ def external_eval_results(validations: list[ExternalValidation]) -> list[EvalRes
     ]
 
 
-# --------------------------------------------------------------------------------------------- sites
 def held_out_titles(verdicts: list[SiteVerdict], validations: list[ExternalValidation]) -> list[str]:
     """The corpora the model was scored on and never trained on (its held-out sites), in order."""
     titles = [get_corpus(v.site).title for v in verdicts if v.protocol == "held out"]
     return list(dict.fromkeys([*titles, *(external.title for external in validations)]))
 
 
-# --------------------------------------------------------------------------------------------- external
 class StaleEvaluationWarning(UserWarning):
     """An evaluation in a model folder is left off its card: not of this model, or not out of sample."""
 
@@ -268,7 +265,6 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
     return found, notes
 
 
-# --------------------------------------------------------------------------------------------- site fit
 NESTED_CV_FILE = "nested_cv.csv"
 CURVE_FILE = "learning_curve.csv"
 CURVE_FIGURE = "learning_curve.png"

@@ -28,7 +28,6 @@ WEIGHT_FILES: tuple[str, ...] = (
 """Weight files ``from_pretrained`` loads; export accepts only the first (nothing is ever unpickled)."""
 
 
-# --------------------------------------------------------------------------------------------- names
 def resolve_model_name(name: str | Path) -> Path | None:
     """The local folder ``name`` names, or ``None`` when it is a Hugging Face Hub id."""
     text = str(name)
@@ -68,7 +67,6 @@ def _looked_for(path: Path) -> str:
     return f"looked for the folder {target}; {found} has no {missing}"
 
 
-# --------------------------------------------------------------------------------------------- folders
 def check_model_folder(path: str | Path, *, weights: Sequence[str] = WEIGHT_FILES) -> dict[str, Any]:
     """Check that ``path`` is a respira model folder and return its parsed ``config.json``."""
     path = Path(path).expanduser()
@@ -114,7 +112,6 @@ def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------------------------- weights
 def check_weights_file(path: str | Path) -> None:
     """Raise :class:`ModelLoadError` naming ``path`` when a ``.safetensors`` file is truncated or damaged."""
     path = Path(path)
@@ -154,7 +151,6 @@ def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
     return None
 
 
-# --------------------------------------------------------------------------------------------- loading
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``device`` as a ``torch.device`` that exists here (``None``: CUDA when available, else the CPU)."""
     if device is None:
