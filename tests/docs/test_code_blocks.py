@@ -89,11 +89,16 @@ def page_run(page: Path, shared_data: bool, factory: pytest.TempPathFactory, syn
     return _RUNS[page]
 
 
+_FIRST_BLOCK_ENVIRON: dict[str, dict[str, str]] = {}
+
+
 def block_environment(block: Block | None, commands: Path | None = None) -> dict[str, str]:
     """The environment a shell block runs in: ``commands`` (a folder holding a ``respira`` client of
     :mod:`.command_server`), then this interpreter's bin first on PATH (``respira``, ``accelerate``), this
-    checkout's src first on PYTHONPATH, no network, the block's own variables."""
-    env = dict(os.environ)
+    checkout's src first on PYTHONPATH, no network, the block's own variables. The rest is this process's
+    environment when the first block ran: what later imports set here (sklearn's ``KMP_DUPLICATE_LIB_OK``,
+    torch's inductor cache) would leak into the blocks and send their commands past the server."""
+    env = dict(_FIRST_BLOCK_ENVIRON.setdefault("env", dict(os.environ)))
     folders = [str(folder) for folder in (commands, Path(sys.executable).parent) if folder]
     env["PATH"] = os.pathsep.join([*folders, env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from respira import __version__
 
 from .command_server import CommandServer
@@ -15,13 +17,16 @@ from .test_code_blocks import block_environment
 
 
 def test_a_block_s_commands_run_in_forks_of_the_server_unless_their_environment_differs(
-    tmp_path: Path, respira_server: CommandServer
+    tmp_path: Path, respira_server: CommandServer, monkeypatch: pytest.MonkeyPatch
 ):
-    """Through the worker's own server (the blocks'), its client pointed at a stand-in installed script."""
+    """Through the worker's own server (the blocks'), its client pointed at a stand-in installed script;
+    a variable this process gained after the first block (as an import sets one) stays out of the blocks."""
     installed = tmp_path / "installed-respira"
     installed.write_text('#!/bin/sh\necho "installed $*"\nexit 7\n')
     installed.chmod(0o755)
-    env = block_environment(None, respira_server.commands(block_environment(None)))
+    commands = respira_server.commands(block_environment(None))
+    monkeypatch.setenv("RESPIRA_TESTS_SET_AFTER_THE_FIRST_BLOCK", "1")
+    env = block_environment(None, commands)
     assert respira_server.folder is not None and (respira_server.folder / "socket").is_socket()
     client = respira_server.bin / "respira"
     as_started = client.read_text()
