@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> None:
     import datasets
 
     from ..data import summarize
+    from ..data.folds import is_fold_strategy
     from ..hub.export import export_model
     from ..hub.loading import load_model
     from ..inference.engine import predict_files
@@ -84,8 +86,11 @@ def run(args: argparse.Namespace) -> None:
     stage(1, f"writing a synthetic ICBHI-format corpus ({args.n_patients} patients) to {corpus}")
     make_synthetic_icbhi(corpus, n_patients=args.n_patients, seed=args.seed, overwrite=True)
 
-    stage(2, "building the cycle dataset (16 kHz; official split, patient-wise validation)")
-    print(summarize(load_splits(data_record(recipe[1], model_sampling_rate(recipe[0])), cache_dir=cache)))
+    record = data_record(recipe[1], model_sampling_rate(recipe[0]))
+    if is_fold_strategy(record.split_strategy):  # the run trains every fold: the first fold's split
+        record = dataclasses.replace(record, fold=0)
+    stage(2, f"building the cycle dataset ({record.sampling_rate} Hz, {record.split_strategy} split)")
+    print(summarize(load_splits(record, cache_dir=recipe[1].dataset_cache_dir)))
 
     stage(3, f"training the CNN with the ADD auxiliary loss (recipe {RECIPE.name})")
     metrics = run_training(*recipe).metrics  # metrics.json: an undefined score is None

@@ -103,7 +103,6 @@ def per_seed_rows(results: list[SeedResult]) -> list[list[str]]:
     ]
 
 
-# --------------------------------------------------------------------------------------------- model-index
 def _hub_percent(value: float) -> float:
     return round(100 * value, PERCENT_DECIMALS)
 

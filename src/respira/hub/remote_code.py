@@ -8,9 +8,10 @@ import importlib.util
 import json
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .code_closure import Closure, EntryFilter, bound_names, code_closure, is_docstring, shipped_source
@@ -159,7 +160,7 @@ REMOTE_CODE_PIPELINES: dict[str, dict[str, Any]] = {
 class RemoteCode:
     """The shipped code of one encoder family: file name → text, and the third-party packages it imports."""
 
-    files: dict[str, str]
+    files: Mapping[str, str]
     requirements: tuple[str, ...]
 
 
@@ -228,7 +229,7 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     return _remote_code(model.encoder_config.model_type, stages_of(model))
 
 
-@functools.cache  # the package's source is fixed while it runs: one shared (read-only) folder per family
+@functools.cache  # the package's source is fixed while it runs: one read-only folder per family and stages
 def _remote_code(encoder_model_type: str, stages: frozenset[str] | None) -> RemoteCode:
     from ..models.encoders import EncoderSpec
 
@@ -261,7 +262,7 @@ def _remote_code(encoder_model_type: str, stages: frozenset[str] | None) -> Remo
     if registered:  # in the configuration's file
         files[_file_of(_entry_classes()["AutoConfig"].__module__) + ".py"] += _registration_lines(registered)
     requirements = set().union(*(_third_party(ast.parse(text)) for text in files.values()))
-    return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
+    return RemoteCode(files=MappingProxyType(files), requirements=tuple(sorted(requirements)))
 
 
 def code_size(texts: Iterable[str]) -> tuple[int, int]:
@@ -284,7 +285,6 @@ def _code_lines(text: str) -> int:
     )
 
 
-# --------------------------------------------------------------------------------------------- folders
 def _update_json(path: Path, **entries: Any) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     data.update(entries)
