@@ -76,6 +76,8 @@ class Pushed:
     folder: Path
     hub: HubServer
     stdout: str
+    requests: list[tuple[str, str]]
+    """The Hub's requests until then (the module's other tests download from it too)."""
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 hub_env(hub.url, root / "hf_home"),
             )
             assert prepared.returncode == 0, prepared.stderr[-3000:]
-            yield Pushed(root / "prepared", hub, prepared.stdout)
+            yield Pushed(root / "prepared", hub, prepared.stdout, list(hub.requests))
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -116,7 +118,7 @@ def test_pushed_dataset_loads_like_the_prepared_folder(pushed: Pushed, synthetic
     assert f'load_dataset("{REPO_ID}")' in card_text
     assert hub.unhandled == []
     # the data files came from the Hub (the push itself reads only the card)
-    resolved = [path for _, path in hub.requests if path.startswith(f"/datasets/{REPO_ID}/resolve/")]
+    resolved = [path for _, path in pushed.requests if path.startswith(f"/datasets/{REPO_ID}/resolve/")]
     assert any(".parquet" in path for path in resolved), resolved
 
     output = json.loads(next(line for line in pushed.stdout.splitlines() if line.startswith("RESULT "))[7:])

@@ -65,13 +65,13 @@ def noise_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sprsound_test_parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real SPRSound sample's official test parts alone (links into ../shared; what evaluate scores by
-    default: its train part is not built)."""
+    """The real SPRSound sample's official test parts (links into ../shared; what evaluate scores by
+    default), and the train part's annotations without its recordings: scoring that part would fail."""
     shared = SHARED_DIR / "sprsound"
     if not shared.is_dir():
         pytest.skip(f"{shared} is absent (the real SPRSound sample)")
     folder = tmp_path_factory.mktemp("sprsound_test") / "sprsound"
     folder.mkdir()
-    for part in ("test_wav", "test_json"):
+    for part in ("test_wav", "test_json", "train_json"):
         (folder / part).symlink_to(shared / part, target_is_directory=True)
     return folder

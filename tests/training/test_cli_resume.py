@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -71,9 +72,10 @@ def _add_killer(kill: signal.Signals) -> None:
     RespiraTrainer.__init__ = with_killer
 
 
-def _killed(flags: list[str], kill: signal.Signals = signal.SIGKILL) -> subprocess.CompletedProcess:
+def _killed(flags: list[str]) -> subprocess.CompletedProcess:
     """`respira train` ``flags`` in a fork of this process (respira already imported, unlike a fresh process:
-    7 s less) that sends itself ``kill`` as step KILL_AT_STEP + 1 begins; its exit status and streams."""
+    7 s less; a SIGKILL leaves no shutdown to test) that SIGKILLs itself as step KILL_AT_STEP + 1 begins;
+    its exit status and streams."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -86,7 +88,7 @@ def _killed(flags: list[str], kill: signal.Signals = signal.SIGKILL) -> subproce
                 sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
                 sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
                 sys.argv = ["respira", *flags]
-                _add_killer(kill)
+                _add_killer(signal.SIGKILL)
                 code = main(flags)
             except BaseException:
                 traceback.print_exc()
@@ -94,10 +96,34 @@ def _killed(flags: list[str], kill: signal.Signals = signal.SIGKILL) -> subproce
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        status = os.waitpid(pid, 0)[1]
+        deadline = time.monotonic() + 600
+        while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:  # a fork can deadlock on a lock another thread held
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked run did not end within 600 s")
+            time.sleep(0.1)
         out.seek(0)
         err.seek(0)
-        return subprocess.CompletedProcess(flags, os.waitstatus_to_exitcode(status), out.read(), err.read())
+        return subprocess.CompletedProcess(flags, os.waitstatus_to_exitcode(ended[1]), out.read(), err.read())
+
+
+def _termed(flags: list[str]) -> subprocess.CompletedProcess:
+    """`respira train` ``flags`` in a fresh interpreter (its shutdown, exit handlers and threads, is part of
+    a SIGTERM's) that SIGTERMs itself as step KILL_AT_STEP + 1 begins; its exit status and streams."""
+    script = (
+        "import signal, sys\n"
+        "from tests.training.test_cli_resume import _add_killer, main\n"
+        "_add_killer(signal.SIGTERM)\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    return subprocess.run(  # noqa: PLW1510
+        [sys.executable, "-c", script, *flags],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _flags(root: Path, output: Path, *extra: str) -> list[str]:
@@ -256,7 +282,7 @@ def test_sigterm_keeps_the_run_and_prints_the_command_that_resumes_it(
     output = tmp_path / "termed"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(threads.ENV_VAR, str(RUN_THREADS))
-        termed = _killed(_flags(experiment, output, "--overwrite"), signal.SIGTERM)
+        termed = _termed(_flags(experiment, output, "--overwrite"))
     assert termed.returncode == 128 + signal.SIGTERM, termed.stderr[-3000:]
     staging = tmp_path / ".termed.incomplete"
     assert f"last checkpoint {staging / 'seed_0' / 'checkpoint-3'}" in termed.stdout
