@@ -26,10 +26,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-UNREAD = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR"})
-"""Variables bash, pytest and torch set as they go (so they differ between the server and a block's
-commands): none read as a library is imported, but torch's inductor cache folder, set to its default as it
-is first imported (by a block's Python, in the tests' own process)."""
+UNREAD = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST"})
+"""Variables bash and pytest set as they go (so they differ between the server and a block's commands),
+which no library reads as it is imported."""
 FALLBACK = b"exec"
 """The server's answer when the client is to run the installed ``respira`` script instead."""
 WARM_MODULES = (

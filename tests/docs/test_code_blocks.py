@@ -6,6 +6,7 @@ their ``respira`` commands run in forks of the worker's command server (tests/do
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -92,7 +93,9 @@ def page_run(page: Path, shared_data: bool, factory: pytest.TempPathFactory, syn
     return _RUNS[page]
 
 
-_FIRST_BLOCK_ENVIRON: dict[str, dict[str, str]] = {}
+@functools.cache
+def _first_block_environment() -> dict[str, str]:
+    return dict(os.environ)
 
 
 def block_environment(block: Block | None, commands: Path | None = None) -> dict[str, str]:
@@ -101,7 +104,7 @@ def block_environment(block: Block | None, commands: Path | None = None) -> dict
     checkout's src first on PYTHONPATH, no network, the block's own variables. The rest is this process's
     environment when the first block ran: what later imports set here (sklearn's ``KMP_DUPLICATE_LIB_OK``,
     torch's inductor cache) would leak into the blocks and send their commands past the server."""
-    env = dict(_FIRST_BLOCK_ENVIRON.setdefault("env", dict(os.environ)))
+    env = dict(_first_block_environment())
     folders = [str(folder) for folder in (commands, Path(sys.executable).parent) if folder]
     env["PATH"] = os.pathsep.join([*folders, env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
