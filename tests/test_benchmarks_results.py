@@ -331,6 +331,21 @@ def test_the_suggest_section_pastes_its_output_files_and_its_reading_holds() -> 
     row = next(line for line in _benchmarks().splitlines() if line.startswith("| `respira suggest` |"))
     start = sorted(runs["start"], key=float)
     assert f"{' and '.join(runs['main'])} s against {start[0]}–{start[-1]} s" in row
+    speeds = [  # the newest runs: the first round's × real time, and with the imports counted in
+        sorted(int(part.split(" × real time")[0].rsplit(" ", 1)[-1].lstrip("(")) for part in parts)
+        for parts in zip(
+            *(
+                (line.split("first round ")[1], line.split("counted in, the first round: ")[1])
+                for line in (RESULTS / "suggest_speed.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("suggest over")
+            ),
+            strict=True,
+        )
+    ]
+    (first, counted), cpu = speeds, (RESULTS / "suggest_speed.md").read_text(encoding="utf-8")
+    assert f"{first[0]}–{first[-1]} × real time on a quiet 2-core Intel Xeon VM" in row and "Intel" in cpu
+    assert f"({counted[0]}–{counted[-1]} × counting the process's imports in; {len(first)} runs)" in row
+    assert ("300× real time: met on the Intel Xeon VM" in row) is (first[0] >= 300)
     lines = (RESULTS / "suggest.md").read_text(encoding="utf-8").splitlines()
     decision = next(line for line in lines if line.startswith("Decision"))
     assert decision.endswith(f"default strategy {DEFAULT_STRATEGY}.")  # the default is the protocol's choice
