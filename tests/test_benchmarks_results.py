@@ -362,6 +362,57 @@ def test_the_suggest_section_pastes_its_output_files_and_its_reading_holds() -> 
     assert all(_score(row(sprsound, s, 20)[3]) < 61 for s in strategies)  # the issue's goal not met
 
 
+SUGGEST_ROUNDS = "## Later rounds of `respira suggest`: refitting fit-site on the labels so far"
+
+
+def _refit_wins(stored: dict, margin: float = 0.5) -> tuple[bool, dict[str, float]]:
+    """suggest_rounds.py's protocol, recomputed: refit's mean over the sites and k = 20, 30 leads model's
+    and random's by ``margin`` points, with no more draws below the model as is than model's."""
+    sites, sizes = stored["sites"].values(), [str(k) for k in stored["sizes"]]
+    mean = {
+        arm: 100
+        * sum(s["arms"][arm][k]["chosen"]["icbhi_score"] for s in sites for k in sizes)
+        / (len(sites) * len(sizes))
+        for arm in ("random", "model", "refit")
+    }
+    below = {arm: sum(s["arms"][arm][k]["below_as_is"] for s in sites for k in sizes) for arm in mean}
+    wins = (
+        mean["refit"] - mean["model"] >= margin
+        and mean["refit"] - mean["random"] >= margin
+        and below["refit"] <= below["model"]
+    )
+    return wins, mean
+
+
+def test_the_suggest_rounds_section_pastes_its_output_and_its_decision_is_the_rules() -> None:
+    """The section pastes ``suggest_rounds.md``; its decision line, the json's, the reading and the
+    BENCHMARKS.md row follow from the json's scores by the protocol's rule."""
+    import json
+
+    section = _section(_history("fit-site"), SUGGEST_ROUNDS)
+    lines = [
+        line for line in (RESULTS / "suggest_rounds.md").read_text(encoding="utf-8").splitlines() if line
+    ]
+    assert len(lines) > 20 and [line for line in lines if line not in section.splitlines()] == []
+    stored = json.loads((RESULTS / "suggest_rounds.json").read_text(encoding="utf-8"))
+    assert len(stored["sites"]) == 2 and stored["sizes"] == [20, 30]
+    wins, mean = _refit_wins(stored)
+    assert stored["decision"]["refit_wins"] is wins
+    decision = next(line for line in lines if line.startswith("Decision"))
+    shown = ", ".join(f"{arm} {mean[arm]:.1f}" for arm in ("random", "model", "refit"))
+    assert f"20 and 30 patients: {shown};" in decision
+    verdict = "refit becomes suggest's later rounds." if wins else "suggest is unchanged (later rounds by the"
+    assert verdict in decision
+    assert ("**Refitting did not help by the rule**" in section) is (not wins)
+    kauh = stored["sites"]["kauh"]["arms"]  # "round 2 chose `model`'s patients in all 8 draws"
+    assert [o[10:20] for o in kauh["refit"]["orders"]] == [o[10:20] for o in kauh["model"]["orders"]]
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| `respira suggest` |"))
+    assert wins is False and (
+        f"orders no better than the model as is, {mean['refit']:.1f} against {mean['model']:.1f} "
+        f"(random {mean['random']:.1f}), so `suggest` keeps the model's order" in row
+    )
+
+
 EVENTS = "## Learning from where the sounds are: SPRSound's events against recording labels"
 
 
