@@ -24,6 +24,9 @@ Protocol (written and committed before any number was seen):
   sample, KAUH, SPRSound (no Poor Quality); 10, 20, 30 labelled patients, 10 draws each (seed 0,
   :func:`respira.sites.out_of_sample.learning_curve`), each scored on the site's other patients; and its
   "all N, 5-fold nested CV" row (:func:`respira.sites.out_of_sample.fit_sample`, seed 0) per site.
+  Amended before any number was seen (the first run stopped on it before printing one): the ICBHI sample
+  has 26 patients, so its sizes are 10 and 20 only (a size must leave patients to score); a size a site
+  cannot hold is left out of its rows and of the means below.
 - (B) ``benchmarks/suggest.py``'s protocol (``held_out``, ``order``, ``score_order``, ``held_scores``
   imported): KAUH and SPRSound, its held-out third (seed 2026), strategies ``random`` (8 draws) and
   ``uncertainty`` (1), fit-site fitted on the first k = 10, 20, 30 patients of the order and scored on the
@@ -120,13 +123,18 @@ def _gap(gaps: list[float]) -> str:
     return f"{np.mean(gaps):+.1f} ({min(gaps):+.1f} … {max(gaps):+.1f})"
 
 
+def sizes_of(sample: Any) -> list[int]:
+    """The sizes of :data:`SIZES` that leave some of the site's patients to score."""
+    return [size for size in SIZES if size < len(set(sample.units))]
+
+
 def curve_arm(sample: Any) -> dict[str, Any]:
     """(A) for the arm in use: the learning curve's chosen rows per size and the nested CV."""
     from respira.sites.out_of_sample import fit_sample, learning_curve
 
-    curve = learning_curve(sample, sizes=SIZES, draws=DRAWS, seed=0)
+    curve = learning_curve(sample, sizes=sizes_of(sample), draws=DRAWS, seed=0)
     by_size: dict[str, Any] = {}
-    for size in SIZES:
+    for size in sizes_of(sample):
         rows = {(r["draw"], r["candidate"]): r for r in curve.rows if r["units"] == size}
         draws = sorted({draw for draw, _ in rows})
         chosen = [float(rows[d, "chosen"]["icbhi_score"]) for d in draws]
@@ -173,7 +181,7 @@ def protocol_a(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, A
             arms[arm] = curve_arm(sample)
         use_arm("expected")
         differences = {}
-        for size in SIZES:
+        for size in sizes_of(sample):
             e, b = arms["expected"][str(size)], arms["balanced"][str(size)]
             assert e["draw_numbers"] == b["draw_numbers"] and e["as_is_per_draw"] == b["as_is_per_draw"]
             gaps = [100 * (y - x) for x, y in zip(e["per_draw"], b["per_draw"], strict=True)]
@@ -191,7 +199,12 @@ def protocol_a(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, A
             f"({e['procedure']}) | {_cell(b['chosen'])} ({b['procedure']}) | "
             f"{yes[e['below_as_is']]}, {yes[b['below_as_is']]} | {gap:+.1f} |"
         )
-        results[site] = {"units": units, "arms": arms, "differences_points": differences}
+        results[site] = {
+            "units": units,
+            "sizes": sizes_of(sample),
+            "arms": arms,
+            "differences_points": differences,
+        }
     say(
         "(A) fit_site.py's learning curve: per recording, ICBHI-style score in % of the chosen procedure on "
         "the site's other patients (mean over the draws; patient-bootstrap 95 % interval of that mean), "
@@ -332,7 +345,11 @@ def decision(results: dict[str, Any]) -> str:
     mean = {
         "A": {
             arm: 100
-            * float(np.mean([a[s]["arms"][arm][str(k)]["chosen"]["icbhi_score"] for s in a for k in SIZES]))
+            * float(
+                np.mean(
+                    [a[s]["arms"][arm][str(k)]["chosen"]["icbhi_score"] for s in a for k in a[s]["sizes"]]
+                )
+            )
             for arm in ARMS
         },
         "B": {
@@ -351,7 +368,10 @@ def decision(results: dict[str, Any]) -> str:
         },
     }
     below = {
-        "A": {arm: sum(a[s]["arms"][arm][str(k)]["below_as_is"] for s in a for k in SIZES) for arm in ARMS},
+        "A": {
+            arm: sum(a[s]["arms"][arm][str(k)]["below_as_is"] for s in a for k in a[s]["sizes"])
+            for arm in ARMS
+        },
         "B": {
             arm: sum(
                 b[s]["strategies"][g]["arms"][arm][str(k)]["below_as_is"]
