@@ -443,6 +443,83 @@ def test_the_events_section_pastes_its_output_and_its_reading_is_the_protocols()
     )
 
 
+THRESHOLDS = "## Fit-site's thresholds when new patients have another label mix"
+
+
+def _balanced_wins(stored: dict, margin: float = 0.5) -> tuple[bool, dict, dict, dict]:
+    """fit_site_thresholds.py's protocol, recomputed: on each of (A) and (B) balanced's mean chosen score over
+    sites and sizes (and strategies) leads expected's by ``margin`` points with no more draws below the
+    model as is, and the nested CV of KAUH and of SPRSound is not lower."""
+    a, b = stored["A"], stored["B"]
+    cells = {
+        "A": [(a[s]["arms"], str(k)) for s in a for k in a[s]["sizes"]],
+        "B": [
+            (b[s]["strategies"][g]["arms"], k)
+            for s in b
+            for g in b[s]["strategies"]
+            for k in ("10", "20", "30")
+        ],
+    }
+    arms = ("expected", "balanced")
+    mean = {
+        p: {arm: 100 * sum(c[arm][k]["chosen"]["icbhi_score"] for c, k in cs) / len(cs) for arm in arms}
+        for p, cs in cells.items()
+    }
+    below = {
+        p: {arm: sum(c[arm][k]["below_as_is"] for c, k in cs) for arm in arms} for p, cs in cells.items()
+    }
+    nested = {
+        s: {arm: a[s]["arms"][arm]["nested"]["chosen"]["icbhi_score"] for arm in arms}
+        for s in ("kauh", "sprsound")
+    }
+    wins = (
+        all(mean[p]["balanced"] - mean[p]["expected"] >= margin for p in cells)
+        and all(below[p]["balanced"] <= below[p]["expected"] for p in cells)
+        and all(n["balanced"] >= n["expected"] - 1e-9 for n in nested.values())
+    )
+    return wins, mean, below, nested
+
+
+def test_the_thresholds_section_pastes_its_output_and_its_decision_is_the_rules() -> None:
+    """The section pastes ``fit_site_thresholds.md``; its decision line, the json's and the reading follow
+    from the json's scores by the protocol's rule, and the reading's thresholds are the json's."""
+    import json
+
+    section = _section(_history("fit-site"), THRESHOLDS)
+    lines = [
+        line for line in (RESULTS / "fit_site_thresholds.md").read_text(encoding="utf-8").splitlines() if line
+    ]
+    assert len(lines) > 30 and [line for line in lines if line not in section.splitlines()] == []
+    stored = json.loads((RESULTS / "fit_site_thresholds.json").read_text(encoding="utf-8"))
+    assert set(stored["A"]) == {"icbhi", "kauh", "sprsound"} and set(stored["B"]) == {"kauh", "sprsound"}
+    wins, mean, below, nested = _balanced_wins(stored)
+    assert stored["decision"]["balanced_wins"] is wins
+    decision = next(line for line in lines if line.startswith("Decision"))
+    for p in ("A", "B"):
+        assert (
+            f"({p}) mean expected {mean[p]['expected']:.1f}, balanced {mean[p]['balanced']:.1f}; draws below "
+            f"the model as is: expected {below[p]['expected']}, balanced {below[p]['balanced']}"
+        ) in decision
+    assert f"KAUH: expected {100 * nested['kauh']['expected']:.1f}, balanced" in decision
+    verdict = (
+        "balanced replaces expected as fit-site's threshold rule." if wins else "the product is unchanged"
+    )
+    assert verdict in decision
+    assert ("**Balanced thresholds did not help by the rule**" in section) is (not wins)
+    text = " ".join(section.split())
+    a = stored["A"]
+    shown = [
+        f"{a[s]['arms'][arm]['nested']['thresholds'][label]:.2f}"
+        for arm in ("balanced", "expected")
+        for s in ("kauh", "sprsound")
+        for label in (0, 1)
+    ]
+    assert (
+        f"KAUH {shown[0]} and {shown[1]}, SPRSound {shown[2]} and {shown[3]}), where the expected score put "
+        f"them at {shown[4]} and {shown[5]} (KAUH) and {shown[6]} and {shown[7]} (SPRSound)" in text
+    )
+
+
 INT8 = "## int8 for the browser page"
 
 
