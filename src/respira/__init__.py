@@ -53,7 +53,7 @@ _LAZY: dict[str, str] = {
 """Names imported from their module on first use (``import respira`` stays light)."""
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
-_COMMAND_LINE = False  # True in the respira command's process (respira.__main__.main)
+_COMMAND_LINE = False  # True in the respira command's own process (set by respira.__main__)
 
 
 def _register_models() -> None:

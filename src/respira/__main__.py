@@ -4,15 +4,8 @@ import sys
 
 import respira
 
-
-def main(argv: list[str] | None = None) -> int:
-    """:func:`respira.cli.main` in the command's own process, whose commands import respira's models when
-    they need them (a session importing respira.cli registers them as ``import respira`` does)."""
-    respira._COMMAND_LINE = True
-    from .cli import main as run
-
-    return run(argv)
-
+respira._COMMAND_LINE = True  # before respira.cli imports transformers: no models registered as it does
+from respira.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())
