@@ -441,7 +441,7 @@ def test_the_command_line_reads_no_argparse_internals() -> None:
 
 LISTS_THEN_HELPS_ONE = """
 import contextlib, sys
-from respira.cli import main
+from respira.__main__ import main  # the command's entry point
 from respira.commands import COMMANDS
 
 def imported():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import respira
 
@@ -43,3 +44,28 @@ def test_import_respira_is_light_and_registers_the_models_as_transformers_is_imp
         "RespiraAudioClassificationPipeline",
         "True TrainedRun",
     ]
+
+
+IMPORTS_THE_CLI_FIRST = """
+import sys
+import respira.cli
+import respira
+from transformers import AutoModelForAudioClassification, pipeline
+model = AutoModelForAudioClassification.from_pretrained(sys.argv[1])
+print(type(model).__name__, type(pipeline("audio-classification", model=sys.argv[1])).__name__)
+"""
+
+
+def test_a_session_that_imports_the_cli_first_loads_respira_folders_through_transformers(
+    tmp_path: Path,
+) -> None:
+    """``import respira.cli`` then ``import respira``: transformers' Auto classes and ``pipeline`` load a
+    respira folder without ``trust_remote_code`` (only the ``respira`` command's own process leaves
+    respira's models to the commands that need them)."""
+    config = respira.RespiraConfig(encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]})
+    respira.RespiraForAudioClassification(config).save_pretrained(tmp_path)
+    respira.RespiraFeatureExtractor().save_pretrained(tmp_path)
+    command = [sys.executable, "-c", IMPORTS_THE_CLI_FIRST, str(tmp_path)]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["RespiraForAudioClassification", "RespiraAudioClassificationPipeline"]

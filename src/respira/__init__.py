@@ -8,7 +8,6 @@ commands do (:mod:`respira.api`).
 """
 
 import importlib
-import sys
 
 from .utils.lazy_exports import lazy_exports
 from .utils.post_import import after_import
@@ -54,12 +53,12 @@ _LAZY: dict[str, str] = {
 """Names imported from their module on first use (``import respira`` stays light)."""
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
+_COMMAND_LINE = False  # True in the respira command's own process (set by respira.__main__)
 
 
 def _register_models() -> None:
-    if f"{__name__}.cli" in sys.modules:  # the command line: a command imports respira.models if it needs it
-        return
-    importlib.import_module(f"{__name__}.models")  # its model packages register themselves
+    if not _COMMAND_LINE:
+        importlib.import_module(f"{__name__}.models")  # its model packages register themselves
 
 
 after_import("transformers", _register_models)

@@ -235,6 +235,38 @@ def test_locate_finds_a_nested_copy_and_refuses_a_folder_without_the_layout(tmp_
         read_sprsound_index(tmp_path / "missing")
 
 
+def test_parts_are_read_alone_and_each_one_asked_for_is_required(tmp_path: Path) -> None:
+    """``parts``: the other parts are not read (an unreadable train recording, an unpaired train annotation:
+    neither fails nor warns); a part asked for but absent is one line naming the folder and what it lacks."""
+    root = _corpus(tmp_path / "sprsound")
+    _wav_path(root, "101_6.7_1_p1_11").write_bytes(b"not audio")
+    _write_json(root / "train_json" / "107_1_0_p1_71.json", "Normal", [(0, 100, "Normal")])
+    with warnings.catch_warnings(record=True) as caught:  # test_wav/ holds intra_test's recording too
+        warnings.simplefilter("always")
+        built = load_sprsound(
+            root, parts=["inter_test", "intra_test"], sampling_rate=RATE, cache_dir=tmp_path
+        )
+        inter = load_sprsound(root, parts=["inter_test"], config_name="recordings", cache_dir=tmp_path)
+    assert not [w for w in caught if issubclass(w.category, PartialCorpusWarning)]
+    assert list(built) == ["inter_test", "intra_test"]
+    assert sum(map(len, built.values())) == sum(
+        len(events) for part, _, _, events, _ in TINY if part != "train"
+    )
+    assert sorted(inter["inter_test"]["recording"]) == ["104_3.5_0_p1_41", "105_8_1_p4_51"]
+    for path in (root / "train_wav").iterdir():
+        path.unlink()
+    with pytest.raises(CorpusError, match=f"^{re.escape(str(root))} has no SPRSound train part: no .wav in "
+                       r"train_wav/ has its .json in train_json/$"):  # fmt: skip
+        load_sprsound(root, parts=["train", "inter_test"], cache_dir=tmp_path)
+    (root / "train_wav").rmdir()
+    with pytest.raises(CorpusError, match=r"has no SPRSound train part: train_wav/ missing$"):
+        load_sprsound(root, parts=["train"], cache_dir=tmp_path)
+    with pytest.raises(
+        ValueError, match=r"^parts: a list of SPRSound's parts \(train, inter_test, intra_test\), not 'test'$"
+    ):
+        load_sprsound(root, parts="test", cache_dir=tmp_path)
+
+
 def _decoded(row: dict) -> np.ndarray:
     return sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")[0]
 

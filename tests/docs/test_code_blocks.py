@@ -15,9 +15,6 @@ from typing import Any
 
 import pytest
 
-# the models registered as a user's `import respira` does once transformers is imported (respira.cli,
-# imported first in this process, leaves that to the commands it runs)
-import respira.models  # noqa: F401
 from respira.cli import CommandLineError, parse_command_line
 
 from ..conftest import CODE_BLOCKS, SHARED_DIR

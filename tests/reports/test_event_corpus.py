@@ -5,6 +5,7 @@ on hand-made SPRSound files and, through ``respira evaluate``, on the real sampl
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -168,6 +169,25 @@ def test_evaluate_refuses_what_does_not_apply_in_one_line(
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_evaluate_reads_the_parts_it_scores_alone(multi_label_dir: Path, tmp_path: Path, capsys) -> None:
+    """The default split (the test parts) is scored in a folder whose train recordings cannot be read; a part
+    asked for (--split all) that the folder lacks is one line naming the folder and what is missing."""
+    folder = write_sprsound(tmp_path / "sprsound")
+    for wav in (folder / "train_wav").iterdir():
+        wav.write_bytes(b"not audio")
+    base = ["evaluate", str(multi_label_dir), "--dataset", "sprsound", "--data_dir", str(folder),
+            "--bootstrap", "5", "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main([*base, "--output_dir", str(tmp_path / "test")]) == 0
+    events = sum(len(events) for part, _, _, events, _ in SPRSOUND_TINY if part != "train")
+    assert f"on SPRSOUND (inter_test, intra_test): {events} events" in capsys.readouterr().out
+    shutil.rmtree(folder / "train_wav")
+    assert main([*base, "--split", "all", "--output_dir", str(tmp_path / "all")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"respira evaluate: error: {folder} has no SPRSound train part: train_wav/ missing"
+    ]
+    assert not (tmp_path / "all").exists()
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_respira_evaluate_on_the_real_sample(
@@ -180,12 +200,17 @@ def test_respira_evaluate_on_the_real_sample(
         label = data.get("record_annotation", data.get("recording_annotation"))
         records[label] += 1
         events.update(event["type"] for event in data["event_annotation"])
+    base = ["evaluate", str(multi_label_dir), "--dataset", "sprsound", "--data_dir", str(shared)]
+    assert main([*base, "--split", "train", "--output_dir", str(tmp_path / "train")]) == 2  # no recordings
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == f"respira evaluate: error: {shared} has no SPRSound train part: train_wav/ missing"
     code = main(
-        ["evaluate", str(multi_label_dir), "--dataset", "sprsound", "--data_dir", str(shared), "--bootstrap",
-         "20", "--output_dir", str(tmp_path / "report"), "--cache_dir", str(tmp_path / "cache")]
+        [*base, "--bootstrap", "20", "--output_dir", str(tmp_path / "report"),
+         "--cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 0
+    assert "without their .wav" not in err  # the train part's annotations are not read
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["tasks"]["1-1"]["overall"]["n"] == sum(events.values())
     assert metrics["tasks"]["1-1"]["overall"]["n_normal"] == events["Normal"]

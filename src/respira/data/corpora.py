@@ -84,6 +84,8 @@ class CorpusSpec:
     """``reference_events(example) -> [(onset, offset, label)]`` of a ``recordings`` example, if timed."""
     training_device: str | None = None
     """``device`` of its windows in a multi-corpus split, formatted with their columns."""
+    split_parts: bool = False
+    """Whether its loader and ``locate`` take ``parts`` (some split_roles): those alone, each required."""
 
     @property
     def label(self) -> str:
@@ -101,11 +103,11 @@ class CorpusSpec:
     def builder_config(self) -> type:
         return resolve(self.config_class)
 
-    def check_folder(self, data_dir: str | Path) -> None:
-        """Locate the corpus in ``data_dir`` (nothing decoded), so a folder without it fails in one line."""
+    def check_folder(self, data_dir: str | Path, splits: list[str] | None = None) -> None:
+        """Locate the corpus in ``data_dir``, its ``splits`` alone if :attr:`split_parts`; nothing decoded."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            resolve(self.locate)(data_dir)
+            resolve(self.locate)(data_dir, *([splits] if self.split_parts and splits else []))
 
     def reference_events_reader(self) -> Callable[[dict[str, Any]], Any]:
         """Its :attr:`reference_events` function (a ``ValueError`` for a corpus without event times)."""
@@ -261,6 +263,7 @@ CORPORA: dict[str, CorpusSpec] = {
         split_definition="respira.data.sprsound:split_definition",
         group_column="official_part",
         training_device="Yunting II",
+        split_parts=True,
     ),
     "labelled": CorpusSpec(
         name="labelled",

@@ -63,12 +63,12 @@ class FolderBuilder:
 
     CORPUS: ClassVar[str]
 
-    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, data_dir: str | Path | None = None, parts: Any = None, **kwargs: Any):
         if data_dir is None:
             raise ValueError(
                 f"the {type(self).__name__} builder reads a local copy of the corpus: pass data_dir=<folder>"
             )
-        self.layout = resolve(CORPORA[self.CORPUS].locate)(data_dir)
+        self.layout = resolve(CORPORA[self.CORPUS].locate)(data_dir, *([] if parts is None else [parts]))
         kwargs["input_fingerprint"] = self.layout.fingerprint()
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
         if config_name == "recordings" and kwargs.get("writer_batch_size") is None:

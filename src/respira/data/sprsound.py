@@ -267,17 +267,18 @@ def load_sprsound(
     data_dir: str | Path,
     *,
     config_name: str = "events",
+    parts: Sequence[str] | None = None,
     sampling_rate: int = DEFAULT_SAMPLING_RATE,
     cache_dir: str | Path | None = None,
     num_proc: int | None = None,
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the SPRSound dataset from a local folder (``options``: further
-    :class:`SPRSoundConfig` fields)."""
+    """Build (or load from cache) SPRSound from a local folder: its official ``parts`` alone, each required
+    (default: every part there); ``options``: further :class:`SPRSoundConfig` fields."""
     return load_folder(
         SPRSound, load_sprsound, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
-        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
+        config_name=config_name, data_dir=data_dir, parts=parts, sampling_rate=sampling_rate,
     )  # fmt: skip
 
 

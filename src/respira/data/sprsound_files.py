@@ -11,6 +11,7 @@ import math
 import re
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -209,13 +210,16 @@ class SPRSoundRecording(NamedTuple):
     json: Path
 
 
-def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
+def locate_sprsound(data_dir: str | Path, parts: Sequence[str] | None = None) -> SPRSoundLayout:
     """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout
-    (unpaired files left out with one :class:`~respira.data.text_files.PartialCorpusWarning`)."""
+    (unpaired files left out with one :class:`~respira.data.text_files.PartialCorpusWarning`): the official
+    ``parts`` alone, each required (default: every part there)."""
+    if isinstance(parts, str) or any(part not in PARTS for part in parts or ()):
+        raise ValueError(f"parts: a list of SPRSound's parts ({', '.join(PARTS)}), not {parts!r}")
     root = corpus_root(data_dir, "SPRSound")
     for folder in [root, *walk_dirs(root)]:
         if any((folder / audio).is_dir() and (folder / notes).is_dir() for audio, notes in PARTS.values()):
-            return _layout(root, folder)
+            return _layout(root, folder, parts)
     from .corpora import layout_hint
 
     raise CorpusError(
@@ -224,12 +228,13 @@ def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
     )
 
 
-def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
+def _layout(root: Path, corpus: Path, chosen: Sequence[str] | None) -> SPRSoundLayout:
     audio: dict[str, Path] = {}
     notes: dict[str, Path] = {}
     parts: dict[str, str] = {}
     without_audio: list[Path] = []
-    for part, (audio_dir, notes_dir) in PARTS.items():
+    read = {part: PARTS[part] for part in (PARTS if chosen is None else chosen)}
+    for part, (audio_dir, notes_dir) in read.items():
         wavs = files_in(corpus / audio_dir, AUDIO_SUFFIXES)
         for stem, path in files_in(corpus / notes_dir, (".json",)).items():
             if stem in notes:
@@ -240,11 +245,16 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
                 without_audio.append(path)
                 continue
             audio[stem], notes[stem], parts[stem] = wavs[stem], path, part
+    for part in [part for part in chosen or () if part not in parts.values()]:
+        why = " and ".join(f"{name}/" for name in PARTS[part] if not (corpus / name).is_dir())
+        why = f"{why} missing" if why else "no .wav in {}/ has its .json in {}/".format(*PARTS[part])
+        raise CorpusError(f"{corpus} has no SPRSound {part} part: {why}")
+    elsewhere = [files_in(corpus / PARTS[part][1], (".json",)) for part in PARTS if part not in read]
     without_notes = [
         path
-        for audio_dir in dict.fromkeys(audio_dir for audio_dir, _ in PARTS.values())
+        for audio_dir in dict.fromkeys(audio_dir for audio_dir, _ in read.values())
         for stem, path in files_in(corpus / audio_dir, AUDIO_SUFFIXES).items()
-        if audio.get(stem) != path
+        if audio.get(stem) != path and not any(stem in listed for listed in elsewhere)
     ]
     if without_audio or without_notes:
         first = (without_notes or without_audio)[0]

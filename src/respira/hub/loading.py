@@ -259,10 +259,8 @@ def _load(name: str) -> RespiraForAudioClassification:
     try:
         verify_hub_file(name, WEIGHT_FILES[0])
         return strict_from_pretrained(RespiraForAudioClassification, name, f"the weights of {name}")
-    except ModelLoadError:
-        raise
     except Exception as error:
-        if not is_download_error(error):
+        if isinstance(error, ModelLoadError) or not is_download_error(error):
             raise
         raise _download_error(error, name) from None
 

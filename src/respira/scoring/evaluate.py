@@ -327,6 +327,7 @@ def _detect_events(args: Any, spec: CorpusSpec) -> Path:
         )
     splits = chosen_splits(spec, args.split)
     output_dir = default_output_dir(args, spec.name, prefix="events")
+    spec.check_folder(args.data_dir, splits)
     model, config = load_model(args.model, device=args.device)
     recordings = load_splits(spec, args, config, "recordings", splits)
     metrics = evaluate_events(

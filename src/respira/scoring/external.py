@@ -91,7 +91,7 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
     splits = chosen_splits(spec, args.split)
     args.aggregation, top_k = aggregation_options(args)
     output_dir = default_output_dir(args, spec.name)
-    spec.check_folder(args.data_dir)
+    spec.check_folder(args.data_dir, splits)
     model, config = load_model(args.model, device=args.device)
     if args.aggregation is None:  # the model's own rule
         args.aggregation, top_k = aggregation_of(config)
@@ -137,6 +137,7 @@ def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, spli
     options |= {
         name: getattr(args, name) for name in spec.split_options if getattr(args, name, None) is not None
     }
+    options |= {"parts": splits} if spec.split_parts else {}
     built = spec.load()(args.data_dir, config_name=config_name, cache_dir=args.cache_dir, **options)
     parts = [built[name] for name in splits]
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)

@@ -6,19 +6,10 @@ imports the installed ``respira`` package, not a relative module.
 import datasets
 import evaluate
 
+from respira.data.corpora import CORPORA
 from respira.metrics.icbhi import icbhi_scores
 
-_CITATION = """\
-@article{rocha2019open,
-  title   = {An open access database for the evaluation of respiratory sound classification algorithms},
-  author  = {Rocha, Bruno M and Filos, Dimitris and Mendes, Lu{\\'\\i}s and others},
-  journal = {Physiological Measurement},
-  volume  = {40},
-  number  = {3},
-  pages   = {035001},
-  year    = {2019},
-}
-"""
+_CITATION = CORPORA["icbhi"].citation
 
 _DESCRIPTION = """\
 Official ICBHI 2017 scores of four-class respiratory-cycle predictions (0 normal, 1 crackle,

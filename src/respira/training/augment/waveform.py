@@ -60,6 +60,12 @@ class Augmentation:
 
     name: ClassVar[str] = ""
     probability: float
+    ranges: ClassVar[dict[str, bool]] = {}  # its [low, high] fields, checked as made (True: positive)
+
+    def __post_init__(self) -> None:
+        for name, positive in self.ranges.items():
+            object.__setattr__(self, name, check_range(getattr(self, name), name, positive=positive))
+        object.__setattr__(self, "probability", check_probability(self.probability))
 
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         signal = as_waveform(waveform)
@@ -78,10 +84,7 @@ class WhiteNoise(Augmentation):
     snr_db: tuple[float, float] = (15.0, 40.0)
     probability: float = 0.5
     name: ClassVar[str] = "white_noise"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "snr_db", check_range(self.snr_db, "snr_db"))
-        object.__setattr__(self, "probability", check_probability(self.probability))
+    ranges: ClassVar[dict[str, bool]] = {"snr_db": False}
 
     def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         snr = rng.uniform(*self.snr_db)
@@ -97,10 +100,7 @@ class Gain(Augmentation):
     db: tuple[float, float] = (-6.0, 6.0)
     probability: float = 0.5
     name: ClassVar[str] = "gain"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "db", check_range(self.db, "db"))
-        object.__setattr__(self, "probability", check_probability(self.probability))
+    ranges: ClassVar[dict[str, bool]] = {"db": False}
 
     def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return waveform * np.float32(10.0 ** (rng.uniform(*self.db) / 20.0))
@@ -119,7 +119,7 @@ class TimeShift(Augmentation):
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
             raise ValueError(f"max_fraction must be a number in [0, 1), got {fraction!r}")
         object.__setattr__(self, "max_fraction", float(fraction))
-        object.__setattr__(self, "probability", check_probability(self.probability))
+        super().__post_init__()
 
     def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         limit = int(self.max_fraction * waveform.size)
@@ -133,10 +133,7 @@ class TimeStretch(Augmentation):
     rate: tuple[float, float] = (0.8, 1.2)
     probability: float = 0.5
     name: ClassVar[str] = "time_stretch"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", check_range(self.rate, "rate", positive=True))
-        object.__setattr__(self, "probability", check_probability(self.probability))
+    ranges: ClassVar[dict[str, bool]] = {"rate": True}
 
     def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return stretch(waveform, rng.uniform(*self.rate))
