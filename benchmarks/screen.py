@@ -55,7 +55,7 @@ from _machine import cpu_name, load_average
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PEAK = (
-    "import re, sys; from pathlib import Path; from respira.cli import main; code = main(sys.argv[1:]); "
+    "import re, sys; from pathlib import Path; from respira.__main__ import main; code = main(sys.argv[1:]); "
     "print('PEAK_RSS_KB', re.search(r'VmHWM:\\s*(\\d+)', Path('/proc/self/status').read_text()).group(1)); "
     "sys.exit(code)"
 )

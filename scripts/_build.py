@@ -32,8 +32,8 @@ ONNX_TOLERANCE = 1e-4
 """How far the ONNX graph's probabilities may lie from torch's (docs/how-to/export-onnx-push-space.md)."""
 TORCH_TOLERANCE = 2e-5
 """How far torch's probabilities may lie from those the build recorded: float32 rounding differs between
-CPUs (up to 6.9e-6 between the AMD EPYC VM that built the shipped detectors and an Intel Xeon VM, labels the
-same; measured 2026-11-27); on one machine they are the same bit for bit."""
+CPUs (commit 0a6c309 gives the differences between the AMD EPYC VM that built the shipped detectors and an
+Intel Xeon VM, every label the same)."""
 WINDOW_KEYS = ("start", "end", "crackle", "wheeze", "label")
 
 
@@ -51,8 +51,8 @@ def detector_outputs(detector: Any, shared: Path, recordings: Sequence[str]) -> 
 
 
 def torch_outputs(folder: Path, shared: Path, recordings: Sequence[str]) -> dict[str, Any]:
-    """:func:`detector_outputs` of the torch model of ``folder`` on the CPU with one thread (bit for bit
-    the same on one machine, to :data:`TORCH_TOLERANCE` on another CPU)."""
+    """:func:`detector_outputs` of the torch model of ``folder`` on the CPU with one thread (the same on
+    another machine to :data:`TORCH_TOLERANCE`)."""
     import torch
 
     import respira

@@ -1,8 +1,8 @@
 """The shipped detectors checked by what they output (``expected_outputs.json``, written by the build
 scripts' ``scripts/_build.py``): each folder, loaded once, gives on the real recordings its build recorded
 the same labels and windows, and per-window and per-recording probabilities to float32 rounding through the
-torch Detector (CPU, one thread: ``TORCH_TOLERANCE``, as CPUs round differently; bit for bit where the build
-ran) and within the documented tolerance through its ONNX graph. A change of respira that fails here
+torch Detector (CPU, one thread: ``TORCH_TOLERANCE``, as CPUs round differently) and within the documented
+tolerance through its ONNX graph. A change of respira that fails here
 changes what a shipped detector outputs: ``make detector`` / ``make site-detectors``."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def assert_same_outputs(name: str, found: dict[str, Any], expected: dict[str, An
 def test_the_torch_detector_outputs_what_its_build_recorded(
     name: str, torch_outputs: dict[str, dict[str, Any]]
 ) -> None:
-    """Bit for bit where the build ran; on another CPU its float32 rounding differs (TORCH_TOLERANCE)."""
+    """To float32 rounding (TORCH_TOLERANCE): another CPU than the build's rounds differently."""
     assert_same_outputs(name, torch_outputs[name], _expected(name)["recordings"], BUILD.TORCH_TOLERANCE)
 
 

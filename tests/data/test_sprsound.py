@@ -265,6 +265,10 @@ def test_parts_are_read_alone_and_each_one_asked_for_is_required(tmp_path: Path)
         ValueError, match=r"^parts: a list of SPRSound's parts \(train, inter_test, intra_test\), not 'test'$"
     ):
         load_sprsound(root, parts="test", cache_dir=tmp_path)
+    for wrong in ([], 5):  # nothing to read, or not a list: the same line, no traceback
+        shown = re.escape(repr(wrong))
+        with pytest.raises(ValueError, match=rf"^parts: a list of SPRSound's parts .*, not {shown}$"):
+            load_sprsound(root, parts=wrong, cache_dir=tmp_path)
 
 
 def _decoded(row: dict) -> np.ndarray:

@@ -48,7 +48,7 @@ print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
 
 COMMANDS = """
 import json, sys
-from respira.cli import main
+from respira.__main__ import main
 
 for args in json.loads(sys.argv[1]):
     if code := main(args):

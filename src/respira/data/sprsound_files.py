@@ -214,7 +214,8 @@ def locate_sprsound(data_dir: str | Path, parts: Sequence[str] | None = None) ->
     """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout
     (unpaired files left out with one :class:`~respira.data.text_files.PartialCorpusWarning`): the official
     ``parts`` alone, each required (default: every part there)."""
-    if isinstance(parts, str) or any(part not in PARTS for part in parts or ()):
+    bad = parts is not None and (isinstance(parts, str) or not isinstance(parts, Sequence) or not parts)
+    if bad or any(part not in PARTS for part in parts or ()):
         raise ValueError(f"parts: a list of SPRSound's parts ({', '.join(PARTS)}), not {parts!r}")
     root = corpus_root(data_dir, "SPRSound")
     for folder in [root, *walk_dirs(root)]:
