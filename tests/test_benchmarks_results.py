@@ -5,7 +5,10 @@ files' lines."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from tests.test_measured import heading_anchors
 
@@ -384,6 +387,14 @@ def _refit_wins(stored: dict, margin: float = 0.5) -> tuple[bool, dict[str, floa
     return wins, mean
 
 
+def _fitted(procedure: str) -> str:
+    """What a refit's procedure did: ``unfit``, ``as_is`` on both labels, fitted a ``head``, or else
+    ``thresholds``."""
+    if procedure in ("unfit", "as_is/as_is"):
+        return procedure.split("/", maxsplit=1)[0]
+    return "head" if "head" in procedure else "thresholds"
+
+
 def test_the_suggest_rounds_section_pastes_its_output_and_its_decision_is_the_rules() -> None:
     """The section pastes ``suggest_rounds.md``; its decision line, the json's, the reading and the
     BENCHMARKS.md row follow from the json's scores by the protocol's rule."""
@@ -406,6 +417,24 @@ def test_the_suggest_rounds_section_pastes_its_output_and_its_decision_is_the_ru
     assert ("**Refitting did not help by the rule**" in section) is (not wins)
     kauh = stored["sites"]["kauh"]["arms"]  # "round 2 chose `model`'s patients in all 8 draws"
     assert [o[10:20] for o in kauh["refit"]["orders"]] == [o[10:20] for o in kauh["model"]["orders"]]
+    fits = {  # per site and round, the draws whose refit kept the model (or could not fit) and fitted a head
+        site: [Counter(_fitted(p[r]) for p in stored["sites"][site]["arms"]["refit"]["refit_procedures"])
+               for r in (0, 1)]
+        for site in stored["sites"]
+    }  # fmt: skip
+    text = " ".join(section.split())
+    kauh_fits, sprsound_fits = fits["kauh"], fits["sprsound"]
+    assert (
+        f"on both labels in {kauh_fits[0]['as_is']} draws and could not be fitted in {kauh_fits[0]['unfit']}"
+        in text
+    )
+    assert f"after round 2 it kept the model in {kauh_fits[1]['as_is']} draws" in text
+    assert sprsound_fits[1]["head"] == 8  # "in all 8 after round 2"
+    assert f"fitted heads in {sprsound_fits[0]['head']} of the 8 draws after round 1 and in all 8" in text
+    paired = stored["sites"]["sprsound"]["differences_points"]  # SPRSound's refit − model, per draw
+    at20, at30 = (np.asarray(paired[f"refit-model@{k}"]) for k in (20, 30))
+    assert f"{-at20.mean():.1f} points below it at 20 patients (no draw above) and {-at30.mean():.1f}" in text
+    assert at20.max() <= 0
     row = next(line for line in _benchmarks().splitlines() if line.startswith("| `respira suggest` |"))
     assert wins is False and (
         f"orders no better than the model as is, {mean['refit']:.1f} against {mean['model']:.1f} "
