@@ -1,7 +1,8 @@
 """Do fit-site's thresholds fail when new patients have another label mix? The expected-score thresholds
 against per-label balanced ones, out of sample (issue 60).
 
-    python benchmarks/fit_site_thresholds.py [--shared ../shared] [--cache DIR] [--output FILE] [--json FILE]
+    python benchmarks/fit_site_thresholds.py [--arm {balanced,mixes}] [--shared ../shared] [--cache DIR]
+        [--output FILE] [--json FILE]
 
 Protocol (written and committed before any number was seen):
 
@@ -50,6 +51,21 @@ Protocol (written and committed before any number was seen):
   draws below are summed over the sites, strategies and k. In (3) each of the two sites' nested-CV chosen
   score under ``balanced`` must be ≥ its score under ``expected`` (to 1e-9).
 
+The ``mixes`` arm (``--arm mixes``; protocol committed before any of its numbers was seen): as
+``expected``, but the pair of thresholds maximises the expected score averaged over 9 label mixes: each
+label's Platt posterior moved to its labelled prevalence shifted by δ ∈ {−1, 0, +1} logits (:data:`DELTAS`,
+independently per label, 3 × 3 mixes of equal weight), i.e. a new site whose odds of each label are up to e
+times higher or lower than the labelled patients'. The expected-score matrix over the candidate pairs is
+computed per mix and the 9 matrices averaged before the argmax; candidate grids, ``fixed`` and ``fallback``
+thresholds as ``expected``'s (:func:`mixes_thresholds`; δ = 0 alone gives ``expected_thresholds``). The same
+(A) and (B) protocols, the same paired draws, the same reports with ``mixes`` in place of ``balanced``, the
+issue's case reported beside them with no decision attached, and the same decision rule with ``mixes`` in
+place of ``balanced``: ``mixes`` replaces fit-site's expected-score thresholds only if (1) on each of (A)
+and (B) its mean chosen score over sites and sizes is ≥ expected's + 0.5 points; (2) on each its draws
+below the model as is are no more than expected's; (3) KAUH's and SPRSound's all-patient nested CV is not
+lower than expected's. Output benchmarks/results/fit_site_thresholds_mixes.md and .json. The default
+``--arm balanced`` reruns the committed study above.
+
 Threads: OMP_NUM_THREADS / ``respira``'s choice. Output: ``--output`` (the tables and the decision line,
 benchmarks/results/fit_site_thresholds.md) and ``--json`` (every draw), by ``_machine.run_and_write``.
 """
@@ -70,7 +86,8 @@ from fit_site import NAMES, embedded
 from suggest import held_out, held_scores, order, score_order
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-ARMS = ("expected", "balanced")
+ARMS = ["expected", "balanced"]  # main sets the second to --arm
+DELTAS = (-1.0, 0.0, 1.0)  # the mixes arm: logit shifts of each label's prevalence
 SIZES = (10, 20, 30)
 DRAWS = 10
 SITES_A = ("icbhi", "kauh", "sprsound")
@@ -102,12 +119,73 @@ def balanced_thresholds(
     return chosen[0], chosen[1]
 
 
+def mixed_expected_thresholds(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    fixed: Sequence[float | None],
+    fallback: Sequence[float],
+    deltas: Sequence[float] = DELTAS,
+) -> tuple[float, float]:
+    """:func:`respira.sites.heads.expected_thresholds` with the expected score averaged over the label mixes
+    where each label's prevalence logit is shifted by each of ``deltas`` (per label independently)."""
+    from respira.sites.heads import _logit, platt_scaling
+
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    posteriors, grids = [], []
+    for label in range(2):
+        slope, intercept = platt_scaling(_logit(p[:, label]), y[:, label])
+        prevalence = (y[:, label].sum() + 0.5) / (y.shape[0] + 1.0)
+        shifted = slope * _logit(p[:, label]) + intercept + _logit(prevalence)
+        posteriors.append([1.0 / (1.0 + np.exp(-(shifted + delta))) for delta in deltas])
+        if fixed[label] is not None:
+            grids.append(np.array([float(fixed[label])]))  # type: ignore[arg-type]
+        elif slope <= 0.0:
+            grids.append(np.array([float(fallback[label])]))
+        else:  # as expected_thresholds' grid
+            distinct = np.unique(p[:, label])
+            cuts = np.concatenate([(distinct[:-1] + distinct[1:]) / 2, [min(1.0, distinct[-1] + 1e-6)]])
+            grids.append(np.unique(np.quantile(cuts, np.linspace(0.0, 1.0, 64))) if cuts.size > 64 else cuts)
+    flags = [(p[None, :, label] >= grids[label][:, None]).astype(np.float64) for label in range(2)]
+    off = [1.0 - f for f in flags]
+    matrices = []
+    for crackle in posteriors[0]:
+        for wheeze in posteriors[1]:
+            normal = (1 - crackle) * (1 - wheeze)
+            called_normal = (off[0] * normal) @ off[1].T
+            called_right = (
+                (flags[0] * crackle * (1 - wheeze)) @ off[1].T
+                + (off[0] * (1 - crackle) * wheeze) @ flags[1].T
+                + (flags[0] * crackle * wheeze) @ flags[1].T
+            )
+            matrices.append(
+                called_normal / max(normal.sum(), 1e-12) + called_right / max((1 - normal).sum(), 1e-12)
+            )
+    expected = np.mean(matrices, axis=0)
+    best = np.unravel_index(int(np.argmax(expected)), expected.shape)
+    return float(grids[0][best[0]]), float(grids[1][best[1]])
+
+
+def mixes_thresholds(
+    labels: np.ndarray, probabilities: np.ndarray, pair: Sequence[str], own: tuple[float, float]
+) -> tuple[float, float]:
+    """The ``mixes`` arm's ``procedure._thresholds``: ``fixed`` and ``fallback`` as fit-site's own."""
+    from respira.sites.procedure import _HEAD_THRESHOLD
+
+    fixed = [own[i] if pair[i] == "as_is" else None for i in range(2)]
+    fallback = [own[i] if pair[i] in ("as_is", "thresholds") else _HEAD_THRESHOLD for i in range(2)]
+    return mixed_expected_thresholds(labels, probabilities, fixed, fallback)
+
+
+RULES = {"balanced": balanced_thresholds, "mixes": mixes_thresholds}
+
+
 def use_arm(arm: str) -> None:
     """Make fit-site set thresholds by ``arm`` (``expected``: its own)."""
     from respira.sites import procedure
 
     original = procedure.__dict__.setdefault("_original_thresholds", procedure._thresholds)
-    procedure._thresholds = original if arm == "expected" else balanced_thresholds
+    procedure._thresholds = original if arm == "expected" else RULES[arm]
 
 
 def _interval(row: dict[str, Any]) -> dict[str, float]:
@@ -166,9 +244,10 @@ def curve_arm(sample: Any) -> dict[str, Any]:
 
 
 def protocol_a(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, Any]:
+    other = ARMS[1]
     table = [
-        "| site | labelled patients | model as is | expected | balanced | below as is (expected, balanced) "
-        "| balanced − expected, paired |",
+        f"| site | labelled patients | model as is | expected | {other} | below as is (expected, {other}) "
+        f"| {other} − expected, paired |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     results: dict[str, Any] = {}
@@ -182,7 +261,7 @@ def protocol_a(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, A
         use_arm("expected")
         differences = {}
         for size in sizes_of(sample):
-            e, b = arms["expected"][str(size)], arms["balanced"][str(size)]
+            e, b = arms["expected"][str(size)], arms[other][str(size)]
             assert e["draw_numbers"] == b["draw_numbers"] and e["as_is_per_draw"] == b["as_is_per_draw"]
             gaps = [100 * (y - x) for x, y in zip(e["per_draw"], b["per_draw"], strict=True)]
             differences[str(size)] = gaps
@@ -191,7 +270,7 @@ def protocol_a(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, A
                 f"{_cell(e['chosen'])} | {_cell(b['chosen'])} | {e['below_as_is']}, {b['below_as_is']} | "
                 f"{_gap(gaps)} |"
             )
-        e, b = arms["expected"]["nested"], arms["balanced"]["nested"]
+        e, b = arms["expected"]["nested"], arms[other]["nested"]
         gap = 100 * (b["chosen"]["icbhi_score"] - e["chosen"]["icbhi_score"])
         yes = {True: "yes", False: "no"}
         table.append(
@@ -219,9 +298,10 @@ def protocol_a(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, A
 
 
 def protocol_b(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, Any]:
+    other = ARMS[1]
     table = [
-        "| site | strategy | labelled patients | model as is | expected | balanced | draws "
-        "| below as is (expected, balanced) | unfit | balanced − expected, paired |",
+        f"| site | strategy | labelled patients | model as is | expected | {other} | draws "
+        f"| below as is (expected, {other}) | unfit | {other} − expected, paired |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     results: dict[str, Any] = {}
@@ -244,7 +324,7 @@ def protocol_b(args: argparse.Namespace, detector: Any, say: Any) -> dict[str, A
             use_arm("expected")
             differences = {}
             for size in SIZES:
-                e, b = arms["expected"][str(size)], arms["balanced"][str(size)]
+                e, b = arms["expected"][str(size)], arms[other][str(size)]
                 gaps = [100 * (y - x) for x, y in zip(e["per_draw"], b["per_draw"], strict=True)]
                 differences[str(size)] = gaps
                 table.append(
@@ -385,29 +465,30 @@ def decision(results: dict[str, Any]) -> str:
     nested = {
         s: {arm: a[s]["arms"][arm]["nested"]["chosen"]["icbhi_score"] for arm in ARMS} for s in NESTED_SITES
     }
-    first = all(mean[p]["balanced"] - mean[p]["expected"] >= MARGIN for p in ("A", "B"))
-    second = all(below[p]["balanced"] <= below[p]["expected"] for p in ("A", "B"))
-    third = all(nested[s]["balanced"] >= nested[s]["expected"] - 1e-9 for s in NESTED_SITES)
+    other = ARMS[1]
+    first = all(mean[p][other] - mean[p]["expected"] >= MARGIN for p in ("A", "B"))
+    second = all(below[p][other] <= below[p]["expected"] for p in ("A", "B"))
+    third = all(nested[s][other] >= nested[s]["expected"] - 1e-9 for s in NESTED_SITES)
     wins = first and second and third
     results["decision"] = {
         "means": mean,
         "below_as_is": below,
         "nested": nested,
         "conditions": [first, second, third],
-        "balanced_wins": wins,
+        f"{other}_wins": wins,
     }
     parts = [
-        f"({p}) mean expected {mean[p]['expected']:.1f}, balanced {mean[p]['balanced']:.1f}; draws below the "
-        f"model as is: expected {below[p]['expected']}, balanced {below[p]['balanced']}"
+        f"({p}) mean expected {mean[p]['expected']:.1f}, {other} {mean[p][other]:.1f}; draws below the "
+        f"model as is: expected {below[p]['expected']}, {other} {below[p][other]}"
         for p in ("A", "B")
     ]
     parts += [
         f"nested CV {NAMES[s]}: expected {100 * nested[s]['expected']:.1f}, "
-        f"balanced {100 * nested[s]['balanced']:.1f}"
+        f"{other} {100 * nested[s][other]:.1f}"
         for s in NESTED_SITES
     ]
     verdict = (
-        "balanced replaces expected as fit-site's threshold rule"
+        f"{other} replaces expected as fit-site's threshold rule"
         if wins
         else "the product is unchanged (fit-site keeps the expected-score thresholds)"
     )
@@ -429,15 +510,18 @@ def compare(args: argparse.Namespace, say: Any) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arm", choices=sorted(RULES), default="balanced")
     parser.add_argument("--shared", type=Path, default=REPOSITORY.parent / "shared")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
     parser.add_argument(
-        "--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site_thresholds.md"
+        "--output", type=Path, help="default: benchmarks/results/fit_site_thresholds[_ARM].md"
     )
-    parser.add_argument(
-        "--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site_thresholds.json"
-    )
+    parser.add_argument("--json", type=Path, help="default: the --output's .json")
     args = parser.parse_args(argv)
+    ARMS[1] = args.arm
+    stem = "fit_site_thresholds" + ("" if args.arm == "balanced" else f"_{args.arm}")
+    args.output = args.output or REPOSITORY / f"benchmarks/results/{stem}.md"
+    args.json = args.json or args.output.with_suffix(".json")
     return run_and_write(lambda say: compare(args, say), args.output, args.json)
 
 

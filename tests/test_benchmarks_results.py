@@ -475,9 +475,9 @@ def test_the_events_section_pastes_its_output_and_its_reading_is_the_protocols()
 THRESHOLDS = "## Fit-site's thresholds when new patients have another label mix"
 
 
-def _balanced_wins(stored: dict, margin: float = 0.5) -> tuple[bool, dict, dict, dict]:
-    """fit_site_thresholds.py's protocol, recomputed: on each of (A) and (B) balanced's mean chosen score over
-    sites and sizes (and strategies) leads expected's by ``margin`` points with no more draws below the
+def _arm_wins(stored: dict, other: str, margin: float = 0.5) -> tuple[bool, dict, dict, dict]:
+    """fit_site_thresholds.py's protocol, recomputed: on each of (A) and (B) ``other``'s mean chosen score
+    over sites and sizes (and strategies) leads expected's by ``margin`` points with no more draws below the
     model as is, and the nested CV of KAUH and of SPRSound is not lower."""
     a, b = stored["A"], stored["B"]
     cells = {
@@ -489,7 +489,7 @@ def _balanced_wins(stored: dict, margin: float = 0.5) -> tuple[bool, dict, dict,
             for k in ("10", "20", "30")
         ],
     }
-    arms = ("expected", "balanced")
+    arms = ("expected", other)
     mean = {
         p: {arm: 100 * sum(c[arm][k]["chosen"]["icbhi_score"] for c, k in cs) / len(cs) for arm in arms}
         for p, cs in cells.items()
@@ -502,9 +502,9 @@ def _balanced_wins(stored: dict, margin: float = 0.5) -> tuple[bool, dict, dict,
         for s in ("kauh", "sprsound")
     }
     wins = (
-        all(mean[p]["balanced"] - mean[p]["expected"] >= margin for p in cells)
-        and all(below[p]["balanced"] <= below[p]["expected"] for p in cells)
-        and all(n["balanced"] >= n["expected"] - 1e-9 for n in nested.values())
+        all(mean[p][other] - mean[p]["expected"] >= margin for p in cells)
+        and all(below[p][other] <= below[p]["expected"] for p in cells)
+        and all(n[other] >= n["expected"] - 1e-9 for n in nested.values())
     )
     return wins, mean, below, nested
 
@@ -521,7 +521,7 @@ def test_the_thresholds_section_pastes_its_output_and_its_decision_is_the_rules(
     assert len(lines) > 30 and [line for line in lines if line not in section.splitlines()] == []
     stored = json.loads((RESULTS / "fit_site_thresholds.json").read_text(encoding="utf-8"))
     assert set(stored["A"]) == {"icbhi", "kauh", "sprsound"} and set(stored["B"]) == {"kauh", "sprsound"}
-    wins, mean, below, nested = _balanced_wins(stored)
+    wins, mean, below, nested = _arm_wins(stored, "balanced")
     assert stored["decision"]["balanced_wins"] is wins
     decision = next(line for line in lines if line.startswith("Decision"))
     for p in ("A", "B"):
@@ -673,3 +673,74 @@ def test_the_gpu_agreement_section_pastes_its_output_and_the_row_reads_it() -> N
     )
     assert ("labels and event counts equal in both" in row) == all(run[10] == "True" for run in runs)
     assert passed is not None and f"the {passed.group(1)} gpu-marked tests pass" in row
+
+
+MIXES = "## Fit-site's thresholds from the expected score averaged over label mixes"
+
+
+def test_the_mixes_section_pastes_its_output_and_its_decision_is_the_rules() -> None:
+    """The section pastes ``fit_site_thresholds_mixes.md``; its decision line, the json's and the reading
+    follow from the json's scores by the protocol's rule (``mixes`` in place of ``balanced``), and the
+    reading's figures are the json's."""
+    import json
+
+    section = _section(_history("fit-site"), MIXES)
+    lines = [
+        line
+        for line in (RESULTS / "fit_site_thresholds_mixes.md").read_text(encoding="utf-8").splitlines()
+        if line
+    ]
+    assert len(lines) > 30 and [line for line in lines if line not in section.splitlines()] == []
+    stored = json.loads((RESULTS / "fit_site_thresholds_mixes.json").read_text(encoding="utf-8"))
+    assert stored["arms"] == ["expected", "mixes"] and set(stored["B"]) == {"kauh", "sprsound"}
+    wins, mean, below, nested = _arm_wins(stored, "mixes")
+    assert stored["decision"]["mixes_wins"] is wins
+    decision = next(line for line in lines if line.startswith("Decision"))
+    for p in ("A", "B"):
+        assert (
+            f"({p}) mean expected {mean[p]['expected']:.1f}, mixes {mean[p]['mixes']:.1f}; draws below "
+            f"the model as is: expected {below[p]['expected']}, mixes {below[p]['mixes']}"
+        ) in decision
+    for site, name in (("kauh", "KAUH"), ("sprsound", "SPRSound (no Poor Quality)")):
+        shown = f"{100 * nested[site]['expected']:.1f}, mixes {100 * nested[site]['mixes']:.1f}"
+        assert f"nested CV {name}: expected {shown}" in decision
+    verdict = "mixes replaces expected as fit-site's threshold rule." if wins else "the product is unchanged"
+    assert verdict in decision
+    assert ("**Thresholds averaged over label mixes did not help by the rule**" in section) is (not wins)
+    text = " ".join(section.split())
+    assert (
+        f"(A) {mean['A']['mixes']:.1f} against {mean['A']['expected']:.1f} with {below['A']['mixes']} draws "
+        f"below the model as is against {below['A']['expected']}; (B) {mean['B']['mixes']:.1f} against "
+        f"{mean['B']['expected']:.1f}" in text
+    )
+    gaps = [
+        abs(g)
+        for part in (
+            [stored["A"][s]["differences_points"] for s in stored["A"]],
+            [g["differences_points"] for s in stored["B"] for g in stored["B"][s]["strategies"].values()],
+        )
+        for by_size in part
+        for draws in by_size.values()
+        for g in draws
+    ]
+    assert (
+        f"of the {len(gaps)} paired draws of (A) and (B), {sum(g < 1e-9 for g in gaps)} score the same and "
+        f"{sum(g < 1 for g in gaps)} within a point" in text
+    )
+    a = stored["A"]
+    shown = [
+        f"{a[s]['arms'][arm]['nested']['thresholds'][label]:.2f}"
+        for s in ("kauh", "sprsound")
+        for arm in ("mixes", "expected")
+        for label in (0, 1)
+    ]
+    assert (
+        f"(KAUH {shown[0]} and {shown[1]} against {shown[2]} and {shown[3]}, SPRSound {shown[4]} and "
+        f"{shown[5]} against {shown[6]} and {shown[7]})" in text
+    )
+    case = stored["case"]["arms"]
+    assert all(arm["predicted"][2] == arm["predicted"][3] == 0 for arm in case.values())
+    assert f"{case['mixes']['thresholds'][1]:.2f} under both arms" in text
+    assert f"{case['expected']['thresholds'][1]:.2f}" == f"{case['mixes']['thresholds'][1]:.2f}"
+    scores = [f"{100 * case[arm]['icbhi_score']:.1f}" for arm in ("mixes", "expected")]
+    assert f"Its score, {scores[0]} against {scores[1]}" in text
