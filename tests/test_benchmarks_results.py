@@ -547,6 +547,28 @@ def test_the_thresholds_section_pastes_its_output_and_its_decision_is_the_rules(
         f"KAUH {shown[0]} and {shown[1]}, SPRSound {shown[2]} and {shown[3]}), where the expected score put "
         f"them at {shown[4]} and {shown[5]} (KAUH) and {shown[6]} and {shown[7]} (SPRSound)" in text
     )
+    kept = [
+        a["sprsound"]["arms"][arm]["10"]["procedures"].count("as_is/as_is")
+        for arm in ("balanced", "expected")
+    ]
+    assert f"(SPRSound at 10 patients: in {kept[0]} of 10 draws, against {kept[1]})" in text
+    ahead = np.mean(a["kauh"]["differences_points"]["30"])
+    icbhi = 100 * (a["icbhi"]["arms"]["balanced"]["nested"]["chosen"]["icbhi_score"]
+                   - a["icbhi"]["arms"]["expected"]["nested"]["chosen"]["icbhi_score"])  # fmt: skip
+    assert f"(KAUH at 30 patients, +{ahead:.1f}; the ICBHI sample's nested CV, +{icbhi:.1f})" in text
+    behind = [np.asarray(a["sprsound"]["differences_points"][k]) for k in ("20", "30")]
+    assert all(d.max() < 0 for d in behind)  # "lower in every draw"
+    assert (
+        f"(SPRSound at 20 and 30 patients: {behind[0].mean():.1f} and {behind[1].mean():.1f}".replace(
+            "-", "−"
+        )
+        in text
+    )
+    nested = [
+        100 * a[s]["arms"]["expected"]["nested"]["chosen"]["icbhi_score"]
+        for s in ("icbhi", "kauh", "sprsound")
+    ]
+    assert "nested-CV rows ({:.1f}, {:.1f}, {:.1f}) exactly".format(*nested) in text
 
 
 INT8 = "## int8 for the browser page"
