@@ -509,33 +509,42 @@ def _arm_wins(stored: dict, other: str, margin: float = 0.5) -> tuple[bool, dict
     return wins, mean, below, nested
 
 
-def test_the_thresholds_section_pastes_its_output_and_its_decision_is_the_rules() -> None:
-    """The section pastes ``fit_site_thresholds.md``; its decision line, the json's and the reading follow
-    from the json's scores by the protocol's rule, and the reading's thresholds are the json's."""
+def _arm_section(heading: str, stem: str, other: str) -> tuple[str, dict, bool, dict, dict]:
+    """A fit_site_thresholds.py arm's history section: it pastes ``stem``.md; the json's verdict and the
+    decision line (means and draws below on (A) and (B), both nested CVs, the verdict) are
+    :func:`_arm_wins`'; returns the section's text (one line), the json, the verdict, the means and the
+    draws below."""
     import json
 
-    section = _section(_history("fit-site"), THRESHOLDS)
-    lines = [
-        line for line in (RESULTS / "fit_site_thresholds.md").read_text(encoding="utf-8").splitlines() if line
-    ]
+    section = _section(_history("fit-site"), heading)
+    lines = [line for line in (RESULTS / f"{stem}.md").read_text(encoding="utf-8").splitlines() if line]
     assert len(lines) > 30 and [line for line in lines if line not in section.splitlines()] == []
-    stored = json.loads((RESULTS / "fit_site_thresholds.json").read_text(encoding="utf-8"))
-    assert set(stored["A"]) == {"icbhi", "kauh", "sprsound"} and set(stored["B"]) == {"kauh", "sprsound"}
-    wins, mean, below, nested = _arm_wins(stored, "balanced")
-    assert stored["decision"]["balanced_wins"] is wins
+    stored = json.loads((RESULTS / f"{stem}.json").read_text(encoding="utf-8"))
+    assert stored["arms"] == ["expected", other] and set(stored["A"]) == {"icbhi", "kauh", "sprsound"}
+    assert set(stored["B"]) == {"kauh", "sprsound"}
+    wins, mean, below, nested = _arm_wins(stored, other)
+    assert stored["decision"][f"{other}_wins"] is wins
     decision = next(line for line in lines if line.startswith("Decision"))
     for p in ("A", "B"):
         assert (
-            f"({p}) mean expected {mean[p]['expected']:.1f}, balanced {mean[p]['balanced']:.1f}; draws below "
-            f"the model as is: expected {below[p]['expected']}, balanced {below[p]['balanced']}"
+            f"({p}) mean expected {mean[p]['expected']:.1f}, {other} {mean[p][other]:.1f}; draws below "
+            f"the model as is: expected {below[p]['expected']}, {other} {below[p][other]}"
         ) in decision
-    assert f"KAUH: expected {100 * nested['kauh']['expected']:.1f}, balanced" in decision
+    for site, name in (("kauh", "KAUH"), ("sprsound", "SPRSound (no Poor Quality)")):
+        shown = f"{100 * nested[site]['expected']:.1f}, {other} {100 * nested[site][other]:.1f}"
+        assert f"nested CV {name}: expected {shown}" in decision
     verdict = (
-        "balanced replaces expected as fit-site's threshold rule." if wins else "the product is unchanged"
+        f"{other} replaces expected as fit-site's threshold rule." if wins else "the product is unchanged"
     )
     assert verdict in decision
-    assert ("**Balanced thresholds did not help by the rule**" in section) is (not wins)
-    text = " ".join(section.split())
+    return " ".join(section.split()), stored, wins, mean, below
+
+
+def test_the_thresholds_section_pastes_its_output_and_its_decision_is_the_rules() -> None:
+    """The section pastes ``fit_site_thresholds.md``; its decision line, the json's and the reading follow
+    from the json's scores by the protocol's rule, and the reading's figures are the json's."""
+    text, stored, wins, _, _ = _arm_section(THRESHOLDS, "fit_site_thresholds", "balanced")
+    assert ("**Balanced thresholds did not help by the rule**" in text) is (not wins)
     a = stored["A"]
     shown = [
         f"{a[s]['arms'][arm]['nested']['thresholds'][label]:.2f}"
@@ -704,32 +713,8 @@ def test_the_mixes_section_pastes_its_output_and_its_decision_is_the_rules() -> 
     """The section pastes ``fit_site_thresholds_mixes.md``; its decision line, the json's and the reading
     follow from the json's scores by the protocol's rule (``mixes`` in place of ``balanced``), and the
     reading's figures are the json's."""
-    import json
-
-    section = _section(_history("fit-site"), MIXES)
-    lines = [
-        line
-        for line in (RESULTS / "fit_site_thresholds_mixes.md").read_text(encoding="utf-8").splitlines()
-        if line
-    ]
-    assert len(lines) > 30 and [line for line in lines if line not in section.splitlines()] == []
-    stored = json.loads((RESULTS / "fit_site_thresholds_mixes.json").read_text(encoding="utf-8"))
-    assert stored["arms"] == ["expected", "mixes"] and set(stored["B"]) == {"kauh", "sprsound"}
-    wins, mean, below, nested = _arm_wins(stored, "mixes")
-    assert stored["decision"]["mixes_wins"] is wins
-    decision = next(line for line in lines if line.startswith("Decision"))
-    for p in ("A", "B"):
-        assert (
-            f"({p}) mean expected {mean[p]['expected']:.1f}, mixes {mean[p]['mixes']:.1f}; draws below "
-            f"the model as is: expected {below[p]['expected']}, mixes {below[p]['mixes']}"
-        ) in decision
-    for site, name in (("kauh", "KAUH"), ("sprsound", "SPRSound (no Poor Quality)")):
-        shown = f"{100 * nested[site]['expected']:.1f}, mixes {100 * nested[site]['mixes']:.1f}"
-        assert f"nested CV {name}: expected {shown}" in decision
-    verdict = "mixes replaces expected as fit-site's threshold rule." if wins else "the product is unchanged"
-    assert verdict in decision
-    assert ("**Thresholds averaged over label mixes did not help by the rule**" in section) is (not wins)
-    text = " ".join(section.split())
+    text, stored, wins, mean, below = _arm_section(MIXES, "fit_site_thresholds_mixes", "mixes")
+    assert ("**Thresholds averaged over label mixes did not help by the rule**" in text) is (not wins)
     assert (
         f"(A) {mean['A']['mixes']:.1f} against {mean['A']['expected']:.1f} with {below['A']['mixes']} draws "
         f"below the model as is against {below['A']['expected']}; (B) {mean['B']['mixes']:.1f} against "
