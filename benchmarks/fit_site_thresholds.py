@@ -51,20 +51,20 @@ Protocol (written and committed before any number was seen):
   draws below are summed over the sites, strategies and k. In (3) each of the two sites' nested-CV chosen
   score under ``balanced`` must be ≥ its score under ``expected`` (to 1e-9).
 
-The ``mixes`` arm (``--arm mixes``; protocol committed before any of its numbers was seen): as
-``expected``, but the pair of thresholds maximises the expected score averaged over 9 label mixes: each
-label's Platt posterior moved to its labelled prevalence shifted by δ ∈ {−1, 0, +1} logits (:data:`DELTAS`,
-independently per label, 3 × 3 mixes of equal weight), i.e. a new site whose odds of each label are up to e
-times higher or lower than the labelled patients'. The expected-score matrix over the candidate pairs is
-computed per mix and the 9 matrices averaged before the argmax; candidate grids, ``fixed`` and ``fallback``
-thresholds as ``expected``'s (:func:`mixes_thresholds`; δ = 0 alone gives ``expected_thresholds``). The same
-(A) and (B) protocols, the same paired draws, the same reports with ``mixes`` in place of ``balanced``, the
-issue's case reported beside them with no decision attached, and the same decision rule with ``mixes`` in
-place of ``balanced``: ``mixes`` replaces fit-site's expected-score thresholds only if (1) on each of (A)
-and (B) its mean chosen score over sites and sizes is ≥ expected's + 0.5 points; (2) on each its draws
-below the model as is are no more than expected's; (3) KAUH's and SPRSound's all-patient nested CV is not
-lower than expected's. Output benchmarks/results/fit_site_thresholds_mixes.md and .json. The default
-``--arm balanced`` reruns the committed study above.
+The ``mixes`` arm (``--arm mixes``; protocol committed before any of its numbers was seen): as ``expected``,
+but the pair of thresholds maximises the expected score averaged over 9 label mixes: each label's Platt
+posterior moved to its labelled prevalence shifted by δ ∈ {−1, 0, +1} logits (:data:`DELTAS`, independently
+per label, 3 × 3 mixes of equal weight), i.e. a new site whose odds of each label are up to e times higher or
+lower than the labelled patients'. The expected-score matrix over the candidate pairs is computed per mix and
+the 9 matrices averaged before the argmax; candidate grids, ``fixed`` and ``fallback`` thresholds as
+``expected``'s (fit-site's ``_thresholds`` around :func:`mixed_expected_thresholds`; δ = 0 alone gives
+``expected_thresholds``). The same (A) and (B) protocols, the same paired draws, the same reports with
+``mixes`` in place of ``balanced``, the issue's case reported beside them with no decision attached, and the
+same decision rule with ``mixes`` in place of ``balanced``: ``mixes`` replaces fit-site's expected-score
+thresholds only if (1) on each of (A) and (B) its mean chosen score over sites and sizes is ≥ expected's + 0.5
+points; (2) on each its draws below the model as is are no more than expected's; (3) KAUH's and SPRSound's
+all-patient nested CV is not lower than expected's. Output benchmarks/results/fit_site_thresholds_mixes.md and
+.json. The default ``--arm balanced`` reruns the committed study above.
 
 Threads: OMP_NUM_THREADS / ``respira``'s choice. Output: ``--output`` (the tables and the decision line,
 benchmarks/results/fit_site_thresholds.md) and ``--json`` (every draw), by ``_machine.run_and_write``.
@@ -166,26 +166,26 @@ def mixed_expected_thresholds(
     return float(grids[0][best[0]]), float(grids[1][best[1]])
 
 
-def mixes_thresholds(
-    labels: np.ndarray, probabilities: np.ndarray, pair: Sequence[str], own: tuple[float, float]
-) -> tuple[float, float]:
-    """The ``mixes`` arm's ``procedure._thresholds``: ``fixed`` and ``fallback`` as fit-site's own."""
-    from respira.sites.procedure import _HEAD_THRESHOLD
-
-    fixed = [own[i] if pair[i] == "as_is" else None for i in range(2)]
-    fallback = [own[i] if pair[i] in ("as_is", "thresholds") else _HEAD_THRESHOLD for i in range(2)]
-    return mixed_expected_thresholds(labels, probabilities, fixed, fallback)
-
-
-RULES = {"balanced": balanced_thresholds, "mixes": mixes_thresholds}
+RULES = {
+    "balanced": ("_thresholds", balanced_thresholds),
+    "mixes": ("expected_thresholds", mixed_expected_thresholds),
+}
+"""Each arm: the name in :mod:`respira.sites.procedure` it replaces, and what replaces it (``mixes`` keeps
+fit-site's ``_thresholds``, its ``fixed`` and ``fallback``, around its own expected score)."""
 
 
 def use_arm(arm: str) -> None:
     """Make fit-site set thresholds by ``arm`` (``expected``: its own)."""
     from respira.sites import procedure
 
-    original = procedure.__dict__.setdefault("_original_thresholds", procedure._thresholds)
-    procedure._thresholds = original if arm == "expected" else RULES[arm]
+    originals = procedure.__dict__.setdefault(
+        "_original_rules", {name: getattr(procedure, name) for name, _ in RULES.values()}
+    )
+    for name, function in originals.items():
+        setattr(procedure, name, function)
+    if arm != "expected":
+        name, function = RULES[arm]
+        setattr(procedure, name, function)
 
 
 def _interval(row: dict[str, Any]) -> dict[str, float]:
