@@ -1,4 +1,5 @@
-"""Machine description printed by every benchmark (scripts import it from their own folder)."""
+"""Machine description printed by every benchmark and study (benchmarks import it from their own folder, the
+studies put this folder on ``sys.path``)."""
 
 from __future__ import annotations
 

@@ -78,6 +78,8 @@ from typing import Any
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # its _machine.py
+
 from _common import ROOT, respira
 from _event_tuning import (
     COLLARS,

@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # its _machine.py
 
 from _calibration import LabelledSample, cross_validated, decision_ceiling, retuning_wins
 from _common import ROOT
