@@ -208,11 +208,13 @@ class LabelSession:
         if not left:
             what = "Every recording is answered."
         else:
-            what = f"The suggested batch is done; {left} other recordings were not suggested."
+            were = "recordings were" if left > 1 else "recording was"
+            what = f"The suggested batch is done; {left} other {were} not suggested."
         if progress["minimum_reached"] or not left:
             return {"text": what, "next": progress["fit_site"]}
         folder = self.labels_file.parent
-        budget = max(1, self.minimum_units - progress["units_done"])
+        open_units = {self.table.unit_of(row) for row in self.table.rows if self.table.answer_of(row) is None}
+        budget = max(1, min(self.minimum_units - progress["units_done"], len(open_units)))
         unit = "" if self.unit_name == "patients" else " --unit recording"
         other = "" if self.labels_file.name == LABELS_FILE else " --overwrite"  # the archive's own: no need
         command = (

@@ -97,8 +97,8 @@ function drawProbabilities() {
     context.setLineDash([6 * ratio, 4 * ratio]); context.lineWidth = ratio;
     context.beginPath(); context.moveTo(0, y(state.thresholds[at])); context.lineTo(width, y(state.thresholds[at]));
     context.stroke();
-    context.fillStyle = colour;  // the threshold's value, above its line at the right
-    const threshold = state.thresholds[at], below = threshold > 0.8;  // its value beside the line, inside the plot
+    context.fillStyle = colour;  // the threshold's value beside its line, inside the plot
+    const threshold = state.thresholds[at], below = threshold > 0.8;
     context.textBaseline = below ? "top" : "bottom";
     context.textAlign = at === 0 ? "left" : "right";  // crackle's at the left, wheeze's at the right
     context.fillText(`${label} ${threshold.toFixed(2)}`, at === 0 ? 4 * ratio : width - 4 * ratio, y(threshold) + (below ? 3 : -3) * ratio);
