@@ -317,6 +317,18 @@ def test_page_says_where_the_model_serves_its_rule_and_why_a_label_is_not_called
     assert "crackle" not in said["why"]  # none of crackle's windows reaches its threshold
 
 
+def test_app_pages_name_a_shipped_folder_as_predict_names_the_detector(model_dir: Path) -> None:
+    """``respira app`` writes the page of the folder ``chosen_model`` turned the name into: its line is
+    the one predict printed for the name; a folder that records no site has none (predict prints none)."""
+    from respira.pretrained import default_detector_dir
+    from respira.pretrained.shipped import model_line
+
+    said = model_line(None)[1]
+    assert said.startswith(f"model: respira's shipped detector {DETECTOR}; it serves ")
+    assert model_line(str(default_detector_dir()))[1] == model_line(DETECTOR)[1] == said
+    assert model_line(str(model_dir)) == (str(model_dir), "")
+
+
 def _floats(table: dict[str, Any], name: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(table[name]), dtype="<f4").astype(np.float64)
 
