@@ -19,7 +19,8 @@ FIGURE = ROOT / "docs" / "_static" / "label-page.png"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 PATIENTS = (11, 17, 25, 40)
 """KAUH patients of the archive (the extended filter mode, ``EP``)."""
-WINDOW = (1280, 960)
+WINDOW = (1280, 720)
+"""The smallest laptop screen the page is laid out for: all of it (event tools, fit-site's command) shown."""
 
 
 def write_archive(kauh: Path, archive: Path) -> None:

@@ -64,17 +64,46 @@ def _shown(browser, index: int | str) -> None:
     )
 
 
+def _in_view(browser, element_id: str) -> bool:
+    """Whether the element lies wholly inside the window, unscrolled."""
+    return browser.execute_script(
+        "const box = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return box.height > 0 && box.top >= 0 && box.bottom <= innerHeight && box.right <= innerWidth;",
+        element_id,
+    )
+
+
+def _texts(browser, selector: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [element.text for element in browser.find_elements(By.CSS_SELECTOR, selector)]
+
+
 def test_label_by_keyboard_mark_an_event_kill_and_restart(browser, run_dir: Path, tmp_path: Path) -> None:
+    """At 1280×720 the whole page is in view (answers, event tools, fit-site's command), with the
+    spectrogram's axes and the probabilities' 0–1 scale; the suggested batch (r0, r1: rows with a reason)
+    labelled, the page says so and gives suggest's command instead of moving on to r3 and r4; killed, the
+    next round (reasons on r3 and r4) started: they are shown, then fit-site's command."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     labels = write_site(tmp_path / "site")
     port, log = free_port(), tmp_path / "server.log"
     url = f"http://127.0.0.1:{port}/"
+    browser.set_window_size(1280, 720)
     with label_server(run_dir, labels.parent, port, log) as process:
         browser.get(url)
         _shown(browser, 0)
         assert "r0.wav" in browser.find_element(By.ID, "recording").text
+        for part in ("progress", "view", "probabilities", "answers", "event-tools"):
+            assert _in_view(browser, part), part
+        assert _texts(browser, "#frequency-axis span") == ["0 Hz", "1 kHz", "2 kHz", "3 kHz", "4 kHz"]
+        assert _texts(browser, "#time-axis span") == ["0 s", "0.5 s", "1 s", "1.5 s", "2 s", "2.5 s", "3 s"]
+        assert _texts(browser, ".plot:has(#probabilities) .y-axis span") == ["0", "0.5", "1"]
+        assert browser.find_element(By.ID, "progress").text == (
+            "1 of 4 patients labelled (1 of 5 recordings answered); fit-site needs 4 patients with a normal "
+            "and an abnormal recording: 3 more patients, no normal recording yet."
+        )
         view = browser.find_element(By.ID, "view")
         width = view.size["width"]
         # drag from a quarter to a half of the spectrogram: a crackle event from 0.75 s to 1.5 s
@@ -83,33 +112,46 @@ def test_label_by_keyboard_mark_an_event_kill_and_restart(browser, run_dir: Path
         ).click_and_hold().move_by_offset(width // 4, 0).release().perform()
         _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#events li.crackle"), "the event listed", 30)
         body = browser.find_element(By.TAG_NAME, "body")
-        for key, next_index in (("w", 1), ("n", 3), ("b", 4)):  # r2 was labelled already
-            body.send_keys(key)
-            _shown(browser, next_index)
+        body.send_keys("w")
+        _shown(browser, 1)
+        body.send_keys("n")
+        _shown(browser, "done")  # the batch: r2 was labelled already, r3 and r4 were not suggested
+        assert browser.find_element(By.ID, "done-text").text.startswith(
+            "The suggested batch is done; 2 other recordings were not suggested."
+        )
+        assert browser.find_element(By.ID, "done-next").text == (
+            f"respira suggest {run_dir} --data_dir {labels.parent} --budget 2 --output {labels}"
+        )
+        assert _in_view(browser, "done-next")
         browser.save_screenshot(str(tmp_path / "label.png"))
         print(f"\nscreenshot: {tmp_path / 'label.png'}")
         process.send_signal(signal.SIGKILL)
         process.wait()
     written = labels.read_text(encoding="utf-8")
-    expected = (
-        LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,0,1,")
-        .replace("r1.wav,p1,,,", "r1.wav,p1,0,0,")
-        .replace("r3.wav,p3,,,", "r3.wav,p3,1,1,")
-    )
+    expected = LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,0,1,").replace("r1.wav,p1,,,", "r1.wav,p1,0,0,")
     assert written == expected
     events = (labels.parent / "events.csv").read_text(encoding="utf-8").splitlines()
     assert events[0] == "file,onset,offset,type" and len(events) == 2
     file, onset, offset, kind = events[1].split(",")
     assert (file, kind) == ("r0.wav", "crackle")
     assert float(onset) == pytest.approx(0.75, abs=0.05) and float(offset) == pytest.approx(1.5, abs=0.05)
+    expected = expected.replace("r3.wav,p3,,,", "r3.wav,p3,,,next").replace(
+        "r4.wav,p4,,,", "r4.wav,p4,,,next"
+    )
+    labels.write_text(expected, encoding="utf-8")  # the next round, as suggest writes it
     with label_server(run_dir, labels.parent, port, log):
         browser.get(url)
-        _shown(browser, 4)
-        assert browser.find_element(By.ID, "progress").text.startswith("3 of 4 patients labelled (4 of 5")
-        assert "not reached yet" in browser.find_element(By.ID, "minimum").text
+        _shown(browser, 3)
         body = browser.find_element(By.TAG_NAME, "body")
+        body.send_keys("b")
+        _shown(browser, 4)
         body.send_keys("c")
         _shown(browser, "done")
-        assert "fit-site's minimum (4 patients" in browser.find_element(By.ID, "minimum").text
+        assert browser.find_element(By.ID, "done-text").text == "Every recording is answered."
+        assert "fit-site's minimum (4 patients" in browser.find_element(By.ID, "progress").text
         assert browser.find_element(By.ID, "fit-site").text.startswith(f"respira fit-site {run_dir}")
-    assert labels.read_text(encoding="utf-8") == expected.replace("r4.wav,p4,,,", "r4.wav,p4,1,0,")
+        assert _in_view(browser, "fit-site")
+        assert browser.find_element(By.ID, "done-next").text == browser.find_element(By.ID, "fit-site").text
+    assert labels.read_text(encoding="utf-8") == expected.replace("r3.wav,p3,,,", "r3.wav,p3,1,1,").replace(
+        "r4.wav,p4,,,", "r4.wav,p4,1,0,"
+    )

@@ -4,6 +4,7 @@ of the file changed), skips, progress towards fit-site's minimum, refusals in on
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.error
 import urllib.request
@@ -83,17 +84,19 @@ def test_answers_and_events_are_written_at_once(served: tuple[str, Path]) -> Non
     assert state["recording"]["file"] == "r1.wav"
     assert labels.read_text() == LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,0,1,")
     state = call(f"{url}api/answer", {"index": 1, "answer": "skip"})
-    assert state["recording"]["file"] == "r3.wav"  # r2 is labelled; the skip is not written
+    # the suggested batch (rows with a reason) holds only r1: skipped, it comes back; the skip is not written
+    assert state["recording"]["file"] == "r1.wav"
     assert labels.read_text() == LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,0,1,")
     call(f"{url}api/answer", {"index": 3, "answer": "normal"})
     state = call(f"{url}api/answer", {"index": 4, "answer": "poor"})
-    assert state["recording"]["file"] == "r1.wav"  # only the skipped one is left: it comes back
+    assert state["recording"]["file"] == "r1.wav"
     progress = state["progress"]
     assert (progress["units_done"], progress["units"], progress["recordings_done"]) == (3, 4, 4)
     assert not progress["minimum_reached"]  # p4's recording is too poor: 3 patients labelled
-    assert progress["lacking"] == ["3 of 4 patients labelled"]
+    assert progress["lacking"] == ["1 more patient"]
     state = call(f"{url}api/answer", {"index": 1, "answer": "normal"})
     assert state["recording"] is None
+    assert state["done"] == {"text": "Every recording is answered.", "next": state["progress"]["fit_site"]}
     assert not state["progress"]["minimum_reached"]
     assert state["progress"]["fit_site"] == (
         f"respira fit-site tiny --data_dir {labels.parent} --output_dir {labels.parent / 'site-model'}"
@@ -115,6 +118,73 @@ def test_the_minimum_is_reached_with_four_patients_normal_and_abnormal(served: t
         assert not state["progress"]["minimum_reached"]
     state = call(f"{url}api/answer", {"index": 4, "answer": "normal"})
     assert state["progress"]["minimum_reached"] and state["progress"]["lacking"] == []
+
+
+def test_one_progress_line_and_the_batch_done_with_the_next_command(served: tuple[str, Path]) -> None:
+    """One count of patients (those fit-site counts: a recording labelled, not poor); once the rows suggest
+    chose (a reason) are answered, no other row is shown: the batch is done, and the next command is
+    suggest's while fit-site's minimum is not reached, fit-site's once it is."""
+    url, labels = served
+    folder = labels.parent
+    progress = call(f"{url}api/state")["progress"]
+    assert progress["line"] == (
+        "1 of 4 patients labelled (1 of 5 recordings answered); fit-site needs 4 patients with a normal "
+        "and an abnormal recording: 3 more patients, no normal recording yet."
+    )
+    call(f"{url}api/answer", {"index": 0, "answer": "normal"})  # p1 has r1 open: labelled all the same
+    assert call(f"{url}api/state")["progress"]["line"].startswith("2 of 4 patients labelled (2 of 5 ")
+    state = call(f"{url}api/answer", {"index": 1, "answer": "crackle"})
+    assert state["recording"] is None  # r3 and r4 wait: suggest did not choose them
+    assert state["progress"]["line"] == (
+        "2 of 4 patients labelled (3 of 5 recordings answered); fit-site needs 4 patients with a normal "
+        "and an abnormal recording: 2 more patients."
+    )
+    assert state["done"] == {
+        "text": "The suggested batch is done; 2 other recordings were not suggested. fit-site's minimum "
+        "is not reached: suggest the next batch.",
+        "next": f"respira suggest tiny --data_dir {folder} --budget 2 --output {labels}",
+    }
+    for index, answer in ((3, "normal"), (4, "wheeze")):
+        call(f"{url}api/answer", {"index": index, "answer": answer})
+    state = call(f"{url}api/state")
+    assert state["progress"]["line"] == (
+        "4 of 4 patients labelled (5 of 5 recordings answered); fit-site's minimum (4 patients with a "
+        "normal and an abnormal recording) is reached."
+    )
+    assert state["done"] == {"text": "Every recording is answered.", "next": state["progress"]["fit_site"]}
+
+
+def test_the_spectrogram_spans_what_the_recording_holds_with_its_axis(run_dir: Path, tmp_path: Path) -> None:
+    """A 4-kHz recording's spectrogram ends at 2 kHz (half its rate), a 16-kHz one's at 4 kHz (the cap):
+    fewer mel bands, and the frequency ticks the page draws, placed on those bands."""
+    import soundfile as sf
+    from PIL import Image
+
+    from respira.app.labelling import SPECTROGRAM_TOP, spectrogram_png, spectrogram_top
+
+    assert (spectrogram_top(4000), spectrogram_top(16000), spectrogram_top(None)) == (2000, 4000, 4000)
+    assert SPECTROGRAM_TOP == 4000
+    labels = write_site(tmp_path / "site")
+    noise = 0.1 * np.random.default_rng(1).standard_normal(4000 * 3).astype(np.float32)
+    sf.write(labels.parent / "r0.wav", noise, 4000, subtype="PCM_16")  # 4 kHz: sound up to 2 kHz only
+    session = LabelSession(labels, Detector.from_pretrained(run_dir), model="tiny", minimum_units=4)
+    try:
+        low = session.state()["recording"]["frequencies"]
+        session.answer(0, "normal")
+        high = session.state()["recording"]["frequencies"]
+    finally:
+        session.close()
+    assert [tick["label"] for tick in low] == ["0 Hz", "500 Hz", "1 kHz", "1.5 kHz", "2 kHz"]
+    assert [tick["label"] for tick in high] == ["0 Hz", "1 kHz", "2 kHz", "3 kHz", "4 kHz"]
+    for ticks in (low, high):
+        at = [tick["at"] for tick in ticks]
+        assert at[0] == 0 and at == sorted(at) and 0.9 < at[-1] <= 1  # mel bands: 1 kHz above a quarter
+        assert at[2] > 0.4 if ticks is low else at[1] > 0.3
+    waveform = 0.1 * np.random.default_rng(2).standard_normal(16000 * 2)
+    heights = [
+        Image.open(io.BytesIO(spectrogram_png(waveform, 16000, top)[0])).height for top in (2000, 4000)
+    ]
+    assert heights[0] < heights[1]
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,9 @@ from respira.cli import main
 from ..conftest import SHARED_DIR
 
 TOLERANCE = 1e-4
-DETECTOR = "icbhi-crackle-wheeze"
+DETECTOR = "icbhi-crackle-wheeze"  # respira's default detector (recording rule: max)
+MEAN_DETECTOR = "kauh-crackle-wheeze"  # recording rule: mean
+UNCALLED = "EP55_asthma,E W,P R U,72,F.wav"  # KAUH: 2 of its 4 windows over wheeze's threshold, mean below
 ANALYSE = """const [data, name, done] = arguments;
 const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
 respira.run(bytes.buffer, name).then((r) => done({
@@ -43,7 +45,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not all((folder / name).is_file() for name in ORT_WEB_FILES):
         pytest.skip(f"onnxruntime-web is not at {folder} (`make web-deps` fetches it with npm)")
     output = tmp_path_factory.mktemp("web") / "page"
-    assert main(["export", DETECTOR, str(output), "--web"]) == 0
+    assert main(["export", str(output), "--web"]) == 0  # no MODEL: the default detector, DETECTOR
     return output
 
 
@@ -251,6 +253,80 @@ def test_page_from_file_url_gives_the_same_numbers(
         browser.close()
         browser.switch_to.window(served_tab)
     assert from_file["result"]["rows"] == over_http
+
+
+def _said_by_predict(model: str, recording: Path, tmp_path: Path, capsys: Any) -> str:
+    """The line ``respira predict MODEL RECORDING`` says of its model on stderr."""
+    capsys.readouterr()
+    assert main(["predict", model, str(recording), "--onnx", "--output", str(tmp_path / "p.json")]) == 0
+    return next(line for line in capsys.readouterr().err.splitlines() if line.startswith("model: "))
+
+
+def _page_lines(browser: Any) -> dict[str, str]:
+    return {name: browser.find_element("id", name).text for name in ("serves", "rule", "message", "why")}
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_page_says_where_the_model_serves_its_rule_and_why_a_label_is_not_called(
+    recordings: list[Path], browser: Any, loaded: tuple[str, int], tmp_path: Path, capsys: Any
+) -> None:
+    """The page names the model as ``respira predict`` does (the sites it serves), its recording rule with
+    the thresholds, and for a label whose windows reach its threshold while the rule does not call it,
+    how many windows and what the rule gave instead."""
+    from respira.core.decision import thresholds_of
+    from respira.core.windows import describe_aggregation
+    from respira.inference.detector import Detector
+
+    said = _page_lines(browser)
+    assert said["serves"] == _said_by_predict(DETECTOR, recordings[0], tmp_path, capsys)
+    assert "serves" in said["serves"]
+    crackle, wheeze = thresholds_of(Detector.from_pretrained(DETECTOR, onnx=True).config)
+    assert said["rule"] == (
+        f"Recording rule: {describe_aggregation('max')}; crackle is called at {crackle:.3g} or more, "
+        f"wheeze at {wheeze:.3g} or more."
+    )
+    recording = SHARED_DIR / "kauh" / UNCALLED
+    prediction = Detector.from_pretrained(MEAN_DETECTOR, onnx=True).predict_file(recording)
+    threshold = prediction.thresholds[1]
+    over = sum(row["wheeze"] >= threshold for row in prediction.rows)
+    assert (prediction.label, over, len(prediction.rows)) == ("normal", 2, 4)  # what the test is about
+    page = tmp_path / "kauh"
+    assert main(["export", MEAN_DETECTOR, str(page), "--web"]) == 0
+    served_tab = browser.current_window_handle
+    browser.switch_to.new_window("tab")  # the served page stays as it is for the module's other tests
+    try:
+        _ready(browser, page.resolve().as_uri() + "/index.html")
+        got = _analyse(browser, recording)
+        said = _page_lines(browser)
+    finally:
+        browser.close()
+        browser.switch_to.window(served_tab)
+    assert said["serves"] == _said_by_predict(MEAN_DETECTOR, recording, tmp_path, capsys)
+    assert said["rule"].startswith(f"Recording rule: {describe_aggregation('mean')}; ")
+    assert said["message"].startswith(f"{UNCALLED}: normal (")
+    assert got["result"]["verdict"]["uncalled"] == said["why"]
+    start = (
+        f"wheeze not called: 2 of 4 windows at or over its threshold {threshold:.4f}, "
+        "but the recording's wheeze probability is "
+    )
+    assert said["why"].startswith(start), said["why"]
+    value, rule = said["why"].removeprefix(start).split(", below it ")
+    assert float(value) == pytest.approx(prediction.wheeze, abs=2e-4)
+    assert rule == f"({describe_aggregation('mean')})"
+    assert "crackle" not in said["why"]  # none of crackle's windows reaches its threshold
+
+
+def test_app_pages_name_a_shipped_folder_as_predict_names_the_detector(model_dir: Path) -> None:
+    """``respira app`` writes the page of the folder ``chosen_model`` turned the name into: its line is
+    the one predict printed for the name; a folder that records no site has none (predict prints none)."""
+    from respira.pretrained import default_detector_dir
+    from respira.pretrained.shipped import model_line
+
+    said = model_line(None)[1]
+    assert said.startswith(f"model: respira's shipped detector {DETECTOR}; it serves ")
+    assert model_line(str(default_detector_dir()))[1] == model_line(DETECTOR)[1] == said
+    assert model_line(str(model_dir)) == (str(model_dir), "")
 
 
 def _floats(table: dict[str, Any], name: str) -> np.ndarray:

@@ -25,7 +25,8 @@ from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
 
 SPECTROGRAM_TOP = 4000.0
-"""The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it)."""
+"""The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it); lower for a
+recording whose own rate holds less (half its rate)."""
 
 
 @dataclass(frozen=True)
@@ -36,23 +37,44 @@ class Prepared:
     wav: bytes
     png: bytes
     windows: list[dict[str, float]]
+    frequencies: list[dict[str, Any]]
     seconds: float = 0.0
 
 
-def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
-    """The mel spectrogram ``respira predict --plot`` draws, as a PNG from 0 Hz to :data:`SPECTROGRAM_TOP`."""
+def spectrogram_top(recorded_rate: int | None) -> float:
+    """The top (Hz) of the page's spectrogram of a recording made at ``recorded_rate``: half that rate (it
+    holds nothing above), at most :data:`SPECTROGRAM_TOP` (``None``: a rate the header does not give)."""
+    return SPECTROGRAM_TOP if recorded_rate is None else min(SPECTROGRAM_TOP, recorded_rate / 2)
+
+
+def spectrogram_png(
+    waveform: np.ndarray, rate: int, top: float = SPECTROGRAM_TOP
+) -> tuple[bytes, list[dict[str, Any]]]:
+    """The mel spectrogram ``respira predict --plot`` draws, as a PNG of its bands from 0 Hz up to ``top``,
+    and the frequency axis's ticks: ``hz``, ``label`` and ``at`` (height in the image, 0 bottom to 1 top)."""
     from matplotlib import colormaps
     from PIL import Image
 
     from ..reports.spectrogram import TOP_DB, mel_spectrogram_db
 
     spectrogram = mel_spectrogram_db(waveform, rate)
-    shown = spectrogram.db[spectrogram.frequency_edges[:-1] < SPECTROGRAM_TOP][::-1]
+    bands = int(np.count_nonzero(spectrogram.frequency_edges[:-1] < top))
+    shown = spectrogram.db[:bands][::-1]
     colours = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
     image = Image.fromarray(colours[((shown / TOP_DB + 1) * 255).astype(np.uint8)], "RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
-    return buffer.getvalue()
+    edges = spectrogram.frequency_edges[: bands + 1]
+    step = 500.0 if top <= 2000 else 1000.0
+    ticks = [
+        {
+            "hz": float(hz),
+            "label": f"{hz / 1000:g} kHz" if hz >= 1000 else f"{hz:g} Hz",
+            "at": float(np.interp(hz, edges, np.linspace(0, 1, bands + 1))),
+        }
+        for hz in np.arange(0.0, top + 1, step)
+    ]
+    return buffer.getvalue(), ticks
 
 
 class LabelSession:
@@ -85,8 +107,26 @@ class LabelSession:
 
     # ------------------------------------------------------------------ which recording, and its data
     def pending(self) -> list[int]:
-        """The rows not yet answered, in the file's order."""
-        return [at for at, row in enumerate(self.table.rows) if self.table.answer_of(row) is None]
+        """The rows not yet answered, in the file's order: of the suggested batch when there is one
+        (:meth:`suggested`)."""
+        rows = self.table.rows
+        batch = self.suggested()
+        return [
+            at
+            for at, row in enumerate(rows)
+            if self.table.answer_of(row) is None and (batch is None or at in batch)
+        ]
+
+    def suggested(self) -> set[int] | None:
+        """The rows ``respira suggest`` chose, those with a reason (``None``: none has one, every row is
+        to label). Once they are answered the batch is done: the other rows wait for the next round."""
+        rows = self.table.rows
+        chosen = {at for at, row in enumerate(rows) if self.table.cell(row, "reason")}
+        return chosen or None
+
+    def unsuggested(self) -> int:
+        """How many rows are not answered and not in the batch."""
+        return sum(self.table.answer_of(row) is None for row in self.table.rows) - len(self.pending())
 
     def current(self) -> int | None:
         """The row to show: the first pending one not skipped (once only skipped ones are left, those)."""
@@ -108,8 +148,11 @@ class LabelSession:
             for window in predicted.rows
         ]
         wav = encode_wav(np.clip(waveform, -1.0, 1.0), self.rate, "PCM_16")
-        png = spectrogram_png(waveform, self.rate)
-        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, time.perf_counter() - started)
+        png, frequencies = spectrogram_png(
+            waveform, self.rate, spectrogram_top(audio_header(row.path).sampling_rate)
+        )
+        seconds = time.perf_counter() - started
+        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, frequencies, seconds)
 
     def prepared(self, at: int) -> Future[Prepared]:
         """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""
@@ -129,6 +172,7 @@ class LabelSession:
             state: dict[str, Any] = {"progress": self.progress(), "thresholds": list(self.thresholds)}
             if at is None:
                 state["recording"] = None
+                state["done"] = self.done()
                 return state
             row = self.table.rows[at]
         following = [other for other in self.pending() if other != at and other not in self.skipped]
@@ -148,6 +192,7 @@ class LabelSession:
             "reason": self.table.cell(row, "reason") or None,
             "duration": prepared.duration,
             "windows": prepared.windows,
+            "frequencies": prepared.frequencies,
             "events": [
                 {"onset": e.onset, "offset": e.offset, "type": e.type}
                 for e in self.events
@@ -156,31 +201,63 @@ class LabelSession:
         }
         return state
 
+    def done(self) -> dict[str, str]:
+        """What the page says when no recording is left to show, and the command to run next (fit-site
+        once its minimum is reached, else suggest for the next round)."""
+        progress, left = self.progress(), self.unsuggested()
+        if not left:
+            what = "Every recording is answered."
+        else:
+            were = "recordings were" if left > 1 else "recording was"
+            what = f"The suggested batch is done; {left} other {were} not suggested."
+        if progress["minimum_reached"] or not left:
+            return {"text": what, "next": progress["fit_site"]}
+        folder = self.labels_file.parent
+        open_units = {self.table.unit_of(row) for row in self.table.rows if self.table.answer_of(row) is None}
+        budget = max(1, min(self.minimum_units - progress["units_done"], len(open_units)))
+        unit = "" if self.unit_name == "patients" else " --unit recording"
+        other = "" if self.labels_file.name == LABELS_FILE else " --overwrite"  # the archive's own: no need
+        command = (
+            f"respira suggest {self.model} --data_dir {folder} --budget {budget}{unit} "
+            f"--output {self.labels_file}{other}"
+        )
+        return {"text": f"{what} fit-site's minimum is not reached: suggest the next batch.", "next": command}
+
     def progress(self) -> dict[str, Any]:
-        """Units and recordings answered, whether fit-site's minimum is reached, and its command."""
+        """Units labelled (the ones fit-site counts) and recordings answered, whether fit-site's minimum is
+        reached, its command, and all of it in one ``line``."""
         table = self.table
         answers = [(table.unit_of(row), table.answer_of(row)) for row in table.rows]
         units = {unit for unit, _ in answers}
-        open_units = {unit for unit, answer in answers if answer is None}
         labelled = [(unit, answer) for unit, answer in answers if answer not in (None, "poor")]
         labelled_units = len({unit for unit, _ in labelled})
         normal = sum(answer == "normal" for _, answer in labelled)
         lacking = []
         if labelled_units < self.minimum_units:
-            lacking.append(f"{labelled_units} of {self.minimum_units} {self.unit_name} labelled")
+            more = self.minimum_units - labelled_units
+            lacking.append(f"{more} more {self.unit_name if more > 1 else self.unit_name[:-1]}")
         if not normal:
             lacking.append("no normal recording yet")
         if normal == len(labelled):
             lacking.append("no recording with crackles or wheezes yet")
         folder = self.labels_file.parent
         command = f"respira fit-site {self.model} --data_dir {folder} --output_dir {folder / 'site-model'}"
+        minimum = f"{self.minimum_units} {self.unit_name} with a normal and an abnormal recording"
+        done = sum(answer is not None for _, answer in answers)
+        reached = f"fit-site's minimum ({minimum}) is reached"
+        line = (
+            f"{labelled_units} of {len(units)} {self.unit_name} labelled "
+            f"({done} of {len(answers)} recordings answered); "
+            + (f"{reached}." if not lacking else f"fit-site needs {minimum}: {', '.join(lacking)}.")
+        )
         return {
+            "line": line,
             "units": len(units),
-            "units_done": len(units - open_units),
+            "units_done": labelled_units,
             "unit_name": self.unit_name,
             "recordings": len(answers),
-            "recordings_done": sum(answer is not None for _, answer in answers),
-            "minimum": f"{self.minimum_units} {self.unit_name} with a normal and an abnormal recording",
+            "recordings_done": done,
+            "minimum": minimum,
             "minimum_reached": not lacking,
             "lacking": lacking,
             "fit_site": command,

@@ -114,15 +114,16 @@ def _events(config: RespiraConfig) -> dict[str, Any]:
     }
 
 
-def _settings(config: RespiraConfig, frame_samples: int, name: str) -> dict[str, Any]:
+def _settings(config: RespiraConfig, frame_samples: int, name: str, model_line: str) -> dict[str, Any]:
     from ..audio import checks
     from ..core import windows
-    from ..core.decision import thresholds_of
+    from ..core.decision import aggregation_of, thresholds_of
 
     rate = config.sampling_rate
     window, hop = windows.window_samples(windows.DEFAULT_WINDOW_SECONDS, windows.DEFAULT_HOP_SECONDS, rate)
     return {
         "name": name,
+        "model_line": model_line,
         "rate": rate,
         "id2label": {str(k): v for k, v in config.id2label.items()},
         "problem_type": config.problem_type,
@@ -136,6 +137,7 @@ def _settings(config: RespiraConfig, frame_samples: int, name: str) -> dict[str,
         "events": _events(config),
         "aggregation": config.recording_aggregation or windows.DEFAULT_AGGREGATION,
         "top_k": config.recording_top_k or windows.DEFAULT_TOP_K,
+        "recording_rule": windows.describe_aggregation(*aggregation_of(config)),
         "checks": {
             "silent_rms": checks.SILENT_RMS,
             "clipped_fraction": checks.CLIPPED_FRACTION,
@@ -198,21 +200,25 @@ def write_web_page(
 ) -> Path:
     """Write the static page of ``model`` to ``output_dir``; ``name``: what the page calls the model."""
     from ..pretrained import check_not_shipped
+    from ..pretrained.shipped import model_line
 
     output_dir = Path(output_dir)
     check_not_shipped(output_dir, "write a page in it: give another output folder")
     folder, config = check_web_page(model)
     name = name or Path(str(model)).name
+    line = model_line(str(model))[1]  # what `respira predict` says of it on stderr
     if (folder / "model.onnx").is_file():
-        return _write(folder, output_dir, config, name, overwrite)
+        return _write(folder, output_dir, config, name, overwrite, line=line)
     from ..hub.export import export_model
 
     with tempfile.TemporaryDirectory(prefix="respira-web-") as tmp:
         exported = export_model(folder, Path(tmp) / "model", onnx=True)
-        return _write(exported, output_dir, config, name, overwrite)
+        return _write(exported, output_dir, config, name, overwrite, line=line)
 
 
-def _write(folder: Path, output_dir: Path, config: RespiraConfig, name: str, overwrite: bool) -> Path:
+def _write(
+    folder: Path, output_dir: Path, config: RespiraConfig, name: str, overwrite: bool, *, line: str
+) -> Path:
     import onnxruntime
 
     from ..core.windows import FRAME_SAMPLES_KEY
@@ -220,7 +226,7 @@ def _write(folder: Path, output_dir: Path, config: RespiraConfig, name: str, ove
     onnx_file = folder / "model.onnx"
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     frame_samples = int(session.get_modelmeta().custom_metadata_map.get(FRAME_SAMPLES_KEY, 1))
-    settings = _settings(config, frame_samples, name)
+    settings = _settings(config, frame_samples, name, line)
     ort_web = ort_web_folder()
     page = resources.files("respira.app") / "web"
     with staged_folder(

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option, option
+from ..pretrained import DEFAULT_DETECTOR_NAME
 
 
 @dataclass(kw_only=True)
@@ -34,12 +35,21 @@ class ExportOptions:
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser("export", dataclass_types=[ExportOptions], help=line)
-    parser.add_argument("run_dir", help=RUN_DIR_HELP)
+    parser.add_argument(
+        "run_dir",
+        nargs="?",
+        help=f"{RUN_DIR_HELP} (default: respira's shipped detector, {DEFAULT_DETECTOR_NAME}; "
+        "one folder given is OUT_DIR)",
+    )
     parser.add_argument("output_dir", help="folder to create")
 
 
 def run(args: argparse.Namespace) -> None:
     from ..hub import export_model
+    from ..pretrained.shipped import chosen_model
+
+    if args.run_dir is None:  # the default detector, said on stderr as every command with an optional MODEL
+        args.run_dir = chosen_model(None)
 
     if args.web:
         from ..app.web_page import write_web_page

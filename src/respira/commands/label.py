@@ -8,12 +8,14 @@ from ..app.label_server import LabelOptions
 from ..options import add_model_argument, options_of
 
 EPILOG = """\
-The page shows the first unlabelled recording of the labels file (`respira suggest` writes one): its
-spectrogram under an audio player and MODEL's crackle and wheeze probability per window. Keys: C crackle,
+The page shows the first unlabelled recording of the labels file (`respira suggest` writes one; of its
+batch, the rows with a reason, when it has one): its spectrogram under an audio player and MODEL's
+crackle and wheeze probability per window. Keys: C crackle,
 W wheeze, B both, N normal, P poor quality, S skip; dragging over the spectrogram marks an event (1 / 2:
 crackle / wheeze; Delete removes the last). Each answer is written to the labels file at once, and the
 events to events.csv beside it, atomically: stopping loses nothing, and the file's other rows and columns
-stay as they were. The page says when fit-site's minimum of units is reached.
+stay as they were. The page says when fit-site's minimum of units is reached, and once the batch is
+answered, the command to run next (suggest's next batch, or fit-site).
 """
 
 

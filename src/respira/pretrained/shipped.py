@@ -16,7 +16,14 @@ from pathlib import Path
 from .fitted import fitted_on
 from .sites import SITE_FIT_FILE
 
-__all__ = ["ShippedDetector", "chosen_model", "describe_detectors", "shipped_detector", "shipped_detectors"]
+__all__ = [
+    "ShippedDetector",
+    "chosen_model",
+    "describe_detectors",
+    "model_line",
+    "shipped_detector",
+    "shipped_detectors",
+]
 
 _PACKAGE = Path(__file__).resolve().parent
 RUN_RECORD = "respira_run.json"
@@ -80,22 +87,32 @@ def describe_detectors() -> list[ShippedDetector]:
 
 def chosen_model(model: str | None) -> str:
     """The model a command with an optional ``MODEL`` runs (``None``: respira's default shipped detector; a
-    shipped detector's name: its folder), saying on stderr which shipped detector it is, with the sites it
-    serves (or the sites a named folder records)."""
+    shipped detector's name: its folder), saying on stderr its :func:`model_line`."""
     import sys
 
+    chosen, line = model_line(model)
+    if line:
+        print(line, file=sys.stderr)
+    return chosen
+
+
+def model_line(model: str | None) -> tuple[str, str]:
+    """The model :func:`chosen_model` runs and the line ``respira predict``, ``respira app`` and the page
+    say of it: which shipped detector it is (by name or folder), with the sites it serves
+    (:func:`~respira.pretrained.sites.sites_line`), or the sites a named folder records (else no line)."""
     from . import DEFAULT_DETECTOR_NAME, default_detector_dir, sites_line
 
+    named = Path(model or "").expanduser()
+    shipped = {folder.resolve(): name for name, folder in shipped_detectors().items()}
     if model is None:
         name, folder = DEFAULT_DETECTOR_NAME, default_detector_dir()
-    elif not Path(model).expanduser().is_dir() and (found := shipped_detector(model)) is not None:
+    elif named.is_dir() and named.resolve() in shipped:  # the folder a shipped name was turned into
+        name, folder = shipped[named.resolve()], named
+    elif not named.is_dir() and (found := shipped_detector(model)) is not None:
         name, folder = model, found
     else:
-        named = Path(model).expanduser()
         sites = sites_line(named) if named.is_dir() else ""
-        if sites:  # a folder that records where it was scored (a copy of the shipped one, an export...)
-            print(f"model: {model}; it {sites}", file=sys.stderr)
-        return model
+        # a folder that records where it was scored (a copy of the shipped one, an export...)
+        return model, f"model: {model}; it {sites}" if sites else ""
     sites = sites_line(folder)
-    print(f"model: respira's shipped detector {name}{f'; it {sites}' if sites else ''}", file=sys.stderr)
-    return str(folder)
+    return str(folder), f"model: respira's shipped detector {name}{f'; it {sites}' if sites else ''}"

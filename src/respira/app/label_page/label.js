@@ -24,17 +24,29 @@ async function request(path, body) {
 }
 
 function showProgress(progress) {
-  $("progress").textContent = `${progress.units_done} of ${progress.units} ${progress.unit_name} labelled `
-    + `(${progress.recordings_done} of ${progress.recordings} recordings).`;
-  $("minimum").textContent = progress.minimum_reached
-    ? `fit-site's minimum (${progress.minimum}) is reached.`
-    : `fit-site's minimum (${progress.minimum}) is not reached yet: ${progress.lacking.join("; ")}.`;
+  $("progress").textContent = progress.line;  // one line: the units fit-site counts, the recordings answered
   $("next-step").hidden = !progress.minimum_reached;
   $("fit-site").textContent = progress.fit_site;
   $("fit-site-note").textContent = progress.fit_site_note || "";
 }
 
 function seconds(x) { return x.toFixed(2); }
+
+function tick(axis, text, at, vertical) {  // a label at `at` (0 to 1) along an axis
+  const label = document.createElement("span");
+  label.textContent = text;
+  if (vertical) { label.style.bottom = `${100 * at}%`; } else { label.style.left = `${100 * at}%`; }
+  if (at === 0) { label.className = "first"; } else if (at >= 1) { label.className = "last"; }
+  axis.append(label);
+}
+
+function drawAxes() {  // frequency (the server's ticks, on the spectrogram's mel bands) and time in seconds
+  const recording = state.recording, frequency = $("frequency-axis"), time = $("time-axis");
+  frequency.replaceChildren(); time.replaceChildren();
+  recording.frequencies.forEach((t) => tick(frequency, t.label, t.at, true));
+  const step = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300].find((s) => recording.duration / s <= 10) || 600;
+  for (let t = 0; t <= recording.duration + 1e-9; t += step) { tick(time, `${t} s`, t / recording.duration, false); }
+}
 
 function drawEvents() {
   const recording = state.recording, marks = $("marks"), list = $("events");
@@ -63,6 +75,15 @@ function drawProbabilities() {
   const context = canvas.getContext("2d"), width = canvas.width, height = canvas.height;
   context.clearRect(0, 0, width, height);
   const x = (time) => width * time / recording.duration, y = (p) => height * (1 - p);
+  const axis = canvas.previousElementSibling;  // the 0–1 scale, and a grid line at each of its ticks
+  axis.replaceChildren();
+  context.strokeStyle = "#ccc"; context.lineWidth = ratio; context.setLineDash([]);
+  [0, 0.5, 1].forEach((p) => {
+    tick(axis, String(p), p, true);
+    const at = Math.min(Math.max(y(p), ratio / 2), height - ratio / 2);
+    context.beginPath(); context.moveTo(0, at); context.lineTo(width, at); context.stroke();
+  });
+  context.font = `${11 * ratio}px system-ui, sans-serif`;
   [["crackle", "#e8710a", 0], ["wheeze", "#1a73e8", 1]].forEach(([label, colour, at]) => {
     context.strokeStyle = colour; context.lineWidth = 2 * ratio; context.setLineDash([]);
     context.beginPath();
@@ -76,6 +97,11 @@ function drawProbabilities() {
     context.setLineDash([6 * ratio, 4 * ratio]); context.lineWidth = ratio;
     context.beginPath(); context.moveTo(0, y(state.thresholds[at])); context.lineTo(width, y(state.thresholds[at]));
     context.stroke();
+    context.fillStyle = colour;  // the threshold's value beside its line, inside the plot
+    const threshold = state.thresholds[at], below = threshold > 0.8;
+    context.textBaseline = below ? "top" : "bottom";
+    context.textAlign = at === 0 ? "left" : "right";  // crackle's at the left, wheeze's at the right
+    context.fillText(`${label} ${threshold.toFixed(2)}`, at === 0 ? 4 * ratio : width - 4 * ratio, y(threshold) + (below ? 3 : -3) * ratio);
   });
 }
 
@@ -85,7 +111,11 @@ function show(next) {
   const recording = state.recording;
   $("labelling").hidden = recording === null;
   $("done").hidden = recording !== null;
-  if (recording === null) { window.respiraShown = "done"; finishTiming(); return; }
+  if (recording === null) {  // every recording answered, or the suggested batch: what to run next
+    $("done-text").textContent = state.done.text;
+    $("done-next").textContent = state.done.next;
+    window.respiraShown = "done"; finishTiming(); return;
+  }
   if (recording.error) {  // a recording that could not be read: answer it (P) or skip it (S)
     $("recording").textContent = `${recording.file} · line ${recording.line} of the labels file`;
     $("marks").replaceChildren(); $("events").replaceChildren();
@@ -98,6 +128,7 @@ function show(next) {
     + (recording.patient ? ` · patient ${recording.patient}` : "");
   $("reason").textContent = recording.reason ? `Chosen because: ${recording.reason}` : "";
   drawEvents();
+  drawAxes();
   const source = `/spectrogram/${recording.index}.png`;
   if (image.getAttribute("src") !== source) {
     image.onload = () => { drawProbabilities(); window.respiraShown = recording.index; finishTiming(); };

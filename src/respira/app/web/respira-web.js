@@ -48,6 +48,10 @@
       await session.run({ input_values: new ort.Tensor("float32", new Float32Array(rows * length), [rows, length]) });
     }
     $("model").textContent = settings.name;
+    $("serves").textContent = settings.model_line; // `respira predict`'s line (empty: a folder that records no site)
+    const [tc, tw] = settings.thresholds;
+    $("rule").textContent = `Recording rule: ${settings.recording_rule}; crackle is called at ${fmt(tc, 3)} or more, ` +
+      `wheeze at ${fmt(tw, 3)} or more.`;
   }
 
   // ---------------------------------------------------------------- decoding (mono, own rate)
@@ -214,6 +218,7 @@
     });
     const flags = aggregate(rows.map((r) => r.crackle)), wflag = aggregate(rows.map((r) => r.wheeze));
     const verdict = { crackle: flags, wheeze: wflag, label: classOf(flags >= tc, wflag >= tw) };
+    verdict.uncalled = uncalled(rows, verdict);
     clock.push(performance.now());
     const events = session.outputNames.includes("frame_probabilities") ? await respiraEvents.detect(session, samples, rows, verdict, settings) : null;
     clock.push(performance.now());
@@ -221,6 +226,14 @@
     const timing = { decode: seconds[0], resample: seconds[1], lowpass: seconds[2], model: seconds[3], events: seconds[4] };
     const shown = decoded.rate < rate ? decoded : { samples: resampled, rate }; // predict --plot's: no low-pass
     return { name, rows, verdict, events, warning: checks(name, samples, rate, decoded.rate), shown, timing };
+  }
+  function uncalled(rows, verdict) { // why a label with windows at or over its threshold is not called
+    return ["crackle", "wheeze"].map((label, at) => {
+      const threshold = settings.thresholds[at], over = rows.filter((r) => r[label] >= threshold).length;
+      if (!over || verdict[label] >= threshold) return null;
+      return `${label} not called: ${over} of ${rows.length} windows at or over its threshold ${threshold.toFixed(4)}, ` +
+        `but the recording's ${label} probability is ${verdict[label].toFixed(4)}, below it (${settings.recording_rule})`;
+    }).filter(Boolean).join("; ");
   }
   function classOf(c, w) { return c && w ? "both" : c ? "crackle" : w ? "wheeze" : "normal"; }
   function aggregate(values) {
@@ -243,6 +256,7 @@
     message.className = "";
     message.textContent = `${result.name}: ${v.label} (crackle ${v.crackle.toFixed(3)}, wheeze ${v.wheeze.toFixed(3)})` +
       (result.warning ? ` — ${result.warning}` : "");
+    $("why").textContent = v.uncalled;
     const head = "<tr><th>start s</th><th>end s</th><th>crackle</th><th>wheeze</th><th>label</th></tr>";
     const body = result.rows.map((r) => `<tr><td>${r.start.toFixed(2)}</td><td>${r.end.toFixed(2)}</td><td>${r.crackle.toFixed(4)}</td><td>${r.wheeze.toFixed(4)}</td><td>${r.label}</td></tr>`).join("");
     $("result").innerHTML = `<table id="windows">${head}${body}</table>` + eventTable(result.events);
@@ -267,6 +281,7 @@
     message.className = "error";
     message.textContent = String(error.message || error);
     $("result").innerHTML = "";
+    $("why").textContent = "";
     $("plot").hidden = true;
   }
 
