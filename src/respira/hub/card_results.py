@@ -208,6 +208,7 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
     icbhi = scores["icbhi"]
     low, high = (icbhi.get("ci") or {}).get("icbhi_score") or (None, None)
     interval = (number_or_none(low), number_or_none(high))
+    least = min(int(icbhi.get("normal_recordings", 0)), int(icbhi.get("abnormal_recordings", 0)))
     values = (
         icbhi.get("specificity"),
         icbhi.get("sensitivity"),
@@ -217,7 +218,7 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
     return (
         name,
         f"{int(scores['num_recordings'])} ({int(scores['num_patients'])})",
-        format_score(number_or_none(icbhi.get("icbhi_score")), interval, missing="undefined"),
+        format_score(number_or_none(icbhi.get("icbhi_score")), interval, missing="undefined", count=least),
         *(format_score(number_or_none(value), missing="undefined") for value in values),
     )
 
