@@ -307,3 +307,36 @@ def test_a_rule_fit_site_does_not_know_is_refused_from_python_before_any_work(tm
     with pytest.raises(ValueError, match=r"^--selection must be one of one_se_units, bonferroni, got 'x'$"):
         fit_site_folder("no-such-model", tmp_path / "none", tmp_path / "out", selection="x")
     assert not (tmp_path / "out").exists()
+
+
+NO_CRACKLE = tuple(  # 6 patients, a normal and a wheeze recording each: no crackle recording
+    (f"p{p}_{r}.wav", "0", "1" if r == 1 else "0", f"p{p}", "", "", 1.5) for p in range(6) for r in range(2)
+)
+
+
+def test_labels_without_a_crackle_recording_leave_crackle_as_the_model_has_it(
+    model: Path, tmp_path: Path, graph_stub: None
+) -> None:
+    """Issue 73: crackle is left alone, its threshold and the model's recording rule (one for both labels)
+    kept, and every place the card, the line and predict's sites line state its result says why."""
+    from respira.core.decision import aggregation_of
+
+    site = write_labelled(tmp_path / "ward", NO_CRACKLE)
+    base = respira.Detector.from_pretrained(model, device="cpu").config
+    result = respira.fit_site(
+        str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True
+    )
+    fitted = respira.Detector.from_pretrained(result.output_dir, device="cpu").config
+    assert result.chosen[0] == "as_is" and result.thresholds[0] == pytest.approx(thresholds_of(base)[0])
+    assert thresholds_of(fitted)[0] == pytest.approx(thresholds_of(base)[0])
+    assert aggregation_of(fitted) == aggregation_of(base)
+    words = "not measurable here: no crackle recording among the labelled"
+    assert result.record["not_measurable"] == {"crackle": words}
+    assert f"crackle left as the model has it: {words}" in result.line()
+    card = (result.output_dir / "README.md").read_text()
+    assert f"crackle: `as_is` (left as the model has it: {words})" in card
+    (fitted_row,) = [line for line in card.splitlines() if line.startswith("| ward | fitted here")]
+    assert fitted_row.endswith(f" crackle {words} |")  # the Not detected column: not "none"
+    table = card[card.index("| procedure | ICBHI-style score") :].split("\n\n")[0].splitlines()[2:]
+    assert table and all(row.split(" | ")[4] == words for row in table)  # each crackle AUC cell
+    assert f"crackle {words} (ward)" in sites_line(result.output_dir)

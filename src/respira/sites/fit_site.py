@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.sites import SiteVerdict, candidate_row, format_gain, site_fit_verdict
+from ..pretrained.sites import (
+    SiteVerdict,
+    candidate_row,
+    format_gain,
+    not_measurable_words,
+    site_fit_verdict,
+)
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .sample import read_site_recordings
@@ -42,7 +48,10 @@ class SiteFitResult:
     @property
     def verdict(self) -> SiteVerdict:
         """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
-        verdict = site_fit_verdict(self.scores, self.record["dataset"], name=self.record["site_name"])
+        verdict = site_fit_verdict(
+            self.scores, self.record["dataset"], name=self.record["site_name"],
+            not_measurable=self.record.get("not_measurable"),
+        )  # fmt: skip
         if verdict is None:  # not under `python -O`'s stripped asserts: a None verdict would pass on silently
             raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
         return verdict
@@ -59,11 +68,15 @@ class SiteFitResult:
         unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
         gain = self.verdict.gain
         gained = "" if gain is None else f"; gain over the model as is {format_gain(*gain)}"
+        alone = "".join(
+            f"; {label} left as the model has it: {words}"
+            for label, words in (self.record.get("not_measurable") or {}).items()
+        )
         return (
             f"out of sample on {self.record['site_name']} (nested cross-validation over {units} {unit}; "
             f"patient-bootstrap 95 % intervals): chosen ({chosen}; recording rule "
             f"{self.record.get('recording_aggregation', 'max')}) {scored('chosen')}, model as is "
-            f"{scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}"
+            f"{scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}{alone}"
         )
 
     def verdict_line(self) -> str:
@@ -208,6 +221,7 @@ def fit_site_folder(
         "recordings": len(sample_files.recordings),
         "left_out": sample_files.left_out,
         "label_mix": dict(zip(CLASS_NAMES, np.bincount(sample.classes, minlength=4).tolist(), strict=True)),
+        "not_measurable": not_measurable(sample.labels),
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
         "candidates": list(kinds),
@@ -275,6 +289,17 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
             f"--overwrite replaces only a folder fit-site wrote; {output_dir} holds {shown}, which it did "
             "not write: choose another --output_dir"
         )
+
+
+def not_measurable(labels: np.ndarray) -> dict[str, str]:
+    """The labels ``labels`` (``[recordings, 2]`` 0/1) cannot measure, with why: fit-site leaves them
+    alone (:func:`respira.sites.procedure.unmeasurable_labels`) and its card says so."""
+    positives = labels.sum(axis=0)
+    found = {
+        name: not_measurable_words(name, int(positives[i]), int(len(labels) - positives[i]))
+        for i, name in enumerate(MULTI_LABEL_NAMES)
+    }
+    return {name: words for name, words in found.items() if words}
 
 
 def recording_rule_words(fit: Any, sample: Any) -> str:
