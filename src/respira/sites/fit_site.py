@@ -90,38 +90,64 @@ class SiteFitResult:
         return f"not shown {' nor '.join(verdict.not_shown())}"
 
     def curve_line(self) -> str:
-        """One line: the learning curve's means by labelled units, and the fewest that reach the nested
+        """One line: the learning curve's means by labelled units, on how many held-out units each draw was
+        scored and how many draws kept the model as is, and the fewest that reach the nested
         cross-validation's score."""
         if not self.curve:
             return ""
         unit = "patients" if self.record["units_are_patients"] else "recordings"
-        points = ", ".join(
-            f"{row['units']} {100 * row['chosen']:.1f} ({100 * row['as_is']:.1f})" for row in self.curve
-        )
+
+        def held_out(row: Mapping[str, Any]) -> str:
+            return f"{self.record['units'] - row['units']} held-out {unit}"
+
+        def kept(row: Mapping[str, Any]) -> str:
+            if not row["kept"]:
+                return ""
+            if row["kept"] == row["draws"]:
+                return f", every one of its {row['draws']} draws kept the model as is"
+            return f", {row['kept']} of its {row['draws']} draws kept the model as is"
+
+        def point(row: Mapping[str, Any]) -> str:
+            means = f"{100 * row['chosen']:.1f} ({100 * row['as_is']:.1f})"
+            return f"{row['units']}: {means} on {held_out(row)}{kept(row)}"
+
+        points = ", ".join(point(row) for row in self.curve)
         draws = max(row["draws"] for row in self.curve)
         target = self.score("chosen")
         goal = f"the nested cross-validation's {format_percent(target)} on all {self.record['units']} {unit}"
-        reached = [row["units"] for row in self.curve if row["chosen"] >= target]
-        reach = (
-            f"its mean first reaches {goal} at {min(reached)} labelled {unit}"
-            if reached
-            else f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
-        )
+        reached = [row for row in self.curve if row["chosen"] >= target]
+        if reached:
+            first = reached[0]
+            reach = f"its mean first reaches {goal} at {first['units']} labelled {unit} (on {held_out(first)}"
+            reach += (
+                "; every draw there kept the model as is: the model's own score, not a fit's)"
+                if first["kept"] == first["draws"]
+                else ")"
+            )
+        else:
+            reach = (
+                f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
+            )
         return (
-            f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
-            f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
-            f"end, labelling more would pay); {reach}"
+            f"learning curve (the procedure fitted on that many labelled {unit}, each draw scored on all the "
+            f"others; mean of up to {draws} draws; the model as is in brackets), by labelled {unit}: "
+            f"{points} (if it still rises at its right end, labelling more would pay); {reach}"
         )
 
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """Per size of a learning curve: the draws and the mean scores of the chosen procedure and as is."""
+    """Per size of a learning curve: the draws, how many of them kept the model as is (chose ``as_is``
+    for both labels), and the mean scores of the chosen procedure and as is."""
     from .out_of_sample import draw_scores
 
     scores = draw_scores(rows)
     chosen, as_is = scores.get("chosen", {}), scores.get("as_is", {})
+    kept: dict[int, int] = {}
+    for row in rows:
+        if row.get("candidate") == "chosen" and row.get("chosen") == "as_is/as_is":
+            kept[int(row["units"])] = kept.get(int(row["units"]), 0) + 1
     return tuple(
-        {"units": size, "draws": len(chosen[size])}
+        {"units": size, "draws": len(chosen[size]), "kept": kept.get(size, 0)}
         | {
             name: math.fsum(values[size]) / len(values[size])
             for name, values in (("chosen", chosen), ("as_is", as_is))
