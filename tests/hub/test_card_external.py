@@ -53,11 +53,14 @@ def test_the_card_shows_the_evaluation_of_its_own_weights(evaluated: Path) -> No
     for group, scores in metrics["groups"].items():
         icbhi = scores["icbhi"]
         low, high = icbhi["ci"]["icbhi_score"]
-        narrow = (
-            " (interval of zero width: too few samples to mean anything)"
-            if f"{low:.3f}" == f"{high:.3f}"
-            else ""
-        )
+        least = min(icbhi["normal_recordings"], icbhi["abnormal_recordings"])
+        narrow = ""
+        if f"{low:.3f}" == f"{high:.3f}":  # too few only on 5 or fewer normal or abnormal recordings
+            narrow = (
+                f" (interval of zero width: too few samples to mean anything: {least})"
+                if least <= 5
+                else f" (interval of zero width: every resample of the {least} gave the same score)"
+            )
         row = (
             f"| {group} | {scores['num_recordings']} ({scores['num_patients']}) | "
             f"{100 * icbhi['icbhi_score']:.1f} [{100 * low:.1f}, {100 * high:.1f}]{narrow} | "

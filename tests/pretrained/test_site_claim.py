@@ -44,8 +44,10 @@ def test_the_difference_interval_adds_the_two_sides_that_face_each_other() -> No
         # difference's interval lies below 0: the KAUH case, drift
         ((0.548, 0.468, 0.627), "below"),
         ((0.40, 0.33, 0.47), "below"),
-        ((0.63, 0.55, 0.70), "agrees"),
+        # reaches 0 and a drop of -12.5, beyond the claim's width (10.9): not shown to differ, no agreement
+        ((0.63, 0.55, 0.70), "not_shown"),
         ((0.656, 0.605, 0.714), "agrees"),
+        ((0.62, 0.60, 0.64), "agrees"),  # its lower end -9.7 stays above -10.9
         ((0.80, 0.75, 0.85), "above"),
     ],
 )
@@ -56,6 +58,8 @@ def test_outside_only_where_the_difference_interval_lies_on_one_side(
     low, high = check["difference_ci"]
     assert check["verdict"] == verdict
     assert (high < 0) == (verdict == "below") and (low > 0) == (verdict == "above")
+    assert check["margin"] == pytest.approx(0.714 - 0.605)
+    assert (verdict == "agrees") == (high >= 0 and low <= 0 and low > -check["margin"])
     assert check["difference"] == pytest.approx(new[0] - CLAIM.score)
     assert check["claimed"]["icbhi_score"] == CLAIM.score and check["claimed"]["units"] == 56
 
@@ -69,9 +73,17 @@ def test_the_lines_say_drift_and_the_refit_or_that_it_agrees() -> None:
     assert f"({claimed})" in drift and "these patients differ from those it was fitted on" in drift
     assert "refit with them: respira fit-site icbhi-crackle-wheeze --dataset kauh --data_dir" in drift
     assert "assuming none of them was among the 56 patients it was fitted on" in drift
-    agrees = claim_line(CLAIM.check(icbhi(0.63, 0.55, 0.70)), CLAIM)
-    assert agrees.startswith("these patients score 63.0 [55.0, 70.0], which agrees with what its card claims")
+    agrees = claim_line(CLAIM.check(icbhi(0.656, 0.605, 0.714)), CLAIM)
+    assert agrees.startswith("these patients score 65.6 [60.5, 71.4], which agrees with what its card claims")
+    assert "its interval reaches 0 and no drop larger than the card's own margin (10.9)" in agrees
     assert "drift" not in agrees and "refit" not in agrees
+    unknown = claim_line(CLAIM.check(icbhi(0.63, 0.55, 0.70)), CLAIM)
+    assert unknown.startswith(
+        "these patients score 63.0 [55.0, 70.0], not shown to differ (-12.5 to +6.1) from what its card "
+        "claims on kauh"
+    )
+    assert "a drop larger than the card's own margin (10.9); too few new patients to tell" in unknown
+    assert "agrees" not in unknown and "drift" not in unknown
     above = claim_line(CLAIM.check(icbhi(0.80, 0.75, 0.85)), CLAIM)
     assert ", above what its card claims" in above and "refit" not in above
 
@@ -135,7 +147,7 @@ def test_the_units_are_named_as_the_fit_named_them() -> None:
 
 def test_the_check_says_how_many_fitted_units_it_left_out_and_compares_none_when_none_is_new() -> None:
     listed = replace(CLAIM, fitted_units=frozenset(map(str, range(56))))
-    check = listed.check(icbhi(0.63, 0.55, 0.70), left_out={"units": 3, "recordings": 9, "new_units": 12})
+    check = listed.check(icbhi(0.656, 0.605, 0.714), left_out={"units": 3, "recordings": 9, "new_units": 12})
     assert check["verdict"] == "agrees" and check["left_out_fitted"]["units"] == 3
     line = claim_line(check, listed)
     assert line.endswith(

@@ -181,7 +181,8 @@ def test_the_icbhi_style_interval_never_holds_a_resample_scored_as_specificity_a
     row = next(line for line in table.splitlines() if "ICBHI-style" in line)
     assert row.endswith("BELOW BASELINE (all-normal 50.0)")
     # issue 49: the all-normal figure beside the ICBHI-style score (evaluate --dataset labelled / kauh),
-    # in % as everywhere, and an interval of zero width (a tiny sample) said to mean nothing
+    # in % as everywhere, and an interval of zero width on 4 abnormal recordings (a tiny sample) said to
+    # mean nothing
     assert "all-normal %" in table.splitlines()[0]
     assert row.split()[-5] == "50.0"  # the all-normal column, before the flag's four words
-    assert "0.0 [0.0, 0.0] (interval of zero width: too few samples to mean anything)" in row
+    assert "0.0 [0.0, 0.0] (interval of zero width: too few samples to mean anything: 4)" in row

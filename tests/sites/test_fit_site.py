@@ -117,22 +117,35 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     means = (
         curve[curve.candidate.isin(["chosen", "as_is"])].groupby(["units", "candidate"]).icbhi_score.mean()
     )
-    points = ", ".join(
-        f"{units} {100 * means[units, 'chosen']:.1f} ({100 * means[units, 'as_is']:.1f})"
+    draws = curve[curve.candidate == "chosen"].groupby("units")
+    kept = draws.chosen.apply(lambda chosen: int((chosen == "as_is/as_is").sum()))
+    count = draws.size()
+
+    def kept_words(units: int) -> str:
+        if not kept[units]:
+            return ""
+        if kept[units] == count[units]:
+            return f", every one of its {count[units]} draws kept the model as is"
+        return f", {kept[units]} of its {count[units]} draws kept the model as is"
+
+    points = ", ".join(  # each draw scored on the 6 patients less those it was fitted on
+        f"{units}: {100 * means[units, 'chosen']:.1f} ({100 * means[units, 'as_is']:.1f}) on "
+        f"{6 - units} held-out patients{kept_words(units)}"
         for units in sorted(set(curve.units))
     )
     said = captured.err.splitlines() + written.out.splitlines()
     printed = [line for line in said if line.startswith("learning curve")]
     assert len(printed) == 2 and all(
         f"by labelled patients: {points} (if it still rises" in line for line in printed
-    )
+    ), printed
     # how many patients reached the nested CV's score, read from the draws alone
     reached = [
         units for units in sorted(set(curve.units)) if means[units, "chosen"] >= rows["chosen"]["icbhi_score"]
     ]
     goal = f"the nested cross-validation's {format_percent(rows['chosen']['icbhi_score'])} on all 6 patients"
     reach = (
-        f"its mean first reaches {goal} at {reached[0]} labelled patients"
+        f"its mean first reaches {goal} at {reached[0]} labelled patients (on {6 - reached[0]} held-out "
+        "patients"
         if reached
         else f"no size drawn reaches {goal}"
     )
@@ -307,3 +320,71 @@ def test_a_rule_fit_site_does_not_know_is_refused_from_python_before_any_work(tm
     with pytest.raises(ValueError, match=r"^--selection must be one of one_se_units, bonferroni, got 'x'$"):
         fit_site_folder("no-such-model", tmp_path / "none", tmp_path / "out", selection="x")
     assert not (tmp_path / "out").exists()
+
+
+NO_CRACKLE = tuple(  # 6 patients, a normal and a wheeze recording each: no crackle recording
+    (f"p{p}_{r}.wav", "0", "1" if r == 1 else "0", f"p{p}", "", "", 1.5) for p in range(6) for r in range(2)
+)
+
+
+def test_labels_without_a_crackle_recording_leave_crackle_as_the_model_has_it(
+    model: Path, tmp_path: Path, graph_stub: None, capsys: pytest.CaptureFixture[str], progress_bars_on: None
+) -> None:
+    """Issue 73: crackle is left alone, its threshold and the model's recording rule (one for both labels)
+    kept, and every place the card, the line and predict's sites line state its result says why."""
+    from respira.core.decision import aggregation_of
+
+    site = write_labelled(tmp_path / "ward", NO_CRACKLE)
+    base = respira.Detector.from_pretrained(model, device="cpu").config
+    result = respira.fit_site(
+        str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True
+    )
+    assert "embedding the labelled recordings of 6 patients (12 recordings)" in capsys.readouterr().err
+    fitted = respira.Detector.from_pretrained(result.output_dir, device="cpu").config
+    assert result.chosen[0] == "as_is" and result.thresholds[0] == pytest.approx(thresholds_of(base)[0])
+    assert thresholds_of(fitted)[0] == pytest.approx(thresholds_of(base)[0])
+    assert aggregation_of(fitted) == aggregation_of(base)
+    words = "not measurable here: no crackle recording among the labelled"
+    assert result.record["not_measurable"] == {"crackle": words}
+    assert f"crackle left as the model has it: {words}" in result.line()
+    card = (result.output_dir / "README.md").read_text()
+    assert f"crackle: `as_is` (left as the model has it: {words})" in card
+    (fitted_row,) = [line for line in card.splitlines() if line.startswith("| ward | fitted here")]
+    assert fitted_row.endswith(f" crackle {words} |")  # the Not detected column: not "none"
+    table = card[card.index("| procedure | ICBHI-style score") :].split("\n\n")[0].splitlines()[2:]
+    assert table and all(row.split(" | ")[4] == words for row in table)  # each crackle AUC cell
+    assert f"crackle {words} (ward)" in sites_line(result.output_dir)
+
+
+def test_the_learning_curve_line_says_when_every_draw_kept_the_model_and_on_how_many_patients() -> None:
+    """Issue 73: "reaches 70.8 at 8 labelled patients" where each of the 3 draws at 8 kept the model as is
+    and was scored on the 2 patients left: the line says both."""
+    from respira.sites.fit_site import SiteFitResult, curve_means
+
+    choices = {4: ["site_head/as_is", "as_is/as_is", "site_head/as_is"], 8: ["as_is/as_is"] * 3}
+    means = {4: (0.6, 0.5), 8: (0.708, 0.708)}
+    curve = [
+        {
+            "units": units,
+            "draw": draw,
+            "candidate": name,
+            "chosen": choices[units][draw],
+            "icbhi_score": score,
+        }
+        for units in (4, 8)
+        for draw in range(3)
+        for name, score in zip(("chosen", "as_is"), means[units], strict=True)
+    ]
+    scores = [{"candidate": "chosen", "icbhi_score": 0.70}, {"candidate": "as_is", "icbhi_score": 0.69}]
+    record = {"units": 10, "units_are_patients": True}
+    result = SiteFitResult(
+        None, ("as_is", "as_is"), (0.5, 0.5), scores, False, False, record, curve_means(curve)
+    )
+    line = result.curve_line()
+    assert "mean of up to 3 draws" in line
+    assert "4: 60.0 (50.0) on 6 held-out patients, 1 of its 3 draws kept the model as is, " in line
+    assert "8: 70.8 (70.8) on 2 held-out patients, every one of its 3 draws kept the model as is " in line
+    assert line.endswith(
+        "its mean first reaches the nested cross-validation's 70.0 on all 10 patients at 8 labelled patients "
+        "(on 2 held-out patients; every draw there kept the model as is: the model's own score, not a fit's)"
+    )

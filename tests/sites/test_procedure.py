@@ -47,3 +47,20 @@ def test_an_inner_folds_thresholds_are_set_on_the_other_folds_recordings_alone(
         assert len(set(folds[sorted(left_out)])) == 1  # one fold left out, whole
         assert len(set(folds[rows])) == 3
     assert any(rows.size == count for rows in seen)  # the final thresholds: on every recording
+
+
+@pytest.mark.parametrize("crackle", [False, True])
+def test_a_label_without_a_positive_or_a_negative_recording_is_left_alone(crackle: bool) -> None:
+    """Issue 73: on recordings none (or all) of which has crackles, crackle is the model's own: no head,
+    its threshold, and the model's recording rule, which is one for both labels (a fit once moved it from
+    max to mean there): no option re-tunes crackle or tries another rule, in any inner fold or at the end."""
+    sample = make_sample(units=16, per_unit=2, crackle_backwards=False)
+    recordings = tuple(dataclasses.replace(r, crackle=crackle) for r in sample.recordings)
+    sample = dataclasses.replace(sample, recordings=recordings, base_thresholds=(0.37, 0.5))
+    assert procedure.unmeasurable_labels(sample.labels) == (0,)
+    fitted = fit_procedure(sample)
+    assert fitted.chosen[0] == "as_is" and (fitted.aggregation, fitted.top_k) == ("max", None)
+    assert fitted.inner_scores and all(k.startswith("as_is/") and "@" not in k for k in fitted.inner_scores)
+    for rule in fitted.rules.values():  # every candidate's row too
+        assert rule.heads[0] is None and rule.thresholds[0] == 0.37
+        assert rule.recording_rule(sample) == ("max", None)

@@ -272,3 +272,26 @@ def test_the_units_the_model_is_least_sure_of_come_first_each_once_and_never_a_l
     expected = sorted(value for unit, value in doubt.items() if unit not in labelled)[:5]
     assert [doubt[unit] for unit in units] == pytest.approx(expected)
     assert all(s.reason.startswith("the model is unsure: the model calls it ") for s in chosen)
+
+
+def test_the_progress_line_says_what_the_model_reads_and_of_how_many_patients(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress_bars_on: None
+) -> None:
+    """Issue 73: "embedding the labelled recordings (84 recordings)" was printed where none was labelled;
+    the line says which recordings the model reads, of how many patients, how many are labelled and cached."""
+    rows = [("r0.wav", "1", "0", "p0"), ("r1.wav", "0", "0", "p0"), *ROWS[2:]]  # p0 labelled, 3 not
+    archive = write_archive(tmp_path / "archive", rows)
+    options = ["--data_dir", str(archive), "--budget", "1", "--output", str(tmp_path / "next.csv")]
+    assert main(["suggest", str(model), *options]) == 0
+    stages = [line for line in capsys.readouterr().err.splitlines() if line.startswith("embedding")]
+    assert stages == [
+        "embedding the archive's recordings not yet in the cache, of 4 patients; 2 of them labelled, 0 from "
+        "the cache (8 recordings)"
+    ]
+    sf.write(archive / "r7.wav", np.zeros(RATE, dtype=np.float32), RATE)  # one changed: the rest cached
+    assert main(["suggest", str(model), *options, "--overwrite"]) == 0
+    stages = [line for line in capsys.readouterr().err.splitlines() if line.startswith("embedding")]
+    assert stages == [
+        "embedding the archive's recordings not yet in the cache, of 1 patient; 0 of them labelled, 7 from "
+        "the cache (1 recording)"
+    ]

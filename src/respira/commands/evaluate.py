@@ -28,7 +28,8 @@ and per filter mode, with patient-bootstrap 95% intervals; recording_predictions
 
 a folder respira fit-site wrote, scored on its own corpus: one more line compares the score with its
 card's claim on the patients it was not fitted on (metrics.json site_claim: "drift" when the 95 %
-interval of the difference lies below 0, with the fit-site command that refits it).
+interval of the difference lies below 0, with the fit-site command that refits it; "agrees" only when it
+also excludes a drop larger than the width of the card's interval, else "not shown to differ").
 
 --task events (--dataset icbhi or sprsound): the model's event detection on every recording of --split,
 scored against the reference events with sed_eval's event- and segment-based F1 and error rate and

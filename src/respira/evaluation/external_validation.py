@@ -12,7 +12,7 @@ import numpy as np
 from ..audio.decoding import decode_audio
 from ..core.decision import has_tuned_thresholds, thresholds_of
 from ..core.windows import aggregate_windows, describe_aggregation
-from ..labels import RECORDING_LABELS, SINGLE_LABEL, flags_to_classes
+from ..labels import MULTI_LABEL_NAMES, RECORDING_LABELS, SINGLE_LABEL, flags_to_classes
 from ..metrics import trivial_baselines
 from ..metrics.baselines import flags_by_key, icbhi_below_baselines
 from ..metrics.recording_level import (
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..pretrained.site_claim import SiteClaim
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
+NOUNS = {"crackle": "crackles", "wheeze": "wheezes"}
 STRATA = "the set of (crackle, wheeze, normal) labels of a patient's recordings"
 """What the patient bootstrap resamples within (:func:`~respira.metrics.recording_level.recording_strata`)."""
 
@@ -198,8 +199,19 @@ def _write_predictions(
     write_text_atomic(path, table.to_csv(index=False, lineterminator="\n"))
 
 
-def _cell(values: dict[str, Any], key: str) -> str:
-    return format_score(values.get(key), values.get("ci", {}).get(key))
+def never_called(scores: Mapping[str, Any]) -> bool:
+    """The model called this label on none of the recordings while some have it (sensitivity 0 because
+    no prediction is positive: no positive called, every negative left uncalled)."""
+    return bool(
+        scores.get("positives")
+        and scores.get("sensitivity") == 0
+        and (not scores.get("negatives") or scores.get("specificity") == 1)
+    )
+
+
+def _cell(values: Mapping[str, Any], key: str, count: int | None) -> str:
+    text = format_score(values.get(key), values.get("ci", {}).get(key), count=count)
+    return f"{text} (called on none)" if key == "sensitivity" and never_called(values) else text
 
 
 def recording_level_table(metrics: dict[str, Any]) -> str:
@@ -211,16 +223,40 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
     for group, scores in metrics["groups"].items():
         count = f"{scores['num_recordings']} ({scores['num_patients']} patients)"
         for label in RECORDING_LABELS:
-            cells = [_cell(scores[label], key) for key in ("sensitivity", "specificity", "auc")]
+            values = scores[label]
+            positives, negatives = values.get("positives"), values.get("negatives")
+            least = min(positives, negatives) if positives is not None else None
+            cells = [
+                _cell(values, "sensitivity", positives),
+                _cell(values, "specificity", negatives),
+                _cell(values, "auc", least),
+            ]
             rows.append([group, count, label, *cells, "", ""])
             count = ""
         icbhi = scores["icbhi"]
-        cells = [_cell(icbhi, key) for key in ("sensitivity", "specificity", "icbhi_score")]
+        normal, abnormal = icbhi["normal_recordings"], icbhi["abnormal_recordings"]
+        cells = [
+            _cell(icbhi, "sensitivity", abnormal),
+            _cell(icbhi, "specificity", normal),
+            _cell(icbhi, "icbhi_score", min(normal, abnormal)),
+        ]
         baseline = format_percent(icbhi.get("baseline_all_normal_icbhi_score"))
-        lacking = unmeasured(icbhi["normal_recordings"], icbhi["abnormal_recordings"]) or ""
+        lacking = unmeasured(normal, abnormal) or ""
         flag = flags.get(f"groups.{group}.icbhi.icbhi_score", "") or lacking
         rows.append(["", "", "ICBHI-style", *cells, baseline, flag])
     return format_table(rows, header, align="<<<<<<><", indent="  ")
+
+
+def never_called_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """One line per label the model called on none of the recordings that have it (all recordings)."""
+    overall = metrics["groups"]["overall"]
+    return [
+        f"the model called {label} on none of the {overall['num_recordings']} recordings; "
+        f"{overall[label]['positives']} have {NOUNS.get(label, label)}: its sensitivity of 0 is the "
+        "model's, not a small sample's"
+        for label in MULTI_LABEL_NAMES
+        if never_called(overall[label])
+    ]
 
 
 def unmeasurable_line(metrics: Mapping[str, Any], where: str) -> str | None:

@@ -208,6 +208,7 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
     icbhi = scores["icbhi"]
     low, high = (icbhi.get("ci") or {}).get("icbhi_score") or (None, None)
     interval = (number_or_none(low), number_or_none(high))
+    least = min(int(icbhi.get("normal_recordings", 0)), int(icbhi.get("abnormal_recordings", 0)))
     values = (
         icbhi.get("specificity"),
         icbhi.get("sensitivity"),
@@ -217,7 +218,7 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
     return (
         name,
         f"{int(scores['num_recordings'])} ({int(scores['num_patients'])})",
-        format_score(number_or_none(icbhi.get("icbhi_score")), interval, missing="undefined"),
+        format_score(number_or_none(icbhi.get("icbhi_score")), interval, missing="undefined", count=least),
         *(format_score(number_or_none(value), missing="undefined") for value in values),
     )
 
@@ -304,7 +305,8 @@ def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = N
     """What the template's ``site_fit`` block shows of a fit ``record`` beside the base model's verdicts."""
     if record is None:
         return {"site_fit": None}
-    verdict = site_fit_verdict(record["nested_cv"], record["dataset"])
+    alone = record.get("not_measurable") or {}
+    verdict = site_fit_verdict(record["nested_cv"], record["dataset"], not_measurable=alone)
     mix = record.get("label_mix")
     base = base_folder if base_folder is not None else _base_model_folder(record)
     verdicts = site_verdicts(base) if base is not None else []
@@ -318,7 +320,8 @@ def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = N
         "site_fit": record,
         "site_name": record.get("site_name") or record["dataset"],
         "site_chosen": ", ".join(
-            f"{n}: `{how}`" for n, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True)
+            f"{n}: `{how}`" + (f" (left as the model has it: {alone[n]})" if n in alone else "")
+            for n, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True)
         ),
         "site_thresholds": ", ".join(
             f"{n} {t:.3f}" for n, t in zip(MULTI_LABEL_NAMES, record["thresholds"], strict=True)
@@ -333,7 +336,7 @@ def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = N
         "nested_cv_rows": [
             [str(row["candidate"]).replace("_", " ")]
             + [_percent(row.get(key), [row.get(f"{key}_low"), row.get(f"{key}_high")]) for key in rates]
-            + [_percent(row.get(key)) for key in ("crackle_auc", "wheeze_auc")]
+            + [alone.get(label) or _percent(row.get(f"{label}_auc")) for label in MULTI_LABEL_NAMES]
             for row in record["nested_cv"]
         ],
         "base_rows": [

@@ -10,7 +10,14 @@ claim.
 
 **Outside** (the rule, :data:`OUTSIDE_RULE`): the 95 % interval of the difference *new − claimed* lies
 entirely below 0 (*below*: drift, the new patients differ from the fitted ones) or entirely above 0
-(*above*); otherwise the new score *agrees*. The two scores come from disjoint patients, so they are
+(*above*). Otherwise the new score *agrees* only when that interval also excludes a drop larger than
+the card's own margin, the width of the claim's interval ``claim_high − claim_low`` (:data:`AGREE_RULE`);
+an interval reaching further down is *not shown to differ* (``not_shown``): too few new patients to tell,
+not agreement. Why the whole width and not the half-width ``h``: new patients as many as the fitted ones
+and scoring as claimed give a difference interval reaching about ``−√2·h`` (the two halves in
+quadrature), so a margin of ``h`` could be met by no number of new patients (the claim's own half stays
+in the sum); ``2·h`` is met then, and on fewer new patients only
+when their score is near the claim. The two scores come from disjoint patients, so they are
 independent, and the difference's interval is recovered from the two intervals by the MOVER method
 (Zou & Donner 2008; Newcombe's square-and-add): with ``d = new − claim``,
 ``low = d − sqrt((new − new_low)² + (claim_high − claim)²)`` and
@@ -45,17 +52,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..utils.tables import format_score
+from ..utils.tables import format_percent, format_score
 from .fitted import SITE_FIT_FILE
 from .sites import SITE_FIT_PROTOCOL, format_gain, number_or_none, site_verdicts
 
-__all__ = ["OUTSIDE_RULE", "SiteClaim", "claim_line", "difference_interval"]
+__all__ = ["AGREE_RULE", "OUTSIDE_RULE", "SiteClaim", "claim_line", "difference_interval"]
 
 OUTSIDE_RULE = (
     "outside when the 95 % interval of (new score - claimed score) lies wholly below or above 0 "
     "(MOVER from the two patient-bootstrap intervals of disjoint patients)"
 )
 """How :meth:`SiteClaim.check` decides that a new score falls outside the card's claim (module docstring)."""
+AGREE_RULE = (
+    "agrees when that interval reaches 0 and its lower end lies above minus the width of the claim's "
+    "95 % interval (the card's own margin); else not shown to differ"
+)
+"""How :meth:`SiteClaim.check` tells agreement from a difference not shown (module docstring)."""
 
 
 def difference_interval(
@@ -166,6 +178,7 @@ class SiteClaim:
             "icbhi_score": score,
             "ci": list(interval),
             "rule": OUTSIDE_RULE,
+            "agree_rule": AGREE_RULE,
             "new_patients": self.fitted_words(left_out),
             "left_out_fitted": None if left_out is None else dict(left_out),
             "verdict": "not_compared",
@@ -176,8 +189,14 @@ class SiteClaim:
         if blocker:
             return result
         low, high = difference_interval(score, interval, self.score, self.interval)  # type: ignore[arg-type]
-        verdict = "below" if high < 0 else "above" if low > 0 else "agrees"
-        return result | {"verdict": verdict, "difference": score - self.score, "difference_ci": [low, high]}  # type: ignore[operator]
+        margin = self.interval[1] - self.interval[0]  # type: ignore[index]
+        verdict = "below" if high < 0 else "above" if low > 0 else "agrees" if low > -margin else "not_shown"
+        return result | {
+            "verdict": verdict,
+            "difference": score - self.score,  # type: ignore[operator]
+            "difference_ci": [low, high],
+            "margin": margin,
+        }
 
     @property
     def _unit_name(self) -> str:
@@ -222,4 +241,14 @@ def claim_line(check: Mapping[str, Any], claim: SiteClaim) -> str:
         )
     if check["verdict"] == "above":
         return f"{new}, above {claimed}; {difference}{fitted}"
-    return f"{new}, which agrees with {claimed}; {difference}, its interval reaches 0{fitted}"
+    if check["verdict"] == "not_shown":
+        low, high = check["difference_ci"]
+        return (
+            f"{new}, not shown to differ ({format_gain(low)} to {format_gain(high)}) from {claimed}: the "
+            f"{difference} reaches both 0 and a drop larger than the card's own margin "
+            f"({format_percent(check['margin'])}); too few new patients to tell{fitted}"
+        )
+    return (
+        f"{new}, which agrees with {claimed}; {difference}, its interval reaches 0 and no drop larger than "
+        f"the card's own margin ({format_percent(check['margin'])}){fitted}"
+    )

@@ -46,6 +46,7 @@ __all__ = [
     "candidate_row",
     "evaluation_digests",
     "format_gain",
+    "not_measurable_words",
     "number_or_none",
     "recorded_evaluations",
     "site_fit_verdict",
@@ -104,6 +105,9 @@ class SiteVerdict:
     gain: tuple[float, tuple[float, float] | None] | None = None
     """A fitted site's: the chosen procedure's gain over the model as is and its paired
     patient-bootstrap interval (``None`` where an older fit recorded none)."""
+    not_measurable: tuple[tuple[str, str], ...] = ()
+    """A fitted site's labels its labelled recordings could not measure, with why
+    (:func:`not_measurable_words`): fit-site left them as the model had them."""
 
     @property
     def clears_all_normal(self) -> bool:
@@ -149,6 +153,13 @@ class SiteVerdict:
         """The labels whose AUC interval reaches chance (0.5) on this site."""
         return tuple(auc for auc in self.aucs if auc.detected is False)
 
+    def detection_words(self) -> str:
+        """The card's "Not detected" cell: the labels not detected (AUC), those not measurable here, or
+        ``none``."""
+        cells = [f"{auc.label} (AUC {format_score(auc.auc, auc.interval)})" for auc in self.not_detected]
+        cells += [f"{label} {words}" for label, words in self.not_measurable]
+        return ", ".join(cells) or "none"
+
     def described(self) -> str:
         """``kauh recordings (held out: 52.4 [45.9, 58.2] vs all-normal 50.0)``."""
         as_is = "" if self.as_is is None else f"; {self.gain_words()}"
@@ -157,6 +168,16 @@ class SiteVerdict:
             f"{format_score(self.score, self.interval)} vs all-normal {format_percent(self.all_normal)}"
             f"{as_is})"
         )
+
+
+def not_measurable_words(label: str, positives: int, negatives: int) -> str:
+    """Why a label's result cannot be measured on labelled recordings with ``positives`` recordings of it
+    and ``negatives`` without ("" when it can)."""
+    if not positives:
+        return f"not measurable here: no {label} recording among the labelled"
+    if not negatives:
+        return f"not measurable here: every labelled recording has {label}"
+    return ""
 
 
 def format_gain(value: float, interval: tuple[float, float] | None = None) -> str:
@@ -331,12 +352,20 @@ def candidate_row(rows: Iterable[Mapping[str, Any]], candidate: str) -> Mapping[
     raise KeyError(f"no nested cross-validation row for {candidate!r}")
 
 
-def site_fit_verdict(rows: Any, site: str, *, name: str = "", count: int | None = None) -> SiteVerdict | None:
+def site_fit_verdict(
+    rows: Any,
+    site: str,
+    *,
+    name: str = "",
+    count: int | None = None,
+    not_measurable: Mapping[str, str] | None = None,
+) -> SiteVerdict | None:
     """The verdict of a site fit from its nested cross-validation ``rows`` (``site_fit.json``'s
     ``nested_cv``): the chosen procedure per recording with its patient-bootstrap interval, beside
     all-normal and the model as is of the same recordings, and its paired gain over the model as is
     (``None`` when the rows lack a score). ``site``: the corpus read; ``name``: the site as the fit names
-    it. fit-site writes by its :attr:`~SiteVerdict.serves`."""
+    it; ``not_measurable``: ``site_fit.json``'s labels left alone, with why. fit-site writes by its
+    :attr:`~SiteVerdict.serves`."""
     by_name = {row.get("candidate"): row for row in rows or [] if isinstance(row, Mapping)}
     chosen, normal = by_name.get("chosen") or {}, by_name.get("all_normal") or {}
     score, baseline = number_or_none(chosen.get("icbhi_score")), number_or_none(normal.get("icbhi_score"))
@@ -355,8 +384,15 @@ def site_fit_verdict(rows: Any, site: str, *, name: str = "", count: int | None 
     count = int(chosen.get("scored_recordings") or count or 0)
     return SiteVerdict(
         site, SITE_FIT_PROTOCOL, "recordings", count, score, interval, baseline, _aucs(aucs),
-        name=name, as_is=as_is, gain=gain,
+        name=name, as_is=as_is, gain=gain, not_measurable=_words(not_measurable),
     )  # fmt: skip
+
+
+def _words(labels: Any) -> tuple[tuple[str, str], ...]:
+    """A record's ``not_measurable`` (label to why) as pairs, in label order; none where it holds none."""
+    if not isinstance(labels, Mapping):
+        return ()
+    return tuple((label, str(labels[label])) for label in LABELS if isinstance(labels.get(label), str))
 
 
 def _site_fit(record: Mapping[str, Any]) -> SiteVerdict | None:
@@ -368,7 +404,7 @@ def _site_fit(record: Mapping[str, Any]) -> SiteVerdict | None:
     name, count = record.get("site_name"), record.get("recordings")
     return site_fit_verdict(
         record.get("nested_cv"), site, name=name if isinstance(name, str) else "",
-        count=count if isinstance(count, int) else None,
+        count=count if isinstance(count, int) else None, not_measurable=record.get("not_measurable"),
     )  # fmt: skip
 
 
@@ -430,4 +466,10 @@ def sites_line(folder: str | Path) -> str:
         ]
         if where:
             parts.append(f"{label} not detected (AUC interval reaches chance, 50) on {', '.join(where)}")
+        for verdict in verdicts:
+            parts += [
+                f"{label} {words} ({verdict.name or verdict.site})"
+                for named, words in verdict.not_measurable
+                if named == label
+            ]
     return "; ".join(parts)

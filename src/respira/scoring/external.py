@@ -83,7 +83,12 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, scored; returns the report folder."""
     from ..evaluation.event_corpus import evaluate_event_corpus
-    from ..evaluation.external_validation import evaluate_recordings, recording_level_table, unmeasurable_line
+    from ..evaluation.external_validation import (
+        evaluate_recordings,
+        never_called_lines,
+        recording_level_table,
+        unmeasurable_line,
+    )
     from ..hub.card_results import scored_model
     from ..hub.loading import load_model
 
@@ -110,6 +115,8 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
             f"({thresholds['source']}):"
         )
         print(recording_level_table(metrics))
+        for line in never_called_lines(metrics):
+            print(line)
         lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
         if lacking is not None:
             print(lacking)
@@ -165,7 +172,7 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
 
 def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics: dict[str, Any]) -> None:
     """The events' ICBHI score beside the all-normal baseline, the challenge's table and the records'."""
-    from ..evaluation.external_validation import recording_level_table
+    from ..evaluation.external_validation import never_called_lines, recording_level_table
     from ..metrics.baselines import flags_by_key
 
     events = metrics["events"]
@@ -179,6 +186,8 @@ def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics
     print(challenge_table(metrics))
     print("per recording (Poor Quality records left out):")
     print(recording_level_table(metrics["records"]))
+    for line in never_called_lines(metrics["records"]):
+        print(line)
 
 
 CHALLENGE_COLUMNS = ("se", "sp", "baseline_all_normal_score", "baseline_class_prior_score")

@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.sites import SiteVerdict, candidate_row, format_gain, site_fit_verdict
+from ..pretrained.sites import (
+    SiteVerdict,
+    candidate_row,
+    format_gain,
+    not_measurable_words,
+    site_fit_verdict,
+)
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .sample import read_site_recordings
@@ -42,7 +48,10 @@ class SiteFitResult:
     @property
     def verdict(self) -> SiteVerdict:
         """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
-        verdict = site_fit_verdict(self.scores, self.record["dataset"], name=self.record["site_name"])
+        verdict = site_fit_verdict(
+            self.scores, self.record["dataset"], name=self.record["site_name"],
+            not_measurable=self.record.get("not_measurable"),
+        )  # fmt: skip
         if verdict is None:  # not under `python -O`'s stripped asserts: a None verdict would pass on silently
             raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
         return verdict
@@ -59,11 +68,15 @@ class SiteFitResult:
         unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
         gain = self.verdict.gain
         gained = "" if gain is None else f"; gain over the model as is {format_gain(*gain)}"
+        alone = "".join(
+            f"; {label} left as the model has it: {words}"
+            for label, words in (self.record.get("not_measurable") or {}).items()
+        )
         return (
             f"out of sample on {self.record['site_name']} (nested cross-validation over {units} {unit}; "
             f"patient-bootstrap 95 % intervals): chosen ({chosen}; recording rule "
             f"{self.record.get('recording_aggregation', 'max')}) {scored('chosen')}, model as is "
-            f"{scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}"
+            f"{scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}{alone}"
         )
 
     def verdict_line(self) -> str:
@@ -77,38 +90,64 @@ class SiteFitResult:
         return f"not shown {' nor '.join(verdict.not_shown())}"
 
     def curve_line(self) -> str:
-        """One line: the learning curve's means by labelled units, and the fewest that reach the nested
+        """One line: the learning curve's means by labelled units, on how many held-out units each draw was
+        scored and how many draws kept the model as is, and the fewest that reach the nested
         cross-validation's score."""
         if not self.curve:
             return ""
         unit = "patients" if self.record["units_are_patients"] else "recordings"
-        points = ", ".join(
-            f"{row['units']} {100 * row['chosen']:.1f} ({100 * row['as_is']:.1f})" for row in self.curve
-        )
+
+        def held_out(row: Mapping[str, Any]) -> str:
+            return f"{self.record['units'] - row['units']} held-out {unit}"
+
+        def kept(row: Mapping[str, Any]) -> str:
+            if not row["kept"]:
+                return ""
+            if row["kept"] == row["draws"]:
+                return f", every one of its {row['draws']} draws kept the model as is"
+            return f", {row['kept']} of its {row['draws']} draws kept the model as is"
+
+        def point(row: Mapping[str, Any]) -> str:
+            means = f"{100 * row['chosen']:.1f} ({100 * row['as_is']:.1f})"
+            return f"{row['units']}: {means} on {held_out(row)}{kept(row)}"
+
+        points = ", ".join(point(row) for row in self.curve)
         draws = max(row["draws"] for row in self.curve)
         target = self.score("chosen")
         goal = f"the nested cross-validation's {format_percent(target)} on all {self.record['units']} {unit}"
-        reached = [row["units"] for row in self.curve if row["chosen"] >= target]
-        reach = (
-            f"its mean first reaches {goal} at {min(reached)} labelled {unit}"
-            if reached
-            else f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
-        )
+        reached = [row for row in self.curve if row["chosen"] >= target]
+        if reached:
+            first = reached[0]
+            reach = f"its mean first reaches {goal} at {first['units']} labelled {unit} (on {held_out(first)}"
+            reach += (
+                "; every draw there kept the model as is: the model's own score, not a fit's)"
+                if first["kept"] == first["draws"]
+                else ")"
+            )
+        else:
+            reach = (
+                f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
+            )
         return (
-            f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
-            f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
-            f"end, labelling more would pay); {reach}"
+            f"learning curve (the procedure fitted on that many labelled {unit}, each draw scored on all the "
+            f"others; mean of up to {draws} draws; the model as is in brackets), by labelled {unit}: "
+            f"{points} (if it still rises at its right end, labelling more would pay); {reach}"
         )
 
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """Per size of a learning curve: the draws and the mean scores of the chosen procedure and as is."""
+    """Per size of a learning curve: the draws, how many of them kept the model as is (chose ``as_is``
+    for both labels), and the mean scores of the chosen procedure and as is."""
     from .out_of_sample import draw_scores
 
     scores = draw_scores(rows)
     chosen, as_is = scores.get("chosen", {}), scores.get("as_is", {})
+    kept: dict[int, int] = {}
+    for row in rows:
+        if row.get("candidate") == "chosen" and row.get("chosen") == "as_is/as_is":
+            kept[int(row["units"])] = kept.get(int(row["units"]), 0) + 1
     return tuple(
-        {"units": size, "draws": len(chosen[size])}
+        {"units": size, "draws": len(chosen[size]), "kept": kept.get(size, 0)}
         | {
             name: math.fsum(values[size]) / len(values[size])
             for name, values in (("chosen", chosen), ("as_is", as_is))
@@ -208,6 +247,7 @@ def fit_site_folder(
         "recordings": len(sample_files.recordings),
         "left_out": sample_files.left_out,
         "label_mix": dict(zip(CLASS_NAMES, np.bincount(sample.classes, minlength=4).tolist(), strict=True)),
+        "not_measurable": not_measurable(sample.labels),
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
         "candidates": list(kinds),
@@ -275,6 +315,17 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
             f"--overwrite replaces only a folder fit-site wrote; {output_dir} holds {shown}, which it did "
             "not write: choose another --output_dir"
         )
+
+
+def not_measurable(labels: np.ndarray) -> dict[str, str]:
+    """The labels ``labels`` (``[recordings, 2]`` 0/1) cannot measure, with why: fit-site leaves them
+    alone (:func:`respira.sites.procedure.unmeasurable_labels`) and its card says so."""
+    positives = labels.sum(axis=0)
+    found = {
+        name: not_measurable_words(name, int(positives[i]), int(len(labels) - positives[i]))
+        for i, name in enumerate(MULTI_LABEL_NAMES)
+    }
+    return {name: words for name, words in found.items() if words}
 
 
 def recording_rule_words(fit: Any, sample: Any) -> str:

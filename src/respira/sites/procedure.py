@@ -7,6 +7,10 @@ on each outer fold's training units:
 3. every (rule, crackle candidate, wheeze candidate) scored on the out-of-fold probabilities, thresholds
    cross-fitted over the inner folds, and one chosen against the model as is by the selection rule;
 4. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
+
+A label the training recordings hold no positive or no negative recording of cannot be measured there: it
+is left alone (:func:`unmeasurable_labels`): the model's own logit and threshold, and the model's own
+recording rule for both labels (the rule is one for the two).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ __all__ = [
     "check_selection",
     "fit_procedure",
     "unit_folds",
+    "unmeasurable_labels",
 ]
 
 RecordingRule = tuple[str, int | None]
@@ -136,6 +141,12 @@ def _thresholds(
     fixed = [own[i] if pair[i] == "as_is" else None for i in range(2)]
     fallback = [own[i] if pair[i] in ("as_is", "thresholds") else _HEAD_THRESHOLD for i in range(2)]
     return expected_thresholds(labels, probabilities, fixed, fallback)
+
+
+def unmeasurable_labels(labels: np.ndarray) -> tuple[int, ...]:
+    """The labels (0 crackle, 1 wheeze) that ``labels`` (``[recordings, 2]`` 0/1) hold no positive or no
+    negative recording of: nothing can be fitted or measured on them."""
+    return tuple(int(label) for label in np.flatnonzero(labels.min(axis=0) == labels.max(axis=0)))
 
 
 @dataclass
@@ -232,6 +243,12 @@ def _select(
     return baseline_key
 
 
+def _stand_in(name: str, fitted: bool, alone: bool) -> str:
+    """What a candidate's row uses for a label: the candidate, else re-tuned thresholds where no head was
+    fitted, the model as is where the label is left alone."""
+    return "as_is" if alone else name if fitted else "thresholds"
+
+
 def _rank(key: Option) -> tuple[int, int, int]:
     ranks = [CANDIDATES.index(name) for name in key[1:]]
     return sum(ranks), max(ranks), RECORDING_RULES.index(key[0]) if key[0] in RECORDING_RULES else 0
@@ -255,7 +272,8 @@ def fit_procedure(
     labels = part.labels
     folds = unit_folds(part, inner_folds, seed)
     own: RecordingRule = (part.aggregation, part.top_k)
-    rules = [own, *(r for r in RECORDING_RULES if r != own)]
+    alone = unmeasurable_labels(labels)  # left alone: as is, at the model's own rule
+    rules = [own] if alone else [own, *(r for r in RECORDING_RULES if r != own)]
     paths = [_head_paths(part, folds, label) if part.base_head is not None else {} for label in range(2)]
     # per (rule, candidate) and label: (out-of-fold recording probabilities, head or None for the
     # model's logit, penalty)
@@ -291,6 +309,8 @@ def fit_procedure(
         for pair in itertools.product(usable, repeat=2):
             if any(options[rule, pair[i]][i] is None for i in range(2)):
                 continue
+            if any(pair[i] != "as_is" for i in alone):
+                continue
             key: Option = (rule, *pair)  # type: ignore[assignment]
             probabilities = stacked(key)
             predicted = np.zeros(len(part.recordings), dtype=np.int64)
@@ -310,7 +330,7 @@ def fit_procedure(
     fitted_rules = {"chosen": fitted(best)}
     for name in chosen_names:  # each candidate at the rule its inner score prefers
         keys = [
-            (rule, *(name if options[rule, name][i] is not None else "thresholds" for i in range(2)))
+            (rule, *(_stand_in(name, options[rule, name][i] is not None, i in alone) for i in range(2)))
             for rule in rules
             if (rule, name) in options
         ]

@@ -278,9 +278,12 @@ def embed_recordings(
     batch_size: int | None = None,
     progress: bool = True,
     units_are_patients: bool = True,
+    description: str | None = None,
 ) -> SiteSample:
     """The :class:`SiteSample` of ``recordings`` through a torch :class:`respira.Detector`; one-line
-    ``ValueError`` naming the file a recording cannot be read from, or for a model without flags."""
+    ``ValueError`` naming the file a recording cannot be read from, or for a model without flags.
+    ``description``: what the progress line says (default: the labelled recordings of how many units;
+    the line adds how many recordings)."""
     from ..audio.dsp import pad_batch
     from ..screening.batches import batched, default_batch_size, prepare, reason
     from ..screening.sources import Recording
@@ -321,9 +324,11 @@ def embed_recordings(
     owners: list[np.ndarray] = []
     durations: list[float] = []
     try:
-        with stage(
-            "embedding the labelled recordings", len(recordings), "recording", enabled=progress
-        ) as shown:
+        if description is None:
+            units = len({str(r.unit) for r in recordings})
+            named = ("patient" if units == 1 else "patients") if units_are_patients else "units"
+            description = f"embedding the labelled recordings of {units} {named}"
+        with stage(description, len(recordings), "recording", enabled=progress) as shown:
             windows = batched(prepared(), lambda p: p.plan.windows if p.plan is not None else [], run, size)
             for position, (item, outputs, error) in enumerate(windows):
                 failure = item.row.get("error") or (reason(error, item.recording.path) if error else None)

@@ -201,7 +201,14 @@ def embed_archive(
         paths = [archive.recordings[i].path for i in missing]  # ids by path: unique across rounds
         fresh = [LabelledRecording(path, False, False, "", str(path)) for path in paths]
         detector = Detector.from_pretrained(model, device=device, onnx=False)
-        parts.append(embed_recordings(detector, fresh, batch_size=batch_size))
+        count = len({archive.recordings[i].unit for i in missing})
+        units = ("patient" if count == 1 else "patients") if archive.units_are_patients else "units"
+        labelled = sum(bool(r.row and r.row.labelled) for r in (archive.recordings[i] for i in missing))
+        described = (
+            f"embedding the archive's recordings not yet in the cache, of {count} {units}; {labelled} of "
+            f"them labelled, {len(reused)} from the cache"
+        )
+        parts.append(embed_recordings(detector, fresh, batch_size=batch_size, description=described))
     place = {names[i]: p for p, i in enumerate([*reused, *missing])}
     joined = _join(parts).subset(np.array([place[name] for name in names]))
     flags = [(bool(r.row and r.row.crackle), bool(r.row and r.row.wheeze)) for r in archive.recordings]
