@@ -272,3 +272,24 @@ def test_the_units_the_model_is_least_sure_of_come_first_each_once_and_never_a_l
     expected = sorted(value for unit, value in doubt.items() if unit not in labelled)[:5]
     assert [doubt[unit] for unit in units] == pytest.approx(expected)
     assert all(s.reason.startswith("the model is unsure: the model calls it ") for s in chosen)
+
+
+def test_it_does_not_write_a_labels_file_a_labelling_page_holds(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One writer of labels.csv at a time: refused before the model runs, the file as it was."""
+    from respira.data.labels_csv import LabelsBusyError, hold_labels
+
+    monkeypatch.setattr(
+        respira.inference.detector.Detector, "from_pretrained", lambda *a, **k: pytest.fail("model loaded")
+    )
+    archive = write_archive(tmp_path / "archive", ROWS)
+    own = archive / "labels.csv"
+    before = own.read_text()
+    held = hold_labels(own)
+    try:
+        with pytest.raises(LabelsBusyError, match=rf"^{own} is being written by another process \(pid "):
+            respira.suggest(str(model), data_dir=str(archive), budget=1, output=str(own))
+    finally:
+        held.release()
+    assert own.read_text() == before

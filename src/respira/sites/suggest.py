@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.labels_csv import LabelledRow, LabelsTable, read_labels_csv
+from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..labels import MULTI_LABEL_NAMES
 from .sample import LabelledRecording, SiteSample, embed_recordings
 from .scores import recording_probabilities
@@ -298,6 +298,7 @@ def suggest_labels(
         raise ValueError(
             f"--budget {budget} is more than the {pending} {unit_name} not yet labelled in {archive.root}"
         )
+    hold_labels(target).release()  # refused now, not after the model, while a labelling page writes it
 
     started = time.perf_counter()
     cache = target.parent / CACHE_FOLDER
