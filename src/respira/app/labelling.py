@@ -61,7 +61,6 @@ class LabelSession:
     def __init__(self, labels_file: str | Path, detector: Any, *, model: str, minimum_units: int) -> None:
         self.labels_file = Path(labels_file)
         self.table = LabelsTable.read(self.labels_file)  # checked before anything else is done
-        self._held = hold_labels(self.labels_file)  # one writer at a time: a second session is refused
         self._text = self.table.text()  # labels.csv as this session last read or wrote it
         self.events_file = self.labels_file.parent / EVENTS_FILE
         self.detector = detector
@@ -71,6 +70,7 @@ class LabelSession:
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
         self.events: list[MarkedEvent] = []
+        self._held = hold_labels(self.labels_file)  # one writer at a time: a second session is refused
         if self.events_file.is_file():
             try:
                 self.events = read_events_csv(
