@@ -259,3 +259,181 @@ def test_the_python_api_serves_the_page_in_the_background(tmp_path: Path, run_di
         server.close()
     with pytest.raises(respira.api.OptionError, match="--prot"):
         respira.label(labels.parent, run_dir, prot=0)
+
+
+# ------------------------------------------------------------------ labels.csv is the clinician's
+@pytest.fixture(scope="module")
+def detector(run_dir: Path) -> Detector:
+    return Detector.from_pretrained(run_dir)
+
+
+@pytest.fixture
+def session(detector: Detector, tmp_path: Path) -> Iterator[LabelSession]:
+    opened = LabelSession(write_site(tmp_path / "site"), detector, model="tiny", minimum_units=4)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_a_second_session_on_the_same_labels_is_refused_naming_the_first_until_it_closes(
+    session: LabelSession, detector: Detector
+) -> None:
+    import os
+
+    from respira.data.labels_csv import LabelsBusyError
+
+    session.serving("http://127.0.0.1:7861/")
+    link = session.labels_file.with_name("link.csv")  # the same file by another name: the same lock
+    link.symlink_to(session.labels_file)
+    for name in (session.labels_file, link):
+        with pytest.raises(LabelsBusyError) as refused:
+            LabelSession(name, detector, model="tiny", minimum_units=4)
+        message = str(refused.value)
+        assert message.startswith(f"{name} is being written by another process (pid {os.getpid()} on ")
+        assert "serving http://127.0.0.1:7861/" in message and "\n" not in message
+    session.answer(0, "normal")
+    assert session.labels_file.read_text() == LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,0,0,")
+    session.close()
+    LabelSession(session.labels_file, detector, model="tiny", minimum_units=4).close()
+
+
+def test_a_session_killed_leaves_no_lock_that_keeps_the_next_out(
+    run_dir: Path, detector: Detector, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from respira.data.labels_csv import LabelsBusyError
+
+    labels = write_site(tmp_path / "site")
+    holder = (
+        "import sys, time\n"
+        "from respira import Detector\n"
+        "from respira.app.labelling import LabelSession\n"
+        f"LabelSession({str(labels)!r}, Detector.from_pretrained({str(run_dir)!r}), model='tiny', "
+        "minimum_units=4)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        with pytest.raises(LabelsBusyError, match=rf"another process \(pid {process.pid} on "):
+            LabelSession(labels, detector, model="tiny", minimum_units=4)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    LabelSession(labels, detector, model="tiny", minimum_units=4).close()
+
+
+def test_a_hand_edit_is_merged_with_the_next_answer_or_refuses_it_when_on_its_row(
+    session: LabelSession,
+) -> None:
+    from respira.app.labelling import LabelsEditedError
+
+    labels = session.labels_file
+    edited = LABELS.replace("r4.wav,p4,,,", "r4.wav,p4,1,1,heard by hand")
+    labels.write_text(edited)
+    assert session.answer(0, "wheeze") is None
+    assert labels.read_text() == edited.replace("r0.wav,p1,,,", "r0.wav,p1,0,1,")  # merged, kept
+
+    edited = labels.read_text().replace('"far, from the others"', "re-recorded")
+    labels.write_text(edited)
+    with pytest.raises(LabelsEditedError) as refused:
+        session.answer(1, "crackle")
+    assert str(refused.value) == "labels.csv line 3 was edited by hand since the page read it: reload"
+    assert labels.read_text() == edited  # the hand edit stands
+    recording = session.state()["recording"]  # the session follows the file
+    assert (recording["file"], recording["reason"]) == ("r1.wav", "re-recorded")
+    assert session.answer(1, "crackle") is None  # after the reload
+    assert labels.read_text() == edited.replace("r1.wav,p1,,,re-recorded", "r1.wav,p1,1,0,re-recorded")
+
+    labels.write_text("file,patient,crackle,wheeze\nr2.wav,p2,1,0\nr3.wav,p3,,\n")  # rows moved and gone
+    with pytest.raises(LabelsEditedError, match=r"^labels\.csv no longer lists r0\.wav .*: reload$"):
+        session.answer(0, "normal")
+    assert session.answer(1, "normal") is None  # r3, now the second row
+    assert labels.read_text() == "file,patient,crackle,wheeze\nr2.wav,p2,1,0\nr3.wav,p3,0,0\n"
+
+
+def test_a_symlinked_labels_file_is_written_through_and_every_mode_is_kept(
+    detector: Detector, tmp_path: Path
+) -> None:
+    import stat
+
+    site = write_site(tmp_path / "site").parent
+    store = tmp_path / "store"
+    store.mkdir()
+    target = store / "kept.csv"
+    (site / "labels.csv").rename(target)
+    target.chmod(0o600)
+    (site / "labels.csv").symlink_to(target)
+    session = LabelSession(site / "labels.csv", detector, model="tiny", minimum_units=4)
+    try:
+        session.answer(0, "both")
+        assert (site / "labels.csv").is_symlink() and (site / "labels.csv").resolve() == target
+        assert target.read_text() == LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,1,1,")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        events = site / "events.csv"
+        session.set_events(1, [{"onset": 0.5, "offset": 1.0, "type": "crackle"}])
+        assert stat.S_IMODE(events.stat().st_mode) == 0o600  # created with the labels file's mode
+        events.chmod(0o640)
+        session.set_events(1, [])
+        assert stat.S_IMODE(events.stat().st_mode) == 0o640  # then keeps its own
+        assert events.read_text() == "file,onset,offset,type\n"
+    finally:
+        session.close()
+    assert sorted(p.name for p in store.iterdir()) == ["kept.csv"]  # no temporary file, no lock left
+
+
+def test_an_answer_given_in_another_tab_meanwhile_is_told(session: LabelSession) -> None:
+    shown = session.state()["recording"]  # both tabs show r0, unanswered
+    assert (shown["index"], shown["answer"]) == (0, None)
+    assert session.answer(0, "crackle", seen=shown["answer"]) is None  # the first tab
+    told = session.answer(0, "normal", seen=shown["answer"])  # the second
+    assert told == "r0.wav was answered 'crackle' in another tab; now 'normal'"
+    assert session.labels_file.read_text() == LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,0,0,")
+    assert session.answer(0, "normal", seen="crackle") is None  # what it saw: nothing to tell
+    with pytest.raises(ValueError, match="seen 'maybe' is not one of"):
+        session.answer(0, "normal", seen="maybe")
+
+
+def test_saving_a_recordings_events_again_replaces_them(session: LabelSession, detector: Detector) -> None:
+    """An event removed on the page stays removed: in the session, in events.csv and when read again."""
+    kept = {"onset": 0.5, "offset": 1.0, "type": "crackle"}
+    removed = {"onset": 1.5, "offset": 2.25, "type": "wheeze"}
+    other = {"onset": 0.25, "offset": 0.75, "type": "wheeze"}
+    session.set_events(3, [other])
+    session.set_events(0, [kept, removed])
+    session.set_events(0, [kept])
+    assert session.state()["recording"]["events"] == [kept]
+    events = session.labels_file.parent / "events.csv"
+    assert events.read_text() == (
+        "file,onset,offset,type\nr0.wav,0.500,1.000,crackle\nr3.wav,0.250,0.750,wheeze\n"
+    )
+    session.close()
+    again = LabelSession(session.labels_file, detector, model="tiny", minimum_units=4)
+    try:
+        assert again.state()["recording"]["events"] == [kept]
+        assert [(e.file, e.onset, e.offset, e.type) for e in again.events] == [
+            ("r0.wav", 0.5, 1.0, "crackle"),
+            ("r3.wav", 0.25, 0.75, "wheeze"),
+        ]
+    finally:
+        again.close()
+
+
+def test_blank_patient_cells_are_refused_not_counted_as_patients(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As suggest, fit-site and evaluate refuse them (tests/data/test_labels_table.py), before the model."""
+    monkeypatch.setattr(Detector, "from_pretrained", lambda *a, **k: pytest.fail("model loaded"))
+    labels = write_site(tmp_path / "site")
+    labels.write_text(LABELS.replace("r3.wav,p3", "r3.wav,").replace("r4.wav,p4", "r4.wav,"))
+    assert main(["label", str(run_dir), str(labels.parent), "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"respira label: error: {labels}:5: file 'r3.wav' has no patient: give every row one, or drop the "
+        "patient column"
+    )

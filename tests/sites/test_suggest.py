@@ -295,3 +295,24 @@ def test_the_progress_line_says_what_the_model_reads_and_of_how_many_patients(
         "embedding the archive's recordings not yet in the cache, of 1 patient; 0 of them labelled, 7 from "
         "the cache (1 recording)"
     ]
+
+
+def test_it_does_not_write_a_labels_file_a_labelling_page_holds(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One writer of labels.csv at a time: refused before the model runs, the file as it was."""
+    from respira.data.labels_csv import LabelsBusyError, hold_labels
+
+    monkeypatch.setattr(
+        respira.inference.detector.Detector, "from_pretrained", lambda *a, **k: pytest.fail("model loaded")
+    )
+    archive = write_archive(tmp_path / "archive", ROWS)
+    own = archive / "labels.csv"
+    before = own.read_text()
+    held = hold_labels(own)
+    try:
+        with pytest.raises(LabelsBusyError, match=rf"^{own} is being written by another process \(pid "):
+            respira.suggest(str(model), data_dir=str(archive), budget=1, output=str(own))
+    finally:
+        held.release()
+    assert own.read_text() == before

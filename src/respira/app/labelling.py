@@ -19,9 +19,9 @@ from ..audio.decoding import audio_header, read_audio
 from ..audio.wav import encode_wav
 from ..core.decision import thresholds_of
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
-from ..data.labels_csv import ANSWERS, LabelsTable
+from ..data.labels_csv import ANSWERS, LabelsTable, TableRow, hold_labels
 from ..labels import MULTI_LABEL_NAMES
-from ..utils.files import write_text_atomic
+from ..utils.files import write_text_through
 from ..utils.messages import one_line
 
 SPECTROGRAM_TOP = 4000.0
@@ -83,6 +83,7 @@ class LabelSession:
     def __init__(self, labels_file: str | Path, detector: Any, *, model: str, minimum_units: int) -> None:
         self.labels_file = Path(labels_file)
         self.table = LabelsTable.read(self.labels_file)  # checked before anything else is done
+        self._text = self.table.text()  # labels.csv as this session last read or wrote it
         self.events_file = self.labels_file.parent / EVENTS_FILE
         self.detector = detector
         self.model = model
@@ -91,19 +92,29 @@ class LabelSession:
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
         self.events: list[MarkedEvent] = []
+        self._held = hold_labels(self.labels_file)  # one writer at a time: a second session is refused
         if self.events_file.is_file():
-            self.events = read_events_csv(
-                self.events_file,
-                files=self._files,
-                duration=lambda file: audio_header(self._files[file].path).duration,
-            )
+            try:
+                self.events = read_events_csv(
+                    self.events_file,
+                    files=self._files,
+                    duration=lambda file: audio_header(self._files[file].path).duration,
+                )
+            except BaseException:
+                self._held.release()
+                raise
         self.skipped: set[int] = set()
         self.lock = threading.RLock()
         self._prepared: dict[int, Future[Prepared]] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="respira-label-prepare")
 
+    def serving(self, url: str) -> None:
+        """Say where the page serves to a second session refused the labels file."""
+        self._held.tell(f"serving {url}")
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._held.release()
 
     # ------------------------------------------------------------------ which recording, and its data
     def pending(self) -> list[int]:
@@ -190,6 +201,7 @@ class LabelSession:
             "line": row.line,
             "patient": self.table.cell(row, "patient") or None,
             "reason": self.table.cell(row, "reason") or None,
+            "answer": self.table.answer_of(row),  # sent back with the answer (two tabs: told of the other's)
             "duration": prepared.duration,
             "windows": prepared.windows,
             "frequencies": prepared.frequencies,
@@ -276,21 +288,64 @@ class LabelSession:
             raise ValueError(f"no recording {at!r}")
         return at
 
-    def answer(self, at: Any, answer: str) -> None:
-        """Write ``answer`` for row ``at`` into ``labels.csv`` (atomically), or skip it (not written)."""
+    def answer(self, at: Any, answer: str, seen: str | None = None) -> str | None:
+        """Write ``answer`` for row ``at`` into ``labels.csv`` (atomically), or skip it (not written).
+
+        ``seen``: the row's answer when the page showed it (``None``: unanswered). Returns a line for the
+        page when the row was answered differently since (in another tab). :class:`LabelsEditedError` when
+        the row was edited by hand since this session read the file (it reads it again: the page reloads);
+        a hand edit of other rows is kept, the answer merged onto it."""
         with self.lock:
             at = self._row(at)
             if answer == "skip":
                 self.skipped.add(at)
-                return
+                return None
             if answer not in ANSWERS:
                 raise ValueError(f"answer {answer!r} is not one of {', '.join([*ANSWERS, 'skip'])}")
-            self.table.set_answer(self.table.rows[at], answer)
-            self.table.save()
-            self._prepared.pop(at, None)
+            if seen is not None and seen not in ANSWERS:
+                raise ValueError(f"seen {seen!r} is not one of {', '.join(ANSWERS)} or null")
+            row = self._follow(self.table.rows[at])
+            earlier = self.table.answer_of(row)
+            self.table.set_answer(row, answer)
+            try:
+                self.table.save(held=True)
+            except BaseException:
+                self.table = LabelsTable.parse(self.labels_file, self._text)  # as the file still is
+                raise
+            self._text = self.table.text()
+            self._prepared.pop(self.table.rows.index(row), None)
+            if earlier is None or earlier in (seen, answer):
+                return None
+            return f"{row.file} was answered {earlier!r} in another tab; now {answer!r}"
+
+    def _follow(self, row: TableRow) -> TableRow:
+        """``row`` in ``labels.csv`` as it is now, read again when it changed since this session last read
+        or wrote it (:class:`LabelsEditedError` when ``row`` itself changed or is gone)."""
+        text = self.labels_file.read_bytes().decode("utf-8")
+        if text == self._text:
+            return row
+        seen = self.table.cells_of(row)
+        table = LabelsTable.parse(self.labels_file, text)
+        skipped = {self.table.rows[at].path for at in self.skipped}
+        self.table, self._text = table, text
+        self.skipped = {at for at, other in enumerate(table.rows) if other.path in skipped}
+        self._files = {other.file: other for other in table.rows}
+        self._prepared.clear()
+        now = next((other for other in table.rows if other.path == row.path), None)
+        if now is None:
+            raise LabelsEditedError(
+                f"{self.labels_file.name} no longer lists {row.file} (edited by hand since the page read "
+                "it): reload"
+            )
+        if table.cells_of(now) != seen:
+            raise LabelsEditedError(
+                f"{self.labels_file.name} line {now.line} was edited by hand since the page read it: reload"
+            )
+        return now
 
     def set_events(self, at: Any, events: list[dict[str, Any]]) -> None:
-        """Make ``events`` row ``at``'s marked events and write ``events.csv``."""
+        """Make ``events`` row ``at``'s marked events (replacing its earlier ones) and write ``events.csv``
+        (a new one with ``labels.csv``'s mode)."""
         with self.lock:
             row = self.table.rows[self._row(at)]
             duration = self.prepared(at).result().duration
@@ -303,5 +358,12 @@ class LabelSession:
                         f"event {event!r}: need 0 <= onset < offset <= {duration:.3f} and a type"
                     )
                 marked.append(MarkedEvent(row.file, onset, offset, event["type"]))
-            self.events = [e for e in self.events if e.file != row.file] + marked
-            write_text_atomic(self.events_file, format_events_csv(self.events))
+            events_now = [e for e in self.events if e.file != row.file] + marked
+            mode = self.labels_file.stat().st_mode & 0o7777
+            write_text_through(self.events_file, format_events_csv(events_now), new_mode=mode)
+            self.events = events_now
+
+
+class LabelsEditedError(ValueError):
+    """The answered row of ``labels.csv`` was edited by hand since the page read it (the message says so
+    in one line, for the page)."""

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..labels import MULTI_LABEL_NAMES
-from ..utils.files import write_text_atomic
+from ..utils.files import write_text_through
+from ..utils.locking import FolderLock, FolderLockedError
 from .errors import CorpusFormatError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
@@ -67,10 +68,10 @@ class LabelledRow:
         return self.labelled or self.poor
 
 
-def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> list[LabelledRow]:
-    """The labelled rows of ``labels_file`` (an :class:`UnlabelledRowsWarning` counts the others);
-    ``unlabelled=True``: every row, silently."""
-    table = LabelsTable.read(labels_file)
+def read_labels_csv(labels_file: str | Path | LabelsTable, *, unlabelled: bool = False) -> list[LabelledRow]:
+    """The labelled rows of ``labels_file`` (a path, or the table read from it; an
+    :class:`UnlabelledRowsWarning` counts the others); ``unlabelled=True``: every row, silently."""
+    table = labels_file if isinstance(labels_file, LabelsTable) else LabelsTable.read(labels_file)
     header_line = table.header + 1
     others = [name for name in table.columns if name not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
     if others:
@@ -80,18 +81,7 @@ def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> lis
             LabelsCSVWarning,
             stacklevel=2,
         )
-    rows = []
-    for row in table.rows:
-        cells = {name: table.cell(row, name) or None for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
-        if "patient" in table.columns and cells["patient"] is None:
-            raise CorpusFormatError(
-                table.path,
-                f"file {row.file!r} has no patient: give every row one, or drop the patient column",
-                line=row.line,
-            )
-        flags = [FLAG_SPELLINGS.get((cells[name] or "").lower()) for name in MULTI_LABEL_NAMES]
-        optional = (cells[name] for name in OPTIONAL_COLUMNS)  # LabelledRow's order
-        rows.append(LabelledRow(row.line, row.file, row.path, *flags, *optional))
+    rows = table.labelled_rows()
     if unlabelled:
         return rows
     labelled = [row for row in rows if row.labelled]
@@ -156,8 +146,12 @@ class LabelsTable:
     @classmethod
     def read(cls, path: str | Path) -> LabelsTable:
         """``path`` read and checked (one-line :class:`~respira.data.errors.CorpusFormatError`)."""
+        return cls.parse(path, Path(path).read_bytes().decode("utf-8"))  # line endings as written
+
+    @classmethod
+    def parse(cls, path: str | Path, text: str) -> LabelsTable:
+        """``text``, the content of ``path``, checked (as :meth:`read`)."""
         path = Path(path)
-        text = path.read_bytes().decode("utf-8")  # line endings as written (\r\n kept)
         bom = text.startswith("\ufeff")
         raw = text.removeprefix("\ufeff").splitlines(keepends=True)
         header = next((at for at, line in enumerate(raw) if line.strip()), None)
@@ -221,6 +215,10 @@ class LabelsTable:
             if bool(flags["crackle"]) != bool(flags["wheeze"]):
                 blank = "crackle" if not flags["crackle"] else "wheeze"
                 raise fail(f"{blank} is blank but not the other: fill both (0 or 1), or neither", line)
+            if "patient" in self.columns and not self.cell(row, "patient"):
+                raise fail(
+                    f"file {row.file!r} has no patient: give every row one, or drop the patient column", line
+                )
             if self.cell(row, QUALITY_COLUMN).lower() not in QUALITY_VALUES:
                 raise fail(
                     f"quality is {self.cell(row, QUALITY_COLUMN)!r}: write poor, good or nothing", line
@@ -236,6 +234,20 @@ class LabelsTable:
         at = self.columns.index(name)
         return row.cells[at].strip() if at < len(row.cells) else ""
 
+    def cells_of(self, row: TableRow) -> dict[str, str]:
+        """``row``'s cells by column name, stripped."""
+        return {name: self.cell(row, name) for name in self.columns}
+
+    def labelled_rows(self) -> list[LabelledRow]:
+        """Every row as a :class:`LabelledRow` (flags ``None``: not yet labelled)."""
+        rows = []
+        for row in self.rows:
+            cells = {name: self.cell(row, name) or None for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+            flags = [FLAG_SPELLINGS.get((cells[name] or "").lower()) for name in MULTI_LABEL_NAMES]
+            optional = (cells[name] for name in OPTIONAL_COLUMNS)  # LabelledRow's order
+            rows.append(LabelledRow(row.line, row.file, row.path, *flags, *optional))
+        return rows
+
     def answer_of(self, row: TableRow) -> str | None:
         """The row's answer (a key of :data:`ANSWERS`), or ``None`` while not yet labelled."""
         if self.cell(row, QUALITY_COLUMN).lower() == POOR:
@@ -247,7 +259,7 @@ class LabelsTable:
 
     def unit_of(self, row: TableRow) -> str:
         """The row's unit: its patient, or its file when the table has no ``patient`` column."""
-        return (self.cell(row, "patient") or row.file) if "patient" in self.columns else row.file
+        return self.cell(row, "patient") if "patient" in self.columns else row.file
 
     def set_answer(self, row: TableRow, answer: str) -> None:
         """Write ``answer`` (a key of :data:`ANSWERS`) into ``row``'s cells (not saved yet)."""
@@ -281,5 +293,30 @@ class LabelsTable:
     def text(self) -> str:
         return ("\ufeff" if self.bom else "") + "".join(self.raw)
 
-    def save(self) -> None:
-        write_text_atomic(self.path, self.text())
+    def save(self, *, held: bool = False) -> None:
+        """Write the table to its file: atomically, through a symlink to its target, the file's mode kept;
+        under its lock (:func:`hold_labels`), taken here unless the caller ``held`` it."""
+        lock = None if held else hold_labels(self.path)
+        try:
+            write_text_through(self.path, self.text())
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+class LabelsBusyError(RuntimeError):
+    """Another live process writes the labels file (the message names it)."""
+
+
+def hold_labels(path: str | Path) -> FolderLock:
+    """Take the lock of the labels file ``path`` (of its target when ``path`` is a symlink): one writer at
+    a time; release it with :meth:`~respira.utils.locking.FolderLock.release`. :class:`LabelsBusyError`
+    names the live holder."""
+    lock = FolderLock(Path(path).resolve(), what="writer of labels")
+    try:
+        return lock.acquire()
+    except FolderLockedError as error:
+        raise LabelsBusyError(
+            f"{path} is being written by another process ({error.holder or 'unknown'}): stop it, or wait "
+            "until it is done"
+        ) from None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.labels_csv import LabelledRow, read_labels_csv
+from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..labels import MULTI_LABEL_NAMES
 from .sample import LabelledRecording, SiteSample, embed_recordings
 from .scores import recording_probabilities
@@ -124,10 +124,11 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     if not root.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
     labels_file = root / LABELS_FILE
-    rows = read_labels_csv(labels_file, unlabelled=True) if labels_file.is_file() else []
-    header = labels_file.read_text(encoding="utf-8-sig").splitlines()[0].lower() if rows else ""
-    columns = tuple(name for name in ("patient", "device", "location", "quality") if name in header)
-    has_patient = any(row.patient is not None for row in rows)
+    table = LabelsTable.read(labels_file) if labels_file.is_file() else None
+    rows = read_labels_csv(table, unlabelled=True) if table else []
+    names = table.columns if table else []
+    columns = tuple(name for name in ("patient", "device", "location", "quality") if name in names)
+    has_patient = "patient" in columns
     if unit == "patient" and not has_patient:
         raise ValueError(
             f"--unit patient needs a {LABELS_FILE} in {root} with a patient column; without it each "
@@ -143,11 +144,11 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
         if path.resolve() in listed:
             continue
         name = path.relative_to(root).as_posix()
-        if by_patient:
+        if has_patient:  # a row of it written without a patient would be refused by every reader
             raise CorpusFormatError(
                 labels_file,
                 f"file {name!r} is in the archive but not in {LABELS_FILE}: its patient is unknown; add a "
-                "row with its patient (labels blank), or use --unit recording",
+                "row with its patient (labels blank), or drop the patient column",
             )
         recordings.append(ArchiveRecording(path.resolve(), name, None, name))
     if not recordings:
@@ -304,6 +305,7 @@ def suggest_labels(
         raise ValueError(
             f"--budget {budget} is more than the {pending} {unit_name} not yet labelled in {archive.root}"
         )
+    hold_labels(target).release()  # refused now, not after the model, while a labelling page writes it
 
     started = time.perf_counter()
     cache = target.parent / CACHE_FOLDER
@@ -341,9 +343,8 @@ def _check_output(target: Path, archive: Archive, overwrite: bool) -> Path:
 
 
 def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str, tuple[str, ...]]:
-    """Write the list (staged, then moved into place); unit → the files written for it."""
-    from ..utils.files import write_text_atomic
-
+    """Write the list (checked as ``respira label`` reads it, then as it writes it); unit → the files
+    written for it."""
     reasons = {s.unit: s.reason for s in chosen}
     optional = list(archive.columns)
     if archive.units_are_patients and "patient" not in optional:
@@ -377,5 +378,5 @@ def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str
     for recording in archive.recordings:
         if recording.row is not None and not recording.answered and recording.unit not in reasons:
             writer.writerow(row(recording, ""))
-    write_text_atomic(target, buffer.getvalue())
+    LabelsTable.parse(target, buffer.getvalue()).save()
     return {unit: tuple(names) for unit, names in files.items()}

@@ -160,3 +160,22 @@ def swap_into_place(
         raise
     with suppress(OSError):
         remove_path(old)
+
+
+def write_text_through(path: str | Path, text: str, *, new_mode: int | None = None) -> Path:
+    """Write ``text`` (UTF-8, as given) atomically to ``path``, or to its target when ``path`` is a symlink
+    (the link stays), keeping the file's mode; a new file gets ``new_mode`` (``None``: the umask's).
+    Return the file written."""
+    target = Path(path).resolve()
+    try:
+        mode: int | None = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = new_mode
+    with atomic_path(target) as partial:
+        # created private, then given the mode: the text is never readable more widely than the file was
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            stream.write(text)
+    return target

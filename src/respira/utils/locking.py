@@ -14,7 +14,11 @@ __all__ = ["FolderLock", "FolderLockedError", "is_held", "lock_file"]
 
 
 class FolderLockedError(RuntimeError):
-    """The folder is being written by another live process (the message names it)."""
+    """The folder is being written by another live process (the message names it; ``holder``: its line)."""
+
+    def __init__(self, message: str, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 def lock_file(folder: str | Path) -> Path:
@@ -74,7 +78,8 @@ class FolderLock:
                 os.close(fd)
                 raise FolderLockedError(
                     f"{self.folder} is being written by another {self.what} ({holder}); wait for it to "
-                    "finish or choose another folder"
+                    "finish or choose another folder",
+                    holder,
                 )
             try:
                 if os.path.samestat(os.fstat(fd), self.path.stat()):
@@ -87,6 +92,13 @@ class FolderLock:
         os.pwrite(fd, f"{_holder()}\n".encode(), 0)
         self._fd = fd
         return self
+
+    def tell(self, detail: str) -> None:
+        """Add ``detail`` (where the holder serves, say) to the holder's line that a refused writer reads."""
+        if self._fd is not None:
+            line = f"{_text(self._fd).split('; ', 1)[0]}; {detail}\n".encode()
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, line, 0)
 
     def release(self) -> None:
         """Remove the lock file and drop the lock, if this process holds it."""

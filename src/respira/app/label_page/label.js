@@ -149,7 +149,10 @@ async function answer(choice) {
   try {
     player.pause();
     say("");
-    show(await request("/api/answer", { index: state.recording.index, answer: choice }));
+    const seen = state.recording.answer ?? null;  // the row's answer as shown: another tab's is told
+    const next = await request("/api/answer", { index: state.recording.index, answer: choice, seen });
+    show(next);
+    if (next.notice) { say(next.notice); }
   } catch (error) { pressed = null; say(`Not saved: ${error.message}`); }
   finally { busy = false; }
 }
