@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from respira.app.options import ServeOptions
 from respira.app.serving import ISOLATION_HEADERS, app_server
 from respira.app.web_page import ORT_WEB_FILES, PAGE_FILES, ort_web_folder
 from respira.cli import main
@@ -47,8 +48,9 @@ def test_the_page_its_model_and_settings_are_served_cross_origin_isolated(
     onnx_only.mkdir()
     for name in ("config.json", "model.onnx"):
         shutil.copyfile(model_dir / name, onnx_only / name)
-    server = app_server(str(onnx_only), port=0).start()
-    folder = Path(server.RequestHandlerClass.keywords["directory"])  # type: ignore[attr-defined]
+    server = app_server(str(onnx_only), ServeOptions(port=0)).start()
+    folder = server.folder
+    assert folder is not None
     try:
         for path in ("", *PAGE_FILES, "respira-web.json", "model.onnx", *ORT_WEB_FILES):
             body, headers = _get(server.url + path)
@@ -158,7 +160,7 @@ respira.ready.then(async () => {
 def test_the_served_page_is_cross_origin_isolated_and_runs_the_model_on_threads(
     model_dir: Path, ort_web: Path, browser
 ) -> None:
-    server = app_server(str(model_dir), port=0).start()
+    server = app_server(str(model_dir), ServeOptions(port=0)).start()
     try:
         browser.set_script_timeout(300)
         browser.get(server.url)
