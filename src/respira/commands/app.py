@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> None:
             print(f"serving the page of {shown_model(args.model)} on {server.url} (Ctrl+C stops)", flush=True)
             if server.exposed:
                 print(
-                    f"the model's page is served to the network on {args.host}: keep the URL's token private",
+                    f"the model's page is served to the network on {args.host}: keep the URL's token "
+                    "private (it answers only the names --host and --allowed_host give)",
                     flush=True,
                 )
             server.serve()

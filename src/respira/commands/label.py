@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> None:
     if server.exposed:
         print(
             f"patients' recordings are served to the network on {args.host}: anyone with the URL's token can "
-            "hear them and change the labels; keep it private",
+            "hear them and change the labels; keep it private (it answers only the names --host and "
+            "--allowed_host give)",
             flush=True,
         )
     with terminate_as_interrupt():
