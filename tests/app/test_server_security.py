@@ -325,7 +325,7 @@ def test_respira_label_on_the_network_says_so_and_prints_its_token_once(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(serving.PageServer, "serve", interrupted)
-    assert main(["label", str(run_dir), str(labels.parent), "--port", "0"]) in (0, 130)
+    assert main(["label", str(run_dir), str(labels.parent), "--port", "0"]) == 0
     out = capsys.readouterr().out
     assert out.count("?token=") == 1
     assert "patients' recordings are served to the network on 127.0.0.1" in out

@@ -96,6 +96,23 @@ def test_a_bad_address_is_one_line_before_the_model_is_read(tmp_path: Path, caps
     assert error.startswith("respira app: error: model folder not found") and "\n" not in error
 
 
+def test_respira_app_on_the_network_says_so_and_prints_its_token_once(
+    model_dir: Path, ort_web: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's words for a non-loopback ``--host``: 127.0.0.1 taken for one (nothing else is bound),
+    the page never served."""
+    from respira.app import serving
+
+    def interrupted(self: serving.PageServer) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serving, "is_loopback", lambda host: False)
+    monkeypatch.setattr(serving.PageServer, "serve", interrupted)
+    assert main(["app", str(model_dir), "--port", "0"]) == 130
+    out = capsys.readouterr().out
+    assert out.count("?token=") == 1 and "the model's page is served to the network on 127.0.0.1" in out
+
+
 def _default_interrupt() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
