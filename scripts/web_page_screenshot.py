@@ -1,20 +1,17 @@
 """The browser page's screenshot in the docs, ``docs/_static/web-page.png`` (``make web-screenshot``).
 
-``respira export icbhi-crackle-wheeze --web`` writes the page to a temporary folder, a local static host
-serves it, Debian's chromium (headless, through Selenium) opens it and analyses a KAUH recording of
-``../shared`` (or ``--recording``) as a dropped file would be; the page's content is cropped and saved
-with a 256-colour palette, small enough to commit.
+``respira export icbhi-crackle-wheeze --web`` writes the page to a temporary folder, respira's page
+server (``respira app``'s) serves it, Debian's chromium (headless, through Selenium) opens it and analyses
+a KAUH recording of ``../shared`` (or ``--recording``) as a dropped file would be; the page's content is
+cropped and saved with a 256-colour palette, small enough to commit.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import functools
-import http.server
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +27,6 @@ const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
 respira.ready.then(() => respira.run(bytes.buffer, name)).then((r) => done(
   [r ? "" : document.getElementById("message").textContent, document.body.scrollHeight]));"""
 CONTENT = "const r = document.body.getBoundingClientRect(); return [r.left, r.right];"
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 def screenshot(url: str, recording: Path, output: Path, profile: Path) -> tuple[int, int]:
@@ -78,22 +70,20 @@ def main() -> int:
         raise SystemExit(f"no recording {args.recording or args.shared / RECORDING}")
     from PIL import Image, ImageChops
 
+    from respira.app.options import ServeOptions
+    from respira.app.serving import folder_server
     from respira.cli import main as respira
 
     with tempfile.TemporaryDirectory() as work:
         page = Path(work) / "page"
         if respira(["export", DETECTOR, str(page), "--web"]) != 0:
             return 2
-        server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(page))
-        )
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = folder_server(page, ServeOptions(port=0)).start()
         try:
             shot = Path(work) / "page.png"
-            url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-            left, right = screenshot(url, recording, shot, Path(work) / "profile")
+            left, right = screenshot(f"{server.url}index.html", recording, shot, Path(work) / "profile")
         finally:
-            server.shutdown()
+            server.close()
         rgb = Image.open(shot).convert("RGB")
         box = ImageChops.difference(rgb, Image.new("RGB", rgb.size, "white")).getbbox() or (0, 0, *rgb.size)
         rgb = rgb.crop((max(0, left - 8), max(0, box[1] - 8), min(rgb.width, right + 8), box[3] + 8))

@@ -146,11 +146,17 @@ def test_a_figure_typed_differently_is_not_in_its_history_section() -> None:
 def test_the_label_page_row_reads_its_output() -> None:
     benchmarks = _benchmarks()
     lines = [line for line in (RESULTS / "label_latency.md").read_text(encoding="utf-8").splitlines() if line]
-    assert len(lines) == 6
-    listened, at_once = ([cell.strip() for cell in line.split("|")] for line in lines[-2:])
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines if line.startswith("| ")]
+    keypress = {(row[0], row[1].split(" ")[0]): row for row in rows if len(row) == 5}
+    start_up = {row[0]: row for row in rows if len(row) == 4}
+    (before,) = (name for name in start_up if name.endswith("(before)"))
+    (after,) = (name for name in start_up if name.endswith("(after)"))
     row = next(line for line in benchmarks.splitlines() if line.startswith("| `respira label` |"))
+    listened, at_once = keypress[after, "after"], keypress[after, "at"]
     assert f"shown {listened[3]} ms median (max {listened[4]} ms) after 3 s of listening" in row
     assert f"; {at_once[3]} ms pressed at once" in row
+    assert f"against {keypress[before, 'after'][3]} and {keypress[before, 'at'][3]} ms before" in row
+    assert f"start-up {start_up[after][2]} s median against {start_up[before][2]} s" in row
 
 
 def test_the_suggest_row_reads_its_output_files_and_the_default_is_the_protocols() -> None:

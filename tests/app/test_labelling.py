@@ -58,7 +58,8 @@ def served(run_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def call(url: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as response:
+    headers = {"Content-Type": "application/json"}  # the server takes nothing else
+    with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=60) as response:
         kind = response.headers["Content-Type"]
         content = response.read()
     return json.loads(content) if kind == "application/json" else content

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from respira.app.options import ServeOptions
 from respira.app.serving import ISOLATION_HEADERS, app_server
 from respira.app.web_page import ORT_WEB_FILES, PAGE_FILES, ort_web_folder
 from respira.cli import main
@@ -47,8 +48,9 @@ def test_the_page_its_model_and_settings_are_served_cross_origin_isolated(
     onnx_only.mkdir()
     for name in ("config.json", "model.onnx"):
         shutil.copyfile(model_dir / name, onnx_only / name)
-    server = app_server(str(onnx_only), port=0).start()
-    folder = Path(server.RequestHandlerClass.keywords["directory"])  # type: ignore[attr-defined]
+    server = app_server(str(onnx_only), ServeOptions(port=0)).start()
+    folder = server.folder
+    assert folder is not None
     try:
         for path in ("", *PAGE_FILES, "respira-web.json", "model.onnx", *ORT_WEB_FILES):
             body, headers = _get(server.url + path)
@@ -92,6 +94,23 @@ def test_a_bad_address_is_one_line_before_the_model_is_read(tmp_path: Path, caps
     assert main(["app", missing, "--port", "0"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("respira app: error: model folder not found") and "\n" not in error
+
+
+def test_respira_app_on_the_network_says_so_and_prints_its_token_once(
+    model_dir: Path, ort_web: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's words for a non-loopback ``--host``: 127.0.0.1 taken for one (nothing else is bound),
+    the page never served."""
+    from respira.app import serving
+
+    def interrupted(self: serving.PageServer) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serving, "is_loopback", lambda host: False)
+    monkeypatch.setattr(serving.PageServer, "serve", interrupted)
+    assert main(["app", str(model_dir), "--port", "0"]) == 130
+    out = capsys.readouterr().out
+    assert out.count("?token=") == 1 and "the model's page is served to the network on 127.0.0.1" in out
 
 
 def _default_interrupt() -> None:
@@ -158,7 +177,7 @@ respira.ready.then(async () => {
 def test_the_served_page_is_cross_origin_isolated_and_runs_the_model_on_threads(
     model_dir: Path, ort_web: Path, browser
 ) -> None:
-    server = app_server(str(model_dir), port=0).start()
+    server = app_server(str(model_dir), ServeOptions(port=0)).start()
     try:
         browser.set_script_timeout(300)
         browser.get(server.url)

@@ -7,19 +7,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..options import SWITCH, option
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
 from ..utils.messages import one_line
-from .serving import PageServer, check_address
+from .options import LabelOptions, ServeOptions
+from .serving import PageServer, json_body, listen, page_app, refuse
 
 if TYPE_CHECKING:
+    import socket
+
+    from starlette.types import ASGIApp
+
     from .labelling import LabelSession
 
 PAGE_FILES: dict[str, tuple[str, str]] = {
@@ -28,99 +34,103 @@ PAGE_FILES: dict[str, tuple[str, str]] = {
     "/label.css": ("label.css", "text/css; charset=utf-8"),
 }
 """Each page path → its file in ``respira/app/label_page`` and its content type."""
-_MEDIA = re.compile(r"^/(audio|spectrogram)/(\d+)\.(wav|png)$")
+MEDIA = {"audio": ("wav", "audio/wav"), "spectrogram": ("png", "image/png")}
+"""``/audio/N.wav`` and ``/spectrogram/N.png``: each the prepared recording's field and content type."""
 logger = logging.getLogger(__name__)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: LabelServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug(format, *args)
-
-    def _send(self, body: bytes, content_type: str, status: HTTPStatus = HTTPStatus.OK) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _refuse(self, status: HTTPStatus, text: str) -> None:
-        self._send(text.encode(), "text/plain; charset=utf-8", status)
-
-    def do_GET(self) -> None:
-        session = self.server.session
-        path = self.path.split("?", 1)[0]
-        try:
-            if path in PAGE_FILES:
-                name, kind = PAGE_FILES[path]
-                self._send(resources.files(__package__).joinpath("label_page", name).read_bytes(), kind)
-            elif path == "/api/state":
-                self._send(json.dumps(session.state()).encode(), "application/json")
-            elif (match := _MEDIA.match(path)) and (match[1] == "audio") == (match[3] == "wav"):
-                at = int(match[2])
-                if at >= len(session.table.rows):
-                    self._refuse(HTTPStatus.NOT_FOUND, f"no recording {at}")
-                elif match[1] == "audio":
-                    self._send(session.prepared(at).result().wav, "audio/wav")
-                else:
-                    self._send(session.prepared(at).result().png, "image/png")
-            else:
-                self._refuse(HTTPStatus.NOT_FOUND, f"nothing at {path}")
-        except Exception as error:  # one line in the page, the details in the server's log
-            logger.exception("GET %s failed", path)
-            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, one_line(error))
-
-    def do_POST(self) -> None:
-        session = self.server.session
-        path = self.path.split("?", 1)[0]
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            if path == "/api/answer":
-                session.answer(body.get("index"), str(body.get("answer")))
-            elif path == "/api/events":
-                session.set_events(body.get("index"), list(body.get("events", [])))
-            else:
-                self._refuse(HTTPStatus.NOT_FOUND, f"nothing at {path}")
-                return
-        except (ValueError, TypeError, KeyError) as error:
-            self._refuse(HTTPStatus.BAD_REQUEST, one_line(error))
-            return
-        except OSError as error:  # labels.csv or events.csv could not be written
-            logger.exception("POST %s failed", path)
-            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR, f"not saved: {one_line(error)}")
-            return
-        self._send(json.dumps(session.state()).encode(), "application/json")
-
-
 class LabelServer(PageServer):
-    """The page for ``session`` on ``host:port``; :meth:`close` closes the session too."""
+    """The page for ``session`` (this server's, at each request) on ``options``' address; :meth:`close`
+    closes the session too."""
 
-    def __init__(self, session: LabelSession, host: str = "127.0.0.1", port: int = 7861) -> None:
-        super().__init__(host, port, _Handler, release=session.close)
+    def __init__(
+        self,
+        session: LabelSession,
+        options: ServeOptions | None = None,
+        bound: socket.socket | None = None,
+        *,
+        port: int | None = None,
+        exposed: bool | None = None,
+    ) -> None:
+        options = options or LabelOptions(**({} if port is None else {"port": port}))
+        bound = listen(options.host, options.port) if bound is None else bound
         self.session = session
+        super().__init__(self._app, options, bound, exposed=exposed)
+
+    def close(self) -> None:
+        super().close()
+        self.session.close()
+
+    def _app(self, options: ServeOptions, token: str | None) -> ASGIApp:
+        routes = [
+            *(Route(path, self._page) for path in PAGE_FILES),
+            Route("/api/state", self._state),
+            Route("/{kind:str}/{at:int}.{extension:str}", self._media),
+            Route("/api/answer", self._answer, methods=["POST"]),
+            Route("/api/events", self._events, methods=["POST"]),
+        ]
+        return page_app(routes, options, token=token)
+
+    async def _page(self, request: Request) -> Response:
+        name, kind = PAGE_FILES[request.url.path]
+        return Response(
+            resources.files(__package__).joinpath("label_page", name).read_bytes(), media_type=kind
+        )
+
+    async def _state(self, request: Request) -> Response:
+        return await self._served(request, self.session.state)
+
+    async def _media(self, request: Request) -> Response:
+        kind, at = request.path_params["kind"], request.path_params["at"]
+        if MEDIA.get(kind, ("",))[0] != request.path_params["extension"]:
+            raise refuse(404, f"nothing at {request.url.path}")
+        if at >= len(self.session.table.rows):
+            raise refuse(404, f"no recording {at}")
+        field_name, media_type = MEDIA[kind]
+        prepared = await self._served(request, lambda: self.session.prepared(at).result())
+        return Response(getattr(prepared, field_name), media_type=media_type)
+
+    async def _answer(self, request: Request) -> Response:
+        body = await json_body(request)
+        at = _index(body)
+        await self._served(request, lambda: self.session.answer(at, str(body.get("answer"))))
+        return await self._state(request)
+
+    async def _events(self, request: Request) -> Response:
+        body = await json_body(request)
+        at = _index(body)
+        if not isinstance(events := body.get("events", []), list):
+            raise refuse(400, f"events must be a list, not {type(events).__name__}")
+        await self._served(request, lambda: self.session.set_events(at, events))
+        return await self._state(request)
+
+    @staticmethod
+    async def _served(request: Request, work: Callable[[], Any]) -> Any:
+        """``work()`` in a worker thread, a dict of it as JSON; its failure one line: 400 when a POST's
+        body is at fault, else 500 with the details in the server's log."""
+        try:
+            done = await run_in_threadpool(work)
+        except (ValueError, TypeError, KeyError) as error:
+            if request.method != "POST":
+                logger.exception("%s %s failed", request.method, request.url.path)
+                raise refuse(500, one_line(error)) from None
+            raise refuse(400, one_line(error)) from None
+        except OSError as error:  # labels.csv or events.csv not written, or a recording not read
+            logger.exception("%s %s failed", request.method, request.url.path)
+            saying = "not saved: " if request.method == "POST" else ""
+            raise refuse(500, saying + one_line(error)) from None
+        except Exception as error:
+            logger.exception("%s %s failed", request.method, request.url.path)
+            raise refuse(500, one_line(error)) from None
+        return JSONResponse(done) if isinstance(done, dict) else done
 
 
-@dataclass(kw_only=True)
-class LabelOptions:
-    """``respira label``'s options (``MODEL`` and ``ARCHIVE`` are positional)."""
-
-    labels: str | None = field(
-        default=None,
-        metadata={
-            "help": "the labels file to fill (default: ARCHIVE/labels.csv); its file cells are relative "
-            "to its folder"
-        },
-    )
-    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (default 127.0.0.1)"})
-    port: int = field(default=7861, metadata={"help": "port to listen on (default 7861; 0: a free one)"})
-    onnx: bool = field(
-        default=False,
-        metadata={"help": "run the model's model.onnx with onnxruntime instead of torch", **SWITCH},
-    )
-    device: str | None = option("device")
+def _index(body: dict[str, Any]) -> int:
+    """The body's ``index``: a recording's number (a JSON integer, not ``true``)."""
+    at = body.get("index")
+    if not isinstance(at, int) or isinstance(at, bool):
+        raise refuse(400, f"index must be a recording's number, not {json.dumps(at)[:40]}")
+    return at
 
 
 def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
@@ -154,13 +164,17 @@ def label_server(
     from ..inference.detector import Detector
     from .labelling import LabelSession
 
-    check_address(options.host, options.port)
-    labels = labels_file(archive, options.labels)
-    LabelsTable.read(labels)
-    detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)
-    session = LabelSession(labels, detector, model=shown_model(model), minimum_units=minimum_units)
+    bound = listen(options.host, options.port)  # before the model is read: a taken port is said at once
     try:
-        return LabelServer(session, options.host, options.port)
+        labels = labels_file(archive, options.labels)
+        LabelsTable.read(labels)
+        detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)
+        session = LabelSession(labels, detector, model=shown_model(model), minimum_units=minimum_units)
+    except BaseException:
+        bound.close()
+        raise
+    try:
+        return LabelServer(session, options, bound)
     except BaseException:
         session.close()
         raise

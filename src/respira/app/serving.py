@@ -1,110 +1,305 @@
-"""The pages' web server, with the COOP and COEP headers under which onnxruntime-web runs on threads."""
+"""The one web server of every page respira serves (``respira app``, ``respira label``, a page's preview):
+a Starlette app under uvicorn, with the defences a page on this machine needs against the other pages a
+browser has open and against the network.
+
+- ``Host`` must be a loopback name, the bound address or one the user named (``--allowed_host``):
+  Starlette's ``TrustedHostMiddleware``; a rebound DNS name is refused.
+- A cross-site browser request (``Sec-Fetch-Site`` other than ``same-origin``/``none``, or an ``Origin``
+  that is not the page's own) is refused with 403, but for a top-level navigation to a page.
+- Bound to a non-loopback address, every request needs the server's token (``?token=`` in the URL printed
+  once, then an HttpOnly ``SameSite=Strict`` cookie), as Jupyter Server does.
+- Every answer forbids framing (``X-Frame-Options``, CSP ``frame-ancestors``), sniffing and referrers.
+- :func:`json_body`: ``application/json`` only, at most :data:`BODY_LIMIT` bytes, a JSON object.
+"""
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import dataclasses
+import ipaddress
+import json
 import logging
+import secrets
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .options import ServeOptions
 
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
 }
 """What the static page needs to be cross-origin isolated (onnxruntime-web's threads)."""
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+"""On every answer: no page of another site frames it, reads its type otherwise, or learns its URL."""
+NO_STORE = {"Cache-Control": "no-store"}
+"""On patient data: the browser keeps no copy."""
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+BODY_LIMIT = 64 * 1024
+"""The largest request body read, in bytes."""
 logger = logging.getLogger(__name__)
 
 
-class PageServer(ThreadingHTTPServer):
-    """A page on ``host:port``: :meth:`serve` blocks, :meth:`start` serves in a thread, :meth:`close` ends."""
-
-    daemon_threads = True
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        handler: Callable[..., BaseHTTPRequestHandler],
-        release: Callable[[], Any] | None = None,
-    ) -> None:
-        super().__init__((host, port), handler)
-        self._release = release
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def serve(self) -> None:
-        self.serve_forever(poll_interval=0.2)
-
-    def start(self) -> PageServer:
-        self._thread = threading.Thread(target=self.serve, name="respira-page-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-        self.server_close()
-        if self._release is not None:
-            self._release()
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine alone (``localhost`` or a loopback address)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
-def check_address(host: str, port: int) -> None:
-    """Raise a one-line ``ValueError`` unless the server can listen on ``host:port``."""
+def allowed_hosts(options: ServeOptions) -> list[str]:
+    """The ``Host`` names a page answers to: the loopback names, ``--host`` and ``--allowed_host``'s."""
+    named = [options.host, *(options.allowed_host or "").split(",")]
+    hosts = [f"[{host}]" if ":" in host else host for host in (name.strip() for name in named) if host]
+    return list(dict.fromkeys(name.lower() for name in (*LOOPBACK_NAMES, *hosts)))
+
+
+def refuse(status: int, text: str) -> HTTPException:
+    """The exception that answers ``status`` and ``text`` (one line)."""
+    return HTTPException(status, " ".join(text.split()))
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's body: a JSON object sent as ``application/json``, of at most :data:`BODY_LIMIT` bytes."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise refuse(415, f"send JSON (Content-Type: application/json), not {kind or 'no type'}")
+    if int(request.headers.get("content-length") or 0) > BODY_LIMIT:  # uvicorn checked it is a number
+        raise refuse(413, f"the body is over {BODY_LIMIT // 1024} KiB")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > BODY_LIMIT:
+            raise refuse(413, f"the body is over {BODY_LIMIT // 1024} KiB")
+    try:
+        value = json.loads(body)
+    except ValueError as error:
+        raise refuse(400, f"the body is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise refuse(400, f"the body must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+class _Guard:
+    """Refuses cross-site browser requests and, with a ``token``, every request without it; adds
+    :data:`SECURITY_HEADERS` and ``headers`` to every answer, the refusals included."""
+
+    def __init__(self, app: ASGIApp, headers: Mapping[str, str], token: str | None, cookie: str) -> None:
+        self.app, self.headers, self.token, self.cookie = app, {**SECURITY_HEADERS, **headers}, token, cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        set_cookie = False
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers[name] = value
+                if set_cookie:
+                    headers.append(
+                        "Set-Cookie", f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                    )
+            await send(message)
+
+        request = Request(scope)
+        refusal = self._refusal(request)
+        if refusal is None and self.token is not None:
+            given = request.query_params.get("token", "")
+            set_cookie = secrets.compare_digest(given.encode(), self.token.encode())
+            cookie = request.cookies.get(self.cookie, "")
+            if not (set_cookie or secrets.compare_digest(cookie.encode(), self.token.encode())):
+                refusal = "this server needs its token: open the URL respira printed (…/?token=…)"
+        if refusal is not None:
+            logger.warning("refused %s %s: %s", request.method, request.url.path, refusal)
+            await PlainTextResponse(refusal, status_code=403)(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    def _refusal(request: Request) -> str | None:
+        """Why a browser's request from another site is refused; ``None`` when it is not one."""
+        headers: Headers = request.headers
+        site = headers.get("sec-fetch-site")
+        navigation = (
+            headers.get("sec-fetch-mode") == "navigate" and headers.get("sec-fetch-dest") == "document"
+        )
+        if request.method == "GET" and navigation:
+            return None  # a link to the page from elsewhere opens it; its own requests are then same-origin
+        if site is not None and site not in ("same-origin", "none"):
+            return f"refused a {site} request: only this server's own page may ask it"
+        origin = headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{headers.get('host')}":
+            return f"refused a request from {origin}: only this server's own page may ask it"
+        return None
+
+
+def page_app(
+    routes: list[BaseRoute],
+    options: ServeOptions,
+    *,
+    token: str | None,
+    headers: Mapping[str, str] = NO_STORE,
+) -> Starlette:
+    """``routes`` behind the defences (module docstring); ``headers`` added to every answer."""
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(_Guard, headers=headers, token=token, cookie=f"respira-token-{options.port}"),
+            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(options), www_redirect=False),
+        ],
+    )
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``; a one-line ``ValueError`` when it cannot be."""
     if not 0 <= port < 65536:
         raise ValueError(f"--port must be between 0 (a free one) and 65535, got {port}")
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError):
         raise ValueError(f"--host {host!r} is not an address of this machine to listen on") from None
-    with socket.socket(family, kind, protocol) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            raise ValueError(
-                f"cannot listen on {host}:{port} ({error.strerror or error}): choose another --port or --host"
-            ) from None
+    bound = socket.socket(family, kind, protocol)
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        bound.bind(address)
+    except OSError as error:
+        bound.close()
+        raise ValueError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}): choose another --port or --host"
+        ) from None
+    return bound
 
 
-class _StaticHandler(SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {
-        **SimpleHTTPRequestHandler.extensions_map,
-        ".js": "text/javascript",
-        ".mjs": "text/javascript",
-        ".wasm": "application/wasm",
-        ".json": "application/json",
-    }
+class PageServer:
+    """A page on ``options.host:port`` (``bound``, from :func:`listen`): :meth:`serve` blocks,
+    :meth:`start` serves in a thread, :meth:`close` ends and calls ``release``.
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug(format, *args)
+    ``app`` is made of the options and the token: a new one when ``exposed`` (default: unless ``--host``
+    is a loopback address), else ``None``.
+    """
 
-    def end_headers(self) -> None:
-        for name, value in ISOLATION_HEADERS.items():
-            self.send_header(name, value)
-        super().end_headers()
+    folder: Path | None = None
+    """The folder of the files it serves, if it serves a folder."""
+
+    def __init__(
+        self,
+        app: Callable[[ServeOptions, str | None], ASGIApp],
+        options: ServeOptions,
+        bound: socket.socket,
+        release: Callable[[], Any] | None = None,
+        *,
+        exposed: bool | None = None,
+    ) -> None:
+        import uvicorn
+
+        self.options = options
+        exposed = not is_loopback(options.host) if exposed is None else exposed
+        self.token = secrets.token_urlsafe(32) if exposed else None
+        self._socket, self._release = bound, release
+        self.port: int = bound.getsockname()[1]
+        config = uvicorn.Config(
+            app(dataclasses.replace(options, port=self.port), self.token),
+            http="h11",
+            ws="none",
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # no X-Forwarded-* header names the client: nothing sits in front
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the page is served to the network (a non-loopback ``--host``)."""
+        return self.token is not None
+
+    @property
+    def url(self) -> str:
+        """The page's address, with the token (printed once) when the page is served to the network."""
+        host = self.options.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    def serve(self) -> None:
+        self._server.run(sockets=[self._socket])
+
+    def start(self) -> PageServer:
+        self._thread = threading.Thread(target=self.serve, name="respira-page-server", daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the page's server on {self.url} stopped before it served")
+            time.sleep(0.005)
+        return self
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+        self._socket.close()
+        if self._release is not None:
+            self._release()
 
 
-def app_server(model: str, *, host: str = "127.0.0.1", port: int = 7860) -> PageServer:
-    """``respira app``: the static page of ``model``, written to a temporary folder and served on
-    ``host:port``."""
+def folder_server(
+    folder: str | Path,
+    options: ServeOptions,
+    bound: socket.socket | None = None,
+    release: Callable[[], Any] | None = None,
+) -> PageServer:
+    """``folder``'s files (``index.html`` at ``/``) served cross-origin isolated (onnxruntime-web's
+    threads), as ``respira app`` does; for previews of the static page too."""
+    routes: list[BaseRoute] = [Mount("/", StaticFiles(directory=folder, html=True))]
+    bound = listen(options.host, options.port) if bound is None else bound
+    server = PageServer(
+        lambda options, token: page_app(routes, options, token=token, headers=ISOLATION_HEADERS),
+        options,
+        bound,
+        release,
+    )
+    server.folder = Path(folder)
+    return server
+
+
+def app_server(model: str, options: ServeOptions) -> PageServer:
+    """``respira app``: the static page of ``model``, written to a temporary folder and served."""
     from .web_page import write_web_page
 
-    check_address(host, port)
-    staging = tempfile.TemporaryDirectory(prefix="respira-app-")
-    try:
+    bound = listen(options.host, options.port)  # before the model is read: a taken port is said at once
+    with contextlib.ExitStack() as undo:
+        undo.callback(bound.close)
+        staging = tempfile.TemporaryDirectory(prefix="respira-app-")
+        undo.callback(staging.cleanup)
         page = write_web_page(model, Path(staging.name) / "page")
-        handler = functools.partial(_StaticHandler, directory=str(page))
-        return PageServer(host, port, handler, release=staging.cleanup)
-    except BaseException:
-        staging.cleanup()
-        raise
+        server = folder_server(page, options, bound, release=staging.cleanup)
+        undo.pop_all()
+    return server

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 
-from ..options import add_model_argument
+from ..app.options import ServeOptions
+from ..options import add_model_argument, options_of
 
 EPILOG = """\
 The page is `respira export MODEL OUT --web`'s, written to a temporary folder (removed when the server
 stops) and served with the headers under which onnxruntime-web runs the model on threads. The browser
 decodes the recording (a file or the microphone) and runs model.onnx itself: nothing is uploaded, not
 even to this server. It shows the verdict, one table row per window, the events and the picture
-`respira predict --plot --events` draws. onnxruntime-web comes from `make web-deps`.
+`respira predict --plot --events` draws. onnxruntime-web comes from `make web-deps`. Only this
+machine's pages at the printed address may use it (SECURITY.md); `--host` other than a loopback address
+serves the page to the network, behind a token printed once in the URL.
 """
 
 
@@ -22,15 +24,9 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         help=line,
         description="Serve MODEL's static page (it runs model.onnx in the browser) on this machine.",
         epilog=EPILOG,
-        dataclass_types=[AppOptions],
+        dataclass_types=[ServeOptions],
     )
     add_model_argument(parser, help="model folder, exported ONNX folder, a shipped detector's name or Hub id")
-
-
-@dataclass(kw_only=True)
-class AppOptions:
-    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (default 127.0.0.1)"})
-    port: int = field(default=7860, metadata={"help": "port to listen on (default 7860; 0: a free one)"})
 
 
 def run(args: argparse.Namespace) -> None:
@@ -40,9 +36,15 @@ def run(args: argparse.Namespace) -> None:
 
     # SIGTERM stops the server as Ctrl-C does, so the page's temporary folder is removed either way
     with terminate_as_interrupt():
-        server = app_server(args.model, host=args.host, port=args.port)
+        server = app_server(args.model, options_of(args, ServeOptions))
         try:
             print(f"serving the page of {shown_model(args.model)} on {server.url} (Ctrl+C stops)", flush=True)
+            if server.exposed:
+                print(
+                    f"the model's page is served to the network on {args.host}: keep the URL's token "
+                    "private (it answers only the names --host and --allowed_host give)",
+                    flush=True,
+                )
             server.serve()
         finally:
             server.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..app.label_server import LabelOptions
+from ..app.options import LabelOptions
 from ..options import add_model_argument, options_of
 
 EPILOG = """\
@@ -15,7 +15,9 @@ W wheeze, B both, N normal, P poor quality, S skip; dragging over the spectrogra
 crackle / wheeze; Delete removes the last). Each answer is written to the labels file at once, and the
 events to events.csv beside it, atomically: stopping loses nothing, and the file's other rows and columns
 stay as they were. The page says when fit-site's minimum of units is reached, and once the batch is
-answered, the command to run next (suggest's next batch, or fit-site).
+answered, the command to run next (suggest's next batch, or fit-site). Only this machine's pages at
+the printed address may use it (SECURITY.md); `--host` other than a loopback address serves the patients'
+recordings to the network, behind a token printed once in the URL.
 """
 
 
@@ -47,6 +49,13 @@ def run(args: argparse.Namespace) -> None:
         f"recordings answered) on {server.url} (Ctrl+C stops)",
         flush=True,
     )
+    if server.exposed:
+        print(
+            f"patients' recordings are served to the network on {args.host}: anyone with the URL's token can "
+            "hear them and change the labels; keep it private (it answers only the names --host and "
+            "--allowed_host give)",
+            flush=True,
+        )
     with terminate_as_interrupt():
         try:
             server.serve()
