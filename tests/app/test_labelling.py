@@ -438,3 +438,43 @@ def test_blank_patient_cells_are_refused_not_counted_as_patients(
         f"respira label: error: {labels}:5: file 'r3.wav' has no patient: give every row one, or drop the "
         "patient column"
     )
+
+
+def test_the_page_is_told_of_another_tabs_answer_and_a_hand_edit_is_a_conflict(
+    served: tuple[str, Path],
+) -> None:
+    """The route passes what the page saw and gives back the session's line; a hand edit of the answered row
+    is 409 with its one line, the file as edited."""
+    url, labels = served
+    shown = call(f"{url}api/state")["recording"]
+    first = call(f"{url}api/answer", {"index": shown["index"], "answer": "crackle", "seen": shown["answer"]})
+    assert first["notice"] is None
+    second = call(f"{url}api/answer", {"index": shown["index"], "answer": "normal", "seen": shown["answer"]})
+    assert second["notice"] == "r0.wav was answered 'crackle' in another tab; now 'normal'"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call(f"{url}api/answer", {"index": 1, "answer": "normal", "seen": 3})
+    assert refused.value.code == 400
+    edited = labels.read_text().replace('"far, from the others"', "re-recorded")
+    labels.write_text(edited)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call(f"{url}api/answer", {"index": 1, "answer": "crackle", "seen": None})
+    assert refused.value.code == 409
+    assert refused.value.read().decode() == "labels.csv line 3 was edited by hand since the page read it: reload"
+    assert labels.read_text() == edited
+
+
+def test_a_second_label_command_is_refused_before_its_model_is_read_naming_where_the_first_serves(
+    tmp_path: Path, run_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import respira
+
+    labels = write_site(tmp_path / "site")
+    server = respira.label(labels.parent, run_dir, port=0)
+    try:
+        monkeypatch.setattr(Detector, "from_pretrained", lambda *a, **k: pytest.fail("model read"))
+        assert main(["label", str(run_dir), str(labels.parent), "--port", "0"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith(f"respira label: error: {labels} is being written by another process (pid ")
+        assert f"serving {server.url}" in error and "\n" not in error
+    finally:
+        server.close()

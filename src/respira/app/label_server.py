@@ -93,8 +93,11 @@ class LabelServer(PageServer):
     async def _answer(self, request: Request) -> Response:
         body = await json_body(request)
         at = _index(body)
-        await self._served(request, lambda: self.session.answer(at, str(body.get("answer"))))
-        return await self._state(request)
+        seen = body.get("seen")
+        if seen is not None and not isinstance(seen, str):
+            raise refuse(400, f"seen must be the answer the page showed or null, not {json.dumps(seen)[:40]}")
+        notice = await self._served(request, lambda: self.session.answer(at, str(body.get("answer")), seen))
+        return await self._served(request, lambda: {**self.session.state(), "notice": notice})
 
     async def _events(self, request: Request) -> Response:
         body = await json_body(request)
@@ -108,8 +111,12 @@ class LabelServer(PageServer):
     async def _served(request: Request, work: Callable[[], Any]) -> Any:
         """``work()`` in a worker thread, a dict of it as JSON; its failure one line: 400 when a POST's
         body is at fault, else 500 with the details in the server's log."""
+        from .labelling import LabelsEditedError
+
         try:
             done = await run_in_threadpool(work)
+        except LabelsEditedError as error:  # the file changed under the page: it reloads
+            raise refuse(409, one_line(error)) from None
         except (ValueError, TypeError, KeyError) as error:
             if request.method != "POST":
                 logger.exception("%s %s failed", request.method, request.url.path)
@@ -160,7 +167,7 @@ def label_server(
     model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
 ) -> LabelServer:
     """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving."""
-    from ..data.labels_csv import LabelsTable
+    from ..data.labels_csv import LabelsTable, hold_labels
     from ..inference.detector import Detector
     from .labelling import LabelSession
 
@@ -168,13 +175,16 @@ def label_server(
     try:
         labels = labels_file(archive, options.labels)
         LabelsTable.read(labels)
+        hold_labels(labels).release()  # another page writes it: said before the model is read
         detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)
         session = LabelSession(labels, detector, model=shown_model(model), minimum_units=minimum_units)
     except BaseException:
         bound.close()
         raise
     try:
-        return LabelServer(session, options, bound)
+        server = LabelServer(session, options, bound)
+        session.serving(server.url.split("?", 1)[0])  # never the token: the lock file is readable
+        return server
     except BaseException:
         session.close()
         raise
