@@ -459,7 +459,8 @@ def test_the_page_is_told_of_another_tabs_answer_and_a_hand_edit_is_a_conflict(
     with pytest.raises(urllib.error.HTTPError) as refused:
         call(f"{url}api/answer", {"index": 1, "answer": "crackle", "seen": None})
     assert refused.value.code == 409
-    assert refused.value.read().decode() == "labels.csv line 3 was edited by hand since the page read it: reload"
+    edited_line = "labels.csv line 3 was edited by hand since the page read it: reload"
+    assert refused.value.read().decode() == edited_line
     assert labels.read_text() == edited
 
 
