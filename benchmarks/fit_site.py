@@ -80,7 +80,7 @@ def kauh_recordings(root: Path) -> list[Any]:
 
 def sprsound_recordings(root: Path) -> list[Any]:
     """SPRSound's recordings with their record labels, Poor Quality left out, the child as unit."""
-    from respira.data.sprsound_files import locate_sprsound, sprsound_recordings
+    from respira.data.sprsound import locate_sprsound, sprsound_recordings
     from respira.sites import LabelledRecording
 
     recordings = []

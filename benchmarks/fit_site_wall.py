@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _machine import cpu_name, load_average
-from respira.data.kauh_names import KAUHName
+from respira.data.kauh import KAUHName
 from respira.utils.threads import available_cpus, cgroup_cpu_limit
 from thread_contention import start_competitor
 

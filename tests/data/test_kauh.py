@@ -1,7 +1,7 @@
 """The KAUH builder: the real recordings in ../shared/kauh, and synthetic edge cases in tmp_path.
 
 Expected counts and labels of the real sample are derived here from the file names by a parser of
-this test's own (a few lines of string handling), independently of :mod:`respira.data.kauh_names`.
+this test's own (a few lines of string handling), independently of :mod:`respira.data.kauh`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import soxr
 
 from respira.data import load_kauh
 from respira.data.errors import CorpusCountError, CorpusFormatError
-from respira.data.kauh import KAUH, KAUHWarning, read_kauh_index
-from respira.data.kauh_names import KAUHName, normalise_diagnosis, parse_sound
+from respira.data.kauh import KAUH, KAUHName, KAUHWarning, normalise_diagnosis, parse_sound, read_kauh_index
 
 RATE = 16000
 

@@ -1,7 +1,7 @@
 """The SPRSound builder: hand-made tiny corpora in tmp_path, and the real sample in ../shared/sprsound.
 
 Expected counts of the real sample are derived here from the files by a few lines of this test's own
-(``os`` and ``json``), independently of :mod:`respira.data.sprsound_files`.
+(``os`` and ``json``), independently of :mod:`respira.data.sprsound`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from respira.cli import main
 from respira.data import load_sprsound, read_sprsound_events, read_sprsound_index
 from respira.data.errors import CorpusCountError, CorpusError, CorpusFormatError
 from respira.data.folds import patient_kfold
-from respira.data.sprsound import EVENT_COLUMNS, INDEX_COLUMNS, SPRSound, SPRSoundConfig
-from respira.data.sprsound_files import (
+from respira.data.sprsound import (
+    EVENT_COLUMNS,
+    INDEX_COLUMNS,
+    SPRSound,
     SPRSoundAnnotation,
+    SPRSoundConfig,
     SPRSoundEvent,
     SPRSoundName,
     read_annotation,

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from respira.data.sprsound_files import EVENT_TYPES, RECORD_LABELS
+from respira.data.sprsound import EVENT_TYPES, RECORD_LABELS
 from respira.labels import classes_to_flags
 from respira.metrics import UndefinedMetricWarning
 from respira.metrics.sprsound import (

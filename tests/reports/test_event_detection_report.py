@@ -15,8 +15,7 @@ import pytest
 from respira.cli import main
 from respira.core.events import Event
 from respira.data.icbhi import icbhi_reference_events
-from respira.data.sprsound import sprsound_reference_events
-from respira.data.sprsound_files import EVENT_CLASSES, EVENT_TYPES
+from respira.data.sprsound import EVENT_CLASSES, EVENT_TYPES, sprsound_reference_events
 from respira.evaluation.event_detection_report import evaluate_events, event_scores_table, merge_references
 from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from ..data.sprsound_files import EVENT_TYPES, RECORD_LABELS
+from ..data.sprsound import EVENT_TYPES, RECORD_LABELS
 from ..labels import flags_to_classes
 from .baselines import BASELINE_PREFIX
 from .icbhi import _as_index_array, _ratio, _warn_undefined
