@@ -44,8 +44,9 @@ def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
     check_folder_target(output_dir)
     if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
         raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder")
-    for name in PARTS[1:]:  # what respira did not write (the corpus writer keeps to its own entries)
-        check_output_folder(output_dir / name, overwrite=True)
+    for part in (output_dir / name for name in PARTS[1:]):  # the corpus writer keeps to its own entries
+        if overwrite or part.is_symlink() or not part.is_dir():  # a folder without --overwrite: below
+            check_output_folder(part, overwrite=True)
     taken = ", ".join(f"{name}/" for name in PARTS if is_occupied(output_dir / name))
     if taken and not overwrite:
         raise FileExistsError(
