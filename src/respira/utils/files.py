@@ -169,7 +169,7 @@ def check_output_folder(
     if not (output_dir / WRITTEN_FILE).is_file():
         raise FileExistsError(
             f"{output_dir} holds no record of what respira wrote in it ({WRITTEN_FILE}: not respira's "
-            "output, or an older respira's), so --overwrite leaves it alone: move it away or choose "
+            "output, or an older respira's), so respira does not replace it: move it away or choose "
             "another output folder"
         )
     more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
