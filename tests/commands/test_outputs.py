@@ -156,3 +156,23 @@ def test_screen_keeps_a_users_file_and_refuses_its_own_names_taken(
     plain.write_bytes(b"the user's file")
     assert main([*command[:-4], "--output_dir", str(plain)]) == 2
     assert str(plain) in _one_line(capsys) and plain.read_bytes() == b"the user's file"
+
+
+def test_predict_writes_its_file_through_a_link_keeping_its_mode_and_refuses_a_folder(
+    fixtures: dict[str, Path], archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = tmp_path / "kept" / "out.csv"
+    real.parent.mkdir()
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "out.csv"
+    link.symlink_to(real)
+    recording = str(archive / "r000.wav")
+    assert main(["predict", str(fixtures["model"]), recording, "--output", str(link)]) == 0
+    assert link.is_symlink() and real.read_text().startswith("file,")  # the link's target got the table
+    assert (real.stat().st_mode & 0o777) == 0o600 and [p.name for p in real.parent.iterdir()] == ["out.csv"]
+    capsys.readouterr()
+    folder = tmp_path / "results.csv"
+    folder.mkdir()
+    assert main(["predict", str(fixtures["model"]), recording, "--output", str(folder)]) == 2
+    assert str(folder) in _one_line(capsys) and list(folder.iterdir()) == []
