@@ -144,10 +144,12 @@ def shipped_layout(folder: Path) -> list[str]:
 
 def install(export: Path, target: Path) -> None:
     """Replace ``target`` with ``export`` (the old folder is removed only once the new one is in place)."""
+    from respira.utils.files import WRITTEN_FILE
+
     staging = target.with_name(f".{target.name}.new")
     old = target.with_name(f".{target.name}.old")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(export, staging)
+    shutil.copytree(export, staging, ignore=shutil.ignore_patterns(WRITTEN_FILE))  # respira's own record
     if target.exists():
         target.rename(old)
     staging.rename(target)

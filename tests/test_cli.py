@@ -12,6 +12,7 @@ import pytest
 
 from respira.cli import main
 from respira.commands import command_lines
+from respira.utils.files import WRITTEN_FILE, staged_folder
 
 
 def test_prepare_prints_a_summary_and_writes_a_loadable_folder(
@@ -37,6 +38,7 @@ def test_prepare_prints_a_summary_and_writes_a_loadable_folder(
         assert word in printed
     assert f"datasets.load_dataset('{output}')" in printed
     assert sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file()) == [
+        WRITTEN_FILE,
         "README.md",
         "cycles/test-00000-of-00001.parquet",
         "cycles/train-00000-of-00001.parquet",
@@ -124,8 +126,8 @@ def test_prepare_overwrite_replaces_the_whole_folder(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "dataset"
-    output.mkdir()
-    (output / "stale.parquet").write_text("from an earlier build")
+    with staged_folder(output, overwrite=False) as staging:  # an earlier build's
+        (staging / "stale.parquet").write_text("from an earlier build")
     flags = [
         "prepare",
         "--data_dir",
@@ -209,8 +211,8 @@ def test_demo_refuses_a_folder_holding_an_earlier_demo(
 
 def test_the_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every stage of `respira demo` (with one epoch instead of the recipe's twelve), over an earlier demo."""
-    (tmp_path / "demo" / "run").mkdir(parents=True)
-    (tmp_path / "demo" / "run" / "stale.txt").write_text("from an earlier demo")
+    with staged_folder(tmp_path / "demo" / "run", overwrite=False) as staging:  # an earlier demo's run
+        (staging / "stale.txt").write_text("from an earlier demo")
     (tmp_path / "demo" / "notes.txt").write_text("the user's own file")
     code = main(["demo", "--output_dir", str(tmp_path / "demo"), "--overwrite", "--num_train_epochs", "1"])
     said = capsys.readouterr()
@@ -220,7 +222,7 @@ def test_the_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "test ICBHI score" in said.out
     assert "demo finished" in said.out
     export = tmp_path / "demo" / "export"
-    assert sorted(p.name for p in export.iterdir()) == [
+    assert sorted(p.name for p in export.iterdir() if p.name != WRITTEN_FILE) == [
         "README.md",
         "checksums.sha256",
         "config.json",

@@ -41,6 +41,7 @@ from respira.run_record import (
     SplitSize,
     TrainingRecord,
 )
+from respira.utils.files import WRITTEN_FILE
 
 from ..training.conftest import TINY_RECIPE
 from .hub_server import HubServer, free_port
@@ -460,7 +461,7 @@ def test_export_writes_loadable_model_with_identical_predictions(
 ) -> None:
     output = export_model(run_dir, tmp_path / "export")
     assert output == tmp_path / "export"
-    assert sorted(p.name for p in output.iterdir()) == sorted([*EXPORTED_FILES, *RECORDS[:2]])
+    assert sorted(p.name for p in output.iterdir()) == sorted([*EXPORTED_FILES, *RECORDS[:2], WRITTEN_FILE])
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging folder left behind
     assert (output / "model.safetensors").read_bytes() == (run_dir / "model.safetensors").read_bytes()
     assert json.loads((output / "metrics.json").read_text()) == METRICS_3_SEEDS
@@ -500,8 +501,13 @@ def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="not empty"):
         export_model(run_dir, existing)
     assert (existing / "old.txt").read_text() == "keep me"
-    export_model(run_dir, existing, overwrite=True)
-    assert sorted(p.name for p in existing.iterdir()) == sorted([*EXPORTED_FILES, *RECORDS[:2]])
+    with pytest.raises(FileExistsError, match=r"existing holds no record of what respira wrote"):
+        export_model(run_dir, existing, overwrite=True)  # the user's file is not respira's to delete
+    assert [p.name for p in existing.iterdir()] == ["old.txt"]
+    (existing / "old.txt").unlink()
+    export_model(run_dir, existing)
+    export_model(run_dir, existing, overwrite=True)  # what respira wrote is replaced
+    assert sorted(p.name for p in existing.iterdir()) == sorted([*EXPORTED_FILES, *RECORDS[:2], WRITTEN_FILE])
 
     not_respira = tmp_path / "not_respira"
     not_respira.mkdir()

@@ -18,6 +18,7 @@ from respira.models.beats import (
 )
 from respira.models.beats.convert_beats import _official_name
 from respira.models.beats.encoder_beats import relative_position_bucket
+from respira.utils.files import WRITTEN_FILE
 
 from .encoder_tester import CASES
 
@@ -66,7 +67,7 @@ def _leftovers(parent: Path, name: str) -> list[str]:
 
 def test_converted_checkpoint_reproduces_official_outputs(converted: Path, shared_reference: Path) -> None:
     reference = torch.load(shared_reference / REFERENCE_IO, map_location="cpu", weights_only=True)
-    assert sorted(p.name for p in converted.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in converted.iterdir()) == [WRITTEN_FILE, "config.json", "model.safetensors"]
 
     encoder = AutoModel.from_pretrained(converted).eval()
     assert type(encoder) is BeatsModel
@@ -316,9 +317,14 @@ def test_converter_output_folder_rules(official: dict, shared_reference: Path, t
     with pytest.raises(FileExistsError):
         convert_beats_checkpoint(shared_reference / OFFICIAL, out)
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    with pytest.raises(FileExistsError, match="holds no record of what respira wrote"):
+        convert_beats_checkpoint(shared_reference / OFFICIAL, out, overwrite=True)  # not respira's to delete
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
 
-    convert_beats_checkpoint(shared_reference / OFFICIAL, out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    (out / "keep.txt").unlink()
+    convert_beats_checkpoint(shared_reference / OFFICIAL, out)
+    convert_beats_checkpoint(shared_reference / OFFICIAL, out, overwrite=True)  # respira's: replaced
+    assert sorted(p.name for p in out.iterdir()) == [WRITTEN_FILE, "config.json", "model.safetensors"]
     assert _leftovers(tmp_path, "out") == ["out"]  # no temporary or backup folder left behind
 
     empty = tmp_path / "empty"

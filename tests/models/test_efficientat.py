@@ -25,6 +25,7 @@ from respira.models.efficientat import (
 from respira.models.efficientat.convert_efficientat import original_to_hf_key
 from respira.models.embeddings import embed_waveforms
 from respira.models.features.efficientat_mel import EfficientATMel
+from respira.utils.files import WRITTEN_FILE, staged_folder
 
 CHECKPOINT = "efficientat_mn04_as_mAP_432.pt"
 REFERENCE_IO = "efficientat_mn04_io.pt"
@@ -457,8 +458,13 @@ def test_convert_respects_existing_output(original_checkpoint: Path, tmp_path: P
     with pytest.raises(FileExistsError, match="not empty"):
         convert_efficientat_checkpoint(original_checkpoint, out)
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
-    convert_efficientat_checkpoint(original_checkpoint, out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    with pytest.raises(FileExistsError, match="holds no record of what respira wrote"):
+        convert_efficientat_checkpoint(original_checkpoint, out, overwrite=True)  # not respira's to delete
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    convert_efficientat_checkpoint(original_checkpoint, out)
+    convert_efficientat_checkpoint(original_checkpoint, out, overwrite=True)  # respira's: replaced
+    assert sorted(p.name for p in out.iterdir()) == [WRITTEN_FILE, "config.json", "model.safetensors"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -481,8 +487,8 @@ def test_convert_failure_while_saving_leaves_nothing_half_written(
         convert_efficientat_checkpoint(original_checkpoint, tmp_path / "m")
     _assert_nothing_written(tmp_path)
     existing = tmp_path / "existing"
-    existing.mkdir()
-    (existing / "keep.txt").write_text("precious")
+    with staged_folder(existing, overwrite=False) as staging:  # an earlier conversion
+        (staging / "keep.txt").write_text("precious")
     with pytest.raises(RuntimeError, match="disk full"):
         convert_efficientat_checkpoint(original_checkpoint, existing, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]

@@ -151,7 +151,7 @@ def test_both_levels_and_the_tasks_are_scored_in_one_report(multi_label_dir: Pat
     other = tmp_path / "notes"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not a respira evaluation report"):
+    with pytest.raises(FileExistsError, match="holds no record of what respira wrote"):
         evaluate_event_corpus(model, _joined(events), _joined(recordings), output_dir=other, resamples=20)
     assert (other / "notes.txt").read_text() == "mine"
 

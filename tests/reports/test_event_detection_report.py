@@ -19,6 +19,7 @@ from respira.data.sprsound import EVENT_CLASSES, EVENT_TYPES, sprsound_reference
 from respira.evaluation.event_detection_report import evaluate_events, event_scores_table, merge_references
 from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
+from respira.utils.files import WRITTEN_FILE
 
 from ..conftest import SPRSOUND_PARTS
 from .conftest import save_tiny_model
@@ -190,7 +191,8 @@ def test_headlines_that_do_not_beat_a_baseline_are_flagged_and_the_table_prints_
 
 def test_the_folder_holds_the_metrics_and_both_event_lists(report):
     metrics, folder = report
-    assert sorted(path.name for path in folder.iterdir()) == ["events.csv", "metrics.json", "references.csv"]
+    names = ["events.csv", "metrics.json", "references.csv"]
+    assert sorted(path.name for path in folder.iterdir()) == [WRITTEN_FILE, *names]
     stored = json.loads((folder / "metrics.json").read_text())
     assert stored["groups"]["overall"]["model"]["event_based"]["crackle"]["true_positives"] == 1
     detected = list(csv.DictReader((folder / "events.csv").open()))

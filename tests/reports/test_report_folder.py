@@ -7,13 +7,19 @@ from pathlib import Path
 import pytest
 
 from respira.reports.report_folder import check_report_target, report_folder
+from respira.utils.files import WRITTEN_FILE
 
 
 def _report(folder: Path, **files: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text)
+    """``folder`` holding ``files`` as an earlier evaluation wrote them (staged, with respira's record)."""
+    with report_folder(folder) as staging:
+        for name, text in files.items():
+            (staging / name).write_text(text)
     return folder
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != WRITTEN_FILE)
 
 
 def test_a_new_report_replaces_the_earlier_one_whole(tmp_path: Path) -> None:
@@ -21,7 +27,7 @@ def test_a_new_report_replaces_the_earlier_one_whole(tmp_path: Path) -> None:
     with report_folder(output) as staging:
         assert staging != output and not (staging / "metrics.json").exists()
         (staging / "metrics.json").write_text("new")
-    assert sorted(p.name for p in output.iterdir()) == ["metrics.json"]  # no stale figure of the old run
+    assert _names(output) == ["metrics.json"]  # no stale figure of the old run
     assert (output / "metrics.json").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["evaluation_test"]
 
@@ -31,7 +37,7 @@ def test_a_failure_half_way_keeps_the_earlier_report_and_leaves_nothing(tmp_path
     with pytest.raises(KeyboardInterrupt), report_folder(output) as staging:
         (staging / "metrics.json").write_text("new")
         raise KeyboardInterrupt  # Ctrl-C while the figures are drawn
-    assert {p.name: p.read_text() for p in output.iterdir()} == {
+    assert {p.name: p.read_text() for p in output.iterdir() if p.name != WRITTEN_FILE} == {
         "metrics.json": "old",
         "confusion_matrix.png": "old",
     }
@@ -40,16 +46,20 @@ def test_a_failure_half_way_keeps_the_earlier_report_and_leaves_nothing(tmp_path
 
 def test_only_a_missing_or_empty_folder_or_an_earlier_report_is_a_target(tmp_path: Path) -> None:
     check_report_target(tmp_path / "missing")
-    check_report_target(_report(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    check_report_target(tmp_path / "empty")
     check_report_target(_report(tmp_path / "report", **{"metrics.json": "{}"}))
-    notes = _report(tmp_path / "notes", **{"notes.txt": "the user's own"})
-    with pytest.raises(FileExistsError, match=r"notes holds files that are not a respira evaluation report"):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("the user's own")
+    with pytest.raises(FileExistsError, match=r"notes holds no record of what respira wrote"):
         check_report_target(notes)
-    with pytest.raises(FileExistsError, match=r"notes holds files"), report_folder(notes):
+    with pytest.raises(FileExistsError, match=r"notes holds no record"), report_folder(notes):
         pytest.fail("the block must not run")
     assert (notes / "notes.txt").read_text() == "the user's own"
-    mixed = _report(tmp_path / "mixed", **{"metrics.json": "{}", "notes.txt": "mine"})  # a report, and more
-    with pytest.raises(FileExistsError, match=r"mixed holds files that are not a respira evaluation report"):
+    mixed = _report(tmp_path / "mixed", **{"metrics.json": "{}"})
+    (mixed / "notes.csv").write_text("mine")  # a report, and more
+    with pytest.raises(FileExistsError, match=r"mixed/notes\.csv was not written by respira"):
         check_report_target(mixed)
     with pytest.raises(FileExistsError, match=r"notes\.txt is a file"):
         check_report_target(notes / "notes.txt")

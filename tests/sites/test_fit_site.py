@@ -15,6 +15,8 @@ from respira.cli import main
 from respira.core.decision import thresholds_of
 from respira.hub.card_results import NESTED_CV_FILE
 from respira.pretrained.sites import SITE_FIT_FILE, format_gain, site_fit_verdict, sites_line
+from respira.reports.report_folder import report_folder
+from respira.utils.files import staged_folder
 from respira.utils.tables import format_percent, format_score
 
 from ..data.test_labelled import write_labelled
@@ -218,7 +220,7 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
             "--candidates as_is thresholds are possible",
         ),
         ("folds", "--outer_folds must be at least 2"),
-        ("foreign", "--overwrite replaces only a folder fit-site wrote; "),
+        ("foreign", "out/mine.txt was not written by respira: move it away or choose another output folder"),
         ("site_name", "--site_name must be 1 to 80 printable characters without '|', got 'a|b'"),
         ("selection", "invalid choice: 'lucky'"),
     ],
@@ -236,12 +238,13 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
 
     monkeypatch.setattr(respira.sites.sample, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
     output, data, extra = tmp_path / "out", site, []
-    if change in ("occupied", "foreign"):
-        output.mkdir()
-        (output / "mine.txt").write_text("keep")
-    if change == "foreign":  # even beside what fit-site writes: respira never deletes what it did not write
-        (output / SITE_FIT_FILE).write_text(json.dumps({"procedure": "fit-site"}))
+    if change == "foreign":  # even beside what fit-site wrote: respira never deletes what it did not write
+        with staged_folder(output, overwrite=False) as staging:
+            (staging / SITE_FIT_FILE).write_text(json.dumps({"procedure": "fit-site"}))
         extra = ["--overwrite"]
+    if change in ("occupied", "foreign"):
+        output.mkdir(exist_ok=True)
+        (output / "mine.txt").write_text("keep")
     if change == "site_name":
         extra = ["--site_name", "a|b"]
     if change == "few":
@@ -282,8 +285,8 @@ def test_a_folder_fit_site_wrote_is_replaced_by_overwrite_and_the_model_is_named
     ]
     assert main(["fit-site", str(model), "--output_dir", str(first), *fit, "--site_name", "ward 4"]) == 0
     report = first / "evaluation_kauh"  # what respira evaluate --record writes there is respira's too
-    report.mkdir()
-    (report / "metrics.json").write_text("{}")
+    with report_folder(report) as staging:
+        (staging / "metrics.json").write_text("{}")
     capsys.readouterr()
     # a fitted folder as MODEL: its sites line names it once, and its site is the one it was fitted on
     assert main(["fit-site", str(first), "--output_dir", str(tmp_path / "second"), *fit]) == 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 
 from respira.utils import files
 from respira.utils.files import (
+    WRITTEN_FILE,
     atomic_path,
     check_file_target,
     is_occupied,
@@ -21,7 +23,8 @@ from respira.utils.files import (
 
 
 def _names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """The entries of ``folder`` but respira's record of what it wrote there."""
+    return sorted(p.name for p in folder.iterdir() if p.name != WRITTEN_FILE)
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -130,53 +133,128 @@ def test_staged_folder_replaces_an_empty_folder(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["out"]
 
 
-@pytest.mark.parametrize("kind", ["folder", "file", "symlink"])
-def test_staged_folder_refuses_an_occupied_target_without_overwrite(tmp_path: Path, kind: str) -> None:
+def test_staged_folder_refuses_an_occupied_target_without_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    if kind == "folder":
-        out.mkdir()
-        (out / "keep.txt").write_text("precious")
-    elif kind == "file":
-        out.write_text("precious")
-    else:
-        (tmp_path / "target").mkdir()
-        out.symlink_to(tmp_path / "target")
-    before = _names(tmp_path)
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
     with (
         pytest.raises(FileExistsError, match="custom message"),
-        staged_folder(out, overwrite=False, exists_message="custom message") as staging,
+        staged_folder(out, overwrite=False, exists_message="custom message"),
     ):
-        _fill(staging)
-    assert _names(tmp_path) == before  # the staging folder is gone, the target untouched
-    if kind == "folder":
-        assert (out / "keep.txt").read_text() == "precious"
+        pytest.fail("nothing is done where the result could not go")
+    assert _names(tmp_path) == ["out"] and (out / "keep.txt").read_text() == "precious"
     with (
-        pytest.raises(FileExistsError, match="exists and is not empty; pass overwrite=True"),
-        staged_folder(out, overwrite=False) as staging,  # the default message
+        pytest.raises(FileExistsError, match="exists and is not empty; pass --overwrite"),
+        staged_folder(out, overwrite=False),  # the default message
     ):
-        _fill(staging)
-    assert _names(tmp_path) == before
+        pytest.fail("nothing is done where the result could not go")
 
 
-@pytest.mark.parametrize("kind", ["folder", "file", "symlink"])
-def test_staged_folder_overwrite_replaces_anything(tmp_path: Path, kind: str) -> None:
-    out = tmp_path / "out"
-    if kind == "folder":
-        out.mkdir()
-        (out / "keep.txt").write_text("old")
-    elif kind == "file":
-        out.write_text("old")
-    else:
-        (tmp_path / "target").mkdir()
-        (tmp_path / "target" / "keep.txt").write_text("old")
-        out.symlink_to(tmp_path / "target")
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def _written(out: Path) -> Path:
+    """``out`` as respira writes it: ``run.json`` and ``sub/weights.bin``."""
+    with staged_folder(out, overwrite=True) as staging:
+        (staging / "run.json").write_text("old")
+        (staging / "sub").mkdir()
+        (staging / "sub" / "weights.bin").write_bytes(b"old")
+    return out
+
+
+def test_a_staged_folder_records_what_respira_wrote_and_overwrite_replaces_it(tmp_path: Path) -> None:
+    out = _written(tmp_path / "out")
+    assert (out / WRITTEN_FILE).read_text().splitlines()[1:] == ["run.json", "sub/", "sub/weights.bin"]
     with staged_folder(out, overwrite=True) as staging:
         _fill(staging)
-    assert not out.is_symlink() and _names(out) == ["new.txt"]
-    expected = ["out", "target"] if kind == "symlink" else ["out"]
-    assert _names(tmp_path) == expected  # no staging or old folder left behind
-    if kind == "symlink":
-        assert _names(tmp_path / "target") == ["keep.txt"]  # the link is removed, not what it points to
+    assert _names(out) == ["new.txt"] and _names(tmp_path) == ["out"]  # no staging or old folder left
+
+
+@pytest.mark.parametrize("planted", ["notes.txt", "sub/rec.wav", "mine/", "link"])
+def test_overwrite_refuses_a_folder_holding_anything_respira_did_not_write(
+    tmp_path: Path, planted: str
+) -> None:
+    out = _written(tmp_path / "out")
+    if planted == "mine/":
+        (out / "mine").mkdir()
+    elif planted == "link":
+        (out / "link").symlink_to(out / "run.json")
+    else:
+        (out / planted).write_bytes(b"the user's")
+    before = _tree(out)
+    with pytest.raises(FileExistsError) as error, staged_folder(out, overwrite=True):
+        pytest.fail("nothing is done where the result could not go")
+    assert str(error.value) == (
+        f"{out / planted.rstrip('/')} was not written by respira: move it away or choose another output "
+        "folder"
+    )
+    assert _tree(out) == before and _names(tmp_path) == ["out"]
+
+
+def test_overwrite_checks_again_when_the_output_is_moved_into_place(tmp_path: Path) -> None:
+    out = _written(tmp_path / "out")
+    with (
+        pytest.raises(FileExistsError, match=r"notes\.txt was not written by respira"),
+        staged_folder(out, overwrite=True) as staging,
+    ):
+        _fill(staging)
+        (out / "notes.txt").write_text("written while respira worked")
+    assert (out / "notes.txt").read_text() == "written while respira worked"
+    assert _names(out) == ["notes.txt", "run.json", "sub"] and _names(tmp_path) == ["out"]
+
+
+def test_a_file_the_new_output_carries_over_unchanged_stays_the_users(tmp_path: Path) -> None:
+    out = _written(tmp_path / "out")
+    (out / "notes.txt").write_text("the user's")
+    staging = tmp_path / ".out.resumed"  # a finished run trained more: a copy of it (training.run.output)
+    shutil.copytree(out, staging)
+    (staging / "run.json").write_text("new")
+    files.swap_into_place(staging, out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "the user's" and (out / "run.json").read_text() == "new"
+    with (
+        pytest.raises(FileExistsError, match=r"notes\.txt was not written by respira"),
+        staged_folder(out, overwrite=True),  # still not respira's to delete
+    ):
+        pass
+
+
+def test_a_folder_an_earlier_respira_wrote_without_a_record_is_left_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    with pytest.raises(FileExistsError) as error, staged_folder(out, overwrite=True):
+        pytest.fail("nothing is done where the result could not go")
+    assert str(error.value).startswith(f"{out} holds no record of what respira wrote in it ({WRITTEN_FILE}")
+    assert _tree(out) == {"config.json": b"{}"}
+
+
+def test_a_respira_folder_inside_another_counts_by_its_own_record(tmp_path: Path) -> None:
+    out = _written(tmp_path / "out")
+    _written(out / "evaluation_test")  # e.g. evaluate --record into a model folder
+    with staged_folder(out, overwrite=True) as staging:
+        _fill(staging)
+    assert _names(out) == ["new.txt"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("kind", ["file", "symlink"])
+def test_a_file_or_a_link_where_the_folder_goes_is_refused(
+    tmp_path: Path, kind: str, overwrite: bool
+) -> None:
+    out = tmp_path / "out"
+    target = _written(tmp_path / "target")
+    if kind == "file":
+        out.write_text("precious")
+    else:
+        out.symlink_to(target)
+    with pytest.raises(FileExistsError) as error, staged_folder(out, overwrite=overwrite):
+        pytest.fail("nothing is done where the result could not go")
+    assert str(error.value).startswith(
+        f"{out} is a file, not a folder" if kind == "file" else f"{out} is a symbolic link"
+    )
+    assert out.is_symlink() if kind == "symlink" else out.read_text() == "precious"
+    assert _names(tmp_path) == ["out", "target"] and _tree(target)["run.json"] == b"old"
 
 
 def test_staged_folder_failure_leaves_nothing(tmp_path: Path) -> None:
@@ -186,21 +264,18 @@ def test_staged_folder_failure_leaves_nothing(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
     assert _names(tmp_path) == []
 
-    out.mkdir()
-    (out / "keep.txt").write_text("precious")
+    _written(out)
     with pytest.raises(KeyboardInterrupt), staged_folder(out, overwrite=True) as staging:
         _fill(staging)
         raise KeyboardInterrupt
     assert _names(tmp_path) == ["out"]
-    assert (out / "keep.txt").read_text() == "precious"
+    assert _tree(out)["run.json"] == b"old"
 
 
 def test_staged_folder_puts_the_old_folder_back_when_the_swap_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("precious")
+    out = _written(tmp_path / "out")
     real_rename = Path.rename
 
     def rename(self: Path, target: Path) -> Path:
@@ -213,7 +288,7 @@ def test_staged_folder_puts_the_old_folder_back_when_the_swap_fails(
         _fill(staging)
     monkeypatch.undo()
     assert _names(tmp_path) == ["out"]
-    assert (out / "keep.txt").read_text() == "precious"
+    assert _tree(out)["run.json"] == b"old"
 
 
 def test_writing_onto_a_folder_or_under_a_file_names_the_users_path(tmp_path: Path) -> None:
@@ -229,6 +304,19 @@ def test_writing_onto_a_folder_or_under_a_file_names_the_users_path(tmp_path: Pa
     assert str(error.value) == f"cannot write {target}: {tmp_path / 'notes'} is a file, not a folder"
     assert check_file_target(tmp_path / "new" / "out.csv") == tmp_path / "new" / "out.csv"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "results"]
+
+
+def test_atomic_path_writes_through_a_link_and_keeps_the_files_mode(tmp_path: Path) -> None:
+    real = tmp_path / "kept" / "labels.csv"
+    real.parent.mkdir()
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "labels.csv"
+    link.symlink_to(real)
+    write_text_atomic(link, "new")
+    assert link.is_symlink() and link.resolve() == real  # the link is not replaced by a file
+    assert real.read_text() == "new" and (real.stat().st_mode & 0o777) == 0o600
+    assert _names(real.parent) == ["labels.csv"] and _names(tmp_path) == ["kept", "labels.csv"]
 
 
 def test_an_error_about_the_temporary_file_names_the_target(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from ..core.decision import thresholds_of
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
 from ..data.labels_csv import ANSWERS, LabelsTable, TableRow, hold_labels
 from ..labels import MULTI_LABEL_NAMES
-from ..utils.files import write_text_through
+from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
 
 SPECTROGRAM_TOP = 4000.0
@@ -360,7 +360,7 @@ class LabelSession:
                 marked.append(MarkedEvent(row.file, onset, offset, event["type"]))
             events_now = [e for e in self.events if e.file != row.file] + marked
             mode = self.labels_file.stat().st_mode & 0o7777
-            write_text_through(self.events_file, format_events_csv(events_now), new_mode=mode)
+            write_text_atomic(self.events_file, format_events_csv(events_now), new_mode=mode)
             self.events = events_now
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..labels import MULTI_LABEL
-from ..utils.files import staged_folder
+from ..utils.files import check_output_folder, staged_folder
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig
@@ -204,6 +204,7 @@ def write_web_page(
 
     output_dir = Path(output_dir)
     check_not_shipped(output_dir, "write a page in it: give another output folder")
+    check_output_folder(output_dir, overwrite=overwrite, exists_message=_exists(output_dir))
     folder, config = check_web_page(model)
     name = name or Path(str(model)).name
     line = model_line(str(model))[1]  # what `respira predict` says of it on stderr
@@ -214,6 +215,10 @@ def write_web_page(
     with tempfile.TemporaryDirectory(prefix="respira-web-") as tmp:
         exported = export_model(folder, Path(tmp) / "model", onnx=True)
         return _write(exported, output_dir, config, name, overwrite, line=line)
+
+
+def _exists(output_dir: Path) -> str:
+    return f"{output_dir} exists and is not empty; pass --overwrite to replace it"
 
 
 def _write(
@@ -229,9 +234,7 @@ def _write(
     settings = _settings(config, frame_samples, name, line)
     ort_web = ort_web_folder()
     page = resources.files("respira.app") / "web"
-    with staged_folder(
-        output_dir, overwrite=overwrite, exists_message=f"{output_dir} exists: give --overwrite"
-    ) as staging:
+    with staged_folder(output_dir, overwrite=overwrite, exists_message=_exists(output_dir)) as staging:
         for file_name in PAGE_FILES:
             (staging / file_name).write_bytes((page / file_name).read_bytes())
         for file_name in ORT_WEB_FILES:

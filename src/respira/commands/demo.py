@@ -8,10 +8,11 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..labels import MULTI_LABEL_NAMES
 from ..options import option
-from ..utils.files import is_occupied, remove_path
+from ..utils.files import check_folder_target, check_output_folder, is_occupied, staged_folder
 from ..utils.tables import format_number, format_table
 
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
@@ -40,8 +41,12 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
     """Refuse an ``output_dir`` holding an earlier demo unless ``overwrite``."""
-    if output_dir.exists() and not output_dir.is_dir():
+    check_folder_target(output_dir)
+    if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
         raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder")
+    for part in (output_dir / name for name in PARTS[1:]):  # the corpus writer keeps to its own entries
+        if overwrite or part.is_symlink() or not part.is_dir():  # a folder without --overwrite: below
+            check_output_folder(part, overwrite=True)
     taken = ", ".join(f"{name}/" for name in PARTS if is_occupied(output_dir / name))
     if taken and not overwrite:
         raise FileExistsError(
@@ -57,8 +62,6 @@ def run(args: argparse.Namespace) -> None:
     from ..data.folds import is_fold_strategy
     from ..hub.export import export_model
     from ..hub.loading import load_model
-    from ..inference.engine import predict_files
-    from ..reports.recording_plot import plot_recording
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
     from ..training.recipe.model_factory import model_sampling_rate
@@ -107,14 +110,27 @@ def run(args: argparse.Namespace) -> None:
 
     stage(5, f"exporting a Hub-ready folder to {export_dir}")
     export_model(run_dir, export_dir, overwrite=True)
-    print(", ".join(sorted(path.name for path in export_dir.iterdir())))
+    print(", ".join(sorted(path.name for path in export_dir.iterdir() if not path.name.startswith("."))))
 
     recordings = plot_recordings(corpus)
     predictions = output_dir / "predictions"
-    if predictions.exists():  # an earlier demo's pictures (check_output_dir allowed replacing them)
-        remove_path(predictions)
     stage(6, f"predicting the annotated cycles of {len(recordings)} test recordings with the exported model")
     model, _ = load_model(export_dir)
+    with staged_folder(predictions, overwrite=True) as staging:  # an earlier demo's pictures: replaced
+        _predict(model, recordings, staging)
+    print(
+        f"\nplots (spectrogram, crackle and wheeze probabilities, predicted and annotated labels) in "
+        f"{predictions}: {', '.join(f'{path.stem}.png' for path in recordings)}"
+    )
+    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything is in {output_dir}")
+    print(f"\ntry the model in your browser:\n  respira app {export_dir}")
+
+
+def _predict(model: Any, recordings: list[Path], folder: Path) -> None:
+    """Print each recording's predicted cycles and draw it in ``folder``."""
+    from ..inference.engine import predict_files
+    from ..reports.recording_plot import plot_recording
+
     for recording in recordings:
         annotation = recording.with_suffix(".txt")
         rows, errors = predict_files(model, [recording], annotations=annotation)
@@ -125,15 +141,7 @@ def run(args: argparse.Namespace) -> None:
         formats |= {"label": "", "annotated_label": ""}
         table = [[format(row[key], spec) for key, spec in formats.items()] for row in rows]
         print(format_table(table, ["start", "end", *MULTI_LABEL_NAMES, "label", "annotated"], align=">>>><<"))
-        plot_recording(
-            model, recording, predictions / f"{recording.stem}.png", rows=rows, annotations=annotation
-        )
-    print(
-        f"\nplots (spectrogram, crackle and wheeze probabilities, predicted and annotated labels) in "
-        f"{predictions}: {', '.join(f'{path.stem}.png' for path in recordings)}"
-    )
-    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything is in {output_dir}")
-    print(f"\ntry the model in your browser:\n  respira app {export_dir}")
+        plot_recording(model, recording, folder / f"{recording.stem}.png", rows=rows, annotations=annotation)
 
 
 def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:

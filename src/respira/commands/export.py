@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
     output = export_model(
         args.run_dir, args.output_dir, overwrite=args.overwrite, with_code=args.with_code, onnx=args.onnx
     )
-    names = sorted(path.name for path in output.iterdir())
+    names = sorted(path.name for path in output.iterdir() if not path.name.startswith("."))
     code = [name for name in names if name.endswith(".py")]
     files = ", ".join(
         [name for name in names if name not in code] + ([f"{len(code)} code files"] if code else [])

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..inference.detector import Detector
     from ..screening import open_source, screen
+    from ..screening.results import check_names_free
     from ..utils.files import check_folder_target
     from ..utils.threads import apply_num_threads
 
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if output.exists() and not output.is_dir():
         raise NotADirectoryError(f"--output_dir {output} is a file, not a folder")
     check_folder_target(output)
+    check_names_free(output)
 
     aggregation, top_k = aggregation_options(args)
     source = open_source(args.source, split=args.split, audio_column=args.audio_column)

@@ -17,7 +17,7 @@ import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..labels import RECORDING_LABELS
-from ..utils.files import is_occupied, staged_folder
+from ..utils import files
 from .corpora import CORPORA, get_corpus, resolve
 from .prepared import build_options, folder_card
 
@@ -37,25 +37,18 @@ def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name:
         raise NotADirectoryError(
             f"--output_dir {output_dir} is a file; give a folder to write the dataset to"
         )
-    for parent in output_dir.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"cannot write {output_dir}: {parent} is a file, not a folder")
-            break
-    if is_occupied(output_dir) and not overwrite:
+    if files.is_occupied(output_dir) and not overwrite:
         held = card_configs(folder_card(output_dir)) if output_dir.is_dir() else []
-        if held and config_name is not None and config_name not in held:
-            return output_dir
+        if held and config_name is not None and config_name not in held:  # a new config beside the others
+            return files.check_output_folder(output_dir, overwrite=True)
         if config_name in held:
             raise FileExistsError(
                 f"{output_dir} already holds the config {config_name!r}; pass --overwrite to replace it (its "
                 f"other configs {', '.join(c for c in held if c != config_name) or '(none)'} are kept), or "
                 "give another --config_name"
             )
-        raise FileExistsError(
-            f"{output_dir} is not empty; pass --overwrite to replace it, or choose another folder"
-        )
-    return output_dir
+    message = f"{output_dir} is not empty; pass --overwrite to replace it, or choose another folder"
+    return files.check_output_folder(output_dir, overwrite=overwrite, exists_message=message)
 
 
 def save_dataset_folder(
@@ -80,7 +73,7 @@ def save_dataset_folder(
         layout[split] = [f"{config_name}/{split}-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
     local = folder_card(output_dir)
     kept = [name for name in card_configs(local) if name != config_name]
-    with staged_folder(output_dir, overwrite=overwrite or bool(kept)) as staging:
+    with files.staged_folder(output_dir, overwrite=overwrite or bool(kept)) as staging:
         for name in kept:  # the folder's other configs, unchanged (hard links where possible)
             if (output_dir / name).is_dir():
                 shutil.copytree(output_dir / name, staging / name, copy_function=_link_or_copy)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..labels import MULTI_LABEL_NAMES
-from ..utils.files import write_text_through
+from ..utils.files import write_text_atomic
 from ..utils.locking import FolderLock, FolderLockedError
 from .errors import CorpusFormatError
 
@@ -298,7 +298,7 @@ class LabelsTable:
         under its lock (:func:`hold_labels`), taken here unless the caller ``held`` it."""
         lock = None if held else hold_labels(self.path)
         try:
-            write_text_through(self.path, self.text())
+            write_text_atomic(self.path, self.text())
         finally:
             if lock is not None:
                 lock.release()

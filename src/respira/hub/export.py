@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
-from ..utils.files import check_folder_target, is_occupied, staged_folder
+from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card
 from .card_results import FIT_EVIDENCE
@@ -75,7 +75,8 @@ def export_model(
     to ``output_dir`` and return it: weights, configs, metrics, checksums, the model card and the run's
     records.
 
-    ``output_dir`` non-empty raises ``FileExistsError`` unless ``overwrite``. ``model_id`` goes into the
+    ``output_dir`` non-empty raises ``FileExistsError`` unless ``overwrite``, which replaces only what respira
+    wrote (:func:`respira.utils.files.check_output_folder`). ``model_id`` goes into the
     card's usage examples; ``with_code`` ships the model's code for ``trust_remote_code=True`` and ``onnx``
     writes ``model.onnx`` (``None``: as ``run_dir`` has them). The export must load with the Auto classes."""
     from ..models import RespiraConfig, RespiraForAudioClassification
@@ -90,9 +91,7 @@ def export_model(
         raise ValueError(
             f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
         )
-    check_folder_target(output_dir)  # a file where a parent folder should be
-    if is_occupied(output_dir) and not overwrite:
-        raise FileExistsError(_not_empty(output_dir))
+    check_output_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir))
     card_data = card_data_from_run_dir(run_dir, model_id=model_id)
     if with_code is None:
         with_code = "auto_map" in json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))  # checked above

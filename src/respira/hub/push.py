@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..utils.files import WRITTEN_FILE
 from ..utils.messages import one_line
 from .export import export_model, model_folder
 from .hub_errors import check_repo_id, hub_error
@@ -87,6 +88,7 @@ def _upload(
             folder_path=folder,
             revision=revision,
             commit_message=commit_message,
+            ignore_patterns=[WRITTEN_FILE, f"**/{WRITTEN_FILE}"],  # respira's own record, not the model's
             **options,
         )
 

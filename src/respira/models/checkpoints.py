@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..utils.files import staged_folder
+from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
 
 __all__ = ["check_output_dir", "load_checked", "load_original_checkpoint", "save_converted", "summarise_keys"]
@@ -82,9 +82,8 @@ def load_checked(
 
 def check_output_dir(output_dir: Path, overwrite: bool) -> str:
     """Refuse an occupied ``output_dir`` without ``overwrite``, before any work; return the message."""
-    occupied = f"{output_dir} exists and is not empty, or not a folder (pass overwrite=True to replace it)"
-    if output_dir.exists() and not (output_dir.is_dir() and (overwrite or not any(output_dir.iterdir()))):
-        raise FileExistsError(occupied)
+    occupied = f"{output_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it"
+    check_output_folder(output_dir, overwrite=overwrite, exists_message=occupied)
     return occupied
 
 

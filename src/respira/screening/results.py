@@ -48,6 +48,7 @@ EVENT_SCHEMA = pa.schema(
 
 MANIFEST = "screen.json"
 CHUNKS = "chunks"
+_RESULTS = tuple(f"{table}.{suffix}" for table in ("recordings", "events") for suffix in ("parquet", "csv"))
 _CHUNK = re.compile(r"^(recordings|events)-(\d+)-(\d+)-(\d+)\.parquet$")
 
 
@@ -65,9 +66,21 @@ def model_fingerprint(model: Any) -> str:
     return digest.hexdigest()
 
 
+def check_names_free(output_dir: Path) -> None:
+    """Refuse, where no screening is yet, an ``output_dir`` holding a name screen writes (the user's)."""
+    if (output_dir / MANIFEST).is_file():
+        return
+    entries = (output_dir / name for name in (MANIFEST, CHUNKS, *_RESULTS))
+    if taken := [entry for entry in entries if entry.is_symlink() or entry.exists()]:
+        raise FileExistsError(
+            f"{taken[0]} was not written by respira screen: move it away or choose another --output_dir"
+        )
+
+
 def check_manifest(output_dir: Path, manifest: Mapping[str, Any]) -> None:
     """Refuse an ``output_dir`` holding results of another model, SOURCE or options than ``manifest``."""
     path = output_dir / MANIFEST
+    check_names_free(output_dir)
     if not path.is_file():
         return
     try:

@@ -298,23 +298,13 @@ def _check_numbers(**numbers: int | None) -> None:
 
 
 def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
-    from ..utils.files import check_folder_target, is_occupied
-    from .site_folder import foreign_entries
+    from ..utils.files import check_output_folder
 
     source = Path(model).expanduser()
     if source.is_dir() and output_dir.resolve() == source.resolve():
         raise ValueError(f"--output_dir {output_dir} is MODEL itself; the fitted model needs a new folder")
-    check_folder_target(output_dir)
-    if (is_occupied(output_dir) or (output_dir.exists() and not output_dir.is_dir())) and not overwrite:
-        raise FileExistsError(
-            f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
-        )
-    if overwrite and is_occupied(output_dir) and (foreign := foreign_entries(output_dir)):
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise FileExistsError(
-            f"--overwrite replaces only a folder fit-site wrote; {output_dir} holds {shown}, which it did "
-            "not write: choose another --output_dir"
-        )
+    message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+    check_output_folder(output_dir, overwrite=overwrite, exists_message=message)
 
 
 def not_measurable(labels: np.ndarray) -> dict[str, str]:

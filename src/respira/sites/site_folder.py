@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..hub.card_results import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
+from ..hub.card_results import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .options import HEAD_CANDIDATES
@@ -146,35 +146,3 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
         ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     save_figure(figure, path)
-
-
-def foreign_entries(folder: Path) -> list[str]:
-    """The entries of ``folder`` that fit-site did not write (``--overwrite`` must not delete them)."""
-    from ..hub.checksums import CHECKSUM_FILE
-    from ..hub.onnx import ONNX_FILE
-    from ..hub.remote_code import FILES
-    from ..reports.report_folder import is_report
-
-    if not folder.is_dir() or folder.is_symlink():
-        return [folder.name]
-    try:
-        record = json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = None
-    entries = sorted(entry.name for entry in folder.iterdir())
-    if not isinstance(record, Mapping) or record.get("procedure") != "fit-site":
-        return entries
-    written = {
-        "model.safetensors", "config.json", "preprocessor_config.json", "README.md", ONNX_FILE,
-        CHECKSUM_FILE, *FIT_EVIDENCE, *(f"{f}.py" for f in FILES),
-    }  # fmt: skip
-
-    def fit_sites(entry: Path) -> bool:
-        if entry.is_symlink():
-            return False
-        if entry.is_dir():
-            return is_report(entry)
-        code = entry.suffix == ".py" and entry.name.startswith(("configuration_", "modeling_"))
-        return entry.is_file() and (entry.name in written or code)
-
-    return [name for name in entries if not fit_sites(folder / name)]

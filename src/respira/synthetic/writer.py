@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from ..data.layout import DEMOGRAPHIC_FILES, DIAGNOSIS_FILES, RECORDING_FOLDERS, SPLIT_FILES, SYNTHETIC_MARKER
-from ..utils.files import is_occupied, staged_folder, swap_into_place
+from ..utils.files import is_occupied, replace_with, staged_folder
 from .plan import Patient, Recording, plan_corpus
 from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
 
@@ -189,6 +189,6 @@ def _staged_entries(out: Path, *, overwrite: bool) -> Iterator[Path]:
         yield staging
         _check_existing(out, overwrite=overwrite, staging=staging)  # again: it may have been filled meanwhile
         for name in CORPUS_ENTRIES:
-            swap_into_place(staging / name, out / name, overwrite=True)
+            replace_with(staging / name, out / name)  # checked above: the corpus's own entries
     finally:
         shutil.rmtree(staging, ignore_errors=True)

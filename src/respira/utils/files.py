@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import filecmp
 import json
 import math
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -16,12 +18,16 @@ from typing import Any
 from .locking import FolderLock, is_held, lock_file
 
 __all__ = [
+    "WRITTEN_FILE",
     "atomic_path",
     "check_file_target",
     "check_folder_target",
+    "check_output_folder",
+    "foreign_paths",
     "is_occupied",
     "nan_to_none",
     "remove_path",
+    "replace_with",
     "staged_folder",
     "swap_into_place",
     "write_json_atomic",
@@ -30,15 +36,25 @@ __all__ = [
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` to write; it replaces ``path`` on success."""
+def atomic_path(path: str | Path, *, new_mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; it replaces ``path`` on success, whole or not at all.
+
+    A symbolic link at ``path`` is written through (its target gets the new content; the link stays) and
+    an existing file keeps its permission bits (a new one gets ``new_mode``, else the umask's): what the user
+    made of the file is not undone, and the temporary file is private until it takes the file's place."""
     path = Path(path)
     check_file_target(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+    target = path.resolve() if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+    mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else new_mode
     try:
+        if mode is not None:  # created private: never readable more widely than the file it replaces
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         yield partial
-        partial.replace(path)
+        if mode is not None:
+            partial.chmod(mode)
+        partial.replace(target)
     except OSError as error:
         if str(partial) not in (str(error.filename), str(error.filename2)):
             raise
@@ -70,11 +86,12 @@ def _check_parents(path: Path, parents: Sequence[Path], verb: str) -> Path:
     return path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically; return ``path`` as a ``Path``."""
+def write_text_atomic(path: str | Path, text: str, *, new_mode: int | None = None) -> Path:
+    """Write ``text`` (UTF-8, line ends as given) to ``path`` as :func:`atomic_path` does (through a link,
+    the file's mode kept, ``new_mode`` for a new file); return ``path`` as a ``Path``."""
     path = Path(path)
-    with atomic_path(path) as partial:
-        partial.write_text(text, encoding="utf-8")
+    with atomic_path(path, new_mode=new_mode) as partial:
+        partial.write_text(text, encoding="utf-8", newline="")
     return path
 
 
@@ -113,16 +130,139 @@ def remove_path(path: str | Path) -> None:
 
 
 _PARTIAL = ".partial-"
+WRITTEN_FILE = ".respira-written"
+"""The record, in each folder respira writes whole, of every path it wrote there (one per line)."""
+
+_WRITTEN_HEADER = (
+    "# respira wrote these paths in this folder; --overwrite replaces the folder only while it holds nothing"
+    " else\n"
+)
+
+
+def check_output_folder(
+    output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None, staging: Path | None = None
+) -> Path:
+    """Return ``output_dir`` if respira may write its folder there, else raise a one-line ``OSError``.
+
+    The rule for every folder a user names as an output: a missing or empty folder is written; a file, a
+    symbolic link, or a parent that is a file is refused. An occupied folder is refused (``exists_message``)
+    unless ``overwrite``, and even then it is replaced only when every path in it is one respira wrote:
+    listed in the :data:`WRITTEN_FILE` of its folder or of a folder above it (up to ``output_dir``), each
+    written when respira's output was moved into place. Anything else (a user's file, a symlink, a folder
+    written before respira kept that record) is named and the folder left untouched; a path that the new
+    output (``staging``) carries over byte for byte is not lost, so it does not block the swap."""
+    output_dir = check_folder_target(output_dir)
+    if output_dir.is_symlink():
+        raise FileExistsError(
+            f"{output_dir} is a symbolic link; respira does not replace links: give the folder itself or "
+            "another output folder"
+        )
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(
+            f"{output_dir} is a file, not a folder: move it away or choose another output folder"
+        )
+    if not is_occupied(output_dir):
+        return output_dir
+    if not overwrite:
+        raise FileExistsError(
+            exists_message or f"{output_dir} exists and is not empty; pass --overwrite to replace it"
+        )
+    foreign = foreign_paths(output_dir)
+    lost = [path for path in foreign if staging is None or not _carried(path, output_dir, staging)]
+    if not lost:
+        return output_dir
+    if not (output_dir / WRITTEN_FILE).is_file():
+        raise FileExistsError(
+            f"{output_dir} holds no record of what respira wrote in it ({WRITTEN_FILE}: not respira's "
+            "output, or an older respira's), so respira does not replace it: move it away or choose "
+            "another output folder"
+        )
+    more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+    raise FileExistsError(
+        f"{output_dir / lost[0].rstrip('/')} was not written by respira{more}: move it away or choose "
+        "another output folder"
+    )
+
+
+def foreign_paths(folder: str | Path) -> list[str]:
+    """The paths in ``folder`` (relative, POSIX, a folder with a trailing ``/``) respira did not record
+    writing (:func:`check_output_folder`); a foreign folder is named, not its content."""
+    folder = Path(folder)
+    found: list[str] = []
+
+    def walk(directory: Path, records: list[tuple[Path, frozenset[str]]]) -> None:
+        own = _written(directory)
+        if own is not None:
+            records = [*records, (directory, own)]
+        for entry in sorted(directory.iterdir()):
+            if own is not None and entry.name == WRITTEN_FILE and entry.is_file() and not entry.is_symlink():
+                continue
+            is_dir = entry.is_dir() and not entry.is_symlink()
+            suffix = "/" if is_dir else ""
+            ours = not entry.is_symlink() and (is_dir or entry.is_file())
+            ours = ours and (
+                any(entry.relative_to(base).as_posix() + suffix in paths for base, paths in records)
+                or (is_dir and (entry / WRITTEN_FILE).is_file())
+            )
+            if not ours:
+                found.append(entry.relative_to(folder).as_posix() + suffix)
+            elif is_dir:
+                walk(entry, records)
+
+    walk(folder, [])
+    return found
+
+
+def _written(directory: Path) -> frozenset[str] | None:
+    record = directory / WRITTEN_FILE
+    if record.is_symlink() or not record.is_file():
+        return None
+    try:
+        lines = record.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def _carried(path: str, old: Path, new: Path) -> bool:
+    """Whether ``new`` holds ``path`` of ``old`` unchanged (a folder with the same content)."""
+    before, after = old / path.rstrip("/"), new / path.rstrip("/")
+    if before.is_symlink() or after.is_symlink():
+        return before.is_symlink() and after.is_symlink() and before.readlink() == after.readlink()
+    if before.is_dir():
+        return after.is_dir() and _same_tree(before, after)
+    return before.is_file() and after.is_file() and filecmp.cmp(before, after, shallow=False)
+
+
+def _same_tree(before: Path, after: Path) -> bool:
+    names = sorted(entry.name for entry in before.iterdir())
+    return all(_carried(name + ("/" if (before / name).is_dir() else ""), before, after) for name in names)
+
+
+def _record_written(staging: Path, skip: Sequence[str]) -> None:
+    """Write ``staging``'s :data:`WRITTEN_FILE`: every path in it but ``skip`` (and what is under them)."""
+    paths = []
+    for directory, folders, files in os.walk(staging):
+        base = Path(directory).relative_to(staging)
+        for name in sorted(folders):
+            paths.append((base / name).as_posix() + "/")
+        for name in sorted(files):
+            if not (Path(directory) / name).is_symlink():
+                paths.append((base / name).as_posix())
+    skipped = tuple(path.rstrip("/") + "/" for path in skip)
+    kept = [path for path in paths if path != WRITTEN_FILE and not (path + "/").startswith(skipped)]
+    (staging / WRITTEN_FILE).write_text(_WRITTEN_HEADER + "".join(f"{p}\n" for p in sorted(kept)), "utf-8")
 
 
 @contextmanager
 def staged_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None
 ) -> Iterator[Path]:
-    """Yield a new hidden, locked staging folder next to ``output_dir``, swapped into place on success
-    (:func:`swap_into_place`) and removed on any error."""
+    """Yield a new hidden, locked staging folder next to ``output_dir``, moved into place on success
+    (:func:`swap_into_place`) and removed on any error. ``output_dir`` is checked first
+    (:func:`check_output_folder`), so nothing is done where the result could not go."""
     output_dir = Path(output_dir)
-    check_folder_target(output_dir)
+    check_output_folder(output_dir, overwrite=overwrite, exists_message=exists_message)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     stale = re.compile(rf"^\.{re.escape(output_dir.name)}{re.escape(_PARTIAL)}[0-9a-f]{{12}}$")
     for folder in output_dir.parent.iterdir():  # the staging folders of killed runs
@@ -143,39 +283,26 @@ def staged_folder(
 def swap_into_place(
     staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None = None
 ) -> None:
-    """Rename ``staging`` to ``output_dir``, moving an occupied one aside (``overwrite``)."""
-    if not output_dir.exists() and not output_dir.is_symlink():
-        staging.rename(output_dir)
+    """Record what ``staging`` holds (:data:`WRITTEN_FILE`) and move it to ``output_dir``, replacing an
+    earlier output only as :func:`check_output_folder` allows (checked again now: it may have changed)."""
+    check_output_folder(output_dir, overwrite=overwrite, exists_message=exists_message, staging=staging)
+    carried = foreign_paths(output_dir) if output_dir.is_dir() else []
+    _record_written(staging, carried)
+    replace_with(staging, output_dir)
+
+
+def replace_with(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first and removed once ``new`` is
+    in place (restored if the rename fails). Unchecked: the caller has decided ``target`` may go."""
+    if not target.exists() and not target.is_symlink():
+        new.rename(target)
         return
-    if is_occupied(output_dir) and not overwrite:
-        raise FileExistsError(
-            exists_message or f"{output_dir} exists and is not empty; pass overwrite=True to replace it"
-        )
-    old = output_dir.with_name(f".{output_dir.name}.old-{uuid.uuid4().hex[:12]}")
-    output_dir.rename(old)
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
+    target.rename(old)
     try:
-        staging.rename(output_dir)
+        new.rename(target)
     except BaseException:
-        old.rename(output_dir)
+        old.rename(target)
         raise
     with suppress(OSError):
         remove_path(old)
-
-
-def write_text_through(path: str | Path, text: str, *, new_mode: int | None = None) -> Path:
-    """Write ``text`` (UTF-8, as given) atomically to ``path``, or to its target when ``path`` is a symlink
-    (the link stays), keeping the file's mode; a new file gets ``new_mode`` (``None``: the umask's).
-    Return the file written."""
-    target = Path(path).resolve()
-    try:
-        mode: int | None = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = new_mode
-    with atomic_path(target) as partial:
-        # created private, then given the mode: the text is never readable more widely than the file was
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            if mode is not None:
-                os.fchmod(fd, mode)
-            stream.write(text)
-    return target

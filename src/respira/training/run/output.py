@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...utils.files import is_occupied, swap_into_place, write_json_atomic
+from ...utils.files import check_output_folder, swap_into_place, write_json_atomic
 from ...utils.locking import FolderLock
 from ...utils.threads import read_recorded_threads
 
@@ -141,19 +141,12 @@ def _seed_folders(run: Path) -> list[Path]:
 
 def check_output_dir(output_dir: str | Path, *, overwrite: bool, resume: ResumePoint | None) -> None:
     """Refuse, before any work, an ``output_dir`` that cannot take the run (read-only checks)."""
-    output_dir = Path(output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise NotADirectoryError(f"output_dir {output_dir} is a file, not a folder")
-    for parent in output_dir.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"output_dir {output_dir}: {parent} is a file, not a folder")
-            break
-    if resume is None and is_occupied(output_dir) and not overwrite:
-        raise FileExistsError(
-            f"output_dir {str(output_dir)!r} already holds a run; pass --overwrite to replace it "
-            "(only once the new run succeeds) or choose another --output_dir"
-        )
+    message = (
+        f"output_dir {str(output_dir)!r} already holds a run; pass --overwrite to replace it "
+        "(only once the new run succeeds) or choose another --output_dir"
+    )
+    if resume is None:
+        check_output_folder(Path(output_dir).expanduser(), overwrite=overwrite, exists_message=message)
 
 
 def _created_parents(folder: Path) -> list[Path]:
