@@ -122,6 +122,7 @@ def worker(site: Path, listen: float, output: Path) -> None:
         session = server.session
         during: list[float] = []
         for name, seconds in (("listened", listen), ("at once", 0.0)):
+            session.close()  # one writer of labels.csv at a time: the next session takes it afresh
             (site / "labels.csv").write_text(original)
             server.session = type(session)(
                 site / "labels.csv",
@@ -129,7 +130,6 @@ def worker(site: Path, listen: float, output: Path) -> None:
                 model=session.model,
                 minimum_units=session.minimum_units,
             )
-            session.close()
             session = server.session
             session._prepare = timed(session._prepare, during)
             results[name] = press_through(driver, server.url, half, seconds)
