@@ -166,7 +166,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "budget chunk_size format onnx output output_dir record overwrite per_recording plot plot_dir "
         "private push_to_hub site_name revision space web token with_code no_code "
         # where and how fast a run goes, what it logs and saves
-        "batch_size debug device host max_windows num_proc port resume_from_checkpoint threads "
+        "allowed_host batch_size debug device host max_windows num_proc port resume_from_checkpoint threads "
         # which runs to train and which randomness they draw
         "n_patients seed seeds split_seed "
         # how a run is split and scored: the evaluation protocol

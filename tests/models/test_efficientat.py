@@ -183,7 +183,8 @@ def test_mel_rejects_too_short_input() -> None:
 
 @pytest.mark.real_data
 def test_converted_folder(converted_folder: Path) -> None:
-    assert sorted(p.name for p in converted_folder.iterdir()) == ["config.json", "model.safetensors"]
+    names = sorted(p.name for p in converted_folder.iterdir())
+    assert names == [WRITTEN_FILE, "config.json", "model.safetensors"]
     config = json.loads((converted_folder / "config.json").read_text())
     assert config["model_type"] == "efficientat"
     assert config["width_mult"] == 0.4
