@@ -210,7 +210,12 @@ def test_page_agrees_with_predict_and_stays_offline(
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_bad_input_gets_one_line_and_the_page_keeps_working(
-    page: Path, served: tuple[str, list[str]], browser: Any, loaded: tuple[str, int], tmp_path: Path
+    page: Path,
+    served: tuple[str, list[str]],
+    browser: Any,
+    loaded: tuple[str, int],
+    tmp_path: Path,
+    shared_kauh: Path,
 ) -> None:
     import soundfile as sf
 
@@ -233,7 +238,7 @@ def test_bad_input_gets_one_line_and_the_page_keeps_working(
         assert "\n" not in said[path.name]["message"]
     assert said["long.wav"]["result"] is None
     assert "longer than this page's limit of 30 min" in said["long.wav"]["message"]
-    good = _analyse(browser, Path(SHARED_DIR / "kauh").glob("*.wav").__next__())
+    good = _analyse(browser, next(shared_kauh.glob("*.wav")))
     assert good["result"] is not None and good["result"]["rows"]
     assert requests[loaded[1] :] == []
 
