@@ -156,11 +156,9 @@ def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
 
 def shown_model(model: str) -> str:
     """``model`` as the fit-site command names it: a shipped detector by its name, anything else as given."""
-    from ..pretrained import default_detector_dir
+    from ..pretrained.shipped import shipped_name
 
-    folder = Path(model).expanduser()
-    shipped = default_detector_dir().resolve().parent
-    return folder.name if folder.is_dir() and folder.resolve().parent == shipped else model
+    return shipped_name(model) or model
 
 
 def label_server(

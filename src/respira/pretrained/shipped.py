@@ -23,6 +23,7 @@ __all__ = [
     "model_line",
     "shipped_detector",
     "shipped_detectors",
+    "shipped_name",
 ]
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -96,6 +97,14 @@ def chosen_model(model: str | None) -> str:
     return chosen
 
 
+def shipped_name(folder: str | Path) -> str | None:
+    """The name of the shipped detector whose folder ``folder`` is (``None``: it is not one)."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        return None
+    return {found.resolve(): name for name, found in shipped_detectors().items()}.get(path.resolve())
+
+
 def model_line(model: str | None) -> tuple[str, str]:
     """The model :func:`chosen_model` runs and the line ``respira predict``, ``respira app`` and the page
     say of it: which shipped detector it is (by name or folder), with the sites it serves
@@ -103,11 +112,10 @@ def model_line(model: str | None) -> tuple[str, str]:
     from . import DEFAULT_DETECTOR_NAME, default_detector_dir, sites_line
 
     named = Path(model or "").expanduser()
-    shipped = {folder.resolve(): name for name, folder in shipped_detectors().items()}
     if model is None:
         name, folder = DEFAULT_DETECTOR_NAME, default_detector_dir()
-    elif named.is_dir() and named.resolve() in shipped:  # the folder a shipped name was turned into
-        name, folder = shipped[named.resolve()], named
+    elif (shipped := shipped_name(named)) is not None:  # the folder a shipped name was turned into
+        name, folder = shipped, named
     elif not named.is_dir() and (found := shipped_detector(model)) is not None:
         name, folder = model, found
     else:
