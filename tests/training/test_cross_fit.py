@@ -17,8 +17,7 @@ from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
 from respira.run_record import RunRecord
-from respira.training import RespiraTrainer
-from respira.training.collator import view_waveform
+from respira.training.collator import training_collator, view_waveform
 from respira.training.cross_fit import (
     cross_fit_thresholds,
     group_training_rows,
@@ -153,7 +152,7 @@ def _group_views(model_args, args, splits, groups: np.ndarray) -> set[str]:
     for group in range(args.threshold_folds):
         trained = pool.select(np.flatnonzero(groups != group))
         config = build_model(model_args).config
-        collator = RespiraTrainer._default_collator(config, args, trained)
+        collator = training_collator(config, args, trained)
         digests |= _digests(collator, trained, args.augmented_views)
     return digests
 
@@ -229,8 +228,8 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
     splits = load_splits(RunRecord.load(output).data, cache_dir=cache)
     model_args, _, _, args = parse_recipe(str(recipe), [])
     config = build_model(model_args).config
-    kept = _digests(RespiraTrainer._default_collator(config, args, splits["train"]), splits["train"], 2)
-    clean = RespiraTrainer._default_collator(config, args, None)  # view 0: the clean cycle
+    kept = _digests(training_collator(config, args, splits["train"]), splits["train"], 2)
+    clean = training_collator(config, args, None)  # view 0: the clean cycle
     held = _digests(clean, splits["validation"], 0) | _digests(clean, splits["test"], 0)
     groups = pool_groups(training_pool(splits), 3, seed=args.seed)
     assert store.embedded == len(kept | held | _group_views(model_args, args, splits, groups))

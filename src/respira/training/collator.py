@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE, decode_audio
 from ..audio.dsp import pad_batch
+from ..labels import CLASS_NAMES
+from .augment import SameLabelConcat, build_augmentation
+
+if TYPE_CHECKING:
+    from .training_args import RespiraTrainingArguments
 
 METADATA_KEYS: tuple[str, ...] = ("patient_id", "device", "chest_location", "sex", "age_group", "recording")
 """Metadata passed to auxiliary losses as integer codes (equal codes ⇔ equal values; -1 = missing)."""
@@ -119,3 +126,35 @@ class DatasetCyclePool:
         if candidates is None or len(candidates) == 0:
             return None
         return decode_audio(self.dataset[int(rng.choice(candidates))]["audio"], self.sampling_rate)
+
+
+def training_collator(config: Any, args: RespiraTrainingArguments, train_dataset: Any) -> AudioCollator:
+    """The collator of a training run: ``args``' augmentation and same-label concatenation, seeded by
+    ``args.seed``."""
+    concat = None
+    if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
+        names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
+        classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
+        concat = SameLabelConcat(
+            DatasetCyclePool(train_dataset, config.sampling_rate),
+            probability=args.concat_same_label,
+            classes=classes,
+            sampling_rate=config.sampling_rate,
+        )
+    return AudioCollator(
+        sampling_rate=config.sampling_rate,
+        augment=build_augmentation(args.augmentation_spec),
+        concat=concat,
+        seed=args.seed,
+        views=args.views,
+    )
+
+
+class EpochToCollator(TrainerCallback):
+    """Tells the collator the epoch: augmentation is seeded by (seed, epoch, example)."""
+
+    def __init__(self, collator: AudioCollator) -> None:
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.collator.epoch = math.floor(state.epoch or 0)

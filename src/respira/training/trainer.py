@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +21,7 @@ from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallbac
 from transformers.trainer_utils import PredictionOutput
 
 from ..core.decision import thresholds_of
-from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
 from ..losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss, patch_mix_plan
 from ..metrics import make_compute_metrics
 from ..models.encoders import encoder_specs, get_encoder_spec
@@ -30,8 +29,7 @@ from ..utils.files import write_json_atomic
 from ..utils.precision import full_float32
 from ..utils.progress import on_terminal
 from ..utils.tables import format_percent
-from .augment import SameLabelConcat, build_augmentation
-from .collator import AudioCollator, DatasetCyclePool
+from .collator import AudioCollator, EpochToCollator, training_collator
 from .embedding_cache import (
     ProcessShare,
     ViewStore,
@@ -52,16 +50,6 @@ from .samplers import (
 from .training_args import RespiraTrainingArguments
 
 PATCH_MIX = "patch_mix"
-
-
-class _EpochToCollator(TrainerCallback):
-    """Tells the collator the epoch: augmentation is seeded by (seed, epoch, example)."""
-
-    def __init__(self, collator: AudioCollator) -> None:
-        self.collator = collator
-
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.collator.epoch = math.floor(state.epoch or 0)
 
 
 def _is_test_split(dataset: Any) -> bool:
@@ -102,7 +90,7 @@ class RespiraTrainer(Trainer):
         if config is None:
             raise ValueError("pass a model, or model_init together with model_config")
         if data_collator is None:
-            data_collator = self._default_collator(config, args, train_dataset)
+            data_collator = training_collator(config, args, train_dataset)
         self.embedding_store = embedding_store
         self.embedding_share = ProcessShare.of_training(args)  # each process embeds its share, gathered
         if uses_cache(args):  # frozen encoder: train on embeddings computed once (augmented views too)
@@ -116,7 +104,7 @@ class RespiraTrainer(Trainer):
                 share=self.embedding_share,
             )
         callbacks = list(callbacks or [])
-        callbacks.append(_EpochToCollator(data_collator))
+        callbacks.append(EpochToCollator(data_collator))
         if args.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
         self._decides = compute_metrics is None  # respira's decision rule (thresholds tuned on validation)
@@ -147,26 +135,6 @@ class RespiraTrainer(Trainer):
         self._component_steps = 0
 
     # ------------------------------------------------------------------ data
-    @staticmethod
-    def _default_collator(config, args: RespiraTrainingArguments, train_dataset) -> AudioCollator:
-        concat = None
-        if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
-            names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
-            classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
-            concat = SameLabelConcat(
-                DatasetCyclePool(train_dataset, config.sampling_rate),
-                probability=args.concat_same_label,
-                classes=classes,
-                sampling_rate=config.sampling_rate,
-            )
-        return AudioCollator(
-            sampling_rate=config.sampling_rate,
-            augment=build_augmentation(args.augmentation_spec),
-            concat=concat,
-            seed=args.seed,
-            views=args.views,
-        )
-
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         return view_sampler(dataset, self._cycle_sampler, self.args.seed)  # cached views: one per epoch
