@@ -27,7 +27,6 @@ from ..metrics import make_compute_metrics
 from ..models.encoders import encoder_specs, get_encoder_spec
 from ..utils.files import write_json_atomic
 from ..utils.precision import full_float32
-from ..utils.progress import on_terminal
 from ..utils.tables import format_percent
 from .collator import AudioCollator, EpochToCollator, training_collator
 from .embedding_cache import (
@@ -412,6 +411,7 @@ def _logits(predictions: Any) -> np.ndarray:
 
 
 def _compact_logs(trainer: Trainer) -> None:
+    from ..utils.progress import on_terminal  # looked up at each call: tests stand in for it
 
     progress = CompactProgressCallback if on_terminal() else CompactPrinterCallback
     for plain, compact in ((PrinterCallback, CompactPrinterCallback), (ProgressCallback, progress)):
