@@ -132,7 +132,6 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 
 
 def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
-
     names = parse_corpora(data.corpora, data.corpus_dirs)
     folders = {**corpus_folders(data.corpus_dirs), PRIMARY_CORPUS: data.data_dir}
     return [
@@ -192,13 +191,11 @@ def corpus_index(layout: CorpusLayout) -> pd.DataFrame:
 
 def corpus_devices(data_dir: str | Path) -> list[str]:
     """The sorted devices of an ICBHI folder's recordings: each ``leave_one_device_out`` fold's."""
-
     return sorted(map(str, corpus_index(locate_corpus(data_dir))["device"].unique()))
 
 
 def with_split_sizes(record: DataRecord, splits: datasets.DatasetDict) -> DataRecord:
     """``record`` with the size of each split and what each training corpus held (multi-corpus runs)."""
-
     corpora = corpus_records(record.corpora, splits["train"]) if "train" in splits else record.corpora
     return replace(record, split_sizes=split_sizes(splits), corpora=corpora)
 
@@ -226,7 +223,6 @@ ALL_SPLIT = "all"  # every cycle of the folder or dataset
 
 
 def _corpus_splits(data: DataRecord) -> list[str]:
-
     layout = locate_corpus(data.data_dir)
     if is_fold_strategy(data.split_strategy):
         return ["train", "validation", "test"]  # every fold has all three (checked by the fold builder)
