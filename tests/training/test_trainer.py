@@ -1,7 +1,5 @@
-"""RespiraTrainer: loss terms, selection on validation, metrics.json, frozen head, patch-mix, model_init.
-
-respira.training.trainer: one compact line per Trainer log; the logs themselves keep every
-metric."""
+"""RespiraTrainer: loss terms, selection on validation, metrics.json, frozen head, patch-mix, model_init;
+one compact line per Trainer log, while the logs themselves keep every metric."""
 
 from __future__ import annotations
 
