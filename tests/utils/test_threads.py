@@ -181,8 +181,8 @@ def _other_than_current() -> int:
 def test_train_applies_the_choice_minus_its_dataloader_workers(
     machine: None, monkeypatch: pytest.MonkeyPatch, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
-    from respira.training.recipe.recipe import parse_recipe
-    from respira.training.run import training_run as run_module
+    from respira.training import run as run_module
+    from respira.training.recipe import parse_recipe
 
     monkeypatch.setattr(run_module, "load_splits", _stop)  # the first step after the choice
     torch.set_num_threads(3)

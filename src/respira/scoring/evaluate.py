@@ -269,7 +269,7 @@ def score_model(args: Any) -> Path:
         )
     from ..evaluation.cycles import evaluate_model
     from ..hub.loading import load_model
-    from ..training.splits.evaluation_splits import check_split, load_split
+    from ..training.data import check_split, load_split
 
     output_dir = default_output_dir(args, args.split)
     model, config = load_model(args.model, device=args.device)
