@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from respira.models.embeddings import compute_embeddings
+from respira.inference.embeddings import compute_embeddings
 from respira.training.augment import SameLabelConcat, build_augmentation
 from respira.training.batches.collator import AudioCollator, DatasetCyclePool
 from respira.training.embeddings.embedding_cache import cache_views

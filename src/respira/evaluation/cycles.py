@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..audio.decoding import decode_audio
-from ..audio.dsp import pad_batch
 from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
+from ..inference.forward import stream
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, SINGLE_LABEL, classes_to_flags
 from ..metrics import (
     confusion_matrix,
@@ -30,7 +29,6 @@ from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix
 from ..reports.report_folder import report_folder
 from ..utils.files import write_json_atomic, write_text_atomic
-from ..utils.precision import full_float32
 from ..utils.progress import stage
 
 if TYPE_CHECKING:
@@ -90,25 +88,24 @@ def _run(
     model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
 ) -> np.ndarray:
     """Logits [N, labels] (float64) in eval mode."""
-    device = next(model.parameters()).device
     rate = int(model.config.sampling_rate)
-    was_training = model.training
-    model.eval()
-    logits: list[np.ndarray] = []
-    try:
-        with torch.inference_mode(), full_float32(), stage("scoring cycles", len(dataset), "cycle") as shown:
-            for first in range(0, len(dataset), batch_size):
-                rows = dataset[first : first + batch_size][audio_column]
-                waveforms = [decode_audio(audio, rate) for audio in rows]
-                if any(samples.size == 0 for samples in waveforms):
+
+    def cycles() -> Iterator[np.ndarray]:
+        for first in range(0, len(dataset), batch_size):
+            for audio in dataset[first : first + batch_size][audio_column]:
+                samples = decode_audio(audio, rate)
+                if samples.size == 0:
                     raise ValueError("the dataset holds an empty cycle (0 samples)")
-                batch, mask = pad_batch(waveforms)
-                output = model(input_values=batch.to(device), attention_mask=mask.to(device))
-                logits.append(output.logits.float().cpu().numpy().astype(np.float64))
-                shown.update(len(rows))
-    finally:
-        model.train(was_training)
-    return np.concatenate(logits)
+                yield samples
+
+    logits: list[np.ndarray] = []
+    with stage("scoring cycles", len(dataset), "cycle") as shown:
+        for _, outputs, error in stream(model, cycles(), lambda cycle: [cycle], "logits", batch_size):
+            if error is not None:
+                raise error
+            logits.append(outputs[0])
+            shown.update()
+    return np.stack(logits).astype(np.float64)
 
 
 def _write_predictions(

@@ -165,7 +165,7 @@ class ViewStore:
         rows: Iterable[tuple[Hashable, Callable[[], np.ndarray] | None]],
         batch_size: int,
     ) -> tuple[list[Hashable], np.ndarray]:
-        from ...models.embeddings import embed_waveforms
+        from ...inference.embeddings import embed_waveforms
 
         keys: list[Hashable] = []
         pending: dict[Hashable, np.ndarray] = {}

@@ -1,4 +1,5 @@
-"""respira.screening.batches: windows of several recordings in one forward pass give predict's rows."""
+"""respira.inference.streaming (Detector.stream, behind screen_rows): windows of several recordings in one
+forward pass give predict's rows."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import pytest
 import soundfile as sf
 
 from respira.audio import read_audio
+from respira.core.batching import batched
+from respira.inference import forward, streaming
 from respira.inference.detector import Detector
-from respira.screening import batches, open_source
-from respira.screening.batches import Prefetch, batched, screen_rows
+from respira.inference.streaming import Prefetch
+from respira.screening import open_source
+from respira.screening.runner import screen_rows
 
 from .conftest import BAD, write_archive
 
@@ -86,7 +90,7 @@ def test_recordings_are_read_in_line_for_a_cpu_model_and_ahead_for_a_gpu_one(
     a GPU) the background thread reads ahead, and the rows are the same either way."""
     files = sorted(str(path) for path in synthetic_corpus.rglob("*.wav"))[:4]
     detector = Detector.from_pretrained(detector_dir, device="cpu")
-    assert batches.runs_on_cpu(detector.model)
+    assert streaming.runs_on_cpu(detector.model)
     started: list[int] = []
 
     class Counted(Prefetch):
@@ -94,10 +98,10 @@ def test_recordings_are_read_in_line_for_a_cpu_model_and_ahead_for_a_gpu_one(
             started.append(1)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(batches, "Prefetch", Counted)
+    monkeypatch.setattr(streaming, "Prefetch", Counted)
     _assert_same(detector, files, tmp_path / "cpu", batch_size=3, prefetch=2)
     assert started == []
-    monkeypatch.setattr(batches, "runs_on_cpu", lambda model: False)
+    monkeypatch.setattr(streaming, "runs_on_cpu", lambda model: False)
     _assert_same(detector, files, tmp_path / "gpu", batch_size=3, prefetch=2)
     assert started == [1]
 
@@ -109,14 +113,14 @@ def test_a_bad_recording_inside_a_batch_does_not_poison_its_neighbours(
     sf.write(archive / "long.wav", np.zeros(8000 * 30, np.float32), 8000)  # 14 windows > max_windows 10
     detector = Detector.from_pretrained(detector_dir, device="cpu", batch_size=64, max_windows=10)
     sf.write(archive / "odd.wav", np.full(int(8000 * 2.5), 0.1, np.float32), 8000)  # one 2.5-s window
-    real = batches.run_windows
+    real = forward.forward
 
-    def refusing(model, windows, batch_size):  # the model refuses one recording's window
+    def refusing(model, windows, output):  # the model refuses one recording's window
         if any(window.shape[0] == round(2.5 * detector.sampling_rate) for window in windows):
             raise ValueError("input_values holds NaN or infinite samples")
-        return real(model, windows, batch_size)
+        return real(model, windows, output)
 
-    monkeypatch.setattr(batches, "run_windows", refusing)
+    monkeypatch.setattr(forward, "forward", refusing)
     rows = {
         Path(row["path"]).name: row for row, _ in screen_rows(detector, open_source(str(archive)).share())
     }
@@ -183,13 +187,13 @@ def test_one_forward_pass_holds_the_windows_of_several_recordings(
     detector_dir: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     detector = Detector.from_pretrained(detector_dir, device="cpu", batch_size=8)
-    real, sizes = batches.run_windows, []
+    real, sizes = forward.forward, []
 
-    def counting(model, windows, batch_size):
+    def counting(model, windows, output):
         sizes.append(len(windows))
-        return real(model, windows, batch_size)
+        return real(model, windows, output)
 
-    monkeypatch.setattr(batches, "run_windows", counting)
+    monkeypatch.setattr(forward, "forward", counting)
     rows = list(screen_rows(detector, open_source(str(archive)).share()))
     windows = sum(
         len(detector.plan_windows(*_read(detector, row["path"])).windows)

@@ -1,65 +1,57 @@
-"""The screening engine: recordings prepared ahead of the model, their windows batched across recordings.
-
-Recordings are planned ahead of the model (on a GPU by a background thread, :class:`Prefetch`), their
-windows run ``batch_size`` at a time across recordings, and each gets the rows of the per-recording path,
-in listing order; only the recordings whose own windows fail get an error row.
+"""Many recordings through a Detector (:meth:`respira.Detector.stream`): each read and cut for the model
+ahead of it (on a GPU by a background thread, :class:`Prefetch`; side by side on the CPU's threads for
+:meth:`~respira.Detector.embed`), their windows run ``batch_size`` at a time across recordings
+(:func:`respira.inference.forward.stream`), and each completed in listing order; only the recordings whose
+own windows fail get an ``error``.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..audio.decoding import audio_header, read_audio
-from ..core.batching import batched
+from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import window_samples
-from ..inference.engine import WindowPlan, check_window_limit, run_windows
-from ..inference.event_detection import chunk_waveforms, plan_chunks, step_outputs
-from ..inference.form import runs_on_cpu
 from ..utils.messages import one_line
-from .sources import Recording
+from .engine import WindowPlan, check_window_limit
+from .event_detection import chunk_waveforms, plan_chunks
+from .forward import runs_on_cpu, stream
 
 __all__ = [
-    "CPU_BATCH_SIZE",
     "DEFAULT_PREFETCH",
-    "GPU_BATCH_SIZE",
     "Prefetch",
     "Prepared",
-    "batched",
     "check_length",
-    "default_batch_size",
     "prepare",
     "reason",
-    "screen_rows",
+    "stream_recordings",
 ]
 
 DEFAULT_PREFETCH = 8  # recordings decoded ahead of the model
-CPU_BATCH_SIZE = 8  # windows per forward pass: faster than 32 on the CPU (BENCHMARKS.md, respira screen)
-GPU_BATCH_SIZE = 64
-
-
-def default_batch_size(device: str) -> int:
-    """:data:`CPU_BATCH_SIZE` on the CPU, :data:`GPU_BATCH_SIZE` on any other device."""
-    return CPU_BATCH_SIZE if str(device).startswith("cpu") else GPU_BATCH_SIZE
 
 
 @dataclass
 class Prepared:
     """A recording read and cut for the model: its ``row`` so far, its window ``plan`` and event ``chunks``,
-    then its ``prediction`` and ``events`` rows once they have run."""
+    then its ``prediction`` and ``events`` rows (or the ``outputs`` asked) once they have run;
+    ``recording``: a path or an item with ``path`` and ``data`` (:class:`respira.screening.Recording`)."""
 
-    recording: Recording
+    recording: Any
     row: dict[str, Any]
     plan: WindowPlan | None = None
     chunks: list[tuple[int, int, bool]] | None = None
     prediction: Any = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[Any] | None = None
 
 
 def reason(error: BaseException, path: str) -> str:
@@ -75,25 +67,31 @@ def check_length(detector: Any, duration: float) -> None:
     check_window_limit(round(duration * rate), window, hop, rate, detector.options["max_windows"])
 
 
-def prepare(detector: Any, recording: Recording, *, events: bool = False) -> Prepared:
+def prepare(detector: Any, recording: Any, *, events: bool = False) -> Prepared:
     """Everything before the model for one recording; what fails is the row's ``error``."""
-    row: dict[str, Any] = {"path": recording.path, "size": recording.size, "mtime_ns": recording.mtime_ns}
+    path = str(recording) if isinstance(recording, (str, Path)) else recording.path
+    data = recording if isinstance(recording, (str, Path)) else recording.data
+    row = {
+        "path": path,
+        "size": getattr(recording, "size", None),
+        "mtime_ns": getattr(recording, "mtime_ns", None),
+    }
     item = Prepared(recording, row)
     try:
-        if recording.data is None:
+        if data is None:
             raise ValueError("the dataset row holds no audio (neither bytes nor a path)")
-        header = audio_header(recording.data, name=recording.path)
+        header = audio_header(data, name=path)
         row.update(duration=header.duration, sampling_rate=header.sampling_rate, channels=header.channels)
         check_length(detector, header.duration)
         rate = detector.sampling_rate
-        waveform = read_audio(recording.data, rate, name=recording.path)
+        waveform = read_audio(data, rate, name=path)
         item.plan = detector.plan_windows(
-            waveform, rate, name=recording.path, recorded_rate=header.sampling_rate, pcm_bits=header.pcm_bits
+            waveform, rate, name=path, recorded_rate=header.sampling_rate, pcm_bits=header.pcm_bits
         )
         if events:
             item.chunks = plan_chunks(detector.model, item.plan.samples)
     except (OSError, ValueError) as error:
-        row["error"] = reason(error, recording.path)
+        row["error"] = reason(error, path)
         item.plan = item.chunks = None
     return item
 
@@ -162,13 +160,13 @@ def _completed(
             except ValueError as failure:
                 error = failure
         if error is not None:
-            item.row["error"] = reason(error, item.recording.path)
+            item.row["error"] = reason(error, item.row["path"])
             item.plan, item.chunks, item.events = None, None, []
         yield item
 
 
 def _predict(detector: Any, item: Prepared, outputs: list[Any]) -> None:
-    item.prediction = detector.planned_prediction(item.plan, np.stack(outputs), name=item.recording.path)
+    item.prediction = detector.planned_prediction(item.plan, np.stack(outputs), name=item.row["path"])
 
 
 def _detect(detector: Any, item: Prepared, outputs: list[Any], *, frame_hop_seconds: float) -> None:
@@ -181,51 +179,65 @@ def _detect(detector: Any, item: Prepared, outputs: list[Any], *, frame_hop_seco
     ]
 
 
-def screen_rows(
+def _read_side_by_side(items: Sequence[Any], make: Callable[[Any], Any]) -> Iterator[Any]:
+    # the cores take turns: a few recordings read side by side (libsndfile, soxr and scipy's filter let go
+    # of the GIL), then the model on their windows; a reader beside the model would slow it
+    import torch
+
+    threads = max(1, torch.get_num_threads())
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, len(items), 2 * threads):
+            yield from list(pool.map(make, items[start : start + 2 * threads]))
+
+
+def stream_recordings(
     detector: Any,
-    recordings: Iterable[Recording],
+    recordings: Iterable[Any],
     *,
+    output: str | Sequence[str] = "probabilities",
     events: bool = False,
-    frame_hop_seconds: float | None = None,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int | None = None,
     prefetch: int = DEFAULT_PREFETCH,
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and event rows, in order."""
-    from ..core.events import FRAME_HOP_SECONDS
+    side_by_side: bool = False,
+) -> Iterator[Prepared]:
+    """Each recording prepared (:func:`prepare`), its windows run with other recordings' and completed, in
+    order: ``output="probabilities"`` gives its ``prediction`` (and with ``events`` its ``events`` rows);
+    other :data:`~respira.inference.forward.OUTPUTS` its ``outputs``, one per window."""
+    size = int(batch_size or detector.options["batch_size"])
+    runner = detector.inference_model
 
-    hop = FRAME_HOP_SECONDS if frame_hop_seconds is None else frame_hop_seconds
-    batch_size = int(detector.options["batch_size"])
-
-    def make(recording: Recording) -> Prepared:
+    def make(recording: Any) -> Prepared:
         return prepare(detector, recording, events=events)
 
-    ahead = prefetch and not runs_on_cpu(detector.model)
-    prepared = Prefetch(recordings, make, prefetch) if ahead else map(make, recordings)
-    windows = batched(
-        prepared,
-        lambda item: item.plan.windows if item.plan is not None else [],
-        lambda windows: list(run_windows(detector.inference_model, windows, batch_size)),
-        batch_size,
+    if side_by_side:
+        prepared: Iterable[Prepared] = _read_side_by_side(list(recordings), make)
+    elif prefetch and not runs_on_cpu(detector.model):
+        prepared = Prefetch(recordings, make, prefetch)
+    else:
+        prepared = map(make, recordings)
+    windows = stream(
+        runner, prepared, lambda item: item.plan.windows if item.plan is not None else [], output, size
     )
+    if output != "probabilities":
+        yield from _completed(windows, _keep)
+        return
     screened = _completed(windows, partial(_predict, detector))
     if events:
-        chunks = batched(
+        chunks = stream(
+            runner,
             screened,
             lambda item: (
                 []
                 if item.plan is None or item.chunks is None
                 else chunk_waveforms(detector.config, item.plan.samples, item.chunks)
             ),
-            lambda chunks: step_outputs(detector.inference_model, chunks, batch_size),
-            batch_size,
+            "frames",
+            size,
         )
-        screened = _completed(chunks, partial(_detect, detector, frame_hop_seconds=hop))
-    for item in screened:
-        if item.prediction is not None and item.row.get("error") is None:
-            prediction = item.prediction
-            item.row.update(
-                verdict=prediction.label,
-                crackle=prediction.crackle,
-                wheeze=prediction.wheeze,
-                warning=prediction.warning,
-            )
-        yield item.row, item.events
+        screened = _completed(chunks, partial(_detect, detector, frame_hop_seconds=frame_hop_seconds))
+    yield from screened
+
+
+def _keep(item: Prepared, outputs: list[Any]) -> None:
+    item.outputs = outputs

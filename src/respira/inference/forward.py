@@ -1,0 +1,224 @@
+"""How respira runs its model, the one place that does: :func:`forward` (a batch of waveforms → the outputs a
+job asks, torch or ONNX, in eval mode, inference mode and full float32), :func:`run` (one recording's windows)
+and :func:`stream` (many recordings' windows batched across them). On the CPU a Detector runs the model's
+:func:`inference_form`: every ``Conv2d`` → ``BatchNorm2d`` pair of an ``nn.Sequential`` folded into one
+channels-last convolution, the activation after it in place (the model's outputs to float rounding;
+docs/history/speed.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from ..audio.dsp import pad_batch
+from ..core.batching import batched, run_batched
+from ..core.onnx_graph import steps_within
+from ..labels import MULTI_LABEL, SINGLE_LABEL
+from ..metrics.thresholds import sigmoid
+from ..utils.precision import full_float32
+
+__all__ = [
+    "CPU_BATCH_SIZE",
+    "GPU_BATCH_SIZE",
+    "OUTPUTS",
+    "InferenceForm",
+    "default_batch_size",
+    "fold_batch_norms",
+    "foldable_pairs",
+    "forward",
+    "inference_form",
+    "run",
+    "runs_on_cpu",
+    "stream",
+]
+
+OUTPUTS = ("probabilities", "frames", "embeddings", "logits")
+"""What :func:`forward` gives per waveform: ``probabilities`` ``[labels]`` float64; ``frames``: its time
+steps' centres (seconds) and ``[steps, labels]`` probabilities (float64); ``embeddings``: the pooled embedding
+(float32, before ``head_norm``); ``logits`` ``[labels]`` float32, in the model's label order."""
+CPU_BATCH_SIZE = 8  # windows per forward pass: faster than 32 on the CPU (BENCHMARKS.md, respira screen)
+GPU_BATCH_SIZE = 64
+
+
+def default_batch_size(device: str) -> int:
+    """:data:`CPU_BATCH_SIZE` on the CPU, :data:`GPU_BATCH_SIZE` on any other device."""
+    return CPU_BATCH_SIZE if str(device).startswith("cpu") else GPU_BATCH_SIZE
+
+
+def _onnx(model: Any, waveforms: Sequence[np.ndarray], output: str, batch_size: int) -> list[Any]:
+    if output == "probabilities":
+        return list(model.predict_probabilities(list(waveforms), batch_size))
+    if output == "frames":
+        return model.predict_frames(list(waveforms), batch_size)
+    raise ValueError(f"an ONNX export gives probabilities and frames only, not {output}")
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), full_float32():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def forward(
+    model: Any, waveforms: Sequence[np.ndarray], output: str | Sequence[str] = "probabilities"
+) -> list:
+    """One batch of prepared waveforms at the model's rate through ``model`` (torch or ONNX): per waveform its
+    :data:`OUTPUTS` ``output`` (a tuple of them for several names)."""
+    names = (output,) if isinstance(output, str) else tuple(output)
+    if unknown := [name for name in names if name not in OUTPUTS]:
+        raise ValueError(f"unknown output(s) {unknown}; expected {', '.join(OUTPUTS)}")
+    if not isinstance(model, nn.Module):
+        columns = [_onnx(model, waveforms, name, len(waveforms)) for name in names]
+        return columns[0] if isinstance(output, str) else list(zip(*columns, strict=True))
+    config = model.config
+    kind = config.problem_type or SINGLE_LABEL
+    if kind not in (SINGLE_LABEL, MULTI_LABEL):
+        raise ValueError(f"unsupported problem_type {kind!r}")
+    device = next(model.parameters()).device
+    with _evaluating(model):
+        values, mask = pad_batch(list(waveforms))
+        out = model(
+            input_values=values.to(device), attention_mask=mask.to(device), output_frames="frames" in names
+        )
+        columns = []
+        for name in names:
+            if name == "probabilities":
+                logits = out.logits.float()
+                if kind == MULTI_LABEL:
+                    columns.append(list(sigmoid(logits.cpu().numpy())))
+                else:
+                    columns.append(list(logits.softmax(dim=-1).cpu().numpy().astype(np.float64)))
+            elif name == "frames":
+                columns.append(_frames(out, waveforms, kind, int(config.sampling_rate)))
+            else:
+                columns.append(list(getattr(out, name).float().cpu().numpy()))
+    return columns[0] if isinstance(output, str) else list(zip(*columns, strict=True))
+
+
+def _frames(out: Any, waveforms: Sequence[np.ndarray], kind: str, rate: int) -> list[Any]:
+    logits = out.frame_logits.float()
+    probabilities = (logits.sigmoid() if kind == MULTI_LABEL else logits.softmax(dim=-1)).cpu().numpy()
+    times = out.frame_times.float().cpu().numpy().astype(np.float64)
+    masks = out.frame_mask.cpu().numpy()
+    rows = []
+    for row, waveform in enumerate(waveforms):
+        keep = masks[row] & steps_within(times, waveform.shape[0] / rate)
+        keep[0] = True  # the first step even where the mask calls it padding
+        rows.append((times[keep], probabilities[row].astype(np.float64)[keep]))
+    return rows
+
+
+def run(
+    model: Any, waveforms: Sequence[np.ndarray], output: str = "probabilities", batch_size: int = 32
+) -> list:
+    """:func:`forward` over ``waveforms``, ``batch_size`` at a time."""
+    if not isinstance(model, nn.Module):
+        return _onnx(model, waveforms, output, batch_size)
+    return run_batched([list(waveforms)], partial(forward, model, output=output), batch_size)[0]
+
+
+def stream(
+    model: Any,
+    items: Iterable[Any],
+    windows: Callable[[Any], Sequence[np.ndarray]],
+    output: str | Sequence[str],
+    batch_size: int,
+) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
+    """``(item, outputs, error)`` of each of ``items`` in order, its ``windows`` run through :func:`forward`
+    ``batch_size`` at a time across items (:func:`respira.core.batching.batched`): a window's ``ValueError``
+    fails its item alone."""
+    return batched(items, windows, partial(forward, model, output=output), batch_size)
+
+
+def foldable_pairs(model: nn.Module) -> Iterator[tuple[nn.Sequential, int]]:
+    """``(sequential, i)`` for each ``Conv2d`` at ``sequential[i]`` followed by a foldable ``BatchNorm2d``."""
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for index, (conv, norm) in enumerate(pairwise(module)):
+            if (
+                type(conv) is nn.Conv2d
+                and type(norm) is nn.BatchNorm2d
+                and norm.running_mean is not None
+                and norm.running_var is not None
+                and conv.out_channels == norm.num_features
+            ):
+                yield module, index
+
+
+def fold_batch_norms(model: nn.Module) -> int:
+    """Fold every :func:`foldable_pairs` pair in ``model`` itself (eval mode); return how many."""
+    model.eval()
+    seen = Counter(id(module) for _, module in model.named_modules(remove_duplicate=False))
+    folded = 0
+    for sequential, index in list(foldable_pairs(model)):
+        conv, norm = sequential[index], sequential[index + 1]
+        fused = fuse_conv_bn_eval(conv, norm)
+        # strides set explicitly: a 1×1 or depthwise kernel counts as "contiguous" in both layouts, and
+        # .contiguous(memory_format=...) would leave it as it is, which oneDNN reads as NCHW
+        weight = torch.empty_like(fused.weight, memory_format=torch.channels_last)
+        fused.weight = nn.Parameter(weight.copy_(fused.weight.detach()), requires_grad=False)
+        sequential[index], sequential[index + 1] = fused, nn.Identity()
+        if index + 2 < len(sequential):
+            activation = sequential[index + 2]
+            if hasattr(activation, "inplace") and seen[id(activation)] == 1:  # not shared
+                activation.inplace = True
+        folded += 1
+    return folded
+
+
+def inference_form(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with its batch norms folded, without gradients, sharing the model's configs;
+    ``model`` itself when it has nothing to fold."""
+    if next(iter(foldable_pairs(model)), None) is None:
+        return model
+    configs = (getattr(module, "config", None) for module in model.modules())
+    form = copy.deepcopy(model, memo={id(c): c for c in configs if c is not None})
+    form.requires_grad_(False)
+    fold_batch_norms(form)
+    return form
+
+
+def runs_on_cpu(model: object) -> bool:
+    """Whether ``model`` computes on the CPU (an ONNX export, which is no ``nn.Module``, does)."""
+    tensors = (*model.parameters(), *model.buffers()) if isinstance(model, nn.Module) else ()
+    return all(t.device.type == "cpu" for t in tensors)
+
+
+class InferenceForm:
+    """The :func:`inference_form` of a model, rebuilt when the model or any of its tensors changes; off
+    the CPU and for an ONNX export, the model itself."""
+
+    def __init__(self) -> None:
+        self._form: nn.Module | None = None
+        self._state: tuple | None = None
+        self._lock = threading.Lock()
+
+    def get(self, model: object) -> object:
+        if not isinstance(model, nn.Module):
+            return model
+        tensors = [*model.parameters(), *model.buffers()]
+        if any(t.device.type != "cpu" for t in tensors):
+            return model
+        state = (id(model), *((t.data_ptr(), t._version) for t in tensors))
+        with self._lock:
+            if self._form is None or state != self._state:
+                self._form, self._state = inference_form(model), state
+            return self._form
