@@ -384,6 +384,8 @@ class Detector:
         items with ``path`` and ``data``), read side by side; one-line error naming a file that fails."""
         from ..utils.progress import stage
 
+        if not recordings:
+            raise PredictionError("no recordings to embed")
         if not isinstance(self.model, torch.nn.Module):
             raise PredictionError("an ONNX export gives no embeddings: load the model's torch weights")
         size = batch_size or default_batch_size(str(next(self.model.parameters()).device))
@@ -401,14 +403,11 @@ class Detector:
                 owners.append(np.full(len(item.outputs), position, dtype=np.int64))
                 durations.append(float(item.row["duration"]))
                 shown.update()
-        hidden = int(self.config.hidden_size)
         return WindowEmbeddings(
-            np.concatenate(embeddings).astype(np.float32)
-            if embeddings
-            else np.zeros((0, hidden), np.float32),
-            np.concatenate(owners) if owners else np.zeros(0, np.int64),
-            np.concatenate(logits).astype(np.float64) if logits else np.zeros((0, len(order))),
-            np.array(durations, dtype=np.float64),
+            np.concatenate(embeddings).astype(np.float32),
+            np.concatenate(owners),
+            np.concatenate(logits).astype(np.float64),
+            np.array(durations),
         )
 
     def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -435,7 +434,7 @@ class Detector:
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
     ) -> EventDetection:
         """:meth:`detect_events` of a :meth:`plan_windows` plan's waveform, from its chunks
-        (:func:`~respira.inference.event_detection.plan_chunks`) and their ``step_outputs``."""
+        (:func:`~respira.inference.event_detection.plan_chunks`) and their ``frames`` outputs."""
         from .event_detection import detection_of_frames, frames_from_chunks
 
         try:

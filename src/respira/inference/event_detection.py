@@ -39,17 +39,9 @@ __all__ = [
     "frames_from_chunks",
     "plan_chunks",
     "predict_frames",
-    "step_outputs",
 ]
 
 MAX_CONTEXT_SECONDS = 1.0
-
-
-def step_outputs(
-    model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per chunk: its steps' centres (seconds from its start) and ``[steps, outputs]`` probabilities."""
-    return run(model, chunks, "frames", batch_size)
 
 
 class _Grid:
@@ -109,7 +101,8 @@ def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outp
 
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
     """The chunks ``(start, stop, last)`` :func:`predict_frames` runs over a prepared recording, for
-    :func:`chunk_waveforms`, :func:`step_outputs` (with other recordings') and :func:`frames_from_chunks`."""
+    :func:`chunk_waveforms`, their ``frames`` (:func:`~respira.inference.forward.forward`, with other
+    recordings') and :func:`frames_from_chunks`."""
     config = model.config
     check_holds_a_frame(samples.shape[0], analysis_frame_samples(model), int(config.sampling_rate))
     recording = MirroredRecording(RecordingInMemory(config, samples, prepared=True), chunk_sizes(config)[1])
@@ -131,7 +124,7 @@ def frames_from_chunks(
     total: int,
     frame_hop_seconds: float = FRAME_HOP_SECONDS,
 ) -> FramePosteriors:
-    """:func:`predict_frames`'s result from a :func:`plan_chunks` plan's :func:`step_outputs`."""
+    """:func:`predict_frames`'s result from a :func:`plan_chunks` plan's chunk outputs."""
     _check_options(frame_hop_seconds, 1)
     grid = _Grid(float(frame_hop_seconds), int(config.sampling_rate))
     _fill(grid, config, spans, outputs)
@@ -161,7 +154,7 @@ def predict_frames(
     mirrored = MirroredRecording(recording, chunk_sizes(config)[1])
     spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
     while part := list(itertools.islice(spans, batch_size)):
-        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
+        outputs = run(model, [mirrored.segment(start, stop) for start, stop, _ in part], "frames", batch_size)
         _fill(grid, config, part, outputs)
     return grid.result(recording.total())
 

@@ -8,7 +8,6 @@ docs/history/speed.md).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import threading
 from collections import Counter
@@ -25,22 +24,17 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..audio.dsp import pad_batch
 from ..core.batching import batched, run_batched
 from ..core.onnx_graph import steps_within
-from ..labels import MULTI_LABEL, SINGLE_LABEL
+from ..labels import MULTI_LABEL
 from ..metrics.thresholds import sigmoid
 from ..utils.precision import full_float32
 
 __all__ = [
-    "CPU_BATCH_SIZE",
-    "GPU_BATCH_SIZE",
-    "OUTPUTS",
     "InferenceForm",
     "default_batch_size",
     "fold_batch_norms",
-    "foldable_pairs",
     "forward",
     "inference_form",
     "run",
-    "runs_on_cpu",
     "stream",
 ]
 
@@ -58,22 +52,10 @@ def default_batch_size(device: str) -> int:
 
 
 def _onnx(model: Any, waveforms: Sequence[np.ndarray], output: str, batch_size: int) -> list[Any]:
-    if output == "probabilities":
-        return list(model.predict_probabilities(list(waveforms), batch_size))
-    if output == "frames":
-        return model.predict_frames(list(waveforms), batch_size)
-    raise ValueError(f"an ONNX export gives probabilities and frames only, not {output}")
-
-
-@contextlib.contextmanager
-def _evaluating(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(), full_float32():
-            yield
-    finally:
-        model.train(was_training)
+    if output not in ("probabilities", "frames"):
+        raise ValueError(f"an ONNX export gives probabilities and frames, not {output}")
+    method = model.predict_probabilities if output == "probabilities" else model.predict_frames
+    return list(method(list(waveforms), batch_size))
 
 
 def forward(
@@ -82,42 +64,40 @@ def forward(
     """One batch of prepared waveforms at the model's rate through ``model`` (torch or ONNX): per waveform its
     :data:`OUTPUTS` ``output`` (a tuple of them for several names)."""
     names = (output,) if isinstance(output, str) else tuple(output)
-    if unknown := [name for name in names if name not in OUTPUTS]:
-        raise ValueError(f"unknown output(s) {unknown}; expected {', '.join(OUTPUTS)}")
     if not isinstance(model, nn.Module):
         columns = [_onnx(model, waveforms, name, len(waveforms)) for name in names]
         return columns[0] if isinstance(output, str) else list(zip(*columns, strict=True))
-    config = model.config
-    kind = config.problem_type or SINGLE_LABEL
-    if kind not in (SINGLE_LABEL, MULTI_LABEL):
-        raise ValueError(f"unsupported problem_type {kind!r}")
-    device = next(model.parameters()).device
-    with _evaluating(model):
-        values, mask = pad_batch(list(waveforms))
-        out = model(
-            input_values=values.to(device), attention_mask=mask.to(device), output_frames="frames" in names
-        )
-        columns = []
-        for name in names:
-            if name == "probabilities":
-                logits = out.logits.float()
-                if kind == MULTI_LABEL:
-                    columns.append(list(sigmoid(logits.cpu().numpy())))
+    multi_label = model.config.problem_type == MULTI_LABEL
+    device, was_training = next(model.parameters()).device, model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), full_float32():
+            values, mask = pad_batch(list(waveforms))
+            out = model(
+                input_values=values.to(device),
+                attention_mask=mask.to(device),
+                output_frames="frames" in names,
+            )
+            columns = []
+            for name in names:
+                if name == "probabilities" and multi_label:
+                    columns.append(list(sigmoid(out.logits.float().cpu().numpy())))
+                elif name == "probabilities":
+                    columns.append(list(out.logits.float().softmax(dim=-1).cpu().numpy().astype(np.float64)))
+                elif name == "frames":
+                    columns.append(_frames(out, waveforms, multi_label, int(model.config.sampling_rate)))
                 else:
-                    columns.append(list(logits.softmax(dim=-1).cpu().numpy().astype(np.float64)))
-            elif name == "frames":
-                columns.append(_frames(out, waveforms, kind, int(config.sampling_rate)))
-            else:
-                columns.append(list(getattr(out, name).float().cpu().numpy()))
+                    columns.append(list(getattr(out, name).float().cpu().numpy()))
+    finally:
+        model.train(was_training)
     return columns[0] if isinstance(output, str) else list(zip(*columns, strict=True))
 
 
-def _frames(out: Any, waveforms: Sequence[np.ndarray], kind: str, rate: int) -> list[Any]:
+def _frames(out: Any, waveforms: Sequence[np.ndarray], multi_label: bool, rate: int) -> list[Any]:
     logits = out.frame_logits.float()
-    probabilities = (logits.sigmoid() if kind == MULTI_LABEL else logits.softmax(dim=-1)).cpu().numpy()
+    probabilities = (logits.sigmoid() if multi_label else logits.softmax(dim=-1)).cpu().numpy()
     times = out.frame_times.float().cpu().numpy().astype(np.float64)
-    masks = out.frame_mask.cpu().numpy()
-    rows = []
+    masks, rows = out.frame_mask.cpu().numpy(), []
     for row, waveform in enumerate(waveforms):
         keep = masks[row] & steps_within(times, waveform.shape[0] / rate)
         keep[0] = True  # the first step even where the mask calls it padding
