@@ -3,7 +3,6 @@ forward pass give predict's rows."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from respira.audio import read_audio
 from respira.core.batching import batched
 from respira.inference import forward, streaming
 from respira.inference.detector import Detector
-from respira.inference.streaming import Prefetch
+from respira.inference.streaming import read_ahead
 from respira.screening import open_source
 from respira.screening.runner import screen_rows
 
@@ -92,13 +91,13 @@ def test_recordings_are_read_in_line_for_a_cpu_model_and_ahead_for_a_gpu_one(
     detector = Detector.from_pretrained(detector_dir, device="cpu")
     assert streaming.runs_on_cpu(detector.model)
     started: list[int] = []
+    real = streaming.read_ahead
 
-    class Counted(Prefetch):
-        def __init__(self, *args, **kwargs) -> None:
-            started.append(1)
-            super().__init__(*args, **kwargs)
+    def counted(*args, **kwargs):
+        started.append(1)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(streaming, "Prefetch", Counted)
+    monkeypatch.setattr(streaming, "read_ahead", counted)
     _assert_same(detector, files, tmp_path / "cpu", batch_size=3, prefetch=2)
     assert started == []
     monkeypatch.setattr(streaming, "runs_on_cpu", lambda model: False)
@@ -158,21 +157,19 @@ def test_batched_runs_parts_of_several_items_together_and_yields_them_in_order()
     assert out[2][1] == [(ord("c") + i) * 10 for i in range(5)] and out[1][1] == []
 
 
-def test_the_prefetch_thread_stays_a_bounded_queue_ahead_and_hands_its_errors_over() -> None:
+def test_the_readers_stay_a_bounded_queue_ahead_and_hand_their_errors_over() -> None:
     pulled: list[int] = []
-    gate = threading.Event()
 
     def items():
         for index in range(100):
             pulled.append(index)
-            if len(pulled) > 3 + 2:
-                gate.set()  # more than the queue holds were read before the consumer took any
             yield index
 
-    prefetch = Prefetch(items(), lambda x: x, size=3)
-    assert not gate.wait(0.5)  # the thread blocks with the queue full, nothing consumed
-    assert len(pulled) <= 4
-    assert list(prefetch) == list(range(100))
+    ahead = read_ahead(items(), lambda x: x, 3)
+    assert pulled == []  # nothing read before the consumer asks
+    assert next(ahead) == 0 and len(pulled) <= 3 + 1
+    assert list(ahead) == list(range(1, 100))
+    assert list(read_ahead(range(7), lambda x: x * 2, 3, threads=2, turns=True)) == [x * 2 for x in range(7)]
 
     def failing(value: int) -> int:
         if value == 2:
@@ -180,7 +177,7 @@ def test_the_prefetch_thread_stays_a_bounded_queue_ahead_and_hands_its_errors_ov
         return value
 
     with pytest.raises(RuntimeError, match="disk gone"):
-        list(Prefetch(range(5), failing, size=2))
+        list(read_ahead(range(5), failing, 2))
 
 
 def test_one_forward_pass_holds_the_windows_of_several_recordings(

@@ -77,6 +77,7 @@ def forward(
                 input_values=values.to(device),
                 attention_mask=mask.to(device),
                 output_frames="frames" in names,
+                return_dict=True,
             )
             columns = []
             for name in names:

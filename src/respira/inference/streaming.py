@@ -1,5 +1,5 @@
 """Many recordings through a Detector (:meth:`respira.Detector.stream`): each read and cut for the model
-ahead of it (on a GPU by a background thread, :class:`Prefetch`; side by side on the CPU's threads for
+ahead of it (:func:`read_ahead`: on a GPU by a background thread; side by side on the CPU's threads for
 :meth:`~respira.Detector.embed`), their windows run ``batch_size`` at a time across recordings
 (:func:`respira.inference.forward.stream`), and each completed in listing order; only the recordings whose
 own windows fail get an ``error``.
@@ -7,16 +7,16 @@ own windows fail get an ``error``.
 
 from __future__ import annotations
 
-import queue
-import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..audio.decoding import audio_header, read_audio
 from ..core.events import FRAME_HOP_SECONDS
@@ -28,10 +28,10 @@ from .forward import runs_on_cpu, stream
 
 __all__ = [
     "DEFAULT_PREFETCH",
-    "Prefetch",
     "Prepared",
     "check_length",
     "prepare",
+    "read_ahead",
     "reason",
     "stream_recordings",
 ]
@@ -96,55 +96,35 @@ def prepare(detector: Any, recording: Any, *, events: bool = False) -> Prepared:
     return item
 
 
-class Prefetch:
-    """Iterate ``make(item)`` over ``items`` computed in a background thread, at most ``size`` ahead."""
-
-    _END = object()
-
-    def __init__(
-        self, items: Iterable[Any], make: Callable[[Any], Any], size: int = DEFAULT_PREFETCH
-    ) -> None:
-        if size < 1:
-            raise ValueError(f"the prefetch queue must hold at least 1 recording, got {size}")
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(items, make), daemon=True)
-        self._thread.start()
-
-    def _put(self, value: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, items: Iterable[Any], make: Callable[[Any], Any]) -> None:
-        try:
-            for item in items:
-                if not self._put((make(item), None)):
-                    return
-        except BaseException as error:  # handed to the consumer, raised there
-            self._put((None, error))
-            return
-        self._put((self._END, None))
-
-    def __iter__(self) -> Iterator[Any]:
+def read_ahead(
+    items: Iterable[Any], make: Callable[[Any], Any], ahead: int, *, threads: int = 1, turns: bool = False
+) -> Iterator[Any]:
+    """``make(item)`` of each of ``items`` in order, computed by ``threads`` reader threads at most ``ahead``
+    items ahead of the consumer; with ``turns``, ``ahead`` at a time and none while the consumer works (the
+    cores take turns with the model). A reader's error is raised to the consumer."""
+    if ahead < 1:
+        raise ValueError(f"the prefetch queue must hold at least 1 recording, got {ahead}")
+    pending: deque[Future] = deque()
+    remaining = iter(items)
+    with ThreadPoolExecutor(threads) as pool:
         try:
             while True:
-                value, error = self._queue.get()
-                if error is not None:
-                    raise error
-                if value is self._END:
+                while len(pending) < ahead and (item := next(remaining, _END)) is not _END:
+                    pending.append(pool.submit(make, item))
+                if not pending:
                     return
-                yield value
+                if turns:
+                    done = [future.result() for future in pending]
+                    pending.clear()
+                    yield from done
+                else:
+                    yield pending.popleft().result()
         finally:
-            self.close()
+            for future in pending:
+                future.cancel()
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+
+_END = object()
 
 
 def _completed(
@@ -179,17 +159,6 @@ def _detect(detector: Any, item: Prepared, outputs: list[Any], *, frame_hop_seco
     ]
 
 
-def _read_side_by_side(items: Sequence[Any], make: Callable[[Any], Any]) -> Iterator[Any]:
-    # the cores take turns: a few recordings read side by side (libsndfile, soxr and scipy's filter let go
-    # of the GIL), then the model on their windows; a reader beside the model would slow it
-    import torch
-
-    threads = max(1, torch.get_num_threads())
-    with ThreadPoolExecutor(threads) as pool:
-        for start in range(0, len(items), 2 * threads):
-            yield from list(pool.map(make, items[start : start + 2 * threads]))
-
-
 def stream_recordings(
     detector: Any,
     recordings: Iterable[Any],
@@ -210,10 +179,13 @@ def stream_recordings(
     def make(recording: Any) -> Prepared:
         return prepare(detector, recording, events=events)
 
-    if side_by_side:
-        prepared: Iterable[Prepared] = _read_side_by_side(list(recordings), make)
+    if (
+        side_by_side
+    ):  # libsndfile, soxr and scipy's filter let go of the GIL; a reader beside the model slows it
+        threads = max(1, torch.get_num_threads())
+        prepared: Iterable[Prepared] = read_ahead(recordings, make, 2 * threads, threads=threads, turns=True)
     elif prefetch and not runs_on_cpu(detector.model):
-        prepared = Prefetch(recordings, make, prefetch)
+        prepared = read_ahead(recordings, make, prefetch)
     else:
         prepared = map(make, recordings)
     windows = stream(

@@ -135,14 +135,9 @@ def screen_rows(
     """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and event rows, in order."""
     hop = {} if frame_hop_seconds is None else {"frame_hop_seconds": frame_hop_seconds}
     for item in detector.stream(recordings, events=events, prefetch=prefetch, **hop):
-        if item.prediction is not None and item.row.get("error") is None:
-            prediction = item.prediction
-            item.row.update(
-                verdict=prediction.label,
-                crackle=prediction.crackle,
-                wheeze=prediction.wheeze,
-                warning=prediction.warning,
-            )
+        if (verdict := item.prediction) is not None and item.row.get("error") is None:
+            item.row.update(verdict=verdict.label, crackle=verdict.crackle, wheeze=verdict.wheeze)
+            item.row["warning"] = verdict.warning
         yield item.row, item.events
 
 
