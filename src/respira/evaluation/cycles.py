@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio.decoding import decode_audio
 from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
-from ..inference.forward import stream
+from ..inference.forward import run_dataset
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, SINGLE_LABEL, classes_to_flags
 from ..metrics import (
     confusion_matrix,
@@ -88,23 +87,10 @@ def _run(
     model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
 ) -> np.ndarray:
     """Logits [N, labels] (float64) in eval mode."""
-    rate = int(model.config.sampling_rate)
-
-    def cycles() -> Iterator[np.ndarray]:
-        for first in range(0, len(dataset), batch_size):
-            for audio in dataset[first : first + batch_size][audio_column]:
-                samples = decode_audio(audio, rate)
-                if samples.size == 0:
-                    raise ValueError("the dataset holds an empty cycle (0 samples)")
-                yield samples
-
-    logits: list[np.ndarray] = []
     with stage("scoring cycles", len(dataset), "cycle") as shown:
-        for _, outputs, error in stream(model, cycles(), lambda cycle: [cycle], "logits", batch_size):
-            if error is not None:
-                raise error
-            logits.append(outputs[0])
-            shown.update()
+        logits = run_dataset(
+            model, dataset, "logits", batch_size=batch_size, audio_column=audio_column, track=shown.track
+        )
     return np.stack(logits).astype(np.float64)
 
 
@@ -139,17 +125,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Score ``model`` (or take its ``logits``) on a ``datasets.Dataset`` of cycles; write the report files
     to ``output_dir``."""
-    import datasets
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     check_dataset(dataset, (audio_column, label_column), "evaluation needs the audio and the label")
-    feature = dataset.features[audio_column]
-    if not isinstance(feature, datasets.Audio):
-        raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
-    rate = int(model.config.sampling_rate)
-    if feature.sampling_rate != rate:
-        dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
     problem_type = model.config.problem_type or SINGLE_LABEL
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")

@@ -45,7 +45,7 @@ from .engine import (
 from .event_rules import EventDetection, gate_by_verdict
 from .forward import InferenceForm, default_batch_size
 from .prediction import Prediction, PredictionError
-from .streaming import DEFAULT_PREFETCH, Prepared, stream_recordings
+from .streaming import Prepared, stream_recordings
 
 __all__ = ["Detector", "Prediction", "PredictionError"]
 
@@ -355,22 +355,11 @@ class Detector:
                 raise PredictionError(message if file in message else f"{file}: {message}") from None
         return self._gated(detection, prediction)
 
-    def stream(
-        self,
-        recordings: Iterable[Any],
-        *,
-        events: bool = False,
-        frame_hop_seconds: float = FRAME_HOP_SECONDS,
-        prefetch: int = DEFAULT_PREFETCH,
-        **options: Any,
-    ) -> Iterator[Prepared]:
+    def stream(self, recordings: Iterable[Any], **options: Any) -> Iterator[Prepared]:
         """Many recordings (paths, or items with ``path`` and ``data``: :class:`respira.screening.Recording`)
-        predicted, their windows batched across recordings, one :class:`~respira.inference.streaming.Prepared`
-        each in order: its ``prediction`` (with ``events``: its event rows), or its ``row``'s ``error``.
-        ``options``: :func:`~respira.inference.streaming.stream_recordings`'."""
-        return stream_recordings(
-            self, recordings, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch, **options
-        )
+        predicted, their windows batched across recordings: each one's ``prediction`` (with ``events=True``
+        its event rows) or its ``row``'s ``error``, in order (``options``: :func:`.stream_recordings`')."""
+        return stream_recordings(self, recordings, **options)
 
     def embed(
         self,

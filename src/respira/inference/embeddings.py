@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..audio.decoding import decode_audio
 from ..core.decision import flag_order, is_multi_label
-from .forward import stream
+from .forward import run_dataset, run_each
 
 if TYPE_CHECKING:
     import datasets
@@ -47,20 +46,12 @@ def embed_audio(
     track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
 ) -> np.ndarray:
     """The ``[rows, hidden]`` embeddings :func:`compute_embeddings` adds."""
-    import datasets
-
-    rate = model.config.sampling_rate
-    feature = dataset.features[audio_column]
-    if not isinstance(feature, datasets.Audio):
-        raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
-    if feature.sampling_rate != rate:
-        dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
-    rows = (
-        decode_audio(audio, rate)
-        for start in range(0, len(dataset), batch_size)
-        for audio in dataset[start : start + batch_size][audio_column]
+    if device is not None:
+        model.to(device)
+    rows = run_dataset(
+        model, dataset, "embeddings", batch_size=batch_size, audio_column=audio_column, track=track
     )
-    return embed_waveforms(model, track(rows), batch_size=batch_size, device=device)
+    return _stacked(model, rows)
 
 
 def embed_waveforms(
@@ -73,11 +64,10 @@ def embed_waveforms(
     """``[n, hidden]`` float32 pooled embeddings of 1-D waveforms at the model's sampling rate."""
     if device is not None:
         model.to(device)
-    rows = []
-    for _, outputs, error in stream(model, waveforms, lambda w: [w], "embeddings", batch_size):
-        if error is not None:
-            raise error
-        rows.append(outputs[0])
+    return _stacked(model, run_each(model, waveforms, "embeddings", batch_size))
+
+
+def _stacked(model: Any, rows: list[np.ndarray]) -> np.ndarray:
     return np.stack(rows) if rows else np.zeros((0, model.config.hidden_size), np.float32)
 
 

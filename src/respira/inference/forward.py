@@ -14,13 +14,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..audio.decoding import decode_audio
 from ..audio.dsp import pad_batch
 from ..core.batching import batched, run_batched
 from ..core.onnx_graph import steps_within
@@ -28,15 +29,10 @@ from ..labels import MULTI_LABEL
 from ..metrics.thresholds import sigmoid
 from ..utils.precision import full_float32
 
-__all__ = [
-    "InferenceForm",
-    "default_batch_size",
-    "fold_batch_norms",
-    "forward",
-    "inference_form",
-    "run",
-    "stream",
-]
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = ["InferenceForm", "default_batch_size", "forward", "inference_form", "run", "run_dataset", "stream"]
 
 OUTPUTS = ("probabilities", "frames", "embeddings", "logits")
 """What :func:`forward` gives per waveform: ``probabilities`` ``[labels]`` float64; ``frames``: its time
@@ -126,6 +122,48 @@ def stream(
     ``batch_size`` at a time across items (:func:`respira.core.batching.batched`): a window's ``ValueError``
     fails its item alone."""
     return batched(items, windows, partial(forward, model, output=output), batch_size)
+
+
+def run_each(model: Any, waveforms: Iterable[np.ndarray], output: str, batch_size: int) -> list:
+    """:func:`forward`'s ``output`` of each of ``waveforms`` (one window each), streamed ``batch_size`` at a
+    time; the first error raised."""
+    rows = []
+    for _, outputs, error in stream(model, waveforms, lambda waveform: [waveform], output, batch_size):
+        if error is not None:
+            raise error
+        rows.append(outputs[0])
+    return rows
+
+
+def run_dataset(
+    model: Any,
+    dataset: datasets.Dataset,
+    output: str,
+    *,
+    batch_size: int = 32,
+    audio_column: str = "audio",
+    track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
+) -> list:
+    """:func:`run_each` of the cycles of a dataset's ``datasets.Audio`` column, decoded at the model's rate
+    (``track``: their progress)."""
+    import datasets
+
+    rate = int(model.config.sampling_rate)
+    feature = dataset.features[audio_column]
+    if not isinstance(feature, datasets.Audio):
+        raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
+    if feature.sampling_rate != rate:
+        dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
+
+    def cycles() -> Iterator[np.ndarray]:
+        for first in range(0, len(dataset), batch_size):
+            for audio in dataset[first : first + batch_size][audio_column]:
+                samples = decode_audio(audio, rate)
+                if samples.size == 0:
+                    raise ValueError("the dataset holds an empty cycle (0 samples)")
+                yield samples
+
+    return run_each(model, track(cycles()), output, batch_size)
 
 
 def foldable_pairs(model: nn.Module) -> Iterator[tuple[nn.Sequential, int]]:

@@ -179,9 +179,8 @@ def stream_recordings(
     def make(recording: Any) -> Prepared:
         return prepare(detector, recording, events=events)
 
-    if (
-        side_by_side
-    ):  # libsndfile, soxr and scipy's filter let go of the GIL; a reader beside the model slows it
+    # side by side: libsndfile, soxr and scipy's filter let go of the GIL; a reader beside the model slows it
+    if side_by_side:
         threads = max(1, torch.get_num_threads())
         prepared: Iterable[Prepared] = read_ahead(recordings, make, 2 * threads, threads=threads, turns=True)
     elif prefetch and not runs_on_cpu(detector.model):

@@ -16,20 +16,9 @@ import numpy as np
 from ..core.decision import is_multi_label, thresholds_of
 from ..data.corpora import resolve, scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
-from ..inference.embeddings import head_norm_statistics, linear_head, site_head_refusal
+from ..inference.embeddings import head_norm_statistics, linear_head, site_head_refusal  # noqa: F401 (theirs)
 from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
-
-__all__ = [
-    "LabelledRecording",
-    "SiteRecordings",
-    "SiteSample",
-    "embed_recordings",
-    "head_norm_statistics",
-    "linear_head",
-    "read_site_recordings",
-    "site_head_refusal",
-]
 
 _SAMPLE_FORMAT = 1
 
