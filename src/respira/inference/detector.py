@@ -358,7 +358,8 @@ class Detector:
     def stream(self, recordings: Iterable[Any], **options: Any) -> Iterator[Prepared]:
         """Many recordings (paths, or items with ``path`` and ``data``: :class:`respira.screening.Recording`)
         predicted, their windows batched across recordings: each one's ``prediction`` (with ``events=True``
-        its event rows) or its ``row``'s ``error``, in order (``options``: :func:`.stream_recordings`')."""
+        its event rows) or its ``row``'s ``error``, in order; ``options``:
+        :func:`~respira.inference.streaming.stream_recordings`'."""
         return stream_recordings(self, recordings, **options)
 
     def embed(
