@@ -23,7 +23,7 @@ import yaml
 
 from respira.audio.dsp import pad_batch
 from respira.cli import main
-from respira.models.embeddings import compute_embeddings
+from respira.inference.embeddings import compute_embeddings
 from respira.run_record import EmbeddingPass
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.augment import SameLabelConcat, build_augmentation

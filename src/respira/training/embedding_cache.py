@@ -131,7 +131,7 @@ def cache_views(
     """The training split embedded as ``augmented_views + 1`` views (see the module docstring)."""
     import datasets
 
-    from ..models.embeddings import embed_waveforms, with_embeddings
+    from ..inference.embeddings import embed_waveforms, with_embeddings
 
     if augmented_views == 0:
         return clean_embeddings(
@@ -181,7 +181,7 @@ def clean_embeddings(
     split: str = "validation",
 ) -> datasets.Dataset:
     """``dataset``'s clean embeddings, through ``store`` when given."""
-    from ..models.embeddings import embed_audio, with_embeddings
+    from ..inference.embeddings import embed_audio, with_embeddings
 
     share = share if share is not None else ProcessShare()
     described = f"{progress}, {len(dataset)} cycles{share.describe()}"
@@ -395,7 +395,7 @@ class ViewStore:
         rows: Iterable[tuple[Hashable, Callable[[], np.ndarray] | None]],
         batch_size: int,
     ) -> tuple[list[Hashable], np.ndarray]:
-        from ..models.embeddings import embed_waveforms
+        from ..inference.embeddings import embed_waveforms
 
         keys: list[Hashable] = []
         pending: dict[Hashable, np.ndarray] = {}

@@ -1,4 +1,5 @@
-"""The CPU inference form: batch norms folded into the convolutions, same outputs, the model untouched."""
+"""respira.inference.forward's CPU inference form: batch norms folded into the convolutions, same outputs, the
+model untouched."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from respira import RespiraConfig, RespiraForAudioClassification
-from respira.inference.form import (
+from respira.inference.forward import (
     InferenceForm,
     fold_batch_norms,
     foldable_pairs,

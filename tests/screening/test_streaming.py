@@ -1,8 +1,8 @@
-"""respira.screening.batches: windows of several recordings in one forward pass give predict's rows."""
+"""respira.inference.streaming (Detector.stream, behind screen_rows): windows of several recordings in one
+forward pass give predict's rows."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +10,12 @@ import pytest
 import soundfile as sf
 
 from respira.audio import read_audio
+from respira.core.batching import batched
+from respira.inference import forward, streaming
 from respira.inference.detector import Detector
-from respira.screening import batches, open_source
-from respira.screening.batches import Prefetch, batched, screen_rows
+from respira.inference.streaming import read_ahead
+from respira.screening import open_source
+from respira.screening.runner import screen_rows
 
 from .conftest import BAD, write_archive
 
@@ -86,18 +89,18 @@ def test_recordings_are_read_in_line_for_a_cpu_model_and_ahead_for_a_gpu_one(
     a GPU) the background thread reads ahead, and the rows are the same either way."""
     files = sorted(str(path) for path in synthetic_corpus.rglob("*.wav"))[:4]
     detector = Detector.from_pretrained(detector_dir, device="cpu")
-    assert batches.runs_on_cpu(detector.model)
+    assert streaming.runs_on_cpu(detector.model)
     started: list[int] = []
+    real = streaming.read_ahead
 
-    class Counted(Prefetch):
-        def __init__(self, *args, **kwargs) -> None:
-            started.append(1)
-            super().__init__(*args, **kwargs)
+    def counted(*args, **kwargs):
+        started.append(1)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(batches, "Prefetch", Counted)
+    monkeypatch.setattr(streaming, "read_ahead", counted)
     _assert_same(detector, files, tmp_path / "cpu", batch_size=3, prefetch=2)
     assert started == []
-    monkeypatch.setattr(batches, "runs_on_cpu", lambda model: False)
+    monkeypatch.setattr(streaming, "runs_on_cpu", lambda model: False)
     _assert_same(detector, files, tmp_path / "gpu", batch_size=3, prefetch=2)
     assert started == [1]
 
@@ -109,14 +112,14 @@ def test_a_bad_recording_inside_a_batch_does_not_poison_its_neighbours(
     sf.write(archive / "long.wav", np.zeros(8000 * 30, np.float32), 8000)  # 14 windows > max_windows 10
     detector = Detector.from_pretrained(detector_dir, device="cpu", batch_size=64, max_windows=10)
     sf.write(archive / "odd.wav", np.full(int(8000 * 2.5), 0.1, np.float32), 8000)  # one 2.5-s window
-    real = batches.run_windows
+    real = forward.forward
 
-    def refusing(model, windows, batch_size):  # the model refuses one recording's window
+    def refusing(model, windows, output):  # the model refuses one recording's window
         if any(window.shape[0] == round(2.5 * detector.sampling_rate) for window in windows):
             raise ValueError("input_values holds NaN or infinite samples")
-        return real(model, windows, batch_size)
+        return real(model, windows, output)
 
-    monkeypatch.setattr(batches, "run_windows", refusing)
+    monkeypatch.setattr(forward, "forward", refusing)
     rows = {
         Path(row["path"]).name: row for row, _ in screen_rows(detector, open_source(str(archive)).share())
     }
@@ -154,21 +157,19 @@ def test_batched_runs_parts_of_several_items_together_and_yields_them_in_order()
     assert out[2][1] == [(ord("c") + i) * 10 for i in range(5)] and out[1][1] == []
 
 
-def test_the_prefetch_thread_stays_a_bounded_queue_ahead_and_hands_its_errors_over() -> None:
+def test_the_readers_stay_a_bounded_queue_ahead_and_hand_their_errors_over() -> None:
     pulled: list[int] = []
-    gate = threading.Event()
 
     def items():
         for index in range(100):
             pulled.append(index)
-            if len(pulled) > 3 + 2:
-                gate.set()  # more than the queue holds were read before the consumer took any
             yield index
 
-    prefetch = Prefetch(items(), lambda x: x, size=3)
-    assert not gate.wait(0.5)  # the thread blocks with the queue full, nothing consumed
-    assert len(pulled) <= 4
-    assert list(prefetch) == list(range(100))
+    ahead = read_ahead(items(), lambda x: x, 3)
+    assert pulled == []  # nothing read before the consumer asks
+    assert next(ahead) == 0 and len(pulled) <= 3 + 1
+    assert list(ahead) == list(range(1, 100))
+    assert list(read_ahead(range(7), lambda x: x * 2, 3, threads=2, turns=True)) == [x * 2 for x in range(7)]
 
     def failing(value: int) -> int:
         if value == 2:
@@ -176,20 +177,20 @@ def test_the_prefetch_thread_stays_a_bounded_queue_ahead_and_hands_its_errors_ov
         return value
 
     with pytest.raises(RuntimeError, match="disk gone"):
-        list(Prefetch(range(5), failing, size=2))
+        list(read_ahead(range(5), failing, 2))
 
 
 def test_one_forward_pass_holds_the_windows_of_several_recordings(
     detector_dir: Path, archive: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     detector = Detector.from_pretrained(detector_dir, device="cpu", batch_size=8)
-    real, sizes = batches.run_windows, []
+    real, sizes = forward.forward, []
 
-    def counting(model, windows, batch_size):
+    def counting(model, windows, output):
         sizes.append(len(windows))
-        return real(model, windows, batch_size)
+        return real(model, windows, output)
 
-    monkeypatch.setattr(batches, "run_windows", counting)
+    monkeypatch.setattr(forward, "forward", counting)
     rows = list(screen_rows(detector, open_source(str(archive)).share()))
     windows = sum(
         len(detector.plan_windows(*_read(detector, row["path"])).windows)
