@@ -156,7 +156,7 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert config["calibration"]["applied_anyway"] is True
     assert config["decision_thresholds"] == pytest.approx(record["thresholds"])
     assert "Written with `--apply_anyway`" in (output / "README.md").read_text()
-    from respira.sites.procedure import SELECTION
+    from respira.sites.choice import SELECTION
 
     # the rules it fitted with are recorded and said on the card
     assert (record["selection"], record["threshold_rule"]) == (SELECTION, "expected")
