@@ -37,6 +37,7 @@ __all__ = [
     "options_from",
     "options_of",
     "unrecognized",
+    "with_code_option",
 ]
 
 
@@ -86,6 +87,19 @@ def onnx_export_option() -> Any:
         metadata={
             "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
             "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
+            **SWITCH,
+        },
+    )
+
+
+def with_code_option(default: str) -> Any:
+    """``--with_code`` of ``export`` and ``push`` (``None`` unless given); ``default``: when the code ships
+    unasked."""
+    return dataclasses.field(
+        default=None,
+        metadata={
+            "help": "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
+            f"where respira is not installed; false: only `import respira` loads it (default: {default})",
             **SWITCH,
         },
     )
