@@ -11,14 +11,17 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
 from .core.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
-from .data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
+from .data.corpus import PRIMARY_CORPUS
 from .pretrained import DEFAULT_DETECTOR_NAME
+
+if TYPE_CHECKING:
+    from .data.corpora import CorpusSpec
 
 __all__ = [
     "RUN_DIR_HELP",
@@ -141,6 +144,8 @@ def corpus_list(
     keep: Callable[[CorpusSpec], bool] = lambda spec: True,
 ) -> str:
     """The registered corpora ``keep`` admits, as ``describe`` words each, listed ``a, b or c``."""
+    from .data.corpora import CORPORA
+
     words = [describe(spec) for spec in CORPORA.values() if keep(spec)]
     return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
 
