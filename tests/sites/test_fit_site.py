@@ -13,8 +13,8 @@ import pytest
 import respira
 from respira.cli import main
 from respira.core.decision import thresholds_of
-from respira.hub.card_results import NESTED_CV_FILE
-from respira.pretrained.sites import SITE_FIT_FILE, format_gain, site_fit_verdict, sites_line
+from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE
+from respira.pretrained.sites import format_gain, site_fit_verdict, sites_line
 from respira.reports.report_folder import report_folder
 from respira.utils.files import staged_folder
 from respira.utils.tables import format_percent, format_score

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,16 +34,14 @@ from typing import Any
 from ..core.decision import thresholds_of
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.tables import format_percent, format_score
-from .fitted import SITE_FIT_FILE
+from .site_fit import SITE_FIT_FILE, not_this_fit
 
 __all__ = [
     "BUILD_RECORD",
     "CROSS_VALIDATION_FOLDER",
-    "SITE_FIT_FILE",
     "SITE_FIT_PROTOCOL",
     "LabelAuc",
     "SiteVerdict",
-    "candidate_row",
     "evaluation_digests",
     "format_gain",
     "not_measurable_words",
@@ -229,20 +227,6 @@ def evaluation_digests(folder: str | Path) -> dict[str, str]:
     return {path.relative_to(folder).as_posix(): _sha256(path) for path in _evaluation_files(folder)}
 
 
-def _of_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
-    """Why ``site_fit.json`` is not the fit of this folder's model ("" when it is): its config records
-    another fit (site, choice or thresholds) or none."""
-    config = _read(folder / "config.json") or {}
-    fitted = config.get("calibration")
-    if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.get("procedure"):
-        return "the folder's config records no site fit"
-    same = all(fitted.get(key) == record.get(key) for key in ("dataset", "site_name", "chosen", "thresholds"))
-    thresholds = [round(float(t), 6) for t in record.get("thresholds") or []]
-    if not same or [round(float(t), 6) for t in thresholds_of(config)] != thresholds:
-        return "the folder's config records another fit (site, choice or thresholds) than site_fit.json"
-    return ""
-
-
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
     """Why ``metrics`` (an evaluation in ``folder``) is not this model's out-of-sample result ("" when it
     is): other weights, none recorded, other thresholds, a corpus it learnt."""
@@ -280,7 +264,7 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
         return "" if _sha256(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
     if name == SITE_FIT_FILE:
         record = _read(path)
-        return "it is not respira fit-site's record" if record is None else _of_this_fit(folder, record)
+        return "it is not respira fit-site's record" if record is None else not_this_fit(folder, record)
     evaluation = folder / path.relative_to(folder).parts[0]
     metrics = _read(evaluation / "metrics.json")
     if metrics is None:
@@ -341,15 +325,6 @@ def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
     aucs = _aucs({label: (events.get(f"auc_{label}"), None) for label in LABELS})
     count = int(events.get("num_examples", 0))
     return SiteVerdict(site, "held out", "events", count, score, None, baseline, aucs)
-
-
-def candidate_row(rows: Iterable[Mapping[str, Any]], candidate: str) -> Mapping[str, Any]:
-    """The row of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...) in a site fit's nested
-    cross-validation ``rows``."""
-    for row in rows:
-        if row["candidate"] == candidate:
-            return row
-    raise KeyError(f"no nested cross-validation row for {candidate!r}")
 
 
 def site_fit_verdict(
