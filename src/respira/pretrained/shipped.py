@@ -9,10 +9,10 @@ detector added as a new folder needs no code. ``respira detectors`` lists them w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..utils.files import read_json_object
 from .site_fit import fitted_on, read_site_fit
 
 __all__ = [
@@ -60,11 +60,7 @@ def _trained_on(folder: Path) -> str:
     folder ``respira fit-site`` wrote, the base model and the site it was fitted to."""
     if (fitted := fitted_on(read_site_fit(folder))) is not None:
         return fitted
-    try:
-        record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "not recorded"
-    data = record.get("data") if isinstance(record, dict) else None
+    data = (read_json_object(folder / RUN_RECORD) or {}).get("data")
     if not isinstance(data, dict):
         return "not recorded"
     corpora = [item.get("name") for item in data.get("corpora") or [] if isinstance(item, dict)]

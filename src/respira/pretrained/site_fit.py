@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.decision import thresholds_of
-from ..utils.files import write_json_atomic, write_text_atomic
+from ..utils.files import read_json_object, write_json_atomic, write_text_atomic
 
 __all__ = [
     "CURVE_FIGURE",
@@ -70,17 +70,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
     """The fit record (:data:`SITE_FIT_FILE`) of ``folder``; ``None`` where it has none."""
-    record = _read(Path(folder) / SITE_FIT_FILE)
-    return record if isinstance(record, dict) and "nested_cv" in record else None
+    record = read_json_object(Path(folder) / SITE_FIT_FILE)
+    return record if record is not None and "nested_cv" in record else None
 
 
 def fitted_on(record: Any) -> str | None:
@@ -101,8 +94,7 @@ def fitted_on(record: Any) -> str | None:
 def not_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
     """Why ``record`` (the folder's :data:`SITE_FIT_FILE`) is not the fit of this folder's model ("" when
     it is): its config records another fit (site, choice or thresholds) or none."""
-    config = _read(folder / "config.json")
-    config = config if isinstance(config, Mapping) else {}
+    config = read_json_object(folder / "config.json") or {}
     fitted = config.get("calibration")
     if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.get("procedure"):
         return "the folder's config records no site fit"

@@ -24,7 +24,6 @@ verdicts.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 from ..core.decision import thresholds_of
 from ..labels import MULTI_LABEL_NAMES
+from ..utils.files import read_json_object
 from ..utils.tables import format_percent, format_score
 from .site_fit import SITE_FIT_FILE, not_this_fit
 
@@ -202,14 +202,6 @@ def _pair(value: Any) -> tuple[float, float] | None:
     return None if low is None or high is None else (low, high)
 
 
-def _read(path: Path) -> Mapping[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, Mapping) else None
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -231,7 +223,7 @@ def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str
     """Why ``metrics`` (an evaluation in ``folder``) is not this model's out-of-sample result ("" when it
     is): other weights, none recorded, other thresholds, a corpus it learnt."""
     again = "run respira evaluate --record again to claim it"
-    record = _read(folder / "respira_run.json") or {}
+    record = read_json_object(folder / "respira_run.json") or {}
     corpora = [
         c.get("name") for c in (record.get("data") or {}).get("corpora") or [] if isinstance(c, Mapping)
     ]
@@ -245,7 +237,7 @@ def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str
         return f"it scored other weights than this folder's; {again}"
     recorded = metrics.get("thresholds")
     if isinstance(recorded, Mapping):
-        config = _read(folder / "config.json") or {}
+        config = read_json_object(folder / "config.json") or {}
         if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
             return f"it decided at other thresholds than this model's; {again}"
     return ""
@@ -255,7 +247,7 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
     """Why the evaluation file ``path`` (``folder/evaluation_<corpus>/.../metrics.json``) is no claim of
     the model folder ``folder`` ("" when it is one; see the module docstring)."""
     folder, path = Path(folder).expanduser(), Path(path)
-    build = _read(folder / BUILD_RECORD)
+    build = read_json_object(folder / BUILD_RECORD)
     name = path.relative_to(folder).as_posix()
     if build is not None:
         listed = build.get("evaluations")
@@ -263,10 +255,10 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
             return f"{BUILD_RECORD} does not list it (a built folder claims only its build's evaluations)"
         return "" if _sha256(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
     if name == SITE_FIT_FILE:
-        record = _read(path)
+        record = read_json_object(path)
         return "it is not respira fit-site's record" if record is None else not_this_fit(folder, record)
     evaluation = folder / path.relative_to(folder).parts[0]
-    metrics = _read(evaluation / "metrics.json")
+    metrics = read_json_object(evaluation / "metrics.json")
     if metrics is None:
         return "it is not respira evaluate's metrics.json"
     return _of_this_model(folder, evaluation.name.removeprefix("evaluation_"), metrics)
@@ -388,7 +380,11 @@ def _held_out(folder: Path, metrics: Mapping[str, Any], recorded: set[Path]) -> 
     site = folder.name.removeprefix("evaluation_")
     found = []
     events_file = folder / "events" / "metrics.json"
-    if "events" in metrics and events_file in recorded and (events := _read(events_file)) is not None:
+    if (
+        "events" in metrics
+        and events_file in recorded
+        and (events := read_json_object(events_file)) is not None
+    ):
         found.append(_events(site, events))
     found.append(_recordings(site, metrics.get("records") or metrics))
     return [verdict for verdict in found if verdict is not None]
@@ -401,15 +397,15 @@ def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
     folder = Path(folder).expanduser()
     recorded = set(recorded_evaluations(folder))
     verdicts = []
-    fitted = _read(folder / SITE_FIT_FILE) if folder / SITE_FIT_FILE in recorded else None
+    fitted = read_json_object(folder / SITE_FIT_FILE) if folder / SITE_FIT_FILE in recorded else None
     if fitted is not None and (verdict := _site_fit(fitted)) is not None:
         verdicts.append(verdict)
     cross = folder / CROSS_VALIDATION_FOLDER / "metrics.json"
-    metrics = _read(cross) if cross in recorded else None
+    metrics = read_json_object(cross) if cross in recorded else None
     if metrics is not None and (verdict := _cross_validation(metrics)) is not None:
         verdicts.append(verdict)
     for path in sorted(path for path in recorded if path.parent.parent == folder):
-        if path.parent.name != CROSS_VALIDATION_FOLDER and (metrics := _read(path)) is not None:
+        if path.parent.name != CROSS_VALIDATION_FOLDER and (metrics := read_json_object(path)) is not None:
             verdicts.extend(_held_out(path.parent, metrics, recorded))
     return verdicts
 
