@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core.decision import is_multi_label, thresholds_of
-from ..data.corpora import resolve, scored_corpus
+from ..data.corpora import scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
 from ..inference.embeddings import head_norm_statistics, linear_head, site_head_refusal  # noqa: F401 (theirs)
 from ..labels import flags_to_classes
@@ -69,7 +69,7 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
     if spec.labels == "cycle":
         from ..data.text_files import read_annotations
 
-        layout = resolve(spec.locate)(root)
+        layout = spec.layout(root)
         stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
         if not stems:
             raise ValueError(f"{root} has no recording with both audio and an annotation file")
@@ -90,7 +90,7 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
         with warnings.catch_warnings():  # a partial folder (some patients of KAUH) is a sample, not an error
             warnings.simplefilter("ignore")
             warnings.simplefilter("always", UnlabelledRowsWarning)  # rows left blank: said, in one line
-            index = resolve(spec.read_index)(root)
+            index = spec.read_index(root)
         left_out = 0
         if "poor_quality" in index.columns:
             poor = index["poor_quality"].astype(bool)

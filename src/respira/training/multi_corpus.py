@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.windows import DEFAULT_AGGREGATION, aggregate_windows
-from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
+from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 from ..labels import MULTI_LABEL, classes_to_flags, flags_to_classes
 from ..run_record import CorpusRecord
 
@@ -114,7 +114,7 @@ def check_corpora(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                resolve(CORPORA[name].locate)(folder)
+                CORPORA[name].layout(folder)
         except (OSError, ValueError) as error:
             raise type(error)(f"corpus_dirs: {name}: {error}") from None
     return names

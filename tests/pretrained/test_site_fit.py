@@ -1,8 +1,8 @@
-"""``respira.pretrained.fitted``: what ``respira detectors`` says a fitted folder learnt from."""
+"""``respira.pretrained.site_fit``: what ``respira detectors`` says a fitted folder learnt from."""
 
 from __future__ import annotations
 
-from respira.pretrained.fitted import fitted_on
+from respira.pretrained.site_fit import fitted_on
 
 RECORD = {
     "base_model": "icbhi-crackle-wheeze",

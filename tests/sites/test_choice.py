@@ -1,4 +1,4 @@
-"""The fitting procedure on one set of recordings (:mod:`respira.sites.procedure`): what it may look at."""
+"""The fitting procedure on one set of recordings (:mod:`respira.sites.choice`): what it may look at."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from respira.sites import procedure
-from respira.sites.procedure import RECORDING_RULES, fit_procedure, unit_folds
+from respira.sites import choice
+from respira.sites.choice import RECORDING_RULES, fit_procedure, unit_folds
 from respira.sites.scores import recording_probabilities
 
 from .conftest import make_sample
@@ -29,7 +29,7 @@ def test_an_inner_folds_thresholds_are_set_on_the_other_folds_recordings_alone(
     ]
     folds = unit_folds(sample, 4, 0)
     seen: list[np.ndarray] = []
-    real = procedure.expected_thresholds
+    real = choice.expected_thresholds
 
     def tuned(labels: np.ndarray, probabilities: np.ndarray, *args, **kwargs):
         rule = next(rule for rule in known if any((rule == probabilities[0]).all(axis=1)))
@@ -38,7 +38,7 @@ def test_an_inner_folds_thresholds_are_set_on_the_other_folds_recordings_alone(
         seen.append(np.array(rows))
         return real(labels, probabilities, *args, **kwargs)
 
-    monkeypatch.setattr(procedure, "expected_thresholds", tuned)
+    monkeypatch.setattr(choice, "expected_thresholds", tuned)
     fit_procedure(sample, candidates=("as_is", "thresholds"))
     inner = [rows for rows in seen if rows.size < count]
     assert inner and len(inner) % 4 == 0  # every fold of every option
@@ -57,7 +57,7 @@ def test_a_label_without_a_positive_or_a_negative_recording_is_left_alone(crackl
     sample = make_sample(units=16, per_unit=2, crackle_backwards=False)
     recordings = tuple(dataclasses.replace(r, crackle=crackle) for r in sample.recordings)
     sample = dataclasses.replace(sample, recordings=recordings, base_thresholds=(0.37, 0.5))
-    assert procedure.unmeasurable_labels(sample.labels) == (0,)
+    assert choice.unmeasurable_labels(sample.labels) == (0,)
     fitted = fit_procedure(sample)
     assert fitted.chosen[0] == "as_is" and (fitted.aggregation, fitted.top_k) == ("max", None)
     assert fitted.inner_scores and all(k.startswith("as_is/") and "@" not in k for k in fitted.inner_scores)

@@ -82,15 +82,15 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, scored; returns the report folder."""
-    from ..evaluation.event_corpus import evaluate_event_corpus
-    from ..evaluation.external_validation import (
+    from ..hub.card_results import scored_model
+    from ..hub.loading import load_model
+    from .event_corpus import evaluate_event_corpus
+    from .external_validation import (
         evaluate_recordings,
         never_called_lines,
         recording_level_table,
         unmeasurable_line,
     )
-    from ..hub.card_results import scored_model
-    from ..hub.loading import load_model
 
     _check_external_options(args, spec)
     splits = chosen_splits(spec, args.split)
@@ -172,8 +172,8 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
 
 def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics: dict[str, Any]) -> None:
     """The events' ICBHI score beside the all-normal baseline, the challenge's table and the records'."""
-    from ..evaluation.external_validation import never_called_lines, recording_level_table
     from ..metrics.baselines import flags_by_key
+    from .external_validation import never_called_lines, recording_level_table
 
     events = metrics["events"]
     flag = flags_by_key(events.get("below_baseline")).get("icbhi_score", "")

@@ -1,5 +1,6 @@
-"""The fitting procedure (:func:`fit_procedure`) that ``fit-site`` runs, and nested cross-validation repeats
-on each outer fold's training units:
+"""fit-site's choice, per label, between the model as is, re-tuned thresholds and a site head: the fitting
+procedure (:func:`fit_procedure`) that ``fit-site`` runs, and nested cross-validation repeats on each outer
+fold's training units:
 
 1. inner patient-wise folds over the training units;
 2. per label, each head candidate fitted on the other inner folds at every penalty, scored on the fold left
