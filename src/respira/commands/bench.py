@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     print(result.table())
     seconds = result.seconds
     print(
-        f"{result.audio_seconds:.0f} s of audio; embedding {seconds['embedding']:.1f} s, scoring "
-        f"{seconds['scoring']:.1f} s"
+        f"{result.audio_seconds:.0f} s of audio; embedding {seconds['embedding']:.1f} s (cycles "
+        f"{seconds['cycles']:.1f} s), scoring {seconds['scoring']:.1f} s"
     )
     return 0

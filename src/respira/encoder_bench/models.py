@@ -59,6 +59,7 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
     converted into the cache; any other folder or Hub id through transformers' Auto classes; each of the
     last three with a random head (only its embeddings are scored)."""
     from ..hub.loading import load_model as load_respira
+    from ..hub.loading import quiet_transformers
     from ..models.encoders import encoder_names, get_encoder_spec
 
     path = Path(source).expanduser()
@@ -75,7 +76,8 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
         folder = cache_dir / "converted" / f"{path.stem}-{digest[:12]}"
         if not (folder / "config.json").is_file():
             try:
-                convert_efficientat_checkpoint(path, folder, width=None, overwrite=True)
+                with quiet_transformers():
+                    convert_efficientat_checkpoint(path, folder, width=None, overwrite=True)
             except (KeyError, ValueError, RuntimeError) as error:
                 raise ValueError(
                     f"{source}: not an EfficientAT checkpoint respira converts ({error})"

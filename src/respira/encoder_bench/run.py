@@ -16,7 +16,8 @@ __all__ = ["BenchResult", "run_bench"]
 
 @dataclass(frozen=True)
 class BenchResult:
-    """What :func:`run_bench` wrote: the folder, every score row and the seconds each stage took."""
+    """What :func:`run_bench` wrote: the folder, every score row, the seconds each stage took (``embedding``
+    the recordings' windows, ``cycles`` ICBHI's cycles, ``scoring``) and the audio embedded (the windows')."""
 
     output_dir: Path
     rows: list[dict[str, Any]] = field(repr=False)
@@ -89,32 +90,31 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
             type(m)(source, m.detector, m.key, m.trained_head)
             for m, source in zip(loaded, models, strict=True)
         ]
-    seconds = {"embedding": 0.0, "scoring": 0.0}
+    seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
     rows: list[dict[str, Any]] = []
     audio = 0.0
     for model in loaded:
-        started = time.perf_counter()
         samples = {}
         for site in sites:
+            started = time.perf_counter()
             samples[site.name] = embed(
                 model, site.recordings.recordings, cache, batch_size=options.batch_size,
                 description=f"{model.name}: embedding {site.name}",
             )  # fmt: skip
             audio += float(samples[site.name].duration.sum())
+            seconds["embedding"] += time.perf_counter() - started
             if site.cycles is not None and any(task.cycles for task in tasks):
+                started = time.perf_counter()
                 samples[f"{site.name} cycles"] = embed(
                     model, site.recordings.recordings, cache, cycles=site.cycles,
                     description=f"{model.name}: embedding {site.name}'s cycles",
                 )  # fmt: skip
-        embedded = time.perf_counter()
+                seconds["cycles"] += time.perf_counter() - started
+        started = time.perf_counter()
         for task in tasks:
             for row in task.score(samples, sites, options):
-                dataset = next((s.recordings.dataset for s in sites if row["column"].startswith(s.name)), "")
-                rows.append(
-                    {"model": model.name, "task": task.name, "title": task.title, "dataset": dataset, **row}
-                )
-        seconds["embedding"] += embedded - started
-        seconds["scoring"] += time.perf_counter() - embedded
+                rows.append({"model": model.name, "task": task.name, "title": task.title, **row})
+        seconds["scoring"] += time.perf_counter() - started
     with staged_folder(output_dir, overwrite=options.overwrite) as staging:
         write_leaderboard(rows, staging)
     say(f"wrote {output_dir} (leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/)")
