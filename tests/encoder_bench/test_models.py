@@ -11,6 +11,7 @@ import pytest
 from respira.encoder_bench.models import embed, load_model
 from respira.sites.sample import read_site_recordings
 
+
 @pytest.fixture(scope="module")
 def kauh_part(shared_kauh: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Eight KAUH patients (24 recordings, in their three filter modes), linked."""

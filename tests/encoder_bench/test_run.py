@@ -167,3 +167,19 @@ def test_bad_input_is_one_line_naming_it_before_any_embedding(
     assert len(error) == 1 and named in error[0] and "Traceback" not in error[0]
     assert not (tmp_path / "out").exists()
     assert not list((tmp_path / "cache").rglob("*.npz"))
+
+
+def test_processes_embed_their_shares_and_the_main_one_reads_them_all(
+    kauh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from respira.sites.sample import read_site_recordings
+
+    model = bench_models.load_model("cnn", tmp_path)
+    recordings = read_site_recordings(kauh, "kauh").recordings  # 18
+    assert bench_models.embed(model, recordings, tmp_path, shard=(1, 2), progress=False) is None
+    assert len(list(tmp_path.rglob("*.npz"))) == 9
+    bench_models.embed(model, recordings, tmp_path, shard=(0, 2), progress=False)
+    assert len(list(tmp_path.rglob("*.npz"))) == 18
+    monkeypatch.setattr("respira.sites.sample.embed_recordings", None)  # nothing left to embed
+    sample = bench_models.embed(model, recordings, tmp_path, progress=False)
+    assert [r.recording_id for r in sample.recordings] == [r.recording_id for r in recordings]

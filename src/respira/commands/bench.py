@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = options_of(args, BenchOptions)
     result = run_bench(args.models, options, say=lambda line: print(line, file=sys.stderr))
+    if result is None:  # not the main process of an accelerate launch: it reports
+        return 0
     print(result.table())
     seconds = result.seconds
     print(

@@ -166,10 +166,12 @@ def embed(
     description: str = "embedding",
     batch_size: int | None = None,
     progress: bool = True,
-) -> SiteSample:
+    shard: tuple[int, int] | None = None,
+) -> SiteSample | None:
     """The :class:`SiteSample` of ``recordings`` (their 4-s windows; with ``cycles``, each recording's
     annotated cycles, each one item of the sample): the one call that embeds, reading and writing each
-    recording's rows in ``cache_dir`` (a killed run resumes; a second run embeds nothing)."""
+    recording's rows in ``cache_dir`` (a killed run resumes; a second run embeds nothing). ``shard``:
+    ``(process, processes)``: embed only this process's share of what the cache lacks, and return ``None``."""
     from ..core.decision import thresholds_of
     from ..sites.sample import embed_recordings, linear_head
     from ..utils.files import atomic_path
@@ -184,6 +186,8 @@ def embed(
             with np.load(folder / f"{key}.npz") as rows:
                 stored[i] = (rows["embeddings"], rows["logits"], float(rows["duration"]))
     missing = [i for i in range(len(recordings)) if i not in stored]
+    if shard is not None:  # by position among all: the same share whatever the others wrote already
+        missing = [i for i in missing if i % shard[1] == shard[0]]
 
     def keep(i: int, rows: tuple[np.ndarray, np.ndarray, float]) -> None:
         with atomic_path(folder / f"{keys[i]}.npz") as staging, staging.open("wb") as handle:
@@ -206,6 +210,8 @@ def embed(
                     duration = sample.recordings[position].duration or 0.0
                     keep(i, (sample.embeddings[rows], sample.base_logits[rows], duration))
             shown.update(len(chunk))
+    if shard is not None:
+        return None
     items: list[LabelledRecording] = []
     owners = []
     for i, recording in enumerate(recordings):

@@ -58,27 +58,34 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
         raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
 
 
-def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print) -> BenchResult:
+def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print) -> BenchResult | None:
     """Score each of ``models`` (:func:`respira.encoder_bench.models.build_model` names) on every task of
     ``options.tasks`` whose data ``options.data`` holds; write the leaderboard to ``options.output_dir``.
     Every input is checked, every site read and every model loaded before any embedding; the folder is
-    written last, staged."""
+    written last, staged. Under ``accelerate launch`` every process embeds its share; the main one scores,
+    writes and returns the result, the others ``None``."""
+    import torch
+    from accelerate import PartialState
+
     from ..utils.files import check_output_folder, staged_folder
     from ..utils.threads import apply_num_threads
     from .leaderboard import write_leaderboard
     from .models import embed, load_model
 
-    apply_num_threads(requested=options.threads)
     _check(models, options)
     output_dir = Path(options.output_dir).expanduser()
     check_output_folder(output_dir, overwrite=options.overwrite)
     sites = read_sites(options.data)
     tasks = _tasks(options.tasks, sites)
     cache = Path(options.cache_dir).expanduser()
+    # accelerate launch: each process embeds its share into the cache; the main one scores and writes
+    state = PartialState(cpu=options.device == "cpu" or not torch.cuda.is_available())
+    apply_num_threads(requested=options.threads)
+    device = options.device or (str(state.device) if state.num_processes > 1 else None)
     loaded = []
     for source in models:
         try:
-            loaded.append(load_model(source, cache, device=options.device))
+            loaded.append(load_model(source, cache, device=device))
         except (OSError, ValueError) as error:
             message = str(error)
             raise ValueError(
@@ -90,6 +97,23 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
             type(m)(source, m.detector, m.key, m.trained_head)
             for m, source in zip(loaded, models, strict=True)
         ]
+    if state.num_processes > 1:
+        for model in loaded:
+            for site in sites:
+                share = (state.process_index, state.num_processes)
+                embed(model, site.recordings.recordings, cache, shard=share, progress=state.is_main_process)
+                if site.cycles is not None and any(task.cycles for task in tasks):
+                    embed(
+                        model,
+                        site.recordings.recordings,
+                        cache,
+                        cycles=site.cycles,
+                        shard=share,
+                        progress=False,
+                    )
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            return None
     seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
     rows: list[dict[str, Any]] = []
     audio = 0.0

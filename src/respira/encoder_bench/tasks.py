@@ -120,16 +120,11 @@ def _rows(
     all_normal = scores_with_intervals(
         sample.labels, sample.units, normal, resamples=options.resamples, seed=options.seed
     )
-    prior = trivial_baselines(sample.classes[scored])[f"{BASELINE_PREFIX}class_prior_icbhi_score"]
+    dataset = site.recordings.dataset
     return [
-        {"column": column, "entry": "probe", **probe},
-        {"column": column, "entry": "all_normal", **all_normal},
-        {
-            "column": column,
-            "entry": "class_prior",
-            "icbhi_score": prior,
-            "scored_recordings": int(scored.sum()),
-        },
+        {"column": column, "entry": "probe", "dataset": dataset, **probe},
+        {"column": column, "entry": "all_normal", "dataset": dataset, **all_normal},
+        {"column": column, **_prior(site, sample, scored)},
     ]
 
 
