@@ -46,3 +46,17 @@ def test_the_mn04_checkpoint_is_converted_once_and_its_embeddings_read_back(
 def test_a_shipped_detector_keeps_its_trained_head(tmp_path: Path) -> None:
     model = load_model("icbhi-crackle-wheeze", tmp_path)
     assert model.trained_head and model.name == "icbhi-crackle-wheeze"
+
+
+def test_a_single_label_model_is_benched_by_its_encoder_under_a_random_head(tmp_path: Path) -> None:
+    import torch
+
+    from respira.models import RespiraConfig, RespiraForAudioClassification
+
+    config = RespiraConfig(encoder_config={"model_type": "respira_cnn"}, projector_dim=None)  # four classes
+    single = RespiraForAudioClassification(config)
+    single.save_pretrained(tmp_path / "single")
+    model = load_model(str(tmp_path / "single"), tmp_path)
+    assert not model.trained_head and model.detector.model.config.problem_type == "multi_label_classification"
+    encoder = model.detector.model.respira.state_dict()
+    assert all(torch.equal(encoder[k], v) for k, v in single.respira.state_dict().items())

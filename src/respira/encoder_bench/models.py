@@ -96,6 +96,26 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
     return _fresh({}, source), False
 
 
+def _probe_ready(model: Any) -> Any:
+    """``model`` itself when a site head can replace its head, else its encoder under a fresh random
+    multi-label linear head (a single-label model, a fine-tuned encoder, a hidden head layer)."""
+    from ..models import RespiraConfig, RespiraForAudioClassification
+    from ..sites.sample import site_head_refusal
+
+    if site_head_refusal(model) is None:
+        return model
+    settings = model.config.to_dict()
+    for name in ("id2label", "label2id", "num_labels", "architectures", "decision_thresholds", "calibration"):
+        settings.pop(name, None)
+    settings |= {"problem_type": "multi_label_classification", "freeze_encoder": True, "head_norm": False,
+                 "head_hidden_size": None, "projector_dim": None}  # fmt: skip
+    if settings.get("pooling") == "autopool":
+        settings["pooling"] = "mean"
+    fresh = RespiraForAudioClassification(RespiraConfig.from_dict(settings))
+    fresh.respira.load_state_dict(model.respira.state_dict())
+    return fresh.eval()
+
+
 def _model_key(model: Any) -> str:
     """SHA-256 of the model's weights, buffers and config: what its embeddings depend on."""
     digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
@@ -107,12 +127,19 @@ def _model_key(model: Any) -> str:
 
 def load_model(source: str, cache_dir: Path, *, device: str | None = None) -> BenchModel:
     """:func:`build_model`, checked (a multi-label model whose head a probe can replace) and wrapped."""
+    import torch
+
     from ..inference.detector import Detector
     from ..sites.sample import site_head_refusal
 
     model, trained = build_model(source, cache_dir)
     if not trained:
         model.eval()
+    elif not isinstance(model, torch.nn.Module):
+        raise ValueError(f"{source}: an ONNX export, without its torch weights: bench its run folder")
+    else:  # a trained head that a site head cannot replace gives way to a random one
+        probe = _probe_ready(model)
+        model, trained = probe, probe is model
     refusal = site_head_refusal(model)
     if refusal is not None:
         raise ValueError(f"{source}: {refusal}")
