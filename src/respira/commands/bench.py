@@ -24,6 +24,7 @@ Every score has a patient-bootstrap 95 % interval, beside the all-normal and cla
 same samples. Embeddings are kept in --cache_dir per (encoder, recording): a second run, or a killed one
 run again, embeds only what is missing. OUT holds leaderboard.md, leaderboard.csv, leaderboard.png,
 results.csv (every row) and model_index/MODEL.yaml (Hub model-index entries for each model's card).
+On every GPU: accelerate launch -m respira bench ... (each process embeds its share; the main one writes).
 """
 
 
