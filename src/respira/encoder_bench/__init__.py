@@ -6,7 +6,7 @@ embeddings cached per (encoder, recording)."""
 from __future__ import annotations
 
 from .options import BenchOptions
-from .run import BenchResult, run_bench
+from .run import run_bench
 from .tasks import TASKS, Site, Task, register_task
 
-__all__ = ["TASKS", "BenchOptions", "BenchResult", "Site", "Task", "register_task", "run_bench"]
+__all__ = ["TASKS", "BenchOptions", "Site", "Task", "register_task", "run_bench"]
