@@ -68,6 +68,7 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
     from accelerate import PartialState
 
     from ..utils.files import check_output_folder, staged_folder
+    from ..utils.progress import progress
     from ..utils.threads import apply_num_threads
     from .leaderboard import write_leaderboard
     from .models import embed, load_model
@@ -135,7 +136,7 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
                 )  # fmt: skip
                 seconds["cycles"] += time.perf_counter() - started
         started = time.perf_counter()
-        for task in tasks:
+        for task in progress(tasks, f"{model.name}: scoring", unit="task"):
             for row in task.score(samples, sites, options):
                 rows.append({"model": model.name, "task": task.name, "title": task.title, **row})
         seconds["scoring"] += time.perf_counter() - started
