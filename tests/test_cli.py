@@ -251,6 +251,7 @@ MISSPELLED = {
     "convert": ("--widht", "--width"),
     "fit-site": ("--outer_flods", "--outer_folds"),
     "suggest": ("--budegt", "--budget"),
+    "bench": ("--cache_dri", "--cache_dir"),
     "app": ("--prot", "--port"),
     "label": ("--lables", "--labels"),
     "detectors": ("--debgu", "--debug"),

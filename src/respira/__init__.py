@@ -3,8 +3,8 @@
 ``import respira`` registers respira's models with transformers' Auto classes (when transformers is
 imported), so ``AutoModelForAudioClassification`` and ``pipeline("audio-classification")`` load respira
 folders without ``trust_remote_code``. ``respira.Detector.from_pretrained(folder_or_hub_id)`` predicts
-recordings; ``respira.train``, ``evaluate``, ``fit_site``, ``suggest`` and ``label`` do what their
-commands do (:mod:`respira.api`).
+recordings; ``respira.train``, ``evaluate``, ``fit_site``, ``suggest``, ``bench`` and ``label`` do
+what their commands do (:mod:`respira.api`).
 """
 
 import importlib
@@ -15,6 +15,7 @@ from .utils.post_import import after_import
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "BenchResult",
     "Detector",
     "Evaluation",
     "Prediction",
@@ -26,6 +27,7 @@ __all__ = [
     "SuggestResult",
     "TrainedRun",
     "__version__",
+    "bench",
     "evaluate",
     "fit_site",
     "label",
@@ -40,8 +42,10 @@ _LAZY: dict[str, str] = {
     "RespiraFeatureExtractor": "models",
     "RespiraForAudioClassification": "models",
     "RespiraModel": "models",
+    "BenchResult": "api",
     "Evaluation": "api",
     "TrainedRun": "api",
+    "bench": "api",
     "evaluate": "api",
     "fit_site": "api",
     "label": "api",

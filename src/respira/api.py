@@ -1,4 +1,5 @@
-"""respira from Python: :func:`train`, :func:`evaluate`, :func:`fit_site`, :func:`suggest` and :func:`label`
+"""respira from Python: :func:`train`, :func:`evaluate`, :func:`fit_site`, :func:`suggest`, :func:`bench` and
+:func:`label`
 do what their commands do. Keyword arguments are the command's options (``None``: not given), checked as
 their flags are (:class:`OptionError`, before any work). Example::
 
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .encoder_bench.run import BenchResult
 from .options import OptionError, options_from
 from .pretrained import check_not_shipped
 from .pretrained.shipped import chosen_model
@@ -32,11 +34,13 @@ if TYPE_CHECKING:
     from .training.recipe import Recipe
 
 __all__ = [
+    "BenchResult",
     "Evaluation",
     "OptionError",
     "SiteFitResult",
     "SuggestResult",
     "TrainedRun",
+    "bench",
     "evaluate",
     "fit_site",
     "label",
@@ -103,6 +107,20 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
 
     checked = options_from(fit_site_options(), options)
     return fit_site_folder(_model(model), **asdict(checked), say=lambda line: print(line, file=sys.stderr))
+
+
+def bench(*models: str | os.PathLike[str], **options: Any) -> BenchResult:
+    """Compare models as ``respira bench MODEL [MODEL ...] --option value ...`` does; return the result.
+
+    ``models``: what ``respira bench`` takes (model folders, shipped detectors' names, encoder families,
+    EfficientAT checkpoints, Hub ids); ``options``: its options (``data=["kauh=~/KAUH"]``,
+    ``output_dir=...``). The leaderboard is ``result.table()``; every row ``result.rows``.
+    """
+    from .encoder_bench.options import BenchOptions
+    from .encoder_bench.run import run_bench
+
+    checked = options_from(BenchOptions, options)
+    return run_bench([os.fspath(m) for m in models], checked, say=lambda line: print(line, file=sys.stderr))
 
 
 def label(

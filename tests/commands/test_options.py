@@ -192,6 +192,7 @@ def test_no_aggregation_flag_means_the_models_own_rule() -> None:
 OWN_DEFAULTS = {
     ("fit-site", "batch_size"): "by device, as screening batches (8 on the CPU, 64 on a GPU)",
     ("suggest", "batch_size"): "fit-site's (its embedding pass)",
+    ("bench", "batch_size"): "fit-site's (its embedding pass)",
     ("screen", "batch_size"): "by device (a small batch stays in the CPU's cache)",
     ("fit-site", "dataset"): "a labelled folder (labels.csv), what a site has",
     ("demo", "output_dir"): "demo_output, the folder the demo makes",

@@ -1,0 +1,265 @@
+"""What ``respira bench`` runs: a model named on the command line (:func:`load_model`) and its embeddings of
+recordings or cycles, cached per (encoder, recording) so a second run reads them (:func:`embed`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..sites.sample import LabelledRecording, SiteSample
+
+__all__ = ["BenchModel", "embed", "load_model"]
+
+CHUNK = 16
+"""Recordings embedded between two writes of the cache: what a killed run loses at most."""
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """A model ``bench`` scores: its ``name`` in the leaderboard, a :class:`~respira.Detector` and ``key``,
+    the hash of its weights and input transform (its cache folder)."""
+
+    name: str
+    detector: Any
+    key: str
+    trained_head: bool
+
+
+def _fresh(config_options: dict[str, Any], source: str | None) -> Any:
+    """A multi-label respira model with a random linear head on a frozen encoder (``source``: pretrained
+    encoder weights; ``None``: the family's own initialisation, seeded)."""
+    import torch
+
+    from ..hub.loading import quiet_transformers
+    from ..models import RespiraConfig, RespiraForAudioClassification
+
+    options = {
+        "problem_type": "multi_label_classification",
+        "freeze_encoder": True,
+        "projector_dim": None,
+        **config_options,
+    }
+    torch.manual_seed(0)
+    if source is None:
+        return RespiraForAudioClassification(RespiraConfig(**options))
+    with quiet_transformers():  # no "Loading weights" bar before a refusal's one line
+        return RespiraForAudioClassification.from_encoder_pretrained(source, **options)
+
+
+def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
+    """``source`` (a name on the command line) as a respira torch model, and whether its head was trained:
+    the one place a name becomes a model. A respira model folder or shipped detector's name as it is; an
+    encoder family's name (``cnn``) freshly initialised; an original EfficientAT checkpoint (``.pt``)
+    converted into the cache; any other folder or Hub id through transformers' Auto classes; each of the
+    last three with a random head (only its embeddings are scored)."""
+    from ..hub.loading import load_model as load_respira
+    from ..hub.loading import quiet_transformers
+    from ..models.encoders import encoder_names, get_encoder_spec
+
+    path = Path(source).expanduser()
+    if source in encoder_names() and not path.exists():
+        spec = get_encoder_spec(source)
+        if spec.default_checkpoint is None:
+            return _fresh({"encoder_config": {"model_type": spec.model_type}}, None), False
+        return _fresh({}, spec.default_checkpoint), False
+    if path.is_file() and path.suffix == ".pt":
+        from ..models.efficientat.convert_efficientat import convert_efficientat_checkpoint
+
+        stat = path.resolve().stat()
+        digest = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+        folder = cache_dir / "converted" / f"{path.stem}-{digest[:12]}"
+        if not (folder / "config.json").is_file():
+            try:
+                with quiet_transformers():
+                    convert_efficientat_checkpoint(path, folder, width=None, overwrite=True)
+            except (KeyError, ValueError, RuntimeError) as error:
+                raise ValueError(
+                    f"{source}: not an EfficientAT checkpoint respira converts ({error})"
+                ) from None
+        return _fresh({}, str(folder)), False
+    if path.is_file():
+        raise ValueError(f"{source}: a file that is no model (a model folder, a .pt EfficientAT checkpoint, "
+                         "an encoder family or a Hub id)")  # fmt: skip
+    config = path / "config.json"
+    if (
+        path.is_dir() and config.is_file() and json.loads(config.read_text()).get("model_type") == "respira"
+    ) or (not path.exists() and "/" not in source):
+        return load_respira(source)[0], True
+    if path.is_dir() and not config.is_file():
+        raise ValueError(f"{source}: a folder without config.json, no model")
+    return _fresh({}, source), False
+
+
+def _probe_ready(model: Any) -> Any:
+    """``model`` itself when a site head can replace its head, else its encoder under a fresh random
+    multi-label linear head (a single-label model, a fine-tuned encoder, a hidden head layer)."""
+    from ..models import RespiraConfig, RespiraForAudioClassification
+    from ..sites.sample import site_head_refusal
+
+    if site_head_refusal(model) is None:
+        return model
+    settings = model.config.to_dict()
+    for name in ("id2label", "label2id", "num_labels", "architectures", "decision_thresholds", "calibration"):
+        settings.pop(name, None)
+    settings |= {"problem_type": "multi_label_classification", "freeze_encoder": True, "head_norm": False,
+                 "head_hidden_size": None, "projector_dim": None}  # fmt: skip
+    if settings.get("pooling") == "autopool":
+        settings["pooling"] = "mean"
+    fresh = RespiraForAudioClassification(RespiraConfig.from_dict(settings))
+    fresh.respira.load_state_dict(model.respira.state_dict())
+    return fresh.eval()
+
+
+def _model_key(model: Any) -> str:
+    """SHA-256 of the model's weights, buffers and config: what its embeddings depend on."""
+    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_model(source: str, cache_dir: Path, *, device: str | None = None) -> BenchModel:
+    """:func:`build_model`, checked (a multi-label model whose head a probe can replace) and wrapped."""
+    import torch
+
+    from ..inference.detector import Detector
+    from ..sites.sample import site_head_refusal
+
+    model, trained = build_model(source, cache_dir)
+    if not trained:
+        model.eval()
+    elif not isinstance(model, torch.nn.Module):
+        raise ValueError(f"{source}: an ONNX export, without its torch weights: bench its run folder")
+    else:  # a trained head that a site head cannot replace gives way to a random one
+        probe = _probe_ready(model)
+        model, trained = probe, probe is model
+    refusal = site_head_refusal(model)
+    if refusal is not None:
+        raise ValueError(f"{source}: {refusal}")
+    key = _model_key(model)
+    if device is not None:
+        model.to(device)
+    name = Path(source).stem if source.endswith(".pt") else source.rstrip("/").split("/")[-1]
+    return BenchModel(name, Detector(model, name=name), key, trained)
+
+
+Cycle = tuple[float, float, bool, bool]
+"""An annotated cycle: start and end (seconds), crackle and wheeze."""
+
+
+def _recording_key(recording: LabelledRecording, cycles: Sequence[Cycle] | None) -> str:
+    stat = Path(recording.path).stat()
+    spans = None if cycles is None else [(float(c[0]), float(c[1])) for c in cycles]
+    what = f"{Path(recording.path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{spans}"
+    return hashlib.sha256(what.encode()).hexdigest()
+
+
+def _embed_cycles(detector: Any, recording: LabelledRecording, cycles: Sequence[Cycle]) -> Any:
+    """``(embeddings [cycles, hidden], logits [cycles, 2], duration)`` of one recording's cycles, in one
+    batch through the Detector's model."""
+    from ..audio.decoding import read_audio
+    from ..audio.dsp import prepare_recording
+    from ..core.decision import flag_order
+    from ..core.windows import cycle_spans
+    from ..inference.engine import analysis_frame_samples
+    from ..inference.forward import run
+
+    model = detector.model
+    rate = int(model.config.sampling_rate)
+    waveform = prepare_recording(model.config, read_audio(recording.path, rate, name=recording.path))
+    spans, _ = cycle_spans([c[:2] for c in cycles], rate, waveform.shape[0], analysis_frame_samples(model))
+    rows = run(
+        detector.inference_model,
+        [waveform[a:b] for a, b in spans],
+        output=("embeddings", "logits"),
+        batch_size=max(len(spans), 1),
+    )
+    logits = np.stack([z for _, z in rows])[:, flag_order(model.config)]
+    return np.stack([e for e, _ in rows]), logits, waveform.shape[0] / rate
+
+
+def embed(
+    model: BenchModel,
+    recordings: Sequence[LabelledRecording],
+    cache_dir: Path,
+    *,
+    cycles: Sequence[Sequence[Cycle]] | None = None,
+    description: str = "embedding",
+    batch_size: int | None = None,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
+) -> SiteSample | None:
+    """The :class:`SiteSample` of ``recordings`` (their 4-s windows; with ``cycles``, each recording's
+    annotated cycles, each one item of the sample): the one call that embeds, reading and writing each
+    recording's rows in ``cache_dir`` (a killed run resumes; a second run embeds nothing). ``shard``:
+    ``(process, processes)``: embed only this process's share of what the cache lacks, and return ``None``."""
+    from ..core.decision import thresholds_of
+    from ..sites.sample import embed_recordings, linear_head
+    from ..utils.files import atomic_path
+    from ..utils.progress import stage
+
+    folder = cache_dir / "embeddings" / model.key[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = [_recording_key(r, None if cycles is None else cycles[i]) for i, r in enumerate(recordings)]
+    stored: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+    for i, key in enumerate(keys):
+        if (folder / f"{key}.npz").is_file():
+            with np.load(folder / f"{key}.npz") as rows:
+                stored[i] = (rows["embeddings"], rows["logits"], float(rows["duration"]))
+    missing = [i for i in range(len(recordings)) if i not in stored]
+    if shard is not None:  # by position among all: the same share whatever the others wrote already
+        missing = [i for i in missing if i % shard[1] == shard[0]]
+
+    def keep(i: int, rows: tuple[np.ndarray, np.ndarray, float]) -> None:
+        with atomic_path(folder / f"{keys[i]}.npz") as staging, staging.open("wb") as handle:
+            np.savez(handle, embeddings=rows[0], logits=rows[1], duration=np.float64(rows[2]))
+        stored[i] = rows
+
+    with stage(description, len(recordings), "recording", enabled=progress) as shown:
+        shown.update(len(stored))
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start : start + CHUNK]
+            if cycles is not None:
+                for i in chunk:
+                    keep(i, _embed_cycles(model.detector, recordings[i], cycles[i]))
+            else:
+                sample = embed_recordings(
+                    model.detector, [recordings[i] for i in chunk], batch_size=batch_size, progress=False
+                )
+                for position, i in enumerate(chunk):
+                    rows = sample.recording == position
+                    duration = sample.recordings[position].duration or 0.0
+                    keep(i, (sample.embeddings[rows], sample.base_logits[rows], duration))
+            shown.update(len(chunk))
+    if shard is not None:
+        return None
+    items: list[LabelledRecording] = []
+    owners = []
+    for i, recording in enumerate(recordings):
+        count = stored[i][0].shape[0]
+        if cycles is None:
+            items.append(replace(recording, duration=stored[i][2]))
+            owners.append(np.full(count, len(items) - 1))
+        else:  # each cycle an item of its own, labelled by its own flags (given per cycle)
+            for c, (_, _, crackle, wheeze) in enumerate(cycles[i]):
+                name = f"{recording.recording_id}#{c}"
+                items.append(replace(recording, crackle=crackle, wheeze=wheeze, recording_id=name))
+                owners.append(np.full(1, len(items) - 1))
+    torch_model = model.detector.model
+    return SiteSample(
+        embeddings=np.concatenate([stored[i][0] for i in range(len(recordings))]).astype(np.float32),
+        recording=np.concatenate(owners).astype(np.int64),
+        recordings=tuple(items),
+        base_logits=np.concatenate([stored[i][1] for i in range(len(recordings))]).astype(np.float64),
+        base_head=linear_head(torch_model),
+        base_thresholds=thresholds_of(torch_model.config),
+        aggregation=model.detector.options["aggregation"],
+        top_k=model.detector.options["top_k"],
+    )

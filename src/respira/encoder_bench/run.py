@@ -1,0 +1,146 @@
+"""``respira bench``: every model on every protocol whose data is present (:func:`run_bench`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .options import BenchOptions
+from .tasks import TASKS, Site, Task, read_sites
+
+__all__ = ["BenchResult", "run_bench"]
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What :func:`run_bench` wrote: the folder, every score row, the seconds each stage took (``embedding``
+    the recordings' windows, ``cycles`` ICBHI's cycles, ``scoring``) and the audio embedded (the windows')."""
+
+    output_dir: Path
+    rows: list[dict[str, Any]] = field(repr=False)
+    seconds: dict[str, float]
+    audio_seconds: float
+
+    def table(self) -> str:
+        """The leaderboard in Markdown (``leaderboard.md``)."""
+        return (self.output_dir / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def _tasks(asked: Sequence[str] | None, sites: Sequence[Site]) -> list[Task]:
+    if asked is not None:
+        unknown = [name for name in asked if name not in TASKS]
+        if unknown:
+            raise ValueError(f"--tasks {unknown[0]}: not a task (known: {', '.join(TASKS)})")
+    chosen = [task for name, task in TASKS.items() if asked is None or name in asked]
+    runnable = [task for task in chosen if task.needs(sites)]
+    if not runnable:
+        named = ", ".join(site.name for site in sites)
+        raise ValueError(
+            f"no task's data is present: {', '.join(t.name for t in chosen)} cannot run on {named}"
+        )
+    return runnable
+
+
+def _check(models: Sequence[str], options: BenchOptions) -> None:
+    if not models:
+        raise ValueError("name at least one MODEL to bench")
+    if len(set(models)) != len(models):
+        raise ValueError(f"MODEL {next(m for m in models if models.count(m) > 1)} is named twice")
+    for name in ("folds", "draws", "resamples"):
+        if getattr(options, name) < (2 if name == "folds" else 1):
+            raise ValueError(
+                f"--{name} must be at least {2 if name == 'folds' else 1}, got {getattr(options, name)}"
+            )
+    if any(size < 2 for size in options.sizes):
+        raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
+
+
+def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print) -> BenchResult | None:
+    """Score each of ``models`` (:func:`respira.encoder_bench.models.build_model` names) on every task of
+    ``options.tasks`` whose data ``options.data`` holds; write the leaderboard to ``options.output_dir``.
+    Every input is checked, every site read and every model loaded before any embedding; the folder is
+    written last, staged. Under ``accelerate launch`` every process embeds its share; the main one scores,
+    writes and returns the result, the others ``None``."""
+    import torch
+    from accelerate import PartialState
+
+    from ..utils.files import check_output_folder, staged_folder
+    from ..utils.progress import progress
+    from ..utils.threads import apply_num_threads
+    from .leaderboard import write_leaderboard
+    from .models import embed, load_model
+
+    _check(models, options)
+    output_dir = Path(options.output_dir).expanduser()
+    check_output_folder(output_dir, overwrite=options.overwrite)
+    sites = read_sites(options.data)
+    tasks = _tasks(options.tasks, sites)
+    cache = Path(options.cache_dir).expanduser()
+    # accelerate launch: each process embeds its share into the cache; the main one scores and writes
+    state = PartialState(cpu=options.device == "cpu" or not torch.cuda.is_available())
+    apply_num_threads(requested=options.threads)
+    device = options.device or (str(state.device) if state.num_processes > 1 else None)
+    loaded = []
+    for source in models:
+        try:
+            loaded.append(load_model(source, cache, device=device))
+        except (OSError, ValueError) as error:
+            message = str(error)
+            raise ValueError(
+                message if message.startswith(source) else f"MODEL {source}: {message}"
+            ) from None
+    names = [model.name for model in loaded]
+    if len(set(names)) != len(names):
+        loaded = [
+            type(m)(source, m.detector, m.key, m.trained_head)
+            for m, source in zip(loaded, models, strict=True)
+        ]
+    if state.num_processes > 1:
+        for model in loaded:
+            for site in sites:
+                share = (state.process_index, state.num_processes)
+                embed(model, site.recordings.recordings, cache, shard=share, progress=state.is_main_process)
+                if site.cycles is not None and any(task.cycles for task in tasks):
+                    embed(
+                        model,
+                        site.recordings.recordings,
+                        cache,
+                        cycles=site.cycles,
+                        shard=share,
+                        progress=False,
+                    )
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            return None
+    seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
+    rows: list[dict[str, Any]] = []
+    audio = 0.0
+    for model in loaded:
+        samples = {}
+        for site in sites:
+            started = time.perf_counter()
+            samples[site.name] = embed(
+                model, site.recordings.recordings, cache, batch_size=options.batch_size,
+                description=f"{model.name}: embedding {site.name}",
+            )  # fmt: skip
+            audio += float(samples[site.name].duration.sum())
+            seconds["embedding"] += time.perf_counter() - started
+            if site.cycles is not None and any(task.cycles for task in tasks):
+                started = time.perf_counter()
+                samples[f"{site.name} cycles"] = embed(
+                    model, site.recordings.recordings, cache, cycles=site.cycles,
+                    description=f"{model.name}: embedding {site.name}'s cycles",
+                )  # fmt: skip
+                seconds["cycles"] += time.perf_counter() - started
+        started = time.perf_counter()
+        for task in progress(tasks, f"{model.name}: scoring", unit="task"):
+            for row in task.score(samples, sites, options):
+                rows.append({"model": model.name, "task": task.name, "title": task.title, **row})
+        seconds["scoring"] += time.perf_counter() - started
+    with staged_folder(output_dir, overwrite=options.overwrite) as staging:
+        write_leaderboard(rows, staging)
+    say(f"wrote {output_dir} (leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/)")
+    return BenchResult(output_dir, rows, seconds, audio)

@@ -1,0 +1,228 @@
+"""The sites ``respira bench`` reads (:func:`read_sites`) and its protocols (:data:`TASKS`), each scoring
+every model's frozen linear probe (fit-site's site head: ridge on the window embeddings, its penalty and
+thresholds chosen by inner patient-wise cross-validation) with patient-bootstrap 95 % intervals, beside the
+all-normal and class-prior baselines of the same recordings or cycles."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..metrics.baselines import BASELINE_PREFIX, trivial_baselines
+from ..sites.out_of_sample import learning_curve
+from ..sites.procedure import fit_procedure, unit_folds
+from ..sites.sample import SiteRecordings, SiteSample, read_site_recordings
+from ..sites.scores import recording_classes, scores_with_intervals
+
+__all__ = ["PROBE", "TASKS", "Site", "Task", "read_sites", "register_task"]
+
+PROBE = "site_head"
+"""The fit-site candidate every encoder is scored by: a linear head on its frozen embeddings alone."""
+BASELINES = ("all_normal", "class_prior")
+
+
+@dataclass(frozen=True)
+class Site:
+    """One labelled folder: its ``name`` in the leaderboard, its recordings, and for a cycle-labelled corpus
+    (ICBHI) each recording's annotated cycles and, when the whole corpus is there, its official split."""
+
+    name: str
+    recordings: SiteRecordings
+    cycles: tuple[tuple[tuple[float, float, bool, bool], ...], ...] | None = None
+    official_test: np.ndarray | None = None  # per recording: True on the official test side
+
+
+def _cycles(site: SiteRecordings) -> tuple[Any, np.ndarray | None]:
+    """Each recording's cycles and, when every recording the split file names is present, its test flags."""
+    from ..data.corpora import get_corpus, resolve
+    from ..data.text_files import RecordingName, read_annotations, read_split_file
+
+    layout = resolve(get_corpus(site.dataset).locate)(site.data_dir)
+    stems = [Path(r.recording_id).stem for r in site.recordings]
+    cycles = tuple(
+        tuple(
+            (c.start, c.end, bool(c.crackle), bool(c.wheeze))
+            for c in read_annotations(layout.annotation_files[s])
+        )
+        for s in stems
+    )
+    if layout.split_file is None:
+        return cycles, None
+    entries = {e.name.key: e.split for e in read_split_file(layout.split_file)}
+    keys = [RecordingName.parse(stem).key for stem in stems]
+    if set(entries) - set(keys) or not all(key in entries for key in keys):
+        return cycles, None  # a partial corpus: patient-wise folds instead of the official split
+    return cycles, np.array([entries[key] == "test" for key in keys])
+
+
+def read_sites(data: Sequence[str]) -> list[Site]:
+    """The sites ``--data NAME=FOLDER`` names (``NAME`` a registered corpus, e.g. ``kauh``, reads its
+    layout; any other name is a folder with ``labels.csv``); one-line ``ValueError`` naming the folder for
+    one that is missing, names no patient or holds too few."""
+    from ..data.corpora import CORPORA
+
+    sites: list[Site] = []
+    for value in data:
+        name, _, folder = value.rpartition("=")
+        if not folder or not Path(folder).expanduser().is_dir():
+            raise ValueError(f"--data {value}: {folder or value!r} is not a folder (give NAME=FOLDER)")
+        name = name or Path(folder).expanduser().resolve().name
+        dataset = name if name in CORPORA else "labelled"
+        if any(site.name == (CORPORA[name].label if name in CORPORA else name) for site in sites):
+            raise ValueError(f"--data {value}: the site {name!r} is named twice")
+        try:
+            recordings = read_site_recordings(folder, dataset)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"--data {value}: {error}") from None
+        if not recordings.units_are_patients:
+            raise ValueError(
+                f"--data {value}: {folder} names no patient (labels.csv needs a patient column): the bench "
+                "holds patients out, never recordings of a patient it trained on"
+            )
+        label = CORPORA[name].label if name in CORPORA else name
+        if CORPORA[dataset].labels == "cycle":
+            cycles, test = _cycles(recordings)
+            sites.append(Site(label, recordings, cycles, test))
+        else:
+            sites.append(Site(label, recordings))
+    return sites
+
+
+def _scored(sample: SiteSample, rule: Any, held: np.ndarray, into: tuple[np.ndarray, np.ndarray]) -> None:
+    part = sample.subset(held)
+    probabilities = rule.probabilities(part)
+    into[0][held] = recording_classes(probabilities, rule.thresholds)
+    into[1][held] = probabilities
+
+
+def _prior(site: Site, sample: SiteSample, scored: np.ndarray) -> dict[str, Any]:
+    """The class-prior baseline's row of the items ``scored``: its expected score (no interval)."""
+    prior = trivial_baselines(sample.classes[scored])[f"{BASELINE_PREFIX}class_prior_icbhi_score"]
+    return {"entry": "class_prior", "dataset": site.recordings.dataset, "icbhi_score": prior,
+            "scored_recordings": int(scored.sum())}  # fmt: skip
+
+
+def _rows(
+    column: str, site: Site, sample: SiteSample, scored: np.ndarray, predicted: Any, options: Any
+) -> list[dict]:
+    """The probe's row and the baselines' rows of one leaderboard column (``predicted``: the probe's classes
+    and probabilities of every item; ``scored``: which items were held out)."""
+    parts = [(scored, predicted[0], predicted[1])]
+    probe = scores_with_intervals(
+        sample.labels, sample.units, parts, resamples=options.resamples, seed=options.seed
+    )
+    normal = [(scored, np.zeros(len(scored), np.int64), None)]
+    all_normal = scores_with_intervals(
+        sample.labels, sample.units, normal, resamples=options.resamples, seed=options.seed
+    )
+    dataset = site.recordings.dataset
+    return [
+        {"column": column, "entry": "probe", "dataset": dataset, **probe},
+        {"column": column, "entry": "all_normal", "dataset": dataset, **all_normal},
+        {"column": column, **_prior(site, sample, scored)},
+    ]
+
+
+def in_domain(samples: dict[str, SiteSample], sites: Sequence[Site], options: Any) -> list[dict]:
+    """ICBHI's cycles: the probe fitted on the official training patients and scored on the test ones when
+    the whole corpus is there, else on each of ``folds`` patient-wise folds by one fitted on the others."""
+    rows: list[dict] = []
+    for site in (s for s in sites if s.cycles is not None):
+        sample = samples[f"{site.name} cycles"]
+        count = len(sample.recordings)
+        predicted = (np.zeros(count, np.int64), np.zeros((count, 2)))
+        owner = np.repeat(np.arange(len(site.cycles)), [len(c) for c in site.cycles])
+        if site.official_test is not None:
+            folds = site.official_test[owner].astype(np.int64)
+            splits, column = [1], f"{site.name} cycles, official split"
+        else:
+            folds = unit_folds(sample, options.folds, options.seed)
+            splits, column = range(int(folds.max()) + 1), f"{site.name} cycles, {options.folds}-fold"
+        for fold in splits:
+            procedure = fit_procedure(
+                sample, np.flatnonzero(folds != fold), seed=options.seed, candidates=("as_is", PROBE)
+            )
+            _scored(sample, procedure.rules[PROBE], np.flatnonzero(folds == fold), predicted)
+        scored = np.isin(folds, list(splits))
+        rows += _rows(column, site, sample.subset(np.flatnonzero(scored)), np.ones(int(scored.sum()), bool),
+                      (predicted[0][scored], predicted[1][scored]), options)  # fmt: skip
+    return rows
+
+
+def unseen_site(samples: dict[str, SiteSample], sites: Sequence[Site], options: Any) -> list[dict]:
+    """Each ordered pair of sites: the probe fitted on all of the first's recordings, scored per recording on
+    the second's."""
+    rows: list[dict] = []
+    for train in sites:
+        procedure = None
+        for test in (s for s in sites if s is not train):
+            if procedure is None:
+                procedure = fit_procedure(samples[train.name], seed=options.seed, candidates=("as_is", PROBE))
+            sample = samples[test.name]
+            count = len(sample.recordings)
+            predicted = (np.zeros(count, np.int64), np.zeros((count, 2)))
+            _scored(sample, procedure.rules[PROBE], np.arange(count), predicted)
+            rows += _rows(
+                f"{train.name} → {test.name}", test, sample, np.ones(count, bool), predicted, options
+            )
+    return rows
+
+
+def site_labels(samples: dict[str, SiteSample], sites: Sequence[Site], options: Any) -> list[dict]:
+    """Each site's own labels: fit-site's procedure fitted on ``sizes`` of its patients (``draws`` seeded
+    draws each), scored per recording on its other patients (the mean over draws, with an interval)."""
+    rows: list[dict] = []
+    for site in sites:
+        sample = samples[site.name]
+        count = len(set(sample.units))
+        sizes = [size for size in options.sizes if 2 <= size <= count - math.ceil(count / 5)]
+        if not sizes:
+            continue
+        curve = learning_curve(
+            sample, sizes=sizes, draws=options.draws, seed=options.seed, resamples=options.resamples
+        )
+        dataset = site.recordings.dataset
+        for size in sizes:
+            column = f"{site.name}, {size} patients"
+            for row in (row for row in curve.summary if row["units"] == size):
+                entry = {PROBE: "probe", "all_normal": "all_normal"}.get(row["candidate"], row["candidate"])
+                rows.append({"column": column, "entry": entry, "dataset": dataset, **row})
+            # the class prior of the site's recordings: the held-out ones of each draw are drawn from them
+            rows.append({"column": column, **_prior(site, sample, np.ones(len(sample.recordings), bool))})
+    return rows
+
+
+@dataclass(frozen=True)
+class Task:
+    """A protocol: its ``name`` (``--tasks``), its title in the leaderboard, whether a site lets it run, and
+    ``score(samples, sites, options)``: the rows of its columns."""
+
+    name: str
+    title: str
+    needs: Callable[[Sequence[Site]], bool]
+    score: Callable[[dict[str, SiteSample], Sequence[Site], Any], list[dict]]
+    cycles: bool = False  # embeds each cycle of a cycle-labelled site, not its windows
+
+
+TASKS: dict[str, Task] = {}
+"""The protocols, in the leaderboard's order; :func:`register_task` adds one."""
+
+
+def register_task(task: Task) -> Task:
+    """Add ``task`` to :data:`TASKS` (a ``ValueError`` if its name is taken)."""
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} is registered already")
+    TASKS[task.name] = task
+    return task
+
+
+register_task(
+    Task("in_domain", "in domain", lambda sites: any(s.cycles is not None for s in sites), in_domain, True)
+)
+register_task(Task("unseen_site", "an unseen hospital", lambda sites: len(sites) >= 2, unseen_site))
+register_task(Task("site_labels", "a site's own labels", bool, site_labels))

@@ -1,0 +1,185 @@
+"""``respira bench`` end to end on the synthetic corpus and a KAUH-named folder, with the seed CNN
+(:mod:`respira.encoder_bench.run`): what it writes, its cache, a killed run resumed, and bad input."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+import respira
+from respira.cli import main
+from respira.encoder_bench import models as bench_models
+
+from ..conftest import write_kauh
+
+OPTIONS = {"sizes": [3], "draws": 2, "resamples": 50, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def kauh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_kauh(tmp_path_factory.mktemp("sites") / "kauh", patients=6)
+
+
+@pytest.fixture(scope="module")
+def first(
+    synthetic_corpus: Path, kauh: Path, tmp_path_factory: pytest.TempPathFactory
+) -> respira.BenchResult:
+    work = tmp_path_factory.mktemp("bench")
+    data = [f"icbhi={synthetic_corpus}", f"kauh={kauh}"]
+    return respira.bench("cnn", data=data, output_dir=work / "out", cache_dir=work / "cache", **OPTIONS)
+
+
+def _cache(result: respira.BenchResult) -> Path:
+    return result.output_dir.parent / "cache"
+
+
+def test_writes_every_task_beside_the_baselines_of_the_same_samples(first: respira.BenchResult) -> None:
+    folder = first.output_dir
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert written == [
+        ".respira-written", "leaderboard.csv", "leaderboard.md", "leaderboard.png", "model_index/cnn.yaml",
+        "results.csv",
+    ]  # fmt: skip
+    columns = {(row["task"], row["column"]) for row in first.rows}
+    assert columns == {
+        ("in_domain", "ICBHI cycles, official split"),  # the synthetic corpus is whole: its official split
+        ("unseen_site", "ICBHI → KAUH"),
+        ("unseen_site", "KAUH → ICBHI"),
+        ("site_labels", "ICBHI, 3 patients"),
+        ("site_labels", "KAUH, 3 patients"),
+    }
+    for column in {column for _, column in columns}:
+        entries = {row["entry"]: row for row in first.rows if row["column"] == column}
+        assert set(entries) >= {"probe", "all_normal", "class_prior"}
+        assert entries["all_normal"]["icbhi_score"] == pytest.approx(0.5)  # specificity 1, sensitivity 0
+        probe = entries["probe"]
+        assert probe["icbhi_score_low"] <= probe["icbhi_score"] <= probe["icbhi_score_high"]
+    table = (folder / "leaderboard.md").read_text()
+    assert "| cnn |" in table and "| all-normal |" in table and "| class prior |" in table
+    with (folder / "leaderboard.csv").open() as handle:
+        assert [row[0] for row in csv.reader(handle)] == ["entry", "cnn", "all-normal", "class prior"]
+
+
+def test_model_index_entries_carry_each_column(first: respira.BenchResult) -> None:
+    index = yaml.safe_load((first.output_dir / "model_index" / "cnn.yaml").read_text())["model-index"]
+    results = index[0]["results"]
+    names = {result["dataset"]["name"] for result in results}
+    assert "KAUH → ICBHI" in names and "ICBHI cycles, official split" in names
+    in_domain = [r for r in results if r["dataset"]["name"] == "ICBHI cycles, official split"]
+    assert {m["type"] for r in in_domain for m in r["metrics"]} == {"recall", "roc_auc"}
+
+
+def test_a_second_run_embeds_nothing_and_scores_the_same(
+    first: respira.BenchResult, synthetic_corpus: Path, kauh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("embedded again")
+
+    monkeypatch.setattr("respira.sites.sample.embed_recordings", refuse)
+    monkeypatch.setattr(bench_models, "_embed_cycles", refuse)
+    data = [f"icbhi={synthetic_corpus}", f"kauh={kauh}"]
+    again = respira.bench(
+        "cnn", data=data, output_dir=first.output_dir.parent / "again", cache_dir=_cache(first), **OPTIONS
+    )
+    assert [row["icbhi_score"] for row in again.rows] == [row["icbhi_score"] for row in first.rows]
+
+
+def test_a_killed_run_keeps_what_it_embedded_and_writes_nothing(
+    synthetic_corpus: Path, kauh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench_models, "CHUNK", 4)
+    calls = []
+    real = respira.sites.sample.embed_recordings
+
+    def killed_after_one(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("respira.sites.sample.embed_recordings", killed_after_one)
+    options = {"data": [f"kauh={kauh}"], "output_dir": tmp_path / "out", "cache_dir": tmp_path / "cache"}
+    with pytest.raises(KeyboardInterrupt):
+        respira.bench("cnn", **options, **OPTIONS)
+    assert not (tmp_path / "out").exists()
+    assert len(list((tmp_path / "cache" / "embeddings").rglob("*.npz"))) == 4  # the first chunk's
+    monkeypatch.setattr("respira.sites.sample.embed_recordings", real)
+    calls.clear()
+    respira.bench("cnn", **options, **OPTIONS)
+    assert len(list((tmp_path / "cache" / "embeddings").rglob("*.npz"))) == 18  # 6 patients x 3 modes
+
+
+def _bert(folder: Path) -> Path:
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def _without_patients(folder: Path) -> Path:
+    folder.mkdir()
+    lines = ["file,crackle,wheeze"]
+    for index in range(6):
+        sf.write(folder / f"r{index}.wav", np.zeros(8000, np.float32), 4000)
+        lines.append(f"r{index}.wav,{index % 2},0")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("missing folder", "nowhere"),
+        ("no patients", "own"),
+        ("no task's data", "no task's data"),
+        ("not a model", "empty"),
+        ("a text model", "bert"),
+    ],
+)
+def test_bad_input_is_one_line_naming_it_before_any_embedding(
+    case: str, named: str, kauh: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    model, data, tasks = "cnn", [f"kauh={kauh}"], []
+    if case == "missing folder":
+        data = [f"site={tmp_path / 'nowhere'}"]
+    elif case == "no patients":
+        data = [f"own={_without_patients(tmp_path / 'own')}"]
+    elif case == "no task's data":
+        tasks = ["--tasks", "unseen_site", "in_domain"]  # one site, no cycles
+    elif case == "not a model":
+        (tmp_path / "empty").mkdir()
+        model = str(tmp_path / "empty")
+    else:
+        model = str(_bert(tmp_path / "bert"))
+    capsys.readouterr()  # what making the case printed
+    argv = ["bench", model, "--data", *data, *tasks, "--output_dir", str(tmp_path / "out")]
+    code = main([*argv, "--cache_dir", str(tmp_path / "cache")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(error) == 1 and named in error[0] and "Traceback" not in error[0]
+    assert not (tmp_path / "out").exists()
+    assert not list((tmp_path / "cache").rglob("*.npz"))
+
+
+def test_processes_embed_their_shares_and_the_main_one_reads_them_all(
+    kauh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from respira.sites.sample import read_site_recordings
+
+    model = bench_models.load_model("cnn", tmp_path)
+    recordings = read_site_recordings(kauh, "kauh").recordings  # 18
+    assert bench_models.embed(model, recordings, tmp_path, shard=(1, 2), progress=False) is None
+    assert len(list(tmp_path.rglob("*.npz"))) == 9
+    bench_models.embed(model, recordings, tmp_path, shard=(0, 2), progress=False)
+    assert len(list(tmp_path.rglob("*.npz"))) == 18
+    monkeypatch.setattr("respira.sites.sample.embed_recordings", None)  # nothing left to embed
+    sample = bench_models.embed(model, recordings, tmp_path, progress=False)
+    assert [r.recording_id for r in sample.recordings] == [r.recording_id for r in recordings]
