@@ -58,11 +58,15 @@ def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
     return RespiraForAudioClassification(config).eval()
 
 
-def test_the_four_families_are_registered_by_recipe_name() -> None:
-    assert encoder_names() == ("cnn", "ast", "beats", "efficientat")
+def test_the_families_are_registered_by_recipe_name() -> None:
+    hub = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat", "sew", "whisper", "clap")
+    assert encoder_names() == ("cnn", "ast", "beats", "efficientat", *hub)
     assert [spec.name for spec in encoder_specs()] == list(encoder_names())
-    assert len({spec.model_type for spec in encoder_specs()}) == 4
-    assert featurizer_names() == ("log_mel", "ast_fbank", "beats_fbank", "efficientat_mel")
+    assert len({spec.model_type for spec in encoder_specs()}) == len(encoder_names())
+    assert featurizer_names() == (
+        *("log_mel", "ast_fbank", "beats_fbank", "efficientat_mel"),
+        *("waveform", "whisper_log_mel", "clap_log_mel"),
+    )
 
 
 @pytest.mark.parametrize("name", ["cnn", "ast", "beats", "efficientat"])

@@ -25,6 +25,22 @@ from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.efficientat_mel import EfficientATMel
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
+from .hub_encoders import (
+    CLAP_MODEL_TYPE,
+    WAVEFORM_MODEL_TYPES,
+    WHISPER_MODEL_TYPE,
+    build_clap_encoder,
+    build_clap_featurizer,
+    build_waveform_featurizer,
+    build_whisper_encoder,
+    build_whisper_featurizer,
+    encode_clap,
+    encode_waveform,
+    encode_whisper,
+    load_clap_encoder,
+    load_whisper_encoder,
+    time_step_sizes,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
@@ -83,6 +99,10 @@ class EncoderSpec:
     fit_config_to_frames: Callable[[PreTrainedConfig, int], None] | None = None
     fit_encoder_to_frames: Callable[[PreTrainedModel, int], PreTrainedModel] | None = None
     patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
+    # encoders of the Hub (hub_encoders): featurizer from the RespiraConfig, encoder module, checkpoint
+    featurizer_from_config: Callable[[Any], nn.Module] | None = None
+    build_encoder: Callable[[PreTrainedConfig], nn.Module] | None = None
+    load_encoder: Callable[[str], nn.Module] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -240,6 +260,37 @@ def _ast_patch_embeddings(encoder: nn.Module) -> tuple[nn.Module, int]:
     return embeddings.patch_embeddings, embeddings.position_embeddings.shape[1] - 2  # minus CLS, distillation
 
 
+# ---------------------------------------------------------------------------------------------- Hub encoders
+
+
+def _hub_encode(encode: Callable[..., tuple]) -> Callable[..., EncoderTokens]:
+    return lambda model, features, frame_mask, **kwargs: EncoderTokens(
+        *encode(model, features, frame_mask, **kwargs)
+    )
+
+
+def hub_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """A Hub encoder's tokens are its time steps."""
+    stride, span = time_step_sizes(model, encoded.tokens, num_frames)
+    return TimeSteps(encoded.tokens, encoded.token_mask, stride, span)
+
+
+def _hub_spec(name: str, model_type: str, featurizer: str, display_name: str, **options: Any) -> EncoderSpec:
+    return EncoderSpec(
+        name=name,
+        model_type=model_type,
+        featurizer=featurizer,
+        build_featurizer=lambda rate, bins: None,  # featurizer_from_config builds it
+        time_steps=hub_time_steps,
+        display_name=display_name,
+        card_tag=model_type,
+        card_description=f"a pretrained {display_name} encoder (transformers' {model_type})",
+        citation_key=display_name,
+        citation="",
+        **options,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- the registry
 
 _AST_CITATION = """@inproceedings{gong2021ast,
@@ -331,6 +382,41 @@ _SPECS: dict[str, EncoderSpec] = {
             sampling_rate=32000,
             fixed_rate=True,
         ),
+        *(
+            _hub_spec(
+                model_type,
+                model_type,
+                "waveform",
+                model_type,
+                encode=_hub_encode(encode_waveform),
+                featurizer_from_config=build_waveform_featurizer,
+                lora_targets=_ATTENTION_PROJECTIONS,
+            )
+            for model_type in WAVEFORM_MODEL_TYPES
+        ),
+        _hub_spec(
+            "whisper",
+            WHISPER_MODEL_TYPE,
+            "whisper_log_mel",
+            "Whisper",
+            encode=_hub_encode(encode_whisper),
+            featurizer_from_config=build_whisper_featurizer,
+            build_encoder=build_whisper_encoder,
+            load_encoder=load_whisper_encoder,
+            lora_targets=_ATTENTION_PROJECTIONS,
+        ),
+        _hub_spec(
+            "clap",
+            CLAP_MODEL_TYPE,
+            "clap_log_mel",
+            "CLAP",
+            encode=_hub_encode(encode_clap),
+            featurizer_from_config=build_clap_featurizer,
+            build_encoder=build_clap_encoder,
+            load_encoder=load_clap_encoder,
+            sampling_rate=48000,
+            lora_targets=("query", "value"),
+        ),
     )
 }
 
@@ -347,7 +433,7 @@ def encoder_specs() -> tuple[EncoderSpec, ...]:
 
 def featurizer_names() -> tuple[str, ...]:
     """The featurizers a ``RespiraConfig`` may name: each family's own."""
-    return tuple(spec.featurizer for spec in _SPECS.values())
+    return tuple(dict.fromkeys(spec.featurizer for spec in _SPECS.values()))
 
 
 def find_encoder_spec(name_or_model_type: str | None) -> EncoderSpec | None:
@@ -382,6 +468,14 @@ def load_pretrained_encoder(source: str) -> PreTrainedModel:
     from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
     config = AutoConfig.from_pretrained(source)
+    spec = find_encoder_spec(config.model_type)  # by name too: a CLAP checkpoint's "clap"
+    if spec is None and not hasattr(config, "encoder_config"):  # not a respira run either
+        raise ValueError(
+            f"{source} is a {config.model_type} model, not an audio encoder respira takes: "
+            f"expected one of {', '.join(sorted({s.model_type for s in _SPECS.values()}))}"
+        )
+    if spec is not None and spec.load_encoder is not None:
+        return spec.load_encoder(source)
     head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(config), None)
     if head_class is not None and head_class.__name__ in (getattr(config, "architectures", None) or ()):
         return head_class.from_pretrained(source, config=config).base_model

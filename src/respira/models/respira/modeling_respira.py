@@ -14,8 +14,15 @@ from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
 from ...utils.shipping import not_shipped, shipped_when
-from ..encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder, step_centres
+from ..encoders import (
+    encoder_specs,
+    find_encoder_spec,
+    get_encoder_spec,
+    load_pretrained_encoder,
+    step_centres,
+)
 from ..features.buffers import DerivedBuffers
+from ..hub_encoders import checkpoint_feature_extractor
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer, prepare_waveforms
 
@@ -105,7 +112,8 @@ class RespiraModel(RespiraPreTrainedModel):
                 config.encoder_config, self.featurizer.num_frames(config.target_samples)
             )
         self.encoder_spec = spec
-        self.encoder = AutoModel.from_config(config.encoder_config)
+        build_encoder = spec.build_encoder or AutoModel.from_config
+        self.encoder = build_encoder(config.encoder_config)
         self.supports_gradient_checkpointing = self.encoder.supports_gradient_checkpointing
         if config.freeze_encoder:
             self.encoder.requires_grad_(False)
@@ -216,12 +224,16 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         encoder = load_pretrained_encoder(encoder_name_or_path)  # without the checkpoint's head
         if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
             encoder = encoder.encoder
+        spec = get_encoder_spec(encoder.config.model_type)
+        if spec.featurizer_from_config is not None and "encoder_feature_extractor" not in config_kwargs:
+            config_kwargs["encoder_feature_extractor"] = checkpoint_feature_extractor(
+                str(encoder_name_or_path), encoder.config.model_type
+            )
         config = RespiraConfig(
             encoder_config=encoder.config.to_dict(),
             encoder_name_or_path=str(encoder_name_or_path),
             **config_kwargs,
         )
-        spec = get_encoder_spec(config.encoder_config.model_type)
         if spec.fit_encoder_to_frames is not None and config.ast_length_policy == "adapt":
             frames = int(RespiraFeaturizer(config).num_frames(torch.tensor(config.target_samples)))
             encoder = spec.fit_encoder_to_frames(encoder, frames)
@@ -322,6 +334,18 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         )
 
 
+def build_model(encoder: str, **config_kwargs: Any) -> RespiraForAudioClassification:
+    """A new classifier (random head) around ``encoder``: a family name (``"cnn"``, ``"wav2vec2"``, ...:
+    randomly initialised) or a Hub id or folder (pretrained: respira's four families, a respira run, or a
+    transformers audio model: wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW, AST, Whisper,
+    CLAP). ``config_kwargs`` are :class:`RespiraConfig` options, e.g. ``freeze_encoder=True`` to embed."""
+    spec = find_encoder_spec(encoder)
+    if spec is not None and spec.name == encoder:
+        config = RespiraConfig(encoder_config={"model_type": spec.model_type}, **config_kwargs)
+        return RespiraForAudioClassification(config)
+    return RespiraForAudioClassification.from_encoder_pretrained(encoder, **config_kwargs)
+
+
 __all__ = [
     "EmbeddingStandardizer",
     "RespiraClassifierOutput",
@@ -329,4 +353,5 @@ __all__ = [
     "RespiraModel",
     "RespiraModelOutput",
     "RespiraPreTrainedModel",
+    "build_model",
 ]
