@@ -26,9 +26,6 @@ from .features.efficientat_mel import EfficientATMel
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
 from .hub_encoders import (
-    CLAP_MODEL_TYPE,
-    WAVEFORM_MODEL_TYPES,
-    WHISPER_MODEL_TYPE,
     build_clap_encoder,
     build_clap_featurizer,
     build_waveform_featurizer,
@@ -275,19 +272,34 @@ def hub_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps
     return TimeSteps(encoded.tokens, encoded.token_mask, stride, span)
 
 
-def _hub_spec(name: str, model_type: str, featurizer: str, display_name: str, **options: Any) -> EncoderSpec:
-    return EncoderSpec(
-        name=name,
-        model_type=model_type,
-        featurizer=featurizer,
-        build_featurizer=lambda rate, bins: None,  # featurizer_from_config builds it
-        time_steps=hub_time_steps,
-        display_name=display_name,
-        card_tag=model_type,
-        card_description=f"a pretrained {display_name} encoder (transformers' {model_type})",
-        citation_key=display_name,
-        citation="",
+def _hub_spec(
+    name: str, model_type: str, featurizer: str, display_name: str, **options: Any
+) -> dict[str, Any]:
+    """An encoder of the Hub's :class:`EncoderSpec` fields but its ``model_type`` (a literal in each
+    registry entry: the shipped code keeps its own family's only)."""
+    return {
+        "name": name,
+        "featurizer": featurizer,
+        "build_featurizer": lambda rate, bins: None,  # featurizer_from_config builds it
+        "time_steps": hub_time_steps,
+        "display_name": display_name,
+        "card_tag": model_type,
+        "card_description": f"a pretrained {display_name} encoder (transformers' {model_type})",
+        "citation_key": display_name,
+        "citation": "",
         **options,
+    }
+
+
+def _waveform(model_type: str) -> dict[str, Any]:
+    return _hub_spec(
+        model_type,
+        model_type,
+        "waveform",
+        model_type,
+        encode=_hub_encode(encode_waveform),
+        featurizer_from_config=build_waveform_featurizer,
+        lora_targets=_ATTENTION_PROJECTIONS,
     )
 
 
@@ -382,40 +394,41 @@ _SPECS: dict[str, EncoderSpec] = {
             sampling_rate=32000,
             fixed_rate=True,
         ),
-        *(
-            _hub_spec(
-                model_type,
-                model_type,
-                "waveform",
-                model_type,
-                encode=_hub_encode(encode_waveform),
-                featurizer_from_config=build_waveform_featurizer,
+        EncoderSpec(model_type="wav2vec2", **_waveform("wav2vec2")),
+        EncoderSpec(model_type="hubert", **_waveform("hubert")),
+        EncoderSpec(model_type="wavlm", **_waveform("wavlm")),
+        EncoderSpec(model_type="data2vec-audio", **_waveform("data2vec-audio")),
+        EncoderSpec(model_type="unispeech", **_waveform("unispeech")),
+        EncoderSpec(model_type="unispeech-sat", **_waveform("unispeech-sat")),
+        EncoderSpec(model_type="sew", **_waveform("sew")),
+        EncoderSpec(
+            model_type="whisper",
+            **_hub_spec(
+                "whisper",
+                "whisper",
+                "whisper_log_mel",
+                "Whisper",
+                encode=_hub_encode(encode_whisper),
+                featurizer_from_config=build_whisper_featurizer,
+                build_encoder=build_whisper_encoder,
+                load_encoder=load_whisper_encoder,
                 lora_targets=_ATTENTION_PROJECTIONS,
-            )
-            for model_type in WAVEFORM_MODEL_TYPES
+            ),
         ),
-        _hub_spec(
-            "whisper",
-            WHISPER_MODEL_TYPE,
-            "whisper_log_mel",
-            "Whisper",
-            encode=_hub_encode(encode_whisper),
-            featurizer_from_config=build_whisper_featurizer,
-            build_encoder=build_whisper_encoder,
-            load_encoder=load_whisper_encoder,
-            lora_targets=_ATTENTION_PROJECTIONS,
-        ),
-        _hub_spec(
-            "clap",
-            CLAP_MODEL_TYPE,
-            "clap_log_mel",
-            "CLAP",
-            encode=_hub_encode(encode_clap),
-            featurizer_from_config=build_clap_featurizer,
-            build_encoder=build_clap_encoder,
-            load_encoder=load_clap_encoder,
-            sampling_rate=48000,
-            lora_targets=("query", "value"),
+        EncoderSpec(
+            model_type="clap_audio_model",  # a CLAP checkpoint's "clap" finds it by name
+            **_hub_spec(
+                "clap",
+                "clap_audio_model",
+                "clap_log_mel",
+                "CLAP",
+                encode=_hub_encode(encode_clap),
+                featurizer_from_config=build_clap_featurizer,
+                build_encoder=build_clap_encoder,
+                load_encoder=load_clap_encoder,
+                sampling_rate=48000,
+                lora_targets=("query", "value"),
+            ),
         ),
     )
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
@@ -221,19 +221,24 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         cls, encoder_name_or_path: str, **config_kwargs: Any
     ) -> RespiraForAudioClassification:
         """A new classifier whose encoder starts from a pretrained checkpoint (Hub id or folder)."""
+        source = str(encoder_name_or_path)
+        checkpoint = AutoConfig.from_pretrained(source)
+        found = find_encoder_spec(checkpoint.model_type)
+        if found is not None and found.featurizer_from_config is not None:  # checked before any weights load
+            config_kwargs.setdefault(
+                "encoder_feature_extractor", checkpoint_feature_extractor(source, found.model_type)
+            )
+            own = getattr(checkpoint, "audio_config", checkpoint)  # CLAP: its audio tower's
+            found.featurizer_from_config(RespiraConfig(encoder_config=own.to_dict(), **config_kwargs))
         encoder = load_pretrained_encoder(encoder_name_or_path)  # without the checkpoint's head
         if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
             encoder = encoder.encoder
-        spec = get_encoder_spec(encoder.config.model_type)
-        if spec.featurizer_from_config is not None and "encoder_feature_extractor" not in config_kwargs:
-            config_kwargs["encoder_feature_extractor"] = checkpoint_feature_extractor(
-                str(encoder_name_or_path), encoder.config.model_type
-            )
         config = RespiraConfig(
             encoder_config=encoder.config.to_dict(),
             encoder_name_or_path=str(encoder_name_or_path),
             **config_kwargs,
         )
+        spec = get_encoder_spec(config.encoder_config.model_type)
         if spec.fit_encoder_to_frames is not None and config.ast_length_policy == "adapt":
             frames = int(RespiraFeaturizer(config).num_frames(torch.tensor(config.target_samples)))
             encoder = spec.fit_encoder_to_frames(encoder, frames)
@@ -334,15 +339,18 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         )
 
 
-def build_model(encoder: str, **config_kwargs: Any) -> RespiraForAudioClassification:
+def build_model(
+    encoder: str, *, encoder_config: dict[str, Any] | None = None, **config_kwargs: Any
+) -> RespiraForAudioClassification:
     """A new classifier (random head) around ``encoder``: a family name (``"cnn"``, ``"wav2vec2"``, ...:
-    randomly initialised) or a Hub id or folder (pretrained: respira's four families, a respira run, or a
-    transformers audio model: wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW, AST, Whisper,
-    CLAP). ``config_kwargs`` are :class:`RespiraConfig` options, e.g. ``freeze_encoder=True`` to embed."""
+    randomly initialised, ``encoder_config`` overriding its config's defaults) or a Hub id or folder
+    (pretrained: respira's four families, a respira run, or a transformers audio model: wav2vec 2.0, HuBERT,
+    WavLM, data2vec-audio, UniSpeech(-SAT), SEW, AST, Whisper, CLAP, with its own feature extractor).
+    ``config_kwargs`` are :class:`RespiraConfig` options, e.g. ``freeze_encoder=True`` to embed."""
     spec = find_encoder_spec(encoder)
     if spec is not None and spec.name == encoder:
-        config = RespiraConfig(encoder_config={"model_type": spec.model_type}, **config_kwargs)
-        return RespiraForAudioClassification(config)
+        encoder_options = {**(encoder_config or {}), "model_type": spec.model_type}
+        return RespiraForAudioClassification(RespiraConfig(encoder_config=encoder_options, **config_kwargs))
     return RespiraForAudioClassification.from_encoder_pretrained(encoder, **config_kwargs)
 
 
