@@ -25,6 +25,7 @@ from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.efficientat_mel import EfficientATMel
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
+from .hub_encoders import FAMILIES as HUB_FAMILIES
 from .hub_encoders import (
     build_clap_encoder,
     build_clap_featurizer,
@@ -272,13 +273,12 @@ def hub_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps
     return TimeSteps(encoded.tokens, encoded.token_mask, stride, span)
 
 
-def _hub_spec(
-    name: str, model_type: str, featurizer: str, display_name: str, **options: Any
-) -> dict[str, Any]:
+def _hub_spec(model_type: str, featurizer: str, **options: Any) -> dict[str, Any]:
     """An encoder of the Hub's :class:`EncoderSpec` fields but its ``model_type`` (a literal in each
     registry entry: the shipped code keeps its own family's only)."""
+    display_name, citation = HUB_FAMILIES[model_type]
     return {
-        "name": name,
+        "name": "clap" if model_type == "clap_audio_model" else model_type,
         "featurizer": featurizer,
         "build_featurizer": lambda rate, bins: None,  # featurizer_from_config builds it
         "time_steps": hub_time_steps,
@@ -286,7 +286,7 @@ def _hub_spec(
         "card_tag": model_type,
         "card_description": f"a pretrained {display_name} encoder (transformers' {model_type})",
         "citation_key": display_name,
-        "citation": "",
+        "citation": citation,
         **options,
     }
 
@@ -294,9 +294,7 @@ def _hub_spec(
 def _waveform(model_type: str) -> dict[str, Any]:
     return _hub_spec(
         model_type,
-        model_type,
         "waveform",
-        model_type,
         encode=_hub_encode(encode_waveform),
         featurizer_from_config=build_waveform_featurizer,
         lora_targets=_ATTENTION_PROJECTIONS,
@@ -405,9 +403,7 @@ _SPECS: dict[str, EncoderSpec] = {
             model_type="whisper",
             **_hub_spec(
                 "whisper",
-                "whisper",
                 "whisper_log_mel",
-                "Whisper",
                 encode=_hub_encode(encode_whisper),
                 featurizer_from_config=build_whisper_featurizer,
                 build_encoder=build_whisper_encoder,
@@ -418,10 +414,8 @@ _SPECS: dict[str, EncoderSpec] = {
         EncoderSpec(
             model_type="clap_audio_model",  # a CLAP checkpoint's "clap" finds it by name
             **_hub_spec(
-                "clap",
                 "clap_audio_model",
                 "clap_log_mel",
-                "CLAP",
                 encode=_hub_encode(encode_clap),
                 featurizer_from_config=build_clap_featurizer,
                 build_encoder=build_clap_encoder,
