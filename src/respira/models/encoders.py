@@ -32,6 +32,7 @@ from .hub_encoders import (
     build_waveform_featurizer,
     build_whisper_encoder,
     build_whisper_featurizer,
+    checkpoint_feature_extractor,
     encode_clap,
     encode_waveform,
     encode_whisper,
@@ -49,6 +50,7 @@ __all__ = [
     "EncoderSpec",
     "EncoderTokens",
     "TimeSteps",
+    "check_encoder_checkpoint",
     "encoder_names",
     "encoder_specs",
     "featurizer_names",
@@ -469,18 +471,38 @@ def featurizer_spec(featurizer: str) -> EncoderSpec:
     raise ValueError(f"featurizer={featurizer!r} is not one of {', '.join(featurizer_names())}")
 
 
-def load_pretrained_encoder(source: str) -> PreTrainedModel:
-    """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head."""
-    from transformers import AutoConfig, AutoModel
-    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
+def check_encoder_checkpoint(
+    source: str, sampling_rate: int | None = None, *, config: PreTrainedConfig | None = None
+) -> EncoderSpec | None:
+    """The family of a checkpoint (``None``: a respira run), after one line naming it when respira cannot
+    take it: not an audio encoder, or (an encoder of the Hub) a feature extractor respira cannot reproduce
+    or of another rate than ``sampling_rate``. Reads configs only."""
+    from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(source)
+    config = config if config is not None else AutoConfig.from_pretrained(source)
     spec = find_encoder_spec(config.model_type)  # by name too: a CLAP checkpoint's "clap"
     if spec is None and not hasattr(config, "encoder_config"):  # not a respira run either
         raise ValueError(
             f"{source} is a {config.model_type} model, not an audio encoder respira takes: "
             f"expected one of {', '.join(sorted({s.model_type for s in _SPECS.values()}))}"
         )
+    if spec is not None and spec.featurizer_from_config is not None:
+        rate = checkpoint_feature_extractor(source, spec.model_type)["sampling_rate"]
+        if sampling_rate is not None and rate != sampling_rate:
+            raise ValueError(
+                f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
+                f"set sampling_rate to {rate}"
+            )
+    return spec
+
+
+def load_pretrained_encoder(source: str) -> PreTrainedModel:
+    """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head."""
+    from transformers import AutoConfig, AutoModel
+    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
+
+    config = AutoConfig.from_pretrained(source)
+    spec = check_encoder_checkpoint(source, config=config)
     if spec is not None and spec.load_encoder is not None:
         return spec.load_encoder(source)
     head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(config), None)

@@ -8,12 +8,12 @@ import warnings
 from pathlib import Path
 
 from ...labels import MULTI_LABEL, PROBLEM_TYPES
-from ...models.encoders import encoder_names, get_encoder_spec
+from ...models.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
 from ...utils.messages import one_line
 from ..batches.collator import METADATA_KEYS
 from ..embeddings.embedding_cache import check_cache_options
 from ..recipe.arguments import RespiraTrainingArguments, json_option
-from ..recipe.model_factory import config_options, encoder_config
+from ..recipe.model_factory import config_options, encoder_config, model_sampling_rate
 from ..recipe.recipe import parse_seeds
 from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from ..trainer.schedules import SCHEDULES
@@ -79,6 +79,8 @@ def _check_model(model: ModelArguments) -> None:
     if model.lora_r and importlib.util.find_spec("peft") is None:
         raise ValueError(f"lora_r={model.lora_r} needs peft: pip install 'respira[lora]'")
     _check_encoder_source(model.encoder_name_or_path)
+    if model.encoder_name_or_path:  # an audio encoder, its feature extractor at the recipe's rate
+        check_encoder_checkpoint(model.encoder_name_or_path, model_sampling_rate(model))
     options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
         RespiraConfig(**options)
