@@ -77,7 +77,7 @@ def hub_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random checkpoints as the Hub holds them (whole models, with their feature extractors)."""
     root = tmp_path_factory.mktemp("hub")
     torch.manual_seed(0)
-    folders = {name: root / name for name in ("hubert", "whisper", "clap", "bert", "stereo")}
+    folders = {name: root / name for name in ("hubert", "whisper", "clap", "ast", "bert", "stereo")}
     transformers.HubertModel(CASES["hubert"].encoder_config()).save_pretrained(folders["hubert"])
     tiny_extractor("hubert").save_pretrained(folders["hubert"])
     transformers.WhisperModel(tiny_whisper_config()).save_pretrained(folders["whisper"])
@@ -90,6 +90,11 @@ def hub_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     transformers.ClapModel(clap).save_pretrained(folders["clap"])
     tiny_extractor("clap_audio_model").save_pretrained(folders["clap"])
+    ast = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37}
+    transformers.ASTModel(transformers.ASTConfig(**ast, num_mel_bins=32, max_length=64)).save_pretrained(
+        folders["ast"]
+    )
+    transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=64).save_pretrained(folders["ast"])
     transformers.BertConfig(**text, intermediate_size=20).save_pretrained(folders["bert"])
     CASES["hubert"].encoder_config().save_pretrained(folders["stereo"])
     transformers.Wav2Vec2FeatureExtractor(feature_size=2).save_pretrained(folders["stereo"])
@@ -134,3 +139,27 @@ def test_bad_hub_folders_are_one_line_each(hub_folders: dict[str, Path]) -> None
         ValueError, match=r"target_seconds=2.0 is longer than the 1 s Whisper's encoder takes"
     ):
         build_model(str(hub_folders["whisper"]), target_seconds=2.0)
+
+
+def test_an_ast_folder_is_the_ast_family_and_agrees_with_its_own_forward(
+    hub_folders: dict[str, Path],
+) -> None:
+    model = build_model(str(hub_folders["ast"]), target_seconds=0.6).eval()
+    assert model.config.featurizer == "ast_fbank" and model.config.encoder_feature_extractor is None
+    wave = _wave(0.6)
+    extractor = transformers.ASTFeatureExtractor.from_pretrained(hub_folders["ast"])
+    with torch.no_grad():
+        ours = model.respira(torch.from_numpy(wave)[None], return_dict=True).tokens
+        own = transformers.ASTModel.from_pretrained(hub_folders["ast"]).eval()
+        theirs = own(**extractor(wave, sampling_rate=RATE, return_tensors="pt")).last_hidden_state[:, 2:]
+    torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["hubert", "whisper", "clap"])
+def test_lora_adapts_a_hub_encoders_attention(name: str) -> None:
+    pytest.importorskip("peft")
+    from respira.models.lora import add_lora
+
+    adapted = add_lora(CASES[name].model(), r=2, alpha=4)
+    names = [parameter for parameter, _ in adapted.named_parameters() if "lora_A" in parameter]
+    assert names and all(".encoder." in parameter for parameter in names)
