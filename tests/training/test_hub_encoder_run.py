@@ -136,16 +136,16 @@ def test_a_folder_respira_cannot_take_is_one_line_before_any_data_is_read(
     hub_folders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bert = tmp_path / "bert"
-    transformers.BertConfig(
-        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2
-    ).save_pretrained(bert)
-    for folder, flags, message in (
-        (bert, [], f"{bert} is a bert model, not an audio encoder respira takes"),
-        (hub_folders["clap"], [], f"{hub_folders['clap']}: its feature extractor takes 16000 Hz audio, not sampling_rate=48000"),
-    ):  # fmt: skip
+    text = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
+    transformers.BertConfig(**text).save_pretrained(bert)
+    clap = hub_folders["clap"]
+    for folder, message in (
+        (bert, f"{bert} is a bert model, not an audio encoder respira takes"),
+        (clap, f"{clap}: its feature extractor takes 16000 Hz audio, not sampling_rate=48000"),
+    ):
         code = main(
             ["train", "--encoder_name_or_path", str(folder), "--data_dir", str(tmp_path / "absent"),
-             "--output_dir", str(tmp_path / "run"), *flags]
+             "--output_dir", str(tmp_path / "run")]
         )  # fmt: skip
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and "\n" not in err

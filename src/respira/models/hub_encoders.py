@@ -129,6 +129,12 @@ def _settings(config: Any) -> dict[str, Any]:
             f"the {model_type} encoder's feature extractor takes {settings['sampling_rate']} Hz audio, not "
             f"sampling_rate={config.sampling_rate}: set sampling_rate to {settings['sampling_rate']}"
         )
+    bins = getattr(config.encoder_config, "num_mel_bins", None)
+    if bins is not None and settings["feature_size"] != bins:
+        raise ValueError(
+            f"the {model_type} encoder takes {bins} mel bins but its feature extractor makes "
+            f"{settings['feature_size']}"
+        )
     if config.spec_augment and model_type in WAVEFORM_MODEL_TYPES:
         raise ValueError(f"spec_augment masks spectrogram bins; the {model_type} encoder takes waveforms")
     return settings
@@ -387,5 +393,5 @@ def time_step_sizes(model: nn.Module, tokens: torch.Tensor, num_frames: int) -> 
             span = (span - 1) * step + kernel
         return float(stride), float(span)
     if model_type == WHISPER_MODEL_TYPE:
-        return 2.0, 2.0
+        return 2.0, 2.0  # the second convolution halves the frames
     return num_frames / tokens.shape[1], num_frames / tokens.shape[1]

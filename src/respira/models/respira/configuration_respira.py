@@ -27,7 +27,9 @@ class RespiraConfig(PreTrainedConfig):
     r"""Everything needed to rebuild a respira classifier, including its fixed-length policy.
 
     encoder_config (`dict` or `PreTrainedConfig`, *optional*):
-        An `ASTConfig`, `BeatsConfig`, `EfficientATConfig` or `RespiraCNNConfig` (default: the CNN).
+        An `ASTConfig`, `BeatsConfig`, `EfficientATConfig` or `RespiraCNNConfig` (default: the CNN), or an
+        audio config of transformers: wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW,
+        Whisper (its encoder) or CLAP's audio tower.
     encoder_name_or_path (`str`, *optional*):
         Hub id or folder the encoder weights came from (for the model card).
     featurizer (`str`, *optional*):
