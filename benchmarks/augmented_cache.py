@@ -41,13 +41,13 @@ import torch
 from transformers import PrinterCallback
 
 from _machine import cpu_name, load_average
+from respira.inference.embeddings import compute_embeddings
 from respira.models.efficientat.convert_efficientat import convert_efficientat_checkpoint
-from respira.models.embeddings import compute_embeddings
 from respira.training import RespiraTrainer
-from respira.training.embeddings.embedding_cache import VIEW_COLUMN
-from respira.training.recipe.model_factory import build_model, model_sampling_rate
-from respira.training.recipe.recipe import parse_recipe
-from respira.training.splits.datasets import data_record, load_splits
+from respira.training.data import data_record, load_splits
+from respira.training.recipe import parse_recipe
+from respira.training.samplers import VIEW_COLUMN
+from respira.training.training_args import build_model, model_sampling_rate
 from respira.utils.threads import apply_num_threads
 
 ROOT = Path(__file__).resolve().parent.parent

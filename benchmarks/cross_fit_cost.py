@@ -12,7 +12,7 @@ load that changes during the run weighs on every arm):
 
 * ``validation``: ``--threshold_source validation`` (the baseline of the goal: cross-fit ≤ 1.5× it);
 * ``cross_fit``: the recipe as it is (``threshold_source: cross_fit``, 5 group models sharing the
-  seed's embeddings through :class:`respira.training.embeddings.view_store.ViewStore`);
+  seed's embeddings through :class:`respira.training.embedding_cache.ViewStore`);
 * ``cross_fit_old`` (with ``--old_ref``): the same recipe run by the source tree of that commit (the
   code before the sharing: every group model embeds its own training part), to compare its
   thresholds and out-of-fold score with the shared one and its time.
@@ -71,9 +71,9 @@ def old_source(ref: str, work: Path) -> Path:
 def pool_facts(shared: Path, overrides: list[str], cache: Path) -> str:
     """Build the recipe's dataset once (the arms reuse the cache); its sizes and concatenation share."""
     from respira.labels import CLASS_NAMES
-    from respira.training.recipe.model_factory import model_sampling_rate
-    from respira.training.recipe.recipe import parse_recipe
-    from respira.training.splits.datasets import data_record, load_splits
+    from respira.training.data import data_record, load_splits
+    from respira.training.recipe import parse_recipe
+    from respira.training.training_args import model_sampling_rate
 
     model_args, data_args, _, args = parse_recipe(str(RECIPE), overrides)
     splits = load_splits(data_record(data_args, model_sampling_rate(model_args)), cache_dir=cache)

@@ -42,8 +42,8 @@ from transformers import ASTConfig
 
 from _machine import cpu_name, load_average
 from respira.data import load_icbhi
+from respira.inference.embeddings import compute_embeddings, with_embeddings
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.embeddings import compute_embeddings, with_embeddings
 from respira.models.encoders import get_encoder_spec
 from respira.synthetic import make_synthetic_icbhi
 

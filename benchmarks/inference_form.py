@@ -1,4 +1,4 @@
-"""The model's forward pass as loaded against its CPU inference form (:mod:`respira.inference.form`).
+"""The model's forward pass as loaded against its CPU inference form (:mod:`respira.inference.forward`).
 
     python benchmarks/inference_form.py [--model DIR] [--threads 2] [--batch 8] [--repeat 7]
                                         [--output inference_form_benchmark.txt]
@@ -12,7 +12,7 @@ them all), after two warm-up passes each:
 - ``channels-last weights``: only the convolution weights in channels-last layout;
 - ``norms folded (NCHW)``: batch norms folded into the convolutions, weights in the default layout;
 - ``norms folded + channels-last``: both;
-- ``inference form``: :func:`~respira.inference.form.inference_form`, which also runs the activation
+- ``inference form``: :func:`~respira.inference.forward.inference_form`, which also runs the activation
   after each folded convolution in place.
 
 The same for the small CNN family (``respira_cnn``, its default channels, random weights: speed only).
@@ -37,7 +37,7 @@ from _machine import cpu_name, load_average
 
 
 def _variants(model: nn.Module) -> dict[str, nn.Module]:
-    from respira.inference.form import fold_batch_norms, inference_form
+    from respira.inference.forward import fold_batch_norms, inference_form
 
     def channels_last(module: nn.Module) -> nn.Module:
         return copy.deepcopy(module).to(memory_format=torch.channels_last)

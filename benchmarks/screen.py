@@ -18,7 +18,7 @@ taken in turns (row after row, then again), so that a slow spell of a shared mac
   (the per-recording path: each recording decoded, then its windows run, one recording at a time);
 - ``screen``, ``screen --events``, and on the CPU ``screen --onnx`` (onnxruntime);
 - on the CPU, each torch row again with the model as loaded ("model as loaded"): without its
-  inference form (:mod:`respira.inference.form`, batch norms folded into channels-last convolutions);
+  inference form (:mod:`respira.inference.forward`, batch norms folded into channels-last convolutions);
   and each ``screen`` row with the recordings read ahead by a background thread ("reader thread"), as
   ``screen`` reads them for a model off the CPU (on the CPU it reads them in line);
 - with ``--before SRC``: ``screen`` of another source tree (e.g. a ``git archive`` of the code before a
@@ -205,8 +205,8 @@ def main() -> None:
         predict = ["--per_recording", *on]
         _timed(["predict", model, *paths[:2], *predict, "--output", str(folder / "warm.csv")])
         _timed(["screen", model, str(warm), *on, "--output_dir", str(folder / "warm")])
-        import respira.inference.form
-        from respira.screening import batches
+        import respira.inference.forward
+        from respira.inference import streaming
 
         screened, predicted = ["screen", model, str(listing)], ["predict", model, *paths, *predict]
         commands = {
@@ -222,10 +222,10 @@ def main() -> None:
             for name, command in commands.items():
                 forms = [(name, nullcontext())]
                 if device == "cpu" and name != "screen --onnx":  # the torch rows, again without the form
-                    as_loaded = mock.patch.object(respira.inference.form, "inference_form", lambda m: m)
+                    as_loaded = mock.patch.object(respira.inference.forward, "inference_form", lambda m: m)
                     forms.append((f"{name}, model as loaded", as_loaded))
                     if name.startswith("screen"):  # and with a reader thread, as for a model off the CPU
-                        thread = mock.patch.object(batches, "runs_on_cpu", lambda model: False)
+                        thread = mock.patch.object(streaming, "runs_on_cpu", lambda model: False)
                         forms.append((f"{name}, reader thread", thread))
                 for row, form in forms:
                     with form:

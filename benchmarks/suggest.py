@@ -16,7 +16,7 @@ Protocol (written and committed before any number was seen):
   default also measured ``coverage`` (k-means++ on the patients' mean embeddings), ``balance`` (the model's
   calls alternated) and ``hybrid``; they lost and left respira (docs/history/fit-site.md keeps their rows).
 - For k = 10, 20, 30: the first k patients of the order are "labelled" (their true recording labels),
-  fit-site's procedure (:func:`respira.sites.procedure.fit_procedure`, its default candidates and rules,
+  fit-site's procedure (:func:`respira.sites.choice.fit_procedure`, its default candidates and rules,
   the same call its learning curve makes) is fitted on their recordings and scores every held-out
   recording. When the k patients lack a normal or an abnormal recording, fit-site would refuse: the draw
   scores the model as is (counted in the table as "unfit").
@@ -87,8 +87,8 @@ def held_out(sample: Any) -> tuple[set[str], np.ndarray]:
 def score_order(sample: Any, order: list[str], held: np.ndarray) -> list[dict[str, Any]]:
     """Fit fit-site's procedure on the first k units of ``order`` (k in :data:`SIZES`) and score the
     held-out recordings: one row per k with the parts of the chosen procedure and the model as is."""
+    from respira.sites.choice import FittedRule, fit_procedure
     from respira.sites.out_of_sample import _scored
-    from respira.sites.procedure import FittedRule, fit_procedure
 
     rows = []
     model = {"as_is": FittedRule(heads=(None, None), thresholds=sample.base_thresholds)}

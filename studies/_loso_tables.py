@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 
-from respira.training.run.cross_validation import t_interval
+from respira.training.cross_validation import t_interval
 
 BASELINES: tuple[str, ...] = ("all_normal", "class_prior", "logmel_lr")
 IN_DOMAIN = "in_domain:"

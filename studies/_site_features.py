@@ -32,7 +32,7 @@ from respira.data import load_kauh
 from respira.labels import RECORDING_LABELS, classes_to_flags
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
-from respira.training.splits.datasets import load_splits
+from respira.training.data import load_splits
 
 RATE, WINDOW, HOP, BATCH = 32_000, 4.0, 2.0, 16
 SITES: tuple[str, ...] = ("icbhi", "kauh", "sprsound")

@@ -26,7 +26,7 @@ from respira.measured import (
     split_note,
     with_note,
 )
-from respira.training.recipe.flags import COMMON_TRAINING_OPTIONS, DATACLASSES
+from respira.training.recipe import COMMON_TRAINING_OPTIONS, DATACLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP_RECIPE = ROOT / "recipes" / "efficientat_frozen_multilabel.yaml"
@@ -156,7 +156,7 @@ def test_with_note_appends_once_and_split_note_takes_it_off() -> None:
 
 
 def test_recipe_fields_help_ends_with_its_note() -> None:
-    from respira.training.recipe.flags import recipe_flags
+    from respira.training.recipe import recipe_flags
 
     measured = _recipe_fields() - set(COMMON_TRAINING_OPTIONS)
     for flag in recipe_flags():

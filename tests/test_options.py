@@ -15,7 +15,7 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     from respira.options import OptionError, options_from, options_of
     from respira.scoring.evaluate import evaluate_options_type
     from respira.sites.options import fit_site_options
-    from respira.training.recipe.flags import override_values
+    from respira.training.recipe import override_values
 
     parser = build_parser()
     evaluate = evaluate_options_type()

@@ -648,7 +648,7 @@ def test_evaluate_writes_outside_the_model_folder_unless_asked(
     """Issue 49: a tutorial's 24-recording KAUH sample, evaluated into MODEL by default, rewrote the line."""
     import argparse
 
-    from respira.scoring.external import default_output_dir
+    from respira.evaluation.corpus_run import default_output_dir
 
     copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
     monkeypatch.chdir(tmp_path)

@@ -1,6 +1,6 @@
 """The ``recipe-fields`` directive: every recipe field of one group, generated from the recipe dataclasses.
 
-The fields come from :func:`respira.training.recipe.flags.recipe_flags`, the flags of the recipe
+The fields come from :func:`respira.training.recipe.recipe_flags`, the flags of the recipe
 dataclasses that ``respira train --help`` prints and those a recipe sets (``RECIPE_ONLY_OPTIONS``): one
 entry per field (its name, its value type, the aliases transformers' scripts use, its help ending with the
 default). Nothing is typed by hand, so a renamed field or a changed help changes the page.
@@ -25,7 +25,7 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 if TYPE_CHECKING:
-    from respira.training.recipe.flags import Flag
+    from respira.training.recipe import Flag
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ GROUPS: tuple[str, ...] = ("model", "data", "run", "training")
 
 def _group_fields(group_name: str) -> tuple[str, list[Flag]]:
     """The description and the listed flags of ``group_name`` in the recipe flags."""
-    from respira.training.recipe.flags import FLAG_GROUPS, recipe_flags
+    from respira.training.recipe import FLAG_GROUPS, recipe_flags
 
     if group_name not in FLAG_GROUPS:
         raise ValueError(f"the recipe has no field group {group_name!r} (groups: {', '.join(GROUPS)})")

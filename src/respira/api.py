@@ -25,11 +25,11 @@ from .pretrained import check_not_shipped
 from .pretrained.shipped import chosen_model
 from .sites.fit_site import SiteFitResult
 from .sites.suggest import SuggestResult
-from .training.run.trained import TrainedRun
+from .training.run_folder import TrainedRun
 from .utils.messages import run_warnings
 
 if TYPE_CHECKING:
-    from .training.recipe.recipe import Recipe
+    from .training.recipe import Recipe
 
 __all__ = [
     "Evaluation",
@@ -60,12 +60,12 @@ def train(
 ) -> TrainedRun:
     """Train as ``respira train RECIPE --field value ...`` does; return the run folder it wrote.
 
-    ``recipe``: a YAML path, a ``field: value`` mapping, a :class:`~respira.training.recipe.recipe.Recipe`
+    ``recipe``: a YAML path, a ``field: value`` mapping, a :class:`~respira.training.recipe.Recipe`
     or ``None`` (the defaults); ``overrides``: recipe fields (``max_steps=2``). Refusals raise a one-line
     ``ValueError`` before any folder is written.
     """
-    from .training.recipe.flags import override_values
-    from .training.run.training_run import train_recipe
+    from .training.recipe import override_values
+    from .training.run import train_recipe
 
     given = override_values(overrides)
     _not_shipped(given.get("output_dir"))
@@ -78,11 +78,11 @@ def train(
 def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Evaluation:
     """Score a model as ``respira evaluate MODEL --option value ...`` does; return what it wrote.
 
-    ``model``: a run or exported folder, a Hub id or a :class:`~respira.training.run.trained.TrainedRun`;
+    ``model``: a run or exported folder, a Hub id or a :class:`~respira.training.run_folder.TrainedRun`;
     ``options``: ``respira evaluate``'s (``split="validation"``); a run's own data and split by default.
     """
     from .scoring.evaluate import evaluate_options_type, score_model
-    from .training.trainer.trainer import METRICS_FILE
+    from .training.run_folder import METRICS_FILE
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
     checked = options_from(evaluate_options_type(), {**options, "model": os.fspath(source)})

@@ -130,7 +130,7 @@ def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> l
 
 
 def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
-    from .training.recipe.flags import field_suggestions
+    from .training.recipe import field_suggestions
 
     fields = command.field_names
     options = [option for option in command.options if option.startswith("--") and option not in fields]

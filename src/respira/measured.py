@@ -164,7 +164,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "label_column_name labels model recipe repo_id run_dir source split unit "
         # where results go and how they are shown or shipped
         "budget chunk_size format onnx output output_dir record overwrite per_recording plot plot_dir "
-        "private push_to_hub site_name revision space web token with_code no_code "
+        "private push_to_hub site_name revision space web token with_code "
         # where and how fast a run goes, what it logs and saves
         "allowed_host batch_size debug device host max_windows num_proc port resume_from_checkpoint threads "
         # which runs to train and which randomness they draw

@@ -11,14 +11,17 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
 from .core.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
-from .data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
+from .data.corpus import PRIMARY_CORPUS
 from .pretrained import DEFAULT_DETECTOR_NAME
+
+if TYPE_CHECKING:
+    from .data.corpora import CorpusSpec
 
 __all__ = [
     "RUN_DIR_HELP",
@@ -37,6 +40,7 @@ __all__ = [
     "options_from",
     "options_of",
     "unrecognized",
+    "with_code_option",
 ]
 
 
@@ -91,6 +95,19 @@ def onnx_export_option() -> Any:
     )
 
 
+def with_code_option(default: str) -> Any:
+    """``--with_code`` of ``export`` and ``push`` (``None`` unless given); ``default``: when the code ships
+    unasked."""
+    return dataclasses.field(
+        default=None,
+        metadata={
+            "help": "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
+            f"where respira is not installed; false: only `import respira` loads it (default: {default})",
+            **SWITCH,
+        },
+    )
+
+
 RUN_DIR_HELP = (
     "model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the name of a "
     "detector respira ships (`respira detectors`)"
@@ -127,6 +144,8 @@ def corpus_list(
     keep: Callable[[CorpusSpec], bool] = lambda spec: True,
 ) -> str:
     """The registered corpora ``keep`` admits, as ``describe`` words each, listed ``a, b or c``."""
+    from .data.corpora import CORPORA
+
     words = [describe(spec) for spec in CORPORA.values() if keep(spec)]
     return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
 

@@ -1,4 +1,4 @@
-"""``respira evaluate`` on a corpus scored per recording (:mod:`respira.scoring.external`)."""
+"""``respira evaluate`` on a corpus scored per recording (:mod:`respira.evaluation.corpus_run`)."""
 
 from __future__ import annotations
 

@@ -224,3 +224,19 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
 
     for name in ("predict", "screen", "evaluate"):  # the recording rule: one dataclass's fields
         assert AggregationOptions in commands[name].dataclass_types, name
+
+
+def test_export_and_push_spell_shipping_the_code_one_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--with_code`` of export and push (one option, ``respira.options.with_code_option``): push ships
+    the code unless ``--with_code false``; no ``--no_code``."""
+    import respira.hub
+
+    commands = build_parser().commands
+    assert "--with_code" in commands["export"].options and "--with_code" in commands["push"].options
+    assert not any("no_code" in option for command in commands.values() for option in command.options)
+    shipped: list[bool] = []
+    monkeypatch.setattr("respira.hub.push.check_push_target", lambda *args, **kwargs: None)
+    monkeypatch.setattr(respira.hub, "push_run", lambda *args, **kwargs: shipped.append(kwargs["with_code"]))
+    for flags in ([], ["--with_code"], ["--with_code", "false"]):
+        assert main(["push", "run", "user/model", *flags]) == 0
+    assert shipped == [True, True, False]

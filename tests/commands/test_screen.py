@@ -95,18 +95,18 @@ def test_onnx_runs_the_models_onnx_graph(detector_dir: Path, archive: Path, tmp_
 def test_screen_runs_small_batches_on_the_cpu_unless_told(
     detector_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from respira.screening import batches
+    from respira.inference import forward
 
-    real, sizes = batches.run_windows, []
+    real, sizes = forward.forward, []
 
-    def counting(model, windows, batch_size):
+    def counting(model, windows, output):
         sizes.append(len(windows))
-        return real(model, windows, batch_size)
+        return real(model, windows, output)
 
-    monkeypatch.setattr(batches, "run_windows", counting)
+    monkeypatch.setattr(forward, "forward", counting)
     common = [str(detector_dir), str(archive), "--device", "cpu"]
     assert main(["screen", *common, "--output_dir", str(tmp_path / "a")]) == 0
-    assert max(sizes) == batches.CPU_BATCH_SIZE == 8
+    assert max(sizes) == forward.CPU_BATCH_SIZE == 8
     sizes.clear()
     assert main(["screen", *common, "--batch_size", "3", "--output_dir", str(tmp_path / "b")]) == 0
     assert max(sizes) == 3

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from respira.data import icbhi, kauh, layout
+from respira.data import icbhi, kauh
 from respira.data.icbhi import ICBHIConfig
 from respira.data.loaders import AudioBuilderConfig, builder_option_names
 
@@ -46,9 +46,8 @@ class _Layout:
 def test_config_ids_and_cache_folders_are_those_before_the_shared_base(
     builder: str, options: dict[str, Any], config_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    module, builder_class = (layout, icbhi.ICBHI) if builder == "icbhi" else (kauh, kauh.KAUH)
-    locate = "locate_corpus" if builder == "icbhi" else "locate_kauh"
-    monkeypatch.setattr(module, locate, lambda data_dir: _Layout())  # where the corpus's spec finds it
+    builder_class = icbhi.ICBHI if builder == "icbhi" else kauh.KAUH
+    monkeypatch.setattr(builder_class, "LOCATE", staticmethod(lambda data_dir: _Layout()))  # its locate
     built = builder_class(data_dir=DATA_DIR, cache_dir=str(tmp_path), **options)
     assert built.config_id == config_id
     assert built._relative_data_dir() == f"{builder}/{config_id}/1.0.0"  # the cache folder under cache_dir

@@ -14,14 +14,12 @@ from respira.data.loaders import AudioBuilderConfig
 from respira.data.sprsound import SPRSoundConfig, read_sprsound_index
 
 
-def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
-    from respira.data.corpora import resolve
-
+def test_each_spec_holds_its_loader_config_citation_and_card_facts() -> None:
     assert corpus_names() == ("icbhi", "kauh", "sprsound", "labelled")
     icbhi, kauh, sprsound = get_corpus("icbhi"), get_corpus("kauh"), get_corpus("sprsound")
-    assert icbhi.load() is load_icbhi and kauh.load() is load_kauh and sprsound.load() is load_sprsound
-    assert icbhi.builder_config() is ICBHIConfig and kauh.builder_config() is AudioBuilderConfig
-    assert sprsound.builder_config() is SPRSoundConfig
+    assert icbhi.loader is load_icbhi and kauh.loader is load_kauh and sprsound.loader is load_sprsound
+    assert icbhi.config_class is ICBHIConfig and kauh.config_class is AudioBuilderConfig
+    assert sprsound.config_class is SPRSoundConfig
     assert icbhi.citation.startswith("@article{rocha2019open,") and "fraiwan2021lungsounds" in kauh.citation
     assert "zhang2022sprsound" in sprsound.citation and "10.1109/TBCAS.2022.3204910" in sprsound.citation
     for spec in CORPORA.values():
@@ -35,22 +33,23 @@ def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
     assert sprsound.facts.license == "gpl-3.0" and "cite Zhang et al. (2022)" in sprsound.facts.license_text
     assert sprsound.scored  # per event and per recording, with its challenge scores
     labelled = get_corpus("labelled")
-    assert labelled.load() is load_labelled and labelled.builder_config() is AudioBuilderConfig
+    assert labelled.loader is load_labelled and labelled.config_class is AudioBuilderConfig
     assert (labelled.labels, labelled.split_roles, labelled.group_column) == (
         "recording",
         ("test",),
         "device",
     )
-    assert resolve(labelled.read_index) is read_labelled_index and labelled.citation == ""
+    assert labelled.read_index is read_labelled_index and labelled.citation == ""
 
 
-def test_functions_named_as_module_paths_resolve() -> None:
-    from respira.data.corpora import resolve
-
-    assert resolve("respira.data.layout:locate_corpus") is locate_corpus
-    assert resolve(get_corpus("kauh").read_index) is read_kauh_index
-    assert resolve(get_corpus("sprsound").read_index) is read_sprsound_index
-    assert resolve(len) is len
+def test_specs_hold_their_corpus_modules_functions() -> None:
+    """No ``"module:function"`` string: every function of a spec is the corpus module's own."""
+    assert get_corpus("icbhi").locate is locate_corpus
+    assert get_corpus("kauh").read_index is read_kauh_index
+    assert get_corpus("sprsound").read_index is read_sprsound_index
+    for spec in CORPORA.values():
+        for name in ("loader", "locate", "read_index", "split_table", "split_definition", "reference_events"):
+            assert getattr(spec, name) is None or callable(getattr(spec, name)), (spec.name, name)
 
 
 def test_an_unknown_corpus_is_one_line() -> None:
@@ -72,16 +71,18 @@ def test_a_taken_name_or_unknown_labels_are_refused() -> None:
 
 def test_a_folder_of_another_corpus_is_named_with_the_dataset_it_has(synthetic_corpus, tmp_path) -> None:
     from respira.data.errors import CorpusError
-    from respira.data.kauh import locate_kauh
 
     with pytest.raises(CorpusError) as error:
-        locate_kauh(synthetic_corpus)  # an ICBHI folder read as KAUH
+        get_corpus("kauh").layout(synthetic_corpus)  # an ICBHI folder read as KAUH
+    assert str(error.value).endswith("; it has the layout of ICBHI: --dataset icbhi")
+    with pytest.raises(CorpusError) as error:  # its builder, loaded through the spec (prepare, evaluate)
+        get_corpus("kauh").load()(synthetic_corpus)
     assert str(error.value).endswith("; it has the layout of ICBHI: --dataset icbhi")
     kauh = tmp_path / "kauh"
     kauh.mkdir()
     (kauh / "BP12_Asthma,E W,P L L,50,F.wav").write_bytes(b"")
     with pytest.raises(CorpusError) as error:
-        locate_corpus(kauh)
+        get_corpus("icbhi").layout(kauh)
     assert str(error.value) == (
         f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {kauh} or in an "
         "ICBHI_final_database or audio_and_txt_files folder below it; it has the layout of KAUH: "
@@ -89,5 +90,5 @@ def test_a_folder_of_another_corpus_is_named_with_the_dataset_it_has(synthetic_c
     )
     (kauh / "BP12_Asthma,E W,P L L,50,F.wav").unlink()
     with pytest.raises(CorpusError) as error:
-        locate_corpus(kauh)  # nobody's layout: no hint
+        get_corpus("icbhi").layout(kauh)  # nobody's layout: no hint
     assert str(error.value).endswith("audio_and_txt_files folder below it")

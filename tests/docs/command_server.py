@@ -32,8 +32,8 @@ which no library reads as it is imported."""
 FALLBACK = b"exec"
 """The server's answer when the client is to run the installed ``respira`` script instead."""
 WARM_MODULES = (
-    "respira.training.run.training_run",
-    "respira.training.trainer.trainer",
+    "respira.training.run",
+    "respira.training.trainer",
     "respira.data.icbhi",
     "respira.data.loaders",
     "respira.evaluation.cycles",

@@ -122,7 +122,7 @@ def check_command_lines(block: Block) -> None:
 
 
 def check_recipe(block: Block, folder: Path) -> None:
-    from respira.training.recipe.recipe import read_recipe
+    from respira.training.recipe import read_recipe
 
     recipe = folder / f"recipe_line_{block.line}.yaml"
     recipe.write_text(block.code, encoding="utf-8")

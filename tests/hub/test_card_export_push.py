@@ -411,8 +411,8 @@ def test_card_filled_in_training_equals_the_card_of_the_run_folder(
     export does) gives the same card."""
     import yaml
 
-    from respira.training.recipe.recipe import parse_recipe
-    from respira.training.run.training_run import run_training
+    from respira.training.recipe import parse_recipe
+    from respira.training.run import run_training
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({**TINY_RECIPE, "problem_type": problem_type, "aux_loss": "add"}))

@@ -211,7 +211,7 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     # load once per process: the in-process and the subprocess runs must use the same count.
     monkeypatch.setenv("RESPIRA_NUM_THREADS", "1")
 
-    from ..training.test_datasets import RECIPE, compare_runs
+    from ..training.test_data import RECIPE, compare_runs
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(RECIPE))

@@ -13,10 +13,10 @@ import pytest
 
 from respira.hub import export_model
 from respira.hub.card_render import render_folder_card
-from respira.hub.card_results import FIT_EVIDENCE, NESTED_CV_FILE
 from respira.hub.push import push_run
 from respira.pretrained import default_detector_dir, site_verdicts
 from respira.pretrained.shipped import shipped_detectors
+from respira.pretrained.site_fit import FIT_EVIDENCE, NESTED_CV_FILE
 from respira.utils.tables import format_percent
 
 from .card_fixtures import site_card_section

@@ -323,3 +323,26 @@ def test_the_rate_and_the_cycles_are_checked_in_one_line(multi_dir: Path) -> Non
     ]:
         with pytest.raises(PredictionError, match=words):
             detector.predict(waveform, RATE, cycles=cycles)
+
+
+def test_embed_gives_each_window_predict_cuts_its_embedding_and_logits(
+    multi_dir: Path, recording: Path
+) -> None:
+    """Detector.embed (fit-site's, suggest's and bench's entry): one row per window predict cuts, in the
+    recordings' order, whose logits are predict's probabilities; the model's head maps the embeddings to
+    them. An ONNX export and an empty list are refused in one line."""
+    from respira.metrics.thresholds import sigmoid
+
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    prediction = detector.predict_file(recording)
+    embedded = detector.embed([recording, str(recording)], batch_size=3)
+    windows = len(prediction.rows)
+    assert embedded.recording.tolist() == [0] * windows + [1] * windows
+    assert embedded.embeddings.shape == (2 * windows, detector.config.hidden_size)
+    assert embedded.embeddings.dtype == np.float32 and embedded.durations.tolist() == [11.0, 11.0]
+    expected = [[row["crackle"], row["wheeze"]] for row in prediction.rows] * 2
+    np.testing.assert_allclose(sigmoid(embedded.logits), expected, atol=1e-5)
+    with pytest.raises(PredictionError, match="no recordings"):
+        detector.embed([])
+    with pytest.raises(PredictionError, match=r"broken\.wav"):
+        detector.embed([recording.with_name("broken.wav")])

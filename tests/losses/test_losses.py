@@ -29,7 +29,7 @@ from respira.losses import (
     same_label_mask,
 )
 from respira.losses.base import gather_labels, gather_with_grad, global_batch_indices
-from respira.training.batches.samplers import ContrastiveTupleBatchSampler
+from respira.training.samplers import ContrastiveTupleBatchSampler
 
 F64 = torch.float64
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
+from respira.inference.embeddings import embed_waveforms
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models import RespiraForAudioClassification
 from respira.models.efficientat import (
@@ -23,7 +24,6 @@ from respira.models.efficientat import (
     convert_efficientat_checkpoint,
 )
 from respira.models.efficientat.convert_efficientat import original_to_hf_key
-from respira.models.embeddings import embed_waveforms
 from respira.models.features.efficientat_mel import EfficientATMel
 from respira.utils.files import WRITTEN_FILE, staged_folder
 

@@ -12,7 +12,7 @@ from transformers import ASTConfig, AutoModel
 import respira
 from respira.cli import main
 from respira.data import load_icbhi
-from respira.models.embeddings import compute_embeddings, embed_waveforms, with_embeddings
+from respira.inference.embeddings import compute_embeddings, embed_waveforms, with_embeddings
 from respira.models.lora import add_lora, has_adapter, lora_base_model, save_adapter
 
 

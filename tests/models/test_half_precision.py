@@ -13,8 +13,8 @@ import transformers
 from torch import nn
 from transformers import AutoModelForAudioClassification
 
+from respira.inference.embeddings import embed_waveforms
 from respira.models import RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.models.embeddings import embed_waveforms
 
 from .encoder_tester import CASES
 

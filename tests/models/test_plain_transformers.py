@@ -28,8 +28,8 @@ from transformers import (
     TrainingArguments,
 )
 
+from respira.inference.embeddings import embed_waveforms
 from respira.models import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification, RespiraModel
-from respira.models.embeddings import embed_waveforms
 from respira.models.respira import RespiraAudioClassificationPipeline
 
 from .encoder_tester import CASES

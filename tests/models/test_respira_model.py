@@ -31,6 +31,7 @@ from transformers import (
 
 import respira  # noqa: F401  (the brief's entry point: `import respira` then the Auto classes)
 from respira.audio import read_audio
+from respira.inference.embeddings import embed_waveforms
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models import (
     RespiraConfig,
@@ -38,7 +39,6 @@ from respira.models import (
     RespiraForAudioClassification,
 )
 from respira.models.cnn import RespiraCNNConfig
-from respira.models.embeddings import embed_waveforms
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
 
 RATE = 16000

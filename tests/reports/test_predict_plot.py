@@ -141,15 +141,15 @@ def test_train_builds_the_dataset_with_progress_bars_unless_disabled(
 ) -> None:
     import datasets
 
-    import respira.training.run.training_run
+    import respira.training.run
 
     seen = []
     training_args = SimpleNamespace(disable_tqdm=disable_tqdm)
     monkeypatch.setattr(
-        respira.training.run.training_run, "parse_recipe", lambda *_, **__: (None, None, None, training_args)
+        respira.training.run, "parse_recipe", lambda *_, **__: (None, None, None, training_args)
     )
     monkeypatch.setattr(
-        respira.training.run.training_run,
+        respira.training.run,
         "run_training",
         lambda *_, **__: seen.append(datasets.is_progress_bar_enabled()),
     )

@@ -15,9 +15,11 @@ import pytest
 import soundfile as sf
 
 from respira.cli import main
+from respira.inference import streaming
 from respira.inference.detector import Detector
-from respira.screening import batches, open_source, screen
+from respira.screening import open_source, screen
 from respira.screening import runner as screening_run
+from respira.screening.runner import screen_rows
 
 from .conftest import BAD, GOOD, ONE_PROCESS, write_archive
 
@@ -76,9 +78,9 @@ def test_a_recording_too_long_for_max_windows_is_refused_before_it_is_decoded(
 ) -> None:
     detector = Detector.from_pretrained(detector_dir, device="cpu", max_windows=2)
     decoded = []
-    monkeypatch.setattr(batches, "read_audio", lambda data, *a, **k: decoded.append(data))
+    monkeypatch.setattr(streaming, "read_audio", lambda data, *a, **k: decoded.append(data))
     recording = next(r for r in open_source(str(archive)).share() if r.path.endswith("r005.wav"))
-    row, _ = next(batches.screen_rows(detector, [recording], prefetch=0))
+    row, _ = next(screen_rows(detector, [recording], prefetch=0))
     assert row["error"] == (
         "4 s windows every 2 s over 8.0 s of audio make 3 windows, more than the limit of 2 per "
         "recording; use a longer hop (or raise max_windows)"

@@ -13,8 +13,8 @@ import pytest
 import respira
 from respira.cli import main
 from respira.core.decision import thresholds_of
-from respira.hub.card_results import NESTED_CV_FILE
-from respira.pretrained.sites import SITE_FIT_FILE, format_gain, site_fit_verdict, sites_line
+from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE
+from respira.pretrained.sites import format_gain, site_fit_verdict, sites_line
 from respira.reports.report_folder import report_folder
 from respira.utils.files import staged_folder
 from respira.utils.tables import format_percent, format_score
@@ -156,7 +156,7 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert config["calibration"]["applied_anyway"] is True
     assert config["decision_thresholds"] == pytest.approx(record["thresholds"])
     assert "Written with `--apply_anyway`" in (output / "README.md").read_text()
-    from respira.sites.procedure import SELECTION
+    from respira.sites.choice import SELECTION
 
     # the rules it fitted with are recorded and said on the card
     assert (record["selection"], record["threshold_rule"]) == (SELECTION, "expected")

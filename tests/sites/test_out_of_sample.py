@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from respira.sites import out_of_sample, procedure
+from respira.sites import choice, out_of_sample
+from respira.sites.choice import fit_procedure
 from respira.sites.out_of_sample import SiteFit, fit_sample, learning_curve
-from respira.sites.procedure import fit_procedure
 from respira.sites.scores import recording_classes, recording_probabilities
 
 from .conftest import make_sample
@@ -94,13 +94,13 @@ def test_nested_cv_never_scores_a_unit_it_trained_on(backwards_sample, monkeypat
 def test_inner_selection_sees_only_the_training_units(backwards_sample, monkeypatch):
     """Inside a procedure every head is fitted and every threshold tuned on the training recordings only."""
     seen: list[int] = []
-    real = procedure.ridge_paths
+    real = choice.ridge_paths
 
     def counting(embeddings, target, weights, logits):
         seen.append(embeddings.shape[0])
         return real(embeddings, target, weights, logits)
 
-    monkeypatch.setattr(procedure, "ridge_paths", counting)
+    monkeypatch.setattr(choice, "ridge_paths", counting)
     train = np.flatnonzero(np.isin(backwards_sample.units, [f"p{i}" for i in range(12)]))
     fit_procedure(backwards_sample, train)
     windows_in_train = int(np.isin(backwards_sample.recording, train).sum())
@@ -178,7 +178,7 @@ def test_a_win_the_noise_of_a_few_patients_could_give_keeps_the_model(monkeypatc
     assert fitted.chosen == ("as_is", "as_is")
     best = max(fitted.inner_scores, key=fitted.inner_scores.get)
     assert best != "as_is/as_is"  # something won by chance, and the evidence rule set it aside
-    monkeypatch.setattr(procedure, "EVIDENCE", -np.inf)  # no evidence needed
+    monkeypatch.setattr(choice, "EVIDENCE", -np.inf)  # no evidence needed
     assert fit_procedure(noise, selection="bonferroni").chosen != ("as_is", "as_is")
 
 
@@ -203,7 +203,7 @@ def test_the_evidence_rule_has_spread_with_a_few_patients_of_distinct_classes():
     one_more = as_is.copy()
     one_more[2] = 2  # the wheeze recording, right
     for selection in ("bonferroni", "one_se_units"):
-        chosen = procedure._select(
+        chosen = choice._select(
             part, {AS_IS: as_is, (MAX, "thresholds", "thresholds"): one_more}, AS_IS, selection, 0
         )
         assert chosen == AS_IS
@@ -224,14 +224,14 @@ def test_the_evidence_needed_grows_with_the_pairs_compared():
     better = as_is.copy()
     better[[1, 3, 5]] = 1  # three crackle recordings right
     pair = (MAX, "thresholds", "as_is")
-    assert procedure._select(part, {AS_IS: as_is, pair: better}, AS_IS, "bonferroni", 0) == pair
-    others = {(MAX, *other): as_is for other in itertools.product(procedure.CANDIDATES, repeat=2)}
+    assert choice._select(part, {AS_IS: as_is, pair: better}, AS_IS, "bonferroni", 0) == pair
+    others = {(MAX, *other): as_is for other in itertools.product(choice.CANDIDATES, repeat=2)}
     others.pop(pair)
     assert len(others) == 15
     compared = {AS_IS: as_is, pair: better, **others}
-    assert procedure._select(part, compared, AS_IS, "bonferroni", 0) == AS_IS
+    assert choice._select(part, compared, AS_IS, "bonferroni", 0) == AS_IS
     # the outer nested CV guards against a lucky inner win: a gain clear of its own noise is enough
-    assert procedure._select(part, compared, AS_IS, "one_se_units", 0) == pair
+    assert choice._select(part, compared, AS_IS, "one_se_units", 0) == pair
 
 
 def test_a_model_without_a_linear_head_is_fitted_with_its_own_head_only(backwards_sample):
@@ -280,9 +280,9 @@ def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patien
     better = (MAX, "thresholds", "thresholds")
     predicted = {AS_IS: as_is, better: right}
     for rule in ("bonferroni", "one_se_units"):
-        assert procedure._select(part, predicted, AS_IS, rule, 0) == better
-    assert procedure._select(part, predicted, AS_IS, "one_se_units", 0, 4) == AS_IS
-    assert procedure._select(part, predicted, AS_IS, "one_se_units", 0, 3) == better
+        assert choice._select(part, predicted, AS_IS, rule, 0) == better
+    assert choice._select(part, predicted, AS_IS, "one_se_units", 0, 4) == AS_IS
+    assert choice._select(part, predicted, AS_IS, "one_se_units", 0, 3) == better
     # the model ranks crackles perfectly but its thresholds flag nothing: re-tuned thresholds win
     logits = np.where(right[:, None] == 1, 2.0, -2.0) * np.array([[1.0, 0.0]]) - np.array([[0.0, 2.0]])
     sample = SiteSample(part.embeddings, part.recording, recordings, logits, None, (0.95, 0.95))
@@ -293,9 +293,9 @@ def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patien
 
 def test_fit_site_keeps_the_selection_rules_its_benchmark_supports():
     """Issue 59: the default and one alternative; the rules measured and retired are refused."""
-    assert procedure.SELECTIONS == (procedure.SELECTION, "bonferroni")
+    assert choice.SELECTIONS == (choice.SELECTION, "bonferroni")
     for retired in ("one_se", "best", "p90", "p95", "bonferroni_units"):
         with pytest.raises(
             ValueError, match=f"selection must be one of one_se_units, bonferroni, got '{retired}'"
         ):
-            procedure.check_selection(retired)
+            choice.check_selection(retired)

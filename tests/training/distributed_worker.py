@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from respira.training import RespiraTrainer, RespiraTrainingArguments
-from respira.training.embeddings.view_store import ViewStore
+from respira.training.embedding_cache import ViewStore
 
 if __package__:  # imported by the test, which computes the one-process results itself
     from .conftest import TINY_AST, tiny_model

@@ -25,7 +25,7 @@ from transformers import TrainerCallback
 
 from respira.cli import main
 from respira.training import RespiraTrainer
-from respira.training.run.output import THREADS_FILE, ResumePoint, read_num_threads
+from respira.training.run_folder import THREADS_FILE, ResumePoint, read_num_threads
 from respira.utils import threads
 
 from .conftest import TINY_RECIPE

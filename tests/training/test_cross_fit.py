@@ -17,19 +17,18 @@ from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
 from respira.run_record import RunRecord
-from respira.training import RespiraTrainer
-from respira.training.embeddings.embedding_cache import view_waveform
-from respira.training.embeddings.view_store import ViewStore
-from respira.training.recipe.model_factory import build_model
-from respira.training.recipe.recipe import ModelArguments, parse_recipe
-from respira.training.run.cross_fit import (
+from respira.training.collator import training_collator, view_waveform
+from respira.training.cross_fit import (
     cross_fit_thresholds,
     group_training_rows,
     pool_groups,
     selected_epochs,
     training_pool,
 )
-from respira.training.splits.datasets import load_splits
+from respira.training.data import load_splits
+from respira.training.embedding_cache import ViewStore
+from respira.training.recipe import parse_recipe
+from respira.training.training_args import ModelArguments, build_model
 
 from .conftest import TINY_CNN, TINY_RECIPE, training_args
 
@@ -153,7 +152,7 @@ def _group_views(model_args, args, splits, groups: np.ndarray) -> set[str]:
     for group in range(args.threshold_folds):
         trained = pool.select(np.flatnonzero(groups != group))
         config = build_model(model_args).config
-        collator = RespiraTrainer._default_collator(config, args, trained)
+        collator = training_collator(config, args, trained)
         digests |= _digests(collator, trained, args.augmented_views)
     return digests
 
@@ -214,7 +213,7 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
             super().__init__()
             stores.append(self)
 
-    monkeypatch.setattr("respira.training.run.seeds.ViewStore", Recorded)
+    monkeypatch.setattr("respira.training.seeds.ViewStore", Recorded)
     views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
     recipe = _recipe(tmp_path, threshold_folds=3, freeze_encoder=True, target_seconds=8.0, **views)
     output, cache = tmp_path / "run", tmp_path / "cache"
@@ -229,8 +228,8 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
     splits = load_splits(RunRecord.load(output).data, cache_dir=cache)
     model_args, _, _, args = parse_recipe(str(recipe), [])
     config = build_model(model_args).config
-    kept = _digests(RespiraTrainer._default_collator(config, args, splits["train"]), splits["train"], 2)
-    clean = RespiraTrainer._default_collator(config, args, None)  # view 0: the clean cycle
+    kept = _digests(training_collator(config, args, splits["train"]), splits["train"], 2)
+    clean = training_collator(config, args, None)  # view 0: the clean cycle
     held = _digests(clean, splits["validation"], 0) | _digests(clean, splits["test"], 0)
     groups = pool_groups(training_pool(splits), 3, seed=args.seed)
     assert store.embedded == len(kept | held | _group_views(model_args, args, splits, groups))
@@ -337,7 +336,7 @@ def test_impossible_cross_fits_are_refused_in_one_line_before_training(
 def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
     icbhi_splits, tmp_path: Path, monkeypatch, capsys, progress_bars_on: None, disable_tqdm: bool
 ) -> None:
-    from respira.training.run import cross_fit
+    from respira.training import cross_fit
 
     trained = []
 
@@ -388,7 +387,7 @@ def _train_and_cross_fit_again(synthetic_corpus: Path, tmp_path: Path, capsys, *
 def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_fit(
     icbhi_splits, tmp_path: Path, monkeypatch
 ) -> None:
-    from respira.training.run import cross_fit
+    from respira.training import cross_fit
 
     rng = np.random.default_rng(0)
 
@@ -423,7 +422,7 @@ def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_f
 def test_worst_domain_thresholds_need_two_domains() -> None:
     import datasets
 
-    from respira.training.run.cross_fit import check_cross_fit_pool
+    from respira.training.cross_fit import check_cross_fit_pool
 
     columns = {"patient_id": [1, 2, 3], "label": [0, 1, 2], "device": ["A", "A", "A"]}
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})

@@ -27,7 +27,7 @@ from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import multilabel_scores, sigmoid
 from respira.scoring.evaluate import split_options
 from respira.training import RespiraTrainer
-from respira.training.splits.datasets import load_splits
+from respira.training.data import load_splits
 
 from .conftest import TINY_RECIPE, tiny_model, training_args
 

@@ -1,10 +1,21 @@
-"""The embedding cache: augmented views drawn once, reproducible; the head trained on them as on waveforms."""
+"""The embedding cache: augmented views drawn once, reproducible; the head trained on them as on waveforms.
+
+The view store: each distinct cycle view embedded once for a seed's trainers, with the unshared result.
+
+An embedding pass shared by the processes of a launch: each row embedded once, every process gets the
+whole table of one process. Two processes are two threads here, gathering through a barrier (the
+launch itself is tested in test_distributed.py)."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import datasets
 import numpy as np
 import pytest
 import torch
@@ -12,22 +23,21 @@ import yaml
 
 from respira.audio.dsp import pad_batch
 from respira.cli import main
-from respira.models.embeddings import compute_embeddings
+from respira.inference.embeddings import compute_embeddings
+from respira.run_record import EmbeddingPass
 from respira.training import RespiraTrainer, RespiraTrainingArguments
-from respira.training.augment import build_augmentation
-from respira.training.batches.collator import AudioCollator
-from respira.training.batches.samplers import RandomOrderSampler
-from respira.training.embeddings.embedding_cache import (
-    VIEW_COLUMN,
-    CachedViewSampler,
+from respira.training.augment import SameLabelConcat, build_augmentation
+from respira.training.collator import AudioCollator, DatasetCyclePool, view_waveform
+from respira.training.embedding_cache import (
+    ProcessShare,
+    ViewStore,
     cache_views,
-    cached_view_count,
     check_cache_options,
-    view_waveform,
+    clean_embeddings,
 )
-from respira.training.embeddings.view_store import ViewStore
+from respira.training.samplers import VIEW_COLUMN, CachedViewSampler, RandomOrderSampler, cached_view_count
 
-from .conftest import TINY_RECIPE, tiny_model
+from .conftest import TINY_RECIPE, counted_copy, tiny_model
 
 AUGMENTATION = {"gain": {"db": [-6, 6], "probability": 1.0}, "white_noise": {"snr_db": [10, 20]}}
 
@@ -90,9 +100,9 @@ def test_views_are_reproducible_for_a_seed_and_differ_between_views(frozen, trai
 
 
 def test_view_waveform_lives_with_the_collator_and_is_re_exported_here(train_part) -> None:
-    """``view_waveform`` is the collator's (view_store and this module both import it from there, so
-    neither imports the other for it); view 0 is the clean waveform whatever the collator's mode."""
-    from respira.training.batches import collator as collator_module
+    """``view_waveform`` is the collator's (the embedding cache imports it from there); view 0 is the clean
+    waveform whatever the collator's mode."""
+    from respira.training import collator as collator_module
 
     assert view_waveform is collator_module.view_waveform
     example = train_part[0]
@@ -271,3 +281,203 @@ def test_the_embedding_pass_shows_its_stages_unless_the_run_hides_its_bars(
     hidden = _args(tmp_path, disable_tqdm=True, **options)
     RespiraTrainer(model, hidden, train, eval_dataset=validation, embedding_store=store)
     assert capsys.readouterr().err == ""
+
+
+AUGMENTATION = {"gain": {"db": [-6, 6], "probability": 1.0}}
+RATE = 16_000
+
+
+@pytest.fixture(scope="module")
+def long_frozen():
+    torch.manual_seed(0)
+    return tiny_model(freeze_encoder=True, target_seconds=8.0).eval()  # long enough to hold a partner
+
+
+@pytest.fixture(scope="module")
+def store_part(icbhi_splits):
+    return icbhi_splits["train"].select(range(24))
+
+
+def _store_collator(pool=None) -> AudioCollator:
+    concat = None
+    if pool is not None:  # every cycle of every class appends a partner, half of the time
+        concat = SameLabelConcat(
+            DatasetCyclePool(pool, RATE), probability=0.5, classes=None, sampling_rate=RATE
+        )
+    return AudioCollator(augment=build_augmentation(AUGMENTATION), concat=concat, seed=0)
+
+
+def _unshared(model, dataset, collator) -> np.ndarray:
+    return np.asarray(cache_views(model, dataset, collator, 2, batch_size=8)[:]["embeddings"])
+
+
+def test_views_equal_the_unshared_cache_and_are_embedded_once(long_frozen, store_part) -> None:
+    model, rows = counted_copy(long_frozen)
+    store, n = ViewStore(), len(store_part)
+    shared = store.views(model, store_part, _store_collator(), 2, batch_size=8)
+    assert sum(rows) == 3 * n and store.embedded == 3 * n
+    assert np.allclose(shared, _unshared(long_frozen, store_part, _store_collator()), atol=1e-6)
+    again = store.views(model, store_part, _store_collator(), 2, batch_size=8)
+    assert sum(rows) == 3 * n and store.reused == 3 * n  # nothing embedded the second time
+    assert np.array_equal(again, shared)
+    # another dataset holding some of the same cycles (as a group's training part does): nothing new
+    store.views(model, store_part.select(range(n // 2, n)), _store_collator(), 2, batch_size=8)
+    assert sum(rows) == 3 * n
+
+
+def test_clean_rows_are_view_zero_and_equal_compute_embeddings(long_frozen, store_part) -> None:
+    store = ViewStore()
+    clean = store.clean(long_frozen, store_part, batch_size=8)
+    expected = np.asarray(compute_embeddings(long_frozen, store_part, batch_size=8)[:]["embeddings"])
+    assert np.allclose(clean, expected, atol=1e-6)
+    embedded = store.embedded
+    views = store.views(long_frozen, store_part, _store_collator(), 1, batch_size=8)
+    assert store.embedded == embedded + len(store_part)  # view 0 came from the clean rows; view 1 is new
+    assert np.array_equal(views[: len(store_part)], clean)
+
+
+def test_a_view_that_drew_a_partner_is_embedded_again_from_each_pool(
+    long_frozen, store_part, icbhi_splits
+) -> None:
+    other = icbhi_splits["validation"]  # another pool of partners
+    first, second = _store_collator(icbhi_splits["train"]), _store_collator(other)
+    store, n = ViewStore(), len(store_part)
+    store.views(long_frozen, store_part, first, 2, batch_size=8)
+    embedded = store.embedded
+    shared = store.views(long_frozen, store_part, second, 2, batch_size=8)
+    drew = store.embedded - embedded
+    # the views that appended a partner (about half of the 2n augmented ones) were drawn again from
+    # the second pool; the clean views and those that did not concatenate came from the store
+    assert 0 < drew < 2 * n and store.reused == 3 * n - drew
+    assert np.allclose(shared, _unshared(long_frozen, store_part, second), atol=1e-6)
+    assert not np.allclose(shared, _unshared(long_frozen, store_part, first), atol=1e-4)
+
+
+def test_another_encoder_or_rows_without_identity_are_not_answered(long_frozen, store_part) -> None:
+    store = ViewStore()
+    store.views(long_frozen, store_part, _store_collator(), 2, batch_size=8)
+    torch.manual_seed(1)
+    other = tiny_model(freeze_encoder=True, target_seconds=8.0).eval()
+    embedded = store.embedded
+    answer = store.views(other, store_part, _store_collator(), 2, batch_size=8)
+    assert store.embedded == embedded + 3 * len(store_part)
+    assert np.allclose(answer, _unshared(other, store_part, _store_collator()), atol=1e-6)
+    twice = datasets.concatenate_datasets(
+        [store_part, store_part]
+    )  # (recording, cycle_index) name two rows each
+    assert store.views(long_frozen, twice, _store_collator(), 2, batch_size=8) is None
+    assert store.clean(long_frozen, store_part.remove_columns("cycle_index"), batch_size=8) is None
+    unnumbered = store_part.map(
+        lambda row, i: {"cycle_index": None if i == 0 else row["cycle_index"]}, with_indices=True
+    )
+    assert (
+        store.views(long_frozen, unnumbered, _store_collator(), 2, batch_size=8) is None
+    )  # a row without its number
+    resampled = store_part.cast_column("audio", datasets.Audio(sampling_rate=8000))  # decoding would resample
+    assert store.clean(long_frozen, resampled, batch_size=8) is None
+
+
+RATE = 16_000
+AUGMENTATION = {"gain": {"db": [-6, 6], "probability": 1.0}}
+
+
+class _Threads:
+    """``count`` threads as the processes of a launch: ``gather`` is a collective over them."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.parts = count, [None] * count
+        self.barrier = threading.Barrier(count)
+
+    def share(self, index: int) -> ProcessShare:
+        def gather(store_part: Any) -> list[Any]:
+            self.parts[index] = store_part
+            self.barrier.wait()
+            gathered = list(self.parts)
+            self.barrier.wait()  # nobody overwrites a store_part before everyone has read them all
+            return gathered
+
+        return ProcessShare(index, self.count, gather)
+
+    def run(self, work: Callable[[ProcessShare], Any]) -> list[Any]:
+        with ThreadPoolExecutor(self.count) as pool:
+            return list(pool.map(lambda index: work(self.share(index)), range(self.count)))
+
+
+@pytest.fixture(scope="module")
+def shared_part(icbhi_splits):
+    return icbhi_splits["train"].select(range(11))  # odd: the first process takes one cycle more
+
+
+def _share_collator(pool) -> AudioCollator:
+    concat = SameLabelConcat(DatasetCyclePool(pool, RATE), probability=0.5, classes=None, sampling_rate=RATE)
+    return AudioCollator(augment=build_augmentation(AUGMENTATION), concat=concat, seed=0)
+
+
+def _table(dataset) -> np.ndarray:
+    return np.asarray(dataset[:]["embeddings"])
+
+
+def test_shares_are_contiguous_blocks_that_cover_the_rows_once() -> None:
+    assert [ProcessShare(i, 3).rows(11) for i in range(3)] == [range(0, 4), range(4, 8), range(8, 11)]
+    assert [ProcessShare(i, 2).rows(1) for i in range(2)] == [range(0, 1), range(1, 1)]
+    assert ProcessShare().rows(5) == range(5) and ProcessShare().describe() == ""
+    assert ProcessShare(1, 2).describe() == ", process 2 of 2 embedding its share"
+    with pytest.raises(ValueError, match="process 2 of 2 does not exist"):
+        ProcessShare(2, 2)
+
+
+@pytest.mark.parametrize("with_store", [False, True], ids=["without_store", "with_store"])
+def test_two_processes_embed_each_view_once_and_both_get_the_table_of_one(
+    long_frozen, shared_part, with_store
+) -> None:
+    views, n = 2, len(shared_part)
+    alone = _table(cache_views(long_frozen, shared_part, _share_collator(shared_part), views, batch_size=4))
+
+    def work(share: ProcessShare) -> tuple[np.ndarray, int, list[EmbeddingPass], ViewStore | None]:
+        model, rows = counted_copy(long_frozen)  # one per thread
+        store = ViewStore() if with_store else None
+        table = cache_views(
+            model, shared_part, _share_collator(shared_part), views, batch_size=4, store=store, share=share
+        )
+        return _table(table), sum(rows), share.passes, store
+
+    results = _threads_run(work)
+    total = (views + 1) * n
+    first, second = (result[1] for result in results)
+    assert (first, second) == (17, 16)  # every view embedded once in all: 33 = 17 + 16
+    for table, _, passes, _ in results:
+        assert passes == [EmbeddingPass("train", total, [17, 16])]
+        np.testing.assert_allclose(table, alone, atol=1e-5)  # batched otherwise than alone
+    assert np.array_equal(results[0][0], results[1][0])  # the processes train on the same table
+    if with_store:  # both stores hold every view: a later trainer of the seed embeds nothing again
+        stores = [result[3] for result in results]
+        assert all(len(store._rows) == total for store in stores)
+
+        def again(share: ProcessShare) -> list[EmbeddingPass]:
+            store = stores[share.index]
+            cache_views(
+                long_frozen, shared_part, _share_collator(shared_part), views, store=store, share=share
+            )
+            return share.passes
+
+        assert _threads_run(again) == [[EmbeddingPass("train", total, [0, 0])]] * 2
+
+
+def test_two_processes_share_the_clean_pass_of_a_split(long_frozen, icbhi_splits) -> None:
+    validation = icbhi_splits["validation"].select(range(7))
+    alone = _table(clean_embeddings(long_frozen, validation, batch_size=4))
+
+    def work(share: ProcessShare) -> tuple[np.ndarray, int, list[EmbeddingPass]]:
+        model, rows = counted_copy(long_frozen)  # one per thread
+        table = clean_embeddings(model, validation, batch_size=4, share=share, split="test")
+        return _table(table), sum(rows), share.passes
+
+    results = _threads_run(work)
+    assert [rows for _, rows, _ in results] == [4, 3]
+    for table, _, passes in results:
+        assert passes == [EmbeddingPass("test", 7, [4, 3])]
+        np.testing.assert_allclose(table, alone, atol=1e-5)
+
+
+def _threads_run(work: Callable[[ProcessShare], Any]) -> list[Any]:
+    return _Threads(2).run(work)

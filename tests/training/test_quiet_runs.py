@@ -17,7 +17,7 @@ import yaml
 from respira.cli import main
 from respira.evaluation import cycles
 from respira.training import RespiraTrainer, RespiraTrainingArguments
-from respira.training.recipe.recipe import parse_recipe
+from respira.training.recipe import parse_recipe
 
 from .conftest import TINY_RECIPE
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.training.recipe.recipe import TRANSFORMERS_NAMES, parse_recipe, read_recipe
+from respira.training.recipe import TRANSFORMERS_NAMES, parse_recipe, read_recipe
 
 
 def _checkpoint(tmp_path: Path, model_type: str) -> Path:
@@ -98,13 +98,11 @@ def test_a_recipe_that_does_not_parse_is_one_line_naming_its_line(
 
 
 def test_recipe_files_and_flags_share_one_home_for_their_keys(tmp_path: Path) -> None:
-    """The four dataclasses and the unknown-key suggestions live in flags, which recipe imports: a recipe
-    file and a flag get the same hints."""
-    from respira.training.recipe import flags, recipe
+    """A recipe file and a flag get the same unknown-key hints (one home: respira.training.recipe)."""
+    from respira.training.recipe import field_suggestions
 
-    assert recipe.DATACLASSES is flags.DATACLASSES
-    assert flags.field_suggestions("lr") == ["learning_rate"]
-    assert flags.field_suggestions("learnin_rate")[0] == "learning_rate"
+    assert field_suggestions("lr") == ["learning_rate"]
+    assert field_suggestions("learnin_rate")[0] == "learning_rate"
     path = tmp_path / "typo.yaml"
     path.write_text("learnin_rate: 0.1\n")
     with pytest.raises(
@@ -121,7 +119,7 @@ def test_recipe_files_and_flags_share_one_home_for_their_keys(tmp_path: Path) ->
 def test_a_recipe_mapping_is_read_as_its_yaml_file_is(tmp_path: Path) -> None:
     """respira.train's recipe dict: Python values (a path, a tuple) as YAML holds them, checked as a file's
     keys and values are, its errors naming the mapping."""
-    from respira.training.recipe.recipe import as_recipe, recipe_from_mapping
+    from respira.training.recipe import as_recipe, recipe_from_mapping
 
     path = tmp_path / "recipe.yaml"
     path.write_text(

@@ -15,9 +15,13 @@ import yaml
 
 from respira.cli import main
 from respira.measured import note, split_note
-from respira.training.recipe.arguments import RespiraTrainingArguments
-from respira.training.recipe.flags import COMMON_TRAINING_OPTIONS, RECIPE_ONLY_OPTIONS, parse_flags
-from respira.training.recipe.recipe import DataArguments, ModelArguments, RunArguments, parse_recipe
+from respira.training.recipe import COMMON_TRAINING_OPTIONS, RECIPE_ONLY_OPTIONS, parse_flags, parse_recipe
+from respira.training.training_args import (
+    DataArguments,
+    ModelArguments,
+    RespiraTrainingArguments,
+    RunArguments,
+)
 
 from .conftest import TINY_RECIPE
 

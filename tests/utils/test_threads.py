@@ -181,8 +181,8 @@ def _other_than_current() -> int:
 def test_train_applies_the_choice_minus_its_dataloader_workers(
     machine: None, monkeypatch: pytest.MonkeyPatch, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
-    from respira.training.recipe.recipe import parse_recipe
-    from respira.training.run import training_run as run_module
+    from respira.training import run as run_module
+    from respira.training.recipe import parse_recipe
 
     monkeypatch.setattr(run_module, "load_splits", _stop)  # the first step after the choice
     torch.set_num_threads(3)
@@ -231,12 +231,12 @@ def test_fit_site_leaves_the_cores_other_processes_hold_unless_told(
     extra: list[str], wanted: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from respira import cli
-    from respira.sites import procedure
+    from respira.sites import choice
 
     # every core busy at start-up: every core (the default before) collapsed beside other work (issue 58,
     # item 10; docs/history/fit-site.md, "The wall time a user waits")
     monkeypatch.setattr(threads, "_machine", lambda: (3, 3.0))
-    monkeypatch.setattr(procedure, "check_selection", _stop)  # fit_site_folder checks after the choice
+    monkeypatch.setattr(choice, "check_selection", _stop)  # fit_site_folder checks after the choice
     torch.set_num_threads(1)
     argv = ["fit-site", "--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"), *extra]
     with pytest.raises(_StopError):

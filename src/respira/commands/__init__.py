@@ -26,14 +26,15 @@ COMMANDS: tuple[str, ...] = (
 """The commands' modules, in ``respira --help``'s order (``fit_site`` is ``respira fit-site``)."""
 
 
-def command_lines() -> dict[str, str]:
-    """Each command's line in ``respira --help``, by name (``fit-site``)."""
-    from ..data.corpora import CORPORA, PRIMARY_CORPUS
+def command_lines(corpora: bool = True) -> dict[str, str]:
+    """Each command's line in ``respira --help``, by name (``fit-site``); ``corpora``: prepare's names the
+    registered corpora (reading the registry imports every corpus's builder, and ``datasets``)."""
+    from ..data.corpus import PRIMARY_CORPUS
     from ..options import corpus_list
 
-    others = corpus_list(keep=lambda spec: spec.name != PRIMARY_CORPUS)
+    others = corpus_list(keep=lambda spec: spec.name != PRIMARY_CORPUS) if corpora else "another corpus"
     return {
-        "prepare": f"build the {CORPORA[PRIMARY_CORPUS].label} (or {others}) dataset from a local folder; "
+        "prepare": f"build the {PRIMARY_CORPUS.upper()} (or {others}) dataset from a local folder; "
         "save or push it with a dataset card",
         "train": "train from a YAML recipe and/or --field value flags (respira train --help lists them)",
         "evaluate": "score a model on an ICBHI split; write metrics and plots",
@@ -54,7 +55,7 @@ def command_lines() -> dict[str, str]:
 
 def register_all(subparsers: argparse._SubParsersAction, load: Collection[str] | None = None) -> None:
     """Add every command; only those of ``load`` (default: all) get their options."""
-    lines = command_lines()
+    lines = command_lines(corpora=not load or "prepare" in load)  # another command never shows the list
     for module_name in COMMANDS:
         name = module_name.replace("_", "-")
         if load is not None and name not in load:

@@ -31,7 +31,7 @@ class DemoOptions:
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
-    from ..training.recipe.flags import DATACLASSES
+    from ..training.recipe import DATACLASSES
 
     parser = subparsers.add_parser(
         "demo", dataclass_types=[DemoOptions], help=line, recipe_fields=DATACLASSES
@@ -64,11 +64,11 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.loading import load_model
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
-    from ..training.recipe.model_factory import model_sampling_rate
-    from ..training.recipe.recipe import parse_recipe
-    from ..training.run.recipe_checks import validate_run
-    from ..training.run.training_run import run_training
-    from ..training.splits.datasets import data_record, load_splits
+    from ..training.data import data_record, load_splits
+    from ..training.recipe import parse_recipe
+    from ..training.recipe_checks import validate_run
+    from ..training.run import run_training
+    from ..training.training_args import model_sampling_rate
 
     output_dir = Path(args.output_dir)
     corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"

@@ -5,21 +5,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option, option
+from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option, option, with_code_option
 from ..pretrained import DEFAULT_DETECTOR_NAME
 
 
 @dataclass(kw_only=True)
 class ExportOptions:
     overwrite: bool = option("overwrite")
-    with_code: bool | None = field(
-        default=None,
-        metadata={
-            "help": "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
-            "where respira is not installed (default: when the folder's config declares it, as a shipped "
-            "detector's does)",
-            **SWITCH,
-        },
+    with_code: bool | None = with_code_option(
+        "when the folder's config declares it, as a shipped detector's does"
     )
     onnx: bool | None = onnx_export_option()
     web: bool = field(

@@ -141,7 +141,7 @@ def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     given.update(
         {name: getattr(args, name) for name in spec.split_options if getattr(args, name) is not None}
     )
-    config_class, config_name = spec.builder_config(), args.config or spec.configs[0]
+    config_class, config_name = spec.config_class, args.config or spec.configs[0]
     config = config_class(name=config_name, **given)  # validates the values (one-line ValueError)
     options = {name: getattr(config, name) for name in builder_option_names(config_class)}
     return config_name, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
@@ -155,9 +155,8 @@ def _what(spec: CorpusSpec) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..data.dataset_folder import card_configs, check_output_folder, save_dataset_folder
+    from ..data.dataset_folder import card_configs, check_output_folder, save_dataset_folder, summarize
     from ..data.layout import is_synthetic_corpus
-    from ..data.summary import summarize
     from ..hub.push import check_push_target, push_dataset_folder, remote_dataset_card
 
     config_name, options = _builder_options(args)

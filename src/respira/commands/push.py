@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option
+from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option, with_code_option
 
 
 @dataclass(kw_only=True)
@@ -15,14 +15,7 @@ class PushOptions:
         default=None, metadata={"help": "Hub token (default: HF_TOKEN or the saved login)"}
     )
     revision: str | None = field(default=None, metadata={"help": "branch to push to (default: main)"})
-    no_code: bool = field(
-        default=False,
-        metadata={
-            "help": "do not ship the model's code (then only `import respira` loads it, not "
-            "trust_remote_code)",
-            **SWITCH,
-        },
-    )
+    with_code: bool | None = with_code_option("true")
     onnx: bool | None = onnx_export_option()
     space: bool = field(
         default=False,
@@ -63,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
             private=args.private,
             token=args.token,
             revision=args.revision,
-            with_code=not args.no_code,
+            with_code=args.with_code is not False,
             onnx=args.onnx,
             before_upload=partial(write_web_page, output_dir=page, name=args.repo_id) if args.space else None,
         )

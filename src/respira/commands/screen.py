@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
+from ..inference.forward import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
-from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 
 EPILOG = """\
 SOURCE: a folder (searched recursively for audio files), a .txt list of paths (one a line), a .csv list

@@ -1,5 +1,5 @@
 """``respira train [RECIPE.yaml] [--field value ...]``: train from a recipe, from flags (the recipe fields,
-:mod:`respira.training.recipe.flags`), or both; flags override the recipe."""
+:mod:`respira.training.recipe`), or both; flags override the recipe."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..training.run.trained import TrainedRun
+    from ..training.run_folder import TrainedRun
 
 USAGE = "respira train [RECIPE.yaml] [--field value ...]"
 EPILOG = """\
@@ -25,7 +25,7 @@ JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe firs
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
-    from ..training.recipe.flags import DATACLASSES, flag_parser
+    from ..training.recipe import DATACLASSES, flag_parser
 
     parser = subparsers.add_parser(
         "train",
@@ -44,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> TrainedRun:
-    from ..training.recipe.flags import command_line_options
-    from ..training.run.training_run import train_recipe
+    from ..training.recipe import command_line_options
+    from ..training.run import train_recipe
 
     hint = resume_command(getattr(args, "argv", None) or sys.argv[1:])
     return train_recipe(args.recipe, command_line_options(args), args.overrides, resume_hint=hint)

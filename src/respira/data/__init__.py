@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     "is_fold_strategy": "folds",
     "patient_kfold": "folds",
     "patient_split": "splits",
-    "summarize": "summary",
+    "summarize": "dataset_folder",
 }
 __all__ = list(_EXPORTS)  # the public names, each imported from its module on first use
 

@@ -1,31 +1,24 @@
 """The corpora respira reads, one :class:`CorpusSpec` each: what prepare, evaluate, train and cards ask.
 
 Commands branch on a spec's fields, never on a corpus's name: adding a corpus is writing its builder and
-calling :func:`register_corpus`. Functions are given as callables or as ``"module:function"``, imported on
-use, so reading :data:`CORPORA` loads no builder.
+calling :func:`register_corpus`. A spec holds its corpus module's functions themselves; the corpus modules
+never look a spec up, so this module imports them (and ``datasets``): import it where a corpus is read.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
-
-Reference = str | Callable[..., Any]
-"""A function (or class) of a spec: the object itself, or ``"module:name"`` imported on use."""
-
-
-def resolve(reference: Reference) -> Any:
-    """The object ``reference`` names (itself when it is not a ``"module:name"`` string)."""
-    if not isinstance(reference, str):
-        return reference
-    module, name = reference.split(":")
-    return getattr(importlib.import_module(module), name)
+from . import icbhi, kauh, labelled, sprsound, summary
+from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS, PRIMARY_CORPUS
+from .errors import LayoutNotFoundError
+from .layout import locate_corpus
+from .loaders import AudioBuilderConfig
 
 
 @dataclass(frozen=True)
@@ -47,9 +40,9 @@ class CorpusSpec:
     name: str
     """The name commands and recipes use (``icbhi``, ``kauh``)."""
     title: str
-    loader: Reference
+    loader: Callable[..., Any]
     """Its ``load_*`` function, returning a ``DatasetDict``."""
-    config_class: Reference
+    config_class: type
     """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
     """``cycle`` (annotated cycles, scored one by one: ICBHI), ``recording`` (one label per recording,
@@ -59,12 +52,13 @@ class CorpusSpec:
     split_roles: tuple[str, ...]
     """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
     citation: str
-    """The BibTeX entry of the paper to cite (cards, and its builder's ``DatasetInfo``)."""
+    """The BibTeX entry of the paper to cite (the model and dataset cards)."""
     homepage: str
     facts: CorpusFacts
-    locate: Reference
-    """``locate(folder)``: the corpus's layout, or a one-line error."""
-    read_index: Reference | None = None
+    locate: Callable[..., Any]
+    """``locate(folder)``: the corpus's layout, or a one-line error (:class:`LayoutNotFoundError`: no folder
+    has it)."""
+    read_index: Callable[..., Any] | None = None
     """Recording-labelled corpora: ``read_index(folder)``: its recordings, from the listing."""
     configs: tuple[str, ...] = ("recordings",)
     """Its builder configs, the default first."""
@@ -72,15 +66,15 @@ class CorpusSpec:
     """Builder options that make its splits (ICBHI: ``validation_size``, ``split_strategy``, ``seed``)."""
     stored_name: str | None = None
     """The name of its config in a prepared folder (default: the builder config's)."""
-    split_table: Reference | None = None
+    split_table: Callable[..., Any] | None = None
     """``split_table(dataset) -> (header, rows)`` of its dataset card."""
-    split_definition: Reference | None = None
+    split_definition: Callable[..., Any] | None = None
     """``split_definition(options, splits) -> sentences`` of its dataset card."""
     complete_counts: Mapping[str, int] | None = None
     """The recordings and cycles of the complete corpus, for cards to say whether a build is complete."""
     group_column: str | None = None
     """A column recording-level scores are also given per value of (KAUH: ``filter_mode``)."""
-    reference_events: Reference | None = None
+    reference_events: Callable[..., Any] | None = None
     """``reference_events(example) -> [(onset, offset, label)]`` of a ``recordings`` example, if timed."""
     training_device: str | None = None
     """``device`` of its windows in a multi-corpus split, formatted with their columns."""
@@ -98,22 +92,30 @@ class CorpusSpec:
         return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS
 
     def load(self) -> Callable[..., Any]:
-        return resolve(self.loader)
+        """Its :attr:`loader`, a folder without its layout refused naming whose layout it has."""
+        return functools.partial(self._hinted, self.loader)
 
-    def builder_config(self) -> type:
-        return resolve(self.config_class)
+    def layout(self, data_dir: str | Path, *parts: Any) -> Any:
+        """Its :attr:`locate` of ``data_dir``, a folder without its layout refused naming whose it has."""
+        return self._hinted(self.locate, data_dir, *parts)
+
+    def _hinted(self, function: Callable[..., Any], data_dir: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(data_dir, *args, **kwargs)
+        except LayoutNotFoundError as error:
+            raise LayoutNotFoundError(f"{error}{layout_hint(data_dir, self.name)}") from None
 
     def check_folder(self, data_dir: str | Path, splits: list[str] | None = None) -> None:
         """Locate the corpus in ``data_dir``, its ``splits`` alone if :attr:`split_parts`; nothing decoded."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            resolve(self.locate)(data_dir, *([splits] if self.split_parts and splits else []))
+            self.layout(data_dir, *([splits] if self.split_parts and splits else []))
 
     def reference_events_reader(self) -> Callable[[dict[str, Any]], Any]:
         """Its :attr:`reference_events` function (a ``ValueError`` for a corpus without event times)."""
         if self.reference_events is None:
             raise ValueError(f"{self.label} has no reference events with onsets and offsets")
-        return resolve(self.reference_events)
+        return self.reference_events
 
 
 _ICBHI_CITATION = """\
@@ -155,8 +157,8 @@ CORPORA: dict[str, CorpusSpec] = {
     "icbhi": CorpusSpec(
         name="icbhi",
         title="ICBHI 2017 Respiratory Sound Database",
-        loader="respira.data.icbhi:load_icbhi",
-        config_class="respira.data.icbhi:ICBHIConfig",
+        loader=icbhi.load_icbhi,
+        config_class=icbhi.ICBHIConfig,
         labels="cycle",
         group_by="patient_id",
         split_roles=("train", "validation", "test"),
@@ -182,19 +184,19 @@ CORPORA: dict[str, CorpusSpec] = {
             ),
             tags=("audio", "respiratory-sounds", "lung-sounds", "icbhi", "medical"),
         ),
-        locate="respira.data.layout:locate_corpus",
+        locate=locate_corpus,
         configs=("cycles", "recordings"),
         split_options=("validation_size", "split_strategy", "patient_split_fractions", "seed"),
-        reference_events="respira.data.icbhi:icbhi_reference_events",
-        split_table="respira.data.summary:split_table",
-        split_definition="respira.data.summary:split_definition",
+        reference_events=icbhi.icbhi_reference_events,
+        split_table=summary.split_table,
+        split_definition=summary.split_definition,
         complete_counts={"recordings": NUM_RECORDINGS, "cycles": NUM_CYCLES},
     ),
     "kauh": CorpusSpec(
         name="kauh",
         title="KAUH lung sounds, King Abdullah University Hospital",
-        loader="respira.data.kauh:load_kauh",
-        config_class="respira.data.loaders:AudioBuilderConfig",
+        loader=kauh.load_kauh,
+        config_class=AudioBuilderConfig,
         labels="recording",
         group_by="patient_id",
         split_roles=("test",),
@@ -217,8 +219,8 @@ CORPORA: dict[str, CorpusSpec] = {
             ),
             tags=("audio", "respiratory-sounds", "lung-sounds", "kauh", "medical"),
         ),
-        locate="respira.data.kauh:locate_kauh",
-        read_index="respira.data.kauh:read_kauh_index",
+        locate=kauh.locate_kauh,
+        read_index=kauh.read_kauh_index,
         stored_name="kauh",
         group_column="filter_mode",
         training_device="Litt3200 {filter_mode}",
@@ -226,8 +228,8 @@ CORPORA: dict[str, CorpusSpec] = {
     "sprsound": CorpusSpec(
         name="sprsound",
         title="SPRSound, SJTU Paediatric Respiratory Sound Database",
-        loader="respira.data.sprsound:load_sprsound",
-        config_class="respira.data.sprsound:SPRSoundConfig",
+        loader=sprsound.load_sprsound,
+        config_class=sprsound.SPRSoundConfig,
         labels="event",
         group_by="patient_id",
         split_roles=("train", "inter_test", "intra_test"),
@@ -254,13 +256,13 @@ CORPORA: dict[str, CorpusSpec] = {
             ),
             tags=("audio", "respiratory-sounds", "lung-sounds", "sprsound", "paediatric", "medical"),
         ),
-        locate="respira.data.sprsound:locate_sprsound",
-        reference_events="respira.data.sprsound:sprsound_reference_events",
-        read_index="respira.data.sprsound:read_sprsound_index",
+        locate=sprsound.locate_sprsound,
+        reference_events=sprsound.sprsound_reference_events,
+        read_index=sprsound.read_sprsound_index,
         configs=("events", "recordings"),
         split_options=("split_strategy", "patient_split_fractions", "seed"),
-        split_table="respira.data.sprsound:split_table",
-        split_definition="respira.data.sprsound:split_definition",
+        split_table=sprsound.split_table,
+        split_definition=sprsound.split_definition,
         group_column="official_part",
         training_device="Yunting II",
         split_parts=True,
@@ -268,8 +270,8 @@ CORPORA: dict[str, CorpusSpec] = {
     "labelled": CorpusSpec(
         name="labelled",
         title="Labelled recordings (a folder with labels.csv)",
-        loader="respira.data.labelled:load_labelled",
-        config_class="respira.data.loaders:AudioBuilderConfig",
+        loader=labelled.load_labelled,
+        config_class=AudioBuilderConfig,
         labels="recording",
         group_by="patient_id",
         split_roles=("test",),
@@ -288,18 +290,15 @@ CORPORA: dict[str, CorpusSpec] = {
             ),
             tags=("audio", "respiratory-sounds", "lung-sounds", "labelled", "medical"),
         ),
-        locate="respira.data.labelled:locate_labelled",
-        read_index="respira.data.labelled:read_labelled_index",
-        split_definition="respira.data.labelled:split_definition",
+        locate=labelled.locate_labelled,
+        read_index=labelled.read_labelled_index,
+        split_definition=labelled.split_definition,
         stored_name="labelled",
         group_column="device",
         training_device="{device}",
     ),
 }  # fmt: skip
 """Every corpus respira reads, by name."""
-PRIMARY_CORPUS = "icbhi"
-"""The corpus whose cycles make every run's validation and test splits (a recipe's ``data_dir``); other
-corpora join its training split."""
 
 
 def corpus_names() -> tuple[str, ...]:
@@ -316,24 +315,17 @@ def get_corpus(name: str) -> CorpusSpec:
 
 def layout_hint(data_dir: Any, expected: str) -> str:
     """``"; it has the layout of ...: --dataset NAME"`` when another corpus finds its layout there."""
-    if _HINTING:  # a locate asked below: its own error needs no hint
-        return ""
-    _HINTING.append(expected)
-    try:
-        for spec in CORPORA.values():
-            if spec.name == expected:
-                continue
-            try:
-                spec.check_folder(data_dir)  # a partial folder still shows whose layout it has
-            except Exception:  # not this corpus's layout either
-                continue
-            return f"; it has the layout of {spec.label}: --dataset {spec.name}"
-        return ""
-    finally:
-        _HINTING.clear()
-
-
-_HINTING: list[str] = []
+    for spec in CORPORA.values():
+        if spec.name == expected:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                spec.locate(data_dir)  # a partial folder still shows whose layout it has
+        except Exception:  # not this corpus's layout either
+            continue
+        return f"; it has the layout of {spec.label}: --dataset {spec.name}"
+    return ""
 
 
 def scored_corpus(name: str) -> CorpusSpec:

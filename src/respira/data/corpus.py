@@ -26,6 +26,9 @@ DIAGNOSES: tuple[str, ...] = (
     "Asthma", "Bronchiectasis", "Bronchiolitis", "COPD", "Healthy", "LRTI", "Pneumonia", "URTI",
 )  # fmt: skip
 
+PRIMARY_CORPUS = "icbhi"
+"""The corpus whose cycles make every run's validation and test splits (a recipe's ``data_dir``); other
+corpora join its training split."""
 NUM_RECORDINGS = 920
 NUM_PATIENTS = 126
 NUM_CYCLES = 6898

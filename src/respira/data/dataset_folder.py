@@ -18,7 +18,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..labels import RECORDING_LABELS
 from ..utils import files
-from .corpora import CORPORA, get_corpus, resolve
+from ..utils.tables import format_table
+from .corpora import CORPORA, get_corpus
 from .prepared import build_options, folder_card
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # push_to_hub's default
@@ -115,7 +116,7 @@ def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], 
     """A header and one row per split of what ``dataset`` holds (no audio decoded)."""
     spec = get_corpus(corpus)
     if spec.split_table is not None:
-        return resolve(spec.split_table)(dataset)
+        return spec.split_table(dataset)
     first = next(iter(dataset.values()))
     flags = [flag for flag in RECORDING_LABELS if flag in first.column_names]
     group = spec.group_column if spec.group_column in first.column_names else None
@@ -133,10 +134,16 @@ def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], 
     return header, rows
 
 
+def summarize(dataset: datasets.DatasetDict, corpus: str = "icbhi") -> str:
+    """What ``dataset`` (built from ``corpus``) holds per split, as its card's table (no audio decoded)."""
+    header, rows = split_table(dataset, corpus)
+    return format_table(rows, header, align="<" + ">" * (len(header) - 2) + "<")
+
+
 def _split_definition(corpus: str, options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
     spec = get_corpus(corpus)
     if spec.split_definition is not None:
-        return resolve(spec.split_definition)(options, splits)
+        return spec.split_definition(options, splits)
     return [
         "`test`: every recording. "
         f"{spec.label} validates models trained on another corpus; it is never used to train or tune them."

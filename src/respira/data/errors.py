@@ -14,6 +14,11 @@ class CorpusError(ValueError):
     """A corpus folder cannot be read as the corpus asked for; the message names it."""
 
 
+class LayoutNotFoundError(CorpusError):
+    """No folder of ``data_dir`` has the corpus's layout (its :class:`~respira.data.corpora.CorpusSpec` adds
+    whose layout it has)."""
+
+
 class CorpusFormatError(CorpusError):
     """A corpus file is malformed; the message starts with ``path:line:`` (or ``path:``)."""
 

@@ -22,7 +22,7 @@ from ..run_record import SPLIT_STRATEGIES
 from .corpus import NUM_RECORDINGS
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
-from .layout import CorpusLayout
+from .layout import CorpusLayout, locate_corpus
 from .loaders import (
     AudioBuilderConfig,
     FolderBuilder,
@@ -129,7 +129,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "cycles"
     config: ICBHIConfig
 
-    CORPUS = "icbhi"
+    LOCATE = staticmethod(locate_corpus)
     layout: CorpusLayout
 
     def _features(self) -> datasets.Features:

@@ -27,7 +27,7 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from .errors import CorpusCountError, CorpusError, CorpusFormatError
+from .errors import CorpusCountError, CorpusFormatError, LayoutNotFoundError
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import FolderBuilder, WholeRecordings, load_folder
 
@@ -249,11 +249,9 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
                     stacklevel=2,
                 )
             return KAUHLayout(root=root, recordings_dir=folder, audio_files=recordings)
-    from .corpora import layout_hint
-
-    raise CorpusError(
+    raise LayoutNotFoundError(
         f"no KAUH recordings (audio files named like 'BP12_Asthma,E W,P L L,50,F.wav') in {root} "
-        f"or in the folders below it{layout_hint(root, 'kauh')}"
+        "or in the folders below it"
     )
 
 
@@ -340,7 +338,7 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
 class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
 
-    CORPUS = "kauh"
+    LOCATE = staticmethod(locate_kauh)
     layout: KAUHLayout
 
     COLUMNS: ClassVar[dict[str, Any]] = {

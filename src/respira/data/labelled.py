@@ -94,7 +94,7 @@ def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
 class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """One's own labelled recordings from a folder holding ``labels.csv``: one ``test`` split."""
 
-    CORPUS = "labelled"
+    LOCATE = staticmethod(locate_labelled)
     layout: LabelledLayout
 
     COLUMNS: ClassVar[dict[str, Any]] = {

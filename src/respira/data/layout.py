@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .corpus import RecordingName
-from .errors import CorpusError, CorpusFormatError
+from .errors import CorpusFormatError, LayoutNotFoundError
 
 RECORDING_FOLDERS: tuple[str, ...] = ("ICBHI_final_database", "audio_and_txt_files")
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
@@ -67,11 +67,9 @@ def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     )
     annotation_files, audio_files = _list_recordings(recordings_dir)
     if not annotation_files:
-        from .corpora import layout_hint
-
-        raise CorpusError(
+        raise LayoutNotFoundError(
             f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {root} or in an "
-            f"{' or '.join(RECORDING_FOLDERS)} folder below it{layout_hint(root, 'icbhi')}"
+            f"{' or '.join(RECORDING_FOLDERS)} folder below it"
         )
     split_file = _find_file(root, SPLIT_FILES, recordings_dir)
     diagnosis_file = _find_file(root, DIAGNOSIS_FILES, recordings_dir)

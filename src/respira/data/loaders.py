@@ -16,7 +16,6 @@ import numpy as np
 from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
 from ..audio.dsp import lowpass
 from ..audio.wav import STORAGE_SUBTYPES, encode_wav
-from .corpora import CORPORA, resolve
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -58,17 +57,18 @@ class AudioBuilderConfig(datasets.BuilderConfig):
 
 
 class FolderBuilder:
-    """Builder mixin (first in the bases) for a corpus in a local folder: located by its ``CORPUS`` spec,
+    """Builder mixin (first in the bases) for a corpus in a local folder: located by its ``LOCATE``,
     fingerprinted, its config validated again after ``datasets`` has set the user's options."""
 
-    CORPUS: ClassVar[str]
+    LOCATE: ClassVar[Callable[..., Any]]
+    """The corpus's ``locate(folder[, parts])`` (a ``staticmethod``)."""
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, parts: Any = None, **kwargs: Any):
         if data_dir is None:
             raise ValueError(
                 f"the {type(self).__name__} builder reads a local copy of the corpus: pass data_dir=<folder>"
             )
-        self.layout = resolve(CORPORA[self.CORPUS].locate)(data_dir, *([] if parts is None else [parts]))
+        self.layout = self.LOCATE(data_dir, *([] if parts is None else [parts]))
         kwargs["input_fingerprint"] = self.layout.fingerprint()
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
         if config_name == "recordings" and kwargs.get("writer_batch_size") is None:
@@ -76,14 +76,8 @@ class FolderBuilder:
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
         self.config.validate()  # type: ignore[attr-defined]
 
-    def _info(self) -> datasets.DatasetInfo:
-        spec = CORPORA[self.CORPUS]
-        return datasets.DatasetInfo(
-            description=spec.facts.description,
-            features=self._features(),  # type: ignore[attr-defined]
-            homepage=spec.homepage,
-            citation=spec.citation,
-        )
+    def _info(self) -> datasets.DatasetInfo:  # its description and citation: the dataset card's (its spec)
+        return datasets.DatasetInfo(features=self._features())  # type: ignore[attr-defined]
 
     def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
         """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""

@@ -27,7 +27,7 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .errors import CorpusCountError, CorpusError, CorpusFormatError, SplitError
+from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, SplitError
 from .icbhi import parse_split_fractions
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
@@ -235,11 +235,9 @@ def locate_sprsound(data_dir: str | Path, parts: Sequence[str] | None = None) ->
     for folder in [root, *walk_dirs(root)]:
         if any((folder / audio).is_dir() and (folder / notes).is_dir() for audio, notes in PARTS.values()):
             return _layout(root, folder, parts)
-    from .corpora import layout_hint
-
-    raise CorpusError(
+    raise LayoutNotFoundError(
         f"no SPRSound layout (train_wav/ with train_json/, or test_wav/ with test_json/inter_test_json/ or "
-        f"test_json/intra_test_json/) in {root} or in the folders below it{layout_hint(root, 'sprsound')}"
+        f"test_json/intra_test_json/) in {root} or in the folders below it"
     )
 
 
@@ -437,7 +435,7 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "events"
     config: SPRSoundConfig
 
-    CORPUS = "sprsound"
+    LOCATE = staticmethod(locate_sprsound)
     layout: SPRSoundLayout
 
     def _features(self) -> datasets.Features:

@@ -14,14 +14,6 @@ from ..utils.tables import format_table
 from .corpus import DEVICES
 
 
-def summarize(dataset: datasets.DatasetDict, corpus: str = "icbhi") -> str:
-    """What ``dataset`` (built from ``corpus``) holds per split, as its card's table (no audio decoded)."""
-    from .dataset_folder import split_table
-
-    header, rows = split_table(dataset, corpus)
-    return format_table(rows, header, align="<" + ">" * (len(header) - 2) + "<")
-
-
 def split_counts(dataset: datasets.DatasetDict) -> str:
     """Patients, recordings and cycles (or windows) per split, and cycles per class (no audio decoded)."""
     header = ["split", "patients", "recordings", "cycles", *CLASS_NAMES]

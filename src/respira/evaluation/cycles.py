@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from ..audio.decoding import decode_audio
-from ..audio.dsp import pad_batch
 from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
+from ..inference.forward import run_dataset
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, SINGLE_LABEL, classes_to_flags
 from ..metrics import (
     confusion_matrix,
@@ -30,7 +28,6 @@ from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix
 from ..reports.report_folder import report_folder
 from ..utils.files import write_json_atomic, write_text_atomic
-from ..utils.precision import full_float32
 from ..utils.progress import stage
 
 if TYPE_CHECKING:
@@ -90,25 +87,11 @@ def _run(
     model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
 ) -> np.ndarray:
     """Logits [N, labels] (float64) in eval mode."""
-    device = next(model.parameters()).device
-    rate = int(model.config.sampling_rate)
-    was_training = model.training
-    model.eval()
-    logits: list[np.ndarray] = []
-    try:
-        with torch.inference_mode(), full_float32(), stage("scoring cycles", len(dataset), "cycle") as shown:
-            for first in range(0, len(dataset), batch_size):
-                rows = dataset[first : first + batch_size][audio_column]
-                waveforms = [decode_audio(audio, rate) for audio in rows]
-                if any(samples.size == 0 for samples in waveforms):
-                    raise ValueError("the dataset holds an empty cycle (0 samples)")
-                batch, mask = pad_batch(waveforms)
-                output = model(input_values=batch.to(device), attention_mask=mask.to(device))
-                logits.append(output.logits.float().cpu().numpy().astype(np.float64))
-                shown.update(len(rows))
-    finally:
-        model.train(was_training)
-    return np.concatenate(logits)
+    with stage("scoring cycles", len(dataset), "cycle") as shown:
+        logits = run_dataset(
+            model, dataset, "logits", batch_size=batch_size, audio_column=audio_column, track=shown.track
+        )
+    return np.stack(logits).astype(np.float64)
 
 
 def _write_predictions(
@@ -142,17 +125,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Score ``model`` (or take its ``logits``) on a ``datasets.Dataset`` of cycles; write the report files
     to ``output_dir``."""
-    import datasets
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     check_dataset(dataset, (audio_column, label_column), "evaluation needs the audio and the label")
-    feature = dataset.features[audio_column]
-    if not isinstance(feature, datasets.Audio):
-        raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
-    rate = int(model.config.sampling_rate)
-    if feature.sampling_rate != rate:
-        dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
     problem_type = model.config.problem_type or SINGLE_LABEL
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")

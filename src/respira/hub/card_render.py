@@ -23,6 +23,7 @@ from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
 from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
+from ..pretrained.site_fit import read_site_fit
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_score
@@ -33,7 +34,6 @@ from .card_results import (
     held_out_titles,
     metric_rows,
     per_seed_rows,
-    read_site_fit,
     site_fit_context,
 )
 from .checksums import read_checksums

@@ -16,7 +16,8 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 from ..data.corpora import CORPORA, get_corpus
 from ..labels import MULTI_LABEL_NAMES
 from ..metrics.baselines import icbhi_below_baselines
-from ..pretrained import SITE_FIT_FILE, SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
+from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
+from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE
 from ..pretrained.sites import number_or_none, site_fit_verdict
 from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
@@ -265,21 +266,7 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
     return found, notes
 
 
-NESTED_CV_FILE = "nested_cv.csv"
-CURVE_FILE = "learning_curve.csv"
-CURVE_FIGURE = "learning_curve.png"
-FIT_EVIDENCE: tuple[str, ...] = (SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE, CURVE_FIGURE)
-"""The files a fitted folder's card is rendered from, carried wherever the folder goes."""
 MIX_WORDS = {"normal": "normal", "crackle": "crackle only", "wheeze": "wheeze only", "both": "with both"}
-
-
-def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
-    """The fit record (``site_fit.json``) of ``folder``."""
-    try:
-        record = json.loads((Path(folder) / SITE_FIT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and "nested_cv" in record else None
 
 
 def _base_model_folder(record: dict[str, Any]) -> Path | None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
+from ..pretrained.site_fit import FIT_EVIDENCE
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card
-from .card_results import FIT_EVIDENCE
 from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import (
     check_model_folder,

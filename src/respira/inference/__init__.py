@@ -1,1 +1,3 @@
-"""Inference: everything that turns recordings into a model's verdicts (public as ``respira.Detector``)."""
+"""Inference, the only code that runs the model: :class:`respira.Detector` (``detector.py``) over
+``forward.py``'s one batch loop (torch or ONNX), ``streaming.py`` (many recordings), ``engine.py`` (windows
+and cycles), ``event_detection.py`` and ``embeddings.py``."""

@@ -17,18 +17,20 @@ Bad input raises :class:`~respira.inference.prediction.PredictionError` (a ``Val
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
 from ..audio.wav import integer_pcm_bits
-from ..core.decision import aggregation_of
+from ..core.decision import aggregation_of, flag_order
 from ..core.events import FRAME_HOP_SECONDS, Event, EventSettings
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS, describe_aggregation
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
+from .embeddings import WindowEmbeddings, linear_head
 from .engine import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
@@ -41,11 +43,9 @@ from .engine import (
     window_rows,
 )
 from .event_rules import EventDetection, gate_by_verdict
-from .form import InferenceForm
+from .forward import InferenceForm, default_batch_size
 from .prediction import Prediction, PredictionError
-
-if TYPE_CHECKING:
-    import torch
+from .streaming import Prepared, stream_recordings
 
 __all__ = ["Detector", "Prediction", "PredictionError"]
 
@@ -127,7 +127,7 @@ class Detector:
     @property
     def inference_model(self) -> Any:
         """The model as run: on the CPU its batch norms folded into their convolutions
-        (:func:`respira.inference.form.inference_form`), elsewhere :attr:`model` itself."""
+        (:func:`respira.inference.forward.inference_form`), elsewhere :attr:`model` itself."""
         return self._inference_form.get(self.model)
 
     @property
@@ -355,6 +355,56 @@ class Detector:
                 raise PredictionError(message if file in message else f"{file}: {message}") from None
         return self._gated(detection, prediction)
 
+    def stream(self, recordings: Iterable[Any], **options: Any) -> Iterator[Prepared]:
+        """Many recordings (paths, or items with ``path`` and ``data``: :class:`respira.screening.Recording`)
+        predicted, their windows batched across recordings: each one's ``prediction`` (with ``events=True``
+        its event rows) or its ``row``'s ``error``, in order; ``options``:
+        :func:`~respira.inference.streaming.stream_recordings`'."""
+        return stream_recordings(self, recordings, **options)
+
+    def embed(
+        self,
+        recordings: Sequence[Any],
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        description: str = "embedding recordings",
+    ) -> WindowEmbeddings:
+        """The pooled embeddings and logits of every window :meth:`predict` cuts in ``recordings`` (paths, or
+        items with ``path`` and ``data``), read side by side; one-line error naming a file that fails."""
+        from ..utils.progress import stage
+
+        if not recordings:
+            raise PredictionError("no recordings to embed")
+        if not isinstance(self.model, torch.nn.Module):
+            raise PredictionError("an ONNX export gives no embeddings: load the model's torch weights")
+        size = batch_size or default_batch_size(str(next(self.model.parameters()).device))
+        embeddings, logits, owners, durations = [], [], [], []
+        order = flag_order(self.config)
+        with stage(description, len(recordings), "recording", enabled=progress) as shown:
+            items = stream_recordings(
+                self, recordings, output=("embeddings", "logits"), batch_size=size, side_by_side=True
+            )
+            for position, item in enumerate(items):
+                if item.row.get("error") is not None or not item.outputs:
+                    raise PredictionError(f"{item.row['path']}: {item.row.get('error') or 'no windows'}")
+                embeddings.append(np.stack([e for e, _ in item.outputs]))
+                logits.append(np.stack([z for _, z in item.outputs])[:, order])
+                owners.append(np.full(len(item.outputs), position, dtype=np.int64))
+                durations.append(float(item.row["duration"]))
+                shown.update()
+        return WindowEmbeddings(
+            np.concatenate(embeddings).astype(np.float32),
+            np.concatenate(owners),
+            np.concatenate(logits).astype(np.float64),
+            np.array(durations),
+        )
+
+    def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The model's (crackle, wheeze) linear head on raw pooled embeddings (``head_norm`` folded in),
+        ``None`` when it cannot take a site head (:func:`~respira.inference.embeddings.linear_head`)."""
+        return linear_head(self.model)
+
     def _gated(self, detection: EventDetection, prediction: Prediction) -> EventDetection:
         return gate_by_verdict(
             detection,
@@ -374,7 +424,7 @@ class Detector:
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
     ) -> EventDetection:
         """:meth:`detect_events` of a :meth:`plan_windows` plan's waveform, from its chunks
-        (:func:`~respira.inference.event_detection.plan_chunks`) and their ``step_outputs``."""
+        (:func:`~respira.inference.event_detection.plan_chunks`) and their ``frames`` outputs."""
         from .event_detection import detection_of_frames, frames_from_chunks
 
         try:

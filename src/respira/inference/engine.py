@@ -18,8 +18,7 @@ import torch
 
 from ..audio.checks import check_input
 from ..audio.decoding import as_waveform, audio_header, read_audio
-from ..audio.dsp import pad_batch, prepare_recording
-from ..core.batching import run_batched
+from ..audio.dsp import prepare_recording
 from ..core.decision import decided_rows
 from ..core.windows import (
     DEFAULT_BATCH_SIZE,
@@ -32,10 +31,9 @@ from ..core.windows import (
     window_samples,
     window_spans,
 )
-from ..labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
-from ..metrics.thresholds import sigmoid
+from ..labels import cycle_label
 from ..utils.messages import one_line
-from ..utils.precision import full_float32
+from .forward import run
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -55,19 +53,6 @@ __all__ = [
 ]
 
 
-def _problem_type(config: RespiraConfig) -> str:
-    kind = config.problem_type or SINGLE_LABEL
-    if kind not in PROBLEM_TYPES:
-        raise ValueError(f"unsupported problem_type {kind!r}")
-    return kind
-
-
-def _probabilities(logits: torch.Tensor, kind: str) -> np.ndarray:
-    if kind == SINGLE_LABEL:
-        return logits.float().softmax(dim=-1).cpu().numpy().astype(np.float64)
-    return sigmoid(logits.float().cpu().numpy())
-
-
 def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
     """Centred moving average over ``k`` rows (shorter at the ends)."""
     if k <= 1 or probabilities.shape[0] <= 1:
@@ -85,24 +70,8 @@ def run_windows(
     model: RespiraForAudioClassification, windows: Sequence[np.ndarray], batch_size: int
 ) -> np.ndarray:
     """Probabilities ``[windows, labels]`` of prepared waveforms, ``batch_size`` at a time."""
-    if hasattr(model, "predict_probabilities"):
-        return model.predict_probabilities(list(windows), batch_size)
-    kind = _problem_type(model.config)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-
-    def run(batch: list[np.ndarray]) -> list[np.ndarray]:
-        values, mask = pad_batch(batch)
-        output = model(input_values=values.to(device), attention_mask=mask.to(device))
-        return list(_probabilities(output.logits, kind))
-
-    try:
-        with torch.inference_mode(), full_float32():
-            outputs = run_batched([list(windows)], run, batch_size)[0]
-    finally:
-        model.train(was_training)
-    if not outputs:
+    outputs = run(model, windows, "probabilities", batch_size)
+    if not len(outputs):
         raise ValueError("no windows to run")
     return np.stack(outputs)
 

@@ -18,16 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio.decoding import as_waveform, stream_audio
-from ..audio.dsp import pad_batch
 from ..core.chunks import MirroredRecording, Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
 from ..core.decision import decide, thresholds_of
 from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
-from ..core.onnx_graph import steps_within
 from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
-from ..labels import MULTI_LABEL
-from ..utils.precision import full_float32
 from .engine import analysis_frame_samples
 from .event_rules import EventDetection, FramePosteriors
+from .forward import run
 
 if TYPE_CHECKING:
     import torch
@@ -42,42 +39,9 @@ __all__ = [
     "frames_from_chunks",
     "plan_chunks",
     "predict_frames",
-    "step_outputs",
 ]
 
 MAX_CONTEXT_SECONDS = 1.0
-
-
-def step_outputs(
-    model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per chunk: its steps' centres (seconds from its start) and ``[steps, outputs]`` probabilities."""
-    if hasattr(model, "predict_frames"):
-        return model.predict_frames(chunks, batch_size)
-    import torch
-
-    multi_label = model.config.problem_type == MULTI_LABEL
-    rate = int(model.config.sampling_rate)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    outputs: list[tuple[np.ndarray, np.ndarray]] = []
-    try:
-        with torch.inference_mode(), full_float32():
-            for first in range(0, len(chunks), batch_size):
-                part = chunks[first : first + batch_size]
-                batch, mask = pad_batch(list(part))
-                out = model(input_values=batch.to(device), attention_mask=mask.to(device), output_frames=True)
-                logits = out.frame_logits.float()
-                probabilities = logits.sigmoid() if multi_label else logits.softmax(dim=-1)
-                times = out.frame_times.float().cpu().numpy().astype(np.float64)
-                for row, chunk in enumerate(part):
-                    keep = out.frame_mask[row].cpu().numpy() & steps_within(times, chunk.shape[0] / rate)
-                    keep[0] = True  # the first step even where the mask calls it padding
-                    outputs.append((times[keep], probabilities[row].cpu().numpy().astype(np.float64)[keep]))
-    finally:
-        model.train(was_training)
-    return outputs
 
 
 class _Grid:
@@ -137,7 +101,8 @@ def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outp
 
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
     """The chunks ``(start, stop, last)`` :func:`predict_frames` runs over a prepared recording, for
-    :func:`chunk_waveforms`, :func:`step_outputs` (with other recordings') and :func:`frames_from_chunks`."""
+    :func:`chunk_waveforms`, their ``frames`` (:func:`~respira.inference.forward.forward`, with other
+    recordings') and :func:`frames_from_chunks`."""
     config = model.config
     check_holds_a_frame(samples.shape[0], analysis_frame_samples(model), int(config.sampling_rate))
     recording = MirroredRecording(RecordingInMemory(config, samples, prepared=True), chunk_sizes(config)[1])
@@ -159,7 +124,7 @@ def frames_from_chunks(
     total: int,
     frame_hop_seconds: float = FRAME_HOP_SECONDS,
 ) -> FramePosteriors:
-    """:func:`predict_frames`'s result from a :func:`plan_chunks` plan's :func:`step_outputs`."""
+    """:func:`predict_frames`'s result from a :func:`plan_chunks` plan's chunk outputs."""
     _check_options(frame_hop_seconds, 1)
     grid = _Grid(float(frame_hop_seconds), int(config.sampling_rate))
     _fill(grid, config, spans, outputs)
@@ -189,7 +154,7 @@ def predict_frames(
     mirrored = MirroredRecording(recording, chunk_sizes(config)[1])
     spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
     while part := list(itertools.islice(spans, batch_size)):
-        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
+        outputs = run(model, [mirrored.segment(start, stop) for start, stop, _ in part], "frames", batch_size)
         _fill(grid, config, part, outputs)
     return grid.result(recording.total())
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .site_fit import SITE_FIT_FILE
 from .sites import (
     BUILD_RECORD,
     CROSS_VALIDATION_FOLDER,
-    SITE_FIT_FILE,
     SITE_FIT_PROTOCOL,
     LabelAuc,
     SiteVerdict,

@@ -9,12 +9,11 @@ detector added as a new folder needs no code. ``respira detectors`` lists them w
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fitted import fitted_on
-from .sites import SITE_FIT_FILE
+from ..utils.files import read_json_object
+from .site_fit import fitted_on, read_site_fit
 
 __all__ = [
     "ShippedDetector",
@@ -55,26 +54,13 @@ class ShippedDetector:
     path: Path
 
 
-def _fitted_on(folder: Path) -> str | None:
-    """What ``respira fit-site`` fitted the model in ``folder`` on (its ``site_fit.json``): the base model
-    and the site, ``None`` for a folder fit-site did not write."""
-    try:
-        return fitted_on(json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
-
-
 def _trained_on(folder: Path) -> str:
     """The corpora the run record of ``folder`` trained on: its ``data.corpora``, else ICBHI (a run on
     one corpus records none: it learnt from ``data_dir`` or ``dataset_name``, ICBHI's cycles); for a
     folder ``respira fit-site`` wrote, the base model and the site it was fitted to."""
-    if (fitted := _fitted_on(folder)) is not None:
+    if (fitted := fitted_on(read_site_fit(folder))) is not None:
         return fitted
-    try:
-        record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "not recorded"
-    data = record.get("data") if isinstance(record, dict) else None
+    data = (read_json_object(folder / RUN_RECORD) or {}).get("data")
     if not isinstance(data, dict):
         return "not recorded"
     corpora = [item.get("name") for item in data.get("corpora") or [] if isinstance(item, dict)]

@@ -44,7 +44,6 @@ are patients, cannot be told apart: the check then assumes the patients are new,
 
 from __future__ import annotations
 
-import json
 import math
 import posixpath
 from collections.abc import Mapping
@@ -53,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.tables import format_percent, format_score
-from .fitted import SITE_FIT_FILE
+from .site_fit import SITE_FIT_FILE, read_site_fit
 from .sites import SITE_FIT_PROTOCOL, format_gain, number_or_none, site_verdicts
 
 __all__ = ["AGREE_RULE", "OUTSIDE_RULE", "SiteClaim", "claim_line", "difference_interval"]
@@ -110,7 +109,7 @@ class SiteClaim:
         verdict = next((v for v in site_verdicts(folder) if v.protocol == SITE_FIT_PROTOCOL), None)
         if verdict is None:
             return None
-        record = json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8"))
+        record = read_site_fit(folder) or {}
         top_k = record.get("recording_top_k")
         return cls(
             dataset=verdict.site,

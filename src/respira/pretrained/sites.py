@@ -24,26 +24,24 @@ verdicts.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.decision import thresholds_of
 from ..labels import MULTI_LABEL_NAMES
+from ..utils.files import read_json_object
 from ..utils.tables import format_percent, format_score
-from .fitted import SITE_FIT_FILE
+from .site_fit import SITE_FIT_FILE, not_this_fit
 
 __all__ = [
     "BUILD_RECORD",
     "CROSS_VALIDATION_FOLDER",
-    "SITE_FIT_FILE",
     "SITE_FIT_PROTOCOL",
     "LabelAuc",
     "SiteVerdict",
-    "candidate_row",
     "evaluation_digests",
     "format_gain",
     "not_measurable_words",
@@ -204,14 +202,6 @@ def _pair(value: Any) -> tuple[float, float] | None:
     return None if low is None or high is None else (low, high)
 
 
-def _read(path: Path) -> Mapping[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, Mapping) else None
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -229,25 +219,11 @@ def evaluation_digests(folder: str | Path) -> dict[str, str]:
     return {path.relative_to(folder).as_posix(): _sha256(path) for path in _evaluation_files(folder)}
 
 
-def _of_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
-    """Why ``site_fit.json`` is not the fit of this folder's model ("" when it is): its config records
-    another fit (site, choice or thresholds) or none."""
-    config = _read(folder / "config.json") or {}
-    fitted = config.get("calibration")
-    if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.get("procedure"):
-        return "the folder's config records no site fit"
-    same = all(fitted.get(key) == record.get(key) for key in ("dataset", "site_name", "chosen", "thresholds"))
-    thresholds = [round(float(t), 6) for t in record.get("thresholds") or []]
-    if not same or [round(float(t), 6) for t in thresholds_of(config)] != thresholds:
-        return "the folder's config records another fit (site, choice or thresholds) than site_fit.json"
-    return ""
-
-
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
     """Why ``metrics`` (an evaluation in ``folder``) is not this model's out-of-sample result ("" when it
     is): other weights, none recorded, other thresholds, a corpus it learnt."""
     again = "run respira evaluate --record again to claim it"
-    record = _read(folder / "respira_run.json") or {}
+    record = read_json_object(folder / "respira_run.json") or {}
     corpora = [
         c.get("name") for c in (record.get("data") or {}).get("corpora") or [] if isinstance(c, Mapping)
     ]
@@ -261,7 +237,7 @@ def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str
         return f"it scored other weights than this folder's; {again}"
     recorded = metrics.get("thresholds")
     if isinstance(recorded, Mapping):
-        config = _read(folder / "config.json") or {}
+        config = read_json_object(folder / "config.json") or {}
         if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
             return f"it decided at other thresholds than this model's; {again}"
     return ""
@@ -271,7 +247,7 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
     """Why the evaluation file ``path`` (``folder/evaluation_<corpus>/.../metrics.json``) is no claim of
     the model folder ``folder`` ("" when it is one; see the module docstring)."""
     folder, path = Path(folder).expanduser(), Path(path)
-    build = _read(folder / BUILD_RECORD)
+    build = read_json_object(folder / BUILD_RECORD)
     name = path.relative_to(folder).as_posix()
     if build is not None:
         listed = build.get("evaluations")
@@ -279,10 +255,10 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
             return f"{BUILD_RECORD} does not list it (a built folder claims only its build's evaluations)"
         return "" if _sha256(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
     if name == SITE_FIT_FILE:
-        record = _read(path)
-        return "it is not respira fit-site's record" if record is None else _of_this_fit(folder, record)
+        record = read_json_object(path)
+        return "it is not respira fit-site's record" if record is None else not_this_fit(folder, record)
     evaluation = folder / path.relative_to(folder).parts[0]
-    metrics = _read(evaluation / "metrics.json")
+    metrics = read_json_object(evaluation / "metrics.json")
     if metrics is None:
         return "it is not respira evaluate's metrics.json"
     return _of_this_model(folder, evaluation.name.removeprefix("evaluation_"), metrics)
@@ -341,15 +317,6 @@ def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
     aucs = _aucs({label: (events.get(f"auc_{label}"), None) for label in LABELS})
     count = int(events.get("num_examples", 0))
     return SiteVerdict(site, "held out", "events", count, score, None, baseline, aucs)
-
-
-def candidate_row(rows: Iterable[Mapping[str, Any]], candidate: str) -> Mapping[str, Any]:
-    """The row of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...) in a site fit's nested
-    cross-validation ``rows``."""
-    for row in rows:
-        if row["candidate"] == candidate:
-            return row
-    raise KeyError(f"no nested cross-validation row for {candidate!r}")
 
 
 def site_fit_verdict(
@@ -413,7 +380,11 @@ def _held_out(folder: Path, metrics: Mapping[str, Any], recorded: set[Path]) -> 
     site = folder.name.removeprefix("evaluation_")
     found = []
     events_file = folder / "events" / "metrics.json"
-    if "events" in metrics and events_file in recorded and (events := _read(events_file)) is not None:
+    if (
+        "events" in metrics
+        and events_file in recorded
+        and (events := read_json_object(events_file)) is not None
+    ):
         found.append(_events(site, events))
     found.append(_recordings(site, metrics.get("records") or metrics))
     return [verdict for verdict in found if verdict is not None]
@@ -426,15 +397,15 @@ def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
     folder = Path(folder).expanduser()
     recorded = set(recorded_evaluations(folder))
     verdicts = []
-    fitted = _read(folder / SITE_FIT_FILE) if folder / SITE_FIT_FILE in recorded else None
+    fitted = read_json_object(folder / SITE_FIT_FILE) if folder / SITE_FIT_FILE in recorded else None
     if fitted is not None and (verdict := _site_fit(fitted)) is not None:
         verdicts.append(verdict)
     cross = folder / CROSS_VALIDATION_FOLDER / "metrics.json"
-    metrics = _read(cross) if cross in recorded else None
+    metrics = read_json_object(cross) if cross in recorded else None
     if metrics is not None and (verdict := _cross_validation(metrics)) is not None:
         verdicts.append(verdict)
     for path in sorted(path for path in recorded if path.parent.parent == folder):
-        if path.parent.name != CROSS_VALIDATION_FOLDER and (metrics := _read(path)) is not None:
+        if path.parent.name != CROSS_VALIDATION_FOLDER and (metrics := read_json_object(path)) is not None:
             verdicts.extend(_held_out(path.parent, metrics, recorded))
     return verdicts
 

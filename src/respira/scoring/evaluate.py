@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus, scored_corpus
+from ..evaluation.corpus_run import (
+    WINDOW_DEFAULTS,
+    chosen_splits,
+    default_output_dir,
+    load_splits,
+    run_external,
+)
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..options import SWITCH, AggregationOptions, corpus_list, option
 from ..utils.tables import format_percent, format_table
-from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_splits, run_external
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
@@ -269,7 +275,7 @@ def score_model(args: Any) -> Path:
         )
     from ..evaluation.cycles import evaluate_model
     from ..hub.loading import load_model
-    from ..training.splits.evaluation_splits import check_split, load_split
+    from ..training.data import check_split, load_split
 
     output_dir = default_output_dir(args, args.split)
     model, config = load_model(args.model, device=args.device)

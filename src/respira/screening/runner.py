@@ -10,15 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..audio.decoding import audio_header
+from ..inference.streaming import DEFAULT_PREFETCH
 from ..utils.files import write_json_atomic
 from ..utils.progress import Stage
-from .batches import DEFAULT_PREFETCH, screen_rows
 from .results import (
     CHUNKS,
     MANIFEST,
@@ -122,6 +122,23 @@ def screen(
     summary.outputs = tuple(str(path) for path in merge_chunks(output_dir, output_format, events))
     summary.wall_seconds = time.perf_counter() - started
     return summary
+
+
+def screen_rows(
+    detector: Any,
+    recordings: Iterable[Recording],
+    *,
+    events: bool = False,
+    frame_hop_seconds: float | None = None,
+    prefetch: int = DEFAULT_PREFETCH,
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and event rows, in order."""
+    hop = {} if frame_hop_seconds is None else {"frame_hop_seconds": frame_hop_seconds}
+    for item in detector.stream(recordings, events=events, prefetch=prefetch, **hop):
+        if (verdict := item.prediction) is not None and item.row.get("error") is None:
+            item.row.update(verdict=verdict.label, crackle=verdict.crackle, wheeze=verdict.wheeze)
+            item.row["warning"] = verdict.warning
+        yield item.row, item.events
 
 
 def _from_main(state: Any, value: int) -> int:

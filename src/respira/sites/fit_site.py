@@ -12,13 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.sites import (
-    SiteVerdict,
-    candidate_row,
-    format_gain,
-    not_measurable_words,
-    site_fit_verdict,
-)
+from ..pretrained.site_fit import candidate_row
+from ..pretrained.sites import SiteVerdict, format_gain, not_measurable_words, site_fit_verdict
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .sample import read_site_recordings
@@ -201,8 +196,8 @@ def fit_site_folder(
     from ..inference.detector import Detector
     from ..utils.files import nan_to_none
     from ..utils.threads import apply_num_threads
+    from .choice import check_selection
     from .out_of_sample import fit_sample, learning_curve
-    from .procedure import check_selection
     from .sample import embed_recordings, site_head_refusal
     from .site_folder import write_site_folder
 
@@ -309,7 +304,7 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
 
 def not_measurable(labels: np.ndarray) -> dict[str, str]:
     """The labels ``labels`` (``[recordings, 2]`` 0/1) cannot measure, with why: fit-site leaves them
-    alone (:func:`respira.sites.procedure.unmeasurable_labels`) and its card says so."""
+    alone (:func:`respira.sites.choice.unmeasurable_labels`) and its card says so."""
     positives = labels.sum(axis=0)
     found = {
         name: not_measurable_words(name, int(positives[i]), int(len(labels) - positives[i]))
@@ -321,7 +316,7 @@ def not_measurable(labels: np.ndarray) -> dict[str, str]:
 def recording_rule_words(fit: Any, sample: Any) -> str:
     """What the card and ``site_fit.json`` say of the recording rule the fit chose."""
     from ..core.windows import describe_aggregation
-    from .procedure import RECORDING_RULES
+    from .choice import RECORDING_RULES
 
     offered = ", ".join(rule if top_k is None else f"{rule} (top {top_k})" for rule, top_k in RECORDING_RULES)
     own = (sample.aggregation, sample.top_k) == (fit.aggregation, fit.top_k)

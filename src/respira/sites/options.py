@@ -19,7 +19,7 @@ HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
 """How the inner scores choose against the model as is: ``one_se_units`` (the default) takes the best
 option whose gain exceeds one standard error, unless an inner fold must lack a normal or an abnormal unit;
-``bonferroni`` the best that beats it in :data:`respira.sites.procedure.EVIDENCE` of the paired resamples."""
+``bonferroni`` the best that beats it in :data:`respira.sites.choice.EVIDENCE` of the paired resamples."""
 
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 

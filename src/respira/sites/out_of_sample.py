@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..pretrained.sites import candidate_row, site_fit_verdict
+from ..pretrained.site_fit import candidate_row
+from ..pretrained.sites import site_fit_verdict
+from .choice import FittedRule, fit_procedure, unit_folds
 from .options import CANDIDATES
-from .procedure import FittedRule, fit_procedure, unit_folds
 from .sample import SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
@@ -93,7 +94,7 @@ def fit_sample(
     sample: SiteSample, *, outer_folds: int = 5, seed: int = 0, resamples: int = 1000, **options: Any
 ) -> SiteFit:
     """Nested patient-wise cross-validation on ``sample``, then the procedure on all of it (``options``:
-    :func:`~respira.sites.procedure.fit_procedure`'s keywords)."""
+    :func:`~respira.sites.choice.fit_procedure`'s keywords)."""
     folds = unit_folds(sample, outer_folds, seed)
     predicted: dict[str, Any] = {}
     chosen_by_fold = []

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..core.decision import flag_order, is_multi_label, thresholds_of
-from ..data.corpora import resolve, scored_corpus
+from ..core.decision import is_multi_label, thresholds_of
+from ..data.corpora import scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
+from ..inference.embeddings import head_norm_statistics, linear_head, site_head_refusal  # noqa: F401 (theirs)
 from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
-from ..utils.precision import full_float32
 
 _SAMPLE_FORMAT = 1
 
@@ -71,7 +69,7 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
     if spec.labels == "cycle":
         from ..data.text_files import read_annotations
 
-        layout = resolve(spec.locate)(root)
+        layout = spec.layout(root)
         stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
         if not stems:
             raise ValueError(f"{root} has no recording with both audio and an annotation file")
@@ -92,7 +90,7 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
         with warnings.catch_warnings():  # a partial folder (some patients of KAUH) is a sample, not an error
             warnings.simplefilter("ignore")
             warnings.simplefilter("always", UnlabelledRowsWarning)  # rows left blank: said, in one line
-            index = resolve(spec.read_index)(root)
+            index = spec.read_index(root)
         left_out = 0
         if "poor_quality" in index.columns:
             poor = index["poor_quality"].astype(bool)
@@ -229,48 +227,6 @@ class SiteSample:
             )
 
 
-def site_head_refusal(model: Any) -> str | None:
-    """Why ``model`` cannot take a site head (one line), or ``None`` when it can."""
-    config = model.config
-    checks = (
-        (not isinstance(model, torch.nn.Module), "the model is an ONNX export, without its torch weights"),
-        (not is_multi_label(config), "the model is single-label (four classes, no crackle and wheeze flags)"),
-        (
-            bool(getattr(config, "head_hidden_size", None)),
-            "the model's head has a hidden layer (head_hidden_size)",
-        ),
-        (not getattr(config, "freeze_encoder", False), "the model's encoder was trained with its head"),
-        (getattr(config, "pooling", None) == "autopool", "the model pools frame logits (autopool)"),
-    )
-    why = next((why for bad, why in checks if bad), None)
-    return None if why is None else f"{why}: a site head needs a linear head on a frozen encoder"
-
-
-def head_norm_statistics(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(mean, sqrt(var + eps))`` of the model's ``head_norm`` (float64), or ``None`` without one."""
-    norm = model.head_norm
-    if norm is None:
-        return None
-    variance = norm.running_var.detach().double().cpu().numpy()
-    return norm.running_mean.detach().double().cpu().numpy(), np.sqrt(variance + norm.eps)
-
-
-def linear_head(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """The model's (crackle, wheeze) head on embeddings before ``head_norm`` (folded in): ``(W [2, hidden],
-    b [2])`` float64, or ``None`` when :func:`site_head_refusal` refuses the model."""
-    if site_head_refusal(model) is not None:
-        return None
-    layer = model.classifier[-1]
-    order = flag_order(model.config)
-    weight = layer.weight.detach().double().cpu().numpy()[order]
-    bias = layer.bias.detach().double().cpu().numpy()[order]
-    statistics = head_norm_statistics(model)
-    if statistics is not None:
-        weight = weight / statistics[1]
-        bias = bias - weight @ statistics[0]
-    return weight, bias
-
-
 def embed_recordings(
     detector: Any,
     recordings: Sequence[LabelledRecording],
@@ -280,78 +236,31 @@ def embed_recordings(
     units_are_patients: bool = True,
     description: str | None = None,
 ) -> SiteSample:
-    """The :class:`SiteSample` of ``recordings`` through a torch :class:`respira.Detector`; one-line
-    ``ValueError`` naming the file a recording cannot be read from, or for a model without flags.
-    ``description``: what the progress line says (default: the labelled recordings of how many units;
-    the line adds how many recordings)."""
-    from ..audio.dsp import pad_batch
-    from ..screening.batches import batched, default_batch_size, prepare, reason
-    from ..screening.sources import Recording
-    from ..utils.progress import stage
-
-    model = detector.model  # torch weights (Detector.from_pretrained(onnx=False))
-    if not is_multi_label(model.config):
+    """The :class:`SiteSample` of ``recordings`` through a torch :class:`respira.Detector`
+    (:meth:`~respira.Detector.embed`); one-line ``ValueError`` naming the file a recording cannot be read
+    from, or for a model without flags. ``description``: what the progress line says (default: the
+    labelled recordings of how many units; the line adds how many recordings)."""
+    if not is_multi_label(detector.config):
         raise ValueError("fitting a site needs a multi-label (crackle, wheeze) model")
-    device = next(model.parameters()).device
-    size = int(batch_size) if batch_size is not None else default_batch_size(str(device))
-    order = flag_order(model.config)
-    runner = detector.inference_model
-
-    def run(windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        batch, mask = pad_batch(windows)
-        with torch.inference_mode(), full_float32():
-            output = runner(input_values=batch.to(device), attention_mask=mask.to(device))
-        embeddings = output.embeddings.float().cpu().numpy()
-        logits = output.logits.float().cpu().numpy()[:, order]
-        return list(zip(embeddings, logits, strict=True))
-
-    def read(recording: LabelledRecording) -> Any:
-        return prepare(detector, Recording(str(recording.path), str(recording.path), None, None))
-
-    def prepared() -> Iterator[Any]:
-        # the cores take turns: a few recordings read side by side (libsndfile, soxr and scipy's filter let
-        # go of the GIL), then the model on their windows; a reader beside the model would slow it
-        threads = max(1, torch.get_num_threads())
-        with ThreadPoolExecutor(threads) as pool:
-            for start in range(0, len(recordings), 2 * threads):
-                group = recordings[start : start + 2 * threads]
-                yield from list(pool.map(read, group))
-
-    was_training = runner.training
-    runner.eval()
-    embeddings: list[np.ndarray] = []
-    logits: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
-    durations: list[float] = []
-    try:
-        if description is None:
-            units = len({str(r.unit) for r in recordings})
-            named = ("patient" if units == 1 else "patients") if units_are_patients else "units"
-            description = f"embedding the labelled recordings of {units} {named}"
-        with stage(description, len(recordings), "recording", enabled=progress) as shown:
-            windows = batched(prepared(), lambda p: p.plan.windows if p.plan is not None else [], run, size)
-            for position, (item, outputs, error) in enumerate(windows):
-                failure = item.row.get("error") or (reason(error, item.recording.path) if error else None)
-                if failure is not None or outputs is None:
-                    raise ValueError(f"{item.recording.path}: {failure or 'no windows'}")
-                embeddings.append(np.stack([e for e, _ in outputs]))
-                logits.append(np.stack([z for _, z in outputs]))
-                owners.append(np.full(len(outputs), position, dtype=np.int64))
-                durations.append(float(item.row["duration"]))
-                shown.update()
-    finally:
-        runner.train(was_training)
+    if description is None:
+        units = len({str(r.unit) for r in recordings})
+        named = ("patient" if units == 1 else "patients") if units_are_patients else "units"
+        description = f"embedding the labelled recordings of {units} {named}"
+    paths = [str(recording.path) for recording in recordings]
+    embedded = detector.embed(paths, batch_size=batch_size, progress=progress, description=description)
     labelled = tuple(
-        LabelledRecording(r.path, bool(r.crackle), bool(r.wheeze), str(r.unit), r.recording_id, duration)
-        for r, duration in zip(recordings, durations, strict=True)
+        LabelledRecording(
+            r.path, bool(r.crackle), bool(r.wheeze), str(r.unit), r.recording_id, float(duration)
+        )
+        for r, duration in zip(recordings, embedded.durations, strict=True)
     )
     return SiteSample(
-        embeddings=np.concatenate(embeddings).astype(np.float32),
-        recording=np.concatenate(owners),
+        embeddings=embedded.embeddings,
+        recording=embedded.recording,
         recordings=labelled,
-        base_logits=np.concatenate(logits).astype(np.float64),
-        base_head=linear_head(model),
-        base_thresholds=thresholds_of(model.config),
+        base_logits=embedded.logits,
+        base_head=detector.linear_head(),
+        base_thresholds=thresholds_of(detector.config),
         aggregation=detector.options["aggregation"],
         top_k=detector.options["top_k"],
         units_are_patients=units_are_patients,

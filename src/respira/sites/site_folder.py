@@ -4,10 +4,6 @@ layout like the shipped detector, so ``predict``, ``app``, :class:`~respira.Dete
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,9 +13,8 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..hub.card_results import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE
-from ..pretrained.sites import SITE_FIT_FILE
-from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
+from ..pretrained.site_fit import CURVE_FIGURE, write_fit_record
+from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES
 from .sample import head_norm_statistics, site_head_refusal
 
@@ -52,24 +47,6 @@ def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
     model.config.decision_thresholds = list(validate_thresholds(list(fit.thresholds)))
     model.config.recording_aggregation = str(fit.aggregation)
     model.config.recording_top_k = None if fit.top_k is None else int(fit.top_k)
-
-
-def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    buffer = io.StringIO()
-    if rows:
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows([{key: _cell(row.get(key)) for key in columns} for row in rows])
-    return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return json.dumps([_cell(v) for v in value])
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    return value
 
 
 def write_site_folder(
@@ -111,9 +88,7 @@ def write_site_folder(
                 shutil.copyfile(folder / "preprocessor_config.json", staging / "preprocessor_config.json")
             else:
                 feature_extractor_for(model.config).save_pretrained(staging)
-            write_json_atomic(staging / SITE_FIT_FILE, dict(record))
-            write_text_atomic(staging / NESTED_CV_FILE, _csv_text(record["nested_cv"]))
-            write_text_atomic(staging / CURVE_FILE, _csv_text(curve))
+            write_fit_record(staging, record, curve)
             _curve_figure(curve, staging / CURVE_FIGURE)
             if onnx:
                 export_onnx(model, staging / ONNX_FILE)

@@ -1,7 +1,10 @@
 """Training: ``RespiraTrainer`` (task loss + λ·auxiliary loss), its arguments, samplers and collator.
 
-Rooms, each importing only those listed before it (an import-linter contract): ``augment``, ``recipe``,
-``splits``, ``batches``, ``embeddings``, ``trainer``, ``run``. Names are imported on first use.
+Flat modules, each importing only those below it (an import-linter contract), lowest first:
+``augment``, ``training_args`` (the options and the model they describe), ``recipe`` (YAML files and
+flags), ``collator``, ``samplers``, ``multi_corpus``, ``run_folder``, ``data`` (a run's splits),
+``embedding_cache``, ``trainer``, ``cross_fit``, ``recipe_checks``, ``seeds``, ``cross_validation``,
+``run``. Names are imported on first use.
 """
 
 from __future__ import annotations
@@ -9,12 +12,12 @@ from __future__ import annotations
 from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "RespiraTrainingArguments": "recipe.arguments",
-    "AudioCollator": "batches.collator",
-    "ContrastiveTupleBatchSampler": "batches.samplers",
-    "FlattenedBatchSampler": "batches.samplers",
-    "RandomOrderSampler": "batches.samplers",
-    "RespiraTrainer": "trainer.trainer",
+    "RespiraTrainingArguments": "training_args",
+    "AudioCollator": "collator",
+    "ContrastiveTupleBatchSampler": "samplers",
+    "FlattenedBatchSampler": "samplers",
+    "RandomOrderSampler": "samplers",
+    "RespiraTrainer": "trainer",
 }
 __all__ = [
     "AudioCollator",

@@ -26,6 +26,7 @@ __all__ = [
     "foreign_paths",
     "is_occupied",
     "nan_to_none",
+    "read_json_object",
     "remove_path",
     "replace_with",
     "staged_folder",
@@ -110,6 +111,15 @@ def write_json_atomic(path: str | Path, payload: Any, *, default: Callable[[Any]
     """Write ``payload`` as JSON (indent 2, sorted keys, NaN as ``null``) to ``path`` atomically."""
     text = json.dumps(nan_to_none(payload), indent=2, sort_keys=True, allow_nan=False, default=default)
     return write_text_atomic(path, text + "\n")
+
+
+def read_json_object(path: str | Path) -> dict[str, Any] | None:
+    """The JSON object ``path`` holds; ``None`` where it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def is_occupied(path: str | Path) -> bool:

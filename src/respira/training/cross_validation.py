@@ -1,0 +1,291 @@
+"""The results of a cross-validated run (``split_strategy: patient_kfold`` or ``leave_one_device_out``).
+
+``metrics.json`` holds ``per_fold``, ``test_<metric>_mean`` / ``_std`` / ``_ci95`` (Student's t over folds
+x seeds, a rough guide since the runs share patients), ``out_of_fold`` (the pooled test predictions' scores)
+and the kept model's ``test_*`` (the best validation score)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.decision import decide
+from ..data.folds import check_every_cycle_tested_once
+from ..labels import CLASS_NAMES, MULTI_LABEL
+from ..metrics import icbhi_scores, trivial_baselines
+from ..metrics.baselines import BASELINE_PREFIX
+from ..metrics.thresholds import sigmoid
+from ..run_record import DataRecord, MetricsRecord, SeedResult
+from ..utils.files import write_text_atomic
+from ..utils.tables import format_table
+from .multi_corpus import primary_rows
+from .seeds import SeedOutcome, percent, record_metrics
+
+if TYPE_CHECKING:
+    import datasets
+
+
+OUT_OF_FOLD_FILE = "out_of_fold_predictions.csv"
+
+CI_METRICS: tuple[str, ...] = (
+    "icbhi_score",
+    "specificity",
+    "sensitivity",
+    "patient_icbhi_score",
+    "auc_crackle",
+    "auc_wheeze",
+)
+
+
+@dataclass
+class FoldRun:
+    """One fold x seed: its outcome and its test fold's per-cycle keys, classes and flag probabilities."""
+
+    fold: int
+    seed: int
+    outcome: SeedOutcome
+    keys: list[str]
+    labels: np.ndarray
+    predictions: np.ndarray
+    flag_probabilities: np.ndarray | None = None
+
+
+def cycle_keys(split: datasets.Dataset) -> list[str]:
+    """``<recording>_<cycle_index>`` of each row."""
+    return [f"{r}_{c:03d}" for r, c in zip(split["recording"], split["cycle_index"], strict=True)]
+
+
+def fold_run(fold: int, seed: int, outcome: SeedOutcome, test: datasets.Dataset) -> FoldRun:
+    """A trained fold x seed with the decision on each of its test cycles, as the trainer's test scoring
+    makes it."""
+    from scipy.special import softmax
+
+    config = outcome.trainer.model.config
+    logits = np.asarray(outcome.test_logits, dtype=np.float64)
+    probabilities = sigmoid(logits) if config.problem_type == MULTI_LABEL else softmax(logits, axis=1)
+    decision = decide(probabilities, config)
+    labels = np.asarray(test["label"])
+    return FoldRun(fold, seed, outcome, cycle_keys(test), labels, decision.classes, decision.flags)
+
+
+def all_cycle_keys(folds: dict[int, datasets.DatasetDict], data: DataRecord) -> list[str]:
+    """Every cycle the folds test, checked to be tested once each (not with a ``train_fraction`` subset)."""
+    if data.train_fraction != 1.0:
+        return [key for fold in folds for key in cycle_keys(folds[fold]["test"])]
+    keys = [key for split in folds[0].values() for key in cycle_keys(primary_rows(split))]
+    check_every_cycle_tested_once([cycle_keys(folds[fold]["test"]) for fold in folds], keys)
+    return keys
+
+
+def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The ``confidence`` interval of the mean of ``values`` with Student's t (``len - 1`` d.o.f.)."""
+    from scipy import stats
+
+    mean, n = statistics.fmean(values), len(values)
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * statistics.stdev(values) / math.sqrt(n)
+    return float(mean - half), float(mean + half)
+
+
+def fold_statistics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``test_<m>_mean`` and, with several runs, ``test_<m>_std`` over ``runs`` (test metrics of each fold x
+    seed, baselines left out), plus ``test_<m>_ci95`` for :data:`CI_METRICS`."""
+    result: dict[str, Any] = {}
+    keys = sorted({k for run in runs for k in run if k.startswith("test_") and BASELINE_PREFIX not in k})
+    for key in keys:
+        values = [
+            run[key] for run in runs if isinstance(run.get(key), (int, float)) and not math.isnan(run[key])
+        ]
+        if not values:
+            continue
+        result[f"{key}_mean"] = statistics.fmean(values)
+        if len(values) > 1:
+            result[f"{key}_std"] = statistics.stdev(values)
+            if key.removeprefix("test_") in CI_METRICS:
+                result[f"{key}_ci95"] = list(t_interval(values))
+    return result
+
+
+def out_of_fold(runs: list[FoldRun], all_keys: list[str]) -> dict[str, Any]:
+    """Scores of the pooled test predictions, per seed and their mean, and the corpus's baselines."""
+    seeds = sorted({run.seed for run in runs})
+    per_seed: dict[str, dict[str, float]] = {}
+    labels = np.array([])
+    for seed in seeds:
+        mine = sorted((run for run in runs if run.seed == seed), key=lambda run: run.fold)
+        check_every_cycle_tested_once([run.keys for run in mine], all_keys)
+        labels = np.concatenate([run.labels for run in mine])
+        predicted = np.concatenate([run.predictions for run in mine])
+        scores = icbhi_scores(labels, predicted, warn=False)
+        per_seed[str(seed)] = {k: float(scores[k]) for k in ("icbhi_score", "specificity", "sensitivity")}
+    result: dict[str, Any] = {"cycles": len(all_keys)}
+    for key in ("icbhi_score", "specificity", "sensitivity"):
+        result[key] = statistics.fmean(scores[key] for scores in per_seed.values())
+    baselines = trivial_baselines(labels)
+    for name in ("all_normal", "class_prior"):
+        result[f"{BASELINE_PREFIX}{name}_icbhi_score"] = baselines[f"{BASELINE_PREFIX}{name}_icbhi_score"]
+    result["per_seed"] = per_seed
+    return result
+
+
+def _per_fold(runs: list[FoldRun], sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    per_fold: dict[str, Any] = {}
+    for fold in sorted(sizes):
+        mine = [run for run in runs if run.fold == fold]
+        first = mine[0].outcome.test
+        per_fold[str(fold)] = {
+            **sizes[fold],
+            "baselines": {k.removeprefix("test_"): v for k, v in first.items() if BASELINE_PREFIX in k},
+            "per_seed": {
+                str(run.seed): {k: v for k, v in run.outcome.test.items() if BASELINE_PREFIX not in k}
+                for run in mine
+            },
+            "validation_icbhi_score": {str(run.seed): run.outcome.validation_score for run in mine},
+        }
+    return per_fold
+
+
+def summarize_folds(
+    runs: list[FoldRun], kept: FoldRun, folds: dict[int, datasets.DatasetDict], data: DataRecord
+) -> dict[str, Any]:
+    """``metrics.json`` of a cross-validated run (see the module docstring)."""
+    sizes = {
+        fold: {
+            "test_cycles": len(splits["test"]),
+            "test_patients": len(splits["test"].unique("patient_id")),
+            **({"held_out_device": data.fold_devices[fold]} if data.fold_devices else {}),
+        }
+        for fold, splits in folds.items()
+    }
+    summary: dict[str, Any] = {
+        "split_strategy": data.split_strategy,
+        "num_folds": len(sizes),
+        "seeds": sorted({run.seed for run in runs}),
+        "runs": len(runs),
+        "selection": "the fold x seed with the best validation ICBHI score (test folds never choose)",
+        "selected_fold": kept.fold,
+        "selected_seed": kept.seed,
+    }
+    summary.update(
+        {k: v for k, v in kept.outcome.test.items() if k.startswith("test_") and BASELINE_PREFIX not in k}
+    )
+    summary.update(fold_statistics([run.outcome.test for run in runs]))
+    for key in ("icbhi_score", f"{BASELINE_PREFIX}all_normal_icbhi_score"):
+        if f"eval_{key}" in kept.outcome.validation:
+            summary[f"validation_{key}"] = kept.outcome.validation[f"eval_{key}"]
+    summary["out_of_fold"] = out_of_fold(runs, all_cycle_keys(folds, data))
+    summary["per_fold"] = _per_fold(runs, sizes)
+    if data.fold_devices:
+        summary["fold_devices"] = list(data.fold_devices)
+    return summary
+
+
+def fold_metrics(runs: list[FoldRun], summary: dict[str, Any]) -> MetricsRecord:
+    """The run record's metrics of a cross-validated run: over folds x seeds, out of fold, per run."""
+    statistics_ = fold_statistics([run.outcome.test for run in runs])
+
+    def over_runs(suffix: str) -> dict[str, Any]:
+        return {k.removesuffix(suffix): v for k, v in statistics_.items() if k.endswith(suffix)}
+
+    return MetricsRecord(
+        test=record_metrics(over_runs("_mean"), "test_"),
+        test_std=record_metrics(over_runs("_std"), "test_"),
+        test_ci95={k.removeprefix("test_"): v for k, v in over_runs("_ci95").items()},
+        out_of_fold={k: v for k, v in summary["out_of_fold"].items() if k != "per_seed"},
+        per_seed=[
+            SeedResult(
+                run.seed,
+                record_metrics(run.outcome.test, "test_"),
+                record_metrics(run.outcome.validation, "eval_"),
+                run.fold,
+                run.outcome.embedding_passes,
+            )
+            for run in runs
+        ],
+    )
+
+
+def write_out_of_fold_predictions(
+    runs: list[FoldRun], folds: dict[int, dict], data: DataRecord, path: Path
+) -> None:
+    """``out_of_fold_predictions.csv``: one row per fold x seed x test cycle, in fold, seed and test order:
+    ``fold``, ``seed``, the held-out device (device folds), the cycle's identity columns, its true and decided
+    class and its crackle / wheeze probabilities (single-label models: the class sums)."""
+    import pandas as pd
+
+    tables = []
+    for run in runs:
+        test = folds[run.fold]["test"]
+        table = pd.DataFrame({"fold": run.fold, "seed": run.seed}, index=range(len(test)))
+        if data.fold_devices:
+            table["held_out_device"] = data.fold_devices[run.fold]
+        for name in ("recording", "cycle_index", "start", "end"):
+            if name in test.column_names:
+                table[name] = test[name]
+        table["label"] = [CLASS_NAMES[int(label)] for label in run.labels]
+        table["predicted"] = [CLASS_NAMES[int(label)] for label in run.predictions]
+        if run.flag_probabilities is not None:
+            table["crackle"], table["wheeze"] = run.flag_probabilities.T
+        tables.append(table)
+    write_text_atomic(path, pd.concat(tables, ignore_index=True).to_csv(index=False))
+
+
+def kfold_headline(summary: dict[str, Any]) -> str:
+    """Mean ± std and 95 % CI over folds x seeds, the pooled out-of-fold score and its baseline."""
+    n, k = summary["runs"], summary["num_folds"]
+    text = f"test ICBHI score over {k} folds x {len(summary['seeds'])} seed(s)"
+    text += f" {percent(summary.get('test_icbhi_score_mean'))}"
+    if "test_icbhi_score_std" in summary:
+        low, high = summary["test_icbhi_score_ci95"]
+        text += (
+            f" ± {percent(summary['test_icbhi_score_std'])} (95% CI {percent(low)}-{percent(high)}, n={n})"
+        )
+    pooled = summary["out_of_fold"]
+    text += f"; out-of-fold {percent(pooled['icbhi_score'])} on {pooled['cycles']} cycles"
+    text += f" (all-normal {percent(pooled[f'{BASELINE_PREFIX}all_normal_icbhi_score'])})"
+    text += (
+        f"; kept model: fold {summary['selected_fold']}, seed {summary['selected_seed']} "
+        f"({percent(summary.get('test_icbhi_score'))} on its test fold)"
+    )
+    return text
+
+
+def fold_table(summary: dict[str, Any]) -> str:
+    """Validation and test scores of each fold x seed beside its fold's baselines, then the summary."""
+    rows = []
+    for fold, entry in summary["per_fold"].items():
+        baseline = entry["baselines"]
+        for seed, test in entry["per_seed"].items():
+            kept = (int(fold), int(seed)) == (summary["selected_fold"], summary["selected_seed"])
+            rows.append(
+                [
+                    fold,
+                    f"{seed} (kept)" if kept else seed,
+                    percent(entry["validation_icbhi_score"][seed]),
+                    *(percent(test.get(f"test_{k}")) for k in ("specificity", "sensitivity", "icbhi_score")),
+                    percent(baseline.get(f"{BASELINE_PREFIX}all_normal_icbhi_score")),
+                    percent(baseline.get(f"{BASELINE_PREFIX}class_prior_icbhi_score")),
+                ]
+            )
+    spread = [
+        f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}"
+        for k in ("specificity", "sensitivity", "icbhi_score")
+    ]
+    rows.append(["mean ± std", "", "", *spread, "", ""])
+    pooled = summary["out_of_fold"]
+    rows.append(
+        [
+            "out of fold",
+            "",
+            "",
+            *(percent(pooled[k]) for k in ("specificity", "sensitivity", "icbhi_score")),
+            percent(pooled[f"{BASELINE_PREFIX}all_normal_icbhi_score"]),
+            percent(pooled[f"{BASELINE_PREFIX}class_prior_icbhi_score"]),
+        ]
+    )
+    header = ["fold", "seed", "val score", "test Sp", "test Se", "test score", "all-normal", "class prior"]
+    return format_table(rows, header, align="<<" + ">" * (len(header) - 2))

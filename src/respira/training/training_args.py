@@ -1,0 +1,503 @@
+"""A run's options: :class:`RespiraTrainingArguments` (transformers' ``TrainingArguments`` plus auxiliary
+losses, samplers, augmentation and thresholds), :class:`ModelArguments`, :class:`DataArguments` and
+:class:`RunArguments`; and the classifier the model options describe (:func:`build_model`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import TrainingArguments
+
+from ..audio.dsp import DEFAULT_LOWPASS_ORDER
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
+from ..metrics.thresholds import THRESHOLD_OBJECTIVES
+from ..models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+# (option, lowest allowed value, highest allowed value or None); an int lowest: a whole number
+_RANGES: tuple[tuple[str, float, float | None], ...] = (
+    ("learning_rate", 0.0, None),
+    ("weight_decay", 0.0, None),
+    ("num_train_epochs", 0.0, None),
+    ("per_device_train_batch_size", 1, None),
+    ("per_device_eval_batch_size", 1, None),
+    ("gradient_accumulation_steps", 1, None),
+    ("aux_loss_weight", 0.0, None),
+    ("task_loss_weight", 0.0, None),
+    ("views", 1, None),
+    ("concat_same_label", 0.0, 1.0),
+    ("early_stopping_patience", 1, None),
+    ("augmented_views", 0, None),
+    ("threshold_folds", 2, None),
+    ("mil_weight", 0.0, None),
+)
+_OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
+
+
+def _check_ranges(args: Any) -> None:
+    for name, low, high in _RANGES:
+        value = getattr(args, name)
+        if value is None and name in _OPTIONAL:
+            continue
+        whole = isinstance(low, int)
+        kinds = int if whole else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+            raise ValueError(f"{name} must be {'a whole number' if whole else 'a number'}, got {value!r}")
+        if value < low or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f"at least {low}"
+            raise ValueError(f"{name} must be {bounds}, got {value!r}")
+
+
+def _check_length(args: Any) -> None:
+    steps = args.max_steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or (steps < 1 and steps != -1):
+        raise ValueError(
+            f"max_steps must be a positive number of steps, or -1 to train num_train_epochs; got {steps!r}"
+        )
+    if steps == -1 and args.num_train_epochs == 0:
+        raise ValueError("num_train_epochs is 0 and max_steps is not set: nothing would be trained")
+
+
+def json_option(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
+    """A dict option given as a dict (YAML) or a JSON string (command line)."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--{name} must be a JSON object, got {value!r} ({error.msg})") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"--{name} must be a JSON object, got {value!r}")
+    return parsed
+
+
+@dataclass
+class RespiraTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` for respira: task loss + λ·auxiliary loss, batch composition, augmentation."""
+
+    _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)
+
+    aux_loss: str | None = field(
+        default=None,
+        metadata={
+            "help": "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, stethoscope_supcon, "
+            "add, patch_mix"
+        },
+    )
+    aux_loss_weight: float = field(default=1.0, metadata={"help": "λ: total loss = task loss + λ · aux loss"})
+    task_loss_weight: float = field(
+        default=1.0, metadata={"help": "weight of the classification loss (0: train the embedding alone)"}
+    )
+    aux_loss_options: str | None = field(
+        default=None, metadata={"help": "JSON object of the auxiliary loss's options (a mapping in YAML)"}
+    )
+    aux_input: str = field(
+        default="projections", metadata={"help": "what the auxiliary loss sees: projections or embeddings"}
+    )
+    batch_sampler: str = field(
+        default="random",
+        metadata={
+            "help": "batch composition: random, or contrastive_tuple (the contrastive-tuple loss's "
+            "[anchors, positives])"
+        },
+    )
+    group_by_key: str = field(
+        default="device",
+        metadata={"help": "metadata column of threshold_aggregation's recording domains"},
+    )
+    augmentation: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSON object of waveform augmentations: white_noise, gain, time_shift, time_stretch "
+            "(respira.training.augment)"
+        },
+    )
+    concat_same_label: float = field(
+        default=0.0,
+        metadata={"help": "probability of appending a same-label cycle (concatenation augmentation)"},
+    )
+    concat_classes: str = field(
+        default="wheeze",
+        metadata={"help": "comma-separated classes the concatenation augmentation applies to"},
+    )
+    views: int = field(
+        default=1,
+        metadata={"help": "augmented views of each training example (2 for self-supervised losses)"},
+    )
+    cache_embeddings: bool = field(
+        default=False,
+        metadata={"help": "with a frozen encoder: precompute embeddings once and train the head on them"},
+    )
+    augmented_views: int | None = field(
+        default=None,
+        metadata={
+            "help": "with a frozen encoder and waveform augmentation: embed K augmented views of each "
+            "training cycle (plus the clean one) once, seeded by the run seed, and train the head on them, "
+            "one view per cycle per epoch; 0 = clean embeddings only; implies cache_embeddings"
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "stop after this many evaluations without improvement (validation)"}
+    )
+    dataloader_pin_memory: bool | None = field(
+        default=None,
+        metadata={
+            "help": "pin DataLoader memory for faster host-to-device copies; default: true when the run "
+            "uses an accelerator (GPU), false on the CPU"
+        },
+    )
+    threshold_objective: str = field(
+        default="icbhi_score",
+        metadata={
+            "help": "multi-label models: what the decision thresholds are tuned for on validation at every "
+            "evaluation (icbhi_score, f1) or fixed (0.5)"
+        },
+    )
+    threshold_source: str = field(
+        default="validation",
+        metadata={
+            "help": "multi-label models: where the kept model's thresholds are tuned: on validation, or "
+            "cross_fit: on the out-of-fold predictions of threshold_folds models trained like it on the "
+            "training pool (train + validation) less a group of patients (threshold_folds more trainings)"
+        },
+    )
+    threshold_folds: int = field(
+        default=5, metadata={"help": "threshold_source=cross_fit: patient groups of the training pool"}
+    )
+    threshold_aggregation: str = field(
+        default="pooled",
+        metadata={
+            "help": "threshold_source=cross_fit: the thresholds maximise threshold_objective on every "
+            "out-of-fold prediction pooled, or worst_domain: its minimum over the pool's recording domains "
+            "(group_by_key, e.g. each device), the thresholds that do best on the domain they do worst on"
+        },
+    )
+    mil_weight: float = field(
+        default=1.0,
+        metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"},
+    )
+
+    def __post_init__(self) -> None:
+        several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.ddp_backend is None and several_processes and not torch.cuda.is_available():
+            # several processes (accelerate launch / torchrun) on CPU: without a backend, transformers
+            # starts no process group and every process would silently train alone
+            self.ddp_backend = "gloo"
+        if self.dataloader_pin_memory is None:  # pinning without an accelerator only warns, at every epoch
+            self.dataloader_pin_memory = not self.use_cpu and torch.accelerator.is_available()
+        if self.metric_for_best_model is None:
+            self.metric_for_best_model = "icbhi_score"
+            self.greater_is_better = True
+        super().__post_init__()
+        _check_ranges(self)
+        _check_length(self)
+        self.aux_loss_kwargs = json_option(self.aux_loss_options, "aux_loss_options")
+        self.augmentation_spec = json_option(self.augmentation, "augmentation")
+        from .augment import build_augmentation
+
+        build_augmentation(self.augmentation_spec)  # a typo fails here, not after the data is built
+        if self.aux_loss:  # a typo in the loss or its options fails here, not after the data is built
+            from ..losses import build_auxiliary_loss
+
+            try:
+                build_auxiliary_loss(self.aux_loss, **self.aux_loss_kwargs)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"aux_loss={self.aux_loss!r}: {error}") from None
+        unknown = [name for name in self.concat_classes.split(",") if name.strip() not in CLASS_NAMES]
+        if unknown:
+            raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
+        choices = {
+            "batch_sampler": ("random", "contrastive_tuple"),
+            "threshold_objective": THRESHOLD_OBJECTIVES,
+            "threshold_source": ("validation", "cross_fit"),
+            "threshold_aggregation": ("pooled", "worst_domain"),
+            "aux_input": ("projections", "embeddings"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:
+            raise ValueError(
+                "contrastive_tuple batches are [anchors, positives]: per_device_train_batch_size must be even"
+            )
+        if self.early_stopping_patience is not None and not self.load_best_model_at_end:
+            raise ValueError(
+                "early_stopping_patience needs load_best_model_at_end=True (selection on validation)"
+            )
+
+
+_DEFAULT_CHECKPOINTS = ", ".join(
+    f"{spec.name} default: {spec.default_checkpoint}" for spec in encoder_specs() if spec.default_checkpoint
+)
+
+
+@dataclass
+class ModelArguments:
+    """Which encoder, and how the classifier around it is built (see :class:`respira.RespiraConfig`)."""
+
+    _argument_group_name = "model"  # HfArgumentParser: this dataclass's flags form one group
+
+    encoder: str = field(
+        default=DEFAULT_ENCODER,
+        metadata={"help": f"{', '.join(encoder_names()[:-1])} or {encoder_names()[-1]}"},
+    )
+    encoder_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "aliases": ["--model_name_or_path"],
+            "help": f"pretrained encoder: a Hub id or folder ({_DEFAULT_CHECKPOINTS}); none = random init; "
+            "without --encoder, the encoder family is read from the checkpoint's config",
+        },
+    )
+    encoder_config: str | None = field(
+        default=None,
+        metadata={"help": "JSON object of encoder config options for a randomly initialised encoder"},
+    )
+    problem_type: str = field(
+        default=SINGLE_LABEL,
+        metadata={"help": f"{SINGLE_LABEL} (4 classes) or {MULTI_LABEL} (crackle, wheeze)"},
+    )
+    sampling_rate: int | None = field(
+        default=None,
+        metadata={
+            "help": "rate (Hz) of the model's input audio and of the dataset built for it; default: "
+            + ", ".join(f"{spec.name} {spec.sampling_rate}" for spec in encoder_specs())
+            + " (the rate each family was pretrained at)"
+        },
+    )
+    target_seconds: float = field(
+        default=8.0,
+        metadata={"aliases": ["--max_length_seconds"], "help": "fixed cycle length in seconds"},
+    )
+    pad_mode: str = field(default="repeat", metadata={"help": "repeat or zero"})
+    ast_length_policy: str = field(default="adapt", metadata={"help": "AST: pad (to 1024 frames) or adapt"})
+    spec_augment: str | None = field(default=None, metadata={"help": "JSON SpecAugment options"})
+    pooling: str = field(
+        default="mean",
+        metadata={
+            "help": "mean, cls_distill (AST), or autopool (the clip's logits auto-pooled from the "
+            "head's logits on each time step: for frame-level training)"
+        },
+    )
+    head: str = field(
+        default="linear",
+        metadata={"help": "linear: dropout then one linear layer (the only head since mlp was retired)"},
+    )
+    head_dropout: float = field(default=0.1)
+    head_norm: bool = field(
+        default=False,
+        metadata={"help": "standardise each pooled-embedding feature before the head (frozen encoders)"},
+    )
+    head_hidden_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "a trainable linear+ReLU layer shared by the classifier and the projector (lets an "
+            "auxiliary loss shape the classifier's features with a frozen encoder); none = off"
+        },
+    )
+    projector_dim: int | None = field(default=128, metadata={"help": "projection size for auxiliary losses"})
+    freeze_encoder: bool = field(
+        default=False,
+        metadata={"aliases": ["--freeze_feature_encoder"], "help": "train the head only"},
+    )
+    lora_r: int = field(
+        default=0,
+        metadata={
+            "help": "LoRA rank on the attention projections "
+            f"({', '.join(spec.name for spec in encoder_specs() if spec.lora_targets)}); 0 = off"
+        },
+    )
+
+
+@dataclass
+class DataArguments:
+    """Where the ICBHI corpus (or a prepared ``datasets`` dataset) is and how it is split."""
+
+    _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
+
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "folder of an ICBHI download (or of a dataset written by respira prepare)"},
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "instead of data_dir: a Hub dataset id or a folder written by respira prepare "
+            "--output_dir; its own splits are used (the split options below do not apply)"
+        },
+    )
+    dataset_config_name: str | None = field(
+        default=None, metadata={"help": "dataset_name: its config; unset = the dataset's default config"}
+    )
+    audio_column_name: str = field(
+        default="audio", metadata={"help": "dataset_name: the column holding the audio (datasets.Audio)"}
+    )
+    label_column_name: str = field(
+        default="label",
+        metadata={"help": "dataset_name: the column holding the class (normal, crackle, wheeze, both)"},
+    )
+    split_strategy: str = field(
+        default="official",
+        metadata={
+            "help": "official, patient, patient_kfold (k-fold cross-validation over patients) or "
+            "leave_one_device_out (one fold per stethoscope; test = all its recordings)"
+        },
+    )
+    num_folds: int = field(
+        default=5,
+        metadata={"help": "patient_kfold: number of folds (every fold x seed is trained)"},
+    )
+    fold_stratify_by: str | None = field(
+        default=None, metadata={"help": "patient_kfold: a column stratified besides the class"}
+    )
+    validation_size: float = field(
+        default=0.2,
+        metadata={"help": "official split / patient_kfold: share of the training cycles for validation"},
+    )
+    patient_split_fractions: str = field(default="0.6,0.2,0.2", metadata={"help": "patient split fractions"})
+    stratify_by: str = field(default="chest_location")
+    lowpass_cutoff: float | None = field(
+        default=None,
+        metadata={
+            "help": "zero-phase Butterworth low-pass of the recordings (Hz); saved with the model, so "
+            "evaluate, predict and the pipeline apply it too"
+        },
+    )
+    lowpass_order: int = field(
+        default=DEFAULT_LOWPASS_ORDER,
+        metadata={"help": "order of that Butterworth low-pass (a prepared dataset's own is recorded)"},
+    )
+    split_seed: int = field(default=0, metadata={"help": "seed of the validation / patient split"})
+    train_fraction: float = field(
+        default=1.0,
+        metadata={"help": "keep this share of the training patients' cycles (label-efficiency studies)"},
+    )
+    corpora: str | None = field(
+        default=None,
+        metadata={
+            "help": "train on several corpora, e.g. icbhi,kauh (a recipe list: [icbhi, kauh]): ICBHI cycles "
+            "from data_dir are split as usual; every recording of a recording-labelled corpus (kauh) "
+            "joins training as a bag of windows (multiple-instance loss, the max of its windows)"
+        },
+    )
+    corpus_dirs: str | None = field(
+        default=None,
+        metadata={"help": 'corpora: the folder of each corpus but icbhi, e.g. {"kauh": "../shared/kauh"}'},
+    )
+    corpus_window_seconds: float = field(
+        default=DEFAULT_WINDOW_SECONDS,
+        metadata={"help": "corpora: window length recordings are cut into (respira predict's default)"},
+    )
+    corpus_hop_seconds: float = field(
+        default=DEFAULT_HOP_SECONDS, metadata={"help": "corpora: seconds between window starts"}
+    )
+    dataset_cache_dir: str | None = field(default=None)
+    num_proc: int | None = field(default=None)
+
+
+SCHEDULES: tuple[str, ...] = ("standard", "contrastive_two_stage")
+
+
+@dataclass
+class RunArguments:
+    """Seeds, schedule and output handling of a run."""
+
+    _argument_group_name = "run"  # HfArgumentParser: this dataclass's flags form one group
+
+    seeds: str | None = field(
+        default=None, metadata={"help": "comma-separated seeds: one run each, mean ± std"}
+    )
+    schedule: str = field(
+        default="standard", metadata={"help": "standard or contrastive_two_stage (Song et al. 2021)"}
+    )
+    two_stage_rounds: int = field(default=1, metadata={"help": "contrastive_two_stage: alternations"})
+    head_epochs: float = field(
+        default=10.0, metadata={"help": "contrastive_two_stage: epochs of each head stage"}
+    )
+    head_learning_rate: float = field(
+        default=1e-3,
+        metadata={"help": "contrastive_two_stage: learning rate of each head stage (a fresh linear head)"},
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace an output_dir that already holds a run"}
+    )
+
+
+def encoder_checkpoint(model: ModelArguments) -> str | None:
+    """Where the encoder's weights come from: the recipe's ``encoder_name_or_path`` or the family default."""
+    source = model.encoder_name_or_path
+    if source is None and not json_option(model.encoder_config, "encoder_config"):
+        source = get_encoder_spec(model.encoder).default_checkpoint
+    return source
+
+
+def model_sampling_rate(model: ModelArguments) -> int:
+    """The rate (Hz) of the recipe's model and dataset: ``sampling_rate``, else its encoder family's."""
+    if model.sampling_rate is not None:
+        if model.sampling_rate <= 0:
+            raise ValueError(f"sampling_rate must be positive, got {model.sampling_rate}")
+        return model.sampling_rate
+    return get_encoder_spec(model.encoder).sampling_rate
+
+
+def config_options(
+    model: ModelArguments, *, lowpass_cutoff: float | None = None, lowpass_order: int = DEFAULT_LOWPASS_ORDER
+) -> dict[str, Any]:
+    """The :class:`~respira.models.RespiraConfig` options of the recipe's classifier, less its encoder's."""
+    return {
+        "problem_type": model.problem_type,
+        "sampling_rate": model_sampling_rate(model),
+        "target_seconds": model.target_seconds,
+        "pad_mode": model.pad_mode,
+        "ast_length_policy": model.ast_length_policy,
+        "spec_augment": json_option(model.spec_augment, "spec_augment") or None,
+        "pooling": model.pooling,
+        "head": model.head,
+        "head_dropout": model.head_dropout,
+        "head_norm": model.head_norm,
+        "head_hidden_size": model.head_hidden_size,
+        "projector_dim": model.projector_dim,
+        "freeze_encoder": model.freeze_encoder,
+        "lowpass_cutoff": lowpass_cutoff or None,
+        "lowpass_order": int(lowpass_order),
+    }
+
+
+def encoder_config(model: ModelArguments) -> dict[str, Any]:
+    """The config of a randomly initialised encoder: its family's ``model_type`` and ``encoder_config``."""
+    model_type = get_encoder_spec(model.encoder).model_type
+    return {"model_type": model_type, **json_option(model.encoder_config, "encoder_config")}
+
+
+def build_model(
+    model: ModelArguments,
+    *,
+    lowpass_cutoff: float | None = None,
+    lowpass_order: int = DEFAULT_LOWPASS_ORDER,
+) -> nn.Module:
+    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
+    from ..models import RespiraConfig, RespiraForAudioClassification
+
+    options = config_options(model, lowpass_cutoff=lowpass_cutoff, lowpass_order=lowpass_order)
+    source = encoder_checkpoint(model)
+    if source is not None:
+        classifier = RespiraForAudioClassification.from_encoder_pretrained(source, **options)
+    else:
+        config = RespiraConfig(encoder_config=encoder_config(model), **options)
+        classifier = RespiraForAudioClassification(config)
+    if model.lora_r:
+        from ..models.lora import add_lora
+
+        return add_lora(classifier, r=model.lora_r, alpha=2 * model.lora_r)
+    return classifier

@@ -1,0 +1,157 @@
+"""respira.inference.forward's CPU inference form: batch norms folded into the convolutions, same outputs, the
+model untouched."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from respira import RespiraConfig, RespiraForAudioClassification
+from respira.inference.forward import (
+    InferenceForm,
+    fold_batch_norms,
+    foldable_pairs,
+    inference_form,
+    runs_on_cpu,
+)
+
+from ..models.encoder_tester import CASES
+
+
+def _model(encoder: str) -> RespiraForAudioClassification:
+    case = CASES[encoder]
+    torch.manual_seed(0)
+    config = RespiraConfig(
+        encoder_config=case.encoder_config().to_dict(),
+        target_seconds=case.target_seconds,
+        head_hidden_size=16,
+        **case.config_kwargs,
+    )
+    model = RespiraForAudioClassification(config).eval()
+    for module in model.modules():  # statistics far from the (0, 1) a fresh norm has: folding must use them
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model
+
+
+@pytest.fixture(scope="module", params=["efficientat", "cnn"])
+def model(request: pytest.FixtureRequest) -> RespiraForAudioClassification:
+    return _model(request.param)
+
+
+def _outputs(model: nn.Module, waveforms: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return model(input_values=waveforms).logits
+
+
+def test_the_form_computes_what_the_model_computes(model: RespiraForAudioClassification) -> None:
+    waveforms = torch.randn(3, 16000, generator=torch.Generator().manual_seed(1)) * 0.1
+    form = inference_form(model)
+    assert form is not model
+    expected, got = _outputs(model, waveforms), _outputs(form, waveforms)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_every_norm_is_folded_and_the_convolutions_run_channels_last(
+    model: RespiraForAudioClassification,
+) -> None:
+    pairs = len(list(foldable_pairs(model)))
+    norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.respira.encoder.modules())
+    assert pairs == norms > 0  # every encoder norm follows a convolution in both families
+    form = copy.deepcopy(model)
+    assert fold_batch_norms(form) == pairs
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in form.modules())
+    convolutions = [m for m in form.modules() if isinstance(m, nn.Conv2d)]
+    assert convolutions and all(c.bias is not None for c in convolutions)
+    # strides, not is_contiguous(): a 1×1 or depthwise kernel passes both layouts' contiguity checks
+    channels_last = [torch.empty_like(c.weight, memory_format=torch.channels_last) for c in convolutions]
+    assert [c.weight.stride() for c in convolutions] == [w.stride() for w in channels_last]
+    nchw = [torch.empty_like(c.weight, memory_format=torch.contiguous_format) for c in convolutions]
+    assert [c.weight.stride() for c in convolutions] != [w.stride() for w in nchw]
+
+
+def test_the_model_itself_is_left_as_loaded(model: RespiraForAudioClassification) -> None:
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    form = inference_form(model)
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert all(not p.requires_grad for p in form.parameters())
+    assert form.config is model.config  # a threshold changed on the model holds for the form
+
+
+def test_a_model_without_conv_norm_pairs_is_its_own_form() -> None:
+    ast = _model("ast")
+    assert next(iter(foldable_pairs(ast)), None) is None
+    assert inference_form(ast) is ast
+
+
+def test_an_activation_shared_by_two_places_does_not_compute_in_place() -> None:
+    shared = nn.ReLU()
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), shared, nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2))
+    own = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), shared)
+    tree = nn.ModuleList([net, own]).eval()
+    assert fold_batch_norms(tree) == 3
+    assert not shared.inplace and own[2].inplace
+
+
+def test_the_form_is_rebuilt_when_the_model_changes_and_reused_otherwise(
+    model: RespiraForAudioClassification,
+) -> None:
+    model = copy.deepcopy(model)
+    keeper = InferenceForm()
+    form = keeper.get(model)
+    assert keeper.get(model) is form
+    waveforms = torch.randn(2, 16000, generator=torch.Generator().manual_seed(2)) * 0.1
+    with torch.no_grad():  # as a site fit changes the head in place
+        list(model.parameters())[-1].add_(1.0)
+    rebuilt = keeper.get(model)
+    assert rebuilt is not form
+    torch.testing.assert_close(_outputs(rebuilt, waveforms), _outputs(model, waveforms), atol=1e-5, rtol=1e-4)
+    other = copy.deepcopy(model)
+    assert keeper.get(other) is not rebuilt  # another model object
+
+
+def test_off_the_cpu_or_without_torch_the_model_runs_as_it_is() -> None:
+    keeper = InferenceForm()
+    runner = object()  # an ONNX export's runner
+    assert keeper.get(runner) is runner and runs_on_cpu(runner)
+    model = _model("cnn")
+    assert runs_on_cpu(model)
+    model.respira.encoder.register_buffer("elsewhere", torch.zeros(1, device="meta"))
+    assert not runs_on_cpu(model) and keeper.get(model) is model  # one tensor off the CPU is enough
+    if torch.cuda.is_available():
+        gpu = _model("efficientat").cuda()
+        assert not runs_on_cpu(gpu) and keeper.get(gpu) is gpu
+
+
+@pytest.mark.real_data
+def test_the_shipped_detector_decides_every_window_as_its_model_does(shared_kauh: Path) -> None:
+    """On real recordings of another hospital (KAUH: 4 kHz, a different stethoscope), the detector's
+    inference form gives the loaded model's window probabilities to 1e-5 and the same labels and verdicts."""
+    from respira.core.decision import decide_recording
+    from respira.inference.detector import Detector
+    from respira.inference.engine import predict_files
+
+    detector = Detector.from_pretrained(device="cpu")
+    assert detector.inference_model is not detector.model
+    files = sorted(shared_kauh.glob("**/*.wav"))[::40]
+    assert len(files) >= 3
+    for path in files:
+        prediction = detector.predict_file(path)
+        rows, errors = predict_files(detector.model, [path])
+        assert not errors and len(rows) == len(prediction.rows)
+        for got, expected in zip(prediction.rows, rows, strict=True):
+            assert got["label"] == expected["label"]
+            assert got["crackle"] == pytest.approx(expected["crackle"], abs=1e-5)
+            assert got["wheeze"] == pytest.approx(expected["wheeze"], abs=1e-5)
+        flags = [[row["crackle"], row["wheeze"]] for row in rows]
+        _, decision = decide_recording(flags, detector.config, "max", None)
+        assert prediction.label == decision.labels[0]
