@@ -172,6 +172,19 @@ def test_tiny_transformer_parity_on_real_cycles(family: str, real_cycles: list[n
     check_parity(model, path, real_cycles)
 
 
+def test_a_hub_encoder_exports_with_parity(tmp_path: Path) -> None:
+    """Whisper's encoder (its log-mel in the graph, the window zero-padded to 30 s, padding masked): the
+    export checks itself against torch on a short single waveform and a longer batch. (Every Hub family
+    exports so: wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW, Whisper and CLAP.)"""
+    model = tiny_model("whisper")
+    session = onnxruntime.InferenceSession(str(export_onnx(model, tmp_path / ONNX_FILE)))
+    waves = waveforms(batch=2, seconds=0.5).numpy()
+    got = session.run([OUTPUT_NAME, FRAME_NAME], {INPUT_NAME: waves})
+    expected = torch_probabilities(model, waves)
+    for ours, theirs in zip(got, expected[:2], strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=TOLERANCE, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def multi_label_export(
     tmp_path_factory: pytest.TempPathFactory,

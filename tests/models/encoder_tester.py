@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import transformers
 from torch import nn
 from transformers import ASTConfig, PreTrainedConfig
 
@@ -25,6 +26,7 @@ from respira.models.beats import BeatsConfig
 from respira.models.cnn import RespiraCNNConfig
 from respira.models.efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig
 from respira.models.encoders import EncoderSpec, get_encoder_spec
+from respira.models.hub_encoders import WAVEFORM_MODEL_TYPES, feature_extractor_settings
 
 RATE = 16000
 BATCH = 3
@@ -44,6 +46,8 @@ class EncoderCase:
     target_seconds: float = 1.0
     config_kwargs: dict[str, Any] = field(default_factory=dict)
     """Further ``RespiraConfig`` options the family needs."""
+    unreached: tuple[str, ...] = ()
+    """Encoder parameters no gradient reaches (Whisper's fixed positions, a model's own masking vector)."""
 
     @property
     def spec(self) -> EncoderSpec:
@@ -119,6 +123,73 @@ def _tiny_efficientat() -> EfficientATConfig:
     return EfficientATConfig(inverted_residual_setting=[list(row) for row in MOBILENET_V3_LARGE_SETTING[:4]])
 
 
+_WAVEFORM_CLASSES = {  # model type → transformers config class
+    "wav2vec2": "Wav2Vec2Config",
+    "hubert": "HubertConfig",
+    "wavlm": "WavLMConfig",
+    "data2vec-audio": "Data2VecAudioConfig",
+    "unispeech": "UniSpeechConfig",
+    "unispeech-sat": "UniSpeechSatConfig",
+    "sew": "SEWConfig",
+}
+
+
+def tiny_waveform_config(model_type: str) -> PreTrainedConfig:
+    """Two layers of 32 over two convolutions (stride 20 samples); no dropout or SpecAugment of their own."""
+    options: dict[str, Any] = {
+        **{"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37},
+        **{"conv_dim": (16, 16), "conv_stride": (5, 4), "conv_kernel": (10, 8), "vocab_size": 12},
+        **{"num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2, "mask_time_prob": 0.0},
+        **{"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "layerdrop": 0.0},
+        "feat_proj_dropout": 0.0,
+    }
+    if model_type == "data2vec-audio":
+        options.update(num_conv_pos_embeddings=5, conv_pos_kernel_size=5)
+        del options["num_conv_pos_embedding_groups"]
+    if model_type == "sew":
+        options["squeeze_factor"] = 2
+    return getattr(transformers, _WAVEFORM_CLASSES[model_type])(**options)
+
+
+def tiny_whisper_config() -> PreTrainedConfig:
+    """A one-second Whisper (50 positions, 16 mel bins)."""
+    return transformers.WhisperConfig(
+        **{"d_model": 32, "encoder_layers": 2, "decoder_layers": 1, "encoder_attention_heads": 2},
+        **{"decoder_attention_heads": 2, "encoder_ffn_dim": 37, "decoder_ffn_dim": 37, "num_mel_bins": 16},
+        **{"max_source_positions": 50, "max_target_positions": 20, "vocab_size": 100, "pad_token_id": 1},
+        **{"bos_token_id": 2, "eos_token_id": 2, "decoder_start_token_id": 2},
+        **{"dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0},
+    )
+
+
+def tiny_clap_audio_options() -> dict[str, Any]:
+    """A two-stage HTSAT on 16 mel bins (64 x 4 frames)."""
+    return {
+        **{"spec_size": 64, "window_size": 4, "num_mel_bins": 16, "patch_embeds_hidden_size": 16},
+        **{"hidden_size": 32, "depths": [1, 1], "num_attention_heads": [2, 2], "enable_fusion": False},
+        **{"projection_dim": 16, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
+        "drop_path_rate": 0.0,
+    }
+
+
+def tiny_extractor(model_type: str) -> Any:
+    """The tiny case's feature extractor (16 kHz, one second for Whisper and CLAP)."""
+    if model_type == "whisper":
+        return transformers.WhisperFeatureExtractor(feature_size=16, chunk_length=1)
+    if model_type == "clap_audio_model":
+        return transformers.ClapFeatureExtractor(
+            **{"feature_size": 16, "sampling_rate": RATE, "hop_length": 160, "max_length_s": 1},
+            **{"fft_window_size": 400, "frequency_max": 7000, "truncation": "rand_trunc"},
+        )
+    return transformers.Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
+
+
+def _extractor_options(model_type: str) -> dict[str, Any]:
+    return {
+        "encoder_feature_extractor": feature_extractor_settings(tiny_extractor(model_type), model_type, "")
+    }
+
+
 CASES: dict[str, EncoderCase] = {
     case.name: case
     for case in (
@@ -131,6 +202,29 @@ CASES: dict[str, EncoderCase] = {
         ),
         EncoderCase("beats", _tiny_beats, lambda encoder: encoder.config.num_hidden_layers + 1),
         EncoderCase("efficientat", _tiny_efficientat, lambda encoder: len(encoder.features)),
+        *(
+            EncoderCase(
+                model_type,
+                lambda model_type=model_type: tiny_waveform_config(model_type),
+                lambda encoder: encoder.config.num_hidden_layers + 1,
+                config_kwargs=_extractor_options(model_type),
+                unreached=("respira.encoder.masked_spec_embed",) if model_type == "unispeech-sat" else (),
+            )
+            for model_type in WAVEFORM_MODEL_TYPES
+        ),
+        EncoderCase(
+            "whisper",
+            tiny_whisper_config,
+            lambda encoder: encoder.config.encoder_layers + 1,
+            config_kwargs=_extractor_options("whisper"),
+            unreached=("respira.encoder.embed_positions.weight",),
+        ),
+        EncoderCase(
+            "clap",
+            lambda: transformers.ClapAudioConfig(**tiny_clap_audio_options()),
+            lambda encoder: len(encoder.config.depths) + 1,
+            config_kwargs=_extractor_options("clap_audio_model"),
+        ),
     )
 }
 """Tiny cases by encoder family name."""

@@ -140,7 +140,7 @@ def test_no_adapter_without_a_pretrained_encoder(tmp_path: Path) -> None:
 
 
 def test_lora_refuses_encoders_without_attention(cnn_model) -> None:
-    with pytest.raises(ValueError, match="no \\['q_proj', 'v_proj'\\] modules"):
+    with pytest.raises(ValueError, match="no \\['q_proj', 'query', 'v_proj', 'value'\\] modules"):
         add_lora(cnn_model)
 
 

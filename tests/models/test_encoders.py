@@ -58,11 +58,25 @@ def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
     return RespiraForAudioClassification(config).eval()
 
 
-def test_the_four_families_are_registered_by_recipe_name() -> None:
-    assert encoder_names() == ("cnn", "ast", "beats", "efficientat")
+def test_the_families_are_registered_by_recipe_name() -> None:
+    hub = (
+        "wav2vec2",
+        "hubert",
+        "wavlm",
+        "data2vec-audio",
+        "unispeech",
+        "unispeech-sat",
+        "sew",
+        "whisper",
+        "clap",
+    )
+    assert encoder_names() == ("cnn", "ast", "beats", "efficientat", *hub)
     assert [spec.name for spec in encoder_specs()] == list(encoder_names())
-    assert len({spec.model_type for spec in encoder_specs()}) == 4
-    assert featurizer_names() == ("log_mel", "ast_fbank", "beats_fbank", "efficientat_mel")
+    assert len({spec.model_type for spec in encoder_specs()}) == len(encoder_names())
+    assert featurizer_names() == (
+        *("log_mel", "ast_fbank", "beats_fbank", "efficientat_mel"),
+        *("waveform", "whisper_log_mel", "clap_log_mel"),
+    )
 
 
 @pytest.mark.parametrize("name", ["cnn", "ast", "beats", "efficientat"])
@@ -84,9 +98,9 @@ def test_known_model_types() -> None:
 
 
 def test_unknown_encoder_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"'wav2vec2': expected one of cnn, ast, beats, efficientat"):
-        get_encoder_spec("wav2vec2")
-    assert find_encoder_spec("wav2vec2") is None and find_encoder_spec(None) is None
+    with pytest.raises(ValueError, match=r"'bert': expected one of cnn, ast, beats, efficientat"):
+        get_encoder_spec("bert")
+    assert find_encoder_spec("bert") is None and find_encoder_spec(None) is None
     with pytest.raises(ValueError, match="featurizer='mfcc' is not one of log_mel, ast_fbank"):
         featurizer_spec("mfcc")
     with pytest.raises(StrictDataclassClassValidationError, match="featurizer='mfcc' is not one of"):
@@ -142,7 +156,9 @@ def test_lora_targets_exist_exactly_where_declared(name: str) -> None:
         assert any("lora_A" in parameter for parameter, _ in adapted.named_parameters())
     else:
         assert not {"q_proj", "v_proj"} & leaves
-        with pytest.raises(ValueError, match=r"no \['q_proj', 'v_proj'\] modules to adapt.*\(AST, BEATs\)"):
+        with pytest.raises(
+            ValueError, match=r"no \['q_proj', 'query', 'v_proj', 'value'\] modules.*\(AST, BEATs, "
+        ):
             add_lora(model)
 
 

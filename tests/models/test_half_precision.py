@@ -46,7 +46,7 @@ def _check_half(
     model: RespiraForAudioClassification, dtype: torch.dtype, reference, waves: torch.Tensor
 ) -> None:
     """Featurizer float32, weights and outputs in ``dtype``, outputs close to the float32 ``reference``."""
-    assert set(_featurizer_buffers(model).values()) == {torch.float32}
+    assert set(_featurizer_buffers(model).values()) <= {torch.float32}  # a waveform model: none
     assert {p.dtype for p in model.parameters()} == {dtype}
     with torch.no_grad():
         output = model(waves)

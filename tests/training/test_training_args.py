@@ -22,6 +22,10 @@ def test_each_family_runs_at_its_pretraining_rate_unless_the_recipe_says_otherwi
         "ast": 16000,
         "beats": 16000,
         "efficientat": 32000,
+        **dict.fromkeys(
+            ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat"), 16000
+        ),
+        **{"sew": 16000, "whisper": 16000, "clap": 48000},
     }
     assert model_sampling_rate(ModelArguments(encoder="efficientat", sampling_rate=16000)) == 16000
     with pytest.raises(ValueError, match="sampling_rate must be positive"):

@@ -8,6 +8,7 @@ from .respira import (
     RespiraForAudioClassification,
     RespiraModel,
     RespiraModelOutput,
+    build_model,
 )
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "RespiraForAudioClassification",
     "RespiraModel",
     "RespiraModelOutput",
+    "build_model",
 ]

@@ -25,6 +25,21 @@ from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.efficientat_mel import EfficientATMel
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
+from .hub_encoders import FAMILIES as HUB_FAMILIES
+from .hub_encoders import (
+    build_clap_encoder,
+    build_clap_featurizer,
+    build_waveform_featurizer,
+    build_whisper_encoder,
+    build_whisper_featurizer,
+    checkpoint_feature_extractor,
+    encode_clap,
+    encode_waveform,
+    encode_whisper,
+    load_clap_encoder,
+    load_whisper_encoder,
+    time_step_sizes,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
@@ -35,6 +50,7 @@ __all__ = [
     "EncoderSpec",
     "EncoderTokens",
     "TimeSteps",
+    "check_encoder_checkpoint",
     "encoder_names",
     "encoder_specs",
     "featurizer_names",
@@ -83,6 +99,10 @@ class EncoderSpec:
     fit_config_to_frames: Callable[[PreTrainedConfig, int], None] | None = None
     fit_encoder_to_frames: Callable[[PreTrainedModel, int], PreTrainedModel] | None = None
     patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
+    # encoders of the Hub (hub_encoders): featurizer from the RespiraConfig, encoder module, checkpoint
+    featurizer_from_config: Callable[[Any], nn.Module] | None = None
+    build_encoder: Callable[[PreTrainedConfig], nn.Module] | None = None
+    load_encoder: Callable[[str], nn.Module] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -240,6 +260,49 @@ def _ast_patch_embeddings(encoder: nn.Module) -> tuple[nn.Module, int]:
     return embeddings.patch_embeddings, embeddings.position_embeddings.shape[1] - 2  # minus CLS, distillation
 
 
+# ---------------------------------------------------------------------------------------------- Hub encoders
+
+
+def _hub_encode(encode: Callable[..., tuple]) -> Callable[..., EncoderTokens]:
+    return lambda model, features, frame_mask, **kwargs: EncoderTokens(
+        *encode(model, features, frame_mask, **kwargs)
+    )
+
+
+def hub_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """A Hub encoder's tokens are its time steps."""
+    stride, span = time_step_sizes(model, encoded.tokens, num_frames)
+    return TimeSteps(encoded.tokens, encoded.token_mask, stride, span)
+
+
+def _hub_spec(model_type: str, featurizer: str, **options: Any) -> dict[str, Any]:
+    """An encoder of the Hub's :class:`EncoderSpec` fields but its ``model_type`` (a literal in each
+    registry entry: the shipped code keeps its own family's only)."""
+    display_name, citation = HUB_FAMILIES[model_type]
+    return {
+        "name": "clap" if model_type == "clap_audio_model" else model_type,
+        "featurizer": featurizer,
+        "build_featurizer": lambda rate, bins: None,  # featurizer_from_config builds it
+        "time_steps": hub_time_steps,
+        "display_name": display_name,
+        "card_tag": model_type,
+        "card_description": f"a pretrained {display_name} encoder (transformers' {model_type})",
+        "citation_key": display_name,
+        "citation": citation,
+        **options,
+    }
+
+
+def _waveform(model_type: str) -> dict[str, Any]:
+    return _hub_spec(
+        model_type,
+        "waveform",
+        encode=_hub_encode(encode_waveform),
+        featurizer_from_config=build_waveform_featurizer,
+        lora_targets=_ATTENTION_PROJECTIONS,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- the registry
 
 _AST_CITATION = """@inproceedings{gong2021ast,
@@ -331,6 +394,38 @@ _SPECS: dict[str, EncoderSpec] = {
             sampling_rate=32000,
             fixed_rate=True,
         ),
+        EncoderSpec(model_type="wav2vec2", **_waveform("wav2vec2")),
+        EncoderSpec(model_type="hubert", **_waveform("hubert")),
+        EncoderSpec(model_type="wavlm", **_waveform("wavlm")),
+        EncoderSpec(model_type="data2vec-audio", **_waveform("data2vec-audio")),
+        EncoderSpec(model_type="unispeech", **_waveform("unispeech")),
+        EncoderSpec(model_type="unispeech-sat", **_waveform("unispeech-sat")),
+        EncoderSpec(model_type="sew", **_waveform("sew")),
+        EncoderSpec(
+            model_type="whisper",
+            **_hub_spec(
+                "whisper",
+                "whisper_log_mel",
+                encode=_hub_encode(encode_whisper),
+                featurizer_from_config=build_whisper_featurizer,
+                build_encoder=build_whisper_encoder,
+                load_encoder=load_whisper_encoder,
+                lora_targets=_ATTENTION_PROJECTIONS,
+            ),
+        ),
+        EncoderSpec(
+            model_type="clap_audio_model",  # a CLAP checkpoint's "clap" finds it by name
+            **_hub_spec(
+                "clap_audio_model",
+                "clap_log_mel",
+                encode=_hub_encode(encode_clap),
+                featurizer_from_config=build_clap_featurizer,
+                build_encoder=build_clap_encoder,
+                load_encoder=load_clap_encoder,
+                sampling_rate=48000,
+                lora_targets=("query", "value"),
+            ),
+        ),
     )
 }
 
@@ -347,7 +442,7 @@ def encoder_specs() -> tuple[EncoderSpec, ...]:
 
 def featurizer_names() -> tuple[str, ...]:
     """The featurizers a ``RespiraConfig`` may name: each family's own."""
-    return tuple(spec.featurizer for spec in _SPECS.values())
+    return tuple(dict.fromkeys(spec.featurizer for spec in _SPECS.values()))
 
 
 def find_encoder_spec(name_or_model_type: str | None) -> EncoderSpec | None:
@@ -376,12 +471,40 @@ def featurizer_spec(featurizer: str) -> EncoderSpec:
     raise ValueError(f"featurizer={featurizer!r} is not one of {', '.join(featurizer_names())}")
 
 
+def check_encoder_checkpoint(
+    source: str, sampling_rate: int | None = None, *, config: PreTrainedConfig | None = None
+) -> EncoderSpec | None:
+    """The family of a checkpoint (``None``: a respira run), after one line naming it when respira cannot
+    take it: not an audio encoder, or (an encoder of the Hub) a feature extractor respira cannot reproduce
+    or of another rate than ``sampling_rate``. Reads configs only."""
+    from transformers import AutoConfig
+
+    config = config if config is not None else AutoConfig.from_pretrained(source)
+    spec = find_encoder_spec(config.model_type)  # by name too: a CLAP checkpoint's "clap"
+    if spec is None and not hasattr(config, "encoder_config"):  # not a respira run either
+        raise ValueError(
+            f"{source} is a {config.model_type} model, not an audio encoder respira takes: "
+            f"expected one of {', '.join(sorted({s.model_type for s in _SPECS.values()}))}"
+        )
+    if spec is not None and spec.featurizer_from_config is not None:
+        rate = checkpoint_feature_extractor(source, spec.model_type)["sampling_rate"]
+        if sampling_rate is not None and rate != sampling_rate:
+            raise ValueError(
+                f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
+                f"set sampling_rate to {rate}"
+            )
+    return spec
+
+
 def load_pretrained_encoder(source: str) -> PreTrainedModel:
     """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head."""
     from transformers import AutoConfig, AutoModel
     from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
     config = AutoConfig.from_pretrained(source)
+    spec = check_encoder_checkpoint(source, config=config)
+    if spec is not None and spec.load_encoder is not None:
+        return spec.load_encoder(source)
     head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(config), None)
     if head_class is not None and head_class.__name__ in (getattr(config, "architectures", None) or ()):
         return head_class.from_pretrained(source, config=config).base_model

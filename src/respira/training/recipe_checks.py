@@ -10,7 +10,7 @@ from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kf
 from ..data.icbhi import ICBHIConfig, parse_split_fractions
 from ..data.layout import locate_corpus
 from ..labels import MULTI_LABEL, PROBLEM_TYPES
-from ..models.encoders import encoder_names, get_encoder_spec
+from ..models.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
 from ..utils.messages import one_line
 from .collator import METADATA_KEYS
 from .data import MISSING_DATA_DIR, corpus_index, data_record, dataset_source, inspect_source
@@ -27,6 +27,7 @@ from .training_args import (
     config_options,
     encoder_config,
     json_option,
+    model_sampling_rate,
 )
 
 INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}  # respira[<extra>]
@@ -87,6 +88,8 @@ def _check_model(model: ModelArguments) -> None:
     if model.lora_r and importlib.util.find_spec("peft") is None:
         raise ValueError(f"lora_r={model.lora_r} needs peft: pip install 'respira[lora]'")
     _check_encoder_source(model.encoder_name_or_path)
+    if model.encoder_name_or_path:  # an audio encoder, its feature extractor at the recipe's rate
+        check_encoder_checkpoint(model.encoder_name_or_path, model_sampling_rate(model))
     options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
         RespiraConfig(**options)

@@ -9,6 +9,7 @@ from .modeling_respira import (
     RespiraModel,
     RespiraModelOutput,
     RespiraPreTrainedModel,
+    build_model,
 )
 from .pipeline_respira import RespiraAudioClassificationPipeline, register_audio_classification_pipeline
 
@@ -24,4 +25,5 @@ __all__ = [
     "RespiraModel",
     "RespiraModelOutput",
     "RespiraPreTrainedModel",
+    "build_model",
 ]

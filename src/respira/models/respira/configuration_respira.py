@@ -27,11 +27,17 @@ class RespiraConfig(PreTrainedConfig):
     r"""Everything needed to rebuild a respira classifier, including its fixed-length policy.
 
     encoder_config (`dict` or `PreTrainedConfig`, *optional*):
-        An `ASTConfig`, `BeatsConfig`, `EfficientATConfig` or `RespiraCNNConfig` (default: the CNN).
+        An `ASTConfig`, `BeatsConfig`, `EfficientATConfig` or `RespiraCNNConfig` (default: the CNN), or an
+        audio config of transformers: wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW,
+        Whisper (its encoder) or CLAP's audio tower.
     encoder_name_or_path (`str`, *optional*):
         Hub id or folder the encoder weights came from (for the model card).
     featurizer (`str`, *optional*):
-        `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"`; default: the encoder's own.
+        `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"` (an encoder of the Hub:
+        `"waveform"`, `"whisper_log_mel"` or `"clap_log_mel"`); default: the encoder's own.
+    encoder_feature_extractor (`dict`, *optional*):
+        An encoder of the Hub: the settings of its own feature extractor, which the featurizer reproduces
+        (`None`: the extractor's defaults).
     sampling_rate (`int`, *optional*):
         Rate of the waveforms `forward` takes; default: the encoder family's (EfficientAT 32000, else 16000).
     lowpass_cutoff (`float`, *optional*), lowpass_order (`int`, defaults to 4):
@@ -92,6 +98,7 @@ class RespiraConfig(PreTrainedConfig):
     encoder_config: dict | PreTrainedConfig | None = None
     encoder_name_or_path: str | None = None
     featurizer: str | None = None
+    encoder_feature_extractor: dict | None = None
     sampling_rate: int | None = None
     lowpass_cutoff: float | int | None = None
     lowpass_order: int = DEFAULT_LOWPASS_ORDER
@@ -131,6 +138,8 @@ class RespiraConfig(PreTrainedConfig):
         spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
         if self.featurizer is None and spec is not None:
             self.featurizer = spec.featurizer
+        if self.sampling_rate is None and self.encoder_feature_extractor:
+            self.sampling_rate = self.encoder_feature_extractor["sampling_rate"]
         if self.sampling_rate is None:
             self.sampling_rate = spec.sampling_rate if spec is not None else DEFAULT_SAMPLING_RATE
 

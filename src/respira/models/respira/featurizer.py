@@ -177,7 +177,11 @@ class RespiraFeaturizer(nn.Module):
         super().__init__()
         self.config = config
         bins = getattr(config.encoder_config, "num_mel_bins", 128)
-        self.transform = featurizer_spec(config.featurizer).build_featurizer(config.sampling_rate, bins)
+        spec = featurizer_spec(config.featurizer)
+        if spec.featurizer_from_config is not None:  # an encoder of the Hub: its own feature extractor's
+            self.transform = spec.featurizer_from_config(config)
+        else:
+            self.transform = spec.build_featurizer(config.sampling_rate, bins)
         self.spec_augment = SpecAugment(**config.spec_augment) if config.spec_augment else None
 
     @property

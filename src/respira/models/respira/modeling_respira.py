@@ -7,15 +7,22 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
 from ...utils.shipping import not_shipped, shipped_when
-from ..encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder, step_centres
+from ..encoders import (
+    encoder_specs,
+    find_encoder_spec,
+    get_encoder_spec,
+    load_pretrained_encoder,
+    step_centres,
+)
 from ..features.buffers import DerivedBuffers
+from ..hub_encoders import checkpoint_feature_extractor
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer, prepare_waveforms
 
@@ -105,7 +112,8 @@ class RespiraModel(RespiraPreTrainedModel):
                 config.encoder_config, self.featurizer.num_frames(config.target_samples)
             )
         self.encoder_spec = spec
-        self.encoder = AutoModel.from_config(config.encoder_config)
+        build_encoder = spec.build_encoder or AutoModel.from_config
+        self.encoder = build_encoder(config.encoder_config)
         self.supports_gradient_checkpointing = self.encoder.supports_gradient_checkpointing
         if config.freeze_encoder:
             self.encoder.requires_grad_(False)
@@ -213,6 +221,15 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         cls, encoder_name_or_path: str, **config_kwargs: Any
     ) -> RespiraForAudioClassification:
         """A new classifier whose encoder starts from a pretrained checkpoint (Hub id or folder)."""
+        source = str(encoder_name_or_path)
+        checkpoint = AutoConfig.from_pretrained(source)
+        found = find_encoder_spec(checkpoint.model_type)
+        if found is not None and found.featurizer_from_config is not None:  # checked before any weights load
+            config_kwargs.setdefault(
+                "encoder_feature_extractor", checkpoint_feature_extractor(source, found.model_type)
+            )
+            own = getattr(checkpoint, "audio_config", checkpoint)  # CLAP: its audio tower's
+            found.featurizer_from_config(RespiraConfig(encoder_config=own.to_dict(), **config_kwargs))
         encoder = load_pretrained_encoder(encoder_name_or_path)  # without the checkpoint's head
         if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
             encoder = encoder.encoder
@@ -322,6 +339,21 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         )
 
 
+def build_model(
+    encoder: str, *, encoder_config: dict[str, Any] | None = None, **config_kwargs: Any
+) -> RespiraForAudioClassification:
+    """A new classifier (random head) around ``encoder``: a family name (``"cnn"``, ``"wav2vec2"``, ...:
+    randomly initialised, ``encoder_config`` overriding its config's defaults) or a Hub id or folder
+    (pretrained: respira's four families, a respira run, or a transformers audio model: wav2vec 2.0, HuBERT,
+    WavLM, data2vec-audio, UniSpeech(-SAT), SEW, AST, Whisper, CLAP, with its own feature extractor).
+    ``config_kwargs`` are :class:`RespiraConfig` options, e.g. ``freeze_encoder=True`` to embed."""
+    spec = find_encoder_spec(encoder)
+    if spec is not None and spec.name == encoder:
+        encoder_options = {**(encoder_config or {}), "model_type": spec.model_type}
+        return RespiraForAudioClassification(RespiraConfig(encoder_config=encoder_options, **config_kwargs))
+    return RespiraForAudioClassification.from_encoder_pretrained(encoder, **config_kwargs)
+
+
 __all__ = [
     "EmbeddingStandardizer",
     "RespiraClassifierOutput",
@@ -329,4 +361,5 @@ __all__ = [
     "RespiraModel",
     "RespiraModelOutput",
     "RespiraPreTrainedModel",
+    "build_model",
 ]
