@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..metrics.baselines import BASELINE_PREFIX, trivial_baselines
-from ..sites.out_of_sample import learning_curve
 from ..sites.choice import fit_procedure, unit_folds
+from ..sites.out_of_sample import learning_curve
 from ..sites.sample import SiteRecordings, SiteSample, read_site_recordings
 from ..sites.scores import recording_classes, scores_with_intervals
 
