@@ -31,25 +31,19 @@ class BenchModel:
     trained_head: bool
 
 
-def _fresh(config_options: dict[str, Any], source: str | None) -> Any:
-    """A multi-label respira model with a random linear head on a frozen encoder (``source``: pretrained
-    encoder weights; ``None``: the family's own initialisation, seeded)."""
+def _fresh(source: str) -> Any:
+    """A multi-label respira model with a random linear head on a frozen encoder
+    (:func:`respira.models.build_model`: a family name initialised, seeded; else pretrained weights)."""
     import torch
 
     from ..hub.loading import quiet_transformers
-    from ..models import RespiraConfig, RespiraForAudioClassification
+    from ..models import build_model as build_respira
 
-    options = {
-        "problem_type": "multi_label_classification",
-        "freeze_encoder": True,
-        "projector_dim": None,
-        **config_options,
-    }
     torch.manual_seed(0)
-    if source is None:
-        return RespiraForAudioClassification(RespiraConfig(**options))
     with quiet_transformers():  # no "Loading weights" bar before a refusal's one line
-        return RespiraForAudioClassification.from_encoder_pretrained(source, **options)
+        return build_respira(
+            source, problem_type="multi_label_classification", freeze_encoder=True, projector_dim=None
+        )
 
 
 def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
@@ -64,10 +58,7 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
 
     path = Path(source).expanduser()
     if source in encoder_names() and not path.exists():
-        spec = get_encoder_spec(source)
-        if spec.default_checkpoint is None:
-            return _fresh({"encoder_config": {"model_type": spec.model_type}}, None), False
-        return _fresh({}, spec.default_checkpoint), False
+        return _fresh(get_encoder_spec(source).default_checkpoint or source), False
     if path.is_file() and path.suffix == ".pt":
         from ..models.efficientat.convert_efficientat import convert_efficientat_checkpoint
 
@@ -82,7 +73,7 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
                 raise ValueError(
                     f"{source}: not an EfficientAT checkpoint respira converts ({error})"
                 ) from None
-        return _fresh({}, str(folder)), False
+        return _fresh(str(folder)), False
     if path.is_file():
         raise ValueError(f"{source}: a file that is no model (a model folder, a .pt EfficientAT checkpoint, "
                          "an encoder family or a Hub id)")  # fmt: skip
@@ -93,7 +84,7 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
         return load_respira(source)[0], True
     if path.is_dir() and not config.is_file():
         raise ValueError(f"{source}: a folder without config.json, no model")
-    return _fresh({}, source), False
+    return _fresh(source), False
 
 
 def _probe_ready(model: Any) -> Any:

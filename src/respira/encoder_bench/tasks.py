@@ -39,10 +39,10 @@ class Site:
 
 def _cycles(site: SiteRecordings) -> tuple[Any, np.ndarray | None]:
     """Each recording's cycles and, when every recording the split file names is present, its test flags."""
-    from ..data.corpora import get_corpus, resolve
+    from ..data.corpora import get_corpus
     from ..data.text_files import RecordingName, read_annotations, read_split_file
 
-    layout = resolve(get_corpus(site.dataset).locate)(site.data_dir)
+    layout = get_corpus(site.dataset).layout(site.data_dir)
     stems = [Path(r.recording_id).stem for r in site.recordings]
     cycles = tuple(
         tuple(
