@@ -42,7 +42,7 @@ from transformers import PrinterCallback
 
 from _machine import cpu_name, load_average
 from respira.inference.embeddings import compute_embeddings
-from respira.models.efficientat.convert_efficientat import convert_efficientat_checkpoint
+from respira.models.convert_efficientat import convert_efficientat_checkpoint
 from respira.training import RespiraTrainer
 from respira.training.data import data_record, load_splits
 from respira.training.recipe import parse_recipe

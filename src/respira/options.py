@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
-from .core.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 from .data.corpus import PRIMARY_CORPUS
+from .models.respira.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 from .pretrained import DEFAULT_DETECTOR_NAME
 
 if TYPE_CHECKING:

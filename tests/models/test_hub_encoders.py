@@ -12,7 +12,7 @@ import torch
 import transformers
 
 from respira.models import build_model
-from respira.models.hub_encoders import WAVEFORM_MODEL_TYPES, feature_extractor_settings
+from respira.models.respira.hub_encoders import WAVEFORM_MODEL_TYPES, feature_extractor_settings
 
 from .encoder_tester import CASES, RATE, tiny_clap_audio_options, tiny_extractor, tiny_whisper_config
 

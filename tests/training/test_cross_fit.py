@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
+from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
 from respira.run_record import RunRecord
 from respira.training.collator import training_collator, view_waveform
 from respira.training.cross_fit import (

@@ -21,9 +21,9 @@ import pytest
 import torch
 import yaml
 
-from respira.audio.dsp import pad_batch
 from respira.cli import main
 from respira.inference.embeddings import compute_embeddings
+from respira.models.respira.audio_dsp import pad_batch
 from respira.run_record import EmbeddingPass
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.augment import SameLabelConcat, build_augmentation

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
-from respira.models.encoders import encoder_names, get_encoder_spec
+from respira.models.respira.encoders import encoder_names, get_encoder_spec
 from respira.training import run as run_module
 from respira.training.recipe import parse_recipe
 from respira.training.training_args import ModelArguments, build_model, model_sampling_rate

@@ -54,13 +54,13 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
     last three with a random head (only its embeddings are scored)."""
     from ..hub.loading import load_model as load_respira
     from ..hub.loading import quiet_transformers
-    from ..models.encoders import encoder_names, get_encoder_spec
+    from ..models.respira.encoders import encoder_names, get_encoder_spec
 
     path = Path(source).expanduser()
     if source in encoder_names() and not path.exists():
         return _fresh(get_encoder_spec(source).default_checkpoint or source), False
     if path.is_file() and path.suffix == ".pt":
-        from ..models.efficientat.convert_efficientat import convert_efficientat_checkpoint
+        from ..models.convert_efficientat import convert_efficientat_checkpoint
 
         stat = path.resolve().stat()
         digest = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
@@ -155,12 +155,12 @@ def _recording_key(recording: LabelledRecording, cycles: Sequence[Cycle] | None)
 def _embed_cycles(detector: Any, recording: LabelledRecording, cycles: Sequence[Cycle]) -> Any:
     """``(embeddings [cycles, hidden], logits [cycles, 2], duration)`` of one recording's cycles, in one
     batch through the Detector's model."""
-    from ..audio.decoding import read_audio
-    from ..audio.dsp import prepare_recording
-    from ..core.decision import flag_order
-    from ..core.windows import cycle_spans
     from ..inference.engine import analysis_frame_samples
     from ..inference.forward import run
+    from ..models.respira.audio_decoding import read_audio
+    from ..models.respira.audio_dsp import prepare_recording
+    from ..models.respira.decision import flag_order
+    from ..models.respira.windows import cycle_spans
 
     model = detector.model
     rate = int(model.config.sampling_rate)
@@ -191,7 +191,7 @@ def embed(
     annotated cycles, each one item of the sample): the one call that embeds, reading and writing each
     recording's rows in ``cache_dir`` (a killed run resumes; a second run embeds nothing). ``shard``:
     ``(process, processes)``: embed only this process's share of what the cache lacks, and return ``None``."""
-    from ..core.decision import thresholds_of
+    from ..models.respira.decision import thresholds_of
     from ..sites.sample import embed_recordings, linear_head
     from ..utils.files import atomic_path
     from ..utils.progress import stage

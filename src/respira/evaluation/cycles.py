@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
 from ..inference.forward import run_dataset
-from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, SINGLE_LABEL, classes_to_flags
 from ..metrics import (
     confusion_matrix,
     icbhi_scores,
@@ -23,6 +21,14 @@ from ..metrics import (
 from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import scores_by_metadata
 from ..metrics.multilabel import average_precision, label_probabilities, roc_auc
+from ..models.respira.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
+from ..models.respira.labels import (
+    CLASS_NAMES,
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    SINGLE_LABEL,
+    classes_to_flags,
+)
 from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..core.decision import flag_order, is_multi_label
+from ..models.respira.decision import flag_order, is_multi_label
 from .forward import run_dataset, run_each
 
 if TYPE_CHECKING:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..audio.checks import check_input
-from ..audio.decoding import as_waveform, audio_header, read_audio
-from ..audio.dsp import prepare_recording
-from ..core.decision import decided_rows
-from ..core.windows import (
+from ..models.respira.audio_checks import check_input
+from ..models.respira.audio_decoding import as_waveform, audio_header, read_audio
+from ..models.respira.audio_dsp import prepare_recording
+from ..models.respira.decision import decided_rows
+from ..models.respira.labels import cycle_label
+from ..models.respira.windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
@@ -31,7 +32,6 @@ from ..core.windows import (
     window_samples,
     window_spans,
 )
-from ..labels import cycle_label
 from ..utils.messages import one_line
 from .forward import run
 

@@ -2,7 +2,7 @@
 (:meth:`respira.Detector.detect_events`).
 
 The model runs once per chunk of ``config.target_seconds``, its head applied to each encoder time step,
-interpolated onto frames of :data:`respira.core.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a
+interpolated onto frames of :data:`respira.models.respira.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a
 quarter chunk, at most 1 s; mirrored at the recording's ends) and each frame takes the chunk where it lies
 farthest from an edge.
 """
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio.decoding import as_waveform, stream_audio
 from ..core.chunks import MirroredRecording, Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
-from ..core.decision import decide, thresholds_of
-from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
-from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
+from ..models.respira.audio_decoding import as_waveform, stream_audio
+from ..models.respira.decision import decide, thresholds_of
+from ..models.respira.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
+from ..models.respira.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from .engine import analysis_frame_samples
 from .event_rules import EventDetection, FramePosteriors
 from .forward import run

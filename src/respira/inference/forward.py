@@ -21,12 +21,12 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..audio.decoding import decode_audio
-from ..audio.dsp import pad_batch
-from ..core.batching import batched, run_batched
 from ..core.onnx_graph import steps_within
-from ..labels import MULTI_LABEL
 from ..metrics.thresholds import sigmoid
+from ..models.respira.audio_decoding import decode_audio
+from ..models.respira.audio_dsp import pad_batch
+from ..models.respira.batching import batched, run_batched
+from ..models.respira.labels import MULTI_LABEL
 from ..utils.precision import full_float32
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def stream(
     batch_size: int,
 ) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
     """``(item, outputs, error)`` of each of ``items`` in order, its ``windows`` run through :func:`forward`
-    ``batch_size`` at a time across items (:func:`respira.core.batching.batched`): a window's ``ValueError``
+    ``batch_size`` at a time across items (:func:`respira.models.respira.batching.batched`): a window's ``ValueError``
     fails its item alone."""
     return batched(items, windows, partial(forward, model, output=output), batch_size)
 

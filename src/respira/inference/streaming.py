@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio.decoding import audio_header, read_audio
-from ..core.events import FRAME_HOP_SECONDS
-from ..core.windows import window_samples
+from ..models.respira.audio_decoding import audio_header, read_audio
+from ..models.respira.events import FRAME_HOP_SECONDS
+from ..models.respira.windows import window_samples
 from ..utils.messages import one_line
 from .engine import WindowPlan, check_window_limit
 from .event_detection import chunk_waveforms, plan_chunks

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.decision import thresholds_of
+from ..models.respira.decision import thresholds_of
 from ..utils.files import read_json_object, write_json_atomic, write_text_atomic
 
 __all__ = [

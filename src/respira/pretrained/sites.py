@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.decision import thresholds_of
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.decision import thresholds_of
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import read_json_object
 from ..utils.tables import format_percent, format_score
 from .site_fit import SITE_FIT_FILE, not_this_fit

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import matplotlib.colors
 
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.labels import MULTI_LABEL_NAMES
 
 if TYPE_CHECKING:
-    from ..core.events import Event
+    from ..models.respira.events import Event
 
 __all__ = [
     "LABEL_COLOURS",

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audio.decoding import audio_header
 from ..inference.streaming import DEFAULT_PREFETCH
+from ..models.respira.audio_decoding import audio_header
 from ..utils.files import write_json_atomic
 from ..utils.progress import Stage
 from .results import (

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..core.decision import is_multi_label, thresholds_of
 from ..data.corpora import scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
 from ..inference.embeddings import head_norm_statistics, linear_head, site_head_refusal  # noqa: F401 (theirs)
-from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
+from ..models.respira.decision import is_multi_label, thresholds_of
+from ..models.respira.labels import flags_to_classes
 
 _SAMPLE_FORMAT = 1
 

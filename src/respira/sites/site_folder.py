@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..core.decision import flag_order, validate_thresholds
+from ..models.respira.decision import flag_order, validate_thresholds
 from ..pretrained.site_fit import CURVE_FIGURE, write_fit_record
 from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES

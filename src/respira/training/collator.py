@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE, decode_audio
-from ..audio.dsp import pad_batch
-from ..labels import CLASS_NAMES
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, decode_audio
+from ..models.respira.audio_dsp import pad_batch
+from ..models.respira.labels import CLASS_NAMES
 from .augment import SameLabelConcat, build_augmentation
 
 if TYPE_CHECKING:

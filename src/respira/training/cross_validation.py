@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.decision import decide
 from ..data.folds import check_every_cycle_tested_once
-from ..labels import CLASS_NAMES, MULTI_LABEL
 from ..metrics import icbhi_scores, trivial_baselines
 from ..metrics.baselines import BASELINE_PREFIX
 from ..metrics.thresholds import sigmoid
+from ..models.respira.decision import decide
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from ..run_record import DataRecord, MetricsRecord, SeedResult
 from ..utils.files import write_text_atomic
 from ..utils.tables import format_table

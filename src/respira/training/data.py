@@ -18,7 +18,7 @@ from ..data.icbhi import ICBHIConfig, assign_splits, parse_split_fractions
 from ..data.layout import locate_corpus
 from ..data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from ..data.text_files import index_from_layout
-from ..labels import CLASS_NAMES
+from ..models.respira.labels import CLASS_NAMES
 from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
 from .multi_corpus import add_corpora, corpus_folders, corpus_records, parse_corpora
 from .training_args import DataArguments

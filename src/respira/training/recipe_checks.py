@@ -9,8 +9,8 @@ from pathlib import Path
 from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kfold
 from ..data.icbhi import ICBHIConfig, parse_split_fractions
 from ..data.layout import locate_corpus
-from ..labels import MULTI_LABEL, PROBLEM_TYPES
-from ..models.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
+from ..models.respira.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
+from ..models.respira.labels import MULTI_LABEL, PROBLEM_TYPES
 from ..utils.messages import one_line
 from .collator import METADATA_KEYS
 from .data import MISSING_DATA_DIR, corpus_index, data_record, dataset_source, inspect_source

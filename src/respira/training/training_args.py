@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import TrainingArguments
 
-from ..audio.dsp import DEFAULT_LOWPASS_ORDER
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..metrics.thresholds import THRESHOLD_OBJECTIVES
-from ..models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
+from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
+from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
+from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 if TYPE_CHECKING:
     from torch import nn

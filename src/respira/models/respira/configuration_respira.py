@@ -8,18 +8,18 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...audio.decoding import DEFAULT_SAMPLING_RATE
-from ...audio.dsp import DEFAULT_LOWPASS_ORDER
-from ...core.windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
-from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ...utils.shipping import not_shipped
-from ..encoders import (
+from .audio_decoding import DEFAULT_SAMPLING_RATE
+from .audio_dsp import DEFAULT_LOWPASS_ORDER
+from .encoders import (
     DEFAULT_ENCODER,
     DEFAULT_ENCODER_MODEL_TYPE,
     encoder_specs,
     featurizer_names,
     find_encoder_spec,
 )
+from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 
 
 @strict
@@ -75,7 +75,7 @@ class RespiraConfig(PreTrainedConfig):
         How a recording's window probabilities become its own (`"max"`, `"mean"` or `"topk_mean"` of the
         `recording_top_k` largest).
     event_settings (`dict`, *optional*):
-        How frame decisions become events (`respira.core.events.EventSettings.to_dict`); `None`: defaults.
+        How frame decisions become events (`respira.models.respira.events.EventSettings.to_dict`); `None`: defaults.
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, the default) or
         `"multi_label_classification"` (crackle, wheeze).
@@ -180,9 +180,9 @@ class RespiraConfig(PreTrainedConfig):
 
     @not_shipped
     def validate_event_settings(self) -> None:
-        """``event_settings`` as :class:`respira.core.events.EventSettings` reads them."""
+        """``event_settings`` as :class:`respira.models.respira.events.EventSettings` reads them."""
         if self.event_settings is not None:
-            from ...core.events import EventSettings
+            from .events import EventSettings
 
             EventSettings.from_dict(self.event_settings)
 

@@ -12,19 +12,19 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from ...labels import MULTI_LABEL, classes_to_flags
 from ...utils.shipping import not_shipped, shipped_when
-from ..encoders import (
+from .configuration_respira import RespiraConfig
+from .derived_buffers import DerivedBuffers
+from .encoders import (
     encoder_specs,
     find_encoder_spec,
     get_encoder_spec,
     load_pretrained_encoder,
     step_centres,
 )
-from ..features.buffers import DerivedBuffers
-from ..hub_encoders import checkpoint_feature_extractor
-from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer, prepare_waveforms
+from .hub_encoders import checkpoint_feature_extractor
+from .labels import MULTI_LABEL, classes_to_flags
 
 
 @dataclass

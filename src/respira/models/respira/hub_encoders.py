@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
-from .features.buffers import DerivedBuffers
+from .derived_buffers import DerivedBuffers
 
 WAVEFORM_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat", "sew")
 WHISPER_MODEL_TYPE = "whisper"
