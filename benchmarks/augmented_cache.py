@@ -41,7 +41,7 @@ import torch
 from transformers import PrinterCallback
 
 from _machine import cpu_name, load_average
-from respira.models.efficientat.convert_efficientat import convert_efficientat_checkpoint
+from respira.models.convert_efficientat import convert_efficientat_checkpoint
 from respira.models.embeddings import compute_embeddings
 from respira.training import RespiraTrainer
 from respira.training.embeddings.embedding_cache import VIEW_COLUMN

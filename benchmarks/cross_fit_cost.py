@@ -70,7 +70,7 @@ def old_source(ref: str, work: Path) -> Path:
 
 def pool_facts(shared: Path, overrides: list[str], cache: Path) -> str:
     """Build the recipe's dataset once (the arms reuse the cache); its sizes and concatenation share."""
-    from respira.labels import CLASS_NAMES
+    from respira.models.respira.labels import CLASS_NAMES
     from respira.training.recipe.model_factory import model_sampling_rate
     from respira.training.recipe.recipe import parse_recipe
     from respira.training.splits.datasets import data_record, load_splits

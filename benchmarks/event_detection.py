@@ -49,7 +49,7 @@ LOWPASS = 4000.0
 
 def flagship(shared: Path, folder: Path):
     from respira import RespiraForAudioClassification
-    from respira.models.efficientat import convert_efficientat_checkpoint
+    from respira.models.convert_efficientat import convert_efficientat_checkpoint
 
     converted = convert_efficientat_checkpoint(
         shared / "reference" / "efficientat_mn04_as_mAP_432.pt", folder / "mn04"
@@ -71,7 +71,7 @@ def write_recording(shared: Path, minutes: float, folder: Path) -> tuple[Path, s
     rate (SPRSound: 8 kHz; else ICBHI resampled to 16 kHz)."""
     import soundfile as sf
 
-    from respira.audio import read_audio
+    from respira.models.respira.audio_decoding import read_audio
 
     sprsound = sorted((shared / "sprsound").glob("**/*.wav"))
     files, rate = (sprsound, 8000) if sprsound else (sorted((shared / "icbhi").glob("**/*.wav")), 16000)
@@ -95,9 +95,9 @@ WAYS = ("frames (file streamed)", "windows 4 s / 1 s", "windows 4 s / 2 s")
 def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
     """Time one way on the recording at ``path`` in this process, decoding included (after a warm-up on
     its first 10 s); the process's peak memory."""
-    from respira.audio.decoding import read_audio, stream_audio
     from respira.inference.engine import predict_windows
     from respira.inference.event_detection import detect_events
+    from respira.models.respira.audio_decoding import read_audio, stream_audio
 
     torch.set_num_threads(threads)
     model = flagship(shared, Path(tempfile.mkdtemp()))

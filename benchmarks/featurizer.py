@@ -46,9 +46,9 @@ from transformers import ASTConfig, ASTFeatureExtractor
 
 from _machine import cpu_name
 from respira.models import RespiraConfig
-from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
-from respira.models.features.log_mel import LogMelSpectrogram
 from respira.models.respira.featurizer import RespiraFeaturizer, fit_to_length
+from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
+from respira.models.respira.log_mel import LogMelSpectrogram
 
 RATE = 16000
 SECONDS = 8

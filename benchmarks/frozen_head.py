@@ -44,7 +44,7 @@ from _machine import cpu_name, load_average
 from respira.data import load_icbhi
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.embeddings import compute_embeddings, with_embeddings
-from respira.models.encoders import get_encoder_spec
+from respira.models.respira.encoders import get_encoder_spec
 from respira.synthetic import make_synthetic_icbhi
 
 CLASS_COUNTS = (3642, 1864, 886, 506)  # ICBHI 2017: normal, crackle, wheeze, both

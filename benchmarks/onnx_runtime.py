@@ -32,9 +32,9 @@ import transformers
 
 from _machine import cpu_name, load_average
 from respira import RespiraConfig, RespiraForAudioClassification
-from respira.audio import read_audio
 from respira.data.text_files import read_annotations
 from respira.hub.onnx import INPUT_NAME, WaveformsToProbabilities, export_onnx
+from respira.models.respira.audio_decoding import read_audio
 
 WINDOW_SECONDS = 4.0
 SETTLE_SECONDS = 0.2
@@ -72,7 +72,7 @@ def models(shared: Path, folder: Path) -> list[tuple[str, RespiraForAudioClassif
     found = [("CNN (contrastive-embedding paper), 5.12 s", cnn)]
     checkpoint = shared / "reference" / "efficientat_mn04_as_mAP_432.pt"
     if checkpoint.is_file():
-        from respira.models.efficientat import convert_efficientat_checkpoint
+        from respira.models.convert_efficientat import convert_efficientat_checkpoint
 
         converted = convert_efficientat_checkpoint(checkpoint, folder / "mn04")
         efficientat = RespiraForAudioClassification.from_encoder_pretrained(converted, target_seconds=5.12)

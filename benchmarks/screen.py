@@ -181,7 +181,7 @@ def main() -> None:
     files = sorted(path.resolve() for path in source.glob("**/*.wav"))[: args.recordings]
     if len(files) < 3:
         raise SystemExit(f"need at least 3 recordings (.wav) under {source}")
-    from respira.audio import audio_header
+    from respira.models.respira.audio_decoding import audio_header
     from respira.pretrained import default_detector_dir
 
     model = str(args.model or default_detector_dir())

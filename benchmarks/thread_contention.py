@@ -36,9 +36,9 @@ import torch
 import transformers
 
 from _machine import cpu_name, load_average
-from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.efficientat import EfficientATConfig
+from respira.models.respira.configuration_efficientat import EfficientATConfig
+from respira.models.respira.labels import MULTI_LABEL
 from respira.utils.threads import available_cpus, busy_cpus, cgroup_cpu_limit, choose_num_threads
 
 SETTLE_SECONDS = 0.2
@@ -54,7 +54,7 @@ def detector(reference: Path, work: Path) -> tuple[RespiraForAudioClassification
         "problem_type": MULTI_LABEL,
     }
     if checkpoint.is_file():
-        from respira.models.efficientat import convert_efficientat_checkpoint
+        from respira.models.convert_efficientat import convert_efficientat_checkpoint
 
         folder = convert_efficientat_checkpoint(checkpoint, work / "mn04")
         return RespiraForAudioClassification.from_encoder_pretrained(

@@ -47,7 +47,7 @@ from _machine import cpu_name, load_average
 from respira.data import load_icbhi
 from respira.losses import ADDLoss
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.encoders import get_encoder_spec
+from respira.models.respira.encoders import get_encoder_spec
 from respira.synthetic import make_synthetic_icbhi
 from respira.training import AudioCollator, RespiraTrainer, RespiraTrainingArguments
 

@@ -6,7 +6,7 @@ A :class:`LabelledSample` holds a model's ``[N, 2]`` (crackle, wheeze) probabili
 (cycles or recordings), their targets and their patients. Then
 
 * :func:`sample_score`: the ICBHI score, (specificity + sensitivity) / 2 over the four classes the two
-  flags make (:func:`respira.core.decision.decide_flags`);
+  flags make (:func:`respira.models.respira.decision.decide_flags`);
 * :func:`cross_validated`: each patient's examples decided at thresholds tuned on the other patients
   (:func:`~respira.metrics.thresholds.choose_thresholds`), against the model's thresholds on the same
   examples; :func:`retuning_wins` judges them;
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from respira.core.decision import decide_flags
-from respira.labels import flags_to_classes
 from respira.metrics import icbhi_scores
 from respira.metrics.thresholds import choose_thresholds
+from respira.models.respira.decision import decide_flags
+from respira.models.respira.labels import flags_to_classes
 
 __all__ = ["LabelledSample", "cross_validated", "decision_ceiling", "retuning_wins", "sample_score"]
 
@@ -86,9 +86,9 @@ def decision_ceiling(flags: Any, probabilities: Any) -> float:
     """The ICBHI score of ``probabilities`` ``[N, 2]`` (crackle, wheeze) at the thresholds that maximise
     it on these very ``flags`` ``[N, 2]``: what the best threshold rule could reach with this ranking
     (re-tuned thresholds included). A ceiling, never a result."""
-    from respira.labels import flags_to_classes
     from respira.metrics import icbhi_scores
     from respira.metrics.thresholds import tune_thresholds
+    from respira.models.respira.labels import flags_to_classes
 
     flags, probabilities = np.asarray(flags, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
     thresholds = tune_thresholds(flags, probabilities)

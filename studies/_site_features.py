@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from _common import LOWPASS, log_mel_features, respira
-from respira.audio import decode_audio, read_audio
-from respira.audio.dsp import lowpass, pad_batch
-from respira.core.windows import window_starts
 from respira.data import load_kauh
-from respira.labels import RECORDING_LABELS, classes_to_flags
-from respira.models.features.log_mel import LogMelSpectrogram
+from respira.models.respira.audio_decoding import decode_audio, read_audio
+from respira.models.respira.audio_dsp import lowpass, pad_batch
+from respira.models.respira.labels import RECORDING_LABELS, classes_to_flags
+from respira.models.respira.log_mel import LogMelSpectrogram
+from respira.models.respira.windows import window_starts
 from respira.run_record import DataRecord
 from respira.training.splits.datasets import load_splits
 

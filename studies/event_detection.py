@@ -107,14 +107,14 @@ from _event_units import (
     sprsound_recordings,
 )
 from _machine import cpu_name, load_average
-from respira.audio import read_audio
-from respira.core.decision import thresholds_of
 from respira.core.events import FRAME_HOP_SECONDS, Event, posteriors_to_events
 from respira.data.text_files import PartialCorpusWarning
 from respira.inference.engine import predict_windows
 from respira.inference.event_detection import detect_events, predict_frames
-from respira.labels import MULTI_LABEL_NAMES
 from respira.metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
+from respira.models.respira.audio_decoding import read_audio
+from respira.models.respira.decision import thresholds_of
+from respira.models.respira.labels import MULTI_LABEL_NAMES
 
 WINDOW, HOP, SEGMENT_SECONDS = 4.0, 1.0, 1.0
 DATASETS: dict[str, str] = {"sprsound": "SPRSound inter_test", "icbhi": "ICBHI test"}

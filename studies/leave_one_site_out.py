@@ -68,7 +68,6 @@ from _common import ROOT
 from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
-from respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics import icbhi_scores
 from respira.metrics.baselines import class_prior
@@ -76,6 +75,7 @@ from respira.metrics.multilabel import roc_auc
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.sprsound import flags_to_sprsound, sprsound_scores
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
+from respira.models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 
 GROUPS, EPOCHS, BATCH, LR, DROPOUT, HIDDEN, TEMPERATURE = 5, 30, 32, 1e-3, 0.3, 128, 0.07
 TRAIN_SETS: dict[str, str] = {"icbhi": "icbhi", "kauh": "kauh", "sprsound": "sprsound"}

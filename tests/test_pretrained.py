@@ -282,7 +282,7 @@ def saved_clips(
     without respira, and the detector's model's probabilities for each (what the others must give)."""
     import torch
 
-    from respira.audio import read_audio
+    from respira.models.respira.audio_decoding import read_audio
 
     rate = detector.sampling_rate
     clips, expected = [], []
@@ -334,7 +334,7 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
     export of the shipped folder: what a push uploads, with the code generated for it)."""
 
     from respira import RespiraFeatureExtractor
-    from respira.core.decision import thresholds_of
+    from respira.models.respira.decision import thresholds_of
 
     detector = respira.Detector.from_pretrained()
     extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)

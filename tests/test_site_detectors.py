@@ -105,8 +105,8 @@ def test_the_card_says_the_fit_the_rule_and_scores_in_percent(shipped: tuple[str
     """The site card said "Unknown split" under Training data (a fit-site folder has no training run),
     the pipeline's "maximum over the windows" whatever rule the fit chose, and AUCs as fractions beside
     scores in %: it says the base model and the fit, the config's rule, and every score in %."""
-    from respira.core.decision import aggregation_of
-    from respira.core.windows import describe_aggregation
+    from respira.models.respira.decision import aggregation_of
+    from respira.models.respira.windows import describe_aggregation
 
     _, folder = shipped
     card = (folder / "README.md").read_text()

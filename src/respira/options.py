@@ -16,8 +16,8 @@ from typing import Any, NoReturn
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
-from .core.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 from .data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
+from .models.respira.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 from .pretrained import DEFAULT_DETECTOR_NAME
 
 __all__ = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 from tests.hub.test_card_export_push import tiny_model, write_run_dir
 
 THRESHOLDS = [0.3, 0.7]

@@ -279,9 +279,9 @@ def test_page_says_where_the_model_serves_its_rule_and_why_a_label_is_not_called
     """The page names the model as ``respira predict`` does (the sites it serves), its recording rule with
     the thresholds, and for a label whose windows reach its threshold while the rule does not call it,
     how many windows and what the rule gave instead."""
-    from respira.core.decision import thresholds_of
-    from respira.core.windows import describe_aggregation
     from respira.inference.detector import Detector
+    from respira.models.respira.decision import thresholds_of
+    from respira.models.respira.windows import describe_aggregation
 
     said = _page_lines(browser)
     assert said["serves"] == _said_by_predict(DETECTOR, recordings[0], tmp_path, capsys)

@@ -178,7 +178,7 @@ def test_no_aggregation_flag_means_the_models_own_rule() -> None:
     a flag overrides it."""
     from argparse import Namespace
 
-    from respira.core.decision import aggregation_of
+    from respira.models.respira.decision import aggregation_of
     from respira.options import aggregation_options
 
     config = {"recording_aggregation": "topk_mean", "recording_top_k": 2}
@@ -201,7 +201,7 @@ OWN_DEFAULTS = {
 def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses() -> None:
     """The options several commands take (``SHARED_OPTIONS``) default alike, ``--batch_size`` to the windows'
     ``DEFAULT_BATCH_SIZE``; every command with options parses them from dataclasses (``HfArgumentParser``)."""
-    from respira.core.windows import DEFAULT_BATCH_SIZE
+    from respira.models.respira.windows import DEFAULT_BATCH_SIZE
     from respira.options import SHARED_OPTIONS
 
     assert SHARED_OPTIONS["batch_size"][0] == DEFAULT_BATCH_SIZE

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.audio import DEFAULT_SAMPLING_RATE, read_audio
-from respira.audio.wav import encode_wav
 from respira.cli import main
 from respira.data.corpora import CORPORA, CorpusFacts, CorpusSpec, register_corpus
+from respira.models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, read_audio
+from respira.models.respira.audio_wav import encode_wav
 
 from ..conftest import two_corpus_record
 from ..reports.conftest import save_tiny_model
@@ -267,7 +267,7 @@ def test_a_model_trained_on_it_cites_and_describes_it(wards: Path) -> None:
 def test_training_takes_its_recordings_as_bags_of_windows(
     wards: Path, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
-    from respira.labels import MULTI_LABEL
+    from respira.models.respira.labels import MULTI_LABEL
     from respira.training.splits.datasets import load_splits
     from respira.training.splits.multi_corpus import BAG_COLUMN, PATIENT_OFFSET, check_corpora
 

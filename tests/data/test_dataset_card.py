@@ -15,7 +15,7 @@ from huggingface_hub import DatasetCard
 
 from respira.cli import main
 from respira.data.dataset_folder import dataset_card
-from respira.labels import CLASS_NAMES
+from respira.models.respira.labels import CLASS_NAMES
 
 
 def _corpus_counts(corpus: Path) -> dict[str, dict[str, object]]:

@@ -12,7 +12,7 @@ import pytest
 from respira.data import load_icbhi, read_icbhi_index
 from respira.data.errors import SplitError
 from respira.data.folds import check_every_cycle_tested_once, fold_splits, patient_kfold
-from respira.labels import CLASS_NAMES
+from respira.models.respira.labels import CLASS_NAMES
 
 from .test_splits import make_index
 

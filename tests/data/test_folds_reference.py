@@ -12,7 +12,7 @@ import pytest
 
 from respira.data import read_icbhi_index
 from respira.data.folds import patient_kfold
-from respira.labels import CLASS_NAMES
+from respira.models.respira.labels import CLASS_NAMES
 
 model_selection = pytest.importorskip("sklearn.model_selection", reason="scikit-learn is a dev extra")
 

@@ -12,7 +12,6 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from respira.audio import read_audio
 from respira.data import (
     ICBHI,
     CorpusFormatError,
@@ -21,7 +20,8 @@ from respira.data import (
     read_icbhi_index,
 )
 from respira.data.errors import SplitError
-from respira.labels import CLASS_NAMES
+from respira.models.respira.audio_decoding import read_audio
+from respira.models.respira.labels import CLASS_NAMES
 
 RATE = 16000
 

@@ -20,7 +20,7 @@ from respira.cli import main
 from respira.data import load_labelled
 from respira.data.labelled import read_labelled_index
 from respira.data.labels_csv import UnlabelledRowsWarning
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 
 from ..reports.conftest import THRESHOLDS, save_tiny_model
 from ..training.conftest import TINY_RECIPE

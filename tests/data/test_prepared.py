@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from respira.data.prepared import inspect_dataset, is_prepared_folder, load_prepared
-from respira.labels import CLASS_NAMES
+from respira.models.respira.labels import CLASS_NAMES
 
 
 def _card_splits(folder: Path) -> dict[str, int]:

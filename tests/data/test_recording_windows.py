@@ -9,10 +9,10 @@ import datasets
 import numpy as np
 import pytest
 
-from respira.audio import decode_audio
-from respira.audio.wav import encode_wav
-from respira.core.windows import window_starts
 from respira.data.recording_windows import recording_windows
+from respira.models.respira.audio_decoding import decode_audio
+from respira.models.respira.audio_wav import encode_wav
+from respira.models.respira.windows import window_starts
 
 RATE = 4000
 

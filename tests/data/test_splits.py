@@ -9,7 +9,7 @@ import pytest
 from respira.data.corpus import CHEST_LOCATIONS
 from respira.data.errors import SplitError
 from respira.data.splits import SEARCH_HINT, VALIDATION, carve_validation, patient_split
-from respira.labels import CLASS_NAMES
+from respira.models.respira.labels import CLASS_NAMES
 
 SIXTY_TWENTY_TWENTY = {"train": 0.6, "validation": 0.2, "test": 0.2}
 

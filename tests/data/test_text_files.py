@@ -17,7 +17,7 @@ from respira.data import (
 )
 from respira.data.errors import CorpusError
 from respira.data.text_files import INDEX_COLUMNS
-from respira.labels import CLASS_NAMES
+from respira.models.respira.labels import CLASS_NAMES
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
 

@@ -167,7 +167,7 @@ def test_the_train_tutorials_prepare_previews_the_splits_its_recipe_trains_on() 
 
     from respira.cli import build_parser
     from respira.data.icbhi import ICBHIConfig
-    from respira.models.encoders import get_encoder_spec
+    from respira.models.respira.encoders import get_encoder_spec
 
     from .doc_blocks import REPO
 

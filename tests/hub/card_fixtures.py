@@ -26,8 +26,8 @@ from respira.hub import card_data_from_run_dir, render_model_card
 from respira.hub.card_render import _template
 from respira.hub.card_results import read_site_fit, site_fit_context
 from respira.hub.remote_code import remote_code_files
-from respira.labels import MULTI_LABEL
-from respira.models.encoders import get_encoder_spec
+from respira.models.respira.encoders import get_encoder_spec
+from respira.models.respira.labels import MULTI_LABEL
 from respira.run_record import (
     DataRecord,
     MetricsRecord,

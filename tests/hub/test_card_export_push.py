@@ -31,7 +31,7 @@ from respira.hub import (
 )
 from respira.hub.export import RECORDS
 from respira.hub.remote_code import remote_code_files
-from respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.models.respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.run_record import (
     DataRecord,
     MetricsRecord,

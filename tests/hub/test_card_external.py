@@ -15,7 +15,7 @@ from respira.cli import main
 from respira.hub import card_data_from_run_dir, render_model_card
 from respira.hub.card_results import StaleEvaluationWarning, external_validations, scored_model
 from respira.hub.checksums import sha256_of
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 from respira.run_record import CorpusRecord, RunRecord
 
 from ..conftest import write_kauh

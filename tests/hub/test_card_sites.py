@@ -12,7 +12,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 from respira.hub.card_render import card_data_from_run_dir, render_model_card
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 from respira.pretrained import (
     BUILD_RECORD,
     default_detector_dir,

@@ -21,9 +21,7 @@ import soundfile as sf
 import torch
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.audio import read_audio
 from respira.cli import main
-from respira.core.decision import decide
 from respira.data.text_files import read_annotations
 from respira.hub.checksums import CHECKSUM_FILE
 from respira.hub.onnx import (
@@ -37,7 +35,9 @@ from respira.hub.onnx import (
     load_onnx_model,
 )
 from respira.inference.engine import analysis_frame_samples, predict_windows
-from respira.labels import MULTI_LABEL
+from respira.models.respira.audio_decoding import read_audio
+from respira.models.respira.decision import decide
+from respira.models.respira.labels import MULTI_LABEL
 from respira.utils.threads import ENV_VAR
 
 from ..models.encoder_tester import CASES, waveforms
@@ -113,7 +113,7 @@ def efficientat(
     shared_reference: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[RespiraForAudioClassification, Path]:
     """The real pretrained EfficientAT mn04 (32 kHz) and its ``respira export --onnx``."""
-    from respira.models.efficientat import convert_efficientat_checkpoint
+    from respira.models.convert_efficientat import convert_efficientat_checkpoint
 
     root = tmp_path_factory.mktemp("efficientat")
     folder = convert_efficientat_checkpoint(
@@ -403,8 +403,8 @@ def test_onnx_consumers_low_pass_the_recording_first(
     apply it, and predict --onnx applies it exactly as the torch path does."""
     import copy
 
-    from respira.audio.dsp import lowpass
     from respira.hub.onnx import OnnxClassifier
+    from respira.models.respira.audio_dsp import lowpass
 
     model, path = multi_label_export
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -34,9 +34,9 @@ from respira.hub.remote_code import (
     code_size,
     remote_code_files,
 )
-from respira.models.encoders import encoder_names, get_encoder_spec
-from respira.models.features.kernel_choice import FasterPaths
 from respira.models.respira import RespiraAudioClassificationPipeline
+from respira.models.respira.encoders import encoder_names, get_encoder_spec
+from respira.models.respira.kernel_choice import FasterPaths
 
 from ..models.encoder_tester import CASES
 from .hub_server import HubServer

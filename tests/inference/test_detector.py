@@ -13,15 +13,15 @@ import soundfile as sf
 import torch
 
 import respira
-from respira.audio import SampleRateWarning
-from respira.audio.checks import AudioLevelWarning
 from respira.cli import main
-from respira.core.decision import decide_flags
-from respira.core.windows import DEFAULT_TOP_K
 from respira.hub.loading import ModelLoadError, load_model
 from respira.inference.detector import Detector, Prediction, PredictionError
 from respira.inference.engine import analysis_frame_samples, predict_files, predict_windows
-from respira.labels import CLASS_NAMES, MULTI_LABEL
+from respira.models.respira.audio_checks import AudioLevelWarning
+from respira.models.respira.audio_decoding import SampleRateWarning
+from respira.models.respira.decision import decide_flags
+from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
+from respira.models.respira.windows import DEFAULT_TOP_K
 
 from ..reports.conftest import RATE, save_tiny_model
 

@@ -19,9 +19,7 @@ import soxr
 import torch
 
 from respira import RespiraForAudioClassification
-from respira.audio import AudioReadError, read_audio
 from respira.cli import main
-from respira.core.windows import span_samples, window_starts
 from respira.data.text_files import read_annotations
 from respira.hub.loading import ModelLoadError, load_model, resolve_device
 from respira.inference.engine import (
@@ -30,7 +28,9 @@ from respira.inference.engine import (
     predict_files,
     predict_windows,
 )
-from respira.labels import CLASS_NAMES, MULTI_LABEL
+from respira.models.respira.audio_decoding import AudioReadError, read_audio
+from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
+from respira.models.respira.windows import span_samples, window_starts
 from respira.reports.plots import plot_confusion_matrix
 from respira.reports.training_curves import plot_training_curves
 

@@ -13,8 +13,6 @@ import soundfile as sf
 import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
-from respira.audio import read_audio
-from respira.audio.dsp import resample
 from respira.cli import main
 from respira.core.chunks import (
     MirroredRecording,
@@ -23,7 +21,6 @@ from respira.core.chunks import (
     chunk_spans,
     iter_chunk_spans,
 )
-from respira.core.decision import decide
 from respira.core.events import (
     EVENT_COLUMNS,
     Event,
@@ -43,8 +40,11 @@ from respira.inference.event_rules import (
     FramePosteriors,
     gate_by_verdict,
 )
-from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
+from respira.models.respira.audio_decoding import read_audio
+from respira.models.respira.audio_dsp import resample
+from respira.models.respira.decision import decide
+from respira.models.respira.labels import MULTI_LABEL
 
 from ..reports.conftest import save_tiny_model
 

@@ -135,9 +135,9 @@ def test_off_the_cpu_or_without_torch_the_model_runs_as_it_is() -> None:
 def test_the_shipped_detector_decides_every_window_as_its_model_does(shared_kauh: Path) -> None:
     """On real recordings of another hospital (KAUH: 4 kHz, a different stethoscope), the detector's
     inference form gives the loaded model's window probabilities to 1e-5 and the same labels and verdicts."""
-    from respira.core.decision import decide_recording
     from respira.inference.detector import Detector
     from respira.inference.engine import predict_files
+    from respira.models.respira.decision import decide_recording
 
     detector = Detector.from_pretrained(device="cpu")
     assert detector.inference_model is not detector.model

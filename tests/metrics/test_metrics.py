@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from respira.labels import CLASS_NAMES, classes_to_flags
 from respira.metrics import (
     ICBHI_METRIC_PATH,
     UndefinedMetricWarning,
@@ -27,6 +26,7 @@ from respira.metrics import (
     trivial_baselines,
 )
 from respira.metrics.multilabel import label_probabilities
+from respira.models.respira.labels import CLASS_NAMES, classes_to_flags
 
 NAN = float("nan")
 
@@ -397,7 +397,7 @@ def test_per_patient_errors_and_undefined() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Multi-label scores and thresholds (the flags ⇄ classes mapping: tests/test_labels.py)
+# Multi-label scores and thresholds (the flags ⇄ classes mapping: tests/models/respira/test_labels.py)
 # ---------------------------------------------------------------------------------------------------
 
 

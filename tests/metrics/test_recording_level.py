@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from respira.core.windows import aggregate_windows, describe_aggregation
 from respira.metrics.recording_level import (
     binary_scores,
     bootstrap_replicates,
@@ -18,6 +17,7 @@ from respira.metrics.recording_level import (
     recording_level_scores,
     recording_strata,
 )
+from respira.models.respira.windows import aggregate_windows, describe_aggregation
 
 # (crackle, wheeze, normal) targets and (crackle, wheeze) recording probabilities; thresholds 0.5 / 0.4
 TARGETS = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [0, 0, 1]])

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from respira.data.sprsound import EVENT_TYPES, RECORD_LABELS
-from respira.labels import classes_to_flags
 from respira.metrics import UndefinedMetricWarning
 from respira.metrics.sprsound import (
     SPRSOUND_TASKS,
@@ -18,6 +17,7 @@ from respira.metrics.sprsound import (
     sprsound_baselines,
     sprsound_scores,
 )
+from respira.models.respira.labels import classes_to_flags
 
 N, ADV, PQ = "Normal", "Adventitious", "Poor Quality"
 

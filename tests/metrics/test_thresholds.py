@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pytest
 
-from respira.labels import flags_to_classes
 from respira.metrics import (
     choose_thresholds,
     make_compute_metrics,
@@ -15,6 +14,7 @@ from respira.metrics import (
     sigmoid,
 )
 from respira.metrics.thresholds import MAX_CANDIDATES, candidate_thresholds, tune_thresholds
+from respira.models.respira.labels import flags_to_classes
 
 pytestmark = pytest.mark.filterwarnings("ignore::respira.metrics.UndefinedMetricWarning")
 

@@ -1,7 +1,7 @@
 """A tiny-config tester that every encoder family runs inside ``RespiraForAudioClassification``.
 
 In the spirit of transformers' ``ModelTesterMixin``: each family of the encoder registry
-(:mod:`respira.models.encoders`) contributes one :class:`EncoderCase` (a tiny encoder config, the
+(:mod:`respira.models.respira.encoders`) contributes one :class:`EncoderCase` (a tiny encoder config, the
 cycle length it runs on and how many hidden states its encoder returns), and
 ``test_encoder_families.py`` runs the same checks on all of them: forward shapes,
 ``save_pretrained``/``from_pretrained`` round trip, backward with the encoder trainable and frozen,
@@ -21,10 +21,10 @@ from torch import nn
 from transformers import ASTConfig, PreTrainedConfig
 
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.beats import BeatsConfig
-from respira.models.cnn import RespiraCNNConfig
-from respira.models.efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig
-from respira.models.encoders import EncoderSpec, get_encoder_spec
+from respira.models.respira.configuration_beats import BeatsConfig
+from respira.models.respira.configuration_cnn import RespiraCNNConfig
+from respira.models.respira.configuration_efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig
+from respira.models.respira.encoders import EncoderSpec, get_encoder_spec
 
 RATE = 16000
 BATCH = 3

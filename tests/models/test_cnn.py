@@ -14,7 +14,8 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from respira.models.cnn import RespiraCNNConfig, RespiraCNNModel
+from respira.models.respira.configuration_cnn import RespiraCNNConfig
+from respira.models.respira.modeling_cnn import RespiraCNNModel
 
 CHANNELS = [4, 8, 8, 16]
 BINS, FRAMES = 64, 63  # one second of the CNN's log-mel

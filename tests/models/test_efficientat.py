@@ -14,17 +14,13 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
-from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models import RespiraForAudioClassification
-from respira.models.efficientat import (
-    EfficientATConfig,
-    EfficientATForAudioClassification,
-    EfficientATModel,
-    convert_efficientat_checkpoint,
-)
-from respira.models.efficientat.convert_efficientat import original_to_hf_key
+from respira.models.convert_efficientat import convert_efficientat_checkpoint, original_to_hf_key
 from respira.models.embeddings import embed_waveforms
-from respira.models.features.efficientat_mel import EfficientATMel
+from respira.models.respira.configuration_efficientat import EfficientATConfig
+from respira.models.respira.efficientat_mel import EfficientATMel
+from respira.models.respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.models.respira.modeling_efficientat import EfficientATForAudioClassification, EfficientATModel
 from respira.utils.files import WRITTEN_FILE, staged_folder
 
 CHECKPOINT = "efficientat_mn04_as_mAP_432.pt"

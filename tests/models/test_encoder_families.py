@@ -15,7 +15,7 @@ import torch
 from transformers import AutoConfig, AutoModelForAudioClassification
 
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.encoders import encoder_names
+from respira.models.respira.encoders import encoder_names
 
 from .encoder_tester import (
     BATCH,

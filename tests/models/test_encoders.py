@@ -1,4 +1,4 @@
-"""The encoder registry (respira.models.encoders) and the one Auto-registration helper."""
+"""The encoder registry (respira.models.respira.encoders) and the one Auto-registration helper."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedMode
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.encoders import (
+from respira.models.lora import add_lora
+from respira.models.respira.encoders import (
     encoder_names,
     encoder_specs,
     featurizer_names,
@@ -19,9 +20,8 @@ from respira.models.encoders import (
     find_encoder_spec,
     get_encoder_spec,
 )
-from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION
-from respira.models.lora import add_lora
-from respira.models.registration import register_model_type
+from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION
+from respira.models.respira.registration import register_model_type
 
 RATE = 16000
 TINY: dict[str, dict] = {  # small random encoders of each family
@@ -182,7 +182,7 @@ def test_register_again_is_harmless(caplog) -> None:
     assert CONFIG_MAPPING["respira_registration_test"] is first
     reloaded = _config_class("respira.models.registration_test")  # a reloaded module: new class objects
     reloaded_model = _model_class(reloaded)
-    with caplog.at_level(logging.WARNING, logger="respira.models.registration"):
+    with caplog.at_level(logging.WARNING, logger="respira.models.respira.registration"):
         register_model_type(reloaded, reloaded_model)
         register_model_type(reloaded, reloaded_model)
     assert not caplog.records
@@ -191,7 +191,7 @@ def test_register_again_is_harmless(caplog) -> None:
 
 
 def test_the_default_encoders_model_type_is_named_without_its_spec() -> None:
-    from respira.models.encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE
+    from respira.models.respira.encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE
 
     assert get_encoder_spec(DEFAULT_ENCODER).model_type == DEFAULT_ENCODER_MODEL_TYPE
     assert RespiraConfig().encoder_config.model_type == DEFAULT_ENCODER_MODEL_TYPE

@@ -7,7 +7,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from respira import RespiraConfig, RespiraForAudioClassification
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 
 from .encoder_tester import CASES
 

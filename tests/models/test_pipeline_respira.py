@@ -24,16 +24,16 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.audio import AudioDecodingError, AudioReadError, read_audio
-from respira.audio.checks import ShortRecordingWarning
-from respira.audio.dsp import resample
-from respira.core.decision import class_scores, decide, decide_recording, flag_class_scores
-from respira.core.windows import aggregate_windows
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
 from respira.inference.engine import analysis_frame_samples, predict_files, predict_windows
-from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.models.respira import RespiraAudioClassificationPipeline
+from respira.models.respira.audio_checks import ShortRecordingWarning
+from respira.models.respira.audio_decoding import AudioDecodingError, AudioReadError, read_audio
+from respira.models.respira.audio_dsp import resample
+from respira.models.respira.decision import class_scores, decide, decide_recording, flag_class_scores
+from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
+from respira.models.respira.windows import aggregate_windows
 
 from ..conftest import encode_aac
 from ..hub.test_remote_code import run_without_respira

@@ -12,8 +12,8 @@ from safetensors.torch import load_file, save_file
 from transformers import ASTConfig, ASTForAudioClassification, PreTrainedModel
 
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.beats.modeling_beats import BeatsForAudioClassification
-from respira.models.efficientat.modeling_efficientat import EfficientATForAudioClassification
+from respira.models.respira.modeling_beats import BeatsForAudioClassification
+from respira.models.respira.modeling_efficientat import EfficientATForAudioClassification
 
 from .encoder_tester import CASES
 

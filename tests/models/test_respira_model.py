@@ -30,16 +30,16 @@ from transformers import (
 )
 
 import respira  # noqa: F401  (the brief's entry point: `import respira` then the Auto classes)
-from respira.audio import read_audio
-from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models import (
     RespiraConfig,
     RespiraFeatureExtractor,
     RespiraForAudioClassification,
 )
-from respira.models.cnn import RespiraCNNConfig
 from respira.models.embeddings import embed_waveforms
-from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
+from respira.models.respira.audio_decoding import read_audio
+from respira.models.respira.configuration_cnn import RespiraCNNConfig
+from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
+from respira.models.respira.labels import MULTI_LABEL, SINGLE_LABEL
 
 RATE = 16000
 CNN_SECONDS = 1.0  # 16000 samples → 63 log-mel frames → 7 CNN time steps
@@ -631,9 +631,9 @@ def test_pipeline_on_raw_array(pipeline_folder: Path, cnn: RespiraForAudioClassi
 def test_pipeline_on_44k_stereo_wav(
     pipeline_folder: Path, cnn: RespiraForAudioClassification, tmp_path: Path
 ) -> None:
-    """The pipeline reads files as respira predict does (respira.audio.read_audio: channels averaged,
-    soxr to 16 kHz); compared with the model on that same audio (to 1e-4), after checking the read
-    against a down-mix and soxr resampling by hand."""
+    """The pipeline reads files as respira predict does (respira.models.respira.audio_decoding.read_audio:
+    channels averaged, soxr to 16 kHz); compared with the model on that same audio (to 1e-4), after checking
+    the read against a down-mix and soxr resampling by hand."""
     rng = np.random.default_rng(1)
     t = np.arange(int(0.9 * 44100)) / 44100  # within the model's fixed length: one pass, no windows
     left = 0.3 * np.sin(2 * np.pi * 300 * t) + 0.01 * rng.standard_normal(t.size)

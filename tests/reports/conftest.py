@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 
 from ..conftest import SHARED_DIR
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from respira.core.decision import decide_flags
-from respira.labels import flags_to_classes
 from respira.metrics import icbhi_scores, roc_auc
 from respira.metrics.multilabel import average_precision
+from respira.models.respira.decision import decide_flags
+from respira.models.respira.labels import flags_to_classes
 from respira.reports.curves import (
     CURVE_FILES,
     THRESHOLD_FILE,

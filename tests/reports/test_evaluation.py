@@ -11,7 +11,7 @@ import numpy as np
 
 from respira.evaluation.cycles import evaluate_model
 from respira.hub.loading import load_model
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 from respira.scoring.evaluate import score_table
 
 from .conftest import RATE, save_tiny_model

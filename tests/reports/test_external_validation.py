@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from respira.audio import read_audio
 from respira.cli import main
 from respira.hub.loading import load_model
 from respira.inference.engine import predict_windows
@@ -20,6 +19,7 @@ from respira.metrics.recording_level import (
     recording_level_scores,
     recording_strata,
 )
+from respira.models.respira.audio_decoding import read_audio
 
 from .conftest import save_tiny_model
 

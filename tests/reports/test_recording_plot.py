@@ -14,12 +14,12 @@ import soundfile as sf
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
-import respira.core.decision
-from respira.audio import audio_header, read_audio
+import respira.models.respira.decision
 from respira.core.events import Event
-from respira.core.windows import window_starts
 from respira.hub.loading import load_model
 from respira.inference.engine import predict_files, predict_windows
+from respira.models.respira.audio_decoding import audio_header, read_audio
+from respira.models.respira.windows import window_starts
 from respira.reports import event_bars, recording_plot
 from respira.reports.recording_plot import plot_recording, recording_figure
 from respira.reports.spectrogram import MAX_COLUMNS
@@ -129,7 +129,7 @@ def test_threshold_lines_are_the_model_decision_thresholds(
     assert _threshold_lines(figures[-1]) == {"crackle": THRESHOLDS[0], "wheeze": THRESHOLDS[1]}
 
     # the plot reads the thresholds through the decision rule's home, wherever they come from
-    monkeypatch.setattr(respira.core.decision, "thresholds_of", lambda config: (0.15, 0.85))
+    monkeypatch.setattr(respira.models.respira.decision, "thresholds_of", lambda config: (0.15, 0.85))
     plot_recording(model, noise_recording, tmp_path / "elsewhere.png", rows=rows)
     assert _threshold_lines(figures[-1]) == {"crackle": 0.15, "wheeze": 0.85}
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.labels import MULTI_LABEL
+from respira.models.respira.labels import MULTI_LABEL
 
 from ..reports.conftest import save_tiny_model
 

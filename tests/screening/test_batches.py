@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.audio import read_audio
 from respira.inference.detector import Detector
+from respira.models.respira.audio_decoding import read_audio
 from respira.screening import batches, open_source
 from respira.screening.batches import Prefetch, batched, screen_rows
 

@@ -71,7 +71,7 @@ def test_recordings_are_read_side_by_side_taking_turns_with_the_model(detector, 
     import soundfile as sf
     import torch
 
-    import respira.audio.dsp
+    import respira.models.respira.audio_dsp
     import respira.screening.batches
 
     recordings = []
@@ -80,7 +80,7 @@ def test_recordings_are_read_side_by_side_taking_turns_with_the_model(detector, 
         sf.write(path, 0.1 * np.sin(np.arange(8000 * seconds) * 0.05 * (number + 1)), 8000)
         recordings.append(LabelledRecording(path, False, False, f"p{number}", path.name))
     barrier, model_runs, reading, calls = threading.Barrier(2, timeout=10), [], [], []
-    prepare, pad_batch = respira.screening.batches.prepare, respira.audio.dsp.pad_batch
+    prepare, pad_batch = respira.screening.batches.prepare, respira.models.respira.audio_dsp.pad_batch
 
     def read(*args, **kwargs):
         reading.append(1)
@@ -97,7 +97,7 @@ def test_recordings_are_read_side_by_side_taking_turns_with_the_model(detector, 
         return pad_batch(windows)
 
     monkeypatch.setattr(respira.screening.batches, "prepare", read)
-    monkeypatch.setattr(respira.audio.dsp, "pad_batch", padded)
+    monkeypatch.setattr(respira.models.respira.audio_dsp, "pad_batch", padded)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

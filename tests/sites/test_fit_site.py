@@ -12,8 +12,8 @@ import pytest
 
 import respira
 from respira.cli import main
-from respira.core.decision import thresholds_of
 from respira.hub.card_results import NESTED_CV_FILE
+from respira.models.respira.decision import thresholds_of
 from respira.pretrained.sites import SITE_FIT_FILE, format_gain, site_fit_verdict, sites_line
 from respira.reports.report_folder import report_folder
 from respira.utils.files import staged_folder
@@ -335,7 +335,7 @@ def test_labels_without_a_crackle_recording_leave_crackle_as_the_model_has_it(
 ) -> None:
     """Issue 73: crackle is left alone, its threshold and the model's recording rule (one for both labels)
     kept, and every place the card, the line and predict's sites line state its result says why."""
-    from respira.core.decision import aggregation_of
+    from respira.models.respira.decision import aggregation_of
 
     site = write_labelled(tmp_path / "ward", NO_CRACKLE)
     base = respira.Detector.from_pretrained(model, device="cpu").config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from respira.labels import flags_to_classes
+from respira.models.respira.labels import flags_to_classes
 from respira.sites.heads import PENALTIES, balanced_weights, expected_thresholds, platt_scaling, ridge_paths
 from respira.sites.scores import icbhi_score
 

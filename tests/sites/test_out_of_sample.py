@@ -139,7 +139,7 @@ def test_topk_mean_aggregation_is_scored_through_the_detectors_rule():
     rule = fitted.rules["chosen"]
     probabilities = rule.probabilities(sample)
     logits = rule.logits(sample)
-    from respira.core.windows import aggregate_windows
+    from respira.models.respira.windows import aggregate_windows
 
     first = aggregate_windows(1 / (1 + np.exp(-logits[sample.recording == 0])), "topk_mean", 2)
     np.testing.assert_allclose(probabilities[0], first, atol=1e-12)

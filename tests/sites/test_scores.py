@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from respira.core.windows import aggregate_windows
 from respira.metrics.recording_level import recording_level_scores
+from respira.models.respira.windows import aggregate_windows
 from respira.sites.scores import (
     aggregate_rows,
     icbhi_score,

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.core.decision import flag_order, thresholds_of
 from respira.hub.card_results import CURVE_FILE, NESTED_CV_FILE
 from respira.hub.checksums import read_checksums, sha256_of
-from respira.labels import MULTI_LABEL
+from respira.models.respira.decision import flag_order, thresholds_of
+from respira.models.respira.labels import MULTI_LABEL
 from respira.pretrained.sites import SITE_FIT_FILE
 from respira.sites.site_folder import apply_site_fit, write_site_folder
 

@@ -20,7 +20,7 @@ from respira.data.corpus import (
     OFFICIAL_CLASS_COUNTS,
     RecordingName,
 )
-from respira.labels import CLASS_NAMES, cycle_label
+from respira.models.respira.labels import CLASS_NAMES, cycle_label
 from respira.synthetic import FULL_SIZE, make_synthetic_icbhi, plan, writer
 from respira.synthetic.sounds import crackle_transients, wheeze_tone
 from respira.synthetic.writer import RECORDINGS_FOLDER as RECORDING_FOLDER

@@ -18,10 +18,10 @@ import soundfile as sf
 import yaml
 
 from respira.cli import main
-from respira.core.windows import window_count
 from respira.data import read_icbhi_index
 from respira.data.kauh import read_kauh_index
-from respira.labels import flags_to_classes
+from respira.models.respira.labels import flags_to_classes
+from respira.models.respira.windows import window_count
 from respira.run_record import CorpusRecord, DataRecord, RunRecord
 from respira.training.run.cross_fit import pool_groups
 from respira.training.splits.multi_corpus import (
@@ -185,7 +185,7 @@ def test_sprsound_events_join_training_as_cycles_of_their_own_patients(
 ) -> None:
     from collections import Counter
 
-    from respira.labels import CLASS_NAMES
+    from respira.models.respira.labels import CLASS_NAMES
     from respira.training.splits.datasets import load_splits
 
     single = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": "single_label_classification"}

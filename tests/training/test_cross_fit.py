@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
+from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
 from respira.run_record import RunRecord
 from respira.training import RespiraTrainer
 from respira.training.embeddings.embedding_cache import view_waveform

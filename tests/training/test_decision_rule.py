@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import yaml
 
-from respira.audio import decode_audio
 from respira.cli import build_parser, main
 from respira.data import load_icbhi
 from respira.evaluation.cycles import evaluate_model
 from respira.hub.loading import load_model
-from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import multilabel_scores, sigmoid
+from respira.models.respira.audio_decoding import decode_audio
+from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
 from respira.scoring.evaluate import split_options
 from respira.training import RespiraTrainer
 from respira.training.splits.datasets import load_splits

@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
-from respira.audio.dsp import pad_batch
 from respira.cli import main
 from respira.models.embeddings import compute_embeddings
+from respira.models.respira.audio_dsp import pad_batch
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.augment import build_augmentation
 from respira.training.batches.collator import AudioCollator

@@ -19,9 +19,9 @@ from scipy import stats
 from respira.cli import main
 from respira.data import read_icbhi_index
 from respira.data.errors import SplitError
-from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.metrics import icbhi_scores
 from respira.metrics.multilabel import roc_auc
+from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.training.run.cross_validation import (
     OUT_OF_FOLD_FILE,
     FoldRun,

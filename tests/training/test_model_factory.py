@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
-from respira.models.encoders import encoder_names, get_encoder_spec
+from respira.models.respira.encoders import encoder_names, get_encoder_spec
 from respira.training.recipe.model_factory import build_model, model_sampling_rate
 from respira.training.recipe.recipe import ModelArguments, parse_recipe
 from respira.training.run import training_run as run_module

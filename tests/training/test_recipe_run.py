@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.labels import MULTI_LABEL
-from respira.models.encoders import encoder_names
+from respira.models.respira.encoders import encoder_names
+from respira.models.respira.labels import MULTI_LABEL
 from respira.training.recipe.recipe import parse_recipe, parse_seeds
 from respira.training.run.seeds import summarize_seeds
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.decoding import audio_header, read_audio
-from ..audio.wav import encode_wav
-from ..core.decision import thresholds_of
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
 from ..data.labels_csv import ANSWERS, LabelsTable, TableRow, hold_labels
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.audio_decoding import audio_header, read_audio
+from ..models.respira.audio_wav import encode_wav
+from ..models.respira.decision import thresholds_of
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
 

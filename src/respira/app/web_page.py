@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import MULTI_LABEL
+from ..models.respira.labels import MULTI_LABEL
 from ..utils.files import check_output_folder, staged_folder
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def resampler_tables(rate: int, target: int) -> dict[str, Any]:
 def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
     from scipy import signal
 
-    from ..audio.dsp import input_preprocessing
+    from ..models.respira.audio_dsp import input_preprocessing
 
     options = input_preprocessing(config)
     if "lowpass_cutoff" not in options:
@@ -96,7 +96,8 @@ def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
         "sos": sos.tolist(),
         "zi": signal.sosfilt_zi(sos).tolist(),
         "padlen": 3 * (2 * len(sos) + 1 - zeros),
-        "shortest": 3 * (2 * len(sos) + 1) + 1,  # respira.audio.dsp.lowpass leaves shorter input as is
+        # respira.models.respira.audio_dsp.lowpass leaves shorter input as is
+        "shortest": 3 * (2 * len(sos) + 1) + 1,
     }
 
 
@@ -115,9 +116,9 @@ def _events(config: RespiraConfig) -> dict[str, Any]:
 
 
 def _settings(config: RespiraConfig, frame_samples: int, name: str, model_line: str) -> dict[str, Any]:
-    from ..audio import checks
-    from ..core import windows
-    from ..core.decision import aggregation_of, thresholds_of
+    from ..models.respira import audio_checks as checks
+    from ..models.respira import windows
+    from ..models.respira.decision import aggregation_of, thresholds_of
 
     rate = config.sampling_rate
     window, hop = windows.window_samples(windows.DEFAULT_WINDOW_SECONDS, windows.DEFAULT_HOP_SECONDS, rate)
@@ -226,7 +227,7 @@ def _write(
 ) -> Path:
     import onnxruntime
 
-    from ..core.windows import FRAME_SAMPLES_KEY
+    from ..models.respira.windows import FRAME_SAMPLES_KEY
 
     onnx_file = folder / "model.onnx"
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])

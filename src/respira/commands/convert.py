@@ -25,11 +25,11 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     if args.family == "beats":
-        from ..models.beats.convert_beats import convert_beats_checkpoint
+        from ..models.convert_beats import convert_beats_checkpoint
 
         output = convert_beats_checkpoint(args.checkpoint, args.output_dir, overwrite=args.overwrite)
     else:
-        from ..models.efficientat.convert_efficientat import convert_efficientat_checkpoint
+        from ..models.convert_efficientat import convert_efficientat_checkpoint
 
         output = convert_efficientat_checkpoint(
             args.checkpoint, args.output_dir, width=args.width, overwrite=args.overwrite

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..options import option
 from ..utils.files import check_folder_target, check_output_folder, is_occupied, staged_folder
 from ..utils.tables import format_number, format_table

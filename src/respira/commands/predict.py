@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..inference.event_rules import DETECTION_COLUMNS
+from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows

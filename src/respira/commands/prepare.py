@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..data.corpora import CORPORA, CorpusSpec, corpus_names, get_corpus
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..options import SWITCH, corpus_list, option
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio.dsp import input_preprocessing, prepare_recording
+from ..models.respira.audio_dsp import input_preprocessing, prepare_recording
 
 __all__ = [
     "FILTER_CONTEXT_SECONDS",

@@ -16,7 +16,7 @@ from typing import Any
 import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from ..labels import RECORDING_LABELS
+from ..models.respira.labels import RECORDING_LABELS
 from ..utils import files
 from .corpora import CORPORA, get_corpus, resolve
 from .prepared import build_options, folder_card

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..labels import CLASS_NAMES
+from ..models.respira.labels import CLASS_NAMES
 from .errors import SplitError
 from .splits import _count_groups, carve_validation, patient_split
 

@@ -14,10 +14,10 @@ from typing import Any, ClassVar, Literal
 import datasets
 import pandas as pd
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..audio.wav import encode_wav
-from ..core.windows import span_samples
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
+from ..models.respira.audio_wav import encode_wav
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.windows import span_samples
 from ..run_record import SPLIT_STRATEGIES
 from .corpus import NUM_RECORDINGS
 from .errors import CorpusFormatError, SplitError

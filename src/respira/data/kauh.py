@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from .errors import CorpusCountError, CorpusError, CorpusFormatError
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import FolderBuilder, WholeRecordings, load_folder

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .errors import CorpusError, CorpusFormatError
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import corpus_root, files_fingerprint

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.locking import FolderLock, FolderLockedError
 from .errors import CorpusFormatError

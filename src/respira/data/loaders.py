@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 import datasets
 import numpy as np
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
-from ..audio.dsp import lowpass
-from ..audio.wav import STORAGE_SUBTYPES, encode_wav
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
+from ..models.respira.audio_dsp import lowpass
+from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
 from .corpora import CORPORA, resolve
 from .errors import CorpusFormatError, original_build_error
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..labels import CLASS_NAMES
+from ..models.respira.labels import CLASS_NAMES
 from ..utils.messages import one_line
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id",)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..audio.decoding import decode_audio
-from ..audio.wav import encode_wav
-from ..core.windows import window_starts
+from ..models.respira.audio_decoding import decode_audio
+from ..models.respira.audio_wav import encode_wav
+from ..models.respira.windows import window_starts
 
 if TYPE_CHECKING:
     import datasets

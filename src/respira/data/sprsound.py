@@ -23,10 +23,10 @@ from typing import Any, ClassVar, NamedTuple
 import datasets
 import pandas as pd
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..audio.wav import encode_wav
-from ..core.windows import span_samples
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
+from ..models.respira.audio_wav import encode_wav
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.windows import span_samples
 from .errors import CorpusCountError, CorpusError, CorpusFormatError, SplitError
 from .icbhi import parse_split_fractions
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
@@ -49,7 +49,7 @@ EVENT_CLASSES: dict[str, str] = {
     "Normal": "normal", "Fine Crackle": "crackle", "Coarse Crackle": "crackle", "Wheeze": "wheeze",
     "Rhonchi": "wheeze", "Stridor": "wheeze", "Wheeze+Crackle": "both",
 }  # fmt: skip
-"""Event type → ICBHI class (:data:`respira.labels.CLASS_NAMES`)."""
+"""Event type → ICBHI class (:data:`respira.models.respira.labels.CLASS_NAMES`)."""
 CHEST_LOCATIONS: dict[str, str] = {
     "p1": "left posterior", "p2": "left lateral", "p3": "right posterior", "p4": "right lateral"
 }  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..labels import CLASS_NAMES
+from ..models.respira.labels import CLASS_NAMES
 from ..utils.tables import format_table
 from .corpus import DEVICES
 

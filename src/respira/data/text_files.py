@@ -11,7 +11,7 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .corpus import NUM_CYCLES, NUM_RECORDINGS, OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES, RecordingName
 from .errors import CorpusCountError, CorpusFormatError
 from .layout import CorpusLayout, locate_corpus

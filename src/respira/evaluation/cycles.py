@@ -10,10 +10,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..audio.decoding import decode_audio
-from ..audio.dsp import pad_batch
-from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
-from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, SINGLE_LABEL, classes_to_flags
 from ..metrics import (
     confusion_matrix,
     icbhi_scores,
@@ -25,6 +21,16 @@ from ..metrics import (
 from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import scores_by_metadata
 from ..metrics.multilabel import average_precision, label_probabilities, roc_auc
+from ..models.respira.audio_decoding import decode_audio
+from ..models.respira.audio_dsp import pad_batch
+from ..models.respira.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
+from ..models.respira.labels import (
+    CLASS_NAMES,
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    SINGLE_LABEL,
+    classes_to_flags,
+)
 from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import classes_to_flags
 from ..metrics.baselines import BASELINE_PREFIX, below_baseline
 from ..metrics.recording_level import patient_bootstrap
 from ..metrics.sprsound import (
@@ -19,6 +18,7 @@ from ..metrics.sprsound import (
     sprsound_baselines,
     sprsound_scores,
 )
+from ..models.respira.labels import classes_to_flags
 from ..reports.report_folder import check_report_target
 from ..utils.files import staged_folder
 from .cycles import evaluate_model, group_selections, write_json

@@ -9,10 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio.decoding import decode_audio
-from ..core.decision import has_tuned_thresholds, thresholds_of
-from ..core.windows import aggregate_windows, describe_aggregation
-from ..labels import MULTI_LABEL_NAMES, RECORDING_LABELS, SINGLE_LABEL, flags_to_classes
 from ..metrics import trivial_baselines
 from ..metrics.baselines import flags_by_key, icbhi_below_baselines
 from ..metrics.recording_level import (
@@ -24,6 +20,10 @@ from ..metrics.recording_level import (
     unmeasurable,
     unmeasured,
 )
+from ..models.respira.audio_decoding import decode_audio
+from ..models.respira.decision import has_tuned_thresholds, thresholds_of
+from ..models.respira.labels import MULTI_LABEL_NAMES, RECORDING_LABELS, SINGLE_LABEL, flags_to_classes
+from ..models.respira.windows import aggregate_windows, describe_aggregation
 from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
 from ..reports.report_folder import report_folder

@@ -11,9 +11,9 @@ from typing import Any
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
-from ..core.decision import aggregation_of, has_tuned_thresholds, thresholds_of
-from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
-from ..models.encoders import EncoderSpec, find_encoder_spec
+from ..models.respira.decision import aggregation_of, has_tuned_thresholds, thresholds_of
+from ..models.respira.encoders import EncoderSpec, find_encoder_spec
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..pretrained import SiteVerdict
 from ..run_record import RunRecord, SeedResult, SplitSize
 from .card_results import (

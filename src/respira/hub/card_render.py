@@ -14,17 +14,17 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
-from ..audio.dsp import DEFAULT_LOWPASS_ORDER
-from ..core.decision import validate_thresholds
-from ..core.windows import describe_aggregation
 from ..data import corpus
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
+from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
+from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
+from ..models.respira.decision import validate_thresholds
+from ..models.respira.windows import describe_aggregation
 from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..run_record import RunRecord
-from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_score
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
 from .card_results import (

@@ -14,8 +14,8 @@ from huggingface_hub import EvalResult
 from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.corpora import CORPORA, get_corpus
-from ..labels import MULTI_LABEL_NAMES
 from ..metrics.baselines import icbhi_below_baselines
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..pretrained import SITE_FIT_FILE, SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
 from ..pretrained.sites import number_or_none, site_fit_verdict
 from ..run_record import SeedResult

@@ -85,7 +85,7 @@ def is_hub_origin(source: str) -> bool:
     """Whether an encoder checkpoint is a known Hub model: a family's default checkpoint or a cached repo."""
     from huggingface_hub import try_to_load_from_cache
 
-    from ..models.encoders import encoder_specs
+    from ..models.respira.encoders import encoder_specs
 
     if not re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", source) or Path(source).exists():
         return False

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 from ..utils.messages import one_line
 from .checksums import verify_checksum, verify_hub_file
 from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error, is_hub_repo_id

@@ -25,7 +25,7 @@ from ..core.onnx_graph import (
     run_probabilities,
     steps_within,
 )
-from ..labels import MULTI_LABEL
+from ..models.respira.labels import MULTI_LABEL
 from ..utils.messages import one_line
 from ..utils.threads import choose_num_threads
 
@@ -53,7 +53,7 @@ class WaveformsToProbabilities(nn.Module):
         self.multi_label = model.config.problem_type == MULTI_LABEL
 
     def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        from ..core.decision import decide_tensor
+        from ..models.respira.decision import decide_tensor
 
         output = self.model(input_values=input_values, output_frames=True, return_dict=True)
         logits, frame_logits = output.logits.float(), output.frame_logits.float()
@@ -66,11 +66,11 @@ class WaveformsToProbabilities(nn.Module):
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
-    from ..audio.dsp import input_preprocessing
-    from ..core.decision import thresholds_of
-    from ..core.windows import FRAME_SAMPLES_KEY
-    from ..labels import CLASS_NAMES
+    from ..models.respira.audio_dsp import input_preprocessing
+    from ..models.respira.decision import thresholds_of
     from ..models.respira.featurizer import analysis_frame_samples
+    from ..models.respira.labels import CLASS_NAMES
+    from ..models.respira.windows import FRAME_SAMPLES_KEY
 
     preprocessing = input_preprocessing(config)
     source = f"mono at {config.sampling_rate} Hz"
@@ -174,7 +174,7 @@ def _drop_source_notes(*graphs: Any) -> None:
 
 
 def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
-    from ..core.decision import decide
+    from ..models.respira.decision import decide
 
     session = _session(path)
     target = wrapper.model.config.target_samples
@@ -197,7 +197,8 @@ def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
         decision = decide(got, wrapper.model.config)
         if not (np.array_equal(present, decision.present) and np.array_equal(label, decision.classes)):
             raise ValueError(
-                f"the ONNX export's {PRESENT_NAME}/{LABEL_NAME} differ from respira.core.decision.decide of "
+                f"the ONNX export's {PRESENT_NAME}/{LABEL_NAME} differ from "
+                f"respira.models.respira.decision.decide of "
                 f"its {OUTPUT_NAME} on {batch} waveform(s) of {samples} samples"
             )
         if not difference <= PARITY_TOLERANCE:

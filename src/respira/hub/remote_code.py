@@ -170,7 +170,7 @@ def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
     from .. import models  # noqa: F401  (registers respira's encoder families)
-    from ..models.encoders import DEFAULT_ENCODER, get_encoder_spec
+    from ..models.respira.encoders import DEFAULT_ENCODER, get_encoder_spec
 
     shipped: list[tuple[type, type | None]] = []
     for family, with_model in ((model_type, True), (get_encoder_spec(DEFAULT_ENCODER).model_type, False)):
@@ -231,7 +231,7 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
 
 @functools.cache  # the package's source is fixed while it runs: one read-only folder per family and stages
 def _remote_code(encoder_model_type: str, stages: frozenset[str] | None) -> RemoteCode:
-    from ..models.encoders import EncoderSpec
+    from ..models.respira.encoders import EncoderSpec
 
     registered = _shipped_encoder_classes(encoder_model_type)
     classes = list(_entry_classes().values())

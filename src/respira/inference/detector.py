@@ -23,10 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio.wav import integer_pcm_bits
-from ..core.decision import aggregation_of
 from ..core.events import FRAME_HOP_SECONDS, Event, EventSettings
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS, describe_aggregation
+from ..models.respira.audio_wav import integer_pcm_bits
+from ..models.respira.decision import aggregation_of
+from ..models.respira.windows import (
+    DEFAULT_HOP_SECONDS,
+    DEFAULT_TOP_K,
+    DEFAULT_WINDOW_SECONDS,
+    describe_aggregation,
+)
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
 from .engine import (
@@ -174,8 +179,9 @@ class Detector:
         """Predict a mono waveform (numpy or torch, floats in [-1, 1] or integer PCM) at ``sampling_rate`` Hz,
         in sliding windows or the ``cycles`` given as ``(start, end)`` seconds.
 
-        A recording the model cannot judge (:func:`respira.audio.checks.check_input`) warns, and the
-        result's ``warning`` says why. ``name`` names it in messages and is the result's ``file``.
+        A recording the model cannot judge
+        (:func:`respira.models.respira.audio_checks.check_input`) warns, and the result's ``warning``
+        says why. ``name`` names it in messages and is the result's ``file``.
         """
         settings = self._options(options)
         if cycles is None:
@@ -242,8 +248,8 @@ class Detector:
         return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
-        from ..audio.decoding import as_waveform, check_rate
-        from ..audio.dsp import resample
+        from ..models.respira.audio_decoding import as_waveform, check_rate
+        from ..models.respira.audio_dsp import resample
 
         whole = isinstance(sampling_rate, (int, np.integer)) or (
             isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer()

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..audio.checks import check_input
-from ..audio.decoding import as_waveform, audio_header, read_audio
-from ..audio.dsp import pad_batch, prepare_recording
-from ..core.batching import run_batched
-from ..core.decision import decided_rows
-from ..core.windows import (
+from ..metrics.thresholds import sigmoid
+from ..models.respira.audio_checks import check_input
+from ..models.respira.audio_decoding import as_waveform, audio_header, read_audio
+from ..models.respira.audio_dsp import pad_batch, prepare_recording
+from ..models.respira.batching import run_batched
+from ..models.respira.decision import decided_rows
+from ..models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
+from ..models.respira.windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
@@ -32,8 +34,6 @@ from ..core.windows import (
     window_samples,
     window_spans,
 )
-from ..labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
-from ..metrics.thresholds import sigmoid
 from ..utils.messages import one_line
 from ..utils.precision import full_float32
 

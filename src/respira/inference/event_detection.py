@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio.decoding import as_waveform, stream_audio
-from ..audio.dsp import pad_batch
 from ..core.chunks import MirroredRecording, Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
-from ..core.decision import decide, thresholds_of
 from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
 from ..core.onnx_graph import steps_within
-from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
-from ..labels import MULTI_LABEL
+from ..models.respira.audio_decoding import as_waveform, stream_audio
+from ..models.respira.audio_dsp import pad_batch
+from ..models.respira.decision import decide, thresholds_of
+from ..models.respira.labels import MULTI_LABEL
+from ..models.respira.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from ..utils.precision import full_float32
 from .engine import analysis_frame_samples
 from .event_rules import EventDetection, FramePosteriors

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core.decision import decide_rows
 from ..core.events import EVENT_COLUMNS, Event, EventSettings, events_to_rows
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, classes_to_flags
+from ..models.respira.decision import decide_rows
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, classes_to_flags
 
 __all__ = [
     "DETECTION_COLUMNS",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core.decision import decide_rows
-from ..core.windows import describe_aggregation
+from ..models.respira.decision import decide_rows
+from ..models.respira.windows import describe_aggregation
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
+from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
 from .base import AuxiliaryLoss, as_float, full_precision, gather_labels, gather_with_grad, same_label_mask
 
 __all__ = ["ContrastiveTupleLoss", "contrastive_tuple_loss"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import NUM_CLASSES
+from ..models.respira.labels import NUM_CLASSES
 from ..utils.tables import format_percent
 from .icbhi import (
     NORMAL,

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.decision import decide_flags, validate_thresholds
-from ..labels import (
+from ..models.respira.decision import decide_flags, validate_thresholds
+from ..models.respira.labels import (
     MULTI_LABEL,
     MULTI_LABEL_NAMES,
     NUM_CLASSES,

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.decision import validate_thresholds
 from ..core.events import Event, validate_posteriors
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.decision import validate_thresholds
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from .icbhi import _mean_defined
 
 __all__ = ["event_based_scores", "segment_based_scores", "threshold_independent_scores"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import CLASS_NAMES, NUM_CLASSES
+from ..models.respira.labels import CLASS_NAMES, NUM_CLASSES
 
 NORMAL = 0  # index of the ``normal`` class; every other class is abnormal
 

@@ -7,8 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core.decision import DEFAULT_THRESHOLD, present, validate_thresholds
-from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, binary_flags, classes_to_flags, flags_to_classes
+from ..models.respira.decision import DEFAULT_THRESHOLD, present, validate_thresholds
+from ..models.respira.labels import (
+    MULTI_LABEL_NAMES,
+    NUM_CLASSES,
+    binary_flags,
+    classes_to_flags,
+    flags_to_classes,
+)
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
 DEFAULT_THRESHOLDS: tuple[float, float] = (DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from ..core.decision import present
-from ..labels import flags_to_classes
+from ..models.respira.decision import present
+from ..models.respira.labels import flags_to_classes
 from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.stats
 
 from ..data.sprsound import EVENT_TYPES, RECORD_LABELS
-from ..labels import flags_to_classes
+from ..models.respira.labels import flags_to_classes
 from .baselines import BASELINE_PREFIX
 from .icbhi import _as_index_array, _ratio, _warn_undefined
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from .multilabel import DEFAULT_THRESHOLDS, validate_multilabel
 
 __all__ = [

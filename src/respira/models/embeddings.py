@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..audio.decoding import decode_audio
-from ..audio.dsp import pad_batch
 from ..utils.precision import full_float32
+from .respira.audio_decoding import decode_audio
+from .respira.audio_dsp import pad_batch
 
 if TYPE_CHECKING:
     import datasets

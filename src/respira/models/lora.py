@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .encoders import encoder_specs, get_encoder_spec
+from .respira.encoders import encoder_specs, get_encoder_spec
 
 if TYPE_CHECKING:
     from peft import PeftModel

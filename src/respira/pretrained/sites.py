@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.decision import thresholds_of
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.decision import thresholds_of
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.tables import format_percent, format_score
 from .fitted import SITE_FIT_FILE
 

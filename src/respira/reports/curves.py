@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..metrics.multilabel import average_precision, ranked_counts, roc_auc
+from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from .figures import new_figure
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import matplotlib.colors
 
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.labels import MULTI_LABEL_NAMES
 
 if TYPE_CHECKING:
     from ..core.events import Event

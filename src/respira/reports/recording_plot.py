@@ -13,9 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from ..audio.decoding import as_waveform, audio_header, read_audio
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
+from ..models.respira.audio_decoding import as_waveform, audio_header, read_audio
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
+from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
 from .figures import new_figure, save_figure
 from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
@@ -224,8 +224,8 @@ def plot_recording(
 ) -> Path:
     """Draw ``audio`` as ``model`` predicted it to ``path`` (``drawing``: :func:`recording_figure`'s
     ``events``, ``frames``, ``events_caption``, ``left_out``); return the path."""
-    from ..core.decision import thresholds_of
     from ..data.text_files import read_annotations
+    from ..models.respira.decision import thresholds_of
 
     config = model.config
     rate = int(config.sampling_rate)

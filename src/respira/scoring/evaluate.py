@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus, scored_corpus
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..options import SWITCH, AggregationOptions, corpus_list, option
 from ..utils.tables import format_percent, format_table
 from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_splits, run_external
@@ -205,7 +205,7 @@ def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
 
 def split_options(args: Any, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record, overridden by explicit flags and its config."""
-    from ..audio.dsp import input_preprocessing
+    from ..models.respira.audio_dsp import input_preprocessing
     from ..run_record import DataRecord, RunRecord
 
     if args.data_dir and args.dataset_name:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.decision import aggregation_of
-from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.corpora import CorpusSpec
+from ..models.respira.decision import aggregation_of
+from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..options import aggregation_options
 from ..utils.tables import format_percent, format_score, format_table
 
@@ -137,7 +137,7 @@ def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, spli
     """``spec``'s ``config_name`` built as the model's training recordings were, as one dataset."""
     from datasets import concatenate_datasets
 
-    from ..audio.dsp import input_preprocessing
+    from ..models.respira.audio_dsp import input_preprocessing
 
     whole = spec.labels == "recording" or config_name == "recordings"  # evaluate_recordings filters them
     options = {"sampling_rate": int(config.sampling_rate)} if whole else input_preprocessing(config)
@@ -152,8 +152,8 @@ def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, spli
 
 def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any]:
     """What a fit-site model's card claims of its site, and why these recordings cannot be compared."""
-    from ..core.windows import describe_aggregation
     from ..hub.loading import local_model_folder
+    from ..models.respira.windows import describe_aggregation
     from ..pretrained.site_claim import SiteClaim
 
     claim = SiteClaim.of_folder(local_model_folder(args.model))

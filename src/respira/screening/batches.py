@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.decoding import audio_header, read_audio
-from ..core.batching import batched
-from ..core.windows import window_samples
 from ..inference.engine import WindowPlan, check_window_limit, run_windows
 from ..inference.event_detection import chunk_waveforms, plan_chunks, step_outputs
 from ..inference.form import runs_on_cpu
+from ..models.respira.audio_decoding import audio_header, read_audio
+from ..models.respira.batching import batched
+from ..models.respira.windows import window_samples
 from ..utils.messages import one_line
 from .sources import Recording
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audio.decoding import audio_header
+from ..models.respira.audio_decoding import audio_header
 from ..utils.files import write_json_atomic
 from ..utils.progress import Stage
 from .batches import DEFAULT_PREFETCH, screen_rows

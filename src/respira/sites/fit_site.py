@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..pretrained.sites import (
     SiteVerdict,
     candidate_row,
@@ -197,8 +197,8 @@ def fit_site_folder(
     """Fit ``model`` to the site in ``data_dir`` (nested patient-wise cross-validation) and write it to
     ``output_dir`` only when it beats all-normal and the model as is out of sample (or ``apply_anyway``,
     flagged). Every input is checked before any audio is read; ``say`` takes the one-line notes."""
-    from ..core.decision import is_multi_label
     from ..inference.detector import Detector
+    from ..models.respira.decision import is_multi_label
     from ..utils.files import nan_to_none
     from ..utils.threads import apply_num_threads
     from .out_of_sample import fit_sample, learning_curve
@@ -320,7 +320,7 @@ def not_measurable(labels: np.ndarray) -> dict[str, str]:
 
 def recording_rule_words(fit: Any, sample: Any) -> str:
     """What the card and ``site_fit.json`` say of the recording rule the fit chose."""
-    from ..core.windows import describe_aggregation
+    from ..models.respira.windows import describe_aggregation
     from .procedure import RECORDING_RULES
 
     offered = ", ".join(rule if top_k is None else f"{rule} (top {top_k})" for rule, top_k in RECORDING_RULES)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..core.windows import DEFAULT_TOP_K
 from ..data.errors import SplitError
 from ..data.folds import patient_kfold
 from ..metrics.multilabel import roc_auc
 from ..metrics.recording_level import patient_resample_counts
+from ..models.respira.windows import DEFAULT_TOP_K
 from .heads import (
     PENALTIES,
     LinearScore,
@@ -60,7 +60,7 @@ __all__ = [
 
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))
-"""The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`)."""
+"""The recording rules a fit chooses among (:func:`respira.models.respira.windows.aggregate_windows`)."""
 SELECTION: str = "one_se_units"
 """The default selection (docs/history/fit-site.md, "Thresholds from the expected score")."""
 EVIDENCE: float = 0.95

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.decision import flag_order, is_multi_label, thresholds_of
 from ..data.corpora import resolve, scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
-from ..labels import flags_to_classes
 from ..metrics.recording_level import unmeasurable
+from ..models.respira.decision import flag_order, is_multi_label, thresholds_of
+from ..models.respira.labels import flags_to_classes
 from ..utils.precision import full_float32
 
 _SAMPLE_FORMAT = 1
@@ -284,7 +284,7 @@ def embed_recordings(
     ``ValueError`` naming the file a recording cannot be read from, or for a model without flags.
     ``description``: what the progress line says (default: the labelled recordings of how many units;
     the line adds how many recordings)."""
-    from ..audio.dsp import pad_batch
+    from ..models.respira.audio_dsp import pad_batch
     from ..screening.batches import batched, default_batch_size, prepare, reason
     from ..screening.sources import Recording
     from ..utils.progress import stage

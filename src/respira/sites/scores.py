@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.windows import aggregate_windows, check_aggregation
-from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..metrics.recording_level import patient_resample_counts, recording_decisions
 from ..metrics.thresholds import sigmoid
+from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
+from ..models.respira.windows import aggregate_windows, check_aggregation
 
 __all__ = [
     "SCORE_KEYS",
@@ -34,7 +34,7 @@ def aggregate_rows(
     values: np.ndarray, recording: np.ndarray, count: int, rule: str, top_k: int | None
 ) -> np.ndarray:
     """``[count, columns]``: the rows of ``values`` of each recording (``recording``: each window's)
-    aggregated by ``rule`` (:func:`respira.core.windows.aggregate_windows`)."""
+    aggregated by ``rule`` (:func:`respira.models.respira.windows.aggregate_windows`)."""
     check_aggregation(rule, top_k)
     values = np.asarray(values, dtype=np.float64)
     if rule == "max":

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..core.decision import flag_order, validate_thresholds
 from ..hub.card_results import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE
+from ..models.respira.decision import flag_order, validate_thresholds
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .options import HEAD_CANDIDATES

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
-from ..labels import MULTI_LABEL_NAMES
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from .sample import LabelledRecording, SiteSample, embed_recordings
 from .scores import recording_probabilities
 

@@ -16,7 +16,7 @@ from ..data.corpus import (
     OFFICIAL_SPLIT_CYCLES,
     RecordingName,
 )
-from ..labels import CLASS_NAMES
+from ..models.respira.labels import CLASS_NAMES
 
 __all__ = ["Patient", "Recording", "plan_corpus"]
 

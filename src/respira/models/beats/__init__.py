@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..registration import register_model_type
-from .configuration_beats import BeatsConfig
-from .convert_beats import convert_beats_checkpoint
-from .modeling_beats import BeatsForAudioClassification, BeatsModel
+from ..convert_beats import convert_beats_checkpoint
+from ..respira.configuration_beats import BeatsConfig
+from ..respira.modeling_beats import BeatsForAudioClassification, BeatsModel
+from ..respira.registration import register_model_type
 
 register_model_type(BeatsConfig, BeatsModel, BeatsForAudioClassification)
 

@@ -1,8 +1,8 @@
 """The seed CNN encoder (contrastive-embedding paper): config and model, registered with the Auto classes."""
 
-from ..registration import register_model_type
-from .configuration_cnn import RespiraCNNConfig
-from .modeling_cnn import RespiraCNNModel
+from ..respira.configuration_cnn import RespiraCNNConfig
+from ..respira.modeling_cnn import RespiraCNNModel
+from ..respira.registration import register_model_type
 
 register_model_type(RespiraCNNConfig, RespiraCNNModel)
 

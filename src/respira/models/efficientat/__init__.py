@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..registration import register_model_type
-from .configuration_efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig
-from .convert_efficientat import convert_efficientat_checkpoint
-from .modeling_efficientat import EfficientATForAudioClassification, EfficientATModel
+from ..convert_efficientat import convert_efficientat_checkpoint
+from ..respira.configuration_efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig
+from ..respira.modeling_efficientat import EfficientATForAudioClassification, EfficientATModel
+from ..respira.registration import register_model_type
 
 __all__ = [
     "MOBILENET_V3_LARGE_SETTING",

@@ -1,6 +1,5 @@
 """The respira classifier: config, model and feature extractor, registered with the Auto classes."""
 
-from ..registration import register_model_type
 from .configuration_respira import RespiraConfig
 from .feature_extraction_respira import RespiraFeatureExtractor
 from .modeling_respira import (
@@ -11,6 +10,7 @@ from .modeling_respira import (
     RespiraPreTrainedModel,
 )
 from .pipeline_respira import RespiraAudioClassificationPipeline, register_audio_classification_pipeline
+from .registration import register_model_type
 
 register_model_type(RespiraConfig, RespiraModel, RespiraForAudioClassification, RespiraFeatureExtractor)
 register_audio_classification_pipeline()

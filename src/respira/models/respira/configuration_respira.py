@@ -8,18 +8,18 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...audio.decoding import DEFAULT_SAMPLING_RATE
-from ...audio.dsp import DEFAULT_LOWPASS_ORDER
-from ...core.windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
-from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ...utils.shipping import not_shipped
-from ..encoders import (
+from .audio_decoding import DEFAULT_SAMPLING_RATE
+from .audio_dsp import DEFAULT_LOWPASS_ORDER
+from .encoders import (
     DEFAULT_ENCODER,
     DEFAULT_ENCODER_MODEL_TYPE,
     encoder_specs,
     featurizer_names,
     find_encoder_spec,
 )
+from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 
 
 @strict

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from ...utils.shipping import STAGES, shipped_when
-from ..encoders import featurizer_spec
 from .configuration_respira import RespiraConfig
+from .encoders import featurizer_spec
 
 
 def prepare_waveforms(

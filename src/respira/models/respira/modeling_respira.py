@@ -12,12 +12,12 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from ...labels import MULTI_LABEL, classes_to_flags
 from ...utils.shipping import not_shipped, shipped_when
-from ..encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder, step_centres
-from ..features.buffers import DerivedBuffers
 from .configuration_respira import RespiraConfig
+from .derived_buffers import DerivedBuffers
+from .encoders import encoder_specs, get_encoder_spec, load_pretrained_encoder, step_centres
 from .featurizer import RespiraFeaturizer, prepare_waveforms
+from .labels import MULTI_LABEL, classes_to_flags
 
 
 @dataclass

@@ -17,11 +17,11 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 from transformers.utils import ModelOutput
 
-from ...audio.checks import ShortRecordingWarning, length_problem
-from ...audio.decoding import AudioDecodingError, read_audio
-from ...audio.dsp import pad_batch
-from ...core.batching import run_batched
-from ...core.decision import (
+from .audio_checks import ShortRecordingWarning, length_problem
+from .audio_decoding import AudioDecodingError, read_audio
+from .audio_dsp import pad_batch
+from .batching import run_batched
+from .decision import (
     aggregation_of,
     class_scores,
     decide,
@@ -29,7 +29,9 @@ from ...core.decision import (
     flag_order,
     is_multi_label,
 )
-from ...core.windows import (
+from .featurizer import analysis_frame_samples
+from .labels import CLASS_NAMES
+from .windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
@@ -40,8 +42,6 @@ from ...core.windows import (
     window_samples,
     window_spans,
 )
-from ...labels import CLASS_NAMES
-from .featurizer import analysis_frame_samples
 
 TASK = "audio-classification"
 MODEL_TYPE = "respira"

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...audio.decoding import DEFAULT_SAMPLING_RATE, decode_audio
-from ...audio.dsp import pad_batch
+from ...models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, decode_audio
+from ...models.respira.audio_dsp import pad_batch
 
 METADATA_KEYS: tuple[str, ...] = ("patient_id", "device", "chest_location", "sex", "age_group", "recording")
 """Metadata passed to auxiliary losses as integer codes (equal codes ⇔ equal values; -1 = missing)."""

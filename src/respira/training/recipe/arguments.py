@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
-from ...labels import CLASS_NAMES
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
+from ...models.respira.labels import CLASS_NAMES
 
 # (option, lowest allowed value, highest allowed value or None); an int lowest: a whole number
 _RANGES: tuple[tuple[str, float, float | None], ...] = (

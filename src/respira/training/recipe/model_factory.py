@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...audio.dsp import DEFAULT_LOWPASS_ORDER
-from ...models.encoders import get_encoder_spec
+from ...models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
+from ...models.respira.encoders import get_encoder_spec
 from .arguments import json_option
 from .recipe_fields import ModelArguments
 

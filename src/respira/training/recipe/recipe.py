@@ -169,7 +169,7 @@ def checkpoint_encoder(source: str) -> str | None:
     """The encoder family of a checkpoint's ``config.json``; ``None`` when unreadable or not respira's."""
     from transformers import PreTrainedConfig
 
-    from ...models.encoders import find_encoder_spec
+    from ...models.respira.encoders import find_encoder_spec
 
     try:  # a local folder or a Hub id
         config, _ = PreTrainedConfig.get_config_dict(str(Path(source).expanduser()))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...audio.dsp import DEFAULT_LOWPASS_ORDER
-from ...core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ...labels import MULTI_LABEL, SINGLE_LABEL
-from ...models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
+from ...models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
+from ...models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
+from ...models.respira.labels import MULTI_LABEL, SINGLE_LABEL
+from ...models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 __all__ = ["DataArguments", "ModelArguments", "RunArguments"]
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...labels import MULTI_LABEL
 from ...metrics import icbhi_scores, trivial_baselines
 from ...metrics.baselines import BASELINE_PREFIX
+from ...models.respira.labels import MULTI_LABEL
 from ...run_record import DataRecord, MetricsRecord, SeedResult
 from ...utils.tables import format_table
 from ..splits.multi_corpus import primary_rows
@@ -61,8 +61,8 @@ def fold_run(fold: int, seed: int, outcome: SeedOutcome, test: datasets.Dataset)
     makes it."""
     from scipy.special import softmax
 
-    from ...core.decision import decide
     from ...metrics.thresholds import sigmoid
+    from ...models.respira.decision import decide
 
     config = outcome.trainer.model.config
     logits = np.asarray(outcome.test_logits, dtype=np.float64)
@@ -220,7 +220,7 @@ def write_out_of_fold_predictions(
     class and its crackle / wheeze probabilities (single-label models: the class sums)."""
     import pandas as pd
 
-    from ...labels import CLASS_NAMES
+    from ...models.respira.labels import CLASS_NAMES
     from ...utils.files import write_text_atomic
 
     tables = []

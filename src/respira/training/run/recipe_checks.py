@@ -7,8 +7,8 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-from ...labels import MULTI_LABEL, PROBLEM_TYPES
-from ...models.encoders import encoder_names, get_encoder_spec
+from ...models.respira.encoders import encoder_names, get_encoder_spec
+from ...models.respira.labels import MULTI_LABEL, PROBLEM_TYPES
 from ...utils.messages import one_line
 from ..batches.collator import METADATA_KEYS
 from ..embeddings.embedding_cache import check_cache_options

@@ -10,10 +10,10 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...core.decision import has_tuned_thresholds, thresholds_of
 from ...data.folds import is_fold_strategy
 from ...data.summary import split_counts
 from ...metrics.groups import splits_device_shift_note
+from ...models.respira.decision import has_tuned_thresholds, thresholds_of
 from ...run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
 from ...utils.threads import apply_num_threads
 from ..recipe.arguments import RespiraTrainingArguments, json_option

@@ -12,7 +12,7 @@ import numpy as np
 from ...data import is_fold_strategy, is_synthetic_corpus
 from ...data.icbhi import parse_split_fractions
 from ...data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
-from ...labels import CLASS_NAMES
+from ...models.respira.labels import CLASS_NAMES
 from ...run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
 from ..recipe.recipe_fields import DataArguments
 

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...core.windows import DEFAULT_AGGREGATION, aggregate_windows
 from ...data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
-from ...labels import classes_to_flags, flags_to_classes
+from ...models.respira.labels import classes_to_flags, flags_to_classes
+from ...models.respira.windows import DEFAULT_AGGREGATION, aggregate_windows
 from ...run_record import CorpusRecord
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def check_corpora(
 ) -> list[str]:
     """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded)."""
     from ...data.recording_windows import check_window_options
-    from ...labels import MULTI_LABEL
+    from ...models.respira.labels import MULTI_LABEL
 
     names = parse_corpora(corpora, corpus_dirs)
     if len(names) < 2:
@@ -264,7 +264,8 @@ def threshold_units(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(flags [U, 2], probabilities [U, 2])`` of the units thresholds are tuned on: every cycle of
     ``pool`` as it is, and every bag (recording) once, its probability the ``aggregation`` of its
-    windows' (as :func:`respira.core.decision.decide_recording` decides it), its flags the recording's."""
+    windows' (as :func:`respira.models.respira.decision.decide_recording`
+    decides it), its flags the recording's."""
     flags = classes_to_flags(np.asarray(pool["label"]))
     cycles, bags = _units(pool)
     unit_flags = [flags[cycles], *(flags[rows[:1]] for rows in bags)]

@@ -10,9 +10,9 @@ from typing import Any
 
 import datasets
 
-from ...core.decision import thresholds_of
-from ...labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from ...metrics import make_compute_metrics
+from ...models.respira.decision import thresholds_of
+from ...models.respira.labels import MULTI_LABEL, MULTI_LABEL_NAMES
 
 __all__ = ["DecisionRule"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import PrinterCallback, ProgressCallback
 
-from ...labels import MULTI_LABEL_NAMES
+from ...models.respira.labels import MULTI_LABEL_NAMES
 from ...utils.tables import format_percent
 
 __all__ = ["CompactPrinterCallback", "CompactProgressCallback", "compact_line"]

@@ -18,10 +18,10 @@ from torch import nn
 from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import PredictionOutput
 
-from ...labels import CLASS_NAMES, classes_to_flags
 from ...losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss, patch_mix_plan
 from ...metrics import make_compute_metrics
-from ...models.encoders import encoder_specs, get_encoder_spec
+from ...models.respira.encoders import encoder_specs, get_encoder_spec
+from ...models.respira.labels import CLASS_NAMES, classes_to_flags
 from ...utils.files import write_json_atomic
 from ...utils.precision import full_float32
 from ..batches.bag_sampler import BagPackingBatchSampler

@@ -1,8 +1,9 @@
 """respira's signal processing against librosa, the field's reference (a dev-only dependency).
 
-- log-mel (:class:`respira.models.features.log_mel.LogMelSpectrogram`) = ``log(librosa mel power + eps)``
+- log-mel (:class:`respira.models.respira.log_mel.LogMelSpectrogram`) = ``log(librosa mel power + eps)``
   with the same settings (centred reflect-padded STFT, periodic Hann, Slaney mel scale and norm);
-- resampling (:func:`respira.audio.dsp.resample`, :func:`respira.audio.read_audio`) =
+- resampling (:func:`respira.models.respira.audio_dsp.resample`,
+  :func:`respira.models.respira.audio_decoding.read_audio`) =
   ``librosa.resample(res_type="soxr_hq")``, sample for sample;
 - time stretch (:mod:`respira.training.augment`): phase vocoders differ in their details (window, hop,
   phase locking), so they are compared by what they must do: the same output length, the same dominant
@@ -22,10 +23,10 @@ import scipy.signal
 import soundfile as sf
 import torch
 
-from respira.audio import read_audio
-from respira.audio.dsp import resample
 from respira.data.text_files import read_annotations
-from respira.models.features.log_mel import LogMelSpectrogram
+from respira.models.respira.audio_decoding import read_audio
+from respira.models.respira.audio_dsp import resample
+from respira.models.respira.log_mel import LogMelSpectrogram
 from respira.training.augment import TimeStretch
 
 librosa = pytest.importorskip("librosa", reason="librosa is a dev extra: pip install -e '.[dev]'")

@@ -10,7 +10,7 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from ...utils.shipping import not_shipped
-from .buffers import DerivedBuffers
+from .derived_buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
 from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
 

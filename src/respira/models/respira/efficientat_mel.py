@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ...utils.shipping import not_shipped
-from .buffers import DerivedBuffers
+from .derived_buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
 from .kaldi_fbank import kaldi_mel_banks
 from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel

@@ -1,5 +1,5 @@
-"""The RIFF/WAVE format (respira.audio.wav): deterministic encoding, and the truncation check read_audio
-applies."""
+"""The RIFF/WAVE format (respira.models.respira.audio_wav): deterministic encoding, and the truncation
+check read_audio applies."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.audio import read_audio
-from respira.audio.wav import STORAGE_SUBTYPES, encode_wav, pcm_to_float, truncated_data
+from respira.models.respira.audio_decoding import read_audio
+from respira.models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav, pcm_to_float, truncated_data
 
 RATE = 16000
 

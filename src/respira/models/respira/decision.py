@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import (
+from .labels import (
     CLASS_NAMES,
     MULTI_LABEL,
     MULTI_LABEL_NAMES,

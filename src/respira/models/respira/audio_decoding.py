@@ -16,9 +16,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .checks import LUNG_SOUND_BAND_TOP, SampleRateWarning, check_rate
-from .dsp import resample
-from .wav import pcm_to_float, truncated_data
+from .audio_checks import LUNG_SOUND_BAND_TOP, SampleRateWarning, check_rate
+from .audio_dsp import resample
+from .audio_wav import pcm_to_float, truncated_data
 
 __all__ = [
     "DEFAULT_SAMPLING_RATE",

@@ -1,4 +1,5 @@
-"""respira.audio: one decoder for files, bytes, ``datasets`` Audio values and arrays, and the rate check."""
+"""respira.models.respira.audio_decoding: one decoder for files, bytes, ``datasets`` Audio values and
+arrays, and the rate check."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import soundfile as sf
 import soxr
 import torch
 
-from respira.audio import (
+from respira.models.respira import audio_decoding as audio
+from respira.models.respira.audio_checks import FULL_SCALE_LIMIT, AudioLevelWarning, check_level
+from respira.models.respira.audio_decoding import (
     DEFAULT_SAMPLING_RATE,
     AudioDecodingError,
     AudioHeader,
@@ -26,12 +29,10 @@ from respira.audio import (
     decode_audio,
     read_audio,
 )
-from respira.audio import decoding as audio
-from respira.audio.checks import FULL_SCALE_LIMIT, AudioLevelWarning, check_level
-from respira.audio.dsp import pad_batch, resample
-from respira.audio.wav import encode_wav
+from respira.models.respira.audio_dsp import pad_batch, resample
+from respira.models.respira.audio_wav import encode_wav
 
-from ..conftest import encode_aac
+from ...conftest import encode_aac
 
 RATE = 16000
 

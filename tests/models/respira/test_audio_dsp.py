@@ -1,4 +1,4 @@
-"""respira.audio.dsp: soxr HQ resampling, the Butterworth low-pass, batch padding."""
+"""respira.models.respira.audio_dsp: soxr HQ resampling, the Butterworth low-pass, batch padding."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import scipy.signal
 import soxr
 import torch
 
-from respira.audio.dsp import lowpass, pad_batch, resample
+from respira.models.respira.audio_dsp import lowpass, pad_batch, resample
 
-from .test_decoding import RATE, _tone
+from .test_audio_decoding import RATE, _tone
 
 
 @pytest.mark.parametrize(("orig", "target"), [(44100, 16000), (4000, 16000), (16000, 8000)])

@@ -1,7 +1,7 @@
 """Encoder families: what each one is, in one :class:`EncoderSpec` per family.
 
 Adding a family means adding its model folder (registered with
-:func:`respira.models.registration.register_model_type`) and one spec to ``_SPECS``.
+:func:`respira.models.respira.registration.register_model_type`) and one spec to ``_SPECS``.
 
 >>> get_encoder_spec("ast").model_type
 'audio-spectrogram-transformer'
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import nn
 
-from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
-from .features.efficientat_mel import EfficientATMel
-from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
-from .features.log_mel import LogMelSpectrogram
+from .audio_decoding import DEFAULT_SAMPLING_RATE
+from .citations import CONTRASTIVE_TUPLE_CITATION
+from .efficientat_mel import EfficientATMel
+from .kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
+from .log_mel import LogMelSpectrogram
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel

@@ -1,10 +1,10 @@
-"""respira.core.windows: how every runner cuts a recording into windows and cycles."""
+"""respira.models.respira.windows: how every runner cuts a recording into windows and cycles."""
 
 from __future__ import annotations
 
 import pytest
 
-from respira.core.windows import cycle_spans, window_samples, window_spans
+from respira.models.respira.windows import cycle_spans, window_samples, window_spans
 
 
 def test_window_spans_cover_the_recording_and_the_last_ends_at_its_end():

@@ -19,7 +19,7 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from ...utils.shipping import not_shipped
-from .buffers import DerivedBuffers
+from .derived_buffers import DerivedBuffers
 from .kernel_choice import Band, FasterPaths, banded_matmul, kernel_or_export, plan_bands
 
 _FLOAT32_EPSILON = torch.finfo(torch.float32).eps

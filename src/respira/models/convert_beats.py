@@ -15,16 +15,16 @@ from typing import Any
 import torch
 from huggingface_hub.errors import StrictDataclassError
 
-from ...labels import MULTI_LABEL
-from ..checkpoints import (
+from .checkpoints import (
     check_output_dir,
     load_checked,
     load_original_checkpoint,
     save_converted,
     summarise_keys,
 )
-from .configuration_beats import BeatsConfig
-from .modeling_beats import BeatsForAudioClassification, BeatsModel
+from .respira.configuration_beats import BeatsConfig
+from .respira.labels import MULTI_LABEL
+from .respira.modeling_beats import BeatsForAudioClassification, BeatsModel
 
 # Official BEATsConfig key → (BeatsConfig field, the official default). finetuned_model and predictor_class
 # are checked against the state dict instead.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from respira.core.batching import batched, run_batched, window_batches
-from respira.core.windows import window_samples, window_spans
+from respira.models.respira.batching import batched, run_batched, window_batches
+from respira.models.respira.windows import window_samples, window_spans
 
 
 def _recordings(lengths: list[int]) -> list[list[float]]:

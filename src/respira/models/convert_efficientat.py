@@ -12,16 +12,21 @@ from pathlib import Path
 
 import torch
 
-from ...labels import MULTI_LABEL
-from ..checkpoints import (
+from .checkpoints import (
     check_output_dir,
     load_checked,
     load_original_checkpoint,
     save_converted,
     summarise_keys,
 )
-from .configuration_efficientat import AUDIOSET_NUM_LABELS, MAX_WIDTH_MULT, MIN_WIDTH_MULT, EfficientATConfig
-from .modeling_efficientat import EfficientATForAudioClassification
+from .respira.configuration_efficientat import (
+    AUDIOSET_NUM_LABELS,
+    MAX_WIDTH_MULT,
+    MIN_WIDTH_MULT,
+    EfficientATConfig,
+)
+from .respira.labels import MULTI_LABEL
+from .respira.modeling_efficientat import EfficientATForAudioClassification
 
 __all__ = ["convert_efficientat_checkpoint", "load_original_state_dict", "original_to_hf_key"]
 

@@ -16,8 +16,8 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, SequenceClassifierOutput
 from transformers.utils.generic import can_return_tuple
 
-from ...labels import tagging_loss
 from .configuration_efficientat import EfficientATConfig, make_divisible
+from .labels import tagging_loss
 
 __all__ = [
     "EfficientATForAudioClassification",

@@ -1,5 +1,6 @@
-"""Input respira scores but cannot judge (:mod:`respira.audio.checks`): each criterion, the real recordings
-it was set against, and the audit's three files (issue 49) through ``predict`` and the Detector."""
+"""Input respira scores but cannot judge (:mod:`respira.models.respira.audio_checks`): each criterion, the
+real recordings it was set against, and the audit's three files (issue 49) through ``predict`` and
+the Detector."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from respira.audio.checks import (
+from respira.cli import main
+from respira.models.respira.audio_checks import (
     CLIPPED_FRACTION,
     AudioLevelWarning,
     InputWarning,
@@ -22,9 +24,8 @@ from respira.audio.checks import (
     check_input,
     check_level,
 )
-from respira.cli import main
 
-from ..conftest import SHARED_DIR
+from ...conftest import SHARED_DIR
 
 RATE = 16000
 
@@ -168,8 +169,8 @@ def test_clipped_integer_pcm_is_told_as_clipped_and_float_above_full_scale_as_mi
 ) -> None:
     """Issue 58, item 7: 16-bit noise with 70 % of its samples at full scale peaks above 2 once resampled
     (the resampler's overshoot); a file of integer PCM cannot be above full scale, so it is clipped."""
-    from respira.audio.decoding import audio_header
     from respira.inference.detector import Detector
+    from respira.models.respira.audio_decoding import audio_header
 
     clipped = _noise_wav(tmp_path / "clipped.wav", "PCM_16", level=1 / 0.385)  # |N(0,1)| > 0.385: 70 %
     assert np.mean(np.abs(sf.read(clipped)[0]) >= 1 - 2**-15) == pytest.approx(0.70, abs=0.01)

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .buffers import DerivedBuffers
+from .derived_buffers import DerivedBuffers
 
 __all__ = ["RADIX", "FramePowerSpectrum"]
 

@@ -16,7 +16,6 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from transformers.utils.generic import can_return_tuple
 
-from ...labels import MULTI_LABEL, tagging_loss
 from .configuration_beats import BeatsConfig
 from .encoder_beats import (
     XAVIER_GAIN_ATTR,
@@ -25,6 +24,7 @@ from .encoder_beats import (
     BeatsFeatureProjection,
     BeatsPatchEmbeddings,
 )
+from .labels import MULTI_LABEL, tagging_loss
 
 
 class BeatsPreTrainedModel(PreTrainedModel):

@@ -1,5 +1,6 @@
 """The input preprocessing a model was trained with travels with it: config, feature extractor,
-``pipeline`` and ``respira predict`` all apply the same low-pass (:func:`respira.audio.dsp.lowpass`)."""
+``pipeline`` and ``respira predict`` all apply the same low-pass
+(:func:`respira.models.respira.audio_dsp.lowpass`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.audio.dsp import input_preprocessing, lowpass, prepare_recording
 from respira.inference.engine import predict_cycles, predict_windows
-from respira.labels import MULTI_LABEL
+from respira.models.respira.audio_dsp import input_preprocessing, lowpass, prepare_recording
 from respira.models.respira.feature_extraction_respira import feature_extractor_for
+from respira.models.respira.labels import MULTI_LABEL
 
 RATE = 16000
 CUTOFF = 1000.0
@@ -70,7 +71,8 @@ def test_a_model_s_filter_order_is_the_one_applied() -> None:
     config = RespiraConfig(encoder_config=dict(TINY_ENCODER), lowpass_cutoff=CUTOFF, lowpass_order=6)
     assert input_preprocessing(config)["lowpass_order"] == 6
     waveform = _waveform()
-    # the recipe written out (scipy's zero-phase Butterworth of order 6), not through respira.audio.dsp
+    # the recipe written out (scipy's zero-phase Butterworth of order 6), not through
+    # respira.models.respira.audio_dsp
     expected = scipy.signal.sosfiltfilt(scipy.signal.butter(6, CUTOFF, fs=RATE, output="sos"), waveform)
     np.testing.assert_allclose(prepare_recording(config, waveform), expected, atol=1e-6)
     extractor = feature_extractor_for(config)
