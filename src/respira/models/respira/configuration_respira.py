@@ -8,7 +8,6 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...utils.shipping import not_shipped
 from .audio_decoding import DEFAULT_SAMPLING_RATE
 from .audio_dsp import DEFAULT_LOWPASS_ORDER
 from .encoders import (
@@ -19,6 +18,7 @@ from .encoders import (
     find_encoder_spec,
 )
 from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from .registration import register_model_type  # noqa: F401  (registers the encoder families)
 from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 
 
@@ -127,7 +127,7 @@ class RespiraConfig(PreTrainedConfig):
             self.id2label = dict(enumerate(names))
             self.label2id = {name: index for index, name in self.id2label.items()}
         super().__post_init__(**kwargs)
-        # no spec in the code shipped with another family: a bare RespiraConfig() keeps featurizer=None
+        # an encoder without a spec (none of respira's families) takes the default family's featurizer
         spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
         if self.featurizer is None and spec is not None:
             self.featurizer = spec.featurizer
@@ -168,14 +168,6 @@ class RespiraConfig(PreTrainedConfig):
         if top_k is None and self.recording_aggregation == "topk_mean":
             top_k = DEFAULT_TOP_K
         check_aggregation(self.recording_aggregation, top_k)
-
-    @not_shipped
-    def validate_event_settings(self) -> None:
-        """``event_settings`` as :class:`respira.core.events.EventSettings` reads them."""
-        if self.event_settings is not None:
-            from ...core.events import EventSettings
-
-            EventSettings.from_dict(self.event_settings)
 
     @property
     def target_samples(self) -> int:
