@@ -11,16 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from respira.core.events import (
+from respira.evaluation.event_detection_report import merge_references
+from respira.metrics.events import event_based_scores
+from respira.models.respira.decision import present
+from respira.models.respira.events import (
     FRAME_HOP_SECONDS,
     Event,
     EventSettings,
     LabelEventSettings,
     posteriors_to_events,
 )
-from respira.evaluation.event_detection_report import merge_references
-from respira.metrics.events import event_based_scores
-from respira.models.respira.decision import present
 from respira.models.respira.labels import MULTI_LABEL_NAMES
 
 COLLARS: dict[str, float] = {"t_collar": 0.2, "percentage_of_length": 0.2}

@@ -29,13 +29,13 @@ import torch
 
 from _common import LOWPASS
 from respira.core.chunks import MirroredRecording, RecordingInMemory, chunk_spans
-from respira.core.events import Event
 from respira.evaluation.event_detection_report import merge_references
 from respira.inference.engine import analysis_frame_samples
 from respira.inference.event_detection import MAX_CONTEXT_SECONDS
 from respira.metrics.thresholds import sigmoid, tune_thresholds
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.audio_dsp import pad_batch, prepare_recording
+from respira.models.respira.events import Event
 from respira.models.respira.labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from respira.models.respira.windows import span_samples
 

@@ -5,8 +5,8 @@
 Does :func:`respira.inference.event_detection.detect_events` (the head applied to each of the encoder's time
 steps,
 interpolated onto a 0.02 s grid, decided at the model's thresholds, made into events by
-:func:`respira.core.events.posteriors_to_events` with the default
-:class:`~respira.core.events.EventSettings`) say
+:func:`respira.models.respira.events.posteriors_to_events` with the default
+:class:`~respira.models.respira.events.EventSettings`) say
 *where* crackles and wheezes are better than what a user has today:
 :func:`respira.inference.engine.predict_windows`
 (4-s windows every 1 s), every window whose flag is present an event of its span, overlapping or adjacent
@@ -37,7 +37,7 @@ a step's target whether its centre lies in a reference event of the label.
 
 **Tuned for events** (``tuned``, ``windows tuned``): per model and label, the frame threshold (one of
 :data:`QUANTILES` of the validation recordings' frame posteriors) and the label's
-:class:`~respira.core.events.LabelEventSettings` (:data:`MEDIAN_FILTERS` × :data:`MIN_DURATIONS` ×
+:class:`~respira.models.respira.events.LabelEventSettings` (:data:`MEDIAN_FILTERS` × :data:`MIN_DURATIONS` ×
 :data:`MAX_GAPS`) that give the highest event-based F1 over the validation patients' whole recordings
 (SPRSound with their events, ICBHI with their flagged cycles), pooled; the window baseline's threshold
 per label likewise (the same quantiles of the validation windows' probabilities). Ties: fewer errors
@@ -107,13 +107,13 @@ from _event_units import (
     sprsound_recordings,
 )
 from _machine import cpu_name, load_average
-from respira.core.events import FRAME_HOP_SECONDS, Event, posteriors_to_events
 from respira.data.text_files import PartialCorpusWarning
 from respira.inference.engine import predict_windows
 from respira.inference.event_detection import detect_events, predict_frames
 from respira.metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.decision import thresholds_of
+from respira.models.respira.events import FRAME_HOP_SECONDS, Event, posteriors_to_events
 from respira.models.respira.labels import MULTI_LABEL_NAMES
 
 WINDOW, HOP, SEGMENT_SECONDS = 4.0, 1.0, 1.0

@@ -21,13 +21,6 @@ from respira.core.chunks import (
     chunk_spans,
     iter_chunk_spans,
 )
-from respira.core.events import (
-    EVENT_COLUMNS,
-    Event,
-    EventSettings,
-    LabelEventSettings,
-    posteriors_to_events,
-)
 from respira.inference.detector import Detector, PredictionError
 from respira.inference.event_detection import (
     detect_events,
@@ -44,6 +37,13 @@ from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.audio_dsp import resample
 from respira.models.respira.decision import decide
+from respira.models.respira.events import (
+    EVENT_COLUMNS,
+    Event,
+    EventSettings,
+    LabelEventSettings,
+    posteriors_to_events,
+)
 from respira.models.respira.labels import MULTI_LABEL
 
 from ..reports.conftest import save_tiny_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from respira.core.events import Event
+from respira.models.respira.events import Event
 from respira.reports.event_bars import (
     MIN_EVENT_PIXELS,
     Span,

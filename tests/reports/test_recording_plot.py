@@ -15,10 +15,10 @@ from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
 import respira.models.respira.decision
-from respira.core.events import Event
 from respira.hub.loading import load_model
 from respira.inference.engine import predict_files, predict_windows
 from respira.models.respira.audio_decoding import audio_header, read_audio
+from respira.models.respira.events import Event
 from respira.models.respira.windows import window_starts
 from respira.reports import event_bars, recording_plot
 from respira.reports.recording_plot import plot_recording, recording_figure

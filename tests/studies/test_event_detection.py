@@ -15,10 +15,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import _event_tuning as tuning
 import _event_units as units
-from respira.core.events import Event, EventSettings, LabelEventSettings
 from respira.data.icbhi import icbhi_reference_events
 from respira.inference.event_detection import MAX_CONTEXT_SECONDS, predict_frames
 from respira.metrics.events import event_based_scores
+from respira.models.respira.events import Event, EventSettings, LabelEventSettings
 
 
 def test_references_merge_each_label_clip_to_the_recording_and_drop_what_starts_after_it() -> None:
@@ -241,7 +241,7 @@ def test_tune_frames_finds_the_threshold_and_each_labels_settings_known_to_be_be
     )
     assert choice.f1 == (1.0, 1.0)
     # the product detects exactly the references with them
-    from respira.core.events import posteriors_to_events
+    from respira.models.respira.events import posteriors_to_events
 
     found = posteriors_to_events(posteriors["r"], HOP, choice.thresholds, choice.settings)
     assert [(e.onset, e.offset, e.label) for e in found] == [tuple(e[:3]) for e in references["r"]]

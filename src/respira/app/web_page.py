@@ -102,8 +102,8 @@ def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
 
 
 def _events(config: RespiraConfig) -> dict[str, Any]:
-    from ..core.events import FRAME_HOP_SECONDS, event_settings_of
     from ..inference.event_detection import chunk_sizes
+    from ..models.respira.events import FRAME_HOP_SECONDS, event_settings_of
 
     chunk, margin = chunk_sizes(config)
     return {

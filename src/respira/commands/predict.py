@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.events import FRAME_HOP_SECONDS
 from ..inference.event_rules import DETECTION_COLUMNS
+from ..models.respira.events import FRAME_HOP_SECONDS
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..utils.files import check_file_target, write_text_atomic

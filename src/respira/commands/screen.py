@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.events import FRAME_HOP_SECONDS
+from ..models.respira.events import FRAME_HOP_SECONDS
 from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
 from ..inference.event_detection import detect_events
 from ..metrics.baselines import BASELINE_NAMES, below_baseline, flags_by_key
 from ..metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from ..metrics.icbhi import _ratio
 from ..metrics.recording_level import patient_bootstrap
 from ..models.respira.audio_decoding import decode_audio
+from ..models.respira.events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..reports.report_folder import report_folder
 from ..utils.progress import progress

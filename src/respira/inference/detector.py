@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.events import FRAME_HOP_SECONDS, Event, EventSettings
 from ..models.respira.audio_wav import integer_pcm_bits
 from ..models.respira.decision import aggregation_of
+from ..models.respira.events import FRAME_HOP_SECONDS, Event, EventSettings
 from ..models.respira.windows import (
     DEFAULT_HOP_SECONDS,
     DEFAULT_TOP_K,

@@ -2,9 +2,9 @@
 (:meth:`respira.Detector.detect_events`).
 
 The model runs once per chunk of ``config.target_seconds``, its head applied to each encoder time step,
-interpolated onto frames of :data:`respira.core.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a
-quarter chunk, at most 1 s; mirrored at the recording's ends) and each frame takes the chunk where it lies
-farthest from an edge.
+interpolated onto frames of :data:`respira.models.respira.events.FRAME_HOP_SECONDS`. Chunks overlap by a
+margin (a quarter chunk, at most 1 s; mirrored at the recording's ends) and each frame takes the chunk
+where it lies farthest from an edge.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.chunks import MirroredRecording, Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
-from ..core.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
 from ..core.onnx_graph import steps_within
 from ..models.respira.audio_decoding import as_waveform, stream_audio
 from ..models.respira.audio_dsp import pad_batch
 from ..models.respira.decision import decide, thresholds_of
+from ..models.respira.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
 from ..models.respira.labels import MULTI_LABEL
 from ..models.respira.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from ..utils.precision import full_float32

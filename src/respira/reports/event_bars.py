@@ -11,7 +11,7 @@ import matplotlib.colors
 from ..models.respira.labels import MULTI_LABEL_NAMES
 
 if TYPE_CHECKING:
-    from ..core.events import Event
+    from ..models.respira.events import Event
 
 __all__ = [
     "LABEL_COLOURS",

@@ -21,8 +21,8 @@ from .figures import new_figure, save_figure
 from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
 
 if TYPE_CHECKING:
-    from ..core.events import Event
     from ..models.respira import RespiraForAudioClassification
+    from ..models.respira.events import Event
 
 __all__ = ["Span", "plot_recording", "recording_figure", "step_series"]
 

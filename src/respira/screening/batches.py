@@ -190,7 +190,7 @@ def screen_rows(
     prefetch: int = DEFAULT_PREFETCH,
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and event rows, in order."""
-    from ..core.events import FRAME_HOP_SECONDS
+    from ..models.respira.events import FRAME_HOP_SECONDS
 
     hop = FRAME_HOP_SECONDS if frame_hop_seconds is None else frame_hop_seconds
     batch_size = int(detector.options["batch_size"])

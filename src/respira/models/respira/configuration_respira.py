@@ -17,6 +17,7 @@ from .encoders import (
     featurizer_names,
     find_encoder_spec,
 )
+from .events import EventSettings
 from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from .registration import register_model_type  # noqa: F401  (registers the encoder families)
 from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
@@ -69,7 +70,7 @@ class RespiraConfig(PreTrainedConfig):
         How a recording's window probabilities become its own (`"max"`, `"mean"` or `"topk_mean"` of the
         `recording_top_k` largest).
     event_settings (`dict`, *optional*):
-        How frame decisions become events (`respira.core.events.EventSettings.to_dict`); `None`: defaults.
+        How frame decisions become events (`EventSettings.to_dict` of `events.py`); `None`: defaults.
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, the default) or
         `"multi_label_classification"` (crackle, wheeze).
@@ -168,6 +169,11 @@ class RespiraConfig(PreTrainedConfig):
         if top_k is None and self.recording_aggregation == "topk_mean":
             top_k = DEFAULT_TOP_K
         check_aggregation(self.recording_aggregation, top_k)
+
+    def validate_event_settings(self) -> None:
+        """``event_settings`` as :class:`.events.EventSettings` reads them."""
+        if self.event_settings is not None:
+            EventSettings.from_dict(self.event_settings)
 
     @property
     def target_samples(self) -> int:

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import ndimage
 
-from ..models.respira.decision import present, validate_thresholds
-from ..models.respira.labels import MULTI_LABEL_NAMES
+from .decision import present, validate_thresholds
+from .labels import MULTI_LABEL_NAMES
 
 __all__ = [
     "EVENT_COLUMNS",
