@@ -114,11 +114,11 @@ def test_a_path_command_or_target_that_is_gone_is_found() -> None:
         "src/respira/",
         "src/respira/sites/",
         "src/respira/sites/sample.py",
-        "src/respira/models/respira/labels.py",
+        "src/respira/api.py",
     }
     text = (
-        "`sites/` holds `sample.py`, not `embedding.py`; `labels.py` is above it; `sites/sample.py` and "
-        "[a page](src/respira/models/respira/labels.py#top) exist, `sites/embedding.py` and [b](docs/gone.md) do not; "
+        "`sites/` holds `sample.py`, not `embedding.py`; `api.py` is above it; `sites/sample.py` and "
+        "[a page](src/respira/api.py#top) exist, `sites/embedding.py` and [b](docs/gone.md) do not; "
         "`tests/<package>/test_<module>.py`, `../shared`, `evaluation_*/metrics.json` and "
         "[c](https://example.org/x.py) are no repository paths.\n```bash\n`sites/fenced.py`\n```\n"
     )

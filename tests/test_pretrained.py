@@ -143,28 +143,23 @@ def test_the_card_says_where_the_encoder_came_from_and_to_export_for_the_code() 
     assert "The repository also holds the model's code" not in card
 
 
-def test_the_export_writes_todays_closure_and_both_cards_say_its_size(exported: Path) -> None:
-    """The shipped folder declares its code (``auto_map``) without the files; its export writes what
-    ``respira export --with_code`` generates today for its encoder (no file of another family), few and
-    short enough to read, and the export's card and the shipped one count what it wrote."""
+def test_the_export_writes_the_model_folder_and_its_card_says_its_size(exported: Path) -> None:
+    """The shipped folder declares its code (``auto_map``) without the files; its export writes today's
+    model folder, and the export's card counts what it wrote."""
     from respira.hub.remote_code import check_remote_code, code_size, remote_code_files
 
     config = json.loads((FOLDER / "config.json").read_text())
     assert "auto_map" in config and not list(FOLDER.glob("*.py"))
-    code = remote_code_files(respira.RespiraConfig.from_pretrained(FOLDER))
+    code = remote_code_files()
     written = {path.name: path.read_text() for path in exported.glob("*.py")}
     assert written == code.files and check_remote_code(exported) == sorted(written)
-    assert len(written) <= 10
     lines = sum(len(text.splitlines()) for text in written.values())
     code_lines = code_size(written.values())[1]
     assert 0 < code_lines < lines
-    for card in (exported / "README.md", FOLDER / "README.md"):
-        said = " ".join(card.read_text().split())
-        assert f"It is {len(written)} files and {code_lines} lines of code" in said, card
-        # what the shipped featurizer is, as the code says it: its plain path, no kernel
-        assert "plain torch computation (`forward_plain`)" in " ".join(card.read_text().split()), card
-    assert "def forward_plain" in written["featurizers.py"]
-    assert "def _forward_kernel" not in written["featurizers.py"]
+    said = " ".join((exported / "README.md").read_text().split())
+    assert f"It is {len(written)} files and {code_lines} lines of code" in said
+    # the shipped card counts no code it does not hold (the model folder's size changes with respira)
+    assert "lines of code" not in (FOLDER / "README.md").read_text()
 
 
 def _numbers_in(value: object) -> list[float]:

@@ -6,9 +6,10 @@ each module an ``automodule`` documented is checked: every public name of its ``
 every public class and function must be documented, under that module or, for a name it re-exports, under
 another documented module (autodoc leaves out a re-exported constant whose doc comment is elsewhere).
 
-A docstring's reference to a respira object outside the reference (``:mod:`respira.models.respira.audio_decoding```, a base
-class) is shown as text when the object exists; one to a respira object that does not exist stays an
-error (nitpicky), so a renamed function still breaks the build.
+A docstring's reference to a respira object outside the reference
+(``:mod:`respira.models.respira.audio_decoding```, a base class) is shown as text when the object
+exists; one to a respira object that does not exist stays an error (nitpicky), so a renamed function
+still breaks the build.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ CLEAN_PAGES = {
         f"## {group}\n\n```{{recipe-fields}} {group}\n```\n\n"
         for group in ("model", "data", "run", "training")
     ),
-    "api.md": "# API\n\n{py:func}`respira.screening.screen`; {py:mod}`respira.models.respira.audio_decoding` exists, internal.\n\n"
+    "api.md": "# API\n\n{py:func}`respira.screening.screen`; "
+    "{py:mod}`respira.models.respira.audio_decoding` exists, internal.\n\n"
     "```{eval-rst}\n.. automodule:: respira.screening\n.. automodule:: sample_package\n```\n",
 }
 SAMPLE_PACKAGE = '"""A package."""\n\n__all__ = ["present"]\n\n\ndef present() -> None:\n    """Here."""\n'

@@ -223,7 +223,7 @@ def render_example(name: str, example: dict[str, Any]) -> str:
         card_data.notes.append(NOTE)
         # as `respira push` publishes it: with the model's code, and model.onnx when asked for
         card_data.remote_code = True
-        card_data.code_requirements = list(remote_code_files(config.encoder_config.model_type).requirements)
+        card_data.code_requirements = list(remote_code_files().requirements)
         card_data.onnx = "--onnx" in example["published"]
         return str(render_model_card(card_data))
 

@@ -677,7 +677,7 @@ def test_push_round_trip_through_local_hub(
         assert output["urls"] == [f"{hub.url}/{REPO_ID}"] * 2
         # the weights went through the LFS path, the small files as regular files
         assert hub.committed_lfs == ["model.safetensors"]
-        code_files = sorted(remote_code_files("respira_cnn").files)  # push ships the code by default
+        code_files = sorted(remote_code_files().files)  # push ships the code by default
         assert sorted(hub.committed_regular) == sorted(
             [
                 "README.md",
@@ -750,7 +750,7 @@ def test_push_to_a_branch_in_process(run_dir: Path, tmp_path: Path, monkeypatch:
         assert url == f"{hub.url}/user/branch-test"
         repo = hub.state.repos["user/branch-test"]
         assert repo.private
-        code_files = list(remote_code_files("respira_cnn").files)
+        code_files = list(remote_code_files().files)
         files = sorted([".gitattributes", *EXPORTED_FILES, *RECORDS[:2], *code_files])
         assert sorted(repo.commits[repo.branches["dev"]].files) == files
         assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]

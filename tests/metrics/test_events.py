@@ -173,7 +173,8 @@ def test_threshold_independent_scores_match_a_hand_count():
     assert at["wheeze"]["f1"] == approx(1.0) and at["macro"]["f1"] == approx(0.5)
     at_half = threshold_independent_scores(scores, references, frame_hop_seconds=0.1, thresholds=(0.5, 0.5))
     assert at_half["crackle"]["f1"] == approx(2 / 3) and at_half["micro"]["f1"] == approx(0.8)
-    # a score equal to its threshold is a detection, as in respira.models.respira.decision: crackle 0.6, wheeze 0.8
+    # a score equal to its threshold is a detection, as in respira.models.respira.decision:
+    # crackle 0.6, wheeze 0.8
     at_scores = threshold_independent_scores(scores, references, frame_hop_seconds=0.1, thresholds=(0.6, 0.8))
     assert at_scores["crackle"]["f1"] == approx(2 / 3) and at_scores["wheeze"]["f1"] == approx(1.0)
 

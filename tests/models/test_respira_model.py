@@ -631,9 +631,9 @@ def test_pipeline_on_raw_array(pipeline_folder: Path, cnn: RespiraForAudioClassi
 def test_pipeline_on_44k_stereo_wav(
     pipeline_folder: Path, cnn: RespiraForAudioClassification, tmp_path: Path
 ) -> None:
-    """The pipeline reads files as respira predict does (respira.models.respira.audio_decoding.read_audio: channels averaged,
-    soxr to 16 kHz); compared with the model on that same audio (to 1e-4), after checking the read
-    against a down-mix and soxr resampling by hand."""
+    """The pipeline reads files as respira predict does (respira.models.respira.audio_decoding.read_audio:
+    channels averaged, soxr to 16 kHz); compared with the model on that same audio (to 1e-4), after checking
+    the read against a down-mix and soxr resampling by hand."""
     rng = np.random.default_rng(1)
     t = np.arange(int(0.9 * 44100)) / 44100  # within the model's fixed length: one pass, no windows
     left = 0.3 * np.sin(2 * np.pi * 300 * t) + 0.01 * rng.standard_normal(t.size)

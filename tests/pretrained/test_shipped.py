@@ -98,7 +98,7 @@ def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transform
         assert [path.name for path in folder.iterdir() if path.suffix == ".py"] == [], name
         assert not (folder / "trainer_state.json").exists(), name
         export = export_model(folder, tmp_path / name, onnx=False)
-        code = remote_code_files(respira.RespiraConfig.from_pretrained(folder))
+        code = remote_code_files()
         assert {path.name: path.read_text() for path in export.glob("*.py")} == code.files, name
         model = respira.RespiraForAudioClassification.from_pretrained(folder).eval()
         extractor = respira.RespiraFeatureExtractor.from_pretrained(folder)

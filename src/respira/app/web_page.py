@@ -96,8 +96,8 @@ def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
         "sos": sos.tolist(),
         "zi": signal.sosfilt_zi(sos).tolist(),
         "padlen": 3 * (2 * len(sos) + 1 - zeros),
-        "shortest": 3 * (2 * len(sos) + 1)
-        + 1,  # respira.models.respira.audio_dsp.lowpass leaves shorter input as is
+        # respira.models.respira.audio_dsp.lowpass leaves shorter input as is
+        "shortest": 3 * (2 * len(sos) + 1) + 1,
     }
 
 

@@ -268,7 +268,6 @@ def render_folder_card(
     folder: str | Path, *, model_id: str | None = None, base_folder: Path | None = None
 ) -> Path:
     """Render the card of an exported model folder from its own files into its ``README.md``."""
-    from ..models.respira import RespiraConfig
     from ..pretrained.shipped import shipped_detector
     from .onnx import ONNX_FILE
     from .remote_code import code_size, remote_code_files
@@ -277,10 +276,10 @@ def render_folder_card(
     card = card_data_from_run_dir(folder, model_id=model_id)
     card.site_fit_base = base_folder
     if "auto_map" in (_read_json(folder / "config.json") or {}):  # the model's code ships with it
-        code = remote_code_files(RespiraConfig.from_pretrained(folder))
+        code = remote_code_files()
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
         card.remote_code, card.code_requirements = True, list(code.requirements)
-        card.code_size = code_size(shipped or code.files.values())
+        card.code_size = code_size(shipped) if shipped else None  # the size of the code it holds
         if not shipped:
             card.code_elsewhere = folder.name if shipped_detector(folder.name) else "path/to/this_folder"
     card.onnx = (folder / ONNX_FILE).is_file()

@@ -99,7 +99,7 @@ def export_model(
         onnx = (run_dir / ONNX_FILE).is_file()
     code = None
     if with_code:
-        code = remote_code_files(RespiraConfig.from_pretrained(run_dir))
+        code = remote_code_files()
         card_data.remote_code, card_data.code_requirements = True, list(code.requirements)
         card_data.code_size = code_size(code.files.values())
     card_data.onnx = onnx

@@ -197,7 +197,8 @@ def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
         decision = decide(got, wrapper.model.config)
         if not (np.array_equal(present, decision.present) and np.array_equal(label, decision.classes)):
             raise ValueError(
-                f"the ONNX export's {PRESENT_NAME}/{LABEL_NAME} differ from respira.models.respira.decision.decide of "
+                f"the ONNX export's {PRESENT_NAME}/{LABEL_NAME} differ from "
+                f"respira.models.respira.decision.decide of "
                 f"its {OUTPUT_NAME} on {batch} waveform(s) of {samples} samples"
             )
         if not difference <= PARITY_TOLERANCE:

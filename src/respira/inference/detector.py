@@ -179,8 +179,9 @@ class Detector:
         """Predict a mono waveform (numpy or torch, floats in [-1, 1] or integer PCM) at ``sampling_rate`` Hz,
         in sliding windows or the ``cycles`` given as ``(start, end)`` seconds.
 
-        A recording the model cannot judge (:func:`respira.models.respira.audio_checks.check_input`) warns, and the
-        result's ``warning`` says why. ``name`` names it in messages and is the result's ``file``.
+        A recording the model cannot judge
+        (:func:`respira.models.respira.audio_checks.check_input`) warns, and the result's ``warning``
+        says why. ``name`` names it in messages and is the result's ``file``.
         """
         settings = self._options(options)
         if cycles is None:

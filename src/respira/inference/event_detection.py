@@ -2,9 +2,9 @@
 (:meth:`respira.Detector.detect_events`).
 
 The model runs once per chunk of ``config.target_seconds``, its head applied to each encoder time step,
-interpolated onto frames of :data:`respira.models.respira.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a
-quarter chunk, at most 1 s; mirrored at the recording's ends) and each frame takes the chunk where it lies
-farthest from an edge.
+interpolated onto frames of :data:`respira.models.respira.events.FRAME_HOP_SECONDS`. Chunks overlap by a
+margin (a quarter chunk, at most 1 s; mirrored at the recording's ends) and each frame takes the chunk
+where it lies farthest from an edge.
 """
 
 from __future__ import annotations

@@ -119,8 +119,8 @@ def stream(
     batch_size: int,
 ) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
     """``(item, outputs, error)`` of each of ``items`` in order, its ``windows`` run through :func:`forward`
-    ``batch_size`` at a time across items (:func:`respira.models.respira.batching.batched`): a window's ``ValueError``
-    fails its item alone."""
+    ``batch_size`` at a time across items (:func:`respira.models.respira.batching.batched`): a window's
+    ``ValueError`` fails its item alone."""
     return batched(items, windows, partial(forward, model, output=output), batch_size)
 
 

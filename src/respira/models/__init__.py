@@ -1,6 +1,5 @@
 """respira models: the classifier and its encoders (AST, BEATs, EfficientAT, CNN), registered on import."""
 
-from . import beats, cnn, efficientat  # noqa: F401  (each registers its model type)
 from .respira import (
     RespiraClassifierOutput,
     RespiraConfig,

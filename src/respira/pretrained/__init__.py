@@ -8,7 +8,7 @@ event settings, ``preprocessor_config.json``, ``model.onnx``, ``checksums.sha256
 (``README.md``) and the files the runs that made it wrote (``respira_run.json``, ``metrics.json``,
 ``evaluation_*/metrics.json``, ``build_record.json``). Its config declares the model's code
 (``auto_map``) without the files, which an installed respira never runs (it registers its own classes):
-``respira export`` and ``respira push`` generate them (:mod:`respira.hub.remote_code`), so what they
+``respira export`` and ``respira push`` copy them (:mod:`respira.hub.remote_code`), so what they
 publish loads with transformers alone (``trust_remote_code=True``). ``make detector`` rebuilds it from
 ``../shared`` (``scripts/build_detector.py``).
 

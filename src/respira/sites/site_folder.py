@@ -67,7 +67,7 @@ def write_site_folder(
     from ..hub.card_render import render_folder_card
     from ..hub.checksums import write_checksums
     from ..hub.onnx import ONNX_FILE, export_onnx
-    from ..hub.remote_code import remote_code_files, write_remote_code
+    from ..hub.remote_code import write_remote_code
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
     output_dir = Path(output_dir).expanduser()
@@ -93,7 +93,7 @@ def write_site_folder(
             if onnx:
                 export_onnx(model, staging / ONNX_FILE)
             write_checksums(staging)
-            write_remote_code(staging, remote_code_files(model.config))
+            write_remote_code(staging)
             render_folder_card(staging, base_folder=folder if folder.is_dir() else None)
     finally:
         if bars:

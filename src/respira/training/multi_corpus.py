@@ -263,7 +263,8 @@ def threshold_units(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(flags [U, 2], probabilities [U, 2])`` of the units thresholds are tuned on: every cycle of
     ``pool`` as it is, and every bag (recording) once, its probability the ``aggregation`` of its
-    windows' (as :func:`respira.models.respira.decision.decide_recording` decides it), its flags the recording's."""
+    windows' (as :func:`respira.models.respira.decision.decide_recording`
+    decides it), its flags the recording's."""
     flags = classes_to_flags(np.asarray(pool["label"]))
     cycles, bags = _units(pool)
     unit_flags = [flags[cycles], *(flags[rows[:1]] for rows in bags)]

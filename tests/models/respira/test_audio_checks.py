@@ -1,5 +1,6 @@
-"""Input respira scores but cannot judge (:mod:`respira.models.respira.audio_checks`): each criterion, the real recordings
-it was set against, and the audit's three files (issue 49) through ``predict`` and the Detector."""
+"""Input respira scores but cannot judge (:mod:`respira.models.respira.audio_checks`): each criterion, the
+real recordings it was set against, and the audit's three files (issue 49) through ``predict`` and
+the Detector."""
 
 from __future__ import annotations
 

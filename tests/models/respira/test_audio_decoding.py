@@ -1,4 +1,5 @@
-"""respira.models.respira.audio_decoding: one decoder for files, bytes, ``datasets`` Audio values and arrays, and the rate check."""
+"""respira.models.respira.audio_decoding: one decoder for files, bytes, ``datasets`` Audio values and
+arrays, and the rate check."""
 
 from __future__ import annotations
 

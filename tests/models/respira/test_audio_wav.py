@@ -1,5 +1,5 @@
-"""The RIFF/WAVE format (respira.models.respira.audio_wav): deterministic encoding, and the truncation check read_audio
-applies."""
+"""The RIFF/WAVE format (respira.models.respira.audio_wav): deterministic encoding, and the truncation
+check read_audio applies."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The input preprocessing a model was trained with travels with it: config, feature extractor,
-``pipeline`` and ``respira predict`` all apply the same low-pass (:func:`respira.models.respira.audio_dsp.lowpass`)."""
+``pipeline`` and ``respira predict`` all apply the same low-pass
+(:func:`respira.models.respira.audio_dsp.lowpass`)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_a_model_s_filter_order_is_the_one_applied() -> None:
     config = RespiraConfig(encoder_config=dict(TINY_ENCODER), lowpass_cutoff=CUTOFF, lowpass_order=6)
     assert input_preprocessing(config)["lowpass_order"] == 6
     waveform = _waveform()
-    # the recipe written out (scipy's zero-phase Butterworth of order 6), not through respira.models.respira.audio_dsp
+    # the recipe written out (scipy's zero-phase Butterworth of order 6), not through
+    # respira.models.respira.audio_dsp
     expected = scipy.signal.sosfiltfilt(scipy.signal.butter(6, CUTOFF, fs=RATE, output="sos"), waveform)
     np.testing.assert_allclose(prepare_recording(config, waveform), expected, atol=1e-6)
     extractor = feature_extractor_for(config)

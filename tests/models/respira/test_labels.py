@@ -1,4 +1,5 @@
-"""The label scheme (respira.models.respira.labels): classes, flags, problem types and the maps between them."""
+"""The label scheme (respira.models.respira.labels): classes, flags, problem types and the maps
+between them."""
 
 from __future__ import annotations
 
@@ -105,9 +106,7 @@ _FLAG_PAIR = re.compile(r"""[(\[]\s*["']crackle["']\s*,\s*["']wheeze["']\s*,?\s*
 def test_the_flag_pair_is_written_only_in_labels() -> None:
     """``MULTI_LABEL_NAMES`` is the one home of the ``("crackle", "wheeze")`` pair: no other module of
     respira writes it out (a copy names the flags in an order of its own)."""
-    package = Path(
-        respira.models.respira.labels.__file__
-    ).parent  # the shipped folders hold no code (written at export)
+    package = Path(respira.__file__).parent  # the shipped folders hold no code (written at export)
     copies = [
         f"{path.relative_to(package)}:{text.count(chr(10), 0, match.start()) + 1}"
         for path in sorted(package.rglob("*.py"))

@@ -2,7 +2,8 @@
 
 - log-mel (:class:`respira.models.respira.log_mel.LogMelSpectrogram`) = ``log(librosa mel power + eps)``
   with the same settings (centred reflect-padded STFT, periodic Hann, Slaney mel scale and norm);
-- resampling (:func:`respira.models.respira.audio_dsp.resample`, :func:`respira.models.respira.audio_decoding.read_audio`) =
+- resampling (:func:`respira.models.respira.audio_dsp.resample`,
+  :func:`respira.models.respira.audio_decoding.read_audio`) =
   ``librosa.resample(res_type="soxr_hq")``, sample for sample;
 - time stretch (:mod:`respira.training.augment`): phase vocoders differ in their details (window, hop,
   phase locking), so they are compared by what they must do: the same output length, the same dominant

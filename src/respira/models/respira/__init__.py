@@ -1,4 +1,10 @@
-"""The respira classifier: config, model and feature extractor, registered with the Auto classes."""
+"""The model folder: the respira classifier's config, model, feature extractor and pipeline, and all they
+need at run time (encoder families, featurizers, audio reading, windows, decisions, labels).
+
+It imports no other respira package, so ``respira export --with_code`` and ``respira push`` ship its
+``*.py`` as they are, for ``trust_remote_code=True``. Importing it registers the classes with the Auto
+classes and the pipeline.
+"""
 
 from .configuration_respira import RespiraConfig
 from .feature_extraction_respira import RespiraFeatureExtractor

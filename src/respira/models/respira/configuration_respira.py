@@ -8,7 +8,6 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...utils.shipping import not_shipped
 from .audio_decoding import DEFAULT_SAMPLING_RATE
 from .audio_dsp import DEFAULT_LOWPASS_ORDER
 from .encoders import (
@@ -18,7 +17,9 @@ from .encoders import (
     featurizer_names,
     find_encoder_spec,
 )
+from .events import EventSettings
 from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from .registration import register_model_type  # noqa: F401  (registers the encoder families)
 from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 
 
@@ -75,7 +76,7 @@ class RespiraConfig(PreTrainedConfig):
         How a recording's window probabilities become its own (`"max"`, `"mean"` or `"topk_mean"` of the
         `recording_top_k` largest).
     event_settings (`dict`, *optional*):
-        How frame decisions become events (`respira.models.respira.events.EventSettings.to_dict`); `None`: defaults.
+        How frame decisions become events (`EventSettings.to_dict` of `events.py`); `None`: defaults.
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, the default) or
         `"multi_label_classification"` (crackle, wheeze).
@@ -134,7 +135,7 @@ class RespiraConfig(PreTrainedConfig):
             self.id2label = dict(enumerate(names))
             self.label2id = {name: index for index, name in self.id2label.items()}
         super().__post_init__(**kwargs)
-        # no spec in the code shipped with another family: a bare RespiraConfig() keeps featurizer=None
+        # an encoder without a spec (none of respira's families) takes the default family's featurizer
         spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
         if self.featurizer is None and spec is not None:
             self.featurizer = spec.featurizer
@@ -178,12 +179,9 @@ class RespiraConfig(PreTrainedConfig):
             top_k = DEFAULT_TOP_K
         check_aggregation(self.recording_aggregation, top_k)
 
-    @not_shipped
     def validate_event_settings(self) -> None:
-        """``event_settings`` as :class:`respira.models.respira.events.EventSettings` reads them."""
+        """``event_settings`` as :class:`.events.EventSettings` reads them."""
         if self.event_settings is not None:
-            from .events import EventSettings
-
             EventSettings.from_dict(self.event_settings)
 
     @property

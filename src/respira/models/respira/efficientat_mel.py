@@ -21,7 +21,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ...utils.shipping import not_shipped
 from .derived_buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
 from .kaldi_fbank import kaldi_mel_banks
@@ -48,7 +47,6 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
         return {"window": window, "mel_banks": self._mel_banks(), **self.faster_path_buffers()}
 
-    @not_shipped
     def prepare_faster_paths(self) -> None:
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
@@ -59,13 +57,11 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
             self.n_fft, self.hop_length, self.win_length, periodic=False, bins=min(used_bins, self.n_fft // 2)
         )
 
-    @not_shipped
     def faster_path_buffers(self) -> dict[str, torch.Tensor]:
         """The mel banks transposed, times ``e^mel_shift`` so that the log adds the shift."""
         banks = self._mel_banks()
         return {"kernel_mel_banks": (banks.T.double() * math.exp(self.mel_shift)).float().contiguous()}
 
-    @not_shipped
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -113,7 +109,6 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         mel = torch.matmul(self.mel_banks.to(device=x.device, dtype=x.dtype), power)
         return ((torch.log(mel + self.log_offset) + self.mel_shift) / self.mel_scale).transpose(1, 2)
 
-    @not_shipped
     def forward_export(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward_plain` as the ONNX export traces it (:class:`.frame_dft.FramePowerSpectrum`)."""
         half = self.n_fft // 2
@@ -123,7 +118,6 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         mel = torch.log(torch.matmul(banks, power) + self.log_offset)
         return ((mel + self.mel_shift) / self.mel_scale).transpose(1, 2)
 
-    @not_shipped
     def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
         batch, samples = x.shape
         half, offset = self.n_fft // 2, (self.n_fft - self.win_length) // 2

@@ -1,7 +1,7 @@
 """Encoder families: what each one is, in one :class:`EncoderSpec` per family.
 
-Adding a family means adding its model folder (registered with
-:func:`respira.models.respira.registration.register_model_type`) and one spec to ``_SPECS``.
+Adding a family means adding its configuration and modeling modules to this folder (registered in
+:mod:`.registration`) and one spec to ``_SPECS``.
 
 >>> get_encoder_spec("ast").model_type
 'audio-spectrogram-transformer'
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 DEFAULT_ENCODER = "cnn"
-DEFAULT_ENCODER_MODEL_TYPE = "respira_cnn"  # without the spec, which another family's shipped code lacks
+DEFAULT_ENCODER_MODEL_TYPE = "respira_cnn"
 
 
 class EncoderTokens(NamedTuple):

@@ -7,7 +7,6 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ...utils.shipping import STAGES, shipped_when
 from .configuration_respira import RespiraConfig
 from .encoders import featurizer_spec
 
@@ -142,7 +141,6 @@ def _masks(
     return ((positions >= starts) & (positions < starts + widths)).any(dim=1)
 
 
-@shipped_when("spec_augment")
 class SpecAugment(nn.Module):
     """Zero ``num_freq_masks`` bands of up to ``freq_mask_param`` bins and ``num_time_masks`` spans of
     up to ``time_mask_param`` frames, independently per example, in training mode only."""
@@ -222,12 +220,3 @@ def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
             raise ValueError(f"{type(model).__name__} has no respira featurizer")
         return found.frame_samples
     return RespiraFeaturizer(model).frame_samples
-
-
-def stages_of(config: RespiraConfig) -> frozenset[str]:
-    """The optional stages (:data:`respira.utils.shipping.STAGES`) a model of ``config`` runs."""
-    runs = {
-        "spec_augment": bool(config.spec_augment),
-        f"pooling_{config.pooling}": True,
-    }
-    return frozenset(stage for stage, run in runs.items() if run and stage in STAGES)

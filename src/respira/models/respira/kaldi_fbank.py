@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
-from ...utils.shipping import not_shipped
 from .derived_buffers import DerivedBuffers
 from .kernel_choice import Band, FasterPaths, banded_matmul, kernel_or_export, plan_bands
 
@@ -83,17 +82,14 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
             **self.faster_path_buffers(),
         }
 
-    @not_shipped
     def prepare_faster_paths(self) -> None:
         self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
 
-    @not_shipped
     def faster_path_buffers(self) -> dict[str, torch.Tensor]:
         return {"kernel_mel_banks": self._kernel_mel_banks()}
 
-    @not_shipped
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -109,7 +105,6 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         rate = self.sampling_rate
         return kaldi_mel_banks(self.num_mel_bins, self.n_fft, rate, 20.0, rate / 2, dtype=torch.float64)
 
-    @not_shipped
     def _kernel_mel_banks(self) -> torch.Tensor:
         """Each row twice, so that ``parts @ banks`` sums Re² + Im² of the interleaved FFT output."""
         # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean: the kernel only divides
@@ -168,7 +163,6 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
             return fbank
         return (fbank - mean) / (2.0 * self.normalization.std)
 
-    @not_shipped
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
         frames = int(self.frames_for(waveforms.shape[1]))
         _scale, mean = self._scale_and_mean()
@@ -176,7 +170,6 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         fbank = self._mel_power(waveforms, frames).clamp_min_(floor).log_()
         return fbank if self.normalization is None else fbank.mul_(0.5 / self.normalization.std)
 
-    @not_shipped
     def _mel_power(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Mel band energies ``[batch, frames, bins]`` (scaled as the banks are), chunk by chunk."""
         batch, samples = waveforms.shape
@@ -203,7 +196,6 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
             banded_matmul(parts.mul_(parts), banks, self.bands, out=mel_power[start : start + count])
         return mel_power
 
-    @not_shipped
     def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Kaldi removes each frame's mean m before pre-emphasis: ``(1 - p)·m`` after it."""
         block = math.gcd(self.frame_length, self.frame_shift)

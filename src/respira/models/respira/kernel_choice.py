@@ -2,9 +2,9 @@
 banded products they share.
 
 A kernel runs only for inference on the CPU, where it pays off (docs/history/speed.md); the ONNX export
-traces a third path (:mod:`.frame_dft`). The code shipped with a model keeps the plain path alone. Each mel
-band covers a contiguous run of FFT bins, so :func:`plan_bands` splits the bands into consecutive groups,
-each multiplied with only the bins it covers, minimising the multiplications plus a fixed cost per group.
+traces a third path (:mod:`.frame_dft`). Each mel band covers a contiguous run of FFT bins, so
+:func:`plan_bands` splits the bands into consecutive groups, each multiplied with only the bins it covers,
+minimising the multiplications plus a fixed cost per group.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
-from ...utils.shipping import not_shipped
 from .derived_buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
 from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
@@ -35,7 +34,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
         self.register_derived_buffers()
         self.prepare_faster_paths()
 
-    @not_shipped
     def prepare_faster_paths(self) -> None:
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
@@ -46,7 +44,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
             self.n_fft, self.hop_length, self.n_fft, periodic=True, bins=min(used_bins, self.n_fft // 2)
         )
 
-    @not_shipped
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -102,7 +99,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
         power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)  # [batch, bins, frames]
         return (power.transpose(1, 2) @ self.mel_banks + self.eps).log()
 
-    @not_shipped
     def forward_export(self, waveforms: torch.Tensor) -> torch.Tensor:
         """:meth:`forward_plain` as the ONNX export traces it (:class:`.frame_dft.FramePowerSpectrum`)."""
         half = self.n_fft // 2
@@ -111,7 +107,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
         power = self.power_spectrum(padded)  # [batch, bins used, frames]
         return (power.transpose(1, 2) @ self.mel_banks[: power.shape[1]] + self.eps).log()
 
-    @not_shipped
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
         batch, samples = waveforms.shape
         half = self.n_fft // 2

@@ -12,7 +12,6 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from ...utils.shipping import not_shipped, shipped_when
 from .configuration_respira import RespiraConfig
 from .derived_buffers import DerivedBuffers
 from .encoders import (
@@ -58,7 +57,6 @@ class RespiraClassifierOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
-@shipped_when("pooling_autopool")
 def auto_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Step logits ``[batch, steps, labels]`` → clip logits: the logit of ``Σ_t w_t σ(z_t)``, ``w =
     softmax(z)`` over the real steps (auto-pool with α = 1, McFee et al., 2018)."""
@@ -216,7 +214,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.post_init()
 
     @classmethod
-    @not_shipped
     def from_encoder_pretrained(
         cls, encoder_name_or_path: str, **config_kwargs: Any
     ) -> RespiraForAudioClassification:
@@ -247,7 +244,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         model.respira.encoder.load_state_dict(encoder.state_dict())
         return model
 
-    @not_shipped
     def freeze_encoder(self, frozen: bool = True) -> None:
         """Freeze the encoder (eval mode, no gradients), or with ``frozen=False`` let it train again;
         recorded in the config."""

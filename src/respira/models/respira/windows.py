@@ -1,4 +1,4 @@
-"""Sliding windows over a recording and their aggregation (plain numpy: ships with remote code)."""
+"""Sliding windows over a recording and their aggregation (plain numpy)."""
 
 from __future__ import annotations
 
