@@ -33,6 +33,14 @@ MAX_CANDIDATES = 1000
 _TIE = 1e-12
 
 
+def check_objective(objective: str) -> None:
+    """``ValueError`` unless ``objective`` is one of :data:`THRESHOLD_OBJECTIVES`."""
+    if objective not in THRESHOLD_OBJECTIVES:
+        raise ValueError(
+            f"threshold_objective must be one of {', '.join(THRESHOLD_OBJECTIVES)}, got {objective!r}"
+        )
+
+
 def sigmoid(logits: Any) -> np.ndarray:
     """The logistic function in float64, numerically stable."""
     values = np.asarray(logits, dtype=np.float64)
@@ -181,10 +189,7 @@ def choose_thresholds(
     domains: Sequence[Any] | np.ndarray | None = None,
 ) -> ThresholdChoice:
     """:func:`tune_thresholds` where possible: a label the data cannot tune keeps ``fallback``."""
-    if objective not in THRESHOLD_OBJECTIVES:
-        raise ValueError(
-            f"threshold_objective must be one of {', '.join(THRESHOLD_OBJECTIVES)}, got {objective!r}"
-        )
+    check_objective(objective)
     base = (float(fallback[0]), float(fallback[1]))
     if objective == "fixed":
         return ThresholdChoice(base, (False, False))
