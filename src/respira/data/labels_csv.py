@@ -1,12 +1,5 @@
-"""``labels.csv``: one's own recordings labelled per recording, read and checked once (:class:`LabelsTable`).
-
-The format is docs/how-to/datasets-and-the-hub.md's ("Your own labelled recordings"); columns are separated
-by commas, or by semicolons or tabs when the header holds no comma. A bad row raises a one-line
-:class:`~respira.data.errors.CorpusFormatError` starting ``labels.csv:LINE:``.
-
-:func:`read_labels_csv` gives the labelled rows; :class:`LabelsTable` is what ``respira label`` edits (every
-row it does not answer keeps its text byte for byte).
-"""
+"""``labels.csv`` (docs/how-to/datasets-and-the-hub.md): read and checked (:func:`read_labels_csv`), and
+edited by ``respira label`` (:class:`LabelsTable`, every other row kept byte for byte)."""
 
 from __future__ import annotations
 
