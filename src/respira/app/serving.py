@@ -196,12 +196,8 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 class PageServer:
-    """A page on ``options.host:port`` (``bound``, from :func:`listen`): :meth:`serve` blocks,
-    :meth:`start` serves in a thread, :meth:`close` ends and calls ``release``.
-
-    ``app`` is made of the options and the token: a new one when ``exposed`` (default: unless ``--host``
-    is a loopback address), else ``None``.
-    """
+    """A page on ``bound`` (:func:`listen`), its ``app`` made of the options and a token (``exposed``: by
+    default a non-loopback ``--host``); :meth:`serve` blocks, :meth:`start` threads, :meth:`close` ends."""
 
     folder: Path | None = None
     """The folder of the files it serves, if it serves a folder."""

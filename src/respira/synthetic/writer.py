@@ -116,13 +116,7 @@ def _write_corpus(
     _write_text(root / SYNTHETIC_MARKER, [SYNTHETIC_NOTE], "\n")
 
 
-CORPUS_ENTRIES: tuple[str, ...] = (
-    RECORDINGS_FOLDER,
-    SPLIT_FILE,
-    DIAGNOSIS_FILE,
-    DEMOGRAPHICS_FILE,
-    SYNTHETIC_MARKER,
-)
+CORPUS_ENTRIES = (RECORDINGS_FOLDER, SPLIT_FILE, DIAGNOSIS_FILE, DEMOGRAPHICS_FILE, SYNTHETIC_MARKER)
 """What :func:`make_synthetic_icbhi` writes at the corpus's root: the only entries it ever replaces."""
 
 

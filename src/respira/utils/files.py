@@ -37,11 +37,8 @@ __all__ = [
 
 @contextmanager
 def atomic_path(path: str | Path, *, new_mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` to write; it replaces ``path`` on success, whole or not at all.
-
-    A symbolic link at ``path`` is written through (its target gets the new content; the link stays) and
-    an existing file keeps its permission bits (a new one gets ``new_mode``, else the umask's): what the user
-    made of the file is not undone, and the temporary file is private until it takes the file's place."""
+    """Yield a private temporary sibling of ``path`` that replaces it on success: through a symlink, the
+    file's mode kept (``new_mode`` for a new file)."""
     path = Path(path)
     check_file_target(path)
     target = path.resolve() if path.is_symlink() else path
@@ -142,15 +139,8 @@ _WRITTEN_HEADER = (
 def check_output_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None, staging: Path | None = None
 ) -> Path:
-    """Return ``output_dir`` if respira may write its folder there, else raise a one-line ``OSError``.
-
-    The rule for every folder a user names as an output: a missing or empty folder is written; a file, a
-    symbolic link, or a parent that is a file is refused. An occupied folder is refused (``exists_message``)
-    unless ``overwrite``, and even then it is replaced only when every path in it is one respira wrote:
-    listed in the :data:`WRITTEN_FILE` of its folder or of a folder above it (up to ``output_dir``), each
-    written when respira's output was moved into place. Anything else (a user's file, a symlink, a folder
-    written before respira kept that record) is named and the folder left untouched; a path that the new
-    output (``staging``) carries over byte for byte is not lost, so it does not block the swap."""
+    """``output_dir`` if missing or empty, or (``overwrite``) holding only paths respira recorded writing
+    (:data:`WRITTEN_FILE`) or that ``staging`` carries over unchanged; else a one-line ``OSError``."""
     output_dir = check_folder_target(output_dir)
     if output_dir.is_symlink():
         raise FileExistsError(

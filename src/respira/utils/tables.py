@@ -38,10 +38,7 @@ def is_number(value: object) -> bool:
 PERCENT_DECIMALS = 1
 """Every score a person reads (console, card, app, README) is a percentage with this many decimals."""
 TOO_FEW = 5
-"""A rate on this many samples or fewer is "too few samples to mean anything" when its interval has zero
-width (every resample agrees): with all ``n`` samples alike, the exact one-sided 95 % bound on the other
-outcome's rate is about ``3 / n`` (the rule of three), above 50 % for ``n <= 5``: no better than a coin.
-On more samples a zero-width interval says only that every resample gave the same score."""
+"""Samples at or below which a zero-width interval means too few to say anything (rule of three)."""
 
 
 def format_percent(value: object, *, missing: str = "n/a") -> str:
