@@ -71,15 +71,10 @@ def _panels(figure: Figure, label_rows: int, caption: bool = False) -> tuple[Any
     ratios = [3.0, 2.0, 0.1 + ROW_HEIGHT * label_rows]
     bottom = MARGINS["bottom"] + (CAPTION_HEIGHT if caption else 0.0)
     panels_height = HEIGHT - MARGINS["top"] - bottom - 2 * MARGINS["gap"]
+    left, right, top = MARGINS["left"] / WIDTH, 1 - MARGINS["right"] / WIDTH, 1 - MARGINS["top"] / HEIGHT
+    hspace = MARGINS["gap"] / (panels_height / len(ratios))
     grid = figure.add_gridspec(
-        3,
-        1,
-        height_ratios=ratios,
-        left=MARGINS["left"] / WIDTH,
-        right=1 - MARGINS["right"] / WIDTH,
-        top=1 - MARGINS["top"] / HEIGHT,
-        bottom=bottom / HEIGHT,
-        hspace=MARGINS["gap"] / (panels_height / len(ratios)),
+        3, 1, height_ratios=ratios, left=left, right=right, top=top, bottom=bottom / HEIGHT, hspace=hspace
     )
     spectrum_ax = figure.add_subplot(grid[0], label="spectrogram")
     probability_ax = figure.add_subplot(grid[1], sharex=spectrum_ax, label="probabilities")
@@ -196,16 +191,8 @@ def recording_figure(
     if subtitle:
         spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")
     if events_caption:
-        figure.text(
-            MARGINS["left"] / WIDTH,
-            CAPTION_BOTTOM / HEIGHT,
-            events_caption,
-            fontsize=8.5,
-            ha="left",
-            va="bottom",
-            wrap=True,
-            label="events caption",
-        )
+        style = {"fontsize": 8.5, "ha": "left", "va": "bottom", "wrap": True, "label": "events caption"}
+        figure.text(MARGINS["left"] / WIDTH, CAPTION_BOTTOM / HEIGHT, events_caption, **style)
     return figure
 
 
