@@ -22,17 +22,6 @@ from .icbhi import (
     validate_labels_and_predictions,
 )
 
-__all__ = [
-    "BASELINE_PREFIX",
-    "ICBHI_HEADLINES",
-    "BelowBaseline",
-    "below_baseline",
-    "class_prior",
-    "flags_by_key",
-    "icbhi_below_baselines",
-    "trivial_baselines",
-]
-
 BASELINE_PREFIX = "baseline_"
 """Prefix of every baseline key."""
 _HEADLINE = ("specificity", "sensitivity", "icbhi_score")

@@ -15,17 +15,6 @@ import numpy as np
 from ..labels import MULTI_LABEL_NAMES
 from .multilabel import DEFAULT_THRESHOLDS, validate_multilabel
 
-__all__ = [
-    "DEFAULT_THRESHOLDS",
-    "MAX_CANDIDATES",
-    "THRESHOLD_OBJECTIVES",
-    "ThresholdChoice",
-    "candidate_thresholds",
-    "choose_thresholds",
-    "sigmoid",
-    "tune_thresholds",
-]
-
 THRESHOLD_OBJECTIVES: tuple[str, ...] = ("icbhi_score", "f1", "fixed")
 """What decision thresholds are tuned for (``"fixed"``: not tuned)."""
 MAX_CANDIDATES = 1000

@@ -13,17 +13,6 @@ from ..labels import MULTI_LABEL_NAMES
 if TYPE_CHECKING:
     from ..core.events import Event
 
-__all__ = [
-    "LABEL_COLOURS",
-    "MIN_EVENT_PIXELS",
-    "MIN_LABELLED_FRACTION",
-    "PROBABILITY_COLOURS",
-    "Span",
-    "draw_label_rows",
-    "event_bars",
-    "min_bar_seconds",
-]
-
 PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
 LABEL_COLOURS = {"normal": "#d9d9d9", "crackle": "#fd8d3c", "wheeze": "#6baed6", "both": "#9e7ac7"}
 MIN_LABELLED_FRACTION = 0.035

@@ -17,23 +17,6 @@ from typing import Any
 
 from .locking import FolderLock, is_held, lock_file
 
-__all__ = [
-    "WRITTEN_FILE",
-    "atomic_path",
-    "check_file_target",
-    "check_folder_target",
-    "check_output_folder",
-    "foreign_paths",
-    "is_occupied",
-    "nan_to_none",
-    "remove_path",
-    "replace_with",
-    "staged_folder",
-    "swap_into_place",
-    "write_json_atomic",
-    "write_text_atomic",
-]
-
 
 @contextmanager
 def atomic_path(path: str | Path, *, new_mode: int | None = None) -> Iterator[Path]:

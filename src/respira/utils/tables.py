@@ -9,17 +9,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = [
-    "PERCENT_DECIMALS",
-    "format_number",
-    "format_percent",
-    "format_rows",
-    "format_score",
-    "format_table",
-    "is_number",
-    "zero_width_words",
-]
-
 COLUMN_GAP = "  "
 DECIMALS = 6
 """Decimals of the floats in prediction rows written as JSON or CSV (:func:`format_rows`)."""
