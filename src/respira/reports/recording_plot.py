@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from ..core.events import Event
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["Span", "plot_recording", "recording_figure", "step_series"]
-
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
 WIDTH, HEIGHT = 13.0, 8.2  # the figure's size in inches
 MARGINS = {"left": 0.95, "right": 2.2, "top": 0.62, "bottom": 0.5, "gap": 0.18}

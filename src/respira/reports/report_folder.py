@@ -8,8 +8,6 @@ from pathlib import Path
 
 from ..utils.files import check_output_folder, staged_folder
 
-__all__ = ["check_report_target", "report_folder"]
-
 
 def check_report_target(output_dir: str | Path) -> Path:
     """``output_dir`` if missing, empty or an earlier report (every path in it one respira wrote); else a

@@ -13,8 +13,6 @@ from matplotlib.ticker import MaxNLocator
 
 from .figures import new_figure, save_figure
 
-__all__ = ["plot_training_curves", "training_curves_figure", "training_entries"]
-
 LOSS_KEYS: dict[str, str] = {
     "loss": "training loss (total)",
     "task_loss": "task loss (classification)",
