@@ -100,15 +100,6 @@ def is_occupied(path: str | Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
-def remove_path(path: str | Path) -> None:
-    """Remove ``path``: a folder with its content, or a file or symlink (the link, not its target)."""
-    path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 _PARTIAL = ".partial-"
 WRITTEN_FILE = ".respira-written"
 """The record, in each folder respira writes whole, of every path it wrote there (one per line)."""
@@ -278,4 +269,7 @@ def replace_with(new: Path, target: Path) -> None:
         old.rename(target)
         raise
     with suppress(OSError):
-        remove_path(old)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink()

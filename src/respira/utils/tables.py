@@ -35,15 +35,6 @@ def format_percent(value: object, *, missing: str = "n/a") -> str:
     return f"{100 * value:.{PERCENT_DECIMALS}f}" if is_number(value) else missing
 
 
-def zero_width_words(count: int | None = None) -> str:
-    """Why an interval has zero width, from the ``count`` of samples behind the score (:data:`TOO_FEW`)."""
-    if count is None:
-        return "interval of zero width: every resample gave the same score"
-    if count <= TOO_FEW:
-        return f"interval of zero width: too few samples to mean anything: {count}"
-    return f"interval of zero width: every resample of the {count} gave the same score"
-
-
 def format_score(
     value: object,
     interval: Sequence[object] | None = None,
@@ -51,13 +42,19 @@ def format_score(
     missing: str = "n/a",
     count: int | None = None,
 ) -> str:
-    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``, a zero-width interval marked
-    (:func:`zero_width_words`; ``count``: the samples behind the score, when known)."""
+    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``, a zero-width interval marked with why
+    (``count``: the samples behind the score, when known; :data:`TOO_FEW`)."""
     text = format_percent(value, missing=missing)
     if interval is None or len(interval) != 2 or any(format_percent(end) == "n/a" for end in interval):
         return text
     low, high = (format_percent(end) for end in interval)
-    return f"{text} [{low}, {high}]" + (f" ({zero_width_words(count)})" if low == high else "")
+    text += f" [{low}, {high}]"
+    if low != high:
+        return text
+    if count is not None and count <= TOO_FEW:
+        return text + f" (interval of zero width: too few samples to mean anything: {count})"
+    of = "" if count is None else f" of the {count}"
+    return text + f" (interval of zero width: every resample{of} gave the same score)"
 
 
 def format_table(
