@@ -74,12 +74,9 @@ def _draw_events(
     ax: Any, events: Sequence[Event], label: str, duration: float, left_out: int, y: float
 ) -> None:
     if not events:
-        plural = "s" if left_out != 1 else ""
-        text = (
-            f"none held by the verdict ({left_out} frame event{plural} left out)"
-            if left_out
-            else "none detected"
-        )
+        text = "none detected"
+        if left_out:
+            text = f"none held by the verdict ({left_out} frame event{'s' if left_out != 1 else ''} left out)"
         ax.text(duration / 2, y, text, ha="center", va="center", fontsize=8, **NONE_STYLE)
         return
     colour = PROBABILITY_COLOURS[label]

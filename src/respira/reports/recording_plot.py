@@ -214,12 +214,8 @@ def plot_recording(
 
     config = model.config
     rate = int(config.sampling_rate)
-    cycles = None
-    if annotations is not None:
-        cycles = [
-            Span(c.start, c.end, cycle_label(c.crackle, c.wheeze))
-            for c in read_annotations(Path(annotations))
-        ]
+    read = read_annotations(Path(annotations)) if annotations is not None else None
+    cycles = None if read is None else [Span(c.start, c.end, cycle_label(c.crackle, c.wheeze)) for c in read]
     problem_type = getattr(config, "problem_type", None)
     if _are_cycles(rows):
         spans = f"each of the {len(rows)} annotated cycles"
