@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HISTORY", "MEASURED", "MECHANICAL", "VERDICTS", "Measurement", "note", "split_note", "with_note"]
-
 VERDICTS: tuple[str, ...] = ("helped", "hurt", "no effect", "mixed")
 HISTORY = "docs/history"
 NOT_MEASURED = "Not measured."

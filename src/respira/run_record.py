@@ -19,25 +19,6 @@ from .models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL
 from .utils.files import write_json_atomic
 from .utils.messages import one_line
 
-__all__ = [
-    "DATASET_SPLITS",
-    "RUN_RECORD_FILE",
-    "SCHEMA_VERSION",
-    "SPLIT_STRATEGIES",
-    "CorpusRecord",
-    "DataRecord",
-    "EmbeddingPass",
-    "MetricsRecord",
-    "ModelRecord",
-    "RunRecord",
-    "RunRecordError",
-    "SeedResult",
-    "SplitSize",
-    "TrainingRecord",
-    "convert_json",
-    "json_type",
-]
-
 RUN_RECORD_FILE = "respira_run.json"
 SCHEMA_VERSION = 1
 

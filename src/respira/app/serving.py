@@ -1,16 +1,7 @@
-"""The one web server of every page respira serves (``respira app``, ``respira label``, a page's preview):
-a Starlette app under uvicorn, with the defences a page on this machine needs against the other pages a
-browser has open and against the network.
-
-- ``Host`` must be a loopback name, the bound address or one the user named (``--allowed_host``):
-  Starlette's ``TrustedHostMiddleware``; a rebound DNS name is refused.
-- A cross-site browser request (``Sec-Fetch-Site`` other than ``same-origin``/``none``, or an ``Origin``
-  that is not the page's own) is refused with 403, but for a top-level navigation to a page.
-- Bound to a non-loopback address, every request needs the server's token (``?token=`` in the URL printed
-  once, then an HttpOnly ``SameSite=Strict`` cookie), as Jupyter Server does.
-- Every answer forbids framing (``X-Frame-Options``, CSP ``frame-ancestors``), sniffing and referrers.
-- :func:`json_body`: ``application/json`` only, at most :data:`BODY_LIMIT` bytes, a JSON object.
-"""
+"""The one web server of every page respira serves (``respira app``, ``respira label``, a preview): Starlette
+under uvicorn, answering only its own host names, refusing cross-site browser requests, needing a token
+when bound to the network, forbidding framing, sniffing and referrers (each defence:
+docs/how-to/private-screening-in-the-browser.md); :func:`json_body` reads at most :data:`BODY_LIMIT` bytes."""
 
 from __future__ import annotations
 
@@ -196,12 +187,8 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 class PageServer:
-    """A page on ``options.host:port`` (``bound``, from :func:`listen`): :meth:`serve` blocks,
-    :meth:`start` serves in a thread, :meth:`close` ends and calls ``release``.
-
-    ``app`` is made of the options and the token: a new one when ``exposed`` (default: unless ``--host``
-    is a loopback address), else ``None``.
-    """
+    """A page on ``bound`` (:func:`listen`), its ``app`` made of the options and a token (``exposed``: by
+    default a non-loopback ``--host``); :meth:`serve` blocks, :meth:`start` threads, :meth:`close` ends."""
 
     folder: Path | None = None
     """The folder of the files it serves, if it serves a folder."""

@@ -1,10 +1,5 @@
-"""The detector as a static page that runs in the browser, so a recording never leaves the device:
-``respira export MODEL OUT --web`` writes it, ``respira app`` serves it (:mod:`respira.app.serving`),
-``respira push MODEL REPO --space`` publishes it as a Space.
-
-The page does what ``respira predict --onnx`` does; soxr has no JavaScript port, so its settings carry soxr's
-measured response for the rates of :data:`TABLE_RATES` (:func:`resampler_tables`).
-"""
+"""The detector as a static page that runs in the browser (``respira export --web``, ``respira app``,
+``push --space``); soxr has no JavaScript port: the page carries its response (:func:`resampler_tables`)."""
 
 from __future__ import annotations
 

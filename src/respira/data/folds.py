@@ -141,11 +141,8 @@ def compose_fold(
     split = fold_splits(index, index["fold"], fold, validation_size=validation_size, seed=seed).to_numpy()
     result = datasets.DatasetDict()
     for name in FOLD_SPLITS:
-        pieces = [
-            parts[i].select(index.loc[(split == name) & (index["fold"] == i).to_numpy(), "row"].to_numpy())
-            for i in range(num_folds)
-            if np.any((split == name) & (index["fold"] == i).to_numpy())
-        ]
+        masks = ((i, (split == name) & (index["fold"] == i).to_numpy()) for i in range(num_folds))
+        pieces = [parts[i].select(index.loc[mask, "row"].to_numpy()) for i, mask in masks if mask.any()]
         if pieces:
             result[name] = datasets.concatenate_datasets(pieces, split=datasets.NamedSplit(name))
     return result

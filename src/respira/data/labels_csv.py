@@ -1,12 +1,5 @@
-"""``labels.csv``: one's own recordings labelled per recording, read and checked once (:class:`LabelsTable`).
-
-The format is docs/how-to/datasets-and-the-hub.md's ("Your own labelled recordings"); columns are separated
-by commas, or by semicolons or tabs when the header holds no comma. A bad row raises a one-line
-:class:`~respira.data.errors.CorpusFormatError` starting ``labels.csv:LINE:``.
-
-:func:`read_labels_csv` gives the labelled rows; :class:`LabelsTable` is what ``respira label`` edits (every
-row it does not answer keeps its text byte for byte).
-"""
+"""``labels.csv`` (docs/how-to/datasets-and-the-hub.md): read and checked (:func:`read_labels_csv`), and
+edited by ``respira label`` (:class:`LabelsTable`, every other row kept byte for byte)."""
 
 from __future__ import annotations
 
@@ -81,7 +74,11 @@ def read_labels_csv(labels_file: str | Path | LabelsTable, *, unlabelled: bool =
             LabelsCSVWarning,
             stacklevel=2,
         )
-    rows = table.labelled_rows()
+    rows = []
+    for row in table.rows:
+        flags = [FLAG_SPELLINGS.get(table.cell(row, name).lower()) for name in MULTI_LABEL_NAMES]
+        optional = (table.cell(row, name) or None for name in OPTIONAL_COLUMNS)  # LabelledRow's order
+        rows.append(LabelledRow(row.line, row.file, row.path, *flags, *optional))
     if unlabelled:
         return rows
     labelled = [row for row in rows if row.labelled]
@@ -237,16 +234,6 @@ class LabelsTable:
     def cells_of(self, row: TableRow) -> dict[str, str]:
         """``row``'s cells by column name, stripped."""
         return {name: self.cell(row, name) for name in self.columns}
-
-    def labelled_rows(self) -> list[LabelledRow]:
-        """Every row as a :class:`LabelledRow` (flags ``None``: not yet labelled)."""
-        rows = []
-        for row in self.rows:
-            cells = {name: self.cell(row, name) or None for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
-            flags = [FLAG_SPELLINGS.get((cells[name] or "").lower()) for name in MULTI_LABEL_NAMES]
-            optional = (cells[name] for name in OPTIONAL_COLUMNS)  # LabelledRow's order
-            rows.append(LabelledRow(row.line, row.file, row.path, *flags, *optional))
-        return rows
 
     def answer_of(self, row: TableRow) -> str | None:
         """The row's answer (a key of :data:`ANSWERS`), or ``None`` while not yet labelled."""

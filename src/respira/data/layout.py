@@ -36,12 +36,9 @@ class CorpusLayout:
 
     def fingerprint(self) -> str:
         """A hash of every input file's name, size and modification time."""
-        metadata = [
-            p for p in (self.split_file, self.diagnosis_file, self.demographics_file) if p is not None
-        ]
-        return files_fingerprint(
-            self.root, [*self.annotation_files.values(), *self.audio_files.values(), *metadata]
-        )
+        files = [*self.annotation_files.values(), *self.audio_files.values()]
+        metadata = (self.split_file, self.diagnosis_file, self.demographics_file)
+        return files_fingerprint(self.root, files + [p for p in metadata if p is not None])
 
 
 def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
@@ -71,18 +68,10 @@ def locate_corpus(data_dir: str | Path) -> CorpusLayout:
             f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {root} or in an "
             f"{' or '.join(RECORDING_FOLDERS)} folder below it"
         )
-    split_file = _find_file(root, SPLIT_FILES, recordings_dir)
-    diagnosis_file = _find_file(root, DIAGNOSIS_FILES, recordings_dir)
-    demographics_file = _find_file(root, DEMOGRAPHIC_FILES, recordings_dir)
-    return CorpusLayout(
-        root,
-        recordings_dir,
-        annotation_files,
-        audio_files,
-        split_file,
-        diagnosis_file,
-        demographics_file,
+    metadata = (
+        _find_file(root, names, recordings_dir) for names in (SPLIT_FILES, DIAGNOSIS_FILES, DEMOGRAPHIC_FILES)
     )
+    return CorpusLayout(root, recordings_dir, annotation_files, audio_files, *metadata)
 
 
 def _looks_like_recording(path: Path) -> bool:

@@ -84,16 +84,20 @@ def _read_card(name: str) -> dict[str, Any]:
     return _card_data(path)
 
 
+def _source(name: str) -> str:
+    folder = Path(name).expanduser()
+    return str(folder) if folder.is_dir() else name
+
+
 def _builder(name: str, config_name: str | None, cache_dir: str | Path | None):
     import datasets
 
     folder = Path(name).expanduser()
-    source = str(folder) if folder.is_dir() else name
     if not folder.is_dir() and (folder.exists() or name.startswith((".", "/", "~"))):
         raise FileNotFoundError(f"--dataset_name {name}: no such dataset folder")
     try:
         return datasets.load_dataset_builder(
-            source, config_name, cache_dir=str(cache_dir) if cache_dir is not None else None
+            _source(name), config_name, cache_dir=None if cache_dir is None else str(cache_dir)
         )
     except ValueError as error:
         message = one_line(error)
@@ -110,11 +114,8 @@ def _first_file_features(name: str, config: str, builder) -> Any:
     import datasets
 
     splits = list(builder.config.data_files or {})
-    folder = Path(name).expanduser()
     try:
-        streamed = datasets.load_dataset(
-            str(folder) if folder.is_dir() else name, config, split=splits[0], streaming=True
-        )
+        streamed = datasets.load_dataset(_source(name), config, split=splits[0], streaming=True)
         features = streamed.features or streamed._resolve_features().features
     except Exception as error:
         raise ValueError(f"--dataset_name {name}: cannot read its features ({one_line(error)})") from None
@@ -189,11 +190,10 @@ def load_prepared(
     """The splits of an inspected source (:func:`inspect_dataset`), audio and label as ``audio``/``label``."""
     import datasets
 
-    folder = Path(source.name).expanduser()
     loaded = datasets.load_dataset(
-        str(folder) if folder.is_dir() else source.name,
+        _source(source.name),
         source.config_name,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        cache_dir=None if cache_dir is None else str(cache_dir),
         num_proc=num_proc,
     )
     renames = {source.audio_column: "audio", source.label_column: "label"}

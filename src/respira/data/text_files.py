@@ -153,52 +153,44 @@ def read_split_file(path: Path) -> list[SplitEntry]:
     return entries
 
 
-def _patient(path: Path, line: int, value: str) -> int:
-    if not value.isdigit():
-        raise CorpusFormatError(path, f"patient id {value!r} is not a number", line=line)
-    return int(value)
+def _patient_rows(
+    path: Path, expected: str, separator: str | None = None
+) -> Iterator[tuple[int, int, list[str]]]:
+    """``(line, patient, fields)`` of each row of ``expected`` fields, each patient once."""
+    seen: set[int] = set()
+    for line, fields in iter_fields(path, separator):
+        if line == 1 and not fields[0].isdigit() and separator == ",":
+            continue  # optional "ID,CLASS" header
+        if len(fields) != len(expected.split()):
+            raise CorpusFormatError(
+                path, f"expected {len(expected.split())} fields '{expected}', found {fields}", line=line
+            )
+        if not fields[0].isdigit():
+            raise CorpusFormatError(path, f"patient id {fields[0]!r} is not a number", line=line)
+        if int(fields[0]) in seen:
+            raise CorpusFormatError(path, f"patient {int(fields[0])} is listed twice", line=line)
+        seen.add(int(fields[0]))
+        yield line, int(fields[0]), fields
 
 
 def read_diagnoses(path: Path) -> dict[int, str]:
     """Patient → diagnosis from ``ICBHI_Challenge_diagnosis.txt`` (tab) or ``patient_diagnosis.csv``."""
-    separator = "," if path.suffix == ".csv" else None
-    diagnoses: dict[int, str] = {}
-    for line, fields in iter_fields(path, separator):
-        if line == 1 and not fields[0].isdigit() and separator == ",":
-            continue  # optional "ID,CLASS" header
-        if len(fields) != 2:
-            raise CorpusFormatError(path, f"expected '<patient> <diagnosis>', found {fields}", line=line)
-        patient = _patient(path, line, fields[0])
-        if patient in diagnoses:
-            raise CorpusFormatError(path, f"patient {patient} is listed twice", line=line)
-        diagnoses[patient] = fields[1]
-    return diagnoses
+    rows = _patient_rows(path, "patient diagnosis", "," if path.suffix == ".csv" else None)
+    return {patient: fields[1] for _, patient, fields in rows}
 
 
 def read_demographics(path: Path) -> dict[int, tuple[float | str | None, ...]]:
     """Patient → (age, sex, adult BMI, child weight, child height); ``NA`` becomes ``None``."""
     demographics = {}
-    for line, fields in iter_fields(path):
-        if len(fields) != 6:
-            raise CorpusFormatError(
-                path,
-                "expected 6 fields 'patient age sex adult_bmi child_weight child_height', "
-                f"found {len(fields)}",
-                line=line,
-            )
-        patient = _patient(path, line, fields[0])
+    for line, patient, fields in _patient_rows(path, "patient age sex adult_bmi child_weight child_height"):
         sex = None if fields[2] in MISSING else fields[2]
         if sex not in (None, "M", "F"):
             raise CorpusFormatError(path, f"sex {fields[2]!r} should be M, F or NA", line=line)
-        if patient in demographics:
-            raise CorpusFormatError(path, f"patient {patient} is listed twice", line=line)
-        demographics[patient] = (
-            _optional_number(path, line, fields[1], "age"),
-            sex,
-            _optional_number(path, line, fields[3], "adult BMI"),
-            _optional_number(path, line, fields[4], "child weight"),
-            _optional_number(path, line, fields[5], "child height"),
+        numbers = zip(
+            fields[1:2] + fields[3:], ("age", "adult BMI", "child weight", "child height"), strict=True
         )
+        age, bmi, weight, height = (_optional_number(path, line, value, what) for value, what in numbers)
+        demographics[patient] = (age, sex, bmi, weight, height)
     return demographics
 
 

@@ -22,17 +22,6 @@ from .icbhi import (
     validate_labels_and_predictions,
 )
 
-__all__ = [
-    "BASELINE_PREFIX",
-    "ICBHI_HEADLINES",
-    "BelowBaseline",
-    "below_baseline",
-    "class_prior",
-    "flags_by_key",
-    "icbhi_below_baselines",
-    "trivial_baselines",
-]
-
 BASELINE_PREFIX = "baseline_"
 """Prefix of every baseline key."""
 _HEADLINE = ("specificity", "sensitivity", "icbhi_score")
@@ -79,20 +68,11 @@ _BASELINES = {
 BASELINE_NAMES: dict[str, str] = {key: name for key, (name, _) in _BASELINES.items()}
 """How a baseline's key part reads."""
 BASELINE_MEANINGS: dict[str, str] = dict(_BASELINES.values())  # what each baseline (by name) does
-ICBHI_HEADLINES: dict[str, tuple[str, dict[str, str]]] = {
-    "icbhi_score": (
-        "ICBHI score",
-        {
-            "all_normal": f"{BASELINE_PREFIX}all_normal_icbhi_score",
-            "class_prior": f"{BASELINE_PREFIX}class_prior_icbhi_score",
-        },
-    ),
-    "patient_icbhi_score": (
-        "per-patient ICBHI score",
-        {"all_normal": f"{BASELINE_PREFIX}all_normal_patient_icbhi_score"},
-    ),
+ICBHI_HEADLINES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "icbhi_score": ("ICBHI score", ("all_normal", "class_prior")),
+    "patient_icbhi_score": ("per-patient ICBHI score", ("all_normal",)),
 }
-"""The ICBHI headlines (key → what it is, its baselines' keys in the same metrics)."""
+"""The ICBHI headlines: key → what it is, its baselines (their keys: ``baseline_<baseline>_<key>``)."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +143,7 @@ def icbhi_below_baselines(
         return []
     found = []
     for key, (label, baselines) in ICBHI_HEADLINES.items():
-        values = {name: metrics.get(f"{prefix}{other}") for name, other in baselines.items()}
+        values = {name: metrics.get(f"{prefix}{BASELINE_PREFIX}{name}_{key}") for name in baselines}
         headline = f"{label} ({where})" if where else label
         entry = below_baseline(headline, f"{prefix}{key}", metrics.get(f"{prefix}{key}"), values)
         if entry is not None:

@@ -20,7 +20,7 @@ from ..models.respira.labels import (
 from .baselines import trivial_baselines
 from .icbhi import icbhi_scores, per_patient_icbhi
 from .multilabel import label_probabilities, multilabel_scores, roc_auc
-from .thresholds import THRESHOLD_OBJECTIVES, choose_thresholds, sigmoid
+from .thresholds import check_objective, choose_thresholds, sigmoid
 
 if TYPE_CHECKING:
     from transformers import EvalPrediction
@@ -82,26 +82,13 @@ def make_compute_metrics(
     patient_ids: Sequence[Any] | np.ndarray | None = None,
     threshold_objective: str = "fixed",
 ) -> Callable[[EvalPrediction], dict[str, float]]:
-    """A ``compute_metrics`` callable for ``transformers.Trainer``.
-
-    Args:
-        problem_type: ``"single_label_classification"`` (logits ``[N, 4]``) or
-            ``"multi_label_classification"`` (logits ``[N, 2]``); ``None`` detects it from the logits.
-        thresholds: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5).
-        threshold_objective: ``"fixed"``, or ``"icbhi_score"`` / ``"f1"`` to tune the thresholds on the
-            evaluated data itself (validation only, never test), reported as ``threshold_crackle`` /
-            ``threshold_wheeze``.
-        patient_ids: one id per evaluated example; adds the :func:`respira.metrics.per_patient_icbhi` keys.
-
-    Labels may be class indices ``[N]`` or flags ``[N, 2]``. The keys are those of
-    :func:`respira.metrics.icbhi_scores` or :func:`respira.metrics.multilabel_scores`, ``auc_crackle`` /
-    ``auc_wheeze`` and the ``baseline_*`` keys of :func:`respira.metrics.trivial_baselines`.
-    """
+    """A ``compute_metrics`` for ``transformers.Trainer``; ``problem_type=None`` reads it from the logits,
+    a ``threshold_objective`` other than ``"fixed"`` tunes the thresholds on the evaluated data itself, and
+    ``patient_ids`` (one per example) add the :func:`respira.metrics.per_patient_icbhi` keys. Labels:
+    ``[N]`` or ``[N, 2]``."""
     if problem_type is not None and problem_type not in PROBLEM_TYPES:
         raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {problem_type!r}")
-    if threshold_objective not in THRESHOLD_OBJECTIVES:
-        choices = ", ".join(THRESHOLD_OBJECTIVES)
-        raise ValueError(f"threshold_objective must be one of {choices}, got {threshold_objective!r}")
+    check_objective(threshold_objective)
     thresholds = None if thresholds is None else validate_thresholds(thresholds)
     ids = None if patient_ids is None else np.asarray(patient_ids)
 

@@ -20,8 +20,6 @@ from ..models.respira.events import Event, validate_posteriors
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from .icbhi import _mean_defined
 
-__all__ = ["event_based_scores", "segment_based_scores", "threshold_independent_scores"]
-
 EventsByFile = Mapping[str, Sequence[Any]] | Sequence[Any]
 """``{file: events}`` or one recording's events; an event is an ``Event`` or ``(onset, offset, label)``."""
 

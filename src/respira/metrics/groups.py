@@ -10,14 +10,6 @@ import numpy as np
 
 from .icbhi import NORMAL, icbhi_scores, validate_labels_and_predictions
 
-__all__ = [
-    "GROUP_COLUMNS",
-    "GROUP_SCORES",
-    "scores_by_group",
-    "scores_by_metadata",
-    "splits_device_shift_note",
-]
-
 GROUP_COLUMNS: tuple[str, ...] = ("device", "chest_location")
 """The metadata columns scored separately (each as ``by_<column>``)."""
 GROUP_SCORES: tuple[str, ...] = ("specificity", "sensitivity", "icbhi_score", "accuracy")

@@ -19,18 +19,6 @@ from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
 DEFAULT_THRESHOLDS: tuple[float, float] = (DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
 
-# Mapped four-class keys that would collide with the per-label keys get this prefix.
-_CLASS_PREFIX = "class_"
-_UNPREFIXED_CLASS_KEYS = (
-    "specificity",
-    "sensitivity",
-    "icbhi_score",
-    "binary_sensitivity",
-    "binary_icbhi_score",
-    "accuracy",
-    "balanced_accuracy",
-)
-
 
 def binary_targets_and_scores(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """1-D 0/1 int64 ``targets`` and float64 ``scores`` of equal length, scores finite; else ValueError."""
@@ -147,7 +135,10 @@ def multilabel_scores(
     true_classes = flags_to_classes(target_array)
     predicted_classes = flags_to_classes(predicted)
     for key, value in icbhi_scores(true_classes, predicted_classes, warn=False).items():
-        scores[key if key in _UNPREFIXED_CLASS_KEYS else _CLASS_PREFIX + key] = value
+        per_class = key.startswith(
+            ("precision_", "recall_", "f1_", "macro_f1")
+        )  # would meet the per-label keys
+        scores["class_" + key if per_class else key] = value
     if warn:
         _warn_undefined(scores)
     return scores

@@ -16,20 +16,6 @@ from ..models.respira.labels import flags_to_classes
 from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 
-__all__ = [
-    "ICBHI_KEYS",
-    "binary_scores",
-    "bootstrap_replicates",
-    "flatten_scores",
-    "patient_bootstrap",
-    "patient_resample_counts",
-    "recording_decisions",
-    "recording_level_scores",
-    "recording_strata",
-    "unmeasurable",
-    "unmeasured",
-]
-
 ICBHI_KEYS = ("specificity", "sensitivity", "icbhi_score", "binary_sensitivity", "binary_icbhi_score")
 
 

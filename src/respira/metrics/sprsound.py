@@ -18,16 +18,6 @@ from ..models.respira.labels import flags_to_classes
 from .baselines import BASELINE_PREFIX
 from .icbhi import _as_index_array, _ratio, _warn_undefined
 
-__all__ = [
-    "POOR_QUALITY",
-    "SPRSOUND_TASKS",
-    "coarsen_labels",
-    "flags_to_sprsound",
-    "score_strata",
-    "sprsound_baselines",
-    "sprsound_scores",
-]
-
 NORMAL, ADVENTITIOUS, POOR_QUALITY = "Normal", "Adventitious", "Poor Quality"
 SPRSOUND_TASKS: dict[str, tuple[str, ...]] = {
     "1-1": (NORMAL, ADVENTITIOUS),

@@ -15,22 +15,19 @@ import numpy as np
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from .multilabel import DEFAULT_THRESHOLDS, validate_multilabel
 
-__all__ = [
-    "DEFAULT_THRESHOLDS",
-    "MAX_CANDIDATES",
-    "THRESHOLD_OBJECTIVES",
-    "ThresholdChoice",
-    "candidate_thresholds",
-    "choose_thresholds",
-    "sigmoid",
-    "tune_thresholds",
-]
-
 THRESHOLD_OBJECTIVES: tuple[str, ...] = ("icbhi_score", "f1", "fixed")
 """What decision thresholds are tuned for (``"fixed"``: not tuned)."""
 MAX_CANDIDATES = 1000
 """Most midpoint candidates per label (plus 0.5 and the two extremes)."""
 _TIE = 1e-12
+
+
+def check_objective(objective: str) -> None:
+    """``ValueError`` unless ``objective`` is one of :data:`THRESHOLD_OBJECTIVES`."""
+    if objective not in THRESHOLD_OBJECTIVES:
+        raise ValueError(
+            f"threshold_objective must be one of {', '.join(THRESHOLD_OBJECTIVES)}, got {objective!r}"
+        )
 
 
 def sigmoid(logits: Any) -> np.ndarray:
@@ -181,10 +178,7 @@ def choose_thresholds(
     domains: Sequence[Any] | np.ndarray | None = None,
 ) -> ThresholdChoice:
     """:func:`tune_thresholds` where possible: a label the data cannot tune keeps ``fallback``."""
-    if objective not in THRESHOLD_OBJECTIVES:
-        raise ValueError(
-            f"threshold_objective must be one of {', '.join(THRESHOLD_OBJECTIVES)}, got {objective!r}"
-        )
+    check_objective(objective)
     base = (float(fallback[0]), float(fallback[1]))
     if objective == "fixed":
         return ThresholdChoice(base, (False, False))

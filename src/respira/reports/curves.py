@@ -14,8 +14,6 @@ from .figures import new_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures"]
-
 CURVE_FILES: tuple[str, ...] = ("roc_curves.png", "precision_recall_curves.png")
 THRESHOLD_FILE = "threshold_curves.png"
 GRID = np.linspace(0.0, 1.0, 201)

@@ -13,17 +13,6 @@ from ..models.respira.labels import MULTI_LABEL_NAMES
 if TYPE_CHECKING:
     from ..models.respira.events import Event
 
-__all__ = [
-    "LABEL_COLOURS",
-    "MIN_EVENT_PIXELS",
-    "MIN_LABELLED_FRACTION",
-    "PROBABILITY_COLOURS",
-    "Span",
-    "draw_label_rows",
-    "event_bars",
-    "min_bar_seconds",
-]
-
 PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
 LABEL_COLOURS = {"normal": "#d9d9d9", "crackle": "#fd8d3c", "wheeze": "#6baed6", "both": "#9e7ac7"}
 MIN_LABELLED_FRACTION = 0.035
@@ -85,12 +74,9 @@ def _draw_events(
     ax: Any, events: Sequence[Event], label: str, duration: float, left_out: int, y: float
 ) -> None:
     if not events:
-        plural = "s" if left_out != 1 else ""
-        text = (
-            f"none held by the verdict ({left_out} frame event{plural} left out)"
-            if left_out
-            else "none detected"
-        )
+        text = "none detected"
+        if left_out:
+            text = f"none held by the verdict ({left_out} frame event{'s' if left_out != 1 else ''} left out)"
         ax.text(duration / 2, y, text, ha="center", va="center", fontsize=8, **NONE_STYLE)
         return
     colour = PROBABILITY_COLOURS[label]

@@ -9,8 +9,6 @@ import numpy as np
 
 from .figures import new_figure, save_figure
 
-__all__ = ["plot_confusion_matrix"]
-
 
 def plot_confusion_matrix(
     cm: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str], path: str | Path

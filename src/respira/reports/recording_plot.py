@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
     from ..models.respira.events import Event
 
-__all__ = ["Span", "plot_recording", "recording_figure", "step_series"]
-
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
 WIDTH, HEIGHT = 13.0, 8.2  # the figure's size in inches
 MARGINS = {"left": 0.95, "right": 2.2, "top": 0.62, "bottom": 0.5, "gap": 0.18}
@@ -71,15 +69,10 @@ def _panels(figure: Figure, label_rows: int, caption: bool = False) -> tuple[Any
     ratios = [3.0, 2.0, 0.1 + ROW_HEIGHT * label_rows]
     bottom = MARGINS["bottom"] + (CAPTION_HEIGHT if caption else 0.0)
     panels_height = HEIGHT - MARGINS["top"] - bottom - 2 * MARGINS["gap"]
+    left, right, top = MARGINS["left"] / WIDTH, 1 - MARGINS["right"] / WIDTH, 1 - MARGINS["top"] / HEIGHT
+    hspace = MARGINS["gap"] / (panels_height / len(ratios))
     grid = figure.add_gridspec(
-        3,
-        1,
-        height_ratios=ratios,
-        left=MARGINS["left"] / WIDTH,
-        right=1 - MARGINS["right"] / WIDTH,
-        top=1 - MARGINS["top"] / HEIGHT,
-        bottom=bottom / HEIGHT,
-        hspace=MARGINS["gap"] / (panels_height / len(ratios)),
+        3, 1, height_ratios=ratios, left=left, right=right, top=top, bottom=bottom / HEIGHT, hspace=hspace
     )
     spectrum_ax = figure.add_subplot(grid[0], label="spectrogram")
     probability_ax = figure.add_subplot(grid[1], sharex=spectrum_ax, label="probabilities")
@@ -196,16 +189,8 @@ def recording_figure(
     if subtitle:
         spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")
     if events_caption:
-        figure.text(
-            MARGINS["left"] / WIDTH,
-            CAPTION_BOTTOM / HEIGHT,
-            events_caption,
-            fontsize=8.5,
-            ha="left",
-            va="bottom",
-            wrap=True,
-            label="events caption",
-        )
+        style = {"fontsize": 8.5, "ha": "left", "va": "bottom", "wrap": True, "label": "events caption"}
+        figure.text(MARGINS["left"] / WIDTH, CAPTION_BOTTOM / HEIGHT, events_caption, **style)
     return figure
 
 
@@ -229,12 +214,8 @@ def plot_recording(
 
     config = model.config
     rate = int(config.sampling_rate)
-    cycles = None
-    if annotations is not None:
-        cycles = [
-            Span(c.start, c.end, cycle_label(c.crackle, c.wheeze))
-            for c in read_annotations(Path(annotations))
-        ]
+    read = read_annotations(Path(annotations)) if annotations is not None else None
+    cycles = None if read is None else [Span(c.start, c.end, cycle_label(c.crackle, c.wheeze)) for c in read]
     problem_type = getattr(config, "problem_type", None)
     if _are_cycles(rows):
         spans = f"each of the {len(rows)} annotated cycles"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from ..utils.files import check_output_folder, staged_folder
-
-__all__ = ["check_report_target", "report_folder"]
 
 
 def check_report_target(output_dir: str | Path) -> Path:
@@ -17,8 +14,7 @@ def check_report_target(output_dir: str | Path) -> Path:
     return check_output_folder(output_dir, overwrite=True)
 
 
-@contextmanager
-def report_folder(output_dir: str | Path) -> Iterator[Path]:
-    """Yield a staging folder that replaces ``output_dir`` when the block ends without error."""
-    with staged_folder(check_report_target(output_dir), overwrite=True) as staging:
-        yield staging
+def report_folder(output_dir: str | Path) -> AbstractContextManager[Path]:
+    """A staging folder (checked as :func:`check_report_target`) that replaces ``output_dir`` when the block
+    ends without error."""
+    return staged_folder(output_dir, overwrite=True)

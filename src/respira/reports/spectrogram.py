@@ -7,8 +7,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MelSpectrogram", "hz_to_mel", "mel_spectrogram_db", "mel_to_hz"]
-
 MAX_COLUMNS = 2400
 TOP_DB = 80.0
 FRAME_SECONDS = 0.064

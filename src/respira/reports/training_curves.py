@@ -13,8 +13,6 @@ from matplotlib.ticker import MaxNLocator
 
 from .figures import new_figure, save_figure
 
-__all__ = ["plot_training_curves", "training_curves_figure", "training_entries"]
-
 LOSS_KEYS: dict[str, str] = {
     "loss": "training loss (total)",
     "task_loss": "task loss (classification)",
@@ -103,18 +101,15 @@ def training_curves_figure(
             where = [f"step {int(selected['step'])}"] if _is_number(selected.get("step")) else []
             where += [f"epoch {float(selected['epoch']):g}"] if _is_number(selected.get("epoch")) else []
             label = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
-            label += f": validation ICBHI score {100 * float(selected[SCORE_KEY]):.2f} %"
-            handles += score_axis.plot(
-                [x],
-                [100.0 * float(selected[SCORE_KEY])],
-                linestyle="none",
-                label=label,
-                zorder=5,
-                marker="*",
-                markersize=16,
-                markerfacecolor=SELECTED_COLOUR,
-                markeredgecolor="black",
-            )
+            y = 100.0 * float(selected[SCORE_KEY])
+            label += f": validation ICBHI score {y:.2f} %"
+            star = {
+                "marker": "*",
+                "markersize": 16,
+                "markerfacecolor": SELECTED_COLOUR,
+                "markeredgecolor": "k",
+            }
+            handles += score_axis.plot([x], [y], linestyle="none", label=label, zorder=5, **star)
     if handles:
         figure.legend(handles=handles, loc="lower center", ncols=2, fontsize=9, frameon=False)
     else:

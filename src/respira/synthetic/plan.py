@@ -18,8 +18,6 @@ from ..data.corpus import (
 )
 from ..models.respira.labels import CLASS_NAMES
 
-__all__ = ["Patient", "Recording", "plan_corpus"]
-
 MIN_PATIENTS = 6
 
 _DIAGNOSIS_WEIGHTS: dict[str, float] = {

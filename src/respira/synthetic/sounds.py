@@ -8,15 +8,6 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import signal
 
-__all__ = [
-    "add_crackles",
-    "add_wheeze",
-    "breath_envelope",
-    "breathing_noise",
-    "crackle_transients",
-    "wheeze_tone",
-]
-
 BREATH_BAND_HZ = (100.0, 1000.0)
 MAX_TONE_FRACTION = 0.45
 """Tonal components stay below this fraction of the sample rate (e.g. 1.8 kHz at 4 kHz)."""

@@ -18,8 +18,6 @@ from ..utils.files import is_occupied, replace_with, staged_folder
 from .plan import Patient, Recording, plan_corpus
 from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
 
-__all__ = ["FULL_SIZE", "make_synthetic_icbhi"]
-
 FULL_SIZE: dict[str, Any] = {"n_patients": 126, "icbhi_counts": True, "cycles_per_recording": (4, 11)}
 """``make_synthetic_icbhi(out, **FULL_SIZE)``: ICBHI's exact shape (920 recordings, 6898 cycles)."""
 
@@ -116,13 +114,7 @@ def _write_corpus(
     _write_text(root / SYNTHETIC_MARKER, [SYNTHETIC_NOTE], "\n")
 
 
-CORPUS_ENTRIES: tuple[str, ...] = (
-    RECORDINGS_FOLDER,
-    SPLIT_FILE,
-    DIAGNOSIS_FILE,
-    DEMOGRAPHICS_FILE,
-    SYNTHETIC_MARKER,
-)
+CORPUS_ENTRIES = (RECORDINGS_FOLDER, SPLIT_FILE, DIAGNOSIS_FILE, DEMOGRAPHICS_FILE, SYNTHETIC_MARKER)
 """What :func:`make_synthetic_icbhi` writes at the corpus's root: the only entries it ever replaces."""
 
 

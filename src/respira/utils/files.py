@@ -17,32 +17,11 @@ from typing import Any
 
 from .locking import FolderLock, is_held, lock_file
 
-__all__ = [
-    "WRITTEN_FILE",
-    "atomic_path",
-    "check_file_target",
-    "check_folder_target",
-    "check_output_folder",
-    "foreign_paths",
-    "is_occupied",
-    "nan_to_none",
-    "read_json_object",
-    "remove_path",
-    "replace_with",
-    "staged_folder",
-    "swap_into_place",
-    "write_json_atomic",
-    "write_text_atomic",
-]
-
 
 @contextmanager
 def atomic_path(path: str | Path, *, new_mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` to write; it replaces ``path`` on success, whole or not at all.
-
-    A symbolic link at ``path`` is written through (its target gets the new content; the link stays) and
-    an existing file keeps its permission bits (a new one gets ``new_mode``, else the umask's): what the user
-    made of the file is not undone, and the temporary file is private until it takes the file's place."""
+    """Yield a private temporary sibling of ``path`` that replaces it on success: through a symlink, the
+    file's mode kept (``new_mode`` for a new file)."""
     path = Path(path)
     check_file_target(path)
     target = path.resolve() if path.is_symlink() else path
@@ -130,15 +109,6 @@ def is_occupied(path: str | Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
-def remove_path(path: str | Path) -> None:
-    """Remove ``path``: a folder with its content, or a file or symlink (the link, not its target)."""
-    path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 _PARTIAL = ".partial-"
 WRITTEN_FILE = ".respira-written"
 """The record, in each folder respira writes whole, of every path it wrote there (one per line)."""
@@ -152,15 +122,8 @@ _WRITTEN_HEADER = (
 def check_output_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None, staging: Path | None = None
 ) -> Path:
-    """Return ``output_dir`` if respira may write its folder there, else raise a one-line ``OSError``.
-
-    The rule for every folder a user names as an output: a missing or empty folder is written; a file, a
-    symbolic link, or a parent that is a file is refused. An occupied folder is refused (``exists_message``)
-    unless ``overwrite``, and even then it is replaced only when every path in it is one respira wrote:
-    listed in the :data:`WRITTEN_FILE` of its folder or of a folder above it (up to ``output_dir``), each
-    written when respira's output was moved into place. Anything else (a user's file, a symlink, a folder
-    written before respira kept that record) is named and the folder left untouched; a path that the new
-    output (``staging``) carries over byte for byte is not lost, so it does not block the swap."""
+    """``output_dir`` if missing or empty, or (``overwrite``) holding only paths respira recorded writing
+    (:data:`WRITTEN_FILE`) or that ``staging`` carries over unchanged; else a one-line ``OSError``."""
     output_dir = check_folder_target(output_dir)
     if output_dir.is_symlink():
         raise FileExistsError(
@@ -315,4 +278,7 @@ def replace_with(new: Path, target: Path) -> None:
         old.rename(target)
         raise
     with suppress(OSError):
-        remove_path(old)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink()

@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["FolderLock", "FolderLockedError", "is_held", "lock_file"]
-
 
 class FolderLockedError(RuntimeError):
     """The folder is being written by another live process (the message names it; ``holder``: its line)."""

@@ -7,8 +7,6 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 
-__all__ = ["QUIET_WARNINGS", "one_line", "run_warnings"]
-
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 

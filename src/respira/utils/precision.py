@@ -8,8 +8,6 @@ from contextlib import AbstractContextManager
 
 import torch
 
-__all__ = ["full_float32"]
-
 # (owner, attribute, full-float32 value) for cuDNN's convolutions and CUDA's matrix products: the
 # fp32_precision API torch >= 2.9 recommends, before it the allow_tf32 flags
 _SWITCHES: tuple[tuple[object, str, object], ...] = (

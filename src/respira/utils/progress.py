@@ -9,8 +9,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["GROUP", "Stage", "bars_enabled", "on_terminal", "progress", "stage"]
-
 T = TypeVar("T")
 
 GROUP = "respira"

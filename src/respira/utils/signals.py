@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Terminated", "terminate_as_interrupt"]
-
 
 class Terminated(KeyboardInterrupt):
     """The process received ``signum`` (SIGTERM): handled like Ctrl-C."""

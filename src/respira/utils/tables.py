@@ -9,17 +9,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = [
-    "PERCENT_DECIMALS",
-    "format_number",
-    "format_percent",
-    "format_rows",
-    "format_score",
-    "format_table",
-    "is_number",
-    "zero_width_words",
-]
-
 COLUMN_GAP = "  "
 DECIMALS = 6
 """Decimals of the floats in prediction rows written as JSON or CSV (:func:`format_rows`)."""
@@ -38,24 +27,12 @@ def is_number(value: object) -> bool:
 PERCENT_DECIMALS = 1
 """Every score a person reads (console, card, app, README) is a percentage with this many decimals."""
 TOO_FEW = 5
-"""A rate on this many samples or fewer is "too few samples to mean anything" when its interval has zero
-width (every resample agrees): with all ``n`` samples alike, the exact one-sided 95 % bound on the other
-outcome's rate is about ``3 / n`` (the rule of three), above 50 % for ``n <= 5``: no better than a coin.
-On more samples a zero-width interval says only that every resample gave the same score."""
+"""Samples at or below which a zero-width interval means too few to say anything (rule of three)."""
 
 
 def format_percent(value: object, *, missing: str = "n/a") -> str:
     """A fraction as percent, :data:`PERCENT_DECIMALS` decimals (``0.5238`` -> ``52.4``); else ``missing``."""
     return f"{100 * value:.{PERCENT_DECIMALS}f}" if is_number(value) else missing
-
-
-def zero_width_words(count: int | None = None) -> str:
-    """Why an interval has zero width, from the ``count`` of samples behind the score (:data:`TOO_FEW`)."""
-    if count is None:
-        return "interval of zero width: every resample gave the same score"
-    if count <= TOO_FEW:
-        return f"interval of zero width: too few samples to mean anything: {count}"
-    return f"interval of zero width: every resample of the {count} gave the same score"
 
 
 def format_score(
@@ -65,13 +42,19 @@ def format_score(
     missing: str = "n/a",
     count: int | None = None,
 ) -> str:
-    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``, a zero-width interval marked
-    (:func:`zero_width_words`; ``count``: the samples behind the score, when known)."""
+    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``, a zero-width interval marked with why
+    (``count``: the samples behind the score, when known; :data:`TOO_FEW`)."""
     text = format_percent(value, missing=missing)
     if interval is None or len(interval) != 2 or any(format_percent(end) == "n/a" for end in interval):
         return text
     low, high = (format_percent(end) for end in interval)
-    return f"{text} [{low}, {high}]" + (f" ({zero_width_words(count)})" if low == high else "")
+    text += f" [{low}, {high}]"
+    if low != high:
+        return text
+    if count is not None and count <= TOO_FEW:
+        return text + f" (interval of zero width: too few samples to mean anything: {count})"
+    of = "" if count is None else f" of the {count}"
+    return text + f" (interval of zero width: every resample{of} gave the same score)"
 
 
 def format_table(

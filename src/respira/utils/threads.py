@@ -15,17 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = [
-    "ENV_VAR",
-    "ThreadChoice",
-    "apply_num_threads",
-    "available_cpus",
-    "busy_cpus",
-    "cgroup_cpu_limit",
-    "choose_num_threads",
-    "read_recorded_threads",
-]
-
 ENV_VAR = "RESPIRA_NUM_THREADS"
 
 
