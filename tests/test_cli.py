@@ -449,7 +449,8 @@ from respira.commands import COMMANDS
 
 def imported():
     commands = [name for name in COMMANDS if f"respira.commands.{name}" in sys.modules]
-    return [*commands, *(name for name in ("torch", "respira.models") if name in sys.modules)]
+    models = ("torch", "respira.models.respira.modeling_respira")
+    return [*commands, *(name for name in models if name in sys.modules)]
 
 with contextlib.suppress(SystemExit):
     main(["--help"])

@@ -62,7 +62,7 @@ _COMMAND_LINE = False  # True in the respira command's own process (set by respi
 
 def _register_models() -> None:
     if not _COMMAND_LINE:
-        importlib.import_module(f"{__name__}.models")  # its model packages register themselves
+        importlib.import_module(f"{__name__}.models.respira").register()
 
 
 after_import("transformers", _register_models)

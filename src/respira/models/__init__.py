@@ -1,14 +1,7 @@
-"""respira models: the classifier and its encoders (AST, BEATs, EfficientAT, CNN), registered on import."""
+"""respira models: the classifier and its encoders (AST, BEATs, EfficientAT, CNN, the Hub's audio models),
+registered with transformers' Auto classes when first taken from here (:mod:`respira.models.respira`)."""
 
-from .respira import (
-    RespiraClassifierOutput,
-    RespiraConfig,
-    RespiraFeatureExtractor,
-    RespiraForAudioClassification,
-    RespiraModel,
-    RespiraModelOutput,
-    build_model,
-)
+from . import respira as _folder
 
 __all__ = [
     "RespiraClassifierOutput",
@@ -19,3 +12,13 @@ __all__ = [
     "RespiraModelOutput",
     "build_model",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_folder, name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

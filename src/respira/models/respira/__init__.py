@@ -2,25 +2,25 @@
 need at run time (encoder families, featurizers, audio reading, windows, decisions, labels).
 
 It imports no other respira package, so ``respira export --with_code`` and ``respira push`` ship its
-``*.py`` as they are, for ``trust_remote_code=True``. Importing it registers the classes with the Auto
-classes and the pipeline.
+``*.py`` as they are, for ``trust_remote_code=True``. Its modules import on first use (reading a corpus
+needs ``labels`` or ``audio_decoding``, not torch); the first class taken from here, or :func:`register`,
+registers the classes with the Auto classes and the pipeline.
 """
 
-from .configuration_respira import RespiraConfig
-from .feature_extraction_respira import RespiraFeatureExtractor
-from .modeling_respira import (
-    RespiraClassifierOutput,
-    RespiraForAudioClassification,
-    RespiraModel,
-    RespiraModelOutput,
-    RespiraPreTrainedModel,
-    build_model,
-)
-from .pipeline_respira import RespiraAudioClassificationPipeline, register_audio_classification_pipeline
-from .registration import register_model_type
+import functools
+import importlib
 
-register_model_type(RespiraConfig, RespiraModel, RespiraForAudioClassification, RespiraFeatureExtractor)
-register_audio_classification_pipeline()
+_EXPORTS = {
+    "RespiraConfig": "configuration_respira",
+    "RespiraFeatureExtractor": "feature_extraction_respira",
+    "RespiraClassifierOutput": "modeling_respira",
+    "RespiraForAudioClassification": "modeling_respira",
+    "RespiraModel": "modeling_respira",
+    "RespiraModelOutput": "modeling_respira",
+    "RespiraPreTrainedModel": "modeling_respira",
+    "build_model": "modeling_respira",
+    "RespiraAudioClassificationPipeline": "pipeline_respira",
+}
 
 __all__ = [
     "RespiraAudioClassificationPipeline",
@@ -32,4 +32,29 @@ __all__ = [
     "RespiraModelOutput",
     "RespiraPreTrainedModel",
     "build_model",
+    "register",
 ]
+
+
+@functools.cache
+def register() -> None:
+    """Register respira's classes with transformers' Auto classes and the ``audio-classification`` task."""
+    from .configuration_respira import RespiraConfig
+    from .feature_extraction_respira import RespiraFeatureExtractor
+    from .modeling_respira import RespiraForAudioClassification, RespiraModel
+    from .pipeline_respira import register_audio_classification_pipeline
+    from .registration import register_model_type
+
+    register_model_type(RespiraConfig, RespiraModel, RespiraForAudioClassification, RespiraFeatureExtractor)
+    register_audio_classification_pipeline()
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    register()
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
