@@ -158,8 +158,8 @@ MECHANICAL: frozenset[str] = frozenset(
     (  # noqa: SIM905 (names grouped by kind, with a comment per group)
         # where things are and which data: paths, datasets, columns, Hub repositories
         "annotations archive audio_column audio_column_name cache_dir checkpoint config config_name "
-        "corpus_dirs data_dir dataset dataset_cache_dir dataset_config_name dataset_name family files "
-        "label_column_name labels model recipe repo_id run_dir source split unit "
+        "corpus_dirs data data_dir dataset dataset_cache_dir dataset_config_name dataset_name family files "
+        "label_column_name labels model models recipe repo_id run_dir source split unit "
         # where results go and how they are shown or shipped
         "budget chunk_size format onnx output output_dir record overwrite per_recording plot plot_dir "
         "private push_to_hub site_name revision space web token with_code "
@@ -170,6 +170,8 @@ MECHANICAL: frozenset[str] = frozenset(
         # how a run is split and scored: the evaluation protocol
         "bootstrap fold_stratify_by num_folds outer_folds patient_split_fractions split_strategy stratify_by "
         "task validation_size "
+        # a benchmark's protocol (respira bench): its tasks, sizes, folds, draws and intervals
+        "draws folds resamples sizes tasks "
     ).split()
 )
 """Options that do not change a model or its results: no verdict in their help."""
