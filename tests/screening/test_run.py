@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ from respira.inference.detector import Detector
 from respira.screening import batches, open_source, screen
 from respira.screening import runner as screening_run
 
+from ..forked import exit_status, fork_command
 from .conftest import BAD, GOOD, ONE_PROCESS, write_archive
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -167,30 +167,6 @@ def test_two_accelerate_processes_give_the_rows_of_one(
         pd.testing.assert_frame_equal(_table(tmp_path / "two", name), _table(tmp_path / "one", name))
 
 
-def _forked_screen(flags: list[str], stderr: Path) -> int:
-    """`respira screen` ``flags`` in a fork of this process (respira already imported, unlike a fresh
-    process: a SIGKILL leaves no shutdown to test), its standard error to ``stderr``; the fork's id."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with stderr.open("w") as err:
-        pid = os.fork()
-        if pid == 0:  # the fork never returns to pytest
-            code = 70  # the status of an exception
-            try:
-                os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-                os.dup2(err.fileno(), 2)
-                sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-                sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-                code = main(["screen", *flags])
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-    return pid
-
-
 @pytest.mark.slow
 def test_a_process_killed_with_sigkill_resumes_to_the_uninterrupted_result(
     detector_dir: Path, tmp_path: Path
@@ -199,13 +175,13 @@ def test_a_process_killed_with_sigkill_resumes_to_the_uninterrupted_result(
     common = [str(detector_dir), str(archive), "--chunk_size", "3", "--device", "cpu"]
     assert main(["screen", *common, "--output_dir", str(tmp_path / "whole")]) == 0
     out = tmp_path / "killed"
-    pid = _forked_screen([*common, "--output_dir", str(out)], tmp_path / "killed.stderr")
+    pid = fork_command(["screen", *common, "--output_dir", str(out)], tmp_path / "killed.log")
     deadline = time.monotonic() + 300
     while not list((out / "chunks").glob("recordings-*")) and time.monotonic() < deadline:
-        assert os.waitpid(pid, os.WNOHANG)[0] == 0, (tmp_path / "killed.stderr").read_text()[-2000:]
+        assert exit_status(pid, block=False) is None, (tmp_path / "killed.log").read_text()[-2000:]
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
-    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == -signal.SIGKILL
+    assert exit_status(pid) == -signal.SIGKILL
     finished = len(list((out / "chunks").glob("recordings-*")))
     assert 1 <= finished < 15 and not (out / "recordings.parquet").exists()
     assert main(["screen", *common, "--output_dir", str(out)]) == 0
