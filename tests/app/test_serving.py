@@ -9,8 +9,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from email.message import Message
@@ -22,6 +20,7 @@ from respira.app.options import ServeOptions
 from respira.app.serving import ISOLATION_HEADERS, app_server
 from respira.app.web_page import ORT_WEB_FILES, PAGE_FILES, ort_web_folder
 from respira.cli import main
+from tests.forked import exit_status, fork_command
 from tests.hub.hub_server import free_port
 
 
@@ -113,10 +112,6 @@ def test_respira_app_on_the_network_says_so_and_prints_its_token_once(
     assert out.count("?token=") == 1 and "the model's page is served to the network on 127.0.0.1" in out
 
 
-def _default_interrupt() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_respira_app_removes_its_page_when_stopped(
     model_dir: Path, tmp_path: Path, signum: int, ort_web: Path
@@ -124,22 +119,14 @@ def test_respira_app_removes_its_page_when_stopped(
     temp = tmp_path / "tmp"
     temp.mkdir()
     port, log = free_port(), tmp_path / "app.log"
-    env = {**os.environ, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "respira", "app", str(model_dir), "--port", str(port)]
-    with log.open("w") as output:
-        # as a terminal's foreground job gets it: a runner that starts jobs in the background passes
-        # SIGINT on ignored (POSIX), and an app started that way rightly ignores Ctrl-C
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_default_interrupt,  # noqa: PLW1509
-        )
+    # Ctrl-C as a terminal's foreground job gets it (a runner that starts jobs in the background passes
+    # SIGINT on ignored, POSIX, and an app started that way rightly ignores Ctrl-C)
+    pid, status = fork_command(["app", str(model_dir), "--port", str(port)], log, tmpdir=temp), None
     try:
         deadline = time.monotonic() + 180
         while True:
-            assert process.poll() is None, f"respira app exited ({process.returncode}):\n{log.read_text()}"
+            status = exit_status(pid, block=False)
+            assert status is None, f"respira app exited ({status}):\n{log.read_text()}"
             assert time.monotonic() < deadline, f"the page never answered:\n{log.read_text()}"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
@@ -147,12 +134,13 @@ def test_respira_app_removes_its_page_when_stopped(
             except OSError:
                 time.sleep(0.5)
         assert len(list(temp.glob("respira-app-*"))) == 1
-        process.send_signal(signum)
-        assert process.wait(timeout=60) == 128 + signum
+        os.kill(pid, signum)
+        status = exit_status(pid)
+        assert status == 128 + signum
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if status is None:  # still running: a check above failed
+            os.kill(pid, signal.SIGKILL)
+            exit_status(pid)
     assert not list(temp.glob("respira-app-*")), log.read_text()
     assert f"serving the page of {model_dir} on http://127.0.0.1:{port}/" in log.read_text()
 

@@ -5,7 +5,8 @@ reads its command line, and the pages run about 80 of them. The blocks' shell fi
 first on ``PATH``: a small client (:data:`CLIENT`) that hands its command line, working folder, environment
 and standard streams to a server (:func:`serve`, one per pytest worker). The server forks; the fork takes
 them and runs :func:`respira.cli.main` on the command line as the installed ``respira`` script does
-(``sys.exit(main())``), then exits through the interpreter's own shutdown; the client exits with its status.
+(``sys.exit(main())``), then shuts down as the interpreter does up to its modules' teardown
+(:func:`_shut_down`); the client exits with its status.
 
 Only what a fresh process would read differently is left to one: a command whose environment differs from
 the server's (beyond :data:`UNREAD`: a value read as a library is imported could differ), or any command
@@ -183,6 +184,21 @@ def _become(request: dict, fds: list[int]) -> None:
     np.random.seed()
 
 
+def _shut_down() -> None:
+    """What the interpreter does at exit before it tears its modules down: wait for the threads that are
+    not daemons, run the ``atexit`` functions (``weakref.finalize``'s too: temporary folders), flush the
+    standard streams. The teardown itself is left out: in a fork of a process that imported torch and
+    transformers it writes to most of the memory the fork shares with the server, about 1.8 s of CPU a
+    command, for nothing a command's output depends on."""
+    import atexit
+    import threading
+
+    threading._shutdown()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
 def _status(code: object) -> int:
     """The exit status of ``sys.exit(code)``, printing a message as the interpreter does."""
     if code is None:
@@ -260,7 +276,6 @@ if __name__ == "__main__":
     except BaseException:
         sys.excepthook(*sys.exc_info())
         status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _shut_down()
     connection.sendall(status.to_bytes(4, "big", signed=True))
-    sys.exit(status)
+    os._exit(status)

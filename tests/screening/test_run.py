@@ -21,6 +21,7 @@ from respira.screening import open_source, screen
 from respira.screening import runner as screening_run
 from respira.screening.runner import screen_rows
 
+from ..forked import exit_status, fork_command
 from .conftest import BAD, GOOD, ONE_PROCESS, write_archive
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -176,14 +177,13 @@ def test_a_process_killed_with_sigkill_resumes_to_the_uninterrupted_result(
     common = [str(detector_dir), str(archive), "--chunk_size", "3", "--device", "cpu"]
     assert main(["screen", *common, "--output_dir", str(tmp_path / "whole")]) == 0
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "respira", "screen", *common, "--output_dir", str(out)]
-    process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    pid = fork_command(["screen", *common, "--output_dir", str(out)], tmp_path / "killed.log")
     deadline = time.monotonic() + 300
     while not list((out / "chunks").glob("recordings-*")) and time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        assert exit_status(pid, block=False) is None, (tmp_path / "killed.log").read_text()[-2000:]
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    os.kill(pid, signal.SIGKILL)
+    assert exit_status(pid) == -signal.SIGKILL
     finished = len(list((out / "chunks").glob("recordings-*")))
     assert 1 <= finished < 15 and not (out / "recordings.parquet").exists()
     assert main(["screen", *common, "--output_dir", str(out)]) == 0
