@@ -41,10 +41,11 @@ import torch
 from transformers import PrinterCallback
 
 from _machine import cpu_name, load_average
+from respira.data.run_splits import load_splits
 from respira.inference.embeddings import compute_embeddings
 from respira.models.convert_efficientat import convert_efficientat_checkpoint
 from respira.training import RespiraTrainer
-from respira.training.data import data_record, load_splits
+from respira.training.data import data_record
 from respira.training.recipe import parse_recipe
 from respira.training.samplers import VIEW_COLUMN
 from respira.training.training_args import build_model, model_sampling_rate

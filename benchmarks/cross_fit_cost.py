@@ -70,8 +70,9 @@ def old_source(ref: str, work: Path) -> Path:
 
 def pool_facts(shared: Path, overrides: list[str], cache: Path) -> str:
     """Build the recipe's dataset once (the arms reuse the cache); its sizes and concatenation share."""
+    from respira.data.run_splits import load_splits
     from respira.models.respira.labels import CLASS_NAMES
-    from respira.training.data import data_record, load_splits
+    from respira.training.data import data_record
     from respira.training.recipe import parse_recipe
     from respira.training.training_args import model_sampling_rate
 

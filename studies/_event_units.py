@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from _common import LOWPASS
-from respira.core.chunks import MirroredRecording, RecordingInMemory, chunk_spans
 from respira.evaluation.event_detection_report import merge_references
+from respira.inference.chunks import MirroredRecording, RecordingInMemory, chunk_spans
 from respira.inference.engine import analysis_frame_samples
 from respira.inference.event_detection import MAX_CONTEXT_SECONDS
 from respira.metrics.thresholds import sigmoid, tune_thresholds
@@ -160,7 +160,7 @@ def step_targets(centres: np.ndarray, events: Sequence[Event]) -> np.ndarray:
 def chunk_plan(total: int, chunk: int, margin: int) -> list[tuple[int, int]]:
     """The chunks ``predict_frames`` runs over a recording of ``total`` samples, ``[start, stop)`` in the
     recording's samples: those of the recording with ``margin`` samples of its mirror image at each end
-    (:class:`respira.core.chunks.MirroredRecording`), so the first starts ``margin`` before it and
+    (:class:`respira.inference.chunks.MirroredRecording`), so the first starts ``margin`` before it and
     the last ends ``margin`` after it."""
     return [(start - margin, stop - margin) for start, stop in chunk_spans(total + 2 * margin, chunk, margin)]
 

@@ -12,8 +12,8 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     """respira.train / respira.evaluate's keyword arguments: each converted and checked by its option's own
     type and choices, with no command line in between, to what parsing the flags gives."""
     from respira.cli import CommandLineError, build_parser, parse_command_line
+    from respira.evaluation.evaluate import evaluate_options_type
     from respira.options import OptionError, options_from, options_of
-    from respira.scoring.evaluate import evaluate_options_type
     from respira.sites.options import fit_site_options
     from respira.training.recipe import override_values
 

@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import respira
+from respira import _after_import as after_import
 
 
 def test_dir_lists_the_lazily_imported_names() -> None:
@@ -69,3 +72,29 @@ def test_a_session_that_imports_the_cli_first_loads_respira_folders_through_tran
     run = subprocess.run(command, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["RespiraForAudioClassification", "RespiraAudioClassificationPipeline"]
+
+
+@pytest.fixture
+def module_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A top-level module not yet imported, which records that it was executed."""
+    (tmp_path / "respira_hook_probe.py").write_text("import sys\nsys.hook_events.append('executed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "hook_events", [], raising=False)
+    yield "respira_hook_probe"
+    sys.modules.pop("respira_hook_probe", None)
+
+
+def test_the_hook_runs_once_right_after_the_module_is_executed(module_file: str) -> None:
+    after_import(module_file, lambda: sys.hook_events.append("hook"))
+    assert sys.hook_events == []
+    module = __import__(module_file)
+    assert sys.hook_events == ["executed", "hook"]
+    assert type(module.__loader__).__name__ == "SourceFileLoader"  # its own loader again
+    __import__(module_file)
+    assert sys.hook_events == ["executed", "hook"]
+
+
+def test_a_module_already_imported_runs_the_hook_now(module_file: str) -> None:
+    __import__(module_file)
+    after_import(module_file, lambda: sys.hook_events.append("hook"))
+    assert sys.hook_events == ["executed", "hook"]

@@ -242,7 +242,7 @@ def test_evaluate_rebuilds_the_splits_the_run_recorded(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A patient split with its own fractions and seed; guessing (official, 0.2, seed 0) splits otherwise."""
-    from respira.training.data import load_splits
+    from respira.data.run_splits import load_splits
 
     folder = tmp_path / "run"
     torch.manual_seed(0)

@@ -8,9 +8,13 @@ what their commands do (:mod:`respira.api`).
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+from collections.abc import Callable
+from typing import Any
 
 from .utils.lazy_exports import lazy_exports
-from .utils.post_import import after_import
 
 __version__ = "0.1.0.dev0"
 
@@ -65,4 +69,36 @@ def _register_models() -> None:
         importlib.import_module(f"{__name__}.models.respira").register()
 
 
-after_import("transformers", _register_models)
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls ``hook()`` right after the top-level module ``name`` is executed, then steps aside."""
+
+    def __init__(self, name: str, hook: Callable[[], object]) -> None:
+        self.name, self.hook = name, hook
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # as the other finders find it
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+
+        def exec_module(module: Any) -> None:
+            del loader.exec_module  # the loader's own method again
+            loader.exec_module(module)
+            self.hook()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _after_import(name: str, hook: Callable[[], object]) -> None:
+    """Call ``hook()`` once the top-level module ``name`` is imported (now, if it already is)."""
+    if name in sys.modules:
+        hook()
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, hook))
+
+
+_after_import("transformers", _register_models)

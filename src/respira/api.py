@@ -85,7 +85,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
     ``model``: a run or exported folder, a Hub id or a :class:`~respira.training.run_folder.TrainedRun`;
     ``options``: ``respira evaluate``'s (``split="validation"``); a run's own data and split by default.
     """
-    from .scoring.evaluate import evaluate_options_type, score_model
+    from .evaluation.evaluate import evaluate_options_type, score_model
     from .training.run_folder import METRICS_FILE
 
     source = model.output_dir if isinstance(model, TrainedRun) else model

@@ -267,9 +267,9 @@ def test_a_model_trained_on_it_cites_and_describes_it(wards: Path) -> None:
 def test_training_takes_its_recordings_as_bags_of_windows(
     wards: Path, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
+    from respira.data.multi_corpus import BAG_COLUMN, PATIENT_OFFSET, check_corpora
+    from respira.data.run_splits import load_splits
     from respira.models.respira.labels import MULTI_LABEL
-    from respira.training.data import load_splits
-    from respira.training.multi_corpus import BAG_COLUMN, PATIENT_OFFSET, check_corpora
 
     options = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": MULTI_LABEL}
     assert check_corpora(["icbhi", "wards"], {"wards": str(wards)}, **options) == ["icbhi", "wards"]

@@ -285,8 +285,8 @@ def test_train_takes_it_in_corpora_as_bags_of_windows(
 def test_its_windows_join_training_as_bags_named_by_their_device(
     shared_site: Path, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
-    from respira.training.data import load_splits
-    from respira.training.multi_corpus import BAG_COLUMN, PATIENT_OFFSET
+    from respira.data.multi_corpus import BAG_COLUMN, PATIENT_OFFSET
+    from respira.data.run_splits import load_splits
 
     from ..conftest import two_corpus_record
 

@@ -14,7 +14,7 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from respira.cli import main
-from respira.core.chunks import (
+from respira.inference.chunks import (
     MirroredRecording,
     RecordingInMemory,
     StreamedRecording,

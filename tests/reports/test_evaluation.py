@@ -10,9 +10,9 @@ import datasets
 import numpy as np
 
 from respira.evaluation.cycles import evaluate_model
+from respira.evaluation.evaluate import score_table
 from respira.hub.loading import load_model
 from respira.models.respira.labels import MULTI_LABEL
-from respira.scoring.evaluate import score_table
 
 from .conftest import RATE, save_tiny_model
 

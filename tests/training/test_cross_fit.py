@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from respira.cli import main
+from respira.data.run_splits import load_splits
 from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
 from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
@@ -25,7 +26,6 @@ from respira.training.cross_fit import (
     selected_epochs,
     training_pool,
 )
-from respira.training.data import load_splits
 from respira.training.embedding_cache import ViewStore
 from respira.training.recipe import parse_recipe
 from respira.training.training_args import ModelArguments, build_model

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from respira.cli import main
+from respira.data.run_splits import ALL_SPLIT, check_split, load_split, load_splits
 from respira.run_record import DataRecord
-from respira.training.data import ALL_SPLIT, check_split, load_split, load_splits
 
 from .conftest import TINY_RECIPE
 

@@ -20,14 +20,14 @@ import yaml
 
 from respira.cli import build_parser, main
 from respira.data import load_icbhi
+from respira.data.run_splits import load_splits
 from respira.evaluation.cycles import evaluate_model
+from respira.evaluation.evaluate import split_options
 from respira.hub.loading import load_model
 from respira.metrics import multilabel_scores, sigmoid
 from respira.models.respira.audio_decoding import decode_audio
 from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
-from respira.scoring.evaluate import split_options
 from respira.training import RespiraTrainer
-from respira.training.data import load_splits
 
 from .conftest import TINY_RECIPE, tiny_model, training_args
 

@@ -1,4 +1,4 @@
-"""Multi-corpus training (respira.training.multi_corpus): options, KAUH patient grouping in every
+"""Multi-corpus training (respira.data.multi_corpus): options, KAUH patient grouping in every
 split, the
 threshold units, SPRSound events joining as cycles, and tiny ``respira train`` runs on synthetic ICBHI +
 KAUH-named files (+ hand-made SPRSound files)."""
@@ -20,11 +20,7 @@ import yaml
 from respira.cli import main
 from respira.data import read_icbhi_index
 from respira.data.kauh import read_kauh_index
-from respira.models.respira.labels import flags_to_classes
-from respira.models.respira.windows import window_count
-from respira.run_record import CorpusRecord, DataRecord, RunRecord
-from respira.training.cross_fit import pool_groups
-from respira.training.multi_corpus import (
+from respira.data.multi_corpus import (
     BAG_COLUMN,
     PATIENT_OFFSET,
     add_corpora,
@@ -33,6 +29,10 @@ from respira.training.multi_corpus import (
     threshold_unit_column,
     threshold_units,
 )
+from respira.models.respira.labels import flags_to_classes
+from respira.models.respira.windows import window_count
+from respira.run_record import CorpusRecord, DataRecord, RunRecord
+from respira.training.cross_fit import pool_groups
 
 from ..conftest import SPRSOUND_TINY, two_corpus_record, write_kauh, write_sprsound
 from .conftest import TINY_RECIPE
@@ -136,7 +136,7 @@ def test_kauh_folds_and_cross_fit_groups_keep_a_patients_three_recordings_togeth
 def test_kauh_windows_join_training_only_as_whole_bags(
     synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path
 ) -> None:
-    from respira.training.data import load_splits
+    from respira.data.run_splits import load_splits
 
     record = two_corpus_record(synthetic_corpus, "kauh", kauh_folder)
     splits = load_splits(record, cache_dir=tmp_path / "cache")
@@ -185,8 +185,8 @@ def test_sprsound_events_join_training_as_cycles_of_their_own_patients(
 ) -> None:
     from collections import Counter
 
+    from respira.data.run_splits import load_splits
     from respira.models.respira.labels import CLASS_NAMES
-    from respira.training.data import load_splits
 
     single = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": "single_label_classification"}
     dirs = {"sprsound": str(sprsound_folder)}

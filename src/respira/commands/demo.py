@@ -60,11 +60,12 @@ def run(args: argparse.Namespace) -> None:
 
     from ..data import summarize
     from ..data.folds import is_fold_strategy
+    from ..data.run_splits import load_splits
     from ..hub.export import export_model
     from ..hub.loading import load_model
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
-    from ..training.data import data_record, load_splits
+    from ..training.data import data_record
     from ..training.recipe import parse_recipe
     from ..training.recipe_checks import validate_run
     from ..training.run import run_training

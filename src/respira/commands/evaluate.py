@@ -1,12 +1,13 @@
-"""``respira evaluate MODEL --data_dir D``: score a model, write a report folder (:mod:`respira.scoring`)."""
+"""``respira evaluate MODEL --data_dir D``: score a model, write a report folder
+(:mod:`respira.evaluation.evaluate`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..evaluation.evaluate import THRESHOLDS_HELP, evaluate_options, evaluate_options_type, score_model
 from ..options import AggregationOptions, add_model_argument, options_of
-from ..scoring.evaluate import THRESHOLDS_HELP, evaluate_options, evaluate_options_type, score_model
 
 EPILOG = """\
 data: --data_dir (a corpus folder, or a respira prepare folder) or --dataset_name (a Hub dataset id or

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.chunks import MirroredRecording, Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
 from ..models.respira.audio_decoding import as_waveform, stream_audio
 from ..models.respira.decision import decide, thresholds_of
 from ..models.respira.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
 from ..models.respira.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
+from .chunks import MirroredRecording, Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
 from .engine import analysis_frame_samples
 from .event_rules import EventDetection, FramePosteriors
 from .forward import run

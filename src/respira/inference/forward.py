@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from ..core.onnx_graph import steps_within
+from ..hub.onnx import steps_within
 from ..metrics.thresholds import sigmoid
 from ..models.respira.audio_decoding import decode_audio
 from ..models.respira.audio_dsp import pad_batch

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
+from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from .sample import LabelledRecording, SiteSample, embed_recordings
 from .scores import recording_probabilities
@@ -68,7 +69,7 @@ def suggest_units(sample: SiteSample, budget: int, *, labelled: Collection[str] 
     abnormal = np.zeros(len(units), dtype=bool)
     np.maximum.at(probability, owner, recording)
     np.minimum.at(doubt, owner, np.abs(_logit(recording) - _logit(thresholds)[None, :]).min(axis=1))
-    np.logical_or.at(abnormal, owner, (recording >= thresholds[None, :]).any(axis=1))
+    np.logical_or.at(abnormal, owner, present(recording, sample.base_thresholds).any(axis=1))
     pool = [index for index, unit in enumerate(units) if unit not in labelled]
     chosen = []
     for i in sorted(pool, key=lambda i: (doubt[i], i))[:budget]:

@@ -2,7 +2,7 @@
 
 Flat modules, each importing only those below it (an import-linter contract), lowest first:
 ``augment``, ``training_args`` (the options and the model they describe), ``recipe`` (YAML files and
-flags), ``collator``, ``samplers``, ``multi_corpus``, ``run_folder``, ``data`` (a run's splits),
+flags), ``collator``, ``samplers``, ``run_folder``, ``data`` (the data options a run records),
 ``embedding_cache``, ``trainer``, ``cross_fit``, ``recipe_checks``, ``seeds``, ``cross_validation``,
 ``run``. Names are imported on first use.
 """

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data.folds import patient_kfold
+from ..data.multi_corpus import threshold_unit_column, threshold_units
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..utils.progress import progress
 from .embedding_cache import ViewStore, shows_progress, uses_cache
-from .multi_corpus import threshold_unit_column, threshold_units
 from .training_args import build_model
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data.folds import check_every_cycle_tested_once
+from ..data.multi_corpus import primary_rows
 from ..metrics import icbhi_scores, trivial_baselines
 from ..metrics.baselines import BASELINE_PREFIX
 from ..metrics.thresholds import sigmoid
@@ -23,7 +24,6 @@ from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from ..run_record import DataRecord, MetricsRecord, SeedResult
 from ..utils.files import write_text_atomic
 from ..utils.tables import format_table
-from .multi_corpus import primary_rows
 from .seeds import SeedOutcome, percent, record_metrics
 
 if TYPE_CHECKING:

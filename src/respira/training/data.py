@@ -1,64 +1,30 @@
-"""The data of a training run: the options a run records (:class:`~respira.run_record.DataRecord`), the
-splits :func:`load_splits` builds from them, and the split ``respira evaluate`` scores (:func:`check_split`
-before the model runs or the dataset is built, then :func:`load_split`)."""
+"""The data options of a training run as it records them (:func:`data_record`: a recipe's
+:class:`DataArguments` → :class:`~respira.run_record.DataRecord`) and the split sizes it records; the splits
+they describe are loaded by :mod:`respira.data.run_splits`."""
 
 from __future__ import annotations
 
-import functools
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ..data import is_fold_strategy, is_synthetic_corpus, load_icbhi, patient_split
+from ..data import is_fold_strategy, is_synthetic_corpus
 from ..data.corpora import CORPORA, PRIMARY_CORPUS
-from ..data.icbhi import ICBHIConfig, assign_splits, parse_split_fractions
+from ..data.icbhi import parse_split_fractions
 from ..data.layout import locate_corpus
-from ..data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
-from ..data.text_files import index_from_layout
-from ..models.respira.labels import CLASS_NAMES
+from ..data.multi_corpus import corpus_folders, corpus_records, parse_corpora
+from ..data.run_splits import corpus_index, dataset_source, inspect_source
 from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
-from .multi_corpus import add_corpora, corpus_folders, corpus_records, parse_corpora
 from .training_args import DataArguments
 
 if TYPE_CHECKING:
     import datasets
-    import pandas as pd
-
-    from ..data.layout import CorpusLayout
 
 
 MISSING_DATA_DIR = (
     "missing data_dir: pass --data_dir <folder of an ICBHI download> (or --dataset_name <Hub dataset id or "
     "folder written by respira prepare>) or set it in the recipe"
 )
-
-
-def dataset_source(data: DataArguments | DataRecord) -> str | None:
-    """``dataset_name``, or a ``data_dir`` written by ``respira prepare``; ``None`` for a corpus folder."""
-    if data.dataset_name:
-        if data.data_dir:
-            raise ValueError(
-                f"give --data_dir ({data.data_dir}) or --dataset_name ({data.dataset_name}), not both"
-            )
-        return data.dataset_name
-    return data.data_dir if is_prepared_folder(data.data_dir) else None
-
-
-@functools.lru_cache(maxsize=8)
-def _inspect(name: str, config: str | None, audio: str, label: str, cache_dir: str | None) -> PreparedDataset:
-    return inspect_dataset(name, config, audio_column=audio, label_column=label, cache_dir=cache_dir)
-
-
-def inspect_source(data: DataArguments | DataRecord, cache_dir: str | Path | None = None) -> PreparedDataset:
-    """:func:`~respira.data.prepared.inspect_dataset` of ``data``'s dataset (see :func:`dataset_source`)."""
-    name = dataset_source(data)
-    if name is None:
-        raise ValueError("no dataset_name: the data is a corpus folder")
-    cache = str(cache_dir) if cache_dir is not None else None
-    return _inspect(name, data.dataset_config_name, data.audio_column_name, data.label_column_name, cache)
 
 
 def _dataset_record(data: DataArguments, sampling_rate: int) -> DataRecord:
@@ -140,55 +106,6 @@ def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
     ]
 
 
-def load_splits(
-    data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
-) -> datasets.DatasetDict:
-    """The ICBHI splits ``data`` describes (options left ``None`` take the builder's defaults)."""
-    if data.dataset_name:
-        splits = load_prepared(inspect_source(data, cache_dir), cache_dir=cache_dir, num_proc=num_proc)
-    else:
-        splits = _build_splits(data, cache_dir=cache_dir, num_proc=num_proc)
-    if data.train_fraction < 1.0 and "train" in splits:
-        splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
-    if data.corpora:  # recording-labelled corpora join training as bags of windows
-        splits = add_corpora(splits, data, cache_dir=cache_dir, num_proc=num_proc)
-    return splits
-
-
-def _build_splits(
-    data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
-) -> datasets.DatasetDict:
-    kfold = data.split_strategy == "patient_kfold"
-    options = {
-        "split_strategy": data.split_strategy,
-        "fold": data.fold if is_fold_strategy(data.split_strategy) else None,
-        "num_folds": data.num_folds if kfold else None,
-        "fold_stratify_by": data.fold_stratify_by if kfold else None,
-        "stratify_by": data.stratify_by,
-        "patient_split_fractions": data.patient_split_fractions,
-        "lowpass_cutoff": data.lowpass_cutoff or None,
-        "lowpass_order": data.lowpass_order if data.lowpass_cutoff else None,
-    }
-    return load_icbhi(
-        data.data_dir,
-        sampling_rate=data.sampling_rate,
-        validation_size=data.validation_size,
-        seed=data.split_seed,
-        cache_dir=cache_dir,
-        num_proc=num_proc,
-        **{name: value for name, value in options.items() if value is not None},
-    )
-
-
-def corpus_index(layout: CorpusLayout) -> pd.DataFrame:
-    """The cycle index of a located ICBHI folder, less the recordings without audio (a partial corpus is
-    reported when the dataset is built)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        index = index_from_layout(layout)
-    return index[index["recording"].isin(set(layout.audio_files))]
-
-
 def corpus_devices(data_dir: str | Path) -> list[str]:
     """The sorted devices of an ICBHI folder's recordings: each ``leave_one_device_out`` fold's."""
     return sorted(map(str, corpus_index(locate_corpus(data_dir))["device"].unique()))
@@ -209,87 +126,3 @@ def split_sizes(splits: datasets.DatasetDict) -> dict[str, SplitSize]:
         )
         for name, part in splits.items()
     }
-
-
-def _patient_subset(train: datasets.Dataset, fraction: float, seed: int) -> datasets.Dataset:
-    """A stratified, patient-wise share of the training split."""
-    index = train.select_columns(["patient_id", "label"]).to_pandas()
-    index["label"] = [CLASS_NAMES[i] for i in index["label"]]
-    kept = patient_split(index, {"kept": fraction, "rest": 1 - fraction}, seed=seed, require_all=None)
-    return train.select(np.flatnonzero(kept.to_numpy() == "kept"))
-
-
-ALL_SPLIT = "all"  # every cycle of the folder or dataset
-
-
-def _corpus_splits(data: DataRecord) -> list[str]:
-    layout = locate_corpus(data.data_dir)
-    if is_fold_strategy(data.split_strategy):
-        return ["train", "validation", "test"]  # every fold has all three (checked by the fold builder)
-    if data.split_strategy == "official" and layout.split_file is None:
-        return []
-    options = (
-        {"patient_split_fractions": data.patient_split_fractions} if data.patient_split_fractions else {}
-    )
-    if data.stratify_by is not None:
-        options["stratify_by"] = data.stratify_by
-    config = ICBHIConfig(
-        name="cycles",
-        split_strategy=data.split_strategy,
-        validation_size=data.validation_size,
-        seed=data.split_seed,
-        **options,
-    )
-    present = set(assign_splits(corpus_index(layout), config))
-    return [name for name in ("train", "validation", "test") if name in present]
-
-
-def check_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = None) -> None:
-    """Raise one line when ``data`` has no ``split`` (:data:`ALL_SPLIT` always exists)."""
-    if split == ALL_SPLIT:
-        if data.dataset_name:
-            inspect_source(data, cache_dir)
-        else:
-            locate_corpus(data.data_dir)
-        return
-    if data.dataset_name:
-        inspect_source(data, cache_dir).require_splits([split], f"--split {split} asks for")
-        return
-    available = _corpus_splits(data)
-    if split in available:
-        return
-    how = f"split_strategy {data.split_strategy}" + (
-        f", validation_size {data.validation_size:g}" if data.split_strategy == "official" else ""
-    )
-    if not available:
-        reason = "no official split file (ICBHI_challenge_train_test.txt)"
-    else:
-        reason = f"only the split(s) {', '.join(available)}"
-    raise ValueError(
-        f"{data.data_dir} has {reason} under {how}, so no split {split!r}: pass --split {ALL_SPLIT} to "
-        "score every cycle of the folder"
-        + (", or --split_strategy patient" if not available else ", or --split " + available[-1])
-    )
-
-
-def load_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = None) -> datasets.Dataset:
-    """The ``split`` of ``data`` (:data:`ALL_SPLIT`: every cycle, in the order of its splits)."""
-    import datasets
-
-    if split != ALL_SPLIT:
-        return load_splits(data, cache_dir=cache_dir)[split]
-    if data.dataset_name:
-        whole = replace(data, train_fraction=1.0)
-        splits = load_splits(whole, cache_dir=cache_dir)
-        return datasets.concatenate_datasets(list(splits.values()))
-    everything = replace(  # one patient-wise "split" holding every patient: no split file needed
-        data,
-        split_strategy="patient",
-        patient_split_fractions=(1.0, 0.0, 0.0),
-        validation_size=0.0,
-        fold=None,
-        num_folds=None,
-        fold_stratify_by=None,
-        train_fraction=1.0,
-    )
-    return load_splits(everything, cache_dir=cache_dir)["train"]

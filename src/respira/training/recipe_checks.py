@@ -9,13 +9,14 @@ from pathlib import Path
 from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kfold
 from ..data.icbhi import ICBHIConfig, parse_split_fractions
 from ..data.layout import locate_corpus
+from ..data.multi_corpus import check_corpora, has_recording_labels
+from ..data.run_splits import corpus_index, dataset_source, inspect_source
 from ..models.respira.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
 from ..models.respira.labels import MULTI_LABEL, PROBLEM_TYPES
 from ..utils.messages import one_line
 from .collator import METADATA_KEYS
-from .data import MISSING_DATA_DIR, corpus_index, data_record, dataset_source, inspect_source
+from .data import MISSING_DATA_DIR, data_record
 from .embedding_cache import check_cache_options
-from .multi_corpus import check_corpora, has_recording_labels
 from .recipe import parse_seeds
 from .run_folder import ResumePoint, check_output_dir
 from .training_args import (

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.folds import is_fold_strategy
+from ..data.run_splits import load_splits
 from ..data.summary import split_counts
 from ..metrics.groups import splits_device_shift_note
 from ..models.respira.decision import has_tuned_thresholds, thresholds_of
@@ -28,7 +29,7 @@ from .cross_validation import (
     summarize_folds,
     write_out_of_fold_predictions,
 )
-from .data import data_record, load_splits, with_split_sizes
+from .data import data_record, with_split_sizes
 from .recipe import Recipe, parse_recipe, parse_seeds
 from .recipe_checks import validate_run
 from .run_folder import (

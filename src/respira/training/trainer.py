@@ -20,6 +20,7 @@ from torch import nn
 from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import PredictionOutput
 
+from ..data.multi_corpus import BAG_COLUMN, has_bags
 from ..losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss, patch_mix_plan
 from ..metrics import make_compute_metrics
 from ..models.respira.decision import thresholds_of
@@ -37,7 +38,6 @@ from .embedding_cache import (
     shows_progress,
     uses_cache,
 )
-from .multi_corpus import BAG_COLUMN, has_bags
 from .run_folder import METRICS_FILE
 from .samplers import (
     BagPackingBatchSampler,

@@ -147,10 +147,8 @@ def _reads_thresholds_or_compares_with_them(tree: ast.AST) -> list[int]:
 
 
 # Modules that may touch thresholds without deciding: tuning them (a search over candidates), drawing
-# a heat-map cell's text colour, and the ADD loss's cosine threshold. suggest.py compares recording
-# probabilities with the thresholds itself: found when this scan was pointed at src/ again (it scanned
-# an empty folder); left to the Detector work of issue 74.
-NOT_DECISIONS = {"metrics/thresholds.py", "reports/plots.py", "losses/add.py", "sites/suggest.py"}
+# a heat-map cell's text colour, and the ADD loss's cosine threshold.
+NOT_DECISIONS = {"metrics/thresholds.py", "reports/plots.py", "losses/add.py"}
 
 
 def test_no_other_module_reads_or_applies_the_thresholds():

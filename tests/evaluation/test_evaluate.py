@@ -1,10 +1,10 @@
-"""``respira evaluate``'s console tables (respira.scoring.evaluate), from constructed metrics."""
+"""``respira evaluate``'s console tables (respira.evaluation.evaluate), from constructed metrics."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from respira.scoring.evaluate import label_table
+from respira.evaluation.evaluate import label_table
 
 
 def test_label_table_counts_both_cycles_as_positives_of_each_label() -> None:

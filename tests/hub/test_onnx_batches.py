@@ -1,11 +1,11 @@
-"""respira.core.onnx_graph: the graph's batches of equal length and the steps a short input keeps."""
+"""respira.hub.onnx: the graph's batches of equal length and the steps a short input keeps."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from respira.core.onnx_graph import batches_by_length, steps_within
+from respira.hub.onnx import batches_by_length, steps_within
 
 
 def test_batches_hold_equal_lengths_at_most_batch_size_in_first_appearance_order():
@@ -37,7 +37,7 @@ class _Session:
 
 
 def test_run_probabilities_puts_each_row_back_in_the_waveforms_order():
-    from respira.core.onnx_graph import run_probabilities
+    from respira.hub.onnx import run_probabilities
 
     waveforms = [np.full(n, i, dtype=np.float32) for i, n in enumerate([5, 3, 5, 5, 3, 7])]
     session = _Session()
@@ -52,7 +52,7 @@ def test_run_probabilities_puts_each_row_back_in_the_waveforms_order():
 def test_every_onnx_runner_batches_only_by_a_whole_number_of_at_least_one(size: object) -> None:
     """The one check of the graph's batch size is where every runner batches (``batches_by_length``):
     ``run_probabilities`` and both ``predict_frames`` refuse through it, empty input or not."""
-    from respira.core.onnx_graph import run_probabilities
+    from respira.hub.onnx import run_probabilities
 
     waveforms = [np.zeros(4, dtype=np.float32)]
     with pytest.raises(ValueError, match=f"batch_size must be a whole number >= 1, got {size}"):

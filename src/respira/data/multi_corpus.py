@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 from ..models.respira.labels import MULTI_LABEL, classes_to_flags, flags_to_classes
 from ..models.respira.windows import DEFAULT_AGGREGATION, aggregate_windows
 from ..run_record import CorpusRecord
+from .corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 
 if TYPE_CHECKING:
     import datasets
@@ -99,7 +99,7 @@ def check_corpora(
     problem_type: str,
 ) -> list[str]:
     """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded)."""
-    from ..data.recording_windows import check_window_options
+    from .recording_windows import check_window_options
 
     names = parse_corpora(corpora, corpus_dirs)
     if len(names) < 2:
@@ -144,7 +144,7 @@ def _training_examples(
     window's or event's number within its recording."""
     from datasets import concatenate_datasets
 
-    from ..data.recording_windows import recording_windows
+    from .recording_windows import recording_windows
 
     low_pass = {"lowpass_cutoff": data.lowpass_cutoff, "lowpass_order": data.lowpass_order}
     built = spec.load()(

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus, scored_corpus
-from ..evaluation.corpus_run import (
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..options import SWITCH, AggregationOptions, corpus_list, option
+from ..utils.tables import format_percent, format_table
+from .corpus_run import (
     WINDOW_DEFAULTS,
     chosen_splits,
     default_output_dir,
     load_splits,
     run_external,
 )
-from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..options import SWITCH, AggregationOptions, corpus_list, option
-from ..utils.tables import format_percent, format_table
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
@@ -273,9 +273,9 @@ def score_model(args: Any) -> Path:
             f"{', '.join(misplaced)}: only for corpora scored over windows "
             f"(--dataset {_windowed_corpora()}); {spec.label} is scored per annotated cycle"
         )
-    from ..evaluation.cycles import evaluate_model
+    from ..data.run_splits import check_split, load_split
     from ..hub.loading import load_model
-    from ..training.data import check_split, load_split
+    from .cycles import evaluate_model
 
     output_dir = default_output_dir(args, args.split)
     model, config = load_model(args.model, device=args.device)
@@ -313,8 +313,8 @@ def event_corpora() -> list[str]:
 
 def _detect_events(args: Any, spec: CorpusSpec) -> Path:
     """``--task events``: checked, then every recording's events detected and scored; returns the report."""
-    from ..evaluation.event_detection_report import evaluate_events, event_scores_table
     from ..hub.loading import load_model
+    from .event_detection_report import evaluate_events, event_scores_table
 
     if spec.reference_events is None:
         raise ValueError(
