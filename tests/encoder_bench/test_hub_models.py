@@ -58,6 +58,8 @@ def leaderboard(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_the_docs_hub_command_scores_each_encoder_beside_the_baselines(leaderboard: Path) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "how-to" / "choose-an-encoder.md").read_text()
+    assert f"respira bench {' '.join(HUB_IDS)} " in page  # the command this test runs
     names = [hub_id.split("/")[-1] for hub_id in HUB_IDS]
     with (leaderboard / "leaderboard.csv").open() as handle:
         table = list(csv.reader(handle))
