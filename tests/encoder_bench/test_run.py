@@ -124,6 +124,20 @@ def _bert(folder: Path) -> Path:
     return folder
 
 
+def _audio_model(folder: Path) -> Path:
+    """A HuBERT whose feature extractor takes two channels (``stereo``), or an AST whose extractor takes
+    8 kHz audio (``ast_8k``): configs only, refused before any weights load."""
+    from transformers import ASTConfig, ASTFeatureExtractor, HubertConfig, Wav2Vec2FeatureExtractor
+
+    if folder.name == "stereo":
+        HubertConfig().save_pretrained(folder)
+        Wav2Vec2FeatureExtractor(feature_size=2).save_pretrained(folder)
+    else:
+        ASTConfig().save_pretrained(folder)
+        ASTFeatureExtractor(sampling_rate=8000).save_pretrained(folder)
+    return folder
+
+
 def _without_patients(folder: Path) -> Path:
     folder.mkdir()
     lines = ["file,crackle,wheeze"]
@@ -142,6 +156,8 @@ def _without_patients(folder: Path) -> Path:
         ("no task's data", "no task's data"),
         ("not a model", "empty"),
         ("a text model", "bert"),
+        ("a stereo feature extractor", "stereo"),
+        ("an AST feature extractor at another rate", "ast_8k"),
     ],
 )
 def test_bad_input_is_one_line_naming_it_before_any_embedding(
@@ -157,8 +173,10 @@ def test_bad_input_is_one_line_naming_it_before_any_embedding(
     elif case == "not a model":
         (tmp_path / "empty").mkdir()
         model = str(tmp_path / "empty")
-    else:
+    elif case == "a text model":
         model = str(_bert(tmp_path / "bert"))
+    else:
+        model = str(_audio_model(tmp_path / named))
     capsys.readouterr()  # what making the case printed
     argv = ["bench", model, "--data", *data, *tasks, "--output_dir", str(tmp_path / "out")]
     code = main([*argv, "--cache_dir", str(tmp_path / "cache")])

@@ -37,6 +37,7 @@ from respira.hub.onnx import (
 from respira.inference.engine import analysis_frame_samples, predict_windows
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.decision import decide
+from respira.models.respira.hub_encoders import WAVEFORM_MODEL_TYPES
 from respira.models.respira.labels import MULTI_LABEL
 from respira.utils.threads import ENV_VAR
 
@@ -172,11 +173,12 @@ def test_tiny_transformer_parity_on_real_cycles(family: str, real_cycles: list[n
     check_parity(model, path, real_cycles)
 
 
-def test_a_hub_encoder_exports_with_parity(tmp_path: Path) -> None:
-    """Whisper's encoder (its log-mel in the graph, the window zero-padded to 30 s, padding masked): the
-    export checks itself against torch on a short single waveform and a longer batch. (Every Hub family
-    exports so: wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW, Whisper and CLAP.)"""
-    model = tiny_model("whisper")
+@pytest.mark.parametrize("family", [*WAVEFORM_MODEL_TYPES, "whisper", "clap"])
+def test_a_hub_encoder_exports_with_parity(family: str, tmp_path: Path) -> None:
+    """Every Hub family with its feature extractor in the graph (Whisper's window zero-padded to its
+    chunk, padding masked; CLAP's repeated): the export checks itself against torch, and a batch of short
+    waveforms gives torch's probabilities."""
+    model = tiny_model(family)
     session = onnxruntime.InferenceSession(str(export_onnx(model, tmp_path / ONNX_FILE)))
     waves = waveforms(batch=2, seconds=0.5).numpy()
     got = session.run([OUTPUT_NAME, FRAME_NAME], {INPUT_NAME: waves})

@@ -77,7 +77,8 @@ def hub_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random checkpoints as the Hub holds them (whole models, with their feature extractors)."""
     root = tmp_path_factory.mktemp("hub")
     torch.manual_seed(0)
-    folders = {name: root / name for name in ("hubert", "whisper", "clap", "ast", "bert", "stereo")}
+    names = ("hubert", "whisper", "clap", "ast", "bert", "stereo", "ast_8k", "ast_speech")
+    folders = {name: root / name for name in names}
     transformers.HubertModel(CASES["hubert"].encoder_config()).save_pretrained(folders["hubert"])
     tiny_extractor("hubert").save_pretrained(folders["hubert"])
     transformers.WhisperModel(tiny_whisper_config()).save_pretrained(folders["whisper"])
@@ -95,6 +96,11 @@ def hub_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         folders["ast"]
     )
     transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=64).save_pretrained(folders["ast"])
+    for name, extractor in (("ast_8k", {"sampling_rate": 8000}), ("ast_speech", {"mean": -6.8, "std": 5.5})):
+        transformers.ASTConfig(**ast, num_mel_bins=32, max_length=64).save_pretrained(folders[name])
+        transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=64, **extractor).save_pretrained(
+            folders[name]
+        )
     transformers.BertConfig(**text, intermediate_size=20).save_pretrained(folders["bert"])
     CASES["hubert"].encoder_config().save_pretrained(folders["stereo"])
     transformers.Wav2Vec2FeatureExtractor(feature_size=2).save_pretrained(folders["stereo"])
@@ -127,6 +133,11 @@ def test_bad_hub_folders_are_one_line_each(hub_folders: dict[str, Path]) -> None
     for folder, message in (
         (hub_folders["bert"], r"is a bert model, not an audio encoder respira takes: expected one of "),
         (hub_folders["stereo"], r"takes 2 channels per sample; respira feeds mono waveforms"),
+        (
+            hub_folders["ast_8k"],
+            r"ast_8k: its feature extractor takes 8000 Hz audio, not sampling_rate=16000",
+        ),
+        (hub_folders["ast_speech"], r"ast_speech: its feature extractor normalises the fbank by mean -6.8"),
     ):
         with pytest.raises(ValueError, match=message) as error:
             build_model(str(folder))

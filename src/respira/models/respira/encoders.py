@@ -493,7 +493,36 @@ def check_encoder_checkpoint(
                 f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
                 f"set sampling_rate to {rate}"
             )
+    if spec is not None and spec.name == "ast" and sampling_rate is not None:
+        _check_ast_extractor(source, sampling_rate)
     return spec
+
+
+def _check_ast_extractor(source: str, sampling_rate: int) -> None:
+    """One line naming an AST checkpoint whose own ``ASTFeatureExtractor`` (where it saved one) is not the
+    fbank respira computes: another rate, or another normalisation than AudioSet's."""
+    from transformers import AutoFeatureExtractor
+
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(source)
+    except (OSError, ValueError):
+        return  # no extractor saved: respira's AudioSet fbank
+    rate = getattr(extractor, "sampling_rate", sampling_rate)
+    if rate != sampling_rate:
+        raise ValueError(
+            f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
+            f"set sampling_rate to {rate}"
+        )
+    normalization = (getattr(extractor, "mean", None), getattr(extractor, "std", None))
+    expected = (AST_NORMALIZATION.mean, AST_NORMALIZATION.std)
+    if not getattr(extractor, "do_normalize", True) or not all(
+        value is None or math.isclose(value, target, rel_tol=1e-6)
+        for value, target in zip(normalization, expected, strict=True)
+    ):
+        raise ValueError(
+            f"{source}: its feature extractor normalises the fbank by mean {normalization[0]}, std "
+            f"{normalization[1]}; respira's AST fbank uses AudioSet's ({expected[0]}, {expected[1]})"
+        )
 
 
 def load_pretrained_encoder(source: str) -> PreTrainedModel:

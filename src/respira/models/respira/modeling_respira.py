@@ -15,6 +15,7 @@ from transformers.utils.generic import can_return_tuple
 from .configuration_respira import RespiraConfig
 from .derived_buffers import DerivedBuffers
 from .encoders import (
+    check_encoder_checkpoint,
     encoder_specs,
     find_encoder_spec,
     get_encoder_spec,
@@ -221,6 +222,9 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         source = str(encoder_name_or_path)
         checkpoint = AutoConfig.from_pretrained(source)
         found = find_encoder_spec(checkpoint.model_type)
+        if found is not None and found.name == "ast":  # its own extractor, where saved, is respira's fbank
+            rate = config_kwargs.get("sampling_rate") or found.sampling_rate
+            check_encoder_checkpoint(source, rate, config=checkpoint)
         if found is not None and found.featurizer_from_config is not None:  # checked before any weights load
             config_kwargs.setdefault(
                 "encoder_feature_extractor", checkpoint_feature_extractor(source, found.model_type)
