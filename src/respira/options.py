@@ -23,27 +23,6 @@ from .pretrained import DEFAULT_DETECTOR_NAME
 if TYPE_CHECKING:
     from .data.corpora import CorpusSpec
 
-__all__ = [
-    "RUN_DIR_HELP",
-    "SHARED_OPTIONS",
-    "SWITCH",
-    "AggregationOptions",
-    "OptionError",
-    "add_model_argument",
-    "aggregation_options",
-    "checked_values",
-    "corpus_list",
-    "embedding_batch_size",
-    "onnx_export_option",
-    "option",
-    "option_specs",
-    "options_from",
-    "options_of",
-    "unrecognized",
-    "with_code_option",
-]
-
-
 HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 

@@ -9,8 +9,6 @@ from typing import Any
 from ..data.corpora import corpus_names
 from ..options import SWITCH, corpus_list, embedding_batch_size, option
 
-__all__ = ["CANDIDATES", "HEAD_CANDIDATES", "SELECTIONS", "SuggestOptions", "fit_site_options"]
-
 CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """Per label, simplest first: the model as is, its thresholds re-tuned, a head anchored on its logit, a site
 head on the embeddings alone."""
