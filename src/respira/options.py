@@ -58,32 +58,33 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def flag(default: Any = dataclasses.MISSING, help: str = "", **metadata: Any) -> Any:
+    """A dataclass field ``HfArgumentParser`` makes a flag (no ``default``: required)."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
 SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
 """The ``metadata`` that makes a ``bool | None`` field a switch (``--onnx`` alone is true)."""
 
 
 def onnx_export_option() -> Any:
     """``--onnx`` of ``export`` and ``push``: also write ``model.onnx`` (default: if the folder has one)."""
-    return dataclasses.field(
-        default=None,
-        metadata={
-            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
-            **SWITCH,
-        },
+    return flag(
+        None,
+        "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+        "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
+        **SWITCH,
     )
 
 
 def with_code_option(default: str) -> Any:
     """``--with_code`` of ``export`` and ``push`` (``None`` unless given); ``default``: when the code ships
     unasked."""
-    return dataclasses.field(
-        default=None,
-        metadata={
-            "help": "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
-            f"where respira is not installed; false: only `import respira` loads it (default: {default})",
-            **SWITCH,
-        },
+    return flag(
+        None,
+        "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
+        f"where respira is not installed; false: only `import respira` loads it (default: {default})",
+        **SWITCH,
     )
 
 
@@ -113,9 +114,7 @@ def options_of(args: argparse.Namespace, dataclass_type: type) -> Any:
 
 def embedding_batch_size() -> Any:
     """``--batch_size`` of ``fit-site`` and ``suggest``: by device, as screening batches."""
-    return dataclasses.field(
-        default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
-    )
+    return flag(None, "windows per forward pass (default: 8 CPU, 64 GPU)")
 
 
 def corpus_list(
@@ -211,19 +210,14 @@ def options_from(dataclass_type: type, values: Mapping[str, Any]) -> Any:
 class AggregationOptions:
     """``--aggregation`` / ``--top_k`` (:func:`aggregation_options`); none given: the model's rule."""
 
-    aggregation: str | None = dataclasses.field(
-        default=None,
-        metadata={
-            "choices": AGGREGATIONS,
-            "help": "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
-            "largest); default: the model's own rule (its config's recording_aggregation, else "
-            f"{DEFAULT_AGGREGATION})",
-        },
+    aggregation: str | None = flag(
+        None,
+        "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
+        "largest); default: the model's own rule (its config's recording_aggregation, else "
+        f"{DEFAULT_AGGREGATION})",
+        choices=AGGREGATIONS,
     )
-    top_k: int | None = dataclasses.field(
-        default=None,
-        metadata={"help": f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"},
-    )
+    top_k: int | None = flag(None, f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})")
 
 
 def aggregation_options(args: Any) -> tuple[str | None, int | None]:
