@@ -50,12 +50,10 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
     """The dataclass field of shared option ``name`` (no default when ``required``); ``help``: the
     command's wording; ``metadata``: more ``add_argument`` keywords (``choices``, ``metavar``)."""
     default, shared_help = SHARED_OPTIONS[name]
-    metadata = {"help": shared_help if help is None else help, **metadata}
     if isinstance(default, bool):
         metadata.setdefault("metavar", "BOOL")
-    if required:
-        return dataclasses.field(metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+    help = shared_help if help is None else help
+    return flag(dataclasses.MISSING if required else default, help, **metadata)
 
 
 def flag(default: Any = dataclasses.MISSING, help: str = "", **metadata: Any) -> Any:
