@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .encoder_bench.run import BenchResult
-from .options import OptionError, options_from
+from .options import OptionError, options_from  # noqa: F401 (respira.api.OptionError)
 from .pretrained import check_not_shipped
 from .pretrained.shipped import chosen_model
 from .sites.fit_site import SiteFitResult
@@ -32,21 +32,6 @@ from .utils.messages import run_warnings
 
 if TYPE_CHECKING:
     from .training.recipe import Recipe
-
-__all__ = [
-    "BenchResult",
-    "Evaluation",
-    "OptionError",
-    "SiteFitResult",
-    "SuggestResult",
-    "TrainedRun",
-    "bench",
-    "evaluate",
-    "fit_site",
-    "label",
-    "suggest",
-    "train",
-]
 
 RESUME_HINT = "respira.train(the same recipe and overrides, resume_from_checkpoint='last')"
 

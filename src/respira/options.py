@@ -23,27 +23,6 @@ from .pretrained import DEFAULT_DETECTOR_NAME
 if TYPE_CHECKING:
     from .data.corpora import CorpusSpec
 
-__all__ = [
-    "RUN_DIR_HELP",
-    "SHARED_OPTIONS",
-    "SWITCH",
-    "AggregationOptions",
-    "OptionError",
-    "add_model_argument",
-    "aggregation_options",
-    "checked_values",
-    "corpus_list",
-    "embedding_batch_size",
-    "onnx_export_option",
-    "option",
-    "option_specs",
-    "options_from",
-    "options_of",
-    "unrecognized",
-    "with_code_option",
-]
-
-
 HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
@@ -71,12 +50,15 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
     """The dataclass field of shared option ``name`` (no default when ``required``); ``help``: the
     command's wording; ``metadata``: more ``add_argument`` keywords (``choices``, ``metavar``)."""
     default, shared_help = SHARED_OPTIONS[name]
-    metadata = {"help": shared_help if help is None else help, **metadata}
     if isinstance(default, bool):
         metadata.setdefault("metavar", "BOOL")
-    if required:
-        return dataclasses.field(metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+    help = shared_help if help is None else help
+    return flag(dataclasses.MISSING if required else default, help, **metadata)
+
+
+def flag(default: Any = dataclasses.MISSING, help: str = "", **metadata: Any) -> Any:
+    """A dataclass field ``HfArgumentParser`` makes a flag (no ``default``: required)."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
 SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
@@ -85,26 +67,22 @@ SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
 
 def onnx_export_option() -> Any:
     """``--onnx`` of ``export`` and ``push``: also write ``model.onnx`` (default: if the folder has one)."""
-    return dataclasses.field(
-        default=None,
-        metadata={
-            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
-            **SWITCH,
-        },
+    return flag(
+        None,
+        "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+        "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
+        **SWITCH,
     )
 
 
 def with_code_option(default: str) -> Any:
     """``--with_code`` of ``export`` and ``push`` (``None`` unless given); ``default``: when the code ships
     unasked."""
-    return dataclasses.field(
-        default=None,
-        metadata={
-            "help": "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
-            f"where respira is not installed; false: only `import respira` loads it (default: {default})",
-            **SWITCH,
-        },
+    return flag(
+        None,
+        "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
+        f"where respira is not installed; false: only `import respira` loads it (default: {default})",
+        **SWITCH,
     )
 
 
@@ -134,9 +112,7 @@ def options_of(args: argparse.Namespace, dataclass_type: type) -> Any:
 
 def embedding_batch_size() -> Any:
     """``--batch_size`` of ``fit-site`` and ``suggest``: by device, as screening batches."""
-    return dataclasses.field(
-        default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
-    )
+    return flag(None, "windows per forward pass (default: 8 CPU, 64 GPU)")
 
 
 def corpus_list(
@@ -232,19 +208,14 @@ def options_from(dataclass_type: type, values: Mapping[str, Any]) -> Any:
 class AggregationOptions:
     """``--aggregation`` / ``--top_k`` (:func:`aggregation_options`); none given: the model's rule."""
 
-    aggregation: str | None = dataclasses.field(
-        default=None,
-        metadata={
-            "choices": AGGREGATIONS,
-            "help": "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
-            "largest); default: the model's own rule (its config's recording_aggregation, else "
-            f"{DEFAULT_AGGREGATION})",
-        },
+    aggregation: str | None = flag(
+        None,
+        "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
+        "largest); default: the model's own rule (its config's recording_aggregation, else "
+        f"{DEFAULT_AGGREGATION})",
+        choices=AGGREGATIONS,
     )
-    top_k: int | None = dataclasses.field(
-        default=None,
-        metadata={"help": f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"},
-    )
+    top_k: int | None = flag(None, f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})")
 
 
 def aggregation_options(args: Any) -> tuple[str | None, int | None]:

@@ -289,12 +289,9 @@ class LabelSession:
         return at
 
     def answer(self, at: Any, answer: str, seen: str | None = None) -> str | None:
-        """Write ``answer`` for row ``at`` into ``labels.csv`` (atomically), or skip it (not written).
-
-        ``seen``: the row's answer when the page showed it (``None``: unanswered). Returns a line for the
-        page when the row was answered differently since (in another tab). :class:`LabelsEditedError` when
-        the row was edited by hand since this session read the file (it reads it again: the page reloads);
-        a hand edit of other rows is kept, the answer merged onto it."""
+        """Write ``answer`` for row ``at`` into ``labels.csv`` (atomically), or skip it. ``seen``: the answer
+        the page showed; returns a line when another tab answered since; :class:`LabelsEditedError` when the
+        row was edited by hand since (other rows' hand edits are kept)."""
         with self.lock:
             at = self._row(at)
             if answer == "skip":

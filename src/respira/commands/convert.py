@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..options import option
+from ..options import flag, option
 
 
 @dataclass(kw_only=True)
 class ConvertOptions:
     """``respira convert``'s options (``FAMILY CHECKPOINT OUT_DIR`` are positional)."""
 
-    width: float = field(default=0.4, metadata={"help": "EfficientAT width multiplier (0.4-1.0)"})
+    width: float = flag(0.4, "EfficientAT width multiplier (0.4-1.0)")
     overwrite: bool = option("overwrite")
 
 

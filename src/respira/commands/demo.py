@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..options import option
+from ..options import flag, option
 from ..utils.files import check_folder_target, check_output_folder, is_occupied, staged_folder
 from ..utils.tables import format_number, format_table
 
@@ -22,9 +22,9 @@ PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export", "predictions")
 
 @dataclass(kw_only=True)
 class DemoOptions:
-    output_dir: str = field(default="demo_output", metadata={"help": "folder the demo writes into"})
-    n_patients: int = field(default=12, metadata={"help": "patients of the synthetic corpus"})
-    seed: int = field(default=0, metadata={"help": "seed of the corpus and the run"})
+    output_dir: str = flag("demo_output", "folder the demo writes into")
+    n_patients: int = flag(12, "patients of the synthetic corpus")
+    seed: int = flag(0, "seed of the corpus and the run")
     overwrite: bool = option(
         "overwrite", "replace the corpus, run and export of an earlier demo in --output_dir"
     )

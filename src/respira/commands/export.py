@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option, option, with_code_option
+from ..options import RUN_DIR_HELP, SWITCH, flag, onnx_export_option, option, with_code_option
 from ..pretrained import DEFAULT_DETECTOR_NAME
 
 
@@ -16,14 +16,12 @@ class ExportOptions:
         "when the folder's config declares it, as a shipped detector's does"
     )
     onnx: bool | None = onnx_export_option()
-    web: bool = field(
-        default=False,
-        metadata={
-            "help": "write OUT as a static page that runs the model's ONNX export in the browser "
-            "(onnxruntime-web, vendored by `make web-deps`): the recording never leaves the device; "
-            "the folder is also a Hugging Face static Space",
-            **SWITCH,
-        },
+    web: bool = flag(
+        False,
+        "write OUT as a static page that runs the model's ONNX export in the browser "
+        "(onnxruntime-web, vendored by `make web-deps`): the recording never leaves the device; "
+        "the folder is also a Hugging Face static Space",
+        **SWITCH,
     )
 
 

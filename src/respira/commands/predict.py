@@ -7,14 +7,14 @@ import itertools
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..inference.event_rules import DETECTION_COLUMNS
 from ..models.respira.events import FRAME_HOP_SECONDS
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
+from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, flag, option
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 
@@ -43,78 +43,56 @@ FORMATS = ("json", "csv")
 
 @dataclass(kw_only=True)
 class PredictOptions:
-    annotations: str | None = field(
-        default=None,
-        metadata={
-            "metavar": "FILE.txt",
-            "help": "ICBHI annotation file (start end crackle wheeze): predict its cycles (one FILE only)",
-        },
+    annotations: str | None = flag(
+        None,
+        "ICBHI annotation file (start end crackle wheeze): predict its cycles (one FILE only)",
+        metavar="FILE.txt",
     )
-    window: float = field(
-        default=DEFAULT_WINDOW_SECONDS,
-        metadata={"help": f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})"},
+    window: float = flag(
+        DEFAULT_WINDOW_SECONDS, f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})"
     )
-    hop: float = field(
-        default=DEFAULT_HOP_SECONDS,
-        metadata={"help": f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})"},
+    hop: float = flag(
+        DEFAULT_HOP_SECONDS, f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})"
     )
-    smoothing: int = field(default=1, metadata={"help": "moving average of the probabilities over k windows"})
-    format: str | None = field(
-        default=None,
-        metadata={"choices": FORMATS, "help": "output format (default: from --output's suffix, else json)"},
+    smoothing: int = flag(1, "moving average of the probabilities over k windows")
+    format: str | None = flag(
+        None, "output format (default: from --output's suffix, else json)", choices=FORMATS
     )
-    output: str | None = field(
-        default=None, metadata={"metavar": "PATH", "help": "write here instead of standard output"}
+    output: str | None = flag(None, "write here instead of standard output", metavar="PATH")
+    per_recording: bool = flag(
+        False,
+        "one row per FILE: its verdict and probabilities, aggregated over its windows (see below)",
+        **SWITCH,
     )
-    per_recording: bool = field(
-        default=False,
-        metadata={
-            "help": "one row per FILE: its verdict and probabilities, aggregated over its windows (see "
-            "below)",
-            **SWITCH,
-        },
+    events: bool = flag(
+        False,
+        "one row per detected crackle or wheeze event (file, onset, offset, type, confidence, rule)",
+        **SWITCH,
     )
-    events: bool = field(
-        default=False,
-        metadata={
-            "help": "one row per detected crackle or wheeze event (file, onset, offset, type, confidence, "
-            "rule)",
-            **SWITCH,
-        },
-    )
-    frame_hop: float = field(
-        default=FRAME_HOP_SECONDS,
-        metadata={"help": f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"},
+    frame_hop: float = flag(
+        FRAME_HOP_SECONDS, f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"
     )
     batch_size: int = option("batch_size")
-    max_windows: int | None = field(
-        default=None,
-        metadata={"help": "refuse a recording that needs more sliding windows than this (default 10000)"},
+    max_windows: int | None = flag(
+        None, "refuse a recording that needs more sliding windows than this (default 10000)"
     )
     device: str | None = option("device")
-    onnx: bool = field(
-        default=False,
-        metadata={
-            "help": "run the model's model.onnx with onnxruntime instead of torch (the default for a folder "
-            "with model.onnx and no torch weights)",
-            **SWITCH,
-        },
+    onnx: bool = flag(
+        False,
+        "run the model's model.onnx with onnxruntime instead of torch (the default for a folder "
+        "with model.onnx and no torch weights)",
+        **SWITCH,
     )
-    plot: bool = field(
-        default=False,
-        metadata={
-            "help": "also draw each FILE as a PNG: spectrogram, crackle/wheeze probabilities, thresholds, "
-            "labels and the --annotations cycles",
-            **SWITCH,
-        },
+    plot: bool = flag(
+        False,
+        "also draw each FILE as a PNG: spectrogram, crackle/wheeze probabilities, thresholds, "
+        "labels and the --annotations cycles",
+        **SWITCH,
     )
-    plot_dir: str | None = field(
-        default=None,
-        metadata={
-            "metavar": "DIR",
-            "help": "folder for the --plot PNGs (implies --plot; default: --output's folder, else the "
-            "current one)",
-        },
+    plot_dir: str | None = flag(
+        None,
+        "folder for the --plot PNGs (implies --plot; default: --output's folder, else the current one)",
+        metavar="DIR",
     )
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..data.corpora import CORPORA, CorpusSpec, corpus_names, get_corpus
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
-from ..options import SWITCH, corpus_list, option
+from ..options import SWITCH, corpus_list, flag, option
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")
 
@@ -53,49 +53,31 @@ def prepare_options() -> type:
             "output_dir", "write the dataset here (Parquet shards + README.md card)"
         )
         overwrite: bool = option("overwrite", "replace a non-empty --output_dir")
-        push_to_hub: str | None = field(
-            default=None, metadata={"metavar": "REPO", "help": "upload the dataset to this Hub dataset repo"}
+        push_to_hub: str | None = flag(None, "upload the dataset to this Hub dataset repo", metavar="REPO")
+        private: bool = flag(False, "create the Hub repo private", **SWITCH)
+        token: str | None = flag(None, "Hugging Face token (default: the logged-in one)")
+        config: str | None = flag(None, config_help, choices=configs)
+        config_name: str | None = flag(
+            None,
+            f"the config's name in the folder / Hub repo, which keep their other configs (default: {stored})",
         )
-        private: bool = field(default=False, metadata={"help": "create the Hub repo private", **SWITCH})
-        token: str | None = field(
-            default=None, metadata={"help": "Hugging Face token (default: the logged-in one)"}
+        sampling_rate: int = flag(
+            DEFAULT_SAMPLING_RATE,
+            f"rate (Hz) the recordings are resampled to (default {DEFAULT_SAMPLING_RATE})",
         )
-        config: str | None = field(default=None, metadata={"choices": configs, "help": config_help})
-        config_name: str | None = field(
-            default=None,
-            metadata={
-                "help": "the config's name in the folder / Hub repo, which keep their other configs "
-                f"(default: {stored})"
-            },
+        validation_size: float | None = flag(
+            None, f"{_takes('validation_size')}, official split: share of train"
         )
-        sampling_rate: int = field(
-            default=DEFAULT_SAMPLING_RATE,
-            metadata={"help": f"rate (Hz) the recordings are resampled to (default {DEFAULT_SAMPLING_RATE})"},
+        split_strategy: str | None = flag(
+            None,
+            f"{_takes('split_strategy')}: the official split (default) or a patient-wise one",
+            choices=("official", "patient"),
         )
-        validation_size: float | None = field(
-            default=None, metadata={"help": f"{_takes('validation_size')}, official split: share of train"}
-        )
-        split_strategy: str | None = field(
-            default=None,
-            metadata={
-                "choices": ("official", "patient"),
-                "help": f"{_takes('split_strategy')}: the official split (default) or a patient-wise one",
-            },
-        )
-        lowpass_cutoff: float | None = field(
-            default=None, metadata={"help": "Butterworth low-pass cutoff in Hz"}
-        )
-        lowpass_order: int | None = field(
-            default=None, metadata={"help": "order of that low-pass (default 4)"}
-        )
-        seed: int | None = field(
-            default=None,
-            metadata={"help": f"{_takes('seed')}: seed of the validation / patient split (default 0)"},
-        )
-        num_proc: int | None = field(
-            default=None, metadata={"help": "decode recordings in this many processes"}
-        )
-        cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+        lowpass_cutoff: float | None = flag(None, "Butterworth low-pass cutoff in Hz")
+        lowpass_order: int | None = flag(None, "order of that low-pass (default 4)")
+        seed: int | None = flag(None, f"{_takes('seed')}: seed of the validation / patient split (default 0)")
+        num_proc: int | None = flag(None, "decode recordings in this many processes")
+        cache_dir: str | None = flag(None, "datasets cache folder")
 
     return PrepareOptions
 

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..options import RUN_DIR_HELP, SWITCH, onnx_export_option, with_code_option
+from ..options import RUN_DIR_HELP, SWITCH, flag, onnx_export_option, with_code_option
 
 
 @dataclass(kw_only=True)
 class PushOptions:
-    private: bool = field(default=False, metadata={"help": "create the repository as private", **SWITCH})
-    token: str | None = field(
-        default=None, metadata={"help": "Hub token (default: HF_TOKEN or the saved login)"}
-    )
-    revision: str | None = field(default=None, metadata={"help": "branch to push to (default: main)"})
+    private: bool = flag(False, "create the repository as private", **SWITCH)
+    token: str | None = flag(None, "Hub token (default: HF_TOKEN or the saved login)")
+    revision: str | None = flag(None, "branch to push to (default: main)")
     with_code: bool | None = with_code_option("true")
     onnx: bool | None = onnx_export_option()
-    space: bool = field(
-        default=False,
-        metadata={
-            "help": "also push the model's static page (`respira export --web`: runs model.onnx in the "
-            "browser, the recording never leaves the device; onnxruntime-web from `make web-deps`) as a "
-            "Space repo of the same id (sdk: static)",
-            **SWITCH,
-        },
+    space: bool = flag(
+        False,
+        "also push the model's static page (`respira export --web`: runs model.onnx in the "
+        "browser, the recording never leaves the device; onnxruntime-web from `make web-deps`) as a "
+        "Space repo of the same id (sdk: static)",
+        **SWITCH,
     )
 
 

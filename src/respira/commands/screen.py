@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..inference.forward import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 from ..models.respira.events import FRAME_HOP_SECONDS
-from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
+from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, flag, option
 
 EPILOG = """\
 SOURCE: a folder (searched recursively for audio files), a .txt list of paths (one a line), a .csv list
@@ -37,36 +37,27 @@ FORMATS = ("parquet", "csv")
 @dataclass(kw_only=True)
 class ScreenOptions:
     output_dir: str = option("output_dir", "folder for the results", required=True, metavar="OUT")
-    format: str = field(default="parquet", metadata={"choices": FORMATS, "help": "merged tables' format"})
-    split: str | None = field(default=None, metadata={"help": "the datasets SOURCE's split"})
-    audio_column: str = field(default="audio", metadata={"help": "the datasets SOURCE's audio column"})
-    events: bool = field(
-        default=False,
-        metadata={"help": "also detect crackle and wheeze events (OUT/events.parquet)", **SWITCH},
+    format: str = flag("parquet", "merged tables' format", choices=FORMATS)
+    split: str | None = flag(None, "the datasets SOURCE's split")
+    audio_column: str = flag("audio", "the datasets SOURCE's audio column")
+    events: bool = flag(False, "also detect crackle and wheeze events (OUT/events.parquet)", **SWITCH)
+    frame_hop: float = flag(
+        FRAME_HOP_SECONDS, f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"
     )
-    frame_hop: float = field(
-        default=FRAME_HOP_SECONDS,
-        metadata={"help": f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"},
+    window: float = flag(4.0, "window length in seconds (default 4)")
+    hop: float = flag(2.0, "hop between windows in seconds (default 2)")
+    smoothing: int = flag(1, "moving average of the probabilities over k windows")
+    batch_size: int | None = flag(
+        None,
+        "windows per forward pass, from several recordings (default: "
+        f"{CPU_BATCH_SIZE} on the CPU, where a small batch stays in cache, {GPU_BATCH_SIZE} on a GPU)",
     )
-    window: float = field(default=4.0, metadata={"help": "window length in seconds (default 4)"})
-    hop: float = field(default=2.0, metadata={"help": "hop between windows in seconds (default 2)"})
-    smoothing: int = field(default=1, metadata={"help": "moving average of the probabilities over k windows"})
-    batch_size: int | None = field(
-        default=None,
-        metadata={
-            "help": "windows per forward pass, from several recordings (default: "
-            f"{CPU_BATCH_SIZE} on the CPU, where a small batch stays in cache, {GPU_BATCH_SIZE} on a GPU)"
-        },
+    max_windows: int = flag(
+        10_000, "a recording needing more windows is an error row, refused before it is decoded"
     )
-    max_windows: int = field(
-        default=10_000,
-        metadata={"help": "a recording needing more windows is an error row, refused before it is decoded"},
-    )
-    chunk_size: int = field(default=256, metadata={"help": "recordings per results chunk (default 256)"})
+    chunk_size: int = flag(256, "recordings per results chunk (default 256)")
     device: str | None = option("device")
-    onnx: bool = field(
-        default=False, metadata={"help": "run the model's model.onnx with onnxruntime", **SWITCH}
-    )
+    onnx: bool = flag(False, "run the model's model.onnx with onnxruntime", **SWITCH)
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:

@@ -1,9 +1,5 @@
-"""Training on several corpora (``corpora: [icbhi, kauh, sprsound]``, ``corpus_dirs`` for all but ICBHI's).
-
-ICBHI is split as the recipe says and alone makes validation and test. An event-labelled corpus (SPRSound)
-joins training as cycles; a recording-labelled one (KAUH) as bags of windows carrying the recording's
-flags, learnt with :class:`~respira.losses.MultipleInstanceLoss` and kept whole by
-:class:`~respira.training.samplers.BagPackingBatchSampler`."""
+"""Training on several corpora (``corpora: [icbhi, kauh, sprsound]``): ICBHI alone makes validation and
+test; SPRSound joins training as cycles, KAUH as bags of windows carrying the recording's flags."""
 
 from __future__ import annotations
 
@@ -261,10 +257,8 @@ def corpus_records(corpora: list[CorpusRecord], train: datasets.Dataset) -> list
 def threshold_units(
     pool: datasets.Dataset, probabilities: np.ndarray, aggregation: str = DEFAULT_AGGREGATION
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(flags [U, 2], probabilities [U, 2])`` of the units thresholds are tuned on: every cycle of
-    ``pool`` as it is, and every bag (recording) once, its probability the ``aggregation`` of its
-    windows' (as :func:`respira.models.respira.decision.decide_recording`
-    decides it), its flags the recording's."""
+    """``(flags [U, 2], probabilities [U, 2])`` of the units thresholds are tuned on: each cycle, and each
+    bag once at the ``aggregation`` of its windows (as ``decide_recording`` decides it)."""
     flags = classes_to_flags(np.asarray(pool["label"]))
     cycles, bags = _units(pool)
     unit_flags = [flags[cycles], *(flags[rows[:1]] for rows in bags)]

@@ -18,7 +18,8 @@ from ..data import corpus
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
+from ..models.respira.audio_checks import LUNG_SOUND_BAND_TOP
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
 from ..models.respira.decision import validate_thresholds

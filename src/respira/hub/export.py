@@ -71,14 +71,9 @@ def export_model(
     with_code: bool | None = None,
     onnx: bool | None = None,
 ) -> Path:
-    """Write the Hub-ready model folder of ``run_dir`` (a ``train``/``fit-site`` folder or a shipped detector)
-    to ``output_dir`` and return it: weights, configs, metrics, checksums, the model card and the run's
-    records.
-
-    ``output_dir`` non-empty raises ``FileExistsError`` unless ``overwrite``, which replaces only what respira
-    wrote (:func:`respira.utils.files.check_output_folder`). ``model_id`` goes into the
-    card's usage examples; ``with_code`` ships the model's code for ``trust_remote_code=True`` and ``onnx``
-    writes ``model.onnx`` (``None``: as ``run_dir`` has them). The export must load with the Auto classes."""
+    """Write the Hub-ready model folder of ``run_dir`` (weights, configs, metrics, checksums, card, records)
+    to ``output_dir`` and return it. ``with_code`` / ``onnx``: ``None`` keeps what ``run_dir`` has; a
+    non-empty ``output_dir`` raises ``FileExistsError`` unless ``overwrite``."""
     from ..models import RespiraConfig, RespiraForAudioClassification
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 

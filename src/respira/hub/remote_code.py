@@ -1,9 +1,5 @@
-"""Ship a respira model's code with it (``trust_remote_code``): the model folder, copied as it is.
-
-The model folder (:mod:`respira.models.respira`) imports no other respira package, so its modules are
-the code a model needs without respira: :func:`write_remote_code` copies them beside the weights and
-names the classes in ``config.json``'s ``auto_map``.
-"""
+"""Ship a respira model's code with it (``trust_remote_code``): the self-contained model folder
+(:mod:`respira.models.respira`) copied beside the weights, its classes named in ``auto_map``."""
 
 from __future__ import annotations
 

@@ -32,8 +32,6 @@ from .base import (
     same_label_mask,
 )
 
-__all__ = ["ADDLoss"]
-
 ADD_CITATION = """@article{almudevar2024add,
   title   = {Angular Distance Distribution Loss for Audio Classification},
   author  = {Almud{\\'e}var, Antonio and Serizel, Romain and Ortega, Alfonso},

@@ -16,20 +16,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = [
-    "AuxiliaryLoss",
-    "LabelKind",
-    "as_float",
-    "full_precision",
-    "gather_labels",
-    "gather_with_grad",
-    "global_batch_indices",
-    "label_kind",
-    "metadata_keys",
-    "same_label_mask",
-    "same_metadata_mask",
-]
-
 LabelKind = Literal["index", "multi_hot", "soft"]
 
 

@@ -18,8 +18,6 @@ from torch import nn
 from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
 from .base import AuxiliaryLoss, as_float, full_precision, gather_labels, gather_with_grad, same_label_mask
 
-__all__ = ["ContrastiveTupleLoss", "contrastive_tuple_loss"]
-
 _SEED_STRIDE = 1_000_003
 
 

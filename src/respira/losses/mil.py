@@ -8,8 +8,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-__all__ = ["MultipleInstanceLoss", "pool_bags"]
-
 
 def pool_bags(logits: torch.Tensor, bags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Max-pool window ``logits`` ``[N, labels]`` by bag id: ``(bag_logits [M, labels], bag_ids [M])``."""

@@ -19,8 +19,6 @@ from .base import (
     same_label_mask,
 )
 
-__all__ = ["PatchMixContrastiveLoss", "apply_patch_mix", "patch_mix_plan"]
-
 PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
   title     = {Patch-Mix Contrastive Learning with Audio Spectrogram Transformer on Respiratory
                Sound Classification},

@@ -12,8 +12,6 @@ import torch
 from .base import same_label_mask, same_metadata_mask
 from .supcon import SupConLoss
 
-__all__ = ["StethoscopeGuidedSupConLoss"]
-
 POSITIVES: tuple[str, ...] = ("domain", "label_across_domains")
 
 CITATION = """@inproceedings{kim2024stethoscope,

@@ -36,8 +36,6 @@ from .base import (
     same_metadata_mask,
 )
 
-__all__ = ["MetadataContrastiveLoss", "SupConLoss"]
-
 SUPCON_CITATION = """@inproceedings{khosla2020supcon,
   title     = {Supervised Contrastive Learning},
   author    = {Khosla, Prannay and Teterwak, Piotr and Wang, Chen and Sarna, Aaron and Tian, Yonglong

@@ -1,10 +1,5 @@
-"""The detectors that ship with respira, by name: every folder of this package that holds a model.
-
-A folder of ``respira.pretrained`` with a ``config.json`` is a shipped detector, and its folder name is
-a model name every command and :meth:`respira.Detector.from_pretrained` accept (``respira evaluate
-icbhi-crackle-wheeze ...``): :func:`respira.hub.loading.resolve_model_name` looks names up here, so a
-detector added as a new folder needs no code. ``respira detectors`` lists them with
-:func:`describe_detectors`.
+"""The detectors that ship with respira, by name: every folder of this package with a ``config.json``
+(``resolve_model_name`` looks names up here; ``respira detectors`` lists them).
 """
 
 from __future__ import annotations
@@ -14,16 +9,6 @@ from pathlib import Path
 
 from ..utils.files import read_json_object
 from .site_fit import fitted_on, read_site_fit
-
-__all__ = [
-    "ShippedDetector",
-    "chosen_model",
-    "describe_detectors",
-    "model_line",
-    "shipped_detector",
-    "shipped_detectors",
-    "shipped_name",
-]
 
 _PACKAGE = Path(__file__).resolve().parent
 RUN_RECORD = "respira_run.json"
@@ -49,15 +34,12 @@ class ShippedDetector:
 
     name: str
     trained_on: str
-    """The corpora its training record (``respira_run.json``) names, or the base model and site of a
-    fit-site folder (``site_fit.json``); ``not recorded`` without either."""
+    """Its training corpora, or a fitted folder's base model and site (``not recorded``)."""
     path: Path
 
 
 def _trained_on(folder: Path) -> str:
-    """The corpora the run record of ``folder`` trained on: its ``data.corpora``, else ICBHI (a run on
-    one corpus records none: it learnt from ``data_dir`` or ``dataset_name``, ICBHI's cycles); for a
-    folder ``respira fit-site`` wrote, the base model and the site it was fitted to."""
+    """What ``folder`` was trained on (a run on one corpus records none: ICBHI)."""
     if (fitted := fitted_on(read_site_fit(folder))) is not None:
         return fitted
     data = (read_json_object(folder / RUN_RECORD) or {}).get("data")
@@ -73,8 +55,7 @@ def describe_detectors() -> list[ShippedDetector]:
 
 
 def chosen_model(model: str | None) -> str:
-    """The model a command with an optional ``MODEL`` runs (``None``: respira's default shipped detector; a
-    shipped detector's name: its folder), saying on stderr its :func:`model_line`."""
+    """The model a command with an optional ``MODEL`` runs, saying its :func:`model_line` on stderr."""
     import sys
 
     chosen, line = model_line(model)
@@ -92,9 +73,7 @@ def shipped_name(folder: str | Path) -> str | None:
 
 
 def model_line(model: str | None) -> tuple[str, str]:
-    """The model :func:`chosen_model` runs and the line ``respira predict``, ``respira app`` and the page
-    say of it: which shipped detector it is (by name or folder), with the sites it serves
-    (:func:`~respira.pretrained.sites.sites_line`), or the sites a named folder records (else no line)."""
+    """The model :func:`chosen_model` runs and the line said of it: which detector, and its sites."""
     from . import DEFAULT_DETECTOR_NAME, default_detector_dir, sites_line
 
     named = Path(model or "").expanduser()

@@ -1,45 +1,11 @@
-"""Whether a fitted site detector's claim holds on patients of its site labelled since.
+"""Whether a fitted site detector's claim (its ``site_fit.json`` score and interval) holds on newly
+labelled patients of its site.
 
-A folder ``respira fit-site`` wrote claims one score on its site: the chosen procedure's nested
-cross-validation, per recording, with its patient-bootstrap 95 % interval
-(:func:`respira.pretrained.sites.site_fit_verdict` of its recorded ``site_fit.json``). That estimate is
-out of sample only for patients *like the fitted ones*: the same site, stethoscope and population mix.
-``respira evaluate`` of the folder on newly labelled patients of that site scores them per recording, with
-its own patient-bootstrap interval, and :meth:`SiteClaim.check` says whether that score falls outside the
-claim.
-
-**Outside** (the rule, :data:`OUTSIDE_RULE`): the 95 % interval of the difference *new − claimed* lies
-entirely below 0 (*below*: drift, the new patients differ from the fitted ones) or entirely above 0
-(*above*). Otherwise the new score *agrees* only when that interval also excludes a drop larger than
-the card's own margin, the width of the claim's interval ``claim_high − claim_low`` (:data:`AGREE_RULE`);
-an interval reaching further down is *not shown to differ* (``not_shown``): too few new patients to tell,
-not agreement. Why the whole width and not the half-width ``h``: new patients as many as the fitted ones
-and scoring as claimed give a difference interval reaching about ``−√2·h`` (the two halves in
-quadrature), so a margin of ``h`` could be met by no number of new patients (the claim's own half stays
-in the sum); ``2·h`` is met then, and on fewer new patients only
-when their score is near the claim. The two scores come from disjoint patients, so they are
-independent, and the difference's interval is recovered from the two intervals by the MOVER method
-(Zou & Donner 2008; Newcombe's square-and-add): with ``d = new − claim``,
-``low = d − sqrt((new − new_low)² + (claim_high − claim)²)`` and
-``high = d + sqrt((new_high − new)² + (claim − claim_low)²)``, which keeps each interval's own
-asymmetry (a percentile bootstrap's are not symmetric) and, for symmetric intervals, is the z-test of the
-difference at a two-sided 5 % (one-sided 2.5 % per side). The simpler rule "the new interval lies wholly
-below the claimed one" was not chosen: two non-overlapping 95 % intervals amount to a test at about 0.6 %,
-so it misses drifts the data show (a new interval that ends a little above the claim's lower end while
-its score lies far below the claim).
-
-A check is made only where the two scores measure the same thing: recordings read as the fit read its
-site (the same corpus), at the fit's recording rule, and
-recordings with both normal and abnormal ones (else the score is one side alone); otherwise
-it says why not (``verdict`` ``not_compared``).
-
-Only units the model was not fitted on are scored: ``site_fit.json`` lists the units it was fitted on
-(``fitted_units``: patient ids as the corpus names them, a ``labels.csv``'s ``patient`` cells; or, where
-each recording is its own unit, the recordings' paths relative to the folder), and the recordings of those
-units are left out of the comparison, said in ``left_out_fitted`` and in the printed line; none new is
-not compared. An older record without the list, or recordings that name no patient where the fit's units
-are patients, cannot be told apart: the check then assumes the patients are new, and says so
-(``new_patients``).
+Outside: the 95 % interval of *new − claimed* (MOVER, Zou & Donner 2008, from the two patient-bootstrap
+intervals of disjoint patients) lies wholly below 0 (drift) or above 0. Agrees: it reaches 0 and its lower
+end lies above minus the claim interval's width (the card's margin; the half-width could be met by no
+number of new patients); else not shown to differ. Only units the model was not fitted on are scored
+(``fitted_units``), and only where both measure the same thing; otherwise ``not_compared``, with why.
 """
 
 from __future__ import annotations
@@ -55,25 +21,20 @@ from ..utils.tables import format_percent, format_score
 from .site_fit import SITE_FIT_FILE, read_site_fit
 from .sites import SITE_FIT_PROTOCOL, format_gain, number_or_none, site_verdicts
 
-__all__ = ["AGREE_RULE", "OUTSIDE_RULE", "SiteClaim", "claim_line", "difference_interval"]
-
 OUTSIDE_RULE = (
     "outside when the 95 % interval of (new score - claimed score) lies wholly below or above 0 "
     "(MOVER from the two patient-bootstrap intervals of disjoint patients)"
 )
-"""How :meth:`SiteClaim.check` decides that a new score falls outside the card's claim (module docstring)."""
 AGREE_RULE = (
     "agrees when that interval reaches 0 and its lower end lies above minus the width of the claim's "
     "95 % interval (the card's own margin); else not shown to differ"
 )
-"""How :meth:`SiteClaim.check` tells agreement from a difference not shown (module docstring)."""
 
 
 def difference_interval(
     new: float, new_interval: tuple[float, float], claim: float, claim_interval: tuple[float, float]
 ) -> tuple[float, float]:
-    """The 95 % interval of ``new − claim`` for two independent estimates with their 95 % intervals
-    (MOVER, see the module docstring)."""
+    """The 95 % interval of ``new − claim`` for two independent estimates (MOVER)."""
     difference = new - claim
     low = difference - math.hypot(new - new_interval[0], claim_interval[1] - claim)
     high = difference + math.hypot(new_interval[1] - new, claim - claim_interval[0])
@@ -101,8 +62,7 @@ class SiteClaim:
 
     @classmethod
     def of_folder(cls, folder: str | Path | None) -> SiteClaim | None:
-        """The claim of ``folder`` (``None``: no folder, or no recorded site fit: see
-        :func:`respira.pretrained.sites.recorded_evaluations`)."""
+        """The claim of ``folder`` (``None``: no folder, or no recorded site fit)."""
         if folder is None:
             return None
         folder = Path(folder)
@@ -130,9 +90,7 @@ class SiteClaim:
         return f"{self.units} {'patients' if self.units_are_patients else 'recordings'}"
 
     def unit_keys(self, dataset: Any) -> list[str] | None:
-        """Each recording's unit in :attr:`fitted_units`' terms, from an evaluation dataset's columns
-        (``recording``; ``patient`` as a ``labels.csv`` names it, else ``patient_id``); ``None`` when the
-        fit lists no units or the recordings name no patient while the fit's units are patients."""
+        """Each recording's unit in :attr:`fitted_units`' terms (``None``: cannot be told)."""
         if self.fitted_units is None:
             return None
         if not self.units_are_patients:
@@ -145,11 +103,8 @@ class SiteClaim:
     def check(
         self, icbhi: Mapping[str, Any], *, blocker: str = "", left_out: Mapping[str, int] | None = None
     ) -> dict[str, Any]:
-        """The comparison of the new recordings' per-recording ICBHI-style scores ``icbhi`` (an
-        evaluation's ``groups.overall.icbhi``, of the recordings of units it was not fitted on) with this
-        claim, as ``metrics.json`` keeps it under ``site_claim``. ``blocker``: why the two do not measure
-        the same thing ("" when they do); ``left_out``: the ``units`` and ``recordings`` it was fitted on
-        that were left out, and the ``new_units`` scored (``None``: the fitted ones cannot be told)."""
+        """``metrics.json``'s ``site_claim``: the new recordings' ``icbhi`` scores against this claim.
+        ``blocker``: why the two do not measure the same thing; ``left_out``: the fitted units left out."""
         if left_out is not None and not left_out["new_units"] and not blocker:
             blocker = (
                 f"all {left_out['units']} {self._unit_name} ({left_out['recordings']} recordings) are among "
@@ -202,8 +157,7 @@ class SiteClaim:
         return "patients" if self.units_are_patients else "recordings"
 
     def fitted_words(self, left_out: Mapping[str, int] | None) -> str:
-        """What the check says of the units it was fitted on (``new_patients``; :func:`claim_line`, in
-        brackets)."""
+        """What the check says of the units it was fitted on (``new_patients``)."""
         if left_out is None:
             why = "these recordings name no patient"
             if self.fitted_units is None:

@@ -1,12 +1,5 @@
-"""The files of a folder ``respira fit-site`` wrote, in one place: their names, its fit record
-(``site_fit.json``) written and read, what it was fitted on, and whether the record is the folder's own fit.
-
-Beside a model folder's own files, a fitted folder holds :data:`FIT_EVIDENCE`: the record of its fit
-(sample, choice, thresholds, nested cross-validation), the nested cross-validation and the learning curve
-as CSV and the curve's figure; its card is rendered from them and they travel with the folder (``respira
-export``). :mod:`respira.pretrained.sites` judges the record by the one serve rule,
-:mod:`respira.pretrained.site_claim` checks it on patients labelled since, and
-:mod:`respira.sites.site_folder` writes the fitted model beside it.
+"""The files of a folder ``respira fit-site`` wrote: their names, and its fit record (``site_fit.json``)
+written, read and matched against the folder's config.
 """
 
 from __future__ import annotations
@@ -22,19 +15,6 @@ from typing import Any
 from ..models.respira.decision import thresholds_of
 from ..utils.files import read_json_object, write_json_atomic, write_text_atomic
 
-__all__ = [
-    "CURVE_FIGURE",
-    "CURVE_FILE",
-    "FIT_EVIDENCE",
-    "NESTED_CV_FILE",
-    "SITE_FIT_FILE",
-    "candidate_row",
-    "fitted_on",
-    "not_this_fit",
-    "read_site_fit",
-    "write_fit_record",
-]
-
 SITE_FIT_FILE = "site_fit.json"
 """What ``respira fit-site`` records of its fit in the folder it writes (sample, choice, nested CV)."""
 NESTED_CV_FILE = "nested_cv.csv"
@@ -45,8 +25,7 @@ FIT_EVIDENCE: tuple[str, ...] = (SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE, CURV
 
 
 def write_fit_record(folder: Path, record: Mapping[str, Any], curve: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``record`` (:data:`SITE_FIT_FILE`), its nested cross-validation rows and the learning
-    ``curve`` (as CSV) into ``folder``; the curve's figure is drawn by fit-site."""
+    """Write ``record``, its nested cross-validation rows and the learning ``curve`` (CSV) into ``folder``."""
     write_json_atomic(folder / SITE_FIT_FILE, dict(record))
     write_text_atomic(folder / NESTED_CV_FILE, _csv_text(record["nested_cv"]))
     write_text_atomic(folder / CURVE_FILE, _csv_text(curve))
@@ -77,9 +56,7 @@ def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
 
 
 def fitted_on(record: Any) -> str | None:
-    """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``: the base model and the site of a fit record
-    (its ``site_name``, else its corpus for records written before fit-site named the site); ``None`` for
-    anything that is not one."""
+    """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``; ``None`` for anything not a fit record."""
     if not isinstance(record, Mapping):
         return None
     try:
@@ -92,8 +69,7 @@ def fitted_on(record: Any) -> str | None:
 
 
 def not_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
-    """Why ``record`` (the folder's :data:`SITE_FIT_FILE`) is not the fit of this folder's model ("" when
-    it is): its config records another fit (site, choice or thresholds) or none."""
+    """Why ``record`` is not the fit of this folder's model ("" when it is)."""
     config = read_json_object(folder / "config.json") or {}
     fitted = config.get("calibration")
     if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.get("procedure"):
@@ -106,8 +82,7 @@ def not_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
 
 
 def candidate_row(rows: Iterable[Mapping[str, Any]], candidate: str) -> Mapping[str, Any]:
-    """The row of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...) in a site fit's nested
-    cross-validation ``rows``."""
+    """The row of ``candidate`` (``chosen``, ``as_is``...) in a site fit's nested cross-validation."""
     for row in rows:
         if row["candidate"] == candidate:
             return row

@@ -1,24 +1,10 @@
 """What a model folder claims about the sites it was scored on, and the one rule for "it serves a site".
 
-A folder's claims are its *recorded* evaluations (:func:`recorded_evaluations`, :func:`why_not_claimed`):
-in a folder built by ``make detector`` or ``make site-detectors`` (it has ``build_record.json``), the
-evaluation files that record lists with their SHA-256, and no other; in any other model folder, the
-``evaluation_*`` folders ``respira evaluate --record`` wrote there (a plain ``respira evaluate`` writes
-outside the model folder) while they are of this model: its weights (by SHA-256) and thresholds, on a
-corpus it was not trained on; and the ``site_fit.json`` of ``respira fit-site`` while the
-folder's config still records that fit (its site, choice and thresholds). A file added later, changed
-since, or of another model is no claim of the folder.
-
-:func:`site_verdicts` reads them back: per site, its score with its 95 % interval, the all-normal baseline
-of the same samples and each label's AUC with its interval. A site is *served* only when the interval's
-lower end lies above all-normal; a label whose AUC interval reaches 0.5 (chance) is *not detected* there.
-A fitted site's verdict is fit-site's own nested cross-validation of the chosen procedure, per recording
-(protocol :data:`SITE_FIT_PROTOCOL`; :func:`site_fit_verdict`), named as the fit named the site
-(``site_name``); it is served only when, besides, its gain over the model as is holds (the paired
-patient-bootstrap interval of the gain lies above 0): the one rule by which fit-site writes, and by
-which its card, ``predict`` and ``evaluate`` say "serves".
-The card's table, ``respira predict``'s line (:func:`sites_line`) and the README table say it from these
-verdicts.
+Its claims are its recorded evaluations: those ``build_record.json`` lists by SHA-256 in a built folder;
+elsewhere the ``evaluation_*`` folders ``evaluate --record`` wrote of these weights and thresholds on a
+corpus it was not trained on, and a ``site_fit.json`` its config still records. A site is *served* when
+the score's interval lies above all-normal (and, on a fitted site, its gain over the model as is holds);
+a label whose AUC interval reaches 0.5 is *not detected* there.
 """
 
 from __future__ import annotations
@@ -36,30 +22,12 @@ from ..utils.files import read_json_object
 from ..utils.tables import format_percent, format_score
 from .site_fit import SITE_FIT_FILE, not_this_fit
 
-__all__ = [
-    "BUILD_RECORD",
-    "CROSS_VALIDATION_FOLDER",
-    "SITE_FIT_PROTOCOL",
-    "LabelAuc",
-    "SiteVerdict",
-    "evaluation_digests",
-    "format_gain",
-    "not_measurable_words",
-    "number_or_none",
-    "recorded_evaluations",
-    "site_fit_verdict",
-    "site_verdicts",
-    "sites_line",
-    "why_not_claimed",
-]
-
 CROSS_VALIDATION_FOLDER = "evaluation_cross_validation"
 """Where a model folder keeps the ``metrics.json`` of its recipe's patient-wise cross-validation."""
 BUILD_RECORD = "build_record.json"
 """The record ``make detector`` writes into the folder it builds (inputs, versions, its evaluations)."""
 SITE_FIT_PROTOCOL = "fitted here, nested cross-validation"
-"""The protocol of a site a model was fitted to by ``respira fit-site``: scored out of sample by nested
-patient-wise cross-validation of the whole procedure."""
+"""The protocol of a site ``respira fit-site`` fitted a model to (nested cross-validation)."""
 ALL_NORMAL = "baseline_all_normal_icbhi_score"
 CHANCE = 0.5
 LABELS = MULTI_LABEL_NAMES
@@ -86,8 +54,7 @@ class SiteVerdict:
     site: str
     """``icbhi``, ``kauh`` or ``sprsound``."""
     protocol: str
-    """``in domain`` (new patients of a site it learnt from), ``held out`` (a site it never heard) or
-    :data:`SITE_FIT_PROTOCOL` (the site ``respira fit-site`` fitted it to)."""
+    """``in domain``, ``held out`` or :data:`SITE_FIT_PROTOCOL`."""
     unit: str
     """What was scored: cycles, recordings or events."""
     count: int
@@ -96,16 +63,13 @@ class SiteVerdict:
     all_normal: float
     aucs: tuple[LabelAuc, ...] = ()
     name: str = ""
-    """What a site fit named the site (``--site_name``: its folder's name, or the corpus); "" for the
-    others, named by :attr:`site`."""
+    """What a site fit named the site (``--site_name``); "" for the others."""
     as_is: float | None = None
     """A fitted site's: the model as is scored by the same nested cross-validation."""
     gain: tuple[float, tuple[float, float] | None] | None = None
-    """A fitted site's: the chosen procedure's gain over the model as is and its paired
-    patient-bootstrap interval (``None`` where an older fit recorded none)."""
+    """A fitted site's: the gain over the model as is and its paired interval."""
     not_measurable: tuple[tuple[str, str], ...] = ()
-    """A fitted site's labels its labelled recordings could not measure, with why
-    (:func:`not_measurable_words`): fit-site left them as the model had them."""
+    """A fitted site's labels its recordings could not measure, with why (left as the model had them)."""
 
     @property
     def clears_all_normal(self) -> bool:
@@ -114,8 +78,7 @@ class SiteVerdict:
 
     @property
     def beats_as_is(self) -> bool | None:
-        """A fitted site's gain over the model as is holds: its paired interval lies above 0 (a fit that
-        recorded no interval: its score above the model as is); ``None`` for a site nothing was fitted to."""
+        """A fitted site's gain over the model as is holds (``None``: nothing was fitted to it)."""
         if self.as_is is None:
             return None
         if self.gain is not None and self.gain[1] is not None:
@@ -124,8 +87,7 @@ class SiteVerdict:
 
     @property
     def serves(self) -> bool:
-        """It is shown to beat all-normal on this site (:attr:`clears_all_normal`) and, on a site it was
-        fitted to, the model as is (:attr:`beats_as_is`)."""
+        """It beats all-normal here and, on a fitted site, the model as is."""
         return self.clears_all_normal and self.beats_as_is is not False
 
     def gain_words(self) -> str:
@@ -152,8 +114,7 @@ class SiteVerdict:
         return tuple(auc for auc in self.aucs if auc.detected is False)
 
     def detection_words(self) -> str:
-        """The card's "Not detected" cell: the labels not detected (AUC), those not measurable here, or
-        ``none``."""
+        """The card's "Not detected" cell."""
         cells = [f"{auc.label} (AUC {format_score(auc.auc, auc.interval)})" for auc in self.not_detected]
         cells += [f"{label} {words}" for label, words in self.not_measurable]
         return ", ".join(cells) or "none"
@@ -169,8 +130,7 @@ class SiteVerdict:
 
 
 def not_measurable_words(label: str, positives: int, negatives: int) -> str:
-    """Why a label's result cannot be measured on labelled recordings with ``positives`` recordings of it
-    and ``negatives`` without ("" when it can)."""
+    """Why a label cannot be measured with these recording counts ("" when it can)."""
     if not positives:
         return f"not measurable here: no {label} recording among the labelled"
     if not negatives:
@@ -188,8 +148,7 @@ def format_gain(value: float, interval: tuple[float, float] | None = None) -> st
 
 
 def number_or_none(value: Any) -> float | None:
-    """A JSON value read as a float, ``None`` when it is not a number (a bool, a string, missing) or NaN:
-    how every reader of a folder's evaluation files takes its scores."""
+    """A JSON value as a float; ``None`` when it is not a number or is NaN."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return None
     return float(value)
@@ -213,15 +172,12 @@ def _evaluation_files(folder: Path) -> list[Path]:
 
 
 def evaluation_digests(folder: str | Path) -> dict[str, str]:
-    """SHA-256 of every ``evaluation_*/**/metrics.json`` (and ``site_fit.json``) of ``folder`` by relative
-    path (what a build records in ``build_record.json``'s ``evaluations``)."""
+    """SHA-256 of each evaluation file of ``folder`` by relative path (``build_record.json``'s)."""
     folder = Path(folder)
     return {path.relative_to(folder).as_posix(): _sha256(path) for path in _evaluation_files(folder)}
 
 
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
-    """Why ``metrics`` (an evaluation in ``folder``) is not this model's out-of-sample result ("" when it
-    is): other weights, none recorded, other thresholds, a corpus it learnt."""
     again = "run respira evaluate --record again to claim it"
     record = read_json_object(folder / "respira_run.json") or {}
     corpora = [
@@ -244,8 +200,7 @@ def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str
 
 
 def why_not_claimed(folder: str | Path, path: str | Path) -> str:
-    """Why the evaluation file ``path`` (``folder/evaluation_<corpus>/.../metrics.json``) is no claim of
-    the model folder ``folder`` ("" when it is one; see the module docstring)."""
+    """Why the evaluation file ``path`` is no claim of ``folder`` ("" when it is one)."""
     folder, path = Path(folder).expanduser(), Path(path)
     build = read_json_object(folder / BUILD_RECORD)
     name = path.relative_to(folder).as_posix()
@@ -327,12 +282,7 @@ def site_fit_verdict(
     count: int | None = None,
     not_measurable: Mapping[str, str] | None = None,
 ) -> SiteVerdict | None:
-    """The verdict of a site fit from its nested cross-validation ``rows`` (``site_fit.json``'s
-    ``nested_cv``): the chosen procedure per recording with its patient-bootstrap interval, beside
-    all-normal and the model as is of the same recordings, and its paired gain over the model as is
-    (``None`` when the rows lack a score). ``site``: the corpus read; ``name``: the site as the fit names
-    it; ``not_measurable``: ``site_fit.json``'s labels left alone, with why. fit-site writes by its
-    :attr:`~SiteVerdict.serves`."""
+    """The verdict of a site fit from its ``nested_cv`` rows (``None`` when they lack a score)."""
     by_name = {row.get("candidate"): row for row in rows or [] if isinstance(row, Mapping)}
     chosen, normal = by_name.get("chosen") or {}, by_name.get("all_normal") or {}
     score, baseline = number_or_none(chosen.get("icbhi_score")), number_or_none(normal.get("icbhi_score"))
@@ -363,8 +313,6 @@ def _words(labels: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _site_fit(record: Mapping[str, Any]) -> SiteVerdict | None:
-    """The site ``respira fit-site`` fitted the model to (:func:`site_fit_verdict`), named by the record's
-    ``site_name`` (a fit recorded before there was one: its corpus)."""
     site = record.get("dataset")
     if not isinstance(site, str):
         return None
@@ -391,9 +339,7 @@ def _held_out(folder: Path, metrics: Mapping[str, Any], recorded: set[Path]) -> 
 
 
 def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
-    """Every site the model in ``folder`` was scored on, from its recorded evaluations
-    (:func:`recorded_evaluations`): the site fit-site fitted it to, its cross-validation, then each
-    ``evaluation_<corpus>/metrics.json``; empty when it has none."""
+    """Every site the model in ``folder`` was scored on, from its recorded evaluations."""
     folder = Path(folder).expanduser()
     recorded = set(recorded_evaluations(folder))
     verdicts = []
@@ -411,8 +357,7 @@ def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
 
 
 def sites_line(folder: str | Path) -> str:
-    """One line saying, as the intervals say it, where the model is shown to beat calling every recording
-    normal, where it is not, and which labels it does not detect where (empty without evaluations)."""
+    """One line: where the model is shown to serve, where not, and which labels it does not detect."""
     verdicts = site_verdicts(folder)
     if not verdicts:
         return ""

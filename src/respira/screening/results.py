@@ -1,9 +1,5 @@
-"""Where ``respira screen`` keeps its results: atomic Parquet chunks, a manifest, and the merged tables.
-
-An output folder holds ``screen.json`` (the model's fingerprint, the SOURCE and the options: a run with
-others is refused), ``chunks/`` (each written atomically, so a killed run redoes only its unfinished
-chunk) and the merged ``recordings`` (and ``events``) tables, each recording from its latest run.
-"""
+"""Where ``respira screen`` keeps its results: ``screen.json`` (model fingerprint, SOURCE, options),
+atomic Parquet ``chunks/`` (a killed run redoes only its unfinished one) and the merged tables."""
 
 from __future__ import annotations
 

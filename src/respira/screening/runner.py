@@ -1,9 +1,5 @@
-"""Screen a SOURCE's recordings with a :class:`~respira.inference.detector.Detector`, process by process.
-
-Each process screens its share of the listing, skips what finished chunks hold, writes chunks and leaves a
-``finished`` marker; the main process merges them into a :class:`Summary`. A recording that cannot be
-screened becomes a row with its one-line ``error``; only problems with the job itself stop it.
-"""
+"""Screen a SOURCE's recordings with a :class:`~respira.inference.detector.Detector`, each process its
+share; the main one merges the chunks. A recording that cannot be screened is a row with its ``error``."""
 
 from __future__ import annotations
 

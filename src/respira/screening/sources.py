@@ -1,9 +1,5 @@
-"""What ``respira screen`` screens: the recordings of a SOURCE, listed as a stream.
-
-A SOURCE is a folder (searched recursively for :data:`AUDIO_SUFFIXES`), a ``.txt`` or ``.csv`` list of
-paths (the ``path`` column, else ``file``, else the first), or a ``datasets`` audio dataset (a
-``save_to_disk`` folder or a streamed Hub id).
-"""
+"""What ``respira screen`` screens, listed as a stream: a folder's audio files, a ``.txt`` / ``.csv`` list
+of paths, or a ``datasets`` audio dataset (a ``save_to_disk`` folder or a streamed Hub id)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,8 @@
-"""fit-site's choice, per label, between the model as is, re-tuned thresholds and a site head: the fitting
-procedure (:func:`fit_procedure`) that ``fit-site`` runs, and nested cross-validation repeats on each outer
-fold's training units:
-
-1. inner patient-wise folds over the training units;
-2. per label, each head candidate fitted on the other inner folds at every penalty, scored on the fold left
-   out; per recording rule, the penalty that ranks the label best (AUC), Platt-scaled;
-3. every (rule, crackle candidate, wheeze candidate) scored on the out-of-fold probabilities, thresholds
-   cross-fitted over the inner folds, and one chosen against the model as is by the selection rule;
-4. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
-
-A label the training recordings hold no positive or no negative recording of cannot be measured there: it
-is left alone (:func:`unmeasurable_labels`): the model's own logit and threshold, and the model's own
-recording rule for both labels (the rule is one for the two).
-"""
+"""fit-site's choice, per label, between the model as is, re-tuned thresholds and a site head
+(:func:`fit_procedure`, which nested cross-validation repeats per outer fold): inner patient-wise folds
+pick each head's penalty (AUC) and Platt-scale it; every (rule, crackle, wheeze) candidate is scored out of
+fold with cross-fitted thresholds and one chosen against the model as is; the chosen heads are refitted on
+all training recordings. A label with no positive or no negative recording is left alone."""
 
 from __future__ import annotations
 
@@ -46,18 +36,6 @@ from .scores import (
     recording_probabilities,
     weighted_icbhi_scores,
 )
-
-__all__ = [
-    "EVIDENCE",
-    "RECORDING_RULES",
-    "SELECTION",
-    "FittedRule",
-    "Procedure",
-    "check_selection",
-    "fit_procedure",
-    "unit_folds",
-    "unmeasurable_labels",
-]
 
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))

@@ -18,8 +18,6 @@ from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .sample import read_site_recordings
 
-__all__ = ["SiteFitResult", "check_candidates", "curve_means", "fit_site_folder"]
-
 
 @dataclass(frozen=True)
 class SiteFitResult:

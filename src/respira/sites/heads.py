@@ -145,10 +145,8 @@ def _logit(values: np.ndarray | float) -> np.ndarray:
 def expected_thresholds(
     labels: np.ndarray, probabilities: np.ndarray, fixed: Sequence[float | None], fallback: Sequence[float]
 ) -> tuple[float, float]:
-    """(crackle, wheeze) thresholds that maximise the ICBHI-style score expected under the posteriors
-    Platt-calibrated on ``labels`` (steadier than the labels' own score on a few recordings). ``fixed``: a
-    threshold per label to keep (``None``: search it); ``fallback``: that of a label its probabilities do
-    not rank."""
+    """(crackle, wheeze) thresholds maximising the ICBHI-style score expected under Platt-calibrated
+    posteriors; ``fixed``: thresholds to keep (``None``: search); ``fallback``: for an unranked label."""
     y = np.asarray(labels, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
     posterior, grids = [], []

@@ -3,13 +3,10 @@ rules: here so that building the parser imports no fitting code."""
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from ..data.corpora import corpus_names
-from ..options import SWITCH, corpus_list, embedding_batch_size, option
-
-__all__ = ["CANDIDATES", "HEAD_CANDIDATES", "SELECTIONS", "SuggestOptions", "fit_site_options"]
+from ..options import SWITCH, corpus_list, embedding_batch_size, flag, option
 
 CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """Per label, simplest first: the model as is, its thresholds re-tuned, a head anchored on its logit, a site
@@ -24,10 +21,6 @@ option whose gain exceeds one standard error, unless an inner fold must lack a n
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 
 
-def _option(default: Any = MISSING, help: str = "", **more: Any) -> Any:
-    return field(default=default, metadata={"help": help, **more})
-
-
 def fit_site_options() -> type:
     """The dataclass of ``fit-site``'s options (its help names the corpora registered now)."""
     sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
@@ -35,41 +28,39 @@ def fit_site_options() -> type:
     @dataclass(kw_only=True)
     class FitSiteOptions:
         data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
-        dataset: str = _option(
+        dataset: str = flag(
             "labelled",
             "layout of --data_dir (default: labelled, a folder with labels.csv)",
             choices=corpus_names(),
         )
-        site_name: str | None = _option(
+        site_name: str | None = flag(
             None,
             "what the card and every sites line call the site (default: the folder's name for --dataset "
             "labelled, else the corpus)",
         )
         output_dir: str = option("output_dir", "folder to create for the fitted model", required=True)
         overwrite: bool = option("overwrite")
-        apply_anyway: bool = _option(
+        apply_anyway: bool = flag(
             False,
             "write the model even when it is not shown out of sample to beat the model as is and all-normal "
             "(flagged in its card and config, with a warning)",
             **SWITCH,
         )
-        candidates: list[str] | None = field(
-            default=None,
-            metadata={
-                "choices": CANDIDATES,
-                "help": "procedures to choose from per label (default: all; as_is and thresholds only "
-                "for a model whose head cannot take a site head)",
-            },
+        candidates: list[str] | None = flag(  # noqa: RUF009 (a field, as every flag() is)
+            None,
+            "procedures to choose from per label (default: all; as_is and thresholds only "
+            "for a model whose head cannot take a site head)",
+            choices=CANDIDATES,
         )
-        selection: str | None = _option(
+        selection: str | None = flag(
             None,
             "how the inner cross-validation may replace the model as is: one_se_units (default: a gain above "
             "one standard error, never while an inner fold must lack a normal or an abnormal patient) or "
             "bonferroni (cautious: it rarely leaves the model as is)",
             choices=SELECTIONS,
         )
-        outer_folds: int = _option(5, "outer folds of the nested CV (default 5)")
-        seed: int = _option(0, "seed of the folds and the bootstrap (default 0)")
+        outer_folds: int = flag(5, "outer folds of the nested CV (default 5)")
+        seed: int = flag(0, "seed of the folds and the bootstrap (default 0)")
         batch_size: int | None = embedding_batch_size()
         device: str | None = option("device")
         threads: int | None = option("threads")
@@ -82,11 +73,9 @@ class SuggestOptions:
     data_dir: str = option(
         "data_dir", "the archive: a folder of recordings, optionally with a labels.csv", required=True
     )
-    budget: int = _option(help="how many patients (--unit recording: recordings) to suggest")
-    output: str = _option(
-        help="the labels.csv to write (ARCHIVE/labels.csv is rewritten only when named here)"
-    )
-    unit: str | None = _option(
+    budget: int = flag(help="how many patients (--unit recording: recordings) to suggest")
+    output: str = flag(help="the labels.csv to write (ARCHIVE/labels.csv is rewritten only when named here)")
+    unit: str | None = flag(
         None,
         "what --budget counts (default: patient when labels.csv has a patient column, else recording)",
         choices=("patient", "recording"),

@@ -17,8 +17,6 @@ from .options import CANDIDATES
 from .sample import SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
-__all__ = ["ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
-
 ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 """The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
 

@@ -236,10 +236,8 @@ def embed_recordings(
     units_are_patients: bool = True,
     description: str | None = None,
 ) -> SiteSample:
-    """The :class:`SiteSample` of ``recordings`` through a torch :class:`respira.Detector`
-    (:meth:`~respira.Detector.embed`); one-line ``ValueError`` naming the file a recording cannot be read
-    from, or for a model without flags. ``description``: what the progress line says (default: the
-    labelled recordings of how many units; the line adds how many recordings)."""
+    """The :class:`SiteSample` of ``recordings`` through :meth:`respira.Detector.embed` (a one-line
+    ``ValueError`` names an unreadable file); ``description``: the progress line's."""
     if not is_multi_label(detector.config):
         raise ValueError("fitting a site needs a multi-label (crackle, wheeze) model")
     if description is None:

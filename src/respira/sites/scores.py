@@ -15,17 +15,6 @@ from ..metrics.thresholds import sigmoid
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..models.respira.windows import aggregate_windows, check_aggregation
 
-__all__ = [
-    "SCORE_KEYS",
-    "aggregate_rows",
-    "icbhi_score",
-    "paired_gain",
-    "recording_classes",
-    "recording_probabilities",
-    "scores_with_intervals",
-    "weighted_icbhi_scores",
-]
-
 SCORE_KEYS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "crackle_auc", "wheeze_auc")
 """The scores of a candidate, each with ``_low`` / ``_high`` bounds in :func:`scores_with_intervals`."""
 

@@ -1,10 +1,6 @@
 """Training: ``RespiraTrainer`` (task loss + λ·auxiliary loss), its arguments, samplers and collator.
 
-Flat modules, each importing only those below it (an import-linter contract), lowest first:
-``augment``, ``training_args`` (the options and the model they describe), ``recipe`` (YAML files and
-flags), ``collator``, ``samplers``, ``run_folder``, ``data`` (the data options a run records),
-``embedding_cache``, ``trainer``, ``cross_fit``, ``recipe_checks``, ``seeds``, ``cross_validation``,
-``run``. Names are imported on first use.
+Flat modules, each importing only those below it (an import-linter contract); names imported on first use.
 """
 
 from __future__ import annotations
@@ -19,13 +15,6 @@ _EXPORTS: dict[str, str] = {
     "RandomOrderSampler": "samplers",
     "RespiraTrainer": "trainer",
 }
-__all__ = [
-    "AudioCollator",
-    "ContrastiveTupleBatchSampler",
-    "FlattenedBatchSampler",
-    "RandomOrderSampler",
-    "RespiraTrainer",
-    "RespiraTrainingArguments",
-]
+__all__ = list(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -1,8 +1,5 @@
-"""Waveform augmentations of one cycle, each a frozen dataclass called as ``augmentation(waveform, rng)``
-that draws its ``probability`` coin first (:func:`build_augmentation` makes them from a recipe mapping), and
-same-label concatenation (:class:`SameLabelConcat`). Time stretch runs on Signalsmith Stretch
-(``python-stretch``, which compensates the stretcher's latency: the output is aligned with the input).
-Patch-Mix's mixing lives with its loss (:mod:`respira.losses.patch_mix`)."""
+"""Waveform augmentations of one cycle, each called as ``augmentation(waveform, rng)`` after its
+``probability`` coin (:func:`build_augmentation`), and same-label concatenation (:class:`SameLabelConcat`)."""
 
 from __future__ import annotations
 

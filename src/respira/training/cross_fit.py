@@ -1,9 +1,6 @@
-"""Thresholds tuned on cross-fitted predictions of the training pool (``threshold_source: cross_fit``).
-
-The pool (train + validation) is cut into ``threshold_folds`` groups of whole patients; for each group a
-model trained as the kept one (same recipe and seed, the epochs validation chose) on the rest predicts it.
-The thresholds are tuned on those out-of-fold predictions (pooled, or their worst ``group_by_key`` domain)
-and stored in the kept model's config; their score is logged as ``eval_cross_fit_icbhi_score``."""
+"""Thresholds tuned on cross-fitted predictions of the training pool (``threshold_source: cross_fit``):
+per patient group, a model trained as the kept one on the rest predicts it; the thresholds are tuned on
+those predictions (pooled or worst domain) and stored in the kept model's config."""
 
 from __future__ import annotations
 

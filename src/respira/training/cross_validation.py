@@ -1,8 +1,5 @@
-"""The results of a cross-validated run (``split_strategy: patient_kfold`` or ``leave_one_device_out``).
-
-``metrics.json`` holds ``per_fold``, ``test_<metric>_mean`` / ``_std`` / ``_ci95`` (Student's t over folds
-x seeds, a rough guide since the runs share patients), ``out_of_fold`` (the pooled test predictions' scores)
-and the kept model's ``test_*`` (the best validation score)."""
+"""The results of a cross-validated run: ``per_fold``, ``test_<metric>_mean`` / ``_std`` / ``_ci95``
+(Student's t over folds x seeds), ``out_of_fold`` scores and the kept model's ``test_*``."""
 
 from __future__ import annotations
 
@@ -212,9 +209,8 @@ def fold_metrics(runs: list[FoldRun], summary: dict[str, Any]) -> MetricsRecord:
 def write_out_of_fold_predictions(
     runs: list[FoldRun], folds: dict[int, dict], data: DataRecord, path: Path
 ) -> None:
-    """``out_of_fold_predictions.csv``: one row per fold x seed x test cycle, in fold, seed and test order:
-    ``fold``, ``seed``, the held-out device (device folds), the cycle's identity columns, its true and decided
-    class and its crackle / wheeze probabilities (single-label models: the class sums)."""
+    """``out_of_fold_predictions.csv``: one row per fold x seed x test cycle, with its true and decided
+    class and crackle / wheeze probabilities."""
     import pandas as pd
 
     tables = []

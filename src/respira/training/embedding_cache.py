@@ -1,12 +1,8 @@
 """The embedding cache of frozen-encoder runs: every view of a cycle embedded once, the head trained on them.
 
-``cache_embeddings: true`` embeds every split once, clean. ``augmented_views: K`` embeds the training split
-``K + 1`` times: view 0 clean, view ``k`` augmented as the collator draws it at epoch ``k - 1``
-(:class:`~respira.training.samplers.CachedViewSampler` shows each cycle one view per epoch).
-:class:`ViewStore` shares the views of one seed between the kept model and the cross-fit group models: a
-view is keyed by cycle and view (one that appended a same-label partner by its waveform's digest) and by
-fingerprints of the encoder and of the augmentation settings. :class:`ProcessShare` spreads one pass over
-the processes of a launch: each embeds one contiguous block of rows, every one gets the whole table."""
+``augmented_views: K`` embeds the training split ``K + 1`` times (view 0 clean, view ``k`` as the collator
+draws it at epoch ``k - 1``). :class:`ViewStore` shares one seed's views with its cross-fit models, keyed by
+cycle, view and encoder and augmentation fingerprints; :class:`ProcessShare` splits a pass over processes."""
 
 from __future__ import annotations
 

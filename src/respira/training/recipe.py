@@ -1,9 +1,5 @@
 """Recipes: YAML files whose keys are fields of :data:`DATACLASSES`, overridden by ``--field value`` flags
-(``respira train``'s, and their ``--help``) and parsed with ``HfArgumentParser``.
-
-``HfArgumentParser``'s ``add_argument`` calls for :data:`DATACLASSES` are recorded
-(:func:`respira.options.option_specs`) and replayed with respira's help into :func:`flag_parser`, whose
-flags default to ``argparse.SUPPRESS`` so that parsing yields only the flags given."""
+(:func:`flag_parser`, defaulting to ``argparse.SUPPRESS`` so that parsing yields only the flags given)."""
 
 from __future__ import annotations
 

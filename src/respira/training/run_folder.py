@@ -1,10 +1,5 @@
-"""Where a training run writes: a staging folder beside its target, one writer at a time, resumable.
-
-A run for ``runs/x`` trains in ``runs/.x.incomplete``, renamed to ``runs/x`` on success; a failed run
-removes it, an interrupted one keeps it for ``--resume_from_checkpoint last``. ``runs/.x.lock`` keeps one
-writer per folder.
-
-:class:`TrainedRun` is a finished run folder, as :func:`respira.train` returns it."""
+"""Where a training run writes: ``runs/.x.incomplete`` (kept when interrupted, for resuming), renamed to
+``runs/x`` on success, one writer at a time (``runs/.x.lock``); :class:`TrainedRun` is the finished folder."""
 
 from __future__ import annotations
 
@@ -64,9 +59,8 @@ def last_checkpoint(seed_folder: Path) -> Path | None:
 
 @dataclass(frozen=True)
 class ResumePoint:
-    """What ``resume_from_checkpoint`` resumes: the run folder it ends up in (``target``), where the
-    checkpoints are (``source``: an interrupted run's staging folder, or a finished run) and the checkpoint
-    given by path of a seed (the others resume their latest)."""
+    """What ``resume_from_checkpoint`` resumes: the ``target`` folder, the ``source`` of the checkpoints
+    and a checkpoint given by path (the other seeds resume their latest)."""
 
     target: Path
     source: Path

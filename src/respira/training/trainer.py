@@ -1,7 +1,5 @@
-"""``RespiraTrainer``: task loss + λ·auxiliary loss (Patch-Mix and the multiple-instance loss of bags
-included), per-component logging in one compact line per log, validation-only selection, and the decision
-rule of its evaluations: validation tunes a multi-label model's thresholds for ``args.threshold_objective``
-and stores them in the config; every other evaluation decides at the config's thresholds."""
+"""``RespiraTrainer``: task loss + λ·auxiliary loss, one compact log line, validation-only selection;
+validation tunes a multi-label model's thresholds into its config, other evaluations decide at them."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..options import flag
 
 if TYPE_CHECKING:
     from torch import nn
@@ -88,105 +89,67 @@ class RespiraTrainingArguments(TrainingArguments):
 
     _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)
 
-    aux_loss: str | None = field(
-        default=None,
-        metadata={
-            "help": "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, stethoscope_supcon, "
-            "add, patch_mix"
-        },
+    aux_loss: str | None = flag(
+        None,
+        "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, stethoscope_supcon, add, patch_mix",
     )
-    aux_loss_weight: float = field(default=1.0, metadata={"help": "λ: total loss = task loss + λ · aux loss"})
-    task_loss_weight: float = field(
-        default=1.0, metadata={"help": "weight of the classification loss (0: train the embedding alone)"}
+    aux_loss_weight: float = flag(1.0, "λ: total loss = task loss + λ · aux loss")
+    task_loss_weight: float = flag(1.0, "weight of the classification loss (0: train the embedding alone)")
+    aux_loss_options: str | None = flag(
+        None, "JSON object of the auxiliary loss's options (a mapping in YAML)"
     )
-    aux_loss_options: str | None = field(
-        default=None, metadata={"help": "JSON object of the auxiliary loss's options (a mapping in YAML)"}
+    aux_input: str = flag("projections", "what the auxiliary loss sees: projections or embeddings")
+    batch_sampler: str = flag(
+        "random",
+        "batch composition: random, or contrastive_tuple (the contrastive-tuple loss's [anchors, positives])",
     )
-    aux_input: str = field(
-        default="projections", metadata={"help": "what the auxiliary loss sees: projections or embeddings"}
+    group_by_key: str = flag("device", "metadata column of threshold_aggregation's recording domains")
+    augmentation: str | None = flag(
+        None,
+        "JSON object of waveform augmentations: white_noise, gain, time_shift, time_stretch "
+        "(respira.training.augment)",
     )
-    batch_sampler: str = field(
-        default="random",
-        metadata={
-            "help": "batch composition: random, or contrastive_tuple (the contrastive-tuple loss's "
-            "[anchors, positives])"
-        },
+    concat_same_label: float = flag(
+        0.0, "probability of appending a same-label cycle (concatenation augmentation)"
     )
-    group_by_key: str = field(
-        default="device",
-        metadata={"help": "metadata column of threshold_aggregation's recording domains"},
+    concat_classes: str = flag("wheeze", "comma-separated classes the concatenation augmentation applies to")
+    views: int = flag(1, "augmented views of each training example (2 for self-supervised losses)")
+    cache_embeddings: bool = flag(
+        False, "with a frozen encoder: precompute embeddings once and train the head on them"
     )
-    augmentation: str | None = field(
-        default=None,
-        metadata={
-            "help": "JSON object of waveform augmentations: white_noise, gain, time_shift, time_stretch "
-            "(respira.training.augment)"
-        },
+    augmented_views: int | None = flag(
+        None,
+        "with a frozen encoder and waveform augmentation: embed K augmented views of each "
+        "training cycle (plus the clean one) once, seeded by the run seed, and train the head on them, "
+        "one view per cycle per epoch; 0 = clean embeddings only; implies cache_embeddings",
     )
-    concat_same_label: float = field(
-        default=0.0,
-        metadata={"help": "probability of appending a same-label cycle (concatenation augmentation)"},
+    early_stopping_patience: int | None = flag(
+        None, "stop after this many evaluations without improvement (validation)"
     )
-    concat_classes: str = field(
-        default="wheeze",
-        metadata={"help": "comma-separated classes the concatenation augmentation applies to"},
+    dataloader_pin_memory: bool | None = flag(
+        None,
+        "pin DataLoader memory for faster host-to-device copies; default: true when the run "
+        "uses an accelerator (GPU), false on the CPU",
     )
-    views: int = field(
-        default=1,
-        metadata={"help": "augmented views of each training example (2 for self-supervised losses)"},
+    threshold_objective: str = flag(
+        "icbhi_score",
+        "multi-label models: what the decision thresholds are tuned for on validation at every "
+        "evaluation (icbhi_score, f1) or fixed (0.5)",
     )
-    cache_embeddings: bool = field(
-        default=False,
-        metadata={"help": "with a frozen encoder: precompute embeddings once and train the head on them"},
+    threshold_source: str = flag(
+        "validation",
+        "multi-label models: where the kept model's thresholds are tuned: on validation, or "
+        "cross_fit: on the out-of-fold predictions of threshold_folds models trained like it on the "
+        "training pool (train + validation) less a group of patients (threshold_folds more trainings)",
     )
-    augmented_views: int | None = field(
-        default=None,
-        metadata={
-            "help": "with a frozen encoder and waveform augmentation: embed K augmented views of each "
-            "training cycle (plus the clean one) once, seeded by the run seed, and train the head on them, "
-            "one view per cycle per epoch; 0 = clean embeddings only; implies cache_embeddings"
-        },
+    threshold_folds: int = flag(5, "threshold_source=cross_fit: patient groups of the training pool")
+    threshold_aggregation: str = flag(
+        "pooled",
+        "threshold_source=cross_fit: the thresholds maximise threshold_objective on every "
+        "out-of-fold prediction pooled, or worst_domain: its minimum over the pool's recording domains "
+        "(group_by_key, e.g. each device), the thresholds that do best on the domain they do worst on",
     )
-    early_stopping_patience: int | None = field(
-        default=None, metadata={"help": "stop after this many evaluations without improvement (validation)"}
-    )
-    dataloader_pin_memory: bool | None = field(
-        default=None,
-        metadata={
-            "help": "pin DataLoader memory for faster host-to-device copies; default: true when the run "
-            "uses an accelerator (GPU), false on the CPU"
-        },
-    )
-    threshold_objective: str = field(
-        default="icbhi_score",
-        metadata={
-            "help": "multi-label models: what the decision thresholds are tuned for on validation at every "
-            "evaluation (icbhi_score, f1) or fixed (0.5)"
-        },
-    )
-    threshold_source: str = field(
-        default="validation",
-        metadata={
-            "help": "multi-label models: where the kept model's thresholds are tuned: on validation, or "
-            "cross_fit: on the out-of-fold predictions of threshold_folds models trained like it on the "
-            "training pool (train + validation) less a group of patients (threshold_folds more trainings)"
-        },
-    )
-    threshold_folds: int = field(
-        default=5, metadata={"help": "threshold_source=cross_fit: patient groups of the training pool"}
-    )
-    threshold_aggregation: str = field(
-        default="pooled",
-        metadata={
-            "help": "threshold_source=cross_fit: the thresholds maximise threshold_objective on every "
-            "out-of-fold prediction pooled, or worst_domain: its minimum over the pool's recording domains "
-            "(group_by_key, e.g. each device), the thresholds that do best on the domain they do worst on"
-        },
-    )
-    mil_weight: float = field(
-        default=1.0,
-        metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"},
-    )
+    mil_weight: float = flag(1.0, "corpora with recording labels: weight of the bag BCE beside the cycle BCE")
 
     def __post_init__(self) -> None:
         several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -248,75 +211,48 @@ class ModelArguments:
 
     _argument_group_name = "model"  # HfArgumentParser: this dataclass's flags form one group
 
-    encoder: str = field(
-        default=DEFAULT_ENCODER,
-        metadata={"help": f"{', '.join(encoder_names()[:-1])} or {encoder_names()[-1]}"},
+    encoder: str = flag(DEFAULT_ENCODER, f"{', '.join(encoder_names()[:-1])} or {encoder_names()[-1]}")
+    encoder_name_or_path: str | None = flag(
+        None,
+        f"pretrained encoder: a Hub id or folder ({_DEFAULT_CHECKPOINTS}); none = random init; "
+        "without --encoder, the encoder family is read from the checkpoint's config",
+        aliases=["--model_name_or_path"],
     )
-    encoder_name_or_path: str | None = field(
-        default=None,
-        metadata={
-            "aliases": ["--model_name_or_path"],
-            "help": f"pretrained encoder: a Hub id or folder ({_DEFAULT_CHECKPOINTS}); none = random init; "
-            "without --encoder, the encoder family is read from the checkpoint's config",
-        },
+    encoder_config: str | None = flag(
+        None, "JSON object of encoder config options for a randomly initialised encoder"
     )
-    encoder_config: str | None = field(
-        default=None,
-        metadata={"help": "JSON object of encoder config options for a randomly initialised encoder"},
+    problem_type: str = flag(SINGLE_LABEL, f"{SINGLE_LABEL} (4 classes) or {MULTI_LABEL} (crackle, wheeze)")
+    sampling_rate: int | None = flag(
+        None,
+        "rate (Hz) of the model's input audio and of the dataset built for it; default: "
+        + ", ".join(f"{spec.name} {spec.sampling_rate}" for spec in encoder_specs())
+        + " (the rate each family was pretrained at)",
     )
-    problem_type: str = field(
-        default=SINGLE_LABEL,
-        metadata={"help": f"{SINGLE_LABEL} (4 classes) or {MULTI_LABEL} (crackle, wheeze)"},
+    target_seconds: float = flag(8.0, "fixed cycle length in seconds", aliases=["--max_length_seconds"])
+    pad_mode: str = flag("repeat", "repeat or zero")
+    ast_length_policy: str = flag("adapt", "AST: pad (to 1024 frames) or adapt")
+    spec_augment: str | None = flag(None, "JSON SpecAugment options")
+    pooling: str = flag(
+        "mean",
+        "mean, cls_distill (AST), or autopool (the clip's logits auto-pooled from the "
+        "head's logits on each time step: for frame-level training)",
     )
-    sampling_rate: int | None = field(
-        default=None,
-        metadata={
-            "help": "rate (Hz) of the model's input audio and of the dataset built for it; default: "
-            + ", ".join(f"{spec.name} {spec.sampling_rate}" for spec in encoder_specs())
-            + " (the rate each family was pretrained at)"
-        },
-    )
-    target_seconds: float = field(
-        default=8.0,
-        metadata={"aliases": ["--max_length_seconds"], "help": "fixed cycle length in seconds"},
-    )
-    pad_mode: str = field(default="repeat", metadata={"help": "repeat or zero"})
-    ast_length_policy: str = field(default="adapt", metadata={"help": "AST: pad (to 1024 frames) or adapt"})
-    spec_augment: str | None = field(default=None, metadata={"help": "JSON SpecAugment options"})
-    pooling: str = field(
-        default="mean",
-        metadata={
-            "help": "mean, cls_distill (AST), or autopool (the clip's logits auto-pooled from the "
-            "head's logits on each time step: for frame-level training)"
-        },
-    )
-    head: str = field(
-        default="linear",
-        metadata={"help": "linear: dropout then one linear layer (the only head since mlp was retired)"},
-    )
+    head: str = flag("linear", "linear: dropout then one linear layer (the only head since mlp was retired)")
     head_dropout: float = field(default=0.1)
-    head_norm: bool = field(
-        default=False,
-        metadata={"help": "standardise each pooled-embedding feature before the head (frozen encoders)"},
+    head_norm: bool = flag(
+        False, "standardise each pooled-embedding feature before the head (frozen encoders)"
     )
-    head_hidden_size: int | None = field(
-        default=None,
-        metadata={
-            "help": "a trainable linear+ReLU layer shared by the classifier and the projector (lets an "
-            "auxiliary loss shape the classifier's features with a frozen encoder); none = off"
-        },
+    head_hidden_size: int | None = flag(
+        None,
+        "a trainable linear+ReLU layer shared by the classifier and the projector (lets an "
+        "auxiliary loss shape the classifier's features with a frozen encoder); none = off",
     )
-    projector_dim: int | None = field(default=128, metadata={"help": "projection size for auxiliary losses"})
-    freeze_encoder: bool = field(
-        default=False,
-        metadata={"aliases": ["--freeze_feature_encoder"], "help": "train the head only"},
-    )
-    lora_r: int = field(
-        default=0,
-        metadata={
-            "help": "LoRA rank on the attention projections "
-            f"({', '.join(spec.name for spec in encoder_specs() if spec.lora_targets)}); 0 = off"
-        },
+    projector_dim: int | None = flag(128, "projection size for auxiliary losses")
+    freeze_encoder: bool = flag(False, "train the head only", aliases=["--freeze_feature_encoder"])
+    lora_r: int = flag(
+        0,
+        "LoRA rank on the attention projections "
+        f"({', '.join(spec.name for spec in encoder_specs() if spec.lora_targets)}); 0 = off",
     )
 
 
@@ -326,82 +262,58 @@ class DataArguments:
 
     _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
 
-    data_dir: str | None = field(
-        default=None,
-        metadata={"help": "folder of an ICBHI download (or of a dataset written by respira prepare)"},
+    data_dir: str | None = flag(
+        None, "folder of an ICBHI download (or of a dataset written by respira prepare)"
     )
-    dataset_name: str | None = field(
-        default=None,
-        metadata={
-            "help": "instead of data_dir: a Hub dataset id or a folder written by respira prepare "
-            "--output_dir; its own splits are used (the split options below do not apply)"
-        },
+    dataset_name: str | None = flag(
+        None,
+        "instead of data_dir: a Hub dataset id or a folder written by respira prepare "
+        "--output_dir; its own splits are used (the split options below do not apply)",
     )
-    dataset_config_name: str | None = field(
-        default=None, metadata={"help": "dataset_name: its config; unset = the dataset's default config"}
+    dataset_config_name: str | None = flag(
+        None, "dataset_name: its config; unset = the dataset's default config"
     )
-    audio_column_name: str = field(
-        default="audio", metadata={"help": "dataset_name: the column holding the audio (datasets.Audio)"}
+    audio_column_name: str = flag("audio", "dataset_name: the column holding the audio (datasets.Audio)")
+    label_column_name: str = flag(
+        "label", "dataset_name: the column holding the class (normal, crackle, wheeze, both)"
     )
-    label_column_name: str = field(
-        default="label",
-        metadata={"help": "dataset_name: the column holding the class (normal, crackle, wheeze, both)"},
+    split_strategy: str = flag(
+        "official",
+        "official, patient, patient_kfold (k-fold cross-validation over patients) or "
+        "leave_one_device_out (one fold per stethoscope; test = all its recordings)",
     )
-    split_strategy: str = field(
-        default="official",
-        metadata={
-            "help": "official, patient, patient_kfold (k-fold cross-validation over patients) or "
-            "leave_one_device_out (one fold per stethoscope; test = all its recordings)"
-        },
+    num_folds: int = flag(5, "patient_kfold: number of folds (every fold x seed is trained)")
+    fold_stratify_by: str | None = flag(None, "patient_kfold: a column stratified besides the class")
+    validation_size: float = flag(
+        0.2, "official split / patient_kfold: share of the training cycles for validation"
     )
-    num_folds: int = field(
-        default=5,
-        metadata={"help": "patient_kfold: number of folds (every fold x seed is trained)"},
-    )
-    fold_stratify_by: str | None = field(
-        default=None, metadata={"help": "patient_kfold: a column stratified besides the class"}
-    )
-    validation_size: float = field(
-        default=0.2,
-        metadata={"help": "official split / patient_kfold: share of the training cycles for validation"},
-    )
-    patient_split_fractions: str = field(default="0.6,0.2,0.2", metadata={"help": "patient split fractions"})
+    patient_split_fractions: str = flag("0.6,0.2,0.2", "patient split fractions")
     stratify_by: str = field(default="chest_location")
-    lowpass_cutoff: float | None = field(
-        default=None,
-        metadata={
-            "help": "zero-phase Butterworth low-pass of the recordings (Hz); saved with the model, so "
-            "evaluate, predict and the pipeline apply it too"
-        },
+    lowpass_cutoff: float | None = flag(
+        None,
+        "zero-phase Butterworth low-pass of the recordings (Hz); saved with the model, so "
+        "evaluate, predict and the pipeline apply it too",
     )
-    lowpass_order: int = field(
-        default=DEFAULT_LOWPASS_ORDER,
-        metadata={"help": "order of that Butterworth low-pass (a prepared dataset's own is recorded)"},
+    lowpass_order: int = flag(
+        DEFAULT_LOWPASS_ORDER, "order of that Butterworth low-pass (a prepared dataset's own is recorded)"
     )
-    split_seed: int = field(default=0, metadata={"help": "seed of the validation / patient split"})
-    train_fraction: float = field(
-        default=1.0,
-        metadata={"help": "keep this share of the training patients' cycles (label-efficiency studies)"},
+    split_seed: int = flag(0, "seed of the validation / patient split")
+    train_fraction: float = flag(
+        1.0, "keep this share of the training patients' cycles (label-efficiency studies)"
     )
-    corpora: str | None = field(
-        default=None,
-        metadata={
-            "help": "train on several corpora, e.g. icbhi,kauh (a recipe list: [icbhi, kauh]): ICBHI cycles "
-            "from data_dir are split as usual; every recording of a recording-labelled corpus (kauh) "
-            "joins training as a bag of windows (multiple-instance loss, the max of its windows)"
-        },
+    corpora: str | None = flag(
+        None,
+        "train on several corpora, e.g. icbhi,kauh (a recipe list: [icbhi, kauh]): ICBHI cycles "
+        "from data_dir are split as usual; every recording of a recording-labelled corpus (kauh) "
+        "joins training as a bag of windows (multiple-instance loss, the max of its windows)",
     )
-    corpus_dirs: str | None = field(
-        default=None,
-        metadata={"help": 'corpora: the folder of each corpus but icbhi, e.g. {"kauh": "../shared/kauh"}'},
+    corpus_dirs: str | None = flag(
+        None, 'corpora: the folder of each corpus but icbhi, e.g. {"kauh": "../shared/kauh"}'
     )
-    corpus_window_seconds: float = field(
-        default=DEFAULT_WINDOW_SECONDS,
-        metadata={"help": "corpora: window length recordings are cut into (respira predict's default)"},
+    corpus_window_seconds: float = flag(
+        DEFAULT_WINDOW_SECONDS, "corpora: window length recordings are cut into (respira predict's default)"
     )
-    corpus_hop_seconds: float = field(
-        default=DEFAULT_HOP_SECONDS, metadata={"help": "corpora: seconds between window starts"}
-    )
+    corpus_hop_seconds: float = flag(DEFAULT_HOP_SECONDS, "corpora: seconds between window starts")
     dataset_cache_dir: str | None = field(default=None)
     num_proc: int | None = field(default=None)
 
@@ -415,23 +327,14 @@ class RunArguments:
 
     _argument_group_name = "run"  # HfArgumentParser: this dataclass's flags form one group
 
-    seeds: str | None = field(
-        default=None, metadata={"help": "comma-separated seeds: one run each, mean ± std"}
+    seeds: str | None = flag(None, "comma-separated seeds: one run each, mean ± std")
+    schedule: str = flag("standard", "standard or contrastive_two_stage (Song et al. 2021)")
+    two_stage_rounds: int = flag(1, "contrastive_two_stage: alternations")
+    head_epochs: float = flag(10.0, "contrastive_two_stage: epochs of each head stage")
+    head_learning_rate: float = flag(
+        1e-3, "contrastive_two_stage: learning rate of each head stage (a fresh linear head)"
     )
-    schedule: str = field(
-        default="standard", metadata={"help": "standard or contrastive_two_stage (Song et al. 2021)"}
-    )
-    two_stage_rounds: int = field(default=1, metadata={"help": "contrastive_two_stage: alternations"})
-    head_epochs: float = field(
-        default=10.0, metadata={"help": "contrastive_two_stage: epochs of each head stage"}
-    )
-    head_learning_rate: float = field(
-        default=1e-3,
-        metadata={"help": "contrastive_two_stage: learning rate of each head stage (a fresh linear head)"},
-    )
-    overwrite: bool = field(
-        default=False, metadata={"help": "replace an output_dir that already holds a run"}
-    )
+    overwrite: bool = flag(False, "replace an output_dir that already holds a run")
 
 
 def encoder_checkpoint(model: ModelArguments) -> str | None:

@@ -12,25 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = [
-    "CLIPPED_FRACTION",
-    "CLIPPED_LEVEL",
-    "FULL_SCALE_LIMIT",
-    "LUNG_SOUND_BAND_TOP",
-    "MIN_SAMPLING_RATE",
-    "SILENT_RMS",
-    "AudioLevelWarning",
-    "InputWarning",
-    "SampleRateWarning",
-    "ShortRecordingWarning",
-    "check_input",
-    "check_level",
-    "check_rate",
-    "length_problem",
-    "level_problems",
-    "rate_problem",
-]
-
 FULL_SCALE_LIMIT: float = 2.0  # 6 dB over full scale: scaled audio, inter-sample overs included, stays below
 SILENT_RMS: float = 1e-4
 CLIPPED_LEVEL: float = 0.99  # below 1: a clipped recording resampled (its flat tops ripple) still counts

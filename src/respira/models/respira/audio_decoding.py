@@ -16,22 +16,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .audio_checks import LUNG_SOUND_BAND_TOP, SampleRateWarning, check_rate
+from .audio_checks import SampleRateWarning, check_rate  # noqa: F401 (SampleRateWarning: re-exported)
 from .audio_dsp import resample
 from .audio_wav import pcm_to_float, truncated_data
-
-__all__ = [
-    "DEFAULT_SAMPLING_RATE",
-    "LUNG_SOUND_BAND_TOP",
-    "AudioDecodingError",
-    "AudioHeader",
-    "AudioReadError",
-    "SampleRateWarning",
-    "as_waveform",
-    "audio_header",
-    "decode_audio",
-    "read_audio",
-]
 
 DEFAULT_SAMPLING_RATE: int = 16000
 """Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""

@@ -13,15 +13,6 @@ import soxr
 if TYPE_CHECKING:
     import torch
 
-__all__ = [
-    "DEFAULT_LOWPASS_ORDER",
-    "input_preprocessing",
-    "lowpass",
-    "pad_batch",
-    "prepare_recording",
-    "resample",
-]
-
 DEFAULT_LOWPASS_ORDER: int = 4
 """Order of the Butterworth prototype of :func:`lowpass` unless told otherwise."""
 

@@ -7,8 +7,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["STORAGE_SUBTYPES", "encode_wav", "integer_pcm_bits", "pcm_to_float", "truncated_data"]
-
 STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16")
 """WAV sample formats :func:`encode_wav` writes."""
 

@@ -6,8 +6,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-__all__ = ["batched", "run_batched", "window_batches"]
-
 
 def window_batches(recordings: Iterable[Sequence[Any]], batch_size: int) -> Iterator[list[tuple[int, Any]]]:
     """``batch_size`` ``(recording index, window)`` pairs at a time across recordings (the last: fewer)."""

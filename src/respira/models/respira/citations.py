@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__all__ = ["CONTRASTIVE_TUPLE_CITATION"]
-
 CONTRASTIVE_TUPLE_CITATION = """@inproceedings{song2021contrastive,
   title     = {Contrastive Embedding Learning Method for Respiratory Sound Classification},
   author    = {Song, Wenjie and Han, Jiqing and Song, Hongwei},

@@ -70,6 +70,3 @@ class BeatsConfig(PretrainedConfig):
                 f"relative position buckets need num_buckets >= 4 and max_distance > num_buckets // 4, got "
                 f"num_buckets={self.num_buckets}, max_distance={self.max_distance}"
             )
-
-
-__all__ = ["BeatsConfig"]

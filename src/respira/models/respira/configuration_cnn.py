@@ -35,6 +35,3 @@ class RespiraCNNConfig(PreTrainedConfig):
     @property
     def hidden_size(self) -> int:
         return self.channels[-1]
-
-
-__all__ = ["RespiraCNNConfig"]

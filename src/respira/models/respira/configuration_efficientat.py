@@ -7,8 +7,6 @@ from typing import Any
 from huggingface_hub.dataclasses import strict
 from transformers import PretrainedConfig
 
-__all__ = ["MOBILENET_V3_LARGE_SETTING", "EfficientATConfig", "make_divisible"]
-
 MIN_WIDTH_MULT = 0.4
 MAX_WIDTH_MULT = 1.0
 AUDIOSET_NUM_LABELS = 527

@@ -191,6 +191,3 @@ class RespiraConfig(PreTrainedConfig):
     @property
     def hidden_size(self) -> int:
         return self.encoder_config.hidden_size
-
-
-__all__ = ["RespiraConfig"]

@@ -25,27 +25,6 @@ from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregate_windows, chec
 if TYPE_CHECKING:
     import torch
 
-__all__ = [
-    "DEFAULT_THRESHOLD",
-    "Decision",
-    "aggregation_of",
-    "class_scores",
-    "config_field",
-    "decide",
-    "decide_flags",
-    "decide_recording",
-    "decide_rows",
-    "decide_tensor",
-    "decided_rows",
-    "flag_class_scores",
-    "flag_order",
-    "has_tuned_thresholds",
-    "is_multi_label",
-    "present",
-    "thresholds_of",
-    "validate_thresholds",
-]
-
 DEFAULT_THRESHOLD: float = 0.5
 
 

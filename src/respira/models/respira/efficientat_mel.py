@@ -26,8 +26,6 @@ from .frame_dft import FramePowerSpectrum
 from .kaldi_fbank import kaldi_mel_banks
 from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
 
-__all__ = ["EfficientATMel"]
-
 
 class EfficientATMel(DerivedBuffers, FasterPaths):
     """EfficientAT's eval-mode log-mel spectrogram: 32 kHz ``[B, samples]`` → ``[B, frames, 128]``."""

@@ -344,6 +344,3 @@ class BeatsEncoder(nn.Module):
             hidden_states=all_hidden_states if output_hidden_states else None,
             attentions=all_attentions if output_attentions else None,
         )
-
-
-__all__ = ["BeatsEncoder", "BeatsEncoderLayer"]

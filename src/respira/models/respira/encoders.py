@@ -44,23 +44,6 @@ from .log_mel import LogMelSpectrogram
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
 
-__all__ = [
-    "DEFAULT_ENCODER",
-    "DEFAULT_ENCODER_MODEL_TYPE",
-    "EncoderSpec",
-    "EncoderTokens",
-    "TimeSteps",
-    "check_encoder_checkpoint",
-    "encoder_names",
-    "encoder_specs",
-    "featurizer_names",
-    "featurizer_spec",
-    "find_encoder_spec",
-    "get_encoder_spec",
-    "load_pretrained_encoder",
-    "step_centres",
-]
-
 DEFAULT_ENCODER = "cnn"
 DEFAULT_ENCODER_MODEL_TYPE = "respira_cnn"
 

@@ -18,19 +18,6 @@ from scipy import ndimage
 from .decision import present, validate_thresholds
 from .labels import MULTI_LABEL_NAMES
 
-__all__ = [
-    "EVENT_COLUMNS",
-    "FRAME_HOP_SECONDS",
-    "Event",
-    "EventSettings",
-    "LabelEventSettings",
-    "event_settings_of",
-    "events_to_rows",
-    "median_filter_frames",
-    "posteriors_to_events",
-    "validate_posteriors",
-]
-
 FRAME_HOP_SECONDS = 0.02
 EVENT_COLUMNS = ("file", "onset", "offset", "type", "confidence")
 _TOLERANCE = 1e-9  # seconds

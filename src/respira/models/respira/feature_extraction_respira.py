@@ -85,6 +85,3 @@ def feature_extractor_for(config: Any) -> RespiraFeatureExtractor:
         lowpass_cutoff=getattr(config, "lowpass_cutoff", None),
         lowpass_order=getattr(config, "lowpass_order", DEFAULT_LOWPASS_ORDER),
     )
-
-
-__all__ = ["RespiraFeatureExtractor", "feature_extractor_for"]

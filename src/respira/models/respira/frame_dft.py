@@ -19,8 +19,6 @@ import torch
 
 from .derived_buffers import DerivedBuffers
 
-__all__ = ["RADIX", "FramePowerSpectrum"]
-
 RADIX = 32  # R2: n_fft and hop_length must be multiples of it
 
 

@@ -11,22 +11,6 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = [
-    "CLASS_NAMES",
-    "MULTI_LABEL",
-    "MULTI_LABEL_NAMES",
-    "NUM_CLASSES",
-    "PROBLEM_TYPES",
-    "RECORDING_LABELS",
-    "SINGLE_LABEL",
-    "binary_flags",
-    "classes_to_flags",
-    "cycle_label",
-    "flags_to_classes",
-    "label_names",
-    "tagging_loss",
-]
-
 CLASS_NAMES: tuple[str, ...] = ("normal", "crackle", "wheeze", "both")
 """The four ICBHI classes, in class-index (and ``datasets.ClassLabel``) order."""
 NUM_CLASSES: int = len(CLASS_NAMES)

@@ -192,6 +192,3 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-
-
-__all__ = ["BeatsForAudioClassification", "BeatsModel", "BeatsPreTrainedModel"]

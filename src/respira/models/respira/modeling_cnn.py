@@ -82,6 +82,3 @@ class RespiraCNNModel(RespiraCNNPreTrainedModel):
             pooler_output=pooled,
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
         )
-
-
-__all__ = ["RespiraCNNModel", "RespiraCNNPreTrainedModel"]

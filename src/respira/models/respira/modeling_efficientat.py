@@ -19,12 +19,6 @@ from transformers.utils.generic import can_return_tuple
 from .configuration_efficientat import EfficientATConfig, make_divisible
 from .labels import tagging_loss
 
-__all__ = [
-    "EfficientATForAudioClassification",
-    "EfficientATModel",
-    "EfficientATPreTrainedModel",
-]
-
 
 class EfficientATConvNormActivation(nn.Sequential):
     """Convolution (no bias) → BatchNorm → optional activation, with "same" padding for odd kernels."""

@@ -352,14 +352,3 @@ def build_model(
         encoder_options = {**(encoder_config or {}), "model_type": spec.model_type}
         return RespiraForAudioClassification(RespiraConfig(encoder_config=encoder_options, **config_kwargs))
     return RespiraForAudioClassification.from_encoder_pretrained(encoder, **config_kwargs)
-
-
-__all__ = [
-    "EmbeddingStandardizer",
-    "RespiraClassifierOutput",
-    "RespiraForAudioClassification",
-    "RespiraModel",
-    "RespiraModelOutput",
-    "RespiraPreTrainedModel",
-    "build_model",
-]

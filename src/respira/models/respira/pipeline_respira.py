@@ -210,6 +210,3 @@ def register_audio_classification_pipeline() -> None:
     own = "transformers.pipelines.audio_classification.AudioClassificationPipeline"
     if current["impl"] in (own, AudioClassificationPipeline):  # transformers' own, not another library's
         current["impl"] = RespiraAudioClassificationPipeline
-
-
-__all__ = ["RespiraAudioClassificationPipeline", "register_audio_classification_pipeline"]

@@ -8,27 +8,6 @@ from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "AGGREGATIONS",
-    "DEFAULT_AGGREGATION",
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_HOP_SECONDS",
-    "DEFAULT_TOP_K",
-    "DEFAULT_WINDOW_SECONDS",
-    "FRAME_SAMPLES_KEY",
-    "MAX_WINDOWS",
-    "aggregate_windows",
-    "check_aggregation",
-    "check_holds_a_frame",
-    "cycle_spans",
-    "describe_aggregation",
-    "span_samples",
-    "window_count",
-    "window_samples",
-    "window_spans",
-    "window_starts",
-]
-
 DEFAULT_WINDOW_SECONDS: float = 4.0
 DEFAULT_HOP_SECONDS: float = 2.0
 FRAME_SAMPLES_KEY = "analysis_frame_samples"  # the model.onnx metadata entry of one analysis frame
