@@ -58,3 +58,8 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
+
+
+# Last, with every name above defined: `import respira` registers the classes when transformers is first
+# imported, which must not happen halfway through importing one of this folder's modules.
+import transformers  # noqa: E402, F401
