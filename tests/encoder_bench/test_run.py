@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import csv
+import json
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ import yaml
 import respira
 from respira.cli import main
 from respira.encoder_bench import models as bench_models
+from respira.encoder_bench.tasks import TASKS
 
 from ..conftest import write_kauh
 
@@ -74,19 +79,36 @@ def test_model_index_entries_carry_each_column(first: respira.BenchResult) -> No
     assert {m["type"] for r in in_domain for m in r["metrics"]} == {"recall", "roc_auc"}
 
 
-def test_a_second_run_embeds_nothing_and_scores_the_same(
+def _counted(calls: list[str], name: str, score: Any, *args: Any, **kwargs: Any) -> Any:
+    calls.append(name)
+    return score(*args, **kwargs)
+
+
+def test_a_second_run_embeds_and_scores_nothing_and_gives_the_same_rows(
     first: respira.BenchResult, synthetic_corpus: Path, kauh: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("embedded again")
+        raise AssertionError("embedded or scored again")
 
     monkeypatch.setattr("respira.sites.sample.embed_recordings", refuse)
     monkeypatch.setattr(bench_models, "_embed_cycles", refuse)
+    tasks = dict(TASKS)
+    for name, task in tasks.items():
+        monkeypatch.setitem(TASKS, name, replace(task, score=refuse))
     data = [f"icbhi={synthetic_corpus}", f"kauh={kauh}"]
     again = respira.bench(
         "cnn", data=data, output_dir=first.output_dir.parent / "again", cache_dir=_cache(first), **OPTIONS
     )
-    assert [row["icbhi_score"] for row in again.rows] == [row["icbhi_score"] for row in first.rows]
+    assert again.rows == json.loads(json.dumps(first.rows, default=lambda value: value.item()))
+    # another protocol (fewer bootstrap resamples) is scored again, from the same embeddings
+    calls: list[str] = []
+    for name, task in tasks.items():
+        counted = partial(_counted, calls, name, task.score)
+        monkeypatch.setitem(TASKS, name, replace(task, score=counted))
+    options = {**OPTIONS, "resamples": 20}
+    other = _cache(first).parent / "other"
+    respira.bench("cnn", data=data, output_dir=other, cache_dir=_cache(first), **options)
+    assert sorted(calls) == sorted({row["task"] for row in first.rows})
 
 
 def test_a_killed_run_keeps_what_it_embedded_and_writes_nothing(

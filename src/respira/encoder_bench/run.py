@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .options import BenchOptions
 from .tasks import TASKS, Site, Task, read_sites
@@ -56,6 +60,37 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
             )
     if any(size < 2 for size in options.sizes):
         raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
+
+
+def _fingerprint(task: Task, samples: dict[str, Any], options: BenchOptions) -> str:
+    """SHA-256 of what a task's scores depend on: the task, its protocol's options and every sample's
+    embeddings, logits, owners and labels."""
+    digest = hashlib.sha256(f"{task.name}|{options.sizes}|{options.folds}|{options.draws}".encode())
+    digest.update(f"{options.resamples}|{options.seed}".encode())
+    for name in sorted(samples):
+        sample = samples[name]
+        digest.update(name.encode())
+        for array in (sample.embeddings, sample.base_logits, sample.recording):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr([(r.crackle, r.wheeze, str(r.unit)) for r in sample.recordings]).encode())
+    return digest.hexdigest()
+
+
+def _task_rows(
+    task: Task, samples: dict[str, Any], sites: Sequence[Site], options: BenchOptions, folder: Path
+):
+    """``task``'s score rows, read from ``folder`` when this task already scored these samples (a second run
+    scores nothing), else scored and kept there."""
+    from ..utils.files import atomic_path
+
+    path = folder / f"{task.name}-{_fingerprint(task, samples, options)[:32]}.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    rows = task.score(samples, sites, options)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as staging:
+        staging.write_text(json.dumps(rows, default=lambda value: value.item()), encoding="utf-8")
+    return rows
 
 
 def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print) -> BenchResult | None:
@@ -137,7 +172,7 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
                 seconds["cycles"] += time.perf_counter() - started
         started = time.perf_counter()
         for task in progress(tasks, f"{model.name}: scoring", unit="task"):
-            for row in task.score(samples, sites, options):
+            for row in _task_rows(task, samples, sites, options, cache / "scores" / model.key[:24]):
                 rows.append({"model": model.name, "task": task.name, "title": task.title, **row})
         seconds["scoring"] += time.perf_counter() - started
     with staged_folder(output_dir, overwrite=options.overwrite) as staging:
