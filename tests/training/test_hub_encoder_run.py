@@ -16,6 +16,7 @@ import yaml
 
 import respira
 from respira.cli import main
+from respira.models.respira.hub_encoders import WAVEFORM_MODEL_TYPES
 
 from ..data.test_labelled import write_labelled
 from ..models.encoder_tester import CASES, tiny_clap_audio_options, tiny_extractor, tiny_whisper_config
@@ -107,6 +108,23 @@ def test_a_hub_encoder_trains_from_its_folder(
     assert config["encoder_name_or_path"] == str(hub_folders[name])
     assert config["encoder_feature_extractor"]["sampling_rate"] == 16000
     model = respira.RespiraForAudioClassification.from_pretrained(run).eval()
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(2, 16000) * 0.1).logits).all()
+
+
+@pytest.mark.parametrize("family", [name for name in WAVEFORM_MODEL_TYPES if name != "hubert"])
+def test_every_waveform_family_trains_from_its_folder(
+    family: str, synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    """The waveform families besides HuBERT (the same featurizer and pooling, each its own transformers
+    encoder): trained two steps from a Hub-like folder; the run loads and runs its own family."""
+    torch.manual_seed(0)
+    folder = tmp_path / "hub" / family
+    transformers.AutoModel.from_config(CASES[family].encoder_config()).save_pretrained(folder)
+    tiny_extractor(family).save_pretrained(folder)
+    run = _train(folder, synthetic_corpus, tmp_path, family, freeze_encoder=False)
+    model = respira.RespiraForAudioClassification.from_pretrained(run).eval()
+    assert model.config.encoder_config.model_type == family
     with torch.no_grad():
         assert torch.isfinite(model(torch.randn(2, 16000) * 0.1).logits).all()
 
