@@ -25,6 +25,7 @@ from .citations import CONTRASTIVE_TUPLE_CITATION
 from .efficientat_mel import EfficientATMel
 from .hub_encoders import FAMILIES as HUB_FAMILIES
 from .hub_encoders import (
+    WAVEFORM_MODEL_TYPES,
     build_clap_encoder,
     build_clap_featurizer,
     build_waveform_featurizer,
@@ -377,13 +378,7 @@ _SPECS: dict[str, EncoderSpec] = {
             sampling_rate=32000,
             fixed_rate=True,
         ),
-        EncoderSpec(model_type="wav2vec2", **_waveform("wav2vec2")),
-        EncoderSpec(model_type="hubert", **_waveform("hubert")),
-        EncoderSpec(model_type="wavlm", **_waveform("wavlm")),
-        EncoderSpec(model_type="data2vec-audio", **_waveform("data2vec-audio")),
-        EncoderSpec(model_type="unispeech", **_waveform("unispeech")),
-        EncoderSpec(model_type="unispeech-sat", **_waveform("unispeech-sat")),
-        EncoderSpec(model_type="sew", **_waveform("sew")),
+        *(EncoderSpec(model_type=model_type, **_waveform(model_type)) for model_type in WAVEFORM_MODEL_TYPES),
         EncoderSpec(
             model_type="whisper",
             **_hub_spec(
