@@ -9,22 +9,31 @@ import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 
-def fork_command(argv: list[str], output: Path, tmpdir: Path | None = None) -> int:
-    """``respira`` ``argv`` run by :func:`respira.cli.main` in a fork, its stdout and stderr to ``output``,
-    Ctrl-C raising ``KeyboardInterrupt`` as in a fresh process, its temporary files in ``tmpdir`` when
-    given; the fork's id (it exits with main's status and never returns to pytest)."""
+def fork_command(
+    argv: list[str],
+    output: Path,
+    tmpdir: Path | None = None,
+    *,
+    errors: Path | None = None,
+    before: Callable[[], None] | None = None,
+) -> int:
+    """``respira`` ``argv`` run by :func:`respira.cli.main` in a fork, its stdout and stderr to ``output``
+    (stderr to ``errors`` when given), Ctrl-C raising ``KeyboardInterrupt`` as in a fresh process, its
+    temporary files in ``tmpdir`` when given, ``before()`` called in the fork first; the fork's id (it exits
+    with main's status and never returns to pytest)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    with output.open("w") as log:
+    with output.open("w") as log, Path(errors or os.devnull).open("w") as error_log:
         pid = os.fork()
         if pid == 0:
             code = 70  # the status of an exception
             try:
                 os.dup2(log.fileno(), 1)
-                os.dup2(log.fileno(), 2)
+                os.dup2((error_log if errors is not None else log).fileno(), 2)
                 sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
                 sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
                 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -33,6 +42,8 @@ def fork_command(argv: list[str], output: Path, tmpdir: Path | None = None) -> i
                     os.environ["TMPDIR"] = str(tmpdir)
                     tempfile.tempdir = str(tmpdir)
                 sys.argv = ["respira", *argv]
+                if before is not None:
+                    before()
                 from respira.cli import main
 
                 code = main(argv)

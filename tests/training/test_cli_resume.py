@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import warnings
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from respira.training import RespiraTrainer
 from respira.training.run_folder import THREADS_FILE, ResumePoint, read_num_threads
 from respira.utils import threads
 
+from ..forked import exit_status, fork_command
 from .conftest import TINY_RECIPE
 
 RUN_THREADS = 1
@@ -76,36 +77,17 @@ def _killed(flags: list[str]) -> subprocess.CompletedProcess:
     """`respira train` ``flags`` in a fork of this process (respira already imported, unlike a fresh process:
     7 s less; a SIGKILL leaves no shutdown to test) that SIGKILLs itself as step KILL_AT_STEP + 1 begins;
     its exit status and streams."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the fork: its own streams and a killer callback; it never returns to pytest
-            code = 70  # the status of an exception
-            try:
-                os.dup2(out.fileno(), 1)
-                os.dup2(err.fileno(), 2)
-                sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-                sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-                sys.argv = ["respira", *flags]
-                _add_killer(signal.SIGKILL)
-                code = main(flags)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder) / "out", Path(folder) / "err"
+        pid = fork_command(flags, out, errors=err, before=partial(_add_killer, signal.SIGKILL))
         deadline = time.monotonic() + 600
-        while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        while (code := exit_status(pid, block=False)) is None:
             if time.monotonic() > deadline:  # a fork can deadlock on a lock another thread held
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 pytest.fail("the forked run did not end within 600 s")
             time.sleep(0.1)
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(flags, os.waitstatus_to_exitcode(ended[1]), out.read(), err.read())
+        return subprocess.CompletedProcess(flags, code, out.read_text(), err.read_text())
 
 
 def _termed(flags: list[str]) -> subprocess.CompletedProcess:
