@@ -9,6 +9,9 @@ first line (start-up), and the rest (loading the model, reading the folder, writ
 and its ONNX export). The busy process is the one of ``thread_contention.py`` (a pure-Python loop that
 holds one core); the two defaults alternate within each round, and the load average before each run
 is written beside it.
+
+With ``--before SRC`` the old setting is another source tree (e.g. a ``git worktree`` of the code before a
+change) run with today's thread default, so one run compares the code before and after.
 """
 
 from __future__ import annotations
@@ -48,10 +51,13 @@ def site_folder(kauh: Path, patients: int, seed: int, work: Path) -> tuple[Path,
     return folder, sum(len(by_patient[p]) for p in chosen), len(chosen)
 
 
-def run_once(data: Path, output: Path, threads: int | None) -> dict[str, float]:
-    """One ``respira fit-site`` in a fresh process: its wall time and stages (seconds)."""
+def run_once(data: Path, output: Path, threads: int | None, source: Path | None = None) -> dict[str, float]:
+    """One ``respira fit-site`` in a fresh process (of ``source``'s code when given): its wall time and
+    stages (seconds)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "RESPIRA_NUM_THREADS")}
     environ["HF_HUB_OFFLINE"] = "1"
+    if source is not None:
+        environ["PYTHONPATH"] = str(source)
     command = [sys.executable, "-m", "respira", "fit-site", "--data_dir", str(data), "--dataset", "kauh"]
     command += ["--output_dir", str(output), "--apply_anyway"]
     command += [] if threads is None else ["--threads", str(threads)]
@@ -81,7 +87,7 @@ def run_once(data: Path, output: Path, threads: int | None) -> dict[str, float]:
     }
 
 
-def table(runs: list[dict], settings: dict[str, int | None], audio: float) -> list[str]:
+def table(runs: list[dict], settings: dict, audio: float, names: dict[str, str]) -> list[str]:
     """Medians per condition and default, and the old default's wall time over today's (median of the
     ratios of the runs of one round)."""
     lines = [
@@ -108,7 +114,7 @@ def table(runs: list[dict], settings: dict[str, int | None], audio: float) -> li
             if setting == "today" and ratios:
                 ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
             lines.append(
-                f"| {condition} | {NAMES[setting]} | {len(mine)} | {loads} | {median['wall']:.1f} | "
+                f"| {condition} | {names[setting]} | {len(mine)} | {loads} | {median['wall']:.1f} | "
                 f"{audio / median['wall']:.0f} | {median['first_line']:.1f} | {median['embedding']:.1f} | "
                 f"{median['fitting']:.1f} | {median['rest']:.1f} | {ratio} |"
             )
@@ -128,9 +134,14 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "fit_site_wall.md")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "fit_site_wall.json")
+    parser.add_argument("--before", type=Path, help="the old setting: this source tree's code (its src/)")
     args = parser.parse_args()
     cores = available_cpus(cgroup_cpu_limit())
-    settings: dict[str, int | None] = {"old": cores, "today": None}
+    settings: dict[str, int | None] = {"old": None if args.before else cores, "today": None}
+    source = {"old": args.before.resolve() / "src" if args.before else None, "today": None}
+    args.names = dict(NAMES)
+    if args.before:
+        args.names = {"old": f"before: the code of `{args.before.name}`", "today": "after: this tree's code"}
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = f"<!-- {cpu_name()}, {cores} usable cores; load average {load_average()} (start); {started} -->"
     runs: list[dict] = []
@@ -147,7 +158,7 @@ def main() -> None:
                     for setting in order:
                         load = os.getloadavg()[0]
                         output = work / f"out_{len(runs)}"
-                        run = run_once(data, output, settings[setting])
+                        run = run_once(data, output, settings[setting], source[setting])
                         runs.append(
                             {"condition": condition, "setting": setting, "round": round_, "load": load, **run}
                         )
@@ -174,7 +185,7 @@ def write(args, header, runs, settings, cores, patients, recordings) -> str:
         f"`respira fit-site` on {patients} KAUH patients ({recordings} recordings, {audio:.0f} s of audio), "
         "start to exit, as a user waits it (`--apply_anyway`: the folder and its ONNX export written):",
         "",
-        *table(runs, settings, audio),
+        *table(runs, settings, audio, args.names),
         f"<!-- load average {load_average()} (end); command: {command} -->",
     ]
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
