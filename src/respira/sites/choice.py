@@ -28,7 +28,6 @@ from .heads import (
     ridge_paths,
 )
 from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS
-from .sample import SiteSample
 from .scores import (
     aggregate_rows,
     icbhi_score,
@@ -36,6 +35,7 @@ from .scores import (
     recording_probabilities,
     weighted_icbhi_scores,
 )
+from .site_sample import SiteSample
 
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))

@@ -16,7 +16,7 @@ from ..pretrained.site_fit import candidate_row
 from ..pretrained.sites import SiteVerdict, format_gain, not_measurable_words, site_fit_verdict
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
-from .sample import read_site_recordings
+from .site_sample import read_site_recordings
 
 
 @dataclass(frozen=True)
@@ -196,8 +196,8 @@ def fit_site_folder(
     from ..utils.threads import apply_num_threads
     from .choice import check_selection
     from .out_of_sample import fit_sample, learning_curve
-    from .sample import embed_recordings, site_head_refusal
     from .site_folder import write_site_folder
+    from .site_sample import embed_recordings, site_head_refusal
 
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()

@@ -19,8 +19,8 @@ import numpy as np
 from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from .sample import LabelledRecording, SiteSample, embed_recordings
 from .scores import recording_probabilities
+from .site_sample import LabelledRecording, SiteSample, embed_recordings
 
 __all__ = [
     "CACHE_FOLDER",
