@@ -53,11 +53,9 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
         raise ValueError("name at least one MODEL to bench")
     if len(set(models)) != len(models):
         raise ValueError(f"MODEL {next(m for m in models if models.count(m) > 1)} is named twice")
-    for name in ("folds", "draws", "resamples"):
-        if getattr(options, name) < (2 if name == "folds" else 1):
-            raise ValueError(
-                f"--{name} must be at least {2 if name == 'folds' else 1}, got {getattr(options, name)}"
-            )
+    for name, least in (("folds", 2), ("draws", 1), ("resamples", 1)):
+        if getattr(options, name) < least:
+            raise ValueError(f"--{name} must be at least {least}, got {getattr(options, name)}")
     if any(size < 2 for size in options.sizes):
         raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
 
