@@ -229,4 +229,4 @@ def embed(
         np.concatenate([logits for _, logits, _ in ordered]).astype(np.float64),
         np.array(durations),
     )
-    return SiteSample.embedded(detector, embedded, items)
+    return SiteSample.from_embeddings(detector, embedded, items)

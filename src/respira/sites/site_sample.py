@@ -227,7 +227,7 @@ class SiteSample:
             )
 
     @classmethod
-    def embedded(
+    def from_embeddings(
         cls,
         detector: Any,
         embedded: Any,
@@ -273,4 +273,4 @@ def embed_recordings(
         description = f"embedding the labelled recordings of {units} {named}"
     paths = [str(recording.path) for recording in recordings]
     embedded = detector.embed(paths, batch_size=batch_size, progress=progress, description=description)
-    return SiteSample.embedded(detector, embedded, recordings, units_are_patients=units_are_patients)
+    return SiteSample.from_embeddings(detector, embedded, recordings, units_are_patients=units_are_patients)
