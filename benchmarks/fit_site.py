@@ -8,7 +8,7 @@ The three sites of ../shared, each labelled per recording: the ICBHI sample (a r
 when any of its annotated cycles does; wheezes alike), KAUH (labels from the file names; each
 recording's three filter modes are three recordings of one patient, one unit) and SPRSound (the record
 labels, Poor Quality left out). The shipped detector (``respira.Detector.from_pretrained()``) embeds
-each site once (:func:`respira.sites.sample.embed_recordings`, timed; the sample is kept in
+each site once (:func:`respira.sites.site_sample.embed_recordings`, timed; the sample is kept in
 ``--cache`` so a rerun skips it). Then, per site:
 
 - the learning curve (:func:`respira.sites.out_of_sample.learning_curve`): ``k`` labelled patients drawn at
@@ -107,7 +107,7 @@ NAMES = {"icbhi": "ICBHI sample", "kauh": "KAUH", "sprsound": "SPRSound (no Poor
 def embedded(site: str, root: Path, cache: Path, detector: Any) -> tuple[Any, float, bool]:
     """The site's sample, the embedding seconds, and whether they came from the cache."""
     from respira.sites import SiteSample
-    from respira.sites.sample import embed_recordings
+    from respira.sites.site_sample import embed_recordings
 
     stored, timing = cache / f"{site}.npz", cache / f"{site}.json"
     if stored.is_file() and timing.is_file():

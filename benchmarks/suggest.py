@@ -88,12 +88,12 @@ def score_order(sample: Any, order: list[str], held: np.ndarray) -> list[dict[st
     """Fit fit-site's procedure on the first k units of ``order`` (k in :data:`SIZES`) and score the
     held-out recordings: one row per k with the parts of the chosen procedure and the model as is."""
     from respira.sites.choice import FittedRule, fit_procedure
-    from respira.sites.out_of_sample import _scored
+    from respira.sites.out_of_sample import held_out_scores
 
     rows = []
     model = {"as_is": FittedRule(heads=(None, None), thresholds=sample.base_thresholds)}
     base: dict[str, Any] = {}
-    _scored(sample, model, np.flatnonzero(held), base)
+    held_out_scores(sample, model, np.flatnonzero(held), base)
     for size in SIZES:
         chosen = set(order[:size])
         inside = np.array([str(unit) in chosen for unit in sample.units])
@@ -102,7 +102,7 @@ def score_order(sample: Any, order: list[str], held: np.ndarray) -> list[dict[st
         predicted: dict[str, Any] = {}
         if fittable:
             procedure = fit_procedure(sample, np.flatnonzero(inside), seed=0)
-            _scored(sample, {"chosen": procedure.rules["chosen"]}, np.flatnonzero(held), predicted)
+            held_out_scores(sample, {"chosen": procedure.rules["chosen"]}, np.flatnonzero(held), predicted)
         parts = predicted.get("chosen", base["as_is"])
         abnormal = len(
             {str(u) for u, c in zip(sample.units, sample.classes, strict=True) if str(u) in chosen and c}

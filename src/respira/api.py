@@ -114,7 +114,7 @@ def label(
     """Serve the labelling page as ``respira label [MODEL] ARCHIVE`` does, in a background thread; return
     the server (``url``, ``close()``)."""
     from .app.label_server import LabelOptions, label_server
-    from .sites.sample import MIN_UNITS
+    from .sites.site_sample import MIN_UNITS
 
     checked = options_from(LabelOptions, options)
     return label_server(_model(model), archive, checked, minimum_units=MIN_UNITS).start()

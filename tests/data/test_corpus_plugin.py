@@ -221,7 +221,7 @@ def test_fit_site_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
     wards: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import respira.hub.loading
-    from respira.sites.sample import read_site_recordings
+    from respira.sites.site_sample import read_site_recordings
 
     monkeypatch.setattr(respira.hub.loading, "load_model", lambda *args, **kwargs: pytest.fail("loaded"))
     output = tmp_path / "fitted"

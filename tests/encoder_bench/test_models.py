@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from respira.encoder_bench.models import embed, load_model
-from respira.sites.sample import read_site_recordings
+from respira.sites.site_sample import read_site_recordings
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import respira
 from respira.cli import main
 from respira.encoder_bench import models as bench_models
 from respira.encoder_bench.tasks import TASKS
+from respira.inference.detector import Detector
 
 from ..conftest import write_kauh
 
@@ -90,8 +91,8 @@ def test_a_second_run_embeds_and_scores_nothing_and_gives_the_same_rows(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("embedded or scored again")
 
-    monkeypatch.setattr("respira.sites.sample.embed_recordings", refuse)
-    monkeypatch.setattr(bench_models, "_embed_cycles", refuse)
+    monkeypatch.setattr(Detector, "embed", refuse)
+    monkeypatch.setattr(Detector, "embed_cycles", refuse)
     tasks = dict(TASKS)
     for name, task in tasks.items():
         monkeypatch.setitem(TASKS, name, replace(task, score=refuse))
@@ -116,7 +117,7 @@ def test_a_killed_run_keeps_what_it_embedded_and_writes_nothing(
 ) -> None:
     monkeypatch.setattr(bench_models, "CHUNK", 4)
     calls = []
-    real = respira.sites.sample.embed_recordings
+    real = Detector.embed
 
     def killed_after_one(*args: object, **kwargs: object) -> object:
         calls.append(1)
@@ -124,13 +125,13 @@ def test_a_killed_run_keeps_what_it_embedded_and_writes_nothing(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("respira.sites.sample.embed_recordings", killed_after_one)
+    monkeypatch.setattr(Detector, "embed", killed_after_one)
     options = {"data": [f"kauh={kauh}"], "output_dir": tmp_path / "out", "cache_dir": tmp_path / "cache"}
     with pytest.raises(KeyboardInterrupt):
         respira.bench("cnn", **options, **OPTIONS)
     assert not (tmp_path / "out").exists()
     assert len(list((tmp_path / "cache" / "embeddings").rglob("*.npz"))) == 4  # the first chunk's
-    monkeypatch.setattr("respira.sites.sample.embed_recordings", real)
+    monkeypatch.setattr(Detector, "embed", real)
     calls.clear()
     respira.bench("cnn", **options, **OPTIONS)
     assert len(list((tmp_path / "cache" / "embeddings").rglob("*.npz"))) == 18  # 6 patients x 3 modes
@@ -212,7 +213,7 @@ def test_bad_input_is_one_line_naming_it_before_any_embedding(
 def test_processes_embed_their_shares_and_the_main_one_reads_them_all(
     kauh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from respira.sites.sample import read_site_recordings
+    from respira.sites.site_sample import read_site_recordings
 
     model = bench_models.load_model("cnn", tmp_path)
     recordings = read_site_recordings(kauh, "kauh").recordings  # 18
@@ -220,6 +221,6 @@ def test_processes_embed_their_shares_and_the_main_one_reads_them_all(
     assert len(list(tmp_path.rglob("*.npz"))) == 9
     bench_models.embed(model, recordings, tmp_path, shard=(0, 2), progress=False)
     assert len(list(tmp_path.rglob("*.npz"))) == 18
-    monkeypatch.setattr("respira.sites.sample.embed_recordings", None)  # nothing left to embed
+    monkeypatch.setattr(Detector, "embed", None)  # nothing left to embed
     sample = bench_models.embed(model, recordings, tmp_path, progress=False)
     assert [r.recording_id for r in sample.recordings] == [r.recording_id for r in recordings]

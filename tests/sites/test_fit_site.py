@@ -234,9 +234,9 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
     change: str,
     message: str,
 ) -> None:
-    import respira.sites.sample
+    from respira.sites import site_sample
 
-    monkeypatch.setattr(respira.sites.sample, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
+    monkeypatch.setattr(site_sample, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
     output, data, extra = tmp_path / "out", site, []
     if change == "foreign":  # even beside what fit-site wrote: respira never deletes what it did not write
         with staged_folder(output, overwrite=False) as staging:
@@ -307,7 +307,7 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
     )  # fmt: skip
     fit = result.record["fit"]
     detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
-    from respira.sites.sample import embed_recordings, read_site_recordings
+    from respira.sites.site_sample import embed_recordings, read_site_recordings
 
     sample = embed_recordings(detector, read_site_recordings(site).recordings, progress=False)
     heads = [flag for flag, chosen in enumerate(result.chosen) if chosen == "site_head"]

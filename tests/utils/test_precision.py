@@ -21,7 +21,7 @@ from respira.evaluation.cycles import evaluate_model
 from respira.inference.detector import Detector
 from respira.inference.embeddings import embed_waveforms
 from respira.models.respira.labels import MULTI_LABEL
-from respira.sites.sample import LabelledRecording, embed_recordings
+from respira.sites.site_sample import LabelledRecording, embed_recordings
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.utils.precision import full_float32
 

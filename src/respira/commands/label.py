@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..app.label_server import label_server
-    from ..sites.sample import MIN_UNITS
+    from ..sites.site_sample import MIN_UNITS
     from ..utils.signals import terminate_as_interrupt
 
     server = label_server(args.model, args.archive, options_of(args, LabelOptions), minimum_units=MIN_UNITS)

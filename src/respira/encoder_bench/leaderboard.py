@@ -18,13 +18,17 @@ METRICS = {"icbhi_score": "ICBHI score", "crackle_auc": "crackle AUC", "wheeze_a
 BASELINE_TITLES = {"all_normal": "all-normal", "class_prior": "class prior"}
 
 
+def _metrics(row: dict) -> tuple[Any, str]:
+    """A row's metrics and what it scores: in domain every metric per cycle, else the score per recording."""
+    return (METRICS, "cycle") if row["task"] == "in_domain" else (("icbhi_score",), "recording")
+
+
 def columns(rows: Sequence[dict]) -> list[tuple[str, str, str]]:
     """The leaderboard's ``(task title, column, metric)`` in order: the ICBHI score of every column, and in
     domain the crackle and wheeze AUCs too."""
     seen: dict[tuple[str, str, str], None] = {}
     for row in rows:
-        metrics = METRICS if row["task"] == "in_domain" else ("icbhi_score",)
-        for metric in metrics:
+        for metric in _metrics(row)[0]:
             seen.setdefault((row["title"], row["column"], metric), None)
     return list(seen)
 
@@ -35,41 +39,34 @@ def entries(rows: Sequence[dict]) -> list[str]:
     return [*dict.fromkeys(models), *BASELINE_TITLES]
 
 
-def _cell(rows: Sequence[dict], entry: str, column: tuple[str, str, str]) -> dict | None:
-    _, name, _ = column
+def _scores(rows: Sequence[dict], entry: str, column: tuple[str, str, str]) -> tuple[float, float, float]:
+    """``(score, low, high)`` of ``entry`` in ``column`` (NaN where it has none)."""
+    _, name, metric = column
     for row in rows:
-        if row["column"] != name:
-            continue
-        if (entry in BASELINE_TITLES and row["entry"] == entry) or (
-            row["entry"] == "probe" and row["model"] == entry
+        if row["column"] == name and (
+            (entry in BASELINE_TITLES and row["entry"] == entry)
+            or (row["entry"] == "probe" and row["model"] == entry)
         ):
-            return row
-    return None
-
-
-def _value(row: dict | None, metric: str, suffix: str = "") -> float:
-    value = None if row is None else row.get(metric + suffix)
-    return math.nan if value is None else float(value)
+            values = [row.get(metric + suffix) for suffix in ("", "_low", "_high")]
+            return tuple(math.nan if v is None else float(v) for v in values)  # type: ignore[return-value]
+    return math.nan, math.nan, math.nan
 
 
 def marked(rows: Sequence[dict], column: tuple[str, str, str]) -> str | None:
     """The entry marked best in ``column``: the highest, only when the lower end of its 95 % interval lies
     above the next entry's score (baselines included); ``None`` otherwise."""
-    metric = column[2]
-    scored = [(_value(_cell(rows, e, column), metric), e) for e in entries(rows)]
-    scored = sorted((v, e) for v, e in scored if not math.isnan(v))
+    scores = {entry: _scores(rows, entry, column) for entry in entries(rows)}
+    scored = sorted((v[0], e) for e, v in scores.items() if not math.isnan(v[0]))
     if len(scored) < 2:
         return None
     (best, name), (following, _) = scored[-1], scored[-2]
-    low = _value(_cell(rows, name, column), metric, "_low")
+    low = scores[name][1]
     return name if not math.isnan(low) and low > following and best > following else None
 
 
-def _text(row: dict | None, metric: str) -> str:
-    value = _value(row, metric)
+def _text(value: float, low: float, high: float) -> str:
     if math.isnan(value):
         return "—"
-    low, high = _value(row, metric, "_low"), _value(row, metric, "_high")
     interval = "" if math.isnan(low) else f" ({100 * low:.1f}–{100 * high:.1f})"
     return f"{format_percent(value)}{interval}"
 
@@ -95,7 +92,7 @@ def _markdown(rows: Sequence[dict], names: list[tuple[str, str, str]]) -> str:
         for entry in entries(rows):
             cells = []
             for column in chosen:
-                text = _text(_cell(rows, entry, column), column[2])
+                text = _text(*_scores(rows, entry, column))
                 cells.append(f"**{text}**" if marked(rows, column) == entry else text)
             lines.append(f"| {BASELINE_TITLES.get(entry, entry)} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -111,11 +108,9 @@ def _figure(rows: Sequence[dict], names: list[tuple[str, str, str]]) -> Any:
     for offset, entry in enumerate(listed):
         ys, xs, lows, highs = [], [], [], []
         for position, column in enumerate(names):
-            row = _cell(rows, entry, column)
-            value = _value(row, column[2])
+            value, low, high = _scores(rows, entry, column)
             if math.isnan(value):
                 continue
-            low, high = _value(row, column[2], "_low"), _value(row, column[2], "_high")
             ys.append(position + (offset - (len(listed) - 1) / 2) * 0.8 / len(listed))
             xs.append(100 * value)
             lows.append(0.0 if math.isnan(low) else 100 * (value - low))
@@ -141,8 +136,7 @@ def model_index(rows: Sequence[dict], model: str) -> dict[str, Any]:
     for row in rows:
         if row["entry"] != "probe" or row["model"] != model:
             continue
-        metrics = METRICS if row["task"] == "in_domain" else ("icbhi_score",)
-        for metric in metrics:
+        for metric in _metrics(row)[0]:
             if row.get(metric) is None or math.isnan(float(row[metric])):
                 continue
             results.append(
@@ -154,19 +148,11 @@ def model_index(rows: Sequence[dict], model: str) -> dict[str, Any]:
                     dataset_split=row["title"],
                     metric_type=HUB_METRIC_ID if metric == "icbhi_score" else "roc_auc",
                     metric_args=HUB_METRIC_ARGS["icbhi_score"] if metric == "icbhi_score" else None,
-                    metric_name=f"{METRICS[metric]} per {_unit(row)} (%)",
+                    metric_name=f"{METRICS[metric]} per {_metrics(row)[1]} (%)",
                     metric_value=round(100 * float(row[metric]), 2),
                 )
             )
     return {"model-index": eval_results_to_model_index(f"{model} (respira bench)", results)}
-
-
-def _unit(row: dict) -> str:
-    return "cycle" if row["task"] == "in_domain" else "recording"
-
-
-def _file_name(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
 
 
 def write_leaderboard(rows: Sequence[dict], folder: Path) -> list[Path]:
@@ -191,16 +177,15 @@ def write_leaderboard(rows: Sequence[dict], folder: Path) -> list[Path]:
         for entry in entries(rows):
             line: list[Any] = [BASELINE_TITLES.get(entry, entry)]
             for column in names:
-                row = _cell(rows, entry, column)
-                line += [_value(row, column[2], s) for s in ("", "_low", "_high")]
-                line.append(marked(rows, column) == entry)
+                line += [*_scores(rows, entry, column), marked(rows, column) == entry]
             writer.writerow(["" if isinstance(v, float) and math.isnan(v) else v for v in line])
     (folder / "leaderboard.md").write_text(_markdown(rows, names) + "\n", encoding="utf-8")
     save_figure(_figure(rows, names), folder / "leaderboard.png")
     (folder / "model_index").mkdir()
     written = [folder / n for n in ("results.csv", "leaderboard.csv", "leaderboard.md", "leaderboard.png")]
     for model in entries(rows)[: -len(BASELINE_TITLES)]:
-        path = folder / "model_index" / f"{_file_name(model)}.yaml"
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
+        path = folder / "model_index" / f"{name}.yaml"
         path.write_text(yaml.safe_dump(model_index(rows, model), sort_keys=False), encoding="utf-8")
         written.append(path)
     return written

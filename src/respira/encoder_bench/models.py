@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..sites.sample import LabelledRecording, SiteSample
+from ..sites.site_sample import LabelledRecording, SiteSample
 
 __all__ = ["BenchModel", "embed", "load_model"]
 
@@ -91,7 +91,7 @@ def _probe_ready(model: Any) -> Any:
     """``model`` itself when a site head can replace its head, else its encoder under a fresh random
     multi-label linear head (a single-label model, a fine-tuned encoder, a hidden head layer)."""
     from ..models import RespiraConfig, RespiraForAudioClassification
-    from ..sites.sample import site_head_refusal
+    from ..sites.site_sample import site_head_refusal
 
     if site_head_refusal(model) is None:
         return model
@@ -121,7 +121,7 @@ def load_model(source: str, cache_dir: Path, *, device: str | None = None) -> Be
     import torch
 
     from ..inference.detector import Detector
-    from ..sites.sample import site_head_refusal
+    from ..sites.site_sample import site_head_refusal
 
     model, trained = build_model(source, cache_dir)
     if not trained:
@@ -152,28 +152,12 @@ def _recording_key(recording: LabelledRecording, cycles: Sequence[Cycle] | None)
     return hashlib.sha256(what.encode()).hexdigest()
 
 
-def _embed_cycles(detector: Any, recording: LabelledRecording, cycles: Sequence[Cycle]) -> Any:
-    """``(embeddings [cycles, hidden], logits [cycles, 2], duration)`` of one recording's cycles, in one
-    batch through the Detector's model."""
-    from ..inference.engine import analysis_frame_samples
-    from ..inference.forward import run
-    from ..models.respira.audio_decoding import read_audio
-    from ..models.respira.audio_dsp import prepare_recording
-    from ..models.respira.decision import flag_order
-    from ..models.respira.windows import cycle_spans
-
-    model = detector.model
-    rate = int(model.config.sampling_rate)
-    waveform = prepare_recording(model.config, read_audio(recording.path, rate, name=recording.path))
-    spans, _ = cycle_spans([c[:2] for c in cycles], rate, waveform.shape[0], analysis_frame_samples(model))
-    rows = run(
-        detector.inference_model,
-        [waveform[a:b] for a, b in spans],
-        output=("embeddings", "logits"),
-        batch_size=max(len(spans), 1),
-    )
-    logits = np.stack([z for _, z in rows])[:, flag_order(model.config)]
-    return np.stack([e for e, _ in rows]), logits, waveform.shape[0] / rate
+def _per_recording(embedded: Any) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Each recording's ``(embeddings, logits, duration)`` of what :meth:`respira.Detector.embed` gave."""
+    return [
+        (embedded.embeddings[embedded.recording == i], embedded.logits[embedded.recording == i], float(d))
+        for i, d in enumerate(embedded.durations)
+    ]
 
 
 def embed(
@@ -191,8 +175,7 @@ def embed(
     annotated cycles, each one item of the sample): the one call that embeds, reading and writing each
     recording's rows in ``cache_dir`` (a killed run resumes; a second run embeds nothing). ``shard``:
     ``(process, processes)``: embed only this process's share of what the cache lacks, and return ``None``."""
-    from ..models.respira.decision import thresholds_of
-    from ..sites.sample import embed_recordings, linear_head
+    from ..inference.embeddings import WindowEmbeddings
     from ..utils.files import atomic_path
     from ..utils.progress import stage
 
@@ -207,50 +190,43 @@ def embed(
     missing = [i for i in range(len(recordings)) if i not in stored]
     if shard is not None:  # by position among all: the same share whatever the others wrote already
         missing = [i for i in missing if i % shard[1] == shard[0]]
-
-    def keep(i: int, rows: tuple[np.ndarray, np.ndarray, float]) -> None:
-        with atomic_path(folder / f"{keys[i]}.npz") as staging, staging.open("wb") as handle:
-            np.savez(handle, embeddings=rows[0], logits=rows[1], duration=np.float64(rows[2]))
-        stored[i] = rows
-
+    detector = model.detector
     with stage(description, len(recordings), "recording", enabled=progress) as shown:
         shown.update(len(stored))
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
-            if cycles is not None:
-                for i in chunk:
-                    keep(i, _embed_cycles(model.detector, recordings[i], cycles[i]))
-            else:
-                sample = embed_recordings(
-                    model.detector, [recordings[i] for i in chunk], batch_size=batch_size, progress=False
+            if cycles is None:
+                found = _per_recording(
+                    detector.embed([recordings[i].path for i in chunk], batch_size=batch_size)
                 )
-                for position, i in enumerate(chunk):
-                    rows = sample.recording == position
-                    duration = sample.recordings[position].duration or 0.0
-                    keep(i, (sample.embeddings[rows], sample.base_logits[rows], duration))
+            else:  # each cycle one window, a recording's cycles one batch
+                found = [
+                    _per_recording(detector.embed_cycles(recordings[i].path, [c[:2] for c in cycles[i]]))[0]
+                    for i in chunk
+                ]
+            for i, rows in zip(chunk, found, strict=True):
+                with atomic_path(folder / f"{keys[i]}.npz") as staging, staging.open("wb") as handle:
+                    np.savez(handle, embeddings=rows[0], logits=rows[1], duration=np.float64(rows[2]))
+                stored[i] = rows
             shown.update(len(chunk))
     if shard is not None:
         return None
-    items: list[LabelledRecording] = []
-    owners = []
-    for i, recording in enumerate(recordings):
-        count = stored[i][0].shape[0]
-        if cycles is None:
-            items.append(replace(recording, duration=stored[i][2]))
-            owners.append(np.full(count, len(items) - 1))
-        else:  # each cycle an item of its own, labelled by its own flags (given per cycle)
-            for c, (_, _, crackle, wheeze) in enumerate(cycles[i]):
-                name = f"{recording.recording_id}#{c}"
-                items.append(replace(recording, crackle=crackle, wheeze=wheeze, recording_id=name))
-                owners.append(np.full(1, len(items) - 1))
-    torch_model = model.detector.model
-    return SiteSample(
-        embeddings=np.concatenate([stored[i][0] for i in range(len(recordings))]).astype(np.float32),
-        recording=np.concatenate(owners).astype(np.int64),
-        recordings=tuple(items),
-        base_logits=np.concatenate([stored[i][1] for i in range(len(recordings))]).astype(np.float64),
-        base_head=linear_head(torch_model),
-        base_thresholds=thresholds_of(torch_model.config),
-        aggregation=model.detector.options["aggregation"],
-        top_k=model.detector.options["top_k"],
+    ordered = [stored[i] for i in range(len(recordings))]
+    if cycles is None:
+        items, durations = list(recordings), [duration for _, _, duration in ordered]
+        owners = np.repeat(np.arange(len(ordered)), [len(embeddings) for embeddings, _, _ in ordered])
+    else:  # each cycle an item of its own, labelled by its own flags (given per cycle)
+        items = [
+            replace(recording, crackle=crackle, wheeze=wheeze, recording_id=f"{recording.recording_id}#{c}")
+            for recording, spans in zip(recordings, cycles, strict=True)
+            for c, (_, _, crackle, wheeze) in enumerate(spans)
+        ]
+        durations = [end - begin for spans in cycles for begin, end, _, _ in spans]
+        owners = np.arange(len(items))
+    embedded = WindowEmbeddings(
+        np.concatenate([embeddings for embeddings, _, _ in ordered]).astype(np.float32),
+        owners.astype(np.int64),
+        np.concatenate([logits for _, logits, _ in ordered]).astype(np.float64),
+        np.array(durations),
     )
+    return SiteSample.from_embeddings(detector, embedded, items)

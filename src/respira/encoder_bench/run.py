@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +53,9 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
         raise ValueError("name at least one MODEL to bench")
     if len(set(models)) != len(models):
         raise ValueError(f"MODEL {next(m for m in models if models.count(m) > 1)} is named twice")
-    for name in ("folds", "draws", "resamples"):
-        if getattr(options, name) < (2 if name == "folds" else 1):
-            raise ValueError(
-                f"--{name} must be at least {2 if name == 'folds' else 1}, got {getattr(options, name)}"
-            )
+    for name, least in (("folds", 2), ("draws", 1), ("resamples", 1)):
+        if getattr(options, name) < least:
+            raise ValueError(f"--{name} must be at least {least}, got {getattr(options, name)}")
     if any(size < 2 for size in options.sizes):
         raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
 
@@ -114,7 +112,6 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
     sites = read_sites(options.data)
     tasks = _tasks(options.tasks, sites)
     cache = Path(options.cache_dir).expanduser()
-    # accelerate launch: each process embeds its share into the cache; the main one scores and writes
     state = PartialState(cpu=options.device == "cpu" or not torch.cuda.is_available())
     apply_num_threads(requested=options.threads)
     device = options.device or (str(state.device) if state.num_processes > 1 else None)
@@ -127,49 +124,42 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
             raise ValueError(
                 message if message.startswith(source) else f"MODEL {source}: {message}"
             ) from None
-    names = [model.name for model in loaded]
-    if len(set(names)) != len(names):
-        loaded = [
-            type(m)(source, m.detector, m.key, m.trained_head)
-            for m, source in zip(loaded, models, strict=True)
-        ]
-    if state.num_processes > 1:
+    if len({model.name for model in loaded}) != len(loaded):  # two of one name: each named as given
+        loaded = [replace(model, name=source) for model, source in zip(loaded, models, strict=True)]
+    seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
+
+    def samples_of(model: Any, shard: tuple[int, int] | None = None) -> dict[str, Any]:
+        samples = {}
+        for site in sites:
+            kinds = [(site.name, None, "embedding")]
+            if site.cycles is not None and any(task.cycles for task in tasks):
+                kinds.append((f"{site.name} cycles", site.cycles, "cycles"))
+            for name, cycles, kind in kinds:
+                started = time.perf_counter()
+                samples[name] = embed(
+                    model,
+                    site.recordings.recordings,
+                    cache,
+                    cycles=cycles,
+                    batch_size=options.batch_size,
+                    shard=shard,
+                    progress=state.is_main_process,
+                    description=f"{model.name}: embedding {name}",
+                )
+                seconds[kind] += time.perf_counter() - started
+        return samples
+
+    if state.num_processes > 1:  # each process embeds its share into the cache; the main one scores
         for model in loaded:
-            for site in sites:
-                share = (state.process_index, state.num_processes)
-                embed(model, site.recordings.recordings, cache, shard=share, progress=state.is_main_process)
-                if site.cycles is not None and any(task.cycles for task in tasks):
-                    embed(
-                        model,
-                        site.recordings.recordings,
-                        cache,
-                        cycles=site.cycles,
-                        shard=share,
-                        progress=False,
-                    )
+            samples_of(model, shard=(state.process_index, state.num_processes))
         state.wait_for_everyone()
         if not state.is_main_process:
             return None
-    seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
     rows: list[dict[str, Any]] = []
     audio = 0.0
     for model in loaded:
-        samples = {}
-        for site in sites:
-            started = time.perf_counter()
-            samples[site.name] = embed(
-                model, site.recordings.recordings, cache, batch_size=options.batch_size,
-                description=f"{model.name}: embedding {site.name}",
-            )  # fmt: skip
-            audio += float(samples[site.name].duration.sum())
-            seconds["embedding"] += time.perf_counter() - started
-            if site.cycles is not None and any(task.cycles for task in tasks):
-                started = time.perf_counter()
-                samples[f"{site.name} cycles"] = embed(
-                    model, site.recordings.recordings, cache, cycles=site.cycles,
-                    description=f"{model.name}: embedding {site.name}'s cycles",
-                )  # fmt: skip
-                seconds["cycles"] += time.perf_counter() - started
+        samples = samples_of(model)
+        audio += sum(float(samples[site.name].duration.sum()) for site in sites)
         started = time.perf_counter()
         for task in progress(tasks, f"{model.name}: scoring", unit="task"):
             for row in _task_rows(task, samples, sites, options, cache / "scores" / model.key[:24]):

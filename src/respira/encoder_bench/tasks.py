@@ -15,9 +15,9 @@ import numpy as np
 
 from ..metrics.baselines import BASELINE_PREFIX, trivial_baselines
 from ..sites.choice import fit_procedure, unit_folds
-from ..sites.out_of_sample import learning_curve
-from ..sites.sample import SiteRecordings, SiteSample, read_site_recordings
-from ..sites.scores import recording_classes, scores_with_intervals
+from ..sites.out_of_sample import held_out_scores, learning_curve
+from ..sites.scores import scores_with_intervals
+from ..sites.site_sample import SiteRecordings, SiteSample, read_site_recordings
 
 __all__ = ["PROBE", "TASKS", "Site", "Task", "read_sites", "register_task"]
 
@@ -73,7 +73,8 @@ def read_sites(data: Sequence[str]) -> list[Site]:
             raise ValueError(f"--data {value}: {folder or value!r} is not a folder (give NAME=FOLDER)")
         name = name or Path(folder).expanduser().resolve().name
         dataset = name if name in CORPORA else "labelled"
-        if any(site.name == (CORPORA[name].label if name in CORPORA else name) for site in sites):
+        label = CORPORA[name].label if name in CORPORA else name
+        if any(site.name == label for site in sites):
             raise ValueError(f"--data {value}: the site {name!r} is named twice")
         try:
             recordings = read_site_recordings(folder, dataset)
@@ -84,48 +85,39 @@ def read_sites(data: Sequence[str]) -> list[Site]:
                 f"--data {value}: {folder} names no patient (labels.csv needs a patient column): the bench "
                 "holds patients out, never recordings of a patient it trained on"
             )
-        label = CORPORA[name].label if name in CORPORA else name
-        if CORPORA[dataset].labels == "cycle":
-            cycles, test = _cycles(recordings)
-            sites.append(Site(label, recordings, cycles, test))
-        else:
-            sites.append(Site(label, recordings))
+        cycle_labelled = CORPORA[dataset].labels == "cycle"
+        sites.append(Site(label, recordings, *(_cycles(recordings) if cycle_labelled else ())))
     return sites
 
 
-def _scored(sample: SiteSample, rule: Any, held: np.ndarray, into: tuple[np.ndarray, np.ndarray]) -> None:
-    part = sample.subset(held)
-    probabilities = rule.probabilities(part)
-    into[0][held] = recording_classes(probabilities, rule.thresholds)
-    into[1][held] = probabilities
-
-
-def _prior(site: Site, sample: SiteSample, scored: np.ndarray) -> dict[str, Any]:
-    """The class-prior baseline's row of the items ``scored``: its expected score (no interval)."""
-    prior = trivial_baselines(sample.classes[scored])[f"{BASELINE_PREFIX}class_prior_icbhi_score"]
+def _prior(site: Site, sample: SiteSample) -> dict[str, Any]:
+    """The class-prior baseline's row of every item of ``sample``: its expected score (no interval)."""
+    prior = trivial_baselines(sample.classes)[f"{BASELINE_PREFIX}class_prior_icbhi_score"]
     return {"entry": "class_prior", "dataset": site.recordings.dataset, "icbhi_score": prior,
-            "scored_recordings": int(scored.sum())}  # fmt: skip
+            "scored_recordings": len(sample.recordings)}  # fmt: skip
 
 
-def _rows(
-    column: str, site: Site, sample: SiteSample, scored: np.ndarray, predicted: Any, options: Any
-) -> list[dict]:
-    """The probe's row and the baselines' rows of one leaderboard column (``predicted``: the probe's classes
-    and probabilities of every item; ``scored``: which items were held out)."""
-    parts = [(scored, predicted[0], predicted[1])]
-    probe = scores_with_intervals(
-        sample.labels, sample.units, parts, resamples=options.resamples, seed=options.seed
-    )
-    normal = [(scored, np.zeros(len(scored), np.int64), None)]
-    all_normal = scores_with_intervals(
-        sample.labels, sample.units, normal, resamples=options.resamples, seed=options.seed
-    )
-    dataset = site.recordings.dataset
-    return [
-        {"column": column, "entry": "probe", "dataset": dataset, **probe},
-        {"column": column, "entry": "all_normal", "dataset": dataset, **all_normal},
-        {"column": column, **_prior(site, sample, scored)},
-    ]
+def _rows(column: str, site: Site, sample: SiteSample, predicted: Any, options: Any) -> list[dict]:
+    """The probe's row and the baselines' rows of one leaderboard column, over every item of ``sample``
+    (``predicted``: the probe's classes and probabilities of each)."""
+    everything = np.ones(len(sample.recordings), bool)
+    rows = []
+    for entry, classes, probabilities in (
+        ("probe", *predicted),
+        ("all_normal", np.zeros(everything.size, np.int64), None),
+    ):
+        scores = scores_with_intervals(
+            sample.labels, sample.units, [(everything, classes, probabilities)],
+            resamples=options.resamples, seed=options.seed,
+        )  # fmt: skip
+        rows.append({"column": column, "entry": entry, "dataset": site.recordings.dataset, **scores})
+    return [*rows, {"column": column, **_prior(site, sample)}]
+
+
+def _probe(sample: SiteSample, train: np.ndarray | None, options: Any) -> dict[str, Any]:
+    """The probe (fit-site's site head, with the model as is as its baseline) fitted on ``train``."""
+    procedure = fit_procedure(sample, train, seed=options.seed, candidates=("as_is", PROBE))
+    return {PROBE: procedure.rules[PROBE]}
 
 
 def in_domain(samples: dict[str, SiteSample], sites: Sequence[Site], options: Any) -> list[dict]:
@@ -134,23 +126,20 @@ def in_domain(samples: dict[str, SiteSample], sites: Sequence[Site], options: An
     rows: list[dict] = []
     for site in (s for s in sites if s.cycles is not None):
         sample = samples[f"{site.name} cycles"]
-        count = len(sample.recordings)
-        predicted = (np.zeros(count, np.int64), np.zeros((count, 2)))
-        owner = np.repeat(np.arange(len(site.cycles)), [len(c) for c in site.cycles])
         if site.official_test is not None:
+            owner = np.repeat(np.arange(len(site.cycles)), [len(c) for c in site.cycles])
             folds = site.official_test[owner].astype(np.int64)
             splits, column = [1], f"{site.name} cycles, official split"
         else:
             folds = unit_folds(sample, options.folds, options.seed)
             splits, column = range(int(folds.max()) + 1), f"{site.name} cycles, {options.folds}-fold"
+        predicted: dict[str, Any] = {}
         for fold in splits:
-            procedure = fit_procedure(
-                sample, np.flatnonzero(folds != fold), seed=options.seed, candidates=("as_is", PROBE)
-            )
-            _scored(sample, procedure.rules[PROBE], np.flatnonzero(folds == fold), predicted)
-        scored = np.isin(folds, list(splits))
-        rows += _rows(column, site, sample.subset(np.flatnonzero(scored)), np.ones(int(scored.sum()), bool),
-                      (predicted[0][scored], predicted[1][scored]), options)  # fmt: skip
+            probe = _probe(sample, np.flatnonzero(folds != fold), options)
+            held_out_scores(sample, probe, np.flatnonzero(folds == fold), predicted)
+        scored = np.flatnonzero(np.isin(folds, list(splits)))
+        classes, probabilities = predicted[PROBE]
+        rows += _rows(column, site, sample.subset(scored), (classes[scored], probabilities[scored]), options)
     return rows
 
 
@@ -159,17 +148,11 @@ def unseen_site(samples: dict[str, SiteSample], sites: Sequence[Site], options: 
     the second's."""
     rows: list[dict] = []
     for train in sites:
-        procedure = None
+        probe = _probe(samples[train.name], None, options)
         for test in (s for s in sites if s is not train):
-            if procedure is None:
-                procedure = fit_procedure(samples[train.name], seed=options.seed, candidates=("as_is", PROBE))
-            sample = samples[test.name]
-            count = len(sample.recordings)
-            predicted = (np.zeros(count, np.int64), np.zeros((count, 2)))
-            _scored(sample, procedure.rules[PROBE], np.arange(count), predicted)
-            rows += _rows(
-                f"{train.name} → {test.name}", test, sample, np.ones(count, bool), predicted, options
-            )
+            sample, predicted = samples[test.name], {}
+            held_out_scores(sample, probe, np.arange(len(sample.recordings)), predicted)
+            rows += _rows(f"{train.name} → {test.name}", test, sample, predicted[PROBE], options)
     return rows
 
 
@@ -193,7 +176,7 @@ def site_labels(samples: dict[str, SiteSample], sites: Sequence[Site], options: 
                 entry = {PROBE: "probe", "all_normal": "all_normal"}.get(row["candidate"], row["candidate"])
                 rows.append({"column": column, "entry": entry, "dataset": dataset, **row})
             # the class prior of the site's recordings: the held-out ones of each draw are drawn from them
-            rows.append({"column": column, **_prior(site, sample, np.ones(len(sample.recordings), bool))})
+            rows.append({"column": column, **_prior(site, sample)})
     return rows
 
 

@@ -406,6 +406,27 @@ class Detector:
             np.array(durations),
         )
 
+    def embed_cycles(self, path: str | Path, cycles: Sequence[tuple[float, float]]) -> WindowEmbeddings:
+        """:meth:`embed` of one recording's annotated ``cycles`` (``(start, end)`` in seconds), each cycle
+        one window, all in one batch."""
+        from ..models.respira.audio_decoding import read_audio
+        from ..models.respira.audio_dsp import prepare_recording
+        from ..models.respira.windows import cycle_spans
+        from .engine import analysis_frame_samples
+        from .forward import run
+
+        rate = self.sampling_rate
+        waveform = prepare_recording(self.config, read_audio(path, rate, name=str(path)))
+        spans, _ = cycle_spans(cycles, rate, waveform.shape[0], analysis_frame_samples(self.model))
+        windows = [waveform[start:stop] for start, stop in spans]
+        rows = run(self.inference_model, windows, ("embeddings", "logits"), max(len(spans), 1))
+        return WindowEmbeddings(
+            np.stack([e for e, _ in rows]).astype(np.float32),
+            np.zeros(len(rows), dtype=np.int64),
+            np.stack([z for _, z in rows])[:, flag_order(self.config)].astype(np.float64),
+            np.array([waveform.shape[0] / rate]),
+        )
+
     def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The model's (crackle, wheeze) linear head on raw pooled embeddings (``head_norm`` folded in),
         ``None`` when it cannot take a site head (:func:`~respira.inference.embeddings.linear_head`)."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "LabelledRecording": "sample",
+    "LabelledRecording": "site_sample",
     "LearningCurve": "out_of_sample",
     "SiteFit": "out_of_sample",
-    "SiteSample": "sample",
-    "embed_recordings": "sample",
+    "SiteSample": "site_sample",
+    "embed_recordings": "site_sample",
     "learning_curve": "out_of_sample",
-    "linear_head": "sample",
-    "site_head_refusal": "sample",
+    "linear_head": "site_sample",
+    "site_head_refusal": "site_sample",
 }
 
 __all__ = list(_EXPORTS)

@@ -28,7 +28,6 @@ from .heads import (
     ridge_paths,
 )
 from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS
-from .sample import SiteSample
 from .scores import (
     aggregate_rows,
     icbhi_score,
@@ -36,6 +35,7 @@ from .scores import (
     recording_probabilities,
     weighted_icbhi_scores,
 )
+from .site_sample import SiteSample
 
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))
@@ -135,11 +135,6 @@ class _HeadPaths:
     model_row: tuple[np.ndarray, float] | None
 
 
-def _window_targets(train: SiteSample, label: int) -> np.ndarray:
-    """Each window's target for ``label`` (+1 / -1): its recording's label (benchmarks replace it)."""
-    return np.where(train.labels[:, label][train.recording] == 1, 1.0, -1.0)
-
-
 def _head_paths(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _HeadPaths]:
     """Both head candidates for ``label`` at every penalty (none on one class)."""
     target = train.labels[:, label]
@@ -147,7 +142,7 @@ def _head_paths(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _
         return {}
     windows_fold = folds[train.recording]
     x, z = train.embeddings, train.base_logits[:, label]
-    window_target = _window_targets(train, label)
+    window_target = np.where(target[train.recording] == 1, 1.0, -1.0)  # each window its recording's label
     out_of_fold = {name: np.zeros((x.shape[0], PENALTIES.size)) for name in HEAD_CANDIDATES}
     for fold in np.unique(folds):
         inside = windows_fold != fold

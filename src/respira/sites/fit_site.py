@@ -16,7 +16,7 @@ from ..pretrained.site_fit import candidate_row
 from ..pretrained.sites import SiteVerdict, format_gain, not_measurable_words, site_fit_verdict
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
-from .sample import read_site_recordings
+from .site_sample import read_site_recordings
 
 
 @dataclass(frozen=True)
@@ -196,13 +196,15 @@ def fit_site_folder(
     from ..utils.threads import apply_num_threads
     from .choice import check_selection
     from .out_of_sample import fit_sample, learning_curve
-    from .sample import embed_recordings, site_head_refusal
     from .site_folder import write_site_folder
+    from .site_sample import embed_recordings, site_head_refusal
 
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()
     selection = check_selection(selection)
-    _check_numbers(outer_folds=outer_folds, batch_size=batch_size)
+    for name, value, least in (("outer_folds", outer_folds, 2), ("batch_size", batch_size, 1)):
+        if value is not None and value < least:
+            raise ValueError(f"--{name} must be at least {least}, got {value}")
     _check_output(output_dir, model, overwrite)
     site = _check_site_name(site_name, data_dir, dataset)
     sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one
@@ -281,13 +283,6 @@ def _check_site_name(site_name: str | None, data_dir: str | Path, dataset: str) 
             + ("" if site_name is not None else " (the folder's name; pass --site_name)")
         )
     return name.strip()
-
-
-def _check_numbers(**numbers: int | None) -> None:
-    for name, value in numbers.items():
-        least = 2 if name == "outer_folds" else 1
-        if value is not None and value < least:
-            raise ValueError(f"--{name} must be at least {least}, got {value}")
 
 
 def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:

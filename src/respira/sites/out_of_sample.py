@@ -14,14 +14,16 @@ from ..pretrained.site_fit import candidate_row
 from ..pretrained.sites import site_fit_verdict
 from .choice import FittedRule, fit_procedure, unit_folds
 from .options import CANDIDATES
-from .sample import SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
+from .site_sample import SiteSample
 
 ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 """The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
 
 
-def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, into: dict[str, Any]) -> None:
+def held_out_scores(
+    sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, into: dict[str, Any]
+) -> None:
     """Each rule's classes and probabilities of the recordings ``held``, written into ``into``."""
     part = sample.subset(held)
     for name, rule in rules.items():
@@ -102,7 +104,7 @@ def fit_sample(
         procedure = fit_procedure(sample, np.flatnonzero(folds != fold), seed=seed, **options)
         chosen_by_fold.append(procedure.chosen)
         rules_by_fold.append((procedure.aggregation, procedure.top_k))
-        _scored(sample, procedure.rules, held, predicted)
+        held_out_scores(sample, procedure.rules, held, predicted)
     predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
     everything = np.ones(len(sample.recordings), dtype=bool)
     outer = []
@@ -208,7 +210,7 @@ def learning_curve(
                 continue
             procedure = fit_procedure(sample, np.flatnonzero(inside), seed=seed, **options)
             predicted: dict[str, Any] = {}
-            _scored(sample, procedure.rules, np.flatnonzero(~inside), predicted)
+            held_out_scores(sample, procedure.rules, np.flatnonzero(~inside), predicted)
             predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
             for name in (name for name in ROWS if name in predicted):
                 part = (~inside, *predicted[name])

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..inference.embeddings import head_norm_statistics, site_head_refusal
 from ..models.respira.decision import flag_order, validate_thresholds
 from ..pretrained.site_fit import CURVE_FIGURE, write_fit_record
 from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES
-from .sample import head_norm_statistics, site_head_refusal
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification

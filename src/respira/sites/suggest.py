@@ -19,8 +19,8 @@ import numpy as np
 from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from .sample import LabelledRecording, SiteSample, embed_recordings
 from .scores import recording_probabilities
+from .site_sample import LabelledRecording, SiteSample, embed_recordings
 
 __all__ = [
     "CACHE_FOLDER",
@@ -178,30 +178,26 @@ def embed_archive(
     batch_size: int | None = None,
     device: str | None = None,
 ) -> tuple[SiteSample, int]:
-    """The :class:`SiteSample` of every recording of ``archive`` and how many the model ran on."""
+    """The :class:`SiteSample` of every recording of ``archive`` and how many the model ran on; the cache
+    names each recording by its file's path, size and modification time."""
     from ..inference.detector import Detector
-    from ..utils.files import atomic_path
 
-    key = model_key(model)
-    stored, index_file = cache / f"{key}.npz", cache / f"{key}.json"
-    keys = [[str(r.path), (s := r.path.stat()).st_size, s.st_mtime_ns] for r in archive.recordings]
-    names = [json.dumps(k) for k in keys]
-    kept: SiteSample | None = None
-    known: dict[str, int] = {}
-    if stored.is_file() and index_file.is_file():
-        try:
-            kept = SiteSample.load(stored)
-            known = {json.dumps(k): i for i, k in enumerate(json.loads(index_file.read_text())["files"])}
-        except (OSError, ValueError, KeyError):
-            kept, known = None, {}  # an unreadable cache is rebuilt
+    stored = cache / f"{model_key(model)}.npz"
+    names = [
+        json.dumps([str(r.path), (s := r.path.stat()).st_size, s.st_mtime_ns]) for r in archive.recordings
+    ]
+    try:
+        kept = SiteSample.load(stored) if stored.is_file() else None
+    except (OSError, ValueError, KeyError):
+        kept = None  # an unreadable cache is rebuilt
+    known = {} if kept is None else {r.recording_id: i for i, r in enumerate(kept.recordings)}
     missing = [i for i, name in enumerate(names) if name not in known]
     reused = [i for i, name in enumerate(names) if name in known]
     parts: list[SiteSample] = []
     if kept is not None and reused:  # the cached recordings still in the archive, unchanged
         parts.append(kept.subset(np.array([known[names[i]] for i in reused])))
     if missing:
-        paths = [archive.recordings[i].path for i in missing]  # ids by path: unique across rounds
-        fresh = [LabelledRecording(path, False, False, "", str(path)) for path in paths]
+        fresh = [LabelledRecording(archive.recordings[i].path, False, False, "", names[i]) for i in missing]
         detector = Detector.from_pretrained(model, device=device, onnx=False)
         count = len({archive.recordings[i].unit for i in missing})
         units = ("patient" if count == 1 else "patients") if archive.units_are_patients else "units"
@@ -213,18 +209,15 @@ def embed_archive(
         parts.append(embed_recordings(detector, fresh, batch_size=batch_size, description=described))
     place = {names[i]: p for p, i in enumerate([*reused, *missing])}
     joined = _join(parts).subset(np.array([place[name] for name in names]))
+    if missing:
+        cache.mkdir(parents=True, exist_ok=True)
+        joined.save(stored)
     flags = [(bool(r.row and r.row.crackle), bool(r.row and r.row.wheeze)) for r in archive.recordings]
     relabelled = tuple(
         LabelledRecording(r.path, *pair, r.unit, r.recording_id, s.duration)
         for r, pair, s in zip(archive.recordings, flags, joined.recordings, strict=True)
     )
-    sample = replace(joined, recordings=relabelled, units_are_patients=archive.units_are_patients)
-    if missing:
-        cache.mkdir(parents=True, exist_ok=True)
-        sample.save(stored)
-        with atomic_path(index_file) as staging:
-            staging.write_text(json.dumps({"model": str(model), "files": keys}), encoding="utf-8")
-    return sample, len(missing)
+    return replace(joined, recordings=relabelled, units_are_patients=archive.units_are_patients), len(missing)
 
 
 def _join(parts: Sequence[SiteSample]) -> SiteSample:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.corpora import scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
-from ..inference.embeddings import head_norm_statistics, linear_head, site_head_refusal  # noqa: F401 (theirs)
+from ..inference.embeddings import linear_head, site_head_refusal  # noqa: F401 (respira.sites exports them)
 from ..metrics.recording_level import unmeasurable
 from ..models.respira.decision import is_multi_label, thresholds_of
 from ..models.respira.labels import flags_to_classes
@@ -226,6 +226,33 @@ class SiteSample:
                 units_are_patients=bool(meta["units_are_patients"]),
             )
 
+    @classmethod
+    def from_embeddings(
+        cls,
+        detector: Any,
+        embedded: Any,
+        recordings: Sequence[LabelledRecording],
+        *,
+        units_are_patients: bool = True,
+    ) -> SiteSample:
+        """The sample of ``recordings`` from their :class:`~respira.inference.embeddings.WindowEmbeddings`
+        (one duration per recording), with ``detector``'s head, thresholds and recording rule."""
+        timed = tuple(
+            LabelledRecording(r.path, bool(r.crackle), bool(r.wheeze), str(r.unit), r.recording_id, float(d))
+            for r, d in zip(recordings, embedded.durations, strict=True)
+        )
+        return cls(
+            embeddings=embedded.embeddings,
+            recording=embedded.recording,
+            recordings=timed,
+            base_logits=embedded.logits,
+            base_head=detector.linear_head(),
+            base_thresholds=thresholds_of(detector.config),
+            aggregation=detector.options["aggregation"],
+            top_k=detector.options["top_k"],
+            units_are_patients=units_are_patients,
+        )
+
 
 def embed_recordings(
     detector: Any,
@@ -246,20 +273,4 @@ def embed_recordings(
         description = f"embedding the labelled recordings of {units} {named}"
     paths = [str(recording.path) for recording in recordings]
     embedded = detector.embed(paths, batch_size=batch_size, progress=progress, description=description)
-    labelled = tuple(
-        LabelledRecording(
-            r.path, bool(r.crackle), bool(r.wheeze), str(r.unit), r.recording_id, float(duration)
-        )
-        for r, duration in zip(recordings, embedded.durations, strict=True)
-    )
-    return SiteSample(
-        embeddings=embedded.embeddings,
-        recording=embedded.recording,
-        recordings=labelled,
-        base_logits=embedded.logits,
-        base_head=detector.linear_head(),
-        base_thresholds=thresholds_of(detector.config),
-        aggregation=detector.options["aggregation"],
-        top_k=detector.options["top_k"],
-        units_are_patients=units_are_patients,
-    )
+    return SiteSample.from_embeddings(detector, embedded, recordings, units_are_patients=units_are_patients)

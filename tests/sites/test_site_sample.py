@@ -1,4 +1,4 @@
-"""A site's labelled sample (respira.sites.sample): its recordings read from a folder (units are patients
+"""A site's labelled sample (respira.sites.site_sample): its recordings read from a folder (units are patients
 where the folder names them, each recording otherwise, and a sample fit-site cannot judge is refused in one
 line), and the SiteSample's checks, subsets and the .npz it is kept in."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from respira.data.errors import CorpusFormatError
 from respira.sites import SiteSample
-from respira.sites.sample import MIN_UNITS, read_site_recordings
+from respira.sites.site_sample import MIN_UNITS, read_site_recordings
 
 from ..conftest import SHARED_DIR
 from ..data.test_labelled import write_labelled
