@@ -159,26 +159,24 @@ def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
     return max(scores, key=lambda key: -math.inf if scores[key] is None else scores[key])
 
 
+def test_values(runs: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each ``test_*`` metric's values over ``runs``, NaN left out (a metric with none: absent)."""
+    keys = sorted({key for metrics in runs for key in metrics if key.startswith("test_")})
+    values = {
+        key: [m[key] for m in runs if isinstance(m.get(key), (int, float)) and not math.isnan(m[key])]
+        for key in keys
+    }
+    return {key: found for key, found in values.items() if found}
+
+
 def seed_statistics(
     per_seed: dict[int, dict[str, Any]],
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Per ``test_*`` metric, its mean over seeds and, with several seeds, its sample standard deviation
-    (NaN values left out)."""
-    means: dict[str, float] = {}
-    stds: dict[str, float] = {}
-    keys = sorted({key for metrics in per_seed.values() for key in metrics if key.startswith("test_")})
-    for key in keys:
-        values = [
-            m[key]
-            for m in per_seed.values()
-            if isinstance(m.get(key), (int, float)) and not math.isnan(m[key])
-        ]
-        if not values:
-            continue
-        means[key] = values[0] if len(values) == 1 else statistics.fmean(values)
-        if len(per_seed) > 1:
-            stds[key] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return means, stds
+    """Per ``test_*`` metric, its mean over seeds and, with several seeds, its sample standard deviation."""
+    values = test_values(list(per_seed.values()))
+    means = {key: found[0] if len(found) == 1 else statistics.fmean(found) for key, found in values.items()}
+    stds = {key: statistics.stdev(found) if len(found) > 1 else 0.0 for key, found in values.items()}
+    return means, stds if len(per_seed) > 1 else {}
 
 
 def summarize_seeds(
