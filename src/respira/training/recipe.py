@@ -227,11 +227,9 @@ def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
 
 
 TRANSFORMERS_NAMES: dict[str, str] = {
-    "model_name_or_path": "encoder_name_or_path",
-    "max_length_seconds": "target_seconds",
-    "freeze_feature_encoder": "freeze_encoder",
+    alias[2:]: f.name for cls in DATACLASSES for f in fields(cls) for alias in f.metadata.get("aliases", ())
 }
-"""transformers' ``run_audio_classification.py`` names accepted for respira's fields."""
+"""transformers' ``run_audio_classification.py`` names accepted for respira's fields (their flag aliases)."""
 
 RECIPE_MAPPING = "the recipe mapping"  # how errors name a recipe given as a mapping
 
