@@ -21,7 +21,7 @@ from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from ..run_record import DataRecord, MetricsRecord, SeedResult
 from ..utils.files import write_text_atomic
 from ..utils.tables import format_table
-from .seeds import SeedOutcome, percent, record_metrics, test_values
+from .seeds import SeedOutcome, percent, record_metrics, spread, test_values
 
 if TYPE_CHECKING:
     import datasets
@@ -58,8 +58,7 @@ def cycle_keys(split: datasets.Dataset) -> list[str]:
 
 
 def fold_run(fold: int, seed: int, outcome: SeedOutcome, test: datasets.Dataset) -> FoldRun:
-    """A trained fold x seed with the decision on each of its test cycles, as the trainer's test scoring
-    makes it."""
+    """A trained fold x seed with the decision on each of its test cycles."""
     from scipy.special import softmax
 
     config = outcome.trainer.model.config
@@ -254,11 +253,9 @@ def fold_table(summary: dict[str, Any]) -> str:
                     percent(baseline.get(f"{BASELINE_PREFIX}class_prior_icbhi_score")),
                 ]
             )
-    spread = [
-        f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}"
-        for k in ("specificity", "sensitivity", "icbhi_score")
-    ]
-    rows.append(["mean ± std", "", "", *spread, "", ""])
+    rows.append(
+        ["mean ± std", "", "", *spread(summary, ("specificity", "sensitivity", "icbhi_score")), "", ""]
+    )
     pooled = summary["out_of_fold"]
     rows.append(
         [

@@ -119,8 +119,7 @@ _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", string_to_bool: "BOOL"}
 
 @dataclass(frozen=True)
 class Flag:
-    """One recipe field's flag: its group, field, listed spellings, ``add_argument`` keywords, whether
-    ``--help`` lists it, the spellings accepted unlisted and whether it is recipe-only."""
+    """One recipe field's flag: the spellings ``--help`` lists, those accepted unlisted, its keywords."""
 
     group: str
     dest: str

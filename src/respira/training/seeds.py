@@ -87,8 +87,7 @@ def _contrastive_two_stage(
 
 @dataclass
 class SeedOutcome:
-    """What training one seed gave: its trainer, its ``eval_*`` and ``test_*`` metrics (empty without the
-    split), how its embedding cache was built (kept when the trainer is dropped) and its test logits."""
+    """What training one seed gave (its ``embedding_passes`` are kept when the trainer is dropped)."""
 
     trainer: RespiraTrainer
     validation: dict[str, Any]
@@ -228,6 +227,13 @@ def percent(value: object) -> str:
     return format_percent(value, missing="-")
 
 
+def spread(summary: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """Each ``test_<key>``'s mean ± std in ``summary``, in percent."""
+    return [
+        f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}" for k in keys
+    ]
+
+
 def headline(summary: dict[str, Any]) -> str:
     """The kept seed's test ICBHI score beside the mean ± std over seeds (one line)."""
     seed = summary.get("selected_seed")
@@ -281,11 +287,7 @@ def seed_table(
     ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
-        spread = [
-            f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}"
-            for k in _TABLE_KEYS
-        ]
-        rows.append(["mean ± std", "", *spread])
+        rows.append(["mean ± std", "", *spread(summary, _TABLE_KEYS)])
     first = next(iter(per_seed.values()), {})
     for label, name in _BASELINES:
         prefix = f"test_{BASELINE_PREFIX}{name}_"

@@ -388,8 +388,7 @@ class RespiraTrainer(Trainer):
             write_json_atomic(path, existing, default=str)
 
     def evaluate_test(self, test_dataset: datasets.Dataset) -> PredictionOutput:
-        """Score the test split once (after selection on validation), log and save its metrics; return them
-        with its logits."""
+        """Score the test split once (after selection on validation), log and save its metrics."""
         output = self.predict(self._embedded(test_dataset), metric_key_prefix="test")
         self.log(output.metrics)
         self.save_metrics("test", output.metrics)
