@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from huggingface_hub.errors import StrictDataclassError
+
 from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kfold
 from ..data.icbhi import ICBHIConfig, parse_split_fractions
 from ..data.layout import locate_corpus
@@ -94,9 +96,8 @@ def _check_model(model: ModelArguments) -> None:
     options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
         RespiraConfig(**options)
-    except (ValueError, TypeError) as error:
-        causes = [error, *([error.__cause__] if error.__cause__ else [])]
-        message = one_line(causes[-1]).removeprefix("Class validation error for validator ")
+    except (ValueError, TypeError, StrictDataclassError) as error:  # a validator's: the error it raised
+        message = one_line(error.__cause__ or error)
         raise ValueError(f"invalid model options: {message}") from None
 
 
