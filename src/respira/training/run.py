@@ -229,12 +229,12 @@ def _train(
     results = [
         SeedResult(
             seed,
-            record_metrics(o.test, "test_"),
-            record_metrics(o.validation, "eval_"),
+            record_metrics(outcome.test, "test_"),
+            record_metrics(outcome.validation, "eval_"),
             fold,
-            o.embedding_passes,
+            outcome.embedding_passes,
         )
-        for (fold, seed), o in outcomes.items()
+        for (fold, seed), outcome in outcomes.items()
     ]
     if kfold:
         metrics = fold_metrics(runs, summary, results)
