@@ -25,7 +25,7 @@ from transformers import TrainerCallback
 
 from respira.cli import main
 from respira.training import RespiraTrainer
-from respira.training.run_folder import THREADS_FILE, ResumePoint, read_num_threads
+from respira.training.run_folder import THREADS_FILE
 from respira.utils import threads
 
 from ..forked import exit_status, fork_command
@@ -244,16 +244,14 @@ def test_the_recorded_thread_count_is_read_back_checked_and_capped(
     monkeypatch.setattr(threads, "available_cpus", lambda quota=None: 4)
     if content is not None:
         (tmp_path / THREADS_FILE).write_text(content)
-    resume = ResumePoint(target=tmp_path, source=tmp_path)
     if warning is None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            assert read_num_threads(resume) == expected
+            assert threads.read_recorded_threads(tmp_path / THREADS_FILE) == expected
     else:
         with pytest.warns(UserWarning, match=re.escape(warning)) as caught:
-            assert read_num_threads(resume) == expected
+            assert threads.read_recorded_threads(tmp_path / THREADS_FILE) == expected
         assert str(caught[0].message).startswith(f"{tmp_path / THREADS_FILE}: ")
-    assert read_num_threads(None) is None
 
 
 def test_sigterm_keeps_the_run_and_prints_the_command_that_resumes_it(

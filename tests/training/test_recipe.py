@@ -119,7 +119,7 @@ def test_recipe_files_and_flags_share_one_home_for_their_keys(tmp_path: Path) ->
 def test_a_recipe_mapping_is_read_as_its_yaml_file_is(tmp_path: Path) -> None:
     """respira.train's recipe dict: Python values (a path, a tuple) as YAML holds them, checked as a file's
     keys and values are, its errors naming the mapping."""
-    from respira.training.recipe import as_recipe, recipe_from_mapping
+    from respira.training.recipe import as_recipe
 
     path = tmp_path / "recipe.yaml"
     path.write_text(
@@ -131,13 +131,13 @@ def test_a_recipe_mapping_is_read_as_its_yaml_file_is(tmp_path: Path) -> None:
         "max_length_seconds": 2.5,
         "aux_loss_options": {"margin": 1},
     }
-    assert recipe_from_mapping(given).options == read_recipe(path).options
+    assert as_recipe(given).options == read_recipe(path).options
     assert parse_recipe(given) == parse_recipe(path)
     assert as_recipe(read_recipe(path)) == read_recipe(path)
     with pytest.raises(
         ValueError, match=r"^unknown option\(s\) in the recipe mapping: 'lr' \(did you mean learning_rate"
     ):
-        recipe_from_mapping({"lr": 0.1})
+        as_recipe({"lr": 0.1})
     with pytest.raises(ValueError, match=r"^the recipe mapping: seed: expected a whole number, got 'x'$"):
         parse_recipe({"seed": "x"})
     with pytest.raises(

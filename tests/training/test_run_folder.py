@@ -79,7 +79,11 @@ BAD_OPTIONS = {
         None,
         "aux_loss=contrastive_tuple needs batches of [anchors, positives]",
     ),
-    "pooling": ({"pooling": "max"}, None, "pooling='max' is not one of mean, cls_distill, autopool"),
+    "pooling": (
+        {"pooling": "max"},
+        None,
+        "error: invalid model options: pooling='max' is not one of mean, cls_distill",
+    ),
 }
 
 

@@ -129,8 +129,7 @@ class DatasetCyclePool:
 
 
 def training_collator(config: Any, args: RespiraTrainingArguments, train_dataset: Any) -> AudioCollator:
-    """The collator of a training run: ``args``' augmentation and same-label concatenation, seeded by
-    ``args.seed``."""
+    """The collator of a training run: ``args``' augmentation and same-label concatenation."""
     concat = None
     if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
         names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}

@@ -21,7 +21,7 @@ from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from ..run_record import DataRecord, MetricsRecord, SeedResult
 from ..utils.files import write_text_atomic
 from ..utils.tables import format_table
-from .seeds import SeedOutcome, percent, record_metrics
+from .seeds import SeedOutcome, percent, record_metrics, spread, test_values
 
 if TYPE_CHECKING:
     import datasets
@@ -58,8 +58,7 @@ def cycle_keys(split: datasets.Dataset) -> list[str]:
 
 
 def fold_run(fold: int, seed: int, outcome: SeedOutcome, test: datasets.Dataset) -> FoldRun:
-    """A trained fold x seed with the decision on each of its test cycles, as the trainer's test scoring
-    makes it."""
+    """A trained fold x seed with the decision on each of its test cycles."""
     from scipy.special import softmax
 
     config = outcome.trainer.model.config
@@ -92,12 +91,8 @@ def fold_statistics(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """``test_<m>_mean`` and, with several runs, ``test_<m>_std`` over ``runs`` (test metrics of each fold x
     seed, baselines left out), plus ``test_<m>_ci95`` for :data:`CI_METRICS`."""
     result: dict[str, Any] = {}
-    keys = sorted({k for run in runs for k in run if k.startswith("test_") and BASELINE_PREFIX not in k})
-    for key in keys:
-        values = [
-            run[key] for run in runs if isinstance(run.get(key), (int, float)) and not math.isnan(run[key])
-        ]
-        if not values:
+    for key, values in test_values(runs).items():
+        if BASELINE_PREFIX in key:
             continue
         result[f"{key}_mean"] = statistics.fmean(values)
         if len(values) > 1:
@@ -181,7 +176,7 @@ def summarize_folds(
     return summary
 
 
-def fold_metrics(runs: list[FoldRun], summary: dict[str, Any]) -> MetricsRecord:
+def fold_metrics(runs: list[FoldRun], summary: dict[str, Any], per_seed: list[SeedResult]) -> MetricsRecord:
     """The run record's metrics of a cross-validated run: over folds x seeds, out of fold, per run."""
     statistics_ = fold_statistics([run.outcome.test for run in runs])
 
@@ -193,16 +188,7 @@ def fold_metrics(runs: list[FoldRun], summary: dict[str, Any]) -> MetricsRecord:
         test_std=record_metrics(over_runs("_std"), "test_"),
         test_ci95={k.removeprefix("test_"): v for k, v in over_runs("_ci95").items()},
         out_of_fold={k: v for k, v in summary["out_of_fold"].items() if k != "per_seed"},
-        per_seed=[
-            SeedResult(
-                run.seed,
-                record_metrics(run.outcome.test, "test_"),
-                record_metrics(run.outcome.validation, "eval_"),
-                run.fold,
-                run.outcome.embedding_passes,
-            )
-            for run in runs
-        ],
+        per_seed=per_seed,
     )
 
 
@@ -267,11 +253,9 @@ def fold_table(summary: dict[str, Any]) -> str:
                     percent(baseline.get(f"{BASELINE_PREFIX}class_prior_icbhi_score")),
                 ]
             )
-    spread = [
-        f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}"
-        for k in ("specificity", "sensitivity", "icbhi_score")
-    ]
-    rows.append(["mean ± std", "", "", *spread, "", ""])
+    rows.append(
+        ["mean ± std", "", "", *spread(summary, ("specificity", "sensitivity", "icbhi_score")), "", ""]
+    )
     pooled = summary["out_of_fold"]
     rows.append(
         [

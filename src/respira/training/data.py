@@ -71,10 +71,16 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         return _dataset_record(data, sampling_rate)
     if not data.data_dir:
         raise ValueError(MISSING_DATA_DIR)
-    corpora = _corpus_sources(data)
+    folders = {**corpus_folders(data.corpus_dirs), PRIMARY_CORPUS: data.data_dir}
+    corpora = [
+        CorpusRecord(name, str(Path(folders[name]).expanduser().resolve()), CORPORA[name].labels)
+        for name in parse_corpora(data.corpora, data.corpus_dirs)
+    ]
     patient = data.split_strategy == "patient"
     kfold = data.split_strategy == "patient_kfold"
-    devices = corpus_devices(data.data_dir) if data.split_strategy == "leave_one_device_out" else None
+    devices = None
+    if data.split_strategy == "leave_one_device_out":  # each fold's device, sorted
+        devices = sorted(map(str, corpus_index(locate_corpus(data.data_dir))["device"].unique()))
     fractions = parse_split_fractions(data.patient_split_fractions) if patient else None
     return DataRecord(
         data_dir=data.data_dir,
@@ -97,32 +103,14 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
     )
 
 
-def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
-    names = parse_corpora(data.corpora, data.corpus_dirs)
-    folders = {**corpus_folders(data.corpus_dirs), PRIMARY_CORPUS: data.data_dir}
-    return [
-        CorpusRecord(name, str(Path(folders[name]).expanduser().resolve()), CORPORA[name].labels)
-        for name in names
-    ]
-
-
-def corpus_devices(data_dir: str | Path) -> list[str]:
-    """The sorted devices of an ICBHI folder's recordings: each ``leave_one_device_out`` fold's."""
-    return sorted(map(str, corpus_index(locate_corpus(data_dir))["device"].unique()))
-
-
 def with_split_sizes(record: DataRecord, splits: datasets.DatasetDict) -> DataRecord:
-    """``record`` with the size of each split and what each training corpus held (multi-corpus runs)."""
+    """``record`` with the cycles and patients of each split and what each training corpus held."""
     corpora = corpus_records(record.corpora, splits["train"]) if "train" in splits else record.corpora
-    return replace(record, split_sizes=split_sizes(splits), corpora=corpora)
-
-
-def split_sizes(splits: datasets.DatasetDict) -> dict[str, SplitSize]:
-    """Cycles and patients of each split."""
-    return {
+    sizes = {
         name: SplitSize(
             cycles=len(part),
             patients=len(part.unique("patient_id")) if "patient_id" in part.column_names else None,
         )
         for name, part in splits.items()
     }
+    return replace(record, split_sizes=sizes, corpora=corpora)

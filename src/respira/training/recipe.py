@@ -119,8 +119,7 @@ _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", string_to_bool: "BOOL"}
 
 @dataclass(frozen=True)
 class Flag:
-    """One recipe field's flag: its group, field, listed spellings, ``add_argument`` keywords, whether
-    ``--help`` lists it, the spellings accepted unlisted and whether it is recipe-only."""
+    """One recipe field's flag: the spellings ``--help`` lists, those accepted unlisted, its keywords."""
 
     group: str
     dest: str
@@ -227,11 +226,9 @@ def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
 
 
 TRANSFORMERS_NAMES: dict[str, str] = {
-    "model_name_or_path": "encoder_name_or_path",
-    "max_length_seconds": "target_seconds",
-    "freeze_feature_encoder": "freeze_encoder",
+    alias[2:]: f.name for cls in DATACLASSES for f in fields(cls) for alias in f.metadata.get("aliases", ())
 }
-"""transformers' ``run_audio_classification.py`` names accepted for respira's fields."""
+"""transformers' ``run_audio_classification.py`` names accepted for respira's fields (their flag aliases)."""
 
 RECIPE_MAPPING = "the recipe mapping"  # how errors name a recipe given as a mapping
 
@@ -289,15 +286,8 @@ def read_recipe(path: str | Path) -> Recipe:
     return _checked_recipe(options, path, _key_lines(text))
 
 
-def recipe_from_mapping(options: Mapping[str, Any]) -> Recipe:
-    """A recipe given as a mapping of option: value (a path counts as its text, a tuple as a list), checked
-    as :func:`read_recipe` checks a file."""
-    if not isinstance(options, Mapping):
-        raise ValueError(f"a recipe is a mapping of option: value, got a {type(options).__name__}")
-    return _checked_recipe({key: _as_yaml_value(value) for key, value in options.items()}, None, {})
-
-
 def _as_yaml_value(value: Any) -> Any:
+    """A path as its text, a tuple as a list: as YAML holds them."""
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return list(value) if isinstance(value, tuple) else value
@@ -360,8 +350,8 @@ def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
     """``recipe`` (a YAML file's path, a mapping or a :class:`Recipe`) read and checked."""
     if isinstance(recipe, Recipe):
         return recipe
-    if isinstance(recipe, Mapping):
-        return recipe_from_mapping(recipe)
+    if isinstance(recipe, Mapping):  # checked as a file is
+        return _checked_recipe({key: _as_yaml_value(value) for key, value in recipe.items()}, None, {})
     if isinstance(recipe, (str, Path)):
         return read_recipe(recipe)
     raise ValueError(

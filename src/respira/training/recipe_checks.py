@@ -6,13 +6,15 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from huggingface_hub.errors import StrictDataclassError
+
 from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kfold
 from ..data.icbhi import ICBHIConfig, parse_split_fractions
 from ..data.layout import locate_corpus
 from ..data.multi_corpus import check_corpora, has_recording_labels
 from ..data.run_splits import corpus_index, dataset_source, inspect_source
 from ..models.respira.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
-from ..models.respira.labels import MULTI_LABEL, PROBLEM_TYPES
+from ..models.respira.labels import MULTI_LABEL
 from ..utils.messages import one_line
 from .collator import METADATA_KEYS
 from .data import MISSING_DATA_DIR, data_record
@@ -73,8 +75,6 @@ def _check_model(model: ModelArguments) -> None:
 
     if model.encoder not in encoder_names():
         raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
-    if model.problem_type not in PROBLEM_TYPES:
-        raise ValueError(f"problem_type={model.problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
     if not 0 <= model.head_dropout < 1:
         raise ValueError(f"head_dropout must be in [0, 1), got {model.head_dropout}")
     if model.projector_dim is not None and model.projector_dim < 1:
@@ -94,9 +94,8 @@ def _check_model(model: ModelArguments) -> None:
     options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
         RespiraConfig(**options)
-    except (ValueError, TypeError) as error:
-        causes = [error, *([error.__cause__] if error.__cause__ else [])]
-        message = one_line(causes[-1]).removeprefix("Class validation error for validator ")
+    except (ValueError, TypeError, StrictDataclassError) as error:  # a validator's: the error it raised
+        message = one_line(error.__cause__ or error)
         raise ValueError(f"invalid model options: {message}") from None
 
 

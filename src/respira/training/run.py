@@ -16,7 +16,7 @@ from ..data.summary import split_counts
 from ..metrics.groups import splits_device_shift_note
 from ..models.respira.decision import has_tuned_thresholds, thresholds_of
 from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
-from ..utils.threads import apply_num_threads
+from ..utils.threads import apply_num_threads, read_recorded_threads
 from .cross_fit import check_cross_fit_pool
 from .cross_validation import (
     OUT_OF_FOLD_FILE,
@@ -33,9 +33,9 @@ from .data import data_record, with_split_sizes
 from .recipe import Recipe, parse_recipe, parse_seeds
 from .recipe_checks import validate_run
 from .run_folder import (
+    THREADS_FILE,
     ResumePoint,
     TrainedRun,
-    read_num_threads,
     record_num_threads,
     resolve_resume,
     run_output,
@@ -115,7 +115,8 @@ def run_training(
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     validate_run(model_args, data_args, run_args, args, resume=resume)
     threads = apply_num_threads(  # beside the DataLoader's workers; a resumed run keeps its count
-        dataloader_workers=args.dataloader_num_workers, resumed=read_num_threads(resume)
+        dataloader_workers=args.dataloader_num_workers,
+        resumed=read_recorded_threads(resume.source / THREADS_FILE) if resume is not None else None,
     )
     if resume is not None and resume.target != Path(args.output_dir).expanduser().absolute():
         log(f"resuming the run in {resume.target}, where the checkpoint belongs")
@@ -225,11 +226,22 @@ def _train(
     trainer = kept.trainer
     save_kept_model(trainer, folder, summary)
     kept_data = with_split_sizes(replace(data, fold=kept_fold) if kfold else data, folds[kept_fold])
+    results = [
+        SeedResult(
+            seed,
+            record_metrics(outcome.test, "test_"),
+            record_metrics(outcome.validation, "eval_"),
+            fold,
+            outcome.embedding_passes,
+        )
+        for (fold, seed), outcome in outcomes.items()
+    ]
     if kfold:
-        metrics = fold_metrics(runs, summary)
+        metrics = fold_metrics(runs, summary, results)
         write_out_of_fold_predictions(runs, folds, data, folder / OUT_OF_FOLD_FILE)
     else:
-        metrics = seed_metrics({seed: outcome for (_, seed), outcome in outcomes.items()})
+        means, stds = seed_statistics(per_seed)
+        metrics = MetricsRecord(record_metrics(means, "test_"), record_metrics(stds, "test_"), results)
     args = replace(args, output_dir=str(target))
     record = build_run_record(model_args, kept_data, run_args, args, seeds, trainer.model, metrics)
     record = replace(record, selected_seed=selected, selected_fold=kept_fold)
@@ -311,24 +323,6 @@ def build_run_record(
         thresholds=list(thresholds_of(model.config)) if tuned else None,
         thresholds_tuned=tuned,
         metrics=metrics,
-    )
-
-
-def seed_metrics(outcomes: dict[int, SeedOutcome]) -> MetricsRecord:
-    """The run record's metrics over seeds, and per seed."""
-    means, stds = seed_statistics({seed: outcome.test for seed, outcome in outcomes.items()})
-    return MetricsRecord(
-        test=record_metrics(means, "test_"),
-        test_std=record_metrics(stds, "test_"),
-        per_seed=[
-            SeedResult(
-                seed,
-                record_metrics(outcome.test, "test_"),
-                record_metrics(outcome.validation, "eval_"),
-                embedding_cache=outcome.embedding_passes,
-            )
-            for seed, outcome in outcomes.items()
-        ],
     )
 
 

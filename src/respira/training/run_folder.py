@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from ..run_record import RunRecord
 from ..utils.files import check_output_folder, swap_into_place, write_json_atomic
 from ..utils.locking import FolderLock
-from ..utils.threads import read_recorded_threads
 
 if TYPE_CHECKING:
     from ..models import RespiraForAudioClassification
@@ -36,13 +35,6 @@ def staging_folder(output_dir: str | Path) -> Path:
     """``.<name>.incomplete`` beside ``output_dir`` (absolute)."""
     output_dir = Path(output_dir).expanduser().absolute()
     return output_dir.with_name(f".{output_dir.name}{STAGING_SUFFIX}")
-
-
-def _target_of_staging(folder: Path) -> Path | None:
-    name = folder.name
-    if name.startswith(".") and name.endswith(STAGING_SUFFIX) and len(name) > len(STAGING_SUFFIX) + 1:
-        return folder.with_name(name[1 : -len(STAGING_SUFFIX)])
-    return None
 
 
 def last_checkpoint(seed_folder: Path) -> Path | None:
@@ -107,7 +99,9 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | N
     run = checkpoint.parent.parent
     if _FOLD_FOLDER.match(run.name):
         run = run.parent
-    target = _target_of_staging(run) or run
+    name = run.name  # an interrupted run's checkpoint: the run goes where its staging folder was to go
+    staged = name.startswith(".") and name.endswith(STAGING_SUFFIX) and len(name) > len(STAGING_SUFFIX) + 1
+    target = run.with_name(name[1 : -len(STAGING_SUFFIX)]) if staged else run
     return ResumePoint(target=target, source=run, checkpoints={int(seed[1]): checkpoint})
 
 
@@ -123,13 +117,6 @@ def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
         recorded = None
     if recorded != num_threads or isinstance(recorded, bool):
         write_json_atomic(path, {"num_threads": num_threads, "source": source})
-
-
-def read_num_threads(resume: ResumePoint | None) -> int | None:
-    """The thread count the resumed run trained with, or ``None``."""
-    if resume is None:
-        return None
-    return read_recorded_threads(resume.source / THREADS_FILE)
 
 
 def _seed_folders(run: Path) -> list[Path]:

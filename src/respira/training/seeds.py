@@ -87,8 +87,7 @@ def _contrastive_two_stage(
 
 @dataclass
 class SeedOutcome:
-    """What training one seed gave: its trainer, its ``eval_*`` and ``test_*`` metrics (empty without the
-    split), how its embedding cache was built (kept when the trainer is dropped) and its test logits."""
+    """What training one seed gave (its ``embedding_passes`` are kept when the trainer is dropped)."""
 
     trainer: RespiraTrainer
     validation: dict[str, Any]
@@ -159,26 +158,24 @@ def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
     return max(scores, key=lambda key: -math.inf if scores[key] is None else scores[key])
 
 
+def test_values(runs: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each ``test_*`` metric's values over ``runs``, NaN left out (a metric with none: absent)."""
+    keys = sorted({key for metrics in runs for key in metrics if key.startswith("test_")})
+    values = {
+        key: [m[key] for m in runs if isinstance(m.get(key), (int, float)) and not math.isnan(m[key])]
+        for key in keys
+    }
+    return {key: found for key, found in values.items() if found}
+
+
 def seed_statistics(
     per_seed: dict[int, dict[str, Any]],
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Per ``test_*`` metric, its mean over seeds and, with several seeds, its sample standard deviation
-    (NaN values left out)."""
-    means: dict[str, float] = {}
-    stds: dict[str, float] = {}
-    keys = sorted({key for metrics in per_seed.values() for key in metrics if key.startswith("test_")})
-    for key in keys:
-        values = [
-            m[key]
-            for m in per_seed.values()
-            if isinstance(m.get(key), (int, float)) and not math.isnan(m[key])
-        ]
-        if not values:
-            continue
-        means[key] = values[0] if len(values) == 1 else statistics.fmean(values)
-        if len(per_seed) > 1:
-            stds[key] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return means, stds
+    """Per ``test_*`` metric, its mean over seeds and, with several seeds, its sample standard deviation."""
+    values = test_values(list(per_seed.values()))
+    means = {key: found[0] if len(found) == 1 else statistics.fmean(found) for key, found in values.items()}
+    stds = {key: statistics.stdev(found) if len(found) > 1 else 0.0 for key, found in values.items()}
+    return means, stds if len(per_seed) > 1 else {}
 
 
 def summarize_seeds(
@@ -228,6 +225,13 @@ def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
 def percent(value: object) -> str:
     """A score in percent, ``-`` when absent."""
     return format_percent(value, missing="-")
+
+
+def spread(summary: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """Each ``test_<key>``'s mean ± std in ``summary``, in percent."""
+    return [
+        f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}" for k in keys
+    ]
 
 
 def headline(summary: dict[str, Any]) -> str:
@@ -283,11 +287,7 @@ def seed_table(
     ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
-        spread = [
-            f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}"
-            for k in _TABLE_KEYS
-        ]
-        rows.append(["mean ± std", "", *spread])
+        rows.append(["mean ± std", "", *spread(summary, _TABLE_KEYS)])
     first = next(iter(per_seed.values()), {})
     for label, name in _BASELINES:
         prefix = f"test_{BASELINE_PREFIX}{name}_"

@@ -49,9 +49,9 @@ from .training_args import RespiraTrainingArguments
 PATCH_MIX = "patch_mix"
 
 
-def _is_test_split(dataset: Any) -> bool:
+def _split_name(dataset: Any) -> str | None:
     split = getattr(dataset, "split", None)
-    return split is not None and str(split).split("[")[0] == "test"
+    return str(split).split("[")[0] if split is not None else None
 
 
 class RespiraTrainer(Trainer):
@@ -76,7 +76,7 @@ class RespiraTrainer(Trainer):
     ) -> None:
         """``model`` may be ``None`` when ``model_init`` and ``model_config`` are given (for
         ``Trainer.hyperparameter_search``)."""
-        if _is_test_split(eval_dataset):
+        if _split_name(eval_dataset) == "test":
             raise ValueError(
                 "eval_dataset is the test split: model selection and early stopping must use a validation "
                 "split (load_icbhi(..., validation_size=0.2) carves one by patient); score the test split "
@@ -173,7 +173,7 @@ class RespiraTrainer(Trainer):
         """``Trainer.evaluate`` without augmentation."""
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         tune = metric_key_prefix == "eval" and not isinstance(dataset, dict) and self._tunes_thresholds()
-        if tune and _is_test_split(dataset):
+        if tune and _split_name(dataset) == "test":
             raise ValueError(
                 "decision thresholds are never tuned on the test split: score it with evaluate_test() "
                 "(or metric_key_prefix='test'), which decides at the thresholds validation chose"
@@ -195,7 +195,6 @@ class RespiraTrainer(Trainer):
             return dataset
         batch = self.args.per_device_eval_batch_size
         shown = "embedding the cycles to score" if shows_progress(self.args) else None
-        split = getattr(dataset, "split", None)
         return clean_embeddings(
             self.model,
             dataset,
@@ -203,7 +202,7 @@ class RespiraTrainer(Trainer):
             store=self.embedding_store,
             progress=shown,
             share=self.embedding_share,
-            split=str(split).split("[")[0] if split is not None else "scored",
+            split=_split_name(dataset) or "scored",
         )
 
     def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
@@ -363,22 +362,17 @@ class RespiraTrainer(Trainer):
         tuned = metrics.get(f"{prefix}_thresholds_tuned", 0)
         self._model_config().decision_thresholds = [float(v) for v in values] if tuned else None
 
-    def _restore_thresholds(self, step: int | None) -> None:
-        """Restore the thresholds the validation evaluation at ``step`` tuned, from the log history."""
+    def _load_best_model(self) -> None:
+        """Load the best checkpoint's weights and restore the thresholds its validation evaluation tuned."""
+        super()._load_best_model()
+        step = self.state.best_global_step
         if step is None or not self._tunes_thresholds():
             return
         logged = [
-            entry
-            for entry in self.state.log_history
-            if entry.get("step") == step and "eval_threshold_crackle" in entry
+            e for e in self.state.log_history if e.get("step") == step and "eval_threshold_crackle" in e
         ]
         if logged:
             self._set_thresholds(logged[-1], "eval")
-
-    def _load_best_model(self) -> None:
-        """Load the best checkpoint's weights and restore the thresholds its selection score used."""
-        super()._load_best_model()
-        self._restore_thresholds(self.state.best_global_step)
 
     # ------------------------------------------------------------------ results
     def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
@@ -394,8 +388,7 @@ class RespiraTrainer(Trainer):
             write_json_atomic(path, existing, default=str)
 
     def evaluate_test(self, test_dataset: datasets.Dataset) -> PredictionOutput:
-        """Score the test split once (after selection on validation), log and save its metrics; return them
-        with its logits."""
+        """Score the test split once (after selection on validation), log and save its metrics."""
         output = self.predict(self._embedded(test_dataset), metric_key_prefix="test")
         self.log(output.metrics)
         self.save_metrics("test", output.metrics)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -337,6 +337,10 @@ class RunArguments:
     overwrite: bool = flag(False, "replace an output_dir that already holds a run")
 
 
+ENCODER_OPTIONS = ("encoder", "encoder_name_or_path", "encoder_config", "lora_r")
+"""The :class:`ModelArguments` that are not :class:`~respira.models.RespiraConfig` options."""
+
+
 def encoder_checkpoint(model: ModelArguments) -> str | None:
     """Where the encoder's weights come from: the recipe's ``encoder_name_or_path`` or the family default."""
     source = model.encoder_name_or_path
@@ -358,20 +362,11 @@ def config_options(
     model: ModelArguments, *, lowpass_cutoff: float | None = None, lowpass_order: int = DEFAULT_LOWPASS_ORDER
 ) -> dict[str, Any]:
     """The :class:`~respira.models.RespiraConfig` options of the recipe's classifier, less its encoder's."""
+    options = {f.name: getattr(model, f.name) for f in fields(model) if f.name not in ENCODER_OPTIONS}
     return {
-        "problem_type": model.problem_type,
+        **options,
         "sampling_rate": model_sampling_rate(model),
-        "target_seconds": model.target_seconds,
-        "pad_mode": model.pad_mode,
-        "ast_length_policy": model.ast_length_policy,
         "spec_augment": json_option(model.spec_augment, "spec_augment") or None,
-        "pooling": model.pooling,
-        "head": model.head,
-        "head_dropout": model.head_dropout,
-        "head_norm": model.head_norm,
-        "head_hidden_size": model.head_hidden_size,
-        "projector_dim": model.projector_dim,
-        "freeze_encoder": model.freeze_encoder,
         "lowpass_cutoff": lowpass_cutoff or None,
         "lowpass_order": int(lowpass_order),
     }
