@@ -36,23 +36,6 @@ from .base import (
     same_metadata_mask,
 )
 
-SUPCON_CITATION = """@inproceedings{khosla2020supcon,
-  title     = {Supervised Contrastive Learning},
-  author    = {Khosla, Prannay and Teterwak, Piotr and Wang, Chen and Sarna, Aaron and Tian, Yonglong
-               and Isola, Phillip and Maschinot, Aaron and Liu, Ce and Krishnan, Dilip},
-  booktitle = {Advances in Neural Information Processing Systems},
-  volume    = {33},
-  pages     = {18661--18673},
-  year      = {2020}
-}"""
-
-METADATA_CITATION = """@inproceedings{moummad2023metadata,
-  title     = {Pretraining Respiratory Sound Representations using Metadata and Contrastive Learning},
-  author    = {Moummad, Ilyass and Farrugia, Nicolas},
-  booktitle = {IEEE Workshop on Applications of Signal Processing to Audio and Acoustics (WASPAA)},
-  year      = {2023}
-}"""
-
 
 def _batch_size(
     embeddings: torch.Tensor, labels: torch.Tensor | None, keys: Sequence[str], values: Mapping[str, Any]
@@ -110,7 +93,15 @@ class SupConLoss(AuxiliaryLoss):
     """Supervised contrastive loss with label or metadata positives (module docstring)."""
 
     name = "supcon"
-    citation = SUPCON_CITATION
+    citation = """@inproceedings{khosla2020supcon,
+  title     = {Supervised Contrastive Learning},
+  author    = {Khosla, Prannay and Teterwak, Piotr and Wang, Chen and Sarna, Aaron and Tian, Yonglong
+               and Isola, Phillip and Maschinot, Aaron and Liu, Ce and Krishnan, Dilip},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {33},
+  pages     = {18661--18673},
+  year      = {2020}
+}"""
 
     def __init__(self, temperature: float = 0.07, positive_key: str | Sequence[str] | None = None) -> None:
         super().__init__(temperature)
@@ -131,14 +122,7 @@ class SupConLoss(AuxiliaryLoss):
             positives = same.repeat(n_views, n_views) & not_self
             valid = positives.any(dim=1)
             loss = _mean_loss(features, self.temperature, positives, not_self, valid)
-        self._record(
-            {
-                self.name: loss,
-                f"{self.name}_anchors": int(valid.sum()),
-                f"{self.name}_anchors_without_positive": int((~valid).sum()),
-                f"{self.name}_skipped": float(not bool(valid.any())),
-            }
-        )
+        self._record_anchors(loss, valid, "anchors_without_positive")
         return loss
 
     def positive_pairs(
@@ -152,7 +136,12 @@ class MetadataContrastiveLoss(AuxiliaryLoss):
     """Two-view contrastive loss whose negatives are only the samples with different metadata."""
 
     name = "metadata_contrastive"
-    citation = METADATA_CITATION
+    citation = """@inproceedings{moummad2023metadata,
+  title     = {Pretraining Respiratory Sound Representations using Metadata and Contrastive Learning},
+  author    = {Moummad, Ilyass and Farrugia, Nicolas},
+  booktitle = {IEEE Workshop on Applications of Signal Processing to Audio and Acoustics (WASPAA)},
+  year      = {2023}
+}"""
 
     def __init__(
         self, negative_keys: str | Sequence[str] = ("age_group", "sex"), temperature: float = 0.1
@@ -180,13 +169,6 @@ class MetadataContrastiveLoss(AuxiliaryLoss):
             negatives = (~same_metadata).repeat(n_views, n_views)
             valid = negatives.any(dim=1)
             loss = _mean_loss(features, self.temperature, positives, positives | negatives, valid)
-        self._record(
-            {
-                self.name: loss,
-                f"{self.name}_anchors": int(valid.sum()),
-                f"{self.name}_anchors_without_negative": int((~valid).sum()),
-                f"{self.name}_negatives_per_anchor": float(negatives.sum(dim=1).float().mean()),
-                f"{self.name}_skipped": float(not bool(valid.any())),
-            }
-        )
+        per_anchor = {f"{self.name}_negatives_per_anchor": float(negatives.sum(dim=1).float().mean())}
+        self._record_anchors(loss, valid, "anchors_without_negative", **per_anchor)
         return loss

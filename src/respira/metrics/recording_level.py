@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from ..models.respira.decision import present
 from ..models.respira.labels import flags_to_classes
@@ -122,15 +121,28 @@ def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, siz
     return [np.asarray(group) for group in signatures.values()]
 
 
+def _patient_draws(
+    patient_ids: Sequence[Any], resamples: int, seed: int, strata: Sequence[Any] | None
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Each recording's patient position, each patient's recordings, and per stratum the ``[resamples,
+    patients]`` positions drawn with replacement (one stratum after another)."""
+    inverse, members = _patients(patient_ids, resamples)
+    rng = np.random.default_rng(seed)
+    groups = _patient_strata(members, strata, inverse.size)
+    return (
+        inverse,
+        members,
+        [group[rng.integers(0, group.size, size=(resamples, group.size))] for group in groups],
+    )
+
+
 def patient_resample_counts(
     patient_ids: Sequence[Any], *, resamples: int = 1000, seed: int = 0, strata: Sequence[Any] | None = None
 ) -> np.ndarray:
     """``[resamples, recordings]``: how often each recording is drawn per patient-bootstrap resample."""
-    inverse, members = _patients(patient_ids, resamples)
-    rng = np.random.default_rng(seed)
+    inverse, members, draws = _patient_draws(patient_ids, resamples, seed, strata)
     per_patient = np.zeros((resamples, len(members)), dtype=np.int64)
-    for group in _patient_strata(members, strata, inverse.size):
-        drawn = group[rng.integers(0, group.size, size=(resamples, group.size))]
+    for drawn in draws:
         np.add.at(per_patient, (np.arange(resamples)[:, None], drawn), 1)
     return per_patient[:, inverse]
 
@@ -144,33 +156,12 @@ def bootstrap_replicates(
     strata: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples."""
-    inverse, members = _patients(patient_ids, resamples)
-    groups = _patient_strata(members, strata, inverse.size)
-    resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
-    fixed = [members[position] for group in groups if group.size == 1 for position in group]
-    point = statistic(np.arange(inverse.size))
-    names = list(point)
-    if not resampled:  # every resample is the data itself
-        return {name: np.full(resamples, float(point[name])) for name in names}
-
-    def over_patients(*drawn: np.ndarray) -> np.ndarray:
-        chosen = [members[position] for sample in drawn for position in sample.astype(np.int64)]
-        values = statistic(np.concatenate([*chosen, *fixed]))
-        return np.asarray([float(values[name]) for name in names])
-
+    _, members, draws = _patient_draws(patient_ids, resamples, seed, strata)
+    drawn = np.concatenate(sorted(draws, key=lambda positions: positions.shape[1] == 1), axis=1)
     with warnings.catch_warnings():  # NaN replicates are left out of the intervals by the caller
-        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = scipy.stats.bootstrap(
-            resampled,
-            over_patients,
-            n_resamples=resamples,
-            vectorized=False,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    distribution = np.atleast_2d(result.bootstrap_distribution)
-    return {name: distribution[position] for position, name in enumerate(names)}
+        rows = [statistic(np.concatenate([members[position] for position in sample])) for sample in drawn]
+    return {name: np.asarray([float(row[name]) for row in rows]) for name in rows[0]}
 
 
 def patient_bootstrap(
