@@ -37,26 +37,17 @@ from .base import (
 )
 
 
-def _batch_size(
+def _as_views(
     embeddings: torch.Tensor, labels: torch.Tensor | None, keys: Sequence[str], values: Mapping[str, Any]
-) -> int:
-    if embeddings.dim() == 3:
-        return embeddings.shape[0]
-    if labels is not None:
-        return labels.shape[0]
-    for key in keys:
-        value = values.get(key)
-        if value is not None and key != "labels":
-            return len(value)
-    return embeddings.shape[0]
-
-
-def _as_views(embeddings: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """``[B, V, D]`` from ``[B, V, D]``, ``[B, D]`` or view-major ``[V * B, D]``."""
+) -> torch.Tensor:
+    """``[B, V, D]`` from ``[B, V, D]``, ``[B, D]`` or view-major ``[V * B, D]`` (``B``: the number of labels,
+    else of the first metadata in ``keys``)."""
     if embeddings.dim() == 3:
         return embeddings
     if embeddings.dim() != 2:
         raise ValueError(f"embeddings must be [N, dim] or [batch, views, dim], got {tuple(embeddings.shape)}")
+    sizes = [len(values[key]) for key in keys if key != "labels" and values.get(key) is not None]
+    batch_size = labels.shape[0] if labels is not None else next(iter(sizes), embeddings.shape[0])
     if batch_size == 0 or embeddings.shape[0] % batch_size:
         raise ValueError(
             f"{embeddings.shape[0]} embeddings for a batch of {batch_size}: pass [views * batch, dim] "
@@ -110,8 +101,8 @@ class SupConLoss(AuxiliaryLoss):
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
     ) -> torch.Tensor:
-        size = _batch_size(embeddings, labels, self.positive_key, kwargs)
-        views = _as_views(embeddings, size)
+        views = _as_views(embeddings, labels, self.positive_key, kwargs)
+        size = views.shape[0]
         if labels is not None and labels.shape[0] != size:
             raise ValueError(f"got {labels.shape[0]} labels for a batch of {size} samples")
         with full_precision(embeddings.device):
@@ -155,8 +146,8 @@ class MetadataContrastiveLoss(AuxiliaryLoss):
         self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
     ) -> torch.Tensor:
         labels = labels if "labels" in self.negative_keys else None
-        size = _batch_size(embeddings, labels, self.negative_keys, kwargs)
-        views = _as_views(embeddings, size)
+        views = _as_views(embeddings, labels, self.negative_keys, kwargs)
+        size = views.shape[0]
         if views.shape[1] < 2:
             raise ValueError("MetadataContrastiveLoss needs at least two views per sample")
         with full_precision(embeddings.device):

@@ -112,15 +112,13 @@ def _plan_patients(rng: np.random.Generator, n_patients: int) -> list[Patient]:
     no_demographics = int(rng.integers(n_patients))  # like real patient 223
     children = _choose_children(rng, diagnoses, no_demographics)
     patients = []
-    for i in range(n_patients):
-        diagnosis = diagnoses[i]
+    for i, diagnosis in enumerate(diagnoses):
         device = devices[int(device_order[i]) % len(devices)]
         multichannel = device == "AKGC417L" or (device == "LittC2SE" and rng.random() < 0.5)
-        mode = "mc" if multichannel else "sc"
         demographics = _demographics(rng, diagnosis, bool(children[i]))
         if i == no_demographics:
             demographics = ("NA",) * 5
-        patients.append(Patient(101 + i, diagnosis, demographics, device, mode))
+        patients.append(Patient(101 + i, diagnosis, demographics, device, "mc" if multichannel else "sc"))
     return patients
 
 
