@@ -96,39 +96,28 @@ def recording_strata(targets: Any) -> np.ndarray:
     return np.asarray(targets, dtype=np.int64) @ np.array([4, 2, 1])
 
 
-def _patients(patient_ids: Sequence[Any], resamples: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each recording's patient position and each patient's recordings, ``resamples`` checked first."""
+def _patient_draws(
+    patient_ids: Sequence[Any], resamples: int, seed: int, strata: Sequence[Any] | None
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Each recording's patient position, each patient's recordings, and per stratum (the patients of one
+    class signature, by first appearance) the ``[resamples, patients]`` positions drawn with replacement."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
     members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
     if not members:
         raise ValueError("patient_ids is empty: nothing to resample")
-    return inverse, members
-
-
-def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, size: int) -> list[np.ndarray]:
-    """Patient positions grouped by class signature, in order of first appearance."""
-    if strata is None:
-        return [np.arange(len(members))]
-    values = np.asarray(strata, dtype=object)
-    if values.shape != (size,):
-        raise ValueError(f"strata must give one value per recording ({size}), got shape {values.shape}")
     signatures: dict[tuple[str, ...], list[int]] = {}
+    values = None if strata is None else np.asarray(strata, dtype=object)
+    if values is not None and values.shape != inverse.shape:
+        raise ValueError(
+            f"strata must give one value per recording ({inverse.size}), got shape {values.shape}"
+        )
     for position, rows in enumerate(members):
-        signature = tuple(sorted({repr(value) for value in values[rows].tolist()}))
+        signature = () if values is None else tuple(sorted({repr(value) for value in values[rows].tolist()}))
         signatures.setdefault(signature, []).append(position)
-    return [np.asarray(group) for group in signatures.values()]
-
-
-def _patient_draws(
-    patient_ids: Sequence[Any], resamples: int, seed: int, strata: Sequence[Any] | None
-) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-    """Each recording's patient position, each patient's recordings, and per stratum the ``[resamples,
-    patients]`` positions drawn with replacement (one stratum after another)."""
-    inverse, members = _patients(patient_ids, resamples)
     rng = np.random.default_rng(seed)
-    groups = _patient_strata(members, strata, inverse.size)
+    groups = [np.asarray(group) for group in signatures.values()]
     return (
         inverse,
         members,
