@@ -1,6 +1,6 @@
 """respira's former hand-written patient bootstrap (percentile interval), kept as a test reference.
 
-``respira.metrics.recording_level.patient_bootstrap`` now runs :func:`scipy.stats.bootstrap`;
+``respira.metrics.recording_level.patient_bootstrap`` now draws patients within their strata;
 ``tests/metrics/test_recording_level.py`` checks that it gives this function's intervals to within
 resampling noise, and the results history (docs/history/speed.md, "Library swaps") timed both.
 """

@@ -20,7 +20,7 @@ from respira.inference.engine import predict_files, predict_windows
 from respira.models.respira.audio_decoding import audio_header, read_audio
 from respira.models.respira.events import Event
 from respira.models.respira.windows import window_starts
-from respira.reports import event_bars, recording_plot
+from respira.reports import recording_plot
 from respira.reports.recording_plot import plot_recording, recording_figure
 from respira.reports.spectrogram import MAX_COLUMNS
 
@@ -253,10 +253,10 @@ def test_events_are_bars_from_onset_to_offset_in_a_row_per_label() -> None:
     assert colours[0, 3] > colours[1, 3] > colours[2, 3]  # more confident, more opaque
     (collection,) = [c for c in labels.collections if c.get_label() == "crackle events"]
     pixels = _pixel_extents(labels, collection)
-    assert pixels[1][1] - pixels[1][0] == pytest.approx(event_bars.MIN_EVENT_PIXELS)
+    assert pixels[1][1] - pixels[1][0] == pytest.approx(recording_plot.MIN_EVENT_PIXELS)
     assert 12.0 - 1e-9 <= np.mean(crackle[1]) <= 12.02 + 1e-9  # still centred on its event
     assert crackle[2][1] == pytest.approx(duration) and pixels[2][1] - pixels[2][0] == pytest.approx(
-        event_bars.MIN_EVENT_PIXELS
+        recording_plot.MIN_EVENT_PIXELS
     )
     for collection in labels.collections:  # bars stay inside their own row
         for path in collection.get_paths():

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from respira.reports.report_folder import check_report_target, report_folder
-from respira.utils.files import WRITTEN_FILE
+from respira.utils.files import WRITTEN_FILE, check_output_folder, staged_folder
+
+
+def report_folder(folder: Path):
+    """How every evaluation writes its report folder."""
+    return staged_folder(folder, overwrite=True)
+
+
+def check_report_target(folder: Path) -> Path:
+    """How every evaluation checks its report folder first."""
+    return check_output_folder(folder, overwrite=True)
 
 
 def _report(folder: Path, **files: str) -> Path:

@@ -15,7 +15,6 @@ from respira.cli import main
 from respira.models.respira.decision import thresholds_of
 from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE
 from respira.pretrained.sites import format_gain, site_fit_verdict, sites_line
-from respira.reports.report_folder import report_folder
 from respira.utils.files import staged_folder
 from respira.utils.tables import format_percent, format_score
 
@@ -285,7 +284,7 @@ def test_a_folder_fit_site_wrote_is_replaced_by_overwrite_and_the_model_is_named
     ]
     assert main(["fit-site", str(model), "--output_dir", str(first), *fit, "--site_name", "ward 4"]) == 0
     report = first / "evaluation_kauh"  # what respira evaluate --record writes there is respira's too
-    with report_folder(report) as staging:
+    with staged_folder(report, overwrite=True) as staging:
         (staging / "metrics.json").write_text("{}")
     capsys.readouterr()
     # a fitted folder as MODEL: its sites line names it once, and its site is the one it was fitted on

@@ -23,7 +23,7 @@ WINDOW_DEFAULTS: dict[str, Any] = {
 def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
     """Where an evaluation's report goes (``--output_dir``, else ``./<prefix>_<name>``), checked first."""
     from ..pretrained import BUILD_RECORD, check_not_shipped
-    from ..reports.report_folder import check_report_target
+    from ..utils.files import check_output_folder
 
     if getattr(args, "record", False):
         if args.output_dir:
@@ -40,10 +40,10 @@ def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path
                 f"--record: {folder} was built by make detector (or make site-detectors) and claims only "
                 f"the evaluations its {BUILD_RECORD} lists; write the report elsewhere (--output_dir)"
             )
-        return check_report_target(folder / f"{prefix}_{name}")
+        return check_output_folder(folder / f"{prefix}_{name}", overwrite=True)
     output = Path(args.output_dir) if args.output_dir else Path(f"{prefix}_{name}")
     check_not_shipped(output, "write a report in it: write it")
-    return check_report_target(output)
+    return check_output_folder(output, overwrite=True)
 
 
 def _check_external_options(args: Any, spec: CorpusSpec) -> None:

@@ -32,8 +32,7 @@ from ..models.respira.labels import (
 from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix
-from ..reports.report_folder import report_folder
-from ..utils.files import write_json_atomic, write_text_atomic
+from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from ..utils.progress import stage
 
 if TYPE_CHECKING:
@@ -172,7 +171,7 @@ def evaluate_model(
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()
 
-    with report_folder(output_dir) as output:
+    with staged_folder(output_dir, overwrite=True) as output:
         write_json(output / "metrics.json", metrics)
         _write_predictions(output / "cycle_predictions.csv", dataset, labels, predictions, columns)
         plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")

@@ -19,8 +19,7 @@ from ..metrics.sprsound import (
     sprsound_scores,
 )
 from ..models.respira.labels import classes_to_flags
-from ..reports.report_folder import check_report_target
-from ..utils.files import staged_folder
+from ..utils.files import check_output_folder, staged_folder
 from .cycles import evaluate_model, group_selections, write_json
 from .external_validation import evaluate_recordings
 
@@ -103,7 +102,7 @@ def evaluate_event_corpus(
     **recording_options: Any,
 ) -> dict[str, Any]:
     """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report."""
-    output = check_report_target(output_dir)
+    output = check_output_folder(output_dir, overwrite=True)
     labels = recordings.features["record_label"].int2str(recordings["record_label"])
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]
     if not judged:

@@ -18,7 +18,7 @@ from ..metrics.recording_level import patient_bootstrap
 from ..models.respira.audio_decoding import decode_audio
 from ..models.respira.events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..reports.report_folder import report_folder
+from ..utils.files import staged_folder
 from ..utils.progress import progress
 from .cycles import check_dataset, group_selections, write_json
 
@@ -169,7 +169,7 @@ def evaluate_events(
     }
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
-    with report_folder(output_dir) as output:
+    with staged_folder(output_dir, overwrite=True) as output:
         write_json(output / "metrics.json", metrics)
         for name, found in (("events.csv", estimates), ("references.csv", references)):
             with (output / name).open("w", newline="", encoding="utf-8") as handle:

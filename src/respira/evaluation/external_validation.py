@@ -26,8 +26,7 @@ from ..models.respira.labels import MULTI_LABEL_NAMES, RECORDING_LABELS, SINGLE_
 from ..models.respira.windows import aggregate_windows, describe_aggregation
 from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
-from ..reports.report_folder import report_folder
-from ..utils.files import write_text_atomic
+from ..utils.files import staged_folder, write_text_atomic
 from ..utils.progress import progress
 from ..utils.tables import format_percent, format_score, format_table
 from .cycles import check_dataset, group_selections, write_json
@@ -151,7 +150,7 @@ def evaluate_recordings(
                 icbhi = _group_scores(*scores, **settings)["icbhi"] if new.any() else {}
         metrics["site_claim"] = claim.check(icbhi, blocker=claim_blocker, left_out=left_out)
     decided = recording_decisions(probabilities, thresholds)
-    with report_folder(output_dir) as output:
+    with staged_folder(output_dir, overwrite=True) as output:
         write_json(output / "metrics.json", metrics)
         group = metrics["group_column"]
         _write_predictions(

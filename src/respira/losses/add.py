@@ -32,13 +32,6 @@ from .base import (
     same_label_mask,
 )
 
-ADD_CITATION = """@article{almudevar2024add,
-  title   = {Angular Distance Distribution Loss for Audio Classification},
-  author  = {Almud{\\'e}var, Antonio and Serizel, Romain and Ortega, Alfonso},
-  journal = {arXiv preprint arXiv:2411.00153},
-  year    = {2024}
-}"""
-
 
 def _safe_std(values: torch.Tensor) -> torch.Tensor:
     """Population std; 0 with zero gradient where the variance is exactly 0 (sqrt'(0) is infinite)."""
@@ -72,7 +65,12 @@ class ADDLoss(AuxiliaryLoss):
     class indices, multi-hot flags or soft labels."""
 
     name = "add"
-    citation = ADD_CITATION
+    citation = """@article{almudevar2024add,
+  title   = {Angular Distance Distribution Loss for Audio Classification},
+  author  = {Almud{\\'e}var, Antonio and Serizel, Romain and Ortega, Alfonso},
+  journal = {arXiv preprint arXiv:2411.00153},
+  year    = {2024}
+}"""
 
     def __init__(
         self,

@@ -138,6 +138,12 @@ class AuxiliaryLoss(nn.Module):
             for key, value in components.items()
         }
 
+    def _record_anchors(self, loss: torch.Tensor, valid: torch.Tensor, left_out: str, **more: float) -> None:
+        """Record ``loss``, its anchors, the anchors ``left_out`` (``valid`` False) and whether all were."""
+        name = self.name
+        counts = {f"{name}_anchors": int(valid.sum()), f"{name}_{left_out}": int((~valid).sum())}
+        self._record({name: loss, **counts, **more, f"{name}_skipped": float(not bool(valid.any()))})
+
 
 def as_float(tensor: torch.Tensor) -> torch.Tensor:
     """At least float32 (float64 stays float64), for losses computed outside autocast."""

@@ -101,12 +101,5 @@ class ContrastiveTupleLoss(AuxiliaryLoss):
                 loss = per_anchor.mean()
             else:
                 loss = z.sum() * 0.0
-        self._record(
-            {
-                "contrastive_tuple": loss,
-                "contrastive_tuple_anchors": int(valid.sum()),
-                "contrastive_tuple_skipped_anchors": int((~valid).sum()),
-                "contrastive_tuple_skipped": float(not bool(valid.any())),
-            }
-        )
+        self._record_anchors(loss, valid, "skipped_anchors")
         return loss

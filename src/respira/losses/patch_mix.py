@@ -19,15 +19,6 @@ from .base import (
     same_label_mask,
 )
 
-PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
-  title     = {Patch-Mix Contrastive Learning with Audio Spectrogram Transformer on Respiratory
-               Sound Classification},
-  author    = {Bae, Sangmin and Kim, June-Woo and Cho, Won-Yang and Baek, Hyerim and Son, Soyoun
-               and Lee, Byungjo and Ha, Changwan and Tae, Kyongpil and Kim, Sungnyun and Yun, Se-Young},
-  booktitle = {Proc. Interspeech 2023},
-  year      = {2023}
-}"""
-
 
 def patch_mix_plan(
     batch_size: int, num_patches: int, *, generator: torch.Generator | None = None
@@ -67,7 +58,14 @@ class PatchMixContrastiveLoss(AuxiliaryLoss):
     """
 
     name = "patch_mix"
-    citation = PATCH_MIX_CITATION
+    citation = """@inproceedings{bae2023patchmix,
+  title     = {Patch-Mix Contrastive Learning with Audio Spectrogram Transformer on Respiratory
+               Sound Classification},
+  author    = {Bae, Sangmin and Kim, June-Woo and Cho, Won-Yang and Baek, Hyerim and Son, Soyoun
+               and Lee, Byungjo and Ha, Changwan and Tae, Kyongpil and Kim, Sungnyun and Yun, Se-Young},
+  booktitle = {Proc. Interspeech 2023},
+  year      = {2023}
+}"""
 
     def __init__(self, temperature: float = 0.06, negatives: str = "all") -> None:
         super().__init__(temperature)

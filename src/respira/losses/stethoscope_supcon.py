@@ -14,7 +14,12 @@ from .supcon import SupConLoss
 
 POSITIVES: tuple[str, ...] = ("domain", "label_across_domains")
 
-CITATION = """@inproceedings{kim2024stethoscope,
+
+class StethoscopeGuidedSupConLoss(SupConLoss):
+    """Supervised contrastive loss with stethoscope positives, or same-class cross-domain positives."""
+
+    name = "stethoscope_supcon"
+    citation = """@inproceedings{kim2024stethoscope,
   title     = {Stethoscope-Guided Supervised Contrastive Learning for Cross-Domain Adaptation on
                Respiratory Sound Classification},
   author    = {Kim, June-Woo and Bae, Sangmin and Cho, Won-Yang and Lee, Byungjo and Jung, Ho-Young},
@@ -22,13 +27,6 @@ CITATION = """@inproceedings{kim2024stethoscope,
   pages     = {1431--1435},
   year      = {2024}
 }"""
-
-
-class StethoscopeGuidedSupConLoss(SupConLoss):
-    """Supervised contrastive loss with stethoscope positives, or same-class cross-domain positives."""
-
-    name = "stethoscope_supcon"
-    citation = CITATION
 
     def __init__(
         self, temperature: float = 0.07, domain_key: str = "device", positives: str = "domain"

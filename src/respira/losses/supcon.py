@@ -36,44 +36,18 @@ from .base import (
     same_metadata_mask,
 )
 
-SUPCON_CITATION = """@inproceedings{khosla2020supcon,
-  title     = {Supervised Contrastive Learning},
-  author    = {Khosla, Prannay and Teterwak, Piotr and Wang, Chen and Sarna, Aaron and Tian, Yonglong
-               and Isola, Phillip and Maschinot, Aaron and Liu, Ce and Krishnan, Dilip},
-  booktitle = {Advances in Neural Information Processing Systems},
-  volume    = {33},
-  pages     = {18661--18673},
-  year      = {2020}
-}"""
 
-METADATA_CITATION = """@inproceedings{moummad2023metadata,
-  title     = {Pretraining Respiratory Sound Representations using Metadata and Contrastive Learning},
-  author    = {Moummad, Ilyass and Farrugia, Nicolas},
-  booktitle = {IEEE Workshop on Applications of Signal Processing to Audio and Acoustics (WASPAA)},
-  year      = {2023}
-}"""
-
-
-def _batch_size(
+def _as_views(
     embeddings: torch.Tensor, labels: torch.Tensor | None, keys: Sequence[str], values: Mapping[str, Any]
-) -> int:
-    if embeddings.dim() == 3:
-        return embeddings.shape[0]
-    if labels is not None:
-        return labels.shape[0]
-    for key in keys:
-        value = values.get(key)
-        if value is not None and key != "labels":
-            return len(value)
-    return embeddings.shape[0]
-
-
-def _as_views(embeddings: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """``[B, V, D]`` from ``[B, V, D]``, ``[B, D]`` or view-major ``[V * B, D]``."""
+) -> torch.Tensor:
+    """``[B, V, D]`` from ``[B, V, D]``, ``[B, D]`` or view-major ``[V * B, D]`` (``B``: the number of labels,
+    else of the first metadata in ``keys``)."""
     if embeddings.dim() == 3:
         return embeddings
     if embeddings.dim() != 2:
         raise ValueError(f"embeddings must be [N, dim] or [batch, views, dim], got {tuple(embeddings.shape)}")
+    sizes = [len(values[key]) for key in keys if key != "labels" and values.get(key) is not None]
+    batch_size = labels.shape[0] if labels is not None else next(iter(sizes), embeddings.shape[0])
     if batch_size == 0 or embeddings.shape[0] % batch_size:
         raise ValueError(
             f"{embeddings.shape[0]} embeddings for a batch of {batch_size}: pass [views * batch, dim] "
@@ -110,7 +84,15 @@ class SupConLoss(AuxiliaryLoss):
     """Supervised contrastive loss with label or metadata positives (module docstring)."""
 
     name = "supcon"
-    citation = SUPCON_CITATION
+    citation = """@inproceedings{khosla2020supcon,
+  title     = {Supervised Contrastive Learning},
+  author    = {Khosla, Prannay and Teterwak, Piotr and Wang, Chen and Sarna, Aaron and Tian, Yonglong
+               and Isola, Phillip and Maschinot, Aaron and Liu, Ce and Krishnan, Dilip},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {33},
+  pages     = {18661--18673},
+  year      = {2020}
+}"""
 
     def __init__(self, temperature: float = 0.07, positive_key: str | Sequence[str] | None = None) -> None:
         super().__init__(temperature)
@@ -119,8 +101,8 @@ class SupConLoss(AuxiliaryLoss):
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
     ) -> torch.Tensor:
-        size = _batch_size(embeddings, labels, self.positive_key, kwargs)
-        views = _as_views(embeddings, size)
+        views = _as_views(embeddings, labels, self.positive_key, kwargs)
+        size = views.shape[0]
         if labels is not None and labels.shape[0] != size:
             raise ValueError(f"got {labels.shape[0]} labels for a batch of {size} samples")
         with full_precision(embeddings.device):
@@ -131,14 +113,7 @@ class SupConLoss(AuxiliaryLoss):
             positives = same.repeat(n_views, n_views) & not_self
             valid = positives.any(dim=1)
             loss = _mean_loss(features, self.temperature, positives, not_self, valid)
-        self._record(
-            {
-                self.name: loss,
-                f"{self.name}_anchors": int(valid.sum()),
-                f"{self.name}_anchors_without_positive": int((~valid).sum()),
-                f"{self.name}_skipped": float(not bool(valid.any())),
-            }
-        )
+        self._record_anchors(loss, valid, "anchors_without_positive")
         return loss
 
     def positive_pairs(
@@ -152,7 +127,12 @@ class MetadataContrastiveLoss(AuxiliaryLoss):
     """Two-view contrastive loss whose negatives are only the samples with different metadata."""
 
     name = "metadata_contrastive"
-    citation = METADATA_CITATION
+    citation = """@inproceedings{moummad2023metadata,
+  title     = {Pretraining Respiratory Sound Representations using Metadata and Contrastive Learning},
+  author    = {Moummad, Ilyass and Farrugia, Nicolas},
+  booktitle = {IEEE Workshop on Applications of Signal Processing to Audio and Acoustics (WASPAA)},
+  year      = {2023}
+}"""
 
     def __init__(
         self, negative_keys: str | Sequence[str] = ("age_group", "sex"), temperature: float = 0.1
@@ -166,8 +146,8 @@ class MetadataContrastiveLoss(AuxiliaryLoss):
         self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
     ) -> torch.Tensor:
         labels = labels if "labels" in self.negative_keys else None
-        size = _batch_size(embeddings, labels, self.negative_keys, kwargs)
-        views = _as_views(embeddings, size)
+        views = _as_views(embeddings, labels, self.negative_keys, kwargs)
+        size = views.shape[0]
         if views.shape[1] < 2:
             raise ValueError("MetadataContrastiveLoss needs at least two views per sample")
         with full_precision(embeddings.device):
@@ -180,13 +160,6 @@ class MetadataContrastiveLoss(AuxiliaryLoss):
             negatives = (~same_metadata).repeat(n_views, n_views)
             valid = negatives.any(dim=1)
             loss = _mean_loss(features, self.temperature, positives, positives | negatives, valid)
-        self._record(
-            {
-                self.name: loss,
-                f"{self.name}_anchors": int(valid.sum()),
-                f"{self.name}_anchors_without_negative": int((~valid).sum()),
-                f"{self.name}_negatives_per_anchor": float(negatives.sum(dim=1).float().mean()),
-                f"{self.name}_skipped": float(not bool(valid.any())),
-            }
-        )
+        per_anchor = {f"{self.name}_negatives_per_anchor": float(negatives.sum(dim=1).float().mean())}
+        self._record_anchors(loss, valid, "anchors_without_negative", **per_anchor)
         return loss

@@ -83,16 +83,19 @@ def _level(measures: tuple[Mapping, ...], state: Mapping, counts: Mapping[str, s
     return level
 
 
+_COUNTS = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp"}
+"""sed_eval's names of the counts every level reports (each label adds ``deletions`` and ``insertions``)."""
+_CLASS_COUNTS = _COUNTS | {"deletions": "Nfn", "insertions": "Nfp"}
+
+
 def _scores(metrics: Any, overall_counts: dict[str, str]) -> dict[str, dict[str, float]]:
     """``overall``, each label, and ``class_average`` (the mean of the defined values)."""
     overall = (metrics.overall_f_measure(), metrics.overall_error_rate())
-    out = {"overall": _level(overall, metrics.overall, overall_counts)}
-    class_counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp"}
-    class_counts |= {"deletions": "Nfn", "insertions": "Nfp"}
+    out = {"overall": _level(overall, metrics.overall, _COUNTS | overall_counts)}
     for label in MULTI_LABEL_NAMES:
         measures = (metrics.class_wise_f_measure(label), metrics.class_wise_error_rate(label))
-        out[label] = _level(measures, metrics.class_wise[label], class_counts)
-    keys = [key for key in out[MULTI_LABEL_NAMES[0]] if key not in class_counts]
+        out[label] = _level(measures, metrics.class_wise[label], _CLASS_COUNTS)
+    keys = [key for key in out[MULTI_LABEL_NAMES[0]] if key not in _CLASS_COUNTS]
     out["class_average"] = {
         key: _mean_defined([out[label][key] for label in MULTI_LABEL_NAMES]) for key in keys
     }
@@ -117,8 +120,7 @@ def event_based_scores(
     )
     for file, events in reference.items():
         metrics.evaluate(_rows(events, file), _rows(estimated.get(file, []), file))
-    counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp", "substitutions": "Nsubs"}
-    return _scores(metrics, counts | {"deletions": "Nfn", "insertions": "Nfp"})
+    return _scores(metrics, {"substitutions": "Nsubs", "deletions": "Nfn", "insertions": "Nfp"})
 
 
 def segment_based_scores(
@@ -135,8 +137,7 @@ def segment_based_scores(
     metrics = sound_event.SegmentBasedMetrics(list(MULTI_LABEL_NAMES), time_resolution=float(time_resolution))
     for file, events in reference.items():
         metrics.evaluate(_rows(events, file), _rows(estimated.get(file, []), file), lengths.get(file))
-    counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp", "substitutions": "S"}
-    return _scores(metrics, counts | {"deletions": "D", "insertions": "I"})
+    return _scores(metrics, {"substitutions": "S", "deletions": "D", "insertions": "I"})
 
 
 class _WritableScores(pd.DataFrame):

@@ -58,10 +58,7 @@ def confusion_matrix(
     num_classes: int = NUM_CLASSES,
 ) -> np.ndarray:
     """The ``[num_classes, num_classes]`` confusion matrix: rows true, columns predicted classes."""
-    return _confusion(*validate_labels_and_predictions(labels, predictions, num_classes), num_classes)
-
-
-def _confusion(labels: np.ndarray, predictions: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    labels, predictions = validate_labels_and_predictions(labels, predictions, num_classes)
     flat = labels * num_classes + predictions
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
@@ -77,8 +74,23 @@ def _mean_defined(values: Sequence[float]) -> float:
     return float(np.mean(defined)) if defined else float("nan")
 
 
-def _scores_from_confusion(cm: np.ndarray) -> dict[str, float]:
-    """All four-class scores from a 4x4 confusion matrix, without warnings (NaN where undefined)."""
+def _warn_undefined(scores: dict[str, float], keys: Sequence[str] | None = None) -> None:
+    """Warn (pointing at the caller of the public function that calls this) about NaN ``scores``."""
+    undefined = [k for k in (keys if keys is not None else scores) if np.isnan(scores[k])]
+    if undefined:
+        warnings.warn(
+            f"metric(s) with an empty denominator are reported as nan: {', '.join(undefined)}",
+            UndefinedMetricWarning,
+            stacklevel=3,
+        )
+
+
+def icbhi_scores(
+    labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray, *, warn: bool = True
+) -> dict[str, float]:
+    """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3), as
+    :mod:`respira.metrics` defines them; ``warn=False``: no :class:`UndefinedMetricWarning`."""
+    cm = confusion_matrix(labels, predictions, NUM_CLASSES)
     total = int(cm.sum())
     n_normal = int(cm[NORMAL].sum())
     n_abnormal = total - n_normal
@@ -105,28 +117,6 @@ def _scores_from_confusion(cm: np.ndarray) -> dict[str, float]:
         scores[f"recall_{name}"] = recalls[index]
         scores[f"f1_{name}"] = f1s[index]
     scores["macro_f1"] = _mean_defined(f1s)
-    return scores
-
-
-def _warn_undefined(scores: dict[str, float], keys: Sequence[str] | None = None) -> None:
-    """Warn (pointing at the caller of the public function that calls this) about NaN ``scores``."""
-    undefined = [k for k in (keys if keys is not None else scores) if np.isnan(scores[k])]
-    if undefined:
-        warnings.warn(
-            f"metric(s) with an empty denominator are reported as nan: {', '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=3,
-        )
-
-
-def icbhi_scores(
-    labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray, *, warn: bool = True
-) -> dict[str, float]:
-    """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3), as
-    :mod:`respira.metrics` defines them: ``specificity``, ``sensitivity``, ``icbhi_score``, their binary
-    variants, ``accuracy``, ``balanced_accuracy``, per-class precision/recall/F1 and ``macro_f1``. An empty
-    denominator gives ``nan`` with an :class:`UndefinedMetricWarning` (unless ``warn=False``)."""
-    scores = _scores_from_confusion(confusion_matrix(labels, predictions, NUM_CLASSES))
     if warn:
         _warn_undefined(scores)
     return scores
@@ -148,9 +138,7 @@ def per_patient_icbhi(
         raise ValueError(f"patient_ids and labels have different lengths: {len(ids)} != {len(labels_array)}")
     unique_ids, patient_index = np.unique(ids, return_inverse=True)
     per_patient = [
-        _scores_from_confusion(
-            _confusion(labels_array[patient_index == p], predictions_array[patient_index == p])
-        )
+        icbhi_scores(labels_array[patient_index == p], predictions_array[patient_index == p], warn=False)
         for p in range(len(unique_ids))
     ]
     specificities, sensitivities = (

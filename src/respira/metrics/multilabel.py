@@ -66,11 +66,9 @@ def roc_auc(targets: Sequence[int] | np.ndarray, scores: Sequence[float] | np.nd
     n_neg = len(target_array) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    _, inverse, counts = np.unique(score_array, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)  # 1-based rank of the last member of each tie group
-    average_ranks = ends - (counts - 1) / 2.0
-    ranks = average_ranks[inverse.reshape(-1)]
-    rank_sum = float(ranks[target_array == 1].sum())
+    from scipy.stats import rankdata
+
+    rank_sum = float(rankdata(score_array)[target_array == 1].sum())  # tied scores share their mean rank
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 

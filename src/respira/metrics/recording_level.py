@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from ..models.respira.decision import present
 from ..models.respira.labels import flags_to_classes
@@ -97,40 +96,42 @@ def recording_strata(targets: Any) -> np.ndarray:
     return np.asarray(targets, dtype=np.int64) @ np.array([4, 2, 1])
 
 
-def _patients(patient_ids: Sequence[Any], resamples: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each recording's patient position and each patient's recordings, ``resamples`` checked first."""
+def _patient_draws(
+    patient_ids: Sequence[Any], resamples: int, seed: int, strata: Sequence[Any] | None
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Each recording's patient position, each patient's recordings, and per stratum (the patients of one
+    class signature, by first appearance) the ``[resamples, patients]`` positions drawn with replacement."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
     members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
     if not members:
         raise ValueError("patient_ids is empty: nothing to resample")
-    return inverse, members
-
-
-def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, size: int) -> list[np.ndarray]:
-    """Patient positions grouped by class signature, in order of first appearance."""
-    if strata is None:
-        return [np.arange(len(members))]
-    values = np.asarray(strata, dtype=object)
-    if values.shape != (size,):
-        raise ValueError(f"strata must give one value per recording ({size}), got shape {values.shape}")
     signatures: dict[tuple[str, ...], list[int]] = {}
+    values = None if strata is None else np.asarray(strata, dtype=object)
+    if values is not None and values.shape != inverse.shape:
+        raise ValueError(
+            f"strata must give one value per recording ({inverse.size}), got shape {values.shape}"
+        )
     for position, rows in enumerate(members):
-        signature = tuple(sorted({repr(value) for value in values[rows].tolist()}))
+        signature = () if values is None else tuple(sorted({repr(value) for value in values[rows].tolist()}))
         signatures.setdefault(signature, []).append(position)
-    return [np.asarray(group) for group in signatures.values()]
+    rng = np.random.default_rng(seed)
+    groups = [np.asarray(group) for group in signatures.values()]
+    return (
+        inverse,
+        members,
+        [group[rng.integers(0, group.size, size=(resamples, group.size))] for group in groups],
+    )
 
 
 def patient_resample_counts(
     patient_ids: Sequence[Any], *, resamples: int = 1000, seed: int = 0, strata: Sequence[Any] | None = None
 ) -> np.ndarray:
     """``[resamples, recordings]``: how often each recording is drawn per patient-bootstrap resample."""
-    inverse, members = _patients(patient_ids, resamples)
-    rng = np.random.default_rng(seed)
+    inverse, members, draws = _patient_draws(patient_ids, resamples, seed, strata)
     per_patient = np.zeros((resamples, len(members)), dtype=np.int64)
-    for group in _patient_strata(members, strata, inverse.size):
-        drawn = group[rng.integers(0, group.size, size=(resamples, group.size))]
+    for drawn in draws:
         np.add.at(per_patient, (np.arange(resamples)[:, None], drawn), 1)
     return per_patient[:, inverse]
 
@@ -144,33 +145,12 @@ def bootstrap_replicates(
     strata: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples."""
-    inverse, members = _patients(patient_ids, resamples)
-    groups = _patient_strata(members, strata, inverse.size)
-    resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
-    fixed = [members[position] for group in groups if group.size == 1 for position in group]
-    point = statistic(np.arange(inverse.size))
-    names = list(point)
-    if not resampled:  # every resample is the data itself
-        return {name: np.full(resamples, float(point[name])) for name in names}
-
-    def over_patients(*drawn: np.ndarray) -> np.ndarray:
-        chosen = [members[position] for sample in drawn for position in sample.astype(np.int64)]
-        values = statistic(np.concatenate([*chosen, *fixed]))
-        return np.asarray([float(values[name]) for name in names])
-
+    _, members, draws = _patient_draws(patient_ids, resamples, seed, strata)
+    drawn = np.concatenate(sorted(draws, key=lambda positions: positions.shape[1] == 1), axis=1)
     with warnings.catch_warnings():  # NaN replicates are left out of the intervals by the caller
-        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = scipy.stats.bootstrap(
-            resampled,
-            over_patients,
-            n_resamples=resamples,
-            vectorized=False,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    distribution = np.atleast_2d(result.bootstrap_distribution)
-    return {name: distribution[position] for position, name in enumerate(names)}
+        rows = [statistic(np.concatenate([members[position] for position in sample])) for sample in drawn]
+    return {name: np.asarray([float(row[name]) for row in rows]) for name in rows[0]}
 
 
 def patient_bootstrap(

@@ -31,12 +31,7 @@ _COARSE: dict[str, dict[str, str]] = {
     "1-1": {t: NORMAL if t == NORMAL else ADVENTITIOUS for t in (*EVENT_TYPES, ADVENTITIOUS)},
     "2-1": {t: t if t in (NORMAL, POOR_QUALITY) else ADVENTITIOUS for t in (*RECORD_LABELS, ADVENTITIOUS)},
 }
-# respira's classes (normal, crackle, wheeze, both) as task labels; none for 1-2 (see flags_to_sprsound)
-_FROM_CLASSES: dict[str, tuple[str, ...]] = {
-    "1-1": (NORMAL, ADVENTITIOUS, ADVENTITIOUS, ADVENTITIOUS),
-    "2-1": (NORMAL, ADVENTITIOUS, ADVENTITIOUS, ADVENTITIOUS),
-    "2-2": (NORMAL, "DAS", "CAS", "CAS & DAS"),
-}
+_RECORD_LABELS_OF_CLASSES = (NORMAL, "DAS", "CAS", "CAS & DAS")  # respira's normal, crackle, wheeze, both
 _KEYS = ("se", "sp", "as", "hs", "score")
 
 
@@ -171,4 +166,5 @@ def flags_to_sprsound(task: str, flags: Any) -> list[str]:
             "task 1-2 cannot be predicted from crackle/wheeze flags (crackle and wheeze subtypes)"
         )
     _classes(task)
-    return [_FROM_CLASSES[task][index] for index in np.atleast_1d(flags_to_classes(flags)).tolist()]
+    labels = [_RECORD_LABELS_OF_CLASSES[index] for index in np.atleast_1d(flags_to_classes(flags)).tolist()]
+    return labels if task == "2-2" else coarsen_labels("2-1", labels)  # 1-1's labels are 2-1's here

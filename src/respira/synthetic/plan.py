@@ -20,16 +20,7 @@ from ..models.respira.labels import CLASS_NAMES
 
 MIN_PATIENTS = 6
 
-_DIAGNOSIS_WEIGHTS: dict[str, float] = {
-    "Asthma": 1,
-    "Bronchiectasis": 7,
-    "Bronchiolitis": 6,
-    "COPD": 64,
-    "Healthy": 26,
-    "LRTI": 2,
-    "Pneumonia": 6,
-    "URTI": 14,
-}
+_DIAGNOSIS_WEIGHTS = np.array([1, 7, 6, 64, 26, 2, 6, 14], dtype=np.float64)  # ICBHI's patients per DIAGNOSES
 _CHILD_PROBABILITY: dict[str, float] = {"Bronchiolitis": 1.0, "COPD": 0.0, "Asthma": 0.0}
 _DEFAULT_CHILD_PROBABILITY = 0.4
 _MOSTLY_NORMAL = frozenset({"Healthy", "URTI"})
@@ -103,24 +94,20 @@ def _demographics(rng: np.random.Generator, diagnosis: str, child: bool) -> tupl
 
 
 def _plan_patients(rng: np.random.Generator, n_patients: int) -> list[Patient]:
-    names = list(DIAGNOSES)
-    weights = np.array([_DIAGNOSIS_WEIGHTS.get(name, 1.0) for name in names], dtype=np.float64)
-    drawn = rng.choice(len(names), size=n_patients, p=weights / weights.sum())
-    diagnoses = [names[int(k)] for k in drawn]
+    drawn = rng.choice(len(DIAGNOSES), size=n_patients, p=_DIAGNOSIS_WEIGHTS / _DIAGNOSIS_WEIGHTS.sum())
+    diagnoses = [DIAGNOSES[int(k)] for k in drawn]
     devices = list(DEVICES)
     device_order = rng.permutation(n_patients)  # round robin: every device once n_patients >= 4
     no_demographics = int(rng.integers(n_patients))  # like real patient 223
     children = _choose_children(rng, diagnoses, no_demographics)
     patients = []
-    for i in range(n_patients):
-        diagnosis = diagnoses[i]
+    for i, diagnosis in enumerate(diagnoses):
         device = devices[int(device_order[i]) % len(devices)]
         multichannel = device == "AKGC417L" or (device == "LittC2SE" and rng.random() < 0.5)
-        mode = "mc" if multichannel else "sc"
         demographics = _demographics(rng, diagnosis, bool(children[i]))
         if i == no_demographics:
             demographics = ("NA",) * 5
-        patients.append(Patient(101 + i, diagnosis, demographics, device, mode))
+        patients.append(Patient(101 + i, diagnosis, demographics, device, "mc" if multichannel else "sc"))
     return patients
 
 

@@ -1,19 +1,19 @@
-"""The label panel's rows (respira.reports.event_bars): where each event's bar goes, how narrow it may be,
-which rows there are, and which events are refused."""
+"""The recording picture's label panel rows (respira.reports.recording_plot): where each event's bar goes,
+how narrow it may be, which rows there are, and which events are refused."""
 
 from __future__ import annotations
 
 import pytest
 
 from respira.models.respira.events import Event
-from respira.reports.event_bars import (
+from respira.reports.figures import new_figure
+from respira.reports.recording_plot import (
     MIN_EVENT_PIXELS,
     Span,
     draw_label_rows,
     event_bars,
     min_bar_seconds,
 )
-from respira.reports.figures import new_figure
 
 
 def _axes(width_inches: float = 10.0):
