@@ -15,9 +15,7 @@ import datasets
 import pandas as pd
 
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
-from ..models.respira.audio_wav import encode_wav
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..models.respira.windows import span_samples
 from ..run_record import SPLIT_STRATEGIES
 from .corpus import NUM_RECORDINGS
 from .errors import CorpusFormatError, SplitError
@@ -29,7 +27,6 @@ from .loaders import (
     audio_durations,
     check_loader_options,
     load_folder,
-    recording_samples,
 )
 from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
 from .text_files import (
@@ -168,8 +165,10 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
             rows = index[index["split"] == split]
             if rows.empty:
                 continue
+            whole = self.config.name == "recordings"
             recordings = [
-                _recording_task(self.layout, frame) for _, frame in rows.groupby("recording", sort=True)
+                _recording_task(self.layout, frame, whole)
+                for _, frame in rows.groupby("recording", sort=True)
             ]
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"recordings": recordings}))
         return generators
@@ -203,31 +202,6 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         )
         return index[~index["recording"].isin(missing)].reset_index(drop=True)
 
-    def _generate_examples(self, recordings: list[dict[str, Any]]):
-        config = self.config
-        for task in recordings:
-            samples = recording_samples(task["audio_path"], config)
-            if config.name == "recordings":
-                wav = encode_wav(samples, config.sampling_rate, config.audio_subtype)
-                audio = {"bytes": wav, "path": None}
-                yield task["recording"], {"audio": audio, **task["metadata"], "cycles": task["cycles"]}
-                continue
-            rate, total = config.sampling_rate, samples.shape[0]
-            for cycle in task["cycles"]:
-                start, end = span_samples(cycle["start"], cycle["end"], rate, total)
-                if end <= start:
-                    raise CorpusFormatError(
-                        task["annotation_path"],
-                        f"cycle {cycle['start']}-{cycle['end']} s is empty after resampling to "
-                        f"{rate} Hz ({total} samples)",
-                        line=cycle["annotation_line"],
-                    )
-                key = f"{task['recording']}_{cycle['cycle_index']:03d}"
-                wav = encode_wav(samples[start:end], rate, config.audio_subtype)
-                audio = {"bytes": wav, "path": f"{key}.wav"}
-                labels = {name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")}
-                yield key, {"audio": audio, **task["metadata"], **labels}
-
 
 def _python_value(value: Any) -> Any:
     """NA/NaN → None and numpy scalars → Python scalars, for Arrow."""
@@ -236,20 +210,25 @@ def _python_value(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]:  # picklable plain values
+def _recording_task(layout: CorpusLayout, frame: pd.DataFrame, whole: bool) -> dict[str, Any]:
+    """The builder's task of one recording's index rows (:class:`~respira.data.loaders.FolderBuilder`)."""
     first = frame.iloc[0]
     stem = first["recording"]
-    cycle_columns = (*CYCLE_COLUMNS, "crackle", "wheeze", "label", "annotation_line")
-    return {
-        "recording": stem,
-        "audio_path": str(layout.audio_files[stem]),
-        "annotation_path": str(layout.annotation_files[stem]),
-        "metadata": {name: _python_value(first[name]) for name in RECORDING_COLUMNS},
-        "cycles": [
-            {name: _python_value(value) for name, value in zip(cycle_columns, values, strict=True)}
-            for values in frame[list(cycle_columns)].itertuples(index=False, name=None)
-        ],
-    }
+    columns = {name: _python_value(first[name]) for name in RECORDING_COLUMNS}
+    names = (*CYCLE_COLUMNS, "crackle", "wheeze", "label")
+    cycles = [
+        {name: _python_value(value) for name, value in zip(names, values, strict=True)}
+        for values in frame[list(names)].itertuples(index=False, name=None)
+    ]
+    task = {"path": str(layout.audio_files[stem]), "columns": columns, "segments": None}
+    if whole:
+        return {**task, "columns": {**columns, "cycles": cycles}}
+    annotation = str(layout.annotation_files[stem])
+    segments = [
+        (cycle, (annotation, int(line), f"cycle {cycle['start']}-{cycle['end']} s"))
+        for cycle, line in zip(cycles, frame["annotation_line"], strict=True)
+    ]
+    return {**task, "segments": segments}
 
 
 def icbhi_reference_events(example: dict[str, Any]) -> list[tuple[float, float, str]]:
@@ -343,10 +322,18 @@ def load_icbhi(
     if kfold and (fold is not None or held_out_device is not None) and streaming:
         raise ValueError("fold= composes a fold's splits from the built folds: use streaming=False")
     built = load_folder(
-        ICBHI, load_icbhi, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
-        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
-        validation_size=0.0 if kfold else validation_size, seed=seed,
-    )  # fmt: skip
+        ICBHI,
+        load_icbhi,
+        data_dir,
+        config_name=config_name,
+        sampling_rate=sampling_rate,
+        cache_dir=cache_dir,
+        num_proc=num_proc,
+        streaming=streaming,
+        validation_size=0.0 if kfold else validation_size,
+        seed=seed,
+        **options,
+    )
     if held_out_device is not None:
         devices = fold_devices(built)
         if held_out_device not in devices:
