@@ -28,7 +28,7 @@ from .loaders import (
     check_loader_options,
     load_folder,
 )
-from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
+from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, split_by_fractions
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
     STRATA_COLUMNS,
@@ -250,17 +250,8 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         folds = patient_kfold(index, config.num_folds, seed=config.seed, stratify_by=strata)
         return folds.map(fold_name).rename("split")
     if config.split_strategy == "patient":
-        names = ("train", "validation", "test")
-        fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
-        try:
-            return patient_split(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
-        except SplitError as error:
-            raise _builder_split_error(
-                error,
-                "split_strategy='patient'",
-                "add recordings of more patients, or split fewer ways (a 0 in patient_split_fractions, "
-                "train,validation,test)",
-            ) from None
+        fractions = config.patient_split_fractions
+        return split_by_fractions(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
     if index["official_split"].isna().all():
         raise SplitError(
             "this copy of ICBHI has no official split file (ICBHI_challenge_train_test.txt; the "
@@ -272,16 +263,13 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         try:
             carved = carve_validation(index.assign(split=splits), config.validation_size, seed=config.seed)
         except SplitError as error:
-            option = f"validation_size={config.validation_size}"
-            remedy = "use a smaller validation_size or another seed"
-            raise _builder_split_error(error, option, remedy) from None
+            reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
+            raise SplitError(
+                f"validation_size={config.validation_size}: {reason}; use a smaller validation_size or "
+                "another seed"
+            ) from None
         splits = carved["split"]
     return splits
-
-
-def _builder_split_error(error: SplitError, option: str, remedy: str) -> SplitError:
-    reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
-    return SplitError(f"{option}: {reason}; {remedy}")
 
 
 def load_icbhi(

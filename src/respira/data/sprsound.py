@@ -24,11 +24,11 @@ import datasets
 import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, SplitError
+from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError
 from .icbhi import parse_split_fractions
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
-from .splits import patient_split
+from .splits import split_by_fractions
 from .text_files import ClippedCycleWarning, PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
@@ -405,21 +405,6 @@ class SPRSoundConfig(AudioBuilderConfig):
             raise ValueError(f"seed must be a whole number, got {self.seed!r}")
 
 
-def assign_sprsound_splits(index: pd.DataFrame, config: SPRSoundConfig) -> pd.Series:
-    """The split of every recording of an index (:func:`read_sprsound_index`) under ``config``."""
-    if config.split_strategy == "official":
-        return index["official_part"].rename("split")
-    names = SPLITS["patient"]
-    fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
-    try:
-        return patient_split(index, fractions, seed=config.seed, stratify_by="record_label", require_all=None)
-    except SplitError as error:
-        raise CorpusError(
-            f"split_strategy='patient': {error}; add recordings of more patients, or split fewer ways (a 0 "
-            "in patient_split_fractions)"
-        ) from None
-
-
 class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     """SPRSound from a local folder: one example per event (``events``) or per recording (``recordings``)."""
 
@@ -462,8 +447,14 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         recordings = sprsound_recordings(self.layout)
-        index = pd.DataFrame.from_records([_recording_columns(recording) for recording in recordings])
-        splits = assign_sprsound_splits(index, self.config).tolist()
+        config = self.config
+        splits = [recording.part for recording in recordings]  # official
+        if config.split_strategy == "patient":
+            index = pd.DataFrame.from_records([_recording_columns(recording) for recording in recordings])
+            fractions = config.patient_split_fractions
+            splits = split_by_fractions(
+                index, fractions, seed=config.seed, stratify_by="record_label", require_all=None
+            ).tolist()
         durations = audio_durations(self.layout.audio_files)  # fail early
         events = _fit_events(recordings, durations)
         tasks: dict[str, list[dict[str, Any]]] = defaultdict(list)
