@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import icbhi, kauh, labelled, sprsound, summary
+from . import icbhi, kauh, labelled, sprsound
 from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS, PRIMARY_CORPUS
 from .errors import LayoutNotFoundError
 from .layout import locate_corpus
@@ -188,8 +188,8 @@ CORPORA: dict[str, CorpusSpec] = {
         configs=("cycles", "recordings"),
         split_options=("validation_size", "split_strategy", "patient_split_fractions", "seed"),
         reference_events=icbhi.icbhi_reference_events,
-        split_table=summary.split_table,
-        split_definition=summary.split_definition,
+        split_table=icbhi.split_table,
+        split_definition=icbhi.split_definition,
         complete_counts={"recordings": NUM_RECORDINGS, "cycles": NUM_CYCLES},
     ),
     "kauh": CorpusSpec(

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from ..models.respira.labels import RECORDING_LABELS
+from ..models.respira.labels import CLASS_NAMES, RECORDING_LABELS
 from ..utils import files
 from ..utils.tables import format_table
 from .corpora import CORPORA, get_corpus
@@ -132,6 +133,22 @@ def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], 
             )
         rows.append(row)
     return header, rows
+
+
+def split_counts(dataset: datasets.DatasetDict) -> str:
+    """Patients, recordings and cycles (or windows) per split, and cycles per class (no audio decoded)."""
+    header = ["split", "patients", "recordings", "cycles", *CLASS_NAMES]
+    rows = []
+    for split, part in dataset.items():
+        names = [name for name in ("label", "patient_id", "recording") if name in part.column_names]
+        columns = part.select_columns(names).to_pandas()
+        labels = columns["label"].to_numpy() if "label" in columns else np.zeros(0, dtype=int)
+        counts = np.bincount(labels[labels >= 0], minlength=len(CLASS_NAMES))
+        groups = (
+            str(columns[name].nunique()) if name in columns else "-" for name in ("patient_id", "recording")
+        )
+        rows.append([split, *groups, str(len(part)), *map(str, counts)])
+    return format_table(rows, header)
 
 
 def summarize(dataset: datasets.DatasetDict, corpus: str = "icbhi") -> str:

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import datasets
+import numpy as np
 import pandas as pd
 
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..run_record import SPLIT_STRATEGIES
-from .corpus import NUM_RECORDINGS
+from .corpus import DEVICES, NUM_RECORDINGS
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .layout import CorpusLayout, locate_corpus
@@ -337,3 +338,52 @@ def load_icbhi(
 def fold_devices(folds: datasets.DatasetDict) -> list[str]:
     """The held-out device of each fold of a ``leave_one_device_out`` dataset, in fold order."""
     return [folds[fold_name(i)].unique("device")[0] for i in range(len(folds))]
+
+
+# ------------------------------------------------ its dataset card (the spec's split_table, split_definition)
+def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
+    """A header and one row per split: recordings or cycles, cycles per class, patients and devices."""
+    rows = []
+    first = next(iter(dataset.values()))
+    per_recording = "cycles" in first.column_names
+    counted = ["recordings", "cycles"] if per_recording else ["cycles"]
+    header = ["split", *counted, *CLASS_NAMES, *([] if per_recording else ["minutes"]), "patients", "devices"]
+    for split, part in dataset.items():
+        columns = part.select_columns(
+            [c for c in ("label", "cycles", "start", "end", "device", "patient_id") if c in part.column_names]
+        )
+        frame = columns.to_pandas()
+        labels = (
+            [c["label"] for cycles in frame["cycles"] for c in cycles] if per_recording else frame["label"]
+        )
+        counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(CLASS_NAMES))
+        used = frame["device"].value_counts()
+        counted = [str(len(frame)), str(len(labels))] if per_recording else [str(len(frame))]
+        minutes = [] if per_recording else [f"{(frame['end'] - frame['start']).sum() / 60:.1f}"]
+        devices = ", ".join(f"{name} {int(used[name])}" for name in DEVICES if name in used)
+        rows.append(
+            [split, *counted, *map(str, counts), *minutes, str(frame["patient_id"].nunique()), devices]
+        )
+    return header, rows
+
+
+def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
+    """Sentences saying how the splits were made."""
+    seed = options.get("seed", 0)
+    if options.get("split_strategy") == "patient":
+        fractions = "/".join(f"{float(f):g}" for f in options.get("patient_split_fractions", ()))
+        return [
+            f"A patient-wise split ({', '.join(splits)}; fractions {fractions}), no patient in two "
+            f"splits, stratified by `{options.get('stratify_by')}`, drawn with seed {seed} "
+            "(`split_strategy=patient`)."
+        ]
+    sentences = [
+        "`train` and `test`: the challenge's official split (`ICBHI_challenge_train_test.txt`, 60/40 by "
+        "recording, matched on the first four fields of the recording name)."
+    ]
+    if "validation" in splits:
+        sentences.append(
+            f"`validation`: a patient-disjoint, class-stratified {float(options['validation_size']):.0%} "
+            f"of the official train cycles, moved out of `train` with seed {seed}."
+        )
+    return sentences
