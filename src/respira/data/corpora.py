@@ -1,9 +1,5 @@
-"""The corpora respira reads, one :class:`CorpusSpec` each: what prepare, evaluate, train and cards ask.
-
-Commands branch on a spec's fields, never on a corpus's name: adding a corpus is writing its builder and
-calling :func:`register_corpus`. A spec holds its corpus module's functions themselves; the corpus modules
-never look a spec up, so this module imports them (and ``datasets``): import it where a corpus is read.
-"""
+"""The corpora respira reads, one :class:`CorpusSpec` each: commands branch on a spec's fields, never on a
+corpus's name (a new corpus: its builder and :func:`register_corpus`). Imports every corpus module."""
 
 from __future__ import annotations
 
@@ -45,8 +41,8 @@ class CorpusSpec:
     config_class: type
     """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
-    """``cycle`` (annotated cycles, scored one by one: ICBHI), ``recording`` (one label per recording,
-    scored over windows: KAUH) or ``event`` (annotated segments, learnt like cycles: SPRSound)."""
+    """``cycle`` (ICBHI: scored one by one), ``recording`` (KAUH: scored over windows) or ``event``
+    (SPRSound: segments learnt like cycles)."""
     group_by: str
     """The column whose values never straddle a split (the patient)."""
     split_roles: tuple[str, ...]
@@ -56,8 +52,7 @@ class CorpusSpec:
     homepage: str
     facts: CorpusFacts
     locate: Callable[..., Any]
-    """``locate(folder)``: the corpus's layout, or a one-line error (:class:`LayoutNotFoundError`: no folder
-    has it)."""
+    """``locate(folder)``: the corpus's layout, or a one-line error (:class:`LayoutNotFoundError`)."""
     read_index: Callable[..., Any] | None = None
     """Recording-labelled corpora: ``read_index(folder)``: its recordings, from the listing."""
     configs: tuple[str, ...] = ("recordings",)
@@ -103,7 +98,19 @@ class CorpusSpec:
         try:
             return function(data_dir, *args, **kwargs)
         except LayoutNotFoundError as error:
-            raise LayoutNotFoundError(f"{error}{layout_hint(data_dir, self.name)}") from None
+            for spec in CORPORA.values():  # whose layout the folder has, if another corpus's
+                if spec.name == self.name:
+                    continue
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        spec.locate(data_dir)  # a partial folder still shows whose layout it has
+                except Exception:  # not this corpus's layout either
+                    continue
+                raise LayoutNotFoundError(
+                    f"{error}; it has the layout of {spec.label}: --dataset {spec.name}"
+                ) from None
+            raise
 
     def check_folder(self, data_dir: str | Path, splits: list[str] | None = None) -> None:
         """Locate the corpus in ``data_dir``, its ``splits`` alone if :attr:`split_parts`; nothing decoded."""
@@ -311,21 +318,6 @@ def get_corpus(name: str) -> CorpusSpec:
         return CORPORA[name]
     except KeyError:
         raise ValueError(f"unknown corpus {name!r} (known: {', '.join(CORPORA)})") from None
-
-
-def layout_hint(data_dir: Any, expected: str) -> str:
-    """``"; it has the layout of ...: --dataset NAME"`` when another corpus finds its layout there."""
-    for spec in CORPORA.values():
-        if spec.name == expected:
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                spec.locate(data_dir)  # a partial folder still shows whose layout it has
-        except Exception:  # not this corpus's layout either
-            continue
-        return f"; it has the layout of {spec.label}: --dataset {spec.name}"
-    return ""
 
 
 def scored_corpus(name: str) -> CorpusSpec:

@@ -225,18 +225,6 @@ def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
     )
 
 
-def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dict[str, Any]:
-    if not existing:
-        return {}
-    configs = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]
-    infos = existing.get("dataset_info")
-    infos = [infos] if isinstance(infos, dict) else list(infos or [])
-    infos = [info for info in infos if info.get("config_name", "default") != config_name]
-    names = (entry.get("config_name") for entry in configs)
-    options = {name: found for name in names if (found := build_options(dict(existing), name))}
-    return {"configs": configs, "dataset_info": infos, "respira": options}
-
-
 def _configs_table(card_data: Mapping[str, Any]) -> str:
     infos = card_data.get("dataset_info")
     infos = {
@@ -292,7 +280,10 @@ def dataset_card(
         dataset_size=sum(part.data.nbytes for part in dataset.values()),
     )
     license_fields = {"license_name": facts.license_name, "license_link": facts.license_link}
-    others = _existing_parts(existing, config_name)
+    existing = dict(existing or {})  # its other configs are kept: datasets' metadata writers merge them
+    others = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]
+    kept = {entry.get("config_name") for entry in others}
+    respira = {name: found for name in kept if (found := build_options(existing, name))}
     builder_config = builder_config or config_name
     own = {"corpus": corpus, "config": builder_config, "synthetic": synthetic, **options}
     card_data = DatasetCardData(
@@ -303,16 +294,15 @@ def dataset_card(
         size_categories=_size_category(sum(len(part) for part in dataset.values())),
         tags=[*facts.tags, *(["synthetic"] if synthetic else [])],
         **{key: value for key, value in license_fields.items() if value},
-        respira={**others.get("respira", {}), config_name: own},
+        respira={**respira, config_name: own},
     )
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
 
-    if others.get("configs"):
-        card_data["configs"] = others["configs"]
-    if others.get("dataset_info"):
-        card_data["dataset_info"] = others["dataset_info"]
-    default = not any(entry.get("default") for entry in others.get("configs", []))
+    for field in ("configs", "dataset_info"):
+        if existing.get(field):
+            card_data[field] = existing[field]
+    default = not any(entry.get("default") for entry in others)
     layout = [{"split": split, "path": list(paths)} for split, paths in data_files.items()]
     entry = {"data_files": layout, **({"default": True} if default else {})}
     MetadataConfigs({config_name: entry}).to_dataset_card_data(card_data)
