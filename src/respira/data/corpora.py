@@ -43,16 +43,16 @@ class CorpusSpec:
     labels: str
     """``cycle`` (ICBHI: scored one by one), ``recording`` (KAUH: scored over windows) or ``event``
     (SPRSound: segments learnt like cycles)."""
-    group_by: str
-    """The column whose values never straddle a split (the patient)."""
-    split_roles: tuple[str, ...]
-    """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
-    citation: str
-    """The BibTeX entry of the paper to cite (the model and dataset cards)."""
-    homepage: str
     facts: CorpusFacts
     locate: Callable[..., Any]
     """``locate(folder)``: the corpus's layout, or a one-line error (:class:`LayoutNotFoundError`)."""
+    group_by: str = "patient_id"
+    """The column whose values never straddle a split (the patient)."""
+    split_roles: tuple[str, ...] = ("test",)
+    """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
+    citation: str = ""
+    """The BibTeX entry of the paper to cite (the model and dataset cards)."""
+    homepage: str = ""
     read_index: Callable[..., Any] | None = None
     """Recording-labelled corpora: ``read_index(folder)``: its recordings, from the listing."""
     configs: tuple[str, ...] = ("recordings",)
@@ -167,7 +167,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=icbhi.load_icbhi,
         config_class=icbhi.ICBHIConfig,
         labels="cycle",
-        group_by="patient_id",
         split_roles=("train", "validation", "test"),
         citation=_ICBHI_CITATION,
         homepage="https://bhichallenge.med.auth.gr/ICBHI_2017_Challenge",
@@ -205,8 +204,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=kauh.load_kauh,
         config_class=AudioBuilderConfig,
         labels="recording",
-        group_by="patient_id",
-        split_roles=("test",),
         citation=_KAUH_CITATION,
         homepage="https://doi.org/10.1016/j.dib.2021.106913",
         facts=CorpusFacts(
@@ -238,7 +235,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=sprsound.load_sprsound,
         config_class=sprsound.SPRSoundConfig,
         labels="event",
-        group_by="patient_id",
         split_roles=("train", "inter_test", "intra_test"),
         citation=_SPRSOUND_CITATION,
         homepage="https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound",
@@ -280,10 +276,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=labelled.load_labelled,
         config_class=AudioBuilderConfig,
         labels="recording",
-        group_by="patient_id",
-        split_roles=("test",),
-        citation="",
-        homepage="",
         facts=CorpusFacts(
             description=(
                 "Recordings listed in a labels.csv (columns file, crackle, wheeze; optionally patient, "

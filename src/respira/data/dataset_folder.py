@@ -35,10 +35,6 @@ def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name:
     """``output_dir``, or a one-line ``OSError``: a file there or above, a non-empty folder (unless
     ``overwrite``, or a dataset folder without ``config_name``)."""
     output_dir = Path(output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise NotADirectoryError(
-            f"--output_dir {output_dir} is a file; give a folder to write the dataset to"
-        )
     if files.is_occupied(output_dir) and not overwrite:
         held = card_configs(folder_card(output_dir)) if output_dir.is_dir() else []
         if held and config_name is not None and config_name not in held:  # a new config beside the others
