@@ -20,7 +20,7 @@ import datasets
 import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
-from .errors import CorpusError, CorpusFormatError
+from .errors import CorpusError, CorpusFormatError, read_text
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import corpus_root, files_fingerprint
 from .loaders import FolderBuilder, WholeRecordings, load_folder
@@ -160,7 +160,7 @@ def read_events_csv(
     """Every event of ``events_file``, checked against ``files`` (those ``labels.csv`` lists) and
     ``duration(file)`` when given (a one-line error names ``events.csv:LINE`` and the value)."""
     events_file = Path(events_file)
-    lines = events_file.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(events_file).removeprefix("\ufeff").splitlines()
     reader = csv.reader(lines)
     header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
     if header is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.locking import FolderLock, FolderLockedError
-from .errors import CorpusFormatError
+from .errors import CorpusFormatError, read_text
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
@@ -143,7 +143,7 @@ class LabelsTable:
     @classmethod
     def read(cls, path: str | Path) -> LabelsTable:
         """``path`` read and checked (one-line :class:`~respira.data.errors.CorpusFormatError`)."""
-        return cls.parse(path, Path(path).read_bytes().decode("utf-8"))  # line endings as written
+        return cls.parse(path, read_text(Path(path)))  # line endings as written
 
     @classmethod
     def parse(cls, path: str | Path, text: str) -> LabelsTable:

@@ -24,7 +24,7 @@ import datasets
 import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError
+from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, read_text
 from .icbhi import parse_split_fractions
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
@@ -127,12 +127,10 @@ def read_annotation(path: str | Path) -> SPRSoundAnnotation:
     """Read one SPRSound JSON annotation; a one-line :class:`CorpusFormatError` names the file and event."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_text(path).removeprefix("\ufeff"))
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         raise CorpusFormatError(path, f"not valid JSON ({where}): {error.msg}", line=error.lineno) from None
-    except UnicodeDecodeError as error:
-        raise CorpusFormatError(path, f"not a UTF-8 text file (byte {error.start})") from None
     if not isinstance(data, dict):
         raise CorpusFormatError(path, f"expected a JSON object, found {type(data).__name__}")
     labels = {key: data[key] for key in RECORD_KEYS if key in data}
@@ -193,7 +191,6 @@ PARTS: dict[str, tuple[str, str]] = {
     "intra_test": ("test_wav", "test_json/intra_test_json"),
 }
 """Official part → (audio folder, annotation folder), relative to the corpus folder."""
-OFFICIAL_PARTS: tuple[str, ...] = tuple(PARTS)
 
 
 @dataclass(frozen=True)
@@ -312,7 +309,7 @@ def _check_patients(layout: SPRSoundLayout, recordings: list[SPRSoundRecording])
 
 
 # ------------------------------------------------------------ the builder
-SPLITS: dict[str, tuple[str, ...]] = {"official": OFFICIAL_PARTS, "patient": ("train", "validation", "test")}
+SPLITS: dict[str, tuple[str, ...]] = {"official": tuple(PARTS), "patient": ("train", "validation", "test")}
 DEVICE = "Yunting II"
 RECORDING_COLUMNS = ("recording", "patient_id", "age", "sex", "chest_location", "official_part")
 INDEX_COLUMNS: tuple[str, ...] = ("path", *RECORDING_COLUMNS, "record_label", *FLAGS, "n_events")
