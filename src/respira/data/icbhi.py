@@ -32,17 +32,15 @@ from .loaders import (
 from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, split_by_fractions
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
+    INDEX_COLUMNS,
     STRATA_COLUMNS,
     PartialCorpusWarning,
     check_cycles_fit,
     index_from_layout,
 )
 
-RECORDING_COLUMNS: tuple[str, ...] = (
-    "recording", "patient_id", "recording_index", "chest_location", "acquisition_mode", "device",
-    "official_split", "diagnosis", "age", "sex", "adult_bmi", "child_weight", "child_height",
-)  # fmt: skip
-CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
+CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end", "crackle", "wheeze", "label")
+RECORDING_COLUMNS = tuple(name for name in INDEX_COLUMNS if name not in (*CYCLE_COLUMNS, "annotation_line"))
 
 
 @dataclass
@@ -216,10 +214,9 @@ def _recording_task(layout: CorpusLayout, frame: pd.DataFrame, whole: bool) -> d
     first = frame.iloc[0]
     stem = first["recording"]
     columns = {name: _python_value(first[name]) for name in RECORDING_COLUMNS}
-    names = (*CYCLE_COLUMNS, "crackle", "wheeze", "label")
     cycles = [
-        {name: _python_value(value) for name, value in zip(names, values, strict=True)}
-        for values in frame[list(names)].itertuples(index=False, name=None)
+        {name: _python_value(value) for name, value in zip(CYCLE_COLUMNS, values, strict=True)}
+        for values in frame[list(CYCLE_COLUMNS)].itertuples(index=False, name=None)
     ]
     task = {"path": str(layout.audio_files[stem]), "columns": columns, "segments": None}
     if whole:
