@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.respira.labels import MULTI_LABEL_NAMES
@@ -128,17 +128,18 @@ def _ending(text: str) -> str:
     return text[len(text.rstrip("\r\n")) :]
 
 
+@dataclass(eq=False)
 class LabelsTable:
-    """A ``labels.csv`` read for editing; :meth:`read` checks it."""
+    """A ``labels.csv`` read for editing (its raw lines, ``header`` the header's index); :meth:`read`
+    checks it."""
 
-    def __init__(self, path: Path, raw: list[str], bom: bool, delimiter: str, header: int) -> None:
-        self.path = path
-        self.raw = raw
-        self.bom = bom
-        self.delimiter = delimiter
-        self.header = header
-        self.columns: list[str] = []
-        self.rows: list[TableRow] = []
+    path: Path
+    raw: list[str]
+    bom: bool
+    delimiter: str
+    header: int
+    columns: list[str] = field(default_factory=list)
+    rows: list[TableRow] = field(default_factory=list)
 
     @classmethod
     def read(cls, path: str | Path) -> LabelsTable:
