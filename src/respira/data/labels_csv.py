@@ -130,7 +130,7 @@ def _ending(text: str) -> str:
 
 @dataclass(eq=False)
 class LabelsTable:
-    """A ``labels.csv`` read for editing (``header``: the index of its header line); :meth:`read` checks it."""
+    """A ``labels.csv`` read for editing (``header``: its header line's index); :meth:`read` checks it."""
 
     path: Path
     raw: list[str]
