@@ -1,9 +1,5 @@
-"""The corpora respira reads, one :class:`CorpusSpec` each: what prepare, evaluate, train and cards ask.
-
-Commands branch on a spec's fields, never on a corpus's name: adding a corpus is writing its builder and
-calling :func:`register_corpus`. A spec holds its corpus module's functions themselves; the corpus modules
-never look a spec up, so this module imports them (and ``datasets``): import it where a corpus is read.
-"""
+"""The corpora respira reads, one :class:`CorpusSpec` each: commands branch on a spec's fields, never on a
+corpus's name (a new corpus: its builder and :func:`register_corpus`). Imports every corpus module."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import icbhi, kauh, labelled, sprsound, summary
+from . import icbhi, kauh, labelled, sprsound
 from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS, PRIMARY_CORPUS
 from .errors import LayoutNotFoundError
 from .layout import locate_corpus
@@ -45,19 +41,18 @@ class CorpusSpec:
     config_class: type
     """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
-    """``cycle`` (annotated cycles, scored one by one: ICBHI), ``recording`` (one label per recording,
-    scored over windows: KAUH) or ``event`` (annotated segments, learnt like cycles: SPRSound)."""
-    group_by: str
-    """The column whose values never straddle a split (the patient)."""
-    split_roles: tuple[str, ...]
-    """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
-    citation: str
-    """The BibTeX entry of the paper to cite (the model and dataset cards)."""
-    homepage: str
+    """``cycle`` (ICBHI: scored one by one), ``recording`` (KAUH: scored over windows) or ``event``
+    (SPRSound: segments learnt like cycles)."""
     facts: CorpusFacts
     locate: Callable[..., Any]
-    """``locate(folder)``: the corpus's layout, or a one-line error (:class:`LayoutNotFoundError`: no folder
-    has it)."""
+    """``locate(folder)``: the corpus's layout, or a one-line error (:class:`LayoutNotFoundError`)."""
+    group_by: str = "patient_id"
+    """The column whose values never straddle a split (the patient)."""
+    split_roles: tuple[str, ...] = ("test",)
+    """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
+    citation: str = ""
+    """The BibTeX entry of the paper to cite (the model and dataset cards)."""
+    homepage: str = ""
     read_index: Callable[..., Any] | None = None
     """Recording-labelled corpora: ``read_index(folder)``: its recordings, from the listing."""
     configs: tuple[str, ...] = ("recordings",)
@@ -103,7 +98,19 @@ class CorpusSpec:
         try:
             return function(data_dir, *args, **kwargs)
         except LayoutNotFoundError as error:
-            raise LayoutNotFoundError(f"{error}{layout_hint(data_dir, self.name)}") from None
+            for spec in CORPORA.values():  # whose layout the folder has, if another corpus's
+                if spec.name == self.name:
+                    continue
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        spec.locate(data_dir)  # a partial folder still shows whose layout it has
+                except Exception:  # not this corpus's layout either
+                    continue
+                raise LayoutNotFoundError(
+                    f"{error}; it has the layout of {spec.label}: --dataset {spec.name}"
+                ) from None
+            raise
 
     def check_folder(self, data_dir: str | Path, splits: list[str] | None = None) -> None:
         """Locate the corpus in ``data_dir``, its ``splits`` alone if :attr:`split_parts`; nothing decoded."""
@@ -160,7 +167,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=icbhi.load_icbhi,
         config_class=icbhi.ICBHIConfig,
         labels="cycle",
-        group_by="patient_id",
         split_roles=("train", "validation", "test"),
         citation=_ICBHI_CITATION,
         homepage="https://bhichallenge.med.auth.gr/ICBHI_2017_Challenge",
@@ -188,8 +194,8 @@ CORPORA: dict[str, CorpusSpec] = {
         configs=("cycles", "recordings"),
         split_options=("validation_size", "split_strategy", "patient_split_fractions", "seed"),
         reference_events=icbhi.icbhi_reference_events,
-        split_table=summary.split_table,
-        split_definition=summary.split_definition,
+        split_table=icbhi.split_table,
+        split_definition=icbhi.split_definition,
         complete_counts={"recordings": NUM_RECORDINGS, "cycles": NUM_CYCLES},
     ),
     "kauh": CorpusSpec(
@@ -198,8 +204,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=kauh.load_kauh,
         config_class=AudioBuilderConfig,
         labels="recording",
-        group_by="patient_id",
-        split_roles=("test",),
         citation=_KAUH_CITATION,
         homepage="https://doi.org/10.1016/j.dib.2021.106913",
         facts=CorpusFacts(
@@ -231,7 +235,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=sprsound.load_sprsound,
         config_class=sprsound.SPRSoundConfig,
         labels="event",
-        group_by="patient_id",
         split_roles=("train", "inter_test", "intra_test"),
         citation=_SPRSOUND_CITATION,
         homepage="https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound",
@@ -273,10 +276,6 @@ CORPORA: dict[str, CorpusSpec] = {
         loader=labelled.load_labelled,
         config_class=AudioBuilderConfig,
         labels="recording",
-        group_by="patient_id",
-        split_roles=("test",),
-        citation="",
-        homepage="",
         facts=CorpusFacts(
             description=(
                 "Recordings listed in a labels.csv (columns file, crackle, wheeze; optionally patient, "
@@ -311,21 +310,6 @@ def get_corpus(name: str) -> CorpusSpec:
         return CORPORA[name]
     except KeyError:
         raise ValueError(f"unknown corpus {name!r} (known: {', '.join(CORPORA)})") from None
-
-
-def layout_hint(data_dir: Any, expected: str) -> str:
-    """``"; it has the layout of ...: --dataset NAME"`` when another corpus finds its layout there."""
-    for spec in CORPORA.values():
-        if spec.name == expected:
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                spec.locate(data_dir)  # a partial folder still shows whose layout it has
-        except Exception:  # not this corpus's layout either
-            continue
-        return f"; it has the layout of {spec.label}: --dataset {spec.name}"
-    return ""
 
 
 def scored_corpus(name: str) -> CorpusSpec:

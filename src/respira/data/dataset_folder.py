@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from ..models.respira.labels import RECORDING_LABELS
+from ..models.respira.labels import CLASS_NAMES, RECORDING_LABELS
 from ..utils import files
 from ..utils.tables import format_table
 from .corpora import CORPORA, get_corpus
@@ -34,10 +35,6 @@ def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name:
     """``output_dir``, or a one-line ``OSError``: a file there or above, a non-empty folder (unless
     ``overwrite``, or a dataset folder without ``config_name``)."""
     output_dir = Path(output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise NotADirectoryError(
-            f"--output_dir {output_dir} is a file; give a folder to write the dataset to"
-        )
     if files.is_occupied(output_dir) and not overwrite:
         held = card_configs(folder_card(output_dir)) if output_dir.is_dir() else []
         if held and config_name is not None and config_name not in held:  # a new config beside the others
@@ -134,6 +131,22 @@ def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], 
     return header, rows
 
 
+def split_counts(dataset: datasets.DatasetDict) -> str:
+    """Patients, recordings and cycles (or windows) per split, and cycles per class (no audio decoded)."""
+    header = ["split", "patients", "recordings", "cycles", *CLASS_NAMES]
+    rows = []
+    for split, part in dataset.items():
+        names = [name for name in ("label", "patient_id", "recording") if name in part.column_names]
+        columns = part.select_columns(names).to_pandas()
+        labels = columns["label"].to_numpy() if "label" in columns else np.zeros(0, dtype=int)
+        counts = np.bincount(labels[labels >= 0], minlength=len(CLASS_NAMES))
+        groups = (
+            str(columns[name].nunique()) if name in columns else "-" for name in ("patient_id", "recording")
+        )
+        rows.append([split, *groups, str(len(part)), *map(str, counts)])
+    return format_table(rows, header)
+
+
 def summarize(dataset: datasets.DatasetDict, corpus: str = "icbhi") -> str:
     """What ``dataset`` (built from ``corpus``) holds per split, as its card's table (no audio decoded)."""
     header, rows = split_table(dataset, corpus)
@@ -208,18 +221,6 @@ def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
     )
 
 
-def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dict[str, Any]:
-    if not existing:
-        return {}
-    configs = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]
-    infos = existing.get("dataset_info")
-    infos = [infos] if isinstance(infos, dict) else list(infos or [])
-    infos = [info for info in infos if info.get("config_name", "default") != config_name]
-    names = (entry.get("config_name") for entry in configs)
-    options = {name: found for name in names if (found := build_options(dict(existing), name))}
-    return {"configs": configs, "dataset_info": infos, "respira": options}
-
-
 def _configs_table(card_data: Mapping[str, Any]) -> str:
     infos = card_data.get("dataset_info")
     infos = {
@@ -275,7 +276,10 @@ def dataset_card(
         dataset_size=sum(part.data.nbytes for part in dataset.values()),
     )
     license_fields = {"license_name": facts.license_name, "license_link": facts.license_link}
-    others = _existing_parts(existing, config_name)
+    existing = dict(existing or {})  # its other configs are kept: datasets' metadata writers merge them
+    others = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]
+    kept = {entry.get("config_name") for entry in others}
+    respira = {name: found for name in kept if (found := build_options(existing, name))}
     builder_config = builder_config or config_name
     own = {"corpus": corpus, "config": builder_config, "synthetic": synthetic, **options}
     card_data = DatasetCardData(
@@ -286,16 +290,15 @@ def dataset_card(
         size_categories=_size_category(sum(len(part) for part in dataset.values())),
         tags=[*facts.tags, *(["synthetic"] if synthetic else [])],
         **{key: value for key, value in license_fields.items() if value},
-        respira={**others.get("respira", {}), config_name: own},
+        respira={**respira, config_name: own},
     )
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
 
-    if others.get("configs"):
-        card_data["configs"] = others["configs"]
-    if others.get("dataset_info"):
-        card_data["dataset_info"] = others["dataset_info"]
-    default = not any(entry.get("default") for entry in others.get("configs", []))
+    for field in ("configs", "dataset_info"):
+        if existing.get(field):
+            card_data[field] = existing[field]
+    default = not any(entry.get("default") for entry in others)
     layout = [{"split": split, "path": list(paths)} for split, paths in data_files.items()]
     entry = {"data_files": layout, **({"default": True} if default else {})}
     MetadataConfigs({config_name: entry}).to_dataset_card_data(card_data)

@@ -33,6 +33,19 @@ class CorpusFormatError(CorpusError):
         return (type(self), (str(self.path), self.reason, self.line))
 
 
+def read_text(path: Path) -> str:
+    """The text of ``path`` (UTF-8, a byte-order mark kept); a :class:`CorpusFormatError` when it is not
+    UTF-8 (naming the line) or cannot be read."""
+    try:
+        data = path.read_bytes()
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise CorpusFormatError(path, "is not a UTF-8 text file", line=line) from None
+    except OSError as error:
+        raise CorpusFormatError(path, f"cannot be read: {error.strerror}") from None
+
+
 class CorpusCountError(CorpusError):
     """A complete corpus breaks a published fact (ICBHI's counts, KAUH's filter modes, SPRSound's parts)."""
 

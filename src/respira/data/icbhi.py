@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import datasets
+import numpy as np
 import pandas as pd
 
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
-from ..models.respira.audio_wav import encode_wav
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..models.respira.windows import span_samples
 from ..run_record import SPLIT_STRATEGIES
-from .corpus import NUM_RECORDINGS
+from .corpus import DEVICES, NUM_RECORDINGS
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .layout import CorpusLayout, locate_corpus
@@ -29,22 +28,19 @@ from .loaders import (
     audio_durations,
     check_loader_options,
     load_folder,
-    recording_samples,
 )
-from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
+from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, split_by_fractions
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
+    INDEX_COLUMNS,
     STRATA_COLUMNS,
     PartialCorpusWarning,
     check_cycles_fit,
     index_from_layout,
 )
 
-RECORDING_COLUMNS: tuple[str, ...] = (
-    "recording", "patient_id", "recording_index", "chest_location", "acquisition_mode", "device",
-    "official_split", "diagnosis", "age", "sex", "adult_bmi", "child_weight", "child_height",
-)  # fmt: skip
-CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
+CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end", "crackle", "wheeze", "label")
+RECORDING_COLUMNS = tuple(name for name in INDEX_COLUMNS if name not in (*CYCLE_COLUMNS, "annotation_line"))
 
 
 @dataclass
@@ -168,8 +164,10 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
             rows = index[index["split"] == split]
             if rows.empty:
                 continue
+            whole = self.config.name == "recordings"
             recordings = [
-                _recording_task(self.layout, frame) for _, frame in rows.groupby("recording", sort=True)
+                _recording_task(self.layout, frame, whole)
+                for _, frame in rows.groupby("recording", sort=True)
             ]
             generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"recordings": recordings}))
         return generators
@@ -203,31 +201,6 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         )
         return index[~index["recording"].isin(missing)].reset_index(drop=True)
 
-    def _generate_examples(self, recordings: list[dict[str, Any]]):
-        config = self.config
-        for task in recordings:
-            samples = recording_samples(task["audio_path"], config)
-            if config.name == "recordings":
-                wav = encode_wav(samples, config.sampling_rate, config.audio_subtype)
-                audio = {"bytes": wav, "path": None}
-                yield task["recording"], {"audio": audio, **task["metadata"], "cycles": task["cycles"]}
-                continue
-            rate, total = config.sampling_rate, samples.shape[0]
-            for cycle in task["cycles"]:
-                start, end = span_samples(cycle["start"], cycle["end"], rate, total)
-                if end <= start:
-                    raise CorpusFormatError(
-                        task["annotation_path"],
-                        f"cycle {cycle['start']}-{cycle['end']} s is empty after resampling to "
-                        f"{rate} Hz ({total} samples)",
-                        line=cycle["annotation_line"],
-                    )
-                key = f"{task['recording']}_{cycle['cycle_index']:03d}"
-                wav = encode_wav(samples[start:end], rate, config.audio_subtype)
-                audio = {"bytes": wav, "path": f"{key}.wav"}
-                labels = {name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")}
-                yield key, {"audio": audio, **task["metadata"], **labels}
-
 
 def _python_value(value: Any) -> Any:
     """NA/NaN → None and numpy scalars → Python scalars, for Arrow."""
@@ -236,20 +209,24 @@ def _python_value(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]:  # picklable plain values
+def _recording_task(layout: CorpusLayout, frame: pd.DataFrame, whole: bool) -> dict[str, Any]:
+    """The builder's task of one recording's index rows (:class:`~respira.data.loaders.FolderBuilder`)."""
     first = frame.iloc[0]
     stem = first["recording"]
-    cycle_columns = (*CYCLE_COLUMNS, "crackle", "wheeze", "label", "annotation_line")
-    return {
-        "recording": stem,
-        "audio_path": str(layout.audio_files[stem]),
-        "annotation_path": str(layout.annotation_files[stem]),
-        "metadata": {name: _python_value(first[name]) for name in RECORDING_COLUMNS},
-        "cycles": [
-            {name: _python_value(value) for name, value in zip(cycle_columns, values, strict=True)}
-            for values in frame[list(cycle_columns)].itertuples(index=False, name=None)
-        ],
-    }
+    columns = {name: _python_value(first[name]) for name in RECORDING_COLUMNS}
+    cycles = [
+        {name: _python_value(value) for name, value in zip(CYCLE_COLUMNS, values, strict=True)}
+        for values in frame[list(CYCLE_COLUMNS)].itertuples(index=False, name=None)
+    ]
+    task = {"path": str(layout.audio_files[stem]), "columns": columns, "segments": None}
+    if whole:
+        return {**task, "columns": {**columns, "cycles": cycles}}
+    annotation = str(layout.annotation_files[stem])
+    segments = [
+        (cycle, (annotation, int(line), f"cycle {cycle['start']}-{cycle['end']} s"))
+        for cycle, line in zip(cycles, frame["annotation_line"], strict=True)
+    ]
+    return {**task, "segments": segments}
 
 
 def icbhi_reference_events(example: dict[str, Any]) -> list[tuple[float, float, str]]:
@@ -271,17 +248,8 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         folds = patient_kfold(index, config.num_folds, seed=config.seed, stratify_by=strata)
         return folds.map(fold_name).rename("split")
     if config.split_strategy == "patient":
-        names = ("train", "validation", "test")
-        fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
-        try:
-            return patient_split(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
-        except SplitError as error:
-            raise _builder_split_error(
-                error,
-                "split_strategy='patient'",
-                "add recordings of more patients, or split fewer ways (a 0 in patient_split_fractions, "
-                "train,validation,test)",
-            ) from None
+        fractions = config.patient_split_fractions
+        return split_by_fractions(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
     if index["official_split"].isna().all():
         raise SplitError(
             "this copy of ICBHI has no official split file (ICBHI_challenge_train_test.txt; the "
@@ -293,16 +261,13 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         try:
             carved = carve_validation(index.assign(split=splits), config.validation_size, seed=config.seed)
         except SplitError as error:
-            option = f"validation_size={config.validation_size}"
-            remedy = "use a smaller validation_size or another seed"
-            raise _builder_split_error(error, option, remedy) from None
+            reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
+            raise SplitError(
+                f"validation_size={config.validation_size}: {reason}; use a smaller validation_size or "
+                "another seed"
+            ) from None
         splits = carved["split"]
     return splits
-
-
-def _builder_split_error(error: SplitError, option: str, remedy: str) -> SplitError:
-    reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
-    return SplitError(f"{option}: {reason}; {remedy}")
 
 
 def load_icbhi(
@@ -343,10 +308,18 @@ def load_icbhi(
     if kfold and (fold is not None or held_out_device is not None) and streaming:
         raise ValueError("fold= composes a fold's splits from the built folds: use streaming=False")
     built = load_folder(
-        ICBHI, load_icbhi, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
-        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
-        validation_size=0.0 if kfold else validation_size, seed=seed,
-    )  # fmt: skip
+        ICBHI,
+        load_icbhi,
+        data_dir,
+        config_name=config_name,
+        sampling_rate=sampling_rate,
+        cache_dir=cache_dir,
+        num_proc=num_proc,
+        streaming=streaming,
+        validation_size=0.0 if kfold else validation_size,
+        seed=seed,
+        **options,
+    )
     if held_out_device is not None:
         devices = fold_devices(built)
         if held_out_device not in devices:
@@ -362,3 +335,52 @@ def load_icbhi(
 def fold_devices(folds: datasets.DatasetDict) -> list[str]:
     """The held-out device of each fold of a ``leave_one_device_out`` dataset, in fold order."""
     return [folds[fold_name(i)].unique("device")[0] for i in range(len(folds))]
+
+
+# ------------------------------------------------ its dataset card (the spec's split_table, split_definition)
+def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
+    """A header and one row per split: recordings or cycles, cycles per class, patients and devices."""
+    rows = []
+    first = next(iter(dataset.values()))
+    per_recording = "cycles" in first.column_names
+    counted = ["recordings", "cycles"] if per_recording else ["cycles"]
+    header = ["split", *counted, *CLASS_NAMES, *([] if per_recording else ["minutes"]), "patients", "devices"]
+    for split, part in dataset.items():
+        columns = part.select_columns(
+            [c for c in ("label", "cycles", "start", "end", "device", "patient_id") if c in part.column_names]
+        )
+        frame = columns.to_pandas()
+        labels = (
+            [c["label"] for cycles in frame["cycles"] for c in cycles] if per_recording else frame["label"]
+        )
+        counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(CLASS_NAMES))
+        used = frame["device"].value_counts()
+        counted = [str(len(frame)), str(len(labels))] if per_recording else [str(len(frame))]
+        minutes = [] if per_recording else [f"{(frame['end'] - frame['start']).sum() / 60:.1f}"]
+        devices = ", ".join(f"{name} {int(used[name])}" for name in DEVICES if name in used)
+        rows.append(
+            [split, *counted, *map(str, counts), *minutes, str(frame["patient_id"].nunique()), devices]
+        )
+    return header, rows
+
+
+def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
+    """Sentences saying how the splits were made."""
+    seed = options.get("seed", 0)
+    if options.get("split_strategy") == "patient":
+        fractions = "/".join(f"{float(f):g}" for f in options.get("patient_split_fractions", ()))
+        return [
+            f"A patient-wise split ({', '.join(splits)}; fractions {fractions}), no patient in two "
+            f"splits, stratified by `{options.get('stratify_by')}`, drawn with seed {seed} "
+            "(`split_strategy=patient`)."
+        ]
+    sentences = [
+        "`train` and `test`: the challenge's official split (`ICBHI_challenge_train_test.txt`, 60/40 by "
+        "recording, matched on the first four fields of the recording name)."
+    ]
+    if "validation" in splits:
+        sentences.append(
+            f"`validation`: a patient-disjoint, class-stratified {float(options['validation_size']):.0%} "
+            f"of the official train cycles, moved out of `train` with seed {seed}."
+        )
+    return sentences

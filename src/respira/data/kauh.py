@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from .errors import CorpusCountError, CorpusFormatError, LayoutNotFoundError
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import FolderBuilder, WholeRecordings, load_folder
@@ -257,9 +256,7 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
 
 def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
     """One row per KAUH recording, from the file names alone."""
-    layout = locate_kauh(data_dir)
-    rows = [(*_metadata(name).values(), str(layout.audio_files[name.stem])) for name in kauh_names(layout)]
-    index = pd.DataFrame.from_records(rows, columns=[*KAUH.COLUMNS, "path"])
+    index = KAUH.read_index(data_dir)
     index["sound"] = index["sound"].map(tuple)
     index["age"] = index["age"].astype("Float64")
     return index
@@ -285,20 +282,28 @@ def kauh_names(layout: KAUHLayout) -> list[KAUHName]:
     return [names[key] for key in sorted(names, key=lambda k: (FILTER_MODE_NAMES.index(k[0]), k[1]))]
 
 
-def _metadata(name: KAUHName) -> dict[str, Any]:  # the example columns but audio
-    return {
-        "recording": name.stem,
-        "patient_id": name.patient_id,
-        "filter_mode": name.filter_mode,
-        "diagnosis": name.diagnosis,
-        "sound": list(name.sound),
-        "crackle": name.crackle,
-        "wheeze": name.wheeze,
-        "normal": name.normal,
-        "chest_location": name.chest_location,
-        "age": name.age,
-        "sex": name.sex,
-    }
+def _recordings(layout: KAUHLayout) -> list[dict[str, Any]]:
+    """The builder's task of each recording (:class:`~respira.data.loaders.FolderBuilder`)."""
+    return [
+        {
+            "path": str(layout.audio_files[name.stem]),
+            "segments": None,
+            "columns": {
+                "recording": name.stem,
+                "patient_id": name.patient_id,
+                "filter_mode": name.filter_mode,
+                "diagnosis": name.diagnosis,
+                "sound": list(name.sound),
+                "crackle": name.crackle,
+                "wheeze": name.wheeze,
+                "normal": name.normal,
+                "chest_location": name.chest_location,
+                "age": name.age,
+                "sex": name.sex,
+            },
+        }
+        for name in kauh_names(layout)
+    ]
 
 
 def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
@@ -352,25 +357,10 @@ class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
         "sex": datasets.Value("string"),
     }
 
-    def _recordings(self) -> list[dict[str, Any]]:
-        return [
-            {"path": str(self.layout.audio_files[name.stem]), "metadata": _metadata(name)}
-            for name in kauh_names(self.layout)
-        ]
+    RECORDINGS = staticmethod(_recordings)
 
 
-def load_kauh(
-    data_dir: str | Path,
-    *,
-    config_name: str = "recordings",
-    sampling_rate: int = DEFAULT_SAMPLING_RATE,
-    cache_dir: str | Path | None = None,
-    num_proc: int | None = None,
-    streaming: bool = False,
-    **options: Any,
-) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the KAUH dataset from a local folder: one ``test`` split of recordings."""
-    return load_folder(
-        KAUH, load_kauh, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
-        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
-    )  # fmt: skip
+def load_kauh(data_dir: str | Path, **options: Any) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """Build (or load from cache) the KAUH dataset from a local folder: one ``test`` split of recordings
+    (``options``: :func:`~respira.data.loaders.load_folder`'s)."""
+    return load_folder(KAUH, load_kauh, data_dir, **options)

@@ -19,9 +19,8 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
-from .errors import CorpusError, CorpusFormatError
+from .errors import CorpusError, CorpusFormatError, read_text
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import corpus_root, files_fingerprint
 from .loaders import FolderBuilder, WholeRecordings, load_folder
@@ -62,33 +61,29 @@ def locate_labelled(data_dir: str | Path) -> LabelledLayout:
 
 def read_labelled_index(data_dir: str | Path) -> pd.DataFrame:
     """One row per recording, from ``labels.csv`` alone: the example columns and ``path``."""
-    layout = locate_labelled(data_dir)
-    rows = [
-        {**metadata, "path": str(row.path)}
-        for row, metadata in zip(layout.rows, _metadata(layout), strict=True)
-    ]
-    return pd.DataFrame.from_records(rows, columns=[*Labelled.COLUMNS, "path"])
+    return Labelled.read_index(data_dir)
 
 
-def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
+def _recordings(layout: LabelledLayout) -> list[dict[str, Any]]:
+    """The builder's task of each recording (:class:`~respira.data.loaders.FolderBuilder`); ``patient_id``
+    numbers the ``patient`` values in order of first appearance, or the rows when there are none."""
     numbers: dict[str, int] = {}
-    columns = []
+    tasks = []
     for place, row in enumerate(layout.rows, start=1):
         patient_id = place if row.patient is None else numbers.setdefault(row.patient, len(numbers) + 1)
-        columns.append(
-            {
-                "recording": row.file,
-                "patient_id": patient_id,
-                "patient": row.patient,
-                "device": row.device,
-                "chest_location": row.location,
-                "crackle": row.crackle,
-                "wheeze": row.wheeze,
-                "normal": int(row.crackle == row.wheeze == 0),
-                "label": cycle_label(row.crackle, row.wheeze),
-            }
-        )
-    return columns
+        columns = {
+            "recording": row.file,
+            "patient_id": patient_id,
+            "patient": row.patient,
+            "device": row.device,
+            "chest_location": row.location,
+            "crackle": row.crackle,
+            "wheeze": row.wheeze,
+            "normal": int(row.crackle == row.wheeze == 0),
+            "label": cycle_label(row.crackle, row.wheeze),
+        }
+        tasks.append({"path": str(row.path), "segments": None, "columns": columns})
+    return tasks
 
 
 class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
@@ -105,9 +100,7 @@ class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
         "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
     }
 
-    def _recordings(self) -> list[dict[str, Any]]:
-        rows = zip(self.layout.rows, _metadata(self.layout), strict=True)
-        return [{"path": str(row.path), "metadata": columns} for row, columns in rows]
+    RECORDINGS = staticmethod(_recordings)
 
 
 def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
@@ -121,20 +114,11 @@ def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[
 
 
 def load_labelled(
-    data_dir: str | Path,
-    *,
-    config_name: str = "recordings",
-    sampling_rate: int = DEFAULT_SAMPLING_RATE,
-    cache_dir: str | Path | None = None,
-    num_proc: int | None = None,
-    streaming: bool = False,
-    **options: Any,
+    data_dir: str | Path, **options: Any
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the dataset of a labelled folder: one ``test`` split of recordings."""
-    return load_folder(
-        Labelled, load_labelled, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
-        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
-    )  # fmt: skip
+    """Build (or load from cache) the dataset of a labelled folder: one ``test`` split of recordings
+    (``options``: :func:`~respira.data.loaders.load_folder`'s)."""
+    return load_folder(Labelled, load_labelled, data_dir, **options)
 
 
 # ------------------------------------------------------------ events.csv, the sidecar of labels.csv
@@ -176,7 +160,7 @@ def read_events_csv(
     """Every event of ``events_file``, checked against ``files`` (those ``labels.csv`` lists) and
     ``duration(file)`` when given (a one-line error names ``events.csv:LINE`` and the value)."""
     events_file = Path(events_file)
-    lines = events_file.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(events_file).removeprefix("\ufeff").splitlines()
     reader = csv.reader(lines)
     header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
     if header is None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.locking import FolderLock, FolderLockedError
-from .errors import CorpusFormatError
+from .errors import CorpusFormatError, read_text
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
@@ -128,22 +128,22 @@ def _ending(text: str) -> str:
     return text[len(text.rstrip("\r\n")) :]
 
 
+@dataclass(eq=False)
 class LabelsTable:
-    """A ``labels.csv`` read for editing; :meth:`read` checks it."""
+    """A ``labels.csv`` read for editing (``header``: its header line's index); :meth:`read` checks it."""
 
-    def __init__(self, path: Path, raw: list[str], bom: bool, delimiter: str, header: int) -> None:
-        self.path = path
-        self.raw = raw
-        self.bom = bom
-        self.delimiter = delimiter
-        self.header = header
-        self.columns: list[str] = []
-        self.rows: list[TableRow] = []
+    path: Path
+    raw: list[str]
+    bom: bool
+    delimiter: str
+    header: int
+    columns: list[str] = field(default_factory=list)
+    rows: list[TableRow] = field(default_factory=list)
 
     @classmethod
     def read(cls, path: str | Path) -> LabelsTable:
         """``path`` read and checked (one-line :class:`~respira.data.errors.CorpusFormatError`)."""
-        return cls.parse(path, Path(path).read_bytes().decode("utf-8"))  # line endings as written
+        return cls.parse(path, read_text(Path(path)))  # line endings as written
 
     @classmethod
     def parse(cls, path: str | Path, text: str) -> LabelsTable:

@@ -12,10 +12,12 @@ from typing import Any, ClassVar
 
 import datasets
 import numpy as np
+import pandas as pd
 
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
 from ..models.respira.audio_dsp import lowpass
 from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
+from ..models.respira.windows import span_samples
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -58,10 +60,12 @@ class AudioBuilderConfig(datasets.BuilderConfig):
 
 class FolderBuilder:
     """Builder mixin (first in the bases) for a corpus in a local folder: located by its ``LOCATE``,
-    fingerprinted, its config validated again after ``datasets`` has set the user's options."""
+    fingerprinted, its config validated again after ``datasets`` has set the user's options; its examples
+    made from recording tasks (:meth:`_generate_examples`)."""
 
     LOCATE: ClassVar[Callable[..., Any]]
     """The corpus's ``locate(folder[, parts])`` (a ``staticmethod``)."""
+    config: AudioBuilderConfig
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, parts: Any = None, **kwargs: Any):
         if data_dir is None:
@@ -74,7 +78,7 @@ class FolderBuilder:
         if config_name == "recordings" and kwargs.get("writer_batch_size") is None:
             kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
-        self.config.validate()  # type: ignore[attr-defined]
+        self.config.validate()
 
     def _info(self) -> datasets.DatasetInfo:  # its description and citation: the dataset card's (its spec)
         return datasets.DatasetInfo(features=self._features())  # type: ignore[attr-defined]
@@ -87,6 +91,37 @@ class FolderBuilder:
             if type(error).__name__ != "DatasetGenerationError":
                 raise
             raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]
+
+    def _generate_examples(self, recordings: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each task's recording (``path``) decoded once: one example of its ``columns``, or (``segments``
+        not ``None``) one per segment, cut at ``round(t * rate)`` and clipped to the recording's end."""
+        config, rate = self.config, self.config.sampling_rate
+        for task in recordings:
+            if task["segments"] == []:
+                continue  # nothing to cut: no need to decode
+            samples = recording_samples(task["path"], config)
+            name = task["columns"]["recording"]
+            if task["segments"] is None:
+                audio = {
+                    "bytes": encode_wav(samples, rate, config.audio_subtype),
+                    "path": Path(task["path"]).name,
+                }
+                yield name, {"audio": audio, **task["columns"]}
+                continue
+            for number, (columns, (file, line, what)) in enumerate(task["segments"]):
+                start, end = span_samples(columns["start"], columns["end"], rate, samples.shape[0])
+                if end <= start:
+                    raise CorpusFormatError(
+                        file,
+                        f"{what} is empty after resampling to {rate} Hz ({samples.shape[0]} samples)",
+                        line,
+                    )
+                key = f"{name}_{number:03d}"
+                audio = {
+                    "bytes": encode_wav(samples[start:end], rate, config.audio_subtype),
+                    "path": f"{key}.wav",
+                }
+                yield key, {"audio": audio, **task["columns"], **columns}
 
 
 def recording_samples(path: str | Path, config: AudioBuilderConfig) -> np.ndarray:
@@ -112,8 +147,9 @@ def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
 
 
 class WholeRecordings:
-    """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split, in one
-    config of the audio options alone."""
+    """Builder mixin: one example per recording of its layout (``RECORDINGS(layout)``: tasks of
+    :meth:`FolderBuilder._generate_examples` without segments), all in one ``test`` split, in one config of
+    the audio options alone."""
 
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIG_CLASS = AudioBuilderConfig
@@ -122,10 +158,16 @@ class WholeRecordings:
     ]
     DEFAULT_CONFIG_NAME = "recordings"
     COLUMNS: ClassVar[dict[str, Any]]  # the metadata columns' features, in order
+    RECORDINGS: ClassVar[Callable[[Any], list[dict[str, Any]]]]
+    LOCATE: ClassVar[Callable[..., Any]]
     config: AudioBuilderConfig
+    layout: Any
 
-    def _recordings(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @classmethod
+    def read_index(cls, data_dir: str | Path) -> pd.DataFrame:
+        """One row per recording, from the listing alone: the example columns and ``path``."""
+        rows = [{**task["columns"], "path": task["path"]} for task in cls.RECORDINGS(cls.LOCATE(data_dir))]
+        return pd.DataFrame.from_records(rows, columns=[*cls.COLUMNS, "path"])
 
     def _features(self) -> datasets.Features:
         return datasets.Features(
@@ -133,20 +175,9 @@ class WholeRecordings:
         )
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
-        recordings = self._recordings()
+        recordings = self.RECORDINGS(self.layout)
         audio_durations({task["path"]: Path(task["path"]) for task in recordings})  # unreadable: fail early
         return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
-
-    def _generate_examples(self, recordings: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-        config = self.config
-        for task in recordings:
-            samples = recording_samples(task["path"], config)
-            wav = encode_wav(samples, config.sampling_rate, config.audio_subtype)
-            metadata = task["metadata"]
-            yield (
-                metadata["recording"],
-                {"audio": {"bytes": wav, "path": Path(task["path"]).name}, **metadata},
-            )
 
 
 def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[str, ...]:
@@ -159,17 +190,13 @@ def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[st
 def check_loader_options(
     loader: Callable[..., Any], options: Mapping[str, Any], config_class: type[datasets.BuilderConfig]
 ) -> None:
-    """Raise a one-line ``TypeError`` naming ``options`` that are not ``config_class`` fields."""
-    allowed = builder_option_names(config_class)
+    """Raise a one-line ``TypeError`` naming ``options`` that are neither ``config_class`` fields nor
+    keyword-only parameters of ``loader``."""
+    allowed = {*builder_option_names(config_class), *_keyword_only(loader)}
     unknown = [key for key in options if key not in allowed]
     if not unknown:
         return
-    named = [
-        parameter.name
-        for parameter in inspect.signature(loader).parameters.values()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    valid = sorted({*named, *allowed})
+    valid = sorted({*allowed, *_keyword_only(load_folder)})
     hints = []
     for key in unknown:
         close = difflib.get_close_matches(key, valid, n=2)
@@ -179,20 +206,30 @@ def check_loader_options(
     )
 
 
+def _keyword_only(function: Callable[..., Any]) -> list[str]:
+    parameters = inspect.signature(function).parameters.values()
+    return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
 def load_folder(
     builder_class: type[datasets.GeneratorBasedBuilder],
     loader: Callable[..., Any],
-    options: Mapping[str, Any],
+    data_dir: str | Path,
     *,
-    cache_dir: str | Path | None,
-    num_proc: int | None,
-    streaming: bool,
-    **given: Any,
+    config_name: str | None = None,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+    streaming: bool = False,
+    **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """What every ``load_*`` does: ``options`` checked, the builder made, its splits built (or streamed)."""
+    """What every ``load_*`` does: ``options`` (builder config fields, and ``loader``'s keyword-only
+    parameters) checked, the builder made, its splits built (or, ``streaming``, decoded while iterated)."""
     check_loader_options(loader, options, builder_class.BUILDER_CONFIG_CLASS)
     cache = str(cache_dir) if cache_dir is not None else None
-    builder = builder_class(cache_dir=cache, **given, **options)
+    builder = builder_class(
+        cache_dir=cache, config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate, **options
+    )
     if streaming:
         if num_proc is not None:
             raise ValueError(

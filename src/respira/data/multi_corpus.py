@@ -226,9 +226,9 @@ def add_corpora(
             cache_dir,
             num_proc,
         )
-        missing = {name: None for name in train.column_names if name not in examples.column_names}
-        for column, value in missing.items():
-            examples = examples.add_column(column, [value] * len(examples))
+        for column in train.column_names:
+            if column not in examples.column_names:
+                examples = examples.add_column(column, [None] * len(examples))
         examples = examples.select_columns(train.column_names).cast(train.features)
         parts.append(examples)
     marked["train"] = datasets.concatenate_datasets(parts)

@@ -59,8 +59,8 @@ def _card_data(card: str | Path) -> dict[str, Any]:
     from huggingface_hub import DatasetCard
 
     try:
-        return DatasetCard.load(card).data.to_dict()
-    except Exception:  # a README.md without YAML front matter is no dataset card
+        return DatasetCard.load(card, repo_type="dataset").data.to_dict()
+    except Exception:  # no card, or a README.md without YAML front matter: the features still describe it
         return {}
 
 
@@ -72,16 +72,9 @@ def build_options(card_data: dict[str, Any], config_name: str) -> dict[str, Any]
 
 
 def _read_card(name: str) -> dict[str, Any]:
+    """The card metadata of a dataset folder or Hub dataset (``{}`` without one)."""
     folder = Path(name).expanduser()
-    if folder.is_dir():
-        return _card_data(folder / CARD) if (folder / CARD).is_file() else {}
-    from huggingface_hub import hf_hub_download
-
-    try:
-        path = hf_hub_download(name, CARD, repo_type="dataset")
-    except Exception:  # no card: the features still describe the dataset
-        return {}
-    return _card_data(path)
+    return _card_data(folder / CARD if folder.is_dir() else name)
 
 
 def _source(name: str) -> str:

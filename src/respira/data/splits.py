@@ -90,6 +90,28 @@ def patient_split(
     )
 
 
+def split_by_fractions(
+    index: pd.DataFrame,
+    fractions: Sequence[float],
+    *,
+    seed: int,
+    stratify_by: str,
+    require_all: str | None = "label",
+) -> pd.Series:
+    """:func:`patient_split` into ``train``, ``validation`` and ``test`` by a builder's
+    ``patient_split_fractions`` (a 0 leaves that split out); its :class:`SplitError` names the option."""
+    names = ("train", VALIDATION, "test")
+    shares = {name: share for name, share in zip(names, fractions, strict=True) if share > 0}
+    try:
+        return patient_split(index, shares, seed=seed, stratify_by=stratify_by, require_all=require_all)
+    except SplitError as error:
+        reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
+        raise SplitError(
+            f"split_strategy='patient': {reason}; add recordings of more patients, or split fewer ways (a 0 "
+            "in patient_split_fractions, train,validation,test)"
+        ) from None
+
+
 def carve_validation(index: pd.DataFrame, validation_size: float, *, seed: int = 0) -> pd.DataFrame:
     """``index`` with whole patients of its ``train`` split moved to ``"validation"`` (about
     ``validation_size`` of its rows, class-stratified); other splits untouched. :class:`SplitError` when

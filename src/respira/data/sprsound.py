@@ -23,15 +23,12 @@ from typing import Any, ClassVar, NamedTuple
 import datasets
 import pandas as pd
 
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
-from ..models.respira.audio_wav import encode_wav
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..models.respira.windows import span_samples
-from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, SplitError
+from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, read_text
 from .icbhi import parse_split_fractions
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
-from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
-from .splits import patient_split
+from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
+from .splits import split_by_fractions
 from .text_files import ClippedCycleWarning, PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
@@ -130,12 +127,10 @@ def read_annotation(path: str | Path) -> SPRSoundAnnotation:
     """Read one SPRSound JSON annotation; a one-line :class:`CorpusFormatError` names the file and event."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_text(path).removeprefix("\ufeff"))
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         raise CorpusFormatError(path, f"not valid JSON ({where}): {error.msg}", line=error.lineno) from None
-    except UnicodeDecodeError as error:
-        raise CorpusFormatError(path, f"not a UTF-8 text file (byte {error.start})") from None
     if not isinstance(data, dict):
         raise CorpusFormatError(path, f"expected a JSON object, found {type(data).__name__}")
     labels = {key: data[key] for key in RECORD_KEYS if key in data}
@@ -196,7 +191,6 @@ PARTS: dict[str, tuple[str, str]] = {
     "intra_test": ("test_wav", "test_json/intra_test_json"),
 }
 """Official part → (audio folder, annotation folder), relative to the corpus folder."""
-OFFICIAL_PARTS: tuple[str, ...] = tuple(PARTS)
 
 
 @dataclass(frozen=True)
@@ -315,7 +309,7 @@ def _check_patients(layout: SPRSoundLayout, recordings: list[SPRSoundRecording])
 
 
 # ------------------------------------------------------------ the builder
-SPLITS: dict[str, tuple[str, ...]] = {"official": OFFICIAL_PARTS, "patient": ("train", "validation", "test")}
+SPLITS: dict[str, tuple[str, ...]] = {"official": tuple(PARTS), "patient": ("train", "validation", "test")}
 DEVICE = "Yunting II"
 RECORDING_COLUMNS = ("recording", "patient_id", "age", "sex", "chest_location", "official_part")
 INDEX_COLUMNS: tuple[str, ...] = ("path", *RECORDING_COLUMNS, "record_label", *FLAGS, "n_events")
@@ -408,21 +402,6 @@ class SPRSoundConfig(AudioBuilderConfig):
             raise ValueError(f"seed must be a whole number, got {self.seed!r}")
 
 
-def assign_sprsound_splits(index: pd.DataFrame, config: SPRSoundConfig) -> pd.Series:
-    """The split of every recording of an index (:func:`read_sprsound_index`) under ``config``."""
-    if config.split_strategy == "official":
-        return index["official_part"].rename("split")
-    names = SPLITS["patient"]
-    fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
-    try:
-        return patient_split(index, fractions, seed=config.seed, stratify_by="record_label", require_all=None)
-    except SplitError as error:
-        raise CorpusError(
-            f"split_strategy='patient': {error}; add recordings of more patients, or split fewer ways (a 0 "
-            "in patient_split_fractions)"
-        ) from None
-
-
 class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     """SPRSound from a local folder: one example per event (``events``) or per recording (``recordings``)."""
 
@@ -465,58 +444,50 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         recordings = sprsound_recordings(self.layout)
-        index = pd.DataFrame.from_records([_recording_columns(recording) for recording in recordings])
-        splits = assign_sprsound_splits(index, self.config).tolist()
+        config = self.config
+        splits = [recording.part for recording in recordings]  # official
+        if config.split_strategy == "patient":
+            index = pd.DataFrame.from_records([_recording_columns(recording) for recording in recordings])
+            fractions = config.patient_split_fractions
+            splits = split_by_fractions(
+                index, fractions, seed=config.seed, stratify_by="record_label", require_all=None
+            ).tolist()
         durations = audio_durations(self.layout.audio_files)  # fail early
         events = _fit_events(recordings, durations)
         tasks: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for recording, split, spans in zip(recordings, splits, events, strict=True):
-            tasks[split].append(
-                {
-                    "path": str(recording.audio),
-                    "columns": {**_recording_columns(recording), "device": DEVICE},
-                    "flags": recording.annotation.flags,
-                    "events": spans,
-                }
-            )
+            path, columns = str(recording.audio), {**_recording_columns(recording), "device": DEVICE}
+            if self.config.name == "recordings":
+                kept = [{"start": start, "end": end, "type": kind} for _, start, end, kind in spans]
+                whole = {**columns, **recording.annotation.flags, "events": kept}
+                tasks[split].append({"path": path, "columns": whole, "segments": None})
+                continue
+            segments = [
+                (
+                    {
+                        "event_index": number,
+                        "start": start,
+                        "end": end,
+                        "event_type": kind,
+                        **_event_flags(kind),
+                    },
+                    (path, None, f"event {number} ({start:g}-{end:g} s)"),
+                )
+                for number, start, end, kind in spans
+            ]
+            tasks[split].append({"path": path, "columns": columns, "segments": segments})
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={"recordings": tasks[split]})
             for split in SPLITS[self.config.split_strategy]
             if tasks[split]
         ]
 
-    def _generate_examples(self, recordings: list[dict[str, Any]]):
-        config = self.config
-        rate = config.sampling_rate
-        for task in recordings:
-            columns = task["columns"]
-            if config.name != "recordings" and not task["events"]:
-                continue  # nothing to cut: no need to decode
-            samples = recording_samples(task["path"], config)
-            if config.name == "recordings":
-                audio = {"bytes": encode_wav(samples, rate, config.audio_subtype), "path": None}
-                events = [{key: span[key] for key in ("start", "end", "type")} for span in task["events"]]
-                yield columns["recording"], {"audio": audio, **columns, **task["flags"], "events": events}
-                continue
-            for span in task["events"]:
-                start, end = span_samples(span["start"], span["end"], rate, samples.shape[0])
-                if end <= start:
-                    raise CorpusFormatError(
-                        task["path"],
-                        f"event {span['event_index']} ({span['start']:g}-{span['end']:g} s) is empty after "
-                        f"resampling to {rate} Hz",
-                    )
-                key = f"{columns['recording']}_{span['event_index']:03d}"
-                audio = {"bytes": encode_wav(samples[start:end], rate, config.audio_subtype), "path": None}
-                event = {name: span[name] for name in ("event_index", "start", "end")}
-                flags = _event_flags(span["type"])
-                yield key, {"audio": audio, **columns, **event, "event_type": span["type"], **flags}
-
 
 def _fit_events(
     recordings: list[SPRSoundRecording], durations: dict[str, float]
-) -> list[list[dict[str, Any]]]:
-    """Each recording's events as plain values, clipped to its audio (one warning for the whole build)."""
+) -> list[list[tuple[int, float, float, str]]]:
+    """Each recording's ``(number, start, end, type)`` events clipped to its audio (one warning for the
+    whole build)."""
     fitted, clipped, dropped, first = [], 0, 0, ""
     for recording in recordings:
         duration, spans = durations[recording.name.stem], []
@@ -528,8 +499,7 @@ def _fit_events(
                 dropped += 1
                 continue
             clipped += event.end > duration
-            span = {"event_index": number, "start": event.start, "end": min(event.end, duration)}
-            spans.append({**span, "type": event.type})
+            spans.append((number, event.start, min(event.end, duration), event.type))
         fitted.append(spans)
     if clipped or dropped:
         warnings.warn(
@@ -542,22 +512,12 @@ def _fit_events(
 
 
 def load_sprsound(
-    data_dir: str | Path,
-    *,
-    config_name: str = "events",
-    parts: Sequence[str] | None = None,
-    sampling_rate: int = DEFAULT_SAMPLING_RATE,
-    cache_dir: str | Path | None = None,
-    num_proc: int | None = None,
-    streaming: bool = False,
-    **options: Any,
+    data_dir: str | Path, *, parts: Sequence[str] | None = None, **options: Any
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) SPRSound from a local folder: its official ``parts`` alone, each required
-    (default: every part there); ``options``: further :class:`SPRSoundConfig` fields."""
-    return load_folder(
-        SPRSound, load_sprsound, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
-        config_name=config_name, data_dir=data_dir, parts=parts, sampling_rate=sampling_rate,
-    )  # fmt: skip
+    (default: every part there); ``options``: :func:`~respira.data.loaders.load_folder`'s and further
+    :class:`SPRSoundConfig` fields."""
+    return load_folder(SPRSound, load_sprsound, data_dir, parts=parts, **options)
 
 
 # ------------------------------------------------ its dataset card (the spec's split_table, split_definition)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .corpus import NUM_CYCLES, NUM_RECORDINGS, OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES, RecordingName
-from .errors import CorpusCountError, CorpusFormatError
+from .errors import CorpusCountError, CorpusFormatError, read_text
 from .layout import CorpusLayout, locate_corpus
 
 if TYPE_CHECKING:
@@ -51,14 +51,7 @@ class SplitEntry:
 
 def iter_fields(path: Path, separator: str | None = None) -> Iterator[tuple[int, list[str]]]:
     """``(line_number, fields)`` of each non-blank line."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise CorpusFormatError(path, "is not a UTF-8 text file", line=line) from None
-    except OSError as error:
-        raise CorpusFormatError(path, f"cannot be read: {error.strerror}") from None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(read_text(path).removeprefix("\ufeff").splitlines(), start=1):
         if raw.strip():
             yield number, [field.strip() for field in raw.split(separator)]
 
@@ -71,10 +64,6 @@ def _number(path: Path, line: int, value: str, what: str) -> float:
     if not math.isfinite(number):
         raise CorpusFormatError(path, f"{what} {value!r} is not a finite number", line=line)
     return number
-
-
-def _optional_number(path: Path, line: int, value: str, what: str) -> float | None:
-    return None if value in MISSING else _number(path, line, value, what)
 
 
 def _flag(path: Path, line: int, value: str, what: str) -> int:
@@ -189,7 +178,9 @@ def read_demographics(path: Path) -> dict[int, tuple[float | str | None, ...]]:
         numbers = zip(
             fields[1:2] + fields[3:], ("age", "adult BMI", "child weight", "child height"), strict=True
         )
-        age, bmi, weight, height = (_optional_number(path, line, value, what) for value, what in numbers)
+        age, bmi, weight, height = (
+            None if value in MISSING else _number(path, line, value, what) for value, what in numbers
+        )
         demographics[patient] = (age, sex, bmi, weight, height)
     return demographics
 

@@ -10,9 +10,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data.dataset_folder import split_counts
 from ..data.folds import is_fold_strategy
 from ..data.run_splits import load_splits
-from ..data.summary import split_counts
 from ..metrics.groups import splits_device_shift_note
 from ..models.respira.decision import has_tuned_thresholds, thresholds_of
 from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
