@@ -155,8 +155,8 @@ def _recording_key(recording: LabelledRecording, cycles: Sequence[Cycle] | None)
 def _embed_cycles(detector: Any, recording: LabelledRecording, cycles: Sequence[Cycle]) -> Any:
     """``(embeddings [cycles, hidden], logits [cycles, 2], duration)`` of one recording's cycles, in one
     batch through the Detector's model."""
-    from ..inference.engine import analysis_frame_samples
     from ..inference.forward import run
+    from ..inference.windowing import analysis_frame_samples
     from ..models.respira.audio_decoding import read_audio
     from ..models.respira.audio_dsp import prepare_recording
     from ..models.respira.decision import flag_order
