@@ -11,10 +11,10 @@ SPRSound (else ICBHI) recordings of ../shared joined end to end and repeated to 
 Three ways to find where crackles and wheezes are, each timed on the same file in the same run, decoding
 and resampling to 32 kHz included:
 
-- ``frames (file streamed)``: :func:`respira.inference.event_detection.detect_events` of a path
+- ``frames (file streamed)``: :func:`respira.inference.frames.detect_events` of a path
   (``respira predict --events``, ``Detector.detect_events``: the file read block by block, low-passed
   span by span, 8-s chunks every 6 s, the head on each encoder time step, 0.02-s grid, events);
-- ``windows 4 s / 1 s``: :func:`respira.inference.engine.predict_windows` on the decoded recording, 4-s
+- ``windows 4 s / 1 s``: :func:`respira.inference.windowing.predict_windows` on the decoded recording, 4-s
 windows
   every 1 s (the baseline of the event study: window label → event);
 - ``windows 4 s / 2 s``: the same every 2 s (``respira predict``'s default).
@@ -95,8 +95,8 @@ WAYS = ("frames (file streamed)", "windows 4 s / 1 s", "windows 4 s / 2 s")
 def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
     """Time one way on the recording at ``path`` in this process, decoding included (after a warm-up on
     its first 10 s); the process's peak memory."""
-    from respira.inference.engine import predict_windows
-    from respira.inference.event_detection import detect_events
+    from respira.inference.frames import detect_events
+    from respira.inference.windowing import predict_windows
     from respira.models.respira.audio_decoding import read_audio, stream_audio
 
     torch.set_num_threads(threads)

@@ -5,7 +5,7 @@ intra-op threads against the number ``respira.utils.threads`` chooses.
 
 Two workloads, timed in the same run:
 
-- **predict**: ``respira.inference.engine.predict_files`` (decoding, 4-s windows, featurizer, model,
+- **predict**: ``respira.Detector.predict_file`` (decoding, 4-s windows, featurizer, model,
   smoothing) on the first ``--recordings`` real ICBHI recordings of ../shared/icbhi (synthetic ones
   without it), with the EfficientAT mn04 detector at its native 32 kHz (AudioSet weights from
   ../shared/reference when present, random otherwise, a 2-class multi-label head);
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
-    from respira.inference.engine import predict_files
+    from respira import Detector
 
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -128,8 +128,8 @@ def main() -> None:
         train = training_step_function(args.steps)
 
         def predict() -> None:
-            rows, errors = predict_files(model, files)
-            assert rows and not errors
+            predictor = Detector(model)
+            assert all(predictor.predict_file(file).rows for file in files)
 
         print(f"machine: {cpu_name()}, {os.cpu_count()} cores; torch default {DEFAULT_THREADS} threads")
         print(f"predict: EfficientAT mn04 at 32 kHz ({weights}), {source}")

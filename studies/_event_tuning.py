@@ -31,7 +31,7 @@ MEDIAN_FILTERS, MIN_DURATIONS, MAX_GAPS = (0.0, 0.1, 0.3, 0.5), (0.0, 0.1, 0.2, 
 
 # ------------------------------------------------------------------------------------------ pure pieces
 def window_events(rows: Sequence[Mapping[str, Any]], thresholds: Sequence[float]) -> list[Event]:
-    """The window baseline: of :func:`respira.inference.engine.predict_windows` rows, every window whose
+    """The window baseline: of :func:`respira.inference.windowing.predict_windows` rows, every window whose
     probability of the label is at or above its threshold (``respira.models.respira.decision.present``;
     at the model's thresholds, the windows decided to hold it) is an event ``[start, end]`` of it;
     overlapping or adjacent ones are merged (``merge_references``), the confidence the windows' maximum

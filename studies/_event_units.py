@@ -29,9 +29,13 @@ import torch
 
 from _common import LOWPASS
 from respira.evaluation.event_detection_report import merge_references
-from respira.inference.chunks import MirroredRecording, RecordingInMemory, chunk_spans
-from respira.inference.engine import analysis_frame_samples
-from respira.inference.event_detection import MAX_CONTEXT_SECONDS
+from respira.inference.frames import (
+    MAX_CONTEXT_SECONDS,
+    MirroredRecording,
+    RecordingInMemory,
+    iter_chunk_spans,
+)
+from respira.inference.windowing import analysis_frame_samples
 from respira.metrics.thresholds import sigmoid, tune_thresholds
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.audio_dsp import pad_batch, prepare_recording
@@ -160,9 +164,10 @@ def step_targets(centres: np.ndarray, events: Sequence[Event]) -> np.ndarray:
 def chunk_plan(total: int, chunk: int, margin: int) -> list[tuple[int, int]]:
     """The chunks ``predict_frames`` runs over a recording of ``total`` samples, ``[start, stop)`` in the
     recording's samples: those of the recording with ``margin`` samples of its mirror image at each end
-    (:class:`respira.inference.chunks.MirroredRecording`), so the first starts ``margin`` before it and
+    (:class:`respira.inference.frames.MirroredRecording`), so the first starts ``margin`` before it and
     the last ends ``margin`` after it."""
-    return [(start - margin, stop - margin) for start, stop in chunk_spans(total + 2 * margin, chunk, margin)]
+    mirrored = MirroredRecording(RecordingInMemory(None, np.zeros(total), prepared=True), margin)
+    return [(start - margin, stop - margin) for start, stop, _ in iter_chunk_spans(mirrored, chunk, margin)]
 
 
 def owning_chunk(centres: np.ndarray, spans: Sequence[tuple[int, int]], total: int, rate: int) -> np.ndarray:

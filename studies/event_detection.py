@@ -2,13 +2,13 @@
 
     python studies/event_detection.py [--work /tmp/respira_event_study] [--shared ../shared] [--seeds 0,1,2]
 
-Does :func:`respira.inference.event_detection.detect_events` (the head applied to each of the encoder's time
+Does :func:`respira.inference.frames.detect_events` (the head applied to each of the encoder's time
 steps,
 interpolated onto a 0.02 s grid, decided at the model's thresholds, made into events by
 :func:`respira.models.respira.events.posteriors_to_events` with the default
 :class:`~respira.models.respira.events.EventSettings`) say
 *where* crackles and wheezes are better than what a user has today:
-:func:`respira.inference.engine.predict_windows`
+:func:`respira.inference.windowing.predict_windows`
 (4-s windows every 1 s), every window whose flag is present an event of its span, overlapping or adjacent
 positive windows merged, its confidence the windows' maximum probability (:func:`window_events`)?
 
@@ -108,8 +108,8 @@ from _event_units import (
 )
 from _machine import cpu_name, load_average
 from respira.data.text_files import PartialCorpusWarning
-from respira.inference.engine import predict_windows
-from respira.inference.event_detection import detect_events, predict_frames
+from respira.inference.frames import detect_events, predict_frames
+from respira.inference.windowing import predict_windows
 from respira.metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.decision import thresholds_of

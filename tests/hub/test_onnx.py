@@ -34,7 +34,7 @@ from respira.hub.onnx import (
     export_onnx,
     load_onnx_model,
 )
-from respira.inference.engine import analysis_frame_samples, predict_windows
+from respira.inference.windowing import analysis_frame_samples, predict_windows
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.decision import decide
 from respira.models.respira.hub_encoders import WAVEFORM_MODEL_TYPES
@@ -234,9 +234,9 @@ def onnx_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[RespiraForAud
 
 
 def test_onnx_and_torch_detect_the_same_frame_posteriors(onnx_export, tmp_path: Path) -> None:
-    """respira.inference.event_detection through the export (its frame outputs) and through torch: the same
+    """respira.inference.frames through the export (its frame outputs) and through torch: the same
     grid."""
-    from respira.inference.event_detection import predict_frames
+    from respira.inference.frames import predict_frames
 
     model, folder = onnx_export
     classifier = load_onnx_model(folder)

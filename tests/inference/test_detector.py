@@ -16,9 +16,9 @@ import respira
 from respira.cli import main
 from respira.hub.loading import ModelLoadError, load_model
 from respira.inference.detector import Detector, Prediction, PredictionError
-from respira.inference.engine import analysis_frame_samples, predict_files, predict_windows
+from respira.inference.windowing import analysis_frame_samples, predict_windows
 from respira.models.respira.audio_checks import AudioLevelWarning
-from respira.models.respira.audio_decoding import SampleRateWarning
+from respira.models.respira.audio_decoding import SampleRateWarning, read_audio
 from respira.models.respira.decision import decide_flags
 from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.models.respira.windows import DEFAULT_TOP_K
@@ -67,7 +67,7 @@ def test_the_detector_runs_the_inference_form_and_keeps_the_model_as_loaded(mult
 def test_import_respira_stays_light() -> None:
     code = (
         "import respira, sys; "
-        "print('respira.inference.detector' in sys.modules, 'respira.inference.engine' in sys.modules)"
+        "print('respira.inference.detector' in sys.modules, 'respira.inference.windowing' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
@@ -80,8 +80,9 @@ def test_predict_file_rows_are_the_inference_rows_and_the_verdict_is_the_decisio
     detector = Detector.from_pretrained(multi_dir, device="cpu")
     result = detector.predict_file(recording)
     model, _ = load_model(multi_dir, device="cpu")
-    expected, errors = predict_files(model, [recording])
-    assert not errors and len(result.rows) == 5
+    rows = predict_windows(model, read_audio(recording, detector.sampling_rate), name=str(recording))
+    expected = [{"file": str(recording), **row} for row in rows]
+    assert len(result.rows) == 5
     assert_same_rows(result.rows, expected)  # the detector runs the model's inference form
     flags = np.array([[row["crackle"], row["wheeze"]] for row in result.rows])
     assert (result.crackle, result.wheeze) == tuple(flags.max(axis=0))

@@ -24,9 +24,10 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.data.text_files import read_annotations
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
-from respira.inference.engine import analysis_frame_samples, predict_files, predict_windows
+from respira.inference.windowing import analysis_frame_samples, predict_windows
 from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.models.respira.audio_checks import ShortRecordingWarning
 from respira.models.respira.audio_decoding import AudioDecodingError, AudioReadError, read_audio
@@ -67,7 +68,7 @@ def _between(values: np.ndarray, quantile: float) -> float:
 
 
 def _cut(waveform: np.ndarray, start: float, end: float) -> np.ndarray:
-    first = round(start * RATE)  # as respira.inference.engine.predict_cycles cuts a cycle
+    first = round(start * RATE)  # as respira.inference.windowing.plan_windows cuts a cycle
     return waveform[first : min(max(round(end * RATE), first + 1), waveform.shape[0])]
 
 
@@ -80,9 +81,7 @@ def decided(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory) -> Dec
     model = CASES["cnn"].model(target_seconds=TARGET_SECONDS, problem_type=MULTI_LABEL)
     with torch.no_grad():
         model.classifier[-1].weight.mul_(200.0)  # spread the tiny model's probabilities out of 0.5 ± 0.01
-    annotations = {str(wav): wav.with_suffix(".txt") for wav in wavs}
-    rows, errors = predict_files(model, [str(wav) for wav in wavs], annotations=annotations)
-    assert errors == []
+    rows = _cycle_rows(model, wavs)
     keep = [i for i, row in enumerate(rows) if row["end"] - row["start"] <= TARGET_SECONDS]
     at_one_half = [rows[i]["label"] for i in keep]
     crackle = np.array([rows[i]["crackle"] for i in keep])
@@ -90,7 +89,7 @@ def decided(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory) -> Dec
     thresholds = [_between(crackle, 0.3), _between(wheeze, 0.7)]
     assert all(abs(t - 0.5) > 0.01 for t in thresholds), thresholds
     model.config.decision_thresholds = thresholds
-    rows, _ = predict_files(model, [str(wav) for wav in wavs], annotations=annotations)
+    rows = _cycle_rows(model, wavs)
     rows = [rows[i] for i in keep]
     labels = [row["label"] for row in rows]
     assert labels != at_one_half and len(set(labels)) >= 3, (labels, at_one_half)
@@ -102,6 +101,16 @@ def decided(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory) -> Dec
     long_10k, rate = sf.read(wavs[2], dtype="float32")
     assert rate == 10000 and long_10k.shape[0] > LONG_SECONDS * rate
     return Decided(model, export, cycles, rows, at_one_half, long_10k[: int(LONG_SECONDS * rate)])
+
+
+def _cycle_rows(model: RespiraForAudioClassification, wavs: list[Path]) -> list[dict]:
+    """The rows of each recording's annotated cycles, as ``respira predict --annotations`` predicts them."""
+    rows = []
+    for wav in wavs:
+        cycles = [(cycle.start, cycle.end) for cycle in read_annotations(wav.with_suffix(".txt"))]
+        predicted = predict_windows(model, read_audio(wav, RATE), cycles=cycles, name=str(wav))
+        rows += [{"file": str(wav), **row} for row in predicted]
+    return rows
 
 
 def _scores(output: list[dict]) -> dict[str, float]:

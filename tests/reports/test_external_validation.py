@@ -12,7 +12,7 @@ import pytest
 
 from respira.cli import main
 from respira.hub.loading import load_model
-from respira.inference.engine import predict_windows
+from respira.inference.windowing import predict_windows
 from respira.metrics.recording_level import (
     flatten_scores,
     patient_bootstrap,

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 
 import respira.models.respira.decision
 from respira.hub.loading import load_model
-from respira.inference.engine import predict_files, predict_windows
+from respira.inference.detector import Detector
+from respira.inference.windowing import predict_windows
 from respira.models.respira.audio_decoding import audio_header, read_audio
 from respira.models.respira.events import Event
 from respira.models.respira.windows import window_starts
@@ -135,10 +136,8 @@ def test_threshold_lines_are_the_model_decision_thresholds(
 
 
 def _rows(model: Any, audio: Path, **options: Any) -> list[dict[str, Any]]:
-    """The recording as ``predict_files`` predicts it (what the picture draws)."""
-    rows, errors = predict_files(model, [audio], **options)
-    assert not errors
-    return rows
+    """The recording as :meth:`respira.Detector.predict_file` predicts it (what the picture draws)."""
+    return Detector(model).predict_file(audio, **options).rows
 
 
 def _cycles_of(annotation: Path) -> list[tuple[float, float, str]]:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import _event_tuning as tuning
 import _event_units as units
 from respira.data.icbhi import icbhi_reference_events
-from respira.inference.event_detection import MAX_CONTEXT_SECONDS, predict_frames
+from respira.inference.frames import MAX_CONTEXT_SECONDS, predict_frames
 from respira.metrics.events import event_based_scores
 from respira.models.respira.events import Event, EventSettings, LabelEventSettings
 

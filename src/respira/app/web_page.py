@@ -97,7 +97,7 @@ def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
 
 
 def _events(config: RespiraConfig) -> dict[str, Any]:
-    from ..inference.event_detection import chunk_sizes
+    from ..inference.frames import chunk_sizes
     from ..models.respira.events import FRAME_HOP_SECONDS, event_settings_of
 
     chunk, margin = chunk_sizes(config)

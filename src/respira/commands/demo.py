@@ -129,14 +129,13 @@ def run(args: argparse.Namespace) -> None:
 
 def _predict(model: Any, recordings: list[Path], folder: Path) -> None:
     """Print each recording's predicted cycles and draw it in ``folder``."""
-    from ..inference.engine import predict_files
+    from ..inference.detector import Detector
     from ..reports.recording_plot import plot_recording
 
+    detector = Detector(model)
     for recording in recordings:
         annotation = recording.with_suffix(".txt")
-        rows, errors = predict_files(model, [recording], annotations=annotation)
-        if errors:
-            raise ValueError(errors[0][1])
+        rows = detector.predict_file(recording, annotations=annotation).rows
         print(f"\n{recording.name} ({len(rows)} cycles)")
         formats = {"start": ".2f", "end": ".2f", **dict.fromkeys(MULTI_LABEL_NAMES, ".3f")}
         formats |= {"label": "", "annotated_label": ""}

@@ -142,7 +142,7 @@ def progress(files: Sequence[str], description: str = "predicting") -> Iterable[
 def run(args: argparse.Namespace) -> int:
     from ..hub.loading import resolve_model_name
     from ..inference.detector import Detector, PredictionError
-    from ..inference.engine import MAX_WINDOWS
+    from ..inference.windowing import MAX_WINDOWS
     from ..utils.threads import apply_num_threads
 
     resolve_model_name(args.model)  # a path that is no folder: one line, before the options and any work

@@ -88,17 +88,6 @@ def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.n
     return selections
 
 
-def _run(
-    model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
-) -> np.ndarray:
-    """Logits [N, labels] (float64) in eval mode."""
-    with stage("scoring cycles", len(dataset), "cycle") as shown:
-        logits = run_dataset(
-            model, dataset, "logits", batch_size=batch_size, audio_column=audio_column, track=shown.track
-        )
-    return np.stack(logits).astype(np.float64)
-
-
 def _write_predictions(
     path: Path,
     dataset: datasets.Dataset,
@@ -137,7 +126,13 @@ def evaluate_model(
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
 
-    logits = _run(model, dataset, audio_column, batch_size) if logits is None else logits.astype(np.float64)
+    if logits is None:
+        with stage("scoring cycles", len(dataset), "cycle") as shown:
+            track = shown.track
+            logits = run_dataset(
+                model, dataset, "logits", batch_size=batch_size, audio_column=audio_column, track=track
+            )
+    logits = np.stack(logits).astype(np.float64)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
     if problem_type == MULTI_LABEL:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..inference.event_detection import detect_events
+from ..inference.frames import detect_events
 from ..metrics.baselines import BASELINE_NAMES, below_baseline, flags_by_key
 from ..metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from ..metrics.icbhi import _ratio

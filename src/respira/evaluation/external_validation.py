@@ -95,7 +95,7 @@ def evaluate_recordings(
     claim_blocker: str = "",
 ) -> dict[str, Any]:
     """Score ``model`` per recording of ``dataset``, write its report to ``output_dir``; return metrics."""
-    from ..inference.engine import predict_windows
+    from ..inference.windowing import predict_windows
 
     needs = "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
     check_dataset(dataset, REQUIRED_COLUMNS, needs)

@@ -36,23 +36,27 @@ from ..models.respira.windows import (
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
 from .embeddings import WindowEmbeddings, linear_head
-from .engine import (
+from .event_rules import EventDetection, gate_by_verdict
+from .forward import InferenceForm, default_batch_size
+from .prediction import Prediction, PredictionError
+from .streaming import Prepared, read_plan, stream_recordings
+from .windowing import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
     WindowPlan,
     check_window_options,
     plan_windows,
-    predict_cycles,
-    predict_files,
     run_windows,
     window_rows,
 )
-from .event_rules import EventDetection, gate_by_verdict
-from .forward import InferenceForm, default_batch_size
-from .prediction import Prediction, PredictionError
-from .streaming import Prepared, stream_recordings
 
 __all__ = ["Detector", "Prediction", "PredictionError"]
+
+
+def _failed(error: BaseException, file: str | None) -> PredictionError:
+    """``error`` in one line that names ``file``."""
+    message = one_line(error)
+    return PredictionError(message if file is None or file in message else f"{file}: {message}")
 
 
 class Detector:
@@ -92,7 +96,7 @@ class Detector:
             "aggregation": aggregation,
             "top_k": top_k,
         }
-        self._options(self.options)
+        self.settings(self.options)
 
     @classmethod
     def from_pretrained(
@@ -140,7 +144,8 @@ class Detector:
         """The rate (Hz) the model's input is resampled to."""
         return int(self.config.sampling_rate)
 
-    def _options(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    def settings(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """The call's options: :attr:`options` overridden by ``overrides``, checked."""
         unknown = sorted(set(overrides) - set(self.options))
         if unknown:
             raise TypeError(f"unknown option(s) {', '.join(unknown)}; expected {', '.join(self.options)}")
@@ -183,56 +188,41 @@ class Detector:
         (:func:`respira.models.respira.audio_checks.check_input`) warns, and the result's ``warning``
         says why. ``name`` names it in messages and is the result's ``file``.
         """
-        settings = self._options(options)
-        if cycles is None:
-            plan = self.plan_windows(waveform, sampling_rate, name=name, **options)
-            try:
-                probabilities = run_windows(self.inference_model, plan.windows, settings["batch_size"])
-            except ValueError as error:
-                raise PredictionError(one_line(error)) from None
-            return self.planned_prediction(plan, probabilities, name=name, **options)
-        audio = self._resampled(waveform, sampling_rate, name)
+        plan = self.plan_windows(waveform, sampling_rate, cycles=cycles, name=name, **options)
+        batch_size = self.settings(options)["batch_size"]
         try:
-            rows = predict_cycles(
-                self.inference_model,
-                audio,
-                cycles,
-                batch_size=settings["batch_size"],
-                name=name,
-                recorded_rate=int(sampling_rate),
-                pcm_bits=integer_pcm_bits(waveform),
-            )
-            if not rows:
-                raise ValueError("no cycles to predict")
+            probabilities = run_windows(self.inference_model, plan.windows, batch_size)
         except ValueError as error:
-            raise PredictionError(one_line(error)) from None
-        return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
+            raise _failed(error, None) from None
+        return self.planned_prediction(plan, probabilities, name=name, **options)
 
     def plan_windows(
         self,
         waveform: Any,
         sampling_rate: int,
         *,
+        cycles: Sequence[tuple[float, float]] | None = None,
         name: str | None = None,
         recorded_rate: int | None = None,
         pcm_bits: int | None = None,
         **options: Any,
     ) -> WindowPlan:
-        """What :meth:`predict` does before the model (:func:`respira.inference.engine.plan_windows`).
+        """What :meth:`predict` does before the model (:func:`respira.inference.windowing.plan_windows`).
         ``recorded_rate``, ``pcm_bits``: the recording's own, when the waveform was converted already."""
-        settings = self._options(options)
+        settings = self.settings(options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
             return plan_windows(
                 self.model,
                 audio,
+                cycles=cycles,
                 **{k: settings[k] for k in ("window", "hop", "smoothing", "max_windows")},
                 name=name,
                 recorded_rate=int(sampling_rate) if recorded_rate is None else recorded_rate,
                 pcm_bits=integer_pcm_bits(waveform) if pcm_bits is None else pcm_bits,
             )
         except ValueError as error:
-            raise PredictionError(one_line(error)) from None
+            raise _failed(error, None) from None
 
     def planned_prediction(
         self,
@@ -243,8 +233,8 @@ class Detector:
         **options: Any,
     ) -> Prediction:
         """:meth:`predict`'s result for a :meth:`plan_windows` plan and its windows' probabilities."""
-        settings = self._options(options)
-        rows = window_rows(self.config, plan, probabilities, settings["smoothing"])
+        settings = self.settings(options)
+        rows = window_rows(self.config, plan, probabilities)
         return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
@@ -263,23 +253,19 @@ class Detector:
             check_rate(int(sampling_rate), *([name] if name else []))
             return resample(samples, int(sampling_rate), self.sampling_rate)
         except ValueError as error:
-            raise PredictionError(one_line(error)) from None
+            raise _failed(error, None) from None
 
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
     ) -> Prediction:
         """Predict an audio file (any rate and channels), or the cycles of its ICBHI ``annotations`` file."""
-        settings = self._options(options)
-        rows, errors = predict_files(
-            self.inference_model,
-            [path],
-            annotations=annotations,
-            **{k: settings[k] for k in ("window", "hop", "smoothing", "batch_size", "max_windows")},
-        )
-        if errors:
-            raise PredictionError(errors[0][1])
-        if not rows:
-            raise PredictionError(f"{annotations}: no cycles to predict")
+        settings = self.settings(options)
+        try:
+            plan = read_plan(self, path, str(path), annotations=annotations, **options)
+            probabilities = run_windows(self.inference_model, plan.windows, settings["batch_size"])
+        except (OSError, ValueError) as error:
+            raise _failed(error, str(path)) from None
+        rows = [{"file": str(path), **row} for row in window_rows(self.config, plan, probabilities)]
         return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], str(path))
 
     def plot(
@@ -299,7 +285,7 @@ class Detector:
         from ..reports.figures import figure_format
         from ..reports.recording_plot import plot_recording
 
-        settings = self._options(options)
+        settings = self.settings(options)
         target = Path(output) if output is not None else Path(path).with_suffix(".png")
         figure_format(check_file_target(target))
         if prediction is None:
@@ -332,33 +318,21 @@ class Detector:
     ) -> EventDetection:
         """Crackle and wheeze events (onset, offset, confidence) of a file or waveform, kept where the
         recording's verdict (``prediction``, when made already) holds them."""
-        from .event_detection import detect_events
+        from .frames import detect_events
 
-        options = {
-            "thresholds": thresholds,
-            "settings": settings,
-            "frame_hop_seconds": frame_hop_seconds,
-            "batch_size": self.options["batch_size"],
-        }
-        if not isinstance(source, (str, Path)):
-            if prediction is None:
-                prediction = self.predict(source, sampling_rate, name=name)
-            audio = self._resampled(source, sampling_rate, name)
-            try:
-                detection = detect_events(self.inference_model, audio, file=name, **options)
-            except ValueError as error:
-                raise PredictionError(one_line(error)) from None
-        else:
-            file = str(source)
+        options = {"thresholds": thresholds, "settings": settings, "frame_hop_seconds": frame_hop_seconds}
+        options["batch_size"] = self.options["batch_size"]
+        if isinstance(source, (str, Path)):
             if sampling_rate is not None:
                 raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
-            if prediction is None:
-                prediction = self.predict_file(source)
-            try:
-                detection = detect_events(self.inference_model, source, **options)
-            except (OSError, ValueError) as error:
-                message = one_line(error)
-                raise PredictionError(message if file in message else f"{file}: {message}") from None
+            prediction, name, audio = prediction or self.predict_file(source), str(source), source
+        else:
+            prediction = prediction or self.predict(source, sampling_rate, name=name)
+            audio = self._resampled(source, sampling_rate, name)
+        try:
+            detection = detect_events(self.inference_model, audio, file=name, **options)
+        except (OSError, ValueError) as error:
+            raise _failed(error, name) from None
         return self._gated(detection, prediction)
 
     def stream(self, recordings: Iterable[Any], **options: Any) -> Iterator[Prepared]:
@@ -412,8 +386,8 @@ class Detector:
         from ..models.respira.audio_decoding import read_audio
         from ..models.respira.audio_dsp import prepare_recording
         from ..models.respira.windows import cycle_spans
-        from .engine import analysis_frame_samples
         from .forward import run
+        from .windowing import analysis_frame_samples
 
         rate = self.sampling_rate
         waveform = prepare_recording(self.config, read_audio(path, rate, name=str(path)))
@@ -451,8 +425,8 @@ class Detector:
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
     ) -> EventDetection:
         """:meth:`detect_events` of a :meth:`plan_windows` plan's waveform, from its chunks
-        (:func:`~respira.inference.event_detection.plan_chunks`) and their ``frames`` outputs."""
-        from .event_detection import detection_of_frames, frames_from_chunks
+        (:func:`~respira.inference.frames.plan_chunks`) and their ``frames`` outputs."""
+        from .frames import detection_of_frames, frames_from_chunks
 
         try:
             frames = frames_from_chunks(

@@ -24,15 +24,12 @@ def compute_embeddings(
     model: RespiraForAudioClassification,
     dataset: datasets.Dataset,
     *,
-    batch_size: int = 32,
     audio_column: str = "audio",
-    device: str | torch.device | None = None,
-    track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
+    **options: Any,
 ) -> datasets.Dataset:
-    """``dataset`` without its audio, plus an ``embeddings`` column (float32, the model's pooled output)."""
-    embeddings = embed_audio(
-        model, dataset, batch_size=batch_size, audio_column=audio_column, device=device, track=track
-    )
+    """``dataset`` without its audio, plus an ``embeddings`` column (float32, the model's pooled output);
+    ``options``: :func:`embed_audio`'s."""
+    embeddings = embed_audio(model, dataset, audio_column=audio_column, **options)
     return with_embeddings(dataset.remove_columns(audio_column), embeddings)
 
 

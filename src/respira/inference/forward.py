@@ -231,12 +231,9 @@ class InferenceForm:
         self._lock = threading.Lock()
 
     def get(self, model: object) -> object:
-        if not isinstance(model, nn.Module):
+        if not isinstance(model, nn.Module) or not runs_on_cpu(model):
             return model
-        tensors = [*model.parameters(), *model.buffers()]
-        if any(t.device.type != "cpu" for t in tensors):
-            return model
-        state = (id(model), *((t.data_ptr(), t._version) for t in tensors))
+        state = (id(model), *((t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers())))
         with self._lock:
             if self._form is None or state != self._state:
                 self._form, self._state = inference_form(model), state

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,20 +18,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.text_files import check_cycles_fit, read_annotations
 from ..models.respira.audio_decoding import audio_header, read_audio
 from ..models.respira.events import FRAME_HOP_SECONDS
+from ..models.respira.labels import cycle_label
 from ..models.respira.windows import window_samples
 from ..utils.messages import one_line
-from .engine import WindowPlan, check_window_limit
-from .event_detection import chunk_waveforms, plan_chunks
 from .forward import runs_on_cpu, stream
+from .frames import chunk_waveforms, plan_chunks
+from .windowing import WindowPlan, check_window_limit
 
 __all__ = [
     "DEFAULT_PREFETCH",
     "Prepared",
-    "check_length",
     "prepare",
     "read_ahead",
+    "read_plan",
     "reason",
     "stream_recordings",
 ]
@@ -60,11 +62,39 @@ def reason(error: BaseException, path: str) -> str:
     return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
 
 
-def check_length(detector: Any, duration: float) -> None:
-    """Refuse, before decoding, a recording needing more than the detector's ``max_windows`` windows."""
+def read_plan(
+    detector: Any,
+    data: str | Path | bytes,
+    name: str,
+    *,
+    annotations: str | Path | None = None,
+    row: dict[str, Any] | None = None,
+    **options: Any,
+) -> WindowPlan:
+    """A recording read at the model's rate and cut (:meth:`respira.Detector.plan_windows`) into windows, or
+    into the cycles of its ICBHI ``annotations`` file; its header's values go into ``row``. A recording
+    needing more than ``max_windows`` windows is refused before it is decoded."""
+    cycles = None if annotations is None else read_annotations(Path(annotations))
+    header = audio_header(data, name=name)
+    if row is not None:
+        row.update(duration=header.duration, sampling_rate=header.sampling_rate, channels=header.channels)
     rate = detector.sampling_rate
-    window, hop = window_samples(detector.options["window"], detector.options["hop"], rate)
-    check_window_limit(round(duration * rate), window, hop, rate, detector.options["max_windows"])
+    if cycles is None:
+        settings = detector.settings(options)
+        window, hop = window_samples(settings["window"], settings["hop"], rate)
+        check_window_limit(round(header.duration * rate), window, hop, rate, settings["max_windows"])
+    waveform = read_audio(data, rate, name=name)
+    if cycles is not None:
+        duration = waveform.shape[0] / rate
+        check_cycles_fit((Path(annotations), c.line, c.start, c.end, duration) for c in cycles)
+        if not cycles:
+            raise ValueError(f"{annotations}: no cycles to predict")
+    spans = None if cycles is None else [(cycle.start, cycle.end) for cycle in cycles]
+    checked = {"name": name, "recorded_rate": header.sampling_rate, "pcm_bits": header.pcm_bits}
+    plan = detector.plan_windows(waveform, rate, cycles=spans, **checked, **options)
+    if cycles is None:
+        return plan
+    return replace(plan, labels=[cycle_label(cycle.crackle, cycle.wheeze) for cycle in cycles])
 
 
 def prepare(detector: Any, recording: Any, *, events: bool = False) -> Prepared:
@@ -80,14 +110,7 @@ def prepare(detector: Any, recording: Any, *, events: bool = False) -> Prepared:
     try:
         if data is None:
             raise ValueError("the dataset row holds no audio (neither bytes nor a path)")
-        header = audio_header(data, name=path)
-        row.update(duration=header.duration, sampling_rate=header.sampling_rate, channels=header.channels)
-        check_length(detector, header.duration)
-        rate = detector.sampling_rate
-        waveform = read_audio(data, rate, name=path)
-        item.plan = detector.plan_windows(
-            waveform, rate, name=path, recorded_rate=header.sampling_rate, pcm_bits=header.pcm_bits
-        )
+        item.plan = read_plan(detector, data, path, row=row)
         if events:
             item.chunks = plan_chunks(detector.model, item.plan.samples)
     except (OSError, ValueError) as error:
@@ -176,9 +199,7 @@ def stream_recordings(
     size = int(batch_size or detector.options["batch_size"])
     runner = detector.inference_model
 
-    def make(recording: Any) -> Prepared:
-        return prepare(detector, recording, events=events)
-
+    make = partial(prepare, detector, events=events)
     # side by side: libsndfile, soxr and scipy's filter let go of the GIL; a reader beside the model slows it
     if side_by_side:
         threads = max(1, torch.get_num_threads())

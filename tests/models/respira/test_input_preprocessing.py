@@ -14,7 +14,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.inference.engine import predict_cycles, predict_windows
+from respira.inference.windowing import predict_windows
 from respira.models.respira.audio_dsp import input_preprocessing, lowpass, prepare_recording
 from respira.models.respira.feature_extraction_respira import feature_extractor_for
 from respira.models.respira.labels import MULTI_LABEL
@@ -101,5 +101,5 @@ def test_pipeline_and_predict_apply_the_models_low_pass(low_passed_model) -> Non
     # a whole recording in one window, and as one annotated cycle
     (row,) = predict_windows(model, waveform, window=2.0, hop=1.0)
     assert [row["crackle"], row["wheeze"]] == pytest.approx(expected.tolist(), abs=1e-6)
-    (cycle,) = predict_cycles(model, waveform, [(0.0, len(waveform) / RATE)])
+    (cycle,) = predict_windows(model, waveform, cycles=[(0.0, len(waveform) / RATE)])
     assert cycle["crackle"] == pytest.approx(row["crackle"], abs=1e-9)

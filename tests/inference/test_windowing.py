@@ -1,4 +1,4 @@
-"""respira.inference.engine, ``respira predict`` / ``respira evaluate`` and the report plots, with a tiny
+"""respira.inference.windowing, ``respira predict`` / ``respira evaluate`` and the report plots, with a tiny
 model."""
 
 from __future__ import annotations
@@ -22,12 +22,8 @@ from respira import RespiraForAudioClassification
 from respira.cli import main
 from respira.data.text_files import read_annotations
 from respira.hub.loading import ModelLoadError, load_model, resolve_device
-from respira.inference.engine import (
-    analysis_frame_samples,
-    predict_cycles,
-    predict_files,
-    predict_windows,
-)
+from respira.inference.detector import Detector, PredictionError
+from respira.inference.windowing import analysis_frame_samples, predict_windows
 from respira.models.respira.audio_decoding import AudioReadError, read_audio
 from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.models.respira.windows import span_samples, window_starts
@@ -129,8 +125,7 @@ def test_predict_windows_on_a_44k_stereo_file(
     model: RespiraForAudioClassification, stereo_recording: tuple[Path, Path]
 ) -> None:
     wav, _ = stereo_recording
-    rows, errors = predict_files(model, [wav], window=4.0, hop=2.0)
-    assert errors == []
+    rows = Detector(model, window=4.0, hop=2.0).predict_file(wav).rows
     num_samples = read_audio(wav).shape[0]
     assert len(rows) == _expected_windows(num_samples)
     assert rows[0]["start"] == 0.0
@@ -160,15 +155,14 @@ def test_predict_annotated_cycles(
 ) -> None:
     wav, annotation = stereo_recording
     cycles = read_annotations(annotation)
-    rows, errors = predict_files(model, [wav], annotations=annotation)
-    assert errors == []
+    rows = Detector(model).predict_file(wav, annotations=annotation).rows
     assert len(rows) == len(cycles)
     for row, cycle in zip(rows, cycles, strict=True):
         assert (row["start"], row["end"]) == (cycle.start, cycle.end)
         assert row["annotated_label"] in CLASS_NAMES
         _check_probabilities(row)
     with pytest.raises(ValueError, match="starts after the end"):
-        predict_cycles(model, read_audio(wav), [(1e4, 1e4 + 1)])
+        predict_windows(model, read_audio(wav), cycles=[(1e4, 1e4 + 1)])
 
 
 def test_recordings_shorter_than_one_frame_are_errors_and_the_others_still_predicted(
@@ -179,9 +173,11 @@ def test_recordings_shorter_than_one_frame_are_errors_and_the_others_still_predi
     sf.write(paths[0], np.array([0.1], dtype=np.float32), RATE)
     sf.write(paths[1], np.array([[0.1, -0.1]], dtype=np.float32), 44100)
     sf.write(paths[2], np.full(frame, 0.1, dtype=np.float32), RATE)
-    rows, errors = predict_files(model, paths)
-    assert [name for name, _ in errors] == [str(p) for p in paths[:2]]
-    assert all("shorter than one analysis frame" in message for _, message in errors)
+    detector = Detector(model)
+    for path in paths[:2]:
+        with pytest.raises(PredictionError, match=f"{path}.*shorter than one analysis frame"):
+            detector.predict_file(path)
+    rows = detector.predict_file(paths[2]).rows
     assert [row["file"] for row in rows] == [str(paths[2])]
     assert rows[0]["start"] == 0.0 and rows[0]["end"] == pytest.approx(frame / RATE)
     _check_probabilities(rows[0])
@@ -210,8 +206,7 @@ def test_one_hour_recording(model: RespiraForAudioClassification, tmp_path: Path
         for minute in range(60):
             block = np.zeros(4000 * 60, dtype=np.float32) if minute % 2 else rng.normal(0, 0.05, 4000 * 60)
             handle.write(block)
-    rows, errors = predict_files(model, [path], batch_size=64)
-    assert errors == []
+    rows = Detector(model, batch_size=64).predict_file(path).rows
     assert len(rows) == _expected_windows(3600 * RATE) == 1799
     assert rows[-1]["end"] == pytest.approx(3600.0)
     assert all(0.0 <= row["crackle"] <= 1.0 for row in rows)
@@ -510,7 +505,7 @@ def test_plots_from_hand_made_inputs(tmp_path: Path) -> None:
 def test_a_window_shorter_than_one_analysis_frame_is_refused_before_any_work(
     model_dir: Path, model: RespiraForAudioClassification, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from respira.inference.engine import analysis_frame_samples
+    from respira.inference.windowing import analysis_frame_samples
 
     wav = tmp_path / "two_seconds.wav"
     sf.write(wav, np.random.default_rng(0).normal(0, 0.1, 2 * RATE).astype(np.float32), RATE)
@@ -547,7 +542,7 @@ def test_a_recording_needing_too_many_windows_is_refused_before_it_is_decoded(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The header says how long it is: a 2-h recording is refused at once, not after decoding it."""
-    import respira.inference.engine
+    import respira.inference.streaming
 
     wav = tmp_path / "long.wav"
     sf.write(wav, np.random.default_rng(0).normal(0, 0.1, 60 * RATE).astype(np.float32), RATE)
@@ -555,7 +550,7 @@ def test_a_recording_needing_too_many_windows_is_refused_before_it_is_decoded(
     def never(*args: object, **kwargs: object) -> np.ndarray:
         raise AssertionError("the recording was decoded")
 
-    monkeypatch.setattr(respira.inference.engine, "read_audio", never)
+    monkeypatch.setattr(respira.inference.streaming, "read_audio", never)
     assert main(["predict", str(model_dir), str(wav), "--max_windows", "3"]) == 2
     error = capsys.readouterr().err.strip()
     assert error == (
@@ -595,16 +590,16 @@ def test_cycles_running_past_the_audio_are_clipped_with_one_warning_naming_the_w
     annotation.write_text(f"0\t{duration + 0.01:.3f}\t0\t0\n0.5\t{duration + 9:.3f}\t1\t0\n1\t1e308\t0\t1\n")
     worst = r"2 cycle\(s\) end more than 0\.05 s after .* worst: .*overrun\.txt:3 ends at 1e\+308 s"
     with pytest.warns(UserWarning, match=worst):
-        rows, errors = predict_files(model, [wav], annotations=annotation)
-    assert errors == [] and rows[2]["end"] == 1e308  # rows keep the given spans
-    clipped = predict_cycles(model, read_audio(wav), [(1.0, duration)])[0]  # what the clipped cycle scores
+        rows = Detector(model).predict_file(wav, annotations=annotation).rows
+    assert rows[2]["end"] == 1e308  # rows keep the given spans
+    clipped = Detector(model).predict(read_audio(wav), RATE, cycles=[(1.0, duration)]).rows[0]  # clipped
     scores = [key for key in clipped if key.startswith("p_") or key in ("crackle", "wheeze")]
     expected = [clipped[key] for key in scores]
     assert scores and [rows[2][key] for key in scores] == pytest.approx(expected, abs=1e-6)
     annotation.write_text(f"0\t{duration + 0.01:.3f}\t0\t0\n")  # within the tolerance: silent
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        predict_files(model, [wav], annotations=annotation)
+        Detector(model).predict_file(wav, annotations=annotation)
 
 
 @pytest.mark.parametrize("where", ["onto-a-folder", "under-a-file"])

@@ -1,4 +1,4 @@
-"""respira.inference.event_detection: frame posteriors on a fixed grid from the encoder's time steps, and
+"""respira.inference.frames: frame posteriors on a fixed grid from the encoder's time steps, and
 events."""
 
 from __future__ import annotations
@@ -14,24 +14,21 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
 from respira.cli import main
-from respira.inference.chunks import (
-    MirroredRecording,
-    RecordingInMemory,
-    StreamedRecording,
-    chunk_spans,
-    iter_chunk_spans,
-)
 from respira.inference.detector import Detector, PredictionError
-from respira.inference.event_detection import (
-    detect_events,
-    predict_frames,
-)
 from respira.inference.event_rules import (
     DETECTION_COLUMNS,
     VERDICT_RULE,
     EventDetection,
     FramePosteriors,
     gate_by_verdict,
+)
+from respira.inference.frames import (
+    MirroredRecording,
+    RecordingInMemory,
+    StreamedRecording,
+    detect_events,
+    iter_chunk_spans,
+    predict_frames,
 )
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.respira.audio_decoding import read_audio
@@ -72,19 +69,24 @@ def noise(seconds: float, seed: int = 0) -> np.ndarray:
     ],
 )
 def test_chunks_step_by_the_chunk_minus_both_margins_and_end_at_the_end(total, chunk, margin, expected):
-    assert chunk_spans(total, chunk, margin) == expected
+    recording = RecordingInMemory(None, np.zeros(total), prepared=True)
+    spans = list(iter_chunk_spans(recording, chunk, margin))
+    assert [(start, stop) for start, stop, _ in spans] == expected
+    assert [last for *_, last in spans] == [False] * (len(spans) - 1) + [True]
 
 
 def test_chunks_refuse_margins_that_leave_nothing():
     with pytest.raises(ValueError, match="cannot keep"):
-        chunk_spans(100, 10, 5)
+        next(iter_chunk_spans(RecordingInMemory(None, np.zeros(100), prepared=True), 10, 5))
 
 
 @pytest.mark.parametrize("total", [5, 40, 41, 69, 70, 71, 100, 333])
-def test_spans_read_as_needed_are_the_spans_of_the_known_length(total):
+def test_spans_read_as_needed_step_by_the_chunk_and_end_at_the_end(total):
     recording = RecordingInMemory(SimpleNamespace(sampling_rate=RATE, lowpass_cutoff=None), np.zeros(total))
     spans = list(iter_chunk_spans(recording, 40, 5))
-    assert [(start, stop) for start, stop, _ in spans] == chunk_spans(total, 40, 5)
+    starts = [start for start, _, _ in spans]
+    assert starts[:-1] == [30 * i for i in range(len(spans) - 1)] and spans[-1][1] == total
+    assert all(stop - start == min(40, total) for start, stop, _ in spans)
     assert [last for *_, last in spans] == [False] * (len(spans) - 1) + [True]
 
 
@@ -442,9 +444,9 @@ def test_the_verdict_rule_follows_the_recordings_verdict_not_only_its_windows():
 def fire_crackle_frames(monkeypatch: pytest.MonkeyPatch, seconds: tuple[float, float] = (1.0, 1.2)) -> None:
     """Frame posteriors of every model as computed, but crackle 0.99 over ``seconds``: frames that fire
     where the windows (whose probabilities stay those of the model) need not."""
-    from respira.inference import event_detection
+    from respira.inference import frames as frame_module
 
-    computed = event_detection.predict_frames
+    computed = frame_module.predict_frames
 
     def firing(*args: object, **kwargs: object) -> FramePosteriors:
         frames = computed(*args, **kwargs)
@@ -453,7 +455,7 @@ def fire_crackle_frames(monkeypatch: pytest.MonkeyPatch, seconds: tuple[float, f
         posteriors[first:stop, 0] = 0.99
         return FramePosteriors(posteriors, frames.hop_seconds, frames.duration)
 
-    monkeypatch.setattr(event_detection, "predict_frames", firing)
+    monkeypatch.setattr(frame_module, "predict_frames", firing)
 
 
 def test_a_recording_judged_normal_carries_no_event_unless_the_output_says_why(
