@@ -17,8 +17,8 @@ from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
-from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE
-from ..pretrained.sites import number_or_none, site_fit_verdict
+from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, site_fit_verdict
+from ..pretrained.site_verdict import number_or_none
 from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .checksums import sha256_of

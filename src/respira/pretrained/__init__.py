@@ -11,12 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .site_fit import SITE_FIT_FILE
+from .site_verdict import CROSS_VALIDATION_FOLDER, SITE_FIT_PROTOCOL, LabelAuc, SiteVerdict
 from .sites import (
     BUILD_RECORD,
-    CROSS_VALIDATION_FOLDER,
-    SITE_FIT_PROTOCOL,
-    LabelAuc,
-    SiteVerdict,
     evaluation_digests,
     recorded_evaluations,
     site_verdicts,

@@ -13,19 +13,13 @@ import numpy as np
 import torch
 
 from ..models.respira.decision import flag_order, validate_thresholds
-from ..pretrained.site_fit import CURVE_FIGURE, write_fit_record
+from ..pretrained.site_fit import CALIBRATION_KEYS, CURVE_FIGURE, write_fit_record
 from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES
 from .sample import head_norm_statistics, site_head_refusal
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
-
-_CALIBRATION_KEYS: tuple[str, ...] = (
-    *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
-    "chosen",
-)
-
 
 def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
     """Give ``model`` (in place) the fit's heads, thresholds and recording rule."""
@@ -73,10 +67,7 @@ def write_site_folder(
     output_dir = Path(output_dir).expanduser()
     folder = Path(base).expanduser()
     apply_site_fit(model, fit)
-    model.config.calibration = {key: record[key] for key in _CALIBRATION_KEYS} | {
-        "thresholds": list(fit.thresholds),
-        "applied_anyway": bool(record["applied_anyway"]),
-    }
+    model.config.calibration = {key: record[key] for key in CALIBRATION_KEYS}
     model.eval()
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
     bars = transformers_logging.is_progress_bar_enabled()
