@@ -13,8 +13,7 @@ import pytest
 import respira
 from respira.cli import main
 from respira.models.respira.decision import thresholds_of
-from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE
-from respira.pretrained.site_fit import site_fit_verdict
+from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE, site_fit_verdict
 from respira.pretrained.site_verdict import format_gain
 from respira.pretrained.sites import sites_line
 from respira.reports.report_folder import report_folder
