@@ -82,8 +82,8 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, scored; returns the report folder."""
-    from ..hub.card_results import scored_model
     from ..hub.loading import load_model
+    from ..pretrained.sites import scored_model
     from .event_corpus import evaluate_event_corpus
     from .external_validation import (
         evaluate_recordings,

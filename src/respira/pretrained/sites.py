@@ -25,6 +25,7 @@ from .site_verdict import (
     held_out_verdicts,
 )
 
+WEIGHTS = "model.safetensors"
 BUILD_RECORD = "build_record.json"
 """The record ``make detector`` writes into the folder it builds (inputs, versions, its evaluations)."""
 
@@ -45,6 +46,12 @@ def evaluation_digests(folder: str | Path) -> dict[str, str]:
     return {path.relative_to(folder).as_posix(): _sha256(path) for path in _evaluation_files(folder)}
 
 
+def scored_model(model: str | Path) -> dict[str, Any]:
+    """What ``respira evaluate`` records of the model it scored (a claim's check): its weights' SHA-256."""
+    weights = Path(model).expanduser() / WEIGHTS
+    return {"weights_sha256": _sha256(weights) if weights.is_file() else None}
+
+
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
     again = "run respira evaluate --record again to claim it"
     record = read_json_object(folder / "respira_run.json") or {}
@@ -56,7 +63,7 @@ def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str
     scored = metrics.get("model")
     if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
         return f"it does not record which weights it scored; {again}"
-    weights = folder / "model.safetensors"
+    weights = folder / WEIGHTS
     if not weights.is_file() or scored["weights_sha256"] != _sha256(weights):
         return f"it scored other weights than this folder's; {again}"
     recorded = metrics.get("thresholds")
