@@ -1,13 +1,7 @@
-"""The folder ``respira fit-site`` writes, in one home: its files' names, its record (``site_fit.json``)
-written, read and matched against the config's ``calibration`` entry, its verdict from the nested
-cross-validation, and whether its claim holds on newly labelled patients of its site.
-
-The claim check: *outside* when the 95 % interval of *new − claimed* (MOVER, Zou & Donner 2008, from the two
-patient-bootstrap intervals of disjoint patients) lies wholly below 0 (drift) or above 0; *agrees* when it
-reaches 0 and its lower end lies above minus the claim interval's width (the card's margin; the half-width
-could be met by no number of new patients); else not shown to differ. Only units the model was not fitted on
-are scored (``fitted_units``), and only where both measure the same thing; otherwise ``not_compared``, with
-why.
+"""The folder ``respira fit-site`` writes, in one home: its files' names; its record (``site_fit.json``) and
+its config's ``calibration`` entry, written, read and matched; its verdict from the nested cross-validation;
+and its claim checked on newly labelled patients of its site (:data:`OUTSIDE_RULE` and :data:`AGREE_RULE`,
+MOVER: Zou & Donner 2008; scored on the units it was not fitted on, else ``not_compared``, saying why).
 """
 
 from __future__ import annotations
@@ -177,7 +171,7 @@ OUTSIDE_RULE = (
     "outside when the 95 % interval of (new score - claimed score) lies wholly below or above 0 "
     "(MOVER from the two patient-bootstrap intervals of disjoint patients)"
 )
-AGREE_RULE = (
+AGREE_RULE = (  # the claim's width, not its half-width, which no number of new patients could meet
     "agrees when that interval reaches 0 and its lower end lies above minus the width of the claim's "
     "95 % interval (the card's own margin); else not shown to differ"
 )
