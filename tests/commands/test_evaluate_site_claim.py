@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from respira.cli import main
-from respira.pretrained.site_claim import SiteClaim, claim_line
+from respira.pretrained.site_fit import claim_line
+from respira.pretrained.sites import site_claim
 
 from ..data.test_labelled import write_labelled
 from ..sites.test_fit_site import SITE, stub_graph
@@ -94,7 +95,7 @@ def test_a_score_far_below_the_claim_says_drift_and_one_like_it_agrees(
         assert check["left_out_fitted"] == {"units": 0, "recordings": 0, "new_units": 6}
         assert check["claimed"]["icbhi_score"] == pytest.approx(claimed[0])
         assert check["icbhi_score"] == pytest.approx(score)  # the same recordings, the same bootstrap
-        line = claim_line(check, SiteClaim.of_folder(model))
+        line = claim_line(check, site_claim(model))
         assert line in printed.splitlines()
         assert line.endswith(" (none of them among the 6 patients it was fitted on)")
         if verdict == "below":
@@ -115,7 +116,7 @@ def test_the_patients_it_was_fitted_on_are_left_out_of_the_comparison(
     assert record["fitted_units"] == [f"p{n}" for n in range(6)]
     new, _ = _evaluate(fitted, arrived, tmp_path / "new", capsys)
     metrics, printed = _evaluate(fitted, overlapping, tmp_path / "overlapping", capsys)
-    check, claim = metrics["site_claim"], SiteClaim.of_folder(fitted)
+    check, claim = metrics["site_claim"], site_claim(fitted)
     assert check["left_out_fitted"] == {"units": 3, "recordings": 6, "new_units": 6}
     assert check["icbhi_score"] == new["groups"]["overall"]["icbhi"]["icbhi_score"]
     assert check["icbhi_score"] != metrics["groups"]["overall"]["icbhi"]["icbhi_score"]
@@ -138,7 +139,7 @@ def test_the_patients_it_was_fitted_on_are_left_out_of_the_comparison(
     check = metrics["site_claim"]
     assert check["left_out_fitted"] is None
     assert check["icbhi_score"] == metrics["groups"]["overall"]["icbhi"]["icbhi_score"]
-    line = claim_line(check, SiteClaim.of_folder(old))
+    line = claim_line(check, site_claim(old))
     assert "(assuming none of them was among the 6 patients it was fitted on: site_fit.json does not" in line
 
 
@@ -148,7 +149,7 @@ def test_another_recording_rule_is_not_compared(
     """--aggregation other than the fit's rule: the scores measure another thing, said in one line."""
     options = ["--dataset", "labelled", "--data_dir", str(site), "--bootstrap", "20", *WINDOWS]
     output = tmp_path / "other_rule"
-    rule = SiteClaim.of_folder(fitted).aggregation[0]
+    rule = site_claim(fitted).aggregation[0]
     other = "max" if rule != "max" else "mean"
     code = main(["evaluate", str(fitted), *options, "--aggregation", other, "--output_dir", str(output)])
     assert code == 0
@@ -189,7 +190,7 @@ def test_the_shipped_kauh_detector_is_not_compared_on_patients_it_was_fitted_on(
     options = ["--dataset", "kauh", "--data_dir", str(data), "--bootstrap", "200"]
     assert main(["evaluate", "kauh-crackle-wheeze", *options, "--output_dir", str(output)]) == 0
     check = json.loads((output / "metrics.json").read_text())["site_claim"]
-    claim = SiteClaim.of_folder(shipped_detectors()["kauh-crackle-wheeze"])
+    claim = site_claim(shipped_detectors()["kauh-crackle-wheeze"])
     recordings = sum(len(by_patient[patient]) for patient in chosen)
     assert check["verdict"] == "not_compared" and check["left_out_fitted"] == {
         "units": 4, "recordings": recordings, "new_units": 0

@@ -112,7 +112,7 @@ def test_the_card_says_what_its_estimate_assumes_and_how_to_check_it(name: str) 
     and that respira evaluate on newly labelled patients checks it against the chosen row's score."""
     import json
 
-    from respira.pretrained.sites import site_fit_verdict
+    from respira.pretrained.site_fit import site_fit_verdict
     from respira.utils.tables import format_score
 
     folder = shipped_detectors()[name]

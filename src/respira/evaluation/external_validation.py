@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
-    from ..pretrained.site_claim import SiteClaim
+    from ..pretrained.site_fit import SiteClaim
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
 NOUNS = {"crackle": "crackles", "wheeze": "wheezes"}

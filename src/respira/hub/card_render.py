@@ -27,6 +27,7 @@ from ..models.respira.windows import describe_aggregation
 from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..pretrained.site_fit import read_site_fit
 from ..run_record import RunRecord
+from ..utils.files import read_json_object
 from ..utils.tables import format_score
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
 from .card_results import (
@@ -81,16 +82,6 @@ def _one_line(value: Any) -> str:
     else:
         text = str(value)
     return text.replace("|", "\\|")
-
-
-def metric_definitions_markdown() -> str:
-    """The metric definitions of :mod:`respira.metrics` (its docstring), as Markdown."""
-    from .. import metrics
-
-    text = (metrics.__doc__ or "").strip()
-    body = text.split("\n", 1)[1].strip() if "\n" in text else text
-    body = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", body)  # Sphinx roles
-    return body.replace("``", "`")
 
 
 def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
@@ -178,7 +169,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "other_result_rows": metric_rows(card.test_metrics, card.test_metrics_std, main=False),
         "per_seed_rows": per_seed_rows(card.per_seed_metrics),
         "validation_rows": metric_rows(card.validation_metrics, {}),
-        "metric_definitions": metric_definitions_markdown(),
+        "metric_definitions": _metric_definitions(),
         "citations": citations(card),
         "get_corpus": get_corpus,
         "site_fitted": any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts),
@@ -190,6 +181,14 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
         **site_fit_context(card.site_fit, card.site_fit_base),
     }
+
+
+def _metric_definitions() -> str:
+    """The metric definitions of :mod:`respira.metrics` (its docstring after the first line), as Markdown."""
+    from .. import metrics
+
+    body = (metrics.__doc__ or "").strip().partition("\n")[2].strip() or (metrics.__doc__ or "").strip()
+    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", body).replace("``", "`")  # Sphinx roles
 
 
 @functools.cache
@@ -221,15 +220,6 @@ def _safetensors_parameters(path: Path) -> int | None:
         return None
 
 
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error})") from None
-
-
 def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) -> RespiraModelCardData:
     """The card data of a run folder, from its JSON files and the weights' header."""
     from ..models import RespiraConfig
@@ -238,10 +228,9 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     check_model_folder(run_dir, weights=())
     card = RespiraModelCardData(model_id=model_id)
     card.set_model_config(RespiraConfig.from_pretrained(run_dir))
-    build = _read_json(run_dir / BUILD_RECORD)
-    build = build if isinstance(build, Mapping) else None
-    state = _read_json(run_dir / "trainer_state.json")
-    if not isinstance(state, Mapping) and build is not None:
+    build = read_json_object(run_dir / BUILD_RECORD)
+    state = read_json_object(run_dir / "trainer_state.json")
+    if state is None and build is not None:
         state = build.get("trainer_state")
     if isinstance(state, Mapping):
         card.set_trainer_state(state)
@@ -276,7 +265,7 @@ def render_folder_card(
     folder = Path(folder).expanduser()
     card = card_data_from_run_dir(folder, model_id=model_id)
     card.site_fit_base = base_folder
-    if "auto_map" in (_read_json(folder / "config.json") or {}):  # the model's code ships with it
+    if "auto_map" in (read_json_object(folder / "config.json") or {}):  # the model's code ships with it
         code = remote_code_files()
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
         card.remote_code, card.code_requirements = True, list(code.requirements)

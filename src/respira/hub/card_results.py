@@ -11,17 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult
-from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
-from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE
-from ..pretrained.sites import number_or_none, site_fit_verdict
+from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, site_fit_verdict
+from ..pretrained.site_verdict import number_or_none
 from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
-from .checksums import sha256_of
 
 MODEL_INDEX_METRICS = {  # the test metrics in ``model-index`` (and the per-seed table)
     "icbhi_score": "ICBHI score",
@@ -181,12 +179,6 @@ def held_out_titles(verdicts: list[SiteVerdict], validations: list[ExternalValid
 
 class StaleEvaluationWarning(UserWarning):
     """An evaluation in a model folder is left off its card: not of this model, or not out of sample."""
-
-
-def scored_model(model: str | Path) -> dict[str, Any]:
-    """What ``respira evaluate`` records of the model it scored: the SHA-256 of its weights."""
-    weights = Path(model).expanduser() / SAFE_WEIGHTS_NAME
-    return {"weights_sha256": sha256_of(weights) if weights.is_file() else None}
 
 
 @dataclass(frozen=True)

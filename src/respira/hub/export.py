@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
@@ -21,7 +22,10 @@ from .loading import (
     strict_from_pretrained,
 )
 from .onnx import ONNX_FILE, export_onnx
-from .remote_code import code_size, remote_code_files, write_remote_code
+from .remote_code import RemoteCode, code_size, remote_code_files, write_remote_code
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraForAudioClassification
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -62,6 +66,36 @@ def _verify(folder: Path) -> None:
         ) from error
 
 
+def write_model_files(
+    folder: Path,
+    source: str | Path,
+    *,
+    onnx: bool,
+    code: RemoteCode | None,
+    model: RespiraForAudioClassification | None = None,
+) -> dict[str, str]:
+    """Finish a staged model folder that holds its config and weights: the preprocessor config
+    (``source``'s, else the config's), the ONNX graph (of ``model``, else the folder's weights), the
+    checksums (returned) and the shipped ``code``."""
+    from ..models import RespiraConfig, RespiraForAudioClassification
+    from ..models.respira.feature_extraction_respira import feature_extractor_for
+
+    source = Path(source).expanduser()
+    if (source / PREPROCESSOR).is_file():
+        shutil.copyfile(source / PREPROCESSOR, folder / PREPROCESSOR)
+    else:
+        feature_extractor_for(RespiraConfig.from_pretrained(folder)).save_pretrained(folder)
+    if onnx:
+        if model is None:
+            with quiet_transformers():
+                model = RespiraForAudioClassification.from_pretrained(folder)
+        export_onnx(model, folder / ONNX_FILE)
+    checksums = write_checksums(folder)
+    if code is not None:
+        write_remote_code(folder, code)
+    return checksums
+
+
 def export_model(
     run_dir: str | Path,
     output_dir: str | Path,
@@ -74,9 +108,6 @@ def export_model(
     """Write the Hub-ready model folder of ``run_dir`` (weights, configs, metrics, checksums, card, records)
     to ``output_dir`` and return it. ``with_code`` / ``onnx``: ``None`` keeps what ``run_dir`` has; a
     non-empty ``output_dir`` raises ``FileExistsError`` unless ``overwrite``."""
-    from ..models import RespiraConfig, RespiraForAudioClassification
-    from ..models.respira.feature_extraction_respira import feature_extractor_for
-
     run_dir = model_folder(run_dir)
     check_weights_file(run_dir / WEIGHTS)  # a damaged file is named here, not as a staging copy
     output_dir = Path(output_dir).expanduser()
@@ -110,17 +141,7 @@ def export_model(
             shutil.copyfile(evaluation, copy)
         if has_adapter(run_dir):  # a LoRA run's PEFT adapter (config and weights; its short README)
             shutil.copytree(run_dir / ADAPTER_FOLDER, staging / ADAPTER_FOLDER)
-        if (run_dir / PREPROCESSOR).is_file():
-            shutil.copyfile(run_dir / PREPROCESSOR, staging / PREPROCESSOR)
-        else:
-            feature_extractor_for(RespiraConfig.from_pretrained(run_dir)).save_pretrained(staging)
-        if onnx:
-            with quiet_transformers():
-                model = RespiraForAudioClassification.from_pretrained(staging)
-            export_onnx(model, staging / ONNX_FILE)
-        card_data.checksums = write_checksums(staging)
+        card_data.checksums = write_model_files(staging, run_dir, onnx=onnx, code=code)
         render_model_card(card_data).save(staging / README)
-        if code is not None:
-            write_remote_code(staging, code)
         _verify(staging)
     return output_dir

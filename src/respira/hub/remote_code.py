@@ -107,21 +107,14 @@ def write_remote_code(folder: Path, code: RemoteCode | None = None) -> None:
 
 
 def _check_shipped_imports(folder: Path, name: str) -> None:
-    tree = ast.parse((folder / name).read_text(encoding="utf-8"), filename=name)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            modules = [node.module or ""]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level != 1 or node.module is None or not (folder / f"{node.module}.py").is_file():
-                statement = f"from {'.' * node.level}{node.module or ''} import"
-                raise ValueError(f"{name}: `{statement}` names no file of the folder")
-            continue
-        else:
-            continue
-        if any(module == ROOT_PACKAGE or module.startswith(ROOT_PACKAGE + ".") for module in modules):
-            raise ValueError(f"{name} imports respira: the shipped code must not need it")
+    """The imports transformers reads before it loads ``name``: its siblings in ``folder``, never respira."""
+    from transformers.dynamic_module_utils import get_imports, get_relative_imports
+
+    for module in get_relative_imports(folder / name):
+        if not (folder / f"{module}.py").is_file():
+            raise ValueError(f"{name}: `from .{module} import` names no file of the folder")
+    if ROOT_PACKAGE in get_imports(folder / name):
+        raise ValueError(f"{name} imports respira: the shipped code must not need it")
 
 
 def check_remote_code(folder: str | Path) -> list[str]:

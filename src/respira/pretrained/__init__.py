@@ -11,12 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .site_fit import SITE_FIT_FILE
+from .site_verdict import CROSS_VALIDATION_FOLDER, SITE_FIT_PROTOCOL, SiteVerdict
 from .sites import (
     BUILD_RECORD,
-    CROSS_VALIDATION_FOLDER,
-    SITE_FIT_PROTOCOL,
-    LabelAuc,
-    SiteVerdict,
     evaluation_digests,
     recorded_evaluations,
     site_verdicts,
@@ -30,7 +27,6 @@ __all__ = [
     "DEFAULT_DETECTOR_NAME",
     "SITE_FIT_FILE",
     "SITE_FIT_PROTOCOL",
-    "LabelAuc",
     "SiteVerdict",
     "check_not_shipped",
     "default_detector_dir",

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.site_fit import candidate_row
-from ..pretrained.sites import SiteVerdict, format_gain, not_measurable_words, site_fit_verdict
+from ..pretrained.site_fit import candidate_row, not_measurable_words, site_fit_verdict
+from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .site_sample import read_site_recordings

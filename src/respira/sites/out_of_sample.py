@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..pretrained.site_fit import candidate_row
-from ..pretrained.sites import site_fit_verdict
+from ..pretrained.site_fit import candidate_row, site_fit_verdict
 from .choice import FittedRule, fit_procedure, unit_folds
 from .options import CANDIDATES
 from .scores import paired_gain, recording_classes, scores_with_intervals

@@ -4,7 +4,6 @@ layout like the shipped detector, so ``predict``, ``app``, :class:`~respira.Dete
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,17 +13,12 @@ import torch
 
 from ..inference.embeddings import head_norm_statistics, site_head_refusal
 from ..models.respira.decision import flag_order, validate_thresholds
-from ..pretrained.site_fit import CURVE_FIGURE, write_fit_record
+from ..pretrained.site_fit import CALIBRATION_KEYS, CURVE_FIGURE, write_fit_record
 from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
-
-_CALIBRATION_KEYS: tuple[str, ...] = (
-    *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
-    "chosen",
-)
 
 
 def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
@@ -62,42 +56,26 @@ def write_site_folder(
 ) -> Path:
     """Write the site's model folder (weights, config, ONNX, code, checksums, run files and card), staged
     beside ``output_dir``; return it. ``model`` is changed in place (:func:`apply_site_fit`)."""
-    from transformers.utils import logging as transformers_logging
-
     from ..hub.card_render import render_folder_card
-    from ..hub.checksums import write_checksums
-    from ..hub.onnx import ONNX_FILE, export_onnx
-    from ..hub.remote_code import write_remote_code
-    from ..models.respira.feature_extraction_respira import feature_extractor_for
+    from ..hub.export import write_model_files
+    from ..hub.loading import quiet_transformers
+    from ..hub.remote_code import remote_code_files
 
     output_dir = Path(output_dir).expanduser()
-    folder = Path(base).expanduser()
     apply_site_fit(model, fit)
-    model.config.calibration = {key: record[key] for key in _CALIBRATION_KEYS} | {
-        "thresholds": list(fit.thresholds),
-        "applied_anyway": bool(record["applied_anyway"]),
-    }
+    model.config.calibration = {key: record[key] for key in CALIBRATION_KEYS}
     model.eval()
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
-    bars = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        with staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging:
-            model.save_pretrained(staging)
-            if (folder / "preprocessor_config.json").is_file():
-                shutil.copyfile(folder / "preprocessor_config.json", staging / "preprocessor_config.json")
-            else:
-                feature_extractor_for(model.config).save_pretrained(staging)
-            write_fit_record(staging, record, curve)
-            _curve_figure(curve, staging / CURVE_FIGURE)
-            if onnx:
-                export_onnx(model, staging / ONNX_FILE)
-            write_checksums(staging)
-            write_remote_code(staging)
-            render_folder_card(staging, base_folder=folder if folder.is_dir() else None)
-    finally:
-        if bars:
-            transformers_logging.enable_progress_bar()
+    with (
+        quiet_transformers(),
+        staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging,
+    ):
+        model.save_pretrained(staging)
+        write_fit_record(staging, record, curve)
+        _curve_figure(curve, staging / CURVE_FIGURE)
+        write_model_files(staging, base, onnx=onnx, code=remote_code_files(), model=model)
+        folder = Path(base).expanduser()
+        render_folder_card(staging, base_folder=folder if folder.is_dir() else None)
     return output_dir
 
 
