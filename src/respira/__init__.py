@@ -38,7 +38,8 @@ _LAZY: dict[str, str] = {
     "train": "api",
 }
 """Names imported from their module on first use (``import respira`` stays light)."""
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = list(_LAZY)
+__all__.append("__version__")
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 _COMMAND_LINE = False  # True in the respira command's own process (set by respira.__main__)
