@@ -117,18 +117,14 @@ class LabelServer(PageServer):
             done = await run_in_threadpool(work)
         except LabelsEditedError as error:  # the file changed under the page: it reloads
             raise refuse(409, one_line(error)) from None
-        except (ValueError, TypeError, KeyError) as error:
-            if request.method != "POST":
-                logger.exception("%s %s failed", request.method, request.url.path)
-                raise refuse(500, one_line(error)) from None
-            raise refuse(400, one_line(error)) from None
-        except OSError as error:  # labels.csv or events.csv not written, or a recording not read
-            logger.exception("%s %s failed", request.method, request.url.path)
-            saying = "not saved: " if request.method == "POST" else ""
-            raise refuse(500, saying + one_line(error)) from None
         except Exception as error:
+            posted = request.method == "POST"
+            if posted and isinstance(error, (ValueError, TypeError, KeyError)):
+                raise refuse(400, one_line(error)) from None
             logger.exception("%s %s failed", request.method, request.url.path)
-            raise refuse(500, one_line(error)) from None
+            # labels.csv or events.csv not written, or a recording not read
+            saying = "not saved: " if posted and isinstance(error, OSError) else ""
+            raise refuse(500, saying + one_line(error)) from None
         return JSONResponse(done) if isinstance(done, dict) else done
 
 
@@ -154,19 +150,13 @@ def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
     return found
 
 
-def shown_model(model: str) -> str:
-    """``model`` as the fit-site command names it: a shipped detector by its name, anything else as given."""
-    from ..pretrained.shipped import shipped_name
-
-    return shipped_name(model) or model
-
-
 def label_server(
     model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
 ) -> LabelServer:
     """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving."""
     from ..data.labels_csv import LabelsTable, hold_labels
     from ..inference.detector import Detector
+    from ..pretrained.shipped import shipped_name
     from .labelling import LabelSession
 
     bound = listen(options.host, options.port)  # before the model is read: a taken port is said at once
@@ -175,7 +165,7 @@ def label_server(
         LabelsTable.read(labels)
         hold_labels(labels).release()  # another page writes it: said before the model is read
         detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)
-        session = LabelSession(labels, detector, model=shown_model(model), minimum_units=minimum_units)
+        session = LabelSession(labels, detector, model=shipped_name(model) or model, minimum_units=minimum_units)
     except BaseException:
         bound.close()
         raise
