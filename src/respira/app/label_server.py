@@ -165,7 +165,8 @@ def label_server(
         LabelsTable.read(labels)
         hold_labels(labels).release()  # another page writes it: said before the model is read
         detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)
-        session = LabelSession(labels, detector, model=shipped_name(model) or model, minimum_units=minimum_units)
+        shown = shipped_name(model) or model  # as the fit-site command names it
+        session = LabelSession(labels, detector, model=shown, minimum_units=minimum_units)
     except BaseException:
         bound.close()
         raise
