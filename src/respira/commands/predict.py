@@ -179,31 +179,28 @@ def run(args: argparse.Namespace) -> int:
         aggregation=aggregation,
         top_k=top_k,
     )
-    aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     left_out: list[str] = []  # --events: the files whose frame events the rule left out, and why
     written: list[Path] = []
     for index, file in enumerate(progress(args.files)):
         try:
+            prediction = detector.predict_file(file, annotations=args.annotations)
+            detection = None
             if args.events:
-                verdict = detector.predict_file(file)
-                detection = detector.detect_events(file, frame_hop_seconds=args.frame_hop, prediction=verdict)
+                detection = detector.detect_events(
+                    file, frame_hop_seconds=args.frame_hop, prediction=prediction
+                )
                 rows.extend(detection.to_rows())
                 if detection.left_out:
                     left_out.append(f"{file}: {detection.describe()}")
-                if plots:
-                    written.append(detector.plot(file, plots[index], prediction=verdict, detection=detection))
-                continue
-            prediction = detector.predict_file(file, annotations=args.annotations)
+            else:
+                rows.extend([prediction.summary()] if args.per_recording else prediction.rows)
+            if plots:
+                options = {"prediction": prediction, "detection": detection, "annotations": args.annotations}
+                written.append(detector.plot(file, plots[index], **options))
         except PredictionError as error:
             errors.append(str(error))
-            continue
-        rows.extend([prediction.summary()] if args.per_recording else prediction.rows)
-        if plots:
-            written.append(
-                detector.plot(file, plots[index], prediction=prediction, annotations=args.annotations)
-            )
     predicted = len(args.files) - len(errors)
     if predicted == 0:
         if len(errors) == 1:
