@@ -126,10 +126,6 @@ class LabelSession:
             if table.answer_of(row) is None and (not batch or at in batch)
         ]
 
-    def unsuggested(self) -> int:
-        """How many rows are not answered and not in the batch."""
-        return sum(self.table.answer_of(row) is None for row in self.table.rows) - len(self.pending())
-
     def current(self) -> int | None:
         """The row to show: the first pending one not skipped (once only skipped ones are left, those)."""
         with self.lock:
@@ -205,7 +201,8 @@ class LabelSession:
     def done(self) -> dict[str, str]:
         """What the page says when no recording is left to show, and the command to run next (fit-site
         once its minimum is reached, else suggest for the next round)."""
-        progress, left = self.progress(), self.unsuggested()
+        progress = self.progress()
+        left = progress["recordings"] - progress["recordings_done"] - len(self.pending())  # not in the batch
         if not left:
             what = "Every recording is answered."
         else:
