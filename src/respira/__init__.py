@@ -18,27 +18,6 @@ from .utils.lazy_exports import lazy_exports
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "BenchResult",
-    "Detector",
-    "Evaluation",
-    "Prediction",
-    "RespiraConfig",
-    "RespiraFeatureExtractor",
-    "RespiraForAudioClassification",
-    "RespiraModel",
-    "SiteFitResult",
-    "SuggestResult",
-    "TrainedRun",
-    "__version__",
-    "bench",
-    "evaluate",
-    "fit_site",
-    "label",
-    "suggest",
-    "train",
-]
-
 _LAZY: dict[str, str] = {
     "Detector": "inference.detector",
     "Prediction": "inference.prediction",
@@ -59,6 +38,8 @@ _LAZY: dict[str, str] = {
     "train": "api",
 }
 """Names imported from their module on first use (``import respira`` stays light)."""
+__all__ = list(_LAZY)
+__all__.append("__version__")
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 _COMMAND_LINE = False  # True in the respira command's own process (set by respira.__main__)

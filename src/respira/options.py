@@ -17,7 +17,15 @@ from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
 from .data.corpus import PRIMARY_CORPUS
-from .models.respira.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
+from .models.respira.events import FRAME_HOP_SECONDS
+from .models.respira.windows import (
+    AGGREGATIONS,
+    DEFAULT_AGGREGATION,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_HOP_SECONDS,
+    DEFAULT_TOP_K,
+    DEFAULT_WINDOW_SECONDS,
+)
 from .pretrained import DEFAULT_DETECTOR_NAME
 
 if TYPE_CHECKING:
@@ -202,6 +210,30 @@ def checked_values(
 def options_from(dataclass_type: type, values: Mapping[str, Any]) -> Any:
     """``dataclass_type`` made of keyword ``values``, each checked as its flag is (:func:`checked_values`)."""
     return dataclass_type(**checked_values(values, [dataclass_type]))
+
+
+@dataclasses.dataclass
+class WindowOptions:
+    """``--window`` / ``--hop`` / ``--smoothing`` / ``--frame_hop`` of ``predict`` and ``screen``."""
+
+    window: float = flag(
+        DEFAULT_WINDOW_SECONDS, f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})"
+    )
+    hop: float = flag(
+        DEFAULT_HOP_SECONDS, f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})"
+    )
+    smoothing: int = flag(1, "moving average of the probabilities over k windows")
+    frame_hop: float = flag(
+        FRAME_HOP_SECONDS, f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"
+    )
+
+
+def check_frame_hop(args: Any) -> None:
+    """One-line ``ValueError`` for a ``--frame_hop`` without ``--events`` or outside (0, 0.1]."""
+    if not args.events and args.frame_hop != FRAME_HOP_SECONDS:
+        raise ValueError("--frame_hop applies to --events: add --events")
+    if not 0 < args.frame_hop <= 0.1:
+        raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
 
 
 @dataclasses.dataclass

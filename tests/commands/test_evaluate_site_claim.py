@@ -50,13 +50,13 @@ def overlapping(site: Path, arrived: Path, tmp_path_factory: pytest.TempPathFact
 def fitted(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder fit-site wrote (``--apply_anyway``: the tiny model on noise shows nothing), its ONNX graph a
     placeholder (evaluate runs the torch model)."""
-    import respira.hub.onnx
+    import respira.hub.export
 
     model, output = tmp_path_factory.mktemp("model"), tmp_path_factory.mktemp("fitted") / "out"
     tiny_site_model(model)
     options = ["--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3", "--apply_anyway"]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(respira.hub.onnx, "export_onnx", stub_graph)
+        patch.setattr(respira.hub.export, "export_onnx", stub_graph)
         assert main(["fit-site", str(model), *options]) == 0
     return output
 

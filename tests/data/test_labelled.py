@@ -223,10 +223,10 @@ def test_a_bad_row_is_refused_in_one_line_and_nothing_is_written(
 def test_fit_site_re_tunes_thresholds_on_its_recordings(
     shared_site: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import respira.hub.onnx
+    import respira.hub.export
 
     # the ONNX graph, a placeholder: its export is checked in tests/sites/test_fit_site.py
-    monkeypatch.setattr(respira.hub.onnx, "export_onnx", lambda model, path: Path(path).write_bytes(b"stub"))
+    monkeypatch.setattr(respira.hub.export, "export_onnx", lambda model, path, **_: Path(path).write_bytes(b"x"))
     model = save_tiny_model(tmp_path / "model", problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
     output = tmp_path / "calibrated"
     code = main(

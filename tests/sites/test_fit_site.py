@@ -47,9 +47,9 @@ def stub_graph(model: object, path: Path, **_: object) -> None:
 def graph_stub(monkeypatch: pytest.MonkeyPatch) -> None:
     """A placeholder for the ONNX graph (its export is the dearest step of a fit-site run; the graph a
     fit-site writes is checked in test_the_python_entry_returns_the_result_and_what_it_wrote)."""
-    import respira.hub.onnx
+    import respira.hub.export
 
-    monkeypatch.setattr(respira.hub.onnx, "export_onnx", stub_graph)
+    monkeypatch.setattr(respira.hub.export, "export_onnx", stub_graph)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
 ) -> None:
     import onnxruntime
 
-    import respira.hub.onnx
+    import respira.hub.export
     from respira.hub.onnx import ONNX_FILE, OUTPUT_NAMES
 
     result = respira.fit_site(
@@ -178,7 +178,7 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
     assert isinstance(result, respira.SiteFitResult) and result.written
     session = onnxruntime.InferenceSession(str(result.output_dir / ONNX_FILE))  # the graph, for onnxruntime
     assert [output.name for output in session.get_outputs()][:2] == list(OUTPUT_NAMES)[:2]
-    monkeypatch.setattr(respira.hub.onnx, "export_onnx", stub_graph)
+    monkeypatch.setattr(respira.hub.export, "export_onnx", stub_graph)
     # the default rules, or those asked for, are the ones fitted with
     asked = respira.fit_site(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "asked"), outer_folds=3, apply_anyway=True,

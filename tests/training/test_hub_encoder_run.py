@@ -132,14 +132,14 @@ def test_every_waveform_family_trains_from_its_folder(
 def test_a_hub_encoders_run_evaluates_and_fits_a_site(
     hubert_run: Path, synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import respira.hub.onnx
+    import respira.hub.export
 
     evaluation = respira.evaluate(
         str(hubert_run), data_dir=str(synthetic_corpus), output_dir=str(tmp_path / "e")
     )
     assert 0.0 <= evaluation.metrics["icbhi_score"] <= 1.0
     monkeypatch.setattr(
-        respira.hub.onnx, "export_onnx", lambda model, path, **_: Path(path).write_bytes(b"x")
+        respira.hub.export, "export_onnx", lambda model, path, **_: Path(path).write_bytes(b"x")
     )
     site = write_labelled(tmp_path / "site", SITE)
     result = respira.fit_site(

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -92,16 +91,13 @@ class LabelServer(PageServer):
 
     async def _answer(self, request: Request) -> Response:
         body = await json_body(request)
-        at = _index(body)
-        seen = body.get("seen")
-        if seen is not None and not isinstance(seen, str):
-            raise refuse(400, f"seen must be the answer the page showed or null, not {json.dumps(seen)[:40]}")
-        notice = await self._served(request, lambda: self.session.answer(at, str(body.get("answer")), seen))
+        answer, at, seen = str(body.get("answer")), body.get("index"), body.get("seen")
+        notice = await self._served(request, lambda: self.session.answer(at, answer, seen))
         return await self._served(request, lambda: {**self.session.state(), "notice": notice})
 
     async def _events(self, request: Request) -> Response:
         body = await json_body(request)
-        at = _index(body)
+        at = body.get("index")
         if not isinstance(events := body.get("events", []), list):
             raise refuse(400, f"events must be a list, not {type(events).__name__}")
         await self._served(request, lambda: self.session.set_events(at, events))
@@ -117,27 +113,15 @@ class LabelServer(PageServer):
             done = await run_in_threadpool(work)
         except LabelsEditedError as error:  # the file changed under the page: it reloads
             raise refuse(409, one_line(error)) from None
-        except (ValueError, TypeError, KeyError) as error:
-            if request.method != "POST":
-                logger.exception("%s %s failed", request.method, request.url.path)
-                raise refuse(500, one_line(error)) from None
-            raise refuse(400, one_line(error)) from None
-        except OSError as error:  # labels.csv or events.csv not written, or a recording not read
-            logger.exception("%s %s failed", request.method, request.url.path)
-            saying = "not saved: " if request.method == "POST" else ""
-            raise refuse(500, saying + one_line(error)) from None
         except Exception as error:
+            posted = request.method == "POST"
+            if posted and isinstance(error, (ValueError, TypeError, KeyError)):
+                raise refuse(400, one_line(error)) from None
             logger.exception("%s %s failed", request.method, request.url.path)
-            raise refuse(500, one_line(error)) from None
+            # labels.csv or events.csv not written, or a recording not read
+            saying = "not saved: " if posted and isinstance(error, OSError) else ""
+            raise refuse(500, saying + one_line(error)) from None
         return JSONResponse(done) if isinstance(done, dict) else done
-
-
-def _index(body: dict[str, Any]) -> int:
-    """The body's ``index``: a recording's number (a JSON integer, not ``true``)."""
-    at = body.get("index")
-    if not isinstance(at, int) or isinstance(at, bool):
-        raise refuse(400, f"index must be a recording's number, not {json.dumps(at)[:40]}")
-    return at
 
 
 def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
@@ -154,19 +138,13 @@ def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
     return found
 
 
-def shown_model(model: str) -> str:
-    """``model`` as the fit-site command names it: a shipped detector by its name, anything else as given."""
-    from ..pretrained.shipped import shipped_name
-
-    return shipped_name(model) or model
-
-
 def label_server(
     model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
 ) -> LabelServer:
     """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving."""
     from ..data.labels_csv import LabelsTable, hold_labels
     from ..inference.detector import Detector
+    from ..pretrained.shipped import shipped_name
     from .labelling import LabelSession
 
     bound = listen(options.host, options.port)  # before the model is read: a taken port is said at once
@@ -175,7 +153,8 @@ def label_server(
         LabelsTable.read(labels)
         hold_labels(labels).release()  # another page writes it: said before the model is read
         detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)
-        session = LabelSession(labels, detector, model=shown_model(model), minimum_units=minimum_units)
+        shown = shipped_name(model) or model  # as the fit-site command names it
+        session = LabelSession(labels, detector, model=shown, minimum_units=minimum_units)
     except BaseException:
         bound.close()
         raise

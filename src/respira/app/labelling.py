@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,14 +30,13 @@ recording whose own rate holds less (half its rate)."""
 
 @dataclass(frozen=True)
 class Prepared:
-    """One recording ready to show, and the seconds it took to prepare."""
+    """One recording ready to show."""
 
     duration: float
     wav: bytes
     png: bytes
     windows: list[dict[str, float]]
     frequencies: list[dict[str, Any]]
-    seconds: float = 0.0
 
 
 def spectrogram_top(recorded_rate: int | None) -> float:
@@ -118,26 +116,15 @@ class LabelSession:
 
     # ------------------------------------------------------------------ which recording, and its data
     def pending(self) -> list[int]:
-        """The rows not yet answered, in the file's order: of the suggested batch when there is one
-        (:meth:`suggested`)."""
-        rows = self.table.rows
-        batch = self.suggested()
+        """The rows not yet answered, in the file's order: of the batch ``respira suggest`` chose (the rows
+        with a reason) when there is one; once it is answered, the other rows wait for the next round."""
+        table = self.table
+        batch = {at for at, row in enumerate(table.rows) if table.cell(row, "reason")}
         return [
             at
-            for at, row in enumerate(rows)
-            if self.table.answer_of(row) is None and (batch is None or at in batch)
+            for at, row in enumerate(table.rows)
+            if table.answer_of(row) is None and (not batch or at in batch)
         ]
-
-    def suggested(self) -> set[int] | None:
-        """The rows ``respira suggest`` chose, those with a reason (``None``: none has one, every row is
-        to label). Once they are answered the batch is done: the other rows wait for the next round."""
-        rows = self.table.rows
-        chosen = {at for at, row in enumerate(rows) if self.table.cell(row, "reason")}
-        return chosen or None
-
-    def unsuggested(self) -> int:
-        """How many rows are not answered and not in the batch."""
-        return sum(self.table.answer_of(row) is None for row in self.table.rows) - len(self.pending())
 
     def current(self) -> int | None:
         """The row to show: the first pending one not skipped (once only skipped ones are left, those)."""
@@ -148,7 +135,6 @@ class LabelSession:
             return next((at for at in pending if at not in self.skipped), None)
 
     def _prepare(self, at: int) -> Prepared:
-        started = time.perf_counter()
         row = self.table.rows[at]
         waveform = read_audio(row.path, self.rate, name=row.file)
         with warnings.catch_warnings():
@@ -162,8 +148,7 @@ class LabelSession:
         png, frequencies = spectrogram_png(
             waveform, self.rate, spectrogram_top(audio_header(row.path).sampling_rate)
         )
-        seconds = time.perf_counter() - started
-        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, frequencies, seconds)
+        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, frequencies)
 
     def prepared(self, at: int) -> Future[Prepared]:
         """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""
@@ -216,7 +201,8 @@ class LabelSession:
     def done(self) -> dict[str, str]:
         """What the page says when no recording is left to show, and the command to run next (fit-site
         once its minimum is reached, else suggest for the next round)."""
-        progress, left = self.progress(), self.unsuggested()
+        progress = self.progress()
+        left = progress["recordings"] - progress["recordings_done"] - len(self.pending())  # not in the batch
         if not left:
             what = "Every recording is answered."
         else:
@@ -284,7 +270,9 @@ class LabelSession:
 
     # ------------------------------------------------------------------ what the page writes
     def _row(self, at: Any) -> int:
-        if not isinstance(at, int) or not 0 <= at < len(self.table.rows):
+        if isinstance(at, bool) or not isinstance(at, int):
+            raise ValueError(f"index must be a recording's number, not {at!r}")
+        if not 0 <= at < len(self.table.rows):
             raise ValueError(f"no recording {at!r}")
         return at
 

@@ -3,29 +3,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..options import SWITCH, option
+from ..options import SWITCH, flag, option
 
 
 @dataclass(kw_only=True)
 class ServeOptions:
     """Where a page is served: ``respira app``'s and ``respira label``'s options."""
 
-    host: str = field(
-        default="127.0.0.1",
-        metadata={
-            "help": "address to listen on (default 127.0.0.1, this machine only; any other address serves "
-            "the page to the network and needs the token printed in the URL)"
-        },
+    host: str = flag(
+        "127.0.0.1",
+        "address to listen on (default 127.0.0.1, this machine only; any other address serves the page to "
+        "the network and needs the token printed in the URL)",
     )
-    port: int = field(default=7860, metadata={"help": "port to listen on (default 7860; 0: a free one)"})
-    allowed_host: str | None = field(
-        default=None,
-        metadata={
-            "help": "more host names the page may be reached by, comma-separated (default: localhost, "
-            "127.0.0.1, ::1 and --host); e.g. the machine's name when --host is 0.0.0.0"
-        },
+    port: int = flag(7860, "port to listen on (default 7860; 0: a free one)")
+    allowed_host: str | None = flag(
+        None,
+        "more host names the page may be reached by, comma-separated (default: localhost, 127.0.0.1, ::1 "
+        "and --host); e.g. the machine's name when --host is 0.0.0.0",
     )
 
 
@@ -33,16 +29,10 @@ class ServeOptions:
 class LabelOptions(ServeOptions):
     """``respira label``'s options (``MODEL`` and ``ARCHIVE`` are positional)."""
 
-    labels: str | None = field(
-        default=None,
-        metadata={
-            "help": "the labels file to fill (default: ARCHIVE/labels.csv); its file cells are relative "
-            "to its folder"
-        },
+    labels: str | None = flag(
+        None,
+        "the labels file to fill (default: ARCHIVE/labels.csv); its file cells are relative to its folder",
     )
-    port: int = field(default=7861, metadata={"help": "port to listen on (default 7861; 0: a free one)"})
-    onnx: bool = field(
-        default=False,
-        metadata={"help": "run the model's model.onnx with onnxruntime instead of torch", **SWITCH},
-    )
+    port: int = flag(7861, "port to listen on (default 7861; 0: a free one)")
+    onnx: bool = flag(False, "run the model's model.onnx with onnxruntime instead of torch", **SWITCH)
     device: str | None = option("device")

@@ -30,15 +30,16 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..app.label_server import shown_model
     from ..app.serving import app_server
+    from ..pretrained.shipped import shipped_name
     from ..utils.signals import terminate_as_interrupt
 
     # SIGTERM stops the server as Ctrl-C does, so the page's temporary folder is removed either way
     with terminate_as_interrupt():
         server = app_server(args.model, options_of(args, ServeOptions))
         try:
-            print(f"serving the page of {shown_model(args.model)} on {server.url} (Ctrl+C stops)", flush=True)
+            name = shipped_name(args.model) or args.model
+            print(f"serving the page of {name} on {server.url} (Ctrl+C stops)", flush=True)
             if server.exposed:
                 print(
                     f"the model's page is served to the network on {args.host}: keep the URL's token "

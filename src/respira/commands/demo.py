@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
     from ..data.folds import is_fold_strategy
     from ..data.run_splits import load_splits
     from ..hub.export import export_model
-    from ..hub.loading import load_model
+    from ..inference.detector import Detector
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
     from ..training.data import data_record
@@ -116,9 +116,9 @@ def run(args: argparse.Namespace) -> None:
     recordings = plot_recordings(corpus)
     predictions = output_dir / "predictions"
     stage(6, f"predicting the annotated cycles of {len(recordings)} test recordings with the exported model")
-    model, _ = load_model(export_dir)
+    detector = Detector.from_pretrained(export_dir, device="cpu")
     with staged_folder(predictions, overwrite=True) as staging:  # an earlier demo's pictures: replaced
-        _predict(model, recordings, staging)
+        _predict(detector, recordings, staging)
     print(
         f"\nplots (spectrogram, crackle and wheeze probabilities, predicted and annotated labels) in "
         f"{predictions}: {', '.join(f'{path.stem}.png' for path in recordings)}"
@@ -127,21 +127,20 @@ def run(args: argparse.Namespace) -> None:
     print(f"\ntry the model in your browser:\n  respira app {export_dir}")
 
 
-def _predict(model: Any, recordings: list[Path], folder: Path) -> None:
+def _predict(detector: Any, recordings: list[Path], folder: Path) -> None:
     """Print each recording's predicted cycles and draw it in ``folder``."""
-    from ..inference.detector import Detector
-    from ..reports.recording_plot import plot_recording
-
-    detector = Detector(model)
     for recording in recordings:
         annotation = recording.with_suffix(".txt")
-        rows = detector.predict_file(recording, annotations=annotation).rows
+        prediction = detector.predict_file(recording, annotations=annotation)
+        rows = prediction.rows
         print(f"\n{recording.name} ({len(rows)} cycles)")
         formats = {"start": ".2f", "end": ".2f", **dict.fromkeys(MULTI_LABEL_NAMES, ".3f")}
         formats |= {"label": "", "annotated_label": ""}
         table = [[format(row[key], spec) for key, spec in formats.items()] for row in rows]
         print(format_table(table, ["start", "end", *MULTI_LABEL_NAMES, "label", "annotated"], align=">>>><<"))
-        plot_recording(model, recording, folder / f"{recording.stem}.png", rows=rows, annotations=annotation)
+        detector.plot(
+            recording, folder / f"{recording.stem}.png", prediction=prediction, annotations=annotation
+        )
 
 
 def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:

@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from ..inference.event_rules import DETECTION_COLUMNS
-from ..models.respira.events import FRAME_HOP_SECONDS
-from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, flag, option
+from ..options import (
+    SWITCH,
+    AggregationOptions,
+    WindowOptions,
+    add_model_argument,
+    aggregation_options,
+    check_frame_hop,
+    flag,
+    option,
+)
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 
@@ -48,13 +55,6 @@ class PredictOptions:
         "ICBHI annotation file (start end crackle wheeze): predict its cycles (one FILE only)",
         metavar="FILE.txt",
     )
-    window: float = flag(
-        DEFAULT_WINDOW_SECONDS, f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})"
-    )
-    hop: float = flag(
-        DEFAULT_HOP_SECONDS, f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})"
-    )
-    smoothing: int = flag(1, "moving average of the probabilities over k windows")
     format: str | None = flag(
         None, "output format (default: from --output's suffix, else json)", choices=FORMATS
     )
@@ -68,9 +68,6 @@ class PredictOptions:
         False,
         "one row per detected crackle or wheeze event (file, onset, offset, type, confidence, rule)",
         **SWITCH,
-    )
-    frame_hop: float = flag(
-        FRAME_HOP_SECONDS, f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"
     )
     batch_size: int = option("batch_size")
     max_windows: int | None = flag(
@@ -103,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Predict crackles and wheezes over sliding windows of audio files, or over the "
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
-        dataclass_types=[PredictOptions, AggregationOptions],
+        dataclass_types=[PredictOptions, WindowOptions, AggregationOptions],
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
@@ -162,10 +159,7 @@ def run(args: argparse.Namespace) -> int:
         flags = {"--annotations": args.annotations is not None, "--per_recording": args.per_recording}
         if clashing := [flag for flag, given in flags.items() if given]:
             raise ValueError(f"--events detects events over whole recordings: drop {', '.join(clashing)}")
-        if not 0 < args.frame_hop <= 0.1:
-            raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
-    elif args.frame_hop != FRAME_HOP_SECONDS:
-        raise ValueError("--frame_hop applies to --events: add --events")
+    check_frame_hop(args)
     if not args.per_recording and (args.aggregation is not None or args.top_k is not None):
         raise ValueError("--aggregation and --top_k decide each recording's verdict: add --per_recording")
     aggregation, top_k = aggregation_options(args)
@@ -185,31 +179,28 @@ def run(args: argparse.Namespace) -> int:
         aggregation=aggregation,
         top_k=top_k,
     )
-    aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     left_out: list[str] = []  # --events: the files whose frame events the rule left out, and why
     written: list[Path] = []
     for index, file in enumerate(progress(args.files)):
         try:
+            prediction = detector.predict_file(file, annotations=args.annotations)
+            detection = None
             if args.events:
-                verdict = detector.predict_file(file)
-                detection = detector.detect_events(file, frame_hop_seconds=args.frame_hop, prediction=verdict)
+                detection = detector.detect_events(
+                    file, frame_hop_seconds=args.frame_hop, prediction=prediction
+                )
                 rows.extend(detection.to_rows())
                 if detection.left_out:
                     left_out.append(f"{file}: {detection.describe()}")
-                if plots:
-                    written.append(detector.plot(file, plots[index], prediction=verdict, detection=detection))
-                continue
-            prediction = detector.predict_file(file, annotations=args.annotations)
+            else:
+                rows.extend([prediction.summary()] if args.per_recording else prediction.rows)
+            if plots:
+                options = {"prediction": prediction, "detection": detection, "annotations": args.annotations}
+                written.append(detector.plot(file, plots[index], **options))
         except PredictionError as error:
             errors.append(str(error))
-            continue
-        rows.extend([prediction.summary()] if args.per_recording else prediction.rows)
-        if plots:
-            written.append(
-                detector.plot(file, plots[index], prediction=prediction, annotations=args.annotations)
-            )
     predicted = len(args.files) - len(errors)
     if predicted == 0:
         if len(errors) == 1:

@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from ..inference.forward import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
-from ..models.respira.events import FRAME_HOP_SECONDS
-from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, flag, option
+from ..options import (
+    SWITCH,
+    AggregationOptions,
+    WindowOptions,
+    add_model_argument,
+    aggregation_options,
+    check_frame_hop,
+    flag,
+    option,
+)
 
 EPILOG = """\
 SOURCE: a folder (searched recursively for audio files), a .txt list of paths (one a line), a .csv list
@@ -41,12 +49,6 @@ class ScreenOptions:
     split: str | None = flag(None, "the datasets SOURCE's split")
     audio_column: str = flag("audio", "the datasets SOURCE's audio column")
     events: bool = flag(False, "also detect crackle and wheeze events (OUT/events.parquet)", **SWITCH)
-    frame_hop: float = flag(
-        FRAME_HOP_SECONDS, f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"
-    )
-    window: float = flag(4.0, "window length in seconds (default 4)")
-    hop: float = flag(2.0, "hop between windows in seconds (default 2)")
-    smoothing: int = flag(1, "moving average of the probabilities over k windows")
     batch_size: int | None = flag(
         None,
         "windows per forward pass, from several recordings (default: "
@@ -67,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Screen every recording of a folder, a list of paths or a datasets audio dataset with "
         "a detector; one or several processes (accelerate launch), resumable after a crash.",
         epilog=EPILOG,
-        dataclass_types=[ScreenOptions, AggregationOptions],
+        dataclass_types=[ScreenOptions, WindowOptions, AggregationOptions],
     )
     add_model_argument(parser)
     parser.add_argument(
@@ -96,10 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--chunk_size must be a whole number >= 1, got {args.chunk_size}")
     if args.max_windows < 1:
         raise ValueError(f"--max_windows must be a whole number >= 1, got {args.max_windows}")
-    if args.events and not 0 < args.frame_hop <= 0.1:
-        raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
-    if not args.events and args.frame_hop != FRAME_HOP_SECONDS:
-        raise ValueError("--frame_hop applies to --events: add --events")
+    check_frame_hop(args)
     output = Path(args.output_dir)
     if output.exists() and not output.is_dir():
         raise NotADirectoryError(f"--output_dir {output} is a file, not a folder")
