@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,7 +18,7 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from .derived_buffers import DerivedBuffers
-from .kernel_choice import Band, FasterPaths, banded_matmul, kernel_or_export, plan_bands
+from .kernel_choice import Band, banded_matmul, kernel_or_export, plan_bands
 
 _FLOAT32_EPSILON = torch.finfo(torch.float32).eps
 
@@ -56,7 +55,7 @@ def kaldi_mel_banks(
     return torch.from_numpy(banks.T).to(torch.get_default_device(), dtype)
 
 
-class KaldiFbank(DerivedBuffers, FasterPaths):
+class KaldiFbank(DerivedBuffers):
     """Log-mel filter banks ``[batch, frames, num_mel_bins]`` of waveforms ``[batch, samples]``, with a
     ``"hanning"`` (AST) or ``"povey"`` (BEATs) window and the checkpoint's ``normalization``."""
 
@@ -73,27 +72,16 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         self.n_fft = 1 << (self.frame_length - 1).bit_length()
         self.preemphasis, self._normalization = 0.97, normalization
         self.register_derived_buffers()
-        self.prepare_faster_paths()
+        self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
+        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
+            self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         return {
             "window": self._window(),
             "mel_banks": self._mel_banks().T.to(torch.float32).contiguous(),
-            **self.faster_path_buffers(),
+            "kernel_mel_banks": self._kernel_mel_banks(),
         }
-
-    def prepare_faster_paths(self) -> None:
-        self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
-        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
-
-    def faster_path_buffers(self) -> dict[str, torch.Tensor]:
-        return {"kernel_mel_banks": self._kernel_mel_banks()}
-
-    def faster_path(
-        self, waveforms: torch.Tensor, plain: bool | None
-    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        return kernel_or_export(self, waveforms, plain)
 
     def _window(self) -> torch.Tensor:
         if self.window_type == "povey":
@@ -144,8 +132,7 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
                 f"{self.frame_length}-sample frame"
             )
         waveforms = waveforms.to(self.window.dtype)
-        path = self.faster_path(waveforms, plain)
-        return self.forward_plain(waveforms) if path is None else path(waveforms)
+        return kernel_or_export(self, waveforms, plain)(waveforms)
 
     def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Kaldi's recipe in plain torch ops (differentiable, ``torch.export``-able)."""
