@@ -494,8 +494,9 @@ def check_encoder_checkpoint(
     source: str, sampling_rate: int | None = None, *, config: PreTrainedConfig | None = None
 ) -> EncoderSpec | None:
     """The family of a checkpoint (``None``: a respira run), after one line naming it when respira cannot
-    take it: not an audio encoder, or (an encoder of the Hub) a feature extractor respira cannot reproduce
-    or of another rate than ``sampling_rate``. Reads configs only."""
+    take it: not an audio encoder, or a feature extractor respira cannot reproduce (an encoder of the Hub's;
+    an AST's where saved: another normalisation than AudioSet's) or of another rate than ``sampling_rate``.
+    Reads configs only."""
     from transformers import AutoConfig
 
     config = config if config is not None else AutoConfig.from_pretrained(source)
@@ -505,33 +506,28 @@ def check_encoder_checkpoint(
             f"{source} is a {config.model_type} model, not an audio encoder respira takes: "
             f"expected one of {', '.join(sorted({s.model_type for s in _SPECS.values()}))}"
         )
+    rate = None
     if spec is not None and spec.featurizer_from_config is not None:
         rate = checkpoint_feature_extractor(source, spec.model_type)["sampling_rate"]
-        if sampling_rate is not None and rate != sampling_rate:
-            raise ValueError(
-                f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
-                f"set sampling_rate to {rate}"
-            )
-    if spec is not None and spec.name == "ast" and sampling_rate is not None:
-        _check_ast_extractor(source, sampling_rate)
+    elif spec is not None and spec.name == "ast" and sampling_rate is not None:
+        rate = _ast_extractor_rate(source)
+    if rate is not None and sampling_rate is not None and rate != sampling_rate:
+        raise ValueError(
+            f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
+            f"set sampling_rate to {rate}"
+        )
     return spec
 
 
-def _check_ast_extractor(source: str, sampling_rate: int) -> None:
-    """One line naming an AST checkpoint whose own ``ASTFeatureExtractor`` (where it saved one) is not the
-    fbank respira computes: another rate, or another normalisation than AudioSet's."""
+def _ast_extractor_rate(source: str) -> int | None:
+    """The rate of an AST checkpoint's own ``ASTFeatureExtractor`` (``None``: it saved none), after one line
+    naming it when its normalisation is not AudioSet's, which respira's fbank uses."""
     from transformers import AutoFeatureExtractor
 
     try:
         extractor = AutoFeatureExtractor.from_pretrained(source)
     except (OSError, ValueError):
-        return  # no extractor saved: respira's AudioSet fbank
-    rate = getattr(extractor, "sampling_rate", sampling_rate)
-    if rate != sampling_rate:
-        raise ValueError(
-            f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
-            f"set sampling_rate to {rate}"
-        )
+        return None  # no extractor saved: respira's AudioSet fbank
     normalization = (getattr(extractor, "mean", None), getattr(extractor, "std", None))
     expected = (AST_NORMALIZATION.mean, AST_NORMALIZATION.std)
     if not getattr(extractor, "do_normalize", True) or not all(
@@ -542,18 +538,4 @@ def _check_ast_extractor(source: str, sampling_rate: int) -> None:
             f"{source}: its feature extractor normalises the fbank by mean {normalization[0]}, std "
             f"{normalization[1]}; respira's AST fbank uses AudioSet's ({expected[0]}, {expected[1]})"
         )
-
-
-def load_pretrained_encoder(source: str) -> PreTrainedModel:
-    """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head."""
-    from transformers import AutoConfig, AutoModel
-    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
-
-    config = AutoConfig.from_pretrained(source)
-    spec = check_encoder_checkpoint(source, config=config)
-    if spec is not None and spec.load_encoder is not None:
-        return spec.load_encoder(source)
-    head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(config), None)
-    if head_class is not None and head_class.__name__ in (getattr(config, "architectures", None) or ()):
-        return head_class.from_pretrained(source, config=config).base_model
-    return AutoModel.from_pretrained(source, config=config)
+    return getattr(extractor, "sampling_rate", None)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
@@ -19,7 +20,6 @@ from .encoders import (
     encoder_specs,
     find_encoder_spec,
     get_encoder_spec,
-    load_pretrained_encoder,
     step_centres,
 )
 from .featurizer import RespiraFeaturizer, prepare_waveforms
@@ -222,16 +222,24 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         source = str(encoder_name_or_path)
         checkpoint = AutoConfig.from_pretrained(source)
         found = find_encoder_spec(checkpoint.model_type)
-        if found is not None and found.name == "ast":  # its own extractor, where saved, is respira's fbank
-            rate = config_kwargs.get("sampling_rate") or found.sampling_rate
-            check_encoder_checkpoint(source, rate, config=checkpoint)
+        rate = config_kwargs.get("sampling_rate")
+        if rate is None and found is not None and found.featurizer_from_config is None:
+            rate = found.sampling_rate  # the family's rate (an encoder of the Hub's: its extractor's)
+        check_encoder_checkpoint(source, rate, config=checkpoint)
         if found is not None and found.featurizer_from_config is not None:  # checked before any weights load
             config_kwargs.setdefault(
                 "encoder_feature_extractor", checkpoint_feature_extractor(source, found.model_type)
             )
             own = getattr(checkpoint, "audio_config", checkpoint)  # CLAP: its audio tower's
             found.featurizer_from_config(RespiraConfig(encoder_config=own.to_dict(), **config_kwargs))
-        encoder = load_pretrained_encoder(encoder_name_or_path)  # without the checkpoint's head
+        # the encoder without the checkpoint's task head
+        head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(checkpoint), None)
+        if found is not None and found.load_encoder is not None:
+            encoder = found.load_encoder(source)
+        elif head_class is not None and head_class.__name__ in (checkpoint.architectures or ()):
+            encoder = head_class.from_pretrained(source, config=checkpoint).base_model
+        else:
+            encoder = AutoModel.from_pretrained(source, config=checkpoint)
         if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
             encoder = encoder.encoder
         config = RespiraConfig(
