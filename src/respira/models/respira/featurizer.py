@@ -152,9 +152,6 @@ class RespiraFeaturizer(nn.Module):
         lengths = (getattr(self.transform, name, 0) for name in ("frame_length", "win_length", "n_fft"))
         return next((length for length in lengths if isinstance(length, int) and length > 0), 1)
 
-    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
-        return self.transform.frames_for(num_samples)
-
     def forward(
         self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +166,7 @@ class RespiraFeaturizer(nn.Module):
         )
         features = self.transform(waveforms)
         frames = torch.arange(features.shape[1], device=features.device)
-        frame_mask = frames.unsqueeze(0) < self.num_frames(valid).clamp_min(1).unsqueeze(1)
+        frame_mask = frames.unsqueeze(0) < self.transform.frames_for(valid).clamp_min(1).unsqueeze(1)
         if self.spec_augment is not None:
             features = self.spec_augment(features)
         return features, frame_mask

@@ -105,25 +105,21 @@ def checkpoint_feature_extractor(source: str, model_type: str) -> dict[str, Any]
     return feature_extractor_settings(extractor, model_type, source)
 
 
-def default_settings(model_type: str, encoder_config: Any) -> dict[str, Any]:
-    """The settings of the family's extractor built with its defaults (a randomly initialised encoder)."""
-    import transformers
-
-    extractor_class = getattr(transformers, _EXTRACTORS[model_type])
-    bins = getattr(encoder_config, "num_mel_bins", None)
-    extractor = extractor_class() if bins is None else extractor_class(feature_size=bins)
-    return feature_extractor_settings(extractor, model_type, model_type)
-
-
 def _settings(config: Any) -> dict[str, Any]:
     model_type = config.encoder_config.model_type
-    settings = config.encoder_feature_extractor or default_settings(model_type, config.encoder_config)
+    bins = getattr(config.encoder_config, "num_mel_bins", None)
+    settings = config.encoder_feature_extractor
+    if not settings:  # a randomly initialised encoder: its family's extractor with its defaults
+        import transformers
+
+        extractor_class = getattr(transformers, _EXTRACTORS[model_type])
+        extractor = extractor_class() if bins is None else extractor_class(feature_size=bins)
+        settings = feature_extractor_settings(extractor, model_type, model_type)
     if settings["sampling_rate"] != config.sampling_rate:
         raise ValueError(
             f"the {model_type} encoder's feature extractor takes {settings['sampling_rate']} Hz audio, not "
             f"sampling_rate={config.sampling_rate}: set sampling_rate to {settings['sampling_rate']}"
         )
-    bins = getattr(config.encoder_config, "num_mel_bins", None)
     if bins is not None and settings["feature_size"] != bins:
         raise ValueError(
             f"the {model_type} encoder takes {bins} mel bins but its feature extractor makes "

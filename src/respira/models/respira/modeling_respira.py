@@ -108,7 +108,7 @@ class RespiraModel(RespiraPreTrainedModel):
         self.featurizer = RespiraFeaturizer(config)
         if spec.fit_config_to_frames is not None and config.ast_length_policy == "adapt":
             spec.fit_config_to_frames(
-                config.encoder_config, self.featurizer.num_frames(config.target_samples)
+                config.encoder_config, self.featurizer.transform.frames_for(config.target_samples)
             )
         self.encoder_spec = spec
         build_encoder = spec.build_encoder or AutoModel.from_config
@@ -249,7 +249,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         )
         spec = get_encoder_spec(config.encoder_config.model_type)
         if spec.fit_encoder_to_frames is not None and config.ast_length_policy == "adapt":
-            frames = int(RespiraFeaturizer(config).num_frames(torch.tensor(config.target_samples)))
+            frames = int(RespiraFeaturizer(config).transform.frames_for(torch.tensor(config.target_samples)))
             encoder = spec.fit_encoder_to_frames(encoder, frames)
             config.encoder_config = encoder.config
         model = cls(config)
