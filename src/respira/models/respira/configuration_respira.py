@@ -178,10 +178,7 @@ class RespiraConfig(PreTrainedConfig):
         if top_k is None and self.recording_aggregation == "topk_mean":
             top_k = DEFAULT_TOP_K
         check_aggregation(self.recording_aggregation, top_k)
-
-    def validate_event_settings(self) -> None:
-        """``event_settings`` as :class:`.events.EventSettings` reads them."""
-        if self.event_settings is not None:
+        if self.event_settings is not None:  # as events.EventSettings reads them
             EventSettings.from_dict(self.event_settings)
 
     @property
