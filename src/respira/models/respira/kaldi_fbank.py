@@ -70,7 +70,9 @@ class KaldiFbank(DerivedBuffers):
         self.sampling_rate, self.num_mel_bins, self.window_type = sampling_rate, num_mel_bins, window
         self.frame_length, self.frame_shift = round(sampling_rate * 0.025), round(sampling_rate * 0.01)
         self.n_fft = 1 << (self.frame_length - 1).bit_length()
-        self.preemphasis, self._normalization = 0.97, normalization
+        # no normalization: (fbank - 0) / (2 · 0.5), the fbank itself
+        self.preemphasis = 0.97
+        self._normalization = normalization or FbankNormalization(mean=0.0, std=0.5)
         self.register_derived_buffers()
         self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
@@ -96,17 +98,12 @@ class KaldiFbank(DerivedBuffers):
     def _kernel_mel_banks(self) -> torch.Tensor:
         """Each row twice, so that ``parts @ banks`` sums Re² + Im² of the interleaved FFT output."""
         # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean: the kernel only divides
-        scale, mean = self._scale_and_mean()
-        banks = self._mel_banks() * (scale**2 * math.exp(-mean))
+        norm = self.normalization
+        banks = self._mel_banks() * (norm.waveform_scale**2 * math.exp(-norm.mean))
         return banks.T.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
 
-    def _scale_and_mean(self) -> tuple[float, float]:
-        if self.normalization is None:
-            return 1.0, 0.0
-        return self.normalization.waveform_scale, self.normalization.mean
-
     @property
-    def normalization(self) -> FbankNormalization | None:
+    def normalization(self) -> FbankNormalization:
         """The checkpoint statistics (read-only: the kernel folds them into its banks)."""
         return self._normalization
 
@@ -136,9 +133,9 @@ class KaldiFbank(DerivedBuffers):
 
     def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Kaldi's recipe in plain torch ops (differentiable, ``torch.export``-able)."""
-        scale, mean = self._scale_and_mean()
-        if scale != 1.0:
-            waveforms = waveforms * scale
+        norm = self.normalization
+        if norm.waveform_scale != 1.0:
+            waveforms = waveforms * norm.waveform_scale
         frames = waveforms.unfold(1, self.frame_length, self.frame_shift)  # snip_edges framing
         frames = frames - frames.mean(dim=-1, keepdim=True)
         p = self.preemphasis  # each frame's first sample is pre-emphasised against itself
@@ -146,16 +143,13 @@ class KaldiFbank(DerivedBuffers):
         spectrum = torch.fft.rfft(frames * self.window, n=self.n_fft)
         power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)
         fbank = (power @ self.mel_banks).clamp_min(_FLOAT32_EPSILON).log()
-        if self.normalization is None:
-            return fbank
-        return (fbank - mean) / (2.0 * self.normalization.std)
+        return (fbank - norm.mean) / (2.0 * norm.std)
 
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
         frames = int(self.frames_for(waveforms.shape[1]))
-        _scale, mean = self._scale_and_mean()
-        floor = _FLOAT32_EPSILON * math.exp(-mean)
+        floor = _FLOAT32_EPSILON * math.exp(-self.normalization.mean)
         fbank = self._mel_power(waveforms, frames).clamp_min_(floor).log_()
-        return fbank if self.normalization is None else fbank.mul_(0.5 / self.normalization.std)
+        return fbank.mul_(0.5 / self.normalization.std)
 
     def _mel_power(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Mel band energies ``[batch, frames, bins]`` (scaled as the banks are), chunk by chunk."""
