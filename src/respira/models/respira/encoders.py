@@ -26,12 +26,9 @@ from .efficientat_mel import EfficientATMel
 from .hub_encoders import FAMILIES as HUB_FAMILIES
 from .hub_encoders import (
     WAVEFORM_MODEL_TYPES,
-    build_clap_encoder,
+    build_hub_encoder,
     build_hub_featurizer,
-    build_whisper_encoder,
     checkpoint_feature_extractor,
-    load_clap_encoder,
-    load_whisper_encoder,
 )
 from .kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .log_mel import LogMelSpectrogram
@@ -77,10 +74,10 @@ class EncoderSpec:
     fit_config_to_frames: Callable[[PreTrainedConfig, int], None] | None = None
     fit_encoder_to_frames: Callable[[PreTrainedModel, int], PreTrainedModel] | None = None
     patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
-    # encoders of the Hub (hub_encoders): featurizer from the RespiraConfig, encoder module, checkpoint
+    # encoders of the Hub (hub_encoders): featurizer from the RespiraConfig; the encoder module of those whose
+    # encoder is a part of their checkpoint's model (Whisper's encoder, CLAP's audio tower)
     featurizer_from_config: Callable[[Any], nn.Module] | None = None
     build_encoder: Callable[[PreTrainedConfig], nn.Module] | None = None
-    load_encoder: Callable[[str], nn.Module] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -431,8 +428,7 @@ _SPECS: dict[str, EncoderSpec] = {
             "whisper_log_mel",
             encode=_encode_whisper,
             time_steps=whisper_time_steps,
-            build_encoder=build_whisper_encoder,
-            load_encoder=load_whisper_encoder,
+            build_encoder=build_hub_encoder,
             lora_targets=_ATTENTION_PROJECTIONS,
         ),
         _hub_spec(
@@ -440,8 +436,7 @@ _SPECS: dict[str, EncoderSpec] = {
             "clap_log_mel",
             encode=_encode_clap,
             time_steps=feature_map_time_steps,
-            build_encoder=build_clap_encoder,
-            load_encoder=load_clap_encoder,
+            build_encoder=build_hub_encoder,
             sampling_rate=48000,
             lora_targets=("query", "value"),
         ),

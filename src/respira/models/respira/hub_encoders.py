@@ -238,27 +238,22 @@ def build_hub_featurizer(config: Any) -> nn.Module:
 # ---------------------------------------------------------------------------------------------- encoders
 
 
-def build_whisper_encoder(config: Any) -> nn.Module:
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+def build_hub_encoder(config: Any) -> nn.Module:
+    """A randomly initialised Whisper encoder or CLAP audio tower of ``config``."""
+    if config.model_type == WHISPER_MODEL_TYPE:
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    return WhisperEncoder(config)
-
-
-def build_clap_encoder(config: Any) -> nn.Module:
+        return WhisperEncoder(config)
     from transformers import ClapAudioModel
 
     return ClapAudioModel(config)
 
 
-def load_whisper_encoder(source: str) -> nn.Module:
-    """The encoder of a Whisper checkpoint (``WhisperModel.get_encoder()``)."""
-    from transformers import WhisperModel
+def load_hub_encoder(source: str, model_type: str) -> nn.Module:
+    """The encoder of a Whisper checkpoint (``WhisperModel.get_encoder()``) or the audio tower of a CLAP
+    one (``ClapModel.audio_model``)."""
+    from transformers import ClapModel, WhisperModel
 
-    return WhisperModel.from_pretrained(source).get_encoder()
-
-
-def load_clap_encoder(source: str) -> nn.Module:
-    """The audio tower of a CLAP checkpoint (``ClapModel.audio_model``)."""
-    from transformers import ClapModel
-
+    if model_type == WHISPER_MODEL_TYPE:
+        return WhisperModel.from_pretrained(source).get_encoder()
     return ClapModel.from_pretrained(source).audio_model

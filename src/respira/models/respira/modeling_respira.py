@@ -23,7 +23,7 @@ from .encoders import (
     step_centres,
 )
 from .featurizer import RespiraFeaturizer, prepare_waveforms
-from .hub_encoders import checkpoint_feature_extractor
+from .hub_encoders import checkpoint_feature_extractor, load_hub_encoder
 from .labels import MULTI_LABEL, classes_to_flags
 
 
@@ -234,8 +234,8 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             found.featurizer_from_config(RespiraConfig(encoder_config=own.to_dict(), **config_kwargs))
         # the encoder without the checkpoint's task head
         head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(checkpoint), None)
-        if found is not None and found.load_encoder is not None:
-            encoder = found.load_encoder(source)
+        if found is not None and found.build_encoder is not None:  # a part of its checkpoint's model
+            encoder = load_hub_encoder(source, found.model_type)
         elif head_class is not None and head_class.__name__ in (checkpoint.architectures or ()):
             encoder = head_class.from_pretrained(source, config=checkpoint).base_model
         else:
