@@ -58,7 +58,6 @@ class EncoderSpec:
     name: str
     model_type: str
     featurizer: str
-    build_featurizer: Callable[[int, int], nn.Module]
     encode: Callable[..., EncoderTokens]
     time_steps: Callable[[nn.Module, EncoderTokens, int], TimeSteps]
     display_name: str  # in model card titles
@@ -66,6 +65,7 @@ class EncoderSpec:
     card_description: str
     citation_key: str
     citation: str  # BibTeX
+    build_featurizer: Callable[[int, int], nn.Module] | None = None  # (rate, mel bins)
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     fixed_rate: bool = False
     default_checkpoint: str | None = None
@@ -311,7 +311,6 @@ def _hub_spec(model_type: str, featurizer: str, **options: Any) -> EncoderSpec:
         name="clap" if model_type == "clap_audio_model" else model_type,
         model_type=model_type,
         featurizer=featurizer,
-        build_featurizer=lambda rate, bins: None,  # featurizer_from_config builds it
         display_name=display_name,
         card_tag=model_type,
         card_description=f"a pretrained {display_name} encoder (transformers' {model_type})",
