@@ -213,7 +213,7 @@ def _read_other_codec(
     """A file libsndfile cannot open (``refusal``), decoded whole by torchcodec."""
     decoder = _other_codec_decoder(source, label, refusal)
     try:
-        samples = _decoder_samples(decoder, sampling_rate, label)  # as a datasets.Audio value decodes
+        samples = decode_audio(decoder, sampling_rate, name=label)  # as a datasets.Audio value decodes
     except Exception:  # torchcodec's errors for what ffmpeg cannot decode either
         raise _decoding_error(label, refusal) from None
     if samples.size == 0:
@@ -221,15 +221,6 @@ def _read_other_codec(
     if not np.isfinite(samples).all():
         raise AudioReadError(label, "holds NaN or infinite samples")
     return samples
-
-
-def _decoder_samples(decoder: Any, sampling_rate: int, name: str | Path) -> np.ndarray:
-    """A torchcodec ``AudioDecoder``'s samples, mono float32 at ``sampling_rate``."""
-    decoded = decoder.get_all_samples()
-    own = int(decoded.sample_rate)
-    resampled = resample(_mono(decoded.data), own, sampling_rate)
-    check_rate(own, name)
-    return np.ascontiguousarray(resampled, dtype=np.float32)
 
 
 def _other_codec_decoder(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> Any:
@@ -290,7 +281,8 @@ def decode_audio(
         else:
             raise ValueError(f"an audio dict needs 'array', 'bytes' or 'path'; got keys {sorted(audio)}")
     elif hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder (datasets >= 4)
-        return _decoder_samples(audio, sampling_rate, name)
+        decoded = audio.get_all_samples()
+        samples, own = _mono(decoded.data), int(decoded.sample_rate)
     else:
         samples, own = _mono(audio), orig_rate
     # the audio's own rate where it is known; else it is taken to be at the rate asked for

@@ -10,6 +10,7 @@ from transformers.configuration_utils import SubConfigSpec
 
 from .audio_decoding import DEFAULT_SAMPLING_RATE
 from .audio_dsp import DEFAULT_LOWPASS_ORDER
+from .decision import aggregation_of
 from .encoders import (
     DEFAULT_ENCODER,
     DEFAULT_ENCODER_MODEL_TYPE,
@@ -20,7 +21,7 @@ from .encoders import (
 from .events import EventSettings
 from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from .registration import register_model_type  # noqa: F401  (registers the encoder families)
-from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
+from .windows import DEFAULT_AGGREGATION
 
 
 @strict
@@ -174,14 +175,8 @@ class RespiraConfig(PreTrainedConfig):
             raise ValueError(f"head_hidden_size must be a positive whole number, got {self.head_hidden_size}")
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
-        top_k = self.recording_top_k
-        if top_k is None and self.recording_aggregation == "topk_mean":
-            top_k = DEFAULT_TOP_K
-        check_aggregation(self.recording_aggregation, top_k)
-
-    def validate_event_settings(self) -> None:
-        """``event_settings`` as :class:`.events.EventSettings` reads them."""
-        if self.event_settings is not None:
+        aggregation_of(self)  # checks recording_aggregation and recording_top_k
+        if self.event_settings is not None:  # as events.EventSettings reads them
             EventSettings.from_dict(self.event_settings)
 
     @property

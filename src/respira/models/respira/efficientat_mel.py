@@ -16,7 +16,6 @@ Training-time masking and mel-range jitter are left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,10 +23,10 @@ from torch import nn
 from .derived_buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
 from .kaldi_fbank import kaldi_mel_banks
-from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
+from .kernel_choice import Band, kernel_or_export, plan_bands, power_mel
 
 
-class EfficientATMel(DerivedBuffers, FasterPaths):
+class EfficientATMel(DerivedBuffers):
     """EfficientAT's eval-mode log-mel spectrogram: 32 kHz ``[B, samples]`` → ``[B, frames, 128]``."""
 
     window: torch.Tensor
@@ -39,13 +38,6 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
     def __init__(self) -> None:
         super().__init__()
         self.register_derived_buffers()
-        self.prepare_faster_paths()
-
-    def derived_buffers(self) -> dict[str, torch.Tensor]:
-        window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
-        return {"window": window, "mel_banks": self._mel_banks(), **self.faster_path_buffers()}
-
-    def prepare_faster_paths(self) -> None:
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             banks = self._mel_banks()
@@ -55,15 +47,14 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
             self.n_fft, self.hop_length, self.win_length, periodic=False, bins=min(used_bins, self.n_fft // 2)
         )
 
-    def faster_path_buffers(self) -> dict[str, torch.Tensor]:
-        """The mel banks transposed, times ``e^mel_shift`` so that the log adds the shift."""
+    def derived_buffers(self) -> dict[str, torch.Tensor]:
         banks = self._mel_banks()
-        return {"kernel_mel_banks": (banks.T.double() * math.exp(self.mel_shift)).float().contiguous()}
-
-    def faster_path(
-        self, waveforms: torch.Tensor, plain: bool | None
-    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        return kernel_or_export(self, waveforms, plain)
+        return {
+            "window": torch.hann_window(self.win_length, periodic=False, dtype=torch.float32),
+            "mel_banks": banks,
+            # the kernel's banks: transposed, times e^mel_shift so that the log adds the shift
+            "kernel_mel_banks": (banks.T.double() * math.exp(self.mel_shift)).float().contiguous(),
+        }
 
     def _mel_banks(self) -> torch.Tensor:
         return kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
@@ -83,8 +74,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         if waveforms.shape[-1] < min_samples:
             raise ValueError(f"EfficientATMel needs {min_samples} samples or more, got {waveforms.shape[-1]}")
         x = waveforms.to(self.window.dtype)
-        path = self.faster_path(x, plain)
-        return self.forward_plain(x) if path is None else path(x)
+        return kernel_or_export(self, x, plain)(x)
 
     def _emphasised(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, 1:] - self.preemphasis * x[:, :-1]

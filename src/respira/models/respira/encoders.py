@@ -26,18 +26,9 @@ from .efficientat_mel import EfficientATMel
 from .hub_encoders import FAMILIES as HUB_FAMILIES
 from .hub_encoders import (
     WAVEFORM_MODEL_TYPES,
-    build_clap_encoder,
-    build_clap_featurizer,
-    build_waveform_featurizer,
-    build_whisper_encoder,
-    build_whisper_featurizer,
+    build_hub_encoder,
+    build_hub_featurizer,
     checkpoint_feature_extractor,
-    encode_clap,
-    encode_waveform,
-    encode_whisper,
-    load_clap_encoder,
-    load_whisper_encoder,
-    time_step_sizes,
 )
 from .kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .log_mel import LogMelSpectrogram
@@ -67,7 +58,6 @@ class EncoderSpec:
     name: str
     model_type: str
     featurizer: str
-    build_featurizer: Callable[[int, int], nn.Module]
     encode: Callable[..., EncoderTokens]
     time_steps: Callable[[nn.Module, EncoderTokens, int], TimeSteps]
     display_name: str  # in model card titles
@@ -75,6 +65,7 @@ class EncoderSpec:
     card_description: str
     citation_key: str
     citation: str  # BibTeX
+    build_featurizer: Callable[[int, int], nn.Module] | None = None  # (rate, mel bins)
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     fixed_rate: bool = False
     default_checkpoint: str | None = None
@@ -83,10 +74,10 @@ class EncoderSpec:
     fit_config_to_frames: Callable[[PreTrainedConfig, int], None] | None = None
     fit_encoder_to_frames: Callable[[PreTrainedModel, int], PreTrainedModel] | None = None
     patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
-    # encoders of the Hub (hub_encoders): featurizer from the RespiraConfig, encoder module, checkpoint
+    # encoders of the Hub (hub_encoders): featurizer from the RespiraConfig; the encoder module of those whose
+    # encoder is a part of their checkpoint's model (Whisper's encoder, CLAP's audio tower)
     featurizer_from_config: Callable[[Any], nn.Module] | None = None
     build_encoder: Callable[[PreTrainedConfig], nn.Module] | None = None
-    load_encoder: Callable[[str], nn.Module] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -152,6 +143,55 @@ def _encode_efficientat(
     return _feature_map_tokens(features, frame_mask, output)
 
 
+def _encode_waveform(
+    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+) -> EncoderTokens:
+    """Normalised as ``Wav2Vec2FeatureExtractor`` does: over each row's real samples, padding zeroed, with
+    an attention mask where the extractor returns one; else over the whole padded row."""
+    transform = model.featurizer.transform
+    waveforms = features.squeeze(-1)
+    mask = frame_mask.to(features.dtype) if transform.return_attention_mask else torch.ones_like(waveforms)
+    if transform.do_normalize:
+        count = mask.sum(dim=1, keepdim=True)
+        mean = (waveforms * mask).sum(dim=1, keepdim=True) / count
+        variance = ((waveforms - mean).pow(2) * mask).sum(dim=1, keepdim=True) / count
+        waveforms = (waveforms - mean) / torch.sqrt(variance + 1e-7) * mask
+    if transform.return_attention_mask:
+        kwargs["attention_mask"] = frame_mask.long()
+    output = model.encoder(input_values=waveforms, **kwargs)
+    tokens = output.last_hidden_state
+    valid = model.encoder._get_feat_extract_output_lengths(frame_mask.sum(dim=1))
+    token_mask = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < valid.unsqueeze(1)
+    return EncoderTokens(tokens, token_mask, None, output)
+
+
+def _encode_whisper(
+    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+) -> EncoderTokens:
+    """Whisper's encoder (its second convolution halves the frames); padding frames are masked."""
+    output = model.encoder(input_features=features.transpose(1, 2), **kwargs)
+    tokens = output.last_hidden_state
+    valid = torch.div(frame_mask.sum(dim=1, keepdim=True), 2, rounding_mode="floor").clamp_min(1)
+    token_mask = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < valid
+    return EncoderTokens(tokens, token_mask, None, output)
+
+
+def _encode_clap(
+    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+) -> EncoderTokens:
+    """CLAP's audio tower; its ``[batch, hidden, bins', steps]`` map averaged over frequency (the mean of
+    the tokens is its ``pooler_output``). A fusion model gets the mel four times, ``is_longer`` false."""
+    input_features = features.unsqueeze(1)
+    if model.encoder.config.enable_fusion:
+        input_features = input_features.expand(-1, 4, -1, -1)
+    is_longer = torch.zeros(features.shape[0], 1, dtype=torch.bool, device=features.device)
+    output = model.encoder(input_features=input_features, is_longer=is_longer, **kwargs)
+    tokens = output.last_hidden_state.mean(dim=2).transpose(1, 2)
+    return EncoderTokens(
+        tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device), None, output
+    )
+
+
 # ---------------------------------------------------------------------------------------------- time steps
 
 
@@ -168,9 +208,26 @@ class TimeSteps(NamedTuple):
 
 
 def feature_map_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
-    """A CNN's tokens are its time steps; each spans the input frames its time reduction pools."""
+    """A CNN's (or CLAP's) tokens are its time steps; each spans the input frames its time reduction
+    pools."""
     reduction = num_frames / encoded.tokens.shape[1]
     return TimeSteps(encoded.tokens, encoded.token_mask, reduction, reduction)
+
+
+def waveform_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """A waveform model's tokens are its time steps, each its convolutions' stride and receptive field
+    (in samples)."""
+    config = model.config.encoder_config
+    stride = math.prod(config.conv_stride)
+    span = 1
+    for kernel, step in zip(reversed(config.conv_kernel), reversed(config.conv_stride), strict=True):
+        span = (span - 1) * step + kernel
+    return TimeSteps(encoded.tokens, encoded.token_mask, float(stride), float(span))
+
+
+def whisper_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """Whisper's tokens are its time steps; its second convolution halves the frames."""
+    return TimeSteps(encoded.tokens, encoded.token_mask, 2.0, 2.0)
 
 
 def beats_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
@@ -247,43 +304,20 @@ def _ast_patch_embeddings(encoder: nn.Module) -> tuple[nn.Module, int]:
 # ---------------------------------------------------------------------------------------------- Hub encoders
 
 
-def _hub_encode(encode: Callable[..., tuple]) -> Callable[..., EncoderTokens]:
-    return lambda model, features, frame_mask, **kwargs: EncoderTokens(
-        *encode(model, features, frame_mask, **kwargs)
-    )
-
-
-def hub_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
-    """A Hub encoder's tokens are its time steps."""
-    stride, span = time_step_sizes(model, encoded.tokens, num_frames)
-    return TimeSteps(encoded.tokens, encoded.token_mask, stride, span)
-
-
-def _hub_spec(model_type: str, featurizer: str, **options: Any) -> dict[str, Any]:
-    """An encoder of the Hub's :class:`EncoderSpec` fields but its ``model_type`` (a literal in each
-    registry entry: the shipped code keeps its own family's only)."""
+def _hub_spec(model_type: str, featurizer: str, **options: Any) -> EncoderSpec:
+    """An encoder of the Hub's :class:`EncoderSpec`."""
     display_name, citation = HUB_FAMILIES[model_type]
-    return {
-        "name": "clap" if model_type == "clap_audio_model" else model_type,
-        "featurizer": featurizer,
-        "build_featurizer": lambda rate, bins: None,  # featurizer_from_config builds it
-        "time_steps": hub_time_steps,
-        "display_name": display_name,
-        "card_tag": model_type,
-        "card_description": f"a pretrained {display_name} encoder (transformers' {model_type})",
-        "citation_key": display_name,
-        "citation": citation,
+    return EncoderSpec(
+        name="clap" if model_type == "clap_audio_model" else model_type,
+        model_type=model_type,
+        featurizer=featurizer,
+        display_name=display_name,
+        card_tag=model_type,
+        card_description=f"a pretrained {display_name} encoder (transformers' {model_type})",
+        citation_key=display_name,
+        citation=citation,
+        featurizer_from_config=build_hub_featurizer,
         **options,
-    }
-
-
-def _waveform(model_type: str) -> dict[str, Any]:
-    return _hub_spec(
-        model_type,
-        "waveform",
-        encode=_hub_encode(encode_waveform),
-        featurizer_from_config=build_waveform_featurizer,
-        lora_targets=_ATTENTION_PROJECTIONS,
     )
 
 
@@ -378,31 +412,32 @@ _SPECS: dict[str, EncoderSpec] = {
             sampling_rate=32000,
             fixed_rate=True,
         ),
-        *(EncoderSpec(model_type=model_type, **_waveform(model_type)) for model_type in WAVEFORM_MODEL_TYPES),
-        EncoderSpec(
-            model_type="whisper",
-            **_hub_spec(
-                "whisper",
-                "whisper_log_mel",
-                encode=_hub_encode(encode_whisper),
-                featurizer_from_config=build_whisper_featurizer,
-                build_encoder=build_whisper_encoder,
-                load_encoder=load_whisper_encoder,
+        *(
+            _hub_spec(
+                model_type,
+                "waveform",
+                encode=_encode_waveform,
+                time_steps=waveform_time_steps,
                 lora_targets=_ATTENTION_PROJECTIONS,
-            ),
+            )
+            for model_type in WAVEFORM_MODEL_TYPES
         ),
-        EncoderSpec(
-            model_type="clap_audio_model",  # a CLAP checkpoint's "clap" finds it by name
-            **_hub_spec(
-                "clap_audio_model",
-                "clap_log_mel",
-                encode=_hub_encode(encode_clap),
-                featurizer_from_config=build_clap_featurizer,
-                build_encoder=build_clap_encoder,
-                load_encoder=load_clap_encoder,
-                sampling_rate=48000,
-                lora_targets=("query", "value"),
-            ),
+        _hub_spec(
+            "whisper",
+            "whisper_log_mel",
+            encode=_encode_whisper,
+            time_steps=whisper_time_steps,
+            build_encoder=build_hub_encoder,
+            lora_targets=_ATTENTION_PROJECTIONS,
+        ),
+        _hub_spec(
+            "clap_audio_model",  # a CLAP checkpoint's "clap" finds it by name
+            "clap_log_mel",
+            encode=_encode_clap,
+            time_steps=feature_map_time_steps,
+            build_encoder=build_hub_encoder,
+            sampling_rate=48000,
+            lora_targets=("query", "value"),
         ),
     )
 }
@@ -453,8 +488,9 @@ def check_encoder_checkpoint(
     source: str, sampling_rate: int | None = None, *, config: PreTrainedConfig | None = None
 ) -> EncoderSpec | None:
     """The family of a checkpoint (``None``: a respira run), after one line naming it when respira cannot
-    take it: not an audio encoder, or (an encoder of the Hub) a feature extractor respira cannot reproduce
-    or of another rate than ``sampling_rate``. Reads configs only."""
+    take it: not an audio encoder, or a feature extractor respira cannot reproduce (an encoder of the Hub's;
+    an AST's where saved: another normalisation than AudioSet's) or of another rate than ``sampling_rate``.
+    Reads configs only."""
     from transformers import AutoConfig
 
     config = config if config is not None else AutoConfig.from_pretrained(source)
@@ -464,33 +500,28 @@ def check_encoder_checkpoint(
             f"{source} is a {config.model_type} model, not an audio encoder respira takes: "
             f"expected one of {', '.join(sorted({s.model_type for s in _SPECS.values()}))}"
         )
+    rate = None
     if spec is not None and spec.featurizer_from_config is not None:
         rate = checkpoint_feature_extractor(source, spec.model_type)["sampling_rate"]
-        if sampling_rate is not None and rate != sampling_rate:
-            raise ValueError(
-                f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
-                f"set sampling_rate to {rate}"
-            )
-    if spec is not None and spec.name == "ast" and sampling_rate is not None:
-        _check_ast_extractor(source, sampling_rate)
+    elif spec is not None and spec.name == "ast" and sampling_rate is not None:
+        rate = _ast_extractor_rate(source)
+    if rate is not None and sampling_rate is not None and rate != sampling_rate:
+        raise ValueError(
+            f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
+            f"set sampling_rate to {rate}"
+        )
     return spec
 
 
-def _check_ast_extractor(source: str, sampling_rate: int) -> None:
-    """One line naming an AST checkpoint whose own ``ASTFeatureExtractor`` (where it saved one) is not the
-    fbank respira computes: another rate, or another normalisation than AudioSet's."""
+def _ast_extractor_rate(source: str) -> int | None:
+    """The rate of an AST checkpoint's own ``ASTFeatureExtractor`` (``None``: it saved none), after one line
+    naming it when its normalisation is not AudioSet's, which respira's fbank uses."""
     from transformers import AutoFeatureExtractor
 
     try:
         extractor = AutoFeatureExtractor.from_pretrained(source)
     except (OSError, ValueError):
-        return  # no extractor saved: respira's AudioSet fbank
-    rate = getattr(extractor, "sampling_rate", sampling_rate)
-    if rate != sampling_rate:
-        raise ValueError(
-            f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
-            f"set sampling_rate to {rate}"
-        )
+        return None  # no extractor saved: respira's AudioSet fbank
     normalization = (getattr(extractor, "mean", None), getattr(extractor, "std", None))
     expected = (AST_NORMALIZATION.mean, AST_NORMALIZATION.std)
     if not getattr(extractor, "do_normalize", True) or not all(
@@ -501,18 +532,4 @@ def _check_ast_extractor(source: str, sampling_rate: int) -> None:
             f"{source}: its feature extractor normalises the fbank by mean {normalization[0]}, std "
             f"{normalization[1]}; respira's AST fbank uses AudioSet's ({expected[0]}, {expected[1]})"
         )
-
-
-def load_pretrained_encoder(source: str) -> PreTrainedModel:
-    """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head."""
-    from transformers import AutoConfig, AutoModel
-    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
-
-    config = AutoConfig.from_pretrained(source)
-    spec = check_encoder_checkpoint(source, config=config)
-    if spec is not None and spec.load_encoder is not None:
-        return spec.load_encoder(source)
-    head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(config), None)
-    if head_class is not None and head_class.__name__ in (getattr(config, "architectures", None) or ()):
-        return head_class.from_pretrained(source, config=config).base_model
-    return AutoModel.from_pretrained(source, config=config)
+    return getattr(extractor, "sampling_rate", None)

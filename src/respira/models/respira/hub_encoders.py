@@ -1,13 +1,7 @@
-"""Encoders of the Hub loaded with transformers' Auto classes, and their own feature extractors in torch.
-
-Waveform models (wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW) take the waveform,
-normalised as their ``Wav2Vec2FeatureExtractor`` does; Whisper's encoder takes ``WhisperFeatureExtractor``'s
-log-mel of the window zero-padded to its ``chunk_length``; CLAP's audio tower takes ``ClapFeatureExtractor``'s
-log-mel of the window repeated up to ``max_length_s``. Hidden states become one token per time step; the
-padding Whisper adds is masked out of pooling. ``encoders._SPECS`` registers one family per model type.
-
-The featurizers are ``[batch, samples] → [batch, frames, bins]`` modules (a waveform is ``bins = 1``);
-:func:`feature_extractor_settings` is what a :class:`RespiraConfig` keeps of the checkpoint's extractor.
+"""Encoders of the Hub (transformers' wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW,
+Whisper, CLAP) and their own feature extractors in torch: ``[batch, samples] → [batch, frames, bins]``
+modules (a waveform is ``bins = 1``). :func:`feature_extractor_settings` is what a :class:`RespiraConfig`
+keeps of the checkpoint's extractor; ``encoders._SPECS`` registers one family per model type.
 """
 
 from __future__ import annotations
@@ -111,25 +105,21 @@ def checkpoint_feature_extractor(source: str, model_type: str) -> dict[str, Any]
     return feature_extractor_settings(extractor, model_type, source)
 
 
-def default_settings(model_type: str, encoder_config: Any) -> dict[str, Any]:
-    """The settings of the family's extractor built with its defaults (a randomly initialised encoder)."""
-    import transformers
-
-    extractor_class = getattr(transformers, _EXTRACTORS[model_type])
-    bins = getattr(encoder_config, "num_mel_bins", None)
-    extractor = extractor_class() if bins is None else extractor_class(feature_size=bins)
-    return feature_extractor_settings(extractor, model_type, model_type)
-
-
 def _settings(config: Any) -> dict[str, Any]:
     model_type = config.encoder_config.model_type
-    settings = config.encoder_feature_extractor or default_settings(model_type, config.encoder_config)
+    bins = getattr(config.encoder_config, "num_mel_bins", None)
+    settings = config.encoder_feature_extractor
+    if not settings:  # a randomly initialised encoder: its family's extractor with its defaults
+        import transformers
+
+        extractor_class = getattr(transformers, _EXTRACTORS[model_type])
+        extractor = extractor_class() if bins is None else extractor_class(feature_size=bins)
+        settings = feature_extractor_settings(extractor, model_type, model_type)
     if settings["sampling_rate"] != config.sampling_rate:
         raise ValueError(
             f"the {model_type} encoder's feature extractor takes {settings['sampling_rate']} Hz audio, not "
             f"sampling_rate={config.sampling_rate}: set sampling_rate to {settings['sampling_rate']}"
         )
-    bins = getattr(config.encoder_config, "num_mel_bins", None)
     if bins is not None and settings["feature_size"] != bins:
         raise ValueError(
             f"the {model_type} encoder takes {bins} mel bins but its feature extractor makes "
@@ -163,235 +153,107 @@ class WaveformFeatures(nn.Module):
         return waveforms.unsqueeze(-1)
 
 
-class _LogMel(DerivedBuffers):
-    """A centred, Hann-windowed STFT's power through mel filters; each subclass pads and scales its way."""
+class HubLogMel(DerivedBuffers):
+    """A centred, Hann-windowed STFT's power through mel filters, as ``WhisperFeatureExtractor`` (the
+    window zero-padded to ``chunk_length`` seconds) or ``ClapFeatureExtractor`` computes it (dB of the
+    window repeated, with ``repeat``, then zero-padded, to ``max_length_s``; HTK banks for
+    ``truncation="fusion"``, else Slaney)."""
 
-    def __init__(
-        self, sampling_rate: int, n_mels: int, n_fft: int, hop_length: int, samples: int, **options: Any
-    ) -> None:
+    def __init__(self, model_type: str, settings: dict[str, Any], samples: int) -> None:
         super().__init__()
-        self.sampling_rate, self.n_mels, self.n_fft, self.hop_length = (
-            sampling_rate,
-            n_mels,
-            n_fft,
-            hop_length,
-        )
+        self.whisper = model_type == WHISPER_MODEL_TYPE
+        self.sampling_rate, self.n_mels = settings["sampling_rate"], settings["feature_size"]
+        self.n_fft = settings["n_fft" if self.whisper else "fft_window_size"]
+        self.hop_length = settings["hop_length"]
         self.samples = samples  # what the extractor pads (or repeats) every waveform to
-        for name, value in options.items():  # a subclass's settings, read by its banks
-            setattr(self, name, value)
+        self.frequencies = (
+            (0.0, 8000.0) if self.whisper else (settings["frequency_min"], settings["frequency_max"])
+        )
+        self.htk = not self.whisper and settings["truncation"] == "fusion"
+        self.repeat = not self.whisper and settings["padding"] in ("repeatpad", "repeat")
         self.register_derived_buffers()
 
     @property
     def frame_timing(self) -> tuple[float, float]:
         return self.hop_length / self.sampling_rate, 0.0
 
-    def _banks(self) -> torch.Tensor:
-        raise NotImplementedError
-
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        return {"window": torch.hann_window(self.n_fft), "mel_banks": self._banks()}
-
-    def power_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """``[batch, frames, n_mels]`` mel power (every frame of the centred STFT)."""
-        spectrum = torch.stft(
-            waveforms, self.n_fft, self.hop_length, window=self.window, center=True, return_complex=True
-        )
-        return spectrum.abs().pow(2).transpose(1, 2) @ self.mel_banks
-
-
-class WhisperLogMel(_LogMel):
-    """``WhisperFeatureExtractor``'s log-mel: the window zero-padded to ``chunk_length`` seconds."""
-
-    def _banks(self) -> torch.Tensor:
         banks = mel_filter_bank(
             num_frequency_bins=1 + self.n_fft // 2,
             num_mel_filters=self.n_mels,
-            min_frequency=0.0,
-            max_frequency=8000.0,
+            min_frequency=self.frequencies[0],
+            max_frequency=self.frequencies[1],
             sampling_rate=self.sampling_rate,
-            norm="slaney",
-            mel_scale="slaney",
+            norm=None if self.htk else "slaney",
+            mel_scale="htk" if self.htk else "slaney",
         )
-        return torch.from_numpy(banks).float()
+        return {"window": torch.hann_window(self.n_fft), "mel_banks": torch.from_numpy(banks).float()}
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
-        return num_samples // self.hop_length + 1
-
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        waveforms = nn.functional.pad(waveforms.float(), (0, self.samples - waveforms.shape[1]))
-        log_mel = self.power_mel(waveforms)[:, :-1].clamp_min(1e-10).log10()
-        top = log_mel.amax(dim=(1, 2), keepdim=True)
-        return (torch.maximum(log_mel, top - 8.0) + 4.0) / 4.0
-
-
-class ClapLogMel(_LogMel):
-    """``ClapFeatureExtractor``'s log-mel (dB) of the window repeated, then zero-padded, to ``max_length_s``
-    (its ``repeatpad``; ``pad``: zero-padded only); HTK banks for ``truncation="fusion"``, else Slaney."""
-
-    def _banks(self) -> torch.Tensor:
-        scale = (
-            {"norm": None, "mel_scale": "htk"}
-            if self.fusion_banks
-            else {"norm": "slaney", "mel_scale": "slaney"}
-        )
-        banks = mel_filter_bank(
-            num_frequency_bins=1 + self.n_fft // 2,
-            num_mel_filters=self.n_mels,
-            min_frequency=self.f_min,
-            max_frequency=self.f_max,
-            sampling_rate=self.sampling_rate,
-            **scale,
-        )
-        return torch.from_numpy(banks).float()
-
-    def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
+        if self.whisper:
+            return num_samples // self.hop_length + 1
         return self.samples // self.hop_length + 1 + 0 * num_samples  # the repeated window fills every frame
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         waveforms = waveforms.float()
-        copies = self.samples // waveforms.shape[1] if self.repeat else 1
-        waveforms = waveforms.repeat(1, max(copies, 1))
+        if self.repeat:
+            waveforms = waveforms.repeat(1, max(self.samples // waveforms.shape[1], 1))
         waveforms = nn.functional.pad(waveforms, (0, self.samples - waveforms.shape[1]))
-        return 10.0 * self.power_mel(waveforms).clamp_min(1e-10).log10()
+        spectrum = torch.stft(
+            waveforms, self.n_fft, self.hop_length, window=self.window, center=True, return_complex=True
+        )
+        power_mel = spectrum.abs().pow(2).transpose(1, 2) @ self.mel_banks
+        if not self.whisper:
+            return 10.0 * power_mel.clamp_min(1e-10).log10()
+        log_mel = power_mel[:, :-1].clamp_min(1e-10).log10()
+        top = log_mel.amax(dim=(1, 2), keepdim=True)
+        return (torch.maximum(log_mel, top - 8.0) + 4.0) / 4.0
 
 
-def build_waveform_featurizer(config: Any) -> nn.Module:
+_LENGTHS = {  # model type → the extractor setting of its fixed length (seconds), the encoder's name
+    WHISPER_MODEL_TYPE: ("chunk_length", "Whisper's encoder"),
+    CLAP_MODEL_TYPE: ("max_length_s", "CLAP's audio encoder"),
+}
+
+
+def build_hub_featurizer(config: Any) -> nn.Module:
+    """The featurizer of an encoder of the Hub: its feature extractor's settings in torch."""
     settings = _settings(config)
-    return WaveformFeatures(
-        config.sampling_rate,
-        settings.get("do_normalize", False),
-        settings.get("return_attention_mask", False),
-    )
-
-
-def build_whisper_featurizer(config: Any) -> nn.Module:
-    settings = _settings(config)
-    samples = settings["chunk_length"] * settings["sampling_rate"]
+    model_type = config.encoder_config.model_type
+    if model_type in WAVEFORM_MODEL_TYPES:
+        return WaveformFeatures(
+            config.sampling_rate,
+            settings.get("do_normalize", False),
+            settings.get("return_attention_mask", False),
+        )
+    length, encoder = _LENGTHS[model_type]
+    samples = settings[length] * settings["sampling_rate"]
     if config.target_samples > samples:
         raise ValueError(
-            f"target_seconds={config.target_seconds} is longer than the {settings['chunk_length']} s "
-            "Whisper's encoder takes"
+            f"target_seconds={config.target_seconds} is longer than the {settings[length]} s {encoder} takes"
         )
-    return WhisperLogMel(
-        settings["sampling_rate"],
-        settings["feature_size"],
-        settings["n_fft"],
-        settings["hop_length"],
-        samples,
-    )
-
-
-def build_clap_featurizer(config: Any) -> nn.Module:
-    settings = _settings(config)
-    samples = settings["max_length_s"] * settings["sampling_rate"]
-    if config.target_samples > samples:
-        raise ValueError(
-            f"target_seconds={config.target_seconds} is longer than the {settings['max_length_s']} s CLAP's "
-            "audio encoder takes"
-        )
-    return ClapLogMel(
-        settings["sampling_rate"],
-        settings["feature_size"],
-        settings["fft_window_size"],
-        settings["hop_length"],
-        samples,
-        f_min=settings["frequency_min"],
-        f_max=settings["frequency_max"],
-        fusion_banks=settings["truncation"] == "fusion",
-        repeat=settings["padding"] in ("repeatpad", "repeat"),
-    )
+    return HubLogMel(model_type, settings, samples)
 
 
 # ---------------------------------------------------------------------------------------------- encoders
 
 
-def build_whisper_encoder(config: Any) -> nn.Module:
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+def build_hub_encoder(config: Any) -> nn.Module:
+    """A randomly initialised Whisper encoder or CLAP audio tower of ``config``."""
+    if config.model_type == WHISPER_MODEL_TYPE:
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    return WhisperEncoder(config)
-
-
-def build_clap_encoder(config: Any) -> nn.Module:
+        return WhisperEncoder(config)
     from transformers import ClapAudioModel
 
     return ClapAudioModel(config)
 
 
-def load_whisper_encoder(source: str) -> nn.Module:
-    """The encoder of a Whisper checkpoint (``WhisperModel.get_encoder()``)."""
-    from transformers import WhisperModel
+def load_hub_encoder(source: str, model_type: str) -> nn.Module:
+    """The encoder of a Whisper checkpoint (``WhisperModel.get_encoder()``) or the audio tower of a CLAP
+    one (``ClapModel.audio_model``)."""
+    from transformers import ClapModel, WhisperModel
 
-    return WhisperModel.from_pretrained(source).get_encoder()
-
-
-def load_clap_encoder(source: str) -> nn.Module:
-    """The audio tower of a CLAP checkpoint (``ClapModel.audio_model``)."""
-    from transformers import ClapModel
-
-    return ClapModel.from_pretrained(source).audio_model
-
-
-# ---------------------------------------------------------------------------------------------- encoding
-
-
-def encode_waveform(
-    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
-) -> tuple[torch.Tensor, torch.Tensor, None, Any]:
-    """Normalised as ``Wav2Vec2FeatureExtractor`` does: over each row's real samples, padding zeroed, with
-    an attention mask where the extractor returns one; else over the whole padded row."""
-    transform = model.featurizer.transform
-    waveforms = features.squeeze(-1)
-    mask = frame_mask.to(features.dtype) if transform.return_attention_mask else torch.ones_like(waveforms)
-    if transform.do_normalize:
-        count = mask.sum(dim=1, keepdim=True)
-        mean = (waveforms * mask).sum(dim=1, keepdim=True) / count
-        variance = ((waveforms - mean).pow(2) * mask).sum(dim=1, keepdim=True) / count
-        waveforms = (waveforms - mean) / torch.sqrt(variance + 1e-7) * mask
-    if transform.return_attention_mask:
-        kwargs["attention_mask"] = frame_mask.long()
-    output = model.encoder(input_values=waveforms, **kwargs)
-    tokens = output.last_hidden_state
-    valid = model.encoder._get_feat_extract_output_lengths(frame_mask.sum(dim=1))
-    token_mask = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < valid.unsqueeze(1)
-    return tokens, token_mask, None, output
-
-
-def encode_whisper(
-    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
-) -> tuple[torch.Tensor, torch.Tensor, None, Any]:
-    """Whisper's encoder (its second convolution halves the frames); padding frames are masked."""
-    output = model.encoder(input_features=features.transpose(1, 2), **kwargs)
-    tokens = output.last_hidden_state
-    valid = torch.div(frame_mask.sum(dim=1, keepdim=True), 2, rounding_mode="floor").clamp_min(1)
-    return tokens, torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < valid, None, output
-
-
-def encode_clap(
-    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
-) -> tuple[torch.Tensor, torch.Tensor, None, Any]:
-    """CLAP's audio tower; its ``[batch, hidden, bins', steps]`` map averaged over frequency (the mean of
-    the tokens is its ``pooler_output``). A fusion model gets the mel four times, ``is_longer`` false."""
-    input_features = features.unsqueeze(1)
-    if model.encoder.config.enable_fusion:
-        input_features = input_features.expand(-1, 4, -1, -1)
-    is_longer = torch.zeros(features.shape[0], 1, dtype=torch.bool, device=features.device)
-    output = model.encoder(input_features=input_features, is_longer=is_longer, **kwargs)
-    tokens = output.last_hidden_state.mean(dim=2).transpose(1, 2)
-    return tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device), None, output
-
-
-def time_step_sizes(model: nn.Module, tokens: torch.Tensor, num_frames: int) -> tuple[float, float]:
-    """(stride, span) of a token in input frames (samples, for a waveform model)."""
-    model_type = model.config.encoder_config.model_type
-    if model_type in WAVEFORM_MODEL_TYPES:
-        config = model.config.encoder_config
-        stride = 1
-        for step in config.conv_stride:
-            stride *= step
-        span = 1
-        for kernel, step in zip(reversed(config.conv_kernel), reversed(config.conv_stride), strict=True):
-            span = (span - 1) * step + kernel
-        return float(stride), float(span)
     if model_type == WHISPER_MODEL_TYPE:
-        return 2.0, 2.0  # the second convolution halves the frames
-    return num_frames / tokens.shape[1], num_frames / tokens.shape[1]
+        return WhisperModel.from_pretrained(source).get_encoder()
+    return ClapModel.from_pretrained(source).audio_model

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,7 +18,7 @@ from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
 from .derived_buffers import DerivedBuffers
-from .kernel_choice import Band, FasterPaths, banded_matmul, kernel_or_export, plan_bands
+from .kernel_choice import Band, banded_matmul, kernel_or_export, plan_bands
 
 _FLOAT32_EPSILON = torch.finfo(torch.float32).eps
 
@@ -56,7 +55,7 @@ def kaldi_mel_banks(
     return torch.from_numpy(banks.T).to(torch.get_default_device(), dtype)
 
 
-class KaldiFbank(DerivedBuffers, FasterPaths):
+class KaldiFbank(DerivedBuffers):
     """Log-mel filter banks ``[batch, frames, num_mel_bins]`` of waveforms ``[batch, samples]``, with a
     ``"hanning"`` (AST) or ``"povey"`` (BEATs) window and the checkpoint's ``normalization``."""
 
@@ -71,29 +70,20 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         self.sampling_rate, self.num_mel_bins, self.window_type = sampling_rate, num_mel_bins, window
         self.frame_length, self.frame_shift = round(sampling_rate * 0.025), round(sampling_rate * 0.01)
         self.n_fft = 1 << (self.frame_length - 1).bit_length()
-        self.preemphasis, self._normalization = 0.97, normalization
+        # no normalization: (fbank - 0) / (2 · 0.5), the fbank itself
+        self.preemphasis = 0.97
+        self._normalization = normalization or FbankNormalization(mean=0.0, std=0.5)
         self.register_derived_buffers()
-        self.prepare_faster_paths()
+        self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
+        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
+            self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         return {
             "window": self._window(),
             "mel_banks": self._mel_banks().T.to(torch.float32).contiguous(),
-            **self.faster_path_buffers(),
+            "kernel_mel_banks": self._kernel_mel_banks(),
         }
-
-    def prepare_faster_paths(self) -> None:
-        self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
-        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
-
-    def faster_path_buffers(self) -> dict[str, torch.Tensor]:
-        return {"kernel_mel_banks": self._kernel_mel_banks()}
-
-    def faster_path(
-        self, waveforms: torch.Tensor, plain: bool | None
-    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        return kernel_or_export(self, waveforms, plain)
 
     def _window(self) -> torch.Tensor:
         if self.window_type == "povey":
@@ -108,17 +98,12 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
     def _kernel_mel_banks(self) -> torch.Tensor:
         """Each row twice, so that ``parts @ banks`` sums Re² + Im² of the interleaved FFT output."""
         # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean: the kernel only divides
-        scale, mean = self._scale_and_mean()
-        banks = self._mel_banks() * (scale**2 * math.exp(-mean))
+        norm = self.normalization
+        banks = self._mel_banks() * (norm.waveform_scale**2 * math.exp(-norm.mean))
         return banks.T.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
 
-    def _scale_and_mean(self) -> tuple[float, float]:
-        if self.normalization is None:
-            return 1.0, 0.0
-        return self.normalization.waveform_scale, self.normalization.mean
-
     @property
-    def normalization(self) -> FbankNormalization | None:
+    def normalization(self) -> FbankNormalization:
         """The checkpoint statistics (read-only: the kernel folds them into its banks)."""
         return self._normalization
 
@@ -144,14 +129,13 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
                 f"{self.frame_length}-sample frame"
             )
         waveforms = waveforms.to(self.window.dtype)
-        path = self.faster_path(waveforms, plain)
-        return self.forward_plain(waveforms) if path is None else path(waveforms)
+        return kernel_or_export(self, waveforms, plain)(waveforms)
 
     def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Kaldi's recipe in plain torch ops (differentiable, ``torch.export``-able)."""
-        scale, mean = self._scale_and_mean()
-        if scale != 1.0:
-            waveforms = waveforms * scale
+        norm = self.normalization
+        if norm.waveform_scale != 1.0:
+            waveforms = waveforms * norm.waveform_scale
         frames = waveforms.unfold(1, self.frame_length, self.frame_shift)  # snip_edges framing
         frames = frames - frames.mean(dim=-1, keepdim=True)
         p = self.preemphasis  # each frame's first sample is pre-emphasised against itself
@@ -159,16 +143,13 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         spectrum = torch.fft.rfft(frames * self.window, n=self.n_fft)
         power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)
         fbank = (power @ self.mel_banks).clamp_min(_FLOAT32_EPSILON).log()
-        if self.normalization is None:
-            return fbank
-        return (fbank - mean) / (2.0 * self.normalization.std)
+        return (fbank - norm.mean) / (2.0 * norm.std)
 
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
         frames = int(self.frames_for(waveforms.shape[1]))
-        _scale, mean = self._scale_and_mean()
-        floor = _FLOAT32_EPSILON * math.exp(-mean)
+        floor = _FLOAT32_EPSILON * math.exp(-self.normalization.mean)
         fbank = self._mel_power(waveforms, frames).clamp_min_(floor).log_()
-        return fbank if self.normalization is None else fbank.mul_(0.5 / self.normalization.std)
+        return fbank.mul_(0.5 / self.normalization.std)
 
     def _mel_power(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Mel band energies ``[batch, frames, bins]`` (scaled as the banks are), chunk by chunk."""

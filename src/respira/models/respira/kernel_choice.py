@@ -17,29 +17,12 @@ import numpy as np
 import torch
 
 
-class FasterPaths:
-    """Hooks of a feature module whose features have faster paths than its plain one (``forward_plain``)."""
-
-    def prepare_faster_paths(self) -> None:
-        """Build what the faster paths need (plans, submodules); nothing without them."""
-
-    def faster_path_buffers(self) -> dict[str, torch.Tensor]:
-        """The faster paths' derived buffers (none without them)."""
-        return {}
-
-    def faster_path(
-        self, waveforms: torch.Tensor, plain: bool | None
-    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The path that computes the features of ``waveforms`` (``None``: the plain one)."""
-        return None
-
-
 def kernel_or_export(
     module: torch.nn.Module, waveforms: torch.Tensor, plain: bool | None
-) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """``module``'s ``forward_export`` while ``torch.export`` traces, else its ``_forward_kernel`` unless
-    ``plain`` (by default: compiling, off the CPU, or gradients must reach ``waveforms``); ``None``: the
-    plain path."""
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The path that computes ``module``'s features of ``waveforms``: its ``forward_export`` while
+    ``torch.export`` traces, else its ``_forward_kernel`` unless ``plain`` (by default: compiling, off the
+    CPU, or gradients must reach ``waveforms``), else its ``forward_plain``."""
     export = getattr(module, "forward_export", None)
     # torch.export traces (torch.onnx.export uses it) a convolution/matrix-product formulation
     exporting = torch.compiler.is_exporting() and isinstance(waveforms.shape[-1], int)
@@ -51,7 +34,7 @@ def kernel_or_export(
             or waveforms.device.type != "cpu"
             or (torch.is_grad_enabled() and waveforms.requires_grad)
         )
-    return None if plain else module._forward_kernel
+    return module.forward_plain if plain else module._forward_kernel
 
 
 class Band(NamedTuple):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from torch import nn
@@ -11,10 +9,10 @@ from transformers.audio_utils import mel_filter_bank
 
 from .derived_buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
-from .kernel_choice import Band, FasterPaths, kernel_or_export, plan_bands, power_mel
+from .kernel_choice import Band, kernel_or_export, plan_bands, power_mel
 
 
-class LogMelSpectrogram(DerivedBuffers, FasterPaths):
+class LogMelSpectrogram(DerivedBuffers):
     """``[batch, samples]`` → ``[batch, frames, n_mels]`` with ``log(mel power + eps)``."""
 
     def __init__(
@@ -32,9 +30,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
         self.sampling_rate, self.n_mels = sampling_rate, n_mels
         self.f_min, self.f_max = f_min, f_max if f_max is not None else sampling_rate / 2
         self.register_derived_buffers()
-        self.prepare_faster_paths()
-
-    def prepare_faster_paths(self) -> None:
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             banks = self._mel_banks()
@@ -43,11 +38,6 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
         self.power_spectrum = FramePowerSpectrum(
             self.n_fft, self.hop_length, self.n_fft, periodic=True, bins=min(used_bins, self.n_fft // 2)
         )
-
-    def faster_path(
-        self, waveforms: torch.Tensor, plain: bool | None
-    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        return kernel_or_export(self, waveforms, plain)
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         banks = self._mel_banks()
@@ -78,8 +68,7 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
         """Features of ``waveforms`` ``[batch, samples]``."""
         waveforms = waveforms.to(self.window.dtype)
-        path = self.faster_path(waveforms, plain)
-        return self.forward_plain(waveforms) if path is None else path(waveforms)
+        return kernel_or_export(self, waveforms, plain)(waveforms)
 
     def _pad_mode(self, samples: int) -> str:
         """Reflect padding needs more than ``n_fft // 2`` samples; shorter signals are zero-padded."""

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
@@ -19,11 +20,10 @@ from .encoders import (
     encoder_specs,
     find_encoder_spec,
     get_encoder_spec,
-    load_pretrained_encoder,
     step_centres,
 )
 from .featurizer import RespiraFeaturizer, prepare_waveforms
-from .hub_encoders import checkpoint_feature_extractor
+from .hub_encoders import checkpoint_feature_extractor, load_hub_encoder
 from .labels import MULTI_LABEL, classes_to_flags
 
 
@@ -108,7 +108,7 @@ class RespiraModel(RespiraPreTrainedModel):
         self.featurizer = RespiraFeaturizer(config)
         if spec.fit_config_to_frames is not None and config.ast_length_policy == "adapt":
             spec.fit_config_to_frames(
-                config.encoder_config, self.featurizer.num_frames(config.target_samples)
+                config.encoder_config, self.featurizer.transform.frames_for(config.target_samples)
             )
         self.encoder_spec = spec
         build_encoder = spec.build_encoder or AutoModel.from_config
@@ -222,16 +222,24 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         source = str(encoder_name_or_path)
         checkpoint = AutoConfig.from_pretrained(source)
         found = find_encoder_spec(checkpoint.model_type)
-        if found is not None and found.name == "ast":  # its own extractor, where saved, is respira's fbank
-            rate = config_kwargs.get("sampling_rate") or found.sampling_rate
-            check_encoder_checkpoint(source, rate, config=checkpoint)
+        rate = config_kwargs.get("sampling_rate")
+        if rate is None and found is not None and found.featurizer_from_config is None:
+            rate = found.sampling_rate  # the family's rate (an encoder of the Hub's: its extractor's)
+        check_encoder_checkpoint(source, rate, config=checkpoint)
         if found is not None and found.featurizer_from_config is not None:  # checked before any weights load
             config_kwargs.setdefault(
                 "encoder_feature_extractor", checkpoint_feature_extractor(source, found.model_type)
             )
             own = getattr(checkpoint, "audio_config", checkpoint)  # CLAP: its audio tower's
             found.featurizer_from_config(RespiraConfig(encoder_config=own.to_dict(), **config_kwargs))
-        encoder = load_pretrained_encoder(encoder_name_or_path)  # without the checkpoint's head
+        # the encoder without the checkpoint's task head
+        head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(checkpoint), None)
+        if found is not None and found.build_encoder is not None:  # a part of its checkpoint's model
+            encoder = load_hub_encoder(source, found.model_type)
+        elif head_class is not None and head_class.__name__ in (checkpoint.architectures or ()):
+            encoder = head_class.from_pretrained(source, config=checkpoint).base_model
+        else:
+            encoder = AutoModel.from_pretrained(source, config=checkpoint)
         if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
             encoder = encoder.encoder
         config = RespiraConfig(
@@ -241,7 +249,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         )
         spec = get_encoder_spec(config.encoder_config.model_type)
         if spec.fit_encoder_to_frames is not None and config.ast_length_policy == "adapt":
-            frames = int(RespiraFeaturizer(config).num_frames(torch.tensor(config.target_samples)))
+            frames = int(RespiraFeaturizer(config).transform.frames_for(torch.tensor(config.target_samples)))
             encoder = spec.fit_encoder_to_frames(encoder, frames)
             config.encoder_config = encoder.config
         model = cls(config)
