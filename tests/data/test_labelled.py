@@ -226,7 +226,7 @@ def test_fit_site_re_tunes_thresholds_on_its_recordings(
     import respira.hub.export
 
     # the ONNX graph, a placeholder: its export is checked in tests/sites/test_fit_site.py
-    monkeypatch.setattr(respira.hub.export, "export_onnx", lambda model, path, **_: Path(path).write_bytes(b"x"))
+    monkeypatch.setattr(respira.hub.export, "export_onnx", lambda _, path, **__: Path(path).write_bytes(b"x"))
     model = save_tiny_model(tmp_path / "model", problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
     output = tmp_path / "calibrated"
     code = main(
