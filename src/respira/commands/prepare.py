@@ -88,7 +88,7 @@ def _takes(option: str) -> str:
 
 
 def _fractions(text: str) -> tuple[float, ...]:
-    from ..data.icbhi import parse_split_fractions
+    from ..data.splits import parse_split_fractions
 
     try:
         return parse_split_fractions(text)

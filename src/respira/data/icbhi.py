@@ -29,7 +29,7 @@ from .loaders import (
     check_loader_options,
     load_folder,
 )
-from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, split_by_fractions
+from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, parse_split_fractions, split_by_fractions
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
     INDEX_COLUMNS,
@@ -91,22 +91,6 @@ class ICBHIConfig(AudioBuilderConfig):
                     f"{name} must be a categorical column of the index ({', '.join(STRATA_COLUMNS)}), "
                     f"got {value!r}"
                 )
-
-
-def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
-    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0; one-line ``ValueError``."""
-    parts = value.split(",") if isinstance(value, str) else value
-    message = (
-        "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
-        f"got {value!r}"
-    )
-    try:
-        fractions = tuple(float(part) for part in parts)
-    except (TypeError, ValueError):
-        raise ValueError(message) from None
-    if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
-        raise ValueError(message)
-    return fractions
 
 
 class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):

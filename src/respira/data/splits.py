@@ -112,6 +112,22 @@ def split_by_fractions(
         ) from None
 
 
+def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
+    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0; one-line ``ValueError``."""
+    parts = value.split(",") if isinstance(value, str) else value
+    message = (
+        "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
+        f"got {value!r}"
+    )
+    try:
+        fractions = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
+        raise ValueError(message)
+    return fractions
+
+
 def carve_validation(index: pd.DataFrame, validation_size: float, *, seed: int = 0) -> pd.DataFrame:
     """``index`` with whole patients of its ``train`` split moved to ``"validation"`` (about
     ``validation_size`` of its rows, class-stratified); other splits untouched. :class:`SplitError` when
