@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
-from .data.corpus import PRIMARY_CORPUS
+from .data.corpus_files import PRIMARY_CORPUS
 from .models.respira.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 from .pretrained import DEFAULT_DETECTOR_NAME
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from respira.data.corpus import CHEST_LOCATIONS
+from respira.data.corpus_files import CHEST_LOCATIONS
 from respira.data.errors import SplitError
 from respira.data.splits import SEARCH_HINT, VALIDATION, carve_validation, patient_split
 from respira.models.respira.labels import CLASS_NAMES

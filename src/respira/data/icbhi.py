@@ -18,10 +18,9 @@ import pandas as pd
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..run_record import SPLIT_STRATEGIES
-from .corpus import DEVICES, NUM_RECORDINGS
+from .corpus_files import DEVICES, NUM_RECORDINGS, CorpusLayout, locate_corpus
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
-from .layout import CorpusLayout, locate_corpus
 from .loaders import (
     AudioBuilderConfig,
     FolderBuilder,

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES
 from ..run_record import DataRecord
+from .corpus_files import locate_corpus
 from .folds import is_fold_strategy
 from .icbhi import ICBHIConfig, assign_splits, load_icbhi
-from .layout import locate_corpus
 from .multi_corpus import add_corpora
 from .prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from .splits import patient_split
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import datasets
     import pandas as pd
 
-    from .layout import CorpusLayout
+    from .corpus_files import CorpusLayout
 
 
 def dataset_source(data: DataRecord | Any) -> str | None:

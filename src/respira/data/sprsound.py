@@ -24,8 +24,8 @@ import datasets
 import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from .corpus_files import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, read_text
-from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
 from .splits import parse_split_fractions, split_by_fractions
 from .text_files import ClippedCycleWarning, PartialCorpusWarning

@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
-from .corpus import NUM_CYCLES, NUM_RECORDINGS, OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES, RecordingName
+from .corpus_files import (
+    NUM_CYCLES,
+    NUM_RECORDINGS,
+    OFFICIAL_CLASS_COUNTS,
+    OFFICIAL_SPLIT_CYCLES,
+    CorpusLayout,
+    RecordingName,
+    locate_corpus,
+)
 from .errors import CorpusCountError, CorpusFormatError, read_text
-from .layout import CorpusLayout, locate_corpus
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from huggingface_hub.errors import StrictDataclassError
 
+from ..data.corpus_files import locate_corpus
 from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kfold
 from ..data.icbhi import ICBHIConfig
-from ..data.layout import locate_corpus
 from ..data.multi_corpus import check_corpora, has_recording_labels
 from ..data.run_splits import corpus_index, dataset_source, inspect_source
 from ..data.splits import parse_split_fractions
