@@ -28,7 +28,7 @@ from .loaders import (
     check_loader_options,
     load_folder,
 )
-from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, parse_split_fractions, split_by_fractions
+from .splits import carve_validation, option_error, parse_split_fractions, split_by_fractions
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
     INDEX_COLUMNS,
@@ -244,11 +244,8 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         try:
             carved = carve_validation(index.assign(split=splits), config.validation_size, seed=config.seed)
         except SplitError as error:
-            reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
-            raise SplitError(
-                f"validation_size={config.validation_size}: {reason}; use a smaller validation_size or "
-                "another seed"
-            ) from None
+            remedy = "use a smaller validation_size or another seed"
+            raise option_error(error, f"validation_size={config.validation_size}", remedy) from None
         splits = carved["split"]
     return splits
 
