@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
+from ..data.labels_csv import LABELS_FILE, LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from .scores import recording_probabilities
@@ -36,7 +36,6 @@ __all__ = [
 
 CACHE_FOLDER = ".respira_suggest"
 """The folder beside the output that keeps the model's view of the archive between rounds."""
-LABELS_FILE = "labels.csv"
 STRATEGY = "uncertainty"
 """How :func:`suggest_units` orders the units (``benchmarks/suggest.py`` chose it)."""
 
