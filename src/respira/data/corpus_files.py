@@ -1,12 +1,11 @@
 """A corpus's files: the folder helpers every corpus module uses, and the ICBHI 2017 Respiratory Sound
-Database (Rocha et al., Physiol. Meas. 40, 2019) as released: its facts, recording names and layout.
+Database (Rocha et al., Physiol. Meas. 40, 2019) as released: its facts, recording names and layout (the
+official ``ICBHI_final_database/`` beside the split, diagnosis and demographic files, or
+``audio_and_txt_files/`` with ``patient_diagnosis.csv``).
 
-ICBHI holds 920 recordings of 126 patients, 6898 respiratory cycles, each flagged for crackles and wheezes,
-in the official release (``ICBHI_final_database/`` beside the split, diagnosis and demographic files) or
-``audio_and_txt_files/`` with ``patient_diagnosis.csv``. A recording stem has five ``_``-separated fields,
-e.g. ``101_1b1_Al_sc_Meditron``: patient id, recording index, chest location, acquisition mode and device.
-The device suffix of 91 recordings changed between releases, so the official split file is matched on the
-first four fields.
+A recording stem has five ``_``-separated fields, e.g. ``101_1b1_Al_sc_Meditron``: patient id, recording
+index, chest location, acquisition mode and device. The device suffix of 91 recordings changed between
+releases, so the official split file is matched on the first four fields.
 """
 
 from __future__ import annotations
