@@ -250,6 +250,15 @@ def index_from_layout(layout: CorpusLayout) -> pd.DataFrame:
     return index
 
 
+def corpus_index(layout: CorpusLayout) -> pd.DataFrame:
+    """The cycle index of a located ICBHI folder, less the recordings without audio (a partial corpus is
+    reported when the dataset is built)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        index = index_from_layout(layout)
+    return index[index["recording"].isin(set(layout.audio_files))]
+
+
 def _warn_unlisted_patients(
     path: Path | None, listed: dict[int, object], patients: set[int], what: str
 ) -> None:
