@@ -119,7 +119,8 @@ def option_error(error: SplitError, option: str, remedy: str) -> SplitError:
 
 
 def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
-    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0; one-line ``ValueError``."""
+    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0 summing to 1; one-line
+    ``ValueError``."""
     parts = value.split(",") if isinstance(value, str) else value
     message = (
         "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
@@ -131,6 +132,9 @@ def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, f
         raise ValueError(message) from None
     if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
         raise ValueError(message)
+    if abs(sum(fractions) - 1) > _FRACTION_TOLERANCE:
+        given = ",".join(f"{fraction:g}" for fraction in fractions)
+        raise ValueError(f"patient_split_fractions must sum to 1, got {given}")
     return fractions
 
 
