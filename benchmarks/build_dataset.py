@@ -26,7 +26,7 @@ import soundfile as sf
 import soxr
 
 from respira.data import load_icbhi
-from respira.data.layout import locate_corpus
+from respira.data.corpus_files import locate_corpus
 from respira.synthetic import FULL_SIZE, make_synthetic_icbhi
 
 RATE = 16000

@@ -50,7 +50,7 @@ TITLES = ("as is", "thresholds", "site head", "anchored head", "chosen", "all-no
 
 def icbhi_recordings(root: Path) -> list[Any]:
     """The ICBHI sample's recordings, labelled from their cycles, the patient as unit."""
-    from respira.data.layout import locate_corpus
+    from respira.data.corpus_files import locate_corpus
     from respira.data.text_files import read_annotations
     from respira.sites import LabelledRecording
 

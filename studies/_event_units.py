@@ -122,8 +122,8 @@ def sprsound_recordings(root: Path) -> dict[str, list[Recording]]:
 def icbhi_recordings(root: Path) -> dict[str, list[Recording]]:
     """``train`` and ``test`` ICBHI recordings with their cycles: the official split, patient-wise (a
     patient with any official-train recording trains); the two sides' patients asserted disjoint."""
+    from respira.data.corpus_files import locate_corpus
     from respira.data.icbhi import icbhi_reference_events
-    from respira.data.layout import locate_corpus
     from respira.data.text_files import index_from_layout
 
     layout = locate_corpus(root)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
-from .data.corpus import PRIMARY_CORPUS
+from .data.corpus_files import PRIMARY_CORPUS
 from .models.respira.events import FRAME_HOP_SECONDS
 from .models.respira.windows import (
     AGGREGATIONS,

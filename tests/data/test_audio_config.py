@@ -118,6 +118,11 @@ def test_bad_patient_split_fractions_are_one_line_naming_the_value(given) -> Non
         ICBHIConfig(name="cycles", split_strategy="patient", patient_split_fractions=given)
 
 
+def test_patient_split_fractions_not_summing_to_one_are_refused_before_any_file_is_read() -> None:
+    with pytest.raises(ValueError, match=r"^patient_split_fractions must sum to 1, got 0.6,0.2,0.1$"):
+        ICBHIConfig(name="cycles", split_strategy="patient", patient_split_fractions="0.6,0.2,0.1")
+
+
 @pytest.mark.parametrize(
     ("options", "name"),
     [

@@ -6,10 +6,10 @@ import pytest
 
 from respira.data import load_icbhi, load_kauh, load_labelled, load_sprsound
 from respira.data.corpora import CORPORA, corpus_names, get_corpus, register_corpus
+from respira.data.corpus_files import locate_corpus
 from respira.data.icbhi import ICBHIConfig
 from respira.data.kauh import read_kauh_index
 from respira.data.labelled import read_labelled_index
-from respira.data.layout import locate_corpus
 from respira.data.loaders import AudioBuilderConfig
 from respira.data.sprsound import SPRSoundConfig, read_sprsound_index
 

@@ -102,13 +102,17 @@ def test_bad_fold_counts_are_refused_in_one_line(index: pd.DataFrame, folds, mes
 
 def test_more_folds_than_patients_or_than_carriers_of_a_class_say_so() -> None:
     small = make_index(n_patients=6, seed=1)
-    with pytest.raises(SplitError, match=r"num_folds=7 is more than the 6 patients.*use num_folds <= 6"):
+    with pytest.raises(
+        SplitError, match=r"^num_folds=7: cannot split 6 patients into 7 splits.*use fewer folds$"
+    ):
         patient_kfold(small, 7)
     rare = small.copy()
     rare.loc[rare["label"] == "both", "label"] = "crackle"
     rare.loc[rare.index[:3], "label"] = "both"  # one patient carries every "both" cycle
     assert rare.loc[rare["label"] == "both", "patient_id"].nunique() == 1
-    with pytest.raises(SplitError, match=r"only 1 patient has 'both' cycles.*use num_folds <= 1") as error:
+    with pytest.raises(
+        SplitError, match=r"^num_folds=3: only 1 patient has 'both' cycles.*use fewer folds$"
+    ) as error:
         patient_kfold(rare, 3)
     assert "\n" not in str(error.value)
     assert patient_kfold(rare, 3, require_all=None).nunique() == 3

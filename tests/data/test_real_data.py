@@ -21,7 +21,7 @@ from respira.data import (
     load_icbhi,
     read_icbhi_index,
 )
-from respira.data.corpus import OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES
+from respira.data.corpus_files import OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES
 from respira.data.text_files import class_counts, validate_counts
 
 pytestmark = pytest.mark.real_data

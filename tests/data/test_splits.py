@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from respira.data.corpus import CHEST_LOCATIONS
+from respira.data.corpus_files import CHEST_LOCATIONS
 from respira.data.errors import SplitError
-from respira.data.splits import SEARCH_HINT, VALIDATION, carve_validation, patient_split
+from respira.data.splits import VALIDATION, carve_validation, option_error, patient_split
 from respira.models.respira.labels import CLASS_NAMES
 
 SIXTY_TWENTY_TWENTY = {"train": 0.6, "validation": 0.2, "test": 0.2}
@@ -158,7 +158,9 @@ def test_unreachable_requirement_reports_split_and_value() -> None:
     )
     with pytest.raises(SplitError, match=r"split 'small' lacks 'x' \(2 patients in all") as caught:
         patient_split(frame, {"big": 0.98, "small": 0.02})
-    assert str(caught.value).endswith(SEARCH_HINT)  # what a builder replaces with its own options
+    assert str(caught.value).endswith("; try another seed, or require_all=None")
+    worded = str(option_error(caught.value, "option=1", "change it"))  # what a builder says instead
+    assert worded.startswith("option=1: no assignment puts") and worded.endswith("); change it")
 
 
 def test_require_all_changes_the_outcome_when_needed() -> None:

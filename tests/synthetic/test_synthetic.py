@@ -13,7 +13,7 @@ import soundfile as sf
 from scipy import signal, stats
 
 from respira.data import SYNTHETIC_MARKER, is_synthetic_corpus
-from respira.data.corpus import (
+from respira.data.corpus_files import (
     DEVICES,
     DIAGNOSES,
     NUM_RECORDINGS,

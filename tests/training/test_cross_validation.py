@@ -255,7 +255,7 @@ def test_impossible_folds_are_refused_before_any_training(
     )  # fmt: skip
     assert code == 2
     error = capsys.readouterr().err.strip()
-    assert "num_folds=13 is more than the 12 patients" in error and len(error.splitlines()) == 1
+    assert "num_folds=13: cannot split 12 patients into 13 splits" in error and len(error.splitlines()) == 1
     assert not output.exists() and not (tmp_path / "cache").exists()
     assert main(["train", str(_recipe(tmp_path, num_folds=1)), "--data_dir", str(synthetic_corpus),
                  "--output_dir", str(output)]) == 2  # fmt: skip

@@ -33,7 +33,7 @@ COMMANDS: tuple[str, ...] = tuple(name.replace("-", "_") for name in LINES)
 def command_lines(corpora: bool = True) -> dict[str, str]:
     """:data:`LINES`; ``corpora``: prepare's names the registered corpora (reading the registry imports
     every corpus's builder, and ``datasets``)."""
-    from ..data.corpus import PRIMARY_CORPUS
+    from ..data.corpus_files import PRIMARY_CORPUS
     from ..options import corpus_list
 
     others = corpus_list(keep=lambda spec: spec.name != PRIMARY_CORPUS) if corpora else "another corpus"

@@ -145,7 +145,7 @@ def _predict(detector: Any, recordings: list[Path], folder: Path) -> None:
 
 def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:
     """The ``count`` test recordings with the most adventitious cycles (crackles first), to draw."""
-    from ..data.layout import SPLIT_FILES
+    from ..data.corpus_files import SPLIT_FILES
     from ..data.text_files import read_annotations, read_split_file
 
     database = corpus / "ICBHI_final_database"

@@ -88,7 +88,7 @@ def _takes(option: str) -> str:
 
 
 def _fractions(text: str) -> tuple[float, ...]:
-    from ..data.icbhi import parse_split_fractions
+    from ..data.splits import parse_split_fractions
 
     try:
         return parse_split_fractions(text)
@@ -137,8 +137,8 @@ def _what(spec: CorpusSpec) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..data.corpus_files import is_synthetic_corpus
     from ..data.dataset_folder import card_configs, check_output_folder, save_dataset_folder, summarize
-    from ..data.layout import is_synthetic_corpus
     from ..hub.push import check_push_target, push_dataset_folder, remote_dataset_card
 
     config_name, options = _builder_options(args)

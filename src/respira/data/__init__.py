@@ -1,7 +1,7 @@
 """Corpora (ICBHI 2017, KAUH, SPRSound, a ``labels.csv`` folder) as ``datasets`` builders, with their
 indexes, patient-wise splits and summaries; :mod:`.corpora` holds one :class:`CorpusSpec` per corpus.
 
-Names are imported lazily (PEP 562), so ``respira.data.corpus`` is cheap to import.
+Names are imported lazily (PEP 562), so ``respira.data.corpus_files`` is cheap to import.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ _EXPORTS: dict[str, str] = {
     "load_sprsound": "sprsound",
     "read_sprsound_events": "sprsound",
     "read_sprsound_index": "sprsound",
-    "SYNTHETIC_MARKER": "layout",
-    "is_synthetic_corpus": "layout",
+    "SYNTHETIC_MARKER": "corpus_files",
+    "is_synthetic_corpus": "corpus_files",
     "ClippedCycleWarning": "text_files",
     "MissingMetadataWarning": "text_files",
     "PartialCorpusWarning": "text_files",

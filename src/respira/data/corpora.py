@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from . import icbhi, kauh, labelled, sprsound
-from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS, PRIMARY_CORPUS
+from .corpus_files import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS, PRIMARY_CORPUS, locate_corpus
 from .errors import LayoutNotFoundError
-from .layout import locate_corpus
 from .loaders import AudioBuilderConfig
 
 

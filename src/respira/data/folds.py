@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES
 from .errors import SplitError
-from .splits import _count_groups, carve_validation, patient_split
+from .splits import carve_validation, option_error, patient_split
 
 if TYPE_CHECKING:
     import datasets
@@ -52,29 +52,14 @@ def patient_kfold(
     if not _is_whole(num_folds) or num_folds < 2:
         raise ValueError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
     num_folds = int(num_folds)
-    n_groups = int(index[group_by].nunique())
-    if num_folds > n_groups:
-        raise SplitError(
-            f"num_folds={num_folds} is more than the {_count_groups(n_groups, group_by)} of the corpus: "
-            f"every fold needs patients of its own; use num_folds <= {n_groups}"
-        )
-    if require_all is not None:
-        carriers = index.groupby(require_all, sort=True)[group_by].nunique()
-        scarce = carriers[carriers < num_folds]
-        if not scarce.empty:
-            details = "; ".join(
-                f"only {_count_groups(int(n), group_by)} {'has' if n == 1 else 'have'} {value!r} cycles"
-                for value, n in scarce.items()
-            )
-            raise SplitError(
-                f"num_folds={num_folds}: {details}, so not every fold can hold every {require_all!r} "
-                f"value; use num_folds <= {int(carriers.min())}"
-            )
     names = [fold_name(fold) for fold in range(num_folds)]
     fractions = dict.fromkeys(names, 1.0 / num_folds)
-    assignment = patient_split(
-        index, fractions, seed=seed, stratify_by=stratify_by, group_by=group_by, require_all=require_all
-    )
+    try:
+        assignment = patient_split(
+            index, fractions, seed=seed, stratify_by=stratify_by, group_by=group_by, require_all=require_all
+        )
+    except SplitError as error:
+        raise option_error(error, f"num_folds={num_folds}", "use fewer folds") from None
     return assignment.map({name: fold for fold, name in enumerate(names)}).astype(np.int64).rename("fold")
 
 

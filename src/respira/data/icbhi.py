@@ -18,10 +18,9 @@ import pandas as pd
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..run_record import SPLIT_STRATEGIES
-from .corpus import DEVICES, NUM_RECORDINGS
+from .corpus_files import DEVICES, NUM_RECORDINGS, CorpusLayout, locate_corpus
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
-from .layout import CorpusLayout, locate_corpus
 from .loaders import (
     AudioBuilderConfig,
     FolderBuilder,
@@ -29,7 +28,7 @@ from .loaders import (
     check_loader_options,
     load_folder,
 )
-from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, split_by_fractions
+from .splits import carve_validation, option_error, parse_split_fractions, split_by_fractions
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
     INDEX_COLUMNS,
@@ -91,22 +90,6 @@ class ICBHIConfig(AudioBuilderConfig):
                     f"{name} must be a categorical column of the index ({', '.join(STRATA_COLUMNS)}), "
                     f"got {value!r}"
                 )
-
-
-def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
-    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0; one-line ``ValueError``."""
-    parts = value.split(",") if isinstance(value, str) else value
-    message = (
-        "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
-        f"got {value!r}"
-    )
-    try:
-        fractions = tuple(float(part) for part in parts)
-    except (TypeError, ValueError):
-        raise ValueError(message) from None
-    if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
-        raise ValueError(message)
-    return fractions
 
 
 class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
@@ -261,11 +244,8 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         try:
             carved = carve_validation(index.assign(split=splits), config.validation_size, seed=config.seed)
         except SplitError as error:
-            reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
-            raise SplitError(
-                f"validation_size={config.validation_size}: {reason}; use a smaller validation_size or "
-                "another seed"
-            ) from None
+            remedy = "use a smaller validation_size or another seed"
+            raise option_error(error, f"validation_size={config.validation_size}", remedy) from None
         splits = carved["split"]
     return splits
 

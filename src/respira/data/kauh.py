@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
+from .corpus_files import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .errors import CorpusCountError, CorpusFormatError, LayoutNotFoundError
-from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .loaders import FolderBuilder, WholeRecordings, load_folder
 
 FILTER_MODES: dict[str, str] = {"B": "bell", "D": "diaphragm", "E": "extended"}

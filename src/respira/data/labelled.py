@@ -20,12 +20,10 @@ import datasets
 import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
+from .corpus_files import corpus_root, files_fingerprint
 from .errors import CorpusError, CorpusFormatError, read_text
-from .labels_csv import LabelledRow, read_labels_csv
-from .layout import corpus_root, files_fingerprint
+from .labels_csv import LABELS_FILE, LabelledRow, read_labels_csv
 from .loaders import FolderBuilder, WholeRecordings, load_folder
-
-LABELS_FILE = "labels.csv"
 
 
 @dataclass(frozen=True)

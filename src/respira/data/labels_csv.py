@@ -14,6 +14,8 @@ from ..utils.files import write_text_atomic
 from ..utils.locking import FolderLock, FolderLockedError
 from .errors import CorpusFormatError, read_text
 
+LABELS_FILE = "labels.csv"
+"""Its name in a labelled folder or an archive (where fit-site, suggest and label look for it)."""
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
 FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}

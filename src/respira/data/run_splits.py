@@ -6,7 +6,6 @@ loaded: what training splits and what ``respira evaluate`` scores (``--split``, 
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,19 +14,16 @@ import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES
 from ..run_record import DataRecord
+from .corpus_files import locate_corpus
 from .folds import is_fold_strategy
 from .icbhi import ICBHIConfig, assign_splits, load_icbhi
-from .layout import locate_corpus
 from .multi_corpus import add_corpora
 from .prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from .splits import patient_split
-from .text_files import index_from_layout
+from .text_files import corpus_index
 
 if TYPE_CHECKING:
     import datasets
-    import pandas as pd
-
-    from .layout import CorpusLayout
 
 
 def dataset_source(data: DataRecord | Any) -> str | None:
@@ -93,15 +89,6 @@ def _build_splits(
         num_proc=num_proc,
         **{name: value for name, value in options.items() if value is not None},
     )
-
-
-def corpus_index(layout: CorpusLayout) -> pd.DataFrame:
-    """The cycle index of a located ICBHI folder, less the recordings without audio (a partial corpus is
-    reported when the dataset is built)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        index = index_from_layout(layout)
-    return index[index["recording"].isin(set(layout.audio_files))]
 
 
 def _patient_subset(train: datasets.Dataset, fraction: float, seed: int) -> datasets.Dataset:

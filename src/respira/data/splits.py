@@ -18,10 +18,9 @@ from respira.data.errors import SplitError
 
 VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""
-REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
-SEARCH_HINT = "; try another seed, or require_all=None"
-"""How a :class:`SplitError` ends (too few groups carry a required value; no ordering met it): the ways
-out callers replace."""
+_REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
+_SEARCH_HINT = "; try another seed, or require_all=None"
+"""How a :class:`SplitError` of :func:`patient_split` ends: the ways out :func:`option_error` replaces."""
 
 _FRACTION_TOLERANCE = 1e-6
 _ORDER_JITTER = 0.25  # std of the log-normal jitter of each group's sort key: the seed changes the order
@@ -52,8 +51,8 @@ def patient_split(
     n_groups = len(group_values)
     if n_groups < len(names):
         raise SplitError(
-            f"cannot split {_count_groups(n_groups, group_by)} into {len(names)} splits "
-            f"({', '.join(names)}); every split needs at least one group"
+            f"cannot split {_count_groups(n_groups, group_by)} into {len(names)} splits; every split needs "
+            "at least one group"
         )
     strata_codes = index.groupby(strata_columns, dropna=False, sort=True).ngroup().to_numpy()
     counts = _count_matrix(group_codes, strata_codes, n_groups)
@@ -86,7 +85,7 @@ def patient_split(
     )
     raise SplitError(
         f"no assignment puts every {require_all!r} value in every split after {_MAX_ATTEMPTS} attempts "
-        f"(seed {seed}; last attempt: {details})" + SEARCH_HINT
+        f"(seed {seed}; last attempt: {details})" + _SEARCH_HINT
     )
 
 
@@ -105,11 +104,38 @@ def split_by_fractions(
     try:
         return patient_split(index, shares, seed=seed, stratify_by=stratify_by, require_all=require_all)
     except SplitError as error:
-        reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
-        raise SplitError(
-            f"split_strategy='patient': {reason}; add recordings of more patients, or split fewer ways (a 0 "
-            "in patient_split_fractions, train,validation,test)"
-        ) from None
+        remedy = (
+            "add recordings of more patients, or split fewer ways (a 0 in patient_split_fractions, "
+            "train,validation,test)"
+        )
+        raise option_error(error, "split_strategy='patient'", remedy) from None
+
+
+def option_error(error: SplitError, option: str, remedy: str) -> SplitError:
+    """:func:`patient_split`'s ``error`` in one line for the user who set ``option`` (``"name=value"``),
+    its way out replaced by ``remedy``."""
+    reason = str(error).removesuffix(_REQUIRE_ALL_HINT).removesuffix(_SEARCH_HINT)
+    return SplitError(f"{option}: {reason}; {remedy}")
+
+
+def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
+    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0 summing to 1; one-line
+    ``ValueError``."""
+    parts = value.split(",") if isinstance(value, str) else value
+    message = (
+        "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
+        f"got {value!r}"
+    )
+    try:
+        fractions = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
+        raise ValueError(message)
+    if abs(sum(fractions) - 1) > _FRACTION_TOLERANCE:
+        given = ",".join(f"{fraction:g}" for fraction in fractions)
+        raise ValueError(f"patient_split_fractions must sum to 1, got {given}")
+    return fractions
 
 
 def carve_validation(index: pd.DataFrame, validation_size: float, *, seed: int = 0) -> pd.DataFrame:
@@ -207,7 +233,7 @@ def _check_requirement_feasible(
             for value, count in scarce
         )
         reason = f"{details}; cannot place every {column!r} value in {n_splits} splits"
-        raise SplitError(reason + REQUIRE_ALL_HINT)
+        raise SplitError(reason + _REQUIRE_ALL_HINT)
 
 
 def _count_groups(count: int, group_by: str) -> str:

@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
-from .corpus import NUM_CYCLES, NUM_RECORDINGS, OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES, RecordingName
+from .corpus_files import (
+    NUM_CYCLES,
+    NUM_RECORDINGS,
+    OFFICIAL_CLASS_COUNTS,
+    OFFICIAL_SPLIT_CYCLES,
+    CorpusLayout,
+    RecordingName,
+    locate_corpus,
+)
 from .errors import CorpusCountError, CorpusFormatError, read_text
-from .layout import CorpusLayout, locate_corpus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -241,6 +248,15 @@ def index_from_layout(layout: CorpusLayout) -> pd.DataFrame:
     if len(layout.annotation_files) == NUM_RECORDINGS:
         validate_counts(index)
     return index
+
+
+def corpus_index(layout: CorpusLayout) -> pd.DataFrame:
+    """The cycle index of a located ICBHI folder, less the recordings without audio (a partial corpus is
+    reported when the dataset is built)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        index = index_from_layout(layout)
+    return index[index["recording"].isin(set(layout.audio_files))]
 
 
 def _warn_unlisted_patients(

@@ -14,7 +14,7 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
-from ..data import corpus
+from ..data import corpus_files
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
@@ -149,10 +149,10 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "encoder_description": encoder.card_description if encoder else (card.encoder_type or "unknown"),
         "default_thresholds": list(validate_thresholds(None)),
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
-        "icbhi": corpus,
+        "icbhi": corpus_files,
         "split_rows": splits,
         "split_has_patients": any(patients for _, _, patients in splits),
-        "subset_cycles": total if total != corpus.NUM_CYCLES and not card.synthetic_data else 0,
+        "subset_cycles": total if total != corpus_files.NUM_CYCLES and not card.synthetic_data else 0,
         "data_option_labels": _DATA_OPTION_LABELS,
         "sampling_rate": int(card.architecture.get("sampling_rate") or DEFAULT_SAMPLING_RATE),
         "lung_band_top": LUNG_SOUND_BAND_TOP,

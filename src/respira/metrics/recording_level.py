@@ -166,10 +166,12 @@ def patient_bootstrap(
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     replicates = bootstrap_replicates(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)
+    return {name: percentile_interval(values, confidence) for name, values in replicates.items()}
+
+
+def percentile_interval(replicates: np.ndarray, confidence: float = 0.95) -> list[float]:
+    """``[low, high]``: the ``confidence`` percentile interval of the defined (not NaN) ``replicates``."""
     tail = 100 * (1 - confidence) / 2
-    intervals = {}
-    for name, values in replicates.items():
-        defined = values[~np.isnan(values)]
-        bounds = np.percentile(defined, [tail, 100 - tail]) if defined.size else [np.nan, np.nan]
-        intervals[name] = [float(bound) for bound in bounds]
-    return intervals
+    defined = replicates[~np.isnan(replicates)]
+    bounds = np.percentile(defined, [tail, 100 - tail]) if defined.size else [np.nan, np.nan]
+    return [float(bound) for bound in bounds]

@@ -137,7 +137,8 @@ def platt_scaling(scores: np.ndarray, target: np.ndarray) -> tuple[float, float]
     return slope, float(theta[1] - slope * s.mean())
 
 
-def _logit(values: np.ndarray | float) -> np.ndarray:
+def logit(values: np.ndarray | float) -> np.ndarray:
+    """The inverse of the logistic function in float64, probabilities clipped to [1e-7, 1 - 1e-7]."""
     clipped = np.clip(np.asarray(values, dtype=np.float64), 1e-7, 1.0 - 1e-7)
     return np.log(clipped) - np.log1p(-clipped)
 
@@ -151,9 +152,9 @@ def expected_thresholds(
     p = np.asarray(probabilities, dtype=np.float64)
     posterior, grids = [], []
     for label in range(2):
-        slope, intercept = platt_scaling(_logit(p[:, label]), y[:, label])
+        slope, intercept = platt_scaling(logit(p[:, label]), y[:, label])
         prevalence = (y[:, label].sum() + 0.5) / (y.shape[0] + 1.0)
-        shifted = slope * _logit(p[:, label]) + intercept + _logit(prevalence)
+        shifted = slope * logit(p[:, label]) + intercept + logit(prevalence)
         posterior.append(1.0 / (1.0 + np.exp(-shifted)))
         if fixed[label] is not None:
             grids.append(np.array([float(fixed[label])]))  # type: ignore[arg-type]

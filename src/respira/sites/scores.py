@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics.recording_level import patient_resample_counts, recording_decisions
+from ..metrics.recording_level import patient_resample_counts, percentile_interval, recording_decisions
 from ..metrics.thresholds import sigmoid
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..models.respira.windows import aggregate_windows, check_aggregation
@@ -127,11 +127,8 @@ def _weights(truth: np.ndarray, units: Sequence[Any], resamples: int, seed: int)
 
 def _with_interval(key: str, values: np.ndarray) -> dict[str, float]:
     """``{key, key_low, key_high}``: ``values[0]``, the 95 % percentile interval of the rest."""
-    tail = 100 * (1 - 0.95) / 2
-    point, replicates = values[0], values[1:]
-    defined = replicates[~np.isnan(replicates)]
-    low, high = np.percentile(defined, [tail, 100 - tail]) if defined.size else (np.nan, np.nan)
-    return {key: float(point), f"{key}_low": float(low), f"{key}_high": float(high)}
+    low, high = percentile_interval(values[1:])
+    return {key: float(values[0]), f"{key}_low": low, f"{key}_high": high}
 
 
 def paired_gain(

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.labels_csv import LabelledRow, LabelsTable, hold_labels, read_labels_csv
+from ..data.corpus_files import files_fingerprint
+from ..data.labels_csv import LABELS_FILE, LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
+from .heads import logit
 from .scores import recording_probabilities
 from .site_sample import LabelledRecording, SiteSample, embed_recordings
 
@@ -36,7 +38,6 @@ __all__ = [
 
 CACHE_FOLDER = ".respira_suggest"
 """The folder beside the output that keeps the model's view of the archive between rounds."""
-LABELS_FILE = "labels.csv"
 STRATEGY = "uncertainty"
 """How :func:`suggest_units` orders the units (``benchmarks/suggest.py`` chose it)."""
 
@@ -47,11 +48,6 @@ class Suggestion:
 
     unit: str
     reason: str
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def suggest_units(sample: SiteSample, budget: int, *, labelled: Collection[str] = ()) -> list[Suggestion]:
@@ -68,7 +64,7 @@ def suggest_units(sample: SiteSample, budget: int, *, labelled: Collection[str] 
     doubt = np.full(len(units), np.inf)
     abnormal = np.zeros(len(units), dtype=bool)
     np.maximum.at(probability, owner, recording)
-    np.minimum.at(doubt, owner, np.abs(_logit(recording) - _logit(thresholds)[None, :]).min(axis=1))
+    np.minimum.at(doubt, owner, np.abs(logit(recording) - logit(thresholds)[None, :]).min(axis=1))
     np.logical_or.at(abnormal, owner, present(recording, sample.base_thresholds).any(axis=1))
     pool = [index for index, unit in enumerate(units) if unit not in labelled]
     chosen = []
@@ -160,14 +156,10 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
 
 
 def model_key(model: str | Path) -> str:
-    """The cache key of a model: its folder's file names, sizes and modification times."""
-    digest = hashlib.sha256(str(model).encode())
+    """The cache key of a model: its name, and its folder's file names, sizes and modification times."""
     folder = Path(model).expanduser()
-    if folder.is_dir():
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            stat = path.stat()
-            digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
+    files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else []
+    return hashlib.sha256(f"{model}\0{files_fingerprint(folder, files)}".encode()).hexdigest()[:16]
 
 
 def embed_archive(

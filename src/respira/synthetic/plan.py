@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.corpus import (
+from ..data.corpus_files import (
     CHEST_LOCATIONS,
     DEVICES,
     DIAGNOSES,

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from ..data.layout import DEMOGRAPHIC_FILES, DIAGNOSIS_FILES, RECORDING_FOLDERS, SPLIT_FILES, SYNTHETIC_MARKER
+from ..data.corpus_files import (
+    DEMOGRAPHIC_FILES,
+    DIAGNOSIS_FILES,
+    RECORDING_FOLDERS,
+    SPLIT_FILES,
+    SYNTHETIC_MARKER,
+)
 from ..utils.files import is_occupied, replace_with, staged_folder
 from .plan import Patient, Recording, plan_corpus
 from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
@@ -21,7 +27,7 @@ from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
 FULL_SIZE: dict[str, Any] = {"n_patients": 126, "icbhi_counts": True, "cycles_per_recording": (4, 11)}
 """``make_synthetic_icbhi(out, **FULL_SIZE)``: ICBHI's exact shape (920 recordings, 6898 cycles)."""
 
-# The names of the official release, as respira.data.layout finds them.
+# The names of the official release, as respira.data.corpus_files finds them.
 SPLIT_FILE = SPLIT_FILES[0]
 DIAGNOSIS_FILE = DIAGNOSIS_FILES[0]
 DEMOGRAPHICS_FILE = DEMOGRAPHIC_FILES[0]

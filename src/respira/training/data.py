@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from ..data import is_fold_strategy, is_synthetic_corpus
 from ..data.corpora import CORPORA, PRIMARY_CORPUS
-from ..data.icbhi import parse_split_fractions
-from ..data.layout import locate_corpus
+from ..data.corpus_files import locate_corpus
 from ..data.multi_corpus import corpus_folders, corpus_records, parse_corpora
-from ..data.run_splits import corpus_index, dataset_source, inspect_source
+from ..data.run_splits import dataset_source, inspect_source
+from ..data.splits import parse_split_fractions
+from ..data.text_files import corpus_index
 from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
 from .training_args import DataArguments
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from huggingface_hub.errors import StrictDataclassError
 
+from ..data.corpus_files import locate_corpus
 from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kfold
-from ..data.icbhi import ICBHIConfig, parse_split_fractions
-from ..data.layout import locate_corpus
+from ..data.icbhi import ICBHIConfig
 from ..data.multi_corpus import check_corpora, has_recording_labels
-from ..data.run_splits import corpus_index, dataset_source, inspect_source
+from ..data.run_splits import dataset_source, inspect_source
+from ..data.splits import parse_split_fractions
+from ..data.text_files import corpus_index
 from ..models.respira.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
 from ..models.respira.labels import MULTI_LABEL
 from ..utils.messages import one_line
