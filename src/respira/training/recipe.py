@@ -221,8 +221,8 @@ RECIPE_MAPPING = "the recipe mapping"  # how errors name a recipe given as a map
 
 @dataclass(frozen=True)
 class Recipe:
-    """A recipe's options (dict values as JSON text) and the line of each key in its file (``path`` is
-    ``None`` for a mapping)."""
+    """A recipe's options (as their flags read them; mappings as JSON text) and the line of each key in its
+    file (``path`` is ``None`` for a mapping)."""
 
     path: Path | None
     options: dict[str, Any]
