@@ -113,7 +113,7 @@ def test_recipe_files_and_flags_share_one_home_for_their_keys(tmp_path: Path) ->
         read_recipe(path)
     with pytest.raises(
         ValueError,
-        match=r"unknown option\(s\) in the command line: 'learnin_rate' \(did you mean learning_rate",
+        match=r"^unrecognized arguments: --learnin_rate \(did you mean --learning_rate\?\)$",
     ):
         parse_recipe(None, ["--learnin_rate", "0.1"])
 

@@ -18,7 +18,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from ..measured import split_note, with_note
-from ..options import OptionError, OptionParser, checked_values, option_specs
+from ..options import OptionError, OptionParser, checked_values, option_specs, unrecognized
 from ..utils.messages import one_line, unknown_names
 from .training_args import DataArguments, ModelArguments, RespiraTrainingArguments, RunArguments
 
@@ -48,15 +48,6 @@ def field_suggestions(key: str) -> list[str]:
     ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
     close = [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
     return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
-
-
-def check_keys(keys: list[str], source: str) -> None:
-    """Raise a one-line ``ValueError`` naming the ``keys`` that are no recipe field, with suggestions."""
-    unknown = [key for key in keys if key not in _field_names()]
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) in {source}: {unknown_names(unknown, suggest=field_suggestions)}"
-        )
 
 
 COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
@@ -204,8 +195,9 @@ def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
     if not arguments:
         return {}
     namespace, extra = flag_parser().parse_known_args(list(arguments), argparse.Namespace())
-    unknown = [arg[2:].split("=", 1)[0] for arg in extra if arg.startswith("--")]
-    check_keys(unknown, "the command line")
+    unknown = [arg.split("=", 1)[0] for arg in extra if arg.startswith("--")]
+    if unknown:
+        raise OptionError(unrecognized(unknown, (), field_suggestions))
     if extra:
         raise ValueError(f"command line: unexpected argument {extra[0]!r} (options are --field value)")
     return command_line_options(namespace)
@@ -283,7 +275,11 @@ def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str,
         )
     lines.update({TRANSFORMERS_NAMES[key]: line for key, line in lines.items() if key in TRANSFORMERS_NAMES})
     options = {TRANSFORMERS_NAMES.get(str(key), key): value for key, value in options.items()}
-    check_keys([str(key) for key in options], source)
+    unknown = [str(key) for key in options if key not in _field_names()]
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) in {source}: {unknown_names(unknown, suggest=field_suggestions)}"
+        )
     recipe = Recipe(path, {}, lines)
     hints = {name: hint for cls in DATACLASSES for name, hint in typing.get_type_hints(cls).items()}
     nulls = [key for key, value in options.items() if value is None]
