@@ -8,7 +8,7 @@ import difflib
 import re
 import textwrap
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,13 @@ class Recipe:
         line = self.lines.get(key)
         return f"{self.path}:{line}" if line is not None else str(self.path)
 
+    def named(self, error: Exception, keys: Iterable[str]) -> ValueError:
+        """``error`` in one line, after the :meth:`where` of the one of ``keys`` it begins with (``KEY ...``,
+        ``argument --KEY ...``)."""
+        message = one_line(error)
+        key = next((key for key in keys if re.match(rf"(argument --)?{key}\b", message)), None)
+        return ValueError(message if key is None else f"{self.where(key)}: {message}")
+
 
 def _key_lines(text: str) -> dict[str, int]:
     try:
@@ -288,9 +295,8 @@ def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str,
             raise ValueError(f"{recipe.where(key)}: {key} cannot be null")
     try:
         recipe.options.update(checked_values(options, DATACLASSES))
-    except OptionError as error:  # "argument --KEY...: why": name KEY's line
-        key = next((key for key in options if re.match(rf"argument --{key}\b", str(error))), "")
-        raise ValueError(f"{recipe.where(key)}: {error}") from None
+    except OptionError as error:
+        raise recipe.named(error, options) from None
     recipe.options.update(dict.fromkeys(nulls))
     return recipe
 
@@ -305,9 +311,8 @@ def parse_recipe(
     ``given`` (typed field values), then ``overrides`` (``--field value`` strings). Errors are one-line
     ``ValueError``s; a bad value from the recipe names its file and line."""
     flags = {**(given or {}), **parse_flags(overrides or [])}
-    read = as_recipe(recipe) if recipe is not None else None
-    options = dict(read.options) if read is not None else {}
-    options.update(flags)
+    read = as_recipe(recipe) if recipe is not None else Recipe(None, {}, {})
+    options = {**read.options, **flags}
     if options.get("encoder_name_or_path") and "encoder" not in options:
         family = checkpoint_encoder(options["encoder_name_or_path"])
         if family is not None:  # --model_name_or_path alone, as in transformers' examples
@@ -316,14 +321,8 @@ def parse_recipe(
     parser.set_defaults(**options)
     try:
         return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
-    except ValueError as error:
-        message = one_line(error)
-        if read is not None:  # a value from the recipe (not overridden): name its line
-            named = [key for key in read.options if key not in flags]
-            key = next((k for k in sorted(named, key=len, reverse=True) if message.startswith(k)), None)
-            if key is not None:
-                raise ValueError(f"{read.where(key)}: {message}") from None
-        raise ValueError(message) from None
+    except ValueError as error:  # a value from the recipe (not overridden): named by its line
+        raise read.named(error, [key for key in read.options if key not in flags]) from None
 
 
 def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
