@@ -41,6 +41,7 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     refusals = {
         ("evaluate", "record", "yes"): "argument --record: expected True or False, got 'yes'",
         ("evaluate", "batch_size", "four"): "argument --batch_size: invalid int value: 'four'",
+        ("evaluate", "batch_size", (4, 8)): "argument --batch_size: invalid int value: '(4, 8)'",  # one value
         ("evaluate", "split_strategy", "nope"): "argument --split_strategy: invalid choice: 'nope' (choose "
         "from 'official', 'patient', 'patient_kfold', 'leave_one_device_out')",
         ("train", "max_steps", 2.5): "argument --max_steps: invalid int value: '2.5'",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import enum
 import json
 import re
@@ -27,6 +26,7 @@ from .models.respira.windows import (
     DEFAULT_WINDOW_SECONDS,
 )
 from .pretrained import DEFAULT_DETECTOR_NAME
+from .utils.messages import unknown_names
 
 if TYPE_CHECKING:
     from .data.corpora import CorpusSpec
@@ -156,14 +156,10 @@ def option_specs(dataclass_types: Iterable[type]) -> list[tuple[str | None, tupl
 def unrecognized(
     names: Iterable[str], known: Iterable[str], suggest: Callable[[str], list[str]] | None
 ) -> str:
-    """``unrecognized arguments: --x (did you mean --y?)``: the closest ``known`` flags, else fields."""
-    hints = []
-    for name in names:
-        close = difflib.get_close_matches(name, known, n=2, cutoff=0.7)
-        if not close and suggest is not None:
-            close = [f"--{field}" for field in suggest(name[2:])]
-        hints.append(name + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-    return f"unrecognized arguments: {', '.join(hints)}"
+    """``unrecognized arguments: --x (did you mean --y?)``: the closest ``known`` flags, else the fields
+    ``suggest`` offers for ``x``."""
+    fields = None if suggest is None else lambda name: [f"--{field}" for field in suggest(name[2:])]
+    return f"unrecognized arguments: {unknown_names(names, list(known), fields, shown=str, cutoff=0.7)}"
 
 
 def _text(value: Any) -> str:
@@ -174,7 +170,9 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, Mapping) else str(value)
 
 
-class _Checker(HfArgumentParser):
+class OptionParser(HfArgumentParser):
+    """``HfArgumentParser`` raising its errors as one-line :class:`OptionError`, not usage and an exit."""
+
     def error(self, message: str) -> NoReturn:
         raise OptionError(HYPHEN_ALIAS.sub(r"\1", message))
 
@@ -200,10 +198,11 @@ def checked_values(
         _, shown, options = flags[name]
         if options.get("type") is string_to_bool and not isinstance(value, bool):
             raise OptionError(f"argument {shown}: expected True or False, got {value!r}")
-        texts = [_text(item) for item in value] if isinstance(value, (list, tuple)) else [_text(value)]
         many = options.get("nargs") not in (None, "?")
+        listed = isinstance(value, (list, tuple)) and (many or options.get("type") is str)
+        texts = [_text(item) for item in value] if listed else [_text(value)]  # else refused as "[1, 2]"
         argv += [f"--{name}", *texts] if many else [f"--{name}={','.join(texts)}"]
-    parsed = vars(_Checker(dataclass_types, add_help=False).parse_args(argv))
+    parsed = vars(OptionParser(dataclass_types, add_help=False).parse_args(argv))
     return {flags[name][0]: parsed[flags[name][0]] for name in given}
 
 

@@ -305,17 +305,9 @@ def convert_json(value: Any, annotation: Any, where: str = "") -> Any:
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
     name = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
     mismatch = ValueError(f"{where or 'the record'} should be {name}, got {json_type(value)}")
-    if origin in (typing.Union, types.UnionType):
-        options = [option for option in arguments if option is not type(None)]
-        if value is None and len(options) < len(arguments):
-            return None
-        errors = []
-        for option in options:
-            try:
-                return convert_json(value, option, where)
-            except ValueError as error:
-                errors.append(error)
-        raise errors[0] if len(errors) == 1 else mismatch
+    if origin in (typing.Union, types.UnionType):  # the record's unions are all X | None
+        (given,) = [option for option in arguments if option is not type(None)]
+        return None if value is None else convert_json(value, given, where)
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise mismatch

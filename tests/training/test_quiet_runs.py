@@ -66,9 +66,9 @@ def test_pin_memory_follows_the_accelerator_unless_set(tmp_path: Path) -> None:
 
 
 def test_common_option_names_suggest_respiras_own() -> None:
-    with pytest.raises(ValueError, match=r"'epochs' \(did you mean num_train_epochs\?\)"):
+    with pytest.raises(ValueError, match=r"--epochs \(did you mean --num_train_epochs\?\)"):
         parse_recipe(None, ["--epochs", "3"])
-    with pytest.raises(ValueError, match=r"'lr' \(did you mean learning_rate\?\)"):
+    with pytest.raises(ValueError, match=r"--lr \(did you mean --learning_rate\?\)"):
         parse_recipe(None, ["--lr", "3"])
 
 

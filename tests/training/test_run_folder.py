@@ -68,7 +68,11 @@ BAD_OPTIONS = {
         "learning_rate",
         "learning_rate must be at least 0",
     ),
-    "list-learning_rate": ({"learning_rate": [0.1]}, "learning_rate", "expected a number, got [0.1]"),
+    "list-learning_rate": (
+        {"learning_rate": [0.1]},
+        "learning_rate",
+        "argument --learning_rate: invalid float value: '[0.1]'",
+    ),
     "zero-batch": (
         {"per_device_train_batch_size": 0},
         "per_device_train_batch_size",

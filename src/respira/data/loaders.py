@@ -3,7 +3,6 @@ fingerprinted folder whose failed build raises its cause, and options checked be
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -18,6 +17,7 @@ from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, AudioReadErro
 from ..models.respira.audio_dsp import lowpass
 from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
 from ..models.respira.windows import span_samples
+from ..utils.messages import unknown_names
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -197,12 +197,9 @@ def check_loader_options(
     if not unknown:
         return
     valid = sorted({*allowed, *_keyword_only(load_folder)})
-    hints = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, valid, n=2)
-        hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
     raise TypeError(
-        f"{loader.__name__}() got unknown option(s) {', '.join(hints)}; valid options: {', '.join(valid)}"
+        f"{loader.__name__}() got unknown option(s) {unknown_names(unknown, valid)}; "
+        f"valid options: {', '.join(valid)}"
     )
 
 

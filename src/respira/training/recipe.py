@@ -4,27 +4,22 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
-import enum
-import json
-import math
-import os
+import re
 import textwrap
-import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from ..measured import split_note, with_note
-from ..options import checked_values, option_specs
-from ..utils.messages import one_line
+from ..options import OptionError, OptionParser, checked_values, option_specs, unrecognized
+from ..utils.messages import one_line, unknown_names
 from .training_args import DataArguments, ModelArguments, RespiraTrainingArguments, RunArguments
 
 DATACLASSES = (ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments)
@@ -53,24 +48,6 @@ def field_suggestions(key: str) -> list[str]:
     ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
     close = [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
     return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
-
-
-def check_keys(keys: list[str], source: str) -> None:
-    """Raise a one-line ``ValueError`` naming the ``keys`` that are no recipe field, with suggestions."""
-    unknown = [key for key in keys if key not in _field_names()]
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = field_suggestions(key)
-            hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-        raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
-
-
-class RecipeParser(HfArgumentParser):
-    """``HfArgumentParser`` whose errors are one-line ``ValueError``s, not a usage text and an exit."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ValueError(f"command line: {message}")
 
 
 COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
@@ -183,7 +160,7 @@ def recipe_flags() -> tuple[Flag, ...]:
 
 def flag_parser() -> argparse.ArgumentParser:
     """A parent parser (no ``-h``) with one flag per recipe field, by group."""
-    parser = RecipeParser([], add_help=False, allow_abbrev=False)
+    parser = OptionParser([], add_help=False, allow_abbrev=False)
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
     )
@@ -218,8 +195,9 @@ def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
     if not arguments:
         return {}
     namespace, extra = flag_parser().parse_known_args(list(arguments), argparse.Namespace())
-    unknown = [arg[2:].split("=", 1)[0] for arg in extra if arg.startswith("--")]
-    check_keys(unknown, "the command line")
+    unknown = [arg.split("=", 1)[0] for arg in extra if arg.startswith("--")]
+    if unknown:
+        raise OptionError(unrecognized(unknown, (), field_suggestions))
     if extra:
         raise ValueError(f"command line: unexpected argument {extra[0]!r} (options are --field value)")
     return command_line_options(namespace)
@@ -235,8 +213,8 @@ RECIPE_MAPPING = "the recipe mapping"  # how errors name a recipe given as a map
 
 @dataclass(frozen=True)
 class Recipe:
-    """A recipe's options (dict values as JSON text) and the line of each key in its file (``path`` is
-    ``None`` for a mapping)."""
+    """A recipe's options (as their flags read them; mappings as JSON text) and the line of each key in its
+    file (``path`` is ``None`` for a mapping)."""
 
     path: Path | None
     options: dict[str, Any]
@@ -248,6 +226,13 @@ class Recipe:
             return RECIPE_MAPPING
         line = self.lines.get(key)
         return f"{self.path}:{line}" if line is not None else str(self.path)
+
+    def named(self, error: Exception, keys: Iterable[str]) -> ValueError:
+        """``error`` in one line, after the :meth:`where` of the one of ``keys`` it begins with (``KEY ...``,
+        ``argument --KEY ...``)."""
+        message = one_line(error)
+        key = next((key for key in keys if re.match(rf"(argument --)?{key}\b", message)), None)
+        return ValueError(message if key is None else f"{self.where(key)}: {message}")
 
 
 def _key_lines(text: str) -> dict[str, int]:
@@ -286,14 +271,9 @@ def read_recipe(path: str | Path) -> Recipe:
     return _checked_recipe(options, path, _key_lines(text))
 
 
-def _as_yaml_value(value: Any) -> Any:
-    """A path as its text, a tuple as a list: as YAML holds them."""
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return list(value) if isinstance(value, tuple) else value
-
-
 def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str, int]) -> Recipe:
+    """``options`` (keys in transformers' names too) read as their flags are (:func:`checked_values`); a null:
+    the field's ``None``, where its type takes one."""
     source = str(path) if path is not None else RECIPE_MAPPING
     twice = [key for key in options if TRANSFORMERS_NAMES.get(str(key)) in options]
     if twice:
@@ -302,16 +282,22 @@ def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str,
         )
     lines.update({TRANSFORMERS_NAMES[key]: line for key, line in lines.items() if key in TRANSFORMERS_NAMES})
     options = {TRANSFORMERS_NAMES.get(str(key), key): value for key, value in options.items()}
-    check_keys([str(key) for key in options], source)
+    unknown = [str(key) for key in options if key not in _field_names()]
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) in {source}: {unknown_names(unknown, suggest=field_suggestions)}"
+        )
     recipe = Recipe(path, {}, lines)
-    types = _field_types()
-    for key, value in options.items():
-        # mappings (aux_loss_options, augmentation...) travel as JSON text
-        given = json.dumps(value) if isinstance(value, dict) else value
-        try:
-            recipe.options[key] = _typed(given, types[key])
-        except ValueError as error:
-            raise ValueError(f"{recipe.where(key)}: {key}: {error}, got {value!r}") from None
+    hints = {name: hint for cls in DATACLASSES for name, hint in typing.get_type_hints(cls).items()}
+    nulls = [key for key, value in options.items() if value is None]
+    for key in nulls:
+        if type(None) not in typing.get_args(hints[key]):
+            raise ValueError(f"{recipe.where(key)}: {key} cannot be null")
+    try:
+        recipe.options.update(checked_values(options, DATACLASSES))
+    except OptionError as error:
+        raise recipe.named(error, options) from None
+    recipe.options.update(dict.fromkeys(nulls))
     return recipe
 
 
@@ -325,25 +311,18 @@ def parse_recipe(
     ``given`` (typed field values), then ``overrides`` (``--field value`` strings). Errors are one-line
     ``ValueError``s; a bad value from the recipe names its file and line."""
     flags = {**(given or {}), **parse_flags(overrides or [])}
-    read = as_recipe(recipe) if recipe is not None else None
-    options = dict(read.options) if read is not None else {}
-    options.update(flags)
+    read = as_recipe(recipe) if recipe is not None else Recipe(None, {}, {})
+    options = {**read.options, **flags}
     if options.get("encoder_name_or_path") and "encoder" not in options:
         family = checkpoint_encoder(options["encoder_name_or_path"])
         if family is not None:  # --model_name_or_path alone, as in transformers' examples
             options["encoder"] = family
-    parser = RecipeParser(DATACLASSES)
+    parser = HfArgumentParser(DATACLASSES)
     parser.set_defaults(**options)
     try:
         return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
-    except ValueError as error:
-        message = one_line(error)
-        if read is not None:  # a value from the recipe (not overridden): name its line
-            named = [key for key in read.options if key not in flags]
-            key = next((k for k in sorted(named, key=len, reverse=True) if message.startswith(k)), None)
-            if key is not None:
-                raise ValueError(f"{read.where(key)}: {message}") from None
-        raise ValueError(message) from None
+    except ValueError as error:  # a value from the recipe (not overridden): named by its line
+        raise read.named(error, [key for key in read.options if key not in flags]) from None
 
 
 def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
@@ -351,7 +330,7 @@ def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
     if isinstance(recipe, Recipe):
         return recipe
     if isinstance(recipe, Mapping):  # checked as a file is
-        return _checked_recipe({key: _as_yaml_value(value) for key, value in recipe.items()}, None, {})
+        return _checked_recipe(dict(recipe), None, {})
     if isinstance(recipe, (str, Path)):
         return read_recipe(recipe)
     raise ValueError(
@@ -371,67 +350,6 @@ def checkpoint_encoder(source: str) -> str | None:
     except Exception:
         return None
     return spec.name if spec is not None else None
-
-
-def _field_types() -> dict[str, Any]:
-    types: dict[str, Any] = {}
-    for cls in DATACLASSES:
-        hints = typing.get_type_hints(cls)
-        types.update({f.name: hints.get(f.name, Any) for f in fields(cls) if f.init})
-    return types
-
-
-def _typed(value: Any, annotation: Any) -> Any:
-    """``value`` as field type ``annotation`` accepts it (number and boolean strings kept for the parser; a
-    list for a text field joined by commas), or ``ValueError`` saying what was expected."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for member in typing.get_args(annotation):
-            with contextlib.suppress(ValueError):
-                return _typed(value, member)
-        raise ValueError(f"expected {' or '.join(map(_describe, typing.get_args(annotation)))}")
-    text, number = isinstance(value, str), isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is str and (number or (isinstance(value, list) and value and all(map(_is_scalar, value)))):
-        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        accepted = text and value in {member.value for member in annotation}
-    else:
-        accepted = {
-            type(None): value is None,
-            bool: isinstance(value, bool) or (text and value.lower() in _BOOLEAN_TEXT),
-            int: (number and isinstance(value, int)) or (text and _parses(int, value)),
-            float: number or (text and _parses(float, value)),
-            str: text,
-            list: isinstance(value, list),
-            dict: isinstance(value, (dict, str)),
-        }.get(typing.get_origin(annotation) or annotation, True)  # other types: the parser judges them
-    if accepted:
-        return value
-    raise ValueError(f"expected {_describe(annotation)}")
-
-
-_BOOLEAN_TEXT = ("true", "false", "yes", "no", "1", "0")
-_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping"}
-
-
-def _parses(kind: type, text: str) -> bool:
-    try:
-        return math.isfinite(kind(text))
-    except ValueError:
-        return False
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
-
-
-def _describe(annotation: Any) -> str:
-    if annotation is type(None):
-        return "null"
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return "one of " + ", ".join(str(member.value) for member in annotation)
-    if annotation is list or typing.get_origin(annotation) is list:
-        return "a list"
-    return _KINDS.get(annotation) or getattr(annotation, "__name__", str(annotation))
 
 
 def parse_seeds(seeds: str | int | list | None, default: int) -> list[int]:
