@@ -15,6 +15,7 @@ from typing import Any
 from ..models.respira.decision import thresholds_of
 from ..utils.files import read_json_object, sha256_of
 from ..utils.tables import format_score
+from .shipped import trained_corpora
 from .site_fit import SITE_FIT_FILE, SiteClaim, fit_verdict, not_this_fit, read_site_fit
 from .site_verdict import (
     CROSS_VALIDATION_FOLDER,
@@ -49,11 +50,7 @@ def scored_model(model: str | Path) -> dict[str, Any]:
 
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
     again = "run respira evaluate --record again to claim it"
-    record = read_json_object(folder / "respira_run.json") or {}
-    corpora = [
-        c.get("name") for c in (record.get("data") or {}).get("corpora") or [] if isinstance(c, Mapping)
-    ]
-    if corpus in (corpora or ["icbhi"]):
+    if corpus in (trained_corpora(folder) or ["icbhi"]):
         return "it scores recordings of a corpus this model was trained on: not an external validation"
     scored = metrics.get("model")
     if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
