@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.site_fit import candidate_row, not_measurable_words, site_fit_verdict
+from ..pretrained.site_fit import candidate_row, fit_verdict, not_measurable_words
 from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
@@ -41,10 +41,7 @@ class SiteFitResult:
     @property
     def verdict(self) -> SiteVerdict:
         """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
-        verdict = site_fit_verdict(
-            self.scores, self.record["dataset"], name=self.record["site_name"],
-            not_measurable=self.record.get("not_measurable"),
-        )  # fmt: skip
+        verdict = fit_verdict(self.record)
         if verdict is None:  # not under `python -O`'s stripped asserts: a None verdict would pass on silently
             raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
         return verdict
