@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,7 +90,7 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
     from .sites.options import fit_site_options
 
     checked = options_from(fit_site_options(), options)
-    return fit_site_folder(_model(model), **asdict(checked), say=lambda line: print(line, file=sys.stderr))
+    return fit_site_folder(_model(model), **asdict(checked))
 
 
 def bench(*models: str | os.PathLike[str], **options: Any) -> BenchResult:
@@ -105,7 +104,7 @@ def bench(*models: str | os.PathLike[str], **options: Any) -> BenchResult:
     from .encoder_bench.run import run_bench
 
     checked = options_from(BenchOptions, options)
-    return run_bench([os.fspath(m) for m in models], checked, say=lambda line: print(line, file=sys.stderr))
+    return run_bench([os.fspath(m) for m in models], checked)
 
 
 def label(

@@ -86,7 +86,11 @@ def _counted(calls: list[str], name: str, score: Any, *args: Any, **kwargs: Any)
 
 
 def test_a_second_run_embeds_and_scores_nothing_and_gives_the_same_rows(
-    first: respira.BenchResult, synthetic_corpus: Path, kauh: Path, monkeypatch: pytest.MonkeyPatch
+    first: respira.BenchResult,
+    synthetic_corpus: Path,
+    kauh: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("embedded or scored again")
@@ -101,6 +105,8 @@ def test_a_second_run_embeds_and_scores_nothing_and_gives_the_same_rows(
         "cnn", data=data, output_dir=first.output_dir.parent / "again", cache_dir=_cache(first), **OPTIONS
     )
     assert again.rows == json.loads(json.dumps(first.rows, default=lambda value: value.item()))
+    said = capsys.readouterr()  # respira.bench's note goes to stderr, as the command's does
+    assert f"wrote {again.output_dir} (leaderboard.md, " in said.err and "wrote" not in said.out
     # another protocol (fewer bootstrap resamples) is scored again, from the same embeddings
     calls: list[str] = []
     for name, task in tasks.items():

@@ -189,7 +189,7 @@ def test_the_card_says_only_what_the_run_folder_records(situation: str, tmp_path
 def test_a_run_folder_claims_only_evaluations_of_its_own_weights(tmp_path: Path) -> None:
     """Without a build record, a folder claims the evaluations `respira evaluate --record` left there of its
     own weights (SHA-256), not one of other weights or one that names none."""
-    from respira.hub.checksums import sha256_of
+    from respira.utils.files import sha256_of
 
     folder = _run(tmp_path)
     (folder / BUILD_RECORD).unlink()

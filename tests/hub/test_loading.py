@@ -53,6 +53,20 @@ def test_a_label_count_the_weights_do_not_have_is_one_line_naming_tensor_and_siz
     assert "look at the above report" not in message
 
 
+@pytest.mark.parametrize("kept", [0, 3, 0.5], ids=["empty", "header-cut", "half"])
+def test_damaged_safetensors_are_one_error_naming_the_file(
+    model_dir: Path, tmp_path: Path, kept: float
+) -> None:
+    folder = Path(shutil.copytree(model_dir, tmp_path / "model"))
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: int(kept * len(data)) if isinstance(kept, float) else kept])
+    (folder / "checksums.sha256").unlink(missing_ok=True)  # the file itself, not its checksum, is read
+    with pytest.raises(ModelLoadError) as error:
+        load_model(folder, device="cpu")
+    assert str(error.value).startswith(f"{weights}: not a readable safetensors file, truncated or damaged (")
+
+
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
 def test_hub_weights_that_differ_from_the_repos_checksums_are_one_line_naming_repo_and_file(
     model_dir: Path,

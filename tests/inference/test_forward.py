@@ -1,5 +1,5 @@
-"""respira.inference.forward's CPU inference form: batch norms folded into the convolutions, same outputs, the
-model untouched."""
+"""respira.inference.forward: windows of many items batched across them (:func:`batched`), and the CPU
+inference form: batch norms folded into the convolutions, same outputs, the model untouched."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from torch import nn
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.inference.forward import (
     InferenceForm,
+    batched,
     fold_batch_norms,
     foldable_pairs,
     inference_form,
@@ -156,3 +157,65 @@ def test_the_shipped_detector_decides_every_window_as_its_model_does(shared_kauh
         flags = [[row["crackle"], row["wheeze"]] for row in rows]
         _, decision = decide_recording(flags, detector.config, "max", None)
         assert prediction.label == decision.labels[0]
+
+
+def test_batched_streams_items_in_order_and_keeps_the_others_when_one_window_fails() -> None:
+    items = {"a": 3, "b": 0, "c": 5, "d": 1}
+
+    def parts(name: str) -> list[float]:
+        return [float(ord(name) * 100 + i) for i in range(items[name])]
+
+    def run(windows: list[float]) -> list[float]:
+        if float(ord("c") * 100 + 2) in windows:  # a window of c: any batch holding it is refused
+            raise ValueError("bad window")
+        return [window * 10 for window in windows]
+
+    out = list(batched(items, parts, run, 4))
+    assert [name for name, _, _ in out] == ["a", "b", "c", "d"]
+    assert out[0][1] == [window * 10 for window in parts("a")]  # shared its batch with c's bad window
+    assert out[1][1] == [] and out[1][2] is None
+    assert out[2][1] is None and str(out[2][2]) == "bad window"
+    assert out[3][1] == [window * 10 for window in parts("d")]
+
+
+def test_batched_yields_an_item_once_its_last_window_ran_not_before() -> None:
+    pulled: list[int] = []
+
+    def items():
+        for index in range(6):
+            pulled.append(index)
+            yield index
+
+    seen = []
+    for item, outputs, _ in batched(items(), lambda i: [i] * 2, list, 3):
+        seen.append((item, len(pulled)))
+        assert outputs == [item, item]
+    # batch 1 = windows of 0, 0, 1 (1 pulled, not finished); batch 2 = 1, 2, 2: items 0, 1, 2 after it
+    assert [item for item, _ in seen] == list(range(6))
+    assert seen[0][1] == 2 and seen[1][1] == 3
+
+
+def test_batched_lets_go_of_an_item_and_its_windows_once_it_is_yielded() -> None:
+    """Screening an archive holds the items waiting, not every item seen: a yielded item's windows go."""
+    import gc
+    import weakref
+
+    class Window:
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+    held: list[weakref.ref] = []
+
+    def parts(item: int) -> list[Window]:
+        windows = [Window(item), Window(item)]
+        held.extend(weakref.ref(window) for window in windows)
+        return windows
+
+    stream = batched(range(50), parts, lambda windows: [w.value for w in windows], batch_size=3)
+    for item, outputs, error in stream:
+        assert error is None and outputs == [item, item]
+        if item == 40:
+            break
+    gc.collect()
+    alive = [ref for ref in held[:60] if ref() is not None]  # the windows of items 0-29
+    assert alive == []

@@ -113,3 +113,12 @@ def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transform
     for export in exports:
         assert result[export]["class"].startswith("transformers_modules."), export
         np.testing.assert_allclose(result[export]["probabilities"], expected[export], atol=1e-5, rtol=0)
+
+
+def test_the_training_corpora_are_read_from_the_run_record(tmp_path: Path) -> None:
+    assert shipped.trained_corpora(tmp_path) is None  # no respira_run.json
+    (tmp_path / "respira_run.json").write_text(json.dumps({"data": {"corpora": []}}))
+    assert shipped.trained_corpora(tmp_path) == ["icbhi"]  # a run on one corpus names none
+    record = {"data": {"corpora": [{"name": "icbhi"}, {"name": "kauh"}, {"name": None}]}}
+    (tmp_path / "respira_run.json").write_text(json.dumps(record))
+    assert shipped.trained_corpora(tmp_path) == ["icbhi", "kauh"]

@@ -11,9 +11,9 @@ import soundfile as sf
 
 from respira.inference import forward, streaming
 from respira.inference.detector import Detector
+from respira.inference.forward import batched
 from respira.inference.streaming import read_ahead
 from respira.models.respira.audio_decoding import read_audio
-from respira.models.respira.batching import batched
 from respira.screening import open_source
 from respira.screening.runner import screen_rows
 

@@ -17,11 +17,12 @@ import pytest
 import torch
 
 from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.hub.checksums import read_checksums, sha256_of
+from respira.hub.checksums import read_checksums
 from respira.models.respira.decision import flag_order, thresholds_of
 from respira.models.respira.labels import MULTI_LABEL
 from respira.pretrained.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FILE
 from respira.sites.site_folder import apply_site_fit, write_site_folder
+from respira.utils.files import sha256_of
 
 from ..hub.card_fixtures import site_card_section
 from ..reports.conftest import TINY_ENCODER

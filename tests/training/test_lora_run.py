@@ -11,8 +11,9 @@ from transformers import ASTConfig, AutoModel
 
 import respira
 from respira.cli import main
-from respira.hub.checksums import read_checksums, sha256_of
+from respira.hub.checksums import read_checksums
 from respira.models.lora import lora_base_model
+from respira.utils.files import sha256_of
 
 from .conftest import TINY_RECIPE
 

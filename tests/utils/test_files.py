@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -16,6 +17,7 @@ from respira.utils.files import (
     check_file_target,
     is_occupied,
     nan_to_none,
+    sha256_of,
     staged_folder,
     write_json_atomic,
     write_text_atomic,
@@ -377,3 +379,9 @@ def test_a_staged_folder_under_a_file_is_one_line_naming_both(tmp_path: Path) ->
         pass
     assert str(error.value) == f"cannot create {blocker / 'out'}: {blocker} is a file, not a folder"
     assert _names(tmp_path) == ["file.txt"]
+
+
+def test_sha256_of_is_the_hex_digest_of_the_files_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"respira" * 100_000)
+    assert sha256_of(path) == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..encoder_bench.options import BenchOptions
 from ..options import options_of
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..encoder_bench.run import run_bench
 
     options = options_of(args, BenchOptions)
-    result = run_bench(args.models, options, say=lambda line: print(line, file=sys.stderr))
+    result = run_bench(args.models, options)
     if result is None:  # not the main process of an accelerate launch: it reports
         return 0
     print(result.table())

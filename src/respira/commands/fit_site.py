@@ -74,4 +74,4 @@ def run(args: argparse.Namespace) -> int:
     from ..sites.fit_site import fit_site_folder
 
     options = asdict(options_of(args, args.options_type))
-    return report(fit_site_folder(args.model, **options, say=lambda line: print(line, file=sys.stderr)))
+    return report(fit_site_folder(args.model, **options))

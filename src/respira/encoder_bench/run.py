@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -91,7 +92,7 @@ def _task_rows(
     return rows
 
 
-def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print) -> BenchResult | None:
+def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | None:
     """Score each of ``models`` (:func:`respira.encoder_bench.models.build_model` names) on every task of
     ``options.tasks`` whose data ``options.data`` holds; write the leaderboard to ``options.output_dir``.
     Every input is checked, every site read and every model loaded before any embedding; the folder is
@@ -167,5 +168,6 @@ def run_bench(models: Sequence[str], options: BenchOptions, *, say: Any = print)
         seconds["scoring"] += time.perf_counter() - started
     with staged_folder(output_dir, overwrite=options.overwrite) as staging:
         write_leaderboard(rows, staging)
-    say(f"wrote {output_dir} (leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/)")
+    written = "leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/"
+    print(f"wrote {output_dir} ({written})", file=sys.stderr)
     return BenchResult(output_dir, rows, seconds, audio)

@@ -254,26 +254,30 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     return card
 
 
-def render_folder_card(
-    folder: str | Path, *, model_id: str | None = None, base_folder: Path | None = None
-) -> Path:
-    """Render the card of an exported model folder from its own files into its ``README.md``."""
+def set_folder_files(card: RespiraModelCardData, folder: Path, *, code: bool) -> None:
+    """Set the card's code, ONNX and checksum fields from ``folder``'s files (``code``: it ships its code)."""
     from ..pretrained.shipped import shipped_detector
     from .onnx import ONNX_FILE
     from .remote_code import code_size, remote_code_files
 
-    folder = Path(folder).expanduser()
-    card = card_data_from_run_dir(folder, model_id=model_id)
-    card.site_fit_base = base_folder
-    if "auto_map" in (read_json_object(folder / "config.json") or {}):  # the model's code ships with it
-        code = remote_code_files()
+    if code:
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
-        card.remote_code, card.code_requirements = True, list(code.requirements)
+        card.remote_code, card.code_requirements = True, list(remote_code_files().requirements)
         card.code_size = code_size(shipped) if shipped else None  # the size of the code it holds
         if not shipped:
             card.code_elsewhere = folder.name if shipped_detector(folder.name) else "path/to/this_folder"
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)
+
+
+def render_folder_card(
+    folder: str | Path, *, model_id: str | None = None, base_folder: Path | None = None
+) -> Path:
+    """Render the card of an exported model folder from its own files into its ``README.md``."""
+    folder = Path(folder).expanduser()
+    card = card_data_from_run_dir(folder, model_id=model_id)
+    card.site_fit_base = base_folder
+    set_folder_files(card, folder, code="auto_map" in (read_json_object(folder / "config.json") or {}))
     path = folder / "README.md"
     render_model_card(card).save(path)
     return path

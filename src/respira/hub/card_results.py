@@ -16,7 +16,7 @@ from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
-from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, site_fit_verdict
+from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
 from ..pretrained.site_verdict import number_or_none
 from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
@@ -285,7 +285,7 @@ def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = N
     if record is None:
         return {"site_fit": None}
     alone = record.get("not_measurable") or {}
-    verdict = site_fit_verdict(record["nested_cv"], record["dataset"], not_measurable=alone)
+    verdict = fit_verdict(record)
     mix = record.get("label_mix")
     base = base_folder if base_folder is not None else _base_model_folder(record)
     verdicts = site_verdicts(base) if base is not None else []

@@ -5,20 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..utils.files import write_text_atomic
+from ..utils.files import sha256_of, write_text_atomic
 from .hub_errors import ModelLoadError
 
 CHECKSUM_FILE = "checksums.sha256"
 CHECKSUMMED_FILES: tuple[str, ...] = ("model.safetensors", "model.onnx", "adapter/adapter_model.safetensors")
 """The weight files an export lists in ``checksums.sha256`` (those it holds)."""
-
-
-def sha256_of(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, as lower-case hex."""
-    from huggingface_hub.utils.sha import sha_fileobj
-
-    with Path(path).open("rb") as handle:
-        return sha_fileobj(handle).hex()
 
 
 def write_checksums(folder: str | Path, names: Iterable[str] = CHECKSUMMED_FILES) -> dict[str, str]:

@@ -12,7 +12,7 @@ from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
 from ..pretrained.site_fit import FIT_EVIDENCE
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
-from .card_render import card_data_from_run_dir, render_model_card
+from .card_render import card_data_from_run_dir, render_model_card, set_folder_files
 from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import (
     check_model_folder,
@@ -22,7 +22,7 @@ from .loading import (
     strict_from_pretrained,
 )
 from .onnx import ONNX_FILE, export_onnx
-from .remote_code import RemoteCode, code_size, remote_code_files, write_remote_code
+from .remote_code import RemoteCode, remote_code_files, write_remote_code
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
@@ -73,10 +73,10 @@ def write_model_files(
     onnx: bool,
     code: RemoteCode | None,
     model: RespiraForAudioClassification | None = None,
-) -> dict[str, str]:
+) -> None:
     """Finish a staged model folder that holds its config and weights: the preprocessor config
     (``source``'s, else the config's), the ONNX graph (of ``model``, else the folder's weights), the
-    checksums (returned) and the shipped ``code``."""
+    checksums and the shipped ``code``."""
     from ..models import RespiraConfig, RespiraForAudioClassification
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
@@ -90,10 +90,9 @@ def write_model_files(
             with quiet_transformers():
                 model = RespiraForAudioClassification.from_pretrained(folder)
         export_onnx(model, folder / ONNX_FILE)
-    checksums = write_checksums(folder)
+    write_checksums(folder)
     if code is not None:
         write_remote_code(folder, code)
-    return checksums
 
 
 def export_model(
@@ -123,12 +122,6 @@ def export_model(
         with_code = "auto_map" in json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))  # checked above
     if onnx is None:
         onnx = (run_dir / ONNX_FILE).is_file()
-    code = None
-    if with_code:
-        code = remote_code_files()
-        card_data.remote_code, card_data.code_requirements = True, list(code.requirements)
-        card_data.code_size = code_size(code.files.values())
-    card_data.onnx = onnx
     render_model_card(card_data)  # a card that cannot be rendered fails before any writing
 
     with staged_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir)) as staging:
@@ -141,7 +134,8 @@ def export_model(
             shutil.copyfile(evaluation, copy)
         if has_adapter(run_dir):  # a LoRA run's PEFT adapter (config and weights; its short README)
             shutil.copytree(run_dir / ADAPTER_FOLDER, staging / ADAPTER_FOLDER)
-        card_data.checksums = write_model_files(staging, run_dir, onnx=onnx, code=code)
+        write_model_files(staging, run_dir, onnx=onnx, code=remote_code_files() if with_code else None)
+        set_folder_files(card_data, staging, code=with_code)
         render_model_card(card_data).save(staging / README)
         _verify(staging)
     return output_dir

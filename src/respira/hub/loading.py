@@ -253,7 +253,6 @@ def _load(name: str) -> RespiraForAudioClassification:
         weights = next((path / name for name in WEIGHT_FILES if (path / name).is_file()), None)
         if weights is not None:
             verify_checksum(weights)
-            check_weights_file(weights)
         return strict_from_pretrained(RespiraForAudioClassification, str(path), str(weights or path))
     _check_respira_config(hub_config(name), name)
     try:

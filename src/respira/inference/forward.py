@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import pairwise
@@ -25,7 +25,7 @@ from ..hub.onnx import steps_within
 from ..metrics.thresholds import sigmoid
 from ..models.respira.audio_decoding import decode_audio
 from ..models.respira.audio_dsp import pad_batch
-from ..models.respira.batching import batched, run_batched
+from ..models.respira.batching import run_batched, window_batches
 from ..models.respira.labels import MULTI_LABEL
 from ..utils.precision import full_float32
 
@@ -118,10 +118,49 @@ def stream(
     output: str | Sequence[str],
     batch_size: int,
 ) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
-    """``(item, outputs, error)`` of each of ``items`` in order, its ``windows`` run through :func:`forward`
-    ``batch_size`` at a time across items (:func:`respira.models.respira.batching.batched`): a window's
-    ``ValueError`` fails its item alone."""
+    """:func:`batched` of ``items``' ``windows`` through :func:`forward`."""
     return batched(items, windows, partial(forward, model, output=output), batch_size)
+
+
+def batched(
+    items: Iterable[Any],
+    parts: Callable[[Any], Sequence[Any]],
+    run: Callable[[list[Any]], Sequence[Any]],
+    batch_size: int,
+) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
+    """``(item, outputs, error)`` of each of ``items`` in order, as soon as its ``parts`` have run through
+    ``run`` (``batch_size`` at a time across items); a part's ``ValueError`` fails its item alone."""
+    waiting: deque[list[Any]] = deque()  # [item, part count, outputs, error] of the items not yet yielded
+
+    def windows() -> Iterator[list[tuple[list[Any], Any]]]:
+        for item in items:
+            found = list(parts(item))
+            entry = [item, len(found), [], None]
+            waiting.append(entry)
+            yield [(entry, window) for window in found]
+
+    def finished() -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
+        while waiting and len(waiting[0][2]) == waiting[0][1]:
+            item, _, outputs, error = waiting.popleft()
+            yield item, None if error is not None else outputs, error
+
+    for batch in window_batches(windows(), batch_size):
+        pairs = [pair for _, pair in batch]
+        try:
+            outputs: Sequence[Any] | None = run([window for _, window in pairs])
+        except ValueError:
+            outputs = None
+        for position, (entry, window) in enumerate(pairs):
+            if outputs is not None:
+                entry[2].append(outputs[position])
+                continue
+            try:
+                entry[2].append(run([window])[0])
+            except ValueError as error:
+                entry[2].append(None)
+                entry[3] = entry[3] or error
+        yield from finished()
+    yield from finished()
 
 
 def run_each(model: Any, waveforms: Iterable[np.ndarray], output: str, batch_size: int) -> list:

@@ -38,15 +38,21 @@ class ShippedDetector:
     path: Path
 
 
-def _trained_on(folder: Path) -> str:
-    """What ``folder`` was trained on (a run on one corpus records none: ICBHI)."""
-    if (fitted := fitted_on(read_site_fit(folder))) is not None:
-        return fitted
+def trained_corpora(folder: Path) -> list[str] | None:
+    """The corpora ``folder``'s run record names (none named: ICBHI alone); ``None``: no record."""
     data = (read_json_object(folder / RUN_RECORD) or {}).get("data")
     if not isinstance(data, dict):
-        return "not recorded"
+        return None
     corpora = [item.get("name") for item in data.get("corpora") or [] if isinstance(item, dict)]
-    return ", ".join(str(name) for name in corpora if name) or "icbhi"
+    return [str(name) for name in corpora if name] or ["icbhi"]
+
+
+def _trained_on(folder: Path) -> str:
+    """What ``folder`` was trained on: a fitted folder's base model and site, else its training corpora."""
+    if (fitted := fitted_on(read_site_fit(folder))) is not None:
+        return fitted
+    corpora = trained_corpora(folder)
+    return "not recorded" if corpora is None else ", ".join(corpora)
 
 
 def describe_detectors() -> list[ShippedDetector]:

@@ -8,14 +8,14 @@ trained on, and a ``site_fit.json`` its config still records.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..models.respira.decision import thresholds_of
-from ..utils.files import read_json_object
+from ..utils.files import read_json_object, sha256_of
 from ..utils.tables import format_score
+from .shipped import trained_corpora
 from .site_fit import SITE_FIT_FILE, SiteClaim, fit_verdict, not_this_fit, read_site_fit
 from .site_verdict import (
     CROSS_VALIDATION_FOLDER,
@@ -30,10 +30,6 @@ BUILD_RECORD = "build_record.json"
 """The record ``make detector`` writes into the folder it builds (inputs, versions, its evaluations)."""
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _evaluation_files(folder: Path) -> list[Path]:
     """The files of ``folder`` that may be claims: ``evaluation_*/**/metrics.json``, ``site_fit.json``."""
     found = sorted(folder.glob("evaluation_*/**/metrics.json"))
@@ -43,28 +39,24 @@ def _evaluation_files(folder: Path) -> list[Path]:
 def evaluation_digests(folder: str | Path) -> dict[str, str]:
     """SHA-256 of each evaluation file of ``folder`` by relative path (``build_record.json``'s)."""
     folder = Path(folder)
-    return {path.relative_to(folder).as_posix(): _sha256(path) for path in _evaluation_files(folder)}
+    return {path.relative_to(folder).as_posix(): sha256_of(path) for path in _evaluation_files(folder)}
 
 
 def scored_model(model: str | Path) -> dict[str, Any]:
     """What ``respira evaluate`` records of the model it scored (a claim's check): its weights' SHA-256."""
     weights = Path(model).expanduser() / WEIGHTS
-    return {"weights_sha256": _sha256(weights) if weights.is_file() else None}
+    return {"weights_sha256": sha256_of(weights) if weights.is_file() else None}
 
 
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
     again = "run respira evaluate --record again to claim it"
-    record = read_json_object(folder / "respira_run.json") or {}
-    corpora = [
-        c.get("name") for c in (record.get("data") or {}).get("corpora") or [] if isinstance(c, Mapping)
-    ]
-    if corpus in (corpora or ["icbhi"]):
+    if corpus in (trained_corpora(folder) or ["icbhi"]):
         return "it scores recordings of a corpus this model was trained on: not an external validation"
     scored = metrics.get("model")
     if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
         return f"it does not record which weights it scored; {again}"
     weights = folder / WEIGHTS
-    if not weights.is_file() or scored["weights_sha256"] != _sha256(weights):
+    if not weights.is_file() or scored["weights_sha256"] != sha256_of(weights):
         return f"it scored other weights than this folder's; {again}"
     recorded = metrics.get("thresholds")
     if isinstance(recorded, Mapping):
@@ -83,7 +75,7 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
         listed = build.get("evaluations")
         if not isinstance(listed, Mapping) or name not in listed:
             return f"{BUILD_RECORD} does not list it (a built folder claims only its build's evaluations)"
-        return "" if _sha256(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
+        return "" if sha256_of(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
     if name == SITE_FIT_FILE:
         record = read_json_object(path)
         return "it is not respira fit-site's record" if record is None else not_this_fit(folder, record)

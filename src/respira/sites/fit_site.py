@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.site_fit import candidate_row, not_measurable_words, site_fit_verdict
+from ..pretrained.site_fit import candidate_row, fit_verdict, not_measurable_words
 from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
@@ -41,10 +42,7 @@ class SiteFitResult:
     @property
     def verdict(self) -> SiteVerdict:
         """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
-        verdict = site_fit_verdict(
-            self.scores, self.record["dataset"], name=self.record["site_name"],
-            not_measurable=self.record.get("not_measurable"),
-        )  # fmt: skip
+        verdict = fit_verdict(self.record)
         if verdict is None:  # not under `python -O`'s stripped asserts: a None verdict would pass on silently
             raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
         return verdict
@@ -185,11 +183,10 @@ def fit_site_folder(
     overwrite: bool = False,
     device: str | None = None,
     threads: int | None = None,
-    say: Any = print,
 ) -> SiteFitResult:
     """Fit ``model`` to the site in ``data_dir`` (nested patient-wise cross-validation) and write it to
     ``output_dir`` only when it beats all-normal and the model as is out of sample (or ``apply_anyway``,
-    flagged). Every input is checked before any audio is read; ``say`` takes the one-line notes."""
+    flagged). Every input is checked before any audio is read; one-line notes go to stderr."""
     from ..inference.detector import Detector
     from ..models.respira.decision import is_multi_label
     from ..utils.files import nan_to_none
@@ -214,9 +211,11 @@ def fit_site_folder(
     refusal = site_head_refusal(detector.model)
     kinds = check_candidates(candidates, refusal)
     if refusal and candidates is None:
-        say(f"the model cannot take a site head: {refusal}; fitting as is and re-tuned thresholds only")
+        note = f"the model cannot take a site head: {refusal}; fitting as is and re-tuned thresholds only"
+        print(note, file=sys.stderr)
     if not sample_files.units_are_patients:
-        say(f"{data_dir} names no patient: each recording is its own unit in every fold and interval")
+        note = f"{data_dir} names no patient: each recording is its own unit in every fold and interval"
+        print(note, file=sys.stderr)
     started = time.perf_counter()
     sample = embed_recordings(
         detector,

@@ -101,6 +101,14 @@ def read_json_object(path: str | Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as lower-case hex."""
+    from huggingface_hub.utils.sha import sha_fileobj
+
+    with Path(path).open("rb") as handle:
+        return sha_fileobj(handle).hex()
+
+
 def is_occupied(path: str | Path) -> bool:
     """Whether ``path`` is a file, a symlink or a non-empty folder (not missing, not an empty folder)."""
     path = Path(path)

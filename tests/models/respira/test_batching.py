@@ -1,11 +1,12 @@
-"""core.batching: windows of several recordings in fixed-size batches, outputs put back per recording."""
+"""respira.models.respira.batching: windows of several recordings in fixed-size batches, outputs put back
+per recording."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from respira.models.respira.batching import batched, run_batched, window_batches
+from respira.models.respira.batching import run_batched, window_batches
 from respira.models.respira.windows import window_samples, window_spans
 
 
@@ -58,42 +59,6 @@ def test_a_run_error_raises_from_run_batched() -> None:
         run_batched(_recordings([2]), run, 2)
 
 
-def test_batched_streams_items_in_order_and_keeps_the_others_when_one_window_fails() -> None:
-    items = {"a": 3, "b": 0, "c": 5, "d": 1}
-
-    def parts(name: str) -> list[float]:
-        return [float(ord(name) * 100 + i) for i in range(items[name])]
-
-    def run(windows: list[float]) -> list[float]:
-        if float(ord("c") * 100 + 2) in windows:  # a window of c: any batch holding it is refused
-            raise ValueError("bad window")
-        return [window * 10 for window in windows]
-
-    out = list(batched(items, parts, run, 4))
-    assert [name for name, _, _ in out] == ["a", "b", "c", "d"]
-    assert out[0][1] == [window * 10 for window in parts("a")]  # shared its batch with c's bad window
-    assert out[1][1] == [] and out[1][2] is None
-    assert out[2][1] is None and str(out[2][2]) == "bad window"
-    assert out[3][1] == [window * 10 for window in parts("d")]
-
-
-def test_batched_yields_an_item_once_its_last_window_ran_not_before() -> None:
-    pulled: list[int] = []
-
-    def items():
-        for index in range(6):
-            pulled.append(index)
-            yield index
-
-    seen = []
-    for item, outputs, _ in batched(items(), lambda i: [i] * 2, list, 3):
-        seen.append((item, len(pulled)))
-        assert outputs == [item, item]
-    # batch 1 = windows of 0, 0, 1 (1 pulled, not finished); batch 2 = 1, 2, 2: items 0, 1, 2 after it
-    assert [item for item, _ in seen] == list(range(6))
-    assert seen[0][1] == 2 and seen[1][1] == 3
-
-
 def test_windows_cut_from_recordings_of_different_lengths_run_as_if_alone() -> None:
     rate = 100
     window, hop = window_samples(1.0, 0.5, rate)
@@ -109,29 +74,3 @@ def test_windows_cut_from_recordings_of_different_lengths_run_as_if_alone() -> N
     together = run_batched(recordings, run, 3)
     alone = [run(windows) for windows in recordings]
     assert together == alone
-
-
-def test_batched_lets_go_of_an_item_and_its_windows_once_it_is_yielded() -> None:
-    """Screening an archive holds the items waiting, not every item seen: a yielded item's windows go."""
-    import gc
-    import weakref
-
-    class Window:
-        def __init__(self, value: int) -> None:
-            self.value = value
-
-    held: list[weakref.ref] = []
-
-    def parts(item: int) -> list[Window]:
-        windows = [Window(item), Window(item)]
-        held.extend(weakref.ref(window) for window in windows)
-        return windows
-
-    stream = batched(range(50), parts, lambda windows: [w.value for w in windows], batch_size=3)
-    for item, outputs, error in stream:
-        assert error is None and outputs == [item, item]
-        if item == 40:
-            break
-    gc.collect()
-    alive = [ref for ref in held[:60] if ref() is not None]  # the windows of items 0-29
-    assert alive == []
