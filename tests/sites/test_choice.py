@@ -57,7 +57,8 @@ def test_a_label_without_a_positive_or_a_negative_recording_is_left_alone(crackl
     sample = make_sample(units=16, per_unit=2, crackle_backwards=False)
     recordings = tuple(dataclasses.replace(r, crackle=crackle) for r in sample.recordings)
     sample = dataclasses.replace(sample, recordings=recordings, base_thresholds=(0.37, 0.5))
-    assert choice.unmeasurable_labels(sample.labels) == (0,)
+    why = "every labelled recording has crackle" if crackle else "no crackle recording among the labelled"
+    assert choice.unmeasurable_labels(sample.labels) == {0: f"not measurable here: {why}"}
     fitted = fit_procedure(sample)
     assert fitted.chosen[0] == "as_is" and (fitted.aggregation, fitted.top_k) == ("max", None)
     assert fitted.inner_scores and all(k.startswith("as_is/") and "@" not in k for k in fitted.inner_scores)

@@ -144,6 +144,7 @@ def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Pat
     ("setup", "arguments", "message"),
     [
         ("empty", [], "holds no audio file (looked for .wav"),
+        ("no folder", [], "archive does not exist or is not a folder"),
         ("missing", [], "labels.csv:3: file 'gone.wav' does not exist"),
         ("twice", [], "labels.csv:4: file 'r0.wav' is listed twice (first on line 2)"),
         ("blank patient", [], "labels.csv:3: file 'r1.wav' has no patient"),
@@ -172,7 +173,7 @@ def test_bad_input_is_one_line_before_any_model_and_nothing_is_written(
     if setup == "empty":
         archive.mkdir()
         (archive / "notes.txt").write_text("no audio")
-    else:
+    elif setup != "no folder":
         write_archive(archive, rows)
     output = tmp_path / "out" / "labels.csv"
     output.parent.mkdir()

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..data.labels_csv import LABELS_FILE, LabelsTable, hold_labels
 from ..utils.messages import one_line
 from .options import LabelOptions, ServeOptions
 from .serving import PageServer, json_body, listen, page_app, refuse
@@ -129,7 +130,7 @@ def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
     folder = Path(archive).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"ARCHIVE {archive} does not exist or is not a folder")
-    found = Path(labels).expanduser() if labels else folder / "labels.csv"
+    found = Path(labels).expanduser() if labels else folder / LABELS_FILE
     if not found.is_file():
         raise FileNotFoundError(
             f"no labels file {found}: list the recordings to label there (columns file, crackle, wheeze, "
@@ -142,7 +143,6 @@ def label_server(
     model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
 ) -> LabelServer:
     """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving."""
-    from ..data.labels_csv import LabelsTable, hold_labels
     from ..inference.detector import Detector
     from ..pretrained.shipped import shipped_name
     from .labelling import LabelSession

@@ -8,13 +8,14 @@ the split that most reduces the squared deviation of the per-stratum shares and 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from respira.data.errors import SplitError
+
+from ..utils.tables import is_real
 
 VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""
@@ -142,7 +143,7 @@ def carve_validation(index: pd.DataFrame, validation_size: float, *, seed: int =
     """``index`` with whole patients of its ``train`` split moved to ``"validation"`` (about
     ``validation_size`` of its rows, class-stratified); other splits untouched. :class:`SplitError` when
     the pool cannot be split."""
-    if not (_is_number(validation_size) and 0.0 < validation_size < 1.0):
+    if not (is_real(validation_size) and 0.0 < validation_size < 1.0):
         raise ValueError(f"validation_size must be strictly between 0 and 1, got {validation_size!r}")
     in_pool = (index["split"] == "train").to_numpy()
     fractions = {"train": 1.0 - validation_size, VALIDATION: validation_size}
@@ -158,7 +159,7 @@ def _check_fractions(fractions: Mapping[str, float]) -> tuple[list[str], np.ndar
     if not names:
         raise ValueError("fractions must name at least one split")
     for name, value in fractions.items():
-        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        if not is_real(value) or not math.isfinite(value) or value <= 0:
             raise ValueError(f"fraction for split {name!r} must be a positive number, got {value!r}")
     total = float(sum(fractions.values()))
     if abs(total - 1.0) > _FRACTION_TOLERANCE:
@@ -239,7 +240,3 @@ def _check_requirement_feasible(
 def _count_groups(count: int, group_by: str) -> str:
     noun = "patient" if group_by == "patient_id" else f"{group_by} group"
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)

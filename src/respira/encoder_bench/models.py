@@ -107,20 +107,12 @@ def _probe_ready(model: Any) -> Any:
     return fresh.eval()
 
 
-def _model_key(model: Any) -> str:
-    """SHA-256 of the model's weights, buffers and config: what its embeddings depend on."""
-    digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def load_model(source: str, cache_dir: Path, *, device: str | None = None) -> BenchModel:
     """:func:`build_model`, checked (a multi-label model whose head a probe can replace) and wrapped."""
     import torch
 
     from ..inference.detector import Detector
+    from ..screening.results import model_fingerprint
     from ..sites.site_sample import site_head_refusal
 
     model, trained = build_model(source, cache_dir)
@@ -134,7 +126,7 @@ def load_model(source: str, cache_dir: Path, *, device: str | None = None) -> Be
     refusal = site_head_refusal(model)
     if refusal is not None:
         raise ValueError(f"{source}: {refusal}")
-    key = _model_key(model)
+    key = model_fingerprint(model)  # what its embeddings depend on
     if device is not None:
         model.to(device)
     name = Path(source).stem if source.endswith(".pt") else source.rstrip("/").split("/")[-1]

@@ -16,6 +16,7 @@ from ..models.respira.encoders import EncoderSpec, find_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..pretrained import SiteVerdict
 from ..run_record import RunRecord, SeedResult, SplitSize
+from ..utils.tables import is_real
 from .card_results import (
     HUB_METRIC_ID,
     ExternalValidation,
@@ -86,10 +87,6 @@ ARCHITECTURE_KEYS = (
     *("head_hidden_size", "projector_dim", "freeze_encoder", "spec_augment"),
 )
 """The :class:`~respira.RespiraConfig` fields a card lists, in this order."""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _json_option(value: Any) -> Any:
@@ -277,7 +274,7 @@ class RespiraModelCardData(CardData):
                 self.hyperparameters[key] = value
         history = [entry for entry in values.get("log_history") or [] if isinstance(entry, Mapping)]
         for key, summary_key in (("step", "global_step"), ("epoch", "epoch")):
-            steps = [entry[key] for entry in history if _is_number(entry.get(key))]
+            steps = [entry[key] for entry in history if is_real(entry.get(key))]
             if summary_key not in self.training_summary and steps:
                 self.training_summary[summary_key] = max(steps)
         best_metric = values.get("best_metric")
@@ -292,7 +289,7 @@ class RespiraModelCardData(CardData):
                     key.removeprefix("eval_"): value
                     for key, value in entry.items()
                     if key.startswith("eval_") and not key.endswith(NOT_METRICS)
-                    and (value is None or _is_number(value))
+                    and (value is None or is_real(value))
                 }  # fmt: skip
                 if best_metric is not None:
                     break

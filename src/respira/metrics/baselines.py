@@ -4,7 +4,6 @@ on the same cycles; a headline not beating the best of them (a tie does not) is 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..models.respira.labels import NUM_CLASSES
-from ..utils.tables import format_percent
+from ..utils.tables import format_percent, is_number
 from .icbhi import (
     NORMAL,
     _mean_defined,
@@ -111,10 +110,6 @@ class BelowBaseline:
         return asdict(self)
 
 
-def _defined(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-
-
 def below_baseline(
     headline: str,
     key: str,
@@ -124,8 +119,8 @@ def below_baseline(
     lower_is_better: bool = False,
 ) -> BelowBaseline | None:
     """The :class:`BelowBaseline` of ``value`` unless it beats the best defined ``baselines``."""
-    defined = {BASELINE_NAMES.get(name, name): float(v) for name, v in baselines.items() if _defined(v)}
-    if not _defined(value) or not defined:
+    defined = {BASELINE_NAMES.get(name, name): float(v) for name, v in baselines.items() if is_number(v)}
+    if not is_number(value) or not defined:
         return None
     pick = min if lower_is_better else max
     name = pick(defined, key=defined.__getitem__)
@@ -139,7 +134,7 @@ def icbhi_below_baselines(
 ) -> list[BelowBaseline]:
     """The ICBHI headlines of flat ``metrics`` (keys after ``prefix``) that do not beat their baselines."""
     sides = (f"{prefix}sensitivity", f"{prefix}specificity")
-    if any(side in metrics and not _defined(metrics[side]) for side in sides):  # a one-sided split
+    if any(side in metrics and not is_number(metrics[side]) for side in sides):  # a one-sided split
         return []
     found = []
     for key, (label, baselines) in ICBHI_HEADLINES.items():

@@ -15,6 +15,7 @@ import scipy.stats
 
 from ..data.sprsound import EVENT_TYPES, RECORD_LABELS
 from ..models.respira.labels import flags_to_classes
+from ..utils.tables import is_real
 from .baselines import BASELINE_PREFIX
 from .icbhi import _as_index_array, _ratio, _warn_undefined
 
@@ -52,7 +53,7 @@ def _indices(task: str, values: Any, name: str) -> np.ndarray:
     lookup = {label: index for index, label in enumerate(classes)}
     out = np.empty(len(array), dtype=np.int64)
     for position, value in enumerate(array.tolist()):
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value < len(classes):
+        if is_real(value, whole=True) and 0 <= value < len(classes):
             out[position] = value
         elif isinstance(value, str) and value in lookup:
             out[position] = lookup[value]

@@ -5,7 +5,6 @@ label whose AUC interval reaches 0.5 is *not detected* there. Read from the eval
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import read_json_object
-from ..utils.tables import format_percent, format_score
+from ..utils.tables import format_percent, format_score, is_number
 
 CROSS_VALIDATION_FOLDER = "evaluation_cross_validation"
 """Where a model folder keeps the ``metrics.json`` of its recipe's patient-wise cross-validation."""
@@ -131,9 +130,7 @@ def format_gain(value: float, interval: tuple[float, float] | None = None) -> st
 
 def number_or_none(value: Any) -> float | None:
     """A JSON value as a float; ``None`` when it is not a number or is NaN."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return None
-    return float(value)
+    return float(value) if is_number(value) else None
 
 
 def number_pair(value: Any) -> tuple[float, float] | None:

@@ -17,7 +17,9 @@ from ..data.errors import SplitError
 from ..data.folds import patient_kfold
 from ..metrics.multilabel import roc_auc
 from ..metrics.recording_level import patient_resample_counts
+from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.windows import DEFAULT_TOP_K
+from ..pretrained.site_fit import not_measurable_words
 from .heads import (
     PENALTIES,
     LinearScore,
@@ -122,10 +124,15 @@ def _thresholds(
     return expected_thresholds(labels, probabilities, fixed, fallback)
 
 
-def unmeasurable_labels(labels: np.ndarray) -> tuple[int, ...]:
+def unmeasurable_labels(labels: np.ndarray) -> dict[int, str]:
     """The labels (0 crackle, 1 wheeze) that ``labels`` (``[recordings, 2]`` 0/1) hold no positive or no
-    negative recording of: nothing can be fitted or measured on them."""
-    return tuple(int(label) for label in np.flatnonzero(labels.min(axis=0) == labels.max(axis=0)))
+    negative recording of, with why: nothing can be fitted or measured on them (fit-site's card says so)."""
+    positives = labels.sum(axis=0)
+    why = {
+        i: not_measurable_words(name, int(positives[i]), int(len(labels) - positives[i]))
+        for i, name in enumerate(MULTI_LABEL_NAMES)
+    }
+    return {i: words for i, words in why.items() if words}
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.site_fit import candidate_row, fit_verdict, not_measurable_words
+from ..pretrained.site_fit import candidate_row, fit_verdict
 from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
@@ -191,7 +191,7 @@ def fit_site_folder(
     from ..models.respira.decision import is_multi_label
     from ..utils.files import nan_to_none
     from ..utils.threads import apply_num_threads
-    from .choice import check_selection
+    from .choice import check_selection, unmeasurable_labels
     from .out_of_sample import fit_sample, learning_curve
     from .site_folder import write_site_folder
     from .site_sample import embed_recordings, site_head_refusal
@@ -241,7 +241,9 @@ def fit_site_folder(
         "recordings": len(sample_files.recordings),
         "left_out": sample_files.left_out,
         "label_mix": dict(zip(CLASS_NAMES, np.bincount(sample.classes, minlength=4).tolist(), strict=True)),
-        "not_measurable": not_measurable(sample.labels),
+        "not_measurable": {
+            MULTI_LABEL_NAMES[i]: why for i, why in unmeasurable_labels(sample.labels).items()
+        },
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
         "candidates": list(kinds),
@@ -292,17 +294,6 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
         raise ValueError(f"--output_dir {output_dir} is MODEL itself; the fitted model needs a new folder")
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
     check_output_folder(output_dir, overwrite=overwrite, exists_message=message)
-
-
-def not_measurable(labels: np.ndarray) -> dict[str, str]:
-    """The labels ``labels`` (``[recordings, 2]`` 0/1) cannot measure, with why: fit-site leaves them
-    alone (:func:`respira.sites.choice.unmeasurable_labels`) and its card says so."""
-    positives = labels.sum(axis=0)
-    found = {
-        name: not_measurable_words(name, int(positives[i]), int(len(labels) - positives[i]))
-        for i, name in enumerate(MULTI_LABEL_NAMES)
-    }
-    return {name: words for name, words in found.items() if words}
 
 
 def recording_rule_words(fit: Any, sample: Any) -> str:

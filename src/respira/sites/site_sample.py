@@ -59,12 +59,18 @@ class SiteRecordings:
         return "patients" if self.units_are_patients else "recordings (each its own unit: no patient column)"
 
 
-def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
-    """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
-    :data:`MIN_UNITS` units, or no normal or no abnormal recording."""
+def data_folder(data_dir: str | Path) -> Path:
+    """``--data_dir`` as a path, checked to be a folder (one-line error)."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
+    return root
+
+
+def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
+    """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
+    :data:`MIN_UNITS` units, or no normal or no abnormal recording."""
+    root = data_folder(data_dir)
     spec = scored_corpus(dataset)
     if spec.labels == "cycle":
         from ..data.text_files import read_annotations

@@ -22,7 +22,7 @@ from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from .heads import logit
 from .scores import recording_probabilities
-from .site_sample import LabelledRecording, SiteSample, embed_recordings
+from .site_sample import LabelledRecording, SiteSample, data_folder, embed_recordings
 
 __all__ = [
     "CACHE_FOLDER",
@@ -117,9 +117,7 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     from ..data.errors import CorpusFormatError
     from ..screening.sources import AUDIO_SUFFIXES, audio_files
 
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
+    root = data_folder(data_dir)
     labels_file = root / LABELS_FILE
     table = LabelsTable.read(labels_file) if labels_file.is_file() else None
     rows = read_labels_csv(table, unlabelled=True) if table else []

@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 import python_stretch
 
+from ..utils.tables import is_real
+
 BLOCK_SAMPLES, INTERVAL_SAMPLES = 1920, 480  # 120 ms blocks, 30 ms hop: Signalsmith's 16 kHz preset
 
 
@@ -41,7 +43,7 @@ def as_waveform(waveform: np.ndarray) -> np.ndarray:
 
 
 def check_probability(value: Any, name: str = "probability") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+    if not is_real(value) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
 
@@ -50,7 +52,7 @@ def check_range(value: Any, name: str, *, positive: bool = False) -> tuple[float
     message = f"{name} must be a [low, high] pair of numbers with low <= high, got {value!r}"
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise ValueError(message)
-    if any(isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) for v in value):
+    if not all(is_real(v) for v in value):
         raise ValueError(message)
     low, high = float(value[0]), float(value[1])
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
@@ -121,7 +123,7 @@ class TimeShift(Augmentation):
 
     def __post_init__(self) -> None:
         fraction = self.max_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        if not is_real(fraction) or not 0 <= fraction < 1:
             raise ValueError(f"max_fraction must be a number in [0, 1), got {fraction!r}")
         object.__setattr__(self, "max_fraction", float(fraction))
         super().__post_init__()

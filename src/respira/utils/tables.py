@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,9 +20,14 @@ def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> st
     return f"{value:.{decimals}f}" if is_number(value) else missing
 
 
+def is_real(value: object, *, whole: bool = False) -> bool:
+    """Whether ``value`` is a real number (an integer when ``whole``), numpy's included, not a bool."""
+    return isinstance(value, numbers.Integral if whole else numbers.Real) and not isinstance(value, bool)
+
+
 def is_number(value: object) -> bool:
-    """Whether ``value`` is an ``int`` or ``float`` (not a bool) other than NaN."""
-    return not isinstance(value, bool) and isinstance(value, int | float) and not math.isnan(value)
+    """Whether ``value`` is a real number (:func:`is_real`) other than NaN."""
+    return is_real(value) and not math.isnan(value)
 
 
 PERCENT_DECIMALS = 1
