@@ -49,6 +49,45 @@ def prepare_waveforms(
 PadMode = Literal["repeat", "zero"]
 
 
+def _tile_with_fades(signal: torch.Tensor, out: torch.Tensor, fade: int) -> None:
+    """Fill ``out`` with copies of ``signal``, with linear ``fade``-sample fades at each seam."""
+    length, target = signal.shape[0], out.shape[0]
+    copies = target // length
+    out[: copies * length].view(copies, length).copy_(signal.expand(copies, length))
+    out[copies * length :].copy_(signal[: target - copies * length])
+    fade = min(fade, length // 2)
+    if fade == 0:
+        return
+    ramp = torch.linspace(0.0, 1.0, fade + 2, device=signal.device, dtype=signal.dtype)[1:-1]
+    for seam in range(length, target, length):  # fade <= length / 2: the ramps never overlap
+        out[seam - fade : seam] *= ramp.flip(0)
+        end = min(seam + fade, target)
+        out[seam:end] *= ramp[: end - seam]
+
+
+def _fit_whole_rows(
+    waveforms: torch.Tensor, target: int, pad_mode: PadMode, fade: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`fit_to_length` of whole rows, no branch on the length (``torch.export`` keeps it dynamic)."""
+    batch, samples = waveforms.shape
+    device = waveforms.device
+    length = torch.full((), samples, dtype=torch.long, device=device)
+    place = torch.arange(target, device=device)
+    if pad_mode == "zero":
+        fitted = torch.where(place < length, waveforms[:, torch.minimum(place, length - 1)], 0.0)
+        return fitted, length.clamp(max=target).expand(batch)
+    copy, within = place // length, place % length
+    fitted = waveforms[:, within]
+    if fade > 0:
+        fade_length = (length // 2).clamp(max=fade)  # as in _tile_with_fades: at most half a copy
+        step = 1.0 / (fade_length + 1)
+        fade_in = (copy > 0) & (within < fade_length)
+        fade_out = ((copy + 1) * length < target) & (within >= length - fade_length)
+        gain = torch.where(fade_in, (within + 1) * step, torch.where(fade_out, (length - within) * step, 1.0))
+        fitted = fitted * gain.to(fitted.dtype)
+    return fitted, torch.full((batch,), target, device=device, dtype=torch.long)
+
+
 def fit_to_length(
     waveforms: torch.Tensor,
     lengths: torch.Tensor | None,
@@ -57,39 +96,36 @@ def fit_to_length(
     pad_mode: PadMode = "repeat",
     fade: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bring each waveform (its first ``lengths[i]`` samples; ``None``: all) to exactly ``target`` samples:
-    cropped, zero-padded, or tiled with linear ``fade``-sample fades at each seam (at most half a copy).
-    No branch on a length: ``torch.export`` keeps it dynamic."""
+    """Bring each waveform (its first ``lengths[i]`` samples) to exactly ``target`` samples."""
     if pad_mode not in ("repeat", "zero"):
         raise ValueError(f"pad_mode must be 'repeat' or 'zero', got {pad_mode!r}")
-    batch, samples = waveforms.shape
-    device = waveforms.device
-    if lengths is not None and lengths.shape != (batch,):
-        raise ValueError(f"expected one length per waveform ({batch}), got shape {tuple(lengths.shape)}")
-    if not torch.compiler.is_compiling():
-        if lengths is not None and bool((lengths <= 0).any()):
-            raise ValueError("cannot fit an empty waveform (0 samples) to a fixed length")
-        if samples == target and (lengths is None or bool((lengths == target).all())):  # already fit
-            return waveforms, torch.full((batch,), target, device=device)
     if lengths is None:
-        length = torch.full((1, 1), samples, dtype=torch.long, device=device)
-    else:
-        length = lengths.to(device, torch.long).unsqueeze(1)
-    place = torch.arange(target, device=device)
-    if pad_mode == "zero":
-        index = torch.minimum(place, length - 1).expand(batch, target)
-        fitted = torch.where(place < length, waveforms.gather(1, index), 0.0)
-        return fitted, length.clamp(max=target).flatten().expand(batch)
-    copy, within = place // length, place % length
-    fitted = waveforms.gather(1, within.expand(batch, target))
-    if fade > 0:
-        fade_length = (length // 2).clamp(max=fade)
-        step = 1.0 / (fade_length + 1)
-        fade_in = (copy > 0) & (within < fade_length)
-        fade_out = ((copy + 1) * length < target) & (within >= length - fade_length)
-        gain = torch.where(fade_in, (within + 1) * step, torch.where(fade_out, (length - within) * step, 1.0))
-        fitted = fitted * gain.to(fitted.dtype)
-    return fitted, torch.full((batch,), target, device=device, dtype=torch.long)
+        if torch.compiler.is_compiling():  # traced for export: no loop over rows, no branch on the length
+            return _fit_whole_rows(waveforms, target, pad_mode, fade)
+        lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
+    if lengths.shape != (waveforms.shape[0],):
+        raise ValueError(
+            f"expected one length per waveform ({waveforms.shape[0]}), got shape {tuple(lengths.shape)}"
+        )
+    if waveforms.shape[-1] == target and bool((lengths == target).all()):
+        return waveforms, torch.full_like(lengths, target, device=waveforms.device)  # already fit: no copy
+    out = waveforms.new_empty(waveforms.shape[0], target)
+    valid = []
+    for index, length in enumerate(lengths.tolist()):
+        if length <= 0:
+            raise ValueError("cannot fit an empty waveform (0 samples) to a fixed length")
+        signal, destination = waveforms[index, :length], out[index]
+        if length >= target:
+            destination.copy_(signal[:target])
+            valid.append(target)
+        elif pad_mode == "repeat":
+            _tile_with_fades(signal, destination, fade)
+            valid.append(target)
+        else:
+            destination[:length].copy_(signal)
+            destination[length:].zero_()
+            valid.append(length)
+    return out, torch.tensor(valid, device=waveforms.device)
 
 
 def _masks(
@@ -152,6 +188,9 @@ class RespiraFeaturizer(nn.Module):
         lengths = (getattr(self.transform, name, 0) for name in ("frame_length", "win_length", "n_fft"))
         return next((length for length in lengths if isinstance(length, int) and length > 0), 1)
 
+    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
+        return self.transform.frames_for(num_samples)
+
     def forward(
         self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +205,7 @@ class RespiraFeaturizer(nn.Module):
         )
         features = self.transform(waveforms)
         frames = torch.arange(features.shape[1], device=features.device)
-        frame_mask = frames.unsqueeze(0) < self.transform.frames_for(valid).clamp_min(1).unsqueeze(1)
+        frame_mask = frames.unsqueeze(0) < self.num_frames(valid).clamp_min(1).unsqueeze(1)
         if self.spec_augment is not None:
             features = self.spec_augment(features)
         return features, frame_mask
