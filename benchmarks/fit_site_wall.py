@@ -34,6 +34,7 @@ from respira.utils.threads import available_cpus, cgroup_cpu_limit
 from thread_contention import start_competitor
 
 CONDITIONS = ("alone", "beside a busy loop")
+RUN_KEYS = ("wall", "first_line", "embedding", "fitting", "rest", "audio_seconds")
 
 
 def site_folder(kauh: Path, patients: int, seed: int, work: Path) -> tuple[Path, int, int]:
@@ -108,7 +109,7 @@ def table(runs: list[dict], settings: dict, audio: float, names: dict[str, str])
             mine = [run for run in chosen if run["setting"] == setting]
             if not mine:
                 continue
-            median = {key: statistics.median(run[key] for run in mine) for key in mine[0] if key != "load"}
+            median = {key: statistics.median(run[key] for run in mine) for key in RUN_KEYS}
             loads = ", ".join(f"{run['load']:.1f}" for run in mine)
             ratio = ""
             if setting == "today" and ratios:
