@@ -212,3 +212,34 @@ def test_the_gpu_agreement_row_reads_its_output() -> None:
     )
     assert ("labels and event counts equal in both" in row) == all(run[10] == "True" for run in runs)
     assert passed is not None and f"the {passed.group(1)} gpu-marked tests pass" in row
+
+
+def test_the_issue_74_row_reads_its_output_files() -> None:
+    """suggest, fit-site and screen before and after issue 74's second session: the row's figures are the
+    runs' own lines and cells."""
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| after one engine"))
+    runs: dict[str, list[str]] = {}
+    for line in (RESULTS / "suggest_speed_issue74_2.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("<!-- code: "):
+            which = line.split("(suggest_")[1].split(",")[0]
+        elif line.startswith("suggest over"):
+            runs.setdefault(which, []).append(line.split("first round ")[1].split(" s ")[0])
+    assert f"first round {' / '.join(runs['after'])} s against {' / '.join(runs['before'])} s" in row
+    wall = (RESULTS / "fit_site_wall_issue74.md").read_text(encoding="utf-8").splitlines()
+    before, after = (_cells(wall, f"| alone | {name}") for name in ("before:", "after:"))
+    assert f"{after[4]} s against {before[4]} s, before / after {after[10]}" in row
+    times = {}
+    for name in ("after", "before"):
+        text = (RESULTS / f"screen_issue74_{name}_3.txt").read_text(encoding="utf-8").splitlines()
+        rows = [line for line in text if re.match(r"^(predict|screen)", line)]
+        times[name] = {line[:54].strip(): line.split()[-3:-1] for line in rows}  # seconds, × real time
+    for command, shown in (("predict --per_recording", "predict"), ("screen", "screen"),
+                           ("screen --events", "events"), ("screen --onnx", "`--onnx`")):  # fmt: skip
+        assert f"{shown} {times['after'][command][1]}× against {times['before'][command][1]}×" in row, command
+    subprocess_rows = {key.split("(")[1].split(":")[0]: cells[0] for key, cells in times["after"].items()
+                       if key.startswith("screen, subprocess")}  # fmt: skip
+    pairs = (RESULTS / "screen_issue74_subprocess_3.txt").read_text(encoding="utf-8").splitlines()[1:]
+    seconds = {name: [f"{float(line.split()[1]):.1f}" for line in pairs if line.startswith(name)]
+               for name in ("main", "before74")}  # fmt: skip
+    assert f"process {subprocess_rows['after']} s against {subprocess_rows['before']} s" in row
+    assert f"{' / '.join(seconds['main'])} s against {' / '.join(seconds['before74'])} s" in row
