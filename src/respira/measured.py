@@ -78,53 +78,79 @@ _FRAME_TRAINING = (
 )
 _FIT_SITE_RULES = "fit-site.md#thresholds-from-the-expected-score-fit-sites-default-rules"
 
-UNMEASURED: tuple[str, ...] = tuple(
-    (  # noqa: SIM905 (names grouped by kind, with a comment per group)
-        # the model
-        "encoder_name_or_path encoder_config problem_type target_seconds ast_length_policy spec_augment "
-        "head head_dropout projector_dim lora_r width "
-        # the data a model learns from and hears
-        "train_fraction lowpass_order corpus_window_seconds corpus_hop_seconds "
-        # training
-        "two_stage_rounds head_epochs head_learning_rate aux_loss_weight task_loss_weight "
-        "aux_loss_options aux_input batch_sampler group_by_key concat_same_label concat_classes views "
-        "early_stopping_patience threshold_folds mil_weight num_train_epochs max_steps learning_rate "
-        "per_device_train_batch_size "
-        # decisions on a trained model's outputs
-        "top_k window hop smoothing thresholds frame_hop candidates "
-    ).split()
-)
-"""Options that change a model or its results that no run measured (their help ends ``Not measured.``)."""
-
 MEASURED: dict[str, tuple[Measurement, ...]] = {
+    # the model
     "encoder": (Measurement("no effect", _REAL_DATA, "efficientat"),),
+    "encoder_name_or_path": (),  # every fine-tuning user: which pretrained weights
+    "encoder_config": (),  # training an encoder from random init (the seed CNN paper)
+    "problem_type": (),  # four classes (the ICBHI score) or crackle/wheeze flags (the detectors)
     "sampling_rate": (Measurement("hurt", _EFFICIENTAT_RATE, "16000 for efficientat"),),
+    "target_seconds": (),  # every recipe sets the input length its encoder expects
     "pad_mode": (Measurement("helped", _OWN_LENGTH, "repeat"),),
+    "ast_length_policy": (),  # the AST recipes (adapt)
+    "spec_augment": (),  # ast_add.yaml, beats_add.yaml (the ADD recipes)
     "pooling": (Measurement("mixed", _FRAME_TRAINING, "autopool"),),
+    "head": (),  # one value, linear (mlp hurt: retired); the shipped detector's recipe names it
+    "head_dropout": (),  # the shipped detector's recipe (0.3)
     "head_norm": (Measurement("helped", _REAL_DATA),),
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),  # SG-SCL's layer on a frozen encoder
+    "projector_dim": (),  # every auxiliary loss (the seed and peer methods)
     "freeze_encoder": (Measurement("helped", _OUT_OF_DOMAIN),),
+    "lora_r": (),  # docs/how-to/lora.md: fine-tuning AST / BEATs where memory is short
+    "width": (),
+    # the data a model learns from and hears
+    "train_fraction": (),  # reproduce-a-paper: the label-fraction table
     "lowpass_cutoff": (  # 4000: the shipped detector's recipe
         Measurement("no effect", _EFFICIENTAT_RATE, "4000"),
         Measurement("hurt", _COMMON_BAND, "2000"),
     ),
+    "lowpass_order": (),  # a dataset prepared with another order
     "corpora": (Measurement("mixed", _MULTI_CORPUS, "icbhi,kauh"),),
+    "corpus_window_seconds": (),  # corpora: the windows deployment scores
+    "corpus_hop_seconds": (),  # corpora: as above
+    # training
     "schedule": (Measurement("no effect", _REAL_DATA, "contrastive_two_stage"),),
+    "two_stage_rounds": (),  # contrastive_two_stage (seed method)
+    "head_epochs": (),  # contrastive_two_stage (seed method)
+    "head_learning_rate": (),  # contrastive_two_stage (seed method)
     "aux_loss": (
         Measurement("no effect", _REAL_DATA, "add"),
         Measurement("hurt", _LOSO_FINETUNE, "stethoscope_supcon"),
     ),
+    "aux_loss_weight": (),  # every auxiliary loss: its λ
+    "task_loss_weight": (),  # metadata_contrastive.yaml: the embedding alone (0)
+    "aux_loss_options": (),  # each loss's own options (temperature, positives)
+    "aux_input": (),  # ast_add.yaml, beats_add.yaml: ADD on embeddings
+    "batch_sampler": (),  # cnn_contrastive.yaml: contrastive_tuple batches (seed method)
+    "group_by_key": (),  # threshold_aggregation's domains
     "augmentation": (Measurement("no effect", _REAL_DATA),),  # the shipped detector's recipe
+    "concat_same_label": (),  # the shipped detector's recipe
+    "concat_classes": (),  # the shipped detector's recipe
+    "views": (),  # metadata_contrastive.yaml: two views of each cycle
     "cache_embeddings": (Measurement("no effect", _AUGMENTED_CACHE),),  # speed: the frozen-head benchmark
     "augmented_views": (Measurement("no effect", _AUGMENTED_CACHE),),  # the shipped detector's recipe
+    "early_stopping_patience": (),  # the shipped detector's recipe
     "threshold_objective": (Measurement("helped", _IMBALANCE, "0.5"),),
     "threshold_source": (Measurement("helped", _REAL_DATA, "cross_fit"),),
+    "threshold_folds": (),  # cross_fit (the shipped detector)
     "threshold_aggregation": (Measurement("mixed", _WORST_DEVICE, "worst_domain"),),
+    "mil_weight": (),  # corpora with recording labels
+    "num_train_epochs": (),
+    "max_steps": (),
+    "learning_rate": (),
+    "per_device_train_batch_size": (),
+    # decisions on a trained model's outputs
     "aggregation": (Measurement("no effect", _KAUH_EXTERNAL, "topk_mean"),),
+    "top_k": (),
+    "window": (),
+    "hop": (),
+    "smoothing": (),
+    "thresholds": (),
     "events": (Measurement("mixed", _EVENT_DETECTION),),
+    "frame_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
+    "candidates": (),
     "selection": (Measurement("mixed", _FIT_SITE_RULES, "bonferroni"),),
-    **dict.fromkeys(UNMEASURED, ()),
 }
 """Each option that changes a model or its results: what the runs measured of it (``()``: nothing)."""
 
