@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..models.respira.audio_wav import integer_pcm_bits
+from ..models.respira.batching import check_batch_size
 from ..models.respira.decision import aggregation_of, flag_order
 from ..models.respira.events import FRAME_HOP_SECONDS, Event, EventSettings
 from ..models.respira.windows import (
@@ -163,8 +164,7 @@ class Detector:
         try:
             describe_aggregation(options["aggregation"], options["top_k"])
             check_window_options(self.model, options["window"], options["hop"], options["smoothing"])
-            if int(options["batch_size"]) != options["batch_size"] or options["batch_size"] < 1:
-                raise ValueError(f"batch_size must be a whole number >= 1, got {options['batch_size']}")
+            check_batch_size(options["batch_size"])
             limit = options["max_windows"]
             if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
                 raise ValueError(f"max_windows must be a whole number >= 1 (or None: no limit), got {limit}")
