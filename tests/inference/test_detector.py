@@ -347,3 +347,30 @@ def test_embed_gives_each_window_predict_cuts_its_embedding_and_logits(
         detector.embed([])
     with pytest.raises(PredictionError, match=r"broken\.wav"):
         detector.embed([recording.with_name("broken.wav")])
+
+
+def test_embed_cycles_gives_each_cycle_predict_cuts_and_warns_of_no_level(
+    multi_dir: Path, recording: Path, tmp_path: Path
+) -> None:
+    """Detector.embed_cycles (bench's entry for annotated cycles): one row per cycle, cut as predict cuts
+    cycles; a silent recording embeds without the level warning bench would print for each recording."""
+    import warnings
+
+    from respira.metrics.thresholds import sigmoid
+
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    cycles = [(0.0, 1.5), (2.0, 4.0), (10.0, 12.0)]  # the last one clipped at the recording's end
+    waveform = read_audio(recording, detector.sampling_rate)
+    expected = detector.predict(waveform, detector.sampling_rate, cycles=cycles).rows
+    embedded = detector.embed_cycles(recording, cycles)
+    assert embedded.recording.tolist() == [0, 0, 0] and embedded.durations.tolist() == [11.0]
+    np.testing.assert_allclose(
+        sigmoid(embedded.logits), [[r["crackle"], r["wheeze"]] for r in expected], atol=1e-5
+    )
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(3 * 8000), 8000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AudioLevelWarning)
+        assert detector.embed_cycles(silent, [(0.0, 1.0)]).logits.shape == (1, 2)
+    with pytest.raises(PredictionError, match="no cycles"):
+        detector.embed_cycles(recording, [])

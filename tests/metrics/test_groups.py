@@ -13,6 +13,7 @@ from respira.data import load_icbhi
 from respira.metrics import icbhi_scores
 from respira.metrics.groups import (
     GROUP_SCORES,
+    group_selections,
     scores_by_group,
     scores_by_metadata,
     splits_device_shift_note,
@@ -91,3 +92,10 @@ def test_device_shift_note_appears_exactly_when_a_test_device_is_unseen(splits) 
     ).startswith("device shift: C (2 of 4 test cycles), D (1 of 4 test cycles) never appear")
     assert splits_device_shift_note({"train": splits["train"]}) is None
     assert splits_device_shift_note({"train": {"label": [0]}, "test": {"label": [0]}}) is None
+
+
+def test_group_selections_leave_a_missing_value_to_overall_only() -> None:
+    chosen = group_selections(["A", None, "", "B", "A", 3], 6)
+    assert list(chosen) == ["overall", "A", "B", "3"]
+    assert chosen["overall"].all() and chosen["A"].tolist() == [True, False, False, False, True, False]
+    assert group_selections(None, 2)["overall"].tolist() == [True, True]

@@ -165,6 +165,18 @@ def test_groups_and_baselines_are_scored_on_the_same_recordings(report):
     )
 
 
+def test_a_recording_without_a_group_value_counts_in_overall_only(report, always_crackle, tmp_path: Path):
+    """As recording evaluation's groups (metrics.groups.group_selections): no group named "None" or ""."""
+    metrics, _ = report
+    unnamed = recordings().map(lambda row, i: {"official_part": ["inter", None, ""][i]}, with_indices=True)
+    options = {"reference_events": spans_of, "group_column": "official_part", "resamples": 200}
+    found = evaluate_events(always_crackle, unnamed, output_dir=tmp_path / "events", **options)["groups"]
+    assert list(found) == ["overall", "inter"]
+    assert json.dumps(found["overall"], sort_keys=True) == json.dumps(
+        metrics["groups"]["overall"], sort_keys=True
+    )
+
+
 def test_headlines_that_do_not_beat_a_baseline_are_flagged_and_the_table_prints_the_baselines(report):
     metrics, folder = report
     flagged = {

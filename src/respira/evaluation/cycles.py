@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["check_dataset", "evaluate_model", "group_selections", "json_ready", "write_json"]
+__all__ = ["check_dataset", "evaluate_model", "json_ready", "write_json"]
 
 REPORT_FILES = ("metrics.json", "cycle_predictions.csv", "confusion_matrix.png")
 """The files every report holds (the curve plots follow)."""
@@ -77,15 +77,6 @@ def check_dataset(dataset: datasets.Dataset, columns: Sequence[str], needs: str)
         )
     if len(dataset) == 0:
         raise ValueError("the dataset is empty: there is nothing to evaluate")
-
-
-def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.ndarray]:
-    """``overall`` (all ``count`` rows), then each value of ``values`` with its rows."""
-    selections = {"overall": np.ones(count, dtype=bool)}
-    if values is not None:
-        column = np.asarray(values, dtype=object)
-        selections |= {str(value): column == value for value in dict.fromkeys(values) if value is not None}
-    return selections
 
 
 def _write_predictions(

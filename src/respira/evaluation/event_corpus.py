@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..metrics.baselines import BASELINE_PREFIX, below_baseline
+from ..metrics.groups import group_selections
 from ..metrics.recording_level import patient_bootstrap
 from ..metrics.sprsound import (
     POOR_QUALITY,
@@ -20,7 +21,7 @@ from ..metrics.sprsound import (
 )
 from ..models.respira.labels import classes_to_flags
 from ..utils.files import check_output_folder, staged_folder
-from .cycles import evaluate_model, group_selections, write_json
+from .cycles import evaluate_model, write_json
 from .external_validation import evaluate_recordings
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ import numpy as np
 from ..inference.frames import detect_events
 from ..metrics.baselines import BASELINE_NAMES, below_baseline, flags_by_key
 from ..metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
+from ..metrics.groups import group_selections
 from ..metrics.icbhi import _ratio
 from ..metrics.recording_level import patient_bootstrap
 from ..models.respira.audio_decoding import decode_audio
@@ -20,7 +21,7 @@ from ..models.respira.events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, eve
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import staged_folder
 from ..utils.progress import progress
-from .cycles import check_dataset, group_selections, write_json
+from .cycles import check_dataset, write_json
 
 if TYPE_CHECKING:
     import datasets
@@ -115,7 +116,7 @@ def evaluate_events(
         estimates[file] = detection.events
         posteriors[file] = detection.frames.posteriors
         patients.append(example[group_by])
-        groups.append(str(example[group_column]) if group_column in dataset.column_names else None)
+        groups.append(example[group_column] if group_column in dataset.column_names else None)
     files = list(references)
     patients_array = np.asarray(patients)
     every = {file: [Event(0.0, durations[file], label) for label in MULTI_LABEL_NAMES] for file in files}

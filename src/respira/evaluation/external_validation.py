@@ -11,6 +11,7 @@ import numpy as np
 
 from ..metrics import trivial_baselines
 from ..metrics.baselines import flags_by_key, icbhi_below_baselines
+from ..metrics.groups import group_selections
 from ..metrics.recording_level import (
     flatten_scores,
     patient_bootstrap,
@@ -29,7 +30,7 @@ from ..reports.figures import save_figures
 from ..utils.files import staged_folder, write_text_atomic
 from ..utils.progress import progress
 from ..utils.tables import format_percent, format_score, format_table
-from .cycles import check_dataset, group_selections, write_json
+from .cycles import check_dataset, write_json
 
 if TYPE_CHECKING:
     import datasets

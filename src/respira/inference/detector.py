@@ -17,6 +17,7 @@ Bad input raises :class:`~respira.inference.prediction.PredictionError` (a ``Val
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -381,24 +382,23 @@ class Detector:
         )
 
     def embed_cycles(self, path: str | Path, cycles: Sequence[tuple[float, float]]) -> WindowEmbeddings:
-        """:meth:`embed` of one recording's annotated ``cycles`` (``(start, end)`` in seconds), each cycle
-        one window, all in one batch."""
+        """:meth:`embed` of one recording's annotated ``cycles`` (``(start, end)`` in seconds), cut as
+        :meth:`predict` cuts them, each cycle one window, all in one batch."""
+        from ..models.respira.audio_checks import InputWarning
         from ..models.respira.audio_decoding import read_audio
-        from ..models.respira.audio_dsp import prepare_recording
-        from ..models.respira.windows import cycle_spans
         from .forward import run
-        from .windowing import analysis_frame_samples
 
         rate = self.sampling_rate
-        waveform = prepare_recording(self.config, read_audio(path, rate, name=str(path)))
-        spans, _ = cycle_spans(cycles, rate, waveform.shape[0], analysis_frame_samples(self.model))
-        windows = [waveform[start:stop] for start, stop in spans]
-        rows = run(self.inference_model, windows, ("embeddings", "logits"), max(len(spans), 1))
+        waveform = read_audio(path, rate, name=str(path))
+        with warnings.catch_warnings():  # embeddings carry no verdict for a level warning to mark
+            warnings.simplefilter("ignore", InputWarning)
+            plan = self.plan_windows(waveform, rate, cycles=cycles, name=str(path))
+        rows = run(self.inference_model, plan.windows, ("embeddings", "logits"), len(plan.windows))
         return WindowEmbeddings(
             np.stack([e for e, _ in rows]).astype(np.float32),
             np.zeros(len(rows), dtype=np.int64),
             np.stack([z for _, z in rows])[:, flag_order(self.config)].astype(np.float64),
-            np.array([waveform.shape[0] / rate]),
+            np.array([plan.samples.shape[0] / rate]),
         )
 
     def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:

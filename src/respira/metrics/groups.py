@@ -17,6 +17,17 @@ GROUP_SCORES: tuple[str, ...] = ("specificity", "sensitivity", "icbhi_score", "a
 UNKNOWN = "unknown"  # the group of examples whose metadata value is missing
 
 
+def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.ndarray]:
+    """``overall`` (all ``count`` rows), then each value of ``values`` with its rows; a row whose value is
+    missing (``None`` or empty) counts in ``overall`` only."""
+    selections = {"overall": np.ones(count, dtype=bool)}
+    if values is not None:
+        column = np.asarray(values, dtype=object)
+        known = [value for value in dict.fromkeys(values) if value is not None and str(value).strip()]
+        selections |= {str(value): column == value for value in known}
+    return selections
+
+
 def _names(values: Sequence[Any] | np.ndarray) -> list[str]:
     return [UNKNOWN if value is None else str(value) for value in values]
 
