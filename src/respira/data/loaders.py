@@ -18,6 +18,7 @@ from ..models.respira.audio_dsp import lowpass
 from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
 from ..models.respira.windows import span_samples
 from ..utils.messages import unknown_names
+from ..utils.tables import is_real
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -42,7 +43,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
         rate = self.sampling_rate
         if isinstance(rate, float) and rate.is_integer():
             self.sampling_rate = rate = int(rate)
-        if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        if not is_real(rate, whole=True) or rate <= 0:
             raise ValueError(f"sampling_rate must be a positive whole number of Hz, got {rate!r}")
         if self.audio_subtype not in STORAGE_SUBTYPES:
             raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
@@ -51,8 +52,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
                 f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
                 f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
             )
-        order = self.lowpass_order
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        if not is_real(self.lowpass_order, whole=True) or self.lowpass_order < 1:
             raise ValueError(
                 f"lowpass_order must be a whole number of at least 1, got {self.lowpass_order!r}"
             )
