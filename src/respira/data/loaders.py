@@ -187,22 +187,6 @@ def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[st
     return tuple(field.name for field in fields(config_class) if field.init and field.name not in internal)
 
 
-def check_loader_options(
-    loader: Callable[..., Any], options: Mapping[str, Any], config_class: type[datasets.BuilderConfig]
-) -> None:
-    """Raise a one-line ``TypeError`` naming ``options`` that are neither ``config_class`` fields nor
-    keyword-only parameters of ``loader``."""
-    allowed = {*builder_option_names(config_class), *_keyword_only(loader)}
-    unknown = [key for key in options if key not in allowed]
-    if not unknown:
-        return
-    valid = sorted({*allowed, *_keyword_only(load_folder)})
-    raise TypeError(
-        f"{loader.__name__}() got unknown option(s) {unknown_names(unknown, valid)}; "
-        f"valid options: {', '.join(valid)}"
-    )
-
-
 def _keyword_only(function: Callable[..., Any]) -> list[str]:
     parameters = inspect.signature(function).parameters.values()
     return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
@@ -222,7 +206,14 @@ def load_folder(
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """What every ``load_*`` does: ``options`` (builder config fields, and ``loader``'s keyword-only
     parameters) checked, the builder made, its splits built (or, ``streaming``, decoded while iterated)."""
-    check_loader_options(loader, options, builder_class.BUILDER_CONFIG_CLASS)
+    allowed = {*builder_option_names(builder_class.BUILDER_CONFIG_CLASS), *_keyword_only(loader)}
+    unknown = [key for key in options if key not in allowed]
+    if unknown:  # a one-line TypeError before any file is read
+        valid = sorted({*allowed, *_keyword_only(load_folder)})
+        raise TypeError(
+            f"{loader.__name__}() got unknown option(s) {unknown_names(unknown, valid)}; "
+            f"valid options: {', '.join(valid)}"
+        )
     cache = str(cache_dir) if cache_dir is not None else None
     builder = builder_class(
         cache_dir=cache, config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate, **options
