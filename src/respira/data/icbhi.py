@@ -192,10 +192,7 @@ def _recording_task(layout: CorpusLayout, frame: pd.DataFrame, whole: bool) -> d
     first = frame.iloc[0]
     stem = first["recording"]
     columns = {name: _python_value(first[name]) for name in RECORDING_COLUMNS}
-    cycles = [
-        {name: _python_value(value) for name, value in zip(CYCLE_COLUMNS, values, strict=True)}
-        for values in frame[list(CYCLE_COLUMNS)].itertuples(index=False, name=None)
-    ]
+    cycles = frame[list(CYCLE_COLUMNS)].to_dict("records")  # Python scalars (none is missing)
     task = {"path": str(layout.audio_files[stem]), "columns": columns, "segments": None}
     if whole:
         return {**task, "columns": {**columns, "cycles": cycles}}
