@@ -29,7 +29,7 @@ def test_a_prepared_folder_is_recognised_and_described(prepared_folder: Path, sy
     assert source.config_name == "cycles"
     assert source.splits == _card_splits(prepared_folder)
     assert list(source.splits) == ["train", "validation", "test"]
-    assert source.sampling_rate == 4000
+    assert source.features["audio"].sampling_rate == 4000
     assert source.build["validation_size"] == 0.25 and source.build["synthetic"] is True
     total = sum(
         len(p.read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt")

@@ -117,12 +117,6 @@ class CorpusSpec:
             warnings.simplefilter("ignore")
             self.layout(data_dir, *([splits] if self.split_parts and splits else []))
 
-    def reference_events_reader(self) -> Callable[[dict[str, Any]], Any]:
-        """Its :attr:`reference_events` function (a ``ValueError`` for a corpus without event times)."""
-        if self.reference_events is None:
-            raise ValueError(f"{self.label} has no reference events with onsets and offsets")
-        return self.reference_events
-
 
 _ICBHI_CITATION = """\
 @article{rocha2019open,

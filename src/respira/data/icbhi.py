@@ -18,16 +18,11 @@ import pandas as pd
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..run_record import SPLIT_STRATEGIES
+from ..utils.tables import is_real
 from .corpus_files import DEVICES, NUM_RECORDINGS, CorpusLayout, locate_corpus
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
-from .loaders import (
-    AudioBuilderConfig,
-    FolderBuilder,
-    audio_durations,
-    check_loader_options,
-    load_folder,
-)
+from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
 from .splits import carve_validation, option_error, parse_split_fractions, split_by_fractions
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
@@ -66,8 +61,8 @@ class ICBHIConfig(AudioBuilderConfig):
             raise ValueError(
                 f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"
             )
-        if self.split_strategy == "patient_kfold" and (
-            isinstance(self.num_folds, bool) or not isinstance(self.num_folds, int) or self.num_folds < 2
+        if self.split_strategy == "patient_kfold" and not (
+            is_real(self.num_folds, whole=True) and self.num_folds > 1
         ):
             raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
         if is_fold_strategy(self.split_strategy) and self.validation_size:
@@ -197,10 +192,7 @@ def _recording_task(layout: CorpusLayout, frame: pd.DataFrame, whole: bool) -> d
     first = frame.iloc[0]
     stem = first["recording"]
     columns = {name: _python_value(first[name]) for name in RECORDING_COLUMNS}
-    cycles = [
-        {name: _python_value(value) for name, value in zip(CYCLE_COLUMNS, values, strict=True)}
-        for values in frame[list(CYCLE_COLUMNS)].itertuples(index=False, name=None)
-    ]
+    cycles = frame[list(CYCLE_COLUMNS)].to_dict("records")  # Python scalars (none is missing)
     task = {"path": str(layout.audio_files[stem]), "columns": columns, "segments": None}
     if whole:
         return {**task, "columns": {**columns, "cycles": cycles}}
@@ -270,7 +262,6 @@ def load_icbhi(
     read). With a fold strategy, ``fold=i`` (or ``held_out_device=name``) returns that fold's
     train/validation/test.
     """
-    check_loader_options(load_icbhi, options, ICBHIConfig)
     strategy = options.get("split_strategy")
     kfold = is_fold_strategy(strategy)
     if held_out_device is not None:
@@ -300,8 +291,8 @@ def load_icbhi(
         seed=seed,
         **options,
     )
-    if held_out_device is not None:
-        devices = fold_devices(built)
+    if held_out_device is not None:  # the held-out device of each fold, in fold order
+        devices = [built[fold_name(i)].unique("device")[0] for i in range(len(built))]
         if held_out_device not in devices:
             raise ValueError(
                 f"held_out_device={held_out_device!r} is not a device of {data_dir} ({', '.join(devices)})"
@@ -310,11 +301,6 @@ def load_icbhi(
     if fold is None:
         return built
     return compose_fold(built, fold, validation_size=validation_size, seed=seed)
-
-
-def fold_devices(folds: datasets.DatasetDict) -> list[str]:
-    """The held-out device of each fold of a ``leave_one_device_out`` dataset, in fold order."""
-    return [folds[fold_name(i)].unique("device")[0] for i in range(len(folds))]
 
 
 # ------------------------------------------------ its dataset card (the spec's split_table, split_definition)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import datasets
-import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .corpus_files import corpus_root, files_fingerprint
@@ -57,11 +56,6 @@ def locate_labelled(data_dir: str | Path) -> LabelledLayout:
     return LabelledLayout(root=root, labels_file=labels_file, rows=tuple(read_labels_csv(labels_file)))
 
 
-def read_labelled_index(data_dir: str | Path) -> pd.DataFrame:
-    """One row per recording, from ``labels.csv`` alone: the example columns and ``path``."""
-    return Labelled.read_index(data_dir)
-
-
 def _recordings(layout: LabelledLayout) -> list[dict[str, Any]]:
     """The builder's task of each recording (:class:`~respira.data.loaders.FolderBuilder`); ``patient_id``
     numbers the ``patient`` values in order of first appearance, or the rows when there are none."""
@@ -99,6 +93,10 @@ class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     }
 
     RECORDINGS = staticmethod(_recordings)
+
+
+read_labelled_index = Labelled.read_index
+"""One row per recording, from ``labels.csv`` alone: the example columns and ``path``."""
 
 
 def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:

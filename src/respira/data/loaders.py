@@ -18,6 +18,7 @@ from ..models.respira.audio_dsp import lowpass
 from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
 from ..models.respira.windows import span_samples
 from ..utils.messages import unknown_names
+from ..utils.tables import is_real
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -42,7 +43,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
         rate = self.sampling_rate
         if isinstance(rate, float) and rate.is_integer():
             self.sampling_rate = rate = int(rate)
-        if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        if not is_real(rate, whole=True) or rate <= 0:
             raise ValueError(f"sampling_rate must be a positive whole number of Hz, got {rate!r}")
         if self.audio_subtype not in STORAGE_SUBTYPES:
             raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
@@ -51,8 +52,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
                 f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
                 f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
             )
-        order = self.lowpass_order
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        if not is_real(self.lowpass_order, whole=True) or self.lowpass_order < 1:
             raise ValueError(
                 f"lowpass_order must be a whole number of at least 1, got {self.lowpass_order!r}"
             )
@@ -187,22 +187,6 @@ def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[st
     return tuple(field.name for field in fields(config_class) if field.init and field.name not in internal)
 
 
-def check_loader_options(
-    loader: Callable[..., Any], options: Mapping[str, Any], config_class: type[datasets.BuilderConfig]
-) -> None:
-    """Raise a one-line ``TypeError`` naming ``options`` that are neither ``config_class`` fields nor
-    keyword-only parameters of ``loader``."""
-    allowed = {*builder_option_names(config_class), *_keyword_only(loader)}
-    unknown = [key for key in options if key not in allowed]
-    if not unknown:
-        return
-    valid = sorted({*allowed, *_keyword_only(load_folder)})
-    raise TypeError(
-        f"{loader.__name__}() got unknown option(s) {unknown_names(unknown, valid)}; "
-        f"valid options: {', '.join(valid)}"
-    )
-
-
 def _keyword_only(function: Callable[..., Any]) -> list[str]:
     parameters = inspect.signature(function).parameters.values()
     return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
@@ -222,7 +206,14 @@ def load_folder(
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """What every ``load_*`` does: ``options`` (builder config fields, and ``loader``'s keyword-only
     parameters) checked, the builder made, its splits built (or, ``streaming``, decoded while iterated)."""
-    check_loader_options(loader, options, builder_class.BUILDER_CONFIG_CLASS)
+    allowed = {*builder_option_names(builder_class.BUILDER_CONFIG_CLASS), *_keyword_only(loader)}
+    unknown = [key for key in options if key not in allowed]
+    if unknown:  # a one-line TypeError before any file is read
+        valid = sorted({*allowed, *_keyword_only(load_folder)})
+        raise TypeError(
+            f"{loader.__name__}() got unknown option(s) {unknown_names(unknown, valid)}; "
+            f"valid options: {', '.join(valid)}"
+        )
     cache = str(cache_dir) if cache_dir is not None else None
     builder = builder_class(
         cache_dir=cache, config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate, **options

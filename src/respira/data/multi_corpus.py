@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -108,9 +107,7 @@ def check_corpora(
     check_window_options(window_seconds, hop_seconds)
     for name, folder in corpus_folders(corpus_dirs).items():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                CORPORA[name].layout(folder)
+            CORPORA[name].check_folder(folder)
         except (OSError, ValueError) as error:
             raise type(error)(f"corpus_dirs: {name}: {error}") from None
     return names

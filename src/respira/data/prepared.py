@@ -30,10 +30,6 @@ class PreparedDataset:
     build: dict[str, Any] = field(default_factory=dict)
     """The ``respira prepare`` options this config was built with (empty for other datasets)."""
 
-    @property
-    def sampling_rate(self) -> int | None:
-        return getattr(self.features[self.audio_column], "sampling_rate", None)
-
     def require_splits(self, names: Iterable[str], purpose: str) -> None:
         missing = [name for name in names if name not in self.splits]
         if missing:

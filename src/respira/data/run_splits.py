@@ -58,7 +58,10 @@ def load_splits(
     if data.dataset_name:
         splits = load_prepared(inspect_source(data, cache_dir), cache_dir=cache_dir, num_proc=num_proc)
     else:
-        splits = _build_splits(data, cache_dir=cache_dir, num_proc=num_proc)
+        fold = data.fold if is_fold_strategy(data.split_strategy) else None
+        splits = load_icbhi(
+            data.data_dir, fold=fold, cache_dir=cache_dir, num_proc=num_proc, **_builder_options(data)
+        )
     if data.train_fraction < 1.0 and "train" in splits:
         splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
     if data.corpora:  # recording-labelled corpora join training as bags of windows
@@ -66,13 +69,14 @@ def load_splits(
     return splits
 
 
-def _build_splits(
-    data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
-) -> datasets.DatasetDict:
+def _builder_options(data: DataRecord) -> dict[str, Any]:
+    """The ICBHI builder options ``data`` records (those it leaves ``None`` take the builder's defaults)."""
     kfold = data.split_strategy == "patient_kfold"
     options = {
+        "sampling_rate": data.sampling_rate,
         "split_strategy": data.split_strategy,
-        "fold": data.fold if is_fold_strategy(data.split_strategy) else None,
+        "validation_size": data.validation_size,
+        "seed": data.split_seed,
         "num_folds": data.num_folds if kfold else None,
         "fold_stratify_by": data.fold_stratify_by if kfold else None,
         "stratify_by": data.stratify_by,
@@ -80,15 +84,7 @@ def _build_splits(
         "lowpass_cutoff": data.lowpass_cutoff or None,
         "lowpass_order": data.lowpass_order if data.lowpass_cutoff else None,
     }
-    return load_icbhi(
-        data.data_dir,
-        sampling_rate=data.sampling_rate,
-        validation_size=data.validation_size,
-        seed=data.split_seed,
-        cache_dir=cache_dir,
-        num_proc=num_proc,
-        **{name: value for name, value in options.items() if value is not None},
-    )
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _patient_subset(train: datasets.Dataset, fraction: float, seed: int) -> datasets.Dataset:
@@ -108,19 +104,7 @@ def _corpus_splits(data: DataRecord) -> list[str]:
         return ["train", "validation", "test"]  # every fold has all three (checked by the fold builder)
     if data.split_strategy == "official" and layout.split_file is None:
         return []
-    options = (
-        {"patient_split_fractions": data.patient_split_fractions} if data.patient_split_fractions else {}
-    )
-    if data.stratify_by is not None:
-        options["stratify_by"] = data.stratify_by
-    config = ICBHIConfig(
-        name="cycles",
-        split_strategy=data.split_strategy,
-        validation_size=data.validation_size,
-        seed=data.split_seed,
-        **options,
-    )
-    present = set(assign_splits(corpus_index(layout), config))
+    present = set(assign_splits(corpus_index(layout), ICBHIConfig(name="cycles", **_builder_options(data))))
     return [name for name in ("train", "validation", "test") if name in present]
 
 

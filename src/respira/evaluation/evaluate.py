@@ -339,7 +339,7 @@ def _detect_events(args: Any, spec: CorpusSpec) -> Path:
     metrics = evaluate_events(
         model,
         recordings,
-        reference_events=spec.reference_events_reader(),
+        reference_events=spec.reference_events,
         output_dir=output_dir,
         group_by=spec.group_by,
         group_column=spec.group_column,
