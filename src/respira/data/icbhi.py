@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.number_checks import check_whole
 from ..run_record import SPLIT_STRATEGIES
 from .corpus_files import DEVICES, NUM_RECORDINGS, CorpusLayout, locate_corpus
 from .errors import CorpusFormatError, SplitError
@@ -66,10 +67,8 @@ class ICBHIConfig(AudioBuilderConfig):
             raise ValueError(
                 f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"
             )
-        if self.split_strategy == "patient_kfold" and (
-            isinstance(self.num_folds, bool) or not isinstance(self.num_folds, int) or self.num_folds < 2
-        ):
-            raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
+        if self.split_strategy == "patient_kfold":
+            self.num_folds = check_whole(self.num_folds, "num_folds", 2)
         if is_fold_strategy(self.split_strategy) and self.validation_size:
             raise ValueError(
                 f"with split_strategy={self.split_strategy!r} the validation split is carved from each "
