@@ -17,7 +17,7 @@ from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
-from ..models.respira.number_checks import check_whole
+from ..models.respira.number_checks import check_whole, is_real
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..options import flag
 
@@ -53,7 +53,7 @@ def _check_ranges(args: Any) -> None:
         if isinstance(low, int):
             setattr(args, name, check_whole(value, name, low, high))
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_real(value) or not math.isfinite(value):
             raise ValueError(f"{name} must be a number, got {value!r}")
         if value < low or (high is not None and value > high):
             bounds = f"in [{low}, {high}]" if high is not None else f"at least {low}"
