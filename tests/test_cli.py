@@ -83,7 +83,7 @@ def test_prepare_checks_its_output_and_options_before_building(
             "1000",
             "--lowpass_order",
             "0",
-        ): "lowpass_order must be a whole number of at least 1",
+        ): "lowpass_order must be a whole number >= 1",
     }
     for flags, message in cases.items():
         code = main(["prepare", "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache), *flags])

@@ -17,6 +17,7 @@ from transformers.hf_argparser import string_to_bool
 
 from .data.corpus_files import PRIMARY_CORPUS
 from .models.respira.events import FRAME_HOP_SECONDS
+from .models.respira.number_checks import check_whole
 from .models.respira.windows import (
     AGGREGATIONS,
     DEFAULT_AGGREGATION,
@@ -258,6 +259,4 @@ def aggregation_options(args: Any) -> tuple[str | None, int | None]:
             raise ValueError("--top_k applies to --aggregation topk_mean only")
         return rule, None
     top_k = DEFAULT_TOP_K if args.top_k is None else args.top_k
-    if top_k < 1:
-        raise ValueError(f"--top_k must be a whole number >= 1, got {top_k}")
-    return rule, top_k
+    return rule, check_whole(top_k, "--top_k")

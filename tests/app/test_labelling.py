@@ -192,7 +192,7 @@ def test_the_spectrogram_spans_what_the_recording_holds_with_its_axis(run_dir: P
     ("path", "body", "expected"),
     [
         ("api/answer", {"index": 0, "answer": "maybe"}, "answer 'maybe' is not one of crackle, wheeze"),
-        ("api/answer", {"index": 9, "answer": "normal"}, "no recording 9"),
+        ("api/answer", {"index": 9, "answer": "normal"}, "index must be a whole number in [0, 4], got 9"),
         (
             "api/events",
             {"index": 0, "events": [{"onset": 2, "offset": 1, "type": "crackle"}]},

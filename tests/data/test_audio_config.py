@@ -71,13 +71,13 @@ def test_the_shared_fields_are_declared_once_and_keep_kauhs_order() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"sampling_rate": 0}, "sampling_rate must be a positive whole number of Hz, got 0"),
-        ({"sampling_rate": 16000.5}, "sampling_rate must be a positive whole number of Hz, got 16000.5"),
-        ({"sampling_rate": "16k"}, "sampling_rate must be a positive whole number of Hz, got '16k'"),
-        ({"sampling_rate": True}, "sampling_rate must be a positive whole number of Hz, got True"),
+        ({"sampling_rate": 0}, "sampling_rate must be a whole number >= 1, got 0"),
+        ({"sampling_rate": 16000.5}, "sampling_rate must be a whole number >= 1, got 16000.5"),
+        ({"sampling_rate": "16k"}, "sampling_rate must be a whole number >= 1, got '16k'"),
+        ({"sampling_rate": True}, "sampling_rate must be a whole number >= 1, got True"),
         ({"audio_subtype": "MP3"}, "audio_subtype must be one of ('FLOAT', 'PCM_16'), got 'MP3'"),
-        ({"lowpass_order": 0}, "lowpass_order must be a whole number of at least 1, got 0"),
-        ({"lowpass_order": 2.5}, "lowpass_order must be a whole number of at least 1, got 2.5"),
+        ({"lowpass_order": 0}, "lowpass_order must be a whole number >= 1, got 0"),
+        ({"lowpass_order": 2.5}, "lowpass_order must be a whole number >= 1, got 2.5"),
         (
             {"sampling_rate": 8000, "lowpass_cutoff": 4000.0},
             "lowpass_cutoff 4000.0 Hz must lie below the Nyquist frequency 4000.0 Hz of sampling_rate 8000",

@@ -30,6 +30,6 @@ def test_the_head_trunk_feeds_the_classifier_and_the_projector() -> None:
 
 def test_a_bad_trunk_size_is_one_line() -> None:
     with pytest.raises(
-        StrictDataclassClassValidationError, match="head_hidden_size must be a positive whole number, got 0"
+        StrictDataclassClassValidationError, match="head_hidden_size must be a whole number >= 1, got 0"
     ):
         RespiraConfig(head_hidden_size=0)

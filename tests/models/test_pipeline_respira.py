@@ -311,7 +311,7 @@ def test_the_recording_rule_comes_from_the_config(tmp_path: Path) -> None:
     assert [flags["crackle"], flags["wheeze"]] == pytest.approx(mean.tolist(), abs=TOLERANCE)
     with pytest.raises(StrictDataclassClassValidationError, match="aggregation must be one of"):
         RespiraConfig(recording_aggregation="median")
-    with pytest.raises(StrictDataclassClassValidationError, match="topk_mean needs top_k"):
+    with pytest.raises(StrictDataclassClassValidationError, match="top_k must be a whole number >= 1, got 0"):
         RespiraConfig(recording_aggregation="topk_mean", recording_top_k=0)
 
 

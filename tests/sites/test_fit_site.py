@@ -219,7 +219,7 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
             "hidden layer (head_hidden_size): a site head needs a linear head on a frozen encoder; only "
             "--candidates as_is thresholds are possible",
         ),
-        ("folds", "--outer_folds must be at least 2"),
+        ("folds", "--outer_folds must be a whole number >= 2"),
         ("foreign", "out/mine.txt was not written by respira: move it away or choose another output folder"),
         ("site_name", "--site_name must be 1 to 80 printable characters without '|', got 'a|b'"),
         ("selection", "invalid choice: 'lucky'"),

@@ -150,7 +150,7 @@ def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Pat
         ("blank patient", [], "labels.csv:3: file 'r1.wav' has no patient"),
         ("unlisted", [], "file 'r7.wav' is in the archive but not in labels.csv: its patient is unknown"),
         ("plain", ["--budget", "5"], "--budget 5 is more than the 4 patients not yet labelled in"),
-        ("plain", ["--budget", "0"], "--budget must be at least 1, got 0"),
+        ("plain", ["--budget", "0"], "--budget must be a whole number >= 1, got 0"),
         ("output exists", [], "exists; pass --overwrite to replace it"),
         ("half", [], "labels.csv:2: wheeze is blank but not the other"),
     ],

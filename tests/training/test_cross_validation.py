@@ -259,7 +259,7 @@ def test_impossible_folds_are_refused_before_any_training(
     assert not output.exists() and not (tmp_path / "cache").exists()
     assert main(["train", str(_recipe(tmp_path, num_folds=1)), "--data_dir", str(synthetic_corpus),
                  "--output_dir", str(output)]) == 2  # fmt: skip
-    assert "num_folds must be a whole number of at least 2" in capsys.readouterr().err
+    assert "num_folds must be a whole number >= 2" in capsys.readouterr().err
 
 
 def test_a_leave_one_device_out_run_tests_each_device_once(

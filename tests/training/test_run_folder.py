@@ -76,7 +76,7 @@ BAD_OPTIONS = {
     "zero-batch": (
         {"per_device_train_batch_size": 0},
         "per_device_train_batch_size",
-        "per_device_train_batch_size must be at least 1, got 0",
+        "per_device_train_batch_size must be a whole number >= 1, got 0",
     ),
     "sampler-loss-mismatch": (
         {"aux_loss": "contrastive_tuple"},

@@ -148,10 +148,13 @@ BAD = {
     "negative": (["--num_train_epochs", "-1"], "num_train_epochs must be at least 0.0, got -1.0"),
     "zero-batch": (
         ["--per_device_train_batch_size", "0"],
-        "per_device_train_batch_size must be at least 1, got 0",
+        "per_device_train_batch_size must be a whole number >= 1, got 0",
     ),
     "no-epochs": (["--num_train_epochs", "0", "--max_steps", "-1"], "nothing would be trained"),
-    "negative-steps": (["--max_steps", "-5"], "max_steps must be a positive number of steps, or -1"),
+    "negative-steps": (
+        ["--max_steps", "-5"],
+        "max_steps (-1: train num_train_epochs) must be a whole number >= 1, got -5",
+    ),
     "unknown": (["--epochs", "-1"], "--epochs (did you mean --num_train_epochs?)"),
     "typo": (["--encoder", "cnn", "--learnin_rate", "0.1"], "--learnin_rate (did you mean --learning_rate?)"),
     "bool": (

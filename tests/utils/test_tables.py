@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from respira.utils.tables import format_number, format_table, is_number, is_real
+from respira.utils.tables import format_number, format_table
 
 
 def test_columns_are_as_wide_as_their_widest_cell() -> None:
@@ -30,14 +28,6 @@ def test_numbers_and_missing_values() -> None:
     assert format_number(1, 2) == "1.00"
     assert format_number(float("nan")) == format_number(None) == format_number(True) == "-"
     assert format_number(None, 4, missing="n/a") == "n/a"
-
-
-def test_a_real_number_is_never_a_bool_and_numpy_s_count() -> None:
-    assert is_real(1) and is_real(0.5) and is_real(np.float32(0.5)) and is_real(float("nan"))
-    assert not is_real(True) and not is_real("1") and not is_real(None)
-    assert is_real(3, whole=True) and is_real(np.int64(3), whole=True)
-    assert not is_real(3.0, whole=True) and not is_real(False, whole=True)
-    assert is_number(np.float32(0.5)) and not is_number(float("nan")) and not is_number(True)
 
 
 def test_a_zero_width_interval_is_too_few_samples_only_on_five_or_fewer() -> None:

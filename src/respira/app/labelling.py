@@ -20,6 +20,7 @@ from ..models.respira.audio_decoding import audio_header, read_audio
 from ..models.respira.audio_wav import encode_wav
 from ..models.respira.decision import thresholds_of
 from ..models.respira.labels import MULTI_LABEL_NAMES
+from ..models.respira.number_checks import check_whole
 from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
 
@@ -270,11 +271,7 @@ class LabelSession:
 
     # ------------------------------------------------------------------ what the page writes
     def _row(self, at: Any) -> int:
-        if isinstance(at, bool) or not isinstance(at, int):
-            raise ValueError(f"index must be a recording's number, not {at!r}")
-        if not 0 <= at < len(self.table.rows):
-            raise ValueError(f"no recording {at!r}")
-        return at
+        return check_whole(at, "index", 0, len(self.table.rows) - 1)
 
     def answer(self, at: Any, answer: str, seen: str | None = None) -> str | None:
         """Write ``answer`` for row ``at`` into ``labels.csv`` (atomically), or skip it. ``seen``: the answer

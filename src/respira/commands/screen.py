@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..inference.forward import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
+from ..models.respira.number_checks import check_whole
 from ..options import (
     SWITCH,
     AggregationOptions,
@@ -94,10 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from ..utils.files import check_folder_target
     from ..utils.threads import apply_num_threads
 
-    if args.chunk_size < 1:
-        raise ValueError(f"--chunk_size must be a whole number >= 1, got {args.chunk_size}")
-    if args.max_windows < 1:
-        raise ValueError(f"--max_windows must be a whole number >= 1, got {args.max_windows}")
+    check_whole(args.chunk_size, "--chunk_size")
+    check_whole(args.max_windows, "--max_windows")
     check_frame_hop(args)
     output = Path(args.output_dir)
     if output.exists() and not output.is_dir():

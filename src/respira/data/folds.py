@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES
-from ..utils.tables import is_real
+from ..models.respira.number_checks import check_whole
 from .errors import SplitError
 from .splits import carve_validation, option_error, patient_split
 
@@ -45,9 +45,7 @@ def patient_kfold(
     """The fold (``0 .. num_folds - 1``, a Series named ``fold``) of every row of a cycle index: equal
     :func:`~respira.data.splits.patient_split` parts, each patient in one, every class in every fold
     (:class:`SplitError` when impossible)."""
-    if not is_real(num_folds, whole=True) or num_folds < 2:
-        raise ValueError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
-    num_folds = int(num_folds)
+    num_folds = check_whole(num_folds, "num_folds", 2)
     names = [fold_name(fold) for fold in range(num_folds)]
     fractions = dict.fromkeys(names, 1.0 / num_folds)
     try:
@@ -92,8 +90,7 @@ def fold_splits(
     ``validation_size`` of them (whole patients) validate, their rows of a test patient are ``"dropped"``."""
     folds = np.asarray(folds)
     num_folds = int(folds.max()) + 1 if len(folds) else 0
-    if not is_real(fold, whole=True) or not 0 <= fold < num_folds:
-        raise ValueError(f"fold must be one of 0..{num_folds - 1} ({num_folds} folds), got {fold!r}")
+    check_whole(fold, "fold", 0, num_folds - 1)
     splits = np.where(folds == fold, "test", "train").astype(object)
     tested = index["patient_id"].isin(set(index.loc[folds == fold, "patient_id"])).to_numpy()
     splits[tested & (splits == "train")] = "dropped"

@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.number_checks import check_whole
 from ..run_record import SPLIT_STRATEGIES
-from ..utils.tables import is_real
 from .corpus_files import DEVICES, NUM_RECORDINGS, CorpusLayout, locate_corpus
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
@@ -61,10 +61,8 @@ class ICBHIConfig(AudioBuilderConfig):
             raise ValueError(
                 f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"
             )
-        if self.split_strategy == "patient_kfold" and not (
-            is_real(self.num_folds, whole=True) and self.num_folds > 1
-        ):
-            raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
+        if self.split_strategy == "patient_kfold":
+            self.num_folds = check_whole(self.num_folds, "num_folds", 2)
         if is_fold_strategy(self.split_strategy) and self.validation_size:
             raise ValueError(
                 f"with split_strategy={self.split_strategy!r} the validation split is carved from each "

@@ -16,9 +16,9 @@ import pandas as pd
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
 from ..models.respira.audio_dsp import lowpass
 from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
+from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import span_samples
 from ..utils.messages import unknown_names
-from ..utils.tables import is_real
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -40,11 +40,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
 
     def validate(self) -> None:
         """Raise ``ValueError`` for an option value the builder cannot honour."""
-        rate = self.sampling_rate
-        if isinstance(rate, float) and rate.is_integer():
-            self.sampling_rate = rate = int(rate)
-        if not is_real(rate, whole=True) or rate <= 0:
-            raise ValueError(f"sampling_rate must be a positive whole number of Hz, got {rate!r}")
+        self.sampling_rate = check_whole(self.sampling_rate, "sampling_rate")
         if self.audio_subtype not in STORAGE_SUBTYPES:
             raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
         if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:
@@ -52,10 +48,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
                 f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
                 f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
             )
-        if not is_real(self.lowpass_order, whole=True) or self.lowpass_order < 1:
-            raise ValueError(
-                f"lowpass_order must be a whole number of at least 1, got {self.lowpass_order!r}"
-            )
+        self.lowpass_order = check_whole(self.lowpass_order, "lowpass_order")
 
 
 class FolderBuilder:

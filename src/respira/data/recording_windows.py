@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models.respira.audio_decoding import decode_audio
 from ..models.respira.audio_wav import encode_wav
+from ..models.respira.number_checks import is_real
 from ..models.respira.windows import window_starts
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ WINDOW_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")  # added to it
 def check_window_options(window_seconds: float, hop_seconds: float) -> None:
     """Raise a one-line ``ValueError`` unless ``0 < hop_seconds <= window_seconds`` (finite numbers)."""
     for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        if not is_real(value) or not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     if hop_seconds > window_seconds:
         raise ValueError(f"hop_seconds ({hop_seconds}) must be at most window_seconds ({window_seconds})")

@@ -24,6 +24,7 @@ import datasets
 import pandas as pd
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.number_checks import check_whole
 from .corpus_files import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, read_text
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
@@ -394,8 +395,7 @@ class SPRSoundConfig(AudioBuilderConfig):
             known = ", ".join(SPLITS)
             raise ValueError(f"split_strategy must be one of {known}, got {self.split_strategy!r}")
         self.patient_split_fractions = parse_split_fractions(self.patient_split_fractions)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be a whole number, got {self.seed!r}")
+        self.seed = check_whole(self.seed, "seed", 0)
 
 
 class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.respira.number_checks import check_whole
 from .options import BenchOptions
 from .tasks import TASKS, Site, Task, read_sites
 
@@ -55,8 +56,7 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
     if len(set(models)) != len(models):
         raise ValueError(f"MODEL {next(m for m in models if models.count(m) > 1)} is named twice")
     for name, least in (("folds", 2), ("draws", 1), ("resamples", 1)):
-        if getattr(options, name) < least:
-            raise ValueError(f"--{name} must be at least {least}, got {getattr(options, name)}")
+        check_whole(getattr(options, name), f"--{name}", least)
     if any(size < 2 for size in options.sizes):
         raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
 

@@ -29,6 +29,7 @@ from ..models.respira.labels import (
     SINGLE_LABEL,
     classes_to_flags,
 )
+from ..models.respira.number_checks import check_whole
 from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix
@@ -110,8 +111,7 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Score ``model`` (or take its ``logits``) on a ``datasets.Dataset`` of cycles; write the report files
     to ``output_dir``."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    check_whole(batch_size, "batch_size")
     check_dataset(dataset, (audio_column, label_column), "evaluation needs the audio and the label")
     problem_type = model.config.problem_type or SINGLE_LABEL
     if problem_type != MULTI_LABEL and thresholds is not None:

@@ -14,9 +14,9 @@ from huggingface_hub.repocard_data import eval_results_to_model_index
 from ..models.respira.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..models.respira.encoders import EncoderSpec, find_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
+from ..models.respira.number_checks import is_real
 from ..pretrained import SiteVerdict
 from ..run_record import RunRecord, SeedResult, SplitSize
-from ..utils.tables import is_real
 from .card_results import (
     HUB_METRIC_ID,
     ExternalValidation,

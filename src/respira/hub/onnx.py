@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.respira.batching import check_batch_size
 from ..models.respira.labels import MULTI_LABEL
+from ..models.respira.number_checks import check_whole
 from ..utils.messages import one_line
 from ..utils.threads import choose_num_threads
 
@@ -39,7 +39,7 @@ def batches_by_length(
     waveforms: Sequence[np.ndarray], batch_size: int
 ) -> Iterator[tuple[int, list[int], np.ndarray]]:
     """``(length, indices, float32 batch)`` of at most ``batch_size`` waveforms of equal length."""
-    batch_size = check_batch_size(batch_size)
+    batch_size = check_whole(batch_size, "batch_size")
     by_length: dict[int, list[int]] = {}
     for index, waveform in enumerate(waveforms):
         by_length.setdefault(int(waveform.shape[0]), []).append(index)

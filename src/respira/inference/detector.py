@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from ..models.respira.audio_wav import integer_pcm_bits
-from ..models.respira.batching import check_batch_size
 from ..models.respira.decision import aggregation_of, flag_order
 from ..models.respira.events import FRAME_HOP_SECONDS, Event, EventSettings
+from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import (
     DEFAULT_HOP_SECONDS,
     DEFAULT_TOP_K,
@@ -165,10 +165,9 @@ class Detector:
         try:
             describe_aggregation(options["aggregation"], options["top_k"])
             check_window_options(self.model, options["window"], options["hop"], options["smoothing"])
-            check_batch_size(options["batch_size"])
-            limit = options["max_windows"]
-            if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
-                raise ValueError(f"max_windows must be a whole number >= 1 (or None: no limit), got {limit}")
+            check_whole(options["batch_size"], "batch_size")
+            if options["max_windows"] is not None:
+                check_whole(options["max_windows"], "max_windows")
         except ValueError as error:
             raise PredictionError(str(error)) from None
         return options
@@ -242,17 +241,11 @@ class Detector:
         from ..models.respira.audio_decoding import as_waveform, check_rate
         from ..models.respira.audio_dsp import resample
 
-        whole = isinstance(sampling_rate, (int, np.integer)) or (
-            isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer()
-        )
-        if isinstance(sampling_rate, bool) or not whole or sampling_rate <= 0:
-            raise PredictionError(
-                f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
-            )
         try:
+            rate = check_whole(sampling_rate, "sampling_rate")
             samples = as_waveform(waveform, *([name] if name else []))
-            check_rate(int(sampling_rate), *([name] if name else []))
-            return resample(samples, int(sampling_rate), self.sampling_rate)
+            check_rate(rate, *([name] if name else []))
+            return resample(samples, rate, self.sampling_rate)
         except ValueError as error:
             raise _failed(error, None) from None
 

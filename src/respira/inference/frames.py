@@ -20,9 +20,9 @@ import numpy as np
 
 from ..models.respira.audio_decoding import as_waveform, stream_audio
 from ..models.respira.audio_dsp import input_preprocessing, prepare_recording
-from ..models.respira.batching import check_batch_size
 from ..models.respira.decision import decide, thresholds_of
 from ..models.respira.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
+from ..models.respira.number_checks import check_whole, is_real
 from ..models.respira.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from .event_rules import EventDetection, FramePosteriors
 from .forward import run
@@ -211,9 +211,9 @@ class _Grid:
 
 
 def _check_options(frame_hop_seconds: float, batch_size: int) -> None:
-    if not (isinstance(frame_hop_seconds, (int, float)) and 0 < frame_hop_seconds <= 0.1):
+    if not (is_real(frame_hop_seconds) and 0 < frame_hop_seconds <= 0.1):
         raise ValueError(f"frame_hop_seconds must be in (0, 0.1], got {frame_hop_seconds!r}")
-    check_batch_size(batch_size)
+    check_whole(batch_size, "batch_size")
 
 
 def chunk_sizes(config: Any) -> tuple[int, int]:

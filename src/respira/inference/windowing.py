@@ -18,6 +18,7 @@ from ..models.respira.audio_checks import check_input
 from ..models.respira.audio_decoding import as_waveform
 from ..models.respira.audio_dsp import prepare_recording
 from ..models.respira.decision import decided_rows
+from ..models.respira.number_checks import check_whole, is_real
 from ..models.respira.windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
@@ -78,12 +79,11 @@ def check_window_options(
     model: RespiraForAudioClassification, window: float, hop: float, smoothing: int, frame: int | None = None
 ) -> tuple[int, int]:
     """``(window, hop)`` in samples, after checking the model can predict with them."""
-    if not (isinstance(window, (int, float)) and math.isfinite(window) and window > 0):
+    if not (is_real(window) and math.isfinite(window) and window > 0):
         raise ValueError(f"window must be a positive number of seconds, got {window}")
-    if not (isinstance(hop, (int, float)) and math.isfinite(hop) and 0 < hop <= window):
+    if not (is_real(hop) and math.isfinite(hop) and 0 < hop <= window):
         raise ValueError(f"hop must be positive and at most the window ({window} s), got {hop}")
-    if int(smoothing) != smoothing or smoothing < 1:
-        raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
+    check_whole(smoothing, "smoothing")
     rate = int(model.config.sampling_rate)
     frame = analysis_frame_samples(model) if frame is None else frame
     samples, hop_samples = window_samples(window, hop, rate)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
+from ..models.respira.number_checks import check_whole
 from .base import AuxiliaryLoss, as_float, full_precision, gather_labels, gather_with_grad, same_label_mask
 
 _SEED_STRIDE = 1_000_003
@@ -41,8 +42,7 @@ class ContrastiveTupleLoss(AuxiliaryLoss):
 
     def __init__(self, num_negatives: int = 16, temperature: float = 1.0, seed: int = 0) -> None:
         super().__init__(temperature)
-        if num_negatives < 1:
-            raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
+        check_whole(num_negatives, "num_negatives")
         self.num_negatives = int(num_negatives)
         self.seed = int(seed)
         self._step = 0

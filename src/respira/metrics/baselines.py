@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..models.respira.labels import NUM_CLASSES
-from ..utils.tables import format_percent, is_number
+from ..models.respira.number_checks import is_number
+from ..utils.tables import format_percent
 from .icbhi import (
     NORMAL,
     _mean_defined,

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..models.respira.decision import present
 from ..models.respira.labels import flags_to_classes
+from ..models.respira.number_checks import check_whole
 from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 
@@ -101,8 +102,7 @@ def _patient_draws(
 ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Each recording's patient position, each patient's recordings, and per stratum (the patients of one
     class signature, by first appearance) the ``[resamples, patients]`` positions drawn with replacement."""
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    check_whole(resamples, "resamples")
     _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
     members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
     if not members:

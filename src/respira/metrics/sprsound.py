@@ -15,7 +15,7 @@ import scipy.stats
 
 from ..data.sprsound import EVENT_TYPES, RECORD_LABELS
 from ..models.respira.labels import flags_to_classes
-from ..utils.tables import is_real
+from ..models.respira.number_checks import is_real
 from .baselines import BASELINE_PREFIX
 from .icbhi import _as_index_array, _ratio, _warn_undefined
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..models.respira.labels import MULTI_LABEL_NAMES
+from ..models.respira.number_checks import is_number
 from ..utils.files import read_json_object
-from ..utils.tables import format_percent, format_score, is_number
+from ..utils.tables import format_percent, format_score
 
 CROSS_VALIDATION_FOLDER = "evaluation_cross_validation"
 """Where a model folder keeps the ``metrics.json`` of its recipe's patient-wise cross-validation."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
+from ..models.respira.number_checks import check_whole
 from ..pretrained.site_fit import candidate_row, fit_verdict
 from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
@@ -200,8 +201,8 @@ def fit_site_folder(
     output_dir = Path(output_dir).expanduser()
     selection = check_selection(selection)
     for name, value, least in (("outer_folds", outer_folds, 2), ("batch_size", batch_size, 1)):
-        if value is not None and value < least:
-            raise ValueError(f"--{name} must be at least {least}, got {value}")
+        if value is not None:
+            check_whole(value, f"--{name}", least)
     _check_output(output_dir, model, overwrite)
     site = _check_site_name(site_name, data_dir, dataset)
     sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one

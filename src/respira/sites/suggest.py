@@ -20,6 +20,7 @@ from ..data.corpus_files import files_fingerprint
 from ..data.labels_csv import LABELS_FILE, LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
+from ..models.respira.number_checks import check_whole
 from .heads import logit
 from .scores import recording_probabilities
 from .site_sample import LabelledRecording, SiteSample, data_folder, embed_recordings
@@ -278,8 +279,7 @@ def suggest_labels(
     from ..utils.threads import apply_num_threads
 
     apply_num_threads(requested=threads)
-    if budget < 1:
-        raise ValueError(f"--budget must be at least 1, got {budget}")
+    check_whole(budget, "--budget")
     archive = read_archive(data_dir, unit)
     target = _check_output(Path(output).expanduser(), archive, overwrite)
     labelled = archive.labelled_units()

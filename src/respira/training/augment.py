@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import python_stretch
 
-from ..utils.tables import is_real
+from ..models.respira.number_checks import is_real
 
 BLOCK_SAMPLES, INTERVAL_SAMPLES = 1920, 480  # 120 ms blocks, 30 ms hop: Signalsmith's 16 kHz preset
 

@@ -17,6 +17,7 @@ from ..data.splits import parse_split_fractions
 from ..data.text_files import corpus_index
 from ..models.respira.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
 from ..models.respira.labels import MULTI_LABEL
+from ..models.respira.number_checks import check_whole
 from ..utils.messages import one_line
 from .collator import METADATA_KEYS
 from .data import MISSING_DATA_DIR, data_record
@@ -79,10 +80,8 @@ def _check_model(model: ModelArguments) -> None:
         raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
     if not 0 <= model.head_dropout < 1:
         raise ValueError(f"head_dropout must be in [0, 1), got {model.head_dropout}")
-    if model.projector_dim is not None and model.projector_dim < 1:
-        raise ValueError(
-            f"projector_dim must be a positive size (or null for none), got {model.projector_dim}"
-        )
+    if model.projector_dim is not None:
+        check_whole(model.projector_dim, "projector_dim (null: none)")
     if model.lora_r < 0:
         raise ValueError(f"lora_r must be 0 (off) or a positive rank, got {model.lora_r}")
     spec = get_encoder_spec(model.encoder)
@@ -168,8 +167,8 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
     )
     if kfold and not 0 <= data.validation_size < 1:
         raise ValueError(f"validation_size must be in [0, 1), got {data.validation_size}")
-    if data.num_proc is not None and data.num_proc < 1:
-        raise ValueError(f"num_proc must be at least 1, got {data.num_proc}")
+    if data.num_proc is not None:
+        check_whole(data.num_proc, "num_proc")
     layout = None if corpus_written_later else locate_corpus(data.data_dir)  # a missing folder, named
     if data.split_strategy == "official" and layout is not None and layout.split_file is None:
         raise ValueError(
@@ -207,8 +206,7 @@ def _check_run(run: RunArguments, args: RespiraTrainingArguments, resume: Resume
     parse_seeds(run.seeds, args.seed)
     if run.schedule not in SCHEDULES:
         raise ValueError(f"schedule={run.schedule!r} is not one of {', '.join(SCHEDULES)}")
-    if run.two_stage_rounds < 1:
-        raise ValueError(f"two_stage_rounds must be at least 1, got {run.two_stage_rounds}")
+    check_whole(run.two_stage_rounds, "two_stage_rounds")
     if not run.head_epochs > 0:
         raise ValueError(f"head_epochs must be positive, got {run.head_epochs}")
     if not run.head_learning_rate > 0:

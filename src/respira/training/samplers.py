@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ..models.respira.number_checks import check_whole
+
 
 class RandomOrderSampler(Sampler[int]):
     """A fresh random permutation of the dataset every epoch."""
@@ -62,8 +64,7 @@ class ContrastiveTupleBatchSampler(Sampler[list[int]]):
     batch dropped), each positive a random other sample of its anchor's class (itself only if alone)."""
 
     def __init__(self, labels: Sequence[Any], batch_size: int, *, seed: int = 0) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size (anchors per batch) must be at least 1, got {batch_size}")
+        check_whole(batch_size, "batch_size (anchors per batch)")
         codes: dict[Hashable, int] = {}
         classes = [codes.setdefault(_hashable(label), len(codes)) for label in labels]
         self._classes = torch.tensor(classes, dtype=torch.long)

@@ -17,6 +17,7 @@ from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
+from ..models.respira.number_checks import check_whole, is_real
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..options import flag
 
@@ -49,22 +50,20 @@ def _check_ranges(args: Any) -> None:
         value = getattr(args, name)
         if value is None and name in _OPTIONAL:
             continue
-        whole = isinstance(low, int)
-        kinds = int if whole else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
-            raise ValueError(f"{name} must be {'a whole number' if whole else 'a number'}, got {value!r}")
+        if isinstance(low, int):
+            setattr(args, name, check_whole(value, name, low, high))
+            continue
+        if not is_real(value) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a number, got {value!r}")
         if value < low or (high is not None and value > high):
             bounds = f"in [{low}, {high}]" if high is not None else f"at least {low}"
             raise ValueError(f"{name} must be {bounds}, got {value!r}")
 
 
 def _check_length(args: Any) -> None:
-    steps = args.max_steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or (steps < 1 and steps != -1):
-        raise ValueError(
-            f"max_steps must be a positive number of steps, or -1 to train num_train_epochs; got {steps!r}"
-        )
-    if steps == -1 and args.num_train_epochs == 0:
+    if args.max_steps != -1:
+        args.max_steps = check_whole(args.max_steps, "max_steps (-1: train num_train_epochs)")
+    elif args.num_train_epochs == 0:
         raise ValueError("num_train_epochs is 0 and max_steps is not set: nothing would be trained")
 
 

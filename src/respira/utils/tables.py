@@ -17,17 +17,12 @@ DECIMALS = 6
 
 def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> str:
     """``value`` with ``decimals`` decimals, or ``missing`` for ``None``, NaN and non-numbers."""
-    return f"{value:.{decimals}f}" if is_number(value) else missing
+    return f"{value:.{decimals}f}" if _is_number(value) else missing
 
 
-def is_real(value: object, *, whole: bool = False) -> bool:
-    """Whether ``value`` is a real number (an integer when ``whole``), numpy's included, not a bool."""
-    return isinstance(value, numbers.Integral if whole else numbers.Real) and not isinstance(value, bool)
-
-
-def is_number(value: object) -> bool:
-    """Whether ``value`` is a real number (:func:`is_real`) other than NaN."""
-    return is_real(value) and not math.isnan(value)
+def _is_number(value: object) -> bool:
+    # models.respira.number_checks.is_number, which utils cannot import (models/checkpoints.py imports utils)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 
 PERCENT_DECIMALS = 1
@@ -38,7 +33,7 @@ TOO_FEW = 5
 
 def format_percent(value: object, *, missing: str = "n/a") -> str:
     """A fraction as percent, :data:`PERCENT_DECIMALS` decimals (``0.5238`` -> ``52.4``); else ``missing``."""
-    return f"{100 * value:.{PERCENT_DECIMALS}f}" if is_number(value) else missing
+    return f"{100 * value:.{PERCENT_DECIMALS}f}" if _is_number(value) else missing
 
 
 def format_score(

@@ -5,17 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-
-def check_batch_size(batch_size: Any) -> int:
-    """``batch_size`` as an int; a ``ValueError`` unless it is a whole number >= 1 (not a bool)."""
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    return int(batch_size)
+from .number_checks import check_whole
 
 
 def window_batches(recordings: Iterable[Sequence[Any]], batch_size: int) -> Iterator[list[tuple[int, Any]]]:
     """``batch_size`` ``(recording index, window)`` pairs at a time across recordings (the last: fewer)."""
-    check_batch_size(batch_size)
+    batch_size = check_whole(batch_size, "batch_size")
     batch: list[tuple[int, Any]] = []
     for index, windows in enumerate(recordings):
         for window in windows:

@@ -20,6 +20,7 @@ from .encoders import (
 )
 from .events import EventSettings
 from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from .number_checks import check_whole
 from .registration import register_model_type  # noqa: F401  (registers the encoder families)
 from .windows import DEFAULT_AGGREGATION
 
@@ -169,10 +170,9 @@ class RespiraConfig(PreTrainedConfig):
                 f"lowpass_cutoff={self.lowpass_cutoff} Hz must lie between 0 and the Nyquist frequency "
                 f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
             )
-        if self.lowpass_order < 1:
-            raise ValueError(f"lowpass_order must be at least 1, got {self.lowpass_order}")
-        if self.head_hidden_size is not None and self.head_hidden_size < 1:
-            raise ValueError(f"head_hidden_size must be a positive whole number, got {self.head_hidden_size}")
+        check_whole(self.lowpass_order, "lowpass_order")
+        if self.head_hidden_size is not None:
+            check_whole(self.head_hidden_size, "head_hidden_size")
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
         aggregation_of(self)  # checks recording_aggregation and recording_top_k

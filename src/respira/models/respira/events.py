@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from .decision import present, validate_thresholds
 from .labels import MULTI_LABEL_NAMES
+from .number_checks import is_real
 
 FRAME_HOP_SECONDS = 0.02
 EVENT_COLUMNS = ("file", "onset", "offset", "type", "confidence")
@@ -34,12 +35,9 @@ class Event(NamedTuple):
 
 
 def _seconds(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    return number
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from .decision import (
 )
 from .featurizer import analysis_frame_samples
 from .labels import CLASS_NAMES
+from .number_checks import is_real
 from .windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
@@ -48,7 +49,7 @@ MODEL_TYPE = "respira"
 
 
 def _seconds(name: str, value: Any) -> float | None:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    bad = not is_real(value) or not math.isfinite(value)
     if value is not None and (bad or value <= 0):
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return None if value is None else float(value)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .number_checks import check_whole
+
 DEFAULT_WINDOW_SECONDS: float = 4.0
 DEFAULT_HOP_SECONDS: float = 2.0
 FRAME_SAMPLES_KEY = "analysis_frame_samples"  # the model.onnx metadata entry of one analysis frame
@@ -94,8 +96,8 @@ def check_aggregation(rule: str, top_k: int | None = None) -> None:
     """Raise a one-line ``ValueError`` unless ``rule`` (and ``top_k`` for ``topk_mean``) is valid."""
     if rule not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {rule!r}")
-    if rule == "topk_mean" and (top_k is None or int(top_k) != top_k or top_k < 1):
-        raise ValueError(f"topk_mean needs top_k, a whole number >= 1, got {top_k!r}")
+    if rule == "topk_mean":
+        check_whole(top_k, "top_k")
 
 
 def describe_aggregation(rule: str, top_k: int | None = None) -> str:
