@@ -298,7 +298,7 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
     [
         ({"problem_type": "single_label_classification"}, "threshold_source=cross_fit tunes multi-label"),
         ({"threshold_objective": "fixed"}, "threshold_objective=fixed tunes none"),
-        ({"threshold_folds": 1}, "threshold_folds must be at least 2"),
+        ({"threshold_folds": 1}, "threshold_folds must be a whole number >= 2"),
         ({"threshold_source": "test"}, "threshold_source='test' is not one of validation, cross_fit"),
         ({"threshold_aggregation": "worst"}, "'worst' is not one of pooled, worst_domain"),
         (

@@ -193,7 +193,7 @@ def test_contradictory_cache_options_are_refused_in_one_line(tmp_path: Path) -> 
         _args(tmp_path, augmented_views=2, augmentation=None, concat_same_label=0.5), freeze_encoder=True
     )
     check_cache_options(_args(tmp_path, augmented_views=0, augmentation=None), freeze_encoder=True)
-    with pytest.raises(ValueError, match="augmented_views must be at least 0"):
+    with pytest.raises(ValueError, match="augmented_views must be a whole number >= 0, got -1"):
         _args(tmp_path, augmented_views=-1)
 
 

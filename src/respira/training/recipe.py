@@ -350,22 +350,3 @@ def checkpoint_encoder(source: str) -> str | None:
     except Exception:
         return None
     return spec.name if spec is not None else None
-
-
-def parse_seeds(seeds: str | int | list | None, default: int) -> list[int]:
-    if seeds is None or seeds == "":
-        return [default]
-    if isinstance(seeds, int):
-        return [seeds]
-    values = seeds if isinstance(seeds, list) else str(seeds).replace(" ", "").split(",")
-    try:
-        parsed = [int(value) for value in values if str(value) != ""]
-    except ValueError:
-        raise ValueError(f"seeds must be comma-separated integers, got {seeds!r}") from None
-    out_of_range = [seed for seed in parsed if not 0 <= seed < 2**32]  # numpy's and torch's seed range
-    if out_of_range:
-        raise ValueError(f"seeds must lie in [0, 2**32 - 1], got {out_of_range[0]} in {seeds!r}")
-    repeated = sorted({seed for seed in parsed if parsed.count(seed) > 1})
-    if repeated:
-        raise ValueError(f"seeds {seeds!r} repeat {', '.join(map(str, repeated))}: each seed trains once")
-    return parsed
