@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from ..measured import split_note, with_note
@@ -317,10 +317,10 @@ def parse_recipe(
         family = checkpoint_encoder(options["encoder_name_or_path"])
         if family is not None:  # --model_name_or_path alone, as in transformers' examples
             options["encoder"] = family
-    parser = HfArgumentParser(DATACLASSES)
-    parser.set_defaults(**options)
     try:
-        return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
+        return tuple(
+            cls(**{f.name: options[f.name] for f in fields(cls) if f.name in options}) for cls in DATACLASSES
+        )
     except ValueError as error:  # a value from the recipe (not overridden): named by its line
         raise read.named(error, [key for key in read.options if key not in flags]) from None
 

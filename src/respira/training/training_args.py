@@ -5,9 +5,7 @@ losses, samplers, augmentation and thresholds), :class:`ModelArguments`, :class:
 from __future__ import annotations
 
 import json
-import math
 import os
-import typing
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -19,32 +17,10 @@ from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..options import flag
+from ..options import check_fields, flag
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-def check_fields(options: Any, ranges: dict[str, str], choices: dict[str, tuple[str, ...]]) -> None:
-    """One-line ``ValueError`` for a field of ``options`` outside its interval in ``ranges`` (``"[0, 1)"``;
-    an ``int`` field takes whole numbers only, ``None`` passes where its type takes it) or its ``choices``."""
-    hints = typing.get_type_hints(type(options))
-    for name, interval in ranges.items():
-        value, kinds = getattr(options, name), typing.get_args(hints[name]) or (hints[name],)
-        if value is None and type(None) in kinds:
-            continue
-        number = int if int in kinds else (int, float)
-        low, high = interval[1:-1].split(", ")
-        if isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value):
-            above = value > float(low) if interval[0] == "(" else value >= float(low)
-            if above and (value < float(high) if interval[-1] == ")" else value <= float(high)):
-                continue
-        kind = "a whole number" if number is int else "a number"
-        bounds = f"{'>' if interval[0] == '(' else '>='} {low}" if high == "inf" else f"in {interval}"
-        raise ValueError(f"{name} must be {kind} {bounds}, got {value!r}")
-    for name, allowed in choices.items():
-        if getattr(options, name) not in allowed:
-            raise ValueError(f"{name}={getattr(options, name)!r} is not one of {', '.join(allowed)}")
 
 
 def _check_length(args: Any) -> None:
