@@ -32,8 +32,6 @@ from .training_args import (
     model_sampling_rate,
 )
 
-INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}  # respira[<extra>]
-
 
 def validate_run(
     model: ModelArguments,
@@ -75,14 +73,11 @@ def check_push_to_hub(args: RespiraTrainingArguments) -> None:
 def _check_model(model: ModelArguments) -> None:
     from ..models import RespiraConfig
 
-    spec = get_encoder_spec(model.encoder)
-    if model.lora_r and not spec.lora_targets:
+    if model.lora_r and not get_encoder_spec(model.encoder).lora_targets:
         raise ValueError(f"lora_r={model.lora_r}: LoRA does not apply to the {model.encoder} encoder")
     if model.lora_r and importlib.util.find_spec("peft") is None:
         raise ValueError(f"lora_r={model.lora_r} needs peft: pip install 'respira[lora]'")
-    _check_encoder_source(model.encoder_name_or_path)
-    if model.encoder_name_or_path:  # an audio encoder, its feature extractor at the recipe's rate
-        check_encoder_checkpoint(model.encoder_name_or_path, model_sampling_rate(model))
+    _check_encoder_source(model)
     options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
         RespiraConfig(**options)
@@ -91,7 +86,8 @@ def _check_model(model: ModelArguments) -> None:
         raise ValueError(f"invalid model options: {message}") from None
 
 
-def _check_encoder_source(source: str | None) -> None:
+def _check_encoder_source(model: ModelArguments) -> None:
+    source = model.encoder_name_or_path
     if not source:
         return
     from ..hub.loading import ModelLoadError, hub_config, resolve_model_name
@@ -103,6 +99,7 @@ def _check_encoder_source(source: str | None) -> None:
         exists = Path(source).expanduser().exists()
         hint = "" if exists else "; `respira convert` writes an official checkpoint there"
         raise ValueError(f"encoder_name_or_path: {error}{hint}") from None
+    check_encoder_checkpoint(source, model_sampling_rate(model))  # an audio encoder, its extractor's rate
 
 
 def _check_corpora(
@@ -241,22 +238,17 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
     )
 
 
-def check_integrations(report_to: list[str] | str | None) -> None:
-    """Raise a one-line ``ValueError`` for a ``report_to`` integration that is unknown or not installed."""
+def check_integrations(report_to: list[str]) -> None:
+    """Raise a one-line ``ValueError`` for a ``report_to`` integration (``TrainingArguments``' list, ``none``
+    and ``all`` resolved) that is unknown or not installed."""
     from transformers.integrations.integration_utils import (
         INTEGRATION_TO_CALLBACK,
         get_available_reporting_integrations,
     )
 
-    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
-    available = None
-    for name in names:
-        if name in ("none", "all"):
-            continue
+    for name in report_to:
         if name not in INTEGRATION_TO_CALLBACK:
             raise ValueError(f"report_to {name!r} is not one of {', '.join(sorted(INTEGRATION_TO_CALLBACK))}")
-        available = get_available_reporting_integrations() if available is None else available
-        if name not in available:
-            extra = INTEGRATION_EXTRAS.get(name)
-            how = f"pip install 'respira[{extra}]'" if extra else f"install {name}"
+        if name not in get_available_reporting_integrations():
+            how = f"pip install 'respira[{name}]'" if name in ("tensorboard", "wandb") else f"install {name}"
             raise ValueError(f"report_to {name} needs {name}, which is not installed: {how}")
