@@ -102,9 +102,7 @@ class Flag:
     dest: str
     option_strings: tuple[str, ...]
     options: dict[str, Any]
-    listed: bool
-    hidden_strings: tuple[str, ...] = ()
-    recipe_only: bool = False
+    hidden_strings: tuple[str, ...]
 
 
 def _shown_default(value: Any) -> str:
@@ -136,7 +134,7 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     default = resolved.get(dest, options.get("default"))
     options = {**options, "default": argparse.SUPPRESS}
     if not listed and not recipe_only:
-        return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, False, names)
+        return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, names)
     text, _ = split_note(str(options.get("help") or "").strip())  # a field's own help may carry its note
     described = f"{text.rstrip('.')} (default: {_shown_default(default)})"
     options["help"] = with_note(dest, described).replace("%", "%%")
@@ -144,8 +142,8 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     if choices is None or len(choices) > 6:
         options["metavar"] = _METAVARS.get(options.get("type"), "VALUE") if choices is None else "NAME"
     if recipe_only:
-        return Flag(group, dest, (), options, False, names, recipe_only=True)
-    return Flag(group, dest, shown, options, True, hidden)
+        return Flag(group, dest, (), options, names)
+    return Flag(group, dest, shown, options, hidden)
 
 
 def recipe_flags() -> tuple[Flag, ...]:

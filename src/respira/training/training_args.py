@@ -311,9 +311,6 @@ class DataArguments:
         check_fields(self, ranges, {})
 
 
-SCHEDULES: tuple[str, ...] = ("standard", "contrastive_two_stage")
-
-
 @dataclass
 class RunArguments:
     """Seeds, schedule and output handling of a run."""
@@ -331,7 +328,7 @@ class RunArguments:
 
     def __post_init__(self) -> None:
         ranges = {"two_stage_rounds": "[1, inf)", "head_epochs": "(0, inf)", "head_learning_rate": "(0, inf)"}
-        check_fields(self, ranges, {"schedule": SCHEDULES})
+        check_fields(self, ranges, {"schedule": ("standard", "contrastive_two_stage")})
         parse_seeds(self.seeds, 0)
 
 
