@@ -7,7 +7,9 @@ import argparse
 import dataclasses
 import enum
 import json
+import math
 import re
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -17,7 +19,7 @@ from transformers.hf_argparser import string_to_bool
 
 from .data.corpus_files import PRIMARY_CORPUS
 from .models.respira.events import FRAME_HOP_SECONDS
-from .models.respira.number_checks import check_whole
+from .models.respira.number_checks import check_whole, is_real
 from .models.respira.windows import (
     AGGREGATIONS,
     DEFAULT_AGGREGATION,
@@ -210,6 +212,30 @@ def checked_values(
 def options_from(dataclass_type: type, values: Mapping[str, Any]) -> Any:
     """``dataclass_type`` made of keyword ``values``, each checked as its flag is (:func:`checked_values`)."""
     return dataclass_type(**checked_values(values, [dataclass_type]))
+
+
+def check_fields(options: Any, ranges: dict[str, str], choices: dict[str, tuple[str, ...]]) -> None:
+    """One-line ``ValueError`` for a field of ``options`` outside its interval in ``ranges`` (``"[0, 1)"``;
+    an ``int`` field takes whole numbers only, ``None`` passes where its type takes it) or its ``choices``."""
+    hints = typing.get_type_hints(type(options))
+    for name, interval in ranges.items():
+        value, kinds = getattr(options, name), typing.get_args(hints[name]) or (hints[name],)
+        if value is None and type(None) in kinds:
+            continue
+        low, high = interval[1:-1].split(", ")
+        if int in kinds:  # whole numbers: the closed range of the interval
+            highest = None if high == "inf" else int(high) - (interval[-1] == ")")
+            setattr(options, name, check_whole(value, name, int(low) + (interval[0] == "("), highest))
+            continue
+        if is_real(value) and math.isfinite(value):
+            above = value > float(low) if interval[0] == "(" else value >= float(low)
+            if above and (value < float(high) if interval[-1] == ")" else value <= float(high)):
+                continue
+        bounds = f"{'>' if interval[0] == '(' else '>='} {low}" if high == "inf" else f"in {interval}"
+        raise ValueError(f"{name} must be a number {bounds}, got {value!r}")
+    for name, allowed in choices.items():
+        if getattr(options, name) not in allowed:
+            raise ValueError(f"{name}={getattr(options, name)!r} is not one of {', '.join(allowed)}")
 
 
 @dataclasses.dataclass

@@ -11,8 +11,9 @@ import yaml
 from respira.cli import main
 from respira.models.respira.encoders import encoder_names
 from respira.models.respira.labels import MULTI_LABEL
-from respira.training.recipe import parse_recipe, parse_seeds
+from respira.training.recipe import parse_recipe
 from respira.training.seeds import summarize_seeds
+from respira.training.training_args import parse_seeds
 
 from .conftest import TINY_RECIPE
 

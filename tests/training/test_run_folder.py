@@ -66,7 +66,7 @@ BAD_OPTIONS = {
     "negative-learning_rate": (
         {"learning_rate": -0.001},
         "learning_rate",
-        "learning_rate must be at least 0",
+        "learning_rate must be a number >= 0, got -0.001",
     ),
     "list-learning_rate": (
         {"learning_rate": [0.1]},
@@ -78,6 +78,12 @@ BAD_OPTIONS = {
         "per_device_train_batch_size",
         "per_device_train_batch_size must be a whole number >= 1, got 0",
     ),
+    "head_dropout": (
+        {"head_dropout": 1.5},
+        "head_dropout",
+        "head_dropout must be a number in [0, 1), got 1.5",
+    ),
+    "schedule": ({"schedule": "x"}, "schedule", "schedule='x' is not one of standard, contrastive_two_stage"),
     "sampler-loss-mismatch": (
         {"aux_loss": "contrastive_tuple"},
         None,

@@ -145,7 +145,7 @@ def test_flags_alone_train_a_run(synthetic_corpus: Path, flags_run: tuple[Path, 
 
 BAD = {
     "non-number": (["--learning_rate", "abc"], "argument --learning_rate: invalid float value: 'abc'"),
-    "negative": (["--num_train_epochs", "-1"], "num_train_epochs must be at least 0.0, got -1.0"),
+    "negative": (["--num_train_epochs", "-1"], "num_train_epochs must be a number >= 0, got -1.0"),
     "zero-batch": (
         ["--per_device_train_batch_size", "0"],
         "per_device_train_batch_size must be a whole number >= 1, got 0",

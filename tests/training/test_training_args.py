@@ -28,8 +28,8 @@ def test_each_family_runs_at_its_pretraining_rate_unless_the_recipe_says_otherwi
         **{"sew": 16000, "whisper": 16000, "clap": 48000},
     }
     assert model_sampling_rate(ModelArguments(encoder="efficientat", sampling_rate=16000)) == 16000
-    with pytest.raises(ValueError, match="sampling_rate must be positive"):
-        model_sampling_rate(ModelArguments(encoder="cnn", sampling_rate=0))
+    with pytest.raises(ValueError, match=r"^sampling_rate must be a whole number >= 1, got 0$"):
+        ModelArguments(encoder="cnn", sampling_rate=0)
 
 
 def test_efficientat_runs_at_its_native_rate_only() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from ..measured import split_note, with_note
@@ -102,9 +102,7 @@ class Flag:
     dest: str
     option_strings: tuple[str, ...]
     options: dict[str, Any]
-    listed: bool
-    hidden_strings: tuple[str, ...] = ()
-    recipe_only: bool = False
+    hidden_strings: tuple[str, ...]
 
 
 def _shown_default(value: Any) -> str:
@@ -136,7 +134,7 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     default = resolved.get(dest, options.get("default"))
     options = {**options, "default": argparse.SUPPRESS}
     if not listed and not recipe_only:
-        return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, False, names)
+        return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, names)
     text, _ = split_note(str(options.get("help") or "").strip())  # a field's own help may carry its note
     described = f"{text.rstrip('.')} (default: {_shown_default(default)})"
     options["help"] = with_note(dest, described).replace("%", "%%")
@@ -144,8 +142,8 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     if choices is None or len(choices) > 6:
         options["metavar"] = _METAVARS.get(options.get("type"), "VALUE") if choices is None else "NAME"
     if recipe_only:
-        return Flag(group, dest, (), options, False, names, recipe_only=True)
-    return Flag(group, dest, shown, options, True, hidden)
+        return Flag(group, dest, (), options, names)
+    return Flag(group, dest, shown, options, hidden)
 
 
 def recipe_flags() -> tuple[Flag, ...]:
@@ -317,10 +315,10 @@ def parse_recipe(
         family = checkpoint_encoder(options["encoder_name_or_path"])
         if family is not None:  # --model_name_or_path alone, as in transformers' examples
             options["encoder"] = family
-    parser = HfArgumentParser(DATACLASSES)
-    parser.set_defaults(**options)
     try:
-        return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
+        return tuple(
+            cls(**{f.name: options[f.name] for f in fields(cls) if f.name in options}) for cls in DATACLASSES
+        )
     except ValueError as error:  # a value from the recipe (not overridden): named by its line
         raise read.named(error, [key for key in read.options if key not in flags]) from None
 
@@ -350,22 +348,3 @@ def checkpoint_encoder(source: str) -> str | None:
     except Exception:
         return None
     return spec.name if spec is not None else None
-
-
-def parse_seeds(seeds: str | int | list | None, default: int) -> list[int]:
-    if seeds is None or seeds == "":
-        return [default]
-    if isinstance(seeds, int):
-        return [seeds]
-    values = seeds if isinstance(seeds, list) else str(seeds).replace(" ", "").split(",")
-    try:
-        parsed = [int(value) for value in values if str(value) != ""]
-    except ValueError:
-        raise ValueError(f"seeds must be comma-separated integers, got {seeds!r}") from None
-    out_of_range = [seed for seed in parsed if not 0 <= seed < 2**32]  # numpy's and torch's seed range
-    if out_of_range:
-        raise ValueError(f"seeds must lie in [0, 2**32 - 1], got {out_of_range[0]} in {seeds!r}")
-    repeated = sorted({seed for seed in parsed if parsed.count(seed) > 1})
-    if repeated:
-        raise ValueError(f"seeds {seeds!r} repeat {', '.join(map(str, repeated))}: each seed trains once")
-    return parsed

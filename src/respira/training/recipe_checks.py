@@ -13,19 +13,15 @@ from ..data.folds import device_folds, fold_splits, is_fold_strategy, patient_kf
 from ..data.icbhi import ICBHIConfig
 from ..data.multi_corpus import check_corpora, has_recording_labels
 from ..data.run_splits import dataset_source, inspect_source
-from ..data.splits import parse_split_fractions
 from ..data.text_files import corpus_index
-from ..models.respira.encoders import check_encoder_checkpoint, encoder_names, get_encoder_spec
+from ..models.respira.encoders import check_encoder_checkpoint, get_encoder_spec
 from ..models.respira.labels import MULTI_LABEL
-from ..models.respira.number_checks import check_whole
 from ..utils.messages import one_line
 from .collator import METADATA_KEYS
 from .data import MISSING_DATA_DIR, data_record
 from .embedding_cache import check_cache_options
-from .recipe import parse_seeds
 from .run_folder import ResumePoint, check_output_dir
 from .training_args import (
-    SCHEDULES,
     DataArguments,
     ModelArguments,
     RespiraTrainingArguments,
@@ -35,8 +31,6 @@ from .training_args import (
     json_option,
     model_sampling_rate,
 )
-
-INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}  # respira[<extra>]
 
 
 def validate_run(
@@ -53,7 +47,10 @@ def validate_run(
     _check_model(model)
     _check_corpora(model, data, run, args)
     _check_data(data, args, corpus_written_later=corpus_written_later)
-    _check_run(run, args, resume)
+    if resume is not None and run.schedule != "standard":
+        raise ValueError(
+            f"resume_from_checkpoint resumes the standard schedule only, not schedule={run.schedule!r}"
+        )
     _check_combinations(model, run, args)
     check_integrations(args.report_to)
     check_output_dir(args.output_dir, overwrite=run.overwrite, resume=resume)
@@ -76,22 +73,11 @@ def check_push_to_hub(args: RespiraTrainingArguments) -> None:
 def _check_model(model: ModelArguments) -> None:
     from ..models import RespiraConfig
 
-    if model.encoder not in encoder_names():
-        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
-    if not 0 <= model.head_dropout < 1:
-        raise ValueError(f"head_dropout must be in [0, 1), got {model.head_dropout}")
-    if model.projector_dim is not None:
-        check_whole(model.projector_dim, "projector_dim (null: none)")
-    if model.lora_r < 0:
-        raise ValueError(f"lora_r must be 0 (off) or a positive rank, got {model.lora_r}")
-    spec = get_encoder_spec(model.encoder)
-    if model.lora_r and not spec.lora_targets:
+    if model.lora_r and not get_encoder_spec(model.encoder).lora_targets:
         raise ValueError(f"lora_r={model.lora_r}: LoRA does not apply to the {model.encoder} encoder")
     if model.lora_r and importlib.util.find_spec("peft") is None:
         raise ValueError(f"lora_r={model.lora_r} needs peft: pip install 'respira[lora]'")
-    _check_encoder_source(model.encoder_name_or_path)
-    if model.encoder_name_or_path:  # an audio encoder, its feature extractor at the recipe's rate
-        check_encoder_checkpoint(model.encoder_name_or_path, model_sampling_rate(model))
+    _check_encoder_source(model)
     options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
         RespiraConfig(**options)
@@ -100,7 +86,8 @@ def _check_model(model: ModelArguments) -> None:
         raise ValueError(f"invalid model options: {message}") from None
 
 
-def _check_encoder_source(source: str | None) -> None:
+def _check_encoder_source(model: ModelArguments) -> None:
+    source = model.encoder_name_or_path
     if not source:
         return
     from ..hub.loading import ModelLoadError, hub_config, resolve_model_name
@@ -112,6 +99,7 @@ def _check_encoder_source(source: str | None) -> None:
         exists = Path(source).expanduser().exists()
         hint = "" if exists else "; `respira convert` writes an official checkpoint there"
         raise ValueError(f"encoder_name_or_path: {error}{hint}") from None
+    check_encoder_checkpoint(source, model_sampling_rate(model))  # an audio encoder, its extractor's rate
 
 
 def _check_corpora(
@@ -141,8 +129,6 @@ def _check_corpora(
 
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
-    if not 0 < data.train_fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
     if dataset_source(data) is not None:  # a datasets dataset: its card, features and splits, no audio
         record = data_record(data, 16000)
         source = inspect_source(record, data.dataset_cache_dir)
@@ -151,13 +137,11 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
         return
     if not data.data_dir:
         raise ValueError(MISSING_DATA_DIR)
-    fractions = parse_split_fractions(str(data.patient_split_fractions))
-    kfold = is_fold_strategy(data.split_strategy)
-    ICBHIConfig(  # checks the split and audio options as the builder will
+    config = ICBHIConfig(  # checks the split and audio options as the builder will
         name="cycles",
         split_strategy=data.split_strategy,
         validation_size=data.validation_size if data.split_strategy == "official" else 0.0,
-        patient_split_fractions=fractions,
+        patient_split_fractions=data.patient_split_fractions,
         stratify_by=data.stratify_by,
         num_folds=data.num_folds,
         fold_stratify_by=data.fold_stratify_by,
@@ -165,23 +149,19 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
         lowpass_cutoff=data.lowpass_cutoff or None,
         lowpass_order=data.lowpass_order,
     )
-    if kfold and not 0 <= data.validation_size < 1:
-        raise ValueError(f"validation_size must be in [0, 1), got {data.validation_size}")
-    if data.num_proc is not None:
-        check_whole(data.num_proc, "num_proc")
     layout = None if corpus_written_later else locate_corpus(data.data_dir)  # a missing folder, named
     if data.split_strategy == "official" and layout is not None and layout.split_file is None:
         raise ValueError(
             f"{data.data_dir} has no official split file (ICBHI_challenge_train_test.txt): use "
             "--split_strategy patient for a patient-wise split, or add the split file"
         )
-    validation = fractions[1] > 0 if data.split_strategy == "patient" else data.validation_size > 0
-    if args.eval_strategy != "no" and not validation:
+    share = config.patient_split_fractions[1] if data.split_strategy == "patient" else data.validation_size
+    if args.eval_strategy != "no" and not share:  # no validation split
         raise ValueError(
             "evaluation during training needs a validation split: set validation_size > 0 (official split, "
             "patient_kfold) or use split_strategy=patient; the test split is never used for model selection"
         )
-    if kfold and layout is not None:
+    if is_fold_strategy(data.split_strategy) and layout is not None:
         _check_folds(data, layout)
 
 
@@ -200,21 +180,6 @@ def _check_folds(data: DataArguments, layout) -> None:
     except (ValueError, KeyError) as error:
         message = one_line(error)
         raise ValueError(f"split_strategy={data.split_strategy}: {message}") from None
-
-
-def _check_run(run: RunArguments, args: RespiraTrainingArguments, resume: ResumePoint | None) -> None:
-    parse_seeds(run.seeds, args.seed)
-    if run.schedule not in SCHEDULES:
-        raise ValueError(f"schedule={run.schedule!r} is not one of {', '.join(SCHEDULES)}")
-    check_whole(run.two_stage_rounds, "two_stage_rounds")
-    if not run.head_epochs > 0:
-        raise ValueError(f"head_epochs must be positive, got {run.head_epochs}")
-    if not run.head_learning_rate > 0:
-        raise ValueError(f"head_learning_rate must be positive, got {run.head_learning_rate}")
-    if resume is not None and run.schedule != "standard":
-        raise ValueError(
-            f"resume_from_checkpoint resumes the standard schedule only, not schedule={run.schedule!r}"
-        )
 
 
 def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraTrainingArguments) -> None:
@@ -273,22 +238,17 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
     )
 
 
-def check_integrations(report_to: list[str] | str | None) -> None:
-    """Raise a one-line ``ValueError`` for a ``report_to`` integration that is unknown or not installed."""
+def check_integrations(report_to: list[str]) -> None:
+    """Raise a one-line ``ValueError`` for a ``report_to`` integration (``TrainingArguments``' list, ``none``
+    and ``all`` resolved) that is unknown or not installed."""
     from transformers.integrations.integration_utils import (
         INTEGRATION_TO_CALLBACK,
         get_available_reporting_integrations,
     )
 
-    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
-    available = None
-    for name in names:
-        if name in ("none", "all"):
-            continue
+    for name in report_to:
         if name not in INTEGRATION_TO_CALLBACK:
             raise ValueError(f"report_to {name!r} is not one of {', '.join(sorted(INTEGRATION_TO_CALLBACK))}")
-        available = get_available_reporting_integrations() if available is None else available
-        if name not in available:
-            extra = INTEGRATION_EXTRAS.get(name)
-            how = f"pip install 'respira[{extra}]'" if extra else f"install {name}"
+        if name not in get_available_reporting_integrations():
+            how = f"pip install 'respira[{name}]'" if name in ("tensorboard", "wandb") else f"install {name}"
             raise ValueError(f"report_to {name} needs {name}, which is not installed: {how}")

@@ -30,7 +30,7 @@ from .cross_validation import (
     write_out_of_fold_predictions,
 )
 from .data import data_record, with_split_sizes
-from .recipe import Recipe, parse_recipe, parse_seeds
+from .recipe import Recipe, parse_recipe
 from .recipe_checks import validate_run
 from .run_folder import (
     THREADS_FILE,
@@ -60,6 +60,7 @@ from .training_args import (
     encoder_checkpoint,
     json_option,
     model_sampling_rate,
+    parse_seeds,
 )
 
 if TYPE_CHECKING:

@@ -5,7 +5,6 @@ losses, samplers, augmentation and thresholds), :class:`ModelArguments`, :class:
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -17,47 +16,12 @@ from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
-from ..models.respira.number_checks import check_whole, is_real
+from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..options import flag
+from ..options import check_fields, flag
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-# (option, lowest allowed value, highest allowed value or None); an int lowest: a whole number
-_RANGES: tuple[tuple[str, float, float | None], ...] = (
-    ("learning_rate", 0.0, None),
-    ("weight_decay", 0.0, None),
-    ("num_train_epochs", 0.0, None),
-    ("per_device_train_batch_size", 1, None),
-    ("per_device_eval_batch_size", 1, None),
-    ("gradient_accumulation_steps", 1, None),
-    ("aux_loss_weight", 0.0, None),
-    ("task_loss_weight", 0.0, None),
-    ("views", 1, None),
-    ("concat_same_label", 0.0, 1.0),
-    ("early_stopping_patience", 1, None),
-    ("augmented_views", 0, None),
-    ("threshold_folds", 2, None),
-    ("mil_weight", 0.0, None),
-)
-_OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
-
-
-def _check_ranges(args: Any) -> None:
-    for name, low, high in _RANGES:
-        value = getattr(args, name)
-        if value is None and name in _OPTIONAL:
-            continue
-        if isinstance(low, int):
-            setattr(args, name, check_whole(value, name, low, high))
-            continue
-        if not is_real(value) or not math.isfinite(value):
-            raise ValueError(f"{name} must be a number, got {value!r}")
-        if value < low or (high is not None and value > high):
-            bounds = f"in [{low}, {high}]" if high is not None else f"at least {low}"
-            raise ValueError(f"{name} must be {bounds}, got {value!r}")
 
 
 def _check_length(args: Any) -> None:
@@ -80,6 +44,31 @@ def json_option(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]
     if not isinstance(parsed, dict):
         raise ValueError(f"--{name} must be a JSON object, got {value!r}")
     return parsed
+
+
+_TRAINING_RANGES = {  # option: the interval its value lies in
+    "learning_rate": "[0, inf)",
+    "weight_decay": "[0, inf)",
+    "num_train_epochs": "[0, inf)",
+    "per_device_train_batch_size": "[1, inf)",
+    "per_device_eval_batch_size": "[1, inf)",
+    "gradient_accumulation_steps": "[1, inf)",
+    "aux_loss_weight": "[0, inf)",
+    "task_loss_weight": "[0, inf)",
+    "views": "[1, inf)",
+    "concat_same_label": "[0, 1]",
+    "early_stopping_patience": "[1, inf)",
+    "augmented_views": "[0, inf)",
+    "threshold_folds": "[2, inf)",
+    "mil_weight": "[0, inf)",
+}
+_TRAINING_CHOICES = {
+    "batch_sampler": ("random", "contrastive_tuple"),
+    "threshold_objective": THRESHOLD_OBJECTIVES,
+    "threshold_source": ("validation", "cross_fit"),
+    "threshold_aggregation": ("pooled", "worst_domain"),
+    "aux_input": ("projections", "embeddings"),
+}
 
 
 @dataclass
@@ -162,7 +151,7 @@ class RespiraTrainingArguments(TrainingArguments):
             self.metric_for_best_model = "icbhi_score"
             self.greater_is_better = True
         super().__post_init__()
-        _check_ranges(self)
+        check_fields(self, _TRAINING_RANGES, _TRAINING_CHOICES)
         _check_length(self)
         self.aux_loss_kwargs = json_option(self.aux_loss_options, "aux_loss_options")
         self.augmentation_spec = json_option(self.augmentation, "augmentation")
@@ -179,16 +168,6 @@ class RespiraTrainingArguments(TrainingArguments):
         unknown = [name for name in self.concat_classes.split(",") if name.strip() not in CLASS_NAMES]
         if unknown:
             raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
-        choices = {
-            "batch_sampler": ("random", "contrastive_tuple"),
-            "threshold_objective": THRESHOLD_OBJECTIVES,
-            "threshold_source": ("validation", "cross_fit"),
-            "threshold_aggregation": ("pooled", "worst_domain"),
-            "aux_input": ("projections", "embeddings"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:
             raise ValueError(
                 "contrastive_tuple batches are [anchors, positives]: per_device_train_batch_size must be even"
@@ -254,6 +233,15 @@ class ModelArguments:
         f"({', '.join(spec.name for spec in encoder_specs() if spec.lora_targets)}); 0 = off",
     )
 
+    def __post_init__(self) -> None:
+        ranges = {
+            "sampling_rate": "[1, inf)",
+            "head_dropout": "[0, 1)",
+            "projector_dim": "[1, inf)",
+            "lora_r": "[0, inf)",
+        }
+        check_fields(self, ranges, {"encoder": encoder_names()})
+
 
 @dataclass
 class DataArguments:
@@ -316,8 +304,9 @@ class DataArguments:
     dataset_cache_dir: str | None = field(default=None)
     num_proc: int | None = field(default=None)
 
-
-SCHEDULES: tuple[str, ...] = ("standard", "contrastive_two_stage")
+    def __post_init__(self) -> None:
+        ranges = {"validation_size": "[0, 1)", "train_fraction": "(0, 1]", "num_proc": "[1, inf)"}
+        check_fields(self, ranges, {})
 
 
 @dataclass
@@ -335,6 +324,30 @@ class RunArguments:
     )
     overwrite: bool = flag(False, "replace an output_dir that already holds a run")
 
+    def __post_init__(self) -> None:
+        ranges = {"two_stage_rounds": "[1, inf)", "head_epochs": "(0, inf)", "head_learning_rate": "(0, inf)"}
+        check_fields(self, ranges, {"schedule": ("standard", "contrastive_two_stage")})
+        parse_seeds(self.seeds, 0)
+
+
+def parse_seeds(seeds: str | int | list | None, default: int) -> list[int]:
+    if seeds is None or seeds == "":
+        return [default]
+    if isinstance(seeds, int):
+        return [seeds]
+    values = seeds if isinstance(seeds, list) else str(seeds).replace(" ", "").split(",")
+    try:
+        parsed = [int(value) for value in values if str(value) != ""]
+    except ValueError:
+        raise ValueError(f"seeds must be comma-separated integers, got {seeds!r}") from None
+    out_of_range = [seed for seed in parsed if not 0 <= seed < 2**32]  # numpy's and torch's seed range
+    if out_of_range:
+        raise ValueError(f"seeds must lie in [0, 2**32 - 1], got {out_of_range[0]} in {seeds!r}")
+    repeated = sorted({seed for seed in parsed if parsed.count(seed) > 1})
+    if repeated:
+        raise ValueError(f"seeds {seeds!r} repeat {', '.join(map(str, repeated))}: each seed trains once")
+    return parsed
+
 
 ENCODER_OPTIONS = ("encoder", "encoder_name_or_path", "encoder_config", "lora_r")
 """The :class:`ModelArguments` that are not :class:`~respira.models.RespiraConfig` options."""
@@ -350,11 +363,7 @@ def encoder_checkpoint(model: ModelArguments) -> str | None:
 
 def model_sampling_rate(model: ModelArguments) -> int:
     """The rate (Hz) of the recipe's model and dataset: ``sampling_rate``, else its encoder family's."""
-    if model.sampling_rate is not None:
-        if model.sampling_rate <= 0:
-            raise ValueError(f"sampling_rate must be positive, got {model.sampling_rate}")
-        return model.sampling_rate
-    return get_encoder_spec(model.encoder).sampling_rate
+    return model.sampling_rate or get_encoder_spec(model.encoder).sampling_rate
 
 
 def config_options(
