@@ -321,13 +321,11 @@ class Detector:
         """Crackle and wheeze events (onset, offset, confidence) of a file or waveform, kept where the
         recording's verdict (``prediction``, when made already) holds them; ``rule="frames"``: every frame
         event, no verdict made (what ``respira evaluate --task events`` scores)."""
-        from .frames import detect_events
+        from .frames import detection_of_frames, predict_frames
 
         if rule not in (VERDICT_RULE, FRAMES_RULE):
             raise PredictionError(f"rule must be {VERDICT_RULE!r} or {FRAMES_RULE!r}, got {rule!r}")
         gated = rule == VERDICT_RULE
-        options = {"thresholds": thresholds, "settings": settings, "frame_hop_seconds": frame_hop_seconds}
-        options["batch_size"] = self.options["batch_size"]
         if isinstance(source, (str, Path)):
             if sampling_rate is not None:
                 raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
@@ -336,8 +334,11 @@ class Detector:
         else:
             prediction = prediction or (self.predict(source, sampling_rate, name=name) if gated else None)
             audio = self._resampled(source, sampling_rate, name)
+        runner, batch_size = self.inference_model, self.options["batch_size"]
         try:
-            detection = detect_events(self.inference_model, audio, file=name, **options)
+            frames = predict_frames(runner, audio, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+            options = {"thresholds": thresholds, "settings": settings, "file": name}
+            detection = detection_of_frames(runner, frames, **options)
         except (OSError, ValueError) as error:
             raise _failed(error, name) from None
         return self._gated(detection, prediction) if gated else detection
