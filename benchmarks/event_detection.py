@@ -11,7 +11,7 @@ SPRSound (else ICBHI) recordings of ../shared joined end to end and repeated to 
 Three ways to find where crackles and wheezes are, each timed on the same file in the same run, decoding
 and resampling to 32 kHz included:
 
-- ``frames (file streamed)``: :func:`respira.inference.frames.detect_events` of a path
+- ``frames (file streamed)``: :func:`respira.inference.frames.predict_frames` of a path, then its events
   (``respira predict --events``, ``Detector.detect_events``: the file read block by block, low-passed
   span by span, 8-s chunks every 6 s, the head on each encoder time step, 0.02-s grid, events);
 - ``windows 4 s / 1 s``: :func:`respira.inference.windowing.predict_windows` on the decoded recording, 4-s
@@ -95,7 +95,7 @@ WAYS = ("frames (file streamed)", "windows 4 s / 1 s", "windows 4 s / 2 s")
 def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
     """Time one way on the recording at ``path`` in this process, decoding included (after a warm-up on
     its first 10 s); the process's peak memory."""
-    from respira.inference.frames import detect_events
+    from respira.inference.frames import detection_of_frames, predict_frames
     from respira.inference.windowing import predict_windows
     from respira.models.respira.audio_decoding import read_audio, stream_audio
 
@@ -104,13 +104,16 @@ def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
     warm = next(stream_audio(path, RATE))[: 10 * RATE].copy()  # the first block: not the whole file
     hop = 1.0 if "1 s" in way else 2.0
 
+    def detect_events(source: object) -> object:
+        return detection_of_frames(model, predict_frames(model, source))
+
     def run() -> int:
         if way.startswith("frames"):
-            return len(detect_events(model, path).events)
+            return len(detect_events(path).events)
         return len(predict_windows(model, read_audio(path, RATE), window=4.0, hop=hop, max_windows=None))
 
     if way.startswith("frames"):
-        detect_events(model, warm)
+        detect_events(warm)
     else:
         predict_windows(model, warm, window=4.0, hop=hop, max_windows=None)
     del warm

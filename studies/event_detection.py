@@ -2,8 +2,8 @@
 
     python studies/event_detection.py [--work /tmp/respira_event_study] [--shared ../shared] [--seeds 0,1,2]
 
-Does :func:`respira.inference.frames.detect_events` (the head applied to each of the encoder's time
-steps,
+Does frame event detection (:meth:`respira.Detector.detect_events`, rule ``frames``: the head applied to
+each of the encoder's time steps,
 interpolated onto a 0.02 s grid, decided at the model's thresholds, made into events by
 :func:`respira.models.respira.events.posteriors_to_events` with the default
 :class:`~respira.models.respira.events.EventSettings`) say
@@ -108,7 +108,7 @@ from _event_units import (
 )
 from _machine import cpu_name, load_average
 from respira.data.text_files import PartialCorpusWarning
-from respira.inference.frames import detect_events, predict_frames
+from respira.inference.frames import detection_of_frames, predict_frames
 from respira.inference.windowing import predict_windows
 from respira.metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from respira.models.respira.audio_decoding import read_audio
@@ -120,6 +120,12 @@ WINDOW, HOP, SEGMENT_SECONDS = 4.0, 1.0, 1.0
 DATASETS: dict[str, str] = {"sprsound": "SPRSound inter_test", "icbhi": "ICBHI test"}
 WAYS = ("frames", "windows", "tuned", "windows tuned")
 COMPARISONS = (("frames", "windows"), ("tuned", "windows tuned"), ("tuned", "windows"))
+
+
+def detect_events(model: Any, waveform: np.ndarray, **options: Any) -> Any:
+    """Every frame event of ``waveform`` through ``model`` as it is (its shared encoder kept), as
+    ``Detector.detect_events(..., rule="frames")`` finds them."""
+    return detection_of_frames(model, predict_frames(model, waveform), **options)
 
 
 # --------------------------------------------------------------------------------------------- tuning

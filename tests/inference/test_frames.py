@@ -17,6 +17,7 @@ from respira.cli import main
 from respira.inference.detector import Detector, PredictionError
 from respira.inference.event_rules import (
     DETECTION_COLUMNS,
+    FRAMES_RULE,
     VERDICT_RULE,
     EventDetection,
     FramePosteriors,
@@ -26,7 +27,6 @@ from respira.inference.frames import (
     MirroredRecording,
     RecordingInMemory,
     StreamedRecording,
-    detect_events,
     iter_chunk_spans,
     predict_frames,
 )
@@ -128,7 +128,7 @@ def test_files_are_detected_block_by_block_as_their_decoded_waveform_is(tmp_path
     assert streamed.posteriors.shape == whole.posteriors.shape == (385, 2)
     np.testing.assert_allclose(streamed.posteriors, whole.posteriors, atol=1e-5)
     assert streamed.duration == whole.duration
-    detection = detect_events(model, path, thresholds=(0.0, 1.0))
+    detection = Detector(model).detect_events(path, thresholds=(0.0, 1.0), rule=FRAMES_RULE)
     assert detection.file == str(path) and [e.label for e in detection.events] == ["crackle"]
 
 
@@ -238,7 +238,7 @@ def test_frame_event_onsets_are_uniform_over_time_on_normal_recordings(shared_ka
     for file in files:
         audio = read_audio(file, 4000)
         cut = resample(audio[3 * 4000 :], 4000, detector.sampling_rate)
-        detection = detect_events(detector.inference_model, cut)  # every frame event, no verdict
+        detection = detector.detect_events(cut, detector.sampling_rate, rule=FRAMES_RULE)  # no verdict
         onsets = [event.onset for event in detection.events]
         count += len(onsets)
         early += sum(onset < 0.5 for onset in onsets)
@@ -264,11 +264,15 @@ def test_detect_events_decides_at_the_models_thresholds_with_its_event_settings(
     )
     model = tiny_model(decision_thresholds=[0.45, 0.55], event_settings=settings.to_dict())
     audio = noise(3.0, seed=1)
-    detection = detect_events(model, audio)
-    frames = predict_frames(model, audio)
+    detector = Detector(model)
+    detection = detector.detect_events(audio, RATE, rule=FRAMES_RULE)
+    frames = predict_frames(detector.inference_model, audio)
+    assert detection.rule == FRAMES_RULE and detection.left_out == ()
     assert detection.thresholds == (0.45, 0.55) and detection.settings == settings
     assert detection.events == posteriors_to_events(frames.posteriors, 0.02, (0.45, 0.55), settings)
-    low = detect_events(model, audio, thresholds=(0.0, 0.0))  # every frame present: one event per label
+    low = detector.detect_events(audio, RATE, thresholds=(0.0, 0.0), rule=FRAMES_RULE)  # one event per label
+    with pytest.raises(PredictionError, match="rule must be 'verdict' or 'frames', got 'none'"):
+        detector.detect_events(audio, RATE, rule="none")
     assert [(e.onset, e.offset, e.label) for e in low.events] == [(0.0, 3.0, "crackle"), (0.0, 3.0, "wheeze")]
 
 

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from respira.cli import main
-from respira.evaluation import cycles
+from respira.inference.detector import Detector
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.recipe import parse_recipe
 
@@ -82,13 +82,13 @@ def test_a_cpu_run_is_quiet_and_notes_an_unseen_test_device(
     shifted = _train_only_on_other_devices(corpus_copy)
     # each pass of a model over a split: the trainer's metric prefix, or "report" for the report's own
     passes: list[str] = []
-    loop, run = RespiraTrainer.evaluation_loop, cycles.run_dataset
+    loop, run = RespiraTrainer.evaluation_loop, Detector.run_dataset
     monkeypatch.setattr(
         RespiraTrainer,
         "evaluation_loop",
         lambda *a, **k: passes.append(k["metric_key_prefix"]) or loop(*a, **k),
     )
-    monkeypatch.setattr(cycles, "run_dataset", lambda *a, **k: passes.append("report") or run(*a, **k))
+    monkeypatch.setattr(Detector, "run_dataset", lambda *a, **k: passes.append("report") or run(*a, **k))
     recipe = tmp_path / "recipe.yaml"
     # without use_cpu (which makes transformers turn pinning off itself), as on a laptop without a GPU
     options = {key: value for key, value in TINY_RECIPE.items() if key != "use_cpu"}

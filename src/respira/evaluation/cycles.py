@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..inference.forward import run_dataset
+from ..inference.detector import Detector
 from ..metrics import (
     confusion_matrix,
     icbhi_scores,
@@ -120,8 +120,8 @@ def evaluate_model(
     if logits is None:
         with stage("scoring cycles", len(dataset), "cycle") as shown:
             track = shown.track
-            logits = run_dataset(
-                model, dataset, "logits", batch_size=batch_size, audio_column=audio_column, track=track
+            logits = Detector(model).run_dataset(
+                dataset, "logits", batch_size=batch_size, audio_column=audio_column, track=track
             )
     logits = np.stack(logits).astype(np.float64)
     labels = np.asarray(dataset[label_column], dtype=np.int64)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..inference.frames import detect_events
+from ..inference.detector import Detector
+from ..inference.event_rules import FRAMES_RULE
 from ..metrics.baselines import BASELINE_NAMES, below_baseline, flags_by_key
 from ..metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from ..metrics.groups import group_selections
@@ -95,7 +96,7 @@ def evaluate_events(
 ) -> dict[str, Any]:
     """Detect and score the events of every recording of ``dataset``; write the report to ``output_dir``."""
     check_dataset(dataset, ("audio", "recording", group_by), "event detection needs them")
-    rate = int(model.config.sampling_rate)
+    detector, rate = Detector(model, batch_size=batch_size), int(model.config.sampling_rate)
     references: dict[str, list[Event]] = {}
     estimates: dict[str, list[Event]] = {}
     posteriors: dict[str, np.ndarray] = {}
@@ -107,7 +108,9 @@ def evaluate_events(
         if file in references:  # the per-file arrays below would no longer line up with the patients
             raise ValueError(f"recording {file!r} appears twice in the dataset")
         waveform = decode_audio(example["audio"], rate)
-        detection = detect_events(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+        detection = detector.detect_events(
+            waveform, rate, frame_hop_seconds=frame_hop_seconds, name=file, rule=FRAMES_RULE
+        )
         thresholds, settings = detection.thresholds, detection.settings
         durations[file] = detection.frames.duration
         references[file] = [

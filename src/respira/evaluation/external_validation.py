@@ -96,15 +96,16 @@ def evaluate_recordings(
     claim_blocker: str = "",
 ) -> dict[str, Any]:
     """Score ``model`` per recording of ``dataset``, write its report to ``output_dir``; return metrics."""
-    from ..inference.windowing import predict_windows
+    from ..inference.detector import Detector
 
     needs = "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
     check_dataset(dataset, REQUIRED_COLUMNS, needs)
     thresholds, description = thresholds_of(model.config), describe_aggregation(aggregation, top_k)
+    detector = Detector(model, window=window, hop=hop, batch_size=batch_size)
+    rate = detector.sampling_rate
     windows = []  # [windows, 2] (crackle, wheeze) probabilities of every recording
     for example in progress(dataset, "scoring recordings", unit="recording"):
-        waveform = decode_audio(example["audio"], int(model.config.sampling_rate))
-        rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
+        rows = detector.predict(decode_audio(example["audio"], rate), rate).rows
         windows.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
     probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
     targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])

@@ -18,7 +18,7 @@ Bad input raises :class:`~respira.inference.prediction.PredictionError` (a ``Val
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,8 @@ from ..models.respira.windows import (
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
 from .embeddings import WindowEmbeddings, linear_head
-from .event_rules import EventDetection, gate_by_verdict
-from .forward import InferenceForm, default_batch_size
+from .event_rules import FRAMES_RULE, VERDICT_RULE, EventDetection, gate_by_verdict
+from .forward import InferenceForm, default_batch_size, run_dataset
 from .prediction import Prediction, PredictionError
 from .streaming import Prepared, read_plan, stream_recordings
 from .windowing import (
@@ -309,25 +309,32 @@ class Detector:
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
         name: str | None = None,
         prediction: Prediction | None = None,
+        rule: str = VERDICT_RULE,
     ) -> EventDetection:
         """Crackle and wheeze events (onset, offset, confidence) of a file or waveform, kept where the
-        recording's verdict (``prediction``, when made already) holds them."""
-        from .frames import detect_events
+        recording's verdict (``prediction``, when made already) holds them; ``rule="frames"``: every frame
+        event, no verdict made (what ``respira evaluate --task events`` scores)."""
+        from .frames import detection_of_frames, predict_frames
 
-        options = {"thresholds": thresholds, "settings": settings, "frame_hop_seconds": frame_hop_seconds}
-        options["batch_size"] = self.options["batch_size"]
+        if rule not in (VERDICT_RULE, FRAMES_RULE):
+            raise PredictionError(f"rule must be {VERDICT_RULE!r} or {FRAMES_RULE!r}, got {rule!r}")
+        gated = rule == VERDICT_RULE
         if isinstance(source, (str, Path)):
             if sampling_rate is not None:
                 raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
-            prediction, name, audio = prediction or self.predict_file(source), str(source), source
+            name, audio = str(source), source
+            prediction = prediction or (self.predict_file(source) if gated else None)
         else:
-            prediction = prediction or self.predict(source, sampling_rate, name=name)
+            prediction = prediction or (self.predict(source, sampling_rate, name=name) if gated else None)
             audio = self._resampled(source, sampling_rate, name)
+        runner, batch_size = self.inference_model, self.options["batch_size"]
         try:
-            detection = detect_events(self.inference_model, audio, file=name, **options)
+            frames = predict_frames(runner, audio, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+            options = {"thresholds": thresholds, "settings": settings, "file": name}
+            detection = detection_of_frames(runner, frames, **options)
         except (OSError, ValueError) as error:
             raise _failed(error, name) from None
-        return self._gated(detection, prediction)
+        return self._gated(detection, prediction) if gated else detection
 
     def stream(self, recordings: Iterable[Any], **options: Any) -> Iterator[Prepared]:
         """Many recordings (paths, or items with ``path`` and ``data``: :class:`respira.screening.Recording`)
@@ -392,6 +399,23 @@ class Detector:
             np.zeros(len(rows), dtype=np.int64),
             np.stack([z for _, z in rows])[:, flag_order(self.config)].astype(np.float64),
             np.array([plan.samples.shape[0] / rate]),
+        )
+
+    def run_dataset(
+        self,
+        dataset: Any,
+        output: str = "logits",
+        *,
+        audio_column: str = "audio",
+        batch_size: int | None = None,
+        track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
+    ) -> list:
+        """The ``output`` (:data:`~respira.inference.forward.OUTPUTS`) of each cycle of a dataset's
+        ``datasets.Audio`` column, each one window as it is (:func:`~respira.inference.forward.run_dataset`;
+        ``track``: their progress)."""
+        size = batch_size or self.options["batch_size"]
+        return run_dataset(
+            self.inference_model, dataset, output, batch_size=size, audio_column=audio_column, track=track
         )
 
     def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:

@@ -56,7 +56,7 @@ class FramePosteriors:
 
 @dataclass(frozen=True)
 class EventDetection:
-    """What :func:`detect_events` found, what it was made of, and what the rule left out."""
+    """What :meth:`respira.Detector.detect_events` found, what it was made of, and what the rule left out."""
 
     events: list[Event]
     frames: FramePosteriors

@@ -40,7 +40,6 @@ __all__ = [
     "StreamedRecording",
     "chunk_sizes",
     "chunk_waveforms",
-    "detect_events",
     "detection_of_frames",
     "frames_from_chunks",
     "iter_chunk_spans",
@@ -287,23 +286,6 @@ def predict_frames(
         outputs = run(model, [mirrored.segment(start, stop) for start, stop, _ in part], "frames", batch_size)
         _fill(grid, config, part, outputs)
     return grid.result(recording.total())
-
-
-def detect_events(
-    model: RespiraForAudioClassification,
-    source: np.ndarray | torch.Tensor | str | Path,
-    *,
-    thresholds: Sequence[float] | None = None,
-    settings: EventSettings | None = None,
-    frame_hop_seconds: float = FRAME_HOP_SECONDS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    file: str | None = None,
-) -> EventDetection:
-    """The crackle and wheeze events of a waveform or file; ``file`` names it (default: a file's path)."""
-    frames = predict_frames(model, source, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
-    if file is None and isinstance(source, (str, Path)):
-        file = str(source)
-    return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=file)
 
 
 def detection_of_frames(
