@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -296,9 +296,7 @@ def build_run_record(
 
     values = args.to_dict()  # the hyper-parameters recorded: TRAINING_KEYS and every respira-specific one
     respira_keys = values.keys() - TrainingArguments.__dataclass_fields__.keys()
-    options = {
-        f.name: getattr(model_args, f.name) for f in fields(model_args) if f.name not in _MODEL_RECORD_KEYS
-    }
+    options = {key: value for key, value in asdict(model_args).items() if key not in _MODEL_RECORD_KEYS}
     for key in ("encoder_config", "spec_augment"):
         options[key] = json_option(options[key], key) or None
     tuned = has_tuned_thresholds(model.config)
