@@ -186,10 +186,9 @@ def summarize_seeds(
     """``metrics.json`` of a run: ``seeds``, ``selected_seed`` and ``per_seed``."""
     summary: dict[str, Any] = {"seeds": sorted(per_seed), "selected_seed": selected}
     means, stds = seed_statistics(per_seed)
-    kept = per_seed.get(selected, {}) if selected is not None else {}
+    kept = per_seed.get(selected, {})  # no seed selected: the means
     for key, mean in means.items():
-        value = kept.get(key, mean) if selected is not None else mean
-        summary[key] = value
+        summary[key] = kept.get(key, mean)
         if key in stds and not key.startswith(f"test_{BASELINE_PREFIX}"):
             summary[f"{key}_mean"] = mean
             summary[f"{key}_std"] = stds[key]
@@ -258,10 +257,8 @@ def record_metrics(values: dict[str, Any], prefix: str) -> dict[str, float | Non
     for key, value in values.items():
         if not key.startswith(prefix) or key.endswith(_NOT_METRICS) or isinstance(value, bool):
             continue
-        if isinstance(value, (int, float)):
-            kept[key.removeprefix(prefix)] = None if isinstance(value, float) and math.isnan(value) else value
-        elif value is None:
-            kept[key.removeprefix(prefix)] = None
+        if value is None or isinstance(value, (int, float)):
+            kept[key.removeprefix(prefix)] = None if value is None or math.isnan(value) else value
     return kept
 
 
