@@ -250,18 +250,7 @@ def _train(
     if kfold:
         log(fold_table(summary))
         return summary
-    validation = kept.validation
-    log(
-        seed_table(
-            per_seed,
-            {seed: outcome.validation_score for (_, seed), outcome in outcomes.items()},
-            selected=selected,
-            validation_baselines={
-                name: validation.get(f"eval_baseline_{name}_icbhi_score")
-                for name in ("all_normal", "class_prior")
-            },
-        )
-    )
+    log(seed_table({seed: outcome for (_, seed), outcome in outcomes.items()}, selected))
     return summary
 
 

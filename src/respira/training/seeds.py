@@ -266,35 +266,31 @@ _TABLE_KEYS = ("specificity", "sensitivity", "icbhi_score", "patient_icbhi_score
 _BASELINES = (("all-normal", "all_normal"), ("class prior", "class_prior"))
 
 
-def seed_table(
-    per_seed: dict[int, dict[str, float]],
-    validation: dict[int, float | None],
-    *,
-    selected: int | None = None,
-    validation_baselines: dict[str, float | None] | None = None,
-) -> str:
-    """Validation and test scores per seed, their mean ± std, and the trivial baselines of the splits."""
+def seed_table(outcomes: dict[int, SeedOutcome], selected: int | None = None) -> str:
+    """Validation and test scores per seed, their mean ± std, and the trivial baselines of the splits (their
+    validation scores: the kept seed's)."""
+    per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
     rows = [
         [
             f"{seed} (kept)" if seed == selected else str(seed),
-            percent(validation.get(seed)),
-            *(percent(metrics.get(f"test_{k}")) for k in _TABLE_KEYS),
+            percent(outcome.validation_score),
+            *(percent(outcome.test.get(f"test_{k}")) for k in _TABLE_KEYS),
         ]
-        for seed, metrics in per_seed.items()
+        for seed, outcome in outcomes.items()
     ]
     if len(per_seed) > 1:
-        summary = summarize_seeds(per_seed)
-        rows.append(["mean ± std", "", *spread(summary, _TABLE_KEYS)])
+        rows.append(["mean ± std", "", *spread(summarize_seeds(per_seed), _TABLE_KEYS)])
     first = next(iter(per_seed.values()), {})
+    validation = outcomes[selected].validation if selected in outcomes else {}
     for label, name in _BASELINES:
-        prefix = f"test_{BASELINE_PREFIX}{name}_"
-        if f"{prefix}icbhi_score" not in first:
+        prefix = f"{BASELINE_PREFIX}{name}_"
+        if f"test_{prefix}icbhi_score" not in first:
             continue
-        cells = [first.get(f"{prefix}{k}") for k in _TABLE_KEYS]
+        cells = [first.get(f"test_{prefix}{k}") for k in _TABLE_KEYS]
         rows.append(
             [
                 f"{label} baseline",
-                percent((validation_baselines or {}).get(name)),
+                percent(validation.get(f"eval_{prefix}icbhi_score")),
                 *(percent(value) if value is not None else "" for value in cells),
             ]
         )
