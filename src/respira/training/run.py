@@ -79,13 +79,9 @@ def train_recipe(
     Interrupted, it says ``resume_hint``."""
     import sys
 
-    import datasets
-
     from ..utils.signals import terminate_as_interrupt
 
     model_args, data_args, run_args, training_args = parse_recipe(recipe, list(overrides), given=given)
-    if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
-        datasets.disable_progress_bars()
     with terminate_as_interrupt():  # SIGTERM too keeps the run resumable and says how to go on
         try:
             return run_training(model_args, data_args, run_args, training_args)
@@ -108,9 +104,11 @@ def run_training(
     state = PartialState()
     main = state.is_main_process
     log = log if main else (lambda *_: None)
-    if args.disable_tqdm:  # also transformers' own bars, e.g. "Writing model shards" at each checkpoint
+    if args.disable_tqdm:  # one switch: the Trainer's bars, transformers' own, the dataset build's
+        import datasets
         from transformers.utils import logging as transformers_logging
 
+        datasets.disable_progress_bars()
         transformers_logging.disable_progress_bar()
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     validate_run(model_args, data_args, run_args, args, resume=resume)
