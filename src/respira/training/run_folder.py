@@ -57,10 +57,6 @@ class ResumePoint:
     source: Path
     checkpoints: dict[int, Path] = field(default_factory=dict)
 
-    @property
-    def interrupted(self) -> bool:
-        return self.source != self.target
-
     def checkpoint_for(self, seed: int, folder: Path, seed_folder: Path) -> Path | None:
         """The checkpoint ``seed`` resumes in ``folder``: the one given by path when it belongs to
         ``seed_folder`` (a k-fold run has one per fold), else ``seed_folder``'s latest."""
@@ -173,8 +169,8 @@ def run_output(
                 shutil.rmtree(staging)
             check_output_dir(target, overwrite=overwrite, resume=None)  # again, now that we hold the lock
             staging.mkdir()
-        elif resume.interrupted:
-            keep_staging = True  # the interrupted run's checkpoints stay resumable whatever happens now
+        elif resume.source != resume.target:  # interrupted: its checkpoints stay resumable, come what may
+            keep_staging = True
         else:  # more training for a finished run: a copy trains, the run is replaced only on success
             if staging.exists():
                 shutil.rmtree(staging)
