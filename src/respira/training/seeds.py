@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..metrics.baselines import BASELINE_PREFIX
 from ..run_record import EmbeddingPass
-from ..utils.tables import format_percent, format_table
+from ..utils.tables import format_percent, format_table, is_number
 from .cross_fit import cross_fit_thresholds, selected_epochs
 from .embedding_cache import ViewStore, uses_cache
 from .training_args import DataArguments, ModelArguments, RespiraTrainingArguments, RunArguments, build_model
@@ -203,9 +203,7 @@ def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
     """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
     score = outcome.validation_score
     baseline = outcome.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
-    if score is None or baseline is None or math.isnan(score) or math.isnan(baseline):
-        return None
-    if score >= baseline:
+    if not (is_number(score) and is_number(baseline)) or score >= baseline:
         return None
     where = ""
     trainer = outcome.trainer
