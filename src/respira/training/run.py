@@ -154,19 +154,16 @@ def run_training(
             model_args, data_args, run_args, args, data, folds, seeds, folder, target, resume, log, main
         )
         state.wait_for_everyone()
-    if main:
-        if kfold:
-            kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
-            log(
-                f"run written to {target} (model from {kept}: the best validation score of all folds x seeds)"
-            )
-            log(kfold_headline(summary))
-        else:
-            log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
-            log(headline(summary))
-        for key in ("warning", "device_shift"):  # the device shift said last
-            if summary.get(key):
-                log(summary[key])
+    if kfold:  # the other processes' log says nothing
+        kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
+        log(f"run written to {target} (model from {kept}: the best validation score of all folds x seeds)")
+        log(kfold_headline(summary))
+    else:
+        log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
+        log(headline(summary))
+    for key in ("warning", "device_shift"):  # the device shift said last
+        if summary.get(key):
+            log(summary[key])
     return TrainedRun(target)
 
 
