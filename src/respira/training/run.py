@@ -150,9 +150,7 @@ def run_training(
         if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
             for splits in folds.values():
                 check_cross_fit_pool(splits, args)
-        summary = _train(
-            model_args, data_args, run_args, args, data, folds, seeds, folder, target, resume, log, main
-        )
+        summary = _train(model_args, data_args, run_args, args, data, folds, seeds, folder, resume, log, main)
         state.wait_for_everyone()
     if kfold:  # the other processes' log says nothing
         kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
@@ -176,7 +174,6 @@ def _train(
     folds: dict[int | None, datasets.DatasetDict],
     seeds: list[int],
     folder: Path,
-    target: Path,
     resume: ResumePoint | None,
     log,
     main: bool,
@@ -220,7 +217,7 @@ def _train(
         return summary
     trainer = kept.trainer
     save_kept_model(trainer, folder, summary)
-    kept_data = with_split_sizes(replace(data, fold=kept_fold) if kfold else data, folds[kept_fold])
+    kept_data = with_split_sizes(replace(data, fold=kept_fold), folds[kept_fold])  # fold None: no folds
     results = [
         SeedResult(
             seed,
@@ -237,7 +234,6 @@ def _train(
     else:
         means, stds = seed_statistics(per_seed)
         metrics = MetricsRecord(record_metrics(means, "test_"), record_metrics(stds, "test_"), results)
-    args = replace(args, output_dir=str(target))
     record = build_run_record(model_args, kept_data, run_args, args, seeds, trainer.model, metrics)
     record = replace(record, selected_seed=selected, selected_fold=kept_fold)
     record.save(folder)
