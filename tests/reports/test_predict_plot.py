@@ -140,24 +140,29 @@ def test_train_builds_the_dataset_with_progress_bars_unless_disabled(
     monkeypatch: pytest.MonkeyPatch, disable_tqdm: bool
 ) -> None:
     import datasets
+    from transformers.utils import logging as transformers_logging
 
     import respira.training.run
 
     seen = []
-    training_args = SimpleNamespace(disable_tqdm=disable_tqdm)
+    training_args = SimpleNamespace(disable_tqdm=disable_tqdm, resume_from_checkpoint=None, output_dir="run")
+
+    def first_step(*_, **__):  # run_training's first step after its progress switches
+        seen.append(datasets.is_progress_bar_enabled())
+        raise ValueError("stopped before the dataset build")
+
     monkeypatch.setattr(
         respira.training.run, "parse_recipe", lambda *_, **__: (None, None, None, training_args)
     )
-    monkeypatch.setattr(
-        respira.training.run,
-        "run_training",
-        lambda *_, **__: seen.append(datasets.is_progress_bar_enabled()),
-    )
+    monkeypatch.setattr(respira.training.run, "resolve_resume", first_step)
+    transformers_bars = transformers_logging.is_progress_bar_enabled()
     datasets.enable_progress_bars()
     try:
-        assert main(["train", "recipe.yaml"]) == 0
+        assert main(["train", "recipe.yaml"]) == 2
     finally:
         datasets.enable_progress_bars()
+        if transformers_bars:
+            transformers_logging.enable_progress_bar()
     assert seen == [not disable_tqdm]
 
 

@@ -75,9 +75,14 @@ def test_summary_names_the_kept_seed_beside_the_spread_over_seeds() -> None:
 
 
 def test_seed_table_puts_the_baselines_under_the_model() -> None:
-    table = seed_table(
-        PER_SEED, {0: 0.52, 1: 0.58}, selected=1, validation_baselines={"all_normal": 0.5, "class_prior": 0.4}
+    scores = {0: 0.52, 1: 0.58}
+    outcomes = {
+        seed: SeedOutcome(None, {"eval_icbhi_score": s}, PER_SEED[seed]) for seed, s in scores.items()
+    }
+    outcomes[1].validation.update(
+        {"eval_baseline_all_normal_icbhi_score": 0.5, "eval_baseline_class_prior_icbhi_score": 0.4}
     )
+    table = seed_table(outcomes, selected=1)
     lines = table.splitlines()
     assert re.split(r"\s{2,}", lines[0].strip())[-1] == "test per patient"
     rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[2:])}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,13 +80,9 @@ def train_recipe(
     Interrupted, it says ``resume_hint``."""
     import sys
 
-    import datasets
-
     from ..utils.signals import terminate_as_interrupt
 
     model_args, data_args, run_args, training_args = parse_recipe(recipe, list(overrides), given=given)
-    if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
-        datasets.disable_progress_bars()
     with terminate_as_interrupt():  # SIGTERM too keeps the run resumable and says how to go on
         try:
             return run_training(model_args, data_args, run_args, training_args)
@@ -109,9 +105,11 @@ def run_training(
     state = PartialState()
     main = state.is_main_process
     log = log if main else (lambda *_: None)
-    if args.disable_tqdm:  # also transformers' own bars, e.g. "Writing model shards" at each checkpoint
+    if args.disable_tqdm:  # one switch: the Trainer's bars, transformers' own, the dataset build's
+        import datasets
         from transformers.utils import logging as transformers_logging
 
+        datasets.disable_progress_bars()
         transformers_logging.disable_progress_bar()
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     validate_run(model_args, data_args, run_args, args, resume=resume)
@@ -153,23 +151,18 @@ def run_training(
         if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
             for splits in folds.values():
                 check_cross_fit_pool(splits, args)
-        summary = _train(
-            model_args, data_args, run_args, args, data, folds, seeds, folder, target, resume, log, main
-        )
+        summary = _train(model_args, data_args, run_args, args, data, folds, seeds, folder, resume, log, main)
         state.wait_for_everyone()
-    if main:
-        if kfold:
-            kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
-            log(
-                f"run written to {target} (model from {kept}: the best validation score of all folds x seeds)"
-            )
-            log(kfold_headline(summary))
-        else:
-            log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
-            log(headline(summary))
-        for key in ("warning", "device_shift"):  # the device shift said last
-            if summary.get(key):
-                log(summary[key])
+    if kfold:  # the other processes' log says nothing
+        kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
+        log(f"run written to {target} (model from {kept}: the best validation score of all folds x seeds)")
+        log(kfold_headline(summary))
+    else:
+        log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
+        log(headline(summary))
+    for key in ("warning", "device_shift"):  # the device shift said last
+        if summary.get(key):
+            log(summary[key])
     return TrainedRun(target)
 
 
@@ -182,7 +175,6 @@ def _train(
     folds: dict[int | None, datasets.DatasetDict],
     seeds: list[int],
     folder: Path,
-    target: Path,
     resume: ResumePoint | None,
     log,
     main: bool,
@@ -226,7 +218,7 @@ def _train(
         return summary
     trainer = kept.trainer
     save_kept_model(trainer, folder, summary)
-    kept_data = with_split_sizes(replace(data, fold=kept_fold) if kfold else data, folds[kept_fold])
+    kept_data = with_split_sizes(replace(data, fold=kept_fold), folds[kept_fold])  # fold None: no folds
     results = [
         SeedResult(
             seed,
@@ -243,7 +235,6 @@ def _train(
     else:
         means, stds = seed_statistics(per_seed)
         metrics = MetricsRecord(record_metrics(means, "test_"), record_metrics(stds, "test_"), results)
-    args = replace(args, output_dir=str(target))
     record = build_run_record(model_args, kept_data, run_args, args, seeds, trainer.model, metrics)
     record = replace(record, selected_seed=selected, selected_fold=kept_fold)
     record.save(folder)
@@ -251,18 +242,7 @@ def _train(
     if kfold:
         log(fold_table(summary))
         return summary
-    validation = kept.validation
-    log(
-        seed_table(
-            per_seed,
-            {seed: outcome.validation_score for (_, seed), outcome in outcomes.items()},
-            selected=selected,
-            validation_baselines={
-                name: validation.get(f"eval_baseline_{name}_icbhi_score")
-                for name in ("all_normal", "class_prior")
-            },
-        )
-    )
+    log(seed_table({seed: outcome for (_, seed), outcome in outcomes.items()}, selected))
     return summary
 
 
@@ -297,9 +277,7 @@ def build_run_record(
 
     values = args.to_dict()  # the hyper-parameters recorded: TRAINING_KEYS and every respira-specific one
     respira_keys = values.keys() - TrainingArguments.__dataclass_fields__.keys()
-    options = {
-        f.name: getattr(model_args, f.name) for f in fields(model_args) if f.name not in _MODEL_RECORD_KEYS
-    }
+    options = {key: value for key, value in asdict(model_args).items() if key not in _MODEL_RECORD_KEYS}
     for key in ("encoder_config", "spec_augment"):
         options[key] = json_option(options[key], key) or None
     tuned = has_tuned_thresholds(model.config)

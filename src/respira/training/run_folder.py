@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..run_record import RunRecord
-from ..utils.files import check_output_folder, swap_into_place, write_json_atomic
+from ..utils.files import check_output_folder, read_json_object, swap_into_place, write_json_atomic
 from ..utils.locking import FolderLock
 
 if TYPE_CHECKING:
     from ..models import RespiraForAudioClassification
 
 
-LAST = "last"  # resume_from_checkpoint: the latest checkpoint of the run in output_dir
-_LAST_VALUES = (LAST, "true", "True")
+_LAST_VALUES = ("last", "true", "True")  # resume_from_checkpoint: the run's latest checkpoints
 STAGING_SUFFIX = ".incomplete"
 _SEED_FOLDER = re.compile(r"^seed_(-?\d+)$")
 _FOLD_FOLDER = re.compile(r"^fold_(\d+)$")  # cross-validated runs: RUN/fold_<i>/seed_<n>
@@ -57,10 +56,6 @@ class ResumePoint:
     target: Path
     source: Path
     checkpoints: dict[int, Path] = field(default_factory=dict)
-
-    @property
-    def interrupted(self) -> bool:
-        return self.source != self.target
 
     def checkpoint_for(self, seed: int, folder: Path, seed_folder: Path) -> Path | None:
         """The checkpoint ``seed`` resumes in ``folder``: the one given by path when it belongs to
@@ -111,10 +106,7 @@ THREADS_FILE = "threads.json"  # the torch thread count a run trained with, kept
 def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
     """Record the thread count a run trains with in its folder (unless already recorded)."""
     path = folder / THREADS_FILE
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8")).get("num_threads")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
+    recorded = (read_json_object(path) or {}).get("num_threads")
     if recorded != num_threads or isinstance(recorded, bool):
         write_json_atomic(path, {"num_threads": num_threads, "source": source})
 
@@ -139,23 +131,10 @@ def check_output_dir(output_dir: str | Path, *, overwrite: bool, resume: ResumeP
         check_output_folder(Path(output_dir).expanduser(), overwrite=overwrite, exists_message=message)
 
 
-def _created_parents(folder: Path) -> list[Path]:
-    """The missing ancestors of ``folder``, outermost first."""
-    missing = []
-    for parent in folder.parents:
-        if parent.exists():
-            break
-        missing.append(parent)
-    return list(reversed(missing))
-
-
 def _retarget_states(folder: Path, old: Path, new: Path) -> None:
     """Point ``best_model_checkpoint`` paths under ``old`` to ``new`` in each trainer state of ``folder``."""
     for state_file in folder.rglob(TRAINER_STATE):
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+        state = read_json_object(state_file) or {}
         best = state.get("best_model_checkpoint")
         if isinstance(best, str) and Path(best).is_relative_to(old):
             state["best_model_checkpoint"] = str(new / Path(best).relative_to(old))
@@ -169,7 +148,7 @@ def run_output(
     """Lock the run folder, yield the staging folder to train in, and move it into place on success."""
     target = resume.target if resume is not None else Path(output_dir).expanduser().absolute()
     staging = staging_folder(target)
-    created = _created_parents(target)
+    created = [parent for parent in reversed(target.parents) if not parent.exists()]  # outermost first
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(target, what="respira run")
     try:
@@ -190,8 +169,8 @@ def run_output(
                 shutil.rmtree(staging)
             check_output_dir(target, overwrite=overwrite, resume=None)  # again, now that we hold the lock
             staging.mkdir()
-        elif resume.interrupted:
-            keep_staging = True  # the interrupted run's checkpoints stay resumable whatever happens now
+        elif resume.source != resume.target:  # interrupted: its checkpoints stay resumable, come what may
+            keep_staging = True
         else:  # more training for a finished run: a copy trains, the run is replaced only on success
             if staging.exists():
                 shutil.rmtree(staging)

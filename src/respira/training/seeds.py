@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..metrics.baselines import BASELINE_PREFIX
 from ..run_record import EmbeddingPass
-from ..utils.tables import format_percent, format_table
+from ..utils.tables import format_percent, format_table, is_number
 from .cross_fit import cross_fit_thresholds, selected_epochs
 from .embedding_cache import ViewStore, uses_cache
 from .training_args import DataArguments, ModelArguments, RespiraTrainingArguments, RunArguments, build_model
@@ -186,10 +186,9 @@ def summarize_seeds(
     """``metrics.json`` of a run: ``seeds``, ``selected_seed`` and ``per_seed``."""
     summary: dict[str, Any] = {"seeds": sorted(per_seed), "selected_seed": selected}
     means, stds = seed_statistics(per_seed)
-    kept = per_seed.get(selected, {}) if selected is not None else {}
+    kept = per_seed.get(selected, {})  # no seed selected: the means
     for key, mean in means.items():
-        value = kept.get(key, mean) if selected is not None else mean
-        summary[key] = value
+        summary[key] = kept.get(key, mean)
         if key in stds and not key.startswith(f"test_{BASELINE_PREFIX}"):
             summary[f"{key}_mean"] = mean
             summary[f"{key}_std"] = stds[key]
@@ -204,9 +203,7 @@ def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
     """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
     score = outcome.validation_score
     baseline = outcome.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
-    if score is None or baseline is None or math.isnan(score) or math.isnan(baseline):
-        return None
-    if score >= baseline:
+    if not (is_number(score) and is_number(baseline)) or score >= baseline:
         return None
     where = ""
     trainer = outcome.trainer
@@ -258,10 +255,8 @@ def record_metrics(values: dict[str, Any], prefix: str) -> dict[str, float | Non
     for key, value in values.items():
         if not key.startswith(prefix) or key.endswith(_NOT_METRICS) or isinstance(value, bool):
             continue
-        if isinstance(value, (int, float)):
-            kept[key.removeprefix(prefix)] = None if isinstance(value, float) and math.isnan(value) else value
-        elif value is None:
-            kept[key.removeprefix(prefix)] = None
+        if value is None or isinstance(value, (int, float)):
+            kept[key.removeprefix(prefix)] = None if value is None or math.isnan(value) else value
     return kept
 
 
@@ -269,35 +264,31 @@ _TABLE_KEYS = ("specificity", "sensitivity", "icbhi_score", "patient_icbhi_score
 _BASELINES = (("all-normal", "all_normal"), ("class prior", "class_prior"))
 
 
-def seed_table(
-    per_seed: dict[int, dict[str, float]],
-    validation: dict[int, float | None],
-    *,
-    selected: int | None = None,
-    validation_baselines: dict[str, float | None] | None = None,
-) -> str:
-    """Validation and test scores per seed, their mean ± std, and the trivial baselines of the splits."""
+def seed_table(outcomes: dict[int, SeedOutcome], selected: int | None = None) -> str:
+    """Validation and test scores per seed, their mean ± std, and the trivial baselines of the splits (their
+    validation scores: the kept seed's)."""
+    per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
     rows = [
         [
             f"{seed} (kept)" if seed == selected else str(seed),
-            percent(validation.get(seed)),
-            *(percent(metrics.get(f"test_{k}")) for k in _TABLE_KEYS),
+            percent(outcome.validation_score),
+            *(percent(outcome.test.get(f"test_{k}")) for k in _TABLE_KEYS),
         ]
-        for seed, metrics in per_seed.items()
+        for seed, outcome in outcomes.items()
     ]
     if len(per_seed) > 1:
-        summary = summarize_seeds(per_seed)
-        rows.append(["mean ± std", "", *spread(summary, _TABLE_KEYS)])
+        rows.append(["mean ± std", "", *spread(summarize_seeds(per_seed), _TABLE_KEYS)])
     first = next(iter(per_seed.values()), {})
+    validation = outcomes[selected].validation if selected in outcomes else {}
     for label, name in _BASELINES:
-        prefix = f"test_{BASELINE_PREFIX}{name}_"
-        if f"{prefix}icbhi_score" not in first:
+        prefix = f"{BASELINE_PREFIX}{name}_"
+        if f"test_{prefix}icbhi_score" not in first:
             continue
-        cells = [first.get(f"{prefix}{k}") for k in _TABLE_KEYS]
+        cells = [first.get(f"test_{prefix}{k}") for k in _TABLE_KEYS]
         rows.append(
             [
                 f"{label} baseline",
-                percent((validation_baselines or {}).get(name)),
+                percent(validation.get(f"eval_{prefix}icbhi_score")),
                 *(percent(value) if value is not None else "" for value in cells),
             ]
         )
