@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..metrics.baselines import BASELINE_PREFIX
+from ..models.respira.number_checks import is_number
 from ..run_record import EmbeddingPass
-from ..utils.tables import format_percent, format_table, is_number
+from ..utils.tables import format_percent, format_table
 from .cross_fit import cross_fit_thresholds, selected_epochs
 from .embedding_cache import ViewStore, uses_cache
 from .training_args import DataArguments, ModelArguments, RespiraTrainingArguments, RunArguments, build_model
