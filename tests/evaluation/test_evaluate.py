@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from respira.evaluation.evaluate import label_table
+import numpy as np
+import pytest
+
+from respira.cli import build_parser
+from respira.evaluation.evaluate import label_table, split_options
 
 
 def test_label_table_counts_both_cycles_as_positives_of_each_label() -> None:
@@ -65,3 +69,9 @@ def test_too_few_samples_only_where_there_are_five_or_fewer() -> None:
     row = _row(recording_level_table(metrics), "crackle")
     assert "0.0 [0.0, 0.0] (interval of zero width: too few samples to mean anything: 4)" in row
     assert "called on none" not in row and never_called_lines(metrics) == []
+
+
+def test_a_data_dir_beside_a_dataset_name_is_refused(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["evaluate", str(tmp_path), "--data_dir", "a", "--dataset_name", "b"])
+    with pytest.raises(ValueError, match=r"^give --data_dir \(a\) or --dataset_name \(b\), not both$"):
+        split_options(args, config=None)

@@ -69,7 +69,7 @@ def test_a_missing_label_column_is_named(tmp_path: Path) -> None:
 
 
 def test_a_missing_folder_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"--data_dir .*nowhere does not exist or is not a folder"):
+    with pytest.raises(FileNotFoundError, match=r"--data_dir '.*nowhere' does not exist"):
         read_site_recordings(tmp_path / "nowhere", "labelled")
 
 

@@ -144,7 +144,7 @@ def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Pat
     ("setup", "arguments", "message"),
     [
         ("empty", [], "holds no audio file (looked for .wav"),
-        ("no folder", [], "archive does not exist or is not a folder"),
+        ("no folder", [], "archive' does not exist"),
         ("missing", [], "labels.csv:3: file 'gone.wav' does not exist"),
         ("twice", [], "labels.csv:4: file 'r0.wav' is listed twice (first on line 2)"),
         ("blank patient", [], "labels.csv:3: file 'r1.wav' has no patient"),

@@ -145,14 +145,9 @@ def _predict(detector: Any, recordings: list[Path], folder: Path) -> None:
 
 def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:
     """The ``count`` test recordings with the most adventitious cycles (crackles first), to draw."""
-    from ..data.corpus_files import SPLIT_FILES
-    from ..data.text_files import read_annotations, read_split_file
+    from ..data.text_files import read_icbhi_index
 
-    database = corpus / "ICBHI_final_database"
-    stems = sorted(e.name.stem for e in read_split_file(corpus / SPLIT_FILES[0]) if e.split == "test")
-    ranked = []
-    for stem in stems:
-        cycles = read_annotations(database / f"{stem}.txt")
-        crackles, wheezes = sum(c.crackle for c in cycles), sum(c.wheeze for c in cycles)
-        ranked.append((-min(crackles, 1) - min(wheezes, 1), -(crackles + wheezes), stem))
-    return [database / f"{stem}.wav" for *_, stem in sorted(ranked)[:count]]
+    index = read_icbhi_index(corpus)
+    flags = index[index["official_split"] == "test"].groupby("recording")[["crackle", "wheeze"]].sum()
+    ranked = sorted((-min(c, 1) - min(w, 1), -(c + w), stem) for stem, c, w in flags.itertuples())
+    return [corpus / "ICBHI_final_database" / f"{stem}.wav" for *_, stem in ranked[:count]]

@@ -133,7 +133,7 @@ def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
 
 def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     """Find the recordings folder and metadata files of an ICBHI corpus under ``data_dir``."""
-    root = corpus_root(data_dir, "ICBHI")
+    root = corpus_root(data_dir, "ICBHI data_dir")
     recordings_dir = next(
         (
             folder
@@ -161,13 +161,13 @@ def _looks_like_recording(path: Path) -> bool:
     return len(fields) == 5 and fields[0].isdigit()
 
 
-def corpus_root(data_dir: str | Path, label: str) -> Path:
-    """``data_dir`` as a path; a one-line error naming the ``label`` corpus when it is not a folder."""
+def corpus_root(data_dir: str | Path, name: str) -> Path:
+    """``data_dir`` as a path; a one-line error calling it ``name`` (``--data_dir``) if it is no folder."""
     root = Path(data_dir).expanduser()
     if not root.exists():
-        raise FileNotFoundError(f"{label} data_dir {str(root)!r} does not exist")
+        raise FileNotFoundError(f"{name} {str(root)!r} does not exist")
     if not root.is_dir():
-        raise NotADirectoryError(f"{label} data_dir {str(root)!r} is not a folder")
+        raise NotADirectoryError(f"{name} {str(root)!r} is not a folder")
     return root
 
 

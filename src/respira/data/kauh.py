@@ -234,7 +234,7 @@ class KAUHLayout:
 
 def locate_kauh(data_dir: str | Path) -> KAUHLayout:
     """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them."""
-    root = corpus_root(data_dir, "KAUH")
+    root = corpus_root(data_dir, "KAUH data_dir")
     for folder in [root, *walk_dirs(root)]:
         audio = files_in(folder, AUDIO_SUFFIXES)  # not the xlsx annotation
         recordings = {stem: path for stem, path in audio.items() if looks_like_kauh(stem)}

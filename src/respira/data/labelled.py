@@ -46,7 +46,7 @@ class LabelledLayout:
 
 def locate_labelled(data_dir: str | Path) -> LabelledLayout:
     """The labelled folder ``data_dir``, its ``labels.csv`` read and checked (nothing decoded)."""
-    root = corpus_root(data_dir, "labelled")
+    root = corpus_root(data_dir, "labelled data_dir")
     labels_file = root / LABELS_FILE
     if not labels_file.is_file():
         raise CorpusError(

@@ -225,7 +225,7 @@ def locate_sprsound(data_dir: str | Path, parts: Sequence[str] | None = None) ->
     bad = parts is not None and (isinstance(parts, str) or not isinstance(parts, Sequence) or not parts)
     if bad or any(part not in PARTS for part in parts or ()):
         raise ValueError(f"parts: a list of SPRSound's parts ({', '.join(PARTS)}), not {parts!r}")
-    root = corpus_root(data_dir, "SPRSound")
+    root = corpus_root(data_dir, "SPRSound data_dir")
     for folder in [root, *walk_dirs(root)]:
         if any((folder / audio).is_dir() and (folder / notes).is_dir() for audio, notes in PARTS.values()):
             return _layout(root, folder, parts)

@@ -40,24 +40,20 @@ class Site:
 def _cycles(site: SiteRecordings) -> tuple[Any, np.ndarray | None]:
     """Each recording's cycles and, when every recording the split file names is present, its test flags."""
     from ..data.corpora import get_corpus
-    from ..data.text_files import RecordingName, read_annotations, read_split_file
+    from ..data.text_files import corpus_index, read_split_file
 
     layout = get_corpus(site.dataset).layout(site.data_dir)
-    stems = [Path(r.recording_id).stem for r in site.recordings]
+    by_recording = dict(tuple(corpus_index(layout).groupby("recording")))
+    frames = [by_recording[Path(r.recording_id).stem] for r in site.recordings]
+    flags = {"crackle": bool, "wheeze": bool}
     cycles = tuple(
-        tuple(
-            (c.start, c.end, bool(c.crackle), bool(c.wheeze))
-            for c in read_annotations(layout.annotation_files[s])
-        )
-        for s in stems
+        tuple(frame[["start", "end", *flags]].astype(flags).itertuples(index=False, name=None))
+        for frame in frames
     )
-    if layout.split_file is None:
-        return cycles, None
-    entries = {e.name.key: e.split for e in read_split_file(layout.split_file)}
-    keys = [RecordingName.parse(stem).key for stem in stems]
-    if set(entries) - set(keys) or not all(key in entries for key in keys):
+    # every recording in the index has its split entry: one entry more names a recording not here
+    if layout.split_file is None or len(read_split_file(layout.split_file)) != len(by_recording):
         return cycles, None  # a partial corpus: patient-wise folds instead of the official split
-    return cycles, np.array([entries[key] == "test" for key in keys])
+    return cycles, np.array([frame["official_split"].iat[0] == "test" for frame in frames])
 
 
 def read_sites(data: Sequence[str]) -> list[Site]:

@@ -190,10 +190,10 @@ def device_table(metrics: dict[str, Any]) -> str:
 
 def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
     """The data of ``--dataset_name``, ``--data_dir`` or the run; ``None`` for a corpus folder."""
-    from ..data.prepared import is_prepared_folder
+    from ..data.run_splits import dataset_source
     from ..run_record import DataRecord
 
-    name = args.dataset_name or (args.data_dir if is_prepared_folder(args.data_dir) else None)
+    name = dataset_source(args)  # refuses --data_dir beside --dataset_name
     ran = record.data if record is not None and record.data.dataset_name else None
     if name is None and (args.data_dir or ran is None):
         return None
@@ -214,10 +214,6 @@ def split_options(args: Any, config: Any) -> DataRecord:
     from ..models.respira.audio_dsp import input_preprocessing
     from ..run_record import DataRecord, RunRecord
 
-    if args.data_dir and args.dataset_name:
-        raise ValueError(
-            f"give --data_dir ({args.data_dir}) or --dataset_name ({args.dataset_name}), not both"
-        )
     folder = Path(args.model).expanduser()
     record = RunRecord.load_if_present(folder) if folder.is_dir() else None
     dataset = _dataset_options(args, record, config)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data.corpora import scored_corpus
+from ..data.corpus_files import corpus_root
 from ..data.labels_csv import UnlabelledRowsWarning
 from ..inference.embeddings import linear_head, site_head_refusal  # noqa: F401 (respira.sites exports them)
 from ..metrics.recording_level import unmeasurable
@@ -59,31 +60,22 @@ class SiteRecordings:
         return "patients" if self.units_are_patients else "recordings (each its own unit: no patient column)"
 
 
-def data_folder(data_dir: str | Path) -> Path:
-    """``--data_dir`` as a path, checked to be a folder (one-line error)."""
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
-    return root
-
-
 def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
     """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
     :data:`MIN_UNITS` units, or no normal or no abnormal recording."""
-    root = data_folder(data_dir)
+    root = corpus_root(data_dir, "--data_dir")
     spec = scored_corpus(dataset)
     if spec.labels == "cycle":
-        from ..data.text_files import read_annotations
+        from ..data.text_files import corpus_index
 
         layout = spec.layout(root)
-        stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
-        if not stems:
+        # crackle (wheeze) when any cycle is
+        flags = corpus_index(layout).groupby("recording")[["crackle", "wheeze"]].any()
+        if flags.empty:
             raise ValueError(f"{root} has no recording with both audio and an annotation file")
         recordings = []
-        for stem in stems:  # crackle (wheeze) when any cycle is; the patient is the name's first field
-            cycles = read_annotations(layout.annotation_files[stem])
+        for stem, crackle, wheeze in flags.itertuples():  # the patient is the name's first field
             path = Path(layout.audio_files[stem])
-            crackle, wheeze = any(c.crackle for c in cycles), any(c.wheeze for c in cycles)
             recordings.append(
                 LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, root))
             )

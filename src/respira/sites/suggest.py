@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.corpus_files import files_fingerprint
+from ..data.corpus_files import corpus_root, files_fingerprint
 from ..data.labels_csv import LABELS_FILE, LabelledRow, LabelsTable, hold_labels, read_labels_csv
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.number_checks import check_whole
 from .heads import logit
 from .scores import recording_probabilities
-from .site_sample import LabelledRecording, SiteSample, data_folder, embed_recordings
+from .site_sample import LabelledRecording, SiteSample, embed_recordings
 
 __all__ = [
     "CACHE_FOLDER",
@@ -118,7 +118,7 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     from ..data.errors import CorpusFormatError
     from ..screening.sources import AUDIO_SUFFIXES, audio_files
 
-    root = data_folder(data_dir)
+    root = corpus_root(data_dir, "--data_dir")
     labels_file = root / LABELS_FILE
     table = LabelsTable.read(labels_file) if labels_file.is_file() else None
     rows = read_labels_csv(table, unlabelled=True) if table else []
