@@ -247,6 +247,19 @@ def test_the_command_refuses_a_missing_labels_file_in_one_line(
     assert "\n" not in error
 
 
+def test_the_command_refuses_an_archive_that_is_no_folder_in_one_line(
+    tmp_path: Path, run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file.wav").write_bytes(b"")
+    for archive, problem in (
+        (tmp_path / "missing", "does not exist"),
+        (tmp_path / "file.wav", "is not a folder"),
+    ):
+        assert main(["label", str(run_dir), str(archive), "--port", "7869"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error == f"respira label: error: ARCHIVE {str(archive)!r} {problem}"
+
+
 def test_the_python_api_serves_the_page_in_the_background(tmp_path: Path, run_dir: Path) -> None:
     import respira
 

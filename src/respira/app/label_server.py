@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..data.corpus_files import corpus_root
 from ..data.labels_csv import LABELS_FILE, LabelsTable, hold_labels
 from ..utils.messages import one_line
 from .options import LabelOptions, ServeOptions
@@ -127,9 +128,7 @@ class LabelServer(PageServer):
 
 def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
     """The labels file to fill (``labels``, else ``ARCHIVE/labels.csv``), checked to exist."""
-    folder = Path(archive).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"ARCHIVE {archive} does not exist or is not a folder")
+    folder = corpus_root(archive, "ARCHIVE")
     found = Path(labels).expanduser() if labels else folder / LABELS_FILE
     if not found.is_file():
         raise FileNotFoundError(
