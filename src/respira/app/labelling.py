@@ -271,7 +271,7 @@ class LabelSession:
 
     # ------------------------------------------------------------------ what the page writes
     def _row(self, at: Any) -> int:
-        return check_whole(at, "index", 0, len(self.table.rows) - 1)
+        return check_whole(at, "index", 0, len(self.table.rows) - 1, exact=True)  # a JSON 0.0 is no index
 
     def answer(self, at: Any, answer: str, seen: str | None = None) -> str | None:
         """Write ``answer`` for row ``at`` into ``labels.csv`` (atomically), or skip it. ``seen``: the answer

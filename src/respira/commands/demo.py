@@ -148,6 +148,6 @@ def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:
     from ..data.text_files import read_icbhi_index
 
     index = read_icbhi_index(corpus)
-    flags = index[index["official_split"] == "test"].groupby("recording")[["crackle", "wheeze"]].sum()
+    flags = index[index["official_split"] == "test"].groupby("recording")[list(MULTI_LABEL_NAMES)].sum()
     ranked = sorted((-min(c, 1) - min(w, 1), -(c + w), stem) for stem, c, w in flags.itertuples())
     return [corpus / "ICBHI_final_database" / f"{stem}.wav" for *_, stem in ranked[:count]]

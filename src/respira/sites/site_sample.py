@@ -19,7 +19,7 @@ from ..data.labels_csv import UnlabelledRowsWarning
 from ..inference.embeddings import linear_head, site_head_refusal  # noqa: F401 (respira.sites exports them)
 from ..metrics.recording_level import unmeasurable
 from ..models.respira.decision import is_multi_label, thresholds_of
-from ..models.respira.labels import flags_to_classes
+from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 
 _SAMPLE_FORMAT = 1
 
@@ -70,7 +70,7 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
 
         layout = spec.layout(root)
         # crackle (wheeze) when any cycle is
-        flags = corpus_index(layout).groupby("recording")[["crackle", "wheeze"]].any()
+        flags = corpus_index(layout).groupby("recording")[list(MULTI_LABEL_NAMES)].any()
         if flags.empty:
             raise ValueError(f"{root} has no recording with both audio and an annotation file")
         recordings = []

@@ -102,7 +102,9 @@ class Flag:
     dest: str
     option_strings: tuple[str, ...]
     options: dict[str, Any]
-    hidden_strings: tuple[str, ...]
+    listed: bool
+    hidden_strings: tuple[str, ...] = ()
+    recipe_only: bool = False
 
 
 def _shown_default(value: Any) -> str:
@@ -134,7 +136,7 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     default = resolved.get(dest, options.get("default"))
     options = {**options, "default": argparse.SUPPRESS}
     if not listed and not recipe_only:
-        return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, names)
+        return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, False, names)
     text, _ = split_note(str(options.get("help") or "").strip())  # a field's own help may carry its note
     described = f"{text.rstrip('.')} (default: {_shown_default(default)})"
     options["help"] = with_note(dest, described).replace("%", "%%")
@@ -142,8 +144,8 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     if choices is None or len(choices) > 6:
         options["metavar"] = _METAVARS.get(options.get("type"), "VALUE") if choices is None else "NAME"
     if recipe_only:
-        return Flag(group, dest, (), options, names)
-    return Flag(group, dest, shown, options, hidden)
+        return Flag(group, dest, (), options, False, names, recipe_only=True)
+    return Flag(group, dest, shown, options, True, hidden)
 
 
 def recipe_flags() -> tuple[Flag, ...]:

@@ -39,3 +39,10 @@ def test_anything_else_is_refused_in_one_line_naming_the_value(value, low, high,
     with pytest.raises(ValueError) as error:
         check_whole(value, "n", low, high)
     assert str(error.value) == message
+
+
+def test_exact_takes_an_integer_type_only() -> None:
+    """A JSON body's 0.0 is no row index (the label page), where a recipe's 4.0 is a count."""
+    assert check_whole(np.int64(3), "index", 0, exact=True) == 3
+    with pytest.raises(ValueError, match=r"^index must be a whole number >= 0, got 0.0$"):
+        check_whole(0.0, "index", 0, exact=True)

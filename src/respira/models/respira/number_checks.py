@@ -18,10 +18,11 @@ def is_number(value: object) -> bool:
     return is_real(value) and not math.isnan(value)
 
 
-def check_whole(value: Any, name: str, low: int = 1, high: int | None = None) -> int:
-    """``value`` as an int (``4.0`` included); a one-line ``ValueError`` naming ``name`` and ``value`` unless
-    it is a whole number, not a bool, in ``[low, high]`` (``high=None``: no upper bound)."""
-    whole = is_real(value) and float(value).is_integer()
+def check_whole(value: Any, name: str, low: int = 1, high: int | None = None, *, exact: bool = False) -> int:
+    """``value`` as an int (``4.0`` too, unless ``exact``: an integer type only); a one-line ``ValueError``
+    naming ``name`` and ``value`` unless it is a whole number, not a bool, in ``[low, high]`` (``high=None``:
+    no upper bound)."""
+    whole = is_real(value, whole=True) if exact else is_real(value) and float(value).is_integer()
     if not whole or value < low or (high is not None and value > high):
         bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be a whole number {bounds}, got {value!r}")
