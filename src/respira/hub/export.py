@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
 from ..pretrained.site_fit import FIT_EVIDENCE
+from ..run_record import RUN_RECORD_FILE
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card, set_folder_files
@@ -33,7 +34,7 @@ PREPROCESSOR = "preprocessor_config.json"
 METRICS = "metrics.json"
 README = "README.md"
 EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README, CHECKSUM_FILE)
-RECORDS: tuple[str, ...] = ("respira_run.json", "trainer_state.json", BUILD_RECORD)
+RECORDS: tuple[str, ...] = (RUN_RECORD_FILE, "trainer_state.json", BUILD_RECORD)
 """What a folder records of the runs that made it, copied when present (the card reads them)."""
 
 
