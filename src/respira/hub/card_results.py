@@ -14,7 +14,7 @@ from huggingface_hub import EvalResult
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
+from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts, why_not_claimed
 from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
 from ..pretrained.site_verdict import number_or_none, number_pair
 from ..run_record import SeedResult
@@ -202,8 +202,6 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
 
 def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
     """This model's external validations in ``folder``, and why each one left out was."""
-    from ..pretrained import why_not_claimed
-
     folder = Path(folder).expanduser()
     found, notes = [], []
     for name, spec in CORPORA.items():
