@@ -19,6 +19,7 @@ from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_
 from ..pretrained.site_verdict import number_or_none, number_pair
 from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score, is_number
+from .loading import local_model_folder
 
 MODEL_INDEX_METRICS = {  # the test metrics in ``model-index`` (and the per-seed table)
     "icbhi_score": "ICBHI score",
@@ -244,8 +245,6 @@ MIX_WORDS = {"normal": "normal", "crackle": "crackle only", "wheeze": "wheeze on
 
 
 def _base_model_folder(record: dict[str, Any]) -> Path | None:
-    from .loading import local_model_folder
-
     name = str(record.get("base_model") or "").split(" (")[0]
     try:
         folder = local_model_folder(name) if name else None
