@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,10 +86,8 @@ ARCHITECTURE_KEYS = (
 
 def _json_option(value: Any) -> Any:
     if isinstance(value, str) and value.strip().startswith(("{", "[")):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             return json.loads(value)
-        except json.JSONDecodeError:
-            return value
     return value
 
 
