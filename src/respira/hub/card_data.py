@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CardData, EvalResult
+from huggingface_hub import CardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from ..models.respira.decision import aggregation_of, has_tuned_thresholds, thresholds_of
@@ -17,13 +18,7 @@ from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.respira.number_checks import is_real
 from ..pretrained import SiteVerdict
 from ..run_record import RunRecord, SeedResult, SplitSize
-from .card_results import (
-    HUB_METRIC_ID,
-    ExternalValidation,
-    eval_results_on_test,
-    external_eval_results,
-    site_eval_results,
-)
+from .card_results import HUB_METRIC_ID, ExternalValidation, eval_results
 from .hub_errors import is_hub_origin, is_hub_repo_id
 
 TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "best_global_step")
@@ -91,10 +86,8 @@ ARCHITECTURE_KEYS = (
 
 def _json_option(value: Any) -> Any:
     if isinstance(value, str) and value.strip().startswith(("{", "[")):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             return json.loads(value)
-        except json.JSONDecodeError:
-            return value
     return value
 
 
@@ -264,14 +257,10 @@ class RespiraModelCardData(CardData):
 
     def set_trainer_state(self, values: Mapping[str, Any]) -> None:
         """Steps, epochs and the best validation score from a ``trainer_state.json``."""
-        for key in TRAINER_STATE_FACTS:
-            value = values.get(key)
-            if value is not None:
-                self.training_summary[key] = value
+        self.training_summary.update({k: values[k] for k in TRAINER_STATE_FACTS if values.get(k) is not None})
         for key in ("num_train_epochs", "train_batch_size", "max_steps"):
-            value = values.get(key)
-            if value and key not in self.hyperparameters:
-                self.hyperparameters[key] = value
+            if values.get(key):
+                self.hyperparameters.setdefault(key, values[key])
         history = [entry for entry in values.get("log_history") or [] if isinstance(entry, Mapping)]
         for key, summary_key in (("step", "global_step"), ("epoch", "epoch")):
             steps = [entry[key] for entry in history if is_real(entry.get(key))]
@@ -327,14 +316,6 @@ class RespiraModelCardData(CardData):
         data = "a synthetic ICBHI-format corpus" if self.synthetic_data else "ICBHI 2017"
         return f"respira {encoder}{method} on {data}"
 
-    def eval_results(self) -> list[EvalResult]:
-        """``model-index`` results (in %): the test split's, then each site's or external validation's."""
-        dataset = (self.dataset_id, self.dataset_name, self.dataset_config or self.split_strategy or None)
-        results = eval_results_on_test(self.test_metrics, self.test_metrics_std, len(self.seeds), dataset)
-        if self.site_verdicts:
-            return results + site_eval_results(self.site_verdicts)
-        return results + external_eval_results(self.external_validations)
-
     def to_dict(self) -> dict[str, Any]:
         """The card's YAML metadata only (the other fields fill the Markdown body)."""
         data: dict[str, Any] = {
@@ -347,7 +328,9 @@ class RespiraModelCardData(CardData):
             "datasets": [self.hub_dataset] if self.hub_dataset else None,
             "metrics": [HUB_METRIC_ID],
         }
-        results = self.eval_results()
+        dataset = (self.dataset_id, self.dataset_name, self.dataset_config or self.split_strategy or None)
+        test = (self.test_metrics, self.test_metrics_std, len(self.seeds))
+        results = eval_results(test, dataset, self.site_verdicts, self.external_validations)
         if results:
             data["model-index"] = eval_results_to_model_index(self.get_model_name(), results)
         return {key: value for key, value in data.items() if value is not None}

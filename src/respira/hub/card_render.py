@@ -14,9 +14,11 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
+from .. import metrics
 from ..data import corpus_files
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
+from ..models import RespiraConfig
 from ..models.lora import has_adapter
 from ..models.respira.audio_checks import LUNG_SOUND_BAND_TOP
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
@@ -25,6 +27,7 @@ from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
 from ..models.respira.decision import validate_thresholds
 from ..models.respira.windows import describe_aggregation
 from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
+from ..pretrained.shipped import shipped_detector
 from ..pretrained.site_fit import read_site_fit
 from ..run_record import RunRecord
 from ..utils.files import read_json_object
@@ -40,6 +43,8 @@ from .card_results import (
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
+from .onnx import ONNX_FILE
+from .remote_code import code_size, remote_code_files
 
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
@@ -185,8 +190,6 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
 
 def _metric_definitions() -> str:
     """The metric definitions of :mod:`respira.metrics` (its docstring after the first line), as Markdown."""
-    from .. import metrics
-
     body = (metrics.__doc__ or "").strip().partition("\n")[2].strip() or (metrics.__doc__ or "").strip()
     return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", body).replace("``", "`")  # Sphinx roles
 
@@ -222,8 +225,6 @@ def _safetensors_parameters(path: Path) -> int | None:
 
 def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) -> RespiraModelCardData:
     """The card data of a run folder, from its JSON files and the weights' header."""
-    from ..models import RespiraConfig
-
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=())
     card = RespiraModelCardData(model_id=model_id)
@@ -256,10 +257,6 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
 
 def set_folder_files(card: RespiraModelCardData, folder: Path, *, code: bool) -> None:
     """Set the card's code, ONNX and checksum fields from ``folder``'s files (``code``: it ships its code)."""
-    from ..pretrained.shipped import shipped_detector
-    from .onnx import ONNX_FILE
-    from .remote_code import code_size, remote_code_files
-
     if code:
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
         card.remote_code, card.code_requirements = True, list(remote_code_files().requirements)

@@ -4,7 +4,6 @@ fit."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +14,13 @@ from huggingface_hub import EvalResult
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts
+from ..models.respira.number_checks import is_number
+from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts, why_not_claimed
 from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
-from ..pretrained.site_verdict import number_or_none
+from ..pretrained.site_verdict import number_or_none, number_pair
 from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
+from .loading import local_model_folder
 
 MODEL_INDEX_METRICS = {  # the test metrics in ``model-index`` (and the per-seed table)
     "icbhi_score": "ICBHI score",
@@ -58,17 +59,12 @@ MAIN_METRICS: dict[str, str] = {  # a test metric (without the "test_" prefix) -
 
 
 def format_metric(name: str, value: float | None, std: float | None = None) -> str:
-    """``61.2`` or ``61.2 ± 0.9`` (in %); counts (``num_*``) as integers."""
+    """``61.2`` or ``61.2 ± 0.9`` (in %); counts (``num_*``) as integers, or ``5.0 ± 0.0`` over seeds."""
+    if not is_number(value):
+        return "undefined"
     if name.startswith("num_"):
-        if value is None:
-            return "undefined"
-        if std is None or math.isnan(std):
-            return f"{round(value)}" if not math.isnan(value) else "undefined"
-        return f"{value:.1f} ± {std:.1f}"
-    text = format_percent(value, missing="undefined")
-    if std is not None and value is not None and not math.isnan(std):
-        text += f" ± {format_percent(std, missing='undefined')}"
-    return text
+        return f"{value:.1f} ± {std:.1f}" if is_number(std) else f"{round(value)}"
+    return format_percent(value) + (f" ± {format_percent(std)}" if is_number(std) else "")
 
 
 def metric_rows(
@@ -124,49 +120,39 @@ def _eval_result(
     )
 
 
-def eval_results_on_test(
-    metrics: Mapping[str, float | None],
-    std: Mapping[str, float | None],
-    seeds: int,
+def eval_results(
+    test: tuple[Mapping[str, float | None], Mapping[str, float | None], int],
     dataset: tuple[str, str, str | None],
+    verdicts: list[SiteVerdict],
+    validations: list[ExternalValidation],
 ) -> list[EvalResult]:
-    """The :data:`MODEL_INDEX_METRICS` on the test split (``std`` said when there were several ``seeds``)."""
+    """``model-index`` results: the :data:`MODEL_INDEX_METRICS` on the test split (``test``: metrics, std,
+    seeds), then per site its ICBHI-style score and all-normal's, else each external validation's."""
+    metrics, std, seeds = test
     results = []
     for name, label in MODEL_INDEX_METRICS.items():
         value = metrics.get(name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if not is_number(value):
             continue
         spread = std.get(name) is not None and seeds > 1
         suffix = f", mean over {seeds} seeds, std {100 * std[name]:.{PERCENT_DECIMALS}f}" if spread else ""
-        results.append(
-            _eval_result(dataset, "test", f"Test {label} (%{suffix})", float(value), HUB_METRIC_ARGS[name])
-        )
-    return results
-
-
-def site_eval_results(verdicts: list[SiteVerdict]) -> list[EvalResult]:
-    """Per site, its ICBHI-style score (``args``: the 95 % interval, whether it serves) and all-normal's."""
-    results = []
+        title = f"Test {label} (%{suffix})"
+        results.append(_eval_result(dataset, "test", title, value, HUB_METRIC_ARGS[name]))
     for verdict in verdicts:
-        dataset = (verdict.site, get_corpus(verdict.site).title, verdict.unit)
+        site = (verdict.site, get_corpus(verdict.site).title, verdict.unit)
         split = SITE_SPLITS.get(verdict.protocol, "all")
         args = dict(HUB_METRIC_ARGS["icbhi_score"], serves=verdict.serves)
         if verdict.interval is not None:
             args["interval_95"] = [_hub_percent(end) for end in verdict.interval]
         protocol = PROTOCOL_NAMES.get(verdict.protocol, "Held-out")
         name = f"{protocol} ICBHI-style score per {verdict.unit.removesuffix('s')} (%)"
-        results.append(_eval_result(dataset, split, name, verdict.score, args))
+        results.append(_eval_result(site, split, name, verdict.score, args))
         baseline = {"baseline": "all_normal"}
-        results.append(_eval_result(dataset, split, "All-normal baseline (%)", verdict.all_normal, baseline))
-    return results
-
-
-def external_eval_results(validations: list[ExternalValidation]) -> list[EvalResult]:
-    """Each external validation's ICBHI-style score over all its recordings."""
+        results.append(_eval_result(site, split, "All-normal baseline (%)", verdict.all_normal, baseline))
     name, args = "External ICBHI-style score per recording (%)", HUB_METRIC_ARGS["icbhi_score"]
-    return [
+    return results + [
         _eval_result((item.corpus, item.title, None), "all", name, item.icbhi_score, args)
-        for item in validations
+        for item in ([] if verdicts else validations)
         if item.icbhi_score is not None
     ]
 
@@ -218,8 +204,6 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
 
 def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
     """This model's external validations in ``folder``, and why each one left out was."""
-    from ..pretrained import why_not_claimed
-
     folder = Path(folder).expanduser()
     found, notes = [], []
     for name, spec in CORPORA.items():
@@ -262,8 +246,6 @@ MIX_WORDS = {"normal": "normal", "crackle": "crackle only", "wheeze": "wheeze on
 
 
 def _base_model_folder(record: dict[str, Any]) -> Path | None:
-    from .loading import local_model_folder
-
     name = str(record.get("base_model") or "").split(" (")[0]
     try:
         folder = local_model_folder(name) if name else None
@@ -273,11 +255,8 @@ def _base_model_folder(record: dict[str, Any]) -> Path | None:
 
 
 def _percent(value: Any, interval: Any = None) -> str:
-    text = format_percent(value, missing="–")
-    pair = isinstance(interval, (list, tuple)) and len(interval) == 2
-    if pair and all(isinstance(v, (int, float)) for v in interval):
-        return f"{text} ({format_percent(interval[0])}–{format_percent(interval[1])})"
-    return text
+    text, pair = format_percent(value, missing="–"), number_pair(interval)
+    return text if pair is None else f"{text} ({format_percent(pair[0])}–{format_percent(pair[1])})"
 
 
 def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = None) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from ..utils.files import sha256_of, write_text_atomic
@@ -13,14 +12,13 @@ CHECKSUMMED_FILES: tuple[str, ...] = ("model.safetensors", "model.onnx", "adapte
 """The weight files an export lists in ``checksums.sha256`` (those it holds)."""
 
 
-def write_checksums(folder: str | Path, names: Iterable[str] = CHECKSUMMED_FILES) -> dict[str, str]:
-    """Write ``folder/checksums.sha256`` for those of ``names`` that ``folder`` holds; return them."""
+def write_checksums(folder: str | Path) -> None:
+    """Write ``folder/checksums.sha256`` for the :data:`CHECKSUMMED_FILES` that ``folder`` holds."""
     folder = Path(folder)
-    checksums = {name: sha256_of(folder / name) for name in names if (folder / name).is_file()}
+    names = [name for name in CHECKSUMMED_FILES if (folder / name).is_file()]
     write_text_atomic(
-        folder / CHECKSUM_FILE, "".join(f"{digest}  {name}\n" for name, digest in checksums.items())
+        folder / CHECKSUM_FILE, "".join(f"{sha256_of(folder / name)}  {name}\n" for name in names)
     )
-    return checksums
 
 
 def read_checksums(folder: str | Path) -> dict[str, str]:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+from ..models import RespiraConfig, RespiraForAudioClassification
 from ..models.lora import ADAPTER_FOLDER, has_adapter
+from ..models.respira.feature_extraction_respira import feature_extractor_for
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
 from ..pretrained.site_fit import FIT_EVIDENCE
+from ..run_record import RUN_RECORD_FILE
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card, set_folder_files
@@ -24,16 +28,13 @@ from .loading import (
 from .onnx import ONNX_FILE, export_onnx
 from .remote_code import RemoteCode, remote_code_files, write_remote_code
 
-if TYPE_CHECKING:
-    from ..models.respira import RespiraForAudioClassification
-
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"
 METRICS = "metrics.json"
 README = "README.md"
 EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README, CHECKSUM_FILE)
-RECORDS: tuple[str, ...] = ("respira_run.json", "trainer_state.json", BUILD_RECORD)
+RECORDS: tuple[str, ...] = (RUN_RECORD_FILE, "trainer_state.json", BUILD_RECORD)
 """What a folder records of the runs that made it, copied when present (the card reads them)."""
 
 
@@ -52,10 +53,6 @@ def _not_empty(output_dir: Path) -> str:
 
 def _verify(folder: Path) -> None:
     """The export must load with the Auto classes, with every weight matched."""
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-    from .. import models  # noqa: F401  (registers the respira Auto classes)
-
     try:
         with quiet_transformers():
             strict_from_pretrained(AutoModelForAudioClassification, str(folder), str(folder / WEIGHTS))
@@ -77,9 +74,6 @@ def write_model_files(
     """Finish a staged model folder that holds its config and weights: the preprocessor config
     (``source``'s, else the config's), the ONNX graph (of ``model``, else the folder's weights), the
     checksums and the shipped ``code``."""
-    from ..models import RespiraConfig, RespiraForAudioClassification
-    from ..models.respira.feature_extraction_respira import feature_extractor_for
-
     source = Path(source).expanduser()
     if (source / PREPROCESSOR).is_file():
         shutil.copyfile(source / PREPROCESSOR, folder / PREPROCESSOR)

@@ -24,19 +24,14 @@ def error_chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def _kind(error: BaseException) -> str | None:
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     if isinstance(error, GatedRepoError):
         return "gated"
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
         return "missing"
-    # httpx's (or httpx2's) network errors all derive from its TransportError
-    if isinstance(error, (OfflineModeIsEnabled, ConnectionError)) or any(
+    # OfflineModeIsEnabled is a ConnectionError; httpx's (httpx2's) network errors derive from TransportError
+    if isinstance(error, ConnectionError) or any(
         cls.__name__ == "TransportError" for cls in type(error).__mro__
     ):
         return "network"
@@ -56,12 +51,8 @@ def hub_error(
 
 
 def is_download_error(error: BaseException) -> bool:
-    """Errors of a download: OSError, huggingface_hub's, and the HTTP client's (``httpx`` or ``httpx2``)."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    if isinstance(error, (OSError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled)):
-        return True
-    return any(
+    """Errors of a download: OSError (all of huggingface_hub's are) and those of ``httpx`` / ``httpx2``."""
+    return isinstance(error, OSError) or any(
         cls.__name__ == "HTTPError" and cls.__module__.split(".")[0] in ("httpx", "httpx2")
         for cls in type(error).__mro__
     )

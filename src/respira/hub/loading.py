@@ -7,17 +7,20 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from huggingface_hub import constants, try_to_load_from_cache
+from safetensors import safe_open
+from transformers import PreTrainedConfig
+from transformers.utils import logging as transformers_logging
 
+from ..models.respira import RespiraConfig, RespiraForAudioClassification
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
+from ..pretrained.shipped import shipped_detector
 from ..utils.messages import one_line
 from .checksums import verify_checksum, verify_hub_file
 from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error, is_hub_repo_id
-
-if TYPE_CHECKING:
-    from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
 WEIGHT_FILES: tuple[str, ...] = (
     "model.safetensors",
@@ -39,8 +42,6 @@ def resolve_model_name(name: str | Path) -> Path | None:
     # it names nothing here: a path (not a Hub id) when not spelled as one or when its first folder is here
     if not is_hub_repo_id(text) or ("/" in text and Path(text.split("/", 1)[0]).exists()):
         raise ModelLoadError(f"model folder not found: {text} ({_looked_for(path)})")
-    from huggingface_hub import constants, try_to_load_from_cache
-
     if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(text, "config.json"), str):
         raise ModelLoadError(
             f"{text} is neither a local folder ({path.absolute()}) nor a model in the Hugging Face cache "
@@ -52,8 +53,6 @@ def resolve_model_name(name: str | Path) -> Path | None:
 
 def local_model_folder(name: str | Path) -> Path | None:
     """The folder ``name`` names on this machine: a folder, else a shipped detector's name."""
-    from ..pretrained.shipped import shipped_detector
-
     path = Path(str(name)).expanduser()
     return path if path.is_dir() else shipped_detector(str(name))
 
@@ -117,8 +116,6 @@ def check_weights_file(path: str | Path) -> None:
     path = Path(path)
     if path.suffix != ".safetensors":
         return
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as weights:
             weights.keys()
@@ -176,8 +173,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
     """No progress bar ("Loading weights") and errors only from transformers' logging, inside the block."""
-    from transformers.utils import logging as transformers_logging
-
     bars, verbosity = transformers_logging.is_progress_bar_enabled(), transformers_logging.get_verbosity()
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
@@ -245,8 +240,6 @@ def strict_from_pretrained(model_class: type, source: str, weights: str) -> Resp
 
 
 def _load(name: str) -> RespiraForAudioClassification:
-    from ..models.respira import RespiraForAudioClassification
-
     path = resolve_model_name(name)
     if path is not None:
         check_model_folder(path)
@@ -266,8 +259,6 @@ def _load(name: str) -> RespiraForAudioClassification:
 
 def hub_config(name: str) -> dict[str, Any]:
     """The ``config.json`` of the Hub model ``name``, via the Hugging Face cache."""
-    from transformers import PreTrainedConfig
-
     try:
         config_dict, _ = PreTrainedConfig.get_config_dict(name)
     except Exception as error:

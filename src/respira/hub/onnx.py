@@ -4,24 +4,30 @@ with onnxruntime (batches of equal length; the time steps a short input keeps)."
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..models.respira.labels import MULTI_LABEL
+from ..models.respira import RespiraConfig, RespiraForAudioClassification
+from ..models.respira.audio_dsp import input_preprocessing
+from ..models.respira.decision import decide, decide_tensor, thresholds_of
+from ..models.respira.featurizer import analysis_frame_samples
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from ..models.respira.number_checks import check_whole
+from ..models.respira.windows import FRAME_SAMPLES_KEY
 from ..utils.messages import one_line
 from ..utils.threads import choose_num_threads
-
-if TYPE_CHECKING:
-    from ..models.respira import RespiraConfig, RespiraForAudioClassification
+from .checksums import CHECKSUM_FILE, verify_checksum
+from .hub_errors import ModelLoadError
+from .loading import check_model_folder, resolve_model_name
 
 INPUT_NAME = "input_values"
 OUTPUT_NAME = "probabilities"
@@ -81,8 +87,6 @@ class WaveformsToProbabilities(nn.Module):
         self.multi_label = model.config.problem_type == MULTI_LABEL
 
     def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        from ..models.respira.decision import decide_tensor
-
         output = self.model(input_values=input_values, output_frames=True, return_dict=True)
         logits, frame_logits = output.logits.float(), output.frame_logits.float()
         if self.multi_label:
@@ -94,12 +98,6 @@ class WaveformsToProbabilities(nn.Module):
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
-    from ..models.respira.audio_dsp import input_preprocessing
-    from ..models.respira.decision import thresholds_of
-    from ..models.respira.featurizer import analysis_frame_samples
-    from ..models.respira.labels import CLASS_NAMES
-    from ..models.respira.windows import FRAME_SAMPLES_KEY
-
     preprocessing = input_preprocessing(config)
     source = f"mono at {config.sampling_rate} Hz"
     if "lowpass_cutoff" in preprocessing:
@@ -159,8 +157,6 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path) -> Path:
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as error:
         raise _missing(error.name or "onnx", "onnx") from None
-    import copy
-
     path = Path(path)
     wrapper = WaveformsToProbabilities(copy.deepcopy(model).float().cpu().eval()).eval()
     example = 0.1 * torch.randn(
@@ -202,8 +198,6 @@ def _drop_source_notes(*graphs: Any) -> None:
 
 
 def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
-    from ..models.respira.decision import decide
-
     session = _session(path)
     target = wrapper.model.config.target_samples
     generator = torch.Generator().manual_seed(1)
@@ -247,8 +241,6 @@ def _session(path: str | Path) -> Any:
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime's own errors derive from Exception only
-        from .loading import ModelLoadError
-
         detail = "truncated or damaged" if Path(path).is_file() else "no such file"
         raise ModelLoadError(
             f"{path}: not a readable ONNX model ({detail}: onnxruntime cannot load it); "
@@ -287,9 +279,6 @@ def onnx_model_folder(name: str | Path) -> Path:
     """The folder ``name`` names here, or a Hub id's ``config.json`` and ``model.onnx`` downloaded."""
     from huggingface_hub import snapshot_download
 
-    from .checksums import CHECKSUM_FILE
-    from .loading import ModelLoadError, resolve_model_name
-
     folder = resolve_model_name(name)
     if folder is not None:
         return folder
@@ -304,10 +293,6 @@ def onnx_model_folder(name: str | Path) -> Path:
 
 def load_onnx_model(name: str | Path) -> OnnxClassifier:
     """The ``model.onnx`` of a folder or Hub id, with its ``config.json``."""
-    from ..models.respira import RespiraConfig
-    from .checksums import verify_checksum
-    from .loading import check_model_folder
-
     folder = onnx_model_folder(name)
     check_model_folder(folder, weights=(ONNX_FILE,))
     verify_checksum(folder / ONNX_FILE)

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from transformers.dynamic_module_utils import get_imports, get_relative_imports
+
 from ..models import respira as model_folder
 from ..models.respira import (
     RespiraAudioClassificationPipeline,
@@ -59,8 +61,6 @@ class RemoteCode:
 def remote_code_files() -> RemoteCode:
     """The model folder's files, and the packages transformers checks are installed before it loads them
     (``transformers.dynamic_module_utils.get_imports``: all but those imported in a ``try``)."""
-    from transformers.dynamic_module_utils import get_imports
-
     paths = sorted(MODEL_FOLDER.glob("*.py"))
     files = {path.name: path.read_text(encoding="utf-8") for path in paths}
     imported = {name for path in paths for name in get_imports(path)}
@@ -108,8 +108,6 @@ def write_remote_code(folder: Path, code: RemoteCode | None = None) -> None:
 
 def _check_shipped_imports(folder: Path, name: str) -> None:
     """The imports transformers reads before it loads ``name``: its siblings in ``folder``, never respira."""
-    from transformers.dynamic_module_utils import get_imports, get_relative_imports
-
     for module in get_relative_imports(folder / name):
         if not (folder / f"{module}.py").is_file():
             raise ValueError(f"{name}: `from .{module} import` names no file of the folder")

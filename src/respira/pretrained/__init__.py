@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .shipped import shipped_detectors
 from .site_fit import SITE_FIT_FILE
 from .site_verdict import CROSS_VALIDATION_FOLDER, SITE_FIT_PROTOCOL, SiteVerdict
 from .sites import (
@@ -54,15 +55,10 @@ def default_detector_dir() -> Path:
 
 def check_not_shipped(path: str | Path, what: str) -> None:
     """Refuse (one line) to write ``what`` at ``path`` inside a shipped detector folder (read-only)."""
-    package = Path(__file__).resolve().parent
-    try:
-        inside = Path(path).expanduser().resolve().relative_to(package).parts
-    except ValueError:
-        return
-    if not inside or not (package / inside[0] / "config.json").is_file():
-        return
-    shipped = package / inside[0]
-    raise ValueError(
-        f"{path} is respira's shipped detector folder ({shipped}), which no command changes: {what} "
-        "elsewhere (--output_dir), or copy the folder first"
-    )
+    target = Path(path).expanduser().resolve()
+    for shipped in shipped_detectors().values():
+        if target.is_relative_to(shipped):
+            raise ValueError(
+                f"{path} is respira's shipped detector folder ({shipped}), which no command changes: {what} "
+                "elsewhere (--output_dir), or copy the folder first"
+            )

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..run_record import RUN_RECORD_FILE
 from ..utils.files import read_json_object
 from .site_fit import fitted_on, read_site_fit
 
 _PACKAGE = Path(__file__).resolve().parent
-RUN_RECORD = "respira_run.json"
 
 
 def shipped_detectors() -> dict[str, Path]:
@@ -25,7 +25,7 @@ def shipped_detectors() -> dict[str, Path]:
 
 def shipped_detector(name: str) -> Path | None:
     """The folder of the shipped detector called ``name``, or ``None`` when there is none."""
-    return shipped_detectors().get(name) if name and "/" not in name and name not in (".", "..") else None
+    return shipped_detectors().get(name)  # its keys are folder names: never a path, "." or ".."
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class ShippedDetector:
 
 def trained_corpora(folder: Path) -> list[str] | None:
     """The corpora ``folder``'s run record names (none named: ICBHI alone); ``None``: no record."""
-    data = (read_json_object(folder / RUN_RECORD) or {}).get("data")
+    data = (read_json_object(folder / RUN_RECORD_FILE) or {}).get("data")
     if not isinstance(data, dict):
         return None
     corpora = [item.get("name") for item in data.get("corpora") or [] if isinstance(item, dict)]

@@ -312,11 +312,6 @@ class SiteClaim:
             f"{self._unit_name} ({left_out['recordings']} recordings) it was fitted on left out"
         )
 
-    def refit_command(self, data: str = "FOLDER") -> str:
-        """The ``respira fit-site`` that refits the base model on the fitted patients and the new ones."""
-        site = f" --site_name {self.name}" if self.name != self.dataset else ""
-        return f"respira fit-site {self.base_model} --dataset {self.dataset} --data_dir {data}{site}"
-
 
 def claim_line(check: Mapping[str, Any], claim: SiteClaim) -> str:
     """What ``respira evaluate`` prints of :meth:`SiteClaim.check`: one line, plainly."""
@@ -328,11 +323,13 @@ def claim_line(check: Mapping[str, Any], claim: SiteClaim) -> str:
         return f"not compared with {claimed}: {check['reason']}" + (fitted if some else "")
     new = f"these patients score {format_score(check['icbhi_score'], check['ci'])}"
     difference = f"difference {format_gain(check['difference'], tuple(check['difference_ci']))}"
-    if check["verdict"] == "below":
+    if check["verdict"] == "below":  # refit the base model on the fitted patients and these
+        site = f" --site_name {claim.name}" if claim.name != claim.dataset else ""
+        data = "<its labelled sample and these patients>"
+        refit = f"respira fit-site {claim.base_model} --dataset {claim.dataset} --data_dir {data}{site}"
         return (
             f"drift: {new}, below {claimed}; {difference}: these patients differ from those it was "
-            f"fitted on — refit with them: {claim.refit_command('<its labelled sample and these patients>')}"
-            + fitted
+            f"fitted on — refit with them: {refit}{fitted}"
         )
     if check["verdict"] == "above":
         return f"{new}, above {claimed}; {difference}{fitted}"
