@@ -208,8 +208,8 @@ class TimeSteps(NamedTuple):
 
 
 def feature_map_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
-    """A CNN's (or CLAP's) tokens are its time steps; each spans the input frames its time reduction
-    pools."""
+    """A CNN's (or CLAP's, or Whisper's: its second convolution halves the frames) tokens are its time
+    steps; each spans the input frames its time reduction pools."""
     reduction = num_frames / encoded.tokens.shape[1]
     return TimeSteps(encoded.tokens, encoded.token_mask, reduction, reduction)
 
@@ -223,11 +223,6 @@ def waveform_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> Time
     for kernel, step in zip(reversed(config.conv_kernel), reversed(config.conv_stride), strict=True):
         span = (span - 1) * step + kernel
     return TimeSteps(encoded.tokens, encoded.token_mask, float(stride), float(span))
-
-
-def whisper_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
-    """Whisper's tokens are its time steps; its second convolution halves the frames."""
-    return TimeSteps(encoded.tokens, encoded.token_mask, 2.0, 2.0)
 
 
 def beats_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
@@ -426,7 +421,7 @@ _SPECS: dict[str, EncoderSpec] = {
             "whisper",
             "whisper_log_mel",
             encode=_encode_whisper,
-            time_steps=whisper_time_steps,
+            time_steps=feature_map_time_steps,
             build_encoder=build_hub_encoder,
             lora_targets=_ATTENTION_PROJECTIONS,
         ),
