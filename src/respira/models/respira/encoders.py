@@ -471,14 +471,6 @@ def get_encoder_spec(name_or_model_type: str) -> EncoderSpec:
     return spec
 
 
-def featurizer_spec(featurizer: str) -> EncoderSpec:
-    """The family whose featurizer is ``featurizer``."""
-    for spec in _SPECS.values():
-        if spec.featurizer == featurizer:
-            return spec
-    raise ValueError(f"featurizer={featurizer!r} is not one of {', '.join(featurizer_names())}")
-
-
 def check_encoder_checkpoint(
     source: str, sampling_rate: int | None = None, *, config: PreTrainedConfig | None = None
 ) -> EncoderSpec | None:
