@@ -473,11 +473,11 @@ def get_encoder_spec(name_or_model_type: str) -> EncoderSpec:
 
 def check_encoder_checkpoint(
     source: str, sampling_rate: int | None = None, *, config: PreTrainedConfig | None = None
-) -> EncoderSpec | None:
-    """The family of a checkpoint (``None``: a respira run), after one line naming it when respira cannot
-    take it: not an audio encoder, or a feature extractor respira cannot reproduce (an encoder of the Hub's;
-    an AST's where saved: another normalisation than AudioSet's) or of another rate than ``sampling_rate``.
-    Reads configs only."""
+) -> dict[str, Any] | None:
+    """One line naming a checkpoint respira cannot take: not an audio encoder, or a feature extractor respira
+    cannot reproduce (an encoder of the Hub's; an AST's where saved: another normalisation than AudioSet's)
+    or of another rate than ``sampling_rate``. Reads configs only; returns an encoder of the Hub's extractor
+    settings (:func:`.hub_encoders.feature_extractor_settings`), ``None`` for the other families."""
     from transformers import AutoConfig
 
     config = config if config is not None else AutoConfig.from_pretrained(source)
@@ -487,9 +487,10 @@ def check_encoder_checkpoint(
             f"{source} is a {config.model_type} model, not an audio encoder respira takes: "
             f"expected one of {', '.join(sorted({s.model_type for s in _SPECS.values()}))}"
         )
-    rate = None
+    settings = rate = None
     if spec is not None and spec.featurizer_from_config is not None:
-        rate = checkpoint_feature_extractor(source, spec.model_type)["sampling_rate"]
+        settings = checkpoint_feature_extractor(source, spec.model_type)
+        rate = settings["sampling_rate"]
     elif spec is not None and spec.name == "ast" and sampling_rate is not None:
         rate = _ast_extractor_rate(source)
     if rate is not None and sampling_rate is not None and rate != sampling_rate:
@@ -497,7 +498,7 @@ def check_encoder_checkpoint(
             f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
             f"set sampling_rate to {rate}"
         )
-    return spec
+    return settings
 
 
 def _ast_extractor_rate(source: str) -> int | None:
