@@ -112,8 +112,7 @@ def test_forward_shapes_and_outputs(tiny_classifier: BeatsForAudioClassification
         out = encoder(x, output_hidden_states=True, output_attentions=True)
         cropped = encoder(x[:, :64]).last_hidden_state
         as_tuple = encoder(x, return_dict=False)
-    assert encoder.num_patches(70) == 4 * 8
-    assert out.last_hidden_state.shape == (2, 32, 32)
+    assert out.last_hidden_state.shape == (2, 4 * 8, 32)  # 4 time blocks of 8 frequency patches
     assert torch.equal(out.last_hidden_state, cropped)
     assert len(out.hidden_states) == 3 and all(h.shape == (2, 32, 32) for h in out.hidden_states)
     assert len(out.attentions) == 2 and out.attentions[0].shape == (2, 4, 32, 32)
@@ -221,7 +220,7 @@ def test_patch_mask_matches_official_reduction_on_whole_blocks(
     mask = torch.ones(3, frames, dtype=torch.long)
     mask[1, 48:] = 0
     mask[2, 16:] = 0
-    patches = tiny_classifier.beats.num_patches(frames)
+    patches = (frames // 16) * (MEL // 16)  # whole 16 x 16 patches
     # The official forward_padding_mask: crop frames % patches, group frames in flattened order, all() = pad.
     padding = (mask == 0)[:, : frames - frames % patches].reshape(3, patches, -1).all(-1)
     assert torch.equal(tiny_classifier.beats.get_patch_attention_mask(mask), ~padding)

@@ -22,18 +22,8 @@ _EXPORTS = {
     "RespiraAudioClassificationPipeline": "pipeline_respira",
 }
 
-__all__ = [
-    "RespiraAudioClassificationPipeline",
-    "RespiraClassifierOutput",
-    "RespiraConfig",
-    "RespiraFeatureExtractor",
-    "RespiraForAudioClassification",
-    "RespiraModel",
-    "RespiraModelOutput",
-    "RespiraPreTrainedModel",
-    "build_model",
-    "register",
-]
+__all__ = list(_EXPORTS)
+__all__ += ["register"]
 
 
 @functools.cache

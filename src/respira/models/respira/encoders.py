@@ -208,8 +208,8 @@ class TimeSteps(NamedTuple):
 
 
 def feature_map_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
-    """A CNN's (or CLAP's) tokens are its time steps; each spans the input frames its time reduction
-    pools."""
+    """A CNN's (or CLAP's, or Whisper's: its second convolution halves the frames) tokens are its time
+    steps; each spans the input frames its time reduction pools."""
     reduction = num_frames / encoded.tokens.shape[1]
     return TimeSteps(encoded.tokens, encoded.token_mask, reduction, reduction)
 
@@ -223,11 +223,6 @@ def waveform_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> Time
     for kernel, step in zip(reversed(config.conv_kernel), reversed(config.conv_stride), strict=True):
         span = (span - 1) * step + kernel
     return TimeSteps(encoded.tokens, encoded.token_mask, float(stride), float(span))
-
-
-def whisper_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
-    """Whisper's tokens are its time steps; its second convolution halves the frames."""
-    return TimeSteps(encoded.tokens, encoded.token_mask, 2.0, 2.0)
 
 
 def beats_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
@@ -426,7 +421,7 @@ _SPECS: dict[str, EncoderSpec] = {
             "whisper",
             "whisper_log_mel",
             encode=_encode_whisper,
-            time_steps=whisper_time_steps,
+            time_steps=feature_map_time_steps,
             build_encoder=build_hub_encoder,
             lora_targets=_ATTENTION_PROJECTIONS,
         ),
@@ -476,21 +471,13 @@ def get_encoder_spec(name_or_model_type: str) -> EncoderSpec:
     return spec
 
 
-def featurizer_spec(featurizer: str) -> EncoderSpec:
-    """The family whose featurizer is ``featurizer``."""
-    for spec in _SPECS.values():
-        if spec.featurizer == featurizer:
-            return spec
-    raise ValueError(f"featurizer={featurizer!r} is not one of {', '.join(featurizer_names())}")
-
-
 def check_encoder_checkpoint(
     source: str, sampling_rate: int | None = None, *, config: PreTrainedConfig | None = None
-) -> EncoderSpec | None:
-    """The family of a checkpoint (``None``: a respira run), after one line naming it when respira cannot
-    take it: not an audio encoder, or a feature extractor respira cannot reproduce (an encoder of the Hub's;
-    an AST's where saved: another normalisation than AudioSet's) or of another rate than ``sampling_rate``.
-    Reads configs only."""
+) -> dict[str, Any] | None:
+    """One line naming a checkpoint respira cannot take: not an audio encoder, or a feature extractor respira
+    cannot reproduce (an encoder of the Hub's; an AST's where saved: another normalisation than AudioSet's)
+    or of another rate than ``sampling_rate``. Reads configs only; returns an encoder of the Hub's extractor
+    settings (:func:`.hub_encoders.feature_extractor_settings`), ``None`` for the other families."""
     from transformers import AutoConfig
 
     config = config if config is not None else AutoConfig.from_pretrained(source)
@@ -500,9 +487,10 @@ def check_encoder_checkpoint(
             f"{source} is a {config.model_type} model, not an audio encoder respira takes: "
             f"expected one of {', '.join(sorted({s.model_type for s in _SPECS.values()}))}"
         )
-    rate = None
+    settings = rate = None
     if spec is not None and spec.featurizer_from_config is not None:
-        rate = checkpoint_feature_extractor(source, spec.model_type)["sampling_rate"]
+        settings = checkpoint_feature_extractor(source, spec.model_type)
+        rate = settings["sampling_rate"]
     elif spec is not None and spec.name == "ast" and sampling_rate is not None:
         rate = _ast_extractor_rate(source)
     if rate is not None and sampling_rate is not None and rate != sampling_rate:
@@ -510,7 +498,7 @@ def check_encoder_checkpoint(
             f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
             f"set sampling_rate to {rate}"
         )
-    return spec
+    return settings
 
 
 def _ast_extractor_rate(source: str) -> int | None:

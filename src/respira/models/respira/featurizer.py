@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .configuration_respira import RespiraConfig
-from .encoders import featurizer_spec
+from .encoders import encoder_specs
 
 
 def prepare_waveforms(
@@ -175,7 +175,8 @@ class RespiraFeaturizer(nn.Module):
         super().__init__()
         self.config = config
         bins = getattr(config.encoder_config, "num_mel_bins", 128)
-        spec = featurizer_spec(config.featurizer)
+        # the family whose featurizer the config names (RespiraConfig checks that one does)
+        spec = next(spec for spec in encoder_specs() if spec.featurizer == config.featurizer)
         if spec.featurizer_from_config is not None:  # an encoder of the Hub: its own feature extractor's
             self.transform = spec.featurizer_from_config(config)
         else:

@@ -55,14 +55,9 @@ def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, 
         rows = np.flatnonzero(nonzero[:, column])
         row_ranges.append((int(rows[0]), int(rows[-1]) + 1) if rows.size else None)
 
-    def rows_of(first: int, end: int) -> tuple[int, int]:
-        ranges = [r for r in row_ranges[first:end] if r is not None]
-        if not ranges:
-            return 0, 0
-        return min(r[0] for r in ranges), max(r[1] for r in ranges)
-
     best = [0.0] + [math.inf] * columns
     split = [0] * (columns + 1)
+    group_rows = [(0, 0)] * (columns + 1)  # the rows of the best group ending at each column
     for end in range(1, columns + 1):
         low, high = math.inf, -math.inf  # the rows of columns [first, end), widened as first falls
         for first in range(end - 1, -1, -1):
@@ -72,11 +67,12 @@ def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, 
             cost = best[first] + width * (end - first) + group_cost
             if cost <= best[end]:  # ties: the smallest first
                 best[end], split[end] = cost, first
+                group_rows[end] = (low, high) if low < high else (0, 0)
     bands: list[Band] = []
     end = columns
     while end:
         first = split[end]
-        bands.append(Band(first, end, *rows_of(first, end)))
+        bands.append(Band(first, end, *group_rows[end]))
         end = first
     return tuple(reversed(bands))
 

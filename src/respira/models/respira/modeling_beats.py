@@ -83,13 +83,8 @@ class BeatsModel(BeatsPreTrainedModel):
         self.encoder = BeatsEncoder(config)
         self.post_init()
 
-    def num_patches(self, num_frames: int) -> int:
-        """Number of output patches for ``num_frames`` input frames (trailing partial patches are cropped)."""
-        patch = self.config.patch_size
-        return (num_frames // patch) * (self.config.num_mel_bins // patch)
-
     def get_patch_attention_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Reduce a frame mask ``[B, T]`` (1 = valid) to a patch mask ``[B, num_patches(T)]``."""
+        """Reduce a frame mask ``[B, T]`` (1 = valid) to a patch mask ``[B, patches]`` (time-major)."""
         patch = self.config.patch_size
         num_blocks = attention_mask.shape[1] // patch
         valid = attention_mask[:, : num_blocks * patch].reshape(attention_mask.shape[0], num_blocks, patch)

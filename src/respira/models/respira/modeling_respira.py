@@ -23,7 +23,7 @@ from .encoders import (
     step_centres,
 )
 from .featurizer import RespiraFeaturizer, prepare_waveforms
-from .hub_encoders import checkpoint_feature_extractor, load_hub_encoder
+from .hub_encoders import load_hub_encoder
 from .labels import MULTI_LABEL, classes_to_flags
 
 
@@ -225,11 +225,9 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         rate = config_kwargs.get("sampling_rate")
         if rate is None and found is not None and found.featurizer_from_config is None:
             rate = found.sampling_rate  # the family's rate (an encoder of the Hub's: its extractor's)
-        check_encoder_checkpoint(source, rate, config=checkpoint)
-        if found is not None and found.featurizer_from_config is not None:  # checked before any weights load
-            config_kwargs.setdefault(
-                "encoder_feature_extractor", checkpoint_feature_extractor(source, found.model_type)
-            )
+        extractor = check_encoder_checkpoint(source, rate, config=checkpoint)
+        if extractor is not None:  # an encoder of the Hub's: its featurizer checked before any weights load
+            config_kwargs.setdefault("encoder_feature_extractor", extractor)
             own = getattr(checkpoint, "audio_config", checkpoint)  # CLAP: its audio tower's
             found.featurizer_from_config(RespiraConfig(encoder_config=own.to_dict(), **config_kwargs))
         # the encoder without the checkpoint's task head
