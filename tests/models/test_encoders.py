@@ -134,7 +134,7 @@ def test_each_family_builds_with_its_featurizer_and_encodes(name: str) -> None:
 
 def test_cls_pooling_only_for_families_with_cls_tokens() -> None:
     assert [spec.name for spec in encoder_specs() if spec.cls_tokens] == ["ast"]
-    with pytest.raises(ValueError, match="needs the AST encoder's CLS tokens"):
+    with pytest.raises(StrictDataclassClassValidationError, match="needs the AST encoder's CLS tokens"):
         tiny_model("beats", pooling="cls_distill")
 
 

@@ -146,6 +146,9 @@ def test_bad_hub_folders_are_one_line_each(hub_folders: dict[str, Path]) -> None
         ValueError, match=r"takes 16000 Hz audio, not sampling_rate=8000: set sampling_rate"
     ) as error:
         build_model(str(hub_folders["clap"]), target_seconds=1.0, sampling_rate=8000)
+    tiny = CASES["hubert"].encoder_config().to_dict()  # a random encoder: its family's extractor's rate
+    with pytest.raises(ValueError, match=r"^the hubert encoder: its feature extractor takes 16000 Hz audio"):
+        build_model("hubert", encoder_config=tiny, sampling_rate=8000)
     with pytest.raises(
         ValueError, match=r"target_seconds=2.0 is longer than the 1 s Whisper's encoder takes"
     ):

@@ -94,6 +94,11 @@ BAD_OPTIONS = {
         None,
         "error: invalid model options: pooling='max' is not one of mean, cls_distill",
     ),
+    "pooling-without-cls": (
+        {"pooling": "cls_distill"},
+        None,
+        "error: invalid model options: pooling='cls_distill' needs the AST encoder's CLS tokens",
+    ),
 }
 
 

@@ -159,6 +159,10 @@ class RespiraConfig(PreTrainedConfig):
             value = getattr(self, name)
             if value is not None and value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        spec = find_encoder_spec(self.encoder_config.model_type)
+        if self.pooling == "cls_distill" and not (spec is not None and spec.cls_tokens):
+            with_cls = " or ".join(family.display_name for family in encoder_specs() if family.cls_tokens)
+            raise ValueError(f"pooling='cls_distill' needs the {with_cls} encoder's CLS tokens; use 'mean'")
         fixed = next((s for s in encoder_specs() if s.fixed_rate and s.featurizer == self.featurizer), None)
         if fixed is not None and self.sampling_rate not in (None, fixed.sampling_rate):
             raise ValueError(

@@ -28,6 +28,7 @@ from .hub_encoders import (
     WAVEFORM_MODEL_TYPES,
     build_hub_encoder,
     build_hub_featurizer,
+    check_extractor_rate,
     checkpoint_feature_extractor,
 )
 from .kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
@@ -493,11 +494,7 @@ def check_encoder_checkpoint(
         rate = settings["sampling_rate"]
     elif spec is not None and spec.name == "ast" and sampling_rate is not None:
         rate = _ast_extractor_rate(source)
-    if rate is not None and sampling_rate is not None and rate != sampling_rate:
-        raise ValueError(
-            f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
-            f"set sampling_rate to {rate}"
-        )
+    check_extractor_rate(source, rate, sampling_rate)
     return settings
 
 

@@ -105,6 +105,15 @@ def checkpoint_feature_extractor(source: str, model_type: str) -> dict[str, Any]
     return feature_extractor_settings(extractor, model_type, source)
 
 
+def check_extractor_rate(source: str, rate: int | None, sampling_rate: int | None) -> None:
+    """One line when the feature extractor of ``source`` takes another rate (Hz) than ``sampling_rate``."""
+    if None not in (rate, sampling_rate) and rate != sampling_rate:
+        raise ValueError(
+            f"{source}: its feature extractor takes {rate} Hz audio, not sampling_rate={sampling_rate}: "
+            f"set sampling_rate to {rate}"
+        )
+
+
 def _settings(config: Any) -> dict[str, Any]:
     model_type = config.encoder_config.model_type
     bins = getattr(config.encoder_config, "num_mel_bins", None)
@@ -115,11 +124,8 @@ def _settings(config: Any) -> dict[str, Any]:
         extractor_class = getattr(transformers, _EXTRACTORS[model_type])
         extractor = extractor_class() if bins is None else extractor_class(feature_size=bins)
         settings = feature_extractor_settings(extractor, model_type, model_type)
-    if settings["sampling_rate"] != config.sampling_rate:
-        raise ValueError(
-            f"the {model_type} encoder's feature extractor takes {settings['sampling_rate']} Hz audio, not "
-            f"sampling_rate={config.sampling_rate}: set sampling_rate to {settings['sampling_rate']}"
-        )
+    source = config.encoder_name_or_path or f"the {model_type} encoder"
+    check_extractor_rate(source, settings["sampling_rate"], config.sampling_rate)
     if bins is not None and settings["feature_size"] != bins:
         raise ValueError(
             f"the {model_type} encoder takes {bins} mel bins but its feature extractor makes "

@@ -17,7 +17,6 @@ from .configuration_respira import RespiraConfig
 from .derived_buffers import DerivedBuffers
 from .encoders import (
     check_encoder_checkpoint,
-    encoder_specs,
     find_encoder_spec,
     get_encoder_spec,
     step_centres,
@@ -100,11 +99,6 @@ class RespiraModel(RespiraPreTrainedModel):
     def __init__(self, config: RespiraConfig) -> None:
         super().__init__(config)
         spec = get_encoder_spec(config.encoder_config.model_type)
-        if config.pooling == "cls_distill" and not spec.cls_tokens:
-            with_cls = " or ".join(family.display_name for family in encoder_specs() if family.cls_tokens)
-            raise ValueError(
-                f"pooling={config.pooling!r} needs the {with_cls} encoder's CLS tokens; use 'mean'"
-            )
         self.featurizer = RespiraFeaturizer(config)
         if spec.fit_config_to_frames is not None and config.ast_length_policy == "adapt":
             spec.fit_config_to_frames(
