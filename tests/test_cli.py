@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -472,3 +473,28 @@ def test_help_imports_only_the_command_it_shows() -> None:
     assert all(f"{name} {' '.join(line.split())}" in listing for name, line in command_lines().items())
     imported = [line for line in run.stdout.splitlines() if line.startswith("imported:")]
     assert imported == ["imported: []", "imported: ['label']"]
+
+
+REFUSES_A_MISSING_SOURCE = """
+import contextlib, sys
+from respira.__main__ import main
+
+with contextlib.suppress(SystemExit):
+    main(["screen", sys.argv[1], "--output", sys.argv[2]])
+print("registered:", "respira.models.respira.registration" in sys.modules)
+"""
+
+
+def test_a_command_refusing_its_input_does_not_register_the_model_classes(tmp_path: Path) -> None:
+    """Validate first: ``respira screen MISSING`` answers before the model folder's config is imported (it
+    registers transformers' Auto classes: seconds a wrong path need not cost)."""
+    missing, output = tmp_path / "missing", tmp_path / "screen.parquet"
+    run = subprocess.run(
+        [sys.executable, "-c", REFUSES_A_MISSING_SOURCE, str(missing), str(output)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert f"SOURCE {missing} not found" in run.stderr
+    assert run.stdout.split() == ["registered:", "False"]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from huggingface_hub import constants, try_to_load_from_cache
@@ -15,12 +15,15 @@ from safetensors import safe_open
 from transformers import PreTrainedConfig
 from transformers.utils import logging as transformers_logging
 
-from ..models.respira import RespiraConfig, RespiraForAudioClassification
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 from ..pretrained.shipped import shipped_detector
 from ..utils.messages import one_line
 from .checksums import verify_checksum, verify_hub_file
 from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error, is_hub_repo_id
+
+# the model classes register transformers' Auto classes on import (2 s): imported where a model is made
+if TYPE_CHECKING:
+    from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
 WEIGHT_FILES: tuple[str, ...] = (
     "model.safetensors",
@@ -240,6 +243,8 @@ def strict_from_pretrained(model_class: type, source: str, weights: str) -> Resp
 
 
 def _load(name: str) -> RespiraForAudioClassification:
+    from ..models.respira import RespiraForAudioClassification
+
     path = resolve_model_name(name)
     if path is not None:
         check_model_folder(path)

@@ -10,24 +10,24 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..models.respira import RespiraConfig, RespiraForAudioClassification
-from ..models.respira.audio_dsp import input_preprocessing
-from ..models.respira.decision import decide, decide_tensor, thresholds_of
-from ..models.respira.featurizer import analysis_frame_samples
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from ..models.respira.number_checks import check_whole
-from ..models.respira.windows import FRAME_SAMPLES_KEY
 from ..utils.messages import one_line
 from ..utils.threads import choose_num_threads
 from .checksums import CHECKSUM_FILE, verify_checksum
 from .hub_errors import ModelLoadError
 from .loading import check_model_folder, resolve_model_name
+
+# the model folder's config (and the modules that read it) register transformers' Auto classes on import
+# (2 s a command failing fast need not pay): imported where a model is exported or run
+if TYPE_CHECKING:
+    from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
 INPUT_NAME = "input_values"
 OUTPUT_NAME = "probabilities"
@@ -93,11 +93,18 @@ class WaveformsToProbabilities(nn.Module):
             probabilities, frames = logits.sigmoid(), frame_logits.sigmoid()
         else:
             probabilities, frames = logits.softmax(dim=-1), frame_logits.softmax(dim=-1)
+        from ..models.respira.decision import decide_tensor
+
         present, label = decide_tensor(probabilities, self.model.config)
         return probabilities, present, label, frames, output.frame_times.float()
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
+    from ..models.respira.audio_dsp import input_preprocessing
+    from ..models.respira.decision import thresholds_of
+    from ..models.respira.featurizer import analysis_frame_samples
+    from ..models.respira.windows import FRAME_SAMPLES_KEY
+
     preprocessing = input_preprocessing(config)
     source = f"mono at {config.sampling_rate} Hz"
     if "lowpass_cutoff" in preprocessing:
@@ -216,6 +223,8 @@ def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
             float(np.abs(frames - expected[3]).max()),
             float(np.abs(times - expected[4]).max()),
         )
+        from ..models.respira.decision import decide
+
         decision = decide(got, wrapper.model.config)
         if not (np.array_equal(present, decision.present) and np.array_equal(label, decision.classes)):
             raise ValueError(
@@ -296,4 +305,6 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
     folder = onnx_model_folder(name)
     check_model_folder(folder, weights=(ONNX_FILE,))
     verify_checksum(folder / ONNX_FILE)
+    from ..models.respira import RespiraConfig
+
     return OnnxClassifier(folder / ONNX_FILE, RespiraConfig.from_pretrained(folder))
