@@ -30,8 +30,7 @@ from .cross_validation import (
     write_out_of_fold_predictions,
 )
 from .data import data_record, with_split_sizes
-from .recipe import Recipe, parse_recipe
-from .recipe_checks import validate_run
+from .recipe import Recipe, parse_recipe, validate_run
 from .run_folder import (
     THREADS_FILE,
     ResumePoint,
