@@ -29,7 +29,7 @@ from respira.training.cross_validation import (
     out_of_fold,
     t_interval,
 )
-from respira.training.run_folder import resolve_resume
+from respira.training.run import resolve_resume
 from respira.training.seeds import SeedOutcome
 
 from .conftest import TINY_RECIPE

@@ -26,8 +26,8 @@ from ..measured import split_note, with_note
 from ..models.respira.encoders import check_encoder_checkpoint, get_encoder_spec
 from ..models.respira.labels import MULTI_LABEL
 from ..options import OptionError, OptionParser, checked_values, option_specs, unrecognized
+from ..utils.files import check_output_folder
 from ..utils.messages import one_line, unknown_names
-from .run_folder import ResumePoint, check_output_dir
 from .training_args import (
     DataArguments,
     ModelArguments,
@@ -375,7 +375,7 @@ def validate_run(
     run: RunArguments,
     args: RespiraTrainingArguments,
     *,
-    resume: ResumePoint | None = None,
+    resuming: bool = False,
     corpus_written_later: bool = False,
 ) -> None:
     """Raise a one-line ``ValueError`` (``OSError`` for the output folder) for anything a run would fail
@@ -383,14 +383,24 @@ def validate_run(
     _check_model(model)
     _check_corpora(model, data, run, args)
     _check_data(data, args, corpus_written_later=corpus_written_later)
-    if resume is not None and run.schedule != "standard":
+    if resuming and run.schedule != "standard":
         raise ValueError(
             f"resume_from_checkpoint resumes the standard schedule only, not schedule={run.schedule!r}"
         )
     _check_combinations(model, run, args)
     check_integrations(args.report_to)
-    check_output_dir(args.output_dir, overwrite=run.overwrite, resume=resume)
+    check_output_dir(args.output_dir, overwrite=run.overwrite, resuming=resuming)
     check_push_to_hub(args)
+
+
+def check_output_dir(output_dir: str | Path, *, overwrite: bool, resuming: bool = False) -> None:
+    """Refuse, before any work, an ``output_dir`` that cannot take the run (read-only checks)."""
+    message = (
+        f"output_dir {str(output_dir)!r} already holds a run; pass --overwrite to replace it "
+        "(only once the new run succeeds) or choose another --output_dir"
+    )
+    if not resuming:
+        check_output_folder(Path(output_dir).expanduser(), overwrite=overwrite, exists_message=message)
 
 
 def check_push_to_hub(args: RespiraTrainingArguments) -> None:
