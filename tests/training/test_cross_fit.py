@@ -213,7 +213,7 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
             super().__init__()
             stores.append(self)
 
-    monkeypatch.setattr("respira.training.seeds.ViewStore", Recorded)
+    monkeypatch.setattr("respira.training.run.ViewStore", Recorded)
     views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
     recipe = _recipe(tmp_path, threshold_folds=3, freeze_encoder=True, target_seconds=8.0, **views)
     output, cache = tmp_path / "run", tmp_path / "cache"

@@ -24,8 +24,8 @@ from respira.cli import main
 from respira.models.respira.encoders import encoder_names
 from respira.models.respira.labels import MULTI_LABEL
 from respira.training import run as run_module
+from respira.training.cross_validation import summarize_seeds
 from respira.training.recipe import parse_recipe
-from respira.training.seeds import summarize_seeds
 from respira.training.training_args import parse_seeds
 
 from .conftest import TINY_RECIPE
