@@ -19,7 +19,7 @@ from respira.models import RespiraModel
 from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
 from respira.run_record import RunRecord
 from respira.training.collator import training_collator, view_waveform
-from respira.training.cross_fit import (
+from respira.training.cross_validation import (
     cross_fit_thresholds,
     group_training_rows,
     pool_groups,
@@ -336,7 +336,7 @@ def test_impossible_cross_fits_are_refused_in_one_line_before_training(
 def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
     icbhi_splits, tmp_path: Path, monkeypatch, capsys, progress_bars_on: None, disable_tqdm: bool
 ) -> None:
-    from respira.training import cross_fit
+    from respira.training import cross_validation
 
     trained = []
 
@@ -344,7 +344,7 @@ def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
         trained.append(args.disable_tqdm)
         return np.full((len(held_out), 2), 0.5)
 
-    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
+    monkeypatch.setattr(cross_validation, "_group_probabilities", group_probabilities)
     args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3, disable_tqdm=disable_tqdm)
     cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=1.0)
     assert trained == [True] * 3  # the group models themselves always train without bars
@@ -387,7 +387,7 @@ def _train_and_cross_fit_again(synthetic_corpus: Path, tmp_path: Path, capsys, *
 def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_fit(
     icbhi_splits, tmp_path: Path, monkeypatch
 ) -> None:
-    from respira.training import cross_fit
+    from respira.training import cross_validation
 
     rng = np.random.default_rng(0)
 
@@ -395,7 +395,7 @@ def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_f
         flags = classes_to_flags(np.asarray(held_out["label"]))
         return np.clip(0.3 * flags + 0.7 * rng.random(flags.shape), 0, 1)  # a noisy ranking
 
-    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
+    monkeypatch.setattr(cross_validation, "_group_probabilities", group_probabilities)
     pool = training_pool(icbhi_splits)
     devices = np.asarray(pool["device"])
     flags = classes_to_flags(np.asarray(pool["label"]))
@@ -422,7 +422,7 @@ def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_f
 def test_worst_domain_thresholds_need_two_domains() -> None:
     import datasets
 
-    from respira.training.cross_fit import check_cross_fit_pool
+    from respira.training.cross_validation import check_cross_fit_pool
 
     columns = {"patient_id": [1, 2, 3], "label": [0, 1, 2], "device": ["A", "A", "A"]}
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})

@@ -34,13 +34,14 @@ from ..run_record import (
 from ..utils.files import read_json_object, swap_into_place, write_json_atomic
 from ..utils.locking import FolderLock
 from ..utils.threads import apply_num_threads, read_recorded_threads
-from .cross_fit import check_cross_fit_pool, cross_fit_thresholds, selected_epochs
 from .cross_validation import (
     OUT_OF_FOLD_FILE,
     FoldRun,
     SeedOutcome,
     all_cycle_keys,
     baseline_warning,
+    check_cross_fit_pool,
+    cross_fit_thresholds,
     fold_metrics,
     fold_run,
     fold_table,
@@ -50,6 +51,7 @@ from .cross_validation import (
     seed_statistics,
     seed_table,
     select_seed,
+    selected_epochs,
     summarize_folds,
     summarize_seeds,
     write_out_of_fold_predictions,
