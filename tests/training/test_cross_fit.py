@@ -18,7 +18,7 @@ from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
 from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
 from respira.run_record import RunRecord
-from respira.training.collator import training_collator, view_waveform
+from respira.training.collator import view_waveform
 from respira.training.cross_validation import (
     cross_fit_thresholds,
     group_training_rows,
@@ -28,6 +28,7 @@ from respira.training.cross_validation import (
 )
 from respira.training.embedding_cache import ViewStore
 from respira.training.recipe import parse_recipe
+from respira.training.trainer import training_collator
 from respira.training.training_args import ModelArguments, build_model
 
 from .conftest import TINY_CNN, TINY_RECIPE, training_args

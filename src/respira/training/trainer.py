@@ -25,12 +25,12 @@ from ..losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss
 from ..metrics import make_compute_metrics
 from ..models.respira.decision import thresholds_of
 from ..models.respira.encoders import encoder_specs, get_encoder_spec
-from ..models.respira.labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
 from ..run_record import METRICS_FILE
 from ..utils.files import write_json_atomic
 from ..utils.precision import full_float32
 from ..utils.tables import format_percent
-from .collator import AudioCollator, EpochToCollator, training_collator
+from .collator import AudioCollator, DatasetCyclePool, EpochToCollator, SameLabelConcat, build_augmentation
 from .embedding_cache import (
     ProcessShare,
     ViewStore,
@@ -537,3 +537,24 @@ def _contrastive_two_stage(
         trainer = make_trainer(model, head_args, splits)
         trainer.train()
     return trainer
+
+
+def training_collator(config: Any, args: RespiraTrainingArguments, train_dataset: Any) -> AudioCollator:
+    """The collator of a training run: ``args``' augmentation and same-label concatenation."""
+    concat = None
+    if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
+        names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
+        classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
+        concat = SameLabelConcat(
+            DatasetCyclePool(train_dataset, config.sampling_rate),
+            probability=args.concat_same_label,
+            classes=classes,
+            sampling_rate=config.sampling_rate,
+        )
+    return AudioCollator(
+        sampling_rate=config.sampling_rate,
+        augment=build_augmentation(args.augmentation_spec),
+        concat=concat,
+        seed=args.seed,
+        views=args.views,
+    )
