@@ -255,6 +255,60 @@ def _train(
     return summary
 
 
+def run_seed(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    splits: datasets.DatasetDict,
+    seed: int,
+    folder: Path,
+    *,
+    resume_from: Path | None = None,
+) -> SeedOutcome:
+    """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it."""
+    import transformers
+    from transformers.trainer_utils import PredictionOutput
+
+    from .trainer import train_with_schedule
+
+    transformers.set_seed(seed)
+    args = replace(args, seed=seed, output_dir=str(folder))
+    model = build_model(
+        model_args,
+        lowpass_cutoff=data_args.lowpass_cutoff,
+        lowpass_order=data_args.lowpass_order,
+    )
+    cross_fit = args.threshold_source == "cross_fit"
+    store = ViewStore() if cross_fit and uses_cache(args) else None  # the group models reuse the views
+    template = copy.deepcopy(model) if cross_fit and not model_args.lora_r else None  # their start
+    trainer = train_with_schedule(
+        model, args, run_args, splits, resume_from=resume_from, embedding_store=store
+    )
+    fitted = None
+    if cross_fit:
+        fitted = cross_fit_thresholds(
+            model_args,
+            args,
+            splits,
+            selected_epochs(trainer),
+            lowpass_cutoff=data_args.lowpass_cutoff,
+            store=store,
+            template=template,
+        )
+        chosen = fitted.choice
+        trainer.keep_thresholds(list(chosen.thresholds) if any(chosen.tuned) else None)
+    scored = trainer.eval_dataset if trainer.eval_dataset is not None else splits.get("validation")
+    validation = trainer.evaluate(scored) if "validation" in splits else {}  # embedded once when cached
+    if fitted is not None:
+        validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
+        validation["eval_cross_fit_epochs"] = fitted.epochs
+    test = trainer.evaluate_test(splits["test"]) if "test" in splits else PredictionOutput(None, None, {})
+    share = getattr(trainer, "embedding_share", None)
+    passes = list(share.passes) if share is not None else []
+    return SeedOutcome(trainer, validation, test.metrics, passes, test.predictions)
+
+
 TRAINING_KEYS = (
     "learning_rate",
     "num_train_epochs",
@@ -566,57 +620,3 @@ class TrainedRun:
         from ..hub.loading import load_model
 
         return load_model(self.output_dir)[0]
-
-
-def run_seed(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    run_args: RunArguments,
-    args: RespiraTrainingArguments,
-    splits: datasets.DatasetDict,
-    seed: int,
-    folder: Path,
-    *,
-    resume_from: Path | None = None,
-) -> SeedOutcome:
-    """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it."""
-    import transformers
-    from transformers.trainer_utils import PredictionOutput
-
-    from .trainer import train_with_schedule
-
-    transformers.set_seed(seed)
-    args = replace(args, seed=seed, output_dir=str(folder))
-    model = build_model(
-        model_args,
-        lowpass_cutoff=data_args.lowpass_cutoff,
-        lowpass_order=data_args.lowpass_order,
-    )
-    cross_fit = args.threshold_source == "cross_fit"
-    store = ViewStore() if cross_fit and uses_cache(args) else None  # the group models reuse the views
-    template = copy.deepcopy(model) if cross_fit and not model_args.lora_r else None  # their start
-    trainer = train_with_schedule(
-        model, args, run_args, splits, resume_from=resume_from, embedding_store=store
-    )
-    fitted = None
-    if cross_fit:
-        fitted = cross_fit_thresholds(
-            model_args,
-            args,
-            splits,
-            selected_epochs(trainer),
-            lowpass_cutoff=data_args.lowpass_cutoff,
-            store=store,
-            template=template,
-        )
-        chosen = fitted.choice
-        trainer.keep_thresholds(list(chosen.thresholds) if any(chosen.tuned) else None)
-    scored = trainer.eval_dataset if trainer.eval_dataset is not None else splits.get("validation")
-    validation = trainer.evaluate(scored) if "validation" in splits else {}  # embedded once when cached
-    if fitted is not None:
-        validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
-        validation["eval_cross_fit_epochs"] = fitted.epochs
-    test = trainer.evaluate_test(splits["test"]) if "test" in splits else PredictionOutput(None, None, {})
-    share = getattr(trainer, "embedding_share", None)
-    passes = list(share.passes) if share is not None else []
-    return SeedOutcome(trainer, validation, test.metrics, passes, test.predictions)

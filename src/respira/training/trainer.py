@@ -56,6 +56,27 @@ def _split_name(dataset: Any) -> str | None:
     return str(split).split("[")[0] if split is not None else None
 
 
+def training_collator(config: Any, args: RespiraTrainingArguments, train_dataset: Any) -> AudioCollator:
+    """The collator of a training run: ``args``' augmentation and same-label concatenation."""
+    concat = None
+    if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
+        names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
+        classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
+        concat = SameLabelConcat(
+            DatasetCyclePool(train_dataset, config.sampling_rate),
+            probability=args.concat_same_label,
+            classes=classes,
+            sampling_rate=config.sampling_rate,
+        )
+    return AudioCollator(
+        sampling_rate=config.sampling_rate,
+        augment=build_augmentation(args.augmentation_spec),
+        concat=concat,
+        seed=args.seed,
+        views=args.views,
+    )
+
+
 class RespiraTrainer(Trainer):
     """A ``transformers.Trainer`` for respira classifiers."""
 
@@ -537,24 +558,3 @@ def _contrastive_two_stage(
         trainer = make_trainer(model, head_args, splits)
         trainer.train()
     return trainer
-
-
-def training_collator(config: Any, args: RespiraTrainingArguments, train_dataset: Any) -> AudioCollator:
-    """The collator of a training run: ``args``' augmentation and same-label concatenation."""
-    concat = None
-    if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
-        names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
-        classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
-        concat = SameLabelConcat(
-            DatasetCyclePool(train_dataset, config.sampling_rate),
-            probability=args.concat_same_label,
-            classes=classes,
-            sampling_rate=config.sampling_rate,
-        )
-    return AudioCollator(
-        sampling_rate=config.sampling_rate,
-        augment=build_augmentation(args.augmentation_spec),
-        concat=concat,
-        seed=args.seed,
-        views=args.views,
-    )
