@@ -15,7 +15,7 @@ from respira.api import Evaluation, OptionError
 from respira.cli import main
 from respira.hub.loading import load_model
 from respira.run_record import RunRecord
-from respira.training.run_folder import TrainedRun
+from respira.training.run import TrainedRun
 
 from .training.conftest import TINY_RECIPE
 

@@ -26,7 +26,7 @@ from .pretrained import check_not_shipped
 from .pretrained.shipped import chosen_model
 from .sites.fit_site import SiteFitResult
 from .sites.suggest import SuggestResult
-from .training.run_folder import TrainedRun
+from .training.run import TrainedRun
 from .utils.messages import run_warnings
 
 if TYPE_CHECKING:
@@ -66,11 +66,11 @@ def train(
 def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Evaluation:
     """Score a model as ``respira evaluate MODEL --option value ...`` does; return what it wrote.
 
-    ``model``: a run or exported folder, a Hub id or a :class:`~respira.training.run_folder.TrainedRun`;
+    ``model``: a run or exported folder, a Hub id or a :class:`~respira.training.run.TrainedRun`;
     ``options``: ``respira evaluate``'s (``split="validation"``); a run's own data and split by default.
     """
     from .evaluation.evaluate import evaluate_options_type, score_model
-    from .training.run_folder import METRICS_FILE
+    from .run_record import METRICS_FILE
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
     checked = options_from(evaluate_options_type(), {**options, "model": os.fspath(source)})

@@ -20,6 +20,7 @@ from .utils.files import write_json_atomic
 from .utils.messages import one_line
 
 RUN_RECORD_FILE = "respira_run.json"
+METRICS_FILE = "metrics.json"  # a run folder's results (Trainer's all_results.json)
 SCHEMA_VERSION = 1
 
 

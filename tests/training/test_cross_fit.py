@@ -18,8 +18,8 @@ from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
 from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
 from respira.run_record import RunRecord
-from respira.training.collator import training_collator, view_waveform
-from respira.training.cross_fit import (
+from respira.training.collator import view_waveform
+from respira.training.cross_validation import (
     cross_fit_thresholds,
     group_training_rows,
     pool_groups,
@@ -28,6 +28,7 @@ from respira.training.cross_fit import (
 )
 from respira.training.embedding_cache import ViewStore
 from respira.training.recipe import parse_recipe
+from respira.training.trainer import training_collator
 from respira.training.training_args import ModelArguments, build_model
 
 from .conftest import TINY_CNN, TINY_RECIPE, training_args
@@ -213,7 +214,7 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
             super().__init__()
             stores.append(self)
 
-    monkeypatch.setattr("respira.training.seeds.ViewStore", Recorded)
+    monkeypatch.setattr("respira.training.run.ViewStore", Recorded)
     views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
     recipe = _recipe(tmp_path, threshold_folds=3, freeze_encoder=True, target_seconds=8.0, **views)
     output, cache = tmp_path / "run", tmp_path / "cache"
@@ -336,7 +337,7 @@ def test_impossible_cross_fits_are_refused_in_one_line_before_training(
 def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
     icbhi_splits, tmp_path: Path, monkeypatch, capsys, progress_bars_on: None, disable_tqdm: bool
 ) -> None:
-    from respira.training import cross_fit
+    from respira.training import cross_validation
 
     trained = []
 
@@ -344,7 +345,7 @@ def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
         trained.append(args.disable_tqdm)
         return np.full((len(held_out), 2), 0.5)
 
-    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
+    monkeypatch.setattr(cross_validation, "_group_probabilities", group_probabilities)
     args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3, disable_tqdm=disable_tqdm)
     cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=1.0)
     assert trained == [True] * 3  # the group models themselves always train without bars
@@ -387,7 +388,7 @@ def _train_and_cross_fit_again(synthetic_corpus: Path, tmp_path: Path, capsys, *
 def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_fit(
     icbhi_splits, tmp_path: Path, monkeypatch
 ) -> None:
-    from respira.training import cross_fit
+    from respira.training import cross_validation
 
     rng = np.random.default_rng(0)
 
@@ -395,7 +396,7 @@ def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_f
         flags = classes_to_flags(np.asarray(held_out["label"]))
         return np.clip(0.3 * flags + 0.7 * rng.random(flags.shape), 0, 1)  # a noisy ranking
 
-    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
+    monkeypatch.setattr(cross_validation, "_group_probabilities", group_probabilities)
     pool = training_pool(icbhi_splits)
     devices = np.asarray(pool["device"])
     flags = classes_to_flags(np.asarray(pool["label"]))
@@ -422,7 +423,7 @@ def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_f
 def test_worst_domain_thresholds_need_two_domains() -> None:
     import datasets
 
-    from respira.training.cross_fit import check_cross_fit_pool
+    from respira.training.cross_validation import check_cross_fit_pool
 
     columns = {"patient_id": [1, 2, 3], "label": [0, 1, 2], "device": ["A", "A", "A"]}
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})

@@ -26,8 +26,13 @@ from respira.inference.embeddings import compute_embeddings
 from respira.models.respira.audio_dsp import pad_batch
 from respira.run_record import EmbeddingPass
 from respira.training import RespiraTrainer, RespiraTrainingArguments
-from respira.training.augment import SameLabelConcat, build_augmentation
-from respira.training.collator import AudioCollator, DatasetCyclePool, view_waveform
+from respira.training.collator import (
+    AudioCollator,
+    DatasetCyclePool,
+    SameLabelConcat,
+    build_augmentation,
+    view_waveform,
+)
 from respira.training.embedding_cache import (
     ProcessShare,
     ViewStore,

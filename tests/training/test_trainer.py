@@ -1,5 +1,6 @@
 """RespiraTrainer: loss terms, selection on validation, metrics.json, frozen head, patch-mix, model_init;
-one compact line per Trainer log, while the logs themselves keep every metric."""
+one compact line per Trainer log, while the logs themselves keep every metric; the two-stage contrastive
+schedule's head stage has its own learning rate."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ import torch
 from transformers import PrinterCallback, ProgressCallback
 
 from respira.training import RespiraTrainer, RespiraTrainingArguments
-from respira.training.trainer import CompactPrinterCallback, CompactProgressCallback, compact_line
+from respira.training.trainer import (
+    CompactPrinterCallback,
+    CompactProgressCallback,
+    compact_line,
+    train_with_schedule,
+)
+from respira.training.training_args import RunArguments
 
 from .conftest import TINY_AST, tiny_model, training_args
 
@@ -202,3 +209,24 @@ def test_the_trainer_prints_compact_lines_and_keeps_every_metric_in_its_state(
     monkeypatch.setattr(progress, "on_terminal", lambda stream=None: True)
     assert CompactProgressCallback in bars_asked()
     json.dumps(trainer.state.log_history)
+
+
+def test_the_head_stage_trains_at_head_learning_rate(icbhi_splits, tmp_path: Path) -> None:
+    args = _args(
+        tmp_path,
+        learning_rate=1e-5,
+        max_steps=1,
+        aux_loss="contrastive_tuple",
+        aux_loss_options='{"num_negatives": 2}',
+        batch_sampler="contrastive_tuple",
+    )
+    run = RunArguments(schedule="contrastive_two_stage", head_epochs=1, head_learning_rate=0.02)
+    model = tiny_model()
+    trainer = train_with_schedule(model, args, run, icbhi_splits)
+    assert trainer.args.learning_rate == 0.02 and trainer.args.aux_loss is None
+    groups = trainer.optimizer.param_groups
+    assert groups and all(group["initial_lr"] == pytest.approx(0.02) for group in groups)
+    trained = {id(parameter) for group in groups for parameter in group["params"]}
+    assert trained.isdisjoint(id(p) for p in model.respira.encoder.parameters())  # the encoder is frozen
+    assert trained >= {id(p) for p in model.classifier.parameters()}
+    assert args.learning_rate == 1e-5  # the contrastive stage's rate is the recipe's own

@@ -209,7 +209,7 @@ def test_overwrite_checks_again_when_the_output_is_moved_into_place(tmp_path: Pa
 def test_a_file_the_new_output_carries_over_unchanged_stays_the_users(tmp_path: Path) -> None:
     out = _written(tmp_path / "out")
     (out / "notes.txt").write_text("the user's")
-    staging = tmp_path / ".out.resumed"  # a finished run trained more: a copy of it (training.run_folder)
+    staging = tmp_path / ".out.resumed"  # a finished run trained more: a copy of it (training.run)
     shutil.copytree(out, staging)
     (staging / "run.json").write_text("new")
     files.swap_into_place(staging, out, overwrite=True)

@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> None:
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
     from ..training.data import data_record
-    from ..training.recipe import parse_recipe
-    from ..training.recipe_checks import validate_run
+    from ..training.recipe import parse_recipe, validate_run
     from ..training.run import run_training
     from ..training.training_args import model_sampling_rate
 

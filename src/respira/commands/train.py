@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..training.run_folder import TrainedRun
+    from ..training.run import TrainedRun
 
 USAGE = "respira train [RECIPE.yaml] [--field value ...]"
 EPILOG = """\

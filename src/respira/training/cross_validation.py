@@ -1,30 +1,205 @@
-"""The results of a cross-validated run: ``per_fold``, ``test_<metric>_mean`` / ``_std`` / ``_ci95``
-(Student's t over folds x seeds), ``out_of_fold`` scores and the kept model's ``test_*``."""
+"""A run's results over seeds and folds: what each seed's model gave, the kept one (the best validation
+score), the summary over seeds beside the trivial baselines of the same split; and a cross-validated run's
+``per_fold``, ``test_<metric>_mean`` / ``_std`` / ``_ci95`` (Student's t over folds x seeds), ``out_of_fold``
+scores and the kept model's ``test_*``. Thresholds tuned on cross-fitted predictions of the training pool
+(``threshold_source: cross_fit``): per patient group, a model trained as the kept one on the rest predicts
+it; the thresholds are tuned on those predictions (pooled or worst domain) and stored in the kept model's
+config."""
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.folds import check_every_cycle_tested_once
-from ..data.multi_corpus import primary_rows
-from ..metrics import icbhi_scores, trivial_baselines
+from ..data.folds import check_every_cycle_tested_once, patient_kfold
+from ..data.multi_corpus import primary_rows, threshold_unit_column, threshold_units
+from ..metrics import icbhi_scores, multilabel_scores, trivial_baselines
 from ..metrics.baselines import BASELINE_PREFIX
-from ..metrics.thresholds import sigmoid
+from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..models.respira.decision import decide
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
-from ..run_record import DataRecord, MetricsRecord, SeedResult
+from ..models.respira.number_checks import is_number
+from ..run_record import DataRecord, EmbeddingPass, MetricsRecord, SeedResult
 from ..utils.files import write_text_atomic
-from ..utils.tables import format_table
-from .seeds import SeedOutcome, percent, record_metrics, spread, test_values
+from ..utils.progress import progress
+from ..utils.tables import format_percent, format_table
+from .embedding_cache import ViewStore, shows_progress, uses_cache
+from .training_args import build_model
 
 if TYPE_CHECKING:
     import datasets
+    from torch import nn
+
+    from .trainer import RespiraTrainer
+    from .training_args import ModelArguments, RespiraTrainingArguments
+
+
+@dataclass
+class SeedOutcome:
+    """What training one seed gave (its ``embedding_passes`` are kept when the trainer is dropped)."""
+
+    trainer: RespiraTrainer
+    validation: dict[str, Any]
+    test: dict[str, Any]
+    embedding_passes: list[EmbeddingPass] = field(default_factory=list)
+    test_logits: np.ndarray | None = None
+
+    @property
+    def validation_score(self) -> float | None:
+        return self.validation.get("eval_icbhi_score")
+
+
+def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
+    """The key of the best validation score (the first one on ties, or without validation)."""
+    scores = {key: outcome.validation_score for key, outcome in outcomes.items()}
+    return max(scores, key=lambda key: -math.inf if scores[key] is None else scores[key])
+
+
+def test_values(runs: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each ``test_*`` metric's values over ``runs``, NaN left out (a metric with none: absent)."""
+    keys = sorted({key for metrics in runs for key in metrics if key.startswith("test_")})
+    values = {
+        key: [m[key] for m in runs if isinstance(m.get(key), (int, float)) and not math.isnan(m[key])]
+        for key in keys
+    }
+    return {key: found for key, found in values.items() if found}
+
+
+def seed_statistics(
+    per_seed: dict[int, dict[str, Any]],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per ``test_*`` metric, its mean over seeds and, with several seeds, its sample standard deviation."""
+    values = test_values(list(per_seed.values()))
+    means = {key: found[0] if len(found) == 1 else statistics.fmean(found) for key, found in values.items()}
+    stds = {key: statistics.stdev(found) if len(found) > 1 else 0.0 for key, found in values.items()}
+    return means, stds if len(per_seed) > 1 else {}
+
+
+def summarize_seeds(
+    per_seed: dict[int, dict[str, float]],
+    selected: int | None = None,
+    validation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``metrics.json`` of a run: ``seeds``, ``selected_seed`` and ``per_seed``."""
+    summary: dict[str, Any] = {"seeds": sorted(per_seed), "selected_seed": selected}
+    means, stds = seed_statistics(per_seed)
+    kept = per_seed.get(selected, {})  # no seed selected: the means
+    for key, mean in means.items():
+        summary[key] = kept.get(key, mean)
+        if key in stds and not key.startswith(f"test_{BASELINE_PREFIX}"):
+            summary[f"{key}_mean"] = mean
+            summary[f"{key}_std"] = stds[key]
+    for key in ("icbhi_score", f"{BASELINE_PREFIX}all_normal_icbhi_score"):
+        if validation and f"eval_{key}" in validation:
+            summary[f"validation_{key}"] = validation[f"eval_{key}"]
+    summary["per_seed"] = {str(seed): metrics for seed, metrics in per_seed.items()}
+    return summary
+
+
+def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
+    """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
+    score = outcome.validation_score
+    baseline = outcome.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
+    if not (is_number(score) and is_number(baseline)) or score >= baseline:
+        return None
+    where = ""
+    trainer = outcome.trainer
+    if getattr(getattr(trainer, "args", None), "threshold_source", None) == "cross_fit":
+        where = " at the cross-fitted thresholds"
+        best = getattr(trainer.state, "best_metric", None)
+        if isinstance(best, float) and not math.isnan(best):
+            where += f" (selection saw {percent(best)} at thresholds tuned on validation itself)"
+    return (
+        f"warning: the kept model (seed {seed}) scores {percent(score)} on validation{where}, below the "
+        f"all-normal baseline's {percent(baseline)} (every cycle predicted normal): it is worse than a "
+        "trivial classifier"
+    )
+
+
+def percent(value: object) -> str:
+    """A score in percent, ``-`` when absent."""
+    return format_percent(value, missing="-")
+
+
+def spread(summary: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """Each ``test_<key>``'s mean ± std in ``summary``, in percent."""
+    return [
+        f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}" for k in keys
+    ]
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """The kept seed's test ICBHI score beside the mean ± std over seeds (one line)."""
+    seed = summary.get("selected_seed")
+    text = f"test ICBHI score {percent(summary.get('test_icbhi_score'))}"
+    if seed is not None:
+        text += f" (kept model, seed {seed})"
+    if "test_icbhi_score_std" in summary:
+        mean, std = summary["test_icbhi_score_mean"], summary["test_icbhi_score_std"]
+        text += f"; mean ± std over {len(summary['seeds'])} seeds {percent(mean)} ± {percent(std)}"
+    baseline = summary.get(f"test_{BASELINE_PREFIX}all_normal_icbhi_score")
+    if baseline is not None:
+        text += f"; all-normal baseline {percent(baseline)}"
+    return text
+
+
+_NOT_METRICS = ("epoch", "runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
+
+
+def record_metrics(values: dict[str, Any], prefix: str) -> dict[str, float | None]:
+    """``prefix``-ed numeric metrics without their prefix (no bookkeeping values); NaN as ``None``."""
+    kept: dict[str, float | None] = {}
+    for key, value in values.items():
+        if not key.startswith(prefix) or key.endswith(_NOT_METRICS) or isinstance(value, bool):
+            continue
+        if value is None or isinstance(value, (int, float)):
+            kept[key.removeprefix(prefix)] = None if value is None or math.isnan(value) else value
+    return kept
+
+
+_TABLE_KEYS = ("specificity", "sensitivity", "icbhi_score", "patient_icbhi_score")
+
+
+_BASELINES = (("all-normal", "all_normal"), ("class prior", "class_prior"))
+
+
+def seed_table(outcomes: dict[int, SeedOutcome], selected: int | None = None) -> str:
+    """Validation and test scores per seed, their mean ± std, and the trivial baselines of the splits (their
+    validation scores: the kept seed's)."""
+    per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
+    rows = [
+        [
+            f"{seed} (kept)" if seed == selected else str(seed),
+            percent(outcome.validation_score),
+            *(percent(outcome.test.get(f"test_{k}")) for k in _TABLE_KEYS),
+        ]
+        for seed, outcome in outcomes.items()
+    ]
+    if len(per_seed) > 1:
+        rows.append(["mean ± std", "", *spread(summarize_seeds(per_seed), _TABLE_KEYS)])
+    first = next(iter(per_seed.values()), {})
+    validation = outcomes[selected].validation if selected in outcomes else {}
+    for label, name in _BASELINES:
+        prefix = f"{BASELINE_PREFIX}{name}_"
+        if f"test_{prefix}icbhi_score" not in first:
+            continue
+        cells = [first.get(f"test_{prefix}{k}") for k in _TABLE_KEYS]
+        rows.append(
+            [
+                f"{label} baseline",
+                percent(validation.get(f"eval_{prefix}icbhi_score")),
+                *(percent(value) if value is not None else "" for value in cells),
+            ]
+        )
+    header = ["seed", "val score", "test Sp", "test Se", "test score", "test per patient"]
+    return format_table(rows, header, align="<" + ">" * (len(header) - 1))
 
 
 OUT_OF_FOLD_FILE = "out_of_fold_predictions.csv"
@@ -269,3 +444,156 @@ def fold_table(summary: dict[str, Any]) -> str:
     )
     header = ["fold", "seed", "val score", "test Sp", "test Se", "test score", "all-normal", "class prior"]
     return format_table(rows, header, align="<<" + ">" * (len(header) - 2))
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """The chosen thresholds, the pool's out-of-fold probabilities and groups, the epochs and the score."""
+
+    choice: ThresholdChoice
+    probabilities: np.ndarray
+    groups: np.ndarray
+    epochs: float
+    icbhi_score: float
+
+
+def training_pool(splits: datasets.DatasetDict) -> datasets.Dataset:
+    """Train and validation (when there is one), in that order."""
+    import datasets
+
+    parts = [splits[name] for name in ("train", "validation") if name in splits]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArguments) -> None:
+    """Raise a one-line ``ValueError`` when the training pool cannot make ``args``' cross-fit groups."""
+    folds, key = args.threshold_folds, args.group_by_key
+    pool = training_pool(splits)
+    if args.threshold_aggregation == "worst_domain":
+        option = "threshold_aggregation=worst_domain"
+        if key not in pool.column_names:
+            raise ValueError(f"{option}: the training pool has no {key!r} column (group_by_key)")
+        names = sorted({str(domain) for domain in pool[key]})
+        if len(names) < 2:
+            raise ValueError(
+                f"{option} needs at least 2 recording domains ({key}) in train + validation, which hold "
+                f"{len(names)} ({', '.join(names)}): use threshold_aggregation: pooled"
+            )
+    patients = set(pool["patient_id"])
+    if len(patients) < folds:
+        raise ValueError(
+            f"threshold_source=cross_fit: threshold_folds={folds} needs at least {folds} patients in "
+            f"train + validation, which hold {len(patients)}: lower threshold_folds"
+        )
+
+
+def pool_groups(pool: datasets.Dataset, folds: int, seed: int) -> np.ndarray:
+    """The group (``0 .. folds - 1``) of each pool row: whole patients, stratified by class."""
+    import pandas as pd
+
+    index = pd.DataFrame({"patient_id": pool["patient_id"], "label": pool["label"]})
+    return patient_kfold(index, folds, seed=seed, require_all=None).to_numpy()
+
+
+def group_training_rows(pool: datasets.Dataset, groups: np.ndarray, group: int) -> np.ndarray:
+    """The pool rows group ``group``'s model trains on: all but the group's and its patients'."""
+    patients = np.asarray([str(patient) for patient in pool["patient_id"]])
+    held = groups == group
+    return np.flatnonzero(~held & ~np.isin(patients, patients[held]))
+
+
+def selected_epochs(trainer: RespiraTrainer) -> float:
+    """The epochs of the kept model's selected checkpoint (else the last), at least one."""
+    state = trainer.state
+    epoch = state.epoch or 0.0
+    best = state.best_global_step
+    if best:
+        logged = [entry["epoch"] for entry in state.log_history if entry.get("step") == best]
+        epoch = logged[0] if logged else epoch
+    return max(1.0, float(math.ceil(epoch - 1e-9)))
+
+
+def cross_fit_thresholds(
+    model_args: ModelArguments,
+    args: RespiraTrainingArguments,
+    splits: datasets.DatasetDict,
+    epochs: float,
+    *,
+    lowpass_cutoff: float | None = None,
+    store: ViewStore | None = None,
+    template: nn.Module | None = None,
+) -> CrossFit:
+    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool; the group
+    models start from copies of ``template`` (the seed's fresh model), else each is built anew."""
+    import transformers
+
+    pool = training_pool(splits)  # its options and pool: checked before the run trained (validate_run)
+    groups = pool_groups(pool, args.threshold_folds, args.seed)
+    probabilities = np.zeros((len(pool), 2))
+    if store is None and uses_cache(args):
+        store = ViewStore()
+    if template is None and not model_args.lora_r:  # the group models' initial weights are the seed's
+        transformers.set_seed(args.seed)
+        template = build_model(model_args, lowpass_cutoff=lowpass_cutoff)
+    with tempfile.TemporaryDirectory(prefix="respira_cross_fit_") as scratch:
+        group_args = replace(
+            args,
+            output_dir=scratch,
+            num_train_epochs=epochs,
+            max_steps=-1,
+            eval_strategy="no",
+            save_strategy="no",
+            load_best_model_at_end=False,
+            early_stopping_patience=None,
+            logging_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+        )
+        groups_shown = progress(
+            range(int(groups.max()) + 1),
+            "training the cross-fit group models",
+            unit="group",
+            enabled=shows_progress(args),
+        )
+        for group in groups_shown:
+            held_out = np.flatnonzero(groups == group)
+            if held_out.size == 0:
+                continue
+            trained = pool.select(group_training_rows(pool, groups, group))
+            probabilities[held_out] = _group_probabilities(
+                model_args, group_args, trained, pool.select(held_out), lowpass_cutoff, store, template
+            )
+    flags, scored = threshold_units(pool, probabilities)  # a recording's windows: one unit, as deployed
+    domains = None
+    if args.threshold_aggregation == "worst_domain":
+        domains = threshold_unit_column(pool, args.group_by_key)
+    choice = choose_thresholds(flags, scored, args.threshold_objective, domains=domains)
+    score = multilabel_scores(flags, scored, choice.thresholds, warn=False)["icbhi_score"]
+    return CrossFit(choice, probabilities, groups, epochs, float(score))
+
+
+def _group_probabilities(
+    model_args: ModelArguments,
+    args: RespiraTrainingArguments,
+    trained: datasets.Dataset,
+    held_out: datasets.Dataset,
+    lowpass_cutoff: float | None,
+    store: ViewStore | None,
+    template: nn.Module | None,
+) -> np.ndarray:
+    """Train one group model on ``trained`` (from a copy of ``template`` when given); its probabilities on
+    ``held_out``."""
+    import transformers
+    from transformers import PrinterCallback
+
+    from .trainer import RespiraTrainer
+
+    transformers.set_seed(args.seed)
+    if template is not None:
+        model = copy.deepcopy(template)
+    else:
+        model = build_model(model_args, lowpass_cutoff=lowpass_cutoff)
+    trainer = RespiraTrainer(model, args, trained, embedding_store=store)  # evaluates nothing
+    trainer.remove_callback(PrinterCallback)  # the group models train silently
+    trainer.train()
+    return sigmoid(trainer.predict_logits(held_out))

@@ -16,8 +16,7 @@ import numpy as np
 
 from ..run_record import EmbeddingPass
 from ..utils.progress import stage
-from .augment import SameLabelConcat
-from .collator import AudioCollator, view_waveform
+from .collator import AudioCollator, SameLabelConcat, view_waveform
 from .samplers import VIEW_COLUMN
 
 if TYPE_CHECKING:

@@ -1,12 +1,19 @@
 """``respira train``: train one model per seed (and fold) of a recipe and write the run folder: the kept
 model (best validation score), ``metrics.json``, ``respira_run.json``, plots, the test report, a model card
-and one ``[fold_<i>/]seed_<n>/`` folder per model."""
+and one ``[fold_<i>/]seed_<n>/`` folder per model. The run trains in ``runs/.x.incomplete`` (kept when
+interrupted, for resuming), renamed to ``runs/x`` on success, one writer at a time (``runs/.x.lock``);
+:class:`TrainedRun` is the finished folder."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
-from dataclasses import asdict, replace
+import copy
+import json
+import re
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,48 +22,49 @@ from ..data.folds import is_fold_strategy
 from ..data.run_splits import load_splits
 from ..metrics.groups import splits_device_shift_note
 from ..models.respira.decision import has_tuned_thresholds, thresholds_of
-from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
+from ..run_record import (
+    METRICS_FILE,
+    DataRecord,
+    MetricsRecord,
+    ModelRecord,
+    RunRecord,
+    SeedResult,
+    TrainingRecord,
+)
+from ..utils.files import read_json_object, swap_into_place, write_json_atomic
+from ..utils.locking import FolderLock
 from ..utils.threads import apply_num_threads, read_recorded_threads
-from .cross_fit import check_cross_fit_pool
 from .cross_validation import (
     OUT_OF_FOLD_FILE,
     FoldRun,
+    SeedOutcome,
     all_cycle_keys,
+    baseline_warning,
+    check_cross_fit_pool,
+    cross_fit_thresholds,
     fold_metrics,
     fold_run,
     fold_table,
-    kfold_headline,
-    summarize_folds,
-    write_out_of_fold_predictions,
-)
-from .data import data_record, with_split_sizes
-from .recipe import Recipe, parse_recipe
-from .recipe_checks import validate_run
-from .run_folder import (
-    THREADS_FILE,
-    ResumePoint,
-    TrainedRun,
-    record_num_threads,
-    resolve_resume,
-    run_output,
-    staging_folder,
-)
-from .seeds import (
-    SeedOutcome,
-    baseline_warning,
     headline,
+    kfold_headline,
     record_metrics,
-    run_seed,
     seed_statistics,
     seed_table,
     select_seed,
+    selected_epochs,
+    summarize_folds,
     summarize_seeds,
+    write_out_of_fold_predictions,
 )
+from .data import data_record, with_split_sizes
+from .embedding_cache import ViewStore, uses_cache
+from .recipe import Recipe, check_output_dir, parse_recipe, validate_run
 from .training_args import (
     DataArguments,
     ModelArguments,
     RespiraTrainingArguments,
     RunArguments,
+    build_model,
     encoder_checkpoint,
     json_option,
     model_sampling_rate,
@@ -66,6 +74,7 @@ from .training_args import (
 if TYPE_CHECKING:
     import datasets
 
+    from ..models import RespiraForAudioClassification
     from .trainer import RespiraTrainer
 
 
@@ -112,7 +121,7 @@ def run_training(
         datasets.disable_progress_bars()
         transformers_logging.disable_progress_bar()
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
-    validate_run(model_args, data_args, run_args, args, resume=resume)
+    validate_run(model_args, data_args, run_args, args, resuming=resume is not None)
     threads = apply_num_threads(  # beside the DataLoader's workers; a resumed run keeps its count
         dataloader_workers=args.dataloader_num_workers,
         resumed=read_recorded_threads(resume.source / THREADS_FILE) if resume is not None else None,
@@ -246,6 +255,60 @@ def _train(
     return summary
 
 
+def run_seed(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    splits: datasets.DatasetDict,
+    seed: int,
+    folder: Path,
+    *,
+    resume_from: Path | None = None,
+) -> SeedOutcome:
+    """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it."""
+    import transformers
+    from transformers.trainer_utils import PredictionOutput
+
+    from .trainer import train_with_schedule
+
+    transformers.set_seed(seed)
+    args = replace(args, seed=seed, output_dir=str(folder))
+    model = build_model(
+        model_args,
+        lowpass_cutoff=data_args.lowpass_cutoff,
+        lowpass_order=data_args.lowpass_order,
+    )
+    cross_fit = args.threshold_source == "cross_fit"
+    store = ViewStore() if cross_fit and uses_cache(args) else None  # the group models reuse the views
+    template = copy.deepcopy(model) if cross_fit and not model_args.lora_r else None  # their start
+    trainer = train_with_schedule(
+        model, args, run_args, splits, resume_from=resume_from, embedding_store=store
+    )
+    fitted = None
+    if cross_fit:
+        fitted = cross_fit_thresholds(
+            model_args,
+            args,
+            splits,
+            selected_epochs(trainer),
+            lowpass_cutoff=data_args.lowpass_cutoff,
+            store=store,
+            template=template,
+        )
+        chosen = fitted.choice
+        trainer.keep_thresholds(list(chosen.thresholds) if any(chosen.tuned) else None)
+    scored = trainer.eval_dataset if trainer.eval_dataset is not None else splits.get("validation")
+    validation = trainer.evaluate(scored) if "validation" in splits else {}  # embedded once when cached
+    if fitted is not None:
+        validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
+        validation["eval_cross_fit_epochs"] = fitted.epochs
+    test = trainer.evaluate_test(splits["test"]) if "test" in splits else PredictionOutput(None, None, {})
+    share = getattr(trainer, "embedding_share", None)
+    passes = list(share.passes) if share is not None else []
+    return SeedOutcome(trainer, validation, test.metrics, passes, test.predictions)
+
+
 TRAINING_KEYS = (
     "learning_rate",
     "num_train_epochs",
@@ -333,3 +396,227 @@ def write_reports(kept: SeedOutcome, splits: datasets.DatasetDict, output_dir: P
             trainer.model, splits["test"], output_dir=output_dir / "evaluation_test", logits=kept.test_logits
         )
     render_model_card(card_data_from_run_dir(output_dir)).save(output_dir / "README.md")
+
+
+_LAST_VALUES = ("last", "true", "True")  # resume_from_checkpoint: the run's latest checkpoints
+STAGING_SUFFIX = ".incomplete"
+_SEED_FOLDER = re.compile(r"^seed_(-?\d+)$")
+_FOLD_FOLDER = re.compile(r"^fold_(\d+)$")  # cross-validated runs: RUN/fold_<i>/seed_<n>
+_CHECKPOINT_FOLDER = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE = "trainer_state.json"
+
+
+def staging_folder(output_dir: str | Path) -> Path:
+    """``.<name>.incomplete`` beside ``output_dir`` (absolute)."""
+    output_dir = Path(output_dir).expanduser().absolute()
+    return output_dir.with_name(f".{output_dir.name}{STAGING_SUFFIX}")
+
+
+def last_checkpoint(seed_folder: Path) -> Path | None:
+    """The checkpoint with the highest step in a seed folder."""
+    if not seed_folder.is_dir():
+        return None
+    steps = [
+        (int(match[1]), path)
+        for path in seed_folder.iterdir()
+        if (match := _CHECKPOINT_FOLDER.match(path.name)) and (path / TRAINER_STATE).is_file()
+    ]
+    return max(steps)[1] if steps else None
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """What ``resume_from_checkpoint`` resumes: the ``target`` folder, the ``source`` of the checkpoints
+    and a checkpoint given by path (the other seeds resume their latest)."""
+
+    target: Path
+    source: Path
+    checkpoints: dict[int, Path] = field(default_factory=dict)
+
+    def checkpoint_for(self, seed: int, folder: Path, seed_folder: Path) -> Path | None:
+        """The checkpoint ``seed`` resumes in ``folder``: the one given by path when it belongs to
+        ``seed_folder`` (a k-fold run has one per fold), else ``seed_folder``'s latest."""
+        given = self.checkpoints.get(seed)
+        if given is not None and folder / given.relative_to(self.source).parent == seed_folder:
+            return folder / given.relative_to(self.source)
+        return last_checkpoint(seed_folder)
+
+
+def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | None:
+    """The run that ``resume_from_checkpoint`` (``last`` or a checkpoint) resumes; ``None`` if unset."""
+    if value is None or value == "" or value in ("false", "False"):
+        return None
+    output_dir = Path(output_dir).expanduser().absolute()
+    if value in _LAST_VALUES:
+        staging = staging_folder(output_dir)
+        for folder in (staging, output_dir):
+            if any(last_checkpoint(seed) for seed in _seed_folders(folder)):
+                return ResumePoint(target=output_dir, source=folder)
+        raise ValueError(
+            f"resume_from_checkpoint last: no checkpoint to resume for {output_dir} (no interrupted run "
+            f"and no checkpoint-* folder in {output_dir}/seed_* or {output_dir}/fold_*/seed_*)"
+        )
+    checkpoint = Path(value).expanduser().absolute()
+    if not checkpoint.is_dir():
+        raise ValueError(f"resume_from_checkpoint {value}: no such checkpoint folder")
+    if not (checkpoint / TRAINER_STATE).is_file():
+        raise ValueError(f"resume_from_checkpoint {value}: not a checkpoint (it has no {TRAINER_STATE})")
+    seed = _SEED_FOLDER.match(checkpoint.parent.name)
+    if seed is None or not _CHECKPOINT_FOLDER.match(checkpoint.name):
+        raise ValueError(
+            f"resume_from_checkpoint {value}: not a checkpoint of a respira train run "
+            "(expected RUN/seed_<n>/checkpoint-<step>)"
+        )
+    run = checkpoint.parent.parent
+    if _FOLD_FOLDER.match(run.name):
+        run = run.parent
+    name = run.name  # an interrupted run's checkpoint: the run goes where its staging folder was to go
+    staged = name.startswith(".") and name.endswith(STAGING_SUFFIX) and len(name) > len(STAGING_SUFFIX) + 1
+    target = run.with_name(name[1 : -len(STAGING_SUFFIX)]) if staged else run
+    return ResumePoint(target=target, source=run, checkpoints={int(seed[1]): checkpoint})
+
+
+THREADS_FILE = "threads.json"  # the torch thread count a run trained with, kept when it resumes
+
+
+def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
+    """Record the thread count a run trains with in its folder (unless already recorded)."""
+    path = folder / THREADS_FILE
+    recorded = (read_json_object(path) or {}).get("num_threads")
+    if recorded != num_threads or isinstance(recorded, bool):
+        write_json_atomic(path, {"num_threads": num_threads, "source": source})
+
+
+def _seed_folders(run: Path) -> list[Path]:
+    if not run.is_dir():
+        return []
+    folders = [path for path in run.iterdir() if _SEED_FOLDER.match(path.name) and path.is_dir()]
+    for fold in run.iterdir():
+        if _FOLD_FOLDER.match(fold.name) and fold.is_dir():
+            folders += _seed_folders(fold)
+    return folders
+
+
+def _retarget_states(folder: Path, old: Path, new: Path) -> None:
+    """Point ``best_model_checkpoint`` paths under ``old`` to ``new`` in each trainer state of ``folder``."""
+    for state_file in folder.rglob(TRAINER_STATE):
+        state = read_json_object(state_file) or {}
+        best = state.get("best_model_checkpoint")
+        if isinstance(best, str) and Path(best).is_relative_to(old):
+            state["best_model_checkpoint"] = str(new / Path(best).relative_to(old))
+            write_json_atomic(state_file, state)
+
+
+@contextmanager
+def run_output(
+    output_dir: str | Path, *, overwrite: bool, resume: ResumePoint | None = None, log=print
+) -> Iterator[Path]:
+    """Lock the run folder, yield the staging folder to train in, and move it into place on success."""
+    target = resume.target if resume is not None else Path(output_dir).expanduser().absolute()
+    staging = staging_folder(target)
+    created = [parent for parent in reversed(target.parents) if not parent.exists()]  # outermost first
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(target, what="respira run")
+    try:
+        lock.acquire()
+    except BaseException:
+        _remove_empty(created)
+        raise
+    keep_staging = False
+    try:
+        if lock.took_over is not None:
+            log(f"took over the lock of {target} left by a run that is gone ({lock.took_over})")
+        if resume is None:
+            if staging.exists():
+                log(
+                    f"discarding the interrupted run in {staging} (resume it instead with "
+                    "--resume_from_checkpoint last)"
+                )
+                shutil.rmtree(staging)
+            check_output_dir(target, overwrite=overwrite)  # again, now that we hold the lock
+            staging.mkdir()
+        elif resume.source != resume.target:  # interrupted: its checkpoints stay resumable, come what may
+            keep_staging = True
+        else:  # more training for a finished run: a copy trains, the run is replaced only on success
+            if staging.exists():
+                shutil.rmtree(staging)
+            shutil.copytree(target, staging, symlinks=True)
+            _retarget_states(staging, target, staging)
+        try:
+            yield staging
+        except KeyboardInterrupt:
+            keep_staging = True
+            log(interrupted_message(staging))
+            raise
+        _retarget_states(staging, staging, target)
+        swap_into_place(staging, target, overwrite=overwrite or resume is not None)
+    except BaseException:
+        if not keep_staging:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not target.exists():
+                lock.release()
+                _remove_empty(created)
+        raise
+    finally:
+        lock.release()
+
+
+def interrupted_message(staging: Path) -> str:
+    """Where an interrupted run is, its last checkpoint, and how to continue it."""
+    checkpoints = [point for seed in _seed_folders(staging) if (point := last_checkpoint(seed)) is not None]
+    if not checkpoints:
+        return (
+            f"interrupted before the first checkpoint: the run so far is in {staging}; "
+            "--resume_from_checkpoint last starts its seeds over"
+        )
+    latest = max(checkpoints, key=lambda path: path.stat().st_mtime)
+    return (
+        f"interrupted: the run so far is in {staging} (last checkpoint {latest}); "
+        "continue it with --resume_from_checkpoint last"
+    )
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders that are still empty, innermost first."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run folder written by ``respira train`` or :func:`respira.train`.
+
+    Example::
+
+        run = respira.TrainedRun("runs/cnn_ce")
+        run.metrics["test_icbhi_score"], run.record.selected_seed
+    """
+
+    output_dir: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser().absolute())
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        """The run's ``metrics.json``."""
+        path = self.output_dir / METRICS_FILE
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path} not found: not a finished respira run folder") from None
+
+    @cached_property
+    def record(self) -> RunRecord:
+        """The run's ``respira_run.json``."""
+        return RunRecord.load(self.output_dir)
+
+    @cached_property
+    def model(self) -> RespiraForAudioClassification:
+        """The kept model, in eval mode on CUDA when available, else the CPU."""
+        from ..hub.loading import load_model
+
+        return load_model(self.output_dir)[0]

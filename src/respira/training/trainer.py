@@ -1,5 +1,6 @@
 """``RespiraTrainer``: task loss + λ·auxiliary loss, one compact log line, validation-only selection;
-validation tunes a multi-label model's thresholds into its config, other evaluations decide at them."""
+validation tunes a multi-label model's thresholds into its config, other evaluations decide at them. The
+training schedules: ``standard`` (one ``Trainer.train``) or ``contrastive_two_stage``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gc
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,12 @@ from ..losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss
 from ..metrics import make_compute_metrics
 from ..models.respira.decision import thresholds_of
 from ..models.respira.encoders import encoder_specs, get_encoder_spec
-from ..models.respira.labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+from ..run_record import METRICS_FILE
 from ..utils.files import write_json_atomic
 from ..utils.precision import full_float32
 from ..utils.tables import format_percent
-from .collator import AudioCollator, EpochToCollator, training_collator
+from .collator import AudioCollator, DatasetCyclePool, EpochToCollator, SameLabelConcat, build_augmentation
 from .embedding_cache import (
     ProcessShare,
     ViewStore,
@@ -36,7 +39,6 @@ from .embedding_cache import (
     shows_progress,
     uses_cache,
 )
-from .run_folder import METRICS_FILE
 from .samplers import (
     BagPackingBatchSampler,
     ContrastiveTupleBatchSampler,
@@ -44,7 +46,7 @@ from .samplers import (
     RandomOrderSampler,
     view_sampler,
 )
-from .training_args import RespiraTrainingArguments
+from .training_args import RespiraTrainingArguments, RunArguments
 
 PATCH_MIX = "patch_mix"
 
@@ -52,6 +54,27 @@ PATCH_MIX = "patch_mix"
 def _split_name(dataset: Any) -> str | None:
     split = getattr(dataset, "split", None)
     return str(split).split("[")[0] if split is not None else None
+
+
+def training_collator(config: Any, args: RespiraTrainingArguments, train_dataset: Any) -> AudioCollator:
+    """The collator of a training run: ``args``' augmentation and same-label concatenation."""
+    concat = None
+    if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
+        names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
+        classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
+        concat = SameLabelConcat(
+            DatasetCyclePool(train_dataset, config.sampling_rate),
+            probability=args.concat_same_label,
+            classes=classes,
+            sampling_rate=config.sampling_rate,
+        )
+    return AudioCollator(
+        sampling_rate=config.sampling_rate,
+        augment=build_augmentation(args.augmentation_spec),
+        concat=concat,
+        seed=args.seed,
+        views=args.views,
+    )
 
 
 class RespiraTrainer(Trainer):
@@ -478,3 +501,60 @@ class CompactProgressCallback(ProgressCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and self.training_bar is not None and logs:
             self.training_bar.write(compact_line(logs))
+
+
+def make_trainer(
+    model: nn.Module, args: RespiraTrainingArguments, splits: datasets.DatasetDict, **kwargs: Any
+) -> RespiraTrainer:
+    """A trainer on the training split, evaluating on validation when ``args.eval_strategy`` asks."""
+    evaluation = splits.get("validation") if args.eval_strategy != "no" else None
+    return RespiraTrainer(model, args, splits["train"], eval_dataset=evaluation, **kwargs)
+
+
+def train_with_schedule(
+    model: nn.Module,
+    args: RespiraTrainingArguments,
+    run: RunArguments,
+    splits: datasets.DatasetDict,
+    *,
+    resume_from: str | Path | None = None,
+    embedding_store: ViewStore | None = None,
+) -> RespiraTrainer:
+    """Train ``model`` with ``run.schedule``; return the trainer that holds the final model."""
+    if run.schedule == "contrastive_two_stage":  # resuming it is refused by validate_run
+        return _contrastive_two_stage(model, args, run, splits)
+    trainer = make_trainer(model, args, splits, embedding_store=embedding_store)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    return trainer
+
+
+def _contrastive_two_stage(
+    model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
+) -> RespiraTrainer:
+    """Song et al. (2021): the encoder trained with the contrastive loss alone, then frozen while the
+    classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``)."""
+    trainer = None
+    for _ in range(run.two_stage_rounds):
+        model.freeze_encoder(False)
+        embedding_args = replace(
+            args,
+            task_loss_weight=0.0,
+            aux_loss=args.aux_loss or "contrastive_tuple",
+            batch_sampler="contrastive_tuple" if args.batch_sampler == "random" else args.batch_sampler,
+            eval_strategy="no",
+            save_strategy="no",
+            load_best_model_at_end=False,
+            early_stopping_patience=None,
+        )
+        make_trainer(model, embedding_args, splits).train()
+        model.freeze_encoder()
+        head_args = replace(
+            args,
+            aux_loss=None,
+            batch_sampler="random",
+            num_train_epochs=run.head_epochs,
+            learning_rate=run.head_learning_rate,
+        )
+        trainer = make_trainer(model, head_args, splits)
+        trainer.train()
+    return trainer

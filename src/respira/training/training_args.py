@@ -95,7 +95,7 @@ class RespiraTrainingArguments(TrainingArguments):
     augmentation: str | None = flag(
         None,
         "JSON object of waveform augmentations: white_noise, gain, time_shift, time_stretch "
-        "(respira.training.augment)",
+        "(respira.training.collator)",
     )
     concat_same_label: float = flag(
         0.0, "probability of appending a same-label cycle (concatenation augmentation)"
@@ -155,7 +155,7 @@ class RespiraTrainingArguments(TrainingArguments):
         _check_length(self)
         self.aux_loss_kwargs = json_option(self.aux_loss_options, "aux_loss_options")
         self.augmentation_spec = json_option(self.augmentation, "augmentation")
-        from .augment import build_augmentation
+        from .collator import build_augmentation
 
         build_augmentation(self.augmentation_spec)  # a typo fails here, not after the data is built
         if self.aux_loss:  # a typo in the loss or its options fails here, not after the data is built

@@ -5,7 +5,7 @@
 - resampling (:func:`respira.models.respira.audio_dsp.resample`,
   :func:`respira.models.respira.audio_decoding.read_audio`) =
   ``librosa.resample(res_type="soxr_hq")``, sample for sample;
-- time stretch (:mod:`respira.training.augment`): phase vocoders differ in their details (window, hop,
+- time stretch (:mod:`respira.training.collator`): phase vocoders differ in their details (window, hop,
   phase locking), so they are compared by what they must do: the same output length, the same dominant
   frequency of a tone, the same timing of a tone burst, and the same long-term spectrum shape of a real
   cycle.
@@ -27,7 +27,7 @@ from respira.data.text_files import read_annotations
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.audio_dsp import resample
 from respira.models.respira.log_mel import LogMelSpectrogram
-from respira.training.augment import TimeStretch
+from respira.training.collator import TimeStretch
 
 librosa = pytest.importorskip("librosa", reason="librosa is a dev extra: pip install -e '.[dev]'")
 

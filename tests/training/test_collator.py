@@ -1,4 +1,4 @@
-"""Tests for respira.training.augment: waveform augmentations, same-label concatenation, Patch-Mix."""
+"""Tests for respira.training.collator: waveform augmentations, same-label concatenation, Patch-Mix."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from respira.cli import main
 from respira.losses import apply_patch_mix, patch_mix_plan
-from respira.training.augment import (
+from respira.training.collator import (
     AUGMENTATIONS,
     Compose,
     Gain,
