@@ -137,4 +137,4 @@ def test_the_entries_are_the_package_roots() -> None:
     assert {"train", "evaluate", "fit_site", "TrainedRun", "Evaluation", "SiteFitResult"} <= set(
         respira.__all__
     )
-    assert (respira.train, respira.TrainedRun) == (respira.api.train, respira.api.TrainedRun)
+    assert (respira.train, respira.TrainedRun) == (respira.api.train, TrainedRun)

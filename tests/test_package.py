@@ -29,14 +29,15 @@ from transformers.pipelines import PIPELINE_REGISTRY
 config = AutoConfig.for_model("respira")
 print(type(config).__module__, AutoModelForAudioClassification._model_mapping[type(config)].__name__)
 print(PIPELINE_REGISTRY.supported_tasks["audio-classification"]["impl"].__name__)
-print(respira.train is respira.api.train, respira.TrainedRun.__name__)  # the API, imported on first use
+print(respira.train is respira.api.train, "respira.training.run" in sys.modules)  # the API, on first use
+print(respira.TrainedRun.__name__)  # the trainer's modules, on first use of a run
 """
 
 
 def test_import_respira_is_light_and_registers_the_models_as_transformers_is_imported() -> None:
     """``import respira`` imports neither torch, transformers nor respira.api, and transformers imported after
     it (here by a module of respira's own) knows respira's model types and pipeline, as ``import respira``
-    promises; ``respira.train`` then imports the API."""
+    promises; ``respira.train`` then imports the API, and the trainer's modules wait for a run."""
     run = subprocess.run(
         [sys.executable, "-c", IMPORTS_LIGHT_THEN_REGISTERS], capture_output=True, text=True, check=False
     )
@@ -45,7 +46,8 @@ def test_import_respira_is_light_and_registers_the_models_as_transformers_is_imp
         "light",
         "respira.models.respira.configuration_respira RespiraForAudioClassification",
         "RespiraAudioClassificationPipeline",
-        "True TrainedRun",
+        "True False",
+        "TrainedRun",
     ]
 
 

@@ -27,7 +27,7 @@ _LAZY: dict[str, str] = {
     "RespiraModel": "models",
     "BenchResult": "api",
     "Evaluation": "api",
-    "TrainedRun": "api",
+    "TrainedRun": "training.run",
     "bench": "api",
     "evaluate": "api",
     "fit_site": "api",

@@ -26,11 +26,11 @@ from .pretrained import check_not_shipped
 from .pretrained.shipped import chosen_model
 from .sites.fit_site import SiteFitResult
 from .sites.suggest import SuggestResult
-from .training.run import TrainedRun
 from .utils.messages import run_warnings
 
 if TYPE_CHECKING:
     from .training.recipe import Recipe
+    from .training.run import TrainedRun
 
 RESUME_HINT = "respira.train(the same recipe and overrides, resume_from_checkpoint='last')"
 
@@ -72,8 +72,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
     from .evaluation.evaluate import evaluate_options_type, score_model
     from .run_record import METRICS_FILE
 
-    source = model.output_dir if isinstance(model, TrainedRun) else model
-    checked = options_from(evaluate_options_type(), {**options, "model": os.fspath(source)})
+    checked = options_from(evaluate_options_type(), {**options, "model": os.fspath(model)})
     _not_shipped(checked.output_dir)
     with run_warnings():
         folder = score_model(checked).absolute()
@@ -130,8 +129,7 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
 
 
 def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:
-    source = model.output_dir if isinstance(model, TrainedRun) else model
-    return chosen_model(None if source is None else os.fspath(source))
+    return chosen_model(None if model is None else os.fspath(model))
 
 
 def _not_shipped(output_dir: str | None) -> None:

@@ -600,6 +600,10 @@ class TrainedRun:
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser().absolute())
 
+    def __fspath__(self) -> str:
+        """The run folder's path: a run is given wherever a model folder is (``respira.evaluate(run)``)."""
+        return str(self.output_dir)
+
     @cached_property
     def metrics(self) -> dict[str, Any]:
         """The run's ``metrics.json``."""
