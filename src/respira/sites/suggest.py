@@ -25,18 +25,6 @@ from .heads import logit
 from .scores import recording_probabilities
 from .site_sample import LabelledRecording, SiteSample, embed_recordings
 
-__all__ = [
-    "CACHE_FOLDER",
-    "STRATEGY",
-    "Archive",
-    "SuggestResult",
-    "Suggestion",
-    "embed_archive",
-    "read_archive",
-    "suggest_labels",
-    "suggest_units",
-]
-
 CACHE_FOLDER = ".respira_suggest"
 """The folder beside the output that keeps the model's view of the archive between rounds."""
 STRATEGY = "uncertainty"
