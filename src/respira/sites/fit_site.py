@@ -312,10 +312,8 @@ def recording_rule_words(fit: Any, sample: Any) -> str:
 
 
 def _model_name(model: str | Path) -> str:
-    from ..pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
+    from ..pretrained import DEFAULT_DETECTOR_NAME
+    from ..pretrained.shipped import shipped_name
 
-    try:
-        shipped = Path(model).expanduser().resolve() == default_detector_dir()
-    except FileNotFoundError:
-        shipped = False
+    shipped = shipped_name(model) == DEFAULT_DETECTOR_NAME
     return f"{DEFAULT_DETECTOR_NAME} (respira's shipped detector)" if shipped else str(model)
