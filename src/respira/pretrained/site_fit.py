@@ -110,15 +110,6 @@ def candidate_row(rows: Iterable[Mapping[str, Any]], candidate: str) -> Mapping[
     raise KeyError(f"no nested cross-validation row for {candidate!r}")
 
 
-def not_measurable_words(label: str, positives: int, negatives: int) -> str:
-    """Why a label cannot be measured with these recording counts ("" when it can)."""
-    if not positives:
-        return f"not measurable here: no {label} recording among the labelled"
-    if not negatives:
-        return f"not measurable here: every labelled recording has {label}"
-    return ""
-
-
 def site_fit_verdict(
     rows: Any,
     site: str,

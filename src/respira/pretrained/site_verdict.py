@@ -151,10 +151,8 @@ def label_aucs(values: Mapping[str, tuple[Any, Any]]) -> tuple[LabelAuc, ...]:
 
 def cross_validation_verdict(metrics: Mapping[str, Any]) -> SiteVerdict | None:
     pooled = metrics.get("out_of_fold") or {}
-    score, baseline = (
-        number_or_none(metrics.get("test_icbhi_score_mean")),
-        number_or_none(pooled.get(ALL_NORMAL)),
-    )
+    score = number_or_none(metrics.get("test_icbhi_score_mean"))
+    baseline = number_or_none(pooled.get(ALL_NORMAL))
     if score is None or baseline is None:
         return None
     aucs = {

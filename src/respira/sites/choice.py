@@ -19,7 +19,6 @@ from ..metrics.multilabel import roc_auc
 from ..metrics.recording_level import patient_resample_counts
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.windows import DEFAULT_TOP_K
-from ..pretrained.site_fit import not_measurable_words
 from .heads import (
     PENALTIES,
     LinearScore,
@@ -128,11 +127,13 @@ def unmeasurable_labels(labels: np.ndarray) -> dict[int, str]:
     """The labels (0 crackle, 1 wheeze) that ``labels`` (``[recordings, 2]`` 0/1) hold no positive or no
     negative recording of, with why: nothing can be fitted or measured on them (fit-site's card says so)."""
     positives = labels.sum(axis=0)
-    why = {
-        i: not_measurable_words(name, int(positives[i]), int(len(labels) - positives[i]))
-        for i, name in enumerate(MULTI_LABEL_NAMES)
-    }
-    return {i: words for i, words in why.items() if words}
+    why: dict[int, str] = {}
+    for i, name in enumerate(MULTI_LABEL_NAMES):
+        if not positives[i]:
+            why[i] = f"not measurable here: no {name} recording among the labelled"
+        elif positives[i] == len(labels):
+            why[i] = f"not measurable here: every labelled recording has {name}"
+    return why
 
 
 @dataclass

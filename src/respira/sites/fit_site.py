@@ -159,8 +159,7 @@ def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> t
         raise ValueError(f"--candidates must be among {', '.join(CANDIDATES)}, got {list(candidates)!r}")
     if "as_is" not in chosen:
         chosen = ("as_is", *chosen)  # the model as is is what every other procedure must beat
-    asked = [c for c in chosen if c in HEAD_CANDIDATES]
-    if asked and refusal:
+    if refusal and any(c in HEAD_CANDIDATES for c in chosen):
         raise ValueError(
             f"the model cannot take a site head: {refusal}; only --candidates as_is thresholds are possible "
             "for it"
@@ -312,10 +311,8 @@ def recording_rule_words(fit: Any, sample: Any) -> str:
 
 
 def _model_name(model: str | Path) -> str:
-    from ..pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
+    from ..pretrained import DEFAULT_DETECTOR_NAME
+    from ..pretrained.shipped import shipped_name
 
-    try:
-        shipped = Path(model).expanduser().resolve() == default_detector_dir()
-    except FileNotFoundError:
-        shipped = False
+    shipped = shipped_name(model) == DEFAULT_DETECTOR_NAME
     return f"{DEFAULT_DETECTOR_NAME} (respira's shipped detector)" if shipped else str(model)

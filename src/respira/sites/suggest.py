@@ -25,18 +25,6 @@ from .heads import logit
 from .scores import recording_probabilities
 from .site_sample import LabelledRecording, SiteSample, embed_recordings
 
-__all__ = [
-    "CACHE_FOLDER",
-    "STRATEGY",
-    "Archive",
-    "SuggestResult",
-    "Suggestion",
-    "embed_archive",
-    "read_archive",
-    "suggest_labels",
-    "suggest_units",
-]
-
 CACHE_FOLDER = ".respira_suggest"
 """The folder beside the output that keeps the model's view of the archive between rounds."""
 STRATEGY = "uncertainty"
@@ -154,13 +142,6 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     return Archive(root, tuple(recordings), by_patient, columns)
 
 
-def model_key(model: str | Path) -> str:
-    """The cache key of a model: its name, and its folder's file names, sizes and modification times."""
-    folder = Path(model).expanduser()
-    files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else []
-    return hashlib.sha256(f"{model}\0{files_fingerprint(folder, files)}".encode()).hexdigest()[:16]
-
-
 def embed_archive(
     archive: Archive,
     model: str | Path,
@@ -170,10 +151,14 @@ def embed_archive(
     device: str | None = None,
 ) -> tuple[SiteSample, int]:
     """The :class:`SiteSample` of every recording of ``archive`` and how many the model ran on; the cache
-    names each recording by its file's path, size and modification time."""
+    names the model by its name and its folder's file names, sizes and modification times, and each
+    recording by its file's path, size and modification time."""
     from ..inference.detector import Detector
 
-    stored = cache / f"{model_key(model)}.npz"
+    folder = Path(model).expanduser()
+    files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else []
+    key = hashlib.sha256(f"{model}\0{files_fingerprint(folder, files)}".encode()).hexdigest()[:16]
+    stored = cache / f"{key}.npz"
     names = [
         json.dumps([str(r.path), (s := r.path.stat()).st_size, s.st_mtime_ns]) for r in archive.recordings
     ]
