@@ -4,7 +4,7 @@ a frozen-encoder head trains in seconds (:func:`compute_embeddings`), those of r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,17 @@ class WindowEmbeddings:
     recording: np.ndarray
     logits: np.ndarray
     durations: np.ndarray
+
+    @classmethod
+    def of(cls, outputs: Sequence[Sequence[Any]], durations: Sequence[float], order: Any) -> WindowEmbeddings:
+        """From each recording's ``(embedding, logits)`` window outputs, its duration, and the flag order."""
+        pairs = [pair for windows in outputs for pair in windows]
+        return cls(
+            np.stack([e for e, _ in pairs]).astype(np.float32),
+            np.repeat(np.arange(len(outputs), dtype=np.int64), [len(windows) for windows in outputs]),
+            np.stack([z for _, z in pairs])[:, order].astype(np.float64),
+            np.array(durations, dtype=np.float64),
+        )
 
 
 def site_head_refusal(model: Any) -> str | None:
