@@ -39,12 +39,9 @@ def embed_audio(
     *,
     batch_size: int = 32,
     audio_column: str = "audio",
-    device: str | torch.device | None = None,
     track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
 ) -> np.ndarray:
     """The ``[rows, hidden]`` embeddings :func:`compute_embeddings` adds."""
-    if device is not None:
-        model.to(device)
     rows = run_dataset(
         model, dataset, "embeddings", batch_size=batch_size, audio_column=audio_column, track=track
     )
@@ -52,15 +49,9 @@ def embed_audio(
 
 
 def embed_waveforms(
-    model: RespiraForAudioClassification,
-    waveforms: Iterable[np.ndarray],
-    *,
-    batch_size: int = 32,
-    device: str | torch.device | None = None,
+    model: RespiraForAudioClassification, waveforms: Iterable[np.ndarray], *, batch_size: int = 32
 ) -> np.ndarray:
     """``[n, hidden]`` float32 pooled embeddings of 1-D waveforms at the model's sampling rate."""
-    if device is not None:
-        model.to(device)
     return _stacked(model, run_each(model, waveforms, "embeddings", batch_size))
 
 
