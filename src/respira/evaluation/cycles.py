@@ -30,9 +30,8 @@ from ..models.respira.labels import (
     classes_to_flags,
 )
 from ..models.respira.number_checks import check_whole
-from ..reports.curves import label_curve_figures
+from ..reports.curves import label_curve_figures, plot_confusion_matrix
 from ..reports.figures import save_figures
-from ..reports.plots import plot_confusion_matrix
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from ..utils.progress import stage
 
