@@ -27,7 +27,7 @@ from respira.inference.windowing import analysis_frame_samples, predict_windows
 from respira.models.respira.audio_decoding import AudioReadError, read_audio
 from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.models.respira.windows import span_samples, window_starts
-from respira.reports.plots import plot_confusion_matrix
+from respira.reports.curves import plot_confusion_matrix
 from respira.reports.training_curves import plot_training_curves
 
 from ..reports.conftest import RATE, save_tiny_model

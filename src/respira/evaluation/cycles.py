@@ -30,9 +30,8 @@ from ..models.respira.labels import (
     classes_to_flags,
 )
 from ..models.respira.number_checks import check_whole
-from ..reports.curves import label_curve_figures
+from ..reports.curves import label_curve_figures, plot_confusion_matrix
 from ..reports.figures import save_figures
-from ..reports.plots import plot_confusion_matrix
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from ..utils.progress import stage
 
@@ -54,12 +53,10 @@ def json_ready(value: Any) -> Any:
         return {str(key): json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_ready(item) for item in value]
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.ndarray, np.generic)):
         return json_ready(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     return value
 
 
@@ -123,12 +120,12 @@ def evaluate_model(
             logits = Detector(model).run_dataset(
                 dataset, "logits", batch_size=batch_size, audio_column=audio_column, track=track
             )
-    logits = np.stack(logits).astype(np.float64)
+    logits = np.stack(logits).astype(np.float64)[:, flag_order(model.config)]  # the labels in flag order
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
     if problem_type == MULTI_LABEL:
         used = thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
-        probabilities = sigmoid(logits[:, flag_order(model.config)])
+        probabilities = sigmoid(logits)
         metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
         predictions = decide_flags(probabilities, used).classes
         metrics["thresholds"] = list(used)
@@ -136,10 +133,9 @@ def evaluate_model(
     else:
         from scipy.special import softmax
 
-        class_logits = logits[:, flag_order(model.config)]
-        predictions = class_logits.argmax(axis=1)
+        predictions = logits.argmax(axis=1)
         metrics.update(icbhi_scores(labels, predictions))
-        probabilities = softmax(class_logits, axis=1)
+        probabilities = softmax(logits, axis=1)
         columns = {f"p_{name}": probabilities[:, index] for index, name in enumerate(CLASS_NAMES)}
     patients = dataset["patient_id"] if "patient_id" in dataset.column_names else None
     if patients is not None:

@@ -37,7 +37,7 @@ from ..models.respira.windows import (
 )
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
-from .embeddings import WindowEmbeddings, linear_head
+from .embeddings import WindowEmbeddings
 from .event_rules import FRAMES_RULE, VERDICT_RULE, EventDetection, gate_by_verdict
 from .forward import InferenceForm, default_batch_size, run_dataset
 from .prediction import Prediction, PredictionError
@@ -360,26 +360,18 @@ class Detector:
         if not isinstance(self.model, torch.nn.Module):
             raise PredictionError("an ONNX export gives no embeddings: load the model's torch weights")
         size = batch_size or default_batch_size(str(next(self.model.parameters()).device))
-        embeddings, logits, owners, durations = [], [], [], []
-        order = flag_order(self.config)
+        outputs, durations = [], []
         with stage(description, len(recordings), "recording", enabled=progress) as shown:
             items = stream_recordings(
                 self, recordings, output=("embeddings", "logits"), batch_size=size, side_by_side=True
             )
-            for position, item in enumerate(items):
+            for item in items:
                 if item.row.get("error") is not None or not item.outputs:
                     raise PredictionError(f"{item.row['path']}: {item.row.get('error') or 'no windows'}")
-                embeddings.append(np.stack([e for e, _ in item.outputs]))
-                logits.append(np.stack([z for _, z in item.outputs])[:, order])
-                owners.append(np.full(len(item.outputs), position, dtype=np.int64))
+                outputs.append(item.outputs)
                 durations.append(float(item.row["duration"]))
                 shown.update()
-        return WindowEmbeddings(
-            np.concatenate(embeddings).astype(np.float32),
-            np.concatenate(owners),
-            np.concatenate(logits).astype(np.float64),
-            np.array(durations),
-        )
+        return WindowEmbeddings.of(outputs, durations, flag_order(self.config))
 
     def embed_cycles(self, path: str | Path, cycles: Sequence[tuple[float, float]]) -> WindowEmbeddings:
         """:meth:`embed` of one recording's annotated ``cycles`` (``(start, end)`` in seconds), cut as
@@ -394,12 +386,7 @@ class Detector:
             warnings.simplefilter("ignore", InputWarning)
             plan = self.plan_windows(waveform, rate, cycles=cycles, name=str(path))
         rows = run(self.inference_model, plan.windows, ("embeddings", "logits"), len(plan.windows))
-        return WindowEmbeddings(
-            np.stack([e for e, _ in rows]).astype(np.float32),
-            np.zeros(len(rows), dtype=np.int64),
-            np.stack([z for _, z in rows])[:, flag_order(self.config)].astype(np.float64),
-            np.array([plan.samples.shape[0] / rate]),
-        )
+        return WindowEmbeddings.of([rows], [plan.samples.shape[0] / rate], flag_order(self.config))
 
     def run_dataset(
         self,
@@ -417,11 +404,6 @@ class Detector:
         return run_dataset(
             self.inference_model, dataset, output, batch_size=size, audio_column=audio_column, track=track
         )
-
-    def linear_head(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The model's (crackle, wheeze) linear head on raw pooled embeddings (``head_norm`` folded in),
-        ``None`` when it cannot take a site head (:func:`~respira.inference.embeddings.linear_head`)."""
-        return linear_head(self.model)
 
     def _gated(self, detection: EventDetection, prediction: Prediction) -> EventDetection:
         return gate_by_verdict(

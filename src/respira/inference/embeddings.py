@@ -4,7 +4,7 @@ a frozen-encoder head trains in seconds (:func:`compute_embeddings`), those of r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +39,9 @@ def embed_audio(
     *,
     batch_size: int = 32,
     audio_column: str = "audio",
-    device: str | torch.device | None = None,
     track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
 ) -> np.ndarray:
     """The ``[rows, hidden]`` embeddings :func:`compute_embeddings` adds."""
-    if device is not None:
-        model.to(device)
     rows = run_dataset(
         model, dataset, "embeddings", batch_size=batch_size, audio_column=audio_column, track=track
     )
@@ -52,15 +49,9 @@ def embed_audio(
 
 
 def embed_waveforms(
-    model: RespiraForAudioClassification,
-    waveforms: Iterable[np.ndarray],
-    *,
-    batch_size: int = 32,
-    device: str | torch.device | None = None,
+    model: RespiraForAudioClassification, waveforms: Iterable[np.ndarray], *, batch_size: int = 32
 ) -> np.ndarray:
     """``[n, hidden]`` float32 pooled embeddings of 1-D waveforms at the model's sampling rate."""
-    if device is not None:
-        model.to(device)
     return _stacked(model, run_each(model, waveforms, "embeddings", batch_size))
 
 
@@ -92,6 +83,17 @@ class WindowEmbeddings:
     recording: np.ndarray
     logits: np.ndarray
     durations: np.ndarray
+
+    @classmethod
+    def of(cls, outputs: Sequence[Sequence[Any]], durations: Sequence[float], order: Any) -> WindowEmbeddings:
+        """From each recording's ``(embedding, logits)`` window outputs, its duration, and the flag order."""
+        pairs = [pair for windows in outputs for pair in windows]
+        return cls(
+            np.stack([e for e, _ in pairs]).astype(np.float32),
+            np.repeat(np.arange(len(outputs), dtype=np.int64), [len(windows) for windows in outputs]),
+            np.stack([z for _, z in pairs])[:, order].astype(np.float64),
+            np.array(durations, dtype=np.float64),
+        )
 
 
 def site_head_refusal(model: Any) -> str | None:

@@ -50,11 +50,6 @@ __all__ = [
 FILTER_CONTEXT_SECONDS = 1.0  # of signal each side of a streamed span, for its low-pass
 
 
-def _check_chunks(chunk_samples: int, margin_samples: int) -> None:
-    if chunk_samples < 1 or margin_samples < 0 or chunk_samples - 2 * margin_samples < 1:
-        raise ValueError(f"chunks of {chunk_samples} samples cannot keep {margin_samples} samples of context")
-
-
 class Recording(Protocol):
     """What chunking reads; spans are asked for in increasing order of ``start``."""
 
@@ -162,7 +157,8 @@ def iter_chunk_spans(
 ) -> Iterator[tuple[int, int, bool]]:
     """``(start, stop, last)`` of ``recording``'s chunks, every ``chunk_samples - 2 * margin_samples``, the
     last at the end (the whole recording when shorter than a chunk), read only as far as each needs."""
-    _check_chunks(chunk_samples, margin_samples)
+    if chunk_samples < 1 or margin_samples < 0 or chunk_samples - 2 * margin_samples < 1:
+        raise ValueError(f"chunks of {chunk_samples} samples cannot keep {margin_samples} samples of context")
     step, index = chunk_samples - 2 * margin_samples, 0
     while recording.has(index * step + chunk_samples):  # a sample after this chunk: not the last one
         yield index * step, index * step + chunk_samples, False

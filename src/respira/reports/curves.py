@@ -1,15 +1,17 @@
-"""Per-label curves of a report: ROC, precision–recall, and the scores against each label's threshold."""
+"""A report's figures: its confusion matrix, and per label ROC, precision–recall and the scores against the
+label's threshold."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..metrics.multilabel import average_precision, ranked_counts, roc_auc
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
-from .figures import new_figure
+from .figures import new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -136,3 +138,29 @@ def label_curve_figures(
         figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
         figures[file_name] = figure
     return figures
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray | Sequence[Sequence[int]], class_names: Sequence[str], path: str | Path
+) -> Path:
+    """Each cell's cycle count and its fraction of the true class (the colour); return ``path``."""
+    counts = np.asarray(cm, dtype=np.float64)
+    if counts.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"{len(class_names)} class names for a confusion matrix of shape {counts.shape}")
+    row_sums = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, row_sums, out=np.full_like(counts, np.nan), where=row_sums > 0)
+    figure = new_figure(6.8, 5.4, margins=(0.9, 0.1, 0.7, 0.45))
+    ax = figure.subplots()
+    image = ax.imshow(np.ma.masked_invalid(fractions), cmap="Blues", vmin=0.0, vmax=1.0)
+    for (i, j), count in np.ndenumerate(counts):
+        fraction = fractions[i, j]
+        text = f"{int(count)}\n({fraction:.2f})" if np.isfinite(fraction) else f"{int(count)}"
+        colour = "white" if fraction > 0.5 else "black"
+        ax.text(j, i, text, ha="center", va="center", fontsize=11, color=colour)
+    positions = np.arange(len(class_names))
+    ax.set_xticks(positions, labels=list(class_names))
+    ax.set_yticks(positions, labels=list(class_names))
+    ax.set(xlabel="predicted class", ylabel="true class")
+    figure.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class")
+    ax.set_title(f"Confusion matrix ({int(counts.sum())} cycles)", fontsize=13)
+    return save_figure(figure, path)

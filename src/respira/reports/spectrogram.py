@@ -12,23 +12,19 @@ TOP_DB = 80.0
 FRAME_SECONDS = 0.064
 CHUNK_FRAMES = 2048
 
-_LINEAR_SLOPE = 3.0 / 200.0  # Slaney: linear below 1 kHz...
-_BREAK_HZ, _BREAK_MEL = 1000.0, 15.0
-_LOG_STEP = math.log(6.4) / 27.0  # ...logarithmic above
-
 
 def hz_to_mel(frequency: np.ndarray | float) -> np.ndarray:
     """Slaney mel scale (librosa's default, ``htk=False``): linear below 1 kHz, logarithmic above."""
-    hz = np.asarray(frequency, dtype=np.float64)
-    log_part = _BREAK_MEL + np.log(np.maximum(hz, _BREAK_HZ) / _BREAK_HZ) / _LOG_STEP
-    return np.where(hz < _BREAK_HZ, hz * _LINEAR_SLOPE, log_part)
+    from transformers.audio_utils import hertz_to_mel
+
+    return hertz_to_mel(np.array(frequency, dtype=np.float64, ndmin=1), "slaney").reshape(np.shape(frequency))
 
 
 def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     """Inverse of :func:`hz_to_mel`."""
-    m = np.asarray(mel, dtype=np.float64)
-    log_part = _BREAK_HZ * np.exp(_LOG_STEP * (np.maximum(m, _BREAK_MEL) - _BREAK_MEL))
-    return np.where(m < _BREAK_MEL, m / _LINEAR_SLOPE, log_part)
+    from transformers.audio_utils import mel_to_hertz
+
+    return mel_to_hertz(np.array(mel, dtype=np.float64, ndmin=1), "slaney").reshape(np.shape(mel))
 
 
 class MelSpectrogram(NamedTuple):

@@ -33,10 +33,8 @@ def _is_number(value: Any) -> bool:
 def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The entries of ``log_history`` before the Trainer's end-of-training summary (all, without one)."""
     entries = [entry for entry in log_history if isinstance(entry, Mapping)]
-    for index, entry in enumerate(entries):
-        if END_OF_TRAINING_KEY in entry:
-            return entries[:index]
-    return entries
+    end = next((index for index, entry in enumerate(entries) if END_OF_TRAINING_KEY in entry), len(entries))
+    return entries[:end]
 
 
 def _x_axis(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:

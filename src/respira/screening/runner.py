@@ -50,11 +50,11 @@ class Summary:
 
 
 def _pending(
-    source: Source, index: int, count: int, finished: set[Any], skipped: list[int]
+    source: Source, index: int, count: int, finished: set[Any], mine: Summary
 ) -> Iterator[Recording]:
     for recording in source.share(index, count):
         if recording.key in finished:
-            skipped[0] += 1
+            mine.skipped += 1
         else:
             yield recording
 
@@ -91,12 +91,11 @@ def screen(
     started = time.perf_counter()
     finished = finished_keys(output_dir)
     mine = Summary()
-    skipped = [0]
     writer = ChunkWriter(output_dir, run, index, chunk_size, events)
     total, unit = _share_size(source, index, count, finished) if state.is_main_process else (0.0, "h")
     silent = progress is None or not state.is_main_process
     with contextlib.nullcontext(Stage()) if silent else progress(total, unit) as stage:
-        pending = _pending(source, index, count, finished, skipped)
+        pending = _pending(source, index, count, finished, mine)
         rows = screen_rows(
             detector, pending, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch
         )
@@ -109,7 +108,6 @@ def screen(
                 mine.failed += 1
             stage.update((row.get("duration") or 0.0) / 3600 if unit == "h" else 1)
     writer.flush()
-    mine.skipped = skipped[0]
     marker = output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json"
     write_json_atomic(marker, asdict(mine))
     if not state.is_main_process:

@@ -244,7 +244,7 @@ class SiteSample:
             recording=embedded.recording,
             recordings=timed,
             base_logits=embedded.logits,
-            base_head=detector.linear_head(),
+            base_head=linear_head(detector.model),
             base_thresholds=thresholds_of(detector.config),
             aggregation=detector.options["aggregation"],
             top_k=detector.options["top_k"],
