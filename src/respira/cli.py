@@ -66,9 +66,6 @@ class _Parser(HfArgumentParser):
     def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
         return self._tracked(super().add_argument_group(*args, **kwargs))
 
-    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
-        return self._tracked(super().add_mutually_exclusive_group(**kwargs))
-
     def _tracked(self, group: Any) -> Any:
         add = group.add_argument
         group.add_argument = lambda *names, **options: self._known(add(*names, **options))
