@@ -8,6 +8,7 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
@@ -167,8 +168,6 @@ def parse_command_line(
 def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
     """The model a command with an optional ``MODEL`` runs, set as ``args.model``; an audio file taken as
     ``MODEL`` goes back to the front of ``files``."""
-    from pathlib import Path
-
     from .pretrained.shipped import chosen_model
     from .screening.sources import AUDIO_SUFFIXES
 
