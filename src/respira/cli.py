@@ -180,15 +180,12 @@ def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
     return args.model
 
 
-WRITTEN_OPTIONS = ("output_dir", "output", "plot_dir")
-"""The options through which a command writes files (refused inside a shipped detector's folder)."""
-
-
 def run_command(args: argparse.Namespace) -> Any:
-    """Run a parsed command's handler as ``respira`` does; return what it returns."""
+    """Run a parsed command's handler as ``respira`` does (nothing written in a shipped detector's folder);
+    return what it returns."""
     from .pretrained import check_not_shipped
 
-    for name in WRITTEN_OPTIONS:  # evaluate --record checks its own
+    for name in ("output_dir", "output", "plot_dir"):  # where commands write (evaluate --record: its own)
         value = getattr(args, name, None)
         if isinstance(value, str) and value not in ("", "-"):
             check_not_shipped(value, f"write --{name} there: give another folder")
