@@ -65,9 +65,7 @@ class _Parser(HfArgumentParser):
         return self._known(super().add_argument(*names, **kwargs))
 
     def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
-        return self._tracked(super().add_argument_group(*args, **kwargs))
-
-    def _tracked(self, group: Any) -> Any:
+        group = super().add_argument_group(*args, **kwargs)
         add = group.add_argument
         group.add_argument = lambda *names, **options: self._known(add(*names, **options))
         return group
