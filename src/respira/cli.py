@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from transformers import HfArgumentParser
 
 from . import __version__
-from .commands import COMMANDS, register_all
+from .commands import LINES, register_all
 from .measured import with_note
 from .options import HYPHEN_ALIAS, unrecognized
 from .utils.messages import one_line, run_warnings
@@ -139,8 +139,7 @@ def parse_command_line(
     """``argv`` parsed before any work: the command's options, ``overrides`` (the recipe ``--field value``
     flags, not yet read) and ``argv``; :class:`CommandLineError` or ``SystemExit`` (``--help``)."""
     argv = list(argv)
-    names = {module.replace("_", "-") for module in COMMANDS}
-    parser = parser or build_parser(next(([token] for token in argv if token in names), []))
+    parser = parser or build_parser(next(([token] for token in argv if token in LINES), []))
     choices = getattr(parser, "commands", {})
     command = next((choices[token] for token in argv if token in choices), None)
     argv = _recipe_first(command, argv)
