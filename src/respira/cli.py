@@ -8,12 +8,13 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
 
 from . import __version__
-from .commands import COMMANDS, register_all
+from .commands import LINES, register_all
 from .measured import with_note
 from .options import HYPHEN_ALIAS, unrecognized
 from .utils.messages import one_line, run_warnings
@@ -64,12 +65,7 @@ class _Parser(HfArgumentParser):
         return self._known(super().add_argument(*names, **kwargs))
 
     def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
-        return self._tracked(super().add_argument_group(*args, **kwargs))
-
-    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
-        return self._tracked(super().add_mutually_exclusive_group(**kwargs))
-
-    def _tracked(self, group: Any) -> Any:
+        group = super().add_argument_group(*args, **kwargs)
         add = group.add_argument
         group.add_argument = lambda *names, **options: self._known(add(*names, **options))
         return group
@@ -143,8 +139,7 @@ def parse_command_line(
     """``argv`` parsed before any work: the command's options, ``overrides`` (the recipe ``--field value``
     flags, not yet read) and ``argv``; :class:`CommandLineError` or ``SystemExit`` (``--help``)."""
     argv = list(argv)
-    names = {module.replace("_", "-") for module in COMMANDS}
-    parser = parser or build_parser(next(([token] for token in argv if token in names), []))
+    parser = parser or build_parser(next(([token] for token in argv if token in LINES), []))
     choices = getattr(parser, "commands", {})
     command = next((choices[token] for token in argv if token in choices), None)
     argv = _recipe_first(command, argv)
@@ -170,8 +165,6 @@ def parse_command_line(
 def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
     """The model a command with an optional ``MODEL`` runs, set as ``args.model``; an audio file taken as
     ``MODEL`` goes back to the front of ``files``."""
-    from pathlib import Path
-
     from .pretrained.shipped import chosen_model
     from .screening.sources import AUDIO_SUFFIXES
 
@@ -184,15 +177,12 @@ def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
     return args.model
 
 
-WRITTEN_OPTIONS = ("output_dir", "output", "plot_dir")
-"""The options through which a command writes files (refused inside a shipped detector's folder)."""
-
-
 def run_command(args: argparse.Namespace) -> Any:
-    """Run a parsed command's handler as ``respira`` does; return what it returns."""
+    """Run a parsed command's handler as ``respira`` does (nothing written in a shipped detector's folder);
+    return what it returns."""
     from .pretrained import check_not_shipped
 
-    for name in WRITTEN_OPTIONS:  # evaluate --record checks its own
+    for name in ("output_dir", "output", "plot_dir"):  # where commands write (evaluate --record: its own)
         value = getattr(args, name, None)
         if isinstance(value, str) and value not in ("", "-"):
             check_not_shipped(value, f"write --{name} there: give another folder")

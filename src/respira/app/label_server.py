@@ -126,29 +126,24 @@ class LabelServer(PageServer):
         return JSONResponse(done) if isinstance(done, dict) else done
 
 
-def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
-    """The labels file to fill (``labels``, else ``ARCHIVE/labels.csv``), checked to exist."""
-    folder = corpus_root(archive, "ARCHIVE")
-    found = Path(labels).expanduser() if labels else folder / LABELS_FILE
-    if not found.is_file():
-        raise FileNotFoundError(
-            f"no labels file {found}: list the recordings to label there (columns file, crackle, wheeze, "
-            "optional patient; blank cells are labelled on the page), e.g. with respira suggest"
-        )
-    return found
-
-
 def label_server(
     model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
 ) -> LabelServer:
-    """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving."""
+    """The page's server for ``model`` and the recordings of ``archive``'s labels file (``options.labels``,
+    else ``ARCHIVE/labels.csv``), listening but not yet serving."""
     from ..inference.detector import Detector
     from ..pretrained.shipped import shipped_name
     from .labelling import LabelSession
 
     bound = listen(options.host, options.port)  # before the model is read: a taken port is said at once
     try:
-        labels = labels_file(archive, options.labels)
+        folder = corpus_root(archive, "ARCHIVE")
+        labels = Path(options.labels).expanduser() if options.labels else folder / LABELS_FILE
+        if not labels.is_file():
+            raise FileNotFoundError(
+                f"no labels file {labels}: list the recordings to label there (columns file, crackle, "
+                "wheeze, optional patient; blank cells are labelled on the page), e.g. with respira suggest"
+            )
         LabelsTable.read(labels)
         hold_labels(labels).release()  # another page writes it: said before the model is read
         detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)

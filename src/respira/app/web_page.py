@@ -204,13 +204,12 @@ def write_web_page(
     folder, config = check_web_page(model)
     name = name or Path(str(model)).name
     line = model_line(str(model))[1]  # what `respira predict` says of it on stderr
-    if (folder / "model.onnx").is_file():
-        return _write(folder, output_dir, config, name, overwrite, line=line)
-    from ..hub.export import export_model
-
     with tempfile.TemporaryDirectory(prefix="respira-web-") as tmp:
-        exported = export_model(folder, Path(tmp) / "model", onnx=True)
-        return _write(exported, output_dir, config, name, overwrite, line=line)
+        if not (folder / "model.onnx").is_file():
+            from ..hub.export import export_model
+
+            folder = export_model(folder, Path(tmp) / "model", onnx=True)
+        return _write(folder, output_dir, config, name, overwrite, line=line)
 
 
 def _exists(output_dir: Path) -> str:

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> None:
     from ..training.training_args import model_sampling_rate
 
     output_dir = Path(args.output_dir)
-    corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"
+    corpus, run_dir, export_dir, predictions = (output_dir / name for name in PARTS)
     cache = output_dir / "cache"
     check_output_dir(output_dir, overwrite=args.overwrite)
     if args.n_patients < MIN_PATIENTS:
@@ -113,7 +113,6 @@ def run(args: argparse.Namespace) -> None:
     print(", ".join(sorted(path.name for path in export_dir.iterdir() if not path.name.startswith("."))))
 
     recordings = plot_recordings(corpus)
-    predictions = output_dir / "predictions"
     stage(6, f"predicting the annotated cycles of {len(recordings)} test recordings with the exported model")
     detector = Detector.from_pretrained(export_dir, device="cpu")
     with staged_folder(predictions, overwrite=True) as staging:  # an earlier demo's pictures: replaced

@@ -40,8 +40,11 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser.set_defaults(options_type=options)
 
 
-def report(result) -> int:
-    """Print what the fit did; the exit code (:data:`NOT_WRITTEN` when nothing was written)."""
+def run(args: argparse.Namespace) -> int:
+    """Fit, print what the fit did; the exit code (:data:`NOT_WRITTEN` when nothing was written)."""
+    from ..sites.fit_site import fit_site_folder
+
+    result = fit_site_folder(args.model, **asdict(options_of(args, args.options_type)))
     if not result.written:
         print(
             f"nothing written: {result.line()}; {result.verdict_line()} (--apply_anyway writes it, flagged)",
@@ -68,10 +71,3 @@ def report(result) -> int:
         "learning_curve.png)"
     )
     return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    from ..sites.fit_site import fit_site_folder
-
-    options = asdict(options_of(args, args.options_type))
-    return report(fit_site_folder(args.model, **options))

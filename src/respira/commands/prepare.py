@@ -4,6 +4,7 @@ dataset card) or push it to a Hub dataset repo."""
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -142,7 +143,11 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.push import check_push_target, push_dataset_folder, remote_dataset_card
 
     config_name, options = _builder_options(args)
-    stored_name = _stored_name(args, config_name)
+    stored_name = args.config_name or get_corpus(args.dataset).stored_name or config_name
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", stored_name):
+        raise ValueError(
+            f"--config_name {stored_name!r}: use letters, digits, '_', '-' and '.' (a folder name)"
+        )
     if args.output_dir:
         check_output_folder(args.output_dir, overwrite=args.overwrite, config_name=stored_name)
     if args.push_to_hub:
@@ -181,12 +186,3 @@ def run(args: argparse.Namespace) -> None:
             save_dataset_folder(dataset, folder, existing=existing, **common)
             url = push_dataset_folder(folder, args.push_to_hub, private=args.private, token=args.token)
         print(f"pushed to the Hub: {url} (datasets.load_dataset({load}))")
-
-
-def _stored_name(args: argparse.Namespace, config_name: str) -> str:
-    import re
-
-    name = args.config_name or get_corpus(args.dataset).stored_name or config_name
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise ValueError(f"--config_name {name!r}: use letters, digits, '_', '-' and '.' (a folder name)")
-    return name

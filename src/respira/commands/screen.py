@@ -40,13 +40,11 @@ exit status: 0 when the job finished (recordings that failed are rows with their
 error (run it again to resume).
 """
 
-FORMATS = ("parquet", "csv")
-
 
 @dataclass(kw_only=True)
 class ScreenOptions:
     output_dir: str = option("output_dir", "folder for the results", required=True, metavar="OUT")
-    format: str = flag("parquet", "merged tables' format", choices=FORMATS)
+    format: str = flag("parquet", "merged tables' format", choices=("parquet", "csv"))
     split: str | None = flag(None, "the datasets SOURCE's split")
     audio_column: str = flag("audio", "the datasets SOURCE's audio column")
     events: bool = flag(False, "also detect crackle and wheeze events (OUT/events.parquet)", **SWITCH)
