@@ -195,18 +195,23 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
         respira.fit_site(str(model), data_dir=str(site), output_dir=str(tmp_path / "x"), unknown_option=3)
 
 
-def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
-    model: Path, tmp_path: Path, graph_stub: None, capsys
+def test_a_folder_that_names_no_patient_is_refused_before_any_model_loads(
+    model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Issue 82: recordings counted as patients made "patient-wise" intervals of recordings of one patient
+    on both sides of a fold; fit-site refuses such a folder in one line that says how to name them."""
+    import respira.inference.detector
+
+    monkeypatch.setattr(
+        respira.inference.detector.Detector, "from_pretrained", lambda *a, **k: pytest.fail("model loaded")
+    )
     site = write_labelled(tmp_path / "site", SITE, columns="file,crackle,wheeze")
     output = tmp_path / "out"
-    main(["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3",
-          "--apply_anyway", "--candidates", "as_is", "thresholds"])  # fmt: skip
-    captured = capsys.readouterr()
-    assert "names no patient: each recording is its own unit" in captured.err
-    assert "over 12 recordings (each its own unit)" in captured.out
-    assert "18 s of audio embedded in" in captured.out
-    assert "each its own unit" in (output / "README.md").read_text()
+    code = main(["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output)])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and not output.exists(), error
+    assert "names no patient: fit-site keeps each patient's recordings in one fold" in error[0]
+    assert "respira suggest --patient_pattern REGEX writes it" in error[0]
 
 
 @pytest.mark.parametrize(

@@ -71,19 +71,17 @@ def test_it_lists_the_next_patients_in_order_keeps_the_labelled_and_reads_the_ca
     )
     written = read_rows(output)
     assert list(written[0]) == ["file", "crackle", "wheeze", "patient", "reason"]
-    assert [(r["file"], r["crackle"], r["wheeze"]) for r in written[:2]] == [
-        ("archive/r0.wav", "1", "0"),
-        ("archive/r1.wav", "0", "0"),
-    ]
-    suggested = written[2:6]
+    suggested, rest = written[:4], written[4:]  # the chosen first, then every other recording
     assert all(r["reason"] and r["crackle"] == r["wheeze"] == "" for r in suggested)
     patients = list(dict.fromkeys(r["patient"] for r in suggested))
     assert len(patients) == 2 and "p0" not in patients
-    assert [r["patient"] for r in suggested] == [patients[0]] * 2 + [
-        patients[1]
-    ] * 2  # a patient's rows together
-    assert {r["patient"] for r in written[6:]} == {"p1", "p2", "p3"} - set(patients)
-    assert all(r["reason"] == "" for r in written[6:])
+    assert [r["patient"] for r in suggested] == [patients[0]] * 2 + [patients[1]] * 2  # a patient's together
+    assert [(r["file"], r["crackle"], r["wheeze"]) for r in rest[:2]] == [
+        ("archive/r0.wav", "1", "0"),
+        ("archive/r1.wav", "0", "0"),
+    ]
+    assert {r["patient"] for r in rest[2:]} == {"p1", "p2", "p3"} - set(patients)
+    assert all(r["reason"] == "" for r in rest[2:]) and len(rest) == 4
     assert (archive / "labels.csv").read_bytes() == before  # the user's file untouched
     assert (tmp_path / CACHE_FOLDER).is_dir()
 
@@ -106,9 +104,9 @@ def test_it_lists_the_next_patients_in_order_keeps_the_labelled_and_reads_the_ca
     assert result.embedded == 0 and result.cached == 8 and result.labelled_units == 3
     assert [s.unit for s in result.suggestions] == [last]
     again = read_rows(own)
-    assert [r["file"] for r in again[:6]] == [f"r{n}.wav" for n in range(8) if f"p{n // 2}" != last]
-    assert [(r["crackle"], r["reason"] != "") for r in again[6:]] == [("", True), ("", True)]
-    assert [r["reason"] for r in again[6:]] == [result.suggestions[0].reason] * 2
+    assert [r["file"] for r in again[2:]] == [f"r{n}.wav" for n in range(8) if f"p{n // 2}" != last]
+    assert [(r["crackle"], r["reason"] != "") for r in again[:2]] == [("", True), ("", True)]
+    assert [r["reason"] for r in again[:2]] == [result.suggestions[0].reason] * 2
 
 
 def test_without_labels_csv_each_recording_is_its_own_unit(model: Path, tmp_path: Path) -> None:
@@ -116,8 +114,10 @@ def test_without_labels_csv_each_recording_is_its_own_unit(model: Path, tmp_path
     result = respira.suggest(str(model), data_dir=str(archive), budget=3, output=str(archive / "labels.csv"))
     written = read_rows(archive / "labels.csv")
     assert list(written[0]) == ["file", "crackle", "wheeze", "reason"]
-    assert [r["file"] for r in written] == [s.unit for s in result.suggestions]
-    assert not result.units_are_patients
+    assert [r["file"] for r in written[:3]] == [s.unit for s in result.suggestions]
+    assert sorted(r["file"] for r in written) == [f"r{n}.wav" for n in range(5)]  # every recording listed
+    assert [bool(r["reason"]) for r in written] == [True] * 3 + [False] * 2
+    assert not result.units_are_patients and not result.patients_named
 
 
 def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Path) -> None:
@@ -150,7 +150,24 @@ def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Pat
         ("blank patient", [], "labels.csv:3: file 'r1.wav' has no patient"),
         ("unlisted", [], "file 'r7.wav' is in the archive but not in labels.csv: its patient is unknown"),
         ("plain", ["--budget", "5"], "--budget 5 is more than the 4 patients not yet labelled in"),
-        ("plain", ["--budget", "0"], "--budget must be a whole number >= 1, got 0"),
+        ("plain", ["--budget", "-1"], "--budget must be a whole number >= 0, got -1"),
+        (
+            "plain",
+            ["--patient_pattern", "r(\\d"],
+            "--patient_pattern 'r(\\\\d' is not a regular expression: ",
+        ),
+        (
+            "plain",
+            ["--patient_pattern", "r\\d"],
+            "--patient_pattern 'r\\\\d' has no group: put the patient in",
+        ),
+        ("plain", ["--patient_pattern", "x(\\d)"], "does not match the file name 'r0.wav' (r0.wav)"),
+        (
+            "plain",
+            ["--patient_pattern", "r(\\d)"],
+            "labels.csv:2: patient 'p0', but --patient_pattern 'r(\\\\d)' gives",
+        ),
+        ("none", ["--patient_pattern", "r(\\d)"], "does not match the file name 'notes.wav' (sub/notes.wav)"),
         ("output exists", [], "exists; pass --overwrite to replace it"),
         ("half", [], "labels.csv:2: wheeze is blank but not the other"),
     ],
@@ -173,6 +190,10 @@ def test_bad_input_is_one_line_before_any_model_and_nothing_is_written(
     if setup == "empty":
         archive.mkdir()
         (archive / "notes.txt").write_text("no audio")
+    elif setup == "none":  # no labels.csv: the pattern names every file's patient, or names the file
+        write_archive(archive, None)
+        (archive / "sub").mkdir()
+        shutil.copy(archive / "r0.wav", archive / "sub" / "notes.wav")
     elif setup != "no folder":
         write_archive(archive, rows)
     output = tmp_path / "out" / "labels.csv"
@@ -245,15 +266,15 @@ def test_a_recording_judged_too_poor_is_answered_never_suggested_again_and_kept(
     assert {unit: len(files) for unit, files in result.recordings.items()} == {"p2": 1, "p3": 2}
     written = read_rows(own)
     assert list(written[0]) == ["file", "crackle", "wheeze", "patient", "quality", "reason"]
-    assert [(r["file"], r["crackle"], r["wheeze"], r["quality"]) for r in written[:5]] == [
+    assert sorted(r["file"] for r in written[:3]) == ["r5.wav", "r6.wav", "r7.wav"]  # the chosen first
+    assert all(r["reason"] and r["quality"] == "" for r in written[:3])
+    assert [(r["file"], r["crackle"], r["wheeze"], r["quality"]) for r in written[3:]] == [
         ("r0.wav", "1", "0", ""),
         ("r1.wav", "0", "0", ""),
         ("r2.wav", "", "", "poor"),
         ("r3.wav", "", "", "poor"),
         ("r4.wav", "", "", "poor"),
     ]
-    assert sorted(r["file"] for r in written[5:]) == ["r5.wav", "r6.wav", "r7.wav"]
-    assert all(r["reason"] and r["quality"] == "" for r in written[5:])
 
 
 def test_the_units_the_model_is_least_sure_of_come_first_each_once_and_never_a_labelled_one() -> None:

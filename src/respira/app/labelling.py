@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import io
+import shlex
 import threading
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
-from ..data.labels_csv import ANSWERS, LabelsTable, TableRow, hold_labels
+from ..data.labels_csv import ANSWERS, PATIENT_PATTERN_EXAMPLE, LabelsTable, TableRow, hold_labels
 from ..models.respira.audio_decoding import audio_header, read_audio
 from ..models.respira.audio_wav import encode_wav
 from ..models.respira.decision import thresholds_of
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.number_checks import check_whole
-from ..utils.files import write_text_atomic
+from ..screening.sources import audio_files
+from ..utils.files import check_output_folder, is_occupied, write_text_atomic
 from ..utils.messages import one_line
 
 SPECTROGRAM_TOP = 4000.0
@@ -76,6 +78,10 @@ def spectrogram_png(
     return buffer.getvalue(), ticks
 
 
+PATIENTS_NEEDED = "each recording's patient: labels.csv has no patient column"
+"""What fit-site lacks of a labels file that names no patient (each recording counts as its own)."""
+
+
 class LabelSession:
     """The state of the labelling page over ``labels_file``, with ``detector``'s window probabilities."""
 
@@ -90,6 +96,9 @@ class LabelSession:
         self.rate = detector.sampling_rate
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
+        self._audio = [
+            path.resolve() for path in audio_files(self.labels_file.parent)
+        ]  # what the page counts
         self.events: list[MarkedEvent] = []
         self._held = hold_labels(self.labels_file)  # one writer at a time: a second session is refused
         if self.events_file.is_file():
@@ -201,7 +210,7 @@ class LabelSession:
 
     def done(self) -> dict[str, str]:
         """What the page says when no recording is left to show, and the command to run next (fit-site
-        once its minimum is reached, else suggest for the next round)."""
+        once its minimum is reached, else suggest: the next batch, or the patients named)."""
         progress = self.progress()
         left = progress["recordings"] - progress["recordings_done"] - len(self.pending())  # not in the batch
         if not left:
@@ -209,29 +218,68 @@ class LabelSession:
         else:
             were = "recordings were" if left > 1 else "recording was"
             what = f"The suggested batch is done; {left} other {were} not suggested."
-        if progress["minimum_reached"] or not left:
+        if progress["minimum_reached"]:
             return {"text": what, "next": progress["fit_site"]}
-        folder = self.labels_file.parent
         open_units = {self.table.unit_of(row) for row in self.table.rows if self.table.answer_of(row) is None}
-        budget = max(1, min(self.minimum_units - progress["units_done"], len(open_units)))
-        unit = "" if self.unit_name == "patients" else " --unit recording"
+        more = min(self.minimum_units - progress["units_done"], len(open_units) + len(self._unlisted()))
+        named = self.unit_name == "patients"
+        if named and more <= 0:
+            return {"text": f"{what} fit-site needs {', '.join(progress['lacking'])}.", "next": ""}
         other = "" if self.labels_file.name == LABELS_FILE else " --overwrite"  # the archive's own: no need
+        pattern = "" if named else " --patient_pattern 'REGEX'"
+        folder, labels = (shlex.quote(str(path)) for path in (self.labels_file.parent, self.labels_file))
         command = (
-            f"respira suggest {self.model} --data_dir {folder} --budget {budget}{unit} "
-            f"--output {self.labels_file}{other}"
+            f"respira suggest {shlex.quote(self.model)} --data_dir {folder} --budget {max(0, more)}{pattern} "
+            f"--output {labels}{other}"
         )
-        return {"text": f"{what} fit-site's minimum is not reached: suggest the next batch.", "next": command}
+        if named:
+            return {
+                "text": f"{what} fit-site's minimum is not reached: suggest the next batch.",
+                "next": command,
+            }
+        return {
+            "text": f"{what} fit-site needs {PATIENTS_NEEDED}: name them with this command, REGEX a regular "
+            "expression whose first group is the patient in the file name (KAUH's: "
+            f"{PATIENT_PATTERN_EXAMPLE!r}), or add a patient column by hand.",
+            "next": command,
+        }
+
+    def _unlisted(self) -> list[Path]:
+        """The audio files of the labels file's folder that it does not list."""
+        listed = {row.path for row in self.table.rows}
+        return [path for path in self._audio if path not in listed]
+
+    def fit_site_command(self) -> str:
+        """The ``respira fit-site`` command for the labels file's folder: its output beside the folder, never
+        in it; ``--overwrite`` where the folder exists and holds only what respira wrote there (the safe
+        writer's rule), else the first free ``-2``, ``-3``... name."""
+        folder = self.labels_file.parent.resolve()
+        for number in range(1, 100):
+            output = folder.parent / f"{folder.name}-site-model{'' if number == 1 else f'-{number}'}"
+            try:
+                check_output_folder(output, overwrite=True)
+            except OSError:
+                continue
+            break
+        overwrite = " --overwrite" if is_occupied(output) else ""
+        return (
+            f"respira fit-site {shlex.quote(self.model)} --data_dir {shlex.quote(str(folder))} --output_dir "
+            f"{shlex.quote(str(output))}{overwrite}"
+        )
 
     def progress(self) -> dict[str, Any]:
-        """Units labelled (the ones fit-site counts) and recordings answered, whether fit-site's minimum is
-        reached, its command, and all of it in one ``line``."""
+        """Units labelled (the ones fit-site counts) and recordings answered, of every audio file of the
+        labels file's folder; whether fit-site's minimum is reached; its command; all in one ``line``."""
         table = self.table
         answers = [(table.unit_of(row), table.answer_of(row)) for row in table.rows]
-        units = {unit for unit, _ in answers}
+        unlisted = self._unlisted()
+        units = {unit for unit, _ in answers} | (
+            {str(p) for p in unlisted} if self.unit_name != "patients" else set()
+        )
         labelled = [(unit, answer) for unit, answer in answers if answer not in (None, "poor")]
         labelled_units = len({unit for unit, _ in labelled})
         normal = sum(answer == "normal" for _, answer in labelled)
-        lacking = []
+        lacking = [] if self.unit_name == "patients" else [PATIENTS_NEEDED]
         if labelled_units < self.minimum_units:
             more = self.minimum_units - labelled_units
             lacking.append(f"{more} more {self.unit_name if more > 1 else self.unit_name[:-1]}")
@@ -240,24 +288,24 @@ class LabelSession:
         if normal == len(labelled):
             lacking.append("no recording with crackles or wheezes yet")
         folder = self.labels_file.parent
-        command = f"respira fit-site {self.model} --data_dir {folder} --output_dir {folder / 'site-model'}"
-        minimum = f"{self.minimum_units} {self.unit_name} with a normal and an abnormal recording"
+        minimum = f"{self.minimum_units} patients with a normal and an abnormal recording"
         done = sum(answer is not None for _, answer in answers)
         reached = f"fit-site's minimum ({minimum}) is reached"
+        missing = f"; {len(unlisted)} of the folder not in {self.labels_file.name}" if unlisted else ""
         line = (
             f"{labelled_units} of {len(units)} {self.unit_name} labelled "
-            f"({done} of {len(answers)} recordings answered); "
+            f"({done} of {len(answers) + len(unlisted)} recordings answered{missing}); "
             + (f"{reached}." if not lacking else f"fit-site needs {minimum}: {', '.join(lacking)}.")
         )
         return {
             "line": line,
             "units": len(units),
             "units_done": labelled_units,
-            "recordings": len(answers),
+            "recordings": len(answers) + len(unlisted),
             "recordings_done": done,
             "minimum_reached": not lacking,
             "lacking": lacking,
-            "fit_site": command,
+            "fit_site": self.fit_site_command(),
             "fit_site_note": None
             if self.labels_file.name == LABELS_FILE
             else f"fit-site reads {folder / LABELS_FILE}: save {self.labels_file.name} there under that name",

@@ -14,8 +14,10 @@ crackle and wheeze probability per window. Keys: C crackle,
 W wheeze, B both, N normal, P poor quality, S skip; dragging over the spectrogram marks an event (1 / 2:
 crackle / wheeze; Delete removes the last). Each answer is written to the labels file at once, and the
 events to events.csv beside it, atomically: stopping loses nothing, and the file's other rows and columns
-stay as they were. The page says when fit-site's minimum of units is reached, and once the batch is
-answered, the command to run next (suggest's next batch, or fit-site). Only this machine's pages at
+stay as they were. The page counts every recording of the labels file's folder, says when fit-site's
+minimum of patients is reached (a labels file with no patient column counts each recording as its own
+patient: fit-site refuses it), and once the batch is answered, the command to run next (suggest's next
+batch or the patients named, or fit-site, its output beside the folder). Only this machine's pages at
 the printed address may use it (SECURITY.md); `--host` other than a loopback address serves the patients'
 recordings to the network, behind a token printed once in the URL.
 """
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..app.label_server import label_server
+    from ..data.labels_csv import ONE_PATIENT_NOTE
     from ..sites.site_sample import MIN_UNITS
     from ..utils.signals import terminate_as_interrupt
 
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> None:
         f"recordings answered) on {server.url} (Ctrl+C stops)",
         flush=True,
     )
+    if session.unit_name != "patients":
+        print(f"note: {ONE_PATIENT_NOTE}; fit-site needs them named", flush=True)
     if server.exposed:
         print(
             f"patients' recordings are served to the network on {args.host}: anyone with the URL's token can "

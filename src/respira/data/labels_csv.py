@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,44 @@ class LabelledRow:
     def answered(self) -> bool:
         """Labelled, or judged too poor to label."""
         return self.labelled or self.poor
+
+
+PATIENT_PATTERN_EXAMPLE = r"[BDE]P(\d+)"
+"""A ``--patient_pattern`` for KAUH's names (``BP12_Asthma,E W,P L L,50,F.wav``: patient ``12``)."""
+ONE_PATIENT_NOTE = (
+    "each recording counts as its own patient (labels.csv has no patient column and no --patient_pattern "
+    "names them)"
+)
+"""What every command says once of a folder that names no patient."""
+
+
+def compile_patient_pattern(text: str) -> re.Pattern[str]:
+    """``--patient_pattern`` compiled: a regular expression on a recording's file name whose first group is
+    its patient (one-line ``ValueError``: it does not compile, or has no group)."""
+    try:
+        pattern = re.compile(text)
+    except re.error as error:
+        raise ValueError(f"--patient_pattern {text!r} is not a regular expression: {error}") from None
+    if pattern.groups < 1:
+        raise ValueError(
+            f"--patient_pattern {text!r} has no group: put the patient in parentheses (for KAUH's names: "
+            f"{PATIENT_PATTERN_EXAMPLE!r})"
+        )
+    return pattern
+
+
+def patient_from_name(pattern: re.Pattern[str], file: str) -> str:
+    """The patient ``pattern``'s first group finds in ``file``'s name (one-line ``ValueError`` naming the
+    file where it does not match or its group is empty)."""
+    found = pattern.search(Path(file).name)
+    patient = (found.group(1) or "").strip() if found else ""
+    if not patient:
+        said = "does not match" if found is None else "matches with an empty first group on"
+        raise ValueError(
+            f"--patient_pattern {pattern.pattern!r} {said} the file name {Path(file).name!r} ({file}): "
+            "every recording needs its patient"
+        )
+    return patient
 
 
 def read_labels_csv(labels_file: str | Path | LabelsTable, *, unlabelled: bool = False) -> list[LabelledRow]:

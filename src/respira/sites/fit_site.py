@@ -204,7 +204,7 @@ def fit_site_folder(
             check_whole(value, f"--{name}", least)
     _check_output(output_dir, model, overwrite)
     site = _check_site_name(site_name, data_dir, dataset)
-    sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one
+    sample_files = read_site_recordings(data_dir, dataset, need_patients=True)  # before any model loads
     detector = Detector.from_pretrained(model, device=device, onnx=False)
     if not is_multi_label(detector.config):
         raise ValueError(f"{model} is a single-label model: fit-site fits crackle and wheeze flags")
@@ -212,9 +212,6 @@ def fit_site_folder(
     kinds = check_candidates(candidates, refusal)
     if refusal and candidates is None:
         note = f"the model cannot take a site head: {refusal}; fitting as is and re-tuned thresholds only"
-        print(note, file=sys.stderr)
-    if not sample_files.units_are_patients:
-        note = f"{data_dir} names no patient: each recording is its own unit in every fold and interval"
         print(note, file=sys.stderr)
     started = time.perf_counter()
     sample = embed_recordings(

@@ -73,12 +73,21 @@ class SuggestOptions:
     data_dir: str = option(
         "data_dir", "the archive: a folder of recordings, optionally with a labels.csv", required=True
     )
-    budget: int = flag(help="how many patients (--unit recording: recordings) to suggest")
+    budget: int = flag(
+        help="how many patients (--unit recording: recordings) to suggest (0: list every recording, and "
+        "name its patient, without running the model)"
+    )
     output: str = flag(help="the labels.csv to write (ARCHIVE/labels.csv is rewritten only when named here)")
     unit: str | None = flag(
         None,
-        "what --budget counts (default: patient when labels.csv has a patient column, else recording)",
+        "what --budget counts (default: patient when the patients are named, else recording)",
         choices=("patient", "recording"),
+    )
+    patient_pattern: str | None = flag(
+        None,
+        "a regular expression on each file name whose first group is its patient, written into the "
+        "patient column (e.g. '[BDE]P(\\d+)' for KAUH's BP12_...wav); without it and without a patient "
+        "column each recording counts as its own patient, and fit-site refuses the folder",
     )
     overwrite: bool = option("overwrite", "replace an existing --output")
     batch_size: int | None = embedding_batch_size()

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.corpora import scored_corpus
 from ..data.corpus_files import corpus_root
-from ..data.labels_csv import UnlabelledRowsWarning
+from ..data.labels_csv import PATIENT_PATTERN_EXAMPLE, UnlabelledRowsWarning
 from ..inference.embeddings import linear_head, site_head_refusal  # noqa: F401 (respira.sites exports them)
 from ..metrics.recording_level import unmeasurable
 from ..models.respira.decision import is_multi_label, thresholds_of
@@ -37,6 +37,12 @@ class LabelledRecording:
 
 
 MIN_UNITS = 4
+NO_PATIENT_REFUSAL = (
+    "fit-site keeps each patient's recordings in one fold and resamples patients, so it needs a patient "
+    f"column in labels.csv (respira suggest --patient_pattern REGEX writes it from the file names, e.g. "
+    f"{PATIENT_PATTERN_EXAMPLE!r} for KAUH's; one recording per patient: '(.+)')"
+)
+"""Why fit-site refuses a folder that names no patient, and how to name them."""
 """Fewest units (patients) a sample needs: nested cross-validation holds units out at two levels."""
 
 
@@ -60,9 +66,12 @@ class SiteRecordings:
         return "patients" if self.units_are_patients else "recordings (each its own unit: no patient column)"
 
 
-def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
+def read_site_recordings(
+    data_dir: str | Path, dataset: str = "labelled", *, need_patients: bool = False
+) -> SiteRecordings:
     """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
-    :data:`MIN_UNITS` units, or no normal or no abnormal recording."""
+    :data:`MIN_UNITS` units, no normal or no abnormal recording, or (``need_patients``) a folder that
+    names no patient."""
     root = corpus_root(data_dir, "--data_dir")
     spec = scored_corpus(dataset)
     if spec.labels == "cycle":
@@ -106,6 +115,8 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
             )
         sample = SiteRecordings(tuple(recordings), dataset, root, named, left_out)
     where = f"--data_dir {root} ({dataset})"
+    if need_patients and not sample.units_are_patients:
+        raise ValueError(f"{where} names no patient: {NO_PATIENT_REFUSAL}")
     if sample.units < MIN_UNITS:
         raise ValueError(
             f"{where} holds {sample.units} {sample.unit_name.split(' ')[0]}; fit-site needs at least "

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from ..data.corpus_files import corpus_root, files_fingerprint
-from ..data.labels_csv import LABELS_FILE, LabelledRow, LabelsTable, hold_labels, read_labels_csv
+from ..data.errors import CorpusFormatError
+from ..data.labels_csv import (
+    LABELS_FILE,
+    PATIENT_PATTERN_EXAMPLE,
+    LabelledRow,
+    LabelsTable,
+    compile_patient_pattern,
+    hold_labels,
+    patient_from_name,
+    read_labels_csv,
+)
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.number_checks import check_whole
@@ -70,12 +81,14 @@ def suggest_units(sample: SiteSample, budget: int, *, labelled: Collection[str] 
 
 @dataclass(frozen=True)
 class ArchiveRecording:
-    """One recording of an archive: its file, its ``labels.csv`` row (``None``: not listed) and its unit."""
+    """One recording of an archive: its file, its ``labels.csv`` row (``None``: not listed), its unit and
+    its patient (``None``: none named)."""
 
     path: Path
     recording_id: str
     row: LabelledRow | None
     unit: str
+    patient: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -89,7 +102,12 @@ class Archive:
     root: Path
     recordings: tuple[ArchiveRecording, ...]
     units_are_patients: bool
-    columns: tuple[str, ...]  # the CSV's optional columns
+    columns: tuple[str, ...]  # the optional columns to write (patient when the patients are named)
+
+    @property
+    def patients_named(self) -> bool:
+        """Whether every recording's patient is known (a ``patient`` column or ``--patient_pattern``)."""
+        return "patient" in self.columns
 
     def answered_units(self) -> set[str]:
         """Units whose every recording is answered."""
@@ -100,46 +118,68 @@ class Archive:
         return {r.unit for r in self.recordings if r.row and r.row.labelled} & self.answered_units()
 
 
-def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
-    """The archive ``data_dir`` read and checked (one-line errors); ``unit`` ``None``: patients when
-    ``labels.csv`` has a ``patient`` column."""
-    from ..data.errors import CorpusFormatError
+def read_archive(
+    data_dir: str | Path, unit: str | None = None, patient_pattern: str | None = None
+) -> Archive:
+    """The archive ``data_dir`` read and checked (one-line errors); patients from ``labels.csv``'s
+    ``patient`` column, else from ``patient_pattern`` (the first group of a regular expression on the file
+    name); ``unit`` ``None``: patients when they are named, else recordings."""
     from ..screening.sources import AUDIO_SUFFIXES, audio_files
 
+    pattern = None if patient_pattern is None else compile_patient_pattern(patient_pattern)
     root = corpus_root(data_dir, "--data_dir")
     labels_file = root / LABELS_FILE
     table = LabelsTable.read(labels_file) if labels_file.is_file() else None
     rows = read_labels_csv(table, unlabelled=True) if table else []
     names = table.columns if table else []
-    columns = tuple(name for name in ("patient", "device", "location", "quality") if name in names)
-    has_patient = "patient" in columns
-    if unit == "patient" and not has_patient:
+    has_column = "patient" in names
+    if unit == "patient" and not (has_column or pattern):
         raise ValueError(
-            f"--unit patient needs a {LABELS_FILE} in {root} with a patient column; without it each "
-            "recording is its own unit (--unit recording)"
+            f"--unit patient needs each recording's patient: a {LABELS_FILE} in {root} with a patient "
+            f"column, or --patient_pattern (e.g. {PATIENT_PATTERN_EXAMPLE!r} for KAUH's names)"
         )
-    by_patient = has_patient if unit is None else unit == "patient"
+    by_patient = bool(has_column or pattern) if unit is None else unit == "patient"
     listed = {row.path for row in rows}
-    recordings = [
-        ArchiveRecording(row.path, row.file, row, row.patient if by_patient and row.patient else row.file)
-        for row in rows
-    ]
+    recordings = []
+    for row in rows:
+        patient = _patient(row, pattern, labels_file) if has_column or pattern else None
+        recordings.append(
+            ArchiveRecording(row.path, row.file, row, patient if by_patient else row.file, patient)
+        )
     for path in audio_files(root):
         if path.resolve() in listed:
             continue
         name = path.relative_to(root).as_posix()
-        if has_patient:  # a row of it written without a patient would be refused by every reader
+        if has_column and pattern is None:  # a row written without a patient would be refused by every reader
             raise CorpusFormatError(
                 labels_file,
                 f"file {name!r} is in the archive but not in {LABELS_FILE}: its patient is unknown; add a "
-                "row with its patient (labels blank), or drop the patient column",
+                "row with its patient (labels blank), pass --patient_pattern, or drop the patient column",
             )
-        recordings.append(ArchiveRecording(path.resolve(), name, None, name))
+        patient = patient_from_name(pattern, name) if pattern else None
+        recordings.append(
+            ArchiveRecording(path.resolve(), name, None, patient if by_patient else name, patient)
+        )
     if not recordings:
         raise ValueError(
             f"--data_dir {root} holds no audio file (looked for {', '.join(AUDIO_SUFFIXES)} below it)"
         )
-    return Archive(root, tuple(recordings), by_patient, columns)
+    optional = [name for name in ("device", "location", "quality") if name in names]
+    named = ("patient",) if has_column or pattern else ()
+    return Archive(root, tuple(recordings), by_patient, (*named, *optional))
+
+
+def _patient(row: LabelledRow, pattern: re.Pattern[str] | None, labels_file: Path) -> str:
+    """``row``'s patient: its cell, which ``pattern`` (when given) must agree with, else ``pattern``'s."""
+    named = None if pattern is None else patient_from_name(pattern, row.file)
+    if row.patient is not None and named is not None and named != row.patient:
+        raise CorpusFormatError(
+            labels_file,
+            f"patient {row.patient!r}, but --patient_pattern {pattern.pattern!r} gives {named!r} for "  # type: ignore[union-attr]
+            f"{row.file!r}: correct the cell, or drop --patient_pattern",
+            line=row.line,
+        )
+    return row.patient if row.patient is not None else named  # type: ignore[return-value]
 
 
 def embed_archive(
@@ -219,6 +259,8 @@ class SuggestResult:
     recordings: dict[str, tuple[str, ...]]  # unit → the files written for it
     labelled_units: int
     units_are_patients: bool
+    patients_named: bool
+    listed: int  # every recording of the archive: the chosen ones, then the others
     strategy: str
     embedded: int  # recordings the model ran on this round
     cached: int
@@ -230,14 +272,16 @@ class SuggestResult:
         unit = "patients" if self.units_are_patients else "recordings"
         files = sum(len(files) for files in self.recordings.values())
         return (
-            f"wrote {self.output}: the {len(self.suggestions)} {unit} to label next, in order ({files} "
-            f"recordings, labels blank, each with its reason; strategy {self.strategy}); "
-            f"{self.labelled_units} {unit} already labelled kept"
+            f"wrote {self.output}: the {len(self.suggestions)} {unit} to label next first, in order ({files} "
+            f"recordings, labels blank, each with its reason; strategy {self.strategy}), then the archive's "
+            f"other {self.listed - files} recordings; {self.labelled_units} {unit} already labelled kept"
         )
 
     def timing_line(self) -> str:
         """One line: the model pass (or the cache)."""
         if not self.embedded:
+            if not self.cached:
+                return "the model did not run (--budget 0: every recording listed, none suggested)"
             return f"the model's view of all {self.cached} recordings read from the cache"
         speed = self.audio_seconds / max(self.embedding_seconds, 1e-9)
         return (
@@ -253,19 +297,21 @@ def suggest_labels(
     *,
     budget: int,
     unit: str | None = None,
+    patient_pattern: str | None = None,
     batch_size: int | None = None,
     device: str | None = None,
     overwrite: bool = False,
     threads: int | None = None,
 ) -> SuggestResult:
-    """Write to ``output`` the ``budget`` units of the archive ``data_dir`` to label next. One-line errors,
-    before any model is loaded, for a bad budget, archive or ``labels.csv`` row, or an ``output`` that exists
-    (unless ``overwrite``, or it is the archive's own ``labels.csv``)."""
+    """Write to ``output`` every recording of the archive ``data_dir``: first those of the ``budget`` units
+    to label next, then the others (their patients from ``patient_pattern`` where the archive names none).
+    One-line errors, before any model is loaded, for a bad budget, pattern, archive or ``labels.csv`` row,
+    or an ``output`` that exists (unless ``overwrite``, or it is the archive's own ``labels.csv``)."""
     from ..utils.threads import apply_num_threads
 
     apply_num_threads(requested=threads)
-    check_whole(budget, "--budget")
-    archive = read_archive(data_dir, unit)
+    check_whole(budget, "--budget", 0)
+    archive = read_archive(data_dir, unit, patient_pattern)
     target = _check_output(Path(output).expanduser(), archive, overwrite)
     labelled = archive.labelled_units()
     pending = len({r.unit for r in archive.recordings} - archive.answered_units())
@@ -277,11 +323,14 @@ def suggest_labels(
     hold_labels(target).release()  # refused now, not after the model, while a labelling page writes it
 
     started = time.perf_counter()
-    cache = target.parent / CACHE_FOLDER
-    sample, embedded = embed_archive(archive, model, cache, batch_size=batch_size, device=device)
+    chosen, embedded, audio = [], 0, 0.0
+    if budget:  # --budget 0 lists every recording (and names its patient) without the model
+        sample, embedded = embed_archive(archive, model, target.parent / CACHE_FOLDER, batch_size=batch_size,
+                                         device=device)  # fmt: skip
+        judged = [i for i, r in enumerate(archive.recordings) if not (r.row is not None and r.row.poor)]
+        chosen = suggest_units(sample.subset(np.array(judged)), budget, labelled=labelled)
+        audio = float(sample.duration.sum())
     seconds = time.perf_counter() - started
-    judged = np.array([i for i, r in enumerate(archive.recordings) if not (r.row is not None and r.row.poor)])
-    chosen = suggest_units(sample.subset(judged), budget, labelled=labelled)
     files = _write(archive, chosen, target)
     return SuggestResult(
         output=target,
@@ -289,10 +338,12 @@ def suggest_labels(
         recordings=files,
         labelled_units=len(labelled),
         units_are_patients=archive.units_are_patients,
+        patients_named=archive.patients_named,
+        listed=len(archive.recordings),
         strategy=STRATEGY,
         embedded=embedded,
-        cached=len(archive.recordings) - embedded,
-        audio_seconds=float(sample.duration.sum()),
+        cached=len(archive.recordings) - embedded if budget else 0,
+        audio_seconds=audio,
         embedding_seconds=seconds,
     )
 
@@ -312,12 +363,10 @@ def _check_output(target: Path, archive: Archive, overwrite: bool) -> Path:
 
 
 def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str, tuple[str, ...]]:
-    """Write the list (checked as ``respira label`` reads it, then as it writes it); unit → the files
-    written for it."""
-    reasons = {s.unit: s.reason for s in chosen}
+    """Write every recording of the archive: those of the ``chosen`` units not yet answered first, with
+    their reasons, then the others in the archive's order (checked as ``respira label`` reads it, then as it
+    writes it); unit → the files written for it."""
     optional = list(archive.columns)
-    if archive.units_are_patients and "patient" not in optional:
-        optional.insert(0, "patient")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["file", "crackle", "wheeze", *optional, "reason"])
@@ -327,25 +376,24 @@ def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str
         flags = ["", ""]
         if source is not None and source.crackle is not None and source.wheeze is not None:
             flags = [str(int(bool(source.crackle))), str(int(bool(source.wheeze)))]
-        values = {c: getattr(source, c, None) for c in ("patient", "device", "location", "quality")}
-        if archive.units_are_patients:
-            values["patient"] = recording.unit
+        values = {c: getattr(source, c, None) for c in ("device", "location", "quality")}
+        values["patient"] = recording.patient
         file = recording.recording_id  # relative to the archive, or absolute; symlinks not followed
         name = Path(file if Path(file).is_absolute() else os.path.relpath(archive.root / file, target.parent))
         return [name.as_posix(), *flags, *(values[c] or "" for c in optional), reason]
 
     files: dict[str, list[str]] = {s.unit: [] for s in chosen}
-    for recording in archive.recordings:
-        if recording.answered:
-            writer.writerow(row(recording, (recording.row.reason if recording.row else None) or ""))
+    first: set[int] = set()
     for suggestion in chosen:
-        for recording in archive.recordings:
+        for at, recording in enumerate(archive.recordings):
             if recording.unit == suggestion.unit and not recording.answered:
                 written = row(recording, suggestion.reason)
                 files[suggestion.unit].append(written[0])
                 writer.writerow(written)
-    for recording in archive.recordings:
-        if recording.row is not None and not recording.answered and recording.unit not in reasons:
-            writer.writerow(row(recording, ""))
+                first.add(at)
+    for at, recording in enumerate(archive.recordings):
+        if at not in first:
+            kept = (recording.row.reason if recording.row and recording.answered else None) or ""
+            writer.writerow(row(recording, kept))
     LabelsTable.parse(target, buffer.getvalue()).save()
     return {unit: tuple(names) for unit, names in files.items()}
