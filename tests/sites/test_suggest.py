@@ -5,6 +5,8 @@ model, and bad input refused in one line before any model is loaded, nothing wri
 from __future__ import annotations
 
 import csv
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -338,3 +340,174 @@ def test_it_does_not_write_a_labels_file_a_labelling_page_holds(
     finally:
         held.release()
     assert own.read_text() == before
+
+
+KAUH_PATTERN = r"[BDE]P(\d+)"
+
+
+def kauh_answer(file: str) -> str:
+    """The page's answer for a KAUH-named recording: its sound codes read from the name."""
+    codes = Path(file).name.split("_", 1)[1].split(",")[1].split()
+    crackle, wheeze = any(c in ("C", "Crep") for c in codes), "W" in codes
+    return {(0, 0): "normal", (1, 0): "crackle", (0, 1): "wheeze", (1, 1): "both"}[(crackle, wheeze)]
+
+
+def label_batch(model: Path, labels: Path) -> dict:
+    """Answer every recording the page shows, through the session's API, as a clinician would; then what
+    the page says next."""
+    from respira.app.labelling import LabelSession
+
+    session = LabelSession(labels, respira.Detector.from_pretrained(model), model=str(model), minimum_units=4)
+    try:
+        while (shown := session.state()["recording"]) is not None:
+            session.answer(shown["index"], kauh_answer(shown["file"]))
+        return {"progress": session.progress(), "done": session.done()}
+    finally:
+        session.close()
+
+
+def run_page_command(command: str, *extra: str) -> int:
+    import shlex
+
+    words = shlex.split(command)
+    assert words[:1] == ["respira"], command
+    return main([*words[1:], *extra])
+
+
+@pytest.fixture
+def fold_spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every fold assignment fit-site makes (outer, inner, learning-curve draws) and every bootstrap's
+    units, recorded as (each recording's unit, its fold or draw)."""
+    from respira.sites import choice, out_of_sample
+
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def folds(sample, *args, **kwargs):
+        assigned = choice_folds(sample, *args, **kwargs)
+        seen.append((np.asarray(sample.units), np.asarray(assigned)))
+        return assigned
+
+    def draw(sample, *args, **kwargs):
+        inside = draw_units(sample, *args, **kwargs)
+        if inside is not None:
+            seen.append((np.asarray(sample.units), np.asarray(inside)))
+        return inside
+
+    def intervals(labels, units, *args, **kwargs):  # the bootstrap resamples these units
+        seen.append((np.asarray(units), np.zeros(len(units))))
+        return bootstrap(labels, units, *args, **kwargs)
+
+    choice_folds, draw_units = choice.unit_folds, out_of_sample._draw
+    bootstrap = out_of_sample.scores_with_intervals
+    monkeypatch.setattr(out_of_sample, "scores_with_intervals", intervals)
+    monkeypatch.setattr(choice, "unit_folds", folds)
+    monkeypatch.setattr(out_of_sample, "unit_folds", folds)
+    monkeypatch.setattr(out_of_sample, "_draw", draw)
+    return seen
+
+
+def test_a_kauh_like_folder_keeps_its_patients_through_suggest_label_and_fit_site(
+    model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, fold_spy: list
+) -> None:
+    """Issue 82: three recordings per patient (KAUH's filter modes) named by --patient_pattern: suggest
+    writes the patient column and lists every recording, the page counts patients, its next commands run
+    as printed on every round (fit-site's output beside the folder, --overwrite of its own fit), and no
+    fold, draw or bootstrap of fit-site splits a patient."""
+    import respira.hub.export
+    from respira.pretrained.site_fit import SITE_FIT_FILE
+
+    from ..conftest import write_kauh
+
+    monkeypatch.setattr(
+        respira.hub.export, "export_onnx", lambda model, path, **_: Path(path).write_bytes(b"x")
+    )
+    archive = write_kauh(tmp_path / "kauh", patients=8)
+    labels = archive / "labels.csv"
+    assert main(["suggest", str(model), "--data_dir", str(archive), "--budget", "2", "--output", str(labels),
+                 "--patient_pattern", KAUH_PATTERN]) == 0  # fmt: skip
+    said = capsys.readouterr()
+    assert (
+        "the 2 patients to label next first" in said.out
+        and "then the archive's other 18 recordings" in said.out
+    )
+    assert "own patient" not in said.out + said.err
+    written = read_rows(labels)
+    assert len(written) == 24 and all(
+        r["patient"] == re.search(KAUH_PATTERN, r["file"]).group(1) for r in written
+    )
+    assert [bool(r["reason"]) for r in written] == [True] * 6 + [False] * 18
+    assert [r["patient"] for r in written[:6]] == [written[0]["patient"]] * 3 + [written[3]["patient"]] * 3
+
+    rounds, fitted = 0, []
+    while True:
+        page = label_batch(model, labels)
+        assert page["progress"]["recordings"] == 24 and page["progress"]["units"] == 8  # the folder's
+        assert " of 8 patients labelled (" in page["progress"]["line"], page["progress"]["line"]
+        command = page["done"]["next"]
+        if command.startswith("respira fit-site"):
+            output = Path(shlex_word(command, "--output_dir"))
+            assert archive.resolve() not in output.resolve().parents  # never inside the recordings' folder
+            code = run_page_command(command, "--outer_folds", "3", "--apply_anyway", "--candidates", "as_is",
+                                    "thresholds")  # fmt: skip
+            assert code == 0, capsys.readouterr().err
+            fitted.append(command)
+            if len(fitted) == 2:
+                break
+            command = f"respira suggest {model} --data_dir {archive} --budget 1 --output {labels}"
+        assert run_page_command(command) == 0, capsys.readouterr().err
+        rounds += 1
+        assert rounds < 8
+    assert "--overwrite" not in fitted[0] and fitted[1].endswith("--overwrite")  # its own earlier fit
+    printed = capsys.readouterr().out
+    record = json.loads((output / SITE_FIT_FILE).read_text())
+    assert record["units_are_patients"] and record["recordings"] == 3 * record["units"]
+    assert f"nested cross-validation over {record['units']} patients" in printed
+    assert "own unit" not in printed + (output / "README.md").read_text()
+    patients = {r["patient"] for r in read_rows(labels)}
+    assert fold_spy and all(set(units) <= patients for units, _ in fold_spy)
+    assert any(not folds.any() for _, folds in fold_spy)  # the bootstraps' units: patients, as above
+    for units, folds in fold_spy:  # each patient wholly in one fold (or one side of a draw)
+        assert all(len(set(folds[units == unit].tolist())) == 1 for unit in set(units)), (units, folds)
+
+
+def shlex_word(command: str, option: str) -> str:
+    import shlex
+
+    words = shlex.split(command)
+    return words[words.index(option) + 1]
+
+
+def test_a_folder_without_patients_says_so_once_and_the_page_leads_to_naming_them(
+    model: Path, tmp_path: Path, capsys
+) -> None:
+    """Without a patient column or --patient_pattern: suggest says once that each recording counts as its
+    own patient and no output claims patient-wise anything; the page does not offer fit-site (which
+    refuses the folder) but the suggest command that names the patients, which keeps every answer."""
+    from ..conftest import write_kauh
+
+    archive = write_kauh(tmp_path / "kauh", patients=4)
+    labels = archive / "labels.csv"
+    command = ["suggest", str(model), "--data_dir", str(archive), "--budget", "5", "--output", str(labels)]
+    assert main(command) == 0
+    said = capsys.readouterr()
+    assert said.err.count("each recording counts as its own patient") == 1, said.err
+    assert "the 5 recordings to label next first" in said.out
+    for claim in ("patient-wise", "patient-bootstrap", "serves"):
+        assert claim not in said.out + said.err
+    assert len(read_rows(labels)) == 12 and "patient" not in read_rows(labels)[0]
+    page = label_batch(model, labels)
+    progress = page["progress"]
+    assert progress["line"].startswith("5 of 12 recordings labelled (5 of 12 recordings answered)")
+    assert "each recording's patient: labels.csv has no patient column" in progress["lacking"]
+    assert not progress["minimum_reached"]
+    assert (
+        main(["fit-site", str(model), "--data_dir", str(archive), "--output_dir", str(tmp_path / "x")]) == 2
+    )
+    assert "names no patient" in capsys.readouterr().err
+    assert "--patient_pattern 'REGEX'" in page["done"]["next"] and "REGEX" in page["done"]["text"]
+    answers = {r["file"]: (r["crackle"], r["wheeze"]) for r in read_rows(labels)}
+    assert run_page_command(page["done"]["next"].replace("REGEX", KAUH_PATTERN)) == 0
+    named = read_rows(labels)
+    assert {r["file"]: (r["crackle"], r["wheeze"]) for r in named} == answers  # every answer kept
+    assert all(r["patient"] == re.search(KAUH_PATTERN, r["file"]).group(1) for r in named)
+    assert "own patient" not in capsys.readouterr().err
