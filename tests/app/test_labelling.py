@@ -98,7 +98,10 @@ def test_answers_and_events_are_written_at_once(served: tuple[str, Path]) -> Non
     state = call(f"{url}api/answer", {"index": 1, "answer": "normal"})
     assert state["recording"] is None
     # fit-site would refuse 3 patients: the page offers no command that fails
-    assert state["done"] == {"text": "Every recording is answered. fit-site needs 1 more patient.", "next": ""}
+    assert state["done"] == {
+        "text": "Every recording is answered. fit-site needs 1 more patient.",
+        "next": "",
+    }
     assert not state["progress"]["minimum_reached"]
     folder = labels.parent.resolve()  # fit-site's output beside the recordings' folder, never in it
     assert state["progress"]["fit_site"] == (

@@ -212,6 +212,7 @@ def test_a_folder_that_names_no_patient_is_refused_before_any_model_loads(
     assert code == 2 and len(error) == 1 and not output.exists(), error
     assert "names no patient: fit-site keeps each patient's recordings in one fold" in error[0]
     assert "respira suggest --patient_pattern REGEX writes it" in error[0]
+    assert "e.g. '[BDE]P(\\d+)' for KAUH's" in error[0]  # as a shell takes it: one backslash
 
 
 @pytest.mark.parametrize(

@@ -156,18 +156,18 @@ def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Pat
         (
             "plain",
             ["--patient_pattern", "r(\\d"],
-            "--patient_pattern 'r(\\\\d' is not a regular expression: ",
+            "--patient_pattern 'r(\\d' is not a regular expression: ",
         ),
         (
             "plain",
             ["--patient_pattern", "r\\d"],
-            "--patient_pattern 'r\\\\d' has no group: put the patient in",
+            "--patient_pattern 'r\\d' has no group: put the patient in",
         ),
         ("plain", ["--patient_pattern", "x(\\d)"], "does not match the file name 'r0.wav' (r0.wav)"),
         (
             "plain",
             ["--patient_pattern", "r(\\d)"],
-            "labels.csv:2: patient 'p0', but --patient_pattern 'r(\\\\d)' gives",
+            "labels.csv:2: patient 'p0', but --patient_pattern 'r(\\d)' gives",
         ),
         ("none", ["--patient_pattern", "r(\\d)"], "does not match the file name 'notes.wav' (sub/notes.wav)"),
         ("output exists", [], "exists; pass --overwrite to replace it"),
@@ -498,7 +498,7 @@ def test_a_folder_without_patients_says_so_once_and_the_page_leads_to_naming_the
     page = label_batch(model, labels)
     progress = page["progress"]
     assert progress["line"].startswith("5 of 12 recordings labelled (5 of 12 recordings answered)")
-    assert "each recording's patient: labels.csv has no patient column" in progress["lacking"]
+    assert "each recording's patient (labels.csv has no patient column)" in progress["lacking"]
     assert not progress["minimum_reached"]
     assert (
         main(["fit-site", str(model), "--data_dir", str(archive), "--output_dir", str(tmp_path / "x")]) == 2

@@ -78,7 +78,7 @@ def spectrogram_png(
     return buffer.getvalue(), ticks
 
 
-PATIENTS_NEEDED = "each recording's patient: labels.csv has no patient column"
+PATIENTS_NEEDED = "each recording's patient (labels.csv has no patient column)"
 """What fit-site lacks of a labels file that names no patient (each recording counts as its own)."""
 
 
@@ -240,7 +240,7 @@ class LabelSession:
         return {
             "text": f"{what} fit-site needs {PATIENTS_NEEDED}: name them with this command, REGEX a regular "
             "expression whose first group is the patient in the file name (KAUH's: "
-            f"{PATIENT_PATTERN_EXAMPLE!r}), or add a patient column by hand.",
+            f"'{PATIENT_PATTERN_EXAMPLE}'), or add a patient column by hand.",
             "next": command,
         }
 

@@ -79,11 +79,11 @@ def compile_patient_pattern(text: str) -> re.Pattern[str]:
     try:
         pattern = re.compile(text)
     except re.error as error:
-        raise ValueError(f"--patient_pattern {text!r} is not a regular expression: {error}") from None
+        raise ValueError(f"--patient_pattern '{text}' is not a regular expression: {error}") from None
     if pattern.groups < 1:
         raise ValueError(
-            f"--patient_pattern {text!r} has no group: put the patient in parentheses (for KAUH's names: "
-            f"{PATIENT_PATTERN_EXAMPLE!r})"
+            f"--patient_pattern '{text}' has no group: put the patient in parentheses (for KAUH's names: "
+            f"'{PATIENT_PATTERN_EXAMPLE}')"
         )
     return pattern
 
@@ -96,7 +96,7 @@ def patient_from_name(pattern: re.Pattern[str], file: str) -> str:
     if not patient:
         said = "does not match" if found is None else "matches with an empty first group on"
         raise ValueError(
-            f"--patient_pattern {pattern.pattern!r} {said} the file name {Path(file).name!r} ({file}): "
+            f"--patient_pattern '{pattern.pattern}' {said} the file name {Path(file).name!r} ({file}): "
             "every recording needs its patient"
         )
     return patient

@@ -136,7 +136,7 @@ def read_archive(
     if unit == "patient" and not (has_column or pattern):
         raise ValueError(
             f"--unit patient needs each recording's patient: a {LABELS_FILE} in {root} with a patient "
-            f"column, or --patient_pattern (e.g. {PATIENT_PATTERN_EXAMPLE!r} for KAUH's names)"
+            f"column, or --patient_pattern (e.g. '{PATIENT_PATTERN_EXAMPLE}' for KAUH's names)"
         )
     by_patient = bool(has_column or pattern) if unit is None else unit == "patient"
     listed = {row.path for row in rows}
@@ -175,7 +175,7 @@ def _patient(row: LabelledRow, pattern: re.Pattern[str] | None, labels_file: Pat
     if row.patient is not None and named is not None and named != row.patient:
         raise CorpusFormatError(
             labels_file,
-            f"patient {row.patient!r}, but --patient_pattern {pattern.pattern!r} gives {named!r} for "  # type: ignore[union-attr]
+            f"patient {row.patient!r}, but --patient_pattern '{pattern.pattern}' gives {named!r} for "  # type: ignore[union-attr]
             f"{row.file!r}: correct the cell, or drop --patient_pattern",
             line=row.line,
         )
