@@ -99,7 +99,8 @@ def test_answers_and_events_are_written_at_once(served: tuple[str, Path]) -> Non
     assert state["recording"] is None
     # fit-site would refuse 3 patients: the page offers no command that fails
     assert state["done"] == {
-        "text": "Every recording is answered. fit-site needs 1 more patient.",
+        "text": "Every recording is answered. fit-site's minimum is not reached (1 more patient): no "
+        "recording is left.",
         "next": "",
     }
     assert not state["progress"]["minimum_reached"]

@@ -511,3 +511,40 @@ def test_a_folder_without_patients_says_so_once_and_the_page_leads_to_naming_the
     assert {r["file"]: (r["crackle"], r["wheeze"]) for r in named} == answers  # every answer kept
     assert all(r["patient"] == re.search(KAUH_PATTERN, r["file"]).group(1) for r in named)
     assert "own patient" not in capsys.readouterr().err
+
+
+def test_the_page_counts_the_folders_audio_and_its_next_command_runs_while_a_normal_is_missing(
+    model: Path, tmp_path: Path
+) -> None:
+    """Issue 82: the page counted the listed rows ("Every recording is answered" with 68 never listed);
+    and with enough patients but no normal one it must still offer the next batch, a command that runs."""
+    from respira.app.labelling import LabelSession
+
+    archive = write_archive(tmp_path / "archive", None)
+    (archive / "labels.csv").write_text(
+        "file,crackle,wheeze,reason\nr0.wav,,,unsure\nr1.wav,1,0,\nr2.wav,,,\n"
+    )
+    detector = respira.Detector.from_pretrained(model)
+    session = LabelSession(archive / "labels.csv", detector, model=str(model), minimum_units=4)
+    try:
+        session.answer(0, "wheeze")
+        progress, done = session.progress(), session.done()
+    finally:
+        session.close()
+    assert (progress["recordings"], progress["recordings_done"], progress["units"]) == (8, 2, 8)
+    assert "(2 of 8 recordings answered; 5 of the folder not in labels.csv)" in progress["line"]
+    assert done["text"].startswith("The suggested batch is done; 6 other recordings were not suggested.")
+
+    rows = [(f"r{n}.wav", "1" if n % 2 else "", "0" if n % 2 else "", f"p{n // 2}") for n in range(8)]
+    write_archive(archive, rows)  # 4 patients, each with a crackle: no normal recording yet
+    session = LabelSession(archive / "labels.csv", detector, model=str(model), minimum_units=4)
+    try:
+        progress, done = session.progress(), session.done()
+    finally:
+        session.close()
+    assert progress["units_done"] == 4 and progress["lacking"] == ["no normal recording yet"]
+    assert (
+        done["next"]
+        == f"respira suggest {model} --data_dir {archive} --budget 1 --output {archive / 'labels.csv'}"
+    )
+    assert run_page_command(done["next"]) == 0

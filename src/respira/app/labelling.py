@@ -221,15 +221,20 @@ class LabelSession:
         if progress["minimum_reached"]:
             return {"text": what, "next": progress["fit_site"]}
         open_units = {self.table.unit_of(row) for row in self.table.rows if self.table.answer_of(row) is None}
-        more = min(self.minimum_units - progress["units_done"], len(open_units) + len(self._unlisted()))
+        left_to_label = len(open_units) + len(self._unlisted())
         named = self.unit_name == "patients"
-        if named and more <= 0:
-            return {"text": f"{what} fit-site needs {', '.join(progress['lacking'])}.", "next": ""}
+        if named and not left_to_label:
+            lacking = ", ".join(progress["lacking"])
+            return {
+                "text": f"{what} fit-site's minimum is not reached ({lacking}): no recording is left.",
+                "next": "",
+            }
+        more = max(1, min(self.minimum_units - progress["units_done"], left_to_label)) if named else 0
         other = "" if self.labels_file.name == LABELS_FILE else " --overwrite"  # the archive's own: no need
         pattern = "" if named else " --patient_pattern 'REGEX'"
         folder, labels = (shlex.quote(str(path)) for path in (self.labels_file.parent, self.labels_file))
         command = (
-            f"respira suggest {shlex.quote(self.model)} --data_dir {folder} --budget {max(0, more)}{pattern} "
+            f"respira suggest {shlex.quote(self.model)} --data_dir {folder} --budget {more}{pattern} "
             f"--output {labels}{other}"
         )
         if named:
