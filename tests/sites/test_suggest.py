@@ -507,10 +507,12 @@ def test_a_folder_without_patients_says_so_once_and_the_page_leads_to_naming_the
     assert "--patient_pattern 'REGEX'" in page["done"]["next"] and "REGEX" in page["done"]["text"]
     answers = {r["file"]: (r["crackle"], r["wheeze"]) for r in read_rows(labels)}
     assert run_page_command(page["done"]["next"].replace("REGEX", KAUH_PATTERN)) == 0
+    said = capsys.readouterr()
+    assert "every one of the archive's 12 recordings, each with its patient, none suggested" in said.out
     named = read_rows(labels)
     assert {r["file"]: (r["crackle"], r["wheeze"]) for r in named} == answers  # every answer kept
     assert all(r["patient"] == re.search(KAUH_PATTERN, r["file"]).group(1) for r in named)
-    assert "own patient" not in capsys.readouterr().err
+    assert "own patient" not in said.err
 
 
 def test_the_page_counts_the_folders_audio_and_its_next_command_runs_while_a_normal_is_missing(

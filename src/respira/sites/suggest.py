@@ -271,6 +271,10 @@ class SuggestResult:
         """One line: what was written."""
         unit = "patients" if self.units_are_patients else "recordings"
         files = sum(len(files) for files in self.recordings.values())
+        if not self.suggestions:
+            named = ", each with its patient" if self.patients_named else ""
+            every = f"every one of the archive's {self.listed} recordings{named}"
+            return f"wrote {self.output}: {every}, none suggested"
         return (
             f"wrote {self.output}: the {len(self.suggestions)} {unit} to label next first, in order ({files} "
             f"recordings, labels blank, each with its reason; strategy {self.strategy}), then the archive's "
