@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ import respira.inference.detector
 from respira.cli import main
 from respira.sites.scores import recording_probabilities
 from respira.sites.suggest import CACHE_FOLDER, suggest_units
+from respira.utils.files import staged_folder
 
 from ..conftest import SHARED_DIR
 from .conftest import make_sample
@@ -540,8 +542,16 @@ def test_the_page_counts_the_folders_audio_and_its_next_command_runs_while_a_nor
     rows = [(f"r{n}.wav", "1" if n % 2 else "", "0" if n % 2 else "", f"p{n // 2}") for n in range(8)]
     write_archive(archive, rows)  # 4 patients, each with a crackle: no normal recording yet
     session = LabelSession(archive / "labels.csv", detector, model=str(model), minimum_units=4)
+    output = tmp_path / "archive-site-model"
     try:
         progress, done = session.progress(), session.done()
+        assert progress["fit_site"].endswith(f"--output_dir {output}")
+        with staged_folder(output, overwrite=False) as staging:  # a fit written while the page runs
+            (staging / "site_fit.json").write_text("{}")
+        assert session.progress()["fit_site"].endswith(f"--output_dir {output} --overwrite")
+        (output / "mine.txt").write_text("a file of the user's: --overwrite would refuse")
+        os.utime(output, ns=(1, 1))
+        assert session.progress()["fit_site"].endswith(f"--output_dir {output}-2")
     finally:
         session.close()
     assert progress["units_done"] == 4 and progress["lacking"] == ["no normal recording yet"]

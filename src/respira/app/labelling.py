@@ -96,9 +96,8 @@ class LabelSession:
         self.rate = detector.sampling_rate
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
-        self._audio = [
-            path.resolve() for path in audio_files(self.labels_file.parent)
-        ]  # what the page counts
+        self._audio = [path.resolve() for path in audio_files(self.labels_file.parent)]  # what it counts
+        self._fit_site: tuple[tuple[int, int] | None, str] | None = None  # fit_site_command's, by its folder
         self.events: list[MarkedEvent] = []
         self._held = hold_labels(self.labels_file)  # one writer at a time: a second session is refused
         if self.events_file.is_file():
@@ -257,20 +256,30 @@ class LabelSession:
     def fit_site_command(self) -> str:
         """The ``respira fit-site`` command for the labels file's folder: its output beside the folder, never
         in it; ``--overwrite`` where the folder exists and holds only what respira wrote there (the safe
-        writer's rule), else the first free ``-2``, ``-3``... name."""
+        writer's rule), else the first free ``-2``, ``-3``... name. Judged again only when the first
+        name's folder changed (a fit written or removed), not at each answer."""
         folder = self.labels_file.parent.resolve()
+        first = folder.parent / f"{folder.name}-site-model"
+        try:
+            stamp = (first.stat().st_ino, first.stat().st_mtime_ns)
+        except OSError:
+            stamp = None
+        if self._fit_site is not None and self._fit_site[0] == stamp:
+            return self._fit_site[1]
         for number in range(1, 100):
-            output = folder.parent / f"{folder.name}-site-model{'' if number == 1 else f'-{number}'}"
+            output = first.with_name(f"{first.name}{'' if number == 1 else f'-{number}'}")
             try:
                 check_output_folder(output, overwrite=True)
             except OSError:
                 continue
             break
         overwrite = " --overwrite" if is_occupied(output) else ""
-        return (
+        command = (
             f"respira fit-site {shlex.quote(self.model)} --data_dir {shlex.quote(str(folder))} --output_dir "
             f"{shlex.quote(str(output))}{overwrite}"
         )
+        self._fit_site = (stamp, command)
+        return command
 
     def progress(self) -> dict[str, Any]:
         """Units labelled (the ones fit-site counts) and recordings answered, of every audio file of the
