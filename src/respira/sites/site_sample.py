@@ -37,13 +37,13 @@ class LabelledRecording:
 
 
 MIN_UNITS = 4
+"""Fewest units (patients) a sample needs: nested cross-validation holds units out at two levels."""
 NO_PATIENT_REFUSAL = (
     "fit-site keeps each patient's recordings in one fold and resamples patients, so it needs a patient "
     f"column in labels.csv (respira suggest --patient_pattern REGEX writes it from the file names, e.g. "
     f"'{PATIENT_PATTERN_EXAMPLE}' for KAUH's; one recording per patient: '(.+)')"
 )
 """Why fit-site refuses a folder that names no patient, and how to name them."""
-"""Fewest units (patients) a sample needs: nested cross-validation holds units out at two levels."""
 
 
 @dataclass(frozen=True)

@@ -329,8 +329,8 @@ def suggest_labels(
     started = time.perf_counter()
     chosen, embedded, audio = [], 0, 0.0
     if budget:  # --budget 0 lists every recording (and names its patient) without the model
-        sample, embedded = embed_archive(archive, model, target.parent / CACHE_FOLDER, batch_size=batch_size,
-                                         device=device)  # fmt: skip
+        cache = target.parent / CACHE_FOLDER
+        sample, embedded = embed_archive(archive, model, cache, batch_size=batch_size, device=device)
         judged = [i for i, r in enumerate(archive.recordings) if not (r.row is not None and r.row.poor)]
         chosen = suggest_units(sample.subset(np.array(judged)), budget, labelled=labelled)
         audio = float(sample.duration.sum())
