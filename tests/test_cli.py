@@ -60,7 +60,11 @@ def test_prepare_checks_its_output_and_options_before_building(
     (occupied / "notes.txt").write_text("the user's own file")
     (tmp_path / "a_file").write_text("")
     cases = {
-        ("--output_dir", str(occupied)): f"{occupied} is not empty; pass --overwrite to replace it",
+        ("--output_dir", str(occupied)): (  # not "pass --overwrite": it would refuse too
+            f"{occupied} holds no record of what respira wrote in it (.respira-written: not respira's "
+            "output, or an older respira's), so respira does not replace it: move it away or choose another "
+            "output folder"
+        ),
         ("--output_dir", str(tmp_path / "a_file")): f"{tmp_path / 'a_file'} is a file",
         ("--output_dir", str(tmp_path / "a_file" / "x")): f"{tmp_path / 'a_file'} is a file, not a folder",
         ("--validation_size", "1.5"): "validation_size must be in [0, 1), got 1.5",

@@ -212,7 +212,7 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("occupied", "exists and is not empty; pass --overwrite"),
+        ("occupied", "holds no record of what respira wrote in it"),  # so no "pass --overwrite"
         ("few", "fit-site needs at least 4"),
         (
             "trunk",
