@@ -2,7 +2,8 @@
 served from another origin (127.0.0.2, another port, by a plain static host as any site would be) tries
 to write an answer (a no-cors ``text/plain`` fetch and a hidden ``enctype=text/plain`` form), to read the
 state and a recording, and to frame the page; labels.csv stays byte-identical, nothing is read, the frame
-stays empty."""
+stays empty. A page served to the network, opened with its token (typed, or a link on another site):
+the token becomes a cookie and leaves the address bar and the history, and the page works."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The pages' server against other sites and the network (SECURITY.md), over raw HTTP: a ``Host`` not on
-its list (DNS rebinding), cross-site browser requests, bodies that are not a JSON object of at most 64 KiB
-sent as JSON, framing and caching headers, and the token a non-loopback ``--host`` needs. Each refusal is
-a 4xx and one line, labels.csv byte-identical, the server still serving."""
+its list (DNS rebinding) or given twice, cross-site browser requests, bodies that are not a JSON object of
+at most 64 KiB sent as JSON (too deep, NaN, Infinity), events whose times are not finite JSON numbers,
+framing and caching headers, the token a non-loopback ``--host`` needs and the cookie it becomes, the
+addresses ``--host 0.0.0.0`` answers, one writer per labels file under any name. Each refusal is a 4xx
+and one line, labels.csv byte-identical, the server still serving."""
 
 from __future__ import annotations
 
