@@ -171,7 +171,8 @@ def test_only_json_bodies_are_taken(served: Served, content_type: str | None, bo
         (b'{"index": "0", "answer": "crackle"}', "index"),
         (b'{"index": 0.0, "answer": "crackle"}', "index"),
         (b'{"answer": "crackle"}', "index"),
-        (b'{"index": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested too deep"),  # under 64 KiB
+        (b'{"index": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested deeper than 16 levels"),  # < 64 KiB
+        (b'{"index": 0, "answer": "x", "seen": ' + b"[" * 900 + b"]" * 900 + b"}", "deeper than 16 levels"),
         (b'{"index": 0, "answer": "crackle", "x": NaN}', "NaN is not a JSON number"),
         (b'{"index": 0, "answer": "crackle", "x": -Infinity}', "-Infinity is not a JSON number"),
         (b'{"index": 0, "answer": "crackle", "x": 1e999}', "1e999 is too large for a number"),

@@ -52,6 +52,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 BODY_LIMIT = 64 * 1024
 """The largest request body read, in bytes."""
+BODY_DEPTH = 16
+"""The deepest nesting of a body read (the pages send 3): deeper is refused before any use of it."""
 logger = logging.getLogger(__name__)
 
 
@@ -100,7 +102,8 @@ def refuse(status: int, text: str) -> HTTPException:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's body: a JSON object sent as ``application/json``, of at most :data:`BODY_LIMIT` bytes."""
+    """The request's body: a JSON object sent as ``application/json``, of at most :data:`BODY_LIMIT` bytes
+    and :data:`BODY_DEPTH` levels, its numbers finite; else a 4xx in one line."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise refuse(415, f"send JSON (Content-Type: application/json), not {kind or 'no type'}")
@@ -113,13 +116,25 @@ async def json_body(request: Request) -> dict[str, Any]:
             raise refuse(413, f"the body is over {BODY_LIMIT // 1024} KiB")
     try:
         value = json.loads(body, parse_constant=_not_a_number, parse_float=_finite)
+        deep = _depth(value) > BODY_DEPTH
     except ValueError as error:
         raise refuse(400, f"the body is not JSON: {error}") from None
-    except RecursionError:
-        raise refuse(400, "the body is not JSON respira reads: it is nested too deep") from None
+    except RecursionError:  # deeper than the parser goes
+        deep = True
+    if deep:
+        raise refuse(400, f"the body is not JSON respira reads: it is nested deeper than {BODY_DEPTH} levels")
     if not isinstance(value, dict):
         raise refuse(400, f"the body must be a JSON object, not {type(value).__name__}")
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` (parsed JSON) nests lists and objects (``{"a": [1]}``: 2), without recursion."""
+    depth, level = 0, [value]
+    while level := [item for item in level if isinstance(item, (dict, list))]:
+        depth += 1
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
 
 
 def _not_a_number(name: str) -> float:
