@@ -87,7 +87,8 @@ def main() -> None:
         rounds: dict[str, list[tuple[float, float]]] = {"without --plot": [], "with --plot": []}
         for _ in range(args.repeats):
             rounds["without --plot"].append(measure(base))
-            rounds["with --plot"].append(measure([*base, "--plot_dir", str(root / "plots")]))
+            plots = ["--plot_dir", str(root / "plots"), "--overwrite"]  # the next round replaces its own PNG
+            rounds["with --plot"].append(measure([*base, *plots]))
         png = root / "plots" / "long.png"
         size = recording.stat().st_size / 2**20
         print(

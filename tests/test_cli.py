@@ -60,7 +60,11 @@ def test_prepare_checks_its_output_and_options_before_building(
     (occupied / "notes.txt").write_text("the user's own file")
     (tmp_path / "a_file").write_text("")
     cases = {
-        ("--output_dir", str(occupied)): f"{occupied} is not empty; pass --overwrite to replace it",
+        ("--output_dir", str(occupied)): (  # not "pass --overwrite": it would refuse too
+            f"{occupied} holds no record of what respira wrote in it (.respira-written: not respira's "
+            "output, or an older respira's), so respira does not replace it: move it away or choose another "
+            "output folder"
+        ),
         ("--output_dir", str(tmp_path / "a_file")): f"{tmp_path / 'a_file'} is a file",
         ("--output_dir", str(tmp_path / "a_file" / "x")): f"{tmp_path / 'a_file'} is a file, not a folder",
         ("--validation_size", "1.5"): "validation_size must be in [0, 1), got 1.5",
@@ -202,10 +206,17 @@ def test_demo_refuses_a_folder_holding_an_earlier_demo(
     (output / "notes.txt").write_text("the user's own file")
     assert main(["demo", "--output_dir", str(output)]) == 2
     error = capsys.readouterr().err.strip()
-    assert error == (
-        f"respira demo: error: {output} already holds a demo ({part}/); pass --overwrite to replace it, "
-        "or choose another --output_dir"
-    )
+    if part == "synthetic_icbhi":  # the corpus writer would write beside precious.txt: --overwrite works
+        assert error == (
+            f"respira demo: error: {output} already holds a demo ({part}/); pass --overwrite to replace it, "
+            "or choose another --output_dir"
+        )
+    else:  # --overwrite would refuse a folder without respira's record: so not "pass --overwrite"
+        assert error == (
+            f"respira demo: error: {output / part} holds no record of what respira wrote in it "
+            "(.respira-written: not respira's output, or an older respira's), so respira does not replace "
+            "it: move it away or choose another output folder"
+        )
     assert sorted(p.name for p in output.iterdir()) == sorted([part, "notes.txt"])
     assert (output / part / "precious.txt").read_text() == "an earlier result"
 

@@ -1,15 +1,19 @@
 """The pages' server against other sites and the network (SECURITY.md), over raw HTTP: a ``Host`` not on
-its list (DNS rebinding), cross-site browser requests, bodies that are not a JSON object of at most 64 KiB
-sent as JSON, framing and caching headers, and the token a non-loopback ``--host`` needs. Each refusal is
-a 4xx and one line, labels.csv byte-identical, the server still serving."""
+its list (DNS rebinding) or given twice, cross-site browser requests, bodies that are not a JSON object of
+at most 64 KiB sent as JSON (too deep, NaN, Infinity), events whose times are not finite JSON numbers,
+framing and caching headers, the token a non-loopback ``--host`` needs and the cookie it becomes, the
+addresses ``--host 0.0.0.0`` answers, one writer per labels file under any name. Each refusal is a 4xx
+and one line, labels.csv byte-identical, the server still serving."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -167,11 +171,122 @@ def test_only_json_bodies_are_taken(served: Served, content_type: str | None, bo
         (b'{"index": "0", "answer": "crackle"}', "index"),
         (b'{"index": 0.0, "answer": "crackle"}', "index"),
         (b'{"answer": "crackle"}', "index"),
+        (b'{"index": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested deeper than 16 levels"),  # < 64 KiB
+        (b'{"index": 0, "answer": "x", "seen": ' + b"[" * 900 + b"]" * 900 + b"}", "deeper than 16 levels"),
+        (b'{"index": 0, "answer": "crackle", "x": NaN}', "NaN is not a JSON number"),
+        (b'{"index": 0, "answer": "crackle", "x": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"index": 0, "answer": "crackle", "x": 1e999}', "1e999 is too large for a number"),
     ],
 )
-def test_a_malformed_body_is_a_400_in_one_line(served: Served, body: bytes, said: str) -> None:
+def test_a_malformed_body_is_a_400_in_one_line(
+    served: Served, body: bytes, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
     for path in ("/api/answer", "/api/events"):
         assert said in served.refused(served.request("POST", path, body, JSON), 400)
+    assert not [record for record in caplog.records if record.exc_info or record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("event", "said"),
+    [
+        (
+            {"onset": "0.5", "offset": 1, "type": "crackle"},
+            "onset must be a finite number of seconds, not '0.5'",
+        ),
+        (
+            {"onset": 0, "offset": "1", "type": "crackle"},
+            "offset must be a finite number of seconds, not '1'",
+        ),
+        (
+            {"onset": True, "offset": 1, "type": "crackle"},
+            "onset must be a finite number of seconds, not True",
+        ),
+        (
+            {"onset": 10**400, "offset": 1, "type": "crackle"},
+            "need 0 <= onset < offset",
+        ),  # clipped: no overflow
+        ({"onset": -(10**400), "offset": 1, "type": "crackle"}, "need 0 <= onset < offset"),
+        ({"offset": 1, "type": "crackle"}, "onset must be a finite number of seconds, not None"),
+        (["onset", 0], "onset must be a finite number of seconds"),
+    ],
+)
+def test_events_take_finite_json_numbers_only(
+    served: Served, event: object, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps({"index": 0, "events": [event]}).encode()
+    assert said in served.refused(served.request("POST", "/api/events", body, JSON), 400)
+    assert not (served.labels.parent / "events.csv").exists()
+    assert not [record for record in caplog.records if record.exc_info or record.levelno >= logging.ERROR]
+
+
+def test_two_host_headers_are_refused(served: Served) -> None:
+    """Over HTTP h11 refuses them; behind it, the page refuses them too rather than read the first."""
+    import asyncio
+
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from respira.app.options import ServeOptions
+    from respira.app.serving import page_app
+
+    for hosts in (["127.0.0.1", "evil.example"], ["evil.example", "127.0.0.1"], ["127.0.0.1", "127.0.0.1"]):
+        connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=20)
+        try:
+            connection.putrequest("GET", "/api/state", skip_host=True)
+            for host in hosts:
+                connection.putheader("Host", f"{host}:{served.port}")
+            connection.endheaders()
+            response = connection.getresponse()
+            reply = Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+        assert b"r0.wav" not in reply.body
+        served.refused(reply, 400)
+
+        app = page_app([Route("/", lambda request: PlainTextResponse("served"))], ServeOptions(), token=None)
+        scope = {
+            "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/",
+            "raw_path": b"/", "query_string": b"", "root_path": "", "server": ("127.0.0.1", 7860),
+            "client": ("127.0.0.1", 5000), "headers": [(b"host", host.encode()) for host in hosts],
+        }  # fmt: skip
+        sent = asyncio.run(_asgi(app, scope))
+        assert (sent[0]["status"], sent[1]["body"]) == (
+            400,
+            b"the request has several Host headers: send one",
+        )
+
+
+async def _asgi(app: Any, scope: dict) -> list[dict]:
+    """The messages ``app`` sends for a request of ``scope`` without a body."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+def test_one_writer_per_labels_file_under_any_name(served: Served) -> None:
+    """A hard link or a symbolic link of labels.csv, under another name, is the same file: refused while the
+    page writes it, also once an answer replaced the file (a new inode) and a link is made then."""
+    from respira.data.labels_csv import LabelsBusyError, hold_labels
+
+    folder = served.labels.parent
+    (folder / "hard.csv").hardlink_to(served.labels)
+    (folder / "soft.csv").symlink_to("hard.csv")
+    for name in ("hard.csv", "soft.csv", "labels.csv"):
+        with pytest.raises(LabelsBusyError, match="is being written by another process"):
+            hold_labels(folder / name)
+    assert served.request("POST", "/api/answer", ANSWER, JSON).status == 200  # labels.csv replaced
+    (folder / "later.csv").hardlink_to(served.labels)
+    with pytest.raises(LabelsBusyError, match="under another name: a hard link or symbolic link of it"):
+        hold_labels(folder / "later.csv")
+    served.server.close()
+    hold_labels(folder / "later.csv").release()  # the page gone: a writer may start
 
 
 def test_a_body_over_the_limit_is_refused_unread(served: Served) -> None:
@@ -296,12 +411,24 @@ def test_an_exposed_server_answers_only_with_its_token(detector: Detector, tmp_p
             assert reply.status == 403 and b"token" in reply.body and b"r0.wav" not in reply.body, path
         assert request("POST", "/api/answer", ANSWER, **JSON).status == 403
         assert request("GET", "/", Cookie=f"respira-token-{server.port}=wrong").status == 403
-        opened = request("GET", f"/?token={token}")
-        assert opened.status == 200 and b"label.js" in opened.body
+        opened = request("GET", f"/?token={token}")  # the token's page: the cookie, then on without it
+        assert opened.status == 200 and b"label.js" not in opened.body
+        assert b'<meta http-equiv="refresh" content="0; url=/">' in opened.body
+        assert opened.headers["Cache-Control"] == "no-store"
         cookie = opened.headers["Set-Cookie"]
         assert cookie.startswith(f"respira-token-{server.port}={token};")
-        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "Path=/" in cookie
         jar = cookie.split(";")[0]
+        page = request("GET", "/", Cookie=jar)
+        assert page.status == 200 and b"label.js" in page.body and "Set-Cookie" not in page.headers
+        for path, target in (
+            (f"/api/state?token={token}&x=1", "/api/state?x=1"),
+            (f"//evil.example/?token={token}", "/evil.example/"),  # never another site's address
+            (f"/?token={token}&a=%22%3E", "/?a=%22%3E"),
+        ):
+            entered = request("GET", path)
+            assert f'content="0; url={target}">'.encode() in entered.body, (path, entered.body)
+        assert request("GET", f"/api/state?token={token}", **{"Sec-Fetch-Dest": "empty"}).status == 200
         assert request("GET", "/api/state", Cookie=jar).status == 200
         assert check.labels.read_text(encoding="utf-8") == LABELS
         assert request("POST", "/api/answer", ANSWER, Cookie=jar, **JSON).status == 200
@@ -330,3 +457,99 @@ def test_respira_label_on_the_network_says_so_and_prints_its_token_once(
     assert out.count("?token=") == 1
     assert "patients' recordings are served to the network on 127.0.0.1" in out
     assert labels.read_text(encoding="utf-8") == LABELS
+
+
+FAKE_INTERFACES = {
+    "lo": [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")],
+    "eth0": [("AF_INET", "192.0.2.7"), ("AF_INET6", "fe80::7%eth0"), ("AF_INET6", "2001:db8::7")],
+}
+
+
+@pytest.fixture
+def interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine's addresses, as psutil would list them: loopback, one IPv4, a link-local and a global
+    IPv6."""
+    import socket
+    from types import SimpleNamespace
+
+    import psutil
+
+    listed = {
+        name: [
+            SimpleNamespace(family=getattr(socket, family), address=address) for family, address in entries
+        ]
+        for name, entries in FAKE_INTERFACES.items()
+    }
+    monkeypatch.setattr(psutil, "net_if_addrs", lambda: listed)
+
+
+@pytest.mark.usefixtures("interfaces")
+def test_every_address_means_the_machines_usable_ones() -> None:
+    from respira.app.options import ServeOptions
+    from respira.app.serving import allowed_hosts, usable_addresses
+
+    assert usable_addresses("0.0.0.0") == ["192.0.2.7"]
+    assert usable_addresses("::") == ["192.0.2.7", "2001:db8::7"]  # dual stack; never the link-local one
+    assert usable_addresses("192.0.2.9") == ["192.0.2.9"] and usable_addresses("ward") == ["ward"]
+    hosts = allowed_hosts(ServeOptions(host="0.0.0.0", allowed_host="ward.example"))
+    assert "0.0.0.0" not in hosts and {"192.0.2.7", "ward.example", "localhost"} <= set(hosts)
+
+
+@pytest.mark.usefixtures("interfaces")
+def test_a_page_on_every_address_is_reached_at_the_machines_addresses_and_allowed_names(
+    detector: Detector, tmp_path: Path
+) -> None:
+    """``--host 0.0.0.0`` (bound here to loopback only, to open nothing): its URL is a usable address, and
+    a name reaches it only once --allowed_host gives it."""
+    import socket
+
+    from respira.app.options import LabelOptions
+
+    for allowed, ward in ((None, 400), ("ward.example", 200)):
+        bound = socket.create_server(("127.0.0.1", 0))
+        options = LabelOptions(host="0.0.0.0", port=0, allowed_host=allowed)
+        labels = write_site(tmp_path / f"site-{ward}")
+        server = LabelServer(LabelSession(labels, detector, model="tiny", minimum_units=4), options, bound)
+        server.start()
+        try:
+            assert server.url == f"http://192.0.2.7:{server.port}/?token={server.token}"
+            assert server.reach == (
+                f"it listens on every address: open http://192.0.2.7:{server.port}/; by any other name, the "
+                "machine's say, only once --allowed_host gives it"
+            )
+            check = Served(server, labels)
+            cookie = {"Cookie": f"respira-token-{server.port}={server.token}"}
+            for host, status in (("192.0.2.7", 200), ("0.0.0.0", 400), ("ward.example", ward)):
+                reply = check.request(
+                    "GET", "/api/state", headers={"Host": f"{host}:{server.port}", **cookie}
+                )
+                assert reply.status == status, host
+        finally:
+            server.close()
+
+
+@pytest.mark.usefixtures("interfaces")
+def test_respira_label_on_every_address_prints_a_usable_address_and_what_a_name_needs(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.app import label_server, serving
+    from respira.cli import main
+
+    labels = write_site(tmp_path / "site")
+
+    def interrupted(self: serving.PageServer) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serving.PageServer, "serve", interrupted)
+    monkeypatch.setattr(label_server, "listen", lambda host, port: socket_on_loopback())  # opens nothing
+    assert main(["label", str(run_dir), str(labels.parent), "--host", "0.0.0.0", "--port", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("?token=") == 1 and "http://0.0.0.0" not in out
+    assert " on http://192.0.2.7:" in out
+    assert "by any other name, the machine's say, only once --allowed_host gives it" in out
+
+
+def socket_on_loopback() -> object:
+    import socket
+
+    return socket.create_server(("127.0.0.1", 0))

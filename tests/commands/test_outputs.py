@@ -127,7 +127,15 @@ def test_overwrite_replaces_what_respira_wrote(
     out = tmp_path / "out"
     assert main(FOLDER_COMMANDS[name](fixtures, out)) == 0
     first = _tree(out)
-    (out / "README.md").write_text("edited")  # respira's file, changed: still respira's to replace
+    card = (out / "README.md").read_bytes()
+    (out / "README.md").write_text("edited")  # respira's file, changed since: the user's now
+    assert main([*FOLDER_COMMANDS[name](fixtures, out), "--overwrite"]) == 2
+    assert _one_line(capsys).endswith(
+        f"{out / 'README.md'} was changed since respira wrote it: move it away or choose another output "
+        "folder"
+    )
+    assert (out / "README.md").read_text() == "edited"
+    (out / "README.md").write_bytes(card)  # as respira wrote it: respira's to replace
     assert main([*FOLDER_COMMANDS[name](fixtures, out), "--overwrite"]) == 0, capsys.readouterr().err
     assert _tree(out) == first and WRITTEN_FILE in first
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging or old folder left

@@ -205,6 +205,13 @@ def test_configs_are_added_beside_the_others_and_replaced_alone(
     text = (folder / "README.md").read_text(encoding="utf-8")
     assert "## Configs" in text and "| `cycles` (default) | ICBHI 2017 Respiratory Sound Database |" in text
     assert 'load_dataset("path/to/this/folder", "recordings")' in text
+    (folder / "README.md").write_text(text + "\nthe user's note\n", encoding="utf-8")  # a card edited by hand
+    for flags in ([], ["--overwrite"]):  # refused alike, never "pass --overwrite": it would not work
+        assert main([*base, "--config", "recordings", *flags]) == 2
+        error = capsys.readouterr().err
+        assert f"{folder / 'README.md'} was changed since respira wrote it: move it away" in error, error
+    assert (folder / "README.md").read_text(encoding="utf-8").endswith("the user's note\n")
+    (folder / "README.md").write_text(text, encoding="utf-8")
     cycles = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))
     recordings = datasets.load_dataset(str(folder), "recordings", cache_dir=str(tmp_path / "hf"))
     assert list(cycles) == ["train", "test"] and list(recordings) == ["train", "validation", "test"]

@@ -498,8 +498,8 @@ def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path) -> None:
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "old.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not empty"):
-        export_model(run_dir, existing)
+    with pytest.raises(FileExistsError, match=r"existing holds no record of what respira wrote"):
+        export_model(run_dir, existing)  # not "pass overwrite=True": it would refuse too
     assert (existing / "old.txt").read_text() == "keep me"
     with pytest.raises(FileExistsError, match=r"existing holds no record of what respira wrote"):
         export_model(run_dir, existing, overwrite=True)  # the user's file is not respira's to delete

@@ -452,8 +452,8 @@ def test_convert_respects_existing_output(original_checkpoint: Path, tmp_path: P
     out = tmp_path / "m"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    with pytest.raises(FileExistsError, match="not empty"):
-        convert_efficientat_checkpoint(original_checkpoint, out)
+    with pytest.raises(FileExistsError, match="holds no record of what respira wrote"):
+        convert_efficientat_checkpoint(original_checkpoint, out)  # not "pass --overwrite": it would refuse
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
     with pytest.raises(FileExistsError, match="holds no record of what respira wrote"):
         convert_efficientat_checkpoint(original_checkpoint, out, overwrite=True)  # not respira's to delete

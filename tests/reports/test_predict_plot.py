@@ -18,12 +18,15 @@ from respira.commands.demo import plot_recordings
 from respira.commands.predict import progress
 from respira.hub.loading import load_model
 from respira.reports import recording_plot
+from respira.utils.files import WRITTEN_FILE
 
 from .conftest import THRESHOLDS
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+    """The files under ``folder`` but respira's record of what it wrote there."""
+    found = (path for path in folder.rglob("*") if path.is_file() and path.name != WRITTEN_FILE)
+    return sorted(str(path.relative_to(folder)) for path in found)
 
 
 def test_one_png_per_file_named_after_it(
@@ -72,6 +75,39 @@ def test_a_bad_plot_folder_is_one_line_and_nothing_is_written(
     assert error.count("\n") == 1 and error.startswith("respira predict: error: ")
     assert str(plot_dir) in error
     assert _files(tmp_path) == ["taken"]
+
+
+def test_a_png_respira_did_not_write_is_never_replaced(
+    single_label_dir: Path, noise_recording: Path, tmp_path: Path, capsys
+) -> None:
+    """A user's noise.png where the plot goes: refused, --overwrite or not; respira's own only with
+    --overwrite, and not once it was changed."""
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    users = plots / "noise.png"
+    users.write_bytes(b"the user's picture")
+    arguments = ["predict", str(single_label_dir), str(noise_recording), "--plot_dir", str(plots)]
+    for extra in ([], ["--overwrite"]):
+        assert main([*arguments, *extra]) == 2
+        error = capsys.readouterr().err
+        assert error == (
+            f"respira predict: error: {users} was not written by respira, so respira does not replace it: "
+            "move it away or give another --plot_dir\n"
+        )
+        assert users.read_bytes() == b"the user's picture"
+    users.unlink()
+    assert main(arguments) == 0 and users.read_bytes().startswith(b"\x89PNG")
+    assert main(arguments) == 2
+    assert (
+        f"{users} exists: pass --overwrite to replace it, or give another --plot_dir"
+        in capsys.readouterr().err
+    )
+    drawn = users.stat().st_mtime_ns
+    assert main([*arguments, "--overwrite"]) == 0 and users.stat().st_mtime_ns != drawn
+    users.write_bytes(users.read_bytes() + b"edited")
+    assert main([*arguments, "--overwrite"]) == 2
+    assert f"{users} was changed since respira wrote it" in capsys.readouterr().err
+    assert users.read_bytes().endswith(b"edited")
 
 
 def test_files_that_fail_get_no_png(

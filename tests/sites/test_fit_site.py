@@ -218,7 +218,7 @@ def test_a_folder_that_names_no_patient_is_refused_before_any_model_loads(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("occupied", "exists and is not empty; pass --overwrite"),
+        ("occupied", "holds no record of what respira wrote in it"),  # so no "pass --overwrite"
         ("few", "fit-site needs at least 4"),
         (
             "trunk",

@@ -136,20 +136,39 @@ def test_staged_folder_replaces_an_empty_folder(tmp_path: Path) -> None:
 
 
 def test_staged_folder_refuses_an_occupied_target_without_overwrite(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("precious")
+    out = _written(tmp_path / "out")
+    before = _tree(out)
     with (
         pytest.raises(FileExistsError, match="custom message"),
         staged_folder(out, overwrite=False, exists_message="custom message"),
     ):
         pytest.fail("nothing is done where the result could not go")
-    assert _names(tmp_path) == ["out"] and (out / "keep.txt").read_text() == "precious"
+    assert _names(tmp_path) == ["out"] and _tree(out) == before
     with (
         pytest.raises(FileExistsError, match="exists and is not empty; pass --overwrite"),
         staged_folder(out, overwrite=False),  # the default message
     ):
         pytest.fail("nothing is done where the result could not go")
+
+
+def test_a_refusal_without_overwrite_suggests_it_only_where_it_would_work(tmp_path: Path) -> None:
+    """A folder --overwrite would refuse is refused with that reason, never "pass --overwrite"."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    with (
+        pytest.raises(FileExistsError) as error,
+        staged_folder(out, overwrite=False, exists_message="--overwrite"),
+    ):
+        pytest.fail("nothing is done where the result could not go")
+    assert "--overwrite" not in str(error.value) and "move it away or choose another output folder" in str(
+        error.value
+    )
+    _written(tmp_path / "ours")
+    (tmp_path / "ours" / "notes.txt").write_text("the user's")
+    with pytest.raises(FileExistsError, match=r"notes\.txt was not written by respira: move it away"):
+        files.check_output_folder(tmp_path / "ours", overwrite=False, exists_message="pass --overwrite")
+    assert (out / "keep.txt").read_text() == "precious"
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -167,7 +186,12 @@ def _written(out: Path) -> Path:
 
 def test_a_staged_folder_records_what_respira_wrote_and_overwrite_replaces_it(tmp_path: Path) -> None:
     out = _written(tmp_path / "out")
-    assert (out / WRITTEN_FILE).read_text().splitlines()[1:] == ["run.json", "sub/", "sub/weights.bin"]
+    old = hashlib.sha256(b"old").hexdigest()
+    assert (out / WRITTEN_FILE).read_text().splitlines()[1:] == [
+        f"{old}  run.json",
+        "sub/",
+        f"{old}  sub/weights.bin",
+    ]
     with staged_folder(out, overwrite=True) as staging:
         _fill(staging)
     assert _names(out) == ["new.txt"] and _names(tmp_path) == ["out"]  # no staging or old folder left
@@ -234,9 +258,86 @@ def test_a_folder_an_earlier_respira_wrote_without_a_record_is_left_alone(tmp_pa
 def test_a_respira_folder_inside_another_counts_by_its_own_record(tmp_path: Path) -> None:
     out = _written(tmp_path / "out")
     _written(out / "evaluation_test")  # e.g. evaluate --record into a model folder
+    assert "evaluation_test/" in (out / WRITTEN_FILE).read_text().splitlines()  # the folder around records it
     with staged_folder(out, overwrite=True) as staging:
         _fill(staging)
     assert _names(out) == ["new.txt"]
+
+
+@pytest.mark.parametrize("nested", ["backup_v1", "deeper/backup_v1"])
+def test_a_copy_of_an_earlier_output_inside_the_folder_is_not_respiras_to_delete(
+    tmp_path: Path, nested: str
+) -> None:
+    """``cp -r exp_old exp/backup_v1``: the copy's record was written for exp_old, not for where it is."""
+    out = _written(tmp_path / "exp")
+    old = _written(tmp_path / "exp_old")
+    (old / "run.json").write_text("the user's")  # the user's edit of the earlier output
+    if "/" in nested:
+        with staged_folder(out, overwrite=True) as staging:
+            (staging / "deeper").mkdir()
+    shutil.copytree(old, out / nested)
+    shutil.rmtree(old)
+    before = _tree(out)
+    with pytest.raises(FileExistsError) as error, staged_folder(out, overwrite=True):
+        pytest.fail("nothing is done where the result could not go")
+    assert str(error.value) == (
+        f"{out / nested} was not written by respira: move it away or choose another output folder"
+    )
+    assert _tree(out) == before and (out / nested / "run.json").read_text() == "the user's"
+    shutil.copytree(out / nested, tmp_path / "moved")  # the copy is respira's once it is the folder written
+    (tmp_path / "moved" / "run.json").write_text("old")
+    with staged_folder(tmp_path / "moved", overwrite=True) as staging:
+        _fill(staging)
+    assert _names(tmp_path / "moved") == ["new.txt"]
+
+
+@pytest.mark.parametrize("edited", ["run.json", "sub/weights.bin"])
+def test_overwrite_refuses_a_file_changed_since_respira_wrote_it(tmp_path: Path, edited: str) -> None:
+    """An edited model card, say: the record's hash no longer matches, so --overwrite keeps it."""
+    out = _written(tmp_path / "out")
+    (out / edited).write_bytes(b"edited by hand")
+    before = _tree(out)
+    for overwrite in (True, False):  # without --overwrite: the same reason, not "pass --overwrite"
+        with pytest.raises(FileExistsError) as error, staged_folder(out, overwrite=overwrite):
+            pytest.fail("nothing is done where the result could not go")
+        assert str(error.value) == (
+            f"{out / edited} was changed since respira wrote it: move it away or choose another output folder"
+        )
+    assert _tree(out) == before
+    (out / edited).write_bytes(b"old")  # as respira wrote it again: replaced
+    with staged_folder(out, overwrite=True) as staging:
+        _fill(staging)
+    assert _names(out) == ["new.txt"]
+
+
+def test_a_record_of_an_older_respira_lists_paths_without_hashes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json").write_text("old")
+    (out / WRITTEN_FILE).write_text("# respira wrote these paths in this folder\nrun.json\n")
+    with staged_folder(out, overwrite=True) as staging:
+        _fill(staging)
+    assert _names(out) == ["new.txt"]
+
+
+def test_loose_files_are_replaced_only_where_respira_wrote_them_unchanged(tmp_path: Path) -> None:
+    """predict's plots in a folder respira does not write whole (the current one, say)."""
+    ours, users = tmp_path / "r1.png", tmp_path / "recording.png"
+    users.write_bytes(b"the user's picture")
+    with pytest.raises(FileExistsError) as error:
+        files.check_loose_files([users], overwrite=True, elsewhere="give another --plot_dir")
+    assert str(error.value) == (
+        f"{users} was not written by respira, so respira does not replace it: move it away or give another "
+        "--plot_dir"
+    )
+    ours.write_bytes(b"png")
+    files.record_loose_files(tmp_path, [ours.name])
+    files.check_loose_files([ours, tmp_path / "missing.png"], overwrite=True, elsewhere="x")
+    with pytest.raises(FileExistsError, match=r"r1\.png exists: pass --overwrite to replace it, or x$"):
+        files.check_loose_files([ours], overwrite=False, elsewhere="x")
+    ours.write_bytes(b"edited")
+    with pytest.raises(FileExistsError, match=r"r1\.png was changed since respira wrote it"):
+        files.check_loose_files([ours], overwrite=True, elsewhere="x")
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import io
+import math
 import shlex
 import threading
 import warnings
@@ -21,7 +22,7 @@ from ..models.respira.audio_decoding import audio_header, read_audio
 from ..models.respira.audio_wav import encode_wav
 from ..models.respira.decision import thresholds_of
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..models.respira.number_checks import check_whole
+from ..models.respira.number_checks import check_whole, is_real
 from ..screening.sources import audio_files
 from ..utils.files import check_output_folder, is_occupied, write_text_atomic
 from ..utils.messages import one_line
@@ -393,8 +394,7 @@ class LabelSession:
             duration = self.prepared(at).result().duration
             marked = []
             for event in events:
-                onset, offset = round(float(event["onset"]), 3), round(float(event["offset"]), 3)
-                offset = min(offset, round(duration, 3))
+                onset, offset = (_seconds(event, key, duration) for key in ("onset", "offset"))
                 if not 0 <= onset < offset or event["type"] not in MULTI_LABEL_NAMES:
                     raise ValueError(
                         f"event {event!r}: need 0 <= onset < offset <= {duration:.3f} and a type"
@@ -404,6 +404,14 @@ class LabelSession:
             mode = self.labels_file.stat().st_mode & 0o7777
             write_text_atomic(self.events_file, format_events_csv(events_now), new_mode=mode)
             self.events = events_now
+
+
+def _seconds(event: Any, key: str, duration: float) -> float:
+    """``event[key]``, a time in seconds: a finite JSON number (never a string), at most ``duration``."""
+    value = event.get(key) if isinstance(event, dict) else None
+    if not is_real(value) or not -math.inf < value < math.inf:
+        raise ValueError(f"event {event!r}: {key} must be a finite number of seconds, not {value!r}")
+    return round(float(max(-1, min(value, duration))), 3)  # never a float of a huge integer
 
 
 class LabelsEditedError(ValueError):

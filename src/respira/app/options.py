@@ -21,7 +21,8 @@ class ServeOptions:
     allowed_host: str | None = flag(
         None,
         "more host names the page may be reached by, comma-separated (default: localhost, 127.0.0.1, ::1 "
-        "and --host); e.g. the machine's name when --host is 0.0.0.0",
+        "and --host; for 0.0.0.0 or ::, this machine's addresses); e.g. the machine's name when --host is "
+        "0.0.0.0",
     )
 
 

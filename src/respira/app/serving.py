@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import html
 import ipaddress
 import json
 import logging
+import math
 import secrets
 import socket
 import tempfile
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -25,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,6 +52,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 BODY_LIMIT = 64 * 1024
 """The largest request body read, in bytes."""
+BODY_DEPTH = 16
+"""The deepest nesting of a body read (the pages send 3): deeper is refused before any use of it."""
 logger = logging.getLogger(__name__)
 
 
@@ -60,9 +65,33 @@ def is_loopback(host: str) -> bool:
         return host.lower() == "localhost"
 
 
+def usable_addresses(host: str) -> list[str]:
+    """The addresses a page listening on ``host`` is reached at: ``host``, or for every address (``0.0.0.0``,
+    ``::``) this machine's addresses but loopback and link-local ones (of both families for ``::``), else
+    ``localhost``."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return [host]
+    if not address.is_unspecified:
+        return [host]
+    import psutil
+
+    families = (socket.AF_INET, socket.AF_INET6) if address.version == 6 else (socket.AF_INET,)
+    found = []
+    for entries in psutil.net_if_addrs().values():
+        for entry in entries:
+            if entry.family in families:
+                ip = ipaddress.ip_address(entry.address.split("%")[0])
+                if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+                    found.append(str(ip))
+    return list(dict.fromkeys(found)) or ["localhost"]
+
+
 def allowed_hosts(options: ServeOptions) -> list[str]:
-    """The ``Host`` names a page answers to: the loopback names, ``--host`` and ``--allowed_host``'s."""
-    named = [options.host, *(options.allowed_host or "").split(",")]
+    """The ``Host`` names a page answers to: the loopback names, ``--host`` (for every address: this
+    machine's :func:`usable_addresses`) and ``--allowed_host``'s."""
+    named = [*usable_addresses(options.host), *(options.allowed_host or "").split(",")]
     hosts = [f"[{host}]" if ":" in host else host for host in (name.strip() for name in named) if host]
     return list(dict.fromkeys(name.lower() for name in (*LOOPBACK_NAMES, *hosts)))
 
@@ -73,7 +102,8 @@ def refuse(status: int, text: str) -> HTTPException:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's body: a JSON object sent as ``application/json``, of at most :data:`BODY_LIMIT` bytes."""
+    """The request's body: a JSON object sent as ``application/json``, of at most :data:`BODY_LIMIT` bytes
+    and :data:`BODY_DEPTH` levels, its numbers finite; else a 4xx in one line."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise refuse(415, f"send JSON (Content-Type: application/json), not {kind or 'no type'}")
@@ -85,17 +115,44 @@ async def json_body(request: Request) -> dict[str, Any]:
         if len(body) > BODY_LIMIT:
             raise refuse(413, f"the body is over {BODY_LIMIT // 1024} KiB")
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_not_a_number, parse_float=_finite)
+        deep = _depth(value) > BODY_DEPTH
     except ValueError as error:
         raise refuse(400, f"the body is not JSON: {error}") from None
+    except RecursionError:  # deeper than the parser goes
+        deep = True
+    if deep:
+        raise refuse(400, f"the body is not JSON respira reads: it is nested deeper than {BODY_DEPTH} levels")
     if not isinstance(value, dict):
         raise refuse(400, f"the body must be a JSON object, not {type(value).__name__}")
     return value
 
 
+def _depth(value: Any) -> int:
+    """How deeply ``value`` (parsed JSON) nests lists and objects (``{"a": [1]}``: 2), without recursion."""
+    depth, level = 0, [value]
+    while level := [item for item in level if isinstance(item, (dict, list))]:
+        depth += 1
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
+
+
+def _not_a_number(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large for a number")
+    return value
+
+
 class _Guard:
-    """Refuses cross-site browser requests and, with a ``token``, every request without it; adds
-    :data:`SECURITY_HEADERS` and ``headers`` to every answer, the refusals included."""
+    """Refuses a request with several ``Host`` headers, cross-site browser requests and, with a ``token``,
+    every request without it (in the query or the ``cookie``); a page opened with the token in its URL
+    gets the cookie and is sent on without it (:class:`_TokenEntry`). Adds :data:`SECURITY_HEADERS` and
+    ``headers`` to every answer, the refusals included."""
 
     def __init__(self, app: ASGIApp, headers: Mapping[str, str], token: str | None, cookie: str) -> None:
         self.app, self.headers, self.token, self.cookie = app, {**SECURITY_HEADERS, **headers}, token, cookie
@@ -104,30 +161,34 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        set_cookie = False
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():
                     headers[name] = value
-                if set_cookie:
-                    headers.append(
-                        "Set-Cookie", f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"
-                    )
             await send(message)
 
         request = Request(scope)
-        refusal = self._refusal(request)
+        status, refusal = 403, self._refusal(request)
+        if sum(name == b"host" for name, _ in scope["headers"]) > 1:
+            status, refusal = 400, "the request has several Host headers: send one"
         if refusal is None and self.token is not None:
-            given = request.query_params.get("token", "")
-            set_cookie = secrets.compare_digest(given.encode(), self.token.encode())
+            given = secrets.compare_digest(
+                request.query_params.get("token", "").encode(), self.token.encode()
+            )
             cookie = request.cookies.get(self.cookie, "")
-            if not (set_cookie or secrets.compare_digest(cookie.encode(), self.token.encode())):
+            if not (given or secrets.compare_digest(cookie.encode(), self.token.encode())):
                 refusal = "this server needs its token: open the URL respira printed (…/?token=…)"
+            elif (
+                given
+                and request.method == "GET"
+                and request.headers.get("sec-fetch-dest") in (None, "document")
+            ):
+                scope[_TokenEntry.KEY] = (self.cookie, self.token)  # a page opened: the token leaves its URL
         if refusal is not None:
             logger.warning("refused %s %s: %s", request.method, request.url.path, refusal)
-            await PlainTextResponse(refusal, status_code=403)(scope, receive, send_with_headers)
+            await PlainTextResponse(refusal, status_code=status)(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
 
@@ -149,6 +210,36 @@ class _Guard:
         return None
 
 
+class _TokenEntry:
+    """A page opened with its token in the URL (once its ``Host`` is allowed): the token set as an
+    ``HttpOnly``, ``SameSite=Strict`` cookie and the browser sent to the same address without it, by the
+    page itself (a refresh it starts is same-site: a redirect of a link followed from another site would
+    not carry a strict cookie), replacing the token's entry in the history."""
+
+    KEY = "respira.token_entry"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _TokenEntry.KEY not in scope:
+            await self.app(scope, receive, send)
+            return
+        cookie, token = scope[_TokenEntry.KEY]
+        path = "/" + scope.get("raw_path", scope["path"].encode()).decode("latin-1").lstrip("/")
+        query = urlencode(
+            [(key, value) for key, value in Request(scope).query_params.multi_items() if key != "token"]
+        )
+        target = html.escape(path + (f"?{query}" if query else ""), quote=True)
+        page = (
+            f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={target}">'
+            f'<title>respira</title><p>Opening <a href="{target}">the page</a>…</p>'
+        )
+        response = HTMLResponse(page, headers=NO_STORE)
+        response.set_cookie(cookie, token, path="/", httponly=True, samesite="strict")
+        await response(scope, receive, send)
+
+
 def page_app(
     routes: list[BaseRoute],
     options: ServeOptions,
@@ -162,6 +253,7 @@ def page_app(
         middleware=[
             Middleware(_Guard, headers=headers, token=token, cookie=f"respira-token-{options.port}"),
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(options), www_redirect=False),
+            Middleware(_TokenEntry),
         ],
     )
 
@@ -231,10 +323,25 @@ class PageServer:
 
     @property
     def url(self) -> str:
-        """The page's address, with the token (printed once) when the page is served to the network."""
-        host = self.options.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        """The page's address (the first of :func:`usable_addresses`), with the token (printed once) when the
+        page is served to the network."""
+        return self._urls()[0] + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def reach(self) -> str:
+        """The names the page answers to, in words (printed when it is served to the network)."""
+        urls = self._urls()
+        if usable_addresses(self.options.host) == [self.options.host]:
+            return "it answers only the names --host and --allowed_host give"
+        more = f" (or {', '.join(urls[1:])} with the same token)" if len(urls) > 1 else ""
+        return (
+            f"it listens on every address: open {urls[0]}{more}; by any other name, the machine's say, only "
+            "once --allowed_host gives it"
+        )
+
+    def _urls(self) -> list[str]:
+        hosts = usable_addresses(self.options.host)
+        return [f"http://{f'[{host}]' if ':' in host else host}:{self.port}/" for host in hosts]
 
     def serve(self) -> None:
         self._server.run(sockets=[self._socket])

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
             if server.exposed:
                 print(
                     f"the model's page is served to the network on {args.host}: keep the URL's token "
-                    "private (it answers only the names --host and --allowed_host give)",
+                    f"private ({server.reach})",
                     flush=True,
                 )
             server.serve()

@@ -45,8 +45,7 @@ def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
     if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
         raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder")
     for part in (output_dir / name for name in PARTS[1:]):  # the corpus writer keeps to its own entries
-        if overwrite or part.is_symlink() or not part.is_dir():  # a folder without --overwrite: below
-            check_output_folder(part, overwrite=True)
+        check_output_folder(part, overwrite=True)  # what --overwrite would refuse: said without it too
     taken = ", ".join(f"{name}/" for name in PARTS if is_occupied(output_dir / name))
     if taken and not overwrite:
         raise FileExistsError(

@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> None:
     if server.exposed:
         print(
             f"patients' recordings are served to the network on {args.host}: anyone with the URL's token can "
-            "hear them and change the labels; keep it private (it answers only the names --host and "
-            "--allowed_host give)",
+            f"hear them and change the labels; keep it private ({server.reach})",
             flush=True,
         )
     with terminate_as_interrupt():

@@ -22,7 +22,7 @@ from ..options import (
     flag,
     option,
 )
-from ..utils.files import check_file_target, write_text_atomic
+from ..utils.files import check_file_target, check_loose_files, record_loose_files, write_text_atomic
 from ..utils.tables import format_rows
 
 EPILOG = """\
@@ -38,7 +38,9 @@ every --frame_hop seconds, at the model's thresholds and event settings, kept on
 verdict and its window hold it (a line on stderr counts those left out).
 
 --plot: one PNG per FILE (in --plot_dir, else beside --output, else here): the mel spectrogram, the
-crackle and wheeze probabilities with the thresholds, the predicted labels and any --annotations.
+crackle and wheeze probabilities with the thresholds, the predicted labels and any --annotations. An
+existing PNG of that name is refused; --overwrite replaces those an earlier predict wrote (the folder's
+.respira-written lists them with their SHA-256), never a file it did not write or one changed since.
 Several FILEs show their progress on stderr (TQDM_DISABLE=1 hides it).
 
 exit status: 0 when every file was predicted; 1 when some failed (one error line each on stderr, the
@@ -46,6 +48,7 @@ others written); 2 when none could be predicted or on any other error.
 """
 
 FORMATS = ("json", "csv")
+_ELSEWHERE = "give another --plot_dir"
 
 
 @dataclass(kw_only=True)
@@ -90,6 +93,11 @@ class PredictOptions:
         None,
         "folder for the --plot PNGs (implies --plot; default: --output's folder, else the current one)",
         metavar="DIR",
+    )
+    overwrite: bool = flag(
+        False,
+        "replace --plot PNGs an earlier predict wrote there, unchanged since (never another file)",
+        **SWITCH,
     )
 
 
@@ -167,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot or args.plot_dir is not None:
         default_dir = Path(args.output).parent if args.output else Path()
         plots = plot_paths(args.files, check_plot_dir(args.plot_dir or default_dir))
+        check_loose_files(plots, overwrite=args.overwrite, elsewhere=_ELSEWHERE)
     detector = Detector.from_pretrained(
         args.model,
         device=args.device,
@@ -198,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
                 rows.extend([prediction.summary()] if args.per_recording else prediction.rows)
             if plots:
                 options = {"prediction": prediction, "detection": detection, "annotations": args.annotations}
+                check_loose_files(plots[index : index + 1], overwrite=args.overwrite, elsewhere=_ELSEWHERE)
                 written.append(detector.plot(file, plots[index], **options))
+                record_loose_files(plots[index].parent, [plots[index].name])
         except PredictionError as error:
             errors.append(str(error))
     predicted = len(args.files) - len(errors)

@@ -40,6 +40,7 @@ def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name:
         if held and config_name is not None and config_name not in held:  # a new config beside the others
             return files.check_output_folder(output_dir, overwrite=True)
         if config_name in held:
+            files.check_output_folder(output_dir, overwrite=True)  # what --overwrite would refuse, said now
             raise FileExistsError(
                 f"{output_dir} already holds the config {config_name!r}; pass --overwrite to replace it (its "
                 f"other configs {', '.join(c for c in held if c != config_name) or '(none)'} are kept), or "

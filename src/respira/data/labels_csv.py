@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
-from ..utils.locking import FolderLock, FolderLockedError
+from ..utils.locking import FileLock, FolderLockedError, follow_file
 from .errors import CorpusFormatError, read_text
 
 LABELS_FILE = "labels.csv"
@@ -327,6 +327,7 @@ class LabelsTable:
         lock = None if held else hold_labels(self.path)
         try:
             write_text_atomic(self.path, self.text())
+            follow_file(self.path)  # the lock holds the new file: a hard link made now is refused too
         finally:
             if lock is not None:
                 lock.release()
@@ -336,11 +337,12 @@ class LabelsBusyError(RuntimeError):
     """Another live process writes the labels file (the message names it)."""
 
 
-def hold_labels(path: str | Path) -> FolderLock:
-    """Take the lock of the labels file ``path`` (of its target when ``path`` is a symlink): one writer at
-    a time; release it with :meth:`~respira.utils.locking.FolderLock.release`. :class:`LabelsBusyError`
+def hold_labels(path: str | Path) -> FileLock:
+    """Take the lock of the labels file ``path`` (of its target when ``path`` is a symlink; by its inode: a
+    hard link is the same file): one writer at a time; release it with
+    :meth:`~respira.utils.locking.FileLock.release`. :class:`LabelsBusyError`
     names the live holder."""
-    lock = FolderLock(Path(path).resolve(), what="writer of labels")
+    lock = FileLock(Path(path).resolve(), what="writer of labels")
     try:
         return lock.acquire()
     except FolderLockedError as error:

@@ -165,18 +165,16 @@ def _check_existing(out: Path, *, overwrite: bool, staging: Path | None = None) 
     """Refuse (one line) a non-empty ``out`` unless ``overwrite`` and its corpus entries are ours."""
     if all(entry == staging for entry in out.iterdir()):
         return
-    if not overwrite:
-        raise FileExistsError(
-            f"{out} exists and is not empty; pass overwrite=True to write the corpus into it"
-        )
-    if (out / SYNTHETIC_MARKER).is_file():
-        return
-    for name in CORPUS_ENTRIES:
+    for name in CORPUS_ENTRIES if not (out / SYNTHETIC_MARKER).is_file() else ():
         if os.path.lexists(out / name):
             raise FileExistsError(
                 f"{out / name} was not written by respira ({out} has no {SYNTHETIC_MARKER}); "
                 "choose another folder for the synthetic corpus"
             )
+    if not overwrite:
+        raise FileExistsError(
+            f"{out} exists and is not empty; pass overwrite=True to write the corpus into it"
+        )
 
 
 @contextmanager

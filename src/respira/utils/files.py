@@ -119,19 +119,23 @@ def is_occupied(path: str | Path) -> bool:
 
 _PARTIAL = ".partial-"
 WRITTEN_FILE = ".respira-written"
-"""The record, in each folder respira writes whole, of every path it wrote there (one per line)."""
+"""The record, in each folder respira writes, of every path it wrote there (a file with its SHA-256,
+``sha256sum``'s form; a folder with a trailing ``/``: one respira wrote inside later too)."""
 
 _WRITTEN_HEADER = (
-    "# respira wrote these paths in this folder; --overwrite replaces the folder only while it holds nothing"
-    " else\n"
+    "# respira wrote these paths in this folder; --overwrite replaces them only while the folder holds"
+    " nothing else and each file is as written\n"
 )
+_NOT_OURS = "was not written by respira"
+_CHANGED = "was changed since respira wrote it"
 
 
 def check_output_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None, staging: Path | None = None
 ) -> Path:
-    """``output_dir`` if missing or empty, or (``overwrite``) holding only paths respira recorded writing
-    (:data:`WRITTEN_FILE`) or that ``staging`` carries over unchanged; else a one-line ``OSError``."""
+    """``output_dir`` if missing or empty, or (``overwrite``) holding only files respira recorded writing
+    (:data:`WRITTEN_FILE`), unchanged, or that ``staging`` carries over unchanged; else a one-line
+    ``OSError`` that suggests only what would work (``exists_message`` where ``--overwrite`` would)."""
     output_dir = check_folder_target(output_dir)
     if output_dir.is_symlink():
         raise FileExistsError(
@@ -144,34 +148,41 @@ def check_output_folder(
         )
     if not is_occupied(output_dir):
         return output_dir
-    if not overwrite:
-        raise FileExistsError(
-            exists_message or f"{output_dir} exists and is not empty; pass --overwrite to replace it"
-        )
-    foreign = foreign_paths(output_dir)
-    lost = [path for path in foreign if staging is None or not _carried(path, output_dir, staging)]
-    if not lost:
-        return output_dir
-    if not (output_dir / WRITTEN_FILE).is_file():
+    unowned = _unowned(output_dir)
+    lost = [
+        (path, why) for path, why in unowned if staging is None or not _carried(path, output_dir, staging)
+    ]
+    if lost and _written(output_dir) is None:
         raise FileExistsError(
             f"{output_dir} holds no record of what respira wrote in it ({WRITTEN_FILE}: not respira's "
             "output, or an older respira's), so respira does not replace it: move it away or choose "
             "another output folder"
         )
-    more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
-    raise FileExistsError(
-        f"{output_dir / lost[0].rstrip('/')} was not written by respira{more}: move it away or choose "
-        "another output folder"
-    )
+    if lost:
+        (path, why), more = lost[0], f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        raise FileExistsError(
+            f"{output_dir / path.rstrip('/')} {why}{more}: move it away or choose another output folder"
+        )
+    if not overwrite:
+        raise FileExistsError(
+            exists_message or f"{output_dir} exists and is not empty; pass --overwrite to replace it"
+        )
+    return output_dir
 
 
 def foreign_paths(folder: str | Path) -> list[str]:
     """The paths in ``folder`` (relative, POSIX, a folder with a trailing ``/``) respira did not record
-    writing (:func:`check_output_folder`); a foreign folder is named, not its content."""
-    folder = Path(folder)
-    found: list[str] = []
+    writing or that changed since (:func:`check_output_folder`); a foreign folder is named, not its
+    content."""
+    return [path for path, _ in _unowned(Path(folder))]
 
-    def walk(directory: Path, records: list[tuple[Path, frozenset[str]]]) -> None:
+
+def _unowned(folder: Path) -> list[tuple[str, str]]:
+    """Each path of :func:`foreign_paths` and why it is not respira's to replace. A record is honoured in
+    ``folder`` and in the folders below that a record above lists (never in a copy put there)."""
+    found: list[tuple[str, str]] = []
+
+    def walk(directory: Path, records: list[tuple[Path, dict[str, str | None]]]) -> None:
         own = _written(directory)
         if own is not None:
             records = [*records, (directory, own)]
@@ -179,14 +190,9 @@ def foreign_paths(folder: str | Path) -> list[str]:
             if own is not None and entry.name == WRITTEN_FILE and entry.is_file() and not entry.is_symlink():
                 continue
             is_dir = entry.is_dir() and not entry.is_symlink()
-            suffix = "/" if is_dir else ""
-            ours = not entry.is_symlink() and (is_dir or entry.is_file())
-            ours = ours and (
-                any(entry.relative_to(base).as_posix() + suffix in paths for base, paths in records)
-                or (is_dir and (entry / WRITTEN_FILE).is_file())
-            )
-            if not ours:
-                found.append(entry.relative_to(folder).as_posix() + suffix)
+            why = _why_unowned(entry, records)
+            if why is not None:
+                found.append((entry.relative_to(folder).as_posix() + ("/" if is_dir else ""), why))
             elif is_dir:
                 walk(entry, records)
 
@@ -194,7 +200,26 @@ def foreign_paths(folder: str | Path) -> list[str]:
     return found
 
 
-def _written(directory: Path) -> frozenset[str] | None:
+def _why_unowned(entry: Path, records: list[tuple[Path, dict[str, str | None]]]) -> str | None:
+    """Why ``entry`` is not respira's by ``records`` (each a folder and its record); ``None`` when it is."""
+    if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+        return _NOT_OURS
+    suffix = "/" if entry.is_dir() else ""
+    hashes = [
+        paths[name]
+        for base, paths in records
+        if (name := entry.relative_to(base).as_posix() + suffix) in paths
+    ]
+    if not hashes:
+        return _NOT_OURS
+    if entry.is_dir() or None in hashes:  # a folder, or a file an older respira recorded without its hash
+        return None
+    return None if sha256_of(entry) in hashes else _CHANGED
+
+
+def _written(directory: Path) -> dict[str, str | None] | None:
+    """``directory``'s record: each path → its SHA-256 (``None`` for a folder, or a file an older respira
+    recorded without one); ``None`` when there is none."""
     record = directory / WRITTEN_FILE
     if record.is_symlink() or not record.is_file():
         return None
@@ -202,7 +227,12 @@ def _written(directory: Path) -> frozenset[str] | None:
         lines = record.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return None
-    return frozenset(line for line in lines if line and not line.startswith("#"))
+    paths: dict[str, str | None] = {}
+    for line in lines:
+        if line and not line.startswith("#"):
+            digest, sep, name = line.partition("  ")
+            paths.update({name: digest} if sep and re.fullmatch("[0-9a-f]{64}", digest) else {line: None})
+    return paths
 
 
 def _carried(path: str, old: Path, new: Path) -> bool:
@@ -221,18 +251,47 @@ def _same_tree(before: Path, after: Path) -> bool:
 
 
 def _record_written(staging: Path, skip: Sequence[str]) -> None:
-    """Write ``staging``'s :data:`WRITTEN_FILE`: every path in it but ``skip`` (and what is under them)."""
+    """Write ``staging``'s :data:`WRITTEN_FILE`: every path in it but ``skip`` (and what is under them),
+    each file with its SHA-256."""
     paths = []
-    for directory, folders, files in os.walk(staging):
+    for directory, folders, names in os.walk(staging):
         base = Path(directory).relative_to(staging)
-        for name in sorted(folders):
-            paths.append((base / name).as_posix() + "/")
-        for name in sorted(files):
-            if not (Path(directory) / name).is_symlink():
-                paths.append((base / name).as_posix())
+        paths += [(base / name).as_posix() + "/" for name in folders]
+        paths += [(base / name).as_posix() for name in names if not (Path(directory) / name).is_symlink()]
     skipped = tuple(path.rstrip("/") + "/" for path in skip)
     kept = [path for path in paths if path != WRITTEN_FILE and not (path + "/").startswith(skipped)]
-    (staging / WRITTEN_FILE).write_text(_WRITTEN_HEADER + "".join(f"{p}\n" for p in sorted(kept)), "utf-8")
+    _write_record(staging, {path: None if path.endswith("/") else sha256_of(staging / path) for path in kept})
+
+
+def _write_record(folder: Path, paths: dict[str, str | None]) -> None:
+    lines = [
+        f"{path}\n" if digest is None else f"{digest}  {path}\n" for path, digest in sorted(paths.items())
+    ]
+    write_text_atomic(folder / WRITTEN_FILE, _WRITTEN_HEADER + "".join(lines))
+
+
+def check_loose_files(paths: Sequence[Path], *, overwrite: bool, elsewhere: str) -> None:
+    """Refuse (one line) to write any of ``paths`` (files respira writes into a folder it does not write
+    whole, e.g. predict's plots) that exists: respira's and unchanged (by its folder's record) only with
+    ``overwrite``, never another; ``elsewhere``: how to write them elsewhere."""
+    for path in paths:
+        if not (path.exists() or path.is_symlink()):
+            continue
+        own = _written(path.parent)
+        why = _why_unowned(path, [] if own is None else [(path.parent, own)])
+        if why is not None:
+            raise FileExistsError(
+                f"{path} {why}, so respira does not replace it: move it away or {elsewhere}"
+            )
+        if not overwrite:
+            raise FileExistsError(f"{path} exists: pass --overwrite to replace it, or {elsewhere}")
+
+
+def record_loose_files(folder: Path, names: Sequence[str]) -> None:
+    """Add ``names`` (files respira just wrote in ``folder``) to ``folder``'s record with their hashes."""
+    paths = _written(folder) or {}
+    paths.update({name: sha256_of(folder / name) for name in names})
+    _write_record(folder, paths)
 
 
 @contextmanager
@@ -265,11 +324,15 @@ def swap_into_place(
     staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None = None
 ) -> None:
     """Record what ``staging`` holds (:data:`WRITTEN_FILE`) and move it to ``output_dir``, replacing an
-    earlier output only as :func:`check_output_folder` allows (checked again now: it may have changed)."""
+    earlier output only as :func:`check_output_folder` allows (checked again now: it may have changed); a
+    folder respira wrote around it records it too."""
     check_output_folder(output_dir, overwrite=overwrite, exists_message=exists_message, staging=staging)
     carried = foreign_paths(output_dir) if output_dir.is_dir() else []
     _record_written(staging, carried)
     replace_with(staging, output_dir)
+    above = _written(output_dir.parent)  # a folder respira wrote: this one is respira's in it too
+    if above is not None and f"{output_dir.name}/" not in above:
+        _write_record(output_dir.parent, {**above, f"{output_dir.name}/": None})
 
 
 def replace_with(new: Path, target: Path) -> None:

@@ -1,4 +1,5 @@
-"""One writer per folder: ``.<name>.lock`` beside it, held with ``flock`` and naming its holder."""
+"""One writer per folder: ``.<name>.lock`` beside it, held with ``flock`` and naming its holder; one writer
+per file by its device and inode (:class:`FileLock`)."""
 
 from __future__ import annotations
 
@@ -113,3 +114,76 @@ class FolderLock:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.release()
+
+
+class FileLock(FolderLock):
+    """:class:`FolderLock` of a file, held on the file itself too (``flock`` of its device and inode): a
+    second writer of the same file under any name (a hard link, a symbolic link) is refused. A file
+    replaced atomically is a new inode: :func:`follow_file` moves the hold to it."""
+
+    def __init__(self, path: str | Path, *, what: str = "writer") -> None:
+        super().__init__(path, what=what)
+        self._inode: int | None = None
+
+    def acquire(self) -> FileLock:
+        super().acquire()
+        try:
+            self._inode = _flocked(self.folder)
+        except BaseException:
+            super().release()
+            raise
+        if self._inode == -1:
+            self._inode = None
+            super().release()
+            raise FolderLockedError(
+                f"{self.folder} is being written by another {self.what} under another name (a hard link or "
+                "symbolic link of it); wait for it to finish",
+                "under another name: a hard link or symbolic link of it",
+            )
+        _HELD_FILES[self.folder.resolve()] = self
+        return self
+
+    def follow(self) -> None:
+        """Hold the file now at the path (a new inode once replaced); the old hold is kept if it cannot."""
+        fd = _flocked(self.folder, unless=self._inode)
+        if fd is not None and fd >= 0:
+            if self._inode is not None:
+                os.close(self._inode)
+            self._inode = fd
+
+    def release(self) -> None:
+        if _HELD_FILES.get(self.folder.resolve()) is self:
+            del _HELD_FILES[self.folder.resolve()]
+        if self._inode is not None:
+            os.close(self._inode)
+            self._inode = None
+        super().release()
+
+
+def _flocked(path: Path, unless: int | None = None) -> int | None:
+    """A descriptor of the file at ``path`` holding its ``flock``; ``None`` when there is no file (or it is
+    the one ``unless`` holds already), ``-1`` when another descriptor holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    if unless is not None and os.path.samestat(os.fstat(fd), os.fstat(unless)):
+        os.close(fd)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return -1
+    return fd
+
+
+_HELD_FILES: dict[Path, FileLock] = {}
+"""The :class:`FileLock` this process holds, by the file's resolved path."""
+
+
+def follow_file(path: str | Path) -> None:
+    """After ``path`` was replaced: move this process's :class:`FileLock` of it, if any, to the new file."""
+    lock = _HELD_FILES.get(Path(path).resolve())
+    if lock is not None:
+        lock.follow()
