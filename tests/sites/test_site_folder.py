@@ -247,7 +247,7 @@ def test_an_occupied_output_is_left_as_it_was(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "mine.txt").write_text("keep")
     fit = fake_fit()
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="holds no record of what respira wrote"):
         write_site_folder(
             model, fit, record_of(fit), tmp_path / "site", base=base,
             curve=[], onnx=False,
