@@ -14,7 +14,7 @@ from respira.sites.choice import fit_procedure
 from respira.sites.out_of_sample import SiteFit, fit_sample, learning_curve
 from respira.sites.scores import recording_classes, recording_probabilities
 
-from .conftest import make_sample
+from .conftest import faint_crackle_sample, make_sample
 
 
 @pytest.fixture(scope="module")
@@ -305,3 +305,23 @@ def test_fit_site_keeps_the_selection_rules_its_benchmark_supports():
             ValueError, match=f"selection must be one of one_se_units, bonferroni, got '{retired}'"
         ):
             choice.check_selection(retired)
+
+
+def test_a_label_without_its_own_gain_stays_the_models_bit_for_bit():
+    """Issue 82: the choice re-tuned wheeze's threshold and moved both labels to the mean of the windows
+    though the model reads wheeze right (nothing to gain): wheeze keeps the model's head row, threshold and
+    recording rule, crackle alone is fitted (at the model's rule), and each label's evidence is kept."""
+    sample = faint_crackle_sample()
+    fit = fit_sample(sample, resamples=200)
+    crackle, wheeze = fit.labels
+    assert crackle.served and crackle.candidate == fit.chosen[0] in ("site_head", "anchored_head")
+    assert crackle.gain_interval[0] > 0 and crackle.auc_interval[0] > 0.5
+    assert not wheeze.served and wheeze.candidate == fit.chosen[1] == "as_is" and fit.kept == (1,)
+    assert wheeze.gain_interval[0] <= 0
+    weight, bias = sample.base_head
+    np.testing.assert_array_equal(fit.head_weight[1], weight[1])
+    assert fit.head_bias[1] == bias[1] and fit.thresholds[1] == sample.base_thresholds[1]
+    assert (fit.aggregation, fit.top_k) == (sample.aggregation, sample.top_k)
+    # the rows are the written procedure's: its wheeze is the model as is's on every recording
+    assert fit.row("chosen")["wheeze_auc"] == fit.row("as_is")["wheeze_auc"]
+    assert fit.applies and fit.to_json()["kept"] == [1]

@@ -97,7 +97,7 @@ class LabelServe:
             return f"{kept}: the fit on every patient chose the model as is ({self.evidence()})"
         missing = []
         if self.gain_interval is None or self.gain_interval[0] <= 0:
-            missing.append("its interval reaches 0" if self.gain_interval else "no interval")
+            missing.append("its gain interval reaches 0" if self.gain_interval else "no gain interval")
         if self.auc_interval is None or self.auc_interval[0] <= CHANCE:
             missing.append("its AUC interval reaches 50" if self.auc_interval else "no AUC interval")
         return f"{kept}: no gain of its own shown ({self.evidence()}: {' and '.join(missing)})"

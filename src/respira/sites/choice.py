@@ -258,10 +258,7 @@ def fit_procedure(
     own: RecordingRule = (part.aggregation, part.top_k)
     alone = unmeasurable_labels(labels) | dict.fromkeys(keep, "kept")  # as is, at the model's own rule
     rules = [own] if alone else [own, *(r for r in RECORDING_RULES if r != own)]
-    paths = [
-        _head_paths(part, folds, label) if part.base_head is not None and label not in alone else {}
-        for label in range(2)
-    ]
+    paths = [_head_paths(part, folds, label) if part.base_head is not None else {} for label in range(2)]
     # per (rule, candidate) and label: (out-of-fold recording probabilities, head or None for the
     # model's logit, penalty)
     options: dict[

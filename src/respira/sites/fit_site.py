@@ -230,9 +230,8 @@ def fit_site_folder(
     )
     embedded = time.perf_counter()
     fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=kinds, selection=selection)
-    curve = learning_curve(
-        sample, draws=3, seed=seed, candidates=kinds, selection=selection, keep=fit.kept
-    ).rows  # of the procedure written: the labels it keeps kept in every draw
+    options = {"candidates": kinds, "selection": selection, "keep": fit.kept}  # the procedure written
+    curve = learning_curve(sample, draws=3, seed=seed, **options).rows
     fitted = time.perf_counter()
     written = bool(fit.applies or apply_anyway)
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models.respira.labels import MULTI_LABEL_NAMES, classes_to_flags, flags_to_classes
+from ..models.respira.labels import MULTI_LABEL_NAMES, classes_to_flags
 from ..pretrained.site_fit import candidate_row, site_fit_verdict
 from ..pretrained.site_verdict import LabelServe, number_or_none, number_pair
 from .choice import FittedRule, fit_procedure, unit_folds, unmeasurable_labels
@@ -137,26 +137,23 @@ def _nested(
 
 
 def label_gains(sample: SiteSample, nested: _Outer, resamples: int, seed: int) -> list[dict[str, float]]:
-    """Per label, its own gain: the score of the model as is with this label decided as the nested
-    cross-validation's chosen procedure decided it, minus the model as is, paired on the same resamples."""
+    """Per label, its own gain: its own ICBHI-style score (sensitivity on the recordings with it,
+    specificity on those without) as the nested cross-validation's chosen procedure decided it, minus the
+    model as is's, paired on the same resamples."""
     chosen, as_is = (classes_to_flags(nested.predicted[name][0]) for name in ("chosen", "as_is"))
-    baseline = nested.predicted["as_is"][0]
-    gains = []
-    for label in range(len(MULTI_LABEL_NAMES)):
-        hybrid = np.array(as_is, copy=True)
-        hybrid[:, label] = chosen[:, label]
-        gains.append(
-            paired_gain(
-                sample.labels,
-                sample.units,
-                flags_to_classes(hybrid),
-                baseline,
-                key="gain",
-                resamples=resamples,
-                seed=seed,
-            )
+    return [
+        paired_gain(
+            sample.labels,
+            sample.units,
+            chosen[:, label],
+            as_is[:, label],
+            key="gain",
+            resamples=resamples,
+            seed=seed,
+            label=label,
         )
-    return gains
+        for label in range(len(MULTI_LABEL_NAMES))
+    ]
 
 
 def _label_serve(label: int, row: Mapping[str, Any], gain: Mapping[str, float], why: str) -> LabelServe:
