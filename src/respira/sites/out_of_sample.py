@@ -58,7 +58,8 @@ class SiteFit:
     rules_by_fold: list[tuple[str, int | None]] = field(default_factory=list)
     labels: tuple[LabelServe, ...] = ()
     kept: tuple[int, ...] = ()
-    """The labels (0 crackle, 1 wheeze) left as the model has them because their own gain was not shown."""
+    """The labels (0 crackle, 1 wheeze) left as the model has them: their own gain not shown, or the final
+    fit chose the model as is for them while it moved the recording rule."""
 
     def row(self, candidate: str) -> Mapping[str, Any]:
         """The out-of-sample row of ``candidate`` (one of :data:`ROWS`)."""
