@@ -165,12 +165,17 @@ def test_recordings_in_the_model_slot_go_back_to_the_files(tmp_path) -> None:
 def test_detectors_lists_each_shipped_detector_with_its_training_corpora(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from respira.pretrained import default_detector_dir
+    from respira.pretrained import default_detector_dir, site_verdicts
+    from respira.pretrained.sites import label_sites_words
 
     assert main(["detectors"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["name", "trained", "on", "folder"]
-    assert lines[2].split() == ["icbhi-crackle-wheeze", "(default)", "icbhi", str(default_detector_dir())]
+    assert lines[0].split() == ["name", "trained", "on", "serves,", "per", "label", "folder"]
+    serves = label_sites_words(site_verdicts(default_detector_dir()))  # per label, from its records
+    assert serves.startswith("crackle: ") and "; wheeze: " in serves
+    assert lines[2].split() == [
+        "icbhi-crackle-wheeze", "(default)", "icbhi", *serves.split(), str(default_detector_dir())
+    ]  # fmt: skip
 
 
 def test_no_aggregation_flag_means_the_models_own_rule() -> None:

@@ -40,7 +40,7 @@ def test_a_new_folder_is_a_model_name_without_more_code(
     assert list(shipped.shipped_detectors()) == ["kauh-crackle-wheeze"]
     assert resolve_model_name("kauh-crackle-wheeze") == site
     assert shipped.describe_detectors() == [
-        shipped.ShippedDetector("kauh-crackle-wheeze", "icbhi, kauh", site)
+        shipped.ShippedDetector("kauh-crackle-wheeze", "icbhi, kauh", site, "no site recorded")
     ]
     assert respira.Detector.from_pretrained("kauh-crackle-wheeze", device="cpu").name == "kauh-crackle-wheeze"
     with pytest.raises(ModelLoadError):

@@ -252,3 +252,78 @@ def test_the_check_says_how_many_fitted_units_it_left_out_and_compares_none_when
         "not compared with what its card claims on kauh (65.6 [60.5, 71.4]): all 4 patients (12 recordings) "
         "are among the 56 patients it was fitted on: none is new to it"
     )
+
+
+def labelled_record(crackle: dict[str, Any], wheeze: dict[str, Any]) -> dict[str, Any]:
+    """A fit-site record with its per-label verdicts (``labels``), the chosen procedure serving."""
+    from respira.pretrained.site_fit import labels_json
+    from respira.pretrained.site_verdict import LabelServe
+
+    labels = [LabelServe(name, **entry) for name, entry in (("crackle", crackle), ("wheeze", wheeze))]
+    record = {"dataset": "labelled", "site_name": "ward", "nested_cv": rows(0.52, 0.01), "recordings": 40}
+    return record | {"labels": labels_json(labels), "chosen": [label.candidate for label in labels]}
+
+
+SHOWN = {"gain": 0.1, "gain_interval": (0.03, 0.18), "auc": 0.8, "auc_interval": (0.7, 0.9)}
+
+
+@pytest.mark.parametrize(
+    ("crackle", "served", "said"),
+    [
+        ({"candidate": "site_head", **SHOWN}, True, "crackle fitted (site head: its own gain +10.0 [+3.0,"),
+        # issue 82's crackle: fitted on a cross-validated AUC of 37.7 [0, 75.4]
+        (
+            {"candidate": "as_is", **SHOWN, "auc": 0.377, "auc_interval": (0.0, 0.754)}, False,
+            "crackle left as the base model has it (its head and threshold): no gain of its own shown "
+            "(its own gain +10.0 [+3.0, +18.0] over the model as is, AUC 37.7 [0.0, 75.4]: its AUC "
+            "interval reaches 50)",
+        ),
+        (
+            {"candidate": "as_is", **SHOWN, "gain_interval": (-0.02, 0.18)}, False,
+            "no gain of its own shown (its own gain +10.0 [-2.0, +18.0] over the model as is, AUC 80.0 "
+            "[70.0, 90.0]: its gain interval reaches 0)",
+        ),
+    ],
+)  # fmt: skip
+def test_a_fitted_sites_label_is_served_only_where_its_own_gain_and_auc_are_shown(
+    crackle: dict[str, Any], served: bool, said: str
+) -> None:
+    """Issue 82: each label of a fitted site is read back from its record: served where its own paired
+    gain's interval lies above 0 and its AUC interval above 50, else the base model's, and said so."""
+    wheeze = {
+        "candidate": "as_is",
+        "gain": 0.0,
+        "gain_interval": (0.0, 0.0),
+        "auc": 0.9,
+        "auc_interval": (0.8, 1.0),
+    }
+    verdict = fit_verdict(labelled_record(crackle, wheeze))
+    assert verdict is not None and verdict.serves is served
+    assert verdict.serves_label("crackle") is served and not verdict.serves_label("wheeze")
+    assert said in verdict.labels_words()
+    assert "wheeze left as the base model has it (its head and threshold): no gain of its own shown" in (
+        verdict.labels_words()
+    )
+    if not served:  # no label gains: the site is not served, and the reason names the labels
+        assert verdict.not_shown()[-1].startswith("that any label gains on its own (crackle left as")
+
+
+def test_an_older_record_is_read_per_label_by_the_whole_models_gain_and_says_so() -> None:
+    """A site_fit.json from before the per-label rule has no ``labels``: each label it changed is read as
+    served where the whole model's gain holds and the label's AUC interval clears 50, and said so."""
+    old = {
+        "dataset": "kauh",
+        "nested_cv": rows(0.52, 0.01),
+        "recordings": 40,
+        "chosen": ["site_head", "as_is"],
+    }
+    old["nested_cv"][1] |= {"crackle_auc": 0.8, "crackle_auc_low": 0.7, "crackle_auc_high": 0.9}
+    verdict = fit_verdict(old)
+    assert verdict is not None and verdict.serves
+    assert verdict.serves_label("crackle") and not verdict.serves_label("wheeze")
+    assert verdict.labels_words().startswith(
+        "crackle fitted (site head: judged by the whole model's gain: its site_fit.json predates the "
+        "per-label rule)"
+    )
+    old["nested_cv"][1]["crackle_auc_low"] = 0.45  # its AUC interval reaches 50: no label served
+    assert not fit_verdict(old).serves

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,16 @@ def make_sample(
         aggregation=aggregation,
         top_k=top_k,
     )
+
+
+def faint_crackle_sample(units: int = 24) -> SiteSample:
+    """Crackles faint in every window (a head reads them, the model cannot), wheezes the model reads
+    right on every recording: crackle gains out of sample, wheeze cannot (issue 82's fitted crackle)."""
+    sample = make_sample(units=units, windows=12, seed=4)
+    x = sample.embeddings.astype(np.float64)
+    x[:, 0] = 5.0 + 0.8 * sample.labels[sample.recording, 0] + np.random.default_rng(1).normal(size=len(x))
+    weight, bias = sample.base_head
+    return replace(sample, embeddings=x.astype(np.float32), base_logits=x @ weight.T + bias)
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,15 @@ import pytest
 import respira
 from respira.cli import main
 from respira.models.respira.decision import thresholds_of
-from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE, site_fit_verdict
+from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE, fit_verdict
 from respira.pretrained.site_verdict import format_gain
 from respira.pretrained.sites import sites_line
+from respira.sites import SiteSample
 from respira.utils.files import staged_folder
 from respira.utils.tables import format_percent, format_score
 
 from ..data.test_labelled import write_labelled
+from .conftest import faint_crackle_sample
 from .test_site_folder import tiny_site_model
 
 SITE = tuple(  # 6 patients, two recordings each: a normal one and a crackle or wheeze one
@@ -88,7 +90,7 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     # both runs print the scores with their patient-bootstrap intervals (the same seed: the same rows)
     # and the rule's verdict: what is not shown, as the card and predict say it
     rows = {row["candidate"]: row for row in record["nested_cv"]}
-    verdict = site_fit_verdict(record["nested_cv"], "labelled")
+    verdict = fit_verdict(record)  # per label too: no label gains on its own here
     chosen = rows["chosen"]
     gain = (chosen["gain_over_as_is"], (chosen["gain_over_as_is_low"], chosen["gain_over_as_is_high"]))
     (printed,) = [said for said in written.out.splitlines() if said.startswith("out of sample on ")]
@@ -357,7 +359,7 @@ def test_labels_without_a_crackle_recording_leave_crackle_as_the_model_has_it(
     assert result.record["not_measurable"] == {"crackle": words}
     assert f"crackle left as the model has it: {words}" in result.line()
     card = (result.output_dir / "README.md").read_text()
-    assert f"crackle: `as_is` (left as the model has it: {words})" in card
+    assert f"Per label: crackle left as the base model has it (its head and threshold): {words}" in card
     (fitted_row,) = [line for line in card.splitlines() if line.startswith("| ward | fitted here")]
     assert fitted_row.endswith(f" crackle {words} |")  # the Not detected column: not "none"
     table = card[card.index("| procedure | ICBHI-style score") :].split("\n\n")[0].splitlines()[2:]
@@ -397,3 +399,77 @@ def test_the_learning_curve_line_says_when_every_draw_kept_the_model_and_on_how_
         "its mean first reaches the nested cross-validation's 70.0 on all 10 patients at 8 labelled patients "
         "(on 2 held-out patients; every draw there kept the model as is: the model's own score, not a fit's)"
     )
+
+
+FAINT = faint_crackle_sample()
+FAINT_SITE = tuple(
+    (f"{r.recording_id}.wav", str(int(r.crackle)), str(int(r.wheeze)), r.unit, "", "", 1.5)
+    for r in FAINT.recordings
+)
+
+
+def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_says_so(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 82: crackle was fitted with an AUC interval reaching 50 and the page said the model serves
+    the site. Here wheeze gains nothing (the model reads it right), which the choice re-tuned anyway with
+    the recording rule: only crackle is fitted; wheeze keeps the base model's head row, threshold and rule
+    bit for bit; fit-site, the card, model-index, predict, the page and ``detectors`` say it per label."""
+    from dataclasses import replace
+
+    import safetensors.numpy
+    import yaml
+
+    from respira.models.respira.decision import aggregation_of, flag_order
+    from respira.pretrained import shipped
+    from respira.sites import site_sample
+
+    def embedded(detector: respira.Detector, recordings: list, **_: object) -> SiteSample:
+        order = [FAINT.units.tolist().index(r.unit) + int(r.path.stem.endswith("_1")) for r in recordings]
+        part = FAINT.subset(np.asarray(order))
+        return replace(part, recordings=tuple(recordings), base_thresholds=thresholds_of(detector.config))
+
+    monkeypatch.setattr(site_sample, "embed_recordings", embedded)
+    site = write_labelled(tmp_path / "ward", FAINT_SITE)
+    output = tmp_path / "out"
+    assert main(["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output)]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((output / SITE_FIT_FILE).read_text())
+    crackle, wheeze = record["labels"]["crackle"], record["labels"]["wheeze"]
+    assert crackle["served"] and crackle["candidate"] in ("site_head", "anchored_head")
+    assert crackle["gain_low"] > 0 and crackle["auc_low"] > 0.5
+    assert not wheeze["served"] and wheeze["candidate"] == "as_is" and not wheeze["gain_low"] > 0
+    assert record["chosen"] == [crackle["candidate"], "as_is"] and record["applies"]
+    # wheeze is the base model's, bit for bit: its row of the linear layer, its threshold, the rule
+    base, fitted = (safetensors.numpy.load_file(folder / "model.safetensors") for folder in (model, output))
+    row = flag_order(respira.Detector.from_pretrained(model, device="cpu").config)[1]
+    for name in ("classifier.1.weight", "classifier.1.bias"):
+        np.testing.assert_array_equal(fitted[name][row], base[name][row])
+    assert not np.array_equal(fitted["classifier.1.weight"], base["classifier.1.weight"])  # crackle's
+    configs = [json.loads((folder / "config.json").read_text()) for folder in (model, output)]
+    assert thresholds_of(configs[1])[1] == thresholds_of(configs[0])[1]
+    assert aggregation_of(configs[1]) == aggregation_of(configs[0])
+    # every output says it per label, from the one record
+    words = fit_verdict(record).labels_words()
+    assert words.startswith("crackle fitted (") and "; wheeze left as the base model has it" in words
+    assert f"per label on ward: {words}" in printed
+    card = (output / "README.md").read_text()
+    (served_row,) = [line for line in card.splitlines() if line.startswith("| ward | fitted here")]
+    assert f"per label: {words} |" in served_row and f"Per label: {words}" in card
+    index = yaml.safe_load(card.split("---")[1])["model-index"][0]["results"]
+    (fitted_result,) = [r for r in index if "labels_served" in r["metrics"][0].get("args", {})]
+    assert fitted_result["metrics"][0]["args"]["labels_served"] == {"crackle": True, "wheeze": False}
+    line = sites_line(output)
+    assert "per label it serves crackle: ward recordings; wheeze: no site" in line and words in line
+    wav = site / FAINT_SITE[0][0]
+    assert main(["predict", str(output), str(wav), "--output", str(tmp_path / "p.csv")]) == 0
+    assert f"model: {output}; it {line}" in capsys.readouterr().err
+    assert main(["export", str(output), str(tmp_path / "page"), "--web"]) == 0
+    assert json.loads((tmp_path / "page" / "respira-web.json").read_text())["model_line"].endswith(line)
+    package = tmp_path / "pretrained"
+    package.mkdir()
+    (package / "ward-crackle-wheeze").symlink_to(output)
+    monkeypatch.setattr(shipped, "_PACKAGE", package)
+    capsys.readouterr()
+    assert main(["detectors"]) == 0
+    assert "crackle: ward recordings; wheeze: no site" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from respira.sites.choice import fit_procedure
 from respira.sites.out_of_sample import SiteFit, fit_sample, learning_curve
 from respira.sites.scores import recording_classes, recording_probabilities
 
-from .conftest import make_sample
+from .conftest import faint_crackle_sample, make_sample
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +80,17 @@ def test_nested_cv_never_scores_a_unit_it_trained_on(backwards_sample, monkeypat
     monkeypatch.setattr(out_of_sample, "fit_procedure", recording)
     fit = fit_sample(backwards_sample, outer_folds=4, resamples=20)
     units = backwards_sample.units
-    assert len(calls) == 5  # four outer folds, then the final fit on everything
-    for fold, train in enumerate(calls[:4]):
-        held = np.flatnonzero(fit.folds == fold)
+    # four outer folds; wheeze, which the model reads right, shows no gain of its own: kept, and the
+    # four folds again without it; then the final fit on everything
+    assert fit.kept == (1,) and len(calls) == 9
+    for fold, train in enumerate(calls[:4] + calls[4:8]):
+        held = np.flatnonzero(fit.folds == fold % 4)
         assert not set(units[held]) & set(units[train])
         assert np.array_equal(np.sort(np.concatenate([held, train])), np.arange(len(units)))
     assert sorted(np.unique(fit.folds)) == [0, 1, 2, 3]
     for unit in set(units):  # a unit's recordings are all in one fold
         assert len(set(fit.folds[units == unit])) == 1
-    assert len(calls[4]) == len(units)
+    assert len(calls[8]) == len(units)
 
 
 def test_inner_selection_sees_only_the_training_units(backwards_sample, monkeypatch):
@@ -244,8 +246,8 @@ def test_a_model_without_a_linear_head_is_fitted_with_its_own_head_only(backward
 
 def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
     """Crackles a little louder in every window of a crackle recording, too little to see in its loudest
-    window: a head reads them through the mean of the windows, and the fit chooses, applies and records
-    that rule (the model as is keeps its own)."""
+    window: a head reads them through the mean of the windows, and the procedure chooses that rule (the
+    model as is keeps its own); a label kept as the model has it keeps the model's rule in what is written."""
     sample = make_sample(units=24, windows=12, seed=4)
     rng = np.random.default_rng(1)
     x = sample.embeddings.astype(np.float64)
@@ -259,7 +261,11 @@ def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
     assert fitted.rules["as_is"].recording_rule(faint) == ("max", None)
     assert fitted.inner_scores["site_head/site_head@mean"] > fitted.inner_scores["site_head/site_head"]
     fit = fit_sample(faint, resamples=50)
-    assert fit.to_json()["recording_aggregation"] == fit.aggregation == "mean"
+    # wheeze, which the model reads right, shows no gain of its own: kept as the model has it, and with it
+    # the model's own rule, which the written procedure (crackle's head refitted at it) records
+    assert fit.kept == (1,) and fit.chosen[1] == "as_is" and fit.chosen[0] in ("site_head", "anchored_head")
+    assert fit.to_json()["recording_aggregation"] == fit.aggregation == "max"
+    assert {rule for rule, _ in fit.rules_by_fold} == {"max"}
 
 
 def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patients():
@@ -299,3 +305,23 @@ def test_fit_site_keeps_the_selection_rules_its_benchmark_supports():
             ValueError, match=f"selection must be one of one_se_units, bonferroni, got '{retired}'"
         ):
             choice.check_selection(retired)
+
+
+def test_a_label_without_its_own_gain_stays_the_models_bit_for_bit():
+    """Issue 82: the choice re-tuned wheeze's threshold and moved both labels to the mean of the windows
+    though the model reads wheeze right (nothing to gain): wheeze keeps the model's head row, threshold and
+    recording rule, crackle alone is fitted (at the model's rule), and each label's evidence is kept."""
+    sample = faint_crackle_sample()
+    fit = fit_sample(sample, resamples=200)
+    crackle, wheeze = fit.labels
+    assert crackle.served and crackle.candidate == fit.chosen[0] in ("site_head", "anchored_head")
+    assert crackle.gain_interval[0] > 0 and crackle.auc_interval[0] > 0.5
+    assert not wheeze.served and wheeze.candidate == fit.chosen[1] == "as_is" and fit.kept == (1,)
+    assert wheeze.gain_interval[0] <= 0
+    weight, bias = sample.base_head
+    np.testing.assert_array_equal(fit.head_weight[1], weight[1])
+    assert fit.head_bias[1] == bias[1] and fit.thresholds[1] == sample.base_thresholds[1]
+    assert (fit.aggregation, fit.top_k) == (sample.aggregation, sample.top_k)
+    # the rows are the written procedure's: its wheeze is the model as is's on every recording
+    assert fit.row("chosen")["wheeze_auc"] == fit.row("as_is")["wheeze_auc"]
+    assert fit.applies and fit.to_json()["kept"] == [1]

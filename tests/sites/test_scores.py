@@ -104,3 +104,25 @@ def test_the_interval_resamples_patients_so_copies_of_a_recording_add_no_certain
             (one[f"{key}_low"], one[key], one[f"{key}_high"])
         )
     assert one["icbhi_score_high"] - one["icbhi_score_low"] > 0.2  # 24 patients: wide, as it should be
+
+
+def test_a_labels_own_gain_is_its_own_score_paired_on_the_same_resamples():
+    """A label's own gain (fit-site's per-label rule): its sensitivity on the recordings with it and its
+    specificity on those without, of its own flags, against the model as is, on the resamples every other
+    interval of the fit draws (stratified by the four classes)."""
+    rng = np.random.default_rng(3)
+    labels = (rng.random((60, 2)) < 0.4).astype(int)
+    units = [f"p{i // 3}" for i in range(60)]
+    right = labels[:, 0]
+    wrong = np.where(rng.random(60) < 0.4, 1 - right, right)
+    gain = paired_gain(labels, units, right, wrong, resamples=200, label=0)
+
+    def own(flags: np.ndarray) -> float:
+        with_it = labels[:, 0] == 1
+        return (np.mean(flags[with_it] == 1) + np.mean(flags[~with_it] == 0)) / 2
+
+    assert gain["gain"] == pytest.approx(own(right) - own(wrong)) and gain["gain"] > 0
+    assert 0 < gain["gain_low"] <= gain["gain"] <= gain["gain_high"]
+    # wheeze's flags play no part in crackle's own gain
+    other = paired_gain(labels, units, right, wrong, resamples=200, label=1)
+    assert other["gain"] != gain["gain"]

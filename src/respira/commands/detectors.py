@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         help=line,
         description="List the detectors installed with respira: name (any command's MODEL, and "
         "respira.Detector.from_pretrained(name)), the corpora its training record says it learnt from, "
-        "and its folder.",
+        "per label the sites it serves (its recorded scores: a fitted site's label only where its own "
+        "gain is shown), and its folder.",
     )
 
 
@@ -24,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     if not detectors:
         raise FileNotFoundError("no detector is installed with respira: reinstall it, or name a model folder")
     default = {DEFAULT_DETECTOR_NAME: " (default)"}
-    rows = [(f"{item.name}{default.get(item.name, '')}", item.trained_on, item.path) for item in detectors]
-    print(format_table(rows, header=("name", "trained on", "folder"), align="<<<"))
+    rows = [
+        (f"{item.name}{default.get(item.name, '')}", item.trained_on, item.serves, item.path)
+        for item in detectors
+    ]
+    print(format_table(rows, header=("name", "trained on", "serves, per label", "folder"), align="<<<<"))
     return 0

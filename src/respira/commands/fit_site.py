@@ -19,10 +19,16 @@ encoder's embeddings) and anchored_head (the same, from the model's own head). I
 chooses per label (--selection); nested patient-wise cross-validation scores the whole
 procedure out of sample, with patient-bootstrap intervals beside all-normal.
 
+A label is fitted (its head or threshold) only where the nested cross-validation shows its own gain: the
+paired 95 % interval of the score with that label fitted minus the model as is above 0, and its AUC
+interval above 50; any other label keeps the base model's head and threshold (and its recording rule), the
+procedure is judged again without it, and every output says per label which it is.
+
 OUT (a complete model folder in Hub layout with site_fit.json, nested_cv.csv and learning_curve.csv/.png)
 is written only when the procedure is shown out of sample to beat all-normal and the model as is (the
-lower ends of their 95 % intervals above them); otherwise fit-site prints the scores, writes nothing and
-exits with code 1 (--apply_anyway writes it, flagged). --overwrite replaces only a folder fit-site wrote.
+lower ends of their 95 % intervals above them) with at least one label fitted; otherwise fit-site prints
+the scores, writes nothing and exits with code 1 (--apply_anyway writes it, flagged). --overwrite replaces
+only a folder fit-site wrote.
 """
 
 
@@ -50,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             f"nothing written: {result.line()}; {result.verdict_line()} (--apply_anyway writes it, flagged)",
             file=sys.stderr,
         )
+        print(result.labels_line(), file=sys.stderr)
         if result.curve:
             print(result.curve_line(), file=sys.stderr)
         return NOT_WRITTEN
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: written as --apply_anyway asked, flagged: {result.verdict_line()}", file=sys.stderr)
     else:
         print(f"  {result.verdict_line()}")
+    print(f"  {result.labels_line()}")
     if result.curve:
         print(result.curve_line())
     thresholds = ", ".join(f"{t:.3f}" for t in result.thresholds)

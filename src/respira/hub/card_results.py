@@ -142,6 +142,8 @@ def eval_results(
         site = (verdict.site, get_corpus(verdict.site).title, verdict.unit)
         split = SITE_SPLITS.get(verdict.protocol, "all")
         args = dict(HUB_METRIC_ARGS["icbhi_score"], serves=verdict.serves)
+        if verdict.labels and not verdict.labels[0].whole:  # a fit's own labels, each served or kept
+            args["labels_served"] = {label.label: label.served for label in verdict.labels}
         if verdict.interval is not None:
             args["interval_95"] = [_hub_percent(end) for end in verdict.interval]
         protocol = PROTOCOL_NAMES.get(verdict.protocol, "Held-out")
@@ -262,7 +264,7 @@ def _percent(value: Any, interval: Any = None) -> str:
 def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = None) -> dict[str, Any]:
     """What the template's ``site_fit`` block shows of a fit ``record`` beside the base model's verdicts."""
     if record is None:
-        return {"site_fit": None}
+        return {"site_fit": None, "site_per_label": False}
     alone = record.get("not_measurable") or {}
     verdict = fit_verdict(record)
     mix = record.get("label_mix")
@@ -276,8 +278,11 @@ def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = N
     rates = ("icbhi_score", "specificity", "sensitivity")
     return {
         "site_fit": record,
+        "site_per_label": bool(record.get("labels")),
         "site_name": record.get("site_name") or record["dataset"],
-        "site_chosen": ", ".join(
+        "site_chosen": verdict.labels_words()
+        if verdict is not None and record.get("labels")  # an older record: its choice as it said it
+        else ", ".join(
             f"{n}: `{how}`" + (f" (left as the model has it: {alone[n]})" if n in alone else "")
             for n, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True)
         ),

@@ -36,6 +36,8 @@ class ShippedDetector:
     trained_on: str
     """Its training corpora, or a fitted folder's base model and site (``not recorded``)."""
     path: Path
+    serves: str = ""
+    """Per label, the sites it serves (:func:`respira.pretrained.sites.label_sites_words`)."""
 
 
 def trained_corpora(folder: Path) -> list[str] | None:
@@ -56,8 +58,15 @@ def _trained_on(folder: Path) -> str:
 
 
 def describe_detectors() -> list[ShippedDetector]:
-    """Every shipped detector with what it was trained on, by name."""
-    return [ShippedDetector(name, _trained_on(path), path) for name, path in shipped_detectors().items()]
+    """Every shipped detector with what it was trained on and, per label, the sites it serves, by name."""
+    from .sites import label_sites_words, site_verdicts
+
+    found = []
+    for name, path in shipped_detectors().items():
+        verdicts = site_verdicts(path)
+        serves = label_sites_words(verdicts) if verdicts else "no site recorded"
+        found.append(ShippedDetector(name, _trained_on(path), path, serves))
+    return found
 
 
 def chosen_model(model: str | None) -> str:

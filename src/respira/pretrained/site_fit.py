@@ -22,6 +22,7 @@ from ..utils.tables import format_percent, format_score
 from .site_verdict import (
     LABELS,
     SITE_FIT_PROTOCOL,
+    LabelServe,
     SiteVerdict,
     format_gain,
     label_aucs,
@@ -117,8 +118,12 @@ def site_fit_verdict(
     name: str = "",
     count: int | None = None,
     not_measurable: Mapping[str, str] | None = None,
+    labels: Any = None,
+    chosen_pair: Any = None,
 ) -> SiteVerdict | None:
-    """The verdict of a site fit from its ``nested_cv`` rows (``None`` when they lack a score)."""
+    """The verdict of a site fit from its ``nested_cv`` rows (``None`` when they lack a score); ``labels``:
+    the record's per-label verdicts (:func:`labels_json`), else read from ``chosen_pair`` (an older
+    record's ``chosen``)."""
     by_name = {row.get("candidate"): row for row in rows or [] if isinstance(row, Mapping)}
     chosen, normal = by_name.get("chosen") or {}, by_name.get("all_normal") or {}
     score, baseline = number_or_none(chosen.get("icbhi_score")), number_or_none(normal.get("icbhi_score"))
@@ -133,10 +138,74 @@ def site_fit_verdict(
     gain = None if gain_value is None else (gain_value, interval("gain_over_as_is"))
     aucs = label_aucs({label: (chosen.get(f"{label}_auc"), interval(f"{label}_auc")) for label in LABELS})
     count = int(chosen.get("scored_recordings") or count or 0)
+    alone = _not_measurable(not_measurable)
     return SiteVerdict(
         site, SITE_FIT_PROTOCOL, "recordings", count, score, interval("icbhi_score"), baseline, aucs,
-        name=name, as_is=as_is, gain=gain, not_measurable=_not_measurable(not_measurable),
+        name=name, as_is=as_is, gain=gain, not_measurable=alone,
+        labels=read_labels(labels, chosen_pair, aucs, dict(alone)),
     )  # fmt: skip
+
+
+LABEL_KEYS: tuple[str, ...] = (
+    "candidate",
+    "served",
+    "gain",
+    "gain_low",
+    "gain_high",
+    "auc",
+    "auc_low",
+    "auc_high",
+)
+"""What ``site_fit.json``'s ``labels`` holds per label, with ``why`` (:func:`labels_json`)."""
+
+
+def labels_json(labels: Sequence[LabelServe]) -> dict[str, dict[str, Any]]:
+    """``site_fit.json``'s ``labels``: per label what the fit uses, whether it is served, its evidence."""
+    found = {}
+    for label in labels:
+        gain, auc = label.gain_interval or (None, None), label.auc_interval or (None, None)
+        values = (label.candidate, label.served, label.gain, *gain, label.auc, *auc)
+        found[label.label] = {**dict(zip(LABEL_KEYS, values, strict=True)), "why": label.why}
+    return found
+
+
+def read_labels(
+    labels: Any, chosen: Any, aucs: Sequence[Any], alone: Mapping[str, str]
+) -> tuple[LabelServe, ...]:
+    """A record's per-label verdicts; an older record without ``labels`` judged per label by the whole
+    model's gain and each label's AUC (said so); none where neither can be read."""
+    if isinstance(labels, Mapping):
+        found = []
+        for label in LABELS:
+            entry = labels.get(label)
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("candidate"), str):
+                return ()
+            found.append(
+                LabelServe(
+                    label,
+                    entry["candidate"],
+                    number_or_none(entry.get("gain")),
+                    number_pair([entry.get("gain_low"), entry.get("gain_high")]),
+                    number_or_none(entry.get("auc")),
+                    number_pair([entry.get("auc_low"), entry.get("auc_high")]),
+                    why=str(entry.get("why") or ""),
+                )
+            )
+        return tuple(found)
+    if not isinstance(chosen, (list, tuple)) or len(chosen) != len(LABELS):
+        return ()
+    by_label = {auc.label: auc for auc in aucs}
+    return tuple(
+        LabelServe(
+            label,
+            str(how),
+            auc=getattr(by_label.get(label), "auc", None),
+            auc_interval=getattr(by_label.get(label), "interval", None),
+            why=alone.get(label, ""),
+            whole=True,
+        )
+        for label, how in zip(LABELS, chosen, strict=True)
+    )
 
 
 def _not_measurable(labels: Any) -> tuple[tuple[str, str], ...]:
@@ -155,6 +224,7 @@ def fit_verdict(record: Mapping[str, Any]) -> SiteVerdict | None:
     return site_fit_verdict(
         record.get("nested_cv"), site, name=name if isinstance(name, str) else "",
         count=count if isinstance(count, int) else None, not_measurable=record.get("not_measurable"),
+        labels=record.get("labels"), chosen_pair=record.get("chosen"),
     )  # fmt: skip
 
 

@@ -1,6 +1,8 @@
 """A site's verdict: how a model scored on one site against all-normal, and the one rule for "it serves a
 site" (its interval lies above all-normal and, on a fitted site, its gain over the model as is holds); a
-label whose AUC interval reaches 0.5 is *not detected* there. Read from the evaluations a folder records.
+label whose AUC interval reaches 0.5 is *not detected* there. Per label (:class:`LabelServe`), a fitted
+site's label is served only where its own paired gain and its AUC are shown (:func:`label_gain_shown`);
+elsewhere it stays as the base model has it. Read from the evaluations a folder records.
 """
 
 from __future__ import annotations
@@ -38,6 +40,69 @@ class LabelAuc:
         return None if self.interval is None else self.interval[0] > CHANCE
 
 
+def label_gain_shown(gain: tuple[float, float] | None, auc: tuple[float, float] | None) -> bool:
+    """The per-label serve rule of a site fit: the paired 95 % interval of the label's own gain over the
+    model as is lies above 0 and its AUC interval above chance (0.5)."""
+    return gain is not None and auc is not None and gain[0] > 0 and auc[0] > CHANCE
+
+
+@dataclass(frozen=True)
+class LabelServe:
+    """One label of a fitted site: what the fit uses for it (``as_is``: the base model's head and threshold)
+    and the nested cross-validation's evidence, its own paired gain and its AUC, each with its interval."""
+
+    label: str
+    candidate: str
+    gain: float | None = None
+    gain_interval: tuple[float, float] | None = None
+    auc: float | None = None
+    auc_interval: tuple[float, float] | None = None
+    why: str = ""
+    """Why it stays as the base model has it beyond the rule (not measurable, the final choice)."""
+    whole: bool = False
+    """An older record's: judged by the whole model's gain (it predates the per-label rule)."""
+
+    @property
+    def shown(self) -> bool:
+        """Its own gain and its AUC are shown (:func:`label_gain_shown`); an older record's: its AUC."""
+        if self.whole:
+            return not self.why and self.auc_interval is not None and self.auc_interval[0] > CHANCE
+        return not self.why and label_gain_shown(self.gain_interval, self.auc_interval)
+
+    @property
+    def served(self) -> bool:
+        """Fitted here (its head or threshold) on the evidence of the rule."""
+        return self.shown and self.candidate != "as_is"
+
+    def evidence(self) -> str:
+        """``its own gain +5.1 [+1.2, +9.0], AUC 80.7 [69.5, 89.4]``."""
+        if self.whole:
+            return "judged by the whole model's gain: its site_fit.json predates the per-label rule"
+        gain = (
+            "no gain measured"
+            if self.gain is None
+            else f"its own gain {format_gain(self.gain, self.gain_interval)}"
+        )
+        auc = "no AUC" if self.auc is None else f"AUC {format_score(self.auc, self.auc_interval)}"
+        return f"{gain} over the model as is, {auc}"
+
+    def words(self) -> str:
+        """What every output says of this label."""
+        if self.served:
+            return f"{self.label} fitted ({self.candidate.replace('_', ' ')}: {self.evidence()})"
+        kept = f"{self.label} left as the base model has it (its head and threshold)"
+        if self.why:
+            return f"{kept}: {self.why}"
+        if self.shown:
+            return f"{kept}: the fit on every patient chose the model as is ({self.evidence()})"
+        missing = []
+        if self.gain_interval is None or self.gain_interval[0] <= 0:
+            missing.append("its gain interval reaches 0" if self.gain_interval else "no gain interval")
+        if self.auc_interval is None or self.auc_interval[0] <= CHANCE:
+            missing.append("its AUC interval reaches 50" if self.auc_interval else "no AUC interval")
+        return f"{kept}: no gain of its own shown ({self.evidence()}: {' and '.join(missing)})"
+
+
 @dataclass(frozen=True)
 class SiteVerdict:
     """How the detector scored on one site, against the all-normal baseline of the same samples."""
@@ -61,6 +126,8 @@ class SiteVerdict:
     """A fitted site's: the gain over the model as is and its paired interval."""
     not_measurable: tuple[tuple[str, str], ...] = ()
     """A fitted site's labels its recordings could not measure, with why (left as the model had them)."""
+    labels: tuple[LabelServe, ...] = ()
+    """A fitted site's labels, each served or left as the base model has it."""
 
     @property
     def clears_all_normal(self) -> bool:
@@ -78,8 +145,18 @@ class SiteVerdict:
 
     @property
     def serves(self) -> bool:
-        """It beats all-normal here and, on a fitted site, the model as is."""
-        return self.clears_all_normal and self.beats_as_is is not False
+        """It beats all-normal here and, on a fitted site, the model as is with at least one label served."""
+        served = not self.labels or any(label.served for label in self.labels)
+        return self.clears_all_normal and self.beats_as_is is not False and served
+
+    def serves_label(self, label: str) -> bool:
+        """It serves ``label`` here: the site is served and, fitted, the label's own rule holds; else the
+        label is detected here (its AUC interval, where there is one, lies above chance)."""
+        if not self.serves or any(named == label for named, _ in self.not_measurable):
+            return False
+        if self.labels:
+            return any(found.label == label and found.served for found in self.labels)
+        return all(auc.detected is not False for auc in self.aucs if auc.label == label)
 
     def gain_words(self) -> str:
         """A fitted site's gain over the model as is: ``model as is 52.4, gain +13.2 [+7.0, +19.5]``."""
@@ -97,7 +174,13 @@ class SiteVerdict:
         if self.beats_as_is is False:
             reach = "its interval reaches 0" if self.gain and self.gain[1] else "not above 0"
             missing.append(f"that it beats the model as is ({self.gain_words()}: {reach})")
+        if self.labels and not any(label.served for label in self.labels):
+            missing.append(f"that any label gains on its own ({self.labels_words()})")
         return missing
+
+    def labels_words(self) -> str:
+        """A fitted site's labels, each served or left as the base model has it ("" for another site)."""
+        return "; ".join(label.words() for label in self.labels)
 
     @property
     def not_detected(self) -> tuple[LabelAuc, ...]:

@@ -119,8 +119,22 @@ def site_claim(folder: str | Path | None) -> SiteClaim | None:
     return SiteClaim.of_record(read_site_fit(folder)) if fitted in recorded_evaluations(folder) else None
 
 
+def label_sites(verdicts: list[SiteVerdict]) -> dict[str, list[str]]:
+    """Per label, the sites it is served on (:meth:`SiteVerdict.serves_label`): ``kauh recordings``..."""
+    return {
+        label: [f"{v.name or v.site} {v.unit}" for v in verdicts if v.serves_label(label)] for label in LABELS
+    }
+
+
+def label_sites_words(verdicts: list[SiteVerdict]) -> str:
+    """``crackle: kauh recordings; wheeze: no site``: the sites each label is served on."""
+    found = label_sites(verdicts)
+    return "; ".join(f"{label}: {', '.join(found[label]) or 'no site'}" for label in LABELS)
+
+
 def sites_line(folder: str | Path) -> str:
-    """One line: where the model is shown to serve, where not, and which labels it does not detect."""
+    """One line: where the model is shown to serve, where not, which labels it does not detect, and per
+    label where it serves (a fitted site's labels each fitted or left as the base model has it)."""
     verdicts = site_verdicts(folder)
     if not verdicts:
         return ""
@@ -151,4 +165,6 @@ def sites_line(folder: str | Path) -> str:
                 for named, words in verdict.not_measurable
                 if named == label
             ]
+    parts.append(f"per label it serves {label_sites_words(verdicts)}")
+    parts += [f"on {v.name or v.site}: {v.labels_words()}" for v in verdicts if v.labels]
     return "; ".join(parts)

@@ -7,7 +7,7 @@ all training recordings. A label with no positive or no negative recording is le
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -244,9 +244,11 @@ def fit_procedure(
     seed: int = 0,
     candidates: Sequence[str] = CANDIDATES,
     selection: str = SELECTION,
+    keep: Collection[int] = (),
 ) -> Procedure:
     """Fit the procedure on the recordings at positions ``train`` of ``sample`` (``as_is`` always a
-    candidate)."""
+    candidate); the labels ``keep`` (0 crackle, 1 wheeze) stay as the model has them, as an unmeasurable
+    label does (head, threshold and recording rule)."""
     chosen_names = [name for name in CANDIDATES if name in candidates or name == "as_is"]
     part = sample.subset(
         np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
@@ -254,7 +256,7 @@ def fit_procedure(
     labels = part.labels
     folds = unit_folds(part, inner_folds, seed)
     own: RecordingRule = (part.aggregation, part.top_k)
-    alone = unmeasurable_labels(labels)  # left alone: as is, at the model's own rule
+    alone = unmeasurable_labels(labels) | dict.fromkeys(keep, "kept")  # as is, at the model's own rule
     rules = [own] if alone else [own, *(r for r in RECORDING_RULES if r != own)]
     paths = [_head_paths(part, folds, label) if part.base_head is not None else {} for label in range(2)]
     # per (rule, candidate) and label: (out-of-fold recording probabilities, head or None for the

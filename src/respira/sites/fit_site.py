@@ -14,7 +14,7 @@ import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..models.respira.number_checks import check_whole
-from ..pretrained.site_fit import candidate_row, fit_verdict
+from ..pretrained.site_fit import candidate_row, fit_verdict, labels_json
 from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
@@ -80,6 +80,11 @@ class SiteFitResult:
                 "is holds"
             )
         return f"not shown {' nor '.join(verdict.not_shown())}"
+
+    def labels_line(self) -> str:
+        """One line: per label, fitted (served: its own gain and AUC shown out of sample) or left as the base
+        model has it, and why."""
+        return f"per label on {self.verdict.name}: {self.verdict.labels_words()}"
 
     def curve_line(self) -> str:
         """One line: the learning curve's means by labelled units, on how many held-out units each draw was
@@ -222,7 +227,8 @@ def fit_site_folder(
     )
     embedded = time.perf_counter()
     fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=kinds, selection=selection)
-    curve = learning_curve(sample, draws=3, seed=seed, candidates=kinds, selection=selection).rows
+    options = {"candidates": kinds, "selection": selection, "keep": fit.kept}  # the procedure written
+    curve = learning_curve(sample, draws=3, seed=seed, **options).rows
     fitted = time.perf_counter()
     written = bool(fit.applies or apply_anyway)
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
@@ -254,6 +260,7 @@ def fit_site_folder(
         "recording_rule": recording_rule_words(fit, sample),
         "thresholds": [float(t) for t in fit.thresholds],
         "base_thresholds": [float(t) for t in sample.base_thresholds],
+        "labels": labels_json(fit.labels),
         "applies": bool(fit.applies),
         "applied_anyway": bool(written and not fit.applies),
         "nested_cv": nan_to_none(fit.outer),

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ..models.respira.labels import MULTI_LABEL_NAMES, classes_to_flags
 from ..pretrained.site_fit import candidate_row, site_fit_verdict
-from .choice import FittedRule, fit_procedure, unit_folds
+from ..pretrained.site_verdict import LabelServe, number_or_none, number_pair
+from .choice import FittedRule, fit_procedure, unit_folds, unmeasurable_labels
 from .options import CANDIDATES
 from .scores import paired_gain, recording_classes, scores_with_intervals
 from .site_sample import SiteSample
@@ -37,7 +39,8 @@ def held_out_scores(
 @dataclass(frozen=True)
 class SiteFit:
     """What :func:`fit_sample` fitted (the final head in the raw embedding space, ``None`` without a linear
-    head) and its nested-CV scores with intervals (``outer``: one row per :data:`ROWS`)."""
+    head) and its nested-CV scores with intervals (``outer``: one row per :data:`ROWS`, of the procedure
+    written: the labels ``kept`` as the model has them); ``labels``: each label served or kept, and why."""
 
     chosen: tuple[str, str]
     head_weight: np.ndarray | None
@@ -53,6 +56,10 @@ class SiteFit:
     aggregation: str = "max"
     top_k: int | None = None
     rules_by_fold: list[tuple[str, int | None]] = field(default_factory=list)
+    labels: tuple[LabelServe, ...] = ()
+    kept: tuple[int, ...] = ()
+    """The labels (0 crackle, 1 wheeze) left as the model has them: their own gain not shown, or the final
+    fit chose the model as is for them while it moved the recording rule."""
 
     def row(self, candidate: str) -> Mapping[str, Any]:
         """The out-of-sample row of ``candidate`` (one of :data:`ROWS`)."""
@@ -60,9 +67,11 @@ class SiteFit:
 
     @property
     def applies(self) -> bool:
-        """Whether it is shown out of sample to beat all-normal and the model as is (its card's rule)."""
+        """Whether it is shown out of sample to beat all-normal and the model as is, with at least one label
+        served by its own gain (its card's rule)."""
         verdict = site_fit_verdict(self.outer, "")
-        return verdict is not None and verdict.serves
+        served = not self.labels or any(label.served for label in self.labels)
+        return verdict is not None and verdict.serves and served
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready record of the fit (heads as nested lists; NaN as ``None``)."""
@@ -85,16 +94,25 @@ class SiteFit:
                 "recording_aggregation": self.aggregation,
                 "recording_top_k": self.top_k,
                 "recording_rules_by_fold": [list(rule) for rule in self.rules_by_fold],
+                "kept": list(self.kept),
             }
         )
 
 
-def fit_sample(
-    sample: SiteSample, *, outer_folds: int = 5, seed: int = 0, resamples: int = 1000, **options: Any
-) -> SiteFit:
-    """Nested patient-wise cross-validation on ``sample``, then the procedure on all of it (``options``:
-    :func:`~respira.sites.choice.fit_procedure`'s keywords)."""
-    folds = unit_folds(sample, outer_folds, seed)
+@dataclass
+class _Outer:
+    """One nested cross-validation of the procedure: its rows and held-out predictions, per fold's choice."""
+
+    rows: list[dict[str, Any]]
+    predicted: dict[str, Any]
+    chosen_by_fold: list[tuple[str, str]]
+    rules_by_fold: list[tuple[str, int | None]]
+
+
+def _nested(
+    sample: SiteSample, folds: np.ndarray, seed: int, resamples: int, options: Mapping[str, Any]
+) -> _Outer:
+    """Each outer fold's procedure fitted on the other folds and scored on it, with intervals."""
     predicted: dict[str, Any] = {}
     chosen_by_fold = []
     rules_by_fold: list[tuple[str, int | None]] = []
@@ -116,7 +134,65 @@ def fit_sample(
                 key="gain_over_as_is", resamples=resamples, seed=seed,
             )  # fmt: skip
         outer.append({"candidate": name, **scores})
-    final = fit_procedure(sample, seed=seed, **options)
+    return _Outer(outer, predicted, chosen_by_fold, rules_by_fold)
+
+
+def label_gains(sample: SiteSample, nested: _Outer, resamples: int, seed: int) -> list[dict[str, float]]:
+    """Per label, its own gain: its own ICBHI-style score (sensitivity on the recordings with it,
+    specificity on those without) as the nested cross-validation's chosen procedure decided it, minus the
+    model as is's, paired on the same resamples."""
+    chosen, as_is = (classes_to_flags(nested.predicted[name][0]) for name in ("chosen", "as_is"))
+    return [
+        paired_gain(
+            sample.labels,
+            sample.units,
+            chosen[:, label],
+            as_is[:, label],
+            key="gain",
+            resamples=resamples,
+            seed=seed,
+            label=label,
+        )
+        for label in range(len(MULTI_LABEL_NAMES))
+    ]
+
+
+def _label_serve(label: int, row: Mapping[str, Any], gain: Mapping[str, float], why: str) -> LabelServe:
+    """A label's evidence from one nested cross-validation (the candidate is set by the final fit)."""
+    name = MULTI_LABEL_NAMES[label]
+    auc = number_or_none(row.get(f"{name}_auc"))
+    auc_interval = number_pair([row.get(f"{name}_auc_low"), row.get(f"{name}_auc_high")])
+    gain_interval = number_pair([gain["gain_low"], gain["gain_high"]])
+    return LabelServe(name, "", number_or_none(gain["gain"]), gain_interval, auc, auc_interval, why=why)
+
+
+def fit_sample(
+    sample: SiteSample, *, outer_folds: int = 5, seed: int = 0, resamples: int = 1000, **options: Any
+) -> SiteFit:
+    """Nested patient-wise cross-validation on ``sample``; a label whose own gain it does not show is kept as
+    the model has it and the procedure judged again without it; then the procedure on all of it
+    (``options``: :func:`~respira.sites.choice.fit_procedure`'s keywords)."""
+    folds = unit_folds(sample, outer_folds, seed)
+    alone = unmeasurable_labels(sample.labels)
+    own = (sample.aggregation, sample.top_k)
+    kept: set[int] = set()
+    evidence: dict[int, LabelServe] = {}
+    while True:
+        nested = _nested(sample, folds, seed, resamples, {**options, "keep": sorted(kept)})
+        gains = label_gains(sample, nested, resamples, seed)
+        chosen_row = candidate_row(nested.rows, "chosen")
+        for label in (label for label in range(len(MULTI_LABEL_NAMES)) if label not in kept):
+            evidence[label] = _label_serve(label, chosen_row, gains[label], alone.get(label, ""))
+        failing = {label for label, found in evidence.items() if label not in kept | set(alone)}
+        failing = {label for label in failing if not evidence[label].shown}
+        if not failing:
+            final = fit_procedure(sample, seed=seed, keep=sorted(kept), **options)
+            # a label the final fit keeps as is stays at the model's own recording rule too
+            moved = (final.aggregation, final.top_k) != own
+            failing = {i for i, how in enumerate(final.chosen) if moved and how == "as_is" and i not in alone}
+        if not failing - kept:
+            break
+        kept |= failing
     weight = bias = None
     if sample.base_head is not None:
         weight = np.array(sample.base_head[0], dtype=np.float64, copy=True)
@@ -124,21 +200,26 @@ def fit_sample(
         for label, head in enumerate(final.rules["chosen"].heads):
             if head is not None:
                 weight[label], bias[label] = head.weight, head.bias
+    labels = tuple(
+        replace(evidence[label], candidate=final.chosen[label]) for label in range(len(MULTI_LABEL_NAMES))
+    )
     return SiteFit(
         chosen=final.chosen,
         head_weight=weight,
         head_bias=bias,
         thresholds=final.rules["chosen"].thresholds,
-        outer=outer,
+        outer=nested.rows,
         folds=folds,
-        chosen_by_fold=chosen_by_fold,
+        chosen_by_fold=nested.chosen_by_fold,
         recordings=len(sample.recordings),
         units=len(set(sample.units)),
         units_are_patients=sample.units_are_patients,
         penalties=final.penalties,
         aggregation=final.aggregation,
         top_k=final.top_k,
-        rules_by_fold=rules_by_fold,
+        rules_by_fold=nested.rules_by_fold,
+        labels=labels,
+        kept=tuple(sorted(kept)),
     )
 
 

@@ -140,12 +140,16 @@ def paired_gain(
     key: str = "gain",
     resamples: int = 1000,
     seed: int = 0,
+    label: int | None = None,
 ) -> dict[str, float]:
     """The ICBHI-style score of ``predicted`` minus that of ``baseline``, with a paired patient-bootstrap
-    interval (the resamples :func:`scores_with_intervals` draws)."""
+    interval (the resamples :func:`scores_with_intervals` draws); ``label`` (0 crackle, 1 wheeze): that
+    label's own score instead, of its 0/1 flags (sensitivity on the recordings with it, specificity on
+    those without, their mean)."""
     truth = flags_to_classes(labels)
     weights = _weights(truth, units, resamples, seed)
-    gain = weighted_icbhi_scores(truth, np.asarray(predicted), weights) - weighted_icbhi_scores(
-        truth, np.asarray(baseline), weights
+    scored = truth if label is None else np.asarray(labels)[:, label]
+    gain = weighted_icbhi_scores(scored, np.asarray(predicted), weights) - weighted_icbhi_scores(
+        scored, np.asarray(baseline), weights
     )
     return _with_interval(key, gain)
