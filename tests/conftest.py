@@ -73,6 +73,15 @@ def shared_icbhi() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_icbhi_cycles() -> Path:
+    """The 39 more ICBHI patients of ../shared/icbhi_cycles, FLAC (skips when absent)."""
+    path = SHARED_DIR / "icbhi_cycles"
+    if not path.is_dir():
+        pytest.skip(f"real ICBHI data not found at {path} (../shared is only present on project machines)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def complete_annotations(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The official layout with all 920 annotation files and no audio (symlinks into ../shared)."""
     root = tmp_path_factory.mktemp("icbhi_annotations_only")

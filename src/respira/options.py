@@ -41,8 +41,18 @@ class OptionError(ValueError):
     """An option refused before any work, in the words ``respira`` prints after ``error:``."""
 
 
+class _Folders(argparse.Action):
+    """``--data_dir A [B ...]``: one folder as its path, several as the list of them."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
+FOLDERS: dict[str, Any] = {"nargs": "+", "action": _Folders, "metavar": "FOLDER"}
+"""The ``metadata`` of a corpus's ``--data_dir``: one folder, or the several one corpus spans."""
+
 SHARED_OPTIONS: dict[str, tuple[Any, str]] = {
-    "data_dir": (None, "the corpus folder"),
+    "data_dir": (None, "the corpus folder (ICBHI: one or several folders, read as one corpus)"),
     "dataset": (PRIMARY_CORPUS, f"which corpus (default: {PRIMARY_CORPUS})"),
     "output_dir": (None, "folder to create"),
     "overwrite": (False, "replace an existing output folder"),
@@ -63,6 +73,8 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
     default, shared_help = SHARED_OPTIONS[name]
     if isinstance(default, bool):
         metadata.setdefault("metavar", "BOOL")
+    if name == "data_dir":
+        metadata = {**FOLDERS, **metadata}
     help = shared_help if help is None else help
     return flag(dataclasses.MISSING if required else default, help, **metadata)
 

@@ -4,6 +4,7 @@ fingerprinted folder whose failed build raises its cause, and options checked be
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -13,12 +14,18 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
+from ..models.respira.audio_decoding import (
+    DEFAULT_SAMPLING_RATE,
+    AudioReadError,
+    audio_header,
+    read_audio,
+)
 from ..models.respira.audio_dsp import lowpass
 from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
 from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import span_samples
 from ..utils.messages import unknown_names
+from .corpus_files import DataDir, data_dirs
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -60,7 +67,7 @@ class FolderBuilder:
     """The corpus's ``locate(folder[, parts])`` (a ``staticmethod``)."""
     config: AudioBuilderConfig
 
-    def __init__(self, *args: Any, data_dir: str | Path | None = None, parts: Any = None, **kwargs: Any):
+    def __init__(self, *args: Any, data_dir: DataDir | None = None, parts: Any = None, **kwargs: Any):
         if data_dir is None:
             raise ValueError(
                 f"the {type(self).__name__} builder reads a local copy of the corpus: pass data_dir=<folder>"
@@ -70,7 +77,8 @@ class FolderBuilder:
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
         if config_name == "recordings" and kwargs.get("writer_batch_size") is None:
             kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
-        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
+        folders = os.pathsep.join(str(Path(d).expanduser().resolve()) for d in data_dirs(data_dir))
+        super().__init__(*args, data_dir=folders, **kwargs)  # type: ignore[call-arg]
         self.config.validate()
 
     def _info(self) -> datasets.DatasetInfo:  # its description and citation: the dataset card's (its spec)
@@ -188,7 +196,7 @@ def _keyword_only(function: Callable[..., Any]) -> list[str]:
 def load_folder(
     builder_class: type[datasets.GeneratorBasedBuilder],
     loader: Callable[..., Any],
-    data_dir: str | Path,
+    data_dir: DataDir,
     *,
     config_name: str | None = None,
     sampling_rate: int = DEFAULT_SAMPLING_RATE,
