@@ -204,6 +204,8 @@ def test_a_recipe_trains_on_several_folders(
     assert {name: size.cycles for name, size in record.data.split_sizes.items()} == {
         name: len(part) for name, part in whole.items()
     }
+    report = respira.evaluate(run, output_dir=str(tmp_path / "report"))  # the run's folders, rebuilt
+    assert report.metrics["num_examples"] == len(whole["test"])
 
 
 def test_bench_reads_a_corpus_of_several_folders(
@@ -221,3 +223,86 @@ def test_bench_reads_a_corpus_of_several_folders(
     assert site.cycles is not None and len(site.cycles) == len(whole.cycles)
     with pytest.raises(ValueError, match=r"nowhere.* is not a folder"):
         read_sites([f"icbhi={first},{second / 'nowhere'}"])
+
+
+# ------------------------------------------------------------------------ bad input, before any work
+def _cut_short(flac: Path) -> None:
+    flac.write_bytes(flac.read_bytes()[: len(flac.read_bytes()) * 2 // 3])
+
+
+def _frames_overwritten(flac: Path) -> None:
+    data = bytearray(flac.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 400] = bytes(400)
+    flac.write_bytes(bytes(data))
+
+
+def _not_audio(flac: Path) -> None:
+    flac.write_bytes(b"this is not audio at all" * 40)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [(_cut_short, "cannot be decoded"), (_frames_overwritten, "cannot be decoded"),
+     (_not_audio, "cannot be decoded as audio")],
+    ids=["cut-short", "frames-overwritten", "not-audio"],
+)  # fmt: skip
+def test_a_flac_that_does_not_decode_is_named_before_any_recording_is_cut(
+    two_folders: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage, reason: str
+) -> None:
+    from respira.data import loaders
+
+    first, second = two_folders
+    flac = max((second / "ICBHI_final_database").glob("*.flac"))  # the last recording built
+    damage(flac)
+    cut = []
+    original = loaders.recording_samples
+    monkeypatch.setattr(
+        loaders, "recording_samples", lambda path, config: cut.append(path) or original(path, config)
+    )
+    with pytest.raises(CorpusFormatError, match=reason) as error:
+        load_icbhi([first, second], sampling_rate=4000, cache_dir=tmp_path / "cache")
+    assert str(error.value).startswith(f"{flac}: ") and "\n" not in str(error.value)
+    assert cut == []  # refused before the first recording was decoded and cut
+    assert not list((tmp_path / "cache").rglob("*.arrow"))
+
+
+def test_a_cycle_past_its_flac_is_named_before_any_work(
+    two_folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    first, second = two_folders
+    flac = min((second / "ICBHI_final_database").glob("*.flac"))
+    annotation = flac.with_suffix(".txt")
+    lines = annotation.read_text().splitlines()
+    duration = sf.info(flac).duration
+    annotation.write_text("\n".join([*lines, f"{duration + 1:.3f}\t{duration + 2:.3f}\t0\t0"]) + "\n")
+    with pytest.raises(CorpusFormatError, match=rf"^{annotation}:{len(lines) + 1}: .*starts after the end"):
+        load_icbhi([first, second], sampling_rate=4000, cache_dir=tmp_path / "cache")
+    start = lines[-1].split("\t")[0]
+    annotation.write_text("\n".join([*lines[:-1], f"{start}\t{duration + 0.5:.3f}\t0\t0"]) + "\n")
+    from respira.data import ClippedCycleWarning
+
+    with pytest.warns(ClippedCycleWarning, match=rf"worst: {annotation}:{len(lines)} ends at"):
+        load_icbhi([first, second], sampling_rate=4000, cache_dir=tmp_path / "cache")
+
+
+def test_prepare_refuses_bad_input_of_several_folders_in_one_line(
+    two_folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from respira.cli import main
+
+    first, second = two_folders
+    flac = min((second / "ICBHI_final_database").glob("*.flac"))
+    _cut_short(flac)
+    out = tmp_path / "out"
+    common = ["--sampling_rate", "4000", "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache")]
+    assert main(["prepare", "--data_dir", str(first), str(second), *common]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"respira prepare: error: {flac}: ") and error.count("\n") == 1
+    assert not out.exists()
+    copied = first / "ICBHI_final_database" / flac.with_suffix(".txt").name
+    shutil.copy(flac.with_suffix(".txt"), copied)  # the same recording's annotation in both folders
+    assert main(["prepare", "--data_dir", str(first), str(second), *common]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("respira prepare: error: ") and str(copied) in error and error.count("\n") == 1
+    assert not out.exists()

@@ -18,6 +18,7 @@ from ..models.respira.audio_decoding import (
     DEFAULT_SAMPLING_RATE,
     AudioReadError,
     audio_header,
+    check_decodes,
     read_audio,
 )
 from ..models.respira.audio_dsp import lowpass
@@ -137,11 +138,15 @@ def recording_samples(path: str | Path, config: AudioBuilderConfig) -> np.ndarra
 
 
 def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
-    """Duration (seconds, from the header) of each recording; a format error for an unreadable file."""
+    """Duration (seconds, from the header) of each recording; a format error for an unreadable file, or a
+    compressed one (not ``.wav``, whose header says whether its data is all there) that does not decode to
+    its end."""
     durations = {}
     for stem, path in files.items():
         try:
             durations[stem] = audio_header(path).duration
+            if Path(path).suffix.lower() != ".wav":
+                check_decodes(path)
         except AudioReadError as failure:
             raise CorpusFormatError(failure.path, failure.reason) from None
     return durations

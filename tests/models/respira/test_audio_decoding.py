@@ -26,6 +26,7 @@ from respira.models.respira.audio_decoding import (
     SampleRateWarning,
     as_waveform,
     audio_header,
+    check_decodes,
     decode_audio,
     read_audio,
 )
@@ -220,6 +221,17 @@ def test_without_torchcodec_such_a_codec_is_one_decoding_error(
     assert "\n" not in str(error.value)
     with pytest.raises(AudioDecodingError, match=r"phone_recording\.m4a: cannot be decoded as audio"):
         audio_header(aac_file)
+
+
+def test_check_decodes_finds_a_flac_whose_header_reads_but_whose_frames_do_not(tmp_path: Path) -> None:
+    path = tmp_path / "cut.flac"
+    sf.write(path, _tone(4000, 5.0), 4000, subtype="PCM_16")
+    assert check_decodes(path) is None
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert audio_header(path).duration == pytest.approx(5.0)  # the header still reads
+    with pytest.raises(AudioDecodingError, match=r"cut\.flac: cannot be decoded as audio") as error:
+        check_decodes(path)
+    assert error.value.path == path and "\n" not in str(error.value)
 
 
 def test_missing_file_and_non_finite_samples(tmp_path: Path) -> None:
