@@ -192,6 +192,29 @@ def encode_aac(source: Path, target: Path) -> Path:
     return target
 
 
+AUDIO_FORMATS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac")
+"""The formats :func:`write_audio` writes: what every reader is tested to take (``AUDIO_SUFFIXES``)."""
+
+
+def write_audio(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """``samples`` (float, mono) written to ``path`` in the format its suffix names (one of
+    :data:`~respira.data.corpus_files.AUDIO_SUFFIXES`): libsndfile's formats by soundfile, AAC by ffmpeg."""
+    formats = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+               ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III")}  # fmt: skip
+    if path.suffix in formats:
+        if path.suffix in (".opus", ".mp3") and rate != 16000:  # neither codec takes every rate
+            import soxr
+
+            samples, rate = soxr.resample(samples, rate, 16000), 16000
+        sf.write(path, samples, rate, format=formats[path.suffix][0], subtype=formats[path.suffix][1])
+        return path
+    wav = path.with_name(f"{path.name}.source.wav")
+    sf.write(wav, samples, rate, subtype="PCM_16")
+    encode_aac(wav, path)
+    wav.unlink()
+    return path
+
+
 SPRSOUND_RATE = 8000
 SPRSOUND_SECONDS = 2.0
 SPRSOUND_PARTS = {

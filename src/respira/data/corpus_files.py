@@ -95,7 +95,10 @@ class RecordingName:
 
 
 RECORDING_FOLDERS: tuple[str, ...] = ("ICBHI_final_database", "audio_and_txt_files")
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac")
+"""The audio files every reader takes (a corpus's, ``screen``'s, ``suggest``'s): what respira's one decoder
+(:mod:`respira.models.respira.audio_decoding`) is tested to read: WAV, FLAC, Ogg Vorbis, Opus and MP3 through
+libsndfile, AAC (``.m4a``, ``.aac``) through torchcodec."""
 SPLIT_FILES: tuple[str, ...] = ("ICBHI_challenge_train_test.txt",)
 DIAGNOSIS_FILES: tuple[str, ...] = ("ICBHI_Challenge_diagnosis.txt", "patient_diagnosis.csv")
 DEMOGRAPHIC_FILES: tuple[str, ...] = ("ICBHI_Challenge_demographic_information.txt", "demographic_info.txt")

@@ -19,7 +19,7 @@ from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..models.respira.number_checks import check_whole
 from ..run_record import SPLIT_STRATEGIES
-from .corpus_files import DEVICES, NUM_RECORDINGS, CorpusLayout, DataDir, locate_corpus
+from .corpus_files import AUDIO_SUFFIXES, DEVICES, NUM_RECORDINGS, CorpusLayout, DataDir, locate_corpus
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
@@ -164,7 +164,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         if len(missing) == index["recording"].nunique():
             raise CorpusFormatError(
                 self.layout.recordings_dir,
-                f"no audio (.wav/.flac) for any of the {len(missing)} annotated recordings",
+                f"no audio ({'/'.join(AUDIO_SUFFIXES)}) for any of the {len(missing)} annotated recordings",
             )
         complete = len(self.layout.annotation_files) == NUM_RECORDINGS
         warnings.warn(
