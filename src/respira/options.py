@@ -52,7 +52,7 @@ FOLDERS: dict[str, Any] = {"nargs": "+", "action": _Folders, "metavar": "FOLDER"
 """The ``metadata`` of a corpus's ``--data_dir``: one folder, or the several one corpus spans."""
 
 SHARED_OPTIONS: dict[str, tuple[Any, str]] = {
-    "data_dir": (None, "the corpus folder (ICBHI: one or several folders, read as one corpus)"),
+    "data_dir": (None, "the corpus folder"),
     "dataset": (PRIMARY_CORPUS, f"which corpus (default: {PRIMARY_CORPUS})"),
     "output_dir": (None, "folder to create"),
     "overwrite": (False, "replace an existing output folder"),
@@ -73,8 +73,6 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
     default, shared_help = SHARED_OPTIONS[name]
     if isinstance(default, bool):
         metadata.setdefault("metavar", "BOOL")
-    if name == "data_dir":
-        metadata = {**FOLDERS, **metadata}
     help = shared_help if help is None else help
     return flag(dataclasses.MISSING if required else default, help, **metadata)
 

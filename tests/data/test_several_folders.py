@@ -206,6 +206,8 @@ def test_a_recipe_trains_on_several_folders(
     }
     report = respira.evaluate(run, output_dir=str(tmp_path / "report"))  # the run's folders, rebuilt
     assert report.metrics["num_examples"] == len(whole["test"])
+    given = respira.evaluate(run, data_dir=folders, split="all", output_dir=str(tmp_path / "all"))
+    assert given.metrics["num_examples"] == sum(len(part) for part in whole.values())
 
 
 def test_bench_reads_a_corpus_of_several_folders(

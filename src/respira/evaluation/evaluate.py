@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus, scored_corpus
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..options import SWITCH, AggregationOptions, corpus_list, option
+from ..options import FOLDERS, SWITCH, AggregationOptions, corpus_list, option
 from ..utils.tables import format_percent, format_table
 from .corpus_run import (
     WINDOW_DEFAULTS,
@@ -59,8 +59,9 @@ def evaluate_options() -> tuple[type, type]:
         )
         data_dir: str | None = option(
             "data_dir",
-            "folder of an ICBHI download (either release) or of a dataset written by respira prepare "
-            "(default: the run's data)",
+            "folder of an ICBHI download (either release; or several folders, read as one corpus: give "
+            "MODEL before them) or of a dataset written by respira prepare (default: the run's data)",
+            **FOLDERS,
         )
         dataset_name: str | None = _unset(
             "instead of --data_dir: a Hub dataset id or a folder written by respira prepare"
