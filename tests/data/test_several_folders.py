@@ -81,6 +81,29 @@ def test_a_build_of_two_folders_equals_the_build_of_one(
             )
 
 
+def test_the_builder_takes_the_list_of_folders(two_folders: tuple[Path, Path], tmp_path: Path) -> None:
+    from respira.data import ICBHI
+
+    first, second = two_folders
+    builder = ICBHI(
+        data_dir=[second, first], config_name="recordings", sampling_rate=4000, cache_dir=str(tmp_path)
+    )
+    assert (
+        str(first.resolve()) in builder.config.data_dir and str(second.resolve()) in builder.config.data_dir
+    )
+    builder.download_and_prepare()
+    recordings = {r for part in builder.as_dataset().values() for r in part["recording"]}
+    assert recordings == set(read_icbhi_index([first, second])["recording"])
+
+
+def test_other_corpora_refuse_several_folders_in_one_line(two_folders: tuple[Path, Path]) -> None:
+    from respira.data import load_kauh, load_labelled, load_sprsound
+
+    for load in (load_kauh, load_sprsound, load_labelled):
+        with pytest.raises(ValueError, match=r"data_dir takes one folder here, got 2 .*only an ICBHI corpus"):
+            load(list(two_folders))
+
+
 def test_the_metadata_of_any_folder_serves_every_folder(two_folders: tuple[Path, Path]) -> None:
     first, second = two_folders
     for name in METADATA:
