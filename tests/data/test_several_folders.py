@@ -331,3 +331,14 @@ def test_prepare_refuses_bad_input_of_several_folders_in_one_line(
     error = capsys.readouterr().err
     assert error.startswith("respira prepare: error: ") and str(copied) in error and error.count("\n") == 1
     assert not out.exists()
+
+
+def test_bench_names_a_flac_that_does_not_decode_before_any_embedding(two_folders: tuple[Path, Path]) -> None:
+    from respira.encoder_bench.tasks import read_sites
+
+    first, second = two_folders
+    flac = max((second / "ICBHI_final_database").glob("*.flac"))
+    _frames_overwritten(flac)
+    with pytest.raises(ValueError, match=rf"^--data icbhi=\S+: {flac}: cannot be decoded as audio") as error:
+        read_sites([f"icbhi={first},{second}"])
+    assert "\n" not in str(error.value)

@@ -62,6 +62,7 @@ def read_sites(data: Sequence[str]) -> list[Site]:
     ``labels.csv``); one-line ``ValueError`` naming the folder for
     one that is missing, names no patient or holds too few."""
     from ..data.corpora import CORPORA
+    from ..data.loaders import audio_durations
 
     sites: list[Site] = []
     for value in data:
@@ -77,6 +78,7 @@ def read_sites(data: Sequence[str]) -> list[Site]:
             raise ValueError(f"--data {value}: the site {name!r} is named twice")
         try:
             recordings = read_site_recordings(folders[0] if len(folders) == 1 else folders, dataset)
+            audio_durations({r.recording_id: Path(r.path) for r in recordings.recordings})  # before any work
         except (OSError, ValueError) as error:
             raise ValueError(f"--data {value}: {error}") from None
         if not recordings.units_are_patients:
