@@ -73,6 +73,15 @@ def shared_icbhi() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_icbhi_cycles() -> Path:
+    """The 39 more ICBHI patients of ../shared/icbhi_cycles, FLAC (skips when absent)."""
+    path = SHARED_DIR / "icbhi_cycles"
+    if not path.is_dir():
+        pytest.skip(f"real ICBHI data not found at {path} (../shared is only present on project machines)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def complete_annotations(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The official layout with all 920 annotation files and no audio (symlinks into ../shared)."""
     root = tmp_path_factory.mktemp("icbhi_annotations_only")
@@ -181,6 +190,29 @@ def encode_aac(source: Path, target: Path) -> Path:
         ["ffmpeg", "-v", "error", "-i", str(source), str(target)], check=True, stdin=subprocess.DEVNULL
     )
     return target
+
+
+AUDIO_FORMATS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac")
+"""The formats :func:`write_audio` writes: what every reader is tested to take (``AUDIO_SUFFIXES``)."""
+
+
+def write_audio(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """``samples`` (float, mono) written to ``path`` in the format its suffix names (one of
+    :data:`~respira.data.corpus_files.AUDIO_SUFFIXES`): libsndfile's formats by soundfile, AAC by ffmpeg."""
+    formats = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+               ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III")}  # fmt: skip
+    if path.suffix in formats:
+        if path.suffix in (".opus", ".mp3") and rate != 16000:  # neither codec takes every rate
+            import soxr
+
+            samples, rate = soxr.resample(samples, rate, 16000), 16000
+        sf.write(path, samples, rate, format=formats[path.suffix][0], subtype=formats[path.suffix][1])
+        return path
+    wav = path.with_name(f"{path.name}.source.wav")
+    sf.write(wav, samples, rate, subtype="PCM_16")
+    encode_aac(wav, path)
+    wav.unlink()
+    return path
 
 
 SPRSOUND_RATE = 8000

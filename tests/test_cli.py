@@ -348,6 +348,17 @@ def test_a_bool_flag_before_the_recipe_does_not_eat_it(tmp_path: Path, capsys) -
         assert f"'{missing}' does not exist" in error, (flags, error)  # the recipe was read, data checked
 
 
+def test_a_recipe_after_the_folders_of_data_dir_is_the_recipe(synthetic_corpus: Path) -> None:
+    from respira.cli import parse_command_line
+
+    recipe = str(Path(__file__).parents[1] / "recipes" / "cnn_ce.yaml")
+    folder = str(synthetic_corpus)
+    for flags, folders in (([folder], folder), ([folder, folder + "/."], [folder, folder + "/."])):
+        for argv in (["--data_dir", *flags, recipe], ["--data_dir", *flags, recipe, "--output_dir", "o"]):
+            parsed = parse_command_line(["train", *argv])
+            assert (parsed.recipe, parsed.data_dir) == (recipe, folders), argv
+
+
 def test_recipes_named_in_the_docs_and_help_exist(capsys: pytest.CaptureFixture[str]) -> None:
     import re
 

@@ -114,12 +114,17 @@ def _unknown_options(command: argparse.ArgumentParser | None, argv: Sequence[str
 
 
 def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> list[str]:
-    """``argv`` with a ``RECIPE.yaml`` after an optional-value flag (``--overwrite x.yaml``) moved first."""
+    """``argv`` with a ``RECIPE.yaml`` after an optional-value flag (``--overwrite x.yaml``) or among the
+    values of a many-valued one (``--data_dir A B x.yaml``) moved first."""
     if command is None or "recipe" not in command.positionals:
         return argv
     for index in range(1, len(argv)):
-        token, flag = argv[index], command.options.get(argv[index - 1])
-        if flag is not None and flag.nargs == "?" and token.lower().endswith((".yaml", ".yml")):
+        start = index - 1
+        while start > 0 and not argv[start].startswith("-"):
+            start -= 1
+        token, flag = argv[index], command.options.get(argv[start])
+        takes = flag is not None and (flag.nargs == "+" or (flag.nargs == "?" and start == index - 1))
+        if takes and token.lower().endswith((".yaml", ".yml")):
             position = argv.index(command.prog.split()[-1])
             return [*argv[: position + 1], token, *argv[position + 1 : index], *argv[index + 1 :]]
     return argv

@@ -41,6 +41,16 @@ class OptionError(ValueError):
     """An option refused before any work, in the words ``respira`` prints after ``error:``."""
 
 
+class _Folders(argparse.Action):
+    """``--data_dir A [B ...]``: one folder as its path, several as the list of them."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
+FOLDERS: dict[str, Any] = {"nargs": "+", "action": _Folders, "metavar": "FOLDER"}
+"""The ``metadata`` of a corpus's ``--data_dir``: one folder, or the several one corpus spans."""
+
 SHARED_OPTIONS: dict[str, tuple[Any, str]] = {
     "data_dir": (None, "the corpus folder"),
     "dataset": (PRIMARY_CORPUS, f"which corpus (default: {PRIMARY_CORPUS})"),

@@ -4,6 +4,7 @@ field by field when read (:class:`RunRecordError`). Metric names carry no split 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -61,7 +62,8 @@ class CorpusRecord:
     """One corpus a model was trained on (``corpora`` of a recipe), with what its training split held."""
 
     name: str
-    data_dir: str | None = None
+    data_dir: str | list[str] | None = None
+    """Its folder (ICBHI: or the list of folders it spans)."""
     labels: str = "cycle"
     """``cycle``, ``event`` (learnt as cycles) or ``recording`` (learnt from bags of windows)."""
     patients: int | None = None
@@ -74,7 +76,8 @@ class CorpusRecord:
 class DataRecord:
     """The corpus and how it was resampled, filtered and split (the options ``load_icbhi`` got)."""
 
-    data_dir: str | None
+    data_dir: str | list[str] | None
+    """The ICBHI folder, or the list of folders the corpus spans."""
     sampling_rate: int
     synthetic: bool = False
     """Whether ``data_dir`` was a generated corpus (``make_synthetic_icbhi``), not ICBHI 2017."""
@@ -306,9 +309,8 @@ def convert_json(value: Any, annotation: Any, where: str = "") -> Any:
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
     name = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
     mismatch = ValueError(f"{where or 'the record'} should be {name}, got {json_type(value)}")
-    if origin in (typing.Union, types.UnionType):  # the record's unions are all X | None
-        (given,) = [option for option in arguments if option is not type(None)]
-        return None if value is None else convert_json(value, given, where)
+    if origin in (typing.Union, types.UnionType):
+        return None if value is None else _union_value(value, arguments, where, mismatch)
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise mismatch
@@ -334,6 +336,18 @@ def convert_json(value: Any, annotation: Any, where: str = "") -> Any:
     if annotation is not Any and not _SCALARS[annotation](value):
         raise mismatch
     return value
+
+
+def _union_value(value: Any, arguments: tuple[Any, ...], where: str, mismatch: ValueError) -> Any:
+    """``value`` as the first of the union's non-null ``arguments`` it fits (``data_dir``: a folder, or a
+    list of them); the one's own error when there is one."""
+    given = [option for option in arguments if option is not type(None)]
+    if len(given) == 1:
+        return convert_json(value, given[0], where)
+    for option in given:
+        with contextlib.suppress(ValueError):
+            return convert_json(value, option, where)
+    raise mismatch
 
 
 def _join(where: str, key: str) -> str:

@@ -292,6 +292,28 @@ def test_broken_audio_is_named_and_nothing_is_written(
     assert not list(tmp_path.rglob("*.arrow"))
 
 
+def test_every_audio_format_a_reader_takes_is_read_as_a_wav_is(corpus_copy: Path, tmp_path: Path) -> None:
+    from ..conftest import AUDIO_FORMATS, write_audio
+
+    converted = {}
+    others = [suffix for suffix in AUDIO_FORMATS if suffix != ".wav"]
+    for suffix, wav in zip(others, _wav_files(corpus_copy)[::3], strict=False):
+        samples, rate = sf.read(wav, dtype="float32")
+        converted[wav.stem] = (write_audio(wav.with_suffix(suffix), samples, rate), sf.info(wav).duration)
+        wav.unlink()
+    assert {path.suffix for path, _ in converted.values()} == set(others)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PartialCorpusWarning)  # no recording left out
+        built = load_icbhi(corpus_copy, config_name="recordings", sampling_rate=4000, cache_dir=tmp_path)
+    index = read_icbhi_index(corpus_copy)
+    examples = {example["recording"]: example for part in built.values() for example in part}
+    assert set(examples) == set(index["recording"])
+    for stem, (_, seconds) in converted.items():
+        assert len(examples[stem]["cycles"]) == int((index["recording"] == stem).sum())
+        length = examples[stem]["audio"].get_all_samples().data.shape[1]
+        assert abs(length - seconds * 4000) <= 0.2 * 4000  # a lossy codec's priming and padding
+
+
 def test_recordings_without_audio_are_left_out_and_reported_once(corpus_copy: Path, tmp_path: Path) -> None:
     missing = _wav_files(corpus_copy)[:2]
     for wav in missing:

@@ -172,3 +172,65 @@ def test_real_cycles_match_an_independent_resampling(real_sample, shared_icbhi: 
         audio = example["audio"].get_all_samples().data.numpy()[0]
         start = round(example["start"] * RATE)
         np.testing.assert_allclose(audio, resampled[start : start + audio.shape[0]], atol=1e-6)
+
+
+# ------------------------------------------------ ../shared/icbhi and ../shared/icbhi_cycles: one corpus
+def _annotated(folder: Path) -> dict[str, tuple[Path, list[tuple[float, float, int, int]]]]:
+    """Each recording with audio (.wav or .flac) and its annotation lines, parsed here, not by respira."""
+    recordings = folder / "ICBHI_final_database"
+    audio = {p.stem: p for p in recordings.iterdir() if p.suffix in (".wav", ".flac")}
+    cycles = {}
+    for stem, path in audio.items():
+        rows = [line.split() for line in _lines(recordings / f"{stem}.txt")]
+        cycles[stem] = (path, [(float(a), float(b), int(c), int(w)) for a, b, c, w in rows])
+    return cycles
+
+
+def _official(folder: Path) -> dict[tuple[str, ...], str]:
+    entries = (line.split() for line in _lines(folder / "ICBHI_challenge_train_test.txt"))
+    return {tuple(name.split("_")[:4]): side for name, side in entries}
+
+
+@pytest.fixture(scope="module")
+def all_patients(shared_icbhi: Path, shared_icbhi_cycles: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Both folders read as one corpus (recordings at 4 kHz), and each folder's recordings from its files."""
+    folders = [shared_icbhi, shared_icbhi_cycles]
+    with pytest.warns(PartialCorpusWarning, match="split entries name recordings that are not in these"):
+        built = load_icbhi(folders, config_name="recordings", sampling_rate=4000,
+                           cache_dir=tmp_path_factory.mktemp("all_patients"))  # fmt: skip
+    return built, [_annotated(folder) for folder in folders]
+
+
+def test_both_shared_folders_are_one_corpus_of_every_patient(
+    all_patients, shared_icbhi: Path, shared_icbhi_cycles: Path
+) -> None:
+    built, (first, second) = all_patients
+    patients = [{stem.split("_")[0] for stem in folder} for folder in (first, second)]
+    assert not patients[0] & patients[1]
+    assert {path.suffix for path, _ in second.values()} == {".flac"}
+    files = {**first, **second}
+    examples = {example["recording"]: example for part in built.values() for example in part}
+    assert set(examples) == set(files)
+    assert len({example["patient_id"] for example in examples.values()}) == len(patients[0] | patients[1])
+    official = {**_official(shared_icbhi), **_official(shared_icbhi_cycles)}
+    for stem, (path, cycles) in files.items():
+        example = examples[stem]
+        assert [(c["start"], c["end"], c["crackle"], c["wheeze"]) for c in example["cycles"]] == cycles, stem
+        assert example["official_split"] == official[tuple(stem.split("_")[:4])]
+        info = sf.info(path)
+        assert example["audio"].get_all_samples().data.shape[1] == round(info.frames * 4000 / info.samplerate)
+        assert cycles[0][0] < info.frames / info.samplerate  # every recording's cycles begin in its audio
+    assert sum(len(cycles) for _, cycles in files.values()) == sum(
+        len(example["cycles"]) for example in examples.values()
+    )
+
+
+def test_a_flac_recording_decodes_to_its_samples(all_patients) -> None:
+    import soxr
+
+    built, (_, second) = all_patients
+    stem, (path, _) = sorted(second.items())[0]
+    samples, rate = sf.read(path, dtype="float32")
+    example = next(e for part in built.values() for e in part if e["recording"] == stem)
+    audio = example["audio"].get_all_samples().data.numpy()[0]
+    np.testing.assert_allclose(audio, soxr.resample(samples, rate, 4000, quality="HQ"), atol=1e-6)

@@ -111,7 +111,12 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         dataclass_types=[PredictOptions, WindowOptions, AggregationOptions],
     )
     add_model_argument(parser, files="files")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="audio files (WAV, FLAC, Ogg, Opus, MP3, AAC; any rate/channels)",
+    )
 
 
 def check_plot_dir(folder: str | Path) -> Path:

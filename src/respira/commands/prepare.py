@@ -13,7 +13,7 @@ from typing import Any
 
 from ..data.corpora import CORPORA, CorpusSpec, corpus_names, get_corpus
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
-from ..options import SWITCH, corpus_list, flag, option
+from ..options import FOLDERS, SWITCH, corpus_list, flag, option
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")
 
@@ -48,7 +48,12 @@ def prepare_options() -> type:
 
     @dataclass(kw_only=True)
     class PrepareOptions:
-        data_dir: str = option("data_dir", "folder of the corpus download", required=True)
+        data_dir: str = option(
+            "data_dir",
+            "folder of the corpus download (ICBHI: or several folders, read as one corpus)",
+            required=True,
+            **FOLDERS,
+        )
         dataset: str = option("dataset", choices=corpus_names())
         output_dir: str | None = option(
             "output_dir", "write the dataset here (Parquet shards + README.md card)"

@@ -11,8 +11,9 @@ releases, so the official split file is matched on the first four fields.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,7 +95,10 @@ class RecordingName:
 
 
 RECORDING_FOLDERS: tuple[str, ...] = ("ICBHI_final_database", "audio_and_txt_files")
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac")
+"""The audio files every reader takes (a corpus's, ``screen``'s, ``suggest``'s): what respira's one decoder
+(:mod:`respira.models.respira.audio_decoding`) is tested to read: WAV, FLAC, Ogg Vorbis, Opus and MP3 through
+libsndfile, AAC (``.m4a``, ``.aac``) through torchcodec."""
 SPLIT_FILES: tuple[str, ...] = ("ICBHI_challenge_train_test.txt",)
 DIAGNOSIS_FILES: tuple[str, ...] = ("ICBHI_Challenge_diagnosis.txt", "patient_diagnosis.csv")
 DEMOGRAPHIC_FILES: tuple[str, ...] = ("ICBHI_Challenge_demographic_information.txt", "demographic_info.txt")
@@ -114,9 +118,29 @@ class CorpusLayout:
     split_file: Path | None
     diagnosis_file: Path | None
     demographics_file: Path | None
+    parts: tuple[CorpusLayout, ...] = field(default=(), repr=False)
+    """A corpus spanning several folders: each folder's own layout (the fields above merge them)."""
+
+    @property
+    def folders(self) -> tuple[CorpusLayout, ...]:
+        """The layout of each folder: :attr:`parts`, or this one."""
+        return self.parts or (self,)
+
+    @property
+    def place(self) -> str:
+        """Where its recordings are, as messages name it (each folder's recordings folder)."""
+        return " and ".join(str(part.recordings_dir) for part in self.folders)
+
+    def metadata_files(self, kind: str) -> list[Path]:
+        """Each folder's ``split``, ``diagnosis`` or ``demographics`` file, in folder order."""
+        found = (getattr(part, f"{kind}_file") for part in self.folders)
+        return [path for path in found if path is not None]
 
     def fingerprint(self) -> str:
         """A hash of every input file's name, size and modification time."""
+        if self.parts:
+            joined = "\n".join(part.fingerprint() for part in self.parts)
+            return hashlib.sha256(joined.encode()).hexdigest()[:16]
         files = [*self.annotation_files.values(), *self.audio_files.values()]
         metadata = (self.split_file, self.diagnosis_file, self.demographics_file)
         return files_fingerprint(self.root, files + [p for p in metadata if p is not None])
@@ -131,9 +155,52 @@ def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def locate_corpus(data_dir: str | Path) -> CorpusLayout:
-    """Find the recordings folder and metadata files of an ICBHI corpus under ``data_dir``."""
-    root = corpus_root(data_dir, "ICBHI data_dir")
+def locate_corpus(data_dir: DataDir) -> CorpusLayout:
+    """Find the recordings folder and metadata files of an ICBHI corpus under ``data_dir``: one folder, or
+    a list of folders that together hold one corpus (no recording and no patient in two of them)."""
+    folders = corpus_roots(data_dir, "ICBHI data_dir")
+    if len(folders) == 1:
+        return _locate_folder(folders[0])
+    return _merged([_locate_folder(folder) for folder in folders])
+
+
+def _merged(parts: list[CorpusLayout]) -> CorpusLayout:
+    """One layout of several folders' (their files side by side); a format error naming the file for a
+    recording, or a patient, that two folders hold."""
+    recordings: dict[tuple[int, str, str, str], Path] = {}
+    patients: dict[int, Path] = {}
+    audio: dict[str, Path] = {}
+    for part in parts:
+        for stem, path in part.annotation_files.items():
+            name = RecordingName.parse(stem)
+            if name.key in recordings:
+                raise CorpusFormatError(
+                    path, f"the same recording as {recordings[name.key]}: two folders hold it; keep one"
+                )
+            if name.patient_id in patients and patients[name.patient_id].parent != path.parent:
+                raise CorpusFormatError(
+                    path,
+                    f"patient {name.patient_id} has recordings in two folders (also "
+                    f"{patients[name.patient_id]}): keep each patient's recordings in one folder",
+                )
+            recordings[name.key] = path
+            patients.setdefault(name.patient_id, path)
+        for stem, path in part.audio_files.items():
+            if stem in audio:
+                raise CorpusFormatError(
+                    path, f"the same recording as {audio[stem]}: two folders hold it; keep one"
+                )
+            audio[stem] = path
+    annotations = {stem: path for part in parts for stem, path in part.annotation_files.items()}
+    first = parts[0]
+    metadata = (
+        next((getattr(p, f"{kind}_file") for p in parts if getattr(p, f"{kind}_file")), None)
+        for kind in ("split", "diagnosis", "demographics")
+    )  # the first folder's that has one; index_from_layout reads every folder's
+    return CorpusLayout(first.root, first.recordings_dir, annotations, audio, *metadata, parts=tuple(parts))
+
+
+def _locate_folder(root: Path) -> CorpusLayout:
     recordings_dir = next(
         (
             folder
@@ -161,9 +228,53 @@ def _looks_like_recording(path: Path) -> bool:
     return len(fields) == 5 and fields[0].isdigit()
 
 
-def corpus_root(data_dir: str | Path, name: str) -> Path:
-    """``data_dir`` as a path; a one-line error calling it ``name`` (``--data_dir``) if it is no folder."""
-    root = Path(data_dir).expanduser()
+DataDir = str | os.PathLike | Sequence[str | os.PathLike]
+"""A corpus's ``data_dir``: one folder, or a list of the folders one corpus spans."""
+
+
+def data_dirs(data_dir: DataDir) -> list[str | os.PathLike]:
+    """``data_dir`` as a list of folders (one for a path), as given."""
+    if isinstance(data_dir, (str, os.PathLike)):
+        return [data_dir]
+    return list(data_dir)
+
+
+def resolved_dirs(data_dir: DataDir) -> str | list[str]:
+    """``data_dir``'s folder resolved, or the list of its folders resolved (a run records it so)."""
+    folders = [str(Path(folder).expanduser().resolve()) for folder in data_dirs(data_dir)]
+    return folders[0] if len(folders) == 1 else folders
+
+
+def shown_dirs(data_dir: DataDir) -> str:
+    """``data_dir`` as messages name it: the folder, or the folders separated by spaces."""
+    return " ".join(map(str, data_dirs(data_dir)))
+
+
+def corpus_roots(data_dir: DataDir, name: str) -> list[Path]:
+    """Each folder of ``data_dir`` (:func:`corpus_root`); a one-line error for no folder or one given
+    twice."""
+    roots = [corpus_root(folder, name) for folder in data_dirs(data_dir)]
+    if not roots:
+        raise ValueError(f"{name}: no folder given")
+    seen: dict[Path, Path] = {}
+    for root in roots:
+        if root.resolve() in seen:
+            first = seen[root.resolve()]
+            raise ValueError(f"{name} names the folder {str(root)!r} twice (as {str(first)!r})")
+        seen[root.resolve()] = root
+    return roots
+
+
+def corpus_root(data_dir: DataDir, name: str) -> Path:
+    """``data_dir`` as a path; a one-line error calling it ``name`` (``--data_dir``) if it is no folder, or
+    several folders (a corpus only ICBHI's reader reads from several)."""
+    folders = data_dirs(data_dir)
+    if len(folders) != 1:
+        raise ValueError(
+            f"{name} takes one folder here, got {len(folders)} ({', '.join(map(str, folders))}): only an "
+            "ICBHI corpus is read from several folders"
+        )
+    root = Path(folders[0]).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"{name} {str(root)!r} does not exist")
     if not root.is_dir():
@@ -231,6 +342,8 @@ def _find_file(root: Path, names: tuple[str, ...], recordings_dir: Path) -> Path
     return None
 
 
-def is_synthetic_corpus(data_dir: str | Path | None) -> bool:
-    """Whether ``data_dir`` holds a generated corpus (:data:`SYNTHETIC_MARKER` at its root)."""
-    return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
+def is_synthetic_corpus(data_dir: DataDir | None) -> bool:
+    """Whether ``data_dir`` holds a generated corpus (:data:`SYNTHETIC_MARKER` at the root of a folder)."""
+    return data_dir is not None and any(
+        (Path(folder).expanduser() / SYNTHETIC_MARKER).is_file() for folder in data_dirs(data_dir)
+    )

@@ -19,7 +19,7 @@ from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..models.respira.number_checks import check_whole
 from ..run_record import SPLIT_STRATEGIES
-from .corpus_files import DEVICES, NUM_RECORDINGS, CorpusLayout, locate_corpus
+from .corpus_files import AUDIO_SUFFIXES, DEVICES, NUM_RECORDINGS, CorpusLayout, DataDir, locate_corpus
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
@@ -152,7 +152,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         unannotated = sorted(set(self.layout.audio_files) - set(self.layout.annotation_files))
         if unannotated:  # an incomplete download the other way round: nothing says which cycles it has
             warnings.warn(
-                f"{len(unannotated)} audio file(s) in {self.layout.recordings_dir} have no annotation file "
+                f"{len(unannotated)} audio file(s) in {self.layout.place} have no annotation file "
                 f"and are left out; first: {self.layout.audio_files[unannotated[0]].name} (no "
                 f"{unannotated[0]}.txt)",
                 PartialCorpusWarning,
@@ -164,12 +164,12 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         if len(missing) == index["recording"].nunique():
             raise CorpusFormatError(
                 self.layout.recordings_dir,
-                f"no audio (.wav/.flac) for any of the {len(missing)} annotated recordings",
+                f"no audio ({'/'.join(AUDIO_SUFFIXES)}) for any of the {len(missing)} annotated recordings",
             )
         complete = len(self.layout.annotation_files) == NUM_RECORDINGS
         warnings.warn(
             f"{len(missing)} of {index['recording'].nunique()} annotated recordings have no audio file in "
-            f"{self.layout.recordings_dir} and are left out"
+            f"{self.layout.place} and are left out"
             + (" (a partial download of the complete corpus)" if complete else "")
             + f"; first: {missing[0]}",
             PartialCorpusWarning,
@@ -241,7 +241,7 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
 
 
 def load_icbhi(
-    data_dir: str | Path,
+    data_dir: DataDir,
     *,
     config_name: str = "cycles",
     sampling_rate: int = DEFAULT_SAMPLING_RATE,
@@ -254,7 +254,8 @@ def load_icbhi(
     held_out_device: str | None = None,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the ICBHI dataset from a local folder.
+    """Build (or load from cache) the ICBHI dataset from a local folder, or a list of folders that together
+    hold one corpus (their metadata files merged; no recording and no patient in two of them).
 
     ``options`` are further :class:`ICBHIConfig` fields (anything else: a ``TypeError`` before any file is
     read). With a fold strategy, ``fold=i`` (or ``held_out_device=name``) returns that fold's

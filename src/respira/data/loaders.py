@@ -4,6 +4,7 @@ fingerprinted folder whose failed build raises its cause, and options checked be
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -13,12 +14,19 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_header, read_audio
+from ..models.respira.audio_decoding import (
+    DEFAULT_SAMPLING_RATE,
+    AudioReadError,
+    audio_header,
+    check_decodes,
+    read_audio,
+)
 from ..models.respira.audio_dsp import lowpass
 from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
 from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import span_samples
 from ..utils.messages import unknown_names
+from .corpus_files import DataDir, data_dirs
 from .errors import CorpusFormatError, original_build_error
 
 WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
@@ -60,7 +68,7 @@ class FolderBuilder:
     """The corpus's ``locate(folder[, parts])`` (a ``staticmethod``)."""
     config: AudioBuilderConfig
 
-    def __init__(self, *args: Any, data_dir: str | Path | None = None, parts: Any = None, **kwargs: Any):
+    def __init__(self, *args: Any, data_dir: DataDir | None = None, parts: Any = None, **kwargs: Any):
         if data_dir is None:
             raise ValueError(
                 f"the {type(self).__name__} builder reads a local copy of the corpus: pass data_dir=<folder>"
@@ -70,7 +78,8 @@ class FolderBuilder:
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
         if config_name == "recordings" and kwargs.get("writer_batch_size") is None:
             kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
-        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
+        folders = os.pathsep.join(str(Path(d).expanduser().resolve()) for d in data_dirs(data_dir))
+        super().__init__(*args, data_dir=folders, **kwargs)  # type: ignore[call-arg]
         self.config.validate()
 
     def _info(self) -> datasets.DatasetInfo:  # its description and citation: the dataset card's (its spec)
@@ -129,11 +138,15 @@ def recording_samples(path: str | Path, config: AudioBuilderConfig) -> np.ndarra
 
 
 def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
-    """Duration (seconds, from the header) of each recording; a format error for an unreadable file."""
+    """Duration (seconds, from the header) of each recording; a format error for an unreadable file, or a
+    compressed one (not ``.wav``, whose header says whether its data is all there) that does not decode to
+    its end."""
     durations = {}
     for stem, path in files.items():
         try:
             durations[stem] = audio_header(path).duration
+            if Path(path).suffix.lower() != ".wav":
+                check_decodes(path)
         except AudioReadError as failure:
             raise CorpusFormatError(failure.path, failure.reason) from None
     return durations
@@ -188,7 +201,7 @@ def _keyword_only(function: Callable[..., Any]) -> list[str]:
 def load_folder(
     builder_class: type[datasets.GeneratorBasedBuilder],
     loader: Callable[..., Any],
-    data_dir: str | Path,
+    data_dir: DataDir,
     *,
     config_name: str | None = None,
     sampling_rate: int = DEFAULT_SAMPLING_RATE,

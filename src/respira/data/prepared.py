@@ -4,6 +4,7 @@ of the same shape, named as in transformers' ``run_audio_classification.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +47,9 @@ def folder_card(folder: str | Path | None) -> dict[str, Any] | None:
     return data if data.get("configs") else None
 
 
-def is_prepared_folder(path: str | Path | None) -> bool:
-    """Whether ``path`` is a dataset folder, not a corpus."""
-    return folder_card(path) is not None
+def is_prepared_folder(path: str | Path | list[str] | None) -> bool:
+    """Whether ``path`` is a dataset folder, not a corpus (nor several folders of one)."""
+    return isinstance(path, (str, os.PathLike)) and folder_card(path) is not None
 
 
 def _card_data(card: str | Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES
 from ..run_record import DataRecord
-from .corpus_files import locate_corpus
+from .corpus_files import locate_corpus, shown_dirs
 from .folds import is_fold_strategy
 from .icbhi import ICBHIConfig, assign_splits, load_icbhi
 from .multi_corpus import add_corpora
@@ -31,7 +31,8 @@ def dataset_source(data: DataRecord | Any) -> str | None:
     if data.dataset_name:
         if data.data_dir:
             raise ValueError(
-                f"give --data_dir ({data.data_dir}) or --dataset_name ({data.dataset_name}), not both"
+                f"give --data_dir ({shown_dirs(data.data_dir)}) or --dataset_name ({data.dataset_name}), "
+                "not both"
             )
         return data.dataset_name
     return data.data_dir if is_prepared_folder(data.data_dir) else None
@@ -130,8 +131,8 @@ def check_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = 
     else:
         reason = f"only the split(s) {', '.join(available)}"
     raise ValueError(
-        f"{data.data_dir} has {reason} under {how}, so no split {split!r}: pass --split {ALL_SPLIT} to "
-        "score every cycle of the folder"
+        f"{shown_dirs(data.data_dir)} has {reason} under {how}, so no split {split!r}: pass --split "
+        f"{ALL_SPLIT} to score every cycle of the folder"
         + (", or --split_strategy patient" if not available else ", or --split " + available[-1])
     )
 

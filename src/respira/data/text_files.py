@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .corpus_files import (
@@ -26,6 +26,7 @@ from .errors import CorpusCountError, CorpusFormatError, read_text
 if TYPE_CHECKING:
     import pandas as pd
 
+T = TypeVar("T")
 MISSING = frozenset({"NA", "N/A", "NaN", "nan", ""})
 SPLIT_VALUES = frozenset({"train", "test"})
 CLIP_TOLERANCE_SECONDS = 0.05
@@ -221,12 +222,12 @@ def read_icbhi_index(data_dir: str | Path) -> pd.DataFrame:
 def index_from_layout(layout: CorpusLayout) -> pd.DataFrame:
     names = {stem: RecordingName.parse(stem) for stem in layout.annotation_files}
     splits = _match_split_entries(layout, names)
-    diagnoses = read_diagnoses(layout.diagnosis_file) if layout.diagnosis_file else {}
-    demographics = read_demographics(layout.demographics_file) if layout.demographics_file else {}
+    diagnoses = _merged_patients(layout.metadata_files("diagnosis"), read_diagnoses)
+    demographics = _merged_patients(layout.metadata_files("demographics"), read_demographics)
     patients = {name.patient_id for name in names.values()}
-    _warn_unlisted_patients(layout.diagnosis_file, diagnoses, patients, "diagnosis")
+    _warn_unlisted_patients(layout.metadata_files("diagnosis"), diagnoses, patients, "diagnosis")
     _warn_unlisted_patients(
-        layout.demographics_file, demographics, patients, "age, sex, BMI, weight and height"
+        layout.metadata_files("demographics"), demographics, patients, "age, sex, BMI, weight and height"
     )
     rows = []
     for stem, path in sorted(layout.annotation_files.items()):
@@ -260,53 +261,97 @@ def corpus_index(layout: CorpusLayout) -> pd.DataFrame:
 
 
 def _warn_unlisted_patients(
-    path: Path | None, listed: dict[int, object], patients: set[int], what: str
+    paths: list[Path], listed: dict[int, object], patients: set[int], what: str
 ) -> None:
     missing = sorted(patients - set(listed))
-    if path is None or not missing:
+    if not paths or not missing:
         return
     shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
     warnings.warn(
-        f"{path} has no entry for {len(missing)} of the {len(patients)} patients with recordings "
+        f"{' and '.join(map(str, paths))} {'has' if len(paths) == 1 else 'have'} no entry for "
+        f"{len(missing)} of the {len(patients)} patients with recordings "
         f"(patient {shown}): their {what} {'is' if what == 'diagnosis' else 'are'} null",
         MissingMetadataWarning,
         stacklevel=4,
     )
 
 
+def _merged_patients(files: list[Path], read: Callable[[Path], dict[int, T]]) -> dict[int, T]:
+    """Patient → value of every folder's metadata file (``read``); a format error for a patient two files
+    give different values."""
+    merged: dict[int, T] = {}
+    origin: dict[int, Path] = {}
+    for path in files:
+        for patient, value in read(path).items():
+            if patient in merged and merged[patient] != value:
+                raise CorpusFormatError(
+                    path, f"patient {patient}: {value!r} here, {merged[patient]!r} in {origin[patient]}"
+                )
+            merged.setdefault(patient, value)
+            origin.setdefault(patient, path)
+    return merged
+
+
+def _split_entries(files: list[Path]) -> dict[tuple[int, str, str, str], tuple[Path, SplitEntry]]:
+    """Every folder's split entries by recording key, with their file; a format error for a recording
+    listed twice in one file, or on two sides in two."""
+    entries: dict[tuple[int, str, str, str], tuple[Path, SplitEntry]] = {}
+    for path in files:
+        listed: set[tuple[int, str, str, str]] = set()
+        for entry in read_split_file(path):
+            key = entry.name.key
+            if key in listed:
+                raise CorpusFormatError(
+                    path,
+                    f"duplicate recording {entry.name.stem!r}: already listed on line {entries[key][1].line}",
+                    line=entry.line,
+                )
+            listed.add(key)
+            if key in entries and entries[key][1].split != entry.split:
+                where, other = entries[key]
+                raise CorpusFormatError(
+                    path,
+                    f"recording {entry.name.stem!r} is {entry.split!r} here, {other.split!r} in "
+                    f"{where}:{other.line}",
+                    line=entry.line,
+                )
+            entries.setdefault(key, (path, entry))
+    return entries
+
+
 def _match_split_entries(layout: CorpusLayout, names: dict[str, RecordingName]) -> dict[str, str]:
-    if layout.split_file is None:
+    files = layout.metadata_files("split")
+    if not files:
         return {}
-    entries: dict[tuple[int, str, str, str], SplitEntry] = {}
-    for entry in read_split_file(layout.split_file):
-        if entry.name.key in entries:
-            raise CorpusFormatError(
-                layout.split_file,
-                f"duplicate recording {entry.name.stem!r}: "
-                f"already listed on line {entries[entry.name.key].line}",
-                line=entry.line,
-            )
-        entries[entry.name.key] = entry
+    found = _split_entries(files)
+    entries = {key: entry for key, (_, entry) in found.items()}
     splits = {}
     for stem, name in sorted(names.items()):
         entry = entries.pop(name.key, None)
         if entry is None:
             raise CorpusFormatError(
-                layout.split_file,
+                _split_file_of(layout, stem),
                 f"has no entry for recording {stem!r} ({layout.annotation_files[stem].name})"
                 + _unmatched_hint(entries.values(), name),
             )
         splits[stem] = entry.split
     if entries:
-        first = min(entries.values(), key=lambda e: e.line)
+        where, first = min((found[key] for key in entries), key=lambda e: (files.index(e[0]), e[1].line))
         warnings.warn(
-            f"{layout.split_file}:{first.line}: names recording {first.name.stem!r}, which is not in "
-            f"{layout.recordings_dir}; {len(entries)} split entr{'y' if len(entries) == 1 else 'ies'} "
-            f"name recordings that are not in this folder (using the {len(names)} that are)",
+            f"{where}:{first.line}: names recording {first.name.stem!r}, which is not in "
+            f"{layout.place}; {len(entries)} split entr{'y' if len(entries) == 1 else 'ies'} "
+            f"name recordings that are not in {'these folders' if layout.parts else 'this folder'} "
+            f"(using the {len(names)} that are)",
             PartialCorpusWarning,
             stacklevel=3,
         )
     return splits
+
+
+def _split_file_of(layout: CorpusLayout, stem: str) -> Path:
+    """The split file of the folder holding recording ``stem`` (else the first folder's that has one)."""
+    own = next(part.split_file for part in layout.folders if stem in part.annotation_files)
+    return own or layout.metadata_files("split")[0]
 
 
 def _unmatched_hint(unmatched, name: RecordingName) -> str:

@@ -58,22 +58,27 @@ def _cycles(site: SiteRecordings) -> tuple[Any, np.ndarray | None]:
 
 def read_sites(data: Sequence[str]) -> list[Site]:
     """The sites ``--data NAME=FOLDER`` names (``NAME`` a registered corpus, e.g. ``kauh``, reads its
-    layout; any other name is a folder with ``labels.csv``); one-line ``ValueError`` naming the folder for
+    layout, ICBHI's from one folder or several: ``icbhi=A,B``; any other name is a folder with
+    ``labels.csv``); one-line ``ValueError`` naming the folder for
     one that is missing, names no patient or holds too few."""
     from ..data.corpora import CORPORA
+    from ..data.loaders import audio_durations
 
     sites: list[Site] = []
     for value in data:
         name, _, folder = value.rpartition("=")
-        if not folder or not Path(folder).expanduser().is_dir():
-            raise ValueError(f"--data {value}: {folder or value!r} is not a folder (give NAME=FOLDER)")
+        folders = [folder] if Path(folder).expanduser().is_dir() else folder.split(",")  # icbhi=A,B
+        lacking = next((f for f in folders if not f or not Path(f).expanduser().is_dir()), None)
+        if lacking is not None:
+            raise ValueError(f"--data {value}: {lacking or value!r} is not a folder (give NAME=FOLDER)")
         name = name or Path(folder).expanduser().resolve().name
         dataset = name if name in CORPORA else "labelled"
         label = CORPORA[name].label if name in CORPORA else name
         if any(site.name == label for site in sites):
             raise ValueError(f"--data {value}: the site {name!r} is named twice")
         try:
-            recordings = read_site_recordings(folder, dataset)
+            recordings = read_site_recordings(folders[0] if len(folders) == 1 else folders, dataset)
+            audio_durations({r.recording_id: Path(r.path) for r in recordings.recordings})  # before any work
         except (OSError, ValueError) as error:
             raise ValueError(f"--data {value}: {error}") from None
         if not recordings.units_are_patients:

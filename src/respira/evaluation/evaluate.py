@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus, scored_corpus
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..options import SWITCH, AggregationOptions, corpus_list, option
+from ..options import FOLDERS, SWITCH, AggregationOptions, corpus_list, option
 from ..utils.tables import format_percent, format_table
 from .corpus_run import (
     WINDOW_DEFAULTS,
@@ -59,8 +59,9 @@ def evaluate_options() -> tuple[type, type]:
         )
         data_dir: str | None = option(
             "data_dir",
-            "folder of an ICBHI download (either release) or of a dataset written by respira prepare "
-            "(default: the run's data)",
+            "folder of an ICBHI download (either release; or several folders, read as one corpus: give "
+            "MODEL before them) or of a dataset written by respira prepare (default: the run's data)",
+            **FOLDERS,
         )
         dataset_name: str | None = _unset(
             "instead of --data_dir: a Hub dataset id or a folder written by respira prepare"
@@ -211,6 +212,7 @@ def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
 
 def split_options(args: Any, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record, overridden by explicit flags and its config."""
+    from ..data.corpus_files import data_dirs
     from ..models.respira.audio_dsp import input_preprocessing
     from ..run_record import DataRecord, RunRecord
 
@@ -223,10 +225,11 @@ def split_options(args: Any, config: Any) -> DataRecord:
     data_dir = args.data_dir or (record.data.data_dir if record is not None else None)
     if not data_dir:
         raise ValueError("pass --data_dir <folder of an ICBHI download> or --dataset_name <dataset>")
-    if not args.data_dir and not Path(data_dir).expanduser().exists():
+    missing = [Path(d) for d in data_dirs(data_dir) if not Path(d).expanduser().exists()]
+    if not args.data_dir and missing:
         raise ValueError(
-            f"the run's data_dir {data_dir!r} (its respira_run.json) is not there from {Path.cwd()}"
-            f"{' (a path relative to where it was trained?)' if not Path(data_dir).is_absolute() else ''}; "
+            f"the run's data_dir {str(missing[0])!r} (its respira_run.json) is not there from {Path.cwd()}"
+            f"{' (a path relative to where it was trained?)' if not missing[0].is_absolute() else ''}; "
             "pass --data_dir <folder of the ICBHI download>"
         )
     strategy = args.split_strategy or (record.data.split_strategy if record else "official")

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data.corpus_files import AUDIO_SUFFIXES
 from ..utils.messages import one_line
-
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
 
 LIST_SUFFIXES: tuple[str, ...] = (".txt", ".csv")
 _DATASET_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data.corpora import scored_corpus
-from ..data.corpus_files import corpus_root
+from ..data.corpus_files import corpus_root, corpus_roots, shown_dirs
 from ..data.labels_csv import PATIENT_PATTERN_EXAMPLE, UnlabelledRowsWarning
 from ..inference.embeddings import linear_head, site_head_refusal  # noqa: F401 (respira.sites exports them)
 from ..metrics.recording_level import unmeasurable
@@ -52,7 +52,8 @@ class SiteRecordings:
 
     recordings: tuple[LabelledRecording, ...]
     dataset: str
-    data_dir: Path
+    data_dir: Path | tuple[Path, ...]
+    """Its folder, or the folders an ICBHI corpus spans."""
     units_are_patients: bool
     left_out: int = 0
     """Recordings marked too poor to judge, left out."""
@@ -72,12 +73,13 @@ def read_site_recordings(
     """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
     :data:`MIN_UNITS` units, no normal or no abnormal recording, or (``need_patients``) a folder that
     names no patient."""
-    root = corpus_root(data_dir, "--data_dir")
     spec = scored_corpus(dataset)
+    roots = corpus_roots(data_dir, "--data_dir") if spec.labels == "cycle" else []
+    root = roots[0] if roots else corpus_root(data_dir, "--data_dir")
     if spec.labels == "cycle":
         from ..data.text_files import corpus_index
 
-        layout = spec.layout(root)
+        layout = spec.layout(roots if len(roots) > 1 else root)
         # crackle (wheeze) when any cycle is
         flags = corpus_index(layout).groupby("recording")[list(MULTI_LABEL_NAMES)].any()
         if flags.empty:
@@ -85,10 +87,12 @@ def read_site_recordings(
         recordings = []
         for stem, crackle, wheeze in flags.itertuples():  # the patient is the name's first field
             path = Path(layout.audio_files[stem])
+            own = next(r for r in roots if path.resolve().is_relative_to(r.resolve()))
             recordings.append(
-                LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, root))
+                LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, own))
             )
-        sample = SiteRecordings(tuple(recordings), dataset, root, units_are_patients=True)
+        folders = tuple(roots) if len(roots) > 1 else root
+        sample = SiteRecordings(tuple(recordings), dataset, folders, units_are_patients=True)
     else:
         if spec.read_index is None:
             raise ValueError(
@@ -114,7 +118,7 @@ def read_site_recordings(
                 LabelledRecording(path, bool(row.crackle), bool(row.wheeze), unit, recording_id)
             )
         sample = SiteRecordings(tuple(recordings), dataset, root, named, left_out)
-    where = f"--data_dir {root} ({dataset})"
+    where = f"--data_dir {shown_dirs(roots or root)} ({dataset})"
     if need_patients and not sample.units_are_patients:
         raise ValueError(f"{where} names no patient: {NO_PATIENT_REFUSAL}")
     if sample.units < MIN_UNITS:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..data import is_fold_strategy, is_synthetic_corpus
 from ..data.corpora import CORPORA, PRIMARY_CORPUS
-from ..data.corpus_files import locate_corpus
+from ..data.corpus_files import locate_corpus, resolved_dirs
 from ..data.multi_corpus import corpus_folders, corpus_records, parse_corpora
 from ..data.run_splits import dataset_source, inspect_source
 from ..data.splits import parse_split_fractions
@@ -74,7 +74,7 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         raise ValueError(MISSING_DATA_DIR)
     folders = {**corpus_folders(data.corpus_dirs), PRIMARY_CORPUS: data.data_dir}
     corpora = [
-        CorpusRecord(name, str(Path(folders[name]).expanduser().resolve()), CORPORA[name].labels)
+        CorpusRecord(name, resolved_dirs(folders[name]), CORPORA[name].labels)
         for name in parse_corpora(data.corpora, data.corpus_dirs)
     ]
     patient = data.split_strategy == "patient"

@@ -477,7 +477,7 @@ def _check_corpora(
 
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
-    from ..data.corpus_files import locate_corpus
+    from ..data.corpus_files import locate_corpus, shown_dirs
     from ..data.folds import is_fold_strategy
     from ..data.icbhi import ICBHIConfig
     from ..data.run_splits import dataset_source, inspect_source
@@ -506,7 +506,7 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
     layout = None if corpus_written_later else locate_corpus(data.data_dir)  # a missing folder, named
     if data.split_strategy == "official" and layout is not None and layout.split_file is None:
         raise ValueError(
-            f"{data.data_dir} has no official split file (ICBHI_challenge_train_test.txt): use "
+            f"{shown_dirs(data.data_dir)} has no official split file (ICBHI_challenge_train_test.txt): use "
             "--split_strategy patient for a patient-wise split, or add the split file"
         )
     share = config.patient_split_fractions[1] if data.split_strategy == "patient" else data.validation_size

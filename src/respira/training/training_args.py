@@ -18,7 +18,7 @@ from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_sp
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..options import check_fields, flag
+from ..options import FOLDERS, check_fields, flag
 
 if TYPE_CHECKING:
     from torch import nn
@@ -250,7 +250,10 @@ class DataArguments:
     _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
 
     data_dir: str | None = flag(
-        None, "folder of an ICBHI download (or of a dataset written by respira prepare)"
+        None,
+        "folder of an ICBHI download, or several folders read as one corpus (a recipe list: [A, B]); or "
+        "a folder of a dataset written by respira prepare",
+        **FOLDERS,
     )
     dataset_name: str | None = flag(
         None,

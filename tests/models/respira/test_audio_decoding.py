@@ -16,6 +16,7 @@ import soundfile as sf
 import soxr
 import torch
 
+from respira.data.corpus_files import AUDIO_SUFFIXES
 from respira.models.respira import audio_decoding as audio
 from respira.models.respira.audio_checks import FULL_SCALE_LIMIT, AudioLevelWarning, check_level
 from respira.models.respira.audio_decoding import (
@@ -26,13 +27,14 @@ from respira.models.respira.audio_decoding import (
     SampleRateWarning,
     as_waveform,
     audio_header,
+    check_decodes,
     decode_audio,
     read_audio,
 )
 from respira.models.respira.audio_dsp import pad_batch, resample
 from respira.models.respira.audio_wav import encode_wav
 
-from ...conftest import encode_aac
+from ...conftest import AUDIO_FORMATS, encode_aac, write_audio
 
 RATE = 16000
 
@@ -220,6 +222,31 @@ def test_without_torchcodec_such_a_codec_is_one_decoding_error(
     assert "\n" not in str(error.value)
     with pytest.raises(AudioDecodingError, match=r"phone_recording\.m4a: cannot be decoded as audio"):
         audio_header(aac_file)
+
+
+def test_the_readers_take_every_tested_format_and_only_those() -> None:
+    assert sorted(AUDIO_SUFFIXES) == sorted(AUDIO_FORMATS)
+
+
+@pytest.mark.parametrize("suffix", AUDIO_FORMATS)
+def test_every_suffix_a_reader_takes_decodes(tmp_path: Path, suffix: str) -> None:
+    path = write_audio(tmp_path / f"tone{suffix}", _tone(8000, 1.0, 440.0), 8000)
+    samples = read_audio(path, RATE)
+    assert abs(samples.size - RATE) <= 0.2 * RATE  # a lossy codec's priming and padding
+    assert _dominant_frequency(samples, RATE) == pytest.approx(440.0, abs=2.0)
+    assert audio_header(path).duration == pytest.approx(samples.size / RATE, abs=0.2)
+    check_decodes(path)
+
+
+def test_check_decodes_finds_a_flac_whose_header_reads_but_whose_frames_do_not(tmp_path: Path) -> None:
+    path = tmp_path / "cut.flac"
+    sf.write(path, _tone(4000, 5.0), 4000, subtype="PCM_16")
+    assert check_decodes(path) is None
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert audio_header(path).duration == pytest.approx(5.0)  # the header still reads
+    with pytest.raises(AudioDecodingError, match=r"cut\.flac: cannot be decoded as audio") as error:
+        check_decodes(path)
+    assert error.value.path == path and "\n" not in str(error.value)
 
 
 def test_missing_file_and_non_finite_samples(tmp_path: Path) -> None:

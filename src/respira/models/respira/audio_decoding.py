@@ -207,6 +207,14 @@ def read_audio(
     return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
 
 
+def check_decodes(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> None:
+    """Decode the whole of a file at its own rate, keeping nothing; :class:`AudioReadError` naming it when
+    it does not decode to its end (a FLAC whose header reads but whose frames are damaged or cut short)."""
+    rate = audio_header(source, name=name).sampling_rate or DEFAULT_SAMPLING_RATE
+    for _ in _decoded_blocks(source, rate, name)[1]:
+        pass
+
+
 def _read_other_codec(
     source: str | os.PathLike | bytes, label: Path, sampling_rate: int, refusal: BaseException
 ) -> np.ndarray:
