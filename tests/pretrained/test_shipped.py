@@ -11,7 +11,7 @@ import pytest
 
 import respira
 from respira.hub.loading import ModelLoadError, resolve_model_name
-from respira.pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir, shipped
+from respira.pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir, shipped, sites
 
 
 def test_the_default_detector_is_found_by_its_name() -> None:
@@ -116,9 +116,9 @@ def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transform
 
 
 def test_the_training_corpora_are_read_from_the_run_record(tmp_path: Path) -> None:
-    assert shipped.trained_corpora(tmp_path) is None  # no respira_run.json
+    assert sites.trained_corpora(tmp_path) is None  # no respira_run.json
     (tmp_path / "respira_run.json").write_text(json.dumps({"data": {"corpora": []}}))
-    assert shipped.trained_corpora(tmp_path) == ["icbhi"]  # a run on one corpus names none
+    assert sites.trained_corpora(tmp_path) == ["icbhi"]  # a run on one corpus names none
     record = {"data": {"corpora": [{"name": "icbhi"}, {"name": "kauh"}, {"name": None}]}}
     (tmp_path / "respira_run.json").write_text(json.dumps(record))
-    assert shipped.trained_corpora(tmp_path) == ["icbhi", "kauh"]
+    assert sites.trained_corpora(tmp_path) == ["icbhi", "kauh"]

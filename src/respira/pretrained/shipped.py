@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..run_record import RUN_RECORD_FILE
-from ..utils.files import read_json_object
 from .site_fit import fitted_on, read_site_fit
+from .sites import label_sites_words, site_verdicts, trained_corpora
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -40,15 +39,6 @@ class ShippedDetector:
     """Per label, the sites it serves (:func:`respira.pretrained.sites.label_sites_words`)."""
 
 
-def trained_corpora(folder: Path) -> list[str] | None:
-    """The corpora ``folder``'s run record names (none named: ICBHI alone); ``None``: no record."""
-    data = (read_json_object(folder / RUN_RECORD_FILE) or {}).get("data")
-    if not isinstance(data, dict):
-        return None
-    corpora = [item.get("name") for item in data.get("corpora") or [] if isinstance(item, dict)]
-    return [str(name) for name in corpora if name] or ["icbhi"]
-
-
 def _trained_on(folder: Path) -> str:
     """What ``folder`` was trained on: a fitted folder's base model and site, else its training corpora."""
     if (fitted := fitted_on(read_site_fit(folder))) is not None:
@@ -59,8 +49,6 @@ def _trained_on(folder: Path) -> str:
 
 def describe_detectors() -> list[ShippedDetector]:
     """Every shipped detector with what it was trained on and, per label, the sites it serves, by name."""
-    from .sites import label_sites_words, site_verdicts
-
     found = []
     for name, path in shipped_detectors().items():
         verdicts = site_verdicts(path)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ..models.respira.decision import thresholds_of
+from ..run_record import RUN_RECORD_FILE
 from ..utils.files import read_json_object, sha256_of
 from ..utils.tables import format_score
-from .shipped import trained_corpora
 from .site_fit import SITE_FIT_FILE, SiteClaim, fit_verdict, not_this_fit, read_site_fit
 from .site_verdict import (
     CROSS_VALIDATION_FOLDER,
@@ -28,6 +28,15 @@ from .site_verdict import (
 WEIGHTS = "model.safetensors"
 BUILD_RECORD = "build_record.json"
 """The record ``make detector`` writes into the folder it builds (inputs, versions, its evaluations)."""
+
+
+def trained_corpora(folder: Path) -> list[str] | None:
+    """The corpora ``folder``'s run record names (none named: ICBHI alone); ``None``: no record."""
+    data = (read_json_object(folder / RUN_RECORD_FILE) or {}).get("data")
+    if not isinstance(data, dict):
+        return None
+    corpora = [item.get("name") for item in data.get("corpora") or [] if isinstance(item, dict)]
+    return [str(name) for name in corpora if name] or ["icbhi"]
 
 
 def _evaluation_files(folder: Path) -> list[Path]:
