@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 const view = $("view"), image = $("spectrogram"), player = $("player");
 const buttons = [...document.querySelectorAll("#answers button")];
 let state = null, busy = false, pressed = null, drag = null, reviewing = null;
-let shownIndex = null, drawn = false, audible = false, readyTimer = null, fetching = 0;
+let shownIndex = null, drawn = false, audible = false, readyTimer = null, fetching = 0, tooSoon = false;
 const fetched = new Map();  // index -> {png, wav}: object URLs of recordings fetched ahead
 window.respiraShown = null;
 window.respiraReady = false;
@@ -115,6 +115,7 @@ function drawProbabilities() {
 
 function setReady(ready) {
   window.respiraReady = ready;
+  if (ready && tooSoon) { say(""); tooSoon = false; }
   buttons.forEach((button) => { button.disabled = !ready; });
 }
 
@@ -238,7 +239,7 @@ async function answer(choice) {
   if (busy || !state || state.recording === null) { return; }
   if (!window.respiraReady) {
     say(`Not taken: a recording is answered once it has been on screen, its audio loaded, for ${state.minimum_shown_s} s.`);
-    return;
+    tooSoon = true; return;
   }
   if (reviewing !== null && choice === "skip") { back(); return; }  // nothing changed
   busy = true; pressed = performance.now();
