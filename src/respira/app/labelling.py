@@ -159,12 +159,12 @@ class LabelSession:
 
     def prepared(self, at: int) -> Future[Prepared]:
         """Row ``at`` read, predicted and drawn (in the background, in the order asked; the same future for
-        each call). The :data:`PREFETCH` + 2 rows asked last are kept; an older one not started is dropped."""
+        each call while the :data:`PREFETCH` + 2 rows asked last are kept)."""
         with self.lock:
             future = self._prepared.pop(at, None) or self._pool.submit(self._prepare, at)
             self._prepared[at] = future  # the last asked, last
             for old in list(self._prepared)[: -(PREFETCH + 2)]:
-                self._prepared.pop(old).cancel()
+                self._prepared.pop(old)  # not cancelled: a request may be waiting for it
             return future
 
     def upcoming(self, at: int) -> list[int]:
