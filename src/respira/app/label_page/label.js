@@ -189,8 +189,8 @@ function show(next, review = null) {
     window.respiraShown = "done"; finishTiming(); return;
   }
   if (reviewing !== null) {
-    $("review").textContent = `Changing the answer of ${recording.file} (now ${recording.answer ?? "blank"}): `
-      + "press or click the new one; Esc returns to the recording to label.";
+    $("review").textContent = `Changing the answer of ${recording.file} (now ${recording.answer ?? "blank"}); `
+      + "Esc returns.";
   }
   if (recording.index !== shownIndex) { newRecording(recording.index); }
   if (recording.error) {  // a recording that could not be read: answer it (P) or skip it (S)
