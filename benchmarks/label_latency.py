@@ -1,5 +1,6 @@
 """``respira label``: time from a keypress to the next recording shown, for 20-s recordings, and the
-server's start-up, for each version of respira's source given (``--arm NAME=SRC``), interleaved.
+server's start-up, for each version of respira's source given (``--arm NAME=SRC``), interleaved; with
+``--competing N``, N busy processes compete for the CPU while the keys are pressed.
 
 A site folder of 20-s recordings (real ICBHI audio, each a sample recording repeated to 20 s; noise when
 ../shared is absent) and a labels.csv with every cell blank. Keypresses: for each arm in turn (the order
@@ -8,14 +9,15 @@ shipped detector) to Debian's headless chromium (Selenium). For each recording t
 (``--listen`` seconds: the user listening, while the server prepares the next recording), then presses
 ``N``; the page's own clock (``performance.now()``) measures from its keydown handler to the next
 recording's spectrogram loaded and its probabilities drawn, the answer saved in labels.csv before the
-server replies. The same keypresses without listening (``--listen 0``: the next recording not prepared
-yet) are the baseline: what the background preparation saves. Also timed: each recording's preparation
-in the server's background thread (decode, model, spectrogram, WAV), the model's first call included.
+server replies. The same keypresses "at once": as soon as the page takes an answer (a page that states a
+minimum time on screen, ``window.respiraReady``, is waited for; an older page at once), the next recording
+given only that long to be prepared. Also timed: each recording's preparation in the server's background
+thread (decode, model, spectrogram, WAV), the model's first call included.
 Start-up: ``python -m respira label SITE --port P`` launched → its ``/api/state`` answered (imports, the
 model read, the server listening), ``--startups`` times per arm, the arms in turn.
 
     python benchmarks/label_latency.py [--arm before=/tmp/old/src --arm after=src] [--recordings 12]
-        [--listen 3] [--rounds 2] [--startups 3] [--output results/label_latency.md]
+        [--listen 3] [--rounds 2] [--startups 3] [--competing 1] [--output results/label_latency.md]
 """
 
 from __future__ import annotations
@@ -73,15 +75,17 @@ def timed(prepare, seconds: list[float]):
     """``prepare`` (a session's), appending the seconds each call took to ``seconds``."""
 
     def wrapped(at: int):
+        started = time.perf_counter()
         prepared = prepare(at)
-        seconds.append(prepared.seconds)
+        seconds.append(time.perf_counter() - started)
         return prepared
 
     return wrapped
 
 
 def press_through(driver, url: str, presses: int, listen: float) -> list[float]:
-    """Open ``url``, then ``presses`` times: wait ``listen`` s, press N, wait for the next recording."""
+    """Open ``url``, then ``presses`` times: wait ``listen`` s (at least until the page takes an answer),
+    press N, wait for the next recording."""
     from selenium.webdriver.common.by import By
 
     driver.get(url)
@@ -93,6 +97,8 @@ def press_through(driver, url: str, presses: int, listen: float) -> list[float]:
     for _ in range(presses):
         before = shown()
         time.sleep(listen)
+        while driver.execute_script("return window.respiraReady") is False:  # its minimum time on screen
+            time.sleep(0.01)
         body.send_keys("n")
         while shown() == before:
             time.sleep(0.01)
@@ -168,6 +174,7 @@ def main() -> None:
     parser.add_argument("--listen", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--startups", type=int, default=3)
+    parser.add_argument("--competing", type=int, default=0, help="busy processes beside the keypresses")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "label_latency.md")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -183,15 +190,21 @@ def main() -> None:
         site = Path(folder) / "site"
         site.mkdir()
         audio = write_site(site, args.recordings)
-        for round_ in range(args.rounds):
-            for name in list(arms)[:: 1 if round_ % 2 == 0 else -1]:
-                output = Path(folder) / f"{name}.json"
-                env = {**os.environ, "PYTHONPATH": arms[name]}
-                command = [sys.executable, __file__, "--worker", str(site), "--listen", str(args.listen)]
-                subprocess.run([*command, "--output", str(output)], env=env, check=True)
-                for key, values in json.loads(output.read_text()).items():
-                    results[name].setdefault(key, []).extend(values)
-                print(f"round {round_ + 1}, {name}: done", flush=True)
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.competing)]
+        try:
+            for round_ in range(args.rounds):
+                for name in list(arms)[:: 1 if round_ % 2 == 0 else -1]:
+                    output = Path(folder) / f"{name}.json"
+                    env = {**os.environ, "PYTHONPATH": arms[name]}
+                    command = [sys.executable, __file__, "--worker", str(site), "--listen", str(args.listen)]
+                    subprocess.run([*command, "--output", str(output)], env=env, check=True)
+                    for key, values in json.loads(output.read_text()).items():
+                        results[name].setdefault(key, []).extend(values)
+                    print(f"round {round_ + 1}, {name}: done", flush=True)
+        finally:
+            for process in busy:
+                process.kill()
+                process.wait()
         for turn in range(args.startups):
             for name in list(arms)[:: 1 if turn % 2 == 0 else -1]:
                 results[name].setdefault("startup_s", []).append(start_up(arms[name], site))
@@ -199,7 +212,7 @@ def main() -> None:
     lines = [
         f"<!-- {cpu_name()}, {os.cpu_count()} cores; load average {load_start} (start), {load_average()} "
         f"(end); {time.strftime('%Y-%m-%d')}; the page in headless chromium; arms interleaved, "
-        f"{args.rounds} rounds -->",
+        f"{args.rounds} rounds; {args.competing} busy process(es) beside the keypresses -->",
         "",
         f"Keypress → next recording shown ({audio}; respira's shipped detector); `respira label` launched → "
         "its page's state answered (start-up). Preparing a recording in the server (decode, model, "
@@ -216,7 +229,7 @@ def main() -> None:
     for name, timings in results.items():
         for key, label in (
             ("listened", f"after {args.listen:g} s of listening (next prepared)"),
-            ("at once", "at once (baseline)"),
+            ("at once", "at once (as soon as the page takes a key)"),
         ):
             values = timings[key]
             lines.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -498,3 +499,69 @@ def test_a_second_label_command_is_refused_before_its_model_is_read_naming_where
         assert f"serving {server.url}" in error and "\n" not in error
     finally:
         server.close()
+
+
+# ------------------------------------------------------------------ back / change an answer, prefetch
+def test_the_sessions_answers_are_listed_and_one_is_changed_through_the_writer(session: LabelSession) -> None:
+    """state() lists this session's answers, newest first; state(N) shows an answered row again (nothing
+    fetched ahead for it); answering it again changes only its cells, a hand edit of another row kept, and
+    the list follows; a hand edit of the changed row refuses the change, as for a first answer."""
+    from respira.app.labelling import MINIMUM_SHOWN_S, LabelsEditedError
+
+    labels = session.labels_file
+    state = session.state()
+    assert (state["answered"], state["minimum_shown_s"]) == ([], MINIMUM_SHOWN_S)
+    session.answer(0, "wheeze")
+    session.answer(1, "normal")
+    assert [
+        (row["index"], row["file"], row["line"], row["answer"]) for row in session.state()["answered"]
+    ] == [
+        (1, "r1.wav", 3, "normal"),
+        (0, "r0.wav", 2, "wheeze"),
+    ]
+    again = session.state(0)
+    assert (again["recording"]["index"], again["recording"]["answer"], again["upcoming"]) == (0, "wheeze", [])
+    edited = labels.read_text().replace("r4.wav,p4,,,", "r4.wav,p4,1,1,by hand")
+    labels.write_text(edited)
+    assert session.answer(0, "crackle", seen="wheeze") is None
+    assert labels.read_text() == edited.replace("r0.wav,p1,0,1,", "r0.wav,p1,1,0,")
+    assert [row["answer"] for row in session.state()["answered"]] == ["normal", "crackle"]
+    edited = labels.read_text().replace("r1.wav,p1,0,0,", "r1.wav,p1,1,1,")
+    labels.write_text(edited)
+    with pytest.raises(LabelsEditedError, match=r"^labels\.csv line 3 was edited by hand since the page"):
+        session.answer(1, "wheeze", seen="normal")
+    assert labels.read_text() == edited
+    assert [row["answer"] for row in session.state()["answered"]] == ["both", "crackle"]  # as the file is
+
+
+def test_the_next_recordings_are_prepared_while_one_is_shown(detector: Detector, tmp_path: Path) -> None:
+    """Without a suggested batch: r0 shown, the next PREFETCH open rows (r2 is answered) prepared too."""
+    from respira.app.labelling import PREFETCH
+
+    labels = write_site(tmp_path / "site")
+    labels.write_text(LABELS.replace("most uncertain", "").replace('"far, from the others"', ""))
+    session = LabelSession(labels, detector, model="tiny", minimum_units=4)
+    try:
+        state = session.state()
+        assert state["recording"]["index"] == 0
+        assert state["upcoming"] == [1, 3, 4][:PREFETCH]
+        for at in state["upcoming"]:
+            assert session.prepared(at).result().wav[:4] == b"RIFF"
+        session.answer(0, "normal")
+        assert session.state()["upcoming"] == [3, 4][:PREFETCH]
+    finally:
+        session.close()
+
+
+def test_the_page_reads_an_answered_row_again_and_a_bad_index_is_refused(served: tuple[str, Path]) -> None:
+    url, labels = served
+    call(f"{url}api/answer", {"index": 0, "answer": "both"})
+    state = call(f"{url}api/state?index=0")
+    assert (state["recording"]["file"], state["recording"]["answer"]) == ("r0.wav", "both")
+    assert [row["file"] for row in state["answered"]] == ["r0.wav"]
+    for index in ("5", "-1", "x", "0.0", "²"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            call(f"{url}api/state?index={urllib.parse.quote(index)}")
+        assert refused.value.code == 400
+        assert refused.value.read().decode() == f"index must be a row of the labels file, got {index!r}"
+    assert labels.read_text() == LABELS.replace("r0.wav,p1,,,", "r0.wav,p1,1,1,")

@@ -79,7 +79,12 @@ class LabelServer(PageServer):
         )
 
     async def _state(self, request: Request) -> Response:
-        return await self._served(request, self.session.state)
+        """The page's state; ``?index=N``: row N's, to change its answer (a bad N is a 400)."""
+        if (index := request.query_params.get("index")) is None:
+            return await self._served(request, self.session.state)
+        if not (index.isascii() and index.isdigit()) or int(index) >= len(self.session.table.rows):
+            raise refuse(400, f"index must be a row of the labels file, got {index[:20]!r}")
+        return await self._served(request, lambda: self.session.state(int(index)))
 
     async def _media(self, request: Request) -> Response:
         kind, at = request.path_params["kind"], request.path_params["at"]

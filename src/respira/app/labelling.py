@@ -27,6 +27,11 @@ from ..screening.sources import audio_files
 from ..utils.files import check_output_folder, is_occupied, write_text_atomic
 from ..utils.messages import one_line
 
+MINIMUM_SHOWN_S = 1.0
+"""Seconds a recording is on the page, its spectrogram drawn and its audio loaded, before the page takes
+an answer for it (a key, Enter or a click); the page states it (``minimum_shown_s`` in its state)."""
+PREFETCH = 3
+"""How many recordings after the one shown are prepared (and fetched by the page) while it plays."""
 SPECTROGRAM_TOP = 4000.0
 """The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it); lower for a
 recording whose own rate holds less (half its rate)."""
@@ -112,6 +117,7 @@ class LabelSession:
                 self._held.release()
                 raise
         self.skipped: set[int] = set()
+        self.answered: list[Path] = []  # the rows answered in this session (their recordings), oldest first
         self.lock = threading.RLock()
         self._prepared: dict[int, Future[Prepared]] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="respira-label-prepare")
@@ -161,29 +167,45 @@ class LabelSession:
         return Prepared(waveform.shape[0] / self.rate, wav, png, windows, frequencies)
 
     def prepared(self, at: int) -> Future[Prepared]:
-        """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""
+        """Row ``at`` read, predicted and drawn (in the background, in the order asked; the same future for
+        each call while the :data:`PREFETCH` + 2 rows asked last are kept)."""
         with self.lock:
-            if at not in self._prepared:
-                self._prepared[at] = self._pool.submit(self._prepare, at)
-                for old in list(self._prepared)[:-4]:  # the last four kept
-                    if old != at:
-                        self._prepared.pop(old)
-            return self._prepared[at]
+            future = self._prepared.pop(at, None) or self._pool.submit(self._prepare, at)
+            self._prepared[at] = future  # the last asked, last
+            for old in list(self._prepared)[: -(PREFETCH + 2)]:
+                self._prepared.pop(old)  # not cancelled: a request may be waiting for it
+            return future
+
+    def upcoming(self, at: int) -> list[int]:
+        """The :data:`PREFETCH` rows the page shows after row ``at`` (once it is answered), in that order."""
+        following = [other for other in self.pending() if other != at and other not in self.skipped]
+        return sorted(following, key=lambda other: (other < at, other))[:PREFETCH]  # then from the top
 
     # ------------------------------------------------------------------ what the page reads
-    def state(self) -> dict[str, Any]:
-        """What the page shows now (JSON): the recording (``None`` when all are answered) and the progress."""
+    def state(self, at: Any = None) -> dict[str, Any]:
+        """What the page shows (JSON): row ``at`` (an answered one, to change its answer), else the next to
+        answer (``None`` when all are answered); the progress, this session's answers (newest first), the
+        rows to fetch ahead and :data:`MINIMUM_SHOWN_S`."""
         with self.lock:
-            at = self.current()
-            state: dict[str, Any] = {"progress": self.progress(), "thresholds": list(self.thresholds)}
+            asked = at
+            at = self.current() if asked is None else self._row(asked)
+            state: dict[str, Any] = {
+                "progress": self.progress(),
+                "thresholds": list(self.thresholds),
+                "minimum_shown_s": MINIMUM_SHOWN_S,
+                "answered": self.answers(),
+                "upcoming": [],
+            }
             if at is None:
                 state["recording"] = None
                 state["done"] = self.done()
                 return state
             row = self.table.rows[at]
-        following = [other for other in self.pending() if other != at and other not in self.skipped]
-        if later := [other for other in following if other > at] or following:
-            self.prepared(later[0])  # the recording the page will show next
+            self.prepared(at)
+            if asked is None:  # the next to answer: the ones after it prepared while it plays
+                state["upcoming"] = self.upcoming(at)
+                for later in state["upcoming"]:
+                    self.prepared(later)
         try:
             prepared = self.prepared(at).result()
         except Exception as error:  # a recording that does not decode: said in the page, answerable (P, S)
@@ -207,6 +229,15 @@ class LabelSession:
             ],
         }
         return state
+
+    def answers(self) -> list[dict[str, Any]]:
+        """This session's answers as the labels file holds them now, newest first (each changeable)."""
+        rows = {row.path: (at, row) for at, row in enumerate(self.table.rows)}
+        listed = [rows[path] for path in reversed(self.answered) if path in rows]
+        return [
+            {"index": at, "file": row.file, "line": row.line, "answer": self.table.answer_of(row)}
+            for at, row in listed
+        ]
 
     def done(self) -> dict[str, str]:
         """What the page says when no recording is left to show, and the command to run next (fit-site
@@ -357,6 +388,8 @@ class LabelSession:
                 raise
             self._text = self.table.text()
             self._prepared.pop(self.table.rows.index(row), None)
+            if row.path not in self.answered:
+                self.answered.append(row.path)
             if earlier is None or earlier in (seen, answer):
                 return None
             return f"{row.file} was answered {earlier!r} in another tab; now {answer!r}"

@@ -1,15 +1,23 @@
 // The labelling page of `respira label`: shows the state the server gives (/api/state), sends each answer
 // and each change of the events at once (/api/answer, /api/events), the server saving them before it
-// answers. window.respiraShown says which recording is shown (its index, once its spectrogram is drawn);
-// window.respiraTimings holds, per answer, the milliseconds from the key (or button) to the next
-// recording shown.
+// answers. An answer is taken once the recording has been shown, its audio loaded, for the server's
+// minimum_shown_s; a held key (auto-repeat) answers once; a clicked button keeps no focus for Enter.
+// ← / → step through this session's answers (/api/state?index=N) to change one; Esc returns.
+// The next recordings' spectrograms and audio are fetched ahead (state.upcoming) while one plays.
+// window.respiraShown says which recording is shown (its index, once its spectrogram is drawn);
+// window.respiraReady whether it takes an answer; window.respiraTimings holds, per answer, the
+// milliseconds from the key (or button) to the next recording shown.
 "use strict";
 
 const KEYS = { c: "crackle", w: "wheeze", b: "both", n: "normal", p: "poor", s: "skip" };
 const $ = (id) => document.getElementById(id);
 const view = $("view"), image = $("spectrogram"), player = $("player");
-let state = null, busy = false, pressed = null, drag = null;
+const buttons = [...document.querySelectorAll("#answers button")];
+let state = null, busy = false, pressed = null, drag = null, reviewing = null;
+let shownIndex = null, drawn = false, audible = false, readyTimer = null, fetching = 0, tooSoon = false;
+const fetched = new Map();  // index -> {png, wav}: object URLs of recordings fetched ahead
 window.respiraShown = null;
+window.respiraReady = false;
 window.respiraTimings = [];
 
 function say(text) { $("message").textContent = text || ""; }
@@ -105,22 +113,92 @@ function drawProbabilities() {
   });
 }
 
-function show(next) {
-  state = next;
+function setReady(ready) {
+  window.respiraReady = ready;
+  if (ready && tooSoon) { say(""); tooSoon = false; }
+  buttons.forEach((button) => { button.disabled = !ready; });
+}
+
+function readyLater() {  // the minimum counted from the spectrogram drawn and the audio loaded
+  if (drawn && audible && readyTimer === null) {
+    readyTimer = setTimeout(() => setReady(true), 1000 * state.minimum_shown_s);
+  }
+}
+
+function newRecording(index) {  // another recording on screen: no answer is taken for its minimum time
+  shownIndex = index; drawn = false; audible = false;
+  clearTimeout(readyTimer); readyTimer = null; setReady(false);
+}
+
+function mediaOf(index) {
+  const ahead = fetched.get(index);
+  return ahead || { png: `/spectrogram/${index}.png`, wav: `/audio/${index}.wav` };
+}
+
+async function fetchAhead(indices) {  // one request at a time, the pages' own connections kept free
+  const turn = ++fetching, keep = new Set([...indices, shownIndex]);
+  for (const [index, urls] of fetched) {
+    if (!keep.has(index)) { URL.revokeObjectURL(urls.png); URL.revokeObjectURL(urls.wav); fetched.delete(index); }
+  }
+  for (const index of indices) {
+    if (turn !== fetching) { return; }
+    if (fetched.has(index)) { continue; }
+    try {
+      const urls = {};
+      for (const [kind, path] of [["png", `/spectrogram/${index}.png`], ["wav", `/audio/${index}.wav`]]) {
+        const response = await fetch(path);
+        if (!response.ok) { throw new Error(response.statusText); }
+        urls[kind] = URL.createObjectURL(await response.blob());
+      }
+      if (turn === fetching) { fetched.set(index, urls); }
+      else { URL.revokeObjectURL(urls.png); URL.revokeObjectURL(urls.wav); }
+    } catch (error) { return; }  // shown from the server when its turn comes
+  }
+}
+
+function showAnswered() {  // this session's answers, newest first, each changeable
+  const list = $("answered");
+  list.replaceChildren();
+  $("history").hidden = state.answered.length === 0;
+  state.answered.forEach((row) => {
+    const item = document.createElement("li"), change = document.createElement("button");
+    item.textContent = `${row.file}: ${row.answer ?? "blank"} `;
+    if (row.index === reviewing) { item.className = "reviewing"; }
+    change.textContent = "change";
+    change.addEventListener("mousedown", (event) => event.preventDefault());
+    change.onclick = () => review(row.index);
+    item.append(change);
+    list.append(item);
+  });
+}
+
+function show(next, review = null) {
+  state = next; reviewing = review;
   showProgress(state.progress);
+  showAnswered();
+  $("rule").textContent = `An answer is taken once a recording has been on screen, its audio loaded, for `
+    + `${state.minimum_shown_s} s; a held key answers once. ← and → step through your answers to change one.`;
   const recording = state.recording;
   $("labelling").hidden = recording === null;
   $("done").hidden = recording !== null;
+  $("review").hidden = reviewing === null;
   if (recording === null) {  // every recording answered, or the suggested batch: what to run next
     $("done-text").textContent = state.done.text;
     $("done-next").textContent = state.done.next;
+    newRecording(null);
     window.respiraShown = "done"; finishTiming(); return;
   }
+  if (reviewing !== null) {
+    $("review").textContent = `Changing the answer of ${recording.file} (now ${recording.answer ?? "blank"}); `
+      + "Esc returns.";
+  }
+  if (recording.index !== shownIndex) { newRecording(recording.index); }
   if (recording.error) {  // a recording that could not be read: answer it (P) or skip it (S)
     $("recording").textContent = `${recording.file} · line ${recording.line} of the labels file`;
     $("marks").replaceChildren(); $("events").replaceChildren();
     image.removeAttribute("src"); player.removeAttribute("src");
     say(`Cannot show ${recording.file}: ${recording.error}`);
+    drawn = true; audible = true; readyLater();
     window.respiraShown = recording.index; finishTiming();
     return;
   }
@@ -129,15 +207,29 @@ function show(next) {
   $("reason").textContent = recording.reason ? `Chosen because: ${recording.reason}` : "";
   drawEvents();
   drawAxes();
-  const source = `/spectrogram/${recording.index}.png`;
-  if (image.getAttribute("src") !== source) {
-    image.onload = () => { drawProbabilities(); window.respiraShown = recording.index; finishTiming(); };
-    image.src = source;
-    player.src = `/audio/${recording.index}.wav`;
-  } else {
+  const media = mediaOf(recording.index);
+  const loaded = () => {
+    drawProbabilities(); drawn = true; readyLater();
+    window.respiraShown = recording.index; finishTiming();
+    if (reviewing === null) { fetchAhead(state.upcoming); }
+  };
+  if (drawn) {
     drawProbabilities(); window.respiraShown = recording.index; finishTiming();
+  } else if (image.getAttribute("src") === media.png && image.complete) {  // shown before, still loaded
+    if (player.getAttribute("src") !== media.wav) { player.src = media.wav; }
+    audible = player.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA;
+    loaded();
+  } else {
+    image.onload = loaded;
+    image.src = media.png;
+    player.src = media.wav;
   }
 }
+
+player.addEventListener("loadeddata", () => { audible = true; readyLater(); });
+player.addEventListener("error", () => {
+  if (player.getAttribute("src")) { say("The audio could not be loaded: answer from the spectrogram."); audible = true; readyLater(); }
+});
 
 function finishTiming() {
   if (pressed !== null) { window.respiraTimings.push(performance.now() - pressed); pressed = null; }
@@ -145,16 +237,41 @@ function finishTiming() {
 
 async function answer(choice) {
   if (busy || !state || state.recording === null) { return; }
+  if (!window.respiraReady) {
+    say(`Not taken: a recording is answered once it has been on screen, its audio loaded, for ${state.minimum_shown_s} s.`);
+    tooSoon = true; return;
+  }
+  if (reviewing !== null && choice === "skip") { back(); return; }  // nothing changed
   busy = true; pressed = performance.now();
   try {
     player.pause();
     say("");
-    const seen = state.recording.answer ?? null;  // the row's answer as shown: another tab's is told
-    const next = await request("/api/answer", { index: state.recording.index, answer: choice, seen });
+    const recording = state.recording, seen = recording.answer ?? null;  // as shown: another tab's is told
+    const next = await request("/api/answer", { index: recording.index, answer: choice, seen });
     show(next);
     if (next.notice) { say(next.notice); }
+    else if (seen !== null && seen !== choice) { say(`${recording.file}: ${seen} changed to ${choice}.`); }
   } catch (error) { pressed = null; say(`Not saved: ${error.message}`); }
   finally { busy = false; }
+}
+
+async function review(index) {  // an answered recording shown again, to change its answer
+  try { show(await request(`/api/state?index=${index}`), index); say(""); }
+  catch (error) { say(`Could not load: ${error.message}`); }
+}
+
+async function back() {  // the recording to label again
+  try { show(await request("/api/state")); say(""); }
+  catch (error) { say(`Could not load: ${error.message}`); }
+}
+
+function step(by) {  // by -1: an older answer (←), +1: a newer one (→), then the recording to label
+  if (!state || busy) { return; }
+  const answered = state.answered.map((row) => row.index);
+  const at = reviewing === null ? -1 : answered.indexOf(reviewing);
+  const to = at - by;
+  if (to >= 0 && to < answered.length) { review(answered[to]); }
+  else if (to < 0 && reviewing !== null) { back(); }
 }
 
 async function saveEvents(events) {
@@ -196,7 +313,13 @@ view.addEventListener("pointerup", (event) => {
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.target.tagName === "INPUT" && event.target.type === "text") { return; }
   const key = event.key.toLowerCase();
+  if (event.repeat) {  // a key held down answers once
+    if (KEYS[key] || key === " " || key === "enter") { event.preventDefault(); }
+    return;
+  }
   if (KEYS[key]) { event.preventDefault(); answer(KEYS[key]); }
+  else if (key === "arrowleft" || key === "arrowright") { event.preventDefault(); step(key === "arrowleft" ? -1 : 1); }
+  else if (key === "escape" && reviewing !== null) { back(); }
   else if (key === "1" || key === "2") {
     document.querySelector(`input[name=event-type][value=${key === "1" ? "crackle" : "wheeze"}]`).checked = true;
   } else if (key === " ") {
@@ -205,8 +328,9 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault(); saveEvents(state.recording.events.slice(0, -1));
   }
 });
-document.querySelectorAll("#answers button").forEach((button) => {
-  button.addEventListener("click", () => answer(button.dataset.answer));
+buttons.forEach((button) => {
+  button.addEventListener("mousedown", (event) => event.preventDefault());  // a click takes no focus
+  button.addEventListener("click", () => { button.blur(); answer(button.dataset.answer); });
 });
 
 function movePlayhead() {
