@@ -159,7 +159,7 @@ MECHANICAL: frozenset[str] = frozenset(
         # where things are and which data: paths, datasets, columns, Hub repositories
         "annotations archive audio_column audio_column_name cache_dir checkpoint config config_name "
         "corpus_dirs data data_dir dataset dataset_cache_dir dataset_config_name dataset_name family files "
-        "label_column_name labels model models recipe repo_id run_dir source split unit "
+        "label_column_name labels model models patient_pattern recipe repo_id run_dir source split unit "
         # where results go and how they are shown or shipped
         "budget chunk_size format onnx output output_dir record overwrite per_recording plot plot_dir "
         "private push_to_hub site_name revision space web token with_code "
