@@ -169,3 +169,27 @@ def assert_marks_are_paired(folder: Path) -> None:
 def test_the_committed_leaderboard_round_trips_and_its_marks_are_paired(folder: Path) -> None:
     assert_model_index_round_trips(folder.parent)
     assert_marks_are_paired(folder.parent)
+
+
+def test_the_figure_has_a_panel_per_protocol_and_metric_a_50_line_and_zero_width_intervals_seen() -> None:
+    from respira.encoder_bench.leaderboard import _figure
+
+    sample, truth = _truth()
+    rows = _rows(
+        (0.759, 0.759, 0.759), (0.6, 0.5, 0.7), _noisy(truth, 0.05, 1), _noisy(truth, 0.6, 2), sample
+    )
+    site = [{**row, "task": "site_labels", "column": "KAUH, 10 patients", "title": "a site's own labels"}
+            for row in rows]  # fmt: skip
+    rows = mark_best([*rows, *site])
+    figure = _figure(rows, columns(rows))
+    panels = [axis for axis in figure.axes if axis.get_title()]
+    assert [axis.get_title() for axis in panels] == [
+        f"{title}: {metric}"
+        for title in ("an unseen hospital", "a site's own labels")
+        for metric in ("ICBHI score", "crackle AUC", "wheeze AUC")
+    ]
+    for axis in panels:
+        assert any(list(line.get_xdata()) == [50, 50] for line in axis.get_lines())  # the 50 % line
+    colour = colours(["a", "b", "all_normal", "class_prior"])
+    hollow = [line for line in panels[0].get_lines() if line.get_markerfacecolor() == "none"]
+    assert {line.get_color() for line in hollow} == {colour["a"], colour["all_normal"]}

@@ -287,3 +287,22 @@ def test_processes_embed_their_shares_and_the_main_one_reads_them_all(
     monkeypatch.setattr(Detector, "embed", None)  # nothing left to embed
     sample = bench_models.embed(model, recordings, tmp_path, progress=False)
     assert [r.recording_id for r in sample.recordings] == [r.recording_id for r in recordings]
+
+
+def test_a_cached_score_is_keyed_by_the_code_that_scored_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 84: a committed cell (cnn, KAUH, 30 patients: 44.3) was no run of its commit's code (44.1 at
+    one and two threads, alone or beside the other models, its embeddings bit-identical): a task's score
+    cached by earlier code was read back, the cache keyed by the data and options alone."""
+    from respira.encoder_bench import run
+
+    stub = tmp_path / "scoring_stub.py"
+    stub.write_text("THRESHOLD = 0.5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(run, "SCORING_CODE", ("scoring_stub",))
+    options = run.ScoringOptions(data=[], output_dir=str(tmp_path / "out"))
+    before = run._fingerprint(TASKS["site_labels"], {}, options)
+    assert run._fingerprint(TASKS["site_labels"], {}, options) == before
+    stub.write_text("THRESHOLD = 0.4\n")
+    assert run._fingerprint(TASKS["site_labels"], {}, options) != before

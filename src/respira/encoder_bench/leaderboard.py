@@ -242,10 +242,11 @@ def _panel(axis: Any, rows: Sequence[dict], chosen: Sequence[tuple[str, str, str
             if math.isnan(value):
                 continue
             y = position + (offset - (len(listed) - 1) / 2) * 0.8 / len(listed)
-            flat = math.isnan(low) or high - low <= 0
+            flat = not high - low > 0  # a zero-width interval, hollow; no interval (the prior's), a cross
             spread = [[0.0], [0.0]] if math.isnan(low) else [[100 * (value - low)], [100 * (high - value)]]
-            face = "none" if flat else colour[entry]
-            axis.errorbar([100 * value], [y], xerr=spread, fmt="D" if flat else "o", markersize=4, capsize=2,
+            marker = "x" if math.isnan(low) else "D" if flat else "o"
+            face = "none" if marker == "D" else colour[entry]
+            axis.errorbar([100 * value], [y], xerr=spread, fmt=marker, markersize=4, capsize=2,
                           color=colour[entry], markerfacecolor=face, markeredgewidth=1.2)  # fmt: skip
             if marked(rows, column) == entry:
                 axis.plot([100 * value], [y], marker="*", markersize=9, color=colour[entry], linestyle="none")
@@ -275,15 +276,15 @@ def _figure(rows: Sequence[dict], names: list[tuple[str, str, str]]) -> Any:
             axis.set_title(f"{title}: {label}", fontsize=8)
             if metric_index:
                 axis.set_yticklabels([])
-    handles = [Line2D([], [], marker="o", color=colour[e], linestyle="none", label=BASELINE_TITLES.get(e, e))
-               for e in entries(rows)]  # fmt: skip
+    handles = [Line2D([], [], marker="x" if e == "class_prior" else "o", color=colour[e], linestyle="none",
+                      label=BASELINE_TITLES.get(e, e)) for e in entries(rows)]  # fmt: skip
     handles += [Line2D([], [], marker="D", color="#000000", markerfacecolor="none", linestyle="none",
                        label="interval of zero width"),
                 Line2D([], [], marker="*", color="#000000", linestyle="none", markersize=9,
                        label="best (paired interval above 0)"),
                 Line2D([], [], color="#7f7f7f", linestyle="--", label="50 %")]  # fmt: skip
     figure.supxlabel("score (%), patient-bootstrap 95 % interval", fontsize=8)
-    figure.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), fontsize=7)
+    figure.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 6), fontsize=7)
     return figure
 
 
