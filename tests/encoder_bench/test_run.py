@@ -113,6 +113,11 @@ def test_a_suite_fixes_the_patients_another_run_scores_on(
                           suite=str(tmp_path / "suite.json"), **options)  # fmt: skip
     text = partial(json.dumps, default=lambda value: value.item())  # NaN as NaN: compared as text
     assert text(again.rows) == text(first.rows)
+    ours = tmp_path / "ours.json"  # not there yet: this run's suite is written there
+    respira.bench("cnn", data=data, output_dir=tmp_path / "written", cache_dir=_cache(first), suite=str(ours),
+                  **OPTIONS)  # fmt: skip
+    assert json.loads(ours.read_text()) == json.loads((tmp_path / "written" / "suite.json").read_text())
+    assert json.loads(ours.read_text())["version"] == suite["version"]  # the same patients, the same version
     suite["site_labels"]["KAUH"]["3"][0] = suite["site_labels"]["KAUH"]["3"][1]
     (tmp_path / "edited.json").write_text(json.dumps(suite))
     for name, said in (

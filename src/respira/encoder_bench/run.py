@@ -217,14 +217,15 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
         if not state.is_main_process:
             return None
     rows, costs, audio = _score(loaded, tasks, sites, scoring, cache, embedder)
+    new_suite = suite is None and options.suite is not None
     if suite is None:
         name = Path(options.suite).stem if options.suite else output_dir.name
         suite = build_suite(name, sites, rows, scoring)
-        if options.suite:
-            write_text_atomic(Path(options.suite).expanduser(), json.dumps(suite, indent=1) + "\n")
     rows = mark_best(rows, marks=_marks(rows, scoring, cache / "marks"))
     with staged_folder(output_dir, overwrite=options.overwrite) as staging:
         write_leaderboard(rows, staging, costs=costs, suite=suite)
+    if new_suite:  # the run's own, where --suite named a file that was not there yet
+        write_text_atomic(Path(str(options.suite)).expanduser(), json.dumps(suite, indent=1) + "\n")
     written = "leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/, suite.json"
     print(f"wrote {output_dir} ({written})", file=sys.stderr)
     return BenchResult(output_dir, rows, seconds, audio)
