@@ -49,7 +49,7 @@ def test_writes_every_task_beside_the_baselines_of_the_same_samples(first: respi
     written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert written == [
         ".respira-written", "leaderboard.csv", "leaderboard.md", "leaderboard.png", "model_index/cnn.yaml",
-        "results.csv",
+        "results.csv", "suite.json",
     ]  # fmt: skip
     columns = {(row["task"], row["column"]) for row in first.rows}
     assert columns == {
@@ -62,7 +62,8 @@ def test_writes_every_task_beside_the_baselines_of_the_same_samples(first: respi
     for column in {column for _, column in columns}:
         entries = {row["entry"]: row for row in first.rows if row["column"] == column}
         assert set(entries) >= {"probe", "all_normal", "class_prior"}
-        assert entries["all_normal"]["icbhi_score"] == pytest.approx(0.5)  # specificity 1, sensitivity 0
+        normal = entries["all_normal"]  # specificity 1, sensitivity 0, in every resample where both exist
+        assert normal["icbhi_score"] == normal["icbhi_score_low"] == normal["icbhi_score_high"] == 0.5
         probe = entries["probe"]
         assert probe["icbhi_score_low"] <= probe["icbhi_score"] <= probe["icbhi_score_high"]
     table = (folder / "leaderboard.md").read_text()
@@ -71,13 +72,74 @@ def test_writes_every_task_beside_the_baselines_of_the_same_samples(first: respi
         assert [row[0] for row in csv.reader(handle)] == ["entry", "cnn", "all-normal", "class prior"]
 
 
+def test_every_protocol_ranks_without_a_threshold_and_names_the_site_procedures(
+    first: respira.BenchResult,
+) -> None:
+    for row in (row for row in first.rows if row["entry"] == "probe" and row["task"] != "site_labels"):
+        assert 0 <= row["crackle_auc"] <= 1 and 0 <= row["wheeze_auc"] <= 1, row["column"]
+    site = [row for row in first.rows if row["task"] == "site_labels" and row["entry"] == "probe"]
+    assert {(row["title"], row["candidate"]) for row in site} == {
+        ("a site's own labels, fit-site's procedure", "chosen"),  # what a clinic is served, as-is kept
+        ("a site's own labels, the site head alone", "site_head"),
+    }
+    assert all(row["icbhi_score_draw_sd"] >= 0 for row in site)  # two draws: the seed's spread
+    table = (first.output_dir / "leaderboard.md").read_text()
+    assert "### crackle AUC" in table and "## a site's own labels, fit-site's procedure" in table
+    cost = table[table.index("## cost") :].splitlines()[4]
+    assert cost.startswith("| cnn | ") and "thread" in cost
+
+
+def test_model_index_round_trips_and_every_mark_is_paired(first: respira.BenchResult) -> None:
+    from .test_leaderboard import assert_marks_are_paired, assert_model_index_round_trips
+
+    assert_model_index_round_trips(first.output_dir)
+    assert_marks_are_paired(first.output_dir)
+
+
+def test_a_suite_fixes_the_patients_another_run_scores_on(
+    first: respira.BenchResult,
+    synthetic_corpus: Path,
+    kauh: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    suite = json.loads((first.output_dir / "suite.json").read_text())
+    assert suite["options"]["draws"] == 2 and len(suite["site_labels"]["KAUH"]["3"]) == 2
+    assert suite["in_domain"]["ICBHI"]["kind"] == "official split"
+    (tmp_path / "suite.json").write_text(json.dumps(suite))
+    data = [f"icbhi={synthetic_corpus}", f"kauh={kauh}"]
+    options = {**OPTIONS, "seed": 7, "draws": 1}  # the suite's seed and draws win
+    again = respira.bench("cnn", data=data, output_dir=tmp_path / "out", cache_dir=_cache(first),
+                          suite=str(tmp_path / "suite.json"), **options)  # fmt: skip
+    text = partial(json.dumps, default=lambda value: value.item())  # NaN as NaN: compared as text
+    assert text(again.rows) == text(first.rows)
+    ours = tmp_path / "ours.json"  # not there yet: this run's suite is written there
+    respira.bench("cnn", data=data, output_dir=tmp_path / "written", cache_dir=_cache(first), suite=str(ours),
+                  **OPTIONS)  # fmt: skip
+    assert json.loads(ours.read_text()) == json.loads((tmp_path / "written" / "suite.json").read_text())
+    assert json.loads(ours.read_text())["version"] == suite["version"]  # the same patients, the same version
+    suite["site_labels"]["KAUH"]["3"][0] = suite["site_labels"]["KAUH"]["3"][1]
+    (tmp_path / "edited.json").write_text(json.dumps(suite))
+    for name, said in (
+        ("edited.json", "is not its content's"),
+        ("suite.json", "--data names no site 'ICBHI'"),
+    ):
+        argv = ["bench", "cnn", "--data", f"kauh={kauh}", "--output_dir", str(tmp_path / "refused")]
+        capsys.readouterr()
+        code = main([*argv, "--suite", str(tmp_path / name), "--cache_dir", str(_cache(first))])
+        error = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and not (tmp_path / "refused").exists(), name
+        assert len(error) == 1 and said in error[0] and name in error[0]
+
+
 def test_model_index_entries_carry_each_column(first: respira.BenchResult) -> None:
     index = yaml.safe_load((first.output_dir / "model_index" / "cnn.yaml").read_text())["model-index"]
     results = index[0]["results"]
     names = {result["dataset"]["name"] for result in results}
     assert "KAUH → ICBHI" in names and "ICBHI cycles, official split" in names
-    in_domain = [r for r in results if r["dataset"]["name"] == "ICBHI cycles, official split"]
-    assert {m["type"] for r in in_domain for m in r["metrics"]} == {"recall", "roc_auc"}
+    assert len(results) == len({(row["title"], row["column"]) for row in first.rows})
+    for result in results:
+        assert {m["type"] for m in result["metrics"]} == {"recall", "roc_auc"}
 
 
 def _counted(calls: list[str], name: str, score: Any, *args: Any, **kwargs: Any) -> Any:
@@ -230,3 +292,22 @@ def test_processes_embed_their_shares_and_the_main_one_reads_them_all(
     monkeypatch.setattr(Detector, "embed", None)  # nothing left to embed
     sample = bench_models.embed(model, recordings, tmp_path, progress=False)
     assert [r.recording_id for r in sample.recordings] == [r.recording_id for r in recordings]
+
+
+def test_a_cached_score_is_keyed_by_the_code_that_scored_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 84: a committed cell (cnn, KAUH, 30 patients: 44.3) was no run of its commit's code (44.1 at
+    one and two threads, alone or beside the other models, its embeddings bit-identical): a task's score
+    cached by earlier code was read back, the cache keyed by the data and options alone."""
+    from respira.encoder_bench import run
+
+    stub = tmp_path / "scoring_stub.py"
+    stub.write_text("THRESHOLD = 0.5\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(run, "SCORING_CODE", ("scoring_stub",))
+    options = run.ScoringOptions(data=[], output_dir=str(tmp_path / "out"))
+    before = run._fingerprint(TASKS["site_labels"], {}, options)
+    assert run._fingerprint(TASKS["site_labels"], {}, options) == before
+    stub.write_text("THRESHOLD = 0.4\n")
+    assert run._fingerprint(TASKS["site_labels"], {}, options) != before

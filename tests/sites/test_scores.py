@@ -10,6 +10,7 @@ from respira.models.respira.windows import aggregate_windows
 from respira.sites.scores import (
     aggregate_rows,
     icbhi_score,
+    paired_differences,
     paired_gain,
     recording_classes,
     recording_probabilities,
@@ -126,3 +127,36 @@ def test_a_labels_own_gain_is_its_own_score_paired_on_the_same_resamples():
     # wheeze's flags play no part in crackle's own gain
     other = paired_gain(labels, units, right, wrong, resamples=200, label=1)
     assert other["gain"] != gain["gain"]
+
+
+def test_a_resample_without_a_normal_recording_is_left_out_and_counted():
+    """Issue 84: all-normal read 50.0 (33.3–50.0) where a draw's held-out recordings could be resampled
+    without a normal one: that resample was scored on sensitivity alone (0). It is undefined: left out."""
+    labels = np.array([[0, 0], [1, 0], [1, 0]] * 4)  # per block of three patients: a normal, two crackles
+    units = ["n1", "a1", "a2", "n2", "a3", "a4", "n3", "a5", "a6", "n4", "a7", "a8"]
+    normal = np.zeros(12, np.int64)
+    first, second = np.arange(12) < 3, np.arange(12) >= 3  # the first part holds one normal patient
+    parts = [(first, normal, None), (second, normal, None)]
+    scores = scores_with_intervals(labels, units, parts, resamples=300)
+    assert (scores["icbhi_score_low"], scores["icbhi_score"], scores["icbhi_score_high"]) == (0.5, 0.5, 0.5)
+    assert 0 < scores["icbhi_score_undefined"] < 300  # n1 left out of a resample: the first part lacks one
+    assert 0 < scores["specificity_undefined"] < scores["icbhi_score_undefined"]  # or without an abnormal
+
+
+def test_paired_differences_share_the_resamples_of_every_score():
+    rng = np.random.default_rng(3)
+    labels = (rng.random((60, 2)) < 0.35).astype(int)
+    units = [f"p{i // 3}" for i in range(60)]
+    probabilities = np.clip(labels * 0.5 + rng.random((60, 2)) * 0.5, 0, 1)
+    noisy = np.clip(labels * 0.1 + rng.random((60, 2)) * 0.9, 0, 1)
+    everything = np.ones(60, bool)
+    ours = [(everything, recording_classes(probabilities, (0.5, 0.5)), probabilities)]
+    theirs = [(everything, recording_classes(noisy, (0.5, 0.5)), noisy)]
+    gains = paired_differences(labels, units, ours, theirs, resamples=200)
+    alone = scores_with_intervals(labels, units, ours, resamples=200)
+    other = scores_with_intervals(labels, units, theirs, resamples=200)
+    for key in ("icbhi_score", "crackle_auc", "wheeze_auc"):
+        assert gains[key]["gain"] == pytest.approx(alone[key] - other[key])
+        assert 0 < gains[key]["gain_low"] <= gains[key]["gain"] <= gains[key]["gain_high"]
+    same = paired_differences(labels, units, ours, ours, resamples=200)["crackle_auc"]
+    assert (same["gain_low"], same["gain_high"]) == (0.0, 0.0)

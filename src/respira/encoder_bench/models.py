@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..sites.site_sample import LabelledRecording, SiteSample
 
-__all__ = ["BenchModel", "embed", "load_model"]
+__all__ = ["BenchModel", "embed", "embedding_speed", "load_model"]
 
 CHUNK = 16
 """Recordings embedded between two writes of the cache: what a killed run loses at most."""
@@ -152,6 +153,40 @@ def _per_recording(embedded: Any) -> list[tuple[np.ndarray, np.ndarray, float]]:
     ]
 
 
+SPEED_FILE = "speed.json"
+
+
+def machine() -> str:
+    """This machine in words: its processor (or GPU) and the threads torch computes with."""
+    import platform
+
+    import torch
+
+    name = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        found = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]  # fmt: skip
+        name = found[0] if found else name
+    return f"{name}, {torch.get_num_threads()} thread(s)"
+
+
+def _add_speed(folder: Path, seconds: float, audio: float) -> None:
+    """Add one chunk's embedding time and audio to ``folder``'s record (the machine's that embedded)."""
+    from ..utils.files import write_json_atomic
+
+    known = embedding_speed(folder) or {"seconds": 0.0, "audio_seconds": 0.0}
+    write_json_atomic(folder / SPEED_FILE, {"seconds": known["seconds"] + seconds, "machine": machine(),
+                                           "audio_seconds": known["audio_seconds"] + audio})  # fmt: skip
+
+
+def embedding_speed(folder: Path) -> dict[str, Any] | None:
+    """What embedding the recordings cached in ``folder`` took: ``seconds``, ``audio_seconds`` and the
+    ``machine``; ``None`` where nothing was timed."""
+    path = folder / SPEED_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def embed(
     model: BenchModel,
     recordings: Sequence[LabelledRecording],
@@ -187,6 +222,7 @@ def embed(
         shown.update(len(stored))
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
+            started = time.perf_counter()
             if cycles is None:
                 found = _per_recording(
                     detector.embed([recordings[i].path for i in chunk], batch_size=batch_size)
@@ -196,6 +232,7 @@ def embed(
                     _per_recording(detector.embed_cycles(recordings[i].path, [c[:2] for c in cycles[i]]))[0]
                     for i in chunk
                 ]
+            _add_speed(folder, time.perf_counter() - started, sum(rows[2] for rows in found))
             for i, rows in zip(chunk, found, strict=True):
                 with atomic_path(folder / f"{keys[i]}.npz") as staging, staging.open("wb") as handle:
                     np.savez(handle, embeddings=rows[0], logits=rows[1], duration=np.float64(rows[2]))

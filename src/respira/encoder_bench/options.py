@@ -32,6 +32,12 @@ class BenchOptions:
     draws: int = flag(3, "seeded draws of each size of the site task (default 3)")
     resamples: int = flag(1000, "patient-bootstrap resamples of every interval (default 1000)")
     seed: int = flag(0, "seed of the folds, draws and bootstrap (default 0)")
+    suite: str | None = flag(
+        None,
+        "a task suite file (JSON): its patients per fold and draw, sources and the five options above are "
+        "read when it exists, else written there by this run (every run writes its own suite.json)",
+        metavar="FILE",
+    )
     batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
     threads: int | None = option("threads")

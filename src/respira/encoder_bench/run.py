@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,31 @@ from .options import BenchOptions
 from .tasks import TASKS, Site, Task, read_sites
 
 __all__ = ["BenchResult", "run_bench"]
+
+SCORING_CODE = (
+    *("respira.encoder_bench.tasks", "respira.sites.choice", "respira.sites.heads", "respira.sites.scores"),
+    *("respira.sites.out_of_sample", "respira.metrics.recording_level", "respira.data.folds"),
+)
+"""The modules whose source is part of every cached task score's key: a score
+cached by other code is scored again, never read (a committed leaderboard once held a cell no run of its
+code gave)."""
+
+
+def _code_digest(modules: Sequence[str]) -> str:
+    """SHA-256 of the source files of ``modules``."""
+    import importlib
+
+    digest = hashlib.sha256()
+    for name in sorted(set(modules)):
+        digest.update(Path(importlib.import_module(name).__file__ or name).read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass(kw_only=True)
+class ScoringOptions(BenchOptions):
+    """What the tasks read: the run's options and the suite's ``splits`` (:func:`.suite.splits_of`)."""
+
+    splits: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,8 +90,10 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
 def _fingerprint(task: Task, samples: dict[str, Any], options: BenchOptions) -> str:
     """SHA-256 of what a task's scores depend on: the task, its protocol's options and every sample's
     embeddings, logits, owners and labels."""
-    digest = hashlib.sha256(f"{task.name}|{options.sizes}|{options.folds}|{options.draws}".encode())
-    digest.update(f"{options.resamples}|{options.seed}".encode())
+    code = _code_digest(SCORING_CODE)
+    digest = hashlib.sha256(f"{code}|{task.name}|{options.sizes}|{options.folds}".encode())
+    digest.update(f"{options.draws}|{options.resamples}|{options.seed}".encode())
+    digest.update(json.dumps(getattr(options, "splits", {}), sort_keys=True).encode())
     for name in sorted(samples):
         sample = samples[name]
         digest.update(name.encode())
@@ -92,30 +120,26 @@ def _task_rows(
     return rows
 
 
-def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | None:
-    """Score each of ``models`` (:func:`respira.encoder_bench.models.build_model` names) on every task of
-    ``options.tasks`` whose data ``options.data`` holds; write the leaderboard to ``options.output_dir``.
-    Every input is checked, every site read and every model loaded before any embedding; the folder is
-    written last, staged. Under ``accelerate launch`` every process embeds its share; the main one scores,
-    writes and returns the result, the others ``None``."""
-    import torch
-    from accelerate import PartialState
+def _marks(rows: Sequence[dict[str, Any]], options: ScoringOptions, folder: Path) -> list[list[Any]]:
+    """Every column's mark (:func:`.leaderboard.column_marks`), read from ``folder`` where these rows were
+    marked by this code already (a second run pairs nothing again), else paired and kept there."""
+    from ..utils.files import write_json_atomic
+    from .leaderboard import column_marks
 
-    from ..utils.files import check_output_folder, staged_folder
-    from ..utils.progress import progress
-    from ..utils.threads import apply_num_threads
-    from .leaderboard import write_leaderboard
-    from .models import embed, load_model
+    digest = hashlib.sha256(_code_digest([*SCORING_CODE, "respira.encoder_bench.leaderboard"]).encode())
+    digest.update(f"{options.resamples}|{options.seed}".encode())
+    digest.update(json.dumps(rows, sort_keys=True, default=lambda value: value.item()).encode())
+    path = folder / f"{digest.hexdigest()[:32]}.json"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, column_marks(rows, resamples=options.resamples, seed=options.seed))
+    return json.loads(path.read_text(encoding="utf-8"))  # as kept: a second run's rows are the first's
 
-    _check(models, options)
-    output_dir = Path(options.output_dir).expanduser()
-    check_output_folder(output_dir, overwrite=options.overwrite)
-    sites = read_sites(options.data)
-    tasks = _tasks(options.tasks, sites)
-    cache = Path(options.cache_dir).expanduser()
-    state = PartialState(cpu=options.device == "cpu" or not torch.cuda.is_available())
-    apply_num_threads(requested=options.threads)
-    device = options.device or (str(state.device) if state.num_processes > 1 else None)
+
+def _load(models: Sequence[str], cache: Path, device: str | None) -> list[Any]:
+    """Every model loaded (:func:`.models.load_model`), each named as given where two share a name."""
+    from .models import load_model
+
     loaded = []
     for source in models:
         try:
@@ -127,47 +151,139 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
             ) from None
     if len({model.name for model in loaded}) != len(loaded):  # two of one name: each named as given
         loaded = [replace(model, name=source) for model, source in zip(loaded, models, strict=True)]
-    seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
+    return loaded
 
-    def samples_of(model: Any, shard: tuple[int, int] | None = None) -> dict[str, Any]:
+
+def _cost(model: Any, samples: dict[str, Any], cache: Path) -> dict[str, Any]:
+    """``model``'s cost columns: its encoder's parameters, its embedding's size, and how many times real
+    time its recordings were embedded on the machine that embedded them (the cache's record)."""
+    from .models import embedding_speed
+
+    torch_model = model.detector.model
+    encoder = getattr(getattr(torch_model, "respira", None), "encoder", torch_model)
+    speed = embedding_speed(cache / "embeddings" / model.key[:24]) or {}
+    seconds, audio = speed.get("seconds"), speed.get("audio_seconds")
+    return {
+        "parameters": int(sum(parameter.numel() for parameter in encoder.parameters())),
+        "embedding_size": int(next(iter(samples.values())).embeddings.shape[1]),
+        "real_time": audio / seconds if seconds and audio else math.nan,
+        "machine": speed.get("machine"),
+    }
+
+
+def _scoring(options: BenchOptions, sites: Sequence[Site]) -> tuple[ScoringOptions, dict[str, Any] | None]:
+    """The options the tasks read, with the splits of ``--suite`` where its file exists (its options
+    replacing the run's), and that suite (``None`` without one)."""
+    from .suite import FIXED, read_suite, splits_of
+
+    suite = None if options.suite is None else read_suite(Path(options.suite).expanduser(), sites)
+    values = {item.name: getattr(options, item.name) for item in fields(options)}
+    if suite is not None:
+        values |= {key: suite["options"][key] for key in FIXED}
+    return ScoringOptions(**values, splits=splits_of(suite)), suite
+
+
+def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | None:
+    """Score each of ``models`` (:func:`respira.encoder_bench.models.build_model` names) on every task of
+    ``options.tasks`` whose data ``options.data`` holds; write the leaderboard to ``options.output_dir``.
+    Every input is checked, every site read and every model loaded before any embedding; the folder is
+    written last, staged. Under ``accelerate launch`` every process embeds its share; the main one scores,
+    writes and returns the result, the others ``None``."""
+    import torch
+    from accelerate import PartialState
+
+    from ..utils.files import check_output_folder, staged_folder, write_text_atomic
+    from ..utils.threads import apply_num_threads
+    from .leaderboard import mark_best, write_leaderboard
+    from .suite import build_suite
+
+    _check(models, options)
+    output_dir = Path(options.output_dir).expanduser()
+    check_output_folder(output_dir, overwrite=options.overwrite)
+    sites = read_sites(options.data)
+    tasks = _tasks(options.tasks, sites)
+    scoring, suite = _scoring(options, sites)
+    cache = Path(options.cache_dir).expanduser()
+    state = PartialState(cpu=options.device == "cpu" or not torch.cuda.is_available())
+    apply_num_threads(requested=options.threads)
+    device = options.device or (str(state.device) if state.num_processes > 1 else None)
+    loaded = _load(models, cache, device)
+    seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
+    embedder = _Embedder(sites, tasks, cache, options.batch_size, state, seconds)
+    if state.num_processes > 1:  # each process embeds its share into the cache; the main one scores
+        for model in loaded:
+            embedder(model, shard=(state.process_index, state.num_processes))
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            return None
+    rows, costs, audio = _score(loaded, tasks, sites, scoring, cache, embedder)
+    new_suite = suite is None and options.suite is not None
+    if suite is None:
+        name = Path(options.suite).stem if options.suite else output_dir.name
+        suite = build_suite(name, sites, rows, scoring)
+    rows = mark_best(rows, marks=_marks(rows, scoring, cache / "marks"))
+    with staged_folder(output_dir, overwrite=options.overwrite) as staging:
+        write_leaderboard(rows, staging, costs=costs, suite=suite)
+    if new_suite:  # the run's own, where --suite named a file that was not there yet
+        write_text_atomic(Path(str(options.suite)).expanduser(), json.dumps(suite, indent=1) + "\n")
+    written = "leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/, suite.json"
+    print(f"wrote {output_dir} ({written})", file=sys.stderr)
+    return BenchResult(output_dir, rows, seconds, audio)
+
+
+@dataclass
+class _Embedder:
+    """Every site's sample of a model (:func:`.models.embed`: its windows, and a cycle-labelled site's
+    cycles where a task reads them), timing each kind in ``seconds``."""
+
+    sites: Sequence[Site]
+    tasks: Sequence[Task]
+    cache: Path
+    batch_size: int | None
+    state: Any
+    seconds: dict[str, float]
+
+    def __call__(self, model: Any, shard: tuple[int, int] | None = None) -> dict[str, Any]:
+        from .models import embed
+
         samples = {}
-        for site in sites:
+        for site in self.sites:
             kinds = [(site.name, None, "embedding")]
-            if site.cycles is not None and any(task.cycles for task in tasks):
+            if site.cycles is not None and any(task.cycles for task in self.tasks):
                 kinds.append((f"{site.name} cycles", site.cycles, "cycles"))
             for name, cycles, kind in kinds:
                 started = time.perf_counter()
                 samples[name] = embed(
                     model,
                     site.recordings.recordings,
-                    cache,
+                    self.cache,
                     cycles=cycles,
-                    batch_size=options.batch_size,
+                    batch_size=self.batch_size,
                     shard=shard,
-                    progress=state.is_main_process,
+                    progress=self.state.is_main_process,
                     description=f"{model.name}: embedding {name}",
                 )
-                seconds[kind] += time.perf_counter() - started
+                self.seconds[kind] += time.perf_counter() - started
         return samples
 
-    if state.num_processes > 1:  # each process embeds its share into the cache; the main one scores
-        for model in loaded:
-            samples_of(model, shard=(state.process_index, state.num_processes))
-        state.wait_for_everyone()
-        if not state.is_main_process:
-            return None
+
+def _score(
+    loaded: Sequence[Any], tasks: Sequence[Task], sites: Sequence[Site], options: ScoringOptions, cache: Path,
+    embedder: _Embedder,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], float]:  # fmt: skip
+    """Every model's rows of every task (each task's read from the cache where it scored these samples),
+    its cost columns, and the audio embedded (seconds of the sites' recordings, over all models)."""
+    from ..utils.progress import progress
+
     rows: list[dict[str, Any]] = []
-    audio = 0.0
+    costs, audio = {}, 0.0
     for model in loaded:
-        samples = samples_of(model)
+        samples = embedder(model)
         audio += sum(float(samples[site.name].duration.sum()) for site in sites)
+        costs[model.name] = _cost(model, samples, cache)
         started = time.perf_counter()
         for task in progress(tasks, f"{model.name}: scoring", unit="task"):
             for row in _task_rows(task, samples, sites, options, cache / "scores" / model.key[:24]):
                 rows.append({"model": model.name, "task": task.name, "title": task.title, **row})
-        seconds["scoring"] += time.perf_counter() - started
-    with staged_folder(output_dir, overwrite=options.overwrite) as staging:
-        write_leaderboard(rows, staging)
-    written = "leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/"
-    print(f"wrote {output_dir} ({written})", file=sys.stderr)
-    return BenchResult(output_dir, rows, seconds, audio)
+        embedder.seconds["scoring"] += time.perf_counter() - started
+    return rows, costs, audio

@@ -98,6 +98,23 @@ def _prior(site: Site, sample: SiteSample) -> dict[str, Any]:
             "scored_recordings": len(sample.recordings)}  # fmt: skip
 
 
+Part = tuple[np.ndarray, np.ndarray, Any]
+
+
+def paired(sample: SiteSample, parts: Sequence[Part]) -> dict[str, Any]:
+    """What pairs two entries of a column over the same patient resamples (JSON-ready): the items' labels
+    and patients, and each part's scored positions, classes and probabilities (``None`` for all-normal)."""
+    return {
+        "labels": np.asarray(sample.labels).tolist(),
+        "units": [str(unit) for unit in sample.units],
+        "parts": [
+            [np.flatnonzero(scored).tolist(), np.asarray(classes).tolist(),
+             None if probabilities is None else np.asarray(probabilities).tolist()]
+            for scored, classes, probabilities in parts
+        ],
+    }  # fmt: skip
+
+
 def _rows(column: str, site: Site, sample: SiteSample, predicted: Any, options: Any) -> list[dict]:
     """The probe's row and the baselines' rows of one leaderboard column, over every item of ``sample``
     (``predicted``: the probe's classes and probabilities of each)."""
@@ -107,11 +124,12 @@ def _rows(column: str, site: Site, sample: SiteSample, predicted: Any, options: 
         ("probe", *predicted),
         ("all_normal", np.zeros(everything.size, np.int64), None),
     ):
+        parts = [(everything, classes, probabilities)]
         scores = scores_with_intervals(
-            sample.labels, sample.units, [(everything, classes, probabilities)],
-            resamples=options.resamples, seed=options.seed,
-        )  # fmt: skip
-        rows.append({"column": column, "entry": entry, "dataset": site.recordings.dataset, **scores})
+            sample.labels, sample.units, parts, resamples=options.resamples, seed=options.seed
+        )
+        rows.append({"column": column, "entry": entry, "dataset": site.recordings.dataset, **scores,
+                     "paired": paired(sample, parts)})  # fmt: skip
     return [*rows, {"column": column, **_prior(site, sample)}]
 
 
@@ -121,26 +139,51 @@ def _probe(sample: SiteSample, train: np.ndarray | None, options: Any) -> dict[s
     return {PROBE: procedure.rules[PROBE]}
 
 
+def _recording(item: Any) -> str:
+    """The recording a cycle of a cycle-labelled sample belongs to (its id before ``#``)."""
+    return str(item.recording_id).rpartition("#")[0] or str(item.recording_id)
+
+
+def _folds(site: Site, sample: SiteSample, options: Any) -> tuple[np.ndarray, list[int], str]:
+    """Each cycle's fold (its recording's), the folds scored and their name: the suite's where it gives
+    them, else the official split when the whole corpus is there, else ``folds`` seeded patient-wise
+    folds."""
+    given = getattr(options, "splits", {}).get("in_domain", {}).get(site.name)
+    if given is not None:
+        folds = np.array([given["folds"][_recording(item)] for item in sample.recordings], np.int64)
+    elif site.official_test is not None:
+        owner = np.repeat(np.arange(len(site.cycles or ())), [len(c) for c in site.cycles or ()])
+        given = {"kind": "official split", "test_fold": 1}
+        folds = site.official_test[owner].astype(np.int64)
+    else:
+        given = {"kind": f"{options.folds}-fold", "test_fold": None}
+        folds = unit_folds(sample, options.folds, options.seed)
+    scored = (
+        [int(given["test_fold"])] if given["test_fold"] is not None else list(range(int(folds.max()) + 1))
+    )
+    return folds, scored, str(given["kind"])
+
+
 def in_domain(samples: dict[str, SiteSample], sites: Sequence[Site], options: Any) -> list[dict]:
     """ICBHI's cycles: the probe fitted on the official training patients and scored on the test ones when
-    the whole corpus is there, else on each of ``folds`` patient-wise folds by one fitted on the others."""
+    the whole corpus is there, else on each of ``folds`` patient-wise folds by one fitted on the others
+    (the suite's folds where it gives them)."""
     rows: list[dict] = []
     for site in (s for s in sites if s.cycles is not None):
         sample = samples[f"{site.name} cycles"]
-        if site.official_test is not None:
-            owner = np.repeat(np.arange(len(site.cycles)), [len(c) for c in site.cycles])
-            folds = site.official_test[owner].astype(np.int64)
-            splits, column = [1], f"{site.name} cycles, official split"
-        else:
-            folds = unit_folds(sample, options.folds, options.seed)
-            splits, column = range(int(folds.max()) + 1), f"{site.name} cycles, {options.folds}-fold"
+        folds, splits, kind = _folds(site, sample, options)
         predicted: dict[str, Any] = {}
         for fold in splits:
             probe = _probe(sample, np.flatnonzero(folds != fold), options)
             held_out_scores(sample, probe, np.flatnonzero(folds == fold), predicted)
-        scored = np.flatnonzero(np.isin(folds, list(splits)))
+        scored = np.flatnonzero(np.isin(folds, splits))
         classes, probabilities = predicted[PROBE]
-        rows += _rows(column, site, sample.subset(scored), (classes[scored], probabilities[scored]), options)
+        column = f"{site.name} cycles, {kind}"
+        found = _rows(column, site, sample.subset(scored), (classes[scored], probabilities[scored]), options)
+        by_recording = dict(zip(map(_recording, sample.recordings), folds.tolist(), strict=True))
+        found[0]["folds"] = {"site": site.name, "kind": kind, "folds": by_recording,
+                             "test_fold": splits[0] if len(splits) == 1 else None}  # fmt: skip
+        rows += found
     return rows
 
 
@@ -157,27 +200,59 @@ def unseen_site(samples: dict[str, SiteSample], sites: Sequence[Site], options: 
     return rows
 
 
+SITE_PROCEDURES = {
+    "chosen": "a site's own labels, fit-site's procedure",
+    PROBE: "a site's own labels, the site head alone",
+}
+"""The two readings of the site task: what fit-site serves the clinic (the model as is wherever its
+procedure keeps it), and the linear probe on the embeddings alone."""
+
+
+def _spread(curve: Any, size: int, candidate: str) -> dict[str, float]:
+    """The standard deviation over draws of each score of ``candidate`` at ``size`` (the seed's spread)."""
+    spread = {}
+    for key in ("icbhi_score", "crackle_auc", "wheeze_auc"):
+        values = [row[key] for row in curve.rows if row["units"] == size and row["candidate"] == candidate]
+        values = [value for value in values if not math.isnan(value)]
+        spread[f"{key}_draw_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return spread
+
+
 def site_labels(samples: dict[str, SiteSample], sites: Sequence[Site], options: Any) -> list[dict]:
     """Each site's own labels: fit-site's procedure fitted on ``sizes`` of its patients (``draws`` seeded
-    draws each), scored per recording on its other patients (the mean over draws, with an interval)."""
+    draws each, or the suite's), scored per recording on its other patients (the mean over draws, with an
+    interval and the draws' spread): the procedure as it serves, and its site head alone."""
     rows: list[dict] = []
     for site in sites:
         sample = samples[site.name]
         count = len(set(sample.units))
         sizes = [size for size in options.sizes if 2 <= size <= count - math.ceil(count / 5)]
+        given = getattr(options, "splits", {}).get("site_labels", {}).get(site.name)
+        if given is not None:
+            sizes = [size for size in sizes if size in given]
         if not sizes:
             continue
-        curve = learning_curve(
-            sample, sizes=sizes, draws=options.draws, seed=options.seed, resamples=options.resamples
-        )
+        curve = learning_curve(sample, sizes=sizes, draws=options.draws, seed=options.seed,
+                               resamples=options.resamples, given=given)  # fmt: skip
         dataset = site.recordings.dataset
         for size in sizes:
             column = f"{site.name}, {size} patients"
-            for row in (row for row in curve.summary if row["units"] == size):
-                entry = {PROBE: "probe", "all_normal": "all_normal"}.get(row["candidate"], row["candidate"])
-                rows.append({"column": column, "entry": entry, "dataset": dataset, **row})
-            # the class prior of the site's recordings: the held-out ones of each draw are drawn from them
-            rows.append({"column": column, **_prior(site, sample)})
+            summary = {row["candidate"]: row for row in curve.summary if row["units"] == size}
+            if not {*SITE_PROCEDURES, "all_normal"} <= set(summary):  # no draw held both classes
+                continue
+            first = len(rows)
+            for candidate, title in SITE_PROCEDURES.items():
+                common = {"column": column, "title": title, "procedure": candidate, "dataset": dataset}
+                for entry, name in (("probe", candidate), ("all_normal", "all_normal")):
+                    parts = curve.parts[size, name]
+                    rows.append({**common, "entry": entry, **summary[name], **_spread(curve, size, name),
+                                 "paired": paired(sample, parts)})  # fmt: skip
+                # the class prior of the site's recordings: the held-out ones of each draw are drawn from them
+                rows.append({**common, **_prior(site, sample)})
+            rows[first]["drawn"] = {"site": site.name, "size": size, "draws": curve.drawn[size]}
+            common = {"column": column, "title": SITE_PROCEDURES["chosen"], "procedure": "chosen"}
+            others = (name for name in summary if name not in (*SITE_PROCEDURES, "all_normal"))
+            rows += [{**common, "entry": name, "dataset": dataset, **summary[name]} for name in others]
     return rows
 
 

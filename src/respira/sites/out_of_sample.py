@@ -226,10 +226,14 @@ def fit_sample(
 @dataclass(frozen=True)
 class LearningCurve:
     """:func:`learning_curve`'s ``rows``, one per (``units``, ``draw``, ``candidate``), and ``summary``, one
-    per (``units``, ``candidate``): the mean over draws with a patient-bootstrap interval."""
+    per (``units``, ``candidate``): the mean over draws with a patient-bootstrap interval; ``parts``, per
+    (``units``, ``candidate``), each draw's ``(scored mask, classes, probabilities)``; ``drawn``, per size,
+    each draw's labelled units."""
 
     rows: list[dict[str, Any]]
     summary: list[dict[str, Any]]
+    parts: dict[tuple[int, str], list[tuple[np.ndarray, np.ndarray, Any]]] = field(default_factory=dict)
+    drawn: dict[int, list[list[str]]] = field(default_factory=dict)
 
 
 def default_sizes(units: int, folds: int = 5) -> list[int]:
@@ -272,22 +276,29 @@ def learning_curve(
     draws: int = 3,
     seed: int = 0,
     resamples: int = 1000,
+    given: Mapping[int, Sequence[Sequence[str]]] | None = None,
     **options: Any,
 ) -> LearningCurve:
     """Out-of-sample scores by labelled units: per size, ``draws`` seeded draws fitted on that many units
-    and scored on all the others."""
+    (or the units ``given`` per size, each draw's) and scored on all the others."""
     count = len(set(sample.units))
     chosen_sizes = list(sizes) if sizes is not None else default_sizes(count)
     rows: list[dict[str, Any]] = []
     summary: list[dict[str, Any]] = []
+    curve = LearningCurve(rows, summary)
     for size in chosen_sizes:
         if not 2 <= size < count:
             raise ValueError(f"a learning curve's sizes must lie in 2 .. {count - 1} units, got {size}")
         parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {}
-        for draw in range(draws):
-            inside = _draw(sample, size, np.random.default_rng([seed, size, draw]))
+        for draw in range(draws if given is None else len(given[size])):
+            if given is None:
+                inside = _draw(sample, size, np.random.default_rng([seed, size, draw]))
+            else:
+                inside = np.isin(np.asarray(sample.units, dtype=str), np.asarray(given[size][draw], str))
             if inside is None:
                 continue
+            units = np.asarray(sample.units, dtype=str)
+            curve.drawn.setdefault(size, []).append(sorted(set(units[inside].tolist())))
             procedure = fit_procedure(sample, np.flatnonzero(inside), seed=seed, **options)
             predicted: dict[str, Any] = {}
             held_out_scores(sample, procedure.rules, np.flatnonzero(~inside), predicted)
@@ -312,4 +323,5 @@ def learning_curve(
         for name, drawn in parts.items():
             scores = scores_with_intervals(sample.labels, sample.units, drawn, resamples=resamples, seed=seed)
             summary.append({"units": size, "candidate": name, "draws": len(drawn), **scores})
-    return LearningCurve(rows, summary)
+            curve.parts[size, name] = drawn
+    return curve
