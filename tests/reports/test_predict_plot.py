@@ -19,7 +19,7 @@ from respira.commands.predict import progress
 from respira.hub.loading import load_model
 from respira.reports import recording_plot
 
-from .conftest import THRESHOLDS
+from ..conftest import THRESHOLDS
 
 
 def _files(folder: Path) -> list[str]:
