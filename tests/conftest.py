@@ -297,6 +297,38 @@ CODE_BLOCKS = tuple(f"tests/docs/test_{name}_blocks.py::" for name in ("code", "
 tests/docs/conftest.py: under pytest-xdist the controlling process reads only this conftest)."""
 
 
+# Tiny models (untrained, seeded) for the evaluation and report tests
+RATE = 16000
+TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+THRESHOLDS = [0.3, 0.7]
+
+
+def save_tiny_model(folder: Path, **config_kwargs) -> Path:
+    """An untrained tiny CNN (seed 0) of 1 s and its feature extractor, saved in ``folder``."""
+    import torch
+
+    from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+
+    torch.manual_seed(0)
+    config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, **config_kwargs)
+    RespiraForAudioClassification(config).save_pretrained(folder)
+    RespiraFeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def single_label_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_single"))
+
+
+@pytest.fixture(scope="session")
+def multi_label_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from respira.models.respira.labels import MULTI_LABEL
+
+    folder = tmp_path_factory.mktemp("tiny_multi")
+    return save_tiny_model(folder, problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ran = any(
         getattr(report, "nodeid", "").startswith(CODE_BLOCKS)

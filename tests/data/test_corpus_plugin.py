@@ -24,8 +24,7 @@ from respira.data.corpora import CORPORA, CorpusFacts, CorpusSpec, register_corp
 from respira.models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, read_audio
 from respira.models.respira.audio_wav import encode_wav
 
-from ..conftest import two_corpus_record
-from ..reports.conftest import save_tiny_model
+from ..conftest import save_tiny_model, two_corpus_record
 
 CITATION = """@misc{wards2026plugin,
   title  = {Wards: a corpus that exists only in respira's plug-in test},

@@ -22,7 +22,7 @@ from respira.data.labelled import read_labelled_index
 from respira.data.labels_csv import UnlabelledRowsWarning
 from respira.models.respira.labels import MULTI_LABEL
 
-from ..reports.conftest import THRESHOLDS, save_tiny_model
+from ..conftest import THRESHOLDS, save_tiny_model
 from ..training.conftest import TINY_RECIPE
 
 RATE = 4000

@@ -14,7 +14,7 @@ import soundfile as sf
 from respira.cli import main
 from respira.hub.loading import ModelLoadError, load_model
 
-from ..reports.conftest import RATE, save_tiny_model
+from ..conftest import RATE, save_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from respira.models.respira.decision import decide_flags
 from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.models.respira.windows import DEFAULT_TOP_K
 
-from ..reports.conftest import RATE, save_tiny_model
+from ..conftest import RATE, save_tiny_model
 
 THRESHOLDS = [0.3, 0.7]
 

@@ -43,7 +43,7 @@ from respira.models.respira.events import (
 )
 from respira.models.respira.labels import MULTI_LABEL
 
-from ..reports.conftest import save_tiny_model
+from ..conftest import save_tiny_model
 
 RATE = 16000
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}

@@ -30,7 +30,7 @@ from respira.models.respira.windows import span_samples, window_starts
 from respira.reports.curves import plot_confusion_matrix
 from respira.reports.training_curves import plot_training_curves
 
-from ..reports.conftest import RATE, save_tiny_model
+from ..conftest import RATE, save_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from respira.hub.loading import load_model
 from respira.reports import recording_plot
 from respira.utils.files import WRITTEN_FILE
 
-from .conftest import THRESHOLDS
+from ..conftest import THRESHOLDS
 
 
 def _files(folder: Path) -> list[str]:

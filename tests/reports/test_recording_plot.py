@@ -25,7 +25,7 @@ from respira.reports import recording_plot
 from respira.reports.recording_plot import plot_recording, recording_figure
 from respira.reports.spectrogram import MAX_COLUMNS
 
-from .conftest import RATE, THRESHOLDS
+from ..conftest import RATE, THRESHOLDS
 
 NAMES = ("normal", "crackle", "wheeze", "both")
 

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from respira.models.respira.labels import MULTI_LABEL
 
-from ..reports.conftest import save_tiny_model
+from ..conftest import save_tiny_model
 
 GOOD = 6
 """Readable recordings in :func:`write_archive`'s archive (3 to 8 s, mono and stereo, 8 kHz)."""

@@ -24,8 +24,8 @@ from respira.pretrained.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FIL
 from respira.sites.site_folder import apply_site_fit, write_site_folder
 from respira.utils.files import sha256_of
 
+from ..conftest import TINY_ENCODER
 from ..hub.card_fixtures import site_card_section
-from ..reports.conftest import TINY_ENCODER
 
 HIDDEN = 16  # the tiny CNN's pooled embedding
 

@@ -25,7 +25,7 @@ from respira.sites.site_sample import LabelledRecording, embed_recordings
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.utils.precision import full_float32
 
-from ..reports.conftest import RATE, TINY_ENCODER
+from ..conftest import RATE, TINY_ENCODER
 
 pytestmark = pytest.mark.skipif(
     not hasattr(torch.backends.cudnn, "conv"), reason="reads torch >= 2.9's fp32_precision switches"

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
+from ..models.respira.labels import RECORDING_LABELS
 from .corpus_files import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
 from .errors import CorpusCountError, CorpusFormatError, LayoutNotFoundError
 from .loaders import FolderBuilder, WholeRecordings, load_folder
@@ -351,7 +352,7 @@ class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
         "patient_id": datasets.Value("int32"),
         **{name: datasets.Value("string") for name in ("filter_mode", "diagnosis")},
         "sound": datasets.List(datasets.Value("string")),
-        **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
+        **{flag: datasets.Value("int8") for flag in RECORDING_LABELS},
         "chest_location": datasets.Value("string"),
         "age": datasets.Value("float64"),
         "sex": datasets.Value("string"),

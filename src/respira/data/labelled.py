@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import datasets
 
-from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
+from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, RECORDING_LABELS, cycle_label
 from .corpus_files import corpus_root, files_fingerprint
 from .errors import CorpusError, CorpusFormatError, read_text
 from .labels_csv import LABELS_FILE, LabelledRow, read_labels_csv
@@ -88,7 +88,7 @@ class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
         "recording": datasets.Value("string"),
         "patient_id": datasets.Value("int32"),
         **{name: datasets.Value("string") for name in ("patient", "device", "chest_location")},
-        **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
+        **{flag: datasets.Value("int8") for flag in RECORDING_LABELS},
         "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
     }
 

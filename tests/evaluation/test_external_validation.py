@@ -21,7 +21,7 @@ from respira.metrics.recording_level import (
 )
 from respira.models.respira.audio_decoding import read_audio
 
-from .conftest import save_tiny_model
+from ..conftest import save_tiny_model
 
 PATIENTS = ("10", "22", "30")  # short recordings: wheeze, crackle, normal
 

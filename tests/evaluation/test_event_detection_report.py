@@ -21,11 +21,7 @@ from respira.models.respira.events import Event
 from respira.models.respira.labels import MULTI_LABEL
 from respira.utils.files import WRITTEN_FILE
 
-from ..conftest import SPRSOUND_PARTS
-from .conftest import save_tiny_model
-
-RATE = 16000
-TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+from ..conftest import RATE, SPRSOUND_PARTS, TINY_ENCODER, save_tiny_model
 
 
 def test_references_of_a_label_are_merged_where_they_overlap_or_touch():

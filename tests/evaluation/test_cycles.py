@@ -14,7 +14,7 @@ from respira.evaluation.evaluate import score_table
 from respira.hub.loading import load_model
 from respira.models.respira.labels import MULTI_LABEL
 
-from .conftest import RATE, save_tiny_model
+from ..conftest import RATE, save_tiny_model
 
 
 def _cycles() -> datasets.Dataset:
