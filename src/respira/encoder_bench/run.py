@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -23,12 +24,14 @@ __all__ = ["BenchResult", "run_bench"]
 @dataclass(frozen=True)
 class BenchResult:
     """What :func:`run_bench` wrote: the folder, every score row, the seconds each stage took (``embedding``
-    the recordings' windows, ``cycles`` ICBHI's cycles, ``scoring``) and the audio embedded (the windows')."""
+    the recordings' windows, ``cycles`` ICBHI's cycles, ``scoring``), the audio embedded (the windows') and
+    the processes that embedded it."""
 
     output_dir: Path
     rows: list[dict[str, Any]] = field(repr=False)
     seconds: dict[str, float]
     audio_seconds: float
+    processes: int = 1
 
     def table(self) -> str:
         """The leaderboard in Markdown (``leaderboard.md``)."""
@@ -40,7 +43,7 @@ def _tasks(asked: Sequence[str] | None, sites: Sequence[Site]) -> list[Task]:
         unknown = [name for name in asked if name not in TASKS]
         if unknown:
             raise ValueError(f"--tasks {unknown[0]}: not a task (known: {', '.join(TASKS)})")
-    chosen = [task for name, task in TASKS.items() if asked is None or name in asked]
+    chosen = [task for name, task in TASKS.items() if (task.default if asked is None else name in asked)]
     runnable = [task for task in chosen if task.needs(sites)]
     if not runnable:
         named = ", ".join(site.name for site in sites)
@@ -48,6 +51,18 @@ def _tasks(asked: Sequence[str] | None, sites: Sequence[Site]) -> list[Task]:
             f"no task's data is present: {', '.join(t.name for t in chosen)} cannot run on {named}"
         )
     return runnable
+
+
+def processes_line(processes: int, launched: bool) -> str:
+    """How many processes embed; under ``accelerate launch`` with one, how to start several on CPUs
+    (``--cpu --num_processes N`` starts one)."""
+    line = f"embedding in {processes} process{'es' if processes > 1 else ''}"
+    if processes == 1 and launched:
+        line += (
+            " (accelerate launch started one: on CPUs, accelerate launch --multi_gpu --num_processes N "
+            "starts N gloo processes; --cpu --num_processes N starts one)"
+        )
+    return line
 
 
 def _check(models: Sequence[str], options: BenchOptions) -> None:
@@ -59,13 +74,15 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
         check_whole(getattr(options, name), f"--{name}", least)
     if any(size < 2 for size in options.sizes):
         raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
+    if options.layer not in ("auto", "mean") and not options.layer.lstrip("-").isdigit():
+        raise ValueError(f"--layer {options.layer}: give a number, mean or auto")
 
 
 def _fingerprint(task: Task, samples: dict[str, Any], options: BenchOptions) -> str:
     """SHA-256 of what a task's scores depend on: the task, its protocol's options and every sample's
     embeddings, logits, owners and labels."""
     digest = hashlib.sha256(f"{task.name}|{options.sizes}|{options.folds}|{options.draws}".encode())
-    digest.update(f"{options.resamples}|{options.seed}".encode())
+    digest.update(f"{options.resamples}|{options.seed}|{options.layer}|{options.layers}".encode())
     for name in sorted(samples):
         sample = samples[name]
         digest.update(name.encode())
@@ -119,7 +136,7 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
     loaded = []
     for source in models:
         try:
-            loaded.append(load_model(source, cache, device=device))
+            loaded.append(load_model(source, cache, device=device, layer=options.layer))
         except (OSError, ValueError) as error:
             message = str(error)
             raise ValueError(
@@ -128,6 +145,8 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
     if len({model.name for model in loaded}) != len(loaded):  # two of one name: each named as given
         loaded = [replace(model, name=source) for model, source in zip(loaded, models, strict=True)]
     seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
+    if state.is_main_process:
+        print(processes_line(state.num_processes, "ACCELERATE_USE_CPU" in os.environ), file=sys.stderr)
 
     def samples_of(model: Any, shard: tuple[int, int] | None = None) -> dict[str, Any]:
         samples = {}
@@ -162,12 +181,14 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
         samples = samples_of(model)
         audio += sum(float(samples[site.name].duration.sum()) for site in sites)
         started = time.perf_counter()
+        scoring = replace(options)
+        scoring.layers = model.layers
         for task in progress(tasks, f"{model.name}: scoring", unit="task"):
-            for row in _task_rows(task, samples, sites, options, cache / "scores" / model.key[:24]):
+            for row in _task_rows(task, samples, sites, scoring, cache / "scores" / model.key[:24]):
                 rows.append({"model": model.name, "task": task.name, "title": task.title, **row})
         seconds["scoring"] += time.perf_counter() - started
     with staged_folder(output_dir, overwrite=options.overwrite) as staging:
         write_leaderboard(rows, staging)
     written = "leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/"
     print(f"wrote {output_dir} ({written})", file=sys.stderr)
-    return BenchResult(output_dir, rows, seconds, audio)
+    return BenchResult(output_dir, rows, seconds, audio, state.num_processes)
