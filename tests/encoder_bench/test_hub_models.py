@@ -163,3 +163,19 @@ def test_the_probe_reads_the_hidden_state_inner_cross_validation_prefers(familie
         assert read and read <= {*map(str, range(hidden_states)), "mean"}
     assert {row["layer"] for row in probes if row["model"] == "clap_tower"} == {"last"}
     assert load_model(str(families / "hubert"), families / "cache", layer="-1").layers == 1
+
+
+def test_a_layer_the_model_lacks_is_one_line_before_any_embedding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = transformers.AutoModel.from_config(CASES["hubert"].encoder_config())  # 3 hidden states
+    model.save_pretrained(tmp_path / "hubert")
+    transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path / "hubert")
+    kauh = write_kauh(tmp_path / "KAUH", patients=6)
+    capsys.readouterr()
+    argv = ["bench", str(tmp_path / "hubert"), "--data", f"kauh={kauh}", "--layer", "3", "--output_dir",
+            str(tmp_path / "out"), "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == ["respira bench: error: --layer 3: MODEL hubert has hidden states 0 .. 2"]
+    assert not (tmp_path / "out").exists() and not list((tmp_path / "cache").rglob("*.npz"))

@@ -109,6 +109,31 @@ def _task_rows(
     return rows
 
 
+def _load_models(models: Sequence[str], options: BenchOptions, cache: Path, device: str | None) -> list[Any]:
+    """Each of ``models`` loaded (:func:`~respira.encoder_bench.models.load_model`), its refusal one line
+    naming it; a ``--layer`` number checked against each model that embeds several hidden states."""
+    from .models import load_model
+
+    loaded = []
+    for source in models:
+        try:
+            loaded.append(load_model(source, cache, device=device, layer=options.layer))
+        except (OSError, ValueError) as error:
+            message = str(error)
+            raise ValueError(
+                message if message.startswith(source) else f"MODEL {source}: {message}"
+            ) from None
+    for model in loaded:
+        number = options.layer.lstrip("-").isdigit()
+        if number and model.layers > 1 and not -model.layers <= int(options.layer) < model.layers:
+            raise ValueError(
+                f"--layer {options.layer}: MODEL {model.name} has hidden states 0 .. {model.layers - 1}"
+            )
+    if len({model.name for model in loaded}) != len(loaded):  # two of one name: each named as given
+        loaded = [replace(model, name=source) for model, source in zip(loaded, models, strict=True)]
+    return loaded
+
+
 def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | None:
     """Score each of ``models`` (:func:`respira.encoder_bench.models.build_model` names) on every task of
     ``options.tasks`` whose data ``options.data`` holds; write the leaderboard to ``options.output_dir``.
@@ -122,7 +147,7 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
     from ..utils.progress import progress
     from ..utils.threads import apply_num_threads
     from .leaderboard import write_leaderboard
-    from .models import embed, load_model
+    from .models import embed
 
     _check(models, options)
     output_dir = Path(options.output_dir).expanduser()
@@ -133,17 +158,7 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
     state = PartialState(cpu=options.device == "cpu" or not torch.cuda.is_available())
     apply_num_threads(requested=options.threads)
     device = options.device or (str(state.device) if state.num_processes > 1 else None)
-    loaded = []
-    for source in models:
-        try:
-            loaded.append(load_model(source, cache, device=device, layer=options.layer))
-        except (OSError, ValueError) as error:
-            message = str(error)
-            raise ValueError(
-                message if message.startswith(source) else f"MODEL {source}: {message}"
-            ) from None
-    if len({model.name for model in loaded}) != len(loaded):  # two of one name: each named as given
-        loaded = [replace(model, name=source) for model, source in zip(loaded, models, strict=True)]
+    loaded = _load_models(models, options, cache, device)
     seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
     if state.is_main_process:
         print(processes_line(state.num_processes, "ACCELERATE_USE_CPU" in os.environ), file=sys.stderr)
