@@ -69,7 +69,10 @@ def _write_family_folders(root: Path) -> None:
     takes 22.05 kHz."""
     torch.manual_seed(1)
     for name in ("hubert", "wavlm"):
-        model = transformers.AutoModel.from_config(CASES[name].encoder_config())
+        config = CASES[name].encoder_config()  # the base models' 320-sample stride, in three convolutions
+        config.update({"conv_dim": (16, 16, 16), "conv_stride": (10, 8, 4), "conv_kernel": (10, 8, 4)})
+        config.num_feat_extract_layers = 3
+        model = transformers.AutoModel.from_config(config)
         randomise_initial_constants(model)
         model.save_pretrained(root / name)
         transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(root / name)

@@ -103,7 +103,8 @@ def build_model(source: str, cache_dir: Path, *, every_layer: bool = False) -> t
         return load_respira(source)[0], True
     if path.is_dir() and not config.is_file():
         raise ValueError(f"{source}: a folder without config.json, no model")
-    return _fresh(source, every_layer), False
+    # a folder by its path: one named as a family (``hubert``) is that folder's weights, not a random encoder
+    return _fresh(str(path.resolve()) if path.is_dir() else source, every_layer), False
 
 
 def _probe_ready(model: Any) -> Any:
