@@ -163,12 +163,19 @@ def test_a_second_run_embeds_and_scores_nothing_and_gives_the_same_rows(
     for name, task in tasks.items():
         monkeypatch.setitem(TASKS, name, replace(task, score=refuse))
     data = [f"icbhi={synthetic_corpus}", f"kauh={kauh}"]
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")  # `accelerate launch --cpu --num_processes 2`: one
     again = respira.bench(
         "cnn", data=data, output_dir=first.output_dir.parent / "again", cache_dir=_cache(first), **OPTIONS
     )
     assert again.rows == json.loads(json.dumps(first.rows, default=lambda value: value.item()))
     said = capsys.readouterr()  # respira.bench's note goes to stderr, as the command's does
     assert f"wrote {again.output_dir} (leaderboard.md, " in said.err and "wrote" not in said.out
+    assert again.processes == first.processes == 1
+    assert (
+        "embedding in 1 process (accelerate launch started one: on CPUs, accelerate launch --multi_gpu "
+        "--num_processes N starts N gloo processes; --cpu --num_processes N starts one)\n" in said.err
+    )
+    monkeypatch.delenv("ACCELERATE_USE_CPU")
     # another protocol (fewer bootstrap resamples) is scored again, from the same embeddings
     calls: list[str] = []
     for name, task in tasks.items():
@@ -178,6 +185,41 @@ def test_a_second_run_embeds_and_scores_nothing_and_gives_the_same_rows(
     other = _cache(first).parent / "other"
     respira.bench("cnn", data=data, output_dir=other, cache_dir=_cache(first), **options)
     assert sorted(calls) == sorted({row["task"] for row in first.rows})
+
+
+def test_training_patients_scores_the_unseen_site_probe_by_the_sources_patients(
+    first: respira.BenchResult, synthetic_corpus: Path, kauh: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run only when named; each ordered pair at ``sizes`` of the source's patients (``draws`` draws, their
+    mean) and at all of them: the probe unseen_site fits, so the same score."""
+    assert "training_patients" not in {row["task"] for row in first.rows}
+    data = [f"icbhi={synthetic_corpus}", f"kauh={kauh}"]
+    curve = _cache(first).parent / "curve"
+    result = respira.bench(
+        "cnn", data=data, output_dir=curve, cache_dir=_cache(first), tasks=["training_patients"], **OPTIONS
+    )
+    assert "embedding in 1 process\n" in capsys.readouterr().err
+    icbhi = respira.encoder_bench.tasks.read_sites(data[:1])[0].recordings.recordings
+    patients = {"ICBHI": len({r.unit for r in icbhi}), "KAUH": 6}
+    probes = {row["column"]: row for row in result.rows if row["entry"] == "probe"}
+    assert set(probes) == {
+        f"{source}, {size} patients → {target}"
+        for source, target in (("ICBHI", "KAUH"), ("KAUH", "ICBHI"))
+        for size in ("3", f"all {patients[source]}")
+    }
+    unseen = {
+        row["column"]: row for row in first.rows if row["entry"] == "probe" and row["task"] == "unseen_site"
+    }
+    for source, target in (("ICBHI", "KAUH"), ("KAUH", "ICBHI")):
+        row = probes[f"{source}, all {patients[source]} patients → {target}"]
+        assert (row["draws"], row["training_patients"], row["source"]) == (1, patients[source], source)
+        assert row["icbhi_score"] == pytest.approx(unseen[f"{source} → {target}"]["icbhi_score"])
+    for column in ("ICBHI, 3 patients → KAUH", "KAUH, 3 patients → ICBHI"):
+        row = probes[column]
+        assert (row["draws"], row["training_patients"]) == (2, 3)
+        assert row["icbhi_score_low"] <= row["icbhi_score"] <= row["icbhi_score_high"]
+        normal = next(r for r in result.rows if r["column"] == column and r["entry"] == "all_normal")
+        assert normal["icbhi_score"] == pytest.approx(0.5)
 
 
 def test_a_killed_run_keeps_what_it_embedded_and_writes_nothing(
@@ -216,16 +258,13 @@ def _bert(folder: Path) -> Path:
 
 
 def _audio_model(folder: Path) -> Path:
-    """A HuBERT whose feature extractor takes two channels (``stereo``), or an AST whose extractor takes
-    8 kHz audio (``ast_8k``): configs only, refused before any weights load."""
-    from transformers import ASTConfig, ASTFeatureExtractor, HubertConfig, Wav2Vec2FeatureExtractor
+    """A HuBERT whose feature extractor takes two channels (``stereo``) or that has none (``no_extractor``):
+    configs only, refused before any weights load."""
+    from transformers import HubertConfig, Wav2Vec2FeatureExtractor
 
+    HubertConfig().save_pretrained(folder)
     if folder.name == "stereo":
-        HubertConfig().save_pretrained(folder)
         Wav2Vec2FeatureExtractor(feature_size=2).save_pretrained(folder)
-    else:
-        ASTConfig().save_pretrained(folder)
-        ASTFeatureExtractor(sampling_rate=8000).save_pretrained(folder)
     return folder
 
 
@@ -248,7 +287,8 @@ def _without_patients(folder: Path) -> Path:
         ("not a model", "empty"),
         ("a text model", "bert"),
         ("a stereo feature extractor", "stereo"),
-        ("an AST feature extractor at another rate", "ast_8k"),
+        ("no feature extractor", "no_extractor"),
+        ("a layer that is no hidden state", "--layer x"),
     ],
 )
 def test_bad_input_is_one_line_naming_it_before_any_embedding(
@@ -266,6 +306,8 @@ def test_bad_input_is_one_line_naming_it_before_any_embedding(
         model = str(tmp_path / "empty")
     elif case == "a text model":
         model = str(_bert(tmp_path / "bert"))
+    elif case == "a layer that is no hidden state":
+        tasks = ["--layer", "x"]
     else:
         model = str(_audio_model(tmp_path / named))
     capsys.readouterr()  # what making the case printed
@@ -274,6 +316,7 @@ def test_bad_input_is_one_line_naming_it_before_any_embedding(
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(error) == 1 and named in error[0] and "Traceback" not in error[0]
+    assert "huggingface.co" not in error[0]  # no Hub advice of transformers' in a folder's refusal
     assert not (tmp_path / "out").exists()
     assert not list((tmp_path / "cache").rglob("*.npz"))
 

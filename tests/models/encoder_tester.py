@@ -14,6 +14,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -260,3 +261,22 @@ def trained_copy(model: RespiraForAudioClassification) -> RespiraForAudioClassif
     twin = copy.deepcopy(model).train()
     twin.zero_grad(set_to_none=True)
     return twin
+
+
+def saved_encoder(folder: Path) -> nn.Module:
+    """The encoder ``folder`` saved, loaded by the class that saved it (its config's ``architectures``): of a
+    whole Whisper or CLAP model its encoder part, of a classifier its base model."""
+    config = transformers.AutoConfig.from_pretrained(folder)
+    whole = getattr(transformers, config.architectures[0]).from_pretrained(folder)
+    if hasattr(whole, "get_encoder") and whole.config.model_type == "whisper":
+        return whole.get_encoder()
+    return getattr(whole, "audio_model", whole.base_model)
+
+
+def assert_saved_weights(encoder: nn.Module, folder: Path) -> None:
+    """Every tensor of ``encoder`` is the one ``folder`` saved (a random tower of the same shapes fails, a
+    default-config one too)."""
+    saved, own = saved_encoder(folder).state_dict(), encoder.state_dict()
+    assert own.keys() == saved.keys(), sorted(own.keys() ^ saved.keys())[:3]
+    for key, value in saved.items():
+        torch.testing.assert_close(own[key], value, rtol=0, atol=0, msg=key)

@@ -34,7 +34,10 @@ def test_transformers_flags_set_the_respira_fields(tmp_path: Path) -> None:
     )  # fmt: skip
     assert model.encoder_name_or_path == str(checkpoint)
     assert model.encoder == "ast"  # read from the checkpoint's config.json
-    assert model.target_seconds == 2.5 and model.freeze_encoder is True
+    assert model.target_seconds == 2.5 and (model.freeze_feature_encoder, model.freeze_encoder) == (
+        True,
+        False,
+    )
     assert (data.audio_column_name, data.label_column_name, data.dataset_name) == (
         "sound",
         "class",
@@ -54,7 +57,10 @@ def test_transformers_names_in_a_recipe(tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"max_length_seconds": 4.0, "freeze_feature_encoder": True}))
     model, *_ = parse_recipe(recipe)
-    assert model.target_seconds == 4.0 and model.freeze_encoder is True
+    assert model.target_seconds == 4.0 and (model.freeze_feature_encoder, model.freeze_encoder) == (
+        True,
+        False,
+    )
     recipe.write_text(yaml.safe_dump({"max_length_seconds": 4.0, "target_seconds": 2.0}))
     with pytest.raises(ValueError, match="max_length_seconds and target_seconds name the same option"):
         parse_recipe(recipe)

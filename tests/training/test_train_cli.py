@@ -159,7 +159,7 @@ BAD = {
     "typo": (["--encoder", "cnn", "--learnin_rate", "0.1"], "--learnin_rate (did you mean --learning_rate?)"),
     "bool": (
         ["--freeze_encoder", "maybe"],
-        "argument --freeze_encoder/--freeze_feature_encoder: Truthy value expected: got maybe",
+        "argument --freeze_encoder: Truthy value expected: got maybe",
     ),
     "choice": (["--eval_strategy", "hourly"], "argument --eval_strategy: invalid choice: 'hourly'"),
 }

@@ -18,6 +18,8 @@ scored by its frozen linear probe (fit-site's site head on its window embeddings
                folds; ICBHI score, crackle and wheeze AUC per cycle
   unseen_site  the probe fitted on one site, scored per recording on each other site
   site_labels  fit-site's procedure fitted on --sizes of a site's patients, scored on its other patients
+  training_patients  (when --tasks names it) unseen_site with the probe fitted on --sizes of the first
+               site's patients (--draws seeded draws each) and on all of them: what more patients buy
 
 Every score has a patient-bootstrap 95 % interval, beside the all-normal and class-prior baselines of the
 same samples. Embeddings are kept in --cache_dir per (encoder, recording): a second run, or a killed one
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     print(result.table())
     seconds = result.seconds
     print(
-        f"{result.audio_seconds:.0f} s of audio; embedding {seconds['embedding']:.1f} s (cycles "
+        f"{result.audio_seconds:.0f} s of audio; embedding {seconds['embedding']:.1f} s in "
+        f"{result.processes} process{'es' if result.processes > 1 else ''} (cycles "
         f"{seconds['cycles']:.1f} s), scoring {seconds['scoring']:.1f} s"
     )
     return 0

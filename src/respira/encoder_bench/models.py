@@ -30,36 +30,55 @@ class BenchModel:
     detector: Any
     key: str
     trained_head: bool
+    layers: int = 1  # hidden states side by side in each embedding (every_layer), else 1
 
 
-def _fresh(source: str) -> Any:
+def _fresh(source: str, every_layer: bool = False) -> Any:
     """A multi-label respira model with a random linear head on a frozen encoder
-    (:func:`respira.models.build_model`: a family name initialised, seeded; else pretrained weights)."""
+    (:func:`respira.models.build_model`: a family name initialised, seeded; else pretrained weights);
+    ``every_layer``: an encoder whose hidden states have one size embeds all of them side by side."""
     import torch
 
     from ..hub.loading import quiet_transformers
     from ..models import build_model as build_respira
 
     torch.manual_seed(0)
+    options = {"problem_type": "multi_label_classification", "freeze_encoder": True, "projector_dim": None}
+    if every_layer and _layered(source):
+        options["every_layer"] = True
     with quiet_transformers():  # no "Loading weights" bar before a refusal's one line
-        return build_respira(
-            source, problem_type="multi_label_classification", freeze_encoder=True, projector_dim=None
-        )
+        return build_respira(source, **options)
 
 
-def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
+def _layered(source: str) -> bool:
+    """Whether ``source`` (a family name, folder or Hub id) is an encoder with hidden states of one size."""
+    from transformers import AutoConfig
+
+    from ..models.respira.encoders import find_encoder_spec
+
+    spec = find_encoder_spec(source)
+    if spec is None:
+        try:
+            spec = find_encoder_spec(AutoConfig.from_pretrained(source).model_type)
+        except (OSError, ValueError):
+            return False  # build_model says what is wrong
+    return spec is not None and spec.hidden_states is not None
+
+
+def build_model(source: str, cache_dir: Path, *, every_layer: bool = False) -> tuple[Any, bool]:
     """``source`` (a name on the command line) as a respira torch model, and whether its head was trained:
     the one place a name becomes a model. A respira model folder or shipped detector's name as it is; an
     encoder family's name (``cnn``) freshly initialised; an original EfficientAT checkpoint (``.pt``)
     converted into the cache; any other folder or Hub id through transformers' Auto classes; each of the
-    last three with a random head (only its embeddings are scored)."""
+    last three with a random head (only its embeddings are scored), with ``every_layer`` its every hidden
+    state's (an encoder of the Hub's with hidden states of one size)."""
     from ..hub.loading import load_model as load_respira
     from ..hub.loading import quiet_transformers
     from ..models.respira.encoders import encoder_names, get_encoder_spec
 
     path = Path(source).expanduser()
     if source in encoder_names() and not path.exists():
-        return _fresh(get_encoder_spec(source).default_checkpoint or source), False
+        return _fresh(get_encoder_spec(source).default_checkpoint or source, every_layer), False
     if path.is_file() and path.suffix == ".pt":
         from ..models.convert_efficientat import convert_efficientat_checkpoint
 
@@ -85,7 +104,8 @@ def build_model(source: str, cache_dir: Path) -> tuple[Any, bool]:
         return load_respira(source)[0], True
     if path.is_dir() and not config.is_file():
         raise ValueError(f"{source}: a folder without config.json, no model")
-    return _fresh(source), False
+    # a folder by its path: one named as a family (``hubert``) is that folder's weights, not a random encoder
+    return _fresh(str(path.resolve()) if path.is_dir() else source, every_layer), False
 
 
 def _probe_ready(model: Any) -> Any:
@@ -108,15 +128,16 @@ def _probe_ready(model: Any) -> Any:
     return fresh.eval()
 
 
-def load_model(source: str, cache_dir: Path, *, device: str | None = None) -> BenchModel:
-    """:func:`build_model`, checked (a multi-label model whose head a probe can replace) and wrapped."""
+def load_model(source: str, cache_dir: Path, *, device: str | None = None, layer: str = "auto") -> BenchModel:
+    """:func:`build_model`, checked (a multi-label model whose head a probe can replace) and wrapped; every
+    hidden state embedded unless ``layer`` (``--layer``) is ``-1``, the last."""
     import torch
 
     from ..inference.detector import Detector
     from ..screening.results import model_fingerprint
     from ..sites.site_sample import site_head_refusal
 
-    model, trained = build_model(source, cache_dir)
+    model, trained = build_model(source, cache_dir, every_layer=layer != "-1")
     if not trained:
         model.eval()
     elif not isinstance(model, torch.nn.Module):
@@ -131,7 +152,10 @@ def load_model(source: str, cache_dir: Path, *, device: str | None = None) -> Be
     if device is not None:
         model.to(device)
     name = Path(source).stem if source.endswith(".pt") else source.rstrip("/").split("/")[-1]
-    return BenchModel(name, Detector(model, name=name), key, trained)
+    layers = 1
+    if getattr(model.config, "every_layer", False):
+        layers = model.respira.encoder_spec.hidden_states(model.config.encoder_config)
+    return BenchModel(name, Detector(model, name=name), key, trained, layers)
 
 
 Cycle = tuple[float, float, bool, bool]

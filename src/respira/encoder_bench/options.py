@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..options import embedding_batch_size, flag, option
 
@@ -22,11 +23,16 @@ class BenchOptions:
     )
     output_dir: str = option("output_dir", "folder to create for the leaderboard", required=True)
     overwrite: bool = option("overwrite")
-    tasks: list[str] | None = flag(None, "protocols to run (default: every one whose data is present)")  # noqa: RUF009
+    tasks: list[str] | None = flag(  # noqa: RUF009 (a field, as every flag() is)
+        None, "protocols to run (default: every one whose data is present but training_patients)"
+    )
     cache_dir: str = flag(DEFAULT_CACHE, f"embeddings per (encoder, recording) (default {DEFAULT_CACHE})")
     sizes: list[int] = field(
         default_factory=lambda: [10, 20, 30],
-        metadata={"help": "a site's labelled patients the site task fits on (default 10 20 30)"},
+        metadata={
+            "help": "a site's labelled patients site_labels fits on, the source's patients "
+            "training_patients fits on (default 10 20 30)"
+        },
     )
     folds: int = flag(5, "patient-wise folds in domain when the official split is not there (default 5)")
     draws: int = flag(3, "seeded draws of each size of the site task (default 3)")
@@ -38,6 +44,13 @@ class BenchOptions:
         "read when it exists, else written there by this run (every run writes its own suite.json)",
         metavar="FILE",
     )
+    layer: str = flag(
+        "auto",
+        "the hidden state the probe reads of an encoder of the Hub (wav2vec 2.0 family, Whisper, AST): a "
+        "number (0: the embeddings; -1: the last), mean (every one's equal-weighted sum), or auto: the one "
+        "inner patient-wise cross-validation prefers at each fit, reported per column (default auto)",
+    )
+    layers: ClassVar[int] = 1  # set per model by run_bench: the hidden states side by side in its embeddings
     batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
     threads: int | None = option("threads")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -49,12 +50,14 @@ class ScoringOptions(BenchOptions):
 @dataclass(frozen=True)
 class BenchResult:
     """What :func:`run_bench` wrote: the folder, every score row, the seconds each stage took (``embedding``
-    the recordings' windows, ``cycles`` ICBHI's cycles, ``scoring``) and the audio embedded (the windows')."""
+    the recordings' windows, ``cycles`` ICBHI's cycles, ``scoring``), the audio embedded (the windows') and
+    the processes that embedded it."""
 
     output_dir: Path
     rows: list[dict[str, Any]] = field(repr=False)
     seconds: dict[str, float]
     audio_seconds: float
+    processes: int = 1
 
     def table(self) -> str:
         """The leaderboard in Markdown (``leaderboard.md``)."""
@@ -66,7 +69,7 @@ def _tasks(asked: Sequence[str] | None, sites: Sequence[Site]) -> list[Task]:
         unknown = [name for name in asked if name not in TASKS]
         if unknown:
             raise ValueError(f"--tasks {unknown[0]}: not a task (known: {', '.join(TASKS)})")
-    chosen = [task for name, task in TASKS.items() if asked is None or name in asked]
+    chosen = [task for name, task in TASKS.items() if (task.default if asked is None else name in asked)]
     runnable = [task for task in chosen if task.needs(sites)]
     if not runnable:
         named = ", ".join(site.name for site in sites)
@@ -74,6 +77,18 @@ def _tasks(asked: Sequence[str] | None, sites: Sequence[Site]) -> list[Task]:
             f"no task's data is present: {', '.join(t.name for t in chosen)} cannot run on {named}"
         )
     return runnable
+
+
+def processes_line(processes: int, launched: bool) -> str:
+    """How many processes embed; under ``accelerate launch`` with one, how to start several on CPUs
+    (``--cpu --num_processes N`` starts one)."""
+    line = f"embedding in {processes} process{'es' if processes > 1 else ''}"
+    if processes == 1 and launched:
+        line += (
+            " (accelerate launch started one: on CPUs, accelerate launch --multi_gpu --num_processes N "
+            "starts N gloo processes; --cpu --num_processes N starts one)"
+        )
+    return line
 
 
 def _check(models: Sequence[str], options: BenchOptions) -> None:
@@ -85,6 +100,8 @@ def _check(models: Sequence[str], options: BenchOptions) -> None:
         check_whole(getattr(options, name), f"--{name}", least)
     if any(size < 2 for size in options.sizes):
         raise ValueError(f"--sizes must be at least 2 patients each, got {options.sizes}")
+    if options.layer not in ("auto", "mean") and not options.layer.lstrip("-").isdigit():
+        raise ValueError(f"--layer {options.layer}: give a number, mean or auto")
 
 
 def _fingerprint(task: Task, samples: dict[str, Any], options: BenchOptions) -> str:
@@ -92,7 +109,9 @@ def _fingerprint(task: Task, samples: dict[str, Any], options: BenchOptions) -> 
     embeddings, logits, owners and labels."""
     code = _code_digest(SCORING_CODE)
     digest = hashlib.sha256(f"{code}|{task.name}|{options.sizes}|{options.folds}".encode())
-    digest.update(f"{options.draws}|{options.resamples}|{options.seed}".encode())
+    digest.update(
+        f"{options.draws}|{options.resamples}|{options.seed}|{options.layer}|{options.layers}".encode()
+    )
     digest.update(json.dumps(getattr(options, "splits", {}), sort_keys=True).encode())
     for name in sorted(samples):
         sample = samples[name]
@@ -136,19 +155,27 @@ def _marks(rows: Sequence[dict[str, Any]], options: ScoringOptions, folder: Path
     return json.loads(path.read_text(encoding="utf-8"))  # as kept: a second run's rows are the first's
 
 
-def _load(models: Sequence[str], cache: Path, device: str | None) -> list[Any]:
-    """Every model loaded (:func:`.models.load_model`), each named as given where two share a name."""
+def _load(models: Sequence[str], options: BenchOptions, cache: Path, device: str | None) -> list[Any]:
+    """Every model loaded (:func:`.models.load_model`), its refusal one line naming it, each named as given
+    where two share a name; a ``--layer`` number checked against each model that embeds several hidden
+    states."""
     from .models import load_model
 
     loaded = []
     for source in models:
         try:
-            loaded.append(load_model(source, cache, device=device))
+            loaded.append(load_model(source, cache, device=device, layer=options.layer))
         except (OSError, ValueError) as error:
             message = str(error)
             raise ValueError(
                 message if message.startswith(source) else f"MODEL {source}: {message}"
             ) from None
+    for model in loaded:
+        number = options.layer.lstrip("-").isdigit()
+        if number and model.layers > 1 and not -model.layers <= int(options.layer) < model.layers:
+            raise ValueError(
+                f"--layer {options.layer}: MODEL {model.name} has hidden states 0 .. {model.layers - 1}"
+            )
     if len({model.name for model in loaded}) != len(loaded):  # two of one name: each named as given
         loaded = [replace(model, name=source) for model, source in zip(loaded, models, strict=True)]
     return loaded
@@ -207,7 +234,9 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
     state = PartialState(cpu=options.device == "cpu" or not torch.cuda.is_available())
     apply_num_threads(requested=options.threads)
     device = options.device or (str(state.device) if state.num_processes > 1 else None)
-    loaded = _load(models, cache, device)
+    loaded = _load(models, options, cache, device)
+    if state.is_main_process:
+        print(processes_line(state.num_processes, "ACCELERATE_USE_CPU" in os.environ), file=sys.stderr)
     seconds = {"embedding": 0.0, "cycles": 0.0, "scoring": 0.0}
     embedder = _Embedder(sites, tasks, cache, options.batch_size, state, seconds)
     if state.num_processes > 1:  # each process embeds its share into the cache; the main one scores
@@ -228,7 +257,7 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
         write_text_atomic(Path(str(options.suite)).expanduser(), json.dumps(suite, indent=1) + "\n")
     written = "leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/, suite.json"
     print(f"wrote {output_dir} ({written})", file=sys.stderr)
-    return BenchResult(output_dir, rows, seconds, audio)
+    return BenchResult(output_dir, rows, seconds, audio, state.num_processes)
 
 
 @dataclass
@@ -282,8 +311,10 @@ def _score(
         audio += sum(float(samples[site.name].duration.sum()) for site in sites)
         costs[model.name] = _cost(model, samples, cache)
         started = time.perf_counter()
+        scoring = replace(options)
+        scoring.layers = model.layers
         for task in progress(tasks, f"{model.name}: scoring", unit="task"):
-            for row in _task_rows(task, samples, sites, options, cache / "scores" / model.key[:24]):
+            for row in _task_rows(task, samples, sites, scoring, cache / "scores" / model.key[:24]):
                 rows.append({"model": model.name, "task": task.name, "title": task.title, **row})
         embedder.seconds["scoring"] += time.perf_counter() - started
     return rows, costs, audio

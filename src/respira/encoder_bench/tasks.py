@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..metrics.baselines import BASELINE_PREFIX, trivial_baselines
 from ..sites.choice import fit_procedure, unit_folds
-from ..sites.out_of_sample import held_out_scores, learning_curve
+from ..sites.out_of_sample import _draw, held_out_scores, learning_curve
 from ..sites.scores import scores_with_intervals
 from ..sites.site_sample import SiteRecordings, SiteSample, read_site_recordings
 
@@ -115,28 +115,88 @@ def paired(sample: SiteSample, parts: Sequence[Part]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _rows(column: str, site: Site, sample: SiteSample, predicted: Any, options: Any) -> list[dict]:
-    """The probe's row and the baselines' rows of one leaderboard column, over every item of ``sample``
-    (``predicted``: the probe's classes and probabilities of each)."""
+def _rows(
+    column: str, site: Site, sample: SiteSample, predicted: Any, options: Any, layer: str = "last"
+) -> list[dict]:
+    """The probe's row (``layer``: the hidden state it read) and the baselines' rows of one leaderboard
+    column, over every item of ``sample`` (``predicted``: the probe's classes and probabilities of each, or a
+    list of them, one per draw: their mean score with its interval)."""
     everything = np.ones(len(sample.recordings), bool)
+    draws = predicted if isinstance(predicted, list) else [predicted]
     rows = []
-    for entry, classes, probabilities in (
-        ("probe", *predicted),
-        ("all_normal", np.zeros(everything.size, np.int64), None),
+    for entry, parts in (
+        ("probe", [(everything, *drawn) for drawn in draws]),
+        ("all_normal", [(everything, np.zeros(everything.size, np.int64), None)]),
     ):
-        parts = [(everything, classes, probabilities)]
         scores = scores_with_intervals(
             sample.labels, sample.units, parts, resamples=options.resamples, seed=options.seed
         )
         rows.append({"column": column, "entry": entry, "dataset": site.recordings.dataset, **scores,
                      "paired": paired(sample, parts)})  # fmt: skip
+    rows[0]["layer"] = layer
     return [*rows, {"column": column, **_prior(site, sample)}]
 
 
-def _probe(sample: SiteSample, train: np.ndarray | None, options: Any) -> dict[str, Any]:
-    """The probe (fit-site's site head, with the model as is as its baseline) fitted on ``train``."""
-    procedure = fit_procedure(sample, train, seed=options.seed, candidates=("as_is", PROBE))
-    return {PROBE: procedure.rules[PROBE]}
+def _view(sample: SiteSample, layer: str, layers: int) -> SiteSample:
+    """``sample`` as the probe reads it: of embeddings holding ``layers`` hidden states side by side, the one
+    ``layer`` names (a number) or their mean (``"mean"``: transformers' weighted layer sum at its equal
+    initial weights); ``"last"``: as it is."""
+    if layer == "last":
+        return sample
+
+    def chosen(stacked: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(stacked.mean(axis=1) if layer == "mean" else stacked[:, int(layer)])
+
+    head = sample.base_head  # the random head's rows, read as the embeddings are (the probe replaces it)
+    if head is not None:
+        head = (chosen(np.asarray(head[0]).reshape(len(head[0]), layers, -1)), head[1])
+    return replace(
+        sample,
+        embeddings=chosen(sample.embeddings.reshape(len(sample.embeddings), layers, -1)),
+        base_head=head,
+    )
+
+
+def layer_choices(layer: str, layers: int) -> list[str]:
+    """The hidden states ``--layer`` lets the probe read of embeddings holding ``layers`` of them: each and
+    their mean for ``auto`` (inner cross-validation chooses), else the one it names."""
+    if layers == 1:
+        return ["last"]
+    if layer == "auto":
+        return [*map(str, range(layers)), "mean"]
+    return ["mean" if layer == "mean" else str(int(layer) % layers)]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A fitted probe: fit-site's rules and the hidden state it reads (:func:`layer_choices`)."""
+
+    rules: dict[str, Any]
+    layer: str = "last"
+    layers: int = 1
+
+    def predict(self, sample: SiteSample, held: np.ndarray, into: dict[str, Any]) -> None:
+        """Its classes and probabilities of the recordings ``held`` of ``sample``, written into ``into``."""
+        held_out_scores(_view(sample, self.layer, self.layers), self.rules, held, into)
+
+
+def _probe(sample: SiteSample, train: np.ndarray | None, options: Any) -> Probe:
+    """The probe (fit-site's site head, with the model as is as its baseline) fitted on ``train``; of
+    several hidden states, on the one whose site head's inner patient-wise cross-validation scores best."""
+    layers = options.layers
+    fitted = []
+    for layer in layer_choices(options.layer, layers):
+        procedure = fit_procedure(
+            _view(sample, layer, layers), train, seed=options.seed, candidates=("as_is", PROBE)
+        )
+        inner = [v for k, v in procedure.inner_scores.items() if k.split("@")[0] == f"{PROBE}/{PROBE}"]
+        fitted.append((max(inner, default=-np.inf), -len(fitted), layer, procedure.rules[PROBE]))
+    _, _, layer, rule = max(fitted, key=lambda option: option[:2])
+    return Probe({PROBE: rule}, layer, layers)
+
+
+def _layers(probes: Sequence[Probe]) -> str:
+    return "/".join(dict.fromkeys(probe.layer for probe in probes))
 
 
 def _recording(item: Any) -> str:
@@ -173,13 +233,15 @@ def in_domain(samples: dict[str, SiteSample], sites: Sequence[Site], options: An
         sample = samples[f"{site.name} cycles"]
         folds, splits, kind = _folds(site, sample, options)
         predicted: dict[str, Any] = {}
+        probes = []
         for fold in splits:
-            probe = _probe(sample, np.flatnonzero(folds != fold), options)
-            held_out_scores(sample, probe, np.flatnonzero(folds == fold), predicted)
+            probes.append(_probe(sample, np.flatnonzero(folds != fold), options))
+            probes[-1].predict(sample, np.flatnonzero(folds == fold), predicted)
         scored = np.flatnonzero(np.isin(folds, splits))
         classes, probabilities = predicted[PROBE]
         column = f"{site.name} cycles, {kind}"
-        found = _rows(column, site, sample.subset(scored), (classes[scored], probabilities[scored]), options)
+        predicted_scored = (classes[scored], probabilities[scored])
+        found = _rows(column, site, sample.subset(scored), predicted_scored, options, _layers(probes))
         by_recording = dict(zip(map(_recording, sample.recordings), folds.tolist(), strict=True))
         found[0]["folds"] = {"site": site.name, "kind": kind, "folds": by_recording,
                              "test_fold": splits[0] if len(splits) == 1 else None}  # fmt: skip
@@ -195,8 +257,48 @@ def unseen_site(samples: dict[str, SiteSample], sites: Sequence[Site], options: 
         probe = _probe(samples[train.name], None, options)
         for test in (s for s in sites if s is not train):
             sample, predicted = samples[test.name], {}
-            held_out_scores(sample, probe, np.arange(len(sample.recordings)), predicted)
-            rows += _rows(f"{train.name} → {test.name}", test, sample, predicted[PROBE], options)
+            probe.predict(sample, np.arange(len(sample.recordings)), predicted)
+            rows += _rows(f"{train.name} → {test.name}", test, sample, predicted[PROBE], options, probe.layer)
+    return rows
+
+
+def _source_draws(sample: SiteSample, options: Any) -> list[tuple[str, int, np.ndarray | None]]:
+    """``(size, draw, training recordings)`` of :func:`training_patients`: ``draws`` seeded draws of each of
+    ``sizes`` of the source's patients (holding a normal and an abnormal recording), then all of them."""
+    count = len(set(sample.units))
+    drawn = []
+    for size in (size for size in options.sizes if 2 <= size < count):
+        for draw in range(options.draws):
+            inside = _draw(sample, size, np.random.default_rng([options.seed, size, draw]))
+            if inside is not None:
+                drawn.append((str(size), draw, np.flatnonzero(inside)))
+    return [*drawn, ("all", 0, None)]
+
+
+def training_patients(samples: dict[str, SiteSample], sites: Sequence[Site], options: Any) -> list[dict]:
+    """The unseen-hospital protocol by training patients: each ordered pair of sites, the probe fitted on
+    ``sizes`` of the first's patients (``draws`` seeded draws each) and on all of them, scored per recording
+    on every recording of the second (the mean over draws, with a patient-bootstrap interval)."""
+    rows: list[dict] = []
+    for train in sites:
+        source = samples[train.name]
+        patients = len(set(source.units))
+        by_size: dict[str, list[Probe]] = {}
+        for size, _, chosen in _source_draws(source, options):
+            by_size.setdefault(size, []).append(_probe(source, chosen, options))
+        for test in (s for s in sites if s is not train):
+            sample = samples[test.name]
+            for size, probes in by_size.items():
+                predicted: list[Any] = []
+                for probe in probes:
+                    held: dict[str, Any] = {}
+                    probe.predict(sample, np.arange(len(sample.recordings)), held)
+                    predicted.append(held[PROBE])
+                count = patients if size == "all" else int(size)
+                column = f"{train.name}, {size if size != 'all' else f'all {count}'} patients → {test.name}"
+                facts = {"source": train.name, "training_patients": count, "draws": len(probes)}
+                scored = _rows(column, test, sample, predicted, options, _layers(probes))
+                rows += [{**row, **facts} for row in scored]
     return rows
 
 
@@ -223,8 +325,9 @@ def site_labels(samples: dict[str, SiteSample], sites: Sequence[Site], options: 
     draws each, or the suite's), scored per recording on its other patients (the mean over draws, with an
     interval and the draws' spread): the procedure as it serves, and its site head alone."""
     rows: list[dict] = []
+    layer = layer_choices("-1" if options.layer == "auto" else options.layer, options.layers)[0]
     for site in sites:
-        sample = samples[site.name]
+        sample = _view(samples[site.name], layer, options.layers)
         count = len(set(sample.units))
         sizes = [size for size in options.sizes if 2 <= size <= count - math.ceil(count / 5)]
         given = getattr(options, "splits", {}).get("site_labels", {}).get(site.name)
@@ -245,8 +348,9 @@ def site_labels(samples: dict[str, SiteSample], sites: Sequence[Site], options: 
                 common = {"column": column, "title": title, "procedure": candidate, "dataset": dataset}
                 for entry, name in (("probe", candidate), ("all_normal", "all_normal")):
                     parts = curve.parts[size, name]
+                    read = {"layer": layer} if entry == "probe" else {}
                     rows.append({**common, "entry": entry, **summary[name], **_spread(curve, size, name),
-                                 "paired": paired(sample, parts)})  # fmt: skip
+                                 "paired": paired(sample, parts), **read})  # fmt: skip
                 # the class prior of the site's recordings: the held-out ones of each draw are drawn from them
                 rows.append({**common, **_prior(site, sample)})
             rows[first]["drawn"] = {"site": site.name, "size": size, "draws": curve.drawn[size]}
@@ -266,6 +370,7 @@ class Task:
     needs: Callable[[Sequence[Site]], bool]
     score: Callable[[dict[str, SiteSample], Sequence[Site], Any], list[dict]]
     cycles: bool = False  # embeds each cycle of a cycle-labelled site, not its windows
+    default: bool = True  # runs when --tasks names none; else only when named
 
 
 TASKS: dict[str, Task] = {}
@@ -285,3 +390,12 @@ register_task(
 )
 register_task(Task("unseen_site", "an unseen hospital", lambda sites: len(sites) >= 2, unseen_site))
 register_task(Task("site_labels", "a site's own labels", bool, site_labels))
+register_task(
+    Task(
+        "training_patients",
+        "an unseen hospital, by training patients",
+        lambda sites: len(sites) >= 2,
+        training_patients,
+        default=False,
+    )
+)

@@ -99,7 +99,8 @@ RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
 _NOT_FLAGS = ("debug",)  # TrainingArguments.debug: recipes only (``--debug`` is respira's traceback switch)
 FLAG_GROUPS: dict[str, str] = {
     "model": "Which encoder, and how the classifier around it is built. transformers' names are "
-    "accepted too: --model_name_or_path, --max_length_seconds, --freeze_feature_encoder.",
+    "accepted too: --model_name_or_path, --max_length_seconds, --freeze_feature_encoder (as theirs: a "
+    "wav2vec 2.0-family encoder's convolutional feature encoder; --freeze_encoder trains the head only).",
     "data": "Where the ICBHI corpus is and how it is split; or a prepared dataset (--dataset_name, "
     "names as in transformers' run_audio_classification.py) with its own splits.",
     "run": "Seeds, schedule and output handling of a run.",

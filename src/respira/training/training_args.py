@@ -226,7 +226,17 @@ class ModelArguments:
         "auxiliary loss shape the classifier's features with a frozen encoder); none = off",
     )
     projector_dim: int | None = flag(128, "projection size for auxiliary losses")
-    freeze_encoder: bool = flag(False, "train the head only", aliases=["--freeze_feature_encoder"])
+    freeze_encoder: bool = flag(False, "train the head only")
+    freeze_feature_encoder: bool = flag(
+        False,
+        "as transformers' run_audio_classification.py: freeze a wav2vec 2.0-family encoder's convolutional "
+        "feature encoder (the rest trains); freeze_encoder trains the head only",
+    )
+    use_weighted_layer_sum: bool = flag(
+        False,
+        "wav2vec 2.0 family, Whisper, AST: pool the softmax-weighted sum of every hidden state (learnt "
+        "weights, as transformers' sequence-classification heads) instead of the last",
+    )
     lora_r: int = flag(
         0,
         "LoRA rank on the attention projections "

@@ -70,6 +70,14 @@ class RespiraConfig(PreTrainedConfig):
         Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
     freeze_encoder (`bool`, defaults to `False`):
         Keep the encoder in eval mode without gradients.
+    freeze_feature_encoder (`bool`, defaults to `False`):
+        As transformers' wav2vec 2.0-family classifiers: no gradients for the encoder's convolutional feature
+        encoder (wav2vec 2.0, HuBERT, WavLM, ... only).
+    encoder_layer (`int`, *optional*), use_weighted_layer_sum (`bool`), every_layer (`bool`):
+        Which hidden states the tokens are (wav2vec 2.0 family, Whisper, AST): the last (default), hidden
+        state `encoder_layer` (0: the embeddings; negative from the end), their softmax-weighted sum with
+        learnt weights (as transformers' sequence-classification heads), or all of them side by side
+        (`respira bench` probes each).
     decision_thresholds (`list[float]`, *optional*):
         Multi-label models: the (crackle, wheeze) thresholds tuned on validation (default 0.5).
     calibration (`dict`, *optional*):
@@ -117,6 +125,10 @@ class RespiraConfig(PreTrainedConfig):
     head_hidden_size: int | None = None
     projector_dim: int | None = 128
     freeze_encoder: bool = False
+    freeze_feature_encoder: bool = False
+    encoder_layer: int | None = None
+    use_weighted_layer_sum: bool = False
+    every_layer: bool = False
     decision_thresholds: list[float] | None = None
     calibration: dict | None = None
     recording_aggregation: str = DEFAULT_AGGREGATION
@@ -180,6 +192,34 @@ class RespiraConfig(PreTrainedConfig):
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
         aggregation_of(self)  # checks recording_aggregation and recording_top_k
+        self._check_layers(spec)
+
+    def _check_layers(self, spec: Any) -> None:
+        """``freeze_feature_encoder`` and the layer options: on an encoder that has what they read."""
+        name = spec.display_name if spec is not None else self.encoder_config.model_type
+        if self.freeze_feature_encoder and not (spec is not None and spec.featurizer == "waveform"):
+            raise ValueError(
+                "freeze_feature_encoder freezes a wav2vec 2.0-family encoder's convolutional feature "
+                f"encoder (as transformers' run_audio_classification.py); the {name} encoder has none: "
+                "freeze_encoder trains the head only"
+            )
+        chosen = [n for n in ("encoder_layer", "use_weighted_layer_sum", "every_layer") if getattr(self, n)]
+        if self.encoder_layer == 0 and "encoder_layer" not in chosen:
+            chosen.insert(0, "encoder_layer")
+        if not chosen:
+            return
+        if spec is None or spec.hidden_states is None:
+            raise ValueError(
+                f"{chosen[0]} reads an encoder's hidden states of one size (wav2vec 2.0 family, Whisper, "
+                f"AST); the {name} encoder's are not"
+            )
+        if len(chosen) > 1:
+            raise ValueError(f"{chosen[0]} and {chosen[1]} exclude each other: choose one")
+        count = spec.hidden_states(self.encoder_config)
+        if self.encoder_layer is not None and not -count <= self.encoder_layer < count:
+            raise ValueError(
+                f"encoder_layer={self.encoder_layer}: the encoder has hidden states 0 .. {count - 1}"
+            )
         if self.event_settings is not None:  # as events.EventSettings reads them
             EventSettings.from_dict(self.event_settings)
 
@@ -189,4 +229,8 @@ class RespiraConfig(PreTrainedConfig):
 
     @property
     def hidden_size(self) -> int:
+        """The pooled embedding's size (``every_layer``: each hidden state's side by side)."""
+        if self.every_layer:
+            spec = find_encoder_spec(self.encoder_config.model_type)
+            return spec.hidden_states(self.encoder_config) * self.encoder_config.hidden_size
         return self.encoder_config.hidden_size

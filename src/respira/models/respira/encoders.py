@@ -79,9 +79,31 @@ class EncoderSpec:
     # encoder is a part of their checkpoint's model (Whisper's encoder, CLAP's audio tower)
     featurizer_from_config: Callable[[Any], nn.Module] | None = None
     build_encoder: Callable[[PreTrainedConfig], nn.Module] | None = None
+    # how many hidden states of one size it returns (embeddings + each layer); None: of several sizes
+    hidden_states: Callable[[PreTrainedConfig], int] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- encoding
+
+
+def _layer_count(config: PreTrainedConfig) -> int:
+    return config.num_hidden_layers + 1  # the embeddings, then each layer's output
+
+
+def chosen_states(model: nn.Module, output: Any) -> torch.Tensor:
+    """The hidden states an encoder's tokens are made of (``RespiraConfig``): its last, hidden state
+    ``encoder_layer``, their sum weighted by the softmax of ``model.layer_weights`` (transformers'
+    ``use_weighted_layer_sum``), or all of them side by side (``every_layer``)."""
+    config = model.config
+    if config.encoder_layer is not None:
+        return output.hidden_states[config.encoder_layer]
+    if config.every_layer:
+        return torch.cat(output.hidden_states, dim=-1)
+    if config.use_weighted_layer_sum:
+        weights = model.layer_weights.softmax(dim=-1).to(output.last_hidden_state.dtype)
+        return (torch.stack(output.hidden_states, dim=0) * weights.view(-1, 1, 1, 1)).sum(dim=0)
+    return output.last_hidden_state
+
 
 # Each ``model`` is a RespiraModel, typed as nn.Module: the classifier imports this module.
 
@@ -99,8 +121,8 @@ def _encode_ast(
         padding_value = -normalization.mean / (2 * normalization.std)
         features = nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
     output = model.encoder(input_values=features, **kwargs)
-    cls_tokens = output.last_hidden_state[:, :2]
-    tokens = output.last_hidden_state[:, 2:]
+    states = chosen_states(model, output)
+    cls_tokens, tokens = states[:, :2], states[:, 2:]
     stride = model.config.encoder_config.time_stride
     _frequency_patches, time_patches = model.encoder.embeddings.get_shape(model.config.encoder_config)
     time_index = torch.arange(tokens.shape[1], device=tokens.device) % time_patches
@@ -160,7 +182,7 @@ def _encode_waveform(
     if transform.return_attention_mask:
         kwargs["attention_mask"] = frame_mask.long()
     output = model.encoder(input_values=waveforms, **kwargs)
-    tokens = output.last_hidden_state
+    tokens = chosen_states(model, output)
     valid = model.encoder._get_feat_extract_output_lengths(frame_mask.sum(dim=1))
     token_mask = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < valid.unsqueeze(1)
     return EncoderTokens(tokens, token_mask, None, output)
@@ -171,7 +193,7 @@ def _encode_whisper(
 ) -> EncoderTokens:
     """Whisper's encoder (its second convolution halves the frames); padding frames are masked."""
     output = model.encoder(input_features=features.transpose(1, 2), **kwargs)
-    tokens = output.last_hidden_state
+    tokens = chosen_states(model, output)
     valid = torch.div(frame_mask.sum(dim=1, keepdim=True), 2, rounding_mode="floor").clamp_min(1)
     token_mask = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0) < valid
     return EncoderTokens(tokens, token_mask, None, output)
@@ -378,6 +400,7 @@ _SPECS: dict[str, EncoderSpec] = {
             fit_config_to_frames=_fit_ast_config,
             fit_encoder_to_frames=_fit_ast_encoder,
             patch_embeddings=_ast_patch_embeddings,
+            hidden_states=_layer_count,
         ),
         EncoderSpec(
             name="beats",
@@ -415,6 +438,7 @@ _SPECS: dict[str, EncoderSpec] = {
                 encode=_encode_waveform,
                 time_steps=waveform_time_steps,
                 lora_targets=_ATTENTION_PROJECTIONS,
+                hidden_states=_layer_count,
             )
             for model_type in WAVEFORM_MODEL_TYPES
         ),
@@ -425,6 +449,7 @@ _SPECS: dict[str, EncoderSpec] = {
             time_steps=feature_map_time_steps,
             build_encoder=build_hub_encoder,
             lora_targets=_ATTENTION_PROJECTIONS,
+            hidden_states=lambda config: config.encoder_layers + 1,
         ),
         _hub_spec(
             "clap_audio_model",  # a CLAP checkpoint's "clap" finds it by name
@@ -496,6 +521,14 @@ def check_encoder_checkpoint(
         rate = _ast_extractor_rate(source)
     check_extractor_rate(source, rate, sampling_rate)
     return settings
+
+
+def checkpoint_sampling_rate(source: str, spec: EncoderSpec) -> int:
+    """The rate a checkpoint of ``spec``'s family takes unless told: an AST's saved extractor's (after
+    :func:`_ast_extractor_rate`'s check), else the family's."""
+    if spec.name == "ast":
+        return _ast_extractor_rate(source) or spec.sampling_rate
+    return spec.sampling_rate
 
 
 def _ast_extractor_rate(source: str) -> int | None:

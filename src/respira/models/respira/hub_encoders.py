@@ -6,6 +6,7 @@ keeps of the checkpoint's extractor; ``encoders._SPECS`` registers one family pe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -101,7 +102,13 @@ def checkpoint_feature_extractor(source: str, model_type: str) -> dict[str, Any]
     try:
         extractor = AutoFeatureExtractor.from_pretrained(source)
     except (OSError, ValueError) as error:
-        raise ValueError(f"{source}: no feature extractor to read ({str(error).splitlines()[0]})") from None
+        if Path(source).expanduser().is_dir():
+            raise ValueError(
+                f"{source}: no preprocessor_config.json; respira reproduces the checkpoint's own "
+                f"{_EXTRACTORS[model_type]}: save the one its weights were trained with beside them"
+            ) from None
+        first = str(error).strip().splitlines()[0].split(". ")[0].rstrip(".")
+        raise ValueError(f"{source}: no feature extractor to read ({first})") from None
     return feature_extractor_settings(extractor, model_type, source)
 
 
@@ -255,11 +262,14 @@ def build_hub_encoder(config: Any) -> nn.Module:
     return ClapAudioModel(config)
 
 
-def load_hub_encoder(source: str, model_type: str) -> nn.Module:
-    """The encoder of a Whisper checkpoint (``WhisperModel.get_encoder()``) or the audio tower of a CLAP
-    one (``ClapModel.audio_model``)."""
-    from transformers import ClapModel, WhisperModel
+def load_hub_encoder(source: str, config: Any) -> nn.Module:
+    """The encoder of a Whisper checkpoint (``WhisperModel.get_encoder()``), a stand-alone CLAP audio tower
+    (``ClapAudioModel``, model type ``clap_audio_model``) or the audio tower of a whole CLAP model
+    (``ClapModel.audio_model``), as saved: ``config`` is the checkpoint's own."""
+    from transformers import ClapAudioModel, ClapModel, WhisperModel
 
-    if model_type == WHISPER_MODEL_TYPE:
-        return WhisperModel.from_pretrained(source).get_encoder()
-    return ClapModel.from_pretrained(source).audio_model
+    if config.model_type == WHISPER_MODEL_TYPE:
+        return WhisperModel.from_pretrained(source, config=config).get_encoder()
+    if config.model_type == CLAP_MODEL_TYPE:
+        return ClapAudioModel.from_pretrained(source, config=config)
+    return ClapModel.from_pretrained(source, config=config).audio_model

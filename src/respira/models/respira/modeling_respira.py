@@ -17,6 +17,7 @@ from .configuration_respira import RespiraConfig
 from .derived_buffers import DerivedBuffers
 from .encoders import (
     check_encoder_checkpoint,
+    checkpoint_sampling_rate,
     find_encoder_spec,
     get_encoder_spec,
     step_centres,
@@ -91,6 +92,8 @@ class RespiraPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=0.02)
             if module.bias is not None:
                 init.zeros_(module.bias)
+        elif getattr(module, "layer_weights", None) is not None:
+            init.constant_(module.layer_weights, 1.0 / module.layer_weights.numel())
 
 
 class RespiraModel(RespiraPreTrainedModel):
@@ -108,8 +111,17 @@ class RespiraModel(RespiraPreTrainedModel):
         build_encoder = spec.build_encoder or AutoModel.from_config
         self.encoder = build_encoder(config.encoder_config)
         self.supports_gradient_checkpointing = self.encoder.supports_gradient_checkpointing
+        self.reads_layers = (
+            config.encoder_layer is not None or config.use_weighted_layer_sum or config.every_layer
+        )
+        self.layer_weights = None
+        if config.use_weighted_layer_sum:  # transformers' wav2vec 2.0-family classifiers' layer weights
+            count = spec.hidden_states(config.encoder_config)
+            self.layer_weights = nn.Parameter(torch.ones(count) / count)
         if config.freeze_encoder:
             self.encoder.requires_grad_(False)
+        elif config.freeze_feature_encoder:
+            self.encoder.feature_extractor._freeze_parameters()
         self.post_init()
 
     def train(self, mode: bool = True) -> RespiraModel:
@@ -140,7 +152,10 @@ class RespiraModel(RespiraPreTrainedModel):
         )
         features, frame_mask = self.featurizer(waveforms, lengths)
         features = features.to(self.encoder.dtype)
-        encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
+        encoder_kwargs = {
+            "output_hidden_states": output_hidden_states or self.reads_layers,
+            "return_dict": True,
+        }
         if output_attentions:
             encoder_kwargs["output_attentions"] = True
         encoded = self.encoder_spec.encode(self, features, frame_mask, **encoder_kwargs)
@@ -218,7 +233,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         found = find_encoder_spec(checkpoint.model_type)
         rate = config_kwargs.get("sampling_rate")
         if rate is None and found is not None and found.featurizer_from_config is None:
-            rate = found.sampling_rate  # the family's rate (an encoder of the Hub's: its extractor's)
+            rate = config_kwargs["sampling_rate"] = checkpoint_sampling_rate(source, found)
         extractor = check_encoder_checkpoint(source, rate, config=checkpoint)
         if extractor is not None:  # an encoder of the Hub's: its featurizer checked before any weights load
             config_kwargs.setdefault("encoder_feature_extractor", extractor)
@@ -227,7 +242,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         # the encoder without the checkpoint's task head
         head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING.get(type(checkpoint), None)
         if found is not None and found.build_encoder is not None:  # a part of its checkpoint's model
-            encoder = load_hub_encoder(source, found.model_type)
+            encoder = load_hub_encoder(source, checkpoint)
         elif head_class is not None and head_class.__name__ in (checkpoint.architectures or ()):
             encoder = head_class.from_pretrained(source, config=checkpoint).base_model
         else:
