@@ -96,6 +96,9 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),  # SG-SCL's layer on a frozen encoder
     "projector_dim": (),  # every auxiliary loss (the seed and peer methods)
     "freeze_encoder": (Measurement("helped", _OUT_OF_DOMAIN),),
+    "freeze_feature_encoder": (),  # transformers' meaning: a wav2vec 2.0-family convolutional feature encoder
+    "use_weighted_layer_sum": (),  # transformers' own probe of every hidden state (SUPERB)
+    "layer": (),  # respira bench: which hidden state the probe reads (auto: inner cross-validation chooses)
     "lora_r": (),  # docs/how-to/lora.md: fine-tuning AST / BEATs where memory is short
     "width": (),
     # the data a model learns from and hears
@@ -171,7 +174,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "bootstrap fold_stratify_by num_folds outer_folds patient_split_fractions split_strategy stratify_by "
         "task validation_size "
         # a benchmark's protocol (respira bench): its tasks, sizes, folds, draws and intervals
-        "draws folds resamples sizes tasks "
+        "draws folds resamples sizes suite tasks "
     ).split()
 )
 """Options that do not change a model or its results: no verdict in their help."""
