@@ -17,8 +17,6 @@ STILL_LONG = {
     "respira/sites/choice.py::fit_procedure",
     "respira/evaluation/evaluate.py::evaluate_options",
     "respira/encoder_bench/run.py::run_bench",
-    "respira/training/run.py::run_training",
-    "respira/training/run.py::_train",
     "respira/data/dataset_folder.py::dataset_card",
     "respira/data/labels_csv.py::_parse",
 }
