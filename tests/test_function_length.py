@@ -15,7 +15,6 @@ STILL_LONG = {
     "respira/sites/fit_site.py::fit_site_folder",
     "respira/sites/choice.py::fit_procedure",
     "respira/encoder_bench/run.py::run_bench",
-    "respira/data/labels_csv.py::_parse",
 }
 
 
