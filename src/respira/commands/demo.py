@@ -54,23 +54,12 @@ def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
         )
 
 
-def run(args: argparse.Namespace) -> None:
-    import datasets
-
-    from ..data import summarize
-    from ..data.folds import is_fold_strategy
-    from ..data.run_splits import load_splits
-    from ..hub.export import export_model
-    from ..inference.detector import Detector
-    from ..synthetic import make_synthetic_icbhi
+def _checked_recipe(args: argparse.Namespace, output_dir: Path) -> tuple[Any, ...]:
+    """The demo's recipe for ``output_dir``, its options and ``output_dir`` checked before any work."""
     from ..synthetic.plan import MIN_PATIENTS
-    from ..training.data import data_record
     from ..training.recipe import parse_recipe, validate_run
-    from ..training.run import run_training
-    from ..training.training_args import model_sampling_rate
 
-    output_dir = Path(args.output_dir)
-    corpus, run_dir, export_dir, predictions = (output_dir / name for name in PARTS)
+    corpus, run_dir = output_dir / PARTS[0], output_dir / PARTS[1]
     cache = output_dir / "cache"
     check_output_dir(output_dir, overwrite=args.overwrite)
     if args.n_patients < MIN_PATIENTS:
@@ -79,6 +68,46 @@ def run(args: argparse.Namespace) -> None:
     flags += ["--dataset_cache_dir", str(cache), "--seed", str(args.seed), *args.overrides]
     recipe = parse_recipe(RECIPE, flags)
     validate_run(*recipe, corpus_written_later=True)
+    return recipe
+
+
+def _data_record(recipe: tuple[Any, ...]) -> Any:
+    """The data record of the recipe's run (its first fold's, for a fold run: the run trains every fold)."""
+    from ..data.folds import is_fold_strategy
+    from ..training.data import data_record
+    from ..training.training_args import model_sampling_rate
+
+    record = data_record(recipe[1], model_sampling_rate(recipe[0]))
+    if is_fold_strategy(record.split_strategy):  # the run trains every fold: the first fold's split
+        record = dataclasses.replace(record, fold=0)
+    return record
+
+
+def _print_test_scores(metrics: dict[str, Any], run_dir: Path) -> None:
+    """The run's test ICBHI score, specificity and sensitivity, and where its evaluation lies."""
+    score, specificity, sensitivity = (
+        format_number(metrics[f"test_{name}"], missing="n/a")
+        for name in ("icbhi_score", "specificity", "sensitivity")
+    )
+    print(
+        f"test ICBHI score {score} (specificity {specificity}, sensitivity {sensitivity}); "
+        f"confusion matrix, embedding projection and ADD properties in {run_dir / 'evaluation_test'}"
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    import datasets
+
+    from ..data import summarize
+    from ..data.run_splits import load_splits
+    from ..hub.export import export_model
+    from ..inference.detector import Detector
+    from ..synthetic import make_synthetic_icbhi
+    from ..training.run import run_training
+
+    output_dir = Path(args.output_dir)
+    corpus, run_dir, export_dir, predictions = (output_dir / name for name in PARTS)
+    recipe = _checked_recipe(args, output_dir)
     datasets.disable_progress_bars()
     started = time.perf_counter()
 
@@ -88,9 +117,7 @@ def run(args: argparse.Namespace) -> None:
     stage(1, f"writing a synthetic ICBHI-format corpus ({args.n_patients} patients) to {corpus}")
     make_synthetic_icbhi(corpus, n_patients=args.n_patients, seed=args.seed, overwrite=True)
 
-    record = data_record(recipe[1], model_sampling_rate(recipe[0]))
-    if is_fold_strategy(record.split_strategy):  # the run trains every fold: the first fold's split
-        record = dataclasses.replace(record, fold=0)
+    record = _data_record(recipe)
     stage(2, f"building the cycle dataset ({record.sampling_rate} Hz, {record.split_strategy} split)")
     print(summarize(load_splits(record, cache_dir=recipe[1].dataset_cache_dir)))
 
@@ -98,14 +125,7 @@ def run(args: argparse.Namespace) -> None:
     metrics = run_training(*recipe).metrics  # metrics.json: an undefined score is None
 
     stage(4, "evaluation on the test split (never used for selection)")
-    score, specificity, sensitivity = (
-        format_number(metrics[f"test_{name}"], missing="n/a")
-        for name in ("icbhi_score", "specificity", "sensitivity")
-    )
-    print(
-        f"test ICBHI score {score} (specificity {specificity}, sensitivity {sensitivity}); "
-        f"confusion matrix, embedding projection and ADD properties in {run_dir / 'evaluation_test'}"
-    )
+    _print_test_scores(metrics, run_dir)
 
     stage(5, f"exporting a Hub-ready folder to {export_dir}")
     export_model(run_dir, export_dir, overwrite=True)

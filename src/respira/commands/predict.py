@@ -149,14 +149,8 @@ def progress(files: Sequence[str], description: str = "predicting") -> Iterable[
     return shown(files, description, unit="file", enabled=len(files) >= 2)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..hub.loading import resolve_model_name
-    from ..inference.detector import Detector, PredictionError
-    from ..inference.windowing import MAX_WINDOWS
-    from ..utils.threads import apply_num_threads
-
-    resolve_model_name(args.model)  # a path that is no folder: one line, before the options and any work
-    apply_num_threads()
+def _checked_options(args: argparse.Namespace) -> tuple[str, str | None, int | None]:
+    """Check ``predict``'s options against each other and ``--output``; its output format and aggregation."""
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
     suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
@@ -175,24 +169,15 @@ def run(args: argparse.Namespace) -> int:
     check_frame_hop(args)
     if not args.per_recording and (args.aggregation is not None or args.top_k is not None):
         raise ValueError("--aggregation and --top_k decide each recording's verdict: add --per_recording")
-    aggregation, top_k = aggregation_options(args)
-    plots: list[Path] = []
-    if args.plot or args.plot_dir is not None:
-        default_dir = Path(args.output).parent if args.output else Path()
-        plots = plot_paths(args.files, check_plot_dir(args.plot_dir or default_dir))
-        check_loose_files(plots, overwrite=args.overwrite, elsewhere=_ELSEWHERE)
-    detector = Detector.from_pretrained(
-        args.model,
-        device=args.device,
-        onnx=True if args.onnx else None,
-        window=args.window,
-        hop=args.hop,
-        smoothing=args.smoothing,
-        batch_size=args.batch_size,
-        max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
-        aggregation=aggregation,
-        top_k=top_k,
-    )
+    return output_format, *aggregation_options(args)
+
+
+def _predict_files(
+    args: argparse.Namespace, detector: Any, plots: list[Path]
+) -> tuple[list[dict[str, Any]], list[str], list[str], list[Path]]:
+    """Predict (and draw) each file: its rows, the errors, the events left out and the plots written."""
+    from ..inference.detector import PredictionError
+
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     left_out: list[str] = []  # --events: the files whose frame events the rule left out, and why
@@ -217,6 +202,36 @@ def run(args: argparse.Namespace) -> int:
                 record_loose_files(plots[index].parent, [plots[index].name])
         except PredictionError as error:
             errors.append(str(error))
+    return rows, errors, left_out, written
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..hub.loading import resolve_model_name
+    from ..inference.detector import Detector
+    from ..inference.windowing import MAX_WINDOWS
+    from ..utils.threads import apply_num_threads
+
+    resolve_model_name(args.model)  # a path that is no folder: one line, before the options and any work
+    apply_num_threads()
+    output_format, aggregation, top_k = _checked_options(args)
+    plots: list[Path] = []
+    if args.plot or args.plot_dir is not None:
+        default_dir = Path(args.output).parent if args.output else Path()
+        plots = plot_paths(args.files, check_plot_dir(args.plot_dir or default_dir))
+        check_loose_files(plots, overwrite=args.overwrite, elsewhere=_ELSEWHERE)
+    detector = Detector.from_pretrained(
+        args.model,
+        device=args.device,
+        onnx=True if args.onnx else None,
+        window=args.window,
+        hop=args.hop,
+        smoothing=args.smoothing,
+        batch_size=args.batch_size,
+        max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
+        aggregation=aggregation,
+        top_k=top_k,
+    )
+    rows, errors, left_out, written = _predict_files(args, detector, plots)
     predicted = len(args.files) - len(errors)
     if predicted == 0:
         if len(errors) == 1:

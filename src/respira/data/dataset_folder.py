@@ -249,6 +249,19 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
+def _dataset_info(dataset: datasets.DatasetDict, download_size: int | None) -> datasets.DatasetInfo:
+    """The ``datasets`` info of ``dataset``: its features, and each split's size and examples."""
+    splits = datasets.SplitDict()
+    for split, part in dataset.items():
+        splits.add(datasets.SplitInfo(name=split, num_bytes=part.data.nbytes, num_examples=len(part)))
+    return datasets.DatasetInfo(
+        features=next(iter(dataset.values())).features,
+        splits=splits,
+        download_size=download_size,
+        dataset_size=sum(part.data.nbytes for part in dataset.values()),
+    )
+
+
 def dataset_card(
     dataset: datasets.DatasetDict,
     *,
@@ -267,15 +280,7 @@ def dataset_card(
     spec = get_corpus(corpus)
     facts = spec.facts
     first = next(iter(dataset.values()))
-    splits = datasets.SplitDict()
-    for split, part in dataset.items():
-        splits.add(datasets.SplitInfo(name=split, num_bytes=part.data.nbytes, num_examples=len(part)))
-    info = datasets.DatasetInfo(
-        features=first.features,
-        splits=splits,
-        download_size=download_size,
-        dataset_size=sum(part.data.nbytes for part in dataset.values()),
-    )
+    info = _dataset_info(dataset, download_size)
     license_fields = {"license_name": facts.license_name, "license_link": facts.license_link}
     existing = dict(existing or {})  # its other configs are kept: datasets' metadata writers merge them
     others = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]

@@ -202,6 +202,20 @@ class LabelsTable:
         table._parse()
         return table
 
+    def _check_columns(self, header_line: int) -> None:
+        """Refuse a header without a required column, or naming one twice."""
+        missing = [name for name in REQUIRED_COLUMNS if name not in self.columns]
+        if missing:
+            raise CorpusFormatError(
+                self.path,
+                f"no {' or '.join(map(repr, missing))} column (found: {', '.join(self.columns)}; required: "
+                f"{', '.join(REQUIRED_COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)})",
+                line=header_line,
+            )
+        repeated = sorted({name for name in self.columns if name and self.columns.count(name) > 1})
+        if repeated:
+            raise CorpusFormatError(self.path, f"column {repeated[0]!r} appears twice", line=header_line)
+
     def _parse(self) -> None:
         def fail(message: str, line: int) -> CorpusFormatError:
             return CorpusFormatError(self.path, message, line=line)
@@ -209,16 +223,7 @@ class LabelsTable:
         reader = csv.reader(self.raw[self.header :], delimiter=self.delimiter)
         self.columns = [cell.strip().lower() for cell in next(reader)]
         header_line = self.header + 1
-        missing = [name for name in REQUIRED_COLUMNS if name not in self.columns]
-        if missing:
-            raise fail(
-                f"no {' or '.join(map(repr, missing))} column (found: {', '.join(self.columns)}; required: "
-                f"{', '.join(REQUIRED_COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)})",
-                header_line,
-            )
-        repeated = sorted({name for name in self.columns if name and self.columns.count(name) > 1})
-        if repeated:
-            raise fail(f"column {repeated[0]!r} appears twice", header_line)
+        self._check_columns(header_line)
         seen: dict[Path, int] = {}
         first = self.header + reader.line_num
         for cells in reader:

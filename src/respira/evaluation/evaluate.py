@@ -46,11 +46,11 @@ def _unset(help: str, **metadata: Any) -> Any:
     return field(default=None, metadata={"help": help, **metadata})
 
 
-def evaluate_options() -> tuple[type, type]:
-    """The dataclasses of ``respira evaluate``'s options: its own, and the sliding-window corpora's."""
+def _data_options() -> type:
+    """The dataclass of ``respira evaluate``'s data options (the first of its own), each with its help."""
 
     @dataclass(kw_only=True)
-    class EvaluateOptions:
+    class EvaluateDataOptions:
         dataset: str = option(
             "dataset",
             f"{corpus_list(lambda spec: f'{spec.name} ({SCORED[spec.labels]})', lambda spec: spec.scored)}; "
@@ -87,6 +87,15 @@ def evaluate_options() -> tuple[type, type]:
         seed: int | None = _unset(
             "seed of the validation / patient split (default: the run's, else 0); kauh: of the bootstrap"
         )
+
+    return EvaluateDataOptions
+
+
+def evaluate_options() -> tuple[type, type]:
+    """The dataclasses of ``respira evaluate``'s options: its own, and the sliding-window corpora's."""
+
+    @dataclass(kw_only=True)
+    class EvaluateOptions(_data_options()):
         output_dir: str | None = option(
             "output_dir",
             "report folder (default: ./evaluation_<split or dataset> in the current folder, never MODEL)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,122 @@ def _summary(per_file: np.ndarray, patients: np.ndarray, *, resamples: int, seed
     return out
 
 
+@dataclass
+class _Detections:
+    """What the detector found in each recording of a dataset, beside its references, by recording."""
+
+    references: dict[str, list[Event]] = field(default_factory=dict)
+    estimates: dict[str, list[Event]] = field(default_factory=dict)
+    posteriors: dict[str, np.ndarray] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+    patients: list[Any] = field(default_factory=list)
+    groups: list[Any] = field(default_factory=list)
+    thresholds: Any = None
+    settings: Any = None
+
+
+def _detect_recordings(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    reference_events: Callable[[dict[str, Any]], Sequence[tuple[float, float, str]]],
+    *,
+    group_by: str,
+    group_column: str | None,
+    batch_size: int,
+    frame_hop_seconds: float,
+) -> _Detections:
+    """Detect the events of every recording of ``dataset`` and read its reference events."""
+    detector, rate = Detector(model, batch_size=batch_size), int(model.config.sampling_rate)
+    found = _Detections()
+    for example in progress(dataset, "detecting events", unit="recording"):
+        file = str(example["recording"])
+        if file in found.references:  # the per-file arrays below would no longer line up with the patients
+            raise ValueError(f"recording {file!r} appears twice in the dataset")
+        waveform = decode_audio(example["audio"], rate)
+        detection = detector.detect_events(
+            waveform, rate, frame_hop_seconds=frame_hop_seconds, name=file, rule=FRAMES_RULE
+        )
+        found.thresholds, found.settings = detection.thresholds, detection.settings
+        found.durations[file] = detection.frames.duration
+        found.references[file] = [
+            e for e in merge_references(reference_events(example)) if e.onset < found.durations[file]
+        ]
+        found.estimates[file] = detection.events
+        found.posteriors[file] = detection.frames.posteriors
+        found.patients.append(example[group_by])
+        found.groups.append(example[group_column] if group_column in dataset.column_names else None)
+    return found
+
+
+def _count_scores(
+    found: _Detections, event_options: dict[str, float], segment_seconds: float
+) -> dict[tuple[str, str], np.ndarray]:
+    """The ``[files, labels, counts]`` of each recording's scores, by (model or baseline, scoring kind)."""
+    files, references, durations = list(found.references), found.references, found.durations
+    every = {file: [Event(0.0, durations[file], label) for label in MULTI_LABEL_NAMES] for file in files}
+    ways = {"model": found.estimates, "no_events": {file: [] for file in files}, "all_positive": every}
+    scorers = (
+        ("event_based", event_based_scores, event_options),
+        ("segment_based", segment_based_scores, {"time_resolution": segment_seconds}),
+    )
+    counts = {}
+    for (way, estimated), (kind, scorer, options) in itertools.product(ways.items(), scorers):
+        scores = [scorer({f: references[f]}, {f: estimated[f]}, **options) for f in references]
+        counts[way, kind] = np.array(
+            [[[s[k][key] for key in COUNT_KEYS] for k in MULTI_LABEL_NAMES] for s in scores], dtype=float
+        )
+    return counts
+
+
+def _group_results(
+    found: _Detections,
+    counts: dict[tuple[str, str], np.ndarray],
+    grouped: list[Any] | None,
+    *,
+    resamples: int,
+    seed: int,
+    frame_hop_seconds: float,
+) -> dict[str, Any]:
+    """Each group's recordings, patients and scores (with intervals), the model's threshold-free ones too."""
+    files, references, patients_array = list(found.references), found.references, np.asarray(found.patients)
+    results: dict[str, Any] = {}
+    for name, chosen in group_selections(grouped, len(files)).items():
+        entry: dict[str, Any] = {
+            "recordings": int(chosen.sum()),
+            "patients": int(np.unique(patients_array[chosen]).size),
+        }
+        for (way, kind), per_file in counts.items():
+            entry.setdefault(way, {})[kind] = _summary(
+                per_file[chosen], patients_array[chosen], resamples=resamples, seed=seed
+            )
+        chosen_files = [file for file, keep in zip(files, chosen, strict=True) if keep]
+        present = {event.label for file in chosen_files for event in references[file]}
+        labels = [label for label in MULTI_LABEL_NAMES if label in present]
+        if labels:
+            entry["model"]["threshold_independent"] = threshold_independent_scores(
+                {file: found.posteriors[file] for file in chosen_files},
+                {file: references[file] for file in chosen_files},
+                frame_hop_seconds=frame_hop_seconds,
+                thresholds=found.thresholds,
+                labels=labels,
+                durations={file: found.durations[file] for file in chosen_files},
+            )
+        results[name] = entry
+    return results
+
+
+def _write_report(output_dir: str | Path, metrics: dict[str, Any], found: _Detections) -> None:
+    """Write ``metrics.json`` and the found and reference events of every recording, as one folder."""
+    with staged_folder(output_dir, overwrite=True) as output:
+        write_json(output / "metrics.json", metrics)
+        for name, events in (("events.csv", found.estimates), ("references.csv", found.references)):
+            with (output / name).open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(EVENT_COLUMNS), lineterminator="\n")
+                writer.writeheader()
+                for file in found.references:
+                    writer.writerows(events_to_rows(events[file], file=file))
+
+
 def evaluate_events(
     model: RespiraForAudioClassification,
     dataset: datasets.Dataset,
@@ -96,75 +213,27 @@ def evaluate_events(
 ) -> dict[str, Any]:
     """Detect and score the events of every recording of ``dataset``; write the report to ``output_dir``."""
     check_dataset(dataset, ("audio", "recording", group_by), "event detection needs them")
-    detector, rate = Detector(model, batch_size=batch_size), int(model.config.sampling_rate)
-    references: dict[str, list[Event]] = {}
-    estimates: dict[str, list[Event]] = {}
-    posteriors: dict[str, np.ndarray] = {}
-    durations: dict[str, float] = {}
-    patients, groups = [], []
-    thresholds = settings = None
-    for example in progress(dataset, "detecting events", unit="recording"):
-        file = str(example["recording"])
-        if file in references:  # the per-file arrays below would no longer line up with the patients
-            raise ValueError(f"recording {file!r} appears twice in the dataset")
-        waveform = decode_audio(example["audio"], rate)
-        detection = detector.detect_events(
-            waveform, rate, frame_hop_seconds=frame_hop_seconds, name=file, rule=FRAMES_RULE
-        )
-        thresholds, settings = detection.thresholds, detection.settings
-        durations[file] = detection.frames.duration
-        references[file] = [
-            e for e in merge_references(reference_events(example)) if e.onset < durations[file]
-        ]
-        estimates[file] = detection.events
-        posteriors[file] = detection.frames.posteriors
-        patients.append(example[group_by])
-        groups.append(example[group_column] if group_column in dataset.column_names else None)
-    files = list(references)
-    patients_array = np.asarray(patients)
-    every = {file: [Event(0.0, durations[file], label) for label in MULTI_LABEL_NAMES] for file in files}
-    ways = {"model": estimates, "no_events": {file: [] for file in files}, "all_positive": every}
-    event_options = {"t_collar": t_collar, "percentage_of_length": percentage_of_length}
-    scorers = (
-        ("event_based", event_based_scores, event_options),
-        ("segment_based", segment_based_scores, {"time_resolution": segment_seconds}),
+    found = _detect_recordings(
+        model,
+        dataset,
+        reference_events,
+        group_by=group_by,
+        group_column=group_column,
+        batch_size=batch_size,
+        frame_hop_seconds=frame_hop_seconds,
     )
-    counts = {}  # [files, labels, counts] of each recording's scores
-    for (way, found), (kind, scorer, options) in itertools.product(ways.items(), scorers):
-        scores = [scorer({f: references[f]}, {f: found[f]}, **options) for f in references]
-        counts[way, kind] = np.array(
-            [[[s[k][key] for key in COUNT_KEYS] for k in MULTI_LABEL_NAMES] for s in scores], dtype=float
-        )
-    grouped = groups if group_column in dataset.column_names else None
-    results: dict[str, Any] = {}
-    for name, chosen in group_selections(grouped, len(files)).items():
-        entry: dict[str, Any] = {
-            "recordings": int(chosen.sum()),
-            "patients": int(np.unique(patients_array[chosen]).size),
-        }
-        for (way, kind), per_file in counts.items():
-            entry.setdefault(way, {})[kind] = _summary(
-                per_file[chosen], patients_array[chosen], resamples=resamples, seed=seed
-            )
-        chosen_files = [file for file, keep in zip(files, chosen, strict=True) if keep]
-        present = {event.label for file in chosen_files for event in references[file]}
-        labels = [label for label in MULTI_LABEL_NAMES if label in present]
-        if labels:
-            entry["model"]["threshold_independent"] = threshold_independent_scores(
-                {file: posteriors[file] for file in chosen_files},
-                {file: references[file] for file in chosen_files},
-                frame_hop_seconds=frame_hop_seconds,
-                thresholds=thresholds,
-                labels=labels,
-                durations={file: durations[file] for file in chosen_files},
-            )
-        results[name] = entry
+    event_options = {"t_collar": t_collar, "percentage_of_length": percentage_of_length}
+    counts = _count_scores(found, event_options, segment_seconds)
+    grouped = found.groups if group_column in dataset.column_names else None
+    results = _group_results(
+        found, counts, grouped, resamples=resamples, seed=seed, frame_hop_seconds=frame_hop_seconds
+    )
     metrics: dict[str, Any] = {
         "below_baseline": event_below_baselines(results),
-        "num_recordings": len(files),
-        "num_patients": int(np.unique(patients_array).size),
-        "thresholds": {"crackle": thresholds[0], "wheeze": thresholds[1]},
-        "event_settings": settings.to_dict(),
+        "num_recordings": len(found.references),
+        "num_patients": int(np.unique(np.asarray(found.patients)).size),
+        "thresholds": {"crackle": found.thresholds[0], "wheeze": found.thresholds[1]},
+        "event_settings": found.settings.to_dict(),
         "frame_hop_seconds": frame_hop_seconds,
         "scoring": {**event_options, "segment_seconds": segment_seconds},
         "bootstrap": {"unit": "patient", "method": "percentile", "resamples": resamples, "seed": seed},
@@ -173,14 +242,7 @@ def evaluate_events(
     }
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
-    with staged_folder(output_dir, overwrite=True) as output:
-        write_json(output / "metrics.json", metrics)
-        for name, found in (("events.csv", estimates), ("references.csv", references)):
-            with (output / name).open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(EVENT_COLUMNS), lineterminator="\n")
-                writer.writeheader()
-                for file in files:
-                    writer.writerows(events_to_rows(found[file], file=file))
+    _write_report(output_dir, metrics, found)
     metrics["files"] = ["metrics.json", "events.csv", "references.csv"]
     return metrics
 

@@ -137,21 +137,52 @@ def evaluate_recordings(
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
     if claim is not None:
-        icbhi, left_out = groups["overall"]["icbhi"], None
-        units = claim.unit_keys(dataset)
-        if units is not None:
-            fitted = np.array([unit in (claim.fitted_units or ()) for unit in units], dtype=bool)
-            left_out = {
-                "units": len({unit for unit, was in zip(units, fitted, strict=True) if was}),
-                "recordings": int(fitted.sum()),
-                "new_units": len({unit for unit, was in zip(units, fitted, strict=True) if not was}),
-            }
-            if fitted.any():  # the new units alone, with their own patient bootstrap (none: not compared)
-                new = ~fitted
-                scores = (targets[new], probabilities[new], patients[new], thresholds)
-                icbhi = _group_scores(*scores, **settings)["icbhi"] if new.any() else {}
-        metrics["site_claim"] = claim.check(icbhi, blocker=claim_blocker, left_out=left_out)
+        scored = (targets, probabilities, patients, thresholds)
+        metrics["site_claim"] = _check_claim(claim, claim_blocker, dataset, groups, scored, settings)
     decided = recording_decisions(probabilities, thresholds)
+    curves = _write_report(
+        output_dir, metrics, dataset, (targets, probabilities, windows, decided), thresholds
+    )
+    metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
+    metrics["decisions"] = decided
+    return metrics
+
+
+def _check_claim(
+    claim: SiteClaim,
+    blocker: str,
+    dataset: datasets.Dataset,
+    groups: dict[str, Any],
+    scored: tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[float]],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The site claim checked on the recordings of units the fit never saw, where it can tell them apart."""
+    targets, probabilities, patients, thresholds = scored
+    icbhi, left_out = groups["overall"]["icbhi"], None
+    units = claim.unit_keys(dataset)
+    if units is not None:
+        fitted = np.array([unit in (claim.fitted_units or ()) for unit in units], dtype=bool)
+        left_out = {
+            "units": len({unit for unit, was in zip(units, fitted, strict=True) if was}),
+            "recordings": int(fitted.sum()),
+            "new_units": len({unit for unit, was in zip(units, fitted, strict=True) if not was}),
+        }
+        if fitted.any():  # the new units alone, with their own patient bootstrap (none: not compared)
+            new = ~fitted
+            scores = (targets[new], probabilities[new], patients[new], thresholds)
+            icbhi = _group_scores(*scores, **settings)["icbhi"] if new.any() else {}
+    return claim.check(icbhi, blocker=blocker, left_out=left_out)
+
+
+def _write_report(
+    output_dir: str | Path,
+    metrics: dict[str, Any],
+    dataset: datasets.Dataset,
+    predicted: tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray],
+    thresholds: Sequence[float],
+) -> list[Path]:
+    """Write ``metrics.json``, the per-recording predictions and the label curves as one folder."""
+    targets, probabilities, windows, decided = predicted
     with staged_folder(output_dir, overwrite=True) as output:
         write_json(output / "metrics.json", metrics)
         group = metrics["group_column"]
@@ -161,10 +192,7 @@ def evaluate_recordings(
         figures = label_curve_figures(
             targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
         )
-        curves = save_figures(figures, output)
-    metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
-    metrics["decisions"] = decided
-    return metrics
+        return save_figures(figures, output)
 
 
 def _write_predictions(

@@ -236,6 +236,48 @@ def _rank(key: Option) -> tuple[int, int, int]:
     return sum(ranks), max(ranks), RECORDING_RULES.index(key[0]) if key[0] in RECORDING_RULES else 0
 
 
+_Options = dict[tuple[RecordingRule, str], list[tuple[np.ndarray, LinearScore | None, int | None] | None]]
+"""Per (rule, candidate) and label: (out-of-fold recording probabilities, head or None for the model's
+logit, penalty)."""
+
+
+def _candidate_options(
+    part: SiteSample,
+    folds: np.ndarray,
+    rules: list[RecordingRule],
+    own: RecordingRule,
+    chosen_names: list[str],
+) -> _Options:
+    """Each candidate's out-of-fold recording probabilities per label at each recording rule (a head
+    candidate only where a head could be fitted for a label)."""
+    paths = [_head_paths(part, folds, label) if part.base_head is not None else {} for label in range(2)]
+    options: _Options = {}
+    for rule in rules:
+        base = recording_probabilities(part.base_logits, part.recording, len(part.recordings), *rule)
+        names = ["as_is", "thresholds"] if rule == own else ["thresholds"]
+        for name in names:
+            options[rule, name] = [(base[:, 0], None, None), (base[:, 1], None, None)]
+        for name in HEAD_CANDIDATES:
+            if name not in chosen_names:
+                continue
+            fits = [
+                _head_fit(part, paths[label][name], label, rule) if name in paths[label] else None
+                for label in range(2)
+            ]
+            if any(f is not None for f in fits):  # else no row of its own either
+                options[rule, name] = fits
+    return options
+
+
+def _penalties(options: _Options, rule: RecordingRule) -> dict[str, list[int | None]]:
+    """Each head candidate's penalty per label at ``rule`` (``None``: the label keeps the model's logit)."""
+    return {
+        name: [None if f is None else f[2] for f in options[rule, name]]
+        for name in HEAD_CANDIDATES
+        if (rule, name) in options
+    }
+
+
 def fit_procedure(
     sample: SiteSample,
     train: np.ndarray | None = None,
@@ -258,26 +300,7 @@ def fit_procedure(
     own: RecordingRule = (part.aggregation, part.top_k)
     alone = unmeasurable_labels(labels) | dict.fromkeys(keep, "kept")  # as is, at the model's own rule
     rules = [own] if alone else [own, *(r for r in RECORDING_RULES if r != own)]
-    paths = [_head_paths(part, folds, label) if part.base_head is not None else {} for label in range(2)]
-    # per (rule, candidate) and label: (out-of-fold recording probabilities, head or None for the
-    # model's logit, penalty)
-    options: dict[
-        tuple[RecordingRule, str], list[tuple[np.ndarray, LinearScore | None, int | None] | None]
-    ] = {}
-    for rule in rules:
-        base = recording_probabilities(part.base_logits, part.recording, len(part.recordings), *rule)
-        names = ["as_is", "thresholds"] if rule == own else ["thresholds"]
-        for name in names:
-            options[rule, name] = [(base[:, 0], None, None), (base[:, 1], None, None)]
-        for name in HEAD_CANDIDATES:
-            if name not in chosen_names:
-                continue
-            fits = [
-                _head_fit(part, paths[label][name], label, rule) if name in paths[label] else None
-                for label in range(2)
-            ]
-            if any(f is not None for f in fits):  # else no row of its own either
-                options[rule, name] = fits
+    options = _candidate_options(part, folds, rules, own, chosen_names)
 
     def stacked(key: Option) -> np.ndarray:
         return np.stack([options[key[0], key[1 + i]][i][0] for i in range(2)], axis=1)  # type: ignore[index]
@@ -323,9 +346,5 @@ def fit_procedure(
             fitted_rules[name] = fitted(
                 max(keys, key=lambda k: (inner_scores[name_of(k)], -rules.index(k[0])))
             )
-    penalties = {
-        name: [None if f is None else f[2] for f in options[best[0], name]]
-        for name in HEAD_CANDIDATES
-        if (best[0], name) in options
-    }
+    penalties = _penalties(options, best[0])
     return Procedure(best[1:], fitted_rules, penalties, inner_scores, *best[0])  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +18,10 @@ from ..pretrained.site_fit import candidate_row, fit_verdict, labels_json
 from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
-from .site_sample import read_site_recordings
+from .site_sample import SiteRecordings, SiteSample, read_site_recordings
+
+if TYPE_CHECKING:
+    from .out_of_sample import SiteFit
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,8 @@ def fit_site_folder(
     flagged). Every input is checked before any audio is read; one-line notes go to stderr."""
     from ..inference.detector import Detector
     from ..models.respira.decision import is_multi_label
-    from ..utils.files import nan_to_none
     from ..utils.threads import apply_num_threads
-    from .choice import check_selection, unmeasurable_labels
+    from .choice import check_selection
     from .out_of_sample import fit_sample, learning_curve
     from .site_folder import write_site_folder
     from .site_sample import embed_recordings, site_head_refusal
@@ -231,8 +233,45 @@ def fit_site_folder(
     curve = learning_curve(sample, draws=3, seed=seed, **options).rows
     fitted = time.perf_counter()
     written = bool(fit.applies or apply_anyway)
+    record = _fit_record(
+        model,
+        site,
+        sample_files,
+        sample,
+        fit,
+        {"candidates": kinds, "selection": selection, "outer_folds": outer_folds, "seed": seed},
+        written=written,
+        seconds={"embedding": embedded - started, "fitting": fitted - embedded},
+    )
+    result_dir = None
+    if written:
+        result_dir = write_site_folder(
+            detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
+        )  # fmt: skip
+    scores = record["nested_cv"]
+    return SiteFitResult(
+        result_dir, fit.chosen, fit.thresholds, scores, fit.applies, written, record, curve_means(curve)
+    )
+
+
+def _fit_record(
+    model: str | Path,
+    site: str,
+    sample_files: SiteRecordings,
+    sample: SiteSample,
+    fit: SiteFit,
+    settings: dict[str, Any],
+    *,
+    written: bool,
+    seconds: dict[str, float],
+) -> dict[str, Any]:
+    """The fit's record (what the site folder's ``site_fit.json`` and card say): its data, the procedure
+    asked for (``settings``: candidates, selection, outer folds, seed), what it chose and how it scored."""
+    from ..utils.files import nan_to_none
+    from .choice import unmeasurable_labels
+
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
-    record: dict[str, Any] = {
+    return {
         "procedure": "fit-site",
         "base_model": _model_name(model),
         "dataset": sample_files.dataset,
@@ -249,11 +288,11 @@ def fit_site_folder(
         },
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
-        "candidates": list(kinds),
-        "selection": selection,
+        "candidates": list(settings["candidates"]),
+        "selection": settings["selection"],
         "threshold_rule": "expected",  # respira.sites.heads.expected_thresholds: what the card says
-        "outer_folds": outer_folds,
-        "seed": seed,
+        "outer_folds": settings["outer_folds"],
+        "seed": settings["seed"],
         "chosen": list(fit.chosen),
         "recording_aggregation": fit.aggregation,
         "recording_top_k": fit.top_k,
@@ -264,18 +303,9 @@ def fit_site_folder(
         "applies": bool(fit.applies),
         "applied_anyway": bool(written and not fit.applies),
         "nested_cv": nan_to_none(fit.outer),
-        "seconds": {"embedding": embedded - started, "fitting": fitted - embedded},
+        "seconds": seconds,
         "fit": fit.to_json(),
     }
-    result_dir = None
-    if written:
-        result_dir = write_site_folder(
-            detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
-        )  # fmt: skip
-    scores = record["nested_cv"]
-    return SiteFitResult(
-        result_dir, fit.chosen, fit.thresholds, scores, fit.applies, written, record, curve_means(curve)
-    )
 
 
 def _check_site_name(site_name: str | None, data_dir: str | Path, dataset: str) -> str:

@@ -115,11 +115,7 @@ def run_training(
     main = state.is_main_process
     log = log if main else (lambda *_: None)
     if args.disable_tqdm:  # one switch: the Trainer's bars, transformers' own, the dataset build's
-        import datasets
-        from transformers.utils import logging as transformers_logging
-
-        datasets.disable_progress_bars()
-        transformers_logging.disable_progress_bar()
+        _disable_progress_bars()
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     validate_run(model_args, data_args, run_args, args, resuming=resume is not None)
     threads = apply_num_threads(  # beside the DataLoader's workers; a resumed run keeps its count
@@ -144,14 +140,7 @@ def run_training(
         if main:
             record_num_threads(folder, threads.num_threads, threads.source)
         with state.main_process_first():  # one process builds the dataset cache, the others reuse it
-            folds = {
-                fold: load_splits(
-                    replace(data, fold=fold) if kfold else data,
-                    cache_dir=data_args.dataset_cache_dir,
-                    num_proc=data_args.num_proc,
-                )
-                for fold in (range(data.num_folds) if kfold else [None])
-            }
+            folds = _load_folds(data, data_args, kfold=kfold)
         state.wait_for_everyone()
         if kfold:
             all_cycle_keys(folds, data)  # every cycle tested once, before any training
@@ -162,7 +151,34 @@ def run_training(
                 check_cross_fit_pool(splits, args)
         summary = _train(model_args, data_args, run_args, args, data, folds, seeds, folder, resume, log, main)
         state.wait_for_everyone()
-    if kfold:  # the other processes' log says nothing
+    _log_written(target, summary, kfold=kfold, log=log)  # the other processes' log says nothing
+    return TrainedRun(target)
+
+
+def _disable_progress_bars() -> None:
+    """Silence the progress bars of the Trainer, transformers and the dataset build."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+
+
+def _load_folds(data: DataRecord, data_args: DataArguments, *, kfold: bool) -> dict[int | None, Any]:
+    """The splits of each fold of ``data`` (``{None: splits}`` without cross-validation)."""
+    return {
+        fold: load_splits(
+            replace(data, fold=fold) if kfold else data,
+            cache_dir=data_args.dataset_cache_dir,
+            num_proc=data_args.num_proc,
+        )
+        for fold in (range(data.num_folds) if kfold else [None])
+    }
+
+
+def _log_written(target: Path, summary: dict[str, Any], *, kfold: bool, log) -> None:
+    """Say where the run is, which model it kept, its headline scores and warnings (the device shift last)."""
+    if kfold:
         kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
         log(f"run written to {target} (model from {kept}: the best validation score of all folds x seeds)")
         log(kfold_headline(summary))
@@ -172,7 +188,6 @@ def run_training(
     for key in ("warning", "device_shift"):  # the device shift said last
         if summary.get(key):
             log(summary[key])
-    return TrainedRun(target)
 
 
 def _train(
@@ -192,24 +207,9 @@ def _train(
     ``folds``: ``{None: splits}`` without cross-validation."""
     args = replace(args, resume_from_checkpoint=None)
     kfold = None not in folds
-    outcomes: dict[tuple[int | None, int], SeedOutcome] = {}
-    runs: list[FoldRun] = []
-    for fold, splits in folds.items():
-        for seed in seeds:
-            seed_folder = folder / (f"fold_{fold}" if kfold else "") / f"seed_{seed}"
-            checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
-            action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
-            where = f"fold {fold} of {data.num_folds}, seed {seed}" if kfold else f"seed {seed}"
-            log(f"== {where}: {action} ({args.num_train_epochs:g} epochs) ==")
-            outcome = run_seed(
-                model_args, data_args, run_args, args, splits, seed, seed_folder, resume_from=checkpoint
-            )
-            outcomes[fold, seed] = outcome
-            if kfold:
-                runs.append(fold_run(fold, seed, outcome, splits["test"]))
-                best = select_seed(outcomes)
-                for key, other in outcomes.items():  # only the kept model stays in memory
-                    other.trainer = other.trainer if key == best else None
+    outcomes, runs = _train_seeds(
+        model_args, data_args, run_args, args, data, folds, seeds, folder, resume, log
+    )
     kept_fold, selected = select_seed(outcomes)
     kept = outcomes[kept_fold, selected]
     per_seed = {seed: outcome.test for (_, seed), outcome in outcomes.items()}
@@ -228,6 +228,62 @@ def _train(
     trainer = kept.trainer
     save_kept_model(trainer, folder, summary)
     kept_data = with_split_sizes(replace(data, fold=kept_fold), folds[kept_fold])  # fold None: no folds
+    metrics = _run_metrics(outcomes, runs, summary, folds, data, folder)
+    record = build_run_record(model_args, kept_data, run_args, args, seeds, trainer.model, metrics)
+    record = replace(record, selected_seed=selected, selected_fold=kept_fold)
+    record.save(folder)
+    write_reports(kept, folds[kept_fold], folder)
+    if kfold:
+        log(fold_table(summary))
+        return summary
+    log(seed_table({seed: outcome for (_, seed), outcome in outcomes.items()}, selected))
+    return summary
+
+
+def _train_seeds(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    data: DataRecord,
+    folds: dict[int | None, datasets.DatasetDict],
+    seeds: list[int],
+    folder: Path,
+    resume: ResumePoint | None,
+    log,
+) -> tuple[dict[tuple[int | None, int], SeedOutcome], list[FoldRun]]:
+    """Train (or resume) each fold x seed in its own folder; the outcomes, and each fold's run."""
+    kfold = None not in folds
+    outcomes: dict[tuple[int | None, int], SeedOutcome] = {}
+    runs: list[FoldRun] = []
+    for fold, splits in folds.items():
+        for seed in seeds:
+            seed_folder = folder / (f"fold_{fold}" if kfold else "") / f"seed_{seed}"
+            checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
+            action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
+            where = f"fold {fold} of {data.num_folds}, seed {seed}" if kfold else f"seed {seed}"
+            log(f"== {where}: {action} ({args.num_train_epochs:g} epochs) ==")
+            outcome = run_seed(
+                model_args, data_args, run_args, args, splits, seed, seed_folder, resume_from=checkpoint
+            )
+            outcomes[fold, seed] = outcome
+            if kfold:
+                runs.append(fold_run(fold, seed, outcome, splits["test"]))
+                best = select_seed(outcomes)
+                for key, other in outcomes.items():  # only the kept model stays in memory
+                    other.trainer = other.trainer if key == best else None
+    return outcomes, runs
+
+
+def _run_metrics(
+    outcomes: dict[tuple[int | None, int], SeedOutcome],
+    runs: list[FoldRun],
+    summary: dict[str, Any],
+    folds: dict[int | None, datasets.DatasetDict],
+    data: DataRecord,
+    folder: Path,
+) -> MetricsRecord:
+    """The run's metrics record of every fold x seed (a fold run writes its out-of-fold predictions)."""
     results = [
         SeedResult(
             seed,
@@ -238,21 +294,12 @@ def _train(
         )
         for (fold, seed), outcome in outcomes.items()
     ]
-    if kfold:
+    if None not in folds:
         metrics = fold_metrics(runs, summary, results)
         write_out_of_fold_predictions(runs, folds, data, folder / OUT_OF_FOLD_FILE)
-    else:
-        means, stds = seed_statistics(per_seed)
-        metrics = MetricsRecord(record_metrics(means, "test_"), record_metrics(stds, "test_"), results)
-    record = build_run_record(model_args, kept_data, run_args, args, seeds, trainer.model, metrics)
-    record = replace(record, selected_seed=selected, selected_fold=kept_fold)
-    record.save(folder)
-    write_reports(kept, folds[kept_fold], folder)
-    if kfold:
-        log(fold_table(summary))
-        return summary
-    log(seed_table({seed: outcome for (_, seed), outcome in outcomes.items()}, selected))
-    return summary
+        return metrics
+    means, stds = seed_statistics({seed: outcome.test for (_, seed), outcome in outcomes.items()})
+    return MetricsRecord(record_metrics(means, "test_"), record_metrics(stds, "test_"), results)
 
 
 def run_seed(
