@@ -279,9 +279,12 @@ def test_sigterm_keeps_the_run_and_prints_the_command_that_resumes_it(
 
 
 @pytest.mark.parametrize("content", ["{nope", '{"num_threads": 999}'])
-def test_a_resume_rewrites_a_damaged_or_absurd_thread_record(
+def test_a_resume_keeps_an_edited_thread_record_and_runs_once_it_is_moved_away(
     experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch, content: str
 ) -> None:
+    """The run folder's record lists threads.json's hash: an edited (damaged or absurd) one is not respira's
+    to replace (issue 82, item 5), so the resume refuses in one line naming it and writes nothing; moved
+    away, the resume runs and records the thread count it chose."""
     for name in (threads.ENV_VAR, "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(threads, "_machine", lambda: (1, 0.0))  # the automatic choice: 1 thread
@@ -290,7 +293,13 @@ def test_a_resume_rewrites_a_damaged_or_absurd_thread_record(
     (run / THREADS_FILE).write_text(content)
     steps = json.loads((run / "trainer_state.json").read_text())["global_step"]
     flags = _flags(experiment, run, "--resume_from_checkpoint", "last", "--max_steps", str(steps + 1))
-    with pytest.warns(UserWarning, match=re.escape(f"{run / THREADS_FILE}: ")):
-        assert main(flags) == 0, capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the damaged record's own warning
+        assert main(flags) == 2
+    error = capsys.readouterr().err
+    assert f"{run / THREADS_FILE} was changed since respira wrote it" in error and "Traceback" not in error
+    assert (run / THREADS_FILE).read_text() == content  # the user's file, as it was
+    (run / THREADS_FILE).rename(tmp_path / "threads.moved.json")
+    assert main(flags) == 0, capsys.readouterr().err
     assert json.loads((run / THREADS_FILE).read_text())["num_threads"] == 1
     assert torch.get_num_threads() == 1

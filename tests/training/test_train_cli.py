@@ -66,6 +66,7 @@ def test_help_lists_every_field_of_model_data_and_run_in_its_group(help_sections
             assert entry.endswith(f"(default: {'unset' if shown is None else shown})"), entry
             own_help = split_note(field.metadata.get("help", ""))[0]  # without what was measured
             if own_help:  # the field's own help text follows the flag(s) and type
+                entry = re.sub(r" \[[A-Z]+ \.\.\.\]", "", entry)  # a many-valued flag's metavar (--data_dir)
                 words = re.sub(r", --\w+( \[?[A-Z]+\]?)?", "", entry).split()  # transformers' alias
                 assert words[2] == own_help.split()[0], entry
     assert _entry(help_sections["model"], "target_seconds") == (

@@ -193,6 +193,8 @@ class RespiraConfig(PreTrainedConfig):
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
         aggregation_of(self)  # checks recording_aggregation and recording_top_k
         self._check_layers(spec)
+        if self.event_settings is not None:  # as events.EventSettings reads them
+            EventSettings.from_dict(self.event_settings)
 
     def _check_layers(self, spec: Any) -> None:
         """``freeze_feature_encoder`` and the layer options: on an encoder that has what they read."""
@@ -220,8 +222,6 @@ class RespiraConfig(PreTrainedConfig):
             raise ValueError(
                 f"encoder_layer={self.encoder_layer}: the encoder has hidden states 0 .. {count - 1}"
             )
-        if self.event_settings is not None:  # as events.EventSettings reads them
-            EventSettings.from_dict(self.event_settings)
 
     @property
     def target_samples(self) -> int:
