@@ -89,9 +89,9 @@ detector: install
 	$(BIN)/python scripts/build_detector.py
 	$(BIN)/python scripts/build_site_detectors.py
 
-# The shipped site detectors (src/respira/pretrained/kauh-crackle-wheeze, sprsound-crackle-wheeze):
-# respira fit-site of the ICBHI detector on ../shared/kauh and ../shared/sprsound, shipped only where
-# fit-site's out-of-sample rule applies.
+# The shipped site detectors (src/respira/pretrained/sprsound-crackle-wheeze): respira fit-site of the ICBHI
+# detector on ../shared/kauh and ../shared/sprsound, shipped only where fit-site's out-of-sample rule
+# applies (on KAUH it does not: nothing is written for it).
 site-detectors: install
 	$(BIN)/python scripts/build_site_detectors.py
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-DETECTORS = ("icbhi-crackle-wheeze", "kauh-crackle-wheeze", "sprsound-crackle-wheeze")
+DETECTORS = ("icbhi-crackle-wheeze", "sprsound-crackle-wheeze")
 
 
 @contextlib.contextmanager

@@ -4,7 +4,8 @@ Each site detector is the shipped ICBHI detector (``src/respira/pretrained/icbhi
 retrained here) fitted to one site of ``../shared`` by ``respira fit-site``, run through respira's own
 command line as a user would (one thread, offline, a work folder, a log):
 
-* ``kauh-crackle-wheeze``: ``respira fit-site <ICBHI folder> --dataset kauh --data_dir ../shared/kauh``;
+* ``kauh-crackle-wheeze``: ``respira fit-site <ICBHI folder> --dataset kauh --data_dir ../shared/kauh``
+  (not shipped since fit-site's per-label rule: its gain over the model as is is not shown there);
 * ``sprsound-crackle-wheeze``: the same with ``--dataset sprsound --data_dir ../shared/sprsound``.
 
 ``--apply_anyway`` is never passed: a site detector ships only where fit-site's out-of-sample rule

@@ -1,5 +1,6 @@
 """The shipped site detectors (``scripts/build_site_detectors.py``, ``make site-detectors``): the ICBHI
-detector fitted by ``respira fit-site`` to KAUH and to SPRSound, each a model name of every command, its
+detector fitted by ``respira fit-site`` to SPRSound (KAUH's fit did not show a gain over the model as is
+under the per-label rule: not shipped), each a model name of every command, its
 card and its sites line said only by its own files, fitted from today's ICBHI detector,
 and deciding alike through the Detector and onnxruntime on real recordings of its site."""
 
@@ -29,7 +30,7 @@ from respira.pretrained.shipped import describe_detectors, shipped_detectors
 from .conftest import SHARED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-SITES = {"kauh-crackle-wheeze": "kauh", "sprsound-crackle-wheeze": "sprsound"}
+SITES = {"sprsound-crackle-wheeze": "sprsound"}
 """The site detectors ``make site-detectors`` ships (those whose fit-site rule applied), by name."""
 
 
@@ -61,7 +62,7 @@ def test_respira_detectors_lists_the_site_detectors(capsys: pytest.CaptureFixtur
 
     assert main(["detectors"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:] if line.strip()]
-    assert set(SITES) <= set(names) and DEFAULT_DETECTOR_NAME in names
+    assert set(names) == {*SITES, DEFAULT_DETECTOR_NAME}  # no other site detector ships
 
 
 def test_the_checksums_hold(shipped: tuple[str, Path]) -> None:
@@ -175,7 +176,7 @@ def test_a_site_fit_whose_interval_clears_all_normal_serves_its_site(tmp_path: P
     """The serve rule on the fitted site's own row: served once the interval's lower end is above
     all-normal, and only then (a copy without the build record, its nested CV edited)."""
     copy = tmp_path / "copy"
-    shutil.copytree(shipped_detectors()["kauh-crackle-wheeze"], copy)
+    shutil.copytree(shipped_detectors()["sprsound-crackle-wheeze"], copy)
     (copy / "build_record.json").unlink()
     record = json.loads((copy / SITE_FIT_FILE).read_text())
     chosen = next(row for row in record["nested_cv"] if row["candidate"] == "chosen")
@@ -184,7 +185,9 @@ def test_a_site_fit_whose_interval_clears_all_normal_serves_its_site(tmp_path: P
         chosen["icbhi_score_low"] = low
         (copy / SITE_FIT_FILE).write_text(json.dumps(record))
         line = sites_line(copy)
-        assert line.startswith("serves kauh recordings (fitted here, nested cross-validation") is serves, line
+        assert (
+            line.startswith("serves sprsound recordings (fitted here, nested cross-validation") is serves
+        ), line
 
 
 def test_no_command_writes_into_a_site_detector(shipped: tuple[str, Path]) -> None:

@@ -173,34 +173,58 @@ def test_a_model_fit_site_did_not_write_has_no_claim(
 
 
 @pytest.mark.slow
-def test_the_shipped_kauh_detector_is_not_compared_on_patients_it_was_fitted_on(
-    shared_kauh: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+def test_the_shipped_site_detector_is_not_compared_on_patients_it_was_fitted_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """Real data: ``kauh-crackle-wheeze`` on 4 KAUH patients of the sample it was fitted on (2 with normal
-    sounds, 2 without): its site_fit.json lists them (patient ids as the KAUH reader names them), so none
-    is new and the claim is not compared, said in one line."""
+    """Real data: ``sprsound-crackle-wheeze`` on 4 patients of SPRSound's inter_test part, of the sample it
+    was fitted on (2 with normal sounds only, 2 with some, none with a Poor Quality recording): its
+    site_fit.json lists them (patient ids as the SPRSound reader names them), so none is new and the claim
+    is not compared, said in one line."""
     from respira.pretrained.shipped import shipped_detectors
 
-    by_patient: dict[str, list[Path]] = {}
-    for wav in sorted(shared_kauh.glob("*.wav")):
-        by_patient.setdefault(wav.name.split("_")[0][2:], []).append(wav)
-    normal = [p for p, files in by_patient.items() if files[0].name.split(",")[1].strip() == "N"]
-    chosen = normal[:2] + [p for p in by_patient if p not in normal][:2]
-    data = tmp_path / "kauh"
-    data.mkdir()
+    from ..conftest import SHARED_DIR
+
+    shared = SHARED_DIR / "sprsound"
+    if not shared.is_dir():
+        pytest.skip(
+            f"real SPRSound data not found at {shared} (../shared is only present on project machines)"
+        )
+    by_patient: dict[str, list[tuple[Path, str]]] = {}
+    for notes in sorted((shared / "test_json" / "inter_test_json").glob("*.json")):
+        label = json.loads(notes.read_text())["record_annotation"]
+        by_patient.setdefault(notes.name.split("_")[0], []).append((notes, label))
+    usable = {p: rows for p, rows in by_patient.items() if all(label != "Poor Quality" for _, label in rows)}
+    normal = [p for p, rows in usable.items() if all(label == "Normal" for _, label in rows)]
+    chosen = normal[:2] + [p for p in usable if p not in normal][:2]
+    data = tmp_path / "sprsound"
+    (data / "test_json" / "inter_test_json").mkdir(parents=True)
+    (data / "test_wav").mkdir()
     for patient in chosen:
-        for wav in by_patient[patient]:
-            (data / wav.name).symlink_to(wav.resolve())
+        for notes, _ in usable[patient]:
+            (data / "test_json" / "inter_test_json" / notes.name).symlink_to(notes.resolve())
+            wav = shared / "test_wav" / f"{notes.stem}.wav"
+            (data / "test_wav" / wav.name).symlink_to(wav.resolve())
     output = tmp_path / "report"
-    options = ["--dataset", "kauh", "--data_dir", str(data), "--bootstrap", "200"]
-    assert main(["evaluate", "kauh-crackle-wheeze", *options, "--output_dir", str(output)]) == 0
+    options = [
+        "--dataset",
+        "sprsound",
+        "--data_dir",
+        str(data),
+        "--split",
+        "inter_test",
+        "--bootstrap",
+        "200",
+    ]
+    assert main(["evaluate", "sprsound-crackle-wheeze", *options, "--output_dir", str(output)]) == 0
     check = json.loads((output / "metrics.json").read_text())["site_claim"]
-    claim = site_claim(shipped_detectors()["kauh-crackle-wheeze"])
-    recordings = sum(len(by_patient[patient]) for patient in chosen)
+    claim = site_claim(shipped_detectors()["sprsound-crackle-wheeze"])
+    recordings = sum(len(usable[patient]) for patient in chosen)
     assert check["verdict"] == "not_compared" and check["left_out_fitted"] == {
         "units": 4, "recordings": recordings, "new_units": 0
     }  # fmt: skip
-    assert check["reason"].startswith(f"all 4 patients ({recordings} recordings) are among the 56 patients")
+    assert check["reason"].startswith(
+        f"all 4 patients ({recordings} recordings) are among the {claim.units} patients"
+    )
     assert claim_line(check, claim) in capsys.readouterr().out.splitlines()
 
 

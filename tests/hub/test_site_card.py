@@ -22,7 +22,7 @@ from respira.utils.tables import format_percent
 from .card_fixtures import site_card_section
 from .hub_server import HubServer
 
-NAME = "kauh-crackle-wheeze"
+NAME = "sprsound-crackle-wheeze"
 SECTION = "## Fitted to a site (`respira fit-site`)"
 FIT_WORDING = "These thresholds were chosen by `respira fit-site` on"
 VALIDATION_WORDING = "These thresholds were tuned on the validation split"
@@ -39,7 +39,7 @@ def folder() -> Path:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``respira export kauh-crackle-wheeze OUT``: the shipped site detector by its name."""
+    """``respira export sprsound-crackle-wheeze OUT``: the shipped site detector by its name."""
     return export_model(NAME, tmp_path_factory.mktemp("export") / "out", onnx=False)
 
 
@@ -78,8 +78,10 @@ def test_the_fitted_sample_has_one_interval_in_the_card(folder: Path) -> None:
         as_is = next(row for row in csv.DictReader(handle) if row["candidate"] == "as_is")
     interval = f"({format_percent(float(as_is['icbhi_score_low']))}–"
     assert f"| as is | {format_percent(float(as_is['icbhi_score']))} {interval}" in card
-    same = [v for v in site_verdicts(default_detector_dir()) if v.site == "kauh" and v.unit == "recordings"]
-    assert same, "the base model records its held-out KAUH evaluation"
+    same = [
+        v for v in site_verdicts(default_detector_dir()) if v.site == "sprsound" and v.unit == "recordings"
+    ]
+    assert same, "the base model records its held-out SPRSound evaluation"
     for verdict in same:
         assert f"| {verdict.site} | {verdict.protocol} | {verdict.count} {verdict.unit} |" not in card
     assert "whose `as is` row is the base model on these" in site_card_section(folder)
@@ -95,17 +97,17 @@ def test_push_by_a_shipped_name_uploads_the_fit_and_its_card(
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        push_run(NAME, "user/kauh", token="test-token", onnx=False)
-        repo = hub.state.repos["user/kauh"]
+        push_run(NAME, "user/sprsound", token="test-token", onnx=False)
+        repo = hub.state.repos["user/sprsound"]
         files = repo.commits[repo.branches["main"]].files
         assert set(FIT_EVIDENCE) <= set(files)
         card = hub.state.blob_path(files["README.md"].sha256).read_text(encoding="utf-8")
     assert FIT_WORDING in card and VALIDATION_WORDING not in card
     assert _section(card) == _section((folder / "README.md").read_text())
-    assert "respira predict user/kauh " in card
+    assert "respira predict user/sprsound " in card
 
 
-@pytest.mark.parametrize("name", ["kauh-crackle-wheeze", "sprsound-crackle-wheeze"])
+@pytest.mark.parametrize("name", [NAME])
 def test_the_card_says_what_its_estimate_assumes_and_how_to_check_it(name: str) -> None:
     """Issue 60, item 4: the card claimed 65.6 [60.5–71.4] and "serves" without saying for whom; it says
     the estimate holds for patients like the fitted ones (their number and recordings, from site_fit.json)

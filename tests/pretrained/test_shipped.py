@@ -29,7 +29,7 @@ def test_a_new_folder_is_a_model_name_without_more_code(
 ) -> None:
     package = tmp_path / "pretrained"
     (package / "not-a-model").mkdir(parents=True)  # no config.json: no detector
-    site = package / "kauh-crackle-wheeze"
+    site = package / "ward-crackle-wheeze"
     site.mkdir()
     for name in ("config.json", "preprocessor_config.json", "model.safetensors", "checksums.sha256"):
         shutil.copyfile(default_detector_dir() / name, site / name)
@@ -37,12 +37,12 @@ def test_a_new_folder_is_a_model_name_without_more_code(
     (site / "respira_run.json").write_text(json.dumps(record))
     monkeypatch.setattr(shipped, "_PACKAGE", package)
 
-    assert list(shipped.shipped_detectors()) == ["kauh-crackle-wheeze"]
-    assert resolve_model_name("kauh-crackle-wheeze") == site
+    assert list(shipped.shipped_detectors()) == ["ward-crackle-wheeze"]
+    assert resolve_model_name("ward-crackle-wheeze") == site
     assert shipped.describe_detectors() == [
-        shipped.ShippedDetector("kauh-crackle-wheeze", "icbhi, kauh", site, "no site recorded")
+        shipped.ShippedDetector("ward-crackle-wheeze", "icbhi, kauh", site, "no site recorded")
     ]
-    assert respira.Detector.from_pretrained("kauh-crackle-wheeze", device="cpu").name == "kauh-crackle-wheeze"
+    assert respira.Detector.from_pretrained("ward-crackle-wheeze", device="cpu").name == "ward-crackle-wheeze"
     with pytest.raises(ModelLoadError):
         resolve_model_name("not-a-model")  # a folder without a model is no name, nor a path here
 
@@ -88,7 +88,7 @@ def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transform
     from ..hub.test_remote_code import run_without_respira
 
     folders = shipped.shipped_detectors()
-    assert len(folders) >= 3
+    assert set(folders) == {"icbhi-crackle-wheeze", "sprsound-crackle-wheeze"}  # every shipped folder
     exports, expected = [], {}
     wave = np.random.default_rng(0).normal(0, 0.1, 32_000 * 4).astype(np.float32)
     np.save(tmp_path / "wave.npy", wave)
