@@ -3,7 +3,8 @@
 As the "serve your site" tutorial does, on a few KAUH recordings of ``../shared`` (one per patient, named
 by patient only, labels blank): ``respira suggest`` chooses two of them, ``respira label`` serves the
 page in a thread, Debian's chromium (headless, through Selenium) opens it and waits until the first
-suggested recording is drawn; the window is saved with a 256-colour palette, small enough to commit.
+suggested recording is drawn and the page takes an answer (its minimum time on screen passed); the window is
+saved with a 256-colour palette, small enough to commit.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def screenshot(url: str, output: Path, profile: Path) -> None:
     try:
         browser.get(url)
         deadline = time.monotonic() + 120
-        while browser.execute_script("return window.respiraShown") is None:
+        while not browser.execute_script("return window.respiraShown != null && window.respiraReady"):
             if time.monotonic() > deadline:
-                raise SystemExit("the labelling page showed no recording within 120 s")
+                raise SystemExit("the labelling page took no answer within 120 s")
             time.sleep(0.3)
         time.sleep(1.0)  # the spectrogram image and the plot are painted
         browser.save_screenshot(str(output))
