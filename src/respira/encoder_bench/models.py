@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.respira.labels import MULTI_LABEL
 from ..sites.site_sample import LabelledRecording, SiteSample
 
 __all__ = ["BenchModel", "embed", "embedding_speed", "load_model"]
@@ -43,7 +44,7 @@ def _fresh(source: str, every_layer: bool = False) -> Any:
     from ..models import build_model as build_respira
 
     torch.manual_seed(0)
-    options = {"problem_type": "multi_label_classification", "freeze_encoder": True, "projector_dim": None}
+    options = {"problem_type": MULTI_LABEL, "freeze_encoder": True, "projector_dim": None}
     if every_layer and _layered(source):
         options["every_layer"] = True
     with quiet_transformers():  # no "Loading weights" bar before a refusal's one line
@@ -119,7 +120,7 @@ def _probe_ready(model: Any) -> Any:
     settings = model.config.to_dict()
     for name in ("id2label", "label2id", "num_labels", "architectures", "decision_thresholds", "calibration"):
         settings.pop(name, None)
-    settings |= {"problem_type": "multi_label_classification", "freeze_encoder": True, "head_norm": False,
+    settings |= {"problem_type": MULTI_LABEL, "freeze_encoder": True, "head_norm": False,
                  "head_hidden_size": None, "projector_dim": None}  # fmt: skip
     if settings.get("pooling") == "autopool":
         settings["pooling"] = "mean"
