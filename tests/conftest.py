@@ -63,22 +63,24 @@ def corpus_copy(synthetic_corpus: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(synthetic_corpus, tmp_path / "icbhi"))
 
 
-@pytest.fixture(scope="session")
-def shared_icbhi() -> Path:
-    """The real ICBHI sample in ../shared/icbhi (skips when absent, as on a user's machine)."""
-    path = SHARED_DIR / "icbhi"
+def _shared_icbhi_folder(name: str) -> Path:
+    """``../shared/NAME``, skipping the test when absent (as on a user's machine)."""
+    path = SHARED_DIR / name
     if not path.is_dir():
         pytest.skip(f"real ICBHI data not found at {path} (../shared is only present on project machines)")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_icbhi() -> Path:
+    """The real ICBHI sample in ../shared/icbhi (skips when absent, as on a user's machine)."""
+    return _shared_icbhi_folder("icbhi")
 
 
 @pytest.fixture(scope="session")
 def shared_icbhi_cycles() -> Path:
     """The 39 more ICBHI patients of ../shared/icbhi_cycles, FLAC (skips when absent)."""
-    path = SHARED_DIR / "icbhi_cycles"
-    if not path.is_dir():
-        pytest.skip(f"real ICBHI data not found at {path} (../shared is only present on project machines)")
-    return path
+    return _shared_icbhi_folder("icbhi_cycles")
 
 
 @pytest.fixture(scope="session")
