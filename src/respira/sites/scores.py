@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics.icbhi import icbhi_scores
 from ..metrics.recording_level import patient_resample_counts, percentile_interval, recording_decisions
 from ..metrics.thresholds import sigmoid
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
@@ -49,35 +50,12 @@ def recording_classes(probabilities: np.ndarray, thresholds: Sequence[float]) ->
     return flags_to_classes(recording_decisions(probabilities, thresholds))
 
 
-def _icbhi_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> tuple[Any, Any, Any]:
-    """Weighted specificity, strict sensitivity and their mean per row of ``weights``."""
-    normal = truth == 0
-    right = predicted == truth
-    with np.errstate(invalid="ignore", divide="ignore"):
-        specificity = (weights @ (normal & right)) / (weights @ normal)
-        sensitivity = (weights @ (~normal & right)) / (weights @ ~normal)
-    both = np.stack([specificity, sensitivity])
-    defined = ~np.isnan(both)
-    with np.errstate(invalid="ignore"):
-        score = np.where(defined.any(axis=0), np.nansum(both, axis=0) / defined.sum(axis=0), np.nan)
-    return specificity, sensitivity, score
-
-
-def weighted_icbhi_scores(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The ICBHI-style score of four-class ``predicted`` for each row of ``weights`` ``[resamples,
-    recordings]``."""
-    return _icbhi_parts(truth, predicted, weights)[2]
-
-
-def icbhi_score(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """The ICBHI-style score of four-class ``predicted`` against ``truth`` (``nan`` parts left out)."""
-    return float(_icbhi_parts(truth, predicted, np.ones((1, truth.size)))[2][0])
-
-
 def _defined_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> tuple[Any, Any, Any]:
-    """:func:`_icbhi_parts` with the score NaN in a resample that lacks what the sample has (a normal or an
-    abnormal recording): undefined, never scored on what is left."""
-    specificity, sensitivity, score = _icbhi_parts(truth, predicted, weights)
+    """Specificity, strict sensitivity and the ICBHI score per row of ``weights``
+    (:func:`~respira.metrics.icbhi.icbhi_scores`), the score NaN in a resample that lacks what the sample
+    has (a normal or an abnormal recording): undefined, never scored on what is left."""
+    scores = icbhi_scores(truth, predicted, weights=weights)
+    specificity, sensitivity, score = (scores[key] for key in ("specificity", "sensitivity", "icbhi_score"))
     lacking = (np.isnan(specificity) & ~np.isnan(specificity[0])) | (
         np.isnan(sensitivity) & ~np.isnan(sensitivity[0])
     )
