@@ -17,7 +17,7 @@ from ..data.errors import SplitError
 from ..data.folds import patient_kfold
 from ..metrics.icbhi import icbhi_scores
 from ..metrics.multilabel import roc_auc
-from ..metrics.recording_level import patient_resample_counts
+from ..metrics.recording_level import resample_weights
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.windows import DEFAULT_TOP_K
 from .heads import (
@@ -201,8 +201,7 @@ def _select(
             return baseline_key
     # not stratified: with a few units most class signatures are one unit's, which stratification would
     # hold fixed in every resample, leaving no spread to judge a win by
-    counts = patient_resample_counts(part.units, resamples=_RESAMPLES, seed=seed)
-    weights = np.concatenate([np.ones((1, counts.shape[1])), counts])  # the sample itself, then each resample
+    weights = resample_weights(part.units, resamples=_RESAMPLES, seed=seed)
     scores = {
         key: icbhi_scores(part.classes, value, weights=weights)["icbhi_score"]
         for key, value in predicted.items()
