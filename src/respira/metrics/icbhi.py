@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
@@ -138,29 +138,13 @@ def _confusion_scores(cm: np.ndarray) -> dict[str, Any]:
     return scores
 
 
-@overload
-def icbhi_scores(
-    labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray, *, warn: bool = ...
-) -> dict[str, float]: ...
-
-
-@overload
-def icbhi_scores(
-    labels: Sequence[int] | np.ndarray,
-    predictions: Sequence[int] | np.ndarray,
-    *,
-    weights: np.ndarray,
-    warn: bool = ...,
-) -> dict[str, np.ndarray]: ...
-
-
 def icbhi_scores(
     labels: Sequence[int] | np.ndarray,
     predictions: Sequence[int] | np.ndarray,
     *,
     weights: np.ndarray | None = None,
     warn: bool = True,
-) -> dict[str, float] | dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3), as
     :mod:`respira.metrics` defines them; ``warn=False``: no :class:`UndefinedMetricWarning`. ``weights``
     ``[resamples, n]`` (a bootstrap's counts): each score an array ``[resamples]``, row ``r`` counting
