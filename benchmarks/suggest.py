@@ -122,7 +122,7 @@ def score_order(sample: Any, order: list[str], held: np.ndarray) -> list[dict[st
 
 def held_scores(sample: Any, held: np.ndarray, parts: list[tuple], resamples: int = 1000) -> dict[str, Any]:
     """Scores of ``parts`` on the held-out recordings alone, their patients resampled."""
-    from respira.sites.scores import scores_with_intervals
+    from respira.metrics.recording_level import scores_with_intervals
 
     index = np.flatnonzero(held)
     scored = [

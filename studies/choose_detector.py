@@ -42,10 +42,11 @@ from _machine import cpu_name, load_average
 from leave_one_site_out import Method, train
 from respira.encoder_bench.models import embed, load_model
 from respira.encoder_bench.tasks import PROBE, read_sites
-from respira.metrics.recording_level import patient_resample_counts, percentile_interval
+from respira.metrics.icbhi import icbhi_scores
+from respira.metrics.recording_level import percentile_interval, resample_weights, scores_with_intervals
 from respira.models.respira.labels import flags_to_classes
 from respira.sites.choice import fit_procedure
-from respira.sites.scores import recording_classes, scores_with_intervals, weighted_icbhi_scores
+from respira.sites.scores import recording_classes
 from respira.sites.site_sample import SiteSample
 
 SEEDS = (0, 1, 2)
@@ -217,18 +218,12 @@ def rotations(samples: dict[str, SiteSample]) -> dict[str, tuple[SiteSample, str
     return out
 
 
-def _weights(scored: SiteSample) -> np.ndarray:
-    """``[1 + resamples, recordings]``: the sample, then each patient resample's counts (seed 0: every entry
-    of a held-out set is scored on the same resamples, as :func:`scores_with_intervals` draws them)."""
-    truth = flags_to_classes(scored.labels)
-    counts = patient_resample_counts(patients_of(scored), resamples=RESAMPLES, seed=0, strata=truth)
-    return np.concatenate([np.ones((1, truth.size)), counts.astype(np.float64)])
-
-
 def evaluate(scored: SiteSample, runs: dict[str, list[Run]], pairs: list[tuple[str, str]]) -> dict:
     """Each entry's seed-mean scores with intervals (in %), its per-seed scores, and each pair's paired
     difference of seed-mean scores with its interval."""
-    truth, weights = flags_to_classes(scored.labels), _weights(scored)
+    truth = flags_to_classes(scored.labels)
+    # seed 0: every entry of a held-out set is scored on the same resamples, as scores_with_intervals draws
+    weights = resample_weights(patients_of(scored), resamples=RESAMPLES, seed=0, strata=truth)
     out: dict = {
         "recordings": len(scored.recordings),
         "patients": len(set(patients_of(scored))),
@@ -238,7 +233,7 @@ def evaluate(scored: SiteSample, runs: dict[str, list[Run]], pairs: list[tuple[s
     for entry, seed_runs in runs.items():
         parts = [(np.ones(truth.size, bool), recording_classes(p, t), p) for p, t in seed_runs]
         scores = scores_with_intervals(scored.labels, patients_of(scored), parts, resamples=RESAMPLES, seed=0)
-        per_seed = [weighted_icbhi_scores(truth, classes, weights) for _, classes, _ in parts]
+        per_seed = [icbhi_scores(truth, classes, weights=weights)["icbhi_score"] for _, classes, _ in parts]
         resampled[entry] = np.mean(per_seed, axis=0)
         kept = {key: 100 * value for key, value in scores.items() if not key.startswith("scored_")}
         out["entries"][entry] = kept | {"per_seed": [100 * float(s[0]) for s in per_seed]}

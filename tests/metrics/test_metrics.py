@@ -297,6 +297,30 @@ def test_against_sklearn(seed: int) -> None:
         assert math.isnan(value) or 0.0 <= value <= 1.0, key
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_bootstrap_weights_score_each_resample_as_its_repeated_cycles(seed: int) -> None:
+    """One scorer: a row of ones is the plain score, to the last digit, and a row of counts scores the
+    cycles repeated that often; the hand-computed case A alike."""
+    labels, predictions = _random_case(seed)
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 3, size=(5, labels.size))
+    weights = np.concatenate([np.ones((1, labels.size)), counts])
+    weighted = icbhi_scores(labels, predictions, weights=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = icbhi_scores(labels, predictions)
+        repeated = [icbhi_scores(np.repeat(labels, row), np.repeat(predictions, row)) for row in counts]
+    assert weighted.keys() == plain.keys()
+    for key, values in weighted.items():
+        assert values.shape == (6,)
+        np.testing.assert_array_equal(values[0], plain[key])
+        np.testing.assert_allclose(values[1:], [scores[key] for scores in repeated], rtol=1e-12)
+    case_a = icbhi_scores(LABELS_A, PREDS_A, weights=np.ones((2, len(LABELS_A))))
+    assert_same_dict({key: float(values[1]) for key, values in case_a.items()}, EXPECTED_A)
+    with pytest.raises(ValueError, match="weights must have shape"):
+        icbhi_scores(LABELS_A, PREDS_A, weights=np.ones(len(LABELS_A)))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_roc_auc_with_ties_against_sklearn(seed: int) -> None:
     metrics = pytest.importorskip("sklearn.metrics")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from respira.metrics.icbhi import icbhi_scores
 from respira.models.respira.labels import flags_to_classes
 from respira.sites.heads import PENALTIES, balanced_weights, expected_thresholds, platt_scaling, ridge_paths
-from respira.sites.scores import icbhi_score
 
 
 def _direct(x, target, weights, columns, penalty):
@@ -99,7 +99,8 @@ def test_expected_thresholds_find_the_best_pair_of_the_icbhi_score():
         truth = flags_to_classes(labels)
 
         def score(pair, labels=labels, probabilities=probabilities, truth=truth):
-            return icbhi_score(truth, flags_to_classes(probabilities >= np.asarray(pair)))
+            predicted = flags_to_classes(probabilities >= np.asarray(pair))
+            return icbhi_scores(truth, predicted, warn=False)["icbhi_score"]
 
         grid = np.quantile(probabilities, np.linspace(0.02, 0.98, 49))
         best = max(score((a, b)) for a in grid for b in grid)

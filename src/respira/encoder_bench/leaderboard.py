@@ -100,7 +100,7 @@ def _parts(payload: Mapping[str, Any]) -> list[tuple[np.ndarray, np.ndarray, np.
 
 def _mark(rows: Sequence[dict], column: tuple[str, str, str], resamples: int, seed: int) -> dict[str, Any]:
     """``column``'s best entry (or ``None``), the runner-up and the paired difference between them."""
-    from ..sites.scores import paired_differences
+    from ..metrics.recording_level import paired_differences
 
     metric = column[2]
     ranked = sorted(((v[0], e) for e in entries(rows) if not math.isnan((v := _scores(rows, e, column))[0])),

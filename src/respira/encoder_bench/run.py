@@ -23,7 +23,8 @@ __all__ = ["BenchResult", "run_bench"]
 
 SCORING_CODE = (
     *("respira.encoder_bench.tasks", "respira.sites.choice", "respira.sites.heads", "respira.sites.scores"),
-    *("respira.sites.out_of_sample", "respira.metrics.recording_level", "respira.data.folds"),
+    *("respira.sites.out_of_sample", "respira.metrics.recording_level", "respira.metrics.icbhi"),
+    "respira.data.folds",
 )
 """The modules whose source is part of every cached task score's key: a score
 cached by other code is scored again, never read (a committed leaderboard once held a cell no run of its

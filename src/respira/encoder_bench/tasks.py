@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..metrics.baselines import BASELINE_PREFIX, trivial_baselines
+from ..metrics.recording_level import scores_with_intervals
 from ..sites.choice import fit_procedure, unit_folds
 from ..sites.out_of_sample import _draw, held_out_scores, learning_curve
-from ..sites.scores import scores_with_intervals
 from ..sites.site_sample import SiteRecordings, SiteSample, read_site_recordings
 
 __all__ = ["PROBE", "TASKS", "Site", "Task", "read_sites", "register_task"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,50 +30,28 @@ from ..models.respira.labels import (
 )
 from ..models.respira.number_checks import check_whole
 from ..reports.curves import label_curve_figures, plot_confusion_matrix
-from ..reports.figures import save_figures
-from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
+from ..utils.files import write_text_atomic
 from ..utils.progress import stage
+from .protocol import Protocol, write_report
 
 if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["check_dataset", "evaluate_model", "json_ready", "write_json"]
+__all__ = ["CYCLES", "evaluate_model"]
 
-REPORT_FILES = ("metrics.json", "cycle_predictions.csv", "confusion_matrix.png")
-"""The files every report holds (the curve plots follow)."""
+CYCLES = Protocol(
+    name="cycles",
+    columns=(),  # the audio and label columns evaluate_model is given
+    needs="evaluation needs the audio and the label",
+    unit="cycle",
+    runs="run_dataset",
+    grouping="every cycle, then by device and chest location (the metadata the dataset holds)",
+    files=("metrics.json", "cycle_predictions.csv", "confusion_matrix.png"),
+)
+"""Annotated cycles, each scored as one window; the curve plots follow the report's files."""
 _CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with numpy types turned into Python ones and non-finite floats into ``None``."""
-    if isinstance(value, Mapping):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    if isinstance(value, (np.ndarray, np.generic)):
-        return json_ready(value.tolist())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value
-
-
-def write_json(path: str | Path, value: Any) -> Path:
-    """Write ``json_ready(value)`` as indented JSON (non-finite → ``null``) atomically; return the path."""
-    return write_json_atomic(path, json_ready(value))
-
-
-def check_dataset(dataset: datasets.Dataset, columns: Sequence[str], needs: str) -> None:
-    """One line when ``dataset`` lacks one of ``columns`` (``needs``: what needs them) or is empty."""
-    missing = [column for column in columns if column not in dataset.column_names]
-    if missing:
-        raise ValueError(
-            f"the dataset lacks column(s) {', '.join(missing)} (columns: {', '.join(dataset.column_names)}); "
-            f"{needs}"
-        )
-    if len(dataset) == 0:
-        raise ValueError("the dataset is empty: there is nothing to evaluate")
 
 
 def _write_predictions(
@@ -109,7 +86,7 @@ def evaluate_model(
     """Score ``model`` (or take its ``logits``) on a ``datasets.Dataset`` of cycles; write the report files
     to ``output_dir``."""
     check_whole(batch_size, "batch_size")
-    check_dataset(dataset, (audio_column, label_column), "evaluation needs the audio and the label")
+    CYCLES.check(dataset, (audio_column, label_column))
     problem_type = model.config.problem_type or SINGLE_LABEL
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
@@ -153,14 +130,18 @@ def evaluate_model(
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()
 
-    with staged_folder(output_dir, overwrite=True) as output:
-        write_json(output / "metrics.json", metrics)
-        _write_predictions(output / "cycle_predictions.csv", dataset, labels, predictions, columns)
-        plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
-        figures = label_curve_figures(
+    writers = {
+        "cycle_predictions.csv": lambda path: _write_predictions(path, dataset, labels, predictions, columns),
+        "confusion_matrix.png": lambda path: plot_confusion_matrix(cm, CLASS_NAMES, path),
+    }
+    metrics["files"] = write_report(
+        CYCLES,
+        output_dir,
+        metrics,
+        writers,
+        lambda: label_curve_figures(
             flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
-        )
-        curves = save_figures(figures, output)
-    metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
+        ),
+    )
     metrics["predictions"] = predictions
     return metrics

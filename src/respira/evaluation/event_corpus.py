@@ -21,8 +21,9 @@ from ..metrics.sprsound import (
 )
 from ..models.respira.labels import classes_to_flags
 from ..utils.files import check_output_folder, staged_folder
-from .cycles import evaluate_model, write_json
+from .cycles import evaluate_model
 from .external_validation import evaluate_recordings
+from .protocol import write_json
 
 if TYPE_CHECKING:
     import datasets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,10 @@ from ..metrics.events import event_based_scores, segment_based_scores, threshold
 from ..metrics.groups import group_selections
 from ..metrics.icbhi import _ratio
 from ..metrics.recording_level import patient_bootstrap
-from ..models.respira.audio_decoding import decode_audio
 from ..models.respira.events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..utils.files import staged_folder
-from ..utils.progress import progress
-from .cycles import check_dataset, write_json
+from ..utils.files import write_text_atomic
+from .protocol import Protocol, write_report
 
 if TYPE_CHECKING:
     import datasets
@@ -35,6 +34,16 @@ __all__ = ["evaluate_events", "event_below_baselines", "event_scores_table", "me
 COUNT_KEYS = ("reference", "estimated", "true_positives", "deletions", "insertions")
 """The per-label counts summed over recordings (substitutions do not exist per label)."""
 BASELINES = ("no_events", "all_positive")
+EVENTS = Protocol(
+    name="events",
+    columns=("audio", "recording"),  # and the column patients are grouped by
+    needs="event detection needs them",
+    unit="recording",
+    runs="detect_events",
+    grouping="every recording, then by the corpus's group column; patients resampled",
+    files=("metrics.json", "events.csv", "references.csv"),
+)
+"""Recordings with reference events, each streamed through the detector in overlapping chunks."""
 
 
 def merge_references(events: Sequence[tuple[float, float, str]]) -> list[Event]:
@@ -103,16 +112,23 @@ def _detect_recordings(
     frame_hop_seconds: float,
 ) -> _Detections:
     """Detect the events of every recording of ``dataset`` and read its reference events."""
-    detector, rate = Detector(model, batch_size=batch_size), int(model.config.sampling_rate)
-    found = _Detections()
-    for example in progress(dataset, "detecting events", unit="recording"):
-        file = str(example["recording"])
-        if file in found.references:  # the per-file arrays below would no longer line up with the patients
+    seen: set[str] = set()
+    for file in map(str, dataset["recording"]):  # else the per-file arrays would not line up with patients
+        if file in seen:
             raise ValueError(f"recording {file!r} appears twice in the dataset")
-        waveform = decode_audio(example["audio"], rate)
-        detection = detector.detect_events(
-            waveform, rate, frame_hop_seconds=frame_hop_seconds, name=file, rule=FRAMES_RULE
-        )
+        seen.add(file)
+    found = _Detections()
+
+    def options(example: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "frame_hop_seconds": frame_hop_seconds,
+            "name": str(example["recording"]),
+            "rule": FRAMES_RULE,
+        }
+
+    detector = Detector(model, batch_size=batch_size)
+    for example, detection in EVENTS.run(detector, dataset, "detecting events", options):
+        file = str(example["recording"])
         found.thresholds, found.settings = detection.thresholds, detection.settings
         found.durations[file] = detection.frames.duration
         found.references[file] = [
@@ -182,16 +198,24 @@ def _group_results(
     return results
 
 
-def _write_report(output_dir: str | Path, metrics: dict[str, Any], found: _Detections) -> None:
+def _write_events(path: Path, events: Mapping[str, list[Event]], files: Sequence[str]) -> None:
+    """The events of each of ``files``, one row each (:data:`EVENT_COLUMNS`), written atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(EVENT_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for file in files:
+        writer.writerows(events_to_rows(events[file], file=file))
+    write_text_atomic(path, text.getvalue())
+
+
+def _write_report(output_dir: str | Path, metrics: dict[str, Any], found: _Detections) -> list[str]:
     """Write ``metrics.json`` and the found and reference events of every recording, as one folder."""
-    with staged_folder(output_dir, overwrite=True) as output:
-        write_json(output / "metrics.json", metrics)
-        for name, events in (("events.csv", found.estimates), ("references.csv", found.references)):
-            with (output / name).open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(EVENT_COLUMNS), lineterminator="\n")
-                writer.writeheader()
-                for file in found.references:
-                    writer.writerows(events_to_rows(events[file], file=file))
+    files = list(found.references)
+    writers = {
+        "events.csv": lambda path: _write_events(path, found.estimates, files),
+        "references.csv": lambda path: _write_events(path, found.references, files),
+    }
+    return write_report(EVENTS, output_dir, metrics, writers)
 
 
 def evaluate_events(
@@ -212,7 +236,7 @@ def evaluate_events(
     scored_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Detect and score the events of every recording of ``dataset``; write the report to ``output_dir``."""
-    check_dataset(dataset, ("audio", "recording", group_by), "event detection needs them")
+    EVENTS.check(dataset, (group_by,))
     found = _detect_recordings(
         model,
         dataset,
@@ -242,8 +266,7 @@ def evaluate_events(
     }
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
-    _write_report(output_dir, metrics, found)
-    metrics["files"] = ["metrics.json", "events.csv", "references.csv"]
+    metrics["files"] = _write_report(output_dir, metrics, found)
     return metrics
 
 

@@ -21,16 +21,13 @@ from ..metrics.recording_level import (
     unmeasurable,
     unmeasured,
 )
-from ..models.respira.audio_decoding import decode_audio
 from ..models.respira.decision import has_tuned_thresholds, thresholds_of
 from ..models.respira.labels import MULTI_LABEL_NAMES, RECORDING_LABELS, SINGLE_LABEL, flags_to_classes
 from ..models.respira.windows import aggregate_windows, describe_aggregation
 from ..reports.curves import label_curve_figures
-from ..reports.figures import save_figures
-from ..utils.files import staged_folder, write_text_atomic
-from ..utils.progress import progress
+from ..utils.files import write_text_atomic
 from ..utils.tables import format_percent, format_score, format_table
-from .cycles import check_dataset, write_json
+from .protocol import Protocol, write_report
 
 if TYPE_CHECKING:
     import datasets
@@ -38,7 +35,16 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
     from ..pretrained.site_fit import SiteClaim
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
+RECORDINGS = Protocol(
+    name="recordings",
+    columns=("audio", "patient_id", *RECORDING_LABELS),
+    needs="recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags",
+    unit="recording",
+    runs="predict",
+    grouping="every recording, then by the corpus's group column; patients resampled within their strata",
+    files=("metrics.json", "recording_predictions.csv"),
+)
+"""Whole recordings, each scored by its sliding windows aggregated; the label curves follow its files."""
 NOUNS = {"crackle": "crackles", "wheeze": "wheezes"}
 STRATA = "the set of (crackle, wheeze, normal) labels of a patient's recordings"
 """What the patient bootstrap resamples within (:func:`~respira.metrics.recording_level.recording_strata`)."""
@@ -98,15 +104,13 @@ def evaluate_recordings(
     """Score ``model`` per recording of ``dataset``, write its report to ``output_dir``; return metrics."""
     from ..inference.detector import Detector
 
-    needs = "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
-    check_dataset(dataset, REQUIRED_COLUMNS, needs)
+    RECORDINGS.check(dataset)
     thresholds, description = thresholds_of(model.config), describe_aggregation(aggregation, top_k)
     detector = Detector(model, window=window, hop=hop, batch_size=batch_size)
-    rate = detector.sampling_rate
-    windows = []  # [windows, 2] (crackle, wheeze) probabilities of every recording
-    for example in progress(dataset, "scoring recordings", unit="recording"):
-        rows = detector.predict(decode_audio(example["audio"], rate), rate).rows
-        windows.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
+    windows = [  # [windows, 2] (crackle, wheeze) probabilities of every recording
+        np.array([[row["crackle"], row["wheeze"]] for row in prediction.rows], dtype=np.float64)
+        for _, prediction in RECORDINGS.run(detector, dataset, "scoring recordings")
+    ]
     probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
     targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])
     patients = np.asarray(dataset["patient_id"])
@@ -140,10 +144,9 @@ def evaluate_recordings(
         scored = (targets, probabilities, patients, thresholds)
         metrics["site_claim"] = _check_claim(claim, claim_blocker, dataset, groups, scored, settings)
     decided = recording_decisions(probabilities, thresholds)
-    curves = _write_report(
+    metrics["files"] = _write_report(
         output_dir, metrics, dataset, (targets, probabilities, windows, decided), thresholds
     )
-    metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
     metrics["decisions"] = decided
     return metrics
 
@@ -180,19 +183,23 @@ def _write_report(
     dataset: datasets.Dataset,
     predicted: tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray],
     thresholds: Sequence[float],
-) -> list[Path]:
+) -> list[str]:
     """Write ``metrics.json``, the per-recording predictions and the label curves as one folder."""
     targets, probabilities, windows, decided = predicted
-    with staged_folder(output_dir, overwrite=True) as output:
-        write_json(output / "metrics.json", metrics)
-        group = metrics["group_column"]
-        _write_predictions(
-            output / "recording_predictions.csv", dataset, targets, probabilities, windows, decided, group
-        )
-        figures = label_curve_figures(
+    group = metrics["group_column"]
+
+    def predictions(path: Path) -> None:
+        _write_predictions(path, dataset, targets, probabilities, windows, decided, group)
+
+    return write_report(
+        RECORDINGS,
+        output_dir,
+        metrics,
+        {"recording_predictions.csv": predictions},
+        lambda: label_curve_figures(
             targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
-        )
-        return save_figures(figures, output)
+        ),
+    )
 
 
 def _write_predictions(

@@ -68,10 +68,22 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator > 0 else float("nan")
 
 
-def _mean_defined(values: Sequence[float]) -> float:
-    """Mean of the non-NaN ``values``; ``nan`` when none is defined."""
-    defined = [v for v in values if not np.isnan(v)]
-    return float(np.mean(defined)) if defined else float("nan")
+def _ratios(numerator: Any, denominator: Any) -> np.ndarray:
+    """:func:`_ratio` of arrays, element by element."""
+    numerator, denominator = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def _mean_defined(values: Sequence[Any]) -> Any:
+    """Mean of the non-NaN ``values`` (floats, or arrays of one shape taken element by element); ``nan``
+    where none is defined."""
+    stacked = np.stack([np.asarray(value, np.float64) for value in values], axis=-1)
+    defined = ~np.isnan(stacked)
+    count = defined.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(count > 0, np.where(defined, stacked, 0.0).sum(axis=-1) / count, np.nan)
+    return float(means) if means.ndim == 0 else means
 
 
 def _warn_undefined(scores: dict[str, float], keys: Sequence[str] | None = None) -> None:
@@ -85,38 +97,62 @@ def _warn_undefined(scores: dict[str, float], keys: Sequence[str] | None = None)
         )
 
 
-def icbhi_scores(
-    labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray, *, warn: bool = True
-) -> dict[str, float]:
-    """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3), as
-    :mod:`respira.metrics` defines them; ``warn=False``: no :class:`UndefinedMetricWarning`."""
-    cm = confusion_matrix(labels, predictions, NUM_CLASSES)
-    total = int(cm.sum())
-    n_normal = int(cm[NORMAL].sum())
+def _weighted_confusion(labels: Any, predictions: Any, weights: Any) -> np.ndarray:
+    """``[resamples, classes, classes]``: the confusion matrix of each row of ``weights`` ``[resamples,
+    n]``, each cycle counted as often as its weight."""
+    labels, predictions = validate_labels_and_predictions(labels, predictions, NUM_CLASSES)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != labels.size:
+        raise ValueError(f"weights must have shape [resamples, {labels.size}], got {weights.shape}")
+    cells = np.zeros((labels.size, NUM_CLASSES * NUM_CLASSES))
+    cells[np.arange(labels.size), labels * NUM_CLASSES + predictions] = 1.0
+    return (weights @ cells).reshape(-1, NUM_CLASSES, NUM_CLASSES)
+
+
+def _confusion_scores(cm: np.ndarray) -> dict[str, Any]:
+    """The scores of the confusion matrices ``cm`` ``[..., classes, classes]``, each of shape ``[...]``."""
+    total = cm.sum(axis=(-2, -1))
+    n_normal = cm[..., NORMAL, :].sum(axis=-1)
     n_abnormal = total - n_normal
-    abnormal = slice(NORMAL + 1, NUM_CLASSES)
-
-    specificity = _ratio(cm[NORMAL, NORMAL], n_normal)
-    sensitivity = _ratio(np.trace(cm[abnormal, abnormal]), n_abnormal)
-    binary_sensitivity = _ratio(cm[abnormal, abnormal].sum(), n_abnormal)
-
-    scores: dict[str, float] = {
+    abnormal = cm[..., NORMAL + 1 :, NORMAL + 1 :]
+    specificity = _ratios(cm[..., NORMAL, NORMAL], n_normal)
+    sensitivity = _ratios(np.trace(abnormal, axis1=-2, axis2=-1), n_abnormal)
+    binary_sensitivity = _ratios(abnormal.sum(axis=(-2, -1)), n_abnormal)
+    scores: dict[str, Any] = {
         "specificity": specificity,
         "sensitivity": sensitivity,
         "icbhi_score": _mean_defined([specificity, sensitivity]),
         "binary_sensitivity": binary_sensitivity,
         "binary_icbhi_score": _mean_defined([specificity, binary_sensitivity]),
-        "accuracy": _ratio(np.trace(cm), total),
+        "accuracy": _ratios(np.trace(cm, axis1=-2, axis2=-1), total),
     }
-    tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
-    recalls = [_ratio(t, n) for t, n in zip(tp, support, strict=True)]
-    f1s = [_ratio(2 * t, n + p) for t, n, p in zip(tp, support, predicted, strict=True)]
+    tp, support, predicted = np.diagonal(cm, axis1=-2, axis2=-1), cm.sum(axis=-1), cm.sum(axis=-2)
+    recalls = [_ratios(tp[..., i], support[..., i]) for i in range(NUM_CLASSES)]
+    f1s = [_ratios(2 * tp[..., i], support[..., i] + predicted[..., i]) for i in range(NUM_CLASSES)]
     scores["balanced_accuracy"] = _mean_defined(recalls)
     for index, name in enumerate(CLASS_NAMES):
-        scores[f"precision_{name}"] = _ratio(tp[index], predicted[index])
+        scores[f"precision_{name}"] = _ratios(tp[..., index], predicted[..., index])
         scores[f"recall_{name}"] = recalls[index]
         scores[f"f1_{name}"] = f1s[index]
     scores["macro_f1"] = _mean_defined(f1s)
+    return scores
+
+
+def icbhi_scores(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    warn: bool = True,
+) -> dict[str, Any]:
+    """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3), as
+    :mod:`respira.metrics` defines them; ``warn=False``: no :class:`UndefinedMetricWarning`. ``weights``
+    ``[resamples, n]`` (a bootstrap's counts): each score an array ``[resamples]``, row ``r`` counting
+    cycle ``i`` ``weights[r, i]`` times (a row of ones: the plain score), never warning."""
+    if weights is not None:
+        return _confusion_scores(_weighted_confusion(labels, predictions, weights))
+    cm = confusion_matrix(labels, predictions, NUM_CLASSES)
+    scores = {key: float(value) for key, value in _confusion_scores(cm).items()}
     if warn:
         _warn_undefined(scores)
     return scores

@@ -15,8 +15,9 @@ import pandas as pd
 
 from ..data.errors import SplitError
 from ..data.folds import patient_kfold
+from ..metrics.icbhi import icbhi_scores
 from ..metrics.multilabel import roc_auc
-from ..metrics.recording_level import patient_resample_counts
+from ..metrics.recording_level import resample_weights
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.windows import DEFAULT_TOP_K
 from .heads import (
@@ -29,13 +30,7 @@ from .heads import (
     ridge_paths,
 )
 from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS
-from .scores import (
-    aggregate_rows,
-    icbhi_score,
-    recording_classes,
-    recording_probabilities,
-    weighted_icbhi_scores,
-)
+from .scores import aggregate_rows, recording_classes, recording_probabilities
 from .site_sample import SiteSample
 
 RecordingRule = tuple[str, int | None]
@@ -204,21 +199,22 @@ def _select(
         kinds = (len(set(units[part.classes == 0])), len(set(units[part.classes != 0])))
         if min(kinds) < inner_folds:
             return baseline_key
-    ranked = sorted(predicted, key=lambda key: (-icbhi_score(part.classes, predicted[key]), _rank(key)))
     # not stratified: with a few units most class signatures are one unit's, which stratification would
     # hold fixed in every resample, leaving no spread to judge a win by
-    counts = patient_resample_counts(part.units, resamples=_RESAMPLES, seed=seed)
-    weights = counts.astype(np.float64)
-    baseline = weighted_icbhi_scores(part.classes, predicted[baseline_key], weights)
-    point = icbhi_score(part.classes, predicted[baseline_key])
+    weights = resample_weights(part.units, resamples=_RESAMPLES, seed=seed)
+    scores = {
+        key: icbhi_scores(part.classes, value, weights=weights)["icbhi_score"]
+        for key, value in predicted.items()
+    }
+    ranked = sorted(predicted, key=lambda key: (-scores[key][0], _rank(key)))
+    baseline = scores[baseline_key]
     needed = 1.0 - (1.0 - EVIDENCE) / max(len(predicted) - 1, 1)  # bonferroni
     for key in ranked:
         if key == baseline_key:
             return key
-        gain = weighted_icbhi_scores(part.classes, predicted[key], weights) - baseline
+        gain = scores[key][1:] - baseline[1:]
         if selection == "one_se_units":
-            spread = float(np.nanstd(gain))
-            if icbhi_score(part.classes, predicted[key]) - point > spread:
+            if scores[key][0] - baseline[0] > float(np.nanstd(gain)):
                 return key
         elif np.mean(gain > 0) >= needed:
             return key
@@ -326,7 +322,7 @@ def fit_procedure(
                 thresholds = _thresholds(labels[~held], probabilities[~held], pair, part.base_thresholds)
                 predicted[held] = recording_classes(probabilities[held], thresholds)
             inner_predicted[key] = predicted
-            inner_scores[name_of(key)] = icbhi_score(part.classes, predicted)
+            inner_scores[name_of(key)] = icbhi_scores(part.classes, predicted, warn=False)["icbhi_score"]
     best = _select(part, inner_predicted, (own, "as_is", "as_is"), selection, seed, int(folds.max()) + 1)
 
     def fitted(key: Option) -> FittedRule:

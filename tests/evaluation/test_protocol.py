@@ -1,0 +1,71 @@
+"""The evaluation protocol: its dataset check, its run over recordings and the one report writer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+from respira.evaluation.cycles import CYCLES
+from respira.evaluation.event_detection_report import EVENTS
+from respira.evaluation.external_validation import RECORDINGS
+from respira.evaluation.protocol import Protocol, write_report
+
+REPORT = Protocol(
+    name="test",
+    columns=("audio",),
+    needs="the test needs audio",
+    unit="recording",
+    runs="predict",
+    grouping="every recording",
+    files=("metrics.json", "rows.csv"),
+)
+
+
+def test_every_runner_is_a_protocol_whose_report_starts_with_its_metrics() -> None:
+    for protocol in (CYCLES, RECORDINGS, EVENTS):
+        assert protocol.files[0] == "metrics.json" and len(set(protocol.files)) == len(protocol.files)
+    assert (CYCLES.runs, RECORDINGS.runs, EVENTS.runs) == ("run_dataset", "predict", "detect_events")
+
+
+def test_the_check_names_the_missing_column_and_what_needs_it() -> None:
+    with pytest.raises(ValueError, match=r"lacks column\(s\) audio, patient_id .*the test needs audio"):
+        REPORT.check(datasets.Dataset.from_dict({"other": [1]}), ("patient_id",))
+    with pytest.raises(ValueError, match="the dataset is empty"):
+        REPORT.check(datasets.Dataset.from_dict({"audio": []}))
+
+
+def test_the_run_gives_each_recording_with_what_the_detector_returns_for_it() -> None:
+    class Detector:
+        sampling_rate = 4000
+
+        def predict(self, waveform: np.ndarray, rate: int, **options) -> tuple:
+            return waveform.size, rate, options
+
+    dataset = datasets.Dataset.from_dict(
+        {"audio": [{"array": np.zeros(n), "sampling_rate": 4000} for n in (3, 5)], "name": ["a", "b"]}
+    )
+    ran = list(REPORT.run(Detector(), dataset, "testing", lambda example: {"name": example["name"]}))
+    assert [output for _, output in ran] == [(3, 4000, {"name": "a"}), (5, 4000, {"name": "b"})]
+
+
+def test_the_report_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    files = write_report(REPORT, tmp_path / "report", {"score": np.float64(0.5), "nan": float("nan")},
+                         {"rows.csv": lambda path: path.write_text("a\n")})  # fmt: skip
+    assert files == ["metrics.json", "rows.csv"]
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == {"nan": None, "score": 0.5}
+    assert (tmp_path / "report" / "rows.csv").read_text() == "a\n"
+
+    def fails(path: Path) -> None:
+        path.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_report(REPORT, tmp_path / "other", {}, {"rows.csv": fails})
+    assert not any(path.name.startswith((".other", "other")) for path in tmp_path.iterdir())
+    with pytest.raises(ValueError, match=r"protocol test: no writer for rows\.csv"):
+        write_report(REPORT, tmp_path / "third", {}, {})
+    assert not (tmp_path / "third").exists()
