@@ -356,4 +356,10 @@ def test_real_corpus_cut_in_two_reads_as_the_whole(name: str, tmp_path: Path) ->
     from respira.sites.site_sample import read_site_recordings
 
     sample = read_site_recordings([first, second], name)
-    assert sample.units == whole["patient_id"].nunique()
+    assert sample.units == read_site_recordings(source, name).units
+    from respira.encoder_bench.tasks import read_sites
+
+    (site,) = read_sites([f"{name}={first},{second}"])  # bench: every file's header read before any work
+    assert sorted(r.recording_id for r in site.recordings.recordings) == sorted(
+        r.recording_id for r in sample.recordings
+    )
