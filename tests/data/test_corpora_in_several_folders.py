@@ -111,8 +111,12 @@ def test_sprsound_events_and_parts_span_the_folders(tmp_path: Path) -> None:
     whole, first, second = _synthetic("sprsound", tmp_path)
     events = read_sprsound_events([first, second])
     _same_rows(events.sort_values(["recording", "event_index"]), read_sprsound_events(whole))
+    every = load_sprsound([first, second], sampling_rate=4000, cache_dir=tmp_path / "c")
     built = load_sprsound([first, second], parts=["inter_test"], sampling_rate=4000, cache_dir=tmp_path / "c")
-    assert set(built) == {"inter_test"}  # every inter_test patient is in B, the part is found there
+    assert set(every) == {"train", "inter_test", "intra_test"}
+    assert set(built) == {
+        "inter_test"
+    }  # every inter_test patient is in B, the part is found there; its own cache
     assert set(built["inter_test"]["patient_id"]) == {104, 105}
     shutil.rmtree(second / "test_json" / "inter_test_json")
     with pytest.raises(ValueError, match=r"have no SPRSound inter_test part"):

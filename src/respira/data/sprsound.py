@@ -287,11 +287,16 @@ _MERGED = ("audio_files", "annotation_files", "official_parts")
 
 
 def _only_parts(layout: SPRSoundLayout, chosen: Sequence[str]) -> SPRSoundLayout:
-    """``layout``'s recordings of the official parts ``chosen``, each required."""
+    """``layout``'s recordings of the official parts ``chosen``, each required (its folders' too: what the
+    cache key hashes)."""
     lacking = [part for part in chosen if part not in layout.official_parts.values()]
     if lacking:
         places = " and ".join(str(part.corpus_dir) for part in layout.parts)
         raise CorpusError(f"{places} have no SPRSound {lacking[0]} part (no .wav with its .json there)")
+    return replace(_subset(layout, chosen), parts=tuple(_subset(part, chosen) for part in layout.parts))
+
+
+def _subset(layout: SPRSoundLayout, chosen: Sequence[str]) -> SPRSoundLayout:
     kept = [stem for stem, part in layout.official_parts.items() if part in chosen]
     merged = [{stem: getattr(layout, name)[stem] for stem in kept} for name in _MERGED]
     return replace(layout, **dict(zip(_MERGED, merged, strict=True)))
