@@ -645,3 +645,25 @@ def test_several_folders_that_share_a_recording_or_patient_or_hold_two_labels_fi
     assert not output.exists()
     if setup != "labels in B":
         assert str(first) in error and (setup == "nested" or str(second) in error)
+
+
+@pytest.mark.skipif(not (SHARED_DIR / "kauh").is_dir(), reason="../shared/kauh is not on this machine")
+def test_real_kauh_in_two_folders_is_listed_with_its_patients(model: Path, tmp_path: Path, capsys) -> None:
+    from respira.data.kauh import read_kauh_index
+
+    from ..data.test_corpora_in_several_folders import PATIENT_OF, cut_in_two
+
+    first, second = cut_in_two(SHARED_DIR / "kauh", tmp_path, PATIENT_OF["kauh"], link=True)
+    output = first / "labels.csv"
+    command = ["suggest", str(model), "--data_dir", str(first), str(second), "--output", str(output)]
+    command += ["--budget", "0"]
+    assert main([*command, "--patient_pattern", r"[BDE]P(\d+)"]) == 0
+    rows, index = read_rows(output), read_kauh_index(SHARED_DIR / "kauh")
+    assert len(rows) == len(index) and {r["patient"] for r in rows} == {str(p) for p in index["patient_id"]}
+    capsys.readouterr()
+    moved = next(second.iterdir())  # one recording of a patient of B's beside A's
+    (first / moved.name).symlink_to(moved.resolve())
+    output.unlink()
+    assert main([*command, "--patient_pattern", r"[BDE]P(\d+)"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "has recordings in two folders" in error
