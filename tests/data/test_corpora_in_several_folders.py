@@ -333,6 +333,16 @@ def test_a_recipe_lists_a_corpus_in_several_folders(synthetic_corpus: Path, tmp_
         corpus_window_seconds=1.0,
         corpus_hop_seconds=0.5,
     )
+    recipe = tmp_path / "recipe.yaml"  # a recipe's corpus_dirs lists the folders; the run records them
+    recipe.write_text(
+        f"data_dir: {synthetic_corpus}\ncorpora: [icbhi, kauh]\ncorpus_dirs: {{kauh: [{first}, {second}]}}\n"
+        f"problem_type: {MULTI_LABEL}\n"
+    )
+    from respira.training.data import data_record
+    from respira.training.recipe import parse_recipe
+
+    recorded = data_record(parse_recipe(recipe)[1], 4000).corpora[1]
+    assert recorded.name == "kauh" and recorded.data_dir == [str(first.resolve()), str(second.resolve())]
     train = load_splits(record, cache_dir=tmp_path / "cache")["train"]
     kauh = train.filter(lambda row: row["corpus"] == "kauh")
     assert len(set(kauh["bag"])) == len(read_kauh_index(whole))
