@@ -63,7 +63,7 @@ class CorpusRecord:
 
     name: str
     data_dir: str | list[str] | None = None
-    """Its folder (ICBHI: or the list of folders it spans)."""
+    """Its folder (or the list of folders it spans)."""
     labels: str = "cycle"
     """``cycle``, ``event`` (learnt as cycles) or ``recording`` (learnt from bags of windows)."""
     patients: int | None = None

@@ -82,6 +82,7 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, scored; returns the report folder."""
+    from ..data.corpus_files import shown_dirs
     from ..hub.loading import load_model
     from ..pretrained.sites import scored_model
     from .event_corpus import evaluate_event_corpus
@@ -117,7 +118,7 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
         print(recording_level_table(metrics))
         for line in never_called_lines(metrics):
             print(line)
-        lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
+        lacking = unmeasurable_line(metrics, f"--data_dir {shown_dirs(args.data_dir)} ({spec.label})")
         if lacking is not None:
             print(lacking)
     else:

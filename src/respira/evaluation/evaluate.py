@@ -59,8 +59,8 @@ def _data_options() -> type:
         )
         data_dir: str | None = option(
             "data_dir",
-            "folder of an ICBHI download (either release; or several folders, read as one corpus: give "
-            "MODEL before them) or of a dataset written by respira prepare (default: the run's data)",
+            "folder of the corpus download (ICBHI: either release), or several folders read as one corpus "
+            "(give MODEL before them), or a dataset written by respira prepare (default: the run's data)",
             **FOLDERS,
         )
         dataset_name: str | None = _unset(
