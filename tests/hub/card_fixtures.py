@@ -29,7 +29,7 @@ from respira.hub.remote_code import remote_code_files
 from respira.models.respira.encoders import get_encoder_spec
 from respira.models.respira.labels import MULTI_LABEL
 from respira.pretrained.site_fit import read_site_fit
-from respira.run_record import (
+from respira.records.run import (
     DataRecord,
     MetricsRecord,
     ModelRecord,

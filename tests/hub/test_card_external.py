@@ -16,7 +16,7 @@ from respira.hub import card_data_from_run_dir, render_model_card
 from respira.hub.card_results import StaleEvaluationWarning, external_validations
 from respira.models.respira.labels import MULTI_LABEL
 from respira.pretrained.sites import scored_model
-from respira.run_record import CorpusRecord, RunRecord
+from respira.records.run import CorpusRecord, RunRecord
 from respira.utils.files import sha256_of
 
 from ..conftest import write_kauh

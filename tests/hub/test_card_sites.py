@@ -20,7 +20,7 @@ from respira.pretrained import (
     site_verdicts,
     sites_line,
 )
-from respira.run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, SplitSize
+from respira.records.run import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, SplitSize
 
 from .test_card_export_push import tiny_model, write_run_dir
 

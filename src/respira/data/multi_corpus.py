@@ -14,13 +14,13 @@ import numpy as np
 
 from ..models.respira.labels import MULTI_LABEL, classes_to_flags, flags_to_classes
 from ..models.respira.windows import DEFAULT_AGGREGATION, aggregate_windows
-from ..run_record import CorpusRecord
+from ..records.run import CorpusRecord
 from .corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 
 if TYPE_CHECKING:
     import datasets
 
-    from ..run_record import DataRecord
+    from ..records.run import DataRecord
 
 
 BAG_COLUMN = "bag"

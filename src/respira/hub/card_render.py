@@ -29,7 +29,7 @@ from ..models.respira.windows import describe_aggregation
 from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..pretrained.shipped import shipped_detector
 from ..pretrained.site_fit import read_site_fit
-from ..run_record import RunRecord
+from ..records.run import RunRecord
 from ..utils.files import read_json_object
 from ..utils.tables import format_score
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData

@@ -18,7 +18,7 @@ from ..models.respira.number_checks import is_number
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts, why_not_claimed
 from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
 from ..pretrained.site_verdict import number_or_none, number_pair
-from ..run_record import SeedResult
+from ..records.run import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .loading import local_model_folder
 

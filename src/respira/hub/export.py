@@ -13,7 +13,7 @@ from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..models.respira.feature_extraction_respira import feature_extractor_for
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
 from ..pretrained.site_fit import FIT_EVIDENCE
-from ..run_record import RUN_RECORD_FILE
+from ..records.run import RUN_RECORD_FILE
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card, set_folder_files

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.respira.decision import thresholds_of
-from ..run_record import RUN_RECORD_FILE
+from ..records.run import RUN_RECORD_FILE
 from ..utils.files import read_json_object, sha256_of
 from ..utils.tables import format_score
 from .site_fit import SITE_FIT_FILE, SiteClaim, fit_verdict, not_this_fit, read_site_fit
