@@ -28,7 +28,6 @@ from respira.hub.card_results import site_fit_context
 from respira.hub.remote_code import remote_code_files
 from respira.models.respira.encoders import get_encoder_spec
 from respira.models.respira.labels import MULTI_LABEL
-from respira.pretrained.site_fit import read_site_fit
 from respira.records.run import (
     DataRecord,
     MetricsRecord,
@@ -38,6 +37,7 @@ from respira.records.run import (
     SplitSize,
     TrainingRecord,
 )
+from respira.records.site_fit import read_site_fit
 
 NOTE = (
     "This card is a test fixture rendered by `tests/hub/card_fixtures.py` from a hand-written run "

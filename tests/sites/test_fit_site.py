@@ -13,9 +13,9 @@ import pytest
 import respira
 from respira.cli import main
 from respira.models.respira.decision import thresholds_of
-from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE, fit_verdict
-from respira.pretrained.site_verdict import format_gain
-from respira.pretrained.sites import sites_line
+from respira.records.site_fit import NESTED_CV_FILE, SITE_FIT_FILE, fit_verdict
+from respira.records.site_verdict import format_gain
+from respira.records.sites import sites_line
 from respira.sites import SiteSample
 from respira.utils.files import staged_folder
 from respira.utils.tables import format_percent, format_score

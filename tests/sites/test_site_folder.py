@@ -20,7 +20,7 @@ from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraFor
 from respira.hub.checksums import read_checksums
 from respira.models.respira.decision import flag_order, thresholds_of
 from respira.models.respira.labels import MULTI_LABEL
-from respira.pretrained.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FILE
+from respira.records.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FILE
 from respira.sites.site_folder import apply_site_fit, write_site_folder
 from respira.utils.files import sha256_of
 

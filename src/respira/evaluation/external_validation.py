@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
-    from ..pretrained.site_fit import SiteClaim
+    from ..records.site_claim import SiteClaim
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
 NOUNS = {"crackle": "crackles", "wheeze": "wheezes"}

@@ -16,8 +16,8 @@ from ..models.respira.decision import aggregation_of, has_tuned_thresholds, thre
 from ..models.respira.encoders import EncoderSpec, find_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.respira.number_checks import is_real
-from ..pretrained import SiteVerdict
 from ..records.run import RunRecord, SeedResult, SplitSize
+from ..records.site_verdict import SiteVerdict
 from .card_results import HUB_METRIC_ID, ExternalValidation, eval_results
 from .hub_errors import is_hub_origin, is_hub_repo_id
 

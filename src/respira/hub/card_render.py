@@ -26,10 +26,11 @@ from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
 from ..models.respira.decision import validate_thresholds
 from ..models.respira.windows import describe_aggregation
-from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..pretrained.shipped import shipped_detector
-from ..pretrained.site_fit import read_site_fit
 from ..records.run import RunRecord
+from ..records.site_fit import read_site_fit
+from ..records.site_verdict import SITE_FIT_PROTOCOL
+from ..records.sites import BUILD_RECORD, site_verdicts
 from ..utils.files import read_json_object
 from ..utils.tables import format_score
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData

@@ -15,10 +15,10 @@ from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.number_checks import is_number
-from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts, why_not_claimed
-from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
-from ..pretrained.site_verdict import number_or_none, number_pair
 from ..records.run import SeedResult
+from ..records.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
+from ..records.site_verdict import SITE_FIT_PROTOCOL, SiteVerdict, number_or_none, number_pair
+from ..records.sites import site_verdicts, why_not_claimed
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .loading import local_model_folder
 

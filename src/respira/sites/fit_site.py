@@ -14,8 +14,8 @@ import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..models.respira.number_checks import check_whole
-from ..pretrained.site_fit import candidate_row, fit_verdict, labels_json
-from ..pretrained.site_verdict import SiteVerdict, format_gain
+from ..records.site_fit import candidate_row, fit_verdict, labels_json
+from ..records.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .site_sample import SiteRecordings, SiteSample, read_site_recordings

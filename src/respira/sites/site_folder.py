@@ -13,7 +13,7 @@ import torch
 
 from ..inference.embeddings import head_norm_statistics, site_head_refusal
 from ..models.respira.decision import flag_order, validate_thresholds
-from ..pretrained.site_fit import CALIBRATION_KEYS, CURVE_FIGURE, write_fit_record
+from ..records.site_fit import CALIBRATION_KEYS, CURVE_FIGURE, write_fit_record
 from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES
 

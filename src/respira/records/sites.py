@@ -1,5 +1,5 @@
 """What a model folder claims about the sites it was scored on: its recorded evaluations, read as
-:class:`~respira.pretrained.site_verdict.SiteVerdict` s.
+:class:`~respira.records.site_verdict.SiteVerdict` s.
 
 Its claims are those ``build_record.json`` lists by SHA-256 in a built folder; elsewhere the
 ``evaluation_*`` folders ``evaluate --record`` wrote of these weights and thresholds on a corpus it was not
@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..models.respira.decision import thresholds_of
-from ..records.run import RUN_RECORD_FILE
 from ..utils.files import read_json_object, sha256_of
 from ..utils.tables import format_score
-from .site_fit import SITE_FIT_FILE, SiteClaim, fit_verdict, not_this_fit, read_site_fit
+from .run import RUN_RECORD_FILE
+from .site_claim import SiteClaim
+from .site_fit import SITE_FIT_FILE, fit_verdict, not_this_fit, read_site_fit
 from .site_verdict import (
     CROSS_VALIDATION_FOLDER,
     LABELS,
