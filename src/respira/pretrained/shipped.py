@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..records.site_fit import fitted_on, read_site_fit
+from ..records.site_fit import SiteFitRecord
 from ..records.sites import label_sites_words, site_verdicts, sites_line, trained_corpora
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -41,8 +41,8 @@ class ShippedDetector:
 
 def _trained_on(folder: Path) -> str:
     """What ``folder`` was trained on: a fitted folder's base model and site, else its training corpora."""
-    if (fitted := fitted_on(read_site_fit(folder))) is not None:
-        return fitted
+    if (fitted := SiteFitRecord.load_if_present(folder)) is not None:
+        return fitted.fitted_on()
     corpora = trained_corpora(folder)
     return "not recorded" if corpora is None else ", ".join(corpora)
 

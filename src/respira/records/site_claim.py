@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..utils.tables import format_percent, format_score
-from .site_fit import SITE_FIT_FILE, fit_verdict
+from .site_fit import SITE_FIT_FILE, SiteFitRecord
 from .site_verdict import format_gain, number_or_none
 
 OUTSIDE_RULE = (
@@ -55,23 +55,22 @@ class SiteClaim:
     """The units it was fitted on (``site_fit.json``'s ``fitted_units``; ``None``: an older record)."""
 
     @classmethod
-    def of_record(cls, record: Mapping[str, Any] | None) -> SiteClaim | None:
+    def of_record(cls, record: SiteFitRecord | None) -> SiteClaim | None:
         """The claim of a fit record (``None``: none, or one without a score)."""
-        verdict = None if record is None else fit_verdict(record)
+        verdict = None if record is None else record.verdict()
         if verdict is None or record is None:
             return None
-        top_k = record.get("recording_top_k")
         return cls(
             dataset=verdict.site,
             name=verdict.name or verdict.site,
             score=verdict.score,
             interval=verdict.interval,
-            units=int(record["units"]),
-            units_are_patients=bool(record["units_are_patients"]),
-            recordings=int(record["recordings"]),
-            base_model=str(record.get("base_model") or "").split(" (")[0],
-            aggregation=(str(record.get("recording_aggregation") or "max"), top_k),
-            fitted_units=None if record.get("fitted_units") is None else frozenset(record["fitted_units"]),
+            units=record.units,
+            units_are_patients=record.units_are_patients,
+            recordings=record.recordings,
+            base_model=record.base_model.split(" (")[0],
+            aggregation=(record.recording_aggregation or "max", record.recording_top_k),
+            fitted_units=None if record.fitted_units is None else frozenset(record.fitted_units),
         )
 
     @property

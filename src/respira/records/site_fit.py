@@ -1,20 +1,25 @@
-"""The folder ``respira fit-site`` writes, in one home: its files' names; its record (``site_fit.json``) and
-its config's ``calibration`` entry, written, read and matched; its verdict from the nested cross-validation
-(its claim checked on new patients: :mod:`.site_claim`).
+"""The folder ``respira fit-site`` writes, in one home: its files' names; its record (:class:`SiteFitRecord`,
+``site_fit.json``, checked field by field when read: :class:`SiteFitRecordError`) and its config's
+``calibration`` entry, written, read and matched; its verdict from the nested cross-validation (its claim
+checked on new patients: :mod:`.site_claim`).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..models.respira.decision import thresholds_of
 from ..utils.files import read_json_object, write_json_atomic, write_text_atomic
+from ..utils.messages import one_line
+from .run import convert_json, json_type
 from .site_verdict import (
     LABELS,
     SITE_FIT_PROTOCOL,
@@ -41,10 +46,169 @@ CALIBRATION_KEYS: tuple[str, ...] = (
 """What the fitted model's config records of its fit (``calibration``), matched by :func:`not_this_fit`."""
 
 
-def write_fit_record(folder: Path, record: Mapping[str, Any], curve: Sequence[Mapping[str, Any]]) -> None:
+class SiteFitRecordError(ValueError):
+    """A ``site_fit.json`` is not a valid fit record; the one-line message names the file."""
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One label of ``site_fit.json``'s ``labels``: what the fit uses for it, whether it is served, and the
+    nested cross-validation's evidence (:class:`~.site_verdict.LabelServe` as written)."""
+
+    candidate: str
+    served: bool
+    gain: float | None
+    gain_low: float | None
+    gain_high: float | None
+    auc: float | None
+    auc_low: float | None
+    auc_high: float | None
+    why: str = ""
+
+    @classmethod
+    def of(cls, label: LabelServe) -> LabelRecord:
+        """How ``label`` is written."""
+        gain, auc = label.gain_interval or (None, None), label.auc_interval or (None, None)
+        return cls(label.candidate, label.served, label.gain, *gain, label.auc, *auc, why=label.why)
+
+    def serve(self, label: str) -> LabelServe:
+        """The verdict of ``label`` this entry records."""
+        return LabelServe(
+            label,
+            self.candidate,
+            number_or_none(self.gain),
+            number_pair([self.gain_low, self.gain_high]),
+            number_or_none(self.auc),
+            number_pair([self.auc_low, self.auc_high]),
+            why=self.why,
+        )
+
+
+@dataclass(frozen=True)
+class SiteFitRecord:
+    """What ``respira fit-site`` records of a fit (``site_fit.json``): its sample, the procedure asked for,
+    what it chose and how the nested cross-validation scored it. A field added later comes last with a
+    default (``None``: a record written before it), read back from older records as that default."""
+
+    procedure: str
+    base_model: str
+    """The model it fitted, as named (the shipped detector: ``icbhi-crackle-wheeze (respira's ...)``)."""
+    dataset: str
+    """The corpus reader the fit read its site with (``kauh``, ``sprsound``, ``labelled``)."""
+    data_dir: str
+    units: int
+    units_are_patients: bool
+    recordings: int
+    left_out: int
+    """Recordings marked too poor to judge, left out."""
+    windows: int
+    audio_seconds: float
+    candidates: list[str]
+    outer_folds: int
+    seed: int
+    chosen: list[str]
+    """Per label (crackle, wheeze), the candidate the fit on every unit chose."""
+    thresholds: list[float]
+    base_thresholds: list[float]
+    applies: bool
+    applied_anyway: bool
+    nested_cv: list[dict[str, Any]]
+    """The rows of ``nested_cv.csv``: per candidate, chosen and all-normal, the scores with intervals."""
+    seconds: dict[str, float]
+    """Wall time of its stages (``embedding``, ``fitting``)."""
+    fit: dict[str, Any]
+    """The fit itself (``respira.sites.out_of_sample.SiteFit.to_json``: heads, folds, choices)."""
+    site_name: str | None = None
+    """The site as the fit named it (``None``: a record from before sites were named)."""
+    selection: str | None = None
+    threshold_rule: str | None = None
+    recording_aggregation: str | None = None
+    recording_top_k: int | None = None
+    recording_rule: str | None = None
+    """The recording rule the fit chose, in words."""
+    label_mix: dict[str, int] | None = None
+    """Recordings per class (normal, crackle, wheeze, both)."""
+    fitted_units: list[str] | None = None
+    """The units it was fitted on."""
+    not_measurable: dict[str, str] | None = None
+    """The labels its recordings could not measure, with why (left as the base model has them)."""
+    labels: dict[str, LabelRecord] | None = None
+    """Per label, what the fit uses and whether it is served (``None``: before the per-label rule)."""
+
+    @property
+    def site(self) -> str:
+        """The site as the fit named it, else (an older record) its corpus."""
+        return self.site_name or self.dataset
+
+    def fitted_on(self) -> str:
+        """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``."""
+        units = "patients" if self.units_are_patients else "recordings"
+        return f"{self.base_model.split(' (')[0]}, fitted to {self.site} ({self.units} {units})"
+
+    def calibration(self) -> dict[str, Any]:
+        """What the fitted model's config records of this fit (:data:`CALIBRATION_KEYS`)."""
+        return {key: getattr(self, key) for key in CALIBRATION_KEYS}
+
+    def verdict(self) -> SiteVerdict | None:
+        """The fit's verdict (``None`` when its nested cross-validation lacks a score)."""
+        return site_fit_verdict(
+            self.nested_cv, self.dataset, name=self.site_name or "", count=self.recordings,
+            not_measurable=self.not_measurable, labels=self.labels, chosen_pair=self.chosen,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as ``site_fit.json`` holds it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> SiteFitRecord:
+        """Check ``data`` (parsed JSON) against the record's fields; ``ValueError`` naming the bad one."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {json_type(data)}")
+        record = convert_json(data, cls)
+        if record.procedure != "fit-site":
+            raise ValueError(f"procedure should be 'fit-site', got {record.procedure!r}")
+        for key in ("chosen", "thresholds", "base_thresholds"):
+            if len(getattr(record, key)) != len(LABELS):
+                raise ValueError(f"{key} should hold one value per label ({', '.join(LABELS)})")
+        return record
+
+    def save(self, folder: str | Path, curve: Sequence[Mapping[str, Any]] = ()) -> Path:
+        """Write the record, its nested cross-validation rows and the learning ``curve`` (CSV) into
+        ``folder``; return the record's path."""
+        path = write_json_atomic(Path(folder) / SITE_FIT_FILE, self.to_json())
+        write_text_atomic(Path(folder) / NESTED_CV_FILE, _csv_text(self.nested_cv))
+        write_text_atomic(Path(folder) / CURVE_FILE, _csv_text(curve))
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SiteFitRecord:
+        """Read ``folder``'s record; :class:`SiteFitRecordError` (one line naming the file) when invalid."""
+        path = Path(folder) / SITE_FIT_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path} not found: not a folder respira fit-site wrote") from None
+        except UnicodeDecodeError as error:
+            raise SiteFitRecordError(f"{path}: not UTF-8 text ({error.reason})") from None
+        except json.JSONDecodeError as error:
+            raise SiteFitRecordError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        try:
+            return cls.from_json(data)
+        except ValueError as error:
+            message = one_line(error)
+            raise SiteFitRecordError(f"{path}: not a valid respira fit-site record ({message})") from None
+
+    @classmethod
+    def load_if_present(cls, folder: str | Path) -> SiteFitRecord | None:
+        """:meth:`load`, or ``None`` when ``folder`` has no ``site_fit.json``."""
+        return cls.load(folder) if (Path(folder) / SITE_FIT_FILE).is_file() else None
+
+
+def write_fit_record(folder: Path, record: SiteFitRecord, curve: Sequence[Mapping[str, Any]]) -> None:
     """Write ``record``, its nested cross-validation rows and the learning ``curve`` (CSV) into ``folder``."""
-    write_json_atomic(folder / SITE_FIT_FILE, dict(record))
-    write_text_atomic(folder / NESTED_CV_FILE, _csv_text(record["nested_cv"]))
+    record.save(folder)
+    write_text_atomic(folder / NESTED_CV_FILE, _csv_text(record.nested_cv))
     write_text_atomic(folder / CURVE_FILE, _csv_text(curve))
 
 
@@ -66,33 +230,15 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
-    """The fit record (:data:`SITE_FIT_FILE`) of ``folder``; ``None`` where it has none."""
-    record = read_json_object(Path(folder) / SITE_FIT_FILE)
-    return record if record is not None and "nested_cv" in record else None
-
-
-def fitted_on(record: Any) -> str | None:
-    """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``; ``None`` for anything not a fit record."""
-    if not isinstance(record, Mapping):
-        return None
-    try:
-        base = str(record["base_model"]).split(" (")[0]
-        units = "patients" if record["units_are_patients"] else "recordings"
-        site = record.get("site_name") or record["dataset"]
-        return f"{base}, fitted to {site} ({record['units']} {units})"
-    except (KeyError, TypeError):
-        return None
-
-
-def not_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
+def not_this_fit(folder: Path, record: SiteFitRecord) -> str:
     """Why ``record`` is not the fit of this folder's model ("" when it is)."""
     config = read_json_object(folder / "config.json") or {}
     fitted = config.get("calibration")
-    if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.get("procedure"):
+    if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.procedure:
         return "the folder's config records no site fit"
-    same = all(fitted.get(key) == record.get(key) for key in ("dataset", "site_name", "chosen", "thresholds"))
-    thresholds = [round(float(t), 6) for t in record.get("thresholds") or []]
+    keys = ("dataset", "site_name", "chosen", "thresholds")
+    same = all(fitted.get(key) == getattr(record, key) for key in keys)
+    thresholds = [round(float(t), 6) for t in record.thresholds]
     if not same or [round(float(t), 6) for t in thresholds_of(config)] != thresholds:
         return f"the folder's config records another fit (site, choice or thresholds) than {SITE_FIT_FILE}"
     return ""
@@ -113,12 +259,12 @@ def site_fit_verdict(
     name: str = "",
     count: int | None = None,
     not_measurable: Mapping[str, str] | None = None,
-    labels: Any = None,
-    chosen_pair: Any = None,
+    labels: Mapping[str, LabelRecord] | None = None,
+    chosen_pair: Sequence[str] | None = None,
 ) -> SiteVerdict | None:
     """The verdict of a site fit from its ``nested_cv`` rows (``None`` when they lack a score); ``labels``:
-    the record's per-label verdicts (:func:`labels_json`), else read from ``chosen_pair`` (an older
-    record's ``chosen``)."""
+    the record's per-label verdicts (:attr:`SiteFitRecord.labels`), else read from ``chosen_pair`` (an
+    older record's ``chosen``)."""
     by_name = {row.get("candidate"): row for row in rows or [] if isinstance(row, Mapping)}
     chosen, normal = by_name.get("chosen") or {}, by_name.get("all_normal") or {}
     score, baseline = number_or_none(chosen.get("icbhi_score")), number_or_none(normal.get("icbhi_score"))
@@ -141,52 +287,16 @@ def site_fit_verdict(
     )  # fmt: skip
 
 
-LABEL_KEYS: tuple[str, ...] = (
-    "candidate",
-    "served",
-    "gain",
-    "gain_low",
-    "gain_high",
-    "auc",
-    "auc_low",
-    "auc_high",
-)
-"""What ``site_fit.json``'s ``labels`` holds per label, with ``why`` (:func:`labels_json`)."""
-
-
-def labels_json(labels: Sequence[LabelServe]) -> dict[str, dict[str, Any]]:
-    """``site_fit.json``'s ``labels``: per label what the fit uses, whether it is served, its evidence."""
-    found = {}
-    for label in labels:
-        gain, auc = label.gain_interval or (None, None), label.auc_interval or (None, None)
-        values = (label.candidate, label.served, label.gain, *gain, label.auc, *auc)
-        found[label.label] = {**dict(zip(LABEL_KEYS, values, strict=True)), "why": label.why}
-    return found
-
-
 def read_labels(
-    labels: Any, chosen: Any, aucs: Sequence[Any], alone: Mapping[str, str]
+    labels: Mapping[str, LabelRecord] | None,
+    chosen: Sequence[str] | None,
+    aucs: Sequence[Any],
+    alone: Mapping[str, str],
 ) -> tuple[LabelServe, ...]:
     """A record's per-label verdicts; an older record without ``labels`` judged per label by the whole
     model's gain and each label's AUC (said so); none where neither can be read."""
-    if isinstance(labels, Mapping):
-        found = []
-        for label in LABELS:
-            entry = labels.get(label)
-            if not isinstance(entry, Mapping) or not isinstance(entry.get("candidate"), str):
-                return ()
-            found.append(
-                LabelServe(
-                    label,
-                    entry["candidate"],
-                    number_or_none(entry.get("gain")),
-                    number_pair([entry.get("gain_low"), entry.get("gain_high")]),
-                    number_or_none(entry.get("auc")),
-                    number_pair([entry.get("auc_low"), entry.get("auc_high")]),
-                    why=str(entry.get("why") or ""),
-                )
-            )
-        return tuple(found)
+    if labels is not None:
+        return tuple(labels[label].serve(label) for label in LABELS) if set(LABELS) <= set(labels) else ()
     if not isinstance(chosen, (list, tuple)) or len(chosen) != len(LABELS):
         return ()
     by_label = {auc.label: auc for auc in aucs}
@@ -203,21 +313,8 @@ def read_labels(
     )
 
 
-def _not_measurable(labels: Any) -> tuple[tuple[str, str], ...]:
+def _not_measurable(labels: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     """A record's ``not_measurable`` (label to why) as pairs, in label order; none where it holds none."""
-    if not isinstance(labels, Mapping):
+    if labels is None:
         return ()
     return tuple((label, str(labels[label])) for label in LABELS if isinstance(labels.get(label), str))
-
-
-def fit_verdict(record: Mapping[str, Any]) -> SiteVerdict | None:
-    """The verdict of a fit record (``site_fit.json``)."""
-    site = record.get("dataset")
-    if not isinstance(site, str):
-        return None
-    name, count = record.get("site_name"), record.get("recordings")
-    return site_fit_verdict(
-        record.get("nested_cv"), site, name=name if isinstance(name, str) else "",
-        count=count if isinstance(count, int) else None, not_measurable=record.get("not_measurable"),
-        labels=record.get("labels"), chosen_pair=record.get("chosen"),
-    )  # fmt: skip
