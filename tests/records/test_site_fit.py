@@ -23,6 +23,7 @@ from respira.records.site_fit import (
 )
 from respira.records.site_verdict import SITE_FIT_PROTOCOL, LabelServe
 from respira.records.sites import why_not_claimed
+from respira.utils.files import write_json_atomic
 
 
 def rows(
@@ -87,10 +88,12 @@ def test_the_shipped_site_fits_are_found() -> None:
     assert any((folder / SITE_FIT_FILE).is_file() for folder in shipped_detectors().values())
 
 
-def test_an_old_record_is_read_with_the_fields_it_predates_as_none(tmp_path: Path) -> None:
-    """A record written before the later fields reads back (each ``None``), and reads the same again once
-    written: the site is its corpus, the recording rule ``max``, the labels judged by the whole model."""
-    (tmp_path / SITE_FIT_FILE).write_text(json.dumps(fit_record()))
+def test_an_old_record_is_read_with_the_fields_it_predates_as_none_and_written_back_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """A record written before the later fields reads back (each ``None``: the site is its corpus, the
+    labels judged by the whole model) and is written back byte for byte, without them."""
+    write_json_atomic(tmp_path / SITE_FIT_FILE, fit_record())
     old = SiteFitRecord.load(tmp_path)
     assert (old.site_name, old.labels, old.fitted_units, old.label_mix, old.recording_aggregation) == (
         (None,) * 5
@@ -99,7 +102,9 @@ def test_an_old_record_is_read_with_the_fields_it_predates_as_none(tmp_path: Pat
     verdict = old.verdict()
     assert verdict is not None and all(label.whole for label in verdict.labels)
     old.save(tmp_path / "again")
+    assert (tmp_path / "again" / SITE_FIT_FILE).read_bytes() == (tmp_path / SITE_FIT_FILE).read_bytes()
     assert SiteFitRecord.load(tmp_path / "again") == old
+    assert "site_name" in dataclasses.replace(old, absent=()).to_json()  # a new record writes every field
 
 
 @pytest.mark.parametrize(

@@ -87,8 +87,9 @@ class LabelRecord:
 @dataclass(frozen=True)
 class SiteFitRecord:
     """What ``respira fit-site`` records of a fit (``site_fit.json``): its sample, the procedure asked for,
-    what it chose and how the nested cross-validation scored it. A field added later comes last with a
-    default (``None``: a record written before it), read back from older records as that default."""
+    what it chose and how the nested cross-validation scored it. A field added later comes last (before
+    :attr:`absent`) with a default (``None``): an older record reads it as that default and is written
+    back without it."""
 
     procedure: str
     base_model: str
@@ -134,6 +135,8 @@ class SiteFitRecord:
     """The labels its recordings could not measure, with why (left as the base model has them)."""
     labels: dict[str, LabelRecord] | None = None
     """Per label, what the fit uses and whether it is served (``None``: before the per-label rule)."""
+    absent: tuple[str, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    """The later fields its file was written without, left out again when it is written back."""
 
     @property
     def site(self) -> str:
@@ -158,14 +161,18 @@ class SiteFitRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as ``site_fit.json`` holds it."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        return {key: data[key] for key in data if key != "absent" and key not in self.absent}
 
     @classmethod
     def from_json(cls, data: Any) -> SiteFitRecord:
         """Check ``data`` (parsed JSON) against the record's fields; ``ValueError`` naming the bad one."""
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object, got {json_type(data)}")
-        record = convert_json(data, cls)
+        if "absent" in data:
+            raise ValueError("unknown key 'absent'")
+        absent = tuple(field.name for field in dataclasses.fields(cls) if field.name not in {*data, "absent"})
+        record = dataclasses.replace(convert_json(data, cls), absent=absent)
         if record.procedure != "fit-site":
             raise ValueError(f"procedure should be 'fit-site', got {record.procedure!r}")
         for key in ("chosen", "thresholds", "base_thresholds"):
