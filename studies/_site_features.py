@@ -32,7 +32,7 @@ from respira.models.respira.audio_dsp import lowpass, pad_batch
 from respira.models.respira.labels import RECORDING_LABELS, classes_to_flags
 from respira.models.respira.log_mel import LogMelSpectrogram
 from respira.models.respira.windows import window_starts
-from respira.run_record import DataRecord
+from respira.records.run import DataRecord
 
 RATE, WINDOW, HOP, BATCH = 32_000, 4.0, 2.0, 16
 SITES: tuple[str, ...] = ("icbhi", "kauh", "sprsound")

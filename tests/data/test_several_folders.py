@@ -202,7 +202,7 @@ def test_a_recipe_trains_on_several_folders(
     synthetic_corpus: Path, two_folders: tuple[Path, Path], tmp_path: Path
 ) -> None:
     import respira
-    from respira.run_record import RunRecord
+    from respira.records.run import RunRecord
     from respira.training.recipe import parse_recipe
 
     from ..training.conftest import TINY_RECIPE

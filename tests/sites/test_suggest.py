@@ -416,7 +416,7 @@ def test_a_kauh_like_folder_keeps_its_patients_through_suggest_label_and_fit_sit
     as printed on every round (fit-site's output beside the folder, --overwrite of its own fit), and no
     fold, draw or bootstrap of fit-site splits a patient."""
     import respira.hub.export
-    from respira.pretrained.site_fit import SITE_FIT_FILE
+    from respira.records.site_fit import SITE_FIT_FILE
 
     from ..conftest import write_kauh
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..models.respira.labels import MULTI_LABEL, classes_to_flags, flags_to_classes
 from ..models.respira.windows import DEFAULT_AGGREGATION, aggregate_windows
-from ..run_record import CorpusRecord
+from ..records.run import CorpusRecord
 from .corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 from .corpus_files import DataDir
 from .errors import CorpusError
@@ -22,7 +22,7 @@ from .errors import CorpusError
 if TYPE_CHECKING:
     import datasets
 
-    from ..run_record import DataRecord
+    from ..records.run import DataRecord
 
 
 BAG_COLUMN = "bag"

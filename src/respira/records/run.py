@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
-from .models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL
-from .utils.files import write_json_atomic
-from .utils.messages import one_line
+from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
+from ..models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL
+from ..utils.files import write_json_atomic
+from ..utils.messages import one_line
 
 RUN_RECORD_FILE = "respira_run.json"
 METRICS_FILE = "metrics.json"  # a run folder's results (Trainer's all_results.json)
