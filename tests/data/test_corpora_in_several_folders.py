@@ -309,7 +309,7 @@ def test_a_recipe_lists_a_corpus_in_several_folders(synthetic_corpus: Path, tmp_
     from respira.data.multi_corpus import check_corpora
     from respira.data.run_splits import load_splits
     from respira.models.respira.labels import MULTI_LABEL
-    from respira.run_record import CorpusRecord, DataRecord
+    from respira.records.run import CorpusRecord, DataRecord
 
     whole, first, second = _synthetic("kauh", tmp_path)
     folders = [str(first), str(second)]
