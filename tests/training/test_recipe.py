@@ -192,7 +192,8 @@ def test_push_to_hub_names_a_bad_repository_id(
     "recipe", sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml")), ids=lambda path: path.name
 )
 def test_every_shipped_recipes_options_fit_together(recipe: Path) -> None:
-    from respira.training.recipe import _check_combinations, parse_recipe
+    from respira.training.recipe import parse_recipe
+    from respira.training.run_checks import _check_combinations
 
     model, _, run, args = parse_recipe(recipe, ["--use_cpu", "true"])
     _check_combinations(model, run, args)  # metadata_contrastive.yaml's age_group: a key the batches carry

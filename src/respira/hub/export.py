@@ -16,7 +16,8 @@ from ..pretrained.site_fit import FIT_EVIDENCE
 from ..run_record import RUN_RECORD_FILE
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
-from .card_render import card_data_from_run_dir, render_model_card, set_folder_files
+from .card_render import card_data_from_run_dir, set_folder_files
+from .card_template import render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import (
     check_model_folder,
