@@ -85,12 +85,8 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
     from ..hub.loading import load_model
     from ..pretrained.sites import scored_model
     from .event_corpus import evaluate_event_corpus
-    from .external_validation import (
-        evaluate_recordings,
-        never_called_lines,
-        recording_level_table,
-        unmeasurable_line,
-    )
+    from .external_validation import evaluate_recordings
+    from .recording_report import never_called_lines, recording_level_table, unmeasurable_line
 
     _check_external_options(args, spec)
     splits = chosen_splits(spec, args.split)
@@ -173,7 +169,7 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
 def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics: dict[str, Any]) -> None:
     """The events' ICBHI score beside the all-normal baseline, the challenge's table and the records'."""
     from ..metrics.baselines import flags_by_key
-    from .external_validation import never_called_lines, recording_level_table
+    from .recording_report import never_called_lines, recording_level_table
 
     events = metrics["events"]
     flag = flags_by_key(events.get("below_baseline")).get("icbhi_score", "")
