@@ -248,20 +248,30 @@ def check_fields(options: Any, ranges: dict[str, str], choices: dict[str, tuple[
             raise ValueError(f"{name}={getattr(options, name)!r} is not one of {', '.join(allowed)}")
 
 
-@dataclasses.dataclass
-class WindowOptions:
-    """``--window`` / ``--hop`` / ``--smoothing`` / ``--frame_hop`` of ``predict`` and ``screen``."""
+WINDOW_OPTIONS: dict[str, tuple[Any, str]] = {
+    "window": (DEFAULT_WINDOW_SECONDS, f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})"),
+    "hop": (DEFAULT_HOP_SECONDS, f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})"),
+    "smoothing": (1, "moving average of the probabilities over k windows"),
+    "frame_hop": (
+        FRAME_HOP_SECONDS,
+        f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)",
+    ),
+    "aggregation": (
+        None,
+        "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
+        "largest); default: the model's own rule (its config's recording_aggregation, else "
+        f"{DEFAULT_AGGREGATION})",
+    ),
+    "top_k": (None, f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"),
+}
+"""``(default, help)`` of the options that cut a recording into windows and aggregate them (``predict``,
+``screen``; ``--aggregation`` and ``--top_k`` also ``evaluate``'s)."""
 
-    window: float = flag(
-        DEFAULT_WINDOW_SECONDS, f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})"
-    )
-    hop: float = flag(
-        DEFAULT_HOP_SECONDS, f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})"
-    )
-    smoothing: int = flag(1, "moving average of the probabilities over k windows")
-    frame_hop: float = flag(
-        FRAME_HOP_SECONDS, f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"
-    )
+
+def window_option(name: str) -> Any:
+    """The dataclass field of window option ``name`` (:data:`WINDOW_OPTIONS`)."""
+    default, help = WINDOW_OPTIONS[name]
+    return flag(default, help, **({"choices": AGGREGATIONS} if name == "aggregation" else {}))
 
 
 def check_frame_hop(args: Any) -> None:
@@ -274,16 +284,11 @@ def check_frame_hop(args: Any) -> None:
 
 @dataclasses.dataclass
 class AggregationOptions:
-    """``--aggregation`` / ``--top_k`` (:func:`aggregation_options`); none given: the model's rule."""
+    """``evaluate``'s ``--aggregation`` / ``--top_k`` (:func:`aggregation_options`); none given: the model's
+    rule."""
 
-    aggregation: str | None = flag(
-        None,
-        "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
-        "largest); default: the model's own rule (its config's recording_aggregation, else "
-        f"{DEFAULT_AGGREGATION})",
-        choices=AGGREGATIONS,
-    )
-    top_k: int | None = flag(None, f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})")
+    aggregation: str | None = window_option("aggregation")
+    top_k: int | None = window_option("top_k")
 
 
 def aggregation_options(args: Any) -> tuple[str | None, int | None]:

@@ -41,7 +41,7 @@ def _row(table: str, label: str) -> str:
 def test_a_model_that_never_calls_a_label_is_said_so_not_too_few_samples() -> None:
     """9 crackle recordings of 30, crackle called on none: sensitivity 0.0 [0.0, 0.0] is the model's, on
     9 samples (more than 5: no small sample), and a line says it never called crackle."""
-    from respira.evaluation.external_validation import never_called_lines, recording_level_table
+    from respira.evaluation.recording_report import never_called_lines, recording_level_table
 
     targets = np.array([[1, 0, 0]] * 9 + [[0, 1, 0]] * 6 + [[0, 0, 1]] * 15)
     probabilities = np.full((30, 2), 0.1)
@@ -60,7 +60,7 @@ def test_a_model_that_never_calls_a_label_is_said_so_not_too_few_samples() -> No
 def test_too_few_samples_only_where_there_are_five_or_fewer() -> None:
     """4 crackle recordings, all missed while crackle is called on a normal one: too few (4 <= 5), and
     the model did call crackle: no never-called line."""
-    from respira.evaluation.external_validation import never_called_lines, recording_level_table
+    from respira.evaluation.recording_report import never_called_lines, recording_level_table
 
     targets = np.array([[1, 0, 0]] * 4 + [[0, 0, 1]] * 26)
     probabilities = np.full((30, 2), 0.1)

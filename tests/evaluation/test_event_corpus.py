@@ -44,8 +44,8 @@ def test_challenge_scores_overall_and_per_group_by_hand() -> None:
 
 
 def test_a_task_score_below_its_baseline_is_flagged_in_the_metrics_and_the_table() -> None:
-    from respira.evaluation.corpus_run import challenge_table
     from respira.evaluation.event_corpus import task_below_baselines
+    from respira.evaluation.recording_report import challenge_table
 
     # every event called adventitious: SE 1, SP 0, Score 0.25, below the class-prior classifier's
     references = ["Normal"] * 6 + ["Adventitious"] * 4

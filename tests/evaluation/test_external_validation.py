@@ -170,7 +170,8 @@ def test_the_icbhi_style_interval_never_holds_a_resample_scored_as_specificity_a
     assert high <= (1 + icbhi["ci"]["sensitivity"][1]) / 2 and high <= 0.5
     assert scores["crackle"]["ci"]["sensitivity"] == [0.0, 0.0]
     # ... and that score (specificity / 2) is below calling every recording normal: flagged
-    from respira.evaluation.external_validation import _below_baselines, recording_level_table
+    from respira.evaluation.external_validation import _below_baselines
+    from respira.evaluation.recording_report import recording_level_table
 
     assert icbhi["baseline_all_normal_icbhi_score"] == 0.5
     (entry,) = _below_baselines({"overall": scores})

@@ -23,8 +23,8 @@ import torch
 
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.hub import card_data_from_run_dir, render_model_card
-from respira.hub.card_render import _template
 from respira.hub.card_results import site_fit_context
+from respira.hub.card_template import _template
 from respira.hub.remote_code import remote_code_files
 from respira.models.respira.encoders import get_encoder_spec
 from respira.models.respira.labels import MULTI_LABEL

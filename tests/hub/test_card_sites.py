@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from respira.hub.card_render import card_data_from_run_dir, render_model_card
+from respira.hub.card_render import card_data_from_run_dir
+from respira.hub.card_template import render_model_card
 from respira.models.respira.labels import MULTI_LABEL
 from respira.pretrained import default_detector_dir
 from respira.records.run import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, SplitSize

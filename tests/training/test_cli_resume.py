@@ -25,7 +25,7 @@ from transformers import TrainerCallback
 
 from respira.cli import main
 from respira.training import RespiraTrainer
-from respira.training.run import THREADS_FILE
+from respira.training.run_folder import THREADS_FILE
 from respira.utils import threads
 
 from ..forked import exit_status, fork_command

@@ -37,7 +37,7 @@ from respira.training.cross_validation import (
     summarize_seeds,
     t_interval,
 )
-from respira.training.run import resolve_resume
+from respira.training.run_folder import resolve_resume
 from respira.utils.tables import format_percent
 
 from .conftest import TINY_RECIPE

@@ -306,7 +306,7 @@ def test_a_run_failing_during_training_leaves_nothing_and_its_retry_succeeds(
 
 
 def test_the_finished_run_holds_no_staging_paths(finished_run: Path) -> None:
-    from respira.training.run import staging_folder
+    from respira.training.run_folder import staging_folder
 
     staging = staging_folder(finished_run).name
     for state in finished_run.rglob("trainer_state.json"):

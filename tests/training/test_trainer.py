@@ -14,12 +14,8 @@ import torch
 from transformers import PrinterCallback, ProgressCallback
 
 from respira.training import RespiraTrainer, RespiraTrainingArguments
-from respira.training.trainer import (
-    CompactPrinterCallback,
-    CompactProgressCallback,
-    compact_line,
-    train_with_schedule,
-)
+from respira.training.compact_log import CompactPrinterCallback, CompactProgressCallback
+from respira.training.trainer import train_with_schedule
 from respira.training.training_args import RunArguments
 
 from .conftest import TINY_AST, tiny_model, training_args
@@ -146,36 +142,6 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
         _args(tmp_path, aux_loss_options="{not json")
     with pytest.raises(ValueError, match="must be even"):
         _args(tmp_path, batch_sampler="contrastive_tuple", per_device_train_batch_size=7)
-
-
-EVAL_LOGS = {
-    "eval_loss": 1.181,
-    "eval_specificity": 1.0,
-    "eval_sensitivity": 0.25,
-    "eval_icbhi_score": 0.625,
-    "eval_auc_crackle": 0.8947,
-    "eval_auc_wheeze": 0.9833,
-    "eval_patient_icbhi_score": 0.5,
-    **{f"eval_metric_{index}": 0.1 for index in range(50)},
-    "epoch": 2.0,
-}
-
-
-def test_evaluation_training_and_end_logs_are_one_short_line() -> None:
-    line = compact_line(EVAL_LOGS)
-    assert line == (
-        "epoch 2 · eval loss 1.181 · ICBHI 62.5 (Sp 100.0, Se 25.0) · AUC crackle 89.5, wheeze 98.3 "
-        "· per patient 50.0"
-    )
-    assert compact_line({"loss": 1.414, "learning_rate": 0.0009455, "aux_loss": 0.8888, "epoch": 2.0}) == (
-        "epoch 2 · loss 1.414 · aux 0.8888 · lr 0.0009455"
-    )
-    test = compact_line({key.replace("eval_", "test_"): value for key, value in EVAL_LOGS.items()})
-    assert test.startswith("epoch 2 · test loss 1.181 · ICBHI 62.5")
-    assert compact_line({"train_runtime": 89.61, "train_loss": 0.8701, "epoch": 12.0}) == (
-        "epoch 12 · training done in 89.6 s · mean loss 0.8701"
-    )
-    assert compact_line({"custom": 3.0}) == "custom 3"
 
 
 def test_the_trainer_prints_compact_lines_and_keeps_every_metric_in_its_state(

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +56,8 @@ def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
 def _checked_recipe(args: argparse.Namespace, output_dir: Path) -> tuple[Any, ...]:
     """The demo's recipe for ``output_dir``, its options and ``output_dir`` checked before any work."""
     from ..synthetic.plan import MIN_PATIENTS
-    from ..training.recipe import parse_recipe, validate_run
+    from ..training.recipe import parse_recipe
+    from ..training.run_checks import validate_run
 
     corpus, run_dir = output_dir / PARTS[0], output_dir / PARTS[1]
     cache = output_dir / "cache"
@@ -69,18 +69,6 @@ def _checked_recipe(args: argparse.Namespace, output_dir: Path) -> tuple[Any, ..
     recipe = parse_recipe(RECIPE, flags)
     validate_run(*recipe, corpus_written_later=True)
     return recipe
-
-
-def _data_record(recipe: tuple[Any, ...]) -> Any:
-    """The data record of the recipe's run (its first fold's, for a fold run: the run trains every fold)."""
-    from ..data.folds import is_fold_strategy
-    from ..training.data import data_record
-    from ..training.training_args import model_sampling_rate
-
-    record = data_record(recipe[1], model_sampling_rate(recipe[0]))
-    if is_fold_strategy(record.split_strategy):  # the run trains every fold: the first fold's split
-        record = dataclasses.replace(record, fold=0)
-    return record
 
 
 def _print_test_scores(metrics: dict[str, Any], run_dir: Path) -> None:
@@ -103,6 +91,7 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.export import export_model
     from ..inference.detector import Detector
     from ..synthetic import make_synthetic_icbhi
+    from ..training.data import first_fold_record
     from ..training.run import run_training
 
     output_dir = Path(args.output_dir)
@@ -117,7 +106,7 @@ def run(args: argparse.Namespace) -> None:
     stage(1, f"writing a synthetic ICBHI-format corpus ({args.n_patients} patients) to {corpus}")
     make_synthetic_icbhi(corpus, n_patients=args.n_patients, seed=args.seed, overwrite=True)
 
-    record = _data_record(recipe)
+    record = first_fold_record(recipe[0], recipe[1])
     stage(2, f"building the cycle dataset ({record.sampling_rate} Hz, {record.split_strategy} split)")
     print(summarize(load_splits(record, cache_dir=recipe[1].dataset_cache_dir)))
 

@@ -14,13 +14,12 @@ from typing import Any
 from ..inference.event_rules import DETECTION_COLUMNS
 from ..options import (
     SWITCH,
-    AggregationOptions,
-    WindowOptions,
     add_model_argument,
     aggregation_options,
     check_frame_hop,
     flag,
     option,
+    window_option,
 )
 from ..utils.files import check_file_target, check_loose_files, record_loose_files, write_text_atomic
 from ..utils.tables import format_rows
@@ -99,6 +98,12 @@ class PredictOptions:
         "replace --plot PNGs an earlier predict wrote there, unchanged since (never another file)",
         **SWITCH,
     )
+    window: float = window_option("window")
+    hop: float = window_option("hop")
+    smoothing: int = window_option("smoothing")
+    frame_hop: float = window_option("frame_hop")
+    aggregation: str | None = window_option("aggregation")
+    top_k: int | None = window_option("top_k")
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
@@ -108,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Predict crackles and wheezes over sliding windows of audio files, or over the "
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
-        dataclass_types=[PredictOptions, WindowOptions, AggregationOptions],
+        dataclass_types=[PredictOptions],
     )
     add_model_argument(parser, files="files")
     parser.add_argument(

@@ -12,13 +12,12 @@ from ..inference.forward import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_si
 from ..models.respira.number_checks import check_whole
 from ..options import (
     SWITCH,
-    AggregationOptions,
-    WindowOptions,
     add_model_argument,
     aggregation_options,
     check_frame_hop,
     flag,
     option,
+    window_option,
 )
 
 EPILOG = """\
@@ -59,6 +58,12 @@ class ScreenOptions:
     chunk_size: int = flag(256, "recordings per results chunk (default 256)")
     device: str | None = option("device")
     onnx: bool = flag(False, "run the model's model.onnx with onnxruntime", **SWITCH)
+    window: float = window_option("window")
+    hop: float = window_option("hop")
+    smoothing: int = window_option("smoothing")
+    frame_hop: float = window_option("frame_hop")
+    aggregation: str | None = window_option("aggregation")
+    top_k: int | None = window_option("top_k")
 
 
 def register(subparsers: argparse._SubParsersAction, line: str) -> None:
@@ -68,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         description="Screen every recording of a folder, a list of paths or a datasets audio dataset with "
         "a detector; one or several processes (accelerate launch), resumable after a crash.",
         epilog=EPILOG,
-        dataclass_types=[ScreenOptions, WindowOptions, AggregationOptions],
+        dataclass_types=[ScreenOptions],
     )
     add_model_argument(parser)
     parser.add_argument(

@@ -70,6 +70,18 @@ def load_splits(
     return splits
 
 
+def load_folds(
+    data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
+) -> dict[int | None, datasets.DatasetDict]:
+    """The splits of each fold ``data`` describes (:func:`load_splits`; ``{None: splits}`` without
+    cross-validation)."""
+    kfold = is_fold_strategy(data.split_strategy)
+    return {
+        fold: load_splits(replace(data, fold=fold) if kfold else data, cache_dir=cache_dir, num_proc=num_proc)
+        for fold in (range(data.num_folds) if kfold else [None])
+    }
+
+
 def _builder_options(data: DataRecord) -> dict[str, Any]:
     """The ICBHI builder options ``data`` records (those it leaves ``None`` take the builder's defaults)."""
     kfold = data.split_strategy == "patient_kfold"

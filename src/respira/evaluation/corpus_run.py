@@ -9,7 +9,6 @@ from ..data.corpora import CorpusSpec
 from ..models.respira.decision import aggregation_of
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..options import aggregation_options
-from ..utils.tables import format_percent, format_score, format_table
 
 WINDOW_DEFAULTS: dict[str, Any] = {
     "window": DEFAULT_WINDOW_SECONDS,
@@ -87,9 +86,10 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
     from ..hub.loading import load_model
     from ..records.sites import scored_model
     from .event_corpus import evaluate_event_corpus
-    from .external_validation import (
-        evaluate_recordings,
+    from .external_validation import evaluate_recordings
+    from .recording_report import (
         never_called_lines,
+        print_event_corpus,
         recording_level_table,
         unmeasurable_line,
     )
@@ -126,7 +126,7 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
         events = load_splits(spec, args, config, "events", splits)
         recordings = load_splits(spec, args, config, "recordings", splits)
         metrics = evaluate_event_corpus(model, events, recordings, **options)
-        _print_event_corpus(args.model, spec, splits, metrics)
+        print_event_corpus(args.model, spec, splits, metrics)
     if "site_claim" in metrics:  # a fitted site detector's score beside its card's claim
         from ..records.site_claim import claim_line
 
@@ -170,42 +170,3 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
             f"({describe_aggregation(*claim.aggregation)})"
         )
     return {"claim": claim, "claim_blocker": blocker}
-
-
-def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics: dict[str, Any]) -> None:
-    """The events' ICBHI score beside the all-normal baseline, the challenge's table and the records'."""
-    from ..metrics.baselines import flags_by_key
-    from .external_validation import never_called_lines, recording_level_table
-
-    events = metrics["events"]
-    flag = flags_by_key(events.get("below_baseline")).get("icbhi_score", "")
-    print(
-        f"{model} on {spec.label} ({', '.join(splits)}): {events['num_examples']} events, ICBHI score "
-        f"{format_percent(events['icbhi_score'])} % (Se {format_percent(events['sensitivity'])}, "
-        f"Sp {format_percent(events['specificity'])}) vs all-normal "
-        f"{format_percent(events.get('baseline_all_normal_icbhi_score'))}" + (f"  {flag}" if flag else "")
-    )
-    print(challenge_table(metrics))
-    print("per recording (Poor Quality records left out):")
-    print(recording_level_table(metrics["records"]))
-    for line in never_called_lines(metrics["records"]):
-        print(line)
-
-
-CHALLENGE_COLUMNS = ("se", "sp", "baseline_all_normal_score", "baseline_class_prior_score")
-
-
-def challenge_table(metrics: dict[str, Any]) -> str:
-    """The challenge's tasks: SE, SP, Score with intervals, and the baselines' Scores, per group."""
-    from ..metrics.baselines import flags_by_key
-
-    flags = flags_by_key(metrics.get("below_baseline"))
-    rows = []
-    for task, groups in metrics["tasks"].items():
-        for group, values in groups.items():
-            se, sp, *baselines = (format_percent(values[key]) for key in CHALLENGE_COLUMNS)
-            score = format_score(values["score"], values["ci"]["score"])
-            flag = flags.get(f"tasks.{task}.{group}.score", "")
-            rows.append((f"task {task}", group, str(values["n"]), se, sp, score, *baselines, flag))
-    header = ("task", "group", "n", "SE %", "SP %", "Score % [95% CI]", "all-normal %", "class prior %", "")
-    return format_table(rows, header, align="<<>>>>>><", indent="  ")

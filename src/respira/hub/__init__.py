@@ -6,7 +6,7 @@ from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS = {  # each public name → the module that defines it
     "EXPORTED_FILES": "export",
-    "MODEL_CARD_TEMPLATE": "card_render",
+    "MODEL_CARD_TEMPLATE": "card_template",
     "HubConnectionError": "push",
     "ModelLoadError": "loading",
     "RespiraModelCardData": "card_data",
@@ -16,7 +16,7 @@ _EXPORTS = {  # each public name → the module that defines it
     "load_model": "loading",
     "push_run": "push",
     "render_folder_card": "card_render",
-    "render_model_card": "card_render",
+    "render_model_card": "card_template",
 }
 
 __all__ = list(_EXPORTS)

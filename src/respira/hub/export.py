@@ -17,7 +17,8 @@ from ..records.site_fit import FIT_EVIDENCE
 from ..records.sites import BUILD_RECORD, recorded_evaluations
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
-from .card_render import card_data_from_run_dir, render_model_card, set_folder_files
+from .card_render import card_data_from_run_dir, set_folder_files
+from .card_template import render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import (
     check_model_folder,

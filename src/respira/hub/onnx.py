@@ -22,7 +22,7 @@ from ..utils.messages import one_line
 from ..utils.threads import choose_num_threads
 from .checksums import CHECKSUM_FILE, verify_checksum
 from .hub_errors import ModelLoadError
-from .loading import check_model_folder, resolve_model_name
+from .loading import WEIGHT_FILES, check_model_folder, load_model, resolve_model_name
 
 # the model folder's config (and the modules that read it) register transformers' Auto classes on import
 # (2 s a command failing fast need not pay): imported where a model is exported or run
@@ -308,3 +308,22 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
     from ..models.respira import RespiraConfig
 
     return OnnxClassifier(folder / ONNX_FILE, RespiraConfig.from_pretrained(folder))
+
+
+def load_model_or_onnx(
+    source: str | Path | None = None, *, device: str | torch.device | None = None, onnx: bool | None = None
+) -> tuple[RespiraForAudioClassification | OnnxClassifier, str]:
+    """A model folder, its ONNX export, a shipped detector's name or a Hub id loaded (left out, respira's
+    shipped detector), with its name; ``onnx``: run ``model.onnx`` (``None``: when the folder has no torch
+    weights). Raises :class:`~respira.hub.loading.ModelLoadError`."""
+    from ..pretrained import default_detector_dir
+
+    if source is None:
+        source = default_detector_dir()
+    folder = resolve_model_name(source)  # a path that is no folder: one line, before anything loads
+    if onnx is None:
+        onnx = folder is not None and (folder / ONNX_FILE).is_file()
+        onnx = onnx and not any((folder / n).is_file() for n in WEIGHT_FILES)
+    found = source if folder is None else folder  # a shipped detector's name: its folder
+    model = load_onnx_model(found) if onnx else load_model(found, device=device)[0]
+    return model, folder.resolve().name if folder is not None else str(source)

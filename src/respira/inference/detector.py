@@ -17,7 +17,6 @@ Bad input raises :class:`~respira.inference.prediction.PredictionError` (a ``Val
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,37 +27,24 @@ import torch
 from ..models.respira.audio_wav import integer_pcm_bits
 from ..models.respira.decision import aggregation_of, flag_order
 from ..models.respira.events import FRAME_HOP_SECONDS, Event, EventSettings
-from ..models.respira.number_checks import check_whole
-from ..models.respira.windows import (
-    DEFAULT_HOP_SECONDS,
-    DEFAULT_TOP_K,
-    DEFAULT_WINDOW_SECONDS,
-    describe_aggregation,
-)
-from ..utils.files import check_file_target
-from ..utils.messages import one_line
+from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
 from .embeddings import WindowEmbeddings
 from .event_rules import FRAMES_RULE, VERDICT_RULE, EventDetection, gate_by_verdict
-from .forward import InferenceForm, default_batch_size, run_dataset
+from .forward import InferenceForm, default_batch_size, run, run_dataset
 from .prediction import Prediction, PredictionError
-from .streaming import Prepared, read_plan, stream_recordings
+from .streaming import Prepared, read_cycles, read_plan, stream_recordings
 from .windowing import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
     WindowPlan,
-    check_window_options,
+    check_call_options,
     plan_windows,
+    resampled,
     run_windows,
     window_rows,
 )
 
 __all__ = ["Detector", "Prediction", "PredictionError"]
-
-
-def _failed(error: BaseException, file: str | None) -> PredictionError:
-    """``error`` in one line that names ``file``."""
-    message = one_line(error)
-    return PredictionError(message if file is None or file in message else f"{file}: {message}")
 
 
 class Detector:
@@ -115,19 +101,10 @@ class Detector:
         ``onnx``: run ``model.onnx`` with onnxruntime (``None``: when the folder has no torch weights).
         Other keyword arguments are the call defaults. Raises :class:`~respira.hub.loading.ModelLoadError`.
         """
-        from ..hub.loading import WEIGHT_FILES, load_model, resolve_model_name
-        from ..hub.onnx import ONNX_FILE, load_onnx_model
-        from ..pretrained import default_detector_dir
+        from ..hub.onnx import load_model_or_onnx
 
-        if source is None:
-            source = default_detector_dir()
-        folder = resolve_model_name(source)  # a path that is no folder: one line, before anything loads
-        if onnx is None:
-            onnx = folder is not None and (folder / ONNX_FILE).is_file()
-            onnx = onnx and not any((folder / n).is_file() for n in WEIGHT_FILES)
-        found = source if folder is None else folder  # a shipped detector's name: its folder
-        model = load_onnx_model(found) if onnx else load_model(found, device=device)[0]
-        options.setdefault("name", folder.resolve().name if folder is not None else str(source))
+        model, name = load_model_or_onnx(source, device=device, onnx=onnx)
+        options.setdefault("name", name)
         return cls(model, **options)
 
     @property
@@ -163,11 +140,7 @@ class Detector:
         elif options["top_k"] is None:
             options["top_k"] = DEFAULT_TOP_K
         try:
-            describe_aggregation(options["aggregation"], options["top_k"])
-            check_window_options(self.model, options["window"], options["hop"], options["smoothing"])
-            check_whole(options["batch_size"], "batch_size")
-            if options["max_windows"] is not None:
-                check_whole(options["max_windows"], "max_windows")
+            check_call_options(self.model, options)
         except ValueError as error:
             raise PredictionError(str(error)) from None
         return options
@@ -193,7 +166,7 @@ class Detector:
         try:
             probabilities = run_windows(self.inference_model, plan.windows, batch_size)
         except ValueError as error:
-            raise _failed(error, None) from None
+            raise PredictionError.of(error, None) from None
         return self.planned_prediction(plan, probabilities, name=name, **options)
 
     def plan_windows(
@@ -222,7 +195,7 @@ class Detector:
                 pcm_bits=integer_pcm_bits(waveform) if pcm_bits is None else pcm_bits,
             )
         except ValueError as error:
-            raise _failed(error, None) from None
+            raise PredictionError.of(error, None) from None
 
     def planned_prediction(
         self,
@@ -238,16 +211,10 @@ class Detector:
         return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
-        from ..models.respira.audio_decoding import as_waveform, check_rate
-        from ..models.respira.audio_dsp import resample
-
         try:
-            rate = check_whole(sampling_rate, "sampling_rate")
-            samples = as_waveform(waveform, *([name] if name else []))
-            check_rate(rate, *([name] if name else []))
-            return resample(samples, rate, self.sampling_rate)
+            return resampled(waveform, sampling_rate, self.sampling_rate, name)
         except ValueError as error:
-            raise _failed(error, None) from None
+            raise PredictionError.of(error, None) from None
 
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
@@ -258,7 +225,7 @@ class Detector:
             plan = read_plan(self, path, str(path), annotations=annotations, **options)
             probabilities = run_windows(self.inference_model, plan.windows, settings["batch_size"])
         except (OSError, ValueError) as error:
-            raise _failed(error, str(path)) from None
+            raise PredictionError.of(error, str(path)) from None
         rows = [{"file": str(path), **row} for row in window_rows(self.config, plan, probabilities)]
         return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], str(path))
 
@@ -276,12 +243,12 @@ class Detector:
         """Draw the recording as predicted (spectrogram, probabilities and thresholds, labels, ``annotations``
         cycles, ``events`` or a ``detection``'s) to ``output`` (format by suffix; default ``NAME.png``
         beside it); return its path. ``prediction`` reuses a :meth:`predict_file` result."""
-        from ..reports.figures import figure_format
+        from ..reports.figures import check_figure_target
         from ..reports.recording_plot import plot_recording
 
         settings = self.settings(options)
         target = Path(output) if output is not None else Path(path).with_suffix(".png")
-        figure_format(check_file_target(target))
+        check_figure_target(target)
         if prediction is None:
             prediction = self.predict_file(path, annotations=annotations, **options)
         return plot_recording(
@@ -333,7 +300,7 @@ class Detector:
             options = {"thresholds": thresholds, "settings": settings, "file": name}
             detection = detection_of_frames(runner, frames, **options)
         except (OSError, ValueError) as error:
-            raise _failed(error, name) from None
+            raise PredictionError.of(error, name) from None
         return self._gated(detection, prediction) if gated else detection
 
     def stream(self, recordings: Iterable[Any], **options: Any) -> Iterator[Prepared]:
@@ -376,17 +343,10 @@ class Detector:
     def embed_cycles(self, path: str | Path, cycles: Sequence[tuple[float, float]]) -> WindowEmbeddings:
         """:meth:`embed` of one recording's annotated ``cycles`` (``(start, end)`` in seconds), cut as
         :meth:`predict` cuts them, each cycle one window, all in one batch."""
-        from ..models.respira.audio_checks import InputWarning
-        from ..models.respira.audio_decoding import read_audio
-        from .forward import run
-
-        rate = self.sampling_rate
-        waveform = read_audio(path, rate, name=str(path))
-        with warnings.catch_warnings():  # embeddings carry no verdict for a level warning to mark
-            warnings.simplefilter("ignore", InputWarning)
-            plan = self.plan_windows(waveform, rate, cycles=cycles, name=str(path))
+        plan = read_cycles(self, path, cycles)
         rows = run(self.inference_model, plan.windows, ("embeddings", "logits"), len(plan.windows))
-        return WindowEmbeddings.of([rows], [plan.samples.shape[0] / rate], flag_order(self.config))
+        duration = plan.samples.shape[0] / self.sampling_rate
+        return WindowEmbeddings.of([rows], [duration], flag_order(self.config))
 
     def run_dataset(
         self,

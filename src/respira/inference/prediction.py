@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models.respira.decision import decide_rows
 from ..models.respira.windows import describe_aggregation
+from ..utils.messages import one_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -16,6 +17,12 @@ __all__ = ["Prediction", "PredictionError"]
 
 class PredictionError(ValueError):
     """An input or option that cannot be predicted; the one-line message names it."""
+
+    @classmethod
+    def of(cls, error: BaseException, file: str | None) -> PredictionError:
+        """``error`` in one line that names ``file``."""
+        message = one_line(error)
+        return cls(message if file is None or file in message else f"{file}: {message}")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ own windows fail get an ``error``.
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from ..data.text_files import check_cycles_fit, read_annotations
+from ..models.respira.audio_checks import InputWarning
 from ..models.respira.audio_decoding import audio_header, read_audio
 from ..models.respira.events import FRAME_HOP_SECONDS
 from ..models.respira.labels import cycle_label
@@ -95,6 +97,16 @@ def read_plan(
     if cycles is None:
         return plan
     return replace(plan, labels=[cycle_label(cycle.crackle, cycle.wheeze) for cycle in cycles])
+
+
+def read_cycles(detector: Any, path: str | Path, cycles: Sequence[tuple[float, float]]) -> WindowPlan:
+    """A recording read at the model's rate and cut (:meth:`respira.Detector.plan_windows`) into its
+    ``cycles`` (``(start, end)`` seconds), each one window, without the input warnings of a verdict."""
+    rate = detector.sampling_rate
+    waveform = read_audio(path, rate, name=str(path))
+    with warnings.catch_warnings():  # embeddings carry no verdict for a level warning to mark
+        warnings.simplefilter("ignore", InputWarning)
+        return detector.plan_windows(waveform, rate, cycles=cycles, name=str(path))
 
 
 def prepare(detector: Any, recording: Any, *, events: bool = False) -> Prepared:

@@ -7,7 +7,7 @@ their probabilities (:func:`window_rows`): ``start``, ``end`` (seconds), ``crack
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..models.respira.audio_checks import check_input
-from ..models.respira.audio_decoding import as_waveform
-from ..models.respira.audio_dsp import prepare_recording
+from ..models.respira.audio_decoding import as_waveform, check_rate
+from ..models.respira.audio_dsp import prepare_recording, resample
 from ..models.respira.decision import decided_rows
 from ..models.respira.number_checks import check_whole, is_real
 from ..models.respira.windows import (
@@ -26,6 +26,7 @@ from ..models.respira.windows import (
     MAX_WINDOWS,
     check_holds_a_frame,
     cycle_spans,
+    describe_aggregation,
     window_count,
     window_samples,
     window_spans,
@@ -39,10 +40,12 @@ __all__ = [
     "MAX_WINDOWS",
     "WindowPlan",
     "analysis_frame_samples",
+    "check_call_options",
     "check_window_limit",
     "check_window_options",
     "plan_windows",
     "predict_windows",
+    "resampled",
     "run_windows",
     "window_rows",
 ]
@@ -94,6 +97,24 @@ def check_window_options(
             f"{frame / rate:g} s"
         )
     return samples, hop_samples
+
+
+def check_call_options(model: RespiraForAudioClassification, options: Mapping[str, Any]) -> None:
+    """A call's options (:attr:`respira.Detector.options`: windows, aggregation, batches) checked."""
+    describe_aggregation(options["aggregation"], options["top_k"])
+    check_window_options(model, options["window"], options["hop"], options["smoothing"])
+    check_whole(options["batch_size"], "batch_size")
+    if options["max_windows"] is not None:
+        check_whole(options["max_windows"], "max_windows")
+
+
+def resampled(waveform: Any, sampling_rate: Any, rate: int, name: str | None = None) -> np.ndarray:
+    """A mono waveform (numpy or torch) at ``sampling_rate`` Hz checked and resampled to ``rate`` Hz;
+    ``name`` names it in errors."""
+    recorded = check_whole(sampling_rate, "sampling_rate")
+    samples = as_waveform(waveform, *([name] if name else []))
+    check_rate(recorded, *([name] if name else []))
+    return resample(samples, recorded, rate)
 
 
 @dataclass(frozen=True)

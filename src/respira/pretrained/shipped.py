@@ -92,3 +92,11 @@ def model_line(model: str | None) -> tuple[str, str]:
         return model, f"model: {model}; it {sites}" if sites else ""
     sites = sites_line(folder)
     return str(folder), f"model: respira's shipped detector {name}{f'; it {sites}' if sites else ''}"
+
+
+def base_model_name(model: str | Path) -> str:
+    """What a fit's record calls its base model: respira's default detector by name, else ``model``."""
+    from . import DEFAULT_DETECTOR_NAME
+
+    shipped = shipped_name(model) == DEFAULT_DETECTOR_NAME
+    return f"{DEFAULT_DETECTOR_NAME} (respira's shipped detector)" if shipped else str(model)

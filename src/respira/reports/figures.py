@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..utils.files import atomic_path
+from ..utils.files import atomic_path, check_file_target
 
 DPI = 120
 FIGURE_FORMATS = tuple(sorted(set(FigureCanvasAgg.get_supported_filetypes()) - {"pgf"}))
@@ -36,6 +36,12 @@ def figure_format(path: str | Path) -> str:
         choices = ", ".join(f".{name}" for name in FIGURE_FORMATS)
         raise ValueError(f"{path}: {named}; name the figure's file with one of {choices}")
     return suffix
+
+
+def check_figure_target(path: str | Path) -> str:
+    """``path`` checked as a figure's file before any work (:func:`~respira.utils.files.check_file_target`,
+    :func:`figure_format`); its format."""
+    return figure_format(check_file_target(path))
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from ..metrics.icbhi import icbhi_scores
 from ..metrics.multilabel import roc_auc
 from ..metrics.recording_level import resample_weights
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..models.respira.windows import DEFAULT_TOP_K
+from ..models.respira.windows import DEFAULT_TOP_K, describe_aggregation
 from .heads import (
     PENALTIES,
     LinearScore,
@@ -344,3 +345,14 @@ def fit_procedure(
             )
     penalties = _penalties(options, best[0])
     return Procedure(best[1:], fitted_rules, penalties, inner_scores, *best[0])  # type: ignore[arg-type]
+
+
+def recording_rule_words(fit: Any, sample: SiteSample) -> str:
+    """What the card and ``site_fit.json`` say of the recording rule the fit chose."""
+    offered = ", ".join(rule if top_k is None else f"{rule} (top {top_k})" for rule, top_k in RECORDING_RULES)
+    own = (sample.aggregation, sample.top_k) == (fit.aggregation, fit.top_k)
+    return (
+        f"{describe_aggregation(fit.aggregation, fit.top_k)}; chosen with the candidates by the same inner "
+        f"cross-validation among: {offered}"
+        + (" (the base model's own rule)" if own else f"; the base model's was {sample.aggregation}")
+    )

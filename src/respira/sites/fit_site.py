@@ -267,13 +267,14 @@ def _fit_record(
 ) -> SiteFitRecord:
     """The fit's record (what the site folder's ``site_fit.json`` and card say): its data, the procedure
     asked for (``settings``: candidates, selection, outer folds, seed), what it chose and how it scored."""
+    from ..pretrained.shipped import base_model_name
     from ..utils.files import nan_to_none
-    from .choice import unmeasurable_labels
+    from .choice import recording_rule_words, unmeasurable_labels
 
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
     return SiteFitRecord(
         procedure="fit-site",
-        base_model=_model_name(model),
+        base_model=base_model_name(model),
         dataset=sample_files.dataset,
         site_name=site,
         data_dir=str(sample_files.data_dir),
@@ -326,25 +327,3 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
         raise ValueError(f"--output_dir {output_dir} is MODEL itself; the fitted model needs a new folder")
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
     check_output_folder(output_dir, overwrite=overwrite, exists_message=message)
-
-
-def recording_rule_words(fit: Any, sample: Any) -> str:
-    """What the card and ``site_fit.json`` say of the recording rule the fit chose."""
-    from ..models.respira.windows import describe_aggregation
-    from .choice import RECORDING_RULES
-
-    offered = ", ".join(rule if top_k is None else f"{rule} (top {top_k})" for rule, top_k in RECORDING_RULES)
-    own = (sample.aggregation, sample.top_k) == (fit.aggregation, fit.top_k)
-    return (
-        f"{describe_aggregation(fit.aggregation, fit.top_k)}; chosen with the candidates by the same inner "
-        f"cross-validation among: {offered}"
-        + (" (the base model's own rule)" if own else f"; the base model's was {sample.aggregation}")
-    )
-
-
-def _model_name(model: str | Path) -> str:
-    from ..pretrained import DEFAULT_DETECTOR_NAME
-    from ..pretrained.shipped import shipped_name
-
-    shipped = shipped_name(model) == DEFAULT_DETECTOR_NAME
-    return f"{DEFAULT_DETECTOR_NAME} (respira's shipped detector)" if shipped else str(model)

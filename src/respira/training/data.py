@@ -1,6 +1,7 @@
 """The data options of a training run as it records them (:func:`data_record`: a recipe's
 :class:`DataArguments` → :class:`~respira.records.run.DataRecord`) and the split sizes it records; the splits
-they describe are loaded by :mod:`respira.data.run_splits`."""
+they describe are loaded by :mod:`respira.data.run_splits`; the data options checked before any work
+(:func:`check_data_options`, :func:`check_corpus_options`)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,28 @@ from typing import TYPE_CHECKING
 
 from ..data import is_fold_strategy, is_synthetic_corpus
 from ..data.corpora import CORPORA, PRIMARY_CORPUS
-from ..data.corpus_files import locate_corpus, resolved_dirs
-from ..data.multi_corpus import corpus_folders, corpus_records, parse_corpora
+from ..data.corpus_files import locate_corpus, resolved_dirs, shown_dirs
+from ..data.folds import device_folds, fold_splits, patient_kfold
+from ..data.icbhi import ICBHIConfig
+from ..data.multi_corpus import (
+    check_corpora,
+    corpus_folders,
+    corpus_records,
+    has_recording_labels,
+    parse_corpora,
+)
 from ..data.run_splits import dataset_source, inspect_source
 from ..data.splits import parse_split_fractions
 from ..data.text_files import corpus_index
 from ..records.run import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
-from .training_args import DataArguments
+from ..utils.messages import one_line
+from .training_args import (
+    DataArguments,
+    ModelArguments,
+    RespiraTrainingArguments,
+    RunArguments,
+    model_sampling_rate,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -104,6 +120,13 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
     )
 
 
+def first_fold_record(model: ModelArguments, data: DataArguments) -> DataRecord:
+    """:func:`data_record` of a recipe's run at its model's rate; for a fold run, its first fold's (the run
+    trains every fold)."""
+    record = data_record(data, model_sampling_rate(model))
+    return replace(record, fold=0) if is_fold_strategy(record.split_strategy) else record
+
+
 def with_split_sizes(record: DataRecord, splits: datasets.DatasetDict) -> DataRecord:
     """``record`` with the cycles and patients of each split and what each training corpus held."""
     corpora = corpus_records(record.corpora, splits["train"]) if "train" in splits else record.corpora
@@ -115,3 +138,87 @@ def with_split_sizes(record: DataRecord, splits: datasets.DatasetDict) -> DataRe
         for name, part in splits.items()
     }
     return replace(record, split_sizes=sizes, corpora=corpora)
+
+
+def check_corpus_options(
+    model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
+) -> None:
+    """Refuse corpora joining training that the model, the data or the run options cannot train on."""
+    names = check_corpora(
+        data.corpora,
+        data.corpus_dirs,
+        window_seconds=data.corpus_window_seconds,
+        hop_seconds=data.corpus_hop_seconds,
+        problem_type=model.problem_type,
+    )
+    if len(names) < 2:
+        return
+    if data.dataset_name:
+        raise ValueError("corpora builds its splits from corpus folders: give data_dir, not dataset_name")
+    if not has_recording_labels(names):  # events join as cycles: no bags to keep whole
+        return
+    refusals = (
+        (args.batch_sampler != "random", f"batch_sampler={args.batch_sampler} (bags need their own batches)"),
+        (args.views > 1, f"views={args.views}"),
+        (run.schedule != "standard", f"schedule={run.schedule}"),
+    )
+    for refused, why in refusals:
+        if refused:
+            raise ValueError(f"corpora={','.join(names)} trains on bags of windows, which {why} cannot do")
+
+
+def check_data_options(
+    data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool
+) -> None:
+    """Refuse data options the corpus folder or dataset cannot train on (its listing read, no audio)."""
+    if dataset_source(data) is not None:  # a datasets dataset: its card, features and splits, no audio
+        record = data_record(data, 16000)
+        source = inspect_source(record, data.dataset_cache_dir)
+        needed = ["train", "test", *(["validation"] if args.eval_strategy != "no" else [])]
+        source.require_splits(needed, "training needs (validation: for evaluation during training)")
+        return
+    if not data.data_dir:
+        raise ValueError(MISSING_DATA_DIR)
+    config = ICBHIConfig(  # checks the split and audio options as the builder will
+        name="cycles",
+        split_strategy=data.split_strategy,
+        validation_size=data.validation_size if data.split_strategy == "official" else 0.0,
+        patient_split_fractions=data.patient_split_fractions,
+        stratify_by=data.stratify_by,
+        num_folds=data.num_folds,
+        fold_stratify_by=data.fold_stratify_by,
+        seed=data.split_seed,
+        lowpass_cutoff=data.lowpass_cutoff or None,
+        lowpass_order=data.lowpass_order,
+    )
+    layout = None if corpus_written_later else locate_corpus(data.data_dir)  # a missing folder, named
+    if data.split_strategy == "official" and layout is not None and layout.split_file is None:
+        raise ValueError(
+            f"{shown_dirs(data.data_dir)} has no official split file (ICBHI_challenge_train_test.txt): use "
+            "--split_strategy patient for a patient-wise split, or add the split file"
+        )
+    share = config.patient_split_fractions[1] if data.split_strategy == "patient" else data.validation_size
+    if args.eval_strategy != "no" and not share:  # no validation split
+        raise ValueError(
+            "evaluation during training needs a validation split: set validation_size > 0 (official split, "
+            "patient_kfold) or use split_strategy=patient; the test split is never used for model selection"
+        )
+    if is_fold_strategy(data.split_strategy) and layout is not None:
+        _check_folds(data, layout)
+
+
+def _check_folds(data: DataArguments, layout) -> None:
+    index = corpus_index(layout)
+    strata = ["label", *([data.fold_stratify_by] if data.fold_stratify_by else [])]
+    try:
+        if data.split_strategy == "leave_one_device_out":
+            folds, devices = device_folds(index)
+            num_folds = len(devices)
+        else:
+            folds = patient_kfold(index, data.num_folds, seed=data.split_seed, stratify_by=strata)
+            num_folds = data.num_folds
+        for fold in range(num_folds):
+            fold_splits(index, folds, fold, validation_size=data.validation_size, seed=data.split_seed)
+    except (ValueError, KeyError) as error:
+        message = one_line(error)
+        raise ValueError(f"split_strategy={data.split_strategy}: {message}") from None
