@@ -38,19 +38,25 @@ web-deps:
 			$$tmp/package/dist/ort-wasm-simd-threaded.wasm $(RESPIRA_ORT_WEB_DIR)/ && rm -rf $$tmp; } \
 		|| echo "could not fetch onnxruntime-web: respira export --web and its browser test will skip"; }
 
+# uv installs (parallel downloads: a cold install in a fraction of pip's time, benchmarks/cold_test.py), told
+# where pip finds wheels on this machine (PIP_FIND_LINKS or pip.conf's find-links: torch's CPU build).
+UV_SPEC ?= uv==0.13.9
+UV_FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+INSTALL = $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q --python $(BIN)/python
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(UV_SPEC)
 
 # torch first, from the CPU build, so nothing below pulls CUDA wheels.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q $(TORCHCODEC_SPEC)
-	$(BIN)/pip install -q -e .
+	$(INSTALL) $(TORCH_SPEC)
+	$(INSTALL) $(TORCHCODEC_SPEC)
+	$(INSTALL) -e .
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[dev]"
+	$(INSTALL) -e ".[dev]"
 	@touch $@
 
 install: system-deps $(VENV)/.installed
@@ -63,7 +69,7 @@ demo: install
 # pages share a folder across blocks): the suite is mostly single-threaded Python and process start-up.
 TEST_WORKERS ?= 2
 test: install-dev
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(BIN)/ruff check src tests benchmarks studies scripts
 	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache
