@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: web-deps demo test docs lint format bench detector site-detectors readme label-screenshot web-screenshot system-deps browser-deps install install-dev clean
+.PHONY: apt-deps web-deps demo test docs lint format bench detector site-detectors readme label-screenshot web-screenshot system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -59,8 +59,20 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(INSTALL) -e ".[dev]"
 	@touch $@
 
+# ffmpeg and chromium in one apt-get (one index update) where both are missing; then each target as above
+# (a no-op once installed; else its own try: ffmpeg must install, chromium may fail).
+apt-deps:
+	@need="$$(command -v ffmpeg >/dev/null 2>&1 || echo ffmpeg)"; \
+	{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || need="$$need chromium chromium-driver"; \
+	[ -z "$$(echo $$need)" ] || { echo "installing $$(echo $$need)"; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need \
+		>/dev/null; } || true
+	@$(MAKE) --no-print-directory system-deps browser-deps
+
 install: system-deps $(VENV)/.installed
-install-dev: system-deps browser-deps web-deps $(VENV)/.installed-dev
+# apt, npm and the Python stack side by side: three downloads that share nothing
+install-dev:
+	@$(MAKE) --no-print-directory -j3 apt-deps web-deps $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/respira demo --output_dir $(DEMO_DIR) --overwrite

@@ -4,23 +4,22 @@ test suite's CPU seconds by file, with an estimate of its wall time on two quiet
 
     python3 benchmarks/cold_test.py
 
-Standard library only (run it with any Python 3.10+, before anything is installed). It clones HEAD (commit
-first) into ``--work`` (``/tmp/respira-cold``, emptied; ``../shared`` linked beside the clone, as ``.ci/run``
-expects), with fresh pip, uv and npm caches and a fresh onnxruntime-web folder there, then runs:
-``make .venv/bin/python`` (the venv and the installer), ``make .venv/.installed`` (torch, torchcodec, the
-package), ``make .venv/.installed-dev`` (the dev stack), ``make system-deps`` and ``make browser-deps`` (apt:
-ffmpeg, chromium; nothing to pay where they are installed, said so), ``make web-deps`` (npm), ``make test``
-(pytest as the Makefile runs it, with ``benchmarks/_pytest_cpu.py`` loaded in every worker: each test's CPU
-seconds) and ``make lint``. ``--tests-only`` re-runs only the tests in an existing ``--work`` clone.
-Writes ``--output`` (Markdown, ``benchmarks/results/cold_test.md``) and ``--json``.
+Standard library only (any Python 3.10+, before anything is installed). It clones HEAD (commit first) into
+``--work`` (``/tmp/respira-cold``, emptied; ``../shared`` linked beside the clone, as ``.ci/run`` expects),
+with fresh pip, uv and npm caches and a fresh onnxruntime-web folder there, then runs one after another:
+``make .venv/bin/python`` (the venv and uv), ``make .venv/.installed`` (torch, torchcodec, the package),
+``make .venv/.installed-dev`` (the dev stack), ``make apt-deps`` (ffmpeg, chromium: nothing to pay where
+they are installed, and said so) and ``make web-deps`` (npm) (``make install-dev`` runs the last three side
+by side), then ``make test`` (pytest as the Makefile runs it, ``benchmarks/_pytest_cpu.py`` loaded in every
+worker: each test's CPU seconds) and ``make lint``. Writes ``--output`` (Markdown) and ``--json``.
 
-A test's CPU seconds are its worker's own and its waited-for subprocesses' (setup, call and teardown), read
+A test's CPU seconds are its worker's own and its waited-for subprocesses' (setup, call and teardown), true
 under any load; its wall seconds depend on the load. The estimate of ``make test`` on two quiet cores: the
-test files dealt to two workers in collection order (``--dist loadfile``), each file costing its CPU or wall
-seconds (and, meaningful on a quiet machine only, its wall seconds where larger: a test that waits), plus a
-worker's start-up and collection, plus the lint step. ``--profile FILE`` takes the tests' part from the
-plugin's output of another run (e.g. ``pytest -p no:xdist -p _pytest_cpu`` under ``nice`` on a shared
-machine) instead of running them; ``--install-only`` runs the install steps alone.
+test files' CPU seconds dealt to two workers in collection order (``--dist loadfile``), plus a worker's
+start-up and collection, plus the lint step (and, meaningful on a quiet machine only, each file at its wall
+time where longer: the tests that wait). ``--tests-only`` re-runs the tests in ``--work``'s clone;
+``--install-only`` runs the install steps alone; ``--profile FILE`` takes the tests' part from the plugin's
+output of another run (``pytest -p no:xdist -p _pytest_cpu`` under ``nice`` on a shared machine, say).
 """
 
 from __future__ import annotations
@@ -46,8 +45,7 @@ INSTALL_STEPS = (
     ("venv and installer", ".venv/bin/python"),
     ("torch, torchcodec, respira", ".venv/.installed"),
     ("dev stack", ".venv/.installed-dev"),
-    ("apt: ffmpeg", "system-deps"),
-    ("apt: chromium", "browser-deps"),
+    ("apt: ffmpeg, chromium", "apt-deps"),
     ("npm: onnxruntime-web", "web-deps"),
 )
 WORKERS = 2
