@@ -18,8 +18,10 @@ under any load; its wall seconds depend on the load. The estimate of ``make test
 test files' CPU seconds dealt to two workers in collection order (``--dist loadfile``), plus a worker's
 start-up and collection, plus the lint step (and, meaningful on a quiet machine only, each file at its wall
 time where longer: the tests that wait). ``--tests-only`` re-runs the tests in ``--work``'s clone;
-``--install-only`` runs the install steps alone; ``--profile FILE`` takes the tests' part from the plugin's
-output of another run (``pytest -p no:xdist -p _pytest_cpu`` under ``nice`` on a shared machine, say).
+``--install-only`` runs the install steps alone; ``--make VARIABLE=VALUE`` sets a make variable for every
+step (``--make "INSTALL=.venv/bin/pip install -q"``: pip instead of uv); ``--profile FILE`` takes the
+tests' part from the plugin's output of another run (``pytest -p no:xdist -p _pytest_cpu`` under ``nice`` on
+a shared machine, say).
 """
 
 from __future__ import annotations
@@ -99,11 +101,15 @@ def environment(work: Path) -> dict[str, str]:
     return env
 
 
-def run_steps(clone: Path, env: dict[str, str], install: bool, tests: bool) -> dict[str, dict[str, Any]]:
-    """Each Makefile step, in order (the install steps only with ``install``, the tests with ``tests``)."""
+def run_steps(
+    clone: Path, env: dict[str, str], install: bool, tests: bool, settings: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Each Makefile step, in order (the install steps only with ``install``, the tests with ``tests``), make
+    given ``settings`` (``VARIABLE=VALUE``)."""
+    make = ["make", "--no-print-directory", *settings]
     steps: dict[str, dict[str, Any]] = {}
     for name, target in INSTALL_STEPS if install else ():
-        steps[name] = timed(["make", "--no-print-directory", target], clone, env)
+        steps[name] = timed([*make, target], clone, env)
         steps[name]["paid"] = "installing" in steps[name]["output"] or "fetching" in steps[name]["output"]
         if not target.endswith("-deps"):
             steps[name]["paid"] = True
@@ -111,10 +117,8 @@ def run_steps(clone: Path, env: dict[str, str], install: bool, tests: bool) -> d
         return steps
     for stale in Path(env[CPU_JSON]).parent.glob("tests_cpu.json*"):
         stale.unlink()
-    steps["make test (pytest + lint)"] = timed(
-        ["make", "--no-print-directory", "test", "PYTEST_ARGS=-p _pytest_cpu"], clone, env
-    )
-    steps["lint alone (make lint)"] = timed(["make", "--no-print-directory", "lint"], clone, env)
+    steps["make test (pytest + lint)"] = timed([*make, "test", "PYTEST_ARGS=-p _pytest_cpu"], clone, env)
+    steps["lint alone (make lint)"] = timed([*make, "lint"], clone, env)
     return steps
 
 
@@ -217,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests-only", action="store_true", help="re-run the tests in --work's clone")
     parser.add_argument("--install-only", action="store_true", help="the install steps, not the tests")
     parser.add_argument("--profile", type=Path, help="no test run: the tests' part from this plugin output")
+    parser.add_argument(
+        "--make", action="append", default=[], metavar="VARIABLE=VALUE",
+        help="a make setting for every step (INSTALL='.venv/bin/pip install -q': pip instead of uv)",
+    )  # fmt: skip
     parser.add_argument("--top", type=int, default=25, help="the costliest files listed")
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.json")
@@ -229,10 +237,15 @@ def main(argv: list[str] | None = None) -> int:
         clone, env = fresh_clone(args.work)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
                             text=True, check=True).stdout.strip()  # fmt: skip
-    steps = run_steps(clone, env, not args.tests_only, tests=not (args.install_only or args.profile))
+    tests = not (args.install_only or args.profile)
+    steps = run_steps(clone, env, not args.tests_only, tests, args.make)
     ran = not args.install_only or args.profile
     workers = read_workers(args.profile or Path(env[CPU_JSON])) if ran else []
-    lines = [f"<!-- commit {commit} -->", *report(steps, result := summary(steps, workers), args.top)]
+    settings = "".join(f"; make {setting}" for setting in args.make)
+    lines = [
+        f"<!-- commit {commit}{settings} -->",
+        *report(steps, result := summary(steps, workers), args.top),
+    ]
     print("\n".join(lines))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
