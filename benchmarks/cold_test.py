@@ -168,6 +168,7 @@ def summary(steps: dict[str, dict[str, Any]], workers: list[dict[str, Any]]) -> 
         "files": files,
         "collection_cpu": [round(w["collection"].get("own", 0.0), 1) for w in workers],
         "startup_and_collection": round(startup, 1),
+        "tests": sum(int(row["tests"]) for row in files.values()),
         "tests_cpu": round(sum(row["cpu"] for row in files.values()), 1),
         "tests_wall_one_process": round(sum(row["wall"] for row in files.values()), 1),
         "workers_dealt": [round(total, 1) for total in dealt(cpu)],
@@ -197,8 +198,9 @@ def report(steps: dict[str, dict[str, Any]], result: dict[str, Any], top: int) -
         return lines
     lines += [
         "",
-        f"pytest: start-up and collection {result['startup_and_collection']} s of CPU per worker; the tests "
-        f"{result['tests_cpu']} s of CPU ({result['tests_wall_one_process']} s of their wall time added up)",
+        f"pytest: start-up and collection {result['startup_and_collection']} s of CPU per worker; the "
+        f"{result['tests']} tests measured {result['tests_cpu']} s of CPU "
+        f"({result['tests_wall_one_process']} s of their wall time added up)",
         "two workers dealt the files' CPU seconds in order (--dist loadfile): "
         f"{' and '.join(map(str, result['workers_dealt']))} s",
         f"estimate of make test on two quiet cores (installed): {result['estimate_two_quiet_cores']} s "
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/respira-cold"))
     parser.add_argument("--tests-only", action="store_true", help="re-run the tests in --work's clone")
     parser.add_argument("--install-only", action="store_true", help="the install steps, not the tests")
-    parser.add_argument("--profile", type=Path, help="no test run: the tests' part from this plugin output")
+    parser.add_argument("--profile", type=Path, help="no run: the tests' part from this plugin output")
     parser.add_argument(
         "--make", action="append", default=[], metavar="VARIABLE=VALUE",
         help="a make setting for every step (INSTALL='.venv/bin/pip install -q': pip instead of uv)",
@@ -229,28 +231,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.json")
     args = parser.parse_args(argv)
-    if args.tests_only:
-        clone, env = args.work / "respira", environment(args.work)
-        if not (clone / ".venv" / ".installed-dev").is_file():
-            parser.error(f"--tests-only: no installed clone in {clone} (run once without it)")
+    if args.profile:  # nothing run: the tests' part of another run
+        steps, workers, commit = {}, read_workers(args.profile), _commit(REPOSITORY)
+        header = f"<!-- commit {commit}; tests' part read from {args.profile.name} -->"
     else:
-        clone, env = fresh_clone(args.work)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
-                            text=True, check=True).stdout.strip()  # fmt: skip
-    tests = not (args.install_only or args.profile)
-    steps = run_steps(clone, env, not args.tests_only, tests, args.make)
-    ran = not args.install_only or args.profile
-    workers = read_workers(args.profile or Path(env[CPU_JSON])) if ran else []
-    settings = "".join(f"; make {setting}" for setting in args.make)
-    lines = [
-        f"<!-- commit {commit}{settings} -->",
-        *report(steps, result := summary(steps, workers), args.top),
-    ]
+        if args.tests_only:
+            clone, env = args.work / "respira", environment(args.work)
+            if not (clone / ".venv" / ".installed-dev").is_file():
+                parser.error(f"--tests-only: no installed clone in {clone} (run once without it)")
+        else:
+            clone, env = fresh_clone(args.work)
+        commit = _commit(clone)
+        steps = run_steps(clone, env, not args.tests_only, not args.install_only, args.make)
+        workers = [] if args.install_only else read_workers(Path(env[CPU_JSON]))
+        header = f"<!-- commit {commit}{''.join(f'; make {setting}' for setting in args.make)} -->"
+    lines = [header, *report(steps, result := summary(steps, workers), args.top)]
     print("\n".join(lines))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     args.json.write_text(json.dumps({"commit": commit, "steps": steps, **result}, indent=1) + "\n", "utf-8")
-    return max(step["status"] for step in steps.values())
+    return max((step["status"] for step in steps.values()), default=0)
+
+
+def _commit(folder: Path) -> str:
+    command = ["git", "rev-parse", "--short", "HEAD"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
 
 if __name__ == "__main__":
