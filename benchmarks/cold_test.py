@@ -186,19 +186,20 @@ def _first_index(worker: dict[str, Any], name: str) -> int:
 def report(steps: dict[str, dict[str, Any]], result: dict[str, Any], top: int) -> list[str]:
     """The results file's lines (the steps alone when no test ran)."""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines = [
-        f"<!-- {cpu_name()}, {os.cpu_count()} cores; load average {load_average()} (end); {stamp} -->",
-        "| step | wall (s) | CPU (s) | paid |",
-        "| --- | --- | --- | --- |",
-    ]
+    lines = [f"<!-- {cpu_name()}, {os.cpu_count()} cores; load average {load_average()} (end); {stamp} -->"]
+    if steps:
+        lines += ["| step | wall (s) | CPU (s) | paid |", "| --- | --- | --- | --- |"]
     for name, step in steps.items():
         paid = "yes" if step.get("paid", True) else "no (already installed)"
         lines.append(f"| {name} | {step['wall']} | {step['cpu']} | {paid} |")
     if not result["files"]:
         return lines
+    startup = (
+        f"{result['startup_and_collection']} s of CPU" if result["startup_and_collection"] else "not read"
+    )
     lines += [
-        "",
-        f"pytest: start-up and collection {result['startup_and_collection']} s of CPU per worker; the "
+        *([""] if steps else []),
+        f"pytest: start-up and collection {startup} per worker; the "
         f"{result['tests']} tests measured {result['tests_cpu']} s of CPU "
         f"({result['tests_wall_one_process']} s of their wall time added up)",
         "two workers dealt the files' CPU seconds in order (--dist loadfile): "
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.profile:  # nothing run: the tests' part of another run
         steps, workers, commit = {}, read_workers(args.profile), _commit(REPOSITORY)
-        header = f"<!-- commit {commit}; tests' part read from {args.profile.name} -->"
+        header = f"<!-- the tests' part read from {args.profile.name}, summarized at commit {commit} -->"
     else:
         if args.tests_only:
             clone, env = args.work / "respira", environment(args.work)
