@@ -130,6 +130,13 @@ def read_workers(target: Path) -> list[dict[str, Any]]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in paths if path.is_file()]
 
 
+def pytest_wall(target: Path) -> float | None:
+    """The wall seconds of the pytest session that controlled the workers (None without one)."""
+    if not target.is_file() or not list(target.parent.glob(f"{target.name}.gw*[0-9]")):
+        return None
+    return round(json.loads(target.read_text(encoding="utf-8"))["wall"], 1)
+
+
 def _from_lines(path: Path) -> dict[str, Any]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     return {"collection": {}, "tests": {row.pop("test"): row for row in rows}}
@@ -192,6 +199,12 @@ def report(steps: dict[str, dict[str, Any]], result: dict[str, Any], top: int) -
     for name, step in steps.items():
         paid = "yes" if step.get("paid", True) else "no (already installed)"
         lines.append(f"| {name} | {step['wall']} | {step['cpu']} | {paid} |")
+        if step.get("pytest wall"):
+            lines.append(f"| of which pytest (its session's wall time) | {step['pytest wall']} | | |")
+    counted = [step for name, step in steps.items() if name != "lint alone (make lint)"]
+    if counted:
+        total = sum(step["wall"] for step in counted)
+        lines.append(f"| all of the above but lint alone, one after another | {total:.1f} | | |")
     if not result["files"]:
         return lines
     startup = (
@@ -245,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         commit = _commit(clone)
         steps = run_steps(clone, env, not args.tests_only, not args.install_only, args.make)
         workers = [] if args.install_only else read_workers(Path(env[CPU_JSON]))
+        steps.get("make test (pytest + lint)", {})["pytest wall"] = pytest_wall(Path(env[CPU_JSON]))
         header = f"<!-- commit {commit}{''.join(f'; make {setting}' for setting in args.make)} -->"
     lines = [header, *report(steps, result := summary(steps, workers), args.top)]
     print("\n".join(lines))
