@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: web-deps demo test docs lint format bench detector site-detectors readme label-screenshot web-screenshot system-deps browser-deps install install-dev clean
+.PHONY: apt-deps web-deps demo test docs lint format bench detector site-detectors readme label-screenshot web-screenshot system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -38,23 +38,41 @@ web-deps:
 			$$tmp/package/dist/ort-wasm-simd-threaded.wasm $(RESPIRA_ORT_WEB_DIR)/ && rm -rf $$tmp; } \
 		|| echo "could not fetch onnxruntime-web: respira export --web and its browser test will skip"; }
 
+# uv installs (parallel downloads: a cold install in a fraction of pip's time, benchmarks/cold_test.py), told
+# where pip finds wheels on this machine (PIP_FIND_LINKS or pip.conf's find-links: torch's CPU build).
+UV_SPEC ?= uv==0.13.9
+UV_FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+INSTALL = $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q --python $(BIN)/python
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(UV_SPEC)
 
 # torch first, from the CPU build, so nothing below pulls CUDA wheels.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q $(TORCHCODEC_SPEC)
-	$(BIN)/pip install -q -e .
+	$(INSTALL) $(TORCH_SPEC)
+	$(INSTALL) $(TORCHCODEC_SPEC)
+	$(INSTALL) -e .
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[dev]"
+	$(INSTALL) -e ".[dev]"
 	@touch $@
 
+# ffmpeg and chromium in one apt-get (one index update) where both are missing; then each target as above
+# (a no-op once installed; else its own try: ffmpeg must install, chromium may fail).
+apt-deps:
+	@need="$$(command -v ffmpeg >/dev/null 2>&1 || echo ffmpeg)"; \
+	{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || need="$$need chromium chromium-driver"; \
+	[ -z "$$(echo $$need)" ] || { echo "installing $$(echo $$need)"; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need \
+		>/dev/null; } || true
+	@$(MAKE) --no-print-directory system-deps browser-deps
+
 install: system-deps $(VENV)/.installed
-install-dev: system-deps browser-deps web-deps $(VENV)/.installed-dev
+# apt, npm and the Python stack side by side: three downloads that share nothing
+install-dev:
+	@$(MAKE) --no-print-directory -j3 apt-deps web-deps $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/respira demo --output_dir $(DEMO_DIR) --overwrite
@@ -63,7 +81,7 @@ demo: install
 # pages share a folder across blocks): the suite is mostly single-threaded Python and process start-up.
 TEST_WORKERS ?= 2
 test: install-dev
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(BIN)/ruff check src tests benchmarks studies scripts
 	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache

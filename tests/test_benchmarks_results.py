@@ -243,3 +243,26 @@ def test_the_issue_74_row_reads_its_output_files() -> None:
                for name in ("main", "before74")}  # fmt: skip
     assert f"process {subprocess_rows['after']} s against {subprocess_rows['before']} s" in row
     assert f"{' / '.join(seconds['main'])} s against {' / '.join(seconds['before74'])} s" in row
+
+
+def _install_seconds(name: str) -> tuple[str, str]:
+    """A cold install's wall and CPU seconds, its paid steps' cells added up (benchmarks/cold_test.py)."""
+    lines = (RESULTS / f"cold_test_install_{name}.md").read_text(encoding="utf-8").splitlines()
+    paid = [_cells([line], "| ") for line in lines if line.startswith("| ") and line.endswith("| yes |")]
+    assert len(paid) >= 3, name
+    return tuple(f"{sum(float(cells[column]) for cells in paid):.0f}" for column in (1, 2))
+
+
+def test_the_cold_test_row_reads_its_output_files() -> None:
+    """``make test`` on a fresh clone (issue 85, item 6): the install's seconds by uv and by pip, and the
+    test files' CPU seconds, are the runs' output files'."""
+    rows = _benchmarks().splitlines()
+    row = next(line for line in rows if line.startswith("| `make test` on a fresh clone"))
+    (uv_wall, uv_cpu), (pip_wall, pip_cpu) = _install_seconds("uv"), _install_seconds("pip")
+    assert f"uv {uv_wall} s ({uv_cpu} s of CPU) against pip {pip_wall} s ({pip_cpu} s of CPU)" in row
+    for name in ("label_browser_before", "label_browser_after"):
+        text = (RESULTS / f"cold_test_{name}.md").read_text(encoding="utf-8")
+        measured = re.search(r"the (\d+) tests measured ([\d.]+) s of CPU", text)
+        assert measured and f"{measured.group(2)} s" in row, name
+    profile = re.search(r"the (\d+) tests measured", (RESULTS / "cold_test_profile.md").read_text("utf-8"))
+    assert profile and f"read for {profile.group(1)} of " in row

@@ -17,12 +17,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.forked import exit_status, fork_command
 from tests.hub.hub_server import free_port
 
 from .test_labelling import LABELS, write_site
 
 pytestmark = pytest.mark.slow
 SOURCE = Path(__file__).resolve().parents[2] / "src"
+
+
+def _serving(port: int, running, log: Path) -> None:
+    """Until ``/api/state`` answers on ``port``, while ``running()`` (else the log's end is the failure)."""
+    deadline = time.monotonic() + 120
+    while True:
+        if not running() or time.monotonic() > deadline:
+            raise AssertionError(f"respira label did not serve:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5):
+                return
+        except OSError:
+            time.sleep(0.3)
 
 
 def _wait(condition, what: str, timeout: float = 120) -> object:
@@ -42,20 +56,32 @@ def label_server(model: Path, site: Path, port: int, log: Path) -> Iterator[subp
     with log.open("a") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"respira label did not serve:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5):
-                    break
-            except OSError:
-                time.sleep(0.3)
+        _serving(port, lambda: process.poll() is None, log)
         yield process
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+@contextmanager
+def forked_label_server(model: Path, site: Path, port: int, log: Path) -> Iterator[int]:
+    """``respira label MODEL SITE --port PORT`` in a fork of this process (respira and torch imported
+    already: no process start-up to pay) until its page answers; killed on exit. The page's tests use it;
+    the test that kills and restarts the server runs the command in a process of its own."""
+    pid, exited = fork_command(["label", str(model), str(site), "--port", str(port)], log), []
+
+    def running() -> bool:
+        exited.extend(status for status in [exit_status(pid, block=False)] if status is not None)
+        return not exited
+
+    try:
+        _serving(port, running, log)
+        yield pid
+    finally:
+        if not exited:
+            os.kill(pid, signal.SIGKILL)
+            exit_status(pid)
 
 
 def _shown(browser, index: int | str) -> None:
@@ -193,7 +219,7 @@ def page(browser, run_dir: Path, tmp_path: Path) -> Iterator[tuple[object, Path]
     labels = write_site(tmp_path / "site")
     port = free_port()
     browser.set_window_size(1280, 720)
-    with label_server(run_dir, labels.parent, port, tmp_path / "server.log"):
+    with forked_label_server(run_dir, labels.parent, port, tmp_path / "server.log"):
         browser.get(f"http://127.0.0.1:{port}/")
         _shown(browser, 0)
         yield browser, labels
