@@ -13,8 +13,8 @@ from huggingface_hub import EvalResult
 
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
+from ..models.respira.audio_decoding import is_number
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..models.respira.number_checks import is_number
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts, why_not_claimed
 from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
 from ..pretrained.site_verdict import number_or_none, number_pair

@@ -25,10 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models.respira.audio_wav import integer_pcm_bits
-from ..models.respira.decision import aggregation_of, flag_order
-from ..models.respira.events import FRAME_HOP_SECONDS, Event, EventSettings
-from ..models.respira.number_checks import check_whole
+from ..models.respira.audio_decoding import check_whole, integer_pcm_bits
+from ..models.respira.decision import FRAME_HOP_SECONDS, Event, EventSettings, aggregation_of, flag_order
 from ..models.respira.windows import (
     DEFAULT_HOP_SECONDS,
     DEFAULT_TOP_K,
@@ -185,7 +183,7 @@ class Detector:
         in sliding windows or the ``cycles`` given as ``(start, end)`` seconds.
 
         A recording the model cannot judge
-        (:func:`respira.models.respira.audio_checks.check_input`) warns, and the result's ``warning``
+        (:func:`respira.models.respira.audio_decoding.check_input`) warns, and the result's ``warning``
         says why. ``name`` names it in messages and is the result's ``file``.
         """
         plan = self.plan_windows(waveform, sampling_rate, cycles=cycles, name=name, **options)
@@ -238,8 +236,7 @@ class Detector:
         return Prediction.from_rows(rows, self.config, settings["aggregation"], settings["top_k"], name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
-        from ..models.respira.audio_decoding import as_waveform, check_rate
-        from ..models.respira.audio_dsp import resample
+        from ..models.respira.audio_decoding import as_waveform, check_rate, resample
 
         try:
             rate = check_whole(sampling_rate, "sampling_rate")
@@ -376,8 +373,7 @@ class Detector:
     def embed_cycles(self, path: str | Path, cycles: Sequence[tuple[float, float]]) -> WindowEmbeddings:
         """:meth:`embed` of one recording's annotated ``cycles`` (``(start, end)`` in seconds), cut as
         :meth:`predict` cuts them, each cycle one window, all in one batch."""
-        from ..models.respira.audio_checks import InputWarning
-        from ..models.respira.audio_decoding import read_audio
+        from ..models.respira.audio_decoding import InputWarning, read_audio
         from .forward import run
 
         rate = self.sampling_rate

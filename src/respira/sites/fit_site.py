@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..models.respira.number_checks import check_whole
 from ..pretrained.site_fit import candidate_row, fit_verdict, labels_json
 from ..pretrained.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
