@@ -103,7 +103,7 @@ def render_card(folder: Path) -> None:
 
 
 def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
-    from respira.pretrained import evaluation_digests  # the evaluations the folder claims, by SHA-256
+    from respira.records.sites import evaluation_digests  # the evaluations the folder claims, by SHA-256
 
     check_shared(shared)
     work.mkdir(parents=True, exist_ok=True)

@@ -145,7 +145,7 @@ def finish(folder: Path, site: Site, shared: Path) -> Path:
     the one evaluation it claims), take out its generated code (the shipped layout), write its
     ``expected_outputs.json`` and render its card again from its files."""
     from respira.hub.card_render import render_folder_card
-    from respira.pretrained import evaluation_digests
+    from respira.records.sites import evaluation_digests
 
     write_build_record(folder, build_record(site, shared) | {"evaluations": evaluation_digests(folder)})
     shipped_layout(folder)

@@ -31,7 +31,7 @@ from respira.models.respira.audio_decoding import decode_audio, lowpass, pad_bat
 from respira.models.respira.filterbanks import LogMelSpectrogram
 from respira.models.respira.labels import RECORDING_LABELS, classes_to_flags
 from respira.models.respira.windows import window_starts
-from respira.run_record import DataRecord
+from respira.records.run import DataRecord
 
 RATE, WINDOW, HOP, BATCH = 32_000, 4.0, 2.0, 16
 SITES: tuple[str, ...] = ("icbhi", "kauh", "sprsound")

@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 _MODULES_CACHE = tempfile.TemporaryDirectory(prefix="respira-tests-hf-modules-")
 os.environ["HF_MODULES_CACHE"] = _MODULES_CACHE.name
 
-from respira.run_record import CorpusRecord, DataRecord  # noqa: E402
+from respira.records.run import CorpusRecord, DataRecord  # noqa: E402
 
 from .figures import drawn, skip_drawing  # noqa: E402
 

@@ -14,7 +14,7 @@ import respira
 from respira.api import Evaluation, OptionError
 from respira.cli import main
 from respira.hub.loading import load_model
-from respira.run_record import RunRecord
+from respira.records.run import RunRecord
 from respira.training.run import TrainedRun
 
 from .training.conftest import TINY_RECIPE

@@ -20,14 +20,9 @@ import soundfile as sf
 
 import respira
 from respira.hub.card_render import render_folder_card
-from respira.pretrained import (
-    CROSS_VALIDATION_FOLDER,
-    DEFAULT_DETECTOR_NAME,
-    SiteVerdict,
-    default_detector_dir,
-    site_verdicts,
-    sites_line,
-)
+from respira.pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
+from respira.records.site_verdict import CROSS_VALIDATION_FOLDER, SiteVerdict
+from respira.records.sites import site_verdicts, sites_line
 
 from .hub.test_remote_code import run_without_respira
 
@@ -85,7 +80,7 @@ def test_the_checksums_hold() -> None:
 
 def test_the_folder_claims_the_evaluations_its_build_recorded() -> None:
     """Every evaluation file of the folder is in build_record.json with its SHA-256 (what it claims)."""
-    from respira.pretrained import evaluation_digests, recorded_evaluations
+    from respira.records.sites import evaluation_digests, recorded_evaluations
 
     listed = json.loads((FOLDER / "build_record.json").read_text())["evaluations"]
     assert listed == evaluation_digests(FOLDER) and len(listed) >= 4

@@ -15,17 +15,11 @@ import numpy as np
 import pytest
 
 import respira
-from respira.pretrained import (
-    DEFAULT_DETECTOR_NAME,
-    SITE_FIT_FILE,
-    SITE_FIT_PROTOCOL,
-    default_detector_dir,
-    evaluation_digests,
-    recorded_evaluations,
-    site_verdicts,
-    sites_line,
-)
+from respira.pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
 from respira.pretrained.shipped import describe_detectors, shipped_detectors
+from respira.records.site_fit import SITE_FIT_FILE
+from respira.records.site_verdict import SITE_FIT_PROTOCOL
+from respira.records.sites import evaluation_digests, recorded_evaluations, site_verdicts, sites_line
 
 from .conftest import SHARED_DIR
 

@@ -70,7 +70,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
     ``options``: ``respira evaluate``'s (``split="validation"``); a run's own data and split by default.
     """
     from .evaluation.evaluate import evaluate_options_type, score_model
-    from .run_record import METRICS_FILE
+    from .records.run import METRICS_FILE
 
     checked = options_from(evaluate_options_type(), {**options, "model": os.fspath(model)})
     _not_shipped(checked.output_dir)

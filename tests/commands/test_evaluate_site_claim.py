@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from respira.cli import main
-from respira.pretrained.site_fit import claim_line
-from respira.pretrained.sites import site_claim
+from respira.records.site_claim import claim_line
+from respira.records.sites import site_claim
 
 from ..data.test_labelled import write_labelled
 from ..sites.test_fit_site import SITE, stub_graph

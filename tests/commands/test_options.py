@@ -165,8 +165,8 @@ def test_recordings_in_the_model_slot_go_back_to_the_files(tmp_path) -> None:
 def test_detectors_lists_each_shipped_detector_with_its_training_corpora(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from respira.pretrained import default_detector_dir, site_verdicts
-    from respira.pretrained.sites import label_sites_words
+    from respira.pretrained import default_detector_dir
+    from respira.records.sites import label_sites_words, site_verdicts
 
     assert main(["detectors"]) == 0
     lines = capsys.readouterr().out.splitlines()

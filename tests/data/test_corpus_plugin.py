@@ -239,7 +239,7 @@ def test_fit_site_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
 def test_a_model_trained_on_it_cites_and_describes_it(wards: Path) -> None:
     from respira.hub.card_data import RespiraModelCardData
     from respira.hub.card_render import render_model_card
-    from respira.run_record import CorpusRecord, DataRecord, ModelRecord, RunRecord, TrainingRecord
+    from respira.records.run import CorpusRecord, DataRecord, ModelRecord, RunRecord, TrainingRecord
 
     corpora = [CorpusRecord("icbhi", "icbhi"), CorpusRecord("wards", str(wards), "recording", 3, 4, 40)]
     record = RunRecord(

@@ -242,7 +242,7 @@ def test_fit_site_re_tunes_thresholds_on_its_recordings(
 def test_train_takes_it_in_corpora_as_bags_of_windows(
     shared_site: Path, synthetic_corpus: Path, tmp_path: Path, capsys
 ) -> None:
-    from respira.run_record import RunRecord
+    from respira.records.run import RunRecord
 
     recipe = tmp_path / "recipe.yaml"
     options = {

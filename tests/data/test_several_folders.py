@@ -96,14 +96,6 @@ def test_the_builder_takes_the_list_of_folders(two_folders: tuple[Path, Path], t
     assert recordings == set(read_icbhi_index([first, second])["recording"])
 
 
-def test_other_corpora_refuse_several_folders_in_one_line(two_folders: tuple[Path, Path]) -> None:
-    from respira.data import load_kauh, load_labelled, load_sprsound
-
-    for load in (load_kauh, load_sprsound, load_labelled):
-        with pytest.raises(ValueError, match=r"data_dir takes one folder here, got 2 .*only an ICBHI corpus"):
-            load(list(two_folders))
-
-
 def test_the_metadata_of_any_folder_serves_every_folder(two_folders: tuple[Path, Path]) -> None:
     first, second = two_folders
     for name in METADATA:
@@ -210,7 +202,7 @@ def test_a_recipe_trains_on_several_folders(
     synthetic_corpus: Path, two_folders: tuple[Path, Path], tmp_path: Path
 ) -> None:
     import respira
-    from respira.run_record import RunRecord
+    from respira.records.run import RunRecord
     from respira.training.recipe import parse_recipe
 
     from ..training.conftest import TINY_RECIPE

@@ -28,8 +28,7 @@ from respira.hub.card_results import site_fit_context
 from respira.hub.remote_code import remote_code_files
 from respira.models.respira.encoders import get_encoder_spec
 from respira.models.respira.labels import MULTI_LABEL
-from respira.pretrained.site_fit import read_site_fit
-from respira.run_record import (
+from respira.records.run import (
     DataRecord,
     MetricsRecord,
     ModelRecord,
@@ -38,6 +37,7 @@ from respira.run_record import (
     SplitSize,
     TrainingRecord,
 )
+from respira.records.site_fit import SiteFitRecord
 
 NOTE = (
     "This card is a test fixture rendered by `tests/hub/card_fixtures.py` from a hand-written run "
@@ -242,5 +242,5 @@ def generate(output_root: Path) -> list[Path]:
 def site_card_section(folder: Path, *, base_folder: Path | None = None) -> str:
     """The template's ``site_fit`` block for ``folder``'s ``site_fit.json`` alone."""
     template = _template()
-    context = template.new_context(site_fit_context(read_site_fit(folder), base_folder))
+    context = template.new_context(site_fit_context(SiteFitRecord.load_if_present(folder), base_folder))
     return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks["site_fit"](context)))

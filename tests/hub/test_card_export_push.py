@@ -32,7 +32,7 @@ from respira.hub import (
 from respira.hub.export import RECORDS
 from respira.hub.remote_code import remote_code_files
 from respira.models.respira.labels import MULTI_LABEL, SINGLE_LABEL
-from respira.run_record import (
+from respira.records.run import (
     DataRecord,
     MetricsRecord,
     ModelRecord,

@@ -15,8 +15,8 @@ from respira.cli import main
 from respira.hub import card_data_from_run_dir, render_model_card
 from respira.hub.card_results import StaleEvaluationWarning, external_validations
 from respira.models.respira.labels import MULTI_LABEL
-from respira.pretrained.sites import scored_model
-from respira.run_record import CorpusRecord, RunRecord
+from respira.records.run import CorpusRecord, RunRecord
+from respira.records.sites import scored_model
 from respira.utils.files import sha256_of
 
 from ..conftest import write_kauh
@@ -128,7 +128,7 @@ def test_a_card_without_an_evaluation_says_none_was_performed(
     def no_hashing(path: Path) -> str:
         raise AssertionError(f"{path} was hashed with no evaluation to check")
 
-    monkeypatch.setattr("respira.pretrained.sites.sha256_of", no_hashing)
+    monkeypatch.setattr("respira.records.sites.sha256_of", no_hashing)
     text = " ".join(str(render_model_card(card_data_from_run_dir(folder))).split())
     assert "External validation" not in text and "no external validation was performed" in text
 

@@ -13,14 +13,9 @@ from huggingface_hub import ModelCard
 
 from respira.hub.card_render import card_data_from_run_dir, render_model_card
 from respira.models.respira.labels import MULTI_LABEL
-from respira.pretrained import (
-    BUILD_RECORD,
-    default_detector_dir,
-    evaluation_digests,
-    site_verdicts,
-    sites_line,
-)
-from respira.run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, SplitSize
+from respira.pretrained import default_detector_dir
+from respira.records.run import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, SplitSize
+from respira.records.sites import BUILD_RECORD, evaluation_digests, site_verdicts, sites_line
 
 from .test_card_export_push import tiny_model, write_run_dir
 

@@ -14,9 +14,10 @@ import pytest
 from respira.hub import export_model
 from respira.hub.card_render import render_folder_card
 from respira.hub.push import push_run
-from respira.pretrained import default_detector_dir, site_verdicts
+from respira.pretrained import default_detector_dir
 from respira.pretrained.shipped import shipped_detectors
-from respira.pretrained.site_fit import FIT_EVIDENCE, NESTED_CV_FILE
+from respira.records.site_fit import FIT_EVIDENCE, NESTED_CV_FILE
+from respira.records.sites import site_verdicts
 from respira.utils.tables import format_percent
 
 from .card_fixtures import site_card_section
@@ -114,7 +115,7 @@ def test_the_card_says_what_its_estimate_assumes_and_how_to_check_it(name: str) 
     and that respira evaluate on newly labelled patients checks it against the chosen row's score."""
     import json
 
-    from respira.pretrained.site_fit import site_fit_verdict
+    from respira.records.site_fit import site_fit_verdict
     from respira.utils.tables import format_score
 
     folder = shipped_detectors()[name]

@@ -11,7 +11,8 @@ import pytest
 
 import respira
 from respira.hub.loading import ModelLoadError, resolve_model_name
-from respira.pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir, shipped, sites
+from respira.pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir, shipped
+from respira.records import sites
 
 
 def test_the_default_detector_is_found_by_its_name() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,9 +14,9 @@ import pytest
 import respira
 from respira.cli import main
 from respira.models.respira.decision import thresholds_of
-from respira.pretrained.site_fit import NESTED_CV_FILE, SITE_FIT_FILE, fit_verdict
-from respira.pretrained.site_verdict import format_gain
-from respira.pretrained.sites import sites_line
+from respira.records.site_fit import NESTED_CV_FILE, SITE_FIT_FILE, SiteFitRecord
+from respira.records.site_verdict import format_gain
+from respira.records.sites import sites_line
 from respira.sites import SiteSample
 from respira.utils.files import staged_folder
 from respira.utils.tables import format_percent, format_score
@@ -90,7 +91,7 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     # both runs print the scores with their patient-bootstrap intervals (the same seed: the same rows)
     # and the rule's verdict: what is not shown, as the card and predict say it
     rows = {row["candidate"]: row for row in record["nested_cv"]}
-    verdict = fit_verdict(record)  # per label too: no label gains on its own here
+    verdict = SiteFitRecord.from_json(record).verdict()  # per label too: no label gains on its own here
     chosen = rows["chosen"]
     gain = (chosen["gain_over_as_is"], (chosen["gain_over_as_is_low"], chosen["gain_over_as_is_high"]))
     (printed,) = [said for said in written.out.splitlines() if said.startswith("out of sample on ")]
@@ -186,7 +187,7 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "asked"), outer_folds=3, apply_anyway=True,
         candidates=["as_is", "thresholds"], selection="bonferroni",
     )  # fmt: skip
-    assert asked.record["selection"] == "bonferroni"
+    assert asked.record.selection == "bonferroni"
     assert "Choice rule: `bonferroni`" in (tmp_path / "asked" / "README.md").read_text()
     assert result.output_dir == tmp_path / "out"
     assert set(result.chosen) <= {"as_is", "thresholds"}
@@ -313,7 +314,7 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
         candidates=["site_head"],
     )  # fmt: skip
-    fit = result.record["fit"]
+    fit = result.record.fit
     detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
     from respira.sites.site_sample import embed_recordings, read_site_recordings
 
@@ -356,7 +357,7 @@ def test_labels_without_a_crackle_recording_leave_crackle_as_the_model_has_it(
     assert thresholds_of(fitted)[0] == pytest.approx(thresholds_of(base)[0])
     assert aggregation_of(fitted) == aggregation_of(base)
     words = "not measurable here: no crackle recording among the labelled"
-    assert result.record["not_measurable"] == {"crackle": words}
+    assert result.record.not_measurable == {"crackle": words}
     assert f"crackle left as the model has it: {words}" in result.line()
     card = (result.output_dir / "README.md").read_text()
     assert f"Per label: crackle left as the base model has it (its head and threshold): {words}" in card
@@ -387,7 +388,7 @@ def test_the_learning_curve_line_says_when_every_draw_kept_the_model_and_on_how_
         for name, score in zip(("chosen", "as_is"), means[units], strict=True)
     ]
     scores = [{"candidate": "chosen", "icbhi_score": 0.70}, {"candidate": "as_is", "icbhi_score": 0.69}]
-    record = {"units": 10, "units_are_patients": True}
+    record = SimpleNamespace(units=10, units_are_patients=True)  # what the line reads of the record
     result = SiteFitResult(
         None, ("as_is", "as_is"), (0.5, 0.5), scores, False, False, record, curve_means(curve)
     )
@@ -450,7 +451,7 @@ def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_say
     assert thresholds_of(configs[1])[1] == thresholds_of(configs[0])[1]
     assert aggregation_of(configs[1]) == aggregation_of(configs[0])
     # every output says it per label, from the one record
-    words = fit_verdict(record).labels_words()
+    words = SiteFitRecord.from_json(record).verdict().labels_words()
     assert words.startswith("crackle fitted (") and "; wheeze left as the base model has it" in words
     assert f"per label on ward: {words}" in printed
     card = (output / "README.md").read_text()

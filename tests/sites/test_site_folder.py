@@ -20,7 +20,7 @@ from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraFor
 from respira.hub.checksums import read_checksums
 from respira.models.respira.decision import flag_order, thresholds_of
 from respira.models.respira.labels import MULTI_LABEL
-from respira.pretrained.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FILE
+from respira.records.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FILE, SiteFitRecord
 from respira.sites.site_folder import apply_site_fit, write_site_folder
 from respira.utils.files import sha256_of
 
@@ -83,23 +83,14 @@ def fake_fit(chosen: tuple[str, str] = ("site_head", "as_is"), seed: int = 1) ->
     return FakeFit(chosen, rng.normal(size=(2, HIDDEN)), rng.normal(size=2), (0.41, 0.66), outer=rows)
 
 
-def record_of(fit: FakeFit, *, applied_anyway: bool = False) -> dict[str, Any]:
-    return {
-        "procedure": "fit-site",
-        "base_model": "tiny",
-        "dataset": "labelled",
-        "site_name": "site",
-        "data_dir": "/data/site",
-        "units": 12,
-        "units_are_patients": True,
-        "recordings": 30,
-        "left_out": 0,
-        "outer_folds": 5,
-        "chosen": list(fit.chosen),
-        "thresholds": list(fit.thresholds),
-        "applied_anyway": applied_anyway,
-        "nested_cv": fit.outer,
-    }
+def record_of(fit: FakeFit, *, applied_anyway: bool = False) -> SiteFitRecord:
+    return SiteFitRecord(
+        procedure="fit-site", base_model="tiny", dataset="labelled", site_name="site", data_dir="/data/site",
+        units=12, units_are_patients=True, recordings=30, left_out=0, windows=90, audio_seconds=600.0,
+        candidates=["as_is", "site_head"], outer_folds=5, seed=0, chosen=list(fit.chosen),
+        thresholds=list(fit.thresholds), base_thresholds=[0.5, 0.5], applies=not applied_anyway,
+        applied_anyway=applied_anyway, nested_cv=fit.outer, seconds={"embedding": 1.0}, fit={},
+    )  # fmt: skip
 
 
 def flag_logits(model: RespiraForAudioClassification, embeddings: np.ndarray) -> np.ndarray:
@@ -226,7 +217,7 @@ def test_a_folder_whose_fit_chose_the_mean_is_aggregated_by_the_mean_by_every_ru
 
 def test_every_number_of_the_site_section_comes_from_the_run_file(tmp_path: Path) -> None:
     fit = fake_fit()
-    (tmp_path / SITE_FIT_FILE).write_text(json.dumps(record_of(fit)))
+    record_of(fit).save(tmp_path)
     section = site_card_section(tmp_path)
     record = json.loads((tmp_path / SITE_FIT_FILE).read_text())
     shown = set()

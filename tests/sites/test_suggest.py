@@ -416,7 +416,7 @@ def test_a_kauh_like_folder_keeps_its_patients_through_suggest_label_and_fit_sit
     as printed on every round (fit-site's output beside the folder, --overwrite of its own fit), and no
     fold, draw or bootstrap of fit-site splits a patient."""
     import respira.hub.export
-    from respira.pretrained.site_fit import SITE_FIT_FILE
+    from respira.records.site_fit import SITE_FIT_FILE
 
     from ..conftest import write_kauh
 
@@ -560,3 +560,110 @@ def test_the_page_counts_the_folders_audio_and_its_next_command_runs_while_a_nor
         == f"respira suggest {model} --data_dir {archive} --budget 1 --output {archive / 'labels.csv'}"
     )
     assert run_page_command(done["next"]) == 0
+
+
+# ------------------------------------------------------------------------ an archive of several folders
+def _archive_in_two(root: Path) -> tuple[Path, Path, Path]:
+    """:func:`write_archive`'s eight recordings without labels.csv in ``whole``, and cut in two: ``A``
+    (r0-r3) and ``B`` (r4-r7)."""
+    whole = write_archive(root / "whole", None)
+    first, second = Path(shutil.copytree(whole, root / "A")), root / "B"
+    second.mkdir()
+    for number in range(4, 8):
+        (first / f"r{number}.wav").rename(second / f"r{number}.wav")
+    return whole, first, second
+
+
+def test_an_archive_of_several_folders_is_suggested_as_the_one_and_read_again_next_round(
+    model: Path, tmp_path: Path, capsys
+) -> None:
+    whole, first, second = _archive_in_two(tmp_path)
+    common = ["--budget", "2", "--patient_pattern", r"r(\d)"]
+    assert (
+        main(
+            ["suggest", str(model), "--data_dir", str(whole), "--output", str(whole / "labels.csv"), *common]
+        )
+        == 0
+    )
+    output = first / "labels.csv"
+    assert (
+        main(["suggest", str(model), "--data_dir", str(first), str(second), "--output", str(output), *common])
+        == 0
+    )
+    assert f"wrote {output}: the 2 patients to label next" in capsys.readouterr().out
+    one, both = read_rows(whole / "labels.csv"), read_rows(output)
+    assert [(r["patient"], r["reason"]) for r in both] == [(r["patient"], r["reason"]) for r in one]
+    assert {r["file"] for r in both} == {f"r{n}.wav" for n in range(4)} | {
+        f"../B/r{n}.wav" for n in range(4, 8)
+    }
+    answered = [  # r0-r5 labelled, crackle every other one, r6 and r7 left blank
+        {**row, "crackle": str(int(row["patient"]) % 2), "wheeze": "0"} if row["patient"] < "6" else row
+        for row in both
+    ]
+    with output.open("w", newline="") as handle:  # the page's answers
+        writer = csv.DictWriter(handle, list(both[0]))
+        writer.writeheader()
+        writer.writerows(answered)
+    command = ["suggest", str(model), "--data_dir", str(first), str(second), "--output", str(output)]
+    assert main([*command, "--budget", "1"]) == 0  # the next round reads A's labels.csv, B's files in it
+    again = read_rows(output)
+    assert len(again) == 8 and sorted(r["file"] for r in again) == sorted(r["file"] for r in both)
+    assert "the model's view of all 8 recordings read from the cache" in capsys.readouterr().out
+    from respira.sites.site_sample import read_site_recordings
+
+    sample = read_site_recordings(first, "labelled")  # fit-site reads the first folder, B's files too
+    assert {Path(r.path).parent.name for r in sample.recordings} == {"A", "B"}
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("labels in B", "an archive of several folders keeps its labels.csv in the first"),
+        ("a patient in both", "patient r has recordings in two folders (also"),
+        ("nested", "the same recording as"),
+    ],
+)
+def test_several_folders_that_share_a_recording_or_patient_or_hold_two_labels_files_are_one_line(
+    model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, setup: str, message: str
+) -> None:
+    monkeypatch.setattr(
+        respira.inference.detector.Detector, "from_pretrained", lambda *a, **k: pytest.fail("model loaded")
+    )
+    _, first, second = _archive_in_two(tmp_path)
+    pattern = r"(r)" if setup == "a patient in both" else r"r(\d)"
+    if setup == "labels in B":
+        (second / "labels.csv").write_text("file,crackle,wheeze\nr4.wav,,\n")
+    folders = [str(first), str(first / "inner")] if setup == "nested" else [str(first), str(second)]
+    if setup == "nested":
+        (first / "inner").mkdir()
+        (first / "r0.wav").rename(first / "inner" / "r0.wav")
+    output = tmp_path / "out.csv"
+    command = ["suggest", str(model), "--data_dir", *folders, "--output", str(output), "--budget", "1"]
+    assert main([*command, "--patient_pattern", pattern]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error, error
+    assert not output.exists()
+    if setup != "labels in B":
+        assert str(first) in error and (setup == "nested" or str(second) in error)
+
+
+@pytest.mark.skipif(not (SHARED_DIR / "kauh").is_dir(), reason="../shared/kauh is not on this machine")
+def test_real_kauh_in_two_folders_is_listed_with_its_patients(model: Path, tmp_path: Path, capsys) -> None:
+    from respira.data.kauh import read_kauh_index
+
+    from ..data.test_corpora_in_several_folders import PATIENT_OF, cut_in_two
+
+    first, second = cut_in_two(SHARED_DIR / "kauh", tmp_path, PATIENT_OF["kauh"], link=True)
+    output = first / "labels.csv"
+    command = ["suggest", str(model), "--data_dir", str(first), str(second), "--output", str(output)]
+    command += ["--budget", "0"]
+    assert main([*command, "--patient_pattern", r"[BDE]P(\d+)"]) == 0
+    rows, index = read_rows(output), read_kauh_index(SHARED_DIR / "kauh")
+    assert len(rows) == len(index) and {r["patient"] for r in rows} == {str(p) for p in index["patient_id"]}
+    capsys.readouterr()
+    moved = next(second.iterdir())  # one recording of a patient of B's beside A's
+    (first / moved.name).symlink_to(moved.resolve())
+    output.unlink()
+    assert main([*command, "--patient_pattern", r"[BDE]P(\d+)"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "has recordings in two folders" in error

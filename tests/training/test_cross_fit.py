@@ -17,7 +17,7 @@ from respira.data.run_splits import load_splits
 from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
 from respira.models.respira.labels import MULTI_LABEL, classes_to_flags
-from respira.run_record import RunRecord
+from respira.records.run import RunRecord
 from respira.training.collator import view_waveform
 from respira.training.cross_validation import (
     cross_fit_thresholds,

@@ -16,7 +16,7 @@ import yaml
 
 from respira.cli import main
 from respira.data.run_splits import ALL_SPLIT, check_split, load_split, load_splits
-from respira.run_record import DataRecord
+from respira.records.run import DataRecord
 
 from .conftest import TINY_RECIPE
 

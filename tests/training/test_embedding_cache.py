@@ -24,7 +24,7 @@ import yaml
 from respira.cli import main
 from respira.inference.embeddings import compute_embeddings
 from respira.models.respira.audio_decoding import pad_batch
-from respira.run_record import EmbeddingPass
+from respira.records.run import EmbeddingPass
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.collator import (
     AudioCollator,

@@ -31,7 +31,7 @@ from respira.data.multi_corpus import (
 )
 from respira.models.respira.labels import flags_to_classes
 from respira.models.respira.windows import window_count
-from respira.run_record import CorpusRecord, DataRecord, RunRecord
+from respira.records.run import CorpusRecord, DataRecord, RunRecord
 from respira.training.cross_validation import pool_groups
 
 from ..conftest import SPRSOUND_TINY, two_corpus_record, write_kauh, write_sprsound

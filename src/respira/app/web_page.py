@@ -209,8 +209,8 @@ def write_web_page(
 
 
 def page_onnx(folder: Path, scratch: Path) -> Path:
-    """The ``model.onnx`` of ``folder``, else its torch weights converted into ``scratch`` by the ONNX exporter
-    alone (no Hub export: no card, checksums or code)."""
+    """The ``model.onnx`` of ``folder``, else its torch weights converted into ``scratch`` by the ONNX
+    exporter alone (no Hub export: no card, checksums or code)."""
     if (folder / "model.onnx").is_file():
         return folder / "model.onnx"
     from ..hub.loading import quiet_transformers

@@ -61,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
             print(result.curve_line(), file=sys.stderr)
         return NOT_WRITTEN
     print(result.line())
-    seconds, audio = result.record["seconds"], result.record["audio_seconds"]
+    seconds, audio = result.record.seconds, result.record.audio_seconds
     print(
         f"  {audio:.0f} s of audio embedded in {seconds['embedding']:.0f} s; the candidates fitted and "
         f"judged in {seconds['fitting']:.0f} s"
     )
-    if result.record["applied_anyway"]:
+    if result.record.applied_anyway:
         print(f"warning: written as --apply_anyway asked, flagged: {result.verdict_line()}", file=sys.stderr)
     else:
         print(f"  {result.verdict_line()}")

@@ -50,7 +50,7 @@ def prepare_options() -> type:
     class PrepareOptions:
         data_dir: str = option(
             "data_dir",
-            "folder of the corpus download (ICBHI: or several folders, read as one corpus)",
+            "folder of the corpus download, or several folders read as one corpus",
             required=True,
             **FOLDERS,
         )

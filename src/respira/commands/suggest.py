@@ -20,6 +20,11 @@ suggest orders the unlabelled patients (--unit recording: recordings) by the mod
 threshold first (BENCHMARKS.md), and writes --output: the --budget units to label next with their
 reasons, then the other rows, every recording of ARCHIVE listed. Label them, run suggest again, and run
 `respira fit-site --data_dir ARCHIVE` when enough are labelled.
+
+An archive may span several folders (--data_dir A B): the first holds its labels.csv, whose rows may name
+the other folders' files (suggest writes them relative to --output); no other folder may hold one. The
+label page and fit-site then read the first folder (ARCHIVE = A). A recording, or a patient, in two of
+the folders is refused, naming both files.
 """
 
 

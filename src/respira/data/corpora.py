@@ -7,11 +7,18 @@ import functools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import icbhi, kauh, labelled, sprsound
-from .corpus_files import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS, PRIMARY_CORPUS, locate_corpus
+from .corpus_files import (
+    DEVICES,
+    NUM_CYCLES,
+    NUM_PATIENTS,
+    NUM_RECORDINGS,
+    PRIMARY_CORPUS,
+    DataDir,
+    locate_corpus,
+)
 from .errors import LayoutNotFoundError
 from .loaders import AudioBuilderConfig
 
@@ -44,7 +51,8 @@ class CorpusSpec:
     (SPRSound: segments learnt like cycles)."""
     facts: CorpusFacts
     locate: Callable[..., Any]
-    """``locate(folder)``: the corpus's layout, or a one-line error (:class:`LayoutNotFoundError`)."""
+    """``locate(data_dir)``: the corpus's layout of a folder, or of the list of folders it spans; or a
+    one-line error (:class:`LayoutNotFoundError`)."""
     group_by: str = "patient_id"
     """The column whose values never straddle a split (the patient)."""
     split_roles: tuple[str, ...] = ("test",)
@@ -89,7 +97,7 @@ class CorpusSpec:
         """Its :attr:`loader`, a folder without its layout refused naming whose layout it has."""
         return functools.partial(self._hinted, self.loader)
 
-    def layout(self, data_dir: str | Path, *parts: Any) -> Any:
+    def layout(self, data_dir: DataDir, *parts: Any) -> Any:
         """Its :attr:`locate` of ``data_dir``, a folder without its layout refused naming whose it has."""
         return self._hinted(self.locate, data_dir, *parts)
 
@@ -111,7 +119,7 @@ class CorpusSpec:
                 ) from None
             raise
 
-    def check_folder(self, data_dir: str | Path, splits: list[str] | None = None) -> None:
+    def check_folder(self, data_dir: DataDir, splits: list[str] | None = None) -> None:
         """Locate the corpus in ``data_dir``, its ``splits`` alone if :attr:`split_parts`; nothing decoded."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

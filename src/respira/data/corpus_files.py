@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import CorpusFormatError, LayoutNotFoundError
 
@@ -139,8 +140,7 @@ class CorpusLayout:
     def fingerprint(self) -> str:
         """A hash of every input file's name, size and modification time."""
         if self.parts:
-            joined = "\n".join(part.fingerprint() for part in self.parts)
-            return hashlib.sha256(joined.encode()).hexdigest()[:16]
+            return merged_fingerprint(self.parts)
         files = [*self.annotation_files.values(), *self.audio_files.values()]
         metadata = (self.split_file, self.diagnosis_file, self.demographics_file)
         return files_fingerprint(self.root, files + [p for p in metadata if p is not None])
@@ -158,46 +158,29 @@ def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
 def locate_corpus(data_dir: DataDir) -> CorpusLayout:
     """Find the recordings folder and metadata files of an ICBHI corpus under ``data_dir``: one folder, or
     a list of folders that together hold one corpus (no recording and no patient in two of them)."""
-    folders = corpus_roots(data_dir, "ICBHI data_dir")
-    if len(folders) == 1:
-        return _locate_folder(folders[0])
-    return _merged([_locate_folder(folder) for folder in folders])
+    return locate_folders(data_dir, "ICBHI data_dir", _locate_folder, _merged)
 
 
 def _merged(parts: list[CorpusLayout]) -> CorpusLayout:
     """One layout of several folders' (their files side by side); a format error naming the file for a
     recording, or a patient, that two folders hold."""
-    recordings: dict[tuple[int, str, str, str], Path] = {}
-    patients: dict[int, Path] = {}
-    audio: dict[str, Path] = {}
+    recordings, audio = FolderClaims(), FolderClaims()
     for part in parts:
-        for stem, path in part.annotation_files.items():
-            name = RecordingName.parse(stem)
-            if name.key in recordings:
-                raise CorpusFormatError(
-                    path, f"the same recording as {recordings[name.key]}: two folders hold it; keep one"
-                )
-            if name.patient_id in patients and patients[name.patient_id].parent != path.parent:
-                raise CorpusFormatError(
-                    path,
-                    f"patient {name.patient_id} has recordings in two folders (also "
-                    f"{patients[name.patient_id]}): keep each patient's recordings in one folder",
-                )
-            recordings[name.key] = path
-            patients.setdefault(name.patient_id, path)
+        for path in part.annotation_files.values():
+            name = RecordingName.parse(path.stem)
+            recordings.claim(path, part.root, name.key, name.patient_id)
         for stem, path in part.audio_files.items():
-            if stem in audio:
-                raise CorpusFormatError(
-                    path, f"the same recording as {audio[stem]}: two folders hold it; keep one"
-                )
-            audio[stem] = path
+            audio.claim(path, part.root, stem)
     annotations = {stem: path for part in parts for stem, path in part.annotation_files.items()}
+    audio_files = {stem: path for part in parts for stem, path in part.audio_files.items()}
     first = parts[0]
     metadata = (
         next((getattr(p, f"{kind}_file") for p in parts if getattr(p, f"{kind}_file")), None)
         for kind in ("split", "diagnosis", "demographics")
     )  # the first folder's that has one; index_from_layout reads every folder's
-    return CorpusLayout(first.root, first.recordings_dir, annotations, audio, *metadata, parts=tuple(parts))
+    return CorpusLayout(
+        first.root, first.recordings_dir, annotations, audio_files, *metadata, parts=tuple(parts)
+    )
 
 
 def _locate_folder(root: Path) -> CorpusLayout:
@@ -267,19 +250,65 @@ def corpus_roots(data_dir: DataDir, name: str) -> list[Path]:
 
 def corpus_root(data_dir: DataDir, name: str) -> Path:
     """``data_dir`` as a path; a one-line error calling it ``name`` (``--data_dir``) if it is no folder, or
-    several folders (a corpus only ICBHI's reader reads from several)."""
+    several folders (where one is read: :func:`corpus_roots` reads several)."""
     folders = data_dirs(data_dir)
     if len(folders) != 1:
-        raise ValueError(
-            f"{name} takes one folder here, got {len(folders)} ({', '.join(map(str, folders))}): only an "
-            "ICBHI corpus is read from several folders"
-        )
+        raise ValueError(f"{name} takes one folder here, got {len(folders)} ({', '.join(map(str, folders))})")
     root = Path(folders[0]).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"{name} {str(root)!r} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"{name} {str(root)!r} is not a folder")
     return root
+
+
+Layout = TypeVar("Layout")
+
+
+def locate_folders(
+    data_dir: DataDir,
+    name: str,
+    locate: Callable[[Path], Layout],
+    merge: Callable[[list[Layout]], Layout],
+) -> Layout:
+    """A corpus's layout of ``data_dir``: ``locate(folder)`` of its one folder, or ``merge`` of each folder's
+    layout (the folders checked first by :func:`corpus_roots`, ``name`` naming them in its errors)."""
+    folders = corpus_roots(data_dir, name)
+    if len(folders) == 1:
+        return locate(folders[0])
+    return merge([locate(folder) for folder in folders])
+
+
+class FolderClaims:
+    """The recordings and patients of a corpus read from several folders, each claimed by one folder: a
+    recording, or a patient, found in a second folder is a format error naming both files."""
+
+    def __init__(self) -> None:
+        self._recordings: dict[Hashable, Path] = {}
+        self._patients: dict[Hashable, tuple[Path, Path]] = {}
+
+    def claim(self, path: Path, folder: Path, recording: Hashable, patient: Hashable | None = None) -> None:
+        """``path`` (recording ``recording`` of ``patient``; ``None``: unknown) found in ``folder``."""
+        if recording in self._recordings:
+            raise CorpusFormatError(
+                path, f"the same recording as {self._recordings[recording]}: two folders hold it; keep one"
+            )
+        self._recordings[recording] = path
+        if patient is None:
+            return
+        owner, first = self._patients.setdefault(patient, (folder, path))
+        if owner != folder:
+            raise CorpusFormatError(
+                path,
+                f"patient {patient} has recordings in two folders (also {first}): keep each patient's "
+                "recordings in one folder",
+            )
+
+
+def merged_fingerprint(parts: Iterable[Any]) -> str:
+    """The fingerprint of a layout spanning several folders: of each folder's layout's ``fingerprint()``."""
+    joined = "\n".join(part.fingerprint() for part in parts)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
 def walk_dirs(root: Path, depth: int = _SEARCH_DEPTH) -> list[Path]:

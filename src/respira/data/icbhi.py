@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..run_record import SPLIT_STRATEGIES
+from ..records.run import SPLIT_STRATEGIES
 from .corpus_files import AUDIO_SUFFIXES, DEVICES, NUM_RECORDINGS, CorpusLayout, DataDir, locate_corpus
 from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold

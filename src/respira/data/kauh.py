@@ -27,7 +27,16 @@ import datasets
 import pandas as pd
 
 from ..models.respira.labels import RECORDING_LABELS
-from .corpus_files import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
+from .corpus_files import (
+    AUDIO_SUFFIXES,
+    DataDir,
+    FolderClaims,
+    files_fingerprint,
+    files_in,
+    locate_folders,
+    merged_fingerprint,
+    walk_dirs,
+)
 from .errors import CorpusCountError, CorpusFormatError, LayoutNotFoundError
 from .loaders import FolderBuilder, WholeRecordings, load_folder
 
@@ -222,20 +231,33 @@ class KAUHWarning(UserWarning):
 
 @dataclass(frozen=True)
 class KAUHLayout:
-    """Where the recordings of one KAUH corpus live."""
+    """Where the recordings of one KAUH corpus live (in one folder, or several: :attr:`parts`)."""
 
     root: Path
     recordings_dir: Path
     audio_files: dict[str, Path] = field(repr=False)
+    parts: tuple[KAUHLayout, ...] = field(default=(), repr=False)
+    """A corpus spanning several folders: each folder's own layout (the fields above merge them)."""
+
+    @property
+    def place(self) -> str:
+        """Where its recordings are, as messages name it (each folder's recordings folder)."""
+        return " and ".join(str(part.recordings_dir) for part in self.parts or (self,))
 
     def fingerprint(self) -> str:
         """A hash of every recording's name, size and modification time."""
+        if self.parts:
+            return merged_fingerprint(self.parts)
         return files_fingerprint(self.root, self.audio_files.values())
 
 
-def locate_kauh(data_dir: str | Path) -> KAUHLayout:
-    """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them."""
-    root = corpus_root(data_dir, "KAUH data_dir")
+def locate_kauh(data_dir: DataDir) -> KAUHLayout:
+    """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them; or
+    in each of a list of folders that together hold one corpus (no recording and no patient in two)."""
+    return locate_folders(data_dir, "KAUH data_dir", _locate_folder, _merged)
+
+
+def _locate_folder(root: Path) -> KAUHLayout:
     for folder in [root, *walk_dirs(root)]:
         audio = files_in(folder, AUDIO_SUFFIXES)  # not the xlsx annotation
         recordings = {stem: path for stem, path in audio.items() if looks_like_kauh(stem)}
@@ -255,7 +277,27 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
     )
 
 
-def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
+def _merged(parts: list[KAUHLayout]) -> KAUHLayout:
+    """One layout of several folders'; a format error naming both files for a recording (a patient's
+    filter mode), or a patient, that two folders hold."""
+    claims = FolderClaims()
+    for part in parts:
+        for stem, path in part.audio_files.items():
+            name = _parsed(stem, path)
+            claims.claim(path, part.root, (name.filter_mode, name.patient_id), name.patient_id)
+    audio = {stem: path for part in parts for stem, path in part.audio_files.items()}
+    return KAUHLayout(parts[0].root, parts[0].recordings_dir, audio, parts=tuple(parts))
+
+
+def _parsed(stem: str, path: Path) -> KAUHName:
+    """``stem``'s labels; a format error naming ``path`` when it cannot be read."""
+    try:
+        return KAUHName.parse(stem)
+    except KAUHNameError as error:
+        raise CorpusFormatError(path, str(error)) from None
+
+
+def read_kauh_index(data_dir: DataDir) -> pd.DataFrame:
     """One row per KAUH recording, from the file names alone."""
     index = KAUH.read_index(data_dir)
     index["sound"] = index["sound"].map(tuple)
@@ -267,10 +309,7 @@ def kauh_names(layout: KAUHLayout) -> list[KAUHName]:
     """The parsed name of every recording, by filter mode then patient, after the structure checks."""
     names: dict[tuple[str, int], KAUHName] = {}
     for stem, path in layout.audio_files.items():
-        try:
-            name = KAUHName.parse(stem)
-        except KAUHNameError as error:
-            raise CorpusFormatError(path, str(error)) from None
+        name = _parsed(stem, path)
         key = (name.filter_mode, name.patient_id)
         if key in names:
             raise CorpusFormatError(
@@ -325,7 +364,7 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
     if missing:
         counts = ", ".join(f"{mode} {len(by_mode[mode])}" for mode in modes)
         raise CorpusCountError(
-            f"{layout.recordings_dir}: every KAUH recording exists once per filter mode, but the modes "
+            f"{layout.place}: every KAUH recording exists once per filter mode, but the modes "
             f"hold different patients (recordings per mode: {counts}): "
             + "; ".join(missing[:5])
             + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -361,7 +400,8 @@ class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     RECORDINGS = staticmethod(_recordings)
 
 
-def load_kauh(data_dir: str | Path, **options: Any) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the KAUH dataset from a local folder: one ``test`` split of recordings
-    (``options``: :func:`~respira.data.loaders.load_folder`'s)."""
+def load_kauh(data_dir: DataDir, **options: Any) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """Build (or load from cache) the KAUH dataset from a local folder, or a list of folders that together
+    hold one corpus: one ``test`` split of recordings (``options``:
+    :func:`~respira.data.loaders.load_folder`'s)."""
     return load_folder(KAUH, load_kauh, data_dir, **options)

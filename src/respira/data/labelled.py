@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import datasets
 
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, RECORDING_LABELS, cycle_label
-from .corpus_files import corpus_root, files_fingerprint
+from .corpus_files import DataDir, FolderClaims, files_fingerprint, locate_folders, merged_fingerprint
 from .errors import CorpusError, CorpusFormatError, read_text
 from .labels_csv import LABELS_FILE, LabelledRow, read_labels_csv
 from .loaders import FolderBuilder, WholeRecordings, load_folder
@@ -27,11 +27,13 @@ from .loaders import FolderBuilder, WholeRecordings, load_folder
 
 @dataclass(frozen=True)
 class LabelledLayout:
-    """A labelled folder: its ``labels.csv`` and the rows read from it."""
+    """A labelled folder: its ``labels.csv`` and the rows read from it (several folders: :attr:`parts`,
+    each with its own ``labels.csv``, their rows one after the other)."""
 
     root: Path
     labels_file: Path
     rows: tuple[LabelledRow, ...] = field(repr=False)
+    parts: tuple[LabelledLayout, ...] = field(default=(), repr=False)
 
     @property
     def audio_files(self) -> dict[str, Path]:
@@ -40,13 +42,19 @@ class LabelledLayout:
 
     def fingerprint(self) -> str:
         """A hash of ``labels.csv`` and of every recording's name, size and modification time."""
+        if self.parts:
+            return merged_fingerprint(self.parts)
         files = [self.labels_file.resolve(), *self.audio_files.values()]
         return files_fingerprint(Path(os.path.commonpath(files)), files)
 
 
-def locate_labelled(data_dir: str | Path) -> LabelledLayout:
-    """The labelled folder ``data_dir``, its ``labels.csv`` read and checked (nothing decoded)."""
-    root = corpus_root(data_dir, "labelled data_dir")
+def locate_labelled(data_dir: DataDir) -> LabelledLayout:
+    """The labelled folder ``data_dir``, its ``labels.csv`` read and checked (nothing decoded); or each of a
+    list of labelled folders that together hold one corpus (no recording and no patient in two)."""
+    return locate_folders(data_dir, "labelled data_dir", _locate_folder, _merged)
+
+
+def _locate_folder(root: Path) -> LabelledLayout:
     labels_file = root / LABELS_FILE
     if not labels_file.is_file():
         raise CorpusError(
@@ -54,6 +62,23 @@ def locate_labelled(data_dir: str | Path) -> LabelledLayout:
             "columns file, crackle, wheeze (optional: patient, device, location)"
         )
     return LabelledLayout(root=root, labels_file=labels_file, rows=tuple(read_labels_csv(labels_file)))
+
+
+def _merged(parts: list[LabelledLayout]) -> LabelledLayout:
+    """One layout of several folders'; a format error naming both ``labels.csv`` lines for a recording, or a
+    patient, that two folders list, or two recordings of one name (the ``recording`` column)."""
+    claims, names = FolderClaims(), {}
+    for part in parts:
+        for row in part.rows:
+            where = Path(f"{part.labels_file}:{row.line}")
+            claims.claim(where, part.root, row.path, row.patient)
+            if row.file in names:
+                raise CorpusFormatError(
+                    where, f"file {row.file!r} names another recording in {names[row.file]}: rename one"
+                )
+            names[row.file] = where
+    rows = tuple(row for part in parts for row in part.rows)
+    return LabelledLayout(parts[0].root, parts[0].labels_file, rows, parts=tuple(parts))
 
 
 def _recordings(layout: LabelledLayout) -> list[dict[str, Any]]:
@@ -109,10 +134,9 @@ def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[
     ]
 
 
-def load_labelled(
-    data_dir: str | Path, **options: Any
-) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the dataset of a labelled folder: one ``test`` split of recordings
+def load_labelled(data_dir: DataDir, **options: Any) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """Build (or load from cache) the dataset of a labelled folder, or of a list of them that together hold
+    one corpus: one ``test`` split of recordings
     (``options``: :func:`~respira.data.loaders.load_folder`'s)."""
     return load_folder(Labelled, load_labelled, data_dir, **options)
 

@@ -171,7 +171,7 @@ class WholeRecordings:
     layout: Any
 
     @classmethod
-    def read_index(cls, data_dir: str | Path) -> pd.DataFrame:
+    def read_index(cls, data_dir: DataDir) -> pd.DataFrame:
         """One row per recording, from the listing alone: the example columns and ``path``."""
         rows = [{**task["columns"], "path": task["path"]} for task in cls.RECORDINGS(cls.LOCATE(data_dir))]
         return pd.DataFrame.from_records(rows, columns=[*cls.COLUMNS, "path"])

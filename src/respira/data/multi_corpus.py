@@ -14,13 +14,15 @@ import numpy as np
 
 from ..models.respira.labels import MULTI_LABEL, classes_to_flags, flags_to_classes
 from ..models.respira.windows import DEFAULT_AGGREGATION, aggregate_windows
-from ..run_record import CorpusRecord
+from ..records.run import CorpusRecord
 from .corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
+from .corpus_files import DataDir
+from .errors import CorpusError
 
 if TYPE_CHECKING:
     import datasets
 
-    from ..run_record import DataRecord
+    from ..records.run import DataRecord
 
 
 BAG_COLUMN = "bag"
@@ -31,7 +33,9 @@ PATIENT_OFFSET = 1_000_000
 """Patient ids of the corpus at position ``i`` of ``corpora`` are shifted by ``i × PATIENT_OFFSET``."""
 
 
-def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[str, str] | None) -> list[str]:
+def parse_corpora(
+    corpora: str | list[str] | None, corpus_dirs: str | Mapping[str, DataDir] | None
+) -> list[str]:
     """The corpus names of a recipe (``icbhi`` first), checked: one-line ``ValueError`` for an unknown
     or repeated name, a corpus without a folder, a folder of a corpus not listed, or ``icbhi`` missing."""
     if not corpora:
@@ -67,8 +71,9 @@ def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[st
     return [PRIMARY_CORPUS, *others]
 
 
-def corpus_folders(corpus_dirs: str | Mapping[str, str] | None) -> dict[str, str]:
-    """``corpus_dirs`` (a mapping, or its JSON text) as ``{name: folder}``."""
+def corpus_folders(corpus_dirs: str | Mapping[str, DataDir] | None) -> dict[str, DataDir]:
+    """``corpus_dirs`` (a mapping, or its JSON text) as ``{name: folder}`` (a folder, or the list of
+    folders the corpus spans)."""
     if not corpus_dirs:
         return {}
     value: Any = corpus_dirs
@@ -80,14 +85,24 @@ def corpus_folders(corpus_dirs: str | Mapping[str, str] | None) -> dict[str, str
                 "corpus_dirs must be a mapping of corpus: folder, e.g. {kauh: ../shared/kauh}, got "
                 f"{corpus_dirs!r}"
             ) from None
-    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
-        raise ValueError(f"corpus_dirs must map each corpus to a folder, got {corpus_dirs!r}")
+    if not isinstance(value, Mapping) or not all(map(_is_folders, value.values())):
+        raise ValueError(
+            f"corpus_dirs must map each corpus to a folder (or a list of the folders it spans), got "
+            f"{corpus_dirs!r}"
+        )
     return {str(name).strip().lower(): folder for name, folder in value.items()}
+
+
+def _is_folders(value: Any) -> bool:
+    """Whether ``value`` is a folder's name, or a non-empty list of them."""
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, str) and v for v in value)
+    return isinstance(value, str) and bool(value)
 
 
 def check_corpora(
     corpora: str | list[str] | None,
-    corpus_dirs: str | Mapping[str, str] | None,
+    corpus_dirs: str | Mapping[str, DataDir] | None,
     *,
     window_seconds: float,
     hop_seconds: float,
@@ -109,7 +124,8 @@ def check_corpora(
         try:
             CORPORA[name].check_folder(folder)
         except (OSError, ValueError) as error:
-            raise type(error)(f"corpus_dirs: {name}: {error}") from None
+            kind = CorpusError if isinstance(error, CorpusError) else type(error)  # its path: in the text
+            raise kind(f"corpus_dirs: {name}: {error}") from None
     return names
 
 
@@ -126,7 +142,7 @@ def has_bags(dataset: Any) -> bool:
 
 def _training_examples(
     spec: CorpusSpec,
-    folder: str,
+    folder: DataDir,
     data: DataRecord,
     offset: int,
     cache_dir: str | Path | None,
@@ -217,7 +233,7 @@ def add_corpora(
     for corpus in extra:
         examples = _training_examples(
             CORPORA[corpus.name],
-            str(corpus.data_dir),
+            corpus.data_dir,
             data,
             names.index(corpus.name) * PATIENT_OFFSET,
             cache_dir,

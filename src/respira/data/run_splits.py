@@ -1,4 +1,4 @@
-"""The splits a run's data options (its :class:`~respira.run_record.DataRecord`) describe, checked and
+"""The splits a run's data options (its :class:`~respira.records.run.DataRecord`) describe, checked and
 loaded: what training splits and what ``respira evaluate`` scores (``--split``, :data:`ALL_SPLIT`).
 
 ``dataset_source`` and ``inspect_source`` also take a recipe's ``DataArguments`` (the same field names)."""
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..models.respira.labels import CLASS_NAMES
-from ..run_record import DataRecord
+from ..records.run import DataRecord
 from .corpus_files import locate_corpus, shown_dirs
 from .folds import is_fold_strategy
 from .icbhi import ICBHIConfig, assign_splits, load_icbhi

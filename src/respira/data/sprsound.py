@@ -16,7 +16,7 @@ import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -25,7 +25,17 @@ import pandas as pd
 
 from ..models.respira.audio_decoding import check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .corpus_files import AUDIO_SUFFIXES, corpus_root, files_fingerprint, files_in, walk_dirs
+from .corpus_files import (
+    AUDIO_SUFFIXES,
+    DataDir,
+    FolderClaims,
+    data_dirs,
+    files_fingerprint,
+    files_in,
+    locate_folders,
+    merged_fingerprint,
+    walk_dirs,
+)
 from .errors import CorpusCountError, CorpusError, CorpusFormatError, LayoutNotFoundError, read_text
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder
 from .splits import parse_split_fractions, split_by_fractions
@@ -195,17 +205,29 @@ PARTS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class SPRSoundLayout:
-    """Where the recordings of one SPRSound corpus live: those with both a ``.wav`` and a ``.json``."""
+    """Where the recordings of one SPRSound corpus live: those with both a ``.wav`` and a ``.json`` (in one
+    folder, or several: :attr:`parts`)."""
 
     root: Path
     corpus_dir: Path
     audio_files: dict[str, Path] = field(repr=False)
     annotation_files: dict[str, Path] = field(repr=False)
     official_parts: dict[str, str] = field(repr=False)
+    parts: tuple[SPRSoundLayout, ...] = field(default=(), repr=False)
+    """A corpus spanning several folders: each folder's own layout (the fields above merge them)."""
 
     def fingerprint(self) -> str:
         """A hash of every recording's and annotation's name, size and modification time."""
+        if self.parts:
+            return merged_fingerprint(self.parts)
         return files_fingerprint(self.root, [*self.audio_files.values(), *self.annotation_files.values()])
+
+    def shown(self, path: Path) -> Path:
+        """``path`` as messages name it: relative to the corpus folder that holds it."""
+        for part in self.parts or (self,):
+            if path.is_relative_to(part.corpus_dir):
+                return path.relative_to(part.corpus_dir)
+        return path
 
 
 class SPRSoundRecording(NamedTuple):
@@ -218,14 +240,25 @@ class SPRSoundRecording(NamedTuple):
     json: Path
 
 
-def locate_sprsound(data_dir: str | Path, parts: Sequence[str] | None = None) -> SPRSoundLayout:
+def locate_sprsound(data_dir: DataDir, parts: Sequence[str] | None = None) -> SPRSoundLayout:
     """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout
     (unpaired files left out with one :class:`~respira.data.text_files.PartialCorpusWarning`): the official
-    ``parts`` alone, each required (default: every part there)."""
+    ``parts`` alone, each required (default: every part there); or in each of a list of folders that
+    together hold one corpus (no recording and no patient in two; each part required of them all)."""
     bad = parts is not None and (isinstance(parts, str) or not isinstance(parts, Sequence) or not parts)
     if bad or any(part not in PARTS for part in parts or ()):
         raise ValueError(f"parts: a list of SPRSound's parts ({', '.join(PARTS)}), not {parts!r}")
-    root = corpus_root(data_dir, "SPRSound data_dir")
+    several = len(data_dirs(data_dir)) > 1
+    layout = locate_folders(
+        data_dir,
+        "SPRSound data_dir",
+        lambda root: _locate_folder(root, None if several else parts),
+        _merged,
+    )
+    return _only_parts(layout, parts) if several and parts is not None else layout
+
+
+def _locate_folder(root: Path, parts: Sequence[str] | None) -> SPRSoundLayout:
     for folder in [root, *walk_dirs(root)]:
         if any((folder / audio).is_dir() and (folder / notes).is_dir() for audio, notes in PARTS.values()):
             return _layout(root, folder, parts)
@@ -233,6 +266,40 @@ def locate_sprsound(data_dir: str | Path, parts: Sequence[str] | None = None) ->
         f"no SPRSound layout (train_wav/ with train_json/, or test_wav/ with test_json/inter_test_json/ or "
         f"test_json/intra_test_json/) in {root} or in the folders below it"
     )
+
+
+def _merged(parts: list[SPRSoundLayout]) -> SPRSoundLayout:
+    """One layout of several folders'; a format error naming both files for a recording, or a patient,
+    that two folders hold."""
+    claims = FolderClaims()
+    for part in parts:
+        for stem, path in part.audio_files.items():
+            try:
+                patient: int | None = SPRSoundName.parse(stem).patient_id
+            except CorpusError:
+                patient = None  # named by sprsound_recordings, before any work
+            claims.claim(path, part.root, stem, patient)
+    merged = [{k: v for part in parts for k, v in getattr(part, name).items()} for name in _MERGED]
+    return SPRSoundLayout(parts[0].root, parts[0].corpus_dir, *merged, parts=tuple(parts))
+
+
+_MERGED = ("audio_files", "annotation_files", "official_parts")
+
+
+def _only_parts(layout: SPRSoundLayout, chosen: Sequence[str]) -> SPRSoundLayout:
+    """``layout``'s recordings of the official parts ``chosen``, each required (its folders' too: what the
+    cache key hashes)."""
+    lacking = [part for part in chosen if part not in layout.official_parts.values()]
+    if lacking:
+        places = " and ".join(str(part.corpus_dir) for part in layout.parts)
+        raise CorpusError(f"{places} have no SPRSound {lacking[0]} part (no .wav with its .json there)")
+    return replace(_subset(layout, chosen), parts=tuple(_subset(part, chosen) for part in layout.parts))
+
+
+def _subset(layout: SPRSoundLayout, chosen: Sequence[str]) -> SPRSoundLayout:
+    kept = [stem for stem, part in layout.official_parts.items() if part in chosen]
+    merged = [{stem: getattr(layout, name)[stem] for stem in kept} for name in _MERGED]
+    return replace(layout, **dict(zip(_MERGED, merged, strict=True)))
 
 
 def _layout(root: Path, corpus: Path, chosen: Sequence[str] | None) -> SPRSoundLayout:
@@ -302,8 +369,8 @@ def _check_patients(layout: SPRSoundLayout, recordings: list[SPRSoundRecording])
             other = next(part for part in found if part != "inter_test")
             raise CorpusCountError(
                 f"SPRSound patient {patient} has recordings in the official inter_test part "
-                f"({found['inter_test'].relative_to(layout.corpus_dir)}) and in {other} "
-                f"({found[other].relative_to(layout.corpus_dir)}): inter_test holds the patients absent from "
+                f"({layout.shown(found['inter_test'])}) and in {other} "
+                f"({layout.shown(found[other])}): inter_test holds the patients absent from "
                 "the training part of the release, so none can be in another part"
             )
 
@@ -348,7 +415,7 @@ def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, floa
     return events
 
 
-def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
+def read_sprsound_index(data_dir: DataDir) -> pd.DataFrame:
     """One row per SPRSound recording from names and JSON alone: :data:`INDEX_COLUMNS`."""
     rows = [
         {
@@ -362,7 +429,7 @@ def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
 
 
-def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
+def read_sprsound_events(data_dir: DataDir) -> pd.DataFrame:
     """One row per annotated event (seconds, unclipped) from names and JSON alone: :data:`EVENT_COLUMNS`."""
     rows = [
         {
@@ -508,9 +575,10 @@ def _fit_events(
 
 
 def load_sprsound(
-    data_dir: str | Path, *, parts: Sequence[str] | None = None, **options: Any
+    data_dir: DataDir, *, parts: Sequence[str] | None = None, **options: Any
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) SPRSound from a local folder: its official ``parts`` alone, each required
+    """Build (or load from cache) SPRSound from a local folder, or a list of folders that together hold one
+    corpus: its official ``parts`` alone, each required
     (default: every part there); ``options``: :func:`~respira.data.loaders.load_folder`'s and further
     :class:`SPRSoundConfig` fields."""
     return load_folder(SPRSound, load_sprsound, data_dir, parts=parts, **options)

@@ -17,8 +17,8 @@ DEFAULT_CACHE = "~/.cache/respira/bench"
 class BenchOptions:
     data: list[str] = flag(  # noqa: RUF009 (a field, as every flag() is)
         help="the labelled folders, each NAME=FOLDER: NAME a corpus (icbhi, kauh, sprsound) reads its "
-        "layout (icbhi=A,B: one corpus in several folders), any other name a folder with labels.csv (with "
-        "a patient column)",
+        "layout, any other name a folder with labels.csv (with "
+        "a patient column); NAME=A,B: one corpus in several folders",
         metavar="NAME=FOLDER",
     )
     output_dir: str = option("output_dir", "folder to create for the leaderboard", required=True)

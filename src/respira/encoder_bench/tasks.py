@@ -58,8 +58,8 @@ def _cycles(site: SiteRecordings) -> tuple[Any, np.ndarray | None]:
 
 def read_sites(data: Sequence[str]) -> list[Site]:
     """The sites ``--data NAME=FOLDER`` names (``NAME`` a registered corpus, e.g. ``kauh``, reads its
-    layout, ICBHI's from one folder or several: ``icbhi=A,B``; any other name is a folder with
-    ``labels.csv``); one-line ``ValueError`` naming the folder for
+    layout; any other name is a folder with ``labels.csv``), each from one folder or several
+    (``kauh=A,B``); one-line ``ValueError`` naming the folder for
     one that is missing, names no patient or holds too few."""
     from ..data.corpora import CORPORA
     from ..data.loaders import audio_durations
@@ -67,7 +67,7 @@ def read_sites(data: Sequence[str]) -> list[Site]:
     sites: list[Site] = []
     for value in data:
         name, _, folder = value.rpartition("=")
-        folders = [folder] if Path(folder).expanduser().is_dir() else folder.split(",")  # icbhi=A,B
+        folders = [folder] if Path(folder).expanduser().is_dir() else folder.split(",")  # kauh=A,B
         lacking = next((f for f in folders if not f or not Path(f).expanduser().is_dir()), None)
         if lacking is not None:
             raise ValueError(f"--data {value}: {lacking or value!r} is not a folder (give NAME=FOLDER)")

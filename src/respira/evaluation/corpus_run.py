@@ -22,7 +22,8 @@ WINDOW_DEFAULTS: dict[str, Any] = {
 
 def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
     """Where an evaluation's report goes (``--output_dir``, else ``./<prefix>_<name>``), checked first."""
-    from ..pretrained import BUILD_RECORD, check_not_shipped
+    from ..pretrained import check_not_shipped
+    from ..records.sites import BUILD_RECORD
     from ..utils.files import check_output_folder
 
     if getattr(args, "record", False):
@@ -82,8 +83,9 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, scored; returns the report folder."""
+    from ..data.corpus_files import shown_dirs
     from ..hub.loading import load_model
-    from ..pretrained.sites import scored_model
+    from ..records.sites import scored_model
     from .event_corpus import evaluate_event_corpus
     from .external_validation import (
         evaluate_recordings,
@@ -117,7 +119,7 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
         print(recording_level_table(metrics))
         for line in never_called_lines(metrics):
             print(line)
-        lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
+        lacking = unmeasurable_line(metrics, f"--data_dir {shown_dirs(args.data_dir)} ({spec.label})")
         if lacking is not None:
             print(lacking)
     else:
@@ -126,7 +128,7 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
         metrics = evaluate_event_corpus(model, events, recordings, **options)
         _print_event_corpus(args.model, spec, splits, metrics)
     if "site_claim" in metrics:  # a fitted site detector's score beside its card's claim
-        from ..pretrained.site_fit import claim_line
+        from ..records.site_claim import claim_line
 
         print(claim_line(metrics["site_claim"], options["claim"]))
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
@@ -154,7 +156,7 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
     """What a fit-site model's card claims of its site, and why these recordings cannot be compared."""
     from ..hub.loading import local_model_folder
     from ..models.respira.windows import describe_aggregation
-    from ..pretrained.sites import site_claim
+    from ..records.sites import site_claim
 
     claim = site_claim(local_model_folder(args.model))
     if claim is None:

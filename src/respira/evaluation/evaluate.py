@@ -19,7 +19,7 @@ from .corpus_run import (
 )
 
 if TYPE_CHECKING:
-    from ..run_record import DataRecord
+    from ..records.run import DataRecord
 
 SCORED = {  # --dataset's help on a corpus, by what its labels are
     "cycle": "cycles of a split",
@@ -59,8 +59,8 @@ def _data_options() -> type:
         )
         data_dir: str | None = option(
             "data_dir",
-            "folder of an ICBHI download (either release; or several folders, read as one corpus: give "
-            "MODEL before them) or of a dataset written by respira prepare (default: the run's data)",
+            "folder of the corpus download (ICBHI: either release), or several folders read as one corpus "
+            "(give MODEL before them), or a dataset written by respira prepare (default: the run's data)",
             **FOLDERS,
         )
         dataset_name: str | None = _unset(
@@ -201,7 +201,7 @@ def device_table(metrics: dict[str, Any]) -> str:
 def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
     """The data of ``--dataset_name``, ``--data_dir`` or the run; ``None`` for a corpus folder."""
     from ..data.run_splits import dataset_source
-    from ..run_record import DataRecord
+    from ..records.run import DataRecord
 
     name = dataset_source(args)  # refuses --data_dir beside --dataset_name
     ran = record.data if record is not None and record.data.dataset_name else None
@@ -223,7 +223,7 @@ def split_options(args: Any, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record, overridden by explicit flags and its config."""
     from ..data.corpus_files import data_dirs
     from ..models.respira.audio_decoding import input_preprocessing
-    from ..run_record import DataRecord, RunRecord
+    from ..records.run import DataRecord, RunRecord
 
     folder = Path(args.model).expanduser()
     record = RunRecord.load_if_present(folder) if folder.is_dir() else None

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
-    from ..pretrained.site_fit import SiteClaim
+    from ..records.site_claim import SiteClaim
 
 RECORDINGS = Protocol(
     name="recordings",

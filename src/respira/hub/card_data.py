@@ -16,8 +16,9 @@ from ..models.respira.audio_decoding import is_real
 from ..models.respira.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..models.respira.encoders import EncoderSpec, find_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
-from ..pretrained import SiteVerdict
-from ..run_record import RunRecord, SeedResult, SplitSize
+from ..records.run import RunRecord, SeedResult, SplitSize
+from ..records.site_fit import SiteFitRecord
+from ..records.site_verdict import SiteVerdict
 from .card_results import HUB_METRIC_ID, ExternalValidation, eval_results
 from .encoder_cards import EncoderCard, encoder_card
 from .hub_errors import is_hub_origin, is_hub_repo_id
@@ -155,7 +156,7 @@ class RespiraModelCardData(CardData):
     build_record: Mapping[str, Any] | None = None
     code_elsewhere: str | None = None
     """What exports the code of a folder that declares it (``auto_map``) without the files."""
-    site_fit: Mapping[str, Any] | None = None
+    site_fit: SiteFitRecord | None = None
     site_fit_base: Path | None = None
     notes: list[str] = field(default_factory=list)
 

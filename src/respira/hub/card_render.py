@@ -24,10 +24,11 @@ from ..models.lora import has_adapter
 from ..models.respira.audio_decoding import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
 from ..models.respira.decision import validate_thresholds
 from ..models.respira.windows import describe_aggregation
-from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..pretrained.shipped import shipped_detector
-from ..pretrained.site_fit import read_site_fit
-from ..run_record import RunRecord
+from ..records.run import RunRecord
+from ..records.site_fit import SiteFitRecord
+from ..records.site_verdict import SITE_FIT_PROTOCOL
+from ..records.sites import BUILD_RECORD, site_verdicts
 from ..utils.files import read_json_object
 from ..utils.tables import format_score
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
@@ -242,12 +243,11 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     card.adapter = has_adapter(run_dir)
     card.site_verdicts = site_verdicts(run_dir)
     card.build_record = build
-    site_fit = read_site_fit(run_dir)
+    site_fit = SiteFitRecord.load_if_present(run_dir)
     if site_fit is not None and any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts):
         card.site_fit = site_fit
         card.hyperparameters["threshold_source"] = "site_fit"
-        site = site_fit.get("site_name") or site_fit.get("dataset")
-        card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
+        card.model_name = f"{card.get_model_name()}, fitted to the site {site_fit.site}"
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card

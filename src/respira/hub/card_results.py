@@ -15,10 +15,10 @@ from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.respira.audio_decoding import is_number
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict, site_verdicts, why_not_claimed
-from ..pretrained.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, fit_verdict
-from ..pretrained.site_verdict import number_or_none, number_pair
-from ..run_record import SeedResult
+from ..records.run import SeedResult
+from ..records.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, SiteFitRecord
+from ..records.site_verdict import SITE_FIT_PROTOCOL, SiteVerdict, number_or_none, number_pair
+from ..records.sites import site_verdicts, why_not_claimed
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .loading import local_model_folder
 
@@ -247,8 +247,8 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
 MIX_WORDS = {"normal": "normal", "crackle": "crackle only", "wheeze": "wheeze only", "both": "with both"}
 
 
-def _base_model_folder(record: dict[str, Any]) -> Path | None:
-    name = str(record.get("base_model") or "").split(" (")[0]
+def _base_model_folder(record: SiteFitRecord) -> Path | None:
+    name = record.base_model.split(" (")[0]
     try:
         folder = local_model_folder(name) if name else None
     except ValueError:
@@ -261,46 +261,46 @@ def _percent(value: Any, interval: Any = None) -> str:
     return text if pair is None else f"{text} ({format_percent(pair[0])}–{format_percent(pair[1])})"
 
 
-def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = None) -> dict[str, Any]:
+def site_fit_context(record: SiteFitRecord | None, base_folder: Path | None = None) -> dict[str, Any]:
     """What the template's ``site_fit`` block shows of a fit ``record`` beside the base model's verdicts."""
     if record is None:
         return {"site_fit": None, "site_per_label": False}
-    alone = record.get("not_measurable") or {}
-    verdict = fit_verdict(record)
-    mix = record.get("label_mix")
+    alone = record.not_measurable or {}
+    verdict = record.verdict()
+    mix = record.label_mix
     base = base_folder if base_folder is not None else _base_model_folder(record)
     verdicts = site_verdicts(base) if base is not None else []
     same_sample = [
         v
         for v in verdicts
-        if v.site == record["dataset"] and v.unit == "recordings" and v.count == record["recordings"]
+        if v.site == record.dataset and v.unit == "recordings" and v.count == record.recordings
     ]
     rates = ("icbhi_score", "specificity", "sensitivity")
     return {
         "site_fit": record,
-        "site_per_label": bool(record.get("labels")),
-        "site_name": record.get("site_name") or record["dataset"],
+        "site_per_label": bool(record.labels),
+        "site_name": record.site,
         "site_chosen": verdict.labels_words()
-        if verdict is not None and record.get("labels")  # an older record: its choice as it said it
+        if verdict is not None and record.labels  # an older record: its choice as it said it
         else ", ".join(
             f"{n}: `{how}`" + (f" (left as the model has it: {alone[n]})" if n in alone else "")
-            for n, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True)
+            for n, how in zip(MULTI_LABEL_NAMES, record.chosen, strict=True)
         ),
         "site_thresholds": ", ".join(
-            f"{n} {t:.3f}" for n, t in zip(MULTI_LABEL_NAMES, record["thresholds"], strict=True)
+            f"{n} {t:.3f}" for n, t in zip(MULTI_LABEL_NAMES, record.thresholds, strict=True)
         ),
         "site_not_shown": (" nor ".join(verdict.not_shown()) if verdict is not None else "no score")
-        if record["applied_anyway"] or (verdict is not None and not verdict.serves)
+        if record.applied_anyway or (verdict is not None and not verdict.serves)
         else None,
         "site_claimed": "" if verdict is None else f" ({format_score(verdict.score, verdict.interval)})",
         "site_mix": ", ".join(f"{mix.get(name, 0)} {words}" for name, words in MIX_WORDS.items())
-        if isinstance(mix, dict)
+        if mix is not None
         else "its record does not give their label mix",
         "nested_cv_rows": [
             [str(row["candidate"]).replace("_", " ")]
             + [_percent(row.get(key), [row.get(f"{key}_low"), row.get(f"{key}_high")]) for key in rates]
             + [alone.get(label) or _percent(row.get(f"{label}_auc")) for label in MULTI_LABEL_NAMES]
-            for row in record["nested_cv"]
+            for row in record.nested_cv
         ],
         "base_rows": [
             [v.site, v.protocol, f"{v.count} {v.unit}", _percent(v.score, v.interval), _percent(v.all_normal)]

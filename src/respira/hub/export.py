@@ -11,9 +11,10 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 from ..models import RespiraConfig, RespiraForAudioClassification
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..models.respira.feature_extraction_respira import feature_extractor_for
-from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
-from ..pretrained.site_fit import FIT_EVIDENCE
-from ..run_record import RUN_RECORD_FILE
+from ..pretrained import check_not_shipped
+from ..records.run import RUN_RECORD_FILE
+from ..records.site_fit import FIT_EVIDENCE
+from ..records.sites import BUILD_RECORD, recorded_evaluations
 from ..utils.files import check_output_folder, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card, set_folder_files

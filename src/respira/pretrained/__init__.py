@@ -1,9 +1,9 @@
-"""The detectors that ship with respira (package data, offline from a wheel), and what they say about
-the sites they serve.
+"""The detectors that ship with respira (package data, offline from a wheel): their folders, and the one
+place a shipped folder is found (:mod:`.shipped`).
 
 :func:`default_detector_dir` is the model folder ``respira predict``, ``respira app`` and
-``Detector.from_pretrained()`` run with no model (``make detector`` rebuilds it); :func:`site_verdicts`
-reads back the evaluations a folder records, the one source of the card's and the CLI's site lines.
+``Detector.from_pretrained()`` run with no model (``make detector`` rebuilds it); what a folder claims of
+the sites it serves is read by :mod:`respira.records.sites`.
 """
 
 from __future__ import annotations
@@ -11,32 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .shipped import shipped_detectors
-from .site_fit import SITE_FIT_FILE
-from .site_verdict import CROSS_VALIDATION_FOLDER, SITE_FIT_PROTOCOL, SiteVerdict
-from .sites import (
-    BUILD_RECORD,
-    evaluation_digests,
-    recorded_evaluations,
-    site_verdicts,
-    sites_line,
-    why_not_claimed,
-)
 
-__all__ = [
-    "BUILD_RECORD",
-    "CROSS_VALIDATION_FOLDER",
-    "DEFAULT_DETECTOR_NAME",
-    "SITE_FIT_FILE",
-    "SITE_FIT_PROTOCOL",
-    "SiteVerdict",
-    "check_not_shipped",
-    "default_detector_dir",
-    "evaluation_digests",
-    "recorded_evaluations",
-    "site_verdicts",
-    "sites_line",
-    "why_not_claimed",
-]
+__all__ = ["DEFAULT_DETECTOR_NAME", "check_not_shipped", "default_detector_dir"]
 
 DEFAULT_DETECTOR_NAME = "icbhi-crackle-wheeze"
 """The folder name of the shipped detector (and the repository name it is published under)."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .site_fit import fitted_on, read_site_fit
-from .sites import label_sites_words, site_verdicts, trained_corpora
+from ..records.site_fit import SiteFitRecord
+from ..records.sites import label_sites_words, site_verdicts, sites_line, trained_corpora
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -36,13 +36,13 @@ class ShippedDetector:
     """Its training corpora, or a fitted folder's base model and site (``not recorded``)."""
     path: Path
     serves: str = ""
-    """Per label, the sites it serves (:func:`respira.pretrained.sites.label_sites_words`)."""
+    """Per label, the sites it serves (:func:`respira.records.sites.label_sites_words`)."""
 
 
 def _trained_on(folder: Path) -> str:
     """What ``folder`` was trained on: a fitted folder's base model and site, else its training corpora."""
-    if (fitted := fitted_on(read_site_fit(folder))) is not None:
-        return fitted
+    if (fitted := SiteFitRecord.load_if_present(folder)) is not None:
+        return fitted.fitted_on()
     corpora = trained_corpora(folder)
     return "not recorded" if corpora is None else ", ".join(corpora)
 
@@ -77,7 +77,7 @@ def shipped_name(folder: str | Path) -> str | None:
 
 def model_line(model: str | None) -> tuple[str, str]:
     """The model :func:`chosen_model` runs and the line said of it: which detector, and its sites."""
-    from . import DEFAULT_DETECTOR_NAME, default_detector_dir, sites_line
+    from . import DEFAULT_DETECTOR_NAME, default_detector_dir
 
     named = Path(model or "").expanduser()
     if model is None:

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..models.respira.audio_decoding import check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..pretrained.site_fit import candidate_row, fit_verdict, labels_json
-from ..pretrained.site_verdict import SiteVerdict, format_gain
+from ..records.site_fit import LabelRecord, SiteFitRecord, candidate_row
+from ..records.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .site_sample import SiteRecordings, SiteSample, read_site_recordings
@@ -35,7 +35,7 @@ class SiteFitResult:
     """The rows of ``nested_cv.csv``: per candidate, chosen and all-normal, the scores with intervals."""
     applies: bool
     written: bool
-    record: dict[str, Any] = field(repr=False)
+    record: SiteFitRecord = field(repr=False)
     """Everything ``site_fit.json`` holds."""
     curve: tuple[dict[str, Any], ...] = ()  # curve_means
 
@@ -46,7 +46,7 @@ class SiteFitResult:
     @property
     def verdict(self) -> SiteVerdict:
         """The fitted site's verdict, as the written folder's card and ``predict`` say it."""
-        verdict = fit_verdict(self.record)
+        verdict = self.record.verdict()
         if verdict is None:  # not under `python -O`'s stripped asserts: a None verdict would pass on silently
             raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
         return verdict
@@ -59,18 +59,18 @@ class SiteFitResult:
             return format_score(row["icbhi_score"], [row.get("icbhi_score_low"), row.get("icbhi_score_high")])
 
         chosen = ", ".join(f"{n} {c}" for n, c in zip(MULTI_LABEL_NAMES, self.chosen, strict=True))
-        units = self.record["units"]
-        unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
+        units = self.record.units
+        unit = "patients" if self.record.units_are_patients else "recordings (each its own unit)"
         gain = self.verdict.gain
         gained = "" if gain is None else f"; gain over the model as is {format_gain(*gain)}"
         alone = "".join(
             f"; {label} left as the model has it: {words}"
-            for label, words in (self.record.get("not_measurable") or {}).items()
+            for label, words in (self.record.not_measurable or {}).items()
         )
         return (
-            f"out of sample on {self.record['site_name']} (nested cross-validation over {units} {unit}; "
+            f"out of sample on {self.record.site_name} (nested cross-validation over {units} {unit}; "
             f"patient-bootstrap 95 % intervals): chosen ({chosen}; recording rule "
-            f"{self.record.get('recording_aggregation', 'max')}) {scored('chosen')}, model as is "
+            f"{self.record.recording_aggregation}) {scored('chosen')}, model as is "
             f"{scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}{alone}"
         )
 
@@ -95,10 +95,10 @@ class SiteFitResult:
         cross-validation's score."""
         if not self.curve:
             return ""
-        unit = "patients" if self.record["units_are_patients"] else "recordings"
+        unit = "patients" if self.record.units_are_patients else "recordings"
 
         def held_out(row: Mapping[str, Any]) -> str:
-            return f"{self.record['units'] - row['units']} held-out {unit}"
+            return f"{self.record.units - row['units']} held-out {unit}"
 
         def kept(row: Mapping[str, Any]) -> str:
             if not row["kept"]:
@@ -114,7 +114,7 @@ class SiteFitResult:
         points = ", ".join(point(row) for row in self.curve)
         draws = max(row["draws"] for row in self.curve)
         target = self.score("chosen")
-        goal = f"the nested cross-validation's {format_percent(target)} on all {self.record['units']} {unit}"
+        goal = f"the nested cross-validation's {format_percent(target)} on all {self.record.units} {unit}"
         reached = [row for row in self.curve if row["chosen"] >= target]
         if reached:
             first = reached[0]
@@ -248,7 +248,7 @@ def fit_site_folder(
         result_dir = write_site_folder(
             detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
         )  # fmt: skip
-    scores = record["nested_cv"]
+    scores = record.nested_cv
     return SiteFitResult(
         result_dir, fit.chosen, fit.thresholds, scores, fit.applies, written, record, curve_means(curve)
     )
@@ -264,48 +264,46 @@ def _fit_record(
     *,
     written: bool,
     seconds: dict[str, float],
-) -> dict[str, Any]:
+) -> SiteFitRecord:
     """The fit's record (what the site folder's ``site_fit.json`` and card say): its data, the procedure
     asked for (``settings``: candidates, selection, outer folds, seed), what it chose and how it scored."""
     from ..utils.files import nan_to_none
     from .choice import unmeasurable_labels
 
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
-    return {
-        "procedure": "fit-site",
-        "base_model": _model_name(model),
-        "dataset": sample_files.dataset,
-        "site_name": site,
-        "data_dir": str(sample_files.data_dir),
-        "units": sample_files.units,
-        "units_are_patients": sample_files.units_are_patients,
-        "fitted_units": sorted({recording.unit for recording in sample_files.recordings}),
-        "recordings": len(sample_files.recordings),
-        "left_out": sample_files.left_out,
-        "label_mix": dict(zip(CLASS_NAMES, np.bincount(sample.classes, minlength=4).tolist(), strict=True)),
-        "not_measurable": {
-            MULTI_LABEL_NAMES[i]: why for i, why in unmeasurable_labels(sample.labels).items()
-        },
-        "windows": int(sample.embeddings.shape[0]),
-        "audio_seconds": audio,
-        "candidates": list(settings["candidates"]),
-        "selection": settings["selection"],
-        "threshold_rule": "expected",  # respira.sites.heads.expected_thresholds: what the card says
-        "outer_folds": settings["outer_folds"],
-        "seed": settings["seed"],
-        "chosen": list(fit.chosen),
-        "recording_aggregation": fit.aggregation,
-        "recording_top_k": fit.top_k,
-        "recording_rule": recording_rule_words(fit, sample),
-        "thresholds": [float(t) for t in fit.thresholds],
-        "base_thresholds": [float(t) for t in sample.base_thresholds],
-        "labels": labels_json(fit.labels),
-        "applies": bool(fit.applies),
-        "applied_anyway": bool(written and not fit.applies),
-        "nested_cv": nan_to_none(fit.outer),
-        "seconds": seconds,
-        "fit": fit.to_json(),
-    }
+    return SiteFitRecord(
+        procedure="fit-site",
+        base_model=_model_name(model),
+        dataset=sample_files.dataset,
+        site_name=site,
+        data_dir=str(sample_files.data_dir),
+        units=sample_files.units,
+        units_are_patients=sample_files.units_are_patients,
+        fitted_units=sorted({recording.unit for recording in sample_files.recordings}),
+        recordings=len(sample_files.recordings),
+        left_out=sample_files.left_out,
+        label_mix=dict(zip(CLASS_NAMES, np.bincount(sample.classes, minlength=4).tolist(), strict=True)),
+        not_measurable={MULTI_LABEL_NAMES[i]: why for i, why in unmeasurable_labels(sample.labels).items()},
+        windows=int(sample.embeddings.shape[0]),
+        audio_seconds=audio,
+        candidates=list(settings["candidates"]),
+        selection=settings["selection"],
+        threshold_rule="expected",  # respira.sites.heads.expected_thresholds: what the card says
+        outer_folds=settings["outer_folds"],
+        seed=settings["seed"],
+        chosen=list(fit.chosen),
+        recording_aggregation=fit.aggregation,
+        recording_top_k=fit.top_k,
+        recording_rule=recording_rule_words(fit, sample),
+        thresholds=[float(t) for t in fit.thresholds],
+        base_thresholds=[float(t) for t in sample.base_thresholds],
+        labels={label.label: LabelRecord.of(label) for label in fit.labels},
+        applies=bool(fit.applies),
+        applied_anyway=bool(written and not fit.applies),
+        nested_cv=nan_to_none(fit.outer),
+        seconds=seconds,
+        fit=fit.to_json(),
+    )
 
 
 def _check_site_name(site_name: str | None, data_dir: str | Path, dataset: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..data.corpora import corpus_names
-from ..options import SWITCH, corpus_list, embedding_batch_size, flag, option
+from ..options import FOLDERS, SWITCH, corpus_list, embedding_batch_size, flag, option
 
 CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """Per label, simplest first: the model as is, its thresholds re-tuned, a head anchored on its logit, a site
@@ -71,7 +71,11 @@ def fit_site_options() -> type:
 @dataclass(kw_only=True)
 class SuggestOptions:
     data_dir: str = option(
-        "data_dir", "the archive: a folder of recordings, optionally with a labels.csv", required=True
+        "data_dir",
+        "the archive: a folder of recordings, optionally with a labels.csv; or several folders (give MODEL "
+        "before them), the first holding the labels.csv",
+        required=True,
+        **FOLDERS,
     )
     budget: int = flag(
         help="how many patients (--unit recording: recordings) to suggest (0: list every recording, and "

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..metrics.recording_level import paired_gain, scores_with_intervals
 from ..models.respira.labels import MULTI_LABEL_NAMES, classes_to_flags
-from ..pretrained.site_fit import candidate_row, site_fit_verdict
-from ..pretrained.site_verdict import LabelServe, number_or_none, number_pair
+from ..records.site_fit import candidate_row, site_fit_verdict
+from ..records.site_verdict import LabelServe, number_or_none, number_pair
 from .choice import FittedRule, fit_procedure, unit_folds, unmeasurable_labels
 from .options import CANDIDATES
 from .scores import recording_classes

@@ -13,7 +13,7 @@ import torch
 
 from ..inference.embeddings import head_norm_statistics, site_head_refusal
 from ..models.respira.decision import flag_order, validate_thresholds
-from ..pretrained.site_fit import CALIBRATION_KEYS, CURVE_FIGURE, write_fit_record
+from ..records.site_fit import CURVE_FIGURE, SiteFitRecord, write_fit_record
 from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES
 
@@ -46,7 +46,7 @@ def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
 def write_site_folder(
     model: RespiraForAudioClassification,
     fit: Any,
-    record: Mapping[str, Any],
+    record: SiteFitRecord,
     output_dir: str | Path,
     *,
     base: str | Path,
@@ -63,7 +63,7 @@ def write_site_folder(
 
     output_dir = Path(output_dir).expanduser()
     apply_site_fit(model, fit)
-    model.config.calibration = {key: record[key] for key in CALIBRATION_KEYS}
+    model.config.calibration = record.calibration()
     model.eval()
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
     with (

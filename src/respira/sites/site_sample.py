@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data.corpora import scored_corpus
-from ..data.corpus_files import corpus_root, corpus_roots, shown_dirs
+from ..data.corpus_files import DataDir, corpus_roots, shown_dirs
 from ..data.labels_csv import PATIENT_PATTERN_EXAMPLE, UnlabelledRowsWarning
 from ..inference.embeddings import linear_head, site_head_refusal  # noqa: F401 (respira.sites exports them)
 from ..metrics.recording_level import unmeasurable
@@ -53,7 +53,7 @@ class SiteRecordings:
     recordings: tuple[LabelledRecording, ...]
     dataset: str
     data_dir: Path | tuple[Path, ...]
-    """Its folder, or the folders an ICBHI corpus spans."""
+    """Its folder, or the folders its corpus spans."""
     units_are_patients: bool
     left_out: int = 0
     """Recordings marked too poor to judge, left out."""
@@ -68,30 +68,29 @@ class SiteRecordings:
 
 
 def read_site_recordings(
-    data_dir: str | Path, dataset: str = "labelled", *, need_patients: bool = False
+    data_dir: DataDir, dataset: str = "labelled", *, need_patients: bool = False
 ) -> SiteRecordings:
-    """Every labelled recording of ``data_dir`` read as ``dataset``; one-line ``ValueError`` for fewer than
+    """Every labelled recording of ``data_dir`` (a folder, or the folders one corpus spans) read as
+    ``dataset``; one-line ``ValueError`` for fewer than
     :data:`MIN_UNITS` units, no normal or no abnormal recording, or (``need_patients``) a folder that
     names no patient."""
     spec = scored_corpus(dataset)
-    roots = corpus_roots(data_dir, "--data_dir") if spec.labels == "cycle" else []
-    root = roots[0] if roots else corpus_root(data_dir, "--data_dir")
+    roots = corpus_roots(data_dir, "--data_dir")
+    folders = tuple(roots) if len(roots) > 1 else roots[0]
     if spec.labels == "cycle":
         from ..data.text_files import corpus_index
 
-        layout = spec.layout(roots if len(roots) > 1 else root)
+        layout = spec.layout(folders)
         # crackle (wheeze) when any cycle is
         flags = corpus_index(layout).groupby("recording")[list(MULTI_LABEL_NAMES)].any()
         if flags.empty:
-            raise ValueError(f"{root} has no recording with both audio and an annotation file")
+            raise ValueError(f"{roots[0]} has no recording with both audio and an annotation file")
         recordings = []
         for stem, crackle, wheeze in flags.itertuples():  # the patient is the name's first field
             path = Path(layout.audio_files[stem])
-            own = next(r for r in roots if path.resolve().is_relative_to(r.resolve()))
             recordings.append(
-                LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, own))
+                LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, roots))
             )
-        folders = tuple(roots) if len(roots) > 1 else root
         sample = SiteRecordings(tuple(recordings), dataset, folders, units_are_patients=True)
     else:
         if spec.read_index is None:
@@ -101,7 +100,7 @@ def read_site_recordings(
         with warnings.catch_warnings():  # a partial folder (some patients of KAUH) is a sample, not an error
             warnings.simplefilter("ignore")
             warnings.simplefilter("always", UnlabelledRowsWarning)  # rows left blank: said, in one line
-            index = spec.read_index(root)
+            index = spec.read_index(folders)
         left_out = 0
         if "poor_quality" in index.columns:
             poor = index["poor_quality"].astype(bool)
@@ -112,13 +111,13 @@ def read_site_recordings(
         recordings = []
         for row in index.itertuples(index=False):
             path = Path(row.path)
-            recording_id = _relative(path, root)
+            recording_id = _relative(path, roots)
             unit = str(getattr(row, column)) if named else recording_id
             recordings.append(
                 LabelledRecording(path, bool(row.crackle), bool(row.wheeze), unit, recording_id)
             )
-        sample = SiteRecordings(tuple(recordings), dataset, root, named, left_out)
-    where = f"--data_dir {shown_dirs(roots or root)} ({dataset})"
+        sample = SiteRecordings(tuple(recordings), dataset, folders, named, left_out)
+    where = f"--data_dir {shown_dirs(roots)} ({dataset})"
     if need_patients and not sample.units_are_patients:
         raise ValueError(f"{where} names no patient: {NO_PATIENT_REFUSAL}")
     if sample.units < MIN_UNITS:
@@ -133,11 +132,12 @@ def read_site_recordings(
     return sample
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+def _relative(path: Path, roots: Sequence[Path]) -> str:
+    """``path`` relative to the folder of ``roots`` that holds it (else as it is)."""
+    for root in roots:
+        if path.resolve().is_relative_to(root.resolve()):
+            return path.resolve().relative_to(root.resolve()).as_posix()
+    return path.as_posix()
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.corpus_files import corpus_root, files_fingerprint
+from ..data.corpus_files import DataDir, FolderClaims, corpus_roots, files_fingerprint, shown_dirs
 from ..data.errors import CorpusFormatError
 from ..data.labels_csv import (
     LABELS_FILE,
@@ -100,9 +100,12 @@ class Archive:
     """An archive read and checked: the CSV's rows in order, then the files it does not list."""
 
     root: Path
+    """Its folder: the first, where its ``labels.csv`` is, of the folders it spans."""
     recordings: tuple[ArchiveRecording, ...]
     units_are_patients: bool
     columns: tuple[str, ...]  # the optional columns to write (patient when the patients are named)
+    folders: tuple[Path, ...] = ()
+    """Every folder it spans (:attr:`root` first)."""
 
     @property
     def patients_named(self) -> bool:
@@ -118,17 +121,17 @@ class Archive:
         return {r.unit for r in self.recordings if r.row and r.row.labelled} & self.answered_units()
 
 
-def read_archive(
-    data_dir: str | Path, unit: str | None = None, patient_pattern: str | None = None
-) -> Archive:
-    """The archive ``data_dir`` read and checked (one-line errors); patients from ``labels.csv``'s
-    ``patient`` column, else from ``patient_pattern`` (the first group of a regular expression on the file
-    name); ``unit`` ``None``: patients when they are named, else recordings."""
+def read_archive(data_dir: DataDir, unit: str | None = None, patient_pattern: str | None = None) -> Archive:
+    """The archive ``data_dir`` read and checked (one-line errors): a folder, or the folders it spans, the
+    first holding its ``labels.csv`` (the others none; its rows may name any folder's files); patients from
+    ``labels.csv``'s ``patient`` column, else from ``patient_pattern`` (the first group of a regular
+    expression on the file name); ``unit`` ``None``: patients when they are named, else recordings. A
+    recording, or a patient, in two of the folders is refused naming both files."""
     from ..screening.sources import AUDIO_SUFFIXES, audio_files
 
     pattern = None if patient_pattern is None else compile_patient_pattern(patient_pattern)
-    root = corpus_root(data_dir, "--data_dir")
-    labels_file = root / LABELS_FILE
+    roots = corpus_roots(data_dir, "--data_dir")
+    root, labels_file = roots[0], _labels_file(roots)
     table = LabelsTable.read(labels_file) if labels_file.is_file() else None
     rows = read_labels_csv(table, unlabelled=True) if table else []
     names = table.columns if table else []
@@ -140,16 +143,18 @@ def read_archive(
         )
     by_patient = bool(has_column or pattern) if unit is None else unit == "patient"
     listed = {row.path for row in rows}
-    recordings = []
+    recordings, claims = [], FolderClaims()
     for row in rows:
         patient = _patient(row, pattern, labels_file) if has_column or pattern else None
+        claims.claim(Path(f"{labels_file}:{row.line}"), _folder_of(row.path, roots), row.path, patient)
         recordings.append(
             ArchiveRecording(row.path, row.file, row, patient if by_patient else row.file, patient)
         )
-    for path in audio_files(root):
+    found = [(folder, path) for folder in roots for path in audio_files(folder)]
+    for folder, path in found:
         if path.resolve() in listed:
             continue
-        name = path.relative_to(root).as_posix()
+        name = Path(os.path.relpath(path, root)).as_posix()
         if has_column and pattern is None:  # a row written without a patient would be refused by every reader
             raise CorpusFormatError(
                 labels_file,
@@ -157,16 +162,35 @@ def read_archive(
                 "row with its patient (labels blank), pass --patient_pattern, or drop the patient column",
             )
         patient = patient_from_name(pattern, name) if pattern else None
+        claims.claim(path, folder, path.resolve(), patient)
         recordings.append(
             ArchiveRecording(path.resolve(), name, None, patient if by_patient else name, patient)
         )
     if not recordings:
         raise ValueError(
-            f"--data_dir {root} holds no audio file (looked for {', '.join(AUDIO_SUFFIXES)} below it)"
+            f"--data_dir {shown_dirs(roots)} holds no audio file (looked for {', '.join(AUDIO_SUFFIXES)} "
+            "below it)"
         )
     optional = [name for name in ("device", "location", "quality") if name in names]
     named = ("patient",) if has_column or pattern else ()
-    return Archive(root, tuple(recordings), by_patient, (*named, *optional))
+    return Archive(root, tuple(recordings), by_patient, (*named, *optional), tuple(roots))
+
+
+def _labels_file(roots: list[Path]) -> Path:
+    """The archive's ``labels.csv``: its first folder's; one-line error for one in another folder."""
+    other = next((folder / LABELS_FILE for folder in roots[1:] if (folder / LABELS_FILE).exists()), None)
+    if other is not None:
+        raise ValueError(
+            f"--data_dir: {other}: an archive of several folders keeps its {LABELS_FILE} in the first "
+            f"({roots[0]}), whose rows may name the other folders' files: give {other.parent} first, or "
+            "merge the two"
+        )
+    return roots[0] / LABELS_FILE
+
+
+def _folder_of(path: Path, roots: list[Path]) -> Path:
+    """The folder of ``roots`` that holds ``path`` (a file named from elsewhere: the first)."""
+    return next((root for root in roots if path.is_relative_to(root.resolve())), roots[0])
 
 
 def _patient(row: LabelledRow, pattern: re.Pattern[str] | None, labels_file: Path) -> str:
@@ -296,7 +320,7 @@ class SuggestResult:
 
 def suggest_labels(
     model: str | Path,
-    data_dir: str | Path,
+    data_dir: DataDir,
     output: str | Path,
     *,
     budget: int,
@@ -322,7 +346,8 @@ def suggest_labels(
     unit_name = "patients" if archive.units_are_patients else "recordings"
     if budget > pending:
         raise ValueError(
-            f"--budget {budget} is more than the {pending} {unit_name} not yet labelled in {archive.root}"
+            f"--budget {budget} is more than the {pending} {unit_name} not yet labelled in "
+            f"{shown_dirs(archive.folders)}"
         )
     hold_labels(target).release()  # refused now, not after the model, while a labelling page writes it
 

@@ -26,7 +26,7 @@ from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..models.respira.audio_decoding import is_number
 from ..models.respira.decision import decide
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
-from ..run_record import DataRecord, EmbeddingPass, MetricsRecord, SeedResult
+from ..records.run import DataRecord, EmbeddingPass, MetricsRecord, SeedResult
 from ..utils.files import write_text_atomic
 from ..utils.progress import progress
 from ..utils.tables import format_percent, format_table

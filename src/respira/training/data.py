@@ -1,5 +1,5 @@
 """The data options of a training run as it records them (:func:`data_record`: a recipe's
-:class:`DataArguments` → :class:`~respira.run_record.DataRecord`) and the split sizes it records; the splits
+:class:`DataArguments` → :class:`~respira.records.run.DataRecord`) and the split sizes it records; the splits
 they describe are loaded by :mod:`respira.data.run_splits`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..data.multi_corpus import corpus_folders, corpus_records, parse_corpora
 from ..data.run_splits import dataset_source, inspect_source
 from ..data.splits import parse_split_fractions
 from ..data.text_files import corpus_index
-from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
+from ..records.run import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
 from .training_args import DataArguments
 
 if TYPE_CHECKING:

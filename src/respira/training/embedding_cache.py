@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..run_record import EmbeddingPass
+from ..records.run import EmbeddingPass
 from ..utils.progress import stage
 from .collator import AudioCollator, SameLabelConcat, view_waveform
 from .samplers import VIEW_COLUMN

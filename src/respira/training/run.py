@@ -22,7 +22,7 @@ from ..data.folds import is_fold_strategy
 from ..data.run_splits import load_splits
 from ..metrics.groups import splits_device_shift_note
 from ..models.respira.decision import has_tuned_thresholds, thresholds_of
-from ..run_record import (
+from ..records.run import (
     METRICS_FILE,
     DataRecord,
     MetricsRecord,

@@ -26,7 +26,7 @@ from ..metrics import make_compute_metrics
 from ..models.respira.decision import thresholds_of
 from ..models.respira.encoders import encoder_specs, get_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
-from ..run_record import METRICS_FILE
+from ..records.run import METRICS_FILE
 from ..utils.files import write_json_atomic
 from ..utils.precision import full_float32
 from ..utils.tables import format_percent

@@ -307,7 +307,9 @@ class DataArguments:
         "joins training as a bag of windows (multiple-instance loss, the max of its windows)",
     )
     corpus_dirs: str | None = flag(
-        None, 'corpora: the folder of each corpus but icbhi, e.g. {"kauh": "../shared/kauh"}'
+        None,
+        'corpora: the folder of each corpus but icbhi, e.g. {"kauh": "../shared/kauh"}, or a list of the '
+        'folders it spans: {"kauh": ["A", "B"]}',
     )
     corpus_window_seconds: float = flag(
         DEFAULT_WINDOW_SECONDS, "corpora: window length recordings are cut into (respira predict's default)"

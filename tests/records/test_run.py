@@ -12,7 +12,7 @@ import torch
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.cli import main
-from respira.run_record import (
+from respira.records.run import (
     RUN_RECORD_FILE,
     DataRecord,
     EmbeddingPass,
@@ -115,7 +115,7 @@ def _edit(data: dict, dotted: str, value: object) -> dict:
         ("data.split_seed", "3", "data.split_seed should be int, got a string"),
         ("data.validation_size", True, "data.validation_size should be float, got a boolean"),
         ("data.split_sizes.test.cycles", 1.5, "data.split_sizes.test.cycles should be int, got a number"),
-        ("metrics.per_seed", {"0": {}}, "metrics.per_seed should be list[respira.run_record.SeedResult]"),
+        ("metrics.per_seed", {"0": {}}, "metrics.per_seed should be list[respira.records.run.SeedResult]"),
         ("model.encoder", KeyError, "missing key 'model.encoder'"),
         ("data.split", "official", "unknown key 'data.split'"),
         ("data.max_train_samples", 7, "unknown key 'data.max_train_samples'"),  # a retired option, on

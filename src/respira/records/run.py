@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .models.respira.audio_decoding import DEFAULT_LOWPASS_ORDER
-from .models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL
-from .utils.files import write_json_atomic
-from .utils.messages import one_line
+from ..models.respira.audio_decoding import DEFAULT_LOWPASS_ORDER
+from ..models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL
+from ..utils.files import write_json_atomic
+from ..utils.messages import one_line
 
 RUN_RECORD_FILE = "respira_run.json"
 METRICS_FILE = "metrics.json"  # a run folder's results (Trainer's all_results.json)
@@ -63,7 +63,7 @@ class CorpusRecord:
 
     name: str
     data_dir: str | list[str] | None = None
-    """Its folder (ICBHI: or the list of folders it spans)."""
+    """Its folder (or the list of folders it spans)."""
     labels: str = "cycle"
     """``cycle``, ``event`` (learnt as cycles) or ``recording`` (learnt from bags of windows)."""
     patients: int | None = None

@@ -1,5 +1,5 @@
 """What a model folder claims about the sites it was scored on: its recorded evaluations, read as
-:class:`~respira.pretrained.site_verdict.SiteVerdict` s.
+:class:`~respira.records.site_verdict.SiteVerdict` s.
 
 Its claims are those ``build_record.json`` lists by SHA-256 in a built folder; elsewhere the
 ``evaluation_*`` folders ``evaluate --record`` wrote of these weights and thresholds on a corpus it was not
@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..models.respira.decision import thresholds_of
-from ..run_record import RUN_RECORD_FILE
 from ..utils.files import read_json_object, sha256_of
 from ..utils.tables import format_score
-from .site_fit import SITE_FIT_FILE, SiteClaim, fit_verdict, not_this_fit, read_site_fit
+from .run import RUN_RECORD_FILE
+from .site_claim import SiteClaim
+from .site_fit import SITE_FIT_FILE, SiteFitRecord, SiteFitRecordError, not_this_fit
 from .site_verdict import (
     CROSS_VALIDATION_FOLDER,
     LABELS,
@@ -86,8 +87,10 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
             return f"{BUILD_RECORD} does not list it (a built folder claims only its build's evaluations)"
         return "" if sha256_of(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
     if name == SITE_FIT_FILE:
-        record = read_json_object(path)
-        return "it is not respira fit-site's record" if record is None else not_this_fit(folder, record)
+        try:
+            return not_this_fit(folder, SiteFitRecord.load(folder))
+        except SiteFitRecordError:
+            return "it is not respira fit-site's record"
     evaluation = folder / path.relative_to(folder).parts[0]
     metrics = read_json_object(evaluation / "metrics.json")
     if metrics is None:
@@ -106,8 +109,8 @@ def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
     folder = Path(folder).expanduser()
     recorded = set(recorded_evaluations(folder))
     verdicts = []
-    fitted = read_json_object(folder / SITE_FIT_FILE) if folder / SITE_FIT_FILE in recorded else None
-    if fitted is not None and (verdict := fit_verdict(fitted)) is not None:
+    fitted = SiteFitRecord.load(folder) if folder / SITE_FIT_FILE in recorded else None
+    if fitted is not None and (verdict := fitted.verdict()) is not None:
         verdicts.append(verdict)
     cross = folder / CROSS_VALIDATION_FOLDER / "metrics.json"
     metrics = read_json_object(cross) if cross in recorded else None
@@ -125,7 +128,7 @@ def site_claim(folder: str | Path | None) -> SiteClaim | None:
         return None
     folder = Path(folder).expanduser()
     fitted = folder / SITE_FIT_FILE
-    return SiteClaim.of_record(read_site_fit(folder)) if fitted in recorded_evaluations(folder) else None
+    return SiteClaim.of_record(SiteFitRecord.load(folder)) if fitted in recorded_evaluations(folder) else None
 
 
 def label_sites(verdicts: list[SiteVerdict]) -> dict[str, list[str]]:
