@@ -47,8 +47,12 @@ from transformers import ASTConfig, ASTFeatureExtractor
 from _machine import cpu_name
 from respira.models import RespiraConfig
 from respira.models.respira.featurizer import RespiraFeaturizer, fit_to_length
-from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
-from respira.models.respira.log_mel import LogMelSpectrogram
+from respira.models.respira.filterbanks import (
+    AST_NORMALIZATION,
+    BEATS_NORMALIZATION,
+    KaldiFbank,
+    LogMelSpectrogram,
+)
 
 RATE = 16000
 SECONDS = 8

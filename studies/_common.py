@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from respira.models.respira.log_mel import LogMelSpectrogram
+from respira.models.respira.filterbanks import LogMelSpectrogram
 
 ROOT = Path(__file__).resolve().parent.parent
 LOWPASS = 4000.0

@@ -13,13 +13,13 @@ import numpy as np
 
 from respira.evaluation.event_detection_report import merge_references
 from respira.metrics.events import event_based_scores
-from respira.models.respira.decision import present
-from respira.models.respira.events import (
+from respira.models.respira.decision import (
     FRAME_HOP_SECONDS,
     Event,
     EventSettings,
     LabelEventSettings,
     posteriors_to_events,
+    present,
 )
 from respira.models.respira.labels import MULTI_LABEL_NAMES
 

@@ -37,9 +37,8 @@ from respira.inference.frames import (
 )
 from respira.inference.windowing import analysis_frame_samples
 from respira.metrics.thresholds import sigmoid, tune_thresholds
-from respira.models.respira.audio_decoding import read_audio
-from respira.models.respira.audio_dsp import pad_batch, prepare_recording
-from respira.models.respira.events import Event
+from respira.models.respira.audio_decoding import pad_batch, prepare_recording, read_audio
+from respira.models.respira.decision import Event
 from respira.models.respira.labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from respira.models.respira.windows import span_samples
 

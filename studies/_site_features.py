@@ -27,10 +27,9 @@ import torch
 from _common import LOWPASS, log_mel_features, respira
 from respira.data import load_kauh
 from respira.data.run_splits import load_splits
-from respira.models.respira.audio_decoding import decode_audio, read_audio
-from respira.models.respira.audio_dsp import lowpass, pad_batch
+from respira.models.respira.audio_decoding import decode_audio, lowpass, pad_batch, read_audio
+from respira.models.respira.filterbanks import LogMelSpectrogram
 from respira.models.respira.labels import RECORDING_LABELS, classes_to_flags
-from respira.models.respira.log_mel import LogMelSpectrogram
 from respira.models.respira.windows import window_starts
 from respira.records.run import DataRecord
 

@@ -5,8 +5,8 @@
 Does frame event detection (:meth:`respira.Detector.detect_events`, rule ``frames``: the head applied to
 each of the encoder's time steps,
 interpolated onto a 0.02 s grid, decided at the model's thresholds, made into events by
-:func:`respira.models.respira.events.posteriors_to_events` with the default
-:class:`~respira.models.respira.events.EventSettings`) say
+:func:`respira.models.respira.decision.posteriors_to_events` with the default
+:class:`~respira.models.respira.decision.EventSettings`) say
 *where* crackles and wheezes are better than what a user has today:
 :func:`respira.inference.windowing.predict_windows`
 (4-s windows every 1 s), every window whose flag is present an event of its span, overlapping or adjacent
@@ -37,7 +37,7 @@ a step's target whether its centre lies in a reference event of the label.
 
 **Tuned for events** (``tuned``, ``windows tuned``): per model and label, the frame threshold (one of
 :data:`QUANTILES` of the validation recordings' frame posteriors) and the label's
-:class:`~respira.models.respira.events.LabelEventSettings` (:data:`MEDIAN_FILTERS` × :data:`MIN_DURATIONS` ×
+:class:`~respira.models.respira.decision.LabelEventSettings` (:data:`MEDIAN_FILTERS` × :data:`MIN_DURATIONS` ×
 :data:`MAX_GAPS`) that give the highest event-based F1 over the validation patients' whole recordings
 (SPRSound with their events, ICBHI with their flagged cycles), pooled; the window baseline's threshold
 per label likewise (the same quantiles of the validation windows' probabilities). Ties: fewer errors
@@ -112,8 +112,7 @@ from respira.inference.frames import detection_of_frames, predict_frames
 from respira.inference.windowing import predict_windows
 from respira.metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from respira.models.respira.audio_decoding import read_audio
-from respira.models.respira.decision import thresholds_of
-from respira.models.respira.events import FRAME_HOP_SECONDS, Event, posteriors_to_events
+from respira.models.respira.decision import FRAME_HOP_SECONDS, Event, posteriors_to_events, thresholds_of
 from respira.models.respira.labels import MULTI_LABEL_NAMES
 
 WINDOW, HOP, SEGMENT_SECONDS = 4.0, 1.0, 1.0

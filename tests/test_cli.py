@@ -503,7 +503,7 @@ from respira.__main__ import main
 
 with contextlib.suppress(SystemExit):
     main(["screen", sys.argv[1], "--output", sys.argv[2]])
-print("registered:", "respira.models.respira.registration" in sys.modules)
+print("registered:", "respira.models.respira.configuration_respira" in sys.modules)
 """
 
 

@@ -18,8 +18,8 @@ from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
 from .data.corpus_files import PRIMARY_CORPUS
-from .models.respira.events import FRAME_HOP_SECONDS
-from .models.respira.number_checks import check_whole, is_real
+from .models.respira.audio_decoding import check_whole, is_real
+from .models.respira.decision import FRAME_HOP_SECONDS
 from .models.respira.windows import (
     AGGREGATIONS,
     DEFAULT_AGGREGATION,

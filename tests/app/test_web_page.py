@@ -441,6 +441,22 @@ def test_push_space_to_the_local_hub(
     assert json.loads((page / "respira-web.json").read_text())["name"] == "tiny-cnn"
 
 
+def test_a_torch_folder_is_converted_by_the_onnx_exporter_alone(
+    run_dir: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``respira app`` on a folder without ``model.onnx`` converts its weights with the ONNX exporter alone,
+    not the whole Hub export (card, checksums, code), into the bytes ``respira export --onnx`` writes."""
+    from respira.app.web_page import write_web_page
+    from respira.hub import export as hub_export
+
+    if not all((ort_web_folder() / name).is_file() for name in ORT_WEB_FILES):
+        pytest.skip(f"onnxruntime-web is not at {ort_web_folder()} (`make web-deps` fetches it with npm)")
+    assert not (run_dir / "model.onnx").exists()
+    monkeypatch.setattr(hub_export, "export_model", None)
+    page = write_web_page(run_dir, tmp_path / "page")
+    assert (page / "model.onnx").read_bytes() == (model_dir / "model.onnx").read_bytes()
+
+
 def test_push_space_refuses_before_pushing_anything(
     run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

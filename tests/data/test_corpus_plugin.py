@@ -21,8 +21,7 @@ import soundfile as sf
 
 from respira.cli import main
 from respira.data.corpora import CORPORA, CorpusFacts, CorpusSpec, register_corpus
-from respira.models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, read_audio
-from respira.models.respira.audio_wav import encode_wav
+from respira.models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, encode_wav, read_audio
 
 from ..conftest import save_tiny_model, two_corpus_record
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from respira.data.recording_windows import recording_windows
-from respira.models.respira.audio_decoding import decode_audio
-from respira.models.respira.audio_wav import encode_wav
+from respira.models.respira.audio_decoding import decode_audio, encode_wav
 from respira.models.respira.windows import window_starts
 
 RATE = 4000

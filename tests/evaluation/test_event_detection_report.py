@@ -17,7 +17,7 @@ from respira.data.icbhi import icbhi_reference_events
 from respira.data.sprsound import EVENT_CLASSES, EVENT_TYPES, sprsound_reference_events
 from respira.evaluation.event_detection_report import evaluate_events, event_scores_table, merge_references
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.respira.events import Event
+from respira.models.respira.decision import Event
 from respira.models.respira.labels import MULTI_LABEL
 from respira.utils.files import WRITTEN_FILE
 

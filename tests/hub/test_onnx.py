@@ -419,7 +419,7 @@ def test_onnx_consumers_low_pass_the_recording_first(
     import copy
 
     from respira.hub.onnx import OnnxClassifier
-    from respira.models.respira.audio_dsp import lowpass
+    from respira.models.respira.audio_decoding import lowpass
 
     model, path = multi_label_export
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -283,6 +284,20 @@ def test_the_shipped_code_is_the_model_folder_as_it_is(exports: dict[str, Path])
         assert preprocessor["auto_map"] == {"AutoFeatureExtractor": extractor}
 
 
+AUDIT_FILES = 20
+"""The most files the model folder ships for a ``trust_remote_code=True`` user to read (issue 85)."""
+CARD_TEXT = re.compile(r"@(article|inproceedings|misc)\s*\{|\bbibtex|\bcitation|\bcard_(tag|descr)", re.I)
+
+
+def test_the_shipped_code_is_few_files_and_no_card_text(exports: dict[str, Path]) -> None:
+    """The model folder, as ``export --with_code`` ships it for every family, is at most 20 files, and none
+    holds a citation or card words (they live with the card code and the losses)."""
+    assert 0 < len(list(MODEL_FOLDER.glob("*.py"))) <= AUDIT_FILES
+    for family, export in exports.items():
+        assert len(list(export.glob("*.py"))) <= AUDIT_FILES, family
+    assert [path.name for path in MODEL_FOLDER.glob("*.py") if CARD_TEXT.search(path.read_text())] == []
+
+
 def _code_modules(model: torch.nn.Module) -> set[str]:
     """The modules defining the classes (and their bases) of a model's layers and configurations."""
     objects = [*model.modules(), model.config, model.config.encoder_config]
@@ -293,14 +308,14 @@ def _code_modules(model: torch.nn.Module) -> set[str]:
 def test_every_module_of_the_model_ships(
     family: str, run_dirs: dict[str, Path], exports: dict[str, Path]
 ) -> None:
-    """Each respira module that defines a layer of the model (e.g. BEATs' encoder layers module beside
-    ``modeling_beats``) is a file of the exported folder."""
+    """Each respira module that defines a layer of the model (e.g. BEATs' filter banks and their derived
+    buffers beside ``modeling_beats``) is a file of the exported folder."""
     model = RespiraForAudioClassification.from_pretrained(run_dirs[family])
     needed = {
         module.rsplit(".", 1)[-1] + ".py" for module in _code_modules(model) if module.startswith("respira.")
     }
     if family == "beats":
-        assert {"encoder_beats.py", "modeling_beats.py"} <= needed
+        assert {"filterbanks.py", "spectrum.py", "modeling_beats.py"} <= needed
     defined = {
         node.name
         for path in exports[family].glob("*.py")

@@ -17,8 +17,7 @@ from respira.cli import main
 from respira.hub.loading import ModelLoadError, load_model
 from respira.inference.detector import Detector, Prediction, PredictionError
 from respira.inference.windowing import analysis_frame_samples, predict_windows
-from respira.models.respira.audio_checks import AudioLevelWarning
-from respira.models.respira.audio_decoding import SampleRateWarning, read_audio
+from respira.models.respira.audio_decoding import AudioLevelWarning, SampleRateWarning, read_audio
 from respira.models.respira.decision import decide_flags
 from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.models.respira.windows import DEFAULT_TOP_K

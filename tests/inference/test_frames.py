@@ -31,14 +31,13 @@ from respira.inference.frames import (
     predict_frames,
 )
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.respira.audio_decoding import read_audio
-from respira.models.respira.audio_dsp import resample
-from respira.models.respira.decision import decide
-from respira.models.respira.events import (
+from respira.models.respira.audio_decoding import read_audio, resample
+from respira.models.respira.decision import (
     EVENT_COLUMNS,
     Event,
     EventSettings,
     LabelEventSettings,
+    decide,
     posteriors_to_events,
 )
 from respira.models.respira.labels import MULTI_LABEL

@@ -51,7 +51,7 @@ def test_a_prediction_becomes_one_summary_row_and_json(config: RespiraConfig) ->
         "windows": 3,
         "aggregation": "max",
         "top_k": None,
-        "warning": None,  # a recording the model can judge (respira.models.respira.audio_checks)
+        "warning": None,  # a recording the model can judge (respira.models.respira.audio_decoding)
     }
     cycles = Prediction([{**ROWS[0], "annotated_label": "normal"}], 0.1, 0.65, "normal", "max", thresholds)
     assert cycles.summary()["cycles"] == 1 and "windows" not in cycles.summary()

@@ -416,7 +416,7 @@ def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("respira.evaluation.cycles.save_figures", interrupted)
+    monkeypatch.setattr("respira.evaluation.protocol.save_figures", interrupted)
     assert main([*arguments, "--batch_size", "4"]) == 130
     assert {path.name: path.read_bytes() for path in report.iterdir()} == before
     assert sorted(path.name for path in model_copy.iterdir() if path.name.startswith(".")) == []

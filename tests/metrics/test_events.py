@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from respira.metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
-from respira.models.respira.events import Event
+from respira.models.respira.decision import Event
 
 approx = pytest.approx
 

@@ -1,4 +1,4 @@
-"""Tests for respira.models.respira.kernel_choice: the banded products, the hand-written feature kernels
+"""Tests for respira.models.respira.spectrum: the banded products, the hand-written feature kernels
 built on them (chunks, buffers, folded constants) against the plain paths, and which path runs when.
 
 (The references both paths must match, ASTFeatureExtractor and a naive float64 fbank, are in
@@ -13,9 +13,8 @@ import pytest
 import torch
 from torch.export import Dim, export
 
-from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
-from respira.models.respira.kernel_choice import Band, banded_matmul, kernel_or_export, plan_bands
-from respira.models.respira.log_mel import LogMelSpectrogram
+from respira.models.respira.filterbanks import AST_NORMALIZATION, KaldiFbank, LogMelSpectrogram
+from respira.models.respira.spectrum import Band, banded_matmul, kernel_or_export, plan_bands
 
 
 def _staircase(rows: int = 60, columns: int = 14) -> torch.Tensor:

@@ -11,9 +11,12 @@ from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
 from respira.models.convert_beats import _official_name, convert_beats_checkpoint
 from respira.models.respira.configuration_beats import BeatsConfig
-from respira.models.respira.encoder_beats import relative_position_bucket
 from respira.models.respira.labels import MULTI_LABEL, SINGLE_LABEL
-from respira.models.respira.modeling_beats import BeatsForAudioClassification, BeatsModel
+from respira.models.respira.modeling_beats import (
+    BeatsForAudioClassification,
+    BeatsModel,
+    relative_position_bucket,
+)
 from respira.utils.files import WRITTEN_FILE
 
 from .encoder_tester import CASES

@@ -18,7 +18,7 @@ from respira.inference.embeddings import embed_waveforms
 from respira.models import RespiraForAudioClassification
 from respira.models.convert_efficientat import convert_efficientat_checkpoint, original_to_hf_key
 from respira.models.respira.configuration_efficientat import EfficientATConfig
-from respira.models.respira.efficientat_mel import EfficientATMel
+from respira.models.respira.filterbanks import EfficientATMel
 from respira.models.respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models.respira.modeling_efficientat import EfficientATForAudioClassification, EfficientATModel
 from respira.utils.files import WRITTEN_FILE, staged_folder

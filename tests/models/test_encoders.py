@@ -12,6 +12,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.lora import add_lora
+from respira.models.respira.configuration_respira import register_model_type
 from respira.models.respira.encoders import (
     encoder_names,
     encoder_specs,
@@ -19,8 +20,7 @@ from respira.models.respira.encoders import (
     find_encoder_spec,
     get_encoder_spec,
 )
-from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION
-from respira.models.respira.registration import register_model_type
+from respira.models.respira.filterbanks import AST_NORMALIZATION, BEATS_NORMALIZATION
 
 RATE = 16000
 TINY: dict[str, dict] = {  # small random encoders of each family
@@ -198,7 +198,7 @@ def test_register_again_is_harmless(caplog) -> None:
     assert CONFIG_MAPPING["respira_registration_test"] is first
     reloaded = _config_class("respira.models.registration_test")  # a reloaded module: new class objects
     reloaded_model = _model_class(reloaded)
-    with caplog.at_level(logging.WARNING, logger="respira.models.respira.registration"):
+    with caplog.at_level(logging.WARNING, logger="respira.models.respira.configuration_respira"):
         register_model_type(reloaded, reloaded_model)
         register_model_type(reloaded, reloaded_model)
     assert not caplog.records

@@ -22,8 +22,12 @@ import torch
 from transformers import ASTFeatureExtractor
 
 from respira.models.respira.featurizer import SpecAugment, _fit_whole_rows, fit_to_length
-from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
-from respira.models.respira.log_mel import LogMelSpectrogram
+from respira.models.respira.filterbanks import (
+    AST_NORMALIZATION,
+    BEATS_NORMALIZATION,
+    KaldiFbank,
+    LogMelSpectrogram,
+)
 
 RATE = 16000
 MAX_SECONDS = 8

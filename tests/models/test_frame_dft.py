@@ -1,4 +1,4 @@
-"""respira.models.respira.frame_dft and the ONNX export paths of the featurizers: the same values as
+"""respira.models.respira.spectrum and the ONNX export paths of the featurizers: the same values as
 torch.stft and the plain featurizer paths."""
 
 from __future__ import annotations
@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from respira.models.respira.efficientat_mel import EfficientATMel
-from respira.models.respira.frame_dft import FramePowerSpectrum
-from respira.models.respira.log_mel import LogMelSpectrogram
+from respira.models.respira.filterbanks import EfficientATMel, LogMelSpectrogram
+from respira.models.respira.spectrum import FramePowerSpectrum
 
 
 @pytest.mark.parametrize(

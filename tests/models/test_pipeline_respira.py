@@ -29,9 +29,13 @@ from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
 from respira.inference.windowing import analysis_frame_samples, predict_windows
 from respira.models.respira import RespiraAudioClassificationPipeline
-from respira.models.respira.audio_checks import ShortRecordingWarning
-from respira.models.respira.audio_decoding import AudioDecodingError, AudioReadError, read_audio
-from respira.models.respira.audio_dsp import resample
+from respira.models.respira.audio_decoding import (
+    AudioDecodingError,
+    AudioReadError,
+    ShortRecordingWarning,
+    read_audio,
+    resample,
+)
 from respira.models.respira.decision import class_scores, decide, decide_recording, flag_class_scores
 from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.models.respira.windows import aggregate_windows

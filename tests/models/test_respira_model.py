@@ -39,7 +39,7 @@ from respira.models import (
 )
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.configuration_cnn import RespiraCNNConfig
-from respira.models.respira.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
+from respira.models.respira.filterbanks import AST_NORMALIZATION, KaldiFbank
 from respira.models.respira.labels import MULTI_LABEL, SINGLE_LABEL
 
 RATE = 16000

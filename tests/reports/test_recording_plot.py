@@ -19,7 +19,7 @@ from respira.hub.loading import load_model
 from respira.inference.detector import Detector
 from respira.inference.windowing import predict_windows
 from respira.models.respira.audio_decoding import audio_header, read_audio
-from respira.models.respira.events import Event
+from respira.models.respira.decision import Event
 from respira.models.respira.windows import window_starts
 from respira.reports import recording_plot
 from respira.reports.recording_plot import plot_recording, recording_figure

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from respira.models.respira.events import Event
+from respira.models.respira.decision import Event
 from respira.reports.figures import new_figure
 from respira.reports.recording_plot import (
     MIN_EVENT_PIXELS,

@@ -18,7 +18,7 @@ import _event_units as units
 from respira.data.icbhi import icbhi_reference_events
 from respira.inference.frames import MAX_CONTEXT_SECONDS, predict_frames
 from respira.metrics.events import event_based_scores
-from respira.models.respira.events import Event, EventSettings, LabelEventSettings
+from respira.models.respira.decision import Event, EventSettings, LabelEventSettings
 
 
 def test_references_merge_each_label_clip_to_the_recording_and_drop_what_starts_after_it() -> None:
@@ -241,7 +241,7 @@ def test_tune_frames_finds_the_threshold_and_each_labels_settings_known_to_be_be
     )
     assert choice.f1 == (1.0, 1.0)
     # the product detects exactly the references with them
-    from respira.models.respira.events import posteriors_to_events
+    from respira.models.respira.decision import posteriors_to_events
 
     found = posteriors_to_events(posteriors["r"], HOP, choice.thresholds, choice.settings)
     assert [(e.onset, e.offset, e.label) for e in found] == [tuple(e[:3]) for e in references["r"]]

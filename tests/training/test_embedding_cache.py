@@ -23,7 +23,7 @@ import yaml
 
 from respira.cli import main
 from respira.inference.embeddings import compute_embeddings
-from respira.models.respira.audio_dsp import pad_batch
+from respira.models.respira.audio_decoding import pad_batch
 from respira.records.run import EmbeddingPass
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.collator import (

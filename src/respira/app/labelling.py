@@ -18,11 +18,9 @@ import numpy as np
 
 from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
 from ..data.labels_csv import ANSWERS, PATIENT_PATTERN_EXAMPLE, LabelsTable, TableRow, hold_labels
-from ..models.respira.audio_decoding import audio_header, read_audio
-from ..models.respira.audio_wav import encode_wav
+from ..models.respira.audio_decoding import audio_header, check_whole, encode_wav, is_real, read_audio
 from ..models.respira.decision import thresholds_of
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..models.respira.number_checks import check_whole, is_real
 from ..screening.sources import audio_files
 from ..utils.files import check_output_folder, is_occupied, write_text_atomic
 from ..utils.messages import one_line

@@ -78,7 +78,7 @@ def resampler_tables(rate: int, target: int) -> dict[str, Any]:
 def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
     from scipy import signal
 
-    from ..models.respira.audio_dsp import input_preprocessing
+    from ..models.respira.audio_decoding import input_preprocessing
 
     options = input_preprocessing(config)
     if "lowpass_cutoff" not in options:
@@ -91,14 +91,14 @@ def _lowpass(config: RespiraConfig) -> dict[str, Any] | None:
         "sos": sos.tolist(),
         "zi": signal.sosfilt_zi(sos).tolist(),
         "padlen": 3 * (2 * len(sos) + 1 - zeros),
-        # respira.models.respira.audio_dsp.lowpass leaves shorter input as is
+        # respira.models.respira.audio_decoding.lowpass leaves shorter input as is
         "shortest": 3 * (2 * len(sos) + 1) + 1,
     }
 
 
 def _events(config: RespiraConfig) -> dict[str, Any]:
     from ..inference.frames import chunk_sizes
-    from ..models.respira.events import FRAME_HOP_SECONDS, event_settings_of
+    from ..models.respira.decision import FRAME_HOP_SECONDS, event_settings_of
 
     chunk, margin = chunk_sizes(config)
     return {
@@ -111,7 +111,7 @@ def _events(config: RespiraConfig) -> dict[str, Any]:
 
 
 def _settings(config: RespiraConfig, frame_samples: int, name: str, model_line: str) -> dict[str, Any]:
-    from ..models.respira import audio_checks as checks
+    from ..models.respira import audio_decoding as checks
     from ..models.respira import windows
     from ..models.respira.decision import aggregation_of, thresholds_of
 
@@ -205,11 +205,21 @@ def write_web_page(
     name = name or Path(str(model)).name
     line = model_line(str(model))[1]  # what `respira predict` says of it on stderr
     with tempfile.TemporaryDirectory(prefix="respira-web-") as tmp:
-        if not (folder / "model.onnx").is_file():
-            from ..hub.export import export_model
+        return _write(page_onnx(folder, Path(tmp)), output_dir, config, name, overwrite, line=line)
 
-            folder = export_model(folder, Path(tmp) / "model", onnx=True)
-        return _write(folder, output_dir, config, name, overwrite, line=line)
+
+def page_onnx(folder: Path, scratch: Path) -> Path:
+    """The ``model.onnx`` of ``folder``, else its torch weights converted into ``scratch`` by the ONNX
+    exporter alone (no Hub export: no card, checksums or code)."""
+    if (folder / "model.onnx").is_file():
+        return folder / "model.onnx"
+    from ..hub.loading import quiet_transformers
+    from ..hub.onnx import export_onnx
+    from ..models.respira import RespiraForAudioClassification
+
+    with quiet_transformers():
+        model = RespiraForAudioClassification.from_pretrained(folder)
+    return export_onnx(model, scratch / "model.onnx")
 
 
 def _exists(output_dir: Path) -> str:
@@ -217,13 +227,12 @@ def _exists(output_dir: Path) -> str:
 
 
 def _write(
-    folder: Path, output_dir: Path, config: RespiraConfig, name: str, overwrite: bool, *, line: str
+    onnx_file: Path, output_dir: Path, config: RespiraConfig, name: str, overwrite: bool, *, line: str
 ) -> Path:
     import onnxruntime
 
     from ..models.respira.windows import FRAME_SAMPLES_KEY
 
-    onnx_file = folder / "model.onnx"
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     frame_samples = int(session.get_modelmeta().custom_metadata_map.get(FRAME_SAMPLES_KEY, 1))
     settings = _settings(config, frame_samples, name, line)

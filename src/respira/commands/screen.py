@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..inference.forward import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
-from ..models.respira.number_checks import check_whole
+from ..models.respira.audio_decoding import check_whole
 from ..options import (
     SWITCH,
     add_model_argument,

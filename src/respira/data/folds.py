@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.labels import CLASS_NAMES
-from ..models.respira.number_checks import check_whole
 from .errors import SplitError
 from .splits import carve_validation, option_error, patient_split
 

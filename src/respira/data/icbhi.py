@@ -15,9 +15,8 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..models.respira.number_checks import check_whole
 from ..records.run import SPLIT_STRATEGIES
 from .corpus_files import AUDIO_SUFFIXES, DEVICES, NUM_RECORDINGS, CorpusLayout, DataDir, locate_corpus
 from .errors import CorpusFormatError, SplitError

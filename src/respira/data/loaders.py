@@ -16,14 +16,15 @@ import pandas as pd
 
 from ..models.respira.audio_decoding import (
     DEFAULT_SAMPLING_RATE,
+    STORAGE_SUBTYPES,
     AudioReadError,
     audio_header,
     check_decodes,
+    check_whole,
+    encode_wav,
+    lowpass,
     read_audio,
 )
-from ..models.respira.audio_dsp import lowpass
-from ..models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav
-from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import span_samples
 from ..utils.messages import unknown_names
 from .corpus_files import DataDir, data_dirs

@@ -6,9 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..models.respira.audio_decoding import decode_audio
-from ..models.respira.audio_wav import encode_wav
-from ..models.respira.number_checks import is_real
+from ..models.respira.audio_decoding import decode_audio, encode_wav, is_real
 from ..models.respira.windows import window_starts
 
 if TYPE_CHECKING:

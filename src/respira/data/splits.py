@@ -15,7 +15,7 @@ import pandas as pd
 
 from respira.data.errors import SplitError
 
-from ..models.respira.number_checks import is_real
+from ..models.respira.audio_decoding import is_real
 
 VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""

@@ -23,8 +23,8 @@ from typing import Any, ClassVar, NamedTuple
 import datasets
 import pandas as pd
 
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..models.respira.number_checks import check_whole
 from .corpus_files import (
     AUDIO_SUFFIXES,
     DataDir,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models.respira.number_checks import check_whole
+from ..models.respira.audio_decoding import check_whole
 from .options import BenchOptions
 from .tasks import TASKS, Site, Task, read_sites
 

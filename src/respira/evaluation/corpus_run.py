@@ -139,7 +139,7 @@ def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, spli
     """``spec``'s ``config_name`` built as the model's training recordings were, as one dataset."""
     from datasets import concatenate_datasets
 
-    from ..models.respira.audio_dsp import input_preprocessing
+    from ..models.respira.audio_decoding import input_preprocessing
 
     whole = spec.labels == "recording" or config_name == "recordings"  # evaluate_recordings filters them
     options = {"sampling_rate": int(config.sampling_rate)} if whole else input_preprocessing(config)

@@ -20,6 +20,7 @@ from ..metrics import (
 from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import scores_by_metadata
 from ..metrics.multilabel import average_precision, label_probabilities, roc_auc
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
 from ..models.respira.labels import (
     CLASS_NAMES,
@@ -28,7 +29,6 @@ from ..models.respira.labels import (
     SINGLE_LABEL,
     classes_to_flags,
 )
-from ..models.respira.number_checks import check_whole
 from ..reports.curves import label_curve_figures, plot_confusion_matrix
 from ..utils.files import write_text_atomic
 from ..utils.progress import stage

@@ -222,7 +222,7 @@ def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
 def split_options(args: Any, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record, overridden by explicit flags and its config."""
     from ..data.corpus_files import data_dirs
-    from ..models.respira.audio_dsp import input_preprocessing
+    from ..models.respira.audio_decoding import input_preprocessing
     from ..records.run import DataRecord, RunRecord
 
     folder = Path(args.model).expanduser()

@@ -19,7 +19,7 @@ from ..metrics.events import event_based_scores, segment_based_scores, threshold
 from ..metrics.groups import group_selections
 from ..metrics.icbhi import _ratio
 from ..metrics.recording_level import patient_bootstrap
-from ..models.respira.events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
+from ..models.respira.decision import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from .protocol import Protocol, write_report

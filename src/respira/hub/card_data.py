@@ -12,14 +12,15 @@ from typing import Any
 from huggingface_hub import CardData
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
+from ..models.respira.audio_decoding import is_real
 from ..models.respira.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..models.respira.encoders import EncoderSpec, find_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
-from ..models.respira.number_checks import is_real
 from ..records.run import RunRecord, SeedResult, SplitSize
 from ..records.site_fit import SiteFitRecord
 from ..records.site_verdict import SiteVerdict
 from .card_results import HUB_METRIC_ID, ExternalValidation, eval_results
+from .encoder_cards import EncoderCard, encoder_card
 from .hub_errors import is_hub_origin, is_hub_repo_id
 
 TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "best_global_step")
@@ -291,7 +292,7 @@ class RespiraModelCardData(CardData):
         implied = [
             f"{str(aux).replace('_', '-')}-loss" if aux else None,
             "synthetic-data" if self.synthetic_data else None,
-            self.encoder.card_tag if self.encoder is not None else None,
+            self.encoder_card.tag if self.encoder_card is not None else None,
             "custom_code" if self.remote_code else None,
             "onnx" if self.onnx else None,
         ]
@@ -307,6 +308,11 @@ class RespiraModelCardData(CardData):
     def encoder(self) -> EncoderSpec | None:
         """The registry's spec of the encoder family."""
         return find_encoder_spec(self.encoder_type)
+
+    @property
+    def encoder_card(self) -> EncoderCard | None:
+        """What the card says of the encoder family: its tag, description and citation."""
+        return encoder_card(self.encoder) if self.encoder is not None else None
 
     def get_model_name(self) -> str:
         if self.model_name:

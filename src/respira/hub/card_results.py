@@ -13,8 +13,8 @@ from huggingface_hub import EvalResult
 
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
+from ..models.respira.audio_decoding import is_number
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..models.respira.number_checks import is_number
 from ..records.run import SeedResult
 from ..records.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, SiteFitRecord
 from ..records.site_verdict import SITE_FIT_PROTOCOL, SiteVerdict, number_or_none, number_pair

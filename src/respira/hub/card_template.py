@@ -14,11 +14,9 @@ from huggingface_hub import ModelCard
 from .. import metrics
 from ..data import corpus_files
 from ..data.corpora import get_corpus
+from ..losses.contrastive_tuple import CONTRASTIVE_TUPLE_CITATION
 from ..metrics.baselines import icbhi_below_baselines
-from ..models.respira.audio_checks import LUNG_SOUND_BAND_TOP
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
-from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
-from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
+from ..models.respira.audio_decoding import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
 from ..models.respira.decision import validate_thresholds
 from ..models.respira.windows import describe_aggregation
 from ..records.site_verdict import SITE_FIT_PROTOCOL
@@ -76,7 +74,7 @@ def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     specs = [get_corpus(name) for name in card.corpora]
     items: list[tuple[str, str]] = [(spec.title, spec.citation.strip()) for spec in specs if spec.citation]
     if card.encoder is not None:
-        items.append((f"Encoder: {card.encoder.citation_key}", card.encoder.citation))
+        items.append((f"Encoder: {card.encoder_card.citation_key}", card.encoder_card.citation))
     aux = card.hyperparameters.get("aux_loss")
     loss_class = AUXILIARY_LOSSES.get(str(aux)) if aux else None
     if loss_class is not None and getattr(loss_class, "citation", ""):
@@ -131,7 +129,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "is_multi_label": card.is_multi_label,
         "labels": [card.id2label[i] for i in sorted(card.id2label)],
         "encoder_name": encoder.display_name if encoder else (card.encoder_type or "unknown encoder"),
-        "encoder_description": encoder.card_description if encoder else (card.encoder_type or "unknown"),
+        "encoder_description": card.encoder_card.description if encoder else (card.encoder_type or "unknown"),
         "default_thresholds": list(validate_thresholds(None)),
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
         "icbhi": corpus_files,

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
-from ..models.respira.number_checks import check_whole
 from ..utils.messages import one_line
 from ..utils.threads import choose_num_threads
 from .checksums import CHECKSUM_FILE, verify_checksum
@@ -100,7 +100,7 @@ class WaveformsToProbabilities(nn.Module):
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
-    from ..models.respira.audio_dsp import input_preprocessing
+    from ..models.respira.audio_decoding import input_preprocessing
     from ..models.respira.decision import thresholds_of
     from ..models.respira.featurizer import analysis_frame_samples
     from ..models.respira.windows import FRAME_SAMPLES_KEY

@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models.respira.audio_wav import integer_pcm_bits
-from ..models.respira.decision import aggregation_of, flag_order
-from ..models.respira.events import FRAME_HOP_SECONDS, Event, EventSettings
+from ..models.respira.audio_decoding import integer_pcm_bits
+from ..models.respira.decision import FRAME_HOP_SECONDS, Event, EventSettings, aggregation_of, flag_order
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
 from .embeddings import WindowEmbeddings
 from .event_rules import FRAMES_RULE, VERDICT_RULE, EventDetection, gate_by_verdict
@@ -158,7 +157,7 @@ class Detector:
         in sliding windows or the ``cycles`` given as ``(start, end)`` seconds.
 
         A recording the model cannot judge
-        (:func:`respira.models.respira.audio_checks.check_input`) warns, and the result's ``warning``
+        (:func:`respira.models.respira.audio_decoding.check_input`) warns, and the result's ``warning``
         says why. ``name`` names it in messages and is the result's ``file``.
         """
         plan = self.plan_windows(waveform, sampling_rate, cycles=cycles, name=name, **options)

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models.respira.decision import decide_rows
-from ..models.respira.events import EVENT_COLUMNS, Event, EventSettings, events_to_rows
+from ..models.respira.decision import EVENT_COLUMNS, Event, EventSettings, decide_rows, events_to_rows
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES, classes_to_flags
 
 __all__ = [

@@ -23,10 +23,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..hub.onnx import steps_within
 from ..metrics.thresholds import sigmoid
-from ..models.respira.audio_decoding import decode_audio
-from ..models.respira.audio_dsp import pad_batch
-from ..models.respira.batching import run_batched, window_batches
+from ..models.respira.audio_decoding import decode_audio, pad_batch
 from ..models.respira.labels import MULTI_LABEL
+from ..models.respira.windows import run_batched, window_batches
 from ..utils.precision import full_float32
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 (:meth:`respira.Detector.detect_events`).
 
 The model runs once per chunk of ``config.target_seconds``, its head applied to each encoder time step,
-interpolated onto frames of :data:`respira.models.respira.events.FRAME_HOP_SECONDS`. Chunks overlap by a
+interpolated onto frames of :data:`respira.models.respira.decision.FRAME_HOP_SECONDS`. Chunks overlap by a
 margin (a quarter chunk, at most 1 s) and each frame takes the chunk where it lies farthest from an edge.
 The recording is read chunk by chunk in bounded memory, mirrored beyond its ends
 (:class:`MirroredRecording`), where a convolutional encoder would otherwise read zero padding.
@@ -18,11 +18,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..models.respira.audio_decoding import as_waveform, stream_audio
-from ..models.respira.audio_dsp import input_preprocessing, prepare_recording
-from ..models.respira.decision import decide, thresholds_of
-from ..models.respira.events import FRAME_HOP_SECONDS, EventSettings, event_settings_of, posteriors_to_events
-from ..models.respira.number_checks import check_whole, is_real
+from ..models.respira.audio_decoding import (
+    as_waveform,
+    check_whole,
+    input_preprocessing,
+    is_real,
+    prepare_recording,
+    stream_audio,
+)
+from ..models.respira.decision import (
+    FRAME_HOP_SECONDS,
+    EventSettings,
+    decide,
+    event_settings_of,
+    posteriors_to_events,
+    thresholds_of,
+)
 from ..models.respira.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 from .event_rules import EventDetection, FramePosteriors
 from .forward import run

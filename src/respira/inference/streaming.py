@@ -20,9 +20,8 @@ import numpy as np
 import torch
 
 from ..data.text_files import check_cycles_fit, read_annotations
-from ..models.respira.audio_checks import InputWarning
-from ..models.respira.audio_decoding import audio_header, read_audio
-from ..models.respira.events import FRAME_HOP_SECONDS
+from ..models.respira.audio_decoding import InputWarning, audio_header, read_audio
+from ..models.respira.decision import FRAME_HOP_SECONDS
 from ..models.respira.labels import cycle_label
 from ..models.respira.windows import window_samples
 from ..utils.messages import one_line

@@ -14,11 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..models.respira.audio_checks import check_input
-from ..models.respira.audio_decoding import as_waveform, check_rate
-from ..models.respira.audio_dsp import prepare_recording, resample
+from ..models.respira.audio_decoding import (
+    as_waveform,
+    check_input,
+    check_rate,
+    check_whole,
+    is_real,
+    prepare_recording,
+    resample,
+)
 from ..models.respira.decision import decided_rows
-from ..models.respira.number_checks import check_whole, is_real
 from ..models.respira.windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,

@@ -15,11 +15,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
-from ..models.respira.number_checks import check_whole
+from ..models.respira.audio_decoding import check_whole
 from .base import AuxiliaryLoss, as_float, full_precision, gather_labels, gather_with_grad, same_label_mask
 
 _SEED_STRIDE = 1_000_003
+
+CONTRASTIVE_TUPLE_CITATION = """@inproceedings{song2021contrastive,
+  title     = {Contrastive Embedding Learning Method for Respiratory Sound Classification},
+  author    = {Song, Wenjie and Han, Jiqing and Song, Hongwei},
+  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
+  pages     = {1275--1279},
+  year      = {2021}
+}"""
+"""The paper of the loss and of its batches (and of the CNN encoder: the model card cites it)."""
 
 
 def contrastive_tuple_loss(

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..models.respira.audio_decoding import is_number
 from ..models.respira.labels import NUM_CLASSES
-from ..models.respira.number_checks import is_number
 from ..utils.tables import format_percent
 from .icbhi import (
     NORMAL,

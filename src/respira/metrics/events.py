@@ -1,6 +1,6 @@
 """Scores of respiratory event detection by ``sed_eval`` (event- and segment-based) and ``sed_scores_eval``
 (intersection-based F1 and PSDS of frame posteriors), from the ``events`` extra. Events are
-:class:`respira.models.respira.events.Event` s or ``(onset, offset, label)`` tuples per file.
+:class:`respira.models.respira.decision.Event` s or ``(onset, offset, label)`` tuples per file.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..models.respira.decision import validate_thresholds
-from ..models.respira.events import Event, validate_posteriors
+from ..models.respira.decision import Event, validate_posteriors, validate_thresholds
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from .icbhi import _mean_defined
 

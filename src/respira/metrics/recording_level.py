@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
-from ..models.respira.number_checks import check_whole
 from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 

@@ -14,8 +14,8 @@ import numpy as np
 import scipy.stats
 
 from ..data.sprsound import EVENT_TYPES, RECORD_LABELS
+from ..models.respira.audio_decoding import is_real
 from ..models.respira.labels import flags_to_classes
-from ..models.respira.number_checks import is_real
 from .baselines import BASELINE_PREFIX
 from .icbhi import _as_index_array, _ratio, _warn_undefined
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
+from ..models.respira.audio_decoding import DEFAULT_LOWPASS_ORDER
 from ..models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL
 from ..utils.files import write_json_atomic
 from ..utils.messages import one_line

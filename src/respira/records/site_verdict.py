@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models.respira.audio_decoding import is_number
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..models.respira.number_checks import is_number
 from ..utils.files import read_json_object
 from ..utils.tables import format_percent, format_score
 

@@ -23,7 +23,7 @@ from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
-    from ..models.respira.events import Event
+    from ..models.respira.decision import Event
 
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
 WIDTH, HEIGHT = 13.0, 8.2  # the figure's size in inches

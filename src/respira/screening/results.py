@@ -26,7 +26,7 @@ RECORDING_SCHEMA = pa.schema(
         ("verdict", pa.string()),  # normal, crackle, wheeze or both; null on error
         ("crackle", pa.float64()),  # the recording's crackle probability (its windows' aggregated)
         ("wheeze", pa.float64()),  # the recording's wheeze probability
-        # why its verdict is not to be trusted (respira.models.respira.audio_checks); null: fine
+        # why its verdict is not to be trusted (respira.models.respira.audio_decoding); null: fine
         ("warning", pa.string()),
         ("error", pa.string()),  # why the recording could not be screened (one line); null when it was
     ]

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..models.respira.number_checks import check_whole
 from ..records.site_fit import LabelRecord, SiteFitRecord, candidate_row
 from ..records.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score

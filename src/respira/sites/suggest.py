@@ -29,9 +29,9 @@ from ..data.labels_csv import (
     patient_from_name,
     read_labels_csv,
 )
+from ..models.respira.audio_decoding import check_whole
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
-from ..models.respira.number_checks import check_whole
 from .heads import logit
 from .scores import recording_probabilities
 from .site_sample import LabelledRecording, SiteSample, embed_recordings

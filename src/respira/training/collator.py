@@ -15,9 +15,7 @@ import python_stretch
 import torch
 from transformers import TrainerCallback
 
-from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, decode_audio
-from ..models.respira.audio_dsp import pad_batch
-from ..models.respira.number_checks import is_real
+from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE, decode_audio, is_real, pad_batch
 
 BLOCK_SAMPLES, INTERVAL_SAMPLES = 1920, 480  # 120 ms blocks, 30 ms hop: Signalsmith's 16 kHz preset
 

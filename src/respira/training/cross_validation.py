@@ -23,9 +23,9 @@ from ..data.multi_corpus import primary_rows, threshold_unit_column, threshold_u
 from ..metrics import icbhi_scores, multilabel_scores, trivial_baselines
 from ..metrics.baselines import BASELINE_PREFIX
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
+from ..models.respira.audio_decoding import is_number
 from ..models.respira.decision import decide
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL
-from ..models.respira.number_checks import is_number
 from ..records.run import DataRecord, EmbeddingPass, MetricsRecord, SeedResult
 from ..utils.files import write_text_atomic
 from ..utils.progress import progress

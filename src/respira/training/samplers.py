@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-from ..models.respira.number_checks import check_whole
+from ..models.respira.audio_decoding import check_whole
 
 
 class RandomOrderSampler(Sampler[int]):

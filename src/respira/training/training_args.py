@@ -13,10 +13,9 @@ import torch
 from transformers import TrainingArguments
 
 from ..metrics.thresholds import THRESHOLD_OBJECTIVES
-from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
+from ..models.respira.audio_decoding import DEFAULT_LOWPASS_ORDER, check_whole
 from ..models.respira.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs, get_encoder_spec
 from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
-from ..models.respira.number_checks import check_whole
 from ..models.respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..options import FOLDERS, check_fields, flag
 

@@ -21,7 +21,7 @@ def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> st
 
 
 def _is_number(value: object) -> bool:
-    # models.respira.number_checks.is_number, which utils cannot import (models/checkpoints.py imports utils)
+    # models.respira.audio_decoding.is_number, which utils cannot import (models/checkpoints.py imports utils)
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 

@@ -1,4 +1,4 @@
-"""Input respira scores but cannot judge (:mod:`respira.models.respira.audio_checks`): each criterion, the
+"""Input respira scores but cannot judge (:mod:`respira.models.respira.audio_decoding`): each criterion, the
 real recordings it was set against, and the audit's three files (issue 49) through ``predict`` and
 the Detector."""
 
@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from respira.cli import main
-from respira.models.respira.audio_checks import (
+from respira.models.respira.audio_decoding import (
     CLIPPED_FRACTION,
     AudioLevelWarning,
     InputWarning,

@@ -18,21 +18,24 @@ import torch
 
 from respira.data.corpus_files import AUDIO_SUFFIXES
 from respira.models.respira import audio_decoding as audio
-from respira.models.respira.audio_checks import FULL_SCALE_LIMIT, AudioLevelWarning, check_level
 from respira.models.respira.audio_decoding import (
     DEFAULT_SAMPLING_RATE,
+    FULL_SCALE_LIMIT,
     AudioDecodingError,
     AudioHeader,
+    AudioLevelWarning,
     AudioReadError,
     SampleRateWarning,
     as_waveform,
     audio_header,
     check_decodes,
+    check_level,
     decode_audio,
+    encode_wav,
+    pad_batch,
     read_audio,
+    resample,
 )
-from respira.models.respira.audio_dsp import pad_batch, resample
-from respira.models.respira.audio_wav import encode_wav
 
 from ...conftest import AUDIO_FORMATS, encode_aac, write_audio
 

@@ -1,4 +1,4 @@
-"""respira.models.respira.audio_dsp: soxr HQ resampling, the Butterworth low-pass, batch padding."""
+"""respira.models.respira.audio_decoding: soxr HQ resampling, the Butterworth low-pass, batch padding."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import scipy.signal
 import soxr
 import torch
 
-from respira.models.respira.audio_dsp import lowpass, pad_batch, resample
+from respira.models.respira.audio_decoding import lowpass, pad_batch, resample
 
 from .test_audio_decoding import RATE, _tone
 

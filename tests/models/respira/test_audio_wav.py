@@ -1,4 +1,4 @@
-"""The RIFF/WAVE format (respira.models.respira.audio_wav): deterministic encoding, and the truncation
+"""The RIFF/WAVE format (respira.models.respira.audio_decoding): deterministic encoding, and the truncation
 check read_audio applies."""
 
 from __future__ import annotations
@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.models.respira.audio_decoding import read_audio
-from respira.models.respira.audio_wav import STORAGE_SUBTYPES, encode_wav, pcm_to_float, truncated_data
+from respira.models.respira.audio_decoding import (
+    STORAGE_SUBTYPES,
+    encode_wav,
+    pcm_to_float,
+    read_audio,
+    truncated_data,
+)
 
 RATE = 16000
 

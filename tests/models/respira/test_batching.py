@@ -1,4 +1,4 @@
-"""respira.models.respira.batching: windows of several recordings in fixed-size batches, outputs put back
+"""respira.models.respira.windows: windows of several recordings in fixed-size batches, outputs put back
 per recording."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from respira.models.respira.batching import run_batched, window_batches
-from respira.models.respira.windows import window_samples, window_spans
+from respira.models.respira.windows import run_batched, window_batches, window_samples, window_spans
 
 
 def _recordings(lengths: list[int]) -> list[list[float]]:

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from respira.models.respira.events import (
+from respira.models.respira.decision import (
     Event,
     EventSettings,
     LabelEventSettings,

@@ -1,6 +1,6 @@
 """The input preprocessing a model was trained with travels with it: config, feature extractor,
 ``pipeline`` and ``respira predict`` all apply the same low-pass
-(:func:`respira.models.respira.audio_dsp.lowpass`)."""
+(:func:`respira.models.respira.audio_decoding.lowpass`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.inference.windowing import predict_windows
-from respira.models.respira.audio_dsp import input_preprocessing, lowpass, prepare_recording
+from respira.models.respira.audio_decoding import input_preprocessing, lowpass, prepare_recording
 from respira.models.respira.feature_extraction_respira import feature_extractor_for
 from respira.models.respira.labels import MULTI_LABEL
 
@@ -72,7 +72,7 @@ def test_a_model_s_filter_order_is_the_one_applied() -> None:
     assert input_preprocessing(config)["lowpass_order"] == 6
     waveform = _waveform()
     # the recipe written out (scipy's zero-phase Butterworth of order 6), not through
-    # respira.models.respira.audio_dsp
+    # respira.models.respira.audio_decoding
     expected = scipy.signal.sosfiltfilt(scipy.signal.butter(6, CUTOFF, fs=RATE, output="sos"), waveform)
     np.testing.assert_allclose(prepare_recording(config, waveform), expected, atol=1e-6)
     extractor = feature_extractor_for(config)

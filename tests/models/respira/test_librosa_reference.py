@@ -1,8 +1,8 @@
 """respira's signal processing against librosa, the field's reference (a dev-only dependency).
 
-- log-mel (:class:`respira.models.respira.log_mel.LogMelSpectrogram`) = ``log(librosa mel power + eps)``
+- log-mel (:class:`respira.models.respira.filterbanks.LogMelSpectrogram`) = ``log(librosa mel power + eps)``
   with the same settings (centred reflect-padded STFT, periodic Hann, Slaney mel scale and norm);
-- resampling (:func:`respira.models.respira.audio_dsp.resample`,
+- resampling (:func:`respira.models.respira.audio_decoding.resample`,
   :func:`respira.models.respira.audio_decoding.read_audio`) =
   ``librosa.resample(res_type="soxr_hq")``, sample for sample;
 - time stretch (:mod:`respira.training.collator`): phase vocoders differ in their details (window, hop,
@@ -24,9 +24,8 @@ import soundfile as sf
 import torch
 
 from respira.data.text_files import read_annotations
-from respira.models.respira.audio_decoding import read_audio
-from respira.models.respira.audio_dsp import resample
-from respira.models.respira.log_mel import LogMelSpectrogram
+from respira.models.respira.audio_decoding import read_audio, resample
+from respira.models.respira.filterbanks import LogMelSpectrogram
 from respira.training.collator import TimeStretch
 
 librosa = pytest.importorskip("librosa", reason="librosa is a dev extra: pip install -e '.[dev]'")

@@ -1,12 +1,12 @@
-"""respira.models.respira.number_checks: a real number is never a bool; a whole number in a range, or one line
-naming the value."""
+"""respira.models.respira.audio_decoding's number checks: a real number is never a bool; a whole number in a
+range, or one line naming the value."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from respira.models.respira.number_checks import check_whole, is_number, is_real
+from respira.models.respira.audio_decoding import check_whole, is_number, is_real
 
 
 def test_a_real_number_is_never_a_bool_and_numpy_s_count() -> None:

@@ -1,7 +1,7 @@
 // The events of `respira predict --events` (verdict rule) in the browser, step for step as respira makes
 // them: chunks of the recording with mirrored margins, the graph's frame outputs stitched onto a frame grid
 // (respira.inference.frames), runs of decided frames made events
-// (respira.models.respira.events), kept where the recording's verdict holds them (respira.inference.event_rules).
+// (respira.models.respira.decision), kept where the recording's verdict holds them (respira.inference.event_rules).
 "use strict";
 window.respiraEvents = (function () {
   const LABELS = ["crackle", "wheeze"];

@@ -1,4 +1,4 @@
-// soxr's high-quality resampling (respira.models.respira.audio_dsp.resample) in the browser, for any pair of rates: the
+// soxr's high-quality resampling (respira.models.respira.audio_decoding.resample) in the browser, for any pair of rates: the
 // input cut into overlapping blocks, each block's spectrum times the kernel's response, cut or zero-extended
 // to the new rate's bins and transformed back (overlap-save).
 // The kernel is soxr's own impulse response where the settings carry it (measured at export, web_page.py),

@@ -29,11 +29,10 @@ __all__ += ["register"]
 @functools.cache
 def register() -> None:
     """Register respira's classes with transformers' Auto classes and the ``audio-classification`` task."""
-    from .configuration_respira import RespiraConfig
+    from .configuration_respira import RespiraConfig, register_model_type
     from .feature_extraction_respira import RespiraFeatureExtractor
     from .modeling_respira import RespiraForAudioClassification, RespiraModel
     from .pipeline_respira import register_audio_classification_pipeline
-    from .registration import register_model_type
 
     register_model_type(RespiraConfig, RespiraModel, RespiraForAudioClassification, RespiraFeatureExtractor)
     register_audio_classification_pipeline()

@@ -1,16 +1,29 @@
-"""Configuration of respira's audio classifier: featurizer → encoder → pooling → head (+ projector)."""
+"""Configuration of respira's audio classifier: featurizer → encoder → pooling → head (+ projector).
+
+The encoder families' classes, registered with transformers' Auto classes on import (in respira and in
+the code shipped with a model alike), and one way to register a model folder's classes.
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from huggingface_hub.dataclasses import strict
-from transformers import AutoConfig, PreTrainedConfig
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
 from transformers.configuration_utils import SubConfigSpec
 
-from .audio_decoding import DEFAULT_SAMPLING_RATE
-from .audio_dsp import DEFAULT_LOWPASS_ORDER
-from .decision import aggregation_of
+from .audio_decoding import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE, check_whole
+from .configuration_beats import BeatsConfig
+from .configuration_cnn import RespiraCNNConfig
+from .configuration_efficientat import EfficientATConfig
+from .decision import EventSettings, aggregation_of
 from .encoders import (
     DEFAULT_ENCODER,
     DEFAULT_ENCODER_MODEL_TYPE,
@@ -18,11 +31,32 @@ from .encoders import (
     featurizer_names,
     find_encoder_spec,
 )
-from .events import EventSettings
 from .labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
-from .number_checks import check_whole
-from .registration import register_model_type  # noqa: F401  (registers the encoder families)
+from .modeling_beats import BeatsForAudioClassification, BeatsModel
+from .modeling_cnn import RespiraCNNModel
+from .modeling_efficientat import EfficientATForAudioClassification, EfficientATModel
 from .windows import DEFAULT_AGGREGATION
+
+
+def register_model_type(
+    config_class: type[PreTrainedConfig],
+    model_class: type[PreTrainedModel],
+    classification_class: type[PreTrainedModel] | None = None,
+    feature_extractor_class: type | None = None,
+) -> None:
+    """Register the given classes with ``AutoConfig``, ``AutoModel`` and the other Auto classes."""
+    # exist_ok: a reloaded module (or a model's shipped copy) brings new class objects, which replace the old
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, model_class, exist_ok=True)
+    if classification_class is not None:
+        AutoModelForAudioClassification.register(config_class, classification_class, exist_ok=True)
+    if feature_extractor_class is not None:
+        AutoFeatureExtractor.register(config_class, feature_extractor_class, exist_ok=True)
+
+
+register_model_type(RespiraCNNConfig, RespiraCNNModel)
+register_model_type(BeatsConfig, BeatsModel, BeatsForAudioClassification)
+register_model_type(EfficientATConfig, EfficientATModel, EfficientATForAudioClassification)
 
 
 @strict

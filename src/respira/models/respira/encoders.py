@@ -1,7 +1,7 @@
 """Encoder families: what each one is, in one :class:`EncoderSpec` per family.
 
 Adding a family means adding its configuration and modeling modules to this folder (registered in
-:mod:`.registration`) and one spec to ``_SPECS``.
+:mod:`.configuration_respira`) and one spec to ``_SPECS`` (its card words: ``respira.hub.encoder_cards``).
 
 >>> get_encoder_spec("ast").model_type
 'audio-spectrogram-transformer'
@@ -21,9 +21,8 @@ import torch
 from torch import nn
 
 from .audio_decoding import DEFAULT_SAMPLING_RATE
-from .citations import CONTRASTIVE_TUPLE_CITATION
-from .efficientat_mel import EfficientATMel
-from .hub_encoders import FAMILIES as HUB_FAMILIES
+from .filterbanks import AST_NORMALIZATION, BEATS_NORMALIZATION, EfficientATMel, KaldiFbank, LogMelSpectrogram
+from .hub_encoders import FAMILIES as HUB_NAMES
 from .hub_encoders import (
     WAVEFORM_MODEL_TYPES,
     build_hub_encoder,
@@ -31,8 +30,6 @@ from .hub_encoders import (
     check_extractor_rate,
     checkpoint_feature_extractor,
 )
-from .kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
-from .log_mel import LogMelSpectrogram
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
@@ -53,7 +50,7 @@ class EncoderTokens(NamedTuple):
 @dataclass(frozen=True)
 class EncoderSpec:
     """One encoder family: its names, the featurizer it was pretrained with, how it encodes features into
-    :class:`EncoderTokens` and time steps, what the model card says of it, and its options (pretraining
+    :class:`EncoderTokens` and time steps, and its options (pretraining
     rate, default checkpoint, LoRA targets, CLS tokens, AST's sizing, Patch-Mix's patch embeddings)."""
 
     name: str
@@ -61,11 +58,7 @@ class EncoderSpec:
     featurizer: str
     encode: Callable[..., EncoderTokens]
     time_steps: Callable[[nn.Module, EncoderTokens, int], TimeSteps]
-    display_name: str  # in model card titles
-    card_tag: str
-    card_description: str
-    citation_key: str
-    citation: str  # BibTeX
+    display_name: str
     build_featurizer: Callable[[int, int], nn.Module] | None = None  # (rate, mel bins)
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     fixed_rate: bool = False
@@ -324,45 +317,17 @@ def _ast_patch_embeddings(encoder: nn.Module) -> tuple[nn.Module, int]:
 
 def _hub_spec(model_type: str, featurizer: str, **options: Any) -> EncoderSpec:
     """An encoder of the Hub's :class:`EncoderSpec`."""
-    display_name, citation = HUB_FAMILIES[model_type]
     return EncoderSpec(
         name="clap" if model_type == "clap_audio_model" else model_type,
         model_type=model_type,
         featurizer=featurizer,
-        display_name=display_name,
-        card_tag=model_type,
-        card_description=f"a pretrained {display_name} encoder (transformers' {model_type})",
-        citation_key=display_name,
-        citation=citation,
+        display_name=HUB_NAMES[model_type],
         featurizer_from_config=build_hub_featurizer,
         **options,
     )
 
 
 # ---------------------------------------------------------------------------------------------- the registry
-
-_AST_CITATION = """@inproceedings{gong2021ast,
-  title     = {{AST}: Audio Spectrogram Transformer},
-  author    = {Gong, Yuan and Chung, Yu-An and Glass, James},
-  booktitle = {Proceedings of Interspeech 2021},
-  pages     = {571--575},
-  year      = {2021}
-}"""
-
-_BEATS_CITATION = """@inproceedings{chen2023beats,
-  title     = {{BEATs}: Audio Pre-Training with Acoustic Tokenizers},
-  author    = {Chen, Sanyuan and Wu, Yu and Wang, Chengyi and Liu, Shujie and Tompkins, Daniel and
-               Chen, Zhuo and Che, Wanxiang and Yu, Xiangzhan and Wei, Furu},
-  booktitle = {Proceedings of the 40th International Conference on Machine Learning (ICML)},
-  year      = {2023}
-}"""
-
-_EFFICIENTAT_CITATION = """@inproceedings{schmid2023efficientat,
-  title     = {Efficient Large-Scale Audio Tagging Via Transformer-to-{CNN} Knowledge Distillation},
-  author    = {Schmid, Florian and Koutini, Khaled and Widmer, Gerhard},
-  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
-  year      = {2023}
-}"""
 
 _ATTENTION_PROJECTIONS = ("q_proj", "v_proj")  # query and value linears of transformers 5's AST and our BEATs
 
@@ -377,10 +342,6 @@ _SPECS: dict[str, EncoderSpec] = {
             encode=_encode_cnn,
             time_steps=feature_map_time_steps,
             display_name="CNN",
-            card_tag="cnn",
-            card_description="the 4-block CNN of the contrastive-embedding paper (Song et al., 2021)",
-            citation_key="CNN (contrastive-embedding paper)",
-            citation=CONTRASTIVE_TUPLE_CITATION,
         ),
         EncoderSpec(
             name="ast",
@@ -390,10 +351,6 @@ _SPECS: dict[str, EncoderSpec] = {
             encode=_encode_ast,
             time_steps=ast_time_steps,
             display_name="AST",
-            card_tag="audio-spectrogram-transformer",
-            card_description="the Audio Spectrogram Transformer (AST; Gong et al., 2021)",
-            citation_key="AST",
-            citation=_AST_CITATION,
             default_checkpoint="MIT/ast-finetuned-audioset-10-10-0.4593",
             lora_targets=_ATTENTION_PROJECTIONS,
             cls_tokens=True,
@@ -410,10 +367,6 @@ _SPECS: dict[str, EncoderSpec] = {
             encode=_encode_beats,
             time_steps=beats_time_steps,
             display_name="BEATs",
-            card_tag="beats",
-            card_description="BEATs, audio pre-training with acoustic tokenizers (Chen et al., 2023)",
-            citation_key="BEATs",
-            citation=_BEATS_CITATION,
             lora_targets=_ATTENTION_PROJECTIONS,
         ),
         EncoderSpec(
@@ -424,10 +377,6 @@ _SPECS: dict[str, EncoderSpec] = {
             encode=_encode_efficientat,
             time_steps=feature_map_time_steps,
             display_name="EfficientAT",
-            card_tag="efficientat",
-            card_description="an EfficientAT MobileNetV3, distilled from transformers (Schmid et al., 2023)",
-            citation_key="EfficientAT",
-            citation=_EFFICIENTAT_CITATION,
             sampling_rate=32000,
             fixed_rate=True,
         ),

@@ -7,9 +7,15 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 
-from .audio_checks import check_level
-from .audio_decoding import DEFAULT_SAMPLING_RATE, as_waveform, check_rate
-from .audio_dsp import DEFAULT_LOWPASS_ORDER, lowpass, resample
+from .audio_decoding import (
+    DEFAULT_LOWPASS_ORDER,
+    DEFAULT_SAMPLING_RATE,
+    as_waveform,
+    check_level,
+    check_rate,
+    lowpass,
+    resample,
+)
 
 
 class RespiraFeatureExtractor(SequenceFeatureExtractor):

@@ -13,58 +13,25 @@ import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
-from .derived_buffers import DerivedBuffers
+from .spectrum import DerivedBuffers
 
 WAVEFORM_MODEL_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat", "sew")
 WHISPER_MODEL_TYPE = "whisper"
 CLAP_MODEL_TYPE = "clap_audio_model"  # the audio tower's config; a CLAP checkpoint's config.json says "clap"
 
 
-def _bibtex(key: str, title: str, author: str, venue: str, year: int) -> str:
-    kind, field = ("article", "journal") if venue.startswith("IEEE") else ("inproceedings", "booktitle")
-    return (
-        f"@{kind}{{{key},\n  title     = {{{title}}},\n  author    = {{{author}}},\n"
-        f"  {field:<9} = {{{venue}}},\n  year      = {{{year}}}\n}}"
-    )
-
-
-FAMILIES: dict[str, tuple[str, str]] = {  # model type → (display name, BibTeX)
-    "wav2vec2": ("wav2vec 2.0", _bibtex(
-        "baevski2020wav2vec",
-        "wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations",
-        "Baevski, Alexei and Zhou, Henry and Mohamed, Abdelrahman and Auli, Michael",
-        "Advances in Neural Information Processing Systems (NeurIPS)", 2020)),
-    "hubert": ("HuBERT", _bibtex(
-        "hsu2021hubert",
-        "HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden Units",
-        "Hsu, Wei-Ning and others", "IEEE/ACM Transactions on Audio, Speech, and Language Processing", 2021)),
-    "wavlm": ("WavLM", _bibtex(
-        "chen2022wavlm", "WavLM: Large-Scale Self-Supervised Pre-Training for Full Stack Speech Processing",
-        "Chen, Sanyuan and others", "IEEE Journal of Selected Topics in Signal Processing", 2022)),
-    "data2vec-audio": ("data2vec-audio", _bibtex(
-        "baevski2022data2vec",
-        "data2vec: A General Framework for Self-supervised Learning in Speech, Vision and Language",
-        "Baevski, Alexei and others", "International Conference on Machine Learning (ICML)", 2022)),
-    "unispeech": ("UniSpeech", _bibtex(
-        "wang2021unispeech",
-        "UniSpeech: Unified Speech Representation Learning with Labeled and Unlabeled Data",
-        "Wang, Chengyi and others", "International Conference on Machine Learning (ICML)", 2021)),
-    "unispeech-sat": ("UniSpeech-SAT", _bibtex(
-        "chen2022unispeechsat",
-        "UniSpeech-SAT: Universal Speech Representation Learning with Speaker Aware Pre-Training",
-        "Chen, Sanyuan and others", "ICASSP", 2022)),
-    "sew": ("SEW", _bibtex(
-        "wu2022sew", "Performance-Efficiency Trade-offs in Unsupervised Pre-training for Speech Recognition",
-        "Wu, Felix and others", "ICASSP", 2022)),
-    "whisper": ("Whisper", _bibtex(
-        "radford2023whisper", "Robust Speech Recognition via Large-Scale Weak Supervision",
-        "Radford, Alec and others", "International Conference on Machine Learning (ICML)", 2023)),
-    "clap_audio_model": ("CLAP", _bibtex(
-        "wu2023clap",
-        "Large-Scale Contrastive Language-Audio Pretraining with Feature Fusion and Keyword-to-Caption "
-        "Augmentation", "Wu, Yusong and others", "ICASSP", 2023)),
-}  # fmt: skip
-"""The display name (model cards) and citation of each family."""
+FAMILIES: dict[str, str] = {  # model type → display name
+    "wav2vec2": "wav2vec 2.0",
+    "hubert": "HuBERT",
+    "wavlm": "WavLM",
+    "data2vec-audio": "data2vec-audio",
+    "unispeech": "UniSpeech",
+    "unispeech-sat": "UniSpeech-SAT",
+    "sew": "SEW",
+    "whisper": "Whisper",
+    "clap_audio_model": "CLAP",
+}
+"""The display name of each family."""
 
 _EXTRACTORS = {  # model type → the feature extractor class whose settings the featurizer reproduces
     **dict.fromkeys(WAVEFORM_MODEL_TYPES, "Wav2Vec2FeatureExtractor"),

@@ -14,7 +14,6 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_respira import RespiraConfig
-from .derived_buffers import DerivedBuffers
 from .encoders import (
     check_encoder_checkpoint,
     checkpoint_sampling_rate,
@@ -25,6 +24,7 @@ from .encoders import (
 from .featurizer import RespiraFeaturizer, prepare_waveforms
 from .hub_encoders import load_hub_encoder
 from .labels import MULTI_LABEL, classes_to_flags
+from .spectrum import DerivedBuffers
 
 
 @dataclass

@@ -17,10 +17,14 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 from transformers.utils import ModelOutput
 
-from .audio_checks import ShortRecordingWarning, length_problem
-from .audio_decoding import AudioDecodingError, read_audio
-from .audio_dsp import pad_batch
-from .batching import run_batched
+from .audio_decoding import (
+    AudioDecodingError,
+    ShortRecordingWarning,
+    is_real,
+    length_problem,
+    pad_batch,
+    read_audio,
+)
 from .decision import (
     aggregation_of,
     class_scores,
@@ -31,7 +35,6 @@ from .decision import (
 )
 from .featurizer import analysis_frame_samples
 from .labels import CLASS_NAMES
-from .number_checks import is_real
 from .windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
@@ -39,6 +42,7 @@ from .windows import (
     MAX_WINDOWS,
     aggregate_windows,
     check_holds_a_frame,
+    run_batched,
     window_count,
     window_samples,
     window_spans,

@@ -1,14 +1,17 @@
-"""Sliding windows over a recording and their aggregation (plain numpy)."""
+"""Sliding windows over a recording and their aggregation (plain numpy).
+
+Windows of several recordings run in fixed-size batches, their outputs put back per recording.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .number_checks import check_whole
+from .audio_decoding import check_whole
 
 DEFAULT_WINDOW_SECONDS: float = 4.0
 DEFAULT_HOP_SECONDS: float = 2.0
@@ -126,3 +129,26 @@ def aggregate_windows(
         return array.mean(axis=0)
     k = min(int(top_k), array.shape[0])  # type: ignore[arg-type]
     return np.sort(array, axis=0)[-k:].mean(axis=0)
+
+
+def window_batches(recordings: Iterable[Sequence[Any]], batch_size: int) -> Iterator[list[tuple[int, Any]]]:
+    """``batch_size`` ``(recording index, window)`` pairs at a time across recordings (the last: fewer)."""
+    batch_size = check_whole(batch_size, "batch_size")
+    batch: list[tuple[int, Any]] = []
+    for index, windows in enumerate(recordings):
+        for window in windows:
+            batch.append((index, window))
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def run_batched(recordings: Sequence[Sequence[Any]], run: Callable, batch_size: int) -> list[list[Any]]:
+    """Each recording's outputs, one per window, of ``run`` over its :func:`window_batches`."""
+    outputs: list[list[Any]] = [[] for _ in recordings]
+    for batch in window_batches(recordings, batch_size):
+        for (index, _), output in zip(batch, run([window for _, window in batch]), strict=True):
+            outputs[index].append(output)
+    return outputs
