@@ -242,9 +242,15 @@ def recordings(shared_icbhi: Path) -> list[Path]:
     return sorted((shared_icbhi / "ICBHI_final_database").glob("*.wav"))[:3]
 
 
+@pytest.fixture(scope="module")
+def detector() -> respira.Detector:
+    """``respira.Detector.from_pretrained()``, loaded once for the tests that only predict with it."""
+    return respira.Detector.from_pretrained()
+
+
 @pytest.mark.real_data
 def test_predict_without_a_model_runs_the_shipped_detector(
-    recordings: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    recordings: list[Path], detector: respira.Detector, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from respira.cli import main
 
@@ -255,7 +261,7 @@ def test_predict_without_a_model_runs_the_shipped_detector(
     assert f"respira's shipped detector {DEFAULT_DETECTOR_NAME}" in stderr
     table = output.read_text().splitlines()
     assert len(table) == 3 and recordings[1].name in table[2]
-    expected = respira.Detector.from_pretrained().predict_file(recordings[1])
+    expected = detector.predict_file(recordings[1])
     assert f"{expected.crackle:.4f}"[:5] in table[2]
 
 
@@ -317,7 +323,7 @@ print("RESULT " + json.dumps(out))
 
 @pytest.mark.real_data
 def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
-    recordings: list[Path], exported: Path, tmp_path: Path
+    recordings: list[Path], detector: respira.Detector, exported: Path, tmp_path: Path
 ) -> None:
     """The three ways README promises, on 8-s clips of real recordings: probabilities to 1e-4 and the
     same decisions (transformers and onnxruntime in a process where respira cannot be imported, on the
@@ -326,7 +332,6 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
     from respira import RespiraFeatureExtractor
     from respira.models.respira.decision import thresholds_of
 
-    detector = respira.Detector.from_pretrained()
     extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)
     clips, expected = saved_clips(detector, extractor, recordings, tmp_path)
     result = run_without_respira(COMPARE, {"folder": str(exported), "clips": clips}, tmp_path)
@@ -339,8 +344,9 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
 
 
 @pytest.mark.real_data
-def test_detector_without_a_source_is_the_shipped_one(recordings: list[Path], tmp_path: Path) -> None:
-    detector = respira.Detector.from_pretrained()
+def test_detector_without_a_source_is_the_shipped_one(
+    recordings: list[Path], detector: respira.Detector
+) -> None:
     assert detector.name == DEFAULT_DETECTOR_NAME
     onnx = respira.Detector.from_pretrained(FOLDER, onnx=True)
     wave, rate = sf.read(recordings[0], dtype="float32")
@@ -437,12 +443,14 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
 
 
 @pytest.mark.real_data
-def test_the_pipeline_loads_the_folder_and_decides_as_the_detector(recordings: list[Path]) -> None:
+def test_the_pipeline_loads_the_folder_and_decides_as_the_detector(
+    recordings: list[Path], detector: respira.Detector
+) -> None:
     from transformers import pipeline
 
     classifier = pipeline("audio-classification", model=str(FOLDER))
     decided = classifier(str(recordings[0]), top_k=1)[0]["label"]
-    assert decided == respira.Detector.from_pretrained().predict_file(recordings[0]).label
+    assert decided == detector.predict_file(recordings[0]).label
 
 
 def _tracked_copy(target: Path) -> Path:
