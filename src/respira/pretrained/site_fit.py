@@ -166,6 +166,8 @@ def labels_json(labels: Sequence[LabelServe]) -> dict[str, dict[str, Any]]:
         gain, auc = label.gain_interval or (None, None), label.auc_interval or (None, None)
         values = (label.candidate, label.served, label.gain, *gain, label.auc, *auc)
         found[label.label] = {**dict(zip(LABEL_KEYS, values, strict=True)), "why": label.why}
+        if label.given:
+            found[label.label]["given"] = True
     return found
 
 
@@ -189,6 +191,7 @@ def read_labels(
                     number_or_none(entry.get("auc")),
                     number_pair([entry.get("auc_low"), entry.get("auc_high")]),
                     why=str(entry.get("why") or ""),
+                    given=entry.get("given") is True,
                 )
             )
         return tuple(found)

@@ -28,7 +28,7 @@ from .heads import (
     platt_scaling,
     ridge_paths,
 )
-from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS
+from .options import CANDIDATES, GIVEN, HEAD_CANDIDATES, SELECTIONS
 from .scores import (
     aggregate_rows,
     icbhi_score,
@@ -198,7 +198,13 @@ def _select(
     seed: int,
     inner_folds: int = 0,
 ) -> Option:
-    """The best inner option (ties to the simpler) that ``selection`` lets replace the baseline."""
+    """The best inner option (ties to the simpler) that ``selection`` lets replace the baseline
+    (:data:`~respira.sites.options.GIVEN`: the given procedure on every label it fits, at its best rule)."""
+    if selection == GIVEN:
+        return min(
+            predicted,
+            key=lambda key: (key[1:].count("as_is"), -icbhi_score(part.classes, predicted[key]), _rank(key)),
+        )
     if selection == "one_se_units":
         units = np.asarray(part.units, dtype=object)
         kinds = (len(set(units[part.classes == 0])), len(set(units[part.classes != 0])))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..data.corpora import corpus_names
-from ..options import SWITCH, corpus_list, embedding_batch_size, flag, option
+from ..options import FOLDERS, SWITCH, corpus_list, embedding_batch_size, flag, option
 
 CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """Per label, simplest first: the model as is, its thresholds re-tuned, a head anchored on its logit, a site
@@ -17,6 +17,9 @@ SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
 """How the inner scores choose against the model as is: ``one_se_units`` (the default) takes the best
 option whose gain exceeds one standard error, unless an inner fold must lack a normal or an abnormal unit;
 ``bonferroni`` the best that beats it in :data:`respira.sites.choice.EVIDENCE` of the paired resamples."""
+GIVEN = "given"
+"""The selection of ``--chosen_by`` (not offered by ``--selection``): the procedure was chosen elsewhere,
+so the inner scores choose only its recording rule, never the model as is, and no label is kept."""
 
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 
@@ -27,7 +30,12 @@ def fit_site_options() -> type:
 
     @dataclass(kw_only=True)
     class FitSiteOptions:
-        data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
+        data_dir: str = option(
+            "data_dir",
+            f"the labelled sample ({sample}; ICBHI: or several folders, one corpus)",
+            required=True,
+            **FOLDERS,
+        )
         dataset: str = flag(
             "labelled",
             "layout of --data_dir (default: labelled, a folder with labels.csv)",
@@ -58,6 +66,13 @@ def fit_site_options() -> type:
             "one standard error, never while an inner fold must lack a normal or an abnormal patient) or "
             "bonferroni (cautious: it rarely leaves the model as is)",
             choices=SELECTIONS,
+        )
+        chosen_by: str | None = flag(
+            None,
+            "the JSON results file of the study that chose the procedure out of sample elsewhere (leave one "
+            "site out): the one procedure --candidates names besides as_is is written on both labels "
+            "whatever this sample's nested cross-validation shows (its scores still reported), and the "
+            "record names the file and its SHA-256",
         )
         outer_folds: int = flag(5, "outer folds of the nested CV (default 5)")
         seed: int = flag(0, "seed of the folds and the bootstrap (default 0)")
