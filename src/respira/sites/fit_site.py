@@ -208,7 +208,7 @@ def fit_site_folder(
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()
     study = check_chosen_by(chosen_by, candidates, selection_given=selection is not None)
-    selection = check_selection(selection)
+    selection = GIVEN if study is not None else check_selection(selection)
     for name, value, least in (("outer_folds", outer_folds, 2), ("batch_size", batch_size, 1)):
         if value is not None:
             check_whole(value, f"--{name}", least)
@@ -231,8 +231,6 @@ def fit_site_folder(
         units_are_patients=sample_files.units_are_patients,
     )
     embedded = time.perf_counter()
-    if study is not None:
-        selection = GIVEN
     fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=kinds, selection=selection)
     options = {"candidates": kinds, "selection": selection, "keep": fit.kept}  # the procedure written
     curve = learning_curve(sample, draws=3, seed=seed, **options).rows
