@@ -24,7 +24,7 @@ from ..models.respira.audio_checks import LUNG_SOUND_BAND_TOP
 from ..models.respira.audio_decoding import DEFAULT_SAMPLING_RATE
 from ..models.respira.audio_dsp import DEFAULT_LOWPASS_ORDER
 from ..models.respira.citations import CONTRASTIVE_TUPLE_CITATION
-from ..models.respira.decision import validate_thresholds
+from ..models.respira.decision import thresholds_of, validate_thresholds
 from ..models.respira.windows import describe_aggregation
 from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
 from ..pretrained.shipped import shipped_detector
@@ -35,6 +35,7 @@ from ..utils.tables import format_score
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
 from .card_results import (
     StaleEvaluationWarning,
+    base_comparison,
     external_validations,
     held_out_titles,
     metric_rows,
@@ -228,7 +229,8 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=())
     card = RespiraModelCardData(model_id=model_id)
-    card.set_model_config(RespiraConfig.from_pretrained(run_dir))
+    config = RespiraConfig.from_pretrained(run_dir)
+    card.set_model_config(config)
     build = read_json_object(run_dir / BUILD_RECORD)
     state = read_json_object(run_dir / "trainer_state.json")
     if state is None and build is not None:
@@ -249,7 +251,10 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
         card.site_fit = site_fit
         card.hyperparameters["threshold_source"] = "site_fit"
         site = site_fit.get("site_name") or site_fit.get("dataset")
-        card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
+        if not site_fit.get("chosen_by"):  # a head chosen by a study elsewhere: the detector, not a site's
+            card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
+        card.set_thresholds(thresholds_of(config))  # the fit's, not those of the run record it keeps
+    card.base_comparison = base_comparison(run_dir, card.site_verdicts)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
