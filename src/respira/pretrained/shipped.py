@@ -41,9 +41,11 @@ class ShippedDetector:
 
 def _trained_on(folder: Path) -> str:
     """What ``folder`` was trained on: a fitted folder's base model and site, else its training corpora."""
-    if (fitted := fitted_on(read_site_fit(folder))) is not None:
+    fitted, corpora = fitted_on(read_site_fit(folder)), trained_corpora(folder)
+    if fitted is not None and fitted.startswith("its head") and corpora:
+        return f"{', '.join(corpora)}; {fitted}"
+    if fitted is not None:
         return fitted
-    corpora = trained_corpora(folder)
     return "not recorded" if corpora is None else ", ".join(corpora)
 
 

@@ -85,7 +85,10 @@ def fitted_on(record: Any) -> str | None:
         base = str(record["base_model"]).split(" (")[0]
         units = "patients" if record["units_are_patients"] else "recordings"
         site = record.get("site_name") or record["dataset"]
-        return f"{base}, fitted to {site} ({record['units']} {units})"
+        fitted = f"fitted to {site} ({record['units']} {units})"
+        if record.get("chosen_by"):  # a build's head (issue 83): its base is no model a user has by name
+            return f"its head {fitted} as {record['chosen_by']['file']} chose"
+        return f"{base}, {fitted}"
     except (KeyError, TypeError):
         return None
 
