@@ -134,14 +134,18 @@ def build(shared: Path, work: Path, *, resume: bool = False, from_step3: Path | 
     if from_step3 is not None and not (resume and (work / "cv" / "metrics.json").is_file()):
         seed_step3(from_step3, work)
     rel = os.path.relpath
-    icbhi, kauh, sprsound = (rel(shared / name, work) for name in ("icbhi", "kauh", "sprsound"))
+    kauh, sprsound = (rel(shared / name, work) for name in ("kauh", "sprsound"))
     step = {"work": work, "log": log, "resume": resume or from_step3 is not None}
     if from_step3 is None:
         train_steps(shared, work, step)
+    link = work / "shared"  # fit-site's record names its folders as shared/<folder>, wherever the work is
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(shared, target_is_directory=True)
     for model in ("run", "fitted"):
         if model == "fitted":
-            cycles = rel(shared / "icbhi_cycles", work)
-            fit = ("fit-site", "run", "--dataset", "icbhi", "--data_dir", icbhi, cycles, *FIT_OPTIONS)
+            folders = ("shared/icbhi", "shared/icbhi_cycles")
+            fit = ("fit-site", "run", "--dataset", "icbhi", "--data_dir", *folders, *FIT_OPTIONS)
             respira(*fit, "--chosen_by", rel(STUDY, work), "--output_dir", "fitted", **step,
                     done_when="fitted/site_fit.json")  # fmt: skip
         for corpus, folder, extra in (("kauh", kauh, ()), ("sprsound", sprsound, ("--split", "all"))):
