@@ -106,8 +106,9 @@ format: install-dev
 	$(BIN)/ruff format src tests benchmarks studies scripts
 
 # Rebuild the shipped detector (src/respira/pretrained/icbhi-crackle-wheeze) from ../shared: cross-validation,
-# training on every ICBHI patient, held-out KAUH and SPRSound, export with code and ONNX, the card; then the
-# site detectors fitted from it.
+# training on the ICBHI patients of icbhi/, its head refitted by fit-site on all 65 ICBHI patients (icbhi/ and
+# icbhi_cycles/, --chosen_by the leave-one-site-out study), held-out KAUH and SPRSound for both, the card; then
+# the site detectors fitted from it.
 detector: install
 	$(BIN)/python scripts/build_detector.py
 	$(BIN)/python scripts/build_site_detectors.py

@@ -115,6 +115,18 @@ def trainer_state_facts(path: Path) -> dict[str, Any]:
     return {key: state[key] for key in TRAINER_STATE_FACTS if state.get(key) is not None}
 
 
+def drop_fit_timings(folder: Path) -> None:
+    """``folder``'s ``site_fit.json`` without its ``seconds`` (how long the fit took on this machine, the
+    one field two builds of the same inputs write differently; the build log keeps it)."""
+    from respira.records.site_fit import SITE_FIT_FILE
+    from respira.utils.files import write_json_atomic
+
+    path = folder / SITE_FIT_FILE
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record.pop("seconds", None)
+    write_json_atomic(path, record)
+
+
 def write_build_record(folder: Path, record: Mapping[str, Any]) -> None:
     """``folder/build_record.json``: sorted keys, two-space indent."""
     text = json.dumps(dict(record), indent=2, sort_keys=True) + "\n"

@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _build.py, shared with build_detector.py
 from _build import (
+    drop_fit_timings,
     install,
     last_line,
     run_respira,
@@ -142,11 +143,13 @@ def build_record(site: Site, shared: Path) -> dict[str, object]:
 
 def finish(folder: Path, site: Site, shared: Path) -> Path:
     """Write ``build_record.json`` into the fitted ``folder`` (its inputs, and ``site_fit.json``'s SHA-256:
-    the one evaluation it claims), take out its generated code (the shipped layout), write its
-    ``expected_outputs.json`` and render its card again from its files."""
+    the one evaluation it claims; its timings dropped: :func:`_build.drop_fit_timings`), take out its
+    generated code (the shipped layout), write its ``expected_outputs.json`` and render its card again
+    from its files."""
     from respira.hub.card_render import render_folder_card
     from respira.records.sites import evaluation_digests
 
+    drop_fit_timings(folder)
     write_build_record(folder, build_record(site, shared) | {"evaluations": evaluation_digests(folder)})
     shipped_layout(folder)
     write_expected_outputs(folder, shared, site.recordings)

@@ -6,7 +6,7 @@
    with a 256-colour palette so that it stays small enough to commit.
 2. The results table between README's ``<!-- results table -->`` markers: the shipped detector's
    "Where this detector serves" table, as its card renders it from its own ``evaluation_*/metrics.json``
-   (:func:`respira.pretrained.site_verdicts`). Nothing in it is typed by hand;
+   (:func:`respira.records.sites.site_verdicts`). Nothing in it is typed by hand;
    ``tests/test_pretrained.py`` fails when README's copy no longer matches the files.
 
 ``--check`` writes nothing and exits 1 when README's table is not the rendered one.

@@ -21,7 +21,7 @@ import soundfile as sf
 import respira
 from respira.hub.card_render import render_folder_card
 from respira.pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
-from respira.records.site_verdict import CROSS_VALIDATION_FOLDER, SiteVerdict
+from respira.records.site_verdict import CROSS_VALIDATION_FOLDER, SITE_FIT_PROTOCOL, SiteVerdict
 from respira.records.sites import site_verdicts, sites_line
 
 from .hub.test_remote_code import run_without_respira
@@ -36,14 +36,20 @@ HUB_LAYOUT = (
     "README.md",
     "checksums.sha256",
     "respira_run.json",
-    "metrics.json",
     "build_record.json",
     "expected_outputs.json",
-    f"{CROSS_VALIDATION_FOLDER}/metrics.json",
+    "site_fit.json",
+    "nested_cv.csv",
+    "learning_curve.csv",
+    "learning_curve.png",
     "evaluation_kauh/metrics.json",
     "evaluation_sprsound/metrics.json",
+    f"base_detector/{CROSS_VALIDATION_FOLDER}/metrics.json",
+    "base_detector/evaluation_kauh/metrics.json",
+    "base_detector/evaluation_sprsound/metrics.json",
 )
-"""What the shipped folder holds: what respira runs and renders its card from, no generated code."""
+"""What the shipped folder holds: what respira runs and renders its card from (its head's fit-site record
+and nested cross-validation; the detector it replaced's evaluations), no generated code."""
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +125,14 @@ def test_the_card_says_which_validation_score_each_is() -> None:
     assert (
         "of the validation split, per cycle, at thresholds tuned on those validation predictions" in sentence
     )
-    assert "not at this model's cross-fitted thresholds" in sentence
-    (selected,) = [r for r in run["metrics"]["per_seed"] if r["seed"] == run["selected_seed"]]
-    table = card[card.index("Validation split, per cycle, in %") :].split("\n\n")
-    assert "at this model's decision thresholds (the cross-fitted ones above" in table[0]
-    assert f"| ICBHI score | {format_percent(selected['validation']['icbhi_score'])} |" in table[1]
+    if "chosen_by" not in build:
+        assert "not at this model's cross-fitted thresholds" in sentence
+        (selected,) = [r for r in run["metrics"]["per_seed"] if r["seed"] == run["selected_seed"]]
+        table = card[card.index("Validation split, per cycle, in %") :].split("\n\n")
+        assert "at this model's decision thresholds (the cross-fitted ones above" in table[0]
+        assert f"| ICBHI score | {format_percent(selected['validation']['icbhi_score'])} |" in table[1]
+    else:  # issue 83: the validation split scored the replaced head at its thresholds, not this detector
+        assert "Validation split, per cycle, in %" not in card and "cross-fitted" not in sentence
 
 
 def test_the_card_says_where_the_encoder_came_from_and_to_export_for_the_code() -> None:
@@ -176,7 +185,12 @@ def _file_numbers(folder: Path) -> set[str]:
         if path.name == "expected_outputs.json":  # the build's check of the outputs, no result
             continue
         for number in _numbers_in(json.loads(path.read_text())):
-            for value in (number, 100 * number):
+            for value in (
+                number,
+                100 * number,
+                abs(number),
+                100 * abs(number),
+            ):  # a gain prints its sign apart
                 shown.add(f"{value:g}")
                 shown.update(f"{value:.{digits}f}" for digits in range(5))
     return shown
@@ -208,7 +222,10 @@ def test_the_card_names_data_licences_and_what_it_is_not() -> None:
     assert "### Where this detector serves" in card
     verdicts = site_verdicts(FOLDER)
     assert {v.site for v in verdicts} == {"icbhi", "kauh", "sprsound"}
-    assert any(v.protocol == "in domain" for v in verdicts)
+    (icbhi,) = [
+        v for v in verdicts if v.site == "icbhi"
+    ]  # out of sample: fit-site's nested CV, never in-sample
+    assert icbhi.protocol == SITE_FIT_PROTOCOL
 
 
 def test_a_site_is_served_only_when_its_interval_lies_above_all_normal() -> None:
@@ -658,3 +675,69 @@ def test_evaluate_writes_outside_the_model_folder_unless_asked(
     run.mkdir()
     asked = argparse.Namespace(model=str(run), output_dir=None, record=True)
     assert default_output_dir(asked, "kauh") == run / "evaluation_kauh"
+
+
+# ---------------------------------------------------------------------- the detector it replaced (issue 83)
+def test_the_card_sets_each_held_out_score_beside_the_detector_it_replaced_and_all_normal() -> None:
+    """Issue 83: the default detector's head is learnt from all 65 ICBHI patients; its card shows, per
+    held-out site, its score beside the detector it replaced (whose evaluations the build kept in
+    ``base_detector/`` and lists by SHA-256) and all-normal, each from its file; and both rules: the
+    issue's (higher on each held-out site) and the study's stricter paired intervals, from the study's
+    results file the build record names by SHA-256."""
+    from respira.hub.card_results import BASE_DETECTOR
+    from respira.records.site_verdict import held_out_verdicts
+    from respira.utils.tables import format_score
+
+    build = json.loads((FOLDER / "build_record.json").read_text())
+    base = FOLDER / BASE_DETECTOR
+    listed = build[BASE_DETECTOR]["evaluations"]
+    for name, digest in listed.items():
+        assert hashlib.sha256((base / name).read_bytes()).hexdigest() == digest, name
+    card = (FOLDER / "README.md").read_text()
+    section = card[card.index("### Beside the detector it replaced") :].split("\n### ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    now = {(v.site, v.unit): v for v in site_verdicts(FOLDER) if v.protocol == "held out"}
+    recorded = {base / name for name in listed}
+    folders = [base / f"evaluation_{site}" for site in ("kauh", "sprsound")]
+    before = [
+        verdict
+        for folder in folders
+        for verdict in held_out_verdicts(folder, json.loads((folder / "metrics.json").read_text()), recorded)
+    ]
+    assert {(v.site, v.unit) for v in before} == set(now) and len(rows) == len(now) >= 2
+    for verdict in before:
+        mine = now[verdict.site, verdict.unit]
+        higher = "yes" if mine.score > verdict.score else "**no**"
+        cells = f"| {mine.count} {mine.unit} | {format_score(mine.score, mine.interval)} | "
+        cells += f"{format_score(verdict.score, verdict.interval)} | 50.0 | {higher} |"
+        assert any(row.endswith(cells) for row in rows), cells
+    study = build["chosen_by"]
+    results = ROOT / study["study"]
+    assert hashlib.sha256(results.read_bytes()).hexdigest() == study["sha256"]
+    chosen = json.loads(results.read_text())
+    for site, gain in study["paired_gains"].items():
+        assert gain == chosen[site]["pairs"][f"{study['candidate']} - today"]
+        shown = f"{site} {gain['gain']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]"
+        assert shown in section, shown
+    met = all(gain["low"] > 0 for gain in study["paired_gains"].values())
+    assert ("is met:" if met else "is **not met**:") in " ".join(section.split())
+
+
+def test_a_changed_file_of_the_replaced_detector_is_not_shown(tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(FOLDER, tmp_path / FOLDER.name))
+    metrics = copy / "base_detector" / "evaluation_kauh" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace("0.", "0.0", 1))
+    render_folder_card(copy)
+    section = (copy / "README.md").read_text().split("### Beside the detector it replaced")[1]
+    table = section.split("\n\n")[2]
+    assert "KAUH" not in table and "SPRSound" in table
+
+
+def test_no_shipped_fit_record_holds_its_timings() -> None:
+    """``make detector`` and ``make site-detectors`` rebuild the folders bit for bit: fit-site's record
+    ships without its ``seconds`` (this machine's timing, the one field two builds write differently)."""
+    records = sorted(FOLDER.parent.glob("*/site_fit.json"))
+    assert FOLDER / "site_fit.json" in records and len(records) >= 2
+    for path in records:
+        record = json.loads(path.read_text())
+        assert "seconds" not in record and record["audio_seconds"] > 0, path

@@ -77,6 +77,7 @@ _FRAME_TRAINING = (
     "events.md#frame-level-training-strong-labels-end-to-end-against-clip-training-studiesframe_trainingpy"
 )
 _FIT_SITE_RULES = "fit-site.md#thresholds-from-the-expected-score-fit-sites-default-rules"
+_SHIPPED_83 = "sites.md#the-shipped-detector-issue-83-the-probes-head-on-all-65-icbhi-patients-make-detector"
 
 MEASURED: dict[str, tuple[Measurement, ...]] = {
     # the model
@@ -152,6 +153,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "events": (Measurement("mixed", _EVENT_DETECTION),),
     "frame_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
+    "chosen_by": (Measurement("mixed", _SHIPPED_83),),
     "candidates": (),
     "selection": (Measurement("mixed", _FIT_SITE_RULES, "bonferroni"),),
 }

@@ -173,8 +173,10 @@ def test_detectors_lists_each_shipped_detector_with_its_training_corpora(
     assert lines[0].split() == ["name", "trained", "on", "serves,", "per", "label", "folder"]
     serves = label_sites_words(site_verdicts(default_detector_dir()))  # per label, from its records
     assert serves.startswith("crackle: ") and "; wheeze: " in serves
+    fitted = "its head fitted to icbhi (65 patients) as choose_detector.json chose"  # issue 83's head
+    folder = str(default_detector_dir())
     assert lines[2].split() == [
-        "icbhi-crackle-wheeze", "(default)", "icbhi", *serves.split(), str(default_detector_dir())
+        "icbhi-crackle-wheeze", "(default)", "icbhi;", *fitted.split(), *serves.split(), folder
     ]  # fmt: skip
 
 

@@ -140,7 +140,7 @@ def test_the_shipped_detector_decides_every_window_as_its_model_does(shared_kauh
     from respira.inference.detector import Detector
     from respira.inference.windowing import predict_windows
     from respira.models.respira.audio_decoding import read_audio
-    from respira.models.respira.decision import decide_recording
+    from respira.models.respira.decision import aggregation_of, decide_recording
 
     detector = Detector.from_pretrained(device="cpu")
     assert detector.inference_model is not detector.model
@@ -155,7 +155,7 @@ def test_the_shipped_detector_decides_every_window_as_its_model_does(shared_kauh
             assert got["crackle"] == pytest.approx(expected["crackle"], abs=1e-5)
             assert got["wheeze"] == pytest.approx(expected["wheeze"], abs=1e-5)
         flags = [[row["crackle"], row["wheeze"]] for row in rows]
-        _, decision = decide_recording(flags, detector.config, "max", None)
+        _, decision = decide_recording(flags, detector.config, *aggregation_of(detector.config))
         assert prediction.label == decision.labels[0]
 
 

@@ -474,3 +474,99 @@ def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_say
     capsys.readouterr()
     assert main(["detectors"]) == 0
     assert "crackle: ward recordings; wheeze: no site" in capsys.readouterr().out
+
+
+def test_chosen_by_writes_the_study_s_procedure_on_both_labels_and_names_the_study(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 83: the default detector's head is chosen by a leave-one-site-out study, not by fit-site's
+    within-site verdict. On the sample where fit-site alone keeps wheeze as is (the test above),
+    ``--chosen_by`` writes the site head on both labels, says per label that the study chose it and
+    whether its own gain is shown here, and the record names the study's file and its SHA-256."""
+    import hashlib
+    from dataclasses import replace
+
+    from respira.sites import site_sample
+
+    def embedded(detector: respira.Detector, recordings: list, **_: object) -> SiteSample:
+        order = [FAINT.units.tolist().index(r.unit) + int(r.path.stem.endswith("_1")) for r in recordings]
+        part = FAINT.subset(np.asarray(order))
+        return replace(part, recordings=tuple(recordings), base_thresholds=thresholds_of(detector.config))
+
+    monkeypatch.setattr(site_sample, "embed_recordings", embedded)
+    site = write_labelled(tmp_path / "ward", FAINT_SITE)
+    study = tmp_path / "choose.json"
+    study.write_text(json.dumps({"rule": "leave one site out"}))
+    output = tmp_path / "out"
+    command = ["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output)]
+    assert main([*command, "--candidates", "site_head", "--chosen_by", str(study)]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((output / SITE_FIT_FILE).read_text())
+    digest = hashlib.sha256(study.read_bytes()).hexdigest()
+    assert record["chosen_by"] == {"file": "choose.json", "sha256": digest, "procedure": "site_head"}
+    assert record["chosen"] == ["site_head", "site_head"] and record["selection"] == "given"
+    assert not record["applied_anyway"]
+    wheeze = record["labels"]["wheeze"]
+    assert wheeze["candidate"] == "site_head" and wheeze["given"] and wheeze["served"]
+    words = SiteFitRecord.from_json(record).verdict().labels_words()
+    assert "wheeze fitted (site head, as the study chose; here not shown: " in words
+    assert "written as the study of --chosen_by choose.json chose (site_head on both labels)" in printed
+    base, fitted = (
+        json.loads((folder / "config.json").read_text()) for folder in (model, output)
+    )  # the wheeze threshold is the site head's, not the base model's
+    assert thresholds_of(fitted)[1] != thresholds_of(base)[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--chosen_by", "STUDY"], "pass --candidates with exactly one of"),
+        (["--chosen_by", "STUDY", "--candidates", "site_head", "thresholds"], "exactly one of"),
+        (
+            ["--chosen_by", "STUDY", "--candidates", "site_head", "--selection", "bonferroni"],
+            "no --selection",
+        ),
+        (["--chosen_by", "MISSING", "--candidates", "site_head"], "not a readable JSON results file"),
+    ],
+)
+def test_chosen_by_is_refused_in_one_line_before_any_audio_is_read(
+    site: Path, model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, extra, message
+) -> None:
+    from respira.sites import site_sample
+
+    monkeypatch.setattr(site_sample, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
+    study = tmp_path / "study.json"
+    study.write_text("{}")
+    extra = [{"STUDY": str(study), "MISSING": str(tmp_path / "none.json")}.get(e, e) for e in extra]
+    output = tmp_path / "out"
+    code = main(["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), *extra])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and message in error[0], error
+    assert not output.exists()
+
+
+def test_several_icbhi_folders_are_one_sample_and_a_folder_named_twice_is_refused(
+    shared_icbhi: Path, shared_icbhi_cycles: Path, model: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """``fit-site --dataset icbhi --data_dir A B`` reads both folders' patients as one sample (issue 83: the
+    default detector's head on all 65 ICBHI patients); one folder named twice: one line, nothing read."""
+    from respira.sites import site_sample
+
+    seen: list = []
+
+    def embedded(detector: respira.Detector, recordings: list, **_: object) -> SiteSample:
+        seen.extend(recordings)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(site_sample, "embed_recordings", embedded)
+    output = tmp_path / "out"
+    command = ["fit-site", str(model), "--dataset", "icbhi", "--output_dir", str(output), "--data_dir"]
+    assert main([*command, str(shared_icbhi), str(shared_icbhi_cycles)]) == 2
+    assert "stop here" in capsys.readouterr().err
+    patients = {r.unit for r in seen}
+    folders = {Path(r.path).resolve().parents[1] for r in seen}
+    assert folders == {shared_icbhi.resolve(), shared_icbhi_cycles.resolve()} and len(patients) == 65
+    seen.clear()
+    assert main([*command, str(shared_icbhi), str(shared_icbhi)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "names the folder" in error[0] and "twice" in error[0] and not seen

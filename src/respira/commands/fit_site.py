@@ -27,8 +27,11 @@ procedure is judged again without it, and every output says per label which it i
 OUT (a complete model folder in Hub layout with site_fit.json, nested_cv.csv and learning_curve.csv/.png)
 is written only when the procedure is shown out of sample to beat all-normal and the model as is (the
 lower ends of their 95 % intervals above them) with at least one label fitted; otherwise fit-site prints
-the scores, writes nothing and exits with code 1 (--apply_anyway writes it, flagged). --overwrite replaces
-only a folder fit-site wrote.
+the scores, writes nothing and exits with code 1 (--apply_anyway writes it, flagged). --chosen_by STUDY
+writes the one procedure --candidates names on both labels whatever this sample shows, because the study
+whose results file it names chose it out of sample elsewhere (e.g. leave one site out): the record names
+the file and its SHA-256, and the nested cross-validation still scores it here. --overwrite replaces only a
+folder fit-site wrote.
 """
 
 
@@ -66,8 +69,14 @@ def run(args: argparse.Namespace) -> int:
         f"  {audio:.0f} s of audio embedded in {seconds['embedding']:.0f} s; the candidates fitted and "
         f"judged in {seconds['fitting']:.0f} s"
     )
+    study = result.record.chosen_by
     if result.record.applied_anyway:
         print(f"warning: written as --apply_anyway asked, flagged: {result.verdict_line()}", file=sys.stderr)
+    elif study:
+        print(
+            f"  written as the study of --chosen_by {study['file']} chose ({study['procedure']} on both "
+            f"labels), whatever this sample shows; here {result.verdict_line()}"
+        )
     else:
         print(f"  {result.verdict_line()}")
     print(f"  {result.labels_line()}")

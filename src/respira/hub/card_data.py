@@ -158,6 +158,8 @@ class RespiraModelCardData(CardData):
     """What exports the code of a folder that declares it (``auto_map``) without the files."""
     site_fit: SiteFitRecord | None = None
     site_fit_base: Path | None = None
+    base_comparison: list[dict[str, Any]] = field(default_factory=list)
+    """Per held-out site, this detector's verdict beside the one it replaced (``card_results``)."""
     notes: list[str] = field(default_factory=list)
 
     def set_model_config(self, config: Any) -> None:

@@ -17,7 +17,7 @@ from ..records.site_verdict import SITE_FIT_PROTOCOL
 from ..records.sites import BUILD_RECORD, site_verdicts
 from ..utils.files import read_json_object
 from .card_data import RespiraModelCardData
-from .card_results import StaleEvaluationWarning, external_validations
+from .card_results import StaleEvaluationWarning, base_comparison, external_validations
 from .card_template import render_model_card
 from .checksums import read_checksums
 from .loading import check_model_folder
@@ -40,7 +40,8 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=())
     card = RespiraModelCardData(model_id=model_id)
-    card.set_model_config(RespiraConfig.from_pretrained(run_dir))
+    config = RespiraConfig.from_pretrained(run_dir)
+    card.set_model_config(config)
     build = read_json_object(run_dir / BUILD_RECORD)
     state = read_json_object(run_dir / "trainer_state.json")
     if state is None and build is not None:
@@ -60,7 +61,11 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     if site_fit is not None and any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts):
         card.site_fit = site_fit
         card.hyperparameters["threshold_source"] = "site_fit"
-        card.model_name = f"{card.get_model_name()}, fitted to the site {site_fit.site}"
+        if not site_fit.chosen_by:  # a head chosen by a study elsewhere: the detector, not a site's
+            card.model_name = f"{card.get_model_name()}, fitted to the site {site_fit.site}"
+        # the fit's thresholds, not those of the run record it keeps
+        card.set_thresholds(config.decision_thresholds or ())
+    card.base_comparison = base_comparison(run_dir, card.site_verdicts)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card

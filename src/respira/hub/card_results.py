@@ -17,7 +17,13 @@ from ..models.respira.audio_decoding import is_number
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..records.run import SeedResult
 from ..records.site_fit import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, SiteFitRecord
-from ..records.site_verdict import SITE_FIT_PROTOCOL, SiteVerdict, number_or_none, number_pair
+from ..records.site_verdict import (
+    SITE_FIT_PROTOCOL,
+    SiteVerdict,
+    held_out_verdicts,
+    number_or_none,
+    number_pair,
+)
 from ..records.sites import site_verdicts, why_not_claimed
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .loading import local_model_folder
@@ -245,6 +251,40 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
 
 
 MIX_WORDS = {"normal": "normal", "crackle": "crackle only", "wheeze": "wheeze only", "both": "with both"}
+
+
+BASE_DETECTOR = "base_detector"
+"""Where a built folder whose head was refitted keeps the detector it replaced's evaluations (its
+``build_record.json`` lists them by SHA-256 under ``base_detector``)."""
+
+
+def base_comparison(folder: Path, verdicts: list[SiteVerdict]) -> list[dict[str, Any]]:
+    """Per held-out site of ``verdicts``: this detector's verdict beside the replaced detector's on the same
+    samples (:data:`BASE_DETECTOR`: only the files its ``build_record.json`` lists, unchanged)."""
+    from ..utils.files import read_json_object, sha256_of
+
+    listed = ((read_json_object(folder / "build_record.json") or {}).get(BASE_DETECTOR) or {}).get(
+        "evaluations"
+    )
+    if not isinstance(listed, Mapping):
+        return []
+    base = folder / BASE_DETECTOR
+    recorded = {base / name for name, digest in listed.items() if (base / name).is_file()
+                and sha256_of(base / name) == digest}  # fmt: skip
+    before = [
+        verdict
+        for path in sorted(
+            p for p in recorded if p.parent.parent == base and p.parent.name.startswith("evaluation_")
+        )
+        if (metrics := read_json_object(path)) is not None
+        for verdict in held_out_verdicts(path.parent, metrics, recorded)
+    ]
+    found = []
+    for verdict in (v for v in verdicts if v.protocol == "held out"):
+        same = [b for b in before if (b.site, b.unit, b.count) == (verdict.site, verdict.unit, verdict.count)]
+        if same:
+            found.append({"now": verdict, "before": same[0], "higher": verdict.score > same[0].score})
+    return found
 
 
 def _base_model_folder(record: SiteFitRecord) -> Path | None:

@@ -41,9 +41,11 @@ class ShippedDetector:
 
 def _trained_on(folder: Path) -> str:
     """What ``folder`` was trained on: a fitted folder's base model and site, else its training corpora."""
-    if (fitted := SiteFitRecord.load_if_present(folder)) is not None:
-        return fitted.fitted_on()
-    corpora = trained_corpora(folder)
+    record, corpora = SiteFitRecord.load_if_present(folder), trained_corpora(folder)
+    if record is not None and record.chosen_by and corpora:  # a build's head on its trained encoder
+        return f"{', '.join(corpora)}; {record.fitted_on()}"
+    if record is not None:
+        return record.fitted_on()
     return "not recorded" if corpora is None else ", ".join(corpora)
 
 

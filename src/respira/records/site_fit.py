@@ -64,12 +64,15 @@ class LabelRecord:
     auc_low: float | None
     auc_high: float | None
     why: str = ""
+    given: bool = False
+    """Fitted because a study chose the procedure (``fit-site --chosen_by``); written only when true."""
 
     @classmethod
     def of(cls, label: LabelServe) -> LabelRecord:
         """How ``label`` is written."""
         gain, auc = label.gain_interval or (None, None), label.auc_interval or (None, None)
-        return cls(label.candidate, label.served, label.gain, *gain, label.auc, *auc, why=label.why)
+        values = (label.candidate, label.served, label.gain, *gain, label.auc, *auc)
+        return cls(*values, why=label.why, given=label.given)
 
     def serve(self, label: str) -> LabelServe:
         """The verdict of ``label`` this entry records."""
@@ -81,6 +84,7 @@ class LabelRecord:
             number_or_none(self.auc),
             number_pair([self.auc_low, self.auc_high]),
             why=self.why,
+            given=self.given,
         )
 
 
@@ -96,7 +100,8 @@ class SiteFitRecord:
     """The model it fitted, as named (the shipped detector: ``icbhi-crackle-wheeze (respira's ...)``)."""
     dataset: str
     """The corpus reader the fit read its site with (``kauh``, ``sprsound``, ``labelled``)."""
-    data_dir: str
+    data_dir: str | list[str]
+    """The site's folder, or its folders (``--data_dir A B``)."""
     units: int
     units_are_patients: bool
     recordings: int
@@ -115,8 +120,6 @@ class SiteFitRecord:
     applied_anyway: bool
     nested_cv: list[dict[str, Any]]
     """The rows of ``nested_cv.csv``: per candidate, chosen and all-normal, the scores with intervals."""
-    seconds: dict[str, float]
-    """Wall time of its stages (``embedding``, ``fitting``)."""
     fit: dict[str, Any]
     """The fit itself (``respira.sites.out_of_sample.SiteFit.to_json``: heads, folds, choices)."""
     site_name: str | None = None
@@ -135,6 +138,10 @@ class SiteFitRecord:
     """The labels its recordings could not measure, with why (left as the base model has them)."""
     labels: dict[str, LabelRecord] | None = None
     """Per label, what the fit uses and whether it is served (``None``: before the per-label rule)."""
+    seconds: dict[str, float] | None = None
+    """Wall time of its stages (``embedding``, ``fitting``; a shipped folder's build leaves them out)."""
+    chosen_by: dict[str, str] | None = None
+    """The study that chose the procedure (``fit-site --chosen_by``: its file, SHA-256 and procedure)."""
     absent: tuple[str, ...] = dataclasses.field(default=(), repr=False, compare=False)
     """The later fields its file was written without, left out again when it is written back."""
 
@@ -144,9 +151,13 @@ class SiteFitRecord:
         return self.site_name or self.dataset
 
     def fitted_on(self) -> str:
-        """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``."""
+        """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``; a build's head (issue 83), whose base is no
+        model a user has by name: ``its head fitted to icbhi (65 patients) as choose_detector.json chose``."""
         units = "patients" if self.units_are_patients else "recordings"
-        return f"{self.base_model.split(' (')[0]}, fitted to {self.site} ({self.units} {units})"
+        fitted = f"fitted to {self.site} ({self.units} {units})"
+        if self.chosen_by:
+            return f"its head {fitted} as {self.chosen_by['file']} chose"
+        return f"{self.base_model.split(' (')[0]}, {fitted}"
 
     def calibration(self) -> dict[str, Any]:
         """What the fitted model's config records of this fit (:data:`CALIBRATION_KEYS`)."""
@@ -162,6 +173,9 @@ class SiteFitRecord:
     def to_json(self) -> dict[str, Any]:
         """The record as ``site_fit.json`` holds it."""
         data = dataclasses.asdict(self)
+        for label in (data["labels"] or {}).values():
+            if not label["given"]:
+                del label["given"]
         return {key: data[key] for key in data if key != "absent" and key not in self.absent}
 
     @classmethod

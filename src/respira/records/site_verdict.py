@@ -61,6 +61,9 @@ class LabelServe:
     """Why it stays as the base model has it beyond the rule (not measurable, the final choice)."""
     whole: bool = False
     """An older record's: judged by the whole model's gain (it predates the per-label rule)."""
+    given: bool = False
+    """Fitted because a study chose the procedure elsewhere (``fit-site --chosen_by``), whatever its own gain
+    here shows."""
 
     @property
     def shown(self) -> bool:
@@ -71,8 +74,8 @@ class LabelServe:
 
     @property
     def served(self) -> bool:
-        """Fitted here (its head or threshold) on the evidence of the rule."""
-        return self.shown and self.candidate != "as_is"
+        """Fitted here (its head or threshold) on the evidence of the rule (``given``: of a study's)."""
+        return (self.shown or self.given) and self.candidate != "as_is"
 
     def evidence(self) -> str:
         """``its own gain +5.1 [+1.2, +9.0], AUC 80.7 [69.5, 89.4]``."""
@@ -88,6 +91,10 @@ class LabelServe:
 
     def words(self) -> str:
         """What every output says of this label."""
+        if self.given and self.candidate != "as_is":
+            how = self.candidate.replace("_", " ")
+            shown = "shown" if self.shown else "not shown"
+            return f"{self.label} fitted ({how}, as the study chose; here {shown}: {self.evidence()})"
         if self.served:
             return f"{self.label} fitted ({self.candidate.replace('_', ' ')}: {self.evidence()})"
         kept = f"{self.label} left as the base model has it (its head and threshold)"

@@ -30,7 +30,7 @@ from .heads import (
     platt_scaling,
     ridge_paths,
 )
-from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS
+from .options import CANDIDATES, GIVEN, HEAD_CANDIDATES, SELECTIONS
 from .scores import aggregate_rows, recording_classes, recording_probabilities
 from .site_sample import SiteSample
 
@@ -194,7 +194,13 @@ def _select(
     seed: int,
     inner_folds: int = 0,
 ) -> Option:
-    """The best inner option (ties to the simpler) that ``selection`` lets replace the baseline."""
+    """The best inner option (ties to the simpler) that ``selection`` lets replace the baseline
+    (:data:`~respira.sites.options.GIVEN`: the given procedure on every label it fits, at its best rule)."""
+    if selection == GIVEN:
+        return min(
+            predicted,
+            key=lambda key: (key[1:].count("as_is"), -_plain_score(part, predicted[key]), _rank(key)),
+        )
     if selection == "one_se_units":
         units = np.asarray(part.units, dtype=object)
         kinds = (len(set(units[part.classes == 0])), len(set(units[part.classes != 0])))
@@ -220,6 +226,11 @@ def _select(
         elif np.mean(gain > 0) >= needed:
             return key
     return baseline_key
+
+
+def _plain_score(part: SiteSample, predicted: np.ndarray) -> float:
+    """The ICBHI-style score of four-class ``predicted`` on ``part``'s recordings."""
+    return float(icbhi_scores(part.classes, predicted, warn=False)["icbhi_score"])
 
 
 def _stand_in(name: str, fitted: bool, alone: bool) -> str:

@@ -17,7 +17,7 @@ from ..models.respira.labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..records.site_fit import LabelRecord, SiteFitRecord, candidate_row
 from ..records.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
-from .options import CANDIDATES, HEAD_CANDIDATES
+from .options import CANDIDATES, GIVEN, HEAD_CANDIDATES, check_site_name
 from .site_sample import SiteRecordings, SiteSample, read_site_recordings
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> t
 
 def fit_site_folder(
     model: str | Path,
-    data_dir: str | Path,
+    data_dir: str | Path | Sequence[str | Path],
     output_dir: str | Path,
     *,
     dataset: str = "labelled",
@@ -187,6 +187,7 @@ def fit_site_folder(
     seed: int = 0,
     candidates: Sequence[str] | None = None,
     selection: str | None = None,
+    chosen_by: str | Path | None = None,
     batch_size: int | None = None,
     overwrite: bool = False,
     device: str | None = None,
@@ -194,7 +195,8 @@ def fit_site_folder(
 ) -> SiteFitResult:
     """Fit ``model`` to the site in ``data_dir`` (nested patient-wise cross-validation) and write it to
     ``output_dir`` only when it beats all-normal and the model as is out of sample (or ``apply_anyway``,
-    flagged). Every input is checked before any audio is read; one-line notes go to stderr."""
+    flagged; or ``chosen_by``: the procedure was chosen elsewhere, :func:`check_chosen_by`). Every input is
+    checked before any audio is read; one-line notes go to stderr."""
     from ..inference.detector import Detector
     from ..models.respira.decision import is_multi_label
     from ..utils.threads import apply_num_threads
@@ -205,12 +207,13 @@ def fit_site_folder(
 
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()
-    selection = check_selection(selection)
+    study = check_chosen_by(chosen_by, candidates, selection_given=selection is not None)
+    selection = GIVEN if study is not None else check_selection(selection)
     for name, value, least in (("outer_folds", outer_folds, 2), ("batch_size", batch_size, 1)):
         if value is not None:
             check_whole(value, f"--{name}", least)
     _check_output(output_dir, model, overwrite)
-    site = _check_site_name(site_name, data_dir, dataset)
+    site = check_site_name(site_name, data_dir, dataset)
     sample_files = read_site_recordings(data_dir, dataset, need_patients=True)  # before any model loads
     detector = Detector.from_pretrained(model, device=device, onnx=False)
     if not is_multi_label(detector.config):
@@ -232,7 +235,7 @@ def fit_site_folder(
     options = {"candidates": kinds, "selection": selection, "keep": fit.kept}  # the procedure written
     curve = learning_curve(sample, draws=3, seed=seed, **options).rows
     fitted = time.perf_counter()
-    written = bool(fit.applies or apply_anyway)
+    written = bool(fit.applies or apply_anyway or study is not None)
     record = _fit_record(
         model,
         site,
@@ -242,6 +245,7 @@ def fit_site_folder(
         {"candidates": kinds, "selection": selection, "outer_folds": outer_folds, "seed": seed},
         written=written,
         seconds={"embedding": embedded - started, "fitting": fitted - embedded},
+        chosen_by=study,
     )
     result_dir = None
     if written:
@@ -264,6 +268,7 @@ def _fit_record(
     *,
     written: bool,
     seconds: dict[str, float],
+    chosen_by: dict[str, str] | None = None,
 ) -> SiteFitRecord:
     """The fit's record (what the site folder's ``site_fit.json`` and card say): its data, the procedure
     asked for (``settings``: candidates, selection, outer folds, seed), what it chose and how it scored."""
@@ -277,7 +282,7 @@ def _fit_record(
         base_model=base_model_name(model),
         dataset=sample_files.dataset,
         site_name=site,
-        data_dir=str(sample_files.data_dir),
+        data_dir=_folders(sample_files.data_dir),
         units=sample_files.units,
         units_are_patients=sample_files.units_are_patients,
         fitted_units=sorted({recording.unit for recording in sample_files.recordings}),
@@ -300,23 +305,44 @@ def _fit_record(
         base_thresholds=[float(t) for t in sample.base_thresholds],
         labels={label.label: LabelRecord.of(label) for label in fit.labels},
         applies=bool(fit.applies),
-        applied_anyway=bool(written and not fit.applies),
+        applied_anyway=bool(written and not fit.applies and chosen_by is None),
+        chosen_by=chosen_by,
         nested_cv=nan_to_none(fit.outer),
         seconds=seconds,
         fit=fit.to_json(),
     )
 
 
-def _check_site_name(site_name: str | None, data_dir: str | Path, dataset: str) -> str:
-    name = site_name
-    if name is None:  # a labelled folder's layout names no site: its folder's name does
-        name = Path(data_dir).expanduser().resolve().name if dataset == "labelled" else dataset
-    if not name.strip() or not name.isprintable() or "|" in name or len(name) > 80:
+def check_chosen_by(
+    chosen_by: str | Path | None, candidates: Sequence[str] | None, *, selection_given: bool
+) -> dict[str, str] | None:
+    """``--chosen_by``'s study (its file's name and SHA-256), checked: a JSON object, with one procedure
+    named by ``--candidates`` besides as_is and no ``--selection``; ``None`` without it."""
+    import json
+
+    from ..utils.files import sha256_of
+
+    if chosen_by is None:
+        return None
+    path = Path(chosen_by).expanduser()
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"--chosen_by {chosen_by}: not a readable JSON results file ({error})") from None
+    if not isinstance(study, dict):
+        raise ValueError(f"--chosen_by {chosen_by}: not a JSON object of a study's results")
+    named = [c for c in dict.fromkeys(candidates or ()) if c != "as_is"]
+    if len(named) != 1 or selection_given:
         raise ValueError(
-            f"--site_name must be 1 to 80 printable characters without '|', got {name!r}"
-            + ("" if site_name is not None else " (the folder's name; pass --site_name)")
+            "--chosen_by writes the one procedure its study chose: pass --candidates with exactly one of "
+            f"{', '.join(c for c in CANDIDATES if c != 'as_is')} and no --selection, got --candidates "
+            f"{list(candidates or [])!r}" + (" and a --selection" if selection_given else "")
         )
-    return name.strip()
+    return {"file": path.name, "sha256": sha256_of(path), "procedure": named[0]}
+
+
+def _folders(data_dir: Path | tuple[Path, ...]) -> str | list[str]:
+    return [str(d) for d in data_dir] if isinstance(data_dir, tuple) else str(data_dir)
 
 
 def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:

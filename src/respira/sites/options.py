@@ -4,6 +4,8 @@ rules: here so that building the parser imports no fitting code."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from ..data.corpora import corpus_names
 from ..options import FOLDERS, SWITCH, corpus_list, embedding_batch_size, flag, option
@@ -17,6 +19,9 @@ SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
 """How the inner scores choose against the model as is: ``one_se_units`` (the default) takes the best
 option whose gain exceeds one standard error, unless an inner fold must lack a normal or an abnormal unit;
 ``bonferroni`` the best that beats it in :data:`respira.sites.choice.EVIDENCE` of the paired resamples."""
+GIVEN = "given"
+"""The selection of ``--chosen_by`` (not offered by ``--selection``): the procedure was chosen elsewhere,
+so the inner scores choose only its recording rule, never the model as is, and no label is kept."""
 
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 
@@ -27,7 +32,12 @@ def fit_site_options() -> type:
 
     @dataclass(kw_only=True)
     class FitSiteOptions:
-        data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
+        data_dir: str = option(
+            "data_dir",
+            f"the labelled sample ({sample}; ICBHI: or several folders, one corpus)",
+            required=True,
+            **FOLDERS,
+        )
         dataset: str = flag(
             "labelled",
             "layout of --data_dir (default: labelled, a folder with labels.csv)",
@@ -58,6 +68,13 @@ def fit_site_options() -> type:
             "one standard error, never while an inner fold must lack a normal or an abnormal patient) or "
             "bonferroni (cautious: it rarely leaves the model as is)",
             choices=SELECTIONS,
+        )
+        chosen_by: str | None = flag(
+            None,
+            "the JSON results file of the study that chose the procedure out of sample elsewhere (leave one "
+            "site out): the one procedure --candidates names besides as_is is written on both labels "
+            "whatever this sample's nested cross-validation shows (its scores still reported), and the "
+            "record names the file and its SHA-256",
         )
         outer_folds: int = flag(5, "outer folds of the nested CV (default 5)")
         seed: int = flag(0, "seed of the folds and the bootstrap (default 0)")
@@ -97,3 +114,20 @@ class SuggestOptions:
     batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
     threads: int | None = option("threads")
+
+
+def check_site_name(site_name: str | None, data_dir: Any, dataset: str) -> str:
+    """``--site_name``, else the name a fit's card gives the site (a labelled folder's name, else the
+    corpus), checked: 1 to 80 printable characters without ``|``."""
+    from ..data.corpus_files import data_dirs  # not at import: building the parser reads no folder
+
+    name = site_name
+    if name is None:  # a labelled folder's layout names no site: its folder's name does
+        first = data_dirs(data_dir)[0] if data_dirs(data_dir) else ""
+        name = Path(first).expanduser().resolve().name if dataset == "labelled" else dataset
+    if not name.strip() or not name.isprintable() or "|" in name or len(name) > 80:
+        raise ValueError(
+            f"--site_name must be 1 to 80 printable characters without '|', got {name!r}"
+            + ("" if site_name is not None else " (the folder's name; pass --site_name)")
+        )
+    return name.strip()

@@ -15,7 +15,7 @@ from ..models.respira.labels import MULTI_LABEL_NAMES, classes_to_flags
 from ..records.site_fit import candidate_row, site_fit_verdict
 from ..records.site_verdict import LabelServe, number_or_none, number_pair
 from .choice import FittedRule, fit_procedure, unit_folds, unmeasurable_labels
-from .options import CANDIDATES
+from .options import CANDIDATES, GIVEN
 from .scores import recording_classes
 from .site_sample import SiteSample
 
@@ -171,8 +171,9 @@ def fit_sample(
     sample: SiteSample, *, outer_folds: int = 5, seed: int = 0, resamples: int = 1000, **options: Any
 ) -> SiteFit:
     """Nested patient-wise cross-validation on ``sample``; a label whose own gain it does not show is kept as
-    the model has it and the procedure judged again without it; then the procedure on all of it
-    (``options``: :func:`~respira.sites.choice.fit_procedure`'s keywords)."""
+    the model has it and the procedure judged again without it (not under the selection
+    :data:`~respira.sites.options.GIVEN`); then the procedure on all of it (``options``:
+    :func:`~respira.sites.choice.fit_procedure`'s keywords)."""
     folds = unit_folds(sample, outer_folds, seed)
     alone = unmeasurable_labels(sample.labels)
     own = (sample.aggregation, sample.top_k)
@@ -186,6 +187,8 @@ def fit_sample(
             evidence[label] = _label_serve(label, chosen_row, gains[label], alone.get(label, ""))
         failing = {label for label, found in evidence.items() if label not in kept | set(alone)}
         failing = {label for label in failing if not evidence[label].shown}
+        if options.get("selection") == GIVEN:  # chosen elsewhere (fit-site --chosen_by): no label kept
+            failing = set()
         if not failing:
             final = fit_procedure(sample, seed=seed, keep=sorted(kept), **options)
             # a label the final fit keeps as is stays at the model's own recording rule too
@@ -201,8 +204,10 @@ def fit_sample(
         for label, head in enumerate(final.rules["chosen"].heads):
             if head is not None:
                 weight[label], bias[label] = head.weight, head.bias
+    given = options.get("selection") == GIVEN
     labels = tuple(
-        replace(evidence[label], candidate=final.chosen[label]) for label in range(len(MULTI_LABEL_NAMES))
+        replace(evidence[label], candidate=final.chosen[label], given=given)
+        for label in range(len(MULTI_LABEL_NAMES))
     )
     return SiteFit(
         chosen=final.chosen,
