@@ -19,7 +19,7 @@ test files' CPU seconds dealt to two workers in collection order (``--dist loadf
 start-up and collection, plus the lint step (and, meaningful on a quiet machine only, each file at its wall
 time where longer: the tests that wait). ``--tests-only`` re-runs the tests in ``--work``'s clone;
 ``--install-only`` runs the install steps alone; ``--make VARIABLE=VALUE`` sets a make variable for every
-step (``--make "INSTALL=.venv/bin/pip install -q"``: pip instead of uv); ``--profile FILE`` takes the
+step (``--make TEST_WORKERS=1``: one pytest worker); ``--profile FILE`` takes the
 tests' part from the plugin's output of another run (``pytest -p no:xdist -p _pytest_cpu`` under ``nice`` on
 a shared machine, say).
 """
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="no run: the tests' part from this plugin output")
     parser.add_argument(
         "--make", action="append", default=[], metavar="VARIABLE=VALUE",
-        help="a make setting for every step (INSTALL='.venv/bin/pip install -q': pip instead of uv)",
+        help="a make setting for every step (TEST_WORKERS=1: one pytest worker)",
     )  # fmt: skip
     parser.add_argument("--top", type=int, default=25, help="the costliest files listed")
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.md")
