@@ -11,14 +11,17 @@ import math
 import operator
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..models.respira.audio_decoding import DEFAULT_LOWPASS_ORDER
 from ..models.respira.labels import PROBLEM_TYPES, SINGLE_LABEL
 from ..utils.files import write_json_atomic
 from ..utils.messages import one_line
+
+R = TypeVar("R")
 
 RUN_RECORD_FILE = "respira_run.json"
 METRICS_FILE = "metrics.json"  # a run folder's results (Trainer's all_results.json)
@@ -206,24 +209,30 @@ class RunRecord:
     def load(cls, folder: str | Path) -> RunRecord:
         """Read ``folder/respira_run.json``; :class:`RunRecordError` (naming the file) when it is invalid."""
         path = Path(folder) / RUN_RECORD_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path} not found: not a respira run folder") from None
-        except UnicodeDecodeError as error:
-            raise RunRecordError(f"{path}: not UTF-8 text ({error.reason})") from None
-        except json.JSONDecodeError as error:
-            raise RunRecordError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-        try:
-            return cls.from_dict(data)
-        except ValueError as error:
-            message = one_line(error)
-            raise RunRecordError(f"{path}: not a valid respira run record ({message})") from None
+        what, where = "a valid respira run record", "a respira run folder"
+        return read_record(path, cls.from_dict, RunRecordError, what, where)
 
     @classmethod
     def load_if_present(cls, folder: str | Path) -> RunRecord | None:
         """:meth:`load`, or ``None`` when ``folder`` has no ``respira_run.json``."""
         return cls.load(folder) if (Path(folder) / RUN_RECORD_FILE).is_file() else None
+
+
+def read_record(path: Path, parse: Callable[[Any], R], error: type[ValueError], what: str, folder: str) -> R:
+    """``path``'s JSON as ``parse`` reads it; ``error`` in one line naming the file where it is not valid
+    (``FileNotFoundError`` where it is missing: ``path`` is not in ``folder``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} not found: not {folder}") from None
+    except UnicodeDecodeError as problem:
+        raise error(f"{path}: not UTF-8 text ({problem.reason})") from None
+    except json.JSONDecodeError as problem:
+        raise error(f"{path}: not valid JSON ({problem.msg} at line {problem.lineno})") from None
+    try:
+        return parse(data)
+    except ValueError as problem:
+        raise error(f"{path}: not {what} ({one_line(problem)})") from None
 
 
 def _without_retired(section: Any, cls: type, name: str) -> Any:

@@ -18,8 +18,7 @@ from typing import Any
 
 from ..models.respira.decision import thresholds_of
 from ..utils.files import read_json_object, write_json_atomic, write_text_atomic
-from ..utils.messages import one_line
-from .run import convert_json, json_type
+from .run import convert_json, json_type, read_record
 from .site_verdict import (
     LABELS,
     SITE_FIT_PROTOCOL,
@@ -206,31 +205,13 @@ class SiteFitRecord:
     def load(cls, folder: str | Path) -> SiteFitRecord:
         """Read ``folder``'s record; :class:`SiteFitRecordError` (one line naming the file) when invalid."""
         path = Path(folder) / SITE_FIT_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path} not found: not a folder respira fit-site wrote") from None
-        except UnicodeDecodeError as error:
-            raise SiteFitRecordError(f"{path}: not UTF-8 text ({error.reason})") from None
-        except json.JSONDecodeError as error:
-            raise SiteFitRecordError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-        try:
-            return cls.from_json(data)
-        except ValueError as error:
-            message = one_line(error)
-            raise SiteFitRecordError(f"{path}: not a valid respira fit-site record ({message})") from None
+        what, where = "a valid respira fit-site record", "a folder respira fit-site wrote"
+        return read_record(path, cls.from_json, SiteFitRecordError, what, where)
 
     @classmethod
     def load_if_present(cls, folder: str | Path) -> SiteFitRecord | None:
         """:meth:`load`, or ``None`` when ``folder`` has no ``site_fit.json``."""
         return cls.load(folder) if (Path(folder) / SITE_FIT_FILE).is_file() else None
-
-
-def write_fit_record(folder: Path, record: SiteFitRecord, curve: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``record``, its nested cross-validation rows and the learning ``curve`` (CSV) into ``folder``."""
-    record.save(folder)
-    write_text_atomic(folder / NESTED_CV_FILE, _csv_text(record.nested_cv))
-    write_text_atomic(folder / CURVE_FILE, _csv_text(curve))
 
 
 def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:

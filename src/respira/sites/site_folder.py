@@ -13,7 +13,7 @@ import torch
 
 from ..inference.embeddings import head_norm_statistics, site_head_refusal
 from ..models.respira.decision import flag_order, validate_thresholds
-from ..records.site_fit import CURVE_FIGURE, SiteFitRecord, write_fit_record
+from ..records.site_fit import CURVE_FIGURE, SiteFitRecord
 from ..utils.files import staged_folder
 from .options import HEAD_CANDIDATES
 
@@ -71,7 +71,7 @@ def write_site_folder(
         staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging,
     ):
         model.save_pretrained(staging)
-        write_fit_record(staging, record, curve)
+        record.save(staging, curve)
         _curve_figure(curve, staging / CURVE_FIGURE)
         write_model_files(staging, base, onnx=onnx, code=remote_code_files(), model=model)
         folder = Path(base).expanduser()
