@@ -63,7 +63,7 @@ def test_training_builds_the_data_at_the_models_rate(
         built.append(data)
         raise _StopError
 
-    monkeypatch.setattr(run_module, "load_splits", capture)
+    monkeypatch.setattr(run_module, "load_folds", capture)
     monkeypatch.setenv("RESPIRA_NUM_THREADS", "1")
     parsed = parse_recipe(
         None,

@@ -184,7 +184,7 @@ def test_train_applies_the_choice_minus_its_dataloader_workers(
     from respira.training import run as run_module
     from respira.training.recipe import parse_recipe
 
-    monkeypatch.setattr(run_module, "load_splits", _stop)  # the first step after the choice
+    monkeypatch.setattr(run_module, "load_folds", _stop)  # the first step after the choice
     torch.set_num_threads(3)
     parsed = parse_recipe(
         None,
@@ -211,9 +211,10 @@ def test_predict_and_evaluate_apply_the_override(
     command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from respira import cli
-    from respira.hub import loading
+    from respira.hub import loading, onnx
 
-    monkeypatch.setattr(loading, "load_model", _stop)  # the model is loaded after the choice
+    for module in (loading, onnx):  # the model is loaded after the choice (predict's through onnx's import)
+        monkeypatch.setattr(module, "load_model", _stop)
     wanted = _other_than_current()
     monkeypatch.setenv(ENV_VAR, str(wanted))
     (tmp_path / "model").mkdir()  # a folder: the name is read as one before anything loads

@@ -184,6 +184,10 @@ class RespiraModelCardData(CardData):
         if self.base_model is None and source and is_hub_origin(source):
             self.base_model = source
 
+    def set_fitted_thresholds(self, config: Any) -> None:
+        """A site-fitted folder's thresholds: its config's (the fit's), not its run record's."""
+        self.set_thresholds(thresholds_of(config))
+
     def set_thresholds(self, thresholds: Any, tuned: bool = True) -> None:
         """Decision thresholds of a multi-label model: ``[crackle, wheeze]``."""
         values = [float(t) for t in thresholds if t is not None]

@@ -63,8 +63,7 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
         card.hyperparameters["threshold_source"] = "site_fit"
         if not site_fit.chosen_by:  # a head chosen by a study elsewhere: the detector, not a site's
             card.model_name = f"{card.get_model_name()}, fitted to the site {site_fit.site}"
-        # the fit's thresholds, not those of the run record it keeps
-        card.set_thresholds(config.decision_thresholds or ())
+        card.set_fitted_thresholds(config)
     card.base_comparison = base_comparison(run_dir, card.site_verdicts)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")

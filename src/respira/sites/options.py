@@ -34,7 +34,7 @@ def fit_site_options() -> type:
     class FitSiteOptions:
         data_dir: str = option(
             "data_dir",
-            f"the labelled sample ({sample}; ICBHI: or several folders, one corpus)",
+            f"the labelled sample ({sample}), or several folders of one corpus",
             required=True,
             **FOLDERS,
         )
