@@ -266,3 +266,16 @@ def test_the_cold_test_row_reads_its_output_files() -> None:
         assert measured and f"{measured.group(2)} s" in row, name
     profile = re.search(r"the (\d+) tests measured", (RESULTS / "cold_test_profile.md").read_text("utf-8"))
     assert profile and f"read for {profile.group(1)} of " in row
+
+
+def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
+    """The whole fresh-clone run (issue 85, item 6): its wall time one step after another and pytest's are the
+    quiet run's output file's (benchmarks/results/cold_test.md)."""
+    row = next(
+        line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
+    )
+    text = (RESULTS / "cold_test.md").read_text(encoding="utf-8")
+    whole = re.search(r"\| all of the above but lint alone, one after another \| ([\d.]+) \|", text)
+    pytest_wall = re.search(r"\| of which pytest \(its session's wall time\) \| ([\d.]+) \|", text)
+    assert whole and pytest_wall
+    assert f"{whole.group(1)} s one step after another, of which pytest {pytest_wall.group(1)} s" in row
