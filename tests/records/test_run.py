@@ -182,16 +182,21 @@ def test_tampered_values_are_one_line_naming_the_file_and_key(
     assert detail in message
 
 
-def test_evaluate_blames_a_tampered_record_not_the_flags(
-    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    folder = tmp_path / "run"
+def _tiny_model_folder(folder: Path) -> None:
+    """A tiny CNN classifier (seeded) and its feature extractor saved in ``folder``."""
     torch.manual_seed(0)
     config = RespiraConfig(
         encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}, target_seconds=1.0
     )
     RespiraForAudioClassification(config).save_pretrained(folder)
     RespiraFeatureExtractor().save_pretrained(folder)
+
+
+def test_evaluate_blames_a_tampered_record_not_the_flags(
+    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "run"
+    _tiny_model_folder(folder)
     data = RECORD.to_dict()
     for dotted, value in {**KFOLD, "data.fold": 99}.items():
         data = _edit(data, dotted, value)
@@ -209,11 +214,7 @@ def test_evaluate_says_when_the_runs_relative_data_dir_is_not_there_from_here(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "run"
-    config = RespiraConfig(
-        encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}, target_seconds=1.0
-    )
-    RespiraForAudioClassification(config).save_pretrained(folder)
-    RespiraFeatureExtractor().save_pretrained(folder)
+    _tiny_model_folder(folder)
     (folder / RUN_RECORD_FILE).write_text(json.dumps(RECORD.to_dict()))  # data_dir "data/icbhi"
     monkeypatch.chdir(tmp_path)  # not where it was trained: no data/icbhi here
     capsys.readouterr()
@@ -245,12 +246,7 @@ def test_evaluate_rebuilds_the_splits_the_run_recorded(
     from respira.data.run_splits import load_splits
 
     folder = tmp_path / "run"
-    torch.manual_seed(0)
-    config = RespiraConfig(
-        encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}, target_seconds=1.0
-    )
-    RespiraForAudioClassification(config).save_pretrained(folder)
-    RespiraFeatureExtractor().save_pretrained(folder)
+    _tiny_model_folder(folder)
     data = DataRecord(
         data_dir="/where/training/read/it",
         sampling_rate=16000,
