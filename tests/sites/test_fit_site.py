@@ -409,6 +409,16 @@ FAINT_SITE = tuple(
 )
 
 
+def _faint_embedded(detector: respira.Detector, recordings: list, **_: object) -> SiteSample:
+    """fit-site's embedding pass stubbed: :data:`FAINT`'s rows of ``FAINT_SITE``'s recordings, in their order
+    (``_1``: a patient's second recording), at the model's thresholds."""
+    from dataclasses import replace
+
+    order = [FAINT.units.tolist().index(r.unit) + int(r.path.stem.endswith("_1")) for r in recordings]
+    part = FAINT.subset(np.asarray(order))
+    return replace(part, recordings=tuple(recordings), base_thresholds=thresholds_of(detector.config))
+
+
 def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_says_so(
     model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -416,7 +426,6 @@ def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_say
     the site. Here wheeze gains nothing (the model reads it right), which the choice re-tuned anyway with
     the recording rule: only crackle is fitted; wheeze keeps the base model's head row, threshold and rule
     bit for bit; fit-site, the card, model-index, predict, the page and ``detectors`` say it per label."""
-    from dataclasses import replace
 
     import safetensors.numpy
     import yaml
@@ -425,12 +434,7 @@ def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_say
     from respira.pretrained import shipped
     from respira.sites import site_sample
 
-    def embedded(detector: respira.Detector, recordings: list, **_: object) -> SiteSample:
-        order = [FAINT.units.tolist().index(r.unit) + int(r.path.stem.endswith("_1")) for r in recordings]
-        part = FAINT.subset(np.asarray(order))
-        return replace(part, recordings=tuple(recordings), base_thresholds=thresholds_of(detector.config))
-
-    monkeypatch.setattr(site_sample, "embed_recordings", embedded)
+    monkeypatch.setattr(site_sample, "embed_recordings", _faint_embedded)
     site = write_labelled(tmp_path / "ward", FAINT_SITE)
     output = tmp_path / "out"
     assert main(["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output)]) == 0
@@ -484,16 +488,10 @@ def test_chosen_by_writes_the_study_s_procedure_on_both_labels_and_names_the_stu
     ``--chosen_by`` writes the site head on both labels, says per label that the study chose it and
     whether its own gain is shown here, and the record names the study's file and its SHA-256."""
     import hashlib
-    from dataclasses import replace
 
     from respira.sites import site_sample
 
-    def embedded(detector: respira.Detector, recordings: list, **_: object) -> SiteSample:
-        order = [FAINT.units.tolist().index(r.unit) + int(r.path.stem.endswith("_1")) for r in recordings]
-        part = FAINT.subset(np.asarray(order))
-        return replace(part, recordings=tuple(recordings), base_thresholds=thresholds_of(detector.config))
-
-    monkeypatch.setattr(site_sample, "embed_recordings", embedded)
+    monkeypatch.setattr(site_sample, "embed_recordings", _faint_embedded)
     site = write_labelled(tmp_path / "ward", FAINT_SITE)
     study = tmp_path / "choose.json"
     study.write_text(json.dumps({"rule": "leave one site out"}))
