@@ -238,9 +238,13 @@ def signed(value: float) -> str:
     return f"{100 * value:+.1f}".replace("-", "−")
 
 
+RESAMPLES = 1000
+"""The patient-bootstrap resamples of the paired difference (:func:`learning_curve`'s own number)."""
+
 PAIRED_HEADER = (
     "| site | labelled patients | as is: baseline | as is: default | chosen: baseline | chosen: default "
-    "| chosen, default − baseline (paired) | draws the default lower | below as is: baseline "
+    "| chosen, default − baseline (paired) | draws the default lower | each draw, default − baseline "
+    "| below as is: baseline "
     "| below as is: default |"
 )
 
@@ -261,7 +265,7 @@ def paired_rows(
     for size in sizes:
         gain = paired_differences(
             sample.labels, sample.units, ours.parts[size, "chosen"], theirs.parts[size, "chosen"],
-            keys=("icbhi_score",), seed=seed,
+            keys=("icbhi_score",), resamples=RESAMPLES, seed=seed,
         )["icbhi_score"]  # fmt: skip
         mean = [{r["candidate"]: r for r in c.summary if r["units"] == size} for c in (theirs, ours)]
         draws = [
@@ -269,11 +273,15 @@ def paired_rows(
             for c in curves
         ]
         count = len(ours.drawn[size])
-        lower = sum(
-            draws[0][d, "chosen"] < draws[1][d, "chosen"] - 1e-9 for d, name in draws[0] if name == "chosen"
-        )
+        each = [
+            draws[0][d, "chosen"] - draws[1][d, "chosen"] for d, name in sorted(draws[0]) if name == "chosen"
+        ]
+        lower = sum(difference < -1e-9 for difference in each)
         below = [below_and_rules(c.rows, size)[0] for c in (theirs, ours)]
-        interval = f"{signed(gain['gain'])} ({signed(gain['gain_low'])} to {signed(gain['gain_high'])})"
+        interval = (
+            f"{signed(gain['gain'])} ({signed(gain['gain_low'])} to {signed(gain['gain_high'])}; "
+            f"{gain['gain_undefined']} of {RESAMPLES} resamples undefined)"
+        )
         cells = [
             cell(mean[0]["as_is"]),
             cell(mean[1]["as_is"]),
@@ -282,11 +290,18 @@ def paired_rows(
         ]
         lines.append(
             f"| {NAMES[site]} | {size} of {len(set(sample.units))} ({count} draws) | "
-            + " | ".join([*cells, interval, f"{lower} of {count}", *below])
+            + " | ".join([*cells, interval, f"{lower} of {count}", ", ".join(map(signed, each)), *below])
             + " |"
         )
         rows.append(
-            {"units": size, "draws": count, "drawn": ours.drawn[size], **gain, "default_lower": lower}
+            {
+                "units": size,
+                "draws": count,
+                "drawn": ours.drawn[size],
+                **gain,
+                "default_lower": lower,
+                "each_draw": each,
+            }
         )
     return lines, rows
 
@@ -349,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": None if baseline is None else str(args.baseline),
         "sites": {},
     }
-    paired_table = [PAIRED_HEADER, "| " + " | ".join(["---"] * 10) + " |"]
+    paired_table = [PAIRED_HEADER, "| " + " | ".join(["---"] * 11) + " |"]
     timing_rows = []
     header = "| site | labelled patients | " + " | ".join(TITLES) + " | below as is | recording rule chosen |"
     table = [header, "| " + " | ".join(["---"] * (len(TITLES) + 4)) + " |"]
@@ -435,8 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             "The same draws fitted from the baseline detector (--baseline: the default's encoder, its "
             "own head, thresholds and recording rule): each one's mean over the draws, the chosen "
             "procedure's paired difference (95 % patient-bootstrap interval, each resample shared by both "
-            "and every draw), the draws whose chosen procedure scored lower from the default, and each "
-            "one's draws below as is:"
+            "and every draw; resamples lacking a normal or an abnormal recording are left out and counted), "
+            "the draws whose chosen procedure scored lower from the default, each draw's difference, and "
+            "each one's draws below as is:"
         )
         say()
         for line in paired_table:
