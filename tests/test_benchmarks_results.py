@@ -4,8 +4,13 @@ itself is not proved again (tests/test_history.py checks what it names exists)."
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from tests.test_measured import heading_anchors
 
@@ -279,3 +284,66 @@ def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
     pytest_wall = re.search(r"\| of which pytest \(its session's wall time\) \| ([\d.]+) \|", text)
     assert whole and pytest_wall
     assert f"{whole.group(1)} s one step after another, of which pytest {pytest_wall.group(1)} s" in row
+
+
+def _paired_site_fit() -> tuple[list[str], dict]:
+    """The issue-83 paired run's output lines (those of its paired table) and its JSON."""
+    lines = (RESULTS / "fit_site_paired_issue83.md").read_text(encoding="utf-8").splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith("| site | labelled patients | as is: b")
+    )
+    stored = json.loads((RESULTS / "fit_site_paired_issue83.json").read_text(encoding="utf-8"))
+    return [line for line in lines[start:] if line.startswith("| ")], stored
+
+
+def test_the_issue_83_site_fit_row_reads_its_paired_output() -> None:
+    """Issue 83's "no worse on any site" at 20 labelled patients, the new default against the previous on the
+    same draws: the row's means, paired differences and draws below as is are the paired run's cells, and
+    each site's verdict follows the rule its history section states (worse: the interval below 0; met: the
+    difference not below 0; else lower, not shown worse)."""
+    heading = next(
+        line for line in _history("fit-site").splitlines() if line.startswith("## The issue-83 default")
+    )
+    assert _not_pasted(_history("fit-site"), "fit_site_paired_issue83.md", heading) == []
+    lines, stored = _paired_site_fit()
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| site fit from the issue-83"))
+    verdicts = []
+    for site, key in zip(SITES, ("icbhi", "kauh", "sprsound"), strict=True):
+        cells = _cells(lines, f"| {site} | 20 of")
+        name = site.split(" (")[0]
+        assert f"{name} {cells[5]} against {cells[4]}, {cells[6]}, lower on {cells[7]} draws" in row, site
+        assert f"{name} {cells[10]} against {cells[9]}" in row, site
+        (paired,) = stored["sites"][key]["baseline"]["paired"]
+        assert paired["units"] == 20 and paired["draws"] == 10, site
+        if paired["gain_high"] < 0:
+            verdicts.append(f"{name} worse")
+        elif paired["gain"] >= 0:
+            verdicts.append(f"{name} met")
+        else:
+            verdicts.append(f"{name} lower, not shown worse")
+    assert ", ".join(verdicts) in row
+
+
+def test_the_paired_site_fit_started_from_the_default_before_issue_83() -> None:
+    """The paired run's header names its baseline's weights by SHA-256: the default's before 4ab00a20 (the
+    commit that shipped issue 83's), and the default's as shipped now."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("the baseline's weights are checked in a git clone of the repository")
+    folder = "src/respira/pretrained/icbhi-crackle-wheeze"
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"4ab00a20^:{folder}/checksums.sha256"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if shown.returncode:
+        pytest.skip("a shallow clone holds no past commits")
+
+    def weights(checksums: str) -> str:
+        return next(line.split()[0] for line in checksums.splitlines() if line.endswith(" model.safetensors"))
+
+    header = (RESULTS / "fit_site_paired_issue83.md").read_text(encoding="utf-8").splitlines()[0]
+    shipped = (ROOT / folder / "checksums.sha256").read_text(encoding="utf-8")
+    assert f"default icbhi-crackle-wheeze: model.safetensors {weights(shipped)}," in header
+    baseline = header.split("; baseline ")[1]
+    assert f"icbhi-crackle-wheeze: model.safetensors {weights(shown.stdout)}," in baseline
