@@ -52,15 +52,23 @@ HUB_LAYOUT = (
 and nested cross-validation; the detector it replaced's evaluations), no generated code."""
 
 
+def _shipped_graph(model: Any, path: Path) -> None:
+    """The export's ONNX conversion, replaced by the shipped graph of the same weights (converting the
+    EfficientAT family afresh, with parity on real cycles, is ``tests/hub/test_onnx.py``'s)."""
+    shutil.copyfile(FOLDER / "model.onnx", path)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``respira export`` of a copy of the shipped folder (what ``respira push`` uploads): with the model's
-    code and its ONNX graph."""
+    code and its ONNX graph (the shipped one: :func:`_shipped_graph`)."""
     from respira.hub import export_model
 
     work = tmp_path_factory.mktemp("export")
     copy = Path(shutil.copytree(FOLDER, work / "copy"))
-    return export_model(copy, work / "exported")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("respira.hub.export.export_onnx", _shipped_graph)
+        return export_model(copy, work / "exported")
 
 
 def test_the_detector_is_a_hub_folder_inside_the_package() -> None:
@@ -344,7 +352,8 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
 ) -> None:
     """The three ways README promises, on 8-s clips of real recordings: probabilities to 1e-4 and the
     same decisions (transformers and onnxruntime in a process where respira cannot be imported, on the
-    export of the shipped folder: what a push uploads, with the code generated for it)."""
+    export of the shipped folder: what a push uploads, with the code generated for it and the shipped
+    graph)."""
 
     from respira import RespiraFeatureExtractor
     from respira.models.respira.decision import thresholds_of
@@ -447,15 +456,13 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    where = subprocess.run(
-        [str(python), "-c", "import respira.pretrained as p; print(p.default_detector_dir())"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        cwd=tmp_path,
+    # where that interpreter finds respira, without importing it (its shipped folder is the package's)
+    found = "import importlib.util; print(importlib.util.find_spec('respira').origin)"
+    origin = subprocess.run(
+        [str(python), "-c", found], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
     ).stdout.strip()
-    assert where.startswith(str(site)), where
+    where = Path(origin).parent / "pretrained" / DEFAULT_DETECTOR_NAME
+    assert str(where).startswith(str(site)) and (where / "config.json").is_file(), where
     assert recordings[0].name in done.stdout and "shipped detector" in done.stderr
 
 
@@ -617,10 +624,7 @@ def test_a_push_of_a_copy_keeps_the_serve_table(
 
     copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
 
-    def converted(model: Any, path: Path) -> None:  # the same weights' graph, as the export fixture wrote it
-        shutil.copyfile(exported / "model.onnx", path)
-
-    monkeypatch.setattr("respira.hub.export.export_onnx", converted)
+    monkeypatch.setattr("respira.hub.export.export_onnx", _shipped_graph)
     with HubServer(tmp_path / "hub") as hub:
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

@@ -43,7 +43,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def stub_graph(model: object, path: Path, **_: object) -> None:
-    Path(path).write_bytes(b"stub")
+    """A placeholder graph that onnxruntime opens (one identity node), not the model's."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    values = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None]) for name in ("x", "y")]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "stub", values[:1], values[1:])
+    onnx.save_model(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path)
+    )
 
 
 @pytest.fixture
@@ -420,7 +428,11 @@ def _faint_embedded(detector: respira.Detector, recordings: list, **_: object) -
 
 
 def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_says_so(
-    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    model: Path,
+    tmp_path: Path,
+    graph_stub: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 82: crackle was fitted with an AUC interval reaching 50 and the page said the model serves
     the site. Here wheeze gains nothing (the model reads it right), which the choice re-tuned anyway with
@@ -481,7 +493,11 @@ def test_a_label_is_fitted_only_where_its_own_gain_is_shown_and_every_output_say
 
 
 def test_chosen_by_writes_the_study_s_procedure_on_both_labels_and_names_the_study(
-    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    model: Path,
+    tmp_path: Path,
+    graph_stub: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 83: the default detector's head is chosen by a leave-one-site-out study, not by fit-site's
     within-site verdict. On the sample where fit-site alone keeps wheeze as is (the test above),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from respira.sites import choice, out_of_sample
+from respira.sites import SiteSample, choice, out_of_sample
 from respira.sites.choice import fit_procedure
 from respira.sites.out_of_sample import SiteFit, fit_sample, learning_curve
 from respira.sites.scores import recording_classes, recording_probabilities
@@ -19,8 +19,20 @@ from .conftest import faint_crackle_sample, make_sample
 
 @pytest.fixture(scope="module")
 def backwards_fit(backwards_sample) -> SiteFit:
-    """The backwards sample fitted with every candidate (200 resamples), which three tests read."""
+    """The backwards sample fitted with every candidate (200 resamples), which four tests read."""
     return fit_sample(backwards_sample, resamples=200)
+
+
+@pytest.fixture(scope="module")
+def faint_sample() -> SiteSample:
+    """:func:`faint_crackle_sample`: crackles faint in every window, wheezes the model reads right."""
+    return faint_crackle_sample()
+
+
+@pytest.fixture(scope="module")
+def faint_fit(faint_sample) -> SiteFit:
+    """The faint-crackle sample fitted with every candidate (200 resamples), which two tests read."""
+    return fit_sample(faint_sample, resamples=200)
 
 
 def test_a_label_ranked_backwards_gets_a_head_that_scores_out_of_sample(backwards_sample, backwards_fit):
@@ -53,11 +65,11 @@ def test_a_model_right_on_both_labels_is_kept_as_is():
         assert fit.thresholds == sample.base_thresholds
 
 
-def test_the_written_head_decides_as_the_fitted_procedure(backwards_sample):
+def test_the_written_head_decides_as_the_fitted_procedure(backwards_sample, backwards_fit):
     """The raw-space head (Platt scaling included) is one linear layer: applied to the embeddings it
     gives the recording probabilities the procedure scored, and its logits are affine in the input."""
     fitted = fit_procedure(backwards_sample)
-    fit = fit_sample(backwards_sample, resamples=50)
+    fit = backwards_fit
     logits = backwards_sample.embeddings.astype(np.float64) @ fit.head_weight.T + fit.head_bias
     count = len(backwards_sample.recordings)
     written = recording_probabilities(logits, backwards_sample.recording, count, "max", None)
@@ -244,23 +256,19 @@ def test_a_model_without_a_linear_head_is_fitted_with_its_own_head_only(backward
     assert {row["candidate"] for row in fit.outer} == {"as_is", "thresholds", "chosen", "all_normal"}
 
 
-def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
+def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded(faint_sample, faint_fit):
     """Crackles a little louder in every window of a crackle recording, too little to see in its loudest
-    window: a head reads them through the mean of the windows, and the procedure chooses that rule (the
-    model as is keeps its own); a label kept as the model has it keeps the model's rule in what is written."""
-    sample = make_sample(units=24, windows=12, seed=4)
-    rng = np.random.default_rng(1)
-    x = sample.embeddings.astype(np.float64)
-    x[:, 0] = 5.0 + 0.8 * sample.labels[sample.recording, 0] + rng.normal(size=len(x))
-    weight, bias = sample.base_head
-    faint = replace(sample, embeddings=x.astype(np.float32), base_logits=x @ weight.T + bias)
+    window (:func:`faint_crackle_sample`): a head reads them through the mean of the windows, and the
+    procedure chooses that rule (the model as is keeps its own); a label kept as the model has it keeps the
+    model's rule in what is written."""
+    faint = faint_sample
     fitted = fit_procedure(faint)
     assert fitted.chosen[0] in ("site_head", "anchored_head")
     assert (fitted.aggregation, fitted.top_k) == ("mean", None)
     assert fitted.rules["chosen"].recording_rule(faint) == ("mean", None)
     assert fitted.rules["as_is"].recording_rule(faint) == ("max", None)
     assert fitted.inner_scores["site_head/site_head@mean"] > fitted.inner_scores["site_head/site_head"]
-    fit = fit_sample(faint, resamples=50)
+    fit = faint_fit
     # wheeze, which the model reads right, shows no gain of its own: kept as the model has it, and with it
     # the model's own rule, which the written procedure (crackle's head refitted at it) records
     assert fit.kept == (1,) and fit.chosen[1] == "as_is" and fit.chosen[0] in ("site_head", "anchored_head")
@@ -307,12 +315,11 @@ def test_fit_site_keeps_the_selection_rules_its_benchmark_supports():
             choice.check_selection(retired)
 
 
-def test_a_label_without_its_own_gain_stays_the_models_bit_for_bit():
+def test_a_label_without_its_own_gain_stays_the_models_bit_for_bit(faint_sample, faint_fit):
     """Issue 82: the choice re-tuned wheeze's threshold and moved both labels to the mean of the windows
     though the model reads wheeze right (nothing to gain): wheeze keeps the model's head row, threshold and
     recording rule, crackle alone is fitted (at the model's rule), and each label's evidence is kept."""
-    sample = faint_crackle_sample()
-    fit = fit_sample(sample, resamples=200)
+    sample, fit = faint_sample, faint_fit
     crackle, wheeze = fit.labels
     assert crackle.served and crackle.candidate == fit.chosen[0] in ("site_head", "anchored_head")
     assert crackle.gain_interval[0] > 0 and crackle.auc_interval[0] > 0.5
