@@ -222,11 +222,15 @@ def test_demo_refuses_a_folder_holding_an_earlier_demo(
 
 
 def test_the_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve), over an earlier demo."""
+    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve, and the fewest patients
+    it takes), over an earlier demo."""
+    from respira.synthetic.plan import MIN_PATIENTS
+
     with staged_folder(tmp_path / "demo" / "run", overwrite=False) as staging:  # an earlier demo's run
         (staging / "stale.txt").write_text("from an earlier demo")
     (tmp_path / "demo" / "notes.txt").write_text("the user's own file")
-    code = main(["demo", "--output_dir", str(tmp_path / "demo"), "--overwrite", "--num_train_epochs", "1"])
+    flags = ["--overwrite", "--num_train_epochs", "1", "--n_patients", str(MIN_PATIENTS)]
+    code = main(["demo", "--output_dir", str(tmp_path / "demo"), *flags])
     said = capsys.readouterr()
     assert code == 0, said.err[-3000:]
     for stage in range(1, 7):
