@@ -222,11 +222,15 @@ def test_demo_refuses_a_folder_holding_an_earlier_demo(
 
 
 def test_the_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve), over an earlier demo."""
+    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve, and the fewest patients
+    it takes), over an earlier demo."""
+    from respira.synthetic.plan import MIN_PATIENTS
+
     with staged_folder(tmp_path / "demo" / "run", overwrite=False) as staging:  # an earlier demo's run
         (staging / "stale.txt").write_text("from an earlier demo")
     (tmp_path / "demo" / "notes.txt").write_text("the user's own file")
-    code = main(["demo", "--output_dir", str(tmp_path / "demo"), "--overwrite", "--num_train_epochs", "1"])
+    flags = ["--overwrite", "--num_train_epochs", "1", "--n_patients", str(MIN_PATIENTS)]
+    code = main(["demo", "--output_dir", str(tmp_path / "demo"), *flags])
     said = capsys.readouterr()
     assert code == 0, said.err[-3000:]
     for stage in range(1, 7):
@@ -372,12 +376,38 @@ def test_recipes_named_in_the_docs_and_help_exist(capsys: pytest.CaptureFixture[
     assert not [name for name in sorted(named) if not (root / name).is_file()]
 
 
-# Two `respira convert` runs whose command only warns, each a fresh `main` in one process of their own
-# (pytest records warnings instead of letting them reach stderr); a line on stderr separates their warnings.
-# respira.cli first, as in a `respira` process: importing transformers then registers no models (6 s).
-WARNING_RUNS = """
-import sys, warnings
-from respira.cli import main
+# One fresh `respira` process (``respira.__main__`` first, as the command imports it) for the tests of what
+# a command's process imports and prints: `respira --help` and `respira label --help` (what each imported),
+# `respira screen MISSING` (whether the model classes were registered: a module imported stays imported, so
+# "False" holds for the refusal whatever ran before it), then two `respira convert` runs whose command only
+# warns, each a fresh `main` (pytest records warnings instead of letting them reach stderr). A marker line on
+# both streams ends each part.
+ONE_PROCESS = """
+import contextlib, sys, warnings
+from respira.__main__ import main  # the command's entry point
+from respira.commands import COMMANDS
+
+def imported():
+    commands = [name for name in COMMANDS if f"respira.commands.{name}" in sys.modules]
+    models = ("torch", "respira.models.respira.modeling_respira")
+    return [*commands, *(name for name in models if name in sys.modules)]
+
+def part_over():
+    print("--- part over", flush=True)
+    print("--- part over", file=sys.stderr, flush=True)
+
+with contextlib.suppress(SystemExit):
+    main(["--help"])
+print("imported:", imported())
+with contextlib.suppress(SystemExit):
+    main(["label", "--help"])
+print("imported:", imported())
+part_over()
+with contextlib.suppress(SystemExit):
+    main(["screen", sys.argv[1], "--output", sys.argv[2]])
+print("registered:", "respira.models.respira.configuration_respira" in sys.modules)
+part_over()
+
 from respira.commands import convert
 from respira.metrics.icbhi import icbhi_scores
 
@@ -399,26 +429,38 @@ codes = []
 for command in (noisy, evaluations):
     convert.run = command
     codes.append(main(["convert", "beats", "in.pt", "out"]))
-    print("--- run over", file=sys.stderr)
+    part_over()
 raise SystemExit(max(codes))
 """
 
 
 @pytest.fixture(scope="module")
-def warning_runs() -> list[str]:
-    """The stderr of each of WARNING_RUNS' two commands."""
-    command = [sys.executable, "-c", WARNING_RUNS]
-    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str] | Path]:
+    """ONE_PROCESS's parts: ``stdout`` and ``stderr`` (each a list, one item a part: help, screen, the two
+    convert runs), and the ``missing`` source screen was given."""
+    folder = tmp_path_factory.mktemp("one_process")
+    missing, output = folder / "missing", folder / "screen.parquet"
+    result = subprocess.run(
+        [sys.executable, "-c", ONE_PROCESS, str(missing), str(output)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr
-    return result.stderr.split("--- run over\n")[:2]
+    split = {name: text.split("--- part over\n") for name, text in (("stdout", result.stdout),
+                                                                     ("stderr", result.stderr))}  # fmt: skip
+    assert [len(parts) for parts in split.values()] == [5, 5], result.stderr
+    return {**split, "missing": missing}
 
 
-def test_a_command_prints_each_user_warning_once_and_no_developer_warnings(warning_runs: list[str]) -> None:
-    assert warning_runs[0] == "warning: 3 cycles clipped\n"
+def test_a_command_prints_each_user_warning_once_and_no_developer_warnings(one_process: dict) -> None:
+    assert one_process["stderr"][2] == "warning: 3 cycles clipped\n"
 
 
-def test_a_metric_warning_repeated_across_evaluations_is_printed_once(warning_runs: list[str]) -> None:
-    lines = warning_runs[1].splitlines()
+def test_a_metric_warning_repeated_across_evaluations_is_printed_once(one_process: dict) -> None:
+    lines = one_process["stderr"][3].splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: metric(s) with an empty denominator"), lines
 
 
@@ -465,58 +507,18 @@ def test_the_command_line_reads_no_argparse_internals() -> None:
     assert parser.commands["train"].field_names >= {"--max_steps", "--learning_rate"}
 
 
-LISTS_THEN_HELPS_ONE = """
-import contextlib, sys
-from respira.__main__ import main  # the command's entry point
-from respira.commands import COMMANDS
-
-def imported():
-    commands = [name for name in COMMANDS if f"respira.commands.{name}" in sys.modules]
-    models = ("torch", "respira.models.respira.modeling_respira")
-    return [*commands, *(name for name in models if name in sys.modules)]
-
-with contextlib.suppress(SystemExit):
-    main(["--help"])
-print("imported:", imported())
-with contextlib.suppress(SystemExit):
-    main(["label", "--help"])
-print("imported:", imported())
-"""
-
-
-def test_help_imports_only_the_command_it_shows() -> None:
+def test_help_imports_only_the_command_it_shows(one_process: dict) -> None:
     """``respira --help`` lists every command (with its line) without importing any command's module,
     torch or respira's models; ``respira label --help`` imports the label command's module alone."""
-    run = subprocess.run(
-        [sys.executable, "-c", LISTS_THEN_HELPS_ONE], capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    listing = " ".join(run.stdout.split("label [-h]")[0].split())
+    stdout = one_process["stdout"][0]
+    listing = " ".join(stdout.split("label [-h]")[0].split())
     assert all(f"{name} {' '.join(line.split())}" in listing for name, line in command_lines().items())
-    imported = [line for line in run.stdout.splitlines() if line.startswith("imported:")]
+    imported = [line for line in stdout.splitlines() if line.startswith("imported:")]
     assert imported == ["imported: []", "imported: ['label']"]
 
 
-REFUSES_A_MISSING_SOURCE = """
-import contextlib, sys
-from respira.__main__ import main
-
-with contextlib.suppress(SystemExit):
-    main(["screen", sys.argv[1], "--output", sys.argv[2]])
-print("registered:", "respira.models.respira.configuration_respira" in sys.modules)
-"""
-
-
-def test_a_command_refusing_its_input_does_not_register_the_model_classes(tmp_path: Path) -> None:
+def test_a_command_refusing_its_input_does_not_register_the_model_classes(one_process: dict) -> None:
     """Validate first: ``respira screen MISSING`` answers before the model folder's config is imported (it
     registers transformers' Auto classes: seconds a wrong path need not cost)."""
-    missing, output = tmp_path / "missing", tmp_path / "screen.parquet"
-    run = subprocess.run(
-        [sys.executable, "-c", REFUSES_A_MISSING_SOURCE, str(missing), str(output)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert f"SOURCE {missing} not found" in run.stderr
-    assert run.stdout.split() == ["registered:", "False"]
+    assert f"SOURCE {one_process['missing']} not found" in one_process["stderr"][1]
+    assert one_process["stdout"][1].split() == ["registered:", "False"]

@@ -4,6 +4,7 @@ file where a folder goes is refused; a respira-written output is replaced (:mod:
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ FOLDER_COMMANDS: dict[str, Command] = {
     "export": lambda f, out: ["export", str(f["model"]), str(out)],
     "export --onnx": lambda f, out: ["export", str(f["model"]), str(out), "--onnx"],
     "export --with_code": lambda f, out: ["export", str(f["model"]), str(out), "--with_code"],
-    "export --web": lambda f, out: ["export", str(f["model"]), str(out), "--web"],
+    "export --web": lambda f, out: ["export", str(f["onnx_model"]), str(out), "--web"],
     "fit-site": lambda f, out: [
         "fit-site",
         str(f["model"]),
@@ -63,8 +64,25 @@ ONNX export twice over is too slow here."""
 
 
 @pytest.fixture(scope="module")
-def fixtures(detector_dir: Path, synthetic_corpus: Path) -> dict[str, Path]:
-    return {"model": detector_dir, "corpus": synthetic_corpus}
+def fixtures(
+    detector_dir: Path, synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """The detector, the corpus, and the detector with a ``model.onnx`` (its page needs no conversion:
+    tests/app/test_web_page.py converts one; here a graph that passes audio through, which the page writer
+    copies)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    onnx_model = Path(shutil.copytree(detector_dir, tmp_path_factory.mktemp("onnx") / "model"))
+    audio = helper.make_tensor_value_info("input_values", TensorProto.FLOAT, ["batch", "samples"])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "samples"])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input_values"], ["logits"])], "g", [audio], [logits]
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), onnx_model / "model.onnx"
+    )
+    return {"model": detector_dir, "corpus": synthetic_corpus, "onnx_model": onnx_model}
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -1,10 +1,11 @@
-"""``respira bench`` end to end on the synthetic corpus and a KAUH-named folder, with the seed CNN
-(:mod:`respira.encoder_bench.run`): what it writes, its cache, a killed run resumed, and bad input."""
+"""``respira bench`` end to end on the synthetic corpus and a KAUH-named folder, with the seed CNN at a tiny
+width (:mod:`respira.encoder_bench.run`): what it writes, its cache, a killed run resumed, and bad input."""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -16,6 +17,7 @@ import soundfile as sf
 import yaml
 
 import respira
+import respira.models
 from respira.cli import main
 from respira.encoder_bench import models as bench_models
 from respira.encoder_bench.tasks import TASKS
@@ -24,6 +26,22 @@ from respira.inference.detector import Detector
 from ..conftest import write_kauh
 
 OPTIONS = {"sizes": [3], "draws": 2, "resamples": 50, "threads": 1}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_cnn() -> Iterator[None]:
+    """``cnn``, the family name, built with the tiny channels of the training tests (the default width
+    costs seconds of convolutions a bench's bookkeeping does not need)."""
+    build = respira.models.build_model
+
+    def tiny(encoder: str, **options: Any) -> Any:
+        if encoder == "cnn":
+            options["encoder_config"] = {"channels": [4, 8, 8, 16], **(options.get("encoder_config") or {})}
+        return build(encoder, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(respira.models, "build_model", tiny)
+        yield
 
 
 @pytest.fixture(scope="module")

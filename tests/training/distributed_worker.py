@@ -20,10 +20,12 @@ from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.embedding_cache import ViewStore
 
 if __package__:  # imported by the test, which computes the one-process results itself
+    from ..figures import skip_drawing
     from .conftest import TINY_AST, tiny_model
 else:
-    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[2])]
     from conftest import TINY_AST, tiny_model
+    from tests.figures import skip_drawing
 
 AUGMENTATION = {"gain": {"db": [-6, 6], "probability": 1.0}}
 
@@ -91,7 +93,9 @@ def cached_tables(
 def main(root: str, *command: str) -> None:
     """``respira`` ``command`` first, as ``python -m respira`` runs it; then the losses of the
     ``root``/train split (batches of 4 a process) to ``root``/losses.json; the tables of ``root``/tables_train
-    and tables_validation to ``root``/tables_RANK.npz and counts_RANK.json."""
+    and tables_validation to ``root``/tables_RANK.npz and counts_RANK.json; figures not drawn, as in
+    every test not marked ``figures``."""
+    skip_drawing()
     sys.argv = ["respira", *command]
     try:
         runpy.run_module("respira", run_name="__main__", alter_sys=True)
