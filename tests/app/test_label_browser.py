@@ -1,7 +1,8 @@
 """The labelling page in a real browser (Debian's chromium, headless, through Selenium), as a person uses
-it: ``respira label`` served by its own process; one event marked by dragging over the spectrogram, three
-recordings labelled by keyboard; the server killed (SIGKILL) and started again: the answers and the event
-are there, the next recording is shown, and nothing else of labels.csv changed."""
+it: ``respira label`` served by its own process (``python -m respira``); one event marked by dragging over
+the spectrogram, three recordings labelled by keyboard; the server killed (SIGKILL) and started again (in a
+fork of this process): the answers and the event are there, the next recording is shown, and nothing else
+of labels.csv changed."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _serving(port: int, running, log: Path) -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=5):
                 return
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.05)
 
 
 def _wait(condition, what: str, timeout: float = 120) -> object:
@@ -44,7 +45,7 @@ def _wait(condition, what: str, timeout: float = 120) -> object:
     while time.monotonic() < deadline:
         if value := condition():
             return value
-        time.sleep(0.25)
+        time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -68,7 +69,7 @@ def label_server(model: Path, site: Path, port: int, log: Path) -> Iterator[subp
 def forked_label_server(model: Path, site: Path, port: int, log: Path) -> Iterator[int]:
     """``respira label MODEL SITE --port PORT`` in a fork of this process (respira and torch imported
     already: no process start-up to pay) until its page answers; killed on exit. The page's tests use it;
-    the test that kills and restarts the server runs the command in a process of its own."""
+    the test that kills and restarts the server first runs the command as ``python -m respira``."""
     pid, exited = fork_command(["label", str(model), str(site), "--port", str(port)], log), []
 
     def running() -> bool:
@@ -192,7 +193,7 @@ def test_label_by_keyboard_mark_an_event_kill_and_restart(browser, run_dir: Path
         "r4.wav,p4,,,", "r4.wav,p4,,,next"
     )
     labels.write_text(expected, encoding="utf-8")  # the next round, as suggest writes it
-    with label_server(run_dir, labels.parent, port, log):
+    with forked_label_server(run_dir, labels.parent, port, log):
         browser.get(url)
         _shown(browser, 3)
         body = browser.find_element(By.TAG_NAME, "body")

@@ -322,30 +322,28 @@ def test_a_second_session_on_the_same_labels_is_refused_naming_the_first_until_i
 def test_a_session_killed_leaves_no_lock_that_keeps_the_next_out(
     run_dir: Path, detector: Detector, tmp_path: Path
 ) -> None:
+    """``respira label`` in a process of its own (a fork of this one: no start-up to pay) holds labels.csv:
+    another session is refused naming its pid; killed (SIGKILL), it leaves no lock behind."""
+    import os
     import signal
-    import subprocess
-    import sys
+    import time
 
     from respira.data.labels_csv import LabelsBusyError
+    from tests.forked import exit_status, fork_command
 
     labels = write_site(tmp_path / "site")
-    holder = (
-        "import sys, time\n"
-        "from respira import Detector\n"
-        "from respira.app.labelling import LabelSession\n"
-        f"LabelSession({str(labels)!r}, Detector.from_pretrained({str(run_dir)!r}), model='tiny', "
-        "minimum_units=4)\n"
-        "print('ready', flush=True)\n"
-        "time.sleep(600)\n"
-    )
-    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    log = tmp_path / "label.log"
+    pid = fork_command(["label", str(run_dir), str(labels.parent), "--port", "0"], log)
     try:
-        assert process.stdout is not None and process.stdout.readline() == "ready\n"
-        with pytest.raises(LabelsBusyError, match=rf"another process \(pid {process.pid} on "):
+        deadline = time.monotonic() + 120
+        while "labelling " not in log.read_text():
+            assert time.monotonic() < deadline, f"respira label did not serve:\n{log.read_text()}"
+            time.sleep(0.02)
+        with pytest.raises(LabelsBusyError, match=rf"another process \(pid {pid} on "):
             LabelSession(labels, detector, model="tiny", minimum_units=4)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        os.kill(pid, signal.SIGKILL)
+        assert exit_status(pid) == -signal.SIGKILL, log.read_text()
     LabelSession(labels, detector, model="tiny", minimum_units=4).close()
 
 

@@ -11,6 +11,7 @@ import http.client
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,13 +77,28 @@ def _serve(detector: Detector, folder: Path, **server: object) -> LabelServer:
     return LabelServer(session, **server).start()  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def served(detector: Detector, tmp_path: Path) -> Iterator[Served]:
-    server = _serve(detector, tmp_path / "site", port=0)
+@contextmanager
+def _served(detector: Detector, folder: Path) -> Iterator[Served]:
+    server = _serve(detector, folder, port=0)
     try:
-        yield Served(server, tmp_path / "site" / "labels.csv")
+        yield Served(server, folder / "labels.csv")
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def served(detector: Detector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One page for the module's refusals and reads: each refusal checks that labels.csv is byte-identical
+    (and the events' that there is no events.csv), so the next test finds the site as new."""
+    with _served(detector, tmp_path_factory.mktemp("refusals") / "site") as page:
+        yield page
+
+
+@pytest.fixture
+def fresh(detector: Detector, tmp_path: Path) -> Iterator[Served]:
+    """A page of its own, for a test that writes or closes it."""
+    with _served(detector, tmp_path / "site") as page:
+        yield page
 
 
 @pytest.mark.parametrize("path", ["/api/state", "/audio/0.wav", "/"])
@@ -130,17 +146,17 @@ def test_a_cross_site_browser_request_is_refused(served: Served, headers: dict[s
         served.refused(reply, 403)
 
 
-def test_the_page_its_own_requests_and_other_clients_are_served(served: Served) -> None:
-    own = f"http://127.0.0.1:{served.port}"
+def test_the_page_its_own_requests_and_other_clients_are_served(fresh: Served) -> None:
+    own = f"http://127.0.0.1:{fresh.port}"
     navigation = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
-    assert served.request("GET", "/", headers=navigation).status == 200  # a link to the page opens it
+    assert fresh.request("GET", "/", headers=navigation).status == 200  # a link to the page opens it
     same = {"Sec-Fetch-Site": "same-origin", "Origin": own}
-    assert served.request("GET", "/api/state", headers=same).status == 200
-    assert served.request("GET", "/api/state").status == 200  # curl: no Origin, no Sec-Fetch-Site
-    reply = served.request(
+    assert fresh.request("GET", "/api/state", headers=same).status == 200
+    assert fresh.request("GET", "/api/state").status == 200  # curl: no Origin, no Sec-Fetch-Site
+    reply = fresh.request(
         "POST", "/api/events", json.dumps({"index": 0, "events": []}).encode(), {**JSON, **same}
     )
-    assert reply.status == 200 and served.labels.read_text(encoding="utf-8") == LABELS
+    assert reply.status == 200 and fresh.labels.read_text(encoding="utf-8") == LABELS
 
 
 @pytest.mark.parametrize(
@@ -270,22 +286,22 @@ async def _asgi(app: Any, scope: dict) -> list[dict]:
     return sent
 
 
-def test_one_writer_per_labels_file_under_any_name(served: Served) -> None:
+def test_one_writer_per_labels_file_under_any_name(fresh: Served) -> None:
     """A hard link or a symbolic link of labels.csv, under another name, is the same file: refused while the
     page writes it, also once an answer replaced the file (a new inode) and a link is made then."""
     from respira.data.labels_csv import LabelsBusyError, hold_labels
 
-    folder = served.labels.parent
-    (folder / "hard.csv").hardlink_to(served.labels)
+    folder = fresh.labels.parent
+    (folder / "hard.csv").hardlink_to(fresh.labels)
     (folder / "soft.csv").symlink_to("hard.csv")
     for name in ("hard.csv", "soft.csv", "labels.csv"):
         with pytest.raises(LabelsBusyError, match="is being written by another process"):
             hold_labels(folder / name)
-    assert served.request("POST", "/api/answer", ANSWER, JSON).status == 200  # labels.csv replaced
-    (folder / "later.csv").hardlink_to(served.labels)
+    assert fresh.request("POST", "/api/answer", ANSWER, JSON).status == 200  # labels.csv replaced
+    (folder / "later.csv").hardlink_to(fresh.labels)
     with pytest.raises(LabelsBusyError, match="under another name: a hard link or symbolic link of it"):
         hold_labels(folder / "later.csv")
-    served.server.close()
+    fresh.server.close()
     hold_labels(folder / "later.csv").release()  # the page gone: a writer may start
 
 

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import http.server
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -399,11 +400,12 @@ def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
 def test_push_space_to_the_local_hub(
-    run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    run_dir: Path, model_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """``respira push RUN REPO --space --onnx``: the model repo, and the static page (``model.onnx``
     exported from a run that had none) as a Space repo created with ``sdk: static``; the page of the Hub
-    id (``respira app REPO``) is made of the model repo's ``model.onnx``."""
+    id (``respira app REPO``) is made of the model repo's ``model.onnx``. The push's one conversion is
+    stood in for by the bytes the session's export of the same run wrote (``model_dir``: converted once)."""
     from huggingface_hub import HfApi, constants
 
     from respira.app.web_page import write_web_page
@@ -417,8 +419,8 @@ def test_push_space_to_the_local_hub(
         "create_repo",
         lambda api, *a, **k: created.append(k.get("space_sdk")) or create_repo(api, *a, **k),
     )
-    exports, export_onnx = [], hub_export.export_onnx
-    monkeypatch.setattr(hub_export, "export_onnx", lambda *a: exports.append(a) or export_onnx(*a))
+    exports: list[tuple] = []
+    monkeypatch.setattr(hub_export, "export_onnx", lambda *a: exports.append(a) or _converted(model_dir, *a))
     assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--onnx"]) == 0
     assert len(exports) == 1  # the page is written from the push's export: the model is converted once
     model_files = local_hub.state.repos["user/tiny-cnn"].resolve("main").files
@@ -440,6 +442,13 @@ def test_push_space_to_the_local_hub(
     page = write_web_page("user/tiny-cnn", tmp_path / "hub-page")
     assert hashlib.sha256((page / "model.onnx").read_bytes()).hexdigest() == model_files["model.onnx"].sha256
     assert json.loads((page / "respira-web.json").read_text())["name"] == "tiny-cnn"
+
+
+def _converted(model_dir: Path, model: Any, path: Path) -> Path:
+    """``export_onnx(model, path)`` for the run ``model_dir`` was exported from: its ``model.onnx``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_dir / "model.onnx", path)
+    return path
 
 
 def test_a_torch_folder_is_converted_by_the_onnx_exporter_alone(
