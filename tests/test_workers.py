@@ -45,3 +45,11 @@ def test_each_session_loads_remote_code_into_its_own_modules_cache() -> None:
     cache = Path(os.environ["HF_MODULES_CACHE"])
     assert Path(hub.HF_MODULES_CACHE) == cache and cache.is_dir()
     assert cache.parent == Path(tempfile.gettempdir()) and cache.name.startswith("respira-tests-hf-modules-")
+
+
+def test_the_install_writes_the_bytecode_once() -> None:
+    """uv installs without .pyc files unless told: where PYTHONDONTWRITEBYTECODE is set (CI images, this
+    project's machines) every python a test starts then compiled torch and transformers anew."""
+    macro = re.search(r"^install = (.+?)\|\|", (ROOT / "Makefile").read_text(), re.MULTILINE | re.DOTALL)
+    assert macro is not None, "the Makefile has no install macro"
+    assert "uv pip install" in macro.group(1) and "--compile-bytecode" in macro.group(1).split()
