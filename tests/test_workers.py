@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -75,3 +77,12 @@ def test_the_cold_test_estimate_deals_the_files_as_xdist_does() -> None:
     }
     result = cold_test.summary({}, [worker])
     assert result["workers_dealt"] == [30.0, 60.0]  # b on one, c then a on the other (in order: 40 and 50)
+
+
+def test_the_controlling_process_imports_no_torch() -> None:
+    """pytest-xdist's controlling process loads tests/conftest.py and runs no test, before it starts the
+    workers: importing respira there (torch, transformers) delayed every worker's start by seconds."""
+    heavy = "{'torch', 'transformers', 'respira'}"
+    code = f"import sys, tests.conftest; print(sorted({heavy} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]"]
