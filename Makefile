@@ -43,8 +43,10 @@ web-deps:
 UV_SPEC ?= uv==0.13.9
 UV_FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 # uv failing where pip works (another index, proxy or certificate setup): pip installs the same specs.
-install = $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q --python $(BIN)/python \
-	$(1) || { echo "uv could not install $(1): pip installs it"; $(BIN)/pip install -q $(1); }
+# --compile-bytecode: the .pyc files written once here, as pip does, not compiled again by every process
+# (where PYTHONDONTWRITEBYTECODE is set, each test's python compiled torch and transformers anew).
+install = $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q --compile-bytecode \
+	--python $(BIN)/python $(1) || { echo "uv could not install $(1): pip installs it"; $(BIN)/pip install -q $(1); }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -15,13 +15,13 @@ worker: each test's CPU seconds) and ``make lint``. Writes ``--output`` (Markdow
 
 A test's CPU seconds are its worker's own and its waited-for subprocesses' (setup, call and teardown), true
 under any load; its wall seconds depend on the load. The estimate of ``make test`` on two quiet cores: the
-test files' CPU seconds dealt to two workers in collection order (``--dist loadfile``), plus a worker's
-start-up and collection, plus the lint step (and, meaningful on a quiet machine only, each file at its wall
-time where longer: the tests that wait). ``--tests-only`` re-runs the tests in ``--work``'s clone;
-``--install-only`` runs the install steps alone; ``--make VARIABLE=VALUE`` sets a make variable for every
-step (``--make TEST_WORKERS=1``: one pytest worker); ``--profile FILE`` takes the
-tests' part from the plugin's output of another run (``pytest -p no:xdist -p _pytest_cpu`` under ``nice`` on
-a shared machine, say).
+test files' CPU seconds dealt to two workers in pytest-xdist's order (``--dist loadfile`` deals the files
+with the most tests first), plus a worker's start-up and collection, plus the lint step (and, meaningful on
+a quiet machine only, each file at its wall time where longer: the tests that wait). ``--tests-only``
+re-runs the tests in ``--work``'s clone; ``--install-only`` runs the install steps alone; ``--make
+VARIABLE=VALUE`` sets a make variable for every step (``--make TEST_WORKERS=1``: one pytest worker);
+``--profile FILE`` takes the tests' part from the plugin's output of another run (``pytest -p no:xdist -p
+_pytest_cpu`` under ``nice`` on a shared machine, say).
 """
 
 from __future__ import annotations
@@ -166,6 +166,7 @@ def summary(steps: dict[str, dict[str, Any]], workers: list[dict[str, Any]]) -> 
     """The parts' seconds, the files' and the estimate of ``make test`` on two quiet cores."""
     files = by_file(workers)
     order = sorted(files, key=lambda name: min(_first_index(w, name) for w in workers))
+    order = xdist_order(order, files)
     cpu = [files[name]["cpu"] for name in order]
     waits = [max(files[name]["cpu"], files[name]["wall"]) for name in order]
     startup = max((w.get("startup_cpu", 0.0) + sum(w["collection"].get(k, 0.0) for k in ("own", "children"))
@@ -183,6 +184,12 @@ def summary(steps: dict[str, dict[str, Any]], workers: list[dict[str, Any]]) -> 
         "estimate_with_waits": round(max(dealt(waits), default=0.0) + startup + lint, 1),
         "workers_wall": [round(w.get("wall", 0.0), 1) for w in workers],
     }
+
+
+def xdist_order(order: list[str], files: dict[str, dict[str, float]]) -> list[str]:
+    """``order`` as pytest-xdist deals it with ``--dist loadfile``: the files with the most tests first, ties
+    kept in order (its ``--loadscope-reorder``, on by default)."""
+    return sorted(order, key=lambda name: -files[name]["tests"])
 
 
 def _first_index(worker: dict[str, Any], name: str) -> int:
@@ -215,7 +222,7 @@ def report(steps: dict[str, dict[str, Any]], result: dict[str, Any], top: int) -
         f"pytest: start-up and collection {startup} per worker; the "
         f"{result['tests']} tests measured {result['tests_cpu']} s of CPU "
         f"({result['tests_wall_one_process']} s of their wall time added up)",
-        "two workers dealt the files' CPU seconds in order (--dist loadfile): "
+        "two workers dealt the files' CPU seconds, most tests first (--dist loadfile): "
         f"{' and '.join(map(str, result['workers_dealt']))} s",
         f"estimate of make test on two quiet cores (installed): {result['estimate_two_quiet_cores']} s "
         f"(each file at its wall time where longer: {result['estimate_with_waits']} s, on a quiet machine)",

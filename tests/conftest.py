@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -21,9 +22,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 _MODULES_CACHE = tempfile.TemporaryDirectory(prefix="respira-tests-hf-modules-")
 os.environ["HF_MODULES_CACHE"] = _MODULES_CACHE.name
 
-from respira.records.run import CorpusRecord, DataRecord  # noqa: E402
-
 from .figures import drawn, skip_drawing  # noqa: E402
+
+if TYPE_CHECKING:
+    from respira.records.run import DataRecord
 
 SHARED_DIR = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -157,6 +159,8 @@ def progress_bars_on(monkeypatch: pytest.MonkeyPatch):
 def two_corpus_record(icbhi: Path, name: str, folder: Path) -> DataRecord:
     """The data record of a tiny multi-corpus run: ICBHI (``icbhi``) and the recording-labelled corpus
     ``name`` (``folder``), at 4 kHz, cut into 1 s windows every 0.5 s."""
+    from respira.records.run import CorpusRecord, DataRecord
+
     return DataRecord(
         data_dir=str(icbhi),
         sampling_rate=4000,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -45,3 +47,42 @@ def test_each_session_loads_remote_code_into_its_own_modules_cache() -> None:
     cache = Path(os.environ["HF_MODULES_CACHE"])
     assert Path(hub.HF_MODULES_CACHE) == cache and cache.is_dir()
     assert cache.parent == Path(tempfile.gettempdir()) and cache.name.startswith("respira-tests-hf-modules-")
+
+
+def test_the_install_writes_the_bytecode_once() -> None:
+    """uv installs without .pyc files unless told: where PYTHONDONTWRITEBYTECODE is set (CI images, this
+    project's machines) every python a test starts then compiled torch and transformers anew."""
+    macro = re.search(r"^install = (.+?)\|\|", (ROOT / "Makefile").read_text(), re.MULTILINE | re.DOTALL)
+    assert macro is not None, "the Makefile has no install macro"
+    assert "uv pip install" in macro.group(1) and "--compile-bytecode" in macro.group(1).split()
+
+
+def test_the_cold_test_estimate_deals_the_files_as_xdist_does() -> None:
+    """pytest-xdist's ``--dist loadfile`` deals the files with the most tests first (``--loadscope-reorder``,
+    its default), not in collection order: benchmarks/cold_test.py's estimate deals them so."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cold_test", ROOT / "benchmarks" / "cold_test.py")
+    assert spec is not None and spec.loader is not None
+    cold_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cold_test)
+    times = {"own": 10.0, "children": 0.0, "wall": 10.0}
+    worker = {  # a one-test file of 40 s first, then two files of 10 s tests
+        "collection": {},
+        "tests": {
+            "tests/a.py::t": {**times, "own": 40.0},
+            **{f"tests/b.py::t{i}": times for i in range(3)},
+            **{f"tests/c.py::t{i}": times for i in range(2)},
+        },
+    }
+    result = cold_test.summary({}, [worker])
+    assert result["workers_dealt"] == [30.0, 60.0]  # b on one, c then a on the other (in order: 40 and 50)
+
+
+def test_the_controlling_process_imports_no_torch() -> None:
+    """pytest-xdist's controlling process loads tests/conftest.py and runs no test, before it starts the
+    workers: importing respira there (torch, transformers) delayed every worker's start by seconds."""
+    heavy = "{'torch', 'transformers', 'respira'}"
+    code = f"import sys, tests.conftest; print(sorted({heavy} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]"]
