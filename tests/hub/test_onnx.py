@@ -7,6 +7,7 @@ once per module (an export takes seconds to tens of seconds).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from transformers import PreTrainedConfig
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.cli import main
@@ -52,6 +54,22 @@ RATE = 16000
 def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
     """The encoder tester's tiny model of family ``name`` (batch-norm statistics moved, eval mode)."""
     return CASES[name].model(**kwargs)
+
+
+def one_layer_model(name: str, **kwargs) -> RespiraForAudioClassification:
+    """:func:`tiny_model` with one transformer layer: a second, identical layer only lengthens the export.
+    WavLM keeps two (its first layer hands the relative position bias to the next) and CLAP its two stages
+    of one layer (patch merging between them)."""
+    case = CASES[name]
+    if name in ("wavlm", "clap"):
+        return case.model(**kwargs)
+
+    def encoder_config() -> PreTrainedConfig:
+        config = case.encoder_config()
+        config.num_hidden_layers = 1  # Whisper's attribute map sends it to encoder_layers
+        return config
+
+    return dataclasses.replace(case, encoder_config=encoder_config).model(**kwargs)
 
 
 TOLERANCE = 1e-4
@@ -154,7 +172,7 @@ def test_autopool_exports_with_parity(
     if family == "cnn":
         model, path = multi_label_export
     else:
-        model = tiny_model(family, pooling="autopool", problem_type=MULTI_LABEL)
+        model = one_layer_model(family, pooling="autopool", problem_type=MULTI_LABEL)
         path = export_onnx(model, tmp_path / ONNX_FILE)
     check_parity(model, path, real_cycles)
 
@@ -166,7 +184,8 @@ def test_pretrained_efficientat_parity_on_real_cycles(
     check_parity(model, folder / ONNX_FILE, real_cycles)
 
 
-@pytest.mark.parametrize("family", ["ast", "beats"])
+# AST's parity on real cycles is test_autopool_exports_with_parity[ast]'s (a one-layer AST, auto-pooled)
+@pytest.mark.parametrize("family", ["beats"])
 def test_tiny_transformer_parity_on_real_cycles(family: str, real_cycles: list[np.ndarray], tmp_path: Path):
     model = tiny_model(family, target_seconds=2.0)
     path = export_onnx(model, tmp_path / ONNX_FILE)
@@ -178,7 +197,7 @@ def test_a_hub_encoder_exports_with_parity(family: str, tmp_path: Path) -> None:
     """Every Hub family with its feature extractor in the graph (Whisper's window zero-padded to its
     chunk, padding masked; CLAP's repeated): the export checks itself against torch, and a batch of short
     waveforms gives torch's probabilities."""
-    model = tiny_model(family)
+    model = one_layer_model(family)
     session = onnxruntime.InferenceSession(str(export_onnx(model, tmp_path / ONNX_FILE)))
     waves = waveforms(batch=2, seconds=0.5).numpy()
     got = session.run([OUTPUT_NAME, FRAME_NAME], {INPUT_NAME: waves})
