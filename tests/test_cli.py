@@ -467,6 +467,7 @@ def test_the_command_line_reads_no_argparse_internals() -> None:
 
 LISTS_THEN_HELPS_ONE = """
 import contextlib, sys
+sys.argv[0] = "respira"  # the installed script's process (import respira registers no models there)
 from respira.__main__ import main  # the command's entry point
 from respira.commands import COMMANDS
 
@@ -499,6 +500,7 @@ def test_help_imports_only_the_command_it_shows() -> None:
 
 REFUSES_A_MISSING_SOURCE = """
 import contextlib, sys
+sys.argv[0] = "respira"  # the installed script's process
 from respira.__main__ import main
 
 with contextlib.suppress(SystemExit):
