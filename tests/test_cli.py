@@ -384,6 +384,7 @@ def test_recipes_named_in_the_docs_and_help_exist(capsys: pytest.CaptureFixture[
 # both streams ends each part.
 ONE_PROCESS = """
 import contextlib, sys, warnings
+sys.argv[0] = "respira"  # the installed script's process (import respira registers no models there)
 from respira.__main__ import main  # the command's entry point
 from respira.commands import COMMANDS
 

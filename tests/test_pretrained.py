@@ -472,7 +472,11 @@ def test_the_pipeline_loads_the_folder_and_decides_as_the_detector(
 ) -> None:
     from transformers import pipeline
 
-    classifier = pipeline("audio-classification", model=str(FOLDER))
+    from respira.models.respira import RespiraAudioClassificationPipeline
+
+    classifier = pipeline(
+        "audio-classification", model=str(FOLDER), pipeline_class=RespiraAudioClassificationPipeline
+    )
     decided = classifier(str(recordings[0]), top_k=1)[0]["label"]
     assert decided == detector.predict_file(recordings[0]).label
 

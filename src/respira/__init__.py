@@ -1,18 +1,22 @@
 """respira: fine-tune audio encoders for respiratory-sound classification on ICBHI 2017.
 
-``import respira`` registers respira's models with transformers' Auto classes (when transformers is
-imported), so ``AutoModelForAudioClassification`` and ``pipeline("audio-classification")`` load respira
-folders without ``trust_remote_code``. ``respira.Detector.from_pretrained(folder_or_hub_id)`` predicts
-recordings; ``respira.train``, ``evaluate``, ``fit_site``, ``suggest``, ``bench`` and ``label`` do
-what their commands do (:mod:`respira.api`).
+``import respira`` registers respira's models with transformers' Auto classes (``AutoConfig.register``
+and the others), so ``AutoModelForAudioClassification`` loads respira folders without
+``trust_remote_code``; that imports torch and transformers (seconds of CPU), except in the ``respira``
+command, which registers them where it loads a model. Nothing else of transformers changes:
+``pipeline("audio-classification", model=folder, trust_remote_code=True)`` runs respira's pipeline from an
+export's code (its ``config.json`` names it), ``pipeline_class=RespiraAudioClassificationPipeline``
+(:mod:`respira.models.respira`) on any respira folder.
+
+``respira.Detector.from_pretrained(folder_or_hub_id)`` predicts recordings; ``respira.train``,
+``evaluate``, ``fit_site``, ``suggest``, ``bench`` and ``label`` do what their commands do
+(:mod:`respira.api`).
 """
 
 import importlib
-import importlib.abc
-import importlib.util
+import itertools
 import sys
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 from .utils.lazy_exports import lazy_exports
 
@@ -37,49 +41,20 @@ _LAZY: dict[str, str] = {
     "suggest": "api",
     "train": "api",
 }
-"""Names imported from their module on first use (``import respira`` stays light)."""
+"""Names imported from their module on first use."""
 __all__ = list(_LAZY)
 __all__.append("__version__")
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
-_COMMAND_LINE = False  # True in the respira command's own process (set by respira.__main__)
 
 
-def _register_models() -> None:
-    if not _COMMAND_LINE:
-        importlib.import_module(f"{__name__}.models.respira").register()
+def _the_command() -> bool:
+    """This process is the ``respira`` command (its script, ``python -m respira``), which registers the
+    models where it loads one, so that ``respira --help`` imports no torch."""
+    script = Path(sys.argv[0]).stem if getattr(sys, "argv", None) else ""
+    pairs = itertools.pairwise(getattr(sys, "orig_argv", []))
+    return script == __name__ or any(pair == ("-m", __name__) for pair in pairs)
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``hook()`` right after the top-level module ``name`` is executed, then steps aside."""
-
-    def __init__(self, name: str, hook: Callable[[], object]) -> None:
-        self.name, self.hook = name, hook
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)  # as the other finders find it
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-
-        def exec_module(module: Any) -> None:
-            del loader.exec_module  # the loader's own method again
-            loader.exec_module(module)
-            self.hook()
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-def _after_import(name: str, hook: Callable[[], object]) -> None:
-    """Call ``hook()`` once the top-level module ``name`` is imported (now, if it already is)."""
-    if name in sys.modules:
-        hook()
-    else:
-        sys.meta_path.insert(0, _AfterImport(name, hook))
-
-
-_after_import("transformers", _register_models)
+if not _the_command():
+    importlib.import_module(f"{__name__}.models.respira").register()

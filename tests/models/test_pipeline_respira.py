@@ -136,8 +136,22 @@ def _windowed(model: RespiraForAudioClassification, waveform_16k: np.ndarray) ->
 
 
 # ------------------------------------------------------------------------------------------ with respira
+def _respira_pipeline(folder: Path) -> RespiraAudioClassificationPipeline:
+    """respira's pipeline on ``folder``, as transformers' ``pipeline_class`` argument forces it."""
+    return pipeline(
+        "audio-classification", model=str(folder), pipeline_class=RespiraAudioClassificationPipeline
+    )
+
+
+def test_the_pipeline_config_json_names_asks_for_trust_remote_code(decided: Decided) -> None:
+    """``import respira`` leaves ``pipeline()`` transformers' own: the export's ``custom_pipelines`` is
+    remote code, refused (transformers' message) without ``trust_remote_code`` or a ``pipeline_class``."""
+    with pytest.raises(ValueError, match=r"set the option `trust_remote_code=True` to remove this error"):
+        pipeline("audio-classification", model=str(decided.folder))
+
+
 def test_the_pipeline_decides_as_respira_predict(decided: Decided) -> None:
-    classify = pipeline("audio-classification", model=str(decided.folder))  # custom_pipelines: no prompt
+    classify = _respira_pipeline(decided.folder)
     assert type(classify) is RespiraAudioClassificationPipeline
     for cycle, row in zip(decided.cycles, decided.rows, strict=True):
         output = classify(cycle, top_k=None)
@@ -183,7 +197,7 @@ def test_the_onnx_graph_decides_as_respira_predict(decided: Decided) -> None:
 
 
 def test_a_long_10_khz_input_is_resampled_and_windowed(decided: Decided) -> None:
-    classify = pipeline("audio-classification", model=str(decided.folder))
+    classify = _respira_pipeline(decided.folder)
     output = classify({"raw": decided.long_10k, "sampling_rate": 10000}, top_k=None)
     assert "torchaudio" not in sys.modules
     expected, label = _windowed(decided.model, resample(decided.long_10k, 10000, RATE))
@@ -195,7 +209,7 @@ def test_a_long_10_khz_input_is_resampled_and_windowed(decided: Decided) -> None
 
 
 def test_batches_of_short_and_long_inputs_give_each_its_own_answer(decided: Decided) -> None:
-    classify = pipeline("audio-classification", model=str(decided.folder))
+    classify = _respira_pipeline(decided.folder)
     inputs = [decided.cycles[0], resample(decided.long_10k, 10000, RATE), decided.cycles[1]]
     batched = classify(inputs, batch_size=2, top_k=None)  # padded together: the masks give each length
     for one, output in zip(inputs, batched, strict=True):
@@ -205,7 +219,7 @@ def test_batches_of_short_and_long_inputs_give_each_its_own_answer(decided: Deci
 
 
 def test_window_options_are_checked_in_one_line(decided: Decided) -> None:
-    classify = pipeline("audio-classification", model=str(decided.folder))
+    classify = _respira_pipeline(decided.folder)
     wave = resample(decided.long_10k, 10000, RATE)
     for options, message in (
         ({"window": 9.0}, "longer than the model's target_seconds"),
@@ -225,7 +239,7 @@ def test_window_options_are_checked_in_one_line(decided: Decided) -> None:
 
 
 def test_a_file_is_read_as_respira_predict_reads_it(decided: Decided, tmp_path: Path) -> None:
-    classify = pipeline("audio-classification", model=str(decided.folder))
+    classify = _respira_pipeline(decided.folder)
     path = tmp_path / "cycle_10k.wav"
     sf.write(path, decided.long_10k[: 3 * 10_000], 10_000, subtype="PCM_16")
     as_predict_reads_it = _scores(classify(read_audio(path, RATE), top_k=None))  # soundfile + soxr
@@ -250,7 +264,7 @@ def test_a_single_label_model_keeps_its_softmax(tmp_path: Path) -> None:
     model = CASES["cnn"].model(target_seconds=1.0)
     model.save_pretrained(tmp_path)
     RespiraFeatureExtractor().save_pretrained(tmp_path)
-    classify = pipeline("audio-classification", model=str(tmp_path))
+    classify = _respira_pipeline(tmp_path)
     wave = (0.1 * np.random.default_rng(0).standard_normal(int(0.7 * RATE))).astype(np.float32)
     with torch.no_grad():
         softmax = model(input_values=torch.from_numpy(wave)[None]).logits.softmax(-1)[0].numpy()
@@ -276,7 +290,7 @@ def test_inputs_are_refused_or_scaled_as_respira_predict_treats_them(tmp_path: P
     model = CASES["cnn"].model(target_seconds=1.0)
     model.save_pretrained(tmp_path)
     RespiraFeatureExtractor().save_pretrained(tmp_path)
-    classify = pipeline("audio-classification", model=str(tmp_path))
+    classify = _respira_pipeline(tmp_path)
     frame = analysis_frame_samples(model)
     wave = (0.1 * np.random.default_rng(2).standard_normal(RATE // 2)).astype(np.float32)
     with pytest.raises(ValueError, match=r"^the input lasts .* shorter than one analysis frame"):
@@ -300,7 +314,7 @@ def test_the_recording_rule_comes_from_the_config(tmp_path: Path) -> None:
         model.classifier[-1].weight.mul_(1000.0)
     model.save_pretrained(tmp_path)
     RespiraFeatureExtractor().save_pretrained(tmp_path)
-    classify = pipeline("audio-classification", model=str(tmp_path))
+    classify = _respira_pipeline(tmp_path)
     long = (0.1 * np.random.default_rng(3).standard_normal(int(3.3 * RATE))).astype(np.float32)
     rows = predict_windows(model, long, window=1.0, hop=0.5)
     windows = np.array([[row["crackle"], row["wheeze"]] for row in rows])
@@ -323,7 +337,7 @@ def test_an_input_shorter_than_one_window_warns(tmp_path: Path) -> None:
     model = CASES["cnn"].model(target_seconds=1.0)
     model.save_pretrained(tmp_path)
     RespiraFeatureExtractor().save_pretrained(tmp_path)
-    classify = pipeline("audio-classification", model=str(tmp_path))
+    classify = _respira_pipeline(tmp_path)
     wave = (0.1 * np.random.default_rng(4).standard_normal(RATE)).astype(np.float32)
     with pytest.warns(ShortRecordingWarning, match=r"^the input is 0\.5 s long, shorter than one 1-s window"):
         classify(wave[: RATE // 2])

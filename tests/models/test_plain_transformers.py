@@ -233,7 +233,8 @@ def test_batch_norm_encoders_declare_no_gradient_checkpointing(name: str) -> Non
 
 def test_pipeline_resamples_audio_dicts_without_torchaudio(cnn_folder: Path) -> None:
     assert "torchaudio" not in sys.modules
-    classify = transformers.pipeline("audio-classification", model=str(cnn_folder))
+    folder, respira_class = str(cnn_folder), RespiraAudioClassificationPipeline
+    classify = transformers.pipeline("audio-classification", model=folder, pipeline_class=respira_class)
     assert isinstance(classify, RespiraAudioClassificationPipeline)
     model = classify.model
     audio = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)

@@ -37,6 +37,7 @@ from respira.models import (
     RespiraFeatureExtractor,
     RespiraForAudioClassification,
 )
+from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.models.respira.audio_decoding import read_audio
 from respira.models.respira.configuration_cnn import RespiraCNNConfig
 from respira.models.respira.filterbanks import AST_NORMALIZATION, KaldiFbank
@@ -641,7 +642,9 @@ def test_pipeline_on_44k_stereo_wav(
     right = 0.2 * np.sin(2 * np.pi * 900 * t)
     path = tmp_path / "cycle.wav"
     sf.write(path, np.stack([left, right], axis=1).astype(np.float32), 44100, subtype="FLOAT")
-    classify = transformers.pipeline("audio-classification", model=str(pipeline_folder))
+    classify = transformers.pipeline(
+        "audio-classification", model=str(pipeline_folder), pipeline_class=RespiraAudioClassificationPipeline
+    )
     result = classify(str(path))
 
     decoded = read_audio(path, RATE)

@@ -18,6 +18,7 @@ import torch
 
 from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.hub.checksums import read_checksums
+from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.models.respira.decision import flag_order, thresholds_of
 from respira.models.respira.labels import MULTI_LABEL
 from respira.records.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FILE, SiteFitRecord
@@ -271,7 +272,9 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     np.testing.assert_allclose(result["onnx"], expected, atol=1e-4, rtol=0)
     flags = expected[:, flag_order(detector.config)]  # the model's outputs are (wheeze, crackle)
     assert np.array_equal(np.array(result["onnx_present"]), (flags >= thresholds).astype(int))
-    classifier = pipeline("audio-classification", model=str(output))
+    classifier = pipeline(
+        "audio-classification", model=str(output), pipeline_class=RespiraAudioClassificationPipeline
+    )
     decided = classifier(str(recordings[0]), top_k=1)[0]["label"]
     assert decided == detector.predict_file(recordings[0]).label
     onnx = Detector.from_pretrained(output, onnx=True)

@@ -320,8 +320,8 @@ def test_the_finished_run_holds_no_staging_paths(finished_run: Path) -> None:
 def _holder(folder: Path) -> subprocess.Popen:
     """A live process holding ``folder``'s lock (``.<name>.lock`` beside it) until its stdin closes."""
     code = (
-        "import sys; from respira.utils.locking import FolderLock; "
-        "sys.argv = ['respira', 'train', 'other.yaml']; "
+        "import sys; sys.argv = ['respira', 'train', 'other.yaml']; "  # a respira process: registers no model
+        "from respira.utils.locking import FolderLock; "
         f"lock = FolderLock({str(folder)!r}).acquire(); print('held', flush=True); sys.stdin.read()"
     )
     holder = subprocess.Popen(

@@ -432,6 +432,7 @@ def test_an_error_about_the_temporary_file_names_the_target(tmp_path: Path) -> N
 
 _STAGE = """
 import os, signal, sys
+sys.argv[0] = "respira"  # a respira command's process: `import respira` registers no models (seconds)
 from respira.utils.files import staged_folder
 with staged_folder(sys.argv[1], overwrite=False) as staging:
     (staging / "part").write_text("half")

@@ -96,8 +96,9 @@ def test_tqdm_disable_and_a_stage_turned_off_show_nothing(
 
 def test_datasets_switch_is_read_without_importing_datasets() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
-    # respira.cli first, as in a `respira` process: transformers' import then registers no models (6 s)
-    code = "import os, sys, respira.cli; from respira.utils.progress import bars_enabled as on\n"
+    # as in a `respira` process (its script's name): `import respira` then registers no models (6 s)
+    code = "import os, sys; sys.argv[0] = 'respira'; import respira.cli\n"
+    code += "from respira.utils.progress import bars_enabled as on\n"
     code += "for value in ('1', 'yes', '0'):\n"
     code += "    os.environ['HF_DATASETS_DISABLE_PROGRESS_BARS'] = value\n"
     code += "    print(on())\n"

@@ -148,9 +148,11 @@ def test_the_pipeline_warns_of_silent_and_clipped_audio(audit_recordings: dict[s
     warns too (its answer has no field to carry the warning)."""
     from transformers import pipeline
 
+    from respira.models.respira import RespiraAudioClassificationPipeline
     from respira.pretrained import default_detector_dir
 
-    classifier = pipeline("audio-classification", model=str(default_detector_dir()))
+    folder, respira_class = str(default_detector_dir()), RespiraAudioClassificationPipeline
+    classifier = pipeline("audio-classification", model=folder, pipeline_class=respira_class)
     for name in ("silent", "clipped"):
         with pytest.warns(AudioLevelWarning, match=WORDS[name].replace("(", r"\(")):
             answer = classifier(str(audit_recordings[name]))

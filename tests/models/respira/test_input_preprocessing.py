@@ -15,6 +15,7 @@ from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.inference.windowing import predict_windows
+from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.models.respira.audio_decoding import input_preprocessing, lowpass, prepare_recording
 from respira.models.respira.feature_extraction_respira import feature_extractor_for
 from respira.models.respira.labels import MULTI_LABEL
@@ -85,7 +86,8 @@ def test_pipeline_and_predict_apply_the_models_low_pass(low_passed_model) -> Non
     expected = _sigmoids(model, lowpass(waveform, RATE, CUTOFF))
     unfiltered = _sigmoids(model, waveform)
     assert np.abs(expected - unfiltered).max() > 1e-4  # the filter changes what the model sees
-    classifier = pipeline("audio-classification", model=str(folder), device="cpu")
+    respira_class = RespiraAudioClassificationPipeline
+    classifier = pipeline("audio-classification", str(folder), device="cpu", pipeline_class=respira_class)
     first_second = waveform[:RATE]  # the model's fixed length: one pass (longer inputs are windowed)
     outputs = classifier(first_second, top_k=2, function_to_apply="sigmoid")
     scores = {row["label"]: row["score"] for row in outputs}

@@ -4,7 +4,8 @@ need at run time (encoder families, featurizers, audio reading, windows, decisio
 It imports no other respira package, so ``respira export --with_code`` and ``respira push`` ship its
 ``*.py`` as they are, for ``trust_remote_code=True``. Its modules import on first use (reading a corpus
 needs ``labels`` or ``audio_decoding``, not torch); the first class taken from here, or :func:`register`,
-registers the classes with the Auto classes and the pipeline.
+registers the classes with the Auto classes. The pipeline is the model's own: an export's ``config.json``
+names it (``custom_pipelines``), for ``pipeline(..., trust_remote_code=True)``.
 """
 
 import functools
@@ -28,14 +29,12 @@ __all__ += ["register"]
 
 @functools.cache
 def register() -> None:
-    """Register respira's classes with transformers' Auto classes and the ``audio-classification`` task."""
+    """Register respira's classes with transformers' Auto classes (``AutoConfig.register`` and the others)."""
     from .configuration_respira import RespiraConfig, register_model_type
     from .feature_extraction_respira import RespiraFeatureExtractor
     from .modeling_respira import RespiraForAudioClassification, RespiraModel
-    from .pipeline_respira import register_audio_classification_pipeline
 
     register_model_type(RespiraConfig, RespiraModel, RespiraForAudioClassification, RespiraFeatureExtractor)
-    register_audio_classification_pipeline()
 
 
 def __getattr__(name: str) -> object:
@@ -47,8 +46,3 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
-
-
-# Last, with every name above defined: `import respira` registers the classes when transformers is first
-# imported, which must not happen halfway through importing one of this folder's modules.
-import transformers  # noqa: E402, F401

@@ -170,9 +170,6 @@ class RespiraConfig(PreTrainedConfig):
     event_settings: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
-        if __name__.startswith("respira."):
-            # respira's own class: `import respira` registered the pipeline an export's config.json names
-            kwargs.pop("custom_pipelines", None)
         kwargs.pop("adaptation", None)  # written by the retired `respira adapt` (null in the shipped configs)
         kwargs.pop("label_priors", None)  # read only by its prior shift (in the shipped configs)
         kwargs.pop("quality", None)  # the retired `respira quality` head's (null in the shipped configs)

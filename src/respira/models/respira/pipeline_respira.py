@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 from transformers.utils import ModelOutput
 
@@ -48,7 +47,6 @@ from .windows import (
     window_spans,
 )
 
-TASK = "audio-classification"
 MODEL_TYPE = "respira"
 
 
@@ -207,11 +205,3 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         )
         answer = [{"score": float(row[index]), "label": CLASS_NAMES[index]} for index in [decided, *others]]
         return answer if top_k is None else answer[:top_k]
-
-
-def register_audio_classification_pipeline() -> None:
-    """Make :class:`RespiraAudioClassificationPipeline` the ``audio-classification`` implementation."""
-    current = PIPELINE_REGISTRY.supported_tasks[TASK]
-    own = "transformers.pipelines.audio_classification.AudioClassificationPipeline"
-    if current["impl"] in (own, AudioClassificationPipeline):  # transformers' own, not another library's
-        current["impl"] = RespiraAudioClassificationPipeline
