@@ -275,15 +275,20 @@ def test_the_cold_test_row_reads_its_output_files() -> None:
 
 def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
     """The whole fresh-clone run (issue 85, item 6): its wall time one step after another and pytest's are the
-    quiet run's output file's (benchmarks/results/cold_test.md)."""
+    quiet runs' output files' (benchmarks/results/cold_test_speedups.md, after the test-speed merges, and
+    cold_test.md, before them)."""
     row = next(
         line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
     )
-    text = (RESULTS / "cold_test.md").read_text(encoding="utf-8")
-    whole = re.search(r"\| all of the above but lint alone, one after another \| ([\d.]+) \|", text)
-    pytest_wall = re.search(r"\| of which pytest \(its session's wall time\) \| ([\d.]+) \|", text)
-    assert whole and pytest_wall
-    assert f"{whole.group(1)} s one step after another, of which pytest {pytest_wall.group(1)} s" in row
+    for name, words in (
+        ("cold_test_speedups", "{} s one step after another, of which pytest {} s"),
+        ("cold_test", "against {} s, of which pytest {} s"),
+    ):
+        text = (RESULTS / f"{name}.md").read_text(encoding="utf-8")
+        whole = re.search(r"\| all of the above but lint alone, one after another \| ([\d.]+) \|", text)
+        pytest_wall = re.search(r"\| of which pytest \(its session's wall time\) \| ([\d.]+) \|", text)
+        assert whole and pytest_wall, name
+        assert words.format(whole.group(1), pytest_wall.group(1)) in row, name
 
 
 def _paired_site_fit() -> tuple[list[str], dict]:
