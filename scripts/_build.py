@@ -127,6 +127,28 @@ def drop_fit_timings(folder: Path) -> None:
     write_json_atomic(path, record)
 
 
+TRAINER_SPEED_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
+"""The Trainer's speed metrics (``transformers.trainer_utils.speed_metrics``), with ``_mean``/``_std``."""
+
+
+def drop_speed_metrics(path: Path) -> None:
+    """``path``'s metrics JSON without the Trainer's speed metrics at any depth (how fast this machine ran
+    the evaluation: the fields two builds of the same inputs write differently; the build log keeps them)."""
+    from respira.utils.files import write_json_atomic
+
+    def kept(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: kept(item) for key, item in value.items() if not _is_speed(key)}
+        return [kept(item) for item in value] if isinstance(value, list) else value
+
+    write_json_atomic(path, kept(json.loads(path.read_text(encoding="utf-8"))))
+
+
+def _is_speed(key: str) -> bool:
+    stem = key.removesuffix("_mean").removesuffix("_std")
+    return stem.endswith(TRAINER_SPEED_SUFFIXES)
+
+
 def write_build_record(folder: Path, record: Mapping[str, Any]) -> None:
     """``folder/build_record.json``: sorted keys, two-space indent."""
     text = json.dumps(dict(record), indent=2, sort_keys=True) + "\n"

@@ -50,6 +50,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _build.py, shared with build_site_detectors.py
 from _build import (
     drop_fit_timings,
+    drop_speed_metrics,
     install,
     last_line,
     run_respira,
@@ -215,6 +216,7 @@ def assemble(shared: Path, work: Path) -> Path:
     copy_evaluations(work / "run", base)
     (base / "evaluation_cross_validation").mkdir()
     shutil.copyfile(work / "cv" / "metrics.json", base / "evaluation_cross_validation" / "metrics.json")
+    drop_speed_metrics(base / "evaluation_cross_validation" / "metrics.json")
     record = {
         "command": "make detector",
         "recipe": RECIPE.relative_to(ROOT).as_posix(),

@@ -749,3 +749,57 @@ def test_no_shipped_fit_record_holds_its_timings() -> None:
     for path in records:
         record = json.loads(path.read_text())
         assert "seconds" not in record and record["audio_seconds"] > 0, path
+
+
+def test_the_build_drops_the_trainers_speed_metrics_at_any_depth(tmp_path: Path) -> None:
+    """Two builds of the same inputs wrote the cross-validation's metrics differently only in how fast this
+    machine evaluated (``test_runtime``, ``..._per_second``, their ``_mean``/``_std``): the build drops
+    them, and nothing else; the shipped folder's copy holds none."""
+    build = _script("_build")
+    metrics = {
+        "test_icbhi_score": 0.52,
+        "test_runtime": 0.03,
+        "test_runtime_mean": 0.02,
+        "test_samples_per_second_std": 4.0,
+        "per_fold": [{"per_seed": [{"test_steps_per_second": 9.0, "test_threshold_crackle": 0.5}]}],
+        "runtime_note": "kept",
+    }
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics))
+    build.drop_speed_metrics(path)
+    kept = {"test_icbhi_score": 0.52, "per_fold": [{"per_seed": [{"test_threshold_crackle": 0.5}]}]}
+    assert json.loads(path.read_text()) == kept | {"runtime_note": "kept"}
+    shipped = (FOLDER / "base_detector" / CROSS_VALIDATION_FOLDER / "metrics.json").read_text()
+    assert not re.search(r"_(runtime|samples_per_second|steps_per_second)(_mean|_std)?\"", shipped)
+
+
+@pytest.mark.parametrize(
+    ("folder", "results"),
+    [
+        (DEFAULT_DETECTOR_NAME, "detector_rebuild.md"),
+        ("sprsound-crackle-wheeze", "site_detectors_rebuild.md"),
+    ],
+)
+def test_the_shipped_folder_is_what_its_build_wrote_twice(folder: str, results: str) -> None:
+    """``benchmarks/results/`` (``scripts/compare_builds.py`` on two builds from scratch, ``make detector``
+    and ``make site-detectors``): both wrote the same bytes, and the shipped folder holds exactly those."""
+    table = (ROOT / "benchmarks/results" / results).read_text(encoding="utf-8").splitlines()[2:]
+    rows = [re.match(r"\| `(.+)` \| `([0-9a-f]{16})…` \| (.+?) \|", line) for line in table]
+    assert rows and all(rows)
+    assert {row.group(3) for row in rows} == {"same bytes"}
+    built = FOLDER.parent / folder
+    shipped = {p.relative_to(built).as_posix(): p for p in built.rglob("*") if p.is_file()}
+    assert sorted(shipped) == [row.group(1) for row in rows]
+    for row in rows:
+        digest = hashlib.sha256(shipped[row.group(1)].read_bytes()).hexdigest()
+        assert digest[:16] == row.group(2), row.group(1)
+
+
+def test_compare_builds_tells_bytes_and_numbers_apart(tmp_path: Path) -> None:
+    compare = _script("compare_builds")
+    for name, value in (("a", 0.5), ("b", 0.5), ("c", 0.5 + 3e-8)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"score": value, "note": name == "c"}))
+    rows = compare.rows(tmp_path / "a", tmp_path / "b", tmp_path / "c")
+    assert rows[2].endswith("| same bytes | differs: numbers within 3.0e-08; 1 other value(s) differ |")
+    assert compare.rows(tmp_path / "a", tmp_path / "c", None)[2].endswith("| DIFFERS |  |")
