@@ -11,16 +11,14 @@ by their path in the document; a key one file lacks is counted).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _build.py, the build scripts' helpers
+from _build import sha256
 
 
 def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -52,12 +50,12 @@ def rows(folder: Path, other: Path, earlier: Path | None) -> list[str]:
     lines = ["| file | SHA-256 | the other build | the earlier folder |", "| --- | --- | --- | --- |"]
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         name = path.relative_to(folder).as_posix()
-        digest = _sha256(path)
+        digest = sha256(path)
         twin = other / name
-        same = "same bytes" if twin.is_file() and _sha256(twin) == digest else "DIFFERS"
+        same = "same bytes" if twin.is_file() and sha256(twin) == digest else "DIFFERS"
         before = "" if earlier is None else "(absent)"
         if earlier is not None and (earlier / name).is_file():
-            before = "same bytes" if _sha256(earlier / name) == digest else "differs"
+            before = "same bytes" if sha256(earlier / name) == digest else "differs"
             if before == "differs" and path.suffix == ".json":
                 before += f": {json_difference(path, earlier / name)}"
         lines.append(f"| `{name}` | `{digest[:16]}…` | {same} | {before} |")
