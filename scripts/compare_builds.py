@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(rows(args.folder, args.other, args.earlier)) + "\n"
     sys.stdout.write(text)
     if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
+        from respira.utils.files import write_text_atomic  # whole or not at all, as respira writes files
+
+        write_text_atomic(args.output, text)
     return 0
 
 
