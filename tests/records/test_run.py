@@ -126,13 +126,7 @@ def test_invalid_record_is_one_line_naming_the_file(
     tmp_path: Path, dotted: str, value: object, detail: str
 ) -> None:
     data = _edit(RECORD.to_dict(), dotted, value)
-    (tmp_path / RUN_RECORD_FILE).write_text(json.dumps(data))
-    with pytest.raises(RunRecordError) as error:
-        RunRecord.load(tmp_path)
-    message = str(error.value)
-    assert "\n" not in message
-    assert message.startswith(f"{tmp_path / RUN_RECORD_FILE}: not a valid respira run record (")
-    assert detail in message
+    assert detail in _refused(tmp_path, data)
 
 
 def test_an_older_record_loads_without_the_options_retired_since(tmp_path: Path) -> None:
@@ -173,13 +167,18 @@ def test_tampered_values_are_one_line_naming_the_file_and_key(
     data = RECORD.to_dict()
     for dotted, value in edits.items():
         data = _edit(data, dotted, value)
-    (tmp_path / RUN_RECORD_FILE).write_text(json.dumps(data))
+    assert detail in _refused(tmp_path, data)
+
+
+def _refused(folder: Path, data: dict) -> str:
+    """``data`` written as ``folder``'s run record and loaded: the one-line refusal naming the file."""
+    (folder / RUN_RECORD_FILE).write_text(json.dumps(data))
     with pytest.raises(RunRecordError) as error:
-        RunRecord.load(tmp_path)
+        RunRecord.load(folder)
     message = str(error.value)
     assert "\n" not in message
-    assert message.startswith(f"{tmp_path / RUN_RECORD_FILE}: not a valid respira run record (")
-    assert detail in message
+    assert message.startswith(f"{folder / RUN_RECORD_FILE}: not a valid respira run record (")
+    return message
 
 
 def _tiny_model_folder(folder: Path) -> None:
