@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import respira
 
 
@@ -61,3 +63,20 @@ def test_the_respira_command_imports_no_torch_to_show_its_help() -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if "|" in line}
     assert "transformers" in imported
     assert not imported & {"torch", "respira.models.respira.modeling_respira"}
+
+
+def test_only_the_respira_command_defers_registration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed ``respira`` script and ``python -m respira`` register where they load a model; any other
+    process registers at ``import respira``, a user's own ``respira.py`` script included."""
+    processes = {
+        ("/venv/bin/respira", "/venv/bin/python /venv/bin/respira predict x.wav"): True,
+        ("C:/venv/Scripts/respira.exe", "python respira.exe --help"): True,
+        ("/src/respira/__main__.py", "python -m respira --help"): True,
+        ("/home/me/respira.py", "python /home/me/respira.py"): False,
+        ("/home/me/study.py", "python /home/me/study.py respira"): False,
+        ("", "python"): False,
+    }
+    for (script, command), is_the_command in processes.items():
+        monkeypatch.setattr(sys, "argv", [script])
+        monkeypatch.setattr(sys, "orig_argv", command.split())
+        assert respira._the_command() is is_the_command, (script, command)

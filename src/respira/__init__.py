@@ -49,11 +49,12 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 def _the_command() -> bool:
-    """This process is the ``respira`` command (its script, ``python -m respira``), which registers the
-    models where it loads one, so that ``respira --help`` imports no torch."""
-    script = Path(sys.argv[0]).stem if getattr(sys, "argv", None) else ""
+    """This process is the ``respira`` command (its installed script, ``python -m respira``; a user's
+    ``respira.py`` is not), which registers the models where it loads one, so that ``respira --help``
+    imports no torch."""
+    script = Path(sys.argv[0]).name if getattr(sys, "argv", None) else ""
     pairs = itertools.pairwise(getattr(sys, "orig_argv", []))
-    return script == __name__ or any(pair == ("-m", __name__) for pair in pairs)
+    return script in (__name__, f"{__name__}.exe") or any(pair == ("-m", __name__) for pair in pairs)
 
 
 if not _the_command():
