@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from respira.encoder_bench.leaderboard import colours, columns, mark_best, marked, model_index
-from respira.encoder_bench.tasks import paired
+from respira.encoder_bench.tasks import BENCH, paired
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMN = ("an unseen hospital", "A → B", "icbhi_score")
@@ -149,8 +149,9 @@ def test_model_index_files_every_score_under_its_own_column(tmp_path: Path) -> N
                        "site-labels-site-head-kauh-10-patients"}  # fmt: skip
     from respira.encoder_bench.leaderboard import write_leaderboard
 
-    write_leaderboard(rows, tmp_path)
-    assert_model_index_round_trips(tmp_path)
+    written = write_leaderboard(rows, tmp_path / "board", suite={"name": "test", "version": "0"})
+    assert written == [*BENCH.files, "leaderboard.png"]  # the bench's protocol's files, by the one writer
+    assert_model_index_round_trips(tmp_path / "board")
 
 
 def assert_marks_are_paired(folder: Path) -> None:

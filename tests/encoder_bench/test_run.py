@@ -301,7 +301,7 @@ def _without_patients(folder: Path) -> Path:
     [
         ("missing folder", "nowhere"),
         ("no patients", "own"),
-        ("no task's data", "no task's data"),
+        ("no task's data", "in_domain needs a cycle-labelled site (icbhi); unseen_site needs two sites"),
         ("not a model", "empty"),
         ("a text model", "bert"),
         ("a stereo feature extractor", "stereo"),

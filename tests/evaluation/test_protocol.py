@@ -69,3 +69,13 @@ def test_the_report_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"protocol test: no writer for rows\.csv"):
         write_report(REPORT, tmp_path / "third", {}, {})
     assert not (tmp_path / "third").exists()
+
+
+def test_a_report_whose_files_hold_its_scores_has_no_metrics_file(tmp_path: Path) -> None:
+    board = Protocol("board", (), "", "recording", "embed", "patients", ("rows.csv",))
+    written = write_report(board, tmp_path / "board", None, {"rows.csv": lambda path: path.write_text("a\n")})
+    assert written == ["rows.csv"] and sorted(p.name for p in (tmp_path / "board").iterdir()) == [
+        ".respira-written", "rows.csv",
+    ]  # fmt: skip
+    with pytest.raises(FileExistsError):
+        write_report(board, tmp_path / "board", None, {"rows.csv": print}, overwrite=False)

@@ -6,6 +6,7 @@ best of each column, marked from a paired patient-bootstrap difference with the 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import zlib
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..utils.tables import format_percent
+from .tasks import BENCH, TASKS
 
 __all__ = ["column_marks", "columns", "entries", "mark_best", "marked", "model_index", "write_leaderboard"]
 
@@ -25,15 +27,8 @@ COST = {"parameters": "parameters", "embedding_size": "embedding size", "real_ti
         "machine": "machine"}  # fmt: skip
 """The cost columns of each model: its encoder's parameters, its embedding's size, how many times real
 time it embedded on the machine that ran it (the cache's first pass), and that machine."""
-SPLITS = {"in_domain": "held-out patients (cycles)", "unseen_site": "every recording",
-          "site_labels": "held-out patients"}  # fmt: skip
-"""The model-index split of each protocol's column: what of the dataset it scores."""
 INTERNAL = ("paired", "folds", "drawn")
 """Row keys the run reads (the pairing, the suite's splits) that ``results.csv`` leaves out."""
-
-
-def _unit(row: Mapping[str, Any]) -> str:
-    return "cycle" if row["task"] == "in_domain" else "recording"
 
 
 def _listed(row: Mapping[str, Any]) -> bool:
@@ -326,11 +321,11 @@ def model_index(rows: Sequence[dict], model: str) -> dict[str, Any]:
                     dataset_type=row["dataset"],
                     dataset_name=row["column"],
                     dataset_config=config_name(row),
-                    dataset_split=SPLITS.get(row["task"], "all"),
+                    dataset_split=TASKS[row["task"]].split,
                     metric_type=HUB_METRIC_ID if metric == "icbhi_score" else "roc_auc",
                     metric_config=metric,
                     metric_args=args,
-                    metric_name=f"{label} per {_unit(row)} (%)",
+                    metric_name=f"{label} per {TASKS[row['task']].unit} (%)",
                     metric_value=round(100 * value, 2),
                 )
             )
@@ -362,38 +357,44 @@ def _leaderboard_csv(rows: Sequence[dict], names: list[tuple[str, str, str]], co
 
 def write_leaderboard(
     rows: Sequence[dict],
-    folder: Path,
+    output_dir: Path,
     *,
     costs: Mapping[str, Mapping[str, Any]] | None = None,
-    suite: Mapping[str, Any] | None = None,
-) -> list[Path]:
-    """Write ``results.csv``, ``leaderboard.md`` / ``.csv`` / ``.png``, ``model_index/MODEL.yaml`` and, with
-    ``suite``, ``suite.json`` (the patients of every split) into ``folder`` (a staging folder) from
-    :func:`mark_best`'s rows and each model's ``costs``; return the paths."""
-    import json
-
+    suite: Mapping[str, Any],
+    overwrite: bool = True,
+) -> list[str]:
+    """Write the bench's report (:data:`~.tasks.BENCH`'s files: ``results.csv``, ``leaderboard.csv`` /
+    ``.md``, ``model_index/MODEL.yaml``, ``suite.json``: the patients of every split; then
+    ``leaderboard.png``) from :func:`mark_best`'s rows and each model's ``costs`` through the one report
+    writer (:func:`~respira.evaluation.protocol.write_report`); return the names written."""
     import yaml
 
-    from ..reports.figures import save_figure
+    from ..evaluation.protocol import write_report
+    from ..utils.files import write_text_atomic
 
     names, costs = columns(rows), costs or {}
-    keys = list(dict.fromkeys(key for row in rows for key in row))
-    with (folder / "results.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    _leaderboard_csv(rows, names, costs, folder / "leaderboard.csv")
-    named = None if suite is None else f"{suite['name']} (version {suite['version']})"
-    (folder / "leaderboard.md").write_text(_markdown(rows, names, costs, named) + "\n", encoding="utf-8")
-    save_figure(_figure(rows, names), folder / "leaderboard.png")
-    (folder / "model_index").mkdir()
-    written = [folder / n for n in ("results.csv", "leaderboard.csv", "leaderboard.md", "leaderboard.png")]
-    if suite is not None:
-        (folder / "suite.json").write_text(json.dumps(suite, indent=1) + "\n", encoding="utf-8")
-        written.append(folder / "suite.json")
-    for model in entries(rows)[: -len(BASELINE_TITLES)]:
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
-        path = folder / "model_index" / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(model_index(rows, model), sort_keys=False), encoding="utf-8")
-        written.append(path)
-    return written
+    named = f"{suite['name']} (version {suite['version']})"
+
+    def results(path: Path) -> None:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, list(dict.fromkeys(key for row in rows for key in row)))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def model_indexes(folder: Path) -> None:
+        folder.mkdir()
+        for model in entries(rows)[: -len(BASELINE_TITLES)]:
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
+            write_text_atomic(
+                folder / f"{name}.yaml", yaml.safe_dump(model_index(rows, model), sort_keys=False)
+            )
+
+    writers = {
+        "results.csv": results,
+        "leaderboard.csv": lambda path: _leaderboard_csv(rows, names, costs, path),
+        "leaderboard.md": lambda path: write_text_atomic(path, _markdown(rows, names, costs, named) + "\n"),
+        "model_index": model_indexes,
+        "suite.json": lambda path: write_text_atomic(path, json.dumps(suite, indent=1) + "\n"),
+    }
+    figure = lambda: {"leaderboard.png": _figure(rows, names)}  # noqa: E731
+    return write_report(BENCH, output_dir, None, writers, figure, overwrite=overwrite)

@@ -71,12 +71,10 @@ def _tasks(asked: Sequence[str] | None, sites: Sequence[Site]) -> list[Task]:
         if unknown:
             raise ValueError(f"--tasks {unknown[0]}: not a task (known: {', '.join(TASKS)})")
     chosen = [task for name, task in TASKS.items() if (task.default if asked is None else name in asked)]
-    runnable = [task for task in chosen if task.needs(sites)]
+    runnable = [task for task in chosen if task.present(sites)]
     if not runnable:
-        named = ", ".join(site.name for site in sites)
-        raise ValueError(
-            f"no task's data is present: {', '.join(t.name for t in chosen)} cannot run on {named}"
-        )
+        needs = "; ".join(f"{task.name} needs {task.needs}" for task in chosen)
+        raise ValueError(f"no task's data is present: {needs} (given: {', '.join(s.name for s in sites)})")
     return runnable
 
 
@@ -128,15 +126,14 @@ def _task_rows(
 ):
     """``task``'s score rows, read from ``folder`` when this task already scored these samples (a second run
     scores nothing), else scored and kept there."""
-    from ..utils.files import atomic_path
+    from ..utils.files import write_text_atomic
 
     path = folder / f"{task.name}-{_fingerprint(task, samples, options)[:32]}.json"
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     rows = task.score(samples, sites, options)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as staging:
-        staging.write_text(json.dumps(rows, default=lambda value: value.item()), encoding="utf-8")
+    write_text_atomic(path, json.dumps(rows, default=lambda value: value.item()))
     return rows
 
 
@@ -220,7 +217,7 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
     import torch
     from accelerate import PartialState
 
-    from ..utils.files import check_output_folder, staged_folder, write_text_atomic
+    from ..utils.files import check_output_folder, write_text_atomic
     from ..utils.threads import apply_num_threads
     from .leaderboard import mark_best, write_leaderboard
     from .suite import build_suite
@@ -252,10 +249,11 @@ def run_bench(models: Sequence[str], options: BenchOptions) -> BenchResult | Non
         name = Path(options.suite).stem if options.suite else output_dir.name
         suite = build_suite(name, sites, rows, scoring)
     rows = mark_best(rows, marks=_marks(rows, scoring, cache / "marks"))
-    with staged_folder(output_dir, overwrite=options.overwrite) as staging:
-        write_leaderboard(rows, staging, costs=costs, suite=suite)
-    if new_suite:  # the run's own, where --suite named a file that was not there yet
-        write_text_atomic(Path(str(options.suite)).expanduser(), json.dumps(suite, indent=1) + "\n")
+    write_leaderboard(rows, output_dir, costs=costs, suite=suite, overwrite=options.overwrite)
+    if new_suite:  # the run's own suite.json, where --suite named a file that was not there yet
+        write_text_atomic(
+            Path(str(options.suite)).expanduser(), (output_dir / "suite.json").read_text("utf-8")
+        )
     written = "leaderboard.md, leaderboard.csv, leaderboard.png, results.csv, model_index/, suite.json"
     print(f"wrote {output_dir} ({written})", file=sys.stderr)
     return BenchResult(output_dir, rows, seconds, audio, state.num_processes)
@@ -279,7 +277,7 @@ class _Embedder:
         samples = {}
         for site in self.sites:
             kinds = [(site.name, None, "embedding")]
-            if site.cycles is not None and any(task.cycles for task in self.tasks):
+            if site.cycles is not None and any(task.unit == "cycle" for task in self.tasks):
                 kinds.append((f"{site.name} cycles", site.cycles, "cycles"))
             for name, cycles, kind in kinds:
                 started = time.perf_counter()

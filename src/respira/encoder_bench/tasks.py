@@ -8,18 +8,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..evaluation.protocol import Protocol
 from ..metrics.baselines import BASELINE_PREFIX, trivial_baselines
 from ..metrics.recording_level import scores_with_intervals
 from ..sites.choice import fit_procedure, unit_folds
 from ..sites.out_of_sample import _draw, held_out_scores, learning_curve
 from ..sites.site_sample import SiteRecordings, SiteSample, read_site_recordings
 
-__all__ = ["PROBE", "TASKS", "Site", "Task", "read_sites", "register_task"]
+__all__ = ["BENCH", "PROBE", "TASKS", "Site", "Task", "read_sites", "register_task"]
 
 PROBE = "site_head"
 """The fit-site candidate every encoder is scored by: a linear head on its frozen embeddings alone."""
@@ -360,16 +362,25 @@ def site_labels(samples: dict[str, SiteSample], sites: Sequence[Site], options: 
     return rows
 
 
-@dataclass(frozen=True)
-class Task:
-    """A protocol: its ``name`` (``--tasks``), its title in the leaderboard, whether a site lets it run, and
-    ``score(samples, sites, options)``: the rows of its columns."""
+BENCH = Protocol("bench", (), "the bench needs labelled folders, their patients named", "recording", "embed",
+                 "patients: fitted on some, scored on others, resampled by the patient bootstrap",
+                 ("results.csv", "leaderboard.csv", "leaderboard.md", "model_index", "suite.json"),
+)  # fmt: skip
+"""What every task shares (the frozen encoder's embeddings, patients) and the report its columns go into:
+the leaderboard (:func:`.leaderboard.write_leaderboard`; its figure follows)."""
 
-    name: str
+
+@dataclass(frozen=True)
+class Task(Protocol):
+    """A protocol of the bench (MTEB's task: its metadata and its scorer): its ``name`` (``--tasks``), the
+    ``unit`` it scores and what it ``needs`` of the sites, as :data:`BENCH` otherwise; its ``title`` in the
+    leaderboard, its model-index ``split``, whether the sites let it run (``present``), and
+    ``score(samples, sites, options)``: the rows of its columns (:func:`scores_with_intervals`)."""
+
     title: str
-    needs: Callable[[Sequence[Site]], bool]
+    split: str
+    present: Callable[[Sequence[Site]], bool]
     score: Callable[[dict[str, SiteSample], Sequence[Site], Any], list[dict]]
-    cycles: bool = False  # embeds each cycle of a cycle-labelled site, not its windows
     default: bool = True  # runs when --tasks names none; else only when named
 
 
@@ -385,17 +396,15 @@ def register_task(task: Task) -> Task:
     return task
 
 
-register_task(
-    Task("in_domain", "in domain", lambda sites: any(s.cycles is not None for s in sites), in_domain, True)
-)
-register_task(Task("unseen_site", "an unseen hospital", lambda sites: len(sites) >= 2, unseen_site))
-register_task(Task("site_labels", "a site's own labels", bool, site_labels))
-register_task(
-    Task(
-        "training_patients",
-        "an unseen hospital, by training patients",
-        lambda sites: len(sites) >= 2,
-        training_patients,
-        default=False,
-    )
-)
+_task = partial(Task, columns=BENCH.columns, runs=BENCH.runs, grouping=BENCH.grouping, files=BENCH.files)
+register_task(_task(name="in_domain", needs="a cycle-labelled site (icbhi)", unit="cycle", title="in domain",
+                    split="held-out patients (cycles)", score=in_domain,
+                    present=lambda sites: any(s.cycles is not None for s in sites)))  # fmt: skip
+register_task(_task(name="unseen_site", needs="two sites", unit="recording", title="an unseen hospital",
+                    split="every recording", present=lambda sites: len(sites) >= 2,
+                    score=unseen_site))  # fmt: skip
+register_task(_task(name="site_labels", needs="a site", unit="recording", title="a site's own labels",
+                    split="held-out patients", present=bool, score=site_labels))  # fmt: skip
+register_task(_task(name="training_patients", needs="two sites", unit="recording", split="all",
+                    title="an unseen hospital, by training patients", present=lambda sites: len(sites) >= 2,
+                    score=training_patients, default=False))  # fmt: skip
