@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -10,9 +11,11 @@ import numpy as np
 import pytest
 
 from respira.evaluation.cycles import CYCLES
+from respira.evaluation.event_corpus import EVENT_CORPUS
 from respira.evaluation.event_detection_report import EVENTS
 from respira.evaluation.external_validation import RECORDINGS
 from respira.evaluation.protocol import Protocol, write_report
+from respira.inference.detector import Detector
 
 REPORT = Protocol(
     name="test",
@@ -26,9 +29,40 @@ REPORT = Protocol(
 
 
 def test_every_runner_is_a_protocol_whose_report_starts_with_its_metrics() -> None:
-    for protocol in (CYCLES, RECORDINGS, EVENTS):
+    for protocol in (CYCLES, RECORDINGS, EVENTS, EVENT_CORPUS):
         assert protocol.files[0] == "metrics.json" and len(set(protocol.files)) == len(protocol.files)
+        assert all(hasattr(Detector, runs) for runs in protocol.runs.split(", ")), protocol.name
     assert (CYCLES.runs, RECORDINGS.runs, EVENTS.runs) == ("run_dataset", "predict", "detect_events")
+    # the event corpus: its events as cycles, its recordings by their windows, each part's report inside
+    assert EVENT_CORPUS.runs == f"{CYCLES.runs}, {RECORDINGS.runs}"
+    assert EVENT_CORPUS.files == ("metrics.json", "events/", "records/")
+
+
+def test_no_evaluation_but_the_protocol_writes_a_report_folder_or_its_metrics() -> None:
+    """Every report goes through write_report: no other module of respira.evaluation stages a folder or
+    writes its metrics JSON itself."""
+    writes = re.compile(r"\b(staged_folder|write_json(_atomic)?)\(")
+    folder = Path(write_report.__code__.co_filename).parent
+    writers = {path.name for path in folder.glob("*.py") if writes.search(path.read_text(encoding="utf-8"))}
+    assert writers == {"protocol.py"}
+
+
+def test_the_metrics_may_come_from_the_files_written_before_them(tmp_path: Path) -> None:
+    """A report whose metrics are read from its files (the event corpus's from its parts' reports)."""
+    written: dict[str, Path] = {}
+
+    def rows(path: Path) -> None:
+        path.write_text("a\nb\n")
+        written["rows"] = path
+
+    def metrics() -> dict[str, int]:
+        return {"rows": len(written["rows"].read_text().splitlines())}
+
+    assert write_report(REPORT, tmp_path / "report", metrics, {"rows.csv": rows}) == [
+        "metrics.json",
+        "rows.csv",
+    ]
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == {"rows": 2}
 
 
 def test_the_check_names_the_missing_column_and_what_needs_it() -> None:

@@ -22,8 +22,9 @@ from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.models.respira.decision import flag_order, thresholds_of
 from respira.models.respira.labels import MULTI_LABEL
 from respira.records.site_fit import CURVE_FILE, NESTED_CV_FILE, SITE_FIT_FILE, SiteFitRecord
+from respira.sites.out_of_sample import SITE
 from respira.sites.site_folder import apply_site_fit, write_site_folder
-from respira.utils.files import sha256_of
+from respira.utils.files import WRITTEN_FILE, sha256_of
 
 from ..conftest import TINY_ENCODER
 from ..hub.card_fixtures import site_card_section
@@ -174,6 +175,19 @@ def test_the_folder_is_complete_loads_and_holds_the_fitted_head(site_folder: tup
     assert "## Fitted to a site" in card and "Written with `--apply_anyway`" in card
     assert "![learning curve](learning_curve.png)" in card
     assert "chosen by `respira fit-site`" in card and "tuned on the validation split" not in card
+
+
+def test_fit_site_s_protocol_files_are_written_whole_by_the_folder_s_staged_writer(
+    site_folder: tuple[Path, FakeFit],
+) -> None:
+    """fit-site's held-out scoring is a protocol (the detector's embeddings, scored per recording, grouped
+    by patient) whose files are the folder's, each recorded by the one staged folder that wrote it."""
+    output, _ = site_folder
+    assert (SITE.runs, SITE.unit) == ("embed", "recording") and hasattr(Detector, SITE.runs)
+    assert SITE.grouping.startswith("patients")
+    written = (output / WRITTEN_FILE).read_text()
+    for name in SITE.files:
+        assert f"{sha256_of(output / name)}  {name}\n" in written, name
 
 
 def test_a_folder_whose_fit_chose_the_mean_is_aggregated_by_the_mean_by_every_runner(tmp_path: Path) -> None:

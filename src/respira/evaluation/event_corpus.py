@@ -20,10 +20,10 @@ from ..metrics.sprsound import (
     sprsound_scores,
 )
 from ..models.respira.labels import classes_to_flags
-from ..utils.files import check_output_folder, staged_folder
+from ..utils.files import check_output_folder
 from .cycles import evaluate_model
-from .external_validation import evaluate_recordings
-from .protocol import write_json
+from .external_validation import RECORDINGS, evaluate_recordings
+from .protocol import Protocol, write_report
 
 if TYPE_CHECKING:
     import datasets
@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 
 __all__ = ["CHALLENGE_KEYS", "challenge_scores", "evaluate_event_corpus", "task_below_baselines"]
 
+EVENT_CORPUS = Protocol(
+    name="event_corpus",
+    columns=(*RECORDINGS.columns, "record_label"),
+    needs="an event-labelled corpus's recordings need them (their flags and their label)",
+    unit="event, then recording",
+    runs="run_dataset, predict",
+    grouping="every event and recording, then by the corpus's official part; patients resampled",
+    files=("metrics.json", "events/", "records/"),
+)
+"""Its events scored as cycles (:data:`~respira.evaluation.cycles.CYCLES`, in ``events/``), its recordings by
+their windows (:data:`~respira.evaluation.external_validation.RECORDINGS`, in ``records/``), the challenge's
+tasks of both (:func:`challenge_scores`)."""
 CHALLENGE_KEYS: tuple[str, ...] = ("se", "sp", "as", "hs", "score")
 EVENT_HEADLINE: tuple[str, ...] = ("num_examples", "icbhi_score", "sensitivity", "specificity", "thresholds")
 """The events' ICBHI scores ``metrics.json`` repeats (``events/metrics.json`` has them all)."""
@@ -105,25 +117,27 @@ def evaluate_event_corpus(
 ) -> dict[str, Any]:
     """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report."""
     output = check_output_folder(output_dir, overwrite=True)
+    EVENT_CORPUS.check(recordings)
     labels = recordings.features["record_label"].int2str(recordings["record_label"])
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]
     if not judged:
         raise ValueError("every recording is Poor Quality: there is no crackle / wheeze label to score")
-    scored_records = recordings.select(judged)
-    with staged_folder(output, overwrite=True) as staging:
-        event_metrics = evaluate_model(model, events, output_dir=staging / "events", batch_size=batch_size)
-        record_metrics = evaluate_recordings(
-            model,
-            scored_records,
-            output_dir=staging / "records",
-            resamples=resamples,
-            seed=seed,
-            batch_size=batch_size,
-            group_column=group_column,
-            scored_model=scored_model,
-            **recording_options,
-        )
-        settings = {"resamples": resamples, "seed": seed}
+    scored_records, settings = recordings.select(judged), {"resamples": resamples, "seed": seed}
+    options = {"batch_size": batch_size, "group_column": group_column, "scored_model": scored_model}
+    parts: dict[str, dict[str, Any]] = {}  # each part's metrics, once its report is written
+    writers = {
+        "events/": lambda path: parts.update(
+            events=evaluate_model(model, events, output_dir=path, batch_size=batch_size)
+        ),
+        "records/": lambda path: parts.update(
+            records=evaluate_recordings(model, scored_records, output_dir=path, **options, **settings,
+                                        **recording_options)
+        ),
+    }  # fmt: skip
+    metrics: dict[str, Any] = {} if scored_model is None else {"model": dict(scored_model)}
+
+    def report() -> dict[str, Any]:
+        event_metrics, record_metrics = parts["events"], parts["records"]
         event_groups = events[group_column] if group_column in events.column_names else None
         record_groups = scored_records[group_column] if group_column in recordings.column_names else None
         predicted = classes_to_flags(np.asarray(event_metrics["predictions"]))
@@ -140,27 +154,23 @@ def evaluate_event_corpus(
             "2-2": (references, flags_to_sprsound("2-2", decided), *records),
         }
         tasks = {task: challenge_scores(task, *values, **settings) for task, values in inputs.items()}
-        metrics = {
-            "tasks": tasks,
-            "below_baseline": [
+        metrics.update(
+            tasks=tasks,
+            below_baseline=[
                 *task_below_baselines(tasks),
                 *_nested("events", event_metrics["below_baseline"]),
                 *_nested("records", record_metrics["below_baseline"]),
             ],
-            "unscored": {
+            unscored={
                 "task 1-2": "crackle / wheeze flags cannot tell the seven event types apart",
                 "poor quality records": len(labels) - len(judged),
             },
-            "events": {key: event_metrics[key] for key in EVENT_HEADLINE if key in event_metrics},
-            "records": {key: record_metrics[key] for key in ("num_recordings", "num_patients", "groups")},
-        }
-        if scored_model is not None:
-            metrics["model"] = dict(scored_model)
+            events={key: event_metrics[key] for key in EVENT_HEADLINE if key in event_metrics},
+            records={key: record_metrics[key] for key in ("num_recordings", "num_patients", "groups")},
+        )
         if "site_claim" in record_metrics:  # a fitted site detector's claim, against the records
             metrics["site_claim"] = record_metrics["site_claim"]
-        write_json(staging / "metrics.json", metrics)
-    return metrics | {
-        "events": event_metrics,
-        "records": record_metrics,
-        "files": ["metrics.json", "events/", "records/"],
-    }
+        return metrics
+
+    files = write_report(EVENT_CORPUS, output, report, writers)
+    return metrics | {**parts, "files": files}

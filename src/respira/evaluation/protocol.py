@@ -102,25 +102,25 @@ class Protocol:
 def write_report(
     protocol: Protocol,
     output_dir: str | Path,
-    metrics: Mapping[str, Any] | None,
+    metrics: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None,
     writers: Mapping[str, Callable[[Path], Any]],
     figures: Callable[[], Mapping[str, Figure]] | None = None,
     *,
     overwrite: bool = True,
 ) -> list[str]:
-    """Write ``metrics`` as ``metrics.json`` (``None``: a report whose files hold its scores, without one),
-    each of ``protocol.files`` by its writer (``writers``: file name → a function of its path) and the
-    ``figures`` drawn, into a staged folder moved to ``output_dir`` on success (``overwrite``: as
-    :func:`~respira.utils.files.staged_folder`); return the names of the files written, the protocol's
-    then its figures'."""
+    """Write each of ``protocol.files`` by its writer (``writers``: file name → a function of its path),
+    ``metrics`` as ``metrics.json`` (a function: what it gives once those are written; ``None``: a report
+    whose files hold its scores, without one) and the ``figures`` drawn, into a staged folder moved to
+    ``output_dir`` on success (``overwrite``: as :func:`~respira.utils.files.staged_folder`); return the
+    names of the files written, the protocol's then its figures'."""
     named = protocol.files[1:] if metrics is not None else protocol.files
     missing = [name for name in named if name not in writers]
     if (metrics is not None and protocol.files[0] != METRICS_FILE) or missing:
         raise ValueError(f"protocol {protocol.name}: no writer for {', '.join(missing) or METRICS_FILE}")
     with staged_folder(output_dir, overwrite=overwrite) as output:
-        if metrics is not None:
-            write_json(output / METRICS_FILE, metrics)
         for name in named:
             writers[name](output / name)
+        if metrics is not None:
+            write_json(output / METRICS_FILE, metrics() if callable(metrics) else metrics)
         drawn = save_figures(figures(), output) if figures is not None else []
     return [*protocol.files, *(path.name for path in drawn)]

@@ -1,18 +1,19 @@
-"""Fit a model to a site and judge it out of sample: nested patient-wise cross-validation
+"""Fit a model to a site and judge it out of sample (:data:`SITE`): nested patient-wise cross-validation
 (:func:`fit_sample`) and a learning curve (:func:`learning_curve`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ..evaluation.protocol import Protocol
 from ..metrics.recording_level import paired_gain, scores_with_intervals
 from ..models.respira.labels import MULTI_LABEL_NAMES, classes_to_flags
-from ..records.site_fit import candidate_row, site_fit_verdict
+from ..records.site_fit import FIT_EVIDENCE, candidate_row, site_fit_verdict
 from ..records.site_verdict import LabelServe, number_or_none, number_pair
 from .choice import FittedRule, fit_procedure, unit_folds, unmeasurable_labels
 from .options import CANDIDATES, GIVEN
@@ -21,6 +22,17 @@ from .site_sample import SiteSample
 
 ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 """The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
+SITE = Protocol(
+    name="site",
+    columns=(),  # a labelled folder's recordings: read_site_recordings checks them
+    needs="fit-site needs each recording's patient and its crackle and wheeze flags",
+    unit="recording",
+    runs="embed",
+    grouping="patients: whole ones per outer fold and learning-curve draw, resampled within their strata",
+    files=FIT_EVIDENCE,
+)
+"""fit-site's held-out scoring: each recording embedded once, each candidate scored on the patients it was
+not fitted on (:func:`scored_rows`); its record written in the site folder (``SiteFitRecord.save``)."""
 
 
 def held_out_scores(
@@ -35,6 +47,18 @@ def held_out_scores(
         )
         classes[held] = recording_classes(probabilities, rule.thresholds)
         stored[held] = probabilities
+
+
+def scored_rows(
+    sample: SiteSample, predicted: dict[str, Any], scored: np.ndarray, resamples: int, seed: int
+) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray, Any], dict[str, float]]]:
+    """Each of :data:`ROWS` ``predicted`` (all-normal added) with its part (``scored``: the recordings held
+    out) and its scores with patient-bootstrap intervals."""
+    predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
+    settings = {"resamples": resamples, "seed": seed}
+    for name in (name for name in ROWS if name in predicted):
+        part = (scored, *predicted[name])
+        yield name, part, scores_with_intervals(sample.labels, sample.units, [part], **settings)
 
 
 @dataclass(frozen=True)
@@ -123,18 +147,14 @@ def _nested(
         chosen_by_fold.append(procedure.chosen)
         rules_by_fold.append((procedure.aggregation, procedure.top_k))
         held_out_scores(sample, procedure.rules, held, predicted)
-    predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
-    everything = np.ones(len(sample.recordings), dtype=bool)
     outer = []
-    for name in (name for name in ROWS if name in predicted):
-        part = (everything, *predicted[name])
-        scores = scores_with_intervals(sample.labels, sample.units, [part], resamples=resamples, seed=seed)
-        if name == "chosen":  # paired with the model as is on the same resamples
-            scores |= paired_gain(
-                sample.labels, sample.units, predicted["chosen"][0], predicted["as_is"][0],
-                key="gain_over_as_is", resamples=resamples, seed=seed,
-            )  # fmt: skip
-        outer.append({"candidate": name, **scores})
+    everything = np.ones(len(sample.recordings), dtype=bool)
+    for name, _, scores in scored_rows(sample, predicted, everything, resamples, seed):
+        gain = {} if name != "chosen" else paired_gain(  # paired with the model as is on the same resamples
+            sample.labels, sample.units, predicted["chosen"][0], predicted["as_is"][0],
+            key="gain_over_as_is", resamples=resamples, seed=seed,
+        )  # fmt: skip
+        outer.append({"candidate": name, **scores, **gain})
     return _Outer(outer, predicted, chosen_by_fold, rules_by_fold)
 
 
@@ -308,13 +328,8 @@ def learning_curve(
             procedure = fit_procedure(sample, np.flatnonzero(inside), seed=seed, **options)
             predicted: dict[str, Any] = {}
             held_out_scores(sample, procedure.rules, np.flatnonzero(~inside), predicted)
-            predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
-            for name in (name for name in ROWS if name in predicted):
-                part = (~inside, *predicted[name])
+            for name, part, scores in scored_rows(sample, predicted, ~inside, resamples, seed):
                 parts.setdefault(name, []).append(part)
-                scores = scores_with_intervals(
-                    sample.labels, sample.units, [part], resamples=resamples, seed=seed
-                )
                 rows.append(
                     {
                         "units": size,
