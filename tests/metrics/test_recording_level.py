@@ -185,8 +185,16 @@ def test_every_interval_lies_within_what_its_components_allow() -> None:
         patients, targets, probabilities = _random_case(rng)
         strata = recording_strata(targets)
 
-        def statistic(indices: np.ndarray, truth=targets, scores=probabilities) -> dict[str, float]:
-            return flatten_scores(recording_level_scores(truth[indices], scores[indices], THRESHOLDS))
+        scored: dict[bytes, dict[str, float]] = {}  # patient_bootstrap redraws the replicates' samples
+
+        def statistic(
+            indices: np.ndarray, truth=targets, scores=probabilities, seen=scored
+        ) -> dict[str, float]:
+            if indices.tobytes() not in seen:
+                seen[indices.tobytes()] = flatten_scores(
+                    recording_level_scores(truth[indices], scores[indices], THRESHOLDS)
+                )
+            return seen[indices.tobytes()]
 
         settings = {"resamples": 60, "seed": case, "strata": strata}
         replicates = bootstrap_replicates(statistic, patients, **settings)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +19,7 @@ from respira.screening import open_source, screen
 from respira.screening import runner as screening_run
 from respira.screening.runner import screen_rows
 
-from ..forked import exit_status, fork_command
+from ..forked import exit_status, fork_command, fork_launch
 from .conftest import BAD, GOOD, ONE_PROCESS, write_archive
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -136,17 +134,6 @@ def test_a_changed_file_is_screened_again_and_its_new_row_replaces_the_old(
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _environment() -> dict[str, str]:
-    path = os.pathsep.join([str(REPOSITORY / "src"), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
-
-
 @pytest.mark.slow
 def test_two_accelerate_processes_give_the_rows_of_one(
     detector_dir: Path, archive: Path, tmp_path: Path
@@ -155,14 +142,12 @@ def test_two_accelerate_processes_give_the_rows_of_one(
     assert (
         main(["screen", *common, "--output_dir", str(tmp_path / "one")]) == 0
     )  # error rows do not fail the job
-    # the recipe's launcher starts two gloo processes (`--cpu --num_processes 2` would start one)
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
-    launch += [str(REPOSITORY / "recipes/accelerate/cpu_ddp.yaml"), "--main_process_port", str(_free_port())]
-    command = [*launch, "-m", "respira", "screen", *common, "--debug", "--output_dir", str(tmp_path / "two")]
-    result = subprocess.run(
-        command, check=False, capture_output=True, text=True, timeout=600, env=_environment()
-    )
-    assert "3 failed" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    # the two gloo processes of the recipe's launcher (`--cpu --num_processes 2` would start one), forked
+    # with the environment accelerate launch gives each
+    command = ["screen", *common, "--debug", "--output_dir", str(tmp_path / "two")]
+    fork_launch(REPOSITORY / "recipes/accelerate/cpu_ddp.yaml", partial(main, command), tmp_path / "two.log")
+    printed = (tmp_path / "two.log").read_text()
+    assert "3 failed" in printed, printed[-6000:]
     chunks = {tuple(path.name.split("-")[1:3]) for path in (tmp_path / "two" / "chunks").glob("recordings-*")}
     assert chunks == {("0001", "0000"), ("0001", "0001")}  # both processes screened their share in run 1
     for name in ("recordings", "events"):

@@ -1,4 +1,4 @@
-"""Run by test_distributed.py under ``accelerate launch`` (2 processes; the test runs :func:`train_losses`
+"""Run by test_distributed.py in each of the recipe launcher's 2 processes (the test runs :func:`train_losses`
 and :func:`cached_tables` itself for one): a `respira train` command line, as ``-m respira`` runs it; a few
 steps with ADD, whose losses it dumps; then a frozen-encoder trainer's cached tables, with and without a view
 store, and the rows its encoder ran on."""
@@ -19,13 +19,8 @@ import torch
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.embedding_cache import ViewStore
 
-if __package__:  # imported by the test, which computes the one-process results itself
-    from ..figures import skip_drawing
-    from .conftest import TINY_AST, tiny_model
-else:
-    sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[2])]
-    from conftest import TINY_AST, tiny_model
-    from tests.figures import skip_drawing
+from ..figures import skip_drawing
+from .conftest import TINY_AST, tiny_model
 
 AUGMENTATION = {"gain": {"db": [-6, 6], "probability": 1.0}}
 
@@ -122,7 +117,3 @@ def main(root: str, *command: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:])

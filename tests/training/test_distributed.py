@@ -4,10 +4,7 @@ a frozen-encoder run embeds each example once across the processes."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +13,11 @@ import yaml
 
 from respira.cli import main
 
+from ..forked import fork_launch
 from .conftest import TINY_RECIPE
 
-WORKER = Path(__file__).with_name("distributed_worker.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _accelerate_launch() -> list[str]:
-    """Two gloo processes, as the recipe's launcher starts them (``--cpu --num_processes 2`` starts one)."""
-    config = Path(__file__).parents[2] / "recipes/accelerate/cpu_ddp.yaml"
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-            "--num_processes", "2", "--main_process_port", str(_free_port())]  # fmt: skip
+LAUNCH_CONFIG = Path(__file__).parents[2] / "recipes/accelerate/cpu_ddp.yaml"
+"""The recipe's launcher: two gloo processes (``--cpu --num_processes 2`` starts one)."""
 
 
 FROZEN = {**TINY_RECIPE, "freeze_encoder": True, "augmented_views": 1, "disable_tqdm": False}
@@ -44,25 +30,35 @@ def _train(root: Path, corpus: Path, output: str) -> list[str]:
             str(root / "cache"), "--output_dir", str(root / output)]  # fmt: skip
 
 
+def _launched(root: str, *command: str) -> None:
+    """distributed_worker.py's ``main`` in a launched process, progress bars on as in a fresh one (this
+    process turned datasets' off)."""
+    import datasets
+    from huggingface_hub.utils import enable_progress_bars
+    from transformers.utils import logging
+
+    from .distributed_worker import main as worker
+
+    datasets.enable_progress_bars()
+    enable_progress_bars()
+    logging.enable_progress_bar()
+    worker(root, *command)
+
+
 @pytest.fixture(scope="module")
 def two_processes(icbhi_splits, synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder where one launch of two processes wrote what distributed_worker.py computes: a `respira
-    train` of the FROZEN recipe (its run in two/, its standard error in launch.err), the losses of 3 steps on
-    the train split, and the cached tables of 21 train and 9 validation cycles."""
+    """The folder where the two processes of the recipe's launcher (forked with the environment
+    ``accelerate launch`` gives each) wrote what distributed_worker.py computes: a `respira train` of the
+    FROZEN recipe (its run in two/, the processes' output in launch.log), the losses of 3 steps on the train
+    split, and the cached tables of 21 train and 9 validation cycles."""
     root = tmp_path_factory.mktemp("two_processes")
     icbhi_splits["train"].save_to_disk(str(root / "train"))
     icbhi_splits["train"].select(range(21)).save_to_disk(str(root / "tables_train"))
     icbhi_splits["validation"].select(range(9)).save_to_disk(str(root / "tables_validation"))
     (root / "recipe.yaml").write_text(yaml.safe_dump(FROZEN))
-    path = os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
-    environment["TOKENIZERS_PARALLELISM"] = "false"
-    command = [*_accelerate_launch(), str(WORKER), str(root), *_train(root, synthetic_corpus, "two")]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, env=environment, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (root / "launch.err").write_text(result.stderr)
+    run = partial(_launched, str(root), *_train(root, synthetic_corpus, "two"))
+    codes = fork_launch(LAUNCH_CONFIG, run, root / "launch.log")
+    assert codes == [0, 0], (root / "launch.log").read_text()[-6000:]
     return root
 
 
@@ -108,7 +104,7 @@ def test_a_frozen_encoder_run_under_accelerate_launch_embeds_each_cycle_once(
     two_processes: Path, synthetic_corpus: Path, capsys
 ) -> None:
     assert main(_train(two_processes, synthetic_corpus, "one")) == 0, capsys.readouterr().err
-    stderr = (two_processes / "launch.err").read_text()
+    stderr = (two_processes / "launch.log").read_text()
 
     def passes(run: str) -> list[dict]:
         record = json.loads((two_processes / run / "respira_run.json").read_text())

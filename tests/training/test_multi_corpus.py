@@ -304,6 +304,7 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
     assert thresholds is not None
     # respira evaluate rebuilds the run's ICBHI test split, and scores KAUH per recording at its thresholds
+    # (20 bootstrap resamples: no interval is read here)
     cache = ["--cache_dir", str(tmp_path / "cache")]
     assert main(["evaluate", str(output), *cache, "--output_dir", str(tmp_path / "icbhi")]) == 0
     metrics = json.loads((tmp_path / "icbhi" / "metrics.json").read_text())
@@ -312,7 +313,7 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     )
     code = main(
         ["evaluate", str(output), "--dataset", "kauh", "--data_dir", str(kauh_folder), *cache,
-         "--window", "1", "--hop", "0.5", "--output_dir", str(tmp_path / "kauh")]
+         "--window", "1", "--hop", "0.5", "--bootstrap", "20", "--output_dir", str(tmp_path / "kauh")]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     kauh_metrics = json.loads((tmp_path / "kauh" / "metrics.json").read_text())
