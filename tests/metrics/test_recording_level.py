@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 from respira.metrics.icbhi import icbhi_scores
+from respira.metrics.multilabel import roc_auc
 from respira.metrics.recording_level import (
+    _weighted_auc,
     binary_scores,
     bootstrap_replicates,
     flatten_scores,
@@ -17,6 +20,7 @@ from respira.metrics.recording_level import (
     patient_bootstrap,
     patient_resample_counts,
     recording_decisions,
+    recording_level_intervals,
     recording_level_scores,
     recording_strata,
     resample_weights,
@@ -111,6 +115,55 @@ def test_bootstrap_interval_of_a_perfect_detector_is_degenerate_and_nan_safe() -
     assert all(math.isnan(value) for value in intervals["never"])
     with pytest.raises(ValueError, match="confidence"):
         patient_bootstrap(statistic, [1], confidence=1.5)
+
+
+RESAMPLES = 60
+
+
+def _drawn_bootstrap(targets, probabilities, patients, thresholds, seed: int) -> dict[str, list[float]]:
+    """The intervals of each resample's recordings scored one resample at a time."""
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], thresholds))
+
+    strata = recording_strata(targets)
+    return patient_bootstrap(statistic, patients, resamples=RESAMPLES, seed=seed, strata=strata)
+
+
+def test_recording_level_intervals_are_those_of_each_resample_scored_alone() -> None:
+    """Every resample scored at once from its counts gives the bootstrap's floats, bit for bit (tied and
+    repeated probabilities, resamples without a positive or a normal recording): the same metrics files."""
+    rng = np.random.default_rng(11)
+    for trial in range(6):
+        n = int(rng.integers(2, 30))
+        flags = rng.integers(0, 2, (n, 2))
+        targets = np.column_stack([flags, flags.sum(axis=1) == 0])
+        probabilities = np.round(rng.random((n, 2)), int(rng.integers(1, 3)))  # ties
+        patients = rng.integers(0, max(2, n // 3), n)
+        thresholds = (float(rng.choice([0.3, 0.5])), float(rng.choice([0.4, 0.7])))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = _drawn_bootstrap(targets, probabilities, patients, thresholds, trial)
+        got = recording_level_intervals(
+            targets, probabilities, thresholds, patients, resamples=300, seed=trial
+        )
+        assert list(got) == list(expected) or set(got) == set(expected)
+        for name, interval in expected.items():
+            assert np.array_equal(got[name], interval, equal_nan=True), (trial, name, got[name], interval)
+    with pytest.raises(ValueError, match="confidence"):
+        recording_level_intervals(TARGETS, PROBABILITIES, THRESHOLDS, np.arange(6), confidence=1.0)
+
+
+def test_a_weighted_auc_is_the_auc_of_the_recordings_repeated() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        n = int(rng.integers(2, 40))
+        target, scores = rng.integers(0, 2, n), np.round(rng.random(n), 1)  # ties
+        weights = rng.integers(0, 4, (10, n)).astype(np.float64)
+        for row, auc in zip(weights, _weighted_auc(target, scores, weights), strict=True):
+            repeated = np.repeat(np.arange(n), row.astype(int))
+            expected = roc_auc(target[repeated], scores[repeated]) if repeated.size else math.nan
+            assert auc == expected or (math.isnan(auc) and math.isnan(expected)), (auc, expected)
 
 
 def _clustered_detector(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,13 +12,7 @@ import numpy as np
 from ..metrics import trivial_baselines
 from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import group_selections
-from ..metrics.recording_level import (
-    flatten_scores,
-    patient_bootstrap,
-    recording_decisions,
-    recording_level_scores,
-    recording_strata,
-)
+from ..metrics.recording_level import recording_decisions, recording_level_intervals, recording_level_scores
 from ..models.respira.decision import has_tuned_thresholds, thresholds_of
 from ..models.respira.labels import RECORDING_LABELS, SINGLE_LABEL, flags_to_classes
 from ..models.respira.windows import aggregate_windows, describe_aggregation
@@ -56,12 +50,8 @@ def _group_scores(
     confidence: float,
 ) -> dict[str, Any]:
     scores: dict[str, Any] = recording_level_scores(targets, probabilities, thresholds)
-
-    def statistic(indices: np.ndarray) -> dict[str, float]:
-        return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], thresholds))
-
     settings = {"resamples": resamples, "seed": seed, "confidence": confidence}
-    intervals = patient_bootstrap(statistic, patients, strata=recording_strata(targets), **settings)
+    intervals = recording_level_intervals(targets, probabilities, thresholds, patients, **settings)
     for group, values in scores.items():
         values["ci"] = {key: intervals[f"{group}.{key}"] for key in values if f"{group}.{key}" in intervals}
     baselines = trivial_baselines(flags_to_classes(targets[:, :2]))

@@ -1,7 +1,8 @@
 """Recording-level scores of a window-level detector (a label present at or above its threshold, *normal*
 when neither is), with confidence intervals from a bootstrap of patients stratified by class signature:
 :func:`patient_bootstrap` recomputes any statistic on each resample's recordings,
-:func:`scores_with_intervals` scores every resample at once from its counts (:func:`resample_weights`).
+:func:`recording_level_intervals` (the scores above) and :func:`scores_with_intervals` score every resample
+at once from its counts (:func:`resample_weights`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from ..models.respira.audio_decoding import check_whole
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
-from .icbhi import _ratio, icbhi_scores
+from .icbhi import _ratio, _ratios, icbhi_scores
 from .multilabel import roc_auc
 
 SCORE_KEYS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "crackle_auc", "wheeze_auc")
@@ -69,6 +70,47 @@ def recording_level_scores(
     scores["icbhi"]["normal_recordings"] = int((classes == 0).sum())
     scores["icbhi"]["abnormal_recordings"] = int((classes != 0).sum())
     return scores
+
+
+def recording_level_replicates(
+    targets: Any, probabilities: Any, thresholds: Sequence[float], weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """:func:`flatten_scores` of :func:`recording_level_scores` for each row of ``weights`` ``[resamples,
+    N]`` (row ``r`` counting recording ``i`` ``weights[r, i]`` times), every row at once: the same floats
+    as scoring each resample's recordings, its counts and pairs being whole (or half) numbers."""
+    truth = np.asarray(targets, dtype=np.int64)
+    probs = np.asarray(probabilities, dtype=np.float64)
+    decided = recording_decisions(probs, thresholds)
+    guesses = np.column_stack([decided, decided.sum(axis=1) == 0]).astype(np.int64)
+    ranked = np.column_stack([probs, 1.0 - probs.max(axis=1)])
+    replicates: dict[str, np.ndarray] = {}
+    for index, name in enumerate(("crackle", "wheeze", "normal")):
+        label, guess = truth[:, index], guesses[:, index]
+        replicates[f"{name}.sensitivity"] = _ratios(weights @ (label & guess), weights @ label)
+        replicates[f"{name}.specificity"] = _ratios(weights @ (1 - (label | guess)), weights @ (1 - label))
+        replicates[f"{name}.auc"] = _weighted_auc(label, ranked[:, index], weights)
+    four_class = icbhi_scores(flags_to_classes(truth[:, :2]), flags_to_classes(decided), weights=weights)
+    return replicates | {f"icbhi.{key}": four_class[key] for key in ICBHI_KEYS}
+
+
+def recording_level_intervals(
+    targets: Any,
+    probabilities: Any,
+    thresholds: Sequence[float],
+    patient_ids: Sequence[Any],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, list[float]]:
+    """:func:`patient_bootstrap` of :func:`recording_level_scores` (flattened; patients resampled within
+    :func:`recording_strata`), every resample scored at once from its counts: the same intervals."""
+    _check_confidence(confidence)
+    counts = patient_resample_counts(
+        patient_ids, resamples=resamples, seed=seed, strata=recording_strata(targets)
+    )
+    replicates = recording_level_replicates(targets, probabilities, thresholds, counts.astype(np.float64))
+    return {name: percentile_interval(values, confidence) for name, values in replicates.items()}
 
 
 def unmeasurable(normal: int, abnormal: int) -> str | None:
@@ -169,10 +211,14 @@ def patient_bootstrap(
     strata: Sequence[Any] | None = None,
 ) -> dict[str, list[float]]:
     """Percentile interval ``[low, high]`` of each value of ``statistic`` over the patient bootstrap."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    _check_confidence(confidence)
     replicates = bootstrap_replicates(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)
     return {name: percentile_interval(values, confidence) for name, values in replicates.items()}
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
 
 
 def percentile_interval(replicates: np.ndarray, confidence: float = 0.95) -> list[float]:
@@ -196,14 +242,20 @@ def _defined_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray
 
 
 def _weighted_auc(target: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Mann-Whitney AUC of ``scores`` for 0/1 ``target`` per row of ``weights`` (ties count a half)."""
+    """Mann-Whitney AUC of ``scores`` for 0/1 ``target`` per row of ``weights`` (ties count a half): each
+    positive's weight times the weight of the negatives below its score and half those at it, summed
+    through the scores once sorted (whole and half counts: exact, as :func:`roc_auc` of the resample)."""
     positive, negative = target == 1, target == 0
-    if not positive.any() or not negative.any():
+    if not positive.any() or not negative.any() or not np.isfinite(scores).all():
         return np.full(weights.shape[0], np.nan)
-    above = np.sign(scores[positive][:, None] - scores[negative][None, :]) * 0.5 + 0.5
-    pos, neg = weights[:, positive], weights[:, negative]
+    order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    pos, neg = weights[:, order] * positive[order], weights[:, order] * negative[order]
+    below = np.concatenate([np.zeros((weights.shape[0], 1)), np.cumsum(neg, axis=1)], axis=1)
+    under = below[:, np.searchsorted(ordered, ordered, side="left")]
+    tied = below[:, np.searchsorted(ordered, ordered, side="right")] - under
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.einsum("rp,pn,rn->r", pos, above, neg) / (pos.sum(axis=1) * neg.sum(axis=1))
+        return (pos * (under + 0.5 * tied)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
 
 
 def resampled_scores(
