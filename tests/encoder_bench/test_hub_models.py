@@ -8,6 +8,8 @@ hold the weights its folder saved."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -137,7 +139,15 @@ def families(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -
     return root
 
 
-def test_every_family_is_benched_with_the_weights_its_folder_saved(leaderboard: Path, families: Path) -> None:
+@pytest.fixture(scope="module")
+def loaded() -> Callable[..., object]:
+    """:func:`load_model`, each folder loaded once for the tests that only read it."""
+    return cache(load_model)
+
+
+def test_every_family_is_benched_with_the_weights_its_folder_saved(
+    leaderboard: Path, families: Path, loaded: Callable
+) -> None:
     """The eight checkpoints (the docs' three, then HuBERT, WavLM, Whisper, a CLAP tower and a 22.05 kHz
     AST) load as saved; the run embedded with exactly those weights (their cache folder, keyed by the
     weights' hash); the AST at its own extractor's rate."""
@@ -146,21 +156,21 @@ def test_every_family_is_benched_with_the_weights_its_folder_saved(leaderboard: 
             benched = [row[0] for row in csv.reader(handle)][1 : 1 + len(names)]
         assert benched == [name.split("/")[-1] for name in names]
         for name in names:
-            model = load_model(str(root / name), root / "cache")
+            model = loaded(str(root / name), root / "cache")
             assert_saved_weights(model.detector.model.respira.encoder, root / name)
             assert (root / "cache" / "embeddings" / model.key[:24]).is_dir()
-    assert (
-        load_model(str(families / "ast_22k"), families / "cache").detector.model.config.sampling_rate == 22050
-    )
+    assert loaded(str(families / "ast_22k"), families / "cache").detector.model.config.sampling_rate == 22050
 
 
-def test_the_probe_reads_the_hidden_state_inner_cross_validation_prefers(families: Path) -> None:
+def test_the_probe_reads_the_hidden_state_inner_cross_validation_prefers(
+    families: Path, loaded: Callable
+) -> None:
     """Every hidden state embedded once (wav2vec 2.0 family, Whisper, AST: embeddings and two layers, or one
     for the AST), the one read reported per column; CLAP's stages differ in size: its last."""
     with (families / "encoders" / "results.csv").open() as handle:
         probes = [row for row in csv.DictReader(handle) if row["entry"] == "probe"]
     for name, hidden_states in (("hubert", 3), ("wavlm", 3), ("whisper", 3), ("ast_22k", 2)):
-        model = load_model(str(families / name), families / "cache")
+        model = loaded(str(families / name), families / "cache")
         assert model.layers == hidden_states and model.detector.model.config.every_layer
         read = {row["layer"] for row in probes if row["model"] == name}
         assert read and read <= {*map(str, range(hidden_states)), "mean"}
@@ -169,14 +179,11 @@ def test_the_probe_reads_the_hidden_state_inner_cross_validation_prefers(familie
 
 
 def test_a_layer_the_model_lacks_is_one_line_before_any_embedding(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    families: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = transformers.AutoModel.from_config(CASES["hubert"].encoder_config())  # 3 hidden states
-    model.save_pretrained(tmp_path / "hubert")
-    transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path / "hubert")
-    kauh = write_kauh(tmp_path / "KAUH", patients=6)
+    kauh = families / "KAUH"  # the families' HuBERT: 3 hidden states
     capsys.readouterr()
-    argv = ["bench", str(tmp_path / "hubert"), "--data", f"kauh={kauh}", "--layer", "3", "--output_dir",
+    argv = ["bench", str(families / "hubert"), "--data", f"kauh={kauh}", "--layer", "3", "--output_dir",
             str(tmp_path / "out"), "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
     assert main(argv) == 2
     error = capsys.readouterr().err.strip().splitlines()

@@ -14,9 +14,9 @@ from respira.sites.site_sample import read_site_recordings
 
 @pytest.fixture(scope="module")
 def kauh_part(shared_kauh: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Eight KAUH patients (24 recordings, in their three filter modes), linked."""
+    """Four KAUH patients (12 recordings, in their three filter modes; fit-site's least), linked."""
     folder = tmp_path_factory.mktemp("kauh_part")
-    patients = {"1", "2", "3", "30", "31", "32", "11", "12"}  # normal, wheezing and crackling patients
+    patients = {"1", "11", "30", "31"}  # wheezing, crackling and normal patients
     for path in shared_kauh.glob("*.wav"):
         if path.name[2:].split("_")[0] in patients:
             (folder / path.name).symlink_to(path)
@@ -37,7 +37,7 @@ def test_the_mn04_checkpoint_is_converted_once_and_its_embeddings_read_back(
     recordings = read_site_recordings(kauh_part, "kauh").recordings
     sample = embed(model, recordings, tmp_path, progress=False)
     assert sample.hidden_size == 384  # mn04's pooled embedding
-    assert len(sample.recordings) == 24 and all(r.duration for r in sample.recordings)
+    assert len(sample.recordings) == 12 and all(r.duration for r in sample.recordings)
     cached = embed(again, recordings, tmp_path, progress=False)
     np.testing.assert_array_equal(cached.embeddings, sample.embeddings)
     np.testing.assert_array_equal(cached.recording, sample.recording)

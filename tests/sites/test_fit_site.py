@@ -174,18 +174,29 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert f"Choice rule: `{SELECTION}`" in (output / "README.md").read_text()
 
 
+@pytest.fixture(scope="module")
+def site_head_fit(site: Path, model: Path, tmp_path_factory: pytest.TempPathFactory) -> respira.SiteFitResult:
+    """``respira.fit_site`` with the site head as candidate, its ONNX graph exported (two tests read it)."""
+    output = tmp_path_factory.mktemp("site_head") / "out"
+    return respira.fit_site(
+        str(model), data_dir=str(site), output_dir=str(output), outer_folds=3, apply_anyway=True,
+        candidates=["site_head"],
+    )  # fmt: skip
+
+
 def test_the_python_entry_returns_the_result_and_what_it_wrote(
-    site: Path, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    site: Path,
+    model: Path,
+    site_head_fit: respira.SiteFitResult,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import onnxruntime
 
     import respira.hub.export
     from respira.hub.onnx import ONNX_FILE, OUTPUT_NAMES
 
-    result = respira.fit_site(
-        str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
-        candidates=["as_is", "thresholds"],
-    )  # fmt: skip
+    result = site_head_fit
     assert isinstance(result, respira.SiteFitResult) and result.written
     session = onnxruntime.InferenceSession(str(result.output_dir / ONNX_FILE))  # the graph, for onnxruntime
     assert [output.name for output in session.get_outputs()][:2] == list(OUTPUT_NAMES)[:2]
@@ -197,8 +208,8 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
     )  # fmt: skip
     assert asked.record.selection == "bonferroni"
     assert "Choice rule: `bonferroni`" in (tmp_path / "asked" / "README.md").read_text()
-    assert result.output_dir == tmp_path / "out"
-    assert set(result.chosen) <= {"as_is", "thresholds"}
+    assert asked.output_dir == tmp_path / "asked"
+    assert set(result.chosen) <= {"as_is", "site_head"}  # as_is: always a candidate
     assert result.score("all_normal") == pytest.approx(0.5)
     detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
     assert thresholds_of(detector.config) == pytest.approx(result.thresholds)
@@ -316,12 +327,9 @@ def test_a_folder_fit_site_wrote_is_replaced_by_overwrite_and_the_model_is_named
 
 
 def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
-    site: Path, model: Path, tmp_path: Path, graph_stub: None
+    site: Path, site_head_fit: respira.SiteFitResult
 ):
-    result = respira.fit_site(
-        str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
-        candidates=["site_head"],
-    )  # fmt: skip
+    result = site_head_fit
     fit = result.record.fit
     detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
     from respira.sites.site_sample import embed_recordings, read_site_recordings
