@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from huggingface_hub import DatasetCard
 from respira.cli import main
 from respira.hub.push import check_push_target, push_dataset_folder
 
-from .hub_server import HubServer
+from .hub_server import HubServer, pushing_to
 from .test_card_export_push import SUBPROCESS_TIMEOUT, hub_env
 
 REPO_ID = "user/icbhi-synthetic"
@@ -68,22 +68,6 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
         timeout=SUBPROCESS_TIMEOUT,
         check=False,
     )
-
-
-@contextmanager
-def pushing_to(hub: HubServer, cache: Path) -> Iterator[None]:
-    """huggingface_hub, in this process, pushing to and reading from ``hub`` (its cache in ``cache``)."""
-    from huggingface_hub import constants
-
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(
-            constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}"
-        )
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-        yield
 
 
 @dataclass
