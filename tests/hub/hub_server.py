@@ -47,10 +47,14 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
 
 from .hub_state import (
     USER,
@@ -63,7 +67,7 @@ from .hub_state import (
     upload_mode,
 )
 
-__all__ = ["HubServer", "HubState", "free_port"]
+__all__ = ["HubServer", "HubState", "free_port", "pushing_to"]
 
 _REPO = r"(?P<repo>[\w.-]+/[\w.-]+)"
 _KIND = r"(?P<kind>models|datasets|spaces)"
@@ -527,3 +531,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def pushing_to(hub: HubServer, cache: Path) -> Iterator[None]:
+    """huggingface_hub in this process (and what reads the Hub through it) pushing to and reading from
+    ``hub``, its cache in ``cache``."""
+    from huggingface_hub import constants
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+        yield

@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,7 +42,7 @@ from respira.records.run import (
 from respira.utils.files import WRITTEN_FILE
 
 from ..training.conftest import TINY_RECIPE
-from .hub_server import HubServer, free_port
+from .hub_server import HubServer, free_port, pushing_to
 
 REPO_ID = "user/respira-test"
 SUBPROCESS_TIMEOUT = 150
@@ -604,45 +602,6 @@ def test_an_export_removes_the_staging_folder_a_killed_export_left(run_dir: Path
 
 
 # ------------------------------------------------------------------------------------------- push
-ROUNDTRIP = """
-import json, sys
-import numpy as np, torch
-import respira
-from huggingface_hub import ModelCard
-from respira.hub import push_run
-from respira.models.respira import RespiraAudioClassificationPipeline
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
-
-run_dir, repo, wave_path = sys.argv[1:4]
-urls = [push_run(run_dir, repo, token="test-token") for _ in range(2)]  # the second push is a no-op
-wave = np.load(wave_path)
-model = AutoModelForAudioClassification.from_pretrained(repo).eval()
-inputs = AutoFeatureExtractor.from_pretrained(repo)(wave, sampling_rate=16000, return_tensors="pt")
-with torch.no_grad():
-    logits = model(**inputs).logits[0].tolist()
-classifier = pipeline("audio-classification", model=repo, pipeline_class=RespiraAudioClassificationPipeline)
-scores = classifier({"raw": wave[:16000], "sampling_rate": 16000}, top_k=None, function_to_apply="none")
-card = ModelCard.load(repo)
-# `respira predict user/repo FILE` downloads from the Hub too; one window covering the whole file
-import os
-import soundfile as sf
-from respira.cli import main
-wav = os.path.join(os.path.dirname(wave_path), "wave.wav")
-sf.write(wav, wave, 16000, subtype="FLOAT")
-seconds = str(len(wave) / 16000)
-predictions = os.path.join(os.path.dirname(wave_path), "predictions.json")
-code = main(["predict", repo, wav, "--window", seconds, "--hop", seconds, "--output", predictions])
-print("RESULT " + json.dumps({
-    "predict_code": code,
-    "predict_rows": json.load(open(predictions)),
-    "urls": urls,
-    "logits": logits,
-    "pipeline": {item["label"]: item["score"] for item in scores},
-    "model_index": card.data.to_dict().get("model-index"),
-}))
-"""
-
-
 def hub_env(endpoint: str, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
     env.update(
@@ -659,24 +618,61 @@ def hub_env(endpoint: str, home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
 def test_push_round_trip_through_local_hub(
-    run_dir: Path, model: RespiraForAudioClassification, waveform: np.ndarray, tmp_path: Path
+    run_dir: Path,
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    wave_path = tmp_path / "wave.npy"
-    np.save(wave_path, waveform)
-    with HubServer(tmp_path / "hub") as hub:
-        result = subprocess.run(
-            [sys.executable, "-c", ROUNDTRIP, str(run_dir), REPO_ID, str(wave_path)],
-            env=hub_env(hub.url, tmp_path / "hf_home"),
-            capture_output=True,
-            text=True,
-            timeout=SUBPROCESS_TIMEOUT,
-            check=False,
+    """Pushed twice (the second a no-op), then read back from the Hub by transformers, respira's pipeline
+    and ``respira predict user/repo`` (one window covering the whole file)."""
+    import soundfile as sf
+    from transformers import AutoFeatureExtractor
+
+    from respira.models.respira import RespiraAudioClassificationPipeline
+
+    wav, predictions = tmp_path / "wave.wav", tmp_path / "predictions.json"
+    sf.write(wav, waveform, 16_000, subtype="FLOAT")
+    seconds = str(len(waveform) / 16_000)
+    with HubServer(tmp_path / "hub") as hub, pushing_to(hub, tmp_path / "hub_cache"):
+        urls = [push_run(run_dir, REPO_ID, token="test-token") for _ in range(2)]
+        loaded = AutoModelForAudioClassification.from_pretrained(REPO_ID).eval()
+        inputs = AutoFeatureExtractor.from_pretrained(REPO_ID)(
+            waveform, sampling_rate=16_000, return_tensors="pt"
         )
-        assert result.returncode == 0, result.stderr[-4000:]
-        lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-        assert lines, result.stdout[-2000:] + result.stderr[-2000:]
-        output = json.loads(lines[-1][len("RESULT ") :])
+        with torch.no_grad():
+            logits = loaded(**inputs).logits[0].numpy()
+        classifier = pipeline(
+            "audio-classification", model=REPO_ID, pipeline_class=RespiraAudioClassificationPipeline
+        )
+        scores = classifier(
+            {"raw": waveform[:16_000], "sampling_rate": 16_000}, top_k=None, function_to_apply="none"
+        )
+        model_index = ModelCard.load(REPO_ID).data.to_dict().get("model-index")
+        code = main(
+            [
+                "predict",
+                REPO_ID,
+                str(wav),
+                "--window",
+                seconds,
+                "--hop",
+                seconds,
+                "--output",
+                str(predictions),
+            ]
+        )
+        capsys.readouterr()
+        output = {
+            "predict_code": code,
+            "predict_rows": json.loads(predictions.read_text()),
+            "urls": urls,
+            "logits": logits,
+            "pipeline": {item["label"]: item["score"] for item in scores},
+            "model_index": model_index,
+        }
 
         assert output["urls"] == [f"{hub.url}/{REPO_ID}"] * 2
         # the weights went through the LFS path, the small files as regular files

@@ -3,10 +3,12 @@ loads exactly as the prepared folder, with the card that was written; push error
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,14 +18,14 @@ from huggingface_hub import DatasetCard
 from respira.cli import main
 from respira.hub.push import check_push_target, push_dataset_folder
 
-from .hub_server import HubServer
+from .hub_server import HubServer, pushing_to
 from .test_card_export_push import SUBPROCESS_TIMEOUT, hub_env
 
 REPO_ID = "user/icbhi-synthetic"
 
-# After COMMANDS, loads the repo and the folder in the same process (HF_ENDPOINT is read when datasets is
-# imported).
+# Loads the repo and the folder in a fresh process (HF_ENDPOINT is read when datasets is imported).
 LOAD = """
+import json, sys
 import datasets
 datasets.disable_progress_bars()
 
@@ -40,7 +42,7 @@ def describe(dataset):
         for split, part in dataset.items()
     }
 
-repo, folder = sys.argv[2], sys.argv[3]
+repo, folder = sys.argv[1], sys.argv[2]
 print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
                               "folder": describe(datasets.load_dataset(folder))}))
 """
@@ -70,8 +72,8 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 @dataclass
 class Pushed:
-    """One `prepare --push_to_hub` then a load of the repo and the folder (:data:`LOAD`) in a fresh process:
-    the folder it wrote, the Hub it pushed to (still serving), its output."""
+    """One `prepare --push_to_hub` (in this process), then a load of the repo and the folder (:data:`LOAD`)
+    in a fresh process: the folder it wrote, the Hub it pushed to (still serving), their output."""
 
     folder: Path
     hub: HubServer
@@ -91,13 +93,13 @@ def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         with HubServer(root / "hub") as hub:
             prepare = ["prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
                        "--sampling_rate", "4000", "--cache_dir", str(root / "cache"), "--output_dir",
-                       str(root / "prepared"), "--push_to_hub", REPO_ID, "--private"]  # fmt: skip
-            prepared = _run(
-                ["-c", COMMANDS + LOAD, json.dumps([prepare]), REPO_ID, str(root / "prepared")],
-                hub_env(hub.url, root / "hf_home"),
-            )
-            assert prepared.returncode == 0, prepared.stderr[-3000:]
-            yield Pushed(root / "prepared", hub, prepared.stdout, list(hub.requests))
+                       str(root / "prepared"), "--push_to_hub", REPO_ID, "--private", "--token",
+                       "test-token"]  # fmt: skip
+            with pushing_to(hub, root / "hub_cache"), redirect_stdout(io.StringIO()) as printed:
+                assert main(prepare) == 0
+            loaded = _run(["-c", LOAD, REPO_ID, str(root / "prepared")], hub_env(hub.url, root / "hf_home"))
+            assert loaded.returncode == 0, loaded.stderr[-3000:]
+            yield Pushed(root / "prepared", hub, printed.getvalue() + loaded.stdout, list(hub.requests))
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -145,13 +147,8 @@ def _folder(root: Path, shard: str) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-def test_a_new_push_replaces_the_data_files_of_the_previous_one(tmp_path: Path, monkeypatch) -> None:
-    from huggingface_hub import constants
-
-    with HubServer(tmp_path / "hub") as hub:
-        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+def test_a_new_push_replaces_the_data_files_of_the_previous_one(tmp_path: Path) -> None:
+    with HubServer(tmp_path / "hub") as hub, pushing_to(hub, tmp_path / "hub_cache"):
         first = _folder(tmp_path / "a", "train-00000-of-00002.parquet")
         (first / "cycles" / "train-00001-of-00002.parquet").write_bytes(b"second shard")
         url = push_dataset_folder(first, REPO_ID, token="test-token")
@@ -251,23 +248,11 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
 def test_pushing_a_second_config_keeps_the_first(
     synthetic_corpus: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The two pushes run in this process (the ``pushed`` fixture runs one as a command, from HF_ENDPOINT);
-    a fresh process loads both configs from the Hub."""
-    from huggingface_hub import constants
-
-    with HubServer(tmp_path / "hub") as hub:
-        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-        monkeypatch.setattr(
-            constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}"
-        )
-        monkeypatch.setattr(
-            constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache")
-        )  # the first card, read back
+    """The two pushes run in this process (the second reads the first card back); a fresh process loads
+    both configs from the Hub."""
+    with HubServer(tmp_path / "hub") as hub, pushing_to(hub, tmp_path / "hub_cache"):
         base = ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000", "--cache_dir",
                 str(tmp_path / "cache"), "--push_to_hub", REPO_ID, "--token", "test-token"]  # fmt: skip
         for extra in ([], ["--config", "recordings", "--validation_size", "0.25"]):
