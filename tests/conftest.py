@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -47,6 +48,38 @@ def _figures_drawn(request: pytest.FixtureRequest) -> Iterator[None]:
 def _datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep every test's dataset cache out of the user's ~/.cache."""
     os.environ["HF_DATASETS_CACHE"] = str(tmp_path_factory.mktemp("hf_datasets_cache"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_registry_once() -> Iterator[None]:
+    """torch's ONNX exporter builds its registry of torchlib functions anew for every export (re-reading
+    each function's source: about a second); a worker's exports share one, each given its own copy. What an
+    export reads of it is the same, so are the bytes it writes. Without that exporter: nothing changes."""
+    try:
+        from torch.onnx._internal.exporter import _registration
+    except ImportError:
+        yield
+        return
+    registry = _registration.ONNXRegistry
+    build = registry.__dict__.get("from_torchlib")
+    if not isinstance(build, classmethod):
+        yield
+        return
+    built: dict[Any, Any] = {}
+
+    def from_torchlib(cls: type, *args: Any, **kwargs: Any) -> Any:
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in built:
+            built[key] = build.__func__(cls, *args, **kwargs)
+        own = copy.copy(built[key])
+        own.functions = {target: list(metas) for target, metas in built[key].functions.items()}
+        return own
+
+    registry.from_torchlib = classmethod(from_torchlib)
+    try:
+        yield
+    finally:
+        registry.from_torchlib = build
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,7 @@
 
 Parity (≤ 1e-4 on the probabilities) is checked on real ICBHI cycles of ../shared for the CNN and
 the real pretrained EfficientAT mn04, and on tiny random AST and BEATs configs; each export runs
-once per module (an export takes seconds to tens of seconds), and the module's exports share torch's
-registry of ONNX functions (``onnx_registry_once``).
+once per module (an export takes seconds to tens of seconds).
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ def one_layer_model(name: str, **kwargs) -> RespiraForAudioClassification:
 
 
 TOLERANCE = 1e-4
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("onnx_registry_once")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
