@@ -1,11 +1,15 @@
 """A tiny multi-label run (random weights, thresholds 0.3 / 0.7, card metrics), its export, a real ICBHI
-recording, and Debian's chromium driven by Selenium for the browser tests."""
+recording, and Debian's chromium driven by Selenium for the browser tests (one for the session, fresh for each
+module)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +19,7 @@ from tests.hub.test_card_export_push import tiny_model, write_run_dir
 THRESHOLDS = [0.3, 0.7]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+WINDOW = "1400,2200"
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +32,20 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def model_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run exported (card README.md) with its ONNX file."""
+    """The run exported (card README.md) with its ONNX file: converted once for the whole run (xdist's
+    workers share this run's temporary folder; the run's weights are seeded, so each worker's run is the
+    same run)."""
     from respira.hub import export_model
 
-    return export_model(run_dir, tmp_path_factory.mktemp("app_export") / "tiny_cnn", onnx=True)
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this run's, every worker's
+    folder = shared / "app_export" / "tiny_cnn"
+    with (shared / "app_export.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the one converting; closing unlocks
+        if not folder.is_dir():
+            export_model(run_dir, folder, onnx=True)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +64,9 @@ def icbhi_recording(shared_icbhi: Path) -> Path:
     return min(candidates, key=lambda wav: sf.info(wav).duration)
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """Debian's chromium, headless, driven through Debian's chromedriver (Selenium); one per test module."""
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Debian's chromium, headless, driven through Debian's chromedriver (Selenium); one for the session."""
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
         pytest.skip(
             "Debian's chromium and chromium-driver are not installed (`make test` installs them with apt; "
@@ -64,7 +79,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2200"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={WINDOW}"):
         options.add_argument(flag)
     profile = tmp_path_factory.mktemp("chromium-profile")
     options.add_argument(f"--user-data-dir={profile}")
@@ -74,3 +89,20 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Any) -> Any:
+    """The session's chromium as a fresh one for each test module: one blank tab of the first size, no
+    cookies, nothing cached (a page served on a port another module's server had is fetched anew), the
+    script timeout Selenium's default."""
+    for handle in chromium.window_handles[1:]:
+        chromium.switch_to.window(handle)
+        chromium.close()
+    chromium.switch_to.window(chromium.window_handles[0])
+    chromium.get("about:blank")
+    chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    chromium.execute_cdp_cmd("Network.clearBrowserCache", {})
+    chromium.set_window_size(*map(int, WINDOW.split(",")))
+    chromium.set_script_timeout(30)
+    return chromium

@@ -132,7 +132,7 @@ def test_respira_app_removes_its_page_when_stopped(
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
                     break
             except OSError:
-                time.sleep(0.5)
+                time.sleep(0.05)
         assert len(list(temp.glob("respira-app-*"))) == 1
         os.kill(pid, signum)
         status = exit_status(pid)
