@@ -60,7 +60,8 @@ def children_cpu() -> float:
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
-    """``command``'s wall and CPU seconds (its waited-for processes'), exit status and output's end."""
+    """``command``'s wall and CPU seconds (its waited-for processes'), exit status and output's end (a
+    failed command's longer: its failures' tracebacks come before pytest's summary)."""
     cpu, wall = children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     return {
@@ -68,7 +69,7 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
         "wall": round(time.perf_counter() - wall, 1),
         "cpu": round(children_cpu() - cpu, 1),
         "status": done.returncode,
-        "output": (done.stdout + done.stderr)[-2000:],
+        "output": (done.stdout + done.stderr)[-2000 if done.returncode == 0 else -20000 :],
     }
 
 
