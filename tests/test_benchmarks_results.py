@@ -275,13 +275,20 @@ def test_the_cold_test_row_reads_its_output_files() -> None:
 
 def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
     """The whole fresh-clone run (issue 85, item 6): its wall time one step after another and pytest's are the
-    quiet runs' output files' (benchmarks/results/cold_test_speedups.md, after the test-speed merges, and
-    cold_test.md, before them)."""
+    quiet runs' output files' (benchmarks/results/cold_test_round2.md, after the second round of test-speed
+    merges, cold_test_speedups.md, after the first, and cold_test.md, before them)."""
     row = next(
         line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
     )
     for name, words in (
-        ("cold_test_speedups", "{} s one step after another, of which pytest {} s"),
+        (
+            "cold_test_round2",
+            "after the second round of test-speed merges: {} s one step after another, of which pytest {} s",
+        ),
+        (
+            "cold_test_speedups",
+            "after the test-speed merges: {} s one step after another, of which pytest {} s",
+        ),
         ("cold_test", "against {} s, of which pytest {} s"),
     ):
         text = (RESULTS / f"{name}.md").read_text(encoding="utf-8")
@@ -354,3 +361,21 @@ def test_the_paired_site_fit_started_from_the_default_before_issue_83() -> None:
     assert f"default icbhi-crackle-wheeze: model.safetensors {weights(then.stdout)}," in header
     baseline = header.split("; baseline ")[1]
     assert f"icbhi-crackle-wheeze: model.safetensors {weights(shown.stdout)}," in baseline
+
+
+def test_the_recording_intervals_row_reads_its_output() -> None:
+    """The evaluate row's seconds, ratio and sameness are those recording_intervals.md's lines hold."""
+    lines = (RESULTS / "recording_intervals.md").read_text(encoding="utf-8").splitlines()
+    cells = {
+        line.split("|")[1].strip(): line.split("|")[2].strip() for line in lines if line.startswith("| ")
+    }
+    ratio = re.search(r"before / now: ([\d.]+)x; the same intervals: (\w+)", "\n".join(lines))
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| recording-level intervals"))
+    before, now = (
+        cells["each resample scored alone (before)"],
+        cells["every resample at once from its counts (now)"],
+    )
+    assert (
+        ratio and f"every resample at once {now} s against {before} s scoring each alone: {ratio[1]}×" in row
+    )
+    assert f"the same intervals: {ratio[2]}" in row and ratio[2] == "True"
