@@ -43,9 +43,9 @@ web-deps:
 UV_SPEC ?= uv==0.13.9
 UV_FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 # uv failing where pip works (another index, proxy or certificate setup): pip installs the same specs.
-# --compile-bytecode: the .pyc files written once here, as pip does, not compiled again by every process
-# (where PYTHONDONTWRITEBYTECODE is set, each test's python compiled torch and transformers anew).
-install = $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q --compile-bytecode \
+# No .pyc files compiled here (uv's default): a python writes those of the modules it imports, a fraction of
+# the environment's (most of transformers' model files, for one, no command of respira imports).
+install = $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q \
 	--python $(BIN)/python $(1) || { echo "uv could not install $(1): pip installs it"; $(BIN)/pip install -q $(1); }
 
 $(BIN)/python:
@@ -86,9 +86,11 @@ demo: install
 
 # Two pytest-xdist workers of one torch thread each, a test file on one worker in file order (the docs'
 # pages share a folder across blocks): the suite is mostly single-threaded Python and process start-up.
+# PYTHONDONTWRITEBYTECODE emptied (CI images and this project's machines set it): the first process to import a
+# module writes its .pyc, and every later python the tests start reads it instead of compiling torch anew.
 TEST_WORKERS ?= 2
 test: install-dev
-	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(BIN)/ruff check src tests benchmarks studies scripts
 	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache

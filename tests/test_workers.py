@@ -49,12 +49,12 @@ def test_each_session_loads_remote_code_into_its_own_modules_cache() -> None:
     assert cache.parent == Path(tempfile.gettempdir()) and cache.name.startswith("respira-tests-hf-modules-")
 
 
-def test_the_install_writes_the_bytecode_once() -> None:
-    """uv installs without .pyc files unless told: where PYTHONDONTWRITEBYTECODE is set (CI images, this
-    project's machines) every python a test starts then compiled torch and transformers anew."""
-    macro = re.search(r"^install = (.+?)\|\|", (ROOT / "Makefile").read_text(), re.MULTILINE | re.DOTALL)
-    assert macro is not None, "the Makefile has no install macro"
-    assert "uv pip install" in macro.group(1) and "--compile-bytecode" in macro.group(1).split()
+def test_make_test_writes_the_bytecode_of_what_it_imports() -> None:
+    """Where PYTHONDONTWRITEBYTECODE is set (CI images, this project's machines) and nothing compiled the
+    environment at install, every python a test started compiled torch and transformers anew: make test
+    empties the variable, so the first process to import a module writes its .pyc for the others."""
+    command = _make_test_command()
+    assert "PYTHONDONTWRITEBYTECODE=" in command[: command.index("-m")]
 
 
 def test_the_cold_test_estimate_deals_the_files_as_xdist_does() -> None:
