@@ -19,6 +19,7 @@ def test_dir_lists_the_lazily_imported_names() -> None:
 IMPORTS_AND_REGISTERS = """
 import sys
 import respira
+print("respira.inference.detector" in sys.modules, "respira.inference.windowing" in sys.modules)
 print([type(finder).__name__ for finder in sys.meta_path if type(finder).__module__.startswith("respira")])
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
@@ -37,13 +38,15 @@ print(respira.TrainedRun.__name__)  # the trainer's modules, on first use of a r
 
 def test_import_respira_registers_the_models_with_the_auto_classes_and_leaves_the_pipeline_task() -> None:
     """``import respira`` registers respira's config, models and feature extractor with transformers' Auto
-    classes, leaves the ``audio-classification`` task transformers' own and installs no import hook;
-    ``respira.train`` then imports the API, and the trainer's modules wait for a run."""
+    classes, leaves the ``audio-classification`` task transformers' own and installs no import hook; the
+    detector's modules wait for ``respira.Detector``, ``respira.train`` imports the API, and the trainer's
+    modules wait for a run."""
     run = subprocess.run(
         [sys.executable, "-c", IMPORTS_AND_REGISTERS], capture_output=True, text=True, check=False
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
+        "False False",  # respira.inference.detector and .windowing: imported on first use
         "[]",  # no import hook
         "respira.models.respira.configuration_respira RespiraModel",
         "RespiraForAudioClassification",
