@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -366,6 +367,40 @@ def multi_label_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny_multi")
     return save_tiny_model(folder, problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
+
+
+def built_once_per_run(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder ``name`` of this run, shared by its pytest-xdist workers: the first to ask builds it
+    (``build(folder)``, into a staging folder moved into place), the others wait for it and read it. For what
+    every worker would build the same (seeded): an ONNX conversion costs seconds of CPU."""
+    shared = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # this run's, every worker's
+    folder = shared / "built_once" / name
+    folder.parent.mkdir(exist_ok=True)
+    with (folder.parent / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # closing the file unlocks it
+        if not folder.is_dir():
+            staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+            build(staging)
+            staging.rename(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def multi_label_onnx_dir(multi_label_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``multi_label_dir``'s model as a folder of ``model.onnx`` and ``config.json`` alone (the detector
+    then runs onnxruntime), converted once per run. Read it; copy it to change it."""
+
+    def convert(folder: Path) -> None:
+        from respira.hub.loading import load_model
+        from respira.hub.onnx import ONNX_FILE, export_onnx
+
+        model, config = load_model(multi_label_dir, device="cpu")
+        export_onnx(model, folder / ONNX_FILE)
+        config.save_pretrained(folder)
+
+    return built_once_per_run(tmp_path_factory, "multi_label_onnx", convert)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -4,8 +4,6 @@ module)."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import pytest
 
 from respira.models.respira.labels import MULTI_LABEL
+from tests.conftest import built_once_per_run
 from tests.hub.test_card_export_push import tiny_model, write_run_dir
 
 THRESHOLDS = [0.3, 0.7]
@@ -32,20 +31,14 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def model_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run exported (card README.md) with its ONNX file: converted once for the whole run (xdist's
-    workers share this run's temporary folder; the run's weights are seeded, so each worker's run is the
-    same run)."""
+    """The run exported (card README.md) with its ONNX file: converted once for the whole run (the run's
+    weights are seeded, so each worker's run is the same run)."""
     from respira.hub import export_model
 
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # this run's, every worker's
-    folder = shared / "app_export" / "tiny_cnn"
-    with (shared / "app_export.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits for the one converting; closing unlocks
-        if not folder.is_dir():
-            export_model(run_dir, folder, onnx=True)
-    return folder
+    def export(staging: Path) -> None:
+        export_model(run_dir, staging / "tiny_cnn", onnx=True)
+
+    return built_once_per_run(tmp_path_factory, "app_export", export) / "tiny_cnn"
 
 
 @pytest.fixture(scope="session")

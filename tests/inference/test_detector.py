@@ -17,18 +17,10 @@ from respira.inference.detector import Detector, Prediction, PredictionError
 from respira.inference.windowing import analysis_frame_samples, predict_windows
 from respira.models.respira.audio_decoding import AudioLevelWarning, SampleRateWarning, read_audio
 from respira.models.respira.decision import decide_flags
-from respira.models.respira.labels import CLASS_NAMES, MULTI_LABEL
+from respira.models.respira.labels import CLASS_NAMES
 from respira.models.respira.windows import DEFAULT_TOP_K
 
-from ..conftest import RATE, save_tiny_model
-
-THRESHOLDS = [0.3, 0.7]
-
-
-@pytest.fixture(scope="module")
-def multi_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("detector_multi")
-    return save_tiny_model(folder, problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
+from ..conftest import RATE, THRESHOLDS
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +44,9 @@ def assert_same_rows(got: list[dict], expected: list[dict]) -> None:
                 assert row[key] == value, (key, row, reference)
 
 
-def test_the_detector_runs_the_inference_form_and_keeps_the_model_as_loaded(multi_dir: Path) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
-    loaded, _ = load_model(multi_dir, device="cpu")
+def test_the_detector_runs_the_inference_form_and_keeps_the_model_as_loaded(multi_label_dir: Path) -> None:
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
+    loaded, _ = load_model(multi_label_dir, device="cpu")
     assert detector.inference_model is not detector.model
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in detector.inference_model.modules())
     state, reference = detector.model.state_dict(), loaded.state_dict()
@@ -67,11 +59,11 @@ def test_respira_exports_the_detector_and_its_prediction() -> None:
 
 
 def test_predict_file_rows_are_the_inference_rows_and_the_verdict_is_the_decision_rule(
-    multi_dir: Path, recording: Path
+    multi_label_dir: Path, recording: Path
 ) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     result = detector.predict_file(recording)
-    model, _ = load_model(multi_dir, device="cpu")
+    model, _ = load_model(multi_label_dir, device="cpu")
     rows = predict_windows(model, read_audio(recording, detector.sampling_rate), name=str(recording))
     expected = [{"file": str(recording), **row} for row in rows]
     assert len(result.rows) == 5
@@ -85,11 +77,11 @@ def test_predict_file_rows_are_the_inference_rows_and_the_verdict_is_the_decisio
     assert "2 largest" in top2.description
 
 
-def test_predict_array_resamples_and_matches_the_model_rate_path(multi_dir: Path) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu", window=2.0, hop=1.0)
+def test_predict_array_resamples_and_matches_the_model_rate_path(multi_label_dir: Path) -> None:
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu", window=2.0, hop=1.0)
     waveform = np.random.default_rng(2).normal(0, 0.1, 5 * RATE).astype(np.float32)
     result = detector.predict(torch.from_numpy(waveform), RATE)
-    model, _ = load_model(multi_dir, device="cpu")
+    model, _ = load_model(multi_label_dir, device="cpu")
     assert_same_rows(result.rows, predict_windows(model, waveform, window=2.0, hop=1.0))
     assert result.file is None and len(result.rows) == 4
     at_8k = detector.predict(waveform[::2], RATE // 2)
@@ -99,8 +91,8 @@ def test_predict_array_resamples_and_matches_the_model_rate_path(multi_dir: Path
     assert cycles.label in CLASS_NAMES
 
 
-def test_results_convert_to_pandas_and_json(multi_dir: Path, recording: Path) -> None:
-    result = Detector.from_pretrained(multi_dir, device="cpu").predict_file(recording)
+def test_results_convert_to_pandas_and_json(multi_label_dir: Path, recording: Path) -> None:
+    result = Detector.from_pretrained(multi_label_dir, device="cpu").predict_file(recording)
     frame = result.to_pandas()
     assert list(frame.columns[:6]) == ["file", "start", "end", "crackle", "wheeze", "label"]
     assert len(frame) == len(result.rows)
@@ -121,14 +113,16 @@ def test_results_convert_to_pandas_and_json(multi_dir: Path, recording: Path) ->
         ({"max_windows": 2.5}, "max_windows must be a whole number"),
     ],
 )
-def test_bad_options_are_one_line_before_any_work(multi_dir: Path, options: dict, words: str) -> None:
+def test_bad_options_are_one_line_before_any_work(multi_label_dir: Path, options: dict, words: str) -> None:
     with pytest.raises(PredictionError, match=words) as caught:
-        Detector.from_pretrained(multi_dir, device="cpu", **options)
+        Detector.from_pretrained(multi_label_dir, device="cpu", **options)
     assert "\n" not in str(caught.value)
 
 
-def test_top_k_defaults_as_the_cli_and_goes_only_with_topk_mean(multi_dir: Path, recording: Path) -> None:
-    topk = Detector.from_pretrained(multi_dir, device="cpu", aggregation="topk_mean")
+def test_top_k_defaults_as_the_cli_and_goes_only_with_topk_mean(
+    multi_label_dir: Path, recording: Path
+) -> None:
+    topk = Detector.from_pretrained(multi_label_dir, device="cpu", aggregation="topk_mean")
     default = topk.predict_file(recording)  # topk_mean without top_k was an error; --top_k defaults to 3
     assert (default.aggregation, default.top_k) == ("topk_mean", DEFAULT_TOP_K) == ("topk_mean", 3)
     three = sorted((row["crackle"] for row in default.rows), reverse=True)[:3]
@@ -140,8 +134,8 @@ def test_top_k_defaults_as_the_cli_and_goes_only_with_topk_mean(multi_dir: Path,
         topk.predict_file(recording, aggregation="max", top_k=2)
 
 
-def test_bad_inputs_are_one_line_naming_them(multi_dir: Path, tmp_path: Path) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+def test_bad_inputs_are_one_line_naming_them(multi_label_dir: Path, tmp_path: Path) -> None:
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF....WAVE")
     with pytest.raises(PredictionError, match=r"broken\.wav"):
@@ -156,24 +150,23 @@ def test_bad_inputs_are_one_line_naming_them(multi_dir: Path, tmp_path: Path) ->
         detector.predict_file(broken, windw=2.0)
 
 
-def test_onnx_exports_predict_the_same(multi_dir: Path, recording: Path, tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime")
-    from respira.hub.onnx import ONNX_FILE, OnnxClassifier, export_onnx
+def test_onnx_exports_predict_the_same(
+    multi_label_dir: Path, multi_label_onnx_dir: Path, recording: Path
+) -> None:
+    from respira.hub.onnx import OnnxClassifier
 
-    model, config = load_model(multi_dir, device="cpu")
-    folder = tmp_path / "onnx_only"
-    export_onnx(model, folder / ONNX_FILE)
-    config.save_pretrained(folder)
-    onnx = Detector.from_pretrained(folder)  # no torch weights: onnxruntime
+    onnx = Detector.from_pretrained(multi_label_onnx_dir)  # no torch weights: onnxruntime
     assert isinstance(onnx.model, OnnxClassifier)
     result = onnx.predict_file(recording)
-    reference = Detector.from_pretrained(multi_dir, device="cpu").predict_file(recording)
+    reference = Detector.from_pretrained(multi_label_dir, device="cpu").predict_file(recording)
     assert result.crackle == pytest.approx(reference.crackle, abs=1e-4)
     assert result.label == reference.label
 
 
-def test_plot_writes_a_png_beside_the_recording(multi_dir: Path, recording: Path, tmp_path: Path) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+def test_plot_writes_a_png_beside_the_recording(
+    multi_label_dir: Path, recording: Path, tmp_path: Path
+) -> None:
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     copy = tmp_path / "copy.wav"
     copy.write_bytes(recording.read_bytes())
     assert detector.plot(copy) == tmp_path / "copy.png"
@@ -181,9 +174,9 @@ def test_plot_writes_a_png_beside_the_recording(multi_dir: Path, recording: Path
 
 
 def test_plot_writes_the_format_its_file_name_asks_for(
-    multi_dir: Path, recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    multi_label_dir: Path, recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     prediction = detector.predict_file(recording)
     svg = detector.plot(recording, tmp_path / "out.svg", prediction=prediction)
     assert b"<svg" in svg.read_bytes()[:500]
@@ -199,12 +192,12 @@ def test_plot_writes_the_format_its_file_name_asks_for(
 
 
 def test_cli_predict_per_recording_writes_each_files_verdict_as_the_detector_decides_it(
-    multi_dir: Path, recording: Path, tmp_path: Path, capsys
+    multi_label_dir: Path, recording: Path, tmp_path: Path, capsys
 ) -> None:
     louder = tmp_path / "louder.wav"
     sf.write(louder, np.random.default_rng(7).normal(0, 0.3, 16000 * 9).astype(np.float32), 16000)
     files = [str(recording), str(louder)]
-    base = ["predict", str(multi_dir), *files, "--device", "cpu", "--per_recording"]
+    base = ["predict", str(multi_label_dir), *files, "--device", "cpu", "--per_recording"]
     for options, detector_options in (
         ([], {}),
         (["--aggregation", "topk_mean", "--top_k", "2"], {"aggregation": "topk_mean", "top_k": 2}),
@@ -213,7 +206,7 @@ def test_cli_predict_per_recording_writes_each_files_verdict_as_the_detector_dec
         output = tmp_path / "verdicts.csv"
         assert main([*base, *options, "--output", str(output)]) == 0
         assert f"wrote 2 recording verdicts for 2 file(s) to {output}" in capsys.readouterr().out
-        detector = Detector.from_pretrained(multi_dir, device="cpu", **detector_options)
+        detector = Detector.from_pretrained(multi_label_dir, device="cpu", **detector_options)
         expected = [detector.predict_file(file) for file in files]
         lines = output.read_text().splitlines()
         assert lines[0] == "file,label,crackle,wheeze,windows,aggregation,top_k,warning"
@@ -232,31 +225,38 @@ def test_cli_predict_per_recording_writes_each_files_verdict_as_the_detector_dec
         (["--per_recording", "--aggregation", "topk_mean", "--top_k", "0"], "got 0"),
     ):
         target = tmp_path / "refused.json"
-        args = ["predict", str(multi_dir), str(recording), "--output", str(target), *options]
+        args = ["predict", str(multi_label_dir), str(recording), "--output", str(target), *options]
         assert main(args) == 2
         assert message in capsys.readouterr().err and not target.exists()
 
 
-def test_cli_predict_is_the_detector(multi_dir: Path, recording: Path, tmp_path: Path, monkeypatch) -> None:
+def test_cli_predict_is_the_detector(
+    multi_label_dir: Path, recording: Path, tmp_path: Path, monkeypatch
+) -> None:
     calls: list[str] = []
     original = Detector.predict_file
     monkeypatch.setattr(
         Detector, "predict_file", lambda self, path, **kw: calls.append(path) or original(self, path, **kw)
     )
     output = tmp_path / "out.json"
-    assert main(["predict", str(multi_dir), str(recording), "--output", str(output), "--device", "cpu"]) == 0
+    assert (
+        main(["predict", str(multi_label_dir), str(recording), "--output", str(output), "--device", "cpu"])
+        == 0
+    )
     assert calls == [str(recording)]
     assert json.loads(output.read_text()) == json.loads(
         json.dumps(
             [
                 {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
-                for row in Detector.from_pretrained(multi_dir, device="cpu").predict_file(recording).rows
+                for row in Detector.from_pretrained(multi_label_dir, device="cpu")
+                .predict_file(recording)
+                .rows
             ]
         )
     )
 
 
-def test_an_integer_pcm_array_predicts_as_its_file(multi_dir: Path, tmp_path: Path) -> None:
+def test_an_integer_pcm_array_predicts_as_its_file(multi_label_dir: Path, tmp_path: Path) -> None:
     # what scipy.io.wavfile.read returns: int16 samples, which cast to float are 90 dB too loud
     from scipy.io import wavfile
 
@@ -264,7 +264,7 @@ def test_an_integer_pcm_array_predicts_as_its_file(multi_dir: Path, tmp_path: Pa
     noise = np.random.default_rng(8).normal(0, 0.1, 5 * 8000)
     sf.write(path, noise, 8000, subtype="PCM_16")
     rate, pcm = wavfile.read(path)
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     from_file = detector.predict_file(path)
     from_array = detector.predict(pcm, rate)
     assert pcm.dtype == np.int16 and from_array.rows == [
@@ -283,9 +283,9 @@ def test_an_integer_pcm_array_predicts_as_its_file(multi_dir: Path, tmp_path: Pa
 
 
 def test_a_recording_shorter_than_one_analysis_frame_is_refused(
-    multi_dir: Path, tmp_path: Path, capsys
+    multi_label_dir: Path, tmp_path: Path, capsys
 ) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     frame = analysis_frame_samples(detector.model)
     assert frame > 1
     detector.predict(np.full(frame, 0.1, np.float32), RATE)  # one frame: scored
@@ -293,14 +293,14 @@ def test_a_recording_shorter_than_one_analysis_frame_is_refused(
         detector.predict(np.full(frame - 1, 0.1, np.float32), RATE)
     short = tmp_path / "click.wav"
     sf.write(short, np.full(10, 0.1), 8000)
-    assert main(["predict", str(multi_dir), str(short), "--device", "cpu"]) == 2
+    assert main(["predict", str(multi_label_dir), str(short), "--device", "cpu"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"respira predict: error: {short}: the recording lasts 1.25 ms")
     assert "\n" not in error
 
 
-def test_the_rate_and_the_cycles_are_checked_in_one_line(multi_dir: Path) -> None:
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+def test_the_rate_and_the_cycles_are_checked_in_one_line(multi_label_dir: Path) -> None:
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     waveform = np.random.default_rng(4).normal(0, 0.1, 3 * RATE).astype(np.float32)
     assert detector.predict(waveform, float(RATE)).rows == detector.predict(waveform, RATE).rows
     for rate in (True, 16000.5, "16000"):
@@ -319,14 +319,14 @@ def test_the_rate_and_the_cycles_are_checked_in_one_line(multi_dir: Path) -> Non
 
 
 def test_embed_gives_each_window_predict_cuts_its_embedding_and_logits(
-    multi_dir: Path, recording: Path
+    multi_label_dir: Path, recording: Path
 ) -> None:
     """Detector.embed (fit-site's, suggest's and bench's entry): one row per window predict cuts, in the
     recordings' order, whose logits are predict's probabilities; the model's head maps the embeddings to
     them. An ONNX export and an empty list are refused in one line."""
     from respira.metrics.thresholds import sigmoid
 
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     prediction = detector.predict_file(recording)
     embedded = detector.embed([recording, str(recording)], batch_size=3)
     windows = len(prediction.rows)
@@ -342,7 +342,7 @@ def test_embed_gives_each_window_predict_cuts_its_embedding_and_logits(
 
 
 def test_embed_cycles_gives_each_cycle_predict_cuts_and_warns_of_no_level(
-    multi_dir: Path, recording: Path, tmp_path: Path
+    multi_label_dir: Path, recording: Path, tmp_path: Path
 ) -> None:
     """Detector.embed_cycles (bench's entry for annotated cycles): one row per cycle, cut as predict cuts
     cycles; a silent recording embeds without the level warning bench would print for each recording."""
@@ -350,7 +350,7 @@ def test_embed_cycles_gives_each_cycle_predict_cuts_and_warns_of_no_level(
 
     from respira.metrics.thresholds import sigmoid
 
-    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    detector = Detector.from_pretrained(multi_label_dir, device="cpu")
     cycles = [(0.0, 1.5), (2.0, 4.0), (10.0, 12.0)]  # the last one clipped at the recording's end
     waveform = read_audio(recording, detector.sampling_rate)
     expected = detector.predict(waveform, detector.sampling_rate, cycles=cycles).rows

@@ -16,7 +16,6 @@ from matplotlib.figure import Figure
 from respira.cli import main
 from respira.commands.demo import plot_recordings
 from respira.commands.predict import progress
-from respira.hub.loading import load_model
 from respira.reports import recording_plot
 from respira.utils.files import WRITTEN_FILE
 
@@ -123,15 +122,9 @@ def test_files_that_fail_get_no_png(
 
 
 def test_onnx_folders_are_drawn_with_their_thresholds(
-    multi_label_dir: Path, noise_recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    multi_label_onnx_dir: Path, noise_recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("onnxruntime")
-    from respira.hub.onnx import ONNX_FILE, export_onnx
-
-    model, config = load_model(multi_label_dir, device="cpu")
-    folder = tmp_path / "onnx_only"  # model.onnx and config.json: predict runs onnxruntime
-    export_onnx(model, folder / ONNX_FILE)
-    config.save_pretrained(folder)
+    folder = multi_label_onnx_dir  # model.onnx and config.json: predict runs onnxruntime
     figures: list[Figure] = []
     save = recording_plot.save_figure
     monkeypatch.setattr(
