@@ -14,6 +14,7 @@ each is checked (the convention in the docs' contributor notes):
 
 from __future__ import annotations
 
+import functools
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,11 @@ def documentation_pages(root: Path = REPO) -> list[Path]:
     return pages
 
 
+@functools.cache
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark")
+    """CommonMark's block structure only: fences and HTML comments are blocks, so the inline pass (most of
+    the parse, at every worker's collection) is left out."""
+    return MarkdownIt("commonmark").disable("inline")
 
 
 def _marker_options(comment: str) -> dict[str, str] | str:
