@@ -1,18 +1,21 @@
 """The docs' command server (tests/docs/command_server.py): a block's respira command run by a fork of the
 server behaves as the installed script would (output, status, folder, the one-line error), a command
-whose environment differs from the server's runs the installed script, and a stopped server leaves
-nothing behind."""
+whose environment differs from the server's runs the installed script, the processes ``accelerate launch``
+starts are forks too, and a stopped server leaves nothing behind."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from respira import __version__
 
-from .command_server import CommandServer
+from .command_server import INTERPRETER, CommandServer
+from .doc_blocks import REPO
 from .test_code_blocks import block_environment
 
 
@@ -48,6 +51,35 @@ def test_a_block_s_commands_run_in_forks_of_the_server_unless_their_environment_
     ], done.stderr
     error = done.stderr.strip().splitlines()
     assert len(error) == 1 and "no_such_recipe.yaml" in error[0], done.stderr
+
+
+def test_the_processes_accelerate_launch_starts_are_forks_of_the_server(
+    tmp_path: Path, respira_server: CommandServer
+) -> None:
+    """Two CPU processes (the docs' config, on a free port): each runs ``python -u -m respira`` in a fork,
+    with the variables the launcher set; an interpreter's other command lines run the interpreter (a
+    stand-in)."""
+    installed = tmp_path / "installed-python"
+    installed.write_text('#!/bin/sh\necho "installed python $*"\n')
+    installed.chmod(0o755)
+    env = block_environment(None, respira_server.commands(block_environment(None)))
+    client = respira_server.folder / INTERPRETER / "python"
+    as_started = client.read_text()
+    client.write_text(as_started.replace(repr(sys.executable), repr(str(installed))))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    config = REPO / "recipes/accelerate/cpu_ddp.yaml"
+    script = (
+        f"accelerate launch --config_file {config} --main_process_port {port} -m respira --version\n"
+        f"{client} -c 'print(1)'\n"
+    )
+    try:
+        done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)  # noqa: PLW1510
+    finally:
+        client.write_text(as_started)
+    forks = [f"respira {__version__}"] * 2
+    assert done.stdout.splitlines() == [*forks, "installed python -c print(1)"], done.stderr
 
 
 def test_a_stopped_server_is_ended_and_its_folder_removed(tmp_path: Path) -> None:
