@@ -12,8 +12,9 @@ launcher ends its other processes when one fails). ``accelerate launch`` runs in
 ``python -u -m respira`` is a fork as well.
 
 Only what a fresh process would read differently is left to one: a command whose environment differs from
-the server's (beyond :data:`UNREAD`, and :data:`LAUNCHED` for a launched process: a value read as a library
-is imported could differ), or any command once the server is gone, runs the installed script.
+the server's (beyond :data:`UNREAD`, and :data:`LAUNCHED` and the launcher's upper-case copies for a
+launched process: a value read as a library is imported could differ), or any command once the server is
+gone, runs the installed script.
 """
 
 from __future__ import annotations
@@ -113,6 +114,24 @@ def _differing(program: str) -> frozenset[str]:
     return UNREAD | LAUNCHED if program in LAUNCHED_PROGRAMS else UNREAD
 
 
+def _launcher_copies(env: dict[str, str]) -> dict[str, str]:
+    """What ``accelerate launch`` adds beside :data:`LAUNCHED` to the environment of each process it starts:
+    an upper-case copy of every variable whose name is not (its ``patch_environment`` upper-cases the names
+    of the whole environment it passes on: ``NPM_CONFIG_CACHE`` beside npm's ``npm_config_cache``)."""
+    return {name.upper(): value for name, value in env.items() if name != name.upper()}
+
+
+def same_environment(program: str, env: dict[str, str], environment: dict[str, str]) -> bool:
+    """Whether a request of ``program`` with ``env`` comes from a process started as the server was (with
+    ``environment``), as far as a library imported there could tell."""
+    if program in LAUNCHED_PROGRAMS:
+        environment = {**environment, **_launcher_copies(environment)}
+    differing = _differing(program)
+    return {k: v for k, v in env.items() if k not in differing} == {
+        k: v for k, v in environment.items() if k not in differing
+    }
+
+
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
     header, fds, _, _ = socket.recv_fds(connection, 8, 3)
     size, body = int.from_bytes(header, "big"), b""
@@ -153,10 +172,7 @@ def serve(path: str) -> tuple[socket.socket, dict]:
         except (OSError, ValueError):
             connection.close()
             continue
-        differing = _differing(request.get("program", ""))
-        same = {k: v for k, v in request["env"].items() if k not in differing} == {
-            k: v for k, v in environment.items() if k not in differing
-        }
+        same = same_environment(request.get("program", ""), request["env"], environment)
         if not same or len(fds) != 3 or request.get("program") not in PROGRAMS:
             connection.sendall(FALLBACK)
         elif os.fork() == 0:
@@ -206,7 +222,10 @@ def _become(connection: socket.socket, request: dict, fds: list[int], folder: Pa
         os.close(fd)
     os.chdir(request["cwd"])
     program = request["program"]
-    for name in _differing(program):  # the rest is the server's: as started, and what its imports set
+    own = set(_differing(program))
+    if program in LAUNCHED_PROGRAMS:
+        own |= _launcher_copies(request["env"]).keys()
+    for name in own:  # the rest is the server's: as started, and what its imports set
         if name in request["env"]:
             os.environ[name] = request["env"][name]
         else:
