@@ -2,20 +2,26 @@
 
 A fresh ``respira`` process spends about 7 s of CPU importing torch, transformers and respira before it
 reads its command line, and the pages run about 80 of them. The blocks' shell finds this folder's ``respira``
-first on ``PATH``: a small client (:data:`CLIENT`) that hands its command line, working folder, environment
-and standard streams to a server (:func:`serve`, one per pytest worker). The server forks; the fork takes
-them and runs :func:`respira.cli.main` on the command line as the installed ``respira`` script does
+and ``accelerate`` first on ``PATH``: a small client (:data:`CLIENT`) that hands its command line, working
+folder, environment and standard streams to a server (:func:`serve`, one per pytest worker). The server
+forks; the fork takes them and runs the command's ``main`` as its installed script does
 (``sys.exit(main())``), then shuts down as the interpreter does up to its modules' teardown
-(:func:`_shut_down`); the client exits with its status.
+(:func:`_shut_down`); the client exits with its status, and the fork ends if its client does (killed, as a
+launcher ends its other processes when one fails). ``accelerate launch`` runs in a fork whose interpreter
+(``sys.executable``, what the launcher starts each process with) is a client too, so each launched
+``python -u -m respira`` is a fork as well.
 
 Only what a fresh process would read differently is left to one: a command whose environment differs from
-the server's (beyond :data:`UNREAD`: a value read as a library is imported could differ), or any command
-once the server is gone, runs the installed ``respira`` script.
+the server's (beyond :data:`UNREAD`, and :data:`LAUNCHED` and the launcher's upper-case copies for a
+launched process: a value read as a library is imported could differ), or any command once the server is
+gone, runs the installed script.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import io
 import json
 import os
 import random
@@ -25,11 +31,27 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 UNREAD = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST"})
 """Variables bash and pytest set as they go (so they differ between the server and a block's commands),
 which no library reads as it is imported."""
+LAUNCHED = frozenset(
+    {"RANK", "LOCAL_RANK", "GROUP_RANK", "ROLE_RANK", "ROLE_NAME", "WORLD_SIZE", "LOCAL_WORLD_SIZE"}
+    | {"GROUP_WORLD_SIZE", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCH_NCCL_ASYNC_ERROR_HANDLING"}
+    | {f"TORCHELASTIC_{name}" for name in ("ERROR_FILE", "MAX_RESTARTS", "RESTART_COUNT", "RUN_ID")}
+    | {"TORCHELASTIC_SIGNALS_TO_HANDLE", "TORCHELASTIC_USE_AGENT_STORE", "ACCELERATE_MIXED_PRECISION"}
+    | {f"ACCELERATE_DYNAMO_{name}" for name in ("BACKEND", "MODE", "USE_DYNAMIC", "USE_FULLGRAPH")}
+    | {"ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION"}
+)
+"""Variables ``accelerate launch`` (through torch's elastic agent) sets for each process it starts, read as
+the process sets up its process group and accelerator state, not as a module is imported."""
+LAUNCHED_PROGRAMS = frozenset({"python -m respira", "python -u -m respira"})
+"""What the interpreter's client forwards: a launched process's command line (its ``-u`` kept)."""
+PROGRAMS = frozenset({"respira", "accelerate"}) | LAUNCHED_PROGRAMS
+INTERPRETER = "interpreter"
+"""The folder of the interpreter's client (not on ``PATH``: a block's own ``python`` is the real one)."""
 FALLBACK = b"exec"
 """The server's answer when the client is to run the installed ``respira`` script instead."""
 WARM_MODULES = (
@@ -55,13 +77,20 @@ CLIENT = """#!{python} -IS
 # respira's docs tests: this command line, run by the server at {socket} (tests/docs/command_server.py)
 import json, os, socket, sys
 
-installed = {installed!r}
+installed, program, argv = {installed!r}, {program!r}, sys.argv[1:]
+if program == "python":  # a launched interpreter: only [-u] -m respira ... goes to the server
+    flags = argv[:1] if argv[:1] == ["-u"] else []
+    if argv[len(flags) : len(flags) + 2] != ["-m", "respira"]:
+        os.execv(installed, [installed, *argv])
+    program = " ".join(["python", *flags, "-m", "respira"])
+    argv = argv[len(flags) + 2 :]
 try:
     server = socket.socket(socket.AF_UNIX)
     server.connect({socket!r})
 except OSError:
     os.execv(installed, [installed, *sys.argv[1:]])
-request = json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}}).encode()
+request = {{"program": program, "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}}
+request = json.dumps(request).encode()
 socket.send_fds(server, [len(request).to_bytes(8, "big")], [0, 1, 2])
 server.sendall(request)
 answer = b""
@@ -75,8 +104,32 @@ sys.exit(int.from_bytes(answer, "big", signed=True))
 """
 
 
-def _installed() -> str:
-    return str(Path(sys.executable).parent / "respira")
+def _installed(program: str = "respira") -> str:
+    """The installed script of ``program`` (``respira``, ``accelerate``), or the interpreter (``python``)."""
+    return sys.executable if program == "python" else str(Path(sys.executable).parent / program)
+
+
+def _differing(program: str) -> frozenset[str]:
+    """The variables a request of ``program`` may set otherwise than the server: its own, in the fork."""
+    return UNREAD | LAUNCHED if program in LAUNCHED_PROGRAMS else UNREAD
+
+
+def _launcher_copies(env: dict[str, str]) -> dict[str, str]:
+    """What ``accelerate launch`` adds beside :data:`LAUNCHED` to the environment of each process it starts:
+    an upper-case copy of every variable whose name is not (its ``patch_environment`` upper-cases the names
+    of the whole environment it passes on: ``NPM_CONFIG_CACHE`` beside npm's ``npm_config_cache``)."""
+    return {name.upper(): value for name, value in env.items() if name != name.upper()}
+
+
+def same_environment(program: str, env: dict[str, str], environment: dict[str, str]) -> bool:
+    """Whether a request of ``program`` with ``env`` comes from a process started as the server was (with
+    ``environment``), as far as a library imported there could tell."""
+    if program in LAUNCHED_PROGRAMS:
+        environment = {**environment, **_launcher_copies(environment)}
+    differing = _differing(program)
+    return {k: v for k, v in env.items() if k not in differing} == {
+        k: v for k, v in environment.items() if k not in differing
+    }
 
 
 def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
@@ -119,14 +172,12 @@ def serve(path: str) -> tuple[socket.socket, dict]:
         except (OSError, ValueError):
             connection.close()
             continue
-        same = {k: v for k, v in request["env"].items() if k not in UNREAD} == {
-            k: v for k, v in environment.items() if k not in UNREAD
-        }
-        if not same or len(fds) != 3:
+        same = same_environment(request.get("program", ""), request["env"], environment)
+        if not same or len(fds) != 3 or request.get("program") not in PROGRAMS:
             connection.sendall(FALLBACK)
         elif os.fork() == 0:
             listener.close()
-            _become(request, fds)
+            _become(connection, request, fds, Path(path).parent)
             return connection, request
         for fd in fds:
             os.close(fd)
@@ -159,27 +210,63 @@ def _reap() -> None:
             pass
 
 
-def _become(request: dict, fds: list[int]) -> None:
-    """Take the client's streams, folder and environment, as its own process would have them."""
+def _become(connection: socket.socket, request: dict, fds: list[int], folder: Path) -> None:
+    """Take the client's streams, folder and environment, as its own process would have them; end with the
+    client (SIGIO, whose default ends the process, once its connection closes)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGIO, signal.SIG_DFL)
+    fcntl.fcntl(connection, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(connection, fcntl.F_SETFL, fcntl.fcntl(connection, fcntl.F_GETFL) | os.O_ASYNC)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(request["cwd"])
-    for name in UNREAD:  # the rest is the server's: as started (the client's), and what its imports set
+    program = request["program"]
+    own = set(_differing(program))
+    if program in LAUNCHED_PROGRAMS:
+        own |= _launcher_copies(request["env"]).keys()
+    for name in own:  # the rest is the server's: as started, and what its imports set
         if name in request["env"]:
             os.environ[name] = request["env"][name]
         else:
             os.environ.pop(name, None)
-    # as Python opens them: stdout line-buffered on a terminal, stderr always
-    sys.stdin = sys.__stdin__ = open(0, closefd=False)  # noqa: SIM115
-    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)  # noqa: SIM115
-    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
-    sys.argv = [_installed(), *request["argv"]]
+    _open_streams(unbuffered="-u" in program.split())
+    if program in LAUNCHED_PROGRAMS:  # python -m respira: the module's path; the folder first on sys.path
+        sys.argv = [str(Path(sys.modules["respira"].__file__).parent / "__main__.py")]
+        sys.path[0] = request["cwd"]
+    else:
+        sys.argv = [_installed(program)]
+    sys.argv += request["argv"]
+    if program == "accelerate":  # the processes it launches: each a client of this server too, started
+        sys.executable = str(folder / INTERPRETER / "python")  # with the client's environment (a fresh
+        os.environ.clear()  # launcher imports none of the modules that set variables in the server)
+        os.environ.update(request["env"])
     random.seed()  # a fresh process's unseeded generators, not the server's
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    for state in (PartialState, AcceleratorState, GradientState):  # accelerate's per-process state: the
+        state._shared_state.clear()  # server's parser built it from its own environment (not RANK's)
     import numpy as np
 
     np.random.seed()
+
+
+def _open_streams(unbuffered: bool) -> None:
+    """The standard streams as Python opens them: stdout line-buffered on a terminal, stderr always; with
+    ``-u``, unbuffered and written through."""
+    sys.stdin = sys.__stdin__ = open(0, closefd=False)  # noqa: SIM115
+
+    def stream(fd: int, errors: str, line: bool) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, "w", closefd=False)
+        return io.TextIOWrapper(
+            raw if unbuffered else io.BufferedWriter(raw),
+            errors=errors,
+            line_buffering=line and not unbuffered,
+            write_through=unbuffered,
+        )
+
+    sys.stdout = sys.__stdout__ = stream(1, "strict", os.isatty(1))
+    sys.stderr = sys.__stderr__ = stream(2, "backslashreplace", True)
 
 
 def _shut_down() -> None:
@@ -238,16 +325,18 @@ class CommandServer:
 
 
 def start(folder: Path, env: dict[str, str], installed: str) -> tuple[subprocess.Popen, Path]:
-    """A server for the commands of blocks run with ``env``, and the folder holding its ``respira``
-    client (to put first on ``PATH``; ``installed`` runs the commands the server does not); the folder's
-    name must be short (a socket's path is)."""
+    """A server for the commands of blocks run with ``env``, and the folder holding its ``respira`` and
+    ``accelerate`` clients (to put first on ``PATH``; ``installed`` runs the respira commands the server does
+    not); the folder's name must be short (a socket's path is)."""
     socket_path = folder / "socket"
     bin_dir = folder / "bin"
-    bin_dir.mkdir()
-    client = bin_dir / "respira"
-    names = {"python": sys.executable, "socket": str(socket_path), "installed": installed}
-    client.write_text(CLIENT.format(**names, fallback=FALLBACK))
-    client.chmod(0o755)
+    clients = {"respira": bin_dir, "accelerate": bin_dir, "python": folder / INTERPRETER}
+    for program, client_dir in clients.items():
+        client_dir.mkdir(exist_ok=True)
+        names = {"python": sys.executable, "socket": str(socket_path), "program": program}
+        names["installed"] = installed if program == "respira" else _installed(program)
+        (client_dir / program).write_text(CLIENT.format(**names, fallback=FALLBACK))
+        (client_dir / program).chmod(0o755)
     env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
     server = subprocess.Popen(
         [sys.executable, __file__, str(socket_path)],
@@ -262,11 +351,20 @@ def start(folder: Path, env: dict[str, str], installed: str) -> tuple[subprocess
     return server, bin_dir
 
 
+def _main(program: str) -> Callable[[], object]:
+    if program == "accelerate":
+        from accelerate.commands.accelerate_cli import main
+
+        return main
+    from respira.cli import main
+
+    return main
+
+
 if __name__ == "__main__":
     sys.path[0] = str(Path(sys.executable).parent)  # as the installed script: its folder, not this one
     connection, request = serve(sys.argv[1])
-    from respira.cli import main
-
+    main = _main(request["program"])
     try:
         status = _status(main())
     except SystemExit as exit:
