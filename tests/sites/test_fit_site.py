@@ -381,6 +381,35 @@ def test_it_reads_the_view_suggest_cached_beside_labels_csv_and_fits_the_same(
     assert cached.record.audio_seconds == pytest.approx(embedded.record.audio_seconds) == 18.0
 
 
+def test_onnx_false_writes_the_folder_without_the_graph(
+    site: Path, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--onnx false`` skips the export (its dearest step): no ``model.onnx``, and the card and checksums
+    do not name one; the folder loads and decides as a written one does."""
+    import respira.hub.export
+
+    monkeypatch.setattr(respira.hub.export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
+    output = tmp_path / "out"
+    command = [
+        "fit-site",
+        str(model),
+        "--data_dir",
+        str(site),
+        "--output_dir",
+        str(output),
+        "--outer_folds",
+        "3",
+    ]
+    assert main([*command, "--apply_anyway", "--candidates", "thresholds", "--onnx", "false"]) == 0
+    assert not (output / "model.onnx").exists()
+    assert "model.onnx" not in (output / "checksums.sha256").read_text()
+    assert "onnxruntime alone" not in (output / "README.md").read_text()
+    fitted = respira.Detector.from_pretrained(output, device="cpu")
+    assert thresholds_of(fitted.config) == pytest.approx(
+        json.loads((output / SITE_FIT_FILE).read_text())["thresholds"]
+    )
+
+
 NO_CRACKLE = tuple(  # 6 patients, a normal and a wheeze recording each: no crackle recording
     (f"p{p}_{r}.wav", "0", "1" if r == 1 else "0", f"p{p}", "", "", 1.5) for p in range(6) for r in range(2)
 )

@@ -190,13 +190,14 @@ def fit_site_folder(
     chosen_by: str | Path | None = None,
     batch_size: int | None = None,
     overwrite: bool = False,
+    onnx: bool | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> SiteFitResult:
     """Fit ``model`` to the site in ``data_dir`` (nested patient-wise cross-validation) and write it to
     ``output_dir`` only when it beats all-normal and the model as is out of sample (or ``apply_anyway``,
     flagged; or ``chosen_by``: the procedure was chosen elsewhere, :func:`check_chosen_by`). Every input is
-    checked before any audio is read; one-line notes go to stderr."""
+    checked before any audio is read; one-line notes go to stderr; ``onnx=False``: no ``model.onnx``."""
     from ..inference.detector import Detector
     from ..models.respira.decision import is_multi_label
     from ..utils.threads import apply_num_threads
@@ -246,6 +247,7 @@ def fit_site_folder(
     if written:
         result_dir = write_site_folder(
             detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
+            onnx=onnx is not False,
         )  # fmt: skip
     scores = record.nested_cv
     return SiteFitResult(
