@@ -379,3 +379,18 @@ def test_the_recording_intervals_row_reads_its_output() -> None:
         ratio and f"every resample at once {now} s against {before} s scoring each alone: {ratio[1]}×" in row
     )
     assert f"the same intervals: {ratio[2]}" in row and ratio[2] == "True"
+
+
+def test_the_fit_site_after_suggest_row_reads_its_output() -> None:
+    """The row's CPU seconds, ratio and sameness are those fit_site_after_suggest.md's lines hold."""
+    lines = (RESULTS / "fit_site_after_suggest.md").read_text(encoding="utf-8").splitlines()
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines if line.startswith("| ")]
+    cells = {row[0]: row for row in rows}  # fit-site, runs, wall, CPU, embedding, before / today CPU
+    cached, embedded = cells["today: suggest's cache read"], cells["before: the model run again"]
+    same = re.search(
+        r"chosen procedures (the same|DIFFERENT); thresholds and nested-CV scores differ by at most (\S+)\.",
+        "\n".join(lines),
+    )
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| fit-site after suggest"))
+    assert f"CPU {cached[3]} s against {embedded[3]} s embedding again: {cached[5].split(' ')[0]}×" in row
+    assert same and same[1] == "the same" and f"chosen procedures the same, the rest within {same[2]}" in row

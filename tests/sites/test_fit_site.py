@@ -350,6 +350,66 @@ def test_a_rule_fit_site_does_not_know_is_refused_from_python_before_any_work(tm
     assert not (tmp_path / "out").exists()
 
 
+def test_it_reads_the_view_suggest_cached_beside_labels_csv_and_fits_the_same(
+    model: Path, tmp_path: Path, graph_stub: None, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """fit-site on an archive ``suggest`` ran on: the model's view of its labelled recordings, unchanged
+    since, is read from suggest's cache beside ``labels.csv`` (the model does not run), and the fit is the
+    one embedding them gives."""
+    import respira.inference.detector
+    from respira.sites.suggest import CACHE_FOLDER
+
+    archive = write_labelled(tmp_path / "archive", (*SITE, ("p6_0.wav", "", "", "p6", "", "", 1.5)))
+    respira.suggest(str(model), data_dir=str(archive), budget=1, output=str(archive / "labels.csv"))
+    options = {"outer_folds": 3, "apply_anyway": True, "candidates": ["thresholds"]}
+    (archive / CACHE_FOLDER).rename(tmp_path / "aside")
+    embedded = respira.fit_site(str(model), data_dir=str(archive), output_dir=str(tmp_path / "a"), **options)
+    (tmp_path / "aside").rename(archive / CACHE_FOLDER)
+    capsys.readouterr()
+    monkeypatch.setattr(
+        respira.inference.detector.Detector, "embed", lambda *a, **k: pytest.fail("the model ran again")
+    )
+    cached = respira.fit_site(str(model), data_dir=str(archive), output_dir=str(tmp_path / "b"), **options)
+    said = capsys.readouterr().err
+    assert (
+        f"the model's view of 12 of the 12 labelled recordings read from suggest's cache, {archive}" in said
+    )
+    assert cached.chosen == embedded.chosen and cached.thresholds == pytest.approx(embedded.thresholds)
+    assert [row["icbhi_score"] for row in cached.scores] == pytest.approx(
+        [row["icbhi_score"] for row in embedded.scores]
+    )
+    assert cached.record.audio_seconds == pytest.approx(embedded.record.audio_seconds) == 18.0
+
+
+def test_onnx_false_writes_the_folder_without_the_graph(
+    site: Path, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--onnx false`` skips the export (its dearest step): no ``model.onnx``, and the card and checksums
+    do not name one; the folder loads and decides as a written one does."""
+    import respira.hub.export
+
+    monkeypatch.setattr(respira.hub.export, "export_onnx", lambda *a, **k: pytest.fail("exported"))
+    output = tmp_path / "out"
+    command = [
+        "fit-site",
+        str(model),
+        "--data_dir",
+        str(site),
+        "--output_dir",
+        str(output),
+        "--outer_folds",
+        "3",
+    ]
+    assert main([*command, "--apply_anyway", "--candidates", "thresholds", "--onnx", "false"]) == 0
+    assert not (output / "model.onnx").exists()
+    assert "model.onnx" not in (output / "checksums.sha256").read_text()
+    assert "onnxruntime alone" not in (output / "README.md").read_text()
+    fitted = respira.Detector.from_pretrained(output, device="cpu")
+    assert thresholds_of(fitted.config) == pytest.approx(
+        json.loads((output / SITE_FIT_FILE).read_text())["thresholds"]
+    )
+
+
 NO_CRACKLE = tuple(  # 6 patients, a normal and a wheeze recording each: no crackle recording
     (f"p{p}_{r}.wav", "0", "1" if r == 1 else "0", f"p{p}", "", "", 1.5) for p in range(6) for r in range(2)
 )

@@ -13,9 +13,11 @@ NOT_WRITTEN = 1
 """Exit code when nothing was written (the fit did not beat the model out of sample)."""
 
 EPILOG = """\
-The model runs once over every labelled recording (4-s windows every 2 s); then, per label, fit-site
-fits and judges the candidates: as_is, thresholds (re-tuned on the site), site_head (a linear head on the
-encoder's embeddings) and anchored_head (the same, from the model's own head). Inner cross-validation
+The model runs once over every labelled recording (4-s windows every 2 s), or not at all where respira
+suggest cached its view of the recording, unchanged since, beside the folder's labels.csv
+(.respira_suggest/); then, per label, fit-site fits and judges the candidates: as_is, thresholds
+(re-tuned on the site), site_head (a linear head on the encoder's embeddings) and anchored_head (the
+same, from the model's own head). Inner cross-validation
 chooses per label (--selection); nested patient-wise cross-validation scores the whole
 procedure out of sample, with patient-bootstrap intervals beside all-normal.
 

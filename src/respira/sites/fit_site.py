@@ -18,7 +18,7 @@ from ..records.site_fit import LabelRecord, SiteFitRecord, candidate_row
 from ..records.site_verdict import SiteVerdict, format_gain
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, GIVEN, HEAD_CANDIDATES, check_site_name
-from .site_sample import SiteRecordings, SiteSample, read_site_recordings
+from .site_sample import LabelledRecording, SiteRecordings, SiteSample, read_site_recordings
 
 if TYPE_CHECKING:
     from .out_of_sample import SiteFit
@@ -190,20 +190,21 @@ def fit_site_folder(
     chosen_by: str | Path | None = None,
     batch_size: int | None = None,
     overwrite: bool = False,
+    onnx: bool | None = None,
     device: str | None = None,
     threads: int | None = None,
 ) -> SiteFitResult:
     """Fit ``model`` to the site in ``data_dir`` (nested patient-wise cross-validation) and write it to
     ``output_dir`` only when it beats all-normal and the model as is out of sample (or ``apply_anyway``,
     flagged; or ``chosen_by``: the procedure was chosen elsewhere, :func:`check_chosen_by`). Every input is
-    checked before any audio is read; one-line notes go to stderr."""
+    checked before any audio is read; one-line notes go to stderr; ``onnx=False``: no ``model.onnx``."""
     from ..inference.detector import Detector
     from ..models.respira.decision import is_multi_label
     from ..utils.threads import apply_num_threads
     from .choice import check_selection
     from .out_of_sample import fit_sample, learning_curve
     from .site_folder import write_site_folder
-    from .site_sample import embed_recordings, site_head_refusal
+    from .site_sample import site_head_refusal
 
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()
@@ -224,12 +225,7 @@ def fit_site_folder(
         note = f"the model cannot take a site head: {refusal}; fitting as is and re-tuned thresholds only"
         print(note, file=sys.stderr)
     started = time.perf_counter()
-    sample = embed_recordings(
-        detector,
-        sample_files.recordings,
-        batch_size=batch_size,
-        units_are_patients=sample_files.units_are_patients,
-    )
+    sample = _embed_sample(detector, model, sample_files, batch_size)
     embedded = time.perf_counter()
     fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=kinds, selection=selection)
     options = {"candidates": kinds, "selection": selection, "keep": fit.kept}  # the procedure written
@@ -251,11 +247,40 @@ def fit_site_folder(
     if written:
         result_dir = write_site_folder(
             detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
+            onnx=onnx is not False,
         )  # fmt: skip
     scores = record.nested_cv
     return SiteFitResult(
         result_dir, fit.chosen, fit.thresholds, scores, fit.applies, written, record, curve_means(curve)
     )
+
+
+def _embed_sample(
+    detector: Any, model: str | Path, files: SiteRecordings, batch_size: int | None
+) -> SiteSample:
+    """The sample of ``files``: the model's view of each recording ``suggest`` cached beside the folder's
+    ``labels.csv`` (unchanged since), read from there and said in one line; the others' embedded."""
+    from dataclasses import replace
+
+    from .site_sample import CACHE_FOLDER, cache_file, embed_cached, embed_recordings
+
+    folder = files.data_dir[0] if isinstance(files.data_dir, tuple) else files.data_dir
+    units = f"{files.units} {'patients' if files.units_are_patients else 'units'}"
+
+    def embed(fresh: list[LabelledRecording], missing: list[int], reused: int) -> SiteSample:
+        some = f"{len(fresh)} of " if reused else ""
+        described = f"embedding {some}the labelled recordings of {units}"
+        return embed_recordings(detector, fresh, batch_size=batch_size, description=described)
+
+    stored = cache_file(model, folder / CACHE_FOLDER)
+    sample, ran = embed_cached(files.recordings, stored, embed, save=False)
+    if ran < len(files.recordings):
+        print(
+            f"the model's view of {len(files.recordings) - ran} of the {len(files.recordings)} labelled "
+            f"recordings read from suggest's cache, {stored.parent}",
+            file=sys.stderr,
+        )
+    return replace(sample, units_are_patients=files.units_are_patients)
 
 
 def _fit_record(

@@ -26,6 +26,12 @@ so the inner scores choose only its recording rule, never the model as is, and n
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 
 
+_ONNX_HELP = (
+    "write model.onnx beside the weights (default: true); false leaves it out, and the export, the slowest "
+    "step of writing the folder (respira export OUT NEW --onnx adds it later)"
+)
+
+
 def fit_site_options() -> type:
     """The dataclass of ``fit-site``'s options (its help names the corpora registered now)."""
     sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
@@ -76,6 +82,7 @@ def fit_site_options() -> type:
             "whatever this sample's nested cross-validation shows (its scores still reported), and the "
             "record names the file and its SHA-256",
         )
+        onnx: bool | None = flag(None, _ONNX_HELP, **SWITCH)
         outer_folds: int = flag(5, "outer folds of the nested CV (default 5)")
         seed: int = flag(0, "seed of the folds and the bootstrap (default 0)")
         batch_size: int | None = embedding_batch_size()

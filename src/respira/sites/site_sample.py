@@ -1,11 +1,13 @@
 """A site's labelled sample: its recordings (:func:`read_site_recordings`; units are patients, or each
-recording when a folder names none) and the encoder's view of their windows (:func:`embed_recordings`)."""
+recording when a folder names none) and the encoder's view of their windows (:func:`embed_recordings`;
+kept between runs in an archive's cache, :func:`embed_cached`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..data.corpora import scored_corpus
-from ..data.corpus_files import DataDir, corpus_roots, shown_dirs
+from ..data.corpus_files import DataDir, corpus_roots, files_fingerprint, shown_dirs
 from ..data.labels_csv import PATIENT_PATTERN_EXAMPLE, UnlabelledRowsWarning
 from ..inference.embeddings import linear_head, site_head_refusal  # noqa: F401 (respira.sites exports them)
 from ..metrics.recording_level import unmeasurable
@@ -22,6 +24,9 @@ from ..models.respira.decision import is_multi_label, thresholds_of
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 
 _SAMPLE_FORMAT = 1
+CACHE_FOLDER = ".respira_suggest"
+"""The folder beside an archive's ``labels.csv`` (``suggest``'s output) that keeps the model's view of its
+recordings between runs (``suggest``'s rounds, ``fit-site``)."""
 
 
 @dataclass(frozen=True)
@@ -287,3 +292,65 @@ def embed_recordings(
     paths = [str(recording.path) for recording in recordings]
     embedded = detector.embed(paths, batch_size=batch_size, progress=progress, description=description)
     return SiteSample.from_embeddings(detector, embedded, recordings, units_are_patients=units_are_patients)
+
+
+def cache_file(model: str | Path, cache: Path) -> Path:
+    """The file of ``cache`` that keeps ``model``'s view, named by the model's name and its folder's file
+    names, sizes and modification times."""
+    folder = Path(model).expanduser()
+    files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else []
+    key = hashlib.sha256(f"{model}\0{files_fingerprint(folder, files)}".encode()).hexdigest()[:16]
+    return cache / f"{key}.npz"
+
+
+def embed_cached(
+    recordings: Sequence[LabelledRecording],
+    stored: Path,
+    embed: Callable[[list[LabelledRecording], list[int], int], SiteSample],
+    *,
+    save: bool = True,
+) -> tuple[SiteSample, int]:
+    """The sample of ``recordings`` (in order, each with its duration) and how many the model ran on: the
+    windows of those ``stored`` holds (by the file's resolved path, size and modification time) read from
+    it, the others' from ``embed(those, their positions, how many were read)``; with ``save``, the sample
+    of ``recordings`` replaces ``stored`` when the model ran. Its head, thresholds and rule are the newest
+    part's."""
+    names = [
+        json.dumps([str(p := Path(r.path).resolve()), (s := p.stat()).st_size, s.st_mtime_ns])
+        for r in recordings
+    ]
+    try:
+        kept = SiteSample.load(stored) if stored.is_file() else None
+    except (OSError, ValueError, KeyError):
+        kept = None  # an unreadable cache is rebuilt
+    known = {} if kept is None else {r.recording_id: i for i, r in enumerate(kept.recordings)}
+    missing = [i for i, name in enumerate(names) if name not in known]
+    reused = [i for i, name in enumerate(names) if name in known]
+    parts: list[SiteSample] = []
+    if kept is not None and reused:  # the cached recordings still there, unchanged
+        parts.append(kept.subset(np.array([known[names[i]] for i in reused])))
+    if missing:
+        part = embed([recordings[i] for i in missing], missing, len(reused))
+        keyed = zip(part.recordings, missing, strict=True)  # the cache knows a recording by its file
+        parts.append(replace(part, recordings=tuple(replace(r, recording_id=names[i]) for r, i in keyed)))
+    place = {names[i]: p for p, i in enumerate([*reused, *missing])}
+    joined = _join(parts).subset(np.array([place[name] for name in names]))
+    if missing and save:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        joined.save(stored)
+    timed = tuple(replace(r, duration=s.duration) for r, s in zip(recordings, joined.recordings, strict=True))
+    return replace(joined, recordings=timed), len(missing)
+
+
+def _join(parts: Sequence[SiteSample]) -> SiteSample:
+    """One sample of several (the newest's head, thresholds and rule)."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0, *(len(p.recordings) for p in parts[:-1])])
+    return replace(
+        parts[-1],
+        embeddings=np.concatenate([p.embeddings for p in parts]),
+        recording=np.concatenate([p.recording + o for p, o in zip(parts, offsets, strict=True)]),
+        recordings=tuple(r for p in parts for r in p.recordings),
+        base_logits=np.concatenate([p.base_logits for p in parts]),
+    )

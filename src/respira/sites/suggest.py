@@ -5,19 +5,17 @@ the output per file path, size and modification time."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import os
 import re
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..data.corpus_files import DataDir, FolderClaims, corpus_roots, files_fingerprint, shown_dirs
+from ..data.corpus_files import DataDir, FolderClaims, corpus_roots, shown_dirs
 from ..data.errors import CorpusFormatError
 from ..data.labels_csv import (
     LABELS_FILE,
@@ -34,10 +32,15 @@ from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from .heads import logit
 from .scores import recording_probabilities
-from .site_sample import LabelledRecording, SiteSample, embed_recordings
+from .site_sample import (
+    CACHE_FOLDER,
+    LabelledRecording,
+    SiteSample,
+    cache_file,
+    embed_cached,
+    embed_recordings,
+)
 
-CACHE_FOLDER = ".respira_suggest"
-"""The folder beside the output that keeps the model's view of the archive between rounds."""
 STRATEGY = "uncertainty"
 """How :func:`suggest_units` orders the units (``benchmarks/suggest.py`` chose it)."""
 
@@ -214,64 +217,29 @@ def embed_archive(
     batch_size: int | None = None,
     device: str | None = None,
 ) -> tuple[SiteSample, int]:
-    """The :class:`SiteSample` of every recording of ``archive`` and how many the model ran on; the cache
-    names the model by its name and its folder's file names, sizes and modification times, and each
-    recording by its file's path, size and modification time."""
-    from ..inference.detector import Detector
+    """The :class:`SiteSample` of every recording of ``archive`` and how many the model ran on, through the
+    cache folder ``cache`` (:func:`~respira.sites.site_sample.embed_cached`)."""
 
-    folder = Path(model).expanduser()
-    files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else []
-    key = hashlib.sha256(f"{model}\0{files_fingerprint(folder, files)}".encode()).hexdigest()[:16]
-    stored = cache / f"{key}.npz"
-    names = [
-        json.dumps([str(r.path), (s := r.path.stat()).st_size, s.st_mtime_ns]) for r in archive.recordings
-    ]
-    try:
-        kept = SiteSample.load(stored) if stored.is_file() else None
-    except (OSError, ValueError, KeyError):
-        kept = None  # an unreadable cache is rebuilt
-    known = {} if kept is None else {r.recording_id: i for i, r in enumerate(kept.recordings)}
-    missing = [i for i, name in enumerate(names) if name not in known]
-    reused = [i for i, name in enumerate(names) if name in known]
-    parts: list[SiteSample] = []
-    if kept is not None and reused:  # the cached recordings still in the archive, unchanged
-        parts.append(kept.subset(np.array([known[names[i]] for i in reused])))
-    if missing:
-        fresh = [LabelledRecording(archive.recordings[i].path, False, False, "", names[i]) for i in missing]
+    def embed(fresh: list[LabelledRecording], missing: list[int], reused: int) -> SiteSample:
+        from ..inference.detector import Detector
+
         detector = Detector.from_pretrained(model, device=device, onnx=False)
         count = len({archive.recordings[i].unit for i in missing})
         units = ("patient" if count == 1 else "patients") if archive.units_are_patients else "units"
         labelled = sum(bool(r.row and r.row.labelled) for r in (archive.recordings[i] for i in missing))
         described = (
             f"embedding the archive's recordings not yet in the cache, of {count} {units}; {labelled} of "
-            f"them labelled, {len(reused)} from the cache"
+            f"them labelled, {reused} from the cache"
         )
-        parts.append(embed_recordings(detector, fresh, batch_size=batch_size, description=described))
-    place = {names[i]: p for p, i in enumerate([*reused, *missing])}
-    joined = _join(parts).subset(np.array([place[name] for name in names]))
-    if missing:
-        cache.mkdir(parents=True, exist_ok=True)
-        joined.save(stored)
+        return embed_recordings(detector, fresh, batch_size=batch_size, description=described)
+
     flags = [(bool(r.row and r.row.crackle), bool(r.row and r.row.wheeze)) for r in archive.recordings]
-    relabelled = tuple(
-        LabelledRecording(r.path, *pair, r.unit, r.recording_id, s.duration)
-        for r, pair, s in zip(archive.recordings, flags, joined.recordings, strict=True)
-    )
-    return replace(joined, recordings=relabelled, units_are_patients=archive.units_are_patients), len(missing)
-
-
-def _join(parts: Sequence[SiteSample]) -> SiteSample:
-    """One sample of several (the newest's head, thresholds and rule)."""
-    if len(parts) == 1:
-        return parts[0]
-    offsets = np.cumsum([0, *(len(p.recordings) for p in parts[:-1])])
-    return replace(
-        parts[-1],
-        embeddings=np.concatenate([p.embeddings for p in parts]),
-        recording=np.concatenate([p.recording + o for p, o in zip(parts, offsets, strict=True)]),
-        recordings=tuple(r for p in parts for r in p.recordings),
-        base_logits=np.concatenate([p.base_logits for p in parts]),
-    )
+    recordings = [
+        LabelledRecording(r.path, *pair, r.unit, r.recording_id)
+        for r, pair in zip(archive.recordings, flags, strict=True)
+    ]
+    sample, embedded = embed_cached(recordings, cache_file(model, cache), embed)
+    return replace(sample, units_are_patients=archive.units_are_patients), embedded
 
 
 @dataclass(frozen=True)
