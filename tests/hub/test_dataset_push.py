@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,17 +46,6 @@ repo, folder = sys.argv[1], sys.argv[2]
 print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
                               "folder": describe(datasets.load_dataset(folder))}))
 """
-
-
-COMMANDS = """
-import json, sys
-from respira.__main__ import main
-
-for args in json.loads(sys.argv[1]):
-    if code := main(args):
-        sys.exit(f"respira {args[0]} exited with {code}")
-"""
-"""``respira`` commands run one after the other in a fresh process, as a shell would run them."""
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -195,17 +184,34 @@ def test_prepare_refuses_to_push_offline_before_building(
     assert not (tmp_path / "cache").exists()
 
 
+@contextmanager
+def _datasets_reading(hub: HubServer, cache: Path) -> Iterator[None]:
+    """datasets in this process loading from ``hub`` into the empty ``cache`` (what it read from
+    ``HF_ENDPOINT``, the offline flags and ``HF_DATASETS_CACHE`` as it was imported), with the token."""
+    import datasets
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+        patch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+        patch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+        patch.setenv("HF_DATASETS_CACHE", str(cache))
+        patch.setenv("HF_TOKEN", "test-token")
+        yield
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     pushed: Pushed, synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The issue's done-when: prepare --push_to_hub, then on a clean cache train --dataset_name REPO and
-    evaluate --dataset_name REPO, equal to the runs on the corpus folder."""
+    evaluate --dataset_name REPO, equal to the runs on the corpus folder (all in this process: datasets
+    and huggingface_hub read the local Hub, the clean caches through :func:`_datasets_reading`)."""
     import yaml
 
     # torch's last bits depend on its thread count, which respira otherwise picks from the machine's
-    # load once per process: the in-process and the subprocess runs must use the same count.
+    # load: the corpus runs and the Hub runs must use the same count.
     monkeypatch.setenv("RESPIRA_NUM_THREADS", "1")
 
     from ..training.test_data import RECIPE, compare_runs
@@ -223,20 +229,18 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     )
     hub = pushed.hub
     before = len(hub.requests)
-    clean = {
-        **hub_env(hub.url, tmp_path / "clean_home"),
-        "HF_DATASETS_CACHE": str(tmp_path / "clean_cache"),
-    }
+    clean_cache = tmp_path / "clean_cache"
     hub_run = tmp_path / "hub_run"
     commands = [
         ["train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
         ["evaluate", str(raw), "--dataset_name", REPO_ID, "--split", "validation", "--output_dir",
          str(tmp_path / "hub_eval")],
     ]  # fmt: skip
-    both = _run(["-c", COMMANDS, json.dumps(commands)], clean)  # one fresh process, as two commands
-    assert both.returncode == 0, both.stderr[-3000:]
+    with pushing_to(hub, tmp_path / "clean_home"), _datasets_reading(hub, clean_cache):
+        for command in commands:  # on a clean cache: nothing of the corpus runs' cache is reused
+            assert main(command) == 0
     assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests[before:])
-    assert any((tmp_path / "clean_cache").iterdir())  # the data came through the clean cache
+    assert any(clean_cache.iterdir())  # the data came through the clean cache
     compare_runs(raw, hub_run)
     record = json.loads((hub_run / "respira_run.json").read_text())
     assert record["data"]["dataset_name"] == REPO_ID and record["data"]["data_dir"] is None
