@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from huggingface_hub import DatasetCard
@@ -19,54 +18,51 @@ from respira.cli import main
 from respira.hub.push import check_push_target, push_dataset_folder
 
 from .hub_server import HubServer, pushing_to
-from .test_card_export_push import SUBPROCESS_TIMEOUT, hub_env
 
 REPO_ID = "user/icbhi-synthetic"
 
-# Loads the repo and the folder in a fresh process (HF_ENDPOINT is read when datasets is imported).
-LOAD = """
-import json, sys
-import datasets
-datasets.disable_progress_bars()
 
-def describe(dataset):
+def _describe(dataset: Any) -> dict[str, Any]:
+    """What a load of the repo or the folder must agree on, split by split."""
     return {
         split: {
             "rows": len(part),
             "features": part.features.to_dict(),
             "labels": list(part["label"]),
-            "cycles": [f"{r}:{c}" for r, c in zip(part["recording"], part["cycle_index"])],
+            "cycles": [f"{r}:{c}" for r, c in zip(part["recording"], part["cycle_index"], strict=True)],
             "first_audio": part[0]["audio"].get_all_samples().data.sum().item(),
             "sampling_rate": part.features["audio"].sampling_rate,
         }
         for split, part in dataset.items()
     }
 
-repo, folder = sys.argv[1], sys.argv[2]
-print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
-                              "folder": describe(datasets.load_dataset(folder))}))
-"""
 
+@contextmanager
+def _datasets_reading(hub: HubServer, cache: Path) -> Iterator[None]:
+    """datasets in this process loading from ``hub`` into the empty ``cache`` (what it read from
+    ``HF_ENDPOINT``, the offline flags and ``HF_DATASETS_CACHE`` as it was imported), with the token."""
+    import datasets
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+        patch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+        patch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+        patch.setenv("HF_DATASETS_CACHE", str(cache))
+        patch.setenv("HF_TOKEN", "test-token")
+        yield
 
 
 @dataclass
 class Pushed:
-    """One `prepare --push_to_hub` (in this process), then a load of the repo and the folder (:data:`LOAD`)
-    in a fresh process: the folder it wrote, the Hub it pushed to (still serving), their output."""
+    """One `prepare --push_to_hub`, then a load of the repo (on a clean cache) and of the folder, all in this
+    process: the folder it wrote, the Hub it pushed to (still serving), what prepare printed, each load
+    described (:func:`_describe`)."""
 
     folder: Path
     hub: HubServer
     stdout: str
+    loaded: dict[str, Any]
     requests: list[tuple[str, str]]
     """The Hub's requests until then (the module's other tests download from it too)."""
 
@@ -75,6 +71,8 @@ class Pushed:
 def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
     """One push shared by the tests that read it (a prepare run is the slow part), loaded back."""
     import warnings
+
+    import datasets
 
     root = tmp_path_factory.mktemp("pushed")
     with warnings.catch_warnings():
@@ -86,9 +84,12 @@ def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                        "test-token"]  # fmt: skip
             with pushing_to(hub, root / "hub_cache"), redirect_stdout(io.StringIO()) as printed:
                 assert main(prepare) == 0
-            loaded = _run(["-c", LOAD, REPO_ID, str(root / "prepared")], hub_env(hub.url, root / "hf_home"))
-            assert loaded.returncode == 0, loaded.stderr[-3000:]
-            yield Pushed(root / "prepared", hub, printed.getvalue() + loaded.stdout, list(hub.requests))
+            with pushing_to(hub, root / "hf_home"), _datasets_reading(hub, root / "datasets_cache"):
+                loaded = {
+                    "hub": _describe(datasets.load_dataset(REPO_ID)),
+                    "folder": _describe(datasets.load_dataset(str(root / "prepared"))),
+                }
+            yield Pushed(root / "prepared", hub, printed.getvalue(), loaded, list(hub.requests))
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -112,7 +113,7 @@ def test_pushed_dataset_loads_like_the_prepared_folder(pushed: Pushed, synthetic
     resolved = [path for _, path in pushed.requests if path.startswith(f"/datasets/{REPO_ID}/resolve/")]
     assert any(".parquet" in path for path in resolved), resolved
 
-    output = json.loads(next(line for line in pushed.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    output = pushed.loaded
     assert output["hub"] == output["folder"]
     hub_splits = output["hub"]
     assert list(hub_splits) == ["train", "validation", "test"]
@@ -184,22 +185,6 @@ def test_prepare_refuses_to_push_offline_before_building(
     assert not (tmp_path / "cache").exists()
 
 
-@contextmanager
-def _datasets_reading(hub: HubServer, cache: Path) -> Iterator[None]:
-    """datasets in this process loading from ``hub`` into the empty ``cache`` (what it read from
-    ``HF_ENDPOINT``, the offline flags and ``HF_DATASETS_CACHE`` as it was imported), with the token."""
-    import datasets
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
-        patch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-        patch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
-        patch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
-        patch.setenv("HF_DATASETS_CACHE", str(cache))
-        patch.setenv("HF_TOKEN", "test-token")
-        yield
-
-
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
@@ -254,8 +239,10 @@ def test_pushing_a_second_config_keeps_the_first(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The two pushes run in this process (the second reads the first card back); a fresh process loads
-    both configs from the Hub."""
+    """The two pushes (the second reads the first card back), then both configs loaded from the Hub on a
+    clean cache, in this process."""
+    import datasets
+
     with HubServer(tmp_path / "hub") as hub, pushing_to(hub, tmp_path / "hub_cache"):
         base = ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000", "--cache_dir",
                 str(tmp_path / "cache"), "--push_to_hub", REPO_ID, "--token", "test-token"]  # fmt: skip
@@ -272,11 +259,9 @@ def test_pushing_a_second_config_keeps_the_first(
         card = DatasetCard(hub.state.text(repo, "README.md")).data
         assert [c["config_name"] for c in card["configs"]] == ["cycles", "recordings"]
         assert sorted(card["respira"]) == ["cycles", "recordings"]
-        load = (
-            "import datasets, sys; print('ROWS', len(datasets.load_dataset(sys.argv[1])['train']), "
-            "len(datasets.load_dataset(sys.argv[1], 'recordings')['validation']))"
-        )
-        loaded = _run(["-c", load, REPO_ID], hub_env(hub.url, tmp_path / "hf_home"))
-        assert loaded.returncode == 0, loaded.stderr[-3000:]
-    rows = next(line for line in loaded.stdout.splitlines() if line.startswith("ROWS")).split()[1:]
-    assert int(rows[0]) > 0 and int(rows[1]) > 0
+        with pushing_to(hub, tmp_path / "hf_home"), _datasets_reading(hub, tmp_path / "datasets_cache"):
+            rows = [
+                len(datasets.load_dataset(REPO_ID)["train"]),
+                len(datasets.load_dataset(REPO_ID, "recordings")["validation"]),
+            ]
+    assert rows[0] > 0 and rows[1] > 0
