@@ -320,48 +320,128 @@ def saved_clips(
     return clips, expected
 
 
-COMPARE = r"""
+WITHOUT_RESPIRA = r"""
 import json, sys
 import numpy as np, onnxruntime, scipy.signal, torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 jobs = json.loads(sys.argv[1])
-model = AutoModelForAudioClassification.from_pretrained(jobs["folder"], trust_remote_code=True).eval()
-extractor = AutoFeatureExtractor.from_pretrained(jobs["folder"], trust_remote_code=True)
-session = onnxruntime.InferenceSession(jobs["folder"] + "/model.onnx")
-meta = session.get_modelmeta().custom_metadata_map
-rate, cutoff = int(meta["sampling_rate"]), float(meta["lowpass_cutoff"])
-out = {"transformers": [], "onnx": [], "onnx_present": []}
-for clip in jobs["clips"]:
-    wave = np.load(clip).astype(np.float32)
-    inputs = extractor(wave, sampling_rate=rate, return_tensors="pt")  # the extractor low-passes it
+wave = np.load(jobs["wave"])
+out = {"exports": {}, "transformers": [], "onnx": [], "onnx_present": []}
+for folder in jobs["exports"]:
+    model = AutoModelForAudioClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)
     with torch.no_grad():
-        out["transformers"].append(torch.sigmoid(model(**inputs).logits[0]).tolist())
-    # the graph expects the recording low-passed first: README's recipe, written out
-    filtered = scipy.signal.sosfiltfilt(scipy.signal.butter(4, cutoff, fs=rate, output="sos"), wave)
-    probabilities, present, *_ = session.run(None, {"input_values": filtered.astype(np.float32)[None]})
-    out["onnx"].append(probabilities[0].tolist())
-    out["onnx_present"].append(present[0].astype(int).tolist())
+        logits = model(**extractor(wave, sampling_rate=extractor.sampling_rate, return_tensors="pt")).logits
+    probabilities = torch.sigmoid(logits[0]).tolist()
+    out["exports"][folder] = {"class": type(model).__module__, "probabilities": probabilities}
+    if folder != jobs["folder"]:
+        continue
+    session = onnxruntime.InferenceSession(folder + "/model.onnx")
+    meta = session.get_modelmeta().custom_metadata_map
+    rate, cutoff = int(meta["sampling_rate"]), float(meta["lowpass_cutoff"])
+    for clip in jobs["clips"]:
+        wave_clip = np.load(clip).astype(np.float32)
+        inputs = extractor(wave_clip, sampling_rate=rate, return_tensors="pt")  # the extractor low-passes it
+        with torch.no_grad():
+            out["transformers"].append(torch.sigmoid(model(**inputs).logits[0]).tolist())
+        # the graph expects the recording low-passed first: README's recipe, written out
+        filtered = scipy.signal.sosfiltfilt(scipy.signal.butter(4, cutoff, fs=rate, output="sos"), wave_clip)
+        probabilities, present, *_ = session.run(None, {"input_values": filtered.astype(np.float32)[None]})
+        out["onnx"].append(probabilities[0].tolist())
+        out["onnx_present"].append(present[0].astype(int).tolist())
 print("RESULT " + json.dumps(out))
 """
+"""Every shipped folder's export loaded with transformers alone (a 4-s wave at 32 kHz), and the default
+detector's also run on the clips by transformers and by onnxruntime, in one process without respira."""
+
+
+@pytest.fixture(scope="module")
+def loaded_without_respira(
+    exported: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """:data:`WITHOUT_RESPIRA` run on the export of every shipped folder (the default detector's:
+    ``exported``) and, where ../shared is present, on 8-s clips of real recordings (:func:`saved_clips`).
+    Returns its result, the exports by name, the wave, and the clips' expected probabilities."""
+    from respira import RespiraFeatureExtractor
+    from respira.hub import export_model
+    from respira.pretrained.shipped import shipped_detectors
+
+    work = tmp_path_factory.mktemp("without_respira")
+    exports = {
+        name: exported if folder == FOLDER else export_model(folder, work / name, onnx=False)
+        for name, folder in shipped_detectors().items()
+    }
+    wave = np.random.default_rng(0).normal(0, 0.1, 32_000 * 4).astype(np.float32)
+    np.save(work / "wave.npy", wave)
+    try:
+        recordings = request.getfixturevalue("recordings")
+    except pytest.skip.Exception:  # no ../shared: the shipped folders' loads alone
+        recordings = []
+    detector = request.getfixturevalue("detector") if recordings else None
+    extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)
+    clips, expected = saved_clips(detector, extractor, recordings, work) if recordings else ([], [])
+    jobs = {
+        "exports": [str(export) for export in exports.values()],
+        "folder": str(exported),
+        "wave": str(work / "wave.npy"),
+        "clips": clips,
+    }
+    result = run_without_respira(WITHOUT_RESPIRA, jobs, work)
+    return {"result": result, "exports": exports, "wave": wave, "expected": expected}
+
+
+def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transformers_alone(
+    loaded_without_respira: dict[str, Any],
+) -> None:
+    """Issue 51: the wheel carried every shipped folder's generated code, which an installed respira never
+    runs, and ``trainer_state.json``. The folders declare the code (``auto_map``); an export of each (what
+    ``respira push`` uploads) writes today's code, which loads and scores as respira does in a process
+    where respira cannot be imported."""
+    import torch
+
+    from respira.hub.remote_code import remote_code_files
+    from respira.pretrained.shipped import shipped_detectors
+
+    folders = shipped_detectors()
+    assert set(folders) == {"icbhi-crackle-wheeze", "sprsound-crackle-wheeze"}  # every shipped folder
+    exports, wave = loaded_without_respira["exports"], loaded_without_respira["wave"]
+    assert set(exports) == set(folders)
+    result = loaded_without_respira["result"]["exports"]
+    for name, folder in folders.items():
+        config = json.loads((folder / "config.json").read_text())
+        assert "auto_map" in config, name
+        assert [path.name for path in folder.iterdir() if path.suffix == ".py"] == [], name
+        assert not (folder / "trainer_state.json").exists(), name
+        export = exports[name]
+        code = remote_code_files()
+        assert {path.name: path.read_text() for path in export.glob("*.py")} == code.files, name
+        model = respira.RespiraForAudioClassification.from_pretrained(folder).eval()
+        extractor = respira.RespiraFeatureExtractor.from_pretrained(folder)
+        with torch.no_grad():
+            logits = model(
+                **extractor(wave, sampling_rate=extractor.sampling_rate, return_tensors="pt")
+            ).logits
+        loaded = result[str(export)]
+        assert loaded["class"].startswith("transformers_modules."), name
+        np.testing.assert_allclose(
+            loaded["probabilities"], torch.sigmoid(logits[0]).tolist(), atol=1e-5, rtol=0
+        )
 
 
 @pytest.mark.real_data
 def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
-    recordings: list[Path], detector: respira.Detector, exported: Path, tmp_path: Path
+    recordings: list[Path], detector: respira.Detector, loaded_without_respira: dict[str, Any]
 ) -> None:
     """The three ways README promises, on 8-s clips of real recordings: probabilities to 1e-4 and the
     same decisions (transformers and onnxruntime in a process where respira cannot be imported, on the
     export of the shipped folder: what a push uploads, with the code generated for it and the shipped
     graph)."""
-
-    from respira import RespiraFeatureExtractor
     from respira.models.respira.decision import thresholds_of
 
-    extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)
-    clips, expected = saved_clips(detector, extractor, recordings, tmp_path)
-    result = run_without_respira(COMPARE, {"folder": str(exported), "clips": clips}, tmp_path)
-    expected = np.array(expected)
+    result = loaded_without_respira["result"]
+    expected = np.array(loaded_without_respira["expected"])
+    assert len(expected) == 2 * len(recordings)
     thresholds = np.array(thresholds_of(detector.config))
     np.testing.assert_allclose(result["transformers"], expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(result["onnx"], expected, atol=1e-4, rtol=0)

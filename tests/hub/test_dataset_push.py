@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from huggingface_hub import DatasetCard
@@ -19,65 +18,51 @@ from respira.cli import main
 from respira.hub.push import check_push_target, push_dataset_folder
 
 from .hub_server import HubServer, pushing_to
-from .test_card_export_push import SUBPROCESS_TIMEOUT, hub_env
 
 REPO_ID = "user/icbhi-synthetic"
 
-# Loads the repo and the folder in a fresh process (HF_ENDPOINT is read when datasets is imported).
-LOAD = """
-import json, sys
-import datasets
-datasets.disable_progress_bars()
 
-def describe(dataset):
+def _describe(dataset: Any) -> dict[str, Any]:
+    """What a load of the repo or the folder must agree on, split by split."""
     return {
         split: {
             "rows": len(part),
             "features": part.features.to_dict(),
             "labels": list(part["label"]),
-            "cycles": [f"{r}:{c}" for r, c in zip(part["recording"], part["cycle_index"])],
+            "cycles": [f"{r}:{c}" for r, c in zip(part["recording"], part["cycle_index"], strict=True)],
             "first_audio": part[0]["audio"].get_all_samples().data.sum().item(),
             "sampling_rate": part.features["audio"].sampling_rate,
         }
         for split, part in dataset.items()
     }
 
-repo, folder = sys.argv[1], sys.argv[2]
-print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
-                              "folder": describe(datasets.load_dataset(folder))}))
-"""
 
+@contextmanager
+def _datasets_reading(hub: HubServer, cache: Path) -> Iterator[None]:
+    """datasets in this process loading from ``hub`` into the empty ``cache`` (what it read from
+    ``HF_ENDPOINT``, the offline flags and ``HF_DATASETS_CACHE`` as it was imported), with the token."""
+    import datasets
 
-COMMANDS = """
-import json, sys
-from respira.__main__ import main
-
-for args in json.loads(sys.argv[1]):
-    if code := main(args):
-        sys.exit(f"respira {args[0]} exited with {code}")
-"""
-"""``respira`` commands run one after the other in a fresh process, as a shell would run them."""
-
-
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+        patch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+        patch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+        patch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+        patch.setenv("HF_DATASETS_CACHE", str(cache))
+        patch.setenv("HF_TOKEN", "test-token")
+        yield
 
 
 @dataclass
 class Pushed:
-    """One `prepare --push_to_hub` (in this process), then a load of the repo and the folder (:data:`LOAD`)
-    in a fresh process: the folder it wrote, the Hub it pushed to (still serving), their output."""
+    """One `prepare --push_to_hub`, then a load of the repo (on a clean cache) and of the folder, all in this
+    process: the folder it wrote, the Hub it pushed to (still serving), what prepare printed, each load
+    described (:func:`_describe`)."""
 
     folder: Path
     hub: HubServer
     stdout: str
+    loaded: dict[str, Any]
     requests: list[tuple[str, str]]
     """The Hub's requests until then (the module's other tests download from it too)."""
 
@@ -86,6 +71,8 @@ class Pushed:
 def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
     """One push shared by the tests that read it (a prepare run is the slow part), loaded back."""
     import warnings
+
+    import datasets
 
     root = tmp_path_factory.mktemp("pushed")
     with warnings.catch_warnings():
@@ -97,9 +84,12 @@ def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                        "test-token"]  # fmt: skip
             with pushing_to(hub, root / "hub_cache"), redirect_stdout(io.StringIO()) as printed:
                 assert main(prepare) == 0
-            loaded = _run(["-c", LOAD, REPO_ID, str(root / "prepared")], hub_env(hub.url, root / "hf_home"))
-            assert loaded.returncode == 0, loaded.stderr[-3000:]
-            yield Pushed(root / "prepared", hub, printed.getvalue() + loaded.stdout, list(hub.requests))
+            with pushing_to(hub, root / "hf_home"), _datasets_reading(hub, root / "datasets_cache"):
+                loaded = {
+                    "hub": _describe(datasets.load_dataset(REPO_ID)),
+                    "folder": _describe(datasets.load_dataset(str(root / "prepared"))),
+                }
+            yield Pushed(root / "prepared", hub, printed.getvalue(), loaded, list(hub.requests))
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
@@ -123,7 +113,7 @@ def test_pushed_dataset_loads_like_the_prepared_folder(pushed: Pushed, synthetic
     resolved = [path for _, path in pushed.requests if path.startswith(f"/datasets/{REPO_ID}/resolve/")]
     assert any(".parquet" in path for path in resolved), resolved
 
-    output = json.loads(next(line for line in pushed.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    output = pushed.loaded
     assert output["hub"] == output["folder"]
     hub_splits = output["hub"]
     assert list(hub_splits) == ["train", "validation", "test"]
@@ -201,11 +191,12 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     pushed: Pushed, synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The issue's done-when: prepare --push_to_hub, then on a clean cache train --dataset_name REPO and
-    evaluate --dataset_name REPO, equal to the runs on the corpus folder."""
+    evaluate --dataset_name REPO, equal to the runs on the corpus folder (all in this process: datasets
+    and huggingface_hub read the local Hub, the clean caches through :func:`_datasets_reading`)."""
     import yaml
 
     # torch's last bits depend on its thread count, which respira otherwise picks from the machine's
-    # load once per process: the in-process and the subprocess runs must use the same count.
+    # load: the corpus runs and the Hub runs must use the same count.
     monkeypatch.setenv("RESPIRA_NUM_THREADS", "1")
 
     from ..training.test_data import RECIPE, compare_runs
@@ -223,20 +214,18 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     )
     hub = pushed.hub
     before = len(hub.requests)
-    clean = {
-        **hub_env(hub.url, tmp_path / "clean_home"),
-        "HF_DATASETS_CACHE": str(tmp_path / "clean_cache"),
-    }
+    clean_cache = tmp_path / "clean_cache"
     hub_run = tmp_path / "hub_run"
     commands = [
         ["train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
         ["evaluate", str(raw), "--dataset_name", REPO_ID, "--split", "validation", "--output_dir",
          str(tmp_path / "hub_eval")],
     ]  # fmt: skip
-    both = _run(["-c", COMMANDS, json.dumps(commands)], clean)  # one fresh process, as two commands
-    assert both.returncode == 0, both.stderr[-3000:]
+    with pushing_to(hub, tmp_path / "clean_home"), _datasets_reading(hub, clean_cache):
+        for command in commands:  # on a clean cache: nothing of the corpus runs' cache is reused
+            assert main(command) == 0
     assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests[before:])
-    assert any((tmp_path / "clean_cache").iterdir())  # the data came through the clean cache
+    assert any(clean_cache.iterdir())  # the data came through the clean cache
     compare_runs(raw, hub_run)
     record = json.loads((hub_run / "respira_run.json").read_text())
     assert record["data"]["dataset_name"] == REPO_ID and record["data"]["data_dir"] is None
@@ -250,8 +239,10 @@ def test_pushing_a_second_config_keeps_the_first(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The two pushes run in this process (the second reads the first card back); a fresh process loads
-    both configs from the Hub."""
+    """The two pushes (the second reads the first card back), then both configs loaded from the Hub on a
+    clean cache, in this process."""
+    import datasets
+
     with HubServer(tmp_path / "hub") as hub, pushing_to(hub, tmp_path / "hub_cache"):
         base = ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000", "--cache_dir",
                 str(tmp_path / "cache"), "--push_to_hub", REPO_ID, "--token", "test-token"]  # fmt: skip
@@ -268,11 +259,9 @@ def test_pushing_a_second_config_keeps_the_first(
         card = DatasetCard(hub.state.text(repo, "README.md")).data
         assert [c["config_name"] for c in card["configs"]] == ["cycles", "recordings"]
         assert sorted(card["respira"]) == ["cycles", "recordings"]
-        load = (
-            "import datasets, sys; print('ROWS', len(datasets.load_dataset(sys.argv[1])['train']), "
-            "len(datasets.load_dataset(sys.argv[1], 'recordings')['validation']))"
-        )
-        loaded = _run(["-c", load, REPO_ID], hub_env(hub.url, tmp_path / "hf_home"))
-        assert loaded.returncode == 0, loaded.stderr[-3000:]
-    rows = next(line for line in loaded.stdout.splitlines() if line.startswith("ROWS")).split()[1:]
-    assert int(rows[0]) > 0 and int(rows[1]) > 0
+        with pushing_to(hub, tmp_path / "hf_home"), _datasets_reading(hub, tmp_path / "datasets_cache"):
+            rows = [
+                len(datasets.load_dataset(REPO_ID)["train"]),
+                len(datasets.load_dataset(REPO_ID, "recordings")["validation"]),
+            ]
+    assert rows[0] > 0 and rows[1] > 0

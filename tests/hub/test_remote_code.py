@@ -155,6 +155,14 @@ def exports(run_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="module")
+def own_models(run_dirs: dict[str, Path]) -> dict[str, RespiraForAudioClassification]:
+    """Each family's run loaded by respira once, for every test that compares with it (read-only)."""
+    return {
+        family: RespiraForAudioClassification.from_pretrained(run_dirs[family]).eval() for family in FAMILIES
+    }
+
+
+@pytest.fixture(scope="module")
 def wave(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Path, Path]:
     """A 1.5 s waveform as ``.npy`` (exact), and its first second (the models' fixed length: the
     pipeline scores longer inputs by windows) as a 16 kHz float WAV file for the pipeline."""
@@ -187,11 +195,8 @@ def run_without_respira(script: str, jobs: dict, tmp_path: Path) -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
-def _expected_logits(
-    folder: Path, *waves: np.ndarray, model: RespiraForAudioClassification | None = None
-) -> list[np.ndarray]:
-    """respira's logits for each of ``waves`` by the model saved in ``folder`` (or ``model``), loaded once."""
-    model = (model or RespiraForAudioClassification.from_pretrained(folder)).eval()
+def _expected_logits(model: RespiraForAudioClassification, *waves: np.ndarray) -> list[np.ndarray]:
+    """respira's logits for each of ``waves`` by ``model``."""
     extractor = RespiraFeatureExtractor()
     with torch.no_grad():
         return [
@@ -237,10 +242,11 @@ def _load_without_respira(
     return {output["family"]: output["models"] for output in outputs}
 
 
-def _check_loaded(loaded: dict, folder: Path, samples: np.ndarray) -> None:
-    own_model = RespiraForAudioClassification.from_pretrained(folder)
+def _check_loaded(loaded: dict, own_model: RespiraForAudioClassification, folder: Path, samples: np.ndarray):
+    """What a load without respira found, against respira's model of the same weights (``own_model``) and
+    the config of the ``folder`` it loaded."""
     own = list(own_model.modules())
-    expected, first_second = _expected_logits(folder, samples, samples[:RATE], model=own_model)
+    expected, first_second = _expected_logits(own_model, samples, samples[:RATE])
     assert loaded["refused_without_trust"] and "trust_remote_code" in loaded["refused_without_trust"]
     assert loaded["model_module"].startswith("transformers_modules.")
     assert loaded["model_module"].endswith(".modeling_respira")
@@ -311,11 +317,11 @@ def _code_modules(model: torch.nn.Module) -> set[str]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_module_of_the_model_ships(
-    family: str, run_dirs: dict[str, Path], exports: dict[str, Path]
+    family: str, own_models: dict[str, RespiraForAudioClassification], exports: dict[str, Path]
 ) -> None:
     """Each respira module that defines a layer of the model (e.g. BEATs' filter banks and their derived
     buffers beside ``modeling_beats``) is a file of the exported folder."""
-    model = RespiraForAudioClassification.from_pretrained(run_dirs[family])
+    model = own_models[family]
     needed = {
         module.rsplit(".", 1)[-1] + ".py" for module in _code_modules(model) if module.startswith("respira.")
     }
@@ -366,7 +372,7 @@ def test_export_without_code_is_unchanged_and_card_says_respira(
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_same_folder_loads_with_respira_and_no_remote_code(
-    family: str, run_dirs: dict[str, Path], exports: dict[str, Path], wave
+    family: str, own_models: dict[str, RespiraForAudioClassification], exports: dict[str, Path], wave
 ) -> None:
     export = exports[family]
     model = AutoModelForAudioClassification.from_pretrained(export)  # no trust_remote_code
@@ -374,7 +380,7 @@ def test_the_same_folder_loads_with_respira_and_no_remote_code(
     inputs = RespiraFeatureExtractor()(wave[0], sampling_rate=RATE, return_tensors="pt")
     with torch.no_grad():
         logits = model.eval()(**inputs).logits[0].numpy()
-    np.testing.assert_allclose(logits, _expected_logits(run_dirs[family], wave[0])[0], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(logits, _expected_logits(own_models[family], wave[0])[0], atol=1e-6, rtol=0)
     # respira's config keeps the shipped pipeline config.json names (pipeline() asks trust_remote_code for it)
     assert model.config.custom_pipelines == REMOTE_CODE_PIPELINES
 
@@ -385,7 +391,12 @@ def test_the_same_folder_loads_with_respira_and_no_remote_code(
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
 def test_every_family_loads_from_the_hub_and_from_a_folder_without_respira(
-    run_dirs: dict[str, Path], exports: dict[str, Path], wave, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_dirs: dict[str, Path],
+    exports: dict[str, Path],
+    own_models: dict[str, RespiraForAudioClassification],
+    wave,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from huggingface_hub import constants
 
@@ -408,8 +419,8 @@ def test_every_family_loads_from_the_hub_and_from_a_folder_without_respira(
         )
     for family in FAMILIES:
         hub_load, folder_load = loaded[family]["hub"], loaded[family]["folder"]
-        _check_loaded(hub_load, run_dirs[family], wave[0])
-        _check_loaded(folder_load, exports[family], wave[0])
+        _check_loaded(hub_load, own_models[family], run_dirs[family], wave[0])  # the export's weights are
+        _check_loaded(folder_load, own_models[family], exports[family], wave[0])  # the run's (test above)
         shipped = [
             {c.split(":")[0] for c in load["layer_classes"] if c.startswith("transformers_modules.")}
             | {load["model_module"], load["extractor_module"], load["pipeline_class"].rsplit(".", 1)[0]}

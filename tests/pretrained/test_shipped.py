@@ -54,66 +54,8 @@ def test_a_folder_here_comes_before_a_shipped_name(tmp_path: Path, monkeypatch: 
     assert resolve_model_name(DEFAULT_DETECTOR_NAME) == Path(DEFAULT_DETECTOR_NAME)
 
 
-TRANSFORMERS_ALONE = r"""
-import json, sys
-import numpy as np, torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-jobs = json.loads(sys.argv[1])
-wave = np.load(jobs["wave"])
-out = {}
-for folder in jobs["folders"]:
-    model = AutoModelForAudioClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)
-    with torch.no_grad():
-        logits = model(**extractor(wave, sampling_rate=extractor.sampling_rate, return_tensors="pt")).logits
-    out[folder] = {"class": type(model).__module__, "probabilities": torch.sigmoid(logits[0]).tolist()}
-print("RESULT " + json.dumps(out))
-"""
-
-
-def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transformers_alone(
-    tmp_path: Path,
-) -> None:
-    """Issue 51: the wheel carried every shipped folder's generated code, which an installed respira never
-    runs, and ``trainer_state.json``. The folders declare the code (``auto_map``); an export of each (what
-    ``respira push`` uploads) writes today's code, which loads and scores as respira does in a process
-    where respira cannot be imported."""
-
-    import numpy as np
-    import torch
-
-    from respira.hub import export_model
-    from respira.hub.remote_code import remote_code_files
-
-    from ..hub.test_remote_code import run_without_respira
-
-    folders = shipped.shipped_detectors()
-    assert set(folders) == {"icbhi-crackle-wheeze", "sprsound-crackle-wheeze"}  # every shipped folder
-    exports, expected = [], {}
-    wave = np.random.default_rng(0).normal(0, 0.1, 32_000 * 4).astype(np.float32)
-    np.save(tmp_path / "wave.npy", wave)
-    for name, folder in folders.items():
-        config = json.loads((folder / "config.json").read_text())
-        assert "auto_map" in config, name
-        assert [path.name for path in folder.iterdir() if path.suffix == ".py"] == [], name
-        assert not (folder / "trainer_state.json").exists(), name
-        export = export_model(folder, tmp_path / name, onnx=False)
-        code = remote_code_files()
-        assert {path.name: path.read_text() for path in export.glob("*.py")} == code.files, name
-        model = respira.RespiraForAudioClassification.from_pretrained(folder).eval()
-        extractor = respira.RespiraFeatureExtractor.from_pretrained(folder)
-        with torch.no_grad():
-            logits = model(
-                **extractor(wave, sampling_rate=extractor.sampling_rate, return_tensors="pt")
-            ).logits
-        expected[str(export)] = torch.sigmoid(logits[0]).tolist()
-        exports.append(str(export))
-    jobs = {"folders": exports, "wave": str(tmp_path / "wave.npy")}
-    result = run_without_respira(TRANSFORMERS_ALONE, jobs, tmp_path)
-    for export in exports:
-        assert result[export]["class"].startswith("transformers_modules."), export
-        np.testing.assert_allclose(result[export]["probabilities"], expected[export], atol=1e-5, rtol=0)
+# the shipped folders' exports loading with transformers alone: tests/test_pretrained.py (one process
+# without respira for them and the default detector's three ways)
 
 
 def test_the_training_corpora_are_read_from_the_run_record(tmp_path: Path) -> None:
