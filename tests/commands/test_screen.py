@@ -72,16 +72,16 @@ def test_a_saved_dataset_is_screened_as_its_files_are(
     assert from_dataset["error"].iloc[2].startswith("cannot be decoded as audio")
 
 
-def test_onnx_runs_the_models_onnx_graph(model_dir: Path, archive: Path, tmp_path: Path) -> None:
-    """The tiny multi-label model's export with its ``model.onnx`` (the app tests', converted once per run)
-    screened by the torch model and by its graph."""
+def test_onnx_runs_the_models_onnx_graph(
+    multi_label_dir: Path, multi_label_onnx_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """The session's tiny multi-label model screened by torch and by its ONNX graph (converted once per
+    run)."""
     pytest.importorskip("onnxruntime")
-    from respira.hub.onnx import ONNX_FILE
-
-    assert (model_dir / ONNX_FILE).is_file()
-    common = [str(model_dir), str(archive), "--device", "cpu"]
-    assert main(["screen", *common, "--output_dir", str(tmp_path / "torch")]) == 0
-    assert main(["screen", *common, "--onnx", "--output_dir", str(tmp_path / "onnx")]) == 0
+    common = [str(archive), "--device", "cpu"]
+    assert main(["screen", str(multi_label_dir), *common, "--output_dir", str(tmp_path / "torch")]) == 0
+    onnx = ["screen", str(multi_label_onnx_dir), *common, "--onnx", "--output_dir", str(tmp_path / "onnx")]
+    assert main(onnx) == 0
     torch_rows = pd.read_parquet(tmp_path / "torch" / "recordings.parquet").sort_values("path")
     onnx_rows = pd.read_parquet(tmp_path / "onnx" / "recordings.parquet").sort_values("path")
     assert onnx_rows["crackle"].to_numpy() == pytest.approx(
