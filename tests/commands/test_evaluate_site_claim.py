@@ -71,19 +71,35 @@ def _claiming(fitted: Path, folder: Path, score: float, low: float, high: float)
     return copy
 
 
-def _evaluate(model: Path, site: Path, output: Path, capsys: pytest.CaptureFixture) -> tuple[dict, str]:
+@pytest.fixture(scope="module")
+def arrived_metrics(fitted: Path, arrived: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``respira evaluate`` of the fitted folder on the six new patients: its metrics.json (two tests read
+    it)."""
+    return _metrics(fitted, arrived, tmp_path_factory.mktemp("arrived_report") / "report")
+
+
+def _metrics(model: Path, site: Path, output: Path) -> dict:
+    """``respira evaluate`` of ``model`` on the labelled folder ``site``: its metrics.json."""
     options = ["--dataset", "labelled", "--data_dir", str(site), "--bootstrap", "50", *WINDOWS]
     assert main(["evaluate", str(model), *options, "--output_dir", str(output)]) == 0
-    return json.loads((output / "metrics.json").read_text()), capsys.readouterr().out
+    return json.loads((output / "metrics.json").read_text())
+
+
+def _evaluate(model: Path, site: Path, output: Path, capsys: pytest.CaptureFixture) -> tuple[dict, str]:
+    return _metrics(model, site, output), capsys.readouterr().out
 
 
 def test_a_score_far_below_the_claim_says_drift_and_one_like_it_agrees(
-    fitted: Path, site: Path, arrived: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    fitted: Path,
+    site: Path,
+    arrived: Path,
+    arrived_metrics: dict,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     """New patients' recordings scored against a claim far above their interval (drift, refit) and against
     a claim equal to their own score (agrees); each verdict is the printed line's and metrics.json's."""
-    metrics, _ = _evaluate(fitted, arrived, tmp_path / "first", capsys)
-    icbhi = metrics["groups"]["overall"]["icbhi"]
+    icbhi = arrived_metrics["groups"]["overall"]["icbhi"]
     score, (low, high) = icbhi["icbhi_score"], icbhi["ci"]["icbhi_score"]
     assert high < 0.95, "the tiny model scores noise below a claim of 97.0 [95.0, 99.0]"
     # a claim of their own score, its margin twice their interval's width (at least 10 points): the
@@ -111,7 +127,12 @@ def test_a_score_far_below_the_claim_says_drift_and_one_like_it_agrees(
 
 
 def test_the_patients_it_was_fitted_on_are_left_out_of_the_comparison(
-    fitted: Path, arrived: Path, overlapping: Path, site: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    fitted: Path,
+    arrived_metrics: dict,
+    overlapping: Path,
+    site: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     """fit-site lists the patients it was fitted on; evaluated on three of them and six new ones, the claim
     is compared with the six new ones' score alone (the score of a sample of those six), and the line says
@@ -119,7 +140,7 @@ def test_the_patients_it_was_fitted_on_are_left_out_of_the_comparison(
     (an older fit) scores them all and says it assumes they are new."""
     record = json.loads((fitted / "site_fit.json").read_text())
     assert record["fitted_units"] == [f"p{n}" for n in range(6)]
-    new, _ = _evaluate(fitted, arrived, tmp_path / "new", capsys)
+    new = arrived_metrics
     metrics, printed = _evaluate(fitted, overlapping, tmp_path / "overlapping", capsys)
     check, claim = metrics["site_claim"], site_claim(fitted)
     assert check["left_out_fitted"] == {"units": 3, "recordings": 6, "new_units": 6}

@@ -72,18 +72,16 @@ def test_a_saved_dataset_is_screened_as_its_files_are(
     assert from_dataset["error"].iloc[2].startswith("cannot be decoded as audio")
 
 
-def test_onnx_runs_the_models_onnx_graph(detector_dir: Path, archive: Path, tmp_path: Path) -> None:
+def test_onnx_runs_the_models_onnx_graph(
+    multi_label_dir: Path, multi_label_onnx_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    """The session's tiny multi-label model screened by torch and by its ONNX graph (converted once per
+    run)."""
     pytest.importorskip("onnxruntime")
-    from respira.hub.loading import load_model
-    from respira.hub.onnx import ONNX_FILE, export_onnx
-
-    folder = tmp_path / "with_onnx"
-    model, _ = load_model(detector_dir, device="cpu")
-    model.save_pretrained(folder)
-    export_onnx(model, folder / ONNX_FILE)
-    common = [str(folder), str(archive), "--device", "cpu"]
-    assert main(["screen", *common, "--output_dir", str(tmp_path / "torch")]) == 0
-    assert main(["screen", *common, "--onnx", "--output_dir", str(tmp_path / "onnx")]) == 0
+    common = [str(archive), "--device", "cpu"]
+    assert main(["screen", str(multi_label_dir), *common, "--output_dir", str(tmp_path / "torch")]) == 0
+    onnx = ["screen", str(multi_label_onnx_dir), *common, "--onnx", "--output_dir", str(tmp_path / "onnx")]
+    assert main(onnx) == 0
     torch_rows = pd.read_parquet(tmp_path / "torch" / "recordings.parquet").sort_values("path")
     onnx_rows = pd.read_parquet(tmp_path / "onnx" / "recordings.parquet").sort_values("path")
     assert onnx_rows["crackle"].to_numpy() == pytest.approx(

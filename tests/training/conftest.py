@@ -47,11 +47,16 @@ TINY_AST = {
 
 
 @pytest.fixture(scope="session")
-def icbhi_splits(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> datasets.DatasetDict:
+def dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One datasets cache for the session's runs of the synthetic corpus (``--dataset_cache_dir``), as a
+    user's runs share theirs: each build of its cycles (most of a tiny run's CPU) done once."""
+    return tmp_path_factory.mktemp("dataset_cache")
+
+
+@pytest.fixture(scope="session")
+def icbhi_splits(synthetic_corpus: Path, dataset_cache: Path) -> datasets.DatasetDict:
     datasets.disable_progress_bars()
-    return load_icbhi(
-        synthetic_corpus, validation_size=0.25, cache_dir=tmp_path_factory.mktemp("train_cache")
-    )
+    return load_icbhi(synthetic_corpus, validation_size=0.25, cache_dir=dataset_cache)
 
 
 def tiny_model(encoder: dict = TINY_CNN, **options) -> respira.RespiraForAudioClassification:

@@ -115,11 +115,13 @@ def _flags(root: Path, output: Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def experiment(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A recipe, the corpus, a reference run trained without interruption, and a run killed mid-epoch."""
+def experiment(synthetic_corpus: Path, dataset_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recipe, the corpus and the session's dataset cache, a reference run trained without interruption,
+    and a run killed mid-epoch."""
     root = tmp_path_factory.mktemp("resume")
     (root / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
     (root / "corpus").symlink_to(synthetic_corpus, target_is_directory=True)
+    (root / "cache").symlink_to(dataset_cache, target_is_directory=True)
     with pytest.MonkeyPatch.context() as patch:  # both runs on one thread, whatever the machine's load
         patch.setenv(threads.ENV_VAR, str(RUN_THREADS))
         assert main(_flags(root, root / "reference")) == 0

@@ -205,7 +205,7 @@ def test_shared_views_never_carry_a_held_out_patient(shared_cross_fit, icbhi_spl
 
 
 def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
-    synthetic_corpus: Path, tmp_path: Path, capsys, monkeypatch
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     stores: list[ViewStore] = []
 
@@ -217,7 +217,7 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
     monkeypatch.setattr("respira.training.run.ViewStore", Recorded)
     views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
     recipe = _recipe(tmp_path, threshold_folds=3, freeze_encoder=True, target_seconds=8.0, **views)
-    output, cache = tmp_path / "run", tmp_path / "cache"
+    output, cache = tmp_path / "run", dataset_cache
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(cache)]
@@ -251,12 +251,12 @@ def _recipe(tmp_path: Path, **changes) -> Path:
 
 
 def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     output = tmp_path / "run"
     code = main(
         ["train", str(_recipe(tmp_path)), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((output / "metrics.json").read_text())
@@ -278,7 +278,7 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
     assert "| decision thresholds tuned on | `cross_fit` |" in card
     assert "| patient groups of the threshold cross-fit | `2` |" in card
     # ...and the thresholds are those the cross-fit chose on the training pool of this split
-    splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
+    splits = load_splits(RunRecord.load(output).data, cache_dir=dataset_cache)
     model_args, _, _, recipe_args = parse_recipe(str(tmp_path / "recipe.yaml"), [])
     seed_args = replace(recipe_args, output_dir=str(tmp_path / "again"), seed=42)
     again = cross_fit_thresholds(model_args, seed_args, splits, epochs=1.0)
@@ -286,7 +286,7 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
     # respira evaluate on the saved model decides at the same thresholds and reproduces the test score
     report = tmp_path / "report"
     code = main(
-        ["evaluate", str(output), "--data_dir", str(synthetic_corpus), "--cache_dir", str(tmp_path / "cache"),
+        ["evaluate", str(output), "--data_dir", str(synthetic_corpus), "--cache_dir", str(dataset_cache),
          "--output_dir", str(report)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
@@ -318,12 +318,12 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
     ],
 )
 def test_impossible_cross_fits_are_refused_in_one_line_before_training(
-    synthetic_corpus: Path, tmp_path: Path, capsys, changes: dict, message: str
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys, changes: dict, message: str
 ) -> None:
     output = tmp_path / "run"
     code = main(
         ["train", str(_recipe(tmp_path, **changes)), "--data_dir", str(synthetic_corpus), "--output_dir",
-         str(output), "--dataset_cache_dir", str(tmp_path / "cache")]
+         str(output), "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     assert code == 2
     printed = capsys.readouterr()
@@ -366,19 +366,19 @@ def test_a_patient_groups_model_trains_on_the_rows_outside_the_group() -> None:
         )
 
 
-def _train_and_cross_fit_again(synthetic_corpus: Path, tmp_path: Path, capsys, **changes):
+def _train_and_cross_fit_again(synthetic_corpus: Path, cache: Path, tmp_path: Path, capsys, **changes):
     """``respira train`` the cross-fit recipe with ``changes``; its folder, hyperparameters and kept
-    thresholds, its splits, and the cross-fit of its seed computed again on them."""
+    thresholds, its splits (built in ``cache``), and the cross-fit of its seed computed again on them."""
     output = tmp_path / "run"
     recipe = _recipe(tmp_path, **changes)
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--dataset_cache_dir", str(cache)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     hyperparameters = json.loads((output / "respira_run.json").read_text())["training"]["hyperparameters"]
     thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
-    splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
+    splits = load_splits(RunRecord.load(output).data, cache_dir=cache)
     model_args, _, _, recipe_args = parse_recipe(str(recipe), [])
     seed_args = replace(recipe_args, output_dir=str(tmp_path / "again"), seed=42)
     again = cross_fit_thresholds(model_args, seed_args, splits, epochs=1.0)
@@ -439,14 +439,14 @@ def test_worst_domain_thresholds_need_two_domains() -> None:
 
 
 def test_a_run_with_worst_domain_thresholds_records_and_states_it(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     card_says = [
         "They maximise the objective's lowest value over the recording domains (`device`)",
         "| threshold cross-fit scored (pooled, or its worst recording domain) | `worst_domain` |",
     ]
     output, hyperparameters, thresholds, splits, again = _train_and_cross_fit_again(
-        synthetic_corpus, tmp_path, capsys, threshold_aggregation="worst_domain"
+        synthetic_corpus, dataset_cache, tmp_path, capsys, threshold_aggregation="worst_domain"
     )
     assert hyperparameters["threshold_aggregation"] == "worst_domain"
     # the kept thresholds are those this split's pool chooses for the lowest device score

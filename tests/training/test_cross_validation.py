@@ -148,9 +148,9 @@ def _check_out_of_fold_file(output: Path, metrics: dict, corpus: Path) -> pd.Dat
 
 
 def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_fold(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
-    output, cache = tmp_path / "run", tmp_path / "cache"
+    output, cache = tmp_path / "run", dataset_cache
     code = main(
         ["train", str(_recipe(tmp_path)), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--seeds", "0,1", "--dataset_cache_dir", str(cache)]
@@ -225,7 +225,7 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
 
 
 def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     """On cached frozen-encoder embeddings: every fold x seed's record says how its cache was built, not
     only the kept model's (whose trainer alone outlives the folds)."""
@@ -233,7 +233,7 @@ def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
     recipe = _recipe(tmp_path, problem_type=MULTI_LABEL, freeze_encoder=True, cache_embeddings=True)
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     record = json.loads((output / "respira_run.json").read_text())
@@ -271,9 +271,9 @@ def test_impossible_folds_are_refused_before_any_training(
 
 
 def test_a_leave_one_device_out_run_tests_each_device_once(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
-    output, cache = tmp_path / "run", tmp_path / "cache"
+    output, cache = tmp_path / "run", dataset_cache
     recipe = _recipe(tmp_path, split_strategy="leave_one_device_out")
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
@@ -429,7 +429,7 @@ def test_baseline_warning_says_the_score_is_at_the_cross_fitted_thresholds() -> 
 
 
 def test_a_run_worse_than_all_normal_ends_with_a_warning(
-    synthetic_corpus: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
 
@@ -447,7 +447,7 @@ def test_a_run_worse_than_all_normal_ends_with_a_warning(
     output = tmp_path / "run"
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--seeds", "0,1", "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--seeds", "0,1", "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out.strip().splitlines()

@@ -45,11 +45,11 @@ def compare_runs(raw: Path, prepared: Path) -> None:
 
 
 def test_a_run_on_the_prepared_folder_equals_the_run_on_the_corpus(
-    synthetic_corpus: Path, prepared_folder: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, prepared_folder: Path, tmp_path: Path, capsys
 ) -> None:
     recipe = _recipe(tmp_path)
     raw, prepared = tmp_path / "raw", tmp_path / "prepared"
-    common = ["--dataset_cache_dir", str(tmp_path / "cache")]
+    common = ["--dataset_cache_dir", str(dataset_cache)]
     assert (
         main(["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(raw), *common])
         == 0

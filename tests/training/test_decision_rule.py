@@ -116,14 +116,14 @@ def _test_recordings(cycles: list[dict]) -> dict[str, list[dict]]:
 
 
 def test_evaluate_report_and_predict_agree_with_training_on_a_low_passed_model(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     recipe = tmp_path / "recipe.yaml"
     options = {**TINY_RECIPE, "problem_type": MULTI_LABEL, "lowpass_cutoff": 1000.0}
     options["lowpass_order"] = 6  # not the default 4: the order must travel with the model too
     options["threshold_objective"] = "f1"  # thresholds inside the (narrow) band: varied decisions
     recipe.write_text(yaml.safe_dump({**options, "max_steps": 4, "learning_rate": 3e-3}))
-    run, cache = tmp_path / "run", tmp_path / "cache"
+    run, cache = tmp_path / "run", dataset_cache
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(run),
          "--dataset_cache_dir", str(cache)]

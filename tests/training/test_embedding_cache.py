@@ -225,7 +225,7 @@ def test_trainer_trains_the_head_on_the_views_without_touching_the_encoder(icbhi
 
 
 def test_a_run_with_augmented_views_records_them_and_its_model_evaluates(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     recipe = tmp_path / "recipe.yaml"
     options = {
@@ -237,7 +237,7 @@ def test_a_run_with_augmented_views_records_them_and_its_model_evaluates(
         "learning_rate": 3e-3,
     }
     recipe.write_text(yaml.safe_dump(options))
-    run, cache = tmp_path / "run", tmp_path / "cache"
+    run, cache = tmp_path / "run", dataset_cache
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(run),
          "--dataset_cache_dir", str(cache)]

@@ -53,14 +53,14 @@ def hub_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: root / name for name in models}
 
 
-def _train(folder: Path, data: Path, root: Path, name: str, **options) -> Path:
+def _train(folder: Path, data: Path, root: Path, cache: Path, name: str, **options) -> Path:
     recipe = {**TINY_RECIPE, "sampling_rate": 16000, **options}
     del recipe["encoder"], recipe["encoder_config"]
     (root / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
     run = root / name
     code = main(
         ["train", str(root / f"{name}.yaml"), "--encoder_name_or_path", str(folder),
-         "--data_dir", str(data), "--output_dir", str(run), "--dataset_cache_dir", str(root.parent / "cache")]
+         "--data_dir", str(data), "--output_dir", str(run), "--dataset_cache_dir", str(cache)]
     )  # fmt: skip
     assert code == 0
     return run
@@ -72,7 +72,9 @@ def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hubert_run(hub_folders: dict[str, Path], synthetic_corpus: Path, runs_root: Path) -> Path:
+def hubert_run(
+    hub_folders: dict[str, Path], synthetic_corpus: Path, dataset_cache: Path, runs_root: Path
+) -> Path:
     """HuBERT fine-tuned with LoRA on its attention projections (crackle and wheeze flags)."""
     pytest.importorskip("peft")
     runs_root.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,7 @@ def hubert_run(hub_folders: dict[str, Path], synthetic_corpus: Path, runs_root: 
         hub_folders["hubert"],
         synthetic_corpus,
         runs_root,
+        dataset_cache,
         "hubert",
         lora_r=2,
         learning_rate=0.05,
@@ -96,14 +99,14 @@ def hubert_run(hub_folders: dict[str, Path], synthetic_corpus: Path, runs_root: 
     ],
 )
 def test_a_hub_encoder_trains_from_its_folder(
-    name: str, options: dict | None, hub_folders: dict[str, Path], synthetic_corpus: Path, runs_root: Path,
-    request: pytest.FixtureRequest,
+    name: str, options: dict | None, hub_folders: dict[str, Path], synthetic_corpus: Path,
+    dataset_cache: Path, runs_root: Path, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     if options is None:
         run = request.getfixturevalue("hubert_run")
     else:
         runs_root.mkdir(parents=True, exist_ok=True)
-        run = _train(hub_folders[name], synthetic_corpus, runs_root, name, **options)
+        run = _train(hub_folders[name], synthetic_corpus, runs_root, dataset_cache, name, **options)
     config = json.loads((run / "config.json").read_text())
     assert config["encoder_name_or_path"] == str(hub_folders[name])
     assert config["encoder_feature_extractor"]["sampling_rate"] == 16000
@@ -114,7 +117,7 @@ def test_a_hub_encoder_trains_from_its_folder(
 
 @pytest.mark.parametrize("family", [name for name in WAVEFORM_MODEL_TYPES if name != "hubert"])
 def test_every_waveform_family_trains_from_its_folder(
-    family: str, synthetic_corpus: Path, tmp_path: Path
+    family: str, synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path
 ) -> None:
     """The waveform families besides HuBERT (the same featurizer and pooling, each its own transformers
     encoder): trained two steps from a Hub-like folder; the run loads and runs its own family."""
@@ -124,7 +127,9 @@ def test_every_waveform_family_trains_from_its_folder(
     tiny_extractor(family).save_pretrained(folder)
     # half-second cycles: 400 frames, not 800, through attention (WavLM's relative position bias is
     # quadratic in them)
-    run = _train(folder, synthetic_corpus, tmp_path, family, freeze_encoder=False, target_seconds=0.5)
+    run = _train(
+        folder, synthetic_corpus, tmp_path, dataset_cache, family, freeze_encoder=False, target_seconds=0.5
+    )
     model = respira.RespiraForAudioClassification.from_pretrained(run).eval()
     assert model.config.encoder_config.model_type == family
     with torch.no_grad():

@@ -19,7 +19,7 @@ from .conftest import TINY_RECIPE
 
 
 def test_a_lora_run_saves_its_adapter_and_the_export_ships_it(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     peft = pytest.importorskip("peft")
     torch.manual_seed(0)
@@ -33,7 +33,7 @@ def test_a_lora_run_saves_its_adapter_and_the_export_ships_it(
     code = main(
         ["train", str(tmp_path / "recipe.yaml"), "--encoder_name_or_path", str(encoder),
          "--data_dir", str(synthetic_corpus), "--output_dir", str(run),
-         "--dataset_cache_dir", str(tmp_path / "cache"), "--learning_rate", "0.05"]
+         "--dataset_cache_dir", str(dataset_cache), "--learning_rate", "0.05"]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert {"adapter_config.json", "adapter_model.safetensors"} <= {

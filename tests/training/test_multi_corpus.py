@@ -134,12 +134,12 @@ def test_kauh_folds_and_cross_fit_groups_keep_a_patients_three_recordings_togeth
 
 
 def test_kauh_windows_join_training_only_as_whole_bags(
-    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path
+    synthetic_corpus: Path, kauh_folder: Path, dataset_cache: Path
 ) -> None:
     from respira.data.run_splits import load_splits
 
     record = two_corpus_record(synthetic_corpus, "kauh", kauh_folder)
-    splits = load_splits(record, cache_dir=tmp_path / "cache")
+    splits = load_splits(record, cache_dir=dataset_cache)
     assert set(splits["validation"]["corpus"]) == set(splits["test"]["corpus"]) == {"icbhi"}
     train = splits["train"]
     kauh = train.filter(lambda row: row["corpus"] == "kauh")
@@ -216,8 +216,11 @@ def test_sprsound_events_join_training_as_cycles_of_their_own_patients(
 
 
 # ------------------------------------------------------------------------------------------ end to end
-def _train_on_both(synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys, **options: Any) -> Path:
-    """``respira train`` a tiny frozen multi-label model on synthetic ICBHI + KAUH-named files."""
+def _train_on_both(
+    synthetic_corpus: Path, kauh_folder: Path, cache: Path, tmp_path: Path, capsys, **options: Any
+) -> Path:
+    """``respira train`` a tiny frozen multi-label model on synthetic ICBHI + KAUH-named files (its datasets
+    built in ``cache``)."""
     recipe = tmp_path / "recipe.yaml"
     options = {
         **TINY_RECIPE,
@@ -237,7 +240,7 @@ def _train_on_both(synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, ca
     output = tmp_path / "run"
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--dataset_cache_dir", str(cache)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err if capsys else code
     return output
@@ -245,7 +248,11 @@ def _train_on_both(synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, ca
 
 @pytest.fixture(scope="module")
 def three_sites_run(
-    synthetic_corpus: Path, kauh_folder: Path, sprsound_folder: Path, tmp_path_factory: pytest.TempPathFactory
+    synthetic_corpus: Path,
+    kauh_folder: Path,
+    sprsound_folder: Path,
+    dataset_cache: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """A run on ICBHI, KAUH and SPRSound with the flagship settings: augmented views embedded once per
     identified row (recording, cycle_index; SPRSound's events are numbered by their event_index),
@@ -261,7 +268,7 @@ def three_sites_run(
         "group_by_key": "corpus",
     }
     return _train_on_both(
-        synthetic_corpus, kauh_folder, tmp_path_factory.mktemp("three_sites"), None, **options
+        synthetic_corpus, kauh_folder, dataset_cache, tmp_path_factory.mktemp("three_sites"), None, **options
     )
 
 
@@ -283,10 +290,10 @@ def test_the_flagship_settings_train_on_three_sites(three_sites_run: Path) -> No
 
 
 def test_a_tiny_run_trains_on_both_corpora_and_says_so(
-    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, kauh_folder: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     options = {"threshold_source": "cross_fit", "threshold_folds": 2}
-    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
+    output = _train_on_both(synthetic_corpus, kauh_folder, dataset_cache, tmp_path, capsys, **options)
     record = RunRecord.load(output)
     corpora = {corpus.name: corpus for corpus in record.data.corpora}
     assert list(corpora) == ["icbhi", "kauh"]
@@ -305,7 +312,7 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     assert thresholds is not None
     # respira evaluate rebuilds the run's ICBHI test split, and scores KAUH per recording at its thresholds
     # (20 bootstrap resamples: no interval is read here)
-    cache = ["--cache_dir", str(tmp_path / "cache")]
+    cache = ["--cache_dir", str(dataset_cache)]
     assert main(["evaluate", str(output), *cache, "--output_dir", str(tmp_path / "icbhi")]) == 0
     metrics = json.loads((tmp_path / "icbhi" / "metrics.json").read_text())
     assert metrics["icbhi_score"] == pytest.approx(
@@ -322,10 +329,10 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
 
 
 def test_k_fold_runs_train_every_fold_on_the_other_corpus_and_test_each_cycle_once(
-    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
+    synthetic_corpus: Path, kauh_folder: Path, dataset_cache: Path, tmp_path: Path, capsys
 ) -> None:
     options = {"split_strategy": "patient_kfold", "num_folds": 2}
-    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
+    output = _train_on_both(synthetic_corpus, kauh_folder, dataset_cache, tmp_path, capsys, **options)
     predictions = pd.read_csv(output / "out_of_fold_predictions.csv")
     cycles = len(read_icbhi_index(synthetic_corpus))
     metrics = json.loads((output / "metrics.json").read_text())

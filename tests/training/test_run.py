@@ -73,11 +73,13 @@ def test_seeds_parse_and_summaries(tmp_path: Path) -> None:
     assert summary["seeds"] == [0, 1]
 
 
-def test_train_command_writes_a_complete_run(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
+def test_train_command_writes_a_complete_run(
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys
+) -> None:
     output = tmp_path / "run"
     code = main(
         ["train", str(_recipe(tmp_path, aux_loss="add")), "--data_dir", str(synthetic_corpus),
-         "--output_dir", str(output), "--seeds", "0,1", "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--output_dir", str(output), "--seeds", "0,1", "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -121,13 +123,13 @@ def test_missing_data_dir_and_test_split_selection_are_refused(
     assert not (tmp_path / "b").exists()
 
 
-def test_contrastive_two_stage_schedule(synthetic_corpus: Path, tmp_path: Path) -> None:
+def test_contrastive_two_stage_schedule(synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path) -> None:
     output = tmp_path / "two_stage"
     code = main(
         ["train", str(_recipe(tmp_path, schedule="contrastive_two_stage", head_epochs=1, two_stage_rounds=2,
          head_learning_rate=0.01, per_device_train_batch_size=8, aux_loss_options={"num_negatives": 4})),
          "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     assert code == 0
     state = json.loads((output / "trainer_state.json").read_text())
@@ -146,13 +148,13 @@ def test_every_shipped_recipe_parses(recipe: Path) -> None:
 
 
 def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
-    synthetic_corpus: Path, tmp_path: Path
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "multilabel"
     code = main(
         ["train", str(_recipe(tmp_path, problem_type=MULTI_LABEL)),
          "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     assert code == 0
     config = json.loads((output / "config.json").read_text())
@@ -176,10 +178,12 @@ def _line(recipe: Path, key: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def finished_run(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def finished_run(
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A finished two-step run (read-only: copy it before changing it)."""
     root = tmp_path_factory.mktemp("finished")
-    assert _train(_recipe(root), synthetic_corpus, root / "run", root / "cache") == 0
+    assert _train(_recipe(root), synthetic_corpus, root / "run", dataset_cache) == 0
     return root / "run"
 
 
@@ -336,12 +340,12 @@ def _lock_file(folder: Path) -> Path:
 
 
 def test_a_second_run_into_a_folder_being_written_is_refused_naming_the_holder(
-    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "runs" / "x"
     holder = _holder(output)
     try:
-        assert _train(_recipe(tmp_path), synthetic_corpus, output, tmp_path / "cache") == 2
+        assert _train(_recipe(tmp_path), synthetic_corpus, output, dataset_cache) == 2
     finally:
         holder.kill()  # killed: its lock file stays behind, its lock goes with it
         holder.wait()
@@ -352,7 +356,7 @@ def test_a_second_run_into_a_folder_being_written_is_refused_naming_the_holder(
     assert not output.exists() and _lock_file(output).exists()  # the holder's lock is left alone
 
     # the holder is gone now: its lock is stale and the next run takes it over
-    assert _train(_recipe(tmp_path), synthetic_corpus, output, tmp_path / "cache") == 0
+    assert _train(_recipe(tmp_path), synthetic_corpus, output, dataset_cache) == 0
     assert f"took over the lock of {output.absolute()} left by a run that is gone (pid {holder.pid} on " in (
         capsys.readouterr().out
     )

@@ -117,7 +117,9 @@ def _tiny_flags() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def flags_run(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, str]:
+def flags_run(
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, int, str, str]:
     """One `respira train` of flags alone (no recipe): its output folder, exit status, stdout and stderr."""
     import contextlib
     import io
@@ -127,7 +129,7 @@ def flags_run(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) 
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(
             ["train", "--data_dir", str(synthetic_corpus), *_tiny_flags(), "--learning_rate", "0.002",
-             "--output_dir", str(folder / "run"), "--dataset_cache_dir", str(folder / "cache")]
+             "--output_dir", str(folder / "run"), "--dataset_cache_dir", str(dataset_cache)]
         )  # fmt: skip
     return folder / "run", code, out.getvalue(), err.getvalue()
 
@@ -265,13 +267,13 @@ def test_a_recipes_checkpoint_that_is_not_there_is_one_line_before_any_work(
 
 
 def test_a_run_whose_output_is_not_a_terminal_writes_no_escape_codes(
-    synthetic_corpus: Path, tmp_path: Path, capsys, progress_bars_on
+    synthetic_corpus: Path, dataset_cache: Path, tmp_path: Path, capsys, progress_bars_on
 ) -> None:
     flags = _tiny_flags()
     flags[flags.index("--disable_tqdm") + 1] = "false"  # the bars as a user gets them
     code = main(
         ["train", "--data_dir", str(synthetic_corpus), *flags, "--output_dir", str(tmp_path / "run"),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
+         "--dataset_cache_dir", str(dataset_cache)]
     )  # fmt: skip
     out, err = capsys.readouterr()  # pytest's capture: not a terminal, as a log file or a pipe
     assert code == 0, err
