@@ -272,14 +272,21 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     from transformers import pipeline
 
     from ..hub.test_remote_code import run_without_respira
-    from ..test_pretrained import COMPARE, saved_clips
+    from ..test_pretrained import WITHOUT_RESPIRA, saved_clips
 
     output, fit = site_folder
     recordings = sorted((shared_icbhi / "ICBHI_final_database").glob("*.wav"))[:3]
     detector = Detector.from_pretrained(output, device="cpu")
     extractor = RespiraFeatureExtractor.from_pretrained(output)
     clips, expected = saved_clips(detector, extractor, recordings, tmp_path)
-    result = run_without_respira(COMPARE, {"folder": str(output), "clips": clips}, tmp_path)
+    np.save(tmp_path / "wave.npy", np.load(clips[0]))
+    jobs = {
+        "exports": [str(output)],
+        "folder": str(output),
+        "wave": str(tmp_path / "wave.npy"),
+        "clips": clips,
+    }
+    result = run_without_respira(WITHOUT_RESPIRA, jobs, tmp_path)
     expected = np.array(expected)
     thresholds = np.array(fit.thresholds)
     np.testing.assert_allclose(result["transformers"], expected, atol=1e-4, rtol=0)
