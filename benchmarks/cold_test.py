@@ -60,8 +60,8 @@ def children_cpu() -> float:
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
-    """``command``'s wall and CPU seconds (its waited-for processes'), exit status and output's end (a
-    failed command's longer: its failures' tracebacks come before pytest's summary)."""
+    """``command``'s wall and CPU seconds (its waited-for processes'), exit status and what
+    :func:`kept_output` keeps of its output."""
     cpu, wall = children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     return {
@@ -69,8 +69,21 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
         "wall": round(time.perf_counter() - wall, 1),
         "cpu": round(children_cpu() - cpu, 1),
         "status": done.returncode,
-        "output": (done.stdout + done.stderr)[-2000 if done.returncode == 0 else -20000 :],
+        "output": kept_output(done.stdout + done.stderr, failed=done.returncode != 0),
     }
+
+
+def kept_output(text: str, failed: bool) -> str:
+    """The output's last 2,000 characters; a failed command's last 20,000, or where pytest printed its
+    failures, that section's first 18,000 and the last 2,000 (the warnings summary and the docs' table
+    would push the tracebacks out of the end)."""
+    if not failed:
+        return text[-2000:]
+    found = text.find("= FAILURES =")
+    if found < 0:
+        return text[-20000:]
+    failures = text[text.rfind("\n", 0, found) + 1 :]
+    return failures if len(failures) <= 20000 else failures[:18000] + "\n[...]\n" + text[-2000:]
 
 
 def fresh_clone(work: Path) -> tuple[Path, dict[str, str]]:

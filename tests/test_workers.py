@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from transformers.utils import hub
 
@@ -57,15 +58,21 @@ def test_make_test_writes_the_bytecode_of_what_it_imports() -> None:
     assert "PYTHONDONTWRITEBYTECODE=" in command[: command.index("-m")]
 
 
-def test_the_cold_test_estimate_deals_the_files_as_xdist_does() -> None:
-    """pytest-xdist's ``--dist loadfile`` deals the files with the most tests first (``--loadscope-reorder``,
-    its default), not in collection order: benchmarks/cold_test.py's estimate deals them so."""
+def _cold_test() -> Any:
+    """benchmarks/cold_test.py, loaded as a module."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("cold_test", ROOT / "benchmarks" / "cold_test.py")
     assert spec is not None and spec.loader is not None
     cold_test = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cold_test)
+    return cold_test
+
+
+def test_the_cold_test_estimate_deals_the_files_as_xdist_does() -> None:
+    """pytest-xdist's ``--dist loadfile`` deals the files with the most tests first (``--loadscope-reorder``,
+    its default), not in collection order: benchmarks/cold_test.py's estimate deals them so."""
+    cold_test = _cold_test()
     times = {"own": 10.0, "children": 0.0, "wall": 10.0}
     worker = {  # a one-test file of 40 s first, then two files of 10 s tests
         "collection": {},
@@ -77,6 +84,18 @@ def test_the_cold_test_estimate_deals_the_files_as_xdist_does() -> None:
     }
     result = cold_test.summary({}, [worker])
     assert result["workers_dealt"] == [30.0, 60.0]  # b on one, c then a on the other (in order: 40 and 50)
+
+
+def test_the_cold_test_keeps_a_failed_runs_tracebacks() -> None:
+    """A failed make test's output: pytest's failures section (tracebacks) is kept even where the warnings
+    summary and the docs' table after it are longer than what is kept; a passing run's end only."""
+    cold_test = _cold_test()
+    text = "collected\n" + "=" * 20 + " FAILURES " + "=" * 20 + "\nE   assert 1 == 2\n"
+    text += "warning\n" * 5000 + "1 failed, 9 passed\n"
+    kept = cold_test.kept_output(text, failed=True)
+    assert kept.startswith("=" * 20 + " FAILURES") and "E   assert 1 == 2" in kept
+    assert kept.endswith("1 failed, 9 passed\n") and len(kept) < 20100
+    assert cold_test.kept_output(text, failed=False) == text[-2000:]
 
 
 def test_the_controlling_process_imports_no_torch() -> None:
