@@ -1,17 +1,18 @@
-"""What ``make test`` pays for on a fresh clone (issue 85, item 6): the Makefile's steps one by one in a new
-clone of this repository's HEAD, each step's wall and CPU seconds (its processes' user + system time), and the
-test suite's CPU seconds by file, with an estimate of its wall time on two quiet cores.
+"""What ``make test`` pays for on a fresh clone (issue 85, item 6): the Makefile's steps in a new clone of
+this repository's HEAD, each step's wall and CPU seconds (its processes' user + system time), and the test
+suite's CPU seconds by file, with an estimate of its wall time on two quiet cores.
 
     python3 benchmarks/cold_test.py
 
 Standard library only (any Python 3.10+, before anything is installed). It clones HEAD (commit first) into
 ``--work`` (``/tmp/respira-cold``, emptied; ``../shared`` linked beside the clone, as ``.ci/run`` expects),
 with fresh pip, uv and npm caches and a fresh onnxruntime-web folder there, then runs one after another:
-``make .venv/bin/python`` (the venv and uv), ``make .venv/.installed`` (torch, torchcodec, the package),
-``make .venv/.installed-dev`` (the dev stack), ``make apt-deps`` (ffmpeg, chromium: nothing to pay where
-they are installed, and said so) and ``make web-deps`` (npm) (``make install-dev`` runs the last three side
-by side), then ``make test`` (pytest as the Makefile runs it, ``benchmarks/_pytest_cpu.py`` loaded in every
-worker: each test's CPU seconds) and ``make lint``. Writes ``--output`` (Markdown) and ``--json``.
+``make .venv/bin/python`` (the venv), ``make install-dev`` as ``make test`` runs it (uv; torch, torchcodec
+and the package beside the events extra's source build; the dev stack; apt's ffmpeg and chromium, nothing to
+pay where they are installed, and npm's onnxruntime-web beside them), then ``make test`` (pytest as the
+Makefile runs it, ``benchmarks/_pytest_cpu.py`` loaded in every worker: each test's CPU seconds) and ``make
+lint``. ``--install-parts`` times the install's parts one after another instead (what each costs alone).
+Writes ``--output`` (Markdown) and ``--json``.
 
 A test's CPU seconds are its worker's own and its waited-for subprocesses' (setup, call and teardown), true
 under any load; its wall seconds depend on the load. The estimate of ``make test`` on two quiet cores: the
@@ -44,8 +45,14 @@ from _machine import cpu_name, load_average
 REPOSITORY = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("RESPIRA_SHARED_DIR", REPOSITORY.parent / "shared"))
 INSTALL_STEPS = (
-    ("venv and installer", ".venv/bin/python"),
+    ("venv", ".venv/bin/python"),
+    ("install-dev: the Python stack, apt and npm side by side", "install-dev"),
+)
+INSTALL_PARTS = (
+    ("venv", ".venv/bin/python"),
+    ("installer", ".venv/bin/uv"),
     ("torch, torchcodec, respira", ".venv/.installed"),
+    ("events extra's source build", ".venv/.events-wheel"),
     ("dev stack", ".venv/.installed-dev"),
     ("apt: ffmpeg, chromium", "apt-deps"),
     ("npm: onnxruntime-web", "web-deps"),
@@ -116,13 +123,13 @@ def environment(work: Path) -> dict[str, str]:
 
 
 def run_steps(
-    clone: Path, env: dict[str, str], install: bool, tests: bool, settings: list[str]
+    clone: Path, env: dict[str, str], install: tuple[tuple[str, str], ...], tests: bool, settings: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """Each Makefile step, in order (the install steps only with ``install``, the tests with ``tests``), make
-    given ``settings`` (``VARIABLE=VALUE``)."""
+    """Each Makefile step, in order (the ``install`` steps, then the tests with ``tests``), make given
+    ``settings`` (``VARIABLE=VALUE``)."""
     make = ["make", "--no-print-directory", *settings]
     steps: dict[str, dict[str, Any]] = {}
-    for name, target in INSTALL_STEPS if install else ():
+    for name, target in install:
         steps[name] = timed([*make, target], clone, env)
         steps[name]["paid"] = "installing" in steps[name]["output"] or "fetching" in steps[name]["output"]
         if not target.endswith("-deps"):
@@ -257,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/respira-cold"))
     parser.add_argument("--tests-only", action="store_true", help="re-run the tests in --work's clone")
     parser.add_argument("--install-only", action="store_true", help="the install steps, not the tests")
+    parser.add_argument("--install-parts", action="store_true", help="the install's parts one by one")
     parser.add_argument("--profile", type=Path, help="no run: the tests' part from this plugin output")
     parser.add_argument(
         "--make", action="append", default=[], metavar="VARIABLE=VALUE",
@@ -277,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             clone, env = fresh_clone(args.work)
         commit = _commit(clone)
-        steps = run_steps(clone, env, not args.tests_only, not args.install_only, args.make)
+        install = () if args.tests_only else INSTALL_PARTS if args.install_parts else INSTALL_STEPS
+        steps = run_steps(clone, env, install, not args.install_only, args.make)
         workers = [] if args.install_only else read_workers(Path(env[CPU_JSON]))
         steps.get("make test (pytest + lint)", {})["pytest wall"] = pytest_wall(Path(env[CPU_JSON]))
         header = f"<!-- commit {commit}{''.join(f'; make {setting}' for setting in args.make)} -->"
