@@ -63,12 +63,14 @@ $(VENV)/.installed: $(BIN)/uv pyproject.toml
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed $(VENV)/.events-wheel
+	$(call install,--no-deps "$(EVENTS_SDIST_SPEC)")
 	$(call install,-e ".[dev]")
 	@touch $@
 
 # sed-scores-eval-np2 (the events extra) is published as source alone: its Cython build, the longest part of
-# the dev stack's install (benchmarks/cold_test.py), runs beside torch's, into uv's cache (a folder thrown away),
-# where the dev stack's install finds the wheel. Best effort: that install builds it where this could not.
+# the dev stack's install (benchmarks/cold_test.py), runs beside torch's, into uv's cache (a folder thrown away).
+# The dev install takes that wheel first, without resolving (a resolution may fetch the source again and
+# rebuild it), then the rest; it builds the wheel itself where this could not.
 EVENTS_SDIST_SPEC ?= sed-scores-eval-np2>=0.0.4
 $(VENV)/.events-wheel: $(BIN)/uv
 	@built=$$(mktemp -d) && { $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q \

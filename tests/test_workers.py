@@ -122,8 +122,8 @@ def _prerequisites(makefile: str, target: str) -> list[str]:
 
 def test_the_events_source_build_runs_beside_torch_s_install_with_the_dev_extra_s_spec() -> None:
     """sed-scores-eval-np2 comes as source alone: the Makefile builds it into uv's cache while torch installs
-    (neither waits for the other), the dev install waits for both, install-dev runs a job for each of its
-    four parts, and the spec built is the dev extra's."""
+    (neither waits for the other), the dev install waits for both and installs that wheel before resolving the
+    extra, install-dev runs a job for each of its four parts, and the spec built is the dev extra's."""
     import tomllib
 
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
@@ -135,6 +135,10 @@ def test_the_events_source_build_runs_beside_torch_s_install_with_the_dev_extra_
     assert {"$(VENV)/.installed", "$(VENV)/.events-wheel"} <= dev_install
     assert _prerequisites(makefile, "$(VENV)/.events-wheel") == ["$(BIN)/uv"]
     assert "$(VENV)/.events-wheel" not in _prerequisites(makefile, "$(VENV)/.installed")
+    recipe = re.search(r"^\$\(VENV\)/\.installed-dev:.*\n\t(.+)\n\t(.+)\n", makefile, re.MULTILINE)
+    assert recipe is not None  # the built wheel without resolving, then the extra
+    wheel_first = ('$(call install,--no-deps "$(EVENTS_SDIST_SPEC)")', '$(call install,-e ".[dev]")')
+    assert recipe.groups() == wheel_first
     side_by_side = re.search(r"^install-dev:\n\t@\$\(MAKE\) .*-j(\d+) (.+)$", makefile, re.MULTILINE)
     assert side_by_side is not None
     assert int(side_by_side.group(1)) >= len(side_by_side.group(2).split()) + 1  # + the wheel beside torch
