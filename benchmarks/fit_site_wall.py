@@ -11,7 +11,10 @@ holds one core); the two defaults alternate within each round, and the load aver
 is written beside it.
 
 With ``--before SRC`` the old setting is another source tree (e.g. a ``git worktree`` of the code before a
-change) run with today's thread default, so one run compares the code before and after.
+change) run with today's thread default, so one run compares the code before and after: each run's CPU
+seconds (user + system of the process and its children, what a loaded machine's wall time hides) beside its
+wall time, and whether the two runs of a round wrote the same folder (every file byte for byte,
+``site_fit.json`` but for its ``seconds`` and ``.respira-written`` but for ``site_fit.json``'s SHA-256).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,11 +34,12 @@ from pathlib import Path
 
 from _machine import cpu_name, load_average
 from respira.data.kauh import KAUHName
+from respira.utils.files import WRITTEN_FILE
 from respira.utils.threads import available_cpus, cgroup_cpu_limit
 from thread_contention import start_competitor
 
 CONDITIONS = ("alone", "beside a busy loop")
-RUN_KEYS = ("wall", "first_line", "embedding", "fitting", "rest", "audio_seconds")
+RUN_KEYS = ("wall", "first_line", "embedding", "fitting", "rest", "audio_seconds", "cpu")
 
 
 def site_folder(kauh: Path, patients: int, seed: int, work: Path) -> tuple[Path, int, int]:
@@ -62,6 +67,7 @@ def run_once(data: Path, output: Path, threads: int | None, source: Path | None 
     command = [sys.executable, "-m", "respira", "fit-site", "--data_dir", str(data), "--dataset", "kauh"]
     command += ["--output_dir", str(output), "--apply_anyway"]
     command += [] if threads is None else ["--threads", str(threads)]
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environ
@@ -74,6 +80,7 @@ def run_once(data: Path, output: Path, threads: int | None, source: Path | None 
         lines.append(line)
     code = process.wait()
     wall = time.perf_counter() - started
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
     if code != 0:
         raise RuntimeError(f"fit-site exited {code}:\n{''.join(lines[-20:])}")
     record = json.loads((output / "site_fit.json").read_text())
@@ -85,7 +92,45 @@ def run_once(data: Path, output: Path, threads: int | None, source: Path | None 
         "fitting": seconds["fitting"],
         "rest": wall - seconds["embedding"] - seconds["fitting"],
         "audio_seconds": record["audio_seconds"],
+        "cpu": done.ru_utime - used.ru_utime + done.ru_stime - used.ru_stime,
     }
+
+
+def different_files(first: Path, second: Path) -> list[str]:
+    """The files two fit-site folders do not share byte for byte (``site_fit.json`` but for its
+    ``seconds``, the one thing a rerun changes, and the list of written files but for that file's
+    SHA-256)."""
+    names = sorted(
+        {
+            str(path.relative_to(folder))
+            for folder in (first, second)
+            for path in folder.rglob("*")
+            if path.is_file()
+        }
+    )
+    different = []
+    for name in names:
+        a, b = first / name, second / name
+        if not (a.is_file() and b.is_file()):
+            different.append(name)
+        elif name == "site_fit.json":
+            records = [json.loads(path.read_text(encoding="utf-8")) for path in (a, b)]
+            if records[0] | {"seconds": None} != records[1] | {"seconds": None}:
+                different.append(name)
+        elif name == WRITTEN_FILE:  # each file's SHA-256: site_fit.json's differs by its seconds
+            listed = [
+                [
+                    line
+                    for line in path.read_text(encoding="utf-8").splitlines()
+                    if not line.endswith("site_fit.json")
+                ]
+                for path in (a, b)
+            ]
+            if listed[0] != listed[1]:
+                different.append(name)
+        elif a.read_bytes() != b.read_bytes():
+            different.append(name)
+    return different
 
 
 def table(runs: list[dict], settings: dict, audio: float, names: dict[str, str]) -> list[str]:
@@ -93,31 +138,37 @@ def table(runs: list[dict], settings: dict, audio: float, names: dict[str, str])
     ratios of the runs of one round)."""
     lines = [
         "| condition | default | runs | load average (1 min, before) | wall s (median) | × real time "
-        "| before its first line s | embedding s | candidates and curve s | rest s | old / today |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| before its first line s | embedding s | candidates and curve s | rest s | old / today "
+        "| CPU s (median) | old / today CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for condition in CONDITIONS:
         chosen = [run for run in runs if run["condition"] == condition]
         if not chosen:
             continue
-        ratios = []
+        ratios, cpu_ratios = [], []
         for round_ in sorted({run["round"] for run in chosen}):
-            pair = {run["setting"]: run["wall"] for run in chosen if run["round"] == round_}
+            pair = {run["setting"]: run for run in chosen if run["round"] == round_}
             if len(pair) == 2:
-                ratios.append(pair["old"] / pair["today"])
+                ratios.append(pair["old"]["wall"] / pair["today"]["wall"])
+                cpu_ratios.append(pair["old"]["cpu"] / pair["today"]["cpu"])
         for setting in settings:
             mine = [run for run in chosen if run["setting"] == setting]
             if not mine:
                 continue
             median = {key: statistics.median(run[key] for run in mine) for key in RUN_KEYS}
             loads = ", ".join(f"{run['load']:.1f}" for run in mine)
-            ratio = ""
+            ratio = cpu_ratio = ""
             if setting == "today" and ratios:
                 ratio = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+                cpu_ratio = (
+                    f"{statistics.median(cpu_ratios):.2f} ({min(cpu_ratios):.2f}–{max(cpu_ratios):.2f})"
+                )
             lines.append(
                 f"| {condition} | {names[setting]} | {len(mine)} | {loads} | {median['wall']:.1f} | "
                 f"{audio / median['wall']:.0f} | {median['first_line']:.1f} | {median['embedding']:.1f} | "
-                f"{median['fitting']:.1f} | {median['rest']:.1f} | {ratio} |"
+                f"{median['fitting']:.1f} | {median['rest']:.1f} | {ratio} | "
+                f"{median['cpu']:.1f} | {cpu_ratio} |"
             )
     return lines
 
@@ -146,6 +197,7 @@ def main() -> None:
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = f"<!-- {cpu_name()}, {cores} usable cores; load average {load_average()} (start); {started} -->"
     runs: list[dict] = []
+    folders: dict[tuple[str, int], list[Path]] = {}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         data, recordings, patients = site_folder(args.kauh, args.patients, args.seed, work)
@@ -163,6 +215,9 @@ def main() -> None:
                         runs.append(
                             {"condition": condition, "setting": setting, "round": round_, "load": load, **run}
                         )
+                        folders.setdefault((condition, round_), []).append(output)
+                        if len(folders[condition, round_]) == 2:
+                            runs[-1]["different"] = different_files(*folders[condition, round_])
                         print(
                             f"{condition}, {setting}, round {round_}: load {load:.2f}; "
                             + ", ".join(f"{k} {v:.1f}" for k, v in run.items()),
@@ -176,6 +231,22 @@ def main() -> None:
     print(write(args, header, runs, settings, cores, patients, recordings))
 
 
+def sameness(runs: list[dict]) -> str:
+    """Whether each round's two runs wrote the same folder."""
+    pairs = [run for run in runs if "different" in run]
+    differing = [
+        f"{run['condition']} round {run['round']}: {', '.join(run['different'])}"
+        for run in pairs
+        if run["different"]
+    ]
+    if differing:
+        return f"The two folders of a round: DIFFERENT ({'; '.join(differing)})."
+    return (
+        f"The two folders of a round: the same in all {len(pairs)} rounds (every file byte for byte, "
+        "`site_fit.json` but for its `seconds`, `.respira-written` but for `site_fit.json`'s SHA-256)."
+    )
+
+
 def write(args, header, runs, settings, cores, patients, recordings) -> str:
     """Write the results so far (after every run: an interrupted benchmark keeps what it measured)."""
     audio = runs[0]["audio_seconds"]
@@ -187,6 +258,8 @@ def write(args, header, runs, settings, cores, patients, recordings) -> str:
         "start to exit, as a user waits it (`--apply_anyway`: the folder and its ONNX export written):",
         "",
         *table(runs, settings, audio, args.names),
+        "",
+        sameness(runs),
         f"<!-- load average {load_average()} (end); command: {command} -->",
     ]
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -399,3 +399,14 @@ def test_the_fit_site_after_suggest_row_reads_its_output() -> None:
     row = next(line for line in _benchmarks().splitlines() if line.startswith("| fit-site after suggest"))
     assert f"CPU {cached[3]} s against {embedded[3]} s embedding again: {cached[5].split(' ')[0]}×" in row
     assert same and same[1] == "the same" and f"chosen procedures the same, the rest within {same[2]}" in row
+
+
+def test_the_fit_site_cpu_row_reads_its_output() -> None:
+    """The row's CPU seconds, ratio, candidates' seconds and sameness are fit_site_cpu_issue85.md's."""
+    lines = (RESULTS / "fit_site_cpu_issue85.md").read_text(encoding="utf-8").splitlines()
+    before, after = (_cells(lines, f"| alone | {name}") for name in ("before:", "after:"))
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| fit-site's selection"))
+    assert f"CPU {after[11]} s against {before[11]} s: {after[12].split(' ')[0]}×" in row
+    assert f"candidates and curve {after[8]} s against {before[8]} s" in row
+    rounds = re.search(r"the same in all (\d+) rounds", "\n".join(lines))
+    assert rounds and f"the same folder in all {rounds[1]} rounds" in row

@@ -25,7 +25,8 @@ from respira.metrics import (
     roc_auc,
     trivial_baselines,
 )
-from respira.metrics.multilabel import label_probabilities
+from respira.metrics.icbhi import icbhi_parts, icbhi_score
+from respira.metrics.multilabel import label_probabilities, roc_aucs
 from respira.models.respira.labels import CLASS_NAMES, classes_to_flags
 
 NAN = float("nan")
@@ -339,6 +340,45 @@ def test_roc_auc_by_hand() -> None:
     assert roc_auc([0, 1, 0, 1], [0.3, 0.3, 0.3, 0.3]) == 0.5
     assert math.isnan(roc_auc([1, 1, 1], [0.2, 0.5, 0.9]))
     assert math.isnan(roc_auc([0, 0], [0.2, 0.5]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_roc_aucs_are_roc_auc_of_each_column_to_the_last_digit(seed: int) -> None:
+    """What fit-site ranks its penalties by: every column scored at once, each the number
+    :func:`roc_auc` gives it alone (ties within and across columns; one class: nan)."""
+    rng = np.random.default_rng(200 + seed)
+    n = int(rng.integers(5, 150))
+    targets = rng.integers(0, 2, size=n)
+    scores = rng.normal(size=(n, 13)) + targets[:, None] * rng.uniform(0, 2, size=13)
+    scores[:, ::3] = np.round(scores[:, ::3], 1)
+    columns = roc_aucs(targets, scores)
+    assert columns.tolist() == [roc_auc(targets, scores[:, j]) for j in range(13)]
+    assert np.isnan(roc_aucs(np.ones(n, int), scores)).all()
+    scores[n // 2, 4] = np.inf
+    with pytest.raises(ValueError, match="non-finite"):
+        roc_aucs(targets, scores)
+    with pytest.raises(ValueError, match="shape"):
+        roc_aucs(targets, scores[:, 0])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_icbhi_score_is_icbhi_scores_own_number(seed: int) -> None:
+    """Specificity, sensitivity and the score alone, plain and under bootstrap weights, are
+    :func:`icbhi_scores`' to the last digit (nan where undefined), and never warn."""
+    labels, predictions = _random_case(seed)
+    weights = np.random.default_rng(seed).integers(0, 3, size=(7, labels.size)).astype(np.float64)
+    weighted = icbhi_scores(labels, predictions, weights=weights)
+    parts = icbhi_parts(labels, predictions, weights=weights)
+    for key, values in zip(("specificity", "sensitivity", "icbhi_score"), parts, strict=True):
+        np.testing.assert_array_equal(values, weighted[key])
+    np.testing.assert_array_equal(icbhi_score(labels, predictions, weights=weights), weighted["icbhi_score"])
+    plain = icbhi_scores(labels, predictions, warn=False)["icbhi_score"]
+    assert np.array_equal(icbhi_parts(labels, predictions)[2], plain, equal_nan=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        alone = icbhi_score(labels, predictions)
+        assert icbhi_score([0, 0], [0, 0]) == 1.0  # sensitivity undefined: the mean of the defined
+    assert isinstance(alone, float) and (alone == plain or (math.isnan(alone) and math.isnan(plain)))
 
 
 @pytest.mark.parametrize("seed", range(4))

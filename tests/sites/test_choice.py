@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from respira.data.errors import SplitError
+from respira.data.folds import patient_kfold
 from respira.sites import choice
 from respira.sites.choice import RECORDING_RULES, fit_procedure, unit_folds
 from respira.sites.scores import recording_probabilities
@@ -65,3 +68,25 @@ def test_a_label_without_a_positive_or_a_negative_recording_is_left_alone(crackl
     for rule in fitted.rules.values():  # every candidate's row too
         assert rule.heads[0] is None and rule.thresholds[0] == 0.37
         assert rule.recording_rule(sample) == ("max", None)
+
+
+def test_unit_folds_follow_a_sample_whose_units_or_labels_changed() -> None:
+    """The folds are kept per process by every unit and class: a sample of the same size whose units were
+    merged, or whose labels changed, gets its own folds (a merged unit whole in one), never the first's."""
+    sample = make_sample(units=16, per_unit=1)
+    first = unit_folds(sample, 4, 0)
+    merged = tuple(
+        dataclasses.replace(r, unit="p0") if r.unit in ("p1", "p2", "p3") else r for r in sample.recordings
+    )
+    folds = unit_folds(dataclasses.replace(sample, recordings=merged), 4, 0)
+    assert len(set(folds[:4].tolist())) == 1 and len(set(first[:4].tolist())) > 1
+    flipped = (dataclasses.replace(sample.recordings[0], wheeze=not sample.recordings[0].wheeze),)
+    relabelled = dataclasses.replace(sample, recordings=flipped + sample.recordings[1:])
+    index = pd.DataFrame({"unit": relabelled.units, "label": relabelled.classes})
+    try:
+        fresh = patient_kfold(index, 4, seed=0, group_by="unit", require_all="label").to_numpy()
+    except SplitError:
+        fresh = patient_kfold(index, 4, seed=0, group_by="unit", require_all=None).to_numpy()
+    assert unit_folds(relabelled, 4, 0).tolist() == fresh.tolist() != first.tolist()
+    first[:] = -1  # the caller's copy: the next call is not changed by it
+    assert unit_folds(sample, 4, 0).min() == 0

@@ -131,3 +131,18 @@ def test_expected_thresholds_keep_a_fixed_label_and_fall_back_where_nothing_rank
     probabilities[:, 1] = 0.3  # ranks nothing: no Platt slope
     thresholds = expected_thresholds(labels, probabilities, [0.42, None], [0.5, 0.61])
     assert thresholds == (0.42, 0.61)
+
+
+def test_expected_thresholds_follow_inputs_edited_in_place():
+    """Each label's calibration is kept per process by its inputs' bytes: the same arrays edited in
+    place (probabilities, then labels) are calibrated again, never served as they were."""
+    labels, probabilities = _calibrated_sample(400, 0.0, seed=5)
+    ranked = probabilities[:, 1].copy()
+    informative = expected_thresholds(labels, probabilities, [0.42, None], [0.5, 0.61])
+    assert informative[0] == 0.42 and informative[1] != 0.61
+    probabilities[:, 1] = 0.3  # ranks nothing: the fallback
+    assert expected_thresholds(labels, probabilities, [0.42, None], [0.5, 0.61]) == (0.42, 0.61)
+    probabilities[:, 1] = ranked
+    assert expected_thresholds(labels, probabilities, [0.42, None], [0.5, 0.61]) == informative
+    labels[:, 1] = 1 - labels[:, 1]  # the same probabilities now rank the label backwards: the fallback
+    assert expected_thresholds(labels, probabilities, [0.42, None], [0.5, 0.61]) == (0.42, 0.61)

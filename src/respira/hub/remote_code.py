@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -74,6 +75,7 @@ def code_size(texts: Iterable[str]) -> tuple[int, int]:
     return len(texts), sum(map(_code_lines, texts))
 
 
+@functools.lru_cache(maxsize=256)  # keyed by the text: an edited file is counted again
 def _code_lines(text: str) -> int:
     documentation = {
         line
@@ -106,12 +108,30 @@ def write_remote_code(folder: Path, code: RemoteCode | None = None) -> None:
     check_remote_code(folder)
 
 
+_IMPORTS: dict[bytes, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _imports(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """transformers' reading of the file's relative and package imports, kept per process by the SHA-256
+    of its bytes (every fitted or exported folder ships the same files; an edited one is read again)."""
+    key = hashlib.sha256(path.read_bytes()).digest()
+    if key not in _IMPORTS:
+        _IMPORTS[key] = (tuple(get_relative_imports(path)), tuple(get_imports(path)))
+    return _IMPORTS[key]
+
+
+@functools.lru_cache(maxsize=256)  # keyed by the text: an edited file is parsed again
+def _class_names(text: str) -> frozenset[str]:
+    return frozenset(node.name for node in ast.parse(text).body if isinstance(node, ast.ClassDef))
+
+
 def _check_shipped_imports(folder: Path, name: str) -> None:
     """The imports transformers reads before it loads ``name``: its siblings in ``folder``, never respira."""
-    for module in get_relative_imports(folder / name):
+    relative, imported = _imports(folder / name)
+    for module in relative:
         if not (folder / f"{module}.py").is_file():
             raise ValueError(f"{name}: `from .{module} import` names no file of the folder")
-    if ROOT_PACKAGE in get_imports(folder / name):
+    if ROOT_PACKAGE in imported:
         raise ValueError(f"{name} imports respira: the shipped code must not need it")
 
 
@@ -131,8 +151,7 @@ def check_remote_code(folder: str | Path) -> list[str]:
         path = folder / f"{file}.py"
         if not path.is_file():
             raise ValueError(f"auto_map {auto} names {reference}, but {path.name} is not in {folder}")
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        if not any(isinstance(node, ast.ClassDef) and node.name == class_name for node in tree.body):
+        if class_name not in _class_names(path.read_text(encoding="utf-8")):
             raise ValueError(f"auto_map {auto} names {reference}, but {path.name} defines no {class_name}")
     for name in shipped:
         _check_shipped_imports(folder, name)

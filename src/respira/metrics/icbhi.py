@@ -109,14 +109,21 @@ def _weighted_confusion(labels: Any, predictions: Any, weights: Any) -> np.ndarr
     return (weights @ cells).reshape(-1, NUM_CLASSES, NUM_CLASSES)
 
 
-def _confusion_scores(cm: np.ndarray) -> dict[str, Any]:
-    """The scores of the confusion matrices ``cm`` ``[..., classes, classes]``, each of shape ``[...]``."""
+def _specificity_sensitivity(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Specificity and sensitivity of the confusion matrices ``cm``, with the abnormal block and count."""
     total = cm.sum(axis=(-2, -1))
     n_normal = cm[..., NORMAL, :].sum(axis=-1)
     n_abnormal = total - n_normal
     abnormal = cm[..., NORMAL + 1 :, NORMAL + 1 :]
     specificity = _ratios(cm[..., NORMAL, NORMAL], n_normal)
     sensitivity = _ratios(np.trace(abnormal, axis1=-2, axis2=-1), n_abnormal)
+    return specificity, sensitivity, abnormal, n_abnormal
+
+
+def _confusion_scores(cm: np.ndarray) -> dict[str, Any]:
+    """The scores of the confusion matrices ``cm`` ``[..., classes, classes]``, each of shape ``[...]``."""
+    total = cm.sum(axis=(-2, -1))
+    specificity, sensitivity, abnormal, n_abnormal = _specificity_sensitivity(cm)
     binary_sensitivity = _ratios(abnormal.sum(axis=(-2, -1)), n_abnormal)
     scores: dict[str, Any] = {
         "specificity": specificity,
@@ -156,6 +163,35 @@ def icbhi_scores(
     if warn:
         _warn_undefined(scores)
     return scores
+
+
+def icbhi_parts(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+) -> tuple[Any, Any, Any]:
+    """:func:`icbhi_scores`' specificity, sensitivity and ``icbhi_score`` alone, the same numbers (arrays
+    ``[resamples]`` with ``weights``), never warning: what a choice among many predictions reads."""
+    if weights is not None:
+        cm = _weighted_confusion(labels, predictions, weights)
+    else:
+        cm = confusion_matrix(labels, predictions, NUM_CLASSES)
+    specificity, sensitivity, _, _ = _specificity_sensitivity(cm)
+    score = _mean_defined([specificity, sensitivity])
+    if weights is not None:
+        return specificity, sensitivity, score
+    return float(specificity), float(sensitivity), float(score)
+
+
+def icbhi_score(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+) -> Any:
+    """:func:`icbhi_parts`' score alone."""
+    return icbhi_parts(labels, predictions, weights=weights)[2]
 
 
 def per_patient_icbhi(

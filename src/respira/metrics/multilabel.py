@@ -62,13 +62,29 @@ def label_probabilities(class_probabilities: Sequence[Sequence[float]] | np.ndar
 def roc_auc(targets: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` (ties count half); ``nan`` when ``targets`` hold one class."""
     target_array, score_array = binary_targets_and_scores(targets, scores)
+    return float(_rank_aucs(target_array, score_array[:, None])[0])
+
+
+def roc_aucs(targets: Sequence[int] | np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """:func:`roc_auc` of each column of ``scores`` ``[N, columns]`` against the ``N`` ``targets``."""
+    values = np.asarray(scores, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"scores must have shape [N, columns], got {values.shape}")
+    target_array, _ = binary_targets_and_scores(targets, values[:, :1])
+    if not np.all(np.isfinite(values)):
+        raise ValueError("scores contain a non-finite value")
+    return _rank_aucs(target_array, values)
+
+
+def _rank_aucs(target_array: np.ndarray, score_array: np.ndarray) -> np.ndarray:
     n_pos = int(target_array.sum())
     n_neg = len(target_array) - n_pos
     if n_pos == 0 or n_neg == 0:
-        return float("nan")
+        return np.full(score_array.shape[1], np.nan)
     from scipy.stats import rankdata
 
-    rank_sum = float(rankdata(score_array)[target_array == 1].sum())  # tied scores share their mean rank
+    # tied scores share their mean rank; the ranks are halves, so their sums are exact in any order
+    rank_sum = rankdata(score_array, axis=0)[target_array == 1].sum(axis=0)
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..models.respira.audio_decoding import check_whole
 from ..models.respira.decision import present
 from ..models.respira.labels import MULTI_LABEL_NAMES, flags_to_classes
-from .icbhi import _ratio, _ratios, icbhi_scores
+from .icbhi import _ratio, _ratios, icbhi_parts, icbhi_scores
 from .multilabel import roc_auc
 
 SCORE_KEYS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "crackle_auc", "wheeze_auc")
@@ -233,8 +233,7 @@ def _defined_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray
     """Specificity, strict sensitivity and the ICBHI score per row of ``weights``
     (:func:`~respira.metrics.icbhi.icbhi_scores`), the score NaN in a resample that lacks what the sample
     has (a normal or an abnormal recording): undefined, never scored on what is left."""
-    scores = icbhi_scores(truth, predicted, weights=weights)
-    specificity, sensitivity, score = (scores[key] for key in ("specificity", "sensitivity", "icbhi_score"))
+    specificity, sensitivity, score = icbhi_parts(truth, predicted, weights=weights)
     lacking = (np.isnan(specificity) & ~np.isnan(specificity[0])) | (
         np.isnan(sensitivity) & ~np.isnan(sensitivity[0])
     )

@@ -6,6 +6,7 @@ all training recordings. A label with no positive or no negative recording is le
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ import pandas as pd
 
 from ..data.errors import SplitError
 from ..data.folds import patient_kfold
-from ..metrics.icbhi import icbhi_scores
-from ..metrics.multilabel import roc_auc
+from ..metrics.icbhi import icbhi_score
+from ..metrics.multilabel import roc_aucs
 from ..metrics.recording_level import resample_weights
 from ..models.respira.labels import MULTI_LABEL_NAMES
 from ..models.respira.windows import DEFAULT_TOP_K, describe_aggregation
@@ -52,7 +53,12 @@ def unit_folds(sample: SiteSample, folds: int, seed: int) -> np.ndarray:
     count = min(int(folds), len(set(sample.units)))
     if count < 2:
         raise ValueError(f"cross-validation needs at least 2 units, got {count}")
-    index = pd.DataFrame({"unit": sample.units, "label": sample.classes})
+    return _unit_folds(tuple(sample.units), tuple(sample.classes.tolist()), count, int(seed)).copy()
+
+
+@functools.lru_cache(maxsize=64)  # keyed by every unit and class: a nested fit asks again for the same folds
+def _unit_folds(units: tuple[str, ...], classes: tuple[int, ...], count: int, seed: int) -> np.ndarray:
+    index = pd.DataFrame({"unit": np.array(units, dtype=object), "label": np.array(classes, dtype=np.int64)})
     try:
         assignment = patient_kfold(index, count, seed=seed, group_by="unit", require_all="label")
     except SplitError:
@@ -173,7 +179,7 @@ def _head_fit(
     """Out-of-fold probabilities, head and penalty at the penalty ranking ``label`` best (ties: larger)."""
     target, count = train.labels[:, label], len(train.recordings)
     raw = aggregate_rows(paths.out_of_fold, train.recording, count, *rule)
-    aucs = np.array([roc_auc(target, raw[:, j]) for j in range(raw.shape[1])])
+    aucs = roc_aucs(target, raw)
     aucs = np.where(np.isnan(aucs), -np.inf, aucs)
     penalty = int(np.flatnonzero(aucs >= aucs.max() - _TIE)[-1])  # ties: the larger penalty
     slope, intercept = platt_scaling(raw[:, penalty], target)
@@ -209,10 +215,7 @@ def _select(
     # not stratified: with a few units most class signatures are one unit's, which stratification would
     # hold fixed in every resample, leaving no spread to judge a win by
     weights = resample_weights(part.units, resamples=_RESAMPLES, seed=seed)
-    scores = {
-        key: icbhi_scores(part.classes, value, weights=weights)["icbhi_score"]
-        for key, value in predicted.items()
-    }
+    scores = {key: icbhi_score(part.classes, value, weights=weights) for key, value in predicted.items()}
     ranked = sorted(predicted, key=lambda key: (-scores[key][0], _rank(key)))
     baseline = scores[baseline_key]
     needed = 1.0 - (1.0 - EVIDENCE) / max(len(predicted) - 1, 1)  # bonferroni
@@ -230,7 +233,7 @@ def _select(
 
 def _plain_score(part: SiteSample, predicted: np.ndarray) -> float:
     """The ICBHI-style score of four-class ``predicted`` on ``part``'s recordings."""
-    return float(icbhi_scores(part.classes, predicted, warn=False)["icbhi_score"])
+    return icbhi_score(part.classes, predicted)
 
 
 def _stand_in(name: str, fitted: bool, alone: bool) -> str:
@@ -334,7 +337,7 @@ def fit_procedure(
                 thresholds = _thresholds(labels[~held], probabilities[~held], pair, part.base_thresholds)
                 predicted[held] = recording_classes(probabilities[held], thresholds)
             inner_predicted[key] = predicted
-            inner_scores[name_of(key)] = icbhi_scores(part.classes, predicted, warn=False)["icbhi_score"]
+            inner_scores[name_of(key)] = icbhi_score(part.classes, predicted)
     best = _select(part, inner_predicted, (own, "as_is", "as_is"), selection, seed, int(folds.max()) + 1)
 
     def fitted(key: Option) -> FittedRule:

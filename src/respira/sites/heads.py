@@ -4,6 +4,7 @@ raw embedding (:class:`LinearScore`)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -109,6 +110,11 @@ def ridge_paths(
     return site_path, RidgePath(mean, scale, anchored, intercept, beta)
 
 
+_NEWTON_RIDGE = np.array([1e-3, 0.0])
+_HESSIAN_RIDGE = np.diag(_NEWTON_RIDGE + 1e-9)
+_HESSIAN_RIDGE.flags.writeable = False
+
+
 def platt_scaling(scores: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """``(slope, intercept)`` of a class-balanced 1-d logistic regression of 0/1 ``target`` on ``scores``
     (a small ridge keeps separable scores finite); the slope is never negative."""
@@ -121,12 +127,11 @@ def platt_scaling(scores: np.ndarray, target: np.ndarray) -> tuple[float, float]
     spread = float(s.std()) or 1.0
     z = (s - s.mean()) / spread
     design = np.stack([z, np.ones_like(z)], axis=1)
-    ridge = np.array([1e-3, 0.0])
     theta = np.zeros(2)
     for _ in range(50):
         p = 0.5 * (1.0 + np.tanh(0.5 * design @ theta))
-        gradient = design.T @ (weight * (p - y)) + ridge * theta
-        hessian = (design * (weight * p * (1 - p))[:, None]).T @ design + np.diag(ridge + 1e-9)
+        gradient = design.T @ (weight * (p - y)) + _NEWTON_RIDGE * theta
+        hessian = (design * (weight * p * (1 - p))[:, None]).T @ design + _HESSIAN_RIDGE
         step = np.linalg.solve(hessian, gradient)
         theta -= step
         if np.abs(step).max() < 1e-9:
@@ -143,6 +148,40 @@ def logit(values: np.ndarray | float) -> np.ndarray:
     return np.log(clipped) - np.log1p(-clipped)
 
 
+@dataclass(frozen=True)
+class _Calibrated:
+    """One label's posterior under Platt scaling and prior shift, its thresholds searched, and
+    ``flags[t, i]``: recording ``i`` called at threshold ``t`` (float64 0/1)."""
+
+    posterior: np.ndarray
+    grid: np.ndarray
+    flags: np.ndarray
+
+
+@functools.lru_cache(maxsize=128)
+def _calibrated(labels: bytes, probabilities: bytes, fixed: float | None, fallback: float) -> _Calibrated:
+    """:func:`expected_thresholds`' work on one label, kept per process by its inputs' bytes (the inner
+    cross-validation asks for each label's fold and candidate once per candidate of the other label)."""
+    y = np.frombuffer(labels, dtype=np.float64)
+    p = np.frombuffer(probabilities, dtype=np.float64)
+    slope, intercept = platt_scaling(logit(p), y)
+    prevalence = (y.sum() + 0.5) / (y.shape[0] + 1.0)
+    shifted = slope * logit(p) + intercept + logit(prevalence)
+    posterior = 1.0 / (1.0 + np.exp(-shifted))
+    if fixed is not None:
+        grid = np.array([fixed])
+    elif slope <= 0.0:
+        grid = np.array([fallback])
+    else:  # between consecutive distinct values (at most 64, by quantile), and one above all
+        distinct = np.unique(p)
+        cuts = np.concatenate([(distinct[:-1] + distinct[1:]) / 2, [min(1.0, distinct[-1] + 1e-6)]])
+        grid = np.unique(np.quantile(cuts, np.linspace(0.0, 1.0, 64))) if cuts.size > 64 else cuts
+    flags = (p[None, :] >= grid[:, None]).astype(np.float64)
+    for array in (posterior, grid, flags):
+        array.flags.writeable = False
+    return _Calibrated(posterior, grid, flags)
+
+
 def expected_thresholds(
     labels: np.ndarray, probabilities: np.ndarray, fixed: Sequence[float | None], fallback: Sequence[float]
 ) -> tuple[float, float]:
@@ -150,23 +189,18 @@ def expected_thresholds(
     posteriors; ``fixed``: thresholds to keep (``None``: search); ``fallback``: for an unranked label."""
     y = np.asarray(labels, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
-    posterior, grids = [], []
-    for label in range(2):
-        slope, intercept = platt_scaling(logit(p[:, label]), y[:, label])
-        prevalence = (y[:, label].sum() + 0.5) / (y.shape[0] + 1.0)
-        shifted = slope * logit(p[:, label]) + intercept + logit(prevalence)
-        posterior.append(1.0 / (1.0 + np.exp(-shifted)))
-        if fixed[label] is not None:
-            grids.append(np.array([float(fixed[label])]))  # type: ignore[arg-type]
-        elif slope <= 0.0:
-            grids.append(np.array([float(fallback[label])]))
-        else:  # between consecutive distinct values (at most 64, by quantile), and one above all
-            distinct = np.unique(p[:, label])
-            cuts = np.concatenate([(distinct[:-1] + distinct[1:]) / 2, [min(1.0, distinct[-1] + 1e-6)]])
-            grids.append(np.unique(np.quantile(cuts, np.linspace(0.0, 1.0, 64))) if cuts.size > 64 else cuts)
-    crackle, wheeze = posterior
+    first, second = (
+        _calibrated(
+            np.ascontiguousarray(y[:, label]).tobytes(),
+            np.ascontiguousarray(p[:, label]).tobytes(),
+            None if fixed[label] is None else float(fixed[label]),  # type: ignore[arg-type]
+            float(fallback[label]),
+        )
+        for label in range(2)
+    )
+    crackle, wheeze = first.posterior, second.posterior
     normal = (1 - crackle) * (1 - wheeze)
-    flags = [(p[None, :, label] >= grids[label][:, None]).astype(np.float64) for label in range(2)]
+    flags = [first.flags, second.flags]
     off = [1.0 - f for f in flags]
     called_normal = (off[0] * normal) @ off[1].T  # [crackle thresholds, wheeze thresholds]
     called_right = (
@@ -176,4 +210,4 @@ def expected_thresholds(
     )
     expected = called_normal / max(normal.sum(), 1e-12) + called_right / max((1 - normal).sum(), 1e-12)
     best = np.unravel_index(int(np.argmax(expected)), expected.shape)
-    return float(grids[0][best[0]]), float(grids[1][best[1]])
+    return float(first.grid[best[0]]), float(second.grid[best[1]])
