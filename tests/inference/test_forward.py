@@ -16,6 +16,7 @@ from respira.inference.forward import (
     InferenceForm,
     activations_in_place,
     batched,
+    computing_in_place,
     fold_batch_norms,
     foldable_pairs,
     forward,
@@ -107,7 +108,7 @@ def test_an_activation_shared_by_two_places_does_not_compute_in_place() -> None:
     assert not shared.inplace and own[2].inplace
 
 
-def test_forward_runs_the_activations_after_a_norm_in_place_with_the_same_values(
+def test_a_pass_runs_the_activations_after_a_norm_in_place_with_the_same_values(
     model: RespiraForAudioClassification,
 ) -> None:
     model = copy.deepcopy(model)
@@ -118,7 +119,8 @@ def test_forward_runs_the_activations_after_a_norm_in_place_with_the_same_values
     for activation in activations:
         activation.register_forward_hook(lambda module, *_: during.append(module.inplace))
     waveforms = [np.random.default_rng(3).standard_normal(n).astype(np.float32) * 0.1 for n in (9000, 16000)]
-    embeddings = np.stack(forward(model, waveforms, "embeddings"))
+    with computing_in_place(model):
+        embeddings = np.stack(forward(model, waveforms, "embeddings"))
     assert during and all(during)
     assert [activation.inplace for activation in activations] == before  # put back as they were
     during.clear()

@@ -1,10 +1,10 @@
 """How respira runs its model, the one place that does: :func:`forward` (a batch of waveforms → the outputs a
-job asks, torch or ONNX, in eval mode, inference mode and full float32, each activation after a batch norm in
-place: the same values), :func:`run` (one recording's windows) and :func:`stream` (many recordings' windows
-batched across them). On the CPU a Detector runs the model's
-:func:`inference_form`: every ``Conv2d`` → ``BatchNorm2d`` pair of an ``nn.Sequential`` folded into one
-channels-last convolution, the activation after it in place (the model's outputs to float rounding;
-docs/history/speed.md).
+job asks, torch or ONNX, in eval mode, inference mode and full float32), :func:`run` (one recording's windows)
+and :func:`stream` (many recordings' windows batched across them); :func:`computing_in_place` around a pass
+of many batches (each activation after a batch norm in place: the same values). On the CPU a Detector runs
+the model's :func:`inference_form`: every ``Conv2d`` → ``BatchNorm2d`` pair of an ``nn.Sequential`` folded
+into one channels-last convolution, the activation after it in place (the model's outputs to float
+rounding; docs/history/speed.md).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def forward(
     device, was_training = next(model.parameters()).device, model.training
     model.eval()
     try:
-        with torch.inference_mode(), full_float32(), _in_place(activations_in_place(model)):
+        with torch.inference_mode(), full_float32():
             values, mask = pad_batch(list(waveforms))
             out = model(
                 input_values=values.to(device),
@@ -252,8 +252,11 @@ def activations_in_place(model: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def _in_place(activations: list[nn.Module]) -> Iterator[None]:
-    """A block in which ``activations`` compute in place (inference: no gradient needs their input)."""
+def computing_in_place(model: Any) -> Iterator[None]:
+    """A block in which :func:`activations_in_place` of ``model`` compute in place, put back as they were
+    after it: for passes of :func:`forward` (inference: nothing needs their input), the same values without
+    a new tensor for each."""
+    activations = activations_in_place(model) if isinstance(model, nn.Module) else []
     switched = [activation for activation in activations if not activation.inplace]
     for activation in switched:
         activation.inplace = True
