@@ -410,3 +410,15 @@ def test_the_fit_site_cpu_row_reads_its_output() -> None:
     assert f"candidates and curve {after[8]} s against {before[8]} s" in row
     rounds = re.search(r"the same in all (\d+) rounds", "\n".join(lines))
     assert rounds and f"the same folder in all {rounds[1]} rounds" in row
+
+
+def test_the_short_training_run_row_reads_its_output() -> None:
+    """The train row's CPU seconds, ratio and sameness are those train_run_cpu.md's lines hold."""
+    lines = (RESULTS / "train_run_cpu.md").read_text(encoding="utf-8").splitlines()
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines if line.startswith("| ")]
+    cells = {row[0]: row for row in rows}  # way, median CPU seconds, each run's
+    text = "\n".join(lines)
+    ratio, same = re.search(r"before / now: ([\d.]+)x", text), re.search(r"the same outputs: (\w+)", text)
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| the tutorial's short"))
+    assert ratio and f"{cells['now'][1]} s of CPU against {cells['before'][1]} s before: {ratio[1]}×" in row
+    assert same and same[1] == "True" and "the same run folder but its runtimes: True" in row

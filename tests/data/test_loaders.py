@@ -1,4 +1,5 @@
-"""load_icbhi / load_kauh: unknown options refused in one line listing the valid ones; streaming."""
+"""load_icbhi / load_kauh: unknown options refused in one line listing the valid ones; one cache for the same
+options however they are passed; streaming."""
 
 from __future__ import annotations
 
@@ -65,6 +66,27 @@ def test_load_kauh_refuses_icbhi_options(tmp_path: Path) -> None:
 
 def _samples(example: dict) -> np.ndarray:
     return example["audio"].get_all_samples().data.numpy()
+
+
+def test_the_same_options_find_one_cache_however_they_are_passed(
+    synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    """As ``respira train`` after ``respira prepare``: defaults left out or given, an int for a float."""
+    first = load_icbhi(synthetic_corpus, sampling_rate=4000, lowpass_cutoff=1000, cache_dir=tmp_path)
+    again = load_icbhi(
+        synthetic_corpus,
+        sampling_rate=4000,
+        lowpass_cutoff=1000.0,
+        lowpass_order=4,
+        split_strategy="official",
+        validation_size=0,
+        patient_split_fractions="0.6,0.2,0.2",
+        seed=0,
+        cache_dir=tmp_path,
+    )
+    assert [len(list(tmp_path.glob(f"icbhi/{config}-*"))) for config in ("cycles", "recordings")] == [1, 0]
+    for split, part in first.items():
+        assert again[split].cache_files == part.cache_files
 
 
 def test_streaming_yields_the_examples_of_the_built_dataset(synthetic_corpus: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -13,12 +14,16 @@ from torch import nn
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.inference.forward import (
     InferenceForm,
+    activations_in_place,
     batched,
+    computing_in_place,
     fold_batch_norms,
     foldable_pairs,
+    forward,
     inference_form,
     runs_on_cpu,
 )
+from respira.models.respira.audio_decoding import pad_batch
 
 from ..models.encoder_tester import CASES
 
@@ -101,6 +106,29 @@ def test_an_activation_shared_by_two_places_does_not_compute_in_place() -> None:
     tree = nn.ModuleList([net, own]).eval()
     assert fold_batch_norms(tree) == 3
     assert not shared.inplace and own[2].inplace
+
+
+def test_a_pass_runs_the_activations_after_a_norm_in_place_with_the_same_values(
+    model: RespiraForAudioClassification,
+) -> None:
+    model = copy.deepcopy(model)
+    activations = activations_in_place(model)
+    before = [activation.inplace for activation in activations]
+    assert activations  # the ReLU / Hardswish after each encoder norm
+    during: list[bool] = []
+    for activation in activations:
+        activation.register_forward_hook(lambda module, *_: during.append(module.inplace))
+    waveforms = [np.random.default_rng(3).standard_normal(n).astype(np.float32) * 0.1 for n in (9000, 16000)]
+    with computing_in_place(model):
+        embeddings = np.stack(forward(model, waveforms, "embeddings"))
+    assert during and all(during)
+    assert [activation.inplace for activation in activations] == before  # put back as they were
+    during.clear()
+    with torch.inference_mode():  # the model as it is, activations not in place
+        values, mask = pad_batch(waveforms)
+        expected = model(input_values=values, attention_mask=mask).embeddings.numpy()
+    assert during == before
+    np.testing.assert_array_equal(embeddings, expected)
 
 
 def test_the_form_is_rebuilt_when_the_model_changes_and_reused_otherwise(

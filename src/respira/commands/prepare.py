@@ -104,7 +104,7 @@ def _fractions(text: str) -> tuple[float, ...]:
 
 def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The config name and every builder option, validated by the builder's config."""
-    from ..data.loaders import builder_option_names
+    from ..data.loaders import builder_options
 
     spec = get_corpus(args.dataset)
     given = {"sampling_rate": args.sampling_rate}
@@ -129,10 +129,8 @@ def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     given.update(
         {name: getattr(args, name) for name in spec.split_options if getattr(args, name) is not None}
     )
-    config_class, config_name = spec.config_class, args.config or spec.configs[0]
-    config = config_class(name=config_name, **given)  # validates the values (one-line ValueError)
-    options = {name: getattr(config, name) for name in builder_option_names(config_class)}
-    return config_name, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+    config_name = args.config or spec.configs[0]
+    return config_name, builder_options(spec.config_class, config_name, **given)
 
 
 def _what(spec: CorpusSpec) -> str:

@@ -194,6 +194,25 @@ def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[st
     return tuple(field.name for field in fields(config_class) if field.init and field.name not in internal)
 
 
+def builder_options(
+    config_class: type[datasets.BuilderConfig], config_name: str, **given: Any
+) -> dict[str, Any]:
+    """Every option of ``config_class`` (:func:`builder_option_names`) with ``given`` set, validated by the
+    config (one-line ``ValueError``): the one form a builder is given them in, since ``datasets`` names a
+    config's cache by the options passed, so that the same options find the same cache whoever passes them
+    (``respira prepare``, a run's data, ``load_icbhi``). Tuples become lists; a whole number for a ``float``
+    field, a float."""
+    config = config_class(name=config_name, **given)
+    declared = {field.name: str(field.type) for field in fields(config_class)}
+    options = {}
+    for name in builder_option_names(config_class):
+        value = getattr(config, name)
+        if isinstance(value, int) and not isinstance(value, bool) and "float" in declared[name]:
+            value = float(value)
+        options[name] = list(value) if isinstance(value, tuple) else value
+    return options
+
+
 def _keyword_only(function: Callable[..., Any]) -> list[str]:
     parameters = inspect.signature(function).parameters.values()
     return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
@@ -221,10 +240,13 @@ def load_folder(
             f"{loader.__name__}() got unknown option(s) {unknown_names(unknown, valid)}; "
             f"valid options: {', '.join(valid)}"
         )
+    config_class = builder_class.BUILDER_CONFIG_CLASS
+    named = set(builder_option_names(config_class))
+    given = {key: value for key, value in options.items() if key in named}
+    name = config_name or getattr(builder_class, "DEFAULT_CONFIG_NAME", None) or "default"
+    options.update(builder_options(config_class, name, sampling_rate=sampling_rate, **given))
     cache = str(cache_dir) if cache_dir is not None else None
-    builder = builder_class(
-        cache_dir=cache, config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate, **options
-    )
+    builder = builder_class(cache_dir=cache, config_name=config_name, data_dir=data_dir, **options)
     if streaming:
         if num_proc is not None:
             raise ValueError(

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..models.respira.decision import flag_order, is_multi_label
-from .forward import run_dataset, run_each
+from .forward import computing_in_place, run_dataset, run_each
 
 if TYPE_CHECKING:
     import datasets
@@ -42,9 +42,10 @@ def embed_audio(
     track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
 ) -> np.ndarray:
     """The ``[rows, hidden]`` embeddings :func:`compute_embeddings` adds."""
-    rows = run_dataset(
-        model, dataset, "embeddings", batch_size=batch_size, audio_column=audio_column, track=track
-    )
+    with computing_in_place(model):
+        rows = run_dataset(
+            model, dataset, "embeddings", batch_size=batch_size, audio_column=audio_column, track=track
+        )
     return _stacked(model, rows)
 
 
@@ -52,7 +53,8 @@ def embed_waveforms(
     model: RespiraForAudioClassification, waveforms: Iterable[np.ndarray], *, batch_size: int = 32
 ) -> np.ndarray:
     """``[n, hidden]`` float32 pooled embeddings of 1-D waveforms at the model's sampling rate."""
-    return _stacked(model, run_each(model, waveforms, "embeddings", batch_size))
+    with computing_in_place(model):
+        return _stacked(model, run_each(model, waveforms, "embeddings", batch_size))
 
 
 def _stacked(model: Any, rows: list[np.ndarray]) -> np.ndarray:

@@ -1,13 +1,15 @@
 """How respira runs its model, the one place that does: :func:`forward` (a batch of waveforms → the outputs a
 job asks, torch or ONNX, in eval mode, inference mode and full float32), :func:`run` (one recording's windows)
-and :func:`stream` (many recordings' windows batched across them). On the CPU a Detector runs the model's
-:func:`inference_form`: every ``Conv2d`` → ``BatchNorm2d`` pair of an ``nn.Sequential`` folded into one
-channels-last convolution, the activation after it in place (the model's outputs to float rounding;
-docs/history/speed.md).
+and :func:`stream` (many recordings' windows batched across them); :func:`computing_in_place` around a pass
+of many batches (each activation after a batch norm in place: the same values). On the CPU a Detector runs
+the model's :func:`inference_form`: every ``Conv2d`` → ``BatchNorm2d`` pair of an ``nn.Sequential`` folded
+into one channels-last convolution, the activation after it in place (the model's outputs to float
+rounding; docs/history/speed.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections import Counter, deque
@@ -223,7 +225,7 @@ def foldable_pairs(model: nn.Module) -> Iterator[tuple[nn.Sequential, int]]:
 def fold_batch_norms(model: nn.Module) -> int:
     """Fold every :func:`foldable_pairs` pair in ``model`` itself (eval mode); return how many."""
     model.eval()
-    seen = Counter(id(module) for _, module in model.named_modules(remove_duplicate=False))
+    activations = activations_in_place(model)
     folded = 0
     for sequential, index in list(foldable_pairs(model)):
         conv, norm = sequential[index], sequential[index + 1]
@@ -233,12 +235,36 @@ def fold_batch_norms(model: nn.Module) -> int:
         weight = torch.empty_like(fused.weight, memory_format=torch.channels_last)
         fused.weight = nn.Parameter(weight.copy_(fused.weight.detach()), requires_grad=False)
         sequential[index], sequential[index + 1] = fused, nn.Identity()
-        if index + 2 < len(sequential):
-            activation = sequential[index + 2]
-            if hasattr(activation, "inplace") and seen[id(activation)] == 1:  # not shared
-                activation.inplace = True
         folded += 1
+    for activation in activations:
+        activation.inplace = True
     return folded
+
+
+def activations_in_place(model: nn.Module) -> list[nn.Module]:
+    """The activations right after a :func:`foldable_pairs` pair that are used in one place only: their
+    input is the batch norm's own output, so they may compute in place (the same values, no new tensor)."""
+    seen = Counter(id(module) for _, module in model.named_modules(remove_duplicate=False))
+    after = (
+        sequential[index + 2] for sequential, index in foldable_pairs(model) if index + 2 < len(sequential)
+    )
+    return [module for module in after if hasattr(module, "inplace") and seen[id(module)] == 1]
+
+
+@contextlib.contextmanager
+def computing_in_place(model: Any) -> Iterator[None]:
+    """A block in which :func:`activations_in_place` of ``model`` compute in place, put back as they were
+    after it: for passes of :func:`forward` (inference: nothing needs their input), the same values without
+    a new tensor for each."""
+    activations = activations_in_place(model) if isinstance(model, nn.Module) else []
+    switched = [activation for activation in activations if not activation.inplace]
+    for activation in switched:
+        activation.inplace = True
+    try:
+        yield
+    finally:
+        for activation in switched:
+            activation.inplace = False
 
 
 def inference_form(model: nn.Module) -> nn.Module:
