@@ -62,19 +62,8 @@ $(VENV)/.installed: $(BIN)/uv pyproject.toml
 	$(call install,-e .)
 	@touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed $(VENV)/.events-wheel
-	$(call install,--no-deps "$(EVENTS_SDIST_SPEC)")
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(call install,-e ".[dev]")
-	@touch $@
-
-# sed-scores-eval-np2 (the events extra) is published as source alone: its Cython build, the longest part of
-# the dev stack's install (benchmarks/cold_test.py), runs beside torch's, into uv's cache (a folder thrown away).
-# The dev install takes that wheel first, without resolving (a resolution may fetch the source again and
-# rebuild it), then the rest; it builds the wheel itself where this could not.
-EVENTS_SDIST_SPEC ?= sed-scores-eval-np2>=0.0.4
-$(VENV)/.events-wheel: $(BIN)/uv
-	@built=$$(mktemp -d) && { $(if $(UV_FIND_LINKS),UV_FIND_LINKS="$(UV_FIND_LINKS)") $(BIN)/uv pip install -q \
-		--python $(BIN)/python --no-deps --target $$built "$(EVENTS_SDIST_SPEC)" || true; } && rm -rf $$built
 	@touch $@
 
 # ffmpeg and chromium in one apt-get (one index update) where both are missing; then each target as above
@@ -88,9 +77,9 @@ apt-deps:
 	@$(MAKE) --no-print-directory system-deps browser-deps
 
 install: system-deps $(VENV)/.installed
-# apt, npm, the Python stack and the events wheel's build side by side: four jobs that share nothing
+# apt, npm and the Python stack side by side: three downloads that share nothing
 install-dev:
-	@$(MAKE) --no-print-directory -j4 apt-deps web-deps $(VENV)/.installed-dev
+	@$(MAKE) --no-print-directory -j3 apt-deps web-deps $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/respira demo --output_dir $(DEMO_DIR) --overwrite
@@ -99,8 +88,8 @@ demo: install
 # pages share a folder across blocks): the suite is mostly single-threaded Python and process start-up.
 # PYTHONDONTWRITEBYTECODE emptied (CI images and this project's machines set it): the first process to import a
 # module writes its .pyc, and every later python the tests start reads it instead of compiling torch anew.
-# NUMBA_OPT=0: librosa (the signal tests' reference, never imported by src/) compiles its numba kernels as it is
-# imported, once per fresh environment; unoptimised they compile in two thirds of the CPU time, same results.
+# NUMBA_OPT=0: librosa (the signal tests' reference, never imported by src/) compiles its numba kernels when
+# its core is first loaded, once per fresh environment; unoptimised, in two thirds of the CPU time, same results.
 TEST_WORKERS ?= 2
 test: install-dev
 	PYTHONDONTWRITEBYTECODE= NUMBA_OPT=0 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

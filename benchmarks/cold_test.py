@@ -7,9 +7,9 @@ suite's CPU seconds by file, with an estimate of its wall time on two quiet core
 Standard library only (any Python 3.10+, before anything is installed). It clones HEAD (commit first) into
 ``--work`` (``/tmp/respira-cold``, emptied; ``../shared`` linked beside the clone, as ``.ci/run`` expects),
 with fresh pip, uv and npm caches and a fresh onnxruntime-web folder there, then runs one after another:
-``make .venv/bin/python`` (the venv), ``make install-dev`` as ``make test`` runs it (uv; torch, torchcodec
-and the package beside the events extra's source build; the dev stack; apt's ffmpeg and chromium, nothing to
-pay where they are installed, and npm's onnxruntime-web beside them), then ``make test`` (pytest as the
+``make .venv/bin/python`` (the venv), ``make install-dev`` as ``make test`` runs it (uv, torch, torchcodec
+and the package, then the dev stack, with apt's ffmpeg and chromium, nothing to pay where they are installed,
+and npm's onnxruntime-web beside them), then ``make test`` (pytest as the
 Makefile runs it, ``benchmarks/_pytest_cpu.py`` loaded in every worker: each test's CPU seconds) and ``make
 lint``. ``--install-parts`` times the install's parts one after another instead (what each costs alone).
 Writes ``--output`` (Markdown) and ``--json``.
@@ -52,7 +52,6 @@ INSTALL_PARTS = (
     ("venv", ".venv/bin/python"),
     ("installer", ".venv/bin/uv"),
     ("torch, torchcodec, respira", ".venv/.installed"),
-    ("events extra's source build", ".venv/.events-wheel"),
     ("dev stack", ".venv/.installed-dev"),
     ("apt: ffmpeg, chromium", "apt-deps"),
     ("npm: onnxruntime-web", "web-deps"),

@@ -108,37 +108,7 @@ def test_the_controlling_process_imports_no_torch() -> None:
 
 
 def test_make_test_compiles_librosa_s_kernels_unoptimised() -> None:
-    """librosa compiles its numba kernels as it is imported, once per fresh environment (a fifth of a cold
-    run's single-test CPU): make test asks LLVM for no optimisation, which gives the same results."""
+    """librosa compiles its numba kernels when its core is first loaded, once per fresh environment (the
+    costliest single test of a cold run): make test asks LLVM for no optimisation, the same results."""
     command = _make_test_command()
     assert "NUMBA_OPT=0" in command[: command.index("-m")]
-
-
-def _prerequisites(makefile: str, target: str) -> list[str]:
-    found = re.search(rf"^{re.escape(target)}:(.*)$", makefile, re.MULTILINE)
-    assert found is not None, f"the Makefile has no {target} target"
-    return found.group(1).split()
-
-
-def test_the_events_source_build_runs_beside_torch_s_install_with_the_dev_extra_s_spec() -> None:
-    """sed-scores-eval-np2 comes as source alone: the Makefile builds it into uv's cache while torch installs
-    (neither waits for the other), the dev install waits for both and installs that wheel before resolving the
-    extra, install-dev runs a job for each of its four parts, and the spec built is the dev extra's."""
-    import tomllib
-
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    spec = re.search(r"^EVENTS_SDIST_SPEC \?= (.+)$", makefile, re.MULTILINE)
-    assert spec is not None
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert spec.group(1) in extras["optional-dependencies"]["dev"]
-    dev_install = set(_prerequisites(makefile, "$(VENV)/.installed-dev"))
-    assert {"$(VENV)/.installed", "$(VENV)/.events-wheel"} <= dev_install
-    assert _prerequisites(makefile, "$(VENV)/.events-wheel") == ["$(BIN)/uv"]
-    assert "$(VENV)/.events-wheel" not in _prerequisites(makefile, "$(VENV)/.installed")
-    recipe = re.search(r"^\$\(VENV\)/\.installed-dev:.*\n\t(.+)\n\t(.+)\n", makefile, re.MULTILINE)
-    assert recipe is not None  # the built wheel without resolving, then the extra
-    wheel_first = ('$(call install,--no-deps "$(EVENTS_SDIST_SPEC)")', '$(call install,-e ".[dev]")')
-    assert recipe.groups() == wheel_first
-    side_by_side = re.search(r"^install-dev:\n\t@\$\(MAKE\) .*-j(\d+) (.+)$", makefile, re.MULTILINE)
-    assert side_by_side is not None
-    assert int(side_by_side.group(1)) >= len(side_by_side.group(2).split()) + 1  # + the wheel beside torch
