@@ -276,9 +276,9 @@ def test_the_cold_test_row_reads_its_output_files() -> None:
 def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
     """The whole fresh-clone run (issue 85, item 6): its wall time one step after another and pytest's are the
     quiet runs' output files' (benchmarks/results/: cold_test_round4.md and cold_test_round4_before.md, the
-    fourth round's code and the code it started from, one run after the other; cold_test_round3.md and
-    cold_test_round2.md, after the third and second rounds of test-speed merges; cold_test_speedups.md, after
-    the first; cold_test.md, before them)."""
+    fourth round's code and the code it started from, one run after the other, and the _second pair the other
+    way round; cold_test_round3.md and cold_test_round2.md, after the third and second rounds of test-speed
+    merges; cold_test_speedups.md, after the first; cold_test.md, before them)."""
     row = next(
         line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
     )
@@ -287,6 +287,14 @@ def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
             "cold_test_round4",
             "after the fourth round, one run after the other: {} s one step after another, "
             "of which pytest {} s",
+        ),
+        (
+            "cold_test_round4_second",
+            "a second pair, the starting code first: {} s one step after another, of which pytest {} s",
+        ),
+        (
+            "cold_test_round4_second_before",
+            "against {} s one step after another, of which pytest {} s (the same VM",
         ),
         (
             "cold_test_round4_before",
