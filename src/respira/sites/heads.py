@@ -164,9 +164,10 @@ def _calibrated(labels: bytes, probabilities: bytes, fixed: float | None, fallba
     cross-validation asks for each label's fold and candidate once per candidate of the other label)."""
     y = np.frombuffer(labels, dtype=np.float64)
     p = np.frombuffer(probabilities, dtype=np.float64)
-    slope, intercept = platt_scaling(logit(p), y)
+    scores = logit(p)
+    slope, intercept = platt_scaling(scores, y)
     prevalence = (y.sum() + 0.5) / (y.shape[0] + 1.0)
-    shifted = slope * logit(p) + intercept + logit(prevalence)
+    shifted = slope * scores + intercept + logit(prevalence)
     posterior = 1.0 / (1.0 + np.exp(-shifted))
     if fixed is not None:
         grid = np.array([fixed])
