@@ -62,9 +62,9 @@ $(VENV)/.installed: $(BIN)/uv pyproject.toml
 	$(call install,-e .)
 	@touch $@
 
-# The events extra's sed-scores-eval-np2 is published as source only: its two Cython modules are built
-# optimised but without debug information and -O3 (g++ -O1 -g0: 11 s of CPU against 23 s with Python's own
-# flags on this project's 2-core machine), the longest part of the dev stack's install. Your CXXFLAGS win.
+# The events extra's sed-scores-eval-np2 is published as source only: its two Cython modules, the longest part
+# of the dev stack's install, are built at -O1 without debug information (about a third of the CPU of Python's
+# own -O3 -g: benchmarks/sdist_build_flags.py), with the defines Python's flags carry. Your CXXFLAGS win.
 DEV_CXXFLAGS ?= -O1 -g0 -DNDEBUG -fwrapv
 $(VENV)/.installed-dev: $(VENV)/.installed
 	export CXXFLAGS="$(or $(CXXFLAGS),$(DEV_CXXFLAGS))"; $(call install,-e ".[dev]")

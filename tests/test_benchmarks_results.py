@@ -275,14 +275,25 @@ def test_the_cold_test_row_reads_its_output_files() -> None:
 
 def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
     """The whole fresh-clone run (issue 85, item 6): its wall time one step after another and pytest's are the
-    quiet runs' output files' (benchmarks/results/: cold_test_round4.md and cold_test_round4_before.md, the
-    fourth round's code and the code it started from, one run after the other, and the _second pair the other
-    way round; cold_test_round3.md and cold_test_round2.md, after the third and second rounds of test-speed
-    merges; cold_test_speedups.md, after the first; cold_test.md, before them)."""
+    quiet runs' output files' (benchmarks/results/: cold_test_round5.md and cold_test_round5_before.md, the
+    fifth round's code and the code it started from, one run after the other; cold_test_round4.md and
+    cold_test_round4_before.md, the fourth round's pair, and the _second pair the other way round;
+    cold_test_round3.md and cold_test_round2.md, after the third and second rounds of test-speed merges;
+    cold_test_speedups.md, after the first; cold_test.md, before them)."""
     row = next(
         line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
     )
     for name, words in (
+        (
+            "cold_test_round5",
+            "after the fifth round (the events extra's source built at -O1 without debug information, the "
+            "bytecode of what respira imports written beside the dev stack's install), one run after the "
+            "other: {} s one step after another, of which pytest {} s",
+        ),
+        (
+            "cold_test_round5_before",
+            "against the round's starting code: {} s one step after another, of which pytest {} s",
+        ),
         (
             "cold_test_round4",
             "after the fourth round, one run after the other: {} s one step after another, "
@@ -319,6 +330,18 @@ def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
         pytest_wall = re.search(r"\| of which pytest \(its session's wall time\) \| ([\d.]+) \|", text)
         assert whole and pytest_wall, name
         assert words.format(whole.group(1), pytest_wall.group(1)) in row, name
+    for name, words in (
+        (
+            "cold_test_round5",
+            "pytest {}, the install {} s, each worker's start-up and collection {} s of CPU",
+        ),
+        ("cold_test_round5_before", "pytest {}, the install {} s, start-up and collection {} s"),
+    ):
+        stored = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+        steps = stored["steps"]
+        install = steps["install-dev: the Python stack, apt and npm side by side"]["wall"]
+        pytest_wall = f"{steps['make test (pytest + lint)']['pytest wall']} s"
+        assert words.format(pytest_wall, install, stored["startup_and_collection"]) in row, name
 
 
 def _paired_site_fit() -> tuple[list[str], dict]:
@@ -440,3 +463,63 @@ def test_the_short_training_run_row_reads_its_output() -> None:
     row = next(line for line in _benchmarks().splitlines() if line.startswith("| the tutorial's short"))
     assert ratio and f"{cells['now'][1]} s of CPU against {cells['before'][1]} s before: {ratio[1]}×" in row
     assert same and same[1] == "True" and "the same run folder but its runtimes: True" in row
+
+
+FIFTH_ROUND = "## `make test` on a fresh clone after the fifth round"
+
+
+def _head(name: str) -> list[str]:
+    """A cold test output's lines up to its estimate (the table of test files is left in the file)."""
+    lines = (RESULTS / f"{name}.md").read_text(encoding="utf-8").splitlines()
+    return lines[: next(i for i, line in enumerate(lines) if line.startswith("estimate of make test")) + 1]
+
+
+def test_the_fifth_round_section_pastes_its_runs_and_reads_its_figures_from_them() -> None:
+    """The fifth round's history: both runs' tables and the build benchmark's output pasted as written, and
+    its prose's figures (whole runs, installs, start-ups, the tests' CPU, the exports counted) the files'."""
+    speed = _history("speed")
+    heading = next(line for line in speed.splitlines() if line.startswith(FIFTH_ROUND))
+    section = _section(speed, heading)
+    pasted = section.splitlines()
+    for name in ("cold_test_round5", "cold_test_round5_before"):
+        assert [line for line in _head(name) if line not in pasted] == [], name
+    build = (RESULTS / "sdist_build_flags.md").read_text(encoding="utf-8").splitlines()
+    assert [line for line in build if f"  {line}" not in pasted] == []
+    new, old = (
+        json.loads((RESULTS / f"{n}.json").read_text())
+        for n in ("cold_test_round5", "cold_test_round5_before")
+    )
+    flat = " ".join(section.split())
+    whole = [
+        _cells(_head(name), "| all of the above but lint alone")[1]
+        for name in ("cold_test_round5", "cold_test_round5_before")
+    ]
+    assert f"took {whole[0]} s against {whole[1]} s" in flat
+    installs = [
+        stored["steps"]["install-dev: the Python stack, apt and npm side by side"]["wall"]
+        for stored in (new, old)
+    ]
+    assert f"the install {installs[0]} s against {installs[1]} s" in flat
+    assert f"{new['startup_and_collection']} s of CPU against {old['startup_and_collection']} s" in flat
+    assert (
+        f"the same tests measured {new['tests_cpu']} s of CPU in the first run and {old['tests_cpu']} s"
+        in flat
+    )
+    exports = [
+        json.loads(line) for line in (RESULTS / "onnx_exports_make_test.jsonl").read_text().splitlines()
+    ]
+    counted = f"exported {len(exports)} times, {len({e['key'] for e in exports})} distinct models"
+    assert f"{counted}, {sum(e['cpu'] for e in exports):.1f} s of CPU" in flat
+
+
+def test_the_source_build_row_reads_its_output() -> None:
+    """The dev stack's source build row: the Makefile's flags' and Python's own CPU and ratio, as the
+    benchmark wrote them; the Makefile's flags are those the benchmark ran."""
+    lines = (RESULTS / "sdist_build_flags.md").read_text(encoding="utf-8").splitlines()
+    ours, own = _cells(lines, "| -O1 -g0 -DNDEBUG -fwrapv (the Makefile's)"), _cells(lines, "| Python's own")
+    assert "DEV_CXXFLAGS ?= -O1 -g0 -DNDEBUG -fwrapv" in (ROOT / "Makefile").read_text()
+    row = next(
+        line for line in _benchmarks().splitlines() if line.startswith("| the dev stack's source build")
+    )
+    assert f"{ours[2]} s of CPU with the Makefile's `-O1 -g0` against {own[2]} s with Python's own" in row
+    assert f"`-O3 -g`: {ours[3]} |" in row
