@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import io
 import json
 import os
@@ -72,6 +73,9 @@ WARM_MODULES = (
 )
 """Imported by the server before its first fork, beside every command's module (what the commands import as
 they run, so that each fork does not import it again)."""
+WARM_CALLS = ("respira.hub.card_template:_template",)
+"""Per-process caches most commands fill, filled by the server before its first fork: the model card's
+compiled template (about 0.4 s of CPU; every command that writes a card renders it)."""
 
 CLIENT = """#!{python} -IS
 # respira's docs tests: this command line, run by the server at {socket} (tests/docs/command_server.py)
@@ -153,6 +157,9 @@ def serve(path: str) -> tuple[socket.socket, dict]:
     build_parser()  # imports every command's module
     for name in WARM_MODULES:
         __import__(name)
+    for call in WARM_CALLS:
+        module, _, function = call.partition(":")
+        getattr(importlib.import_module(module), function)()
     _skip_drawing()
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
