@@ -52,22 +52,16 @@ HUB_LAYOUT = (
 and nested cross-validation; the detector it replaced's evaluations), no generated code."""
 
 
-def _shipped_graph(model: Any, path: Path) -> None:
-    """The export's ONNX conversion, replaced by the shipped graph of the same weights (converting the
-    EfficientAT family afresh, with parity on real cycles, is ``tests/hub/test_onnx.py``'s)."""
-    shutil.copyfile(FOLDER / "model.onnx", path)
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``respira export`` of a copy of the shipped folder (what ``respira push`` uploads): with the model's
-    code and its ONNX graph (the shipped one: :func:`_shipped_graph`)."""
+    code and its ONNX graph (the folder's own, the model unchanged: no conversion)."""
     from respira.hub import export_model
 
     work = tmp_path_factory.mktemp("export")
     copy = Path(shutil.copytree(FOLDER, work / "copy"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("respira.hub.export.export_onnx", _shipped_graph)
+        patch.setattr("torch.onnx.export", lambda *a, **k: pytest.fail("converted anew"))
         return export_model(copy, work / "exported")
 
 
@@ -157,7 +151,7 @@ def test_the_card_says_where_the_encoder_came_from_and_to_export_for_the_code() 
 
 def test_the_export_writes_the_model_folder_and_its_card_says_its_size(exported: Path) -> None:
     """The shipped folder declares its code (``auto_map``) without the files; its export writes today's
-    model folder, and the export's card counts what it wrote."""
+    model folder (the shipped graph, byte for byte), and the export's card counts what it wrote."""
     from respira.hub.remote_code import check_remote_code, code_size, remote_code_files
 
     config = json.loads((FOLDER / "config.json").read_text())
@@ -172,6 +166,7 @@ def test_the_export_writes_the_model_folder_and_its_card_says_its_size(exported:
     assert f"It is {len(written)} files and {code_lines} lines of code" in said
     # the shipped card counts no code it does not hold (the model folder's size changes with respira)
     assert "lines of code" not in (FOLDER / "README.md").read_text()
+    assert (exported / "model.onnx").read_bytes() == (FOLDER / "model.onnx").read_bytes()  # the same graph
 
 
 def _numbers_in(value: object) -> list[float]:
@@ -708,7 +703,6 @@ def test_a_push_of_a_copy_keeps_the_serve_table(
 
     copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
 
-    monkeypatch.setattr("respira.hub.export.export_onnx", _shipped_graph)
     with HubServer(tmp_path / "hub") as hub:
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

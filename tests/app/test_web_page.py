@@ -418,7 +418,9 @@ def test_push_space_to_the_local_hub(
         lambda api, *a, **k: created.append(k.get("space_sdk")) or create_repo(api, *a, **k),
     )
     exports: list[tuple] = []
-    monkeypatch.setattr(hub_export, "export_onnx", lambda *a: exports.append(a) or _converted(model_dir, *a))
+    monkeypatch.setattr(
+        hub_export, "export_onnx", lambda *a, **_: exports.append(a) or _converted(model_dir, *a)
+    )
     assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--onnx"]) == 0
     assert len(exports) == 1  # the page is written from the push's export: the model is converted once
     model_files = local_hub.state.repos["user/tiny-cnn"].resolve("main").files

@@ -7,6 +7,7 @@ once per module (an export takes seconds to tens of seconds).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -239,6 +240,72 @@ def test_multi_label_export_gives_sigmoids_and_metadata(
     assert metadata["problem_type"] == MULTI_LABEL and metadata["sampling_rate"] == "16000"
     assert json.loads(metadata["decision_thresholds"]) == [0.4, 0.6]
     assert metadata["analysis_frame_samples"] == str(analysis_frame_samples(model)) != "1"
+
+
+def _base_folder(model: RespiraForAudioClassification, graph: Path, folder: Path) -> Path:
+    """``folder`` holding ``model``'s config and weights and the graph ``graph``: a base to take from."""
+    model.save_pretrained(folder)
+    shutil.copyfile(graph, folder / ONNX_FILE)
+    return folder
+
+
+def _no_export(*args, **kwargs):
+    raise AssertionError("exported anew")
+
+
+def test_a_site_fit_of_a_folder_takes_its_graph_with_its_own_values_without_exporting(
+    multi_label_export: tuple[RespiraForAudioClassification, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a site's fit changes (a head's rows, the thresholds, the recording rule) is swapped into the
+    base folder's graph, no export run; swapped back, the graph is the export's own, byte for byte."""
+    import onnx
+
+    model, graph = multi_label_export
+    base = _base_folder(model, graph, tmp_path / "base")
+    site = copy.deepcopy(model)
+    with torch.no_grad():
+        site.classifier[-1].weight[0] += 0.5
+    site.config.decision_thresholds = [0.3, 0.7]
+    site.config.recording_aggregation, site.config.recording_top_k = "topk_mean", 3
+    monkeypatch.setattr(torch.onnx, "export", _no_export)
+    swapped = export_onnx(site, tmp_path / "site" / ONNX_FILE, base=base)
+    session = onnxruntime.InferenceSession(str(swapped), providers=["CPUExecutionProvider"])
+    assert json.loads(session.get_modelmeta().custom_metadata_map["decision_thresholds"]) == [0.3, 0.7]
+    batch = waveforms(seed=7).numpy()
+    ours = session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+    np.testing.assert_allclose(ours, torch_probabilities(site, batch)[0], atol=TOLERANCE, rtol=0)
+    assert not np.allclose(ours, torch_probabilities(model, batch)[0], atol=TOLERANCE, rtol=0)
+    back = export_onnx(model, tmp_path / "back" / ONNX_FILE, base=_base_folder(site, swapped, tmp_path / "s"))
+    assert back.read_bytes() == graph.read_bytes()
+    assert onnx.load(str(back)).metadata_props == onnx.load(str(graph)).metadata_props
+
+
+@pytest.mark.parametrize("change", ["a folded tensor", "the window length", "another graph"])
+def test_a_model_that_differs_from_its_base_otherwise_is_exported_anew(
+    change: str,
+    multi_label_export: tuple[RespiraForAudioClassification, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch-norm statistic (folded into its convolution's weight), a config field the graph reads, or a
+    base graph that is not the base's model's (a stale file): exported anew."""
+    model, graph = multi_label_export
+    other = copy.deepcopy(model)
+    if change == "a folded tensor":
+        with torch.no_grad():
+            other.respira.encoder.blocks[0].layers[1].running_mean += 0.1
+    elif change == "the window length":
+        other.config.target_seconds = 2.0
+    else:
+        with torch.no_grad():
+            model = copy.deepcopy(model)
+            model.classifier[-1].weight[1] += 0.5  # the base's weights, not those of its graph
+    base = _base_folder(model, graph, tmp_path / "base")
+    monkeypatch.setattr(torch.onnx, "export", _no_export)
+    with pytest.raises(AssertionError, match="exported anew"):
+        export_onnx(other, tmp_path / "other" / ONNX_FILE, base=base)
 
 
 # ------------------------------------------------------------------------------------- export, predict

@@ -74,8 +74,8 @@ def write_model_files(
     model: RespiraForAudioClassification | None = None,
 ) -> None:
     """Finish a staged model folder that holds its config and weights: the preprocessor config
-    (``source``'s, else the config's), the ONNX graph (of ``model``, else the folder's weights), the
-    checksums and the shipped ``code``."""
+    (``source``'s, else the config's), the ONNX graph (of ``model``, else the folder's weights; ``source``'s
+    own with their values where only those differ), the checksums and the shipped ``code``."""
     source = Path(source).expanduser()
     if (source / PREPROCESSOR).is_file():
         shutil.copyfile(source / PREPROCESSOR, folder / PREPROCESSOR)
@@ -85,7 +85,7 @@ def write_model_files(
         if model is None:
             with quiet_transformers():
                 model = RespiraForAudioClassification.from_pretrained(folder)
-        export_onnx(model, folder / ONNX_FILE)
+        export_onnx(model, folder / ONNX_FILE, base=source)
     write_checksums(folder)
     if code is not None:
         write_remote_code(folder, code)

@@ -156,9 +156,13 @@ def _quiet_exporter() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def export_onnx(model: RespiraForAudioClassification, path: str | Path) -> Path:
+def export_onnx(
+    model: RespiraForAudioClassification, path: str | Path, *, base: str | Path | None = None
+) -> Path:
     """Write ``model`` (on the CPU, in float32, in eval mode) as an ONNX graph to ``path``, checked against it
-    on random waveforms."""
+    on random waveforms. ``base``: a model folder whose ``model.onnx`` is taken instead of exporting anew
+    where ``model`` is its model but for tensors the graph holds by name and its thresholds (as a site's fit
+    leaves it), those swapped in: the graph an export would write, checked the same."""
     try:
         import onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
@@ -166,6 +170,8 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path) -> Path:
         raise _missing(error.name or "onnx", "onnx") from None
     path = Path(path)
     wrapper = WaveformsToProbabilities(copy.deepcopy(model).float().cpu().eval()).eval()
+    if base is not None and _reweighted(wrapper, Path(base).expanduser(), path):
+        return path
     example = 0.1 * torch.randn(
         2, model.config.target_samples // 2 + 3, generator=torch.Generator().manual_seed(0)
     )
@@ -188,6 +194,72 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path) -> Path:
     onnx.save_model(proto, str(path))
     _check_parity(wrapper, path)
     return path
+
+
+_OUTSIDE_THE_GRAPH = frozenset(
+    {"recording_aggregation", "recording_top_k", "calibration", "_name_or_path", "transformers_version"}
+)
+"""Config fields the graph does not read (the recording rule, the calibration record, transformers' own)."""
+
+
+def _reweighted(wrapper: WaveformsToProbabilities, base: Path, path: Path) -> bool:
+    """Write :func:`_graph_with_values` of ``base`` to ``path``; whether it could, the graph checked as an
+    export's is."""
+    import onnx
+
+    proto = _graph_with_values(wrapper.model, base)
+    if proto is None:
+        return False
+    onnx.helper.set_model_props(proto, _metadata(wrapper.model.config))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(proto, str(path))
+    try:
+        _check_parity(wrapper, path)
+    except Exception:  # a graph another respira wrote (other outputs): exported anew
+        return False
+    return True
+
+
+def _graph_with_values(model: RespiraForAudioClassification, base: Path) -> Any | None:
+    """``base``'s graph with ``model``'s tensors where they differ from ``base``'s (each held by the graph by
+    name, as it is: not folded into another) and its thresholds (one constant of the graph); ``None`` where
+    ``model`` differs from ``base``'s model in anything else."""
+    import onnx
+    from onnx import numpy_helper
+    from safetensors.torch import load_file
+
+    from ..models.respira import RespiraConfig
+    from ..models.respira.decision import thresholds_of
+
+    if not ((base / ONNX_FILE).is_file() and (base / WEIGHT_FILES[0]).is_file()):
+        return None
+    config, ours = RespiraConfig.from_pretrained(base), model.config.to_dict()
+    theirs = config.to_dict()
+    differing = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
+    if differing - _OUTSIDE_THE_GRAPH - {"decision_thresholds"}:
+        return None
+    proto = onnx.load(str(base / ONNX_FILE))
+    named, weights = {i.name: i for i in proto.graph.initializer}, load_file(base / WEIGHT_FILES[0])
+    for key, tensor in model.state_dict().items():
+        if key not in weights:
+            return None
+        if torch.equal(weights[key], tensor):
+            continue
+        initializer = named.get(f"model.{key}")  # changed: the graph must hold the base's value as it is
+        if initializer is None or not _equal(numpy_helper.to_array(initializer), weights[key].numpy()):
+            return None
+        initializer.CopyFrom(numpy_helper.from_array(tensor.numpy(), initializer.name))
+    old, new = (np.asarray(thresholds_of(c), np.float32) for c in (config, model.config))
+    if not np.array_equal(old, new):
+        constants = [i for i in proto.graph.initializer if _equal(numpy_helper.to_array(i), old)]
+        if len(constants) != 1:
+            return None
+        constants[0].CopyFrom(numpy_helper.from_array(new, constants[0].name))
+    return proto
+
+
+def _equal(array: np.ndarray, values: np.ndarray) -> bool:
+    return array.dtype == values.dtype and array.shape == values.shape and np.array_equal(array, values)
 
 
 def _drop_source_notes(*graphs: Any) -> None:
