@@ -453,6 +453,27 @@ def test_the_fit_site_cpu_row_reads_its_output() -> None:
     assert rounds and f"the same folder in all {rounds[1]} rounds" in row
 
 
+def test_the_onnx_from_the_base_row_reads_its_output() -> None:
+    """The row's wall and CPU seconds, ratios, rest seconds and sameness are fit_site_onnx_from_base.md's,
+    and so are the history section's."""
+    lines = (RESULTS / "fit_site_onnx_from_base.md").read_text(encoding="utf-8").splitlines()
+    before, after = (_cells(lines, f"| alone | {name}") for name in ("before:", "after:"))
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| fit-site's ONNX graph"))
+    wall, cpu = (f"{after[k].split(' ')[0]}× ({after[k].split('(')[1]}" for k in (10, 12))
+    assert f"as a user waits it {after[4]} s against {before[4]} s: {wall}" in row
+    assert f"CPU {after[11]} s against {before[11]} s: {cpu}" in row
+    assert f"the rest of the run (writing the folder and its graph) {after[9]} s against {before[9]} s" in row
+    rounds = re.search(r"the same in all (\d+) rounds", "\n".join(lines))
+    assert rounds and f"the same folder in all {rounds[1]} rounds" in row
+    body = _section(_history("fit-site"), "## fit-site takes its ONNX graph")
+    flat = " ".join(body.split())
+    assert (
+        f"{after[4]} s against {before[4]} s (medians), the CPU {after[11]} s against {before[11]} s" in flat
+    )
+    assert f"{after[9]} s against {before[9]} s, now the parity check" in flat
+    assert [line for line in lines if line and line not in body.splitlines()] == []
+
+
 def test_the_short_training_run_row_reads_its_output() -> None:
     """The train row's CPU seconds, ratio and sameness are those train_run_cpu.md's lines hold."""
     lines = (RESULTS / "train_run_cpu.md").read_text(encoding="utf-8").splitlines()
