@@ -275,8 +275,10 @@ def test_the_cold_test_row_reads_its_output_files() -> None:
 
 def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
     """The whole fresh-clone run (issue 85, item 6): its wall time one step after another and pytest's are the
-    quiet runs' output files' (benchmarks/results/: cold_test_round5.md and cold_test_round5_before.md, the
-    fifth round's code and the code it started from, one run after the other; cold_test_round4.md and
+    quiet runs' output files' (benchmarks/results/: cold_test_round6.md and cold_test_round6_before.md, the
+    sixth round's pair, the tests' CPU and the installs too; cold_test_round5.md and
+    cold_test_round5_before.md, the fifth round's code and the code it started from, one run after the
+    other; cold_test_round4.md and
     cold_test_round4_before.md, the fourth round's pair, and the _second pair the other way round;
     cold_test_round3.md and cold_test_round2.md, after the third and second rounds of test-speed merges;
     cold_test_speedups.md, after the first; cold_test.md, before them)."""
@@ -284,6 +286,16 @@ def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
         line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
     )
     for name, words in (
+        (
+            "cold_test_round6",
+            "after the sixth round (the docs' card template compiled once per command server, a folder's "
+            "ONNX graph taken where only a site's values differ), one run after the other: {} s one step "
+            "after another, of which pytest {} s",
+        ),
+        (
+            "cold_test_round6_before",
+            "against the round's starting code: {} s one step after another, of which pytest {} s (the tests",
+        ),
         (
             "cold_test_round5",
             "after the fifth round (the events extra's source built at -O1 without debug information, the "
@@ -342,6 +354,15 @@ def test_the_cold_test_row_reads_the_quiet_fresh_clone_run() -> None:
         install = steps["install-dev: the Python stack, apt and npm side by side"]["wall"]
         pytest_wall = f"{steps['make test (pytest + lint)']['pytest wall']} s"
         assert words.format(pytest_wall, install, stored["startup_and_collection"]) in row, name
+    new, old = (
+        json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+        for name in ("cold_test_round6", "cold_test_round6_before")
+    )
+    installs = [
+        run["steps"]["install-dev: the Python stack, apt and npm side by side"]["wall"] for run in (new, old)
+    ]
+    assert f"(the tests {new['tests_cpu']} s of CPU against {old['tests_cpu']} s" in row
+    assert f"the install, the same code, {installs[0]} s against {installs[1]} s" in row
 
 
 def _paired_site_fit() -> tuple[list[str], dict]:
@@ -531,6 +552,42 @@ def test_the_fifth_round_section_pastes_its_runs_and_reads_its_figures_from_them
     ]
     counted = f"exported {len(exports)} times, {len({e['key'] for e in exports})} distinct models"
     assert f"{counted}, {sum(e['cpu'] for e in exports):.1f} s of CPU" in flat
+
+
+SIXTH_ROUND = "## `make test` on a fresh clone after the sixth round"
+
+
+def test_the_sixth_round_section_pastes_its_runs_and_reads_its_figures_from_them() -> None:
+    """The sixth round's history: both runs' tables pasted as written, and its prose's figures (whole runs,
+    pytest, installs, the tests' CPU and counts, the fifth round's run of the starting tests) the files'."""
+    speed = _history("speed")
+    heading = next(line for line in speed.splitlines() if line.startswith(SIXTH_ROUND))
+    section = _section(speed, heading)
+    names = ("cold_test_round6", "cold_test_round6_before")
+    for name in names:
+        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
+    new, old, fifth = (json.loads((RESULTS / f"{n}.json").read_text()) for n in (*names, "cold_test_round5"))
+    flat = " ".join(section.split())
+    whole = [_cells(_head(name), "| all of the above but lint alone")[1] for name in names]
+    pytest_wall = [_cells(_head(name), "| of which pytest")[1] for name in names]
+    installs = [
+        run["steps"]["install-dev: the Python stack, apt and npm side by side"]["wall"] for run in (new, old)
+    ]
+    assert (
+        f"took {whole[0]} s against {whole[1]} s, pytest {pytest_wall[0]} s against {pytest_wall[1]} s"
+        in flat
+    )
+    assert f"the same code in both, {installs[0]} s against {installs[1]} s" in flat
+    assert f"the tests measured {new['tests_cpu']} s of CPU against {old['tests_cpu']} s" in flat
+    counts = [
+        int(re.search(r"the (\d+) tests measured", "\n".join(_head(n)))[1])
+        for n in (*names, "cold_test_round5")
+    ]
+    assert f"({counts[0] - counts[1]} tests more in the round's code)" in flat
+    fifth_whole = _cells(_head("cold_test_round5"), "| all of the above but lint alone")[1]
+    assert f"the starting code took {whole[1]} s here and {fifth_whole} s three hours before" in flat
+    assert f"{counts[1] - counts[2]} tests fewer" in flat
+    assert f"its tests {old['tests_cpu']} s of CPU against {fifth['tests_cpu']} s" in flat
 
 
 def test_the_source_build_row_reads_its_output() -> None:
