@@ -590,6 +590,22 @@ def test_the_sixth_round_section_pastes_its_runs_and_reads_its_figures_from_them
     assert f"its tests {old['tests_cpu']} s of CPU against {fifth['tests_cpu']} s" in flat
 
 
+def test_the_suite_calls_row_and_section_read_its_output() -> None:
+    """The calls table is pasted whole in its history section; the row's wall and CPU seconds and each
+    named entry's calls, CPU seconds and share are the table's (depth 0)."""
+    lines = [line for line in (RESULTS / "suite_calls.md").read_text(encoding="utf-8").splitlines() if line]
+    section = _section(_history("speed"), "## Where `make test`'s CPU goes").splitlines()
+    assert [line for line in lines if line not in section] == []
+    row = next(line for line in _benchmarks().splitlines() if line.startswith("| what `make test`'s CPU"))
+    wall, cpu = re.search(r"([\d.]+) s of wall time, ([\d.]+) s of CPU", "\n".join(lines)).groups()
+    assert f"a warm `make test`: {wall} s of wall time, {cpu} s of CPU" in row
+    named = re.findall(r"\(`([\w.]+)`, (\d+) calls\) ([\d.]+) s \(([\d.]+) %\)", row)
+    assert len(named) == 7
+    for function, calls, seconds, share in named:
+        cells = _cells(lines, f"| `{function}` | 0 |")
+        assert (cells[2], cells[3], cells[4]) == (calls, seconds, f"{share} %"), function
+
+
 def test_the_source_build_row_reads_its_output() -> None:
     """The dev stack's source build row: the Makefile's flags' and Python's own CPU and ratio, as the
     benchmark wrote them; the Makefile's flags are those the benchmark ran."""
