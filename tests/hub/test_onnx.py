@@ -282,15 +282,18 @@ def test_a_site_fit_of_a_folder_takes_its_graph_with_its_own_values_without_expo
     assert onnx.load(str(back)).metadata_props == onnx.load(str(graph)).metadata_props
 
 
-@pytest.mark.parametrize("change", ["a folded tensor", "the window length", "another graph"])
+@pytest.mark.parametrize(
+    "change", ["a folded tensor", "the window length", "another graph", "weights in bfloat16"]
+)
 def test_a_model_that_differs_from_its_base_otherwise_is_exported_anew(
     change: str,
     multi_label_export: tuple[RespiraForAudioClassification, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A batch-norm statistic (folded into its convolution's weight), a config field the graph reads, or a
-    base graph that is not the base's model's (a stale file): exported anew."""
+    """A batch-norm statistic (folded into its convolution's weight), a config field the graph reads, a base
+    graph that is not the base's model's (a stale file), or a base saved in another precision: exported
+    anew."""
     model, graph = multi_label_export
     other = copy.deepcopy(model)
     if change == "a folded tensor":
@@ -298,11 +301,20 @@ def test_a_model_that_differs_from_its_base_otherwise_is_exported_anew(
             other.respira.encoder.blocks[0].layers[1].running_mean += 0.1
     elif change == "the window length":
         other.config.target_seconds = 2.0
-    else:
+    elif change == "another graph":
         with torch.no_grad():
             model = copy.deepcopy(model)
             model.classifier[-1].weight[1] += 0.5  # the base's weights, not those of its graph
+    else:
+        with torch.no_grad():
+            other.classifier[-1].weight[0] += 0.5  # a site's head
     base = _base_folder(model, graph, tmp_path / "base")
+    if change == "weights in bfloat16":  # the same config; the head's weights saved in another precision
+        from safetensors.torch import save_file
+
+        state = dict(model.state_dict())
+        state["classifier.1.weight"] = state["classifier.1.weight"].to(torch.bfloat16)
+        save_file(state, base / "model.safetensors", metadata={"format": "pt"})
     monkeypatch.setattr(torch.onnx, "export", _no_export)
     with pytest.raises(AssertionError, match="exported anew"):
         export_onnx(other, tmp_path / "other" / ONNX_FILE, base=base)

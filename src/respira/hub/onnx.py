@@ -197,9 +197,11 @@ def export_onnx(
 
 
 _OUTSIDE_THE_GRAPH = frozenset(
-    {"recording_aggregation", "recording_top_k", "calibration", "_name_or_path", "transformers_version"}
+    {"recording_aggregation", "recording_top_k", "calibration"}
+    | {"_name_or_path", "transformers_version", "architectures", "dtype"}
 )
-"""Config fields the graph does not read (the recording rule, the calibration record, transformers' own)."""
+"""Config fields the graph does not read: the recording rule, the calibration record, and what transformers
+notes as it saves (the graph is float32 whatever the weights' ``dtype``; their file's is compared apart)."""
 
 
 def _reweighted(wrapper: WaveformsToProbabilities, base: Path, path: Path) -> bool:
@@ -241,7 +243,7 @@ def _graph_with_values(model: RespiraForAudioClassification, base: Path) -> Any 
     proto = onnx.load(str(base / ONNX_FILE))
     named, weights = {i.name: i for i in proto.graph.initializer}, load_file(base / WEIGHT_FILES[0])
     for key, tensor in model.state_dict().items():
-        if key not in weights:
+        if key not in weights or weights[key].dtype != tensor.dtype:  # saved in another precision
             return None
         if torch.equal(weights[key], tensor):
             continue
