@@ -283,7 +283,8 @@ def test_a_site_fit_of_a_folder_takes_its_graph_with_its_own_values_without_expo
 
 
 @pytest.mark.parametrize(
-    "change", ["a folded tensor", "the window length", "another graph", "weights in bfloat16"]
+    "change",
+    ["a folded tensor", "the window length", "another graph", "weights in bfloat16", "a damaged graph"],
 )
 def test_a_model_that_differs_from_its_base_otherwise_is_exported_anew(
     change: str,
@@ -292,8 +293,8 @@ def test_a_model_that_differs_from_its_base_otherwise_is_exported_anew(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A batch-norm statistic (folded into its convolution's weight), a config field the graph reads, a base
-    graph that is not the base's model's (a stale file), or a base saved in another precision: exported
-    anew."""
+    graph that is not the base's model's (a stale file) or that does not parse, or a base saved in another
+    precision: exported anew."""
     model, graph = multi_label_export
     other = copy.deepcopy(model)
     if change == "a folded tensor":
@@ -315,6 +316,8 @@ def test_a_model_that_differs_from_its_base_otherwise_is_exported_anew(
         state = dict(model.state_dict())
         state["classifier.1.weight"] = state["classifier.1.weight"].to(torch.bfloat16)
         save_file(state, base / "model.safetensors", metadata={"format": "pt"})
+    if change == "a damaged graph":
+        (base / ONNX_FILE).write_bytes(graph.read_bytes()[:1000])
     monkeypatch.setattr(torch.onnx, "export", _no_export)
     with pytest.raises(AssertionError, match="exported anew"):
         export_onnx(other, tmp_path / "other" / ONNX_FILE, base=base)

@@ -226,21 +226,20 @@ def _graph_with_values(model: RespiraForAudioClassification, base: Path) -> Any 
     """``base``'s graph with ``model``'s tensors where they differ from ``base``'s (each held by the graph by
     name, as it is: not folded into another) and its thresholds (one constant of the graph); ``None`` where
     ``model`` differs from ``base``'s model in anything else."""
-    import onnx
     from onnx import numpy_helper
     from safetensors.torch import load_file
 
     from ..models.respira import RespiraConfig
     from ..models.respira.decision import thresholds_of
 
-    if not ((base / ONNX_FILE).is_file() and (base / WEIGHT_FILES[0]).is_file()):
+    proto = _parsed_graph(base / ONNX_FILE) if (base / WEIGHT_FILES[0]).is_file() else None
+    if proto is None:
         return None
     config, ours = RespiraConfig.from_pretrained(base), model.config.to_dict()
     theirs = config.to_dict()
     differing = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
     if differing - _OUTSIDE_THE_GRAPH - {"decision_thresholds"}:
         return None
-    proto = onnx.load(str(base / ONNX_FILE))
     named, weights = {i.name: i for i in proto.graph.initializer}, load_file(base / WEIGHT_FILES[0])
     for key, tensor in model.state_dict().items():
         if key not in weights or weights[key].dtype != tensor.dtype:  # saved in another precision
@@ -258,6 +257,18 @@ def _graph_with_values(model: RespiraForAudioClassification, base: Path) -> Any 
             return None
         constants[0].CopyFrom(numpy_helper.from_array(new, constants[0].name))
     return proto
+
+
+def _parsed_graph(path: Path) -> Any | None:
+    """The ONNX graph at ``path``; ``None`` where there is none or it does not parse."""
+    import onnx
+
+    if not path.is_file():
+        return None
+    try:
+        return onnx.load(str(path))
+    except Exception:  # a damaged file: protobuf's DecodeError
+        return None
 
 
 def _equal(array: np.ndarray, values: np.ndarray) -> bool:
