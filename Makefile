@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: apt-deps web-deps demo test docs lint format bench detector site-detectors readme label-screenshot web-screenshot system-deps browser-deps install install-dev clean
+.PHONY: apt-deps web-deps demo test test-slow docs lint format bench detector site-detectors readme label-screenshot web-screenshot system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -101,12 +101,18 @@ demo: install
 # module writes its .pyc, and every later python the tests start reads it instead of compiling torch anew.
 # NUMBA_OPT=0: librosa (the signal tests' reference, never imported by src/) compiles its numba kernels when
 # its core is first loaded, once per fresh environment; unoptimised, in two thirds of the CPU time, same results.
+# make test leaves out the tests marked slow (the costliest end-to-end checks), as transformers leaves its slow
+# tests to RUN_SLOW: make test-slow runs them, RUN_SLOW=1 make test runs everything, and .ci/run runs both.
 TEST_WORKERS ?= 2
+PYTEST = PYTHONDONTWRITEBYTECODE= NUMBA_OPT=0 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 test: install-dev
-	PYTHONDONTWRITEBYTECODE= NUMBA_OPT=0 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PYTEST) $(if $(filter 1 yes true,$(RUN_SLOW)),,-m "not slow") $(PYTEST_ARGS)
 	$(BIN)/ruff check src tests benchmarks studies scripts
 	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache
+
+test-slow: install-dev
+	$(PYTEST) -m slow $(PYTEST_ARGS)
 
 # The documentation site, warnings as errors (-W; --keep-going lists them all), nitpicky (-n: every cross
 # reference must resolve), a fresh environment (-E: every page read again, so no warning is skipped).

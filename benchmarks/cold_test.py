@@ -21,6 +21,7 @@ with the most tests first), plus a worker's start-up and collection, plus the li
 a quiet machine only, each file at its wall time where longer: the tests that wait). ``--tests-only``
 re-runs the tests in ``--work``'s clone; ``--install-only`` runs the install steps alone; ``--make
 VARIABLE=VALUE`` sets a make variable for every step (``--make TEST_WORKERS=1``: one pytest worker);
+``--slow`` times ``make test-slow`` after them (what CI runs next; not in make test's total);
 ``--profile FILE`` takes the tests' part from the plugin's output of another run (``pytest -p no:xdist -p
 _pytest_cpu`` under ``nice`` on a shared machine, say).
 """
@@ -121,11 +122,15 @@ def environment(work: Path) -> dict[str, str]:
     return env
 
 
+SLOW_STEP = "make test-slow (CI's next step, not make test's)"
+
+
 def run_steps(
-    clone: Path, env: dict[str, str], install: tuple[tuple[str, str], ...], tests: bool, settings: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Each Makefile step, in order (the ``install`` steps, then the tests with ``tests``), make given
-    ``settings`` (``VARIABLE=VALUE``)."""
+    clone: Path, env: dict[str, str], install: tuple[tuple[str, str], ...], tests: bool, settings: list[str],
+    slow: bool = False,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Each Makefile step, in order (the ``install`` steps, then the tests with ``tests``, then ``make
+    test-slow`` with ``slow``), make given ``settings`` (``VARIABLE=VALUE``)."""
     make = ["make", "--no-print-directory", *settings]
     steps: dict[str, dict[str, Any]] = {}
     for name, target in install:
@@ -139,6 +144,8 @@ def run_steps(
         stale.unlink()
     steps["make test (pytest + lint)"] = timed([*make, "test", "PYTEST_ARGS=-p _pytest_cpu"], clone, env)
     steps["lint alone (make lint)"] = timed([*make, "lint"], clone, env)
+    if slow:
+        steps[SLOW_STEP] = timed([*make, "test-slow"], clone, env)
     return steps
 
 
@@ -228,7 +235,7 @@ def report(steps: dict[str, dict[str, Any]], result: dict[str, Any], top: int) -
         lines.append(f"| {name} | {step['wall']} | {step['cpu']} | {paid} |")
         if step.get("pytest wall"):
             lines.append(f"| of which pytest (its session's wall time) | {step['pytest wall']} | | |")
-    counted = [step for name, step in steps.items() if name != "lint alone (make lint)"]
+    counted = [step for name, step in steps.items() if name not in {"lint alone (make lint)", SLOW_STEP}]
     if counted:
         total = sum(step["wall"] for step in counted)
         lines.append(f"| all of the above but lint alone, one after another | {total:.1f} | | |")
@@ -269,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "--make", action="append", default=[], metavar="VARIABLE=VALUE",
         help="a make setting for every step (TEST_WORKERS=1: one pytest worker)",
     )  # fmt: skip
+    parser.add_argument("--slow", action="store_true", help="make test-slow timed after the rest")
     parser.add_argument("--top", type=int, default=25, help="the costliest files listed")
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.json")
@@ -285,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             clone, env = fresh_clone(args.work)
         commit = _commit(clone)
         install = () if args.tests_only else INSTALL_PARTS if args.install_parts else INSTALL_STEPS
-        steps = run_steps(clone, env, install, not args.install_only, args.make)
+        steps = run_steps(clone, env, install, not args.install_only, args.make, args.slow)
         workers = [] if args.install_only else read_workers(Path(env[CPU_JSON]))
         steps.get("make test (pytest + lint)", {})["pytest wall"] = pytest_wall(Path(env[CPU_JSON]))
         header = f"<!-- commit {commit}{''.join(f'; make {setting}' for setting in args.make)} -->"

@@ -22,8 +22,6 @@ from respira.app.labelling import LabelSession
 
 from .test_labelling import LABELS, write_site
 
-pytestmark = pytest.mark.slow
-
 ATTACK = """<!doctype html><title>another site</title>
 <iframe name="sink" style="display:none"></iframe>
 <form id="form" method="POST" enctype="text/plain" target="sink" action="LABEL/api/answer">
