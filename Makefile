@@ -15,8 +15,8 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
 
-# Debian's chromium and its driver for the pages' browser tests (tests/app/test_web_page.py and
-# test_label_browser.py skip, saying why, where apt cannot install them).
+# Debian's chromium and its driver for the pages' browser tests (tests/app/test_server_browser.py in make test,
+# test_web_page.py and test_label_browser.py in make test-slow: they skip, saying why, where apt cannot).
 browser-deps:
 	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || { \
 		echo "installing chromium and chromium-driver (the pages' browser tests)"; \

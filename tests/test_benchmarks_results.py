@@ -590,6 +590,74 @@ def test_the_sixth_round_section_pastes_its_runs_and_reads_its_figures_from_them
     assert f"its tests {old['tests_cpu']} s of CPU against {fifth['tests_cpu']} s" in flat
 
 
+SEVENTH_ROUND = "## `make test` on a fresh clone after the seventh round"
+SLOW_STEP = "make test-slow (CI's next step, not make test's)"
+
+
+def _passed(run: dict, step: str) -> str:
+    """How many tests ``step``'s pytest passed in a cold test's stored run, as the docs write it (2,689)."""
+    count = re.search(r"(\d+) passed", run["steps"][step]["output"])
+    assert count, step
+    return f"{int(count[1]):,}"
+
+
+def _minutes(seconds: str) -> str:
+    whole = round(float(seconds))
+    return f"{whole // 60} min {whole % 60} s"
+
+
+def test_the_seventh_round_section_and_row_read_their_runs() -> None:
+    """make test with the slow tests left to make test-slow: both runs' tables pasted in the history section,
+    and the section's and the BENCHMARKS row's figures (whole runs, pytest, the tests passed and their CPU,
+    make test-slow's wall time, the goal cell's minutes, the earlier rounds' whole runs) the files'."""
+    speed = _history("speed")
+    heading = next(line for line in speed.splitlines() if line.startswith(SEVENTH_ROUND))
+    section = _section(speed, heading)
+    names = ("cold_test_round7", "cold_test_round7_before")
+    for name in names:
+        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
+    new, old = (json.loads((RESULTS / f"{n}.json").read_text()) for n in names)
+    whole, pytest_wall = (
+        [_cells(_head(n), prefix)[1] for n in names] for prefix in ("| all of the above", "| of which pytest")
+    )
+    fast, slow, before = (
+        _passed(new, "make test (pytest + lint)"),
+        _passed(new, SLOW_STEP),
+        _passed(old, "make test (pytest + lint)"),
+    )
+    flat = " ".join(section.split())
+    assert f"took {whole[0]} s against {whole[1]} s** one step after another" in flat
+    assert f"pytest {pytest_wall[0]} s against {pytest_wall[1]} s" in flat
+    assert f"the tests {new['tests_cpu']} s of CPU against {old['tests_cpu']} s" in flat
+    assert f"`make test` {fast} tests and `make test-slow` {slow} in the round's code" in flat
+    added = sum(int(n.replace(",", "")) for n in (fast, slow)) - int(before.replace(",", ""))
+    assert f"the whole suite's {before} in the starting code (the round adds {added} tests)" in flat
+    assert f"**met**: {_minutes(whole[0])}" in flat
+    assert f"`make test-slow` after it, {new['steps'][SLOW_STEP]['wall']} s here" in flat
+    earlier = [
+        _cells(_head(n), "| all of the above but lint alone")[1]
+        for n in ("cold_test_round5", "cold_test_round6")
+    ]
+    first = re.search(r"\| all of the above but lint alone, one after another \| ([\d.]+) \|",
+                      (RESULTS / "cold_test.md").read_text(encoding="utf-8"))  # fmt: skip
+    assert first and f"from {first[1]} s (`cold_test.md`) to between {earlier[0]} s" in flat
+    assert f"and {earlier[1]} s (`cold_test_round6.md`)" in flat
+    row = next(
+        line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
+    )
+    slow_wall = new["steps"][SLOW_STEP]["wall"]
+    assert (
+        f"one run after the other: {whole[0]} s one step after another, of which pytest {pytest_wall[0]} s "
+        f"({fast} passed; `make test-slow`, CI's next step, {slow_wall} s, {slow} passed), "
+        f"against the round's starting code (the whole suite, {before} passed): {whole[1]} s one step after "
+        f"another, of which pytest {pytest_wall[1]} s" in row
+    )
+    assert (
+        f"met, {_minutes(whole[0])} in the seventh round's run ({_minutes(whole[1])} for its starting code"
+        in row
+    )
+
+
 def test_the_suite_calls_row_and_section_read_its_output() -> None:
     """The calls table is pasted whole in its history section; the row's wall and CPU seconds and each
     named entry's calls, CPU seconds and share are the table's (depth 0)."""
