@@ -43,7 +43,6 @@ def _imbalance(index: pd.DataFrame, folds: np.ndarray) -> tuple[float, float]:
     return float(np.abs(sizes - 1).max()), float(max(gaps))
 
 
-@pytest.mark.slow
 @pytest.mark.real_data
 def test_patient_kfold_balances_the_complete_corpus_better_than_stratified_group_kfold(
     complete_annotations: Path,

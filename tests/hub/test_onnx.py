@@ -2,7 +2,8 @@
 
 Parity (≤ 1e-4 on the probabilities) is checked on real ICBHI cycles of ../shared for the CNN and
 the real pretrained EfficientAT mn04, and on tiny random AST and BEATs configs; each export runs
-once per module (an export takes seconds to tens of seconds).
+once per module (an export takes seconds to tens of seconds). The pretrained EfficientAT's, the transformer
+families' and the Hub families' exports are marked slow (``make test-slow``); the CNN's run in ``make test``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ def one_layer_model(name: str, **kwargs) -> RespiraForAudioClassification:
 
 
 TOLERANCE = 1e-4
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_the_papers_cnn_with_a_head_trunk_exports_with_parity(
     check_parity(model, folder / ONNX_FILE, real_cycles)
 
 
-@pytest.mark.parametrize("family", ["cnn", "ast"])
+@pytest.mark.parametrize("family", ["cnn", pytest.param("ast", marks=pytest.mark.slow)])
 def test_autopool_exports_with_parity(
     family: str,
     multi_label_export: tuple[RespiraForAudioClassification, Path],
@@ -172,6 +172,7 @@ def test_autopool_exports_with_parity(
     check_parity(model, path, real_cycles)
 
 
+@pytest.mark.slow
 def test_pretrained_efficientat_parity_on_real_cycles(
     efficientat: tuple[RespiraForAudioClassification, Path], real_cycles: list[np.ndarray]
 ) -> None:
@@ -180,6 +181,7 @@ def test_pretrained_efficientat_parity_on_real_cycles(
 
 
 # AST's parity on real cycles is test_autopool_exports_with_parity[ast]'s (a one-layer AST, auto-pooled)
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["beats"])
 def test_tiny_transformer_parity_on_real_cycles(family: str, real_cycles: list[np.ndarray], tmp_path: Path):
     model = tiny_model(family, target_seconds=2.0)
@@ -192,6 +194,7 @@ def test_tiny_transformer_parity_on_real_cycles(family: str, real_cycles: list[n
 SAME_GRAPH_AS_WAV2VEC2 = ("unispeech", "unispeech-sat")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "family",
     [*(name for name in WAVEFORM_MODEL_TYPES if name not in SAME_GRAPH_AS_WAV2VEC2), "whisper", "clap"],
@@ -490,7 +493,7 @@ def card_onnx_recipe(folder: Path, wav: Path) -> str:
     return code.replace('"recording_cycle.wav"', repr(str(wav)))
 
 
-@pytest.mark.parametrize("export", ["onnx_export", "efficientat"])  # 16 kHz, 32 kHz
+@pytest.mark.parametrize("export", ["onnx_export", pytest.param("efficientat", marks=pytest.mark.slow)])
 def test_the_card_recipe_runs_with_onnxruntime_alone(
     export: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

@@ -224,7 +224,6 @@ def test_a_mirrored_recording_is_the_recording_padded_with_its_reflection(total)
 
 
 @pytest.mark.real_data
-@pytest.mark.slow
 def test_frame_event_onsets_are_uniform_over_time_on_normal_recordings(shared_kauh: Path):
     """The recording's start is no edge of the model's input: on KAUH's normal recordings, cut 3 s in (so
     that they start mid-breath, not at the stethoscope's placement), as many frame events start in the

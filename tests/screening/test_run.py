@@ -134,7 +134,6 @@ def test_a_changed_file_is_screened_again_and_its_new_row_replaces_the_old(
     )
 
 
-@pytest.mark.slow
 def test_two_accelerate_processes_give_the_rows_of_one(
     detector_dir: Path, archive: Path, tmp_path: Path
 ) -> None:
@@ -154,7 +153,6 @@ def test_two_accelerate_processes_give_the_rows_of_one(
         pd.testing.assert_frame_equal(_table(tmp_path / "two", name), _table(tmp_path / "one", name))
 
 
-@pytest.mark.slow
 def test_a_process_killed_with_sigkill_resumes_to_the_uninterrupted_result(
     detector_dir: Path, tmp_path: Path
 ) -> None:

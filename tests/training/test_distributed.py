@@ -76,7 +76,6 @@ def test_two_processes_reproduce_the_single_process_losses(two_processes: Path, 
         assert found == pytest.approx(expected, abs=1e-5), f"step {step}"
 
 
-@pytest.mark.slow
 def test_two_processes_embed_each_view_once_and_cache_the_table_of_one(
     two_processes: Path, icbhi_splits, tmp_path: Path
 ) -> None:
@@ -99,7 +98,6 @@ def test_two_processes_embed_each_view_once_and_cache_the_table_of_one(
             np.testing.assert_allclose(tables[0][key], alone[key], atol=1e-5, err_msg=key)
 
 
-@pytest.mark.slow
 def test_a_frozen_encoder_run_under_accelerate_launch_embeds_each_cycle_once(
     two_processes: Path, synthetic_corpus: Path, capsys
 ) -> None:
