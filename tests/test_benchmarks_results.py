@@ -653,9 +653,37 @@ def test_the_seventh_round_section_and_row_read_their_runs() -> None:
         f"another, of which pytest {pytest_wall[1]} s" in row
     )
     assert (
-        f"met, {_minutes(whole[0])} in the seventh round's run ({_minutes(whole[1])} for its starting code"
-        in row
+        f"{_minutes(whole[0])} in the seventh round's run ({_minutes(whole[1])} for its starting code" in row
     )
+
+
+def test_the_seventh_round_s_final_runs_are_pasted_and_read() -> None:
+    """The two fresh-clone runs of the final code (the slow marks narrowed): pasted in their subsection, whose
+    figures (whole runs, pytest, the tests passed and their CPU, the spread, the minutes) and the BENCHMARKS
+    goal cell's minutes are the files'."""
+    section = _section(_history("speed"), "### The slow marks narrowed to what is slow")
+    names = ("cold_test_round7_final", "cold_test_round7_final2")
+    for name in names:
+        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
+    first, second = (json.loads((RESULTS / f"{n}.json").read_text()) for n in names)
+    whole, pytest_wall = (
+        [_cells(_head(n), prefix)[1] for n in names] for prefix in ("| all of the above", "| of which pytest")
+    )
+    flat = " ".join(section.split())
+    fast = {_passed(run, "make test (pytest + lint)") for run in (first, second)}
+    assert (
+        len(fast) == 1
+        and f"`make test` {fast.pop()} tests and `make test-slow` {_passed(first, SLOW_STEP)}" in flat
+    )
+    assert f"**{whole[0]} s and {whole[1]} s** (pytest {pytest_wall[0]} s and {pytest_wall[1]} s;" in flat
+    assert f"the tests {first['tests_cpu']} s and {second['tests_cpu']} s of CPU)" in flat
+    assert f"the same code {float(whole[0]) - float(whole[1]):.1f} s apart" in flat
+    minutes = f"{_minutes(whole[0])} and {_minutes(whole[1])}"
+    assert f"met in both: {minutes}." in flat
+    row = next(
+        line for line in _benchmarks().splitlines() if line.startswith("| `make test` on a fresh clone")
+    )
+    assert f"met, {minutes} in two runs of the final code" in row
 
 
 def test_the_suite_calls_row_and_section_read_its_output() -> None:
