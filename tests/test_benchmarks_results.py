@@ -606,6 +606,18 @@ def _minutes(seconds: str) -> str:
     return f"{whole // 60} min {whole % 60} s"
 
 
+def _pasted_runs(section: str, names: tuple[str, str]) -> tuple[list[dict], list[str], list[str]]:
+    """Two cold test runs whose tables ``section`` pastes as written: their JSON, their whole runs' and their
+    pytest's seconds."""
+    for name in names:
+        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
+    runs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+    whole, pytest_wall = (
+        [_cells(_head(n), prefix)[1] for n in names] for prefix in ("| all of the above", "| of which pytest")
+    )
+    return runs, whole, pytest_wall
+
+
 def test_the_seventh_round_section_and_row_read_their_runs() -> None:
     """make test with the slow tests left to make test-slow: both runs' tables pasted in the history section,
     and the section's and the BENCHMARKS row's figures (whole runs, pytest, the tests passed and their CPU,
@@ -613,13 +625,7 @@ def test_the_seventh_round_section_and_row_read_their_runs() -> None:
     speed = _history("speed")
     heading = next(line for line in speed.splitlines() if line.startswith(SEVENTH_ROUND))
     section = _section(speed, heading)
-    names = ("cold_test_round7", "cold_test_round7_before")
-    for name in names:
-        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
-    new, old = (json.loads((RESULTS / f"{n}.json").read_text()) for n in names)
-    whole, pytest_wall = (
-        [_cells(_head(n), prefix)[1] for n in names] for prefix in ("| all of the above", "| of which pytest")
-    )
+    (new, old), whole, pytest_wall = _pasted_runs(section, ("cold_test_round7", "cold_test_round7_before"))
     fast, slow, before = (
         _passed(new, "make test (pytest + lint)"),
         _passed(new, SLOW_STEP),
@@ -662,12 +668,8 @@ def test_the_seventh_round_s_final_runs_are_pasted_and_read() -> None:
     figures (whole runs, pytest, the tests passed and their CPU, the spread, the minutes) and the BENCHMARKS
     goal cell's minutes are the files'."""
     section = _section(_history("speed"), "### The slow marks narrowed to what is slow")
-    names = ("cold_test_round7_final", "cold_test_round7_final2")
-    for name in names:
-        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
-    first, second = (json.loads((RESULTS / f"{n}.json").read_text()) for n in names)
-    whole, pytest_wall = (
-        [_cells(_head(n), prefix)[1] for n in names] for prefix in ("| all of the above", "| of which pytest")
+    (first, second), whole, pytest_wall = _pasted_runs(
+        section, ("cold_test_round7_final", "cold_test_round7_final2")
     )
     flat = " ".join(section.split())
     fast = {_passed(run, "make test (pytest + lint)") for run in (first, second)}
