@@ -164,7 +164,7 @@ def export_onnx(
     where ``model`` is its model but for tensors the graph holds by name and its thresholds (as a site's fit
     leaves it), those swapped in: the graph an export would write, checked the same."""
     try:
-        import onnx
+        import onnx  # noqa: F401  (checked here: the graph is saved with it)
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as error:
         raise _missing(error.name or "onnx", "onnx") from None
@@ -189,11 +189,18 @@ def export_onnx(
         )
     proto = program.model_proto
     _drop_source_notes(proto.graph, *proto.functions)
-    onnx.helper.set_model_props(proto, _metadata(model.config))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(proto, str(path))
+    _save_graph(proto, model.config, path)
     _check_parity(wrapper, path)
     return path
+
+
+def _save_graph(proto: Any, config: RespiraConfig, path: Path) -> None:
+    """Write ``proto`` to ``path`` with ``config``'s :func:`_metadata`."""
+    import onnx
+
+    onnx.helper.set_model_props(proto, _metadata(config))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(proto, str(path))
 
 
 _OUTSIDE_THE_GRAPH = frozenset(
@@ -207,14 +214,10 @@ notes as it saves (the graph is float32 whatever the weights' ``dtype``; their f
 def _reweighted(wrapper: WaveformsToProbabilities, base: Path, path: Path) -> bool:
     """Write :func:`_graph_with_values` of ``base`` to ``path``; whether it could, the graph checked as an
     export's is."""
-    import onnx
-
     proto = _graph_with_values(wrapper.model, base)
     if proto is None:
         return False
-    onnx.helper.set_model_props(proto, _metadata(wrapper.model.config))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(proto, str(path))
+    _save_graph(proto, wrapper.model.config, path)
     try:
         _check_parity(wrapper, path)
     except Exception:  # a graph another respira wrote (other outputs): exported anew
