@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,12 @@ def cpu_name() -> str:
 
 def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def short_commit(folder: Path) -> str:
+    """The short name of the commit checked out in ``folder`` (git's own length: unique in its repository)."""
+    command = ["git", "rev-parse", "--short", "HEAD"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def run_header(threads: int, *details: str) -> str:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_name, load_average
+from _machine import cpu_name, load_average, short_commit
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("RESPIRA_SHARED_DIR", REPOSITORY.parent / "shared"))
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/cold_test.json")
     args = parser.parse_args(argv)
     if args.profile:  # nothing run: the tests' part of another run
-        steps, workers, commit = {}, read_workers(args.profile), _commit(REPOSITORY)
+        steps, workers, commit = {}, read_workers(args.profile), short_commit(REPOSITORY)
         header = f"<!-- the tests' part read from {args.profile.name}, summarized at commit {commit} -->"
     else:
         if args.tests_only:
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--tests-only: no installed clone in {clone} (run once without it)")
         else:
             clone, env = fresh_clone(args.work)
-        commit = _commit(clone)
+        commit = short_commit(clone)
         install = () if args.tests_only else INSTALL_PARTS if args.install_parts else INSTALL_STEPS
         steps = run_steps(clone, env, install, not args.install_only, args.make, args.slow)
         workers = [] if args.install_only else read_workers(Path(env[CPU_JSON]))
@@ -303,11 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     args.json.write_text(json.dumps({"commit": commit, "steps": steps, **result}, indent=1) + "\n", "utf-8")
     return max((step["status"] for step in steps.values()), default=0)
-
-
-def _commit(folder: Path) -> str:
-    command = ["git", "rev-parse", "--short", "HEAD"]
-    return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
 
 if __name__ == "__main__":

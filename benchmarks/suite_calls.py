@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import cpu_name, load_average
+from _machine import cpu_name, load_average, short_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -138,11 +138,8 @@ def main() -> None:
     log.unlink(missing_ok=True)
     wall, cpu = run_suite(log)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short=8", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    )
     lines = [
-        f"<!-- commit {commit.stdout.strip()} -->",
+        f"<!-- commit {short_commit(ROOT)} -->",
         f"<!-- {cpu_name()}, {os.cpu_count()} cores; load average {load_average()} (end) -->",
         "`.venv/bin/python benchmarks/suite_calls.py`: `make test`, installed (warm), the calls timed in "
         f"every process it starts: {wall:.1f} s of wall time, {cpu:.1f} s of CPU.",
