@@ -554,6 +554,18 @@ def test_the_fifth_round_section_pastes_its_runs_and_reads_its_figures_from_them
     assert f"{counted}, {sum(e['cpu'] for e in exports):.1f} s of CPU" in flat
 
 
+def _pasted_runs(section: str, names: tuple[str, str]) -> tuple[list[dict], list[str], list[str]]:
+    """Two cold test runs whose tables ``section`` pastes as written: their JSON, their whole runs' and their
+    pytest's seconds."""
+    for name in names:
+        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
+    runs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+    whole, pytest_wall = (
+        [_cells(_head(n), prefix)[1] for n in names] for prefix in ("| all of the above", "| of which pytest")
+    )
+    return runs, whole, pytest_wall
+
+
 SIXTH_ROUND = "## `make test` on a fresh clone after the sixth round"
 
 
@@ -564,12 +576,9 @@ def test_the_sixth_round_section_pastes_its_runs_and_reads_its_figures_from_them
     heading = next(line for line in speed.splitlines() if line.startswith(SIXTH_ROUND))
     section = _section(speed, heading)
     names = ("cold_test_round6", "cold_test_round6_before")
-    for name in names:
-        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
-    new, old, fifth = (json.loads((RESULTS / f"{n}.json").read_text()) for n in (*names, "cold_test_round5"))
+    (new, old), whole, pytest_wall = _pasted_runs(section, names)
+    fifth = json.loads((RESULTS / "cold_test_round5.json").read_text())
     flat = " ".join(section.split())
-    whole = [_cells(_head(name), "| all of the above but lint alone")[1] for name in names]
-    pytest_wall = [_cells(_head(name), "| of which pytest")[1] for name in names]
     installs = [
         run["steps"]["install-dev: the Python stack, apt and npm side by side"]["wall"] for run in (new, old)
     ]
@@ -604,18 +613,6 @@ def _passed(run: dict, step: str) -> str:
 def _minutes(seconds: str) -> str:
     whole = round(float(seconds))
     return f"{whole // 60} min {whole % 60} s"
-
-
-def _pasted_runs(section: str, names: tuple[str, str]) -> tuple[list[dict], list[str], list[str]]:
-    """Two cold test runs whose tables ``section`` pastes as written: their JSON, their whole runs' and their
-    pytest's seconds."""
-    for name in names:
-        assert [line for line in _head(name) if line not in section.splitlines()] == [], name
-    runs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
-    whole, pytest_wall = (
-        [_cells(_head(n), prefix)[1] for n in names] for prefix in ("| all of the above", "| of which pytest")
-    )
-    return runs, whole, pytest_wall
 
 
 def test_the_seventh_round_section_and_row_read_their_runs() -> None:
