@@ -59,6 +59,7 @@ INSTALL_PARTS = (
 )
 WORKERS = 2
 CPU_JSON = "RESPIRA_TEST_CPU_JSON"
+SLOW_STEP = "make test-slow (CI's next step, not make test's)"
 
 
 def children_cpu() -> float:
@@ -120,9 +121,6 @@ def environment(work: Path) -> dict[str, str]:
         PYTHONPATH=str(work / "plugin"),
     )
     return env
-
-
-SLOW_STEP = "make test-slow (CI's next step, not make test's)"
 
 
 def run_steps(
